@@ -1,0 +1,49 @@
+// Where a human decides: the ApprovalChannel (cluster) or approvalChannels[] (thoughtgate.yaml).
+import { z } from 'zod';
+import { Duration, Glob, Name } from './config.js';
+
+export const DEFAULT_SLACK_API_URL = 'https://slack.com/api/';
+
+export const ApproversSchema = z.strictObject({
+  /** Slack user ids (U…/W…). */
+  users: z.array(z.string().regex(/^[UW][A-Z0-9]+$/, 'a Slack user id looks like U0123ABCD')).default([]),
+  /** Slack user-group ids (S…); members are resolved through usergroups.users.list. */
+  userGroups: z.array(z.string().regex(/^S[A-Z0-9]+$/, 'a Slack user-group id looks like S0123ABCD')).default([]),
+});
+
+export const ReactionsSchema = z.strictObject({
+  approve: z.array(z.string().min(1)).min(1).default(['white_check_mark']),
+  reject: z.array(z.string().min(1)).min(1).default(['x']),
+});
+
+/** The parts of a channel that do not depend on where the token comes from. */
+export const approvalChannelFields = {
+  approvers: ApproversSchema,
+  reactions: ReactionsSchema.default({ approve: ['white_check_mark'], reject: ['x'] }),
+  timeout: Duration.default('10m'),
+  /** What a timeout means. "reject" fails closed; there is deliberately no "approve". */
+  onTimeout: z.enum(['reject']).default('reject'),
+  /** Argument keys (globs, any depth) whose values are shown as "[redacted]" in Slack. */
+  redact: z.array(Glob).default([]),
+};
+
+export const SlackTargetFields = {
+  /** Channel id (C…/G…); conversations.info checks it. */
+  channel: z.string().regex(/^[CGD][A-Z0-9]+$/, 'a Slack channel id looks like C0123ABCD'),
+  /** Slack Web API base URL, with the trailing slash (GovSlack: https://slack-gov.com/api/). */
+  apiUrl: z.string().url().default(DEFAULT_SLACK_API_URL),
+};
+
+/** approvalChannels[] in thoughtgate.yaml: the bot token comes from an environment variable. */
+export const FileApprovalChannelSchema = z
+  .strictObject({
+    name: Name,
+    slack: z.strictObject({ ...SlackTargetFields, tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
+    ...approvalChannelFields,
+  })
+  .superRefine((c, ctx) => {
+    if (c.approvers.users.length + c.approvers.userGroups.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'list at least one approver user or user group' });
+    }
+  });
+export type FileApprovalChannel = z.infer<typeof FileApprovalChannelSchema>;

@@ -1,0 +1,48 @@
+// The JSON-RPC errors ThoughtGate itself answers with. docs/errors.md is this table in prose, and a
+// test keeps the two in step. Codes sit in -32000..-32019, which MCP leaves to implementations;
+// -32001 and -32002 are skipped because the MCP SDK (request timeout) and the MCP spec
+// (resource not found) already give them meanings a client may act on.
+
+export type Gate = 'transport' | 'visibility' | 'rules' | 'cedar' | 'approval' | 'upstream' | 'config';
+
+export interface ErrorSpec {
+  code: number;
+  /** HTTP status of the reply that carries the error (200 when it answers a JSON-RPC request normally). */
+  http: number;
+  gate: Gate;
+  message: string;
+}
+
+export const ERRORS = {
+  UPSTREAM_UNAVAILABLE: { code: -32000, http: 200, gate: 'upstream', message: 'Upstream MCP server unavailable' },
+  DENIED_BY_RULE: { code: -32003, http: 200, gate: 'rules', message: 'Denied by ThoughtGate rule' },
+  DENIED_BY_POLICY: { code: -32004, http: 200, gate: 'cedar', message: 'Denied by ThoughtGate policy' },
+  POLICY_ERROR: { code: -32005, http: 200, gate: 'cedar', message: 'ThoughtGate policy evaluation failed; denied' },
+  APPROVAL_UNAVAILABLE: { code: -32006, http: 200, gate: 'approval', message: 'Approval required but not available' },
+  APPROVAL_REJECTED: { code: -32007, http: 200, gate: 'approval', message: 'Approval rejected' },
+  APPROVAL_TIMEOUT: { code: -32008, http: 200, gate: 'approval', message: 'Approval timed out' },
+  APPROVAL_CANCELLED: { code: -32009, http: 200, gate: 'approval', message: 'Approval cancelled' },
+  APPROVAL_LIMIT: { code: -32010, http: 200, gate: 'approval', message: 'Too many pending approvals' },
+  NOT_CONFIGURED: { code: -32011, http: 200, gate: 'config', message: 'ThoughtGate has no valid configuration; denied' },
+  REQUEST_TOO_LARGE: { code: -32012, http: 413, gate: 'transport', message: 'Request body too large' },
+  UNSUPPORTED_TRANSPORT: { code: -32013, http: 400, gate: 'transport', message: 'Unsupported MCP transport' },
+  ORIGIN_NOT_ALLOWED: { code: -32014, http: 403, gate: 'transport', message: 'Origin not allowed' },
+  UPSTREAM_RESPONSE_INVALID: { code: -32015, http: 502, gate: 'upstream', message: 'Upstream response could not be governed' },
+  SHUTTING_DOWN: { code: -32016, http: 503, gate: 'transport', message: 'ThoughtGate is shutting down' },
+  UNKNOWN_SOURCE: { code: -32017, http: 404, gate: 'transport', message: 'Unknown MCP source' },
+  // Standard JSON-RPC and MCP codes we answer with when the request itself is broken.
+  PARSE_ERROR: { code: -32700, http: 400, gate: 'transport', message: 'Parse error' },
+  INVALID_REQUEST: { code: -32600, http: 400, gate: 'transport', message: 'Invalid Request' },
+  HEADER_MISMATCH: { code: -32020, http: 400, gate: 'transport', message: 'Header does not match the request body' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorName = keyof typeof ERRORS;
+
+/** What `error.data` carries: enough for a person to find the decision in the logs, nothing internal. */
+export interface ErrorData {
+  gate: Gate;
+  rule?: string;
+  reason: string;
+  correlationId: string;
+  [key: string]: unknown;
+}

@@ -1,0 +1,53 @@
+// Names every part agrees on: ports, labels, annotations, environment variables, object names.
+
+export const GROUP = 'thoughtgate.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export const PORTS = {
+  proxy: 7467,
+  /** Reserved for inbound callbacks (e.g. interactive approvals); nothing listens yet. */
+  callbacks: 7468,
+  admin: 7469,
+} as const;
+
+export const LABELS = {
+  /** On a namespace: "enabled" turns injection on. On a pod: "disabled" opts that pod out. */
+  inject: 'thoughtgate.io/inject',
+  managedBy: 'app.kubernetes.io/managed-by',
+  component: 'app.kubernetes.io/component',
+} as const;
+export const INJECT_ENABLED = 'enabled';
+export const INJECT_DISABLED = 'disabled';
+export const MANAGED_BY = 'thoughtgate-operator';
+
+export const ANNOTATIONS = {
+  /** On a pod: also "disabled" opts it out (annotations are where most people look first). */
+  inject: 'thoughtgate.io/inject',
+  /** Set by the webhook once it has injected; makes the mutation idempotent. */
+  injected: 'thoughtgate.io/injected',
+  /** "true": the app containers also get HTTP_PROXY/NO_PROXY pointing at the sidecar. */
+  forwardProxy: 'thoughtgate.io/forward-proxy',
+  /** Content hash of the rendered config, on the ConfigMap. */
+  configHash: 'thoughtgate.io/config-hash',
+} as const;
+
+export const CONFIGMAP_NAME = 'thoughtgate-config';
+export const CONFIGMAP_KEY = 'config.yaml';
+
+export const ENV = {
+  config: 'THOUGHTGATE_CONFIG',
+  port: 'THOUGHTGATE_PORT',
+  adminPort: 'THOUGHTGATE_ADMIN_PORT',
+  bind: 'THOUGHTGATE_BIND',
+  logLevel: 'THOUGHTGATE_LOG_LEVEL',
+  drainTimeout: 'THOUGHTGATE_DRAIN_TIMEOUT',
+  /** Cluster mode: the ConfigMap to watch (namespace from POD_NAMESPACE). */
+  configMap: 'THOUGHTGATE_CONFIGMAP',
+  labelsFile: 'THOUGHTGATE_LABELS_FILE',
+  podName: 'POD_NAME',
+  podNamespace: 'POD_NAMESPACE',
+  serviceAccount: 'SERVICE_ACCOUNT',
+  /** Given to the app containers: where the agent reaches its MCP sources. */
+  url: 'THOUGHTGATE_URL',
+} as const;
