@@ -1,0 +1,169 @@
+/**
+ * Gate 3: one Cedar decision per call.
+ *
+ * Entity model (what policies can refer to):
+ * - principal `ThoughtGate::Workload::"<namespace>/<serviceAccount>"`, attributes `namespace`,
+ *   `serviceAccount`, `pod`; the pod's labels are entity tags
+ *   (`principal.hasTag("team") && principal.getTag("team") == "payments"`); member of
+ *   `ThoughtGate::Namespace::"<namespace>"` (`principal in ThoughtGate::Namespace::"prod"`).
+ * - action `ThoughtGate::Action::"<mcp method>"`, e.g. `"tools/call"`, `"resources/read"`, `"prompts/get"`.
+ * - resource, by what the call names:
+ *   `ThoughtGate::Tool::"<source>/<tool>"`, `ThoughtGate::Resource::"<source>/<uri>"`,
+ *   `ThoughtGate::Prompt::"<source>/<prompt>"`, or for methods without a named target
+ *   `ThoughtGate::Method::"<source>/<method>"`; attributes `name` (tool name, uri, prompt name or
+ *   method) and `source`; member of `ThoughtGate::Source::"<source>"`
+ *   (`resource in ThoughtGate::Source::"github"`).
+ * - context `{ arguments, source, method, time }`: `arguments` as normalise.ts describes,
+ *   `time` a Cedar `datetime` of the decision (UTC, millisecond precision):
+ *   `context.time < datetime("2026-12-24")`, `context.time.toTime() < duration("18h")`,
+ *   `context.time.offset(duration("1h"))`.
+ *
+ * The source is a configured source name and must not contain "/" (else `error`), so a
+ * resource id's first segment is always its source.
+ *
+ * Cost, not meaning: converting the request inside wasm and running each policy dominate a
+ * decision, so (none of this changes a decision — the tests compare against the plain form):
+ * - only the principal and the resource are sent as entities: Cedar resolves `in` through their
+ *   parents without the parent entities themselves, which carry no attributes;
+ * - only the policies whose scope can match the call's method and source run (partition.ts);
+ * - the context, attributes and tags sent hold only what those policies can observe
+ *   (projection.ts); `time`, for one, is sent only when a policy reads it.
+ *
+ * Outcome: `allow` when a permit applies and no forbid does; `deny` otherwise; `error` when
+ * anything went wrong — a policy that failed to evaluate (even one that would only have
+ * forbidden), arguments that could not be normalised, or Cedar refusing the request. The caller
+ * denies on `error` (fail closed).
+ */
+import type * as CedarTypes from '@cedar-policy/cedar-wasm/nodejs';
+import { cedarEngine } from './engine.js';
+import type { Identity } from '../../api/config.js';
+import { normaliseArguments, type CedarJson } from './normalise.js';
+import { ownsSlot, type CompiledPolicies } from './policies.js';
+import { pick, project, type Needs } from './projection.js';
+
+export type TargetKind = 'tool' | 'resource' | 'prompt' | 'method';
+
+export interface CedarInput {
+  identity: Identity;
+  method: string;
+  source: string;
+  target: { kind: TargetKind; name: string };
+  arguments: unknown;
+  now: Date;
+}
+
+export interface CedarDecision {
+  decision: 'allow' | 'deny' | 'error';
+  /** allow: the determining permits; deny: the determining forbids (none when nothing permits); error: the failing policies. */
+  policies: string[];
+  /** allow only: a determining permit carries @approve("<channel>"). */
+  approveChannel?: string;
+  /** One short sentence for the agent and the logs. */
+  reason: string;
+}
+
+export type CedarRequest = Omit<CedarTypes.StatefulAuthorizationCall, 'preparsedPolicySetId'>;
+
+const RESOURCE_TYPE: Record<TargetKind, string> = {
+  tool: 'ThoughtGate::Tool',
+  resource: 'ThoughtGate::Resource',
+  prompt: 'ThoughtGate::Prompt',
+  method: 'ThoughtGate::Method',
+};
+
+/**
+ * The Cedar request for a call. Pure; fails only when the arguments cannot be normalised.
+ * With `needs`, the context and entities hold only what the policies can observe (projection.ts);
+ * all of the arguments are normalised and checked against the limits either way.
+ */
+export function buildRequest(input: CedarInput, needs?: Needs): { ok: true; request: CedarRequest } | { ok: false; reason: string } {
+  const args = normaliseArguments(input.arguments);
+  if (!args.ok) return { ok: false, reason: args.reason };
+  const { identity, source, target } = input;
+  const principal = { type: 'ThoughtGate::Workload', id: `${identity.namespace}/${identity.serviceAccount}` };
+  const resource = { type: RESOURCE_TYPE[target.kind], id: `${source}/${target.name}` };
+  const full: { [key: string]: CedarJson } = {
+    arguments: args.value,
+    source,
+    method: input.method,
+    time: { __extn: { fn: 'datetime', arg: input.now.toISOString() } },
+  };
+  const context = needs ? (project(full, needs.context) as { [key: string]: CedarJson }) : full;
+  return {
+    ok: true,
+    request: {
+      principal,
+      action: { type: 'ThoughtGate::Action', id: input.method },
+      resource,
+      context,
+      entities: [
+        {
+          uid: principal,
+          attrs: pickIf(needs?.principal.attrs, { namespace: identity.namespace, serviceAccount: identity.serviceAccount, pod: identity.pod }),
+          parents: [{ type: 'ThoughtGate::Namespace', id: identity.namespace }],
+          tags: pickIf(needs?.principal.tags, identity.labels),
+        },
+        {
+          uid: resource,
+          attrs: pickIf(needs?.resource.attrs, { name: target.name, source }),
+          parents: [{ type: 'ThoughtGate::Source', id: source }],
+        },
+      ],
+    },
+  };
+}
+
+function pickIf<T>(keys: Set<string> | 'all' | undefined, record: Record<string, T>): Record<string, T> {
+  return keys === undefined ? record : pick(record, keys);
+}
+
+/** One decision. Never throws. */
+export function evaluate(compiled: CompiledPolicies, input: CedarInput): CedarDecision {
+  try {
+    if (!ownsSlot(compiled)) {
+      return { decision: 'error', policies: [], reason: 'the Cedar policy set was replaced by a newer compile; denied' };
+    }
+    // Resource ids are "<source>/<name>"; partition.ts relies on the source having no "/".
+    if (input.source === '' || input.source.includes('/')) {
+      return { decision: 'error', policies: [], reason: `invalid source name "${input.source}"` };
+    }
+    const set = compiled.setFor(input.method, input.source);
+    const built = buildRequest(input, set.needs);
+    if (!built.ok) return { decision: 'error', policies: [], reason: `tool arguments refused: ${built.reason}` };
+    const answer = cedarEngine().statefulIsAuthorized({ ...built.request, preparsedPolicySetId: set.id });
+    return interpret(compiled, answer, input);
+  } catch (e) {
+    // Thrown only for malformed calls (e.g. an invalid Date); the message has no stack.
+    return { decision: 'error', policies: [], reason: `Cedar evaluation failed: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+/** Cedar's answer → decision. Pure. */
+export function interpret(compiled: CompiledPolicies, answer: CedarTypes.AuthorizationAnswer, input: Pick<CedarInput, 'method' | 'source' | 'target'>): CedarDecision {
+  if (answer.type === 'failure') {
+    return { decision: 'error', policies: [], reason: `Cedar refused the request: ${answer.errors.map((e) => e.message).join('; ')}` };
+  }
+  const { decision, diagnostics } = answer.response;
+  if (diagnostics.errors.length > 0) {
+    // Cedar's order is not text order; text order makes the reason stable.
+    const ids = inTextOrder(compiled, [...new Set(diagnostics.errors.map((e) => e.policyId))]);
+    const first = diagnostics.errors.find((e) => e.policyId === ids[0])!;
+    const more = diagnostics.errors.length > 1 ? ` (and ${diagnostics.errors.length - 1} more)` : '';
+    return { decision: 'error', policies: ids, reason: `policy ${first.policyId} failed: ${first.error.message}${more}` };
+  }
+  const ids = inTextOrder(compiled, diagnostics.reason);
+  if (decision === 'allow') {
+    const approveChannel = ids.map((id) => compiled.byId.get(id)?.approveChannel).find((c) => c !== undefined);
+    return approveChannel
+      ? { decision: 'allow', policies: ids, approveChannel, reason: `permitted by ${ids.join(', ')}, subject to approval in ${approveChannel}` }
+      : { decision: 'allow', policies: ids, reason: `permitted by ${ids.join(', ')}` };
+  }
+  if (ids.length > 0) return { decision: 'deny', policies: ids, reason: `forbidden by ${ids.join(', ')}` };
+  const on = input.target.kind === 'method' ? input.source : `${input.source}/${input.target.name}`;
+  return { decision: 'deny', policies: [], reason: `no policy permits ${input.method} on ${on}` };
+}
+
+function inTextOrder(compiled: CompiledPolicies, ids: readonly string[]): string[] {
+  const index = (id: string) => compiled.byId.get(id)?.index ?? Number.MAX_SAFE_INTEGER;
+  return [...ids].sort((a, b) => index(a) - index(b));
+}

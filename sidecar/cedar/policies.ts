@@ -1,0 +1,262 @@
+/**
+ * Compiles `cedar.policies` on every config reload.
+ *
+ * Policy text rules (checked here, reported as `cedar.policies:<line>:<column>: <message>`):
+ * - `@id("small-transfers")` names a policy in decisions and logs; without it the policy is
+ *   `policy<N>`, N counting policies from 0 in text order. Ids must be unique.
+ * - `@approve("<channel>")` on a permit: when that permit allows a call, a human must approve it
+ *   through the ApprovalChannel `<channel>`. Not allowed on forbid policies.
+ * - Templates (`?principal`, `?resource`) are not supported.
+ * - Extension literals (`decimal("…")`, `ip("…")`, `datetime("…")`, `duration("…")`) must be
+ *   well formed; Cedar itself would only notice when a request evaluates them, and deny it.
+ * - Empty text is a valid policy set that permits nothing.
+ *
+ * The set is preparsed into Cedar's (thread-local, synchronous) cache under the caller's `slot`,
+ * split by scope into sets `<slot>#0`, `<slot>#1`… (partition.ts) in the record form, so that
+ * Cedar reports our ids. The caller alternates slots so that a failed compile never disturbs the
+ * live set; a compile that fails before preparsing leaves its slot untouched, and one that reuses
+ * a slot makes the CompiledPolicies previously there refuse to evaluate (fail closed).
+ */
+import type * as CedarTypes from '@cedar-policy/cedar-wasm/nodejs';
+import { cedarEngine } from './engine.js';
+import { Name } from '../../api/config.js';
+import { partition, scopeOf, type Scope } from './partition.js';
+import { addNeeds, newNeeds, type Needs } from './projection.js';
+
+export interface CompiledPolicy {
+  id: string;
+  effect: 'permit' | 'forbid';
+  /** Set on permits annotated `@approve("<channel>")`. */
+  approveChannel?: string;
+  /** Position in text order, from 0. */
+  index: number;
+  /** Where the policy starts in the source text (1-based). */
+  line: number;
+  column: number;
+}
+
+export interface CompiledPolicies {
+  /** The caller's slot; Cedar's ids are `<slot>#<n>`. */
+  readonly slot: string;
+  readonly policies: readonly CompiledPolicy[];
+  readonly byId: ReadonlyMap<string, CompiledPolicy>;
+  /** The parts of the context and entities any policy can observe (see projection.ts). */
+  readonly needs: Needs;
+  /** The preparsed set holding the policies that can apply to a call (see partition.ts). */
+  setFor(method: string, source: string): PreparsedSet;
+  /** All preparsed sets, for diagnostics. */
+  readonly sets: readonly PreparsedSet[];
+}
+
+export interface PreparsedSet {
+  /** Id in Cedar's cache: `<slot>#<n>`. */
+  id: string;
+  policies: readonly string[];
+  /** What these policies observe: each call sends only that. */
+  needs: Needs;
+}
+
+export type CompileResult = { ok: true; policies: CompiledPolicies } | { ok: false; errors: string[] };
+
+export interface CompileOptions {
+  /** Names the text in error messages; default `cedar.policies`. */
+  file?: string;
+  /** Split the set by scope (partition.ts); default true. */
+  partition?: boolean;
+}
+
+/**
+ * The compiled set that currently owns each slot. A CompiledPolicies whose slot was since
+ * recompiled no longer matches Cedar's cache (ids, @approve), so evaluate refuses it.
+ */
+const slotOwners = new Map<string, CompiledPolicies>();
+/** How many preparsed sets each slot last used, so that unused ones can be emptied. */
+const slotSetCounts = new Map<string, number>();
+
+export function ownsSlot(compiled: CompiledPolicies): boolean {
+  return slotOwners.get(compiled.slot) === compiled;
+}
+
+const EXTENSION_CONSTRUCTORS = new Set(['decimal', 'ip', 'datetime', 'duration']);
+
+/** Never throws: a config reload gets either a set or errors to report. */
+export function compilePolicies(text: string, slot: string, options: CompileOptions = {}): CompileResult {
+  try {
+    return compile(text, slot, options);
+  } catch (e) {
+    // Cedar throws only for malformed calls; keep whatever it says, without a stack.
+    return { ok: false, errors: [`${options.file ?? 'cedar.policies'}: ${e instanceof Error ? e.message : String(e)}`] };
+  }
+}
+
+function compile(text: string, slot: string, options: CompileOptions): CompileResult {
+  const at = locator(text, options.file ?? 'cedar.policies');
+  const parts = cedarEngine().policySetTextToParts(text);
+  if (parts.type === 'failure') return { ok: false, errors: flatten(parts.errors).map((e) => at.error(e, 0)) };
+
+  const errors: string[] = [];
+  let cursor = 0;
+  const offsetOf = (part: string): number => {
+    // Parts are slices of the source in text order; find each after the previous one.
+    const i = text.indexOf(part, cursor);
+    if (i < 0) return 0;
+    cursor = i + part.length;
+    return i;
+  };
+
+  for (const t of parts.policy_templates) {
+    errors.push(at.charError(text.indexOf(t), 'policy templates are not supported (a policy uses ?principal or ?resource)'));
+  }
+
+  const policies: CompiledPolicy[] = [];
+  const byId = new Map<string, CompiledPolicy>();
+  const texts: Record<string, string> = {};
+  const scopes: Scope[] = [];
+  const conditions = new Map<string, unknown>();
+  const needs = newNeeds();
+  parts.policies.forEach((part, index) => {
+    const start = offsetOf(part);
+    const json = cedarEngine().policyToJson(part);
+    if (json.type === 'failure') {
+      // Offsets are relative to the part; shift them to the whole text.
+      errors.push(...flatten(json.errors).map((e) => at.error(e, Buffer.byteLength(text.slice(0, start)))));
+      return;
+    }
+    addNeeds(needs, json.json.conditions);
+    const { line, column } = at.position(start);
+    const annotations = json.json.annotations ?? {};
+    const effect = json.json.effect;
+
+    let id = `policy${index}`;
+    if ('id' in annotations) {
+      const v = annotations['id'];
+      if (!v) errors.push(at.charError(start, '@id needs a name, e.g. @id("small-transfers")'));
+      else id = v;
+    }
+    const policy: CompiledPolicy = { id, effect, index, line, column };
+
+    if ('approve' in annotations) {
+      const channel = annotations['approve'];
+      if (effect !== 'permit') errors.push(at.charError(start, `policy "${id}": @approve only applies to permit policies`));
+      else if (!channel) errors.push(at.charError(start, `policy "${id}": @approve needs an approval channel, e.g. @approve("finance")`));
+      else if (!Name.safeParse(channel).success) {
+        errors.push(at.charError(start, `policy "${id}": @approve("${channel}") is not a valid channel name (lowercase letters, digits and "-")`));
+      } else policy.approveChannel = channel;
+    }
+
+    for (const [fn, arg] of extensionLiterals(json.json)) {
+      const problem = checkLiteral(fn, arg);
+      if (problem) {
+        const lit = text.indexOf(JSON.stringify(arg), start);
+        errors.push(at.charError(lit >= start && lit < start + part.length ? lit : start, `policy "${id}": ${fn}(${JSON.stringify(arg)}): ${problem}`));
+      }
+    }
+
+    const previous = byId.get(id);
+    if (previous) {
+      errors.push(at.charError(start, `duplicate policy id "${id}" (first used at line ${previous.line})`));
+      return;
+    }
+    byId.set(id, policy);
+    policies.push(policy);
+    scopes.push(scopeOf(json.json));
+    conditions.set(id, json.json.conditions);
+    texts[id] = part;
+  });
+  if (errors.length > 0) return { ok: false, errors };
+
+  const plan = partition(
+    policies.map((p, i) => ({ id: p.id, scope: scopes[i]! })),
+    options.partition === false ? 1 : undefined,
+  );
+  // From here on the slot's preparsed sets change: a CompiledPolicies still holding it is stale.
+  slotOwners.delete(slot);
+  const sets: PreparsedSet[] = plan.subsets.map((ids, i) => {
+    const subsetNeeds = newNeeds();
+    for (const id of ids) addNeeds(subsetNeeds, conditions.get(id));
+    return { id: `${slot}#${i}`, policies: ids, needs: subsetNeeds };
+  });
+  const previousCount = slotSetCounts.get(slot) ?? 0;
+  slotSetCounts.set(slot, Math.max(previousCount, sets.length));
+  for (const set of sets) {
+    // The record form makes Cedar report our ids in diagnostics; the text form would say policy0….
+    const pre = cedarEngine().preparsePolicySet(set.id, { staticPolicies: Object.fromEntries(set.policies.map((id) => [id, texts[id]!])) });
+    if (pre.type === 'failure') return { ok: false, errors: flatten(pre.errors).map((e) => `${options.file ?? 'cedar.policies'}: ${e.message}`) };
+  }
+  // Cedar has no way to drop a preparsed set; emptying the ones no longer used frees their memory.
+  for (let i = sets.length; i < previousCount; i++) cedarEngine().preparsePolicySet(`${slot}#${i}`, { staticPolicies: {} });
+  slotSetCounts.set(slot, sets.length);
+  const compiled: CompiledPolicies = {
+    slot,
+    policies,
+    byId,
+    needs,
+    sets,
+    setFor: (method, source) => sets[plan.pick(method, source)]!,
+  };
+  slotOwners.set(slot, compiled);
+  return { ok: true, policies: compiled };
+}
+
+/** Cedar nests further errors under `related`; a person wants them all, in order. */
+function flatten(errors: readonly CedarTypes.DetailedError[]): CedarTypes.DetailedError[] {
+  return errors.flatMap((e) => [e, ...flatten(e.related ?? [])]);
+}
+
+/** Cedar source locations are UTF-8 byte offsets; people count lines and characters. */
+function locator(text: string, file: string) {
+  const bytes = Buffer.from(text, 'utf8');
+  const lineStarts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
+  const position = (charIndex: number) => {
+    const at = Math.max(0, Math.min(charIndex, text.length));
+    let lo = 0;
+    let hi = lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (lineStarts[mid]! <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    // Columns count characters (code points), as a person sees them.
+    return { line: lo + 1, column: [...text.slice(lineStarts[lo], at)].length + 1 };
+  };
+  const charError = (charIndex: number, msg: string) => {
+    const { line, column } = position(charIndex);
+    return `${file}:${line}:${column}: ${msg}`;
+  };
+  const error = (e: CedarTypes.DetailedError, byteBase: number) => {
+    const loc = e.sourceLocations?.[0];
+    let msg = e.message;
+    if (loc?.label) msg += ` (${loc.label})`;
+    if (e.help) msg += `; ${e.help}`;
+    if (!loc) return `${file}: ${msg}`;
+    const charIndex = bytes.subarray(0, byteBase + loc.start).toString('utf8').length;
+    return charError(charIndex, msg);
+  };
+  return { position, charError, error };
+}
+
+/** `decimal("…")`-style calls with a literal argument, anywhere in a policy's JSON form. */
+function extensionLiterals(node: unknown, out: [string, string][] = []): [string, string][] {
+  if (Array.isArray(node)) {
+    for (const n of node) extensionLiterals(n, out);
+  } else if (node !== null && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      if (EXTENSION_CONSTRUCTORS.has(k) && Array.isArray(v) && v.length === 1) {
+        const arg = (v[0] as { Value?: unknown } | null)?.Value;
+        if (typeof arg === 'string') out.push([k, arg]);
+      }
+      extensionLiterals(v, out);
+    }
+  }
+  return out;
+}
+
+/** Asks Cedar itself whether the literal is valid, so the rules are exactly Cedar's. */
+function checkLiteral(fn: string, arg: string): string | null {
+  const r = cedarEngine().checkParseContext({ context: { v: { __extn: { fn, arg } } } });
+  if (r.type === 'success') return null;
+  const e = r.errors[0];
+  const msg = (e?.message ?? 'invalid').replace(/^error while evaluating `\w+` extension function: /, '');
+  return e?.help ? `${msg}; ${e.help}` : msg;
+}
