@@ -1,0 +1,197 @@
+// Hot reload source for the standalone sidecar: calls back with the file's text whenever its
+// content changes.
+//
+// fs.watch watches the containing directory, not the file: editors and `kubectl`-mounted
+// ConfigMaps replace the file (rename over it, or swap the `..data` symlink the file points
+// through), and a watch on the old inode would go silent. Any event in the directory schedules a
+// debounced re-read; a low-frequency poll re-reads anyway, because fs.watch can miss events
+// (network file systems, some container overlays, the directory itself being replaced).
+// The content hash, not the event, decides whether anything changed.
+import { createHash } from 'node:crypto';
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export interface WatchFileOptions {
+  /** Poll interval in ms; the fallback for events fs.watch misses. Default 2000. */
+  pollMs?: number;
+  /** Quiet time in ms after the last directory event before re-reading. Default 100. */
+  debounceMs?: number;
+  /**
+   * The text the caller already loaded. The first check compares against it, so a change made
+   * between the caller's load and the start of the watch is not lost. Without it, the content at
+   * the first read is the baseline and is not reported.
+   */
+  initialText?: string;
+  /**
+   * Read failures (missing file, permissions) and exceptions thrown by onText, once per distinct
+   * failure, for logging. A missing file is not a change: the last good text stays in force.
+   */
+  onError?: (err: Error) => void;
+}
+
+export interface FileWatch {
+  /** Re-reads now (after any read in progress); resolves when done. For SIGHUP and tests. */
+  check(): Promise<void>;
+  /** Stops watching; leaves no timers or handles. Idempotent. */
+  close(): void;
+}
+
+function hashText(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function watchFile(path: string, onText: (text: string) => void, opts: WatchFileOptions = {}): FileWatch {
+  const pollMs = opts.pollMs ?? 2000;
+  const debounceMs = opts.debounceMs ?? 100;
+  const dir = dirname(path);
+
+  let closed = false;
+  let lastHash: string | undefined = opts.initialText === undefined ? undefined : hashText(opts.initialText);
+  // Until the first read, there is no baseline; a file missing at that read has "no content" as
+  // its baseline, so its later appearance is reported.
+  let baselined = opts.initialText !== undefined;
+  let lastErrorCode: string | undefined;
+  let watcher: FSWatcher | null = null;
+  let debounce: NodeJS.Timeout | null = null;
+  let inflight: Promise<void> | null = null;
+  let queued: Promise<void> | null = null;
+
+  const report = (err: Error): void => {
+    const code = (err as NodeJS.ErrnoException).code ?? err.message;
+    if (code === lastErrorCode) return;
+    lastErrorCode = code;
+    try {
+      opts.onError?.(err);
+    } catch {
+      // A logging callback must not break the watch.
+    }
+  };
+
+  let settleTimer: NodeJS.Timeout | null = null;
+  let settleWake: (() => void) | null = null;
+  const settle = (): Promise<void> =>
+    new Promise((resolve) => {
+      settleWake = resolve;
+      settleTimer = setTimeout(resolve, debounceMs);
+      settleTimer.unref();
+    });
+
+  const read = async (): Promise<string | null> => {
+    try {
+      const text = await readFile(path, 'utf8');
+      lastErrorCode = undefined;
+      return text;
+    } catch (err) {
+      report(err as Error);
+      return null;
+    }
+  };
+
+  const readOnce = async (): Promise<void> => {
+    if (closed) return;
+    let text = await read();
+    if (text === null) {
+      baselined = true;
+      return;
+    }
+    if (closed) return;
+    let h = hashText(text);
+    if (!baselined) {
+      baselined = true;
+      lastHash = h;
+      return;
+    }
+    if (h === lastHash) return;
+    // An in-place write truncates, then writes: a read in between sees a partial file, which may
+    // even be valid YAML (a rule list cut short). Deliver only content that reads the same twice,
+    // one debounce apart; give up waiting after a few rounds of a file that keeps changing.
+    for (let round = 0; round < 10; round++) {
+      await settle();
+      if (closed) return;
+      const again = await read();
+      if (again === null || closed) return; // gone again: not a change; a later event or poll retries
+      const h2 = hashText(again);
+      if (h2 === h) break;
+      text = again;
+      h = h2;
+    }
+    if (h === lastHash) return;
+    lastHash = h;
+    try {
+      onText(text);
+    } catch (err) {
+      report(err as Error);
+    }
+  };
+
+  // Reads never overlap (an older read must not deliver after a newer one), and a burst of
+  // requests while one read runs collapses into one more read.
+  const check = (): Promise<void> => {
+    if (closed) return Promise.resolve();
+    if (queued) return queued;
+    if (!inflight) {
+      inflight = readOnce().finally(() => {
+        inflight = null;
+      });
+      return inflight;
+    }
+    queued = inflight.then(() => {
+      queued = null;
+      return check();
+    });
+    return queued;
+  };
+
+  const schedule = (): void => {
+    if (closed) return;
+    if (debounce) clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      debounce = null;
+      void check();
+    }, debounceMs);
+    debounce.unref();
+  };
+
+  const startWatcher = (): void => {
+    if (closed || watcher) return;
+    try {
+      // persistent: false — the watch alone must not keep the process alive.
+      const w = watch(dir, { persistent: false }, () => schedule());
+      w.on('error', (err) => {
+        // e.g. the directory was removed; the poll re-creates the watcher when it is back.
+        report(err);
+        w.close();
+        if (watcher === w) watcher = null;
+        schedule();
+      });
+      watcher = w;
+    } catch (err) {
+      report(err as Error); // the directory does not exist yet; the poll retries
+    }
+  };
+
+  startWatcher();
+  const poll = setInterval(() => {
+    startWatcher();
+    void check();
+  }, pollMs);
+  poll.unref();
+  void check();
+
+  return {
+    check,
+    close(): void {
+      if (closed) return;
+      closed = true;
+      clearInterval(poll);
+      if (debounce) clearTimeout(debounce);
+      debounce = null;
+      if (settleTimer) clearTimeout(settleTimer);
+      settleWake?.();
+      watcher?.close();
+      watcher = null;
+    },
+  };
+}
