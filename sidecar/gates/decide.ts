@@ -1,0 +1,63 @@
+// Gates 1–3 composed into one decision per message. Pure: the snapshot and the operation in,
+// a decision out. Gate 4 (approval) is what happens to an `approve` decision afterwards.
+import type { Action, Identity } from '../../api/config.js';
+import type { ErrorName, Gate } from '../../api/errors.js';
+import { evaluate } from '../cedar/evaluate.js';
+import type { CompiledPolicies } from '../cedar/policies.js';
+import type { Operation } from './operation.js';
+import { firstMatch, type CompiledRule } from './rules.js';
+import { isVisible, type Visibility } from './visibility.js';
+
+export type Decision =
+  | { action: 'forward'; gate: Gate; rule?: string; reason: string; policies?: string[] }
+  /** Gate 1: the target is hidden; answer as the upstream answers an unknown target. */
+  | { action: 'hidden'; gate: 'visibility'; reason: string }
+  | { action: 'deny'; gate: Gate; error: ErrorName; rule?: string; reason: string; policies?: string[] }
+  | { action: 'approve'; gate: Gate; channel: string; timeoutMs?: number; rule?: string; reason: string; policies?: string[] };
+
+export interface GateInputs {
+  visibility: Visibility;
+  rules: readonly CompiledRule[];
+  defaultAction: Action;
+  cedar: CompiledPolicies | null;
+  identity: Identity;
+}
+
+export function decide(g: GateInputs, op: Operation, now: Date): Decision {
+  if (op.target && !isVisible(g.visibility, op.target.kind, op.target.name)) {
+    return { action: 'hidden', gate: 'visibility', reason: `${op.target.kind} is not exposed` };
+  }
+  const rule = firstMatch(g.rules, op);
+  if (!rule && !op.governed) return { action: 'forward', gate: 'rules', reason: 'protocol message' };
+  const action = rule ? rule.action : g.defaultAction;
+  const label = rule ? rule.label : 'defaultAction';
+  switch (action) {
+    case 'forward':
+      return { action: 'forward', gate: 'rules', rule: label, reason: `forwarded by ${label}` };
+    case 'deny':
+      return { action: 'deny', gate: 'rules', error: 'DENIED_BY_RULE', rule: label, reason: rule?.reason ?? `denied by ${label}` };
+    case 'approve':
+      return {
+        action: 'approve',
+        gate: 'rules',
+        channel: rule!.approval!.channel,
+        timeoutMs: rule!.approval!.timeoutMs,
+        rule: label,
+        reason: rule?.reason ?? `${label} requires approval`,
+      };
+    case 'policy':
+      return decideByCedar(g, op, label, now);
+  }
+}
+
+function decideByCedar(g: GateInputs, op: Operation, label: string, now: Date): Decision {
+  if (!g.cedar) {
+    return { action: 'deny', gate: 'cedar', error: 'DENIED_BY_POLICY', rule: label, reason: `${label} asks Cedar, but no cedar.policies are configured` };
+  }
+  const target = op.target ?? { kind: 'method' as const, name: op.method };
+  const d = evaluate(g.cedar, { identity: g.identity, method: op.method, source: op.source, target, arguments: op.arguments, now });
+  if (d.decision === 'error') return { action: 'deny', gate: 'cedar', error: 'POLICY_ERROR', rule: label, reason: d.reason, policies: d.policies };
+  if (d.decision === 'deny') return { action: 'deny', gate: 'cedar', error: 'DENIED_BY_POLICY', rule: label, reason: d.reason, policies: d.policies };
+  if (d.approveChannel) return { action: 'approve', gate: 'cedar', channel: d.approveChannel, rule: label, reason: d.reason, policies: d.policies };
+  return { action: 'forward', gate: 'cedar', rule: label, reason: d.reason, policies: d.policies };
+}

@@ -1,0 +1,51 @@
+// Gate 2: YAML rules, first match wins. Pure.
+import type { Action, Rule } from '../../api/config.js';
+import { parseDuration } from '../../api/duration.js';
+import { compileGlobs, type Matcher } from '../../api/glob.js';
+import type { Operation } from './operation.js';
+
+export interface CompiledRule {
+  /** The rule's name, or `rules[<index>]` so logs and errors can point at it. */
+  label: string;
+  action: Action;
+  approval?: { channel: string; timeoutMs?: number };
+  reason?: string;
+  matches: (op: Operation) => boolean;
+}
+
+export function compileRules(rules: readonly Rule[]): CompiledRule[] {
+  return rules.map((rule, index) => {
+    const m = rule.match;
+    const checks: ((op: Operation) => boolean)[] = [];
+    const targeted = (kind: 'tool' | 'resource' | 'prompt', globs: string | string[]) => {
+      const g: Matcher = compileGlobs(globs);
+      checks.push((op) => op.target?.kind === kind && g(op.target.name));
+    };
+    if (m.tool !== undefined) targeted('tool', m.tool);
+    if (m.resource !== undefined) targeted('resource', m.resource);
+    if (m.prompt !== undefined) targeted('prompt', m.prompt);
+    if (m.method !== undefined) {
+      const g = compileGlobs(m.method);
+      checks.push((op) => g(op.method));
+    }
+    if (m.source !== undefined) {
+      const g = compileGlobs(m.source);
+      checks.push((op) => g(op.source));
+    }
+    // Plumbing (initialize, lists, notifications…) is only matched by rules that name its method.
+    const reachesPlumbing = m.method !== undefined;
+    const timeout = rule.approval?.timeout !== undefined ? parseDuration(rule.approval.timeout) : undefined;
+    return {
+      label: rule.name ?? `rules[${index}]`,
+      action: rule.action,
+      approval: rule.approval ? { channel: rule.approval.channel, timeoutMs: typeof timeout === 'number' ? timeout : undefined } : undefined,
+      reason: rule.reason,
+      matches: (op) => (op.governed || reachesPlumbing) && checks.every((c) => c(op)),
+    };
+  });
+}
+
+export function firstMatch(rules: readonly CompiledRule[], op: Operation): CompiledRule | undefined {
+  for (const r of rules) if (r.matches(op)) return r;
+  return undefined;
+}

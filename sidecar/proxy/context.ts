@@ -1,0 +1,145 @@
+// Per-request bookkeeping: correlation id, the upstream call, timings, and the single log line per
+// JSON-RPC message written when the response is done.
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../log.js';
+import type { SidecarMetrics } from '../metrics.js';
+import type { CompiledSource } from '../snapshot.js';
+import { upstreamRequestHeaders } from './headers.js';
+import { classifyUpstreamError, poolRequest, type UpstreamErrorKind, type UpstreamPools, type UpstreamResponse } from './upstream.js';
+
+export interface MessageOutcome {
+  method: string;
+  kind: string;
+  target?: string;
+  decision: string;
+  gate?: string;
+  rule?: string;
+  reason?: string;
+  arguments?: { keys: string[]; bytes: number };
+}
+
+export interface FinishInfo {
+  status: number;
+  decision?: string;
+  gate?: string;
+  reason?: string;
+  messages?: MessageOutcome[];
+}
+
+export type UpstreamResult = { ok: true; response: UpstreamResponse } | { ok: false; kind: UpstreamErrorKind };
+
+export interface RequestContext {
+  correlationId: string;
+  source: string;
+  metrics: SidecarMetrics;
+  messages: MessageOutcome[];
+  /** Whether request lines are logged at all (work for them is skipped when not). */
+  logging: boolean;
+  sendUpstream(source: CompiledSource, req: IncomingMessage, method: string, body: string | undefined, inspect: boolean): Promise<UpstreamResult>;
+  markResponseStart(): void;
+  finish(info: FinishInfo): void;
+  /** A debug log line tagged with this request's correlation id. */
+  debug(msg: string, fields: Record<string, unknown>): void;
+}
+
+export interface ContextDeps {
+  pools: UpstreamPools;
+  metrics: SidecarMetrics;
+  log: Logger;
+}
+
+const NS_PER_S = 1e9;
+
+export function createRequestContext(deps: ContextDeps, req: IncomingMessage, res: ServerResponse, sourceName: string): RequestContext {
+  const t0 = process.hrtime.bigint();
+  let tSent: bigint | null = null;
+  let tHeaders: bigint | null = null;
+  let tStart: bigint | null = null;
+  let finished = false;
+  const correlationId = randomUUID();
+  // The agent hanging up cancels the upstream call (2026-07-28 treats a closed stream as cancel).
+  // undici takes an EventEmitter as its signal; an AbortController per request costs measurably more.
+  const abort = new EventEmitter();
+  res.once('close', () => { if (!res.writableFinished) abort.emit('abort'); });
+  res.setHeader('x-thoughtgate-correlation-id', correlationId);
+
+  const ctx: RequestContext = {
+    correlationId,
+    source: sourceName,
+    metrics: deps.metrics,
+    messages: [],
+    logging: deps.log.enabled('info'),
+    async sendUpstream(source, incoming, method, body, inspect) {
+      const headers = upstreamRequestHeaders(incoming.headers, { extra: source.headers, identityEncoding: inspect });
+      const q = incoming.url?.indexOf('?') ?? -1;
+      const clientQuery = q >= 0 ? incoming.url!.slice(q + 1) : '';
+      const path = clientQuery ? `${source.path}${source.path.includes('?') ? '&' : '?'}${clientQuery}` : source.path;
+      tSent = process.hrtime.bigint();
+      try {
+        const response = await poolRequest(deps.pools.forSource(source), {
+          path,
+          method: method as 'GET',
+          headers,
+          body,
+          signal: abort,
+          headersTimeout: source.responseTimeoutMs,
+          bodyTimeout: 0,
+        });
+        tHeaders = process.hrtime.bigint();
+        deps.metrics.upstreamLatency.observe({ source: source.name }, Number(tHeaders - tSent) / NS_PER_S);
+        return { ok: true, response };
+      } catch (err) {
+        tHeaders = process.hrtime.bigint();
+        const kind = classifyUpstreamError(err);
+        if (kind !== 'aborted') deps.metrics.upstreamErrors.inc({ source: source.name, kind });
+        deps.log.debug('upstream request failed', { correlationId, source: source.name, kind, code: (err as { code?: string }).code, error: (err as Error).message });
+        return { ok: false, kind };
+      }
+    },
+    markResponseStart() {
+      tStart ??= process.hrtime.bigint();
+    },
+    debug(msg, fields) {
+      deps.log.debug(msg, { correlationId, source: sourceName, ...fields });
+    },
+    finish(info) {
+      if (finished) return;
+      finished = true;
+      const end = process.hrtime.bigint();
+      const start = tStart ?? end;
+      // Added latency: our time before dispatch plus our time relaying the response head.
+      const added = tSent !== null && tHeaders !== null ? Number(tSent - t0) + Number(start - tHeaders) : Number(start - t0);
+      const decision = info.decision ?? (ctx.messages.some((m) => m.decision === 'deny') ? 'deny' : 'forward');
+      deps.metrics.addedLatency.observe({ source: sourceName, decision }, Math.max(0, added) / NS_PER_S);
+      const base = {
+        correlationId,
+        source: sourceName,
+        http: req.method,
+        status: info.status,
+        latencyMs: Number(end - t0) / 1e6,
+        addedMs: Math.max(0, added) / 1e6,
+      };
+      if (!ctx.logging) return;
+      const msgs = info.messages ?? ctx.messages;
+      if (msgs.length === 0) {
+        deps.log.info('request', { ...base, decision, gate: info.gate, reason: info.reason });
+      } else {
+        for (const m of msgs) {
+          deps.log.info('request', {
+            ...base,
+            method: m.method || undefined,
+            tool: m.target,
+            decision: m.decision,
+            gate: m.gate,
+            rule: m.rule,
+            reason: info.reason ?? m.reason,
+            arguments: m.arguments,
+          });
+        }
+      }
+    },
+  };
+  return ctx;
+}

@@ -1,0 +1,74 @@
+// Header handling between agent and upstream. End-to-end headers pass through (Authorization,
+// Mcp-Session-Id, MCP-Protocol-Version, Accept, Last-Event-ID, Mcp-Method, Mcp-Name, Mcp-Param-*,
+// anything custom); hop-by-hop headers are dropped per RFC 9110 §7.6.1; Host becomes the upstream's.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** The hop-by-hop set of one message: the fixed list plus whatever its Connection header names. */
+function hopHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Set<string> {
+  const conn = headers['connection'];
+  if (!conn) return HOP_BY_HOP;
+  const extra = (Array.isArray(conn) ? conn.join(',') : conn)
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  // "Connection: keep-alive" (the usual case) names nothing new: no per-request Set.
+  return extra.every((h) => HOP_BY_HOP.has(h)) ? HOP_BY_HOP : new Set([...HOP_BY_HOP, ...extra]);
+}
+
+export interface UpstreamHeaderOptions {
+  /** Configured per-source headers (e.g. an API key from ${VAR}); they win over the agent's. */
+  extra: Record<string, string>;
+  /** The response will be inspected: ask for it uncompressed. */
+  identityEncoding: boolean;
+}
+
+export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: UpstreamHeaderOptions): Record<string, string | string[]> {
+  const hop = hopHeaders(incoming);
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(incoming)) {
+    if (v === undefined || hop.has(k) || k === 'host' || k === 'content-length' || k === 'expect') continue;
+    out[k] = v;
+  }
+  for (const [k, v] of Object.entries(opts.extra)) out[k.toLowerCase()] = v;
+  if (opts.identityEncoding) out['accept-encoding'] = 'identity';
+  const via = incoming['via'];
+  out['via'] = via ? `${via}, 1.1 thoughtgate` : '1.1 thoughtgate';
+  return out;
+}
+
+/** Upstream response headers as they go to the agent: hop-by-hop dropped, optionally the length. */
+export function clientResponseHeaders(
+  upstream: Record<string, string | string[] | undefined>,
+  opts: { dropLength: boolean },
+): OutgoingHttpHeaders {
+  const hop = hopHeaders(upstream);
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(upstream)) {
+    if (v === undefined || hop.has(k)) continue;
+    if (opts.dropLength && k === 'content-length') continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+export function headerValue(h: string | string[] | undefined): string | undefined {
+  return Array.isArray(h) ? h[0] : h;
+}
+
+/** 2026-07-28 encodes header-unsafe Mcp-Name values as =?base64?<utf-8 base64>?= */
+export function decodeMcpHeader(v: string): string {
+  const m = /^=\?base64\?([A-Za-z0-9+/=]*)\?=$/.exec(v.trim());
+  return m ? Buffer.from(m[1]!, 'base64').toString('utf8') : v.trim();
+}

@@ -1,0 +1,401 @@
+// The governed MCP endpoint of one source: POST (requests, notifications, responses, batches),
+// GET (server-to-client streams, resumption) and DELETE (end of session). Every message of a POST
+// passes gates 1–3 before anything is sent upstream; responses stream back as they arrive.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable, Transform } from 'node:stream';
+import { ERRORS, type ErrorData, type ErrorName } from '../../api/errors.js';
+import { decide, type Decision } from '../gates/decide.js';
+import { describe, type Operation } from '../gates/operation.js';
+import { needsListFilter } from '../gates/visibility.js';
+import { batchBody, decodeUtf8Strict, errorResponse, parseJsonRpc, type Message, type RawId } from '../jsonrpc.js';
+import { summariseArguments } from '../log.js';
+import type { CompiledSource, Snapshot } from '../snapshot.js';
+import { createSseRewriter, formatSseEvent, SseParser } from '../sse.js';
+import { readBody } from './body.js';
+import { editPayload, filterByShape, idKey, newProbeName, probeRequest, type ResponseEdit } from './edits.js';
+import { pipeTo } from './pipe.js';
+import { clientResponseHeaders, decodeMcpHeader, headerValue } from './headers.js';
+import type { MessageOutcome, RequestContext } from './context.js';
+import { classifyUpstreamError, describeUpstreamError } from './upstream.js';
+
+function errorData(ctx: RequestContext, gate: ErrorData['gate'], reason: string, rule?: string): ErrorData {
+  return rule === undefined ? { gate, reason, correlationId: ctx.correlationId } : { gate, rule, reason, correlationId: ctx.correlationId };
+}
+
+export function errorFor(ctx: RequestContext, id: RawId | null, name: ErrorName, reason: string, rule?: string): string {
+  const e = ERRORS[name];
+  return errorResponse(id, e.code, e.message, errorData(ctx, e.gate, reason, rule));
+}
+
+/** Answers with one JSON-RPC error and no id: for failures before any message could be read. */
+export function replyError(ctx: RequestContext, res: ServerResponse, name: ErrorName, reason: string, status?: number): void {
+  sendJson(res, status ?? ERRORS[name].http, errorFor(ctx, null, name, reason));
+  ctx.finish({ status: res.statusCode, decision: 'deny', gate: ERRORS[name].gate, reason });
+}
+
+function sendJson(res: ServerResponse, status: number, body: string): void {
+  if (res.headersSent) { res.end(); return; }
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/**
+ * Refuses everything in a request while keeping each request's id, so a client's pending call
+ * fails at once with a clear error instead of waiting for a reply that never comes.
+ */
+export async function denyAll(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, name: ErrorName, reason: string): Promise<void> {
+  if (req.method !== 'POST') return replyError(ctx, res, name, reason, 503);
+  const body = await readBody(req, 4 * 1024 * 1024);
+  const text = body.ok ? decodeUtf8Strict(body.body) : null;
+  const parsed = text === null ? null : parseJsonRpc(text);
+  if (!parsed || !parsed.ok) return replyError(ctx, res, name, reason, 503);
+  const messages = parsed.batch ? parsed.messages : [parsed.message];
+  const replies = messages.flatMap((m) => (m.kind === 'request' ? [errorFor(ctx, m.id, name, reason)] : []));
+  if (replies.length === 0) {
+    res.writeHead(503).end();
+    return ctx.finish({ status: 503, decision: 'deny', gate: ERRORS[name].gate, reason });
+  }
+  sendJson(res, 200, parsed.batch ? batchBody(replies) : replies[0]!);
+  ctx.finish({ status: 200, decision: 'deny', gate: ERRORS[name].gate, reason });
+}
+
+export async function handleMcp(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
+  const origin = headerValue(req.headers['origin']);
+  if (origin !== undefined && !snap.allowedOrigins.has(origin)) {
+    return replyError(ctx, res, 'ORIGIN_NOT_ALLOWED', `Origin "${origin}" is not in server.allowedOrigins`);
+  }
+  switch (req.method) {
+    case 'POST':
+      return handlePost(ctx, req, res, snap, source);
+    case 'GET':
+      return handleGet(ctx, req, res, snap, source);
+    case 'DELETE':
+      return forwardAsIs(ctx, req, res, source, 'DELETE');
+    default:
+      res.setHeader('allow', 'GET, POST, DELETE');
+      return replyError(ctx, res, 'INVALID_REQUEST', `method ${req.method} is not part of the MCP Streamable HTTP transport`, 405);
+  }
+}
+
+async function handlePost(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
+  const body = await readBody(req, snap.maxBodyBytes);
+  if (!body.ok) {
+    if (body.reason === 'aborted') return ctx.finish({ status: 499, decision: 'deny', gate: 'transport', reason: 'client went away' });
+    res.setHeader('connection', 'close');
+    return replyError(ctx, res, 'REQUEST_TOO_LARGE', `request body exceeds limits.maxBodyBytes (${snap.maxBodyBytes} bytes)`);
+  }
+  const text = decodeUtf8Strict(body.body);
+  if (text === null) return replyError(ctx, res, 'PARSE_ERROR', 'request body is not valid UTF-8');
+  const parsed = parseJsonRpc(text);
+  if (!parsed.ok) {
+    ctx.debug('unparseable request body', { bytes: body.body.length, contentLength: req.headers['content-length'], reason: parsed.reason });
+    return replyError(ctx, res, parsed.code === -32700 ? 'PARSE_ERROR' : 'INVALID_REQUEST', parsed.reason);
+  }
+  const messages = parsed.batch ? parsed.messages : [parsed.message];
+
+  const mismatch = checkRoutingHeaders(req, parsed.batch ? null : parsed.message);
+  if (mismatch) {
+    const id = !parsed.batch && parsed.message.kind === 'request' ? parsed.message.id : null;
+    sendJson(res, 400, errorFor(ctx, id, 'HEADER_MISMATCH', mismatch));
+    return ctx.finish({ status: 400, decision: 'deny', gate: 'transport', reason: mismatch });
+  }
+
+  // A single invalid message is an HTTP-level error, like the MCP SDK answers it.
+  if (!parsed.batch && parsed.message.kind === 'invalid') {
+    sendJson(res, 400, errorFor(ctx, parsed.message.id, 'INVALID_REQUEST', parsed.message.reason));
+    return ctx.finish({ status: 400, decision: 'deny', gate: 'transport', reason: parsed.message.reason, messages: [{ method: '', kind: 'invalid', decision: 'invalid', reason: parsed.message.reason }] });
+  }
+
+  const now = new Date();
+  const toForward: string[] = [];
+  const forwardedIds: RawId[] = [];
+  const local: string[] = [];
+  const edits = new Map<string, ResponseEdit>();
+  const outcomes: MessageOutcome[] = [];
+  const gates = { ...snap.gates, visibility: source.visibility };
+
+  for (const m of messages) {
+    if (m.kind === 'response') {
+      toForward.push(m.raw);
+      outcomes.push({ method: '', kind: 'response', decision: 'response' });
+      continue;
+    }
+    if (m.kind === 'invalid') {
+      local.push(errorFor(ctx, m.id, 'INVALID_REQUEST', m.reason));
+      outcomes.push({ method: '', kind: 'invalid', decision: 'invalid', reason: m.reason });
+      continue;
+    }
+    const d = describe(source.name, m.method, m.params);
+    if (!d.ok) {
+      if (m.kind === 'request') local.push(errorResponse(m.id, -32602, 'Invalid params', errorData(ctx, 'transport', d.reason)));
+      outcomes.push({ method: m.method, kind: m.kind, decision: 'invalid', reason: d.reason });
+      continue;
+    }
+    const decision = decide(gates, d.op, now);
+    outcomes.push(outcomeOf(m, d.op, decision, ctx.logging));
+    ctx.metrics.requests.inc({ source: source.name, method: m.method, decision: decision.action, gate: decision.gate });
+    switch (decision.action) {
+      case 'forward':
+        toForward.push(m.raw);
+        if (m.kind === 'request') {
+          forwardedIds.push(m.id);
+          if (needsListFilter(source.visibility, m.method)) edits.set(idKey(m.id), { kind: 'filter', method: m.method, visibility: source.visibility });
+        }
+        break;
+      case 'hidden':
+        if (m.kind === 'request' && d.op.target) {
+          const probe = d.op.target.kind === 'resource' ? probeUri(d.op.target.name) : newProbeName();
+          toForward.push(probeRequest(m.id, m.method, d.op.target.kind, probe));
+          forwardedIds.push(m.id);
+          edits.set(idKey(m.id), { kind: 'probe', probe, original: d.op.target.name });
+        }
+        break;
+      case 'deny':
+        if (m.kind === 'request') local.push(errorFor(ctx, m.id, decision.error, decision.reason, decision.rule));
+        break;
+      case 'approve':
+        if (m.kind === 'request') {
+          local.push(errorFor(ctx, m.id, 'APPROVAL_UNAVAILABLE', `${decision.reason}; human approval is not available in this ThoughtGate build, so the call is not forwarded`, decision.rule));
+        }
+        break;
+    }
+  }
+  ctx.messages = outcomes;
+
+  if (toForward.length === 0) {
+    if (local.length === 0) {
+      res.writeHead(202).end();
+      return ctx.finish({ status: 202 });
+    }
+    sendJson(res, 200, parsed.batch ? batchBody(local) : local[0]!);
+    return ctx.finish({ status: 200 });
+  }
+
+  const upstreamBody = parsed.batch ? batchBody(toForward) : toForward[0]!;
+  await forwardPost(ctx, req, res, snap, source, { body: upstreamBody, batch: parsed.batch, forwardedIds, local, edits });
+}
+
+function probeUri(original: string): string {
+  // Same scheme and authority, a path that cannot exist, already in the normalised form a URL
+  // parser gives it, so the upstream echoes exactly the string we later replace.
+  try {
+    const u = new URL(original);
+    u.pathname = `/${newProbeName()}`;
+    u.search = '';
+    u.hash = '';
+    return u.href;
+  } catch {
+    return `thoughtgate:///${newProbeName()}`;
+  }
+}
+
+function outcomeOf(m: Message & { kind: 'request' | 'notification' }, op: Operation, d: Decision, logging: boolean): MessageOutcome {
+  return {
+    method: m.method,
+    kind: m.kind,
+    target: op.target?.name,
+    decision: d.action,
+    gate: d.gate,
+    rule: 'rule' in d ? d.rule : undefined,
+    reason: d.reason,
+    arguments: logging ? summariseArguments(op.arguments) : undefined,
+  };
+}
+
+/** Mcp-Method / Mcp-Name (2026-07-28) must agree with the body the gates decide on. */
+function checkRoutingHeaders(req: IncomingMessage, single: Message | null): string | null {
+  const method = headerValue(req.headers['mcp-method']);
+  const name = headerValue(req.headers['mcp-name']);
+  if (method === undefined && name === undefined) return null;
+  if (single === null) return 'Mcp-Method/Mcp-Name headers cannot describe a batch';
+  if (single.kind !== 'request' && single.kind !== 'notification') return 'Mcp-Method/Mcp-Name headers on a message that is not a request or notification';
+  if (method !== undefined && method.trim() !== single.method) return `Mcp-Method header "${method}" does not match the body's method "${single.method}"`;
+  if (name !== undefined) {
+    const p = (single.params ?? {}) as Record<string, unknown>;
+    const bodyName = p['name'] ?? p['uri'] ?? p['taskId'];
+    if (decodeMcpHeader(name) !== bodyName) return `Mcp-Name header does not match the body's name`;
+  }
+  return null;
+}
+
+interface ForwardPlan {
+  body: string;
+  batch: boolean;
+  forwardedIds: RawId[];
+  local: string[];
+  edits: Map<string, ResponseEdit>;
+}
+
+async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, plan: ForwardPlan): Promise<void> {
+  const inspect = plan.edits.size > 0 || plan.local.length > 0;
+  const up = await ctx.sendUpstream(source, req, 'POST', plan.body, inspect);
+  if (!up.ok) {
+    const reason = describeUpstreamError(up.kind, source.name);
+    const replies = [...plan.local, ...plan.forwardedIds.map((id) => errorFor(ctx, id, 'UPSTREAM_UNAVAILABLE', reason))];
+    if (replies.length === 0) {
+      // Only notifications/responses were forwarded: there is no id to answer; say it in HTTP.
+      return replyError(ctx, res, 'UPSTREAM_UNAVAILABLE', reason, 502);
+    }
+    sendJson(res, 200, plan.batch ? batchBody(replies) : replies[0]!);
+    return ctx.finish({ status: 200, decision: 'deny', gate: 'upstream', reason });
+  }
+  const { statusCode, headers, body } = up.response;
+  const contentType = headerValue(headers['content-type']) ?? '';
+  const ok2xx = statusCode >= 200 && statusCode < 300;
+
+  if (!inspect || !ok2xx) {
+    // Errors from the upstream (401/403 with WWW-Authenticate, 400, 404…) come back unchanged.
+    return relay(ctx, res, source, statusCode, headers, body);
+  }
+  if (statusCode === 202 || !(contentType.startsWith('text/event-stream') || contentType.startsWith('application/json'))) {
+    if (plan.local.length > 0) {
+      body.resume();
+      sendJson(res, 200, plan.batch ? batchBody(plan.local) : plan.local[0]!);
+      return ctx.finish({ status: 200 });
+    }
+    return relay(ctx, res, source, statusCode, headers, body);
+  }
+  const editCtx = { edits: plan.edits, correlationId: ctx.correlationId };
+
+  if (contentType.startsWith('application/json')) {
+    const text = await readBounded(body, snap.maxFilteredResponseBytes);
+    if (text === null) {
+      ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+      return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" response exceeds limits.maxFilteredResponseBytes or is not UTF-8`, 502);
+    }
+    const edited = editPayload(text, editCtx);
+    if (edited === null) {
+      ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+      return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" answered with a body that is not JSON-RPC`, 502);
+    }
+    let out = edited.text;
+    if (plan.local.length > 0) {
+      // Our local answers join the upstream's batch answer.
+      out = out.trimStart().startsWith('[') ? `[${out.trim().slice(1, -1)}${out.trim() === '[]' ? '' : ','}${plan.local.join(',')}]` : batchBody([out, ...plan.local]);
+    }
+    const h = clientResponseHeaders(headers, { dropLength: true });
+    h['content-length'] = Buffer.byteLength(out);
+    res.writeHead(statusCode, h);
+    ctx.markResponseStart();
+    res.end(out);
+    return ctx.finish({ status: statusCode });
+  }
+
+  // SSE: our local answers first, then the upstream's events as they arrive.
+  const rewriter = createSseRewriter({
+    maxEventBytes: snap.maxFilteredResponseBytes,
+    rewrite: (ev) => {
+      if (ev.data === null || ev.data === '') return null;
+      const edited = editPayload(ev.data, editCtx);
+      if (edited === null || !edited.changed) return null;
+      return formatSseEvent({ data: edited.text, event: ev.event ?? undefined, id: ev.id ?? undefined });
+    },
+    onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' }),
+  });
+  res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true }));
+  ctx.markResponseStart();
+  for (const l of plan.local) res.write(formatSseEvent({ event: 'message', data: l }));
+  await streamTo(ctx, source, body, res, rewriter);
+}
+
+/** Passes an upstream response through untouched, streaming. */
+async function relay(ctx: RequestContext, res: ServerResponse, source: CompiledSource, status: number, headers: Record<string, string | string[] | undefined>, body: Readable): Promise<void> {
+  res.writeHead(status, clientResponseHeaders(headers, { dropLength: false }));
+  ctx.markResponseStart();
+  await streamTo(ctx, source, body, res, null);
+}
+
+async function streamTo(ctx: RequestContext, source: CompiledSource, body: Readable, res: ServerResponse, through: Transform | null): Promise<void> {
+  const gauge = ctx.metrics.openStreams.labels({ source: source.name });
+  gauge.inc();
+  try {
+    await pipeTo(body, res, through);
+    ctx.finish({ status: res.statusCode });
+  } catch (err) {
+    // The agent went away (which cancels the upstream call too) or the upstream broke mid-stream.
+    const kind = (err as { code?: string }).code === 'CLIENT_CLOSED' ? 'client-closed' : classifyUpstreamError(err);
+    if (kind !== 'client-closed' && kind !== 'aborted') ctx.metrics.upstreamErrors.inc({ source: source.name, kind });
+    if (!res.destroyed) res.destroy();
+    ctx.finish({ status: res.statusCode, reason: `stream ended early: ${kind}` });
+  } finally {
+    gauge.dec();
+  }
+}
+
+async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body) {
+    size += c.length;
+    if (size > limit) { body.destroy(); return null; }
+    chunks.push(c);
+  }
+  return decodeUtf8Strict(Buffer.concat(chunks, size));
+}
+
+async function handleGet(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
+  const filtering = source.visibility.tool !== null || source.visibility.resource !== null || source.visibility.prompt !== null;
+  const up = await ctx.sendUpstream(source, req, 'GET', undefined, filtering);
+  if (!up.ok) return replyError(ctx, res, 'UPSTREAM_UNAVAILABLE', describeUpstreamError(up.kind, source.name), 502);
+  const { statusCode, headers, body } = up.response;
+  const isSse = (headerValue(headers['content-type']) ?? '').startsWith('text/event-stream');
+  if (!isSse || statusCode !== 200) return relay(ctx, res, source, statusCode, headers, body);
+
+  // A session-less GET answered with SSE is either a stateless server's stream or the 2024-11-05
+  // HTTP+SSE transport, whose first event names a POST endpoint that would bypass the gates.
+  const sessionless = req.headers['mcp-session-id'] === undefined;
+  const rewriter = createSseRewriter({
+    maxEventBytes: snap.maxFilteredResponseBytes,
+    rewrite: (ev) => {
+      if (ev.data === null || ev.data === '' || !filtering) return null;
+      const out = filterByShape(ev.data, source.visibility, ctx.correlationId);
+      if (out === null || out === ev.data) return null;
+      return formatSseEvent({ data: out, event: ev.event ?? undefined, id: ev.id ?? undefined });
+    },
+  });
+  if (sessionless) {
+    const first = await firstEvent(body, 2000);
+    if (first.legacy) {
+      (body as unknown as { destroy(): void }).destroy();
+      return replyError(ctx, res, 'UNSUPPORTED_TRANSPORT', `upstream "${source.name}" speaks the 2024-11-05 HTTP+SSE transport, which ThoughtGate does not govern; use a Streamable HTTP endpoint`);
+    }
+    res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true }));
+    ctx.markResponseStart();
+    if (first.buffered.length > 0) rewriter.write(first.buffered);
+    return streamTo(ctx, source, body, res, rewriter);
+  }
+  res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true }));
+  ctx.markResponseStart();
+  await streamTo(ctx, source, body, res, filtering ? rewriter : null);
+}
+
+/** Reads from an SSE body until its first complete event (or a deadline), without losing bytes. */
+async function firstEvent(body: NodeJS.ReadableStream, deadlineMs: number): Promise<{ legacy: boolean; buffered: Buffer }> {
+  const parser = new SseParser();
+  const chunks: Buffer[] = [];
+  return new Promise((resolve) => {
+    const done = (legacy: boolean) => {
+      clearTimeout(timer);
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.pause();
+      resolve({ legacy, buffered: Buffer.concat(chunks) });
+    };
+    const onData = (c: Buffer) => {
+      chunks.push(c);
+      const evs = parser.push(c.toString('utf8'));
+      const real = evs.find((e) => e.data !== null || e.event !== null);
+      if (real) done(real.event === 'endpoint');
+    };
+    const onEnd = () => done(false);
+    const timer = setTimeout(() => done(false), deadlineMs);
+    body.on('data', onData);
+    body.on('end', onEnd);
+  });
+}
+
+async function forwardAsIs(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, source: CompiledSource, method: 'DELETE'): Promise<void> {
+  const up = await ctx.sendUpstream(source, req, method, undefined, false);
+  if (!up.ok) return replyError(ctx, res, 'UPSTREAM_UNAVAILABLE', describeUpstreamError(up.kind, source.name), 502);
+  return relay(ctx, res, source, up.response.statusCode, up.response.headers, up.response.body);
+}

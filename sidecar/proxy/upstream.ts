@@ -1,0 +1,92 @@
+// Upstream connections: one undici Pool per origin and connect timeout, kept alive, shared by
+// every snapshot that names that origin, and closed gracefully when no snapshot does any more.
+import type { Dispatcher, Pool } from 'undici';
+import apiRequest from 'undici/lib/api/api-request.js';
+import PoolImpl from 'undici/lib/dispatcher/pool.js';
+import type { CompiledSource, Snapshot } from '../snapshot.js';
+
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'other';
+
+export class UpstreamPools {
+  private pools = new Map<string, Pool>();
+
+  private key(origin: string, connectTimeoutMs: number): string {
+    return `${origin}|${connectTimeoutMs}`;
+  }
+
+  get(origin: string, connectTimeoutMs: number): Pool {
+    const k = this.key(origin, connectTimeoutMs);
+    let p = this.pools.get(k);
+    if (!p) {
+      p = new PoolImpl(origin, {
+        connections: 256,
+        connectTimeout: connectTimeoutMs,
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 120_000,
+        // Streams (SSE, long tool calls) may be idle for minutes; the agent's disconnect ends them.
+        bodyTimeout: 0,
+        pipelining: 1,
+      });
+      this.pools.set(k, p);
+    }
+    return p;
+  }
+
+  forSource(s: CompiledSource): Pool {
+    return this.get(s.origin, s.connectTimeoutMs);
+  }
+
+  /** After a reload: close pools that the new snapshot no longer uses (in-flight requests finish). */
+  retain(snapshot: Snapshot): void {
+    const keep = new Set([...snapshot.sources.values()].map((s) => this.key(s.origin, s.connectTimeoutMs)));
+    for (const [k, p] of this.pools) {
+      if (keep.has(k) || k.startsWith('egress:')) continue;
+      this.pools.delete(k);
+      void p.close().catch(() => undefined);
+    }
+  }
+
+  /** Pools for forward-proxy destinations that are not sources. */
+  egress(origin: string): Pool {
+    const k = `egress:${origin}`;
+    let p = this.pools.get(k);
+    if (!p) {
+      p = new PoolImpl(origin, { connections: 64, connectTimeout: 10_000, keepAliveTimeout: 10_000, bodyTimeout: 0 });
+      this.pools.set(k, p);
+    }
+    return p;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(all.map((p) => p.destroy().catch(() => undefined)));
+  }
+}
+
+export function classifyUpstreamError(err: unknown): UpstreamErrorKind {
+  const code = (err as { code?: string } | null)?.code ?? '';
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'connect';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') return 'timeout';
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') return 'reset';
+  if (code === 'UND_ERR_ABORTED' || (err as Error | null)?.name === 'AbortError') return 'aborted';
+  return 'other';
+}
+
+/** A short, non-leaking sentence for the agent (no addresses, no stack). */
+export function describeUpstreamError(kind: UpstreamErrorKind, source: string): string {
+  switch (kind) {
+    case 'connect': return `could not connect to upstream "${source}"`;
+    case 'timeout': return `upstream "${source}" did not answer in time`;
+    case 'reset': return `connection to upstream "${source}" was reset`;
+    case 'aborted': return `request to upstream "${source}" was aborted`;
+    default: return `request to upstream "${source}" failed`;
+  }
+}
+
+export type UpstreamResponse = Dispatcher.ResponseData;
+
+/** undici's request() on a pool (see types/undici-pool.d.ts for why it is not a method call). */
+export function poolRequest(pool: Pool, opts: Dispatcher.RequestOptions): Promise<UpstreamResponse> {
+  return apiRequest.call(pool, opts);
+}

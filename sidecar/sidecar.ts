@@ -1,0 +1,244 @@
+// The sidecar process: proxy listener (7467), admin listener (7469), the current config snapshot,
+// and graceful shutdown. Config arrives from a ConfigProvider (a watched file standalone, the
+// watched ConfigMap in a cluster); an invalid update never replaces a good snapshot.
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Identity, PolicyDocument } from '../api/config.js';
+import { createAdminServer } from './admin.js';
+import { UpstreamHealth } from './health.js';
+import type { Logger } from './log.js';
+import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
+import { createRequestContext, type RequestContext } from './proxy/context.js';
+import { forwardEgress, openTunnel, refuse, routeAbsolute, routeConnect } from './proxy/forward-proxy.js';
+import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
+import { UpstreamPools } from './proxy/upstream.js';
+import { compileSnapshot, type Snapshot } from './snapshot.js';
+
+export type ConfigUpdate =
+  | { ok: true; doc: PolicyDocument; identity: Identity; hash: string; origin: string }
+  | { ok: false; errors: string[]; origin: string };
+
+export interface ConfigProvider {
+  /** Human description for logs, e.g. "file thoughtgate.yaml" or "ConfigMap ns/thoughtgate-config". */
+  readonly description: string;
+  start(onUpdate: (u: ConfigUpdate) => void): Promise<void> | void;
+  close(): Promise<void> | void;
+}
+
+export interface SidecarOptions {
+  port: number;
+  adminPort: number;
+  bind: string;
+  log: Logger;
+  provider: ConfigProvider;
+  drainTimeoutMs?: number;
+  probeIntervalMs?: number;
+}
+
+export interface Sidecar {
+  port: number;
+  adminPort: number;
+  metrics: SidecarMetrics;
+  snapshot(): Snapshot | null;
+  ready(): boolean;
+  close(): Promise<void>;
+}
+
+const MCP_PATH = /^\/mcp\/([^/?#]+)\/?(?:\?.*)?$/;
+
+export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
+  const { log } = o;
+  const metrics = createSidecarMetrics();
+  const pools = new UpstreamPools();
+  const health = new UpstreamHealth(metrics, o.probeIntervalMs);
+  let current: Snapshot | null = null;
+  let generation = 0;
+  let slot = 0;
+  let lastError: { at: string; origin: string; errors: string[] } | null = null;
+  let draining = false;
+  let inflight = 0;
+  const streams = new Set<http.ServerResponse>();
+
+  const apply = (u: ConfigUpdate): void => {
+    if (u.ok && current && current.hash === u.hash && sameIdentity(current.gates.identity, u.identity)) return;
+    let errors = u.ok ? null : u.errors;
+    let next: Snapshot | null = null;
+    if (u.ok) {
+      // Cedar preparses into one of two slots; the live snapshot's slot is never overwritten.
+      const nextSlot = slot ^ 1;
+      const r = compileSnapshot(u.doc, u.identity, { hash: u.hash, generation: generation + 1, cedarSlot: `thoughtgate-${nextSlot}` });
+      if (r.ok) {
+        next = r.snapshot;
+        slot = nextSlot;
+      } else {
+        errors = r.errors;
+      }
+    }
+    if (!next) {
+      metrics.configReloads.inc({ result: 'error' });
+      lastError = { at: new Date().toISOString(), origin: u.origin, errors: errors ?? [] };
+      log.error('config rejected; the last good config keeps serving', { origin: u.origin, errors, servingHash: current?.hash ?? null });
+      return;
+    }
+    generation = next.generation;
+    const previous = current;
+    current = next;
+    lastError = null;
+    pools.retain(next);
+    metrics.configReloads.inc({ result: 'success' });
+    metrics.configInfo.reset();
+    metrics.configInfo.set({ hash: next.hash }, 1);
+    metrics.configLastReload.set(Date.now() / 1000);
+    void health.track(next);
+    log.info(previous ? 'config reloaded' : 'config loaded', {
+      origin: u.origin,
+      hash: next.hash,
+      generation: next.generation,
+      sources: [...next.sources.keys()],
+      rules: next.gates.rules.length,
+      cedar: next.gates.cedar !== null,
+    });
+  };
+
+  const ctxDeps = { pools, metrics, log };
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    inflight++;
+    res.once('close', () => { inflight--; streams.delete(res); });
+    const url = req.url ?? '/';
+    if (url.startsWith('/')) {
+      const m = MCP_PATH.exec(url);
+      let name = '-';
+      try { name = m ? decodeURIComponent(m[1]!) : '-'; } catch { /* stays '-' */ }
+      const ctx = createRequestContext(ctxDeps, req, res, name);
+      if (req.method === 'GET') streams.add(res);
+      run(ctx, res, () => routeMcp(ctx, req, res, m ? name : null));
+      return;
+    }
+    // Absolute-form: forward-proxy mode.
+    const ctx = createRequestContext(ctxDeps, req, res, '-');
+    run(ctx, res, () => routeForward(ctx, req, res));
+  };
+
+  const run = (ctx: RequestContext, res: http.ServerResponse, fn: () => Promise<void>): void => {
+    fn().catch((err: unknown) => {
+      log.error('request failed unexpectedly', { correlationId: ctx.correlationId, error: (err as Error)?.message });
+      if (!res.headersSent) replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', 'internal error while handling the request; not forwarded', 500);
+      else res.destroy();
+    });
+  };
+
+  const routeMcp = async (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, name: string | null): Promise<void> => {
+    if (draining) {
+      res.setHeader('connection', 'close');
+      return replyError(ctx, res, 'SHUTTING_DOWN', 'the sidecar is shutting down; retry shortly');
+    }
+    if (name === null) return replyError(ctx, res, 'UNKNOWN_SOURCE', 'ThoughtGate serves MCP sources at /mcp/<source>');
+    const snap = current;
+    if (!snap) return denyAll(ctx, req, res, 'NOT_CONFIGURED', lastError ? `the configuration is invalid: ${lastError.errors[0] ?? ''}` : 'no configuration has been loaded yet');
+    const source = snap.sources.get(name);
+    if (!source) return replyError(ctx, res, 'UNKNOWN_SOURCE', `no source named "${name}"; configured: ${[...snap.sources.keys()].join(', ') || 'none'}`);
+    return handleMcp(ctx, req, res, snap, source);
+  };
+
+  const routeForward = async (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const snap = current;
+    if (!snap || draining) {
+      refuse(res, 503, snap ? 'shutting down' : 'no configuration loaded');
+      return ctx.finish({ status: 503, decision: 'deny', gate: 'config' });
+    }
+    const route = routeAbsolute(snap, req.url ?? '');
+    if (route.kind === 'source') return handleMcp(ctx, req, res, snap, route.source);
+    if (route.kind === 'refused') {
+      refuse(res, route.status, route.reason);
+      return ctx.finish({ status: route.status, decision: 'deny', gate: 'egress', reason: route.reason });
+    }
+    const status = await forwardEgress(pools, req, res, route.url);
+    ctx.finish({ status, decision: 'forward', gate: 'egress', reason: `egress to ${route.url.host}` });
+  };
+
+  const server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0 }, onRequest);
+  server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    const snap = current;
+    const authority = req.url ?? '';
+    const decided = !snap || draining ? ({ ok: false, status: 503, reason: 'not ready' } as const) : routeConnect(snap, authority);
+    const logLine = (status: number, reason?: string) =>
+      log.info('request', { http: 'CONNECT', target: authority, status, decision: status === 200 ? 'forward' : 'deny', gate: 'egress', reason });
+    if (!decided.ok) {
+      socket.end(`HTTP/1.1 ${decided.status} Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nThoughtGate: ${decided.reason}\n`);
+      logLine(decided.status, decided.reason);
+      return;
+    }
+    openTunnel(socket, head, decided.host, decided.port, (status) => logLine(status));
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  });
+
+  const admin = createAdminServer({
+    registry: metrics.registry,
+    readiness: () => {
+      const snap = current;
+      const upstreams = health.report();
+      const ready = snap !== null && !draining && health.allUp();
+      return {
+        ready,
+        draining,
+        config: snap ? { loaded: true, hash: snap.hash, generation: snap.generation, loadedAt: snap.loadedAt.toISOString(), from: o.provider.description } : { loaded: false, from: o.provider.description },
+        lastError,
+        upstreams,
+      };
+    },
+  });
+
+  await o.provider.start(apply);
+  await listen(server, o.port, o.bind);
+  await listen(admin, o.adminPort, o.bind);
+  const port = (server.address() as { port: number }).port;
+  const adminPort = (admin.address() as { port: number }).port;
+  log.info('sidecar listening', { proxy: `http://${o.bind}:${port}`, admin: `http://${o.bind}:${adminPort}`, config: o.provider.description });
+
+  let closing: Promise<void> | null = null;
+  return {
+    port,
+    adminPort,
+    metrics,
+    snapshot: () => current,
+    ready: () => current !== null && !draining && health.allUp(),
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        const deadline = Date.now() + (o.drainTimeoutMs ?? 10_000);
+        log.info('draining', { inflight, deadlineMs: o.drainTimeoutMs ?? 10_000 });
+        server.close();
+        server.closeIdleConnections();
+        // GET streams carry no pending request and clients resume them elsewhere: end them now.
+        for (const s of streams) s.destroy();
+        while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        if (inflight > 0) log.warn('drain deadline reached; closing remaining connections', { inflight });
+        server.closeAllConnections();
+        health.close();
+        await o.provider.close();
+        await new Promise<void>((r) => admin.close(() => r()));
+        admin.closeAllConnections();
+        await pools.close();
+        log.info('stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+function sameIdentity(a: Identity, b: Identity): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

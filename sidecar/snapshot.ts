@@ -1,0 +1,97 @@
+// A config snapshot: the validated document compiled once into everything a request needs.
+// Snapshots are immutable; a reload compiles a new one and swaps a single reference, so a request
+// that started on the old snapshot finishes on it.
+import type { Identity, PolicyDocument } from '../api/config.js';
+import { parseDuration } from '../api/duration.js';
+import { compilePolicies, type CompiledPolicies } from './cedar/policies.js';
+import type { GateInputs } from './gates/decide.js';
+import { compileGlobs } from '../api/glob.js';
+import { compileRules } from './gates/rules.js';
+import { compileVisibility, type Visibility } from './gates/visibility.js';
+
+export interface CompiledSource {
+  name: string;
+  url: URL;
+  /** scheme://host:port, the key of the upstream connection pool. */
+  origin: string;
+  /** Path and query sent upstream. */
+  path: string;
+  visibility: Visibility;
+  headers: Record<string, string>;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+}
+
+export interface Snapshot {
+  generation: number;
+  hash: string;
+  loadedAt: Date;
+  sources: ReadonlyMap<string, CompiledSource>;
+  gates: Omit<GateInputs, 'visibility'>;
+  /** Forward-proxy destinations that are not sources: deny wins over allow; unlisted is denied. */
+  egressAllowed: (host: string, port: number) => boolean;
+  maxBodyBytes: number;
+  maxFilteredResponseBytes: number;
+  allowedOrigins: ReadonlySet<string>;
+}
+
+export type CompileResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] };
+
+function ms(d: string): number {
+  const v = parseDuration(d);
+  if (typeof v !== 'number') throw new Error(v.error); // unreachable: the schema validated it
+  return v;
+}
+
+function hostMatcher(globs: readonly string[]): (host: string, port: number) => boolean {
+  const withPort = compileGlobs(globs.filter((g) => g.includes(':')), { caseInsensitive: true });
+  const hostOnly = compileGlobs(globs.filter((g) => !g.includes(':')), { caseInsensitive: true });
+  return (host, port) => hostOnly(host) || withPort(`${host}:${port}`);
+}
+
+export function compileSnapshot(
+  doc: PolicyDocument,
+  identity: Identity,
+  meta: { hash: string; generation: number; cedarSlot: string },
+): CompileResult {
+  const errors: string[] = [];
+  let cedar: CompiledPolicies | null = null;
+  if (doc.cedar) {
+    const c = compilePolicies(doc.cedar.policies, meta.cedarSlot);
+    if (c.ok) cedar = c.policies;
+    else errors.push(...c.errors);
+  }
+  if (errors.length > 0) return { ok: false, errors };
+
+  const sources = new Map<string, CompiledSource>();
+  for (const s of doc.sources) {
+    const url = new URL(s.url);
+    sources.set(s.name, {
+      name: s.name,
+      url,
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      visibility: compileVisibility(s.expose),
+      headers: s.headers ?? {},
+      connectTimeoutMs: ms(s.timeouts.connect),
+      responseTimeoutMs: ms(s.timeouts.response),
+    });
+  }
+  const allow = hostMatcher(doc.egress.allow);
+  const deny = hostMatcher(doc.egress.deny);
+  const rules = compileRules(doc.rules);
+  return {
+    ok: true,
+    snapshot: {
+      generation: meta.generation,
+      hash: meta.hash,
+      loadedAt: new Date(),
+      sources,
+      gates: { rules, defaultAction: doc.defaultAction, cedar, identity },
+      egressAllowed: (host, port) => !deny(host, port) && allow(host, port),
+      maxBodyBytes: doc.limits.maxBodyBytes,
+      maxFilteredResponseBytes: doc.limits.maxFilteredResponseBytes,
+      allowedOrigins: new Set(doc.server.allowedOrigins),
+    },
+  };
+}
