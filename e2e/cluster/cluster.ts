@@ -1,0 +1,147 @@
+// Jest-side wrapper around e2e/cluster/cluster.sh: a real etcd + kube-apiserver +
+// kube-controller-manager on 127.0.0.1, built from the pinned e2e/cluster/go.mod by
+// scripts/k8s-tools.sh (the first build takes minutes; give the caller's hook a long timeout).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '..', '..');
+export const clusterScript = path.join(here, 'cluster.sh');
+export const k8sToolsScript = path.join(repoRoot, 'scripts', 'k8s-tools.sh');
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface Cluster {
+  /** Admin kubeconfig (x509 client cert in group system:masters). */
+  kubeconfig: string;
+  /** https://127.0.0.1:<port> */
+  server: string;
+  /** PEM file of the CA that signed the serving cert (and client certs). */
+  caFile: string;
+  stateDir: string;
+  /** Everything cluster.sh wrote to stateDir/env (ports, key files, bin dir...). */
+  env: Record<string, string>;
+  /** Runs kubectl 1.33 as admin against this cluster; never rejects on a non-zero exit. */
+  kubectl(args: string[], input?: string): Promise<RunResult>;
+  /** Stops and starts only kube-apiserver (same flags and port); resolves when ready again. */
+  restartApiServer(): Promise<void>;
+  /** Stops all processes of the cluster; idempotent. Logs stay in stateDir/logs. */
+  stop(): Promise<void>;
+}
+
+export function kubectlPath(): string {
+  if (process.env.KUBECTL) return process.env.KUBECTL;
+  const pinned = '/usr/lib/google-cloud-sdk/bin/kubectl.1.33';
+  return existsSync(pinned) ? pinned : 'kubectl';
+}
+
+export function run(
+  command: string,
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv; streamStderr?: boolean } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => {
+      err.push(b);
+      if (options.streamStderr) process.stderr.write(b);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolve({
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        code: code ?? (signal ? 128 : 1),
+      }),
+    );
+    child.stdin.on('error', () => {}); // the child may exit without reading its input
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+async function runOrThrow(command: string, args: string[], options: Parameters<typeof run>[2] = {}): Promise<RunResult> {
+  const r = await run(command, args, options);
+  if (r.code !== 0) {
+    throw new Error(`${path.basename(command)} ${args.join(' ')} exited with ${r.code}\n${r.stderr}${r.stdout}`);
+  }
+  return r;
+}
+
+/** Parses the `export KEY='value'` lines cluster.sh writes. */
+export function parseEnvFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^export ([A-Za-z_][A-Za-z0-9_]*)='([^']*)'$/.exec(line.trim());
+    if (m) env[m[1]] = m[2];
+  }
+  return env;
+}
+
+/** Builds the binaries if needed (prints the bin dir). */
+export async function installK8sTools(): Promise<string> {
+  // Build chatter (only on a cold cache) goes straight to the test's stderr.
+  const r = await runOrThrow(k8sToolsScript, ['install'], { streamStderr: true });
+  const lines = r.stdout.trim().split('\n');
+  return lines[lines.length - 1];
+}
+
+export async function startCluster(stateDir: string): Promise<Cluster> {
+  const binDir = await installK8sTools();
+  const shellEnv = { ...process.env, THOUGHTGATE_K8S_BIN_DIR: binDir };
+  const stateAbs = path.resolve(stateDir);
+
+  // If the test process dies without calling stop(), do not leave etcd/apiserver running.
+  let stopped = false;
+  const stopSync = (): void => {
+    if (stopped) return;
+    stopped = true;
+    spawnSync(clusterScript, ['stop', stateAbs], { stdio: 'ignore', env: shellEnv });
+  };
+  process.once('exit', stopSync);
+
+  try {
+    await runOrThrow(clusterScript, ['start', stateAbs], { env: shellEnv });
+  } catch (e) {
+    process.removeListener('exit', stopSync);
+    throw e;
+  }
+  const env = parseEnvFile(await readFile(path.join(stateAbs, 'env'), 'utf8'));
+  for (const k of ['KUBECONFIG', 'THOUGHTGATE_K8S_SERVER', 'THOUGHTGATE_K8S_CA_FILE']) {
+    if (!env[k]) throw new Error(`${stateAbs}/env has no ${k}`);
+  }
+  const kubectl = kubectlPath();
+
+  return {
+    kubeconfig: env.KUBECONFIG,
+    server: env.THOUGHTGATE_K8S_SERVER,
+    caFile: env.THOUGHTGATE_K8S_CA_FILE,
+    stateDir: stateAbs,
+    env,
+    kubectl: (args, input) =>
+      run(kubectl, [`--kubeconfig=${env.KUBECONFIG}`, ...args], {
+        input,
+        env: { ...process.env, KUBECONFIG: env.KUBECONFIG },
+      }),
+    restartApiServer: async () => {
+      await runOrThrow(clusterScript, ['restart-apiserver', stateAbs], { env: shellEnv });
+    },
+    stop: async () => {
+      await runOrThrow(clusterScript, ['stop', stateAbs], { env: shellEnv });
+      stopped = true;
+      process.removeListener('exit', stopSync);
+    },
+  };
+}
