@@ -1,0 +1,184 @@
+// SlackApprovalClient end to end: the real @slack/web-api WebClient against the fake Slack.
+import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
+import { SlackApprovalClient, type ApprovalPostInput, type SlackChannelConfig } from './client.js';
+import { SlackConnection, SlackConnectionPool, normalizeApiUrl } from './connection.js';
+import { SlackApprovalError } from './errors.js';
+
+const CH = 'C0APPROVE';
+const config: SlackChannelConfig = {
+  channel: CH,
+  approvers: { users: ['U1', 'UBOT'], userGroups: ['S1'] }, // the bot listed by mistake must still not count
+  reactions: { approve: ['white_check_mark', '+1'], reject: ['x'] },
+  redact: ['*token*'],
+};
+const request: ApprovalPostInput = {
+  id: 'ar-1',
+  tool: 'create_issue',
+  source: 'github',
+  arguments: { title: 'Bug', auth: { githubToken: 'ghp_secret' } },
+  workload: { namespace: 'agents', serviceAccount: 'bot', pod: 'bot-1' },
+  expiresAt: Date.now() + 600_000,
+};
+
+let fake: FakeSlack;
+let conn: SlackConnection;
+let client: SlackApprovalClient;
+
+beforeEach(async () => {
+  fake = await startFakeSlack({
+    channels: [{ id: CH, name: 'approvals' }],
+    users: [
+      { id: 'U1', name: 'alice', realName: 'Alice' },
+      { id: 'U2', name: 'bob', realName: 'Bob' },
+      { id: 'U9', name: 'mallory' },
+    ],
+    userGroups: [{ id: 'S1', users: ['U2'] }],
+  });
+  conn = new SlackConnection({ token: DEFAULT_FAKE_TOKEN, apiUrl: fake.url });
+  client = new SlackApprovalClient(conn, config);
+});
+afterEach(async () => {
+  conn.close();
+  await fake.close();
+});
+
+test('post → approve → finish round trip', async () => {
+  const posted = await client.post(request);
+  expect(posted).toEqual({ channel: CH, ts: expect.stringMatching(/^\d+\.\d{6}$/) });
+  let [m] = fake.messages(CH);
+  expect(m!.ts).toBe(posted.ts);
+  expect(JSON.stringify(m)).not.toContain('ghp_secret');
+  expect(m!.metadata).toMatchObject({ event_type: 'thoughtgate_approval', event_payload: { request_id: 'ar-1' } });
+  expect(fake.calls('chat.postMessage')[0]!.args).toMatchObject({ unfurl_links: 'false', unfurl_media: 'false' });
+
+  expect(await client.readDecision(posted.ts)).toBeNull();
+  fake.addReaction(CH, posted.ts, 'white_check_mark', 'U1');
+  const decision = await client.readDecision(posted.ts);
+  expect(decision).toEqual({ outcome: 'approved', by: ['U1'] });
+  expect(fake.calls('reactions.get').at(-1)!.args).toMatchObject({ channel: CH, timestamp: posted.ts, full: 'true' });
+
+  await client.finish(posted.ts, request, { status: 'approved', by: decision!.by.map((id) => ({ id })), at: Date.now() });
+  [m] = fake.messages(CH);
+  expect(m!.history).toHaveLength(2);
+  expect(JSON.stringify(m!.blocks)).toContain('✅ Approved');
+  expect(JSON.stringify(m!.blocks)).toContain('<@U1>');
+  expect(m!.text).toContain('Approved by Alice');
+  expect(m!.metadata).toMatchObject({ event_payload: { status: 'approved' } });
+});
+
+test('only listed approvers count; the bot never does', async () => {
+  const { ts } = await client.post(request);
+  fake.addReaction(CH, ts, 'white_check_mark', 'U9'); // not an approver
+  fake.addReaction(CH, ts, 'white_check_mark', 'UBOT'); // the bot itself
+  fake.addReaction(CH, ts, 'x', 'UBOT');
+  fake.addReaction(CH, ts, 'eyes', 'U1'); // not a decision reaction
+  expect(await client.readDecision(ts)).toBeNull();
+  fake.addReaction(CH, ts, '+1::skin-tone-3', 'U1');
+  expect(await client.readDecision(ts)).toEqual({ outcome: 'approved', by: ['U1'] });
+});
+
+test('user-group members count (resolved through usergroups.users.list, cached)', async () => {
+  const { ts } = await client.post(request);
+  fake.addReaction(CH, ts, 'white_check_mark', 'U2');
+  expect(await client.readDecision(ts)).toEqual({ outcome: 'approved', by: ['U2'] });
+  expect(await client.readDecision(ts)).toEqual({ outcome: 'approved', by: ['U2'] });
+  expect(fake.calls('usergroups.users.list')).toHaveLength(1);
+  expect(fake.calls('usergroups.users.list')[0]!.args).toEqual({ usergroup: 'S1' });
+});
+
+test('explicit approvers alone need no group lookup', async () => {
+  const { ts } = await client.post(request);
+  fake.addReaction(CH, ts, 'white_check_mark', 'U1');
+  await client.readDecision(ts);
+  expect(fake.calls('usergroups.users.list')).toHaveLength(0);
+});
+
+test('approve and reject from approvers in the same read → rejected (fail closed)', async () => {
+  const { ts } = await client.post(request);
+  fake.addReaction(CH, ts, 'white_check_mark', 'U1');
+  fake.addReaction(CH, ts, 'x', 'U2');
+  expect(await client.readDecision(ts)).toEqual({ outcome: 'rejected', by: ['U2'] });
+});
+
+test('a failed group lookup fails the read instead of deciding on a partial allowlist', async () => {
+  const { ts } = await client.post(request);
+  fake.addReaction(CH, ts, 'white_check_mark', 'U1');
+  fake.addReaction(CH, ts, 'x', 'U2'); // a group member's reject must not be missed
+  fake.force429('usergroups.users.list', 10, 1);
+  const limited = new SlackApprovalClient(new SlackConnection({ token: DEFAULT_FAKE_TOKEN, apiUrl: fake.url, limiter: { maxRateLimitRetries: 0 } }), config);
+  try {
+    await expect(limited.readDecision(ts)).rejects.toMatchObject({ kind: 'retryable', code: 'rate_limited' });
+  } finally {
+    limited.connection.close();
+  }
+});
+
+test('check() reports token, channel and approvers', async () => {
+  expect(await client.check()).toEqual({ tokenOk: true, channelOk: true, approversOk: true, approverCount: 3, team: 'Fake Workspace', teamId: 'T0FAKE', botUserId: 'UBOT', channelName: 'approvals' });
+  const wrongChannel = new SlackApprovalClient(conn, { ...config, channel: 'C404' });
+  expect(await wrongChannel.check()).toMatchObject({ tokenOk: true, channelOk: false, retryable: false, error: expect.stringContaining('channel_not_found') });
+  const wrongGroup = new SlackApprovalClient(conn, { ...config, approvers: { users: [], userGroups: ['S404'] } });
+  expect(await wrongGroup.check()).toMatchObject({ tokenOk: true, channelOk: true, approversOk: false, error: expect.stringContaining('no_such_subteam') });
+});
+
+describe('errors are classified so callers can fail closed', () => {
+  test('invalid or missing token → permanent', async () => {
+    const bad = new SlackApprovalClient(new SlackConnection({ token: 'xoxb-revoked', apiUrl: fake.url }), config);
+    try {
+      const err = await bad.post(request).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SlackApprovalError);
+      expect(err).toMatchObject({ kind: 'permanent', code: 'invalid_auth', method: 'chat.postMessage' });
+      expect((err as Error).message).toContain('bot token is not valid');
+      expect(await bad.check()).toMatchObject({ tokenOk: false, channelOk: false, retryable: false, error: expect.stringContaining('invalid_auth') });
+    } finally {
+      bad.connection.close();
+    }
+    const none = new SlackApprovalClient(new SlackConnection({ token: '', apiUrl: fake.url }), config);
+    try {
+      await expect(none.post(request)).rejects.toMatchObject({ kind: 'permanent', code: 'not_authed' });
+    } finally {
+      none.connection.close();
+    }
+  });
+
+  test('missing channel or deleted message → permanent', async () => {
+    await expect(new SlackApprovalClient(conn, { ...config, channel: 'C404' }).post(request)).rejects.toMatchObject({ kind: 'permanent', code: 'channel_not_found' });
+    await expect(client.readDecision('1.000000')).rejects.toMatchObject({ kind: 'permanent', code: 'message_not_found' });
+    await expect(client.finish('1.000000', request, { status: 'expired', at: Date.now() })).rejects.toMatchObject({ kind: 'permanent', code: 'message_not_found' });
+  });
+
+  test('Slack answering 500 → retryable, and fine again afterwards', async () => {
+    const { ts } = await client.post(request);
+    await fake.setDown('http500');
+    await expect(client.readDecision(ts)).rejects.toMatchObject({ kind: 'retryable', code: 'http_500' });
+    await expect(client.post(request)).rejects.toMatchObject({ kind: 'retryable', code: 'http_500' });
+    expect(await client.check()).toMatchObject({ tokenOk: false, retryable: true });
+    await fake.setDown(false);
+    expect(await client.readDecision(ts)).toBeNull();
+  });
+
+  test('refused connections → retryable network errors, and fine again afterwards', async () => {
+    const { ts } = await client.post(request);
+    await fake.setDown('refuse');
+    const err = await client.readDecision(ts).catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'retryable', code: 'network' });
+    expect((err as Error).message).toMatch(/cannot reach Slack/);
+    await fake.setDown(false);
+    expect(await client.readDecision(ts)).toBeNull();
+  });
+});
+
+test('the pool shares one connection (one limiter) per token and API URL', () => {
+  const pool = new SlackConnectionPool();
+  try {
+    const a = pool.get('xoxb-a', fake.url);
+    expect(pool.get('xoxb-a', fake.url)).toBe(a);
+    expect(pool.get('xoxb-a', fake.url.replace(/\/$/, ''))).toBe(a); // trailing slash normalised
+    expect(pool.get('xoxb-b', fake.url)).not.toBe(a);
+    expect(pool.size).toBe(2);
+    expect(SlackConnectionPool.key('xoxb-a', fake.url)).not.toContain('xoxb-a');
+    expect(normalizeApiUrl(undefined)).toBe('https://slack.com/api/');
+  } finally {
+    pool.close();
+  }
+});

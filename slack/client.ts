@@ -1,0 +1,164 @@
+// SlackApprovalClient: one approval channel (channel id + approvers + reactions + redaction) on a
+// shared per-token SlackConnection. It posts the approval message, reads a decision from the
+// reactions, and writes the outcome into the message. All calls go through the token's limiter;
+// all failures are SlackApprovalErrors (retryable or permanent) so callers can fail closed.
+import { collectVotes, decideFromVotes, reactionFingerprint, type Decision, type ReactionRule, type SlackReaction } from './decision.js';
+import { SlackApprovalError } from './errors.js';
+import {
+  buildApprovalMessage,
+  buildOutcomeMessage,
+  checkMessageLimits,
+  type ApprovalMessageInput,
+  type ApprovalOutcome,
+  type SlackMessage,
+} from './message.js';
+import type { Approvers } from './approvers.js';
+import type { SlackConnection } from './connection.js';
+import type { Priority } from './rate-limiter.js';
+import type { PendingApproval, PollResult } from './poller.js';
+
+export interface SlackChannelConfig {
+  /** Channel id (C…/G…). */
+  channel: string;
+  approvers: Approvers;
+  reactions: ReactionRule;
+  /** Argument key globs shown as "[redacted]". */
+  redact?: readonly string[];
+}
+
+/** What ApprovalChannel.status needs to say whether the token and the channel work. */
+export interface ChannelCheck {
+  tokenOk: boolean;
+  channelOk: boolean;
+  /** Every user group resolved (false when one failed; see error). */
+  approversOk: boolean;
+  team?: string;
+  teamId?: string;
+  botUserId?: string;
+  channelName?: string;
+  /** Distinct approver user ids after resolving groups (when approversOk). */
+  approverCount?: number;
+  /** The first problem, as a sentence for status conditions. */
+  error?: string;
+  /** True when the problem may go away by itself (Slack unreachable, rate limited). */
+  retryable?: boolean;
+}
+
+/** What a caller supplies per approval; the channel supplies reactions, approvers and redaction. */
+export type ApprovalPostInput = Omit<ApprovalMessageInput, 'reactions' | 'approvers' | 'redact'>;
+
+export interface PostedMessage {
+  channel: string;
+  ts: string;
+}
+
+export class SlackApprovalClient {
+  constructor(
+    readonly connection: SlackConnection,
+    readonly config: SlackChannelConfig,
+  ) {}
+
+  private messageInput(input: ApprovalPostInput): ApprovalMessageInput {
+    return { ...input, reactions: this.config.reactions, approvers: this.config.approvers, redact: this.config.redact ?? [] };
+  }
+
+  private static guard(method: string, msg: SlackMessage): void {
+    const problems = checkMessageLimits(msg);
+    if (problems.length) throw new SlackApprovalError('permanent', 'invalid_blocks', method, `Slack ${method}: message exceeds Slack limits: ${problems.join('; ')}`);
+  }
+
+  /** Checks the token (auth.test), the channel (conversations.info) and the approver groups. */
+  async check(): Promise<ChannelCheck> {
+    const out: ChannelCheck = { tokenOk: false, channelOk: false, approversOk: false };
+    try {
+      const id = await this.connection.identity(true);
+      out.tokenOk = true;
+      out.botUserId = id.userId;
+      if (id.team !== undefined) out.team = id.team;
+      if (id.teamId !== undefined) out.teamId = id.teamId;
+    } catch (e) {
+      return fail(out, e);
+    }
+    try {
+      const res = await this.connection.call('conversations.info', { channel: this.config.channel }, { priority: 'normal' });
+      const ch = res.channel as { name?: unknown } | undefined;
+      out.channelOk = true;
+      if (typeof ch?.name === 'string') out.channelName = ch.name;
+    } catch (e) {
+      return fail(out, e);
+    }
+    try {
+      const allowed = await this.connection.directory.allowlist(this.config.approvers, true);
+      out.approversOk = true;
+      out.approverCount = allowed.size;
+    } catch (e) {
+      return fail(out, e);
+    }
+    return out;
+  }
+
+  /**
+   * Posts the approval message. Not idempotent: after a retryable error other than rate_limited
+   * the message may exist anyway (a 5xx or timeout after Slack stored it).
+   */
+  async post(input: ApprovalPostInput): Promise<PostedMessage> {
+    const msg = buildApprovalMessage(this.messageInput(input));
+    SlackApprovalClient.guard('chat.postMessage', msg);
+    const res = await this.connection.call(
+      'chat.postMessage',
+      { channel: this.config.channel, text: msg.text, blocks: msg.blocks, metadata: msg.metadata, unfurl_links: false, unfurl_media: false },
+      { priority: 'high', channel: this.config.channel },
+    );
+    if (typeof res.ts !== 'string') throw new SlackApprovalError('retryable', 'bad_response', 'chat.postMessage', 'Slack chat.postMessage: answer without ts');
+    return { channel: typeof res.channel === 'string' ? res.channel : this.config.channel, ts: res.ts };
+  }
+
+  /** Reads the reactions once: the decision (or null) and a fingerprint of all reactions. */
+  async pollReactions(ts: string, priority: Priority = 'low'): Promise<PollResult> {
+    const res = await this.connection.call('reactions.get', { channel: this.config.channel, timestamp: ts, full: true }, { priority, channel: this.config.channel });
+    const message = res.message as { reactions?: unknown } | undefined;
+    const reactions = (Array.isArray(message?.reactions) ? message.reactions : []) as SlackReaction[];
+    const fingerprint = reactionFingerprint(reactions);
+    const anyVotes = collectVotes(reactions, this.config.reactions);
+    if (anyVotes.approve.size + anyVotes.reject.size === 0) return { decision: null, fingerprint };
+    const bot = (await this.connection.identity()).userId;
+    const votes = collectVotes(reactions, this.config.reactions, bot);
+    // Resolve user groups only when someone outside the explicit list voted: a partial allowlist
+    // could turn a group member's reject into an approve, so a failed lookup throws (fail closed).
+    const explicit = new Set(this.config.approvers.users);
+    const needGroups = this.config.approvers.userGroups.length > 0 && [...votes.approve, ...votes.reject].some((u) => !explicit.has(u));
+    const allowed = await this.connection.directory.allowlist(this.config.approvers, needGroups);
+    return { decision: decideFromVotes(votes, allowed, bot), fingerprint };
+  }
+
+  /** The decision on a message, or null while nobody allowed has decided. */
+  async readDecision(ts: string): Promise<Decision | null> {
+    return (await this.pollReactions(ts, 'normal')).decision;
+  }
+
+  /** Rewrites the message with the outcome (chat.update). Names of deciders are looked up when missing. */
+  async finish(ts: string, input: ApprovalPostInput, outcome: ApprovalOutcome): Promise<void> {
+    const by = await Promise.all(
+      (outcome.by ?? []).map(async (b) => ({ id: b.id, name: b.name ?? (await this.connection.directory.displayName(b.id)) })),
+    );
+    const msg = buildOutcomeMessage(this.messageInput(input), { ...outcome, by });
+    SlackApprovalClient.guard('chat.update', msg);
+    await this.connection.call(
+      'chat.update',
+      { channel: this.config.channel, ts, text: msg.text, blocks: msg.blocks, metadata: msg.metadata },
+      { priority: 'high', channel: this.config.channel },
+    );
+  }
+
+  /** A pending approval for ApprovalPoller, reading this channel's message `ts`. */
+  pending(id: string, ts: string, expiresAt: Date | number): PendingApproval {
+    return { id, expiresAt, poll: (priority) => this.pollReactions(ts, priority) };
+  }
+}
+
+function fail(out: ChannelCheck, e: unknown): ChannelCheck {
+  const err = e instanceof SlackApprovalError ? e : new SlackApprovalError('retryable', 'unknown', '?', String(e));
+  out.error = err.message;
+  out.retryable = err.retryable;
+  return out;
+}

@@ -1,0 +1,200 @@
+import { startFakeSlack, DEFAULT_FAKE_TOKEN, type FakeSlack } from '../test/fakes/slack-server.js';
+import { SlackApprovalClient } from './client.js';
+import { SlackConnection } from './connection.js';
+import {
+  SLACK_LIMITS,
+  buildApprovalMessage,
+  buildOutcomeMessage,
+  checkMessageLimits,
+  escapeMrkdwn,
+  renderArguments,
+  truncate,
+  type ApprovalMessageInput,
+  type Block,
+} from './message.js';
+import { redactArguments, REDACTED } from './redact.js';
+
+const EXPIRES = Date.UTC(2026, 10, 21, 10, 0, 0);
+
+function input(over: Partial<ApprovalMessageInput> = {}): ApprovalMessageInput {
+  return {
+    id: 'ar-7f3a',
+    tool: 'create_issue',
+    source: 'github',
+    arguments: { repo: 'acme/web', title: 'Bug', labels: ['p1'] },
+    workload: { namespace: 'agents', serviceAccount: 'triage-bot', pod: 'triage-bot-5d9c7-abcde' },
+    expiresAt: EXPIRES,
+    reactions: { approve: ['white_check_mark'], reject: ['x'] },
+    approvers: { users: ['U1'], userGroups: ['S1'] },
+    redact: [],
+    ...over,
+  };
+}
+
+const allText = (blocks: Block[]) => JSON.stringify(blocks);
+/** Only mrkdwn is parsed for mentions and links; plain_text (the header) is shown literally. */
+const mrkdwnText = (blocks: Block[]) => JSON.stringify(blocks.filter((b) => b.type !== 'header'));
+
+describe('redaction', () => {
+  const args = {
+    password: 'hunter2',
+    Nested: { deeper: [{ API_TOKEN: 'tok-1', keep: 'visible' }, { list: [{ secretKey: { inner: 'sk-2' } }] }] },
+    creds: { accessToken: 'tok-3' },
+    note: 'password is not a key here',
+  };
+
+  test('keys matching the globs are hidden at any depth, case-insensitively, whole values included', () => {
+    const { value, redacted } = redactArguments(args, ['password', '*token*', 'secret?ey']);
+    expect(redacted).toBe(4);
+    expect(value).toEqual({
+      password: REDACTED,
+      Nested: { deeper: [{ API_TOKEN: REDACTED, keep: 'visible' }, { list: [{ secretKey: REDACTED }] }] },
+      creds: { accessToken: REDACTED },
+      note: 'password is not a key here',
+    });
+    expect(args.password).toBe('hunter2'); // input untouched
+  });
+
+  test('no secret reaches the blocks, the fallback text or the metadata', () => {
+    const msg = buildApprovalMessage(input({ arguments: args, redact: ['password', '*token*', 'secretkey'] }));
+    const everything = JSON.stringify(msg);
+    for (const secret of ['hunter2', 'tok-1', 'sk-2', 'tok-3']) expect(everything).not.toContain(secret);
+    expect(everything).toContain('visible');
+    expect(allText(msg.blocks)).toContain('4 values hidden');
+    // The fallback text never carries arguments at all, whatever the redact list.
+    const unredacted = buildApprovalMessage(input({ arguments: args, redact: [] }));
+    expect(unredacted.text).not.toContain('hunter2');
+    expect(allText(unredacted.blocks)).toContain('hunter2');
+  });
+
+  test('escaped glob characters and __proto__ keys', () => {
+    const v = JSON.parse('{"a*b":1,"axb":2,"__proto__":{"x":1}}');
+    const { value } = redactArguments(v, ['a\\*b', '__proto__']);
+    expect(JSON.stringify(value)).toBe('{"a*b":"[redacted]","axb":2,"__proto__":"[redacted]"}');
+  });
+});
+
+describe('approval message', () => {
+  test('shows tool, source, workload, arguments, expiry, reactions, approvers and the request id', () => {
+    const msg = buildApprovalMessage(input());
+    const text = allText(msg.blocks);
+    expect(msg.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'Approval needed: create_issue', emoji: false } });
+    for (const s of ['`create_issue`', '`github`', '`agents/triage-bot`', '`triage-bot-5d9c7-abcde`', '`ar-7f3a`', 'acme/web', ':white_check_mark:', ':x:', '<@U1>', '<!subteam^S1>', 'reject wins']) {
+      expect(text).toContain(s);
+    }
+    expect(text).toContain(`<!date^${EXPIRES / 1000}^`);
+    expect(text).toContain('2026-11-21T10:00:00Z');
+    expect(msg.text).toBe(
+      'Approval needed: create_issue (source github) for agents/triage-bot, request ar-7f3a. React :white_check_mark: to approve or :x: to reject before 2026-11-21T10:00:00Z.',
+    );
+    expect(msg.metadata).toEqual({
+      event_type: 'thoughtgate_approval',
+      event_payload: { request_id: 'ar-7f3a', tool: 'create_issue', source: 'github', namespace: 'agents', status: 'pending' },
+    });
+    expect(checkMessageLimits(msg)).toEqual([]);
+  });
+
+  test('agent-controlled text is escaped and cannot close the code block', () => {
+    const msg = buildApprovalMessage(input({ tool: '<!channel> & <http://evil|x>', arguments: { q: '```\n<!here>' } }));
+    const text = mrkdwnText(msg.blocks);
+    expect(text).not.toContain('<!channel>');
+    expect(text).not.toContain('<!here>');
+    expect(text).toContain('&lt;!channel&gt; &amp;');
+    expect(text).toContain('`\u200b`\u200b`');
+    expect(msg.text).not.toContain('<!channel>');
+  });
+
+  test('huge arguments are truncated to valid Block Kit sizes', () => {
+    const big = { blob: 'x'.repeat(50_000), rows: Array.from({ length: 2000 }, (_, i) => ({ i, s: '<&>' })) };
+    const msg = buildApprovalMessage(input({ arguments: big, tool: 't'.repeat(500), id: 'i'.repeat(400), rule: 'r'.repeat(3000) }));
+    expect(checkMessageLimits(msg)).toEqual([]);
+    expect(msg.blocks.length).toBeLessThanOrEqual(SLACK_LIMITS.blocks);
+    expect(msg.text.length).toBeLessThanOrEqual(SLACK_LIMITS.fallbackText);
+    const header = msg.blocks[0] as Extract<Block, { type: 'header' }>;
+    expect(header.text.text.length).toBeLessThanOrEqual(150);
+    expect(header.text.text.endsWith('…')).toBe(true);
+    expect(allText(msg.blocks)).toMatch(/Arguments truncated: [\d,]+ of [\d,]+ characters shown/);
+    for (const b of msg.blocks) if (b.type === 'section' && b.text) expect(b.text.text.length).toBeLessThanOrEqual(3000);
+  });
+
+  test('renderArguments splits at lines, never inside an entity or a surrogate pair', () => {
+    const args = { a: '&'.repeat(4000), b: '😀'.repeat(3000) };
+    const r = renderArguments(args, [], 9000);
+    expect(r.chunks.length).toBeGreaterThan(1);
+    for (const c of r.chunks) {
+      expect(c.length).toBeLessThanOrEqual(3000);
+      expect(c).toMatch(/^(\*Arguments\*\n)?```\n[\s\S]*\n```$/);
+      const body = c.replace(/^(\*Arguments\*\n)?```\n/, '').replace(/\n```$/, '');
+      expect(body).not.toMatch(/&(a|am|amp)?$/); // no cut entity at the end
+      expect(body).not.toMatch(/[\ud800-\udbff]$/); // no lone high surrogate
+    }
+    expect(r.shownChars).toBeLessThan(r.totalChars);
+  });
+
+  test('truncate and escape helpers', () => {
+    expect(escapeMrkdwn('a<b>&c')).toBe('a&lt;b&gt;&amp;c');
+    expect(truncate('abcdef', 4)).toBe('abc…');
+    expect(truncate('abc', 4)).toBe('abc');
+    expect(truncate('ab&amp;cd', 5)).toBe('ab…');
+  });
+
+  test('many approvers are summarised', () => {
+    const users = Array.from({ length: 30 }, (_, i) => `U${String(i).padStart(4, '0')}`);
+    const msg = buildApprovalMessage(input({ approvers: { users, userGroups: [] } }));
+    expect(allText(msg.blocks)).toContain('and 10 more');
+  });
+});
+
+describe('outcome message', () => {
+  test.each([
+    ['approved', '✅ Approved'],
+    ['rejected', '❌ Rejected'],
+    ['expired', '⌛ Expired'],
+    ['cancelled', '🚫 Cancelled'],
+    ['failed', '⚠️ Failed'],
+  ] as const)('%s', (status, title) => {
+    const by = status === 'approved' || status === 'rejected' ? [{ id: 'U1', name: 'Alice <admin>' }] : [];
+    const msg = buildOutcomeMessage(input({ arguments: { password: 'hunter2' }, redact: ['password'] }), {
+      status,
+      by,
+      at: EXPIRES - 60_000,
+      ...(status === 'failed' ? { reason: 'Slack <said> no' } : {}),
+    });
+    const text = allText(msg.blocks);
+    expect((msg.blocks[0] as Extract<Block, { type: 'header' }>).text.text).toBe(`${title}: create_issue`);
+    expect(text).not.toContain('React with'); // instructions are gone
+    expect(text).toContain('`ar-7f3a`');
+    expect(JSON.stringify(msg)).not.toContain('hunter2');
+    expect(msg.metadata.event_payload.status).toBe(status);
+    if (by.length) {
+      expect(text).toContain('by <@U1>');
+      expect(msg.text).toContain('by Alice &lt;admin&gt;');
+    }
+    if (status === 'failed') expect(text).toContain('Slack &lt;said&gt; no');
+    expect(checkMessageLimits(msg)).toEqual([]);
+  });
+});
+
+describe('through the real WebClient to the fake', () => {
+  let fake: FakeSlack;
+  let conn: SlackConnection;
+  beforeAll(async () => {
+    fake = await startFakeSlack({ channels: [{ id: 'C1', name: 'approvals' }], users: [{ id: 'U1', name: 'alice' }] });
+    conn = new SlackConnection({ token: DEFAULT_FAKE_TOKEN, apiUrl: fake.url });
+  });
+  afterAll(async () => {
+    conn.close();
+    await fake.close();
+  });
+
+  test('the fake (which checks Block Kit limits) accepts a maximal message and its outcome', async () => {
+    const client = new SlackApprovalClient(conn, { channel: 'C1', approvers: { users: ['U1'], userGroups: [] }, reactions: { approve: ['white_check_mark'], reject: ['x'] }, redact: ['*secret*'] });
+    const huge = { s: '<'.repeat(30_000), mySecret: 'nope', list: Array.from({ length: 500 }, (_, i) => i) };
+    const { ts } = await client.post({ id: 'i'.repeat(300), tool: 'x'.repeat(1000), source: 'github', arguments: huge, workload: input().workload, expiresAt: EXPIRES });
+    await client.finish(ts, { id: 'i'.repeat(300), tool: 'x'.repeat(1000), source: 'github', arguments: huge, workload: input().workload, expiresAt: EXPIRES }, { status: 'rejected', by: [{ id: 'U1' }], at: EXPIRES });
+    const [m] = fake.messages('C1');
+    expect(m!.history).toHaveLength(2);
+    expect(JSON.stringify(m)).not.toContain('nope');
+    expect(fake.calls().filter((c) => c.ok === false)).toEqual([]);
+  });
+});
