@@ -28,6 +28,11 @@ export const Duration = z.string({ error: 'expected a duration such as "30s", "1
   if (typeof r !== 'number') ctx.addIssue({ code: 'custom', message: r.error });
 });
 
+/** A duration that must not be zero (a zero timeout would mean none at all). */
+export const PositiveDuration = Duration.superRefine((s, ctx) => {
+  if (parseDuration(s) === 0) ctx.addIssue({ code: 'custom', message: 'must be greater than zero' });
+});
+
 /** Glob: `*` matches any run of characters (including "/"), `?` one character, `\` escapes. */
 export const Glob = z.string().min(1, 'a glob must not be empty');
 export const GlobList = z.union([Glob, z.array(Glob).min(1)], { error: 'expected a glob or a non-empty list of globs' });
@@ -41,8 +46,8 @@ export const ExposeSchema = strict({
 export type Expose = z.infer<typeof ExposeSchema>;
 
 export const SourceTimeoutsSchema = strict({
-  connect: Duration.default('5s'),
-  response: Duration.default('60s'),
+  connect: PositiveDuration.default('5s'),
+  response: PositiveDuration.default('60s'),
 });
 
 export const SourceSchema = strict({
@@ -120,18 +125,29 @@ export const ServerSchema = strict({
   allowedOrigins: z.array(z.string()).default([]),
 });
 
+/** The action for what no rule matched. Not `approve`: that needs a channel, which only a rule names. */
+export const DefaultAction = z.enum(['forward', 'deny', 'policy'], {
+  error: 'expected one of forward, deny, policy (for approval by default, end the rules with `match: {}` and `action: approve`)',
+});
+
 /** Fields shared by thoughtgate.yaml and GovernancePolicy.spec. */
 export const policyFields = {
   sources: z.array(SourceSchema).default([]),
   rules: z.array(RuleSchema).default([]),
-  defaultAction: Action.default('deny'),
+  defaultAction: DefaultAction.default('deny'),
   cedar: CedarSchema.optional(),
   egress: EgressSchema.default({ allow: [], deny: [] }),
   limits: LimitsSchema.default({ maxBodyBytes: 4 * 1024 * 1024, maxFilteredResponseBytes: 16 * 1024 * 1024 }),
   server: ServerSchema.default({ allowedOrigins: [] }),
 };
 
-function uniqueSourceNames(doc: { sources: { name: string }[] }, ctx: z.RefinementCtx): void {
+function documentChecks(doc: { sources: { name: string }[]; rules: { action: string }[]; defaultAction: string; cedar?: unknown }, ctx: z.RefinementCtx): void {
+  if (!doc.cedar) {
+    doc.rules.forEach((r, i) => {
+      if (r.action === 'policy') ctx.addIssue({ code: 'custom', path: ['rules', i, 'action'], message: 'action "policy" asks Cedar, but there is no cedar section (add cedar.policies)' });
+    });
+    if (doc.defaultAction === 'policy') ctx.addIssue({ code: 'custom', path: ['defaultAction'], message: 'defaultAction "policy" asks Cedar, but there is no cedar section (add cedar.policies)' });
+  }
   const seen = new Set<string>();
   doc.sources.forEach((s, i) => {
     if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `duplicate source name "${s.name}"` });
@@ -140,10 +156,10 @@ function uniqueSourceNames(doc: { sources: { name: string }[] }, ctx: z.Refineme
 }
 
 /** The policy document as it governs one sidecar. */
-export const PolicyDocumentSchema = strict(policyFields).superRefine(uniqueSourceNames);
+export const PolicyDocumentSchema = strict(policyFields).superRefine(documentChecks);
 export type PolicyDocument = z.infer<typeof PolicyDocumentSchema>;
 
 /** thoughtgate.yaml for the standalone sidecar: the policy document plus the workload identity. */
-export const ConfigFileSchema = strict({ ...policyFields, identity: IdentitySchema.optional() }).superRefine(uniqueSourceNames);
+export const ConfigFileSchema = strict({ ...policyFields, identity: IdentitySchema.optional() }).superRefine(documentChecks);
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 export type ConfigFileInput = z.input<typeof ConfigFileSchema>;

@@ -1,7 +1,8 @@
 // The JSON-RPC errors ThoughtGate itself answers with. docs/errors.md is this table in prose, and a
-// test keeps the two in step. Codes sit in -32000..-32019, which MCP leaves to implementations;
-// -32001 and -32002 are skipped because the MCP SDK (request timeout) and the MCP spec
-// (resource not found) already give them meanings a client may act on.
+// test keeps the two in step. ThoughtGate's own codes sit in -32000..-32019, which MCP leaves to
+// implementations; -32001 and -32002 are skipped because the MCP SDK (request timeout) and the MCP
+// spec (resource not found) already give them meanings a client may act on. The standard JSON-RPC
+// codes and MCP's own -32020 (HeaderMismatch, 2026-07-28) are used where they mean exactly that.
 
 export type Gate = 'transport' | 'visibility' | 'rules' | 'cedar' | 'approval' | 'upstream' | 'config';
 
@@ -34,6 +35,8 @@ export const ERRORS = {
   PARSE_ERROR: { code: -32700, http: 400, gate: 'transport', message: 'Parse error' },
   INVALID_REQUEST: { code: -32600, http: 400, gate: 'transport', message: 'Invalid Request' },
   HEADER_MISMATCH: { code: -32020, http: 400, gate: 'transport', message: 'Header does not match the request body' },
+  /** A bug in ThoughtGate while handling the request: nothing was forwarded. */
+  INTERNAL_ERROR: { code: -32603, http: 500, gate: 'transport', message: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorName = keyof typeof ERRORS;

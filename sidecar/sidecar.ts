@@ -16,7 +16,13 @@ import { compileSnapshot, type Snapshot } from './snapshot.js';
 
 export type ConfigUpdate =
   | { ok: true; doc: PolicyDocument; identity: Identity; hash: string; origin: string }
-  | { ok: false; errors: string[]; origin: string };
+  /** An invalid document: reported, and the last good config keeps serving. */
+  | { ok: false; errors: string[]; origin: string }
+  /**
+   * There is no config for this pod any more (the ConfigMap is gone, or no policy selects the
+   * pod). Unlike an invalid document this is an authoritative answer: governed calls are denied.
+   */
+  | { ok: 'none'; reason: string; origin: string };
 
 export interface ConfigProvider {
   /** Human description for logs, e.g. "file thoughtgate.yaml" or "ConfigMap ns/thoughtgate-config". */
@@ -29,6 +35,8 @@ export interface SidecarOptions {
   port: number;
   adminPort: number;
   bind: string;
+  /** Where the admin port listens; in a pod the kubelet probes it over the pod IP. Default: bind. */
+  adminBind?: string;
   log: Logger;
   provider: ConfigProvider;
   drainTimeoutMs?: number;
@@ -55,11 +63,23 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   let generation = 0;
   let slot = 0;
   let lastError: { at: string; origin: string; errors: string[] } | null = null;
+  // What the agent is told while there is no config: never the config's own errors, which name
+  // files and lines of the platform's setup (those are in the logs and on /ready).
+  let noConfigReason = 'no configuration has been loaded yet';
   let draining = false;
   let inflight = 0;
   const streams = new Set<http.ServerResponse>();
 
   const apply = (u: ConfigUpdate): void => {
+    if (u.ok === 'none') {
+      if (current) log.warn('config withdrawn; governed calls are denied until one arrives', { origin: u.origin, reason: u.reason, previousHash: current.hash });
+      else log.warn('no config for this pod; governed calls are denied until one arrives', { origin: u.origin, reason: u.reason });
+      current = null;
+      lastError = { at: new Date().toISOString(), origin: u.origin, errors: [u.reason] };
+      noConfigReason = u.reason;
+      metrics.configInfo.reset();
+      return;
+    }
     if (u.ok && current && current.hash === u.hash && sameIdentity(current.gates.identity, u.identity)) return;
     let errors = u.ok ? null : u.errors;
     let next: Snapshot | null = null;
@@ -77,6 +97,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     if (!next) {
       metrics.configReloads.inc({ result: 'error' });
       lastError = { at: new Date().toISOString(), origin: u.origin, errors: errors ?? [] };
+      if (!current) noConfigReason = 'the configuration is invalid; details are in the sidecar logs and on its /ready endpoint';
       log.error('config rejected; the last good config keeps serving', { origin: u.origin, errors, servingHash: current?.hash ?? null });
       return;
     }
@@ -123,7 +144,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const run = (ctx: RequestContext, res: http.ServerResponse, fn: () => Promise<void>): void => {
     fn().catch((err: unknown) => {
       log.error('request failed unexpectedly', { correlationId: ctx.correlationId, error: (err as Error)?.message });
-      if (!res.headersSent) replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', 'internal error while handling the request; not forwarded', 500);
+      if (!res.headersSent) replyError(ctx, res, 'INTERNAL_ERROR', 'ThoughtGate failed while handling the request; nothing was forwarded (correlation id in the sidecar logs)');
       else res.destroy();
     });
   };
@@ -135,7 +156,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
     if (name === null) return replyError(ctx, res, 'UNKNOWN_SOURCE', 'ThoughtGate serves MCP sources at /mcp/<source>');
     const snap = current;
-    if (!snap) return denyAll(ctx, req, res, 'NOT_CONFIGURED', lastError ? `the configuration is invalid: ${lastError.errors[0] ?? ''}` : 'no configuration has been loaded yet');
+    if (!snap) return denyAll(ctx, req, res, 'NOT_CONFIGURED', noConfigReason);
     const source = snap.sources.get(name);
     if (!source) return replyError(ctx, res, 'UNKNOWN_SOURCE', `no source named "${name}"; configured: ${[...snap.sources.keys()].join(', ') || 'none'}`);
     return handleMcp(ctx, req, res, snap, source);
@@ -193,10 +214,10 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
 
   await o.provider.start(apply);
   await listen(server, o.port, o.bind);
-  await listen(admin, o.adminPort, o.bind);
+  await listen(admin, o.adminPort, o.adminBind ?? o.bind);
   const port = (server.address() as { port: number }).port;
   const adminPort = (admin.address() as { port: number }).port;
-  log.info('sidecar listening', { proxy: `http://${o.bind}:${port}`, admin: `http://${o.bind}:${adminPort}`, config: o.provider.description });
+  log.info('sidecar listening', { proxy: `http://${o.bind}:${port}`, admin: `http://${o.adminBind ?? o.bind}:${adminPort}`, config: o.provider.description });
 
   let closing: Promise<void> | null = null;
   return {

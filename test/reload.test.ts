@@ -2,7 +2,8 @@
 // last good config keeps serving; a request in flight finishes on the snapshot it started with.
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createLogger } from '../sidecar/log.js';
-import { startSidecar } from '../sidecar/sidecar.js';
+import { startSidecar, type ConfigUpdate } from '../sidecar/sidecar.js';
+import { IdentitySchema, PolicyDocumentSchema } from '../api/config.js';
 import { connectClient, rawPost, startTestSidecar } from './support/sidecar.js';
 import { startUpstream, type TestUpstream } from './support/upstream.js';
 
@@ -127,6 +128,31 @@ describe('no configuration', () => {
       expect((await fetch(`http://127.0.0.1:${sc.adminPort}/health`)).status).toBe(200);
     } finally {
       await sc.close();
+    }
+  });
+
+  test('a config withdrawn after a good one (e.g. ConfigMap deleted) leaves the sidecar denying, not serving stale rules', async () => {
+    const upstream = await startUpstream({ stateful: false, json: true });
+    let emit: (u: ConfigUpdate) => void = () => undefined;
+    const sc = await startSidecar({
+      port: 0,
+      adminPort: 0,
+      bind: '127.0.0.1',
+      log: createLogger('error', () => undefined),
+      provider: { description: 'test provider', start: (cb) => { emit = cb; }, close: () => undefined },
+    });
+    try {
+      const doc = PolicyDocumentSchema.parse({ sources: [{ name: 'up', url: upstream.url }], defaultAction: 'forward' });
+      emit({ ok: true, doc, identity: IdentitySchema.parse({}), hash: 'h1', origin: 'test' });
+      const call = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}';
+      expect(JSON.parse((await rawPost(`http://127.0.0.1:${sc.port}/mcp/up`, call)).text).result.content[0].text).toBe('echo: x');
+      emit({ ok: 'none', reason: 'ConfigMap team-a/thoughtgate-config was deleted', origin: 'test' });
+      const denied = JSON.parse((await rawPost(`http://127.0.0.1:${sc.port}/mcp/up`, call)).text);
+      expect(denied.error).toMatchObject({ code: -32011, data: { reason: 'ConfigMap team-a/thoughtgate-config was deleted' } });
+      expect((await fetch(`http://127.0.0.1:${sc.adminPort}/ready`)).status).toBe(503);
+    } finally {
+      await sc.close();
+      await upstream.close();
     }
   });
 });

@@ -120,7 +120,7 @@ describe('parseConfigText: errors point at the spot in the file', () => {
     expect(errorsOf(parseConfigText(text, F, { MCP_HOST: 'h' }))).toEqual([
       'thoughtgate.yaml:5:22: sources[0].headers.Authorization: environment variable GITHUB_TOKEN is not set',
       'thoughtgate.yaml:6:14: sources[0].headers.X-Bad: unterminated variable reference "${oops" (missing "}"); write $${ for a literal "${"',
-      'thoughtgate.yaml:7:16: defaultAction: expected one of forward, deny, approve, policy',
+      'thoughtgate.yaml:7:16: defaultAction: expected one of forward, deny, policy (for approval by default, end the rules with `match: {}` and `action: approve`)',
     ]);
     // The unresolved URL would also fail URL validation; only the variable is reported.
     expect(errorsOf(parseConfigText('sources:\n  - name: a\n    url: ${URL}\n', F, {}))).toEqual([
@@ -223,7 +223,7 @@ describe('loadConfigFile', () => {
   test('reads, names the file in errors', async () => {
     const p = join(dir, 'thoughtgate.yaml');
     writeFileSync(p, 'defaultAction: maybe\n');
-    expect(await loadConfigFile(p, {})).toEqual({ ok: false, errors: [`${p}:1:16: defaultAction: expected one of forward, deny, approve, policy`] });
+    expect(await loadConfigFile(p, {})).toEqual({ ok: false, errors: [`${p}:1:16: defaultAction: expected one of forward, deny, policy (for approval by default, end the rules with \`match: {}\` and \`action: approve\`)`] });
     writeFileSync(p, 'defaultAction: ${ACTION:-forward}\n');
     expect(configOf(await loadConfigFile(p, {})).config.defaultAction).toBe('forward');
   });

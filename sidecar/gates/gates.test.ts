@@ -14,7 +14,7 @@ const op = (method: string, params: unknown, source = 'github'): Operation => {
 };
 
 function inputs(yaml: object, cedarText?: string): GateInputs {
-  const cfg = ConfigFileSchema.parse(yaml);
+  const cfg = ConfigFileSchema.parse(cedarText ? { ...yaml, cedar: { policies: cedarText } } : yaml);
   const cedar = cedarText ? compilePolicies(cedarText, 'gates-test') : null;
   if (cedar && !cedar.ok) throw new Error(cedar.errors.join('\n'));
   return {
@@ -125,8 +125,16 @@ describe('gate 3: policy rules ask Cedar', () => {
     expect(decide(g, op('tools/call', { name: 'pay', arguments: { amount: 'lots' } }), now)).toMatchObject({ action: 'deny', error: 'POLICY_ERROR' });
   });
 
-  test('a policy rule without any cedar policies denies', () => {
-    const none = inputs({ rules: [{ match: { tool: 'pay' }, action: 'policy' }] });
+  test('a policy rule without cedar is refused by validation, and denies if it ever reaches a gate', () => {
+    const r = ConfigFileSchema.safeParse({ rules: [{ match: { tool: 'pay' }, action: 'policy' }] });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues[0]).toMatchObject({ path: ['rules', 0, 'action'], message: expect.stringContaining('no cedar section') });
+    const none: GateInputs = { ...inputs({}), rules: compileRules([{ match: { tool: 'pay' }, action: 'policy' }]) };
     expect(decide(none, op('tools/call', { name: 'pay' }), now)).toMatchObject({ action: 'deny', gate: 'cedar' });
+  });
+
+  test('defaultAction cannot be approve, and timeouts cannot be zero', () => {
+    expect(ConfigFileSchema.safeParse({ defaultAction: 'approve' }).success).toBe(false);
+    expect(ConfigFileSchema.safeParse({ sources: [{ name: 's', url: 'http://x', timeouts: { connect: '0s' } }] }).error!.issues[0]!.message).toBe('must be greater than zero');
   });
 });
