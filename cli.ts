@@ -31,7 +31,10 @@ Options (each also settable by environment; a flag wins over its variable):
   --config <file>         thoughtgate.yaml to load and watch          [${ENV.config}]
   --port <n>              proxy port (default ${PORTS.proxy})                     [${ENV.port}]
   --admin-port <n>        admin port: /health /ready /metrics (default ${PORTS.admin}) [${ENV.adminPort}]
-  --bind <address>        address both ports listen on (default 127.0.0.1) [${ENV.bind}]
+  --bind <address>        address the proxy port listens on (default       [${ENV.bind}]
+                          127.0.0.1: only the pod's own containers reach it)
+  --admin-bind <address>  address the admin port listens on (default the  [${ENV.adminBind}]
+                          --bind address; in a pod 0.0.0.0 so probes reach it)
   --log-level <level>     debug | info | warn | error (default info)   [${ENV.logLevel}]
   --drain-timeout <dur>   on SIGTERM, how long in-flight requests may   [${ENV.drainTimeout}]
                           finish before connections are closed (default 10s)
@@ -80,6 +83,7 @@ async function sidecar(args: string[]): Promise<number> {
     port: { type: 'string' },
     'admin-port': { type: 'string' },
     bind: { type: 'string' },
+    'admin-bind': { type: 'string' },
     'log-level': { type: 'string' },
     'drain-timeout': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -98,6 +102,7 @@ async function sidecar(args: string[]): Promise<number> {
     port: port(v.port as string | undefined ?? env[ENV.port], '--port', PORTS.proxy),
     adminPort: port(v['admin-port'] as string | undefined ?? env[ENV.adminPort], '--admin-port', PORTS.admin),
     bind: (v.bind as string | undefined) ?? env[ENV.bind] ?? '127.0.0.1',
+    adminBind: (v['admin-bind'] as string | undefined) ?? env[ENV.adminBind],
   };
   const log = createLogger(level);
   const [{ startSidecar }, { fileProvider, loadInitial }] = await Promise.all([import('./sidecar/sidecar.js'), import('./sidecar/providers/file.js')]);

@@ -40,6 +40,7 @@ export const ENV = {
   port: 'THOUGHTGATE_PORT',
   adminPort: 'THOUGHTGATE_ADMIN_PORT',
   bind: 'THOUGHTGATE_BIND',
+  adminBind: 'THOUGHTGATE_ADMIN_BIND',
   logLevel: 'THOUGHTGATE_LOG_LEVEL',
   drainTimeout: 'THOUGHTGATE_DRAIN_TIMEOUT',
   /** Cluster mode: the ConfigMap to watch (namespace from POD_NAMESPACE). */

@@ -72,7 +72,7 @@ describe('the thoughtgate command', () => {
   test('--help documents every option and its environment variable', async () => {
     const p = run(process.execPath, [CLI, 'sidecar', '--help']);
     expect(await p.exited).toBe(0);
-    for (const s of ['--config', '--port', '--admin-port', '--bind', '--log-level', '--drain-timeout', 'THOUGHTGATE_CONFIG', 'THOUGHTGATE_PORT', 'THOUGHTGATE_ADMIN_PORT', 'THOUGHTGATE_BIND', 'THOUGHTGATE_LOG_LEVEL']) {
+    for (const s of ['--config', '--port', '--admin-port', '--bind', '--admin-bind', '--log-level', '--drain-timeout', 'THOUGHTGATE_CONFIG', 'THOUGHTGATE_PORT', 'THOUGHTGATE_ADMIN_PORT', 'THOUGHTGATE_BIND', 'THOUGHTGATE_ADMIN_BIND', 'THOUGHTGATE_LOG_LEVEL', 'THOUGHTGATE_DRAIN_TIMEOUT']) {
       expect(p.out()).toContain(s);
     }
   });
