@@ -138,7 +138,11 @@ ${policies(20).split('\n').map((l) => `    ${l}`).join('\n')}
   const port = await freePort();
   const adminPort = await freePort();
   const t0 = process.hrtime.bigint();
-  const sidecar = spawn(NODE, [CLI, 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(adminPort), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // The same V8 setting as the container image (Dockerfile.sidecar): a smaller young generation.
+  const sidecar = spawn(NODE, [CLI, 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(adminPort), '--log-level', 'warn'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=4' },
+  });
   for (;;) {
     const ok = await fetch(`http://127.0.0.1:${adminPort}/ready`).then((r) => r.status === 200, () => false);
     if (ok) break;

@@ -1,0 +1,56 @@
+# ThoughtGate developer entry points. The README's two set-up commands are `make run` and `make test`.
+SHELL := /bin/bash
+NODE_MODULES_STAMP := node_modules/.package-lock.json
+
+.PHONY: help install build typecheck lint test test-unit bench run crds dev-cluster dev-cluster-down k8s-tools clean
+
+help:
+	@echo "make run          start server-everything and the sidecar with examples/thoughtgate.yaml"
+	@echo "make test         typecheck and run every test (unit, real MCP peers, real kube-apiserver)"
+	@echo "make bench        run the benchmarks and print their numbers"
+	@echo "make dev-cluster  start etcd, kube-apiserver, controller-manager and the operator (.dev/)"
+	@echo "make build | typecheck | lint | crds | k8s-tools | dev-cluster-down | clean"
+
+$(NODE_MODULES_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(NODE_MODULES_STAMP)
+
+build: install
+	npm run build
+
+typecheck: install
+	npm run typecheck
+
+lint: typecheck
+
+# The Kubernetes binaries the e2e tests run, built once from the Go module proxy into
+# ~/.cache/thoughtgate (cold: several minutes; afterwards instant).
+k8s-tools:
+	scripts/k8s-tools.sh install >/dev/null
+
+test: install typecheck k8s-tools
+	scripts/run-tests.sh
+
+test-unit: install
+	scripts/run-tests.sh --testPathIgnorePatterns=/e2e/
+
+bench: build
+	scripts/bench.sh
+
+run: build
+	scripts/run-demo.sh
+
+crds: install
+	npx esbuild scripts/gen-crds.ts --bundle --platform=node --format=esm --outfile=.dev/gen-crds.mjs --log-level=warning
+	node .dev/gen-crds.mjs
+
+dev-cluster: build k8s-tools
+	scripts/dev-cluster.sh up
+
+dev-cluster-down:
+	scripts/dev-cluster.sh down
+
+clean:
+	rm -rf dist .dev coverage
