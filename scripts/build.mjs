@@ -3,16 +3,15 @@
 // (docs/performance.md), and every agent pod runs one. Type checking is `npm run typecheck`.
 import { build } from 'esbuild';
 import { readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bench = readdirSync(new URL('../bench/', import.meta.url)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).map((f) => `bench/${f}`);
 
-rmSync(new URL('../dist/', import.meta.url), { recursive: true, force: true });
-
-await build({
+const result = await build({
   absWorkingDir: root,
-  entryPoints: ['cli.ts', ...bench],
+  entryPoints: ['cli.ts', 'scripts/gen-crds.ts', ...bench],
   outdir: 'dist',
   outbase: '.',
   bundle: true,
@@ -29,5 +28,18 @@ await build({
   // Bundled CommonJS (undici, prom-client) calls require() for Node built-ins.
   banner: { js: "import { createRequire as __tgCreateRequire } from 'node:module'; const require = __tgCreateRequire(import.meta.url);" },
   logLevel: 'warning',
+  metafile: true,
 });
-console.log('built dist/cli.js' + (bench.length ? ` and ${bench.length} benchmarks` : ''));
+
+// Stale chunks from earlier builds go; dist/ is never empty in between (tests may be running it).
+const produced = new Set(Object.keys(result.metafile.outputs).map((f) => path.resolve(root, f)));
+for (const f of walk(path.join(root, 'dist'))) if (!produced.has(f)) rmSync(f);
+
+function* walk(dir) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) yield* walk(p);
+    else yield p;
+  }
+}
+console.log(`built dist/cli.js, dist/scripts/gen-crds.js and ${bench.length} benchmarks`);
