@@ -42,9 +42,8 @@ bench: build
 run: build
 	scripts/run-demo.sh
 
-crds: install
-	npx esbuild scripts/gen-crds.ts --bundle --platform=node --format=esm --outfile=.dev/gen-crds.mjs --log-level=warning
-	node .dev/gen-crds.mjs
+crds: build
+	node dist/scripts/gen-crds.js
 
 dev-cluster: build k8s-tools
 	scripts/dev-cluster.sh up

@@ -1,0 +1,80 @@
+// The custom resources of group thoughtgate.io/v1alpha1 and the ConfigMap the operator renders.
+// crds/*.yaml are generated from these schemas (scripts/gen-crds.ts); a test keeps them equal.
+import { z } from 'zod';
+import { approvalChannelFields, SlackTargetFields } from './approval.js';
+import { Name, policyFields } from './config.js';
+import { ConditionSchema, LabelSelectorSchema } from './k8s.js';
+import { API_VERSION } from './wellknown.js';
+
+// ---------- GovernancePolicy ----------
+
+/** GovernancePolicy.spec: the policy document plus which pods it governs and how it ranks. */
+export const GovernancePolicySpecSchema = z.strictObject({
+  /** Pods of this namespace the policy governs; empty or absent: all of them. */
+  podSelector: LabelSelectorSchema.optional(),
+  /** When several policies select a pod, the highest priority wins, then the name (alphabetical). */
+  priority: z.number().int().min(-1000).max(1000).default(0),
+  ...policyFields,
+});
+export type GovernancePolicySpec = z.infer<typeof GovernancePolicySpecSchema>;
+
+export const GovernancePolicyStatusSchema = z.object({
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(ConditionSchema).optional(),
+  /** The ConfigMap this policy is rendered into. */
+  configMap: z.string().optional(),
+  /** Content hash of this policy as rendered (changes whenever what sidecars enforce changes). */
+  renderedHash: z.string().optional(),
+});
+
+// ---------- ApprovalChannel ----------
+
+export const SecretKeyRefSchema = z.strictObject({
+  name: Name,
+  key: z.string().min(1).default('token'),
+});
+
+export const ApprovalChannelSpecSchema = z.strictObject({
+  slack: z.strictObject({ ...SlackTargetFields, tokenSecretRef: SecretKeyRefSchema }),
+  ...approvalChannelFields,
+}).superRefine((c, ctx) => {
+  if (c.approvers.users.length + c.approvers.userGroups.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'list at least one approver user or user group' });
+  }
+});
+export type ApprovalChannelSpec = z.infer<typeof ApprovalChannelSpecSchema>;
+
+export const ApprovalChannelStatusSchema = z.object({
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(ConditionSchema).optional(),
+  team: z.string().optional(),
+  botUser: z.string().optional(),
+  channelName: z.string().optional(),
+});
+
+// ---------- The rendered sidecar config (ConfigMap thoughtgate-config, key config.yaml) ----------
+
+export const RenderedPolicySchema = z.strictObject({
+  name: z.string(),
+  priority: z.number().int(),
+  podSelector: LabelSelectorSchema.optional(),
+  generation: z.number().int(),
+  hash: z.string(),
+  spec: z.strictObject(policyFields),
+});
+export type RenderedPolicy = z.infer<typeof RenderedPolicySchema>;
+
+export const RENDERED_KIND = 'SidecarConfig';
+
+export const RenderedConfigSchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(RENDERED_KIND),
+  /** Valid policies of the namespace, in selection order: priority (high first), then name. */
+  policies: z.array(RenderedPolicySchema),
+});
+export type RenderedConfig = z.infer<typeof RenderedConfigSchema>;
+
+export const KINDS = {
+  GovernancePolicy: { kind: 'GovernancePolicy', plural: 'governancepolicies', singular: 'governancepolicy', shortNames: ['gp', 'gpol'] },
+  ApprovalChannel: { kind: 'ApprovalChannel', plural: 'approvalchannels', singular: 'approvalchannel', shortNames: ['ac', 'achan'] },
+} as const;
