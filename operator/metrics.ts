@@ -1,0 +1,18 @@
+// Prometheus metrics of the operator, named thoughtgate_operator_<metric>_<unit>.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export function createOperatorMetrics() {
+  const registry = new Registry();
+  const p = 'thoughtgate_operator_';
+  return {
+    registry,
+    reconciles: new Counter({ name: `${p}reconciles_total`, help: 'Reconciles by kind and result (success, error)', labelNames: ['kind', 'result'] as const, registers: [registry] }),
+    reconcileDuration: new Histogram({ name: `${p}reconcile_duration_seconds`, help: 'Reconcile duration by kind', labelNames: ['kind'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
+    admissions: new Counter({ name: `${p}admission_requests_total`, help: 'Pod admission reviews by outcome (injected, skipped, error)', labelNames: ['outcome'] as const, registers: [registry] }),
+    admissionDuration: new Histogram({ name: `${p}admission_duration_seconds`, help: 'Time the webhook spends on one admission review', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1], registers: [registry] }),
+    leader: new Gauge({ name: `${p}leader`, help: '1 while this replica holds the leader lease', registers: [registry] }),
+    informerRestarts: new Counter({ name: `${p}informer_restarts_total`, help: 'Watches restarted after an error, by resource', labelNames: ['resource'] as const, registers: [registry] }),
+    queueDepth: new Gauge({ name: `${p}queue_depth`, help: 'Keys waiting or being reconciled', registers: [registry] }),
+  };
+}
+export type OperatorMetrics = ReturnType<typeof createOperatorMetrics>;

@@ -1,0 +1,98 @@
+// Pure core of the GovernancePolicy reconciler: a namespace's policies (and its ApprovalChannels)
+// in, the rendered sidecar config and each policy's validity out. An invalid policy never replaces
+// its last good rendering: that entry is carried over from the ConfigMap currently in force.
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { PolicyDocumentSchema, type PolicyDocument } from '../api/config.js';
+import { GovernancePolicySpecSchema, RENDERED_KIND, RenderedConfigSchema, type RenderedConfig, type RenderedPolicy } from '../api/crds.js';
+import { formatIssues } from '../api/issues.js';
+import { API_VERSION } from '../api/wellknown.js';
+import { compilePolicies } from '../sidecar/cedar/policies.js';
+import { canonicalJson, configHash } from '../sidecar/config/load.js';
+import { substituteForValidation } from '../sidecar/config/env.js';
+
+export interface PolicyObject {
+  metadata: { name: string; namespace: string; generation?: number; uid?: string };
+  spec?: unknown;
+}
+
+export type Validity = { valid: true; rendered: RenderedPolicy } | { valid: false; errors: string[] };
+
+export interface RenderResult {
+  /** Null when the namespace has nothing to render: the ConfigMap should not exist. */
+  config: RenderedConfig | null;
+  /** config.yaml as it goes into the ConfigMap. */
+  text: string | null;
+  hash: string | null;
+  byPolicy: Map<string, Validity & { servingGeneration?: number }>;
+}
+
+/** Validates one policy's spec the way a sidecar will read it, plus what only the operator knows. */
+export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>): Validity {
+  const parsed = GovernancePolicySpecSchema.safeParse(obj.spec ?? {});
+  if (!parsed.success) return { valid: false, errors: formatIssues(parsed.error).map((e) => `spec.${e}`) };
+  const { podSelector, priority, ...docFields } = parsed.data;
+  // ${VAR} values are only known in the pod: validate with each variable's default or a placeholder.
+  const sub = substituteForValidation(docFields);
+  if (sub.errors.length > 0) return { valid: false, errors: sub.errors.map((e) => `spec.${e.path.join('.')}: ${e.message}`) };
+  const doc = PolicyDocumentSchema.safeParse(sub.value);
+  if (!doc.success) return { valid: false, errors: formatIssues(doc.error).map((e) => `spec.${e}`) };
+  const errors: string[] = [];
+  const referenced = new Set<string>();
+  for (const r of docFields.rules) if (r.approval) referenced.add(r.approval.channel);
+  if (docFields.cedar) {
+    // One scratch slot: the operator only needs to know whether the text compiles.
+    const c = compilePolicies(docFields.cedar.policies, 'operator-validation', { file: 'spec.cedar.policies' });
+    if (!c.ok) errors.push(...c.errors);
+    else for (const p of c.policies.policies) if (p.approveChannel) referenced.add(p.approveChannel);
+  }
+  for (const ch of [...referenced].sort()) {
+    if (!channels.has(ch)) errors.push(`approval channel "${ch}" is referenced but no ApprovalChannel "${ch}" exists in namespace ${obj.metadata.namespace}`);
+  }
+  if (errors.length > 0) return { valid: false, errors };
+  const spec: PolicyDocument = docFields as PolicyDocument;
+  const rendered: RenderedPolicy = {
+    name: obj.metadata.name,
+    priority,
+    ...(podSelector ? { podSelector } : {}),
+    generation: obj.metadata.generation ?? 0,
+    hash: configHash({ priority, podSelector: podSelector ?? null, spec }),
+    spec,
+  };
+  return { valid: true, rendered };
+}
+
+/** Reads the config currently in force from the ConfigMap's text; anything unreadable counts as none. */
+export function parseRendered(text: string | undefined): RenderedConfig | null {
+  if (!text) return null;
+  try {
+    const r = RenderedConfigSchema.safeParse(parseYaml(text));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+export function selectionOrder(a: RenderedPolicy, b: RenderedPolicy): number {
+  return b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+export function renderNamespace(policies: readonly PolicyObject[], channels: ReadonlySet<string>, current: RenderedConfig | null): RenderResult {
+  const byPolicy: RenderResult['byPolicy'] = new Map();
+  const entries: RenderedPolicy[] = [];
+  for (const p of [...policies].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))) {
+    const v = validatePolicy(p, channels);
+    if (v.valid) {
+      entries.push(v.rendered);
+      byPolicy.set(p.metadata.name, { ...v, servingGeneration: v.rendered.generation });
+      continue;
+    }
+    const lastGood = current?.policies.find((e) => e.name === p.metadata.name);
+    if (lastGood) entries.push(lastGood);
+    byPolicy.set(p.metadata.name, { ...v, servingGeneration: lastGood?.generation });
+  }
+  if (entries.length === 0) return { config: null, text: null, hash: null, byPolicy };
+  entries.sort(selectionOrder);
+  const config: RenderedConfig = { apiVersion: API_VERSION, kind: RENDERED_KIND, policies: entries };
+  const text = `# Rendered by thoughtgate-operator from the GovernancePolicies of this namespace; do not edit.\n${stringifyYaml(JSON.parse(canonicalJson(config)), { lineWidth: 0 })}`;
+  return { config, text, hash: configHash(config), byPolicy };
+}
