@@ -1,0 +1,366 @@
+// The injection webhook end to end on a real kube-apiserver (e2e/cluster): the operator's
+// certificate manager issues and rotates the serving cert and patches the caBundle; the webhook
+// server runs in this process behind a URL clientConfig; pods are created with kubectl and the API,
+// and their stored specs are checked. No kubelet runs: pods stay Pending, which is all we need.
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import * as k8s from '@kubernetes/client-node';
+import { WebhookCertManager, issueCertificates, splitPemBundle, type ServingTls } from '../operator/webhook-cert.js';
+import { buildWebhookConfiguration } from '../webhook/config.js';
+import type { Container, InjectionSettings, Pod } from '../webhook/mutate.js';
+import { startWebhookServer, type AdmissionResult, type WebhookServer } from '../webhook/server.js';
+import { startCluster, type Cluster } from './cluster/cluster.js';
+import { formatStats, summarize, timedPodCreates, waitForDefaultServiceAccount } from './webhook.bench.js';
+
+const BUILD_AND_START_TIMEOUT = 20 * 60_000; // a cold cache builds kube-apiserver & co. first
+const STEP_TIMEOUT = 2 * 60_000;
+const DAY = 24 * 3600 * 1000;
+const OPERATOR_NS = 'thoughtgate-system';
+const SECRET = 'thoughtgate-webhook-tls';
+const MWC = 'thoughtgate';
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+const settings: InjectionSettings = {
+  image: 'ghcr.io/thoughtgate/thoughtgate:0.1.0',
+  version: '0.1.0',
+  operator: { namespace: OPERATOR_NS, podSelector: { matchLabels: { 'app.kubernetes.io/component': 'operator' } } },
+};
+
+let stateDir: string;
+let cluster: Cluster;
+let kc: k8s.KubeConfig;
+let core: k8s.CoreV1Api;
+let certs: WebhookCertManager;
+let server: WebhookServer | undefined;
+let port = 0;
+const seen: Array<{ result: AdmissionResult; seconds: number }> = [];
+const changes: ServingTls[] = [];
+
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const r = await cluster.kubectl(args, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+async function startServer(): Promise<void> {
+  server = await startWebhookServer({
+    port,
+    host: '127.0.0.1',
+    settings,
+    getTls: () => certs.current(),
+    // What the operator would take from its namespace informer; here a direct read.
+    namespaceLabels: async (name) => (await core.readNamespace({ name })).metadata?.labels ?? {},
+    onAdmission: (result, seconds) => seen.push({ result, seconds }),
+  });
+  port = server.port;
+}
+
+/** A container the PodSecurity "restricted" profile admits (the agents namespace enforces it). */
+function app(name = 'app', env?: Container['env']): Container {
+  return {
+    name,
+    image: 'registry.example/agent:1',
+    ...(env ? { env } : {}),
+    securityContext: { runAsNonRoot: true, runAsUser: 1000, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
+  };
+}
+
+function podManifest(name: string, namespace: string, o: { labels?: Record<string, string>; annotations?: Record<string, string>; spec?: Partial<NonNullable<Pod['spec']>> } = {}): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, ...(o.labels ? { labels: o.labels } : {}), ...(o.annotations ? { annotations: o.annotations } : {}) },
+    spec: { containers: [app()], ...o.spec },
+  };
+}
+
+async function create(pod: Pod): Promise<Pod> {
+  return JSON.parse(await kubectl(['create', '-f', '-', '-o', 'json'], JSON.stringify(pod))) as Pod;
+}
+
+async function getPod(name: string, namespace: string): Promise<Pod> {
+  return JSON.parse(await kubectl(['get', 'pod', name, '-n', namespace, '-o', 'json'])) as Pod;
+}
+
+const sidecars = (p: Pod): Container[] => [...(p.spec!.initContainers ?? []), ...p.spec!.containers!].filter((c) => c.name === 'thoughtgate');
+const envOf = (c: Container): Record<string, unknown> => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
+const untouched = (p: Pod): void => {
+  expect(p.metadata!.annotations?.['thoughtgate.io/injected']).toBeUndefined();
+  expect(sidecars(p)).toHaveLength(0);
+  expect(p.spec!.containers!.flatMap((c) => c.env ?? []).map((e) => e.name)).not.toContain('THOUGHTGATE_URL');
+};
+
+async function servedFingerprint(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(s.getPeerCertificate().fingerprint256);
+      s.end();
+    });
+    s.on('error', reject);
+  });
+}
+
+async function webhookBundles(): Promise<string[]> {
+  const cfg = JSON.parse(await kubectl(['get', 'mutatingwebhookconfiguration', MWC, '-o', 'json']));
+  return cfg.webhooks.map((w: { clientConfig: { caBundle?: string } }) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8'));
+}
+
+async function replaceSecretFiles(files: { caBundle: string; caKey: string; cert: string; key: string }): Promise<void> {
+  const s = await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
+  const b64 = (x: string) => Buffer.from(x).toString('base64');
+  s.data = { 'ca.crt': b64(files.caBundle), 'ca.key': b64(files.caKey), 'tls.crt': b64(files.cert), 'tls.key': b64(files.key) };
+  await core.replaceNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS, body: s });
+}
+
+describe('injection webhook on a real kube-apiserver', () => {
+  beforeAll(async () => {
+    stateDir = await mkdtemp(path.join(os.tmpdir(), 'thoughtgate-webhook-'));
+    cluster = await startCluster(stateDir);
+    kc = new k8s.KubeConfig();
+    kc.loadFromFile(cluster.kubeconfig);
+    core = kc.makeApiClient(k8s.CoreV1Api);
+    await kubectl(['create', 'namespace', OPERATOR_NS]);
+    // agents: injection on, and PodSecurity "restricted" enforced, which the sidecar must pass.
+    await kubectl(['create', 'namespace', 'agents']);
+    await kubectl(['label', 'namespace', 'agents', 'thoughtgate.io/inject=enabled', 'pod-security.kubernetes.io/enforce=restricted']);
+    await kubectl(['create', 'namespace', 'plain']);
+    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'locked', namespace: 'agents' }, automountServiceAccountToken: false }));
+    for (const ns of [OPERATOR_NS, 'agents', 'plain']) await waitForDefaultServiceAccount(cluster, ns);
+  }, BUILD_AND_START_TIMEOUT);
+
+  afterAll(async () => {
+    try {
+      await server?.close();
+      await cluster?.stop();
+    } finally {
+      if (!process.env.THOUGHTGATE_KEEP_CLUSTER_STATE) await rm(stateDir, { recursive: true, force: true });
+    }
+  }, STEP_TIMEOUT);
+
+  it('certificate manager: creates the Secret, then keeps it', async () => {
+    certs = new WebhookCertManager({
+      kubeConfig: kc, namespace: OPERATOR_NS, secretName: SECRET, serviceName: 'thoughtgate-webhook', webhookConfigName: MWC,
+      extraSans: ['127.0.0.1'],
+      onChange: (t) => { changes.push(t); server?.reloadTls(); },
+    });
+    const first = await certs.ensure();
+    expect(first).toMatchObject({ action: 'created', rotatedCa: false, webhookConfigFound: false, caBundlePatched: [] });
+    expect(first.notAfter.getTime()).toBeGreaterThan(Date.now() + 364 * DAY);
+    const secret = await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
+    expect(secret.type).toBe('kubernetes.io/tls');
+    expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
+    expect(secret.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator' });
+    const leaf = new X509Certificate(Buffer.from(secret.data!['tls.crt'], 'base64'));
+    expect(leaf.subjectAltName).toBe('DNS:thoughtgate-webhook.thoughtgate-system.svc, DNS:thoughtgate-webhook.thoughtgate-system.svc.cluster.local, IP Address:127.0.0.1');
+
+    expect(await certs.ensure()).toMatchObject({ action: 'kept', webhookConfigFound: false });
+    expect(changes).toHaveLength(1);
+    expect(changes[0].cert).toBe(leaf.toString());
+  }, STEP_TIMEOUT);
+
+  it('patches the caBundle of every webhook in the configuration, once', async () => {
+    await startServer();
+    const cfg = buildWebhookConfiguration({ name: MWC, target: { url: `https://127.0.0.1:${port}` }, operatorNamespace: OPERATOR_NS }) as { webhooks: Array<Record<string, unknown>> };
+    // A second webhook (never matched) to prove every entry gets the bundle.
+    cfg.webhooks.push({ ...cfg.webhooks[0], name: 'shadow.thoughtgate.io', objectSelector: { matchLabels: { 'thoughtgate.io/never': 'true' } } });
+    await kubectl(['apply', '-f', '-'], JSON.stringify(cfg));
+    expect(await webhookBundles()).toEqual(['', '']);
+
+    expect(await certs.ensure()).toMatchObject({ action: 'kept', webhookConfigFound: true, caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'] });
+    expect(await webhookBundles()).toEqual([certs.current()!.ca, certs.current()!.ca]);
+    expect(await certs.ensure()).toMatchObject({ action: 'kept', caBundlePatched: [] });
+  }, STEP_TIMEOUT);
+
+  it('injects a pod created with kubectl in a labelled namespace, and PodSecurity "restricted" admits it', async () => {
+    const before = seen.length;
+    await create(podManifest('agent', 'agents', { labels: { app: 'agent' } }));
+    const pod = await getPod('agent', 'agents');
+    expect(seen.slice(before).map((s) => s.result.outcome)).toEqual(['injected']);
+    expect(pod.metadata!.annotations).toMatchObject({ 'thoughtgate.io/injected': '0.1.0' });
+    expect(pod.spec!.initContainers!.map((c) => c.name)).toEqual(['thoughtgate']);
+    const sc = pod.spec!.initContainers![0];
+    expect(sc).toMatchObject({
+      image: 'ghcr.io/thoughtgate/thoughtgate:0.1.0',
+      restartPolicy: 'Always',
+      args: ['sidecar'],
+      ports: [{ name: 'tg-proxy', containerPort: 7467, protocol: 'TCP' }, { name: 'tg-admin', containerPort: 7469, protocol: 'TCP' }],
+      startupProbe: { httpGet: { path: '/health', port: 'tg-admin' } },
+      readinessProbe: { httpGet: { path: '/ready', port: 'tg-admin' } },
+      livenessProbe: { httpGet: { path: '/health', port: 'tg-admin' } },
+      resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '1', memory: '192Mi' } },
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
+    });
+    expect(envOf(sc)).toMatchObject({
+      THOUGHTGATE_CONFIGMAP: 'thoughtgate-config',
+      THOUGHTGATE_BIND: '127.0.0.1',
+      THOUGHTGATE_ADMIN_BIND: '0.0.0.0',
+      POD_NAME: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } },
+      POD_NAMESPACE: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+      SERVICE_ACCOUNT: { fieldRef: { apiVersion: 'v1', fieldPath: 'spec.serviceAccountName' } },
+      THOUGHTGATE_LABELS_FILE: '/etc/podinfo/labels',
+      NODE_OPTIONS: '--max-semi-space-size=4',
+    });
+    expect(pod.spec!.volumes!.find((v) => v.name === 'thoughtgate-podinfo')).toBeDefined();
+    // The apiserver re-ran the ServiceAccount plugin after our patch: the sidecar got the standard
+    // token mount, so no token of our own was needed.
+    const mounts = sc.volumeMounts!.map((m) => `${m.name}:${m.mountPath}`);
+    expect(mounts).toEqual(['thoughtgate-podinfo:/etc/podinfo', expect.stringMatching(new RegExp(`^kube-api-access-\\w+:${SA_DIR}$`))]);
+    expect(pod.spec!.volumes!.map((v) => v.name)).not.toContain('thoughtgate-token');
+    expect(envOf(pod.spec!.containers![0])).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
+  }, STEP_TIMEOUT);
+
+  it('leaves pods alone in an unlabelled namespace, and opted-out pods are not even sent to the webhook', async () => {
+    const before = seen.length;
+    untouched(await create(podManifest('plain-pod', 'plain')));
+    untouched(await create(podManifest('out-label', 'agents', { labels: { 'thoughtgate.io/inject': 'disabled' } })));
+    untouched(await create(podManifest('out-annotation', 'agents', { annotations: { 'thoughtgate.io/inject': 'disabled' } })));
+    // namespaceSelector, objectSelector and matchConditions filtered all three at the apiserver.
+    expect(seen.length).toBe(before);
+  }, STEP_TIMEOUT);
+
+  it('never injects twice: the same pod applied twice, or a copy of an injected pod', async () => {
+    const manifest = JSON.stringify(podManifest('applied', 'agents'));
+    await kubectl(['apply', '-f', '-'], manifest);
+    await kubectl(['apply', '-f', '-'], manifest); // an UPDATE (patch): not routed to the webhook
+    const applied = await getPod('applied', 'agents');
+    expect(sidecars(applied)).toHaveLength(1);
+    expect(applied.spec!.volumes!.filter((v) => v.name === 'thoughtgate-podinfo')).toHaveLength(1);
+
+    const copy = structuredClone(await getPod('agent', 'agents'));
+    copy.metadata = { name: 'agent-copy', namespace: 'agents', labels: copy.metadata!.labels, annotations: copy.metadata!.annotations };
+    delete copy.status;
+    const before = seen.length;
+    const created = await create(copy);
+    expect(seen.length).toBe(before); // the injected annotation keeps it from even being sent
+    expect(sidecars(created)).toHaveLength(1);
+    expect(created.spec!.containers![0].env!.filter((e) => e.name === 'THOUGHTGATE_URL')).toHaveLength(1);
+  }, STEP_TIMEOUT);
+
+  it('gives the sidecar its own token when automount is off on the pod, or on its ServiceAccount', async () => {
+    for (const [name, spec] of [['no-automount', { automountServiceAccountToken: false }], ['locked-sa', { serviceAccountName: 'locked' }]] as const) {
+      const pod = await create(podManifest(name, 'agents', { spec }));
+      const sc = sidecars(pod)[0];
+      expect(sc.volumeMounts).toContainEqual({ name: 'thoughtgate-token', mountPath: SA_DIR, readOnly: true });
+      expect(pod.spec!.containers![0].volumeMounts).toBeUndefined(); // the app still gets no token
+      expect(pod.spec!.volumes!.map((v) => v.name).sort()).toEqual(['thoughtgate-podinfo', 'thoughtgate-token']);
+      const token = pod.spec!.volumes!.find((v) => v.name === 'thoughtgate-token')!;
+      expect(token.projected!.sources![0]).toEqual({ serviceAccountToken: { path: 'token', expirationSeconds: 3600 } });
+    }
+  }, STEP_TIMEOUT);
+
+  it('with the forward-proxy annotation, points the app at the sidecar and merges NO_PROXY', async () => {
+    const pod = await create(podManifest('fwd', 'agents', {
+      annotations: { 'thoughtgate.io/forward-proxy': 'true' },
+      spec: { containers: [app('app', [{ name: 'NO_PROXY', value: 'internal.example.com,10.0.0.0/8' }])] },
+    }));
+    expect(envOf(pod.spec!.containers![0])).toEqual({
+      NO_PROXY: 'internal.example.com,10.0.0.0/8,localhost,127.0.0.1,::1',
+      no_proxy: 'internal.example.com,10.0.0.0/8,localhost,127.0.0.1,::1',
+      THOUGHTGATE_URL: 'http://127.0.0.1:7467',
+      HTTP_PROXY: 'http://127.0.0.1:7467',
+      http_proxy: 'http://127.0.0.1:7467',
+    });
+  }, STEP_TIMEOUT);
+
+  it('injects the pods a Deployment creates (generateName, created by the controller manager)', async () => {
+    await kubectl(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'deployed', namespace: 'agents' },
+      spec: { replicas: 1, selector: { matchLabels: { app: 'deployed' } }, template: { metadata: { labels: { app: 'deployed' } }, spec: { containers: [app()] } } },
+    }));
+    let pods: Pod[] = [];
+    for (let i = 0; i < 300 && !pods.length; i++) {
+      pods = JSON.parse(await kubectl(['get', 'pods', '-n', 'agents', '-l', 'app=deployed', '-o', 'json'])).items;
+      if (!pods.length) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(pods).toHaveLength(1);
+    expect(pods[0].metadata!.name).toMatch(/^deployed-[a-z0-9]+-[a-z0-9]{5}$/);
+    expect(sidecars(pods[0])).toHaveLength(1);
+    expect(pods[0].spec!.initContainers![0].restartPolicy).toBe('Always');
+  }, STEP_TIMEOUT);
+
+  it('renews a near-expiry certificate with the same CA; the server serves it without a restart', async () => {
+    const old = certs.current()!;
+    // A serving cert issued 340 days ago by the same CA: 25 days left, inside the 30-day window.
+    const caKey = Buffer.from((await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS })).data!['ca.key'], 'base64').toString();
+    const aging = issueCertificates({
+      dnsNames: ['thoughtgate-webhook.thoughtgate-system.svc', 'thoughtgate-webhook.thoughtgate-system.svc.cluster.local'], ipAddresses: ['127.0.0.1'],
+      now: new Date(Date.now() - 340 * DAY), validityMs: 365 * DAY, caValidityMs: 0, ca: { bundle: old.ca, key: caKey },
+    });
+    await replaceSecretFiles(aging);
+    const r = await certs.ensure();
+    expect(r).toMatchObject({ action: 'renewed', rotatedCa: false, caBundlePatched: [], reason: expect.stringMatching(/^expires /) });
+    expect(r.notAfter.getTime()).toBeGreaterThan(Date.now() + 364 * DAY);
+    const now = certs.current()!;
+    expect(now.ca).toBe(old.ca);
+    expect(now.cert).not.toBe(old.cert);
+    expect(await servedFingerprint()).toBe(new X509Certificate(now.cert).fingerprint256);
+    expect(sidecars(await create(podManifest('after-renewal', 'agents')))).toHaveLength(1);
+  }, STEP_TIMEOUT);
+
+  it('rotates a near-expiry CA, trusting the new CA before serving a cert it signed', async () => {
+    // A Secret whose CA has 10 days left (the server still serves the current cert).
+    const dying = issueCertificates({ dnsNames: ['x'], ipAddresses: [], now: new Date(Date.now() - 3640 * DAY), validityMs: 3000 * DAY, caValidityMs: 3650 * DAY });
+    await replaceSecretFiles(dying);
+    const r = await certs.ensure();
+    expect(r).toMatchObject({ action: 'renewed', rotatedCa: true, caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'] });
+    const bundle = splitPemBundle(certs.current()!.ca);
+    expect(bundle).toHaveLength(2);
+    expect(bundle[1]).toBe(splitPemBundle(dying.caBundle)[0]); // the outgoing CA stays trusted while valid
+    expect(await webhookBundles()).toEqual([certs.current()!.ca, certs.current()!.ca]);
+    expect(new X509Certificate(certs.current()!.cert).verify(new X509Certificate(bundle[0]).publicKey)).toBe(true);
+    expect(await servedFingerprint()).toBe(new X509Certificate(certs.current()!.cert).fingerprint256);
+    expect(sidecars(await create(podManifest('after-ca-rotation', 'agents')))).toHaveLength(1);
+  }, STEP_TIMEOUT);
+
+  it('two replicas racing to create the Secret end up serving one certificate', async () => {
+    const replica = () => new WebhookCertManager({
+      kubeConfig: kc, namespace: OPERATOR_NS, secretName: 'race-tls', serviceName: 'thoughtgate-webhook', webhookConfigName: 'not-there', extraSans: ['127.0.0.1'],
+    });
+    const [a, b] = [replica(), replica()];
+    const results = await Promise.all([a.ensure(), b.ensure()]);
+    expect(results.filter((x) => x.action === 'created')).toHaveLength(1);
+    expect(results.map((x) => x.action)).toContain('adopted');
+    expect(a.current()!.cert).toBe(b.current()!.cert);
+    const stored = await core.readNamespacedSecret({ name: 'race-tls', namespace: OPERATOR_NS });
+    expect(Buffer.from(stored.data!['tls.crt'], 'base64').toString()).toBe(a.current()!.cert);
+  }, STEP_TIMEOUT);
+
+  it('failurePolicy Fail: a down webhook blocks pod creation only where injection is wanted', async () => {
+    await server!.close();
+    server = undefined;
+    // Even labelled, the operator's namespace is outside the namespaceSelector: it can always restart.
+    await kubectl(['label', 'namespace', OPERATOR_NS, 'thoughtgate.io/inject=enabled']);
+    const blocked = await cluster.kubectl(['create', '-f', '-'], JSON.stringify(podManifest('while-down', 'agents')));
+    expect(blocked.code).not.toBe(0);
+    expect(blocked.stderr).toMatch(/failed calling webhook "pods\.thoughtgate\.io"/);
+    untouched(await create(podManifest('plain-while-down', 'plain')));
+    untouched(await create(podManifest('out-label-while-down', 'agents', { labels: { 'thoughtgate.io/inject': 'disabled' } })));
+    untouched(await create(podManifest('out-annotation-while-down', 'agents', { annotations: { 'thoughtgate.io/inject': 'disabled' } })));
+    untouched(await create(podManifest('operator-while-down', OPERATOR_NS, { labels: { 'app.kubernetes.io/component': 'operator' } })));
+    await kubectl(['label', 'namespace', OPERATOR_NS, 'thoughtgate.io/inject-']);
+
+    await startServer(); // same port: the configuration's URL still points here
+    expect(sidecars(await create(podManifest('while-up-again', 'agents')))).toHaveLength(1);
+  }, STEP_TIMEOUT);
+
+  it('measures admission latency (printed; the budget is checked by the benchmark, not here)', async () => {
+    await kubectl(['create', 'namespace', 'lat-with']);
+    await kubectl(['label', 'namespace', 'lat-with', 'thoughtgate.io/inject=enabled']);
+    await kubectl(['create', 'namespace', 'lat-without']);
+    await waitForDefaultServiceAccount(cluster, 'lat-with');
+    await waitForDefaultServiceAccount(cluster, 'lat-without');
+    await timedPodCreates(cluster, 'lat-with', 10, 'warm-');
+    await timedPodCreates(cluster, 'lat-without', 10, 'warm-');
+    const from = seen.length;
+    const withHook = await timedPodCreates(cluster, 'lat-with', 50);
+    const without = await timedPodCreates(cluster, 'lat-without', 50);
+    const handler = seen.slice(from).map((s) => s.seconds * 1000);
+    expect(handler).toHaveLength(50);
+    // This server reads the namespace from the API on every review (see startServer); the operator
+    // answers from its informer cache, as e2e/webhook.bench.ts measures.
+    process.stdout.write(`\n# webhook admission on kube-apiserver (50 pods each, sequential; handler includes a namespace GET)\n${formatStats('webhook_handler', summarize(handler))}\n${formatStats('pod_create_with_webhook', summarize(withHook))}\n${formatStats('pod_create_without_webhook', summarize(without))}\n`);
+  }, STEP_TIMEOUT);
+});

@@ -1,0 +1,409 @@
+// The pod mutation as a pure function: AdmissionReview-independent input in, an RFC 6902 JSON patch
+// out. No I/O, no clock: the HTTPS shell (server.ts) and the tests call the same code.
+//
+// The webhook sees the pod after the built-in mutating admission plugins (ServiceAccount among
+// them) and, because our patch changes the pod, the apiserver re-runs those built-in plugins after
+// us (admission reinvocation). So the ServiceAccount plugin also mounts the standard token into the
+// sidecar we add; we only bring our own token when it will not (see needsOwnToken).
+import { matchesSelector, type LabelSelector } from '../api/k8s.js';
+import { ANNOTATIONS, CONFIGMAP_NAME, ENV, INJECT_DISABLED, INJECT_ENABLED, LABELS, MANAGED_BY, PORTS } from '../api/wellknown.js';
+
+// ---------- the slice of the Pod shape we read; everything else passes through untouched ----------
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: unknown;
+}
+export interface VolumeMount {
+  name: string;
+  mountPath: string;
+  readOnly?: boolean;
+  [k: string]: unknown;
+}
+export interface Container {
+  name: string;
+  image?: string;
+  env?: EnvVar[];
+  volumeMounts?: VolumeMount[];
+  restartPolicy?: string;
+  [k: string]: unknown;
+}
+export interface Volume {
+  name: string;
+  projected?: { sources?: Array<Record<string, unknown>>; [k: string]: unknown };
+  [k: string]: unknown;
+}
+export interface Pod {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    generateName?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [k: string]: unknown;
+  };
+  spec?: {
+    containers?: Container[];
+    initContainers?: Container[];
+    volumes?: Volume[];
+    automountServiceAccountToken?: boolean;
+    serviceAccountName?: string;
+    hostNetwork?: boolean;
+    os?: { name?: string };
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+export interface JsonPatchOp {
+  op: 'add' | 'remove' | 'replace' | 'test' | 'move' | 'copy';
+  path: string;
+  value?: unknown;
+  from?: string;
+}
+
+export interface ResourceList {
+  cpu?: string;
+  memory?: string;
+  [k: string]: string | undefined;
+}
+export interface ResourceRequirements {
+  requests?: ResourceList;
+  limits?: ResourceList;
+}
+
+// ---------- settings ----------
+
+export interface InjectionSettings {
+  image: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  /** Written into the `thoughtgate.io/injected` annotation. */
+  version: string;
+  /**
+   * native (default): an init container with restartPolicy Always (Kubernetes ≥ 1.29; GA in 1.33):
+   * up before the app and other init containers, stopped after them, and it lets Jobs complete.
+   * classic: appended to containers, for older clusters; the app may start before it listens and
+   * a Job pod never completes while it runs.
+   */
+  mode?: 'native' | 'classic';
+  containerName?: string;
+  /** Never injected, whatever their labels. Default kube-system, kube-public, kube-node-lease. */
+  excludedNamespaces?: readonly string[];
+  /** The operator's own pods (it serves this webhook): never injected. */
+  operator: { namespace: string; podSelector: LabelSelector };
+  /** Replaces DEFAULT_RESOURCES as a whole when given. */
+  resources?: ResourceRequirements;
+  runAsUser?: number;
+  configMapName?: string;
+  /**
+   * Where the admin port (probes, /metrics) listens. The kubelet probes the pod IP, so it cannot be
+   * loopback; "::" instead for IPv6-only clusters. The proxy port stays on 127.0.0.1: on the pod IP,
+   * any pod in the cluster could send calls that would be governed as this pod's identity.
+   */
+  adminBind?: string;
+  logLevel?: string;
+}
+
+export const DEFAULT_EXCLUDED_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
+export const DEFAULT_CONTAINER_NAME = 'thoughtgate';
+export const DEFAULT_RUN_AS_USER = 65532;
+
+/**
+ * Measured: the sidecar with Cedar loaded runs at ~90-100 MiB RSS under load on Node 24, and
+ * cedar-wasm's linear memory only grows (a Cedar benchmark process reached 116-133 MiB,
+ * reference/libraries.md). A 64Mi limit would OOM-kill it under load, so: request what it uses
+ * under load, limit at twice that for SSE bursts and large policy sets. CPU: Node runs JS on one
+ * thread, so 1 CPU is its ceiling anyway; a lower limit would make CFS throttle the proxy and add
+ * up to a quota period (100 ms) straight onto the agent's MCP calls.
+ */
+export const DEFAULT_RESOURCES: ResourceRequirements = {
+  requests: { cpu: '50m', memory: '96Mi' },
+  limits: { cpu: '1', memory: '192Mi' },
+};
+
+/** Also never injected: the operator's pods as the chart labels them, whatever the selector says. */
+const OPERATOR_POD_LABELS: Record<string, string> = {
+  [LABELS.managedBy]: MANAGED_BY,
+  'app.kubernetes.io/name': 'thoughtgate',
+};
+
+export const PODINFO_VOLUME = 'thoughtgate-podinfo';
+export const PODINFO_DIR = '/etc/podinfo';
+export const TOKEN_VOLUME = 'thoughtgate-token';
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+export const PROXY_PORT_NAME = 'tg-proxy';
+export const ADMIN_PORT_NAME = 'tg-admin';
+/** Appended to the app's NO_PROXY: traffic to the pod itself never loops through the proxy. */
+export const NO_PROXY_LOOPBACK = ['localhost', '127.0.0.1', '::1'] as const;
+/** Measured: lower RSS under load, same throughput (the young generation is sized for a proxy). */
+export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=4';
+
+export interface MutationInput {
+  pod: Pod;
+  namespace: { name: string; labels: Record<string, string> };
+  operation: 'CREATE' | string;
+  settings: InjectionSettings;
+}
+
+export interface MutationResult {
+  patch: JsonPatchOp[];
+  reason: string;
+  injected: boolean;
+  /** Shown to the kubectl user (AdmissionResponse.warnings) when a pod they probably wanted governed is not. */
+  warnings: string[];
+}
+
+// ---------- the decision ----------
+
+type Decision = { inject: true } | { inject: false; reason: string; warning?: string };
+
+function podName(pod: Pod): string {
+  return pod.metadata?.name || (pod.metadata?.generateName ? `${pod.metadata.generateName}*` : '<unnamed>');
+}
+
+function allContainers(pod: Pod): Container[] {
+  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+}
+
+export function decide(input: MutationInput): Decision {
+  const { pod, namespace, operation, settings } = input;
+  const labels = pod.metadata?.labels ?? {};
+  const annotations = pod.metadata?.annotations ?? {};
+  const name = settings.containerName ?? DEFAULT_CONTAINER_NAME;
+  if (operation !== 'CREATE') return { inject: false, reason: `operation ${operation} (only CREATE injects)` };
+  if ((settings.excludedNamespaces ?? DEFAULT_EXCLUDED_NAMESPACES).includes(namespace.name)) {
+    return { inject: false, reason: `namespace ${namespace.name} is excluded` };
+  }
+  if (namespace.labels[LABELS.inject] !== INJECT_ENABLED) {
+    return { inject: false, reason: `namespace ${namespace.name} is not labelled ${LABELS.inject}=${INJECT_ENABLED}` };
+  }
+  // The operator serves this webhook: injecting it would make its start depend on itself.
+  if (namespace.name === settings.operator.namespace && matchesSelector(settings.operator.podSelector, labels)) {
+    return { inject: false, reason: "the operator's own pod (operator selector)" };
+  }
+  for (const [k, v] of Object.entries(OPERATOR_POD_LABELS)) {
+    if (labels[k] === v) return { inject: false, reason: `the operator's own pod (label ${k}=${v})` };
+  }
+  if (labels[LABELS.inject] === INJECT_DISABLED) return { inject: false, reason: `opted out (label ${LABELS.inject}=${INJECT_DISABLED})` };
+  if (annotations[ANNOTATIONS.inject] === INJECT_DISABLED) {
+    return { inject: false, reason: `opted out (annotation ${ANNOTATIONS.inject}=${INJECT_DISABLED})` };
+  }
+  if (ANNOTATIONS.injected in annotations) return { inject: false, reason: `already injected (annotation ${ANNOTATIONS.injected})` };
+  if (allContainers(pod).some((c) => c.name === name)) return { inject: false, reason: `already injected (a container named ${name} exists)` };
+  if (!pod.spec?.containers?.length) return { inject: false, reason: 'the pod has no containers' };
+  // Not supported, and said so to the user rather than silently: the sidecar's ports would be the
+  // node's (a second such pod on the node could not start, and the admin port would face the
+  // node's network); the image is Linux-only.
+  if (pod.spec.hostNetwork) {
+    return { inject: false, reason: 'hostNetwork pod', warning: 'thoughtgate: not injected: pods with hostNetwork: true are not supported; its MCP traffic is not governed' };
+  }
+  if (pod.spec.os?.name && pod.spec.os.name !== 'linux') {
+    return { inject: false, reason: `os ${pod.spec.os.name}`, warning: `thoughtgate: not injected: the sidecar is Linux-only (spec.os.name: ${pod.spec.os.name})` };
+  }
+  const taken = (pod.spec.volumes ?? []).map((v) => v.name).filter((v) => v === PODINFO_VOLUME || v === TOKEN_VOLUME);
+  if (taken.length) {
+    return { inject: false, reason: `volume ${taken[0]} already exists`, warning: `thoughtgate: not injected: the pod already has a volume named ${taken[0]}` };
+  }
+  return { inject: true };
+}
+
+/**
+ * Whether the sidecar needs its own API token. The ServiceAccount admission plugin runs before the
+ * webhook and adds the `kube-api-access-*` projected volume unless automount is off on the pod OR
+ * on its ServiceAccount; so "no such volume" is how the SA's setting shows up here. When the volume
+ * is there, the plugin's re-run after our patch mounts it into the sidecar too.
+ */
+export function needsOwnToken(pod: Pod): boolean {
+  if (pod.spec?.automountServiceAccountToken === false) return true;
+  return !(pod.spec?.volumes ?? []).some((v) => v.name.startsWith('kube-api-access-') || (v.projected?.sources ?? []).some((s) => 'serviceAccountToken' in s));
+}
+
+// ---------- the sidecar ----------
+
+function fieldEnv(name: string, fieldPath: string): EnvVar {
+  return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
+}
+
+export function sidecarContainer(settings: InjectionSettings, ownToken: boolean): Container {
+  const httpGet = (path: string) => ({ path, port: ADMIN_PORT_NAME, scheme: 'HTTP' });
+  const env: EnvVar[] = [
+    { name: ENV.configMap, value: settings.configMapName ?? CONFIGMAP_NAME },
+    { name: ENV.bind, value: '127.0.0.1' },
+    { name: ENV.adminBind, value: settings.adminBind ?? '0.0.0.0' },
+    { name: ENV.port, value: String(PORTS.proxy) },
+    { name: ENV.adminPort, value: String(PORTS.admin) },
+    ...(settings.logLevel ? [{ name: ENV.logLevel, value: settings.logLevel }] : []),
+    fieldEnv(ENV.podName, 'metadata.name'),
+    fieldEnv(ENV.podNamespace, 'metadata.namespace'),
+    fieldEnv(ENV.serviceAccount, 'spec.serviceAccountName'),
+    { name: ENV.labelsFile, value: `${PODINFO_DIR}/labels` },
+    { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
+  ];
+  const c: Container = {
+    name: settings.containerName ?? DEFAULT_CONTAINER_NAME,
+    image: settings.image,
+    imagePullPolicy: settings.imagePullPolicy ?? 'IfNotPresent',
+    args: ['sidecar'],
+    env,
+    ports: [
+      { name: PROXY_PORT_NAME, containerPort: PORTS.proxy, protocol: 'TCP' },
+      { name: ADMIN_PORT_NAME, containerPort: PORTS.admin, protocol: 'TCP' },
+    ],
+    // Startup on /health, not /ready: for a native sidecar the kubelet holds the app until the
+    // startup probe passes, and kills the sidecar when it fails. /ready also requires every upstream
+    // to answer, so one unreachable MCP server would crash-loop the sidecar and keep every agent pod
+    // in Init. Once /health answers the proxy listens and fails closed (denies) until its config is
+    // loaded, typically within milliseconds. 1 s period (the minimum): the app waits at most ~1 s
+    // past the sidecar's start (budget: ready in 300 ms); 30 tries for slow nodes.
+    startupProbe: { httpGet: httpGet('/health'), periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 30 },
+    // Readiness on /ready (config loaded, upstreams reachable): a pod whose sidecar cannot govern
+    // leaves its Services' endpoints within ~10 s.
+    readinessProbe: { httpGet: httpGet('/ready'), periodSeconds: 5, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 1 },
+    // Liveness only when the process stopped answering for 30 s; a busy event loop under a burst
+    // must not get the proxy killed mid-request.
+    livenessProbe: { httpGet: httpGet('/health'), periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
+    resources: structuredClone(settings.resources ?? DEFAULT_RESOURCES),
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: settings.runAsUser ?? DEFAULT_RUN_AS_USER,
+      runAsGroup: settings.runAsUser ?? DEFAULT_RUN_AS_USER,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: [
+      { name: PODINFO_VOLUME, mountPath: PODINFO_DIR, readOnly: true },
+      ...(ownToken ? [{ name: TOKEN_VOLUME, mountPath: SERVICE_ACCOUNT_DIR, readOnly: true }] : []),
+    ],
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+  if ((settings.mode ?? 'native') === 'native') c.restartPolicy = 'Always';
+  return c;
+}
+
+export function podinfoVolume(): Volume {
+  return { name: PODINFO_VOLUME, downwardAPI: { defaultMode: 0o444, items: [{ path: 'labels', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.labels' } }] } };
+}
+
+/** What the ServiceAccount plugin would have mounted (kube-api-access-*), for the sidecar only. */
+export function tokenVolume(): Volume {
+  return {
+    name: TOKEN_VOLUME,
+    projected: {
+      defaultMode: 0o444,
+      sources: [
+        // No audience: the API server's own, which is what reading the ConfigMap needs.
+        { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
+        { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+        { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+      ],
+    },
+  };
+}
+
+// ---------- patch building ----------
+
+/** RFC 6901 reference token escaping. */
+export function escapePointer(token: string): string {
+  return token.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+type Wanted = { name: string; value: string; override: boolean };
+
+/** Ops that make `wanted` present in a container's env; never touches other entries. */
+function envOps(base: string, env: EnvVar[] | undefined, wanted: Wanted[]): JsonPatchOp[] {
+  if (!wanted.length) return [];
+  if (!env) return [{ op: 'add', path: `${base}/env`, value: wanted.map(({ name, value }) => ({ name, value })) }];
+  const ops: JsonPatchOp[] = [];
+  for (const w of wanted) {
+    const i = env.findIndex((e) => e.name === w.name);
+    if (i < 0) ops.push({ op: 'add', path: `${base}/env/-`, value: { name: w.name, value: w.value } });
+    else if (w.override && (env[i].value !== w.value || env[i].valueFrom !== undefined)) {
+      ops.push({ op: 'replace', path: `${base}/env/${i}`, value: { name: w.name, value: w.value } });
+    }
+  }
+  return ops;
+}
+
+function splitList(v: string | undefined): string[] {
+  return (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * NO_PROXY for the app: everything it already had (from either spelling), plus loopback. In-cluster
+ * names (.svc, .cluster.local) are deliberately NOT added: in-cluster MCP servers are exactly what
+ * the forward proxy must govern. The API server is unaffected either way: it is https, and only
+ * HTTP_PROXY is set (HTTPS goes direct; HTTPS MCP sources are reached through THOUGHTGATE_URL).
+ */
+export function mergeNoProxy(...existing: Array<string | undefined>): string {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const item of [...existing.flatMap(splitList), ...NO_PROXY_LOOPBACK]) {
+    const key = item.toLowerCase();
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(item);
+    }
+  }
+  return out.join(',');
+}
+
+function appEnv(c: Container, forwardProxy: boolean, warnings: string[]): Wanted[] {
+  const proxyUrl = `http://127.0.0.1:${PORTS.proxy}`;
+  // An app that already names its ThoughtGate (e.g. a non-default port) keeps it.
+  const wanted: Wanted[] = [{ name: ENV.url, value: proxyUrl, override: false }];
+  if (!forwardProxy) return wanted;
+  // The annotation is an explicit request for governed plain-HTTP traffic, so it wins over an
+  // HTTP_PROXY already set (which would otherwise route MCP around the sidecar).
+  wanted.push({ name: 'HTTP_PROXY', value: proxyUrl, override: true }, { name: 'http_proxy', value: proxyUrl, override: true });
+  const byName = new Map((c.env ?? []).map((e) => [e.name, e]));
+  const literal = (n: string) => (byName.get(n)?.valueFrom === undefined ? byName.get(n)?.value : undefined);
+  const merged = mergeNoProxy(literal('NO_PROXY'), literal('no_proxy'));
+  for (const n of ['NO_PROXY', 'no_proxy']) {
+    // A value from a Secret/ConfigMap cannot be read here; replacing it would drop its entries.
+    if (byName.get(n)?.valueFrom !== undefined) warnings.push(`thoughtgate: container ${c.name}: ${n} comes from valueFrom and was left as is; make sure it contains ${NO_PROXY_LOOPBACK.join(',')}`);
+    else wanted.push({ name: n, value: merged, override: true });
+  }
+  return wanted;
+}
+
+export function mutatePod(input: MutationInput): MutationResult {
+  const d = decide(input);
+  if (!d.inject) return { patch: [], reason: d.reason, injected: false, warnings: d.warning ? [d.warning] : [] };
+  const { pod, settings } = input;
+  const spec = pod.spec!;
+  const mode = settings.mode ?? 'native';
+  const ownToken = needsOwnToken(pod);
+  const warnings: string[] = [];
+  const patch: JsonPatchOp[] = [];
+  const forwardProxy = pod.metadata?.annotations?.[ANNOTATIONS.forwardProxy] === 'true';
+
+  // App containers first, while their indices are the original ones.
+  spec.containers!.forEach((c, i) => patch.push(...envOps(`/spec/containers/${i}`, c.env, appEnv(c, forwardProxy, warnings))));
+
+  const sidecar = sidecarContainer(settings, ownToken);
+  if (mode === 'native') {
+    // First: up before any other init container, which may itself call MCP.
+    patch.push(spec.initContainers ? { op: 'add', path: '/spec/initContainers/0', value: sidecar } : { op: 'add', path: '/spec/initContainers', value: [sidecar] });
+  } else {
+    patch.push({ op: 'add', path: '/spec/containers/-', value: sidecar });
+  }
+
+  const volumes = [podinfoVolume(), ...(ownToken ? [tokenVolume()] : [])];
+  if (spec.volumes) for (const v of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
+  else patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
+
+  const marker = { [ANNOTATIONS.injected]: settings.version };
+  if (pod.metadata?.annotations) patch.push({ op: 'add', path: `/metadata/annotations/${escapePointer(ANNOTATIONS.injected)}`, value: settings.version });
+  else if (pod.metadata) patch.push({ op: 'add', path: '/metadata/annotations', value: marker });
+  else patch.push({ op: 'add', path: '/metadata', value: { annotations: marker } });
+
+  const parts = [`injected ${mode} sidecar`];
+  if (ownToken) parts.push('with its own ServiceAccount token (automount is off)');
+  if (forwardProxy) parts.push('forward proxy for the app');
+  return { patch, reason: parts.join(', '), injected: true, warnings };
+}
