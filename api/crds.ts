@@ -60,7 +60,12 @@ export const RenderedPolicySchema = z.strictObject({
   podSelector: LabelSelectorSchema.optional(),
   generation: z.number().int(),
   hash: z.string(),
-  spec: z.strictObject(policyFields),
+  /**
+   * The policy document exactly as written, \${VAR}s unresolved: each sidecar substitutes its own
+   * environment and validates the result (PolicyDocumentSchema). Unvalidated here on purpose: a
+   * URL such as https://\${HOST}:\${PORT}/mcp is only a URL once substituted.
+   */
+  spec: z.record(z.string(), z.unknown()),
 });
 export type RenderedPolicy = z.infer<typeof RenderedPolicySchema>;
 

@@ -46,6 +46,8 @@ export const ENV = {
   /** Cluster mode: the ConfigMap to watch (namespace from POD_NAMESPACE). */
   configMap: 'THOUGHTGATE_CONFIGMAP',
   labelsFile: 'THOUGHTGATE_LABELS_FILE',
+  /** Where the service-account token and CA are mounted, if not at the standard path. */
+  serviceAccountDir: 'THOUGHTGATE_SERVICEACCOUNT_DIR',
   podName: 'POD_NAME',
   podNamespace: 'POD_NAMESPACE',
   serviceAccount: 'SERVICE_ACCOUNT',

@@ -91,8 +91,8 @@ describe('substituteEnv', () => {
 
 describe('substituteForValidation', () => {
   test('uses the default, else a neutral placeholder that keeps URLs valid; ignores the environment', () => {
-    const r = substituteForValidation({ url: 'https://${HOST}/mcp', port: '${PORT:-8080}', empty: '${E:-}', lit: '$${HOST}' });
-    expect(r).toEqual({ value: { url: 'https://x/mcp', port: '8080', empty: '', lit: '${HOST}' }, errors: [] });
+    const r = substituteForValidation({ url: 'https://${HOST}:${PORT}/mcp', port: '${PORT:-8080}', empty: '${E:-}', lit: '$${HOST}' });
+    expect(r).toEqual({ value: { url: 'https://1:1/mcp', port: '8080', empty: '', lit: '${HOST}' }, errors: [] });
     expect(() => new URL((r.value as { url: string }).url)).not.toThrow();
   });
 

@@ -117,13 +117,16 @@ export function substituteEnv(doc: unknown, env: Env): SubstituteResult {
   return mapStrings(doc, (s) => expandString(s, resolve));
 }
 
-/** The value a reference without a default takes when its real value is unknown. */
-export const VALIDATION_PLACEHOLDER = 'x';
+/**
+ * The value a reference without a default takes when its real value is unknown: "1" is a valid
+ * host, port, path segment and name, so https://${HOST}:${PORT}/mcp stays a URL (https://1:1/mcp).
+ */
+export const VALIDATION_PLACEHOLDER = '1';
 
 /**
  * For validating a document whose variables are only known where it runs (the operator checks a
  * GovernancePolicy whose values come from the pod's environment): each reference becomes its
- * default, or "x", which keeps `https://${HOST}/mcp` a valid URL. Only syntax errors are reported.
+ * default, or VALIDATION_PLACEHOLDER, which keeps `https://${HOST}:${PORT}/mcp` a valid URL. Only syntax errors are reported.
  */
 export function substituteForValidation(doc: unknown): SubstituteResult {
   return mapStrings(doc, (s) => expandString(s, (_name, fallback) => fallback ?? VALIDATION_PLACEHOLDER));

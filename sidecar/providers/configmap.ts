@@ -1,0 +1,397 @@
+// Cluster config: the namespace's `thoughtgate-config` ConfigMap, rendered by the operator,
+// watched through the API server. The pure half (`evaluateConfigMap`) turns a ConfigMap into the
+// policy for this pod; the shell lists, watches, reconnects and reports.
+//
+// The shell follows client-go's reflector: list, then watch from the list's resourceVersion;
+// resume a broken watch from the last resourceVersion seen; list again only on 410 Gone.
+import { isMap, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { PolicyDocumentSchema, type Identity, type PolicyDocument } from '../../api/config.js';
+import { RenderedConfigSchema, RenderedPolicySchema } from '../../api/crds.js';
+import { formatPath } from '../../api/issues.js';
+import { CONFIGMAP_KEY, CONFIGMAP_NAME } from '../../api/wellknown.js';
+import { substituteEnv, type Env } from '../config/env.js';
+import { createKubeClient, KubeError, type ConfigMap, type KubeClient, type KubeClientOptions, type WatchEvent } from '../kube/client.js';
+import { backoffDelay } from '../kube/protocol.js';
+import type { Logger } from '../log.js';
+import type { ConfigProvider, ConfigUpdate } from '../sidecar.js';
+import { selectPolicy } from './select.js';
+
+// ---------- pure ----------
+
+export type Outcome =
+  /** A policy selects this pod and is valid: enforce it. */
+  | { kind: 'config'; policy: string; hash: string; doc: PolicyDocument }
+  /** Nothing governs this pod (no ConfigMap, no key, no policy selecting it): deny governed calls. */
+  | { kind: 'none'; reason: string; policies?: string[] }
+  /** The ConfigMap cannot be used: keep enforcing the last good config. */
+  | { kind: 'invalid'; errors: string[] };
+
+export interface EvaluateContext {
+  namespace: string;
+  name: string;
+  identity: Identity;
+  /** Values for ${VAR} references in the selected policy (the sidecar's environment). */
+  env: Env;
+}
+
+/** The envelope; each spec is validated only for the policy that selects this pod. */
+const EnvelopeSchema = RenderedConfigSchema;
+
+/** What a ConfigMap (or its absence) means for this pod. */
+export function evaluateConfigMap(cm: ConfigMap | null, ctx: EvaluateContext): Outcome {
+  const where = `ConfigMap ${ctx.namespace}/${ctx.name}`;
+  if (!cm) return { kind: 'none', reason: `${where} does not exist (no GovernancePolicy in this namespace is rendered)` };
+  const text = cm.data?.[CONFIGMAP_KEY];
+  if (text === undefined) return { kind: 'none', reason: `${where} has no key "${CONFIGMAP_KEY}"` };
+  const at = `${where} ${CONFIGMAP_KEY}`;
+
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    return { kind: 'invalid', errors: doc.errors.map((e) => `${at}${e.linePos?.[0] ? `:${e.linePos[0].line}:${e.linePos[0].col}` : ''}: ${e.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '')}`) };
+  }
+  if (!isMap(doc.contents)) return { kind: 'invalid', errors: [`${at}: expected a mapping with apiVersion, kind and policies`] };
+  let raw: unknown;
+  try {
+    // maxAliasCount bounds alias expansion ("billion laughs").
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    return { kind: 'invalid', errors: [`${at}: ${(err as Error).message}`] };
+  }
+
+  // The envelope is checked here, but only the selected policy's spec, after its ${VAR}s are
+  // resolved with this pod's values: a raw "https://${HOST}:${PORT}/" is not a URL, and a policy
+  // governing other pods must not stop this one (the operator validated each when rendering).
+  const envelope = EnvelopeSchema.safeParse(raw);
+  if (!envelope.success) return { kind: 'invalid', errors: envelope.error.issues.map((i) => `${at}: ${formatPath(i.path)}: ${i.message}`) };
+
+  const policies = envelope.data.policies.map((p, index) => ({ ...p, index }));
+  const chosen = selectPolicy(policies, ctx.identity.labels);
+  if (!chosen) {
+    // The reason reaches the agent in its denials: it names no policies (those go to the log).
+    return { kind: 'none', reason: `no GovernancePolicy in namespace ${ctx.namespace} selects this pod (labels ${JSON.stringify(ctx.identity.labels)})`, policies: policies.map((p) => p.name) };
+  }
+
+  const rawSpec = chosen.spec;
+  const prefix = `${at}: policies[${chosen.index}] (${chosen.name}).spec`;
+  const sub = substituteEnv(rawSpec, ctx.env);
+  if (sub.errors.length > 0) return { kind: 'invalid', errors: sub.errors.map((e) => `${prefix}.${formatPath(e.path)}: ${e.message}`) };
+  const parsed = PolicyDocumentSchema.safeParse(sub.value);
+  if (!parsed.success) return { kind: 'invalid', errors: parsed.error.issues.map((i) => `${prefix}.${formatPath(i.path)}: ${i.message}`) };
+  // The operator's hash covers priority, podSelector and spec; the name tells apart two policies
+  // that render identically, so switching between them is still a reload.
+  return { kind: 'config', policy: chosen.name, hash: `${chosen.hash}/${chosen.name}`, doc: parsed.data };
+}
+
+
+// ---------- the watching shell ----------
+
+export type ProviderView =
+  | { kind: 'starting' }
+  | { kind: 'config'; policy: string; hash: string; doc: PolicyDocument }
+  | { kind: 'none'; reason: string }
+  /** `serving`: the config the sidecar keeps enforcing (null when there was none). */
+  | { kind: 'invalid'; errors: string[]; serving: { policy: string; hash: string } | null };
+
+export type Phase = 'listing' | 'connecting' | 'watching' | 'backoff' | 'closed';
+
+export interface ProviderState {
+  view: ProviderView;
+  phase: Phase;
+  /** Where the next watch resumes. */
+  resourceVersion: string;
+  /** The last failure talking to the API server, cleared once it answers again. */
+  lastError: string | null;
+  counters: {
+    lists: number;
+    watches: number;
+    events: number;
+    bookmarks: number;
+    /** Lists and watches that failed (connection refused or reset, timeouts, 401/403, ...). */
+    failures: number;
+    /** Lists forced by 410 Gone. */
+    relists: number;
+    watchdogRestarts: number;
+    /** Updates handed to the sidecar. */
+    updates: number;
+  };
+}
+
+export interface ConfigMapProviderOptions {
+  namespace: string;
+  /** Default thoughtgate-config. */
+  name?: string;
+  identity: Identity;
+  log: Logger;
+  /** For ${VAR} in the selected policy; default process.env. */
+  env?: Env;
+  /** A client to use (not closed by the provider); else one is made from clientOptions. */
+  client?: KubeClient;
+  clientOptions?: KubeClientOptions;
+  /** Server-side watch timeout; default 5–10 min at random (client-go's spread). */
+  watchTimeoutSeconds?: number;
+  /**
+   * Restart a watch that has delivered nothing, not even a bookmark, for this long. The API
+   * server sends a bookmark about every minute, so silence means a dead connection that TCP has
+   * not noticed (a vanished node, a NAT that dropped the flow). Default 3 minutes.
+   */
+  watchdogMs?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /**
+   * How long start() waits for the first list. It resolves early on the first outcome or the
+   * first failure, so an unreachable API server never holds up the sidecar's listeners (it
+   * serves denials meanwhile). Default 5000.
+   */
+  startWaitMs?: number;
+}
+
+export interface ConfigMapProvider extends ConfigProvider {
+  state(): ProviderState;
+}
+
+class WatchdogFired extends Error {
+  override readonly name = 'WatchdogFired';
+}
+
+export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvider {
+  const namespace = o.namespace;
+  const name = o.name ?? CONFIGMAP_NAME;
+  const { log } = o;
+  const env = o.env ?? process.env;
+  const where = `ConfigMap ${namespace}/${name}`;
+  const watchdogMs = o.watchdogMs ?? 180_000;
+  const baseMs = o.backoffBaseMs ?? 250;
+  const maxMs = o.backoffMaxMs ?? 30_000;
+  const ownClient = !o.client;
+  let client: KubeClient | null = o.client ?? null;
+
+  const st: ProviderState = {
+    view: { kind: 'starting' },
+    phase: 'listing',
+    resourceVersion: '',
+    lastError: null,
+    counters: { lists: 0, watches: 0, events: 0, bookmarks: 0, failures: 0, relists: 0, watchdogRestarts: 0, updates: 0 },
+  };
+  let serving: { policy: string; hash: string } | null = null;
+  let lastKey: string | null = null;
+  let onUpdate: ((u: ConfigUpdate) => void) | null = null;
+  let closed = false;
+  let current: AbortController | null = null;
+  let wake: (() => void) | null = null;
+  let loop: Promise<void> | null = null;
+  let firstSettled: (() => void) | null = null;
+  let everRead = false;
+  let authFailures = 0;
+
+  const emit = (u: ConfigUpdate): void => {
+    st.counters.updates++;
+    try {
+      onUpdate?.(u);
+    } catch (err) {
+      log.error('config update handler failed', { origin: u.origin, error: (err as Error)?.message });
+    }
+  };
+
+  const apply = (cm: ConfigMap | null): void => {
+    let out: Outcome;
+    try {
+      out = evaluateConfigMap(cm, { namespace, name, identity: o.identity, env });
+    } catch (err) {
+      out = { kind: 'invalid', errors: [`${where}: ${(err as Error)?.message ?? String(err)}`] };
+    }
+    // The ConfigMap changes for reasons that do not concern this pod (another pod's policy, an
+    // annotation, a relist after reconnecting): hand the sidecar only what changes its outcome.
+    const key = out.kind === 'config' ? `config:${out.hash}` : out.kind === 'none' ? `none:${out.reason}` : `invalid:${out.errors.join('\n')}`;
+    if (key === lastKey) return;
+    lastKey = key;
+    switch (out.kind) {
+      case 'config':
+        serving = { policy: out.policy, hash: out.hash };
+        st.view = out;
+        emit({ ok: true, doc: out.doc, identity: o.identity, hash: out.hash, origin: `${where} policy ${out.policy}` });
+        return;
+      case 'none':
+        serving = null;
+        st.view = out;
+        // The sidecar logs the withdrawal itself; this adds what only the provider knows.
+        log.info('no policy for this pod', { configMap: `${namespace}/${name}`, reason: out.reason, policies: out.policies, labels: o.identity.labels });
+        emit({ ok: 'none', reason: out.reason, origin: where });
+        return;
+      case 'invalid':
+        st.view = { kind: 'invalid', errors: out.errors, serving };
+        emit({ ok: false, errors: out.errors, origin: where });
+    }
+  };
+
+  const onEvent = (e: WatchEvent): void => {
+    st.counters.events++;
+    if (e.type === 'BOOKMARK') {
+      st.counters.bookmarks++;
+      st.resourceVersion = e.resourceVersion;
+      return;
+    }
+    st.resourceVersion = e.object.metadata.resourceVersion ?? st.resourceVersion;
+    apply(e.type === 'DELETED' ? null : e.object);
+  };
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const t = setTimeout(() => {
+        wake = null;
+        resolve();
+      }, ms);
+      wake = () => {
+        clearTimeout(t);
+        wake = null;
+        resolve();
+      };
+    });
+
+  /** The API server answers again: say so once, and forget the error. */
+  const recovered = (): void => {
+    everRead = true;
+    authFailures = 0;
+    if (st.lastError) log.info('reading the config again', { configMap: `${namespace}/${name}`, resourceVersion: st.resourceVersion });
+    st.lastError = null;
+  };
+
+  const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+  const run = async (): Promise<void> => {
+    let needList = true;
+    let attempt = 0;
+    let gones = 0;
+    while (!closed) {
+      const ac = new AbortController();
+      current = ac;
+      let watchdog: NodeJS.Timeout | null = null;
+      // A watch that worked for a while before it broke starts the backoff over: the sequence
+      // is for an API server that keeps failing, not for one failure a day.
+      let openedAt = 0;
+      let delivered = 0;
+      const pet = (): void => {
+        if (watchdog) clearTimeout(watchdog);
+        watchdog = setTimeout(() => ac.abort(new WatchdogFired(`no watch event or bookmark for ${watchdogMs} ms`)), watchdogMs);
+      };
+      try {
+        client ??= createKubeClient(o.clientOptions);
+        if (needList) {
+          st.phase = 'listing';
+          const r = await client.list(namespace, name, ac.signal);
+          st.counters.lists++;
+          st.resourceVersion = r.resourceVersion;
+          needList = false;
+          recovered();
+          apply(r.item);
+          firstSettled?.();
+        }
+        st.phase = 'connecting';
+        st.counters.watches++;
+        const startedAt = Date.now();
+        pet();
+        const end = await client.watch(namespace, name, st.resourceVersion, (e) => {
+          pet();
+          delivered++;
+          gones = 0;
+          onEvent(e);
+        }, ac.signal, {
+          timeoutSeconds: o.watchTimeoutSeconds,
+          onOpen: () => {
+            pet();
+            openedAt = Date.now();
+            st.phase = 'watching';
+            recovered();
+          },
+        });
+        st.resourceVersion = end.resourceVersion;
+        // The server ends every watch after timeoutSeconds: resume at once. A watch that ends as
+        // soon as it starts (a misbehaving proxy) must not spin, so that counts as a failure.
+        if (Date.now() - startedAt >= 1000 || end.events > 0) {
+          attempt = 0;
+          gones = 0;
+        } else {
+          st.phase = 'backoff';
+          await sleep(backoffDelay(attempt++, baseMs, maxMs));
+        }
+      } catch (err) {
+        if (closed) break;
+        if (ac.signal.reason instanceof WatchdogFired) {
+          st.counters.watchdogRestarts++;
+          log.warn('config watch went silent; restarting it', { configMap: `${namespace}/${name}`, silentMs: watchdogMs });
+          continue;
+        }
+        if (err instanceof KubeError && err.kind === 'gone') {
+          // The server no longer has history back to our resourceVersion (compaction, a
+          // restarted API server with a fresh watch cache): list again. Twice in a row backs off.
+          st.counters.relists++;
+          needList = true;
+          log.info('config watch expired (410); listing again', { configMap: `${namespace}/${name}`, resourceVersion: st.resourceVersion });
+          if (gones++ > 0) {
+            st.phase = 'backoff';
+            await sleep(backoffDelay(attempt++, baseMs, maxMs));
+          }
+          continue;
+        }
+        st.counters.failures++;
+        if (delivered > 0 || (openedAt > 0 && Date.now() - openedAt >= 10_000)) attempt = 0;
+        const delay = backoffDelay(attempt++, baseMs, maxMs);
+        const status = err instanceof KubeError ? err.status : undefined;
+        st.lastError = describe(err);
+        const fields = { configMap: `${namespace}/${name}`, server: client?.server, error: st.lastError, retryInMs: delay };
+        if (status === 401 || status === 403) {
+          // A restarted API server answers 403 for a moment while its RBAC cache fills, so one
+          // refusal after reading fine is a warning; a refusal that persists is an error.
+          const persistent = ++authFailures >= 2 || !everRead;
+          log[persistent ? 'error' : 'warn'](status === 403
+            ? 'the API server refused to show the config: RBAC does not grant this ServiceAccount get/list/watch on the ConfigMap; retrying'
+            : 'the API server rejected the ServiceAccount token; retrying', fields);
+        } else if (err instanceof KubeError && err.kind === 'config') {
+          log.error('cannot talk to the API server; retrying', fields);
+        } else {
+          log.warn('config watch interrupted; retrying', fields);
+        }
+        firstSettled?.();
+        st.phase = 'backoff';
+        await sleep(delay);
+      } finally {
+        if (watchdog) clearTimeout(watchdog);
+        if (current === ac) current = null;
+      }
+    }
+    st.phase = 'closed';
+  };
+
+  return {
+    description: where,
+    state: () => structuredClone(st),
+    start(cb) {
+      if (loop) throw new Error('configMapProvider: already started');
+      onUpdate = cb;
+      const first = new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, o.startWaitMs ?? 5000);
+        firstSettled = () => {
+          clearTimeout(t);
+          firstSettled = null;
+          resolve();
+        };
+      });
+      // run() catches everything it can; this is only a last resort against a bug.
+      loop = run().catch((err: unknown) => {
+        st.phase = 'closed';
+        log.error('config watch stopped unexpectedly', { configMap: `${namespace}/${name}`, error: describe(err) });
+      });
+      return first;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      firstSettled?.();
+      current?.abort(new Error('provider closed'));
+      wake?.();
+      await loop;
+      st.phase = 'closed';
+      if (ownClient) await client?.close();
+    },
+  };
+}
