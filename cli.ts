@@ -12,6 +12,7 @@ Usage: thoughtgate <command> [options]
 
 Commands:
   sidecar     run the governance proxy in front of MCP servers
+  operator    run the Kubernetes operator and the sidecar-injection webhook
   validate    check a thoughtgate.yaml and exit (0 valid, 1 invalid)
   version     print the version
 
@@ -29,6 +30,8 @@ before it reaches the upstream MCP server.
 
 Options (each also settable by environment; a flag wins over its variable):
   --config <file>         thoughtgate.yaml to load and watch          [${ENV.config}]
+                          (in a pod: no file; ${ENV.configMap}=<name> watches that
+                          ConfigMap of the pod's namespace through the API)
   --port <n>              proxy port (default ${PORTS.proxy})                     [${ENV.port}]
   --admin-port <n>        admin port: /health /ready /metrics (default ${PORTS.admin}) [${ENV.adminPort}]
   --bind <address>        address the proxy port listens on (default       [${ENV.bind}]
@@ -70,10 +73,22 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   }
 }
 
+/** Runs until SIGTERM or SIGINT, then closes gracefully and exits 0. */
+function untilSignal(close: () => Promise<void>, log: { info(msg: string, f?: Record<string, unknown>): void }): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      log.info('signal received', { signal });
+      void close().then(() => resolve(0));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
 function port(value: string | undefined, what: string, fallback: number): number {
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`thoughtgate sidecar: ${what} must be a port number (0-65535), got "${value}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`thoughtgate: ${what} must be a port number (0-65535), got "${value}"`);
   return n;
 }
 
@@ -97,7 +112,8 @@ async function sidecar(args: string[]): Promise<number> {
   const drain = parseDuration(drainText);
   if (typeof drain !== 'number') throw new UsageError(`thoughtgate sidecar: --drain-timeout: ${drain.error}`);
   const configPath = (v.config as string | undefined) ?? env[ENV.config];
-  if (!configPath) throw new UsageError(`thoughtgate sidecar: no config: pass --config <file> or set ${ENV.config}\nRun "thoughtgate sidecar --help" for the options.`);
+  const configMap = env[ENV.configMap];
+  if (!configPath && !configMap) throw new UsageError(`thoughtgate sidecar: no config: pass --config <file> or set ${ENV.config} (standalone), or set ${ENV.configMap} in a pod\nRun "thoughtgate sidecar --help" for the options.`);
   const opts = {
     port: port(v.port as string | undefined ?? env[ENV.port], '--port', PORTS.proxy),
     adminPort: port(v['admin-port'] as string | undefined ?? env[ENV.adminPort], '--admin-port', PORTS.admin),
@@ -105,13 +121,24 @@ async function sidecar(args: string[]): Promise<number> {
     adminBind: (v['admin-bind'] as string | undefined) ?? env[ENV.adminBind],
   };
   const log = createLogger(level);
-  const [{ startSidecar }, { fileProvider, loadInitial }] = await Promise.all([import('./sidecar/sidecar.js'), import('./sidecar/providers/file.js')]);
-  const initial = await loadInitial(configPath, env);
-  if (!initial.ok) {
-    process.stderr.write(`thoughtgate sidecar: invalid configuration\n${initial.errors.map((e) => `  ${e}`).join('\n')}\n`);
-    return 1;
+  const { startSidecar } = await import('./sidecar/sidecar.js');
+  let provider: import('./sidecar/sidecar.js').ConfigProvider;
+  if (configPath) {
+    const { fileProvider, loadInitial } = await import('./sidecar/providers/file.js');
+    const initial = await loadInitial(configPath, env);
+    if (!initial.ok) {
+      process.stderr.write(`thoughtgate sidecar: invalid configuration\n${initial.errors.map((e) => `  ${e}`).join('\n')}\n`);
+      return 1;
+    }
+    provider = fileProvider(configPath, env, initial, log);
+  } else {
+    // In a pod: the identity from the downward API, the config from the watched ConfigMap.
+    const [{ identityFromEnv }, { configMapProvider }] = await Promise.all([import('./sidecar/config/podinfo.js'), import('./sidecar/providers/configmap.js')]);
+    const id = identityFromEnv(env);
+    if (!id) throw new UsageError(`thoughtgate sidecar: ${ENV.configMap} is set but ${ENV.podNamespace} is not; in a pod both come from the ThoughtGate webhook`);
+    for (const w of id.warnings) log.warn('identity', { warning: w });
+    provider = configMapProvider({ namespace: id.identity.namespace, name: configMap, identity: id.identity, log, env });
   }
-  const provider = fileProvider(configPath, env, initial, log);
   let sc;
   try {
     sc = await startSidecar({ ...opts, log, provider, drainTimeoutMs: drain });
@@ -120,14 +147,126 @@ async function sidecar(args: string[]): Promise<number> {
     await provider.close();
     return 1;
   }
-  return new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
-      log.info('signal received', { signal });
-      void sc.close().then(() => resolve(0));
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  return untilSignal(() => sc.close(), log);
+}
+
+const OPERATOR_HELP = `Usage: thoughtgate operator [options]
+
+Runs the Kubernetes operator and the sidecar-injection webhook. Every replica serves
+the webhook; the replica holding the Lease (leader election) reconciles
+GovernancePolicies into each namespace's thoughtgate-config ConfigMap and keeps the
+sidecars' RBAC in namespaces labelled thoughtgate.io/inject=enabled.
+
+Cluster access:
+  --kubeconfig <file>        default: $KUBECONFIG, ~/.kube/config, else in-cluster
+  --namespace <ns>           the operator's namespace (Lease, webhook Secret)
+                             [POD_NAMESPACE] (default thoughtgate-system)
+  --identity <id>            this replica in the Lease and Events [POD_NAME]
+  --no-leader-election       reconcile without a Lease (one replica only)
+Health and metrics:
+  --metrics-port <n>         /healthz /readyz /metrics (default 8080)
+  --metrics-bind <address>   (default 0.0.0.0)
+Webhook:
+  --no-webhook               do not serve the admission webhook
+  --webhook-port <n>         HTTPS port (default 9443)
+  --webhook-bind <address>   (default 0.0.0.0)
+  --webhook-service <name>   Service in front of the webhook; its DNS names go in the
+                             certificate (default thoughtgate-webhook)
+  --webhook-secret <name>    Secret holding the CA and serving certificate, created and
+                             renewed by the operator (default thoughtgate-webhook-tls)
+  --webhook-config <name>    MutatingWebhookConfiguration whose caBundle is kept current
+                             (default thoughtgate)
+  --manage-webhook-config    also create/update that MutatingWebhookConfiguration
+                             (plain kubectl installs, development); the Helm chart
+                             ships it instead
+  --webhook-url <url>        register the webhook by URL instead of the Service (an
+                             operator running outside the cluster, e.g. make dev-cluster)
+  --webhook-san <name|ip>    extra certificate names (repeatable)
+  --failure-policy <p>       Fail | Ignore (default Fail: a down webhook refuses pods in
+                             labelled namespaces rather than start them ungoverned)
+  --webhook-timeout <dur>    1s..30s (default 5s)
+Injected sidecar:
+  --sidecar-image <ref>      (default ghcr.io/thoughtgate/thoughtgate:<version>)
+  --sidecar-pull-policy <p>  Always | IfNotPresent | Never (default IfNotPresent)
+  --injection-mode <m>       native (init container with restartPolicy Always, needs
+                             Kubernetes >= 1.29) | classic (default native)
+  --log-level <level>        debug | info | warn | error (default info)
+  -h, --help
+`;
+
+async function operator(args: string[]): Promise<number> {
+  const v = parse(args, {
+    kubeconfig: { type: 'string' },
+    namespace: { type: 'string' },
+    identity: { type: 'string' },
+    'no-leader-election': { type: 'boolean' },
+    'metrics-port': { type: 'string' },
+    'metrics-bind': { type: 'string' },
+    'no-webhook': { type: 'boolean' },
+    'webhook-port': { type: 'string' },
+    'webhook-bind': { type: 'string' },
+    'webhook-service': { type: 'string' },
+    'webhook-secret': { type: 'string' },
+    'webhook-config': { type: 'string' },
+    'manage-webhook-config': { type: 'boolean' },
+    'webhook-url': { type: 'string' },
+    'webhook-san': { type: 'string', multiple: true },
+    'failure-policy': { type: 'string' },
+    'webhook-timeout': { type: 'string' },
+    'sidecar-image': { type: 'string' },
+    'sidecar-pull-policy': { type: 'string' },
+    'injection-mode': { type: 'string' },
+    'log-level': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  }, 'operator');
+  if (v.help) { process.stdout.write(OPERATOR_HELP); return 0; }
+  const env = process.env;
+  const str = (k: string) => (v as Record<string, unknown>)[k] as string | undefined;
+  const oneOf = <T extends string>(k: string, allowed: readonly T[], fallback: T): T => {
+    const x = str(k) ?? fallback;
+    if (!(allowed as readonly string[]).includes(x)) throw new UsageError(`thoughtgate operator: --${k} must be one of ${allowed.join(', ')}, got "${x}"`);
+    return x as T;
+  };
+  const [{ createLogger, isLevel }, m] = await Promise.all([import('./sidecar/log.js'), import('./operator/main.js')]);
+  const level = str('log-level') ?? env[ENV.logLevel] ?? 'info';
+  if (!isLevel(level)) throw new UsageError(`thoughtgate operator: log level must be debug, info, warn or error, got "${level}"`);
+  let timeoutSeconds: number;
+  try { timeoutSeconds = m.webhookTimeoutSeconds(str('webhook-timeout')); } catch (err) { throw new UsageError(`thoughtgate operator: ${(err as Error).message}`); }
+  const log = createLogger(level);
+  const settings: import('./operator/main.js').OperatorSettings = {
+    kubeconfig: str('kubeconfig'),
+    namespace: str('namespace') ?? env['POD_NAMESPACE'] ?? m.DEFAULTS.namespace,
+    identity: str('identity') ?? m.defaultIdentity(env),
+    metricsPort: port(str('metrics-port'), '--metrics-port', m.DEFAULTS.metricsPort),
+    metricsBind: str('metrics-bind') ?? '0.0.0.0',
+    leaderElection: !v['no-leader-election'],
+    webhook: v['no-webhook'] ? null : {
+      port: port(str('webhook-port'), '--webhook-port', m.DEFAULTS.webhookPort),
+      bind: str('webhook-bind') ?? '0.0.0.0',
+      service: str('webhook-service') ?? m.DEFAULTS.service,
+      secret: str('webhook-secret') ?? m.DEFAULTS.secret,
+      configName: str('webhook-config') ?? m.DEFAULTS.configName,
+      url: str('webhook-url'),
+      manageConfig: !!v['manage-webhook-config'],
+      failurePolicy: oneOf('failure-policy', ['Fail', 'Ignore'] as const, 'Fail'),
+      timeoutSeconds,
+      extraSans: (v['webhook-san'] as string[] | undefined) ?? [],
+    },
+    injection: {
+      image: str('sidecar-image') ?? `${m.DEFAULTS.image}:${VERSION}`,
+      imagePullPolicy: oneOf('sidecar-pull-policy', ['Always', 'IfNotPresent', 'Never'] as const, 'IfNotPresent'),
+      mode: oneOf('injection-mode', ['native', 'classic'] as const, 'native'),
+    },
+    version: VERSION,
+  };
+  let op: Awaited<ReturnType<typeof m.runOperator>>;
+  try {
+    op = await m.runOperator(settings, log);
+  } catch (err) {
+    process.stderr.write(`thoughtgate operator: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  return untilSignal(() => op.close(), log);
 }
 
 async function validate(args: string[]): Promise<number> {
@@ -160,6 +299,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'sidecar': return sidecar(rest);
     case 'validate': return validate(rest);
+    case 'operator': return operator(rest);
     case 'version': case '--version': process.stdout.write(`${VERSION}\n`); return 0;
     case undefined: case 'help': case '--help': case '-h': process.stdout.write(MAIN_HELP); return 0;
     default: throw new UsageError(`thoughtgate: unknown command "${command}"\n\n${MAIN_HELP}`);

@@ -194,7 +194,7 @@ spec:
   test('reconciles, admissions and leadership are on /metrics', async () => {
     const text = await (await fetch(`http://127.0.0.1:${op.metricsPort}/metrics`)).text();
     expect(text).toMatch(/thoughtgate_operator_reconciles_total\{kind="ns",result="success"\} [1-9]/);
-    expect(text).toMatch(/thoughtgate_operator_leader 1/);
+    expect(text).toMatch(/^thoughtgate_operator_leader 1$/m);
     expect(text).toContain('thoughtgate_operator_reconcile_duration_seconds_bucket');
     expect((await fetch(`http://127.0.0.1:${op.metricsPort}/readyz`)).status).toBe(200);
   });

@@ -58,10 +58,19 @@ export class LeaderElector {
   start(): void {
     const tick = async () => {
       if (this.stopped) return;
-      const ok = await this.tryAcquireOrRenew().catch((err: unknown) => {
-        this.o.log.debug('lease attempt failed', { lease: this.o.name, error: (err as Error).message });
-        return false;
-      });
+      // client-node 1.4 requests have no timeout: a request stuck on a dead connection (say, across
+      // an API server restart) must not stall the loop, or a leader whose lease has expired would
+      // never notice and step down while another replica takes over.
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), this.retry * 2); });
+      const ok = await Promise.race([
+        this.tryAcquireOrRenew().catch((err: unknown) => {
+          (this.leading ? this.o.log.warn : this.o.log.debug)('lease attempt failed', { lease: this.o.name, error: (err as Error).message });
+          return false;
+        }),
+        deadline,
+      ]);
+      clearTimeout(timer);
       const now = Date.now();
       if (ok) {
         this.lastRenew = now;

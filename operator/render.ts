@@ -2,7 +2,6 @@
 // in, the rendered sidecar config and each policy's validity out. An invalid policy never replaces
 // its last good rendering: that entry is carried over from the ConfigMap currently in force.
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { PolicyDocumentSchema, type PolicyDocument } from '../api/config.js';
 import { GovernancePolicySpecSchema, RENDERED_KIND, RenderedConfigSchema, type RenderedConfig, type RenderedPolicy } from '../api/crds.js';
 import { formatIssues } from '../api/issues.js';
 import { API_VERSION } from '../api/wellknown.js';
@@ -28,20 +27,19 @@ export interface RenderResult {
 
 /** Validates one policy's spec the way a sidecar will read it, plus what only the operator knows. */
 export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>): Validity {
-  const parsed = GovernancePolicySpecSchema.safeParse(obj.spec ?? {});
-  if (!parsed.success) return { valid: false, errors: formatIssues(parsed.error).map((e) => `spec.${e}`) };
-  const { podSelector, priority, ...docFields } = parsed.data;
+  const raw = obj.spec !== null && typeof obj.spec === 'object' && !Array.isArray(obj.spec) ? (obj.spec as Record<string, unknown>) : {};
   // ${VAR} values are only known in the pod: validate with each variable's default or a placeholder.
-  const sub = substituteForValidation(docFields);
+  const sub = substituteForValidation(raw);
   if (sub.errors.length > 0) return { valid: false, errors: sub.errors.map((e) => `spec.${e.path.join('.')}: ${e.message}`) };
-  const doc = PolicyDocumentSchema.safeParse(sub.value);
-  if (!doc.success) return { valid: false, errors: formatIssues(doc.error).map((e) => `spec.${e}`) };
+  const parsed = GovernancePolicySpecSchema.safeParse(sub.value);
+  if (!parsed.success) return { valid: false, errors: formatIssues(parsed.error).map((e) => `spec.${e}`) };
+  const { podSelector, priority, ...doc } = parsed.data;
   const errors: string[] = [];
   const referenced = new Set<string>();
-  for (const r of docFields.rules) if (r.approval) referenced.add(r.approval.channel);
-  if (docFields.cedar) {
+  for (const r of doc.rules) if (r.approval) referenced.add(r.approval.channel);
+  if (doc.cedar) {
     // One scratch slot: the operator only needs to know whether the text compiles.
-    const c = compilePolicies(docFields.cedar.policies, 'operator-validation', { file: 'spec.cedar.policies' });
+    const c = compilePolicies(doc.cedar.policies, 'operator-validation', { file: 'spec.cedar.policies' });
     if (!c.ok) errors.push(...c.errors);
     else for (const p of c.policies.policies) if (p.approveChannel) referenced.add(p.approveChannel);
   }
@@ -49,7 +47,8 @@ export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>)
     if (!channels.has(ch)) errors.push(`approval channel "${ch}" is referenced but no ApprovalChannel "${ch}" exists in namespace ${obj.metadata.namespace}`);
   }
   if (errors.length > 0) return { valid: false, errors };
-  const spec: PolicyDocument = docFields as PolicyDocument;
+  // The document goes to the sidecars as written, ${VAR}s unresolved: each pod substitutes its own.
+  const { podSelector: _s, priority: _p, ...spec } = raw;
   const rendered: RenderedPolicy = {
     name: obj.metadata.name,
     priority,
