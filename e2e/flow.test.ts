@@ -4,7 +4,6 @@
 // injected container and a TokenRequest token for the pod's service account, enforces the policy
 // against server-everything → a kubectl apply change takes effect without a restart, and survives
 // an operator restart, an API server restart and a second operator replica.
-import { spawn } from 'node:child_process';
 import https from 'node:https';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,8 +11,9 @@ import { join } from 'node:path';
 import type { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
 import { containerProcess, findContainer, type PodJson } from './support/kubelet.js';
+import { startInjectedSidecar, startOperatorProcess as startOperator, until, type OperatorProc } from './support/stack.js';
 import { connectClient } from '../test/support/sidecar.js';
-import { CLI, freePort, ROOT, run, startEverything, type Proc } from '../test/support/processes.js';
+import { freePort, ROOT, startEverything, type Proc } from '../test/support/processes.js';
 
 const NS = 'agents';
 const OPNS = 'thoughtgate-system';
@@ -28,32 +28,10 @@ async function kubectl(args: string[], input?: string): Promise<string> {
   return r.stdout;
 }
 const getJson = async (args: string[]) => { const r = await cluster.kubectl([...args, '-o', 'json']); return r.code === 0 ? JSON.parse(r.stdout) : null; };
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, limitMs = 30_000): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function startOperatorProcess(identity: string, webhookPort: number): Promise<{ proc: Proc; metrics: string }> {
-  const metricsPort = await freePort();
-  const proc = run(process.execPath, [
-    CLI, 'operator',
-    '--kubeconfig', cluster.kubeconfig,
-    '--namespace', OPNS,
-    '--identity', identity,
-    '--metrics-port', String(metricsPort), '--metrics-bind', '127.0.0.1',
-    '--webhook-port', String(webhookPort), '--webhook-bind', '127.0.0.1',
-    '--webhook-url', `https://127.0.0.1:${webhookPort}`, '--webhook-san', '127.0.0.1', '--manage-webhook-config',
-    '--sidecar-image', 'ghcr.io/thoughtgate/thoughtgate:e2e',
-  ], { KUBECONFIG: undefined });
-  operators.push(proc);
-  const metrics = `http://127.0.0.1:${metricsPort}`;
-  await until(`operator ${identity} ready (${proc.err()})`, async () => (await fetch(`${metrics}/readyz`)).status === 200);
-  return { proc, metrics };
+async function startOperatorProcess(identity: string, webhookPort: number): Promise<OperatorProc> {
+  const op = await startOperator(cluster, { identity, namespace: OPNS, webhookPort });
+  operators.push(op.proc);
+  return op;
 }
 
 const policy = (limit: number) => `
@@ -112,7 +90,7 @@ afterAll(async () => {
 
 describe('kubectl apply → operator → injected pod → sidecar enforcing', () => {
   let webhookPort: number;
-  let op: { proc: Proc; metrics: string };
+  let op: OperatorProc;
   let sidecar: Proc | null = null;
   let injected: PodJson;
 
@@ -147,14 +125,7 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
   });
 
   test('the sidecar, run as the injected container with the pod token, enforces the policy', async () => {
-    const { args, env } = await containerProcess(cluster, injected, 'thoughtgate');
-    // Exactly the container's env (plus what any container gets: PATH); the image runs `thoughtgate`.
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
-    sidecar = { child, out: () => out, err: () => out, exited: new Promise((r) => child.once('exit', r)), stop: async () => { if (child.exitCode === null) child.kill('SIGTERM'); return new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', r))); } };
-    await until(`sidecar ready: ${out}`, async () => (await fetch('http://127.0.0.1:7469/ready')).status === 200);
+    sidecar = await startInjectedSidecar(cluster, injected);
     const ready = await (await fetch('http://127.0.0.1:7469/ready')).json() as { config: { from: string } };
     expect(ready.config.from).toBe(`ConfigMap ${NS}/thoughtgate-config`);
 

@@ -13,7 +13,7 @@ import { buildWebhookConfiguration } from '../webhook/config.js';
 import type { Container, InjectionSettings, Pod } from '../webhook/mutate.js';
 import { startWebhookServer, type AdmissionResult, type WebhookServer } from '../webhook/server.js';
 import { startCluster, type Cluster } from './cluster/cluster.js';
-import { formatStats, summarize, timedPodCreates, waitForDefaultServiceAccount } from './webhook.bench.js';
+import { formatStats, summarize, timedPodCreates, waitForDefaultServiceAccount } from '../bench/webhook.js';
 
 const BUILD_AND_START_TIMEOUT = 20 * 60_000; // a cold cache builds kube-apiserver & co. first
 const STEP_TIMEOUT = 2 * 60_000;
@@ -360,7 +360,7 @@ describe('injection webhook on a real kube-apiserver', () => {
     const handler = seen.slice(from).map((s) => s.seconds * 1000);
     expect(handler).toHaveLength(50);
     // This server reads the namespace from the API on every review (see startServer); the operator
-    // answers from its informer cache, as e2e/webhook.bench.ts measures.
+    // answers from its informer cache, as bench/webhook.ts measures.
     process.stdout.write(`\n# webhook admission on kube-apiserver (50 pods each, sequential; handler includes a namespace GET)\n${formatStats('webhook_handler', summarize(handler))}\n${formatStats('pod_create_with_webhook', summarize(withHook))}\n${formatStats('pod_create_without_webhook', summarize(without))}\n`);
   }, STEP_TIMEOUT);
 });

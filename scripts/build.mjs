@@ -11,7 +11,7 @@ const bench = readdirSync(new URL('../bench/', import.meta.url)).filter((f) => f
 
 const result = await build({
   absWorkingDir: root,
-  entryPoints: ['cli.ts', 'scripts/gen-crds.ts', ...bench],
+  entryPoints: ['cli.ts', 'scripts/gen-crds.ts', 'scripts/run-sidecar.ts', ...bench],
   outdir: 'dist',
   outbase: '.',
   bundle: true,
@@ -42,4 +42,4 @@ function* walk(dir) {
     else yield p;
   }
 }
-console.log(`built dist/cli.js, dist/scripts/gen-crds.js and ${bench.length} benchmarks`);
+console.log(`built dist/cli.js, dist/scripts/ and ${bench.length} benchmarks`);

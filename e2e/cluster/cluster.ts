@@ -2,15 +2,26 @@
 // kube-controller-manager on 127.0.0.1, built from the pinned e2e/cluster/go.mod by
 // scripts/k8s-tools.sh (the first build takes minutes; give the caller's hook a long timeout).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '..', '..');
-export const clusterScript = path.join(here, 'cluster.sh');
-export const k8sToolsScript = path.join(repoRoot, 'scripts', 'k8s-tools.sh');
+/**
+ * The repository root: the nearest directory above this module whose package.json is ours. Found by
+ * walking up rather than by a fixed "../.." so the same code works bundled (dist/bench/*.js).
+ */
+export function repoRoot(from = path.dirname(fileURLToPath(import.meta.url))): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    try {
+      if (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).name === 'thoughtgate') return dir;
+    } catch { /* keep walking */ }
+    if (path.dirname(dir) === dir) throw new Error(`no thoughtgate package.json above ${from}`);
+  }
+}
+const root = repoRoot();
+export const clusterScript = path.join(root, 'e2e', 'cluster', 'cluster.sh');
+export const k8sToolsScript = path.join(root, 'scripts', 'k8s-tools.sh');
 
 export interface RunResult {
   stdout: string;
@@ -98,6 +109,28 @@ export async function installK8sTools(): Promise<string> {
   return lines[lines.length - 1];
 }
 
+/** A cluster already running in stateDir (make dev-cluster): kubectl and paths; it is not stopped. */
+export async function openCluster(stateDir: string): Promise<Omit<Cluster, 'restartApiServer' | 'stop'>> {
+  const stateAbs = path.resolve(stateDir);
+  const env = parseEnvFile(await readFile(path.join(stateAbs, 'env'), 'utf8'));
+  for (const k of ['KUBECONFIG', 'THOUGHTGATE_K8S_SERVER', 'THOUGHTGATE_K8S_CA_FILE']) {
+    if (!env[k]) throw new Error(`${stateAbs}/env has no ${k}`);
+  }
+  const kubectl = kubectlPath();
+  return {
+    kubeconfig: env.KUBECONFIG,
+    server: env.THOUGHTGATE_K8S_SERVER,
+    caFile: env.THOUGHTGATE_K8S_CA_FILE,
+    stateDir: stateAbs,
+    env,
+    kubectl: (args, input) =>
+      run(kubectl, [`--kubeconfig=${env.KUBECONFIG}`, ...args], {
+        input,
+        env: { ...process.env, KUBECONFIG: env.KUBECONFIG },
+      }),
+  };
+}
+
 export async function startCluster(stateDir: string): Promise<Cluster> {
   const binDir = await installK8sTools();
   const shellEnv = { ...process.env, THOUGHTGATE_K8S_BIN_DIR: binDir };
@@ -118,23 +151,9 @@ export async function startCluster(stateDir: string): Promise<Cluster> {
     process.removeListener('exit', stopSync);
     throw e;
   }
-  const env = parseEnvFile(await readFile(path.join(stateAbs, 'env'), 'utf8'));
-  for (const k of ['KUBECONFIG', 'THOUGHTGATE_K8S_SERVER', 'THOUGHTGATE_K8S_CA_FILE']) {
-    if (!env[k]) throw new Error(`${stateAbs}/env has no ${k}`);
-  }
-  const kubectl = kubectlPath();
-
+  const cluster = await openCluster(stateAbs);
   return {
-    kubeconfig: env.KUBECONFIG,
-    server: env.THOUGHTGATE_K8S_SERVER,
-    caFile: env.THOUGHTGATE_K8S_CA_FILE,
-    stateDir: stateAbs,
-    env,
-    kubectl: (args, input) =>
-      run(kubectl, [`--kubeconfig=${env.KUBECONFIG}`, ...args], {
-        input,
-        env: { ...process.env, KUBECONFIG: env.KUBECONFIG },
-      }),
+    ...cluster,
     restartApiServer: async () => {
       await runOrThrow(clusterScript, ['restart-apiserver', stateAbs], { env: shellEnv });
     },

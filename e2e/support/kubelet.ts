@@ -42,7 +42,7 @@ export function findContainer(pod: PodJson, name: string): ContainerSpec {
 }
 
 /** The env (and args) the kubelet would give the container, with mounts mapped to temp dirs. */
-export async function containerProcess(cluster: Cluster, pod: PodJson, name: string): Promise<{ args: string[]; env: Record<string, string>; tokenFile: string; caFile: string }> {
+export async function containerProcess(cluster: Pick<Cluster, 'kubectl' | 'server' | 'caFile'>, pod: PodJson, name: string): Promise<{ args: string[]; env: Record<string, string>; tokenFile: string; caFile: string }> {
   const c = findContainer(pod, name);
   const root = mkdtempSync(join(tmpdir(), `tg-kubelet-${name}-`));
   const mounts = new Map<string, string>();

@@ -4,9 +4,9 @@ import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../../e2e/cluster/cluster.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const ROOT = repoRoot();
 export const CLI = join(ROOT, 'dist/cli.js');
 
 export function freePort(): Promise<number> {

@@ -6,12 +6,8 @@
 //     connection, admin client cert. Their difference is what injection costs a pod create.
 // Pods are only stored (no scheduler, no kubelet). Loopback only; bounded by BENCH_PODS.
 //
-// e2e/cluster/cluster.ts finds cluster.sh next to itself through import.meta.url, so a bundle must
-// keep that pointing at the source tree:
-//   npx esbuild e2e/webhook.bench.ts --bundle --platform=node --format=esm --packages=external \
-//     --define:import.meta.url='"file://'$PWD'/e2e/cluster/cluster.ts"' --outfile=.dev/webhook.bench.mjs
-//   node .dev/webhook.bench.mjs          (BENCH_PODS=200 per side by default)
-// The jest e2e test (e2e/webhook.test.ts) imports timedPodCreates/summarize for a smaller run.
+// Run by `make bench` (node dist/bench/webhook.js; BENCH_PODS=200 per side by default). The jest e2e
+// test (e2e/webhook.test.ts) imports timedPodCreates/summarize for a smaller run.
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import https from 'node:https';
@@ -22,7 +18,7 @@ import { WebhookCertManager } from '../operator/webhook-cert.js';
 import { buildWebhookConfiguration } from '../webhook/config.js';
 import type { InjectionSettings } from '../webhook/mutate.js';
 import { answerReview, parseReview, startWebhookServer } from '../webhook/server.js';
-import { startCluster, type Cluster } from './cluster/cluster.js';
+import { startCluster, type Cluster } from '../e2e/cluster/cluster.js';
 
 export interface Stats {
   n: number;
@@ -187,8 +183,8 @@ async function main(): Promise<void> {
   }
 }
 
-// By name, not import.meta.url: a bundle of this file may have import.meta.url redefined (below).
-if (/webhook\.bench\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
+// Run only as a script, not when the e2e test imports it.
+if (/bench[/\\]webhook\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
   main().then(() => process.exit(0), (err: unknown) => {
     console.error(err);
     process.exit(1);
