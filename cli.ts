@@ -186,7 +186,7 @@ Webhook:
                              labelled namespaces rather than start them ungoverned)
   --webhook-timeout <dur>    1s..30s (default 5s)
 Injected sidecar:
-  --sidecar-image <ref>      (default ghcr.io/thoughtgate/thoughtgate:<version>)
+  --sidecar-image <ref>      (default ghcr.io/thoughtgate/thoughtgate-sidecar:<version>)
   --sidecar-pull-policy <p>  Always | IfNotPresent | Never (default IfNotPresent)
   --injection-mode <m>       native (init container with restartPolicy Always, needs
                              Kubernetes >= 1.29) | classic (default native)

@@ -46,7 +46,8 @@ export const DEFAULTS = {
   service: 'thoughtgate-webhook',
   secret: 'thoughtgate-webhook-tls',
   configName: 'thoughtgate',
-  image: 'ghcr.io/thoughtgate/thoughtgate',
+  /** The sidecar image (Dockerfile.sidecar); the operator's own image is thoughtgate-operator. */
+  image: 'ghcr.io/thoughtgate/thoughtgate-sidecar',
 };
 
 export function defaultIdentity(env: NodeJS.ProcessEnv): string {
