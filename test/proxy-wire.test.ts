@@ -205,6 +205,52 @@ describe('sessions (stateful upstream)', () => {
   });
 });
 
+describe('protocol revisions', () => {
+  test('2026-07-28: no initialize, routing headers checked against the body, then forwarded with them', async () => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    const raw = http.createServer((req, res) => {
+      seen.push(req.headers);
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"jsonrpc":"2.0","id":"d1","result":{"resultType":"complete","content":[{"type":"text","text":"ok"}]}}');
+      });
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(raw.address() as AddressInfo).port}/mcp`;
+    const tg = await startTestSidecar(`sources:\n  - name: up\n    url: ${url}\nrules:\n  - match: { tool: "delete_*" }\n    action: deny\ndefaultAction: forward\n`);
+    try {
+      const meta = '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}';
+      const headers = { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' };
+      const ok = await rawPost(tg.mcpUrl('up'), `{"jsonrpc":"2.0","id":"d1","method":"tools/call","params":{"name":"echo","arguments":{},${meta}}}`, headers);
+      expect(messagesOf(ok)[0].result.resultType).toBe('complete');
+      expect(seen.at(-1)).toMatchObject({ 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' });
+      const denied = await rawPost(tg.mcpUrl('up'), `{"jsonrpc":"2.0","id":"d2","method":"tools/call","params":{"name":"delete_all",${meta}}}`, { ...headers, 'mcp-name': 'delete_all' });
+      expect(messagesOf(denied)[0]).toMatchObject({ id: 'd2', error: { code: -32003 } });
+      expect(seen).toHaveLength(1);
+    } finally {
+      await tg.close();
+      raw.closeAllConnections();
+      await new Promise<void>((r) => raw.close(() => r()));
+    }
+  });
+
+  test('Last-Event-ID, Accept and the session header reach the upstream on a resumed GET', async () => {
+    const upstream = await startUpstream({ stateful: true });
+    const tg = await startTestSidecar(`sources:\n  - name: up\n    url: ${upstream.url}\ndefaultAction: forward\n`);
+    try {
+      const r = await fetch(tg.mcpUrl('up'), { headers: { accept: 'text/event-stream', 'mcp-session-id': 'no-such-session', 'last-event-id': 'evt-42', 'mcp-protocol-version': '2025-11-25' } });
+      expect(r.status).toBe(404); // the upstream's own answer for an unknown session, unchanged
+      const got = upstream.requests.at(-1)!;
+      expect(got).toMatchObject({ method: 'GET' });
+      expect(got.headers).toMatchObject({ 'last-event-id': 'evt-42', accept: 'text/event-stream', 'mcp-session-id': 'no-such-session', 'mcp-protocol-version': '2025-11-25' });
+    } finally {
+      await tg.close();
+      await upstream.close();
+    }
+  });
+});
+
 describe('GET streams', () => {
   test('list results replayed on a GET stream are filtered too', async () => {
     const raw = http.createServer((req, res) => {

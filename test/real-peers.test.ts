@@ -3,7 +3,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CreateMessageRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { connectClient } from './support/sidecar.js';
 import { CLI, freePort, inspector, ROOT, run, startCliSidecar, startEverything, waitForPort, type Proc } from './support/processes.js';
 
@@ -65,6 +67,33 @@ describe('examples/thoughtgate.yaml in front of server-everything', () => {
     expect(text).toContain('thoughtgate_sidecar_added_latency_seconds_bucket');
     expect(text).toContain('thoughtgate_sidecar_upstream_latency_seconds_bucket');
     expect(text).toMatch(/thoughtgate_sidecar_upstream_up\{source="everything"\} 1/);
+  });
+});
+
+describe('server-to-client requests through the sidecar', () => {
+  test('sampling/createMessage from server-everything reaches the client, and its answer reaches the server', async () => {
+    const everything = await startEverything();
+    const dir = mkdtempSync(join(tmpdir(), 'tg-sampling-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, `sources:\n  - name: e\n    url: ${everything.url}\ndefaultAction: forward\n`);
+    const tg = await startCliSidecar(file);
+    try {
+      const client = new Client({ name: 'sampler', version: '1' }, { capabilities: { sampling: {} } });
+      const asked: string[] = [];
+      client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
+        asked.push(JSON.stringify(req.params.messages));
+        return { model: 'test-model', role: 'assistant', content: { type: 'text', text: 'sampled through ThoughtGate' } };
+      });
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${tg.base}/mcp/e`)));
+      const r = await client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hello', maxTokens: 5 } });
+      expect(asked).toHaveLength(1);
+      expect(asked[0]).toContain('hello');
+      expect(JSON.stringify(r.content)).toContain('sampled through ThoughtGate');
+      await client.close();
+    } finally {
+      await tg.proc.stop();
+      await everything.proc.stop();
+    }
   });
 });
 
