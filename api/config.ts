@@ -2,7 +2,12 @@
 // GovernancePolicy.spec (cluster), and the operator renders it into the thoughtgate-config ConfigMap.
 // Objects are strict so that a misspelt key is an error instead of a silently ignored setting.
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+// primitives.js before approval.js: approval.ts reads these through this module's re-exports
+// while it initialises (see primitives.ts).
+import { Duration, Glob, GlobList, Name, PositiveDuration } from './primitives.js';
+import { FileApprovalChannelSchema } from './approval.js';
+
+export { Duration, Glob, GlobList, Name, PositiveDuration };
 
 /** A strict object whose unknown-key error lists the keys that are allowed. */
 function strict<T extends z.core.$ZodLooseShape>(shape: T) {
@@ -15,27 +20,6 @@ function strict<T extends z.core.$ZodLooseShape>(shape: T) {
 export const ACTIONS = ['forward', 'deny', 'approve', 'policy'] as const;
 export const Action = z.enum(ACTIONS, { error: `expected one of ${ACTIONS.join(', ')}` });
 export type Action = z.infer<typeof Action>;
-
-/** DNS-label style name: used in URLs (/mcp/<source>) and Kubernetes object names. */
-export const Name = z
-  .string()
-  .max(63)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be lowercase letters, digits and "-", starting and ending with a letter or digit (at most 63)');
-
-/** A duration such as "30s", "10m" or "1h30m"; kept as text so documents round-trip unchanged. */
-export const Duration = z.string({ error: 'expected a duration such as "30s", "10m" or "1h30m" (a quoted string with a unit)' }).superRefine((s, ctx) => {
-  const r = parseDuration(s);
-  if (typeof r !== 'number') ctx.addIssue({ code: 'custom', message: r.error });
-});
-
-/** A duration that must not be zero (a zero timeout would mean none at all). */
-export const PositiveDuration = Duration.superRefine((s, ctx) => {
-  if (parseDuration(s) === 0) ctx.addIssue({ code: 'custom', message: 'must be greater than zero' });
-});
-
-/** Glob: `*` matches any run of characters (including "/"), `?` one character, `\` escapes. */
-export const Glob = z.string().min(1, 'a glob must not be empty');
-export const GlobList = z.union([Glob, z.array(Glob).min(1)], { error: 'expected a glob or a non-empty list of globs' });
 
 export const ExposeSchema = strict({
   mode: z.enum(['all', 'allowlist', 'blocklist']).default('all'),
@@ -125,6 +109,37 @@ export const ServerSchema = strict({
   allowedOrigins: z.array(z.string()).default([]),
 });
 
+/** Gate 4 in the sidecar: limits and timings of calls waiting for a human (docs/approvals.md). */
+export const ApprovalsSchema = strict({
+  /** Calls waiting for a decision at once: in this sidecar (the workload), and per client. */
+  maxPending: strict({
+    workload: z.number().int().min(1).max(100_000).default(100),
+    client: z.number().int().min(1).max(100_000).default(20),
+  }).default({ workload: 100, client: 20 }),
+  /** The approval timeout when the rule sets none and the channel's is not known to the sidecar (cluster mode). */
+  defaultTimeout: PositiveDuration.default('10m'),
+  /** A task's ttl when the client asks for none; raised to outlive the approval timeout. */
+  taskTtl: PositiveDuration.default('1h'),
+  /** The longest ttl a client may ask for (never below the approval timeout plus a minute). */
+  maxTaskTtl: PositiveDuration.default('24h'),
+  /** pollInterval suggested to clients in tasks. */
+  pollInterval: PositiveDuration.default('5s'),
+  /** Keep-alive comment (and progress notification) interval on held calls and blocking tasks/result. */
+  heldKeepAlive: PositiveDuration.default('15s'),
+  /** Finished tasks kept for tasks/result across all clients; beyond it the oldest finished go first. */
+  maxRetainedTasks: z.number().int().min(1).max(1_000_000).default(1000),
+});
+export type Approvals = z.infer<typeof ApprovalsSchema>;
+export const APPROVALS_DEFAULTS: Approvals = {
+  maxPending: { workload: 100, client: 20 },
+  defaultTimeout: '10m',
+  taskTtl: '1h',
+  maxTaskTtl: '24h',
+  pollInterval: '5s',
+  heldKeepAlive: '15s',
+  maxRetainedTasks: 1000,
+};
+
 /** The action for what no rule matched. Not `approve`: that needs a channel, which only a rule names. */
 export const DefaultAction = z.enum(['forward', 'deny', 'policy'], {
   error: 'expected one of forward, deny, policy (for approval by default, end the rules with `match: {}` and `action: approve`)',
@@ -139,6 +154,7 @@ export const policyFields = {
   egress: EgressSchema.default({ allow: [], deny: [] }),
   limits: LimitsSchema.default({ maxBodyBytes: 4 * 1024 * 1024, maxFilteredResponseBytes: 16 * 1024 * 1024 }),
   server: ServerSchema.default({ allowedOrigins: [] }),
+  approvals: ApprovalsSchema.default(APPROVALS_DEFAULTS),
 };
 
 function documentChecks(doc: { sources: { name: string }[]; rules: { action: string }[]; defaultAction: string; cedar?: unknown }, ctx: z.RefinementCtx): void {
@@ -159,7 +175,38 @@ function documentChecks(doc: { sources: { name: string }[]; rules: { action: str
 export const PolicyDocumentSchema = strict(policyFields).superRefine(documentChecks);
 export type PolicyDocument = z.infer<typeof PolicyDocumentSchema>;
 
-/** thoughtgate.yaml for the standalone sidecar: the policy document plus the workload identity. */
-export const ConfigFileSchema = strict({ ...policyFields, identity: IdentitySchema.optional() }).superRefine(documentChecks);
+/**
+ * Standalone approvals: every approval channel a rule or a Cedar `@approve` names must be listed
+ * (Cedar's are checked where the policies compile, sidecar/snapshot.ts). Without the key at all,
+ * calls that need approval are refused with -32006.
+ */
+function approvalChannelChecks(doc: { rules: { approval?: { channel: string } }[]; approvalChannels?: { name: string }[] }, ctx: z.RefinementCtx): void {
+  if (!doc.approvalChannels) return;
+  const names = new Set<string>();
+  doc.approvalChannels.forEach((c, i) => {
+    if (names.has(c.name)) ctx.addIssue({ code: 'custom', path: ['approvalChannels', i, 'name'], message: `duplicate approval channel name "${c.name}"` });
+    names.add(c.name);
+  });
+  doc.rules.forEach((r, i) => {
+    if (r.approval && !names.has(r.approval.channel)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rules', i, 'approval', 'channel'],
+        message: `no approvalChannels entry is named "${r.approval.channel}" (listed: ${[...names].join(', ') || 'none'})`,
+      });
+    }
+  });
+}
+
+/** thoughtgate.yaml for the standalone sidecar: the policy document plus the workload identity and its approval channels. */
+export const ConfigFileSchema = strict({
+  ...policyFields,
+  identity: IdentitySchema.optional(),
+  /** Standalone only: where humans decide (the sidecar talks to Slack itself). Lazy: approval.ts imports this module. */
+  approvalChannels: z.lazy(() => z.array(FileApprovalChannelSchema)).optional(),
+}).superRefine((doc, ctx) => {
+  documentChecks(doc, ctx);
+  approvalChannelChecks(doc, ctx);
+});
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 export type ConfigFileInput = z.input<typeof ConfigFileSchema>;

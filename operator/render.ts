@@ -6,7 +6,8 @@ import { GovernancePolicySpecSchema, RENDERED_KIND, RenderedConfigSchema, type R
 import { formatIssues } from '../api/issues.js';
 import { API_VERSION } from '../api/wellknown.js';
 import { compilePolicies } from '../sidecar/cedar/policies.js';
-import { canonicalJson, configHash } from '../sidecar/config/load.js';
+import { canonicalJson } from '../api/canonical.js';
+import { configHash } from '../sidecar/config/load.js';
 import { substituteForValidation } from '../sidecar/config/env.js';
 
 export interface PolicyObject {

@@ -5,6 +5,10 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Identity, PolicyDocument } from '../api/config.js';
 import { createAdminServer } from './admin.js';
+import type { ApprovalBackend } from './approvals/backend.js';
+import type { ApprovalChannelInfo } from './approvals/engine.js';
+import { bufferedExecutor } from './approvals/upstream.js';
+import { createApprovalRuntime, type ApprovalRuntime } from './approvals/runtime.js';
 import { UpstreamHealth } from './health.js';
 import type { Logger } from './log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
@@ -41,6 +45,11 @@ export interface SidecarOptions {
   provider: ConfigProvider;
   drainTimeoutMs?: number;
   probeIntervalMs?: number;
+  /**
+   * Where humans decide (gate 4): standaloneBackend() from approvals/standalone.ts, or the cluster
+   * backend. Without one, calls that need approval are refused with -32006. The sidecar closes it.
+   */
+  approvals?: ApprovalBackend & ApprovalChannelInfo;
 }
 
 export interface Sidecar {
@@ -69,6 +78,9 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   let draining = false;
   let inflight = 0;
   const streams = new Set<http.ServerResponse>();
+  const approvals: ApprovalRuntime | null = o.approvals
+    ? createApprovalRuntime({ backend: o.approvals, pools, log, registry: metrics.registry, identity: () => current?.gates.identity ?? null })
+    : null;
 
   const apply = (u: ConfigUpdate): void => {
     if (u.ok === 'none') {
@@ -86,7 +98,12 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     if (u.ok) {
       // Cedar preparses into one of two slots; the live snapshot's slot is never overwritten.
       const nextSlot = slot ^ 1;
-      const r = compileSnapshot(u.doc, u.identity, { hash: u.hash, generation: generation + 1, cedarSlot: `thoughtgate-${nextSlot}` });
+      const r = compileSnapshot(u.doc, u.identity, {
+        hash: u.hash,
+        generation: generation + 1,
+        cedarSlot: `thoughtgate-${nextSlot}`,
+        ...(o.approvals?.channels ? { approvalChannels: o.approvals.channels } : {}),
+      });
       if (r.ok) {
         next = r.snapshot;
         slot = nextSlot;
@@ -102,6 +119,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       return;
     }
     generation = next.generation;
+    if (u.ok) warnChannelDrift(u.doc as { approvalChannels?: { name: string }[] });
     const previous = current;
     current = next;
     lastError = null;
@@ -121,7 +139,18 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     });
   };
 
-  const ctxDeps = { pools, metrics, log };
+  // The standalone backend is built from the approvalChannels of the file at start; a reload that
+  // changes them is validated, but channels only come and go with a restart.
+  const warnChannelDrift = (doc: { approvalChannels?: { name: string }[] }): void => {
+    const known = o.approvals?.channels;
+    if (!known || !doc.approvalChannels) return;
+    const now = doc.approvalChannels.map((c) => c.name);
+    if (now.length !== known.size || now.some((n) => !known.has(n))) {
+      log.warn('approvalChannels changed; restart the sidecar to apply them (approvals keep using the channels it started with)', { running: [...known], configured: now });
+    }
+  };
+
+  const ctxDeps = { pools, metrics, log, approvals };
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     inflight++;
@@ -213,6 +242,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   });
 
   await o.provider.start(apply);
+  if (approvals && current) await adoptApprovals(approvals, o.approvals!, () => current, pools, log);
   await listen(server, o.port, o.bind);
   await listen(admin, o.adminPort, o.adminBind ?? o.bind);
   const port = (server.address() as { port: number }).port;
@@ -235,10 +265,12 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         server.closeIdleConnections();
         // GET streams carry no pending request and clients resume them elsewhere: end them now.
         for (const s of streams) s.destroy();
+        approvals?.engine.drain();
         while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         if (inflight > 0) log.warn('drain deadline reached; closing remaining connections', { inflight });
         server.closeAllConnections();
         health.close();
+        await approvals?.close();
         await o.provider.close();
         await new Promise<void>((r) => admin.close(() => r()));
         admin.closeAllConnections();
@@ -248,6 +280,38 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       return closing;
     },
   };
+}
+
+/**
+ * Approvals this sidecar submitted before it restarted (cluster mode; the standalone backend keeps
+ * none). Adopted tasks run on approval in their MCP session, without the client's Authorization
+ * header, which was only ever in memory: sources that need it fail the call (docs/approvals.md).
+ */
+async function adoptApprovals(rt: ApprovalRuntime, backend: ApprovalBackend, snapshot: () => Snapshot | null, pools: UpstreamPools, log: Logger): Promise<void> {
+  let adopted;
+  try {
+    adopted = await backend.adopt();
+  } catch (err) {
+    log.warn('could not adopt approvals from before a restart', { backend: backend.description, error: (err as Error).message });
+    return;
+  }
+  if (adopted.length === 0) return;
+  const snap = snapshot();
+  if (!snap) return;
+  await rt.engine.adopt(
+    adopted,
+    (p) => {
+      const source = snapshot()?.sources.get(p.source);
+      if (!source) return null;
+      const headers: Record<string, string> = p.mcpSessionId !== undefined ? { 'mcp-session-id': p.mcpSessionId } : {};
+      return {
+        owner: { source: p.source, client: p.mcpSessionId !== undefined ? `session:${p.mcpSessionId}` : 'anonymous' },
+        execute: bufferedExecutor({ pools, log }, { source, headers, upstreamTask: false, maxBytes: snap.maxFilteredResponseBytes, correlationId: `adopted-${p.id}` }),
+      };
+    },
+    snap.approvals,
+  );
+  log.info('approvals adopted after a restart', { count: adopted.length, backend: backend.description });
 }
 
 function sameIdentity(a: Identity, b: Identity): boolean {

@@ -5,6 +5,8 @@ import type { Identity, PolicyDocument } from '../api/config.js';
 import { parseDuration } from '../api/duration.js';
 import { compilePolicies, type CompiledPolicies } from './cedar/policies.js';
 import type { GateInputs } from './gates/decide.js';
+import { sourceMayNeedApproval } from './gates/approval-tools.js';
+import type { ApprovalSettings } from './approvals/engine.js';
 import { compileGlobs } from '../api/glob.js';
 import { compileRules } from './gates/rules.js';
 import { compileVisibility, type Visibility } from './gates/visibility.js';
@@ -20,6 +22,8 @@ export interface CompiledSource {
   headers: Record<string, string>;
   connectTimeoutMs: number;
   responseTimeoutMs: number;
+  /** Some tools/call on this source can need approval (tools/list then advertises tasks for them). */
+  mayNeedApproval: boolean;
 }
 
 export interface Snapshot {
@@ -33,6 +37,7 @@ export interface Snapshot {
   maxBodyBytes: number;
   maxFilteredResponseBytes: number;
   allowedOrigins: ReadonlySet<string>;
+  approvals: ApprovalSettings;
 }
 
 export type CompileResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] };
@@ -50,9 +55,9 @@ function hostMatcher(globs: readonly string[]): (host: string, port: number) => 
 }
 
 export function compileSnapshot(
-  doc: PolicyDocument,
+  doc: PolicyDocument & { approvalChannels?: readonly { name: string }[] },
   identity: Identity,
-  meta: { hash: string; generation: number; cedarSlot: string },
+  meta: { hash: string; generation: number; cedarSlot: string; approvalChannels?: ReadonlySet<string> },
 ): CompileResult {
   const errors: string[] = [];
   let cedar: CompiledPolicies | null = null;
@@ -60,6 +65,16 @@ export function compileSnapshot(
     const c = compilePolicies(doc.cedar.policies, meta.cedarSlot);
     if (c.ok) cedar = c.policies;
     else errors.push(...c.errors);
+  }
+  // Standalone, every channel an @approve names must be an approvalChannels entry (rules are
+  // checked by the schema, with their position in the file).
+  const channels = doc.approvalChannels ? new Set(doc.approvalChannels.map((c) => c.name)) : meta.approvalChannels;
+  if (cedar && channels) {
+    for (const p of cedar.policies) {
+      if (p.approveChannel !== undefined && !channels.has(p.approveChannel)) {
+        errors.push(`cedar.policies:${p.line}:${p.column}: policy "${p.id}": @approve("${p.approveChannel}") names no approvalChannels entry (listed: ${[...channels].join(', ') || 'none'})`);
+      }
+    }
   }
   if (errors.length > 0) return { ok: false, errors };
 
@@ -75,11 +90,15 @@ export function compileSnapshot(
       headers: s.headers ?? {},
       connectTimeoutMs: ms(s.timeouts.connect),
       responseTimeoutMs: ms(s.timeouts.response),
+      mayNeedApproval: false,
     });
   }
   const allow = hostMatcher(doc.egress.allow);
   const deny = hostMatcher(doc.egress.deny);
   const rules = compileRules(doc.rules);
+  const gateRules = { rules, defaultAction: doc.defaultAction, cedar };
+  for (const s of sources.values()) s.mayNeedApproval = sourceMayNeedApproval(gateRules, s.name);
+  const a = doc.approvals;
   return {
     ok: true,
     snapshot: {
@@ -92,6 +111,16 @@ export function compileSnapshot(
       maxBodyBytes: doc.limits.maxBodyBytes,
       maxFilteredResponseBytes: doc.limits.maxFilteredResponseBytes,
       allowedOrigins: new Set(doc.server.allowedOrigins),
+      approvals: {
+        maxPendingWorkload: a.maxPending.workload,
+        maxPendingClient: a.maxPending.client,
+        defaultTimeoutMs: ms(a.defaultTimeout),
+        taskTtlMs: ms(a.taskTtl),
+        maxTaskTtlMs: ms(a.maxTaskTtl),
+        pollIntervalMs: ms(a.pollInterval),
+        keepAliveMs: ms(a.heldKeepAlive),
+        maxRetainedTasks: a.maxRetainedTasks,
+      },
     },
   };
 }

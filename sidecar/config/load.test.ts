@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalJson, configHash, loadConfigFile, parseConfigText } from './load.js';
+import { canonicalJson } from '../../api/canonical.js';
+import { configHash, loadConfigFile, parseConfigText } from './load.js';
 import type { ParseResult } from './load.js';
 
 const F = 'thoughtgate.yaml';
@@ -165,7 +166,7 @@ describe('parseConfigText: errors point at the spot in the file', () => {
 
   test('unknown top-level key points at the key', () => {
     expect(errorsOf(parseConfigText('defaultAction: deny\n\nsource:\n  - name: a\n', F, {}))).toEqual([
-      'thoughtgate.yaml:3:1: (top level): unknown key "source" (allowed: sources, rules, defaultAction, cedar, egress, limits, server, identity)',
+      'thoughtgate.yaml:3:1: (top level): unknown key "source" (allowed: sources, rules, defaultAction, cedar, egress, limits, server, approvals, identity, approvalChannels)',
     ]);
   });
 

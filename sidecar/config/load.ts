@@ -10,22 +10,10 @@ import type { ConfigFile } from '../../api/config.js';
 import { formatPath } from '../../api/issues.js';
 import { substituteEnv } from './env.js';
 import type { DocPath, Env } from './env.js';
+import { canonicalJson } from '../../api/canonical.js';
 
 export type { Env };
 export type ParseResult = { ok: true; config: ConfigFile; hash: string } | { ok: false; errors: string[] };
-
-/** JSON with object keys sorted (by UTF-16 code unit) and `undefined` members dropped: equal values, equal text. */
-export function canonicalJson(value: unknown): string {
-  if (value === undefined) return 'null';
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const obj = value as Record<string, unknown>;
-  const members = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`);
-  return `{${members.join(',')}}`;
-}
 
 /**
  * Content hash of a configuration: the first 16 hex digits (64 bits) of the SHA-256 of its

@@ -11,15 +11,22 @@ export interface CompiledRule {
   approval?: { channel: string; timeoutMs?: number };
   reason?: string;
   matches: (op: Operation) => boolean;
+  /**
+   * Whether the rule can match some message of this method, source and target kind, whatever the
+   * target's name (a tool glob matches some name by definition: globs are never empty).
+   */
+  couldMatch: (method: string, source: string, kind: 'tool' | 'resource' | 'prompt' | null) => boolean;
 }
 
 export function compileRules(rules: readonly Rule[]): CompiledRule[] {
   return rules.map((rule, index) => {
     const m = rule.match;
     const checks: ((op: Operation) => boolean)[] = [];
+    const structural: ((method: string, source: string, kind: 'tool' | 'resource' | 'prompt' | null) => boolean)[] = [];
     const targeted = (kind: 'tool' | 'resource' | 'prompt', globs: string | string[]) => {
       const g: Matcher = compileGlobs(globs);
       checks.push((op) => op.target?.kind === kind && g(op.target.name));
+      structural.push((_m, _s, k) => k === kind);
     };
     if (m.tool !== undefined) targeted('tool', m.tool);
     if (m.resource !== undefined) targeted('resource', m.resource);
@@ -27,10 +34,12 @@ export function compileRules(rules: readonly Rule[]): CompiledRule[] {
     if (m.method !== undefined) {
       const g = compileGlobs(m.method);
       checks.push((op) => g(op.method));
+      structural.push((method) => g(method));
     }
     if (m.source !== undefined) {
       const g = compileGlobs(m.source);
       checks.push((op) => g(op.source));
+      structural.push((_m, source) => g(source));
     }
     // Plumbing (initialize, lists, notifications…) is only matched by rules that name its method.
     const reachesPlumbing = m.method !== undefined;
@@ -41,6 +50,7 @@ export function compileRules(rules: readonly Rule[]): CompiledRule[] {
       approval: rule.approval ? { channel: rule.approval.channel, timeoutMs: typeof timeout === 'number' ? timeout : undefined } : undefined,
       reason: rule.reason,
       matches: (op) => (op.governed || reachesPlumbing) && checks.every((c) => c(op)),
+      couldMatch: (method, source, kind) => structural.every((c) => c(method, source, kind)),
     };
   });
 }

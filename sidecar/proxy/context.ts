@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApprovalRuntime } from '../approvals/runtime.js';
 import type { Logger } from '../log.js';
 import type { SidecarMetrics } from '../metrics.js';
 import type { CompiledSource } from '../snapshot.js';
@@ -37,6 +38,8 @@ export interface RequestContext {
   messages: MessageOutcome[];
   /** Whether request lines are logged at all (work for them is skipped when not). */
   logging: boolean;
+  /** Gate 4: null when no approval backend is configured (approval decisions then answer -32006). */
+  approvals: ApprovalRuntime | null;
   sendUpstream(source: CompiledSource, req: IncomingMessage, method: string, body: string | undefined, inspect: boolean): Promise<UpstreamResult>;
   markResponseStart(): void;
   finish(info: FinishInfo): void;
@@ -48,6 +51,7 @@ export interface ContextDeps {
   pools: UpstreamPools;
   metrics: SidecarMetrics;
   log: Logger;
+  approvals?: ApprovalRuntime | null;
 }
 
 const NS_PER_S = 1e9;
@@ -71,6 +75,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     metrics: deps.metrics,
     messages: [],
     logging: deps.log.enabled('info'),
+    approvals: deps.approvals ?? null,
     async sendUpstream(source, incoming, method, body, inspect) {
       const headers = upstreamRequestHeaders(incoming.headers, { extra: source.headers, identityEncoding: inspect });
       const q = incoming.url?.indexOf('?') ?? -1;

@@ -2,15 +2,27 @@
 // - filter: gate 1 removes hidden entries from a list result (keeping nextCursor and the rest);
 // - probe: a call to a hidden target was sent upstream under a name that cannot exist, so the
 //   answer is exactly the upstream's answer for an unknown target; the probe name is put back.
+// - filter may also mark tools that can need approval as task-capable (gate 4, see
+//   approvals/tasks.ts markTaskSupport), and initialize results get ThoughtGate's task
+//   capabilities merged in, when the sidecar has an approval backend.
 // Everything else in a response passes through byte for byte. Pure.
 import { randomBytes } from 'node:crypto';
 import { errorResponse, parseJsonRpc, resultResponse, type Message, type RawId } from '../jsonrpc.js';
 import { ERRORS } from '../../api/errors.js';
 import { filterListResult, LIST_METHODS, type Visibility } from '../gates/visibility.js';
+import { markTaskSupport, mergeInitializeResult, type TaskSupport } from '../approvals/tasks.js';
+
+export interface TaskMarking {
+  mayNeedApproval: (tool: string) => boolean;
+  /** Learns the upstream's own taskSupport of each listed tool. */
+  seen: (tool: string, upstream: TaskSupport) => void;
+}
 
 export type ResponseEdit =
-  | { kind: 'filter'; method: string; visibility: Visibility }
-  | { kind: 'probe'; probe: string; original: string };
+  | { kind: 'filter'; method: string; visibility: Visibility; tasks?: TaskMarking }
+  | { kind: 'probe'; probe: string; original: string }
+  /** initialize: merge our tasks capability; `seen` gets the upstream's own initialize result. */
+  | { kind: 'initialize'; seen: (result: unknown) => void };
 
 export function idKey(id: RawId): string {
   return typeof id.value === 'string' ? `s:${id.value}` : `n:${id.value}`;
@@ -50,7 +62,13 @@ function editOne(m: Message, ctx: EditContext): string {
     return m.raw.split(edit.probe).join(replacement);
   }
   if (m.isError) return m.raw;
-  const filtered = filterListResult(edit.visibility, edit.method, m.result);
+  if (edit.kind === 'initialize') {
+    edit.seen(m.result);
+    const merged = mergeInitializeResult(m.result);
+    return merged === null ? m.raw : resultResponse(m.id, merged);
+  }
+  let filtered = filterListResult(edit.visibility, edit.method, m.result);
+  if (filtered !== null && edit.tasks) filtered = markTaskSupport(filtered, edit.tasks.mayNeedApproval, edit.tasks.seen);
   if (filtered === null) {
     const e = ERRORS.UPSTREAM_RESPONSE_INVALID;
     return errorResponse(m.id, e.code, e.message, {

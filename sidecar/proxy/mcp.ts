@@ -5,6 +5,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
 import { ERRORS, type ErrorData, type ErrorName } from '../../api/errors.js';
 import { decide, type Decision } from '../gates/decide.js';
+import { toolMayNeedApproval } from '../gates/approval-tools.js';
+import { cancelHeld, handleApprovalCall, handleOwnTask, handleTaskMethod, handleTasksList, isOwnTaskCall } from '../approvals/http.js';
+import { rememberToolSupport, sessionKey } from '../approvals/runtime.js';
+import { isOurTaskId, upstreamTaskSupport } from '../approvals/tasks.js';
 import { describe, type Operation } from '../gates/operation.js';
 import { needsListFilter } from '../gates/visibility.js';
 import { batchBody, decodeUtf8Strict, errorResponse, parseJsonRpc, type Message, type RawId } from '../jsonrpc.js';
@@ -107,6 +111,12 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
   }
 
   const now = new Date();
+  const rt = ctx.approvals;
+  const single = !parsed.batch;
+  /** A single request gate 4 answers itself (approval, ThoughtGate's tasks): run after the loop. */
+  let special: (() => Promise<void>) | null = null;
+  /** The upstream session an initialize answer opens (for what it declared of tasks). */
+  const init: { session: string | undefined } = { session: undefined };
   const toForward: string[] = [];
   const forwardedIds: RawId[] = [];
   const local: string[] = [];
@@ -135,13 +145,48 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
     outcomes.push(outcomeOf(m, d.op, decision, ctx.logging));
     ctx.metrics.requests.inc({ source: source.name, method: m.method, decision: decision.action, gate: decision.gate });
     switch (decision.action) {
-      case 'forward':
+      case 'forward': {
+        // A held call still waiting for a human is ours to cancel; the upstream never saw it.
+        if (rt && m.kind === 'notification' && m.method === 'notifications/cancelled' && cancelHeld(rt, source.name, req.headers, m.params)) break;
+        if (rt && m.kind === 'request') {
+          const req1 = m;
+          const op = d.op;
+          const taskId = (m.params as Record<string, unknown> | undefined)?.['taskId'];
+          const ours = (m.method === 'tasks/get' || m.method === 'tasks/result' || m.method === 'tasks/cancel') && isOurTaskId(taskId);
+          const ownTask = !ours && isOwnTaskCall(rt, source, m, (tool) => toolMayNeedApproval(gates, source.name, tool));
+          if (ours || ownTask) {
+            if (single) {
+              special = ours ? () => handleTaskMethod(ctx, req, res, snap, source, req1) : () => handleOwnTask(ctx, req, res, snap, source, req1, op);
+            } else {
+              local.push(errorFor(ctx, m.id, 'INVALID_REQUEST', ours ? "ThoughtGate's tasks are read with single requests, not inside a JSON-RPC batch" : 'a task-augmented tools/call must be sent as a single request, not inside a JSON-RPC batch'));
+            }
+            break;
+          }
+          if (m.method === 'tasks/list' && single) {
+            special = () => handleTasksList(ctx, req, res, snap, source, req1);
+            break;
+          }
+        }
         toForward.push(m.raw);
         if (m.kind === 'request') {
           forwardedIds.push(m.id);
-          if (needsListFilter(source.visibility, m.method)) edits.set(idKey(m.id), { kind: 'filter', method: m.method, visibility: source.visibility });
+          const marking = rt !== null && m.method === 'tools/list' && source.mayNeedApproval;
+          if (marking) {
+            edits.set(idKey(m.id), {
+              kind: 'filter',
+              method: m.method,
+              visibility: source.visibility,
+              tasks: { mayNeedApproval: (tool) => toolMayNeedApproval(gates, source.name, tool), seen: (tool, support) => rememberToolSupport(rt, source.name, tool, support) },
+            });
+          } else if (needsListFilter(source.visibility, m.method)) {
+            edits.set(idKey(m.id), { kind: 'filter', method: m.method, visibility: source.visibility });
+          }
+          if (rt !== null && m.method === 'initialize') {
+            edits.set(idKey(m.id), { kind: 'initialize', seen: (result) => rt.upstreamTasks.set(sessionKey(source.name, init.session), upstreamTaskSupport(result)) });
+          }
         }
         break;
+      }
       case 'hidden':
         if (m.kind === 'request' && d.op.target) {
           const probe = d.op.target.kind === 'resource' ? probeUri(d.op.target.name) : newProbeName();
@@ -154,13 +199,21 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
         if (m.kind === 'request') local.push(errorFor(ctx, m.id, decision.error, decision.reason, decision.rule));
         break;
       case 'approve':
-        if (m.kind === 'request') {
-          local.push(errorFor(ctx, m.id, 'APPROVAL_UNAVAILABLE', `${decision.reason}; human approval is not available in this ThoughtGate build, so the call is not forwarded`, decision.rule));
+        if (m.kind !== 'request') break; // a notification cannot wait for anyone: dropped
+        if (!rt) {
+          local.push(errorFor(ctx, m.id, 'APPROVAL_UNAVAILABLE', `${decision.reason}; this sidecar has no approval channels configured (approvalChannels in thoughtgate.yaml, or ApprovalChannels in a cluster), so the call is not forwarded`, decision.rule));
+        } else if (!single) {
+          local.push(errorFor(ctx, m.id, 'APPROVAL_UNAVAILABLE', `${decision.reason}; approvals are not available inside JSON-RPC batches, so the call is not forwarded: send it as a request of its own`, decision.rule));
+        } else {
+          const req1 = m;
+          const op = d.op;
+          special = () => handleApprovalCall(ctx, req, res, snap, source, req1, op, decision);
         }
         break;
     }
   }
   ctx.messages = outcomes;
+  if (special) return (special as () => Promise<void>)();
 
   if (toForward.length === 0) {
     if (local.length === 0) {
@@ -172,7 +225,14 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
   }
 
   const upstreamBody = parsed.batch ? batchBody(toForward) : toForward[0]!;
-  await forwardPost(ctx, req, res, snap, source, { body: upstreamBody, batch: parsed.batch, forwardedIds, local, edits });
+  await forwardPost(ctx, req, res, snap, source, {
+    body: upstreamBody,
+    batch: parsed.batch,
+    forwardedIds,
+    local,
+    edits,
+    onHeaders: (h) => { init.session = headerValue(h['mcp-session-id']); },
+  });
 }
 
 function probeUri(original: string): string {
@@ -224,6 +284,8 @@ interface ForwardPlan {
   forwardedIds: RawId[];
   local: string[];
   edits: Map<string, ResponseEdit>;
+  /** Sees the upstream's response headers before any edit runs. */
+  onHeaders?: (headers: Record<string, string | string[] | undefined>) => void;
 }
 
 async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, plan: ForwardPlan): Promise<void> {
@@ -240,6 +302,7 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
     return ctx.finish({ status: 200, decision: 'deny', gate: 'upstream', reason });
   }
   const { statusCode, headers, body } = up.response;
+  plan.onHeaders?.(headers);
   const contentType = headerValue(headers['content-type']) ?? '';
   const ok2xx = statusCode >= 200 && statusCode < 300;
 

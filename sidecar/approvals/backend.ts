@@ -1,0 +1,71 @@
+// Where a human decides, as seen by the sidecar's task engine. Two implementations: standalone
+// (the sidecar talks to Slack itself, state in memory) and cluster (the sidecar writes an
+// ApprovalRequest; the operator talks to Slack and writes the decision into its status).
+
+export interface ApprovalWorkload {
+  namespace: string;
+  serviceAccount: string;
+  pod: string;
+}
+
+/** One call awaiting a human decision. */
+export interface PendingApproval {
+  /** The sidecar's task id; unique, and the key of everything below. */
+  id: string;
+  channel: string;
+  workload: ApprovalWorkload;
+  source: string;
+  method: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+  /** sha256 hex of the canonical {source, tool, arguments}. */
+  requestHash: string;
+  reason: string;
+  mcpSessionId?: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export type DecisionOutcome = 'approved' | 'rejected' | 'expired' | 'cancelled' | 'failed';
+
+export interface Decision {
+  id: string;
+  outcome: DecisionOutcome;
+  /** Who decided (approved/rejected): Slack user ids with display names where known. */
+  by?: { id: string; name?: string }[];
+  at: Date;
+  /** A sentence for the agent and the logs; for `failed`, what went wrong (Slack down, channel missing…). */
+  message: string;
+}
+
+/** A pending approval found again after a sidecar restart, with what the backend knows of it. */
+export interface AdoptedApproval {
+  pending: PendingApproval;
+  /** Set when the decision was already made while the sidecar was down. */
+  decision?: Decision;
+  /** The sidecar had started executing it before it stopped: never run it again. */
+  executionStarted: boolean;
+}
+
+export interface ApprovalBackend {
+  /** For logs and errors, e.g. "Slack channel C0123 (standalone)" or "ApprovalRequest team-a/…". */
+  readonly description: string;
+  /**
+   * Records the pending approval where a human will see it. Resolves once it is durably recorded
+   * (standalone: posted to Slack; cluster: the ApprovalRequest exists). Rejects with a clear error
+   * when that is impossible (unknown channel, Slack refuses the token, API server unreachable…):
+   * the call is then refused, never forwarded.
+   */
+  submit(p: PendingApproval): Promise<void>;
+  /** Called once per approval with its final decision. */
+  onDecision(cb: (d: Decision) => void): void;
+  /** The agent cancelled (tasks/cancel, or a held call whose client went away). */
+  cancel(id: string): Promise<void>;
+  /** Right before executing an approved call: persisted first, so a restart never runs it twice. */
+  markExecuting(id: string): Promise<void>;
+  /** After execution: whether the approved call succeeded, for the human's record (e.g. the Slack message). */
+  finished(id: string, result: { ok: boolean; summary: string }): Promise<void>;
+  /** After a restart: the approvals this sidecar had submitted and not yet finished. */
+  adopt(): Promise<AdoptedApproval[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,119 @@
+// Gate 4 as the proxy holds it: the task engine, what it learned of each upstream (its declared
+// task capabilities per MCP session, each tool's own taskSupport), the client binding, and the
+// approval metrics. One per sidecar; absent when no approval backend is configured.
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Identity } from '../../api/config.js';
+import type { Clock } from '../../slack/clock.js';
+import type { Logger } from '../log.js';
+import { headerValue } from '../proxy/headers.js';
+import type { UpstreamPools } from '../proxy/upstream.js';
+import type { ApprovalBackend } from './backend.js';
+import { ApprovalEngine, type ApprovalChannelInfo } from './engine.js';
+import type { Owner, TaskSupport, UpstreamTaskSupport } from './tasks.js';
+import type { UpstreamDeps } from './upstream.js';
+
+/** Bound on what is remembered per upstream (sessions, tools); the oldest entries go first. */
+const MEMORY_LIMIT = 10_000;
+
+class BoundedMap<K, V> extends Map<K, V> {
+  override set(key: K, value: V): this {
+    if (!this.has(key) && this.size >= MEMORY_LIMIT) this.delete(this.keys().next().value as K);
+    return super.set(key, value);
+  }
+}
+
+export interface ApprovalRuntime {
+  engine: ApprovalEngine;
+  deps: UpstreamDeps;
+  /** What the upstream declared in capabilities.tasks, by source and upstream session. */
+  upstreamTasks: Map<string, UpstreamTaskSupport>;
+  /** The upstream's own taskSupport per tool, by source (learned from tools/list answers). */
+  toolSupport: Map<string, Map<string, TaskSupport>>;
+  /** Held calls by heldKey(owner, JSON-RPC id): a client's notifications/cancelled finds them. */
+  held: Map<string, string>;
+  close(): Promise<void>;
+}
+
+export function heldKey(owner: Owner, requestId: string): string {
+  return `${owner.source}\u0000${owner.client}\u0000${requestId}`;
+}
+
+export function sessionKey(source: string, session: string | undefined): string {
+  return `${source}\u0000${session ?? ''}`;
+}
+
+export function rememberToolSupport(rt: ApprovalRuntime, source: string, tool: string, support: TaskSupport): void {
+  let m = rt.toolSupport.get(source);
+  if (!m) {
+    m = new BoundedMap();
+    rt.toolSupport.set(source, m);
+  }
+  m.set(tool, support);
+}
+
+/**
+ * Who a task belongs to: the MCP session when the client has one, else a hash of its
+ * Authorization header, else one anonymous bucket shared by every client without either
+ * (docs/approvals.md). Always together with the source the task was created on.
+ */
+export function ownerOf(source: string, headers: IncomingHttpHeaders): Owner {
+  const session = headerValue(headers['mcp-session-id']);
+  if (session) return { source, client: `session:${session}` };
+  const auth = headerValue(headers['authorization']);
+  if (auth) return { source, client: `auth:${createHash('sha256').update(auth).digest('hex').slice(0, 32)}` };
+  return { source, client: 'anonymous' };
+}
+
+export function approvalMetrics(registry: Registry) {
+  const p = 'thoughtgate_sidecar_';
+  return {
+    pending: new Gauge({ name: `${p}approvals_pending`, help: 'Calls waiting for a human decision right now', registers: [registry] }),
+    decisions: new Counter({
+      name: `${p}approvals_total`,
+      help: 'Ends of approval waits by outcome (approved, rejected, expired, cancelled, failed, unavailable)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    waitSeconds: new Histogram({
+      name: `${p}approval_wait_seconds`,
+      help: 'Time from the request for approval to its decision',
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+      registers: [registry],
+    }),
+  };
+}
+
+export interface RuntimeOptions {
+  backend: ApprovalBackend & ApprovalChannelInfo;
+  pools: UpstreamPools;
+  log: Logger;
+  registry: Registry;
+  identity: () => Identity | null;
+  clock?: Clock;
+}
+
+export function createApprovalRuntime(o: RuntimeOptions): ApprovalRuntime {
+  const engine = new ApprovalEngine({
+    backend: o.backend,
+    workload: () => {
+      const id = o.identity();
+      return { namespace: id?.namespace ?? 'default', serviceAccount: id?.serviceAccount ?? 'default', pod: id?.pod ?? 'standalone' };
+    },
+    log: o.log,
+    metrics: approvalMetrics(o.registry),
+    ...(o.clock ? { clock: o.clock } : {}),
+  });
+  return {
+    engine,
+    deps: { pools: o.pools, log: o.log },
+    upstreamTasks: new BoundedMap(),
+    toolSupport: new Map(),
+    held: new Map(),
+    async close() {
+      engine.close();
+      await o.backend.close();
+    },
+  };
+}

@@ -1,0 +1,262 @@
+// The standalone ApprovalBackend: the sidecar talks to Slack itself (slack/), with its state in
+// memory. One SlackConnection (and so one rate limiter) per bot token, one ApprovalPoller for
+// every pending approval. Approvals do not survive a restart of the sidecar: adopt() returns [].
+// (In a cluster they do: the ApprovalRequest holds them; docs/approvals.md.)
+import type { FileApprovalChannel } from '../../api/approval.js';
+import { parseDuration } from '../../api/duration.js';
+import { SlackApprovalClient, type ApprovalPostInput } from '../../slack/client.js';
+import type { Clock } from '../../slack/clock.js';
+import { SlackConnectionPool } from '../../slack/connection.js';
+import type { ApprovalOutcome, FinalStatus } from '../../slack/message.js';
+import { ApprovalPoller, type BackoffConfig, type PollerResult } from '../../slack/poller.js';
+import type { RateLimiterOptions } from '../../slack/rate-limiter.js';
+import type { Logger } from '../log.js';
+import type { ApprovalBackend, Decision, PendingApproval } from './backend.js';
+import type { ApprovalChannelInfo } from './engine.js';
+
+export interface StandaloneOptions {
+  /** Polling backoff (default 2 s ×1.5 up to 30 s; see slack/README.md). */
+  backoff?: Partial<BackoffConfig>;
+  /** How long after the expiry a decision still counts when the final poll is late (default 5 s). */
+  expiryGraceMs?: number;
+  /** Per Slack request (default 15 s). */
+  requestTimeoutMs?: number;
+  limiter?: RateLimiterOptions;
+}
+
+export interface StandaloneBackend extends ApprovalBackend, ApprovalChannelInfo {
+  readonly channels: ReadonlySet<string>;
+  channelTimeoutMs(channel: string): number | undefined;
+  channelDescription(channel: string): string | undefined;
+  /** Checks every channel's token, channel and approver groups (for a startup log line). */
+  check(): Promise<{ channel: string; ok: boolean; error?: string }[]>;
+}
+
+/** A configuration problem found while building the backend (e.g. a token variable is unset). */
+export class ApprovalSetupError extends Error {
+  override readonly name = 'ApprovalSetupError';
+}
+
+interface Channel {
+  config: FileApprovalChannel;
+  client: SlackApprovalClient;
+  timeoutMs: number;
+}
+
+/** Who decided, with display names where the token's directory already knows them (no extra call). */
+function deciders(ch: Channel, ids: readonly string[]): { id: string; name?: string }[] {
+  return ids.map((id) => {
+    const name = ch.client.connection.directory.names.get(id);
+    return name !== undefined && name !== id ? { id, name } : { id };
+  });
+}
+
+interface Record_ {
+  pending: PendingApproval;
+  channel: Channel;
+  input: ApprovalPostInput;
+  ts?: string;
+  state: 'posting' | 'pending' | 'decided' | 'cancelled';
+  decision?: Decision;
+  executionStarted: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function standaloneBackend(channels: readonly FileApprovalChannel[], env: Env, log: Logger, clock?: Clock, opts: StandaloneOptions = {}): StandaloneBackend {
+  const missing = channels.filter((c) => !env[c.slack.tokenEnv]).map((c) => `approvalChannels "${c.name}": the environment variable ${c.slack.tokenEnv} (slack.tokenEnv) is not set`);
+  if (missing.length > 0) throw new ApprovalSetupError(missing.join('\n'));
+
+  const pool = new SlackConnectionPool({
+    ...(clock ? { clock } : {}),
+    ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+    ...(opts.limiter ? { limiter: opts.limiter } : {}),
+    log: (level, message) => (level === 'error' ? log.warn : log.debug)('slack client', { message }),
+  });
+  const byName = new Map<string, Channel>();
+  for (const c of channels) {
+    const timeout = parseDuration(c.timeout);
+    byName.set(c.name, {
+      config: c,
+      // One connection per (API URL, token): channels sharing a token share its rate limits.
+      client: new SlackApprovalClient(pool.get(env[c.slack.tokenEnv]!, c.slack.apiUrl), {
+        channel: c.slack.channel,
+        approvers: c.approvers,
+        reactions: c.reactions,
+        redact: c.redact,
+      }),
+      timeoutMs: typeof timeout === 'number' ? timeout : 600_000,
+    });
+  }
+
+  const records = new Map<string, Record_>();
+  const callbacks: ((d: Decision) => void)[] = [];
+  const updates = new Set<Promise<void>>();
+  const pollErrors = new Set<string>();
+  let closed = false;
+
+  const emit = (d: Decision): void => {
+    for (const cb of callbacks) {
+      try {
+        cb(d);
+      } catch (err) {
+        log.error('approval decision callback failed', { id: d.id, error: (err as Error).message });
+      }
+    }
+  };
+
+  /** Rewrites the Slack message; best effort (a failure is logged, the decision stands). */
+  const update = (r: Record_, outcome: ApprovalOutcome): void => {
+    if (r.ts === undefined) return;
+    const p = r.channel.client
+      .finish(r.ts, r.input, outcome)
+      .catch((err: unknown) => log.warn('approval message update failed', { id: r.pending.id, status: outcome.status, error: (err as Error)?.message }))
+      .finally(() => updates.delete(p));
+    updates.add(p);
+  };
+
+  const onResult = (res: PollerResult): void => {
+    const r = records.get(res.id);
+    pollErrors.delete(res.id);
+    if (!r || r.state !== 'pending') return;
+    r.state = 'decided';
+    const at = new Date(res.at);
+    let d: Decision;
+    switch (res.status) {
+      case 'approved':
+      case 'rejected':
+        d = {
+          id: res.id,
+          outcome: res.status,
+          by: deciders(r.channel, res.by),
+          at,
+          message: `${res.status} in Slack by ${deciders(r.channel, res.by).map((b) => b.name ?? b.id).join(', ')}`,
+        };
+        update(r, { status: res.status, by: d.by!, at, ...(res.status === 'approved' ? { reason: 'executing the call' } : {}) });
+        break;
+      case 'expired':
+        d = { id: res.id, outcome: 'expired', at, message: `no approver decided by ${r.pending.expiresAt.toISOString()}` };
+        update(r, { status: 'expired', at });
+        break;
+      case 'failed':
+        d = { id: res.id, outcome: 'failed', at, message: res.error.message };
+        update(r, { status: 'failed', at, reason: res.error.message });
+        break;
+    }
+    r.decision = d;
+    // Rejected, expired and failed approvals are finished here; approved ones when finished() comes.
+    if (d.outcome !== 'approved') records.delete(res.id);
+    emit(d);
+  };
+
+  const poller = new ApprovalPoller({
+    onResult,
+    onPollError: (id, error) => {
+      // The first failure of an approval is worth a warning; the rest of a Slack outage is noise.
+      if (!pollErrors.has(id)) log.warn('Slack poll failed; retrying with backoff', { id, error: error.message });
+      pollErrors.add(id);
+    },
+    ...(opts.backoff ? { backoff: opts.backoff } : {}),
+    ...(opts.expiryGraceMs !== undefined ? { expiryGraceMs: opts.expiryGraceMs } : {}),
+    ...(clock ? { clock } : {}),
+  });
+
+  const names = [...byName.keys()];
+  return {
+    description: 'Slack, standalone',
+    channels: new Set(names),
+    channelTimeoutMs: (c) => byName.get(c)?.timeoutMs,
+    channelDescription: (c) => {
+      const ch = byName.get(c);
+      return ch ? `Slack channel ${ch.config.slack.channel}` : undefined;
+    },
+
+    async submit(p) {
+      if (closed) throw new Error('the sidecar is shutting down');
+      const ch = byName.get(p.channel);
+      if (!ch) throw new Error(`there is no approval channel named "${p.channel}" (approvalChannels lists: ${names.join(', ') || 'none'})`);
+      const input: ApprovalPostInput = {
+        id: p.id,
+        tool: p.tool,
+        source: p.source,
+        method: p.method,
+        arguments: p.arguments,
+        workload: p.workload,
+        expiresAt: p.expiresAt,
+        rule: p.reason,
+      };
+      const r: Record_ = { pending: p, channel: ch, input, state: 'posting', executionStarted: false };
+      records.set(p.id, r);
+      try {
+        const posted = await ch.client.post(input);
+        r.ts = posted.ts;
+      } catch (err) {
+        records.delete(p.id);
+        throw new Error((err as Error)?.message ?? String(err));
+      }
+      if (r.state === 'cancelled') {
+        // The agent gave up while the message was being posted.
+        update(r, { status: 'cancelled', at: new Date(), reason: 'cancelled by the agent' });
+        records.delete(p.id);
+        return;
+      }
+      r.state = 'pending';
+      poller.add(ch.client.pending(p.id, r.ts!, p.expiresAt));
+    },
+
+    onDecision(cb) {
+      callbacks.push(cb);
+    },
+
+    async cancel(id) {
+      const r = records.get(id);
+      if (!r) return;
+      if (r.state === 'posting') {
+        r.state = 'cancelled';
+        return;
+      }
+      if (r.state !== 'pending') return;
+      poller.remove(id);
+      r.state = 'cancelled';
+      records.delete(id);
+      update(r, { status: 'cancelled', at: new Date(), reason: 'cancelled by the agent, or the deadline passed without a decision' });
+    },
+
+    async markExecuting(id) {
+      // In memory only: standalone approvals do not outlive the process, so neither does this.
+      const r = records.get(id);
+      if (r) r.executionStarted = true;
+    },
+
+    async finished(id, result) {
+      const r = records.get(id);
+      if (!r) return;
+      records.delete(id);
+      const status: FinalStatus = r.executionStarted ? 'approved' : 'failed';
+      update(r, { status, by: r.decision?.by ?? [], at: new Date(), reason: result.summary });
+    },
+
+    async adopt() {
+      return [];
+    },
+
+    async check() {
+      return Promise.all(
+        [...byName.entries()].map(async ([name, ch]) => {
+          const c = await ch.client.check();
+          const ok = c.tokenOk && c.channelOk && c.approversOk;
+          return { channel: name, ok, ...(c.error !== undefined ? { error: c.error } : {}) };
+        }),
+      );
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      poller.close();
+      // Let outcome updates already on their way reach Slack, briefly.
+      await Promise.race([Promise.allSettled([...updates]), new Promise((r) => setTimeout(r, 2000).unref())]);
+      pool.close();
+    },
+  };
+}

@@ -1,0 +1,196 @@
+// Requests ThoughtGate itself sends upstream on behalf of a client: an approved call that runs
+// after the request that asked for it has been answered (MCP tasks), and the upstream's page of a
+// merged tasks/list. They go in the client's MCP session with the headers that session needs.
+import type { IncomingHttpHeaders } from 'node:http';
+import { ERRORS } from '../../api/errors.js';
+import { parseJsonRpc, type Message } from '../jsonrpc.js';
+import type { Logger } from '../log.js';
+import { idKey } from '../proxy/edits.js';
+import { headerValue, upstreamRequestHeaders } from '../proxy/headers.js';
+import type { UpstreamResult } from '../proxy/context.js';
+import { classifyUpstreamError, describeUpstreamError, poolRequest, type UpstreamPools, type UpstreamResponse } from '../proxy/upstream.js';
+import type { CompiledSource } from '../snapshot.js';
+import { SseParser } from '../sse.js';
+import type { ApprovedCall, Executor } from './engine.js';
+import { RELATED_TASK_META, type CallOutcome, type JsonRpcErrorObject } from './tasks.js';
+
+export interface UpstreamDeps {
+  pools: UpstreamPools;
+  log: Logger;
+}
+
+/**
+ * The client's headers an approved call needs to run in its MCP session later. Kept in memory
+ * only (Authorization included), never in logs or in what the backend stores.
+ */
+export function sessionHeaders(h: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ['authorization', 'mcp-session-id', 'mcp-protocol-version']) {
+    const v = headerValue(h[k]);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/** POST to the source with the given client headers (the source's configured headers still win). */
+export async function postUpstream(deps: UpstreamDeps, source: CompiledSource, client: Record<string, string>, body: string, signal: AbortSignal | undefined, headersTimeoutMs = source.responseTimeoutMs): Promise<UpstreamResult> {
+  const headers = upstreamRequestHeaders(
+    { ...client, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    { extra: source.headers, identityEncoding: true },
+  );
+  try {
+    const response = await poolRequest(deps.pools.forSource(source), {
+      path: source.path,
+      method: 'POST',
+      headers,
+      body,
+      ...(signal ? { signal } : {}),
+      headersTimeout: headersTimeoutMs,
+      bodyTimeout: 0,
+    });
+    return { ok: true, response };
+  } catch (err) {
+    return { ok: false, kind: classifyUpstreamError(err) };
+  }
+}
+
+/** What the upstream answered to one request of ours. */
+export type Answer =
+  | { kind: 'response'; message: Message & { kind: 'response' } }
+  | { kind: 'failed'; reason: string; status?: number };
+
+/**
+ * Reads the upstream's answer to the request with id `idRaw` (JSON or SSE, at most `maxBytes` per
+ * body or event). Other messages on an SSE stream (progress, server requests) are dropped: a task
+ * has no stream to carry them. A non-2xx answer with a JSON-RPC error body counts as that error.
+ */
+export async function readAnswer(up: UpstreamResult, source: string, idRaw: string, maxBytes: number): Promise<Answer> {
+  if (!up.ok) return { kind: 'failed', reason: describeUpstreamError(up.kind, source) };
+  const { statusCode, headers, body } = up.response;
+  const type = headerValue(headers['content-type']) ?? '';
+  const want = idKey({ raw: idRaw, value: JSON.parse(idRaw) as string | number });
+  const pick = (text: string): (Message & { kind: 'response' }) | null => {
+    const p = parseJsonRpc(text);
+    if (!p.ok) return null;
+    for (const m of p.batch ? p.messages : [p.message]) {
+      if (m.kind === 'response' && (m.id === null ? statusCode >= 400 : idKey(m.id) === want)) return m;
+    }
+    return null;
+  };
+  try {
+    if (statusCode >= 200 && statusCode < 300 && type.startsWith('text/event-stream')) {
+      const parser = new SseParser();
+      const decoder = new TextDecoder();
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        for (const ev of parser.push(decoder.decode(chunk, { stream: true }))) {
+          if (ev.data === null || ev.data === '') continue;
+          if (ev.data.length > maxBytes) throw new Error('event too large');
+          const m = pick(ev.data);
+          if (m) {
+            body.destroy();
+            return { kind: 'response', message: m };
+          }
+        }
+        if (parser.buffered > maxBytes) throw new Error('event too large');
+      }
+      const last = parser.end();
+      const m = last?.data ? pick(last.data) : null;
+      return m ? { kind: 'response', message: m } : { kind: 'failed', reason: `upstream "${source}" ended its stream without answering` };
+    }
+    const text = await readBounded(body, maxBytes);
+    if (text === null) return { kind: 'failed', reason: `upstream "${source}" answered with a body over limits.maxFilteredResponseBytes`, status: statusCode };
+    const m = text.trim() === '' ? null : pick(text);
+    if (m) return { kind: 'response', message: m };
+    return { kind: 'failed', reason: statusCode >= 200 && statusCode < 300 ? `upstream "${source}" answered without a JSON-RPC response` : `upstream "${source}" answered HTTP ${statusCode}`, status: statusCode };
+  } catch (err) {
+    body.destroy();
+    const kind = classifyUpstreamError(err);
+    return { kind: 'failed', reason: (err as Error).message === 'event too large' ? `upstream "${source}" sent an event over limits.maxFilteredResponseBytes` : describeUpstreamError(kind, source) };
+  }
+}
+
+async function readBounded(body: UpstreamResponse['body'], limit: number): Promise<string | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > limit) {
+      body.destroy();
+      return null;
+    }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+/** The call's outcome from the upstream's answer; `failed` becomes UPSTREAM_UNAVAILABLE with its reason. */
+export function outcomeOf(a: Answer, data: Record<string, unknown>): CallOutcome {
+  if (a.kind === 'failed') {
+    const e = ERRORS.UPSTREAM_UNAVAILABLE;
+    return { kind: 'error', error: { code: e.code, message: e.message, data: { ...data, gate: e.gate, reason: a.reason } } };
+  }
+  const m = a.message;
+  if (m.isError) return { kind: 'error', error: m.error as JsonRpcErrorObject };
+  const r = m.result;
+  return { kind: 'result', result: r !== null && typeof r === 'object' && !Array.isArray(r) ? (r as Record<string, unknown>) : {} };
+}
+
+/** The tools/call request ThoughtGate sends for an approved call: built from the verified copy. */
+export function callBody(idRaw: string, call: ApprovedCall, meta: Record<string, unknown> | undefined, task: boolean): string {
+  const params: Record<string, unknown> = { name: call.tool, arguments: call.arguments };
+  if (meta !== undefined && Object.keys(meta).length > 0) params['_meta'] = meta;
+  if (task) params['task'] = {};
+  return JSON.stringify({ jsonrpc: '2.0', id: JSON.parse(idRaw) as unknown, method: 'tools/call', params });
+}
+
+export interface BufferedPlan {
+  source: CompiledSource;
+  /** sessionHeaders() of the client's request. */
+  headers: Record<string, string>;
+  /** The call's `_meta` without progressToken (a task has no stream for progress). */
+  meta?: Record<string, unknown>;
+  /** The upstream declared the tool taskSupport "required": run it as the upstream's task and wait for its result. */
+  upstreamTask: boolean;
+  maxBytes: number;
+  correlationId: string;
+}
+
+/**
+ * An executor that runs the call upstream and keeps the whole answer (for tasks/result). When the
+ * upstream needs the call as its own task, it follows with a blocking tasks/result and takes that.
+ */
+export function bufferedExecutor(deps: UpstreamDeps, plan: BufferedPlan): Executor {
+  return async (call, task, signal) => {
+    const idRaw = JSON.stringify(`thoughtgate-${task.id}`);
+    const data = { correlationId: plan.correlationId, ...(task.mode === 'task' ? { taskId: task.id } : {}) };
+    const first = await readAnswer(
+      await postUpstream(deps, plan.source, plan.headers, callBody(idRaw, call, plan.meta, plan.upstreamTask), signal),
+      plan.source.name,
+      idRaw,
+      plan.maxBytes,
+    );
+    const upstreamTaskId = plan.upstreamTask ? createdTaskId(first) : null;
+    if (upstreamTaskId === null) return outcomeOf(first, data);
+    const resultId = JSON.stringify(`thoughtgate-${task.id}-result`);
+    const body = JSON.stringify({ jsonrpc: '2.0', id: JSON.parse(resultId) as unknown, method: 'tasks/result', params: { taskId: upstreamTaskId } });
+    // tasks/result blocks until the upstream's task ends: no deadline for its response head.
+    const second = await readAnswer(await postUpstream(deps, plan.source, plan.headers, body, signal, 0), plan.source.name, resultId, plan.maxBytes);
+    const out = outcomeOf(second, data);
+    if (out.kind === 'result') {
+      // The related-task meta named the upstream's task; tasks/result of ours adds our own.
+      const meta = out.result['_meta'];
+      if (meta && typeof meta === 'object' && !Array.isArray(meta) && RELATED_TASK_META in meta) {
+        const { [RELATED_TASK_META]: _drop, ...rest } = meta as Record<string, unknown>;
+        out.result = { ...out.result, _meta: rest };
+        if (Object.keys(rest).length === 0) delete out.result['_meta'];
+      }
+    }
+    return out;
+  };
+}
+
+function createdTaskId(a: Answer): string | null {
+  if (a.kind !== 'response' || a.message.isError) return null;
+  const task = (a.message.result as { task?: { taskId?: unknown } } | undefined)?.task;
+  return typeof task?.taskId === 'string' ? task.taskId : null;
+}

@@ -1,0 +1,36 @@
+// Which tools may need a human's approval, for what the sidecar advertises before any call is
+// made (tools/list `execution.taskSupport`, so that a client knows it may call them as MCP tasks).
+// Pure.
+//
+// For tools/call the rules are static: they look at method, source and tool name, never at the
+// arguments. So the first matching rule (or the defaultAction) for "tools/call of <tool> on
+// <source>" is the rule every call of that tool meets. The tool may need approval when that is
+// `approve`, or `policy` while some Cedar policy carries @approve (Cedar's answer depends on the
+// arguments, so "may" is the most that can be said before the call).
+import type { GateInputs } from './decide.js';
+import type { Operation } from './operation.js';
+import { firstMatch } from './rules.js';
+
+type Inputs = Pick<GateInputs, 'rules' | 'defaultAction' | 'cedar'>;
+
+export function cedarCanApprove(g: Inputs): boolean {
+  return g.cedar !== null && g.cedar.policies.some((p) => p.approveChannel !== undefined);
+}
+
+/** Whether a tools/call of `tool` on `source` can end in an approval decision. */
+export function toolMayNeedApproval(g: Inputs, source: string, tool: string): boolean {
+  const op: Operation = { source, method: 'tools/call', target: { kind: 'tool', name: tool }, arguments: undefined, governed: true };
+  const rule = firstMatch(g.rules, op);
+  const action = rule ? rule.action : g.defaultAction;
+  return action === 'approve' || (action === 'policy' && cedarCanApprove(g));
+}
+
+/**
+ * Whether some tool of `source` can need approval; when not, its tools/list is not inspected.
+ * Conservative (an earlier rule may shadow the one found): a false "true" only costs a parse.
+ */
+export function sourceMayNeedApproval(g: Inputs, source: string): boolean {
+  const cedar = cedarCanApprove(g);
+  if (g.defaultAction === 'policy' && cedar) return true;
+  return g.rules.some((r) => (r.action === 'approve' || (r.action === 'policy' && cedar)) && r.couldMatch('tools/call', source, 'tool'));
+}
