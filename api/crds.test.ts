@@ -9,7 +9,7 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { generateCrds, HEADER, PATTERNS, structuralProblems, toStructural, toYaml, zodToJsonSchema, type K8sSchema } from '../scripts/gen-crds.js';
 import { Duration, GlobList, Name, PolicyDocumentSchema, PositiveDuration, SourceSchema } from './config.js';
-import { ApprovalChannelSpecSchema, GovernancePolicySpecSchema, KINDS } from './crds.js';
+import { ApprovalChannelSpecSchema, ApprovalRequestSpecSchema, GovernancePolicySpecSchema, KINDS } from './crds.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const generated = generateCrds();
@@ -47,6 +47,7 @@ function applyDefaults(value: unknown, s: K8sSchema): unknown {
 
 /** What the operator accepts: the spec schema, then the document checks; a channel name must be usable in approval.channel. */
 function zodAccepts(doc: Doc): boolean {
+  if (doc.kind === KINDS.ApprovalRequest.kind) return ApprovalRequestSpecSchema.safeParse(doc.spec).success;
   if (doc.kind === KINDS.ApprovalChannel.kind) return Name.safeParse(doc.metadata.name).success && ApprovalChannelSpecSchema.safeParse(doc.spec).success;
   const spec = GovernancePolicySpecSchema.safeParse(doc.spec ?? {});
   if (!spec.success) return false;
@@ -57,7 +58,7 @@ function zodAccepts(doc: Doc): boolean {
 function ourDocs(file: string): Doc[] {
   return parseAllDocuments(readFileSync(file, 'utf8'))
     .map((d) => d.toJS() as Doc)
-    .filter((d) => d.kind === KINDS.GovernancePolicy.kind || d.kind === KINDS.ApprovalChannel.kind);
+    .filter((d) => Object.values(KINDS).some((k) => k.kind === d.kind));
 }
 
 const examplesDir = path.join(root, 'examples', 'crds');
@@ -91,6 +92,10 @@ describe('crds/ is generated from api/crds.ts', () => {
       'Priority=.spec.priority', 'Ready=.status.conditions[?(@.type=="Ready")].status', 'Hash=.status.renderedHash', 'Age=.metadata.creationTimestamp',
     ]);
     expect(columns('ApprovalChannel')).toEqual(['Channel=.spec.slack.channel', 'Ready=.status.conditions[?(@.type=="Ready")].status', 'Age=.metadata.creationTimestamp']);
+    expect(columns('ApprovalRequest')).toEqual([
+      'Phase=.status.phase', 'Tool=.spec.tool', 'Channel=.spec.channel', 'Pod=.spec.workload.pod', 'DecidedBy=.status.decidedBy[0].name',
+      'Expires=.spec.expiresAt', 'Reason=.status.reason', 'Age=.metadata.creationTimestamp',
+    ]);
   });
 
   test.each(Object.values(KINDS).map((k) => k.kind))('%s has a structural schema', (kind) => {
@@ -124,6 +129,10 @@ describe('the zod → structural converter', () => {
     const headers = structural(z.record(z.string().regex(/^[a-z]+$/), z.string()));
     expect(headers.additionalProperties).toEqual({ type: 'string' });
     expect(headers['x-kubernetes-validations']).toEqual([expect.objectContaining({ rule: "self.all(k, k.matches(r'^[a-z]+$'))" })]);
+  });
+
+  test('a map of anything (ApprovalRequest arguments) keeps unknown fields and has no schema below', () => {
+    expect(structural(z.record(z.string(), z.unknown()).default({}))).toEqual({ type: 'object', default: {}, 'x-kubernetes-preserve-unknown-fields': true });
   });
 
   test('string | string[] is untyped, keeps both branches\' bounds and has no CEL', () => {
@@ -188,7 +197,7 @@ describe('zod and the CRDs agree', () => {
 
   test.each(validFiles)('CRD defaults give what zod gives for examples/crds/%s', (file) => {
     for (const d of ourDocs(path.join(examplesDir, file))) {
-      const schema = d.kind === 'GovernancePolicy' ? GovernancePolicySpecSchema : ApprovalChannelSpecSchema;
+      const schema = d.kind === 'GovernancePolicy' ? GovernancePolicySpecSchema : d.kind === 'ApprovalRequest' ? ApprovalRequestSpecSchema : ApprovalChannelSpecSchema;
       const specSchema = openApiSchema(d.kind).properties!.spec!;
       expect(applyDefaults(d.spec, specSchema)).toEqual(schema.parse(d.spec));
     }

@@ -2,6 +2,7 @@
 // crds/*.yaml are generated from these schemas (scripts/gen-crds.ts); a test keeps them equal.
 import { z } from 'zod';
 import { approvalChannelFields, SlackTargetFields } from './approval.js';
+import { APPROVAL_REQUEST_KIND } from './approval-request.js';
 import { Name, policyFields } from './config.js';
 import { ConditionSchema, LabelSelectorSchema } from './k8s.js';
 import { API_VERSION } from './wellknown.js';
@@ -82,4 +83,8 @@ export type RenderedConfig = z.infer<typeof RenderedConfigSchema>;
 export const KINDS = {
   GovernancePolicy: { kind: 'GovernancePolicy', plural: 'governancepolicies', singular: 'governancepolicy', shortNames: ['gp', 'gpol'] },
   ApprovalChannel: { kind: 'ApprovalChannel', plural: 'approvalchannels', singular: 'approvalchannel', shortNames: ['ac', 'achan'] },
+  /** Created by sidecars, relayed by the operator: api/approval-request.ts. */
+  ApprovalRequest: APPROVAL_REQUEST_KIND,
 } as const;
+
+export { ApprovalRequestSpecSchema, ApprovalRequestStatusSchema } from './approval-request.js';

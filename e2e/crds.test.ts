@@ -88,6 +88,7 @@ describe('CRDs on a real kube-apiserver', () => {
     expect(out).toContain('governancepolicy.thoughtgate.io/everything created');
     expect(out).toContain('governancepolicy.thoughtgate.io/research-agents created');
     expect(out).toContain('approvalchannel.thoughtgate.io/platform-approvals created');
+    expect(out).toContain('approvalrequest.thoughtgate.io/6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b created');
   }, STEP_TIMEOUT);
 
   it('fills in the same defaults as zod', async () => {
@@ -118,7 +119,7 @@ describe('CRDs on a real kube-apiserver', () => {
 
   it('stored nothing from the invalid samples', async () => {
     const names = (await getJson(['get', '-n', NS, 'thoughtgate'])).items.map((i: { metadata: { name: string } }) => i.metadata.name).sort();
-    expect(names).toEqual(['everything', 'platform-approvals', 'research-agents']);
+    expect(names).toEqual(['6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b', 'everything', 'platform-approvals', 'research-agents']);
   }, STEP_TIMEOUT);
 
   it('takes the examples by server-side apply too (untyped glob lists included)', async () => {
@@ -133,6 +134,7 @@ describe('CRDs on a real kube-apiserver', () => {
     const header = (out: string) => out.split('\n')[0]!.trim().split(/\s+/);
     expect(header(await mustKubectl(['get', '-n', NS, 'gp']))).toEqual(['NAME', 'PRIORITY', 'READY', 'HASH', 'AGE']);
     expect(header(await mustKubectl(['get', '-n', NS, 'ac']))).toEqual(['NAME', 'CHANNEL', 'READY', 'AGE']);
+    expect(header(await mustKubectl(['get', '-n', NS, 'ar']))).toEqual(['NAME', 'PHASE', 'TOOL', 'CHANNEL', 'POD', 'DECIDEDBY', 'AGE']);
 
     // Status goes through the status subresource, as the operator writes it.
     const status = {

@@ -169,7 +169,11 @@ spec:
   test('injected namespaces get a sidecar Role that reads thoughtgate-config and nothing else', async () => {
     await kubectl(['label', 'namespace', NS, 'thoughtgate.io/inject=enabled']);
     const role = await until('the Role', () => getJson(['get', 'role', 'thoughtgate-sidecar', '-n', NS]));
-    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['thoughtgate-config'], verbs: ['get', 'list', 'watch'] }]);
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['thoughtgate-config'], verbs: ['get', 'list', 'watch'] },
+      // Cluster approvals (e2e/approvals.test.ts checks what the sidecar token can do with them).
+      { apiGroups: ['thoughtgate.io'], resources: ['approvalrequests'], verbs: ['create', 'get', 'list', 'watch', 'patch'] },
+    ]);
     const rb = await until('the RoleBinding', () => getJson(['get', 'rolebinding', 'thoughtgate-sidecar', '-n', NS]));
     expect(rb.subjects).toEqual([{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccounts:${NS}` }]);
     await kubectl(['create', 'serviceaccount', 'agent', '-n', NS]);

@@ -71,6 +71,8 @@ export class LeaderElector {
         deadline,
       ]);
       clearTimeout(timer);
+      // stop() may have run while the attempt was in flight: a stopped elector never starts leading.
+      if (this.stopped) return;
       const now = Date.now();
       if (ok) {
         this.lastRenew = now;

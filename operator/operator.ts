@@ -1,11 +1,15 @@
 // The operator process: every replica serves health, metrics and (when configured) the admission
-// webhook; the replica holding the Lease runs the reconcilers. Informers feed a keyed queue:
-// "ns:<namespace>" renders policies, "rbac:<namespace>" keeps sidecar RBAC.
+// webhook; the replica holding the Lease runs the reconcilers. Informers feed keyed queues:
+// "ns:<namespace>" renders policies, "rbac:<namespace>" keeps sidecar RBAC; on a queue of their
+// own (Slack calls may wait on a rate limit), "ar:<ns>/<name>" relays an ApprovalRequest and
+// "ac:<ns>/<name>" checks an ApprovalChannel.
 import http from 'node:http';
 import * as k8s from '@kubernetes/client-node';
 import { KINDS } from '../api/crds.js';
 import { GROUP, INJECT_ENABLED, LABELS, MANAGED_BY, VERSION } from '../api/wellknown.js';
 import type { Logger } from '../sidecar/log.js';
+import { ChannelChecker, SlackChannels } from './approval-channels.js';
+import { ApprovalRelay, approvalMetrics, type ApprovalSettings } from './approvals.js';
 import { startInformer, type ResilientInformer } from './informer.js';
 import { LeaderElector } from './leader.js';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.js';
@@ -25,8 +29,21 @@ export interface OperatorOptions {
   leaseDurationSec?: number;
   /** Every key is reconciled again at this interval, repairing drift nobody reported. */
   resyncMs?: number;
+  /** ApprovalRequest relay and ApprovalChannel checks (leader only). */
+  approvals?: ApprovalOptions;
   /** Extra work every replica does (the webhook server, its certificate); stopped on close. */
   extras?: (ctx: { metrics: OperatorMetrics; log: Logger }) => Promise<{ close(): Promise<void> | void; ready?(): boolean }>;
+}
+
+export interface ApprovalOptions extends ApprovalSettings {
+  /** Slack API base URLs ApprovalChannels may use (spec.slack.apiUrl); '*' allows any. Default: Slack and GovSlack. */
+  slackApiUrls?: string[];
+  /** Per Slack request. Default 15 s. */
+  slackRequestTimeoutMs?: number;
+  /** Full ApprovalChannel check (auth.test, conversations.info) at least this often. Default 5 min. */
+  channelCheckIntervalMs?: number;
+  /** Re-read each channel's token Secret this often; a change is checked at once. Default 60 s. */
+  secretPollMs?: number;
 }
 
 export interface Operator {
@@ -52,14 +69,26 @@ function startController(o: OperatorOptions, metrics: OperatorMetrics): Controll
   const injectSelector = `${LABELS.inject}=${INJECT_ENABLED}`;
 
   let queue!: WorkQueue;
+  let approvalQueue!: WorkQueue;
+  let relay!: ApprovalRelay;
   const enqueueNs = (obj: k8s.KubernetesObject) => { if (obj.metadata?.namespace) queue.add(`ns:${obj.metadata.namespace}`); };
+  const objKey = (obj: k8s.KubernetesObject) => `${obj.metadata!.namespace}/${obj.metadata!.name}`;
   const informer = <T extends k8s.KubernetesObject>(name: string, path: string, list: () => Promise<k8s.KubernetesListObject<T>>, onChange: (e: 'add' | 'update' | 'delete', obj: T) => void, labelSelector?: string): ResilientInformer<T> =>
     startInformer<T>({ kc, name, path, list, labelSelector, onChange, log, onRestart: () => metrics.informerRestarts.inc({ resource: name }) });
 
   const policies = informer<KubeObject>('governancepolicies', `/apis/${GROUP}/${VERSION}/${KINDS.GovernancePolicy.plural}`,
     () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: KINDS.GovernancePolicy.plural }), (_e, obj) => enqueueNs(obj));
   const channels = informer<KubeObject>('approvalchannels', `/apis/${GROUP}/${VERSION}/${KINDS.ApprovalChannel.plural}`,
-    () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: KINDS.ApprovalChannel.plural }), (_e, obj) => enqueueNs(obj));
+    () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: KINDS.ApprovalChannel.plural }), (e, obj) => {
+      enqueueNs(obj);
+      approvalQueue.add(`ac:${objKey(obj)}`);
+      if (e !== 'add') relay.channelChanged(obj, e === 'delete');
+    });
+  const requests = informer<KubeObject>('approvalrequests', `/apis/${GROUP}/${VERSION}/${KINDS.ApprovalRequest.plural}`,
+    () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: KINDS.ApprovalRequest.plural }), (e, obj) => {
+      if (e === 'delete') relay.onDeleted(obj);
+      else approvalQueue.add(`ar:${objKey(obj)}`);
+    });
   // Our own ConfigMaps: an edit or deletion by anyone else is repaired.
   const configMaps = informer<k8s.V1ConfigMap>('configmaps', '/api/v1/configmaps',
     () => core.listConfigMapForAllNamespaces({ labelSelector: managedSelector }), (_e, obj) => enqueueNs(obj), managedSelector);
@@ -75,6 +104,62 @@ function startController(o: OperatorOptions, metrics: OperatorMetrics): Controll
     configMap: (ns) => configMaps.get('thoughtgate-config', ns),
   });
   const all = [policies, channels, configMaps, namespaces];
+
+  const a = o.approvals ?? {};
+  const slack = new SlackChannels({
+    kc,
+    log,
+    channel: (ns, name) => channels.get(name, ns),
+    allowedApiUrls: a.slackApiUrls,
+    requestTimeoutMs: a.slackRequestTimeoutMs,
+  });
+  relay = new ApprovalRelay({
+    kc,
+    log,
+    identity: o.identity,
+    request: (ns, name) => requests.get(name, ns),
+    requests: () => requests.list(),
+    slack,
+    event: (obj, type, reason, message) => reconciler.event(obj, type, reason, message),
+    requeue: (key, delayMs) => approvalQueue.add(key, delayMs),
+    settings: a,
+    metrics: approvalMetrics(metrics.registry),
+  });
+  const checker = new ChannelChecker({
+    kc,
+    log,
+    slack,
+    event: (obj, type, reason, message) => reconciler.event(obj, type, reason, message),
+    requeue: (key, delayMs) => approvalQueue.add(key, delayMs),
+    checkIntervalMs: a.channelCheckIntervalMs,
+    secretPollMs: a.secretPollMs,
+  });
+  let stopping = false;
+  let onStop!: () => void;
+  const stopped = new Promise<void>((r) => { onStop = r; });
+  approvalQueue = startQueue(async (key) => {
+    // Not part of `all`: a cluster without the ApprovalRequest CRD still renders policies. A
+    // cache that never fills (no CRD) must not hold up stopping.
+    await Promise.race([Promise.all([channels.synced(), requests.synced()]), stopped]);
+    if (stopping) return;
+    const kind = key.slice(0, key.indexOf(':'));
+    const ref = key.slice(key.indexOf(':') + 1);
+    const [ns, name] = [ref.slice(0, ref.indexOf('/')), ref.slice(ref.indexOf('/') + 1)];
+    const end = metrics.reconcileDuration.startTimer({ kind });
+    try {
+      if (kind === 'ar') await relay.reconcile(ns, name);
+      else await checker.reconcile(ns, name, channels.get(name, ns));
+      metrics.reconciles.inc({ kind, result: 'success' });
+    } catch (err) {
+      metrics.reconciles.inc({ kind, result: 'error' });
+      throw err;
+    } finally {
+      end();
+    }
+  }, {
+    concurrency: 16,
+    onError: (key, err, retryInMs) => { if (!stopping) log.warn('reconcile failed; will retry', { key, retryInMs, error: describeError(err) }); },
+  });
 
   queue = startQueue(async (key) => {
     // Reconciling from a cache that is still filling could withdraw a config that exists.
@@ -101,6 +186,8 @@ function startController(o: OperatorOptions, metrics: OperatorMetrics): Controll
     for (const i of [policies, channels, configMaps]) for (const obj of i.list()) if (obj.metadata?.namespace) keys.add(`ns:${obj.metadata.namespace}`);
     for (const ns of namespaces.list()) keys.add(`rbac:${ns.metadata!.name}`);
     keys.forEach((k) => queue.add(k));
+    for (const r of requests.list()) approvalQueue.add(`ar:${objKey(r)}`);
+    for (const c of channels.list()) approvalQueue.add(`ac:${objKey(c)}`);
   };
   const resync = setInterval(resyncAll, o.resyncMs ?? 5 * 60_000);
   resync.unref();
@@ -110,8 +197,14 @@ function startController(o: OperatorOptions, metrics: OperatorMetrics): Controll
     synced: () => all.every((i) => i.isSynced()),
     async stop() {
       clearInterval(resync);
-      await Promise.all(all.map((i) => i.stop()));
-      await queue.close();
+      stopping = true;
+      onStop();
+      relay.stop();
+      checker.stop();
+      // Closing Slack first fails calls still waiting on a rate limit, so stepping down is quick.
+      slack.close();
+      await Promise.all([...all, requests].map((i) => i.stop()));
+      await Promise.all([queue.close(), approvalQueue.close()]);
     },
   };
 }
@@ -124,7 +217,11 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
 
   const extras = o.extras ? await o.extras({ metrics, log }) : null;
 
+  let closing = false;
   const becomeLeader = () => {
+    // The elector can report a renewal that was in flight when close() stopped it: a controller
+    // started then would outlive the operator (and relay approvals beside the next leader).
+    if (closing) return;
     leading = true;
     metrics.leader.set(1);
     controller = startController(o, metrics);
@@ -186,6 +283,7 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
       await controller.queue.idle();
     },
     async close() {
+      closing = true;
       if (elector) await elector.stop();
       else await stepDown();
       await extras?.close();

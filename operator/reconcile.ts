@@ -153,7 +153,8 @@ export class Reconciler {
 
   /**
    * In a namespace labelled for injection, the sidecars' service accounts may read their one
-   * ConfigMap and nothing else; elsewhere the Role and RoleBinding are removed.
+   * ConfigMap and create and follow ApprovalRequests (sidecarRole); elsewhere the Role and
+   * RoleBinding are removed.
    */
   async reconcileSidecarRbac(namespace: string, injected: boolean): Promise<void> {
     if (!injected) {
@@ -169,13 +170,23 @@ export class Reconciler {
   }
 }
 
-/** Pure: the Role sidecars of a namespace get (approvals add their own rights later). */
+/**
+ * Pure: the Role sidecars of a namespace get. ApprovalRequests: create them, follow their own
+ * (list/watch by label), and patch them to cancel, to mark execution and to record the result;
+ * never approvalrequests/status, so only the operator can write a decision. RBAC cannot tell
+ * which pod created a request, so every sidecar of the namespace can read and patch every
+ * request of the namespace (arguments included); the CRD's transition rules keep what was asked
+ * and what was decided immutable (docs/approvals.md, "In a cluster").
+ */
 export function sidecarRole(namespace: string, labels: Record<string, string>): k8s.V1Role {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
     metadata: { name: SIDECAR_ROLE, namespace, labels },
-    rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [CONFIGMAP_NAME], verbs: ['get', 'list', 'watch'] }],
+    rules: [
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: [CONFIGMAP_NAME], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [GROUP], resources: [KINDS.ApprovalRequest.plural], verbs: ['create', 'get', 'list', 'watch', 'patch'] },
+    ],
   };
 }
 

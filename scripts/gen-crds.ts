@@ -12,7 +12,9 @@
 // - Defaults become CRD defaults, which the API server applies on write; fields with a default
 //   are not `required`. Enums, patterns, min/max lengths, items and values are kept.
 // - A map is `additionalProperties: {type: string}`; a constrained key (propertyNames) becomes a
-//   CEL rule on the keys. `T | null` becomes `nullable: true`.
+//   CEL rule on the keys. `T | null` becomes `nullable: true`. A map of anything
+//   (`z.record(z.string(), z.unknown())`, ApprovalRequest arguments) is an object with
+//   `x-kubernetes-preserve-unknown-fields`: stored as given, and invisible to CEL.
 // - `string | string[]` (GlobList) has no structural form: see unionOfStringAndList. Any other
 //   union, $ref, or keyword without a structural equivalent throws, so it is mapped deliberately.
 // - zod refinements (superRefine) are invisible in JSON Schema; CEL_EXTRAS restates the ones worth
@@ -48,10 +50,13 @@ import { Duration, policyFields, PositiveDuration, RuleMatchSchema, RuleSchema, 
 import {
   ApprovalChannelSpecSchema,
   ApprovalChannelStatusSchema,
+  ApprovalRequestSpecSchema,
+  ApprovalRequestStatusSchema,
   GovernancePolicySpecSchema,
   GovernancePolicyStatusSchema,
   KINDS,
 } from '../api/crds.js';
+import { TERMINAL_PHASES } from '../api/approval-request.js';
 import { LabelSelectorRequirementSchema } from '../api/k8s.js';
 import { GROUP, VERSION } from '../api/wellknown.js';
 import { stringify as stringifyYaml } from 'yaml';
@@ -228,6 +233,34 @@ const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
   // metav1.Condition convention: one entry per type, merged per entry by server-side apply.
   [GovernancePolicyStatusSchema.shape.conditions.unwrap(), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }],
   [ApprovalChannelStatusSchema.shape.conditions.unwrap(), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }],
+  [ApprovalRequestStatusSchema.shape.conditions.unwrap(), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }],
+  // ApprovalRequest: what a sidecar asked for never changes; the two things a sidecar may do to
+  // its request later (cancel, mark executing) only go one way. `arguments` cannot be covered:
+  // CEL does not see inside a preserve-unknown-fields object; requestHash (immutable) binds them.
+  [ApprovalRequestSpecSchema, {
+    'x-kubernetes-validations': [
+      rule(
+        'self.channel == oldSelf.channel && self.workload == oldSelf.workload && self.source == oldSelf.source && self.method == oldSelf.method && ' +
+          'self.tool == oldSelf.tool && self.requestHash == oldSelf.requestHash && self.taskId == oldSelf.taskId && self.reason == oldSelf.reason && ' +
+          'self.expiresAt == oldSelf.expiresAt && has(self.mcpSessionId) == has(oldSelf.mcpSessionId) && (!has(self.mcpSessionId) || self.mcpSessionId == oldSelf.mcpSessionId)',
+        'spec is immutable, except that cancelRequested may become true and executionStartedAt may be set once',
+      ),
+      rule('!(has(oldSelf.cancelRequested) && oldSelf.cancelRequested) || (has(self.cancelRequested) && self.cancelRequested)',
+        'cancelRequested cannot be taken back', { fieldPath: '.cancelRequested', reason: 'FieldValueForbidden' }),
+      rule('!has(oldSelf.executionStartedAt) || (has(self.executionStartedAt) && self.executionStartedAt == oldSelf.executionStartedAt)',
+        'executionStartedAt is set once and never changes', { fieldPath: '.executionStartedAt', reason: 'FieldValueForbidden' }),
+    ],
+  }],
+  [ApprovalRequestSpecSchema.shape.requestHash, { maxLength: 64 }],
+  [ApprovalRequestSpecSchema.shape.expiresAt, { format: 'date-time', maxLength: 64 }],
+  [ApprovalRequestSpecSchema.shape.executionStartedAt.unwrap(), { format: 'date-time', maxLength: 64 }],
+  // Bounds for the cost of the root rules (below) that compare these.
+  [ApprovalRequestStatusSchema.shape.decidedAt.unwrap(), { format: 'date-time', maxLength: 64 }],
+  [ApprovalRequestStatusSchema.shape.decidedBy.unwrap(), { maxItems: 50 }],
+  [ApprovalRequestStatusSchema.shape.decidedBy.unwrap().element.shape.id, { maxLength: 128 }],
+  [ApprovalRequestStatusSchema.shape.decidedBy.unwrap().element.shape.name.unwrap(), { maxLength: 256 }],
+  [ApprovalRequestStatusSchema.shape.slack.unwrap().shape.ts.unwrap(), { maxLength: 64 }],
+  [ApprovalRequestStatusSchema.shape.slack.unwrap().shape.postingStartedAt.unwrap(), { format: 'date-time', maxLength: 64 }],
 ]);
 
 /**
@@ -444,7 +477,11 @@ export function toStructural(node: unknown, at = ''): K8sSchema {
   }
   if (Array.isArray(node.required) && node.required.length > 0) out.required = [...(node.required as string[])].sort();
   const ap = node.additionalProperties;
-  if (isRecord(ap)) {
+  if (isRecord(ap) && Object.keys(ap).length === 0) {
+    // A map of anything (z.unknown() values): keep whatever is stored; there is no schema below.
+    if (out.properties) fail(at, 'both properties and additional properties of any type');
+    out['x-kubernetes-preserve-unknown-fields'] = true;
+  } else if (isRecord(ap)) {
     if (out.properties) fail(at, 'both properties and a schema for additional properties');
     out.additionalProperties = toStructural(ap, `${at}.*`);
   } else if (ap === true) {
@@ -554,6 +591,36 @@ function crd(input: CrdInput): Record<string, unknown> {
   };
 }
 
+/**
+ * ApprovalRequest rules across spec and status (transition rules: checked on every update, status
+ * subresource included). A decision is final, a Slack post is recorded once (the operator's
+ * double-post protocol relies on it, also against a replica that lost its lease mid-write), and
+ * a sidecar may only mark a request executing once it is Approved. A rule on the status object
+ * itself would not run when an update removes status; these rules do.
+ */
+function approvalRequestRootRules(): CelRule[] {
+  const terminal = `[${[...TERMINAL_PHASES].map((p) => `'${p}'`).join(', ')}]`;
+  const same = (path: string) => `has(self.status.${path}) == has(oldSelf.status.${path}) && (!has(self.status.${path}) || self.status.${path} == oldSelf.status.${path})`;
+  const setOnce = (path: string) =>
+    `!has(oldSelf.status) || !has(oldSelf.status.slack) || !has(oldSelf.status.slack.${path}) || ` +
+    `(has(self.status) && has(self.status.slack) && has(self.status.slack.${path}) && self.status.slack.${path} == oldSelf.status.slack.${path})`;
+  return [
+    rule(
+      `!has(oldSelf.status) || !has(oldSelf.status.phase) || !(oldSelf.status.phase in ${terminal}) || ` +
+        `(has(self.status) && has(self.status.phase) && self.status.phase == oldSelf.status.phase && ${same('decidedAt')} && ${same('decidedBy')})`,
+      'a decision is final: phase, decidedBy and decidedAt do not change once the phase is Approved, Rejected, Expired, Cancelled or Failed',
+      { fieldPath: '.status.phase', reason: 'FieldValueForbidden' },
+    ),
+    rule(setOnce('postingStartedAt'), 'status.slack.postingStartedAt is set once and never changes', { fieldPath: '.status.slack', reason: 'FieldValueForbidden' }),
+    rule(setOnce('ts'), 'status.slack.ts is set once and never changes: the request has been posted', { fieldPath: '.status.slack', reason: 'FieldValueForbidden' }),
+    rule(
+      "!has(self.spec.executionStartedAt) || has(oldSelf.spec.executionStartedAt) || (has(self.status) && has(self.status.phase) && self.status.phase == 'Approved')",
+      'executionStartedAt may only be set on an Approved request',
+      { fieldPath: '.spec.executionStartedAt', reason: 'FieldValueForbidden' },
+    ),
+  ];
+}
+
 export interface GeneratedFile {
   /** Relative to the output directory (crds/). */
   name: string;
@@ -590,6 +657,23 @@ export function generateCrds(): GeneratedFile[] {
         'metadata.name: an ApprovalChannel name must be a DNS label (lowercase letters, digits and "-", at most 63 characters), because rules refer to it in approval.channel',
       )],
     }),
+    crd({
+      names: KINDS.ApprovalRequest,
+      description: 'ApprovalRequest: one call awaiting a human decision. A sidecar creates it; the operator posts it to the ApprovalChannel\'s Slack channel and writes the decision into status. `kubectl get approvalrequests -A` lists what is pending.',
+      spec: ApprovalRequestSpecSchema,
+      status: ApprovalRequestStatusSchema,
+      columns: [
+        { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Pending, Posted, or the decision' },
+        { name: 'Tool', type: 'string', jsonPath: '.spec.tool', description: 'The tool (or target) the call is for' },
+        { name: 'Channel', type: 'string', jsonPath: '.spec.channel', description: 'The ApprovalChannel where people decide' },
+        { name: 'Pod', type: 'string', jsonPath: '.spec.workload.pod', description: 'The workload pod whose agent made the call' },
+        { name: 'DecidedBy', type: 'string', jsonPath: '.status.decidedBy[0].name', description: 'Who decided (the first approver)' },
+        { name: 'Expires', type: 'date', jsonPath: '.spec.expiresAt', priority: 1 },
+        { name: 'Reason', type: 'string', jsonPath: '.status.reason', priority: 1 },
+        AGE,
+      ],
+      rootRules: approvalRequestRootRules(),
+    }),
   ];
   return docs.map((doc) => ({
     name: `${(doc.metadata as { name: string }).name}.yaml`,
@@ -602,9 +686,11 @@ export function generateCrds(): GeneratedFile[] {
 
 function main(argv: string[]): number {
   const check = argv.includes('--check');
-  const outDir = argv.find((a) => !a.startsWith('--')) ?? 'crds';
+  const given = argv.find((a) => !a.startsWith('--'));
+  // crds/ for kubectl, and the chart's copy (Helm installs CRDs from its own crds/ directory).
+  const outDirs = given ? [given] : ['crds', path.join('charts', 'thoughtgate', 'crds')];
   let drift = 0;
-  for (const f of generateCrds()) {
+  for (const outDir of outDirs) for (const f of generateCrds()) {
     const file = path.join(outDir, f.name);
     if (check) {
       let current = '';

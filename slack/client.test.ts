@@ -42,6 +42,25 @@ afterEach(async () => {
   await fake.close();
 });
 
+test('findPosted finds this bot\'s message for a request id in a time window (crash recovery)', async () => {
+  const since = Date.now() - 1000;
+  expect(await client.findPosted('ar-1', { since, until: Date.now() + 1000 })).toEqual({ message: null, complete: true });
+  const posted = await client.post(request);
+  for (let i = 0; i < 3; i++) await client.post({ ...request, id: `other-${i}` });
+  // Another app's message with the same metadata does not count.
+  fake.addToken('xoxb-other', { userId: 'UOTHER', botId: 'BOTHER' });
+  const other = new SlackConnection({ token: 'xoxb-other', apiUrl: fake.url });
+  await new SlackApprovalClient(other, config).post({ ...request, id: 'ar-2' });
+  other.close();
+  expect(await client.findPosted('ar-1', { since, until: Date.now() + 1000 })).toEqual({ message: { channel: CH, ts: posted.ts }, complete: true });
+  expect(await client.findPosted('ar-2', { since, until: Date.now() + 1000 })).toEqual({ message: null, complete: true });
+  // Outside the window: not found.
+  expect((await client.findPosted('ar-1', { since: Date.now() + 5000, until: Date.now() + 6000 })).message).toBeNull();
+  // A bounded scan says when it did not see everything.
+  expect(await client.findPosted('ar-1', { since, until: Date.now() + 1000 }, 0)).toEqual({ message: null, complete: false });
+  expect(fake.calls('conversations.history').at(-1)!.args).toMatchObject({ channel: CH, include_all_metadata: 'true', inclusive: 'true', limit: '200' });
+});
+
 test('post → approve → finish round trip', async () => {
   const posted = await client.post(request);
   expect(posted).toEqual({ channel: CH, ts: expect.stringMatching(/^\d+\.\d{6}$/) });

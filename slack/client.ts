@@ -8,6 +8,7 @@ import {
   buildApprovalMessage,
   buildOutcomeMessage,
   checkMessageLimits,
+  METADATA_EVENT_TYPE,
   type ApprovalMessageInput,
   type ApprovalOutcome,
   type SlackMessage,
@@ -111,6 +112,36 @@ export class SlackApprovalClient {
     );
     if (typeof res.ts !== 'string') throw new SlackApprovalError('retryable', 'bad_response', 'chat.postMessage', 'Slack chat.postMessage: answer without ts');
     return { channel: typeof res.channel === 'string' ? res.channel : this.config.channel, ts: res.ts };
+  }
+
+  /**
+   * Looks for this bot's approval message for `id` (message metadata request_id) posted between
+   * `since` and `until`, newest first, reading at most `maxPages` pages of conversations.history.
+   * For recovery after a crash between chat.postMessage and recording its ts. `complete` is false
+   * when the window held more messages than were read. Needs channels:history (groups:history).
+   */
+  async findPosted(id: string, window: { since: Date | number; until: Date | number }, maxPages = 5): Promise<{ message: PostedMessage | null; complete: boolean }> {
+    const me = await this.connection.identity();
+    const secs = (t: Date | number) => ((typeof t === 'number' ? t : t.getTime()) / 1000).toFixed(6);
+    let cursor: string | undefined;
+    for (let page = 0; page < maxPages; page++) {
+      const res = await this.connection.call(
+        'conversations.history',
+        { channel: this.config.channel, oldest: secs(window.since), latest: secs(window.until), inclusive: true, limit: 200, include_all_metadata: true, ...(cursor ? { cursor } : {}) },
+        { priority: 'high', channel: this.config.channel },
+      );
+      const messages = (Array.isArray(res.messages) ? res.messages : []) as { ts?: unknown; user?: unknown; bot_id?: unknown; metadata?: { event_type?: unknown; event_payload?: { request_id?: unknown } } }[];
+      for (const m of messages) {
+        const ours = m.user === me.userId || (me.botId !== undefined && m.bot_id === me.botId);
+        if (ours && typeof m.ts === 'string' && m.metadata?.event_type === METADATA_EVENT_TYPE && m.metadata.event_payload?.request_id === id) {
+          return { message: { channel: this.config.channel, ts: m.ts }, complete: true };
+        }
+      }
+      const next = (res.response_metadata as { next_cursor?: unknown } | undefined)?.next_cursor;
+      if (res.has_more !== true || typeof next !== 'string' || next === '') return { message: null, complete: true };
+      cursor = next;
+    }
+    return { message: null, complete: false };
   }
 
   /** Reads the reactions once: the decision (or null) and a fingerprint of all reactions. */

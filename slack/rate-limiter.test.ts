@@ -31,7 +31,7 @@ describe('TokenBucket (pure)', () => {
 
   test('every default budget stays within its Slack tier per minute', () => {
     const tier: Record<string, number> = {
-      'chat.update': 50, 'reactions.get': 50, 'conversations.info': 50, 'auth.test': 50, 'users.info': 100, 'usergroups.users.list': 20,
+      'chat.update': 50, 'reactions.get': 50, 'conversations.info': 50, 'conversations.history': 50, 'auth.test': 50, 'users.info': 100, 'usergroups.users.list': 20,
     };
     for (const [method, max] of Object.entries(tier)) {
       const b = SLACK_RATE_BUDGETS[method]!;

@@ -35,6 +35,8 @@ export const SLACK_RATE_BUDGETS: Readonly<Record<string, RateBudget>> = {
   'chat.update': { perMinute: 45, burst: 5 },
   'reactions.get': { perMinute: 45, burst: 5 },
   'conversations.info': { perMinute: 45, burst: 5 },
+  // Only to find a message after a crash mid-post (operator recovery).
+  'conversations.history': { perMinute: 45, burst: 5 },
   // Tier 4 (100+/min).
   'users.info': { perMinute: 90, burst: 10 },
   // Tier 2 (20+/min).

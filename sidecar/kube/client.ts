@@ -1,4 +1,5 @@
-// A minimal Kubernetes API client for one job: read and watch one namespaced ConfigMap.
+// A minimal Kubernetes API client for two jobs: read and watch one namespaced ConfigMap, and
+// create, patch, list and watch the pod's own ApprovalRequests (cluster approvals).
 // @kubernetes/client-node would cost the sidecar ~74 MiB; this is undici's Pool and request(),
 // imported by file path like proxy/upstream.ts (see types/undici-pool.d.ts).
 //
@@ -10,23 +11,39 @@ import type { Dispatcher, Pool } from 'undici';
 import apiRequest from 'undici/lib/api/api-request.js';
 import PoolImpl from 'undici/lib/dispatcher/pool.js';
 import {
+  approvalRequestPath,
+  approvalRequestsListPath,
+  approvalRequestsPath,
+  approvalRequestsWatchPath,
   configMapListPath,
   configMapPath,
   configMapWatchPath,
   decodeList,
+  decodeListOf,
   decodeWatchLine,
+  decodeWatchLineOf,
   errorFromResponse,
   inClusterServer,
+  isApprovalRequest,
   serviceAccountDir,
   KubeError,
   LineSplitter,
+  type ApprovalRequestObject,
   type ConfigMap,
   type Env,
+  type KubeObjectLike,
   type WatchEvent,
 } from './protocol.js';
 
 export { KubeError } from './protocol.js';
-export type { ConfigMap, WatchEvent } from './protocol.js';
+export type { ApprovalRequestObject, ConfigMap, WatchEvent } from './protocol.js';
+
+/** merge: RFC 7386 JSON merge patch (an object). json: RFC 6902 JSON patch (a list of operations). */
+export type PatchType = 'merge' | 'json';
+const PATCH_CONTENT_TYPE: Record<PatchType, string> = { merge: 'application/merge-patch+json', json: 'application/json-patch+json' };
+
+/** What a sidecar may do to ApprovalRequests (the thoughtgate-sidecar Role grants exactly this). */
+const APPROVALS_RBAC = 'create, get, list, watch and patch on approvalrequests.thoughtgate.io in its namespace (the thoughtgate-sidecar Role)';
 
 export interface KubeClientOptions {
   /** API server URL; default: in-cluster, from KUBERNETES_SERVICE_HOST/PORT. */
@@ -78,6 +95,23 @@ export interface KubeClient {
    * throws, the watch ends with that error.
    */
   watch(namespace: string, name: string, resourceVersion: string, onEvent: (e: WatchEvent) => void, signal: AbortSignal, opts?: WatchOptions): Promise<WatchEnd>;
+  /** Creates an ApprovalRequest; a KubeError with status 409 when the name is taken. */
+  createApprovalRequest(namespace: string, obj: ApprovalRequestObject, signal?: AbortSignal): Promise<ApprovalRequestObject>;
+  /** The ApprovalRequest, or null when it does not exist. */
+  getApprovalRequest(namespace: string, name: string, signal?: AbortSignal): Promise<ApprovalRequestObject | null>;
+  /** Patches the main resource (never status: a sidecar may not write it). 404 is a KubeError. */
+  patchApprovalRequest(namespace: string, name: string, patch: unknown, type: PatchType, signal?: AbortSignal): Promise<ApprovalRequestObject>;
+  /** The namespace's ApprovalRequests matching every `label=value`, and the resourceVersion to watch from. */
+  listApprovalRequests(namespace: string, labels: Record<string, string>, signal?: AbortSignal): Promise<{ items: ApprovalRequestObject[]; resourceVersion: string }>;
+  /** Like watch(), for the ApprovalRequests matching `labels`. */
+  watchApprovalRequests(
+    namespace: string,
+    labels: Record<string, string>,
+    resourceVersion: string,
+    onEvent: (e: WatchEvent<ApprovalRequestObject>) => void,
+    signal: AbortSignal,
+    opts?: WatchOptions,
+  ): Promise<WatchEnd>;
   /** A raw authenticated GET: status and body text, never throwing for an HTTP status. */
   raw(path: string, signal?: AbortSignal): Promise<{ status: number; body: string }>;
   /** Closes all connections (in-flight requests fail). Idempotent. */
@@ -182,11 +216,13 @@ export function createKubeClient(o: KubeClientOptions = {}): KubeClient {
   };
 
   /**
-   * Sends a GET with the current token. A 401 makes it re-read the token file and, when the token
-   * changed (rotated under us), try once more with the new one. A 401 that stays comes back with
-   * its body already read (`text`), since reading it was needed to reuse the connection.
+   * Sends a request (GET unless `write` says otherwise) with the current token. A 401 makes it
+   * re-read the token file and, when the token changed (rotated under us), try once more with the
+   * new one; a 401 means the server did nothing, so this is safe for writes too. A 401 that stays
+   * comes back with its body already read (`text`), since reading it was needed to reuse the
+   * connection.
    */
-  const send = async (path: string, signal: AbortSignal | undefined, what: string, watch: boolean): Promise<Sent> => {
+  const send = async (path: string, signal: AbortSignal | undefined, what: string, watch: boolean, write?: { method: 'POST' | 'PATCH'; contentType: string; body: string }): Promise<Sent> => {
     for (let attempt = 0; ; attempt++) {
       const bearer = await readToken(attempt > 0);
       const p = await getPool();
@@ -195,8 +231,14 @@ export function createKubeClient(o: KubeClientOptions = {}): KubeClient {
       try {
         res = await apiRequest.call(p, {
           path,
-          method: 'GET',
-          headers: { authorization: `Bearer ${bearer}`, accept: 'application/json', 'user-agent': userAgent },
+          method: write?.method ?? 'GET',
+          headers: {
+            authorization: `Bearer ${bearer}`,
+            accept: 'application/json',
+            'user-agent': userAgent,
+            ...(write ? { 'content-type': write.contentType } : {}),
+          },
+          ...(write ? { body: write.body } : {}),
           signal,
           headersTimeout: requestTimeoutMs,
           // A watch is quiet for minutes by design; its liveness is the caller's watchdog.
@@ -228,8 +270,8 @@ export function createKubeClient(o: KubeClientOptions = {}): KubeClient {
     return Buffer.concat(parts, size).toString('utf8');
   };
 
-  const getText = async (path: string, signal: AbortSignal | undefined, what: string): Promise<{ status: number; body: string }> => {
-    const sent = await send(path, signal, what, false);
+  const getText = async (path: string, signal: AbortSignal | undefined, what: string, write?: Parameters<typeof send>[4]): Promise<{ status: number; body: string }> => {
+    const sent = await send(path, signal, what, false, write);
     if (!sent.res) return { status: sent.status, body: sent.text ?? '' };
     try {
       return { status: sent.status, body: await readBody(sent.res, what) };
@@ -238,6 +280,69 @@ export function createKubeClient(o: KubeClientOptions = {}): KubeClient {
       throw networkError(err, what);
     }
   };
+
+  /** client-go's spread: 5–10 minutes, so a fleet of watchers does not reconnect in waves. */
+  function watchTimeout(opts: WatchOptions): number {
+    return opts.timeoutSeconds ?? Math.floor(300 + Math.random() * 300);
+  }
+
+  function parseApprovalRequest(body: string, what: string): ApprovalRequestObject {
+    let v: unknown;
+    try {
+      v = JSON.parse(body);
+    } catch {
+      throw new KubeError('protocol', `${what}: response is not JSON`);
+    }
+    if (!isApprovalRequest(v)) throw new KubeError('protocol', `${what}: response is not an ApprovalRequest`);
+    return v;
+  }
+
+  async function watchStream<T extends KubeObjectLike>(
+    path: string,
+    what: string,
+    rbacHint: string | undefined,
+    decode: (line: string) => WatchEvent<T> | null,
+    resourceVersion: string,
+    onEvent: (e: WatchEvent<T>) => void,
+    signal: AbortSignal,
+    opts: WatchOptions,
+  ): Promise<WatchEnd> {
+    const sent = await send(path, signal, what, true);
+    const res = sent.res;
+    if (!res || sent.status !== 200) {
+      const text = sent.text ?? (res ? await readBody(res, what).catch(() => '') : '');
+      throw errorFromResponse(sent.status, text, what, rbacHint);
+    }
+    opts.onOpen?.();
+    const splitter = new LineSplitter(maxBodyBytes);
+    let rv = resourceVersion;
+    let events = 0;
+    let callbackError: unknown = undefined;
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        for (const line of splitter.push(chunk)) {
+          const e = decode(line);
+          if (!e) continue;
+          rv = e.type === 'BOOKMARK' ? e.resourceVersion : (e.object.metadata.resourceVersion ?? rv);
+          events++;
+          try {
+            onEvent(e);
+          } catch (err) {
+            callbackError = err;
+            throw err;
+          }
+        }
+      }
+    } catch (err) {
+      res.body.destroy();
+      if (signal.aborted) throw signal.reason;
+      if (err === callbackError) throw err;
+      throw networkError(err, what);
+    }
+    if (signal.aborted) throw signal.reason;
+    if (splitter.pending > 0) throw new KubeError('network', `${what}: the stream ended inside an event`);
+    return { resourceVersion: rv, events };
+  }
 
   return {
     server,
@@ -261,45 +366,45 @@ export function createKubeClient(o: KubeClientOptions = {}): KubeClient {
       return decodeList(r.body, what);
     },
 
-    async watch(namespace, name, resourceVersion, onEvent, signal, opts = {}) {
-      const what = `watch ConfigMap ${namespace}/${name}`;
-      // client-go's spread: 5–10 minutes, so a fleet of watchers does not reconnect in waves.
-      const timeoutSeconds = opts.timeoutSeconds ?? Math.floor(300 + Math.random() * 300);
-      const sent = await send(configMapWatchPath(namespace, name, resourceVersion, timeoutSeconds), signal, what, true);
-      const res = sent.res;
-      if (!res || sent.status !== 200) {
-        const text = sent.text ?? (res ? await readBody(res, what).catch(() => '') : '');
-        throw errorFromResponse(sent.status, text, what);
-      }
-      opts.onOpen?.();
-      const splitter = new LineSplitter(maxBodyBytes);
-      let rv = resourceVersion;
-      let events = 0;
-      let callbackError: unknown = undefined;
-      try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          for (const line of splitter.push(chunk)) {
-            const e = decodeWatchLine(line);
-            if (!e) continue;
-            rv = e.type === 'BOOKMARK' ? e.resourceVersion : (e.object.metadata.resourceVersion ?? rv);
-            events++;
-            try {
-              onEvent(e);
-            } catch (err) {
-              callbackError = err;
-              throw err;
-            }
-          }
-        }
-      } catch (err) {
-        res.body.destroy();
-        if (signal.aborted) throw signal.reason;
-        if (err === callbackError) throw err;
-        throw networkError(err, what);
-      }
-      if (signal.aborted) throw signal.reason;
-      if (splitter.pending > 0) throw new KubeError('network', `${what}: the stream ended inside an event`);
-      return { resourceVersion: rv, events };
+    watch(namespace, name, resourceVersion, onEvent, signal, opts = {}) {
+      const timeoutSeconds = watchTimeout(opts);
+      return watchStream(configMapWatchPath(namespace, name, resourceVersion, timeoutSeconds), `watch ConfigMap ${namespace}/${name}`, undefined,
+        decodeWatchLine, resourceVersion, onEvent, signal, opts);
+    },
+
+    async createApprovalRequest(namespace, obj, signal) {
+      const what = `create ApprovalRequest ${namespace}/${obj.metadata.name}`;
+      const r = await getText(approvalRequestsPath(namespace), signal, what, { method: 'POST', contentType: 'application/json', body: JSON.stringify(obj) });
+      if (r.status !== 201 && r.status !== 200) throw errorFromResponse(r.status, r.body, what, APPROVALS_RBAC);
+      return parseApprovalRequest(r.body, what);
+    },
+
+    async getApprovalRequest(namespace, name, signal) {
+      const what = `get ApprovalRequest ${namespace}/${name}`;
+      const r = await getText(approvalRequestPath(namespace, name), signal, what);
+      if (r.status === 404) return null;
+      if (r.status !== 200) throw errorFromResponse(r.status, r.body, what, APPROVALS_RBAC);
+      return parseApprovalRequest(r.body, what);
+    },
+
+    async patchApprovalRequest(namespace, name, patch, type, signal) {
+      const what = `patch ApprovalRequest ${namespace}/${name}`;
+      const r = await getText(approvalRequestPath(namespace, name), signal, what, { method: 'PATCH', contentType: PATCH_CONTENT_TYPE[type], body: JSON.stringify(patch) });
+      if (r.status !== 200) throw errorFromResponse(r.status, r.body, what, APPROVALS_RBAC);
+      return parseApprovalRequest(r.body, what);
+    },
+
+    async listApprovalRequests(namespace, labels, signal) {
+      const what = `list ApprovalRequests in ${namespace}`;
+      const r = await getText(approvalRequestsListPath(namespace, labels), signal, what);
+      if (r.status !== 200) throw errorFromResponse(r.status, r.body, what, APPROVALS_RBAC);
+      return decodeListOf(r.body, what, isApprovalRequest);
+    },
+
+    watchApprovalRequests(namespace, labels, resourceVersion, onEvent, signal, opts = {}) {
+      const timeoutSeconds = watchTimeout(opts);
+      return watchStream(approvalRequestsWatchPath(namespace, labels, resourceVersion, timeoutSeconds), `watch ApprovalRequests in ${namespace}`, APPROVALS_RBAC,
+        (line) => decodeWatchLineOf(line, isApprovalRequest, 'an ApprovalRequest'), resourceVersion, onEvent, signal, opts);
     },
 
     async raw(path, signal) {

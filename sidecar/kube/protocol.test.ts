@@ -1,5 +1,12 @@
 import {
+  approvalRequestPath,
+  approvalRequestsListPath,
+  approvalRequestsPath,
+  approvalRequestsWatchPath,
   backoffDelay,
+  decodeListOf,
+  decodeWatchLineOf,
+  isApprovalRequest,
   configMapListPath,
   configMapPath,
   configMapWatchPath,
@@ -42,6 +49,39 @@ describe('paths', () => {
     expect(() => configMapPath('ns', 'a/b')).toThrow('invalid name');
     expect(() => configMapListPath('ns', 'a&watch=1')).toThrow('invalid name');
     expect(() => configMapWatchPath('ns', 'cm', '1&x=2', 10)).toThrow('invalid resourceVersion');
+  });
+});
+
+describe('ApprovalRequest paths', () => {
+  it('collection, object, label-selected list and watch', () => {
+    expect(approvalRequestsPath('team-a')).toBe('/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests');
+    expect(approvalRequestPath('team-a', 'r1')).toBe('/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests/r1');
+    expect(approvalRequestsListPath('team-a', { 'thoughtgate.io/pod': 'agent-0' })).toBe(
+      '/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests?labelSelector=thoughtgate.io%2Fpod%3Dagent-0',
+    );
+    expect(approvalRequestsWatchPath('team-a', { 'thoughtgate.io/pod': 'agent-0' }, '42', 300)).toBe(
+      '/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests?labelSelector=thoughtgate.io%2Fpod%3Dagent-0&watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=42',
+    );
+    expect(approvalRequestsWatchPath('team-a', {}, '', 5)).toBe('/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests?watch=1&allowWatchBookmarks=true&timeoutSeconds=5');
+  });
+
+  it('refuses names and selectors that would change the query', () => {
+    expect(() => approvalRequestPath('team-a', '../x')).toThrow('invalid name');
+    expect(() => approvalRequestsListPath('team-a', { 'thoughtgate.io/pod': 'a,b=c' })).toThrow('invalid label selector');
+    expect(() => approvalRequestsListPath('team-a', { 'x&watch': '1' })).toThrow('invalid label selector');
+    expect(() => approvalRequestsListPath('team-a', { k: 'v'.repeat(64) })).toThrow('invalid label selector');
+  });
+
+  it('decodes ApprovalRequest lists and watch events', () => {
+    const ar = { apiVersion: 'thoughtgate.io/v1alpha1', kind: 'ApprovalRequest', metadata: { name: 'r1', resourceVersion: '9' }, spec: { tool: 't' }, status: { phase: 'Posted' } };
+    expect(decodeListOf(JSON.stringify({ metadata: { resourceVersion: '10' }, items: [ar, { metadata: {} }] }), 'list', isApprovalRequest)).toEqual({ items: [ar], resourceVersion: '10' });
+    expect(decodeWatchLineOf(JSON.stringify({ type: 'MODIFIED', object: ar }), isApprovalRequest, 'an ApprovalRequest')).toEqual({ type: 'MODIFIED', object: ar });
+    expect(() => decodeWatchLineOf(JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'x' }, spec: [] } }), isApprovalRequest, 'an ApprovalRequest')).toThrow('ADDED event without an ApprovalRequest');
+  });
+
+  it('a 403 names what the sidecar Role must grant', () => {
+    const e = errorFromResponse(403, JSON.stringify({ kind: 'Status', reason: 'Forbidden', message: 'nope' }), 'create ApprovalRequest x', 'create on approvalrequests');
+    expect(e.message).toBe('create ApprovalRequest x: HTTP 403 Forbidden: nope — RBAC: the ServiceAccount needs create on approvalrequests');
   });
 });
 

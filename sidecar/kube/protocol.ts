@@ -42,10 +42,35 @@ export interface ConfigMap {
   binaryData?: Record<string, string>;
 }
 
-export type WatchEvent =
-  | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: ConfigMap }
+export type WatchEvent<T extends KubeObjectLike = ConfigMap> =
+  | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: T }
   /** The server's "you are up to date as of this resourceVersion"; carries no object. */
   | { type: 'BOOKMARK'; resourceVersion: string };
+
+/** What every object this client reads has. */
+export interface KubeObjectLike {
+  metadata: { name: string; namespace?: string; resourceVersion?: string };
+}
+
+/**
+ * An ApprovalRequest (thoughtgate.io/v1alpha1) as this client carries it: spec and status are
+ * checked by the caller (sidecar/approvals/cluster-backend.ts), not here.
+ */
+export interface ApprovalRequestObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    creationTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
+}
 
 export type KubeErrorKind =
   /** The server answered with an error status (see `status`). */
@@ -94,11 +119,45 @@ export function configMapListPath(namespace: string, name: string): string {
   return `/api/v1/namespaces/${namespace}/configmaps?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`;
 }
 
-export function configMapWatchPath(namespace: string, name: string, resourceVersion: string, timeoutSeconds: number): string {
+function watchParams(resourceVersion: string, timeoutSeconds: number): string {
   if (!/^\d*$/.test(resourceVersion)) throw new KubeError('config', `invalid resourceVersion "${resourceVersion}"`);
   const params = new URLSearchParams({ watch: '1', allowWatchBookmarks: 'true', timeoutSeconds: String(Math.max(1, Math.floor(timeoutSeconds))) });
   if (resourceVersion) params.set('resourceVersion', resourceVersion);
-  return `${configMapListPath(namespace, name)}&${params.toString()}`;
+  return params.toString();
+}
+
+export function configMapWatchPath(namespace: string, name: string, resourceVersion: string, timeoutSeconds: number): string {
+  return `${configMapListPath(namespace, name)}&${watchParams(resourceVersion, timeoutSeconds)}`;
+}
+
+export const APPROVAL_REQUESTS_API = '/apis/thoughtgate.io/v1alpha1';
+
+/** The namespace's ApprovalRequests collection (create goes here). */
+export function approvalRequestsPath(namespace: string): string {
+  checkName('namespace', namespace);
+  return `${APPROVAL_REQUESTS_API}/namespaces/${namespace}/approvalrequests`;
+}
+
+export function approvalRequestPath(namespace: string, name: string): string {
+  checkName('name', name);
+  return `${approvalRequestsPath(namespace)}/${name}`;
+}
+
+/** `key=value` label selectors only (what a sidecar needs: its own pod's requests). */
+export function approvalRequestsListPath(namespace: string, labelSelector: Record<string, string>): string {
+  const parts = Object.entries(labelSelector).map(([k, v]) => {
+    if (!/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(k) || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v) || v.length > 63) {
+      throw new KubeError('config', `invalid label selector ${k}=${v}`);
+    }
+    return `${k}=${v}`;
+  });
+  const base = approvalRequestsPath(namespace);
+  return parts.length ? `${base}?labelSelector=${encodeURIComponent(parts.join(','))}` : base;
+}
+
+export function approvalRequestsWatchPath(namespace: string, labelSelector: Record<string, string>, resourceVersion: string, timeoutSeconds: number): string {
+  const list = approvalRequestsListPath(namespace, labelSelector);
+  return `${list}${list.includes('?') ? '&' : '?'}${watchParams(resourceVersion, timeoutSeconds)}`;
 }
 
 interface Status {
@@ -110,7 +169,7 @@ interface Status {
 }
 
 /** A readable error for a non-2xx response; `body` is the response text (a Status, usually). */
-export function errorFromResponse(status: number, body: string, what: string): KubeError {
+export function errorFromResponse(status: number, body: string, what: string, rbacHint = 'get, list and watch on this ConfigMap'): KubeError {
   let s: Status = {};
   try {
     const parsed = JSON.parse(body) as unknown;
@@ -122,8 +181,21 @@ export function errorFromResponse(status: number, body: string, what: string): K
   if (status === 410) return new KubeError('gone', `${what}: ${detail || 'resourceVersion too old'} (410)`, status, s.reason ?? 'Gone');
   let hint = '';
   if (status === 401) hint = ' — the ServiceAccount token was rejected (expired, revoked, or not a token of this cluster)';
-  if (status === 403) hint = ' — RBAC: the ServiceAccount needs get, list and watch on this ConfigMap';
+  if (status === 403) hint = ` — RBAC: the ServiceAccount needs ${rbacHint}`;
   return new KubeError('http', `${what}: HTTP ${status}${s.reason ? ` ${s.reason}` : ''}: ${detail}${hint}`, status, s.reason);
+}
+
+function hasName(v: unknown): v is KubeObjectLike {
+  if (!v || typeof v !== 'object') return false;
+  const m = (v as { metadata?: unknown }).metadata;
+  return !!m && typeof m === 'object' && typeof (m as { name?: unknown }).name === 'string';
+}
+
+export function isApprovalRequest(v: unknown): v is ApprovalRequestObject {
+  if (!hasName(v)) return false;
+  const { spec, status } = v as { spec?: unknown; status?: unknown };
+  const objOrAbsent = (x: unknown) => x === undefined || x === null || (typeof x === 'object' && !Array.isArray(x));
+  return objOrAbsent(spec) && objOrAbsent(status);
 }
 
 function isConfigMap(v: unknown): v is ConfigMap {
@@ -149,11 +221,30 @@ export function decodeList(body: string, what: string): { item: ConfigMap | null
   return { item, resourceVersion: rv };
 }
 
+/** Every object of a list response that passes `is`, and the list's resourceVersion. */
+export function decodeListOf<T>(body: string, what: string, is: (v: unknown) => v is T): { items: T[]; resourceVersion: string } {
+  let v: unknown;
+  try {
+    v = JSON.parse(body);
+  } catch {
+    throw new KubeError('protocol', `${what}: response is not JSON`);
+  }
+  const list = v as { metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
+  const rv = list?.metadata?.resourceVersion;
+  if (typeof rv !== 'string' || !Array.isArray(list.items)) throw new KubeError('protocol', `${what}: response is not a list`);
+  return { items: list.items.filter(is), resourceVersion: rv };
+}
+
 /**
  * One line of a watch stream. An ERROR event becomes a thrown KubeError ('gone' for 410, after
  * which the caller must list again); unknown types are ignored (null) as client-go does.
  */
 export function decodeWatchLine(line: string): WatchEvent | null {
+  return decodeWatchLineOf(line, isConfigMap, 'a ConfigMap');
+}
+
+/** decodeWatchLine for objects that pass `is` (named `kind` in errors, with its article). */
+export function decodeWatchLineOf<T extends KubeObjectLike>(line: string, is: (v: unknown) => v is T, kind: string): WatchEvent<T> | null {
   let v: { type?: unknown; object?: unknown };
   try {
     v = JSON.parse(line) as typeof v;
@@ -165,10 +256,10 @@ export function decodeWatchLine(line: string): WatchEvent | null {
     case 'ADDED':
     case 'MODIFIED':
     case 'DELETED':
-      if (!isConfigMap(v.object)) throw new KubeError('protocol', `watch: ${v.type} event without a ConfigMap`);
+      if (!is(v.object)) throw new KubeError('protocol', `watch: ${v.type} event without ${kind}`);
       return { type: v.type, object: v.object };
     case 'BOOKMARK': {
-      const rv = (v.object as ConfigMap | undefined)?.metadata?.resourceVersion;
+      const rv = (v.object as KubeObjectLike | undefined)?.metadata?.resourceVersion;
       if (typeof rv !== 'string') throw new KubeError('protocol', 'watch: BOOKMARK without a resourceVersion');
       return { type: 'BOOKMARK', resourceVersion: rv };
     }

@@ -12,7 +12,7 @@ import { formatPath } from '../../api/issues.js';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME } from '../../api/wellknown.js';
 import { substituteEnv, type Env } from '../config/env.js';
 import { createKubeClient, KubeError, type ConfigMap, type KubeClient, type KubeClientOptions, type WatchEvent } from '../kube/client.js';
-import { backoffDelay } from '../kube/protocol.js';
+import { describeError, startWatchLoop, type LoopPhase, type WatchLoop } from '../kube/watch-loop.js';
 import type { Logger } from '../log.js';
 import type { ConfigProvider, ConfigUpdate } from '../sidecar.js';
 import { selectPolicy } from './select.js';
@@ -93,7 +93,7 @@ export type ProviderView =
   /** `serving`: the config the sidecar keeps enforcing (null when there was none). */
   | { kind: 'invalid'; errors: string[]; serving: { policy: string; hash: string } | null };
 
-export type Phase = 'listing' | 'connecting' | 'watching' | 'backoff' | 'closed';
+export type Phase = LoopPhase;
 
 export interface ProviderState {
   view: ProviderView;
@@ -150,10 +150,6 @@ export interface ConfigMapProvider extends ConfigProvider {
   state(): ProviderState;
 }
 
-class WatchdogFired extends Error {
-  override readonly name = 'WatchdogFired';
-}
-
 export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvider {
   const namespace = o.namespace;
   const name = o.name ?? CONFIGMAP_NAME;
@@ -177,9 +173,7 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
   let lastKey: string | null = null;
   let onUpdate: ((u: ConfigUpdate) => void) | null = null;
   let closed = false;
-  let current: AbortController | null = null;
-  let wake: (() => void) | null = null;
-  let loop: Promise<void> | null = null;
+  let loop: WatchLoop | null = null;
   let firstSettled: (() => void) | null = null;
   let everRead = false;
   let authFailures = 0;
@@ -235,109 +229,25 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
     apply(e.type === 'DELETED' ? null : e.object);
   };
 
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      const t = setTimeout(() => {
-        wake = null;
-        resolve();
-      }, ms);
-      wake = () => {
-        clearTimeout(t);
-        wake = null;
-        resolve();
-      };
-    });
-
-  /** The API server answers again: say so once, and forget the error. */
-  const recovered = (): void => {
-    everRead = true;
-    authFailures = 0;
-    if (st.lastError) log.info('reading the config again', { configMap: `${namespace}/${name}`, resourceVersion: st.resourceVersion });
-    st.lastError = null;
-  };
-
-  const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
-  const run = async (): Promise<void> => {
-    let needList = true;
-    let attempt = 0;
-    let gones = 0;
-    while (!closed) {
-      const ac = new AbortController();
-      current = ac;
-      let watchdog: NodeJS.Timeout | null = null;
-      // A watch that worked for a while before it broke starts the backoff over: the sequence
-      // is for an API server that keeps failing, not for one failure a day.
-      let openedAt = 0;
-      let delivered = 0;
-      const pet = (): void => {
-        if (watchdog) clearTimeout(watchdog);
-        watchdog = setTimeout(() => ac.abort(new WatchdogFired(`no watch event or bookmark for ${watchdogMs} ms`)), watchdogMs);
-      };
-      try {
-        client ??= createKubeClient(o.clientOptions);
-        if (needList) {
-          st.phase = 'listing';
-          const r = await client.list(namespace, name, ac.signal);
-          st.counters.lists++;
-          st.resourceVersion = r.resourceVersion;
-          needList = false;
-          recovered();
-          apply(r.item);
-          firstSettled?.();
-        }
-        st.phase = 'connecting';
-        st.counters.watches++;
-        const startedAt = Date.now();
-        pet();
-        const end = await client.watch(namespace, name, st.resourceVersion, (e) => {
-          pet();
-          delivered++;
-          gones = 0;
-          onEvent(e);
-        }, ac.signal, {
-          timeoutSeconds: o.watchTimeoutSeconds,
-          onOpen: () => {
-            pet();
-            openedAt = Date.now();
-            st.phase = 'watching';
-            recovered();
-          },
-        });
-        st.resourceVersion = end.resourceVersion;
-        // The server ends every watch after timeoutSeconds: resume at once. A watch that ends as
-        // soon as it starts (a misbehaving proxy) must not spin, so that counts as a failure.
-        if (Date.now() - startedAt >= 1000 || end.events > 0) {
-          attempt = 0;
-          gones = 0;
-        } else {
-          st.phase = 'backoff';
-          await sleep(backoffDelay(attempt++, baseMs, maxMs));
-        }
-      } catch (err) {
-        if (closed) break;
-        if (ac.signal.reason instanceof WatchdogFired) {
-          st.counters.watchdogRestarts++;
-          log.warn('config watch went silent; restarting it', { configMap: `${namespace}/${name}`, silentMs: watchdogMs });
-          continue;
-        }
-        if (err instanceof KubeError && err.kind === 'gone') {
-          // The server no longer has history back to our resourceVersion (compaction, a
-          // restarted API server with a fresh watch cache): list again. Twice in a row backs off.
-          st.counters.relists++;
-          needList = true;
-          log.info('config watch expired (410); listing again', { configMap: `${namespace}/${name}`, resourceVersion: st.resourceVersion });
-          if (gones++ > 0) {
-            st.phase = 'backoff';
-            await sleep(backoffDelay(attempt++, baseMs, maxMs));
-          }
-          continue;
-        }
-        st.counters.failures++;
-        if (delivered > 0 || (openedAt > 0 && Date.now() - openedAt >= 10_000)) attempt = 0;
-        const delay = backoffDelay(attempt++, baseMs, maxMs);
+  const run = (): WatchLoop =>
+    startWatchLoop<{ resourceVersion: string; item: ConfigMap | null }, WatchEvent>({
+      state: st,
+      list: (signal) => (client ??= createKubeClient(o.clientOptions)).list(namespace, name, signal),
+      watch: (rv, onE, signal, opts) => (client ??= createKubeClient(o.clientOptions)).watch(namespace, name, rv, onE, signal, opts),
+      onList: (r) => {
+        apply(r.item);
+        firstSettled?.();
+      },
+      onEvent,
+      onRead: (afterError) => {
+        everRead = true;
+        authFailures = 0;
+        if (afterError) log.info('reading the config again', { configMap: `${namespace}/${name}`, resourceVersion: st.resourceVersion });
+      },
+      onWatchdog: (silentMs) => log.warn('config watch went silent; restarting it', { configMap: `${namespace}/${name}`, silentMs }),
+      onGone: (rv) => log.info('config watch expired (410); listing again', { configMap: `${namespace}/${name}`, resourceVersion: rv }),
+      onFailure: (err, delay) => {
         const status = err instanceof KubeError ? err.status : undefined;
-        st.lastError = describe(err);
         const fields = { configMap: `${namespace}/${name}`, server: client?.server, error: st.lastError, retryInMs: delay };
         if (status === 401 || status === 403) {
           // A restarted API server answers 403 for a moment while its RBAC cache fills, so one
@@ -352,15 +262,12 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
           log.warn('config watch interrupted; retrying', fields);
         }
         firstSettled?.();
-        st.phase = 'backoff';
-        await sleep(delay);
-      } finally {
-        if (watchdog) clearTimeout(watchdog);
-        if (current === ac) current = null;
-      }
-    }
-    st.phase = 'closed';
-  };
+      },
+      watchdogMs,
+      backoffBaseMs: baseMs,
+      backoffMaxMs: maxMs,
+      watchTimeoutSeconds: o.watchTimeoutSeconds,
+    });
 
   return {
     description: where,
@@ -376,10 +283,11 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
           resolve();
         };
       });
-      // run() catches everything it can; this is only a last resort against a bug.
-      loop = run().catch((err: unknown) => {
+      loop = run();
+      // The loop catches everything it can; this is only a last resort against a bug.
+      loop.done.catch((err: unknown) => {
         st.phase = 'closed';
-        log.error('config watch stopped unexpectedly', { configMap: `${namespace}/${name}`, error: describe(err) });
+        log.error('config watch stopped unexpectedly', { configMap: `${namespace}/${name}`, error: describeError(err) });
       });
       return first;
     },
@@ -387,9 +295,8 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
       if (closed) return;
       closed = true;
       firstSettled?.();
-      current?.abort(new Error('provider closed'));
-      wake?.();
-      await loop;
+      loop?.stop('provider closed');
+      await loop?.done.catch(() => undefined);
       st.phase = 'closed';
       if (ownClient) await client?.close();
     },

@@ -88,6 +88,26 @@ describe('wire behaviour', () => {
     expect(fake.calls('chat.postMessage').map((c) => c.args.channel)).toEqual(['C404', 'C1', 'C1']);
   });
 
+  test('conversations.history: newest first, time window, paging, metadata on request', async () => {
+    const meta = (id: string) => JSON.stringify({ event_type: 'thoughtgate_approval', event_payload: { request_id: id } });
+    const ts: string[] = [];
+    for (const id of ['a', 'b', 'c']) ts.push((await api('chat.postMessage', { channel: 'C1', text: id, metadata: meta(id) })).body.ts);
+    const all = await api('conversations.history', { channel: 'C1' });
+    expect(all.body.messages.map((m: { text: string }) => m.text)).toEqual(['c', 'b', 'a']);
+    expect(all.body.messages[0].metadata).toBeUndefined();
+    const withMeta = await api('conversations.history', { channel: 'C1', include_all_metadata: 'true', oldest: ts[0]!, inclusive: 'true', limit: '2' });
+    expect(withMeta.body.messages.map((m: { metadata: { event_payload: { request_id: string } } }) => m.metadata.event_payload.request_id)).toEqual(['c', 'b']);
+    expect(withMeta.body).toMatchObject({ has_more: true, response_metadata: { next_cursor: '2' } });
+    const next = await api('conversations.history', { channel: 'C1', include_all_metadata: 'true', oldest: ts[0]!, inclusive: 'true', limit: '2', cursor: '2' });
+    expect(next.body.messages.map((m: { text: string }) => m.text)).toEqual(['a']);
+    expect(next.body.has_more).toBe(false);
+    expect((await api('conversations.history', { channel: 'C1', oldest: ts[0]!, latest: ts[2]! })).body.messages.map((m: { text: string }) => m.text)).toEqual(['b']);
+    expect(all.body.messages[0]).toMatchObject({ user: 'UBOT', bot_id: 'BBOT' });
+    // ts is the posting time, in seconds.
+    expect(Math.abs(Number(ts[0]) * 1000 - Date.now())).toBeLessThan(60_000);
+    expect((await api('conversations.history', { channel: 'C404' })).body.error).toBe('channel_not_found');
+  });
+
   test('JSON bodies are accepted', async () => {
     const res = await fetch(`${fake.url}chat.postMessage`, {
       method: 'POST',

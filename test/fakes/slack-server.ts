@@ -5,7 +5,9 @@
 // application/x-www-form-urlencoded like WebClient sends, or JSON; `blocks`, `metadata` and
 // `attachments` given as JSON strings are parsed):
 //   auth.test, chat.postMessage, chat.update, reactions.get, users.info, usergroups.users.list,
-//   conversations.info. Anything else: {ok:false, error:'unknown_method'}.
+//   conversations.info, conversations.history (newest first; oldest/latest/inclusive, limit and
+//   cursor paging; message metadata only with include_all_metadata, like Slack).
+//   Anything else: {ok:false, error:'unknown_method'}.
 // Auth: `Authorization: Bearer <token>` or a `token` argument. Missing → not_authed, unknown → invalid_auth.
 // Like Slack, errors are HTTP 200 with {ok:false, error}; only rate limits (429 + Retry-After) and
 // outages (500, refused connections) use other statuses.
@@ -275,12 +277,12 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
   const forced: { method: string; left: number; retryAfterSec: number }[] = [];
   let down: FakeDownMode = false;
   let seq = 0;
-  // ts values: "<seconds at start>.<6 digits>", unique and increasing like Slack's.
-  const tsBase = Math.floor(Date.now() / 1000);
-  let tsCounter = 0;
+  // ts values: "<unix seconds>.<6 digits>" of the posting time, unique and increasing like Slack's
+  // (conversations.history windows are in these units).
+  let lastMicros = 0;
   const nextTs = () => {
-    tsCounter += 100;
-    return `${tsBase + Math.floor(tsCounter / 1_000_000)}.${String(tsCounter % 1_000_000).padStart(6, '0')}`;
+    lastMicros = Math.max(Date.now() * 1000, lastMicros + 100);
+    return `${Math.floor(lastMicros / 1_000_000)}.${String(lastMicros % 1_000_000).padStart(6, '0')}`;
   };
 
   const addToken = (token: string, identity: Partial<FakeTokenIdentity> = {}) => {
@@ -346,6 +348,37 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       const c = channels.get(id);
       if (!c) throw new SlackFail('channel_not_found');
       return { channel: { id: c.id, name: c.name, is_channel: !c.isPrivate, is_private: !!c.isPrivate, is_member: true } };
+    },
+    'conversations.history': (a) => {
+      const channel = required(a, 'channel', 'channel_not_found');
+      if (!channels.has(channel)) throw new SlackFail('channel_not_found');
+      const inclusive = a.inclusive === true || a.inclusive === 'true' || a.inclusive === '1';
+      const oldest = Number(str(a.oldest) ?? '0');
+      const latest = str(a.latest) !== undefined ? Number(str(a.latest)) : Infinity;
+      const limit = Math.min(999, Math.max(1, Number(str(a.limit) ?? '100') || 100));
+      const metadata = a.include_all_metadata === true || a.include_all_metadata === 'true' || a.include_all_metadata === '1';
+      const inWindow = messages
+        .filter((m) => m.channel === channel)
+        .filter((m) => {
+          const t = Number(m.ts);
+          return inclusive ? t >= oldest && t <= latest : t > oldest && t < latest;
+        })
+        .reverse();
+      const start = Number(str(a.cursor) ?? '0') || 0;
+      const page = inWindow.slice(start, start + limit);
+      const more = start + limit < inWindow.length;
+      return {
+        messages: page.map((m) => ({
+          type: 'message',
+          user: m.user,
+          bot_id: tokens.get(m.token)?.botId,
+          ts: m.ts,
+          text: m.text,
+          ...(metadata && m.metadata !== undefined ? { metadata: m.metadata } : {}),
+        })),
+        has_more: more,
+        response_metadata: { next_cursor: more ? String(start + limit) : '' },
+      };
     },
     'chat.postMessage': (a, token, who) => {
       const channel = required(a, 'channel', 'channel_not_found');

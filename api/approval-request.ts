@@ -1,0 +1,146 @@
+// ApprovalRequest (thoughtgate.io/v1alpha1, namespaced): one pending human decision. A sidecar
+// creates it; the operator relays it to Slack and writes the decision into its status. It is what
+// lets approvals survive sidecar and operator restarts, shares one Slack rate limit per token across
+// pods, keeps Slack tokens out of pods, and lets people list and decide approvals with kubectl.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { Name } from './config.js';
+import { ConditionSchema } from './k8s.js';
+
+export const APPROVAL_PHASES = ['Pending', 'Posted', 'Approved', 'Rejected', 'Expired', 'Cancelled', 'Failed'] as const;
+export type ApprovalPhase = (typeof APPROVAL_PHASES)[number];
+/** Phases after which nothing changes any more. */
+export const TERMINAL_PHASES: ReadonlySet<ApprovalPhase> = new Set(['Approved', 'Rejected', 'Expired', 'Cancelled', 'Failed']);
+
+export const ApprovalRequestSpecSchema = z.strictObject({
+  /** The ApprovalChannel (same namespace) where a human decides. */
+  channel: Name,
+  /** Who asks: the workload whose agent made the call. */
+  workload: z.strictObject({ namespace: z.string(), serviceAccount: z.string(), pod: z.string() }),
+  /** The call awaiting approval, exactly as it will be executed once approved. */
+  source: z.string(),
+  method: z.string(),
+  tool: z.string(),
+  /**
+   * The tool arguments, whole. Stored because the sidecar must be able to execute exactly the
+   * approved call after a restart of its own; the Slack message shows them redacted and truncated.
+   * Readable by whoever may read ApprovalRequests in this namespace (docs/approvals.md).
+   */
+  arguments: z.record(z.string(), z.unknown()).default({}),
+  /** sha256 of the canonical {source, tool, arguments}: what the approval is bound to. */
+  requestHash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The sidecar's task id (MCP task or held call) answering to this approval. */
+  taskId: z.string(),
+  /** Why approval is needed: the rule or Cedar policy that asked for it. */
+  reason: z.string().max(1024),
+  /** The MCP session the call belongs to, so an approved call runs in it after a sidecar restart. */
+  mcpSessionId: z.string().optional(),
+  /** RFC 3339. After this the request is Expired (the channel's onTimeout). */
+  expiresAt: z.string(),
+  /** Set by the sidecar when the agent cancels; the operator then ends the request as Cancelled. */
+  cancelRequested: z.boolean().default(false),
+  /**
+   * Set by the sidecar (RFC 3339) right before it executes the approved call: at most once. A
+   * sidecar that restarts and finds this set does not run the call again.
+   */
+  executionStartedAt: z.string().optional(),
+});
+export type ApprovalRequestSpec = z.infer<typeof ApprovalRequestSpecSchema>;
+
+export const ApprovalRequestStatusSchema = z.object({
+  phase: z.enum(APPROVAL_PHASES).optional(),
+  /** For Failed (and other ends): a CamelCase cause a program can match on (APPROVAL_REASONS). */
+  reason: z.string().optional(),
+  /** Who decided (Slack user ids and display names), when, and a sentence for people. */
+  decidedBy: z.array(z.strictObject({ id: z.string(), name: z.string().optional() })).optional(),
+  decidedAt: z.string().optional(),
+  message: z.string().optional(),
+  /** Where the request was posted. postingStartedAt without ts means a post may be in flight. */
+  slack: z.strictObject({
+    channel: z.string().optional(),
+    ts: z.string().optional(),
+    postingStartedAt: z.string().optional(),
+    /** The operator replica that set postingStartedAt (another replica waits before it looks for the message). */
+    postingBy: z.string().optional(),
+    /** What the Slack message shows now (messageState()); the operator rewrites it until this matches. */
+    messageState: z.string().optional(),
+  }).optional(),
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(ConditionSchema).optional(),
+});
+export type ApprovalRequestStatus = z.infer<typeof ApprovalRequestStatusSchema>;
+
+/** Labels a sidecar puts on its ApprovalRequests, so it can find (re-adopt) its own after a restart. */
+export const APPROVAL_LABELS = {
+  pod: 'thoughtgate.io/pod',
+  source: 'thoughtgate.io/source',
+} as const;
+
+export const APPROVAL_REQUEST_KIND = { kind: 'ApprovalRequest', plural: 'approvalrequests', singular: 'approvalrequest', shortNames: ['ar', 'approval'] } as const;
+
+export const APPROVAL_ANNOTATIONS = {
+  /**
+   * Written by the sidecar after it executed an approved call: "succeeded: <summary>" or
+   * "failed: <summary>". The operator shows it in the Slack message; adopt() skips requests that
+   * carry it (they are finished).
+   */
+  result: 'thoughtgate.io/result',
+} as const;
+
+/** status.reason values. A sidecar maps TooManyPending to APPROVAL_LIMIT (-32010). */
+export const APPROVAL_REASONS = {
+  approved: 'Approved',
+  rejected: 'Rejected',
+  expired: 'Expired',
+  cancelled: 'Cancelled',
+  tooManyPending: 'TooManyPending',
+  invalidRequest: 'InvalidRequest',
+  channelNotFound: 'ChannelNotFound',
+  channelInvalid: 'ChannelInvalid',
+  secretNotFound: 'SecretNotFound',
+  apiUrlNotAllowed: 'SlackApiUrlNotAllowed',
+  slackRefused: 'SlackRefused',
+  deleted: 'Deleted',
+} as const;
+
+/** The first words of a Failed message for the cluster-wide cap: stable, sidecars may match on it. */
+export const TOO_MANY_PENDING = 'too many pending approvals';
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/**
+ * The ApprovalRequest name for a sidecar task id: the id itself when it is a DNS label (a UUID
+ * is), else a readable part of it plus a hash. Deterministic, so a retried create after a lost
+ * answer finds the same object (409) instead of making a second one. Task ids must be unique in
+ * the namespace (the task engine uses UUIDs).
+ */
+export function approvalRequestName(taskId: string): string {
+  if (taskId.length <= 63 && DNS_LABEL.test(taskId)) return taskId;
+  const readable = taskId.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+/, '').slice(0, 40).replace(/-+$/, '');
+  return `${readable || 'task'}-${sha256(taskId).slice(0, 16)}`;
+}
+
+/**
+ * A label value standing for `v` (a pod or source name): `v` itself when it is a valid label
+ * value (≤ 63 characters), else a hash. Pod names may be 253 characters; readers must still
+ * compare spec.workload.pod, since a label only narrows the list.
+ */
+export function approvalLabelValue(v: string): string {
+  return v.length <= 63 && LABEL_VALUE.test(v) ? v : `h-${sha256(v).slice(0, 40)}`;
+}
+
+/** The result annotation's value for finished(): bounded, one line. */
+export function resultAnnotation(result: { ok: boolean; summary: string }): string {
+  const summary = result.summary.replace(/\s+/g, ' ').trim();
+  const text = `${result.ok ? 'succeeded' : 'failed'}${summary ? `: ${summary}` : ''}`;
+  return text.length > 256 ? `${text.slice(0, 255)}…` : text;
+}
+
+/** What the Slack message of a request should show: the phase, and the execution result once known. */
+export function messageState(phase: ApprovalPhase | undefined, result: string | undefined): string {
+  const p = phase ?? 'Pending';
+  return p === 'Approved' && result ? `${p}; ${result}` : p;
+}

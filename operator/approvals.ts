@@ -1,0 +1,522 @@
+// The ApprovalRequest relay (leader only): posts each new request to its ApprovalChannel's Slack
+// channel once, polls reactions through one ApprovalPoller per bot token (one rate limiter per
+// token, shared by every request of every namespace), and writes the decision into status.
+//
+// Status is the record. Every step re-reads it and plans (approvals-plan.ts), so a restarted
+// operator, or a new leader, resumes where the last one stopped: Posted requests are polled again
+// (a decision made while no operator ran is seen by the first poll), a post that may have happened
+// is looked up before posting again, and ended requests get their Slack message rewritten.
+// Status writes carry the resourceVersion they were planned on (a 409 re-reads and re-plans), and
+// the CRD's transition rules make decisions and the post record write-once, so a replica that lost
+// its lease cannot overwrite what the leader wrote.
+import * as k8s from '@kubernetes/client-node';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import {
+  ApprovalRequestSpecSchema,
+  APPROVAL_ANNOTATIONS,
+  APPROVAL_REASONS,
+  type ApprovalPhase,
+  type ApprovalRequestSpec,
+  type ApprovalRequestStatus,
+} from '../api/approval-request.js';
+import { KINDS } from '../api/crds.js';
+import { GROUP, VERSION } from '../api/wellknown.js';
+import type { Logger } from '../sidecar/log.js';
+import { ApprovalPoller, classifySlackError, type ApprovalPostInput, type BackoffConfig, type FinalStatus, type PollerResult } from '../slack/index.js';
+import type { ChannelTarget, SlackChannels } from './approval-channels.js';
+import { isTerminal, planApproval, type Plan, type PollOutcome } from './approvals-plan.js';
+import type { KubeObject } from './reconcile.js';
+
+export interface ApprovalSettings {
+  /** Open (admitted, undecided) ApprovalRequests cluster-wide; beyond it new ones fail. Default 1000. */
+  maxPending?: number;
+  /** Ended requests are deleted this long after their decision. Default 24 h. */
+  retentionMs?: number;
+  /** How long a post another replica started may still be in flight. Default 2 min. */
+  postGraceMs?: number;
+  /** A decision seen this long after expiresAt still counts (the poller's grace). Default 5 s. */
+  expiryGraceMs?: number;
+  /** Reaction polling backoff (default 2 s ×1.5 up to 30 s). */
+  pollBackoff?: Partial<BackoffConfig>;
+}
+
+export interface RelayDeps {
+  kc: k8s.KubeConfig;
+  log: Logger;
+  /** This replica (status.slack.postingBy). */
+  identity: string;
+  request: (namespace: string, name: string) => KubeObject | undefined;
+  requests: () => ReadonlyArray<KubeObject>;
+  slack: SlackChannels;
+  event: (obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
+  /** Enqueue a request key ("ar:<ns>/<name>"), after `delayMs`. */
+  requeue: (key: string, delayMs?: number) => void;
+  settings?: ApprovalSettings;
+  metrics?: ApprovalMetrics;
+  now?: () => Date;
+}
+
+export interface ApprovalMetrics {
+  open: Gauge;
+  decisions: Counter<'outcome'>;
+  posts: Counter<'result'>;
+}
+
+/** Registered once per registry (a new leadership term reuses them). */
+export function approvalMetrics(registry: Registry): ApprovalMetrics {
+  const p = 'thoughtgate_operator_approval_';
+  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
+  return {
+    open: get(`${p}open_requests`, () => new Gauge({ name: `${p}open_requests`, help: 'ApprovalRequests admitted and not yet decided, cluster-wide', registers: [registry] })),
+    decisions: get(`${p}decisions_total`, () => new Counter({ name: `${p}decisions_total`, help: 'ApprovalRequests ended, by outcome', labelNames: ['outcome'] as const, registers: [registry] })),
+    posts: get(`${p}slack_posts_total`, () => new Counter({ name: `${p}slack_posts_total`, help: 'Approval messages posted (posted), found again after a restart (adopted), or refused (failed)', labelNames: ['result'] as const, registers: [registry] })),
+  };
+}
+
+const AUTH_CODES = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'token_revoked', 'token_expired']);
+const merge = () => k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+const code = (err: unknown) => (err as { code?: number }).code;
+/** Slack ids of the message: unique across namespaces, readable in the message's "Request" field. */
+const requestId = (obj: KubeObject) => `${obj.metadata.namespace}/${obj.metadata.name}`;
+
+type Obj = KubeObject & { spec?: unknown; status?: ApprovalRequestStatus };
+
+interface Polling {
+  connKey: string;
+  poller: ApprovalPoller;
+  channel: string;
+  /** The ApprovalChannel's generation the poll was set up with. */
+  generation: number;
+  secret: string;
+}
+
+export class ApprovalRelay {
+  private readonly custom: k8s.CustomObjectsApi;
+  private readonly pollers = new Map<string, ApprovalPoller>();
+  private readonly polling = new Map<string, Polling>();
+  private readonly results = new Map<string, PollOutcome>();
+  private readonly authRetried = new Set<string>();
+  /** Admitted by this replica and maybe not yet in the informer's cache (the cap counts them). */
+  private readonly admitted = new Set<string>();
+  private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
+  private stopped = false;
+  private readonly s: Required<Omit<ApprovalSettings, 'pollBackoff'>> & { pollBackoff?: Partial<BackoffConfig> };
+
+  constructor(private readonly d: RelayDeps) {
+    this.custom = d.kc.makeApiClient(k8s.CustomObjectsApi);
+    const s = d.settings ?? {};
+    this.s = {
+      maxPending: s.maxPending ?? 1000,
+      retentionMs: s.retentionMs ?? 24 * 3600_000,
+      postGraceMs: s.postGraceMs ?? 120_000,
+      expiryGraceMs: s.expiryGraceMs ?? 5000,
+      pollBackoff: s.pollBackoff,
+    };
+  }
+
+  private now(): Date {
+    return this.d.now?.() ?? new Date();
+  }
+
+  /** Carries out plans for one request until there is nothing to do now (or it must wait). */
+  async reconcile(namespace: string, name: string): Promise<void> {
+    const key = `${namespace}/${name}`;
+    let obj: Obj | null | undefined = this.d.request(namespace, name) as Obj | undefined;
+    for (let step = 0; step < 10 && !this.stopped; step++) {
+      if (!obj) {
+        this.forget(key);
+        return;
+      }
+      try {
+        const next = await this.act(obj);
+        if (next === null) return;
+        obj = next;
+      } catch (err) {
+        if (code(err) !== 409) throw err;
+        // Someone wrote in between (the sidecar, another replica, a person): read and plan again.
+        obj = await this.get(namespace, name);
+      }
+    }
+  }
+
+  private async get(namespace: string, name: string): Promise<Obj | null> {
+    try {
+      return (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: KINDS.ApprovalRequest.plural, name })) as Obj;
+    } catch (err) {
+      if (code(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  /** Open requests cluster-wide other than `key`: admitted (phase set) and not ended. */
+  private openCount(except: string): number {
+    const open = new Set(this.admitted);
+    for (const o of this.d.requests()) {
+      const phase = (o as Obj).status?.phase;
+      const k = `${o.metadata.namespace}/${o.metadata.name}`;
+      if (phase && !isTerminal(phase)) open.add(k);
+      else if (isTerminal(phase)) open.delete(k);
+    }
+    this.d.metrics?.open.set(open.size);
+    open.delete(except);
+    return open.size;
+  }
+
+  /** One step; the updated object to plan again with, or null when done for now. */
+  private async act(obj: Obj): Promise<Obj | null> {
+    const key = requestId(obj);
+    const parsed = ApprovalRequestSpecSchema.safeParse(obj.spec);
+    const status = obj.status ?? {};
+    const plan = planApproval({
+      namespace: obj.metadata.namespace!,
+      spec: parsed.success ? parsed.data : null,
+      specError: parsed.success ? undefined : parsed.error.issues.map((i) => `${i.path.join('.') || 'spec'}: ${i.message}`).join('; '),
+      status,
+      result: obj.metadata.annotations?.[APPROVAL_ANNOTATIONS.result],
+      created: new Date(obj.metadata.creationTimestamp ?? this.now()),
+      now: this.now(),
+      pollResult: this.results.get(key),
+      polling: this.polling.has(key),
+      me: this.d.identity,
+      postGraceMs: this.s.postGraceMs,
+      retentionMs: this.s.retentionMs,
+      pending: status.phase === undefined ? this.openCount(key) : 0,
+      maxPending: this.s.maxPending,
+    });
+    if (plan.do !== 'nothing' && plan.do !== 'later') this.d.log.debug('approval step', { request: key, step: plan.do, phase: status.phase });
+    const spec = parsed.success ? parsed.data : null;
+    switch (plan.do) {
+      case 'nothing':
+        return null;
+      case 'later':
+        // Retention: the periodic resync comes back too; a near end gets its own wake-up.
+        if (plan.ms < 10 * 60_000) this.d.requeue(`ar:${key}`, plan.ms + 1000);
+        return null;
+      case 'wait':
+        this.d.log.info('not posting yet: another replica may be posting', { request: key, why: plan.why, retryInMs: plan.ms });
+        this.wakeAtExpiry(key, spec);
+        this.d.requeue(`ar:${key}`, plan.ms);
+        return null;
+      case 'delete':
+        if (this.stopped) return null;
+        await this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: obj.metadata.namespace!, plural: KINDS.ApprovalRequest.plural, name: obj.metadata.name, body: { preconditions: { uid: obj.metadata.uid } } })
+          .catch((err) => { if (code(err) !== 404 && code(err) !== 409) throw err; });
+        this.d.log.info('approval request deleted after its retention', { request: key, phase: status.phase });
+        this.forget(key);
+        return null;
+      case 'fail':
+        return this.end(obj, 'Failed', plan.reason, plan.message);
+      case 'cancel':
+        this.stopPolling(key);
+        return this.end(obj, 'Cancelled', APPROVAL_REASONS.cancelled, 'cancelled by the agent before a decision');
+      case 'expire':
+        return this.end(obj, 'Expired', APPROVAL_REASONS.expired, plan.message);
+      case 'decide':
+        return this.decide(obj, plan.outcome);
+      case 'post':
+        // Admitted from here on: counted against the cap before the first await.
+        if (status.phase === undefined) this.admitted.add(key);
+        return this.post(obj, spec!);
+      case 'recover':
+        return this.recover(obj, spec!);
+      case 'poll':
+        return this.poll(obj, spec!);
+      case 'update-message':
+        return this.updateMessage(obj, spec, plan.state);
+      default:
+        return assertNever(plan);
+    }
+  }
+
+  /**
+   * Writes a status merge patch, conditional on the resourceVersion unless `force`. Nothing is
+   * written once this replica stopped leading (its Slack client is closed, so what it saw may be
+   * that), except the ts of a message it did post: recording that spares the next leader a search.
+   */
+  private async patchStatus(obj: Obj, status: Record<string, unknown>, force = false, evenIfStopped = false): Promise<Obj> {
+    if (this.stopped && !evenIfStopped) throw new Error('no longer the leader; not writing');
+    const body = force ? { status } : { metadata: { resourceVersion: obj.metadata.resourceVersion }, status };
+    return (await this.custom.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, namespace: obj.metadata.namespace!, plural: KINDS.ApprovalRequest.plural, name: obj.metadata.name, body },
+      merge(),
+    )) as Obj;
+  }
+
+  /** Ends a request (a terminal phase, written once) with an Event; the Slack message follows in the next step. */
+  private async end(obj: Obj, phase: ApprovalPhase, reason: string, message: string, by?: { id: string; name?: string }[], at?: Date): Promise<Obj> {
+    const key = requestId(obj);
+    const decidedAt = (at ?? this.now()).toISOString();
+    const fresh = await this.patchStatus(obj, { phase, reason, message, decidedAt, ...(by?.length ? { decidedBy: by } : {}) });
+    this.stopPolling(key);
+    this.results.delete(key);
+    this.admitted.delete(key);
+    this.clearExpiry(key);
+    this.d.metrics?.decisions.inc({ outcome: phase });
+    const warn = phase === 'Failed' || phase === 'Expired';
+    this.d.log[phase === 'Failed' ? 'warn' : 'info']('approval request ended', { request: key, phase, reason, message, by: by?.map((b) => b.name ?? b.id) });
+    await this.d.event(fresh, warn ? 'Warning' : 'Normal', phase, message);
+    return fresh;
+  }
+
+  private async decide(obj: Obj, o: PollOutcome): Promise<Obj | null> {
+    const at = new Date(o.at);
+    if (o.status === 'failed') return this.end(obj, 'Failed', APPROVAL_REASONS.slackRefused, o.message, undefined, at);
+    if (o.status === 'expired') return this.end(obj, 'Expired', APPROVAL_REASONS.expired, 'no decision in Slack before the request expired; the call is rejected', undefined, at);
+    const r = await this.d.slack.resolve(obj.metadata.namespace!, (obj.spec as ApprovalRequestSpec).channel);
+    const by = await Promise.all(o.by.map(async (id) => ({ id, name: r.ok ? await r.target.connection.directory.displayName(id).catch(() => id) : id })));
+    const names = by.map((b) => b.name).join(', ');
+    return o.status === 'approved'
+      ? this.end(obj, 'Approved', APPROVAL_REASONS.approved, `approved in Slack by ${names}`, by, at)
+      : this.end(obj, 'Rejected', APPROVAL_REASONS.rejected, `rejected in Slack by ${names}`, by, at);
+  }
+
+  /** The channel's Slack client, or the request ended as Failed. `fresh` re-reads the token Secret. */
+  private async target(obj: Obj, spec: ApprovalRequestSpec, fresh = false): Promise<ChannelTarget | Obj> {
+    const r = await this.d.slack.resolve(obj.metadata.namespace!, spec.channel, fresh);
+    if (r.ok) return r.target;
+    return this.end(obj, 'Failed', r.reason, r.message);
+  }
+
+  private async post(obj: Obj, spec: ApprovalRequestSpec): Promise<Obj | null> {
+    const key = requestId(obj);
+    let t: ChannelTarget | Obj;
+    try {
+      // Fresh: a post is where a deleted Secret or a changed token must show (one GET per request).
+      t = await this.target(obj, spec, true);
+    } catch (err) {
+      if (obj.status?.phase === undefined) this.admitted.delete(key);
+      throw err;
+    }
+    if (!('client' in t)) return t;
+    let fresh: Obj;
+    try {
+      fresh = await this.patchStatus(obj, {
+        phase: 'Pending',
+        reason: null,
+        message: 'posting to Slack',
+        slack: { channel: t.spec.slack.channel, postingStartedAt: this.now().toISOString(), postingBy: this.d.identity },
+      });
+    } catch (err) {
+      if (obj.status?.phase === undefined) this.admitted.delete(key);
+      throw err;
+    }
+    return this.postNow(fresh, spec, t);
+  }
+
+  /** postingStartedAt is recorded: post (the message does not exist, as far as anyone can tell). */
+  private async postNow(obj: Obj, spec: ApprovalRequestSpec, t: ChannelTarget): Promise<Obj | null> {
+    const key = requestId(obj);
+    let ts: string;
+    try {
+      ts = (await t.client.post(this.postInput(obj, spec))).ts;
+    } catch (e) {
+      const err = classifySlackError('chat.postMessage', e);
+      if (this.stopped) throw err;
+      if (!err.retryable) {
+        this.d.metrics?.posts.inc({ result: 'failed' });
+        return this.end(obj, 'Failed', APPROVAL_REASONS.slackRefused, err.message);
+      }
+      return this.retryLater(obj, spec, `Slack unavailable, will retry until the request expires: ${err.message}`, err);
+    }
+    this.d.metrics?.posts.inc({ result: 'posted' });
+    // Unconditional: the ts must be recorded whatever else changed meanwhile (write-once in the CRD).
+    const fresh = await this.patchStatus(obj, { phase: 'Posted', message: 'posted to Slack; waiting for a decision', slack: { ts, channel: t.spec.slack.channel, messageState: 'Posted' } }, true, true);
+    this.clearExpiry(key);
+    this.d.log.info('approval posted to Slack', { request: key, channel: t.spec.slack.channel, slackTs: ts });
+    await this.d.event(fresh, 'Normal', 'Posted', `posted to Slack channel ${t.spec.slack.channel} (ts ${ts}); waiting for a decision`);
+    return fresh;
+  }
+
+  /** postingStartedAt without ts: the message may exist. Look for it before posting again. */
+  private async recover(obj: Obj, spec: ApprovalRequestSpec): Promise<Obj | null> {
+    const key = requestId(obj);
+    const t = await this.target(obj, spec, true);
+    if (!('client' in t)) return t;
+    const started = Date.parse(obj.status?.slack?.postingStartedAt ?? '');
+    const now = this.now().getTime();
+    // A minute either side: clocks of operator replicas and Slack differ a little.
+    const since = (Number.isNaN(started) ? now - 3600_000 : started) - 60_000;
+    let found: Awaited<ReturnType<typeof t.client.findPosted>>;
+    try {
+      found = await t.client.findPosted(key, { since, until: now + 60_000 });
+    } catch (e) {
+      const err = classifySlackError('conversations.history', e);
+      if (this.stopped) throw err;
+      if (err.retryable) return this.retryLater(obj, spec, `Slack unavailable, will retry until the request expires: ${err.message}`, err);
+      if (err.code === 'channel_not_found' || AUTH_CODES.has(err.code)) return this.end(obj, 'Failed', APPROVAL_REASONS.slackRefused, err.message);
+      // e.g. missing_scope (channels:history): cannot tell; a possible duplicate beats a lost approval.
+      this.d.log.warn('cannot look for an approval message that may have been posted; posting (it may appear twice)', { request: key, error: err.message });
+      found = { message: null, complete: false };
+    }
+    if (found.message) {
+      const fresh = await this.patchStatus(obj, { phase: 'Posted', message: 'posted to Slack; waiting for a decision', slack: { ts: found.message.ts, channel: found.message.channel, messageState: 'Posted' } }, true);
+      this.clearExpiry(key);
+      this.d.metrics?.posts.inc({ result: 'adopted' });
+      this.d.log.info('found the approval message posted before a restart; not posting again', { request: key, slackTs: found.message.ts });
+      await this.d.event(fresh, 'Normal', 'Adopted', `found the Slack message posted before a restart (ts ${found.message.ts}); not posting again`);
+      return fresh;
+    }
+    if (!found.complete) this.d.log.warn('the channel history was too long to search fully; posting (it may appear twice)', { request: key });
+    return this.postNow(obj, spec, t);
+  }
+
+  /** A transient failure: say so in status, wake up at expiry, and let the queue retry with backoff. */
+  private async retryLater(obj: Obj, spec: ApprovalRequestSpec, message: string, err: Error): Promise<never> {
+    const key = requestId(obj);
+    this.wakeAtExpiry(key, spec);
+    if (obj.status?.message !== message) await this.patchStatus(obj, { message }, true).catch(() => undefined);
+    this.d.log.warn('approval not posted yet; retrying', { request: key, error: err.message });
+    throw err;
+  }
+
+  private async poll(obj: Obj, spec: ApprovalRequestSpec): Promise<Obj | null> {
+    const key = requestId(obj);
+    const t = await this.target(obj, spec);
+    if (!('client' in t)) return t;
+    let poller = this.pollers.get(t.connKey);
+    if (!poller) {
+      poller = new ApprovalPoller({
+        onResult: (r) => this.onPollResult(r),
+        onPollError: (id, error) => this.d.log.debug('reaction poll failed; will retry', { request: id, error: error.message }),
+        backoff: this.s.pollBackoff,
+        expiryGraceMs: this.s.expiryGraceMs,
+      });
+      this.pollers.set(t.connKey, poller);
+    }
+    poller.add(t.client.pending(key, obj.status!.slack!.ts!, new Date(spec.expiresAt)));
+    this.polling.set(key, { connKey: t.connKey, poller, channel: spec.channel, generation: t.channel.metadata.generation ?? 0, secret: t.spec.slack.tokenSecretRef.name });
+    return null;
+  }
+
+  private onPollResult(r: PollerResult): void {
+    if (this.stopped) return;
+    const key = r.id;
+    const p = this.polling.get(key);
+    this.polling.delete(key);
+    if (r.status === 'failed' && AUTH_CODES.has(r.error.code) && !this.authRetried.has(key) && p) {
+      // The token may have been rotated: read the Secret again and poll with what it holds now.
+      this.authRetried.add(key);
+      this.d.slack.forgetSecret(key.slice(0, key.indexOf('/')), p.secret);
+      this.d.requeue(`ar:${key}`);
+      return;
+    }
+    this.results.set(key, r.status === 'failed' ? { status: 'failed', message: r.error.message, at: r.at } : r.status === 'expired' ? { status: 'expired', at: r.at } : { status: r.status, by: r.by, at: r.at });
+    this.d.requeue(`ar:${key}`);
+  }
+
+  /**
+   * An ApprovalChannel changed or was deleted: polls set up with another spec (approvers,
+   * reactions, token reference) restart with the new one; a deleted channel fails its requests.
+   * Status-only changes (the channel checks) change nothing here.
+   */
+  channelChanged(channel: KubeObject, deleted: boolean): void {
+    const namespace = channel.metadata.namespace;
+    for (const [key, p] of this.polling) {
+      if (key.startsWith(`${namespace}/`) && p.channel === channel.metadata.name && (deleted || p.generation !== (channel.metadata.generation ?? 0))) {
+        this.stopPolling(key);
+        this.d.requeue(`ar:${key}`);
+      }
+    }
+  }
+
+  private async updateMessage(obj: Obj, spec: ApprovalRequestSpec | null, state: string): Promise<Obj | null> {
+    const key = requestId(obj);
+    const status = obj.status ?? {};
+    const record = (s: string) => this.patchStatus(obj, { slack: { messageState: s } }, true);
+    if (!spec) return record(state);
+    const r = await this.d.slack.resolve(obj.metadata.namespace!, spec.channel);
+    if (!r.ok) {
+      await this.d.event(obj, 'Warning', 'SlackMessageNotUpdated', `the Slack message still shows the request as pending: ${r.message}`);
+      return record(state);
+    }
+    const result = obj.metadata.annotations?.[APPROVAL_ANNOTATIONS.result];
+    const phase = status.phase!;
+    const reason = phase === 'Approved' ? (result ? `the call ${result}` : undefined) : phase === 'Cancelled' || phase === 'Failed' ? status.message : undefined;
+    try {
+      await r.target.client.finish(status.slack!.ts!, this.postInput(obj, spec), {
+        status: phase.toLowerCase() as FinalStatus,
+        by: status.decidedBy,
+        at: status.decidedAt ? new Date(status.decidedAt) : this.now(),
+        ...(reason ? { reason } : {}),
+      });
+    } catch (e) {
+      const err = classifySlackError('chat.update', e);
+      if (err.retryable || this.stopped) throw err;
+      this.d.log.warn('could not update the Slack message', { request: key, error: err.message });
+      await this.d.event(obj, 'Warning', 'SlackMessageNotUpdated', err.message);
+    }
+    return record(state);
+  }
+
+  private postInput(obj: Obj, spec: ApprovalRequestSpec): ApprovalPostInput {
+    return {
+      id: requestId(obj),
+      tool: spec.tool,
+      source: spec.source,
+      method: spec.method,
+      arguments: spec.arguments,
+      workload: spec.workload,
+      expiresAt: new Date(spec.expiresAt),
+      rule: spec.reason,
+    };
+  }
+
+  private wakeAtExpiry(key: string, spec: ApprovalRequestSpec | null): void {
+    if (!spec || this.expiryTimers.has(key)) return;
+    const ms = Date.parse(spec.expiresAt) - this.now().getTime();
+    if (!(ms > 0)) return;
+    const t = setTimeout(() => {
+      this.expiryTimers.delete(key);
+      this.d.requeue(`ar:${key}`);
+    }, Math.min(ms + 50, 2 ** 31 - 1));
+    t.unref();
+    this.expiryTimers.set(key, t);
+  }
+
+  private clearExpiry(key: string): void {
+    const t = this.expiryTimers.get(key);
+    if (t) clearTimeout(t);
+    this.expiryTimers.delete(key);
+  }
+
+  private stopPolling(key: string): void {
+    this.polling.get(key)?.poller.remove(key);
+    this.polling.delete(key);
+  }
+
+  private forget(key: string): void {
+    this.stopPolling(key);
+    this.results.delete(key);
+    this.admitted.delete(key);
+    this.authRetried.delete(key);
+    this.clearExpiry(key);
+  }
+
+  /** The informer saw a request deleted: stop, and tell Slack when it was still open there. */
+  onDeleted(obj: KubeObject): void {
+    const o = obj as Obj;
+    const key = requestId(o);
+    this.forget(key);
+    const ts = o.status?.slack?.ts;
+    if (this.stopped || !ts || isTerminal(o.status?.phase)) return;
+    const parsed = ApprovalRequestSpecSchema.safeParse(o.spec);
+    if (!parsed.success) return;
+    void this.d.slack.resolve(o.metadata.namespace!, parsed.data.channel).then(async (r) => {
+      if (!r.ok) return;
+      await r.target.client.finish(ts, this.postInput(o, parsed.data), { status: 'cancelled', at: this.now(), reason: 'the ApprovalRequest was deleted before a decision' });
+    }).catch((err: unknown) => this.d.log.warn('could not mark the Slack message of a deleted request', { request: key, error: (err as Error).message }));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const p of this.pollers.values()) p.close();
+    this.pollers.clear();
+    this.polling.clear();
+    for (const t of this.expiryTimers.values()) clearTimeout(t);
+    this.expiryTimers.clear();
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled plan ${JSON.stringify(x as Plan)}`);
+}

@@ -1,0 +1,457 @@
+// The cluster approval backend: each pending approval is an ApprovalRequest in the pod's
+// namespace; the operator relays it to Slack and writes the decision into its status. This side
+// creates the requests, watches the pod's own requests and turns each terminal phase into one
+// Decision, and records cancellation, the start of execution (at most once) and the result.
+//
+// The watch follows the ConfigMap provider (and client-go's reflector): list, watch from the
+// list's resourceVersion, resume from the last resourceVersion seen, list again only on 410,
+// back off on failures, and restart a watch that went silent (watchdog). Decisions are read from
+// status, so one missed while the watch was down is found by the next list.
+//
+// Which approvals emit a Decision: the ones this instance submitted, and the ones adopt()
+// returned without a decision. adopt() returns an already decided request with its decision and
+// that request is never emitted again. A request deleted before it ended (kubectl delete, the
+// operator's clean-up) ends as `failed`: nobody can decide it any more.
+import {
+  ApprovalRequestSpecSchema,
+  APPROVAL_ANNOTATIONS,
+  APPROVAL_LABELS,
+  APPROVAL_REQUEST_KIND,
+  approvalLabelValue,
+  approvalRequestName,
+  resultAnnotation,
+  TERMINAL_PHASES,
+  type ApprovalPhase,
+} from '../../api/approval-request.js';
+import { API_VERSION } from '../../api/wellknown.js';
+import { createKubeClient, KubeError, type ApprovalRequestObject, type KubeClient, type KubeClientOptions, type WatchEvent } from '../kube/client.js';
+import { describeError, startWatchLoop, type WatchLoop } from '../kube/watch-loop.js';
+import type { Logger } from '../log.js';
+import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, DecisionOutcome, PendingApproval } from './backend.js';
+
+// ---------- pure ----------
+
+/** The ApprovalRequest a sidecar creates for a pending approval. */
+export function approvalRequestFor(p: PendingApproval): ApprovalRequestObject {
+  return {
+    apiVersion: API_VERSION,
+    kind: APPROVAL_REQUEST_KIND.kind,
+    metadata: {
+      name: approvalRequestName(p.id),
+      namespace: p.workload.namespace,
+      labels: { [APPROVAL_LABELS.pod]: approvalLabelValue(p.workload.pod), [APPROVAL_LABELS.source]: approvalLabelValue(p.source) },
+    },
+    spec: {
+      channel: p.channel,
+      workload: { namespace: p.workload.namespace, serviceAccount: p.workload.serviceAccount, pod: p.workload.pod },
+      source: p.source,
+      method: p.method,
+      tool: p.tool,
+      arguments: p.arguments,
+      requestHash: p.requestHash,
+      taskId: p.id,
+      reason: p.reason.length > 1024 ? `${p.reason.slice(0, 1023)}…` : p.reason,
+      ...(p.mcpSessionId !== undefined ? { mcpSessionId: p.mcpSessionId } : {}),
+      expiresAt: p.expiresAt.toISOString(),
+      cancelRequested: false,
+    },
+  };
+}
+
+/** The PendingApproval an ApprovalRequest stands for, or why it cannot be one. */
+export function pendingFromRequest(obj: ApprovalRequestObject): { pending: PendingApproval; executionStarted: boolean } | { error: string } {
+  const parsed = ApprovalRequestSpecSchema.safeParse(obj.spec);
+  if (!parsed.success) return { error: `spec is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+  const s = parsed.data;
+  const expiresAt = new Date(s.expiresAt);
+  if (Number.isNaN(expiresAt.getTime())) return { error: `spec.expiresAt is not a time: ${s.expiresAt}` };
+  const created = obj.metadata.creationTimestamp ? new Date(obj.metadata.creationTimestamp) : expiresAt;
+  const pending: PendingApproval = {
+    id: s.taskId,
+    channel: s.channel,
+    workload: { ...s.workload },
+    source: s.source,
+    method: s.method,
+    tool: s.tool,
+    arguments: s.arguments,
+    requestHash: s.requestHash,
+    reason: s.reason,
+    createdAt: Number.isNaN(created.getTime()) ? expiresAt : created,
+    expiresAt,
+  };
+  if (s.mcpSessionId !== undefined) pending.mcpSessionId = s.mcpSessionId;
+  return { pending, executionStarted: s.executionStartedAt !== undefined };
+}
+
+const OUTCOME: Record<string, DecisionOutcome> = { Approved: 'approved', Rejected: 'rejected', Expired: 'expired', Cancelled: 'cancelled', Failed: 'failed' };
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** The Decision in a request's status, or null while it is still open. */
+export function decisionFromRequest(obj: ApprovalRequestObject, now: Date): Decision | null {
+  const status = obj.status ?? {};
+  const phase = str(status.phase) as ApprovalPhase | undefined;
+  if (!phase || !TERMINAL_PHASES.has(phase)) return null;
+  const outcome = OUTCOME[phase]!;
+  const id = str(obj.spec?.taskId) ?? obj.metadata.name;
+  const decidedAt = str(status.decidedAt) ? new Date(status.decidedAt as string) : now;
+  const by = Array.isArray(status.decidedBy)
+    ? (status.decidedBy as unknown[]).flatMap((b) => {
+        const e = b as { id?: unknown; name?: unknown } | null;
+        if (!e || typeof e.id !== 'string') return [];
+        return [typeof e.name === 'string' ? { id: e.id, name: e.name } : { id: e.id }];
+      })
+    : [];
+  const names = by.map((b) => b.name ?? b.id).join(', ');
+  const fallback: Record<DecisionOutcome, string> = {
+    approved: `approved${names ? ` by ${names}` : ''}`,
+    rejected: `rejected${names ? ` by ${names}` : ''}`,
+    expired: 'no decision before the approval timed out',
+    cancelled: 'the approval was cancelled',
+    failed: 'the approval failed',
+  };
+  const d: Decision = { id, outcome, at: Number.isNaN(decidedAt.getTime()) ? now : decidedAt, message: str(status.message) || fallback[outcome] };
+  if (by.length) d.by = by;
+  return d;
+}
+
+/** Finished: the sidecar executed it and recorded the result. */
+export function isFinished(obj: ApprovalRequestObject): boolean {
+  return obj.metadata.annotations?.[APPROVAL_ANNOTATIONS.result] !== undefined;
+}
+
+// ---------- the shell ----------
+
+export interface ClusterBackendOptions {
+  /** This pod: its ApprovalRequests are created in workload.namespace, labelled with its name. */
+  workload: ApprovalWorkload;
+  log: Logger;
+  /** A client to use (not closed by the backend); else one is made from clientOptions. */
+  client?: KubeClient;
+  clientOptions?: KubeClientOptions;
+  /** Server-side watch timeout; default 5–10 min at random. */
+  watchTimeoutSeconds?: number;
+  /** Restart a watch silent (no event, no bookmark) for this long. Default 3 minutes. */
+  watchdogMs?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** How long adopt() waits for the first list before it rejects with the last error. Default 30 s. */
+  adoptWaitMs?: number;
+  now?: () => Date;
+}
+
+export interface ClusterBackendState {
+  phase: 'listing' | 'connecting' | 'watching' | 'backoff' | 'closed';
+  resourceVersion: string;
+  lastError: string | null;
+  /** Approvals this instance answers for that have not ended yet. */
+  open: number;
+  counters: { lists: number; watches: number; events: number; failures: number; relists: number; watchdogRestarts: number; decisions: number };
+}
+
+export interface ClusterApprovalBackend extends ApprovalBackend {
+  state(): ClusterBackendState;
+}
+
+interface Tracked {
+  id: string;
+  /** creating: the POST has not answered yet, so a list without it proves nothing. */
+  created: boolean;
+  emitted: boolean;
+}
+
+export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalBackend {
+  const { log, workload } = o;
+  const namespace = workload.namespace;
+  const selector = { [APPROVAL_LABELS.pod]: approvalLabelValue(workload.pod) };
+  const now = o.now ?? (() => new Date());
+  const watchdogMs = o.watchdogMs ?? 180_000;
+  const baseMs = o.backoffBaseMs ?? 250;
+  const maxMs = o.backoffMaxMs ?? 30_000;
+  const ownClient = !o.client;
+  const client: KubeClient = o.client ?? createKubeClient(o.clientOptions);
+  const where = `ApprovalRequests in ${namespace} (pod ${workload.pod})`;
+
+  const st: ClusterBackendState = {
+    phase: 'listing',
+    resourceVersion: '',
+    lastError: null,
+    open: 0,
+    counters: { lists: 0, watches: 0, events: 0, failures: 0, relists: 0, watchdogRestarts: 0, decisions: 0 },
+  };
+  /** This pod's requests as last seen, by name. */
+  const cache = new Map<string, ApprovalRequestObject>();
+  const tracked = new Map<string, Tracked>();
+  const executing = new Set<string>();
+  let onDecisionCb: ((d: Decision) => void) | null = null;
+  const undelivered: Decision[] = [];
+  let closed = false;
+  let listed = false;
+  let listedWaiters: (() => void)[] = [];
+
+  const describe = describeError;
+  const mine = (obj: ApprovalRequestObject) => (obj.spec?.workload as { pod?: unknown } | undefined)?.pod === workload.pod;
+
+  const deliver = (d: Decision): void => {
+    st.counters.decisions++;
+    if (!onDecisionCb) {
+      undelivered.push(d);
+      return;
+    }
+    try {
+      onDecisionCb(d);
+    } catch (err) {
+      log.error('approval decision handler failed', { id: d.id, error: describe(err) });
+    }
+  };
+
+  const countOpen = () => {
+    st.open = [...tracked.values()].filter((t) => !t.emitted).length;
+  };
+
+  const emit = (name: string, t: Tracked, d: Decision): void => {
+    if (t.emitted) return;
+    t.emitted = true;
+    countOpen();
+    log.info('approval request decided', { id: t.id, approvalRequest: `${namespace}/${name}`, outcome: d.outcome, by: d.by?.map((b) => b.name ?? b.id) });
+    deliver({ ...d, id: t.id });
+  };
+
+  /** Called with every version of one of our requests: emits its decision once it has one. */
+  const consider = (obj: ApprovalRequestObject): void => {
+    const t = tracked.get(obj.metadata.name);
+    if (!t || t.emitted) return;
+    const d = decisionFromRequest(obj, now());
+    if (d) emit(obj.metadata.name, t, d);
+  };
+
+  const gone = (name: string, how: string): void => {
+    const t = tracked.get(name);
+    if (!t || t.emitted) return;
+    emit(name, t, { id: t.id, outcome: 'failed', at: now(), message: `the ApprovalRequest ${namespace}/${name} was deleted ${how}before a decision` });
+  };
+
+  /** A request we created is missing from a list: check it really is gone before failing it. */
+  const checkMissing = (name: string): void => {
+    client.getApprovalRequest(namespace, name).then(
+      (obj) => {
+        if (closed) return;
+        if (obj === null) gone(name, '');
+        else if (mine(obj)) {
+          cache.set(name, obj);
+          consider(obj);
+        }
+      },
+      (err: unknown) => log.warn('could not check a missing ApprovalRequest; the next list will', { approvalRequest: `${namespace}/${name}`, error: describe(err) }),
+    );
+  };
+
+  const onEvent = (e: WatchEvent<ApprovalRequestObject>): void => {
+    st.counters.events++;
+    if (e.type === 'BOOKMARK') {
+      st.resourceVersion = e.resourceVersion;
+      return;
+    }
+    st.resourceVersion = e.object.metadata.resourceVersion ?? st.resourceVersion;
+    if (!mine(e.object)) return;
+    const name = e.object.metadata.name;
+    if (e.type === 'DELETED') {
+      cache.delete(name);
+      gone(name, '');
+      return;
+    }
+    cache.set(name, e.object);
+    consider(e.object);
+  };
+
+  const applyList = (items: ApprovalRequestObject[]): void => {
+    const names = new Set<string>();
+    cache.clear();
+    for (const obj of items) {
+      if (!mine(obj)) continue;
+      names.add(obj.metadata.name);
+      cache.set(obj.metadata.name, obj);
+      consider(obj);
+    }
+    for (const [name, t] of tracked) if (t.created && !t.emitted && !names.has(name)) checkMissing(name);
+    if (!listed) {
+      listed = true;
+      const w = listedWaiters;
+      listedWaiters = [];
+      w.forEach((f) => f());
+    }
+  };
+
+  const loop: WatchLoop = startWatchLoop<{ resourceVersion: string; items: ApprovalRequestObject[] }, WatchEvent<ApprovalRequestObject>>({
+    state: st,
+    list: (signal) => client.listApprovalRequests(namespace, selector, signal),
+    watch: (rv, onE, signal, opts) => client.watchApprovalRequests(namespace, selector, rv, onE, signal, opts),
+    onList: (r) => applyList(r.items),
+    onEvent,
+    onRead: (afterError) => { if (afterError) log.info('watching approval requests again', { where, resourceVersion: st.resourceVersion }); },
+    onWatchdog: (silentMs) => log.warn('approval watch went silent; restarting it', { where, silentMs }),
+    onGone: (rv) => log.info('approval watch expired (410); listing again', { where, resourceVersion: rv }),
+    onFailure: (err, delay) => {
+      const status = err instanceof KubeError ? err.status : undefined;
+      // Decisions cannot arrive while this fails: an error when it is not a passing blip.
+      log[status === 401 || status === 403 || (err instanceof KubeError && err.kind === 'config') ? 'error' : 'warn'](
+        'cannot watch approval requests; retrying', { where, server: client.server, error: st.lastError, retryInMs: delay });
+    },
+    watchdogMs,
+    backoffBaseMs: baseMs,
+    backoffMaxMs: maxMs,
+    watchTimeoutSeconds: o.watchTimeoutSeconds,
+  });
+  // The loop catches everything it can; this is only a last resort against a bug.
+  loop.done.catch((err: unknown) => {
+    st.phase = 'closed';
+    log.error('approval watch stopped unexpectedly', { where, error: describe(err) });
+  });
+
+  const nameOf = (id: string) => approvalRequestName(id);
+
+  /** Waits for the first list (adopt needs the full picture), or rejects with why it is not there. */
+  const firstList = (): Promise<void> => {
+    if (listed) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => {
+        listedWaiters = listedWaiters.filter((f) => f !== done);
+        reject(new Error(`cannot list ${where}: ${st.lastError ?? 'the API server did not answer in time'}`));
+      }, o.adoptWaitMs ?? 30_000);
+      const done = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      listedWaiters.push(done);
+    });
+  };
+
+  const failText = (what: string, err: unknown) => `${where}: cannot ${what}: ${describe(err)}`;
+
+  return {
+    description: where,
+
+    state: () => structuredClone(st),
+
+    async submit(p) {
+      if (closed) throw new Error(`${where}: the approval backend is closed`);
+      if (p.workload.namespace !== namespace || p.workload.pod !== workload.pod) {
+        throw new Error(`${where}: an approval for ${p.workload.namespace}/${p.workload.pod} cannot be submitted from this pod`);
+      }
+      const name = nameOf(p.id);
+      if (tracked.has(name)) throw new Error(`${where}: approval ${p.id} was already submitted`);
+      // Tracked before the POST: the watch may report the request (even decided) before the POST answers.
+      const t: Tracked = { id: p.id, created: false, emitted: false };
+      tracked.set(name, t);
+      countOpen();
+      const obj = approvalRequestFor(p);
+      try {
+        await client.createApprovalRequest(namespace, obj);
+      } catch (err) {
+        if (err instanceof KubeError && err.status === 409) {
+          // A retry after an answer that got lost: the same request is fine, another one is not.
+          const existing = await client.getApprovalRequest(namespace, name).catch(() => null);
+          const s = existing?.spec ?? {};
+          if (existing && s.taskId === p.id && s.requestHash === p.requestHash && mine(existing)) {
+            t.created = true;
+            cache.set(name, existing);
+            consider(existing);
+            return;
+          }
+          tracked.delete(name);
+          countOpen();
+          throw new Error(`${where}: cannot create ApprovalRequest ${name}: another request has that name (task ids must be unique)`);
+        }
+        tracked.delete(name);
+        countOpen();
+        throw new Error(failText(`create ApprovalRequest ${name}`, err), { cause: err });
+      }
+      t.created = true;
+      log.info('approval request created', { id: p.id, approvalRequest: `${namespace}/${name}`, channel: p.channel, tool: p.tool, expiresAt: p.expiresAt.toISOString() });
+    },
+
+    onDecision(cb) {
+      onDecisionCb = cb;
+      for (const d of undelivered.splice(0)) {
+        try {
+          cb(d);
+        } catch (err) {
+          log.error('approval decision handler failed', { id: d.id, error: describe(err) });
+        }
+      }
+    },
+
+    async cancel(id) {
+      const name = nameOf(id);
+      try {
+        await client.patchApprovalRequest(namespace, name, { spec: { cancelRequested: true } }, 'merge');
+      } catch (err) {
+        if (err instanceof KubeError && err.status === 404) return; // nothing left to cancel
+        throw new Error(failText(`cancel ApprovalRequest ${name}`, err), { cause: err });
+      }
+    },
+
+    async markExecuting(id) {
+      const name = nameOf(id);
+      if (executing.has(id)) throw new Error(`${where}: approval ${id} is already marked as executing`);
+      executing.add(id);
+      try {
+        // The test makes the API server refuse unless the record says Approved; the CRD's rules
+        // make executionStartedAt write-once, so a second attempt (another instance) fails too.
+        await client.patchApprovalRequest(namespace, name, [
+          { op: 'test', path: '/status/phase', value: 'Approved' },
+          { op: 'add', path: '/spec/executionStartedAt', value: now().toISOString() },
+        ], 'json');
+      } catch (err) {
+        const e = err as KubeError;
+        const why = e instanceof KubeError && (e.status === 422 || e.status === 409) ? `the request is not Approved or was already marked (${describe(err)})` : describe(err);
+        throw new Error(`${where}: cannot mark ApprovalRequest ${name} as executing: ${why}`, { cause: err });
+      }
+    },
+
+    async finished(id, result) {
+      const name = nameOf(id);
+      try {
+        await client.patchApprovalRequest(namespace, name, { metadata: { annotations: { [APPROVAL_ANNOTATIONS.result]: resultAnnotation(result) } } }, 'merge');
+      } catch (err) {
+        if (err instanceof KubeError && err.status === 404) {
+          log.warn('approval result not recorded: the ApprovalRequest is gone', { id, approvalRequest: `${namespace}/${name}` });
+          return;
+        }
+        throw new Error(failText(`record the result on ApprovalRequest ${name}`, err), { cause: err });
+      }
+    },
+
+    async adopt() {
+      await firstList();
+      const out: AdoptedApproval[] = [];
+      for (const [name, obj] of cache) {
+        if (isFinished(obj) || tracked.has(name)) continue;
+        const r = pendingFromRequest(obj);
+        if ('error' in r) {
+          log.warn('ignoring an ApprovalRequest this sidecar cannot use', { approvalRequest: `${namespace}/${name}`, error: r.error });
+          continue;
+        }
+        const decision = decisionFromRequest(obj, now());
+        tracked.set(name, { id: r.pending.id, created: true, emitted: decision !== null });
+        const a: AdoptedApproval = { pending: r.pending, executionStarted: r.executionStarted };
+        if (decision) a.decision = decision;
+        out.push(a);
+      }
+      countOpen();
+      if (out.length) log.info('adopted approvals', { where, count: out.length, decided: out.filter((a) => a.decision).length });
+      return out;
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      loop.stop('approval backend closed');
+      await loop.done.catch(() => undefined);
+      st.phase = 'closed';
+      if (ownClient) await client.close();
+    },
+  };
+}
