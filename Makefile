@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help install build typecheck lint test test-unit bench run crds dev-cluster dev-cluster-down k8s-tools clean
+.PHONY: help install build typecheck lint test test-unit bench run crds manifests dev-cluster dev-cluster-down k8s-tools clean
 
 help:
 	@echo "make run          start server-everything and the sidecar with examples/thoughtgate.yaml"
@@ -25,10 +25,11 @@ typecheck: install
 
 lint: typecheck
 
-# The Kubernetes binaries the e2e tests run, built once from the Go module proxy into
+# The Kubernetes binaries and helm the e2e tests run, built once from the Go module proxy into
 # ~/.cache/thoughtgate (cold: several minutes; afterwards instant).
 k8s-tools:
 	scripts/k8s-tools.sh install >/dev/null
+	scripts/helm-tools.sh install >/dev/null
 
 test: install typecheck k8s-tools
 	scripts/run-tests.sh
@@ -44,6 +45,10 @@ run: build
 
 crds: build
 	node dist/scripts/gen-crds.js
+
+# deploy/thoughtgate.yaml, the plain-kubectl install, rendered from the chart with the real helm.
+manifests: k8s-tools
+	scripts/helm-tools.sh deploy-manifest > deploy/thoughtgate.yaml
 
 dev-cluster: build k8s-tools
 	scripts/dev-cluster.sh up

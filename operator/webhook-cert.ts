@@ -411,7 +411,8 @@ export class WebhookCertManager {
       });
       if (!patched.length) return { webhookConfigFound: true, caBundlePatched: [] };
       try {
-        await this.admission.patchMutatingWebhookConfiguration({ name, body: ops }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch));
+        // Our field manager, so managedFields (and Argo CD's managedFieldsManagers) attribute caBundle to us.
+        await this.admission.patchMutatingWebhookConfiguration({ name, body: ops, fieldManager: 'thoughtgate-operator' }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch));
         this.o.log?.info('webhook caBundle patched', { config: name, webhooks: patched });
         return { webhookConfigFound: true, caBundlePatched: patched };
       } catch (err) {

@@ -29,7 +29,6 @@ version="$(k8s_version)"
 major="${BASH_REMATCH[1]}" minor="${BASH_REMATCH[2]}"
 base_dir="$cache_root/k8s-$version"
 bin_dir="$base_dir/bin"
-stamp="$base_dir/stamp"
 binaries=(kube-apiserver kube-controller-manager etcd)
 
 # The version a `kubectl version` / `/version` reports. Release builds set these with -X; without
@@ -47,56 +46,15 @@ version_ldflags() {
 # -s -w: no symbol table / DWARF (the three binaries shrink by about a third).
 ldflags="-s -w$(version_ldflags)"
 
-inputs_hash() {
-  {
-    cat "$mod_dir/go.mod" "$mod_dir/go.sum" "$mod_dir/cmd/etcd/main.go"
-    echo "ldflags=$ldflags"
-  } | sha256sum | cut -d' ' -f1
-}
-
-is_built() {
-  local b
-  [[ -f "$stamp" && "$(cat "$stamp")" == "$(inputs_hash)" ]] || return 1
-  for b in "${binaries[@]}"; do [[ -x "$bin_dir/$b" ]] || return 1; done
-}
-
-build() {
-  command -v go >/dev/null || die "Go is required to build the Kubernetes binaries (https://go.dev/dl)"
-  local tmp start
-  start=$SECONDS
-  tmp="$(mktemp -d "$base_dir/build.XXXXXX")"
-  trap 'rm -rf "$tmp"' EXIT
-  echo "k8s-tools: building kube-apiserver, kube-controller-manager, etcd $version into $bin_dir (first time: several minutes)" >&2
-  (
-    cd "$mod_dir"
-    # -mod=readonly: build exactly what go.mod/go.sum (committed, tidy) pin; fail instead of
-    # silently resolving something else. GOWORK=off: a go.work higher up must not interfere.
-    # CGO_ENABLED=0: static binaries like the release builds, no C toolchain needed.
-    export GOFLAGS="-mod=readonly -buildvcs=false" GOWORK=off CGO_ENABLED=0
-    go build -trimpath -ldflags="$ldflags" -o "$tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver \
-      k8s.io/kubernetes/cmd/kube-controller-manager \
-      ./cmd/etcd
-  ) >&2
-  local b
-  for b in "${binaries[@]}"; do [[ -x "$tmp/$b" ]] || die "build did not produce $b"; done
-  rm -rf "$bin_dir"
-  mv "$tmp" "$bin_dir"
-  trap - EXIT
-  chmod 755 "$bin_dir"
-  inputs_hash > "$stamp"
-  echo "k8s-tools: built in $((SECONDS - start))s" >&2
-}
+tool=k8s-tools
+what="kube-apiserver, kube-controller-manager, etcd $version"
+packages=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager ./cmd/etcd)
+hash_extra=("$mod_dir/cmd/etcd/main.go")
+# shellcheck source=lib/go-tools.sh
+source "$repo_root/scripts/lib/go-tools.sh"
 
 install() {
-  if ! is_built; then
-    mkdir -p "$base_dir"
-    # Parallel test workers may call install at once: one builds, the others wait and reuse.
-    exec 9>"$base_dir/lock"
-    flock 9
-    is_built || build
-    flock -u 9
-  fi
+  go_tools_install
   echo "$bin_dir"
 }
 

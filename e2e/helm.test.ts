@@ -1,0 +1,534 @@
+// The Helm chart (charts/thoughtgate) with a real helm (scripts/helm-tools.sh builds it from the Go
+// module proxy) and a real kube-apiserver (e2e/cluster):
+//  - helm lint passes, helm template renders, values.schema.json refuses bad values clearly;
+//  - the chart ships the CRDs of crds/ byte for byte, deploy/thoughtgate.yaml is a fresh render,
+//    and the MutatingWebhookConfiguration is the one buildWebhookConfiguration() builds;
+//  - the plain-kubectl install applies server-side, and its pods pass Pod Security "restricted";
+//  - the operator, run with the args and env of the chart's pod and a token of the chart's
+//    ServiceAccount, does everything it does (ConfigMap, status, Events, sidecar RBAC, Lease,
+//    webhook Secret and caBundle) without one "forbidden", and `kubectl auth can-i` shows what that
+//    ServiceAccount cannot do;
+//  - helm install, upgrade and uninstall work against the API server.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { kubectlPath, run, startCluster, type Cluster, type RunResult } from './cluster/cluster.js';
+import { containerProcess, type PodJson } from './support/kubelet.js';
+import { CLI, freePort, ROOT, run as runProcess, type Proc } from '../test/support/processes.js';
+import { buildWebhookConfiguration } from '../webhook/config.js';
+
+const CHART = join(ROOT, 'charts', 'thoughtgate');
+const HELM_TOOLS = join(ROOT, 'scripts', 'helm-tools.sh');
+const OPNS = 'thoughtgate-system';
+const SA = 'thoughtgate-operator';
+const AS = `system:serviceaccount:${OPNS}:${SA}`;
+const NS = 'agents';
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [k: string]: any;
+}
+
+let helmBin: string;
+let stateDir: string;
+
+const helm = (args: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunResult> => run(helmBin, args, { env });
+
+async function template(args: string[] = [], release = 'thoughtgate', namespace = OPNS): Promise<K8sObject[]> {
+  const r = await helm(['template', release, CHART, '--namespace', namespace, ...args]);
+  if (r.code !== 0) throw new Error(`helm template ${args.join(' ')}: ${r.stderr}`);
+  return parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject).filter((o) => o);
+}
+const find = (objs: K8sObject[], kind: string, name?: string): K8sObject => {
+  const o = objs.find((x) => x.kind === kind && (name === undefined || x.metadata.name === name));
+  if (!o) throw new Error(`no ${kind} ${name ?? ''} rendered`);
+  return o;
+};
+
+/** The `resource.customizations.health.*` Lua scripts of examples/argocd/README.md, as documented. */
+function argoHealthChecks(): Record<string, string> {
+  const readme = readFileSync(join(ROOT, 'examples', 'argocd', 'README.md'), 'utf8');
+  const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.includes('resource.customizations.health.'));
+  if (!block) throw new Error('no health-check block in examples/argocd/README.md');
+  const data = (parseAllDocuments(block)[0].toJS() as { data: Record<string, string> }).data;
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k.replace('resource.customizations.health.', ''), v]));
+}
+
+/** A JSON value as a Lua table constructor (what Argo CD hands a health check as `obj`). */
+function toLua(v: unknown): string {
+  if (v === null || v === undefined) return 'nil';
+  if (typeof v === 'boolean' || typeof v === 'number') return String(v);
+  if (typeof v === 'string') {
+    // Lua 5.1 strings know no \u escapes: every byte that is not printable ASCII becomes \ddd.
+    return `"${[...Buffer.from(v, 'utf8')].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\${b}`)).join('')}"`;
+  }
+  if (Array.isArray(v)) return `{${v.map(toLua).join(', ')}}`;
+  return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `[${toLua(k)}] = ${toLua(x)}`).join(', ')}}`;
+}
+
+/** Runs a health check in gopher-lua (the interpreter Argo CD embeds), as Argo CD calls it. */
+async function argoHealth(script: string, obj: unknown): Promise<{ status: string; message: string }> {
+  const file = join(stateDir, `health-${Math.random().toString(36).slice(2)}.lua`);
+  writeFileSync(file, `obj = ${toLua(obj)}\nlocal function check()\n${script}\nend\nlocal hs = check()\nprint(hs.status)\nprint(hs.message)\n`);
+  const r = await run(join(helmBin, '..', 'glua'), [file]);
+  if (r.code !== 0) throw new Error(`glua: ${r.stderr}${r.stdout}`);
+  const [status, ...message] = r.stdout.replace(/\n$/, '').split('\n');
+  return { status, message: message.join('\n') };
+}
+
+beforeAll(async () => {
+  // Builds helm once into ~/.cache/thoughtgate (cold: a minute or two); the last stdout line is its path.
+  const r = await run(HELM_TOOLS, ['install'], { streamStderr: true });
+  if (r.code !== 0) throw new Error(`helm-tools.sh install: ${r.stderr}`);
+  helmBin = r.stdout.trim().split('\n').pop()!;
+  stateDir = mkdtempSync(join(tmpdir(), 'tg-e2e-helm-'));
+}, 15 * 60_000);
+
+afterAll(() => {
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+describe('the chart, rendered', () => {
+  test('helm lint --strict passes, with the defaults and with every optional part on', async () => {
+    for (const extra of [[], ['--set', 'metrics.serviceMonitor.enabled=true', '--set', 'replicaCount=1', '--set', 'leaderElection.enabled=false', '--set', 'webhook.failurePolicy=Ignore']]) {
+      const r = await helm(['lint', '--strict', CHART, ...extra]);
+      expect(`${r.stdout}${r.stderr}`).toContain('1 chart(s) linted, 0 chart(s) failed');
+      expect(r.code).toBe(0);
+    }
+  });
+
+  test('helm template renders every object in the release namespace, with the names the operator is told', async () => {
+    const objs = await template();
+    expect(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'ClusterRole/thoughtgate-operator',
+      'ClusterRole/thoughtgate-slack-token-reader',
+      'ClusterRoleBinding/thoughtgate-operator',
+      'Deployment/thoughtgate-operator',
+      'MutatingWebhookConfiguration/thoughtgate',
+      'PodDisruptionBudget/thoughtgate-operator',
+      'Role/thoughtgate-operator',
+      'RoleBinding/thoughtgate-operator',
+      'Service/thoughtgate-metrics',
+      'Service/thoughtgate-webhook',
+      'ServiceAccount/thoughtgate-operator',
+    ]);
+    for (const o of objs) {
+      if (!['ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'].includes(o.kind)) expect(o.metadata.namespace).toBe(OPNS);
+    }
+    const dep = find(objs, 'Deployment');
+    const pod = dep.spec.template;
+    const c = pod.spec.containers[0];
+    expect(dep.spec.replicas).toBe(2);
+    expect(c.image).toBe('ghcr.io/thoughtgate/thoughtgate-operator:0.1.0');
+    expect(c.args).toEqual([
+      'operator',
+      '--metrics-port=8080',
+      '--webhook-port=9443',
+      '--webhook-service=thoughtgate-webhook',
+      '--webhook-secret=thoughtgate-webhook-tls',
+      '--webhook-config=thoughtgate',
+      '--failure-policy=Fail',
+      '--webhook-timeout=5s',
+      '--sidecar-image=ghcr.io/thoughtgate/thoughtgate-sidecar:0.1.0',
+      '--sidecar-pull-policy=IfNotPresent',
+      '--injection-mode=native',
+      '--log-level=info',
+    ]);
+    expect(c.env.map((e: { name: string }) => e.name)).toEqual(['POD_NAMESPACE', 'POD_NAME']);
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+    // Helm's convention is managed-by: Helm on the objects; the POD carries the label the webhook excludes.
+    expect(dep.metadata.labels?.['app.kubernetes.io/managed-by']).toBe('Helm');
+    expect(pod.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator', 'app.kubernetes.io/name': 'thoughtgate' });
+    expect(pod.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+    expect(find(objs, 'PodDisruptionBudget').spec.minAvailable).toBe(1);
+    expect(find(objs, 'Service', 'thoughtgate-webhook').spec.ports).toEqual([{ name: 'https-webhook', port: 443, targetPort: 'webhook', protocol: 'TCP' }]);
+  });
+
+  test('values reach the operator: images, injection mode, failure policy, timeout, log level, leader election', async () => {
+    const objs = await template([
+      '--set', 'image.tag=9.9.9', '--set', 'sidecar.injectionMode=classic', '--set', 'webhook.failurePolicy=Ignore',
+      '--set', 'webhook.timeoutSeconds=12', '--set', 'logLevel=debug', '--set', 'replicaCount=1', '--set', 'leaderElection.enabled=false',
+      '--set', 'podLabels.app\\.kubernetes\\.io/managed-by=someone-else', '--set', 'podLabels.team=agents',
+    ]);
+    const dep = find(objs, 'Deployment');
+    const c = dep.spec.template.spec.containers[0];
+    expect(c.image).toBe('ghcr.io/thoughtgate/thoughtgate-operator:9.9.9');
+    expect(c.args).toEqual(expect.arrayContaining(['--sidecar-image=ghcr.io/thoughtgate/thoughtgate-sidecar:9.9.9', '--injection-mode=classic', '--failure-policy=Ignore', '--webhook-timeout=12s', '--log-level=debug', '--no-leader-election']));
+    // podLabels add, but cannot take away the label that keeps the webhook off the operator's pods.
+    expect(dep.spec.template.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator', team: 'agents' });
+    const wh = find(objs, 'MutatingWebhookConfiguration').webhooks[0];
+    expect([wh.failurePolicy, wh.timeoutSeconds]).toEqual(['Ignore', 12]);
+    // One replica: no PodDisruptionBudget (minAvailable 1 would block every drain).
+    expect(objs.some((o) => o.kind === 'PodDisruptionBudget')).toBe(false);
+    expect(objs.some((o) => o.kind === 'ServiceMonitor')).toBe(false);
+    // Slack token Secrets: readable cluster-wide only when asked for.
+    expect(objs.some((o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === 'thoughtgate-slack-token-reader')).toBe(false);
+    expect(find(await template(['--set', 'approvals.tokenSecretAccess=cluster']), 'ClusterRoleBinding', 'thoughtgate-slack-token-reader').roleRef.name).toBe('thoughtgate-slack-token-reader');
+    const sm = find(await template(['--set', 'metrics.serviceMonitor.enabled=true']), 'ServiceMonitor');
+    expect(sm.spec.endpoints).toEqual([{ port: 'http-metrics', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }]);
+  });
+
+  test('the MutatingWebhookConfiguration is the one buildWebhookConfiguration() builds, for any release and namespace', async () => {
+    for (const [release, ns, extra, fp, timeout] of [
+      ['thoughtgate', OPNS, [], 'Fail', 5],
+      ['tg', 'security', ['--set', 'webhook.failurePolicy=Ignore', '--set', 'webhook.timeoutSeconds=10'], 'Ignore', 10],
+      ['thoughtgate', 'kube-system', [], 'Fail', 5],
+    ] as const) {
+      const objs = await template([...extra], release, ns);
+      const mwc = find(objs, 'MutatingWebhookConfiguration');
+      const svc = find(objs, 'Service', `${release === 'thoughtgate' ? 'thoughtgate' : `${release}-thoughtgate`}-webhook`);
+      const want = buildWebhookConfiguration({
+        name: mwc.metadata.name,
+        target: { service: { name: svc.metadata.name, namespace: ns } },
+        operatorNamespace: ns,
+        failurePolicy: fp,
+        timeoutSeconds: timeout,
+      }) as { webhooks: unknown[] };
+      expect(mwc.webhooks).toEqual(want.webhooks);
+      expect(mwc.webhooks[0].clientConfig.caBundle).toBeUndefined();
+      // The operator is told this name: it patches the caBundle of exactly this object.
+      expect(find(objs, 'Deployment').spec.template.spec.containers[0].args).toContain(`--webhook-config=${mwc.metadata.name}`);
+      expect(find(objs, 'ClusterRole').rules.find((r: { resources: string[] }) => r.resources.includes('mutatingwebhookconfigurations')).resourceNames).toEqual([mwc.metadata.name]);
+    }
+  });
+
+  test.each([
+    [['--set', 'replicaCount=-1'], "at '/replicaCount': minimum: got -1, want 1"],
+    [['--set', 'webhook.failurePolicy=Maybe'], "at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'"],
+    [['--set', 'webhook.timeoutSeconds=31'], "at '/webhook/timeoutSeconds': maximum: got 31, want 30"],
+    [['--set', 'sidecar.injectionMode=sometimes'], "at '/sidecar/injectionMode': value must be one of 'native', 'classic'"],
+    [['--set', 'logLevel=loud'], "at '/logLevel': value must be one of 'debug', 'info', 'warn', 'error'"],
+    [['--set', 'replicas=3'], "additional properties 'replicas' not allowed"],
+    [['--set', 'image.digest=sha256:abc'], "at '/image/digest'"],
+    [['--set', 'leaderElection.enabled=false'], 'leaderElection.enabled=false needs replicaCount: 1'],
+  ])('bad values are refused with a clear message: %j', async (args, message) => {
+    const r = await helm(['template', 'thoughtgate', CHART, ...args]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
+  });
+
+  test('the chart ships the CRDs of crds/, byte for byte', () => {
+    const names = readdirSync(join(ROOT, 'crds')).filter((f) => f.endsWith('.yaml')).sort();
+    expect(readdirSync(join(CHART, 'crds')).sort()).toEqual(names);
+    for (const f of names) {
+      // On failure: cp crds/*.yaml charts/thoughtgate/crds/
+      expect({ file: f, text: readFileSync(join(CHART, 'crds', f), 'utf8') }).toEqual({ file: f, text: readFileSync(join(ROOT, 'crds', f), 'utf8') });
+    }
+  });
+
+  test('the packaged chart holds the same CRDs, schema and templates', async () => {
+    const dest = mkdtempSync(join(tmpdir(), 'tg-helm-package-'));
+    try {
+      const p = await helm(['package', CHART, '--destination', dest]);
+      expect(p.code).toBe(0);
+      const tgz = join(dest, 'thoughtgate-0.1.0.tgz');
+      const crds = readdirSync(join(ROOT, 'crds')).filter((f) => f.endsWith('.yaml')).sort().map((f) => readFileSync(join(ROOT, 'crds', f), 'utf8'));
+      const shown = (await helm(['show', 'crds', tgz])).stdout;
+      for (const c of crds) expect(shown).toContain(c.trim());
+      expect((await helm(['template', 't', tgz, '--set', 'replicaCount=0'])).stderr).toContain("at '/replicaCount': minimum: got 0, want 1");
+      expect((await helm(['template', 'thoughtgate', tgz, '--namespace', OPNS])).stdout).toBe((await helm(['template', 'thoughtgate', CHART, '--namespace', OPNS])).stdout);
+    } finally {
+      rmSync(dest, { recursive: true, force: true });
+    }
+  });
+
+  test('deploy/thoughtgate.yaml is a fresh render of the chart', async () => {
+    const r = await run(HELM_TOOLS, ['deploy-manifest']);
+    expect(r.code).toBe(0);
+    // On failure: scripts/helm-tools.sh deploy-manifest > deploy/thoughtgate.yaml
+    expect(readFileSync(join(ROOT, 'deploy', 'thoughtgate.yaml'), 'utf8')).toBe(r.stdout);
+    const kinds = parseAllDocuments(r.stdout).map((d) => (d.toJS() as K8sObject | null)?.kind).filter(Boolean);
+    expect(kinds[0]).toBe('Namespace');
+  });
+});
+
+describe('on a real API server', () => {
+  let cluster: Cluster;
+  let operator: Proc | null = null;
+  let webhookPort: number;
+  let metricsPort: number;
+
+  const kubectl = async (args: string[], input?: string): Promise<string> => {
+    const r = await cluster.kubectl(args, input);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const getJson = async (args: string[]): Promise<any> => {
+    const r = await cluster.kubectl([...args, '-o', 'json']);
+    return r.code === 0 ? JSON.parse(r.stdout) : null;
+  };
+  async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, limitMs = 30_000): Promise<T> {
+    const end = Date.now() + limitMs;
+    for (;;) {
+      const v = await fn().catch(() => null);
+      if (v) return v;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}${operator ? `\noperator log:\n${operator.out()}${operator.err()}` : ''}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const canI = async (args: string[]): Promise<string> => (await cluster.kubectl(['auth', 'can-i', ...args, `--as=${AS}`])).stdout.trim();
+
+  beforeAll(async () => {
+    cluster = await startCluster(join(stateDir, 'cluster'));
+  }, 15 * 60_000);
+
+  afterAll(async () => {
+    await operator?.stop();
+    await cluster?.stop();
+  });
+
+  test('the plain-kubectl install applies server-side, and the operator pods pass Pod Security "restricted"', async () => {
+    const out = await kubectl(['apply', '--server-side', '-f', join(ROOT, 'crds'), '-f', join(ROOT, 'deploy', 'thoughtgate.yaml')]);
+    expect(out).toContain('mutatingwebhookconfiguration.admissionregistration.k8s.io/thoughtgate serverside-applied');
+    await kubectl(['wait', '--for=condition=Established', 'crd/governancepolicies.thoughtgate.io', 'crd/approvalchannels.thoughtgate.io', '--timeout=30s']);
+    expect((await getJson(['get', 'namespace', OPNS])).metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    // No kubelet, but the controller-manager creates the ReplicaSet's pods, and PodSecurity admission
+    // (enforce=restricted on the namespace) would refuse them otherwise.
+    const pods = await until('the two operator pods', async () => {
+      const l = await getJson(['get', 'pods', '-n', OPNS, '-l', 'app.kubernetes.io/name=thoughtgate,app.kubernetes.io/component=operator']);
+      return l?.items.length === 2 ? l.items as PodJson[] : null;
+    });
+    const events = await getJson(['get', 'events', '-n', OPNS, '--field-selector', 'reason=FailedCreate']);
+    expect(events.items).toEqual([]);
+    expect(pods[0].metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator' });
+  }, 60_000);
+
+  test("the operator, run as the chart's pod with its ServiceAccount token, does all its work without a forbidden", async () => {
+    await kubectl(['create', 'namespace', NS]);
+    await kubectl(['label', 'namespace', NS, 'thoughtgate.io/inject=enabled']);
+
+    // Play the kubelet for one of the Deployment's pods: its args and env (POD_NAME, POD_NAMESPACE
+    // from the downward API) and a token of its ServiceAccount bound to it, in a kubeconfig.
+    const pod = (await getJson(['get', 'pods', '-n', OPNS, '-l', 'app.kubernetes.io/component=operator'])).items[0] as PodJson;
+    expect(pod.spec.serviceAccountName).toBe(SA);
+    const { args, env, tokenFile, caFile } = await containerProcess(cluster, pod, 'operator');
+    const kubeconfig = join(stateDir, 'operator-sa.kubeconfig');
+    writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
+      clusters: [{ name: 'e2e', cluster: { server: cluster.server, 'certificate-authority': caFile } }],
+      users: [{ name: SA, user: { token: readFileSync(tokenFile, 'utf8').trim() } }],
+      contexts: [{ name: 'sa', context: { cluster: 'e2e', user: SA } }],
+    }));
+    expect((await run(kubectlPath(), ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], {})).stdout).toBe(AS);
+
+    // The pod's own ports become free loopback ports (later flags win); the webhook's certificate
+    // also gets 127.0.0.1. No --manage-webhook-config: like in the pod, the operator only patches
+    // the caBundle of the chart's MutatingWebhookConfiguration.
+    webhookPort = await freePort();
+    metricsPort = await freePort();
+    operator = runProcess(process.execPath, [
+      CLI, ...args,
+      '--kubeconfig', kubeconfig,
+      '--metrics-port', String(metricsPort), '--metrics-bind', '127.0.0.1',
+      '--webhook-port', String(webhookPort), '--webhook-bind', '127.0.0.1',
+      '--webhook-url', `https://127.0.0.1:${webhookPort}`, '--webhook-san', '127.0.0.1',
+    ], { ...env, KUBECONFIG: undefined });
+    await until('the operator ready', async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200);
+
+    // Leader election (Lease, Role in the release namespace) and the webhook Secret.
+    expect((await getJson(['get', 'lease', 'thoughtgate-operator', '-n', OPNS])).spec.holderIdentity).toBe(pod.metadata.name);
+    const secret = await getJson(['get', 'secret', 'thoughtgate-webhook-tls', '-n', OPNS]);
+    expect(secret.type).toBe('kubernetes.io/tls');
+    // The caBundle of the chart's webhook configuration (get + patch, by name).
+    const caBundle = await until('the caBundle', async () => (await getJson(['get', 'mutatingwebhookconfiguration', 'thoughtgate']))?.webhooks?.[0]?.clientConfig?.caBundle as string | undefined);
+    expect(caBundle).toBe(secret.data['ca.crt']);
+    // ...which the webhook's serving certificate chains to.
+    const answer = await new Promise<any>((resolve, reject) => {
+      const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-1', operation: 'CREATE', namespace: NS, kind: { group: '', version: 'v1', kind: 'Pod' }, object: { metadata: { name: 'p', namespace: NS }, spec: { containers: [{ name: 'a', image: 'x' }] } } } };
+      const req = https.request({ host: '127.0.0.1', port: webhookPort, path: '/mutate-pods', method: 'POST', ca: Buffer.from(caBundle, 'base64'), headers: { 'content-type': 'application/json' } }, (res) => {
+        let body = '';
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => resolve(JSON.parse(body)));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(review));
+    });
+    expect(answer.response).toMatchObject({ uid: 'u-1', allowed: true, patchType: 'JSONPatch' });
+
+    // Sidecar RBAC in the labelled namespace (server-side apply of Role and RoleBinding).
+    await until('the sidecar Role', () => getJson(['get', 'role', 'thoughtgate-sidecar', '-n', NS]));
+    await until('the sidecar RoleBinding', () => getJson(['get', 'rolebinding', 'thoughtgate-sidecar', '-n', NS]));
+
+    // A GovernancePolicy: ConfigMap (server-side apply), status (patch), an Event (create).
+    await kubectl(['apply', '-n', NS, '-f', join(ROOT, 'examples', 'crds', 'governancepolicy.yaml')]);
+    const cm = await until('thoughtgate-config', () => getJson(['get', 'configmap', 'thoughtgate-config', '-n', NS]));
+    expect(cm.metadata.labels['app.kubernetes.io/managed-by']).toBe('thoughtgate-operator');
+    const ready = await until('Ready=True', async () => {
+      const gp = await getJson(['get', 'governancepolicy', 'everything', '-n', NS]);
+      return gp?.status?.conditions?.find((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
+    });
+    expect(ready.reason).toBe('Rendered');
+    await until('the Rendered event', async () => (await getJson(['get', 'events', '-n', NS, '--field-selector', 'reason=Rendered']))?.items.length > 0);
+
+    // Withdrawal: the ConfigMap is deleted with the last policy, the sidecar RBAC with the label.
+    await kubectl(['delete', 'governancepolicy', 'everything', '-n', NS]);
+    await until('thoughtgate-config deleted', async () => (await cluster.kubectl(['get', 'configmap', 'thoughtgate-config', '-n', NS])).code !== 0);
+    await kubectl(['label', 'namespace', NS, 'thoughtgate.io/inject-']);
+    await until('the sidecar Role deleted', async () => (await cluster.kubectl(['get', 'role', 'thoughtgate-sidecar', '-n', NS])).code !== 0);
+    await until('the sidecar RoleBinding deleted', async () => (await cluster.kubectl(['get', 'rolebinding', 'thoughtgate-sidecar', '-n', NS])).code !== 0);
+    await kubectl(['label', 'namespace', NS, 'thoughtgate.io/inject=enabled']);
+    await until('the sidecar Role again', () => getJson(['get', 'role', 'thoughtgate-sidecar', '-n', NS]));
+
+    const log = operator.out() + operator.err();
+    expect(log).toContain('"msg":"config rendered"');
+    expect(log).toContain('"msg":"config withdrawn: no valid policy in namespace"');
+    expect(log).not.toMatch(/forbidden/i);
+    expect(log).not.toMatch(/"code\\?":403|HTTP-Code: 403/);
+  }, 120_000);
+
+  test('a GitOps re-apply of the manifests keeps the caBundle the operator patched in', async () => {
+    const before = (await getJson(['get', 'mutatingwebhookconfiguration', 'thoughtgate'])).webhooks[0].clientConfig.caBundle;
+    expect(before).toBeTruthy();
+    await kubectl(['apply', '--server-side', '-f', join(ROOT, 'deploy', 'thoughtgate.yaml')]);
+    expect((await getJson(['get', 'mutatingwebhookconfiguration', 'thoughtgate'])).webhooks[0].clientConfig.caBundle).toBe(before);
+  });
+
+  test("the Argo CD health checks of examples/argocd read the operator's Ready condition", async () => {
+    const checks = argoHealthChecks();
+    expect(Object.keys(checks).sort()).toEqual(['thoughtgate.io_ApprovalChannel', 'thoughtgate.io_GovernancePolicy']);
+    const gpCheck = checks['thoughtgate.io_GovernancePolicy'];
+
+    // Real objects, with the status the operator wrote: a valid policy, and one whose Cedar does not parse.
+    await kubectl(['apply', '-n', NS, '-f', join(ROOT, 'examples', 'crds', 'governancepolicy.yaml')]);
+    await kubectl(['apply', '-n', NS, '-f', '-'], `
+apiVersion: thoughtgate.io/v1alpha1
+kind: GovernancePolicy
+metadata: { name: broken-cedar }
+spec:
+  sources: [{ name: s, url: "http://mcp.example/mcp" }]
+  rules: [{ match: { tool: "transfer_*" }, action: policy }]
+  defaultAction: deny
+  cedar:
+    policies: |
+      permit(principal, action, resource) when { ;
+`);
+    const withReady = (name: string, status: string) => until(`${name} Ready=${status}`, async () => {
+      const gp = await getJson(['get', 'governancepolicy', name, '-n', NS]);
+      return gp?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === status) ? gp : null;
+    });
+    const valid = await withReady('everything', 'True');
+    const broken = await withReady('broken-cedar', 'False');
+
+    expect(await argoHealth(gpCheck, valid)).toEqual({ status: 'Healthy', message: expect.stringContaining('rendered into ConfigMap thoughtgate-config') });
+    expect(await argoHealth(gpCheck, broken)).toEqual({ status: 'Degraded', message: expect.stringContaining('generation 1 is invalid') });
+    const { status: _s, ...fresh } = valid;
+    expect(await argoHealth(gpCheck, fresh)).toEqual({ status: 'Progressing', message: 'waiting for the ThoughtGate operator' });
+    const edited = { ...valid, metadata: { ...valid.metadata, generation: valid.metadata.generation + 1 } };
+    expect(await argoHealth(gpCheck, edited)).toEqual({ status: 'Progressing', message: `the operator has not seen generation ${valid.metadata.generation + 1} yet` });
+
+    const channel = parseAllDocuments(readFileSync(join(ROOT, 'examples', 'crds', 'approvalchannel.yaml'), 'utf8')).map((d) => d.toJS()).find((o) => o?.kind === 'ApprovalChannel');
+    const acCheck = checks['thoughtgate.io_ApprovalChannel'];
+    expect((await argoHealth(acCheck, channel)).status).toBe('Progressing');
+    const now = new Date().toISOString();
+    const working = { ...channel, metadata: { ...channel.metadata, generation: 1 }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Verified', message: 'token and channel work', observedGeneration: 1, lastTransitionTime: now }] } };
+    expect(await argoHealth(acCheck, working)).toEqual({ status: 'Healthy', message: 'token and channel work' });
+    const unreachable = { ...working, status: { conditions: [{ ...working.status.conditions[0], status: 'Unknown', reason: 'SlackUnreachable', message: 'Slack could not be reached; will check again' }] } };
+    expect(await argoHealth(acCheck, unreachable)).toEqual({ status: 'Progressing', message: 'Slack could not be reached; will check again' });
+    const refused = { ...working, status: { conditions: [{ ...working.status.conditions[0], status: 'False', reason: 'TokenRefused', message: 'invalid_auth' }] } };
+    expect(await argoHealth(acCheck, refused)).toEqual({ status: 'Degraded', message: 'invalid_auth' });
+    await kubectl(['delete', 'governancepolicy', 'broken-cedar', '-n', NS]);
+  }, 60_000);
+
+  test("the ServiceAccount can do exactly what the operator needs (kubectl auth can-i)", async () => {
+    const yes: string[][] = [
+      ['list', 'governancepolicies.thoughtgate.io', '-A'], ['watch', 'approvalchannels.thoughtgate.io', '-A'],
+      ['patch', 'governancepolicies.thoughtgate.io', '--subresource=status', '-n', NS],
+      ['patch', 'approvalchannels.thoughtgate.io', '--subresource=status', '-n', NS],
+      ['patch', 'approvalrequests.thoughtgate.io', '--subresource=status', '-n', NS],
+      ['watch', 'approvalrequests.thoughtgate.io', '-A'], ['get', 'approvalrequests.thoughtgate.io', '-n', NS], ['delete', 'approvalrequests.thoughtgate.io', '-n', NS],
+      ['list', 'configmaps', '-A'], ['watch', 'configmaps', '-A'],
+      ['create', 'configmaps/thoughtgate-config', '-n', NS], ['patch', 'configmaps/thoughtgate-config', '-n', NS],
+      ['delete', 'configmaps/thoughtgate-config', '-n', NS], ['get', 'configmaps/thoughtgate-config', '-n', NS],
+      ['create', 'events', '-n', NS],
+      ['list', 'namespaces'], ['watch', 'namespaces'],
+      ['create', 'roles/thoughtgate-sidecar', '-n', NS], ['patch', 'rolebindings/thoughtgate-sidecar', '-n', NS],
+      ['delete', 'roles/thoughtgate-sidecar', '-n', NS],
+      ['get', 'mutatingwebhookconfigurations/thoughtgate'], ['patch', 'mutatingwebhookconfigurations/thoughtgate'],
+      ['create', 'leases.coordination.k8s.io', '-n', OPNS], ['update', 'leases.coordination.k8s.io/thoughtgate-operator', '-n', OPNS],
+      ['create', 'secrets', '-n', OPNS], ['get', 'secrets/thoughtgate-webhook-tls', '-n', OPNS], ['update', 'secrets/thoughtgate-webhook-tls', '-n', OPNS],
+    ];
+    const no: string[][] = [
+      // Secrets: none outside its own namespace, and in it none but its own.
+      ['get', 'secrets', '-n', 'default'], ['get', 'secrets/thoughtgate-webhook-tls', '-n', NS], ['list', 'secrets', '-A'],
+      ['get', 'secrets/slack-bot-token', '-n', NS],
+      ['list', 'secrets', '-n', OPNS], ['get', 'secrets/other', '-n', OPNS], ['create', 'secrets', '-n', NS],
+      // Namespaces are only watched.
+      ['delete', 'namespaces'], ['create', 'namespaces'], ['patch', 'namespaces/default'],
+      // Only its own webhook configuration, and only get/patch.
+      ['patch', 'mutatingwebhookconfigurations/other'], ['create', 'mutatingwebhookconfigurations'], ['delete', 'mutatingwebhookconfigurations/thoughtgate'],
+      ['patch', 'validatingwebhookconfigurations/thoughtgate'],
+      // ConfigMaps and RBAC: only the objects it owns, and no escalation.
+      ['get', 'configmaps/kube-root-ca.crt', '-n', NS], ['patch', 'configmaps/other', '-n', NS], ['create', 'configmaps', '-n', NS], ['update', 'configmaps/thoughtgate-config', '-n', NS],
+      ['create', 'roles', '-n', NS], ['patch', 'roles/admin', '-n', NS], ['escalate', 'roles', '-n', NS], ['bind', 'clusterroles'], ['create', 'clusterrolebindings'],
+      // Not its business at all.
+      ['create', 'pods', '-n', NS], ['create', 'serviceaccounts', '--subresource=token', '-n', OPNS], ['impersonate', 'serviceaccounts'],
+      ['update', 'governancepolicies.thoughtgate.io', '-n', NS], ['delete', 'governancepolicies.thoughtgate.io', '-n', NS],
+      ['patch', 'approvalchannels.thoughtgate.io', '-n', NS], ['delete', 'approvalchannels.thoughtgate.io', '-n', NS],
+      ['update', 'approvalrequests.thoughtgate.io', '--subresource=status', '-n', NS],
+      ['update', 'leases.coordination.k8s.io/kube-controller-manager', '-n', 'kube-system'], ['update', 'leases.coordination.k8s.io/other', '-n', OPNS],
+    ];
+    const got = async (list: string[][]) => Object.fromEntries(await Promise.all(list.map(async (a) => [a.join(' '), await canI(a)])));
+    expect(await got(yes)).toEqual(Object.fromEntries(yes.map((a) => [a.join(' '), 'yes'])));
+    expect(await got(no)).toEqual(Object.fromEntries(no.map((a) => [a.join(' '), 'no'])));
+
+    // A namespace that uses approvals lets the operator read its Slack token, as the README says;
+    // still no list, and nothing in other namespaces.
+    await kubectl(['create', 'rolebinding', 'thoughtgate-slack-token', '-n', NS, '--clusterrole=thoughtgate-slack-token-reader', `--serviceaccount=${OPNS}:${SA}`]);
+    expect(await got([['get', 'secrets/slack-bot-token', '-n', NS], ['list', 'secrets', '-n', NS], ['get', 'secrets/slack-bot-token', '-n', 'default']]))
+      .toEqual({ [`get secrets/slack-bot-token -n ${NS}`]: 'yes', [`list secrets -n ${NS}`]: 'no', ['get secrets/slack-bot-token -n default']: 'no' });
+  }, 60_000);
+
+  test("the webhook never holds up the operator's own pods; other pods of a labelled namespace wait for it", async () => {
+    // No pod serves the Service behind the chart's webhook here, and failurePolicy is Fail.
+    const template = (await getJson(['get', 'deployment', 'thoughtgate-operator', '-n', OPNS])).spec.template;
+    // The operator's pod spec in another (labelled) namespace, where its ServiceAccount does not exist.
+    const asPod = (name: string, labels: Record<string, string>) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels }, spec: { ...template.spec, serviceAccountName: 'default' } });
+    const own = await cluster.kubectl(['create', '-n', NS, '-f', '-'], asPod('operator-lookalike', template.metadata.labels));
+    expect(own.stderr).toBe('');
+    expect(own.code).toBe(0);
+    const other = await cluster.kubectl(['create', '-n', NS, '-f', '-'], asPod('agent', { app: 'agent' }));
+    expect(other.code).not.toBe(0);
+    expect(other.stderr).toContain('failed calling webhook "pods.thoughtgate.io"');
+  }, 60_000);
+
+  test('helm refuses bad values before touching the cluster', async () => {
+    const r = await helm(['install', 'bad', CHART, '-n', 'helm-bad', '--create-namespace', '--set', 'webhook.failurePolicy=Maybe'], { ...process.env, KUBECONFIG: cluster.kubeconfig });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'");
+    expect((await cluster.kubectl(['get', 'namespace', 'helm-bad'])).code).not.toBe(0);
+  });
+
+  test('helm install, upgrade and uninstall against the API server', async () => {
+    const env = { ...process.env, KUBECONFIG: cluster.kubeconfig };
+    const install = await helm(['install', 'tg', CHART, '-n', 'helm-test', '--create-namespace', '--set', 'webhook.failurePolicy=Ignore'], env);
+    expect(install.stderr).toBe('');
+    expect(install.code).toBe(0);
+    expect(install.stdout).toContain('STATUS: deployed');
+    expect(install.stdout).toContain('ThoughtGate 0.1.0 is installed in namespace helm-test.');
+    const mwc = await getJson(['get', 'mutatingwebhookconfiguration', 'tg-thoughtgate']);
+    expect(mwc.webhooks[0].clientConfig.service).toEqual({ name: 'tg-thoughtgate-webhook', namespace: 'helm-test', port: 443, path: '/mutate-pods' });
+    expect(mwc.webhooks[0].namespaceSelector.matchExpressions[0].values).toContain('helm-test');
+    expect(await getJson(['get', 'clusterrole', 'tg-thoughtgate-operator'])).not.toBeNull();
+    expect(await getJson(['get', 'role', 'tg-thoughtgate-operator', '-n', 'helm-test'])).not.toBeNull();
+
+    const upgrade = await helm(['upgrade', 'tg', CHART, '-n', 'helm-test', '--reuse-values', '--set', 'logLevel=debug', '--set', 'replicaCount=3'], env);
+    expect(upgrade.code).toBe(0);
+    const dep = await getJson(['get', 'deployment', 'tg-thoughtgate-operator', '-n', 'helm-test']);
+    expect(dep.spec.replicas).toBe(3);
+    expect(dep.spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(['--log-level=debug', '--failure-policy=Ignore', '--webhook-config=tg-thoughtgate']));
+    expect((await helm(['status', 'tg', '-n', 'helm-test', '-o', 'json'], env)).stdout).toContain('"version":2');
+
+    const uninstall = await helm(['uninstall', 'tg', '-n', 'helm-test', '--wait'], env);
+    expect(uninstall.code).toBe(0);
+    for (const what of [['mutatingwebhookconfiguration', 'tg-thoughtgate'], ['clusterrole', 'tg-thoughtgate-operator'], ['clusterrolebinding', 'tg-thoughtgate-operator'], ['deployment', 'tg-thoughtgate-operator', '-n', 'helm-test']]) {
+      expect({ what, code: (await cluster.kubectl(['get', ...what])).code }).toEqual({ what, code: 1 });
+    }
+    // Helm never deletes CRDs (that would delete every policy); the README says how.
+    expect(await getJson(['get', 'crd', 'governancepolicies.thoughtgate.io'])).not.toBeNull();
+  }, 120_000);
+});
