@@ -123,6 +123,7 @@ async function sidecar(args: string[]): Promise<number> {
   const log = createLogger(level);
   const { startSidecar } = await import('./sidecar/sidecar.js');
   let provider: import('./sidecar/sidecar.js').ConfigProvider;
+  let approvals: import('./sidecar/sidecar.js').SidecarOptions['approvals'];
   if (configPath) {
     const { fileProvider, loadInitial } = await import('./sidecar/providers/file.js');
     const initial = await loadInitial(configPath, env);
@@ -131,6 +132,20 @@ async function sidecar(args: string[]): Promise<number> {
       return 1;
     }
     provider = fileProvider(configPath, env, initial, log);
+    if (initial.config.approvalChannels) {
+      // Standalone, the sidecar talks to Slack itself (tokens from the environment).
+      const { standaloneBackend, ApprovalSetupError } = await import('./sidecar/approvals/standalone.js');
+      let backend: ReturnType<typeof standaloneBackend>;
+      try {
+        backend = standaloneBackend(initial.config.approvalChannels, env, log);
+      } catch (err) {
+        if (!(err instanceof ApprovalSetupError)) throw err;
+        process.stderr.write(`thoughtgate sidecar: invalid configuration\n  ${err.message}\n`);
+        return 1;
+      }
+      approvals = backend;
+      void backend.check().then((results) => results.forEach((r) => (r.ok ? log.info : log.warn)('approval channel check', r)), () => undefined);
+    }
   } else {
     // In a pod: the identity from the downward API, the config from the watched ConfigMap.
     const [{ identityFromEnv }, { configMapProvider }] = await Promise.all([import('./sidecar/config/podinfo.js'), import('./sidecar/providers/configmap.js')]);
@@ -138,10 +153,14 @@ async function sidecar(args: string[]): Promise<number> {
     if (!id) throw new UsageError(`thoughtgate sidecar: ${ENV.configMap} is set but ${ENV.podNamespace} is not; in a pod both come from the ThoughtGate webhook`);
     for (const w of id.warnings) log.warn('identity', { warning: w });
     provider = configMapProvider({ namespace: id.identity.namespace, name: configMap, identity: id.identity, log, env });
+    // Approvals in a cluster: ApprovalRequests in the pod's namespace; the operator talks to Slack.
+    const { createClusterBackend } = await import('./sidecar/approvals/cluster-backend.js');
+    const { namespace, serviceAccount, pod } = id.identity;
+    approvals = createClusterBackend({ workload: { namespace, serviceAccount, pod }, log, clientOptions: { env } });
   }
   let sc;
   try {
-    sc = await startSidecar({ ...opts, log, provider, drainTimeoutMs: drain });
+    sc = await startSidecar({ ...opts, log, provider, drainTimeoutMs: drain, approvals });
   } catch (err) {
     process.stderr.write(`thoughtgate sidecar: cannot start: ${(err as Error).message}\n`);
     await provider.close();
@@ -190,6 +209,24 @@ Injected sidecar:
   --sidecar-pull-policy <p>  Always | IfNotPresent | Never (default IfNotPresent)
   --injection-mode <m>       native (init container with restartPolicy Always, needs
                              Kubernetes >= 1.29) | classic (default native)
+  --sidecar-run-as-user <uid> the injected sidecar's uid (default 65532; OpenShift
+                             assigns its own: set it to one in the namespace's range)
+  --sidecar-requests <list>  e.g. cpu=50m,memory=96Mi (the default)
+  --sidecar-limits <list>    e.g. cpu=1,memory=192Mi (the default; see docs/operations.md)
+  --excluded-namespaces <l>  comma list never injected (default kube-system,kube-public,
+                             kube-node-lease; the operator's namespace always is)
+Leader election:
+  --lease-name <name>        the Lease in --namespace (default thoughtgate-operator)
+Approvals (ApprovalRequests relayed to Slack; docs/approvals.md):
+  --max-pending-approvals <n>   open ApprovalRequests cluster-wide; beyond it new ones
+                             fail and the agent gets -32010 (default 1000)
+                             [THOUGHTGATE_MAX_PENDING_APPROVALS]
+  --approval-retention <dur> ended ApprovalRequests are deleted after this (default 24h)
+  --slack-api-url <url>      Slack API base URLs an ApprovalChannel may use (repeatable;
+                             "*" = any; default https://slack.com/api/ and GovSlack's)
+  --slack-timeout <dur>      per Slack API request (default 15s)
+  --channel-check-interval <dur>  re-check ApprovalChannels' token and channel (default 5m)
+Logging:
   --log-level <level>        debug | info | warn | error (default info)
   -h, --help
 `;
@@ -216,6 +253,16 @@ async function operator(args: string[]): Promise<number> {
     'sidecar-image': { type: 'string' },
     'sidecar-pull-policy': { type: 'string' },
     'injection-mode': { type: 'string' },
+    'sidecar-run-as-user': { type: 'string' },
+    'sidecar-requests': { type: 'string' },
+    'sidecar-limits': { type: 'string' },
+    'excluded-namespaces': { type: 'string' },
+    'lease-name': { type: 'string' },
+    'max-pending-approvals': { type: 'string' },
+    'approval-retention': { type: 'string' },
+    'slack-api-url': { type: 'string', multiple: true },
+    'slack-timeout': { type: 'string' },
+    'channel-check-interval': { type: 'string' },
     'log-level': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   }, 'operator');
@@ -232,6 +279,23 @@ async function operator(args: string[]): Promise<number> {
   if (!isLevel(level)) throw new UsageError(`thoughtgate operator: log level must be debug, info, warn or error, got "${level}"`);
   let timeoutSeconds: number;
   try { timeoutSeconds = m.webhookTimeoutSeconds(str('webhook-timeout')); } catch (err) { throw new UsageError(`thoughtgate operator: ${(err as Error).message}`); }
+  let approvals: import('./operator/main.js').OperatorSettings['approvals'];
+  let resources: ReturnType<typeof m.parseResources>;
+  try {
+    approvals = m.parseApprovalFlags({
+      maxPending: str('max-pending-approvals') ?? env['THOUGHTGATE_MAX_PENDING_APPROVALS'],
+      retention: str('approval-retention'),
+      slackApiUrls: (v as Record<string, unknown>)['slack-api-url'] as string[] | undefined,
+      slackTimeout: str('slack-timeout'),
+      channelCheckInterval: str('channel-check-interval'),
+    });
+    resources = m.parseResources(str('sidecar-requests'), str('sidecar-limits'));
+  } catch (err) {
+    throw new UsageError(`thoughtgate operator: ${(err as Error).message}`);
+  }
+  const runAsUser = str('sidecar-run-as-user');
+  if (runAsUser !== undefined && !/^\d+$/.test(runAsUser)) throw new UsageError(`thoughtgate operator: --sidecar-run-as-user must be a numeric uid, got "${runAsUser}"`);
+  const excluded = str('excluded-namespaces')?.split(',').map((x) => x.trim()).filter(Boolean);
   const log = createLogger(level);
   const settings: import('./operator/main.js').OperatorSettings = {
     kubeconfig: str('kubeconfig'),
@@ -240,6 +304,8 @@ async function operator(args: string[]): Promise<number> {
     metricsPort: port(str('metrics-port'), '--metrics-port', m.DEFAULTS.metricsPort),
     metricsBind: str('metrics-bind') ?? '0.0.0.0',
     leaderElection: !v['no-leader-election'],
+    leaseName: str('lease-name'),
+    approvals,
     webhook: v['no-webhook'] ? null : {
       port: port(str('webhook-port'), '--webhook-port', m.DEFAULTS.webhookPort),
       bind: str('webhook-bind') ?? '0.0.0.0',
@@ -256,6 +322,9 @@ async function operator(args: string[]): Promise<number> {
       image: str('sidecar-image') ?? `${m.DEFAULTS.image}:${VERSION}`,
       imagePullPolicy: oneOf('sidecar-pull-policy', ['Always', 'IfNotPresent', 'Never'] as const, 'IfNotPresent'),
       mode: oneOf('injection-mode', ['native', 'classic'] as const, 'native'),
+      ...(runAsUser !== undefined ? { runAsUser: Number(runAsUser) } : {}),
+      ...(resources ? { resources } : {}),
+      ...(excluded ? { excludedNamespaces: excluded } : {}),
     },
     version: VERSION,
   };

@@ -7,9 +7,10 @@ import { parseDuration } from '../api/duration.js';
 import { LABELS, MANAGED_BY } from '../api/wellknown.js';
 import type { Logger } from '../sidecar/log.js';
 import { buildWebhookConfiguration, DEFAULT_FAILURE_POLICY, DEFAULT_TIMEOUT_SECONDS } from '../webhook/config.js';
-import type { InjectionSettings } from '../webhook/mutate.js';
+import { DEFAULT_RESOURCES, type InjectionSettings } from '../webhook/mutate.js';
 import { startWebhookServer } from '../webhook/server.js';
-import { startOperator, type Operator } from './operator.js';
+import { DEFAULT_SLACK_API_URLS } from './approval-channels.js';
+import { startOperator, type ApprovalOptions, type Operator } from './operator.js';
 import { FIELD_MANAGER } from './reconcile.js';
 import { WebhookCertManager } from './webhook-cert.js';
 
@@ -20,6 +21,7 @@ export interface OperatorSettings {
   metricsPort: number;
   metricsBind: string;
   leaderElection: boolean;
+  leaseName?: string;
   leaseDurationSec?: number;
   webhook: null | {
     port: number;
@@ -36,7 +38,61 @@ export interface OperatorSettings {
     extraSans: string[];
   };
   injection: Omit<InjectionSettings, 'operator' | 'version'>;
+  /** ApprovalRequest relay and ApprovalChannel checks; parseApprovalFlags() builds it from flags. */
+  approvals?: ApprovalOptions;
   version: string;
+}
+
+/** The approval flags of `thoughtgate operator`, as strings (cli.ts parses argv into this). */
+export interface ApprovalFlags {
+  /** --max-pending-approvals <n> [THOUGHTGATE_MAX_PENDING_APPROVALS]: open ApprovalRequests cluster-wide (default 1000). */
+  maxPending?: string;
+  /** --approval-retention <dur>: ended ApprovalRequests are deleted this long after the decision (default 24h). */
+  retention?: string;
+  /** --slack-api-url <url> (repeatable; "*" = any): Slack API base URLs ApprovalChannels may use (default Slack and GovSlack). */
+  slackApiUrls?: string[];
+  /** --slack-timeout <dur>: per Slack request (default 15s). */
+  slackTimeout?: string;
+  /** --channel-check-interval <dur>: full ApprovalChannel check at least this often (default 5m). */
+  channelCheckInterval?: string;
+}
+
+export const APPROVAL_DEFAULTS = { maxPending: 1000, retention: '24h', slackApiUrls: DEFAULT_SLACK_API_URLS, slackTimeout: '15s', channelCheckInterval: '5m' } as const;
+
+/** Parses the approval flags; throws an Error naming the flag for a bad value. */
+export function parseApprovalFlags(f: ApprovalFlags): ApprovalOptions {
+  const dur = (flag: string, v: string | undefined, min: number): number | undefined => {
+    if (v === undefined) return undefined;
+    const ms = parseDuration(v);
+    if (typeof ms !== 'number') throw new Error(`--${flag}: ${ms.error}`);
+    if (ms < min) throw new Error(`--${flag} must be at least ${min / 1000}s`);
+    return ms;
+  };
+  const out: ApprovalOptions = {};
+  if (f.maxPending !== undefined) {
+    if (!/^\d+$/.test(f.maxPending.trim()) || Number(f.maxPending) < 1) throw new Error(`--max-pending-approvals must be a whole number ≥ 1, got "${f.maxPending}"`);
+    out.maxPending = Number(f.maxPending);
+  }
+  const retention = dur('approval-retention', f.retention, 60_000);
+  if (retention !== undefined) out.retentionMs = retention;
+  const timeout = dur('slack-timeout', f.slackTimeout, 1000);
+  if (timeout !== undefined) out.slackRequestTimeoutMs = timeout;
+  const interval = dur('channel-check-interval', f.channelCheckInterval, 10_000);
+  if (interval !== undefined) out.channelCheckIntervalMs = interval;
+  if (f.slackApiUrls?.length) {
+    for (const u of f.slackApiUrls) {
+      if (u === '*') continue;
+      let url: URL;
+      try {
+        url = new URL(u);
+      } catch {
+        throw new Error(`--slack-api-url: not a URL: "${u}"`);
+      }
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`--slack-api-url: not an http(s) URL: "${u}"`);
+    }
+    out.slackApiUrls = [...f.slackApiUrls];
+  }
+  return out;
 }
 
 export const DEFAULTS = {
@@ -76,7 +132,9 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
     metricsPort: s.metricsPort,
     metricsBind: s.metricsBind,
     leaderElection: s.leaderElection,
+    leaseName: s.leaseName,
     leaseDurationSec: s.leaseDurationSec,
+    approvals: s.approvals,
     extras: async ({ metrics }) => {
       const w = s.webhook;
       if (!w) return { close: () => undefined };
@@ -135,6 +193,27 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
       };
     },
   });
+}
+
+/**
+ * --sidecar-requests / --sidecar-limits ("cpu=50m,memory=96Mi") → the sidecar's resources; either
+ * list replaces the default's requests or limits as a whole. undefined: the defaults.
+ */
+export function parseResources(requests: string | undefined, limits: string | undefined): InjectionSettings['resources'] {
+  if (requests === undefined && limits === undefined) return undefined;
+  const list = (flag: string, text: string): Record<string, string> => {
+    const out: Record<string, string> = {};
+    for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const m = /^(cpu|memory|ephemeral-storage)=([0-9]+(?:\.[0-9]+)?(?:m|Ki|Mi|Gi|Ti|k|M|G|T)?)$/.exec(part);
+      if (!m) throw new Error(`--${flag}: "${part}" is not <cpu|memory|ephemeral-storage>=<quantity>, e.g. cpu=50m,memory=96Mi`);
+      out[m[1]!] = m[2]!;
+    }
+    return out;
+  };
+  return {
+    requests: requests !== undefined ? list('sidecar-requests', requests) : { ...DEFAULT_RESOURCES.requests },
+    limits: limits !== undefined ? list('sidecar-limits', limits) : { ...DEFAULT_RESOURCES.limits },
+  };
 }
 
 /** Parses "5s"-style webhook timeouts into whole seconds within what Kubernetes allows (1..30). */
