@@ -137,6 +137,8 @@ describe('the chart, rendered', () => {
       '--sidecar-pull-policy=IfNotPresent',
       '--injection-mode=native',
       '--log-level=info',
+      '--max-pending-approvals=1000',
+      '--approval-retention=24h',
     ]);
     expect(c.env.map((e: { name: string }) => e.name)).toEqual(['POD_NAMESPACE', 'POD_NAME']);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
@@ -149,6 +151,29 @@ describe('the chart, rendered', () => {
     expect(find(objs, 'Service', 'thoughtgate-webhook').spec.ports).toEqual([{ name: 'https-webhook', port: 443, targetPort: 'webhook', protocol: 'TCP' }]);
   });
 
+
+  test('sidecar sizing, its uid, excluded namespaces and approval settings reach the operator and the webhook', async () => {
+    const objs = await template([
+      '--set', 'sidecar.runAsUser=1000670000',
+      '--set', 'sidecar.resources.requests.cpu=100m', '--set', 'sidecar.resources.requests.memory=128Mi',
+      '--set', 'sidecar.resources.limits.memory=256Mi',
+      '--set', 'webhook.excludedNamespaces={infra,monitoring}',
+      '--set', 'approvals.maxPending=50', '--set', 'approvals.retention=2h',
+      '--set', 'approvals.slackApiUrls={https://slack-gov.com/api/}',
+    ]);
+    const args: string[] = objs.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers[0].args;
+    expect(args).toEqual(expect.arrayContaining([
+      '--sidecar-run-as-user=1000670000',
+      '--sidecar-requests=cpu=100m,memory=128Mi',
+      '--sidecar-limits=memory=256Mi',
+      '--excluded-namespaces=infra,monitoring',
+      '--max-pending-approvals=50',
+      '--approval-retention=2h',
+      '--slack-api-url=https://slack-gov.com/api/',
+    ]));
+    const mwc = objs.find((o) => o.kind === 'MutatingWebhookConfiguration')!;
+    expect(mwc.webhooks[0].namespaceSelector.matchExpressions[0]).toEqual({ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['infra', 'monitoring', OPNS] });
+  });
   test('values reach the operator: images, injection mode, failure policy, timeout, log level, leader election', async () => {
     const objs = await template([
       '--set', 'image.tag=9.9.9', '--set', 'sidecar.injectionMode=classic', '--set', 'webhook.failurePolicy=Ignore',

@@ -105,3 +105,10 @@ own pod selector in mutatePod. Applied last: podLabels cannot override it.
 {{- $chart := include "thoughtgate.labels" . | fromYaml -}}
 {{- toYaml (merge $chart (deepCopy .Values.commonLabels)) -}}
 {{- end -}}
+
+{{/* A resource map ({cpu: 50m, memory: 96Mi}) as the operator's --sidecar-requests/--sidecar-limits list. */}}
+{{- define "thoughtgate.resourceList" -}}
+{{- $parts := list -}}
+{{- range $k, $v := . -}}{{- $parts = append $parts (printf "%s=%v" $k $v) -}}{{- end -}}
+{{- join "," $parts -}}
+{{- end -}}
