@@ -58,8 +58,9 @@ function compileHost(host: string): HostPattern | { error: string } {
     const bracketed = host.startsWith('[');
     const h = parseHost(bracketed ? `[${cidr[1]}]` : cidr[1]!);
     if (h.kind !== 'address') return { error: 'not a CIDR prefix' };
-    const len = Number(cidr[2]);
-    if (len > addressBytes(h.address).length * 8) return { error: 'CIDR prefix length out of range' };
+    // An IPv4-mapped prefix (::ffff:a.b.c.d/112) is the IPv4 prefix it maps.
+    const len = Number(cidr[2]) - (bracketed && !h.address.includes(':') ? 96 : 0);
+    if (len < 0 || len > addressBytes(h.address).length * 8) return { error: 'CIDR prefix length out of range' };
     return { kind: 'cidr', net: h.address, len };
   }
   if (WILDCARD.test(host)) {
