@@ -50,6 +50,8 @@ describe('parseHost', () => {
     expect(embeddedIPv4('2002:a9fe:a9fe::1')).toBe('169.254.169.254');
     expect(embeddedIPv4('::1')).toBeNull();
     expect(aliases('fd00::1')).toEqual(['fd00::1']);
+    expect(aliases('0.0.0.0')).toContain('127.0.0.1');
+    expect(aliases('::')).toContain('::1');
   });
 
   test('this host: loopback, unspecified and the interface addresses', () => {
@@ -128,6 +130,19 @@ describe('planRoute', () => {
     expect(planRoute(snap.egress, abs('http://evil.example:4000/%6dcp'), facts(['10.9.9.9']))).toMatchObject({ kind: 'source' });
     expect(planRoute(snap.egress, abs('http://evil.example:4000/mcp'), facts(['1.2.3.4', '10.9.9.9']))).toMatchObject({ kind: 'source' });
     expect(planRoute(snap.egress, abs('http://evil.example:4001/mcp'), facts(['10.9.9.9']))).toMatchObject({ kind: 'egress', address: '10.9.9.9' });
+  });
+
+  test('default ports are explicit: http://localhost/mcp is a source at 127.0.0.1:80', () => {
+    const s80 = snapshot({ sources: [{ name: 'p80', url: 'http://127.0.0.1/mcp' }], allow: ['*'] });
+    const f: Facts = { addresses: ['127.0.0.1'], sources: [{ source: s80.sources.get('p80')!, addresses: ['127.0.0.1'] }], own: new Set() };
+    for (const u of ['http://localhost/mcp', 'http://LOCALHOST.:80/mcp', 'http://127.1:080/mcp']) expect(planRoute(s80.egress, abs(u), f)).toMatchObject({ kind: 'source' });
+    expect(planRoute(s80.egress, parseConnect('localhost:80') as Target, f)).toMatchObject({ kind: 'refused', status: 403 });
+    expect(planRoute(s80.egress, parseConnect('localhost:0080') as Target, f)).toMatchObject({ kind: 'refused', status: 403 });
+  });
+
+  test('a deny on 127.0.0.1 also holds for 0.0.0.0, which reaches it', () => {
+    const s = snapshot({ sources: [], allow: ['0.0.0.0:9'], deny: ['127.0.0.1'] });
+    expect(planRoute(s.egress, parseConnect('0.0.0.0:9') as Target, { addresses: ['0.0.0.0'], sources: [], own: new Set() })).toMatchObject({ kind: 'refused', status: 403 });
   });
 
   test('egress connects to the decided address', () => {

@@ -191,8 +191,13 @@ export function embeddedIPv4(address: string): string | null {
   return null;
 }
 
-/** The address and the IPv4 address it embeds, if any. */
+/**
+ * The address, the IPv4 address it embeds, and what the socket actually reaches: connecting to
+ * 0.0.0.0 reaches 127.0.0.1, and :: reaches ::1.
+ */
 export function aliases(address: string): string[] {
+  if (address === '0.0.0.0') return [address, '127.0.0.1'];
+  if (address === '::') return [address, '::1'];
   const e = embeddedIPv4(address);
   return e ? [address, e] : [address];
 }

@@ -196,25 +196,37 @@ export async function forwardEgress(pools: UpstreamPools, req: IncomingMessage, 
   }
 }
 
+/** How long a tunnel's TCP connect may take (the same bound as an egress pool's). */
+export const TUNNEL_CONNECT_TIMEOUT_MS = 10_000;
+
 /** A tunnel to the address decided on (never a name: it could resolve elsewhere by now). */
 export function openTunnel(clientSocket: Duplex, head: Buffer, address: string, port: number, onDone: (status: number) => void): void {
-  const upstream = net.connect({ host: address, port });
+  if (clientSocket.destroyed) return onDone(499);
+  const upstream = net.connect({ host: address, port, timeout: TUNNEL_CONNECT_TIMEOUT_MS });
+  // The agent may leave while the connection is being made: nothing may outlive it.
+  const end = () => { upstream.destroy(); clientSocket.destroy(); };
+  clientSocket.on('close', end);
+  let failed = false;
   const fail = () => {
+    if (failed) return;
+    failed = true;
+    upstream.destroy();
     if (clientSocket.writable) clientSocket.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
     onDone(502);
   };
-  upstream.once('error', fail);
+  upstream.on('error', fail);
+  upstream.once('timeout', fail);
   upstream.once('connect', () => {
     upstream.off('error', fail);
+    upstream.off('timeout', fail);
+    upstream.setTimeout(0); // an open tunnel may be idle; either side closing ends it
     clientSocket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) upstream.write(head);
     upstream.pipe(clientSocket);
     clientSocket.pipe(upstream);
-    const end = () => { upstream.destroy(); clientSocket.destroy(); };
     upstream.on('error', end);
     clientSocket.on('error', end);
     upstream.on('close', end);
-    clientSocket.on('close', end);
     onDone(200);
   });
 }

@@ -33,7 +33,9 @@ export interface ResolverOptions {
 
 export const RESOLVER_DEFAULTS = { ttlMs: 10_000, maxEntries: 1024, timeoutMs: 5_000, maxInFlight: 64 } as const;
 
-const systemLookup: LookupFn = (name) => dns.promises.lookup(name, { all: true, verbatim: true });
+// IPv4 first: one address is connected to (the one checked), and services on "localhost" mostly
+// listen on 127.0.0.1 only.
+const systemLookup: LookupFn = (name) => dns.promises.lookup(name, { all: true, verbatim: false });
 
 export class Resolver {
   private cache = new Map<string, { addresses: string[]; expires: number }>();
