@@ -74,6 +74,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       metrics: { lookup: (result) => metrics.dnsLookups.inc({ result }), cacheSize: (n) => metrics.dnsCacheEntries.set(n) },
     }),
     own: ownAddresses(),
+    selfPort: () => (server.address() as { port: number } | null)?.port ?? o.port,
     log,
   };
   const health = new UpstreamHealth(metrics, o.probeIntervalMs);

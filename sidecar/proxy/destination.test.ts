@@ -145,6 +145,14 @@ describe('planRoute', () => {
     expect(planRoute(s.egress, parseConnect('0.0.0.0:9') as Target, { addresses: ['0.0.0.0'], sources: [], own: new Set() })).toMatchObject({ kind: 'refused', status: 403 });
   });
 
+  test("the sidecar's own port is reachable without an egress entry (it governs what arrives)", () => {
+    const s = snapshot({ sources: [], allow: ['*'] });
+    const f = (a: string): Facts => ({ addresses: [a], sources: [], own: new Set(), selfPort: 7467 });
+    expect(planRoute(s.egress, abs('http://localhost:7467/mcp/e'), f('127.0.0.1'))).toMatchObject({ kind: 'egress', address: '127.0.0.1' });
+    expect(planRoute(s.egress, parseConnect('127.0.0.1:7467') as Target, f('127.0.0.1'))).toMatchObject({ kind: 'tunnel' });
+    expect(planRoute(s.egress, abs('http://localhost:7469/metrics'), f('127.0.0.1'))).toMatchObject({ kind: 'refused', status: 403 });
+  });
+
   test('egress connects to the decided address', () => {
     expect(planRoute(snap.egress, abs('http://api.example/x'), facts(['93.184.216.34']))).toMatchObject({ kind: 'egress', address: '93.184.216.34', port: 80 });
     expect(planRoute(snap.egress, parseConnect('API.example.:443') as Target, facts(['2001:db8::1']))).toEqual({ kind: 'tunnel', address: '2001:db8::1', port: 443 });

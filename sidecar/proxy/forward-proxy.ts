@@ -39,6 +39,8 @@ export interface Facts {
   sources: readonly { source: CompiledSource; addresses: readonly string[] }[];
   /** This host's interface addresses. */
   own: ReadonlySet<string>;
+  /** The sidecar's own proxy port: a request to it comes back to the gates. */
+  selfPort?: number;
 }
 
 function describe(t: Target): string {
@@ -117,7 +119,9 @@ export function planRoute(egress: EgressRules, t: Target, f: Facts): Route {
   }
   if (f.addresses.length === 0) return { kind: 'refused', status: 502, reason: `${describe(t)} has no address` };
   const local = f.addresses.some((a) => isLocalAddress(a, f.own));
-  const v = egressVerdict(egress, { ...(t.host.kind === 'name' ? { name: t.host.name } : {}), addresses: f.addresses, port: t.port, local });
+  // The sidecar itself (a client whose NO_PROXY misses it): what arrives there is governed again.
+  const self = local && t.port === f.selfPort && f.addresses.every((a) => isLocalAddress(a, f.own));
+  const v = self ? ({ ok: true } as const) : egressVerdict(egress, { ...(t.host.kind === 'name' ? { name: t.host.name } : {}), addresses: f.addresses, port: t.port, local });
   if (!v.ok) {
     const why = v.why === 'local' ? ' (an address of this host: egress.allow must name it without wildcards)' : v.why === 'denied' ? ' (egress.deny)' : ' (see egress.allow)';
     return { kind: 'refused', status: 403, reason: `egress to ${describe(t)} is not allowed${why}` };
@@ -129,6 +133,7 @@ export function planRoute(egress: EgressRules, t: Target, f: Facts): Route {
 export interface RouteEnv {
   resolver: Resolver;
   own: () => ReadonlySet<string>;
+  selfPort?: () => number;
   log?: Logger;
 }
 
@@ -162,7 +167,7 @@ export async function route(snap: Snapshot, t: Target, env: RouteEnv): Promise<R
       return { kind: 'refused', status: 502, reason: `could not verify ${describe(t)}; retry shortly` };
     }
   }
-  return planRoute(snap.egress, t, { addresses, sources, own: env.own() });
+  return planRoute(snap.egress, t, { addresses, sources, own: env.own(), ...(env.selfPort ? { selfPort: env.selfPort() } : {}) });
 }
 
 export function refuse(res: ServerResponse, status: number, reason: string): void {

@@ -117,6 +117,16 @@ describe("absolute-form to any spelling of the source's address", () => {
   });
 });
 
+test("absolute-form to the sidecar's own /mcp/<source> (a client whose NO_PROXY misses it) is governed", async () => {
+  for (const host of ['127.0.0.1', 'localhost', '0x7f.1']) {
+    up.clear();
+    const out = await raw(proxyPort, absolutePost(host, proxyPort, '/mcp/e', session, hiddenCall(12)));
+    expect(out).toMatch(/^HTTP\/1.1 200/);
+    expect(up.everything()).not.toContain('get-env');
+    expect(up.everything()).toContain('thoughtgate-probe-');
+  }
+});
+
 describe("CONNECT to any spelling of the source's address", () => {
   test.each(SPELLINGS)('%s: refused; a request written into the would-be tunnel never arrives', async (host) => {
     up.clear();
