@@ -159,6 +159,12 @@ describe('planRoute', () => {
     expect(planRoute(snap.egress, abs('http://0xa9fea9fe/latest'), facts(['169.254.169.254']))).toMatchObject({ kind: 'refused', status: 403 });
   });
 
+  test('full-width and percent-encoded hosts get the URL parser reading', () => {
+    expect((parseConnect('\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11:80') as Target).host).toEqual({ kind: 'address', address: '127.0.0.1' });
+    expect((abs('http://127%2e0%2e0%2e1/mcp')).host).toEqual({ kind: 'address', address: '127.0.0.1' });
+    expect((abs('http://LOCAL%48OST./mcp')).host).toEqual({ kind: 'name', name: 'localhost' });
+  });
+
   test('malformed targets are refused with 400', () => {
     for (const a of ['x', 'x:0', 'x:65536', '[::1%lo]:80', 'a@b:80', 'a%2eb:80', '1.2.3.256:80', ':80', 'a b:80']) expect(parseConnect(a)).toMatchObject({ kind: 'refused', status: 400 });
     for (const u of ['https://x/', 'http://1.2.3.256/', 'nonsense']) expect(parseAbsolute(u)).toMatchObject({ kind: 'refused', status: 400 });

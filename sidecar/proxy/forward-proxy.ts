@@ -43,7 +43,7 @@ export interface Facts {
   selfPort?: number;
 }
 
-function describe(t: Target): string {
+function label(t: Target): string {
   return `${t.host.kind === 'name' ? t.host.name : hostForUrl(t.host.address)}:${t.port}`;
 }
 
@@ -112,19 +112,19 @@ export function planRoute(egress: EgressRules, t: Target, f: Facts): Route {
       const governed = hits.find((s) => s.source.url.protocol === 'http:' && canonicalPath(s.source.url.pathname) === path);
       if (governed) return { kind: 'source', source: governed.source };
       const s = hits[0]!.source;
-      return { kind: 'refused', status: 403, reason: `${describe(t)} is the MCP source "${s.name}"; only its MCP endpoint ${s.url.pathname} is reachable, through the gates` };
+      return { kind: 'refused', status: 403, reason: `${label(t)} is the MCP source "${s.name}"; only its MCP endpoint ${s.url.pathname} is reachable, through the gates` };
     }
     // A tunnel to a source would carry MCP traffic the gates cannot see.
-    return { kind: 'refused', status: 403, reason: `${describe(t)} is the MCP source "${hits[0]!.source.name}"; use http://<sidecar>/mcp/${hits[0]!.source.name} instead of a tunnel` };
+    return { kind: 'refused', status: 403, reason: `${label(t)} is the MCP source "${hits[0]!.source.name}"; use http://<sidecar>/mcp/${hits[0]!.source.name} instead of a tunnel` };
   }
-  if (f.addresses.length === 0) return { kind: 'refused', status: 502, reason: `${describe(t)} has no address` };
+  if (f.addresses.length === 0) return { kind: 'refused', status: 502, reason: `${label(t)} has no address` };
   const local = f.addresses.some((a) => isLocalAddress(a, f.own));
   // The sidecar itself (a client whose NO_PROXY misses it): what arrives there is governed again.
   const self = local && t.port === f.selfPort && f.addresses.every((a) => isLocalAddress(a, f.own));
   const v = self ? ({ ok: true } as const) : egressVerdict(egress, { ...(t.host.kind === 'name' ? { name: t.host.name } : {}), addresses: f.addresses, port: t.port, local });
   if (!v.ok) {
     const why = v.why === 'local' ? ' (an address of this host: egress.allow must name it without wildcards)' : v.why === 'denied' ? ' (egress.deny)' : ' (see egress.allow)';
-    return { kind: 'refused', status: 403, reason: `egress to ${describe(t)} is not allowed${why}` };
+    return { kind: 'refused', status: 403, reason: `egress to ${label(t)} is not allowed${why}` };
   }
   const address = f.addresses[0]!;
   return t.kind === 'http' ? { kind: 'egress', url: t.url, address, port: t.port } : { kind: 'tunnel', address, port: t.port };
@@ -152,7 +152,7 @@ export async function route(snap: Snapshot, t: Target, env: RouteEnv): Promise<R
     addresses = await addressesOf(env.resolver, t.host);
   } catch (err) {
     const kind = err instanceof ResolveError ? err.kind : 'notfound';
-    return { kind: 'refused', status: kind === 'busy' ? 503 : 502, reason: err instanceof ResolveError ? err.message : `${describe(t)} does not resolve` };
+    return { kind: 'refused', status: kind === 'busy' ? 503 : 502, reason: err instanceof ResolveError ? err.message : `${label(t)} does not resolve` };
   }
   const sources: Facts['sources'][number][] = [];
   for (const s of snap.sources.values()) {
@@ -164,7 +164,7 @@ export async function route(snap: Snapshot, t: Target, env: RouteEnv): Promise<R
     } catch (err) {
       // Without the source's addresses the destination might be the source: refuse.
       env.log?.warn('could not resolve a source to check a forward-proxy destination; refused', { source: s.name, error: (err as Error).message });
-      return { kind: 'refused', status: 502, reason: `could not verify ${describe(t)}; retry shortly` };
+      return { kind: 'refused', status: 502, reason: `could not verify ${label(t)}; retry shortly` };
     }
   }
   return planRoute(snap.egress, t, { addresses, sources, own: env.own(), ...(env.selfPort ? { selfPort: env.selfPort() } : {}) });

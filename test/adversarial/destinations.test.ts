@@ -107,6 +107,17 @@ describe("absolute-form to any spelling of the source's address", () => {
     expect(up.received).toHaveLength(0);
   });
 
+  test('percent-encoded and full-width spellings of the host are governed or refused, never relayed', async () => {
+    for (const host of ['127%2e0%2e0%2e1', '%31%32%37.0.0.1', 'local%68ost', '\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11', 'xn--localhost', '127.0.0.1%00']) {
+      up.clear();
+      const out = await raw(proxyPort, absolutePost(host, up.port, mcpPath(), session, hiddenCall(13)));
+      expect(out).toMatch(/^HTTP\/1.1 (200|400|403)/);
+      expect(up.everything()).not.toContain('get-env');
+      // The URL parser decodes these to the source's address: governed, so a probe went out.
+      if (['127%2e0%2e0%2e1', '%31%32%37.0.0.1', 'local%68ost'].includes(host)) expect(up.everything()).toContain('thoughtgate-probe-');
+    }
+  });
+
   test('percent-encoded and dot-segment spellings of the MCP path are governed or refused, never relayed', async () => {
     for (const path of [`${mcpPath().replace('m', '%6d')}`, `/x/..${mcpPath()}`, `/.${mcpPath()}`, `${mcpPath()}/`, `${mcpPath().toUpperCase()}`]) {
       up.clear();
