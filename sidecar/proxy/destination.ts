@@ -143,7 +143,6 @@ export function parseHost(raw: string): HostResult {
     return g ? { kind: 'address', address: formatIPv6(g) } : { kind: 'invalid', reason: 'not a host' };
   }
   // WHATWG maps the host through IDNA first (full-width digits and dots become ASCII ones).
-  // eslint-disable-next-line no-control-regex
   const ascii = /^[\x21-\x7e]*$/.test(raw) ? raw.toLowerCase() : domainToASCII(raw);
   if (ascii === '') return { kind: 'invalid', reason: 'not a valid host name' };
   if (endsInNumber(ascii)) {
