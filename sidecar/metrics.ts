@@ -60,6 +60,22 @@ export function createSidecarMetrics() {
       labelNames: ['source'] as const,
       registers: [registry],
     }),
+    dnsLookups: new Counter({
+      name: `${p}dns_lookups_total`,
+      help: 'Forward-proxy name lookups by result (hit: cached, miss: asked the resolver, error, timeout, busy: too many in flight)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    dnsCacheEntries: new Gauge({
+      name: `${p}dns_cache_entries`,
+      help: 'Names in the forward-proxy DNS cache (bounded)',
+      registers: [registry],
+    }),
+    egressPools: new Gauge({
+      name: `${p}egress_pools`,
+      help: 'Connection pools to forward-proxy egress destinations (bounded; the oldest is closed past the bound)',
+      registers: [registry],
+    }),
     upstreamUp: new Gauge({
       name: `${p}upstream_up`,
       help: 'Whether the last reachability probe of the source succeeded (1) or not (0)',

@@ -13,8 +13,9 @@ import { UpstreamHealth } from './health.js';
 import type { Logger } from './log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { createRequestContext, type RequestContext } from './proxy/context.js';
-import { forwardEgress, openTunnel, refuse, routeAbsolute, routeConnect } from './proxy/forward-proxy.js';
+import { forwardEgress, openTunnel, parseAbsolute, parseConnect, refuse, route, type RouteEnv } from './proxy/forward-proxy.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
+import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { UpstreamPools } from './proxy/upstream.js';
 import { compileSnapshot, type Snapshot } from './snapshot.js';
 
@@ -66,7 +67,16 @@ const MCP_PATH = /^\/mcp\/([^/?#]+)\/?(?:\?.*)?$/;
 export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const { log } = o;
   const metrics = createSidecarMetrics();
-  const pools = new UpstreamPools();
+  const pools = new UpstreamPools(metrics);
+  // Forward-proxy destinations are compared by address: names are resolved (bounded, cached).
+  const routeEnv: RouteEnv = {
+    resolver: new Resolver({
+      metrics: { lookup: (result) => metrics.dnsLookups.inc({ result }), cacheSize: (n) => metrics.dnsCacheEntries.set(n) },
+    }),
+    own: ownAddresses(),
+    selfPort: () => (server.address() as { port: number } | null)?.port ?? o.port,
+    log,
+  };
   const health = new UpstreamHealth(metrics, o.probeIntervalMs);
   let current: Snapshot | null = null;
   let generation = 0;
@@ -197,29 +207,41 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       refuse(res, 503, snap ? 'shutting down' : 'no configuration loaded');
       return ctx.finish({ status: 503, decision: 'deny', gate: 'config' });
     }
-    const route = routeAbsolute(snap, req.url ?? '');
-    if (route.kind === 'source') return handleMcp(ctx, req, res, snap, route.source);
-    if (route.kind === 'refused') {
-      refuse(res, route.status, route.reason);
-      return ctx.finish({ status: route.status, decision: 'deny', gate: 'egress', reason: route.reason });
+    const target = parseAbsolute(req.url ?? '');
+    const r = target.kind === 'refused' ? target : await route(snap, target, routeEnv);
+    if (r.kind === 'source') return handleMcp(ctx, req, res, snap, r.source);
+    if (r.kind === 'refused' || r.kind === 'tunnel') {
+      const refusal = r.kind === 'refused' ? r : { status: 400, reason: 'not a tunnel' }; // tunnels are CONNECT's
+      refuse(res, refusal.status, refusal.reason);
+      return ctx.finish({ status: refusal.status, decision: 'deny', gate: 'egress', reason: refusal.reason });
     }
-    const status = await forwardEgress(pools, req, res, route.url);
-    ctx.finish({ status, decision: 'forward', gate: 'egress', reason: `egress to ${route.url.host}` });
+    const status = await forwardEgress(pools, req, res, r);
+    ctx.finish({ status, decision: 'forward', gate: 'egress', reason: `egress to ${r.url.host}` });
   };
 
   const server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0 }, onRequest);
   server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
-    const snap = current;
+    // The socket is ours from here on; an error while the destination is being resolved must not throw.
+    socket.on('error', () => socket.destroy());
     const authority = req.url ?? '';
-    const decided = !snap || draining ? ({ ok: false, status: 503, reason: 'not ready' } as const) : routeConnect(snap, authority);
     const logLine = (status: number, reason?: string) =>
       log.info('request', { http: 'CONNECT', target: authority, status, decision: status === 200 ? 'forward' : 'deny', gate: 'egress', reason });
-    if (!decided.ok) {
-      socket.end(`HTTP/1.1 ${decided.status} Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nThoughtGate: ${decided.reason}\n`);
-      logLine(decided.status, decided.reason);
-      return;
-    }
-    openTunnel(socket, head, decided.host, decided.port, (status) => logLine(status));
+    const decide = async () => {
+      const snap = current;
+      if (!snap || draining) return { kind: 'refused', status: 503, reason: 'not ready' } as const;
+      const target = parseConnect(authority);
+      return target.kind === 'refused' ? target : route(snap, target, routeEnv);
+    };
+    decide().then((r) => {
+      if (r.kind === 'tunnel') return openTunnel(socket, head, r.address, r.port, (status) => logLine(status));
+      // Only egress and refusals remain: CONNECT has no absolute-form route.
+      const refusal = r.kind === 'refused' ? r : { status: 403, reason: 'not a tunnel destination' };
+      if (socket.writable) socket.end(`HTTP/1.1 ${refusal.status} ${http.STATUS_CODES[refusal.status] ?? 'Error'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nThoughtGate: ${refusal.reason}\n`);
+      logLine(refusal.status, refusal.reason);
+    }, (err: unknown) => {
+      log.error('CONNECT failed unexpectedly', { target: authority, error: (err as Error)?.message });
+      socket.destroy();
+    });
   });
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');

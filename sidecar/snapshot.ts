@@ -7,7 +7,7 @@ import { compilePolicies, type CompiledPolicies } from './cedar/policies.js';
 import type { GateInputs } from './gates/decide.js';
 import { sourceMayNeedApproval } from './gates/approval-tools.js';
 import type { ApprovalSettings } from './approvals/engine.js';
-import { compileGlobs } from '../api/glob.js';
+import { compileEgressList, type EgressRules } from './proxy/egress-rules.js';
 import { compileRules } from './gates/rules.js';
 import { compileVisibility, type Visibility } from './gates/visibility.js';
 
@@ -33,7 +33,7 @@ export interface Snapshot {
   sources: ReadonlyMap<string, CompiledSource>;
   gates: Omit<GateInputs, 'visibility'>;
   /** Forward-proxy destinations that are not sources: deny wins over allow; unlisted is denied. */
-  egressAllowed: (host: string, port: number) => boolean;
+  egress: EgressRules;
   maxBodyBytes: number;
   maxFilteredResponseBytes: number;
   allowedOrigins: ReadonlySet<string>;
@@ -46,12 +46,6 @@ function ms(d: string): number {
   const v = parseDuration(d);
   if (typeof v !== 'number') throw new Error(v.error); // unreachable: the schema validated it
   return v;
-}
-
-function hostMatcher(globs: readonly string[]): (host: string, port: number) => boolean {
-  const withPort = compileGlobs(globs.filter((g) => g.includes(':')), { caseInsensitive: true });
-  const hostOnly = compileGlobs(globs.filter((g) => !g.includes(':')), { caseInsensitive: true });
-  return (host, port) => hostOnly(host) || withPort(`${host}:${port}`);
 }
 
 export function compileSnapshot(
@@ -76,6 +70,10 @@ export function compileSnapshot(
       }
     }
   }
+  // Egress entries are compared with canonical addresses and names (proxy/destination.ts).
+  const allow = compileEgressList(doc.egress.allow, 'egress.allow');
+  const deny = compileEgressList(doc.egress.deny, 'egress.deny');
+  errors.push(...allow.errors, ...deny.errors);
   if (errors.length > 0) return { ok: false, errors };
 
   const sources = new Map<string, CompiledSource>();
@@ -93,8 +91,6 @@ export function compileSnapshot(
       mayNeedApproval: false,
     });
   }
-  const allow = hostMatcher(doc.egress.allow);
-  const deny = hostMatcher(doc.egress.deny);
   const rules = compileRules(doc.rules);
   const gateRules = { rules, defaultAction: doc.defaultAction, cedar };
   for (const s of sources.values()) s.mayNeedApproval = sourceMayNeedApproval(gateRules, s.name);
@@ -107,7 +103,7 @@ export function compileSnapshot(
       loadedAt: new Date(),
       sources,
       gates: { rules, defaultAction: doc.defaultAction, cedar, identity },
-      egressAllowed: (host, port) => !deny(host, port) && allow(host, port),
+      egress: { allow: allow.entries, deny: deny.entries },
       maxBodyBytes: doc.limits.maxBodyBytes,
       maxFilteredResponseBytes: doc.limits.maxFilteredResponseBytes,
       allowedOrigins: new Set(doc.server.allowedOrigins),

@@ -2,29 +2,57 @@
 // requests. A request to a source's MCP URL is governed exactly like /mcp/<source>; any other path
 // on a source's origin is refused (it would reach the upstream unseen by the gates); other
 // destinations and CONNECT tunnels follow egress.allow / egress.deny (unlisted: denied).
+// Every decision is taken on addresses (destination.ts), so no spelling of a source's address and
+// no DNS name that resolves to it gets around the gates, and no spelling gets around egress.deny.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { Logger } from '../log.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
+import { aliases, defaultPort, hostForUrl, isLocalAddress, parseHost, type HostSpec } from './destination.js';
+import { egressVerdict, type EgressRules } from './egress-rules.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { ResolveError, type Resolver } from './resolver.js';
 import { poolRequest, type UpstreamPools } from './upstream.js';
 
-function defaultPort(protocol: string): number {
-  return protocol === 'https:' ? 443 : 80;
-}
+export type Refusal = { kind: 'refused'; status: number; reason: string };
 
-function hostPort(u: URL): { host: string; port: number } {
-  return { host: u.hostname.replace(/^\[|\]$/g, '').toLowerCase(), port: u.port ? Number(u.port) : defaultPort(u.protocol) };
-}
+/** A forward-proxy destination, canonical: the host as an address or a name, the port explicit. */
+export type Target =
+  | { kind: 'http'; url: URL; host: HostSpec; port: number }
+  | { kind: 'connect'; host: HostSpec; port: number };
 
-export type AbsoluteRoute =
+export type Route =
   | { kind: 'source'; source: CompiledSource }
-  | { kind: 'refused'; status: number; reason: string }
-  | { kind: 'egress'; url: URL };
+  | Refusal
+  /** Plain HTTP relayed to `address` (what was decided on), with Host from the URL. */
+  | { kind: 'egress'; url: URL; address: string; port: number }
+  /** An opaque tunnel to `address`. */
+  | { kind: 'tunnel'; address: string; port: number };
 
-/** Where an absolute-form request goes. Pure. */
-export function routeAbsolute(snap: Snapshot, target: string): AbsoluteRoute {
+/** What the act learned before the plan decides: resolved addresses, all canonical. */
+export interface Facts {
+  /** The destination's addresses (itself for a literal), in connect order. */
+  addresses: readonly string[];
+  /** Sources on the destination's port, with their addresses. */
+  sources: readonly { source: CompiledSource; addresses: readonly string[] }[];
+  /** This host's interface addresses. */
+  own: ReadonlySet<string>;
+  /** The sidecar's own proxy port: a request to it comes back to the gates. */
+  selfPort?: number;
+}
+
+function label(t: Target): string {
+  return `${t.host.kind === 'name' ? t.host.name : hostForUrl(t.host.address)}:${t.port}`;
+}
+
+export function sourcePort(s: CompiledSource): number {
+  return s.url.port ? Number(s.url.port) : defaultPort(s.url.protocol);
+}
+
+/** An absolute-form request target. Pure. */
+export function parseAbsolute(target: string): Target | Refusal {
   let url: URL;
   try {
     url = new URL(target);
@@ -32,38 +60,114 @@ export function routeAbsolute(snap: Snapshot, target: string): AbsoluteRoute {
     return { kind: 'refused', status: 400, reason: 'malformed absolute URL' };
   }
   if (url.protocol !== 'http:') return { kind: 'refused', status: 400, reason: `absolute-form requests must be http://; use CONNECT for ${url.protocol}` };
-  const t = hostPort(url);
-  for (const s of snap.sources.values()) {
-    const sp = hostPort(s.url);
-    if (sp.host !== t.host || sp.port !== t.port) continue;
-    if (s.url.protocol === 'http:' && s.url.pathname === url.pathname) return { kind: 'source', source: s };
-  }
-  for (const s of snap.sources.values()) {
-    const sp = hostPort(s.url);
-    if (sp.host === t.host && sp.port === t.port) {
-      return { kind: 'refused', status: 403, reason: `${t.host}:${t.port} is the MCP source "${s.name}"; only its MCP endpoint ${s.url.pathname} is reachable, through the gates` };
-    }
-  }
-  if (!snap.egressAllowed(t.host, t.port)) return { kind: 'refused', status: 403, reason: `egress to ${t.host}:${t.port} is not allowed (see egress.allow)` };
-  return { kind: 'egress', url };
+  const host = parseHost(url.hostname);
+  if (host.kind === 'invalid') return { kind: 'refused', status: 400, reason: `invalid host: ${host.reason}` };
+  return { kind: 'http', url, host, port: url.port ? Number(url.port) : defaultPort(url.protocol) };
 }
 
-/** Where a CONNECT tunnel may go. Pure. */
-export function routeConnect(snap: Snapshot, authority: string): { ok: true; host: string; port: number } | { ok: false; status: number; reason: string } {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(authority);
-  if (!m) return { ok: false, status: 400, reason: 'CONNECT needs host:port' };
-  const host = m[1]!.replace(/^\[|\]$/g, '').toLowerCase();
+/** A CONNECT authority: host:port, the port explicit. Pure. */
+export function parseConnect(authority: string): Target | Refusal {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^:/?#@%\s[\]]+):(\d{1,5})$/.exec(authority);
+  if (!m) return { kind: 'refused', status: 400, reason: 'CONNECT needs host:port' };
   const port = Number(m[2]);
-  if (port < 1 || port > 65535) return { ok: false, status: 400, reason: 'CONNECT port out of range' };
+  if (port < 1 || port > 65535) return { kind: 'refused', status: 400, reason: 'CONNECT port out of range' };
+  // The URL parser gives the host the same reading an absolute-form request gets (IDNA, IPv4 forms).
+  let hostname: string;
+  try {
+    hostname = new URL(`http://${m[1]}/`).hostname;
+  } catch {
+    return { kind: 'refused', status: 400, reason: 'invalid host' };
+  }
+  const host = parseHost(hostname);
+  if (host.kind === 'invalid') return { kind: 'refused', status: 400, reason: `invalid host: ${host.reason}` };
+  return { kind: 'connect', host, port };
+}
+
+/** Servers may route %-encoded unreserved characters as their plain form ("/%6dcp" is "/mcp"). */
+function canonicalPath(p: string): string {
+  return p.replace(/%([0-9A-Fa-f]{2})/g, (all, h: string) => {
+    const c = String.fromCharCode(parseInt(h, 16));
+    return /[A-Za-z0-9\-._~]/.test(c) ? c : all.toUpperCase();
+  });
+}
+
+/** Whether `address` reaches `source`: one of its addresses, or both on this host. */
+function reaches(address: string, sourceAddresses: readonly string[], own: ReadonlySet<string>): boolean {
+  const mine = aliases(address);
+  if (sourceAddresses.some((s) => aliases(s).some((a) => mine.includes(a)))) return true;
+  // A server bound on 0.0.0.0 (or on loopback) answers at every local address: when in doubt, it is the source.
+  return isLocalAddress(address, own) && sourceAddresses.some((s) => isLocalAddress(s, own));
+}
+
+/**
+ * Where a forward-proxy request goes, decided on the addresses the socket will reach. Pure.
+ * A destination that reaches a source at its port is governed (absolute-form to its MCP path) or
+ * refused; it is never relayed or tunnelled, whatever egress.allow says.
+ */
+export function planRoute(egress: EgressRules, t: Target, f: Facts): Route {
+  const hits = f.sources.filter((s) => sourcePort(s.source) === t.port && f.addresses.some((a) => reaches(a, s.addresses, f.own)));
+  if (hits.length > 0) {
+    if (t.kind === 'http') {
+      const path = canonicalPath(t.url.pathname);
+      const governed = hits.find((s) => s.source.url.protocol === 'http:' && canonicalPath(s.source.url.pathname) === path);
+      if (governed) return { kind: 'source', source: governed.source };
+      const s = hits[0]!.source;
+      return { kind: 'refused', status: 403, reason: `${label(t)} is the MCP source "${s.name}"; only its MCP endpoint ${s.url.pathname} is reachable, through the gates` };
+    }
+    // A tunnel to a source would carry MCP traffic the gates cannot see.
+    return { kind: 'refused', status: 403, reason: `${label(t)} is the MCP source "${hits[0]!.source.name}"; use http://<sidecar>/mcp/${hits[0]!.source.name} instead of a tunnel` };
+  }
+  if (f.addresses.length === 0) return { kind: 'refused', status: 502, reason: `${label(t)} has no address` };
+  const local = f.addresses.some((a) => isLocalAddress(a, f.own));
+  // The sidecar itself (a client whose NO_PROXY misses it): what arrives there is governed again.
+  const self = local && t.port === f.selfPort && f.addresses.every((a) => isLocalAddress(a, f.own));
+  const v = self ? ({ ok: true } as const) : egressVerdict(egress, { ...(t.host.kind === 'name' ? { name: t.host.name } : {}), addresses: f.addresses, port: t.port, local });
+  if (!v.ok) {
+    const why = v.why === 'local' ? ' (an address of this host: egress.allow must name it without wildcards)' : v.why === 'denied' ? ' (egress.deny)' : ' (see egress.allow)';
+    return { kind: 'refused', status: 403, reason: `egress to ${label(t)} is not allowed${why}` };
+  }
+  const address = f.addresses[0]!;
+  return t.kind === 'http' ? { kind: 'egress', url: t.url, address, port: t.port } : { kind: 'tunnel', address, port: t.port };
+}
+
+export interface RouteEnv {
+  resolver: Resolver;
+  own: () => ReadonlySet<string>;
+  selfPort?: () => number;
+  log?: Logger;
+}
+
+async function addressesOf(resolver: Resolver, h: HostSpec): Promise<string[]> {
+  return h.kind === 'address' ? [h.address] : resolver.resolve(h.name);
+}
+
+/**
+ * Resolves what the plan needs, then plans. The destination's name and the names of the sources on
+ * its port are resolved (cached); the route carries the address decided on, which is what gets
+ * connected to, so a DNS answer that changes after the check changes nothing.
+ */
+export async function route(snap: Snapshot, t: Target, env: RouteEnv): Promise<Route> {
+  let addresses: string[];
+  try {
+    addresses = await addressesOf(env.resolver, t.host);
+  } catch (err) {
+    const kind = err instanceof ResolveError ? err.kind : 'notfound';
+    return { kind: 'refused', status: kind === 'busy' ? 503 : 502, reason: err instanceof ResolveError ? err.message : `${label(t)} does not resolve` };
+  }
+  const sources: Facts['sources'][number][] = [];
   for (const s of snap.sources.values()) {
-    const sp = hostPort(s.url);
-    if (sp.host === host && sp.port === port) {
-      // A TLS tunnel to a source would carry MCP traffic the gates cannot see.
-      return { ok: false, status: 403, reason: `${host}:${port} is the MCP source "${s.name}"; use http://<sidecar>/mcp/${s.name} instead of a tunnel` };
+    if (sourcePort(s) !== t.port) continue;
+    const h = parseHost(s.url.hostname);
+    if (h.kind === 'invalid') continue; // unreachable: the URL parser accepted it
+    try {
+      sources.push({ source: s, addresses: await addressesOf(env.resolver, h) });
+    } catch (err) {
+      // Without the source's addresses the destination might be the source: refuse.
+      env.log?.warn('could not resolve a source to check a forward-proxy destination; refused', { source: s.name, error: (err as Error).message });
+      return { kind: 'refused', status: 502, reason: `could not verify ${label(t)}; retry shortly` };
     }
   }
-  if (!snap.egressAllowed(host, port)) return { ok: false, status: 403, reason: `egress to ${host}:${port} is not allowed (see egress.allow)` };
-  return { ok: true, host, port };
+  return planRoute(snap.egress, t, { addresses, sources, own: env.own(), ...(env.selfPort ? { selfPort: env.selfPort() } : {}) });
 }
 
 export function refuse(res: ServerResponse, status: number, reason: string): void {
@@ -73,13 +177,14 @@ export function refuse(res: ServerResponse, status: number, reason: string): voi
 }
 
 /** Plain HTTP to an allowed destination: hop-by-hop headers handled, nothing else touched. */
-export async function forwardEgress(pools: UpstreamPools, req: IncomingMessage, res: ServerResponse, url: URL): Promise<number> {
+export async function forwardEgress(pools: UpstreamPools, req: IncomingMessage, res: ServerResponse, r: { url: URL; address: string; port: number }): Promise<number> {
+  const { url } = r;
   const abort = new AbortController();
   res.on('close', () => { if (!res.writableFinished) abort.abort(); });
   const headers = upstreamRequestHeaders(req.headers, { extra: {}, identityEncoding: false });
   headers['host'] = url.host;
   try {
-    const up = await poolRequest(pools.egress(url.origin), {
+    const up = await poolRequest(pools.egress(`http://${hostForUrl(r.address)}:${r.port}`), {
       path: `${url.pathname}${url.search}`,
       method: (req.method ?? 'GET') as 'GET',
       headers,
@@ -96,24 +201,37 @@ export async function forwardEgress(pools: UpstreamPools, req: IncomingMessage, 
   }
 }
 
-export function openTunnel(clientSocket: Duplex, head: Buffer, host: string, port: number, onDone: (status: number) => void): void {
-  const upstream = net.connect({ host, port });
+/** How long a tunnel's TCP connect may take (the same bound as an egress pool's). */
+export const TUNNEL_CONNECT_TIMEOUT_MS = 10_000;
+
+/** A tunnel to the address decided on (never a name: it could resolve elsewhere by now). */
+export function openTunnel(clientSocket: Duplex, head: Buffer, address: string, port: number, onDone: (status: number) => void): void {
+  if (clientSocket.destroyed) return onDone(499);
+  const upstream = net.connect({ host: address, port, timeout: TUNNEL_CONNECT_TIMEOUT_MS });
+  // The agent may leave while the connection is being made: nothing may outlive it.
+  const end = () => { upstream.destroy(); clientSocket.destroy(); };
+  clientSocket.on('close', end);
+  let failed = false;
   const fail = () => {
+    if (failed) return;
+    failed = true;
+    upstream.destroy();
     if (clientSocket.writable) clientSocket.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
     onDone(502);
   };
-  upstream.once('error', fail);
+  upstream.on('error', fail);
+  upstream.once('timeout', fail);
   upstream.once('connect', () => {
     upstream.off('error', fail);
+    upstream.off('timeout', fail);
+    upstream.setTimeout(0); // an open tunnel may be idle; either side closing ends it
     clientSocket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) upstream.write(head);
     upstream.pipe(clientSocket);
     clientSocket.pipe(upstream);
-    const end = () => { upstream.destroy(); clientSocket.destroy(); };
     upstream.on('error', end);
     clientSocket.on('error', end);
     upstream.on('close', end);
-    clientSocket.on('close', end);
     onDone(200);
   });
 }

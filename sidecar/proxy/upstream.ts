@@ -7,8 +7,14 @@ import type { CompiledSource, Snapshot } from '../snapshot.js';
 
 export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'other';
 
+/** Egress destinations kept pooled at once; past it the oldest pool is closed (its requests finish). */
+export const MAX_EGRESS_POOLS = 128;
+
 export class UpstreamPools {
   private pools = new Map<string, Pool>();
+  private egressCount = 0;
+
+  constructor(private readonly metrics?: { egressPools: { set(n: number): void } }) {}
 
   private key(origin: string, connectTimeoutMs: number): string {
     return `${origin}|${connectTimeoutMs}`;
@@ -51,8 +57,16 @@ export class UpstreamPools {
     const k = `egress:${origin}`;
     let p = this.pools.get(k);
     if (!p) {
+      if (this.egressCount >= MAX_EGRESS_POOLS) {
+        const oldest = [...this.pools.keys()].find((key) => key.startsWith('egress:'))!;
+        void this.pools.get(oldest)!.close().catch(() => undefined);
+        this.pools.delete(oldest);
+        this.egressCount--;
+      }
       p = new PoolImpl(origin, { connections: 64, connectTimeout: 10_000, keepAliveTimeout: 10_000, bodyTimeout: 0 });
       this.pools.set(k, p);
+      this.egressCount++;
+      this.metrics?.egressPools.set(this.egressCount);
     }
     return p;
   }
@@ -60,6 +74,7 @@ export class UpstreamPools {
   async close(): Promise<void> {
     const all = [...this.pools.values()];
     this.pools.clear();
+    this.egressCount = 0;
     await Promise.all(all.map((p) => p.destroy().catch(() => undefined)));
   }
 }
