@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { SidecarMetrics } from '../metrics.js';
 import type { CompiledSource } from '../snapshot.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { upstreamTarget } from './query.js';
 import { classifyUpstreamError, poolRequest, type UpstreamErrorKind, type UpstreamPools, type UpstreamResponse } from './upstream.js';
 
 export interface MessageOutcome {
@@ -40,7 +41,8 @@ export interface RequestContext {
   logging: boolean;
   /** Gate 4: null when no approval backend is configured (approval decisions then answer -32006). */
   approvals: ApprovalRuntime | null;
-  sendUpstream(source: CompiledSource, req: IncomingMessage, method: string, body: string | undefined, inspect: boolean): Promise<UpstreamResult>;
+  /** `describe`: the body is not the agent's; the headers describing it (headers.ts describingHeaders). */
+  sendUpstream(source: CompiledSource, req: IncomingMessage, method: string, body: string | undefined, inspect: boolean, describe?: Record<string, string>): Promise<UpstreamResult>;
   markResponseStart(): void;
   finish(info: FinishInfo): void;
   /** A debug log line tagged with this request's correlation id. */
@@ -76,11 +78,12 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     messages: [],
     logging: deps.log.enabled('info'),
     approvals: deps.approvals ?? null,
-    async sendUpstream(source, incoming, method, body, inspect) {
-      const headers = upstreamRequestHeaders(incoming.headers, { extra: source.headers, identityEncoding: inspect });
-      const q = incoming.url?.indexOf('?') ?? -1;
-      const clientQuery = q >= 0 ? incoming.url!.slice(q + 1) : '';
-      const path = clientQuery ? `${source.path}${source.path.includes('?') ? '&' : '?'}${clientQuery}` : source.path;
+    async sendUpstream(source, incoming, method, body, inspect, describe) {
+      const headers = upstreamRequestHeaders(incoming.headers, { extra: source.headers, identityEncoding: inspect, describe });
+      // handleMcp refused a conflicting query already; this is the same decision, kept next to its use.
+      const target = upstreamTarget(source.path, incoming.url);
+      if (!target.ok) return { ok: false, kind: 'other' };
+      const path = target.path;
       tSent = process.hrtime.bigint();
       try {
         const response = await poolRequest(deps.pools.forSource(source), {
