@@ -181,6 +181,7 @@ export function filterByShape(text: string, visibility: Visibility, correlationI
     // Every response is filed, so two responses with colliding ids in one payload fail closed.
     edits.add(m.id, edit);
   }
-  if (edits.edits === 0) return text;
+  // Nothing list-shaped and nothing unreadable (which a client might read as a list): as it came.
+  if (edits.edits === 0 && !msgs.some((m) => m.kind === 'invalid')) return text;
   return editPayload(text, { edits, correlationId })?.text ?? null;
 }

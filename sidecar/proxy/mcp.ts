@@ -384,7 +384,7 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
     maxEventBytes: snap.maxFilteredResponseBytes,
     rewrite: (ev) => {
       if (failed) return '';
-      const fields = { event: ev.event ?? undefined, id: ev.id ?? undefined, retry: ev.retry ?? undefined };
+      const fields = { event: ev.event ?? undefined, id: eventId(ev.id), retry: ev.retry ?? undefined };
       if (ev.data === null) return dataless(ev);
       if (ev.data === '') return formatSseEvent({ ...fields, data: '' });
       const edited = editPayload(ev.data, editCtx);
@@ -405,9 +405,18 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
 /** An SSE event without data (a keep-alive, an id or retry alone), rebuilt without its comments. */
 function dataless(ev: SseEvent): string {
   let out = '';
-  if (ev.id !== null) out += `id: ${ev.id}\n`;
+  const id = eventId(ev.id);
+  if (id !== undefined) out += `id: ${id}\n`;
   if (ev.retry !== null) out += `retry: ${ev.retry}\n`;
   return (out || ':\n') + '\n';
+}
+
+/**
+ * An upstream event id kept on an edited stream (clients resume with it): a short token of
+ * visible ASCII, as servers make them. Anything else is not an id but a payload, and is dropped.
+ */
+function eventId(id: string | null): string | undefined {
+  return id !== null && id.length <= 128 && /^[\x21-\x7e]*$/.test(id) ? id : undefined;
 }
 
 /** Passes an upstream response through untouched, streaming. */
