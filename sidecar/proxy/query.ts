@@ -6,7 +6,7 @@
 /**
  * A parameter name as lenient servers read it: percent-decoded ('+' is a space), case-folded, cut
  * at the first '[' (PHP and Rails read `a[]` and `a[x]` as `a`), with '.' and ' ' read as '_'
- * (PHP) and surrounding whitespace dropped. Null when the name does not decode.
+ * (PHP) once surrounding whitespace is dropped. Null when the name does not decode.
  */
 export function canonicalParamName(raw: string): string | null {
   let name: string;
@@ -17,7 +17,7 @@ export function canonicalParamName(raw: string): string | null {
   }
   const bracket = name.indexOf('[');
   if (bracket !== -1) name = name.slice(0, bracket);
-  return name.toLowerCase().replace(/[. ]/g, '_').trim();
+  return name.trim().toLowerCase().replace(/[. ]/g, '_');
 }
 
 /** The raw names of a query string's parameters; `;` separates too, as some servers read it. */
