@@ -7,6 +7,11 @@ test('the agent query follows the source query when it repeats none of its param
   expect(upstreamTarget('/mcp', '/mcp/s?token=1')).toEqual({ ok: true, path: '/mcp?token=1' });
   expect(upstreamTarget('/mcp?token=x', '/mcp/s')).toEqual({ ok: true, path: '/mcp?token=x' });
   expect(upstreamTarget('/mcp?token=x', '/mcp/s?')).toEqual({ ok: true, path: '/mcp?token=x' });
+  // Forward-proxy mode: the absolute URL carries the source's own query, once.
+  expect(upstreamTarget('/mcp?token=x', 'http://h:1/mcp?token=x')).toEqual({ ok: true, path: '/mcp?token=x' });
+  expect(upstreamTarget('/mcp?token=x', 'http://h:1/mcp?token=x&trace=1')).toEqual({ ok: true, path: '/mcp?token=x&trace=1' });
+  expect(upstreamTarget('/mcp?token=x', 'http://h:1/mcp?token=x&token=y').ok).toBe(false);
+  expect(upstreamTarget('/mcp?token=x', 'http://h:1/mcp?token=xy').ok).toBe(false);
 });
 
 test.each(['token=y', 'TOKEN=y', '%74oken=y', 'token[]=y', 'token%5b0%5d=y', 'a=1&token=y', 'a=1;token=y', 'token', '+token=y', '%20token=y', 'x=%zz&%zz=1'])('?%s is refused', (q) => {

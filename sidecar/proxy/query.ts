@@ -34,9 +34,16 @@ export type UpstreamTarget = { ok: true; path: string } | { ok: false; reason: s
 /** The path and query sent upstream for a request to `requestUrl` on a source at `sourcePath`. */
 export function upstreamTarget(sourcePath: string, requestUrl: string | undefined): UpstreamTarget {
   const q = requestUrl?.indexOf('?') ?? -1;
-  const agentQuery = q >= 0 ? requestUrl!.slice(q + 1) : '';
-  if (agentQuery === '') return { ok: true, path: sourcePath };
+  let agentQuery = q >= 0 ? requestUrl!.slice(q + 1) : '';
   const sq = sourcePath.indexOf('?');
+  if (sq >= 0) {
+    // In forward-proxy mode the agent names the source's whole URL, its query included: that
+    // exact text is the source's own, not a second copy of its parameters.
+    const ownQuery = sourcePath.slice(sq + 1);
+    if (agentQuery === ownQuery) agentQuery = '';
+    else if (agentQuery.startsWith(`${ownQuery}&`)) agentQuery = agentQuery.slice(ownQuery.length + 1);
+  }
+  if (agentQuery === '') return { ok: true, path: sourcePath };
   if (sq >= 0) {
     const own = new Set(paramNames(sourcePath.slice(sq + 1)).map(canonicalParamName));
     for (const raw of paramNames(agentQuery)) {
