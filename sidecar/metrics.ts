@@ -60,6 +60,11 @@ export function createSidecarMetrics() {
       labelNames: ['source'] as const,
       registers: [registry],
     }),
+    inflightIds: new Gauge({
+      name: `${p}inflight_request_ids`,
+      help: 'Request id keys held for requests in flight in an MCP session (a reused id is refused while held)',
+      registers: [registry],
+    }),
     upstreamUp: new Gauge({
       name: `${p}upstream_up`,
       help: 'Whether the last reachability probe of the source succeeded (1) or not (0)',

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { SidecarMetrics } from '../metrics.js';
 import type { CompiledSource } from '../snapshot.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { InflightIds } from './inflight.js';
 import { upstreamTarget } from './query.js';
 import { classifyUpstreamError, poolRequest, type UpstreamErrorKind, type UpstreamPools, type UpstreamResponse } from './upstream.js';
 
@@ -41,6 +42,8 @@ export interface RequestContext {
   logging: boolean;
   /** Gate 4: null when no approval backend is configured (approval decisions then answer -32006). */
   approvals: ApprovalRuntime | null;
+  /** Request ids in flight per MCP session, shared by every request of this sidecar. */
+  inflight: InflightIds;
   /** `describe`: the body is not the agent's; the headers describing it (headers.ts describingHeaders). */
   sendUpstream(source: CompiledSource, req: IncomingMessage, method: string, body: string | undefined, inspect: boolean, describe?: Record<string, string>): Promise<UpstreamResult>;
   markResponseStart(): void;
@@ -54,6 +57,8 @@ export interface ContextDeps {
   metrics: SidecarMetrics;
   log: Logger;
   approvals?: ApprovalRuntime | null;
+  /** Created on first use and kept on the deps, which every request of a sidecar shares. */
+  inflight?: InflightIds;
 }
 
 const NS_PER_S = 1e9;
@@ -71,6 +76,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
   res.once('close', () => { if (!res.writableFinished) abort.emit('abort'); });
   res.setHeader('x-thoughtgate-correlation-id', correlationId);
 
+  deps.inflight ??= new InflightIds((n) => deps.metrics.inflightIds.set(n));
   const ctx: RequestContext = {
     correlationId,
     source: sourceName,
@@ -78,6 +84,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     messages: [],
     logging: deps.log.enabled('info'),
     approvals: deps.approvals ?? null,
+    inflight: deps.inflight,
     async sendUpstream(source, incoming, method, body, inspect, describe) {
       const headers = upstreamRequestHeaders(incoming.headers, { extra: source.headers, identityEncoding: inspect, describe });
       // handleMcp refused a conflicting query already; this is the same decision, kept next to its use.

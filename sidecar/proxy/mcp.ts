@@ -117,6 +117,14 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
     return ctx.finish({ status: 400, decision: 'deny', gate: 'transport', reason: parsed.message.reason, messages: [{ method: '', kind: 'invalid', decision: 'invalid', reason: parsed.message.reason }] });
   }
 
+  // A request id still in flight in this session would let the upstream mix up the answers.
+  const session = headerValue(req.headers['mcp-session-id']);
+  if (session !== undefined) {
+    const claim = ctx.inflight.claim(session, messages.flatMap((m) => (m.kind === 'request' ? [m.id] : [])));
+    if (!claim.ok) return replyError(ctx, res, 'INVALID_REQUEST', `request id ${claim.id.raw} is still in flight in this session; ids must not be reused`);
+    res.once('close', claim.release);
+  }
+
   const now = new Date();
   const rt = ctx.approvals;
   const single = !parsed.batch;

@@ -94,6 +94,32 @@ describe('3. answers are matched per message', () => {
     expect(up.received).toHaveLength(0);
   });
 
+  test('a request id still in flight in the session is refused in another POST, in any spelling, until it ends', async () => {
+    up.clear();
+    const slow = `{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"trigger-long-running-operation","arguments":{"duration":30,"steps":1}}}`;
+    const abort = new AbortController();
+    const first = fetch(tg.mcpUrl('e'), { method: 'POST', headers: h, body: slow, signal: abort.signal }).then((r) => r.text()).catch(() => 'aborted');
+    while (!up.received.some((r) => r.body.includes('trigger-long-running-operation'))) await new Promise((r) => setTimeout(r, 10));
+    for (const id of ['41', '41.0', '"41"']) {
+      const r = await post(tg.mcpUrl('e'), h, list(id));
+      expect(r.status).toBe(400);
+      expect(r.messages).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: -32600 }) })]);
+      const b = await post(tg.mcpUrl('e'), h, `[${echo('42')},${list(id)}]`);
+      expect(b.status).toBe(400);
+    }
+    expect(up.received).toHaveLength(1);
+    abort.abort();
+    await first;
+    // Released when the first request's response closed.
+    let again = await post(tg.mcpUrl('e'), h, list('41'));
+    for (let i = 0; again.status !== 200 && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      again = await post(tg.mcpUrl('e'), h, list('41'));
+    }
+    expect(again.status).toBe(200);
+    expect(JSON.stringify(again.messages)).not.toContain('get-env');
+  });
+
   test('property: ids that some peer reads as the same value always make a batch ambiguous', () => {
     const spellings = (n: number): string[] => [String(n), `${n}.0`, `${n}e0`, `"${n}"`, `"${n}.0"`, `" ${n}"`, `${n * 10}e-1`];
     fc.assert(fc.property(fc.integer({ min: -1e6, max: 1e6 }), fc.nat(6), fc.nat(6), (n, i, j) => {
