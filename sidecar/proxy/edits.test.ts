@@ -1,7 +1,7 @@
 // Response edits are matched per message, never by a key the agent can make ambiguous.
 import { rawId } from '../jsonrpc.js';
 import { compileVisibility } from '../gates/visibility.js';
-import { EditTable, editPayload, filterByShape } from './edits.js';
+import { EditTable, editPayload, filterByShape, probeRequest } from './edits.js';
 
 const visibility = compileVisibility({ mode: 'allowlist', tools: ['echo'] });
 const filter = { kind: 'filter' as const, method: 'tools/list', visibility };
@@ -58,4 +58,10 @@ test('filterByShape: colliding list-shaped responses and unreadable messages fai
   expect(filterByShape(`{"jsonrpc":"2.0","id":1,"result":{"tools":[]},"result":{"tools":${tools}}}`, visibility, 'c')).not.toContain('hidden');
   const plain = '{"jsonrpc":"2.0","id":1,"result":{"content":[]}}';
   expect(filterByShape(plain, visibility, 'c')).toBe(plain);
+});
+
+test('a probe keeps only the _meta keys that describe the client, never the call', () => {
+  const params = { name: 'hidden', arguments: { a: 'secret' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'c' }, 'io.modelcontextprotocol/x': 'hidden', progressToken: 'hidden' } };
+  const body = JSON.parse(probeRequest(rawId(1), 'tools/call', 'tool', 'thoughtgate-probe-1', params)) as { params: Record<string, unknown> };
+  expect(body.params).toEqual({ name: 'thoughtgate-probe-1', arguments: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'c' } } });
 });

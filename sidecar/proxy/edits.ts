@@ -33,8 +33,16 @@ export function newProbeName(): string {
   return `thoughtgate-probe-${randomBytes(12).toString('hex')}`;
 }
 
-/** The request as sent upstream for a hidden target: same id and method, the probe in place of the name. */
-export function probeRequest(id: RawId, method: string, kind: 'tool' | 'resource' | 'prompt', probe: string): string {
+/**
+ * The request as sent upstream for a hidden target: same id and method, the probe in place of the
+ * name, no arguments. Of the agent's `_meta` only the keys 2026-07-28 requires on every request are
+ * kept (io.modelcontextprotocol/ protocolVersion, clientCapabilities, clientInfo): they describe
+ * the client, not the call, and without them the upstream's answer would differ
+ * from its answer for an unknown name.
+ */
+const PROBE_META = new Set(['io.modelcontextprotocol/protocolVersion', 'io.modelcontextprotocol/clientCapabilities', 'io.modelcontextprotocol/clientInfo']);
+
+export function probeRequest(id: RawId, method: string, kind: 'tool' | 'resource' | 'prompt', probe: string, agentParams?: unknown): string {
   let params: Record<string, unknown>;
   if (method === 'completion/complete') {
     params = { ref: kind === 'resource' ? { type: 'ref/resource', uri: probe } : { type: 'ref/prompt', name: probe }, argument: { name: 'x', value: '' } };
@@ -44,6 +52,11 @@ export function probeRequest(id: RawId, method: string, kind: 'tool' | 'resource
     params = { name: probe };
   } else {
     params = { name: probe, arguments: {} };
+  }
+  const meta = (agentParams as { _meta?: unknown } | undefined)?._meta;
+  if (meta !== null && typeof meta === 'object' && !Array.isArray(meta)) {
+    const kept = Object.entries(meta).filter(([k]) => PROBE_META.has(k));
+    if (kept.length > 0) params['_meta'] = Object.fromEntries(kept);
   }
   return `{"jsonrpc":"2.0","id":${id.raw},"method":${JSON.stringify(method)},"params":${JSON.stringify(params)}}`;
 }

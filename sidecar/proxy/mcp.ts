@@ -206,7 +206,7 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
       case 'hidden':
         if (m.kind === 'request' && d.op.target) {
           const probe = d.op.target.kind === 'resource' ? probeUri(d.op.target.name) : newProbeName();
-          toForward.push(probeRequest(m.id, m.method, d.op.target.kind, probe));
+          toForward.push(probeRequest(m.id, m.method, d.op.target.kind, probe, m.params));
           forwardedIds.push(m.id);
           edits.add(m.id, { kind: 'probe', probe, original: d.op.target.name });
         }
