@@ -569,18 +569,20 @@ export function idKeys(id: RawId): string[] {
 }
 
 /**
- * Ids that make a batch ambiguous: two requests whose ids share a key (idKeys), or a response the
+ * Ids that make a batch ambiguous: two requests (or invalid elements with an id) whose ids share a key (idKeys), or a response the
  * client sends whose id shares a key with one of the batch's requests (a peer matching by id alone
  * could mix them up). Returns a sentence for the agent, or null.
  */
 export function ambiguousIds(messages: readonly Message[]): string | null {
   const requests = new Map<string, string>(); // key -> raw id text
   for (const m of messages) {
-    if (m.kind !== 'request') continue;
-    for (const k of idKeys(m.id)) {
+    // An invalid element is answered under its id too: it counts as a request here.
+    const id = m.kind === 'request' || m.kind === 'invalid' ? m.id : null;
+    if (id === null) continue;
+    for (const k of idKeys(id)) {
       const prev = requests.get(k);
-      if (prev !== undefined) return `requests with ids ${prev} and ${m.id.raw} in one batch: ids must be unique`;
-      requests.set(k, m.id.raw);
+      if (prev !== undefined) return `requests with ids ${prev} and ${id.raw} in one batch: ids must be unique`;
+      requests.set(k, id.raw);
     }
   }
   for (const m of messages) {

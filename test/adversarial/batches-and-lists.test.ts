@@ -83,6 +83,13 @@ describe('3. answers are matched per message', () => {
     expect(up.received).toHaveLength(0);
   });
 
+  test('an invalid element with a request\'s id makes the batch ambiguous too', async () => {
+    up.clear();
+    const r = await post(tg.mcpUrl('e'), h, `[${list('6')},{"jsonrpc":"1.0","id":6,"method":"tools/call"}]`);
+    expect(r.status).toBe(400);
+    expect(up.received).toHaveLength(0);
+  });
+
   test('a denied or hidden element with a colliding id does not unlock the list either', async () => {
     up.clear();
     const hidden = `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get-env","arguments":{}}}`;
