@@ -103,6 +103,10 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
   // Answers are matched to requests by id: a batch whose ids a peer could confuse is refused whole.
   const ambiguous = parsed.batch ? ambiguousIds(parsed.messages) : null;
   if (ambiguous !== null) return replyError(ctx, res, 'INVALID_REQUEST', ambiguous);
+  // ThoughtGate's own upstream requests in the client's session (approved tasks, tasks/list pages)
+  // use ids "thoughtgate-…" the client can know; a client request under one could take its answer.
+  const reserved = messages.find((m) => m.kind === 'request' && typeof m.id.value === 'string' && m.id.value.trim().toLowerCase().startsWith('thoughtgate-'));
+  if (reserved) return replyError(ctx, res, 'INVALID_REQUEST', 'request ids starting with "thoughtgate-" are reserved for requests ThoughtGate sends itself');
 
   const mismatch = checkRoutingHeaders(req, parsed.batch ? null : parsed.message);
   if (mismatch) {

@@ -127,6 +127,15 @@ describe('3. answers are matched per message', () => {
     expect(JSON.stringify(again.messages)).not.toContain('get-env');
   });
 
+  test('ids of the form ThoughtGate uses for its own upstream requests are refused', async () => {
+    up.clear();
+    for (const id of ['"thoughtgate-tg-0123"', '"thoughtgate-list-x"', '" ThoughtGate-x"']) {
+      expect((await post(tg.mcpUrl('e'), h, list(id))).status).toBe(400);
+      expect((await post(tg.mcpUrl('e'), h, `[${echo('1')},${list(id)}]`)).status).toBe(400);
+    }
+    expect(up.received).toHaveLength(0);
+  });
+
   test('property: ids that some peer reads as the same value always make a batch ambiguous', () => {
     const spellings = (n: number): string[] => [String(n), `${n}.0`, `${n}e0`, `"${n}"`, `"${n}.0"`, `" ${n}"`, `${n * 10}e-1`];
     fc.assert(fc.property(fc.integer({ min: -1e6, max: 1e6 }), fc.nat(6), fc.nat(6), (n, i, j) => {
