@@ -547,3 +547,50 @@ export function decodeUtf8Strict(buf: Uint8Array): string | null {
   if (!isUtf8(buf)) return null;
   return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8');
 }
+
+// Numeric text as a peer might read it from a string id ("1", " 1.0", "1e0", "0x1" is not numeric here).
+const NUMERIC_TEXT = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+
+/**
+ * The keys under which peers may file a request id. Two ids that share a key may be taken for the
+ * same request by some peer: the MCP SDK keys its response handlers by the parsed value in a JS Map
+ * (1, 1.0, 1e0 and -0/0 collide; integers beyond 2^53 collapse), and other servers turn numeric
+ * strings into numbers. So a number has the key of its parsed value, and a string its own text
+ * plus, when it reads as a number, that number's key: "1" and 1 share "n:1".
+ */
+export function idKeys(id: RawId): string[] {
+  if (typeof id.value === 'number') return [`n:${String(id.value)}`];
+  const keys = [`s:${id.value}`];
+  if (NUMERIC_TEXT.test(id.value)) {
+    const n = Number(id.value.trim());
+    if (Number.isFinite(n)) keys.push(`n:${String(n)}`);
+  }
+  return keys;
+}
+
+/**
+ * Ids that make a batch ambiguous: two requests (or invalid elements with an id) whose ids share a key (idKeys), or a response the
+ * client sends whose id shares a key with one of the batch's requests (a peer matching by id alone
+ * could mix them up). Returns a sentence for the agent, or null.
+ */
+export function ambiguousIds(messages: readonly Message[]): string | null {
+  const requests = new Map<string, string>(); // key -> raw id text
+  for (const m of messages) {
+    // An invalid element is answered under its id too: it counts as a request here.
+    const id = m.kind === 'request' || m.kind === 'invalid' ? m.id : null;
+    if (id === null) continue;
+    for (const k of idKeys(id)) {
+      const prev = requests.get(k);
+      if (prev !== undefined) return `requests with ids ${prev} and ${id.raw} in one batch: ids must be unique`;
+      requests.set(k, id.raw);
+    }
+  }
+  for (const m of messages) {
+    if (m.kind !== 'response' || m.id === null) continue;
+    for (const k of idKeys(m.id)) {
+      const prev = requests.get(k);
+      if (prev !== undefined) return `a response with id ${m.id.raw} and a request with id ${prev} in one batch: ids must be unique`;
+    }
+  }
+  return null;
+}

@@ -76,6 +76,11 @@ export function createSidecarMetrics() {
       help: 'Connection pools to forward-proxy egress destinations (bounded; the oldest is closed past the bound)',
       registers: [registry],
     }),
+    inflightIds: new Gauge({
+      name: `${p}inflight_request_ids`,
+      help: 'Request id keys held for requests in flight in an MCP session (a reused id is refused while held)',
+      registers: [registry],
+    }),
     upstreamUp: new Gauge({
       name: `${p}upstream_up`,
       help: 'Whether the last reachability probe of the source succeeded (1) or not (0)',

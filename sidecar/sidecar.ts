@@ -98,7 +98,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       else log.warn('no config for this pod; governed calls are denied until one arrives', { origin: u.origin, reason: u.reason });
       current = null;
       lastError = { at: new Date().toISOString(), origin: u.origin, errors: [u.reason] };
-      noConfigReason = u.reason;
+      // The provider's reason names ConfigMaps, namespaces and labels: for the logs and /ready only.
+      noConfigReason = 'no configuration applies to this workload; details are in the sidecar logs and on its /ready endpoint';
       metrics.configInfo.reset();
       return;
     }
@@ -197,7 +198,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     const snap = current;
     if (!snap) return denyAll(ctx, req, res, 'NOT_CONFIGURED', noConfigReason);
     const source = snap.sources.get(name);
-    if (!source) return replyError(ctx, res, 'UNKNOWN_SOURCE', `no source named "${name}"; configured: ${[...snap.sources.keys()].join(', ') || 'none'}`);
+    // The names of the other sources are the operator's business, not the agent's.
+    if (!source) return replyError(ctx, res, 'UNKNOWN_SOURCE', 'no source by that name; ThoughtGate serves MCP sources at /mcp/<source>');
     return handleMcp(ctx, req, res, snap, source);
   };
 

@@ -148,7 +148,7 @@ describe('no configuration', () => {
       expect(JSON.parse((await rawPost(`http://127.0.0.1:${sc.port}/mcp/up`, call)).text).result.content[0].text).toBe('echo: x');
       emit({ ok: 'none', reason: 'ConfigMap team-a/thoughtgate-config was deleted', origin: 'test' });
       const denied = JSON.parse((await rawPost(`http://127.0.0.1:${sc.port}/mcp/up`, call)).text);
-      expect(denied.error).toMatchObject({ code: -32011, data: { reason: 'ConfigMap team-a/thoughtgate-config was deleted' } });
+      expect(denied.error).toMatchObject({ code: -32011, data: { reason: expect.not.stringContaining('thoughtgate-config') } });
       expect((await fetch(`http://127.0.0.1:${sc.adminPort}/ready`)).status).toBe(503);
     } finally {
       await sc.close();

@@ -8,6 +8,8 @@ import type { Logger } from '../log.js';
 import type { SidecarMetrics } from '../metrics.js';
 import type { CompiledSource } from '../snapshot.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { InflightIds } from './inflight.js';
+import { upstreamTarget } from './query.js';
 import { classifyUpstreamError, poolRequest, type UpstreamErrorKind, type UpstreamPools, type UpstreamResponse } from './upstream.js';
 
 export interface MessageOutcome {
@@ -40,7 +42,10 @@ export interface RequestContext {
   logging: boolean;
   /** Gate 4: null when no approval backend is configured (approval decisions then answer -32006). */
   approvals: ApprovalRuntime | null;
-  sendUpstream(source: CompiledSource, req: IncomingMessage, method: string, body: string | undefined, inspect: boolean): Promise<UpstreamResult>;
+  /** Request ids in flight per MCP session, shared by every request of this sidecar. */
+  inflight: InflightIds;
+  /** `describe`: the body is not the agent's; the headers describing it (headers.ts describingHeaders). */
+  sendUpstream(source: CompiledSource, req: IncomingMessage, method: string, body: string | undefined, inspect: boolean, describe?: Record<string, string>): Promise<UpstreamResult>;
   markResponseStart(): void;
   finish(info: FinishInfo): void;
   /** A debug log line tagged with this request's correlation id. */
@@ -52,6 +57,8 @@ export interface ContextDeps {
   metrics: SidecarMetrics;
   log: Logger;
   approvals?: ApprovalRuntime | null;
+  /** Created on first use and kept on the deps, which every request of a sidecar shares. */
+  inflight?: InflightIds;
 }
 
 const NS_PER_S = 1e9;
@@ -69,6 +76,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
   res.once('close', () => { if (!res.writableFinished) abort.emit('abort'); });
   res.setHeader('x-thoughtgate-correlation-id', correlationId);
 
+  deps.inflight ??= new InflightIds((n) => deps.metrics.inflightIds.set(n));
   const ctx: RequestContext = {
     correlationId,
     source: sourceName,
@@ -76,11 +84,13 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     messages: [],
     logging: deps.log.enabled('info'),
     approvals: deps.approvals ?? null,
-    async sendUpstream(source, incoming, method, body, inspect) {
-      const headers = upstreamRequestHeaders(incoming.headers, { extra: source.headers, identityEncoding: inspect });
-      const q = incoming.url?.indexOf('?') ?? -1;
-      const clientQuery = q >= 0 ? incoming.url!.slice(q + 1) : '';
-      const path = clientQuery ? `${source.path}${source.path.includes('?') ? '&' : '?'}${clientQuery}` : source.path;
+    inflight: deps.inflight,
+    async sendUpstream(source, incoming, method, body, inspect, describe) {
+      const headers = upstreamRequestHeaders(incoming.headers, { extra: source.headers, identityEncoding: inspect, describe });
+      // handleMcp refused a conflicting query already; this is the same decision, kept next to its use.
+      const target = upstreamTarget(source.path, incoming.url);
+      if (!target.ok) return { ok: false, kind: 'other' };
+      const path = target.path;
       tSent = process.hrtime.bigint();
       try {
         const response = await poolRequest(deps.pools.forSource(source), {

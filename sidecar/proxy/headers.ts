@@ -2,6 +2,7 @@
 // Mcp-Session-Id, MCP-Protocol-Version, Accept, Last-Event-ID, Mcp-Method, Mcp-Name, Mcp-Param-*,
 // anything custom); hop-by-hop headers are dropped per RFC 9110 §7.6.1; Host becomes the upstream's.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Message } from '../jsonrpc.js';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -32,6 +33,40 @@ export interface UpstreamHeaderOptions {
   extra: Record<string, string>;
   /** The response will be inspected: ask for it uncompressed. */
   identityEncoding: boolean;
+  /**
+   * Set when the body forwarded is not the agent's: the headers that describe the message, rebuilt
+   * from the forwarded body (describingHeaders). The agent's own are then all dropped.
+   */
+  describe?: Record<string, string>;
+}
+
+/** Headers that describe the message in the body (MCP 2026-07-28): Mcp-Method, Mcp-Name, Mcp-Param-*. */
+export function describesMessage(name: string): boolean {
+  const k = name.toLowerCase();
+  return k === 'mcp-method' || k === 'mcp-name' || k.startsWith('mcp-param-');
+}
+
+/**
+ * The describing headers for a body that was rewritten (a probe for a hidden target, a batch with
+ * elements removed, a canonicalised URI), so the upstream reads nothing in them the body does not
+ * say. Mcp-Method and Mcp-Name are rebuilt from the forwarded message when the agent sent them;
+ * Mcp-Param-* mirror arguments and are dropped. A batch (forwarded null) gets none.
+ */
+export function describingHeaders(incoming: IncomingHttpHeaders, forwarded: Message | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (forwarded === null || (forwarded.kind !== 'request' && forwarded.kind !== 'notification')) return out;
+  if (incoming['mcp-method'] !== undefined) out['mcp-method'] = encodeMcpHeader(forwarded.method);
+  if (incoming['mcp-name'] !== undefined) {
+    const p = (forwarded.params ?? {}) as Record<string, unknown>;
+    const name = [p['name'], p['uri'], p['taskId']].find((v) => typeof v === 'string') as string | undefined;
+    if (name !== undefined) out['mcp-name'] = encodeMcpHeader(name);
+  }
+  return out;
+}
+
+/** 2026-07-28: a value that is not plain visible ASCII goes as =?base64?<utf-8 base64>?= */
+export function encodeMcpHeader(v: string): string {
+  return /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(v) ? v : `=?base64?${Buffer.from(v, 'utf8').toString('base64')}?=`;
 }
 
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: UpstreamHeaderOptions): Record<string, string | string[]> {
@@ -39,8 +74,10 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: Upst
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(incoming)) {
     if (v === undefined || hop.has(k) || k === 'host' || k === 'content-length' || k === 'expect') continue;
+    if (opts.describe && describesMessage(k)) continue;
     out[k] = v;
   }
+  if (opts.describe) Object.assign(out, opts.describe);
   for (const [k, v] of Object.entries(opts.extra)) out[k.toLowerCase()] = v;
   if (opts.identityEncoding) out['accept-encoding'] = 'identity';
   const via = incoming['via'];
@@ -71,4 +108,11 @@ export function headerValue(h: string | string[] | undefined): string | undefine
 export function decodeMcpHeader(v: string): string {
   const m = /^=\?base64\?([A-Za-z0-9+/=]*)\?=$/.exec(v.trim());
   return m ? Buffer.from(m[1]!, 'base64').toString('utf8') : v.trim();
+}
+
+/** The media type of a Content-Type header, lower case, without parameters ('' when absent). */
+export function mediaType(h: string | string[] | undefined): string {
+  const v = headerValue(h) ?? '';
+  const semi = v.indexOf(';');
+  return (semi === -1 ? v : v.slice(0, semi)).trim().toLowerCase();
 }

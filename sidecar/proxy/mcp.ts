@@ -11,14 +11,15 @@ import { rememberToolSupport, sessionKey } from '../approvals/runtime.js';
 import { isOurTaskId, upstreamTaskSupport } from '../approvals/tasks.js';
 import { describe, type Operation } from '../gates/operation.js';
 import { needsListFilter } from '../gates/visibility.js';
-import { batchBody, decodeUtf8Strict, errorResponse, parseJsonRpc, type Message, type RawId } from '../jsonrpc.js';
+import { ambiguousIds, batchBody, decodeUtf8Strict, errorResponse, parseJsonRpc, type Message, type RawId } from '../jsonrpc.js';
 import { summariseArguments } from '../log.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
-import { createSseRewriter, formatSseEvent, SseParser } from '../sse.js';
+import { createSseRewriter, formatSseEvent, SseParser, type SseEvent } from '../sse.js';
 import { readBody } from './body.js';
-import { editPayload, filterByShape, idKey, newProbeName, probeRequest, type ResponseEdit } from './edits.js';
+import { EditTable, editPayload, filterByShape, newProbeName, notGoverned, probeRequest, type ResponseEdit } from './edits.js';
 import { pipeTo } from './pipe.js';
-import { clientResponseHeaders, decodeMcpHeader, headerValue } from './headers.js';
+import { upstreamTarget } from './query.js';
+import { clientResponseHeaders, decodeMcpHeader, describingHeaders, headerValue, mediaType } from './headers.js';
 import type { MessageOutcome, RequestContext } from './context.js';
 import { classifyUpstreamError, describeUpstreamError } from './upstream.js';
 
@@ -68,6 +69,8 @@ export async function handleMcp(ctx: RequestContext, req: IncomingMessage, res: 
   if (origin !== undefined && !snap.allowedOrigins.has(origin)) {
     return replyError(ctx, res, 'ORIGIN_NOT_ALLOWED', `Origin "${origin}" is not in server.allowedOrigins`);
   }
+  const target = upstreamTarget(source.path, req.url);
+  if (!target.ok) return replyError(ctx, res, 'QUERY_NOT_ALLOWED', target.reason);
   switch (req.method) {
     case 'POST':
       return handlePost(ctx, req, res, snap, source);
@@ -97,6 +100,14 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
   }
   const messages = parsed.batch ? parsed.messages : [parsed.message];
 
+  // Answers are matched to requests by id: a batch whose ids a peer could confuse is refused whole.
+  const ambiguous = parsed.batch ? ambiguousIds(parsed.messages) : null;
+  if (ambiguous !== null) return replyError(ctx, res, 'INVALID_REQUEST', ambiguous);
+  // ThoughtGate's own upstream requests in the client's session (approved tasks, tasks/list pages)
+  // use ids "thoughtgate-…" the client can know; a client request under one could take its answer.
+  const reserved = messages.find((m) => m.kind === 'request' && typeof m.id.value === 'string' && m.id.value.trim().toLowerCase().startsWith('thoughtgate-'));
+  if (reserved) return replyError(ctx, res, 'INVALID_REQUEST', 'request ids starting with "thoughtgate-" are reserved for requests ThoughtGate sends itself');
+
   const mismatch = checkRoutingHeaders(req, parsed.batch ? null : parsed.message);
   if (mismatch) {
     const id = !parsed.batch && parsed.message.kind === 'request' ? parsed.message.id : null;
@@ -110,6 +121,14 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
     return ctx.finish({ status: 400, decision: 'deny', gate: 'transport', reason: parsed.message.reason, messages: [{ method: '', kind: 'invalid', decision: 'invalid', reason: parsed.message.reason }] });
   }
 
+  // A request id still in flight in this session would let the upstream mix up the answers.
+  const session = headerValue(req.headers['mcp-session-id']);
+  if (session !== undefined) {
+    const claim = ctx.inflight.claim(session, messages.flatMap((m) => (m.kind === 'request' ? [m.id] : [])));
+    if (!claim.ok) return replyError(ctx, res, 'INVALID_REQUEST', `request id ${claim.id.raw} is still in flight in this session; ids must not be reused`);
+    res.once('close', claim.release);
+  }
+
   const now = new Date();
   const rt = ctx.approvals;
   const single = !parsed.batch;
@@ -120,7 +139,7 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
   const toForward: string[] = [];
   const forwardedIds: RawId[] = [];
   const local: string[] = [];
-  const edits = new Map<string, ResponseEdit>();
+  const edits = new EditTable();
   const outcomes: MessageOutcome[] = [];
   const gates = { ...snap.gates, visibility: source.visibility };
 
@@ -170,29 +189,30 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
         toForward.push(m.raw);
         if (m.kind === 'request') {
           forwardedIds.push(m.id);
+          let edit: ResponseEdit | null = null;
           const marking = rt !== null && m.method === 'tools/list' && source.mayNeedApproval;
           if (marking) {
-            edits.set(idKey(m.id), {
+            edit = {
               kind: 'filter',
               method: m.method,
               visibility: source.visibility,
               tasks: { mayNeedApproval: (tool) => toolMayNeedApproval(gates, source.name, tool), seen: (tool, support) => rememberToolSupport(rt, source.name, tool, support) },
-            });
+            };
           } else if (needsListFilter(source.visibility, m.method)) {
-            edits.set(idKey(m.id), { kind: 'filter', method: m.method, visibility: source.visibility });
+            edit = { kind: 'filter', method: m.method, visibility: source.visibility };
+          } else if (rt !== null && m.method === 'initialize') {
+            edit = { kind: 'initialize', seen: (result) => rt.upstreamTasks.set(sessionKey(source.name, init.session), upstreamTaskSupport(result)) };
           }
-          if (rt !== null && m.method === 'initialize') {
-            edits.set(idKey(m.id), { kind: 'initialize', seen: (result) => rt.upstreamTasks.set(sessionKey(source.name, init.session), upstreamTaskSupport(result)) });
-          }
+          edits.add(m.id, edit);
         }
         break;
       }
       case 'hidden':
         if (m.kind === 'request' && d.op.target) {
           const probe = d.op.target.kind === 'resource' ? probeUri(d.op.target.name) : newProbeName();
-          toForward.push(probeRequest(m.id, m.method, d.op.target.kind, probe));
+          toForward.push(probeRequest(m.id, m.method, d.op.target.kind, probe, m.params));
           forwardedIds.push(m.id);
-          edits.set(idKey(m.id), { kind: 'probe', probe, original: d.op.target.name });
+          edits.add(m.id, { kind: 'probe', probe, original: d.op.target.name });
         }
         break;
       case 'deny':
@@ -227,6 +247,7 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
   const upstreamBody = parsed.batch ? batchBody(toForward) : toForward[0]!;
   await forwardPost(ctx, req, res, snap, source, {
     body: upstreamBody,
+    describe: forwardedDescription(req, messages, toForward, parsed.batch),
     batch: parsed.batch,
     forwardedIds,
     local,
@@ -278,19 +299,34 @@ function checkRoutingHeaders(req: IncomingMessage, single: Message | null): stri
   return null;
 }
 
+/**
+ * Headers that describe the message (Mcp-Method, Mcp-Name, Mcp-Param-*) must say what the upstream
+ * reads in the body, never what the agent sent when that differs: a body that is not the agent's
+ * (a probe, a batch with elements removed, a rewritten URI) gets them rebuilt from the forwarded
+ * message; a batch gets none. Undefined: the agent's body goes as is, and so do its headers.
+ */
+function forwardedDescription(req: IncomingMessage, messages: readonly Message[], toForward: readonly string[], batch: boolean): Record<string, string> | undefined {
+  if (batch) return describingHeaders(req.headers, null);
+  if (toForward[0] === messages[0]!.raw) return undefined;
+  const p = parseJsonRpc(toForward[0]!);
+  return describingHeaders(req.headers, p.ok && !p.batch ? p.message : null);
+}
+
 interface ForwardPlan {
   body: string;
+  /** See forwardedDescription. */
+  describe: Record<string, string> | undefined;
   batch: boolean;
   forwardedIds: RawId[];
   local: string[];
-  edits: Map<string, ResponseEdit>;
+  edits: EditTable;
   /** Sees the upstream's response headers before any edit runs. */
   onHeaders?: (headers: Record<string, string | string[] | undefined>) => void;
 }
 
 async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, plan: ForwardPlan): Promise<void> {
-  const inspect = plan.edits.size > 0 || plan.local.length > 0;
-  const up = await ctx.sendUpstream(source, req, 'POST', plan.body, inspect);
+  const inspect = plan.edits.edits > 0 || plan.local.length > 0;
+  const up = await ctx.sendUpstream(source, req, 'POST', plan.body, inspect, plan.describe);
   if (!up.ok) {
     const reason = describeUpstreamError(up.kind, source.name);
     const replies = [...plan.local, ...plan.forwardedIds.map((id) => errorFor(ctx, id, 'UPSTREAM_UNAVAILABLE', reason))];
@@ -303,24 +339,31 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
   }
   const { statusCode, headers, body } = up.response;
   plan.onHeaders?.(headers);
-  const contentType = headerValue(headers['content-type']) ?? '';
+  const type = mediaType(headers['content-type']);
   const ok2xx = statusCode >= 200 && statusCode < 300;
 
   if (!inspect || !ok2xx) {
     // Errors from the upstream (401/403 with WWW-Authenticate, 400, 404…) come back unchanged.
     return relay(ctx, res, source, statusCode, headers, body);
   }
-  if (statusCode === 202 || !(contentType.startsWith('text/event-stream') || contentType.startsWith('application/json'))) {
+  if (statusCode === 202 || (type !== 'text/event-stream' && type !== 'application/json')) {
+    // An answer that must be edited reaches the agent only through the parser: anything the
+    // proxy does not read (no or another content type, 202 with a body) is not passed on.
+    body.resume();
+    if (plan.edits.edits > 0) {
+      ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+      return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" answered with a content type that is not application/json or text/event-stream`, 502);
+    }
     if (plan.local.length > 0) {
-      body.resume();
       sendJson(res, 200, plan.batch ? batchBody(plan.local) : plan.local[0]!);
       return ctx.finish({ status: 200 });
     }
-    return relay(ctx, res, source, statusCode, headers, body);
+    res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true })).end();
+    return ctx.finish({ status: statusCode });
   }
   const editCtx = { edits: plan.edits, correlationId: ctx.correlationId };
 
-  if (contentType.startsWith('application/json')) {
+  if (type === 'application/json') {
     const text = await readBounded(body, snap.maxFilteredResponseBytes);
     if (text === null) {
       ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
@@ -344,14 +387,24 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
     return ctx.finish({ status: statusCode });
   }
 
-  // SSE: our local answers first, then the upstream's events as they arrive.
+  // SSE: our local answers first, then the upstream's events as they arrive. Every event is
+  // rebuilt from what the parser read (comments and unknown fields are not passed on). An event
+  // whose data is not JSON-RPC ends what reaches the agent: each request still unanswered gets
+  // -32015 in its place, and whatever else the upstream sends on this stream is dropped.
+  let failed = false;
   const rewriter = createSseRewriter({
     maxEventBytes: snap.maxFilteredResponseBytes,
     rewrite: (ev) => {
-      if (ev.data === null || ev.data === '') return null;
+      if (failed) return '';
+      const fields = { event: ev.event ?? undefined, id: eventId(ev.id), retry: ev.retry ?? undefined };
+      if (ev.data === null) return dataless(ev);
+      if (ev.data === '') return formatSseEvent({ ...fields, data: '' });
       const edited = editPayload(ev.data, editCtx);
-      if (edited === null || !edited.changed) return null;
-      return formatSseEvent({ data: edited.text, event: ev.event ?? undefined, id: ev.id ?? undefined });
+      if (edited !== null) return formatSseEvent({ ...fields, data: edited.text });
+      failed = true;
+      ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+      const reason = `upstream "${source.name}" sent an event that is not JSON-RPC; not passed through`;
+      return plan.edits.pending().map((id) => formatSseEvent({ event: 'message', data: notGoverned(id, reason, ctx.correlationId) })).join('');
     },
     onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' }),
   });
@@ -359,6 +412,23 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
   ctx.markResponseStart();
   for (const l of plan.local) res.write(formatSseEvent({ event: 'message', data: l }));
   await streamTo(ctx, source, body, res, rewriter);
+}
+
+/** An SSE event without data (a keep-alive, an id or retry alone), rebuilt without its comments. */
+function dataless(ev: SseEvent): string {
+  let out = '';
+  const id = eventId(ev.id);
+  if (id !== undefined) out += `id: ${id}\n`;
+  if (ev.retry !== null) out += `retry: ${ev.retry}\n`;
+  return (out || ':\n') + '\n';
+}
+
+/**
+ * An upstream event id kept on an edited stream (clients resume with it): a short token of
+ * visible ASCII, as servers make them. Anything else is not an id but a payload, and is dropped.
+ */
+function eventId(id: string | null): string | undefined {
+  return id !== null && id.length <= 128 && /^[\x21-\x7e]*$/.test(id) ? id : undefined;
 }
 
 /** Passes an upstream response through untouched, streaming. */
@@ -401,7 +471,7 @@ async function handleGet(ctx: RequestContext, req: IncomingMessage, res: ServerR
   const up = await ctx.sendUpstream(source, req, 'GET', undefined, filtering);
   if (!up.ok) return replyError(ctx, res, 'UPSTREAM_UNAVAILABLE', describeUpstreamError(up.kind, source.name), 502);
   const { statusCode, headers, body } = up.response;
-  const isSse = (headerValue(headers['content-type']) ?? '').startsWith('text/event-stream');
+  const isSse = mediaType(headers['content-type']) === 'text/event-stream';
   if (!isSse || statusCode !== 200) return relay(ctx, res, source, statusCode, headers, body);
 
   // A session-less GET answered with SSE is either a stateless server's stream or the 2024-11-05
@@ -412,7 +482,9 @@ async function handleGet(ctx: RequestContext, req: IncomingMessage, res: ServerR
     rewrite: (ev) => {
       if (ev.data === null || ev.data === '' || !filtering) return null;
       const out = filterByShape(ev.data, source.visibility, ctx.correlationId);
-      if (out === null || out === ev.data) return null;
+      // Data that is not JSON-RPC could be read another way by a client: it is not passed on.
+      if (out === null) return dataless(ev);
+      if (out === ev.data) return null;
       return formatSseEvent({ data: out, event: ev.event ?? undefined, id: ev.id ?? undefined });
     },
   });
