@@ -85,7 +85,10 @@ egress:
     const up = new URL(upstream.url);
     const out = await viaProxy(proxyPort, `POST http://${up.host}/other HTTP/1.1\r\nhost: ${up.host}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`);
     expect(out).toMatch(/^HTTP\/1.1 403/);
-    expect(out).toContain('is the MCP source "up"');
+    expect(out).toContain('is an MCP source; only its governed MCP endpoint is reachable');
+    // The refusal names neither the source nor its path (errors tell the agent no more than it sent).
+    expect(out).not.toContain('"up"');
+    expect(out).not.toContain(up.pathname);
     expect(upstream.requests.length).toBe(before);
   });
 
@@ -121,6 +124,7 @@ egress:
     const up = new URL(upstream.url);
     const source = await viaProxy(proxyPort, `CONNECT ${up.host} HTTP/1.1\r\nhost: ${up.host}\r\n\r\n`);
     expect(source).toMatch(/^HTTP\/1.1 403/);
-    expect(source).toContain('use http://<sidecar>/mcp/up');
+    expect(source).toContain('is an MCP source; use http://<sidecar>/mcp/<source> instead of a tunnel');
+    expect(source).not.toContain('/mcp/up');
   });
 });

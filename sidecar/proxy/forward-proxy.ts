@@ -111,11 +111,11 @@ export function planRoute(egress: EgressRules, t: Target, f: Facts): Route {
       const path = canonicalPath(t.url.pathname);
       const governed = hits.find((s) => s.source.url.protocol === 'http:' && canonicalPath(s.source.url.pathname) === path);
       if (governed) return { kind: 'source', source: governed.source };
-      const s = hits[0]!.source;
-      return { kind: 'refused', status: 403, reason: `${label(t)} is the MCP source "${s.name}"; only its MCP endpoint ${s.url.pathname} is reachable, through the gates` };
+      // The agent is not told which source it reached, nor its path: it learns no more than it sent.
+      return { kind: 'refused', status: 403, reason: `${label(t)} is an MCP source; only its governed MCP endpoint is reachable` };
     }
     // A tunnel to a source would carry MCP traffic the gates cannot see.
-    return { kind: 'refused', status: 403, reason: `${label(t)} is the MCP source "${hits[0]!.source.name}"; use http://<sidecar>/mcp/${hits[0]!.source.name} instead of a tunnel` };
+    return { kind: 'refused', status: 403, reason: `${label(t)} is an MCP source; use http://<sidecar>/mcp/<source> instead of a tunnel` };
   }
   if (f.addresses.length === 0) return { kind: 'refused', status: 502, reason: `${label(t)} has no address` };
   const local = f.addresses.some((a) => isLocalAddress(a, f.own));
