@@ -19,7 +19,7 @@ export interface Owner {
 
 /** What a finished call answers: its result, or its JSON-RPC error object. */
 export type CallOutcome =
-  | { kind: 'result'; result: Record<string, unknown> }
+  | { kind: 'result'; result: Record<string, unknown>; /** Its size on the wire, when the reader knows it. */ bytes?: number }
   | { kind: 'error'; error: JsonRpcErrorObject };
 
 export interface JsonRpcErrorObject {
