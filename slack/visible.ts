@@ -10,11 +10,11 @@
 //   - Default_Ignorable_Code_Point (variation selectors, Hangul fillers, U+034F, …) and U+2800
 //     (braille blank), which print as nothing;
 //   - spaces other than U+0020 (Zs: no-break, em, ideographic…), which look like one;
-//   - combining marks on an ASCII character (overlays such as U+0338 that strike or disguise
-//     identifiers, paths and JSON); marks on other scripts' letters are ordinary text.
+//   - combining marks except on a letter or digit of a non-ASCII script (overlays such as U+0338
+//     that strike or disguise identifiers, paths and JSON; `e` + U+0301 shows as `e\u0301`).
 // `\n` survives only where the caller says it is layout (pretty-printed JSON, whose strings
 // never hold a raw newline).
-const HIDDEN = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\u2800]|(?! )\p{Zs}|(?<=[\x00-\x7f]\p{M}*)\p{M}/gu;
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\u2800]|(?! )\p{Zs}|(?<!(?![\x00-\x7f])[\p{L}\p{N}]\p{M}*)\p{M}/gu;
 
 function escapeOne(c: string): string {
   const cp = c.codePointAt(0)!;

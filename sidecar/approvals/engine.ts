@@ -341,12 +341,18 @@ export class ApprovalEngine {
     return bucket;
   }
 
-  /** The oldest finished task of the owner keeping the most tasks (held calls are never kept). */
+  /**
+   * The oldest finished task of the owner keeping the most tasks (held calls are never kept).
+   * Anonymous clients' tasks are not candidates: whose they are is unknown, and their number is
+   * already bounded by maxRetainedTasksPerClient for all of them together.
+   */
   private heaviestOldestDone(): Entry | undefined {
     let best: Entry | undefined;
     let bestSize = -1;
     for (const tasks of this.byOwner.values()) {
       if (tasks.size <= bestSize) continue;
+      const first = tasks.values().next().value;
+      if (first && isAnonymous(first.task.owner)) continue;
       const d = firstDone(tasks);
       if (d) {
         best = d;
@@ -402,7 +408,13 @@ export class ApprovalEngine {
    */
   private bound(e: Entry, outcome: CallOutcome): CallOutcome {
     const s = this.settings;
-    if (e.task.mode !== 'task' || outcome.kind !== 'result') return outcome;
+    if (e.task.mode !== 'task') return outcome;
+    if (outcome.kind !== 'result') {
+      // The executor stopped reading at maxTaskResultBytes.
+      const data = outcome.error.data as { gate?: unknown } | undefined;
+      if (outcome.error.code === ERRORS.TASK_RESULT_TOO_LARGE.code && data?.gate === 'approval') this.o.metrics?.refused?.inc({ limit: 'result_size' });
+      return outcome;
+    }
     const max = s?.maxTaskResultBytes ?? DEFAULT_LIMITS.maxTaskResultBytes;
     const total = s?.maxRetainedTaskBytes ?? DEFAULT_LIMITS.maxRetainedTaskBytes;
     const bytes = outcome.bytes ?? Buffer.byteLength(JSON.stringify(outcome.result));
