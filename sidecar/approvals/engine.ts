@@ -257,6 +257,8 @@ export class ApprovalEngine {
     };
     const e: Entry = { task, call, execute: input.execute, abort: null, waiters: new Set(), deadline: undefined, cleanup: undefined, bytes: 0 };
     this.keep(e);
+    // A task lives no longer than its ttl, finished or not (an upstream that never answers included).
+    if (task.mode === 'task') this.scheduleCleanup(e, now + task.ttlMs);
     if (!pending) {
       void this.run(e);
       return { ok: true, task };
@@ -312,9 +314,14 @@ export class ApprovalEngine {
       }
     }
     if (this.entries.size >= s.maxRetainedTasks) {
-      // The global bound: the owner keeping the most tasks gives up its oldest finished one.
-      const victim = this.heaviestOldestDone();
-      if (!victim) return { limit: 'tasks_total', reason: `this sidecar already keeps ${this.entries.size} tasks and held calls (approvals.maxRetainedTasks is ${s.maxRetainedTasks}); retry later` };
+      // The global bound: the owner keeping the most tasks gives up its oldest finished one, if it
+      // keeps more than the caller will (max-min fair: many new sessions with a task each cannot
+      // push out a client's only task; they are refused instead).
+      const mine = input.mode === 'task' ? (this.byOwner.get(ownerKey(owner))?.size ?? 0) + 1 : 0;
+      const own = input.mode === 'task' && !isAnonymous(owner) ? this.byOwner.get(ownerKey(owner)) : undefined;
+      // Else the caller's own oldest finished task makes room.
+      const victim = this.heaviestOldestDone(mine) ?? (own ? firstDone(own) : undefined);
+      if (!victim) return { limit: 'tasks_total', reason: `this sidecar already keeps ${this.entries.size} tasks and held calls (approvals.maxRetainedTasks is ${s.maxRetainedTasks}) and none it may drop for this client; retry later` };
       this.drop(victim, 'tasks_total');
     }
     workloadBucket?.tryTake(now);
@@ -342,13 +349,14 @@ export class ApprovalEngine {
   }
 
   /**
-   * The oldest finished task of the owner keeping the most tasks (held calls are never kept).
+   * The oldest finished task of the owner keeping the most tasks, if that is more than
+   * `callerWillKeep` (held calls are never kept).
    * Anonymous clients' tasks are not candidates: whose they are is unknown, and their number is
    * already bounded by maxRetainedTasksPerClient for all of them together.
    */
-  private heaviestOldestDone(): Entry | undefined {
+  private heaviestOldestDone(callerWillKeep: number): Entry | undefined {
     let best: Entry | undefined;
-    let bestSize = -1;
+    let bestSize = callerWillKeep;
     for (const tasks of this.byOwner.values()) {
       if (tasks.size <= bestSize) continue;
       const first = tasks.values().next().value;
@@ -681,8 +689,8 @@ export class ApprovalEngine {
     }
     const result = executionStatus(outcome);
     if (t.phase === 'done') {
-      // Cancelled while it ran: the task stays cancelled (spec), the human's record says so.
-      if (t.pending) this.backend.finished(t.id, { ok: false, summary: 'Cancelled by the client while executing; the upstream request was aborted' }).catch(() => undefined);
+      // Cancelled (or past its ttl) while it ran: the task stays ended (spec), the human's record says so.
+      if (t.pending) this.backend.finished(t.id, { ok: false, summary: t.status === 'cancelled' ? 'Cancelled by the client while executing; the upstream request was aborted' : `${t.statusMessage}; the upstream request was aborted` }).catch(() => undefined);
       return;
     }
     const by = t.decision ? decisionMessage(t.decision).replace(/; executing$/, '') : 'Executed';
@@ -710,7 +718,22 @@ export class ApprovalEngine {
       this.drop(e);
       return;
     }
+    if (e.cleanup !== undefined) this.clock.clearTimeout(e.cleanup);
+    e.cleanup = undefined;
     if (!this.closed) this.scheduleCleanup(e, cleanupAt(t.createdAt, t.ttlMs, now));
+  }
+
+  /** A task still running at its ttl: aborted and ended, then kept a minute for tasks/result. */
+  private expire(e: Entry): void {
+    const t = e.task;
+    if (t.phase === 'submitting' || t.phase === 'pending') {
+      // Not reached in practice: the ttl outlives the approval deadline.
+      this.cancel(t.id, null, "the task's ttl passed");
+      return;
+    }
+    this.o.log.warn('task still running at its ttl; aborted', { id: t.id });
+    e.abort?.abort();
+    this.end(e, 'failed', this.errorOutcome(t, 'UPSTREAM_UNAVAILABLE', `the call had not finished when the task's ttl (${t.ttlMs} ms) passed; the upstream request was aborted`), "Not finished within the task's ttl");
   }
 
   /** Drops the task at `at` (re-armed in steps: timers cannot wait longer than 2^31-1 ms). */
@@ -719,6 +742,7 @@ export class ApprovalEngine {
     e.cleanup = this.clock.setTimeout(() => {
       e.cleanup = undefined;
       if (this.clock.now() < at) this.scheduleCleanup(e, at);
+      else if (e.task.phase !== 'done') this.expire(e);
       else this.drop(e);
     }, Math.min(wait, MAX_TIMER_MS));
   }
