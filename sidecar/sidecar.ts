@@ -306,7 +306,7 @@ async function adoptApprovals(rt: ApprovalRuntime, backend: ApprovalBackend, sna
       const headers: Record<string, string> = p.mcpSessionId !== undefined ? { 'mcp-session-id': p.mcpSessionId } : {};
       return {
         owner: { source: p.source, client: p.mcpSessionId !== undefined ? `session:${p.mcpSessionId}` : 'anonymous' },
-        execute: bufferedExecutor({ pools, log }, { source, headers, upstreamTask: false, maxBytes: snap.maxFilteredResponseBytes, correlationId: `adopted-${p.id}` }),
+        execute: bufferedExecutor({ pools, log }, { source, headers, upstreamTask: false, maxBytes: snap.maxFilteredResponseBytes, resultLimit: snap.approvals.maxTaskResultBytes ?? 4 * 1024 * 1024, correlationId: `adopted-${p.id}` }),
       };
     },
     snap.approvals,
