@@ -113,6 +113,14 @@ export interface StartInput {
 
 export type StartResult = { ok: true; task: ApprovalTask } | { ok: false; error: 'APPROVAL_LIMIT'; reason: string; retryAfterMs?: number };
 
+/** How many bytes a task's result may have when it runs, and which bound sets that. */
+export interface ResultRoom {
+  bytes: number;
+  limit: 'result_size' | 'result_bytes_total';
+  /** approvals.maxRetainedTaskBytes, for the error's reason. */
+  total: number;
+}
+
 /** Which bound refused or evicted (metric label values; a closed set). */
 export type LimitName = 'pending_workload' | 'pending_client' | 'rate_workload' | 'rate_client' | 'tasks_client' | 'tasks_total' | 'result_size' | 'result_bytes_total';
 export type CancelResult = { ok: true; task: ApprovalTask } | { ok: false; reason: 'not-found' | 'terminal'; task?: ApprovalTask };
@@ -418,9 +426,8 @@ export class ApprovalEngine {
     const s = this.settings;
     if (e.task.mode !== 'task') return outcome;
     if (outcome.kind !== 'result') {
-      // The executor stopped reading at maxTaskResultBytes.
-      const data = outcome.error.data as { gate?: unknown } | undefined;
-      if (outcome.error.code === ERRORS.TASK_RESULT_TOO_LARGE.code && data?.gate === 'approval') this.o.metrics?.refused?.inc({ limit: 'result_size' });
+      // The executor stopped reading at the room resultRoom() gave it.
+      if (outcome.refusedBy) this.o.metrics?.refused?.inc({ limit: outcome.refusedBy });
       return outcome;
     }
     const max = s?.maxTaskResultBytes ?? DEFAULT_LIMITS.maxTaskResultBytes;
@@ -444,6 +451,21 @@ export class ApprovalEngine {
     this.retainedBytes += bytes;
     this.gauges();
     return outcome;
+  }
+
+  /**
+   * The most bytes a result of `owner` can be kept with right now: maxTaskResultBytes, or less
+   * when the results kept in all leave less room (counting the owner's own finished results,
+   * which would make way). The executor reads no further, so a result that cannot be kept is not
+   * held in memory whole first. bound() decides again when the result is in.
+   */
+  resultRoom(owner: Owner): ResultRoom {
+    const s = this.settings;
+    const max = s?.maxTaskResultBytes ?? DEFAULT_LIMITS.maxTaskResultBytes;
+    const total = s?.maxRetainedTaskBytes ?? DEFAULT_LIMITS.maxRetainedTaskBytes;
+    let room = total - this.retainedBytes;
+    if (!isAnonymous(owner)) for (const e of this.byOwner.get(ownerKey(owner))?.values() ?? []) if (e.task.phase === 'done') room += e.bytes;
+    return room < max ? { bytes: Math.max(0, room), limit: 'result_bytes_total', total } : { bytes: max, limit: 'result_size', total };
   }
 
   /** The task, when it exists and belongs to `owner` (another client's task does not exist for it). */

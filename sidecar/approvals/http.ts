@@ -147,11 +147,12 @@ async function startTask(
   approval: { channel: string; ruleTimeoutMs?: number; reason: string; rule?: string } | null,
 ): Promise<void> {
   const rt = ctx.approvals!;
+  const owner = ownerOf(source.name, req.headers);
   // No `_meta` of the client's goes upstream (callBody): a task has no stream for progress anyway.
   const execute = bufferedExecutor(rt.deps, {
     source,
     headers: sessionHeaders(req.headers),
-    resultLimit: snap.approvals.maxTaskResultBytes ?? 4 * 1024 * 1024,
+    resultRoom: () => rt.engine.resultRoom(owner),
     upstreamTask: upstreamSupport(rt, source.name, parts.tool) === 'required',
     maxBytes: snap.maxFilteredResponseBytes,
     correlationId: ctx.correlationId,
@@ -160,7 +161,7 @@ async function startTask(
   const r = rt.engine.start(
     {
       mode: 'task',
-      owner: ownerOf(source.name, req.headers),
+      owner,
       source: source.name,
       tool: parts.tool,
       arguments: parts.args,

@@ -11,7 +11,7 @@ import type { UpstreamResult } from '../proxy/context.js';
 import { classifyUpstreamError, describeUpstreamError, poolRequest, type UpstreamPools, type UpstreamResponse } from '../proxy/upstream.js';
 import type { CompiledSource } from '../snapshot.js';
 import { SseParser } from '../sse.js';
-import type { ApprovedCall, Executor } from './engine.js';
+import type { ApprovedCall, Executor, ResultRoom } from './engine.js';
 import { RELATED_TASK_META, type CallOutcome, type JsonRpcErrorObject } from './tasks.js';
 
 export interface UpstreamDeps {
@@ -154,10 +154,11 @@ export interface BufferedPlan {
   /** sessionHeaders() of the client's request. */
   headers: Record<string, string>;
   /**
-   * A task's result is kept until its ttl: over this many bytes it becomes TASK_RESULT_TOO_LARGE
-   * (read no further than that). Absent for held calls, whose answer is not kept.
+   * A task's result is kept until its ttl: how many bytes it may have (asked when it runs, of the
+   * engine); over that it becomes TASK_RESULT_TOO_LARGE, read no further. Absent for held calls,
+   * whose answer is not kept.
    */
-  resultLimit?: number;
+  resultRoom?: () => ResultRoom;
   /** The upstream declared the tool taskSupport "required": run it as the upstream's task and wait for its result. */
   upstreamTask: boolean;
   maxBytes: number;
@@ -172,11 +173,16 @@ export function bufferedExecutor(deps: UpstreamDeps, plan: BufferedPlan): Execut
   return async (call, task, signal) => {
     const idRaw = JSON.stringify(`thoughtgate-${task.id}`);
     const data = { correlationId: plan.correlationId, ...(task.mode === 'task' ? { taskId: task.id } : {}) };
-    const limit = Math.min(plan.maxBytes, plan.resultLimit ?? Infinity);
+    const room = plan.resultRoom?.();
+    const limit = Math.min(plan.maxBytes, room?.bytes ?? Infinity);
     const tooLarge = (a: Answer): CallOutcome | null => {
-      if (a.kind !== 'failed' || !a.tooLarge || plan.resultLimit === undefined || limit !== plan.resultLimit) return null;
+      if (a.kind !== 'failed' || !a.tooLarge || !room || limit !== room.bytes) return null;
       const e = ERRORS.TASK_RESULT_TOO_LARGE;
-      return { kind: 'error', error: { code: e.code, message: e.message, data: { ...data, gate: e.gate, reason: `the tool's result is over ${limit} bytes; ThoughtGate keeps task results of at most that (approvals.maxTaskResultBytes); the call did run` } } };
+      const reason =
+        room.limit === 'result_size'
+          ? `the tool's result is over ${limit} bytes; ThoughtGate keeps task results of at most that (approvals.maxTaskResultBytes); the call did run`
+          : `the tool's result is over the ${limit} bytes of room left for task results (approvals.maxRetainedTaskBytes is ${room.total}); the call did run, its result was not kept`;
+      return { kind: 'error', error: { code: e.code, message: e.message, data: { ...data, gate: e.gate, reason } }, refusedBy: room.limit };
     };
     const first = await readAnswer(
       await postUpstream(deps, plan.source, plan.headers, callBody(idRaw, call, undefined, plan.upstreamTask), signal),
