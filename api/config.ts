@@ -133,7 +133,7 @@ export const ApprovalsSchema = strict({
   pollInterval: PositiveDuration.default('5s'),
   /** Keep-alive comment (and progress notification) interval on held calls and blocking tasks/result. */
   heldKeepAlive: PositiveDuration.default('15s'),
-  /** Tasks kept (running or finished) across all clients; beyond it the client keeping most loses its oldest finished. */
+  /** Tasks kept (running or finished) across all clients; beyond it the client keeping most (if more than the caller) loses its oldest finished. */
   maxRetainedTasks: z.number().int().min(1).max(1_000_000).default(1000),
   /** Tasks kept per client (owner); beyond it the client's own oldest finished task goes (anonymous clients: refused). */
   maxRetainedTasksPerClient: z.number().int().min(1).max(1_000_000).default(100),

@@ -185,6 +185,8 @@ export class ApprovalEngine {
   /** Tasks (mode 'task') per owner, oldest first. */
   private readonly byOwner = new Map<string, Map<string, Entry>>();
   private retainedBytes = 0;
+  /** Tasks (mode 'task') in memory: the sum of byOwner's sizes. */
+  private taskCount = 0;
   private readonly rateByOwner = new Map<string, TokenBucket>();
   private workloadRate: TokenBucket | null = null;
   private closed = false;
@@ -321,15 +323,16 @@ export class ApprovalEngine {
         this.drop(oldest, 'tasks_client');
       }
     }
-    if (this.entries.size >= s.maxRetainedTasks) {
+    // Held calls are not kept after they end; while they wait, maxPending bounds them.
+    if (input.mode === 'task' && this.taskCount >= s.maxRetainedTasks) {
       // The global bound: the owner keeping the most tasks gives up its oldest finished one, if it
       // keeps more than the caller will (max-min fair: many new sessions with a task each cannot
       // push out a client's only task; they are refused instead).
-      const mine = input.mode === 'task' ? (this.byOwner.get(ownerKey(owner))?.size ?? 0) + 1 : 0;
-      const own = input.mode === 'task' && !isAnonymous(owner) ? this.byOwner.get(ownerKey(owner)) : undefined;
+      const mine = (this.byOwner.get(ownerKey(owner))?.size ?? 0) + 1;
+      const own = !isAnonymous(owner) ? this.byOwner.get(ownerKey(owner)) : undefined;
       // Else the caller's own oldest finished task makes room.
       const victim = this.heaviestOldestDone(mine) ?? (own ? firstDone(own) : undefined);
-      if (!victim) return { limit: 'tasks_total', reason: `this sidecar already keeps ${this.entries.size} tasks and held calls (approvals.maxRetainedTasks is ${s.maxRetainedTasks}) and none it may drop for this client; retry later` };
+      if (!victim) return { limit: 'tasks_total', reason: `this sidecar already keeps ${this.taskCount} tasks (approvals.maxRetainedTasks is ${s.maxRetainedTasks}) and none it may drop for this client; retry later` };
       this.drop(victim, 'tasks_total');
     }
     workloadBucket?.tryTake(now);
@@ -388,6 +391,7 @@ export class ApprovalEngine {
         this.byOwner.set(k, m);
       }
       m.set(e.task.id, e);
+      this.taskCount++;
     }
     this.gauges();
   }
@@ -400,7 +404,10 @@ export class ApprovalEngine {
     this.entries.delete(e.task.id);
     const k = ownerKey(e.task.owner);
     const m = this.byOwner.get(k);
-    if (m?.delete(e.task.id) && m.size === 0) this.byOwner.delete(k);
+    if (m?.delete(e.task.id)) {
+      this.taskCount--;
+      if (m.size === 0) this.byOwner.delete(k);
+    }
     this.retainedBytes -= e.bytes;
     e.bytes = 0;
     if (limit) {
@@ -411,9 +418,7 @@ export class ApprovalEngine {
   }
 
   private gauges(): void {
-    let tasks = 0;
-    for (const m of this.byOwner.values()) tasks += m.size;
-    this.o.metrics?.retainedTasks?.set(tasks);
+    this.o.metrics?.retainedTasks?.set(this.taskCount);
     this.o.metrics?.retainedBytes?.set(this.retainedBytes);
   }
 

@@ -64,49 +64,6 @@ describe('7. tasks and held calls belong to their owner', () => {
   }, 30_000);
   afterAll(() => rig?.close());
 
-  test("one client's flood of tasks (from one or many sessions) never evicts another's finished result", async () => {
-    const victim = await openSession(rig.url, { 'mcp-protocol-version': '2025-11-25' });
-    // scale with few replicas: Cedar permits it without approval, so ThoughtGate runs the task itself.
-    const mine = taskId(await task(rig.url, victim, 'scale', { replicas: 1 }));
-    expect(await result(rig.url, victim, mine)).toMatchObject({ result: { content: [{ text: 'scaled to 1' }] } });
-    const floods = await Promise.all([0, 1, 2, 3].map(() => openSession(rig.url, { 'mcp-protocol-version': '2025-11-25' })));
-    const firsts: string[] = [];
-    let refused = 0;
-    for (const [i, h] of floods.entries()) {
-      for (let n = 0; n < 6; n++) {
-        const r = await task(rig.url, h, 'scale', { replicas: 2 + i });
-        // At the sidecar's bound a session with as many tasks as the others is refused, not served at their cost.
-        if (r.error) {
-          expect(r.error).toMatchObject({ code: -32010, data: { reason: expect.stringMatching(/maxRetainedTasks\b/) } });
-          refused++;
-          continue;
-        }
-        const id = taskId(r);
-        if (n === 0 && i === 0) firsts.push(id);
-        await result(rig.url, h, id);
-      }
-    }
-    // Then many fresh sessions with one task each: they take from the heavy flooders until everyone
-    // keeps one, and are refused after that; the victim's only task is never theirs to take.
-    for (let n = 0; n < 10; n++) {
-      const h = await openSession(rig.url, { 'mcp-protocol-version': '2025-11-25' });
-      const r = await task(rig.url, h, 'scale', { replicas: 9 });
-      if (r.error) {
-        expect(r.error).toMatchObject({ code: -32010, data: { reason: expect.stringMatching(/maxRetainedTasks is 8/) } });
-        refused++;
-      } else await result(rig.url, h, taskId(r));
-    }
-    expect(refused).toBeGreaterThan(0);
-    // The victim's result is still there, exactly as it was, and it ran once.
-    expect(await result(rig.url, victim, mine)).toMatchObject({ result: { content: [{ text: 'scaled to 1' }] } });
-    expect(rig.upstream.calls.filter((c) => c.tool === 'scale' && c.args['replicas'] === 1)).toHaveLength(1);
-    // The first flooder, alone under the sidecar's bound, made room from its own oldest.
-    expect(await getTask(rig.url, floods[0]!, firsts[0]!)).toMatchObject({ error: { code: -32602 } });
-    const m = await metrics(rig);
-    expect(metric(m, 'thoughtgate_sidecar_tasks_evicted_total', 'limit="tasks_client"')).toBeGreaterThan(0);
-    expect(metric(m, 'thoughtgate_sidecar_tasks_retained')).toBeLessThanOrEqual(8);
-  }, 60_000);
-
   test('a held call is cancelled by notifications/cancelled only from its owner: never from another session, auth, or an anonymous client', async () => {
     // The holder has no session and no Authorization: nobody can name its call, not even by id.
     const anonHeld = fetch(rig.url, { method: 'POST', headers: BASE, body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'deploy', arguments: { service: 'anon', version: '1' } } }) }).then((r) => r.text());
@@ -154,6 +111,49 @@ describe('7. tasks and held calls belong to their owner', () => {
     // The first anonymous task is still there for whoever holds its id.
     expect((await getTask(rig.url, BASE, a)).result).toMatchObject({ taskId: a });
   }, 30_000);
+  // Last: it leaves the sidecar at its bound.
+  test("one client's flood of tasks (from one or many sessions) never evicts another's finished result", async () => {
+    const victim = await openSession(rig.url, { 'mcp-protocol-version': '2025-11-25' });
+    // scale with few replicas: Cedar permits it without approval, so ThoughtGate runs the task itself.
+    const mine = taskId(await task(rig.url, victim, 'scale', { replicas: 1 }));
+    expect(await result(rig.url, victim, mine)).toMatchObject({ result: { content: [{ text: 'scaled to 1' }] } });
+    const floods = await Promise.all([0, 1, 2, 3].map(() => openSession(rig.url, { 'mcp-protocol-version': '2025-11-25' })));
+    const firsts: string[] = [];
+    let refused = 0;
+    for (const [i, h] of floods.entries()) {
+      for (let n = 0; n < 6; n++) {
+        const r = await task(rig.url, h, 'scale', { replicas: 2 + i });
+        // At the sidecar's bound a session with as many tasks as the others is refused, not served at their cost.
+        if (r.error) {
+          expect(r.error).toMatchObject({ code: -32010, data: { reason: expect.stringMatching(/maxRetainedTasks\b/) } });
+          refused++;
+          continue;
+        }
+        const id = taskId(r);
+        if (n === 0 && i === 0) firsts.push(id);
+        await result(rig.url, h, id);
+      }
+    }
+    // Then many fresh sessions with one task each: they take from the heavy flooders until everyone
+    // keeps one, and are refused after that; the victim's only task is never theirs to take.
+    for (let n = 0; n < 10; n++) {
+      const h = await openSession(rig.url, { 'mcp-protocol-version': '2025-11-25' });
+      const r = await task(rig.url, h, 'scale', { replicas: 9 });
+      if (r.error) {
+        expect(r.error).toMatchObject({ code: -32010, data: { reason: expect.stringMatching(/maxRetainedTasks is 8/) } });
+        refused++;
+      } else await result(rig.url, h, taskId(r));
+    }
+    expect(refused).toBeGreaterThan(0);
+    // The victim's result is still there, exactly as it was, and it ran once.
+    expect(await result(rig.url, victim, mine)).toMatchObject({ result: { content: [{ text: 'scaled to 1' }] } });
+    expect(rig.upstream.calls.filter((c) => c.tool === 'scale' && c.args['replicas'] === 1)).toHaveLength(1);
+    // The first flooder, alone under the sidecar's bound, made room from its own oldest.
+    expect(await getTask(rig.url, floods[0]!, firsts[0]!)).toMatchObject({ error: { code: -32602 } });
+    const m = await metrics(rig);
+    expect(metric(m, 'thoughtgate_sidecar_tasks_evicted_total', 'limit="tasks_client"')).toBeGreaterThan(0);
+    expect(metric(m, 'thoughtgate_sidecar_tasks_retained')).toBeLessThanOrEqual(8);
+  }, 60_000);
 });
 
 // ---------------------------------------------------------------------------------------------
