@@ -109,6 +109,13 @@ export const ServerSchema = strict({
   allowedOrigins: z.array(z.string()).default([]),
 });
 
+/** A token bucket: `burst` at once, then `perMinute` sustained. */
+const RateSchema = strict({
+  perMinute: z.number().positive().max(1_000_000),
+  burst: z.number().int().min(1).max(1_000_000),
+});
+const RATE_DEFAULTS = { client: { perMinute: 30, burst: 10 }, workload: { perMinute: 120, burst: 30 } };
+
 /** Gate 4 in the sidecar: limits and timings of calls waiting for a human (docs/approvals.md). */
 export const ApprovalsSchema = strict({
   /** Calls waiting for a decision at once: in this sidecar (the workload), and per client. */
@@ -126,8 +133,19 @@ export const ApprovalsSchema = strict({
   pollInterval: PositiveDuration.default('5s'),
   /** Keep-alive comment (and progress notification) interval on held calls and blocking tasks/result. */
   heldKeepAlive: PositiveDuration.default('15s'),
-  /** Finished tasks kept for tasks/result across all clients; beyond it the oldest finished go first. */
+  /** Tasks kept (running or finished) across all clients; beyond it the client keeping most (if more than the caller) loses its oldest finished. */
   maxRetainedTasks: z.number().int().min(1).max(1_000_000).default(1000),
+  /** Tasks kept per client (owner); beyond it the client's own oldest finished task goes (anonymous clients: refused). */
+  maxRetainedTasksPerClient: z.number().int().min(1).max(1_000_000).default(100),
+  /** The largest task result ThoughtGate keeps for tasks/result; a larger one becomes -32024. */
+  maxTaskResultBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** Bytes of task results kept across all clients; beyond it a client's own oldest results go, else -32024. */
+  maxRetainedTaskBytes: z.number().int().min(1024).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** How fast new approval requests may be created: per client, and for the whole workload (token buckets). */
+  rate: strict({
+    client: RateSchema.default(RATE_DEFAULTS.client),
+    workload: RateSchema.default(RATE_DEFAULTS.workload),
+  }).default(RATE_DEFAULTS),
 });
 export type Approvals = z.infer<typeof ApprovalsSchema>;
 export const APPROVALS_DEFAULTS: Approvals = {
@@ -138,6 +156,10 @@ export const APPROVALS_DEFAULTS: Approvals = {
   pollInterval: '5s',
   heldKeepAlive: '15s',
   maxRetainedTasks: 1000,
+  maxRetainedTasksPerClient: 100,
+  maxTaskResultBytes: 4 * 1024 * 1024,
+  maxRetainedTaskBytes: 64 * 1024 * 1024,
+  rate: RATE_DEFAULTS,
 };
 
 /** The action for what no rule matched. Not `approve`: that needs a channel, which only a rule names. */

@@ -328,9 +328,10 @@ async function adoptApprovals(rt: ApprovalRuntime, backend: ApprovalBackend, sna
       const source = snapshot()?.sources.get(p.source);
       if (!source) return null;
       const headers: Record<string, string> = p.mcpSessionId !== undefined ? { 'mcp-session-id': p.mcpSessionId } : {};
+      const owner = { source: p.source, client: p.mcpSessionId !== undefined ? `session:${p.mcpSessionId}` : 'anonymous' };
       return {
-        owner: { source: p.source, client: p.mcpSessionId !== undefined ? `session:${p.mcpSessionId}` : 'anonymous' },
-        execute: bufferedExecutor({ pools, log }, { source, headers, upstreamTask: false, maxBytes: snap.maxFilteredResponseBytes, correlationId: `adopted-${p.id}` }),
+        owner,
+        execute: bufferedExecutor({ pools, log }, { source, headers, upstreamTask: false, maxBytes: snap.maxFilteredResponseBytes, resultRoom: () => rt.engine.resultRoom(owner), correlationId: `adopted-${p.id}` }),
       };
     },
     snap.approvals,

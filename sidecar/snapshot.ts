@@ -116,6 +116,10 @@ export function compileSnapshot(
         pollIntervalMs: ms(a.pollInterval),
         keepAliveMs: ms(a.heldKeepAlive),
         maxRetainedTasks: a.maxRetainedTasks,
+        maxRetainedTasksPerClient: a.maxRetainedTasksPerClient,
+        maxTaskResultBytes: a.maxTaskResultBytes,
+        maxRetainedTaskBytes: a.maxRetainedTaskBytes,
+        rate: a.rate,
       },
     },
   };

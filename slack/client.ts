@@ -99,16 +99,17 @@ export class SlackApprovalClient {
   }
 
   /**
-   * Posts the approval message. Not idempotent: after a retryable error other than rate_limited
+   * Posts the approval message (`signal`: the caller gave up; dropped if not sent yet). Not idempotent: after a retryable error other than rate_limited
    * the message may exist anyway (a 5xx or timeout after Slack stored it).
    */
-  async post(input: ApprovalPostInput): Promise<PostedMessage> {
+  async post(input: ApprovalPostInput, signal?: AbortSignal): Promise<PostedMessage> {
     const msg = buildApprovalMessage(this.messageInput(input));
     SlackApprovalClient.guard('chat.postMessage', msg);
     const res = await this.connection.call(
       'chat.postMessage',
       { channel: this.config.channel, text: msg.text, blocks: msg.blocks, metadata: msg.metadata, unfurl_links: false, unfurl_media: false },
-      { priority: 'high', channel: this.config.channel },
+      // `signal` drops the post while it still waits in the rate limiter's queue (never once sent).
+      { priority: 'high', channel: this.config.channel, ...(signal ? { signal } : {}) },
     );
     if (typeof res.ts !== 'string') throw new SlackApprovalError('retryable', 'bad_response', 'chat.postMessage', 'Slack chat.postMessage: answer without ts');
     return { channel: typeof res.channel === 'string' ? res.channel : this.config.channel, ts: res.ts };

@@ -9,9 +9,12 @@
 //   - top-level `text` (the notification/fallback text): Slack truncates at 40,000 and may split
 //     messages over 4,000, so we keep it ≤ 4,000. It never contains the arguments, so no secret
 //     can leak through notifications even where redaction globs miss one.
-// Everything the agent controls (tool name, arguments, ids) is mrkdwn-escaped (&, <, >), so it
-// cannot ping @channel or forge links, and ``` inside arguments cannot close the code block.
+// Everything the agent controls (tool name, arguments, ids, reasons) is shown as code (inline code
+// or a code block, where Slack applies no *bold*, _italic_, ~strike~ or links), mrkdwn-escaped
+// (&, <, >: no <!channel>, <@U…> or <http://…|text>), with backticks that could close the code
+// neutralised, and with invisible and bidirectional characters escaped visibly (visible.ts).
 import { redactArguments } from './redact.js';
+import { escapeInvisible, visibleText } from './visible.js';
 
 export const SLACK_LIMITS = {
   blocks: 50,
@@ -122,8 +125,10 @@ function slackDate(t: Date | number): string {
 
 const md = (text: string): TextObject => ({ type: 'mrkdwn', text });
 const field = (label: string, value: string) => md(truncate(`*${label}*\n${value}`, SLACK_LIMITS.fieldText));
-/** Agent-controlled values: escaped, bounded, shown as code. */
-const code = (s: string, max = 300) => `\`${truncate(escapeMrkdwn(s).replace(/`/g, "'"), max)}\``;
+/** Agent-controlled values: invisible characters made visible, escaped, bounded, shown as code. */
+const code = (s: string, max = 300) => `\`${truncate(escapeMrkdwn(visibleText(s)).replace(/`/g, "'"), max)}\``;
+/** Agent-controlled values in the fallback text (notifications, no formatting shown): bounded, visible. */
+const plain = (s: string, max: number) => visibleText(truncate(s, max));
 
 export interface RenderedArguments {
   /** mrkdwn chunks, each already inside a code block, each ≤ 3000 characters. */
@@ -143,8 +148,9 @@ export function renderArguments(args: unknown, redact: readonly string[] = [], b
   } catch {
     json = '"[arguments could not be shown]"';
   }
-  // A zero-width space between backticks keeps ``` in a string from closing our code block.
-  const text = escapeMrkdwn(json).replace(/```/g, '`\u200b`\u200b`');
+  // Invisible characters become \uXXXX (inside JSON strings that is their own JSON escape); then a
+  // zero-width space of ours between backticks keeps ``` in a string from closing the code block.
+  const text = escapeMrkdwn(escapeInvisible(json, true)).replace(/```/g, '`\u200b`\u200b`');
   const shown = text.slice(0, safeCut(text, budget));
   const label = '*Arguments*\n';
   const open = '```\n';
@@ -230,7 +236,7 @@ export function buildApprovalMessage(input: ApprovalMessageInput): SlackMessage 
   const approve = reactionList(input.reactions.approve);
   const reject = reactionList(input.reactions.reject);
   const head: Block[] = [
-    { type: 'header', text: { type: 'plain_text', text: truncate(`Approval needed: ${input.tool}`, SLACK_LIMITS.headerText), emoji: false } },
+    { type: 'header', text: { type: 'plain_text', text: truncate(`Approval needed: ${visibleText(input.tool)}`, SLACK_LIMITS.headerText), emoji: false } },
     { type: 'section', fields: detailFields(input) },
   ];
   const instructions: Block = {
@@ -249,8 +255,8 @@ export function buildApprovalMessage(input: ApprovalMessageInput): SlackMessage 
   const w = input.workload;
   const text = truncate(
     escapeMrkdwn(
-      `Approval needed: ${truncate(input.tool, 200)} (source ${truncate(input.source, 100)}) for ${truncate(`${w.namespace}/${w.serviceAccount}`, 300)}, ` +
-        `request ${truncate(input.id, 300)}. React ${reactionList(input.reactions.approve.slice(0, 1))} to approve or ${reactionList(input.reactions.reject.slice(0, 1))} to reject before ${iso(input.expiresAt)}.`,
+      `Approval needed: ${plain(input.tool, 200)} (source ${plain(input.source, 100)}) for ${plain(`${w.namespace}/${w.serviceAccount}`, 300)}, ` +
+        `request ${plain(input.id, 300)}. React ${reactionList(input.reactions.approve.slice(0, 1))} to approve or ${reactionList(input.reactions.reject.slice(0, 1))} to reject before ${iso(input.expiresAt)}.`,
     ),
     SLACK_LIMITS.fallbackText,
   );
@@ -273,9 +279,10 @@ export function buildOutcomeMessage(input: ApprovalMessageInput, outcome: Approv
   if (by.length) line += ` by ${by.slice(0, MAX_LISTED_APPROVERS).map((b) => `<@${b.id}>`).join(', ')}`;
   line += ` at ${slackDate(outcome.at)}`;
   if (outcome.status === 'expired') line += ' (no decision in time; the call was rejected)';
-  if (outcome.reason) line += `: ${escapeMrkdwn(truncate(outcome.reason, 500))}`;
+  // The reason may quote the upstream's or the agent's words: code, like every value they control.
+  if (outcome.reason) line += `: ${code(outcome.reason, 500)}`;
   const head: Block[] = [
-    { type: 'header', text: { type: 'plain_text', text: truncate(`${title}: ${input.tool}`, SLACK_LIMITS.headerText), emoji: true } },
+    { type: 'header', text: { type: 'plain_text', text: truncate(`${title}: ${visibleText(input.tool)}`, SLACK_LIMITS.headerText), emoji: false } },
     { type: 'section', fields: detailFields(input) },
   ];
   const result: Block = { type: 'context', elements: [md(truncate(line, SLACK_LIMITS.sectionText))] };
@@ -283,8 +290,8 @@ export function buildOutcomeMessage(input: ApprovalMessageInput, outcome: Approv
   const names = by.map((b) => b.name ?? b.id).join(', ');
   const text = truncate(
     escapeMrkdwn(
-      `${title.replace(/^\S+ /, '')}${names ? ` by ${truncate(names, 500)}` : ''}: ${truncate(input.tool, 200)} (source ${truncate(input.source, 100)}), request ${truncate(input.id, 300)}.` +
-        (outcome.reason ? ` ${truncate(outcome.reason, 500)}` : ''),
+      `${title.replace(/^\S+ /, '')}${names ? ` by ${plain(names, 500)}` : ''}: ${plain(input.tool, 200)} (source ${plain(input.source, 100)}), request ${plain(input.id, 300)}.` +
+        (outcome.reason ? ` ${plain(outcome.reason, 500)}` : ''),
     ),
     SLACK_LIMITS.fallbackText,
   );

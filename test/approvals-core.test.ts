@@ -196,7 +196,7 @@ ${channel('oncall')}
   test('without approvalChannels nothing is checked (approval calls are refused with -32006 instead)', () => {
     const r = parseConfigText('rules:\n  - { match: { tool: x }, action: approve, approval: { channel: anything } }\n', 'tg.yaml', {});
     expect(r.ok).toBe(true);
-    expect(r.ok && r.config.approvals).toEqual({ maxPending: { workload: 100, client: 20 }, defaultTimeout: '10m', taskTtl: '1h', maxTaskTtl: '24h', pollInterval: '5s', heldKeepAlive: '15s', maxRetainedTasks: 1000 });
+    expect(r.ok && r.config.approvals).toEqual({ maxPending: { workload: 100, client: 20 }, defaultTimeout: '10m', taskTtl: '1h', maxTaskTtl: '24h', pollInterval: '5s', heldKeepAlive: '15s', maxRetainedTasks: 1000, maxRetainedTasksPerClient: 100, maxTaskResultBytes: 4194304, maxRetainedTaskBytes: 67108864, rate: { client: { perMinute: 30, burst: 10 }, workload: { perMinute: 120, burst: 30 } } });
   });
 
   test('the standalone backend needs every channel\'s token variable', () => {

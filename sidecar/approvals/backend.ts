@@ -22,6 +22,11 @@ export interface PendingApproval {
   requestHash: string;
   reason: string;
   mcpSessionId?: string;
+  /**
+   * Who asked, as an opaque key (in memory only, never stored or shown): the standalone backend
+   * posts round-robin across owners, so one client's flood cannot delay another's approval.
+   */
+  owner?: string;
   createdAt: Date;
   expiresAt: Date;
 }

@@ -7,10 +7,16 @@
 //   resolved; a second decision, a late one, or one for a cancelled task runs nothing;
 // - exactly the approved request: the call kept here is re-hashed and compared with the hash the
 //   backend was given (and, for adopted approvals, with what the backend stored) before it runs;
-// - bounded: pending approvals per workload and per client (APPROVAL_LIMIT), finished tasks kept
-//   until their ttl and at most approvals.maxRetainedTasks of them.
+// - bounded: pending approvals per workload and per client, and how fast they are created (token
+//   buckets; APPROVAL_LIMIT); tasks kept until their ttl, at most maxRetainedTasksPerClient per
+//   owner and maxRetainedTasks in all, results at most maxTaskResultBytes each and
+//   maxRetainedTaskBytes together (TASK_RESULT_TOO_LARGE).
+// - owners apart: one owner's tasks never push out another's unless the global bound is reached,
+//   and then the owner keeping the most loses first; anonymous clients (who cannot be told apart)
+//   are refused rather than evicting (docs/approvals.md, "Who sees a task").
 import { ERRORS, type ErrorName } from '../../api/errors.js';
 import { systemClock, type Clock } from '../../slack/clock.js';
+import { TokenBucket, type RateBudget } from '../../slack/rate-limiter.js';
 import type { Logger } from '../log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, PendingApproval } from './backend.js';
 import { requestHash } from './hash.js';
@@ -37,7 +43,27 @@ export interface ApprovalSettings {
   pollIntervalMs: number;
   keepAliveMs: number;
   maxRetainedTasks: number;
+  /** Tasks kept per owner (default 100). */
+  maxRetainedTasksPerClient?: number;
+  /** Largest result kept for tasks/result (default 4 MiB). */
+  maxTaskResultBytes?: number;
+  /** Result bytes kept across all owners (default 64 MiB). */
+  maxRetainedTaskBytes?: number;
+  /** Creation rate of approval requests (defaults: client 30/min burst 10, workload 120/min burst 30). */
+  rate?: { client: RateBudget; workload: RateBudget };
 }
+
+const DEFAULT_LIMITS = {
+  maxRetainedTasksPerClient: 100,
+  maxTaskResultBytes: 4 * 1024 * 1024,
+  maxRetainedTaskBytes: 64 * 1024 * 1024,
+  rate: { client: { perMinute: 30, burst: 10 }, workload: { perMinute: 120, burst: 30 } },
+};
+
+/** Owners whose creation rate is remembered; full buckets are forgotten first (they hold no state). */
+const MAX_RATE_OWNERS = 10_000;
+/** setTimeout fires at once beyond 2^31-1 ms: longer waits are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Optional knowledge a backend may have of its channels (the standalone one does). */
 export interface ApprovalChannelInfo {
@@ -85,11 +111,30 @@ export interface StartInput {
   execute: Executor;
 }
 
-export type StartResult = { ok: true; task: ApprovalTask } | { ok: false; error: 'APPROVAL_LIMIT'; reason: string };
+export type StartResult = { ok: true; task: ApprovalTask } | { ok: false; error: 'APPROVAL_LIMIT'; reason: string; retryAfterMs?: number };
+
+/** How many bytes a task's result may have when it runs, and which bound sets that. */
+export interface ResultRoom {
+  bytes: number;
+  limit: 'result_size' | 'result_bytes_total';
+  /** approvals.maxRetainedTaskBytes, for the error's reason. */
+  total: number;
+}
+
+/** Which bound refused or evicted (metric label values; a closed set). */
+export type LimitName = 'pending_workload' | 'pending_client' | 'rate_workload' | 'rate_client' | 'tasks_client' | 'tasks_total' | 'result_size' | 'result_bytes_total';
 export type CancelResult = { ok: true; task: ApprovalTask } | { ok: false; reason: 'not-found' | 'terminal'; task?: ApprovalTask };
 
 export interface ApprovalEngineMetrics {
   pending: { set(v: number): void };
+  /** Tasks kept in memory (running or finished). */
+  retainedTasks?: { set(v: number): void };
+  /** Bytes of task results kept. */
+  retainedBytes?: { set(v: number): void };
+  /** A bound refused a call, or replaced a result by -32024. */
+  refused?: { inc(labels: { limit: LimitName }): void };
+  /** A finished task dropped before its ttl to keep a bound. */
+  evicted?: { inc(labels: { limit: LimitName }): void };
   decisions: { inc(labels: { outcome: string }): void };
   waitSeconds: { observe(v: number): void };
 }
@@ -113,6 +158,18 @@ interface Entry {
   waiters: Set<() => void>;
   deadline: unknown;
   cleanup: unknown;
+  /** Bytes of the kept result (tasks only), counted in retainedBytes. */
+  bytes: number;
+}
+
+/** The owner key of the per-owner indexes. */
+function ownerKey(o: Owner): string {
+  return `${o.source}\u0000${o.client}`;
+}
+
+/** Clients without a session or Authorization: one quota group, never evicted for another's sake. */
+export function isAnonymous(o: Owner): boolean {
+  return o.client === 'anonymous';
 }
 
 const DEFAULT_DEADLINE_GRACE_MS = 30_000;
@@ -124,7 +181,14 @@ export class ApprovalEngine {
   private readonly graceMs: number;
   private pendingCount = 0;
   private readonly pendingByClient = new Map<string, number>();
-  private maxRetained = 1000;
+  private settings: ApprovalSettings | null = null;
+  /** Tasks (mode 'task') per owner, oldest first. */
+  private readonly byOwner = new Map<string, Map<string, Entry>>();
+  private retainedBytes = 0;
+  /** Tasks (mode 'task') in memory: the sum of byOwner's sizes. */
+  private taskCount = 0;
+  private readonly rateByOwner = new Map<string, TokenBucket>();
+  private workloadRate: TokenBucket | null = null;
   private closed = false;
 
   constructor(private readonly o: ApprovalEngineOptions) {
@@ -156,18 +220,12 @@ export class ApprovalEngine {
 
   start(input: StartInput, s: ApprovalSettings): StartResult {
     if (this.closed) return { ok: false, error: 'APPROVAL_LIMIT', reason: 'the sidecar is shutting down' };
-    const client = input.owner.client;
-    if (input.approval) {
-      if (this.pendingCount >= s.maxPendingWorkload) {
-        return { ok: false, error: 'APPROVAL_LIMIT', reason: `${this.pendingCount} calls of this workload are already waiting for approval (approvals.maxPending.workload is ${s.maxPendingWorkload}); retry after some are decided` };
-      }
-      const mine = this.pendingByClient.get(client) ?? 0;
-      if (mine >= s.maxPendingClient) {
-        return { ok: false, error: 'APPROVAL_LIMIT', reason: `this client already has ${mine} calls waiting for approval (approvals.maxPending.client is ${s.maxPendingClient}); retry after some are decided` };
-      }
+    this.settings = s;
+    const refused = this.admit(input, s);
+    if (refused) {
+      this.o.metrics?.refused?.inc({ limit: refused.limit });
+      return { ok: false, error: 'APPROVAL_LIMIT', reason: refused.reason, ...(refused.retryAfterMs !== undefined ? { retryAfterMs: refused.retryAfterMs } : {}) };
     }
-    this.maxRetained = s.maxRetainedTasks;
-    this.evict(s.maxRetainedTasks - 1);
 
     const now = this.clock.now();
     const a = input.approval;
@@ -187,6 +245,7 @@ export class ApprovalEngine {
           requestHash: requestHash(input.source, input.tool, call.arguments),
           reason: a.reason,
           ...(input.mcpSessionId !== undefined ? { mcpSessionId: input.mcpSessionId } : {}),
+          owner: ownerKey(input.owner),
           createdAt: new Date(now),
           expiresAt: new Date(now + timeoutMs),
         }
@@ -206,8 +265,10 @@ export class ApprovalEngine {
       ttlMs: taskTtl(input.requestedTtlMs, s, timeoutMs),
       pollIntervalMs: s.pollIntervalMs,
     };
-    const e: Entry = { task, call, execute: input.execute, abort: null, waiters: new Set(), deadline: undefined, cleanup: undefined };
-    this.entries.set(id, e);
+    const e: Entry = { task, call, execute: input.execute, abort: null, waiters: new Set(), deadline: undefined, cleanup: undefined, bytes: 0 };
+    this.keep(e);
+    // A task lives no longer than its ttl, finished or not (an upstream that never answers included).
+    if (task.mode === 'task') this.scheduleCleanup(e, now + task.ttlMs);
     if (!pending) {
       void this.run(e);
       return { ok: true, task };
@@ -221,6 +282,197 @@ export class ApprovalEngine {
     return { ok: true, task };
   }
 
+  /**
+   * Whether a new call may start, and else which bound refuses it. Pure checks first, then the
+   * evictions that make room (only once nothing else refuses), then the rate tokens are taken.
+   */
+  private admit(input: StartInput, s: ApprovalSettings): { limit: LimitName; reason: string; retryAfterMs?: number } | null {
+    const owner = input.owner;
+    const now = this.clock.now();
+    const rate = s.rate ?? DEFAULT_LIMITS.rate;
+    let ownerBucket: TokenBucket | undefined;
+    let workloadBucket: TokenBucket | undefined;
+    if (input.approval) {
+      if (this.pendingCount >= s.maxPendingWorkload) {
+        return { limit: 'pending_workload', reason: `${this.pendingCount} calls of this workload are already waiting for approval (approvals.maxPending.workload is ${s.maxPendingWorkload}); retry after some are decided` };
+      }
+      const mine = this.pendingByClient.get(owner.client) ?? 0;
+      if (mine >= s.maxPendingClient) {
+        return { limit: 'pending_client', reason: `this client already has ${mine} calls waiting for approval (approvals.maxPending.client is ${s.maxPendingClient}); retry after some are decided` };
+      }
+      workloadBucket = this.workloadBucket(rate.workload, now);
+      const wAt = workloadBucket.readyAt(now);
+      if (wAt > now) {
+        return { limit: 'rate_workload', retryAfterMs: wAt - now, reason: `this workload is creating approval requests faster than approvals.rate.workload allows (${rate.workload.perMinute} per minute, burst ${rate.workload.burst}); retry in ${seconds(wAt - now)}` };
+      }
+      ownerBucket = this.ownerBucket(owner.client, rate.client, now);
+      const cAt = ownerBucket.readyAt(now);
+      if (cAt > now) {
+        return { limit: 'rate_client', retryAfterMs: cAt - now, reason: `this client is creating approval requests faster than approvals.rate.client allows (${rate.client.perMinute} per minute, burst ${rate.client.burst}); retry in ${seconds(cAt - now)}` };
+      }
+    }
+    if (input.mode === 'task') {
+      const perClient = s.maxRetainedTasksPerClient ?? DEFAULT_LIMITS.maxRetainedTasksPerClient;
+      const mine = this.byOwner.get(ownerKey(owner));
+      if (mine && mine.size >= perClient) {
+        // Make room from the client's own finished tasks; an anonymous client's "own" could be anyone's.
+        const oldest = isAnonymous(owner) ? undefined : firstDone(mine);
+        if (!oldest) {
+          return { limit: 'tasks_client', reason: `this client already keeps ${mine.size} tasks (approvals.maxRetainedTasksPerClient is ${perClient})${isAnonymous(owner) ? '; clients without a session or Authorization share this limit' : ''}; read finished tasks with tasks/result and retry when some have ended and expired` };
+        }
+        this.drop(oldest, 'tasks_client');
+      }
+    }
+    // Held calls are not kept after they end; while they wait, maxPending bounds them.
+    if (input.mode === 'task' && this.taskCount >= s.maxRetainedTasks) {
+      // The global bound: the owner keeping the most tasks gives up its oldest finished one, if it
+      // keeps more than the caller will (max-min fair: many new sessions with a task each cannot
+      // push out a client's only task; they are refused instead).
+      const mine = (this.byOwner.get(ownerKey(owner))?.size ?? 0) + 1;
+      const own = !isAnonymous(owner) ? this.byOwner.get(ownerKey(owner)) : undefined;
+      // Else the caller's own oldest finished task makes room.
+      const victim = this.heaviestOldestDone(mine) ?? (own ? firstDone(own) : undefined);
+      if (!victim) return { limit: 'tasks_total', reason: `this sidecar already keeps ${this.taskCount} tasks (approvals.maxRetainedTasks is ${s.maxRetainedTasks}) and none it may drop for this client; retry later` };
+      this.drop(victim, 'tasks_total');
+    }
+    workloadBucket?.tryTake(now);
+    ownerBucket?.tryTake(now);
+    return null;
+  }
+
+  private workloadBucket(b: RateBudget, now: number): TokenBucket {
+    if (!this.workloadRate || !sameBudget(this.workloadRate.budget, b)) this.workloadRate = new TokenBucket(b, now);
+    return this.workloadRate;
+  }
+
+  private ownerBucket(client: string, b: RateBudget, now: number): TokenBucket {
+    let bucket = this.rateByOwner.get(client);
+    if (bucket && !sameBudget(bucket.budget, b)) bucket = undefined;
+    if (bucket) return bucket;
+    if (this.rateByOwner.size >= MAX_RATE_OWNERS) {
+      for (const [k, v] of this.rateByOwner) if (v.available(now) >= v.budget.burst - 1e-9) this.rateByOwner.delete(k);
+      // Still full of busy owners: forget the oldest (the workload bucket still bounds them all).
+      while (this.rateByOwner.size >= MAX_RATE_OWNERS) this.rateByOwner.delete(this.rateByOwner.keys().next().value as string);
+    }
+    bucket = new TokenBucket(b, now);
+    this.rateByOwner.set(client, bucket);
+    return bucket;
+  }
+
+  /**
+   * The oldest finished task of the owner keeping the most tasks, if that is more than
+   * `callerWillKeep` (held calls are never kept).
+   * Anonymous clients' tasks are not candidates: whose they are is unknown, and their number is
+   * already bounded by maxRetainedTasksPerClient for all of them together.
+   */
+  private heaviestOldestDone(callerWillKeep: number): Entry | undefined {
+    let best: Entry | undefined;
+    let bestSize = callerWillKeep;
+    for (const tasks of this.byOwner.values()) {
+      if (tasks.size <= bestSize) continue;
+      const first = tasks.values().next().value;
+      if (first && isAnonymous(first.task.owner)) continue;
+      const d = firstDone(tasks);
+      if (d) {
+        best = d;
+        bestSize = tasks.size;
+      }
+    }
+    return best;
+  }
+
+  private keep(e: Entry): void {
+    this.entries.set(e.task.id, e);
+    if (e.task.mode === 'task') {
+      const k = ownerKey(e.task.owner);
+      let m = this.byOwner.get(k);
+      if (!m) {
+        m = new Map();
+        this.byOwner.set(k, m);
+      }
+      m.set(e.task.id, e);
+      this.taskCount++;
+    }
+    this.gauges();
+  }
+
+  /** Forgets an entry (ttl, eviction, a held call's end); `limit` when a bound made it go early. */
+  private drop(e: Entry, limit?: LimitName): void {
+    if (this.entries.get(e.task.id) !== e) return;
+    if (e.cleanup !== undefined) this.clock.clearTimeout(e.cleanup);
+    e.cleanup = undefined;
+    this.entries.delete(e.task.id);
+    const k = ownerKey(e.task.owner);
+    const m = this.byOwner.get(k);
+    if (m?.delete(e.task.id)) {
+      this.taskCount--;
+      if (m.size === 0) this.byOwner.delete(k);
+    }
+    this.retainedBytes -= e.bytes;
+    e.bytes = 0;
+    if (limit) {
+      this.o.metrics?.evicted?.inc({ limit });
+      this.o.log.info('finished task dropped before its ttl', { id: e.task.id, limit });
+    }
+    this.gauges();
+  }
+
+  private gauges(): void {
+    this.o.metrics?.retainedTasks?.set(this.taskCount);
+    this.o.metrics?.retainedBytes?.set(this.retainedBytes);
+  }
+
+  /**
+   * The result a finished task keeps: within maxTaskResultBytes, and within maxRetainedTaskBytes
+   * together with every other kept result (the owner's own oldest results make room first;
+   * never another owner's). Otherwise -32024, and the task keeps only that error.
+   */
+  private bound(e: Entry, outcome: CallOutcome): CallOutcome {
+    const s = this.settings;
+    if (e.task.mode !== 'task') return outcome;
+    if (outcome.kind !== 'result') {
+      // The executor stopped reading at the room resultRoom() gave it.
+      if (outcome.refusedBy) this.o.metrics?.refused?.inc({ limit: outcome.refusedBy });
+      return outcome;
+    }
+    const max = s?.maxTaskResultBytes ?? DEFAULT_LIMITS.maxTaskResultBytes;
+    const total = s?.maxRetainedTaskBytes ?? DEFAULT_LIMITS.maxRetainedTaskBytes;
+    const bytes = outcome.bytes ?? Buffer.byteLength(JSON.stringify(outcome.result));
+    if (bytes > max) {
+      this.o.metrics?.refused?.inc({ limit: 'result_size' });
+      return this.errorOutcome(e.task, 'TASK_RESULT_TOO_LARGE', `the tool's result has ${bytes} bytes; ThoughtGate keeps task results of at most ${max} bytes (approvals.maxTaskResultBytes); the call did run`);
+    }
+    if (this.retainedBytes + bytes > total && !isAnonymous(e.task.owner)) {
+      for (const other of [...(this.byOwner.get(ownerKey(e.task.owner))?.values() ?? [])]) {
+        if (this.retainedBytes + bytes <= total) break;
+        if (other !== e && other.task.phase === 'done' && other.bytes > 0) this.drop(other, 'result_bytes_total');
+      }
+    }
+    if (this.retainedBytes + bytes > total) {
+      this.o.metrics?.refused?.inc({ limit: 'result_bytes_total' });
+      return this.errorOutcome(e.task, 'TASK_RESULT_TOO_LARGE', `ThoughtGate already keeps ${this.retainedBytes} bytes of task results (approvals.maxRetainedTaskBytes is ${total}); the call did run, its result of ${bytes} bytes was not kept`);
+    }
+    e.bytes = bytes;
+    this.retainedBytes += bytes;
+    this.gauges();
+    return outcome;
+  }
+
+  /**
+   * The most bytes a result of `owner` can be kept with right now: maxTaskResultBytes, or less
+   * when the results kept in all leave less room (counting the owner's own finished results,
+   * which would make way). The executor reads no further, so a result that cannot be kept is not
+   * held in memory whole first. bound() decides again when the result is in.
+   */
+  resultRoom(owner: Owner): ResultRoom {
+    const s = this.settings;
+    const max = s?.maxTaskResultBytes ?? DEFAULT_LIMITS.maxTaskResultBytes;
+    const total = s?.maxRetainedTaskBytes ?? DEFAULT_LIMITS.maxRetainedTaskBytes;
+    let room = total - this.retainedBytes;
+    if (!isAnonymous(owner)) for (const e of this.byOwner.get(ownerKey(owner))?.values() ?? []) if (e.task.phase === 'done') room += e.bytes;
+    return room < max ? { bytes: Math.max(0, room), limit: 'result_bytes_total', total } : { bytes: max, limit: 'result_size', total };
+  }
+
   /** The task, when it exists and belongs to `owner` (another client's task does not exist for it). */
   get(id: string, owner: Owner): ApprovalTask | undefined {
     const e = this.entries.get(id);
@@ -230,9 +482,10 @@ export class ApprovalEngine {
 
   /** The owner's tasks after `after`, oldest first, at most `limit`; `more` when others follow. */
   list(owner: Owner, after: [number, string] | null, limit: number): { tasks: ApprovalTask[]; more: boolean } {
-    const mine = [...this.entries.values()]
+    // Anonymous clients cannot be told apart: each knows its tasks by id only, and lists none.
+    if (isAnonymous(owner)) return { tasks: [], more: false };
+    const mine = [...(this.byOwner.get(ownerKey(owner))?.values() ?? [])]
       .map((e) => e.task)
-      .filter((t) => t.mode === 'task' && t.owner.source === owner.source && t.owner.client === owner.client)
       .filter((t) => after === null || comparePosition([t.createdAt, t.id], after) > 0)
       .sort((a, b) => comparePosition([a.createdAt, a.id], [b.createdAt, b.id]));
     return { tasks: mine.slice(0, limit), more: mine.length > limit };
@@ -301,8 +554,8 @@ export class ApprovalEngine {
         pollIntervalMs: s.pollIntervalMs,
       };
       // The call runs exactly as the backend stored it, and only if that still matches its hash.
-      const e: Entry = { task, call: { tool: p.tool, arguments: structuredClone(p.arguments) }, execute: plan.execute, abort: null, waiters: new Set(), deadline: undefined, cleanup: undefined };
-      this.entries.set(p.id, e);
+      const e: Entry = { task, call: { tool: p.tool, arguments: structuredClone(p.arguments) }, execute: plan.execute, abort: null, waiters: new Set(), deadline: undefined, cleanup: undefined, bytes: 0 };
+      this.keep(e);
       this.countPending(task, +1);
       if (a.executionStarted) {
         this.end(e, 'failed', this.errorOutcome(task, 'APPROVAL_UNAVAILABLE', 'the sidecar restarted while this approved call was executing; it may or may not have run and is not run again'), 'Interrupted by a sidecar restart while executing; not run again');
@@ -463,8 +716,8 @@ export class ApprovalEngine {
     }
     const result = executionStatus(outcome);
     if (t.phase === 'done') {
-      // Cancelled while it ran: the task stays cancelled (spec), the human's record says so.
-      if (t.pending) this.backend.finished(t.id, { ok: false, summary: 'Cancelled by the client while executing; the upstream request was aborted' }).catch(() => undefined);
+      // Cancelled (or past its ttl) while it ran: the task stays ended (spec), the human's record says so.
+      if (t.pending) this.backend.finished(t.id, { ok: false, summary: t.status === 'cancelled' ? 'Cancelled by the client while executing; the upstream request was aborted' : `${t.statusMessage}; the upstream request was aborted` }).catch(() => undefined);
       return;
     }
     const by = t.decision ? decisionMessage(t.decision).replace(/; executing$/, '') : 'Executed';
@@ -480,7 +733,8 @@ export class ApprovalEngine {
     const now = this.clock.now();
     t.phase = 'done';
     t.status = status;
-    t.outcome = outcome;
+    t.outcome = this.bound(e, outcome);
+    if (t.outcome !== outcome && t.outcome.kind === 'error') t.status = 'failed';
     t.terminalAt = now;
     // The executor holds the client's headers (Authorization among them): not a moment longer.
     e.execute = null;
@@ -488,21 +742,48 @@ export class ApprovalEngine {
     for (const w of [...e.waiters]) w();
     if (t.mode === 'held') {
       // Nobody can ask for a held call again: its one client already has the answer.
-      this.entries.delete(t.id);
+      this.drop(e);
       return;
     }
-    if (!this.closed) e.cleanup = this.clock.setTimeout(() => this.entries.delete(t.id), cleanupAt(t.createdAt, t.ttlMs, now) - now);
-    this.evict(this.maxRetained);
+    if (e.cleanup !== undefined) this.clock.clearTimeout(e.cleanup);
+    e.cleanup = undefined;
+    if (!this.closed) this.scheduleCleanup(e, cleanupAt(t.createdAt, t.ttlMs, now));
   }
 
-  /** Drops the oldest finished tasks while more than `max` entries are kept. */
-  private evict(max: number): void {
-    if (this.entries.size <= max) return;
-    for (const [id, e] of this.entries) {
-      if (this.entries.size <= max) break;
-      if (e.task.phase !== 'done') continue;
-      if (e.cleanup !== undefined) this.clock.clearTimeout(e.cleanup);
-      this.entries.delete(id);
+  /** A task still running at its ttl: aborted and ended, then kept a minute for tasks/result. */
+  private expire(e: Entry): void {
+    const t = e.task;
+    if (t.phase === 'submitting' || t.phase === 'pending') {
+      // Not reached in practice: the ttl outlives the approval deadline.
+      this.cancel(t.id, null, "the task's ttl passed");
+      return;
     }
+    this.o.log.warn('task still running at its ttl; aborted', { id: t.id });
+    e.abort?.abort();
+    this.end(e, 'failed', this.errorOutcome(t, 'UPSTREAM_UNAVAILABLE', `the call had not finished when the task's ttl (${t.ttlMs} ms) passed; the upstream request was aborted`), "Not finished within the task's ttl");
   }
+
+  /** Drops the task at `at` (re-armed in steps: timers cannot wait longer than 2^31-1 ms). */
+  private scheduleCleanup(e: Entry, at: number): void {
+    const wait = Math.max(0, at - this.clock.now());
+    e.cleanup = this.clock.setTimeout(() => {
+      e.cleanup = undefined;
+      if (this.clock.now() < at) this.scheduleCleanup(e, at);
+      else if (e.task.phase !== 'done') this.expire(e);
+      else this.drop(e);
+    }, Math.min(wait, MAX_TIMER_MS));
+  }
+}
+
+function firstDone(tasks: Map<string, Entry>): Entry | undefined {
+  for (const e of tasks.values()) if (e.task.phase === 'done') return e;
+  return undefined;
+}
+
+function sameBudget(a: RateBudget, b: RateBudget): boolean {
+  return a.perMinute === b.perMinute && a.burst === b.burst;
+}
+
+function seconds(ms: number): string {
+  return `${Math.ceil(ms / 1000)} s`;
 }

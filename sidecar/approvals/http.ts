@@ -17,7 +17,7 @@ import { pipeTo } from '../proxy/pipe.js';
 import { describeUpstreamError } from '../proxy/upstream.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { createSseRewriter, formatSseEvent } from '../sse.js';
-import type { ApprovalTask, Executor } from './engine.js';
+import { isAnonymous, type ApprovalTask, type Executor } from './engine.js';
 import { heldKey, ownerOf, sessionKey, type ApprovalRuntime } from './runtime.js';
 import {
   decodeCursor,
@@ -52,9 +52,9 @@ function sendJson(res: ServerResponse, body: string): void {
   res.end(body);
 }
 
-function errorJson(ctx: RequestContext, id: RawId, name: ErrorName, reason: string, rule?: string): string {
+function errorJson(ctx: RequestContext, id: RawId, name: ErrorName, reason: string, rule?: string, retryAfterMs?: number): string {
   const e = ERRORS[name];
-  return errorResponse(id, e.code, e.message, { gate: e.gate, ...(rule !== undefined ? { rule } : {}), reason, correlationId: ctx.correlationId });
+  return errorResponse(id, e.code, e.message, { gate: e.gate, ...(rule !== undefined ? { rule } : {}), reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), correlationId: ctx.correlationId });
 }
 
 function invalidParams(ctx: RequestContext, id: RawId, message: string, reason: string): string {
@@ -147,11 +147,12 @@ async function startTask(
   approval: { channel: string; ruleTimeoutMs?: number; reason: string; rule?: string } | null,
 ): Promise<void> {
   const rt = ctx.approvals!;
-  const { progressToken: _none, ...meta } = parts.meta ?? {};
+  const owner = ownerOf(source.name, req.headers);
+  // No `_meta` of the client's goes upstream (callBody): a task has no stream for progress anyway.
   const execute = bufferedExecutor(rt.deps, {
     source,
     headers: sessionHeaders(req.headers),
-    meta,
+    resultRoom: () => rt.engine.resultRoom(owner),
     upstreamTask: upstreamSupport(rt, source.name, parts.tool) === 'required',
     maxBytes: snap.maxFilteredResponseBytes,
     correlationId: ctx.correlationId,
@@ -160,7 +161,7 @@ async function startTask(
   const r = rt.engine.start(
     {
       mode: 'task',
-      owner: ownerOf(source.name, req.headers),
+      owner,
       source: source.name,
       tool: parts.tool,
       arguments: parts.args,
@@ -172,7 +173,7 @@ async function startTask(
     },
     snap.approvals,
   );
-  if (!r.ok) return reply(ctx, res, errorJson(ctx, m.id, r.error, r.reason, approval?.rule), 'deny');
+  if (!r.ok) return reply(ctx, res, errorJson(ctx, m.id, r.error, r.reason, approval?.rule, r.retryAfterMs), 'deny');
   const result: Record<string, unknown> = { task: taskView(r.task) };
   if (approval) {
     result['_meta'] = { [IMMEDIATE_RESPONSE_META]: `The call to ${parts.tool} needs human approval and was not run yet; it runs once approved. Task ${r.task.id}: poll tasks/get, then read tasks/result.` };
@@ -207,10 +208,9 @@ async function holdCall(
   const execute: Executor = async (call, task, signal) => {
     stop();
     if (required) {
-      const { progressToken: _none, ...meta } = parts.meta ?? {};
-      return bufferedExecutor(rt.deps, { source, headers: sessionHeaders(req.headers), meta, upstreamTask: true, maxBytes: snap.maxFilteredResponseBytes, correlationId: ctx.correlationId })(call, task, signal);
+      return bufferedExecutor(rt.deps, { source, headers: sessionHeaders(req.headers), upstreamTask: true, maxBytes: snap.maxFilteredResponseBytes, correlationId: ctx.correlationId })(call, task, signal);
     }
-    return executeHeld(ctx, req, res, snap, source, m.id, call, parts.meta ?? undefined, token, progressSent, () => { answered = true; });
+    return executeHeld(ctx, req, res, snap, source, m.id, call, task.id, token, progressSent, () => { answered = true; });
   };
   const session = headerValue(req.headers['mcp-session-id']);
   const r = rt.engine.start(
@@ -227,10 +227,12 @@ async function holdCall(
     },
     s,
   );
-  if (!r.ok) return reply(ctx, res, errorJson(ctx, m.id, r.error, r.reason, approval.rule), 'deny');
+  if (!r.ok) return reply(ctx, res, errorJson(ctx, m.id, r.error, r.reason, approval.rule, r.retryAfterMs), 'deny');
   const task = r.task;
-  const key = heldKey(task.owner, idKey(m.id));
-  rt.held.set(key, task.id);
+  // Found again by notifications/cancelled only from the same owner; anonymous clients cannot be
+  // told apart, so theirs is never registered (it is cancelled by closing its connection).
+  const key = isAnonymous(task.owner) ? null : heldKey(task.owner, idKey(m.id));
+  if (key !== null) rt.held.set(key, task.id);
   res.writeHead(200, SSE_HEADERS);
   ctx.markResponseStart();
   const progress = () => {
@@ -251,7 +253,7 @@ async function holdCall(
   });
   await rt.engine.wait(task);
   stop();
-  rt.held.delete(key);
+  if (key !== null && rt.held.get(key) === task.id) rt.held.delete(key);
   if (!answered && !res.writableEnded && !res.destroyed) {
     res.end(formatSseEvent({ event: 'message', data: outcomeResponse(m.id, task.outcome!) }));
   }
@@ -271,14 +273,16 @@ async function executeHeld(
   source: CompiledSource,
   id: RawId,
   call: { tool: string; arguments: Record<string, unknown> },
-  meta: Record<string, unknown> | undefined,
+  taskId: string,
   token: string | number | undefined,
   offset: number,
   markAnswered: () => void,
 ): Promise<CallOutcome> {
   const data = { correlationId: ctx.correlationId };
   if (res.destroyed) return outcomeOf({ kind: 'failed', reason: 'the client went away' }, data);
-  const up = await ctx.sendUpstream(source, req, 'POST', callBody(id.raw, call, meta, false), true);
+  // The upstream gets a progress token of ours, never the client's (callBody): ours maps back.
+  const ourToken = token === undefined ? undefined : `thoughtgate-progress-${taskId}`;
+  const up = await ctx.sendUpstream(source, req, 'POST', callBody(id.raw, call, ourToken, false), true);
   if (!up.ok) return outcomeOf({ kind: 'failed', reason: describeUpstreamError(up.kind, source.name) }, data);
   const { statusCode, headers, body } = up.response;
   const type = headerValue(headers['content-type']) ?? '';
@@ -298,8 +302,8 @@ async function executeHeld(
         }
         if (token !== undefined && offset > 0 && msg.kind === 'notification' && msg.method === 'notifications/progress') {
           const params = obj(msg.params);
-          if (!params || params['progressToken'] !== token || typeof params['progress'] !== 'number') return null;
-          const shifted: Record<string, unknown> = { ...params, progress: params['progress'] + offset };
+          if (!params || params['progressToken'] !== ourToken || typeof params['progress'] !== 'number') return null;
+          const shifted: Record<string, unknown> = { ...params, progressToken: token, progress: params['progress'] + offset };
           if (typeof params['total'] === 'number') shifted['total'] = params['total'] + offset;
           return formatSseEvent({ data: JSON.stringify({ jsonrpc: '2.0', method: msg.method, params: shifted }), event: ev.event ?? undefined, id: ev.id ?? undefined });
         }
@@ -332,7 +336,10 @@ async function executeHeld(
 export function cancelHeld(rt: ApprovalRuntime, source: string, headers: IncomingMessage['headers'], params: unknown): boolean {
   const requestId = obj(params)?.['requestId'];
   if (typeof requestId !== 'string' && typeof requestId !== 'number') return false;
-  const id = rt.held.get(heldKey(ownerOf(source, headers), idKey({ raw: JSON.stringify(requestId), value: requestId })));
+  const owner = ownerOf(source, headers);
+  // Only the owner that holds the call can name it; an anonymous sender owns nothing it could name.
+  if (isAnonymous(owner)) return false;
+  const id = rt.held.get(heldKey(owner, idKey({ raw: JSON.stringify(requestId), value: requestId })));
   if (id === undefined) return false;
   return rt.engine.cancel(id, null, 'notifications/cancelled from the client').ok;
 }

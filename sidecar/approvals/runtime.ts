@@ -55,8 +55,10 @@ export function rememberToolSupport(rt: ApprovalRuntime, source: string, tool: s
 
 /**
  * Who a task belongs to: the MCP session when the client has one, else a hash of its
- * Authorization header, else one anonymous bucket shared by every client without either
- * (docs/approvals.md). Always together with the source the task was created on.
+ * Authorization header, else "anonymous": clients with neither cannot be told apart, so each of
+ * their tasks is reachable by its id only (never listed), their held calls only by their own
+ * connection (never by notifications/cancelled), and they share one quota that never evicts a
+ * task (docs/approvals.md). Always together with the source the task was created on.
  */
 export function ownerOf(source: string, headers: IncomingHttpHeaders): Owner {
   const session = headerValue(headers['mcp-session-id']);
@@ -74,6 +76,20 @@ export function approvalMetrics(registry: Registry) {
       name: `${p}approvals_total`,
       help: 'Ends of approval waits by outcome (approved, rejected, expired, cancelled, failed, unavailable)',
       labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    retainedTasks: new Gauge({ name: `${p}tasks_retained`, help: "ThoughtGate's own tasks kept in memory (running or finished)", registers: [registry] }),
+    retainedBytes: new Gauge({ name: `${p}task_results_retained_bytes`, help: 'Bytes of task results kept for tasks/result', registers: [registry] }),
+    refused: new Counter({
+      name: `${p}approval_limit_refusals_total`,
+      help: 'Calls refused (-32010) or task results not kept (-32024), by the bound that was hit',
+      labelNames: ['limit'] as const,
+      registers: [registry],
+    }),
+    evicted: new Counter({
+      name: `${p}tasks_evicted_total`,
+      help: 'Finished tasks dropped before their ttl to keep a bound, by that bound',
+      labelNames: ['limit'] as const,
       registers: [registry],
     }),
     waitSeconds: new Histogram({

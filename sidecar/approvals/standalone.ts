@@ -1,6 +1,10 @@
 // The standalone ApprovalBackend: the sidecar talks to Slack itself (slack/), with its state in
 // memory. One SlackConnection (and so one rate limiter) per bot token, one ApprovalPoller for
 // every pending approval. Approvals do not survive a restart of the sidecar: adopt() returns [].
+// Posting is fair: per approval channel one post at a time goes to the token's rate limiter, the
+// next one taken round-robin across owners (FairQueue), and a post cancelled before it was sent is
+// never sent. So a client that floods (or creates and cancels in a loop) delays others by at most
+// one post per channel, not by its whole backlog at Slack's one post per second.
 // (In a cluster they do: the ApprovalRequest holds them; docs/approvals.md.)
 import type { FileApprovalChannel } from '../../api/approval.js';
 import { parseDuration } from '../../api/duration.js';
@@ -13,6 +17,7 @@ import type { RateLimiterOptions } from '../../slack/rate-limiter.js';
 import type { Logger } from '../log.js';
 import type { ApprovalBackend, Decision, PendingApproval } from './backend.js';
 import type { ApprovalChannelInfo } from './engine.js';
+import { FairQueue } from './fair-queue.js';
 
 export interface StandaloneOptions {
   /** Polling backoff (default 2 s ×1.5 up to 30 s; see slack/README.md). */
@@ -41,6 +46,9 @@ interface Channel {
   config: FileApprovalChannel;
   client: SlackApprovalClient;
   timeoutMs: number;
+  /** Posts waiting for their turn (round-robin across owners), and whether one is being sent. */
+  posts: FairQueue<Record_>;
+  posting: boolean;
 }
 
 /** Who decided, with display names where the token's directory already knows them (no extra call). */
@@ -56,7 +64,12 @@ interface Record_ {
   channel: Channel;
   input: ApprovalPostInput;
   ts?: string;
-  state: 'posting' | 'pending' | 'decided' | 'cancelled';
+  /** queued: waiting for its turn (cancelling drops it unsent); posting: handed to the limiter. */
+  state: 'queued' | 'posting' | 'pending' | 'decided' | 'cancelled';
+  /** The fairness key (the owner), and what submit() waits on. */
+  key: string;
+  abort: AbortController;
+  posted: { resolve: () => void; reject: (e: Error) => void };
   decision?: Decision;
   executionStarted: boolean;
 }
@@ -86,6 +99,8 @@ export function standaloneBackend(channels: readonly FileApprovalChannel[], env:
         redact: c.redact,
       }),
       timeoutMs: typeof timeout === 'number' ? timeout : 600_000,
+      posts: new FairQueue(),
+      posting: false,
     });
   }
 
@@ -161,6 +176,42 @@ export function standaloneBackend(channels: readonly FileApprovalChannel[], env:
     ...(clock ? { clock } : {}),
   });
 
+  /** Sends the channel's next post when none is on its way; one at a time keeps the order ours. */
+  const pump = (ch: Channel): void => {
+    if (ch.posting || closed) return;
+    const r = ch.posts.shift();
+    if (!r) return;
+    ch.posting = true;
+    r.state = 'posting';
+    void send(r).finally(() => {
+      ch.posting = false;
+      pump(ch);
+    });
+  };
+
+  const send = async (r: Record_): Promise<void> => {
+    const p = r.pending;
+    try {
+      const posted = await r.channel.client.post(r.input, r.abort.signal);
+      r.ts = posted.ts;
+    } catch (err) {
+      records.delete(p.id);
+      // Cancelled while queued in the limiter: nothing was sent, and nobody waits for an answer.
+      r.posted.reject(new Error((err as Error)?.message ?? String(err)));
+      return;
+    }
+    if (r.state === 'cancelled') {
+      // The agent gave up while the message was being posted.
+      update(r, { status: 'cancelled', at: new Date(), reason: 'cancelled by the agent' });
+      records.delete(p.id);
+      r.posted.resolve();
+      return;
+    }
+    r.state = 'pending';
+    poller.add(r.channel.client.pending(p.id, r.ts!, p.expiresAt));
+    r.posted.resolve();
+  };
+
   const names = [...byName.keys()];
   return {
     description: 'Slack, standalone',
@@ -185,23 +236,13 @@ export function standaloneBackend(channels: readonly FileApprovalChannel[], env:
         expiresAt: p.expiresAt,
         rule: p.reason,
       };
-      const r: Record_ = { pending: p, channel: ch, input, state: 'posting', executionStarted: false };
-      records.set(p.id, r);
-      try {
-        const posted = await ch.client.post(input);
-        r.ts = posted.ts;
-      } catch (err) {
-        records.delete(p.id);
-        throw new Error((err as Error)?.message ?? String(err));
-      }
-      if (r.state === 'cancelled') {
-        // The agent gave up while the message was being posted.
-        update(r, { status: 'cancelled', at: new Date(), reason: 'cancelled by the agent' });
-        records.delete(p.id);
-        return;
-      }
-      r.state = 'pending';
-      poller.add(ch.client.pending(p.id, r.ts!, p.expiresAt));
+      const done = new Promise<void>((resolve, reject) => {
+        const r: Record_ = { pending: p, channel: ch, input, state: 'queued', executionStarted: false, key: p.owner ?? p.id, abort: new AbortController(), posted: { resolve, reject } };
+        records.set(p.id, r);
+        ch.posts.push(r.key, r);
+      });
+      pump(ch);
+      return done;
     },
 
     onDecision(cb) {
@@ -211,8 +252,18 @@ export function standaloneBackend(channels: readonly FileApprovalChannel[], env:
     async cancel(id) {
       const r = records.get(id);
       if (!r) return;
-      if (r.state === 'posting') {
+      if (r.state === 'queued') {
+        // Not sent yet: it never will be.
+        r.channel.posts.remove(r.key, r);
         r.state = 'cancelled';
+        records.delete(id);
+        r.posted.resolve();
+        return;
+      }
+      if (r.state === 'posting') {
+        // Dropped if it still waits in the rate limiter; else rewritten as cancelled once posted.
+        r.state = 'cancelled';
+        r.abort.abort();
         return;
       }
       if (r.state !== 'pending') return;
@@ -254,6 +305,12 @@ export function standaloneBackend(channels: readonly FileApprovalChannel[], env:
       if (closed) return;
       closed = true;
       poller.close();
+      for (const ch of byName.values()) {
+        for (let r = ch.posts.shift(); r; r = ch.posts.shift()) {
+          records.delete(r.pending.id);
+          r.posted.reject(new Error('the sidecar is shutting down'));
+        }
+      }
       // Let outcome updates already on their way reach Slack, briefly.
       await Promise.race([Promise.allSettled([...updates]), new Promise((r) => setTimeout(r, 2000).unref())]);
       pool.close();

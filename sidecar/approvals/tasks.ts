@@ -19,8 +19,8 @@ export interface Owner {
 
 /** What a finished call answers: its result, or its JSON-RPC error object. */
 export type CallOutcome =
-  | { kind: 'result'; result: Record<string, unknown> }
-  | { kind: 'error'; error: JsonRpcErrorObject };
+  | { kind: 'result'; result: Record<string, unknown>; /** Its size on the wire, when the reader knows it. */ bytes?: number }
+  | { kind: 'error'; error: JsonRpcErrorObject; /** ThoughtGate did not keep the result: which bound (never sent). */ refusedBy?: 'result_size' | 'result_bytes_total' };
 
 export interface JsonRpcErrorObject {
   code: number;

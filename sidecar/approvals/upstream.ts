@@ -11,7 +11,7 @@ import type { UpstreamResult } from '../proxy/context.js';
 import { classifyUpstreamError, describeUpstreamError, poolRequest, type UpstreamPools, type UpstreamResponse } from '../proxy/upstream.js';
 import type { CompiledSource } from '../snapshot.js';
 import { SseParser } from '../sse.js';
-import type { ApprovedCall, Executor } from './engine.js';
+import type { ApprovedCall, Executor, ResultRoom } from './engine.js';
 import { RELATED_TASK_META, type CallOutcome, type JsonRpcErrorObject } from './tasks.js';
 
 export interface UpstreamDeps {
@@ -57,7 +57,7 @@ export async function postUpstream(deps: UpstreamDeps, source: CompiledSource, c
 /** What the upstream answered to one request of ours. */
 export type Answer =
   | { kind: 'response'; message: Message & { kind: 'response' } }
-  | { kind: 'failed'; reason: string; status?: number };
+  | { kind: 'failed'; reason: string; status?: number; /** The answer was over `maxBytes`. */ tooLarge?: boolean };
 
 /**
  * Reads the upstream's answer to the request with id `idRaw` (JSON or SSE, at most `maxBytes` per
@@ -98,14 +98,15 @@ export async function readAnswer(up: UpstreamResult, source: string, idRaw: stri
       return m ? { kind: 'response', message: m } : { kind: 'failed', reason: `upstream "${source}" ended its stream without answering` };
     }
     const text = await readBounded(body, maxBytes);
-    if (text === null) return { kind: 'failed', reason: `upstream "${source}" answered with a body over limits.maxFilteredResponseBytes`, status: statusCode };
+    if (text === null) return { kind: 'failed', reason: `upstream "${source}" answered with a body over limits.maxFilteredResponseBytes`, status: statusCode, tooLarge: true };
     const m = text.trim() === '' ? null : pick(text);
     if (m) return { kind: 'response', message: m };
     return { kind: 'failed', reason: statusCode >= 200 && statusCode < 300 ? `upstream "${source}" answered without a JSON-RPC response` : `upstream "${source}" answered HTTP ${statusCode}`, status: statusCode };
   } catch (err) {
     body.destroy();
     const kind = classifyUpstreamError(err);
-    return { kind: 'failed', reason: (err as Error).message === 'event too large' ? `upstream "${source}" sent an event over limits.maxFilteredResponseBytes` : describeUpstreamError(kind, source) };
+    const tooLarge = (err as Error).message === 'event too large';
+    return { kind: 'failed', reason: tooLarge ? `upstream "${source}" sent an event over limits.maxFilteredResponseBytes` : describeUpstreamError(kind, source), ...(tooLarge ? { tooLarge } : {}) };
   }
 }
 
@@ -132,13 +133,18 @@ export function outcomeOf(a: Answer, data: Record<string, unknown>): CallOutcome
   const m = a.message;
   if (m.isError) return { kind: 'error', error: m.error as JsonRpcErrorObject };
   const r = m.result;
-  return { kind: 'result', result: r !== null && typeof r === 'object' && !Array.isArray(r) ? (r as Record<string, unknown>) : {} };
+  return { kind: 'result', result: r !== null && typeof r === 'object' && !Array.isArray(r) ? (r as Record<string, unknown>) : {}, bytes: Buffer.byteLength(m.raw) };
 }
 
-/** The tools/call request ThoughtGate sends for an approved call: built from the verified copy. */
-export function callBody(idRaw: string, call: ApprovedCall, meta: Record<string, unknown> | undefined, task: boolean): string {
+/**
+ * The tools/call request ThoughtGate sends for an approved call: built from the verified copy.
+ * Nothing the agent sent beyond {name, arguments} (what the human saw and the hash binds) goes
+ * upstream: its `_meta` is dropped, and a held call's progress is asked for with a token of
+ * ThoughtGate's own (`progressToken`), mapped back to the client's on the way out.
+ */
+export function callBody(idRaw: string, call: ApprovedCall, progressToken: string | undefined, task: boolean): string {
   const params: Record<string, unknown> = { name: call.tool, arguments: call.arguments };
-  if (meta !== undefined && Object.keys(meta).length > 0) params['_meta'] = meta;
+  if (progressToken !== undefined) params['_meta'] = { progressToken };
   if (task) params['task'] = {};
   return JSON.stringify({ jsonrpc: '2.0', id: JSON.parse(idRaw) as unknown, method: 'tools/call', params });
 }
@@ -147,8 +153,12 @@ export interface BufferedPlan {
   source: CompiledSource;
   /** sessionHeaders() of the client's request. */
   headers: Record<string, string>;
-  /** The call's `_meta` without progressToken (a task has no stream for progress). */
-  meta?: Record<string, unknown>;
+  /**
+   * A task's result is kept until its ttl: how many bytes it may have (asked when it runs, of the
+   * engine); over that it becomes TASK_RESULT_TOO_LARGE, read no further. Absent for held calls,
+   * whose answer is not kept.
+   */
+  resultRoom?: () => ResultRoom;
   /** The upstream declared the tool taskSupport "required": run it as the upstream's task and wait for its result. */
   upstreamTask: boolean;
   maxBytes: number;
@@ -163,19 +173,32 @@ export function bufferedExecutor(deps: UpstreamDeps, plan: BufferedPlan): Execut
   return async (call, task, signal) => {
     const idRaw = JSON.stringify(`thoughtgate-${task.id}`);
     const data = { correlationId: plan.correlationId, ...(task.mode === 'task' ? { taskId: task.id } : {}) };
+    const room = plan.resultRoom?.();
+    const limit = Math.min(plan.maxBytes, room?.bytes ?? Infinity);
+    const tooLarge = (a: Answer): CallOutcome | null => {
+      if (a.kind !== 'failed' || !a.tooLarge || !room || limit !== room.bytes) return null;
+      const e = ERRORS.TASK_RESULT_TOO_LARGE;
+      const reason =
+        room.limit === 'result_size'
+          ? `the tool's result is over ${limit} bytes; ThoughtGate keeps task results of at most that (approvals.maxTaskResultBytes); the call did run`
+          : `the tool's result is over the ${limit} bytes of room left for task results (approvals.maxRetainedTaskBytes is ${room.total}); the call did run, its result was not kept`;
+      return { kind: 'error', error: { code: e.code, message: e.message, data: { ...data, gate: e.gate, reason } }, refusedBy: room.limit };
+    };
     const first = await readAnswer(
-      await postUpstream(deps, plan.source, plan.headers, callBody(idRaw, call, plan.meta, plan.upstreamTask), signal),
+      await postUpstream(deps, plan.source, plan.headers, callBody(idRaw, call, undefined, plan.upstreamTask), signal),
       plan.source.name,
       idRaw,
-      plan.maxBytes,
+      limit,
     );
+    const big = tooLarge(first);
+    if (big) return big;
     const upstreamTaskId = plan.upstreamTask ? createdTaskId(first) : null;
     if (upstreamTaskId === null) return outcomeOf(first, data);
     const resultId = JSON.stringify(`thoughtgate-${task.id}-result`);
     const body = JSON.stringify({ jsonrpc: '2.0', id: JSON.parse(resultId) as unknown, method: 'tasks/result', params: { taskId: upstreamTaskId } });
     // tasks/result blocks until the upstream's task ends: no deadline for its response head.
-    const second = await readAnswer(await postUpstream(deps, plan.source, plan.headers, body, signal, 0), plan.source.name, resultId, plan.maxBytes);
-    const out = outcomeOf(second, data);
+    const second = await readAnswer(await postUpstream(deps, plan.source, plan.headers, body, signal, 0), plan.source.name, resultId, limit);
+    const out = tooLarge(second) ?? outcomeOf(second, data);
     if (out.kind === 'result') {
       // The related-task meta named the upstream's task; tasks/result of ours adds our own.
       const meta = out.result['_meta'];
