@@ -98,7 +98,7 @@ function normalisePart(s: string, part: Part): Normalised {
  * `int`). Values beyond 2^53 are not ids a `Number` can tell apart, so hex hashes pass.
  */
 function ambiguousNumber(d: string): boolean {
-  if (/^-?(0|[1-9][0-9]*)$/.test(d)) return false;
+  if (/^(0|-?[1-9][0-9]*)$/.test(d)) return false;
   const n = Number(d);
   if (d.trim() !== '' && Number.isInteger(n) && Math.abs(n) <= Number.MAX_SAFE_INTEGER && String(n) !== d) return true;
   return /^\s*[+-]?\p{Nd}+(?:_\p{Nd}+)*(?:\.\p{Nd}*)?\s*$/u.test(d) && !/^-?[0-9]+(?:\.[0-9]+)?$/.test(d);
