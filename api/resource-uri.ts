@@ -19,7 +19,6 @@ export type CanonicalUri = { ok: true; uri: string } | { ok: false; reason: stri
 const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
 const HEX = '0123456789ABCDEF';
 const SUB_DELIMS = "!$&'()*+,;=";
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 function unreserved(b: number): boolean {
@@ -45,10 +44,18 @@ function literalOk(c: number, part: Part): boolean {
 
 type Normalised = { ok: true; text: string; decoded: string } | { ok: false; reason: string };
 
+// Parts that are already in canonical form (the common case): no per-character work.
+const PLAIN: Record<Part, RegExp> = {
+  host: /^[a-z0-9\-._~!$&'()*+,;=]*$/,
+  segment: /^[A-Za-z0-9\-._~!$&'()*+,;=:@]*$/,
+  opaque: /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/,
+  query: /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*$/,
+};
+
 /** Percent-encoding normalisation of one part; `decoded` is its full percent-decoding (UTF-8). */
 function normalisePart(s: string, part: Part): Normalised {
+  if (PLAIN[part].test(s)) return { ok: true, text: s, decoded: s };
   let out = '';
-  const bytes: number[] = [];
   for (let i = 0; i < s.length; ) {
     const c = s.charCodeAt(i);
     if (c === 0x25) {
@@ -59,7 +66,6 @@ function normalisePart(s: string, part: Part): Normalised {
       if (b === 0) return fail('percent-encoded NUL (%00)');
       if (part !== 'query' && (b < 0x20 || b === 0x7f)) return fail('percent-encoded control character');
       if (part === 'segment' && (b === 0x2f || b === 0x5c)) return fail('percent-encoded "/" or "\\" in a path segment (%2F, %5C)');
-      bytes.push(b);
       if (unreserved(b)) {
         const ch = String.fromCharCode(b);
         out += part === 'host' ? ch.toLowerCase() : ch;
@@ -74,22 +80,19 @@ function normalisePart(s: string, part: Part): Normalised {
     const ch = String.fromCodePoint(cp);
     if (cp < 0x80 && literalOk(cp, part)) {
       out += part === 'host' ? ch.toLowerCase() : ch;
-      bytes.push(cp);
     } else {
-      for (const b of encoder.encode(ch)) {
-        out += `%${HEX[b >> 4]}${HEX[b & 15]}`;
-        bytes.push(b);
-      }
+      for (const b of encoder.encode(ch)) out += `%${HEX[b >> 4]}${HEX[b & 15]}`;
     }
     i += ch.length;
   }
-  let decoded: string;
+  if (!out.includes('%')) return { ok: true, text: out, decoded: out };
+  // decodeURIComponent throws on byte sequences that are not UTF-8 (overlong forms and
+  // surrogates included), as a strict decoder does.
   try {
-    decoded = utf8.decode(Uint8Array.from(bytes));
+    return { ok: true, text: out, decoded: decodeURIComponent(out) };
   } catch {
     return fail('percent-encoded bytes that are not UTF-8');
   }
-  return { ok: true, text: out, decoded };
 }
 
 /**
@@ -104,7 +107,8 @@ function ambiguousNumber(d: string): boolean {
   return /^\s*[+-]?\p{Nd}+(?:_\p{Nd}+)*(?:\.\p{Nd}*)?\s*$/u.test(d) && !/^-?[0-9]+(?:\.[0-9]+)?$/.test(d);
 }
 
-function normaliseUri(input: string): CanonicalUri {
+/** The canonical text, and how the WHATWG parser serialised the input (for the fixed-point check). */
+function normaliseUri(input: string): { ok: true; uri: string; href: string } | { ok: false; reason: string } {
   // In a u-mode regex a surrogate range matches only unpaired halves.
   if (/[\uD800-\uDFFF]/u.test(input)) return fail('not well-formed Unicode (a lone surrogate)');
   // As the WHATWG parser reads it: surrounding whitespace trimmed, tabs and newlines dropped.
@@ -164,7 +168,7 @@ function normaliseUri(input: string): CanonicalUri {
     if (!q.ok) return q;
     if (q.text !== '') out += `?${q.text}`;
   }
-  return { ok: true, uri: out };
+  return { ok: true, uri: out, href: u.href };
 }
 
 /**
@@ -176,10 +180,8 @@ export function canonicalUri(input: string): CanonicalUri {
   const once = normaliseUri(input);
   if (!once.ok) return once;
   const twice = normaliseUri(once.uri);
-  let href: string | null = null;
-  try { href = new URL(once.uri).href; } catch { /* refused below */ }
-  if (!twice.ok || twice.uri !== once.uri || href !== once.uri) return fail('the URI has no stable canonical form');
-  return once;
+  if (!twice.ok || twice.uri !== once.uri || twice.href !== once.uri) return fail('the URI has no stable canonical form');
+  return { ok: true, uri: once.uri };
 }
 
 // Templates and globs hold parts that are not URI text ({var} expressions, * and ?). They are put
