@@ -45,6 +45,10 @@ describe('canonicalUri: spellings of one resource', () => {
     ['demo://resource:/x', 'demo://resource/x'],
     ['demo://resource:0080/x', 'demo://resource:80/x'],
     ['http://example.com:80/x', 'http://example.com/x'],
+    // a trailing dot in the host (a fully qualified name)
+    ['https://Internal.Example.com./x', 'https://internal.example.com/x'],
+    ['demo://resource./x', 'demo://resource/x'],
+    ['http://127.1./x', 'http://127.0.0.1/x'],
     // special schemes: backslashes, localhost file host
     ['http:\\\\example.com\\a\\b', 'http://example.com/a/b'],
     ['file://LOCALHOST/etc/passwd', 'file:///etc/passwd'],
@@ -72,6 +76,8 @@ describe('canonicalUri: refused', () => {
     ['control character', 'demo://resource/a\u0001b', /control character/],
     ['C1 control', 'demo://resource/a\u0085b', /control character/],
     ['lone surrogate', 'demo://resource/\ud800', /surrogate/],
+    ['host of dots', 'demo://../x', /empty label/],
+    ['two trailing dots', 'demo://resource../x', /empty label/],
     ['encoded NUL', 'demo://resource/a%00b', /NUL/],
     ['encoded NUL in a query', 'demo://resource/a?b=%00', /NUL/],
     ['encoded control', 'demo://resource/a%0Ab', /control/],

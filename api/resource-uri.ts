@@ -133,7 +133,10 @@ function normaliseUri(input: string): { ok: true; uri: string; href: string } | 
     } else {
       const h = normalisePart(u.hostname, 'host');
       if (!h.ok) return h;
-      out += h.text;
+      // A fully qualified name's trailing dot names the same host to a resolver.
+      const host = h.text.endsWith('.') ? h.text.slice(0, -1) : h.text;
+      if (host.endsWith('.') || (host === '' && h.text !== '')) return fail('empty label at the end of the host');
+      out += host;
     }
     if (u.port !== '') out += `:${u.port}`;
   }

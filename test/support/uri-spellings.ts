@@ -1,7 +1,7 @@
 // fast-check arbitraries for resource URIs and for other spellings of the same URI: the ones the
 // WHATWG parser and RFC 3986 §6 treat as equal (scheme/host case, percent-encoded unreserved
 // characters and hex case, dot segments, empty segments, surrounding whitespace, tabs and newlines,
-// default and empty ports, backslashes in special schemes, an empty query) and the leading zeros
+// a trailing dot in the host, default and empty ports, backslashes in special schemes, an empty query) and the leading zeros
 // servers ignore when they route a numeric id.
 import fc from 'fast-check';
 
@@ -69,6 +69,7 @@ export const spelling = (p: UriParts): fc.Arbitrary<string> =>
     inner: fc.option(fc.tuple(fc.nat(), fc.constantFrom('\t', '\n', '\r')), { nil: null }),
     defaultPort: fc.constantFrom('', 'default', 'empty'),
     backslash: fc.boolean(),
+    hostDot: fc.boolean(),
     emptyQuery: fc.boolean(),
   }).map((r) => {
     let k = 0;
@@ -81,6 +82,7 @@ export const spelling = (p: UriParts): fc.Arbitrary<string> =>
     const scheme = randomCase(p.scheme, r.schemeCase);
     let host = randomCase(p.host, r.hostCase);
     if (r.hostEncode) host = host.split('').map((c) => (c === '.' ? c : enc(c))).join('');
+    if (r.hostDot) host += '.';
     let port = p.port ? `:${p.port}` : '';
     if (!p.port && special && r.defaultPort === 'default') port = `:${SPECIAL_PORTS[p.scheme]}`;
     if (!p.port && r.defaultPort === 'empty') port = ':';
