@@ -28,6 +28,8 @@ sources:
     expose:
       mode: blocklist
       resources: ["${ARCH}", "${TEXT1}", "demo://resource/dynamic/blob/*"]
+      tools: ["get-env"]
+      prompts: ["simple-prompt"]
 rules:
   - match: { resource: "${FEATURES}" }
     action: deny
@@ -219,6 +221,30 @@ test('a hidden resource template: completion under any spelling is probed, and t
   const resources = await post(tg.mcpUrl('e'), h, { jsonrpc: '2.0', id: 12, method: 'resources/list', params: {} });
   expect(JSON.stringify(resources.messages)).not.toContain('architecture.md');
   expect(JSON.stringify(resources.messages)).toContain('features.md'); // denied, not hidden: listed
+}, 30_000);
+
+// Tool and prompt names are not normalised: the SDK's McpServer looks them up exactly (a plain
+// object indexed by the name as sent). So another spelling of a hidden name reaches no tool; this
+// proves it on the real server, for the spellings a URI-like normalisation would fold.
+test('tool and prompt names: no spelling of a hidden name runs it', async () => {
+  const names = (n: string) => [n.toUpperCase(), ` ${n}`, `${n} `, `${n}\n`, `\t${n}`, n.replace('-', '\u2010'), n.replace('-', '\u2011'), `${n}\u200b`, `\ufeff${n}`, n.normalize('NFD'), n.replace(/[a-z]/, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0)), n.replace('-', '_'), `${n}/`, `./${n}`, n.replace('e', '%65')];
+  up.clear();
+  let id = 200;
+  for (const name of names('get-env')) {
+    const r = await post(tg.mcpUrl('e'), h, { jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name, arguments: {} } });
+    expect(JSON.stringify(r.messages)).not.toMatch(/"PATH|HOME\\?"/);
+    const m = r.messages[0] as { error?: unknown; result?: { isError?: boolean } };
+    expect(m.error !== undefined || m.result?.isError === true).toBe(true);
+  }
+  for (const name of names('simple-prompt')) {
+    const r = await post(tg.mcpUrl('e'), h, { jsonrpc: '2.0', id: ++id, method: 'prompts/get', params: { name } });
+    expect(JSON.stringify(r.messages)).not.toContain('This is a simple prompt');
+  }
+  // The exact names are hidden (probed): the upstream never saw them.
+  await post(tg.mcpUrl('e'), h, { jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: 'get-env', arguments: {} } });
+  await post(tg.mcpUrl('e'), h, { jsonrpc: '2.0', id: ++id, method: 'prompts/get', params: { name: 'simple-prompt' } });
+  expect(up.bodies().flat().map((b) => (b as { params?: { name?: string } }).params?.name)).not.toContain('get-env');
+  expect(up.bodies().flat().map((b) => (b as { params?: { name?: string } }).params?.name)).not.toContain('simple-prompt');
 }, 30_000);
 
 // An opaque URI (urn:…) has no path a probe can replace: the old probe, built by setting
