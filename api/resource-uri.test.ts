@@ -77,6 +77,8 @@ describe('canonicalUri: refused', () => {
     ['C1 control', 'demo://resource/a\u0085b', /control character/],
     ['lone surrogate', 'demo://resource/\ud800', /surrogate/],
     ['host of dots', 'demo://../x', /empty label/],
+    ['too long', `demo://resource/${'a'.repeat(8200)}`, /longer than 8192 characters/],
+    ['too long once encoded', `demo://resource/${'é'.repeat(1400)}`, /longer than 8192 characters in canonical form/],
     ['two trailing dots', 'demo://resource../x', /empty label/],
     ['encoded NUL', 'demo://resource/a%00b', /NUL/],
     ['encoded NUL in a query', 'demo://resource/a?b=%00', /NUL/],
