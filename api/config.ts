@@ -6,6 +6,7 @@ import { z } from 'zod';
 // while it initialises (see primitives.ts).
 import { Duration, Glob, GlobList, Name, PositiveDuration } from './primitives.js';
 import { FileApprovalChannelSchema } from './approval.js';
+import { ResourceGlob, ResourceGlobList } from './resource-uri.js';
 
 export { Duration, Glob, GlobList, Name, PositiveDuration };
 
@@ -24,7 +25,7 @@ export type Action = z.infer<typeof Action>;
 export const ExposeSchema = strict({
   mode: z.enum(['all', 'allowlist', 'blocklist']).default('all'),
   tools: z.array(Glob).optional(),
-  resources: z.array(Glob).optional(),
+  resources: z.array(ResourceGlob).optional(), // canonical form only: api/resource-uri.ts
   prompts: z.array(Glob).optional(),
 });
 export type Expose = z.infer<typeof ExposeSchema>;
@@ -51,7 +52,7 @@ export type Source = z.infer<typeof SourceSchema>;
 
 export const RuleMatchSchema = strict({
   tool: GlobList.optional(),
-  resource: GlobList.optional(),
+  resource: ResourceGlobList.optional(),
   prompt: GlobList.optional(),
   method: GlobList.optional(),
   source: GlobList.optional(),

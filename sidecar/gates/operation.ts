@@ -1,5 +1,12 @@
 // What one JSON-RPC message asks for, in the terms the gates speak: method, the named target
 // (tool, resource or prompt) and the arguments. Pure.
+//
+// Resource URIs are put in canonical form (api/resource-uri.ts) before any gate sees them, and the
+// message is forwarded with that form, so the upstream reads exactly the resource that was decided
+// on. Tool and prompt names are not normalised: servers look them up exactly (the SDK's McpServer
+// indexes a plain object by the name as sent), so the spelling the gates see is the one that runs.
+import { canonicalUri, canonicalUriTemplate } from '../../api/resource-uri.js';
+import { replaceJsonString } from '../json-splice.js';
 
 export type TargetKind = 'tool' | 'resource' | 'prompt';
 
@@ -24,7 +31,6 @@ const PLUMBING = new Set([
   'tools/list',
   'resources/list',
   'resources/templates/list',
-  'resources/unsubscribe',
   'prompts/list',
   'logging/setLevel',
   'tasks/get',
@@ -35,7 +41,14 @@ const PLUMBING = new Set([
   'subscriptions/listen',
 ]);
 
-export type Described = { ok: true; op: Operation } | { ok: false; reason: string };
+export type Described =
+  | {
+      ok: true;
+      op: Operation;
+      /** Set when a resource URI was not canonical: where it is in the message, and its canonical form. */
+      rewrite?: { path: readonly string[]; value: string };
+    }
+  | { ok: false; reason: string };
 
 function record(v: unknown): Record<string, unknown> | null {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
@@ -60,15 +73,27 @@ export function describe(source: string, method: string, params: unknown): Descr
       return op({ kind: 'prompt', name }, p?.['arguments']);
     }
     case 'resources/read':
-    case 'resources/subscribe': {
+    case 'resources/subscribe':
+    case 'resources/unsubscribe': {
       const uri = p?.['uri'];
       if (typeof uri !== 'string') return { ok: false, reason: `${method} needs params.uri (a string)` };
-      return op({ kind: 'resource', name: uri }, undefined);
+      const c = canonicalUri(uri);
+      if (!c.ok) return { ok: false, reason: `params.uri is not a resource URI ThoughtGate can compare: ${c.reason}` };
+      // Unsubscribing acts on nothing, so it stays plumbing; it still carries its target so that a
+      // hidden URI is probed, and goes upstream in the form its subscribe went.
+      const d = op({ kind: 'resource', name: c.uri }, undefined, method !== 'resources/unsubscribe');
+      return c.uri === uri || !d.ok ? d : { ...d, rewrite: { path: ['params', 'uri'], value: c.uri } };
     }
     case 'completion/complete': {
       const ref = record(p?.['ref']);
       if (ref?.['type'] === 'ref/prompt' && typeof ref['name'] === 'string') return op({ kind: 'prompt', name: ref['name'] }, p?.['argument']);
-      if (ref?.['type'] === 'ref/resource' && typeof ref['uri'] === 'string') return op({ kind: 'resource', name: ref['uri'] }, p?.['argument']);
+      if (ref?.['type'] === 'ref/resource' && typeof ref['uri'] === 'string') {
+        const uri = ref['uri'];
+        const c = canonicalUriTemplate(uri);
+        if (!c.ok) return { ok: false, reason: `params.ref.uri is not a resource URI template ThoughtGate can compare: ${c.reason}` };
+        const d = op({ kind: 'resource', name: c.uri }, p?.['argument']);
+        return c.uri === uri || !d.ok ? d : { ...d, rewrite: { path: ['params', 'ref', 'uri'], value: c.uri } };
+      }
       return { ok: false, reason: 'completion/complete needs params.ref with a prompt name or resource uri' };
     }
     default:
@@ -76,4 +101,16 @@ export function describe(source: string, method: string, params: unknown): Descr
       // Unknown methods are governed: a new verb must not slip past the defaultAction.
       return op(null, p?.['arguments']);
   }
+}
+
+/**
+ * describe() for a parsed message, with `raw`: the message text to forward when a resource URI
+ * was rewritten to its canonical form (every other byte, the id's exact text included, as sent).
+ */
+export function describeMessage(source: string, m: { method: string; params: unknown; raw: string }): Described & { raw?: string } {
+  const d = describe(source, m.method, m.params);
+  if (!d.ok || !d.rewrite) return d;
+  const raw = replaceJsonString(m.raw, d.rewrite.path, d.rewrite.value);
+  if (raw === null) return { ok: false, reason: 'the resource URI could not be rewritten to its canonical form' };
+  return { ...d, raw };
 }

@@ -3,6 +3,7 @@
 import type { Expose } from '../../api/config.js';
 import { compileGlobs, type Matcher } from '../../api/glob.js';
 import type { TargetKind } from './operation.js';
+import { canonicalUri, canonicalUriTemplate } from '../../api/resource-uri.js';
 
 export interface Visibility {
   /** null: everything of that kind is visible, no filtering needed. */
@@ -57,7 +58,12 @@ export function filterListResult(v: Visibility, method: string, result: unknown)
   if (!Array.isArray(items)) return null;
   const kept = items.filter((it) => {
     const name = it !== null && typeof it === 'object' ? (it as Record<string, unknown>)[spec.key] : undefined;
-    return typeof name === 'string' && isVisible(v, spec.kind, name);
+    if (typeof name !== 'string') return false;
+    if (spec.kind !== 'resource') return isVisible(v, spec.kind, name);
+    // Decided on the canonical form, as a read of it would be; an entry without one cannot be
+    // read through the sidecar, so it is not shown.
+    const c = spec.key === 'uriTemplate' ? canonicalUriTemplate(name) : canonicalUri(name);
+    return c.ok && isVisible(v, spec.kind, c.uri);
   });
   return { ...r, [spec.array]: kept };
 }

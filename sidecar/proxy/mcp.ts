@@ -9,7 +9,8 @@ import { toolMayNeedApproval } from '../gates/approval-tools.js';
 import { cancelHeld, handleApprovalCall, handleOwnTask, handleTaskMethod, handleTasksList, isOwnTaskCall } from '../approvals/http.js';
 import { rememberToolSupport, sessionKey } from '../approvals/runtime.js';
 import { isOurTaskId, upstreamTaskSupport } from '../approvals/tasks.js';
-import { describe, type Operation } from '../gates/operation.js';
+import { describeMessage, type Operation } from '../gates/operation.js';
+import { probeUriFor } from '../../api/resource-uri.js';
 import { needsListFilter } from '../gates/visibility.js';
 import { ambiguousIds, batchBody, decodeUtf8Strict, errorResponse, parseJsonRpc, type Message, type RawId } from '../jsonrpc.js';
 import { summariseArguments } from '../log.js';
@@ -154,7 +155,7 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
       outcomes.push({ method: '', kind: 'invalid', decision: 'invalid', reason: m.reason });
       continue;
     }
-    const d = describe(source.name, m.method, m.params);
+    const d = describeMessage(source.name, m);
     if (!d.ok) {
       if (m.kind === 'request') local.push(errorResponse(m.id, -32602, 'Invalid params', errorData(ctx, 'transport', d.reason)));
       outcomes.push({ method: m.method, kind: m.kind, decision: 'invalid', reason: d.reason });
@@ -186,7 +187,7 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
             break;
           }
         }
-        toForward.push(m.raw);
+        toForward.push(d.raw ?? m.raw); // a resource URI goes upstream in the canonical form decided on
         if (m.kind === 'request') {
           forwardedIds.push(m.id);
           let edit: ResponseEdit | null = null;
@@ -256,18 +257,10 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
   });
 }
 
-function probeUri(original: string): string {
-  // Same scheme and authority, a path that cannot exist, already in the normalised form a URL
-  // parser gives it, so the upstream echoes exactly the string we later replace.
-  try {
-    const u = new URL(original);
-    u.pathname = `/${newProbeName()}`;
-    u.search = '';
-    u.hash = '';
-    return u.href;
-  } catch {
-    return `thoughtgate:///${newProbeName()}`;
-  }
+function probeUri(canonical: string): string {
+  // Same scheme and authority, a path that cannot exist, in canonical form, so the upstream echoes
+  // exactly the string we later replace (api/resource-uri.ts).
+  return probeUriFor(canonical, newProbeName());
 }
 
 function outcomeOf(m: Message & { kind: 'request' | 'notification' }, op: Operation, d: Decision, logging: boolean): MessageOutcome {
