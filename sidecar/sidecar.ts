@@ -3,7 +3,7 @@
 // watched ConfigMap in a cluster); an invalid update never replaces a good snapshot.
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import type { Identity, PolicyDocument } from '../api/config.js';
+import { LIMITS_DEFAULTS, type Identity, type PolicyDocument } from '../api/config.js';
 import { createAdminServer } from './admin.js';
 import type { ApprovalBackend } from './approvals/backend.js';
 import type { ApprovalChannelInfo } from './approvals/engine.js';
@@ -14,6 +14,7 @@ import type { Logger } from './log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { createRequestContext, type RequestContext } from './proxy/context.js';
 import { forwardEgress, openTunnel, refuse, routeAbsolute, routeConnect } from './proxy/forward-proxy.js';
+import { ByteBudget } from './proxy/budget.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { UpstreamPools } from './proxy/upstream.js';
 import { compileSnapshot, type Snapshot } from './snapshot.js';
@@ -78,6 +79,9 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   let draining = false;
   let inflight = 0;
   const streams = new Set<http.ServerResponse>();
+  const budget = new ByteBudget(LIMITS_DEFAULTS.maxBufferedBytes, metrics);
+  /** Applies a snapshot's listener limits (set once the server exists; apply runs only after). */
+  let tuneServer: ((s: Snapshot) => void) | null = null;
   const approvals: ApprovalRuntime | null = o.approvals
     ? createApprovalRuntime({ backend: o.approvals, pools, log, registry: metrics.registry, identity: () => current?.gates.identity ?? null })
     : null;
@@ -124,6 +128,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     current = next;
     lastError = null;
     pools.retain(next);
+    budget.capacity = next.maxBufferedBytes;
+    tuneServer?.(next);
     metrics.configReloads.inc({ result: 'success' });
     metrics.configInfo.reset();
     metrics.configInfo.set({ hash: next.hash }, 1);
@@ -150,7 +156,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
   };
 
-  const ctxDeps = { pools, metrics, log, approvals };
+  const ctxDeps = { pools, metrics, log, approvals, budget };
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     inflight++;
@@ -207,7 +213,24 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     ctx.finish({ status, decision: 'forward', gate: 'egress', reason: `egress to ${route.url.host}` });
   };
 
-  const server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0 }, onRequest);
+  // requestTimeout stays 0: request bodies have their own deadline (server.requestBodyTimeout, in
+  // readBody) with a JSON-RPC answer. Headers are checked every second, so server.headersTimeout
+  // holds to within a second.
+  const server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, connectionsCheckingInterval: 1000 }, onRequest);
+  tuneServer = (s) => {
+    server.headersTimeout = s.server.headersTimeoutMs;
+    server.keepAliveTimeout = s.server.keepAliveTimeoutMs;
+    // Beyond the cap a connection is closed at accept, before any of it is read: answering it
+    // would cost what the cap protects.
+    server.maxConnections = s.server.maxConnections;
+  };
+  if (current) tuneServer(current);
+  let connections = 0;
+  server.on('connection', (socket: Socket) => {
+    metrics.connections.set(++connections);
+    socket.once('close', () => metrics.connections.set(--connections));
+  });
+  server.on('drop', () => metrics.connectionsRejected.inc());
   server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     const snap = current;
     const authority = req.url ?? '';
@@ -221,8 +244,14 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
     openTunnel(socket, head, decided.host, decided.port, (status) => logLine(status));
   });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // The server allows half-open sockets: end() alone would leave a silent client's side open.
+    const close = (text: string) => { if (socket.writable) socket.end(text, () => socket.destroy()); else socket.destroy(); };
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      metrics.requestTimeouts.inc({ phase: 'headers' });
+      return close('HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nThoughtGate: request headers did not arrive within server.headersTimeout\n');
+    }
+    close('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
   });
 
   const admin = createAdminServer({

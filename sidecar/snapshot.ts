@@ -36,6 +36,10 @@ export interface Snapshot {
   egressAllowed: (host: string, port: number) => boolean;
   maxBodyBytes: number;
   maxFilteredResponseBytes: number;
+  maxBufferedBytes: number;
+  maxBatchMessages: number;
+  /** The proxy listener's timeouts (ms) and connection cap. */
+  server: { headersTimeoutMs: number; requestBodyTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number };
   allowedOrigins: ReadonlySet<string>;
   approvals: ApprovalSettings;
 }
@@ -110,6 +114,14 @@ export function compileSnapshot(
       egressAllowed: (host, port) => !deny(host, port) && allow(host, port),
       maxBodyBytes: doc.limits.maxBodyBytes,
       maxFilteredResponseBytes: doc.limits.maxFilteredResponseBytes,
+      maxBufferedBytes: doc.limits.maxBufferedBytes,
+      maxBatchMessages: doc.limits.maxBatchMessages,
+      server: {
+        headersTimeoutMs: ms(doc.server.headersTimeout),
+        requestBodyTimeoutMs: ms(doc.server.requestBodyTimeout),
+        keepAliveTimeoutMs: ms(doc.server.keepAliveTimeout),
+        maxConnections: doc.server.maxConnections,
+      },
       allowedOrigins: new Set(doc.server.allowedOrigins),
       approvals: {
         maxPendingWorkload: a.maxPending.workload,

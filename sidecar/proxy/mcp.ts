@@ -3,6 +3,8 @@
 // passes gates 1–3 before anything is sent upstream; responses stream back as they arrive.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
+import { LIMITS_DEFAULTS, SERVER_DEFAULTS } from '../../api/config.js';
+import { parseDuration } from '../../api/duration.js';
 import { ERRORS, type ErrorData, type ErrorName } from '../../api/errors.js';
 import { decide, type Decision } from '../gates/decide.js';
 import { toolMayNeedApproval } from '../gates/approval-tools.js';
@@ -13,9 +15,11 @@ import { describe, type Operation } from '../gates/operation.js';
 import { needsListFilter } from '../gates/visibility.js';
 import { batchBody, decodeUtf8Strict, errorResponse, parseJsonRpc, type Message, type RawId } from '../jsonrpc.js';
 import { summariseArguments } from '../log.js';
+import { methodLabel } from '../metrics.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
-import { createSseRewriter, formatSseEvent, SseParser } from '../sse.js';
-import { readBody } from './body.js';
+import { createSseRewriter, formatSseEvent, SseBudgetExceededError, SseParser } from '../sse.js';
+import { readBody, type BodyResult } from './body.js';
+import type { BudgetHold } from './budget.js';
 import { editPayload, filterByShape, idKey, newProbeName, probeRequest, type ResponseEdit } from './edits.js';
 import { pipeTo } from './pipe.js';
 import { clientResponseHeaders, decodeMcpHeader, headerValue } from './headers.js';
@@ -49,10 +53,16 @@ function sendJson(res: ServerResponse, status: number, body: string): void {
  */
 export async function denyAll(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, name: ErrorName, reason: string): Promise<void> {
   if (req.method !== 'POST') return replyError(ctx, res, name, reason, 503);
-  const body = await readBody(req, 4 * 1024 * 1024);
+  // No config: the defaults of limits and server bound what is read.
+  const hold = ctx.budget.hold('request_body');
+  const body = await readBody(req, LIMITS_DEFAULTS.maxBodyBytes, { timeoutMs: DEFAULT_BODY_TIMEOUT_MS, hold });
   const text = body.ok ? decodeUtf8Strict(body.body) : null;
+  hold.release();
   const parsed = text === null ? null : parseJsonRpc(text);
-  if (!parsed || !parsed.ok) return replyError(ctx, res, name, reason, 503);
+  if (!parsed || !parsed.ok || (parsed.batch && parsed.messages.length > LIMITS_DEFAULTS.maxBatchMessages)) {
+    if (!body.ok) res.setHeader('connection', 'close');
+    return replyError(ctx, res, name, reason, 503);
+  }
   const messages = parsed.batch ? parsed.messages : [parsed.message];
   const replies = messages.flatMap((m) => (m.kind === 'request' ? [errorFor(ctx, m.id, name, reason)] : []));
   if (replies.length === 0) {
@@ -63,7 +73,23 @@ export async function denyAll(ctx: RequestContext, req: IncomingMessage, res: Se
   ctx.finish({ status: 200, decision: 'deny', gate: ERRORS[name].gate, reason });
 }
 
+const DEFAULT_BODY_TIMEOUT_MS = parseDuration(SERVER_DEFAULTS.requestBodyTimeout) as number;
+
+/** The answer to a body that could not be read whole: too large, too slow, or no budget left. */
+function refuseBody(ctx: RequestContext, res: ServerResponse, snap: Snapshot, r: BodyResult & { ok: false }): void {
+  if (r.reason === 'aborted') return ctx.finish({ status: 499, decision: 'deny', gate: 'transport', reason: 'client went away' });
+  // The rest of the body is never read: the connection cannot carry another request.
+  res.setHeader('connection', 'close');
+  if (r.reason === 'timeout') {
+    ctx.metrics.requestTimeouts.inc({ phase: 'body' });
+    return replyError(ctx, res, 'INVALID_REQUEST', `request body did not arrive within server.requestBodyTimeout (${snap.server.requestBodyTimeoutMs} ms)`, 408);
+  }
+  if (r.reason === 'overloaded') return replyError(ctx, res, 'OVERLOADED', 'too many bytes are buffered for other requests (limits.maxBufferedBytes); nothing was forwarded, retry shortly');
+  return replyError(ctx, res, 'REQUEST_TOO_LARGE', `request body exceeds limits.maxBodyBytes (${snap.maxBodyBytes} bytes)`);
+}
+
 export async function handleMcp(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
+  ctx.sourceLabel = source.name;
   const origin = headerValue(req.headers['origin']);
   if (origin !== undefined && !snap.allowedOrigins.has(origin)) {
     return replyError(ctx, res, 'ORIGIN_NOT_ALLOWED', `Origin "${origin}" is not in server.allowedOrigins`);
@@ -82,18 +108,22 @@ export async function handleMcp(ctx: RequestContext, req: IncomingMessage, res: 
 }
 
 async function handlePost(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
-  const body = await readBody(req, snap.maxBodyBytes);
-  if (!body.ok) {
-    if (body.reason === 'aborted') return ctx.finish({ status: 499, decision: 'deny', gate: 'transport', reason: 'client went away' });
-    res.setHeader('connection', 'close');
-    return replyError(ctx, res, 'REQUEST_TOO_LARGE', `request body exceeds limits.maxBodyBytes (${snap.maxBodyBytes} bytes)`);
-  }
+  const hold = ctx.budget.hold('request_body');
+  const body = await readBody(req, snap.maxBodyBytes, { timeoutMs: snap.server.requestBodyTimeoutMs, hold });
+  if (!body.ok) return refuseBody(ctx, res, snap, body);
+  // The budget covers the body while it arrives (where a slow client holds it); once decoded it is the request's own.
   const text = decodeUtf8Strict(body.body);
+  hold.release();
   if (text === null) return replyError(ctx, res, 'PARSE_ERROR', 'request body is not valid UTF-8');
   const parsed = parseJsonRpc(text);
   if (!parsed.ok) {
     ctx.debug('unparseable request body', { bytes: body.body.length, contentLength: req.headers['content-length'], reason: parsed.reason });
     return replyError(ctx, res, parsed.code === -32700 ? 'PARSE_ERROR' : 'INVALID_REQUEST', parsed.reason);
+  }
+  // A batch is refused whole before any of it is decided: per-message work and log lines stay bounded.
+  if (parsed.batch && parsed.messages.length > snap.maxBatchMessages) {
+    ctx.metrics.batchesRejected.inc();
+    return replyError(ctx, res, 'BATCH_TOO_LARGE', `a batch holds at most limits.maxBatchMessages (${snap.maxBatchMessages}) messages; this one holds ${parsed.messages.length}; nothing was forwarded`);
   }
   const messages = parsed.batch ? parsed.messages : [parsed.message];
 
@@ -143,7 +173,7 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
     }
     const decision = decide(gates, d.op, now);
     outcomes.push(outcomeOf(m, d.op, decision, ctx.logging));
-    ctx.metrics.requests.inc({ source: source.name, method: m.method, decision: decision.action, gate: decision.gate });
+    ctx.metrics.requests.inc({ source: source.name, method: methodLabel(m.method), decision: decision.action, gate: decision.gate });
     switch (decision.action) {
       case 'forward': {
         // A held call still waiting for a human is ours to cancel; the upstream never saw it.
@@ -321,7 +351,12 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
   const editCtx = { edits: plan.edits, correlationId: ctx.correlationId };
 
   if (contentType.startsWith('application/json')) {
-    const text = await readBounded(body, snap.maxFilteredResponseBytes);
+    const hold = ctx.budget.hold('filtered_response');
+    const text = await readBounded(body, snap.maxFilteredResponseBytes, hold);
+    hold.release();
+    if (text === 'overloaded') {
+      return replyError(ctx, res, 'OVERLOADED', `too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the answer of upstream "${source.name}"; the request reached the upstream but its answer was dropped, retry shortly`);
+    }
     if (text === null) {
       ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
       return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" response exceeds limits.maxFilteredResponseBytes or is not UTF-8`, 502);
@@ -354,6 +389,7 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
       return formatSseEvent({ data: edited.text, event: ev.event ?? undefined, id: ev.id ?? undefined });
     },
     onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' }),
+    hold: ctx.budget.hold('sse_event'),
   });
   res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true }));
   ctx.markResponseStart();
@@ -376,8 +412,9 @@ async function streamTo(ctx: RequestContext, source: CompiledSource, body: Reada
     ctx.finish({ status: res.statusCode });
   } catch (err) {
     // The agent went away (which cancels the upstream call too) or the upstream broke mid-stream.
-    const kind = (err as { code?: string }).code === 'CLIENT_CLOSED' ? 'client-closed' : classifyUpstreamError(err);
-    if (kind !== 'client-closed' && kind !== 'aborted') ctx.metrics.upstreamErrors.inc({ source: source.name, kind });
+    // Out of byte budget is ours, not the upstream's: counted in buffer_rejections_total.
+    const kind = (err as { code?: string }).code === 'CLIENT_CLOSED' ? 'client-closed' : err instanceof SseBudgetExceededError ? 'overloaded' : classifyUpstreamError(err);
+    if (kind !== 'client-closed' && kind !== 'aborted' && kind !== 'overloaded') ctx.metrics.upstreamErrors.inc({ source: source.name, kind });
     if (!res.destroyed) res.destroy();
     ctx.finish({ status: res.statusCode, reason: `stream ended early: ${kind}` });
   } finally {
@@ -385,12 +422,13 @@ async function streamTo(ctx: RequestContext, source: CompiledSource, body: Reada
   }
 }
 
-async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string | null> {
+async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number, hold: BudgetHold): Promise<string | null | 'overloaded'> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of body) {
     size += c.length;
     if (size > limit) { body.destroy(); return null; }
+    if (!hold.grow(c.length)) { body.destroy(); return 'overloaded'; }
     chunks.push(c);
   }
   return decodeUtf8Strict(Buffer.concat(chunks, size));
@@ -409,6 +447,7 @@ async function handleGet(ctx: RequestContext, req: IncomingMessage, res: ServerR
   const sessionless = req.headers['mcp-session-id'] === undefined;
   const rewriter = createSseRewriter({
     maxEventBytes: snap.maxFilteredResponseBytes,
+    hold: ctx.budget.hold('sse_event'),
     rewrite: (ev) => {
       if (ev.data === null || ev.data === '' || !filtering) return null;
       const out = filterByShape(ev.data, source.visibility, ctx.correlationId);
