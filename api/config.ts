@@ -103,8 +103,6 @@ export const EgressSchema = strict({
 export const LIMITS_DEFAULTS = {
   maxBodyBytes: 4 * 1024 * 1024,
   maxFilteredResponseBytes: 16 * 1024 * 1024,
-  /** Bytes buffered at once across all requests (bodies being read, answers and events being edited). */
-  maxBufferedBytes: 64 * 1024 * 1024,
   /** Messages in one JSON-RPC batch; a larger batch is refused whole (-32021). */
   maxBatchMessages: 100,
 };
@@ -112,13 +110,26 @@ export const LIMITS_DEFAULTS = {
 export const LimitsSchema = strict({
   maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(LIMITS_DEFAULTS.maxBodyBytes),
   maxFilteredResponseBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(LIMITS_DEFAULTS.maxFilteredResponseBytes),
-  maxBufferedBytes: z.number().int().min(64 * 1024).max(4 * 1024 * 1024 * 1024).default(LIMITS_DEFAULTS.maxBufferedBytes),
+  /** Bytes buffered at once across all requests; unset: maxBufferedBytesFor(). */
+  maxBufferedBytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024 * 1024).optional(),
   maxBatchMessages: z.number().int().min(1).max(100_000).default(LIMITS_DEFAULTS.maxBatchMessages),
 }).superRefine((l, ctx) => {
-  // One body or one filtered answer alone must fit, or it could never be served.
-  const need = Math.max(l.maxBodyBytes, l.maxFilteredResponseBytes);
-  if (l.maxBufferedBytes < need) ctx.addIssue({ code: 'custom', path: ['maxBufferedBytes'], message: `must be at least maxBodyBytes and maxFilteredResponseBytes (${need})` });
+  const need = minBufferedBytes(l);
+  if (l.maxBufferedBytes !== undefined && l.maxBufferedBytes < need) {
+    ctx.addIssue({ code: 'custom', path: ['maxBufferedBytes'], message: `must be at least maxBodyBytes and 4 × maxFilteredResponseBytes (${need}), or one request could never be served` });
+  }
 });
+
+/** Answers being edited are charged 4 bytes per byte (sidecar/proxy/budget.ts): one of the largest must fit. */
+function minBufferedBytes(l: { maxBodyBytes: number; maxFilteredResponseBytes: number }): number {
+  return Math.max(l.maxBodyBytes, 4 * l.maxFilteredResponseBytes);
+}
+
+/** limits.maxBufferedBytes in effect: as set, else 64 MiB, raised to what one largest request needs. */
+export function maxBufferedBytesFor(l: { maxBodyBytes: number; maxFilteredResponseBytes: number; maxBufferedBytes?: number | undefined }): number {
+  return l.maxBufferedBytes ?? Math.max(DEFAULT_MAX_BUFFERED_BYTES, minBufferedBytes(l));
+}
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 export const SERVER_DEFAULTS = {
   allowedOrigins: [] as string[],

@@ -3,7 +3,7 @@
 // watched ConfigMap in a cluster); an invalid update never replaces a good snapshot.
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { LIMITS_DEFAULTS, type Identity, type PolicyDocument } from '../api/config.js';
+import { DEFAULT_MAX_BUFFERED_BYTES, type Identity, type PolicyDocument } from '../api/config.js';
 import { createAdminServer } from './admin.js';
 import type { ApprovalBackend } from './approvals/backend.js';
 import type { ApprovalChannelInfo } from './approvals/engine.js';
@@ -79,7 +79,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   let draining = false;
   let inflight = 0;
   const streams = new Set<http.ServerResponse>();
-  const budget = new ByteBudget(LIMITS_DEFAULTS.maxBufferedBytes, metrics);
+  const budget = new ByteBudget(DEFAULT_MAX_BUFFERED_BYTES, metrics);
   /** Applies a snapshot's listener limits (set once the server exists; apply runs only after). */
   let tuneServer: ((s: Snapshot) => void) | null = null;
   const approvals: ApprovalRuntime | null = o.approvals

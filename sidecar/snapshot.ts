@@ -1,7 +1,7 @@
 // A config snapshot: the validated document compiled once into everything a request needs.
 // Snapshots are immutable; a reload compiles a new one and swaps a single reference, so a request
 // that started on the old snapshot finishes on it.
-import type { Identity, PolicyDocument } from '../api/config.js';
+import { maxBufferedBytesFor, type Identity, type PolicyDocument } from '../api/config.js';
 import { parseDuration } from '../api/duration.js';
 import { compilePolicies, type CompiledPolicies } from './cedar/policies.js';
 import type { GateInputs } from './gates/decide.js';
@@ -114,7 +114,7 @@ export function compileSnapshot(
       egressAllowed: (host, port) => !deny(host, port) && allow(host, port),
       maxBodyBytes: doc.limits.maxBodyBytes,
       maxFilteredResponseBytes: doc.limits.maxFilteredResponseBytes,
-      maxBufferedBytes: doc.limits.maxBufferedBytes,
+      maxBufferedBytes: maxBufferedBytesFor(doc.limits),
       maxBatchMessages: doc.limits.maxBatchMessages,
       server: {
         headersTimeoutMs: ms(doc.server.headersTimeout),

@@ -19,7 +19,7 @@ import { methodLabel } from '../metrics.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { createSseRewriter, formatSseEvent, SseBudgetExceededError, SseParser } from '../sse.js';
 import { readBody, type BodyResult } from './body.js';
-import type { BudgetHold } from './budget.js';
+import { EDIT_CHARGE, type BudgetHold } from './budget.js';
 import { editPayload, filterByShape, idKey, newProbeName, probeRequest, type ResponseEdit } from './edits.js';
 import { pipeTo } from './pipe.js';
 import { clientResponseHeaders, decodeMcpHeader, headerValue } from './headers.js';
@@ -351,7 +351,7 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
   const editCtx = { edits: plan.edits, correlationId: ctx.correlationId };
 
   if (contentType.startsWith('application/json')) {
-    const hold = ctx.budget.hold('filtered_response');
+    const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
     const text = await readBounded(body, snap.maxFilteredResponseBytes, hold);
     hold.release();
     if (text === 'overloaded') {
@@ -389,7 +389,7 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
       return formatSseEvent({ data: edited.text, event: ev.event ?? undefined, id: ev.id ?? undefined });
     },
     onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' }),
-    hold: ctx.budget.hold('sse_event'),
+    hold: ctx.budget.hold('sse_event', EDIT_CHARGE),
   });
   res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true }));
   ctx.markResponseStart();
@@ -447,7 +447,7 @@ async function handleGet(ctx: RequestContext, req: IncomingMessage, res: ServerR
   const sessionless = req.headers['mcp-session-id'] === undefined;
   const rewriter = createSseRewriter({
     maxEventBytes: snap.maxFilteredResponseBytes,
-    hold: ctx.budget.hold('sse_event'),
+    hold: ctx.budget.hold('sse_event', EDIT_CHARGE),
     rewrite: (ev) => {
       if (ev.data === null || ev.data === '' || !filtering) return null;
       const out = filterByShape(ev.data, source.visibility, ctx.correlationId);

@@ -186,7 +186,7 @@ describe('9b: slow clients and connections are bounded', () => {
 
 describe('9c: buffered bytes are bounded across requests', () => {
   test('stalled bodies share limits.maxBufferedBytes: the one that does not fit gets -32022 and nothing is forwarded', async () => {
-    const g = await guard('limits: { maxBodyBytes: 40000, maxFilteredResponseBytes: 40000, maxBufferedBytes: 65536 }');
+    const g = await guard('limits: { maxBodyBytes: 40000, maxFilteredResponseBytes: 16384, maxBufferedBytes: 65536 }');
     up.clear();
     const a = await rawConnection(g.sidecar.port);
     a.socket.write(postHead('/mcp/e', 40000) + ' '.repeat(39_999));
@@ -230,7 +230,7 @@ sources:
     url: http://127.0.0.1:${port}/mcp
     expose: { mode: blocklist, tools: ["${hidden}"] }
 defaultAction: forward
-limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 4194304 }
+limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }
 `);
     guards.push(g);
     try {
@@ -293,7 +293,7 @@ sources:
     url: http://127.0.0.1:${port}/mcp
     expose: { mode: blocklist, tools: ["${hidden}"] }
 defaultAction: forward
-limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 4194304 }
+limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }
 `);
     guards.push(g);
     try {
