@@ -18,6 +18,7 @@ import { summariseArguments } from '../log.js';
 import { methodLabel } from '../metrics.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { createSseRewriter, formatSseEvent, SseBudgetExceededError, SseParser } from '../sse.js';
+import { batchExceeds } from './batch-size.js';
 import { readBody, type BodyResult } from './body.js';
 import { EDIT_CHARGE, type BudgetHold } from './budget.js';
 import { editPayload, filterByShape, idKey, newProbeName, probeRequest, type ResponseEdit } from './edits.js';
@@ -58,8 +59,9 @@ export async function denyAll(ctx: RequestContext, req: IncomingMessage, res: Se
   const body = await readBody(req, LIMITS_DEFAULTS.maxBodyBytes, { timeoutMs: DEFAULT_BODY_TIMEOUT_MS, hold });
   const text = body.ok ? decodeUtf8Strict(body.body) : null;
   hold.release();
-  const parsed = text === null ? null : parseJsonRpc(text);
-  if (!parsed || !parsed.ok || (parsed.batch && parsed.messages.length > LIMITS_DEFAULTS.maxBatchMessages)) {
+  const tooMany = text !== null && batchExceeds(text, LIMITS_DEFAULTS.maxBatchMessages);
+  const parsed = text === null || tooMany ? null : parseJsonRpc(text);
+  if (!parsed || !parsed.ok) {
     if (!body.ok) res.setHeader('connection', 'close');
     return replyError(ctx, res, name, reason, 503);
   }
@@ -86,6 +88,11 @@ function refuseBody(ctx: RequestContext, res: ServerResponse, snap: Snapshot, r:
   }
   if (r.reason === 'overloaded') return replyError(ctx, res, 'OVERLOADED', 'too many bytes are buffered for other requests (limits.maxBufferedBytes); nothing was forwarded, retry shortly');
   return replyError(ctx, res, 'REQUEST_TOO_LARGE', `request body exceeds limits.maxBodyBytes (${snap.maxBodyBytes} bytes)`);
+}
+
+function refuseBatch(ctx: RequestContext, res: ServerResponse, snap: Snapshot): void {
+  ctx.metrics.batchesRejected.inc();
+  replyError(ctx, res, 'BATCH_TOO_LARGE', `a batch holds at most limits.maxBatchMessages (${snap.maxBatchMessages}) messages; nothing was forwarded`);
 }
 
 export async function handleMcp(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
@@ -115,16 +122,14 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
   const text = decodeUtf8Strict(body.body);
   hold.release();
   if (text === null) return replyError(ctx, res, 'PARSE_ERROR', 'request body is not valid UTF-8');
+  // A batch is refused whole before any of it is parsed or decided: per-message work and log lines stay bounded.
+  if (batchExceeds(text, snap.maxBatchMessages)) return refuseBatch(ctx, res, snap);
   const parsed = parseJsonRpc(text);
   if (!parsed.ok) {
     ctx.debug('unparseable request body', { bytes: body.body.length, contentLength: req.headers['content-length'], reason: parsed.reason });
     return replyError(ctx, res, parsed.code === -32700 ? 'PARSE_ERROR' : 'INVALID_REQUEST', parsed.reason);
   }
-  // A batch is refused whole before any of it is decided: per-message work and log lines stay bounded.
-  if (parsed.batch && parsed.messages.length > snap.maxBatchMessages) {
-    ctx.metrics.batchesRejected.inc();
-    return replyError(ctx, res, 'BATCH_TOO_LARGE', `a batch holds at most limits.maxBatchMessages (${snap.maxBatchMessages}) messages; this one holds ${parsed.messages.length}; nothing was forwarded`);
-  }
+  if (parsed.batch && parsed.messages.length > snap.maxBatchMessages) return refuseBatch(ctx, res, snap); // the scan's count is exact for valid JSON: not reached
   const messages = parsed.batch ? parsed.messages : [parsed.message];
 
   const mismatch = checkRoutingHeaders(req, parsed.batch ? null : parsed.message);
