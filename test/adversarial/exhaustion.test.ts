@@ -4,6 +4,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { ConfigFileSchema, maxBufferedBytesFor } from '../../api/config.js';
 import { openSession, post, startGuard, startRecordedEverything, type RecordedEverything } from './harness.js';
 import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
 
@@ -239,8 +240,9 @@ limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
         body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list' }),
       });
+      // The first answer's 80% (~2.5 MB, charged 4 × as an edit) is buffered before the second is sent.
       const first = list(1);
-      await waitForMetric(g, 'first list buffered', (t) => metricValue(t, 'thoughtgate_sidecar_buffered_bytes') >= 2_000_000);
+      await waitForMetric(g, 'first list buffered', (t) => metricValue(t, 'thoughtgate_sidecar_buffered_bytes') >= 9_000_000);
       const second = await list(2);
       expect(second.status).toBe(503);
       const err = (await second.json()) as { error: { code: number } };
@@ -318,7 +320,7 @@ limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }
         return { status: r.status, text, complete };
       };
       const first = list(1);
-      await waitForMetric(g, 'first event buffered', (t) => metricValue(t, 'thoughtgate_sidecar_buffered_bytes') >= 2_000_000);
+      await waitForMetric(g, 'first event buffered', (t) => metricValue(t, 'thoughtgate_sidecar_buffered_bytes') >= 9_000_000);
       const second = await list(2);
       expect(second.complete).toBe(false);
       expect(second.text.includes(hidden)).toBe(false);
@@ -379,4 +381,22 @@ describe('9d: batch size', () => {
     const summary = lines.find((l) => l['unlogged'] !== undefined);
     expect(summary).toMatchObject({ messages: 100, unlogged: 80 });
   }, 30_000);
+});
+
+describe('the bounds are configured, with defaults that can always serve one request', () => {
+  test('defaults: 100 messages a batch, 64 MiB buffered (raised to 4 × maxFilteredResponseBytes), 30 s timeouts, 1024 connections', () => {
+    const d = ConfigFileSchema.parse({});
+    expect(d.limits.maxBatchMessages).toBe(100);
+    expect(maxBufferedBytesFor(d.limits)).toBe(64 * 1024 * 1024);
+    expect(maxBufferedBytesFor(ConfigFileSchema.parse({ limits: { maxFilteredResponseBytes: 64 * 1024 * 1024 } }).limits)).toBe(256 * 1024 * 1024);
+    expect(d.server).toMatchObject({ headersTimeout: '30s', requestBodyTimeout: '30s', keepAliveTimeout: '65s', maxConnections: 1024 });
+  });
+
+  test('a maxBufferedBytes too small for one largest request is refused', () => {
+    const r = ConfigFileSchema.safeParse({ limits: { maxFilteredResponseBytes: 1048576, maxBufferedBytes: 2097152 } });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toContain('maxBufferedBytes');
+    expect(ConfigFileSchema.safeParse({ server: { maxConnections: 0 } }).success).toBe(false);
+    expect(ConfigFileSchema.safeParse({ server: { requestBodyTimeout: '0s' } }).success).toBe(false);
+  });
 });
