@@ -193,7 +193,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     const snap = current;
     if (!snap) return denyAll(ctx, req, res, 'NOT_CONFIGURED', noConfigReason);
     const source = snap.sources.get(name);
-    if (!source) return replyError(ctx, res, 'UNKNOWN_SOURCE', `no source named "${name}"; configured: ${[...snap.sources.keys()].join(', ') || 'none'}`);
+    if (!source) return replyError(ctx, res, 'UNKNOWN_SOURCE', `no source named "${ctx.source}"; configured: ${[...snap.sources.keys()].join(', ') || 'none'}`);
     return handleMcp(ctx, req, res, snap, source);
   };
 
