@@ -83,6 +83,14 @@ export class BudgetHold {
     return true;
   }
 
+  /** Shrinks the hold to exactly `budgetBytes` (not scaled by the charge): what is left once an edit is done. */
+  settle(budgetBytes: number): void {
+    if (budgetBytes < this.held) {
+      this.budget.give(this.held - budgetBytes);
+      this.held = budgetBytes;
+    }
+  }
+
   release(): void {
     if (this.held === 0) return;
     this.budget.give(this.held);

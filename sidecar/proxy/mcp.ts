@@ -357,31 +357,13 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
 
   if (contentType.startsWith('application/json')) {
     const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
-    const text = await readBounded(body, snap.maxFilteredResponseBytes, hold);
-    hold.release();
-    if (text === 'overloaded') {
-      return replyError(ctx, res, 'OVERLOADED', `too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the answer of upstream "${source.name}"; the request reached the upstream but its answer was dropped, retry shortly`);
+    try {
+      return await sendEdited(ctx, res, snap, source, plan, statusCode, headers, body, hold);
+    } finally {
+      // Kept only while the edited answer waits to be written to a slow client (sendEdited's own).
+      if (!res.writableFinished && !res.destroyed && hold.bytes > 0) res.once('close', () => hold.release());
+      else hold.release();
     }
-    if (text === null) {
-      ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
-      return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" response exceeds limits.maxFilteredResponseBytes or is not UTF-8`, 502);
-    }
-    const edited = editPayload(text, editCtx);
-    if (edited === null) {
-      ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
-      return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" answered with a body that is not JSON-RPC`, 502);
-    }
-    let out = edited.text;
-    if (plan.local.length > 0) {
-      // Our local answers join the upstream's batch answer.
-      out = out.trimStart().startsWith('[') ? `[${out.trim().slice(1, -1)}${out.trim() === '[]' ? '' : ','}${plan.local.join(',')}]` : batchBody([out, ...plan.local]);
-    }
-    const h = clientResponseHeaders(headers, { dropLength: true });
-    h['content-length'] = Buffer.byteLength(out);
-    res.writeHead(statusCode, h);
-    ctx.markResponseStart();
-    res.end(out);
-    return ctx.finish({ status: statusCode });
   }
 
   // SSE: our local answers first, then the upstream's events as they arrive.
@@ -400,6 +382,39 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
   ctx.markResponseStart();
   for (const l of plan.local) res.write(formatSseEvent({ event: 'message', data: l }));
   await streamTo(ctx, source, body, res, rewriter);
+}
+
+/** A JSON answer that must be edited: read whole (within the budget), edited, sent. */
+async function sendEdited(ctx: RequestContext, res: ServerResponse, snap: Snapshot, source: CompiledSource, plan: ForwardPlan, statusCode: number, headers: Record<string, string | string[] | undefined>, body: Readable, hold: BudgetHold): Promise<void> {
+  const editCtx = { edits: plan.edits, correlationId: ctx.correlationId };
+  const text = await readBounded(body, snap.maxFilteredResponseBytes, hold);
+  if (typeof text !== 'string') hold.release(); // what was read is dropped
+  if (text === 'overloaded') {
+    return replyError(ctx, res, 'OVERLOADED', `too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the answer of upstream "${source.name}"; the request reached the upstream but its answer was dropped, retry shortly`);
+  }
+  if (text === null) {
+    ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+    return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" response exceeds limits.maxFilteredResponseBytes or is not UTF-8`, 502);
+  }
+  const edited = editPayload(text, editCtx);
+  if (edited === null) {
+    hold.release();
+    ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+    return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" answered with a body that is not JSON-RPC`, 502);
+  }
+  let out = edited.text;
+  if (plan.local.length > 0) {
+    // Our local answers join the upstream's batch answer.
+    out = out.trimStart().startsWith('[') ? `[${out.trim().slice(1, -1)}${out.trim() === '[]' ? '' : ','}${plan.local.join(',')}]` : batchBody([out, ...plan.local]);
+  }
+  const h = clientResponseHeaders(headers, { dropLength: true });
+  h['content-length'] = Buffer.byteLength(out);
+  // Parsing is over: what stays is the output, until the client has read it.
+  hold.settle(h['content-length']);
+  res.writeHead(statusCode, h);
+  ctx.markResponseStart();
+  res.end(out);
+  return ctx.finish({ status: statusCode });
 }
 
 /** Passes an upstream response through untouched, streaming. */
