@@ -387,7 +387,8 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
 /** A JSON answer that must be edited: read whole (within the budget), edited, sent. */
 async function sendEdited(ctx: RequestContext, res: ServerResponse, snap: Snapshot, source: CompiledSource, plan: ForwardPlan, statusCode: number, headers: Record<string, string | string[] | undefined>, body: Readable, hold: BudgetHold): Promise<void> {
   const editCtx = { edits: plan.edits, correlationId: ctx.correlationId };
-  const text = await readBounded(body, snap.maxFilteredResponseBytes, hold);
+  const length = headerValue(headers['content-length']);
+  const text = await readBounded(body, snap.maxFilteredResponseBytes, hold, length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined);
   if (typeof text !== 'string') hold.release(); // what was read is dropped
   if (text === 'overloaded') {
     return replyError(ctx, res, 'OVERLOADED', `too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the answer of upstream "${source.name}"; the request reached the upstream but its answer was dropped, retry shortly`);
@@ -442,13 +443,21 @@ async function streamTo(ctx: RequestContext, source: CompiledSource, body: Reada
   }
 }
 
-async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number, hold: BudgetHold): Promise<string | null | 'overloaded'> {
+async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number, hold: BudgetHold, declared?: number): Promise<string | null | 'overloaded'> {
+  // A declared length is checked and reserved before any of the body is read, so an answer that
+  // cannot be served costs nothing; bytes beyond the declaration still count (and fail below).
+  let reserved = 0;
+  if (declared !== undefined && Number.isSafeInteger(declared) && declared >= 0) {
+    if (declared > limit) { body.destroy(); return null; }
+    if (!hold.grow(declared)) { body.destroy(); return 'overloaded'; }
+    reserved = declared;
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of body) {
     size += c.length;
     if (size > limit) { body.destroy(); return null; }
-    if (!hold.grow(c.length)) { body.destroy(); return 'overloaded'; }
+    if (size > reserved && !hold.grow(size - Math.max(reserved, size - c.length))) { body.destroy(); return 'overloaded'; }
     chunks.push(c);
   }
   return decodeUtf8Strict(Buffer.concat(chunks, size));
