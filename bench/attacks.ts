@@ -172,19 +172,26 @@ async function main(): Promise<void> {
   const upPort = await freePort();
   const upstream = await spawnReady(process.execPath, [fileURLToPath(import.meta.url), '--upstream', String(upPort)]);
 
-  // a. 3000 made-up methods and 3000 made-up /mcp/<x> paths, 20 at a time.
+  // a. Made-up methods and made-up /mcp/<x> paths, 20 at a time, in two rounds of 3000 + 3000: a
+  // bounded label set shows as no growth of /metrics (and of RSS) in the second round.
   await attack('labels_flood', upPort, async (s) => {
-    const N = 3000;
     let next = 0;
-    const worker = async () => {
-      while (next < N) {
-        const i = next++;
-        await request(s.port, '/mcp/up', `{"jsonrpc":"2.0","id":${i},"method":"made/up-${i}-${'m'.repeat(40)}"}`);
-        await request(s.port, `/mcp/made-up-source-${i}-${'p'.repeat(40)}`, '{"jsonrpc":"2.0","id":1,"method":"ping"}');
-      }
+    const round = async (n: number) => {
+      const end = next + n;
+      const worker = async () => {
+        while (next < end) {
+          const i = next++;
+          await request(s.port, '/mcp/up', `{"jsonrpc":"2.0","id":${i},"method":"made/up-${i}-${'m'.repeat(40)}"}`);
+          await request(s.port, `/mcp/made-up-source-${i}-${'p'.repeat(40)}`, '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+        }
+      };
+      await Promise.all(Array.from({ length: 20 }, worker));
     };
-    await Promise.all(Array.from({ length: 20 }, worker));
-    return { requests: 2 * N };
+    await round(3000);
+    const rss1 = rssMiB(s.proc.pid!);
+    const metrics1 = await metricsBytes(s);
+    await round(3000);
+    return { requests: 2 * next, metrics_bytes_after_round1: metrics1, rss_growth_round2_mib: rssMiB(s.proc.pid!) - rss1 };
   });
 
   // b. 40 connections each sending a 4 MiB body but the last byte, then stalling.
