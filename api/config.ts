@@ -142,7 +142,7 @@ export const SERVER_DEFAULTS = {
 /** The proxy listener. Timeouts and the connection cap apply to connections accepted after a reload. */
 export const ServerSchema = strict({
   allowedOrigins: z.array(z.string()).default([]),
-  /** From a connection's first byte of a request to the end of its headers. */
+  /** From a new connection (or a later request's first byte) to the end of the request's headers. */
   headersTimeout: PositiveDuration.default(SERVER_DEFAULTS.headersTimeout),
   /** From the end of the headers to the end of the body of a POST (not the response: streams and held calls may be long). */
   requestBodyTimeout: PositiveDuration.default(SERVER_DEFAULTS.requestBodyTimeout),
