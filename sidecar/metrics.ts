@@ -101,7 +101,8 @@ export function createSidecarMetrics() {
     }),
     connectionsRejected: new Counter({
       name: `${p}connections_rejected_total`,
-      help: 'Client connections closed at accept because server.maxConnections were open',
+      help: 'Client connections closed by the sidecar: at accept because server.maxConnections were open (max_connections), or for pipelining more than 16 requests at once (pipelining)',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     requestTimeouts: new Counter({

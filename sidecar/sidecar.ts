@@ -62,6 +62,9 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
+/** Requests in flight on one connection (HTTP/1.1 pipelining); MCP clients send one at a time. */
+export const MAX_REQUESTS_PER_CONNECTION = 16;
+
 const MCP_PATH = /^\/mcp\/([^/?#]+)\/?(?:\?.*)?$/;
 
 export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
@@ -79,6 +82,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   let draining = false;
   let inflight = 0;
   const streams = new Set<http.ServerResponse>();
+  /** Requests in flight per client connection (pipelining). */
+  const pipelined = new WeakMap<Socket, number>();
   const budget = new ByteBudget(DEFAULT_MAX_BUFFERED_BYTES, metrics);
   /** Applies a snapshot's listener limits (set once the server exists; apply runs only after). */
   let tuneServer: ((s: Snapshot) => void) | null = null;
@@ -159,6 +164,19 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const ctxDeps = { pools, metrics, log, approvals, budget };
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    // HTTP/1.1 pipelining: Node dispatches every request it has parsed at once, so one connection
+    // could carry any number of concurrent calls past server.maxConnections. Over the cap the
+    // connection is closed (responses are ordered, so no error can overtake the pending ones).
+    const socket = req.socket;
+    const onSocket = (pipelined.get(socket) ?? 0) + 1;
+    if (onSocket > MAX_REQUESTS_PER_CONNECTION || socket.destroyed) {
+      // Requests parsed from the same read still arrive after the close: counted once.
+      if (!socket.destroyed) metrics.connectionsRejected.inc({ reason: 'pipelining' });
+      socket.destroy();
+      return;
+    }
+    pipelined.set(socket, onSocket);
+    res.once('close', () => pipelined.set(socket, (pipelined.get(socket) ?? 1) - 1));
     inflight++;
     res.once('close', () => { inflight--; streams.delete(res); });
     const url = req.url ?? '/';
@@ -230,7 +248,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     metrics.connections.set(++connections);
     socket.once('close', () => metrics.connections.set(--connections));
   });
-  server.on('drop', () => metrics.connectionsRejected.inc());
+  server.on('drop', () => metrics.connectionsRejected.inc({ reason: 'max_connections' }));
   server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     const snap = current;
     const authority = req.url ?? '';

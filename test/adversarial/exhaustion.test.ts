@@ -173,7 +173,7 @@ describe('9b: slow clients and connections are bounded', () => {
     extra.socket.write(postHead('/mcp/e', 2) + '{}');
     await extra.closed;
     expect(extra.received()).toBe('');
-    expect(metricValue(await metricsText(g), 'thoughtgate_sidecar_connections_rejected_total')).toBe(1);
+    expect(metricValue(await metricsText(g), 'thoughtgate_sidecar_connections_rejected_total', 'reason="max_connections"')).toBe(1);
     // The held connections still work, and once one closes a new one is accepted.
     const ping = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
     open[0]!.socket.write(postHead('/mcp/e', ping.length, 'connection: close\r\n') + ping);
@@ -185,6 +185,35 @@ describe('9b: slow clients and connections are bounded', () => {
     await again.closed;
     expect(again.received()).toMatch(/^HTTP\/1\.1 \d{3} [^]*x-thoughtgate-correlation-id/i);
     for (const c of open.slice(1)) c.socket.destroy();
+  }, 30_000);
+
+  test('one connection cannot pipeline past the cap: it is closed, and the pipelined calls are not all forwarded', async () => {
+    // An upstream that never answers keeps every forwarded call in flight.
+    const seen: string[] = [];
+    const silent = http.createServer((req) => { let b = ''; req.on('data', (c) => { b += c; }); req.on('end', () => seen.push(b)); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const g = await startTestSidecar(`
+sources:
+  - name: s
+    url: http://127.0.0.1:${(silent.address() as AddressInfo).port}/mcp
+defaultAction: forward
+`);
+    guards.push(g);
+    try {
+      const c = await rawConnection(g.sidecar.port);
+      let pipeline = '';
+      for (let i = 0; i < 40; i++) {
+        const body = JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { n: i } } });
+        pipeline += postHead('/mcp/s', Buffer.byteLength(body)) + body;
+      }
+      c.socket.write(pipeline);
+      await c.closed;
+      expect(metricValue(await metricsText(g), 'thoughtgate_sidecar_connections_rejected_total', 'reason="pipelining"')).toBe(1);
+      expect(seen.length).toBeLessThanOrEqual(16);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
   }, 30_000);
 });
 
