@@ -75,6 +75,12 @@ function boundedName(name: string): string {
   return name.length <= LOG_NAME_CHARS ? name : `${name.slice(0, LOG_NAME_CHARS)}…`;
 }
 
+/** Texts of a log line that can carry the agent's words (method, tool, reasons quoting them): cut. */
+const LOG_TEXT_CHARS = 512;
+function cut<T extends string | undefined>(text: T): T {
+  return (text === undefined || text.length <= LOG_TEXT_CHARS ? text : `${text.slice(0, LOG_TEXT_CHARS)}…`) as T;
+}
+
 export function createRequestContext(deps: ContextDeps, req: IncomingMessage, res: ServerResponse, rawSourceName: string): RequestContext {
   const sourceName = boundedName(rawSourceName);
   const t0 = process.hrtime.bigint();
@@ -151,24 +157,24 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       if (!ctx.logging) return;
       const msgs = info.messages ?? ctx.messages;
       if (msgs.length === 0) {
-        deps.log.info('request', { ...base, decision, gate: info.gate, reason: info.reason });
+        deps.log.info('request', { ...base, decision, gate: info.gate, reason: cut(info.reason) });
       } else {
         for (const m of msgs.length > LOG_MESSAGES_PER_REQUEST ? msgs.slice(0, LOG_MESSAGES_PER_REQUEST) : msgs) {
           deps.log.info('request', {
             ...base,
-            method: m.method || undefined,
-            tool: m.target,
+            method: cut(m.method || undefined),
+            tool: cut(m.target),
             decision: m.decision,
             gate: m.gate,
             rule: m.rule,
-            reason: info.reason ?? m.reason,
-            arguments: m.arguments,
+            reason: cut(info.reason ?? m.reason),
+            arguments: m.arguments && { keys: m.arguments.keys.map((k) => boundedName(k)), bytes: m.arguments.bytes },
           });
         }
         if (msgs.length > LOG_MESSAGES_PER_REQUEST) {
           const decisions: Record<string, number> = {};
           for (const m of msgs.slice(LOG_MESSAGES_PER_REQUEST)) decisions[m.decision] = (decisions[m.decision] ?? 0) + 1;
-          deps.log.info('request', { ...base, messages: msgs.length, unlogged: msgs.length - LOG_MESSAGES_PER_REQUEST, decisions, reason: info.reason });
+          deps.log.info('request', { ...base, messages: msgs.length, unlogged: msgs.length - LOG_MESSAGES_PER_REQUEST, decisions, reason: cut(info.reason) });
         }
       }
     },

@@ -412,6 +412,18 @@ describe('9d: batch size', () => {
     expect(lines.length).toBeLessThanOrEqual(21);
     const summary = lines.find((l) => l['unlogged'] !== undefined);
     expect(summary).toMatchObject({ messages: 100, unlogged: 80 });
+    // Long agent texts (method, tool name, argument keys) are cut in log lines too.
+    const long = 'y'.repeat(100_000);
+    for (const body of [
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: long, arguments: { [long]: 1 } } },
+      { jsonrpc: '2.0', id: 2, method: long, params: {} },
+    ]) {
+      const r2 = await post(url, h, body);
+      const cid2 = r2.headers.get('x-thoughtgate-correlation-id');
+      const mine = g.logs().filter((l) => l['correlationId'] === cid2);
+      expect(mine.length).toBeGreaterThan(0);
+      for (const l of mine) expect(JSON.stringify(l).length).toBeLessThan(3000);
+    }
   }, 30_000);
 });
 
