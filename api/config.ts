@@ -101,13 +101,56 @@ export const EgressSchema = strict({
   deny: z.array(Glob).default([]),
 });
 
+export const LIMITS_DEFAULTS = {
+  maxBodyBytes: 4 * 1024 * 1024,
+  maxFilteredResponseBytes: 16 * 1024 * 1024,
+  /** Messages in one JSON-RPC batch; a larger batch is refused whole (-32021). */
+  maxBatchMessages: 100,
+};
+
 export const LimitsSchema = strict({
-  maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
-  maxFilteredResponseBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
+  maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(LIMITS_DEFAULTS.maxBodyBytes),
+  maxFilteredResponseBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(LIMITS_DEFAULTS.maxFilteredResponseBytes),
+  /** Bytes buffered at once across all requests; unset: maxBufferedBytesFor(). */
+  maxBufferedBytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024 * 1024).optional(),
+  maxBatchMessages: z.number().int().min(1).max(100_000).default(LIMITS_DEFAULTS.maxBatchMessages),
+}).superRefine((l, ctx) => {
+  const need = minBufferedBytes(l);
+  if (l.maxBufferedBytes !== undefined && l.maxBufferedBytes < need) {
+    ctx.addIssue({ code: 'custom', path: ['maxBufferedBytes'], message: `must be at least maxBodyBytes and 4 × maxFilteredResponseBytes (${need}), or one request could never be served` });
+  }
 });
 
+/** Answers being edited are charged 4 bytes per byte (sidecar/proxy/budget.ts): one of the largest must fit. */
+function minBufferedBytes(l: { maxBodyBytes: number; maxFilteredResponseBytes: number }): number {
+  return Math.max(l.maxBodyBytes, 4 * l.maxFilteredResponseBytes);
+}
+
+/** limits.maxBufferedBytes in effect: as set, else 64 MiB, raised to what one largest request needs. */
+export function maxBufferedBytesFor(l: { maxBodyBytes: number; maxFilteredResponseBytes: number; maxBufferedBytes?: number | undefined }): number {
+  return l.maxBufferedBytes ?? Math.max(DEFAULT_MAX_BUFFERED_BYTES, minBufferedBytes(l));
+}
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+
+export const SERVER_DEFAULTS = {
+  allowedOrigins: [] as string[],
+  headersTimeout: '30s',
+  requestBodyTimeout: '30s',
+  keepAliveTimeout: '65s',
+  maxConnections: 1024,
+};
+
+/** The proxy listener. Timeouts and the connection cap apply to connections accepted after a reload. */
 export const ServerSchema = strict({
   allowedOrigins: z.array(z.string()).default([]),
+  /** From a new connection (or a later request's first byte) to the end of the request's headers. */
+  headersTimeout: PositiveDuration.default(SERVER_DEFAULTS.headersTimeout),
+  /** From the end of the headers to the end of the body of a POST (not the response: streams and held calls may be long). */
+  requestBodyTimeout: PositiveDuration.default(SERVER_DEFAULTS.requestBodyTimeout),
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeout: PositiveDuration.default(SERVER_DEFAULTS.keepAliveTimeout),
+  /** Connections open at once on the proxy port; beyond it new ones are closed at accept. */
+  maxConnections: z.number().int().min(1).max(1_000_000).default(SERVER_DEFAULTS.maxConnections),
 });
 
 /** A token bucket: `burst` at once, then `perMinute` sustained. */
@@ -175,8 +218,8 @@ export const policyFields = {
   defaultAction: DefaultAction.default('deny'),
   cedar: CedarSchema.optional(),
   egress: EgressSchema.default({ allow: [], deny: [] }),
-  limits: LimitsSchema.default({ maxBodyBytes: 4 * 1024 * 1024, maxFilteredResponseBytes: 16 * 1024 * 1024 }),
-  server: ServerSchema.default({ allowedOrigins: [] }),
+  limits: LimitsSchema.default(LIMITS_DEFAULTS),
+  server: ServerSchema.default(SERVER_DEFAULTS),
   approvals: ApprovalsSchema.default(APPROVALS_DEFAULTS),
 };
 

@@ -32,6 +32,8 @@ export const ERRORS = {
   SHUTTING_DOWN: { code: -32016, http: 503, gate: 'transport', message: 'ThoughtGate is shutting down' },
   UNKNOWN_SOURCE: { code: -32017, http: 404, gate: 'transport', message: 'Unknown MCP source' },
   QUERY_NOT_ALLOWED: { code: -32019, http: 400, gate: 'transport', message: 'Query parameter not allowed' },
+  BATCH_TOO_LARGE: { code: -32021, http: 400, gate: 'transport', message: 'Batch too large' },
+  OVERLOADED: { code: -32022, http: 503, gate: 'transport', message: 'ThoughtGate is overloaded' },
   // Standard JSON-RPC and MCP codes we answer with when the request itself is broken.
   PARSE_ERROR: { code: -32700, http: 400, gate: 'transport', message: 'Parse error' },
   INVALID_REQUEST: { code: -32600, http: 400, gate: 'transport', message: 'Invalid Request' },

@@ -3,7 +3,7 @@
 // watched ConfigMap in a cluster); an invalid update never replaces a good snapshot.
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import type { Identity, PolicyDocument } from '../api/config.js';
+import { DEFAULT_MAX_BUFFERED_BYTES, type Identity, type PolicyDocument } from '../api/config.js';
 import { createAdminServer } from './admin.js';
 import type { ApprovalBackend } from './approvals/backend.js';
 import type { ApprovalChannelInfo } from './approvals/engine.js';
@@ -14,6 +14,7 @@ import type { Logger } from './log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { createRequestContext, type RequestContext } from './proxy/context.js';
 import { forwardEgress, openTunnel, parseAbsolute, parseConnect, refuse, route, type RouteEnv } from './proxy/forward-proxy.js';
+import { ByteBudget } from './proxy/budget.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { UpstreamPools } from './proxy/upstream.js';
@@ -62,6 +63,9 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
+/** Requests in flight on one connection (HTTP/1.1 pipelining); MCP clients send one at a time. */
+export const MAX_REQUESTS_PER_CONNECTION = 16;
+
 const MCP_PATH = /^\/mcp\/([^/?#]+)\/?(?:\?.*)?$/;
 
 export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
@@ -88,6 +92,11 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   let draining = false;
   let inflight = 0;
   const streams = new Set<http.ServerResponse>();
+  /** Requests in flight per client connection (pipelining). */
+  const pipelined = new WeakMap<Socket, number>();
+  const budget = new ByteBudget(DEFAULT_MAX_BUFFERED_BYTES, metrics);
+  /** Applies a snapshot's listener limits (set once the server exists; apply runs only after). */
+  let tuneServer: ((s: Snapshot) => void) | null = null;
   const approvals: ApprovalRuntime | null = o.approvals
     ? createApprovalRuntime({ backend: o.approvals, pools, log, registry: metrics.registry, identity: () => current?.gates.identity ?? null })
     : null;
@@ -135,6 +144,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     current = next;
     lastError = null;
     pools.retain(next);
+    budget.capacity = next.maxBufferedBytes;
+    tuneServer?.(next);
     metrics.configReloads.inc({ result: 'success' });
     metrics.configInfo.reset();
     metrics.configInfo.set({ hash: next.hash }, 1);
@@ -161,9 +172,22 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
   };
 
-  const ctxDeps = { pools, metrics, log, approvals };
+  const ctxDeps = { pools, metrics, log, approvals, budget };
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    // HTTP/1.1 pipelining: Node dispatches every request it has parsed at once, so one connection
+    // could carry any number of concurrent calls past server.maxConnections. Over the cap the
+    // connection is closed (responses are ordered, so no error can overtake the pending ones).
+    const socket = req.socket;
+    const onSocket = (pipelined.get(socket) ?? 0) + 1;
+    if (onSocket > MAX_REQUESTS_PER_CONNECTION || socket.destroyed) {
+      // Requests parsed from the same read still arrive after the close: counted once.
+      if (!socket.destroyed) metrics.connectionsRejected.inc({ reason: 'pipelining' });
+      socket.destroy();
+      return;
+    }
+    pipelined.set(socket, onSocket);
+    res.once('close', () => pipelined.set(socket, (pipelined.get(socket) ?? 1) - 1));
     inflight++;
     res.once('close', () => { inflight--; streams.delete(res); });
     const url = req.url ?? '/';
@@ -221,7 +245,24 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     ctx.finish({ status, decision: 'forward', gate: 'egress', reason: `egress to ${r.url.host}` });
   };
 
-  const server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0 }, onRequest);
+  // requestTimeout stays 0: request bodies have their own deadline (server.requestBodyTimeout, in
+  // readBody) with a JSON-RPC answer. Headers are checked every second, so server.headersTimeout
+  // holds to within a second.
+  const server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, connectionsCheckingInterval: 1000 }, onRequest);
+  tuneServer = (s) => {
+    server.headersTimeout = s.server.headersTimeoutMs;
+    server.keepAliveTimeout = s.server.keepAliveTimeoutMs;
+    // Beyond the cap a connection is closed at accept, before any of it is read: answering it
+    // would cost what the cap protects.
+    server.maxConnections = s.server.maxConnections;
+  };
+  if (current) tuneServer(current);
+  let connections = 0;
+  server.on('connection', (socket: Socket) => {
+    metrics.connections.set(++connections);
+    socket.once('close', () => metrics.connections.set(--connections));
+  });
+  server.on('drop', () => metrics.connectionsRejected.inc({ reason: 'max_connections' }));
   server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     // The socket is ours from here on; an error while the destination is being resolved must not throw.
     socket.on('error', () => socket.destroy());
@@ -245,8 +286,14 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       socket.destroy();
     });
   });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // The server allows half-open sockets: end() alone would leave a silent client's side open.
+    const close = (text: string) => { if (socket.writable) socket.end(text, () => socket.destroy()); else socket.destroy(); };
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      metrics.requestTimeouts.inc({ phase: 'headers' });
+      return close('HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nThoughtGate: request headers did not arrive within server.headersTimeout\n');
+    }
+    close('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
   });
 
   const admin = createAdminServer({

@@ -1,7 +1,7 @@
 // A config snapshot: the validated document compiled once into everything a request needs.
 // Snapshots are immutable; a reload compiles a new one and swaps a single reference, so a request
 // that started on the old snapshot finishes on it.
-import type { Identity, PolicyDocument } from '../api/config.js';
+import { maxBufferedBytesFor, type Identity, type PolicyDocument } from '../api/config.js';
 import { parseDuration } from '../api/duration.js';
 import { compilePolicies, type CompiledPolicies } from './cedar/policies.js';
 import type { GateInputs } from './gates/decide.js';
@@ -36,6 +36,10 @@ export interface Snapshot {
   egress: EgressRules;
   maxBodyBytes: number;
   maxFilteredResponseBytes: number;
+  maxBufferedBytes: number;
+  maxBatchMessages: number;
+  /** The proxy listener's timeouts (ms) and connection cap. */
+  server: { headersTimeoutMs: number; requestBodyTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number };
   allowedOrigins: ReadonlySet<string>;
   approvals: ApprovalSettings;
 }
@@ -106,6 +110,14 @@ export function compileSnapshot(
       egress: { allow: allow.entries, deny: deny.entries },
       maxBodyBytes: doc.limits.maxBodyBytes,
       maxFilteredResponseBytes: doc.limits.maxFilteredResponseBytes,
+      maxBufferedBytes: maxBufferedBytesFor(doc.limits),
+      maxBatchMessages: doc.limits.maxBatchMessages,
+      server: {
+        headersTimeoutMs: ms(doc.server.headersTimeout),
+        requestBodyTimeoutMs: ms(doc.server.requestBodyTimeout),
+        keepAliveTimeoutMs: ms(doc.server.keepAliveTimeout),
+        maxConnections: doc.server.maxConnections,
+      },
       allowedOrigins: new Set(doc.server.allowedOrigins),
       approvals: {
         maxPendingWorkload: a.maxPending.workload,

@@ -206,6 +206,14 @@ export class SseEventTooLargeError extends Error {
   }
 }
 
+/** The sidecar's shared byte budget could not cover an event being buffered (limits.maxBufferedBytes). */
+export class SseBudgetExceededError extends Error {
+  constructor() {
+    super('SSE event buffer exceeds the shared byte budget');
+    this.name = 'SseBudgetExceededError';
+  }
+}
+
 /**
  * A Transform from upstream SSE bytes to client SSE bytes. Each event is emitted as soon as it is
  * complete: its raw text, or the replacement the callback returns (null = pass through unchanged).
@@ -219,8 +227,10 @@ export function createSseRewriter(opts: {
   rewrite: (e: SseEvent) => string | null;
   maxEventBytes: number;
   onOversize?: () => void;
+  /** A share of a shared byte budget, sized to the event in progress; released when the stream ends. */
+  hold?: { resize(bytes: number): boolean; release(): void };
 }): Transform {
-  const { rewrite, maxEventBytes, onOversize } = opts;
+  const { rewrite, maxEventBytes, onOversize, hold } = opts;
   // ignoreBOM keeps a leading BOM in the text so passthrough stays byte-exact; the parser skips it.
   const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   const parser = new SseParser();
@@ -262,9 +272,18 @@ export function createSseRewriter(opts: {
         cb(new SseEventTooLargeError(maxEventBytes));
         return;
       }
+      if (hold && !hold.resize(parser.buffered)) {
+        cb(new SseBudgetExceededError());
+        return;
+      }
       cb();
     },
+    destroy(err: Error | null, cb: (error: Error | null) => void) {
+      hold?.release();
+      cb(err);
+    },
     flush(cb: TransformCallback) {
+      hold?.release();
       let ok: boolean;
       try {
         const events = parser.push(decoder.decode());

@@ -5,8 +5,9 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApprovalRuntime } from '../approvals/runtime.js';
 import type { Logger } from '../log.js';
-import type { SidecarMetrics } from '../metrics.js';
+import { UNKNOWN_SOURCE_LABEL, type SidecarMetrics } from '../metrics.js';
 import type { CompiledSource } from '../snapshot.js';
+import type { ByteBudget } from './budget.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { InflightIds } from './inflight.js';
 import { upstreamTarget } from './query.js';
@@ -35,8 +36,13 @@ export type UpstreamResult = { ok: true; response: UpstreamResponse } | { ok: fa
 
 export interface RequestContext {
   correlationId: string;
+  /** The source name from the request, as logged (cut to LOG_NAME_CHARS). */
   source: string;
+  /** The `source` metric label: a configured source's name once the request is matched to it. */
+  sourceLabel: string;
   metrics: SidecarMetrics;
+  /** The sidecar's shared byte budget (limits.maxBufferedBytes). */
+  budget: ByteBudget;
   messages: MessageOutcome[];
   /** Whether request lines are logged at all (work for them is skipped when not). */
   logging: boolean;
@@ -55,6 +61,7 @@ export interface RequestContext {
 export interface ContextDeps {
   pools: UpstreamPools;
   metrics: SidecarMetrics;
+  budget: ByteBudget;
   log: Logger;
   approvals?: ApprovalRuntime | null;
   /** Created on first use and kept on the deps, which every request of a sidecar shares. */
@@ -63,7 +70,26 @@ export interface ContextDeps {
 
 const NS_PER_S = 1e9;
 
-export function createRequestContext(deps: ContextDeps, req: IncomingMessage, res: ServerResponse, sourceName: string): RequestContext {
+/** A name from the request path is logged up to this many characters (it is the agent's text). */
+export const LOG_NAME_CHARS = 128;
+/**
+ * Log lines per request: one per message up to this many, then one summary line with counts by
+ * decision. A batch is bounded by limits.maxBatchMessages; this bounds what one request can write.
+ */
+export const LOG_MESSAGES_PER_REQUEST = 20;
+
+function boundedName(name: string): string {
+  return name.length <= LOG_NAME_CHARS ? name : `${name.slice(0, LOG_NAME_CHARS)}…`;
+}
+
+/** Texts of a log line that can carry the agent's words (method, tool, reasons quoting them): cut. */
+const LOG_TEXT_CHARS = 512;
+function cut<T extends string | undefined>(text: T): T {
+  return (text === undefined || text.length <= LOG_TEXT_CHARS ? text : `${text.slice(0, LOG_TEXT_CHARS)}…`) as T;
+}
+
+export function createRequestContext(deps: ContextDeps, req: IncomingMessage, res: ServerResponse, rawSourceName: string): RequestContext {
+  const sourceName = boundedName(rawSourceName);
   const t0 = process.hrtime.bigint();
   let tSent: bigint | null = null;
   let tHeaders: bigint | null = null;
@@ -80,7 +106,9 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
   const ctx: RequestContext = {
     correlationId,
     source: sourceName,
+    sourceLabel: UNKNOWN_SOURCE_LABEL,
     metrics: deps.metrics,
+    budget: deps.budget,
     messages: [],
     logging: deps.log.enabled('info'),
     approvals: deps.approvals ?? null,
@@ -127,7 +155,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       // Added latency: our time before dispatch plus our time relaying the response head.
       const added = tSent !== null && tHeaders !== null ? Number(tSent - t0) + Number(start - tHeaders) : Number(start - t0);
       const decision = info.decision ?? (ctx.messages.some((m) => m.decision === 'deny') ? 'deny' : 'forward');
-      deps.metrics.addedLatency.observe({ source: sourceName, decision }, Math.max(0, added) / NS_PER_S);
+      deps.metrics.addedLatency.observe({ source: ctx.sourceLabel, decision }, Math.max(0, added) / NS_PER_S);
       const base = {
         correlationId,
         source: sourceName,
@@ -139,19 +167,24 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       if (!ctx.logging) return;
       const msgs = info.messages ?? ctx.messages;
       if (msgs.length === 0) {
-        deps.log.info('request', { ...base, decision, gate: info.gate, reason: info.reason });
+        deps.log.info('request', { ...base, decision, gate: info.gate, reason: cut(info.reason) });
       } else {
-        for (const m of msgs) {
+        for (const m of msgs.length > LOG_MESSAGES_PER_REQUEST ? msgs.slice(0, LOG_MESSAGES_PER_REQUEST) : msgs) {
           deps.log.info('request', {
             ...base,
-            method: m.method || undefined,
-            tool: m.target,
+            method: cut(m.method || undefined),
+            tool: cut(m.target),
             decision: m.decision,
             gate: m.gate,
             rule: m.rule,
-            reason: info.reason ?? m.reason,
-            arguments: m.arguments,
+            reason: cut(info.reason ?? m.reason),
+            arguments: m.arguments && { keys: m.arguments.keys.map((k) => boundedName(k)), bytes: m.arguments.bytes },
           });
+        }
+        if (msgs.length > LOG_MESSAGES_PER_REQUEST) {
+          const decisions: Record<string, number> = {};
+          for (const m of msgs.slice(LOG_MESSAGES_PER_REQUEST)) decisions[m.decision] = (decisions[m.decision] ?? 0) + 1;
+          deps.log.info('request', { ...base, messages: msgs.length, unlogged: msgs.length - LOG_MESSAGES_PER_REQUEST, decisions, reason: cut(info.reason) });
         }
       }
     },

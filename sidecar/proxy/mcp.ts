@@ -3,6 +3,8 @@
 // passes gates 1–3 before anything is sent upstream; responses stream back as they arrive.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
+import { LIMITS_DEFAULTS, SERVER_DEFAULTS } from '../../api/config.js';
+import { parseDuration } from '../../api/duration.js';
 import { ERRORS, type ErrorData, type ErrorName } from '../../api/errors.js';
 import { decide, type Decision } from '../gates/decide.js';
 import { toolMayNeedApproval } from '../gates/approval-tools.js';
@@ -14,9 +16,12 @@ import { probeUriFor } from '../../api/resource-uri.js';
 import { needsListFilter } from '../gates/visibility.js';
 import { ambiguousIds, batchBody, decodeUtf8Strict, errorResponse, parseJsonRpc, type Message, type RawId } from '../jsonrpc.js';
 import { summariseArguments } from '../log.js';
+import { methodLabel } from '../metrics.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
-import { createSseRewriter, formatSseEvent, SseParser, type SseEvent } from '../sse.js';
-import { readBody } from './body.js';
+import { createSseRewriter, formatSseEvent, SseBudgetExceededError, SseParser, type SseEvent } from '../sse.js';
+import { batchExceeds } from './batch-size.js';
+import { readBody, type BodyResult } from './body.js';
+import { EDIT_CHARGE, type BudgetHold } from './budget.js';
 import { EditTable, editPayload, filterByShape, newProbeName, notGoverned, probeRequest, type ResponseEdit } from './edits.js';
 import { pipeTo } from './pipe.js';
 import { upstreamTarget } from './query.js';
@@ -51,10 +56,17 @@ function sendJson(res: ServerResponse, status: number, body: string): void {
  */
 export async function denyAll(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, name: ErrorName, reason: string): Promise<void> {
   if (req.method !== 'POST') return replyError(ctx, res, name, reason, 503);
-  const body = await readBody(req, 4 * 1024 * 1024);
+  // No config: the defaults of limits and server bound what is read.
+  const hold = ctx.budget.hold('request_body');
+  const body = await readBody(req, LIMITS_DEFAULTS.maxBodyBytes, { timeoutMs: DEFAULT_BODY_TIMEOUT_MS, hold });
   const text = body.ok ? decodeUtf8Strict(body.body) : null;
-  const parsed = text === null ? null : parseJsonRpc(text);
-  if (!parsed || !parsed.ok) return replyError(ctx, res, name, reason, 503);
+  hold.release();
+  const tooMany = text !== null && batchExceeds(text, LIMITS_DEFAULTS.maxBatchMessages);
+  const parsed = text === null || tooMany ? null : parseJsonRpc(text);
+  if (!parsed || !parsed.ok) {
+    if (!body.ok) res.setHeader('connection', 'close');
+    return replyError(ctx, res, name, reason, 503);
+  }
   const messages = parsed.batch ? parsed.messages : [parsed.message];
   const replies = messages.flatMap((m) => (m.kind === 'request' ? [errorFor(ctx, m.id, name, reason)] : []));
   if (replies.length === 0) {
@@ -65,7 +77,28 @@ export async function denyAll(ctx: RequestContext, req: IncomingMessage, res: Se
   ctx.finish({ status: 200, decision: 'deny', gate: ERRORS[name].gate, reason });
 }
 
+const DEFAULT_BODY_TIMEOUT_MS = parseDuration(SERVER_DEFAULTS.requestBodyTimeout) as number;
+
+/** The answer to a body that could not be read whole: too large, too slow, or no budget left. */
+function refuseBody(ctx: RequestContext, res: ServerResponse, snap: Snapshot, r: BodyResult & { ok: false }): void {
+  if (r.reason === 'aborted') return ctx.finish({ status: 499, decision: 'deny', gate: 'transport', reason: 'client went away' });
+  // The rest of the body is never read: the connection cannot carry another request.
+  res.setHeader('connection', 'close');
+  if (r.reason === 'timeout') {
+    ctx.metrics.requestTimeouts.inc({ phase: 'body' });
+    return replyError(ctx, res, 'INVALID_REQUEST', `request body did not arrive within server.requestBodyTimeout (${snap.server.requestBodyTimeoutMs} ms)`, 408);
+  }
+  if (r.reason === 'overloaded') return replyError(ctx, res, 'OVERLOADED', 'too many bytes are buffered for other requests (limits.maxBufferedBytes); nothing was forwarded, retry shortly');
+  return replyError(ctx, res, 'REQUEST_TOO_LARGE', `request body exceeds limits.maxBodyBytes (${snap.maxBodyBytes} bytes)`);
+}
+
+function refuseBatch(ctx: RequestContext, res: ServerResponse, snap: Snapshot): void {
+  ctx.metrics.batchesRejected.inc();
+  replyError(ctx, res, 'BATCH_TOO_LARGE', `a batch holds at most limits.maxBatchMessages (${snap.maxBatchMessages}) messages; nothing was forwarded`);
+}
+
 export async function handleMcp(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
+  ctx.sourceLabel = source.name;
   const origin = headerValue(req.headers['origin']);
   if (origin !== undefined && !snap.allowedOrigins.has(origin)) {
     return replyError(ctx, res, 'ORIGIN_NOT_ALLOWED', `Origin "${origin}" is not in server.allowedOrigins`);
@@ -86,19 +119,21 @@ export async function handleMcp(ctx: RequestContext, req: IncomingMessage, res: 
 }
 
 async function handlePost(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
-  const body = await readBody(req, snap.maxBodyBytes);
-  if (!body.ok) {
-    if (body.reason === 'aborted') return ctx.finish({ status: 499, decision: 'deny', gate: 'transport', reason: 'client went away' });
-    res.setHeader('connection', 'close');
-    return replyError(ctx, res, 'REQUEST_TOO_LARGE', `request body exceeds limits.maxBodyBytes (${snap.maxBodyBytes} bytes)`);
-  }
+  const hold = ctx.budget.hold('request_body');
+  const body = await readBody(req, snap.maxBodyBytes, { timeoutMs: snap.server.requestBodyTimeoutMs, hold });
+  if (!body.ok) return refuseBody(ctx, res, snap, body);
+  // The budget covers the body while it arrives (where a slow client holds it); once decoded it is the request's own.
   const text = decodeUtf8Strict(body.body);
+  hold.release();
   if (text === null) return replyError(ctx, res, 'PARSE_ERROR', 'request body is not valid UTF-8');
+  // A batch is refused whole before any of it is parsed or decided: per-message work and log lines stay bounded.
+  if (batchExceeds(text, snap.maxBatchMessages)) return refuseBatch(ctx, res, snap);
   const parsed = parseJsonRpc(text);
   if (!parsed.ok) {
     ctx.debug('unparseable request body', { bytes: body.body.length, contentLength: req.headers['content-length'], reason: parsed.reason });
     return replyError(ctx, res, parsed.code === -32700 ? 'PARSE_ERROR' : 'INVALID_REQUEST', parsed.reason);
   }
+  if (parsed.batch && parsed.messages.length > snap.maxBatchMessages) return refuseBatch(ctx, res, snap); // the scan's count is exact for valid JSON: not reached
   const messages = parsed.batch ? parsed.messages : [parsed.message];
 
   // Answers are matched to requests by id: a batch whose ids a peer could confuse is refused whole.
@@ -163,7 +198,7 @@ async function handlePost(ctx: RequestContext, req: IncomingMessage, res: Server
     }
     const decision = decide(gates, d.op, now);
     outcomes.push(outcomeOf(m, d.op, decision, ctx.logging));
-    ctx.metrics.requests.inc({ source: source.name, method: m.method, decision: decision.action, gate: decision.gate });
+    ctx.metrics.requests.inc({ source: source.name, method: methodLabel(m.method), decision: decision.action, gate: decision.gate });
     switch (decision.action) {
       case 'forward': {
         // A held call still waiting for a human is ours to cancel; the upstream never saw it.
@@ -357,27 +392,14 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
   const editCtx = { edits: plan.edits, correlationId: ctx.correlationId };
 
   if (type === 'application/json') {
-    const text = await readBounded(body, snap.maxFilteredResponseBytes);
-    if (text === null) {
-      ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
-      return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" response exceeds limits.maxFilteredResponseBytes or is not UTF-8`, 502);
+    const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
+    try {
+      return await sendEdited(ctx, res, snap, source, plan, statusCode, headers, body, hold);
+    } finally {
+      // Kept only while the edited answer waits to be written to a slow client (sendEdited's own).
+      if (!res.writableFinished && !res.destroyed && hold.bytes > 0) res.once('close', () => hold.release());
+      else hold.release();
     }
-    const edited = editPayload(text, editCtx);
-    if (edited === null) {
-      ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
-      return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" answered with a body that is not JSON-RPC`, 502);
-    }
-    let out = edited.text;
-    if (plan.local.length > 0) {
-      // Our local answers join the upstream's batch answer.
-      out = out.trimStart().startsWith('[') ? `[${out.trim().slice(1, -1)}${out.trim() === '[]' ? '' : ','}${plan.local.join(',')}]` : batchBody([out, ...plan.local]);
-    }
-    const h = clientResponseHeaders(headers, { dropLength: true });
-    h['content-length'] = Buffer.byteLength(out);
-    res.writeHead(statusCode, h);
-    ctx.markResponseStart();
-    res.end(out);
-    return ctx.finish({ status: statusCode });
   }
 
   // SSE: our local answers first, then the upstream's events as they arrive. Every event is
@@ -400,6 +422,7 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
       return plan.edits.pending().map((id) => formatSseEvent({ event: 'message', data: notGoverned(id, reason, ctx.correlationId) })).join('');
     },
     onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' }),
+    hold: ctx.budget.hold('sse_event', EDIT_CHARGE),
   });
   res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true }));
   ctx.markResponseStart();
@@ -424,6 +447,40 @@ function eventId(id: string | null): string | undefined {
   return id !== null && id.length <= 128 && /^[\x21-\x7e]*$/.test(id) ? id : undefined;
 }
 
+/** A JSON answer that must be edited: read whole (within the budget), edited, sent. */
+async function sendEdited(ctx: RequestContext, res: ServerResponse, snap: Snapshot, source: CompiledSource, plan: ForwardPlan, statusCode: number, headers: Record<string, string | string[] | undefined>, body: Readable, hold: BudgetHold): Promise<void> {
+  const editCtx = { edits: plan.edits, correlationId: ctx.correlationId };
+  const length = headerValue(headers['content-length']);
+  const text = await readBounded(body, snap.maxFilteredResponseBytes, hold, length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined);
+  if (typeof text !== 'string') hold.release(); // what was read is dropped
+  if (text === 'overloaded') {
+    return replyError(ctx, res, 'OVERLOADED', `too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the answer of upstream "${source.name}"; the request reached the upstream but its answer was dropped, retry shortly`);
+  }
+  if (text === null) {
+    ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+    return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" response exceeds limits.maxFilteredResponseBytes or is not UTF-8`, 502);
+  }
+  const edited = editPayload(text, editCtx);
+  if (edited === null) {
+    hold.release();
+    ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+    return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" answered with a body that is not JSON-RPC`, 502);
+  }
+  let out = edited.text;
+  if (plan.local.length > 0) {
+    // Our local answers join the upstream's batch answer.
+    out = out.trimStart().startsWith('[') ? `[${out.trim().slice(1, -1)}${out.trim() === '[]' ? '' : ','}${plan.local.join(',')}]` : batchBody([out, ...plan.local]);
+  }
+  const h = clientResponseHeaders(headers, { dropLength: true });
+  h['content-length'] = Buffer.byteLength(out);
+  // Parsing is over: what stays is the output, until the client has read it.
+  hold.settle(h['content-length']);
+  res.writeHead(statusCode, h);
+  ctx.markResponseStart();
+  res.end(out);
+  return ctx.finish({ status: statusCode });
+}
+
 /** Passes an upstream response through untouched, streaming. */
 async function relay(ctx: RequestContext, res: ServerResponse, source: CompiledSource, status: number, headers: Record<string, string | string[] | undefined>, body: Readable): Promise<void> {
   res.writeHead(status, clientResponseHeaders(headers, { dropLength: false }));
@@ -439,8 +496,9 @@ async function streamTo(ctx: RequestContext, source: CompiledSource, body: Reada
     ctx.finish({ status: res.statusCode });
   } catch (err) {
     // The agent went away (which cancels the upstream call too) or the upstream broke mid-stream.
-    const kind = (err as { code?: string }).code === 'CLIENT_CLOSED' ? 'client-closed' : classifyUpstreamError(err);
-    if (kind !== 'client-closed' && kind !== 'aborted') ctx.metrics.upstreamErrors.inc({ source: source.name, kind });
+    // Out of byte budget is ours, not the upstream's: counted in buffer_rejections_total.
+    const kind = (err as { code?: string }).code === 'CLIENT_CLOSED' ? 'client-closed' : err instanceof SseBudgetExceededError ? 'overloaded' : classifyUpstreamError(err);
+    if (kind !== 'client-closed' && kind !== 'aborted' && kind !== 'overloaded') ctx.metrics.upstreamErrors.inc({ source: source.name, kind });
     if (!res.destroyed) res.destroy();
     ctx.finish({ status: res.statusCode, reason: `stream ended early: ${kind}` });
   } finally {
@@ -448,12 +506,21 @@ async function streamTo(ctx: RequestContext, source: CompiledSource, body: Reada
   }
 }
 
-async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string | null> {
+async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number, hold: BudgetHold, declared?: number): Promise<string | null | 'overloaded'> {
+  // A declared length is checked and reserved before any of the body is read, so an answer that
+  // cannot be served costs nothing; bytes beyond the declaration still count (and fail below).
+  let reserved = 0;
+  if (declared !== undefined && Number.isSafeInteger(declared) && declared >= 0) {
+    if (declared > limit) { body.destroy(); return null; }
+    if (!hold.grow(declared)) { body.destroy(); return 'overloaded'; }
+    reserved = declared;
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of body) {
     size += c.length;
     if (size > limit) { body.destroy(); return null; }
+    if (size > reserved && !hold.grow(size - Math.max(reserved, size - c.length))) { body.destroy(); return 'overloaded'; }
     chunks.push(c);
   }
   return decodeUtf8Strict(Buffer.concat(chunks, size));
@@ -472,6 +539,7 @@ async function handleGet(ctx: RequestContext, req: IncomingMessage, res: ServerR
   const sessionless = req.headers['mcp-session-id'] === undefined;
   const rewriter = createSseRewriter({
     maxEventBytes: snap.maxFilteredResponseBytes,
+    hold: ctx.budget.hold('sse_event', EDIT_CHARGE),
     rewrite: (ev) => {
       if (ev.data === null || ev.data === '' || !filtering) return null;
       const out = filterByShape(ev.data, source.visibility, ctx.correlationId);
