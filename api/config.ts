@@ -105,8 +105,13 @@ export const LimitsSchema = strict({
   maxFilteredResponseBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
 });
 
+/** A Host the sidecar answers to: `name`, `name:port`, an IPv4 address or `[IPv6]`, optionally with a port. */
+const AllowedHost = z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$/, 'expected host or host:port (IPv6 in brackets), no scheme or path');
+
 export const ServerSchema = strict({
   allowedOrigins: z.array(z.string()).default([]),
+  /** Host header values accepted besides loopback and the bind address (DNS-rebinding protection). */
+  allowedHosts: z.array(AllowedHost).max(256).default([]),
 });
 
 /** Gate 4 in the sidecar: limits and timings of calls waiting for a human (docs/approvals.md). */
@@ -153,7 +158,7 @@ export const policyFields = {
   cedar: CedarSchema.optional(),
   egress: EgressSchema.default({ allow: [], deny: [] }),
   limits: LimitsSchema.default({ maxBodyBytes: 4 * 1024 * 1024, maxFilteredResponseBytes: 16 * 1024 * 1024 }),
-  server: ServerSchema.default({ allowedOrigins: [] }),
+  server: ServerSchema.default({ allowedOrigins: [], allowedHosts: [] }),
   approvals: ApprovalsSchema.default(APPROVALS_DEFAULTS),
 };
 

@@ -60,6 +60,13 @@ export function createSidecarMetrics() {
       labelNames: ['source'] as const,
       registers: [registry],
     }),
+    /** Requests refused before routing; labels are fixed sets (listener: proxy|admin, check: host|origin). */
+    httpRefused: new Counter({
+      name: `${p}http_refused_total`,
+      help: 'HTTP requests refused by the listener checks: a Host that is not the sidecar (DNS rebinding), an Origin not allowed',
+      labelNames: ['listener', 'check'] as const,
+      registers: [registry],
+    }),
     upstreamUp: new Gauge({
       name: `${p}upstream_up`,
       help: 'Whether the last reachability probe of the source succeeded (1) or not (0)',

@@ -13,6 +13,7 @@ import { UpstreamHealth } from './health.js';
 import type { Logger } from './log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { createRequestContext, type RequestContext } from './proxy/context.js';
+import { checkHost, hostPolicy, type HostPolicy } from './proxy/hosts.js';
 import { forwardEgress, openTunnel, refuse, routeAbsolute, routeConnect } from './proxy/forward-proxy.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { UpstreamPools } from './proxy/upstream.js';
@@ -50,6 +51,11 @@ export interface SidecarOptions {
    * backend. Without one, calls that need approval are refused with -32006. The sidecar closes it.
    */
   approvals?: ApprovalBackend & ApprovalChannelInfo;
+  /**
+   * Host header values both listeners accept besides loopback names and their bind address
+   * (`--allowed-hosts`); the config's server.allowedHosts adds to them.
+   */
+  allowedHosts?: readonly string[];
 }
 
 export interface Sidecar {
@@ -89,6 +95,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       current = null;
       lastError = { at: new Date().toISOString(), origin: u.origin, errors: [u.reason] };
       noConfigReason = u.reason;
+      refreshHosts();
       metrics.configInfo.reset();
       return;
     }
@@ -124,6 +131,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     current = next;
     lastError = null;
     pools.retain(next);
+    refreshHosts();
     metrics.configReloads.inc({ result: 'success' });
     metrics.configInfo.reset();
     metrics.configInfo.set({ hash: next.hash }, 1);
@@ -152,6 +160,22 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
 
   const ctxDeps = { pools, metrics, log, approvals };
 
+  // DNS rebinding: the Host names each listener answers to; rebuilt after listen and on each new
+  // snapshot (server.allowedHosts), not per request.
+  const ports = { proxy: 0, admin: 0 };
+  let hosts = { proxy: hostPolicy(o.bind, 0, []), admin: hostPolicy(o.adminBind ?? o.bind, 0, []) };
+  const refreshHosts = (): void => {
+    const extra = [...(o.allowedHosts ?? []), ...(current?.allowedHosts ?? [])];
+    hosts = { proxy: hostPolicy(o.bind, ports.proxy, extra), admin: hostPolicy(o.adminBind ?? o.bind, ports.admin, extra) };
+  };
+  const hostRefusal = (req: http.IncomingMessage, listener: 'proxy' | 'admin'): string | null => {
+    let count = 0;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.length === 4 && req.rawHeaders[i]!.toLowerCase() === 'host') count++;
+    const why = count > 1 ? 'the request has more than one Host header' : checkHost(hosts[listener], req.headers.host);
+    if (why !== null) metrics.httpRefused.inc({ listener, check: 'host' });
+    return why;
+  };
+
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     inflight++;
     res.once('close', () => { inflight--; streams.delete(res); });
@@ -161,6 +185,14 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       let name = '-';
       try { name = m ? decodeURIComponent(m[1]!) : '-'; } catch { /* stays '-' */ }
       const ctx = createRequestContext(ctxDeps, req, res, name);
+      // Origin-form requests are addressed to the sidecar itself: their Host must be one of its
+      // names. (Absolute-form requests carry their destination in the URL; routeAbsolute decides.)
+      const badHost = hostRefusal(req, 'proxy');
+      if (badHost !== null) {
+        res.setHeader('connection', 'close');
+        replyError(ctx, res, 'HOST_NOT_ALLOWED', badHost);
+        return;
+      }
       if (req.method === 'GET') streams.add(res);
       run(ctx, res, () => routeMcp(ctx, req, res, m ? name : null));
       return;
@@ -227,6 +259,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
 
   const admin = createAdminServer({
     registry: metrics.registry,
+    hostRefusal: (req) => hostRefusal(req, 'admin'),
     readiness: () => {
       const snap = current;
       const upstreams = health.report();
@@ -247,6 +280,9 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   await listen(admin, o.adminPort, o.adminBind ?? o.bind);
   const port = (server.address() as { port: number }).port;
   const adminPort = (admin.address() as { port: number }).port;
+  ports.proxy = port;
+  ports.admin = adminPort;
+  refreshHosts();
   log.info('sidecar listening', { proxy: `http://${o.bind}:${port}`, admin: `http://${o.adminBind ?? o.bind}:${adminPort}`, config: o.provider.description });
 
   let closing: Promise<void> | null = null;

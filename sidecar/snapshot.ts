@@ -37,6 +37,8 @@ export interface Snapshot {
   maxBodyBytes: number;
   maxFilteredResponseBytes: number;
   allowedOrigins: ReadonlySet<string>;
+  /** Host header values accepted besides loopback and the bind address (sidecar/proxy/hosts.ts). */
+  allowedHosts: readonly string[];
   approvals: ApprovalSettings;
 }
 
@@ -111,6 +113,7 @@ export function compileSnapshot(
       maxBodyBytes: doc.limits.maxBodyBytes,
       maxFilteredResponseBytes: doc.limits.maxFilteredResponseBytes,
       allowedOrigins: new Set(doc.server.allowedOrigins),
+      allowedHosts: doc.server.allowedHosts,
       approvals: {
         maxPendingWorkload: a.maxPending.workload,
         maxPendingClient: a.maxPending.client,

@@ -7,6 +7,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
+import { flushHead } from './pipe.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { poolRequest, type UpstreamPools } from './upstream.js';
 
@@ -87,6 +88,7 @@ export async function forwardEgress(pools: UpstreamPools, req: IncomingMessage, 
       signal: abort.signal,
     });
     res.writeHead(up.statusCode, clientResponseHeaders(up.headers, { dropLength: false }));
+    flushHead(res, up.headers);
     await pipeline(up.body, res);
     return up.statusCode;
   } catch {

@@ -14,10 +14,12 @@ import { needsListFilter } from '../gates/visibility.js';
 import { batchBody, decodeUtf8Strict, errorResponse, parseJsonRpc, type Message, type RawId } from '../jsonrpc.js';
 import { summariseArguments } from '../log.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
-import { createSseRewriter, formatSseEvent, SseParser } from '../sse.js';
+import { createSseRewriter, formatSseEvent } from '../sse.js';
 import { readBody } from './body.js';
 import { editPayload, filterByShape, idKey, newProbeName, probeRequest, type ResponseEdit } from './edits.js';
-import { pipeTo } from './pipe.js';
+import { flushHead, pipeTo } from './pipe.js';
+import { corsHeaders, preflightHeaders } from './cors.js';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { clientResponseHeaders, decodeMcpHeader, headerValue } from './headers.js';
 import type { MessageOutcome, RequestContext } from './context.js';
 import { classifyUpstreamError, describeUpstreamError } from './upstream.js';
@@ -65,8 +67,18 @@ export async function denyAll(ctx: RequestContext, req: IncomingMessage, res: Se
 
 export async function handleMcp(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
   const origin = headerValue(req.headers['origin']);
-  if (origin !== undefined && !snap.allowedOrigins.has(origin)) {
-    return replyError(ctx, res, 'ORIGIN_NOT_ALLOWED', `Origin "${origin}" is not in server.allowedOrigins`);
+  if (origin !== undefined) {
+    if (!snap.allowedOrigins.has(origin)) {
+      ctx.metrics.httpRefused.inc({ listener: 'proxy', check: 'origin' });
+      return replyError(ctx, res, 'ORIGIN_NOT_ALLOWED', `Origin "${origin}" is not in server.allowedOrigins`);
+    }
+    // An allowed browser client: CORS headers on every answer, and preflights answered here
+    // (they carry no MCP message and are never forwarded).
+    for (const [k, v] of Object.entries(corsHeaders(origin))) res.setHeader(k, v);
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      res.writeHead(204, preflightHeaders(origin, headerValue(req.headers['access-control-request-headers']))).end();
+      return ctx.finish({ status: 204, decision: 'forward', gate: 'transport', reason: 'CORS preflight' });
+    }
   }
   switch (req.method) {
     case 'POST':
@@ -336,7 +348,7 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
       // Our local answers join the upstream's batch answer.
       out = out.trimStart().startsWith('[') ? `[${out.trim().slice(1, -1)}${out.trim() === '[]' ? '' : ','}${plan.local.join(',')}]` : batchBody([out, ...plan.local]);
     }
-    const h = clientResponseHeaders(headers, { dropLength: true });
+    const h = toClient(res, headers, true);
     h['content-length'] = Buffer.byteLength(out);
     res.writeHead(statusCode, h);
     ctx.markResponseStart();
@@ -355,15 +367,29 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
     },
     onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' }),
   });
-  res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true }));
+  res.writeHead(statusCode, toClient(res, headers, true));
+  res.flushHeaders();
   ctx.markResponseStart();
   for (const l of plan.local) res.write(formatSseEvent({ event: 'message', data: l }));
   await streamTo(ctx, source, body, res, rewriter);
 }
 
+/**
+ * The upstream's response headers as the agent gets them. CORS is the sidecar's to decide: the
+ * upstream's Access-Control-* never pass, and its Vary keeps our `Origin`.
+ */
+function toClient(res: ServerResponse, upstream: Record<string, string | string[] | undefined>, dropLength: boolean): OutgoingHttpHeaders {
+  const h = clientResponseHeaders(upstream, { dropLength });
+  for (const k of Object.keys(h)) if (k.startsWith('access-control-')) delete h[k];
+  const ours = res.getHeader('vary');
+  if (ours !== undefined && h['vary'] !== undefined) h['vary'] = `${String(h['vary'])}, ${String(ours)}`;
+  return h;
+}
+
 /** Passes an upstream response through untouched, streaming. */
 async function relay(ctx: RequestContext, res: ServerResponse, source: CompiledSource, status: number, headers: Record<string, string | string[] | undefined>, body: Readable): Promise<void> {
-  res.writeHead(status, clientResponseHeaders(headers, { dropLength: false }));
+  res.writeHead(status, toClient(res, headers, false));
+  flushHead(res, headers);
   ctx.markResponseStart();
   await streamTo(ctx, source, body, res, null);
 }
@@ -404,57 +430,34 @@ async function handleGet(ctx: RequestContext, req: IncomingMessage, res: ServerR
   const isSse = (headerValue(headers['content-type']) ?? '').startsWith('text/event-stream');
   if (!isSse || statusCode !== 200) return relay(ctx, res, source, statusCode, headers, body);
 
-  // A session-less GET answered with SSE is either a stateless server's stream or the 2024-11-05
-  // HTTP+SSE transport, whose first event names a POST endpoint that would bypass the gates.
-  const sessionless = req.headers['mcp-session-id'] === undefined;
+  // The head goes out at once (an idle stream is a normal stream). The 2024-11-05 HTTP+SSE
+  // transport announces a POST endpoint that would bypass the gates in an `endpoint` event: no
+  // Streamable HTTP server sends one, so on any GET stream it is replaced by -32013 and the
+  // stream ends. The rewriter holds each event until it is complete, so none of it leaks.
+  let legacy = false;
   const rewriter = createSseRewriter({
     maxEventBytes: snap.maxFilteredResponseBytes,
     rewrite: (ev) => {
+      if (legacy) return '';
+      if (ev.event === 'endpoint') {
+        legacy = true;
+        // After this chunk is pushed: stop reading the upstream and end the agent's stream.
+        setImmediate(() => { body.unpipe(rewriter); body.destroy(); rewriter.end(); });
+        ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+        const err = errorFor(ctx, null, 'UNSUPPORTED_TRANSPORT', `upstream "${source.name}" speaks the 2024-11-05 HTTP+SSE transport, which ThoughtGate does not govern; use a Streamable HTTP endpoint`);
+        return formatSseEvent({ event: 'message', data: err });
+      }
       if (ev.data === null || ev.data === '' || !filtering) return null;
       const out = filterByShape(ev.data, source.visibility, ctx.correlationId);
       if (out === null || out === ev.data) return null;
       return formatSseEvent({ data: out, event: ev.event ?? undefined, id: ev.id ?? undefined });
     },
+    onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' }),
   });
-  if (sessionless) {
-    const first = await firstEvent(body, 2000);
-    if (first.legacy) {
-      (body as unknown as { destroy(): void }).destroy();
-      return replyError(ctx, res, 'UNSUPPORTED_TRANSPORT', `upstream "${source.name}" speaks the 2024-11-05 HTTP+SSE transport, which ThoughtGate does not govern; use a Streamable HTTP endpoint`);
-    }
-    res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true }));
-    ctx.markResponseStart();
-    if (first.buffered.length > 0) rewriter.write(first.buffered);
-    return streamTo(ctx, source, body, res, rewriter);
-  }
-  res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true }));
+  res.writeHead(statusCode, toClient(res, headers, true));
+  res.flushHeaders();
   ctx.markResponseStart();
-  await streamTo(ctx, source, body, res, filtering ? rewriter : null);
-}
-
-/** Reads from an SSE body until its first complete event (or a deadline), without losing bytes. */
-async function firstEvent(body: NodeJS.ReadableStream, deadlineMs: number): Promise<{ legacy: boolean; buffered: Buffer }> {
-  const parser = new SseParser();
-  const chunks: Buffer[] = [];
-  return new Promise((resolve) => {
-    const done = (legacy: boolean) => {
-      clearTimeout(timer);
-      body.off('data', onData);
-      body.off('end', onEnd);
-      body.pause();
-      resolve({ legacy, buffered: Buffer.concat(chunks) });
-    };
-    const onData = (c: Buffer) => {
-      chunks.push(c);
-      const evs = parser.push(c.toString('utf8'));
-      const real = evs.find((e) => e.data !== null || e.event !== null);
-      if (real) done(real.event === 'endpoint');
-    };
-    const onEnd = () => done(false);
-    const timer = setTimeout(() => done(false), deadlineMs);
-    body.on('data', onData);
-    body.on('end', onEnd);
-  });
+  await streamTo(ctx, source, body, res, rewriter);
 }
 
 async function forwardAsIs(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, source: CompiledSource, method: 'DELETE'): Promise<void> {
