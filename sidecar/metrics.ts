@@ -67,6 +67,12 @@ export function createSidecarMetrics() {
       labelNames: ['listener', 'check'] as const,
       registers: [registry],
     }),
+    upstreamConnections: new Counter({
+      name: `${p}upstream_connections_opened_total`,
+      help: 'Upstream connections opened for MCP sources; spare="true" when a pre-connected spare served the request (no connect on its path)',
+      labelNames: ['spare'] as const,
+      registers: [registry],
+    }),
     upstreamUp: new Gauge({
       name: `${p}upstream_up`,
       help: 'Whether the last reachability probe of the source succeeded (1) or not (0)',

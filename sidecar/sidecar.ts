@@ -72,7 +72,7 @@ const MCP_PATH = /^\/mcp\/([^/?#]+)\/?(?:\?.*)?$/;
 export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const { log } = o;
   const metrics = createSidecarMetrics();
-  const pools = new UpstreamPools();
+  const pools = new UpstreamPools((spare) => metrics.upstreamConnections.inc({ spare: spare ? 'true' : 'false' }));
   const health = new UpstreamHealth(metrics, o.probeIntervalMs);
   let current: Snapshot | null = null;
   let generation = 0;

@@ -4,11 +4,16 @@ import type { Dispatcher, Pool } from 'undici';
 import apiRequest from 'undici/lib/api/api-request.js';
 import PoolImpl from 'undici/lib/dispatcher/pool.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
+import { warmConnector, type WarmConnector } from './warm-connect.js';
 
 export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'other';
 
 export class UpstreamPools {
   private pools = new Map<string, Pool>();
+  private warm = new Map<string, WarmConnector>();
+
+  /** onConnect: each new upstream connection of a source pool, and whether a spare served it. */
+  constructor(private readonly onConnect?: (spare: boolean) => void) {}
 
   private key(origin: string, connectTimeoutMs: number): string {
     return `${origin}|${connectTimeoutMs}`;
@@ -18,9 +23,11 @@ export class UpstreamPools {
     const k = this.key(origin, connectTimeoutMs);
     let p = this.pools.get(k);
     if (!p) {
+      const warm = warmConnector(connectTimeoutMs, this.onConnect);
+      this.warm.set(k, warm);
       p = new PoolImpl(origin, {
         connections: 256,
-        connectTimeout: connectTimeoutMs,
+        connect: warm.connect,
         keepAliveTimeout: 30_000,
         keepAliveMaxTimeout: 120_000,
         // Streams (SSE, long tool calls) may be idle for minutes; the agent's disconnect ends them.
@@ -42,6 +49,8 @@ export class UpstreamPools {
     for (const [k, p] of this.pools) {
       if (keep.has(k) || k.startsWith('egress:')) continue;
       this.pools.delete(k);
+      this.warm.get(k)?.dispose();
+      this.warm.delete(k);
       void p.close().catch(() => undefined);
     }
   }
@@ -60,6 +69,8 @@ export class UpstreamPools {
   async close(): Promise<void> {
     const all = [...this.pools.values()];
     this.pools.clear();
+    for (const w of this.warm.values()) w.dispose();
+    this.warm.clear();
     await Promise.all(all.map((p) => p.destroy().catch(() => undefined)));
   }
 }
