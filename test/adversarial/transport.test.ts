@@ -455,3 +455,63 @@ describe('14: the upstream\'s CORS headers are replaced by the sidecar\'s', () =
     }
   });
 });
+
+// ---------- 15. jitter: connection setup off the request path ----------
+
+describe('15: a pre-connected spare serves the request that finds no idle upstream connection', () => {
+  test('a GET stream pins a connection; the next POST goes out on the spare, not after a connect', async () => {
+    let connections = 0;
+    const held = new Set<http.ServerResponse>();
+    const sockets = new Set<net.Socket>();
+    const used = new WeakSet<net.Socket>();
+    const upstream = http.createServer((req, res) => {
+      used.add(req.socket);
+      req.resume();
+      req.on('end', () => {
+        if (req.method === 'GET') {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.flushHeaders();
+          held.add(res);
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":1,"result":{}}');
+      });
+    });
+    upstream.on('connection', (sock: net.Socket) => { connections++; sockets.add(sock); sock.on('close', () => sockets.delete(sock)); });
+    // The spare: a connection that stays open without a request (health probes connect and close at once).
+    const idleOpen = () => [...sockets].filter((x) => !used.has(x) && !x.destroyed);
+    const spareReady = async () => {
+      for (;;) {
+        const first = idleOpen();
+        await new Promise((r) => setTimeout(r, 50));
+        if (first.some((x) => idleOpen().includes(x))) return;
+      }
+    };
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const tg = await startTestSidecar(`sources:\n  - name: u\n    url: http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp\ndefaultAction: forward\n`);
+    const until = async (pred: () => boolean) => { while (!pred()) await new Promise((r) => setTimeout(r, 5)); };
+    const spareCount = async () => Number(/thoughtgate_sidecar_upstream_connections_opened_total\{spare="true"\} (\d+)/.exec(await (await fetch(`${tg.admin}/metrics`)).text())?.[1] ?? 0);
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': 's' };
+    try {
+      const r1 = await fetch(tg.mcpUrl('u'), { method: 'POST', headers, body });
+      await r1.text();
+      const before = await spareCount();
+      // A GET stream takes the idle connection and keeps it.
+      const get = await fetch(tg.mcpUrl('u'), { headers: { accept: 'text/event-stream', 'mcp-session-id': 's' } });
+      expect(get.status).toBe(200);
+      await until(() => held.size === 1);
+      // Once the spare has connected, the POST that follows finds no idle connection but the spare.
+      await spareReady();
+      const r2 = await fetch(tg.mcpUrl('u'), { method: 'POST', headers, body });
+      expect(await r2.text()).toContain('"result"');
+      expect(await spareCount()).toBeGreaterThan(before);
+      await get.body?.cancel();
+    } finally {
+      await tg.close();
+      for (const res of held) res.end();
+      upstream.closeAllConnections();
+      await new Promise<void>((r) => upstream.close(() => r()));
+    }
+  });
+});
