@@ -20,6 +20,7 @@ export interface WarmConnector {
 export function warmConnector(connectTimeoutMs: number, onConnect?: (spare: boolean) => void): WarmConnector {
   const base = buildConnectorImpl({ timeout: connectTimeoutMs });
   let spare: { socket: Socket; timer: NodeJS.Timeout; drop: () => void } | null = null;
+  // Reading keeps a server's FIN (or unexpected bytes) visible while the spare waits: it is dropped.
   let filling = false;
   let disposed = false;
   const ignore = (): void => undefined;
@@ -31,7 +32,12 @@ export function warmConnector(connectTimeoutMs: number, onConnect?: (spare: bool
     clearTimeout(s.timer);
     s.socket.off('error', ignore);
     s.socket.off('close', s.drop);
-    return s.socket.destroyed || !s.socket.writable ? null : s.socket;
+    s.socket.off('data', s.drop);
+    s.socket.off('end', s.drop);
+    s.socket.pause();
+    // A spare the server has begun to close (FIN received) is not handed out.
+    if (s.socket.destroyed || !s.socket.writable || s.socket.readableEnded) { s.socket.destroy(); return null; }
+    return s.socket;
   };
 
   const fill = (opts: buildConnector.Options): void => {
@@ -46,6 +52,8 @@ export function warmConnector(connectTimeoutMs: number, onConnect?: (spare: bool
       sock.on('error', ignore);
       const drop = (): void => { if (spare?.socket === sock) { clearTimeout(spare.timer); spare = null; } sock.destroy(); };
       sock.once('close', drop);
+      sock.once('end', drop);
+      sock.on('data', drop);
       const timer = setTimeout(drop, SPARE_MAX_AGE_MS);
       timer.unref();
       spare = { socket: sock, timer, drop };
@@ -63,7 +71,7 @@ export function warmConnector(connectTimeoutMs: number, onConnect?: (spare: bool
       return;
     }
     base(opts, (err, socket) => {
-      onConnect?.(false);
+      if (!err) onConnect?.(false);
       done(err, socket as Socket | null);
       if (!err) fill(opts);
     });
