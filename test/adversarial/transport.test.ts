@@ -515,3 +515,32 @@ describe('15: a pre-connected spare serves the request that finds no idle upstre
     }
   });
 });
+
+describe('13: --allowed-hosts and a wildcard admin bind (as in a pod) through a running sidecar', () => {
+  test('the admin port on 0.0.0.0 answers the kubelet by pod IP, not a rebound name; --allowed-hosts works before any config', async () => {
+    const { startSidecar } = await import('../../sidecar/sidecar.js');
+    const { createLogger } = await import('../../sidecar/log.js');
+    // No config at all: the flag alone must already apply (the admin port serves before a config loads).
+    const sc = await startSidecar({
+      port: 0, adminPort: 0, bind: '127.0.0.1', adminBind: '0.0.0.0', log: createLogger('error', () => undefined),
+      provider: { description: 'none', start: () => undefined, close: () => undefined },
+      allowedHosts: ['agent-tools.internal'],
+    });
+    try {
+      const admin = sc.adminPort;
+      expect((await requestWithHost(admin, `10.244.1.17:${admin}`, { path: '/health' })).status).toBe(200); // kubelet: pod IP
+      expect((await requestWithHost(admin, `[fd00::17]:${admin}`, { path: '/health' })).status).toBe(200);
+      expect((await requestWithHost(admin, `10.244.1.17:${admin + 1}`, { path: '/health' })).status).toBe(403);
+      expect((await requestWithHost(admin, `rebound.evil.example:${admin}`, { path: '/metrics' })).status).toBe(403);
+      expect((await requestWithHost(admin, 'agent-tools.internal', { path: '/health' })).status).toBe(200);
+      // The proxy is bound to 127.0.0.1: an IP that is not its own is refused there.
+      const proxy = await requestWithHost(sc.port, `10.244.1.17:${sc.port}`, { path: '/mcp/x' });
+      expect(proxy.status).toBe(403);
+      expect(JSON.parse(proxy.text).error.code).toBe(-32023);
+      // The flag's name is accepted on the proxy (then: no config, so -32011 by HTTP 503).
+      expect((await requestWithHost(sc.port, `agent-tools.internal:${sc.port}`, { path: '/mcp/x' })).status).toBe(503);
+    } finally {
+      await sc.close();
+    }
+  });
+});
