@@ -38,6 +38,10 @@ Options (each also settable by environment; a flag wins over its variable):
                           127.0.0.1: only the pod's own containers reach it)
   --admin-bind <address>  address the admin port listens on (default the  [${ENV.adminBind}]
                           --bind address; in a pod 0.0.0.0 so probes reach it)
+  --allowed-hosts <list>  comma-separated Host names (host or host:port)  [${ENV.allowedHosts}]
+                          both ports accept besides localhost, 127.0.0.1,
+                          [::1] and the bind address (DNS-rebinding
+                          protection; the config's server.allowedHosts adds)
   --log-level <level>     debug | info | warn | error (default info)   [${ENV.logLevel}]
   --drain-timeout <dur>   on SIGTERM, how long in-flight requests may   [${ENV.drainTimeout}]
                           finish before connections are closed (default 10s)
@@ -92,6 +96,13 @@ function port(value: string | undefined, what: string, fallback: number): number
   return n;
 }
 
+function allowedHosts(value: string | undefined): string[] {
+  const list = (value ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+  const bad = list.filter((h) => !/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$/.test(h));
+  if (bad.length) throw new UsageError(`thoughtgate sidecar: --allowed-hosts: expected host or host:port (IPv6 in brackets), got "${bad[0]}"`);
+  return list;
+}
+
 async function sidecar(args: string[]): Promise<number> {
   const v = parse(args, {
     config: { type: 'string' },
@@ -99,6 +110,7 @@ async function sidecar(args: string[]): Promise<number> {
     'admin-port': { type: 'string' },
     bind: { type: 'string' },
     'admin-bind': { type: 'string' },
+    'allowed-hosts': { type: 'string' },
     'log-level': { type: 'string' },
     'drain-timeout': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -119,6 +131,7 @@ async function sidecar(args: string[]): Promise<number> {
     adminPort: port(v['admin-port'] as string | undefined ?? env[ENV.adminPort], '--admin-port', PORTS.admin),
     bind: (v.bind as string | undefined) ?? env[ENV.bind] ?? '127.0.0.1',
     adminBind: (v['admin-bind'] as string | undefined) ?? env[ENV.adminBind],
+    allowedHosts: allowedHosts((v['allowed-hosts'] as string | undefined) ?? env[ENV.allowedHosts]),
   };
   const log = createLogger(level);
   const { startSidecar } = await import('./sidecar/sidecar.js');

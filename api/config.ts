@@ -121,6 +121,9 @@ export const LimitsSchema = strict({
   }
 });
 
+/** A Host the sidecar answers to: `name`, `name:port`, an IPv4 address or `[IPv6]`, optionally with a port. */
+const AllowedHost = z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$/, 'expected host or host:port (IPv6 in brackets), no scheme or path');
+
 /** Answers being edited are charged 4 bytes per byte (sidecar/proxy/budget.ts): one of the largest must fit. */
 function minBufferedBytes(l: { maxBodyBytes: number; maxFilteredResponseBytes: number }): number {
   return Math.max(l.maxBodyBytes, 4 * l.maxFilteredResponseBytes);
@@ -134,6 +137,7 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 export const SERVER_DEFAULTS = {
   allowedOrigins: [] as string[],
+  allowedHosts: [] as string[],
   headersTimeout: '30s',
   requestBodyTimeout: '30s',
   keepAliveTimeout: '65s',
@@ -143,6 +147,8 @@ export const SERVER_DEFAULTS = {
 /** The proxy listener. Timeouts and the connection cap apply to connections accepted after a reload. */
 export const ServerSchema = strict({
   allowedOrigins: z.array(z.string()).default([]),
+  /** Host header values accepted besides loopback and the bind address (DNS-rebinding protection). */
+  allowedHosts: z.array(AllowedHost).max(256).default([]),
   /** From a new connection (or a later request's first byte) to the end of the request's headers. */
   headersTimeout: PositiveDuration.default(SERVER_DEFAULTS.headersTimeout),
   /** From the end of the headers to the end of the body of a POST (not the response: streams and held calls may be long). */

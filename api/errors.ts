@@ -26,7 +26,7 @@ export const ERRORS = {
   APPROVAL_LIMIT: { code: -32010, http: 200, gate: 'approval', message: 'Too many pending approvals' },
   NOT_CONFIGURED: { code: -32011, http: 200, gate: 'config', message: 'ThoughtGate has no valid configuration; denied' },
   REQUEST_TOO_LARGE: { code: -32012, http: 413, gate: 'transport', message: 'Request body too large' },
-  UNSUPPORTED_TRANSPORT: { code: -32013, http: 400, gate: 'transport', message: 'Unsupported MCP transport' },
+  UNSUPPORTED_TRANSPORT: { code: -32013, http: 200, gate: 'transport', message: 'Unsupported MCP transport' },
   ORIGIN_NOT_ALLOWED: { code: -32014, http: 403, gate: 'transport', message: 'Origin not allowed' },
   UPSTREAM_RESPONSE_INVALID: { code: -32015, http: 502, gate: 'upstream', message: 'Upstream response could not be governed' },
   SHUTTING_DOWN: { code: -32016, http: 503, gate: 'transport', message: 'ThoughtGate is shutting down' },
@@ -34,6 +34,7 @@ export const ERRORS = {
   QUERY_NOT_ALLOWED: { code: -32019, http: 400, gate: 'transport', message: 'Query parameter not allowed' },
   BATCH_TOO_LARGE: { code: -32021, http: 400, gate: 'transport', message: 'Batch too large' },
   OVERLOADED: { code: -32022, http: 503, gate: 'transport', message: 'ThoughtGate is overloaded' },
+  HOST_NOT_ALLOWED: { code: -32023, http: 403, gate: 'transport', message: 'Host not allowed' },
   // Standard JSON-RPC and MCP codes we answer with when the request itself is broken.
   PARSE_ERROR: { code: -32700, http: 400, gate: 'transport', message: 'Parse error' },
   INVALID_REQUEST: { code: -32600, http: 400, gate: 'transport', message: 'Invalid Request' },

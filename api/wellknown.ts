@@ -42,6 +42,8 @@ export const ENV = {
   bind: 'THOUGHTGATE_BIND',
   adminBind: 'THOUGHTGATE_ADMIN_BIND',
   logLevel: 'THOUGHTGATE_LOG_LEVEL',
+  /** Comma-separated Host names the listeners accept besides loopback and their bind address. */
+  allowedHosts: 'THOUGHTGATE_ALLOWED_HOSTS',
   drainTimeout: 'THOUGHTGATE_DRAIN_TIMEOUT',
   /** Cluster mode: the ConfigMap to watch (namespace from POD_NAMESPACE). */
   configMap: 'THOUGHTGATE_CONFIGMAP',

@@ -8,9 +8,15 @@ export interface ReadinessReport {
   [key: string]: unknown;
 }
 
-export function createAdminServer(deps: { registry: Registry; readiness: () => ReadinessReport }): http.Server {
+export function createAdminServer(deps: { registry: Registry; readiness: () => ReadinessReport; hostRefusal?: (req: http.IncomingMessage) => string | null }): http.Server {
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    // DNS rebinding: a web page must not read /ready or /metrics through a rebound name.
+    const badHost = deps.hostRefusal?.(req) ?? null;
+    if (badHost !== null) {
+      json(res, 403, { error: 'host not allowed', reason: badHost });
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;

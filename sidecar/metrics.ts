@@ -109,6 +109,19 @@ export function createSidecarMetrics() {
       help: 'Request id keys held for requests in flight in an MCP session (a reused id is refused while held)',
       registers: [registry],
     }),
+    /** Requests refused before routing; labels are fixed sets (listener: proxy|admin, check: host|origin). */
+    httpRefused: new Counter({
+      name: `${p}http_refused_total`,
+      help: 'HTTP requests refused by the listener checks: a Host that is not the sidecar (DNS rebinding), an Origin not allowed',
+      labelNames: ['listener', 'check'] as const,
+      registers: [registry],
+    }),
+    upstreamConnections: new Counter({
+      name: `${p}upstream_connections_opened_total`,
+      help: 'Upstream connections opened for MCP sources; spare="true" when a pre-connected spare served the request (no connect on its path)',
+      labelNames: ['spare'] as const,
+      registers: [registry],
+    }),
     upstreamUp: new Gauge({
       name: `${p}upstream_up`,
       help: 'Whether the last reachability probe of the source succeeded (1) or not (0)',

@@ -15,6 +15,7 @@ import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { createRequestContext, type RequestContext } from './proxy/context.js';
 import { forwardEgress, openTunnel, parseAbsolute, parseConnect, refuse, route, type RouteEnv } from './proxy/forward-proxy.js';
 import { ByteBudget } from './proxy/budget.js';
+import { checkHost, hostPolicy, type HostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { UpstreamPools } from './proxy/upstream.js';
@@ -52,6 +53,11 @@ export interface SidecarOptions {
    * backend. Without one, calls that need approval are refused with -32006. The sidecar closes it.
    */
   approvals?: ApprovalBackend & ApprovalChannelInfo;
+  /**
+   * Host header values both listeners accept besides loopback names and their bind address
+   * (`--allowed-hosts`); the config's server.allowedHosts adds to them.
+   */
+  allowedHosts?: readonly string[];
 }
 
 export interface Sidecar {
@@ -71,7 +77,7 @@ const MCP_PATH = /^\/mcp\/([^/?#]+)\/?(?:\?.*)?$/;
 export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const { log } = o;
   const metrics = createSidecarMetrics();
-  const pools = new UpstreamPools(metrics);
+  const pools = new UpstreamPools(metrics, (spare) => metrics.upstreamConnections.inc({ spare: spare ? 'true' : 'false' }));
   // Forward-proxy destinations are compared by address: names are resolved (bounded, cached).
   const routeEnv: RouteEnv = {
     resolver: new Resolver({
@@ -109,6 +115,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       lastError = { at: new Date().toISOString(), origin: u.origin, errors: [u.reason] };
       // The provider's reason names ConfigMaps, namespaces and labels: for the logs and /ready only.
       noConfigReason = 'no configuration applies to this workload; details are in the sidecar logs and on its /ready endpoint';
+      refreshHosts();
       metrics.configInfo.reset();
       return;
     }
@@ -146,6 +153,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     pools.retain(next);
     budget.capacity = next.maxBufferedBytes;
     tuneServer?.(next);
+    refreshHosts();
     metrics.configReloads.inc({ result: 'success' });
     metrics.configInfo.reset();
     metrics.configInfo.set({ hash: next.hash }, 1);
@@ -174,6 +182,22 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
 
   const ctxDeps = { pools, metrics, log, approvals, budget };
 
+  // DNS rebinding: the Host names each listener answers to; rebuilt after listen and on each new
+  // snapshot (server.allowedHosts), not per request.
+  const ports = { proxy: 0, admin: 0 };
+  let hosts = { proxy: hostPolicy(o.bind, 0, []), admin: hostPolicy(o.adminBind ?? o.bind, 0, []) };
+  const refreshHosts = (): void => {
+    const extra = [...(o.allowedHosts ?? []), ...(current?.allowedHosts ?? [])];
+    hosts = { proxy: hostPolicy(o.bind, ports.proxy, extra), admin: hostPolicy(o.adminBind ?? o.bind, ports.admin, extra) };
+  };
+  const hostRefusal = (req: http.IncomingMessage, listener: 'proxy' | 'admin'): string | null => {
+    let count = 0;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.length === 4 && req.rawHeaders[i]!.toLowerCase() === 'host') count++;
+    const why = count > 1 ? 'the request has more than one Host header' : checkHost(hosts[listener], req.headers.host);
+    if (why !== null) metrics.httpRefused.inc({ listener, check: 'host' });
+    return why;
+  };
+
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     // HTTP/1.1 pipelining: Node dispatches every request it has parsed at once, so one connection
     // could carry any number of concurrent calls past server.maxConnections. Over the cap the
@@ -196,6 +220,14 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       let name = '-';
       try { name = m ? decodeURIComponent(m[1]!) : '-'; } catch { /* stays '-' */ }
       const ctx = createRequestContext(ctxDeps, req, res, name);
+      // Origin-form requests are addressed to the sidecar itself: their Host must be one of its
+      // names. (Absolute-form requests carry their destination in the URL; routeAbsolute decides.)
+      const badHost = hostRefusal(req, 'proxy');
+      if (badHost !== null) {
+        res.setHeader('connection', 'close');
+        replyError(ctx, res, 'HOST_NOT_ALLOWED', badHost);
+        return;
+      }
       if (req.method === 'GET') streams.add(res);
       run(ctx, res, () => routeMcp(ctx, req, res, m ? name : null));
       return;
@@ -298,6 +330,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
 
   const admin = createAdminServer({
     registry: metrics.registry,
+    hostRefusal: (req) => hostRefusal(req, 'admin'),
     readiness: () => {
       const snap = current;
       const upstreams = health.report();
@@ -318,6 +351,9 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   await listen(admin, o.adminPort, o.adminBind ?? o.bind);
   const port = (server.address() as { port: number }).port;
   const adminPort = (admin.address() as { port: number }).port;
+  ports.proxy = port;
+  ports.admin = adminPort;
+  refreshHosts();
   log.info('sidecar listening', { proxy: `http://${o.bind}:${port}`, admin: `http://${o.adminBind ?? o.bind}:${adminPort}`, config: o.provider.description });
 
   let closing: Promise<void> | null = null;

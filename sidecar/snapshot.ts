@@ -41,6 +41,8 @@ export interface Snapshot {
   /** The proxy listener's timeouts (ms) and connection cap. */
   server: { headersTimeoutMs: number; requestBodyTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number };
   allowedOrigins: ReadonlySet<string>;
+  /** Host header values accepted besides loopback and the bind address (sidecar/proxy/hosts.ts). */
+  allowedHosts: readonly string[];
   approvals: ApprovalSettings;
 }
 
@@ -119,6 +121,7 @@ export function compileSnapshot(
         maxConnections: doc.server.maxConnections,
       },
       allowedOrigins: new Set(doc.server.allowedOrigins),
+      allowedHosts: doc.server.allowedHosts,
       approvals: {
         maxPendingWorkload: a.maxPending.workload,
         maxPendingClient: a.maxPending.client,

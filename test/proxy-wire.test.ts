@@ -275,7 +275,7 @@ describe('GET streams', () => {
     }
   });
 
-  test('the 2024-11-05 HTTP+SSE transport is refused with a clear error, and its POST endpoint is never reachable', async () => {
+  test('the 2024-11-05 HTTP+SSE transport is refused with a clear error event, and its POST endpoint is never reachable', async () => {
     // A real legacy server from the SDK: GET /sse announces a POST endpoint.
     const transports = new Map<string, SSEServerTransport>();
     const legacy = http.createServer(async (req, res) => {
@@ -292,14 +292,22 @@ describe('GET streams', () => {
     const url = `http://127.0.0.1:${(legacy.address() as AddressInfo).port}/sse`;
     const tg = await startTestSidecar(`sources:\n  - name: old\n    url: ${url}\ndefaultAction: forward\n`);
     try {
+      // The stream's head is sent at once (streams start when they start); the endpoint event is
+      // replaced by the error and the stream ends.
       const r = await fetch(tg.mcpUrl('old'), { headers: { accept: 'text/event-stream' } });
-      expect(r.status).toBe(400);
-      const body: any = await r.json();
+      expect(r.status).toBe(200);
+      const text = await r.text();
+      expect(text).not.toContain('event: endpoint');
+      expect(text).not.toContain('/message?sessionId');
+      const body: any = JSON.parse(/^data: (.*)$/m.exec(text)![1]!);
       expect(body.error.code).toBe(-32013);
       expect(body.error.data.reason).toContain('2024-11-05 HTTP+SSE');
       // The SDK's legacy client fails at connect instead of talking to the upstream unseen.
       const client = new Client({ name: 'legacy-client', version: '1' });
-      await expect(client.connect(new SSEClientTransport(new URL(tg.mcpUrl('old'))))).rejects.toThrow();
+      const transport = new SSEClientTransport(new URL(tg.mcpUrl('old')));
+      // The stream ends without an endpoint: EventSource would keep reconnecting until closed.
+      await expect(client.connect(transport)).rejects.toThrow();
+      await transport.close();
     } finally {
       await tg.close();
       legacy.closeAllConnections();

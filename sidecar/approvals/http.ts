@@ -234,6 +234,7 @@ async function holdCall(
   const key = isAnonymous(task.owner) ? null : heldKey(task.owner, idKey(m.id));
   if (key !== null) rt.held.set(key, task.id);
   res.writeHead(200, SSE_HEADERS);
+  res.flushHeaders(); // the agent sees the stream start before the first keep-alive
   ctx.markResponseStart();
   const progress = () => {
     if (token === undefined || res.writableEnded) return;
@@ -363,6 +364,7 @@ export async function handleTaskMethod(ctx: RequestContext, req: IncomingMessage
   // tasks/result blocks until the task ends; SSE with keep-alive comments while it waits.
   if (t.phase === 'done') return reply(ctx, res, outcomeResponse(m.id, t.outcome!, t.id));
   res.writeHead(200, SSE_HEADERS);
+  res.flushHeaders(); // the agent sees the stream start before the first keep-alive
   ctx.markResponseStart();
   const timer = setInterval(() => res.write(': keep-alive\n\n'), snap.approvals.keepAliveMs);
   await rt.engine.wait(t, res);

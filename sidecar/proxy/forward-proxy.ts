@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { aliases, defaultPort, hostForUrl, isLocalAddress, parseHost, type HostSpec } from './destination.js';
 import { egressVerdict, type EgressRules } from './egress-rules.js';
+import { flushHead } from './pipe.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { ResolveError, type Resolver } from './resolver.js';
 import { poolRequest, type UpstreamPools } from './upstream.js';
@@ -192,6 +193,7 @@ export async function forwardEgress(pools: UpstreamPools, req: IncomingMessage, 
       signal: abort.signal,
     });
     res.writeHead(up.statusCode, clientResponseHeaders(up.headers, { dropLength: false }));
+    flushHead(res, up.headers);
     await pipeline(up.body, res);
     return up.statusCode;
   } catch {

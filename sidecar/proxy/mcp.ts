@@ -23,7 +23,9 @@ import { batchExceeds } from './batch-size.js';
 import { readBody, type BodyResult } from './body.js';
 import { EDIT_CHARGE, type BudgetHold } from './budget.js';
 import { EditTable, editPayload, filterByShape, newProbeName, notGoverned, probeRequest, type ResponseEdit } from './edits.js';
-import { pipeTo } from './pipe.js';
+import { flushHead, pipeTo } from './pipe.js';
+import { corsHeaders, preflightHeaders } from './cors.js';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { upstreamTarget } from './query.js';
 import { clientResponseHeaders, decodeMcpHeader, describingHeaders, headerValue, mediaType } from './headers.js';
 import type { MessageOutcome, RequestContext } from './context.js';
@@ -100,8 +102,18 @@ function refuseBatch(ctx: RequestContext, res: ServerResponse, snap: Snapshot): 
 export async function handleMcp(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
   ctx.sourceLabel = source.name;
   const origin = headerValue(req.headers['origin']);
-  if (origin !== undefined && !snap.allowedOrigins.has(origin)) {
-    return replyError(ctx, res, 'ORIGIN_NOT_ALLOWED', `Origin "${origin}" is not in server.allowedOrigins`);
+  if (origin !== undefined) {
+    if (!snap.allowedOrigins.has(origin)) {
+      ctx.metrics.httpRefused.inc({ listener: 'proxy', check: 'origin' });
+      return replyError(ctx, res, 'ORIGIN_NOT_ALLOWED', `Origin "${origin}" is not in server.allowedOrigins`);
+    }
+    // An allowed browser client: CORS headers on every answer, and preflights answered here
+    // (they carry no MCP message and are never forwarded).
+    for (const [k, v] of Object.entries(corsHeaders(origin))) res.setHeader(k, v);
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      res.writeHead(204, preflightHeaders(origin, headerValue(req.headers['access-control-request-headers']))).end();
+      return ctx.finish({ status: 204, decision: 'forward', gate: 'transport', reason: 'CORS preflight' });
+    }
   }
   const target = upstreamTarget(source.path, req.url);
   if (!target.ok) return replyError(ctx, res, 'QUERY_NOT_ALLOWED', target.reason);
@@ -386,7 +398,7 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
       sendJson(res, 200, plan.batch ? batchBody(plan.local) : plan.local[0]!);
       return ctx.finish({ status: 200 });
     }
-    res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true })).end();
+    res.writeHead(statusCode, toClient(res, headers, true)).end();
     return ctx.finish({ status: statusCode });
   }
   const editCtx = { edits: plan.edits, correlationId: ctx.correlationId };
@@ -424,7 +436,8 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
     onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' }),
     hold: ctx.budget.hold('sse_event', EDIT_CHARGE),
   });
-  res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true }));
+  res.writeHead(statusCode, toClient(res, headers, true));
+  res.flushHeaders();
   ctx.markResponseStart();
   for (const l of plan.local) res.write(formatSseEvent({ event: 'message', data: l }));
   await streamTo(ctx, source, body, res, rewriter);
@@ -471,7 +484,7 @@ async function sendEdited(ctx: RequestContext, res: ServerResponse, snap: Snapsh
     // Our local answers join the upstream's batch answer.
     out = out.trimStart().startsWith('[') ? `[${out.trim().slice(1, -1)}${out.trim() === '[]' ? '' : ','}${plan.local.join(',')}]` : batchBody([out, ...plan.local]);
   }
-  const h = clientResponseHeaders(headers, { dropLength: true });
+  const h = toClient(res, headers, true);
   h['content-length'] = Buffer.byteLength(out);
   // Parsing is over: what stays is the output, until the client has read it.
   hold.settle(h['content-length']);
@@ -481,9 +494,22 @@ async function sendEdited(ctx: RequestContext, res: ServerResponse, snap: Snapsh
   return ctx.finish({ status: statusCode });
 }
 
+/**
+ * The upstream's response headers as the agent gets them. CORS is the sidecar's to decide: the
+ * upstream's Access-Control-* never pass, and its Vary keeps our `Origin`.
+ */
+function toClient(res: ServerResponse, upstream: Record<string, string | string[] | undefined>, dropLength: boolean): OutgoingHttpHeaders {
+  const h = clientResponseHeaders(upstream, { dropLength });
+  for (const k of Object.keys(h)) if (k.startsWith('access-control-')) delete h[k];
+  const ours = res.getHeader('vary');
+  if (ours !== undefined && h['vary'] !== undefined) h['vary'] = `${String(h['vary'])}, ${String(ours)}`;
+  return h;
+}
+
 /** Passes an upstream response through untouched, streaming. */
 async function relay(ctx: RequestContext, res: ServerResponse, source: CompiledSource, status: number, headers: Record<string, string | string[] | undefined>, body: Readable): Promise<void> {
-  res.writeHead(status, clientResponseHeaders(headers, { dropLength: false }));
+  res.writeHead(status, toClient(res, headers, false));
+  flushHead(res, headers);
   ctx.markResponseStart();
   await streamTo(ctx, source, body, res, null);
 }
@@ -534,13 +560,24 @@ async function handleGet(ctx: RequestContext, req: IncomingMessage, res: ServerR
   const isSse = mediaType(headers['content-type']) === 'text/event-stream';
   if (!isSse || statusCode !== 200) return relay(ctx, res, source, statusCode, headers, body);
 
-  // A session-less GET answered with SSE is either a stateless server's stream or the 2024-11-05
-  // HTTP+SSE transport, whose first event names a POST endpoint that would bypass the gates.
-  const sessionless = req.headers['mcp-session-id'] === undefined;
+  // The head goes out at once (an idle stream is a normal stream). The 2024-11-05 HTTP+SSE
+  // transport announces a POST endpoint that would bypass the gates in an `endpoint` event: no
+  // Streamable HTTP server sends one, so on any GET stream it is replaced by -32013 and the
+  // stream ends. The rewriter holds each event until it is complete, so none of it leaks.
+  let legacy = false;
   const rewriter = createSseRewriter({
     maxEventBytes: snap.maxFilteredResponseBytes,
     hold: ctx.budget.hold('sse_event', EDIT_CHARGE),
     rewrite: (ev) => {
+      if (legacy) return '';
+      if (ev.event === 'endpoint') {
+        legacy = true;
+        // After this chunk is pushed: stop reading the upstream and end the agent's stream.
+        setImmediate(() => { body.unpipe(rewriter); body.destroy(); rewriter.end(); });
+        ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+        const err = errorFor(ctx, null, 'UNSUPPORTED_TRANSPORT', `upstream "${source.name}" speaks the 2024-11-05 HTTP+SSE transport, which ThoughtGate does not govern; use a Streamable HTTP endpoint`);
+        return formatSseEvent({ event: 'message', data: err });
+      }
       if (ev.data === null || ev.data === '' || !filtering) return null;
       const out = filterByShape(ev.data, source.visibility, ctx.correlationId);
       // Data that is not JSON-RPC could be read another way by a client: it is not passed on.
@@ -548,46 +585,12 @@ async function handleGet(ctx: RequestContext, req: IncomingMessage, res: ServerR
       if (out === ev.data) return null;
       return formatSseEvent({ data: out, event: ev.event ?? undefined, id: ev.id ?? undefined });
     },
+    onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' }),
   });
-  if (sessionless) {
-    const first = await firstEvent(body, 2000);
-    if (first.legacy) {
-      (body as unknown as { destroy(): void }).destroy();
-      return replyError(ctx, res, 'UNSUPPORTED_TRANSPORT', `upstream "${source.name}" speaks the 2024-11-05 HTTP+SSE transport, which ThoughtGate does not govern; use a Streamable HTTP endpoint`);
-    }
-    res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true }));
-    ctx.markResponseStart();
-    if (first.buffered.length > 0) rewriter.write(first.buffered);
-    return streamTo(ctx, source, body, res, rewriter);
-  }
-  res.writeHead(statusCode, clientResponseHeaders(headers, { dropLength: true }));
+  res.writeHead(statusCode, toClient(res, headers, true));
+  res.flushHeaders();
   ctx.markResponseStart();
-  await streamTo(ctx, source, body, res, filtering ? rewriter : null);
-}
-
-/** Reads from an SSE body until its first complete event (or a deadline), without losing bytes. */
-async function firstEvent(body: NodeJS.ReadableStream, deadlineMs: number): Promise<{ legacy: boolean; buffered: Buffer }> {
-  const parser = new SseParser();
-  const chunks: Buffer[] = [];
-  return new Promise((resolve) => {
-    const done = (legacy: boolean) => {
-      clearTimeout(timer);
-      body.off('data', onData);
-      body.off('end', onEnd);
-      body.pause();
-      resolve({ legacy, buffered: Buffer.concat(chunks) });
-    };
-    const onData = (c: Buffer) => {
-      chunks.push(c);
-      const evs = parser.push(c.toString('utf8'));
-      const real = evs.find((e) => e.data !== null || e.event !== null);
-      if (real) done(real.event === 'endpoint');
-    };
-    const onEnd = () => done(false);
-    const timer = setTimeout(() => done(false), deadlineMs);
-    body.on('data', onData);
-    body.on('end', onEnd);
-  });
+  await streamTo(ctx, source, body, res, rewriter);
 }
 
 async function forwardAsIs(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, source: CompiledSource, method: 'DELETE'): Promise<void> {

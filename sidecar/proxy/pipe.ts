@@ -30,3 +30,14 @@ export function pipeTo(body: Readable, res: ServerResponse, through?: Transform 
     }
   });
 }
+
+/**
+ * Sends a streamed response's head now. Node otherwise holds it until the first body byte, so an
+ * idle SSE stream (a GET, a resumption, a silent POST stream) would leave the client without a
+ * response. A body of known length goes out with its head in one write, as before.
+ */
+export function flushHead(res: ServerResponse, upstream: Record<string, string | string[] | undefined>): void {
+  const type = upstream['content-type'];
+  const sse = (Array.isArray(type) ? type[0] : type)?.startsWith('text/event-stream') ?? false;
+  if (sse || upstream['content-length'] === undefined) res.flushHeaders();
+}

@@ -4,6 +4,7 @@ import type { Dispatcher, Pool } from 'undici';
 import apiRequest from 'undici/lib/api/api-request.js';
 import PoolImpl from 'undici/lib/dispatcher/pool.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
+import { warmConnector, type WarmConnector } from './warm-connect.js';
 
 export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'other';
 
@@ -13,8 +14,10 @@ export const MAX_EGRESS_POOLS = 128;
 export class UpstreamPools {
   private pools = new Map<string, Pool>();
   private egressCount = 0;
+  private warm = new Map<string, WarmConnector>();
 
-  constructor(private readonly metrics?: { egressPools: { set(n: number): void } }) {}
+  /** onConnect: each new upstream connection of a source pool, and whether a spare served it. */
+  constructor(private readonly metrics?: { egressPools: { set(n: number): void } }, private readonly onConnect?: (spare: boolean) => void) {}
 
   private key(origin: string, connectTimeoutMs: number): string {
     return `${origin}|${connectTimeoutMs}`;
@@ -24,9 +27,11 @@ export class UpstreamPools {
     const k = this.key(origin, connectTimeoutMs);
     let p = this.pools.get(k);
     if (!p) {
+      const warm = warmConnector(connectTimeoutMs, this.onConnect);
+      this.warm.set(k, warm);
       p = new PoolImpl(origin, {
         connections: 256,
-        connectTimeout: connectTimeoutMs,
+        connect: warm.connect,
         keepAliveTimeout: 30_000,
         keepAliveMaxTimeout: 120_000,
         // Streams (SSE, long tool calls) may be idle for minutes; the agent's disconnect ends them.
@@ -48,6 +53,8 @@ export class UpstreamPools {
     for (const [k, p] of this.pools) {
       if (keep.has(k) || k.startsWith('egress:')) continue;
       this.pools.delete(k);
+      this.warm.get(k)?.dispose();
+      this.warm.delete(k);
       void p.close().catch(() => undefined);
     }
   }
@@ -75,6 +82,8 @@ export class UpstreamPools {
     const all = [...this.pools.values()];
     this.pools.clear();
     this.egressCount = 0;
+    for (const w of this.warm.values()) w.dispose();
+    this.warm.clear();
     await Promise.all(all.map((p) => p.destroy().catch(() => undefined)));
   }
 }

@@ -11,3 +11,8 @@ declare module 'undici/lib/api/api-request.js' {
   function request(this: Dispatcher, opts: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData>;
   export default request;
 }
+declare module 'undici/lib/core/connect.js' {
+  import type { buildConnector as BuildConnector } from 'undici';
+  function buildConnector(opts: BuildConnector.BuildOptions): BuildConnector.connector;
+  export default buildConnector;
+}
