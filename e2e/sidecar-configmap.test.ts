@@ -325,7 +325,13 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
       });
       const body = (await res.json()) as { error?: { code: number; message: string } };
       expect(body.error?.code).toBe(-32011);
-      expect(JSON.stringify(body)).toContain(`ConfigMap ${ns}/${CONFIGMAP_NAME} does not exist`);
+      // The agent is told that no config applies, not which ConfigMap or namespace: that is for
+      // the operator, on /ready.
+      expect(JSON.stringify(body)).not.toContain(CONFIGMAP_NAME);
+      expect(JSON.stringify(body)).not.toContain(ns);
+      const ready = await fetch(`http://127.0.0.1:${sidecar.adminPort}/ready`);
+      expect(ready.status).toBe(503);
+      expect(await ready.text()).toContain(`ConfigMap ${ns}/${CONFIGMAP_NAME} does not exist`);
 
       await applyConfig(ns, configText([{ name: 'p', hash: 's3' }]));
       const back = Date.now() + WAIT_MS;

@@ -1,7 +1,10 @@
 // Host validation on the sidecar's own listeners (DNS rebinding, MCP transport spec). A page on
 // evil.example whose name is rebound to 127.0.0.1 reaches the sidecar with `Host: evil.example`;
-// only names and addresses that are the sidecar's own are accepted. Pure: the shell passes the
-// listener's port and bind address.
+// only names and addresses that are the sidecar's own are accepted. The port is not what a
+// rebinding page can change (it is in the page's own URL), and `kubectl port-forward 8080:7467` or
+// a node port legitimately changes it: loopback names, the bind address and IP literals on a
+// wildcard bind are accepted on any port, as the MCP SDKs' own checks do. Pure: the shell passes
+// the listener's port and bind address.
 import { isIP } from 'node:net';
 
 /** A Host header read as its canonical parts. */
@@ -44,7 +47,7 @@ export function parseHost(value: string): HostName | null {
 export interface HostPolicy {
   /** host → ports accepted (null: any port). */
   names: ReadonlyMap<string, ReadonlySet<number> | null>;
-  /** The listener is bound to every address (0.0.0.0, ::): any IP literal on its port is its own. */
+  /** The listener is bound to every address (0.0.0.0, ::): any IP literal is its own. */
   anyIp: boolean;
   port: number;
   /** Header values accepted as written (the usual `127.0.0.1:7467`): no parsing on the fast path. */
@@ -55,7 +58,7 @@ const LOOPBACK = ['localhost', '127.0.0.1', '[::1]'];
 const WILDCARD = new Set(['', '0.0.0.0', '::', '[::]', '0:0:0:0:0:0:0:0']);
 
 /**
- * The names one listener answers to: loopback names and its bind address on its own port, plus
+ * The names one listener answers to: loopback names and its bind address (any port), plus
  * configured names (`name` for any port, `name:port` for that port only).
  */
 export function hostPolicy(bind: string, port: number, allowed: readonly string[]): HostPolicy {
@@ -66,18 +69,18 @@ export function hostPolicy(bind: string, port: number, allowed: readonly string[
     if (p === null) { names.set(host, null); return; }
     names.set(host, new Set([...(cur ?? []), p]));
   };
-  for (const h of LOOPBACK) add(h, port);
+  for (const h of LOOPBACK) add(h, null);
   const anyIp = WILDCARD.has(bind);
   if (!anyIp) {
     const b = parseHost(isIP(bind) === 6 ? `[${bind}]` : bind);
-    if (b) add(b.host, port);
+    if (b) add(b.host, null);
   }
   for (const entry of allowed) {
     const e = parseHost(entry.trim());
     if (e) add(e.host, /:[0-9]+$/.test(entry.trim()) ? e.port : null);
   }
   const exact = new Set<string>();
-  for (const [h, ps] of names) for (const p of ps ?? []) exact.add(`${h}:${p}`);
+  for (const [h, ps] of names) for (const p of ps ?? [port]) exact.add(`${h}:${p}`);
   return { names, anyIp, port, exact };
 }
 
@@ -89,8 +92,8 @@ export function checkHost(policy: HostPolicy, header: string | undefined): strin
   if (!h) return 'the Host header is not a valid host[:port]';
   const ports = policy.names.get(h.host);
   if (ports === null) return null;
-  if (ports !== undefined) return ports.has(h.port) ? null : `Host port ${h.port} is not this listener's`;
-  if (policy.anyIp && h.ip) return h.port === policy.port ? null : `Host port ${h.port} is not this listener's`;
+  if (ports !== undefined) return ports.has(h.port) ? null : `Host port ${h.port} is not allowed for this name`;
+  if (policy.anyIp && h.ip) return null;
   return 'the Host header does not name this sidecar (server.allowedHosts, --allowed-hosts)';
 }
 
