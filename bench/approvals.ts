@@ -27,6 +27,7 @@ import { startSidecar, type Sidecar } from '../sidecar/sidecar.js';
 import { DEFAULT_BACKOFF } from '../slack/poller.js';
 import { SLACK_RATE_BUDGETS, type RateBudget } from '../slack/rate-limiter.js';
 import { startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
+import { freePort } from './support/processes.js';
 
 const CH = 'C0BENCH';
 const TOKEN = 'xoxb-bench';
@@ -60,10 +61,6 @@ function spawnReady(args: string[]): Promise<{ child: ChildProcess; slackUrl: st
     child.stdout!.once('data', (d: Buffer) => resolve({ child, slackUrl: /ready (\S+)/.exec(d.toString())![1]! }));
     child.once('exit', (c) => reject(new Error(`peers exited ${c}`)));
   });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((r) => { const s = http.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => r(p)); }); });
 }
 
 function budgets(factor: number, postFree: boolean): Record<string, RateBudget> {

@@ -14,6 +14,7 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, spawnReady } from './support/processes.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CLI = process.env['BENCH_CLI'] || join(HERE, '..', 'cli.js');
@@ -38,17 +39,6 @@ function runUpstream(): void {
 }
 
 // ---------- helpers ----------
-function spawnReady(cmd: string, args: string[]): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout!.once('data', () => resolve(child));
-    child.once('exit', (c) => reject(new Error(`${args.join(' ')} exited ${c}`)));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((r) => { const s = http.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => r(p)); }); });
-}
 
 const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
+import { freePort, pct, spawnReady } from './support/processes.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CLI = join(HERE, '..', 'cli.js');
@@ -43,21 +44,6 @@ function runUpstream(): void {
 }
 
 // ---------- helpers ----------
-function spawnReady(cmd: string, args: string[], env: Record<string, string> = {}): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout!.once('data', () => resolve(child));
-    child.once('exit', (c) => reject(new Error(`${args.join(' ')} exited ${c}`)));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((r) => { const s = http.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => r(p)); }); });
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 const line = (name: string, value: number | string) => console.log(`${name} ${typeof value === 'number' ? value.toFixed(3) : value}`);
 

@@ -10,6 +10,7 @@ import { startCluster } from '../e2e/cluster/cluster.js';
 import type { PodJson } from '../e2e/support/kubelet.js';
 import { startInjectedSidecar, startOperatorProcess, until } from '../e2e/support/stack.js';
 import { freePort, ROOT, startEverything } from '../test/support/processes.js';
+import { pct } from './support/processes.js';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] || 20);
 const NS = 'bench';
@@ -26,10 +27,6 @@ spec:
     policies: |
       permit(principal, action, resource) when { context.arguments.a < ${limit} };
 `;
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 /** One raw call through the sidecar: was get-sum(a=500) allowed? */
 async function allowed(): Promise<boolean> {

@@ -1,0 +1,23 @@
+// What every benchmark needs to run its peers: free loopback ports, child processes that say
+// when they are ready, and percentiles. Bundled into each bench by scripts/build.mjs.
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export function freePort(): Promise<number> {
+  return new Promise((r) => { const s = http.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => r(p)); }); });
+}
+
+/** Starts a process and resolves on its first line of stdout (its "ready"). */
+export function spawnReady(cmd: string, args: string[], env: Record<string, string> = {}): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout!.once('data', () => resolve(child));
+    child.once('exit', (c) => reject(new Error(`${args.join(' ')} exited ${c}`)));
+  });
+}
+
+/** The p-th percentile of ascending values (nearest rank). */
+export function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
