@@ -111,6 +111,8 @@ export class ApprovalRelay {
   private readonly admitted = new Set<string>();
   private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
   private readonly turns: PostTurns;
+  /** Keys whose running reconcile took their post turn. */
+  private readonly posting = new Set<string>();
   private stopped = false;
   private readonly s: Required<Omit<ApprovalSettings, 'pollBackoff'>> & { pollBackoff?: Partial<BackoffConfig> };
 
@@ -136,20 +138,26 @@ export class ApprovalRelay {
   async reconcile(namespace: string, name: string): Promise<void> {
     const key = `${namespace}/${name}`;
     let obj: Obj | null | undefined = this.d.request(namespace, name) as Obj | undefined;
-    for (let step = 0; step < 10 && !this.stopped; step++) {
-      if (!obj) {
-        this.forget(key);
-        return;
+    try {
+      for (let step = 0; step < 10 && !this.stopped; step++) {
+        if (!obj) {
+          this.forget(key);
+          return;
+        }
+        try {
+          const next = await this.act(obj);
+          if (next === null) return;
+          obj = next;
+        } catch (err) {
+          if (code(err) !== 409) throw err;
+          // Someone wrote in between (the sidecar, another replica, a person): read and plan again
+          // (a post turn is kept for that).
+          obj = await this.get(namespace, name);
+        }
       }
-      try {
-        const next = await this.act(obj);
-        if (next === null) return;
-        obj = next;
-      } catch (err) {
-        if (code(err) !== 409) throw err;
-        // Someone wrote in between (the sidecar, another replica, a person): read and plan again.
-        obj = await this.get(namespace, name);
-      }
+    } finally {
+      // A turn taken in this run ends with it: done, failed (retried later, at the back) or gone.
+      if (this.posting.delete(key)) this.releaseTurn(key, this.turns.done(key));
     }
   }
 
@@ -200,7 +208,10 @@ export class ApprovalRelay {
     if (plan.do !== 'nothing' && plan.do !== 'later') this.d.log.debug('approval step', { request: key, step: plan.do, phase: status.phase });
     const spec = parsed.success ? parsed.data : null;
     // A turn is held for a post step only (a request granted one may have ended meanwhile).
-    if (plan.do !== 'post' && plan.do !== 'recover') this.releaseTurn(key, this.turns.drop(key));
+    if (plan.do !== 'post' && plan.do !== 'recover') {
+      this.posting.delete(key);
+      this.releaseTurn(key, this.turns.drop(key));
+    }
     switch (plan.do) {
       case 'nothing':
         return null;
@@ -243,11 +254,8 @@ export class ApprovalRelay {
         if (turn === 'full') {
           return this.end(obj, 'Failed', APPROVAL_REASONS.tooManyPending, `${TOO_MANY_PENDING}: ${this.turns.waiting} wait to be posted (the operator's limit is ${this.s.maxPending})`);
         }
-        try {
-          return plan.do === 'post' ? await this.post(obj, spec!) : await this.recover(obj, spec!);
-        } finally {
-          this.releaseTurn(key, this.turns.done(key));
-        }
+        this.posting.add(key);
+        return plan.do === 'post' ? this.post(obj, spec!) : this.recover(obj, spec!);
       }
       case 'poll':
         return this.poll(obj, spec!);
@@ -555,6 +563,7 @@ export class ApprovalRelay {
     for (const t of this.expiryTimers.values()) clearTimeout(t);
     this.expiryTimers.clear();
     this.turns.clear();
+    this.posting.clear();
     this.d.metrics?.postsWaiting?.set(0);
   }
 }
