@@ -415,6 +415,9 @@ describe('with one operator', () => {
     const floods = Array.from({ length: 15 }, () => pending(NS, 'flood-0'));
     await Promise.all(floods.map((p) => flood.backend.submit(p)));
     await until('the flood is being posted', () => floods.some((p) => messageOf(p)));
+    // The others are admitted and say why they wait.
+    await until('waiting requests say so', async () =>
+      (await getJson(['get', 'approvalrequests', '-n', NS]))?.items?.some((i: any) => i.status?.phase === 'Pending' && i.status?.message === 'waiting for its turn to be posted to Slack'));
     // Behind the flood: five that the agent cancels before their turn, then one of another pod.
     const cancelled = Array.from({ length: 5 }, () => pending(NS, 'flood-0'));
     for (const p of cancelled) await flood.backend.submit(p);

@@ -87,6 +87,7 @@ const merge = () => k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.Merge
 const code = (err: unknown) => (err as { code?: number }).code;
 /** Slack ids of the message: unique across namespaces, readable in the message's "Request" field. */
 const requestId = (obj: KubeObject) => `${obj.metadata.namespace}/${obj.metadata.name}`;
+const WAITING = 'waiting for its turn to be posted to Slack';
 /** Whose turn: as the sidecar recorded it (the namespace is the lane's, so it is checked by RBAC). */
 const ownerOf = (spec: ApprovalRequestSpec): string[] => [spec.workload.serviceAccount, spec.workload.pod, spec.mcpSessionId ?? ''];
 
@@ -202,7 +203,8 @@ export class ApprovalRelay {
       me: this.d.identity,
       postGraceMs: this.s.postGraceMs,
       retentionMs: this.s.retentionMs,
-      pending: status.phase === undefined ? this.openCount(key) : 0,
+      // Admitted already (waiting for its post turn) counts as admitted, even before Pending is read back.
+      pending: status.phase === undefined && !this.admitted.has(key) ? this.openCount(key) : 0,
       maxPending: this.s.maxPending,
     });
     if (plan.do !== 'nothing' && plan.do !== 'later') this.d.log.debug('approval step', { request: key, step: plan.do, phase: status.phase });
@@ -247,8 +249,10 @@ export class ApprovalRelay {
         const turn = this.turns.take(`${obj.metadata.namespace}/${spec!.channel}`, ownerOf(spec!), key);
         this.d.metrics?.postsWaiting?.set(this.turns.waiting);
         if (turn === 'wait') {
-          // Requeued when its turn comes; ended at expiry if it never does.
+          // Requeued when its turn comes; ended at expiry if it never does. Admitted is recorded
+          // (Pending), so the cap holds across a leader change and kubectl shows why it waits.
           this.wakeAtExpiry(key, spec);
+          if (status.phase === undefined) await this.patchStatus(obj, { phase: 'Pending', reason: null, message: WAITING });
           return null;
         }
         if (turn === 'full') {
