@@ -440,6 +440,24 @@ describe('with one operator', () => {
     for (const p of floods) await flood.decision(p.id);
   }, T);
 
+  test('within one pod, one MCP session flooding does not hold back another session\'s request', async () => {
+    const shared = await sidecar(NS, 'shared-0');
+    const postedOrder = () =>
+      fake.calls('chat.postMessage').filter((c) => c.ok).map((c) => (c.args.metadata as { event_payload?: { request_id?: string } } | undefined)?.event_payload?.request_id);
+    const before = postedOrder().length;
+    const floods = Array.from({ length: 12 }, () => pending(NS, 'shared-0', { mcpSessionId: 'greedy' }));
+    await Promise.all(floods.map((p) => shared.backend.submit(p)));
+    await until('the flood is being posted', () => floods.some((p) => messageOf(p)));
+    const q = pending(NS, 'shared-0', { mcpSessionId: 'polite' });
+    await shared.backend.submit(q);
+    await posted(q);
+    const order = postedOrder().slice(before);
+    expect(order.slice(0, order.indexOf(requestKey(q))).length).toBeLessThanOrEqual(3);
+    for (const p of [...floods, q]) await shared.backend.cancel(p.id);
+    for (const p of [...floods, q]) await shared.decision(p.id);
+    expect([...floods, q].map((p) => postCalls(p)).filter((n) => n > 1)).toEqual([]);
+  }, T);
+
   test(`beyond the cluster-wide cap, new requests fail with "${TOO_MANY_PENDING}"`, async () => {
     // A known starting point: no request open anywhere (their sidecars see them fail as deleted).
     await kubectl(['delete', 'approvalrequests', '--all', '-A', '--wait']);
