@@ -405,6 +405,59 @@ describe('with one operator', () => {
     expect((await side.backend.adopt()).some((x) => [a.id, b.id].includes(x.pending.id))).toBe(false);
   }, T);
 
+  test('one pod flooding its channel does not hold back another pod\'s request; requests cancelled while waiting are never posted', async () => {
+    const flood = await sidecar(NS, 'flood-0');
+    const quiet = await sidecar(NS, 'quiet-0');
+    const postedOrder = () =>
+      fake.calls('chat.postMessage').filter((c) => c.ok).map((c) => (c.args.metadata as { event_payload?: { request_id?: string } } | undefined)?.event_payload?.request_id);
+    const before = postedOrder().length;
+    // More than Slack takes in the time the test runs: posts go ~1/s per channel.
+    const floods = Array.from({ length: 15 }, () => pending(NS, 'flood-0'));
+    await Promise.all(floods.map((p) => flood.backend.submit(p)));
+    await until('the flood is being posted', () => floods.some((p) => messageOf(p)));
+    // The others are admitted and say why they wait.
+    await until('waiting requests say so', async () =>
+      (await getJson(['get', 'approvalrequests', '-n', NS]))?.items?.some((i: any) => i.status?.phase === 'Pending' && i.status?.message === 'waiting for its turn to be posted to Slack'));
+    // Behind the flood: five that the agent cancels before their turn, then one of another pod.
+    const cancelled = Array.from({ length: 5 }, () => pending(NS, 'flood-0'));
+    for (const p of cancelled) await flood.backend.submit(p);
+    for (const p of cancelled) await flood.backend.cancel(p.id);
+    const q = pending(NS, 'quiet-0');
+    await quiet.backend.submit(q);
+    await posted(q);
+    const order = postedOrder().slice(before);
+    const floodsBefore = order.slice(0, order.indexOf(requestKey(q))).length;
+    // The one posting when it arrived, and at most the next one already given its turn.
+    expect(floodsBefore).toBeLessThanOrEqual(3);
+    for (const p of cancelled) expect(await flood.decision(p.id)).toMatchObject({ outcome: 'cancelled' });
+    await until('the whole flood posted', () => floods.every((p) => messageOf(p)), 120_000);
+    expect(floods.map((p) => postCalls(p))).toEqual(floods.map(() => 1));
+    expect(cancelled.map((p) => postCalls(p))).toEqual([0, 0, 0, 0, 0]);
+    for (const p of cancelled) expect((await request(p)).status).toMatchObject({ phase: 'Cancelled' });
+    for (const p of floods) await flood.backend.cancel(p.id);
+    await quiet.backend.cancel(q.id);
+    await quiet.decision(q.id);
+    for (const p of floods) await flood.decision(p.id);
+  }, T);
+
+  test('within one pod, one MCP session flooding does not hold back another session\'s request', async () => {
+    const shared = await sidecar(NS, 'shared-0');
+    const postedOrder = () =>
+      fake.calls('chat.postMessage').filter((c) => c.ok).map((c) => (c.args.metadata as { event_payload?: { request_id?: string } } | undefined)?.event_payload?.request_id);
+    const before = postedOrder().length;
+    const floods = Array.from({ length: 12 }, () => pending(NS, 'shared-0', { mcpSessionId: 'greedy' }));
+    await Promise.all(floods.map((p) => shared.backend.submit(p)));
+    await until('the flood is being posted', () => floods.some((p) => messageOf(p)));
+    const q = pending(NS, 'shared-0', { mcpSessionId: 'polite' });
+    await shared.backend.submit(q);
+    await posted(q);
+    const order = postedOrder().slice(before);
+    expect(order.slice(0, order.indexOf(requestKey(q))).length).toBeLessThanOrEqual(3);
+    for (const p of [...floods, q]) await shared.backend.cancel(p.id);
+    for (const p of [...floods, q]) await shared.decision(p.id);
+    expect([...floods, q].map((p) => postCalls(p)).filter((n) => n > 1)).toEqual([]);
+  }, T);
+
   test(`beyond the cluster-wide cap, new requests fail with "${TOO_MANY_PENDING}"`, async () => {
     // A known starting point: no request open anywhere (their sidecars see them fail as deleted).
     await kubectl(['delete', 'approvalrequests', '--all', '-A', '--wait']);

@@ -27,6 +27,9 @@ test('approval metrics register once per registry (each leadership term reuses t
   const a = approvalMetrics(registry);
   const b = approvalMetrics(registry);
   expect(b.open).toBe(a.open);
+  expect(b.postsWaiting).toBe(a.postsWaiting);
+  a.postsWaiting!.set(3);
+  expect(await registry.metrics()).toMatch(/thoughtgate_operator_approval_posts_waiting 3/);
   a.decisions.inc({ outcome: 'Approved' });
   expect(await registry.metrics()).toMatch(/thoughtgate_operator_approval_decisions_total\{outcome="Approved"\} 1/);
 });

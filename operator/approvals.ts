@@ -9,12 +9,17 @@
 // Status writes carry the resourceVersion they were planned on (a 409 re-reads and re-plans), and
 // the CRD's transition rules make decisions and the post record write-once, so a replica that lost
 // its lease cannot overwrite what the leader wrote.
+//
+// Posting is fair: a request ready to post waits for its turn (post-turns.ts): one post per
+// ApprovalChannel at a time, the next taken round-robin across service accounts, pods and MCP
+// sessions; a request that ends while it waits is never posted.
 import * as k8s from '@kubernetes/client-node';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import {
   ApprovalRequestSpecSchema,
   APPROVAL_ANNOTATIONS,
   APPROVAL_REASONS,
+  TOO_MANY_PENDING,
   type ApprovalPhase,
   type ApprovalRequestSpec,
   type ApprovalRequestStatus,
@@ -25,6 +30,7 @@ import type { Logger } from '../sidecar/log.js';
 import { ApprovalPoller, classifySlackError, type ApprovalPostInput, type BackoffConfig, type FinalStatus, type PollerResult } from '../slack/index.js';
 import type { ChannelTarget, SlackChannels } from './approval-channels.js';
 import { isTerminal, planApproval, type Plan, type PollOutcome } from './approvals-plan.js';
+import { PostTurns } from './post-turns.js';
 import type { KubeObject } from './reconcile.js';
 
 export interface ApprovalSettings {
@@ -60,6 +66,8 @@ export interface ApprovalMetrics {
   open: Gauge;
   decisions: Counter<'outcome'>;
   posts: Counter<'result'>;
+  /** Requests ready to post that wait for their ApprovalChannel's turn. */
+  postsWaiting?: Gauge;
 }
 
 /** Registered once per registry (a new leadership term reuses them). */
@@ -70,6 +78,7 @@ export function approvalMetrics(registry: Registry): ApprovalMetrics {
     open: get(`${p}open_requests`, () => new Gauge({ name: `${p}open_requests`, help: 'ApprovalRequests admitted and not yet decided, cluster-wide', registers: [registry] })),
     decisions: get(`${p}decisions_total`, () => new Counter({ name: `${p}decisions_total`, help: 'ApprovalRequests ended, by outcome', labelNames: ['outcome'] as const, registers: [registry] })),
     posts: get(`${p}slack_posts_total`, () => new Counter({ name: `${p}slack_posts_total`, help: 'Approval messages posted (posted), found again after a restart (adopted), or refused (failed)', labelNames: ['result'] as const, registers: [registry] })),
+    postsWaiting: get(`${p}posts_waiting`, () => new Gauge({ name: `${p}posts_waiting`, help: 'ApprovalRequests ready to post that wait for their turn (one post per ApprovalChannel at a time, round-robin across owners)', registers: [registry] })),
   };
 }
 
@@ -78,6 +87,9 @@ const merge = () => k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.Merge
 const code = (err: unknown) => (err as { code?: number }).code;
 /** Slack ids of the message: unique across namespaces, readable in the message's "Request" field. */
 const requestId = (obj: KubeObject) => `${obj.metadata.namespace}/${obj.metadata.name}`;
+const WAITING = 'waiting for its turn to be posted to Slack';
+/** Whose turn: as the sidecar recorded it (the namespace is the lane's, so it is checked by RBAC). */
+const ownerOf = (spec: ApprovalRequestSpec): string[] => [spec.workload.serviceAccount, spec.workload.pod, spec.mcpSessionId ?? ''];
 
 type Obj = KubeObject & { spec?: unknown; status?: ApprovalRequestStatus };
 
@@ -99,6 +111,9 @@ export class ApprovalRelay {
   /** Admitted by this replica and maybe not yet in the informer's cache (the cap counts them). */
   private readonly admitted = new Set<string>();
   private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly turns: PostTurns;
+  /** Keys whose running reconcile took their post turn. */
+  private readonly posting = new Set<string>();
   private stopped = false;
   private readonly s: Required<Omit<ApprovalSettings, 'pollBackoff'>> & { pollBackoff?: Partial<BackoffConfig> };
 
@@ -112,6 +127,8 @@ export class ApprovalRelay {
       expiryGraceMs: s.expiryGraceMs ?? 5000,
       pollBackoff: s.pollBackoff,
     };
+    // Waiting requests are admitted ones, so the cap on open requests bounds them already.
+    this.turns = new PostTurns(this.s.maxPending);
   }
 
   private now(): Date {
@@ -122,20 +139,26 @@ export class ApprovalRelay {
   async reconcile(namespace: string, name: string): Promise<void> {
     const key = `${namespace}/${name}`;
     let obj: Obj | null | undefined = this.d.request(namespace, name) as Obj | undefined;
-    for (let step = 0; step < 10 && !this.stopped; step++) {
-      if (!obj) {
-        this.forget(key);
-        return;
+    try {
+      for (let step = 0; step < 10 && !this.stopped; step++) {
+        if (!obj) {
+          this.forget(key);
+          return;
+        }
+        try {
+          const next = await this.act(obj);
+          if (next === null) return;
+          obj = next;
+        } catch (err) {
+          if (code(err) !== 409) throw err;
+          // Someone wrote in between (the sidecar, another replica, a person): read and plan again
+          // (a post turn is kept for that).
+          obj = await this.get(namespace, name);
+        }
       }
-      try {
-        const next = await this.act(obj);
-        if (next === null) return;
-        obj = next;
-      } catch (err) {
-        if (code(err) !== 409) throw err;
-        // Someone wrote in between (the sidecar, another replica, a person): read and plan again.
-        obj = await this.get(namespace, name);
-      }
+    } finally {
+      // A turn taken in this run ends with it: done, failed (retried later, at the back) or gone.
+      if (this.posting.delete(key)) this.releaseTurn(key, this.turns.done(key));
     }
   }
 
@@ -180,11 +203,17 @@ export class ApprovalRelay {
       me: this.d.identity,
       postGraceMs: this.s.postGraceMs,
       retentionMs: this.s.retentionMs,
-      pending: status.phase === undefined ? this.openCount(key) : 0,
+      // Admitted already (waiting for its post turn) counts as admitted, even before Pending is read back.
+      pending: status.phase === undefined && !this.admitted.has(key) ? this.openCount(key) : 0,
       maxPending: this.s.maxPending,
     });
     if (plan.do !== 'nothing' && plan.do !== 'later') this.d.log.debug('approval step', { request: key, step: plan.do, phase: status.phase });
     const spec = parsed.success ? parsed.data : null;
+    // A turn is held for a post step only (a request granted one may have ended meanwhile).
+    if (plan.do !== 'post' && plan.do !== 'recover') {
+      this.posting.delete(key);
+      this.releaseTurn(key, this.turns.drop(key));
+    }
     switch (plan.do) {
       case 'nothing':
         return null;
@@ -214,11 +243,24 @@ export class ApprovalRelay {
       case 'decide':
         return this.decide(obj, plan.outcome);
       case 'post':
+      case 'recover': {
         // Admitted from here on: counted against the cap before the first await.
         if (status.phase === undefined) this.admitted.add(key);
-        return this.post(obj, spec!);
-      case 'recover':
-        return this.recover(obj, spec!);
+        const turn = this.turns.take(`${obj.metadata.namespace}/${spec!.channel}`, ownerOf(spec!), key);
+        this.d.metrics?.postsWaiting?.set(this.turns.waiting);
+        if (turn === 'wait') {
+          // Requeued when its turn comes; ended at expiry if it never does. Admitted is recorded
+          // (Pending), so the cap holds across a leader change and kubectl shows why it waits.
+          this.wakeAtExpiry(key, spec);
+          if (status.phase === undefined) await this.patchStatus(obj, { phase: 'Pending', reason: null, message: WAITING });
+          return null;
+        }
+        if (turn === 'full') {
+          return this.end(obj, 'Failed', APPROVAL_REASONS.tooManyPending, `${TOO_MANY_PENDING}: ${this.turns.waiting} wait to be posted (the operator's limit is ${this.s.maxPending})`);
+        }
+        this.posting.add(key);
+        return plan.do === 'post' ? this.post(obj, spec!) : this.recover(obj, spec!);
+      }
       case 'poll':
         return this.poll(obj, spec!);
       case 'update-message':
@@ -251,11 +293,20 @@ export class ApprovalRelay {
     this.results.delete(key);
     this.admitted.delete(key);
     this.clearExpiry(key);
+    this.releaseTurn(key, this.turns.drop(key));
     this.d.metrics?.decisions.inc({ outcome: phase });
     const warn = phase === 'Failed' || phase === 'Expired';
     this.d.log[phase === 'Failed' ? 'warn' : 'info']('approval request ended', { request: key, phase, reason, message, by: by?.map((b) => b.name ?? b.id) });
     await this.d.event(fresh, warn ? 'Warning' : 'Normal', phase, message);
     return fresh;
+  }
+
+  /** After a turn was given up: the key now holding it (if any) is worked on next. */
+  private releaseTurn(key: string, next: string | undefined): void {
+    this.d.metrics?.postsWaiting?.set(this.turns.waiting);
+    if (next === undefined || this.stopped) return;
+    this.d.log.debug('approval post turn', { request: next, after: key });
+    this.d.requeue(`ar:${next}`);
   }
 
   private async decide(obj: Obj, o: PollOutcome): Promise<Obj | null> {
@@ -490,6 +541,7 @@ export class ApprovalRelay {
     this.admitted.delete(key);
     this.authRetried.delete(key);
     this.clearExpiry(key);
+    this.releaseTurn(key, this.turns.drop(key));
   }
 
   /** The informer saw a request deleted: stop, and tell Slack when it was still open there. */
@@ -514,6 +566,9 @@ export class ApprovalRelay {
     this.polling.clear();
     for (const t of this.expiryTimers.values()) clearTimeout(t);
     this.expiryTimers.clear();
+    this.turns.clear();
+    this.posting.clear();
+    this.d.metrics?.postsWaiting?.set(0);
   }
 }
 

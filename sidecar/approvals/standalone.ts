@@ -17,7 +17,7 @@ import type { RateLimiterOptions } from '../../slack/rate-limiter.js';
 import type { Logger } from '../log.js';
 import type { ApprovalBackend, Decision, PendingApproval } from './backend.js';
 import type { ApprovalChannelInfo } from './engine.js';
-import { FairQueue } from './fair-queue.js';
+import { FairQueue } from '../../slack/fair-queue.js';
 
 export interface StandaloneOptions {
   /** Polling backoff (default 2 s ×1.5 up to 30 s; see slack/README.md). */

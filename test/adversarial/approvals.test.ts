@@ -9,7 +9,7 @@ import { ALICE, approvalConfig, CHANNEL, FAST, startRig, until, type Rig } from 
 import { buildApprovalMessage, buildOutcomeMessage, type ApprovalMessageInput } from '../../slack/message.js';
 import { ApprovalEngine, type ApprovalSettings, type Executor } from '../../sidecar/approvals/engine.js';
 import type { ApprovalBackend, Decision } from '../../sidecar/approvals/backend.js';
-import { FairQueue } from '../../sidecar/approvals/fair-queue.js';
+import { FairQueue } from '../../slack/fair-queue.js';
 import { createLogger } from '../../sidecar/log.js';
 import { ManualClock } from '../../slack/clock.js';
 import { openSession, post, startRecordedEverything, type RecordedEverything } from './harness.js';
