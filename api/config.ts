@@ -141,6 +141,7 @@ export const SERVER_DEFAULTS = {
   headersTimeout: '30s',
   requestBodyTimeout: '30s',
   keepAliveTimeout: '65s',
+  slowReaderTimeout: '30s',
   maxConnections: 1024,
 };
 
@@ -155,6 +156,8 @@ export const ServerSchema = strict({
   requestBodyTimeout: PositiveDuration.default(SERVER_DEFAULTS.requestBodyTimeout),
   /** An idle keep-alive connection is closed after this. */
   keepAliveTimeout: PositiveDuration.default(SERVER_DEFAULTS.keepAliveTimeout),
+  /** An edited answer holds its size of limits.maxBufferedBytes until the client has read it: a client that does not within this is disconnected. */
+  slowReaderTimeout: PositiveDuration.default(SERVER_DEFAULTS.slowReaderTimeout),
   /** Connections open at once on the proxy port; beyond it new ones are closed at accept. */
   maxConnections: z.number().int().min(1).max(1_000_000).default(SERVER_DEFAULTS.maxConnections),
 });

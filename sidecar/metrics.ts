@@ -141,7 +141,7 @@ export function createSidecarMetrics() {
     }),
     requestTimeouts: new Counter({
       name: `${p}request_timeouts_total`,
-      help: 'Requests refused with 408 because their headers (server.headersTimeout) or body (server.requestBodyTimeout) did not arrive in time, by phase',
+      help: 'Requests timed out, by phase: headers (server.headersTimeout) or body (server.requestBodyTimeout) did not arrive (408); response: the client did not read an edited answer within server.slowReaderTimeout (disconnected)',
       labelNames: ['phase'] as const,
       registers: [registry],
     }),

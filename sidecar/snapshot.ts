@@ -39,7 +39,7 @@ export interface Snapshot {
   maxBufferedBytes: number;
   maxBatchMessages: number;
   /** The proxy listener's timeouts (ms) and connection cap. */
-  server: { headersTimeoutMs: number; requestBodyTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number };
+  server: { headersTimeoutMs: number; requestBodyTimeoutMs: number; keepAliveTimeoutMs: number; slowReaderTimeoutMs: number; maxConnections: number };
   allowedOrigins: ReadonlySet<string>;
   /** Host header values accepted besides loopback and the bind address (sidecar/proxy/hosts.ts). */
   allowedHosts: readonly string[];
@@ -118,6 +118,7 @@ export function compileSnapshot(
         headersTimeoutMs: ms(doc.server.headersTimeout),
         requestBodyTimeoutMs: ms(doc.server.requestBodyTimeout),
         keepAliveTimeoutMs: ms(doc.server.keepAliveTimeout),
+        slowReaderTimeoutMs: ms(doc.server.slowReaderTimeout),
         maxConnections: doc.server.maxConnections,
       },
       allowedOrigins: new Set(doc.server.allowedOrigins),

@@ -408,9 +408,18 @@ async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: Serve
     try {
       return await sendEdited(ctx, res, snap, source, plan, statusCode, headers, body, hold);
     } finally {
-      // Kept only while the edited answer waits to be written to a slow client (sendEdited's own).
-      if (!res.writableFinished && !res.destroyed && hold.bytes > 0) res.once('close', () => hold.release());
-      else hold.release();
+      // Kept only while the edited answer waits to be written to a slow client (sendEdited's own),
+      // and not for longer than server.slowReaderTimeout: a client that never reads must not keep
+      // other clients' answers out of the budget.
+      if (!res.writableFinished && !res.destroyed && hold.bytes > 0) {
+        const timer = setTimeout(() => {
+          ctx.metrics.requestTimeouts.inc({ phase: 'response' });
+          ctx.debug('client did not read an edited answer in time; disconnected', { slowReaderTimeoutMs: snap.server.slowReaderTimeoutMs });
+          res.destroy();
+        }, snap.server.slowReaderTimeoutMs);
+        timer.unref();
+        res.once('close', () => { clearTimeout(timer); hold.release(); });
+      } else hold.release();
     }
   }
 

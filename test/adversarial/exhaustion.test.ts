@@ -303,6 +303,56 @@ limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }
     }
   }, 60_000);
 
+  test('a client that never reads its filtered answer is disconnected after server.slowReaderTimeout, and the budget comes back', async () => {
+    // An 8 MB list: more than a never-reading client's socket buffers take, so the edited answer
+    // stays in the sidecar (and in the budget) until the client reads it or is cut off.
+    const hidden = 'secret-tool';
+    const tools = Array.from({ length: 8000 }, (_, i) => ({ name: i === 4000 ? hidden : `tool-${i}`, description: 'd'.repeat(1000), inputSchema: { type: 'object' } }));
+    const big = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += c; });
+      req.on('end', () => {
+        const id = (JSON.parse(body) as { id: number }).id;
+        const out = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, result: { tools } }));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': out.length }).end(out);
+      });
+    });
+    await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
+    const port = (big.address() as AddressInfo).port;
+    const g = await startTestSidecar(`
+sources:
+  - name: big
+    url: http://127.0.0.1:${port}/mcp
+    expose: { mode: blocklist, tools: ["${hidden}"] }
+defaultAction: forward
+limits: { maxFilteredResponseBytes: 16777216, maxBufferedBytes: 67108864 }
+server: { slowReaderTimeout: 1s }
+`);
+    guards.push(g);
+    try {
+      const c = await rawConnection(g.sidecar.port);
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+      c.socket.pause(); // never reads
+      c.socket.write(postHead('/mcp/big', Buffer.byteLength(body)) + body);
+      await waitForMetric(g, 'the edited answer held in the budget', (t) => metricValue(t, 'thoughtgate_sidecar_buffered_bytes') > 0);
+      await waitForMetric(g, 'the slow reader cut off', (t) => metricValue(t, 'thoughtgate_sidecar_request_timeouts_total', 'phase="response"') === 1);
+      await waitForMetric(g, 'the budget returned', (t) => metricValue(t, 'thoughtgate_sidecar_buffered_bytes') === 0);
+      c.socket.resume();
+      await c.closed;
+      // What it did receive before the cut was filtered: the hidden tool never reached it.
+      expect(c.received()).not.toContain(hidden);
+      // A client that reads is served in full.
+      const ok = await fetch(g.mcpUrl('big'), { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
+      const text = await ok.text();
+      expect(ok.status).toBe(200);
+      expect(text.includes('tool-7999')).toBe(true);
+      expect(text.includes(hidden)).toBe(false);
+    } finally {
+      big.closeAllConnections();
+      await new Promise<void>((r) => big.close(() => r()));
+    }
+  }, 60_000);
+
   test('SSE events being edited share the budget: a stream that cannot buffer its event is cut, never passed unfiltered', async () => {
     const hidden = 'secret-tool';
     const tools = Array.from({ length: 3000 }, (_, i) => ({ name: i === 1500 ? hidden : `tool-${i}`, description: 'd'.repeat(1000), inputSchema: { type: 'object' } }));
@@ -433,7 +483,7 @@ describe('the bounds are configured, with defaults that can always serve one req
     expect(d.limits.maxBatchMessages).toBe(100);
     expect(maxBufferedBytesFor(d.limits)).toBe(64 * 1024 * 1024);
     expect(maxBufferedBytesFor(ConfigFileSchema.parse({ limits: { maxFilteredResponseBytes: 64 * 1024 * 1024 } }).limits)).toBe(256 * 1024 * 1024);
-    expect(d.server).toMatchObject({ headersTimeout: '30s', requestBodyTimeout: '30s', keepAliveTimeout: '65s', maxConnections: 1024 });
+    expect(d.server).toMatchObject({ headersTimeout: '30s', requestBodyTimeout: '30s', keepAliveTimeout: '65s', slowReaderTimeout: '30s', maxConnections: 1024 });
   });
 
   test('a maxBufferedBytes too small for one largest request is refused', () => {
