@@ -2,7 +2,7 @@
 // The `thoughtgate` command. Each subcommand is imported only when chosen, so the sidecar never
 // loads the operator's dependencies (@kubernetes/client-node costs ~74 MiB).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ENV, PORTS } from './api/wellknown.js';
+import { ALLOWED_HOST, ENV, PORTS } from './api/wellknown.js';
 
 const VERSION = '0.1.0';
 
@@ -98,7 +98,7 @@ function port(value: string | undefined, what: string, fallback: number): number
 
 function allowedHosts(value: string | undefined): string[] {
   const list = (value ?? '').split(',').map((h) => h.trim()).filter(Boolean);
-  const bad = list.filter((h) => !/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$/.test(h));
+  const bad = list.filter((h) => !ALLOWED_HOST.test(h));
   if (bad.length) throw new UsageError(`thoughtgate sidecar: --allowed-hosts: expected host or host:port (IPv6 in brackets), got "${bad[0]}"`);
   return list;
 }

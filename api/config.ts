@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { Duration, Glob, GlobList, Name, PositiveDuration } from './primitives.js';
 import { FileApprovalChannelSchema } from './approval.js';
 import { ResourceGlob, ResourceGlobList } from './resource-uri.js';
+import { ALLOWED_HOST } from './wellknown.js';
 
 export { Duration, Glob, GlobList, Name, PositiveDuration };
 
@@ -121,8 +122,8 @@ export const LimitsSchema = strict({
   }
 });
 
-/** A Host the sidecar answers to: `name`, `name:port`, an IPv4 address or `[IPv6]`, optionally with a port. */
-const AllowedHost = z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$/, 'expected host or host:port (IPv6 in brackets), no scheme or path');
+/** A Host the sidecar answers to besides its own (sidecar/proxy/hosts.ts). */
+const AllowedHost = z.string().regex(ALLOWED_HOST, 'expected host or host:port (IPv6 in brackets), no scheme or path');
 
 /** Answers being edited are charged 4 bytes per byte (sidecar/proxy/budget.ts): one of the largest must fit. */
 function minBufferedBytes(l: { maxBodyBytes: number; maxFilteredResponseBytes: number }): number {

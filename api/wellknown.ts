@@ -56,3 +56,6 @@ export const ENV = {
   /** Given to the app containers: where the agent reaches its MCP sources. */
   url: 'THOUGHTGATE_URL',
 } as const;
+
+/** An allowedHosts entry (config and --allowed-hosts): `name`, `name:port`, an IPv4 address or `[IPv6]`, optionally with a port. */
+export const ALLOWED_HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$/;

@@ -20,7 +20,7 @@ export interface HostName {
 const HOST_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::([0-9]{0,5}))?$/;
 
 /** Reads a Host header (or an allowedHosts entry); null when it is not a plain host[:port]. */
-export function parseHost(value: string): HostName | null {
+export function readHost(value: string): HostName | null {
   const m = HOST_RE.exec(value);
   if (!m) return null;
   const port = m[2] === undefined || m[2] === '' ? 80 : Number(m[2]);
@@ -72,11 +72,11 @@ export function hostPolicy(bind: string, port: number, allowed: readonly string[
   for (const h of LOOPBACK) add(h, null);
   const anyIp = WILDCARD.has(bind);
   if (!anyIp) {
-    const b = parseHost(isIP(bind) === 6 ? `[${bind}]` : bind);
+    const b = readHost(isIP(bind) === 6 ? `[${bind}]` : bind);
     if (b) add(b.host, null);
   }
   for (const entry of allowed) {
-    const e = parseHost(entry.trim());
+    const e = readHost(entry.trim());
     if (e) add(e.host, /:[0-9]+$/.test(entry.trim()) ? e.port : null);
   }
   const exact = new Set<string>();
@@ -88,16 +88,11 @@ export function hostPolicy(bind: string, port: number, allowed: readonly string[
 export function checkHost(policy: HostPolicy, header: string | undefined): string | null {
   if (header === undefined || header === '') return 'the request has no Host header';
   if (policy.exact.has(header)) return null;
-  const h = parseHost(header);
+  const h = readHost(header);
   if (!h) return 'the Host header is not a valid host[:port]';
   const ports = policy.names.get(h.host);
   if (ports === null) return null;
   if (ports !== undefined) return ports.has(h.port) ? null : `Host port ${h.port} is not allowed for this name`;
   if (policy.anyIp && h.ip) return null;
   return 'the Host header does not name this sidecar (server.allowedHosts, --allowed-hosts)';
-}
-
-/** Validates an allowedHosts entry for the config schema and the CLI. */
-export function validAllowedHost(entry: string): boolean {
-  return parseHost(entry.trim()) !== null;
 }
