@@ -73,6 +73,49 @@ function postHead(path: string, contentLength: number, extra = ''): string {
   return `POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: ${contentLength}\r\n${extra}\r\n`;
 }
 
+/**
+ * server-everything's lists are small: a raw upstream whose tools/list answers `count` tools of
+ * ~1 KB (one of them hidden by the source's blocklist), as JSON or as one SSE event, and a sidecar
+ * in front of it. With `hold`, each answer is sent up to 80 % and finished by `held.get(id)()`.
+ */
+async function bigListSource(o: { count: number; sse?: boolean; hold?: boolean; config: string }): Promise<{ g: TestSidecar; hidden: string; held: Map<number, () => void>; close(): Promise<void> }> {
+  const hidden = 'secret-tool';
+  const tools = Array.from({ length: o.count }, (_, i) => ({ name: i === o.count / 2 ? hidden : `tool-${i}`, description: 'd'.repeat(1000), inputSchema: { type: 'object' } }));
+  const held = new Map<number, () => void>();
+  const big = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      const id = (JSON.parse(body) as { id: number }).id;
+      const json = JSON.stringify({ jsonrpc: '2.0', id, result: { tools } });
+      const out = Buffer.from(o.sse ? `event: message\ndata: ${json}\n\n` : json);
+      res.writeHead(200, o.sse ? { 'content-type': 'text/event-stream' } : { 'content-type': 'application/json', 'content-length': out.length });
+      if (!o.hold) { res.end(out); return; }
+      const part = Math.floor(out.length * 0.8);
+      res.write(out.subarray(0, part));
+      held.set(id, () => res.end(out.subarray(part)));
+    });
+  });
+  await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
+  const g = await startTestSidecar(`
+sources:
+  - name: big
+    url: http://127.0.0.1:${(big.address() as AddressInfo).port}/mcp
+    expose: { mode: blocklist, tools: ["${hidden}"] }
+defaultAction: forward
+${o.config}
+`);
+  guards.push(g);
+  return {
+    g, hidden, held,
+    close: async () => {
+      for (const f of held.values()) f();
+      big.closeAllConnections();
+      await new Promise<void>((r) => big.close(() => r()));
+    },
+  };
+}
+
 function jsonBodyOf(raw: string): { error?: { code: number; data?: { reason?: string } } } {
   return JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { error?: { code: number; data?: { reason?: string } } };
 }
@@ -238,34 +281,8 @@ describe('9c: buffered bytes are bounded across requests', () => {
   }, 30_000);
 
   test('concurrent filtered lists beyond the budget: one gets -32022 (503), the others are filtered, the sidecar stays up', async () => {
-    // server-everything's lists are small: this upstream answers tools/list with a 3 MB list
-    // (one hidden tool in it) and holds each answer half-sent until told to finish.
-    const hidden = 'secret-tool';
-    const tools = Array.from({ length: 3000 }, (_, i) => ({ name: i === 1500 ? hidden : `tool-${i}`, description: 'd'.repeat(1000), inputSchema: { type: 'object' } }));
-    const held = new Map<number, () => void>();
-    const big = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => { body += c; });
-      req.on('end', () => {
-        const id = (JSON.parse(body) as { id: number }).id;
-        const out = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, result: { tools } }));
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': out.length });
-        const half = Math.floor(out.length * 0.8);
-        res.write(out.subarray(0, half));
-        held.set(id, () => res.end(out.subarray(half)));
-      });
-    });
-    await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
-    const port = (big.address() as AddressInfo).port;
-    const g = await startTestSidecar(`
-sources:
-  - name: big
-    url: http://127.0.0.1:${port}/mcp
-    expose: { mode: blocklist, tools: ["${hidden}"] }
-defaultAction: forward
-limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }
-`);
-    guards.push(g);
+    // A 3 MB list, each answer held at 80 % until the test finishes it.
+    const { g, hidden, held, close } = await bigListSource({ count: 3000, hold: true, config: 'limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }' });
     try {
       const list = (id: number) => fetch(g.mcpUrl('big'), {
         method: 'POST',
@@ -297,38 +314,14 @@ limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }
       expect(metricValue(m, 'thoughtgate_sidecar_buffered_bytes')).toBe(0);
       expect((await fetch(`${g.admin}/health`)).status).toBe(200);
     } finally {
-      for (const f of held.values()) f();
-      big.closeAllConnections();
-      await new Promise<void>((r) => big.close(() => r()));
+      await close();
     }
   }, 60_000);
 
   test('a client that never reads its filtered answer is disconnected after server.slowReaderTimeout, and the budget comes back', async () => {
     // An 8 MB list: more than a never-reading client's socket buffers take, so the edited answer
     // stays in the sidecar (and in the budget) until the client reads it or is cut off.
-    const hidden = 'secret-tool';
-    const tools = Array.from({ length: 8000 }, (_, i) => ({ name: i === 4000 ? hidden : `tool-${i}`, description: 'd'.repeat(1000), inputSchema: { type: 'object' } }));
-    const big = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => { body += c; });
-      req.on('end', () => {
-        const id = (JSON.parse(body) as { id: number }).id;
-        const out = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, result: { tools } }));
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': out.length }).end(out);
-      });
-    });
-    await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
-    const port = (big.address() as AddressInfo).port;
-    const g = await startTestSidecar(`
-sources:
-  - name: big
-    url: http://127.0.0.1:${port}/mcp
-    expose: { mode: blocklist, tools: ["${hidden}"] }
-defaultAction: forward
-limits: { maxFilteredResponseBytes: 16777216, maxBufferedBytes: 67108864 }
-server: { slowReaderTimeout: 1s }
-`);
-    guards.push(g);
+    const { g, hidden, close } = await bigListSource({ count: 8000, config: 'limits: { maxFilteredResponseBytes: 16777216, maxBufferedBytes: 67108864 }\nserver: { slowReaderTimeout: 1s }' });
     try {
       const c = await rawConnection(g.sidecar.port);
       const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
@@ -348,38 +341,12 @@ server: { slowReaderTimeout: 1s }
       expect(text.includes('tool-7999')).toBe(true);
       expect(text.includes(hidden)).toBe(false);
     } finally {
-      big.closeAllConnections();
-      await new Promise<void>((r) => big.close(() => r()));
+      await close();
     }
   }, 60_000);
 
   test('SSE events being edited share the budget: a stream that cannot buffer its event is cut, never passed unfiltered', async () => {
-    const hidden = 'secret-tool';
-    const tools = Array.from({ length: 3000 }, (_, i) => ({ name: i === 1500 ? hidden : `tool-${i}`, description: 'd'.repeat(1000), inputSchema: { type: 'object' } }));
-    const held = new Map<number, () => void>();
-    const big = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => { body += c; });
-      req.on('end', () => {
-        const id = (JSON.parse(body) as { id: number }).id;
-        const ev = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, result: { tools } })}\n\n`;
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const half = Math.floor(ev.length * 0.8);
-        res.write(ev.slice(0, half));
-        held.set(id, () => res.end(ev.slice(half)));
-      });
-    });
-    await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
-    const port = (big.address() as AddressInfo).port;
-    const g = await startTestSidecar(`
-sources:
-  - name: big
-    url: http://127.0.0.1:${port}/mcp
-    expose: { mode: blocklist, tools: ["${hidden}"] }
-defaultAction: forward
-limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }
-`);
-    guards.push(g);
+    const { g, hidden, held, close } = await bigListSource({ count: 3000, sse: true, hold: true, config: 'limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }' });
     try {
       const list = async (id: number): Promise<{ status: number; text: string; complete: boolean }> => {
         let r: Response;
@@ -415,9 +382,7 @@ limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }
       expect(metricValue(m, 'thoughtgate_sidecar_buffer_rejections_total', 'what="sse_event"')).toBe(1);
       await waitForMetric(g, 'budget released', (t) => metricValue(t, 'thoughtgate_sidecar_buffered_bytes') === 0);
     } finally {
-      for (const f of held.values()) f();
-      big.closeAllConnections();
-      await new Promise<void>((r) => big.close(() => r()));
+      await close();
     }
   }, 60_000);
 });
