@@ -24,6 +24,7 @@ typecheck: install
 	npm run typecheck
 
 lint: typecheck
+	npm run depcheck
 
 # The Kubernetes binaries and helm the e2e tests run, built once from the Go module proxy into
 # ~/.cache/thoughtgate (cold: several minutes; afterwards instant).

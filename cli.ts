@@ -117,7 +117,7 @@ async function sidecar(args: string[]): Promise<number> {
   }, 'sidecar');
   if (v.help) { process.stdout.write(SIDECAR_HELP); return 0; }
   const env = process.env;
-  const [{ createLogger, isLevel }, { parseDuration }] = await Promise.all([import('./sidecar/log.js'), import('./api/duration.js')]);
+  const [{ createLogger, isLevel }, { parseDuration }] = await Promise.all([import('./lib/log.js'), import('./api/duration.js')]);
   const level = (v['log-level'] as string | undefined) ?? env[ENV.logLevel] ?? 'info';
   if (!isLevel(level)) throw new UsageError(`thoughtgate sidecar: log level must be debug, info, warn or error, got "${level}"`);
   const drainText = (v['drain-timeout'] as string | undefined) ?? env[ENV.drainTimeout] ?? '10s';
@@ -287,12 +287,12 @@ async function operator(args: string[]): Promise<number> {
     if (!(allowed as readonly string[]).includes(x)) throw new UsageError(`thoughtgate operator: --${k} must be one of ${allowed.join(', ')}, got "${x}"`);
     return x as T;
   };
-  const [{ createLogger, isLevel }, m] = await Promise.all([import('./sidecar/log.js'), import('./operator/main.js')]);
+  const [{ createLogger, isLevel }, m] = await Promise.all([import('./lib/log.js'), import('./cmd/operator.js')]);
   const level = str('log-level') ?? env[ENV.logLevel] ?? 'info';
   if (!isLevel(level)) throw new UsageError(`thoughtgate operator: log level must be debug, info, warn or error, got "${level}"`);
   let timeoutSeconds: number;
   try { timeoutSeconds = m.webhookTimeoutSeconds(str('webhook-timeout')); } catch (err) { throw new UsageError(`thoughtgate operator: ${(err as Error).message}`); }
-  let approvals: import('./operator/main.js').OperatorSettings['approvals'];
+  let approvals: import('./cmd/operator.js').OperatorSettings['approvals'];
   let resources: ReturnType<typeof m.parseResources>;
   try {
     approvals = m.parseApprovalFlags({
@@ -310,7 +310,7 @@ async function operator(args: string[]): Promise<number> {
   if (runAsUser !== undefined && !/^\d+$/.test(runAsUser)) throw new UsageError(`thoughtgate operator: --sidecar-run-as-user must be a numeric uid, got "${runAsUser}"`);
   const excluded = str('excluded-namespaces')?.split(',').map((x) => x.trim()).filter(Boolean);
   const log = createLogger(level);
-  const settings: import('./operator/main.js').OperatorSettings = {
+  const settings: import('./cmd/operator.js').OperatorSettings = {
     kubeconfig: str('kubeconfig'),
     namespace: str('namespace') ?? env['POD_NAMESPACE'] ?? m.DEFAULTS.namespace,
     identity: str('identity') ?? m.defaultIdentity(env),

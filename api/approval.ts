@@ -1,6 +1,6 @@
 // Where a human decides: the ApprovalChannel (cluster) or approvalChannels[] (thoughtgate.yaml).
 import { z } from 'zod';
-import { Duration, Glob, Name } from './config.js';
+import { Duration, Glob, Name } from './primitives.js';
 
 export const DEFAULT_SLACK_API_URL = 'https://slack.com/api/';
 

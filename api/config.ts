@@ -278,8 +278,8 @@ function approvalChannelChecks(doc: { rules: { approval?: { channel: string } }[
 export const ConfigFileSchema = strict({
   ...policyFields,
   identity: IdentitySchema.optional(),
-  /** Standalone only: where humans decide (the sidecar talks to Slack itself). Lazy: approval.ts imports this module. */
-  approvalChannels: z.lazy(() => z.array(FileApprovalChannelSchema)).optional(),
+  /** Standalone only: where humans decide (the sidecar talks to Slack itself). */
+  approvalChannels: z.array(FileApprovalChannelSchema).optional(),
 }).superRefine((doc, ctx) => {
   documentChecks(doc, ctx);
   approvalChannelChecks(doc, ctx);

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { standaloneBackend, type StandaloneOptions } from '../sidecar/approvals/standalone.js';
-import { createLogger } from '../sidecar/log.js';
+import { createLogger } from '../lib/log.js';
 import { fileProvider, loadInitial } from '../sidecar/providers/file.js';
 import { startSidecar, type Sidecar } from '../sidecar/sidecar.js';
 import { DEFAULT_BACKOFF } from '../slack/poller.js';

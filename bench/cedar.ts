@@ -5,9 +5,9 @@
 // cedar-wasm stays external (it reads its .wasm beside itself), so the bundle must be able to
 // resolve it: write it inside the repo, or first `ln -s "$PWD/node_modules" /tmp/cedar-bench/`.
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { compilePolicies } from '../sidecar/cedar/policies.js';
-import { buildRequest, evaluate, type CedarInput } from '../sidecar/cedar/evaluate.js';
-import { normaliseArguments } from '../sidecar/cedar/normalise.js';
+import { compilePolicies } from '../policy/cedar/policies.js';
+import { buildRequest, evaluate, type CedarInput } from '../policy/cedar/evaluate.js';
+import { normaliseArguments } from '../policy/cedar/normalise.js';
 
 const POLICIES = `
 @id("small-transfers") @approve("finance")

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { standaloneBackend } from '../sidecar/approvals/standalone.js';
-import { createLogger } from '../sidecar/log.js';
+import { createLogger } from '../lib/log.js';
 import { fileProvider, loadInitial } from '../sidecar/providers/file.js';
 import { startSidecar } from '../sidecar/sidecar.js';
 import { startFakeSlack } from '../test/fakes/slack-server.js';

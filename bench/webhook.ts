@@ -14,7 +14,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { WebhookCertManager } from '../operator/webhook-cert.js';
+import { WebhookCertManager } from '../webhook/cert.js';
 import { buildWebhookConfiguration } from '../webhook/config.js';
 import type { InjectionSettings } from '../webhook/mutate.js';
 import { answerReview, parseReview, startWebhookServer } from '../webhook/server.js';

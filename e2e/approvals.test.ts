@@ -14,7 +14,7 @@ import { approvalRequestName, TOO_MANY_PENDING } from '../api/approval-request.j
 import { startOperator, type ApprovalOptions, type Operator } from '../operator/operator.js';
 import type { Decision, PendingApproval } from '../sidecar/approvals/backend.js';
 import { createClusterBackend, type ClusterApprovalBackend } from '../sidecar/approvals/cluster-backend.js';
-import { createLogger } from '../sidecar/log.js';
+import { createLogger } from '../lib/log.js';
 import { SlackApprovalClient, SlackConnection } from '../slack/index.js';
 import { startFakeSlack, type FakeMessage, type FakeSlack } from '../test/fakes/slack-server.js';
 import { ROOT } from '../test/support/processes.js';

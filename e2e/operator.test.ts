@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { startCluster, type Cluster } from './cluster/cluster.js';
-import { createLogger } from '../sidecar/log.js';
+import { createLogger } from '../lib/log.js';
 import { startOperator, type Operator } from '../operator/operator.js';
 import { ROOT } from '../test/support/processes.js';
 

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
-import { WebhookCertManager, issueCertificates, splitPemBundle, type ServingTls } from '../operator/webhook-cert.js';
+import { WebhookCertManager, issueCertificates, splitPemBundle, type ServingTls } from '../webhook/cert.js';
 import { buildWebhookConfiguration } from '../webhook/config.js';
 import type { Container, InjectionSettings, Pod } from '../webhook/mutate.js';
 import { startWebhookServer, type AdmissionResult, type WebhookServer } from '../webhook/server.js';

@@ -12,7 +12,7 @@ import { APPROVAL_REASONS } from '../api/approval-request.js';
 import { ApprovalChannelSpecSchema, KINDS, type ApprovalChannelSpec } from '../api/crds.js';
 import { setCondition, type Condition } from '../api/k8s.js';
 import { GROUP, VERSION } from '../api/wellknown.js';
-import type { Logger } from '../sidecar/log.js';
+import type { Logger } from '../lib/log.js';
 import { normalizeApiUrl, SlackApprovalClient, SlackConnectionPool, type ChannelCheck, type SlackConnection } from '../slack/index.js';
 import type { KubeObject } from './reconcile.js';
 

@@ -26,7 +26,7 @@ import {
 } from '../api/approval-request.js';
 import { KINDS } from '../api/crds.js';
 import { GROUP, VERSION } from '../api/wellknown.js';
-import type { Logger } from '../sidecar/log.js';
+import type { Logger } from '../lib/log.js';
 import { ApprovalPoller, classifySlackError, type ApprovalPostInput, type BackoffConfig, type FinalStatus, type PollerResult } from '../slack/index.js';
 import type { ChannelTarget, SlackChannels } from './approval-channels.js';
 import { isTerminal, planApproval, type Plan, type PollOutcome } from './approvals-plan.js';

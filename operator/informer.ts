@@ -2,7 +2,7 @@
 // than 410 (list failure, non-200 watch) and have no watch timeout; this wrapper restarts them with
 // exponential backoff and re-watches periodically so a silently dead connection cannot last.
 import * as k8s from '@kubernetes/client-node';
-import type { Logger } from '../sidecar/log.js';
+import type { Logger } from '../lib/log.js';
 
 export interface ResilientInformer<T extends k8s.KubernetesObject> {
   get(name: string, namespace?: string): T | undefined;

@@ -2,7 +2,7 @@
 // Only the leader reconciles; every replica serves the webhook. Writes are guarded by the Lease's
 // resourceVersion, so two candidates can never both believe they won.
 import * as k8s from '@kubernetes/client-node';
-import type { Logger } from '../sidecar/log.js';
+import type { Logger } from '../lib/log.js';
 
 export interface LeaderOptions {
   namespace: string;

@@ -7,7 +7,7 @@ import http from 'node:http';
 import * as k8s from '@kubernetes/client-node';
 import { KINDS } from '../api/crds.js';
 import { GROUP, INJECT_ENABLED, LABELS, MANAGED_BY, VERSION } from '../api/wellknown.js';
-import type { Logger } from '../sidecar/log.js';
+import type { Logger } from '../lib/log.js';
 import { ChannelChecker, SlackChannels } from './approval-channels.js';
 import { ApprovalRelay, approvalMetrics, type ApprovalSettings } from './approvals.js';
 import { startInformer, type ResilientInformer } from './informer.js';

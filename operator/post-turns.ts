@@ -7,7 +7,7 @@
 // A request ended (cancelled, expired, deleted) while waiting is dropped, never posted. Pure: the
 // relay (operator/approvals.ts) calls take() when a request is ready to post, done() after the
 // post step, drop() when it ends, and requeues the key these return.
-import { NestedFairQueue } from '../slack/fair-queue.js';
+import { NestedFairQueue } from '../lib/fair-queue.js';
 
 export type Turn = 'go' | 'wait' | 'full';
 

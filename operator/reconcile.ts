@@ -4,7 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import { KINDS } from '../api/crds.js';
 import { setCondition, type Condition } from '../api/k8s.js';
 import { ANNOTATIONS, API_VERSION, CONFIGMAP_KEY, CONFIGMAP_NAME, GROUP, LABELS, MANAGED_BY, VERSION } from '../api/wellknown.js';
-import type { Logger } from '../sidecar/log.js';
+import type { Logger } from '../lib/log.js';
 import { parseRendered, renderNamespace, type PolicyObject, type Validity } from './render.js';
 
 export const FIELD_MANAGER = 'thoughtgate-operator';

@@ -5,10 +5,10 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { GovernancePolicySpecSchema, RENDERED_KIND, RenderedConfigSchema, type RenderedConfig, type RenderedPolicy } from '../api/crds.js';
 import { formatIssues } from '../api/issues.js';
 import { API_VERSION } from '../api/wellknown.js';
-import { compilePolicies } from '../sidecar/cedar/policies.js';
+import { compilePolicies } from '../policy/cedar/policies.js';
 import { canonicalJson } from '../api/canonical.js';
-import { configHash } from '../sidecar/config/load.js';
-import { substituteForValidation } from '../sidecar/config/env.js';
+import { configHash } from '../policy/config/load.js';
+import { substituteForValidation } from '../policy/config/env.js';
 
 export interface PolicyObject {
   metadata: { name: string; namespace: string; generation?: number; uid?: string };

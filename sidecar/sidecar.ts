@@ -10,7 +10,7 @@ import type { ApprovalChannelInfo } from './approvals/engine.js';
 import { bufferedExecutor } from './approvals/upstream.js';
 import { createApprovalRuntime, type ApprovalRuntime } from './approvals/runtime.js';
 import { UpstreamHealth } from './health.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../lib/log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { createRequestContext, type RequestContext } from './proxy/context.js';
 import { forwardEgress, openTunnel, parseAbsolute, parseConnect, refuse, route, type RouteEnv } from './proxy/forward-proxy.js';

@@ -3,13 +3,13 @@
 // that started on the old snapshot finishes on it.
 import { maxBufferedBytesFor, type Identity, type PolicyDocument } from '../api/config.js';
 import { parseDuration } from '../api/duration.js';
-import { compilePolicies, type CompiledPolicies } from './cedar/policies.js';
-import type { GateInputs } from './gates/decide.js';
-import { sourceMayNeedApproval } from './gates/approval-tools.js';
+import { compilePolicies, type CompiledPolicies } from '../policy/cedar/policies.js';
+import type { GateInputs } from '../policy/gates/decide.js';
+import { sourceMayNeedApproval } from '../policy/gates/approval-tools.js';
 import type { ApprovalSettings } from './approvals/engine.js';
 import { compileEgressList, type EgressRules } from './proxy/egress-rules.js';
-import { compileRules } from './gates/rules.js';
-import { compileVisibility, type Visibility } from './gates/visibility.js';
+import { compileRules } from '../policy/gates/rules.js';
+import { compileVisibility, type Visibility } from '../policy/gates/visibility.js';
 
 export interface CompiledSource {
   name: string;

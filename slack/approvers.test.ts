@@ -1,6 +1,6 @@
 import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
 import { ApproverDirectory, LruTtlCache, APPROVER_CACHE_MAX_ENTRIES, APPROVER_CACHE_TTL_MS } from './approvers.js';
-import { ManualClock } from './clock.js';
+import { ManualClock } from '../test/support/manual-clock.js';
 import { SlackConnection } from './connection.js';
 
 describe('LruTtlCache (manual clock)', () => {

@@ -4,7 +4,7 @@
 //   - entries live 10 minutes, so removing someone from a user group takes effect within 10 min
 //     (and a new member can decide within 10 min) without polling Slack's Tier 2 method often.
 // Concurrent lookups of the same key share one Slack call.
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 import { SlackApprovalError } from './errors.js';
 import type { RunOptions } from './rate-limiter.js';
 

@@ -1,6 +1,6 @@
 import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
 import { SlackApprovalClient, type ApprovalPostInput } from './client.js';
-import { ManualClock } from './clock.js';
+import { ManualClock } from '../test/support/manual-clock.js';
 import { SlackConnection } from './connection.js';
 import { SlackApprovalError } from './errors.js';
 import { ApprovalPoller, DEFAULT_BACKOFF, nextPollDelay, type PollResult, type PollerResult } from './poller.js';

@@ -13,7 +13,7 @@
 // At most one poll per approval is in flight; the token's rate limiter decides when it runs, so
 // many approvals share the budget (routine polls are 'low' priority, the final poll 'normal').
 // The poller never talks to Slack about outcomes: the caller gets onResult and does chat.update.
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 import type { Decision } from './decision.js';
 import { SlackApprovalError, classifySlackError } from './errors.js';
 import type { Priority } from './rate-limiter.js';

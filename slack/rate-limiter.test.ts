@@ -1,5 +1,5 @@
 import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
-import { ManualClock } from './clock.js';
+import { ManualClock } from '../test/support/manual-clock.js';
 import { SlackConnection } from './connection.js';
 import { SlackApprovalError } from './errors.js';
 import { SLACK_RATE_BUDGETS, SlackRateLimiter, TokenBucket } from './rate-limiter.js';

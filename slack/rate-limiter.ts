@@ -10,7 +10,7 @@
 // - The WebClient is built with rejectRateLimitedCalls: true and retries: 0, so this queue is the
 //   only place that schedules retries: a rate-limited call is re-queued (a 429 means Slack did not
 //   execute it, so even chat.postMessage is safe to repeat) up to maxRateLimitRetries times.
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 import { SlackApprovalError, rateLimitRetryAfterMs } from './errors.js';
 
 export type Priority = 'high' | 'normal' | 'low';

@@ -1,10 +1,10 @@
 // The pure parts of gate 4 (tasks.ts, hash.ts, approval-tools.ts, config validation) and the task
 // engine's guarantees, driven through the ApprovalBackend contract with a scripted backend and a
 // manual clock (the real backend, on the fake Slack, is exercised in approvals.test.ts).
-import { parseConfigText } from '../sidecar/config/load.js';
-import { compileRules } from '../sidecar/gates/rules.js';
-import { sourceMayNeedApproval, toolMayNeedApproval } from '../sidecar/gates/approval-tools.js';
-import { compilePolicies } from '../sidecar/cedar/policies.js';
+import { parseConfigText } from '../policy/config/load.js';
+import { compileRules } from '../policy/gates/rules.js';
+import { sourceMayNeedApproval, toolMayNeedApproval } from '../policy/gates/approval-tools.js';
+import { compilePolicies } from '../policy/cedar/policies.js';
 import { compileSnapshot } from '../sidecar/snapshot.js';
 import { canonicalJson } from '../api/canonical.js';
 import { requestHash } from '../sidecar/approvals/hash.js';
@@ -23,8 +23,8 @@ import {
 import { ApprovalEngine, type ApprovalSettings, type Executor } from '../sidecar/approvals/engine.js';
 import type { AdoptedApproval, ApprovalBackend, Decision, PendingApproval } from '../sidecar/approvals/backend.js';
 import { ApprovalSetupError, standaloneBackend } from '../sidecar/approvals/standalone.js';
-import { createLogger } from '../sidecar/log.js';
-import { ManualClock } from '../slack/clock.js';
+import { createLogger } from '../lib/log.js';
+import { ManualClock } from './support/manual-clock.js';
 import { IdentitySchema, PolicyDocumentSchema } from '../api/config.js';
 import { TOO_MANY_PENDING } from '../api/approval-request.js';
 

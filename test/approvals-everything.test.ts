@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { standaloneBackend } from '../sidecar/approvals/standalone.js';
-import { createLogger } from '../sidecar/log.js';
+import { createLogger } from '../lib/log.js';
 import { fileProvider, loadInitial } from '../sidecar/providers/file.js';
 import { startSidecar, type Sidecar } from '../sidecar/sidecar.js';
 import { ALICE, CHANNEL, FAST, tasksClient, TOKEN, until } from './approvals-harness.js';

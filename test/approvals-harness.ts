@@ -13,7 +13,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CallToolRequestSchema, isInitializeRequest, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { standaloneBackend, type StandaloneBackend, type StandaloneOptions } from '../sidecar/approvals/standalone.js';
-import { createLogger } from '../sidecar/log.js';
+import { createLogger } from '../lib/log.js';
 import { fileProvider, loadInitial } from '../sidecar/providers/file.js';
 import { startSidecar, type Sidecar } from '../sidecar/sidecar.js';
 import { startFakeSlack, type FakeSlack } from './fakes/slack-server.js';

@@ -10,8 +10,8 @@ import { z } from 'zod';
 import { ConfigFileSchema } from '../api/config.js';
 import { GovernancePolicySpecSchema } from '../api/crds.js';
 import { ERRORS } from '../api/errors.js';
-import { compilePolicies } from '../sidecar/cedar/policies.js';
-import { parseConfigText } from '../sidecar/config/load.js';
+import { compilePolicies } from '../policy/cedar/policies.js';
+import { parseConfigText } from '../policy/config/load.js';
 import { standaloneIdentity } from '../sidecar/config/podinfo.js';
 import { compileSnapshot } from '../sidecar/snapshot.js';
 

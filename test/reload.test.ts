@@ -1,7 +1,7 @@
 // Hot reload: a valid change applies without restart; an invalid one is logged and counted and the
 // last good config keeps serving; a request in flight finishes on the snapshot it started with.
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { createLogger } from '../sidecar/log.js';
+import { createLogger } from '../lib/log.js';
 import { startSidecar, type ConfigUpdate } from '../sidecar/sidecar.js';
 import { IdentitySchema, PolicyDocumentSchema } from '../api/config.js';
 import { connectClient, rawPost, startTestSidecar } from './support/sidecar.js';

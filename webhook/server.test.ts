@@ -3,7 +3,7 @@
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { issueCertificates, webhookSans, type CertFiles } from '../operator/webhook-cert.js';
+import { issueCertificates, webhookSans, type CertFiles } from './cert.js';
 import { applyJsonPatch } from './jsonpatch.js';
 import type { InjectionSettings, JsonPatchOp, Pod } from './mutate.js';
 import { startWebhookServer, type AdmissionResult, type WebhookServer, type WebhookServerOptions } from './server.js';

@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { INJECT_ENABLED, LABELS } from '../api/wellknown.js';
-import type { Logger } from '../sidecar/log.js';
+import type { Logger } from '../lib/log.js';
 import { mutatePod, type InjectionSettings, type Pod } from './mutate.js';
 
 export const MUTATE_PATH = '/mutate-pods';

@@ -24,9 +24,9 @@ import {
   type ApprovalPhase,
 } from '../../api/approval-request.js';
 import { API_VERSION } from '../../api/wellknown.js';
-import { createKubeClient, KubeError, type ApprovalRequestObject, type KubeClient, type KubeClientOptions, type WatchEvent } from '../kube/client.js';
-import { describeError, startWatchLoop, type WatchLoop } from '../kube/watch-loop.js';
-import type { Logger } from '../log.js';
+import { createKubeClient, KubeError, type ApprovalRequestObject, type KubeClient, type KubeClientOptions, type WatchEvent } from '../../kube/client.js';
+import { describeError, startWatchLoop, type WatchLoop } from '../../kube/watch-loop.js';
+import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, DecisionOutcome, PendingApproval } from './backend.js';
 
 // ---------- pure ----------

@@ -15,9 +15,9 @@
 //   and then the owner keeping the most loses first; anonymous clients (who cannot be told apart)
 //   are refused rather than evicting (docs/approvals.md, "Who sees a task").
 import { ERRORS, type ErrorName } from '../../api/errors.js';
-import { systemClock, type Clock } from '../../slack/clock.js';
+import { systemClock, type Clock } from '../../lib/clock.js';
 import { TokenBucket, type RateBudget } from '../../slack/rate-limiter.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, PendingApproval } from './backend.js';
 import { requestHash } from './hash.js';
 import {

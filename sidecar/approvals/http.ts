@@ -7,9 +7,9 @@
 // - tasks/list: ThoughtGate's tasks of the client first, then the upstream's (tasks.ts cursors).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERRORS, type ErrorName } from '../../api/errors.js';
-import type { Decision as GateDecision } from '../gates/decide.js';
-import type { Operation } from '../gates/operation.js';
-import { errorResponse, parseJsonRpc, resultResponse, type Message, type RawId } from '../jsonrpc.js';
+import type { Decision as GateDecision } from '../../policy/gates/decide.js';
+import type { Operation } from '../../policy/gates/operation.js';
+import { errorResponse, parseJsonRpc, resultResponse, type Message, type RawId } from '../../lib/jsonrpc.js';
 import type { RequestContext } from '../proxy/context.js';
 import { idKey } from '../proxy/edits.js';
 import { headerValue } from '../proxy/headers.js';

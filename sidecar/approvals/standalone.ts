@@ -9,15 +9,15 @@
 import type { FileApprovalChannel } from '../../api/approval.js';
 import { parseDuration } from '../../api/duration.js';
 import { SlackApprovalClient, type ApprovalPostInput } from '../../slack/client.js';
-import type { Clock } from '../../slack/clock.js';
+import type { Clock } from '../../lib/clock.js';
 import { SlackConnectionPool } from '../../slack/connection.js';
 import type { ApprovalOutcome, FinalStatus } from '../../slack/message.js';
 import { ApprovalPoller, type BackoffConfig, type PollerResult } from '../../slack/poller.js';
 import type { RateLimiterOptions } from '../../slack/rate-limiter.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../lib/log.js';
 import type { ApprovalBackend, Decision, PendingApproval } from './backend.js';
 import type { ApprovalChannelInfo } from './engine.js';
-import { FairQueue } from '../../slack/fair-queue.js';
+import { FairQueue } from '../../lib/fair-queue.js';
 
 export interface StandaloneOptions {
   /** Polling backoff (default 2 s ×1.5 up to 30 s; see slack/README.md). */

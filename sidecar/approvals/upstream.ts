@@ -3,8 +3,8 @@
 // merged tasks/list. They go in the client's MCP session with the headers that session needs.
 import type { IncomingHttpHeaders } from 'node:http';
 import { ERRORS } from '../../api/errors.js';
-import { parseJsonRpc, type Message } from '../jsonrpc.js';
-import type { Logger } from '../log.js';
+import { parseJsonRpc, type Message } from '../../lib/jsonrpc.js';
+import type { Logger } from '../../lib/log.js';
 import { idKey } from '../proxy/edits.js';
 import { headerValue, upstreamRequestHeaders } from '../proxy/headers.js';
 import type { UpstreamResult } from '../proxy/context.js';

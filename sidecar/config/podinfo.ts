@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { IdentitySchema } from '../../api/config.js';
 import type { ConfigFile, Identity } from '../../api/config.js';
 import { ENV } from '../../api/wellknown.js';
-import type { Env } from './env.js';
+import type { Env } from '../../policy/config/env.js';
 
 export const DEFAULT_LABELS_FILE = '/etc/podinfo/labels';
 

@@ -10,10 +10,10 @@ import { PolicyDocumentSchema, type Identity, type PolicyDocument } from '../../
 import { RenderedConfigSchema, RenderedPolicySchema } from '../../api/crds.js';
 import { formatPath } from '../../api/issues.js';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME } from '../../api/wellknown.js';
-import { substituteEnv, type Env } from '../config/env.js';
-import { createKubeClient, KubeError, type ConfigMap, type KubeClient, type KubeClientOptions, type WatchEvent } from '../kube/client.js';
-import { describeError, startWatchLoop, type LoopPhase, type WatchLoop } from '../kube/watch-loop.js';
-import type { Logger } from '../log.js';
+import { substituteEnv, type Env } from '../../policy/config/env.js';
+import { createKubeClient, KubeError, type ConfigMap, type KubeClient, type KubeClientOptions, type WatchEvent } from '../../kube/client.js';
+import { describeError, startWatchLoop, type LoopPhase, type WatchLoop } from '../../kube/watch-loop.js';
+import type { Logger } from '../../lib/log.js';
 import type { ConfigProvider, ConfigUpdate } from '../sidecar.js';
 import { selectPolicy } from './select.js';
 

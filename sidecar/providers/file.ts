@@ -3,10 +3,10 @@
 // invalid one is reported without replacing the running config.
 import { readFile } from 'node:fs/promises';
 import type { ConfigFile } from '../../api/config.js';
-import { describeFsError, parseConfigText, type Env } from '../config/load.js';
+import { describeFsError, parseConfigText, type Env } from '../../policy/config/load.js';
 import { resolveIdentity } from '../config/podinfo.js';
 import { watchFile, type FileWatch } from '../config/watch-file.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../lib/log.js';
 import type { ConfigProvider, ConfigUpdate } from '../sidecar.js';
 
 export type InitialLoad = { ok: true; text: string; config: ConfigFile; hash: string } | { ok: false; errors: string[] };

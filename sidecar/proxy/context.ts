@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApprovalRuntime } from '../approvals/runtime.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../lib/log.js';
 import { UNKNOWN_SOURCE_LABEL, type SidecarMetrics } from '../metrics.js';
 import type { CompiledSource } from '../snapshot.js';
 import type { ByteBudget } from './budget.js';

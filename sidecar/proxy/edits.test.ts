@@ -1,6 +1,6 @@
 // Response edits are matched per message, never by a key the agent can make ambiguous.
-import { rawId } from '../jsonrpc.js';
-import { compileVisibility } from '../gates/visibility.js';
+import { rawId } from '../../lib/jsonrpc.js';
+import { compileVisibility } from '../../policy/gates/visibility.js';
 import { EditTable, editPayload, filterByShape, probeRequest } from './edits.js';
 
 const visibility = compileVisibility({ mode: 'allowlist', tools: ['echo'] });

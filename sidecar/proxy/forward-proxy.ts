@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../lib/log.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { aliases, defaultPort, hostForUrl, isLocalAddress, parseHost, type HostSpec } from './destination.js';
 import { egressVerdict, type EgressRules } from './egress-rules.js';

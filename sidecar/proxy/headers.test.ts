@@ -1,6 +1,6 @@
 // Headers that describe the message follow the body actually forwarded.
 import type { IncomingHttpHeaders } from 'node:http';
-import { parseJsonRpc, type Message } from '../jsonrpc.js';
+import { parseJsonRpc, type Message } from '../../lib/jsonrpc.js';
 import { describingHeaders, encodeMcpHeader, mediaType, upstreamRequestHeaders } from './headers.js';
 
 const msg = (text: string): Message => { const p = parseJsonRpc(text); if (!p.ok || p.batch) throw new Error('bad'); return p.message; };

@@ -2,7 +2,7 @@
 // Mcp-Session-Id, MCP-Protocol-Version, Accept, Last-Event-ID, Mcp-Method, Mcp-Name, Mcp-Param-*,
 // anything custom); hop-by-hop headers are dropped per RFC 9110 §7.6.1; Host becomes the upstream's.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { Message } from '../jsonrpc.js';
+import type { Message } from '../../lib/jsonrpc.js';
 
 const HOP_BY_HOP = new Set([
   'connection',

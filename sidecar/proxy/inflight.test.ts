@@ -1,4 +1,4 @@
-import { rawId } from '../jsonrpc.js';
+import { rawId } from '../../lib/jsonrpc.js';
 import { InflightIds } from './inflight.js';
 
 test('an id in flight is refused in its session in any spelling, free in others, and free again once released', () => {

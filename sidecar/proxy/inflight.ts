@@ -4,7 +4,7 @@
 // and an answer arriving on another request's stream escapes the edits made for its own (a list
 // left unfiltered). MCP forbids reusing an id within a session; ThoughtGate refuses a request
 // whose id (in any spelling, see idKeys) is still in flight in its session.
-import { idKeys, type RawId } from '../jsonrpc.js';
+import { idKeys, type RawId } from '../../lib/jsonrpc.js';
 
 export class InflightIds {
   private readonly sessions = new Map<string, Map<string, number>>();

@@ -9,9 +9,9 @@ import { ALICE, approvalConfig, CHANNEL, FAST, startRig, until, type Rig } from 
 import { buildApprovalMessage, buildOutcomeMessage, type ApprovalMessageInput } from '../../slack/message.js';
 import { ApprovalEngine, type ApprovalSettings, type Executor } from '../../sidecar/approvals/engine.js';
 import type { ApprovalBackend, Decision } from '../../sidecar/approvals/backend.js';
-import { FairQueue } from '../../slack/fair-queue.js';
-import { createLogger } from '../../sidecar/log.js';
-import { ManualClock } from '../../slack/clock.js';
+import { FairQueue } from '../../lib/fair-queue.js';
+import { createLogger } from '../../lib/log.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { openSession, post, startRecordedEverything, type RecordedEverything } from './harness.js';
 
 const BASE = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' };

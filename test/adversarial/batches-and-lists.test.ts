@@ -4,7 +4,7 @@
 // 6: the agent cannot override a source's own query parameters;
 // 11: errors do not list the configured sources.
 import fc from 'fast-check';
-import { ambiguousIds, parseJsonRpc, type Message } from '../../sidecar/jsonrpc.js';
+import { ambiguousIds, parseJsonRpc, type Message } from '../../lib/jsonrpc.js';
 import { openSession, post, startGuard, startRecordedEverything, type RecordedEverything } from './harness.js';
 import type { TestSidecar } from '../support/sidecar.js';
 

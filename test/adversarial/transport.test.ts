@@ -460,7 +460,7 @@ describe('15: a pre-connected spare serves the request that finds no idle upstre
 describe('13: --allowed-hosts and a wildcard admin bind (as in a pod) through a running sidecar', () => {
   test('the admin port on 0.0.0.0 answers the kubelet by pod IP, not a rebound name; --allowed-hosts works before any config', async () => {
     const { startSidecar } = await import('../../sidecar/sidecar.js');
-    const { createLogger } = await import('../../sidecar/log.js');
+    const { createLogger } = await import('../../lib/log.js');
     // No config at all: the flag alone must already apply (the admin port serves before a config loads).
     const sc = await startSidecar({
       port: 0, adminPort: 0, bind: '127.0.0.1', adminBind: '0.0.0.0', log: createLogger('error', () => undefined),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { createLogger } from '../../sidecar/log.js';
+import { createLogger } from '../../lib/log.js';
 import { fileProvider, loadInitial } from '../../sidecar/providers/file.js';
 import { startSidecar, type Sidecar } from '../../sidecar/sidecar.js';
 

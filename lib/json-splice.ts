@@ -1,6 +1,6 @@
 // Replaces one string value inside a JSON text, leaving every other byte as it was (ids, numbers
 // beyond double precision, escapes): for the request forwarded with a canonical resource URI.
-// The text has already been parsed by sidecar/jsonrpc.ts (valid JSON, no duplicate keys). Pure.
+// The text has already been parsed by lib/jsonrpc.ts (valid JSON, no duplicate keys). Pure.
 
 const WS = new Set([' ', '\t', '\n', '\r']);
 

@@ -5,14 +5,14 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { parseDuration } from '../api/duration.js';
 import { LABELS, MANAGED_BY } from '../api/wellknown.js';
-import type { Logger } from '../sidecar/log.js';
+import type { Logger } from '../lib/log.js';
 import { buildWebhookConfiguration, DEFAULT_FAILURE_POLICY, DEFAULT_TIMEOUT_SECONDS } from '../webhook/config.js';
 import { DEFAULT_RESOURCES, type InjectionSettings } from '../webhook/mutate.js';
 import { startWebhookServer } from '../webhook/server.js';
-import { DEFAULT_SLACK_API_URLS } from './approval-channels.js';
-import { startOperator, type ApprovalOptions, type Operator } from './operator.js';
-import { FIELD_MANAGER } from './reconcile.js';
-import { WebhookCertManager } from './webhook-cert.js';
+import { DEFAULT_SLACK_API_URLS } from '../operator/approval-channels.js';
+import { startOperator, type ApprovalOptions, type Operator } from '../operator/operator.js';
+import { FIELD_MANAGER } from '../operator/reconcile.js';
+import { WebhookCertManager } from '../webhook/cert.js';
 
 export interface OperatorSettings {
   kubeconfig?: string;

@@ -1,17 +1,5 @@
-// Time as a dependency: the limiter, the poller and the caches take a Clock so tests can drive
-// them with a manual clock instead of waiting.
-
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, Math.max(0, ms)),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
+// A Clock for tests: time moves only when the test says so.
+import type { Clock } from '../../lib/clock.js';
 
 /** A clock that only moves when told to; for tests of the limiter, the poller and the caches. */
 export class ManualClock implements Clock {

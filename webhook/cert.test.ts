@@ -5,7 +5,7 @@ import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import forge from 'node-forge';
-import { issueCertificates, planCertificate, splitPemBundle, webhookSans, type CertFiles } from './webhook-cert.js';
+import { issueCertificates, planCertificate, splitPemBundle, webhookSans, type CertFiles } from './cert.js';
 
 const DAY = 24 * 3600 * 1000;
 const now = new Date('2026-11-21T10:00:00Z');

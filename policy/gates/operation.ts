@@ -6,7 +6,7 @@
 // on. Tool and prompt names are not normalised: servers look them up exactly (the SDK's McpServer
 // indexes a plain object by the name as sent), so the spelling the gates see is the one that runs.
 import { canonicalUri, canonicalUriTemplate } from '../../api/resource-uri.js';
-import { replaceJsonString } from '../json-splice.js';
+import { replaceJsonString } from '../../lib/json-splice.js';
 
 export type TargetKind = 'tool' | 'resource' | 'prompt';
 

@@ -14,7 +14,7 @@ import { isIP } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import forge from 'node-forge';
 import { LABELS, MANAGED_BY } from '../api/wellknown.js';
-import type { Logger } from '../sidecar/log.js';
+import type { Logger } from '../lib/log.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 /** Backdated so a peer whose clock is a little behind does not reject a fresh certificate. */

@@ -1,5 +1,5 @@
 // Property fuzzing of parseJsonRpc against JSON.parse and an independent duplicate-key/depth oracle.
-// Deterministic: the seed is printed; reproduce or explore with FUZZ_SEED=<n> npm test -- sidecar/jsonrpc.fuzz
+// Deterministic: the seed is printed; reproduce or explore with FUZZ_SEED=<n> npm test -- lib/jsonrpc.fuzz
 import { isDeepStrictEqual } from 'node:util';
 import { MAX_DEPTH, batchBody, decodeUtf8Strict, errorResponse, parseJsonRpc, type Message } from './jsonrpc.js';
 

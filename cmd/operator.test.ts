@@ -1,4 +1,4 @@
-import { parseResources, webhookTimeoutSeconds } from './main.js';
+import { parseResources, webhookTimeoutSeconds, parseApprovalFlags } from './operator.js';
 import { CLI, run } from '../test/support/processes.js';
 
 describe('operator settings', () => {
@@ -27,5 +27,23 @@ describe('operator settings', () => {
     const p = run(process.execPath, [CLI, 'operator', ...args]);
     expect(await p.exited).toBe(2);
     expect(p.err()).toMatch(message);
+  });
+});
+
+describe('parseApprovalFlags', () => {
+  test('defaults are left to the operator; values are parsed', () => {
+    expect(parseApprovalFlags({})).toEqual({});
+    expect(parseApprovalFlags({ maxPending: '50', retention: '2h', slackTimeout: '5s', channelCheckInterval: '1m', slackApiUrls: ['https://slack.com/api/', '*'] })).toEqual({
+      maxPending: 50, retentionMs: 7_200_000, slackRequestTimeoutMs: 5000, channelCheckIntervalMs: 60_000, slackApiUrls: ['https://slack.com/api/', '*'],
+    });
+  });
+
+  test('bad values name their flag', () => {
+    expect(() => parseApprovalFlags({ maxPending: '0' })).toThrow('--max-pending-approvals must be a whole number ≥ 1, got "0"');
+    expect(() => parseApprovalFlags({ maxPending: '1e3' })).toThrow('--max-pending-approvals');
+    expect(() => parseApprovalFlags({ retention: '10' })).toThrow(/^--approval-retention: invalid duration/);
+    expect(() => parseApprovalFlags({ retention: '10s' })).toThrow('--approval-retention must be at least 60s');
+    expect(() => parseApprovalFlags({ slackApiUrls: ['ftp://x/'] })).toThrow('--slack-api-url: not an http(s) URL: "ftp://x/"');
+    expect(() => parseApprovalFlags({ slackApiUrls: ['slack'] })).toThrow('--slack-api-url: not a URL');
   });
 });
