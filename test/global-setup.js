@@ -12,9 +12,18 @@ const runsRoot = process.env.THOUGHTGATE_E2E_RUNS ?? '/tmp/thoughtgate-e2e';
 export default function globalSetup() {
   execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
   execFileSync('e2e/support/e2e-run.sh', ['gc'], { stdio: 'inherit' });
-  const id = [...randomBytes(4)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
-  const dir = join(runsRoot, id);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(runsRoot, { recursive: true });
+  let dir;
+  for (;;) {
+    const id = [...randomBytes(4)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
+    dir = join(runsRoot, id);
+    try {
+      mkdirSync(dir); // fails if another run has this id
+      break;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+    }
+  }
   writeFileSync(join(dir, 'pid'), String(process.pid));
   // Jest starts its workers after this, so they inherit it.
   process.env.THOUGHTGATE_E2E_RUN = dir;

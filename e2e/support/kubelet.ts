@@ -1,8 +1,8 @@
-// No kubelet runs in the e2e cluster, so the tests play its part for one container, in a network
-// namespace of its pod (startPodSandbox): resolve the
+// No kubelet runs in the e2e cluster, so the tests play its part for one container: resolve the
 // container's env (values and downward-API fieldRefs), "mount" its volumes as temp directories
 // (downward-API labels, the service-account token from a TokenRequest bound to the pod, the CA),
-// and start the process with the container's args. Nothing else about the container changes.
+// and start the process with the container's args in the pod's own network namespace
+// (startPodSandbox). Nothing else about the container changes.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
