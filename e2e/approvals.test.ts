@@ -25,6 +25,7 @@ const e2e = e2eCluster('approvals');
 const OPNS = e2e.ns('system');
 const NAMESPACES = ['team-a', 'team-b', 'team-c'].map(e2e.ns);
 const NS = NAMESPACES[0]!;
+const TEAM_C = NAMESPACES[2]!;
 const CH = 'C0APPROVE';
 const TOKEN = 'xoxb-good';
 const ALICE = 'U0ALICE';
@@ -278,14 +279,14 @@ describe('with one operator', () => {
     expect(refused).toMatchObject({ outcome: 'failed', message: expect.stringContaining('invalid_auth: the bot token is not valid') });
     expect((await request(noChannel)).status).toMatchObject({ phase: 'Failed', reason: 'ChannelNotFound' });
     expect((await request(noSecret)).status).toMatchObject({ phase: 'Failed', reason: 'SlackRefused' });
-    await kubectl(['delete', 'secret', 'slack-bot', '-n', 'team-c']);
+    await kubectl(['delete', 'secret', 'slack-bot', '-n', TEAM_C]);
     try {
-      const other = await sidecar('team-c', 'agent-9');
-      const p = pending('team-c', 'agent-9');
+      const other = await sidecar(TEAM_C, 'agent-9');
+      const p = pending(TEAM_C, 'agent-9');
       await other.backend.submit(p);
-      expect(await other.decision(p.id)).toMatchObject({ outcome: 'failed', message: 'ApprovalChannel "approvals": Secret "slack-bot" (spec.slack.tokenSecretRef) does not exist in namespace team-c' });
+      expect(await other.decision(p.id)).toMatchObject({ outcome: 'failed', message: `ApprovalChannel "approvals": Secret "slack-bot" (spec.slack.tokenSecretRef) does not exist in namespace ${TEAM_C}` });
     } finally {
-      await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', 'team-c', `--from-literal=token=${TOKEN}`]);
+      await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', TEAM_C, `--from-literal=token=${TOKEN}`]);
     }
   }, T);
 

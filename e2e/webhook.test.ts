@@ -9,7 +9,7 @@ import { WebhookCertManager, issueCertificates, splitPemBundle, type ServingTls 
 import { buildWebhookConfiguration } from '../webhook/config.js';
 import type { Container, InjectionSettings, Pod } from '../webhook/mutate.js';
 import { startWebhookServer, type AdmissionResult, type WebhookServer } from '../webhook/server.js';
-import { cluster, e2eCluster, kubectl, kubectlResult } from './support/k8s.js';
+import { cluster, e2eCluster, kubectl, kubectlResult, until } from './support/k8s.js';
 import { formatStats, summarize, timedPodCreates } from '../bench/webhook.js';
 
 const STEP_TIMEOUT = 2 * 60_000;
@@ -252,11 +252,10 @@ describe('injection webhook on a real kube-apiserver', () => {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'deployed', namespace: AGENTS },
       spec: { replicas: 1, selector: { matchLabels: { app: 'deployed' } }, template: { metadata: { labels: { app: 'deployed' } }, spec: { containers: [app()] } } },
     }));
-    let pods: Pod[] = [];
-    for (let i = 0; i < 300 && !pods.length; i++) {
-      pods = JSON.parse(await kubectl(['get', 'pods', '-n', AGENTS, '-l', 'app=deployed', '-o', 'json'])).items;
-      if (!pods.length) await new Promise((r) => setTimeout(r, 100));
-    }
+    const pods = await until('the Deployment\'s pod', async () => {
+      const items: Pod[] = JSON.parse(await kubectl(['get', 'pods', '-n', AGENTS, '-l', 'app=deployed', '-o', 'json'])).items;
+      return items.length ? items : null;
+    });
     expect(pods).toHaveLength(1);
     expect(pods[0].metadata!.name).toMatch(/^deployed-[a-z0-9]+-[a-z0-9]{5}$/);
     expect(sidecars(pods[0])).toHaveLength(1);
