@@ -1,5 +1,14 @@
 // The pod mutation over many pod shapes: each patch is applied with a strict RFC 6902 applier (as
 // the apiserver would), the result is checked, and a second pass over the result must change nothing.
+//
+// Golden files (as linkerd2 keeps its injector's): for each pod of GOLDEN below, the exact result
+// of mutatePod (patch, reason, warnings) is stored in webhook/testdata/<case>.json next to the
+// input pod, and must match byte for byte. After an intended change to the mutation, rewrite them
+// and review the diff:
+//   UPDATE_GOLDEN=1 NODE_OPTIONS=--experimental-vm-modules npx jest webhook/mutate.test.ts
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { applyJsonPatch, JsonPatchError } from './jsonpatch.js';
 import {
   DEFAULT_RESOURCES,
@@ -377,5 +386,77 @@ describe('applyJsonPatch (the strict test applier)', () => {
     ]);
     expect(out).toEqual({ a: [1, 2, 3, 4], m: {}, moved: 'r', first: 1 });
     expect(doc).toEqual({ a: [1, 3], m: { 'x/y': 1, 'p~q': 2 } });
+  });
+});
+
+// ---------- golden files ----------
+
+const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), 'testdata');
+const UPDATE_GOLDEN = process.env.UPDATE_GOLDEN === '1';
+
+/** Representative pods, as the webhook sees them (after the built-in admission plugins). */
+const GOLDEN: Record<string, () => MutationInput> = {
+  'bare-pod-own-token': () => input(bare()),
+  'deployment-pod': () => input(withServiceAccountPlugin({
+    metadata: { generateName: 'agent-7f9c6d-', labels: { app: 'agent', 'pod-template-hash': '7f9c6d' } },
+    spec: { containers: [{ name: 'app', image: 'agent:1' }, { name: 'helper', image: 'h:1' }] },
+  })),
+  'existing-init-containers': () => input(withServiceAccountPlugin({
+    ...bare(),
+    spec: { initContainers: [{ name: 'migrate', image: 'm:1' }, { name: 'istio-proxy', image: 'p:1', restartPolicy: 'Always' }], containers: [{ name: 'app', image: 'agent:1' }] },
+  })),
+  'existing-env-volumes-annotations': () => input(withServiceAccountPlugin({
+    metadata: { name: 'a', annotations: { team: 'x' }, labels: { app: 'a' } },
+    spec: {
+      volumes: [{ name: 'data', emptyDir: {} }],
+      containers: [
+        { name: 'app', image: 'a', env: [{ name: 'THOUGHTGATE_URL', value: 'http://127.0.0.1:9999' }, { name: 'B', value: '2' }] },
+        { name: 'other', image: 'o', env: [] },
+      ],
+    },
+  })),
+  'automount-off': () => input(withServiceAccountPlugin({ ...bare(), spec: { automountServiceAccountToken: false, volumes: [{ name: 'cfg', configMap: { name: 'c' } }], containers: [{ name: 'app', image: 'agent:1' }] } })),
+  'forward-proxy': () => input(withServiceAccountPlugin({
+    metadata: { name: 'a', annotations: { 'thoughtgate.io/forward-proxy': 'true' } },
+    spec: { containers: [{ name: 'app', image: 'a', env: [{ name: 'NO_PROXY', value: 'internal.example.com' }, { name: 'HTTP_PROXY', value: 'http://corp-proxy:3128' }] }] },
+  })),
+  'forward-proxy-no-proxy-from-configmap': () => input({
+    metadata: { name: 'a', annotations: { 'thoughtgate.io/forward-proxy': 'true' } },
+    spec: { containers: [{ name: 'app', image: 'a', env: [{ name: 'NO_PROXY', valueFrom: { configMapKeyRef: { name: 'net', key: 'no_proxy' } } }] }] },
+  }),
+  'classic-mode': () => input(withServiceAccountPlugin({ ...bare(), spec: { initContainers: [{ name: 'init', image: 'i' }], containers: [{ name: 'app', image: 'agent:1' }] } }), { settings: { ...settings, mode: 'classic' } }),
+  'custom-settings': () => input(withServiceAccountPlugin(bare()), {
+    settings: {
+      ...settings, containerName: 'tg', imagePullPolicy: 'Always', runAsUser: 1000, configMapName: 'cm', adminBind: '::', logLevel: 'debug',
+      resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '256Mi' } },
+    },
+  }),
+  'opt-out-annotation': () => input({ ...bare(), metadata: { name: 'agent', annotations: { 'thoughtgate.io/inject': 'disabled' } } }),
+  'opt-out-label': () => input({ ...bare(), metadata: { name: 'agent', labels: { 'thoughtgate.io/inject': 'disabled' } } }),
+  'already-injected': () => input({ ...bare(), metadata: { name: 'agent', annotations: { 'thoughtgate.io/injected': '0.0.9' } } }),
+  'host-network': () => input({ ...bare(), spec: { hostNetwork: true, containers: [{ name: 'app', image: 'agent:1' }] } }),
+  'namespace-not-labelled': () => input(bare(), { namespace: { name: 'plain', labels: {} } }),
+};
+
+describe('mutatePod: golden patches (webhook/testdata; UPDATE_GOLDEN=1 rewrites them)', () => {
+  beforeAll(() => {
+    if (UPDATE_GOLDEN) mkdirSync(TESTDATA, { recursive: true });
+  });
+
+  it.each(Object.keys(GOLDEN))('%s', (name) => {
+    const i = GOLDEN[name]();
+    const r = mutatePod(i);
+    // A golden patch must also apply, strictly, as the apiserver would.
+    applyJsonPatch(i.pod, r.patch);
+    const text = JSON.stringify({ pod: i.pod, result: r }, null, 2) + '\n';
+    const file = join(TESTDATA, `${name}.json`);
+    if (UPDATE_GOLDEN) writeFileSync(file, text);
+    else if (!existsSync(file)) throw new Error(`${file} is missing; create it with UPDATE_GOLDEN=1 and review it`);
+    expect(text).toBe(readFileSync(file, 'utf8'));
+  });
+
+  it('has no golden file without a case (a renamed or removed case leaves none behind)', () => {
+    const files = existsSync(TESTDATA) ? readdirSync(TESTDATA) : [];
+    expect(files.sort()).toEqual(Object.keys(GOLDEN).map((n) => `${n}.json`).sort());
   });
 });
