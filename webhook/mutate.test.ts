@@ -5,7 +5,7 @@
 // of mutatePod (patch, reason, warnings) is stored in webhook/testdata/<case>.json next to the
 // input pod, and must match byte for byte. After an intended change to the mutation, rewrite them
 // and review the diff:
-//   UPDATE_GOLDEN=1 NODE_OPTIONS=--experimental-vm-modules npx jest webhook/mutate.test.ts
+//   UPDATE_GOLDEN=1 npm test -- webhook/mutate.test.ts
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
