@@ -26,6 +26,11 @@ const settings: InjectionSettings = {
   version: '0.1.0',
   operator: { namespace: 'thoughtgate-system', podSelector: { matchLabels: { 'app.kubernetes.io/component': 'operator' } } },
 };
+/** Every setting away from its default. */
+const customSettings: InjectionSettings = {
+  ...settings, containerName: 'tg', imagePullPolicy: 'Always', runAsUser: 1000, configMapName: 'cm', adminBind: '::', logLevel: 'debug',
+  resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '256Mi' } },
+};
 const enabledNs = { name: 'agents', labels: { 'thoughtgate.io/inject': 'enabled', 'kubernetes.io/metadata.name': 'agents' } };
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -71,6 +76,17 @@ const sidecarOf = (pod: Pod): Container => [...(pod.spec!.initContainers ?? []),
 const envOf = (c: Container): Record<string, unknown> => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
 
 const bare = (): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'agent' }, spec: { containers: [{ name: 'app', image: 'agent:1' }] } });
+/** A pod that already has an annotation, a volume, env (its own THOUGHTGATE_URL among it) and an empty env. */
+const withExistingEnvVolumesAnnotations = (): Pod => ({
+  metadata: { name: 'a', annotations: { team: 'x' }, labels: { app: 'a' } },
+  spec: {
+    volumes: [{ name: 'data', emptyDir: {} }],
+    containers: [
+      { name: 'app', image: 'a', env: [{ name: 'THOUGHTGATE_URL', value: 'http://127.0.0.1:9999' }, { name: 'B', value: '2' }] },
+      { name: 'other', image: 'o', env: [] },
+    ],
+  },
+});
 
 describe('mutatePod: what gets injected', () => {
   it('injects a complete native sidecar into a bare pod (no labels, annotations, env, volumes, init containers)', () => {
@@ -153,17 +169,7 @@ describe('mutatePod: what gets injected', () => {
   });
 
   it('keeps an existing THOUGHTGATE_URL and existing env, volumes and annotations', () => {
-    const pod0: Pod = {
-      metadata: { name: 'a', annotations: { team: 'x' }, labels: { app: 'a' } },
-      spec: {
-        volumes: [{ name: 'data', emptyDir: {} }],
-        containers: [
-          { name: 'app', image: 'a', env: [{ name: 'THOUGHTGATE_URL', value: 'http://127.0.0.1:9999' }, { name: 'B', value: '2' }] },
-          { name: 'other', image: 'o', env: [] },
-        ],
-      },
-    };
-    const { pod } = inject(input(withServiceAccountPlugin(pod0)));
+    const { pod } = inject(input(withServiceAccountPlugin(withExistingEnvVolumesAnnotations())));
     expect(envOf(pod.spec!.containers![0])).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:9999', B: '2' });
     expect(envOf(pod.spec!.containers![1])).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
     expect(pod.spec!.volumes!.map((v) => v.name)).toEqual(['data', 'kube-api-access-x7k2p', 'thoughtgate-podinfo']);
@@ -255,10 +261,7 @@ describe('mutatePod: what gets injected', () => {
   });
 
   it('applies the settings: name, image policy, user, resources, ConfigMap, admin bind, log level', () => {
-    const s: InjectionSettings = {
-      ...settings, containerName: 'tg', imagePullPolicy: 'Always', runAsUser: 1000, configMapName: 'cm', adminBind: '::', logLevel: 'debug',
-      resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '256Mi' } },
-    };
+    const s = customSettings;
     const r = mutatePod(input(bare(), { settings: s }));
     const pod = applyJsonPatch(bare(), r.patch);
     const sc = pod.spec!.initContainers![0];
@@ -405,16 +408,7 @@ const GOLDEN: Record<string, () => MutationInput> = {
     ...bare(),
     spec: { initContainers: [{ name: 'migrate', image: 'm:1' }, { name: 'istio-proxy', image: 'p:1', restartPolicy: 'Always' }], containers: [{ name: 'app', image: 'agent:1' }] },
   })),
-  'existing-env-volumes-annotations': () => input(withServiceAccountPlugin({
-    metadata: { name: 'a', annotations: { team: 'x' }, labels: { app: 'a' } },
-    spec: {
-      volumes: [{ name: 'data', emptyDir: {} }],
-      containers: [
-        { name: 'app', image: 'a', env: [{ name: 'THOUGHTGATE_URL', value: 'http://127.0.0.1:9999' }, { name: 'B', value: '2' }] },
-        { name: 'other', image: 'o', env: [] },
-      ],
-    },
-  })),
+  'existing-env-volumes-annotations': () => input(withServiceAccountPlugin(withExistingEnvVolumesAnnotations())),
   'automount-off': () => input(withServiceAccountPlugin({ ...bare(), spec: { automountServiceAccountToken: false, volumes: [{ name: 'cfg', configMap: { name: 'c' } }], containers: [{ name: 'app', image: 'agent:1' }] } })),
   'forward-proxy': () => input(withServiceAccountPlugin({
     metadata: { name: 'a', annotations: { 'thoughtgate.io/forward-proxy': 'true' } },
@@ -425,12 +419,7 @@ const GOLDEN: Record<string, () => MutationInput> = {
     spec: { containers: [{ name: 'app', image: 'a', env: [{ name: 'NO_PROXY', valueFrom: { configMapKeyRef: { name: 'net', key: 'no_proxy' } } }] }] },
   }),
   'classic-mode': () => input(withServiceAccountPlugin({ ...bare(), spec: { initContainers: [{ name: 'init', image: 'i' }], containers: [{ name: 'app', image: 'agent:1' }] } }), { settings: { ...settings, mode: 'classic' } }),
-  'custom-settings': () => input(withServiceAccountPlugin(bare()), {
-    settings: {
-      ...settings, containerName: 'tg', imagePullPolicy: 'Always', runAsUser: 1000, configMapName: 'cm', adminBind: '::', logLevel: 'debug',
-      resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '256Mi' } },
-    },
-  }),
+  'custom-settings': () => input(withServiceAccountPlugin(bare()), { settings: customSettings }),
   'opt-out-annotation': () => input({ ...bare(), metadata: { name: 'agent', annotations: { 'thoughtgate.io/inject': 'disabled' } } }),
   'opt-out-label': () => input({ ...bare(), metadata: { name: 'agent', labels: { 'thoughtgate.io/inject': 'disabled' } } }),
   'already-injected': () => input({ ...bare(), metadata: { name: 'agent', annotations: { 'thoughtgate.io/injected': '0.0.9' } } }),
