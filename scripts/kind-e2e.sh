@@ -64,7 +64,7 @@ diagnose() {
 cleanup() {
   local code=$?
   trap - EXIT
-  if [[ $code -ne 0 ]]; then diagnose; fi
+  if [[ $code -ne 0 && -s "$KUBECONFIG" ]]; then diagnose; fi
   if [[ "${KIND_E2E_KEEP:-}" == 1 ]]; then
     echo "kind-e2e: kept; KUBECONFIG=$KUBECONFIG"
     exit "$code"
