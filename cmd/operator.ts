@@ -145,6 +145,8 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
     extras: async ({ metrics }) => {
       const w = s.webhook;
       if (!w) return { close: () => undefined };
+      // The configuration we would create has no inject-ca-from annotation: nobody would fill its caBundle.
+      if (w.certDir && w.manageConfig) throw new Error('--manage-webhook-config cannot be combined with --webhook-cert-dir (cert-manager): the chart renders the configuration with the cainjector annotation');
       if (w.manageConfig) {
         const body = buildWebhookConfiguration({
           name: w.configName,
