@@ -306,7 +306,7 @@ describe('injection webhook on a real kube-apiserver', () => {
     const r = await certs.ensure();
     expect(r).toMatchObject({ ca: 'rotated', serving: 'issued', servingReason: 'signed by another CA', caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'] });
     const bundle = splitPemBundle(certs.current()!.ca);
-    expect(bundle.slice(1)).toEqual([dying.cert, before.ca]); // the overlap: earlier CAs stay while valid
+    expect(bundle.slice(1)).toEqual([dying.cert, before.ca]); // the overlap: the CAs it replaced stay for a while
     expect(await webhookBundles()).toEqual([certs.current()!.ca, certs.current()!.ca]);
     const stored = await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
     expect(Buffer.from(stored.data!['tls.crt'], 'base64').toString()).toBe(bundle[0]);

@@ -8,6 +8,8 @@ import { BACKDATE_MS, issueCa, issueServing } from './x509.js';
 const DAY = 24 * 3600 * 1000;
 const now = new Date('2026-11-21T10:00:00Z');
 const at = (days: number) => new Date(now.getTime() + days * DAY);
+// Long enough that the tests below see expiry, not the end of the overlap, unless they say so.
+const OVERLAP = 100 * DAY;
 const sans = webhookSans('thoughtgate-webhook', 'thoughtgate-system', ['127.0.0.1']);
 let ca: CaFiles;
 let older: CaFiles;
@@ -39,27 +41,35 @@ describe('renewAt', () => {
 describe('trustBundle', () => {
   it('puts the signing CA first, keeps earlier CAs while valid, each once, and drops what is not a valid CA', async () => {
     const leaf = (await issueServing({ ca, sans, now, validityMs: DAY })).cert;
-    expect(trustBundle(ca.cert, older.cert + ca.cert + older.cert + leaf, now)).toBe(ca.cert + older.cert);
+    expect(trustBundle(ca.cert, older.cert + ca.cert + older.cert + leaf, now, OVERLAP)).toBe(ca.cert + older.cert);
     // older expires on day 65.
-    expect(trustBundle(ca.cert, older.cert, at(64))).toBe(ca.cert + older.cert);
-    expect(trustBundle(ca.cert, older.cert, at(66))).toBe(ca.cert);
-    expect(trustBundle(ca.cert, 'garbage', now)).toBe(ca.cert);
+    expect(trustBundle(ca.cert, older.cert, at(64), OVERLAP)).toBe(ca.cert + older.cert);
+    expect(trustBundle(ca.cert, older.cert, at(66), OVERLAP)).toBe(ca.cert);
+    expect(trustBundle(ca.cert, 'garbage', now, OVERLAP)).toBe(ca.cert);
+  });
+
+  it('drops the CAs the signing one replaced once the overlap after its issue is over, valid or not', () => {
+    // ca was issued now (backdated 5 min); a week's overlap.
+    expect(trustBundle(ca.cert, older.cert, at(6.99), 7 * DAY)).toBe(ca.cert + older.cert);
+    expect(trustBundle(ca.cert, older.cert, at(7), 7 * DAY)).toBe(ca.cert);
+    expect(planCa({ ...ca, bundle: ca.cert + older.cert }, at(6), 7 * DAY).action).toBe('keep');
+    expect(planCa({ ...ca, bundle: ca.cert + older.cert }, at(7), 7 * DAY)).toMatchObject({ action: 'rebundle', bundle: ca.cert });
   });
 });
 
 describe('planCa', () => {
   it('creates when there is no Secret, keeps a good CA until two thirds of its life', () => {
-    expect(planCa(undefined, now)).toEqual({ action: 'create', reason: 'no CA yet' });
-    expect(planCa(ca, now)).toMatchObject({ action: 'keep', renewAt: renewAt(new X509Certificate(ca.cert)) });
-    expect(planCa(ca, at(243)).action).toBe('keep');
+    expect(planCa(undefined, now, OVERLAP)).toEqual({ action: 'create', reason: 'no CA yet' });
+    expect(planCa(ca, now, OVERLAP)).toMatchObject({ action: 'keep', renewAt: renewAt(new X509Certificate(ca.cert)) });
+    expect(planCa(ca, at(243), OVERLAP).action).toBe('keep');
   });
 
   it('rotates after two thirds of its life, keeping the outgoing CA in the bundle (the overlap)', () => {
-    const p = planCa(ca, at(244));
+    const p = planCa(ca, at(244), OVERLAP);
     expect(p).toMatchObject({ action: 'rotate', reason: expect.stringMatching(/^CA due for renewal since /) });
     expect(p.action === 'rotate' && p.keep).toBe(ca.cert);
     // The same CA long expired: nothing of it is kept.
-    const late = planCa(ca, at(400));
+    const late = planCa(ca, at(400), OVERLAP);
     expect(late.action === 'rotate' && late.keep).toBe('');
   });
 
@@ -72,7 +82,7 @@ describe('planCa', () => {
       [{ ...ca, key: 'nope' }, /^unreadable tls\.key/],
     ];
     for (const [files, reason] of cases) {
-      const p = planCa(files, now);
+      const p = planCa(files, now, OVERLAP);
       expect(p).toMatchObject({ action: 'rotate', reason: expect.stringMatching(reason) });
       expect(p.action === 'rotate' && p.keep).toBe(ca.cert);
     }
@@ -80,16 +90,16 @@ describe('planCa', () => {
 
   it('rotates the layout of earlier versions (serving certificate in tls.crt, CA in ca.crt), keeping that CA trusted', async () => {
     const leaf = await issueServing({ ca: older, sans, now, validityMs: 30 * DAY });
-    const p = planCa({ cert: leaf.cert, key: leaf.key, bundle: older.cert }, now);
+    const p = planCa({ cert: leaf.cert, key: leaf.key, bundle: older.cert }, now, OVERLAP);
     expect(p).toMatchObject({ action: 'rotate', reason: expect.stringMatching(/not a CA/) });
     expect(p.action === 'rotate' && p.keep).toBe(older.cert);
   });
 
   it('rewrites ca.crt when it lacks the signing CA or holds an expired one', () => {
-    expect(planCa({ ...ca, bundle: older.cert }, now)).toEqual({ action: 'rebundle', reason: expect.any(String), bundle: ca.cert + older.cert });
-    expect(planCa({ ...ca, bundle: '' }, now)).toMatchObject({ action: 'rebundle', bundle: ca.cert });
-    expect(planCa({ ...ca, bundle: ca.cert + older.cert }, at(66))).toMatchObject({ action: 'rebundle', bundle: ca.cert });
-    expect(planCa({ ...ca, bundle: ca.cert + older.cert }, at(64)).action).toBe('keep');
+    expect(planCa({ ...ca, bundle: older.cert }, now, OVERLAP)).toEqual({ action: 'rebundle', reason: expect.any(String), bundle: ca.cert + older.cert });
+    expect(planCa({ ...ca, bundle: '' }, now, OVERLAP)).toMatchObject({ action: 'rebundle', bundle: ca.cert });
+    expect(planCa({ ...ca, bundle: ca.cert + older.cert }, at(66), OVERLAP)).toMatchObject({ action: 'rebundle', bundle: ca.cert });
+    expect(planCa({ ...ca, bundle: ca.cert + older.cert }, at(64), OVERLAP).action).toBe('keep');
   });
 });
 

@@ -3,7 +3,8 @@
 //
 // The Secret (kubernetes.io/tls, the layout cert-manager's CA Issuer reads) holds only the CA:
 //   tls.crt, tls.key  the signing CA (ECDSA P-256)
-//   ca.crt            the trust bundle: the signing CA first, then earlier CAs until they expire
+//   ca.crt            the trust bundle: the signing CA first, then the CAs it replaced, for an
+//                     overlap after the rotation (see trustBundle)
 // Each replica signs its own serving certificate from it, in memory.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -71,12 +72,16 @@ export function validCas(bundle: string, now: Date): string[] {
 }
 
 /**
- * The trust bundle for `signing`: it first, then the CAs of `previous` that are still valid (the
- * overlap: replicas may still serve certificates an earlier CA signed), each once.
+ * The trust bundle for `signing`: it first, then the valid CAs of `previous` for `overlapMs` after
+ * `signing` was issued (its notBefore). The overlap lets replicas keep serving certificates an
+ * earlier CA signed until they sign new ones (within a minute; at the latest when theirs expire,
+ * so the serving validity is the overlap). After it, a retired CA is no longer trusted, however
+ * long it would still be valid: its key is gone from the Secret, but may have been copied.
  */
-export function trustBundle(signing: string, previous: string, now: Date): string {
-  const first = parse(signing)?.fingerprint256;
-  return [signing, ...validCas(previous, now).filter((pem) => parse(pem)?.fingerprint256 !== first)].join('');
+export function trustBundle(signing: string, previous: string, now: Date, overlapMs: number): string {
+  const first = parse(signing);
+  if (first && now.getTime() >= new Date(first.validFrom).getTime() + overlapMs) return signing;
+  return [signing, ...validCas(previous, now).filter((pem) => parse(pem)?.fingerprint256 !== first?.fingerprint256)].join('');
 }
 
 export type CaPlan =
@@ -102,11 +107,14 @@ function unusable(f: CaFiles): string | undefined {
   return undefined;
 }
 
-/** Decides what to do with the CA the Secret holds now (undefined: no Secret). */
-export function planCa(current: CaFiles | undefined, now: Date): CaPlan {
+/**
+ * Decides what to do with the CA the Secret holds now (undefined: no Secret). overlapMs: how long
+ * CAs replaced by the signing one stay in the bundle (trustBundle).
+ */
+export function planCa(current: CaFiles | undefined, now: Date, overlapMs: number): CaPlan {
   if (!current) return { action: 'create', reason: 'no CA yet' };
   const bad = unusable(current);
-  // What was trusted stays trusted while valid: replicas still serve certificates it signed.
+  // What was trusted stays trusted for the overlap: replicas still serve certificates it signed.
   if (bad) return { action: 'rotate', reason: bad, keep: current.bundle };
   const ca = new X509Certificate(current.cert);
   const due = renewAt(ca);
@@ -114,8 +122,8 @@ export function planCa(current: CaFiles | undefined, now: Date): CaPlan {
     const keep = validCas(current.cert + current.bundle, now).join('');
     return { action: 'rotate', reason: `CA due for renewal since ${due.toISOString()} (expires ${new Date(ca.validTo).toISOString()})`, keep };
   }
-  const bundle = trustBundle(current.cert, current.bundle, now);
-  if (bundle !== current.bundle) return { action: 'rebundle', reason: 'ca.crt is not the signing CA plus the earlier CAs still valid', bundle };
+  const bundle = trustBundle(current.cert, current.bundle, now, overlapMs);
+  if (bundle !== current.bundle) return { action: 'rebundle', reason: 'ca.crt is not the signing CA plus the CAs it replaced, during the overlap', bundle };
   return { action: 'keep', reason: `CA valid until ${new Date(ca.validTo).toISOString()}`, renewAt: due };
 }
 

@@ -3,7 +3,7 @@
 //  - only the CA lives in the Secret (webhook/cert-plan.ts has the layout). It is created when
 //    missing: create-only, so of two replicas racing the API server lets one win (409 for the
 //    other, which reads the winner's). It is rotated after two thirds of its life, the earlier CA
-//    staying in the trust bundle until it expires (the overlap);
+//    staying in the trust bundle for one serving-certificate lifetime (the overlap);
 //  - each replica signs its own serving certificate from that CA, in memory, at start and again
 //    after two thirds of its life. No serving key is stored, so replicas never fight over one;
 //  - before serving a certificate from a CA it has not seen trusted, a replica has the caBundle
@@ -134,13 +134,13 @@ export class WebhookCertManager {
     for (let attempt = 0; attempt < 4; attempt++) {
       const secret = await this.readSecret();
       const current = secret ? filesOf(secret) : undefined;
-      const plan = planCa(current, now);
+      const plan = planCa(current, now, this.servingValidityMs);
       if (plan.action === 'keep') return { ca: current!, action: attempt > 0 ? 'adopted' : 'kept', reason: plan.reason };
       let next: CaFiles;
       if (plan.action === 'rebundle') next = { ...current!, bundle: plan.bundle };
       else {
         const issued = await issueCa({ now, validityMs: this.caValidityMs });
-        next = { ...issued, bundle: trustBundle(issued.cert, plan.action === 'rotate' ? plan.keep : '', now) };
+        next = { ...issued, bundle: trustBundle(issued.cert, plan.action === 'rotate' ? plan.keep : '', now, this.servingValidityMs) };
       }
       try {
         await this.writeSecret(secret, next);
