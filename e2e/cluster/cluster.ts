@@ -41,7 +41,7 @@ export interface Cluster {
   env: Record<string, string>;
   /** Runs kubectl 1.33 as admin against this cluster; never rejects on a non-zero exit. */
   kubectl(args: string[], input?: string): Promise<RunResult>;
-  /** Stops and starts only kube-apiserver (same flags and port); resolves when ready again. */
+  /** Restarts kube-apiserver (same flags and port), then the controller manager; resolves when the API server is ready. */
   restartApiServer(): Promise<void>;
   /** Stops all processes of the cluster; idempotent. Logs stay in stateDir/logs. */
   stop(): Promise<void>;
