@@ -6,8 +6,8 @@
 // turn: the operator is a cluster-wide controller (it watches every namespace, and every
 // injection webhook selects namespaces by the same label), so two files' operators on one API
 // server would reconcile each other's objects. Each file gets it to itself and leaves it as it
-// found it: its namespaces and webhook configurations are deleted when it ends (and before it
-// starts, in case the previous holder was killed).
+// found it: its namespaces and webhook configurations are deleted when it ends, and it waits until
+// they are gone (and the same before it starts, in case the previous holder was killed).
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -86,7 +86,11 @@ async function holdLock(file: string): Promise<() => Promise<void>> {
   };
 }
 
-/** Deletes what test files leave in the cluster: their namespaces and webhook configurations. */
+/**
+ * Deletes what test files leave in the cluster: their namespaces and webhook configurations. It
+ * waits until the namespaces are gone: the next file's operator would otherwise still see them,
+ * Terminating, and fail to reconcile them.
+ */
 async function reset(c: Cluster): Promise<void> {
   const ns = await c.kubectl(['get', 'namespaces', '-o', 'jsonpath={.items[*].metadata.name}']);
   const ours = ns.stdout.split(/\s+/).filter((n) => n && !SYSTEM_NAMESPACES.has(n));
@@ -94,7 +98,7 @@ async function reset(c: Cluster): Promise<void> {
     ['delete', 'mutatingwebhookconfigurations,validatingwebhookconfigurations', '--all', '--wait=false'],
     // The chart's cluster-scoped objects (helm.test.ts installs it).
     ['delete', 'clusterroles,clusterrolebindings', '-l', 'app.kubernetes.io/name=thoughtgate', '--wait=false'],
-    ...(ours.length ? [['delete', 'namespaces', ...ours, '--wait=false']] : []),
+    ...(ours.length ? [['delete', 'namespaces', ...ours, '--timeout=120s']] : []),
   ];
   for (const args of steps) {
     const r = await c.kubectl(args);
