@@ -40,6 +40,7 @@ import type { Identity } from '../../api/config.js';
 import { normaliseArguments, type CedarJson } from './normalise.js';
 import { ownsSlot, type CompiledPolicies } from './policies.js';
 import { pick, project, type Needs } from './projection.js';
+import { describeError } from '../../lib/describe-error.js';
 
 export type TargetKind = 'tool' | 'resource' | 'prompt' | 'method';
 
@@ -134,7 +135,7 @@ export function evaluate(compiled: CompiledPolicies, input: CedarInput): CedarDe
     return interpret(compiled, answer, input);
   } catch (e) {
     // Thrown only for malformed calls (e.g. an invalid Date); the message has no stack.
-    return { decision: 'error', policies: [], reason: `Cedar evaluation failed: ${e instanceof Error ? e.message : String(e)}` };
+    return { decision: 'error', policies: [], reason: `Cedar evaluation failed: ${describeError(e)}` };
   }
 }
 

@@ -22,6 +22,7 @@ import { cedarEngine } from './engine.js';
 import { Name } from '../../api/config.js';
 import { partition, scopeOf, type Scope } from './partition.js';
 import { addNeeds, newNeeds, type Needs } from './projection.js';
+import { describeError } from '../../lib/describe-error.js';
 
 export interface CompiledPolicy {
   id: string;
@@ -85,7 +86,7 @@ export function compilePolicies(text: string, slot: string, options: CompileOpti
     return compile(text, slot, options);
   } catch (e) {
     // Cedar throws only for malformed calls; keep whatever it says, without a stack.
-    return { ok: false, errors: [`${options.file ?? 'cedar.policies'}: ${e instanceof Error ? e.message : String(e)}`] };
+    return { ok: false, errors: [`${options.file ?? 'cedar.policies'}: ${describeError(e)}`] };
   }
 }
 
