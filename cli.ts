@@ -374,7 +374,7 @@ async function validate(args: string[]): Promise<number> {
     return 1;
   }
   const { identity: _i, ...doc } = r.config;
-  const c = compileSnapshot(doc, resolveIdentity(process.env, r.config).identity, { hash: r.hash, generation: 1, cedarSlot: 'validate' });
+  const c = compileSnapshot(doc, resolveIdentity(process.env, r.config).identity, { hash: r.hash, generation: 1 });
   if (!c.ok) {
     process.stderr.write(`${c.errors.map((e) => `${path}: ${e}`).join('\n')}\n`);
     return 1;
