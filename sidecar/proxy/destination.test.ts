@@ -14,7 +14,7 @@ function snapshot(yaml: { sources: { name: string; url: string }[]; allow?: stri
     defaultAction: 'forward',
     egress: { allow: yaml.allow ?? [], deny: yaml.deny ?? [] },
   });
-  const r = compileSnapshot(doc, IdentitySchema.parse({}), { hash: 'h', generation: 1, cedarSlot: 't' });
+  const r = compileSnapshot(doc, IdentitySchema.parse({}), { hash: 'h', generation: 1 });
   if (!r.ok) throw new Error(r.errors.join('\n'));
   return r.snapshot;
 }
