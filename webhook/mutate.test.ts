@@ -437,7 +437,7 @@ describe('mutatePod: golden patches (webhook/testdata; UPDATE_GOLDEN=1 rewrites 
     const r = mutatePod(i);
     // A golden patch must also apply, strictly, as the apiserver would.
     applyJsonPatch(i.pod, r.patch);
-    const text = JSON.stringify({ pod: i.pod, result: r }, null, 2) + '\n';
+    const text = `${JSON.stringify({ pod: i.pod, result: r }, null, 2)}\n`;
     const file = join(TESTDATA, `${name}.json`);
     if (UPDATE_GOLDEN) writeFileSync(file, text);
     else if (!existsSync(file)) throw new Error(`${file} is missing; create it with UPDATE_GOLDEN=1 and review it`);
