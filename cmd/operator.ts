@@ -9,9 +9,9 @@ import type { Logger } from '../lib/log.js';
 import { buildWebhookConfiguration, DEFAULT_FAILURE_POLICY, DEFAULT_TIMEOUT_SECONDS } from '../webhook/config.js';
 import { DEFAULT_RESOURCES, type InjectionSettings } from '../webhook/mutate.js';
 import { startWebhookServer } from '../webhook/server.js';
-import { DEFAULT_SLACK_API_URLS } from '../operator/approval-channels.js';
+import { DEFAULT_SLACK_API_URLS } from '../operator/slack-channels.js';
 import { startOperator, type ApprovalOptions, type Operator } from '../operator/operator.js';
-import { FIELD_MANAGER } from '../operator/reconcile.js';
+import { FIELD_MANAGER } from '../operator/kube-writes.js';
 import { WebhookCertManager } from '../webhook/cert.js';
 
 export interface OperatorSettings {
