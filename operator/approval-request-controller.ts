@@ -161,7 +161,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     const open = new Set(this.admitted);
     for (const o of this.ctx.cache(APPROVAL_REQUESTS).list()) {
       const phase = (o as Obj).status?.phase;
-      const k = `${o.metadata.namespace}/${o.metadata.name}`;
+      const k = requestId(o);
       if (phase && !isTerminal(phase)) open.add(k);
       else if (isTerminal(phase)) open.delete(k);
     }
