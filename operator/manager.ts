@@ -8,6 +8,7 @@
 // from empty caches.
 import http from 'node:http';
 import type * as k8s from '@kubernetes/client-node';
+import { describeError } from '../lib/describe-error.js';
 import type { Logger } from '../lib/log.js';
 import { EventRecorder } from './events.js';
 import { startInformer, type ResilientInformer } from './informer.js';
@@ -307,15 +308,4 @@ function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition
       await Promise.all(running.map((r) => r.queue.close()));
     },
   };
-}
-
-function describeError(err: unknown): string {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  if (typeof e?.code === 'number' && typeof e.body === 'string') {
-    try {
-      const s = JSON.parse(e.body) as { message?: string };
-      return `${e.code}: ${s.message ?? e.body}`;
-    } catch { return `${e.code}: ${e.body}`; }
-  }
-  return e?.message ?? String(err);
 }

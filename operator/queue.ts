@@ -1,7 +1,10 @@
 // A keyed work queue: adding a key that is already waiting does nothing, one key is never worked on
-// twice at once, and a failed key comes back with exponential backoff. Keys are typed (a namespace,
-// an object); `id` names a key for coalescing. The reconcile of a key reads the current state, so
-// coalescing events loses nothing.
+// twice at once, and a failed key comes back with backoff (lib/backoff.ts: 500 ms doubling up to a
+// minute, equal jitter). Keys are typed (a namespace, an object); `id` names a key for coalescing.
+// The reconcile of a key reads the current state, so coalescing events loses nothing.
+import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
+
+const RETRY: BackoffPolicy = { baseMs: 500, maxMs: 60_000 };
 
 export interface WorkQueue<K> {
   add(key: K, delayMs?: number): void;
@@ -51,9 +54,9 @@ export function startQueue<K>(work: (key: K) => Promise<void>, opts: QueueOption
       work(key).then(
         () => { failures.delete(id); },
         (err: unknown) => {
-          const n = (failures.get(id) ?? 0) + 1;
-          failures.set(id, n);
-          const wait = Math.min(500 * 2 ** (n - 1), 60_000);
+          const n = failures.get(id) ?? 0;
+          failures.set(id, n + 1);
+          const wait = backoffDelay(n, RETRY);
           opts.onError?.(key, err, wait);
           add(key, wait);
         },
