@@ -25,6 +25,7 @@ import {
 } from '../api/approval-request.js';
 import { KINDS } from '../api/crds.js';
 import { GROUP, VERSION } from '../api/wellknown.js';
+import { describeError } from '../lib/describe-error.js';
 import { classifySlackError, type ApprovalPostInput, type BackoffConfig, type FinalStatus } from '../slack/index.js';
 import { isTerminal, planApproval, type Plan, type PollOutcome } from './approval-request-plan.js';
 import { objectId, objectKey, objectKeyFromId, type ObjectKey } from './keys.js';
@@ -491,7 +492,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     void this.slack.resolve(o.metadata.namespace!, parsed.data.channel).then(async (r) => {
       if (!r.ok) return;
       await r.target.client.finish(ts, this.postInput(o, parsed.data), { status: 'cancelled', at: this.now(), reason: 'the ApprovalRequest was deleted before a decision' });
-    }).catch((err: unknown) => this.ctx.log.warn('could not mark the Slack message of a deleted request', { request: key, error: (err as Error).message }));
+    }).catch((err: unknown) => this.ctx.log.warn('could not mark the Slack message of a deleted request', { request: key, error: describeError(err) }));
   }
 
   stop(): void {

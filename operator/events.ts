@@ -2,6 +2,7 @@
 // that cannot be written is logged, never an error of the reconcile.
 import * as k8s from '@kubernetes/client-node';
 import { GROUP } from '../api/wellknown.js';
+import { describeError } from '../lib/describe-error.js';
 import type { Logger } from '../lib/log.js';
 import type { KubeObject } from './kube-object.js';
 import { FIELD_MANAGER } from './kube-writes.js';
@@ -34,6 +35,6 @@ export class EventRecorder {
         lastTimestamp: now,
         count: 1,
       },
-    }).catch((err) => this.log.warn('could not record an event', { reason, object: obj.metadata.name, error: (err as Error).message }));
+    }).catch((err) => this.log.warn('could not record an event', { reason, object: obj.metadata.name, error: describeError(err) }));
   }
 }
