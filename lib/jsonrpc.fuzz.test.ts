@@ -23,7 +23,8 @@ class Draw {
     return this.mrng.nextInt(0, 0xffffffff) < p * 4294967296;
   }
   pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)];
+    if (xs.length === 0) throw new Error('pick from an empty list');
+    return xs[this.int(xs.length)]!;
   }
 }
 
@@ -174,7 +175,7 @@ function genMessage(r: Draw): string {
   // Shuffle member order.
   for (let i = members.length - 1; i > 0; i--) {
     const j = r.int(i + 1);
-    [members[i], members[j]] = [members[j], members[i]];
+    [members[i], members[j]] = [members[j]!, members[i]!]; // 0 ≤ j ≤ i < members.length
   }
   return `{${members.join(',')}}`;
 }
@@ -346,8 +347,7 @@ function check(input: string, bad: (problem: string) => void): void {
     values = [root];
     messages = [p.message];
   }
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i];
+  for (const [i, m] of messages.entries()) {
     const v = values[i];
     const dup = st.dup[i] === true;
     stats.messages++;
