@@ -13,6 +13,7 @@ import type { Container, InjectionSettings, Pod } from '../webhook/mutate.js';
 import { startWebhookServer, type AdmissionResult, type WebhookServer } from '../webhook/server.js';
 import { cluster, e2eCluster, kubectl, kubectlResult, until } from './support/k8s.js';
 import { formatStats, summarize, timedPodCreates } from '../bench/webhook.js';
+import { at } from '../test/support/at.js';
 
 const STEP_TIMEOUT = 2 * 60_000;
 const DAY = 24 * 3600 * 1000;
@@ -81,11 +82,6 @@ async function getPod(name: string, namespace: string): Promise<Pod> {
 const sidecars = (p: Pod): Container[] => [...(p.spec!.initContainers ?? []), ...p.spec!.containers!].filter((c) => c.name === 'thoughtgate');
 const envOf = (c: Container): Record<string, unknown> => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
 /** list[i], or a failure naming the index (rather than a TypeError further on). */
-function at<T>(list: readonly T[] | undefined, i: number): T {
-  const x = list?.[i];
-  if (x === undefined) throw new Error(`no element ${i}: ${list ? `the list has ${list.length}` : 'no list'}`);
-  return x;
-}
 const untouched = (p: Pod): void => {
   expect(p.metadata!.annotations?.['thoughtgate.io/injected']).toBeUndefined();
   expect(sidecars(p)).toHaveLength(0);

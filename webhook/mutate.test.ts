@@ -20,6 +20,7 @@ import {
   type MutationInput,
   type Pod,
 } from './mutate.js';
+import { at } from '../test/support/at.js';
 
 const settings: InjectionSettings = {
   image: 'ghcr.io/thoughtgate/thoughtgate:0.1.0',
@@ -75,12 +76,6 @@ function skipped(i: MutationInput): string {
 const sidecarOf = (pod: Pod): Container => [...(pod.spec!.initContainers ?? []), ...pod.spec!.containers!].find((c) => c.name === 'thoughtgate')!;
 const envOf = (c: Container): Record<string, unknown> => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
 /** list[i], or a failure naming the index (rather than a TypeError further on). */
-function at<T>(list: readonly T[] | undefined, i: number): T {
-  const x = list?.[i];
-  if (x === undefined) throw new Error(`no element ${i}: ${list ? `the list has ${list.length}` : 'no list'}`);
-  return x;
-}
-
 const bare = (): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'agent' }, spec: { containers: [{ name: 'app', image: 'agent:1' }] } });
 /** A pod that already has an annotation, a volume, env (its own THOUGHTGATE_URL among it) and an empty env. */
 const withExistingEnvVolumesAnnotations = (): Pod => ({
