@@ -480,6 +480,12 @@ export class ApprovalEngine {
     return e.task;
   }
 
+  /** Whether a task or held call exists and has not ended (it can still be cancelled). */
+  isOpen(id: string): boolean {
+    const t = this.entries.get(id)?.task;
+    return t !== undefined && t.phase !== 'done';
+  }
+
   /** The owner's tasks after `after`, oldest first, at most `limit`; `more` when others follow. */
   list(owner: Owner, after: [number, string] | null, limit: number): { tasks: ApprovalTask[]; more: boolean } {
     // Anonymous clients cannot be told apart: each knows its tasks by id only, and lists none.

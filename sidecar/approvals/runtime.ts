@@ -8,11 +8,10 @@ import type { Identity } from '../../api/config.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import { headerValue } from '../proxy/headers.js';
-import type { UpstreamPools } from '../proxy/upstream.js';
+import type { UpstreamClient } from '../proxy/upstream.js';
 import type { ApprovalBackend } from './backend.js';
 import { ApprovalEngine, type ApprovalChannelInfo } from './engine.js';
 import type { Owner, TaskSupport, UpstreamTaskSupport } from './tasks.js';
-import type { UpstreamDeps } from './upstream.js';
 
 /** Bound on what is remembered per upstream (sessions, tools); the oldest entries go first. */
 const MEMORY_LIMIT = 10_000;
@@ -26,7 +25,8 @@ class BoundedMap<K, V> extends Map<K, V> {
 
 export interface ApprovalRuntime {
   engine: ApprovalEngine;
-  deps: UpstreamDeps;
+  /** ThoughtGate's own requests upstream (approved calls that run after their request was answered). */
+  upstream: UpstreamClient;
   /** What the upstream declared in capabilities.tasks, by source and upstream session. */
   upstreamTasks: Map<string, UpstreamTaskSupport>;
   /** The upstream's own taskSupport per tool, by source (learned from tools/list answers). */
@@ -103,7 +103,7 @@ export function approvalMetrics(registry: Registry) {
 
 export interface RuntimeOptions {
   backend: ApprovalBackend & ApprovalChannelInfo;
-  pools: UpstreamPools;
+  upstream: UpstreamClient;
   log: Logger;
   registry: Registry;
   identity: () => Identity | null;
@@ -123,7 +123,7 @@ export function createApprovalRuntime(o: RuntimeOptions): ApprovalRuntime {
   });
   return {
     engine,
-    deps: { pools: o.pools, log: o.log },
+    upstream: o.upstream,
     upstreamTasks: new BoundedMap(),
     toolSupport: new Map(),
     held: new Map(),
