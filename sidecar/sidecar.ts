@@ -9,7 +9,7 @@ import type { ApprovalBackend } from './approvals/backend.js';
 import type { ApprovalChannelInfo } from './approvals/engine.js';
 import { bufferedExecutor } from './approvals/upstream.js';
 import { approvalInterceptor } from './approvals/interceptor.js';
-import { createApprovalRuntime, type ApprovalRuntime } from './approvals/runtime.js';
+import { adoptedOwner, createApprovalRuntime, type ApprovalRuntime } from './approvals/runtime.js';
 import { UpstreamHealth } from './health.js';
 import type { Logger } from '../lib/log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
@@ -411,9 +411,9 @@ async function adoptApprovals(rt: ApprovalRuntime, backend: ApprovalBackend, sna
     adopted,
     (p) => {
       const source = snapshot()?.sources.get(p.source);
-      if (!source) return null;
+      const owner = adoptedOwner(p);
+      if (!source || !owner) return null;
       const headers: Record<string, string> = p.mcpSessionId !== undefined ? { 'mcp-session-id': p.mcpSessionId } : {};
-      const owner = { source: p.source, client: p.mcpSessionId !== undefined ? `session:${p.mcpSessionId}` : 'anonymous' };
       return {
         owner,
         execute: bufferedExecutor(upstream, { source, headers, upstreamTask: false, maxBytes: snap.maxFilteredResponseBytes, resultRoom: () => rt.engine.resultRoom(owner), correlationId: `adopted-${p.id}` }),

@@ -23,6 +23,7 @@ import {
 import { ApprovalEngine, type ApprovalSettings, type Executor } from '../sidecar/approvals/engine.js';
 import type { AdoptedApproval, ApprovalBackend, Decision, PendingApproval } from '../sidecar/approvals/backend.js';
 import { ApprovalSetupError, standaloneBackend } from '../sidecar/approvals/standalone.js';
+import { adoptedOwner } from '../sidecar/approvals/runtime.js';
 import { createLogger } from '../lib/log.js';
 import { ManualClock } from './support/manual-clock.js';
 import { IdentitySchema, PolicyDocumentSchema } from '../api/config.js';
@@ -351,6 +352,42 @@ describe('the task engine', () => {
     expect(t.outcome).toMatchObject({ error: { code: -32006, data: { reason: expect.stringMatching(/hash mismatch/) } } });
     expect(backend.log).toContain(`cancel ${held.id}`);
     expect(backend.log).toContain(`finished ${tampered.id} false`);
+  });
+
+  test('adopted tasks answer to the client that created them: the stored owner key, never anonymous by default', async () => {
+    const { backend, engine, execute } = setup();
+    const now = new Date();
+    const authClient = { source: 'up', client: 'auth:0123456789abcdef0123456789abcdef' };
+    const anonymous = { source: 'up', client: 'anonymous' };
+    // What the engine stores with a new approval is the client key the owner has.
+    const r = engine.start({ mode: 'task', owner: authClient, source: 'up', tool: 'deploy', arguments: {}, approval: { channel: 'oncall', reason: 'r' }, correlationId: 'c', execute }, SETTINGS);
+    if (!r.ok) throw new Error(r.reason);
+    await new Promise((res) => setImmediate(res));
+    expect(backend.submitted[0]!.client).toBe(authClient.client);
+
+    const pending = (over: Partial<PendingApproval>): PendingApproval => ({
+      id: newTaskId('task'), channel: 'oncall', workload: { namespace: 'ns', serviceAccount: 'sa', pod: 'p' }, source: 'up', method: 'tools/call', tool: 'deploy',
+      arguments: {}, requestHash: requestHash('up', 'deploy', {}), reason: 'r', createdAt: now, expiresAt: new Date(now.getTime() + 60_000), ...over,
+    });
+    const byAuth = pending({ client: authClient.client });
+    const bySession = pending({ client: 'session:s1', mcpSessionId: 's1' });
+    const legacySession = pending({ mcpSessionId: 's1' });
+    const legacyUnknown = pending({});
+    expect([byAuth, bySession, legacySession, legacyUnknown].map(adoptedOwner)).toEqual([authClient, OWNER, OWNER, null]);
+    await engine.adopt(
+      [byAuth, bySession, legacySession, legacyUnknown].map((p) => ({ pending: p, executionStarted: false })),
+      (p) => { const owner = adoptedOwner(p); return owner && { owner, execute }; },
+      SETTINGS,
+    );
+    expect(engine.get(byAuth.id, authClient)?.status).toBe('working');
+    expect(engine.get(byAuth.id, anonymous)).toBeUndefined();
+    expect(engine.get(byAuth.id, OWNER)).toBeUndefined();
+    expect(engine.list(authClient, null, 10).tasks.map((t) => t.id)).toEqual([r.task.id, byAuth.id]);
+    expect(engine.get(bySession.id, OWNER)?.status).toBe('working');
+    expect(engine.get(legacySession.id, OWNER)?.status).toBe('working');
+    // Whose it was is unknown: not adopted (cancelled), so no client can take it.
+    expect(engine.get(legacyUnknown.id, anonymous)).toBeUndefined();
+    expect(backend.log).toContain(`cancel ${legacyUnknown.id}`);
   });
 
   test('no decision from the backend: the engine times the call out itself, and tells the backend', async () => {

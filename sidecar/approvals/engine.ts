@@ -246,6 +246,7 @@ export class ApprovalEngine {
           reason: a.reason,
           ...(input.mcpSessionId !== undefined ? { mcpSessionId: input.mcpSessionId } : {}),
           owner: ownerKey(input.owner),
+          client: input.owner.client,
           createdAt: new Date(now),
           expiresAt: new Date(now + timeoutMs),
         }

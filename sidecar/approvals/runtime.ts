@@ -9,7 +9,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import { headerValue } from '../proxy/headers.js';
 import type { UpstreamClient } from '../proxy/upstream.js';
-import type { ApprovalBackend } from './backend.js';
+import type { ApprovalBackend, PendingApproval } from './backend.js';
 import { ApprovalEngine, type ApprovalChannelInfo } from './engine.js';
 import type { Owner, TaskSupport, UpstreamTaskSupport } from './tasks.js';
 
@@ -66,6 +66,18 @@ export function ownerOf(source: string, headers: IncomingHttpHeaders): Owner {
   const auth = headerValue(headers['authorization']);
   if (auth) return { source, client: `auth:${createHash('sha256').update(auth).digest('hex').slice(0, 32)}` };
   return { source, client: 'anonymous' };
+}
+
+/**
+ * Who an adopted task belongs to after a restart: the client key stored with it. A request stored
+ * before the key was (no spec.owner) belongs to its MCP session when it had one; else its client
+ * is unknown, and it is not adopted (null): re-owning it as `anonymous` would hand a client's task
+ * to every client without a session or Authorization.
+ */
+export function adoptedOwner(p: PendingApproval): Owner | null {
+  if (p.client !== undefined) return { source: p.source, client: p.client };
+  if (p.mcpSessionId !== undefined) return { source: p.source, client: `session:${p.mcpSessionId}` };
+  return null;
 }
 
 export function approvalMetrics(registry: Registry) {
