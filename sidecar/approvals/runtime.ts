@@ -104,6 +104,12 @@ export function approvalMetrics(registry: Registry) {
       labelNames: ['limit'] as const,
       registers: [registry],
     }),
+    backendWriteFailures: new Counter({
+      name: `${p}approval_backend_write_failures_total`,
+      help: 'Writes to the approval backend that failed for good, by operation (submit and mark_executing fail the call; cancel and finished after their retries)',
+      labelNames: ['op'] as const,
+      registers: [registry],
+    }),
     waitSeconds: new Histogram({
       name: `${p}approval_wait_seconds`,
       help: 'Time from the request for approval to its decision',
