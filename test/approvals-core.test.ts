@@ -20,7 +20,7 @@ import {
   upstreamTaskSupport,
   withRelatedTask,
 } from '../sidecar/approvals/tasks.js';
-import { ApprovalEngine, type ApprovalSettings, type Executor } from '../sidecar/approvals/engine.js';
+import { ApprovalEngine, BACKEND_RETRY_DELAYS_MS, type ApprovalSettings, type Executor } from '../sidecar/approvals/engine.js';
 import type { AdoptedApproval, ApprovalBackend, Decision, PendingApproval } from '../sidecar/approvals/backend.js';
 import { ApprovalSetupError, standaloneBackend } from '../sidecar/approvals/standalone.js';
 import { adoptedOwner } from '../sidecar/approvals/runtime.js';
@@ -216,6 +216,8 @@ class ScriptedBackend implements ApprovalBackend {
   submitted: PendingApproval[] = [];
   adopted: AdoptedApproval[] = [];
   failMarkExecuting = false;
+  /** How many of the next finished() calls fail. */
+  failFinished = 0;
   private cb: ((d: Decision) => void) | null = null;
   async submit(p: PendingApproval) {
     this.log.push(`submit ${p.id}`);
@@ -236,6 +238,10 @@ class ScriptedBackend implements ApprovalBackend {
   }
   async finished(id: string, r: { ok: boolean; summary: string }) {
     this.log.push(`finished ${id} ${r.ok}`);
+    if (this.failFinished > 0) {
+      this.failFinished--;
+      throw new Error('API server unreachable');
+    }
   }
   async adopt() {
     return this.adopted;
@@ -388,6 +394,44 @@ describe('the task engine', () => {
     // Whose it was is unknown: not adopted (cancelled), so no client can take it.
     expect(engine.get(legacyUnknown.id, anonymous)).toBeUndefined();
     expect(backend.log).toContain(`cancel ${legacyUnknown.id}`);
+  });
+
+  test('a failed backend write after the answer is retried, then logged and counted when given up', async () => {
+    const clock = new ManualClock();
+    const backend = new ScriptedBackend();
+    const lines: Record<string, unknown>[] = [];
+    const failures: string[] = [];
+    const metrics = { pending: { set: () => undefined }, decisions: { inc: () => undefined }, waitSeconds: { observe: () => undefined }, backendWriteFailures: { inc: (l: { op: string }) => failures.push(l.op) } };
+    const engine = new ApprovalEngine({ backend, workload: () => ({ namespace: 'ns', serviceAccount: 'sa', pod: 'p' }), log: createLogger('warn', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)), clock, metrics });
+    const execute: Executor = async () => ({ kind: 'result', result: {} });
+    const startOne = () => engine.start({ mode: 'task', owner: OWNER, source: 'up', tool: 'deploy', arguments: {}, approval: { channel: 'oncall', reason: 'r' }, correlationId: 'c', execute }, SETTINGS);
+    const finishedCalls = (id: string) => backend.log.filter((l) => l === `finished ${id} true`).length;
+
+    // Two failures, then the write goes through: the record ends right, nothing is counted.
+    backend.failFinished = 2;
+    const a = startOne();
+    if (!a.ok) throw new Error(a.reason);
+    await clock.advance(0);
+    backend.decide(a.task.id, 'approved');
+    await engine.wait(a.task);
+    expect(a.task.status).toBe('completed');
+    await clock.advance(BACKEND_RETRY_DELAYS_MS[0]);
+    await clock.advance(BACKEND_RETRY_DELAYS_MS[1]);
+    expect(finishedCalls(a.task.id)).toBe(3);
+    expect(failures).toEqual([]);
+    expect(lines.filter((l) => l['msg'] === 'approval backend write failed; retrying')).toHaveLength(2);
+
+    // It keeps failing: every retry is made, then it is an error in the log and a metric.
+    backend.failFinished = 100;
+    const b = startOne();
+    if (!b.ok) throw new Error(b.reason);
+    await clock.advance(0);
+    backend.decide(b.task.id, 'approved');
+    await engine.wait(b.task);
+    for (const d of BACKEND_RETRY_DELAYS_MS) await clock.advance(d);
+    expect(finishedCalls(b.task.id)).toBe(BACKEND_RETRY_DELAYS_MS.length + 1);
+    expect(failures).toEqual(['finished']);
+    expect(lines.find((l) => l['msg'] === 'approval backend write failed; given up')).toMatchObject({ level: 'error', id: b.task.id, op: 'finished', attempts: 4 });
   });
 
   test('no decision from the backend: the engine times the call out itself, and tells the backend', async () => {
