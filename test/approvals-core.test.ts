@@ -405,16 +405,21 @@ describe('the task engine', () => {
     const engine = new ApprovalEngine({ backend, workload: () => ({ namespace: 'ns', serviceAccount: 'sa', pod: 'p' }), log: createLogger('warn', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)), clock, metrics });
     const execute: Executor = async () => ({ kind: 'result', result: {} });
     const startOne = () => engine.start({ mode: 'task', owner: OWNER, source: 'up', tool: 'deploy', arguments: {}, approval: { channel: 'oncall', reason: 'r' }, correlationId: 'c', execute }, SETTINGS);
+    /** A task approved and run to its end; its `finished` write may still be failing. */
+    const approvedAndRun = async () => {
+      const r = startOne();
+      if (!r.ok) throw new Error(r.reason);
+      await clock.advance(0);
+      backend.decide(r.task.id, 'approved');
+      await engine.wait(r.task);
+      expect(r.task.status).toBe('completed');
+      return r;
+    };
     const finishedCalls = (id: string) => backend.log.filter((l) => l === `finished ${id} true`).length;
 
     // Two failures, then the write goes through: the record ends right, nothing is counted.
     backend.failFinished = 2;
-    const a = startOne();
-    if (!a.ok) throw new Error(a.reason);
-    await clock.advance(0);
-    backend.decide(a.task.id, 'approved');
-    await engine.wait(a.task);
-    expect(a.task.status).toBe('completed');
+    const a = await approvedAndRun();
     await clock.advance(BACKEND_RETRY_DELAYS_MS[0]);
     await clock.advance(BACKEND_RETRY_DELAYS_MS[1]);
     expect(finishedCalls(a.task.id)).toBe(3);
@@ -423,11 +428,7 @@ describe('the task engine', () => {
 
     // It keeps failing: every retry is made, then it is an error in the log and a metric.
     backend.failFinished = 100;
-    const b = startOne();
-    if (!b.ok) throw new Error(b.reason);
-    await clock.advance(0);
-    backend.decide(b.task.id, 'approved');
-    await engine.wait(b.task);
+    const b = await approvedAndRun();
     for (const d of BACKEND_RETRY_DELAYS_MS) await clock.advance(d);
     expect(finishedCalls(b.task.id)).toBe(BACKEND_RETRY_DELAYS_MS.length + 1);
     expect(failures).toEqual(['finished']);

@@ -39,8 +39,7 @@ test('the happy path: submitted, approved, marked, executed; the backend is told
 });
 
 test('a task without approval runs at once and tells no backend', () => {
-  const own = { ...base, phase: 'executing' as const, pending: undefined };
-  delete (own as Partial<ApprovalTask>).pending;
+  const { pending: _p, ...own } = { ...base, phase: 'executing' as const };
   expect(kinds(step(own, { type: 'start', deadlineMs: 0 }, ctx()).effects)).toEqual(['execute']);
   expect(kinds(run(own, [{ type: 'executed', outcome: { kind: 'result', result: { isError: true } } }]).effects)).toEqual(['clear-deadline', 'ended']);
 });
