@@ -433,6 +433,15 @@ describe('the task engine', () => {
     expect(finishedCalls(b.task.id)).toBe(BACKEND_RETRY_DELAYS_MS.length + 1);
     expect(failures).toEqual(['finished']);
     expect(lines.find((l) => l['msg'] === 'approval backend write failed; given up')).toMatchObject({ level: 'error', id: b.task.id, op: 'finished', attempts: 4 });
+
+    // A retry still waiting when the engine closes is given up then, not left to keep the process alive.
+    const c = await approvedAndRun();
+    expect(clock.pending).toBeGreaterThan(0);
+    engine.close();
+    expect(failures).toEqual(['finished', 'finished']);
+    expect(lines.filter((l) => l['msg'] === 'approval backend write failed; given up').map((l) => l['id'])).toEqual([b.task.id, c.task.id]);
+    await clock.advance(60_000);
+    expect(finishedCalls(c.task.id)).toBe(1);
   });
 
   test('no decision from the backend: the engine times the call out itself, and tells the backend', async () => {

@@ -173,6 +173,8 @@ export class ApprovalEngine {
   private readonly rateByOwner = new Map<string, TokenBucket>();
   private workloadRate: TokenBucket | null = null;
   private closed = false;
+  /** Backend writes waiting to be retried, by timer handle. */
+  private readonly retries = new Map<unknown, { op: BackendWrite; id: string; attempt: number }>();
 
   constructor(private readonly o: ApprovalEngineOptions) {
     this.clock = o.clock ?? systemClock;
@@ -553,6 +555,13 @@ export class ApprovalEngine {
 
   close(): void {
     this.closed = true;
+    // A retry waiting for its turn must not keep a stopping sidecar alive: given up, and said so.
+    for (const [handle, w] of this.retries) {
+      this.clock.clearTimeout(handle);
+      this.o.metrics?.backendWriteFailures?.inc({ op: w.op });
+      this.o.log.error('approval backend write failed; given up', { id: w.id, op: w.op, attempts: w.attempt, backend: this.backend.description, error: 'the sidecar is shutting down' });
+    }
+    this.retries.clear();
     for (const e of this.entries.values()) {
       if (e.deadline !== undefined) this.clock.clearTimeout(e.deadline);
       if (e.cleanup !== undefined) this.clock.clearTimeout(e.cleanup);
@@ -683,7 +692,11 @@ export class ApprovalEngine {
         return;
       }
       this.o.log.warn('approval backend write failed; retrying', { id, op, attempt: attempt + 1, retryInMs: delay, error: message(err) });
-      this.clock.setTimeout(() => this.write(op, id, fn, attempt + 1), delay);
+      const handle = this.clock.setTimeout(() => {
+        this.retries.delete(handle);
+        this.write(op, id, fn, attempt + 1);
+      }, delay);
+      this.retries.set(handle, { op, id, attempt: attempt + 1 });
     });
   }
 
