@@ -7,10 +7,10 @@
 // - tasks/list: ThoughtGate's tasks of the client first, then the upstream's (tasks.ts cursors).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERRORS, type ErrorName } from '../../api/errors.js';
-import type { Decision as GateDecision } from '../../policy/gates/decide.js';
 import type { Operation } from '../../policy/gates/operation.js';
 import { errorResponse, parseJsonRpc, resultResponse, type Message, type RawId } from '../../lib/jsonrpc.js';
-import type { RequestContext } from '../proxy/context.js';
+import type { RequestContext, TakeoverRequest } from '../proxy/context.js';
+import type { ApproveDecision, JsonRpcRequest as Request } from '../proxy/gate4.js';
 import { idKey } from '../proxy/edits.js';
 import { headerValue } from '../proxy/headers.js';
 import { pipeTo } from '../proxy/pipe.js';
@@ -31,8 +31,6 @@ import {
 } from './tasks.js';
 import { bufferedExecutor, callBody, outcomeOf, readAnswer, sessionHeaders } from './upstream.js';
 
-type Request = Message & { kind: 'request' };
-type ApproveDecision = Extract<GateDecision, { action: 'approve' }>;
 
 /** Our tasks per tasks/list page. */
 export const LIST_PAGE_SIZE = 50;
@@ -101,7 +99,8 @@ function callParts(ctx: RequestContext, m: Request, op: Operation): CallParts | 
 }
 
 /** A tools/call that gate 2 or 3 sent to approval. */
-export async function handleApprovalCall(rt: ApprovalRuntime, ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, m: Request, op: Operation, d: ApproveDecision): Promise<void> {
+export async function handleApprovalCall(rt: ApprovalRuntime, r: TakeoverRequest, m: Request, op: Operation, d: ApproveDecision): Promise<void> {
+  const { ctx, req, res, snap, source } = r;
   if (m.method !== 'tools/call' || op.target?.kind !== 'tool') {
     return reply(ctx, res, errorJson(ctx, m.id, 'APPROVAL_UNAVAILABLE', `${d.reason}; ThoughtGate asks humans to approve tools/call only, so this ${m.method} is not forwarded`, d.rule), 'deny');
   }
@@ -126,7 +125,8 @@ export function isOwnTaskCall(rt: ApprovalRuntime, source: CompiledSource, m: Me
   return upstream !== 'optional' && upstream !== 'required';
 }
 
-export async function handleOwnTask(rt: ApprovalRuntime, ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, m: Request, op: Operation): Promise<void> {
+export async function handleOwnTask(rt: ApprovalRuntime, r: TakeoverRequest, m: Request, op: Operation): Promise<void> {
+  const { ctx, req, res, snap, source } = r;
   const parts = callParts(ctx, m, op);
   if (typeof parts === 'string') return reply(ctx, res, parts, 'deny');
   return startTask(rt, ctx, req, res, snap, source, m, parts, null);
@@ -345,7 +345,7 @@ export function findHeld(rt: ApprovalRuntime, source: string, headers: IncomingM
 }
 
 /** tasks/get, tasks/result, tasks/cancel for one of ThoughtGate's task ids. */
-export async function handleTaskMethod(rt: ApprovalRuntime, ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, m: Request): Promise<void> {
+export async function handleTaskMethod(rt: ApprovalRuntime, { ctx, req, res, snap, source }: TakeoverRequest, m: Request): Promise<void> {
   const owner = ownerOf(source.name, req.headers);
   const id = obj(m.params)!['taskId'] as string;
   const notFound = () =>
@@ -373,7 +373,7 @@ export async function handleTaskMethod(rt: ApprovalRuntime, ctx: RequestContext,
 }
 
 /** tasks/list: the client's ThoughtGate tasks, then the upstream's own (see tasks.ts for the cursors). */
-export async function handleTasksList(rt: ApprovalRuntime, ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, m: Request): Promise<void> {
+export async function handleTasksList(rt: ApprovalRuntime, { ctx, req, res, snap, source }: TakeoverRequest, m: Request): Promise<void> {
   const params = obj(m.params) ?? {};
   const raw = params['cursor'];
   const cursor = raw === undefined ? null : decodeCursor(raw);

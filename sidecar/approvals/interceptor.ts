@@ -12,16 +12,16 @@ export function approvalInterceptor(rt: ApprovalRuntime): ApprovalInterceptor {
     toolSupportSeen: (source, tool, support) => rememberToolSupport(rt, source, tool, support),
     initializeSeen: (source, session, result) => rt.upstreamTasks.set(sessionKey(source, session), upstreamTaskSupport(result)),
     cancelHeld: (taskId) => void rt.engine.cancel(taskId, null, 'notifications/cancelled from the client'),
-    takeover(t, { ctx, req, res, snap, source }) {
+    takeover(t, r) {
       switch (t.kind) {
         case 'task-method':
-          return handleTaskMethod(rt, ctx, req, res, snap, source, t.message);
+          return handleTaskMethod(rt, r, t.message);
         case 'own-task':
-          return handleOwnTask(rt, ctx, req, res, snap, source, t.message, t.op);
+          return handleOwnTask(rt, r, t.message, t.op);
         case 'tasks-list':
-          return handleTasksList(rt, ctx, req, res, snap, source, t.message);
+          return handleTasksList(rt, r, t.message);
         case 'approval':
-          return handleApprovalCall(rt, ctx, req, res, snap, source, t.message, t.op, t.decision);
+          return handleApprovalCall(rt, r, t.message, t.op, t.decision);
       }
     },
   };
