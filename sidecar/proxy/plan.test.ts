@@ -5,7 +5,7 @@ import { parseJsonRpc, type Message } from '../../lib/jsonrpc.js';
 import { compileSnapshot, type Snapshot } from '../snapshot.js';
 import type { ApprovalView } from './gate4.js';
 import { editPayload } from './edits.js';
-import { planPost, type PlanInput, type PostPlan } from './plan.js';
+import { checkPost, planPost, type PlanInput, type PostPlan } from './plan.js';
 
 function snapshot(): Snapshot {
   const doc = PolicyDocumentSchema.parse({
@@ -125,4 +125,29 @@ test('edits: tools/list marks task support through gate 4, initialize learns the
   expect(editPayload(tools, { edits: p.edits, correlationId: 'cid' })?.text).toContain('"taskSupport":"optional"');
   expect(editPayload(init, { edits: p.edits, correlationId: 'cid' })?.text).toContain('"tasks"');
   expect(v.seen).toEqual(['tool up/pay=forbidden', 'init up/up-session']);
+});
+
+describe('checkPost: a body refused whole before any message is decided', () => {
+  const check = (body: string, headers: Record<string, string> = {}, max = 10) => {
+    const p = parseJsonRpc(body);
+    if (!p.ok) throw new Error(p.reason);
+    return checkPost(p, headers, max);
+  };
+
+  test('plain requests and batches pass', () => {
+    expect(check(call(1, 'echo'), { 'mcp-method': 'tools/call', 'mcp-name': 'echo' })).toBeNull();
+    expect(check(`[${call(1, 'echo')},${call(2, 'echo')}]`)).toBeNull();
+  });
+
+  test('too many messages, ids a peer could confuse, and ids of ours are refused', () => {
+    expect(check(`[${call(1, 'a')},${call(2, 'b')},${call(3, 'c')}]`, {}, 2)).toEqual({ kind: 'batch-too-large' });
+    expect(check(`[${call(1, 'a')},${req('1', 'ping')}]`)).toMatchObject({ kind: 'refused', name: 'INVALID_REQUEST' });
+    expect(check(req(' ThoughtGate-x', 'ping'))).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/reserved/) });
+  });
+
+  test('routing headers must describe the single message; a single invalid message is an HTTP 400', () => {
+    expect(check(call(7, 'echo'), { 'mcp-name': 'other' })).toMatchObject({ kind: 'bad-message', name: 'HEADER_MISMATCH', id: { raw: '7' } });
+    expect(check(`[${call(1, 'echo')}]`, { 'mcp-method': 'tools/call' })).toMatchObject({ kind: 'bad-message', id: null, reason: expect.stringMatching(/cannot describe a batch/) });
+    expect(check('{"jsonrpc":"2.0","id":9}')).toMatchObject({ kind: 'bad-message', name: 'INVALID_REQUEST', id: { raw: '9' } });
+  });
 });

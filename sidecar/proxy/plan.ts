@@ -5,7 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ERRORS, type ErrorData, type ErrorName } from '../../api/errors.js';
 import { probeUriFor } from '../../api/resource-uri.js';
-import { errorResponse, type Message, type RawId } from '../../lib/jsonrpc.js';
+import { ambiguousIds, errorResponse, parseJsonRpc, type Message, type RawId } from '../../lib/jsonrpc.js';
 import { summariseArguments } from '../../lib/log.js';
 import { toolMayNeedApproval } from '../../policy/gates/approval-tools.js';
 import { decide, type Decision } from '../../policy/gates/decide.js';
@@ -15,6 +15,7 @@ import { isOurTaskId } from '../approvals/tasks.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import type { MessageOutcome } from './context.js';
 import { EditTable, newProbeName, probeRequest, type ResponseEdit } from './edits.js';
+import { decodeMcpHeader, headerValue } from './headers.js';
 import type { ApprovalView, Takeover } from './gate4.js';
 
 export interface PlanInput {
@@ -63,6 +64,52 @@ export function errorFor(ctx: { correlationId: string }, id: RawId | null, name:
 function errorData(correlationId: string, gate: ErrorData['gate'], reason: string, rule?: string): ErrorData {
   return rule === undefined ? { gate, reason, correlationId } : { gate, rule, reason, correlationId };
 }
+
+/** Why a parsed body is refused whole before any message of it is decided. */
+export type Refusal =
+  | { kind: 'batch-too-large' }
+  /** One JSON-RPC error without an id, at the error's own HTTP status. */
+  | { kind: 'refused'; name: ErrorName; reason: string }
+  /** HTTP 400 with one JSON-RPC error for the single message the refusal is about. */
+  | { kind: 'bad-message'; id: RawId | null; name: 'HEADER_MISMATCH' | 'INVALID_REQUEST'; reason: string };
+
+/** The checks on a body as a whole, in order; null when its messages may be planned. */
+export function checkPost(parsed: ParsedBody, headers: IncomingHttpHeaders, maxBatchMessages: number): Refusal | null {
+  if (parsed.batch && parsed.messages.length > maxBatchMessages) return { kind: 'batch-too-large' }; // the byte scan before parsing counts exactly for valid JSON: not reached
+  const messages = parsed.batch ? parsed.messages : [parsed.message];
+  // Answers are matched to requests by id: a batch whose ids a peer could confuse is refused whole.
+  const ambiguous = parsed.batch ? ambiguousIds(parsed.messages) : null;
+  if (ambiguous !== null) return { kind: 'refused', name: 'INVALID_REQUEST', reason: ambiguous };
+  // ThoughtGate's own upstream requests in the client's session (approved tasks, tasks/list pages)
+  // use ids "thoughtgate-…" the client can know; a client request under one could take its answer.
+  if (messages.some((m) => m.kind === 'request' && typeof m.id.value === 'string' && m.id.value.trim().toLowerCase().startsWith('thoughtgate-'))) {
+    return { kind: 'refused', name: 'INVALID_REQUEST', reason: 'request ids starting with "thoughtgate-" are reserved for requests ThoughtGate sends itself' };
+  }
+  const mismatch = checkRoutingHeaders(headers, parsed.batch ? null : parsed.message);
+  if (mismatch) return { kind: 'bad-message', id: !parsed.batch && parsed.message.kind === 'request' ? parsed.message.id : null, name: 'HEADER_MISMATCH', reason: mismatch };
+  // A single invalid message is an HTTP-level error, like the MCP SDK answers it.
+  if (!parsed.batch && parsed.message.kind === 'invalid') return { kind: 'bad-message', id: parsed.message.id, name: 'INVALID_REQUEST', reason: parsed.message.reason };
+  return null;
+}
+
+type ParsedBody = Extract<ReturnType<typeof parseJsonRpc>, { ok: true }>;
+
+/** Mcp-Method / Mcp-Name (2026-07-28) must agree with the body the gates decide on. */
+function checkRoutingHeaders(headers: IncomingHttpHeaders, single: Message | null): string | null {
+  const method = headerValue(headers['mcp-method']);
+  const name = headerValue(headers['mcp-name']);
+  if (method === undefined && name === undefined) return null;
+  if (single === null) return 'Mcp-Method/Mcp-Name headers cannot describe a batch';
+  if (single.kind !== 'request' && single.kind !== 'notification') return 'Mcp-Method/Mcp-Name headers on a message that is not a request or notification';
+  if (method !== undefined && method.trim() !== single.method) return `Mcp-Method header "${method}" does not match the body's method "${single.method}"`;
+  if (name !== undefined) {
+    const p = (single.params ?? {}) as Record<string, unknown>;
+    const bodyName = p['name'] ?? p['uri'] ?? p['taskId'];
+    if (decodeMcpHeader(name) !== bodyName) return `Mcp-Name header does not match the body's name`;
+  }
+  return null;
+}
+
 
 const TASK_METHODS = new Set(['tasks/get', 'tasks/result', 'tasks/cancel']);
 

@@ -4,15 +4,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SERVER_DEFAULTS } from '../../api/config.js';
 import { parseDuration } from '../../api/duration.js';
-import { ambiguousIds, batchBody, decodeUtf8Strict, parseJsonRpc, type Message } from '../../lib/jsonrpc.js';
+import { batchBody, decodeUtf8Strict, parseJsonRpc, type Message } from '../../lib/jsonrpc.js';
 import { methodLabel } from '../metrics.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { batchExceeds } from './batch-size.js';
 import { readBody, type BodyResult } from './body.js';
 import type { RequestContext } from './context.js';
 import { forwardedDescription, forwardPost } from './forward.js';
-import { decodeMcpHeader, headerValue } from './headers.js';
-import { errorFor, planPost, type PostPlan } from './plan.js';
+import { headerValue } from './headers.js';
+import { checkPost, errorFor, planPost, type PostPlan, type Refusal } from './plan.js';
 import { replyError, sendJson } from './reply.js';
 
 export const DEFAULT_BODY_TIMEOUT_MS = parseDuration(SERVER_DEFAULTS.requestBodyTimeout) as number;
@@ -50,29 +50,9 @@ export async function handlePost(ctx: RequestContext, req: IncomingMessage, res:
     ctx.debug('unparseable request body', { bytes: body.body.length, contentLength: req.headers['content-length'], reason: parsed.reason });
     return replyError(ctx, res, parsed.code === -32700 ? 'PARSE_ERROR' : 'INVALID_REQUEST', parsed.reason);
   }
-  if (parsed.batch && parsed.messages.length > snap.maxBatchMessages) return refuseBatch(ctx, res, snap); // the scan's count is exact for valid JSON: not reached
+  const refused = checkPost(parsed, req.headers, snap.maxBatchMessages);
+  if (refused) return refuse(ctx, res, snap, refused);
   const messages = parsed.batch ? parsed.messages : [parsed.message];
-
-  // Answers are matched to requests by id: a batch whose ids a peer could confuse is refused whole.
-  const ambiguous = parsed.batch ? ambiguousIds(parsed.messages) : null;
-  if (ambiguous !== null) return replyError(ctx, res, 'INVALID_REQUEST', ambiguous);
-  // ThoughtGate's own upstream requests in the client's session (approved tasks, tasks/list pages)
-  // use ids "thoughtgate-…" the client can know; a client request under one could take its answer.
-  const reserved = messages.find((m) => m.kind === 'request' && typeof m.id.value === 'string' && m.id.value.trim().toLowerCase().startsWith('thoughtgate-'));
-  if (reserved) return replyError(ctx, res, 'INVALID_REQUEST', 'request ids starting with "thoughtgate-" are reserved for requests ThoughtGate sends itself');
-
-  const mismatch = checkRoutingHeaders(req, parsed.batch ? null : parsed.message);
-  if (mismatch) {
-    const id = !parsed.batch && parsed.message.kind === 'request' ? parsed.message.id : null;
-    sendJson(res, 400, errorFor(ctx, id, 'HEADER_MISMATCH', mismatch));
-    return ctx.finish({ status: 400, decision: 'deny', gate: 'transport', reason: mismatch });
-  }
-
-  // A single invalid message is an HTTP-level error, like the MCP SDK answers it.
-  if (!parsed.batch && parsed.message.kind === 'invalid') {
-    sendJson(res, 400, errorFor(ctx, parsed.message.id, 'INVALID_REQUEST', parsed.message.reason));
-    return ctx.finish({ status: 400, decision: 'deny', gate: 'transport', reason: parsed.message.reason, messages: [{ method: '', kind: 'invalid', decision: 'invalid', reason: parsed.message.reason }] });
-  }
 
   // A request id still in flight in this session would let the upstream mix up the answers.
   const session = headerValue(req.headers['mcp-session-id']);
@@ -94,6 +74,15 @@ export async function handlePost(ctx: RequestContext, req: IncomingMessage, res:
     logging: ctx.logging,
   });
   return executePost(ctx, req, res, snap, source, messages, parsed.batch, plan);
+}
+
+/** The answer to a body refused whole (checkPost). */
+function refuse(ctx: RequestContext, res: ServerResponse, snap: Snapshot, r: Refusal): void {
+  if (r.kind === 'batch-too-large') return refuseBatch(ctx, res, snap);
+  if (r.kind === 'refused') return replyError(ctx, res, r.name, r.reason);
+  // A message the refusal is about, answered at HTTP level (as the MCP SDK answers it).
+  sendJson(res, 400, errorFor(ctx, r.id, r.name, r.reason));
+  ctx.finish({ status: 400, decision: 'deny', gate: 'transport', reason: r.reason, ...(r.name === 'INVALID_REQUEST' ? { messages: [{ method: '', kind: 'invalid', decision: 'invalid', reason: r.reason }] } : {}) });
 }
 
 /** Carries a plan out: the effects the planner only names. */
@@ -122,20 +111,3 @@ async function executePost(ctx: RequestContext, req: IncomingMessage, res: Serve
     onHeaders: (h) => { plan.init.session = headerValue(h['mcp-session-id']); },
   });
 }
-
-/** Mcp-Method / Mcp-Name (2026-07-28) must agree with the body the gates decide on. */
-function checkRoutingHeaders(req: IncomingMessage, single: Message | null): string | null {
-  const method = headerValue(req.headers['mcp-method']);
-  const name = headerValue(req.headers['mcp-name']);
-  if (method === undefined && name === undefined) return null;
-  if (single === null) return 'Mcp-Method/Mcp-Name headers cannot describe a batch';
-  if (single.kind !== 'request' && single.kind !== 'notification') return 'Mcp-Method/Mcp-Name headers on a message that is not a request or notification';
-  if (method !== undefined && method.trim() !== single.method) return `Mcp-Method header "${method}" does not match the body's method "${single.method}"`;
-  if (name !== undefined) {
-    const p = (single.params ?? {}) as Record<string, unknown>;
-    const bodyName = p['name'] ?? p['uri'] ?? p['taskId'];
-    if (decodeMcpHeader(name) !== bodyName) return `Mcp-Name header does not match the body's name`;
-  }
-  return null;
-}
-
