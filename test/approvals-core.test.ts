@@ -20,7 +20,8 @@ import {
   upstreamTaskSupport,
   withRelatedTask,
 } from '../sidecar/approvals/tasks.js';
-import { ApprovalEngine, BACKEND_RETRY_DELAYS_MS, type ApprovalSettings, type Executor } from '../sidecar/approvals/engine.js';
+import { backoffCeiling } from '../lib/backoff.js';
+import { ApprovalEngine, BACKEND_RETRIES, BACKEND_RETRY, type ApprovalSettings, type Executor } from '../sidecar/approvals/engine.js';
 import type { AdoptedApproval, ApprovalBackend, Decision, PendingApproval } from '../sidecar/approvals/backend.js';
 import { ApprovalSetupError, standaloneBackend } from '../sidecar/approvals/standalone.js';
 import { adoptedOwner } from '../sidecar/approvals/runtime.js';
@@ -420,8 +421,9 @@ describe('the task engine', () => {
     // Two failures, then the write goes through: the record ends right, nothing is counted.
     backend.failFinished = 2;
     const a = await approvedAndRun();
-    await clock.advance(BACKEND_RETRY_DELAYS_MS[0]);
-    await clock.advance(BACKEND_RETRY_DELAYS_MS[1]);
+    // Each wait is at most its ceiling (equal jitter: between half of it and all of it).
+    await clock.advance(backoffCeiling(0, BACKEND_RETRY));
+    await clock.advance(backoffCeiling(1, BACKEND_RETRY));
     expect(finishedCalls(a.task.id)).toBe(3);
     expect(failures).toEqual([]);
     expect(lines.filter((l) => l['msg'] === 'approval backend write failed; retrying')).toHaveLength(2);
@@ -429,8 +431,8 @@ describe('the task engine', () => {
     // It keeps failing: every retry is made, then it is an error in the log and a metric.
     backend.failFinished = 100;
     const b = await approvedAndRun();
-    for (const d of BACKEND_RETRY_DELAYS_MS) await clock.advance(d);
-    expect(finishedCalls(b.task.id)).toBe(BACKEND_RETRY_DELAYS_MS.length + 1);
+    for (let i = 0; i < BACKEND_RETRIES; i++) await clock.advance(backoffCeiling(i, BACKEND_RETRY));
+    expect(finishedCalls(b.task.id)).toBe(BACKEND_RETRIES + 1);
     expect(failures).toEqual(['finished']);
     expect(lines.find((l) => l['msg'] === 'approval backend write failed; given up')).toMatchObject({ level: 'error', id: b.task.id, op: 'finished', attempts: 4 });
 

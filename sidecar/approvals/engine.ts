@@ -16,7 +16,9 @@
 // - owners apart: one owner's tasks never push out another's unless the global bound is reached,
 //   and then the owner keeping the most loses first; anonymous clients (who cannot be told apart)
 //   are refused rather than evicting (docs/approvals.md, "Who sees a task").
+import { backoffDelay, type BackoffPolicy } from '../../lib/backoff.js';
 import { systemClock, type Clock } from '../../lib/clock.js';
+import { describeError } from '../../lib/describe-error.js';
 import { TokenBucket, type RateBudget } from '../../slack/rate-limiter.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, PendingApproval } from './backend.js';
@@ -117,10 +119,12 @@ export interface ApprovalEngineMetrics {
 export type BackendWrite = 'submit' | 'mark_executing' | 'cancel' | 'finished';
 
 /**
- * Waits before the retries of a backend write that comes after the client's answer (cancel,
- * finished): the human's record must not stay wrong after a blip of the API server or Slack.
+ * Retries of a backend write that comes after the client's answer (cancel, finished): the human's
+ * record must not stay wrong after a blip of the API server or Slack. Waits of about 1 s, 5 s and
+ * 25 s (lib/backoff.ts, equal jitter), then the write is given up.
  */
-export const BACKEND_RETRY_DELAYS_MS = [1_000, 5_000, 30_000] as const;
+export const BACKEND_RETRY: BackoffPolicy = { baseMs: 1_000, factor: 5, maxMs: 30_000 };
+export const BACKEND_RETRIES = 3;
 
 export interface ApprovalEngineOptions {
   backend: ApprovalBackend & ApprovalChannelInfo;
@@ -622,7 +626,7 @@ export class ApprovalEngine {
           }
           running.then(
             (outcome) => this.dispatch(e, { type: 'executed', outcome }),
-            (err: unknown) => this.dispatch(e, { type: 'executed', outcome: errorOutcome(t, 'UPSTREAM_UNAVAILABLE', `the approved call failed in ThoughtGate: ${message(err)}`) }),
+            (err: unknown) => this.dispatch(e, { type: 'executed', outcome: errorOutcome(t, 'UPSTREAM_UNAVAILABLE', `the approved call failed in ThoughtGate: ${describeError(err)}`) }),
           );
           break;
         }
@@ -666,7 +670,7 @@ export class ApprovalEngine {
       () => this.dispatch(e, ok),
       (err: unknown) => {
         this.o.metrics?.backendWriteFailures?.inc({ op });
-        this.dispatch(e, failed(message(err)));
+        this.dispatch(e, failed(describeError(err)));
       },
     );
   }
@@ -674,7 +678,7 @@ export class ApprovalEngine {
   /**
    * A backend write after the client's answer is settled (cancel, finished): it keeps the human's
    * record true (the Slack message, the ApprovalRequest), so it is retried after
-   * BACKEND_RETRY_DELAYS_MS; each failure is logged, and one that is given up is an error in the
+   * backoff (BACKEND_RETRY, BACKEND_RETRIES times); each failure is logged, and one that is given up is an error in the
    * log and counted in approval_backend_write_failures_total (docs/approvals.md).
    */
   private write(op: BackendWrite, id: string, fn: () => Promise<void>, attempt = 0): void {
@@ -685,13 +689,13 @@ export class ApprovalEngine {
       p = Promise.reject(err);
     }
     p.catch((err: unknown) => {
-      const delay = BACKEND_RETRY_DELAYS_MS[attempt];
-      if (delay === undefined || this.closed) {
+      if (attempt >= BACKEND_RETRIES || this.closed) {
         this.o.metrics?.backendWriteFailures?.inc({ op });
-        this.o.log.error('approval backend write failed; given up', { id, op, attempts: attempt + 1, backend: this.backend.description, error: message(err) });
+        this.o.log.error('approval backend write failed; given up', { id, op, attempts: attempt + 1, backend: this.backend.description, error: describeError(err) });
         return;
       }
-      this.o.log.warn('approval backend write failed; retrying', { id, op, attempt: attempt + 1, retryInMs: delay, error: message(err) });
+      const delay = backoffDelay(attempt, BACKEND_RETRY);
+      this.o.log.warn('approval backend write failed; retrying', { id, op, attempt: attempt + 1, retryInMs: delay, error: describeError(err) });
       const handle = this.clock.setTimeout(() => {
         this.retries.delete(handle);
         this.write(op, id, fn, attempt + 1);
@@ -751,10 +755,6 @@ function firstDone(tasks: Map<string, Entry>): Entry | undefined {
 
 function sameBudget(a: RateBudget, b: RateBudget): boolean {
   return a.perMinute === b.perMinute && a.burst === b.burst;
-}
-
-function message(err: unknown): string {
-  return (err as Error | undefined)?.message ?? String(err);
 }
 
 function seconds(ms: number): string {

@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ERRORS } from '../../api/errors.js';
 import { parseJsonRpc, type Message } from '../../lib/jsonrpc.js';
+import { BodyError, readBodyText } from '../../lib/read-body.js';
 import { idKey } from '../proxy/edits.js';
 import { headerValue } from '../proxy/headers.js';
 import { classifyUpstreamError, describeUpstreamError, type UpstreamClient, type UpstreamResponse, type UpstreamResult } from '../proxy/upstream.js';
@@ -68,8 +69,14 @@ export async function readAnswer(up: UpstreamResult, source: string, idRaw: stri
       const m = last?.data ? pick(last.data) : null;
       return m ? { kind: 'response', message: m } : { kind: 'failed', reason: `upstream "${source}" ended its stream without answering` };
     }
-    const text = await readBounded(body, maxBytes);
-    if (text === null) return { kind: 'failed', reason: `upstream "${source}" answered with a body over limits.maxFilteredResponseBytes`, status: statusCode, tooLarge: true };
+    let text: string;
+    try {
+      text = await readBodyText(body, { limitBytes: maxBytes });
+    } catch (err) {
+      if (!(err instanceof BodyError) || err.reason === 'aborted') throw (err as BodyError).cause ?? err;
+      if (err.reason === 'invalid-utf8') return { kind: 'failed', reason: `upstream "${source}" answered with a body that is not UTF-8`, status: statusCode };
+      return { kind: 'failed', reason: `upstream "${source}" answered with a body over limits.maxFilteredResponseBytes`, status: statusCode, tooLarge: true };
+    }
     const m = text.trim() === '' ? null : pick(text);
     if (m) return { kind: 'response', message: m };
     return { kind: 'failed', reason: statusCode >= 200 && statusCode < 300 ? `upstream "${source}" answered without a JSON-RPC response` : `upstream "${source}" answered HTTP ${statusCode}`, status: statusCode };
@@ -81,19 +88,6 @@ export async function readAnswer(up: UpstreamResult, source: string, idRaw: stri
   }
 }
 
-async function readBounded(body: UpstreamResponse['body'], limit: number): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of body as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > limit) {
-      body.destroy();
-      return null;
-    }
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
-}
 
 /** The call's outcome from the upstream's answer; `failed` becomes UPSTREAM_UNAVAILABLE with its reason. */
 export function outcomeOf(a: Answer, data: Record<string, unknown>): CallOutcome {

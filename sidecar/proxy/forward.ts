@@ -3,7 +3,8 @@
 // event by event) and edited: lists filtered, probes put back, our local answers joined in.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
-import { batchBody, decodeUtf8Strict, parseJsonRpc, type Message, type RawId } from '../../lib/jsonrpc.js';
+import { batchBody, parseJsonRpc, type Message, type RawId } from '../../lib/jsonrpc.js';
+import { BodyError, readBodyText } from '../../lib/read-body.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { createSseRewriter, formatSseEvent, SseBudgetExceededError, type SseEvent } from '../sse.js';
 import { EDIT_CHARGE, type BudgetHold } from './budget.js';
@@ -217,22 +218,30 @@ export async function streamTo(ctx: RequestContext, source: CompiledSource, body
   }
 }
 
-async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number, hold: BudgetHold, declared?: number): Promise<string | null | 'overloaded'> {
+/**
+ * An answer read whole to be edited, within `limit` and the byte budget: its text, null when it is
+ * over the limit or not UTF-8, 'overloaded' when the budget refused it. A stream that breaks
+ * throws what broke it, as reading it directly would.
+ */
+async function readBounded(body: Readable, limit: number, hold: BudgetHold, declared?: number): Promise<string | null | 'overloaded'> {
   // A declared length is checked and reserved before any of the body is read, so an answer that
   // cannot be served costs nothing; bytes beyond the declaration still count (and fail below).
   let reserved = 0;
-  if (declared !== undefined && Number.isSafeInteger(declared) && declared >= 0) {
-    if (declared > limit) { body.destroy(); return null; }
+  if (declared !== undefined && declared <= limit) {
     if (!hold.grow(declared)) { body.destroy(); return 'overloaded'; }
     reserved = declared;
   }
-  const chunks: Buffer[] = [];
   let size = 0;
-  for await (const c of body) {
-    size += c.length;
-    if (size > limit) { body.destroy(); return null; }
-    if (size > reserved && !hold.grow(size - Math.max(reserved, size - c.length))) { body.destroy(); return 'overloaded'; }
-    chunks.push(c);
+  const grow = (n: number) => {
+    size += n;
+    return size <= reserved || hold.grow(size - Math.max(reserved, size - n));
+  };
+  try {
+    return await readBodyText(body, { limitBytes: limit, grow, ...(declared !== undefined ? { declaredLength: declared } : {}) });
+  } catch (err) {
+    if (!(err instanceof BodyError)) throw err;
+    if (err.reason === 'over-budget') return 'overloaded';
+    if (err.reason === 'too-large' || err.reason === 'invalid-utf8') return null;
+    throw err.cause ?? err;
   }
-  return decodeUtf8Strict(Buffer.concat(chunks, size));
 }

@@ -3,9 +3,10 @@
 // the whole request taken over by gate 4. Pure: no socket, no metric, no effect on gate 4 (its
 // view is only read; the edits' callbacks run later, when the answer arrives). post.ts executes it.
 import type { IncomingHttpHeaders } from 'node:http';
-import { ERRORS, type ErrorData, type ErrorName } from '../../api/errors.js';
+import { gateError, type ErrorData, type ErrorName } from '../../api/errors.js';
 import { probeUriFor } from '../../api/resource-uri.js';
 import { ambiguousIds, errorResponse, parseJsonRpc, type Message, type RawId } from '../../lib/jsonrpc.js';
+import { errorText } from '../../lib/jsonrpc-reply.js';
 import { summariseArguments } from '../../lib/log.js';
 import { toolMayNeedApproval } from '../../policy/gates/approval-tools.js';
 import { decide, type Decision } from '../../policy/gates/decide.js';
@@ -57,12 +58,7 @@ export interface PostPlan {
 
 /** A JSON-RPC error reply of ThoughtGate's, with the gate and correlation id in its data. */
 export function errorFor(ctx: { correlationId: string }, id: RawId | null, name: ErrorName, reason: string, rule?: string): string {
-  const e = ERRORS[name];
-  return errorResponse(id, e.code, e.message, errorData(ctx.correlationId, e.gate, reason, rule));
-}
-
-function errorData(correlationId: string, gate: ErrorData['gate'], reason: string, rule?: string): ErrorData {
-  return rule === undefined ? { gate, reason, correlationId } : { gate, rule, reason, correlationId };
+  return errorText(id, gateError(name, { reason, correlationId: ctx.correlationId, ...(rule !== undefined ? { rule } : {}) }));
 }
 
 /** Why a parsed body is refused whole before any message of it is decided. */
@@ -135,7 +131,7 @@ export function planPost(i: PlanInput): PostPlan {
     }
     const d = describeMessage(source.name, m);
     if (!d.ok) {
-      if (m.kind === 'request') plan.local.push(errorResponse(m.id, -32602, 'Invalid params', errorData(cid, 'transport', d.reason)));
+      if (m.kind === 'request') plan.local.push(errorResponse(m.id, -32602, 'Invalid params', { gate: 'transport', reason: d.reason, correlationId: cid } satisfies ErrorData));
       plan.outcomes.push({ method: m.method, kind: m.kind, decision: 'invalid', reason: d.reason });
       continue;
     }
