@@ -41,7 +41,7 @@ export interface Cluster {
   env: Record<string, string>;
   /** Runs kubectl 1.33 as admin against this cluster; never rejects on a non-zero exit. */
   kubectl(args: string[], input?: string): Promise<RunResult>;
-  /** Stops and starts only kube-apiserver (same flags and port); resolves when ready again. */
+  /** Restarts kube-apiserver (same flags and port), then the controller manager; resolves when the API server is ready. */
   restartApiServer(): Promise<void>;
   /** Stops all processes of the cluster; idempotent. Logs stay in stateDir/logs. */
   stop(): Promise<void>;
@@ -131,26 +131,15 @@ export async function openCluster(stateDir: string): Promise<Omit<Cluster, 'rest
   };
 }
 
-export async function startCluster(stateDir: string): Promise<Cluster> {
+/**
+ * Starts the cluster of stateDir, or finds it running (cluster.sh start is idempotent). The caller
+ * owns it: nothing stops it when this process exits (the e2e run's global teardown does).
+ */
+export async function ensureCluster(stateDir: string): Promise<Cluster> {
   const binDir = await installK8sTools();
   const shellEnv = { ...process.env, THOUGHTGATE_K8S_BIN_DIR: binDir };
   const stateAbs = path.resolve(stateDir);
-
-  // If the test process dies without calling stop(), do not leave etcd/apiserver running.
-  let stopped = false;
-  const stopSync = (): void => {
-    if (stopped) return;
-    stopped = true;
-    spawnSync(clusterScript, ['stop', stateAbs], { stdio: 'ignore', env: shellEnv });
-  };
-  process.once('exit', stopSync);
-
-  try {
-    await runOrThrow(clusterScript, ['start', stateAbs], { env: shellEnv });
-  } catch (e) {
-    process.removeListener('exit', stopSync);
-    throw e;
-  }
+  await runOrThrow(clusterScript, ['start', stateAbs], { env: shellEnv });
   const cluster = await openCluster(stateAbs);
   return {
     ...cluster,
@@ -159,6 +148,32 @@ export async function startCluster(stateDir: string): Promise<Cluster> {
     },
     stop: async () => {
       await runOrThrow(clusterScript, ['stop', stateAbs], { env: shellEnv });
+    },
+  };
+}
+
+/** A cluster of this process: stopped when the process exits, even without a call to stop(). */
+export async function startCluster(stateDir: string): Promise<Cluster> {
+  const stateAbs = path.resolve(stateDir);
+  let stopped = false;
+  const stopSync = (): void => {
+    if (stopped) return;
+    stopped = true;
+    spawnSync(clusterScript, ['stop', stateAbs], { stdio: 'ignore' });
+  };
+  process.once('exit', stopSync);
+  let cluster: Cluster;
+  try {
+    cluster = await ensureCluster(stateAbs);
+  } catch (e) {
+    stopSync();
+    process.removeListener('exit', stopSync);
+    throw e;
+  }
+  return {
+    ...cluster,
+    stop: async () => {
+      await cluster.stop();
       stopped = true;
       process.removeListener('exit', stopSync);
     },

@@ -12,10 +12,11 @@ import { formatPath } from '../../api/issues.js';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME } from '../../api/wellknown.js';
 import { substituteEnv, type Env } from '../../policy/config/env.js';
 import { createKubeClient, KubeError, type ConfigMap, type KubeClient, type KubeClientOptions, type WatchEvent } from '../../kube/client.js';
-import { describeError, startWatchLoop, type LoopPhase, type WatchLoop } from '../../kube/watch-loop.js';
+import { startWatchLoop, type LoopPhase, type WatchLoop } from '../../kube/watch-loop.js';
 import type { Logger } from '../../lib/log.js';
 import type { ConfigProvider, ConfigUpdate } from '../sidecar.js';
 import { selectPolicy } from './select.js';
+import { describeError } from '../../lib/describe-error.js';
 
 // ---------- pure ----------
 
@@ -56,7 +57,7 @@ export function evaluateConfigMap(cm: ConfigMap | null, ctx: EvaluateContext): O
     // maxAliasCount bounds alias expansion ("billion laughs").
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    return { kind: 'invalid', errors: [`${at}: ${(err as Error).message}`] };
+    return { kind: 'invalid', errors: [`${at}: ${describeError(err)}`] };
   }
 
   // The envelope is checked here, but only the selected policy's spec, after its ${VAR}s are
@@ -183,7 +184,7 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
     try {
       onUpdate?.(u);
     } catch (err) {
-      log.error('config update handler failed', { origin: u.origin, error: (err as Error)?.message });
+      log.error('config update handler failed', { origin: u.origin, error: describeError(err) });
     }
   };
 
@@ -192,7 +193,7 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
     try {
       out = evaluateConfigMap(cm, { namespace, name, identity: o.identity, env });
     } catch (err) {
-      out = { kind: 'invalid', errors: [`${where}: ${(err as Error)?.message ?? String(err)}`] };
+      out = { kind: 'invalid', errors: [`${where}: ${describeError(err)}`] };
     }
     // The ConfigMap changes for reasons that do not concern this pod (another pod's policy, an
     // annotation, a relist after reconnecting): hand the sidecar only what changes its outcome.
