@@ -16,7 +16,7 @@ function snapshot(): Snapshot {
       { match: { tool: 'pay' }, action: 'approve', approval: { channel: 'finance' } },
     ],
   });
-  const r = compileSnapshot(doc, IdentitySchema.parse({}), { hash: 'h', generation: 1, cedarSlot: 'plan-test' });
+  const r = compileSnapshot(doc, IdentitySchema.parse({}), { hash: 'h', generation: 1 });
   if (!r.ok) throw new Error(r.errors.join('\n'));
   return r.snapshot;
 }
