@@ -6,7 +6,7 @@
 // an approval is pending.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, type McpError } from '@modelcontextprotocol/sdk/types.js';
 import { startPodSandbox, type PodJson, type PodSandbox } from './support/kubelet.js';
 import { cluster, e2eCluster, kubectl, kubectlResult, until } from './support/k8s.js';
 import { startInjectedSidecar, startOperatorProcess } from './support/stack.js';

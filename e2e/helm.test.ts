@@ -53,9 +53,11 @@ const find = (objs: K8sObject[], kind: string, name?: string): K8sObject => {
 /** The `resource.customizations.health.*` Lua scripts of examples/argocd/README.md, as documented. */
 function argoHealthChecks(): Record<string, string> {
   const readme = readFileSync(join(ROOT, 'examples', 'argocd', 'README.md'), 'utf8');
-  const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.includes('resource.customizations.health.'));
+  const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('resource.customizations.health.'));
   if (!block) throw new Error('no health-check block in examples/argocd/README.md');
-  const data = (parseAllDocuments(block)[0].toJS() as { data: Record<string, string> }).data;
+  const [doc] = parseAllDocuments(block);
+  if (!doc) throw new Error('no YAML document in the health-check block of examples/argocd/README.md');
+  const data = (doc.toJS() as { data: Record<string, string> }).data;
   return Object.fromEntries(Object.entries(data).map(([k, v]) => [k.replace('resource.customizations.health.', ''), v]));
 }
 
@@ -78,7 +80,7 @@ async function argoHealth(script: string, obj: unknown): Promise<{ status: strin
   const r = await run(join(helmBin, '..', 'glua'), [file]);
   if (r.code !== 0) throw new Error(`glua: ${r.stderr}${r.stdout}`);
   const [status, ...message] = r.stdout.replace(/\n$/, '').split('\n');
-  return { status, message: message.join('\n') };
+  return { status: status!, message: message.join('\n') }; // split returns at least one element
 }
 
 beforeAll(async () => {
@@ -304,7 +306,7 @@ describe('on a real API server', () => {
     });
     const events = await getJson(['get', 'events', '-n', OPNS, '--field-selector', 'reason=FailedCreate']);
     expect(events.items).toEqual([]);
-    expect(pods[0].metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator' });
+    expect(pods[0]!.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator' });
   }, 60_000);
 
   test("the operator, run as the chart's pod with its ServiceAccount token, does all its work without a forbidden", async () => {
@@ -399,7 +401,7 @@ describe('on a real API server', () => {
   test("the Argo CD health checks of examples/argocd read the operator's Ready condition", async () => {
     const checks = argoHealthChecks();
     expect(Object.keys(checks).sort()).toEqual(['thoughtgate.io_ApprovalChannel', 'thoughtgate.io_GovernancePolicy']);
-    const gpCheck = checks['thoughtgate.io_GovernancePolicy'];
+    const gpCheck = checks['thoughtgate.io_GovernancePolicy']!; // both keys checked just above
 
     // Real objects, with the status the operator wrote: a valid policy, and one whose Cedar does not parse.
     await kubectl(['apply', '-n', NS, '-f', join(ROOT, 'examples', 'crds', 'governancepolicy.yaml')]);
@@ -430,7 +432,7 @@ spec:
     expect(await argoHealth(gpCheck, edited)).toEqual({ status: 'Progressing', message: `the operator has not seen generation ${valid.metadata.generation + 1} yet` });
 
     const channel = parseAllDocuments(readFileSync(join(ROOT, 'examples', 'crds', 'approvalchannel.yaml'), 'utf8')).map((d) => d.toJS()).find((o) => o?.kind === 'ApprovalChannel');
-    const acCheck = checks['thoughtgate.io_ApprovalChannel'];
+    const acCheck = checks['thoughtgate.io_ApprovalChannel']!;
     expect((await argoHealth(acCheck, channel)).status).toBe('Progressing');
     const now = new Date().toISOString();
     const working = { ...channel, metadata: { ...channel.metadata, generation: 1 }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Verified', message: 'token and channel work', observedGeneration: 1, lastTransitionTime: now }] } };

@@ -163,7 +163,7 @@ describe('on a real API server with the cert-manager CRDs', () => {
     expect(out).toContain('certificate.cert-manager.io/thoughtgate-webhook serverside-applied');
     expect(out).toContain('issuer.cert-manager.io/thoughtgate-webhook-ca serverside-applied');
     // Stored as rendered: cert-manager's schema pruned nothing.
-    for (const [kind, name] of [['certificate', 'thoughtgate-webhook'], ['certificate', 'thoughtgate-webhook-ca'], ['issuer', 'thoughtgate-selfsigned'], ['issuer', 'thoughtgate-webhook-ca']]) {
+    for (const [kind, name] of [['certificate', 'thoughtgate-webhook'], ['certificate', 'thoughtgate-webhook-ca'], ['issuer', 'thoughtgate-selfsigned'], ['issuer', 'thoughtgate-webhook-ca']] as const) {
       const stored = await getJson(['get', kind, name, '-n', OPNS]);
       expect({ kind, name, spec: stored.spec }).toEqual({ kind, name, spec: objs.find((o) => o.kind.toLowerCase() === kind && o.metadata.name === name)!.spec });
     }
@@ -214,7 +214,7 @@ describe('on a real API server with the cert-manager CRDs', () => {
       const s = await issueServing({ ca, sans, now: new Date(), validityMs: 7 * DAY });
       const version = `..v${++generation}`;
       mkdirSync(join(certDir, version));
-      for (const [f, text] of [['tls.crt', s.cert], ['tls.key', s.key], ['ca.crt', ca.cert]]) writeFileSync(join(certDir, version, f), text);
+      for (const [f, text] of [['tls.crt', s.cert], ['tls.key', s.key], ['ca.crt', ca.cert]] as const) writeFileSync(join(certDir, version, f), text);
       symlinkSync(version, join(certDir, '..data_tmp'));
       renameSync(join(certDir, '..data_tmp'), join(certDir, '..data'));
       if (generation === 1) for (const f of ['tls.crt', 'tls.key', 'ca.crt']) symlinkSync(join('..data', f), join(certDir, f));

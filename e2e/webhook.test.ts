@@ -80,6 +80,12 @@ async function getPod(name: string, namespace: string): Promise<Pod> {
 
 const sidecars = (p: Pod): Container[] => [...(p.spec!.initContainers ?? []), ...p.spec!.containers!].filter((c) => c.name === 'thoughtgate');
 const envOf = (c: Container): Record<string, unknown> => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
+/** list[i], or a failure naming the index (rather than a TypeError further on). */
+function at<T>(list: readonly T[] | undefined, i: number): T {
+  const x = list?.[i];
+  if (x === undefined) throw new Error(`no element ${i}: ${list ? `the list has ${list.length}` : 'no list'}`);
+  return x;
+}
 const untouched = (p: Pod): void => {
   expect(p.metadata!.annotations?.['thoughtgate.io/injected']).toBeUndefined();
   expect(sidecars(p)).toHaveLength(0);
@@ -137,17 +143,18 @@ describe('injection webhook on a real kube-apiserver', () => {
     expect(secret.type).toBe('kubernetes.io/tls');
     expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
     expect(secret.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator' });
-    const ca = new X509Certificate(Buffer.from(secret.data!['tls.crt'], 'base64'));
+    // The three keys are checked just above.
+    const ca = new X509Certificate(Buffer.from(secret.data!['tls.crt']!, 'base64'));
     expect(ca.ca).toBe(true);
     expect(ca.publicKey.asymmetricKeyDetails).toEqual({ namedCurve: 'prime256v1' });
-    expect(Buffer.from(secret.data!['ca.crt'], 'base64').toString()).toBe(ca.toString());
+    expect(Buffer.from(secret.data!['ca.crt']!, 'base64').toString()).toBe(ca.toString());
     const leaf = new X509Certificate(certs.current()!.cert);
     expect(leaf.verify(ca.publicKey)).toBe(true);
     expect(leaf.subjectAltName).toBe(`DNS:thoughtgate-webhook.${OPERATOR_NS}.svc, DNS:thoughtgate-webhook.${OPERATOR_NS}.svc.cluster.local, IP Address:127.0.0.1`);
 
     expect(await certs.ensure()).toMatchObject({ ca: 'kept', serving: 'kept', webhookConfigFound: false });
     expect(changes).toHaveLength(1);
-    expect(changes[0].cert).toBe(leaf.toString());
+    expect(changes[0]?.cert).toBe(leaf.toString());
   }, STEP_TIMEOUT);
 
   it('patches the caBundle of every webhook in the configuration, once', async () => {
@@ -170,7 +177,7 @@ describe('injection webhook on a real kube-apiserver', () => {
     expect(seen.slice(before).map((s) => s.result.outcome)).toEqual(['injected']);
     expect(pod.metadata!.annotations).toMatchObject({ 'thoughtgate.io/injected': '0.1.0' });
     expect(pod.spec!.initContainers!.map((c) => c.name)).toEqual(['thoughtgate']);
-    const sc = pod.spec!.initContainers![0];
+    const sc = at(pod.spec!.initContainers, 0);
     expect(sc).toMatchObject({
       image: 'ghcr.io/thoughtgate/thoughtgate:0.1.0',
       restartPolicy: 'Always',
@@ -198,7 +205,7 @@ describe('injection webhook on a real kube-apiserver', () => {
     const mounts = sc.volumeMounts!.map((m) => `${m.name}:${m.mountPath}`);
     expect(mounts).toEqual(['thoughtgate-podinfo:/etc/podinfo', expect.stringMatching(new RegExp(`^kube-api-access-\\w+:${SA_DIR}$`))]);
     expect(pod.spec!.volumes!.map((v) => v.name)).not.toContain('thoughtgate-token');
-    expect(envOf(pod.spec!.containers![0])).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
+    expect(envOf(at(pod.spec!.containers, 0))).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
   }, STEP_TIMEOUT);
 
   it('leaves pods alone in an unlabelled namespace, and opted-out pods are not even sent to the webhook', async () => {
@@ -225,15 +232,15 @@ describe('injection webhook on a real kube-apiserver', () => {
     const created = await create(copy);
     expect(seen.length).toBe(before); // the injected annotation keeps it from even being sent
     expect(sidecars(created)).toHaveLength(1);
-    expect(created.spec!.containers![0].env!.filter((e) => e.name === 'THOUGHTGATE_URL')).toHaveLength(1);
+    expect(at(created.spec!.containers, 0).env!.filter((e) => e.name === 'THOUGHTGATE_URL')).toHaveLength(1);
   }, STEP_TIMEOUT);
 
   it('gives the sidecar its own token when automount is off on the pod, or on its ServiceAccount', async () => {
     for (const [name, spec] of [['no-automount', { automountServiceAccountToken: false }], ['locked-sa', { serviceAccountName: 'locked' }]] as const) {
       const pod = await create(podManifest(name, AGENTS, { spec }));
-      const sc = sidecars(pod)[0];
+      const sc = at(sidecars(pod), 0);
       expect(sc.volumeMounts).toContainEqual({ name: 'thoughtgate-token', mountPath: SA_DIR, readOnly: true });
-      expect(pod.spec!.containers![0].volumeMounts).toBeUndefined(); // the app still gets no token
+      expect(at(pod.spec!.containers, 0).volumeMounts).toBeUndefined(); // the app still gets no token
       expect(pod.spec!.volumes!.map((v) => v.name).sort()).toEqual(['thoughtgate-podinfo', 'thoughtgate-token']);
       const token = pod.spec!.volumes!.find((v) => v.name === 'thoughtgate-token')!;
       expect(token.projected!.sources![0]).toEqual({ serviceAccountToken: { path: 'token', expirationSeconds: 3600 } });
@@ -245,7 +252,7 @@ describe('injection webhook on a real kube-apiserver', () => {
       annotations: { 'thoughtgate.io/forward-proxy': 'true' },
       spec: { containers: [app('app', [{ name: 'NO_PROXY', value: 'internal.example.com,10.0.0.0/8' }])] },
     }));
-    expect(envOf(pod.spec!.containers![0])).toEqual({
+    expect(envOf(at(pod.spec!.containers, 0))).toEqual({
       NO_PROXY: 'internal.example.com,10.0.0.0/8,localhost,127.0.0.1,::1',
       no_proxy: 'internal.example.com,10.0.0.0/8,localhost,127.0.0.1,::1',
       THOUGHTGATE_URL: 'http://127.0.0.1:7467',
@@ -264,9 +271,10 @@ describe('injection webhook on a real kube-apiserver', () => {
       return items.length ? items : null;
     });
     expect(pods).toHaveLength(1);
-    expect(pods[0].metadata!.name).toMatch(/^deployed-[a-z0-9]+-[a-z0-9]{5}$/);
-    expect(sidecars(pods[0])).toHaveLength(1);
-    expect(pods[0].spec!.initContainers![0].restartPolicy).toBe('Always');
+    const deployed = at(pods, 0);
+    expect(deployed.metadata!.name).toMatch(/^deployed-[a-z0-9]+-[a-z0-9]{5}$/);
+    expect(sidecars(deployed)).toHaveLength(1);
+    expect(at(deployed.spec!.initContainers, 0).restartPolicy).toBe('Always');
   }, STEP_TIMEOUT);
 
   it('another replica reads the same CA and signs a serving cert of its own, which the apiserver trusts too', async () => {
@@ -274,7 +282,7 @@ describe('injection webhook on a real kube-apiserver', () => {
     expect(await replica.ensure()).toMatchObject({ ca: 'kept', serving: 'issued', caBundlePatched: [] });
     expect(replica.current()!.cert).not.toBe(certs.current()!.cert);
     expect(replica.current()!.key).not.toBe(certs.current()!.key);
-    const trusted = splitPemBundle((await webhookBundles())[0]).map((p) => new X509Certificate(p));
+    const trusted = splitPemBundle(at(await webhookBundles(), 0)).map((p) => new X509Certificate(p));
     expect(trusted.some((c) => new X509Certificate(replica.current()!.cert).checkIssued(c))).toBe(true);
   }, STEP_TIMEOUT);
 
@@ -290,8 +298,8 @@ describe('injection webhook on a real kube-apiserver', () => {
     expect(bundle.slice(1)).toEqual([dying.cert, before.ca]); // the overlap: the CAs it replaced stay for a while
     expect(await webhookBundles()).toEqual([certs.current()!.ca, certs.current()!.ca]);
     const stored = await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
-    expect(Buffer.from(stored.data!['tls.crt'], 'base64').toString()).toBe(bundle[0]);
-    expect(new X509Certificate(certs.current()!.cert).verify(new X509Certificate(bundle[0]).publicKey)).toBe(true);
+    expect(Buffer.from(stored.data!['tls.crt']!, 'base64').toString()).toBe(bundle[0]);
+    expect(new X509Certificate(certs.current()!.cert).verify(new X509Certificate(at(bundle, 0)).publicKey)).toBe(true);
     expect(await servedFingerprint()).toBe(new X509Certificate(certs.current()!.cert).fingerprint256);
     expect(sidecars(await create(podManifest('after-ca-rotation', AGENTS)))).toHaveLength(1);
   }, STEP_TIMEOUT);
@@ -306,7 +314,7 @@ describe('injection webhook on a real kube-apiserver', () => {
     expect(a.current()!.ca).toBe(b.current()!.ca);
     expect(a.current()!.cert).not.toBe(b.current()!.cert);
     const stored = await core.readNamespacedSecret({ name: 'race-tls', namespace: OPERATOR_NS });
-    const ca = new X509Certificate(Buffer.from(stored.data!['tls.crt'], 'base64'));
+    const ca = new X509Certificate(Buffer.from(stored.data!['tls.crt']!, 'base64'));
     for (const r of [a, b]) expect(new X509Certificate(r.current()!.cert).verify(ca.publicKey)).toBe(true);
   }, STEP_TIMEOUT);
 

@@ -417,7 +417,7 @@ wait_until() {
 }
 
 apiserver_ready() { [[ "$(kubectl_admin get --raw /readyz 2>/dev/null)" == "ok" ]]; }
-# shellcheck disable=SC2317 # called through wait_until
+# shellcheck disable=SC2317,SC2329 # called by name through wait_until
 default_sa_exists() { kubectl_admin get serviceaccount default --namespace default -o name; }
 
 # ---------------------------------------------------------------------------------------------

@@ -96,7 +96,8 @@ export function parseEnvFile(text: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const line of text.split('\n')) {
     const m = /^export ([A-Za-z_][A-Za-z0-9_]*)='([^']*)'$/.exec(line.trim());
-    if (m) env[m[1]] = m[2];
+    // Both groups are unconditional, so a match has both.
+    if (m) env[m[1]!] = m[2]!;
   }
   return env;
 }
@@ -106,27 +107,32 @@ export async function installK8sTools(): Promise<string> {
   // Build chatter (only on a cold cache) goes straight to the test's stderr.
   const r = await runOrThrow(k8sToolsScript, ['install'], { streamStderr: true });
   const lines = r.stdout.trim().split('\n');
-  return lines[lines.length - 1];
+  return lines[lines.length - 1]!; // split always returns at least one element
 }
 
 /** A cluster already running in stateDir (make dev-cluster): kubectl and paths; it is not stopped. */
 export async function openCluster(stateDir: string): Promise<Omit<Cluster, 'restartApiServer' | 'stop'>> {
   const stateAbs = path.resolve(stateDir);
   const env = parseEnvFile(await readFile(path.join(stateAbs, 'env'), 'utf8'));
-  for (const k of ['KUBECONFIG', 'THOUGHTGATE_K8S_SERVER', 'THOUGHTGATE_K8S_CA_FILE']) {
-    if (!env[k]) throw new Error(`${stateAbs}/env has no ${k}`);
-  }
+  const need = (k: string): string => {
+    const v = env[k];
+    if (!v) throw new Error(`${stateAbs}/env has no ${k}`);
+    return v;
+  };
+  const kubeconfig = need('KUBECONFIG');
+  const server = need('THOUGHTGATE_K8S_SERVER');
+  const caFile = need('THOUGHTGATE_K8S_CA_FILE');
   const kubectl = kubectlPath();
   return {
-    kubeconfig: env.KUBECONFIG,
-    server: env.THOUGHTGATE_K8S_SERVER,
-    caFile: env.THOUGHTGATE_K8S_CA_FILE,
+    kubeconfig,
+    server,
+    caFile,
     stateDir: stateAbs,
     env,
     kubectl: (args, input) =>
-      run(kubectl, [`--kubeconfig=${env.KUBECONFIG}`, ...args], {
+      run(kubectl, [`--kubeconfig=${kubeconfig}`, ...args], {
         input,
-        env: { ...process.env, KUBECONFIG: env.KUBECONFIG },
+        env: { ...process.env, KUBECONFIG: kubeconfig },
       }),
   };
 }
