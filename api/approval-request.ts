@@ -35,6 +35,12 @@ export const ApprovalRequestSpecSchema = z.strictObject({
   reason: z.string().max(1024),
   /** The MCP session the call belongs to, so an approved call runs in it after a sidecar restart. */
   mcpSessionId: z.string().optional(),
+  /**
+   * Which client the task belongs to, as the sidecar keys it: `session:<MCP session id>`,
+   * `auth:<first 32 hex of sha256(Authorization)>` or `anonymous`. After a restart the task answers
+   * to that client only. Never the Authorization header itself.
+   */
+  owner: z.string().regex(/^(session:.+|auth:[0-9a-f]{32}|anonymous)$/).optional(),
   /** RFC 3339. After this the request is Expired (the channel's onTimeout). */
   expiresAt: z.string(),
   /** Set by the sidecar when the agent cancels; the operator then ends the request as Cancelled. */

@@ -353,7 +353,7 @@ describe('with one operator', () => {
 
   test('a sidecar restarted re-adopts its requests: one decided while it was down, one still open', async () => {
     const first = await sidecar(NS, 'agent-adopt');
-    const a = pending(NS, 'agent-adopt');
+    const a = pending(NS, 'agent-adopt', { client: 'auth:0123456789abcdef0123456789abcdef' });
     const b = pending(NS, 'agent-adopt');
     await first.backend.submit(a);
     await first.backend.submit(b);
@@ -370,6 +370,9 @@ describe('with one operator', () => {
     const rb = adopted.find((x) => x.pending.id === b.id)!;
     expect(ra).toMatchObject({ executionStarted: false, decision: { id: a.id, outcome: 'approved', by: [{ id: ALICE, name: 'Alice' }] } });
     expect(ra.pending).toMatchObject({ tool: 'delete_repo', arguments: a.arguments, requestHash: a.requestHash, expiresAt: a.expiresAt, workload: a.workload });
+    // The owner key comes back (adoption re-owns the task by it); none was stored for b.
+    expect(ra.pending.client).toBe(a.client);
+    expect(rb.pending.client).toBeUndefined();
     expect(rb.decision).toBeUndefined();
     // The decided one is never emitted again; the open one is, once decided.
     fake.addReaction(CH, mb.ts, 'x', ALICE);

@@ -8,7 +8,8 @@ import { createAdminServer } from './admin.js';
 import type { ApprovalBackend } from './approvals/backend.js';
 import type { ApprovalChannelInfo } from './approvals/engine.js';
 import { bufferedExecutor } from './approvals/upstream.js';
-import { createApprovalRuntime, type ApprovalRuntime } from './approvals/runtime.js';
+import { approvalInterceptor } from './approvals/interceptor.js';
+import { adoptedOwner, createApprovalRuntime, type ApprovalRuntime } from './approvals/runtime.js';
 import { UpstreamHealth } from './health.js';
 import type { Logger } from '../lib/log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
@@ -18,7 +19,7 @@ import { ByteBudget } from './proxy/budget.js';
 import { checkHost, hostPolicy, type HostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
-import { UpstreamPools } from './proxy/upstream.js';
+import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
 import { compileSnapshot, type Snapshot } from './snapshot.js';
 
 export type ConfigUpdate =
@@ -111,8 +112,9 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const budget = new ByteBudget(DEFAULT_MAX_BUFFERED_BYTES, metrics);
   /** Applies a snapshot's listener limits (set once the server exists; apply runs only after). */
   let tuneServer: ((s: Snapshot) => void) | null = null;
+  const upstream = createUpstreamClient(pools);
   const approvals: ApprovalRuntime | null = o.approvals
-    ? createApprovalRuntime({ backend: o.approvals, pools, log, registry: metrics.registry, identity: () => current?.gates.identity ?? null })
+    ? createApprovalRuntime({ backend: o.approvals, upstream, log, registry: metrics.registry, identity: () => current?.gates.identity ?? null })
     : null;
 
   const apply = (u: ConfigUpdate): void => {
@@ -187,7 +189,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
   };
 
-  const ctxDeps = { pools, metrics, log, approvals, budget };
+  const ctxDeps = { pools, metrics, log, approvals: approvals && approvalInterceptor(approvals), budget };
 
   // DNS rebinding: the Host names each listener answers to; rebuilt after listen and on each new
   // snapshot (server.allowedHosts), not per request.
@@ -353,7 +355,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   });
 
   await o.provider.start(apply);
-  if (approvals && current) await adoptApprovals(approvals, o.approvals!, () => current, pools, log);
+  if (approvals && current) await adoptApprovals(approvals, o.approvals!, () => current, upstream, log);
   await listen(server, o.port, o.bind);
   await listen(admin, o.adminPort, o.adminBind ?? o.bind);
   const port = (server.address() as { port: number }).port;
@@ -401,7 +403,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
  * none). Adopted tasks run on approval in their MCP session, without the client's Authorization
  * header, which was only ever in memory: sources that need it fail the call (docs/approvals.md).
  */
-async function adoptApprovals(rt: ApprovalRuntime, backend: ApprovalBackend, snapshot: () => Snapshot | null, pools: UpstreamPools, log: Logger): Promise<void> {
+async function adoptApprovals(rt: ApprovalRuntime, backend: ApprovalBackend, snapshot: () => Snapshot | null, upstream: UpstreamClient, log: Logger): Promise<void> {
   let adopted;
   try {
     adopted = await backend.adopt();
@@ -416,12 +418,12 @@ async function adoptApprovals(rt: ApprovalRuntime, backend: ApprovalBackend, sna
     adopted,
     (p) => {
       const source = snapshot()?.sources.get(p.source);
-      if (!source) return null;
+      const owner = adoptedOwner(p);
+      if (!source || !owner) return null;
       const headers: Record<string, string> = p.mcpSessionId !== undefined ? { 'mcp-session-id': p.mcpSessionId } : {};
-      const owner = { source: p.source, client: p.mcpSessionId !== undefined ? `session:${p.mcpSessionId}` : 'anonymous' };
       return {
         owner,
-        execute: bufferedExecutor({ pools, log }, { source, headers, upstreamTask: false, maxBytes: snap.maxFilteredResponseBytes, resultRoom: () => rt.engine.resultRoom(owner), correlationId: `adopted-${p.id}` }),
+        execute: bufferedExecutor(upstream, { source, headers, upstreamTask: false, maxBytes: snap.maxFilteredResponseBytes, resultRoom: () => rt.engine.resultRoom(owner), correlationId: `adopted-${p.id}` }),
       };
     },
     snap.approvals,

@@ -20,9 +20,11 @@ import {
   upstreamTaskSupport,
   withRelatedTask,
 } from '../sidecar/approvals/tasks.js';
-import { ApprovalEngine, type ApprovalSettings, type Executor } from '../sidecar/approvals/engine.js';
+import { backoffCeiling } from '../lib/backoff.js';
+import { ApprovalEngine, BACKEND_RETRIES, BACKEND_RETRY, type ApprovalSettings, type Executor } from '../sidecar/approvals/engine.js';
 import type { AdoptedApproval, ApprovalBackend, Decision, PendingApproval } from '../sidecar/approvals/backend.js';
 import { ApprovalSetupError, standaloneBackend } from '../sidecar/approvals/standalone.js';
+import { adoptedOwner } from '../sidecar/approvals/runtime.js';
 import { createLogger } from '../lib/log.js';
 import { ManualClock } from './support/manual-clock.js';
 import { IdentitySchema, PolicyDocumentSchema } from '../api/config.js';
@@ -215,6 +217,8 @@ class ScriptedBackend implements ApprovalBackend {
   submitted: PendingApproval[] = [];
   adopted: AdoptedApproval[] = [];
   failMarkExecuting = false;
+  /** How many of the next finished() calls fail. */
+  failFinished = 0;
   private cb: ((d: Decision) => void) | null = null;
   async submit(p: PendingApproval) {
     this.log.push(`submit ${p.id}`);
@@ -235,6 +239,10 @@ class ScriptedBackend implements ApprovalBackend {
   }
   async finished(id: string, r: { ok: boolean; summary: string }) {
     this.log.push(`finished ${id} ${r.ok}`);
+    if (this.failFinished > 0) {
+      this.failFinished--;
+      throw new Error('API server unreachable');
+    }
   }
   async adopt() {
     return this.adopted;
@@ -351,6 +359,91 @@ describe('the task engine', () => {
     expect(t.outcome).toMatchObject({ error: { code: -32006, data: { reason: expect.stringMatching(/hash mismatch/) } } });
     expect(backend.log).toContain(`cancel ${held.id}`);
     expect(backend.log).toContain(`finished ${tampered.id} false`);
+  });
+
+  test('adopted tasks answer to the client that created them: the stored owner key, never anonymous by default', async () => {
+    const { backend, engine, execute } = setup();
+    const now = new Date();
+    const authClient = { source: 'up', client: 'auth:0123456789abcdef0123456789abcdef' };
+    const anonymous = { source: 'up', client: 'anonymous' };
+    // What the engine stores with a new approval is the client key the owner has.
+    const r = engine.start({ mode: 'task', owner: authClient, source: 'up', tool: 'deploy', arguments: {}, approval: { channel: 'oncall', reason: 'r' }, correlationId: 'c', execute }, SETTINGS);
+    if (!r.ok) throw new Error(r.reason);
+    await new Promise((res) => setImmediate(res));
+    expect(backend.submitted[0]!.client).toBe(authClient.client);
+
+    const pending = (over: Partial<PendingApproval>): PendingApproval => ({
+      id: newTaskId('task'), channel: 'oncall', workload: { namespace: 'ns', serviceAccount: 'sa', pod: 'p' }, source: 'up', method: 'tools/call', tool: 'deploy',
+      arguments: {}, requestHash: requestHash('up', 'deploy', {}), reason: 'r', createdAt: now, expiresAt: new Date(now.getTime() + 60_000), ...over,
+    });
+    const byAuth = pending({ client: authClient.client });
+    const bySession = pending({ client: 'session:s1', mcpSessionId: 's1' });
+    const legacySession = pending({ mcpSessionId: 's1' });
+    const legacyUnknown = pending({});
+    expect([byAuth, bySession, legacySession, legacyUnknown].map(adoptedOwner)).toEqual([authClient, OWNER, OWNER, null]);
+    await engine.adopt(
+      [byAuth, bySession, legacySession, legacyUnknown].map((p) => ({ pending: p, executionStarted: false })),
+      (p) => { const owner = adoptedOwner(p); return owner && { owner, execute }; },
+      SETTINGS,
+    );
+    expect(engine.get(byAuth.id, authClient)?.status).toBe('working');
+    expect(engine.get(byAuth.id, anonymous)).toBeUndefined();
+    expect(engine.get(byAuth.id, OWNER)).toBeUndefined();
+    expect(engine.list(authClient, null, 10).tasks.map((t) => t.id)).toEqual([r.task.id, byAuth.id]);
+    expect(engine.get(bySession.id, OWNER)?.status).toBe('working');
+    expect(engine.get(legacySession.id, OWNER)?.status).toBe('working');
+    // Whose it was is unknown: not adopted (cancelled), so no client can take it.
+    expect(engine.get(legacyUnknown.id, anonymous)).toBeUndefined();
+    expect(backend.log).toContain(`cancel ${legacyUnknown.id}`);
+  });
+
+  test('a failed backend write after the answer is retried, then logged and counted when given up', async () => {
+    const clock = new ManualClock();
+    const backend = new ScriptedBackend();
+    const lines: Record<string, unknown>[] = [];
+    const failures: string[] = [];
+    const metrics = { pending: { set: () => undefined }, decisions: { inc: () => undefined }, waitSeconds: { observe: () => undefined }, backendWriteFailures: { inc: (l: { op: string }) => failures.push(l.op) } };
+    const engine = new ApprovalEngine({ backend, workload: () => ({ namespace: 'ns', serviceAccount: 'sa', pod: 'p' }), log: createLogger('warn', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)), clock, metrics });
+    const execute: Executor = async () => ({ kind: 'result', result: {} });
+    const startOne = () => engine.start({ mode: 'task', owner: OWNER, source: 'up', tool: 'deploy', arguments: {}, approval: { channel: 'oncall', reason: 'r' }, correlationId: 'c', execute }, SETTINGS);
+    /** A task approved and run to its end; its `finished` write may still be failing. */
+    const approvedAndRun = async () => {
+      const r = startOne();
+      if (!r.ok) throw new Error(r.reason);
+      await clock.advance(0);
+      backend.decide(r.task.id, 'approved');
+      await engine.wait(r.task);
+      expect(r.task.status).toBe('completed');
+      return r;
+    };
+    const finishedCalls = (id: string) => backend.log.filter((l) => l === `finished ${id} true`).length;
+
+    // Two failures, then the write goes through: the record ends right, nothing is counted.
+    backend.failFinished = 2;
+    const a = await approvedAndRun();
+    // Each wait is at most its ceiling (equal jitter: between half of it and all of it).
+    await clock.advance(backoffCeiling(0, BACKEND_RETRY));
+    await clock.advance(backoffCeiling(1, BACKEND_RETRY));
+    expect(finishedCalls(a.task.id)).toBe(3);
+    expect(failures).toEqual([]);
+    expect(lines.filter((l) => l['msg'] === 'approval backend write failed; retrying')).toHaveLength(2);
+
+    // It keeps failing: every retry is made, then it is an error in the log and a metric.
+    backend.failFinished = 100;
+    const b = await approvedAndRun();
+    for (let i = 0; i < BACKEND_RETRIES; i++) await clock.advance(backoffCeiling(i, BACKEND_RETRY));
+    expect(finishedCalls(b.task.id)).toBe(BACKEND_RETRIES + 1);
+    expect(failures).toEqual(['finished']);
+    expect(lines.find((l) => l['msg'] === 'approval backend write failed; given up')).toMatchObject({ level: 'error', id: b.task.id, op: 'finished', attempts: 4 });
+
+    // A retry still waiting when the engine closes is given up then, not left to keep the process alive.
+    const c = await approvedAndRun();
+    expect(clock.pending).toBeGreaterThan(0);
+    engine.close();
+    expect(failures).toEqual(['finished', 'finished']);
+    expect(lines.filter((l) => l['msg'] === 'approval backend write failed; given up').map((l) => l['id'])).toEqual([b.task.id, c.task.id]);
+    await clock.advance(60_000);
+    expect(finishedCalls(c.task.id)).toBe(1);
   });
 
   test('no decision from the backend: the engine times the call out itself, and tells the backend', async () => {

@@ -27,6 +27,12 @@ export interface PendingApproval {
    * posts round-robin across owners, so one client's flood cannot delay another's approval.
    */
   owner?: string;
+  /**
+   * The client the task belongs to (runtime.ts ownerOf: `session:…`, `auth:<hash>`, `anonymous`):
+   * stored with the approval (ApprovalRequest spec.owner), so that a task adopted after a restart
+   * answers to the same client. A hash, never the Authorization header.
+   */
+  client?: string;
   createdAt: Date;
   expiresAt: Date;
 }

@@ -17,6 +17,7 @@ const p: PendingApproval = {
   requestHash: 'b'.repeat(64),
   reason: 'rule deletes-need-approval',
   mcpSessionId: 'sess-1',
+  client: 'auth:0123456789abcdef0123456789abcdef',
   createdAt: new Date('2030-01-01T00:00:00Z'),
   expiresAt: new Date('2030-01-01T00:10:00Z'),
 };
@@ -29,7 +30,7 @@ describe('approvalRequestFor / pendingFromRequest', () => {
     expect(obj).toMatchObject({ apiVersion: 'thoughtgate.io/v1alpha1', kind: 'ApprovalRequest' });
     expect(ApprovalRequestSpecSchema.parse(obj.spec)).toEqual({
       channel: 'approvals', workload: p.workload, source: 'github', method: 'tools/call', tool: 'delete_repo', arguments: p.arguments,
-      requestHash: p.requestHash, taskId: p.id, reason: p.reason, mcpSessionId: 'sess-1', expiresAt: '2030-01-01T00:10:00.000Z', cancelRequested: false,
+      requestHash: p.requestHash, taskId: p.id, reason: p.reason, mcpSessionId: 'sess-1', owner: p.client, expiresAt: '2030-01-01T00:10:00.000Z', cancelRequested: false,
     });
   });
 
@@ -38,6 +39,17 @@ describe('approvalRequestFor / pendingFromRequest', () => {
     expect(pendingFromRequest(obj)).toEqual({ pending: p, executionStarted: false });
     const started = { ...obj, spec: { ...obj.spec, executionStartedAt: '2030-01-01T00:06:00Z' } };
     expect(pendingFromRequest(started)).toMatchObject({ executionStarted: true });
+  });
+
+  test('the owner key is stored (a hash, never the Authorization header) and a raw header is refused', () => {
+    const obj = approvalRequestFor(p);
+    expect(obj.spec!['owner']).toBe('auth:0123456789abcdef0123456789abcdef');
+    expect(pendingFromRequest(obj)).toMatchObject({ pending: { client: p.client } });
+    expect(pendingFromRequest({ ...obj, spec: { ...obj.spec, owner: 'Bearer ghp_secret' } })).toEqual({ error: expect.stringMatching(/^spec is not valid: owner/) });
+    // Stored before the key was: no owner, and none is made up.
+    const { owner: _o, ...legacy } = obj.spec!;
+    const read = pendingFromRequest({ ...obj, spec: legacy });
+    expect('pending' in read && read.pending.client).toBeUndefined();
   });
 
   test('a spec this sidecar cannot use is reported, not guessed at', () => {

@@ -52,6 +52,7 @@ export function approvalRequestFor(p: PendingApproval): ApprovalRequestObject {
       taskId: p.id,
       reason: p.reason.length > 1024 ? `${p.reason.slice(0, 1023)}…` : p.reason,
       ...(p.mcpSessionId !== undefined ? { mcpSessionId: p.mcpSessionId } : {}),
+      ...(p.client !== undefined ? { owner: p.client } : {}),
       expiresAt: p.expiresAt.toISOString(),
       cancelRequested: false,
     },
@@ -80,6 +81,7 @@ export function pendingFromRequest(obj: ApprovalRequestObject): { pending: Pendi
     expiresAt,
   };
   if (s.mcpSessionId !== undefined) pending.mcpSessionId = s.mcpSessionId;
+  if (s.owner !== undefined) pending.client = s.owner;
   return { pending, executionStarted: s.executionStartedAt !== undefined };
 }
 

@@ -1,6 +1,8 @@
 // The approval task engine: every call that needs a human (an MCP task or a held call) from
-// submission to its end, in memory. It talks to the ApprovalBackend (where humans decide) and
-// runs the approved call through an executor the HTTP layer hands it, so it knows nothing of HTTP.
+// submission to its end, in memory. Each task's life is the pure transition in lifecycle.ts; this
+// is its runner: it keeps the tasks and the bounds across them (admission, retention, result
+// bytes), feeds events in and carries out the effects: backend writes (ApprovalBackend, where humans
+// decide), the executor the HTTP layer hands it (so it knows nothing of HTTP), timers, metrics.
 //
 // Guarantees:
 // - at most once: an approved call runs only from the `pending` phase, after backend.markExecuting
@@ -14,25 +16,15 @@
 // - owners apart: one owner's tasks never push out another's unless the global bound is reached,
 //   and then the owner keeping the most loses first; anonymous clients (who cannot be told apart)
 //   are refused rather than evicting (docs/approvals.md, "Who sees a task").
-import { ERRORS, type ErrorName } from '../../api/errors.js';
+import { backoffDelay, type BackoffPolicy } from '../../lib/backoff.js';
 import { systemClock, type Clock } from '../../lib/clock.js';
+import { describeError } from '../../lib/describe-error.js';
 import { TokenBucket, type RateBudget } from '../../slack/rate-limiter.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, PendingApproval } from './backend.js';
 import { requestHash } from './hash.js';
-import {
-  cleanupAt,
-  comparePosition,
-  decisionError,
-  decisionMessage,
-  executionStatus,
-  newTaskId,
-  taskTtl,
-  type CallOutcome,
-  type Owner,
-  type Phase,
-  type TaskState,
-} from './tasks.js';
+import { errorOutcome, step, waitingMessage, type ApprovalTask, type ApprovedCall, type TaskEffect, type TaskEvent } from './lifecycle.js';
+import { cleanupAt, comparePosition, newTaskId, taskTtl, type CallOutcome, type Owner } from './tasks.js';
 
 export interface ApprovalSettings {
   maxPendingWorkload: number;
@@ -75,27 +67,10 @@ export interface ApprovalChannelInfo {
   channelDescription?(channel: string): string | undefined;
 }
 
-/** The call as it runs: the engine's own, hash-checked copy. */
-export interface ApprovedCall {
-  tool: string;
-  arguments: Record<string, unknown>;
-}
-
 /** Runs the approved call upstream and says what it answered. */
 export type Executor = (call: ApprovedCall, task: ApprovalTask, signal: AbortSignal) => Promise<CallOutcome>;
 
-export interface ApprovalTask extends TaskState {
-  readonly mode: 'task' | 'held';
-  readonly owner: Owner;
-  /** Absent for tasks that need no approval (a task-augmented call that was simply forwarded). */
-  readonly pending?: PendingApproval;
-  readonly correlationId: string;
-  readonly rule?: string;
-  phase: Phase;
-  decision?: Decision;
-  outcome?: CallOutcome;
-  terminalAt?: number;
-}
+export type { ApprovalTask, ApprovedCall };
 
 export interface StartInput {
   mode: 'task' | 'held';
@@ -137,7 +112,19 @@ export interface ApprovalEngineMetrics {
   evicted?: { inc(labels: { limit: LimitName }): void };
   decisions: { inc(labels: { outcome: string }): void };
   waitSeconds: { observe(v: number): void };
+  /** A backend write failed for good (after its retries, for those retried). */
+  backendWriteFailures?: { inc(labels: { op: BackendWrite }): void };
 }
+
+export type BackendWrite = 'submit' | 'mark_executing' | 'cancel' | 'finished';
+
+/**
+ * Retries of a backend write that comes after the client's answer (cancel, finished): the human's
+ * record must not stay wrong after a blip of the API server or Slack. Waits of about 1 s, 5 s and
+ * 25 s (lib/backoff.ts, equal jitter), then the write is given up.
+ */
+export const BACKEND_RETRY: BackoffPolicy = { baseMs: 1_000, factor: 5, maxMs: 30_000 };
+export const BACKEND_RETRIES = 3;
 
 export interface ApprovalEngineOptions {
   backend: ApprovalBackend & ApprovalChannelInfo;
@@ -190,6 +177,8 @@ export class ApprovalEngine {
   private readonly rateByOwner = new Map<string, TokenBucket>();
   private workloadRate: TokenBucket | null = null;
   private closed = false;
+  /** Backend writes waiting to be retried, by timer handle. */
+  private readonly retries = new Map<unknown, { op: BackendWrite; id: string; attempt: number }>();
 
   constructor(private readonly o: ApprovalEngineOptions) {
     this.clock = o.clock ?? systemClock;
@@ -246,6 +235,7 @@ export class ApprovalEngine {
           reason: a.reason,
           ...(input.mcpSessionId !== undefined ? { mcpSessionId: input.mcpSessionId } : {}),
           owner: ownerKey(input.owner),
+          client: input.owner.client,
           createdAt: new Date(now),
           expiresAt: new Date(now + timeoutMs),
         }
@@ -259,7 +249,7 @@ export class ApprovalEngine {
       ...(a?.rule !== undefined ? { rule: a.rule } : {}),
       status: 'working',
       phase: a ? 'submitting' : 'executing',
-      statusMessage: a ? this.waitingMessage(a.channel, now + timeoutMs, false) : 'Executing',
+      statusMessage: a ? waitingMessage(this.where(a.channel), a.channel, now + timeoutMs, false) : 'Executing',
       createdAt: now,
       lastUpdatedAt: now,
       ttlMs: taskTtl(input.requestedTtlMs, s, timeoutMs),
@@ -269,16 +259,7 @@ export class ApprovalEngine {
     this.keep(e);
     // A task lives no longer than its ttl, finished or not (an upstream that never answers included).
     if (task.mode === 'task') this.scheduleCleanup(e, now + task.ttlMs);
-    if (!pending) {
-      void this.run(e);
-      return { ok: true, task };
-    }
-    this.countPending(task, +1);
-    e.deadline = this.clock.setTimeout(() => this.onDeadline(e), timeoutMs + this.graceMs);
-    this.o.log.info('approval requested', { id, mode: task.mode, source: input.source, tool: input.tool, channel: pending.channel, rule: task.rule, expiresAt: pending.expiresAt.toISOString(), correlationId: task.correlationId });
-    // The backend works after this turn: building and queueing the Slack message (or writing the
-    // ApprovalRequest) is not on the path of the CreateTaskResult or the held call's first bytes.
-    setImmediate(() => this.submit(e, pending));
+    this.dispatch(e, { type: 'start', deadlineMs: timeoutMs + this.graceMs });
     return { ok: true, task };
   }
 
@@ -440,7 +421,7 @@ export class ApprovalEngine {
     const bytes = outcome.bytes ?? Buffer.byteLength(JSON.stringify(outcome.result));
     if (bytes > max) {
       this.o.metrics?.refused?.inc({ limit: 'result_size' });
-      return this.errorOutcome(e.task, 'TASK_RESULT_TOO_LARGE', `the tool's result has ${bytes} bytes; ThoughtGate keeps task results of at most ${max} bytes (approvals.maxTaskResultBytes); the call did run`);
+      return errorOutcome(e.task, 'TASK_RESULT_TOO_LARGE', `the tool's result has ${bytes} bytes; ThoughtGate keeps task results of at most ${max} bytes (approvals.maxTaskResultBytes); the call did run`);
     }
     if (this.retainedBytes + bytes > total && !isAnonymous(e.task.owner)) {
       for (const other of [...(this.byOwner.get(ownerKey(e.task.owner))?.values() ?? [])]) {
@@ -450,7 +431,7 @@ export class ApprovalEngine {
     }
     if (this.retainedBytes + bytes > total) {
       this.o.metrics?.refused?.inc({ limit: 'result_bytes_total' });
-      return this.errorOutcome(e.task, 'TASK_RESULT_TOO_LARGE', `ThoughtGate already keeps ${this.retainedBytes} bytes of task results (approvals.maxRetainedTaskBytes is ${total}); the call did run, its result of ${bytes} bytes was not kept`);
+      return errorOutcome(e.task, 'TASK_RESULT_TOO_LARGE', `ThoughtGate already keeps ${this.retainedBytes} bytes of task results (approvals.maxRetainedTaskBytes is ${total}); the call did run, its result of ${bytes} bytes was not kept`);
     }
     e.bytes = bytes;
     this.retainedBytes += bytes;
@@ -480,6 +461,12 @@ export class ApprovalEngine {
     return e.task;
   }
 
+  /** Whether a task or held call exists and has not ended (it can still be cancelled). */
+  isOpen(id: string): boolean {
+    const t = this.entries.get(id)?.task;
+    return t !== undefined && t.phase !== 'done';
+  }
+
   /** The owner's tasks after `after`, oldest first, at most `limit`; `more` when others follow. */
   list(owner: Owner, after: [number, string] | null, limit: number): { tasks: ApprovalTask[]; more: boolean } {
     // Anonymous clients cannot be told apart: each knows its tasks by id only, and lists none.
@@ -497,13 +484,7 @@ export class ApprovalEngine {
     const t = e?.task;
     if (!e || !t || (owner !== null && (t.owner.source !== owner.source || t.owner.client !== owner.client))) return { ok: false, reason: 'not-found' };
     if (t.phase === 'done') return { ok: false, reason: 'terminal', task: t };
-    const waiting = t.phase === 'submitting' || t.phase === 'pending';
-    this.o.log.info('approval cancelled by the client', { id, phase: t.phase, why });
-    if (!waiting) e.abort?.abort();
-    this.o.metrics?.decisions.inc({ outcome: 'cancelled' });
-    this.end(e, 'cancelled', this.errorOutcome(t, 'APPROVAL_CANCELLED', `the call was cancelled by the client (${why})${waiting ? ' before a decision; it was not executed' : ' while executing; the upstream request was aborted'}`), `Cancelled by the client (${why})`);
-    // While executing, run() tells the backend how it ended once the executor returns.
-    if (waiting && t.pending) this.backend.cancel(id).catch((err: unknown) => this.o.log.warn('approval backend cancel failed', { id, error: (err as Error)?.message }));
+    this.dispatch(e, { type: 'cancel', why });
     return { ok: true, task: t };
   }
 
@@ -533,8 +514,8 @@ export class ApprovalEngine {
       if (this.entries.has(p.id)) continue;
       const plan = p.id.startsWith('tgh-') ? null : executorFor(p);
       if (!plan) {
-        if (!a.decision && !a.executionStarted) await this.backend.cancel(p.id).catch(() => undefined);
-        else if (!a.executionStarted && a.decision?.outcome === 'approved') await this.backend.finished(p.id, { ok: false, summary: 'Not executed: the sidecar restarted and the client that asked is gone' }).catch(() => undefined);
+        if (!a.decision && !a.executionStarted) this.write('cancel', p.id, () => this.backend.cancel(p.id));
+        else if (!a.executionStarted && a.decision?.outcome === 'approved') this.write('finished', p.id, () => this.backend.finished(p.id, { ok: false, summary: 'Not executed: the sidecar restarted and the client that asked is gone' }));
         continue;
       }
       const now = this.clock.now();
@@ -547,7 +528,7 @@ export class ApprovalEngine {
         correlationId: 'adopted',
         status: 'working',
         phase: 'pending',
-        statusMessage: this.waitingMessage(p.channel, p.expiresAt.getTime(), true),
+        statusMessage: waitingMessage(this.where(p.channel), p.channel, p.expiresAt.getTime(), true),
         createdAt: created,
         lastUpdatedAt: now,
         ttlMs: taskTtl(undefined, s, p.expiresAt.getTime() - created),
@@ -557,15 +538,9 @@ export class ApprovalEngine {
       const e: Entry = { task, call: { tool: p.tool, arguments: structuredClone(p.arguments) }, execute: plan.execute, abort: null, waiters: new Set(), deadline: undefined, cleanup: undefined, bytes: 0 };
       this.keep(e);
       this.countPending(task, +1);
-      if (a.executionStarted) {
-        this.end(e, 'failed', this.errorOutcome(task, 'APPROVAL_UNAVAILABLE', 'the sidecar restarted while this approved call was executing; it may or may not have run and is not run again'), 'Interrupted by a sidecar restart while executing; not run again');
-        continue;
-      }
-      if (a.decision) {
-        this.onDecision(a.decision);
-        continue;
-      }
-      e.deadline = this.clock.setTimeout(() => this.onDeadline(e), Math.max(0, p.expiresAt.getTime() - now) + this.graceMs);
+      if (a.executionStarted) this.dispatch(e, { type: 'interrupted' });
+      else if (a.decision) this.dispatch(e, { type: 'decided', decision: a.decision });
+      else this.apply(e, [{ type: 'arm-deadline', inMs: Math.max(0, p.expiresAt.getTime() - now) + this.graceMs }]);
     }
   }
 
@@ -584,6 +559,13 @@ export class ApprovalEngine {
 
   close(): void {
     this.closed = true;
+    // A retry waiting for its turn must not keep a stopping sidecar alive: given up, and said so.
+    for (const [handle, w] of this.retries) {
+      this.clock.clearTimeout(handle);
+      this.o.metrics?.backendWriteFailures?.inc({ op: w.op });
+      this.o.log.error('approval backend write failed; given up', { id: w.id, op: w.op, attempts: w.attempt, backend: this.backend.description, error: 'the sidecar is shutting down' });
+    }
+    this.retries.clear();
     for (const e of this.entries.values()) {
       if (e.deadline !== undefined) this.clock.clearTimeout(e.deadline);
       if (e.cleanup !== undefined) this.clock.clearTimeout(e.cleanup);
@@ -592,41 +574,134 @@ export class ApprovalEngine {
     }
   }
 
-  // ---------- internals ----------
+  // ---------- the runner ----------
 
-  private submit(e: Entry, pending: PendingApproval): void {
-    const task = e.task;
-    if (task.phase !== 'submitting') return; // cancelled before it was even submitted
-    let submitted: Promise<void>;
-    try {
-      submitted = this.backend.submit(pending);
-    } catch (err) {
-      submitted = Promise.reject(err);
+  private where(channel: string): string {
+    return this.backend.channelDescription?.(channel) ?? this.backend.description;
+  }
+
+  /** One event into the task's transition; the new state replaces the task's (callers hold it), then the effects run. */
+  private dispatch(e: Entry, ev: TaskEvent): void {
+    const next = step(e.task, ev, { now: this.clock.now(), backend: this.backend.description, where: (c) => this.where(c), call: e.call });
+    Object.assign(e.task, next.task);
+    this.apply(e, next.effects);
+  }
+
+  private apply(e: Entry, effects: readonly TaskEffect[]): void {
+    const t = e.task;
+    for (const fx of effects) {
+      switch (fx.type) {
+        case 'pending':
+          this.countPending(t, fx.delta);
+          break;
+        case 'arm-deadline':
+          e.deadline = this.clock.setTimeout(() => {
+            e.deadline = undefined;
+            this.dispatch(e, { type: 'deadline' });
+          }, fx.inMs);
+          break;
+        case 'clear-deadline':
+          if (e.deadline !== undefined) this.clock.clearTimeout(e.deadline);
+          e.deadline = undefined;
+          break;
+        case 'submit':
+          // The backend works after this turn: building and queueing the Slack message (or writing
+          // the ApprovalRequest) is not on the path of the CreateTaskResult or the held call's first bytes.
+          setImmediate(() => {
+            if (t.phase !== 'submitting') return; // cancelled before it was even submitted
+            this.settle(e, 'submit', () => this.backend.submit(t.pending!), { type: 'submitted' }, (error) => ({ type: 'submit-failed', error }));
+          });
+          break;
+        case 'mark-executing':
+          this.settle(e, 'mark_executing', () => this.backend.markExecuting(t.id), { type: 'marked' }, (error) => ({ type: 'mark-failed', error }));
+          break;
+        case 'execute': {
+          const abort = new AbortController();
+          e.abort = abort;
+          let running: Promise<CallOutcome>;
+          try {
+            running = e.execute!(e.call, t, abort.signal);
+          } catch (err) {
+            running = Promise.reject(err);
+          }
+          running.then(
+            (outcome) => this.dispatch(e, { type: 'executed', outcome }),
+            (err: unknown) => this.dispatch(e, { type: 'executed', outcome: errorOutcome(t, 'UPSTREAM_UNAVAILABLE', `the approved call failed in ThoughtGate: ${describeError(err)}`) }),
+          );
+          break;
+        }
+        case 'abort':
+          e.abort?.abort();
+          break;
+        case 'backend-cancel':
+          this.write('cancel', t.id, () => this.backend.cancel(t.id));
+          break;
+        case 'backend-finished':
+          this.write('finished', t.id, () => this.backend.finished(t.id, { ok: fx.ok, summary: fx.summary }));
+          break;
+        case 'count':
+          this.o.metrics?.decisions.inc({ outcome: fx.outcome });
+          break;
+        case 'waited':
+          this.o.metrics?.waitSeconds.observe(fx.seconds);
+          break;
+        case 'log':
+          this.o.log[fx.level](fx.msg, fx.fields);
+          break;
+        case 'ended':
+          this.ended(e);
+          break;
+      }
     }
-    submitted.then(
-      () => {
-        if (task.phase !== 'submitting') return;
-        task.phase = 'pending';
-        this.touch(task, this.waitingMessage(pending.channel, pending.expiresAt.getTime(), true));
-      },
+  }
+
+  /**
+   * A backend write the client's answer waits on (submit, markExecuting): not retried here, its
+   * failure is the client's answer (-32006). Counted and logged like every failed write.
+   */
+  private settle(e: Entry, op: BackendWrite, write: () => Promise<void>, ok: TaskEvent, failed: (error: string) => TaskEvent): void {
+    let p: Promise<void>;
+    try {
+      p = write();
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      () => this.dispatch(e, ok),
       (err: unknown) => {
-        if (task.phase !== 'submitting') return;
-        const reason = `the approval request could not be recorded (${this.backend.description}): ${(err as Error)?.message ?? String(err)}; the call was not forwarded`;
-        this.o.log.warn('approval submit failed', { id: task.id, channel: pending.channel, error: (err as Error)?.message });
-        this.o.metrics?.decisions.inc({ outcome: 'unavailable' });
-        this.end(e, 'failed', this.errorOutcome(task, 'APPROVAL_UNAVAILABLE', reason), `Approval unavailable; not executed: ${(err as Error)?.message ?? String(err)}`);
+        this.o.metrics?.backendWriteFailures?.inc({ op });
+        this.dispatch(e, failed(describeError(err)));
       },
     );
   }
 
-  private waitingMessage(channel: string, expiresAt: number, posted: boolean): string {
-    const where = this.backend.channelDescription?.(channel) ?? this.backend.description;
-    return `${posted ? 'Waiting for' : 'Requesting'} human approval through approval channel "${channel}" (${where}); expires ${new Date(expiresAt).toISOString()}`;
-  }
-
-  private touch(t: ApprovalTask, message: string): void {
-    t.statusMessage = message;
-    t.lastUpdatedAt = Math.max(t.lastUpdatedAt, this.clock.now());
+  /**
+   * A backend write after the client's answer is settled (cancel, finished): it keeps the human's
+   * record true (the Slack message, the ApprovalRequest), so it is retried after
+   * backoff (BACKEND_RETRY, BACKEND_RETRIES times); each failure is logged, and one that is given up is an error in the
+   * log and counted in approval_backend_write_failures_total (docs/approvals.md).
+   */
+  private write(op: BackendWrite, id: string, fn: () => Promise<void>, attempt = 0): void {
+    let p: Promise<void>;
+    try {
+      p = fn();
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.catch((err: unknown) => {
+      if (attempt >= BACKEND_RETRIES || this.closed) {
+        this.o.metrics?.backendWriteFailures?.inc({ op });
+        this.o.log.error('approval backend write failed; given up', { id, op, attempts: attempt + 1, backend: this.backend.description, error: describeError(err) });
+        return;
+      }
+      const delay = backoffDelay(attempt, BACKEND_RETRY);
+      this.o.log.warn('approval backend write failed; retrying', { id, op, attempt: attempt + 1, retryInMs: delay, error: describeError(err) });
+      const handle = this.clock.setTimeout(() => {
+        this.retries.delete(handle);
+        this.write(op, id, fn, attempt + 1);
+      }, delay);
+      this.retries.set(handle, { op, id, attempt: attempt + 1 });
+    });
   }
 
   private countPending(t: ApprovalTask, delta: 1 | -1): void {
@@ -637,108 +712,14 @@ export class ApprovalEngine {
     this.o.metrics?.pending.set(this.pendingCount);
   }
 
-  errorOutcome(t: ApprovalTask, name: ErrorName, reason: string): CallOutcome {
-    const e = ERRORS[name];
-    const data: Record<string, unknown> = { gate: e.gate, ...(t.rule !== undefined ? { rule: t.rule } : {}), reason, correlationId: t.correlationId };
-    if (t.mode === 'task') data['taskId'] = t.id;
-    return { kind: 'error', error: { code: e.code, message: e.message, data } };
-  }
-
-  private onDecision(d: Decision): void {
-    const e = this.entries.get(d.id);
-    if (!e) return;
+  /** The task ended: its result bounded, its waiters woken, then dropped (held) or kept until its clean-up. */
+  private ended(e: Entry): void {
     const t = e.task;
-    if (t.phase !== 'submitting' && t.phase !== 'pending') {
-      // Decided after the call already ended here (cancelled, or timed out locally): make sure
-      // the human's record does not suggest it ran.
-      if (d.outcome === 'approved' && t.phase === 'done' && t.pending && t.decision?.outcome !== 'approved') {
-        this.backend.finished(d.id, { ok: false, summary: `Not executed: ${t.statusMessage}` }).catch(() => undefined);
-      }
-      return;
-    }
-    if (e.deadline !== undefined) this.clock.clearTimeout(e.deadline);
-    e.deadline = undefined;
-    t.decision = d;
-    this.o.metrics?.decisions.inc({ outcome: d.outcome });
-    this.o.metrics?.waitSeconds.observe(Math.max(0, this.clock.now() - t.createdAt) / 1000);
-    this.o.log.info('approval decided', { id: t.id, outcome: d.outcome, by: d.by?.map((b) => b.id), correlationId: t.correlationId });
-    if (d.outcome === 'approved') {
-      this.countPending(t, -1);
-      t.phase = 'executing';
-      this.touch(t, decisionMessage(d));
-      void this.run(e);
-      return;
-    }
-    const { name, status } = decisionError(d.outcome, d.message);
-    this.end(e, status, this.errorOutcome(t, name, d.message || decisionMessage(d)), decisionMessage(d));
-  }
-
-  private onDeadline(e: Entry): void {
-    e.deadline = undefined;
-    const t = e.task;
-    if (t.phase !== 'submitting' && t.phase !== 'pending') return;
-    this.o.log.warn('approval deadline passed without a decision from the backend', { id: t.id, backend: this.backend.description });
-    this.backend.cancel(t.id).catch(() => undefined);
-    this.onDecision({ id: t.id, outcome: 'expired', at: new Date(this.clock.now()), message: `no decision arrived from ${this.backend.description} by the deadline` });
-  }
-
-  private async run(e: Entry): Promise<void> {
-    const t = e.task;
-    if (t.pending) {
-      // Exactly what was submitted, or nothing.
-      if (requestHash(t.owner.source, e.call.tool, e.call.arguments) !== t.pending.requestHash || e.call.tool !== t.pending.tool) {
-        this.o.log.error('approved request does not match its hash; not executed', { id: t.id });
-        this.end(e, 'failed', this.errorOutcome(t, 'APPROVAL_UNAVAILABLE', 'the approved request does not match the request that was submitted for approval (hash mismatch); it was not executed'), 'Not executed: the request does not match what was approved');
-        this.backend.finished(t.id, { ok: false, summary: 'Not executed: the request did not match its hash' }).catch(() => undefined);
-        return;
-      }
-      try {
-        await this.backend.markExecuting(t.id);
-      } catch (err) {
-        if (t.phase === 'done') return;
-        const msg = (err as Error)?.message ?? String(err);
-        this.end(e, 'failed', this.errorOutcome(t, 'APPROVAL_UNAVAILABLE', `approved, but the start of execution could not be recorded (${msg}); not executed, so that it can never run twice`), `Approved but not executed: ${msg}`);
-        this.backend.finished(t.id, { ok: false, summary: `Not executed: ${msg}` }).catch(() => undefined);
-        return;
-      }
-      if (t.phase === 'done') {
-        // Cancelled while the start was being recorded: nothing ran.
-        this.backend.finished(t.id, { ok: false, summary: `Not executed: ${t.statusMessage}` }).catch(() => undefined);
-        return;
-      }
-    }
-    e.abort = new AbortController();
-    let outcome: CallOutcome;
-    try {
-      outcome = await e.execute!(e.call, t, e.abort.signal);
-    } catch (err) {
-      outcome = this.errorOutcome(t, 'UPSTREAM_UNAVAILABLE', `the approved call failed in ThoughtGate: ${(err as Error)?.message ?? String(err)}`);
-    }
-    const result = executionStatus(outcome);
-    if (t.phase === 'done') {
-      // Cancelled (or past its ttl) while it ran: the task stays ended (spec), the human's record says so.
-      if (t.pending) this.backend.finished(t.id, { ok: false, summary: t.status === 'cancelled' ? 'Cancelled by the client while executing; the upstream request was aborted' : `${t.statusMessage}; the upstream request was aborted` }).catch(() => undefined);
-      return;
-    }
-    const by = t.decision ? decisionMessage(t.decision).replace(/; executing$/, '') : 'Executed';
-    this.end(e, result.status, outcome, t.pending ? `${by}. ${result.summary}` : result.summary);
-    if (t.pending) this.backend.finished(t.id, { ok: result.ok, summary: result.summary }).catch((err: unknown) => this.o.log.warn('approval backend finished failed', { id: t.id, error: (err as Error)?.message }));
-  }
-
-  private end(e: Entry, status: ApprovalTask['status'], outcome: CallOutcome, message: string): void {
-    const t = e.task;
-    if (t.phase === 'submitting' || t.phase === 'pending') this.countPending(t, -1);
-    if (e.deadline !== undefined) this.clock.clearTimeout(e.deadline);
-    e.deadline = undefined;
-    const now = this.clock.now();
-    t.phase = 'done';
-    t.status = status;
+    const outcome = t.outcome!;
     t.outcome = this.bound(e, outcome);
     if (t.outcome !== outcome && t.outcome.kind === 'error') t.status = 'failed';
-    t.terminalAt = now;
     // The executor holds the client's headers (Authorization among them): not a moment longer.
     e.execute = null;
-    this.touch(t, message);
     for (const w of [...e.waiters]) w();
     if (t.mode === 'held') {
       // Nobody can ask for a held call again: its one client already has the answer.
@@ -747,20 +728,12 @@ export class ApprovalEngine {
     }
     if (e.cleanup !== undefined) this.clock.clearTimeout(e.cleanup);
     e.cleanup = undefined;
-    if (!this.closed) this.scheduleCleanup(e, cleanupAt(t.createdAt, t.ttlMs, now));
+    if (!this.closed) this.scheduleCleanup(e, cleanupAt(t.createdAt, t.ttlMs, t.terminalAt ?? this.clock.now()));
   }
 
-  /** A task still running at its ttl: aborted and ended, then kept a minute for tasks/result. */
-  private expire(e: Entry): void {
-    const t = e.task;
-    if (t.phase === 'submitting' || t.phase === 'pending') {
-      // Not reached in practice: the ttl outlives the approval deadline.
-      this.cancel(t.id, null, "the task's ttl passed");
-      return;
-    }
-    this.o.log.warn('task still running at its ttl; aborted', { id: t.id });
-    e.abort?.abort();
-    this.end(e, 'failed', this.errorOutcome(t, 'UPSTREAM_UNAVAILABLE', `the call had not finished when the task's ttl (${t.ttlMs} ms) passed; the upstream request was aborted`), "Not finished within the task's ttl");
+  private onDecision(d: Decision): void {
+    const e = this.entries.get(d.id);
+    if (e) this.dispatch(e, { type: 'decided', decision: d });
   }
 
   /** Drops the task at `at` (re-armed in steps: timers cannot wait longer than 2^31-1 ms). */
@@ -769,7 +742,7 @@ export class ApprovalEngine {
     e.cleanup = this.clock.setTimeout(() => {
       e.cleanup = undefined;
       if (this.clock.now() < at) this.scheduleCleanup(e, at);
-      else if (e.task.phase !== 'done') this.expire(e);
+      else if (e.task.phase !== 'done') this.dispatch(e, { type: 'ttl' });
       else this.drop(e);
     }, Math.min(wait, MAX_TIMER_MS));
   }

@@ -7,10 +7,10 @@
 // - tasks/list: ThoughtGate's tasks of the client first, then the upstream's (tasks.ts cursors).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERRORS, type ErrorName } from '../../api/errors.js';
-import type { Decision as GateDecision } from '../../policy/gates/decide.js';
 import type { Operation } from '../../policy/gates/operation.js';
 import { errorResponse, parseJsonRpc, resultResponse, type Message, type RawId } from '../../lib/jsonrpc.js';
-import type { RequestContext } from '../proxy/context.js';
+import type { RequestContext, TakeoverRequest } from '../proxy/context.js';
+import type { ApproveDecision, JsonRpcRequest as Request } from '../proxy/gate4.js';
 import { idKey } from '../proxy/edits.js';
 import { headerValue } from '../proxy/headers.js';
 import { pipeTo } from '../proxy/pipe.js';
@@ -31,8 +31,6 @@ import {
 } from './tasks.js';
 import { bufferedExecutor, callBody, outcomeOf, readAnswer, sessionHeaders } from './upstream.js';
 
-type Request = Message & { kind: 'request' };
-type ApproveDecision = Extract<GateDecision, { action: 'approve' }>;
 
 /** Our tasks per tasks/list page. */
 export const LIST_PAGE_SIZE = 50;
@@ -101,15 +99,16 @@ function callParts(ctx: RequestContext, m: Request, op: Operation): CallParts | 
 }
 
 /** A tools/call that gate 2 or 3 sent to approval. */
-export async function handleApprovalCall(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, m: Request, op: Operation, d: ApproveDecision): Promise<void> {
+export async function handleApprovalCall(rt: ApprovalRuntime, r: TakeoverRequest, m: Request, op: Operation, d: ApproveDecision): Promise<void> {
+  const { ctx, req, res, snap, source } = r;
   if (m.method !== 'tools/call' || op.target?.kind !== 'tool') {
     return reply(ctx, res, errorJson(ctx, m.id, 'APPROVAL_UNAVAILABLE', `${d.reason}; ThoughtGate asks humans to approve tools/call only, so this ${m.method} is not forwarded`, d.rule), 'deny');
   }
   const parts = callParts(ctx, m, op);
   if (typeof parts === 'string') return reply(ctx, res, parts, 'deny');
   const approval = { channel: d.channel, ...(d.timeoutMs !== undefined ? { ruleTimeoutMs: d.timeoutMs } : {}), reason: d.reason, ...(d.rule !== undefined ? { rule: d.rule } : {}) };
-  if (parts.task) return startTask(ctx, req, res, snap, source, m, parts, approval);
-  return holdCall(ctx, req, res, snap, source, m, parts, approval);
+  if (parts.task) return startTask(rt, ctx, req, res, snap, source, m, parts, approval);
+  return holdCall(rt, ctx, req, res, snap, source, m, parts, approval);
 }
 
 /**
@@ -126,10 +125,11 @@ export function isOwnTaskCall(rt: ApprovalRuntime, source: CompiledSource, m: Me
   return upstream !== 'optional' && upstream !== 'required';
 }
 
-export async function handleOwnTask(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, m: Request, op: Operation): Promise<void> {
+export async function handleOwnTask(rt: ApprovalRuntime, r: TakeoverRequest, m: Request, op: Operation): Promise<void> {
+  const { ctx, req, res, snap, source } = r;
   const parts = callParts(ctx, m, op);
   if (typeof parts === 'string') return reply(ctx, res, parts, 'deny');
-  return startTask(ctx, req, res, snap, source, m, parts, null);
+  return startTask(rt, ctx, req, res, snap, source, m, parts, null);
 }
 
 function upstreamSupport(rt: ApprovalRuntime, source: string, tool: string): TaskSupport | undefined {
@@ -137,6 +137,7 @@ function upstreamSupport(rt: ApprovalRuntime, source: string, tool: string): Tas
 }
 
 async function startTask(
+  rt: ApprovalRuntime,
   ctx: RequestContext,
   req: IncomingMessage,
   res: ServerResponse,
@@ -146,10 +147,9 @@ async function startTask(
   parts: CallParts,
   approval: { channel: string; ruleTimeoutMs?: number; reason: string; rule?: string } | null,
 ): Promise<void> {
-  const rt = ctx.approvals!;
   const owner = ownerOf(source.name, req.headers);
   // No `_meta` of the client's goes upstream (callBody): a task has no stream for progress anyway.
-  const execute = bufferedExecutor(rt.deps, {
+  const execute = bufferedExecutor(rt.upstream, {
     source,
     headers: sessionHeaders(req.headers),
     resultRoom: () => rt.engine.resultRoom(owner),
@@ -185,6 +185,7 @@ async function startTask(
 
 /** A call needing approval without `params.task`: answered as SSE at once, kept open until the end. */
 async function holdCall(
+  rt: ApprovalRuntime,
   ctx: RequestContext,
   req: IncomingMessage,
   res: ServerResponse,
@@ -194,7 +195,6 @@ async function holdCall(
   parts: CallParts,
   approval: { channel: string; ruleTimeoutMs?: number; reason: string; rule?: string },
 ): Promise<void> {
-  const rt = ctx.approvals!;
   const s = snap.approvals;
   const token = progressTokenOf(parts.meta);
   let answered = false;
@@ -208,7 +208,7 @@ async function holdCall(
   const execute: Executor = async (call, task, signal) => {
     stop();
     if (required) {
-      return bufferedExecutor(rt.deps, { source, headers: sessionHeaders(req.headers), upstreamTask: true, maxBytes: snap.maxFilteredResponseBytes, correlationId: ctx.correlationId })(call, task, signal);
+      return bufferedExecutor(rt.upstream, { source, headers: sessionHeaders(req.headers), upstreamTask: true, maxBytes: snap.maxFilteredResponseBytes, correlationId: ctx.correlationId })(call, task, signal);
     }
     return executeHeld(ctx, req, res, snap, source, m.id, call, task.id, token, progressSent, () => { answered = true; });
   };
@@ -330,24 +330,22 @@ async function executeHeld(
 
 /**
  * notifications/cancelled from a client whose call is held: while it still waits for a human the
- * approval is cancelled here (the SDK client cancels this way, without closing the stream). Once
- * it runs, the upstream knows the request id and the notification is for it. Returns whether
- * the notification was about a held call that was still waiting.
+ * approval is cancelled instead of forwarded (the SDK client cancels this way, without closing the
+ * stream). Once it runs, the upstream knows the request id and the notification is for it. The
+ * held call's task id, or null when the notification is not about a held call still open.
  */
-export function cancelHeld(rt: ApprovalRuntime, source: string, headers: IncomingMessage['headers'], params: unknown): boolean {
+export function findHeld(rt: ApprovalRuntime, source: string, headers: IncomingMessage['headers'], params: unknown): string | null {
   const requestId = obj(params)?.['requestId'];
-  if (typeof requestId !== 'string' && typeof requestId !== 'number') return false;
+  if (typeof requestId !== 'string' && typeof requestId !== 'number') return null;
   const owner = ownerOf(source, headers);
   // Only the owner that holds the call can name it; an anonymous sender owns nothing it could name.
-  if (isAnonymous(owner)) return false;
+  if (isAnonymous(owner)) return null;
   const id = rt.held.get(heldKey(owner, idKey({ raw: JSON.stringify(requestId), value: requestId })));
-  if (id === undefined) return false;
-  return rt.engine.cancel(id, null, 'notifications/cancelled from the client').ok;
+  return id !== undefined && rt.engine.isOpen(id) ? id : null;
 }
 
 /** tasks/get, tasks/result, tasks/cancel for one of ThoughtGate's task ids. */
-export async function handleTaskMethod(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, m: Request): Promise<void> {
-  const rt = ctx.approvals!;
+export async function handleTaskMethod(rt: ApprovalRuntime, { ctx, req, res, snap, source }: TakeoverRequest, m: Request): Promise<void> {
   const owner = ownerOf(source.name, req.headers);
   const id = obj(m.params)!['taskId'] as string;
   const notFound = () =>
@@ -375,8 +373,7 @@ export async function handleTaskMethod(ctx: RequestContext, req: IncomingMessage
 }
 
 /** tasks/list: the client's ThoughtGate tasks, then the upstream's own (see tasks.ts for the cursors). */
-export async function handleTasksList(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, m: Request): Promise<void> {
-  const rt = ctx.approvals!;
+export async function handleTasksList(rt: ApprovalRuntime, { ctx, req, res, snap, source }: TakeoverRequest, m: Request): Promise<void> {
   const params = obj(m.params) ?? {};
   const raw = params['cursor'];
   const cursor = raw === undefined ? null : decodeCursor(raw);

@@ -8,11 +8,10 @@ import type { Identity } from '../../api/config.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import { headerValue } from '../proxy/headers.js';
-import type { UpstreamPools } from '../proxy/upstream.js';
-import type { ApprovalBackend } from './backend.js';
+import type { UpstreamClient } from '../proxy/upstream.js';
+import type { ApprovalBackend, PendingApproval } from './backend.js';
 import { ApprovalEngine, type ApprovalChannelInfo } from './engine.js';
 import type { Owner, TaskSupport, UpstreamTaskSupport } from './tasks.js';
-import type { UpstreamDeps } from './upstream.js';
 
 /** Bound on what is remembered per upstream (sessions, tools); the oldest entries go first. */
 const MEMORY_LIMIT = 10_000;
@@ -26,7 +25,8 @@ class BoundedMap<K, V> extends Map<K, V> {
 
 export interface ApprovalRuntime {
   engine: ApprovalEngine;
-  deps: UpstreamDeps;
+  /** ThoughtGate's own requests upstream (approved calls that run after their request was answered). */
+  upstream: UpstreamClient;
   /** What the upstream declared in capabilities.tasks, by source and upstream session. */
   upstreamTasks: Map<string, UpstreamTaskSupport>;
   /** The upstream's own taskSupport per tool, by source (learned from tools/list answers). */
@@ -68,6 +68,18 @@ export function ownerOf(source: string, headers: IncomingHttpHeaders): Owner {
   return { source, client: 'anonymous' };
 }
 
+/**
+ * Who an adopted task belongs to after a restart: the client key stored with it. A request stored
+ * before the key was (no spec.owner) belongs to its MCP session when it had one; else its client
+ * is unknown, and it is not adopted (null): re-owning it as `anonymous` would hand a client's task
+ * to every client without a session or Authorization.
+ */
+export function adoptedOwner(p: PendingApproval): Owner | null {
+  if (p.client !== undefined) return { source: p.source, client: p.client };
+  if (p.mcpSessionId !== undefined) return { source: p.source, client: `session:${p.mcpSessionId}` };
+  return null;
+}
+
 export function approvalMetrics(registry: Registry) {
   const p = 'thoughtgate_sidecar_';
   return {
@@ -92,6 +104,12 @@ export function approvalMetrics(registry: Registry) {
       labelNames: ['limit'] as const,
       registers: [registry],
     }),
+    backendWriteFailures: new Counter({
+      name: `${p}approval_backend_write_failures_total`,
+      help: 'Writes to the approval backend that failed for good, by operation (submit and mark_executing fail the call; cancel and finished after their retries)',
+      labelNames: ['op'] as const,
+      registers: [registry],
+    }),
     waitSeconds: new Histogram({
       name: `${p}approval_wait_seconds`,
       help: 'Time from the request for approval to its decision',
@@ -103,7 +121,7 @@ export function approvalMetrics(registry: Registry) {
 
 export interface RuntimeOptions {
   backend: ApprovalBackend & ApprovalChannelInfo;
-  pools: UpstreamPools;
+  upstream: UpstreamClient;
   log: Logger;
   registry: Registry;
   identity: () => Identity | null;
@@ -123,7 +141,7 @@ export function createApprovalRuntime(o: RuntimeOptions): ApprovalRuntime {
   });
   return {
     engine,
-    deps: { pools: o.pools, log: o.log },
+    upstream: o.upstream,
     upstreamTasks: new BoundedMap(),
     toolSupport: new Map(),
     held: new Map(),

@@ -4,20 +4,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ERRORS } from '../../api/errors.js';
 import { parseJsonRpc, type Message } from '../../lib/jsonrpc.js';
-import type { Logger } from '../../lib/log.js';
+import { BodyError, readBodyText } from '../../lib/read-body.js';
 import { idKey } from '../proxy/edits.js';
-import { headerValue, upstreamRequestHeaders } from '../proxy/headers.js';
-import type { UpstreamResult } from '../proxy/context.js';
-import { classifyUpstreamError, describeUpstreamError, poolRequest, type UpstreamPools, type UpstreamResponse } from '../proxy/upstream.js';
+import { headerValue } from '../proxy/headers.js';
+import { classifyUpstreamError, describeUpstreamError, type UpstreamClient, type UpstreamResponse, type UpstreamResult } from '../proxy/upstream.js';
 import type { CompiledSource } from '../snapshot.js';
 import { SseParser } from '../sse.js';
 import type { ApprovedCall, Executor, ResultRoom } from './engine.js';
 import { RELATED_TASK_META, type CallOutcome, type JsonRpcErrorObject } from './tasks.js';
-
-export interface UpstreamDeps {
-  pools: UpstreamPools;
-  log: Logger;
-}
 
 /**
  * The client's headers an approved call needs to run in its MCP session later. Kept in memory
@@ -30,28 +24,6 @@ export function sessionHeaders(h: IncomingHttpHeaders): Record<string, string> {
     if (v !== undefined) out[k] = v;
   }
   return out;
-}
-
-/** POST to the source with the given client headers (the source's configured headers still win). */
-export async function postUpstream(deps: UpstreamDeps, source: CompiledSource, client: Record<string, string>, body: string, signal: AbortSignal | undefined, headersTimeoutMs = source.responseTimeoutMs): Promise<UpstreamResult> {
-  const headers = upstreamRequestHeaders(
-    { ...client, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    { extra: source.headers, identityEncoding: true },
-  );
-  try {
-    const response = await poolRequest(deps.pools.forSource(source), {
-      path: source.path,
-      method: 'POST',
-      headers,
-      body,
-      ...(signal ? { signal } : {}),
-      headersTimeout: headersTimeoutMs,
-      bodyTimeout: 0,
-    });
-    return { ok: true, response };
-  } catch (err) {
-    return { ok: false, kind: classifyUpstreamError(err) };
-  }
 }
 
 /** What the upstream answered to one request of ours. */
@@ -97,8 +69,14 @@ export async function readAnswer(up: UpstreamResult, source: string, idRaw: stri
       const m = last?.data ? pick(last.data) : null;
       return m ? { kind: 'response', message: m } : { kind: 'failed', reason: `upstream "${source}" ended its stream without answering` };
     }
-    const text = await readBounded(body, maxBytes);
-    if (text === null) return { kind: 'failed', reason: `upstream "${source}" answered with a body over limits.maxFilteredResponseBytes`, status: statusCode, tooLarge: true };
+    let text: string;
+    try {
+      text = await readBodyText(body, { limitBytes: maxBytes });
+    } catch (err) {
+      if (!(err instanceof BodyError) || err.reason === 'aborted') throw (err as BodyError).cause ?? err;
+      if (err.reason === 'invalid-utf8') return { kind: 'failed', reason: `upstream "${source}" answered with a body that is not UTF-8`, status: statusCode };
+      return { kind: 'failed', reason: `upstream "${source}" answered with a body over limits.maxFilteredResponseBytes`, status: statusCode, tooLarge: true };
+    }
     const m = text.trim() === '' ? null : pick(text);
     if (m) return { kind: 'response', message: m };
     return { kind: 'failed', reason: statusCode >= 200 && statusCode < 300 ? `upstream "${source}" answered without a JSON-RPC response` : `upstream "${source}" answered HTTP ${statusCode}`, status: statusCode };
@@ -110,19 +88,6 @@ export async function readAnswer(up: UpstreamResult, source: string, idRaw: stri
   }
 }
 
-async function readBounded(body: UpstreamResponse['body'], limit: number): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of body as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > limit) {
-      body.destroy();
-      return null;
-    }
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
-}
 
 /** The call's outcome from the upstream's answer; `failed` becomes UPSTREAM_UNAVAILABLE with its reason. */
 export function outcomeOf(a: Answer, data: Record<string, unknown>): CallOutcome {
@@ -169,7 +134,7 @@ export interface BufferedPlan {
  * An executor that runs the call upstream and keeps the whole answer (for tasks/result). When the
  * upstream needs the call as its own task, it follows with a blocking tasks/result and takes that.
  */
-export function bufferedExecutor(deps: UpstreamDeps, plan: BufferedPlan): Executor {
+export function bufferedExecutor(upstream: UpstreamClient, plan: BufferedPlan): Executor {
   return async (call, task, signal) => {
     const idRaw = JSON.stringify(`thoughtgate-${task.id}`);
     const data = { correlationId: plan.correlationId, ...(task.mode === 'task' ? { taskId: task.id } : {}) };
@@ -185,7 +150,7 @@ export function bufferedExecutor(deps: UpstreamDeps, plan: BufferedPlan): Execut
       return { kind: 'error', error: { code: e.code, message: e.message, data: { ...data, gate: e.gate, reason } }, refusedBy: room.limit };
     };
     const first = await readAnswer(
-      await postUpstream(deps, plan.source, plan.headers, callBody(idRaw, call, undefined, plan.upstreamTask), signal),
+      await upstream.post(plan.source, plan.headers, callBody(idRaw, call, undefined, plan.upstreamTask), signal),
       plan.source.name,
       idRaw,
       limit,
@@ -197,7 +162,7 @@ export function bufferedExecutor(deps: UpstreamDeps, plan: BufferedPlan): Execut
     const resultId = JSON.stringify(`thoughtgate-${task.id}-result`);
     const body = JSON.stringify({ jsonrpc: '2.0', id: JSON.parse(resultId) as unknown, method: 'tasks/result', params: { taskId: upstreamTaskId } });
     // tasks/result blocks until the upstream's task ends: no deadline for its response head.
-    const second = await readAnswer(await postUpstream(deps, plan.source, plan.headers, body, signal, 0), plan.source.name, resultId, limit);
+    const second = await readAnswer(await upstream.post(plan.source, plan.headers, body, signal, 0), plan.source.name, resultId, limit);
     const out = tooLarge(second) ?? outcomeOf(second, data);
     if (out.kind === 'result') {
       // The related-task meta named the upstream's task; tasks/result of ours adds our own.

@@ -1,8 +1,9 @@
-// Reads a request body with a size bound, a deadline and a share of the sidecar's byte budget.
-// Over any of them, reading stops at once: the request is refused and nothing of it is forwarded.
-// The deadline is per request and covers only the body: responses (SSE streams, held calls) are
-// not bounded by it, unlike a socket idle timeout would be.
+// Reads a request body with a size bound, a deadline and a share of the sidecar's byte budget
+// (lib/read-body.ts, the one bounded reader). Over any of them, reading stops at once: the request
+// is refused and nothing of it is forwarded. The deadline is per request and covers only the body:
+// responses (SSE streams, held calls) are not bounded by it, unlike a socket idle timeout would be.
 import type { IncomingMessage } from 'node:http';
+import { BodyError, readBodyBytes } from '../../lib/read-body.js';
 import type { BudgetHold } from './budget.js';
 
 export type BodyResult =
@@ -16,42 +17,15 @@ export interface BodyLimits {
   hold?: BudgetHold;
 }
 
-export function readBody(req: IncomingMessage, limit: number, o: BodyLimits = {}): Promise<BodyResult> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.resolve({ ok: false, reason: 'too-large' });
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const timer = o.timeoutMs ? setTimeout(() => stop({ ok: false, reason: 'timeout' }), o.timeoutMs) : null;
-    const finish = (r: BodyResult) => {
-      if (done) return;
-      done = true;
-      if (timer) clearTimeout(timer);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onError);
-      if (!r.ok) o.hold?.release();
-      resolve(r);
-    };
-    // Stop buffering; the caller answers and closes the connection, so what is left of the body is never read.
-    const stop = (r: BodyResult) => {
-      req.pause();
-      chunks.length = 0;
-      finish(r);
-    };
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > limit) return stop({ ok: false, reason: 'too-large' });
-      if (o.hold && !o.hold.grow(c.length)) return stop({ ok: false, reason: 'overloaded' });
-      chunks.push(c);
-    };
-    const onEnd = () => finish({ ok: true, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
-    const onError = () => finish({ ok: false, reason: 'aborted' });
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onError);
-  });
+export async function readBody(req: IncomingMessage, limit: number, o: BodyLimits = {}): Promise<BodyResult> {
+  const hold = o.hold;
+  try {
+    // 'pause': the caller answers (and closes the connection), so the rest of the body is never read.
+    const body = await readBodyBytes(req, { limitBytes: limit, onStop: 'pause', ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}), ...(hold ? { grow: (n) => hold.grow(n) } : {}) });
+    return { ok: true, body };
+  } catch (err) {
+    hold?.release();
+    const reason = err instanceof BodyError ? err.reason : 'aborted';
+    return { ok: false, reason: reason === 'over-budget' ? 'overloaded' : reason === 'too-large' || reason === 'timeout' ? reason : 'aborted' };
+  }
 }

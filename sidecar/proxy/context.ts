@@ -3,15 +3,15 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ApprovalRuntime } from '../approvals/runtime.js';
 import type { Logger } from '../../lib/log.js';
 import { UNKNOWN_SOURCE_LABEL, type SidecarMetrics } from '../metrics.js';
-import type { CompiledSource } from '../snapshot.js';
+import type { CompiledSource, Snapshot } from '../snapshot.js';
 import type { ByteBudget } from './budget.js';
+import type { ApprovalView, Takeover } from './gate4.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { InflightIds } from './inflight.js';
 import { upstreamTarget } from './query.js';
-import { classifyUpstreamError, poolRequest, type UpstreamErrorKind, type UpstreamPools, type UpstreamResponse } from './upstream.js';
+import { classifyUpstreamError, poolRequest, type UpstreamPools, type UpstreamResult } from './upstream.js';
 
 export interface MessageOutcome {
   method: string;
@@ -32,7 +32,21 @@ export interface FinishInfo {
   messages?: MessageOutcome[];
 }
 
-export type UpstreamResult = { ok: true; response: UpstreamResponse } | { ok: false; kind: UpstreamErrorKind };
+/** The request a takeover answers; `ctx.sendUpstream` is its upstream client (the client's own headers). */
+export interface TakeoverRequest {
+  ctx: RequestContext;
+  req: IncomingMessage;
+  res: ServerResponse;
+  snap: Snapshot;
+  source: CompiledSource;
+}
+
+/** Gate 4 plugged into the proxy (sidecar/approvals/interceptor.ts); see gate4.ts. */
+export interface ApprovalInterceptor extends ApprovalView {
+  /** Cancels a held call found by heldCall (its client sent notifications/cancelled). */
+  cancelHeld(taskId: string): void;
+  takeover(t: Takeover, r: TakeoverRequest): Promise<void>;
+}
 
 export interface RequestContext {
   correlationId: string;
@@ -47,7 +61,7 @@ export interface RequestContext {
   /** Whether request lines are logged at all (work for them is skipped when not). */
   logging: boolean;
   /** Gate 4: null when no approval backend is configured (approval decisions then answer -32006). */
-  approvals: ApprovalRuntime | null;
+  approvals: ApprovalInterceptor | null;
   /** Request ids in flight per MCP session, shared by every request of this sidecar. */
   inflight: InflightIds;
   /** `describe`: the body is not the agent's; the headers describing it (headers.ts describingHeaders). */
@@ -63,7 +77,7 @@ export interface ContextDeps {
   metrics: SidecarMetrics;
   budget: ByteBudget;
   log: Logger;
-  approvals?: ApprovalRuntime | null;
+  approvals?: ApprovalInterceptor | null;
   /** Created on first use and kept on the deps, which every request of a sidecar shares. */
   inflight?: InflightIds;
 }

@@ -4,6 +4,7 @@ import type { Dispatcher, Pool } from 'undici';
 import apiRequest from 'undici/lib/api/api-request.js';
 import PoolImpl from 'undici/lib/dispatcher/pool.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
+import { upstreamRequestHeaders } from './headers.js';
 import { warmConnector, type WarmConnector } from './warm-connect.js';
 
 export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'other';
@@ -113,4 +114,40 @@ export type UpstreamResponse = Dispatcher.ResponseData;
 /** undici's request() on a pool (see types/undici-pool.d.ts for why it is not a method call). */
 export function poolRequest(pool: Pool, opts: Dispatcher.RequestOptions): Promise<UpstreamResponse> {
   return apiRequest.call(pool, opts);
+}
+
+export type UpstreamResult = { ok: true; response: UpstreamResponse } | { ok: false; kind: UpstreamErrorKind };
+
+/**
+ * Requests ThoughtGate sends upstream on its own (an approved call that runs after its request was
+ * answered, a page of a merged tasks/list): what gate 4 is given of the proxy's upstream side.
+ */
+export interface UpstreamClient {
+  /** POST `body` to the source with these client headers (the source's configured headers still win). */
+  post(source: CompiledSource, client: Record<string, string>, body: string, signal?: AbortSignal, headersTimeoutMs?: number): Promise<UpstreamResult>;
+}
+
+export function createUpstreamClient(pools: UpstreamPools): UpstreamClient {
+  return {
+    async post(source, client, body, signal, headersTimeoutMs = source.responseTimeoutMs) {
+      const headers = upstreamRequestHeaders(
+        { ...client, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        { extra: source.headers, identityEncoding: true },
+      );
+      try {
+        const response = await poolRequest(pools.forSource(source), {
+          path: source.path,
+          method: 'POST',
+          headers,
+          body,
+          ...(signal ? { signal } : {}),
+          headersTimeout: headersTimeoutMs,
+          bodyTimeout: 0,
+        });
+        return { ok: true, response };
+      } catch (err) {
+        return { ok: false, kind: classifyUpstreamError(err) };
+      }
+    },
+  };
 }

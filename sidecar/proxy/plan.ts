@@ -1,0 +1,219 @@
+// The plan of one POST: for every message of the (already parsed and checked) body, what happens
+// to it: forwarded (maybe rewritten, its answer edited), answered here, a held call cancelled, or
+// the whole request taken over by gate 4. Pure: no socket, no metric, no effect on gate 4 (its
+// view is only read; the edits' callbacks run later, when the answer arrives). post.ts executes it.
+import type { IncomingHttpHeaders } from 'node:http';
+import { gateError, type ErrorData, type ErrorName } from '../../api/errors.js';
+import { probeUriFor } from '../../api/resource-uri.js';
+import { ambiguousIds, errorResponse, parseJsonRpc, type Message, type RawId } from '../../lib/jsonrpc.js';
+import { errorText } from '../../lib/jsonrpc-reply.js';
+import { summariseArguments } from '../../lib/log.js';
+import { toolMayNeedApproval } from '../../policy/gates/approval-tools.js';
+import { decide, type Decision } from '../../policy/gates/decide.js';
+import { describeMessage, type Operation } from '../../policy/gates/operation.js';
+import { needsListFilter } from '../../policy/gates/visibility.js';
+import { isOurTaskId } from '../approvals/tasks.js';
+import type { CompiledSource, Snapshot } from '../snapshot.js';
+import type { MessageOutcome } from './context.js';
+import { EditTable, newProbeName, probeRequest, type ResponseEdit } from './edits.js';
+import { decodeMcpHeader, headerValue } from './headers.js';
+import type { ApprovalView, Takeover } from './gate4.js';
+
+export interface PlanInput {
+  messages: readonly Message[];
+  batch: boolean;
+  snap: Pick<Snapshot, 'gates'>;
+  source: CompiledSource;
+  /** The request's headers: gate 4 finds a client's held calls by them. */
+  headers: IncomingHttpHeaders;
+  /** null: no approval backend (approval decisions answer -32006). */
+  approvals: ApprovalView | null;
+  now: Date;
+  correlationId: string;
+  /** Whether outcomes carry an argument summary (only when request lines are logged). */
+  logging: boolean;
+  /** Probe names for hidden targets (random in production; fixed in tests). */
+  probeName?: () => string;
+}
+
+export interface PostPlan {
+  /** Bodies of the messages that go upstream, in order. */
+  forward: string[];
+  /** Ids of the forwarded requests: each gets an error if the upstream cannot be reached. */
+  forwardedIds: RawId[];
+  /** JSON-RPC answers given here, joined with the upstream's. */
+  local: string[];
+  edits: EditTable;
+  /** One per message, for the request's log lines. */
+  outcomes: MessageOutcome[];
+  /** One per decided message: the executor counts them in requests_total. */
+  counts: { method: string; decision: Decision['action']; gate: string }[];
+  /** Held calls whose client cancelled them (task ids). */
+  cancelHeld: string[];
+  /** A single request gate 4 answers itself: nothing else of the plan applies. */
+  takeover: Takeover | null;
+  /** The upstream session an initialize answer opens, once its headers are in (set by the executor). */
+  init: { session: string | undefined };
+}
+
+/** A JSON-RPC error reply of ThoughtGate's, with the gate and correlation id in its data. */
+export function errorFor(ctx: { correlationId: string }, id: RawId | null, name: ErrorName, reason: string, rule?: string): string {
+  return errorText(id, gateError(name, { reason, correlationId: ctx.correlationId, ...(rule !== undefined ? { rule } : {}) }));
+}
+
+/** Why a parsed body is refused whole before any message of it is decided. */
+export type Refusal =
+  | { kind: 'batch-too-large' }
+  /** One JSON-RPC error without an id, at the error's own HTTP status. */
+  | { kind: 'refused'; name: ErrorName; reason: string }
+  /** HTTP 400 with one JSON-RPC error for the single message the refusal is about. */
+  | { kind: 'bad-message'; id: RawId | null; name: 'HEADER_MISMATCH' | 'INVALID_REQUEST'; reason: string };
+
+/** The checks on a body as a whole, in order; null when its messages may be planned. */
+export function checkPost(parsed: ParsedBody, headers: IncomingHttpHeaders, maxBatchMessages: number): Refusal | null {
+  if (parsed.batch && parsed.messages.length > maxBatchMessages) return { kind: 'batch-too-large' }; // the byte scan before parsing counts exactly for valid JSON: not reached
+  const messages = parsed.batch ? parsed.messages : [parsed.message];
+  // Answers are matched to requests by id: a batch whose ids a peer could confuse is refused whole.
+  const ambiguous = parsed.batch ? ambiguousIds(parsed.messages) : null;
+  if (ambiguous !== null) return { kind: 'refused', name: 'INVALID_REQUEST', reason: ambiguous };
+  // ThoughtGate's own upstream requests in the client's session (approved tasks, tasks/list pages)
+  // use ids "thoughtgate-…" the client can know; a client request under one could take its answer.
+  if (messages.some((m) => m.kind === 'request' && typeof m.id.value === 'string' && m.id.value.trim().toLowerCase().startsWith('thoughtgate-'))) {
+    return { kind: 'refused', name: 'INVALID_REQUEST', reason: 'request ids starting with "thoughtgate-" are reserved for requests ThoughtGate sends itself' };
+  }
+  const mismatch = checkRoutingHeaders(headers, parsed.batch ? null : parsed.message);
+  if (mismatch) return { kind: 'bad-message', id: !parsed.batch && parsed.message.kind === 'request' ? parsed.message.id : null, name: 'HEADER_MISMATCH', reason: mismatch };
+  // A single invalid message is an HTTP-level error, like the MCP SDK answers it.
+  if (!parsed.batch && parsed.message.kind === 'invalid') return { kind: 'bad-message', id: parsed.message.id, name: 'INVALID_REQUEST', reason: parsed.message.reason };
+  return null;
+}
+
+type ParsedBody = Extract<ReturnType<typeof parseJsonRpc>, { ok: true }>;
+
+/** Mcp-Method / Mcp-Name (2026-07-28) must agree with the body the gates decide on. */
+function checkRoutingHeaders(headers: IncomingHttpHeaders, single: Message | null): string | null {
+  const method = headerValue(headers['mcp-method']);
+  const name = headerValue(headers['mcp-name']);
+  if (method === undefined && name === undefined) return null;
+  if (single === null) return 'Mcp-Method/Mcp-Name headers cannot describe a batch';
+  if (single.kind !== 'request' && single.kind !== 'notification') return 'Mcp-Method/Mcp-Name headers on a message that is not a request or notification';
+  if (method !== undefined && method.trim() !== single.method) return `Mcp-Method header "${method}" does not match the body's method "${single.method}"`;
+  if (name !== undefined) {
+    const p = (single.params ?? {}) as Record<string, unknown>;
+    const bodyName = p['name'] ?? p['uri'] ?? p['taskId'];
+    if (decodeMcpHeader(name) !== bodyName) return `Mcp-Name header does not match the body's name`;
+  }
+  return null;
+}
+
+
+const TASK_METHODS = new Set(['tasks/get', 'tasks/result', 'tasks/cancel']);
+
+export function planPost(i: PlanInput): PostPlan {
+  const { source, approvals: view, correlationId: cid } = i;
+  const single = !i.batch;
+  const gates = { ...i.snap.gates, visibility: source.visibility };
+  const mayNeedApproval = (tool: string) => toolMayNeedApproval(gates, source.name, tool);
+  const probeName = i.probeName ?? newProbeName;
+  const plan: PostPlan = { forward: [], forwardedIds: [], local: [], edits: new EditTable(), outcomes: [], counts: [], cancelHeld: [], takeover: null, init: { session: undefined } };
+  const err = (id: RawId | null, name: ErrorName, reason: string, rule?: string) => plan.local.push(errorFor({ correlationId: cid }, id, name, reason, rule));
+
+  for (const m of i.messages) {
+    if (m.kind === 'response') {
+      plan.forward.push(m.raw);
+      plan.outcomes.push({ method: '', kind: 'response', decision: 'response' });
+      continue;
+    }
+    if (m.kind === 'invalid') {
+      err(m.id, 'INVALID_REQUEST', m.reason);
+      plan.outcomes.push({ method: '', kind: 'invalid', decision: 'invalid', reason: m.reason });
+      continue;
+    }
+    const d = describeMessage(source.name, m);
+    if (!d.ok) {
+      if (m.kind === 'request') plan.local.push(errorResponse(m.id, -32602, 'Invalid params', { gate: 'transport', reason: d.reason, correlationId: cid } satisfies ErrorData));
+      plan.outcomes.push({ method: m.method, kind: m.kind, decision: 'invalid', reason: d.reason });
+      continue;
+    }
+    const decision = decide(gates, d.op, i.now);
+    plan.outcomes.push(outcomeOf(m, d.op, decision, i.logging));
+    plan.counts.push({ method: m.method, decision: decision.action, gate: decision.gate });
+    switch (decision.action) {
+      case 'forward': {
+        if (view && m.kind === 'notification' && m.method === 'notifications/cancelled') {
+          // A held call still waiting for a human is ours to cancel; the upstream never saw it.
+          const held = view.heldCall(source.name, i.headers, m.params);
+          if (held !== null) {
+            plan.cancelHeld.push(held);
+            break;
+          }
+        }
+        if (view && m.kind === 'request') {
+          const taskId = (m.params as Record<string, unknown> | undefined)?.['taskId'];
+          const ours = TASK_METHODS.has(m.method) && isOurTaskId(taskId);
+          const ownTask = !ours && view.ownsTaskCall(source, m, mayNeedApproval);
+          if (ours || ownTask) {
+            if (single) plan.takeover = ours ? { kind: 'task-method', message: m } : { kind: 'own-task', message: m, op: d.op };
+            else err(m.id, 'INVALID_REQUEST', ours ? "ThoughtGate's tasks are read with single requests, not inside a JSON-RPC batch" : 'a task-augmented tools/call must be sent as a single request, not inside a JSON-RPC batch');
+            break;
+          }
+          if (m.method === 'tasks/list' && single) {
+            plan.takeover = { kind: 'tasks-list', message: m };
+            break;
+          }
+        }
+        plan.forward.push(d.raw ?? m.raw); // a resource URI goes upstream in the canonical form decided on
+        if (m.kind === 'request') {
+          plan.forwardedIds.push(m.id);
+          plan.edits.add(m.id, forwardEdit(m.method, source, view, mayNeedApproval, plan.init));
+        }
+        break;
+      }
+      case 'hidden':
+        if (m.kind === 'request' && d.op.target) {
+          const probe = d.op.target.kind === 'resource' ? probeUriFor(d.op.target.name, probeName()) : probeName();
+          plan.forward.push(probeRequest(m.id, m.method, d.op.target.kind, probe, m.params));
+          plan.forwardedIds.push(m.id);
+          plan.edits.add(m.id, { kind: 'probe', probe, original: d.op.target.name });
+        }
+        break;
+      case 'deny':
+        if (m.kind === 'request') err(m.id, decision.error, decision.reason, decision.rule);
+        break;
+      case 'approve':
+        if (m.kind !== 'request') break; // a notification cannot wait for anyone: dropped
+        if (!view) {
+          err(m.id, 'APPROVAL_UNAVAILABLE', `${decision.reason}; this sidecar has no approval channels configured (approvalChannels in thoughtgate.yaml, or ApprovalChannels in a cluster), so the call is not forwarded`, decision.rule);
+        } else if (!single) {
+          err(m.id, 'APPROVAL_UNAVAILABLE', `${decision.reason}; approvals are not available inside JSON-RPC batches, so the call is not forwarded: send it as a request of its own`, decision.rule);
+        } else {
+          plan.takeover = { kind: 'approval', message: m, op: d.op, decision };
+        }
+        break;
+    }
+  }
+  return plan;
+}
+
+/** The edit a forwarded request's answer gets: list filtering, task marking, initialize capabilities. */
+function forwardEdit(method: string, source: CompiledSource, view: ApprovalView | null, mayNeedApproval: (tool: string) => boolean, init: PostPlan['init']): ResponseEdit | null {
+  if (view && method === 'tools/list' && source.mayNeedApproval) {
+    return { kind: 'filter', method, visibility: source.visibility, tasks: { mayNeedApproval, seen: (tool, support) => view.toolSupportSeen(source.name, tool, support) } };
+  }
+  if (needsListFilter(source.visibility, method)) return { kind: 'filter', method, visibility: source.visibility };
+  if (view && method === 'initialize') return { kind: 'initialize', seen: (result) => view.initializeSeen(source.name, init.session, result) };
+  return null;
+}
+
+function outcomeOf(m: Message & { kind: 'request' | 'notification' }, op: Operation, d: Decision, logging: boolean): MessageOutcome {
+  return {
+    method: m.method,
+    kind: m.kind,
+    target: op.target?.name,
+    decision: d.action,
+    gate: d.gate,
+    rule: 'rule' in d ? d.rule : undefined,
+    reason: d.reason,
+    arguments: logging ? summariseArguments(op.arguments) : undefined,
+  };
+}
