@@ -7,7 +7,8 @@
 //   FUZZ_SEED=<seed> FUZZ_PATH=<path> npm test -- lib/jsonrpc.fuzz -t '<test name>'
 import { isDeepStrictEqual } from 'node:util';
 import fc, { Arbitrary, Stream, Value, type Random } from 'fast-check';
-import { MAX_DEPTH, batchBody, decodeUtf8Strict, errorResponse, parseJsonRpc, type Message } from './jsonrpc.js';
+import { MAX_DEPTH, batchBody, decodeUtf8Strict, parseJsonRpc, type Message } from './jsonrpc.js';
+import { errorResponse } from './jsonrpc-reply.js';
 
 const SEED = process.env.FUZZ_SEED !== undefined ? Number.parseInt(process.env.FUZZ_SEED, 10) | 0 : 0x7467;
 const PATH = process.env.FUZZ_PATH || undefined;

@@ -2,13 +2,12 @@ import {
   MAX_DEPTH,
   batchBody,
   decodeUtf8Strict,
-  errorResponse,
   parseJsonRpc,
   rawId,
-  resultResponse,
   type Message,
   type Parsed,
 } from './jsonrpc.js';
+import { errorResponse, resultResponse } from './jsonrpc-reply.js';
 
 function single(body: string): Message {
   const p = parseJsonRpc(body);

@@ -519,7 +519,6 @@ export function rawId(value: string | number): RawId {
 }
 
 // The answers ThoughtGate writes live in jsonrpc-reply.ts; re-exported for the parser's callers.
-export { errorResponse, resultResponse } from './jsonrpc-reply.js';
 
 /** Re-assembles raw messages into a batch body, `[a,b]`. */
 export function batchBody(raws: string[]): string {

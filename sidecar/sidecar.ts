@@ -21,6 +21,7 @@ import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
 import { compileSnapshot, type Snapshot } from './snapshot.js';
+import { describeError } from '../lib/describe-error.js';
 
 export type ConfigUpdate =
   | { ok: true; doc: PolicyDocument; identity: Identity; hash: string; origin: string }
@@ -408,7 +409,7 @@ async function adoptApprovals(rt: ApprovalRuntime, backend: ApprovalBackend, sna
   try {
     adopted = await backend.adopt();
   } catch (err) {
-    log.warn('could not adopt approvals from before a restart', { backend: backend.description, error: (err as Error).message });
+    log.warn('could not adopt approvals from before a restart', { backend: backend.description, error: describeError(err) });
     return;
   }
   if (adopted.length === 0) return;

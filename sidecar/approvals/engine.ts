@@ -188,7 +188,7 @@ export class ApprovalEngine {
       try {
         this.onDecision(d);
       } catch (err) {
-        o.log.error('approval decision could not be applied', { id: d.id, error: (err as Error).message });
+        o.log.error('approval decision could not be applied', { id: d.id, error: describeError(err) });
       }
     });
   }

@@ -8,7 +8,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERRORS, type ErrorName } from '../../api/errors.js';
 import type { Operation } from '../../policy/gates/operation.js';
-import { errorResponse, parseJsonRpc, resultResponse, type Message, type RawId } from '../../lib/jsonrpc.js';
+import { parseJsonRpc, type Message, type RawId } from '../../lib/jsonrpc.js';
+import { errorResponse, requestText, resultResponse } from '../../lib/jsonrpc-reply.js';
 import type { RequestContext, TakeoverRequest } from '../proxy/context.js';
 import type { ApproveDecision, JsonRpcRequest as Request } from '../proxy/gate4.js';
 import { idKey } from '../proxy/edits.js';
@@ -410,7 +411,7 @@ type Page = { kind: 'page'; tasks: unknown[]; next?: string } | { kind: 'error';
 
 async function upstreamList(ctx: RequestContext, req: IncomingMessage, snap: Snapshot, source: CompiledSource, params: Record<string, unknown>, cursor: string | undefined): Promise<Page> {
   const idRaw = JSON.stringify(`thoughtgate-list-${ctx.correlationId}`);
-  const body = JSON.stringify({ jsonrpc: '2.0', id: JSON.parse(idRaw) as unknown, method: 'tasks/list', params: { ...params, ...(cursor !== undefined ? { cursor } : {}) } });
+  const body = requestText({ raw: idRaw }, 'tasks/list', { ...params, ...(cursor !== undefined ? { cursor } : {}) });
   const answer = await readAnswer(await ctx.sendUpstream(source, req, 'POST', body, true), source.name, idRaw, snap.maxFilteredResponseBytes);
   if (answer.kind === 'failed') return { kind: 'error', body: (id) => errorJson(ctx, id, 'UPSTREAM_UNAVAILABLE', answer.reason) };
   const msg = answer.message;

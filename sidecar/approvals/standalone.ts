@@ -18,6 +18,7 @@ import type { Logger } from '../../lib/log.js';
 import type { ApprovalBackend, Decision, PendingApproval } from './backend.js';
 import type { ApprovalChannelInfo } from './engine.js';
 import { FairQueue } from '../../lib/fair-queue.js';
+import { describeError } from '../../lib/describe-error.js';
 
 export interface StandaloneOptions {
   /** Polling backoff (default 2 s ×1.5 up to 30 s; see slack/README.md). */
@@ -115,7 +116,7 @@ export function standaloneBackend(channels: readonly FileApprovalChannel[], env:
       try {
         cb(d);
       } catch (err) {
-        log.error('approval decision callback failed', { id: d.id, error: (err as Error).message });
+        log.error('approval decision callback failed', { id: d.id, error: describeError(err) });
       }
     }
   };

@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ERRORS } from '../../api/errors.js';
 import { parseJsonRpc, type Message } from '../../lib/jsonrpc.js';
+import { requestText } from '../../lib/jsonrpc-reply.js';
 import { BodyError, readBodyText } from '../../lib/read-body.js';
 import { idKey } from '../proxy/edits.js';
 import { headerValue } from '../proxy/headers.js';
@@ -111,7 +112,7 @@ export function callBody(idRaw: string, call: ApprovedCall, progressToken: strin
   const params: Record<string, unknown> = { name: call.tool, arguments: call.arguments };
   if (progressToken !== undefined) params['_meta'] = { progressToken };
   if (task) params['task'] = {};
-  return JSON.stringify({ jsonrpc: '2.0', id: JSON.parse(idRaw) as unknown, method: 'tools/call', params });
+  return requestText({ raw: idRaw }, 'tools/call', params);
 }
 
 export interface BufferedPlan {

@@ -12,6 +12,7 @@ import { upstreamRequestHeaders } from './headers.js';
 import { InflightIds } from './inflight.js';
 import { upstreamTarget } from './query.js';
 import { classifyUpstreamError, poolRequest, type UpstreamPools, type UpstreamResult } from './upstream.js';
+import { describeError } from '../../lib/describe-error.js';
 
 export interface MessageOutcome {
   method: string;
@@ -151,7 +152,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         tHeaders = process.hrtime.bigint();
         const kind = classifyUpstreamError(err);
         if (kind !== 'aborted') deps.metrics.upstreamErrors.inc({ source: source.name, kind });
-        deps.log.debug('upstream request failed', { correlationId, source: source.name, kind, code: (err as { code?: string }).code, error: (err as Error).message });
+        deps.log.debug('upstream request failed', { correlationId, source: source.name, kind, code: (err as { code?: string }).code, error: describeError(err) });
         return { ok: false, kind };
       }
     },

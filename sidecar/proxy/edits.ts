@@ -8,7 +8,8 @@
 // Everything else in a response passes through byte for byte; what cannot be read or matched
 // becomes a -32015 error. Pure apart from the table's record of answered requests.
 import { randomBytes } from 'node:crypto';
-import { errorResponse, idKeys, parseJsonRpc, resultResponse, type Message, type RawId } from '../../lib/jsonrpc.js';
+import { idKeys, parseJsonRpc, type Message, type RawId } from '../../lib/jsonrpc.js';
+import { errorResponse, resultResponse } from '../../lib/jsonrpc-reply.js';
 import { ERRORS } from '../../api/errors.js';
 import { filterListResult, LIST_METHODS, type Visibility } from '../../policy/gates/visibility.js';
 import { markTaskSupport, mergeInitializeResult, type TaskSupport } from '../approvals/tasks.js';

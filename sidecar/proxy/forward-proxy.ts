@@ -16,6 +16,7 @@ import { flushHead } from './pipe.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { ResolveError, type Resolver } from './resolver.js';
 import { poolRequest, type UpstreamPools } from './upstream.js';
+import { describeError } from '../../lib/describe-error.js';
 
 export type Refusal = { kind: 'refused'; status: number; reason: string };
 
@@ -164,7 +165,7 @@ export async function route(snap: Snapshot, t: Target, env: RouteEnv): Promise<R
       sources.push({ source: s, addresses: await addressesOf(env.resolver, h) });
     } catch (err) {
       // Without the source's addresses the destination might be the source: refuse.
-      env.log?.warn('could not resolve a source to check a forward-proxy destination; refused', { source: s.name, error: (err as Error).message });
+      env.log?.warn('could not resolve a source to check a forward-proxy destination; refused', { source: s.name, error: describeError(err) });
       return { kind: 'refused', status: 502, reason: `could not verify ${label(t)}; retry shortly` };
     }
   }

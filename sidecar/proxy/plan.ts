@@ -5,7 +5,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { gateError, type ErrorData, type ErrorName } from '../../api/errors.js';
 import { probeUriFor } from '../../api/resource-uri.js';
-import { ambiguousIds, errorResponse, parseJsonRpc, type Message, type RawId } from '../../lib/jsonrpc.js';
+import { ambiguousIds, parseJsonRpc, type Message, type RawId } from '../../lib/jsonrpc.js';
+import { errorResponse } from '../../lib/jsonrpc-reply.js';
 import { errorText } from '../../lib/jsonrpc-reply.js';
 import { summariseArguments } from '../../lib/log.js';
 import { toolMayNeedApproval } from '../../policy/gates/approval-tools.js';
