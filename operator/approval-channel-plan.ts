@@ -119,10 +119,16 @@ export function channelStatus(r: CheckResult, generation: number, prev: readonly
     set('Ready', 'False', p.reason, p.message);
     return { ...out, conditions };
   }
+  checkConditions(r.check, set);
   const c = r.check;
   if (c.team) out.team = c.team;
   if (c.botUserId) out.botUser = c.botUserId;
   if (c.channelName) out.channelName = c.channelName;
+  return { ...out, conditions };
+}
+
+/** TokenValid, ChannelFound and Ready for a check that ran. */
+function checkConditions(c: Extract<CheckResult, { check: unknown }>['check'], set: (type: string, status: Condition['status'], reason: string, message: string) => void): void {
   const unreachable = c.retryable === true;
   if (c.tokenOk) set('TokenValid', 'True', 'TokenValid', `the bot token works${c.team ? ` (workspace ${c.team}, bot user ${c.botUserId})` : ''}`);
   else if (unreachable) set('TokenValid', 'Unknown', 'SlackUnreachable', c.error ?? 'Slack could not be reached');
@@ -142,7 +148,6 @@ export function channelStatus(r: CheckResult, generation: number, prev: readonly
   } else {
     set('Ready', 'False', c.tokenOk ? 'ChannelNotFound' : 'TokenRefused', c.error ?? 'the channel cannot be used');
   }
-  return { ...out, conditions };
 }
 
 /** JSON with object keys sorted: the API server returns stored objects with sorted keys. */

@@ -22,7 +22,7 @@ export type LeaseState = { holder: string; renewTime: Date | null; durationSec: 
 
 /** Pure: may `me` take the lease now? */
 export function canAcquire(state: LeaseState, me: string, now: Date): boolean {
-  if (!state || !state.holder) return true;
+  if (!state?.holder) return true;
   if (state.holder === me) return true;
   if (!state.renewTime) return true;
   return state.renewTime.getTime() + state.durationSec * 1000 < now.getTime();

@@ -1,8 +1,4 @@
-// The operator: a manager (informers, leader election, queues, metrics, health) with one controller
-// per resource registered on it — GovernancePolicy → the rendered ConfigMap of each namespace,
-// sidecar RBAC of injected namespaces, ApprovalRequest (Slack relay) and ApprovalChannel (checks).
-import type * as k8s from '@kubernetes/client-node';
-import type { Logger } from '../lib/log.js';
+
 import { approvalChannelController } from './approval-channel-controller.js';
 import { approvalRequestController, type ApprovalSettings } from './approval-request-controller.js';
 import type { ObjectKey } from './keys.js';

@@ -37,7 +37,7 @@ export function startQueue<K>(work: (key: K) => Promise<void>, opts: QueueOption
     if (queued.size === 0 && running.size === 0 && timers.size === 0) {
       const w = idleWaiters;
       idleWaiters = [];
-      w.forEach((f) => f());
+      for (const f of w) f();
     }
   };
   const settle = (id: string) => {

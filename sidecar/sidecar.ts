@@ -16,7 +16,7 @@ import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { createRequestContext, type RequestContext } from './proxy/context.js';
 import { forwardEgress, openTunnel, parseAbsolute, parseConnect, refuse, route, type RouteEnv } from './proxy/forward-proxy.js';
 import { ByteBudget } from './proxy/budget.js';
-import { checkHost, hostPolicy, type HostPolicy } from './proxy/hosts.js';
+import { checkHost, hostPolicy, } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
@@ -405,7 +405,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
  * header, which was only ever in memory: sources that need it fail the call (docs/approvals.md).
  */
 async function adoptApprovals(rt: ApprovalRuntime, backend: ApprovalBackend, snapshot: () => Snapshot | null, upstream: UpstreamClient, log: Logger): Promise<void> {
-  let adopted;
+  let adopted: Awaited<ReturnType<ApprovalBackend['adopt']>>;
   try {
     adopted = await backend.adopt();
   } catch (err) {

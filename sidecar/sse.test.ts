@@ -287,7 +287,7 @@ describe('createSseRewriter', () => {
     const out: Buffer[] = [];
     t.on('data', (b: Buffer) => out.push(b));
     const failed = new Promise<Error>((resolve) => t.on('error', resolve));
-    t.write('data: small\n\ndata: ' + 'x'.repeat(60));
+    t.write(`data: small\n\ndata: ${'x'.repeat(60)}`);
     t.write('x'.repeat(60));
     const err = await failed;
     expect(err).toBeInstanceOf(SseEventTooLargeError);
@@ -301,14 +301,14 @@ describe('createSseRewriter', () => {
     const t = createSseRewriter({ rewrite: () => null, maxEventBytes: 100 });
     const failed = new Promise<Error>((resolve) => t.on('error', resolve));
     t.resume();
-    t.write(Buffer.from('data: ' + '😀'.repeat(30))); // 66 UTF-16 units, 126 bytes
+    t.write(Buffer.from(`data: ${'😀'.repeat(30)}`)); // 66 UTF-16 units, 126 bytes
     expect(await failed).toBeInstanceOf(SseEventTooLargeError);
   });
 
   test('a complete event larger than the limit inside one chunk is refused too', async () => {
-    await expect(run(['data: ok\n\ndata: ' + 'z'.repeat(200) + '\n\n'], () => null, 100)).rejects.toBeInstanceOf(SseEventTooLargeError);
+    await expect(run([`data: ok\n\ndata: ${'z'.repeat(200)}\n\n`], () => null, 100)).rejects.toBeInstanceOf(SseEventTooLargeError);
     // at the limit is fine
-    const exact = 'data: ' + 'z'.repeat(92) + '\n\n';
+    const exact = `data: ${'z'.repeat(92)}\n\n`;
     expect(Buffer.byteLength(exact)).toBe(100);
     expect((await run([exact], () => null, 100)).toString()).toBe(exact);
   });
@@ -333,7 +333,7 @@ describe('createSseRewriter', () => {
 
   test('respects backpressure: writes report a full buffer when nobody reads', async () => {
     const t: Transform = createSseRewriter({ rewrite: () => null, maxEventBytes: 1 << 20 });
-    const chunk = Buffer.from('data: ' + 'x'.repeat(1000) + '\n\n');
+    const chunk = Buffer.from(`data: ${'x'.repeat(1000)}\n\n`);
     let writes = 0;
     let ok = true;
     while (ok && writes < 10_000) {

@@ -18,7 +18,7 @@ export interface SseEvent {
   retry: number | null;
 }
 
-const LF = 10, CR = 13, SPACE = 32, COLON = 58, D0 = 48, D9 = 57, BOM = 0xfeff;
+const LF = 10, SPACE = 32, COLON = 58, D0 = 48, D9 = 57, BOM = 0xfeff;
 
 /**
  * Splits a stream of text into events. Every blank line ends an event, so the concatenated `raw` of all
@@ -183,20 +183,20 @@ export function formatSseEvent(e: { data: string; event?: string; id?: string; r
   let out = '';
   if (e.event !== undefined) {
     assertSingleLine('event', e.event);
-    out += 'event: ' + e.event + '\n';
+    out += `event: ${e.event}\n`;
   }
   if (e.id !== undefined) {
     assertSingleLine('id', e.id);
-    out += 'id: ' + e.id + '\n';
+    out += `id: ${e.id}\n`;
   }
   if (e.retry !== undefined) {
     if (!Number.isSafeInteger(e.retry) || e.retry < 0) throw new RangeError('SSE retry must be a non-negative integer');
-    out += 'retry: ' + e.retry + '\n';
+    out += `retry: ${e.retry}\n`;
   }
   const d = e.data;
-  if (d.indexOf('\n') === -1 && d.indexOf('\r') === -1) return out + 'data: ' + d + '\n\n';
-  for (const line of d.split(/\r\n|\r|\n/)) out += 'data: ' + line + '\n';
-  return out + '\n';
+  if (d.indexOf('\n') === -1 && d.indexOf('\r') === -1) return `${out}data: ${d}\n\n`;
+  for (const line of d.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
+  return `${out}\n`;
 }
 
 export class SseEventTooLargeError extends Error {

@@ -457,7 +457,7 @@ export class ApprovalEngine {
   /** The task, when it exists and belongs to `owner` (another client's task does not exist for it). */
   get(id: string, owner: Owner): ApprovalTask | undefined {
     const e = this.entries.get(id);
-    if (!e || e.task.mode !== 'task' || e.task.owner.source !== owner.source || e.task.owner.client !== owner.client) return undefined;
+    if (e?.task.mode !== 'task' || e.task.owner.source !== owner.source || e.task.owner.client !== owner.client) return undefined;
     return e.task;
   }
 

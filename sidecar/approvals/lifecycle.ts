@@ -120,6 +120,37 @@ function end(t: ApprovalTask, c: StepContext, fx: TaskEffect[], status: Approval
   fx.push({ type: 'ended' });
 }
 
+/** A decision for a task: ends it unless approved; an approved task runs exactly what was submitted, or nothing. */
+function onDecided(t: ApprovalTask, d: Extract<TaskEvent, { type: 'decided' }>['decision'], c: StepContext, fx: TaskEffect[]): void {
+  const p = t.pending;
+  if (!isWaiting(t)) {
+    // Decided after the call already ended here (cancelled, or timed out locally): make sure
+    // the human's record does not suggest it ran.
+    if (d.outcome === 'approved' && t.phase === 'done' && p && t.decision?.outcome !== 'approved') fx.push({ type: 'backend-finished', ok: false, summary: `Not executed: ${t.statusMessage}` });
+    return;
+  }
+  fx.push({ type: 'clear-deadline' });
+  t.decision = d;
+  fx.push({ type: 'count', outcome: d.outcome }, { type: 'waited', seconds: Math.max(0, c.now - t.createdAt) / 1000 });
+  fx.push({ type: 'log', level: 'info', msg: 'approval decided', fields: { id: t.id, outcome: d.outcome, by: d.by?.map((b) => b.id), correlationId: t.correlationId } });
+  if (d.outcome !== 'approved') {
+    const { name, status } = decisionError(d.outcome, d.message);
+    end(t, c, fx, status, errorOutcome(t, name, d.message || decisionMessage(d)), decisionMessage(d));
+    return;
+  }
+  fx.push({ type: 'pending', delta: -1 });
+  t.phase = 'executing';
+  touch(t, c.now, decisionMessage(d));
+  // Exactly what was submitted, or nothing.
+  if (p && (requestHash(t.owner.source, c.call.tool, c.call.arguments) !== p.requestHash || c.call.tool !== p.tool)) {
+    fx.push({ type: 'log', level: 'error', msg: 'approved request does not match its hash; not executed', fields: { id: t.id } });
+    end(t, c, fx, 'failed', errorOutcome(t, 'APPROVAL_UNAVAILABLE', 'the approved request does not match the request that was submitted for approval (hash mismatch); it was not executed'), 'Not executed: the request does not match what was approved');
+    fx.push({ type: 'backend-finished', ok: false, summary: 'Not executed: the request did not match its hash' });
+    return;
+  }
+  fx.push({ type: p ? 'mark-executing' : 'execute' });
+}
+
 function apply(t: ApprovalTask, ev: TaskEvent, c: StepContext, fx: TaskEffect[]): void {
   const p = t.pending;
   switch (ev.type) {
@@ -146,36 +177,9 @@ function apply(t: ApprovalTask, ev: TaskEvent, c: StepContext, fx: TaskEffect[])
       end(t, c, fx, 'failed', errorOutcome(t, 'APPROVAL_UNAVAILABLE', `the approval request could not be recorded (${c.backend}): ${ev.error}; the call was not forwarded`), `Approval unavailable; not executed: ${ev.error}`);
       return;
 
-    case 'decided': {
-      const d = ev.decision;
-      if (!isWaiting(t)) {
-        // Decided after the call already ended here (cancelled, or timed out locally): make sure
-        // the human's record does not suggest it ran.
-        if (d.outcome === 'approved' && t.phase === 'done' && p && t.decision?.outcome !== 'approved') fx.push({ type: 'backend-finished', ok: false, summary: `Not executed: ${t.statusMessage}` });
-        return;
-      }
-      fx.push({ type: 'clear-deadline' });
-      t.decision = d;
-      fx.push({ type: 'count', outcome: d.outcome }, { type: 'waited', seconds: Math.max(0, c.now - t.createdAt) / 1000 });
-      fx.push({ type: 'log', level: 'info', msg: 'approval decided', fields: { id: t.id, outcome: d.outcome, by: d.by?.map((b) => b.id), correlationId: t.correlationId } });
-      if (d.outcome !== 'approved') {
-        const { name, status } = decisionError(d.outcome, d.message);
-        end(t, c, fx, status, errorOutcome(t, name, d.message || decisionMessage(d)), decisionMessage(d));
-        return;
-      }
-      fx.push({ type: 'pending', delta: -1 });
-      t.phase = 'executing';
-      touch(t, c.now, decisionMessage(d));
-      // Exactly what was submitted, or nothing.
-      if (p && (requestHash(t.owner.source, c.call.tool, c.call.arguments) !== p.requestHash || c.call.tool !== p.tool)) {
-        fx.push({ type: 'log', level: 'error', msg: 'approved request does not match its hash; not executed', fields: { id: t.id } });
-        end(t, c, fx, 'failed', errorOutcome(t, 'APPROVAL_UNAVAILABLE', 'the approved request does not match the request that was submitted for approval (hash mismatch); it was not executed'), 'Not executed: the request does not match what was approved');
-        fx.push({ type: 'backend-finished', ok: false, summary: 'Not executed: the request did not match its hash' });
-        return;
-      }
-      fx.push({ type: p ? 'mark-executing' : 'execute' });
+    case 'decided':
+      onDecided(t, ev.decision, c, fx);
       return;
-    }
 
     case 'deadline':
       if (!isWaiting(t)) return;

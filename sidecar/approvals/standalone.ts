@@ -134,7 +134,7 @@ export function standaloneBackend(channels: readonly FileApprovalChannel[], env:
   const onResult = (res: PollerResult): void => {
     const r = records.get(res.id);
     pollErrors.delete(res.id);
-    if (!r || r.state !== 'pending') return;
+    if (r?.state !== 'pending') return;
     r.state = 'decided';
     const at = new Date(res.at);
     let d: Decision;

@@ -51,25 +51,7 @@ export async function readAnswer(up: UpstreamResult, source: string, idRaw: stri
     return null;
   };
   try {
-    if (statusCode >= 200 && statusCode < 300 && type.startsWith('text/event-stream')) {
-      const parser = new SseParser();
-      const decoder = new TextDecoder();
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        for (const ev of parser.push(decoder.decode(chunk, { stream: true }))) {
-          if (ev.data === null || ev.data === '') continue;
-          if (ev.data.length > maxBytes) throw new Error('event too large');
-          const m = pick(ev.data);
-          if (m) {
-            body.destroy();
-            return { kind: 'response', message: m };
-          }
-        }
-        if (parser.buffered > maxBytes) throw new Error('event too large');
-      }
-      const last = parser.end();
-      const m = last?.data ? pick(last.data) : null;
-      return m ? { kind: 'response', message: m } : { kind: 'failed', reason: `upstream "${source}" ended its stream without answering` };
-    }
+    if (statusCode >= 200 && statusCode < 300 && type.startsWith('text/event-stream')) return await readSseAnswer(body, pick, source, maxBytes);
     let text: string;
     try {
       text = await readBodyText(body, { limitBytes: maxBytes });
@@ -83,12 +65,46 @@ export async function readAnswer(up: UpstreamResult, source: string, idRaw: stri
     return { kind: 'failed', reason: statusCode >= 200 && statusCode < 300 ? `upstream "${source}" answered without a JSON-RPC response` : `upstream "${source}" answered HTTP ${statusCode}`, status: statusCode };
   } catch (err) {
     body.destroy();
-    const kind = classifyUpstreamError(err);
-    const tooLarge = (err as Error).message === 'event too large';
-    return { kind: 'failed', reason: tooLarge ? `upstream "${source}" sent an event over limits.maxFilteredResponseBytes` : describeUpstreamError(kind, source), ...(tooLarge ? { tooLarge } : {}) };
+    if (err instanceof StreamAnswerError) return { kind: 'failed', reason: err.message, ...(err.tooLarge ? { tooLarge: true } : {}) };
+    return { kind: 'failed', reason: describeUpstreamError(classifyUpstreamError(err), source) };
   }
 }
 
+/** A stream answer that cannot be read: an event over the limit, or bytes that are not UTF-8. */
+class StreamAnswerError extends Error {
+  constructor(message: string, readonly tooLarge: boolean) {
+    super(message);
+  }
+}
+
+/** The answer on an SSE stream: the first event carrying it; other events are dropped. */
+async function readSseAnswer(body: UpstreamResponse['body'], pick: (text: string) => (Message & { kind: 'response' }) | null, source: string, maxBytes: number): Promise<Answer> {
+  const parser = new SseParser();
+  // One UTF-8 rule everywhere (lib/read-body): bytes that are not UTF-8 are refused, never replaced.
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const tooLarge = () => new StreamAnswerError(`upstream "${source}" sent an event over limits.maxFilteredResponseBytes`, true);
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    let text: string;
+    try {
+      text = decoder.decode(chunk, { stream: true });
+    } catch {
+      throw new StreamAnswerError(`upstream "${source}" sent an event that is not UTF-8`, false);
+    }
+    for (const ev of parser.push(text)) {
+      if (ev.data === null || ev.data === '') continue;
+      if (ev.data.length > maxBytes) throw tooLarge();
+      const m = pick(ev.data);
+      if (m) {
+        body.destroy();
+        return { kind: 'response', message: m };
+      }
+    }
+    if (parser.buffered > maxBytes) throw tooLarge();
+  }
+  const last = parser.end();
+  const m = last?.data ? pick(last.data) : null;
+  return m ? { kind: 'response', message: m } : { kind: 'failed', reason: `upstream "${source}" ended its stream without answering` };
+}
 
 /** The call's outcome from the upstream's answer; `failed` becomes UPSTREAM_UNAVAILABLE with its reason. */
 export function outcomeOf(a: Answer, data: Record<string, unknown>): CallOutcome {

@@ -130,7 +130,7 @@ export function watchFile(path: string, onText: (text: string) => void, opts: Wa
   // requests while one read runs collapses into one more read.
   const check = (): Promise<void> => {
     if (closed) return Promise.resolve();
-    if (queued) return queued;
+    if (queued !== null) return queued;
     if (!inflight) {
       inflight = readOnce().finally(() => {
         inflight = null;

@@ -135,7 +135,7 @@ export function dataless(ev: SseEvent): string {
   const id = eventId(ev.id);
   if (id !== undefined) out += `id: ${id}\n`;
   if (ev.retry !== null) out += `retry: ${ev.retry}\n`;
-  return (out || ':\n') + '\n';
+  return `${out || ':\n'}\n`;
 }
 
 /**

@@ -33,7 +33,7 @@ export async function denyAll(ctx: RequestContext, req: IncomingMessage, res: Se
   hold.release();
   const tooMany = text !== null && batchExceeds(text, LIMITS_DEFAULTS.maxBatchMessages);
   const parsed = text === null || tooMany ? null : parseJsonRpc(text);
-  if (!parsed || !parsed.ok) {
+  if (!parsed?.ok) {
     if (!body.ok) res.setHeader('connection', 'close');
     return replyError(ctx, res, name, reason, 503);
   }

@@ -90,7 +90,7 @@ test('with gate 4, a single approval call is taken over; in a batch it is refuse
 });
 
 test("ThoughtGate's task ids and tasks/list are taken over singly, refused in a batch; other task ids pass", () => {
-  const ours = 'tg-' + '0'.repeat(32);
+  const ours = `tg-${'0'.repeat(32)}`;
   expect(plan(req(1, 'tasks/get', { taskId: ours }), view()).takeover).toMatchObject({ kind: 'task-method' });
   expect(plan(req(1, 'tasks/list'), view()).takeover).toMatchObject({ kind: 'tasks-list' });
   const batch = plan(`[${req(1, 'tasks/result', { taskId: ours })},${req(2, 'tasks/get', { taskId: 'upstream-task' })},${req(3, 'tasks/list')}]`, view());

@@ -5,7 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { gateError, type ErrorData, type ErrorName } from '../../api/errors.js';
 import { probeUriFor } from '../../api/resource-uri.js';
-import { ambiguousIds, parseJsonRpc, type Message, type RawId } from '../../lib/jsonrpc.js';
+import { ambiguousIds, type parseJsonRpc, type Message, type RawId } from '../../lib/jsonrpc.js';
 import { errorResponse } from '../../lib/jsonrpc-reply.js';
 import { errorText } from '../../lib/jsonrpc-reply.js';
 import { summariseArguments } from '../../lib/log.js';
@@ -110,14 +110,30 @@ function checkRoutingHeaders(headers: IncomingHttpHeaders, single: Message | nul
 
 const TASK_METHODS = new Set(['tasks/get', 'tasks/result', 'tasks/cancel']);
 
+/** What planning one message needs besides the message: the request's inputs and the plan so far. */
+interface PlanCtx {
+  i: PlanInput;
+  plan: PostPlan;
+  single: boolean;
+  view: ApprovalView | null;
+  source: CompiledSource;
+  mayNeedApproval: (tool: string) => boolean;
+  err: (id: RawId | null, name: ErrorName, reason: string, rule?: string) => void;
+}
+
 export function planPost(i: PlanInput): PostPlan {
   const { source, approvals: view, correlationId: cid } = i;
-  const single = !i.batch;
   const gates = { ...i.snap.gates, visibility: source.visibility };
-  const mayNeedApproval = (tool: string) => toolMayNeedApproval(gates, source.name, tool);
-  const probeName = i.probeName ?? newProbeName;
   const plan: PostPlan = { forward: [], forwardedIds: [], local: [], edits: new EditTable(), outcomes: [], counts: [], cancelHeld: [], takeover: null, init: { session: undefined } };
-  const err = (id: RawId | null, name: ErrorName, reason: string, rule?: string) => plan.local.push(errorFor({ correlationId: cid }, id, name, reason, rule));
+  const c: PlanCtx = {
+    i,
+    plan,
+    single: !i.batch,
+    view,
+    source,
+    mayNeedApproval: (tool) => toolMayNeedApproval(gates, source.name, tool),
+    err: (id, name, reason, rule) => plan.local.push(errorFor({ correlationId: cid }, id, name, reason, rule)),
+  };
 
   for (const m of i.messages) {
     if (m.kind === 'response') {
@@ -126,7 +142,7 @@ export function planPost(i: PlanInput): PostPlan {
       continue;
     }
     if (m.kind === 'invalid') {
-      err(m.id, 'INVALID_REQUEST', m.reason);
+      c.err(m.id, 'INVALID_REQUEST', m.reason);
       plan.outcomes.push({ method: '', kind: 'invalid', decision: 'invalid', reason: m.reason });
       continue;
     }
@@ -140,38 +156,12 @@ export function planPost(i: PlanInput): PostPlan {
     plan.outcomes.push(outcomeOf(m, d.op, decision, i.logging));
     plan.counts.push({ method: m.method, decision: decision.action, gate: decision.gate });
     switch (decision.action) {
-      case 'forward': {
-        if (view && m.kind === 'notification' && m.method === 'notifications/cancelled') {
-          // A held call still waiting for a human is ours to cancel; the upstream never saw it.
-          const held = view.heldCall(source.name, i.headers, m.params);
-          if (held !== null) {
-            plan.cancelHeld.push(held);
-            break;
-          }
-        }
-        if (view && m.kind === 'request') {
-          const taskId = (m.params as Record<string, unknown> | undefined)?.['taskId'];
-          const ours = TASK_METHODS.has(m.method) && isOurTaskId(taskId);
-          const ownTask = !ours && view.ownsTaskCall(source, m, mayNeedApproval);
-          if (ours || ownTask) {
-            if (single) plan.takeover = ours ? { kind: 'task-method', message: m } : { kind: 'own-task', message: m, op: d.op };
-            else err(m.id, 'INVALID_REQUEST', ours ? "ThoughtGate's tasks are read with single requests, not inside a JSON-RPC batch" : 'a task-augmented tools/call must be sent as a single request, not inside a JSON-RPC batch');
-            break;
-          }
-          if (m.method === 'tasks/list' && single) {
-            plan.takeover = { kind: 'tasks-list', message: m };
-            break;
-          }
-        }
-        plan.forward.push(d.raw ?? m.raw); // a resource URI goes upstream in the canonical form decided on
-        if (m.kind === 'request') {
-          plan.forwardedIds.push(m.id);
-          plan.edits.add(m.id, forwardEdit(m.method, source, view, mayNeedApproval, plan.init));
-        }
+      case 'forward':
+        planForwarded(c, m, d.op, d.raw);
         break;
-      }
       case 'hidden':
         if (m.kind === 'request' && d.op.target) {
+          const probeName = i.probeName ?? newProbeName;
           const probe = d.op.target.kind === 'resource' ? probeUriFor(d.op.target.name, probeName()) : probeName();
           plan.forward.push(probeRequest(m.id, m.method, d.op.target.kind, probe, m.params));
           plan.forwardedIds.push(m.id);
@@ -179,21 +169,57 @@ export function planPost(i: PlanInput): PostPlan {
         }
         break;
       case 'deny':
-        if (m.kind === 'request') err(m.id, decision.error, decision.reason, decision.rule);
+        if (m.kind === 'request') c.err(m.id, decision.error, decision.reason, decision.rule);
         break;
       case 'approve':
-        if (m.kind !== 'request') break; // a notification cannot wait for anyone: dropped
-        if (!view) {
-          err(m.id, 'APPROVAL_UNAVAILABLE', `${decision.reason}; this sidecar has no approval channels configured (approvalChannels in thoughtgate.yaml, or ApprovalChannels in a cluster), so the call is not forwarded`, decision.rule);
-        } else if (!single) {
-          err(m.id, 'APPROVAL_UNAVAILABLE', `${decision.reason}; approvals are not available inside JSON-RPC batches, so the call is not forwarded: send it as a request of its own`, decision.rule);
-        } else {
-          plan.takeover = { kind: 'approval', message: m, op: d.op, decision };
-        }
+        if (m.kind === 'request') planApproval(c, m, d.op, decision); // a notification cannot wait for anyone: dropped
         break;
     }
   }
   return plan;
+}
+
+/** A message gates 1–3 let through: forwarded, unless it is gate 4's (a held call's cancel, our tasks). */
+function planForwarded(c: PlanCtx, m: Message & { kind: 'request' | 'notification' }, op: Operation, canonicalRaw: string | undefined): void {
+  const { plan, view, source } = c;
+  if (view && m.kind === 'notification' && m.method === 'notifications/cancelled') {
+    // A held call still waiting for a human is ours to cancel; the upstream never saw it.
+    const held = view.heldCall(source.name, c.i.headers, m.params);
+    if (held !== null) {
+      plan.cancelHeld.push(held);
+      return;
+    }
+  }
+  if (view && m.kind === 'request') {
+    const taskId = (m.params as Record<string, unknown> | undefined)?.['taskId'];
+    const ours = TASK_METHODS.has(m.method) && isOurTaskId(taskId);
+    const ownTask = !ours && view.ownsTaskCall(source, m, c.mayNeedApproval);
+    if (ours || ownTask) {
+      if (c.single) plan.takeover = ours ? { kind: 'task-method', message: m } : { kind: 'own-task', message: m, op };
+      else c.err(m.id, 'INVALID_REQUEST', ours ? "ThoughtGate's tasks are read with single requests, not inside a JSON-RPC batch" : 'a task-augmented tools/call must be sent as a single request, not inside a JSON-RPC batch');
+      return;
+    }
+    if (m.method === 'tasks/list' && c.single) {
+      plan.takeover = { kind: 'tasks-list', message: m };
+      return;
+    }
+  }
+  plan.forward.push(canonicalRaw ?? m.raw); // a resource URI goes upstream in the canonical form decided on
+  if (m.kind === 'request') {
+    plan.forwardedIds.push(m.id);
+    plan.edits.add(m.id, forwardEdit(m.method, source, view, c.mayNeedApproval, plan.init));
+  }
+}
+
+/** A request gate 2 or 3 sends for approval: gate 4 takes it over, or it is refused saying why. */
+function planApproval(c: PlanCtx, m: Message & { kind: 'request' }, op: Operation, decision: Decision & { action: 'approve' }): void {
+  if (!c.view) {
+    c.err(m.id, 'APPROVAL_UNAVAILABLE', `${decision.reason}; this sidecar has no approval channels configured (approvalChannels in thoughtgate.yaml, or ApprovalChannels in a cluster), so the call is not forwarded`, decision.rule);
+  } else if (!c.single) {
+    c.err(m.id, 'APPROVAL_UNAVAILABLE', `${decision.reason}; approvals are not available inside JSON-RPC batches, so the call is not forwarded: send it as a request of its own`, decision.rule);
+  } else {
+    c.plan.takeover = { kind: 'approval', message: m, op, decision };
+  }
 }
 
 /** The edit a forwarded request's answer gets: list filtering, task marking, initialize capabilities. */

@@ -56,7 +56,7 @@ export class Resolver {
     }
     if (hit) this.cache.delete(name);
     const pending = this.inflight.get(name);
-    if (pending) return pending;
+    if (pending !== undefined) return pending;
     if (this.inflight.size >= this.o.maxInFlight) {
       this.o.metrics?.lookup('busy');
       return Promise.reject(new ResolveError('busy', name));
