@@ -3,11 +3,11 @@
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { webhookSans } from './cert-plan.js';
-import { issueCa, issueServing, type IssuedCa } from './x509.js';
-import { applyJsonPatch } from './jsonpatch.js';
-import type { InjectionSettings, JsonPatchOp, Pod } from './mutate.js';
-import { startWebhookServer, type AdmissionResult, type WebhookServer, type WebhookServerOptions } from './server.js';
+import { webhookSans } from '../../webhook/cert-plan.js';
+import { issueCa, issueServing, type IssuedCa } from '../../webhook/x509.js';
+import { applyJsonPatch } from '../../webhook/jsonpatch.js';
+import type { InjectionSettings, JsonPatchOp, Pod } from '../../webhook/mutate.js';
+import { startWebhookServer, type AdmissionResult, type WebhookServer, type WebhookServerOptions } from '../../webhook/server.js';
 
 const DAY = 24 * 3600 * 1000;
 const settings: InjectionSettings = { image: 'tg:1', version: '1', operator: { namespace: 'tg-system', podSelector: { matchLabels: { app: 'op' } } } };

@@ -1,8 +1,8 @@
 // SlackApprovalClient end to end: the real @slack/web-api WebClient against the fake Slack.
-import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
-import { SlackApprovalClient, type ApprovalPostInput, type SlackChannelConfig } from './client.js';
-import { SlackConnection, SlackConnectionPool, normalizeApiUrl } from './connection.js';
-import { SlackApprovalError } from './errors.js';
+import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../fakes/slack-server.js';
+import { SlackApprovalClient, type ApprovalPostInput, type SlackChannelConfig } from '../../slack/client.js';
+import { SlackConnection, SlackConnectionPool, normalizeApiUrl } from '../../slack/connection.js';
+import { SlackApprovalError } from '../../slack/errors.js';
 
 const CH = 'C0APPROVE';
 const config: SlackChannelConfig = {

@@ -1,8 +1,8 @@
-import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
-import { ManualClock } from '../test/support/manual-clock.js';
-import { SlackConnection } from './connection.js';
-import { SlackApprovalError } from './errors.js';
-import { SLACK_RATE_BUDGETS, SlackRateLimiter, TokenBucket } from './rate-limiter.js';
+import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../fakes/slack-server.js';
+import { ManualClock } from '../support/manual-clock.js';
+import { SlackConnection } from '../../slack/connection.js';
+import { SlackApprovalError } from '../../slack/errors.js';
+import { SLACK_RATE_BUDGETS, SlackRateLimiter, TokenBucket } from '../../slack/rate-limiter.js';
 
 const rateLimited = (ms: number) => new SlackApprovalError('retryable', 'rate_limited', 'm', 'limited', ms);
 

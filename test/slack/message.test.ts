@@ -1,6 +1,6 @@
-import { startFakeSlack, DEFAULT_FAKE_TOKEN, type FakeSlack } from '../test/fakes/slack-server.js';
-import { SlackApprovalClient } from './client.js';
-import { SlackConnection } from './connection.js';
+import { startFakeSlack, DEFAULT_FAKE_TOKEN, type FakeSlack } from '../fakes/slack-server.js';
+import { SlackApprovalClient } from '../../slack/client.js';
+import { SlackConnection } from '../../slack/connection.js';
 import {
   SLACK_LIMITS,
   buildApprovalMessage,
@@ -11,8 +11,8 @@ import {
   truncate,
   type ApprovalMessageInput,
   type Block,
-} from './message.js';
-import { redactArguments, REDACTED } from './redact.js';
+} from '../../slack/message.js';
+import { redactArguments, REDACTED } from '../../slack/redact.js';
 
 const EXPIRES = Date.UTC(2026, 10, 21, 10, 0, 0);
 

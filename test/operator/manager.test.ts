@@ -3,8 +3,8 @@
 // a term per leadership, typed keys through each controller's queue, metrics by kind, shared
 // values closed after the controllers stop, health and readiness.
 import * as k8s from '@kubernetes/client-node';
-import { createLogger } from '../lib/log.js';
-import { Manager, type ControllerDefinition, type ManagerOptions } from './manager.js';
+import { createLogger } from '../../lib/log.js';
+import { Manager, type ControllerDefinition, type ManagerOptions } from '../../operator/manager.js';
 
 /** A cluster nothing here calls (no controller watches anything). */
 function kubeConfig(): k8s.KubeConfig {

@@ -1,7 +1,7 @@
-import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
-import { ApproverDirectory, LruTtlCache, APPROVER_CACHE_MAX_ENTRIES, APPROVER_CACHE_TTL_MS } from './approvers.js';
-import { ManualClock } from '../test/support/manual-clock.js';
-import { SlackConnection } from './connection.js';
+import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../fakes/slack-server.js';
+import { ApproverDirectory, LruTtlCache, APPROVER_CACHE_MAX_ENTRIES, APPROVER_CACHE_TTL_MS } from '../../slack/approvers.js';
+import { ManualClock } from '../support/manual-clock.js';
+import { SlackConnection } from '../../slack/connection.js';
 
 describe('LruTtlCache (manual clock)', () => {
   test('defaults: 1000 entries, 10 minutes', () => {

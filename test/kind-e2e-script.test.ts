@@ -10,8 +10,8 @@ import { ERRORS } from '../api/errors.js';
 import { INJECT_ENABLED, LABELS, PORTS } from '../api/wellknown.js';
 import { parseConfigText } from '../policy/config/load.js';
 import { DEFAULT_CONTAINER_NAME } from '../webhook/mutate.js';
-import { startTestSidecar, type TestSidecar } from '../test/support/sidecar.js';
-import { ROOT, startEverything, type Proc } from '../test/support/processes.js';
+import { startTestSidecar, type TestSidecar } from './support/sidecar.js';
+import { ROOT, startEverything, type Proc } from './support/processes.js';
 
 const SCRIPT = readFileSync(join(ROOT, 'scripts/kind-e2e.sh'), 'utf8');
 const AGENT = join(ROOT, 'scripts/kind-agent.mjs');

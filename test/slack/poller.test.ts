@@ -1,10 +1,10 @@
-import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
-import { SlackApprovalClient, type ApprovalPostInput } from './client.js';
-import { ManualClock } from '../test/support/manual-clock.js';
-import { SlackConnection } from './connection.js';
-import { SlackApprovalError } from './errors.js';
-import { ApprovalPoller, DEFAULT_BACKOFF, nextPollDelay, type PollResult, type PollerResult } from './poller.js';
-import type { Priority } from './rate-limiter.js';
+import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../fakes/slack-server.js';
+import { SlackApprovalClient, type ApprovalPostInput } from '../../slack/client.js';
+import { ManualClock } from '../support/manual-clock.js';
+import { SlackConnection } from '../../slack/connection.js';
+import { SlackApprovalError } from '../../slack/errors.js';
+import { ApprovalPoller, DEFAULT_BACKOFF, nextPollDelay, type PollResult, type PollerResult } from '../../slack/poller.js';
+import type { Priority } from '../../slack/rate-limiter.js';
 
 /** Waits for a condition (checked every 10 ms); fails after `maxMs` so a bug cannot hang the suite. */
 async function waitFor(what: string, cond: () => boolean, maxMs = 15_000): Promise<void> {
