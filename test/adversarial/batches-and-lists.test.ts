@@ -5,7 +5,7 @@
 // 11: errors do not list the configured sources.
 import fc from 'fast-check';
 import { ambiguousIds, parseJsonRpc, type Message } from '../../lib/jsonrpc.js';
-import { openSession, post, startGuard, startRecordedEverything, type RecordedEverything } from './harness.js';
+import { openSession, post, startGuard, startRecordedEverything, type RecordedEverything, closeGuarded } from './harness.js';
 import type { TestSidecar } from '../support/sidecar.js';
 
 let up: RecordedEverything;
@@ -32,10 +32,7 @@ defaultAction: forward
   h = await openSession(tg.mcpUrl('e'), { 'mcp-protocol-version': '2025-03-26' });
   h['mcp-protocol-version'] = '2025-03-26';
 }, 60_000);
-afterAll(async () => {
-  await tg?.close();
-  await up?.close();
-});
+afterAll(() => closeGuarded(tg, up));
 
 const list = (id: string) => `{"jsonrpc":"2.0","id":${id},"method":"tools/list"}`;
 const echo = (id: string) => `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}`;

@@ -1,24 +1,20 @@
 // The oracle itself: what the recording relay reports is what server-everything received.
-import { openSession, post, startGuard, startRecordedEverything, type RecordedEverything } from './harness.js';
+import { openSession, post, type RecordedEverything, closeGuarded, startGuarded } from './harness.js';
 import type { TestSidecar } from '../support/sidecar.js';
 
 let up: RecordedEverything;
 let tg: TestSidecar;
 
 beforeAll(async () => {
-  up = await startRecordedEverything();
-  tg = await startGuard(up, `
+  ({ up, tg } = await startGuarded(`
 sources:
   - name: e
     url: \${UPSTREAM}
     expose: { mode: blocklist, tools: ["get-env"] }
 defaultAction: forward
-`);
+`));
 }, 60_000);
-afterAll(async () => {
-  await tg?.close();
-  await up?.close();
-});
+afterAll(() => closeGuarded(tg, up));
 
 test('a forwarded call is recorded byte for byte; a hidden one never names its tool upstream', async () => {
   const h = await openSession(tg.mcpUrl('e'));

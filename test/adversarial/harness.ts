@@ -72,6 +72,23 @@ export function startGuard(upstream: RecordedEverything, yaml: string, env: Reco
 }
 
 /** Opens an MCP session by hand (initialize + initialized) and returns the headers to reuse. */
+/** server-everything behind its recording relay, and a sidecar in front of it with this config. */
+export async function startGuarded(yaml: string, env: Record<string, string> = {}): Promise<{ up: RecordedEverything; tg: TestSidecar }> {
+  const up = await startRecordedEverything();
+  try {
+    return { up, tg: await startGuard(up, yaml, env) };
+  } catch (err) {
+    await up.close();
+    throw err;
+  }
+}
+
+/** Stops what startGuarded started (either may be missing when a beforeAll failed). */
+export async function closeGuarded(tg: TestSidecar | undefined, up: RecordedEverything | undefined): Promise<void> {
+  await tg?.close();
+  await up?.close();
+}
+
 export async function openSession(url: string, extra: Record<string, string> = {}): Promise<Record<string, string>> {
   const base = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...extra };
   const r = await fetch(url, {

@@ -7,7 +7,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { canonicalUri } from '../../api/resource-uri.js';
 import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
-import { openSession, post, startGuard, startRecordedEverything, type RecordedEverything } from './harness.js';
+import { openSession, post, startGuard, startRecordedEverything, type RecordedEverything, closeGuarded } from './harness.js';
 
 let up: RecordedEverything;
 let tg: TestSidecar;
@@ -41,10 +41,7 @@ cedar:
 `);
   h = await openSession(tg.mcpUrl('e'));
 }, 60_000);
-afterAll(async () => {
-  await tg?.close();
-  await up?.close();
-});
+afterAll(() => closeGuarded(tg, up));
 
 /** Other spellings of a URI, one per class (and a few combined). */
 function spellings(uri: string): string[] {

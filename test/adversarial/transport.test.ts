@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { checkHost, hostPolicy } from '../../sidecar/proxy/hosts.js';
 import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
-import { openSession, startGuard, startRecordedEverything, type RecordedEverything } from './harness.js';
+import { openSession, startGuard, startRecordedEverything, type RecordedEverything, closeGuarded, startGuarded } from './harness.js';
 
 // ---------- helpers ----------
 
@@ -194,10 +194,7 @@ server:
 `);
     port = tg.sidecar.port;
   }, 60_000);
-  afterAll(async () => {
-    await tg?.close();
-    await up?.close();
-  });
+  afterAll(() => closeGuarded(tg, up));
 
   const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'rebound', version: '1' } } });
   const postHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
@@ -287,20 +284,16 @@ describe('14: CORS for allowed origins (real server-everything behind the sideca
   let tg: TestSidecar;
   const APP = 'https://app.example';
   beforeAll(async () => {
-    up = await startRecordedEverything();
-    tg = await startGuard(up, `
+    ({ up, tg } = await startGuarded(`
 sources:
   - name: e
     url: \${UPSTREAM}
 defaultAction: forward
 server:
   allowedOrigins: ["${APP}"]
-`);
+`));
   }, 60_000);
-  afterAll(async () => {
-    await tg?.close();
-    await up?.close();
-  });
+  afterAll(() => closeGuarded(tg, up));
 
   const preflight = (origin: string, method: string, headers: string) =>
     fetch(tg.mcpUrl('e'), { method: 'OPTIONS', headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': headers } });
