@@ -16,23 +16,16 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { kubectlPath, run, type RunResult } from './cluster/cluster.js';
 import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until as poll } from './support/k8s.js';
+import { CHART, HELM_TOOLS, installHelm, type K8sObject } from './support/helm.js';
 import { containerProcess, type PodJson } from './support/kubelet.js';
 import { CLI, freePort, ROOT, run as runProcess, type Proc } from '../test/support/processes.js';
 import { buildWebhookConfiguration } from '../webhook/config.js';
 
-const CHART = join(ROOT, 'charts', 'thoughtgate');
-const HELM_TOOLS = join(ROOT, 'scripts', 'helm-tools.sh');
 const OPNS = 'thoughtgate-system';
 const SA = 'thoughtgate-operator';
 const AS = `system:serviceaccount:${OPNS}:${SA}`;
 const NS = 'helm-agents';
 
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  [k: string]: any;
-}
 
 let helmBin: string;
 let stateDir: string;
@@ -85,9 +78,7 @@ async function argoHealth(script: string, obj: unknown): Promise<{ status: strin
 
 beforeAll(async () => {
   // Builds helm once into ~/.cache/thoughtgate (cold: a minute or two); the last stdout line is its path.
-  const r = await run(HELM_TOOLS, ['install'], { streamStderr: true });
-  if (r.code !== 0) throw new Error(`helm-tools.sh install: ${r.stderr}`);
-  helmBin = r.stdout.trim().split('\n').pop()!;
+  helmBin = await installHelm();
   stateDir = mkdtempSync(join(tmpdir(), 'tg-e2e-helm-'));
 }, 15 * 60_000);
 

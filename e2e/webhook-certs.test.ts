@@ -14,12 +14,12 @@ import type { TLSSocket } from 'node:tls';
 import { parseAllDocuments } from 'yaml';
 import { kubectlPath, run } from './cluster/cluster.js';
 import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until as poll } from './support/k8s.js';
+import { CHART, installHelm, type K8sObject } from './support/helm.js';
 import { containerProcess, type PodJson } from './support/kubelet.js';
-import { CLI, freePort, ROOT, run as runProcess, type Proc } from '../test/support/processes.js';
+import { CLI, freePort, run as runProcess, type Proc } from '../test/support/processes.js';
 import { webhookSans } from '../webhook/cert-plan.js';
 import { issueCa, issueServing, type IssuedCa } from '../webhook/x509.js';
 
-const CHART = join(ROOT, 'charts', 'thoughtgate');
 const CERT_MANAGER = 'github.com/cert-manager/cert-manager@v1.19.2';
 // Names in the run's shared control plane: namespaces and release prefixed by this file's tag.
 const OPNS = 'certs-system';
@@ -28,12 +28,6 @@ const SA = 'thoughtgate-operator';
 const CM = ['--set', 'webhook.certManager.enabled=true'];
 const DAY = 24 * 3600 * 1000;
 
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  [k: string]: any;
-}
 
 let helmBin: string;
 let stateDir: string;
@@ -52,9 +46,7 @@ const find = (objs: K8sObject[], kind: string, name?: string): K8sObject => {
 const operatorContainer = (objs: K8sObject[]) => find(objs, 'Deployment').spec.template.spec.containers[0];
 
 beforeAll(async () => {
-  const r = await run(join(ROOT, 'scripts', 'helm-tools.sh'), ['install'], { streamStderr: true });
-  if (r.code !== 0) throw new Error(`helm-tools.sh install: ${r.stderr}`);
-  helmBin = r.stdout.trim().split('\n').pop()!;
+  helmBin = await installHelm();
   stateDir = mkdtempSync(join(tmpdir(), 'tg-e2e-webhook-certs-'));
   // cert-manager's CRDs as it publishes them, from its Go module (module cache: fetched once).
   const dl = await run('go', ['mod', 'download', '-json', CERT_MANAGER], { env: { ...process.env, GOFLAGS: '-mod=mod' } });
