@@ -11,6 +11,7 @@ import type { Logger } from '../lib/log.js';
 import { ChannelChecker, SlackChannels } from './approval-channels.js';
 import { ApprovalRelay, approvalMetrics, type ApprovalSettings } from './approvals.js';
 import { startInformer, type ResilientInformer } from './informer.js';
+import { transportFromKubeConfig } from './kube-transport.js';
 import { LeaderElector } from './leader.js';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.js';
 import { startQueue, type WorkQueue } from './queue.js';
@@ -63,8 +64,6 @@ interface Controller {
 
 function startController(o: OperatorOptions, metrics: OperatorMetrics): Controller {
   const { kc, log } = o;
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
   const managedSelector = `${LABELS.managedBy}=${MANAGED_BY}`;
   const injectSelector = `${LABELS.inject}=${INJECT_ENABLED}`;
 
@@ -73,27 +72,24 @@ function startController(o: OperatorOptions, metrics: OperatorMetrics): Controll
   let relay!: ApprovalRelay;
   const enqueueNs = (obj: k8s.KubernetesObject) => { if (obj.metadata?.namespace) queue.add(`ns:${obj.metadata.namespace}`); };
   const objKey = (obj: k8s.KubernetesObject) => `${obj.metadata!.namespace}/${obj.metadata!.name}`;
-  const informer = <T extends k8s.KubernetesObject>(name: string, path: string, list: () => Promise<k8s.KubernetesListObject<T>>, onChange: (e: 'add' | 'update' | 'delete', obj: T) => void, labelSelector?: string): ResilientInformer<T> =>
-    startInformer<T>({ kc, name, path, list, labelSelector, onChange, log, onRestart: () => metrics.informerRestarts.inc({ resource: name }) });
+  // One set of connections for all informers (a watch each, and their lists).
+  const transport = transportFromKubeConfig(kc);
+  const informer = <T extends k8s.KubernetesObject>(name: string, path: string, onChange: (e: 'add' | 'update' | 'delete', obj: T) => void, labelSelector?: string): ResilientInformer<T> =>
+    startInformer<T>({ kc, transport, name, path, labelSelector, onChange, log, onRestart: () => metrics.informerRestarts.inc({ resource: name }) });
 
-  const policies = informer<KubeObject>('governancepolicies', `/apis/${GROUP}/${VERSION}/${KINDS.GovernancePolicy.plural}`,
-    () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: KINDS.GovernancePolicy.plural }), (_e, obj) => enqueueNs(obj));
-  const channels = informer<KubeObject>('approvalchannels', `/apis/${GROUP}/${VERSION}/${KINDS.ApprovalChannel.plural}`,
-    () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: KINDS.ApprovalChannel.plural }), (e, obj) => {
+  const policies = informer<KubeObject>('governancepolicies', `/apis/${GROUP}/${VERSION}/${KINDS.GovernancePolicy.plural}`, (_e, obj) => enqueueNs(obj));
+  const channels = informer<KubeObject>('approvalchannels', `/apis/${GROUP}/${VERSION}/${KINDS.ApprovalChannel.plural}`, (e, obj) => {
       enqueueNs(obj);
       approvalQueue.add(`ac:${objKey(obj)}`);
       if (e !== 'add') relay.channelChanged(obj, e === 'delete');
     });
-  const requests = informer<KubeObject>('approvalrequests', `/apis/${GROUP}/${VERSION}/${KINDS.ApprovalRequest.plural}`,
-    () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: KINDS.ApprovalRequest.plural }), (e, obj) => {
+  const requests = informer<KubeObject>('approvalrequests', `/apis/${GROUP}/${VERSION}/${KINDS.ApprovalRequest.plural}`, (e, obj) => {
       if (e === 'delete') relay.onDeleted(obj);
       else approvalQueue.add(`ar:${objKey(obj)}`);
     });
   // Our own ConfigMaps: an edit or deletion by anyone else is repaired.
-  const configMaps = informer<k8s.V1ConfigMap>('configmaps', '/api/v1/configmaps',
-    () => core.listConfigMapForAllNamespaces({ labelSelector: managedSelector }), (_e, obj) => enqueueNs(obj), managedSelector);
-  const namespaces = informer<k8s.V1Namespace>('namespaces', '/api/v1/namespaces',
-    () => core.listNamespace({ labelSelector: injectSelector }), (_e, obj) => queue.add(`rbac:${obj.metadata!.name}`), injectSelector);
+  const configMaps = informer<k8s.V1ConfigMap>('configmaps', '/api/v1/configmaps', (_e, obj) => enqueueNs(obj), managedSelector);
+  const namespaces = informer<k8s.V1Namespace>('namespaces', '/api/v1/namespaces', (_e, obj) => queue.add(`rbac:${obj.metadata!.name}`), injectSelector);
 
   const reconciler = new Reconciler({
     kc,
@@ -204,6 +200,7 @@ function startController(o: OperatorOptions, metrics: OperatorMetrics): Controll
       // Closing Slack first fails calls still waiting on a rate limit, so stepping down is quick.
       slack.close();
       await Promise.all([...all, requests].map((i) => i.stop()));
+      await transport.close();
       await Promise.all([queue.close(), approvalQueue.close()]);
     },
   };
