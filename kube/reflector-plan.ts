@@ -1,7 +1,6 @@
 // The reflector's decisions, apart from its I/O: what to do after each list or watch attempt,
 // and what a relist changes in the store. Pure, so each rule has a unit test.
-import { backoffDelay } from './protocol.js';
-import { objectKey, type KubeObject } from './protocol.js';
+import { backoffDelay, objectKey, type KubeObject } from './protocol.js';
 
 /** How one attempt (a list, then a watch) ended. */
 export type AttemptEnd =

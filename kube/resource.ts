@@ -180,6 +180,11 @@ export function resourceClient<T extends KubeObject>(transport: Transport, type:
     return { resourceVersion: rv, events };
   };
 
+  const patch = async (name: string, body: unknown, patchType: PatchType, opts: WriteOptions = {}): Promise<T> => {
+    if (patchType === 'apply' && !opts.fieldManager) throw new KubeError('config', 'server-side apply needs a fieldManager');
+    return write('PATCH', objectPath(name, opts) + query(opts), body, PATCH_CONTENT_TYPE[patchType], `patch ${where(name, opts.namespace)}${opts.status ? ' status' : ''}`, 'patch', opts.signal, [200, 201]);
+  };
+
   const objectPath = (name: string, opts: WriteOptions) => resourcePath(type, { namespace: opts.namespace, name, ...(opts.status ? { subresource: 'status' } : {}) });
   const nsOf = (obj: T, opts: WriteOptions) => opts.namespace ?? obj.metadata.namespace;
 
@@ -214,13 +219,10 @@ export function resourceClient<T extends KubeObject>(transport: Transport, type:
       return write('PUT', objectPath(obj.metadata.name, o2) + query(opts), obj, 'application/json', `replace ${where(obj.metadata.name, o2.namespace)}${opts.status ? ' status' : ''}`, 'update', opts.signal, [200, 201]);
     },
 
-    patch(name, patch, patchType, opts = {}) {
-      if (patchType === 'apply' && !opts.fieldManager) throw new KubeError('config', 'server-side apply needs a fieldManager');
-      return write('PATCH', objectPath(name, opts) + query(opts), patch, PATCH_CONTENT_TYPE[patchType], `patch ${where(name, opts.namespace)}${opts.status ? ' status' : ''}`, 'patch', opts.signal, [200, 201]);
-    },
+    patch,
 
     apply(obj, opts) {
-      return this.patch(obj.metadata.name, obj, 'apply', { ...opts, namespace: nsOf(obj, opts) });
+      return patch(obj.metadata.name, obj, 'apply', { ...opts, namespace: nsOf(obj, opts) });
     },
 
     async delete(name, opts = {}) {
