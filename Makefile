@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help install build typecheck lint test test-unit bench run crds manifests dev-cluster dev-cluster-down k8s-tools clean
+.PHONY: help install build typecheck lint test test-unit bench run crds manifests dev-cluster dev-cluster-down k8s-tools kind-e2e clean
 
 help:
 	@echo "make run          start server-everything and the sidecar with examples/thoughtgate.yaml"
 	@echo "make test         typecheck and run every test (unit, real MCP peers, real kube-apiserver)"
 	@echo "make bench        run the benchmarks and print their numbers"
 	@echo "make dev-cluster  start etcd, kube-apiserver, controller-manager and the operator (.dev/)"
+	@echo "make kind-e2e     build both images and test them on a kind cluster (needs Docker, kind, helm)"
 	@echo "make build | typecheck | lint | crds | k8s-tools | dev-cluster-down | clean"
 
 $(NODE_MODULES_STAMP): package.json package-lock.json
@@ -25,6 +26,7 @@ typecheck: install
 
 lint: typecheck
 	npm run depcheck
+	scripts/lint-shell.sh
 
 # The Kubernetes binaries and helm the e2e tests run, built once from the Go module proxy into
 # ~/.cache/thoughtgate (cold: several minutes; afterwards instant).
@@ -56,6 +58,11 @@ dev-cluster: build k8s-tools
 
 dev-cluster-down:
 	scripts/dev-cluster.sh down
+
+# Both images on a real kubelet (kind): injection, native-sidecar start order, probes, enforcement.
+# Needs Docker, kind, helm and kubectl; not part of `make test` (scripts/kind-e2e.sh).
+kind-e2e:
+	scripts/kind-e2e.sh
 
 clean:
 	rm -rf dist .dev coverage

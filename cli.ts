@@ -204,8 +204,12 @@ Webhook:
   --webhook-bind <address>   (default 0.0.0.0)
   --webhook-service <name>   Service in front of the webhook; its DNS names go in the
                              certificate (default thoughtgate-webhook)
-  --webhook-secret <name>    Secret holding the CA and serving certificate, created and
-                             renewed by the operator (default thoughtgate-webhook-tls)
+  --webhook-secret <name>    Secret holding the webhook's CA (each replica signs its own
+                             serving certificate from it), created and rotated by the
+                             operator (default thoughtgate-webhook-tls)
+  --webhook-cert-dir <dir>   serve tls.crt/tls.key from this directory (cert-manager's
+                             mounted Secret, re-read on change) and manage no certificate
+                             nor caBundle (cert-manager's cainjector does)
   --webhook-config <name>    MutatingWebhookConfiguration whose caBundle is kept current
                              (default thoughtgate)
   --manage-webhook-config    also create/update that MutatingWebhookConfiguration
@@ -257,6 +261,7 @@ async function operator(args: string[]): Promise<number> {
     'webhook-bind': { type: 'string' },
     'webhook-service': { type: 'string' },
     'webhook-secret': { type: 'string' },
+    'webhook-cert-dir': { type: 'string' },
     'webhook-config': { type: 'string' },
     'manage-webhook-config': { type: 'boolean' },
     'webhook-url': { type: 'string' },
@@ -330,6 +335,7 @@ async function operator(args: string[]): Promise<number> {
       failurePolicy: oneOf('failure-policy', ['Fail', 'Ignore'] as const, 'Fail'),
       timeoutSeconds,
       extraSans: (v['webhook-san'] as string[] | undefined) ?? [],
+      certDir: str('webhook-cert-dir'),
     },
     injection: {
       image: str('sidecar-image') ?? `${m.DEFAULTS.image}:${VERSION}`,

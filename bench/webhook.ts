@@ -45,8 +45,8 @@ export async function timedPodCreates(cluster: Cluster, namespace: string, count
     keepAlive: true,
     maxSockets: 1,
     ca: readFileSync(cluster.caFile),
-    cert: readFileSync(cluster.env.THOUGHTGATE_K8S_ADMIN_CERT_FILE),
-    key: readFileSync(cluster.env.THOUGHTGATE_K8S_ADMIN_KEY_FILE),
+    cert: readFileSync(cluster.env.THOUGHTGATE_K8S_ADMIN_CERT_FILE!),
+    key: readFileSync(cluster.env.THOUGHTGATE_K8S_ADMIN_KEY_FILE!),
   });
   const url = new URL(`/api/v1/namespaces/${namespace}/pods`, cluster.server);
   const body = JSON.stringify({

@@ -12,7 +12,9 @@ import { startWebhookServer } from '../webhook/server.js';
 import { DEFAULT_SLACK_API_URLS } from '../operator/approval-channels.js';
 import { startOperator, type ApprovalOptions, type Operator } from '../operator/operator.js';
 import { FIELD_MANAGER } from '../operator/reconcile.js';
-import { WebhookCertManager } from '../webhook/cert.js';
+import { CaInjector } from '../webhook/ca-injector.js';
+import { MountedCertificate } from '../webhook/cert-files.js';
+import { WebhookCertManager, type ServingTls } from '../webhook/cert.js';
 
 export interface OperatorSettings {
   kubeconfig?: string;
@@ -36,6 +38,11 @@ export interface OperatorSettings {
     failurePolicy: 'Fail' | 'Ignore';
     timeoutSeconds: number;
     extraSans: string[];
+    /**
+     * cert-manager issues the serving certificate: the directory of its mounted Secret. The
+     * operator then manages no certificate and leaves the caBundle to cert-manager's cainjector.
+     */
+    certDir?: string;
   };
   injection: Omit<InjectionSettings, 'operator' | 'version'>;
   /** ApprovalRequest relay and ApprovalChannel checks; parseApprovalFlags() builds it from flags. */
@@ -138,6 +145,8 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
     extras: async ({ metrics }) => {
       const w = s.webhook;
       if (!w) return { close: () => undefined };
+      // The configuration we would create has no inject-ca-from annotation: nobody would fill its caBundle.
+      if (w.certDir && w.manageConfig) throw new Error('--manage-webhook-config cannot be combined with --webhook-cert-dir (cert-manager): the chart renders the configuration with the cainjector annotation');
       if (w.manageConfig) {
         const body = buildWebhookConfiguration({
           name: w.configName,
@@ -155,39 +164,55 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
         );
       }
       let server: Awaited<ReturnType<typeof startWebhookServer>> | null = null;
+      const serve = async (getTls: () => ServingTls | undefined) => {
+        server = await startWebhookServer({
+          port: w.port,
+          host: w.bind,
+          getTls,
+          settings,
+          log,
+          onAdmission: (r, seconds) => {
+            metrics.admissions.inc({ outcome: r.outcome });
+            metrics.admissionDuration.observe(seconds);
+          },
+        });
+        log.info('webhook serving', { port: server.port, path: '/mutate-pods', failurePolicy: w.failurePolicy });
+        return server;
+      };
+      if (w.certDir) {
+        // cert-manager: the server's 10 s TLS poll re-reads the mounted files.
+        const mounted = new MountedCertificate(w.certDir, log);
+        if (!mounted.current()) throw new Error(`webhook: no usable tls.crt/tls.key in ${w.certDir}`);
+        log.info('webhook certificate from cert-manager', { dir: w.certDir });
+        await serve(() => mounted.current());
+        return { ready: () => mounted.current() !== undefined, close: () => server?.close() };
+      }
+      const injector = new CaInjector({ kubeConfig: kc, webhookConfigName: w.configName, log });
       const certs = new WebhookCertManager({
         kubeConfig: kc,
         namespace: s.namespace,
         secretName: w.secret,
         serviceName: w.service,
-        webhookConfigName: w.configName,
+        injector,
         extraSans: w.extraSans,
         log,
         onChange: () => server?.reloadTls(),
       });
       const first = await certs.ensure();
-      log.info('webhook certificate', { action: first.action, notAfter: first.notAfter.toISOString(), webhookConfigFound: first.webhookConfigFound });
-      server = await startWebhookServer({
-        port: w.port,
-        host: w.bind,
-        getTls: () => certs.current(),
-        settings,
-        log,
-        onAdmission: (r, seconds) => {
-          metrics.admissions.inc({ outcome: r.outcome });
-          metrics.admissionDuration.observe(seconds);
-        },
-      });
-      log.info('webhook serving', { port: server.port, path: '/mutate-pods', failurePolicy: w.failurePolicy });
-      // Renewal and caBundle drift are checked every minute on every replica (two GETs when idle).
+      log.info('webhook certificate', { ca: first.ca, notAfter: first.notAfter.toISOString(), renewAt: first.renewAt.toISOString(), webhookConfigFound: first.webhookConfigFound });
+      await serve(() => certs.current());
+      // Every replica, every minute: the CA (one GET of the Secret) and this replica's serving
+      // certificate; the injector's own loop puts back a caBundle that drifted.
       const timer = setInterval(() => {
         certs.ensure().catch((err: unknown) => log.warn('webhook certificate check failed; will retry', { error: (err as Error).message }));
       }, 60_000);
       timer.unref();
+      const injection = injector.start(() => certs.caBundle());
       return {
         ready: () => certs.current() !== undefined,
         async close() {
           clearInterval(timer);
+          injection.stop();
           await server?.close();
         },
       };

@@ -1,5 +1,6 @@
 // The injection webhook end to end on a real kube-apiserver (e2e/cluster): the operator's
-// certificate manager issues and rotates the serving cert and patches the caBundle; the webhook
+// certificate manager keeps the CA in the Secret, signs this replica's serving cert, rotates the CA
+// and has the caBundle injected; the webhook
 // server runs in this process behind a URL clientConfig; pods are created with kubectl and the API,
 // and their stored specs are checked. No kubelet runs: pods stay Pending, which is all we need.
 import { X509Certificate } from 'node:crypto';
@@ -8,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
-import { WebhookCertManager, issueCertificates, splitPemBundle, type ServingTls } from '../webhook/cert.js';
+import { WebhookCertManager, splitPemBundle, type CaFiles, type ServingTls } from '../webhook/cert.js';
+import { issueCa } from '../webhook/x509.js';
 import { buildWebhookConfiguration } from '../webhook/config.js';
 import type { Container, InjectionSettings, Pod } from '../webhook/mutate.js';
 import { startWebhookServer, type AdmissionResult, type WebhookServer } from '../webhook/server.js';
@@ -108,10 +110,10 @@ async function webhookBundles(): Promise<string[]> {
   return cfg.webhooks.map((w: { clientConfig: { caBundle?: string } }) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8'));
 }
 
-async function replaceSecretFiles(files: { caBundle: string; caKey: string; cert: string; key: string }): Promise<void> {
+async function replaceSecretFiles(files: CaFiles): Promise<void> {
   const s = await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
   const b64 = (x: string) => Buffer.from(x).toString('base64');
-  s.data = { 'ca.crt': b64(files.caBundle), 'ca.key': b64(files.caKey), 'tls.crt': b64(files.cert), 'tls.key': b64(files.key) };
+  s.data = { 'ca.crt': b64(files.bundle), 'tls.crt': b64(files.cert), 'tls.key': b64(files.key) };
   await core.replaceNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS, body: s });
 }
 
@@ -140,23 +142,28 @@ describe('injection webhook on a real kube-apiserver', () => {
     }
   }, STEP_TIMEOUT);
 
-  it('certificate manager: creates the Secret, then keeps it', async () => {
+  it('certificate manager: creates the CA Secret (no serving key in it), signs a serving cert in memory, then keeps both', async () => {
     certs = new WebhookCertManager({
       kubeConfig: kc, namespace: OPERATOR_NS, secretName: SECRET, serviceName: 'thoughtgate-webhook', webhookConfigName: MWC,
       extraSans: ['127.0.0.1'],
       onChange: (t) => { changes.push(t); server?.reloadTls(); },
     });
     const first = await certs.ensure();
-    expect(first).toMatchObject({ action: 'created', rotatedCa: false, webhookConfigFound: false, caBundlePatched: [] });
-    expect(first.notAfter.getTime()).toBeGreaterThan(Date.now() + 364 * DAY);
+    expect(first).toMatchObject({ ca: 'created', serving: 'issued', webhookConfigFound: false, caBundlePatched: [] });
+    expect(first.notAfter.getTime()).toBeGreaterThan(Date.now() + 6 * DAY);
     const secret = await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
     expect(secret.type).toBe('kubernetes.io/tls');
-    expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
+    expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
     expect(secret.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator' });
-    const leaf = new X509Certificate(Buffer.from(secret.data!['tls.crt'], 'base64'));
+    const ca = new X509Certificate(Buffer.from(secret.data!['tls.crt'], 'base64'));
+    expect(ca.ca).toBe(true);
+    expect(ca.publicKey.asymmetricKeyDetails).toEqual({ namedCurve: 'prime256v1' });
+    expect(Buffer.from(secret.data!['ca.crt'], 'base64').toString()).toBe(ca.toString());
+    const leaf = new X509Certificate(certs.current()!.cert);
+    expect(leaf.verify(ca.publicKey)).toBe(true);
     expect(leaf.subjectAltName).toBe('DNS:thoughtgate-webhook.thoughtgate-system.svc, DNS:thoughtgate-webhook.thoughtgate-system.svc.cluster.local, IP Address:127.0.0.1');
 
-    expect(await certs.ensure()).toMatchObject({ action: 'kept', webhookConfigFound: false });
+    expect(await certs.ensure()).toMatchObject({ ca: 'kept', serving: 'kept', webhookConfigFound: false });
     expect(changes).toHaveLength(1);
     expect(changes[0].cert).toBe(leaf.toString());
   }, STEP_TIMEOUT);
@@ -169,9 +176,9 @@ describe('injection webhook on a real kube-apiserver', () => {
     await kubectl(['apply', '-f', '-'], JSON.stringify(cfg));
     expect(await webhookBundles()).toEqual(['', '']);
 
-    expect(await certs.ensure()).toMatchObject({ action: 'kept', webhookConfigFound: true, caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'] });
+    expect(await certs.ensure()).toMatchObject({ ca: 'kept', webhookConfigFound: true, caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'] });
     expect(await webhookBundles()).toEqual([certs.current()!.ca, certs.current()!.ca]);
-    expect(await certs.ensure()).toMatchObject({ action: 'kept', caBundlePatched: [] });
+    expect(await certs.ensure()).toMatchObject({ ca: 'kept', caBundlePatched: [] });
   }, STEP_TIMEOUT);
 
   it('injects a pod created with kubectl in a labelled namespace, and PodSecurity "restricted" admits it', async () => {
@@ -281,51 +288,45 @@ describe('injection webhook on a real kube-apiserver', () => {
     expect(pods[0].spec!.initContainers![0].restartPolicy).toBe('Always');
   }, STEP_TIMEOUT);
 
-  it('renews a near-expiry certificate with the same CA; the server serves it without a restart', async () => {
-    const old = certs.current()!;
-    // A serving cert issued 340 days ago by the same CA: 25 days left, inside the 30-day window.
-    const caKey = Buffer.from((await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS })).data!['ca.key'], 'base64').toString();
-    const aging = issueCertificates({
-      dnsNames: ['thoughtgate-webhook.thoughtgate-system.svc', 'thoughtgate-webhook.thoughtgate-system.svc.cluster.local'], ipAddresses: ['127.0.0.1'],
-      now: new Date(Date.now() - 340 * DAY), validityMs: 365 * DAY, caValidityMs: 0, ca: { bundle: old.ca, key: caKey },
-    });
-    await replaceSecretFiles(aging);
-    const r = await certs.ensure();
-    expect(r).toMatchObject({ action: 'renewed', rotatedCa: false, caBundlePatched: [], reason: expect.stringMatching(/^expires /) });
-    expect(r.notAfter.getTime()).toBeGreaterThan(Date.now() + 364 * DAY);
-    const now = certs.current()!;
-    expect(now.ca).toBe(old.ca);
-    expect(now.cert).not.toBe(old.cert);
-    expect(await servedFingerprint()).toBe(new X509Certificate(now.cert).fingerprint256);
-    expect(sidecars(await create(podManifest('after-renewal', 'agents')))).toHaveLength(1);
+  it('another replica reads the same CA and signs a serving cert of its own, which the apiserver trusts too', async () => {
+    const replica = new WebhookCertManager({ kubeConfig: kc, namespace: OPERATOR_NS, secretName: SECRET, serviceName: 'thoughtgate-webhook', webhookConfigName: MWC, extraSans: ['127.0.0.1'] });
+    expect(await replica.ensure()).toMatchObject({ ca: 'kept', serving: 'issued', caBundlePatched: [] });
+    expect(replica.current()!.cert).not.toBe(certs.current()!.cert);
+    expect(replica.current()!.key).not.toBe(certs.current()!.key);
+    const trusted = splitPemBundle((await webhookBundles())[0]).map((p) => new X509Certificate(p));
+    expect(trusted.some((c) => new X509Certificate(replica.current()!.cert).checkIssued(c))).toBe(true);
   }, STEP_TIMEOUT);
 
-  it('rotates a near-expiry CA, trusting the new CA before serving a cert it signed', async () => {
-    // A Secret whose CA has 10 days left (the server still serves the current cert).
-    const dying = issueCertificates({ dnsNames: ['x'], ipAddresses: [], now: new Date(Date.now() - 3640 * DAY), validityMs: 3000 * DAY, caValidityMs: 3650 * DAY });
-    await replaceSecretFiles(dying);
+  it('rotates a CA due for renewal: new CA trusted (old ones kept) before the server serves a cert it signed', async () => {
+    const before = certs.current()!;
+    // The Secret's CA was issued 300 days ago for a year: past two thirds of its life. The CA the
+    // server's cert chains to is still in ca.crt, as after an earlier rotation.
+    const dying = await issueCa({ now: new Date(Date.now() - 300 * DAY), validityMs: 365 * DAY });
+    await replaceSecretFiles({ ...dying, bundle: dying.cert + before.ca });
     const r = await certs.ensure();
-    expect(r).toMatchObject({ action: 'renewed', rotatedCa: true, caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'] });
+    expect(r).toMatchObject({ ca: 'rotated', serving: 'issued', servingReason: 'signed by another CA', caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'] });
     const bundle = splitPemBundle(certs.current()!.ca);
-    expect(bundle).toHaveLength(2);
-    expect(bundle[1]).toBe(splitPemBundle(dying.caBundle)[0]); // the outgoing CA stays trusted while valid
+    expect(bundle.slice(1)).toEqual([dying.cert, before.ca]); // the overlap: the CAs it replaced stay for a while
     expect(await webhookBundles()).toEqual([certs.current()!.ca, certs.current()!.ca]);
+    const stored = await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
+    expect(Buffer.from(stored.data!['tls.crt'], 'base64').toString()).toBe(bundle[0]);
     expect(new X509Certificate(certs.current()!.cert).verify(new X509Certificate(bundle[0]).publicKey)).toBe(true);
     expect(await servedFingerprint()).toBe(new X509Certificate(certs.current()!.cert).fingerprint256);
     expect(sidecars(await create(podManifest('after-ca-rotation', 'agents')))).toHaveLength(1);
   }, STEP_TIMEOUT);
 
-  it('two replicas racing to create the Secret end up serving one certificate', async () => {
+  it('two replicas racing to create the CA: one creates, the other reads the winner; each serves its own cert', async () => {
     const replica = () => new WebhookCertManager({
       kubeConfig: kc, namespace: OPERATOR_NS, secretName: 'race-tls', serviceName: 'thoughtgate-webhook', webhookConfigName: 'not-there', extraSans: ['127.0.0.1'],
     });
     const [a, b] = [replica(), replica()];
     const results = await Promise.all([a.ensure(), b.ensure()]);
-    expect(results.filter((x) => x.action === 'created')).toHaveLength(1);
-    expect(results.map((x) => x.action)).toContain('adopted');
-    expect(a.current()!.cert).toBe(b.current()!.cert);
+    expect(results.map((x) => x.ca).sort()).toEqual(['adopted', 'created']);
+    expect(a.current()!.ca).toBe(b.current()!.ca);
+    expect(a.current()!.cert).not.toBe(b.current()!.cert);
     const stored = await core.readNamespacedSecret({ name: 'race-tls', namespace: OPERATOR_NS });
-    expect(Buffer.from(stored.data!['tls.crt'], 'base64').toString()).toBe(a.current()!.cert);
+    const ca = new X509Certificate(Buffer.from(stored.data!['tls.crt'], 'base64'));
+    for (const r of [a, b]) expect(new X509Certificate(r.current()!.cert).verify(ca.publicKey)).toBe(true);
   }, STEP_TIMEOUT);
 
   it('failurePolicy Fail: a down webhook blocks pod creation only where injection is wanted', async () => {

@@ -1,48 +1,66 @@
-// Property fuzzing of parseJsonRpc against JSON.parse and an independent duplicate-key/depth oracle.
-// Deterministic: the seed is printed; reproduce or explore with FUZZ_SEED=<n> npm test -- lib/jsonrpc.fuzz
+// Property fuzzing of parseJsonRpc against JSON.parse and an independent duplicate-key/depth oracle,
+// with fast-check: its generator is the only source of randomness, a failure is shrunk (the text by
+// deleting ever smaller chunks, the random bytes as an array) and reported with the seed and path
+// that replay it. Deterministic by default (a fixed seed, as in CI); explore with another seed, or
+// replay a reported failure exactly:
+//   FUZZ_SEED=<n> npm test -- lib/jsonrpc.fuzz
+//   FUZZ_SEED=<seed> FUZZ_PATH=<path> npm test -- lib/jsonrpc.fuzz -t '<test name>'
 import { isDeepStrictEqual } from 'node:util';
+import fc, { Arbitrary, Stream, Value, type Random } from 'fast-check';
 import { MAX_DEPTH, batchBody, decodeUtf8Strict, errorResponse, parseJsonRpc, type Message } from './jsonrpc.js';
 
-const SEED = process.env.FUZZ_SEED !== undefined ? Number.parseInt(process.env.FUZZ_SEED, 10) >>> 0 : 0x7467;
+const SEED = process.env.FUZZ_SEED !== undefined ? Number.parseInt(process.env.FUZZ_SEED, 10) | 0 : 0x7467;
+const PATH = process.env.FUZZ_PATH || undefined;
 
-/** sfc32: small, fast, good enough statistically, and seedable. */
-class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-  constructor(seed: number) {
-    this.a = 0x9e3779b9;
-    this.b = 0x243f6a88;
-    this.c = 0xb7e15162;
-    this.d = seed >>> 0;
-    for (let i = 0; i < 12; i++) this.next();
-  }
-  next(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
+/** The generators' view of fast-check's Random: uniform draws, no state of our own. */
+class Draw {
+  constructor(private readonly mrng: Random) {}
+  /** 0 ≤ result < n. */
   int(n: number): number {
-    return this.next() % n;
+    return this.mrng.nextInt(0, n - 1);
   }
   chance(p: number): boolean {
-    return this.next() < p * 4294967296;
+    return this.mrng.nextInt(0, 0xffffffff) < p * 4294967296;
   }
   pick<T>(xs: readonly T[]): T {
     return xs[this.int(xs.length)];
   }
 }
 
+/**
+ * JSON text from a generator below. fast-check's combinators build values, not text; these
+ * generators vary the text itself (whitespace, escapes, number spellings, key order, corruption),
+ * so they draw from fast-check's Random directly. A failing text shrinks by deleting chunks
+ * (halves first, down to single characters; long texts only in coarse chunks), which is how a
+ * parser's counterexample gets small.
+ */
+class JsonTextArbitrary extends Arbitrary<string> {
+  constructor(private readonly gen: (r: Draw) => string) {
+    super();
+  }
+  generate(mrng: Random): Value<string> {
+    return new Value(this.gen(new Draw(mrng)), undefined);
+  }
+  canShrinkWithoutContext(value: unknown): value is string {
+    return typeof value === 'string';
+  }
+  shrink(value: string): Stream<Value<string>> {
+    return new Stream(withoutChunks(value));
+  }
+}
+function* withoutChunks(s: string): IterableIterator<Value<string>> {
+  for (let size = Math.max(1, s.length >> 1); size >= 1; size >>= 1) {
+    if (s.length / size > 256) break;
+    for (let at = 0; at < s.length; at += size) yield new Value(s.slice(0, at) + s.slice(at + size), undefined);
+  }
+}
+const jsonText = (gen: (r: Draw) => string): Arbitrary<string> => new JsonTextArbitrary(gen);
+
 // ---------------------------------------------------------------------------------------------------
 // Generators of JSON text (text, not values, so that whitespace, escapes and number spellings vary).
 
 const WS = [' ', '\t', '\r', '\n'];
-function ws(r: Rng): string {
+function ws(r: Draw): string {
   if (!r.chance(0.15)) return '';
   let s = '';
   for (let i = r.int(3) + 1; i > 0; i--) s += r.pick(WS);
@@ -54,7 +72,7 @@ const NUMBERS = [
   '12345678901234567890', '-9007199254740993', '9007199254740992', '1e400', '-1e400', '1e-400', '0.000001',
   '123456789.123456789', '1.0', '100', '4294967296', '0e0', '0E-0', '-0e+0',
 ];
-function genNumber(r: Rng): string {
+function genNumber(r: Draw): string {
   if (r.chance(0.6)) return r.pick(NUMBERS);
   let s = r.chance(0.3) ? '-' : '';
   s += r.chance(0.2) ? '0' : String(r.int(9) + 1) + digits(r, r.int(25));
@@ -62,7 +80,7 @@ function genNumber(r: Rng): string {
   if (r.chance(0.2)) s += r.pick(['e', 'E']) + r.pick(['', '+', '-']) + digits(r, r.int(4) + 1);
   return s;
 }
-function digits(r: Rng, n: number): string {
+function digits(r: Draw, n: number): string {
   let s = '';
   for (let i = 0; i < n; i++) s += String.fromCharCode(48 + r.int(10));
   return s;
@@ -73,7 +91,7 @@ const STRING_PIECES = [
   '\\ud800', '\\udfff', '\\uDC00\\uD800', '\\u2028', '\\u0022', '\\u005c', 'é', '中', '😀', '\u2028', '\u2029', '\ud800', '\udfff',
   '\u007f', '\u0080', '\uffff', '\ufeff', ' ', "'", '__proto__', 'constructor', '{', '}', '[', ']', ':', ',',
 ];
-function genStringText(r: Rng, maxLen = 12): string {
+function genStringText(r: Draw, maxLen = 12): string {
   let s = '"';
   for (let i = r.int(maxLen + 1); i > 0; i--) {
     s += r.chance(0.7) ? String.fromCharCode(97 + r.int(26)) : r.pick(STRING_PIECES);
@@ -83,7 +101,7 @@ function genStringText(r: Rng, maxLen = 12): string {
 
 const KEY_POOL = ['a', 'b', 'id', 'method', 'params', 'jsonrpc', 'result', 'error', 'name', '__proto__', 'constructor', 'x y', 'é', ''];
 /** A key's JSON text, sometimes spelled with escapes; returns [text, decoded]. */
-function genKey(r: Rng, used: Set<string>): [string, string] {
+function genKey(r: Draw, used: Set<string>): [string, string] {
   let key: string;
   if (r.chance(0.5)) key = r.pick(KEY_POOL);
   else key = JSON.parse(genStringText(r, 6)) as string;
@@ -92,7 +110,7 @@ function genKey(r: Rng, used: Set<string>): [string, string] {
   used.add(key);
   return [spellKey(r, key), key];
 }
-function spellKey(r: Rng, key: string): string {
+function spellKey(r: Draw, key: string): string {
   if (!r.chance(0.15)) return JSON.stringify(key);
   let s = '"';
   for (const ch of key) {
@@ -107,7 +125,7 @@ interface GenOpts {
   /** Containers and members left to generate; bounds the size of one input. */
   budget?: number;
 }
-function genValue(r: Rng, depth: number, o: GenOpts): string {
+function genValue(r: Draw, depth: number, o: GenOpts): string {
   o.budget ??= 600;
   const k = depth >= o.maxDepth || o.budget <= 0 ? r.int(4) : r.int(7);
   switch (k) {
@@ -134,7 +152,7 @@ function genValue(r: Rng, depth: number, o: GenOpts): string {
 }
 
 /** A JSON-RPC-shaped object, mostly well-formed, sometimes subtly not. */
-function genMessage(r: Rng): string {
+function genMessage(r: Draw): string {
   const members: string[] = [];
   const add = (key: string, value: string) => members.push(ws(r) + spellKey(r, key) + ws(r) + ':' + ws(r) + value + ws(r));
   if (!r.chance(0.05)) add('jsonrpc', r.chance(0.95) ? '"2.0"' : r.pick(['"1.0"', '2.0', 'null', '"2.0 "']));
@@ -161,7 +179,7 @@ function genMessage(r: Rng): string {
   return '{' + members.join(',') + '}';
 }
 
-function genBody(r: Rng): string {
+function genBody(r: Draw): string {
   if (r.chance(0.3)) {
     const n = r.int(6);
     const els: string[] = [];
@@ -177,7 +195,7 @@ const HOSTILE = [
   ',"id":null', ',"id":2', ',"method":"other"', ',"jsonrpc":"2.0"', '\ufeff', '\u0000', '\\', '"', '[', '{', ']', '}', ',', ':',
   '"a":1,"a":2', '/*x*/', 'NaN', '-Infinity', '\u00a0', '\u2028',
 ];
-function mutate(r: Rng, s: string): string {
+function mutate(r: Draw, s: string): string {
   const rounds = r.chance(0.15) ? 0 : r.int(3) + 1; // some stay intact, as a baseline
   for (let k = 0; k < rounds; k++) {
     const at = r.int(s.length + 1);
@@ -278,19 +296,15 @@ function expectedKind(v: unknown, dup: boolean): Message['kind'] {
 // ---------------------------------------------------------------------------------------------------
 // Property check.
 
-interface Failure { block: string; n: number; problem: string; input: string }
-const failures: Failure[] = [];
 const stats = { cases: 0, json: 0, messages: 0, kinds: {} as Record<string, number> };
 
 function show(s: string): string {
   return s.length > 300 ? JSON.stringify(s.slice(0, 300)) + `…(${s.length} chars)` : JSON.stringify(s);
 }
 
-function check(block: string, n: number, input: string): void {
+/** The property: every problem with what the parser makes of `input` goes to `bad`. */
+function check(input: string, bad: (problem: string) => void): void {
   stats.cases++;
-  const bad = (problem: string) => {
-    if (failures.length < 20) failures.push({ block, n, problem, input: show(input) });
-  };
   let p: ReturnType<typeof parseJsonRpc>;
   try {
     p = parseJsonRpc(input);
@@ -383,10 +397,14 @@ function check(block: string, n: number, input: string): void {
 
 // ---------------------------------------------------------------------------------------------------
 
-function blockRng(block: number): Rng {
-  return new Rng((SEED ^ Math.imul(block + 1, 0x9e3779b1)) >>> 0);
+/** Fails (fast-check then shrinks `input` and reports it with its seed and path) on any problem. */
+function holdsFor(input: string): void {
+  const problems: string[] = [];
+  check(input, (p) => problems.push(p));
+  if (problems.length) throw new Error(problems.join('\n'));
 }
 
+const params = (numRuns: number): fc.Parameters<[unknown]> => ({ seed: SEED, numRuns, path: PATH, endOnFailure: PATH !== undefined });
 const started = Date.now();
 
 beforeAll(() => {
@@ -400,25 +418,48 @@ afterAll(() => {
   );
 });
 
-describe(`parseJsonRpc fuzz (FUZZ_SEED=${SEED})`, () => {
-  beforeEach(() => {
-    failures.length = 0;
-  });
+// Random bytes: 70 % mostly from JSON's own alphabet, 30 % anything; 10 % up to 399 bytes long,
+// the rest up to 39. Plain fast-check arrays, so a failure shrinks byte by byte.
+const ALPHABET = [...Buffer.from('{}[]":,0123456789-+.eE \t\r\nabcdefghijklmnopqrstuvwxyz\\u')];
+const anyByte = fc.integer({ min: 0, max: 255 });
+const byteArrays = (byte: Arbitrary<number>) => fc.oneof(
+  { weight: 9, arbitrary: fc.array(byte, { maxLength: 39, size: 'max' }) },
+  { weight: 1, arbitrary: fc.array(byte, { maxLength: 399, size: 'max' }) },
+);
+const randomBytes = fc.oneof(
+  { weight: 7, arbitrary: byteArrays(fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...ALPHABET) }, { weight: 1, arbitrary: anyByte })) },
+  { weight: 3, arbitrary: byteArrays(anyByte) },
+).map((xs) => Uint8Array.from(xs));
 
+const randomValues = jsonText((r) => {
+  if (r.chance(0.02)) {
+    // Straddle the depth limit.
+    const d = MAX_DEPTH - 2 + r.int(5);
+    return '{"jsonrpc":"2.0","method":"m","params":' + '['.repeat(d - 1) + genValue(r, 9, { maxDepth: 9, wide: false }) + ']'.repeat(d - 1) + '}';
+  }
+  if (r.chance(0.5)) return ws(r) + genValue(r, 0, { maxDepth: r.int(8) + 1, wide: true }) + ws(r);
+  return genBody(r);
+});
+
+const mutatedMessages = jsonText((r) => {
+  if (r.chance(0.004)) {
+    // A 1 MB string somewhere a value goes.
+    const big = '"' + 'x'.repeat(1 << 20) + (r.chance(0.5) ? '\\n"' : '"');
+    const text = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"blob":${big}}}}`;
+    return r.chance(0.5) ? text.slice(0, text.length - r.int(5)) : text;
+  }
+  return mutate(r, genBody(r));
+});
+
+describe(`parseJsonRpc fuzz (FUZZ_SEED=${SEED})`, () => {
   test('random bytes', () => {
-    const r = blockRng(0);
-    const alphabet = Buffer.from('{}[]":,0123456789-+.eE \t\r\nabcdefghijklmnopqrstuvwxyz\\u');
-    for (let n = 0; n < 6000; n++) {
-      const len = r.int(r.chance(0.1) ? 400 : 40);
-      const bytes = new Uint8Array(len);
-      const biased = r.chance(0.7);
-      for (let i = 0; i < len; i++) bytes[i] = biased && r.chance(0.9) ? alphabet[r.int(alphabet.length)] : r.int(256);
+    fc.assert(fc.property(randomBytes, (bytes) => {
+      const problems: string[] = [];
       let text: string | null;
       try {
         text = decodeUtf8Strict(bytes);
       } catch (err) {
-        failures.push({ block: 'bytes', n, problem: `decodeUtf8Strict threw ${String(err)}`, input: Buffer.from(bytes).toString('hex') });
-        continue;
+        throw new Error(`decodeUtf8Strict threw ${String(err)}`);
       }
       // Valid UTF-8 must decode exactly as a fatal TextDecoder (with the BOM kept) does.
       let reference: string | null;
@@ -427,45 +468,18 @@ describe(`parseJsonRpc fuzz (FUZZ_SEED=${SEED})`, () => {
       } catch {
         reference = null;
       }
-      if (text !== reference) failures.push({ block: 'bytes', n, problem: 'decodeUtf8Strict disagrees with TextDecoder', input: Buffer.from(bytes).toString('hex') });
-      if (text !== null) check('bytes', n, text);
-      check('bytes-latin1', n, Buffer.from(bytes).toString('latin1'));
-    }
-    expect(failures).toEqual([]);
-  });
+      if (text !== reference) problems.push('decodeUtf8Strict disagrees with TextDecoder');
+      if (text !== null) check(text, (p) => problems.push(`as UTF-8: ${p}`));
+      check(Buffer.from(bytes).toString('latin1'), (p) => problems.push(`as latin1: ${p}`));
+      if (problems.length) throw new Error(problems.join('\n'));
+    }), params(6000));
+  }, 120_000);
 
   test('random JSON values (deep, wide, unicode, all number shapes)', () => {
-    const r = blockRng(1);
-    for (let n = 0; n < 6000; n++) {
-      let text: string;
-      if (r.chance(0.02)) {
-        // Straddle the depth limit.
-        const d = MAX_DEPTH - 2 + r.int(5);
-        text = '{"jsonrpc":"2.0","method":"m","params":' + '['.repeat(d - 1) + genValue(r, 9, { maxDepth: 9, wide: false }) + ']'.repeat(d - 1) + '}';
-      } else if (r.chance(0.5)) {
-        text = ws(r) + genValue(r, 0, { maxDepth: r.int(8) + 1, wide: true }) + ws(r);
-      } else {
-        text = genBody(r);
-      }
-      check('values', n, text);
-    }
-    expect(failures).toEqual([]);
-  });
+    fc.assert(fc.property(randomValues, (text) => holdsFor(text)), params(6000));
+  }, 120_000);
 
   test('valid messages, mutated', () => {
-    const r = blockRng(2);
-    for (let n = 0; n < 7000; n++) {
-      let text = genBody(r);
-      if (r.chance(0.004)) {
-        // A 1 MB string somewhere a value goes.
-        const big = '"' + 'x'.repeat(1 << 20) + (r.chance(0.5) ? '\\n"' : '"');
-        text = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"blob":${big}}}}`;
-        if (r.chance(0.5)) text = text.slice(0, text.length - r.int(5));
-      } else {
-        text = mutate(r, text);
-      }
-      check('mutated', n, text);
-    }
-    expect(failures).toEqual([]);
-  });
+    fc.assert(fc.property(mutatedMessages, (text) => holdsFor(text)), params(7000));
+  }, 120_000);
 });

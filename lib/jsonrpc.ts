@@ -163,12 +163,12 @@ function keyIs(s: string, ks: number, dec: string | null, name: string): boolean
 
 /** Is stacked key j equal to the key at s[ks, ke) (dec: its decoded text when it had escapes)? */
 function keyEquals(s: string, j: number, ks: number, ke: number, dec: string | null): boolean {
-  const js = kStart[j];
+  const js = kStart[j]!;
   if (js < 0) {
-    const jd = escKeys[-1 - js];
+    const jd = escKeys[-1 - js]!;
     return dec !== null ? jd === dec : spanEquals(s, ks, ke, jd);
   }
-  const je = kEnd[j];
+  const je = kEnd[j]!;
   if (dec !== null) return spanEquals(s, js, je, dec);
   const len = ke - ks;
   if (je - js !== len) return false;
@@ -177,8 +177,8 @@ function keyEquals(s: string, j: number, ks: number, ke: number, dec: string | n
 }
 
 function keyText(s: string, j: number): string {
-  const js = kStart[j];
-  return js < 0 ? escKeys[-1 - js] : s.slice(js, kEnd[j]);
+  const js = kStart[j]!;
+  return js < 0 ? escKeys[-1 - js]! : s.slice(js, kEnd[j]);
 }
 
 function pushKey(ks: number, ke: number, h: number, dec: string | null): void {
@@ -235,7 +235,7 @@ function readKey(s: string, pos: number, n: number, depth: number, msgLevel: boo
     if (set.has(k)) dup = true;
     else set.add(k);
   } else {
-    const base = keyBase[depth];
+    const base = keyBase[depth]!;
     for (let j = base; j < keyTop; j++) {
       if (kHash[j] === h && keyEquals(s, j, ks, ke, dec)) {
         dup = true;
@@ -270,19 +270,19 @@ function readKey(s: string, pos: number, n: number, depth: number, msgLevel: boo
   if (msgLevel) {
     const len = dec === null ? ke - ks : dec.length;
     if (len === 2 && keyIs(s, ks, dec, 'id')) {
-      if (keyMask[m] & K_ID) {
+      if (keyMask[m]! & K_ID) {
         idStart[m] = -2; // repeated: the message is invalid and its id ambiguous
       } else {
         idStart[m] = pos;
         keyIsId = true;
       }
-      keyMask[m] |= K_ID;
-    } else if (len === 7 && keyIs(s, ks, dec, 'jsonrpc')) keyMask[m] |= K_JSONRPC;
+      keyMask[m] = keyMask[m]! | K_ID;
+    } else if (len === 7 && keyIs(s, ks, dec, 'jsonrpc')) keyMask[m] = keyMask[m]! | K_JSONRPC;
     else if (len === 6) {
-      if (keyIs(s, ks, dec, 'method')) keyMask[m] |= K_METHOD;
-      else if (keyIs(s, ks, dec, 'params')) keyMask[m] |= K_PARAMS;
-      else if (keyIs(s, ks, dec, 'result')) keyMask[m] |= K_RESULT;
-    } else if (len === 5 && keyIs(s, ks, dec, 'error')) keyMask[m] |= K_ERROR;
+      if (keyIs(s, ks, dec, 'method')) keyMask[m] = keyMask[m]! | K_METHOD;
+      else if (keyIs(s, ks, dec, 'params')) keyMask[m] = keyMask[m]! | K_PARAMS;
+      else if (keyIs(s, ks, dec, 'result')) keyMask[m] = keyMask[m]! | K_RESULT;
+    } else if (len === 5 && keyIs(s, ks, dec, 'error')) keyMask[m] = keyMask[m]! | K_ERROR;
   }
   return pos;
 }
@@ -404,7 +404,7 @@ function scanBody(s: string): string | null {
           break;
         }
         if (c !== RBRACE) return `expected ',' or '}' at offset ${pos}`;
-        keyTop = keyBase[depth];
+        keyTop = keyBase[depth]!;
         keySets[depth] = undefined;
       } else {
         if (c === COMMA) {
@@ -429,8 +429,8 @@ function invalid(id: RawId | null, reason: string, raw: string): Message {
 
 function classify(body: string, m: number, v: unknown, raw: string): Message {
   if (!isPlainObject(v)) return invalid(null, 'message must be a JSON object', raw);
-  const mask = keyMask[m];
-  const is = idStart[m];
+  const mask = keyMask[m]!;
+  const is = idStart[m]!;
   let id: RawId | null = null;
   let idOk = false; // the id key is present and a string or a number
   if (is >= 0) {

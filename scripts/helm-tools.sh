@@ -51,7 +51,7 @@ for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
   ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$k8s_minor"
 done
 
-tool=helm-tools
+tool="helm-tools"
 what="helm $version and glua"
 packages=(helm.sh/helm/v3/cmd/helm github.com/yuin/gopher-lua/cmd/glua)
 hash_extra=()

@@ -19,8 +19,10 @@ mkdir -p "$out"
 rm -rf "$out/dist"
 mkdir -p "$out/dist"
 cp dist/*.js "$out/dist/"
-mkdir -p "$out/dist/scripts" && cp dist/scripts/*.js "$out/dist/scripts/" 2>/dev/null || true
+mkdir -p "$out/dist/scripts"
+cp dist/scripts/*.js "$out/dist/scripts/" 2>/dev/null || true
 # package.json with the runtime dependencies of this kind, at the versions package-lock.json pins.
+# shellcheck disable=SC2016 # the ${…} below are JavaScript's
 node -e '
   const pkg = require("./package.json");
   const want = JSON.parse(process.argv[1]);

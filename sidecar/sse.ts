@@ -161,7 +161,7 @@ export class SseParser {
 
   private take(raw: string): SseEvent {
     const lines = this.dataLines;
-    const data = !this.hasData ? null : lines.length === 1 ? lines[0] : lines.join('\n');
+    const data = !this.hasData ? null : lines.length === 1 ? lines[0]! : lines.join('\n');
     const e: SseEvent = { raw, data, event: this.event, id: this.id, retry: this.retry };
     if (this.hasData) {
       this.dataLines = [];
@@ -244,8 +244,7 @@ export function createSseRewriter(opts: {
   let done = '';
   const render = (events: SseEvent[]): boolean => {
     let out = '';
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i];
+    for (const e of events) {
       if (tooLarge(e.raw)) {
         done = out;
         return false;

@@ -50,7 +50,7 @@ describe('image contents', () => {
     dirs.push(dir);
     const help = run(process.execPath, [join(dir, 'dist/cli.js'), 'operator', '--help']);
     expect(await help.exited).toBe(0);
-    // Loading the operator (client-node, node-forge) and failing on the missing cluster proves the
+    // Loading the operator (client-node, @peculiar/x509) and failing on the missing cluster proves the
     // modules are there: a missing module would be an import error, not this message.
     const start = run(process.execPath, [join(dir, 'dist/cli.js'), 'operator', '--kubeconfig', join(dir, 'missing-kubeconfig')]);
     expect(await start.exited).toBe(1);

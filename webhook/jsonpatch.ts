@@ -36,7 +36,7 @@ function locate(doc: unknown, path: string): { parent: Container; key: string } 
     else throw new JsonPatchError(`missing parent for ${path}`);
   }
   if (!isContainer(cur)) throw new JsonPatchError(`parent of ${path} is not an object or array`);
-  return { parent: cur, key: tokens[tokens.length - 1] };
+  return { parent: cur, key: tokens[tokens.length - 1]! };
 }
 
 function get(doc: unknown, path: string): unknown {

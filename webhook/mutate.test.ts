@@ -1,5 +1,14 @@
 // The pod mutation over many pod shapes: each patch is applied with a strict RFC 6902 applier (as
 // the apiserver would), the result is checked, and a second pass over the result must change nothing.
+//
+// Golden files (as linkerd2 keeps its injector's): for each pod of GOLDEN below, the exact result
+// of mutatePod (patch, reason, warnings) is stored in webhook/testdata/<case>.json next to the
+// input pod, and must match byte for byte. After an intended change to the mutation, rewrite them
+// and review the diff:
+//   UPDATE_GOLDEN=1 npm test -- webhook/mutate.test.ts
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { applyJsonPatch, JsonPatchError } from './jsonpatch.js';
 import {
   DEFAULT_RESOURCES,
@@ -16,6 +25,11 @@ const settings: InjectionSettings = {
   image: 'ghcr.io/thoughtgate/thoughtgate:0.1.0',
   version: '0.1.0',
   operator: { namespace: 'thoughtgate-system', podSelector: { matchLabels: { 'app.kubernetes.io/component': 'operator' } } },
+};
+/** Every setting away from its default. */
+const customSettings: InjectionSettings = {
+  ...settings, containerName: 'tg', imagePullPolicy: 'Always', runAsUser: 1000, configMapName: 'cm', adminBind: '::', logLevel: 'debug',
+  resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '256Mi' } },
 };
 const enabledNs = { name: 'agents', labels: { 'thoughtgate.io/inject': 'enabled', 'kubernetes.io/metadata.name': 'agents' } };
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -62,6 +76,17 @@ const sidecarOf = (pod: Pod): Container => [...(pod.spec!.initContainers ?? []),
 const envOf = (c: Container): Record<string, unknown> => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
 
 const bare = (): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'agent' }, spec: { containers: [{ name: 'app', image: 'agent:1' }] } });
+/** A pod that already has an annotation, a volume, env (its own THOUGHTGATE_URL among it) and an empty env. */
+const withExistingEnvVolumesAnnotations = (): Pod => ({
+  metadata: { name: 'a', annotations: { team: 'x' }, labels: { app: 'a' } },
+  spec: {
+    volumes: [{ name: 'data', emptyDir: {} }],
+    containers: [
+      { name: 'app', image: 'a', env: [{ name: 'THOUGHTGATE_URL', value: 'http://127.0.0.1:9999' }, { name: 'B', value: '2' }] },
+      { name: 'other', image: 'o', env: [] },
+    ],
+  },
+});
 
 describe('mutatePod: what gets injected', () => {
   it('injects a complete native sidecar into a bare pod (no labels, annotations, env, volumes, init containers)', () => {
@@ -144,17 +169,7 @@ describe('mutatePod: what gets injected', () => {
   });
 
   it('keeps an existing THOUGHTGATE_URL and existing env, volumes and annotations', () => {
-    const pod0: Pod = {
-      metadata: { name: 'a', annotations: { team: 'x' }, labels: { app: 'a' } },
-      spec: {
-        volumes: [{ name: 'data', emptyDir: {} }],
-        containers: [
-          { name: 'app', image: 'a', env: [{ name: 'THOUGHTGATE_URL', value: 'http://127.0.0.1:9999' }, { name: 'B', value: '2' }] },
-          { name: 'other', image: 'o', env: [] },
-        ],
-      },
-    };
-    const { pod } = inject(input(withServiceAccountPlugin(pod0)));
+    const { pod } = inject(input(withServiceAccountPlugin(withExistingEnvVolumesAnnotations())));
     expect(envOf(pod.spec!.containers![0])).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:9999', B: '2' });
     expect(envOf(pod.spec!.containers![1])).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
     expect(pod.spec!.volumes!.map((v) => v.name)).toEqual(['data', 'kube-api-access-x7k2p', 'thoughtgate-podinfo']);
@@ -246,10 +261,7 @@ describe('mutatePod: what gets injected', () => {
   });
 
   it('applies the settings: name, image policy, user, resources, ConfigMap, admin bind, log level', () => {
-    const s: InjectionSettings = {
-      ...settings, containerName: 'tg', imagePullPolicy: 'Always', runAsUser: 1000, configMapName: 'cm', adminBind: '::', logLevel: 'debug',
-      resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '256Mi' } },
-    };
+    const s = customSettings;
     const r = mutatePod(input(bare(), { settings: s }));
     const pod = applyJsonPatch(bare(), r.patch);
     const sc = pod.spec!.initContainers![0];
@@ -377,5 +389,63 @@ describe('applyJsonPatch (the strict test applier)', () => {
     ]);
     expect(out).toEqual({ a: [1, 2, 3, 4], m: {}, moved: 'r', first: 1 });
     expect(doc).toEqual({ a: [1, 3], m: { 'x/y': 1, 'p~q': 2 } });
+  });
+});
+
+// ---------- golden files ----------
+
+const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), 'testdata');
+const UPDATE_GOLDEN = process.env.UPDATE_GOLDEN === '1';
+
+/** Representative pods, as the webhook sees them (after the built-in admission plugins). */
+const GOLDEN: Record<string, () => MutationInput> = {
+  'bare-pod-own-token': () => input(bare()),
+  'deployment-pod': () => input(withServiceAccountPlugin({
+    metadata: { generateName: 'agent-7f9c6d-', labels: { app: 'agent', 'pod-template-hash': '7f9c6d' } },
+    spec: { containers: [{ name: 'app', image: 'agent:1' }, { name: 'helper', image: 'h:1' }] },
+  })),
+  'existing-init-containers': () => input(withServiceAccountPlugin({
+    ...bare(),
+    spec: { initContainers: [{ name: 'migrate', image: 'm:1' }, { name: 'istio-proxy', image: 'p:1', restartPolicy: 'Always' }], containers: [{ name: 'app', image: 'agent:1' }] },
+  })),
+  'existing-env-volumes-annotations': () => input(withServiceAccountPlugin(withExistingEnvVolumesAnnotations())),
+  'automount-off': () => input(withServiceAccountPlugin({ ...bare(), spec: { automountServiceAccountToken: false, volumes: [{ name: 'cfg', configMap: { name: 'c' } }], containers: [{ name: 'app', image: 'agent:1' }] } })),
+  'forward-proxy': () => input(withServiceAccountPlugin({
+    metadata: { name: 'a', annotations: { 'thoughtgate.io/forward-proxy': 'true' } },
+    spec: { containers: [{ name: 'app', image: 'a', env: [{ name: 'NO_PROXY', value: 'internal.example.com' }, { name: 'HTTP_PROXY', value: 'http://corp-proxy:3128' }] }] },
+  })),
+  'forward-proxy-no-proxy-from-configmap': () => input({
+    metadata: { name: 'a', annotations: { 'thoughtgate.io/forward-proxy': 'true' } },
+    spec: { containers: [{ name: 'app', image: 'a', env: [{ name: 'NO_PROXY', valueFrom: { configMapKeyRef: { name: 'net', key: 'no_proxy' } } }] }] },
+  }),
+  'classic-mode': () => input(withServiceAccountPlugin({ ...bare(), spec: { initContainers: [{ name: 'init', image: 'i' }], containers: [{ name: 'app', image: 'agent:1' }] } }), { settings: { ...settings, mode: 'classic' } }),
+  'custom-settings': () => input(withServiceAccountPlugin(bare()), { settings: customSettings }),
+  'opt-out-annotation': () => input({ ...bare(), metadata: { name: 'agent', annotations: { 'thoughtgate.io/inject': 'disabled' } } }),
+  'opt-out-label': () => input({ ...bare(), metadata: { name: 'agent', labels: { 'thoughtgate.io/inject': 'disabled' } } }),
+  'already-injected': () => input({ ...bare(), metadata: { name: 'agent', annotations: { 'thoughtgate.io/injected': '0.0.9' } } }),
+  'host-network': () => input({ ...bare(), spec: { hostNetwork: true, containers: [{ name: 'app', image: 'agent:1' }] } }),
+  'namespace-not-labelled': () => input(bare(), { namespace: { name: 'plain', labels: {} } }),
+};
+
+describe('mutatePod: golden patches (webhook/testdata; UPDATE_GOLDEN=1 rewrites them)', () => {
+  beforeAll(() => {
+    if (UPDATE_GOLDEN) mkdirSync(TESTDATA, { recursive: true });
+  });
+
+  it.each(Object.keys(GOLDEN))('%s', (name) => {
+    const i = GOLDEN[name]();
+    const r = mutatePod(i);
+    // A golden patch must also apply, strictly, as the apiserver would.
+    applyJsonPatch(i.pod, r.patch);
+    const text = JSON.stringify({ pod: i.pod, result: r }, null, 2) + '\n';
+    const file = join(TESTDATA, `${name}.json`);
+    if (UPDATE_GOLDEN) writeFileSync(file, text);
+    else if (!existsSync(file)) throw new Error(`${file} is missing; create it with UPDATE_GOLDEN=1 and review it`);
+    expect(text).toBe(readFileSync(file, 'utf8'));
+  });
+
+  it('has no golden file without a case (a renamed or removed case leaves none behind)', () => {
+    const files = existsSync(TESTDATA) ? readdirSync(TESTDATA) : [];
+    expect(files.sort()).toEqual(Object.keys(GOLDEN).map((n) => `${n}.json`).sort());
   });
 });

@@ -274,8 +274,9 @@ function envOps(base: string, env: EnvVar[] | undefined, wanted: Wanted[]): Json
   const ops: JsonPatchOp[] = [];
   for (const w of wanted) {
     const i = env.findIndex((e) => e.name === w.name);
-    if (i < 0) ops.push({ op: 'add', path: `${base}/env/-`, value: { name: w.name, value: w.value } });
-    else if (w.override && (env[i].value !== w.value || env[i].valueFrom !== undefined)) {
+    const have = env[i];
+    if (!have) ops.push({ op: 'add', path: `${base}/env/-`, value: { name: w.name, value: w.value } });
+    else if (w.override && (have.value !== w.value || have.valueFrom !== undefined)) {
       ops.push({ op: 'replace', path: `${base}/env/${i}`, value: { name: w.name, value: w.value } });
     }
   }

@@ -3,7 +3,8 @@
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { issueCertificates, webhookSans, type CertFiles } from './cert.js';
+import { webhookSans } from './cert-plan.js';
+import { issueCa, issueServing, type IssuedCa } from './x509.js';
 import { applyJsonPatch } from './jsonpatch.js';
 import type { InjectionSettings, JsonPatchOp, Pod } from './mutate.js';
 import { startWebhookServer, type AdmissionResult, type WebhookServer, type WebhookServerOptions } from './server.js';
@@ -11,10 +12,13 @@ import { startWebhookServer, type AdmissionResult, type WebhookServer, type Webh
 const DAY = 24 * 3600 * 1000;
 const settings: InjectionSettings = { image: 'tg:1', version: '1', operator: { namespace: 'tg-system', podSelector: { matchLabels: { app: 'op' } } } };
 const sans = webhookSans('tg', 'tg-system', ['127.0.0.1']);
-let certs: CertFiles;
+let ca: IssuedCa;
+let certs: { cert: string; key: string; caBundle: string };
+const serving = async () => ({ ...(await issueServing({ ca, sans, now: new Date(), validityMs: 7 * DAY })), caBundle: ca.cert });
 
-beforeAll(() => {
-  certs = issueCertificates({ ...sans, now: new Date(), validityMs: 365 * DAY, caValidityMs: 3650 * DAY });
+beforeAll(async () => {
+  ca = await issueCa({ now: new Date(), validityMs: 365 * DAY });
+  certs = await serving();
 });
 
 interface Reply {
@@ -162,7 +166,7 @@ describe('webhook server', () => {
     const fp = (pem: string) => new X509Certificate(pem).fingerprint256;
     expect((await call(s.port, 'GET', '/healthz')).fingerprint).toBe(fp(certs.cert));
     expect(s.reloadTls()).toBe(false);
-    const renewed = issueCertificates({ ...sans, now: new Date(), validityMs: 365 * DAY, caValidityMs: 0, ca: { bundle: certs.caBundle, key: certs.caKey } });
+    const renewed = await serving();
     current = renewed;
     expect(s.reloadTls()).toBe(true);
     expect((await call(s.port, 'GET', '/healthz')).fingerprint).toBe(fp(renewed.cert));

@@ -249,6 +249,7 @@ etcd_args() {
 }
 
 apiserver_args() {
+  # shellcheck disable=SC2054 # the commas are inside flag values (--authorization-mode=Node,RBAC)
   args=(
     --etcd-servers="http://127.0.0.1:$etcd_port"
     # Listen on loopback only, on a port picked per cluster so several can run side by side.
@@ -415,6 +416,7 @@ wait_until() {
 }
 
 apiserver_ready() { [[ "$(kubectl_admin get --raw /readyz 2>/dev/null)" == "ok" ]]; }
+# shellcheck disable=SC2317 # called through wait_until
 default_sa_exists() { kubectl_admin get serviceaccount default --namespace default -o name; }
 
 # ---------------------------------------------------------------------------------------------

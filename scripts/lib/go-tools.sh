@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Build-and-cache discipline shared by scripts/k8s-tools.sh and scripts/helm-tools.sh (sourced).
 # The caller sets, before calling go_tools_install:
 #   tool       name for messages (k8s-tools, helm-tools)
@@ -9,6 +10,8 @@
 #   hash_extra array of extra files whose content decides the binaries (beyond go.mod/go.sum)
 #   what       what is being built, for the one progress line
 # A stamp file holds a hash of everything that decides the binaries; a change rebuilds.
+# (Those variables are the caller's, so shellcheck sees them referenced but never assigned here.)
+# shellcheck disable=SC2154
 
 go_tools_hash() {
   {
@@ -31,7 +34,7 @@ go_tools_build() {
   trap 'rm -rf "$tmp"' EXIT
   echo "$tool: building $what into $base_dir/bin (first time: a few minutes)" >&2
   (
-    cd "$mod_dir"
+    cd "$mod_dir" || exit 1
     # -mod=readonly: build exactly what go.mod/go.sum (committed, tidy) pin; fail instead of
     # silently resolving something else. GOWORK=off: a go.work higher up must not interfere.
     # CGO_ENABLED=0: static binaries like the release builds, no C toolchain needed.
@@ -39,7 +42,7 @@ go_tools_build() {
     go build -trimpath -ldflags="$ldflags" -o "$tmp/" "${packages[@]}"
   ) >&2
   for b in "${binaries[@]}"; do [[ -x "$tmp/$b" ]] || { echo "$tool: the build did not produce $b" >&2; exit 1; }; done
-  rm -rf "$base_dir/bin"
+  rm -rf "${base_dir:?}/bin"
   mv "$tmp" "$base_dir/bin"
   trap - EXIT
   chmod 755 "$base_dir/bin"

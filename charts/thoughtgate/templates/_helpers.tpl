@@ -35,6 +35,22 @@ any other name works too: the Deployment passes every name to the operator as a 
 {{- printf "%s-webhook-tls" (include "thoughtgate.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* cert-manager mode (webhook.certManager.enabled): the serving Certificate, and the CA chain rendered when no issuerRef is given. */}}
+{{- define "thoughtgate.webhookCertificateName" -}}
+{{- printf "%s-webhook" (include "thoughtgate.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "thoughtgate.webhookCaName" -}}
+{{- printf "%s-webhook-ca" (include "thoughtgate.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "thoughtgate.selfSignedIssuerName" -}}
+{{- printf "%s-selfsigned" (include "thoughtgate.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Where the operator reads cert-manager's Secret (--webhook-cert-dir). */}}
+{{- define "thoughtgate.webhookCertDir" -}}/etc/thoughtgate/webhook-tls{{- end -}}
+
 {{- define "thoughtgate.webhookConfigName" -}}
 {{- include "thoughtgate.fullname" . -}}
 {{- end -}}
