@@ -187,13 +187,28 @@ describe('the reflector on a real kube-apiserver', () => {
     expect(r.get('after', ns)).toBeUndefined();
   }, STEP_TIMEOUT);
 
-  it('resumes watches the server ends, and restarts a silent one (watchdog), without relisting', async () => {
+  it('resumes watches the server ends, restarts a silent one (watchdog), and bookmarks keep one alive, without relisting', async () => {
     const ns = 'kube-timeouts';
     await must(['create', 'namespace', ns]);
     const short = reflect(ns, { watchTimeoutSeconds: 1 });
     const quiet = reflect(ns, { watchTimeoutSeconds: 300, watchdogMs: 1500 });
-    await Promise.all([short.r.synced(), quiet.r.synced()]);
-    await new Promise((res) => setTimeout(res, 4000));
+    // The API server bookmarks a watch 2 s before its timeout (and about every minute) once its
+    // cache has moved past the watch's resourceVersion: writes elsewhere move it. A 5 s watch gets
+    // a bookmark at ~3 s, which pets a 4 s watchdog, so this one is never cut.
+    const bookmarked = reflect(ns, { watchTimeoutSeconds: 5, watchdogMs: 4000 });
+    await Promise.all([short.r.synced(), quiet.r.synced(), bookmarked.r.synced()]);
+    const listedAt = Number(bookmarked.r.state().resourceVersion);
+    await must(['create', 'namespace', 'kube-elsewhere']);
+    for (let i = 0; i < 13; i++) {
+      await cms.create(cm('kube-elsewhere', `e${i}`));
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    const b = bookmarked.r.state();
+    expect(b.counters.bookmarks).toBeGreaterThanOrEqual(1);
+    // Only bookmarks arrived, yet the watch resumes from a newer resourceVersion than its list's.
+    expect(b.counters.events).toBe(b.counters.bookmarks);
+    expect(Number(b.resourceVersion)).toBeGreaterThan(listedAt);
+    expect(b.counters).toMatchObject({ lists: 1, relists: 0, failures: 0, watchdogRestarts: 0 });
     await cms.create(cm(ns, 'late', { v: 'x' }));
     await until('both to see it', () => short.r.get('late', ns) && quiet.r.get('late', ns));
     expect(short.r.state().counters.watches).toBeGreaterThanOrEqual(3);
@@ -201,7 +216,7 @@ describe('the reflector on a real kube-apiserver', () => {
     expect(quiet.r.state().counters.watchdogRestarts).toBeGreaterThanOrEqual(2);
     expect(quiet.r.state().counters).toMatchObject({ lists: 1, relists: 0, failures: 0 });
     expect(quiet.log).toContain('watchdog');
-    await Promise.all([short.r.stop(), quiet.r.stop()]);
+    await Promise.all([short.r.stop(), quiet.r.stop(), bookmarked.r.stop()]);
   }, STEP_TIMEOUT);
 
   it('after an apiserver restart: reconnects with backoff, relists on 410, and reports what changed meanwhile', async () => {
