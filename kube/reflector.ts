@@ -57,13 +57,14 @@ export interface ReflectorOptions<T extends KubeObject> extends ReflectorHooks<T
    */
   onChange?(change: Change<T>, relist: boolean): void;
   addsOnFirstList?: boolean;
+  // Undefined takes the default, so owners pass their own options through.
   /** Server-side watch timeout; default 5–10 min at random (client-go's spread). */
-  watchTimeoutSeconds?: number;
+  watchTimeoutSeconds?: number | undefined;
   /** Default 3 minutes. */
-  watchdogMs?: number;
+  watchdogMs?: number | undefined;
   /** Default 250 ms doubling to 30 s, with jitter. */
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
+  backoffBaseMs?: number | undefined;
+  backoffMaxMs?: number | undefined;
 }
 
 export interface Reflector<T extends KubeObject> {

@@ -173,9 +173,6 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
   const namespace = workload.namespace;
   const selector = { [APPROVAL_LABELS.pod]: approvalLabelValue(workload.pod) };
   const now = o.now ?? (() => new Date());
-  const watchdogMs = o.watchdogMs ?? 180_000;
-  const baseMs = o.backoffBaseMs ?? 250;
-  const maxMs = o.backoffMaxMs ?? 30_000;
   const ownTransport = !o.transport;
   const transport: Transport = o.transport ?? createTransport({ userAgent: 'thoughtgate-sidecar', ...o.clientOptions });
   const requests = resourceClient<ApprovalRequestObject>(transport, APPROVAL_REQUESTS, { is: isApprovalRequest, rbacHint: APPROVALS_RBAC });
@@ -269,10 +266,10 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
       log[status === 401 || status === 403 || (err instanceof KubeError && err.kind === 'config') ? 'error' : 'warn'](
         'cannot watch approval requests; retrying', { where, server: transport.server, error: describe(err), retryInMs: delay });
     },
-    watchdogMs,
-    backoffBaseMs: baseMs,
-    backoffMaxMs: maxMs,
-    ...(o.watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+    watchdogMs: o.watchdogMs,
+    backoffBaseMs: o.backoffBaseMs,
+    backoffMaxMs: o.backoffMaxMs,
+    watchTimeoutSeconds: o.watchTimeoutSeconds,
   });
 
   const nameOf = (id: string) => approvalRequestName(id);

@@ -150,9 +150,6 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
   const { log } = o;
   const env = o.env ?? process.env;
   const where = `ConfigMap ${namespace}/${name}`;
-  const watchdogMs = o.watchdogMs ?? 180_000;
-  const baseMs = o.backoffBaseMs ?? 250;
-  const maxMs = o.backoffMaxMs ?? 30_000;
   const ownTransport = !o.transport;
   let transport: Transport | null = o.transport ?? null;
   // Made at the first list, so a missing in-cluster environment is a failure the loop reports
@@ -250,10 +247,10 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
         }
         firstSettled?.();
       },
-      watchdogMs,
-      backoffBaseMs: baseMs,
-      backoffMaxMs: maxMs,
-      ...(o.watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+      watchdogMs: o.watchdogMs,
+      backoffBaseMs: o.backoffBaseMs,
+      backoffMaxMs: o.backoffMaxMs,
+      watchTimeoutSeconds: o.watchTimeoutSeconds,
     });
 
   const idle: ReflectorCounters = { lists: 0, watches: 0, events: 0, bookmarks: 0, failures: 0, relists: 0, watchdogRestarts: 0 };
