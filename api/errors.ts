@@ -4,6 +4,8 @@
 // spec (resource not found) already give them meanings a client may act on. The standard JSON-RPC
 // codes and MCP's own -32020 (HeaderMismatch, 2026-07-28) are used where they mean exactly that.
 
+import { rpcError, type JsonRpcError } from '../lib/jsonrpc-reply.js';
+
 export type Gate = 'transport' | 'visibility' | 'rules' | 'cedar' | 'approval' | 'upstream' | 'config';
 
 export interface ErrorSpec {
@@ -54,4 +56,15 @@ export interface ErrorData {
   reason: string;
   correlationId: string;
   [key: string]: unknown;
+}
+
+/**
+ * The JSON-RPC error object for `name`: its code and message, and `data` with its gate (or the
+ * one given), rule, reason, extra fields and the correlation id, in that order.
+ */
+export function gateError(name: ErrorName, d: { reason: string; correlationId: string; rule?: string; gate?: Gate } & Record<string, unknown>): JsonRpcError {
+  const e: ErrorSpec = ERRORS[name];
+  const { reason, correlationId, rule, gate, ...extra } = d;
+  const data: ErrorData = { gate: gate ?? e.gate, ...(rule !== undefined ? { rule } : {}), reason, ...extra, correlationId };
+  return rpcError(e.code, e.message, data);
 }

@@ -516,23 +516,8 @@ export function rawId(value: string | number): RawId {
   return { raw: JSON.stringify(value), value };
 }
 
-/** `{"jsonrpc":"2.0","id":<raw id or null>,"error":{"code":..,"message":..[,"data":..]}}` */
-export function errorResponse(id: RawId | null, code: number, message: string, data?: unknown): string {
-  if (!Number.isInteger(code)) throw new RangeError(`JSON-RPC error code must be an integer, got ${code}`);
-  const d = data === undefined ? undefined : JSON.stringify(data);
-  return (
-    '{"jsonrpc":"2.0","id":' + (id === null ? 'null' : id.raw) +
-    ',"error":{"code":' + code + ',"message":' + JSON.stringify(message) +
-    (d === undefined ? '}}' : ',"data":' + d + '}}')
-  );
-}
-
-/** `{"jsonrpc":"2.0","id":<raw id>,"result":..}` */
-export function resultResponse(id: RawId, result: unknown): string {
-  const r = JSON.stringify(result);
-  if (r === undefined) throw new TypeError('result is not JSON-serialisable');
-  return '{"jsonrpc":"2.0","id":' + id.raw + ',"result":' + r + '}';
-}
+// The answers ThoughtGate writes live in jsonrpc-reply.ts; re-exported for the parser's callers.
+export { errorResponse, resultResponse } from './jsonrpc-reply.js';
 
 /** Re-assembles raw messages into a batch body, `[a,b]`. */
 export function batchBody(raws: string[]): string {
