@@ -1,5 +1,4 @@
 import {
-  backoffDelay,
   decodeList,
   decodeObject,
   decodeWatchLine,
@@ -217,20 +216,5 @@ describe('LineSplitter', () => {
     expect(s.push(chunk)).toEqual(['{"a":1}']);
     chunk.fill(0x20);
     expect(s.push(Buffer.from(':2}\n'))).toEqual(['{"b":2}']);
-  });
-});
-
-describe('backoffDelay', () => {
-  it('doubles from 250 ms to a 30 s cap, with jitter in the upper half', () => {
-    expect(backoffDelay(0, 250, 30_000, () => 0)).toBe(125);
-    expect(backoffDelay(0, 250, 30_000, () => 1)).toBe(250);
-    expect(backoffDelay(3, 250, 30_000, () => 1)).toBe(2000);
-    expect(backoffDelay(20, 250, 30_000, () => 1)).toBe(30_000);
-    expect(backoffDelay(1000, 250, 30_000, () => 0)).toBe(15_000);
-    for (let i = 0; i < 100; i++) {
-      const d = backoffDelay(4);
-      expect(d).toBeGreaterThanOrEqual(2000);
-      expect(d).toBeLessThanOrEqual(4000);
-    }
   });
 });

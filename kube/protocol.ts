@@ -384,12 +384,3 @@ export class LineSplitter {
   }
 }
 
-/**
- * Exponential backoff with "equal jitter": attempt 0 waits between base/2 and base, each attempt
- * doubles that up to `max`. Jitter keeps the sidecars of a whole cluster from reconnecting to a
- * restarted API server in lockstep; the floor keeps one from spinning.
- */
-export function backoffDelay(attempt: number, baseMs = 250, maxMs = 30_000, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}

@@ -1,6 +1,7 @@
 // The reflector's decisions, apart from its I/O: what to do after each list or watch attempt,
 // and what a relist changes in the store. Pure, so each rule has a unit test.
-import { backoffDelay, objectKey, type KubeObject } from './protocol.js';
+import { backoffDelay, type BackoffPolicy as Policy } from '../lib/backoff.js';
+import { objectKey, type KubeObject } from './protocol.js';
 
 /** How one attempt (a list, then a watch) ended. */
 export type AttemptEnd =
@@ -24,11 +25,8 @@ export interface Memory {
   gones: number;
 }
 
-export interface BackoffPolicy {
-  baseMs: number;
-  maxMs: number;
-  random?: () => number;
-}
+/** lib/backoff's policy (the one jitter policy), with the random source tests pin. */
+export type BackoffPolicy = Policy & { random?: () => number };
 
 export interface Step {
   memory: Memory;
@@ -46,7 +44,7 @@ export const SHORT_WATCH_MS = 1000;
 export const HEALTHY_WATCH_MS = 10_000;
 
 export function nextStep(m: Memory, end: AttemptEnd, p: BackoffPolicy): Step {
-  const delay = (attempt: number) => backoffDelay(attempt, p.baseMs, p.maxMs, p.random);
+  const delay = (attempt: number) => backoffDelay(attempt, p, p.random);
   switch (end.kind) {
     case 'ended':
       // The normal end of every watch: resume at once from the last resourceVersion.

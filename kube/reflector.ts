@@ -7,6 +7,7 @@
 // - a watchdog restarts a watch silent (no event, no bookmark) for watchdogMs: the API server
 //   sends a bookmark about every minute, so silence means a dead connection TCP has not noticed.
 // The decisions are kube/reflector-plan.ts; this file is the I/O and the store.
+import { describeError } from '../lib/describe-error.js';
 import { KubeError, objectKey, type KubeObject, type WatchEvent } from './protocol.js';
 import { keyOf, nextStep, relistChanges, type AttemptEnd, type Change, type Memory } from './reflector-plan.js';
 import type { ListResult, ListWatcher } from './resource.js';
@@ -81,10 +82,6 @@ export interface Reflector<T extends KubeObject> {
 
 class WatchdogFired extends Error {
   override readonly name = 'WatchdogFired';
-}
-
-export function describeError(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Reflector<T> {

@@ -3,9 +3,10 @@
 // gave the operator. Objects are the API server's JSON (timestamps are strings).
 import type * as k8s from '@kubernetes/client-node';
 import { resourceTypeFromPath, type KubeObject } from '../kube/protocol.js';
-import { describeError, startReflector } from '../kube/reflector.js';
+import { startReflector } from '../kube/reflector.js';
 import { resourceClient } from '../kube/resource.js';
 import type { Transport } from '../kube/transport.js';
+import { describeError } from '../lib/describe-error.js';
 import type { Logger } from '../lib/log.js';
 import { transportFromKubeConfig } from './kube-transport.js';
 

@@ -25,10 +25,11 @@ import {
 } from '../../api/approval-request.js';
 import { API_VERSION } from '../../api/wellknown.js';
 import { isConflict, isNotFound, KubeError } from '../../kube/protocol.js';
-import { describeError, startReflector, type ReflectorCounters } from '../../kube/reflector.js';
+import { startReflector, type ReflectorCounters } from '../../kube/reflector.js';
 import { resourceClient } from '../../kube/resource.js';
 import { APPROVAL_REQUESTS, isApprovalRequest, type ApprovalRequestObject } from '../../kube/resources.js';
 import { createTransport, type Transport, type TransportOptions } from '../../kube/transport.js';
+import { describeError } from '../../lib/describe-error.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, DecisionOutcome, PendingApproval } from './backend.js';
 
