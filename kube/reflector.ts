@@ -153,78 +153,89 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
     o.onChange?.(old ? { type: 'update', object: e.object, old } : { type: 'add', object: e.object }, false);
   };
 
+  /** The classification of an attempt that threw (stop() aside). */
+  const endOf = (err: unknown, ac: AbortController, delivered: number, openedAt: number): AttemptEnd => {
+    if (ac.signal.reason instanceof WatchdogFired) return { kind: 'watchdog' };
+    if (err instanceof KubeError && err.kind === 'gone') return { kind: 'gone' };
+    const retryAfter = err instanceof KubeError && err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {};
+    return { kind: 'failed', delivered, openMs: openedAt ? Date.now() - openedAt : 0, ...retryAfter };
+  };
+
+  /** One list (when needed) and one watch, to its end; never throws. `failure`: what a failed one threw. */
+  const attempt = async (needList: boolean, onDelivered: () => void): Promise<{ end: AttemptEnd; failure: unknown; listed: boolean }> => {
+    const ac = new AbortController();
+    current = ac;
+    let watchdog: NodeJS.Timeout | null = null;
+    let openedAt = 0;
+    let delivered = 0;
+    let listed = false;
+    const pet = (): void => {
+      if (watchdog) clearTimeout(watchdog);
+      watchdog = setTimeout(() => ac.abort(new WatchdogFired(`no watch event or bookmark for ${watchdogMs} ms`)), watchdogMs);
+    };
+    try {
+      if (needList) {
+        st.phase = 'listing';
+        const r = await o.source.list(ac.signal);
+        st.counters.lists++;
+        listed = true;
+        recovered();
+        applyList(r);
+      }
+      st.phase = 'connecting';
+      st.counters.watches++;
+      const startedAt = Date.now();
+      pet();
+      const onEvent = (e: WatchEvent<T>): void => {
+        pet();
+        delivered++;
+        onDelivered();
+        applyEvent(e);
+      };
+      const onOpen = (): void => {
+        pet();
+        openedAt = Date.now();
+        st.phase = 'watching';
+        recovered();
+      };
+      const w = await o.source.watch(st.resourceVersion, onEvent, ac.signal, { timeoutSeconds: o.watchTimeoutSeconds, onOpen });
+      st.resourceVersion = w.resourceVersion;
+      return { end: { kind: 'ended', ranMs: Date.now() - startedAt, events: w.events }, failure: null, listed };
+    } catch (err) {
+      const end = endOf(err, ac, delivered, openedAt);
+      return { end, failure: end.kind === 'failed' ? err : null, listed };
+    } finally {
+      if (watchdog) clearTimeout(watchdog);
+      if (current === ac) current = null;
+    }
+  };
+
+  /** Hooks log and count; one that throws must not end the loop. */
+  const report = (end: AttemptEnd, failure: unknown, delayMs: number): void => {
+    try {
+      if (end.kind === 'watchdog') o.onWatchdog?.(watchdogMs);
+      if (end.kind === 'gone') o.onGone?.(st.resourceVersion);
+      if (end.kind === 'failed') {
+        st.lastError = describeError(failure);
+        o.onFailure?.(failure, delayMs);
+      }
+    } catch {
+      // nothing to do: the hook's owner has a bug, the loop goes on
+    }
+  };
+
   const run = async (): Promise<void> => {
     let needList = true;
     let memory: Memory = { attempt: 0, gones: 0 };
     while (!stopped) {
-      const ac = new AbortController();
-      current = ac;
-      let watchdog: NodeJS.Timeout | null = null;
-      let openedAt = 0;
-      let delivered = 0;
-      let startedAt = 0;
-      const pet = (): void => {
-        if (watchdog) clearTimeout(watchdog);
-        watchdog = setTimeout(() => ac.abort(new WatchdogFired(`no watch event or bookmark for ${watchdogMs} ms`)), watchdogMs);
-      };
-      let end: AttemptEnd;
-      let failure: unknown = null;
-      try {
-        if (needList) {
-          st.phase = 'listing';
-          const r = await o.source.list(ac.signal);
-          st.counters.lists++;
-          needList = false;
-          recovered();
-          applyList(r);
-        }
-        st.phase = 'connecting';
-        st.counters.watches++;
-        startedAt = Date.now();
-        pet();
-        const w = await o.source.watch(st.resourceVersion, (e) => {
-          pet();
-          delivered++;
-          memory = { ...memory, gones: 0 };
-          applyEvent(e);
-        }, ac.signal, {
-          ...(o.watchTimeoutSeconds !== undefined ? { timeoutSeconds: o.watchTimeoutSeconds } : {}),
-          onOpen: () => {
-            pet();
-            openedAt = Date.now();
-            st.phase = 'watching';
-            recovered();
-          },
-        });
-        st.resourceVersion = w.resourceVersion;
-        end = { kind: 'ended', ranMs: Date.now() - startedAt, events: w.events };
-      } catch (err) {
-        if (stopped) break;
-        if (ac.signal.reason instanceof WatchdogFired) end = { kind: 'watchdog' };
-        else if (err instanceof KubeError && err.kind === 'gone') end = { kind: 'gone' };
-        else {
-          failure = err;
-          end = { kind: 'failed', delivered, openMs: openedAt ? Date.now() - openedAt : 0, ...(err instanceof KubeError && err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
-        }
-      } finally {
-        if (watchdog) clearTimeout(watchdog);
-        if (current === ac) current = null;
-      }
+      const { end, failure, listed } = await attempt(needList, () => { memory = { ...memory, gones: 0 }; });
+      if (stopped) break;
+      if (listed) needList = false;
       const step = nextStep(memory, end, policy);
       memory = step.memory;
       if (step.count) st.counters[step.count]++;
       if (step.relist) needList = true;
-      // Hooks log and count; one that throws must not end the loop.
-      try {
-        if (end.kind === 'watchdog') o.onWatchdog?.(watchdogMs);
-        if (end.kind === 'gone') o.onGone?.(st.resourceVersion);
-        if (end.kind === 'failed') {
-          st.lastError = describeError(failure);
-          o.onFailure?.(failure, step.delayMs);
-        }
-      } catch {
-        // nothing to do: the hook's owner has a bug, the loop goes on
-      }
+      report(end, failure, step.delayMs);
       if (step.delayMs > 0 && !stopped) {
         st.phase = 'backoff';
         await sleep(step.delayMs);

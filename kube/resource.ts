@@ -32,7 +32,7 @@ const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
 
 export interface WatchOptions {
   /** Ask the server to end the watch after this long (it does so cleanly; watch again). Default 5–10 min. */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   /** Called once the server accepted the watch (200 and headers). */
   onOpen?: () => void;
 }
@@ -153,7 +153,7 @@ export function resourceClient<T extends KubeObject>(transport: Transport, type:
     const splitter = new LineSplitter(transport.maxBodyBytes);
     let rv = resourceVersion;
     let events = 0;
-    let callbackError: unknown = undefined;
+    let callbackError: unknown;
     try {
       for await (const chunk of r.stream) {
         for (const line of splitter.push(chunk)) {

@@ -280,7 +280,8 @@ export function createTransport(o: TransportOptions = {}): Transport {
     },
     async close() {
       closed = true;
-      const p = pool ?? (poolPending ? await poolPending.catch(() => null) : null);
+      let p = pool;
+      if (!p && poolPending !== null) p = await poolPending.catch(() => null);
       pool = null;
       if (p) await p.destroy().catch(() => undefined);
     },

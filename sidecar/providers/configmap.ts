@@ -5,9 +5,8 @@
 // The shell is kube/'s reflector over the one ConfigMap (a list by name, so RBAC resourceNames
 // can authorize it): list, watch from the list's resourceVersion, resume, list again on 410.
 import { isMap, parseDocument } from 'yaml';
-import { z } from 'zod';
 import { PolicyDocumentSchema, type Identity, type PolicyDocument } from '../../api/config.js';
-import { RenderedConfigSchema, RenderedPolicySchema } from '../../api/crds.js';
+import { RenderedConfigSchema } from '../../api/crds.js';
 import { formatPath } from '../../api/issues.js';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME } from '../../api/wellknown.js';
 import { substituteEnv, type Env } from '../../policy/config/env.js';
@@ -158,8 +157,9 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
   let source: ListWatcher<ConfigMap> | null = null;
   const lw = (): ListWatcher<ConfigMap> => {
     transport ??= createTransport({ userAgent: 'thoughtgate-sidecar', ...o.clientOptions });
-    return (source ??= resourceClient<ConfigMap>(transport, CONFIG_MAPS, { is: isConfigMap, rbacHint: 'get, list and watch on this ConfigMap' })
-      .listWatch({ namespace, fieldSelector: `metadata.name=${name}` }));
+    source ??= resourceClient<ConfigMap>(transport, CONFIG_MAPS, { is: isConfigMap, rbacHint: 'get, list and watch on this ConfigMap' })
+      .listWatch({ namespace, fieldSelector: `metadata.name=${name}` });
+    return source;
   };
 
   let view: ProviderView = { kind: 'starting' };
