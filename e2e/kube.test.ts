@@ -193,13 +193,14 @@ describe('the reflector on a real kube-apiserver', () => {
     const short = reflect(ns, { watchTimeoutSeconds: 1 });
     const quiet = reflect(ns, { watchTimeoutSeconds: 300, watchdogMs: 1500 });
     // The API server bookmarks a watch 2 s before its timeout (and about every minute) once its
-    // cache has moved past the watch's resourceVersion: writes elsewhere move it. A 5 s watch gets
-    // a bookmark at ~3 s, which pets a 4 s watchdog, so this one is never cut.
-    const bookmarked = reflect(ns, { watchTimeoutSeconds: 5, watchdogMs: 4000 });
+    // cache has moved past the watch's resourceVersion: writes elsewhere move it. A 10 s watch gets
+    // a bookmark at 8–9.25 s (the server's timer is per second, jittered), which pets a 9.5 s
+    // watchdog that would otherwise cut it before the server ends it.
+    const bookmarked = reflect(ns, { watchTimeoutSeconds: 10, watchdogMs: 9500 });
     await Promise.all([short.r.synced(), quiet.r.synced(), bookmarked.r.synced()]);
     const listedAt = Number(bookmarked.r.state().resourceVersion);
     await must(['create', 'namespace', 'kube-elsewhere']);
-    for (let i = 0; i < 13; i++) {
+    for (let i = 0; i < 24; i++) {
       await cms.create(cm('kube-elsewhere', `e${i}`));
       await new Promise((res) => setTimeout(res, 500));
     }
