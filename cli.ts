@@ -3,6 +3,7 @@
 // loads the operator's dependencies (@kubernetes/client-node: +66–72 MiB RSS, docs/performance.md).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ALLOWED_HOST, ENV, PORTS } from './api/wellknown.js';
+import { describeError } from './lib/describe-error.js';
 
 const VERSION = '0.1.0';
 
@@ -175,7 +176,7 @@ async function sidecar(args: string[]): Promise<number> {
   try {
     sc = await startSidecar({ ...opts, log, provider, drainTimeoutMs: drain, approvals });
   } catch (err) {
-    process.stderr.write(`thoughtgate sidecar: cannot start: ${(err as Error).message}\n`);
+    process.stderr.write(`thoughtgate sidecar: cannot start: ${describeError(err)}\n`);
     await provider.close();
     return 1;
   }
@@ -351,7 +352,7 @@ async function operator(args: string[]): Promise<number> {
   try {
     op = await m.runOperator(settings, log);
   } catch (err) {
-    process.stderr.write(`thoughtgate operator: cannot start: ${(err as Error).message}\n`);
+    process.stderr.write(`thoughtgate operator: cannot start: ${describeError(err)}\n`);
     return 1;
   }
   return untilSignal(() => op.close(), log);
@@ -373,7 +374,7 @@ async function validate(args: string[]): Promise<number> {
     return 1;
   }
   const { identity: _i, ...doc } = r.config;
-  const c = compileSnapshot(doc, resolveIdentity(process.env, r.config).identity, { hash: r.hash, generation: 1, cedarSlot: 'validate' });
+  const c = compileSnapshot(doc, resolveIdentity(process.env, r.config).identity, { hash: r.hash, generation: 1 });
   if (!c.ok) {
     process.stderr.write(`${c.errors.map((e) => `${path}: ${e}`).join('\n')}\n`);
     return 1;

@@ -28,6 +28,7 @@ import { DEFAULT_BACKOFF } from '../slack/poller.js';
 import { SLACK_RATE_BUDGETS, type RateBudget } from '../slack/rate-limiter.js';
 import { startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
 import { freePort } from './support/processes.js';
+import { readBodyText } from '../lib/read-body.js';
 
 const CH = 'C0BENCH';
 const TOKEN = 'xoxb-bench';
@@ -43,14 +44,13 @@ const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 async function runPeers(): Promise<void> {
   const fake = await startFakeSlack({ tokens: { [TOKEN]: { userId: 'UBOT' } }, channels: [{ id: CH, name: 'bench' }], users: [{ id: APPROVER, name: 'approver' }] });
   const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => {
+    // The fake upstream reads as the sidecar does: bounded, strict UTF-8.
+    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then((body) => {
       const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1] ?? 'null';
       const out = `{"jsonrpc":"2.0","id":${id},"result":{"content":[{"type":"text","text":"deployed"}]}}`;
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
       res.end(out);
-    });
+    }, () => res.destroy());
   });
   server.listen(Number(process.argv[3]), '127.0.0.1', () => process.stdout.write(`ready ${fake.url}\n`));
 }

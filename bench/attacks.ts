@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, spawnReady } from './support/processes.js';
+import { readBodyText } from '../lib/read-body.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CLI = process.env['BENCH_CLI'] || join(HERE, '..', 'cli.js');
@@ -26,14 +27,13 @@ function runUpstream(): void {
   const tools = Array.from({ length: 13_000 }, (_, i) => ({ name: `tool_${i}`, description: 'd'.repeat(950), inputSchema: { type: 'object' } }));
   const list = JSON.stringify({ tools });
   const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => {
+    // The fake upstream reads as the sidecar does: bounded, strict UTF-8.
+    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then((body) => {
       const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1] ?? 'null';
       const out = body.includes('"tools/list"') ? `{"jsonrpc":"2.0","id":${id},"result":${list}}` : `{"jsonrpc":"2.0","id":${id},"result":{}}`;
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
       res.end(out);
-    });
+    }, () => res.destroy());
   });
   server.listen(Number(process.argv[3]), '127.0.0.1', () => process.stdout.write('ready\n'));
 }

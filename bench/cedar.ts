@@ -122,11 +122,12 @@ function run(name: string, n: number, f: () => unknown): void {
 }
 
 // Compile: split, annotations, literal checks, context/entity needs, preparse. Once per reload.
-const compiled = compilePolicies(POLICIES, 'bench');
+const compiled = compilePolicies(POLICIES);
 if (!compiled.ok) throw new Error(compiled.errors.join('\n'));
 const set = compiled.policies;
 console.log(`cedar.policies ${set.policies.length}`);
-run('cedar.compile', 50, () => compilePolicies(POLICIES, 'bench-compile'));
+// Each compile releases its preparsed sets, as a sidecar does one reload later.
+run('cedar.compile', 50, () => { const c = compilePolicies(POLICIES); if (c.ok) c.policies.dispose(); });
 
 const d = evaluate(set, input);
 console.log(`cedar.evaluate.decision ${d.decision} (${d.reason})`);
@@ -147,7 +148,7 @@ const subset = set.setFor(input.method, input.source);
 const projectedAll = buildRequest(input, set.needs);
 const projected = buildRequest(input, subset.needs);
 if (!full.ok || !projected.ok || !projectedAll.ok) throw new Error('unreachable: the bench arguments normalise');
-const whole = compilePolicies(POLICIES, 'bench-whole', { partition: false });
+const whole = compilePolicies(POLICIES, { partition: false });
 if (!whole.ok) throw new Error(whole.errors.join('\n'));
 const wholeId = whole.policies.sets[0]!.id;
 console.log(`cedar.sets ${set.sets.length} (this call runs ${subset.policies.length} of ${set.policies.length} policies)`);
@@ -161,7 +162,7 @@ run('cedar.raw_stateful_projected', N, () => cedar.statefulIsAuthorized(projecte
 // What evaluate sends: projected, and only the policies whose scope can match (partition.ts).
 run('cedar.raw_stateful_evaluate', N, () => cedar.statefulIsAuthorized(evaluateCall));
 // The floor: one empty policy set, no context, no entities.
-const empty = compilePolicies('', 'bench-empty');
+const empty = compilePolicies('');
 if (!empty.ok) throw new Error('unreachable');
 const floor = { ...projectedCall, context: {}, entities: [], preparsedPolicySetId: empty.policies.sets[0]!.id };
 run('cedar.raw_stateful_floor', N, () => cedar.statefulIsAuthorized(floor));

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { freePort, pct, spawnReady } from './support/processes.js';
+import { readBodyText } from '../lib/read-body.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CLI = join(HERE, '..', 'cli.js');
@@ -24,9 +25,8 @@ const RESULT = JSON.stringify({ content: [{ type: 'text', text: 'ok' }] });
 function runUpstream(): void {
   const chunk = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'x'.repeat(64 * 1024 - 120) } })}\n\n`;
   const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => {
+    // The fake upstream reads as the sidecar does: bounded, strict UTF-8.
+    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then((body) => {
       if (body.includes('"big_stream"')) {
         // 100 MB of SSE events, written with backpressure, then the response.
         res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -46,7 +46,7 @@ function runUpstream(): void {
       const out = `{"jsonrpc":"2.0","id":${id},"result":${RESULT}}`;
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
       res.end(out);
-    });
+    }, () => res.destroy());
   });
   server.listen(Number(process.argv[3]), '127.0.0.1', () => process.stdout.write('ready\n'));
 }

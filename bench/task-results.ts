@@ -21,6 +21,7 @@ import { createLogger } from '../lib/log.js';
 import { fileProvider, loadInitial } from '../sidecar/providers/file.js';
 import { startSidecar } from '../sidecar/sidecar.js';
 import { startFakeSlack } from '../test/fakes/slack-server.js';
+import { readBodyText } from '../lib/read-body.js';
 
 /** Clients (one task each) per run: the issue's 40, and three times as many to show the bound. */
 const RUNS = [40, 120];
@@ -38,9 +39,8 @@ const MODES: Record<string, string> = {
 async function parent(): Promise<void> {
   const text = 'x'.repeat(RESULT_BYTES);
   const upstream = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => {
+    // The fake upstream reads as the sidecar does: bounded, strict UTF-8.
+    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then((body) => {
       const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1];
       if (id === undefined) return void res.writeHead(202).end();
       const out = body.includes('"tools/call"')
@@ -48,7 +48,7 @@ async function parent(): Promise<void> {
         : `{"jsonrpc":"2.0","id":${id},"result":{}}`;
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
       res.end(out);
-    });
+    }, () => res.destroy());
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const up = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`;

@@ -19,6 +19,7 @@ import { buildWebhookConfiguration } from '../webhook/config.js';
 import type { InjectionSettings } from '../webhook/mutate.js';
 import { answerReview, parseReview, startWebhookServer } from '../webhook/server.js';
 import { startCluster, type Cluster } from '../e2e/cluster/cluster.js';
+import { readBodyText } from '../lib/read-body.js';
 
 export interface Stats {
   n: number;
@@ -61,9 +62,7 @@ export async function timedPodCreates(cluster: Cluster, namespace: string, count
       const t = process.hrtime.bigint();
       const [status, text] = await new Promise<[number, string]>((resolve, reject) => {
         const req = https.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', accept: 'application/json' } }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve([res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')]));
+          readBodyText(res, { limitBytes: 16 * 1024 * 1024 }).then((text) => resolve([res.statusCode ?? 0, text]), reject);
         });
         req.on('error', reject);
         req.end(body);

@@ -15,6 +15,7 @@ import { FIELD_MANAGER } from '../operator/reconcile.js';
 import { CaInjector } from '../webhook/ca-injector.js';
 import { MountedCertificate } from '../webhook/cert-files.js';
 import { WebhookCertManager, type ServingTls } from '../webhook/cert.js';
+import { describeError } from '../lib/describe-error.js';
 
 export interface OperatorSettings {
   kubeconfig?: string;
@@ -204,7 +205,7 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
       // Every replica, every minute: the CA (one GET of the Secret) and this replica's serving
       // certificate; the injector's own loop puts back a caBundle that drifted.
       const timer = setInterval(() => {
-        certs.ensure().catch((err: unknown) => log.warn('webhook certificate check failed; will retry', { error: (err as Error).message }));
+        certs.ensure().catch((err: unknown) => log.warn('webhook certificate check failed; will retry', { error: describeError(err) }));
       }, 60_000);
       timer.unref();
       const injection = injector.start(() => certs.caBundle());

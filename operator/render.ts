@@ -39,10 +39,13 @@ export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>)
   const referenced = new Set<string>();
   for (const r of doc.rules) if (r.approval) referenced.add(r.approval.channel);
   if (doc.cedar) {
-    // One scratch slot: the operator only needs to know whether the text compiles.
-    const c = compilePolicies(doc.cedar.policies, 'operator-validation', { file: 'spec.cedar.policies' });
+    // The operator only needs to know whether the text compiles: the set is released at once.
+    const c = compilePolicies(doc.cedar.policies, { file: 'spec.cedar.policies' });
     if (!c.ok) errors.push(...c.errors);
-    else for (const p of c.policies.policies) if (p.approveChannel) referenced.add(p.approveChannel);
+    else {
+      for (const p of c.policies.policies) if (p.approveChannel) referenced.add(p.approveChannel);
+      c.policies.dispose();
+    }
   }
   for (const ch of [...referenced].sort()) {
     if (!channels.has(ch)) errors.push(`approval channel "${ch}" is referenced but no ApprovalChannel "${ch}" exists in namespace ${obj.metadata.namespace}`);

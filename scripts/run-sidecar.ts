@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { openCluster, repoRoot } from '../e2e/cluster/cluster.js';
 import { containerProcess, type PodJson } from '../e2e/support/kubelet.js';
+import { describeError } from '../lib/describe-error.js';
 
 async function main(): Promise<number> {
   const [namespace, pod] = process.argv.slice(2);
@@ -26,6 +27,6 @@ async function main(): Promise<number> {
 }
 
 main().then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`${(err as Error).message}\n`);
+  process.stderr.write(`${describeError(err)}\n`);
   process.exit(1);
 });

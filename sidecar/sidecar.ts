@@ -90,7 +90,15 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const health = new UpstreamHealth(metrics, o.probeIntervalMs);
   let current: Snapshot | null = null;
   let generation = 0;
-  let slot = 0;
+  /**
+   * The snapshot replaced last: requests that took it before the swap may still evaluate Cedar, so
+   * its policies are released one swap later (as the two alternating slots did before).
+   */
+  let retired: Snapshot | null = null;
+  const retire = (s: Snapshot | null): void => {
+    retired?.gates.cedar?.dispose();
+    retired = s;
+  };
   let lastError: { at: string; origin: string; errors: string[] } | null = null;
   // What the agent is told while there is no config: never the config's own errors, which name
   // files and lines of the platform's setup (those are in the logs and on /ready).
@@ -111,6 +119,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     if (u.ok === 'none') {
       if (current) log.warn('config withdrawn; governed calls are denied until one arrives', { origin: u.origin, reason: u.reason, previousHash: current.hash });
       else log.warn('no config for this pod; governed calls are denied until one arrives', { origin: u.origin, reason: u.reason });
+      retire(current);
       current = null;
       lastError = { at: new Date().toISOString(), origin: u.origin, errors: [u.reason] };
       // The provider's reason names ConfigMaps, namespaces and labels: for the logs and /ready only.
@@ -123,17 +132,14 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     let errors = u.ok ? null : u.errors;
     let next: Snapshot | null = null;
     if (u.ok) {
-      // Cedar preparses into one of two slots; the live snapshot's slot is never overwritten.
-      const nextSlot = slot ^ 1;
+      // The new snapshot's Cedar policies are its own: a failed compile leaves the live ones alone.
       const r = compileSnapshot(u.doc, u.identity, {
         hash: u.hash,
         generation: generation + 1,
-        cedarSlot: `thoughtgate-${nextSlot}`,
         ...(o.approvals?.channels ? { approvalChannels: o.approvals.channels } : {}),
       });
       if (r.ok) {
         next = r.snapshot;
-        slot = nextSlot;
       } else {
         errors = r.errors;
       }
@@ -148,6 +154,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     generation = next.generation;
     if (u.ok) warnChannelDrift(u.doc as { approvalChannels?: { name: string }[] });
     const previous = current;
+    retire(previous);
     current = next;
     lastError = null;
     pools.retain(next);

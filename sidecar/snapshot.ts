@@ -57,12 +57,12 @@ function ms(d: string): number {
 export function compileSnapshot(
   doc: PolicyDocument & { approvalChannels?: readonly { name: string }[] },
   identity: Identity,
-  meta: { hash: string; generation: number; cedarSlot: string; approvalChannels?: ReadonlySet<string> },
+  meta: { hash: string; generation: number; approvalChannels?: ReadonlySet<string> },
 ): CompileResult {
   const errors: string[] = [];
   let cedar: CompiledPolicies | null = null;
   if (doc.cedar) {
-    const c = compilePolicies(doc.cedar.policies, meta.cedarSlot);
+    const c = compilePolicies(doc.cedar.policies);
     if (c.ok) cedar = c.policies;
     else errors.push(...c.errors);
   }
@@ -80,7 +80,10 @@ export function compileSnapshot(
   const allow = compileEgressList(doc.egress.allow, 'egress.allow');
   const deny = compileEgressList(doc.egress.deny, 'egress.deny');
   errors.push(...allow.errors, ...deny.errors);
-  if (errors.length > 0) return { ok: false, errors };
+  if (errors.length > 0) {
+    cedar?.dispose(); // no snapshot will own it
+    return { ok: false, errors };
+  }
 
   const sources = new Map<string, CompiledSource>();
   for (const s of doc.sources) {

@@ -4,6 +4,8 @@
 // We classify by the `code` strings of @slack/web-api's errors rather than `instanceof`, so this
 // module needs nothing from the (CJS) package at runtime.
 
+import { describeError } from '../lib/describe-error.js';
+
 export type SlackErrorKind = 'retryable' | 'permanent';
 
 export class SlackApprovalError extends Error {
@@ -79,12 +81,10 @@ export function rateLimitRetryAfterMs(err: unknown): number | undefined {
   return undefined;
 }
 
-function causeText(err: Error): string {
+/** The WebClient wraps the network error in `original`; that one says what happened. */
+function causeText(err: unknown): string {
   const original = (err as { original?: unknown }).original;
-  const base = original instanceof Error ? original : err;
-  const cause = (base as { cause?: unknown }).cause as { code?: unknown; message?: unknown } | undefined;
-  const detail = cause && typeof cause === 'object' ? (typeof cause.code === 'string' ? cause.code : typeof cause.message === 'string' ? cause.message : '') : '';
-  return detail ? `${base.message} (${detail})` : base.message;
+  return describeError(original instanceof Error ? original : err);
 }
 
 /** Maps anything a WebClient call can throw to a SlackApprovalError. */
@@ -109,10 +109,9 @@ export function classifySlackError(method: string, err: unknown): SlackApprovalE
     return new SlackApprovalError(kind, `http_${status}`, method, `Slack ${method}: HTTP ${status}${kind === 'retryable' ? '; Slack unavailable, will retry' : ''}`, undefined, opts);
   }
   if (code === 'slack_webapi_request_error') {
-    return new SlackApprovalError('retryable', 'network', method, `Slack ${method}: cannot reach Slack: ${causeText(err as Error)}`, undefined, opts);
+    return new SlackApprovalError('retryable', 'network', method, `Slack ${method}: cannot reach Slack: ${causeText(err)}`, undefined, opts);
   }
   // A plain Error from the client (e.g. a 429 without a usable Retry-After) or something unexpected:
   // treat as transient; the approval still fails closed at its timeout.
-  const message = err instanceof Error ? err.message : String(err);
-  return new SlackApprovalError('retryable', 'unknown', method, `Slack ${method}: ${message}`, undefined, opts);
+  return new SlackApprovalError('retryable', 'unknown', method, `Slack ${method}: ${describeError(err)}`, undefined, opts);
 }

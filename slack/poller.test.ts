@@ -18,12 +18,17 @@ async function waitFor(what: string, cond: () => boolean, maxMs = 15_000): Promi
 describe('nextPollDelay (pure)', () => {
   test('2 s ×1.5 up to 30 s; activity resets; errors honour Retry-After', () => {
     const seq: number[] = [DEFAULT_BACKOFF.initialMs];
-    let i = DEFAULT_BACKOFF.initialMs;
-    for (let k = 0; k < 9; k++) seq.push((i = nextPollDelay(i, { kind: 'quiet' }).intervalMs));
+    let step = 0;
+    for (let k = 0; k < 9; k++) {
+      const next = nextPollDelay(step, { kind: 'quiet' });
+      step = next.step;
+      seq.push(next.delayMs);
+    }
     expect(seq.map((x) => Math.round(x))).toEqual([2000, 3000, 4500, 6750, 10125, 15188, 22781, 30000, 30000, 30000]);
-    expect(nextPollDelay(30_000, { kind: 'activity' })).toEqual({ intervalMs: 2000, delayMs: 2000 });
-    expect(nextPollDelay(2000, { kind: 'error', retryAfterMs: 20_000 })).toEqual({ intervalMs: 3000, delayMs: 20_000 });
-    expect(nextPollDelay(2000, { kind: 'error' })).toEqual({ intervalMs: 3000, delayMs: 3000 });
+    expect(nextPollDelay(9, { kind: 'activity' })).toEqual({ step: 0, delayMs: 2000 });
+    expect(nextPollDelay(0, { kind: 'error', retryAfterMs: 20_000 })).toEqual({ step: 1, delayMs: 20_000 });
+    expect(nextPollDelay(0, { kind: 'error' })).toEqual({ step: 1, delayMs: 3000 });
+    expect(nextPollDelay(1e6, { kind: 'quiet' })).toEqual({ step: 1e6 + 1, delayMs: 30_000 });
   });
 });
 

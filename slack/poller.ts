@@ -13,6 +13,7 @@
 // At most one poll per approval is in flight; the token's rate limiter decides when it runs, so
 // many approvals share the budget (routine polls are 'low' priority, the final poll 'normal').
 // The poller never talks to Slack about outcomes: the caller gets onResult and does chat.update.
+import { backoffCeiling } from '../lib/backoff.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import type { Decision } from './decision.js';
 import { SlackApprovalError, classifySlackError } from './errors.js';
@@ -46,12 +47,17 @@ export const DEFAULT_EXPIRY_GRACE_MS = 5000;
 
 export type PollOutcome = { kind: 'quiet' } | { kind: 'activity' } | { kind: 'error'; retryAfterMs?: number };
 
-/** The next interval and the delay before the next poll. Pure. */
-export function nextPollDelay(intervalMs: number, outcome: PollOutcome, cfg: BackoffConfig = DEFAULT_BACKOFF): { intervalMs: number; delayMs: number } {
-  if (outcome.kind === 'activity') return { intervalMs: cfg.initialMs, delayMs: cfg.initialMs };
-  const next = Math.min(cfg.maxMs, Math.max(cfg.initialMs, intervalMs * cfg.factor));
+/**
+ * The step of the schedule after `step` (0 at add(), back to 0 on activity) and the delay before the
+ * next poll. Pure. The interval is lib/backoff's ceiling without its jitter: this is a pacing
+ * schedule, and the token's rate limiter already spreads the polls of many approvals.
+ */
+export function nextPollDelay(step: number, outcome: PollOutcome, cfg: BackoffConfig = DEFAULT_BACKOFF): { step: number; delayMs: number } {
+  const policy = { baseMs: cfg.initialMs, maxMs: cfg.maxMs, factor: cfg.factor };
+  if (outcome.kind === 'activity') return { step: 0, delayMs: backoffCeiling(0, policy) };
+  const next = backoffCeiling(step + 1, policy);
   const delayMs = outcome.kind === 'error' ? Math.max(next, outcome.retryAfterMs ?? 0) : next;
-  return { intervalMs: next, delayMs };
+  return { step: step + 1, delayMs };
 }
 
 export interface PollerOptions {
@@ -66,7 +72,8 @@ export interface PollerOptions {
 interface Entry {
   p: PendingApproval;
   expiresAt: number;
-  intervalMs: number;
+  /** Polls since add() or the last activity: the position in the schedule. */
+  step: number;
   fingerprint: string | undefined;
   timer: unknown;
   inFlight: boolean;
@@ -92,7 +99,7 @@ export class ApprovalPoller {
     const e: Entry = {
       p,
       expiresAt: typeof p.expiresAt === 'number' ? p.expiresAt : p.expiresAt.getTime(),
-      intervalMs: this.backoff.initialMs,
+      step: 0,
       fingerprint: undefined,
       timer: undefined,
       inFlight: false,
@@ -178,8 +185,8 @@ export class ApprovalPoller {
     if (final || now >= e.expiresAt) return this.report(e, { id: e.p.id, status: 'expired', at: now });
     const activity = e.fingerprint !== undefined && e.fingerprint !== r.fingerprint;
     e.fingerprint = r.fingerprint;
-    const next = nextPollDelay(e.intervalMs, { kind: activity ? 'activity' : 'quiet' }, this.backoff);
-    e.intervalMs = next.intervalMs;
+    const next = nextPollDelay(e.step, { kind: activity ? 'activity' : 'quiet' }, this.backoff);
+    e.step = next.step;
     this.schedule(e, next.delayMs);
   }
 
@@ -194,8 +201,8 @@ export class ApprovalPoller {
     } catch {
       // see report()
     }
-    const next = nextPollDelay(e.intervalMs, { kind: 'error', retryAfterMs: error.retryAfterMs }, this.backoff);
-    e.intervalMs = next.intervalMs;
+    const next = nextPollDelay(e.step, { kind: 'error', retryAfterMs: error.retryAfterMs }, this.backoff);
+    e.step = next.step;
     this.schedule(e, next.delayMs);
   }
 }

@@ -137,7 +137,7 @@ describe('which tools may need approval (gates/approval-tools.ts)', () => {
     defaultAction: 'forward',
     cedar: { policies: '@approve("finance") permit(principal, action, resource) when { context.arguments.amount > 5 };' },
   });
-  const cedar = compilePolicies(doc.cedar!.policies, 'approval-tools-test');
+  const cedar = compilePolicies(doc.cedar!.policies);
   if (!cedar.ok) throw new Error(cedar.errors.join('\n'));
   const g = { rules: compileRules(doc.rules), defaultAction: doc.defaultAction, cedar: cedar.policies };
 
@@ -189,7 +189,7 @@ ${channel('oncall')}
     const ok = parseConfigText(text.replace(/\n {2}- name: oncall[\s\S]*$/, '\n' + channel('oncall') + '\n'), 'tg.yaml', {});
     if (!ok.ok) throw new Error(ok.errors.join('\n'));
     const { identity: _i, ...doc } = ok.config;
-    const c = compileSnapshot(doc, IdentitySchema.parse({}), { hash: 'h', generation: 1, cedarSlot: 'cfg-approve-test' });
+    const c = compileSnapshot(doc, IdentitySchema.parse({}), { hash: 'h', generation: 1 });
     expect(!c.ok && c.errors).toEqual(['cedar.policies:1:1: policy "p": @approve("finance") names no approvalChannels entry (listed: oncall)']);
   });
 

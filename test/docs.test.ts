@@ -173,7 +173,7 @@ describe(`${CONFIG_MD} covers the config schema`, () => {
     // It shows every top-level key.
     expect(Object.keys(r.config).sort()).toEqual(configFacts.keys.filter(([, p]) => !p.includes('.') && !p.includes('[')).map(([k]) => k).sort());
     const { identity: _identity, ...doc } = r.config;
-    const c = compileSnapshot(doc, standaloneIdentity(r.config), { hash: r.hash, generation: 1, cedarSlot: 'docs-test-example' });
+    const c = compileSnapshot(doc, standaloneIdentity(r.config), { hash: r.hash, generation: 1 });
     if (!c.ok) throw new Error(c.errors.join('\n'));
   });
 
@@ -181,7 +181,7 @@ describe(`${CONFIG_MD} covers the config schema`, () => {
     const blocks = [...configDoc.matchAll(/```cedar\n([\s\S]*?)```/g)].map((m) => m[1]!);
     expect(blocks.length).toBeGreaterThan(0);
     blocks.forEach((text, i) => {
-      const c = compilePolicies(text, `docs-test-cedar-${i}`, { file: `${CONFIG_MD} cedar block ${i + 1}` });
+      const c = compilePolicies(text, { file: `${CONFIG_MD} cedar block ${i + 1}` });
       if (!c.ok) throw new Error(c.errors.join('\n'));
     });
   });

@@ -85,6 +85,40 @@ describe('hot reload', () => {
     }
   });
 
+  test('each snapshot owns its Cedar policies: a failed compile leaves them alone, a replaced one is released one swap later', async () => {
+    const withCedar = (id: string) => `${config(upstream.url, 'delete_file').replace('defaultAction: forward', 'defaultAction: policy')}cedar:\n  policies: '@id("${id}") permit(principal, action, resource);'\n`;
+    const tg = await startTestSidecar(withCedar('first'));
+    try {
+      const reload = async (text: string) => {
+        const gen = tg.sidecar.snapshot()!.generation;
+        tg.writeConfig(text);
+        await tg.waitFor(() => tg.sidecar.snapshot()!.generation > gen, 'the reload');
+        return tg.sidecar.snapshot()!;
+      };
+      const first = tg.sidecar.snapshot()!;
+      const rejections = () => tg.logs().filter((l) => l['msg'] === 'config rejected; the last good config keeps serving').length;
+      tg.writeConfig(`${config(upstream.url, 'delete_file')}cedar:\n  policies: "permit(principal, action, resource"\n`);
+      await tg.waitFor(() => rejections() > 0, 'the rejection');
+      expect(first.gates.cedar!.disposed).toBe(false);
+      const second = await reload(withCedar('second'));
+      // A request that took `first` before the swap may still evaluate with it.
+      expect([first.gates.cedar!.disposed, second.gates.cedar!.disposed]).toEqual([false, false]);
+      const third = await reload(withCedar('third'));
+      expect([first.gates.cedar!.disposed, second.gates.cedar!.disposed, third.gates.cedar!.disposed]).toEqual([true, false, false]);
+      // The ids first held went back to the pool and serve a later snapshot, which decides with its own policies.
+      const fourth = await reload(withCedar('fourth'));
+      expect(fourth.gates.cedar!.sets.map((x) => x.id)).toEqual(first.gates.cedar!.sets.map((x) => x.id));
+      expect(second.gates.cedar!.disposed).toBe(true);
+      // Cedar permits echo with fourth's policy in the reused ids: forwarded (the stateful upstream
+      // then refuses a call without a session), not denied by an emptied set (-32004).
+      const r = await rawPost(tg.mcpUrl('up'), '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}');
+      expect(r.status).toBe(400);
+      expect(upstream.requests.at(-1)!.body).toContain('"echo"');
+    } finally {
+      await tg.close();
+    }
+  });
+
   test('a call in flight during a reload finishes on the old snapshot', async () => {
     const tg = await startTestSidecar(config(upstream.url, 'delete_file'));
     try {

@@ -10,6 +10,7 @@
 // the rest of the object is not fought with.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../lib/log.js';
+import { describeError } from '../lib/describe-error.js';
 
 export interface InjectResult {
   /** False when the MutatingWebhookConfiguration does not exist (yet); the next call retries. */
@@ -98,7 +99,7 @@ export class CaInjector {
       if (busy || b === undefined) return;
       busy = true;
       this.inject(b)
-        .catch((err: unknown) => this.o.log?.warn('webhook caBundle check failed; will retry', { error: (err as Error).message }))
+        .catch((err: unknown) => this.o.log?.warn('webhook caBundle check failed; will retry', { error: describeError(err) }))
         .finally(() => { busy = false; });
     }, intervalMs);
     timer.unref();

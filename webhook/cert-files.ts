@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../lib/log.js';
 import type { ServingTls } from './cert.js';
+import { describeError } from '../lib/describe-error.js';
 
 export class MountedCertificate {
   private last: ServingTls | undefined;
@@ -33,7 +34,7 @@ export class MountedCertificate {
       this.last = { cert, key, ca };
       this.lastError = '';
     } catch (err) {
-      const message = (err as Error).message;
+      const message = describeError(err);
       // Logged once per distinct problem, not every poll.
       if (message !== this.lastError) this.log?.warn('webhook certificate files unusable; keeping the last good ones', { dir: this.dir, error: message });
       this.lastError = message;

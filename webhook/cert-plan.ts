@@ -8,6 +8,7 @@
 // Each replica signs its own serving certificate from it, in memory.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
+import { describeError } from '../lib/describe-error.js';
 
 export interface Sans {
   dnsNames: string[];
@@ -102,7 +103,7 @@ function unusable(f: CaFiles): string | undefined {
     if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return `tls.key is not an ECDSA P-256 key (${key.asymmetricKeyType})`;
     if (!ca.checkPrivateKey(key)) return 'tls.key does not match tls.crt';
   } catch (err) {
-    return `unreadable tls.key: ${(err as Error).message}`;
+    return `unreadable tls.key: ${describeError(err)}`;
   }
   return undefined;
 }

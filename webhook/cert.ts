@@ -18,6 +18,7 @@ import type { Logger } from '../lib/log.js';
 import { CaInjector, type InjectResult } from './ca-injector.js';
 import { planCa, planServing, renewAt, trustBundle, webhookSans, type CaFiles, type Sans } from './cert-plan.js';
 import { issueCa, issueServing } from './x509.js';
+import { describeError } from '../lib/describe-error.js';
 
 export { splitPemBundle, webhookSans, type CaFiles, type Sans } from './cert-plan.js';
 
@@ -181,7 +182,7 @@ export class WebhookCertManager {
         this.o.onChange?.(this.tls);
       } catch (err) {
         // The certificate is right; a consumer that cannot load it must not undo that.
-        this.o.log?.error('webhook certificate: onChange failed', { error: (err as Error).message });
+        this.o.log?.error('webhook certificate: onChange failed', { error: describeError(err) });
       }
     } else if (this.tls && this.tls.ca !== ca.bundle) {
       this.tls = { ...this.tls, ca: ca.bundle };

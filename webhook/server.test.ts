@@ -135,6 +135,10 @@ describe('webhook server', () => {
       expect(r.status).toBe(400);
       expect(r.body).toMatch(message);
     }
+    // Invalid UTF-8 is refused, never read with replacement characters (lib/read-body.ts).
+    const bad = Buffer.concat([Buffer.from(review(pod()).slice(0, -2)), Buffer.from([0xff]), Buffer.from('}}')]);
+    const r = await call(s.port, 'POST', '/mutate-pods', bad);
+    expect([r.status, r.body]).toEqual([400, 'malformed AdmissionReview: AdmissionReview is not valid UTF-8']);
     expect(seen.every(([r]) => r.outcome === 'invalid')).toBe(true);
   });
 

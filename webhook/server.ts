@@ -18,6 +18,8 @@ import type { SecureContextOptions } from 'node:tls';
 import { INJECT_ENABLED, LABELS } from '../api/wellknown.js';
 import type { Logger } from '../lib/log.js';
 import { mutatePod, type InjectionSettings, type Pod } from './mutate.js';
+import { describeError } from '../lib/describe-error.js';
+import { BodyError, readBodyText } from '../lib/read-body.js';
 
 export const MUTATE_PATH = '/mutate-pods';
 /**
@@ -129,31 +131,6 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-class TooLarge extends Error {}
-
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > max) {
-      reject(new TooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        req.removeAllListeners('data');
-        reject(new TooLarge());
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 function secureOptions(t: TlsMaterial): SecureContextOptions {
   return { cert: t.cert, key: t.key, minVersion: 'TLSv1.2' };
 }
@@ -168,7 +145,7 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
     try {
       o.onAdmission?.(result, seconds);
     } catch (err) {
-      o.log?.warn('webhook: onAdmission callback failed', { error: (err as Error).message });
+      o.log?.warn('webhook: onAdmission callback failed', { error: describeError(err) });
     }
   };
 
@@ -190,16 +167,19 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
     const start = process.hrtime.bigint();
     let review: ReviewRequest;
     try {
-      const body = await readBody(req, max);
+      // onStop 'pause': the 413 below still reaches the API server; the rest is drained after it.
+      const body = await readBodyText(req, { limitBytes: max, what: 'AdmissionReview', onStop: 'pause' }).catch((err: unknown) => {
+        throw err instanceof BodyError && err.reason === 'invalid-utf8' ? new BadReview(err.message) : err;
+      });
       let json: unknown;
       try {
-        json = JSON.parse(body.toString('utf8'));
+        json = JSON.parse(body);
       } catch (err) {
-        throw new BadReview(`body is not JSON: ${(err as Error).message}`);
+        throw new BadReview(`body is not JSON: ${describeError(err)}`);
       }
       review = parseReview(json);
     } catch (err) {
-      if (err instanceof TooLarge) {
+      if (err instanceof BodyError && err.reason === 'too-large') {
         res.setHeader('connection', 'close');
         send(res, 413, `AdmissionReview larger than ${max} bytes`);
         req.resume();
@@ -208,9 +188,9 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
         send(res, 400, `malformed AdmissionReview: ${err.message}`);
         record({ outcome: 'invalid', reason: err.message }, start);
       } else {
-        o.log?.warn('webhook: reading the request failed', { error: (err as Error).message });
+        o.log?.warn('webhook: reading the request failed', { error: describeError(err) });
         if (!res.headersSent) send(res, 400, 'could not read the request');
-        record({ outcome: 'invalid', reason: (err as Error).message }, start);
+        record({ outcome: 'invalid', reason: describeError(err) }, start);
       }
       return;
     }
@@ -222,7 +202,7 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
       else o.log?.debug('webhook: not injected', { namespace: review.namespace, uid: review.uid, reason: a.result.reason });
     } catch (err) {
       const bad = err instanceof BadReview;
-      const message = (err as Error).message;
+      const message = describeError(err);
       if (bad) send(res, 400, `malformed AdmissionReview: ${message}`);
       else {
         o.log?.error('webhook: internal error; the apiserver applies failurePolicy', { namespace: review.namespace, uid: review.uid, error: (err as Error).stack ?? message });
@@ -234,7 +214,7 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
 
   const server = https.createServer({ ...secureOptions(served) }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
-      o.log?.error('webhook: unhandled error', { error: (err as Error).message });
+      o.log?.error('webhook: unhandled error', { error: describeError(err) });
       if (!res.headersSent) send(res, 500, 'internal error');
       else res.destroy();
     });
@@ -267,7 +247,7 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
     try {
       reloadTls();
     } catch (err) {
-      o.log?.error('webhook: new TLS certificate rejected; keeping the old one', { error: (err as Error).message });
+      o.log?.error('webhook: new TLS certificate rejected; keeping the old one', { error: describeError(err) });
     }
   }, interval) : undefined;
   timer?.unref();

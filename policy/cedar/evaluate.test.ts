@@ -15,10 +15,9 @@ const base: CedarInput = {
   arguments: { amount: 500, currency: 'EUR' },
   now: new Date('2026-11-21T10:00:00Z'),
 };
-let n = 0;
 
 function compile(text: string): CompiledPolicies {
-  const c = compilePolicies(text, `evaluate-${n++}`);
+  const c = compilePolicies(text);
   if (!c.ok) throw new Error(c.errors.join('\n'));
   return c.policies;
 }

@@ -38,8 +38,9 @@ import type * as CedarTypes from '@cedar-policy/cedar-wasm/nodejs';
 import { cedarEngine } from './engine.js';
 import type { Identity } from '../../api/config.js';
 import { normaliseArguments, type CedarJson } from './normalise.js';
-import { ownsSlot, type CompiledPolicies } from './policies.js';
+import type { CompiledPolicies } from './policies.js';
 import { pick, project, type Needs } from './projection.js';
+import { describeError } from '../../lib/describe-error.js';
 
 export type TargetKind = 'tool' | 'resource' | 'prompt' | 'method';
 
@@ -120,8 +121,8 @@ function pickIf<T>(keys: Set<string> | 'all' | undefined, record: Record<string,
 /** One decision. Never throws. */
 export function evaluate(compiled: CompiledPolicies, input: CedarInput): CedarDecision {
   try {
-    if (!ownsSlot(compiled)) {
-      return { decision: 'error', policies: [], reason: 'the Cedar policy set was replaced by a newer compile; denied' };
+    if (compiled.disposed) {
+      return { decision: 'error', policies: [], reason: 'the Cedar policy set was replaced by a newer compile and released; denied' };
     }
     // Resource ids are "<source>/<name>"; partition.ts relies on the source having no "/".
     if (input.source === '' || input.source.includes('/')) {
@@ -134,7 +135,7 @@ export function evaluate(compiled: CompiledPolicies, input: CedarInput): CedarDe
     return interpret(compiled, answer, input);
   } catch (e) {
     // Thrown only for malformed calls (e.g. an invalid Date); the message has no stack.
-    return { decision: 'error', policies: [], reason: `Cedar evaluation failed: ${e instanceof Error ? e.message : String(e)}` };
+    return { decision: 'error', policies: [], reason: `Cedar evaluation failed: ${describeError(e)}` };
   }
 }
 

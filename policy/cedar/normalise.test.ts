@@ -4,11 +4,10 @@ import { compilePolicies } from './policies.js';
 import { evaluate, type CedarDecision } from './evaluate.js';
 
 const identity = { namespace: 'prod', serviceAccount: 'agent', pod: 'agent-1', labels: {} };
-let n = 0;
 
 /** Evaluates one `when` condition over `context.arguments` with real Cedar. */
 function when(condition: string, args: unknown): CedarDecision {
-  const c = compilePolicies(`@id("p") permit(principal, action, resource) when { ${condition} };`, `normalise-${n++}`);
+  const c = compilePolicies(`@id("p") permit(principal, action, resource) when { ${condition} };`);
   if (!c.ok) throw new Error(c.errors.join('\n'));
   return evaluate(c.policies, {
     identity,

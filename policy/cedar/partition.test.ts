@@ -4,9 +4,8 @@ import { compilePolicies, type CompiledPolicies } from './policies.js';
 import { evaluate, type CedarInput } from './evaluate.js';
 import { partition, scopeOf, type Scope } from './partition.js';
 
-let n = 0;
 function compile(text: string, partitioned = true): CompiledPolicies {
-  const c = compilePolicies(text, `partition-${n++}`, { partition: partitioned });
+  const c = compilePolicies(text, { partition: partitioned });
   if (!c.ok) throw new Error(c.errors.join('\n'));
   return c.policies;
 }
@@ -155,26 +154,28 @@ describe('partitioning changes no decision (differential, real Cedar)', () => {
   });
 });
 
-describe('slots', () => {
-  test('recompiling a slot with fewer groups empties the extra preparsed sets', () => {
+describe('disposal', () => {
+  test('disposing a compile empties every one of its preparsed sets', () => {
     const big = compilePolicies(
       'permit(principal, action == ThoughtGate::Action::"a", resource);\npermit(principal, action == ThoughtGate::Action::"b", resource);',
-      'shrinking',
     );
     if (!big.ok) throw new Error(big.errors.join());
     const ids = big.policies.sets.map((s) => s.id);
     expect(ids.length).toBeGreaterThan(1);
-    const small = compilePolicies('permit(principal, action, resource);', 'shrinking');
-    if (!small.ok) throw new Error(small.errors.join());
-    expect(small.policies.sets).toHaveLength(1);
-    const r = cedar.statefulIsAuthorized({
-      principal: { type: 'ThoughtGate::Workload', id: 'x' },
-      action: { type: 'ThoughtGate::Action', id: 'a' },
-      resource: { type: 'ThoughtGate::Tool', id: 'x' },
-      context: {},
-      entities: [],
-      preparsedPolicySetId: ids[ids.length - 1]!,
-    });
-    expect(r.type === 'success' && r.response).toEqual({ decision: 'deny', diagnostics: { reason: [], errors: [] } });
+    const ask = (id: string, action: string) => {
+      const r = cedar.statefulIsAuthorized({
+        principal: { type: 'ThoughtGate::Workload', id: 'x' },
+        action: { type: 'ThoughtGate::Action', id: action },
+        resource: { type: 'ThoughtGate::Tool', id: 'x' },
+        context: {},
+        entities: [],
+        preparsedPolicySetId: id,
+      });
+      return r.type === 'success' ? r.response.decision : 'failure';
+    };
+    const all = () => ids.flatMap((id) => ['a', 'b'].map((action) => ask(id, action)));
+    expect(all().filter((d) => d === 'allow')).toHaveLength(2);
+    big.policies.dispose();
+    expect(all().every((d) => d === 'deny')).toBe(true);
   });
 });

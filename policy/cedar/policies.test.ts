@@ -1,4 +1,5 @@
-import { compilePolicies, ownsSlot, type CompiledPolicies } from './policies.js';
+import { cedarEngine } from './engine.js';
+import { compilePolicies, type CompiledPolicies } from './policies.js';
 import { evaluate } from './evaluate.js';
 
 const identity = { namespace: 'prod', serviceAccount: 'agent', pod: 'agent-1', labels: {} };
@@ -10,17 +11,14 @@ const call = {
   arguments: { amount: 5 },
   now: new Date('2026-11-21T10:00:00Z'),
 };
-let n = 0;
-const slot = () => `policies-${n++}`;
-
-function ok(text: string, s = slot()): CompiledPolicies {
-  const c = compilePolicies(text, s);
+function ok(text: string): CompiledPolicies {
+  const c = compilePolicies(text);
   if (!c.ok) throw new Error(c.errors.join('\n'));
   return c.policies;
 }
 
 function errors(text: string): string[] {
-  const c = compilePolicies(text, slot());
+  const c = compilePolicies(text);
   if (c.ok) throw new Error('expected compile errors');
   return c.errors;
 }
@@ -92,7 +90,7 @@ describe('errors say where', () => {
   });
 
   test('the file name is the caller’s choice', () => {
-    const c = compilePolicies('permit(', slot(), { file: 'GovernancePolicy prod/payments' });
+    const c = compilePolicies('permit(', { file: 'GovernancePolicy prod/payments' });
     expect(!c.ok && c.errors[0]).toMatch(/^GovernancePolicy prod\/payments:1:8: unexpected end of input/);
   });
 
@@ -113,7 +111,7 @@ describe('errors say where', () => {
   });
 });
 
-describe('slots', () => {
+describe('one engine per compile', () => {
   test('empty text is a valid set that permits nothing', () => {
     for (const text of ['', '  \n// only a comment\n']) {
       const c = ok(text);
@@ -122,22 +120,49 @@ describe('slots', () => {
     }
   });
 
-  test('a failed compile leaves the slot’s live set untouched', () => {
-    const live = ok('permit(principal, action, resource);', 'slot-a');
-    expect(compilePolicies('permit(principal, action, resource', 'slot-a').ok).toBe(false);
-    expect(compilePolicies('@approve("x") forbid(principal, action, resource);', 'slot-a').ok).toBe(false);
-    expect(ownsSlot(live)).toBe(true);
+  test('a failed compile leaves the live set untouched', () => {
+    const live = ok('permit(principal, action, resource);');
+    expect(compilePolicies('permit(principal, action, resource').ok).toBe(false);
+    expect(compilePolicies('@approve("x") forbid(principal, action, resource);').ok).toBe(false);
+    expect(live.disposed).toBe(false);
     expect(evaluate(live, call).decision).toBe('allow');
   });
 
-  test('alternating slots: the new set takes over, the old one stays usable until its slot is reused', () => {
-    const a = ok('permit(principal, action, resource);', 'slot-b');
-    const b = ok('forbid(principal, action, resource);\npermit(principal, action, resource);', 'slot-c');
+  test('each compile evaluates with its own policies until it is disposed; then it fails closed', () => {
+    const a = ok('permit(principal, action, resource);');
+    const b = ok('forbid(principal, action, resource);\npermit(principal, action, resource);');
+    const c = ok('@id("other") permit(principal, action, resource);');
     expect(evaluate(a, call).decision).toBe('allow');
     expect(evaluate(b, call).decision).toBe('deny');
-    // Recompiling into a's slot makes `a` stale: its ids and @approve no longer match Cedar's cache.
-    const c = ok('@id("other") permit(principal, action, resource);', 'slot-b');
     expect(evaluate(c, call)).toMatchObject({ decision: 'allow', policies: ['other'] });
+    a.dispose();
+    a.dispose(); // idempotent: its ids are freed once
+    expect(a.disposed).toBe(true);
     expect(evaluate(a, call)).toMatchObject({ decision: 'error', reason: expect.stringContaining('replaced') });
+    // The others are not disturbed, and a later compile reuses a's emptied ids, not new ones.
+    const d = ok('@id("d") permit(principal, action, resource);');
+    expect(d.sets.map((s) => s.id)).toEqual(a.sets.map((s) => s.id));
+    expect(evaluate(b, call).decision).toBe('deny');
+    expect(evaluate(c, call)).toMatchObject({ decision: 'allow', policies: ['other'] });
+    expect(evaluate(d, call)).toMatchObject({ decision: 'allow', policies: ['d'] });
+    for (const x of [b, c, d]) x.dispose();
+  });
+
+  test('dispose empties the preparsed sets in Cedar', () => {
+    const a = ok('permit(principal, action, resource);');
+    const id = a.sets[0]!.id;
+    const ask = () => cedarEngine().statefulIsAuthorized({
+      principal: { type: 'ThoughtGate::Workload', id: 'x' },
+      action: { type: 'ThoughtGate::Action', id: 'tools/call' },
+      resource: { type: 'ThoughtGate::Tool', id: 'bank/transfer' },
+      context: {},
+      entities: [],
+      preparsedPolicySetId: id,
+    });
+    const before = ask();
+    expect(before.type === 'success' && before.response.decision).toBe('allow');
+    a.dispose();
+    const after = ask();
+    expect(after.type === 'success' && after.response.decision).toBe('deny');
   });
 });

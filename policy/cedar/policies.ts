@@ -11,17 +11,19 @@
  *   well formed; Cedar itself would only notice when a request evaluates them, and deny it.
  * - Empty text is a valid policy set that permits nothing.
  *
- * The set is preparsed into Cedar's (thread-local, synchronous) cache under the caller's `slot`,
- * split by scope into sets `<slot>#0`, `<slot>#1`… (partition.ts) in the record form, so that
- * Cedar reports our ids. The caller alternates slots so that a failed compile never disturbs the
- * live set; a compile that fails before preparsing leaves its slot untouched, and one that reuses
- * a slot makes the CompiledPolicies previously there refuse to evaluate (fail closed).
+ * Each compile owns its preparsed sets in Cedar's (thread-local, synchronous) cache: one per
+ * scope group (partition.ts), in the record form so that Cedar reports our ids, under ids no other
+ * live compile uses. So a failed compile never disturbs the live set, and a snapshot holds an
+ * independent CompiledPolicies. Its owner calls dispose() once no request can use it any more:
+ * Cedar has no way to drop a preparsed set, so dispose empties them (freeing their memory) and
+ * hands their ids to later compiles; a disposed set refuses to evaluate (fail closed).
  */
 import type * as CedarTypes from '@cedar-policy/cedar-wasm/nodejs';
 import { cedarEngine } from './engine.js';
 import { Name } from '../../api/config.js';
 import { partition, scopeOf, type Scope } from './partition.js';
 import { addNeeds, newNeeds, type Needs } from './projection.js';
+import { describeError } from '../../lib/describe-error.js';
 
 export interface CompiledPolicy {
   id: string;
@@ -36,8 +38,6 @@ export interface CompiledPolicy {
 }
 
 export interface CompiledPolicies {
-  /** The caller's slot; Cedar's ids are `<slot>#<n>`. */
-  readonly slot: string;
   readonly policies: readonly CompiledPolicy[];
   readonly byId: ReadonlyMap<string, CompiledPolicy>;
   /** The parts of the context and entities any policy can observe (see projection.ts). */
@@ -46,10 +46,13 @@ export interface CompiledPolicies {
   setFor(method: string, source: string): PreparsedSet;
   /** All preparsed sets, for diagnostics. */
   readonly sets: readonly PreparsedSet[];
+  /** Empties this compile's preparsed sets in Cedar and frees their ids; later evaluations fail closed. Idempotent. */
+  dispose(): void;
+  readonly disposed: boolean;
 }
 
 export interface PreparsedSet {
-  /** Id in Cedar's cache: `<slot>#<n>`. */
+  /** Id in Cedar's cache, this compile's own until disposed. */
   id: string;
   policies: readonly string[];
   /** What these policies observe: each call sends only that. */
@@ -65,31 +68,30 @@ export interface CompileOptions {
   partition?: boolean;
 }
 
-/**
- * The compiled set that currently owns each slot. A CompiledPolicies whose slot was since
- * recompiled no longer matches Cedar's cache (ids, @approve), so evaluate refuses it.
- */
-const slotOwners = new Map<string, CompiledPolicies>();
-/** How many preparsed sets each slot last used, so that unused ones can be emptied. */
-const slotSetCounts = new Map<string, number>();
-
-export function ownsSlot(compiled: CompiledPolicies): boolean {
-  return slotOwners.get(compiled.slot) === compiled;
+/** Ids of emptied preparsed sets, reused before new ones are made, so reloads do not grow Cedar's cache. */
+const freeSetIds: string[] = [];
+let setIdCounter = 0;
+const takeSetId = (): string => freeSetIds.pop() ?? `thoughtgate-${setIdCounter++}`;
+function releaseSetIds(ids: readonly string[]): void {
+  for (const id of ids) {
+    cedarEngine().preparsePolicySet(id, { staticPolicies: {} });
+    freeSetIds.push(id);
+  }
 }
 
 const EXTENSION_CONSTRUCTORS = new Set(['decimal', 'ip', 'datetime', 'duration']);
 
 /** Never throws: a config reload gets either a set or errors to report. */
-export function compilePolicies(text: string, slot: string, options: CompileOptions = {}): CompileResult {
+export function compilePolicies(text: string, options: CompileOptions = {}): CompileResult {
   try {
-    return compile(text, slot, options);
+    return compile(text, options);
   } catch (e) {
     // Cedar throws only for malformed calls; keep whatever it says, without a stack.
-    return { ok: false, errors: [`${options.file ?? 'cedar.policies'}: ${e instanceof Error ? e.message : String(e)}`] };
+    return { ok: false, errors: [`${options.file ?? 'cedar.policies'}: ${describeError(e)}`] };
   }
 }
 
-function compile(text: string, slot: string, options: CompileOptions): CompileResult {
+function compile(text: string, options: CompileOptions): CompileResult {
   const at = locator(text, options.file ?? 'cedar.policies');
   const parts = cedarEngine().policySetTextToParts(text);
   if (parts.type === 'failure') return { ok: false, errors: flatten(parts.errors).map((e) => at.error(e, 0)) };
@@ -169,32 +171,41 @@ function compile(text: string, slot: string, options: CompileOptions): CompileRe
     policies.map((p, i) => ({ id: p.id, scope: scopes[i]! })),
     options.partition === false ? 1 : undefined,
   );
-  // From here on the slot's preparsed sets change: a CompiledPolicies still holding it is stale.
-  slotOwners.delete(slot);
-  const sets: PreparsedSet[] = plan.subsets.map((ids, i) => {
+  const sets: PreparsedSet[] = plan.subsets.map((ids) => {
     const subsetNeeds = newNeeds();
     for (const id of ids) addNeeds(subsetNeeds, conditions.get(id));
-    return { id: `${slot}#${i}`, policies: ids, needs: subsetNeeds };
+    return { id: takeSetId(), policies: ids, needs: subsetNeeds };
   });
-  const previousCount = slotSetCounts.get(slot) ?? 0;
-  slotSetCounts.set(slot, Math.max(previousCount, sets.length));
-  for (const set of sets) {
-    // The record form makes Cedar report our ids in diagnostics; the text form would say policy0….
-    const pre = cedarEngine().preparsePolicySet(set.id, { staticPolicies: Object.fromEntries(set.policies.map((id) => [id, texts[id]!])) });
-    if (pre.type === 'failure') return { ok: false, errors: flatten(pre.errors).map((e) => `${options.file ?? 'cedar.policies'}: ${e.message}`) };
+  const setIds = sets.map((set) => set.id);
+  try {
+    for (const set of sets) {
+      // The record form makes Cedar report our ids in diagnostics; the text form would say policy0….
+      const pre = cedarEngine().preparsePolicySet(set.id, { staticPolicies: Object.fromEntries(set.policies.map((id) => [id, texts[id]!])) });
+      if (pre.type === 'failure') {
+        releaseSetIds(setIds);
+        return { ok: false, errors: flatten(pre.errors).map((e) => `${options.file ?? 'cedar.policies'}: ${e.message}`) };
+      }
+    }
+  } catch (e) {
+    releaseSetIds(setIds);
+    throw e;
   }
-  // Cedar has no way to drop a preparsed set; emptying the ones no longer used frees their memory.
-  for (let i = sets.length; i < previousCount; i++) cedarEngine().preparsePolicySet(`${slot}#${i}`, { staticPolicies: {} });
-  slotSetCounts.set(slot, sets.length);
+  let disposed = false;
   const compiled: CompiledPolicies = {
-    slot,
     policies,
     byId,
     needs,
     sets,
     setFor: (method, source) => sets[plan.pick(method, source)]!,
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      releaseSetIds(setIds);
+    },
+    get disposed() {
+      return disposed;
+    },
   };
-  slotOwners.set(slot, compiled);
   return { ok: true, policies: compiled };
 }
 

@@ -4,9 +4,8 @@ import { compilePolicies, type CompiledPolicies } from './policies.js';
 import { buildRequest, evaluate, interpret, type CedarInput } from './evaluate.js';
 import { project, type Need } from './projection.js';
 
-let n = 0;
 function compile(text: string): CompiledPolicies {
-  const c = compilePolicies(text, `projection-${n++}`);
+  const c = compilePolicies(text);
   if (!c.ok) throw new Error(c.errors.join('\n'));
   return c.policies;
 }

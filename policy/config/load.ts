@@ -11,6 +11,7 @@ import { formatPath } from '../../api/issues.js';
 import { substituteEnv } from './env.js';
 import type { DocPath, Env } from './env.js';
 import { canonicalJson } from '../../api/canonical.js';
+import { describeError } from '../../lib/describe-error.js';
 
 export type { Env };
 export type ParseResult = { ok: true; config: ConfigFile; hash: string } | { ok: false; errors: string[] };
@@ -135,7 +136,7 @@ export function parseConfigText(text: string, file: string, env: Env): ParseResu
     // maxAliasCount bounds alias expansion ("billion laughs").
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    return { ok: false, errors: [`${file}: ${(err as Error).message}`] };
+    return { ok: false, errors: [`${file}: ${describeError(err)}`] };
   }
 
   const located: Located[] = [];
@@ -183,6 +184,6 @@ export function describeFsError(err: unknown): string {
     case 'EISDIR':
       return 'is a directory';
     default:
-      return (err as Error).message;
+      return describeError(err);
   }
 }

@@ -15,7 +15,7 @@ const op = (method: string, params: unknown, source = 'github'): Operation => {
 
 function inputs(yaml: object, cedarText?: string): GateInputs {
   const cfg = ConfigFileSchema.parse(cedarText ? { ...yaml, cedar: { policies: cedarText } } : yaml);
-  const cedar = cedarText ? compilePolicies(cedarText, 'gates-test') : null;
+  const cedar = cedarText ? compilePolicies(cedarText) : null;
   if (cedar && !cedar.ok) throw new Error(cedar.errors.join('\n'));
   return {
     visibility: compileVisibility(cfg.sources[0]?.expose ?? { mode: 'all' }),

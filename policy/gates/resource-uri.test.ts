@@ -18,7 +18,7 @@ const esc = (s: string) => s.replace(/[*?\\]/g, (c) => `\\${c}`);
 
 function inputs(doc: object, cedarText?: string): GateInputs {
   const cfg = ConfigFileSchema.parse({ sources: [{ name: 'e', url: 'http://127.0.0.1:1/mcp' }], ...doc, ...(cedarText ? { cedar: { policies: cedarText } } : {}) });
-  const cedar = cedarText ? compilePolicies(cedarText, 'resource-uri-test') : null;
+  const cedar = cedarText ? compilePolicies(cedarText) : null;
   if (cedar && !cedar.ok) throw new Error(cedar.errors.join('\n'));
   return {
     visibility: compileVisibility(cfg.sources[0]!.expose),

@@ -5,6 +5,7 @@ import { IdentitySchema } from '../../api/config.js';
 import type { ConfigFile, Identity } from '../../api/config.js';
 import { ENV } from '../../api/wellknown.js';
 import type { Env } from '../../policy/config/env.js';
+import { describeError } from '../../lib/describe-error.js';
 
 export const DEFAULT_LABELS_FILE = '/etc/podinfo/labels';
 
@@ -120,7 +121,7 @@ export function identityFromEnv(env: Env, readFile: (path: string) => string = (
     for (const e of parsed.errors) warnings.push(`${labelsFile}: ${e}`);
   } catch (err) {
     // Not fatal, but worth a warning: policies that look at pod labels will see none.
-    warnings.push(`${labelsFile}: cannot read pod labels (${(err as Error).message}); policies will see no labels`);
+    warnings.push(`${labelsFile}: cannot read pod labels (${describeError(err)}); policies will see no labels`);
   }
   return { identity: { namespace, serviceAccount, pod, labels }, warnings };
 }

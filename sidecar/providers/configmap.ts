@@ -59,7 +59,7 @@ export function evaluateConfigMap(cm: ConfigMap | null, ctx: EvaluateContext): O
     // maxAliasCount bounds alias expansion ("billion laughs").
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    return { kind: 'invalid', errors: [`${at}: ${(err as Error).message}`] };
+    return { kind: 'invalid', errors: [`${at}: ${describeError(err)}`] };
   }
 
   // The envelope is checked here, but only the selected policy's spec, after its ${VAR}s are
@@ -178,7 +178,7 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
     try {
       onUpdate?.(u);
     } catch (err) {
-      log.error('config update handler failed', { origin: u.origin, error: (err as Error)?.message });
+      log.error('config update handler failed', { origin: u.origin, error: describeError(err) });
     }
   };
 
@@ -187,7 +187,7 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
     try {
       out = evaluateConfigMap(cm, { namespace, name, identity: o.identity, env });
     } catch (err) {
-      out = { kind: 'invalid', errors: [`${where}: ${(err as Error)?.message ?? String(err)}`] };
+      out = { kind: 'invalid', errors: [`${where}: ${describeError(err)}`] };
     }
     // The ConfigMap changes for reasons that do not concern this pod (another pod's policy, an
     // annotation, a relist after reconnecting): hand the sidecar only what changes its outcome.

@@ -14,7 +14,7 @@ function snapshot(yaml: { sources: { name: string; url: string }[]; allow?: stri
     defaultAction: 'forward',
     egress: { allow: yaml.allow ?? [], deny: yaml.deny ?? [] },
   });
-  const r = compileSnapshot(doc, IdentitySchema.parse({}), { hash: 'h', generation: 1, cedarSlot: 't' });
+  const r = compileSnapshot(doc, IdentitySchema.parse({}), { hash: 'h', generation: 1 });
   if (!r.ok) throw new Error(r.errors.join('\n'));
   return r.snapshot;
 }
@@ -290,7 +290,9 @@ describe('properties: every spelling of an address gets the same canonical form 
       const url = new URL(`http://[${t}]/`).hostname.slice(1, -1);
       const mine = parseHost(`[${t}]`) as { address: string };
       // The URL parser keeps IPv4-mapped addresses as IPv6; they are the IPv4 host here.
-      expect(mine.address).toBe(url.startsWith('::ffff:') && url.split(':').length === 4 ? canonicalAddress(url) : url);
+      expect(mine.address).toBe(/^::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}$/.test(url) ? canonicalAddress(url) : url);
     }), { numRuns: 2000 });
+    // fast-check found this one: the mapped prefix with an all-zero address (seeded runs missed it).
+    expect((parseHost('[0:0:0:0:0:ffff:0:0]') as { address: string }).address).toBe('0.0.0.0');
   });
 });
