@@ -158,7 +158,9 @@ async function sidecar(args: string[]): Promise<number> {
         return 1;
       }
       approvals = backend;
-      void backend.check().then((results) => results.forEach((r) => (r.ok ? log.info : log.warn)('approval channel check', r)), () => undefined);
+      void backend.check().then((results) => {
+        for (const r of results) (r.ok ? log.info : log.warn)('approval channel check', r);
+      }, () => undefined);
     }
   } else {
     // In a pod: the identity from the downward API, the config from the watched ConfigMap.
@@ -172,7 +174,7 @@ async function sidecar(args: string[]): Promise<number> {
     const { namespace, serviceAccount, pod } = id.identity;
     approvals = createClusterBackend({ workload: { namespace, serviceAccount, pod }, log, clientOptions: { env } });
   }
-  let sc;
+  let sc: Awaited<ReturnType<typeof startSidecar>>;
   try {
     sc = await startSidecar({ ...opts, log, provider, drainTimeoutMs: drain, approvals });
   } catch (err) {

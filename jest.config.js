@@ -11,4 +11,5 @@ export default {
   testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.dev/'],
   testTimeout: 30000,
   globalSetup: '<rootDir>/test/global-setup.js',
+  globalTeardown: '<rootDir>/test/global-teardown.js',
 };

@@ -23,7 +23,7 @@ export function matchesSelector(selector: LabelSelector | undefined, labels: Rea
   if (!selector) return true;
   for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
   for (const e of selector.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(labels, e.key);
+    const has = Object.hasOwn(labels, e.key);
     const value = labels[e.key];
     switch (e.operator) {
       case 'In': if (!has || !e.values!.includes(value!)) return false; break;

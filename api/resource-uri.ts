@@ -121,6 +121,7 @@ function ambiguousNumber(d: string): boolean {
 }
 
 /** The canonical text, and how the WHATWG parser serialised the input (for the fixed-point check). */
+// biome-ignore lint/complexity/noExcessiveCognitiveComplexity: the RFC 3986 section 6 steps in order, each refusing with its own reason; split up they would pass partial state around
 function normaliseUri(input: string): { ok: true; uri: string; href: string } | { ok: false; reason: string } {
   if (input.length > MAX_URI_LENGTH) return fail(`longer than ${MAX_URI_LENGTH} characters`);
   // In a u-mode regex a surrogate range matches only unpaired halves.

@@ -6,10 +6,9 @@
 // the GET. Three processes: this client, the upstream, the sidecar (BENCH_NODE, default this node).
 //
 //   node dist/bench/jitter.js        (scripts/bench.sh runs it; BENCH_PAIRS, default 2000)
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -73,7 +73,7 @@ async function main(): Promise<void> {
       const want = limit === 1000;
       const t0 = process.hrtime.bigint();
       await k(['apply', '-n', NS, '-f', '-'], policy(everything.url, limit));
-      await until('the new decision', async () => (await allowed()) === want, 30_000, 5);
+      await until('the new decision', async () => (await allowed()) === want, 30_000, { everyMs: 5 });
       samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
     samples.sort((a, b) => a - b);

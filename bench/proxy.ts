@@ -4,10 +4,9 @@
 // load generator. Bounded in count and time; loopback only.
 //
 //   node dist/bench/proxy.js            (make bench runs it with Node 24 when it can)
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -63,7 +63,7 @@ async function scenario(fake: FakeSlack, n: number): Promise<Row> {
       ),
     );
     const t0 = Date.now();
-    posted.forEach((p, i) => poller.add(client.pending(`ar-${i}`, p.ts, Date.now() + 3_600_000)));
+    for (const [i, p] of posted.entries()) poller.add(client.pending(`ar-${i}`, p.ts, Date.now() + 3_600_000));
     await sleep(WARMUP_MIN * MINUTE);
     const m0 = Date.now();
     await sleep(MEASURE_MIN * MINUTE);

@@ -37,7 +37,7 @@ export function summarize(values: number[]): Stats {
 }
 
 export function formatStats(name: string, st: Stats, unit = 'ms'): string {
-  return ['p50', 'p90', 'p99', 'max'].map((k) => `${name}_${k} ${st[k as 'p50'].toFixed(3)} ${unit}`).join('\n') + `\n${name}_n ${st.n}`;
+  return `${['p50', 'p90', 'p99', 'max'].map((k) => `${name}_${k} ${st[k as 'p50'].toFixed(3)} ${unit}`).join('\n')}\n${name}_n ${st.n}`;
 }
 
 /** Creates `count` pods one after another through the API; returns each POST's latency in ms. */

@@ -4,35 +4,28 @@
 // the real @slack/web-api); an approver reacts; the decision comes back through the request's status
 // and the sidecar executes the call. Also: a rejection on a held call, and a sidecar restart while
 // an approval is pending.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
-import { startCluster, type Cluster } from './cluster/cluster.js';
-import type { PodJson } from './support/kubelet.js';
-import { startInjectedSidecar, until } from './support/stack.js';
+import { CallToolResultSchema, type McpError } from '@modelcontextprotocol/sdk/types.js';
+import { startPodSandbox, type PodJson, type PodSandbox } from './support/kubelet.js';
+import { cluster, e2eCluster, kubectl, kubectlResult, until } from './support/k8s.js';
+import { startInjectedSidecar, startOperatorProcess } from './support/stack.js';
 import { ALICE, CHANNEL, startApprovalUpstream, TOKEN, type ApprovalUpstream } from '../test/approvals-harness.js';
 import { startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
-import { CLI, freePort, ROOT, run, type Proc } from '../test/support/processes.js';
+import { freePort, type Proc } from '../test/support/processes.js';
 
-const NS = 'agents';
-const OPNS = 'thoughtgate-system';
-let cluster: Cluster;
-let stateDir: string;
+const e2e = e2eCluster('apflow');
+const NS = e2e.ns('agents');
+const OPNS = e2e.ns('system');
+const MWC = e2e.ns('injector');
 let fake: FakeSlack;
 let upstream: ApprovalUpstream;
 let operator: Proc;
 let sidecar: Proc;
+let sandbox: PodSandbox;
 let pod: PodJson;
-const URL_ = 'http://127.0.0.1:7467/mcp/up';
+let URL_: string;
 
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cluster.kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
 const requests = async (): Promise<any[]> => JSON.parse(await kubectl(['get', 'approvalrequests', '-n', NS, '-o', 'json'])).items;
 const newMessage = (before: number) => until('the Slack message', async () => fake.messages(CHANNEL)[before]?.ts, 30_000);
 
@@ -44,27 +37,17 @@ async function connect(): Promise<{ client: Client; transport: StreamableHTTPCli
 }
 
 beforeAll(async () => {
-  stateDir = mkdtempSync(join(tmpdir(), 'tg-e2e-approvals-flow-'));
-  cluster = await startCluster(stateDir);
   fake = await startFakeSlack({ tokens: { [TOKEN]: { userId: 'UBOT' } }, channels: [{ id: CHANNEL, name: 'approvals' }], users: [{ id: ALICE, name: 'alice', realName: 'Alice Approver' }] });
   upstream = await startApprovalUpstream();
-  await kubectl(['apply', '-f', join(ROOT, 'crds')]);
-  await kubectl(['wait', '--for=condition=Established', 'crd/approvalrequests.thoughtgate.io', 'crd/governancepolicies.thoughtgate.io', '--timeout=30s']);
-  await kubectl(['create', 'namespace', OPNS]);
-  await kubectl(['create', 'namespace', NS]);
-  await kubectl(['label', 'namespace', NS, 'thoughtgate.io/inject=enabled']);
+  await e2e.namespace('system');
+  await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled' });
   await kubectl(['create', 'serviceaccount', 'agent', '-n', NS]);
   await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', NS, `--from-literal=token=${TOKEN}`]);
 
-  const webhookPort = await freePort();
-  const metricsPort = await freePort();
-  operator = run(process.execPath, [
-    CLI, 'operator', '--kubeconfig', cluster.kubeconfig, '--namespace', OPNS, '--identity', 'op-1',
-    '--metrics-port', String(metricsPort), '--metrics-bind', '127.0.0.1',
-    '--webhook-port', String(webhookPort), '--webhook-bind', '127.0.0.1', '--webhook-url', `https://127.0.0.1:${webhookPort}`, '--webhook-san', '127.0.0.1', '--manage-webhook-config',
-    '--slack-api-url', fake.url, '--sidecar-image', 'ghcr.io/thoughtgate/thoughtgate-sidecar:e2e',
-  ], { KUBECONFIG: undefined });
-  await until('the operator', async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200);
+  operator = (await startOperatorProcess(cluster(), {
+    identity: 'op-1', namespace: OPNS, webhookPort: await freePort(), webhookConfig: MWC,
+    extraArgs: ['--slack-api-url', fake.url, '--sidecar-image', 'ghcr.io/thoughtgate/thoughtgate-sidecar:e2e'],
+  })).proc;
 
   await kubectl(['apply', '-n', NS, '-f', '-'], `
 apiVersion: thoughtgate.io/v1alpha1
@@ -88,20 +71,23 @@ spec:
   defaultAction: forward
 `);
   await until('the channel Ready', async () => JSON.parse(await kubectl(['get', 'approvalchannel', 'approvals', '-n', NS, '-o', 'json'])).status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True');
-  await until('the ConfigMap', async () => (await cluster.kubectl(['get', 'configmap', 'thoughtgate-config', '-n', NS])).code === 0);
-  await until('the caBundle', async () => (await kubectl(['get', 'mutatingwebhookconfiguration', 'thoughtgate', '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'])).length > 0);
+  await until('the ConfigMap', async () => (await kubectlResult(['get', 'configmap', 'thoughtgate-config', '-n', NS])).code === 0);
+  await until('the caBundle', async () => (await kubectl(['get', 'mutatingwebhookconfiguration', MWC, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'])).length > 0);
   await kubectl(['run', 'agent', '-n', NS, '--image=registry.example/agent:1', '--labels=app=agent', '--restart=Never', '--overrides={"spec":{"serviceAccountName":"agent"}}']);
   pod = JSON.parse(await kubectl(['get', 'pod', 'agent', '-n', NS, '-o', 'json']));
-  sidecar = await startInjectedSidecar(cluster, pod);
-}, 15 * 60_000);
+  // The pod's network: the sidecar reaches the API server and the upstream through it; the
+  // agent (this test) reaches the proxy port on the pod's loopback through a port-forward.
+  sandbox = await startPodSandbox(cluster(), { hostPorts: [Number(new URL(upstream.url).port)], podPorts: [7467] });
+  URL_ = `${sandbox.portForward(7467)}/mcp/up`;
+  sidecar = await startInjectedSidecar(cluster(), pod, 'thoughtgate', sandbox);
+}, 120_000);
 
-afterAll(async () => {
+e2e.cleanup(async () => {
   await sidecar?.stop();
+  await sandbox?.stop();
   await operator?.stop();
   await upstream?.close();
   await fake?.close();
-  await cluster?.stop();
-  rmSync(stateDir, { recursive: true, force: true });
 });
 
 test('an MCP task: CreateTaskResult at once, an ApprovalRequest, Slack, approval, then the call runs once', async () => {
@@ -150,7 +136,7 @@ test('a sidecar restart while an approval is pending: the task is adopted and st
   const ts = await newMessage(before);
 
   await sidecar.stop();
-  sidecar = await startInjectedSidecar(cluster, pod);
+  sidecar = await startInjectedSidecar(cluster(), pod, 'thoughtgate', sandbox);
   fake.addReaction(CHANNEL, ts, 'white_check_mark', ALICE);
 
   // Same client, same MCP session: the adopted task answers to it.

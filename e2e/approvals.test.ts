@@ -17,20 +17,20 @@ import { createClusterBackend, type ClusterApprovalBackend } from '../sidecar/ap
 import { createLogger } from '../lib/log.js';
 import { SlackApprovalClient, SlackConnection } from '../slack/index.js';
 import { startFakeSlack, type FakeMessage, type FakeSlack } from '../test/fakes/slack-server.js';
-import { ROOT } from '../test/support/processes.js';
-import { startCluster, type Cluster } from './cluster/cluster.js';
+import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until as poll } from './support/k8s.js';
 
 /** Per test: each waits on real polling (2 s, growing) and real timeouts. */
 const T = 180_000;
-const OPNS = 'thoughtgate-system';
-const NAMESPACES = ['team-a', 'team-b', 'team-c'];
+const e2e = e2eCluster('approvals');
+const OPNS = e2e.ns('system');
+const NAMESPACES = ['team-a', 'team-b', 'team-c'].map(e2e.ns);
 const NS = NAMESPACES[0]!;
+const TEAM_C = NAMESPACES[2]!;
 const CH = 'C0APPROVE';
 const TOKEN = 'xoxb-good';
 const ALICE = 'U0ALICE';
 const MALLORY = 'U0MALLORY';
 
-let cluster: Cluster;
 let stateDir: string;
 let fake: FakeSlack;
 const lines: string[] = [];
@@ -38,29 +38,13 @@ const log = createLogger('debug', (l) => lines.push(l));
 const backends: ClusterApprovalBackend[] = [];
 const operators: Operator[] = [];
 
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cluster.kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-const getJson = async (args: string[]): Promise<any> => {
-  const r = await cluster.kubectl([...args, '-o', 'json']);
-  return r.code === 0 ? JSON.parse(r.stdout) : null;
-};
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, limitMs = 30_000): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${lines.slice(-30).join('')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** until() with the last 30 lines of the operators' and sidecars' logs on a timeout. */
+const until = <T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, limitMs = 30_000): Promise<T> =>
+  poll(what, fn, limitMs, { detail: () => lines.slice(-30).join('') });
 
 function kubeConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
-  kc.loadFromFile(cluster.kubeconfig);
+  kc.loadFromFile(cluster().kubeconfig);
   return kc;
 }
 
@@ -106,7 +90,7 @@ async function sidecar(ns: string, pod: string): Promise<Side> {
   const backend = createClusterBackend({
     workload: { namespace: ns, serviceAccount: 'agent', pod },
     log,
-    clientOptions: { server: cluster.server, caFile: cluster.caFile, tokenFile: await sidecarToken(ns) },
+    clientOptions: { server: cluster().server, caFile: cluster().caFile, tokenFile: await sidecarToken(ns) },
     backoffBaseMs: 100,
     backoffMaxMs: 2000,
   });
@@ -155,33 +139,28 @@ ${extra}`;
 
 beforeAll(async () => {
   stateDir = mkdtempSync(join(tmpdir(), 'tg-e2e-approvals-'));
-  cluster = await startCluster(stateDir);
   fake = await startFakeSlack({
     tokens: { [TOKEN]: { userId: 'UBOT', botId: 'BBOT', team: 'Acme' } },
     channels: [{ id: CH, name: 'approvals' }],
     users: [{ id: ALICE, name: 'alice', realName: 'Alice' }, { id: MALLORY, name: 'mallory', realName: 'Mallory' }],
   });
-  await kubectl(['apply', '-f', join(ROOT, 'crds')]);
-  await kubectl(['wait', '--for=condition=Established', 'crd/approvalrequests.thoughtgate.io', 'crd/approvalchannels.thoughtgate.io', 'crd/governancepolicies.thoughtgate.io', '--timeout=30s']);
-  await kubectl(['create', 'namespace', OPNS]);
-  for (const ns of NAMESPACES) {
-    await kubectl(['create', 'namespace', ns]);
-    await kubectl(['label', 'namespace', ns, 'thoughtgate.io/inject=enabled']);
+  await e2e.namespace('system');
+  for (const short of ['team-a', 'team-b', 'team-c']) {
+    const ns = await e2e.namespace(short, { 'thoughtgate.io/inject': 'enabled' });
     await kubectl(['create', 'serviceaccount', 'agent', '-n', ns]);
     await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', ns, `--from-literal=token=${TOKEN}`]);
     await kubectl(['apply', '-n', ns, '-f', '-'], channel('approvals', 'slack-bot'));
   }
-}, 15 * 60_000);
+}, 60_000);
 
-afterAll(async () => {
+e2e.cleanup(async () => {
   // TG_E2E_LOG=<file> keeps the operators' and sidecars' logs of the run.
   if (process.env.TG_E2E_LOG) writeFileSync(process.env.TG_E2E_LOG, lines.join(''));
   for (const b of backends) await b.close();
   for (const op of [...operators]) await op.close();
   await fake?.close();
-  await cluster?.stop();
   rmSync(stateDir, { recursive: true, force: true });
-}, 120_000);
+});
 
 describe('with one operator', () => {
   let op: Operator;
@@ -300,14 +279,14 @@ describe('with one operator', () => {
     expect(refused).toMatchObject({ outcome: 'failed', message: expect.stringContaining('invalid_auth: the bot token is not valid') });
     expect((await request(noChannel)).status).toMatchObject({ phase: 'Failed', reason: 'ChannelNotFound' });
     expect((await request(noSecret)).status).toMatchObject({ phase: 'Failed', reason: 'SlackRefused' });
-    await kubectl(['delete', 'secret', 'slack-bot', '-n', 'team-c']);
+    await kubectl(['delete', 'secret', 'slack-bot', '-n', TEAM_C]);
     try {
-      const other = await sidecar('team-c', 'agent-9');
-      const p = pending('team-c', 'agent-9');
+      const other = await sidecar(TEAM_C, 'agent-9');
+      const p = pending(TEAM_C, 'agent-9');
       await other.backend.submit(p);
-      expect(await other.decision(p.id)).toMatchObject({ outcome: 'failed', message: 'ApprovalChannel "approvals": Secret "slack-bot" (spec.slack.tokenSecretRef) does not exist in namespace team-c' });
+      expect(await other.decision(p.id)).toMatchObject({ outcome: 'failed', message: `ApprovalChannel "approvals": Secret "slack-bot" (spec.slack.tokenSecretRef) does not exist in namespace ${TEAM_C}` });
     } finally {
-      await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', 'team-c', `--from-literal=token=${TOKEN}`]);
+      await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', TEAM_C, `--from-literal=token=${TOKEN}`]);
     }
   }, T);
 
@@ -343,10 +322,10 @@ describe('with one operator', () => {
   test('the sidecar token creates and watches ApprovalRequests, but cannot write status, delete, or read Secrets', async () => {
     const tokenFile = await sidecarToken(NS);
     const token = (await import('node:fs')).readFileSync(tokenFile, 'utf8');
-    const as = (args: string[]) => cluster.kubectl([`--token=${token}`, `--server=${cluster.server}`, `--certificate-authority=${cluster.caFile}`, '--kubeconfig=/dev/null', ...args]);
+    const as = (args: string[]) => kubectlResult([`--token=${token}`, `--server=${cluster().server}`, `--certificate-authority=${cluster().caFile}`, '--kubeconfig=/dev/null', ...args]);
     const can = async (verb: string, what: string, ns = NS, ...more: string[]) => (await as(['auth', 'can-i', verb, what, '-n', ns, ...more])).stdout.trim();
     for (const verb of ['create', 'get', 'list', 'watch', 'patch']) expect([verb, await can(verb, 'approvalrequests.thoughtgate.io')]).toEqual([verb, 'yes']);
-    expect(await can('patch', 'approvalrequests.thoughtgate.io', 'team-b')).toBe('no');
+    expect(await can('patch', 'approvalrequests.thoughtgate.io', NAMESPACES[1]!)).toBe('no');
     expect(await can('delete', 'approvalrequests.thoughtgate.io')).toBe('no');
     expect(await can('update', 'approvalrequests.thoughtgate.io', NS, '--subresource=status')).toBe('no');
     expect(await can('patch', 'approvalrequests.thoughtgate.io', NS, '--subresource=status')).toBe('no');

@@ -3,23 +3,22 @@
 // server fills in the same defaults zod does, every invalid sample is refused with a message
 // naming its mistake, and kubectl shows the printer columns.
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { ApprovalChannelSpecSchema, GovernancePolicySpecSchema, KINDS } from '../api/crds.js';
 import { GROUP } from '../api/wellknown.js';
-import { startCluster, type Cluster } from './cluster/cluster.js';
+import { e2eCluster, getJson, kubectl as mustKubectl, kubectlResult } from './support/k8s.js';
 
-const BUILD_AND_START_TIMEOUT = 20 * 60_000; // a cold cache builds kube-apiserver & co. first
 const STEP_TIMEOUT = 3 * 60_000;
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const crdsDir = path.join(root, 'crds');
 const examplesDir = path.join(root, 'examples', 'crds');
 const invalidDir = path.join(examplesDir, 'invalid');
-const NS = 'tg-crds';
+const e2e = e2eCluster('crds');
+const NS = e2e.ns('examples');
+const SSA = e2e.ns('ssa');
 
 /** Each invalid sample with the stderr substring its first comment line promises. */
 const invalidSamples = readdirSync(invalidDir)
@@ -42,35 +41,11 @@ function exampleSpec(kind: string, name: string): unknown {
   throw new Error(`no ${kind} ${name} in examples/crds`);
 }
 
-let stateDir: string;
-let cluster: Cluster | undefined;
-
-async function mustKubectl(args: string[], input?: string): Promise<string> {
-  const r = await cluster!.kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
-
-async function getJson(args: string[]): Promise<any> {
-  return JSON.parse(await mustKubectl([...args, '-o', 'json']));
-}
-
 describe('CRDs on a real kube-apiserver', () => {
-  beforeAll(async () => {
-    stateDir = await mkdtemp(path.join(os.tmpdir(), 'thoughtgate-crds-'));
-    cluster = await startCluster(stateDir);
-  }, BUILD_AND_START_TIMEOUT);
-
-  afterAll(async () => {
-    try {
-      await cluster?.stop();
-    } finally {
-      if (!process.env.THOUGHTGATE_KEEP_CLUSTER_STATE) await rm(stateDir, { recursive: true, force: true });
-    }
-  }, STEP_TIMEOUT);
-
+  // The run's control plane has crds/ applied once (e2e/support/k8s.ts); applying them again must
+  // be as clean, and they must be Established.
   it('installs crds/ and both CRDs become Established', async () => {
-    const r = await cluster!.kubectl(['apply', '-f', crdsDir]);
+    const r = await kubectlResult(['apply', '-f', crdsDir]);
     expect(r.stderr).toBe(''); // no warnings either
     expect(r.code).toBe(0);
     const names = Object.values(KINDS).map((k) => `crd/${k.plural}.${GROUP}`);
@@ -83,7 +58,7 @@ describe('CRDs on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('applies examples/crds/ to a namespace', async () => {
-    await mustKubectl(['create', 'namespace', NS]);
+    await e2e.namespace('examples');
     const out = await mustKubectl(['apply', '-n', NS, '-f', examplesDir]);
     expect(out).toContain('governancepolicy.thoughtgate.io/everything created');
     expect(out).toContain('governancepolicy.thoughtgate.io/research-agents created');
@@ -112,7 +87,7 @@ describe('CRDs on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it.each(invalidSamples)('refuses invalid/%s with "%s"', async (file, expected) => {
-    const r = await cluster!.kubectl(['apply', '-n', NS, '-f', path.join(invalidDir, file)]);
+    const r = await kubectlResult(['apply', '-n', NS, '-f', path.join(invalidDir, file)]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(expected);
   }, STEP_TIMEOUT);
@@ -123,9 +98,9 @@ describe('CRDs on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('takes the examples by server-side apply too (untyped glob lists included)', async () => {
-    await mustKubectl(['create', 'namespace', `${NS}-ssa`]);
-    await mustKubectl(['apply', '--server-side', '--field-manager=e2e', '-n', `${NS}-ssa`, '-f', examplesDir]);
-    const p = await getJson(['get', '-n', `${NS}-ssa`, 'gp', 'research-agents']);
+    await e2e.namespace('ssa');
+    await mustKubectl(['apply', '--server-side', '--field-manager=e2e', '-n', SSA, '-f', examplesDir]);
+    const p = await getJson(['get', '-n', SSA, 'gp', 'research-agents']);
     expect(p.spec.rules[0].match.tool).toEqual(['trigger-long-running-*', '*-delete']);
     expect(p.spec.rules[1].match.method).toBe('resources/*');
   }, STEP_TIMEOUT);

@@ -5,31 +5,23 @@
 // against server-everything → a kubectl apply change takes effect without a restart, and survives
 // an operator restart, an API server restart and a second operator replica.
 import https from 'node:https';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { startCluster, type Cluster } from './cluster/cluster.js';
-import { containerProcess, findContainer, type PodJson } from './support/kubelet.js';
-import { startInjectedSidecar, startOperatorProcess as startOperator, until, type OperatorProc } from './support/stack.js';
+import { containerProcess, findContainer, startPodSandbox, type PodJson, type PodSandbox } from './support/kubelet.js';
+import { cluster, e2eCluster, getJson, kubectl, until } from './support/k8s.js';
+import { startInjectedSidecar, startOperatorProcess as startOperator, type OperatorProc } from './support/stack.js';
 import { connectClient } from '../test/support/sidecar.js';
-import { freePort, ROOT, startEverything, type Proc } from '../test/support/processes.js';
+import { freePort, startEverything, type Proc } from '../test/support/processes.js';
 
-const NS = 'agents';
-const OPNS = 'thoughtgate-system';
-let cluster: Cluster;
-let stateDir: string;
+const e2e = e2eCluster('flow');
+const NS = e2e.ns('agents');
+const OPNS = e2e.ns('system');
+const PLAIN = e2e.ns('plain');
+const MWC = e2e.ns('injector');
 let everything: { url: string; proc: Proc };
 const operators: Proc[] = [];
 
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cluster.kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-const getJson = async (args: string[]) => { const r = await cluster.kubectl([...args, '-o', 'json']); return r.code === 0 ? JSON.parse(r.stdout) : null; };
 async function startOperatorProcess(identity: string, webhookPort: number): Promise<OperatorProc> {
-  const op = await startOperator(cluster, { identity, namespace: OPNS, webhookPort });
+  const op = await startOperator(cluster(), { identity, namespace: OPNS, webhookPort, webhookConfig: MWC });
   operators.push(op.proc);
   return op;
 }
@@ -69,32 +61,29 @@ ${extra}spec:
 `;
 
 beforeAll(async () => {
-  stateDir = mkdtempSync(join(tmpdir(), 'tg-e2e-flow-'));
-  cluster = await startCluster(stateDir);
   everything = await startEverything();
-  await kubectl(['apply', '-f', join(ROOT, 'crds')]);
-  await kubectl(['wait', '--for=condition=Established', 'crd/governancepolicies.thoughtgate.io', '--timeout=30s']);
-  await kubectl(['create', 'namespace', OPNS]);
-  await kubectl(['create', 'namespace', NS]);
-  await kubectl(['label', 'namespace', NS, 'thoughtgate.io/inject=enabled']);
-  await kubectl(['create', 'namespace', 'plain']);
+  await e2e.namespace('system');
+  await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled' });
+  await e2e.namespace('plain');
   await kubectl(['create', 'serviceaccount', 'agent', '-n', NS]);
-}, 15 * 60_000);
+}, 60_000);
 
-afterAll(async () => {
+e2e.cleanup(async () => {
   for (const p of operators) await p.stop();
   await everything?.proc.stop();
-  await cluster?.stop();
-  rmSync(stateDir, { recursive: true, force: true });
 });
 
 describe('kubectl apply → operator → injected pod → sidecar enforcing', () => {
   let webhookPort: number;
   let op: OperatorProc;
   let sidecar: Proc | null = null;
+  let sandbox: PodSandbox | undefined;
   let injected: PodJson;
 
-  afterAll(async () => { await sidecar?.stop(); });
+  afterAll(async () => {
+    await sidecar?.stop();
+    await sandbox?.stop();
+  });
 
   test('the operator renders the policy and the webhook injects a kubectl-created pod', async () => {
     webhookPort = await freePort();
@@ -102,7 +91,7 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
     await kubectl(['apply', '-n', NS, '-f', '-'], policy(1000));
     await until('the ConfigMap', () => getJson(['get', 'configmap', 'thoughtgate-config', '-n', NS]));
     // The webhook configuration exists with the operator's CA in it before pods are created.
-    await until('caBundle', async () => (await getJson(['get', 'mutatingwebhookconfiguration', 'thoughtgate']))?.webhooks?.[0]?.clientConfig?.caBundle);
+    await until('caBundle', async () => (await getJson(['get', 'mutatingwebhookconfiguration', MWC]))?.webhooks?.[0]?.clientConfig?.caBundle);
 
     await kubectl(['apply', '-n', NS, '-f', '-'], pod('agent-0'));
     injected = await getJson(['get', 'pod', 'agent-0', '-n', NS]);
@@ -115,8 +104,8 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
     expect(app.env).toContainEqual({ name: 'THOUGHTGATE_URL', value: 'http://127.0.0.1:7467' });
 
     // Not in an unlabelled namespace; not twice (the same pod applied again is unchanged).
-    await kubectl(['apply', '-n', 'plain', '-f', '-'], pod('agent-0').replace('serviceAccountName: agent\n', ''));
-    expect((await getJson(['get', 'pod', 'agent-0', '-n', 'plain'])).spec.initContainers).toBeUndefined();
+    await kubectl(['apply', '-n', PLAIN, '-f', '-'], pod('agent-0').replace('serviceAccountName: agent\n', ''));
+    expect((await getJson(['get', 'pod', 'agent-0', '-n', PLAIN])).spec.initContainers).toBeUndefined();
     await kubectl(['apply', '-n', NS, '-f', '-'], pod('agent-0'));
     expect((await getJson(['get', 'pod', 'agent-0', '-n', NS])).spec.initContainers.filter((x: { name: string }) => x.name === 'thoughtgate')).toHaveLength(1);
     // Opted out.
@@ -125,11 +114,14 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
   });
 
   test('the sidecar, run as the injected container with the pod token, enforces the policy', async () => {
-    sidecar = await startInjectedSidecar(cluster, injected);
-    const ready = await (await fetch('http://127.0.0.1:7469/ready')).json() as { config: { from: string } };
+    // The pod's network: the sidecar reaches the API server and server-everything through it; the
+    // test reaches the proxy port (bound to the pod's loopback) through a port-forward.
+    sandbox = await startPodSandbox(cluster(), { hostPorts: [Number(new URL(everything.url).port)], podPorts: [7467] });
+    sidecar = await startInjectedSidecar(cluster(), injected, 'thoughtgate', sandbox);
+    const ready = await (await fetch(`${sandbox.url(7469)}/ready`)).json() as { config: { from: string } };
     expect(ready.config.from).toBe(`ConfigMap ${NS}/thoughtgate-config`);
 
-    const { client } = await connectClient('http://127.0.0.1:7467/mcp/everything');
+    const { client } = await connectClient(`${sandbox.portForward(7467)}/mcp/everything`);
     expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['echo', 'get-sum']);
     expect(JSON.stringify((await client.callTool({ name: 'get-sum', arguments: { a: 5, b: 3 } })).content)).toContain('8');
     const denied = await client.callTool({ name: 'get-sum', arguments: { a: 5000, b: 3 } }).catch((e: McpError) => e);
@@ -138,9 +130,9 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
   });
 
   test('the pod token reads thoughtgate-config and cannot read Secrets', async () => {
-    const { tokenFile, caFile } = await containerProcess(cluster, injected, 'thoughtgate');
+    const { tokenFile, caFile } = await containerProcess(cluster(), injected, 'thoughtgate');
     const token = (await import('node:fs')).readFileSync(tokenFile, 'utf8');
-    const as = (args: string[]) => cluster.kubectl([`--token=${token}`, `--server=${cluster.server}`, `--certificate-authority=${caFile}`, '--kubeconfig=/dev/null', ...args]);
+    const as = (args: string[]) => cluster().kubectl([`--token=${token}`, `--server=${cluster().server}`, `--certificate-authority=${caFile}`, '--kubeconfig=/dev/null', ...args]);
     expect((await as(['get', 'configmap', 'thoughtgate-config', '-n', NS])).code).toBe(0);
     const secrets = await as(['get', 'secrets', '-n', NS]);
     expect(secrets.code).not.toBe(0);
@@ -148,7 +140,7 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
   });
 
   const sumAllowed = async (a: number): Promise<boolean> => {
-    const { client } = await connectClient('http://127.0.0.1:7467/mcp/everything');
+    const { client } = await connectClient(`${sandbox!.portForward(7467)}/mcp/everything`);
     try {
       return await client.callTool({ name: 'get-sum', arguments: { a, b: 1 } }).then(() => true, () => false);
     } finally {
@@ -173,7 +165,7 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
   });
 
   test('an API server restart loses nothing', async () => {
-    await cluster.restartApiServer();
+    await cluster().restartApiServer();
     await kubectl(['apply', '-n', NS, '-f', '-'], policy(30_000));
     await until('the change made after the restart', () => sumAllowed(25_000), 60_000);
     // The sidecar kept serving throughout, on the same process.

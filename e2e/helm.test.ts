@@ -14,7 +14,8 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { kubectlPath, run, startCluster, type Cluster, type RunResult } from './cluster/cluster.js';
+import { kubectlPath, run, type RunResult } from './cluster/cluster.js';
+import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until as poll } from './support/k8s.js';
 import { containerProcess, type PodJson } from './support/kubelet.js';
 import { CLI, freePort, ROOT, run as runProcess, type Proc } from '../test/support/processes.js';
 import { buildWebhookConfiguration } from '../webhook/config.js';
@@ -24,7 +25,7 @@ const HELM_TOOLS = join(ROOT, 'scripts', 'helm-tools.sh');
 const OPNS = 'thoughtgate-system';
 const SA = 'thoughtgate-operator';
 const AS = `system:serviceaccount:${OPNS}:${SA}`;
-const NS = 'agents';
+const NS = 'helm-agents';
 
 interface K8sObject {
   apiVersion: string;
@@ -52,9 +53,11 @@ const find = (objs: K8sObject[], kind: string, name?: string): K8sObject => {
 /** The `resource.customizations.health.*` Lua scripts of examples/argocd/README.md, as documented. */
 function argoHealthChecks(): Record<string, string> {
   const readme = readFileSync(join(ROOT, 'examples', 'argocd', 'README.md'), 'utf8');
-  const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.includes('resource.customizations.health.'));
+  const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('resource.customizations.health.'));
   if (!block) throw new Error('no health-check block in examples/argocd/README.md');
-  const data = (parseAllDocuments(block)[0].toJS() as { data: Record<string, string> }).data;
+  const [doc] = parseAllDocuments(block);
+  if (!doc) throw new Error('no YAML document in the health-check block of examples/argocd/README.md');
+  const data = (doc.toJS() as { data: Record<string, string> }).data;
   return Object.fromEntries(Object.entries(data).map(([k, v]) => [k.replace('resource.customizations.health.', ''), v]));
 }
 
@@ -77,7 +80,7 @@ async function argoHealth(script: string, obj: unknown): Promise<{ status: strin
   const r = await run(join(helmBin, '..', 'glua'), [file]);
   if (r.code !== 0) throw new Error(`glua: ${r.stderr}${r.stdout}`);
   const [status, ...message] = r.stdout.replace(/\n$/, '').split('\n');
-  return { status, message: message.join('\n') };
+  return { status: status!, message: message.join('\n') }; // split returns at least one element
 }
 
 beforeAll(async () => {
@@ -273,38 +276,21 @@ describe('the chart, rendered', () => {
 });
 
 describe('on a real API server', () => {
-  let cluster: Cluster;
+  // The chart's namespace (thoughtgate-system) and cluster-scoped objects are fixed by
+  // deploy/thoughtgate.yaml; the run's control plane is this file's alone while it runs, and
+  // they are deleted when it ends. Its other namespaces start with "helm-".
+  const e2e = e2eCluster('helm');
   let operator: Proc | null = null;
   let webhookPort: number;
   let metricsPort: number;
 
-  const kubectl = async (args: string[], input?: string): Promise<string> => {
-    const r = await cluster.kubectl(args, input);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  const getJson = async (args: string[]): Promise<any> => {
-    const r = await cluster.kubectl([...args, '-o', 'json']);
-    return r.code === 0 ? JSON.parse(r.stdout) : null;
-  };
-  async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, limitMs = 30_000): Promise<T> {
-    const end = Date.now() + limitMs;
-    for (;;) {
-      const v = await fn().catch(() => null);
-      if (v) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}${operator ? `\noperator log:\n${operator.out()}${operator.err()}` : ''}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  const canI = async (args: string[]): Promise<string> => (await cluster.kubectl(['auth', 'can-i', ...args, `--as=${AS}`])).stdout.trim();
+  /** until() with the operator's log on a timeout. */
+  const until = <T>(what: string, fn: () => Promise<T | null | undefined | false>, limitMs = 30_000): Promise<T> =>
+    poll(what, fn, limitMs, { detail: () => (operator ? `operator log:\n${operator.out()}${operator.err()}` : '') });
+  const canI = async (args: string[]): Promise<string> => (await kubectlResult(['auth', 'can-i', ...args, `--as=${AS}`])).stdout.trim();
 
-  beforeAll(async () => {
-    cluster = await startCluster(join(stateDir, 'cluster'));
-  }, 15 * 60_000);
-
-  afterAll(async () => {
+  e2e.cleanup(async () => {
     await operator?.stop();
-    await cluster?.stop();
   });
 
   test('the plain-kubectl install applies server-side, and the operator pods pass Pod Security "restricted"', async () => {
@@ -320,22 +306,21 @@ describe('on a real API server', () => {
     });
     const events = await getJson(['get', 'events', '-n', OPNS, '--field-selector', 'reason=FailedCreate']);
     expect(events.items).toEqual([]);
-    expect(pods[0].metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator' });
+    expect(pods[0]!.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator' });
   }, 60_000);
 
   test("the operator, run as the chart's pod with its ServiceAccount token, does all its work without a forbidden", async () => {
-    await kubectl(['create', 'namespace', NS]);
-    await kubectl(['label', 'namespace', NS, 'thoughtgate.io/inject=enabled']);
+    await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled' });
 
     // Play the kubelet for one of the Deployment's pods: its args and env (POD_NAME, POD_NAMESPACE
     // from the downward API) and a token of its ServiceAccount bound to it, in a kubeconfig.
     const pod = (await getJson(['get', 'pods', '-n', OPNS, '-l', 'app.kubernetes.io/component=operator'])).items[0] as PodJson;
     expect(pod.spec.serviceAccountName).toBe(SA);
-    const { args, env, tokenFile, caFile } = await containerProcess(cluster, pod, 'operator');
+    const { args, env, tokenFile, caFile } = await containerProcess(cluster(), pod, 'operator');
     const kubeconfig = join(stateDir, 'operator-sa.kubeconfig');
     writeFileSync(kubeconfig, JSON.stringify({
       apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
-      clusters: [{ name: 'e2e', cluster: { server: cluster.server, 'certificate-authority': caFile } }],
+      clusters: [{ name: 'e2e', cluster: { server: cluster().server, 'certificate-authority': caFile } }],
       users: [{ name: SA, user: { token: readFileSync(tokenFile, 'utf8').trim() } }],
       contexts: [{ name: 'sa', context: { cluster: 'e2e', user: SA } }],
     }));
@@ -392,10 +377,10 @@ describe('on a real API server', () => {
 
     // Withdrawal: the ConfigMap is deleted with the last policy, the sidecar RBAC with the label.
     await kubectl(['delete', 'governancepolicy', 'everything', '-n', NS]);
-    await until('thoughtgate-config deleted', async () => (await cluster.kubectl(['get', 'configmap', 'thoughtgate-config', '-n', NS])).code !== 0);
+    await until('thoughtgate-config deleted', async () => (await kubectlResult(['get', 'configmap', 'thoughtgate-config', '-n', NS])).code !== 0);
     await kubectl(['label', 'namespace', NS, 'thoughtgate.io/inject-']);
-    await until('the sidecar Role deleted', async () => (await cluster.kubectl(['get', 'role', 'thoughtgate-sidecar', '-n', NS])).code !== 0);
-    await until('the sidecar RoleBinding deleted', async () => (await cluster.kubectl(['get', 'rolebinding', 'thoughtgate-sidecar', '-n', NS])).code !== 0);
+    await until('the sidecar Role deleted', async () => (await kubectlResult(['get', 'role', 'thoughtgate-sidecar', '-n', NS])).code !== 0);
+    await until('the sidecar RoleBinding deleted', async () => (await kubectlResult(['get', 'rolebinding', 'thoughtgate-sidecar', '-n', NS])).code !== 0);
     await kubectl(['label', 'namespace', NS, 'thoughtgate.io/inject=enabled']);
     await until('the sidecar Role again', () => getJson(['get', 'role', 'thoughtgate-sidecar', '-n', NS]));
 
@@ -416,7 +401,7 @@ describe('on a real API server', () => {
   test("the Argo CD health checks of examples/argocd read the operator's Ready condition", async () => {
     const checks = argoHealthChecks();
     expect(Object.keys(checks).sort()).toEqual(['thoughtgate.io_ApprovalChannel', 'thoughtgate.io_GovernancePolicy']);
-    const gpCheck = checks['thoughtgate.io_GovernancePolicy'];
+    const gpCheck = checks['thoughtgate.io_GovernancePolicy']!; // both keys checked just above
 
     // Real objects, with the status the operator wrote: a valid policy, and one whose Cedar does not parse.
     await kubectl(['apply', '-n', NS, '-f', join(ROOT, 'examples', 'crds', 'governancepolicy.yaml')]);
@@ -447,7 +432,7 @@ spec:
     expect(await argoHealth(gpCheck, edited)).toEqual({ status: 'Progressing', message: `the operator has not seen generation ${valid.metadata.generation + 1} yet` });
 
     const channel = parseAllDocuments(readFileSync(join(ROOT, 'examples', 'crds', 'approvalchannel.yaml'), 'utf8')).map((d) => d.toJS()).find((o) => o?.kind === 'ApprovalChannel');
-    const acCheck = checks['thoughtgate.io_ApprovalChannel'];
+    const acCheck = checks['thoughtgate.io_ApprovalChannel']!;
     expect((await argoHealth(acCheck, channel)).status).toBe('Progressing');
     const now = new Date().toISOString();
     const working = { ...channel, metadata: { ...channel.metadata, generation: 1 }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Verified', message: 'token and channel work', observedGeneration: 1, lastTransitionTime: now }] } };
@@ -513,23 +498,23 @@ spec:
     const template = (await getJson(['get', 'deployment', 'thoughtgate-operator', '-n', OPNS])).spec.template;
     // The operator's pod spec in another (labelled) namespace, where its ServiceAccount does not exist.
     const asPod = (name: string, labels: Record<string, string>) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels }, spec: { ...template.spec, serviceAccountName: 'default' } });
-    const own = await cluster.kubectl(['create', '-n', NS, '-f', '-'], asPod('operator-lookalike', template.metadata.labels));
+    const own = await kubectlResult(['create', '-n', NS, '-f', '-'], asPod('operator-lookalike', template.metadata.labels));
     expect(own.stderr).toBe('');
     expect(own.code).toBe(0);
-    const other = await cluster.kubectl(['create', '-n', NS, '-f', '-'], asPod('agent', { app: 'agent' }));
+    const other = await kubectlResult(['create', '-n', NS, '-f', '-'], asPod('agent', { app: 'agent' }));
     expect(other.code).not.toBe(0);
     expect(other.stderr).toContain('failed calling webhook "pods.thoughtgate.io"');
   }, 60_000);
 
   test('helm refuses bad values before touching the cluster', async () => {
-    const r = await helm(['install', 'bad', CHART, '-n', 'helm-bad', '--create-namespace', '--set', 'webhook.failurePolicy=Maybe'], { ...process.env, KUBECONFIG: cluster.kubeconfig });
+    const r = await helm(['install', 'bad', CHART, '-n', 'helm-bad', '--create-namespace', '--set', 'webhook.failurePolicy=Maybe'], { ...process.env, KUBECONFIG: cluster().kubeconfig });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'");
-    expect((await cluster.kubectl(['get', 'namespace', 'helm-bad'])).code).not.toBe(0);
+    expect((await kubectlResult(['get', 'namespace', 'helm-bad'])).code).not.toBe(0);
   });
 
   test('helm install, upgrade and uninstall against the API server', async () => {
-    const env = { ...process.env, KUBECONFIG: cluster.kubeconfig };
+    const env = { ...process.env, KUBECONFIG: cluster().kubeconfig };
     const install = await helm(['install', 'tg', CHART, '-n', 'helm-test', '--create-namespace', '--set', 'webhook.failurePolicy=Ignore'], env);
     expect(install.stderr).toBe('');
     expect(install.code).toBe(0);
@@ -551,7 +536,7 @@ spec:
     const uninstall = await helm(['uninstall', 'tg', '-n', 'helm-test', '--wait'], env);
     expect(uninstall.code).toBe(0);
     for (const what of [['mutatingwebhookconfiguration', 'tg-thoughtgate'], ['clusterrole', 'tg-thoughtgate-operator'], ['clusterrolebinding', 'tg-thoughtgate-operator'], ['deployment', 'tg-thoughtgate-operator', '-n', 'helm-test']]) {
-      expect({ what, code: (await cluster.kubectl(['get', ...what])).code }).toEqual({ what, code: 1 });
+      expect({ what, code: (await kubectlResult(['get', ...what])).code }).toEqual({ what, code: 1 });
     }
     // Helm never deletes CRDs (that would delete every policy); the README says how.
     expect(await getJson(['get', 'crd', 'governancepolicies.thoughtgate.io'])).not.toBeNull();

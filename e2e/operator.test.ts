@@ -1,47 +1,21 @@
 // The operator against a real kube-apiserver: GovernancePolicy → ConfigMap → status and Events,
 // invalid changes never replace the last good config, sidecar RBAC in injected namespaces, drift
 // repaired, and restarts (operator and API server) and two replicas lose nothing.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
-import { startCluster, type Cluster } from './cluster/cluster.js';
+import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until } from './support/k8s.js';
 import { createLogger } from '../lib/log.js';
 import { startOperator, type Operator } from '../operator/operator.js';
-import { ROOT } from '../test/support/processes.js';
 
-const NS = 'team-a';
-const OPNS = 'thoughtgate-system';
-let cluster: Cluster;
-let stateDir: string;
+const e2e = e2eCluster('operator');
+const NS = e2e.ns('team-a');
+const OPNS = e2e.ns('system');
 const lines: string[] = [];
 
 function kubeConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
-  kc.loadFromFile(cluster.kubeconfig);
+  kc.loadFromFile(cluster().kubeconfig);
   return kc;
-}
-
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cluster.kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function getJson(args: string[]): Promise<any> {
-  const r = await cluster.kubectl([...args, '-o', 'json']);
-  return r.code === 0 ? JSON.parse(r.stdout) : null;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, limitMs = 20_000): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function operator(identity: string): Promise<Operator> {
@@ -84,18 +58,9 @@ const rendered = async () => { const cm = await configMap(); return cm ? parseYa
 const condition = (obj: any, type: string) => obj?.status?.conditions?.find((c: any) => c.type === type);
 
 beforeAll(async () => {
-  stateDir = mkdtempSync(join(tmpdir(), 'tg-e2e-operator-'));
-  cluster = await startCluster(stateDir);
-  await kubectl(['apply', '-f', join(ROOT, 'crds')]);
-  await kubectl(['wait', '--for=condition=Established', 'crd/governancepolicies.thoughtgate.io', 'crd/approvalchannels.thoughtgate.io', '--timeout=30s']);
-  await kubectl(['create', 'namespace', OPNS]);
-  await kubectl(['create', 'namespace', NS]);
-}, 15 * 60_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-  rmSync(stateDir, { recursive: true, force: true });
-});
+  await e2e.namespace('system');
+  await e2e.namespace('team-a');
+}, 60_000);
 
 describe('the operator', () => {
   let op: Operator;
@@ -177,7 +142,7 @@ spec:
     const rb = await until('the RoleBinding', () => getJson(['get', 'rolebinding', 'thoughtgate-sidecar', '-n', NS]));
     expect(rb.subjects).toEqual([{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccounts:${NS}` }]);
     await kubectl(['create', 'serviceaccount', 'agent', '-n', NS]);
-    const can = (verb: string, what: string) => cluster.kubectl(['auth', 'can-i', verb, what, '-n', NS, `--as=system:serviceaccount:${NS}:agent`]).then((r) => r.stdout.trim());
+    const can = (verb: string, what: string) => kubectlResult(['auth', 'can-i', verb, what, '-n', NS, `--as=system:serviceaccount:${NS}:agent`]).then((r) => r.stdout.trim());
     expect(await can('get', 'configmap/thoughtgate-config')).toBe('yes');
     expect(await can('get', 'configmap/other')).toBe('no');
     expect(await can('get', 'secrets')).toBe('no');
@@ -220,7 +185,7 @@ describe('restarts and replicas', () => {
     const op = await operator('op-1');
     try {
       await until('ready', async () => op.isLeader());
-      await cluster.restartApiServer();
+      await cluster().restartApiServer();
       await kubectl(['apply', '-n', NS, '-f', '-'], policy('restart', '  priority: 9\n'));
       await until('rendered after the restart', async () => (await rendered())?.policies[0]?.priority === 9, 60_000);
     } finally {

@@ -16,22 +16,14 @@ import { createLogger } from '../lib/log.js';
 import { configMapProvider, type ConfigMapProvider, type ConfigMapProviderOptions } from '../sidecar/providers/configmap.js';
 import { startSidecar } from '../sidecar/sidecar.js';
 import type { ConfigUpdate } from '../sidecar/sidecar.js';
-import { startCluster, type Cluster } from './cluster/cluster.js';
+import { cluster as current, e2eCluster, kubectl as must, until } from './support/k8s.js';
 
-const BUILD_AND_START_TIMEOUT = 10 * 60_000; // a cold cache builds kube-apiserver & co. first
 const STEP_TIMEOUT = 3 * 60_000;
 const WAIT_MS = 20_000;
 
-let cluster: Cluster;
-let stateDir: string;
+const e2e = e2eCluster('cm');
 let tmp: string;
 const open: Array<{ close(): Promise<void> | void }> = [];
-
-async function must(args: string[], input?: string): Promise<string> {
-  const r = await cluster.kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
 
 const RBAC = (ns: string) => ({
   apiVersion: 'v1',
@@ -55,14 +47,14 @@ const RBAC = (ns: string) => ({
 });
 
 /** A namespace with the ServiceAccount `agent`, its RBAC (unless `rbac: false`), and a token file. */
-async function namespace(ns: string, opts: { rbac?: boolean } = {}): Promise<{ tokenFile: string }> {
-  await must(['create', 'namespace', ns]);
+async function namespace(name: string, opts: { rbac?: boolean } = {}): Promise<{ ns: string; tokenFile: string }> {
+  const ns = await e2e.namespace(name);
   const list = RBAC(ns);
   if (opts.rbac === false) list.items = list.items.slice(0, 1);
   await must(['apply', '-f', '-'], JSON.stringify(list));
   const tokenFile = path.join(tmp, `${ns}.token`);
   await writeFile(tokenFile, await must(['create', 'token', 'agent', '-n', ns, '--duration', '1h']));
-  return { tokenFile };
+  return { ns, tokenFile };
 }
 
 interface PolicyEntry {
@@ -95,9 +87,9 @@ async function applyConfig(ns: string, text: string): Promise<void> {
 
 /** A merge-patch with the admin client certificate, timed without kubectl's process start. */
 async function adminPatch(urlPath: string, body: unknown): Promise<void> {
-  const [ca, cert, key] = await Promise.all([readFile(cluster.caFile), readFile(cluster.env.THOUGHTGATE_K8S_ADMIN_CERT_FILE!), readFile(cluster.env.THOUGHTGATE_K8S_ADMIN_KEY_FILE!)]);
+  const [ca, cert, key] = await Promise.all([readFile(current().caFile), readFile(current().env.THOUGHTGATE_K8S_ADMIN_CERT_FILE!), readFile(current().env.THOUGHTGATE_K8S_ADMIN_KEY_FILE!)]);
   await new Promise<void>((resolve, reject) => {
-    const req = https.request(new URL(urlPath, cluster.server), { method: 'PATCH', ca, cert, key, headers: { 'content-type': 'application/merge-patch+json' } }, (res) => {
+    const req = https.request(new URL(urlPath, current().server), { method: 'PATCH', ca, cert, key, headers: { 'content-type': 'application/merge-patch+json' } }, (res) => {
       res.resume();
       res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`PATCH ${urlPath}: ${res.statusCode}`))));
     });
@@ -126,7 +118,7 @@ async function run(ns: string, tokenFile: string, extra: Partial<ConfigMapProvid
     identity: identity(ns),
     env: { UPSTREAM_HOST: '127.0.0.1' },
     log: createLogger('debug', (line) => logs.push(JSON.parse(line))),
-    clientOptions: { server: cluster.server, caFile: cluster.caFile, tokenFile },
+    clientOptions: { server: current().server, caFile: current().caFile, tokenFile },
     backoffMaxMs: 1000,
     ...extra,
   });
@@ -162,28 +154,20 @@ function percentile(sorted: number[], p: number): number {
 }
 
 beforeAll(async () => {
-  stateDir = await mkdtemp(path.join(os.tmpdir(), 'thoughtgate-cm-cluster-'));
   tmp = await mkdtemp(path.join(os.tmpdir(), 'thoughtgate-cm-'));
-  cluster = await startCluster(stateDir);
-}, BUILD_AND_START_TIMEOUT);
+});
 
-afterAll(async () => {
+e2e.cleanup(async () => {
   try {
     for (const o of open) await o.close();
   } finally {
-    try {
-      await cluster?.stop();
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
-      if (!process.env.THOUGHTGATE_KEEP_CLUSTER_STATE) await rm(stateDir, { recursive: true, force: true });
-    }
+    await rm(tmp, { recursive: true, force: true });
   }
-}, STEP_TIMEOUT);
+});
 
 describe('ConfigMap provider on a real kube-apiserver', () => {
   it('loads the policy for this pod, follows kubectl apply, and reports the propagation latency', async () => {
-    const ns = 'cm-load';
-    const { tokenFile } = await namespace(ns);
+    const { ns, tokenFile } = await namespace('load');
     await applyConfig(ns, configText([{ name: 'base', hash: 'v0' }, { name: 'other', priority: 50, podSelector: { matchLabels: { app: 'other' } }, hash: 'x0' }]));
     const r = await run(ns, tokenFile);
     // start() waits for the first list: the config is there when it resolves.
@@ -240,8 +224,7 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('says "no config" when no policy selects the pod, and when the ConfigMap is deleted; recovers when it returns', async () => {
-    const ns = 'cm-none';
-    const { tokenFile } = await namespace(ns);
+    const { ns, tokenFile } = await namespace('none');
     const sel = (app: string) => ({ matchExpressions: [{ key: 'app', operator: 'In', values: [app] }] });
     await applyConfig(ns, configText([{ name: 'p', podSelector: sel('agent'), hash: 'a' }]));
     const r = await run(ns, tokenFile);
@@ -274,8 +257,7 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('rejects an invalid document and keeps the last good config', async () => {
-    const ns = 'cm-invalid';
-    const { tokenFile } = await namespace(ns);
+    const { ns, tokenFile } = await namespace('invalid');
     await applyConfig(ns, configText([{ name: 'p', hash: 'good' }]));
     const r = await run(ns, tokenFile);
     await r.next(isHash('good/p'));
@@ -299,11 +281,10 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('drives a real sidecar: the snapshot follows the ConfigMap, and no ConfigMap means denials', async () => {
-    const ns = 'cm-sidecar';
-    const { tokenFile } = await namespace(ns);
+    const { ns, tokenFile } = await namespace('sidecar');
     await applyConfig(ns, configText([{ name: 'p', hash: 's1' }]));
     const log = createLogger('error', () => undefined);
-    const provider = configMapProvider({ namespace: ns, identity: identity(ns), env: { UPSTREAM_HOST: '127.0.0.1' }, log, clientOptions: { server: cluster.server, caFile: cluster.caFile, tokenFile } });
+    const provider = configMapProvider({ namespace: ns, identity: identity(ns), env: { UPSTREAM_HOST: '127.0.0.1' }, log, clientOptions: { server: current().server, caFile: current().caFile, tokenFile } });
     const sidecar = await startSidecar({ port: 0, adminPort: 0, bind: '127.0.0.1', log, provider, drainTimeoutMs: 100 });
     open.push(sidecar);
     try {
@@ -345,8 +326,7 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('reconnects after the API server restarts, lists again on 410, and a later change still arrives', async () => {
-    const ns = 'cm-restart';
-    const { tokenFile } = await namespace(ns);
+    const { ns, tokenFile } = await namespace('restart');
     await applyConfig(ns, configText([{ name: 'p', hash: 'r1' }]));
     const r = await run(ns, tokenFile);
     await r.next(isHash('r1/p'));
@@ -356,7 +336,7 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
     // 410 Expired ("too old resource version") and the provider must list again.
     await must(['create', 'configmap', 'elsewhere', '-n', 'default', '--from-literal=a=b']);
 
-    await cluster.restartApiServer();
+    await current().restartApiServer();
     const from = r.updates.length;
     await applyConfig(ns, configText([{ name: 'p', hash: 'r2' }]));
     await r.next(isHash('r2/p'), from);
@@ -372,8 +352,7 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('restarts watches the server ends (timeoutSeconds) without relisting, and restarts a silent watch (watchdog)', async () => {
-    const ns = 'cm-timeouts';
-    const { tokenFile } = await namespace(ns);
+    const { ns, tokenFile } = await namespace('timeouts');
     await applyConfig(ns, configText([{ name: 'p', hash: 't1' }]));
 
     // The server ends each watch after 1 s: resumed at once from the last resourceVersion.
@@ -398,12 +377,11 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('uses a token that may read the ConfigMap and nothing else', async () => {
-    const ns = 'cm-rbac';
-    const { tokenFile } = await namespace(ns);
+    const { ns, tokenFile } = await namespace('rbac');
     await applyConfig(ns, configText([{ name: 'p', hash: 'x' }]));
     await must(['create', 'secret', 'generic', 'api-key', '-n', ns, '--from-literal=key=hunter2']);
     await must(['create', 'configmap', 'other', '-n', ns, '--from-literal=a=b']);
-    const transport = createTransport({ server: cluster.server, caFile: cluster.caFile, tokenFile });
+    const transport = createTransport({ server: current().server, caFile: current().caFile, tokenFile });
     const raw = (p: string) => transport.request({ path: p, what: `GET ${p}` });
     const cms = resourceClient<ConfigMap>(transport, CONFIG_MAPS, { is: isConfigMap, rbacHint: 'get, list and watch on this ConfigMap' });
     try {
@@ -424,8 +402,7 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('logs a missing RoleBinding clearly, keeps retrying, and loads once RBAC is granted', async () => {
-    const ns = 'cm-norbac';
-    const { tokenFile } = await namespace(ns, { rbac: false });
+    const { ns, tokenFile } = await namespace('norbac', { rbac: false });
     await applyConfig(ns, configText([{ name: 'p', hash: 'late' }]));
     const r = await run(ns, tokenFile);
     expect(r.updates).toEqual([]);
@@ -443,8 +420,7 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('follows a rotated token file: after the old token is revoked, the new one is read and used', async () => {
-    const ns = 'cm-rotate';
-    const { tokenFile } = await namespace(ns);
+    const { ns, tokenFile } = await namespace('rotate');
     // Tokens bound to a Secret die with it: that is how this test revokes token A.
     await must(['create', 'secret', 'generic', 'holder-a', '-n', ns]);
     await must(['create', 'secret', 'generic', 'holder-b', '-n', ns]);
@@ -453,7 +429,7 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
     await applyConfig(ns, configText([{ name: 'p', hash: 'k1' }]));
     // A long refresh period: the new token must be picked up because of the 401, not by a timer.
     // Short watches make the provider send new requests (with whatever token it holds) every second.
-    const r = await run(ns, tokenFile, { watchTimeoutSeconds: 1, clientOptions: { server: cluster.server, caFile: cluster.caFile, tokenFile, tokenRefreshMs: 3_600_000 } });
+    const r = await run(ns, tokenFile, { watchTimeoutSeconds: 1, clientOptions: { server: current().server, caFile: current().caFile, tokenFile, tokenRefreshMs: 3_600_000 } });
     await r.next(isHash('k1/p'));
 
     const oldTokenFile = path.join(tmp, 'old.token');
@@ -461,13 +437,10 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
     await writeFile(tokenFile, await token('holder-b')); // what the kubelet does when it rotates
     await must(['delete', 'secret', 'holder-a', '-n', ns]);
     const revokedAt = performance.now();
-    const oldClient: Transport = createTransport({ server: cluster.server, caFile: cluster.caFile, tokenFile: oldTokenFile });
+    const oldClient: Transport = createTransport({ server: current().server, caFile: current().caFile, tokenFile: oldTokenFile });
     try {
-      const deadline = Date.now() + WAIT_MS;
-      let status = 0;
       const path = `/api/v1/namespaces/${ns}/configmaps/${CONFIGMAP_NAME}`;
-      while ((status = (await oldClient.request({ path, what: 'get' })).status) !== 401 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
-      expect(status).toBe(401);
+      await until('the revoked token refused with 401', async () => (await oldClient.request({ path, what: 'get' })).status === 401, WAIT_MS);
       // The API server caches a token's authentication for a few seconds: revocation is not instant.
       console.log(`a revoked (bound-object deleted) token was refused after ${(performance.now() - revokedAt).toFixed(0)} ms`);
     } finally {

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { parseAllDocuments } from 'yaml';
-import { kubectlPath, run, startCluster, type Cluster, type RunResult } from './cluster/cluster.js';
+import { kubectlPath, run } from './cluster/cluster.js';
+import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until as poll } from './support/k8s.js';
 import { containerProcess, type PodJson } from './support/kubelet.js';
 import { CLI, freePort, ROOT, run as runProcess, type Proc } from '../test/support/processes.js';
 import { webhookSans } from '../webhook/cert-plan.js';
@@ -20,7 +21,9 @@ import { issueCa, issueServing, type IssuedCa } from '../webhook/x509.js';
 
 const CHART = join(ROOT, 'charts', 'thoughtgate');
 const CERT_MANAGER = 'github.com/cert-manager/cert-manager@v1.19.2';
-const OPNS = 'tg-certs';
+// Names in the run's shared control plane: namespaces and release prefixed by this file's tag.
+const OPNS = 'certs-system';
+const CORP = 'certs-corp';
 const SA = 'thoughtgate-operator';
 const CM = ['--set', 'webhook.certManager.enabled=true'];
 const DAY = 24 * 3600 * 1000;
@@ -132,48 +135,35 @@ describe('the chart with webhook.certManager.enabled, rendered', () => {
 });
 
 describe('on a real API server with the cert-manager CRDs', () => {
-  let cluster: Cluster;
+  // The chart's MutatingWebhookConfiguration and ClusterRoles are cluster-scoped with fixed names;
+  // the run's control plane is this file's alone while it runs, and they are deleted when it ends.
+  const e2e = e2eCluster('certs');
   let operator: Proc | null = null;
 
-  const kubectl = async (args: string[], input?: string): Promise<string> => {
-    const r: RunResult = await cluster.kubectl(args, input);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  const getJson = async (args: string[]): Promise<any> => {
-    const r = await cluster.kubectl([...args, '-o', 'json']);
-    return r.code === 0 ? JSON.parse(r.stdout) : null;
-  };
-  async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, limitMs = 30_000): Promise<T> {
-    const end = Date.now() + limitMs;
-    for (;;) {
-      const v = await fn().catch(() => null);
-      if (v) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}${operator ? `\noperator log:\n${operator.out()}${operator.err()}` : ''}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  /** until() with the operator's log on a timeout. */
+  const until = <T>(what: string, fn: () => Promise<T | null | undefined | false>, limitMs = 30_000): Promise<T> =>
+    poll(what, fn, limitMs, { detail: () => (operator ? `operator log:\n${operator.out()}${operator.err()}` : '') });
 
   beforeAll(async () => {
-    cluster = await startCluster(join(stateDir, 'cluster'));
+    // cert-manager's CRDs stay for the rest of the run: nothing else uses them.
     const crds = ['cert-manager.io_certificates.yaml', 'cert-manager.io_issuers.yaml', 'cert-manager.io_clusterissuers.yaml', 'cert-manager.io_certificaterequests.yaml'];
-    await kubectl(['apply', '--server-side', ...crds.flatMap((f) => ['-f', join(crdDir, f)]), '-f', join(ROOT, 'crds')]);
-    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/certificates.cert-manager.io', 'crd/issuers.cert-manager.io', 'crd/clusterissuers.cert-manager.io', 'crd/governancepolicies.thoughtgate.io']);
-  }, 15 * 60_000);
+    await kubectl(['apply', '--server-side', ...crds.flatMap((f) => ['-f', join(crdDir, f)])]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/certificates.cert-manager.io', 'crd/issuers.cert-manager.io', 'crd/clusterissuers.cert-manager.io']);
+  }, 120_000);
 
-  afterAll(async () => {
+  e2e.cleanup(async () => {
     await operator?.stop();
-    await cluster?.stop();
+    await kubectl(['delete', 'clusterissuer', 'corp-ca', '--ignore-not-found']);
   });
 
   test('the API server accepts the rendered chart, cert-manager objects included, under strict field validation', async () => {
-    await kubectl(['create', 'namespace', OPNS]);
+    await e2e.namespace('system');
     const { text, objs } = await template(CM);
     const out = await kubectl(['apply', '--server-side', '--validate=strict', '-f', '-'], text);
     expect(out).toContain('certificate.cert-manager.io/thoughtgate-webhook serverside-applied');
     expect(out).toContain('issuer.cert-manager.io/thoughtgate-webhook-ca serverside-applied');
     // Stored as rendered: cert-manager's schema pruned nothing.
-    for (const [kind, name] of [['certificate', 'thoughtgate-webhook'], ['certificate', 'thoughtgate-webhook-ca'], ['issuer', 'thoughtgate-selfsigned'], ['issuer', 'thoughtgate-webhook-ca']]) {
+    for (const [kind, name] of [['certificate', 'thoughtgate-webhook'], ['certificate', 'thoughtgate-webhook-ca'], ['issuer', 'thoughtgate-selfsigned'], ['issuer', 'thoughtgate-webhook-ca']] as const) {
       const stored = await getJson(['get', kind, name, '-n', OPNS]);
       expect({ kind, name, spec: stored.spec }).toEqual({ kind, name, spec: objs.find((o) => o.kind.toLowerCase() === kind && o.metadata.name === name)!.spec });
     }
@@ -184,30 +174,30 @@ describe('on a real API server with the cert-manager CRDs', () => {
     const bad = structuredClone(find(objs, 'Certificate', 'thoughtgate-webhook'));
     bad.metadata.name = 'bad';
     bad.spec.dnsName = bad.spec.dnsNames;
-    const refused = await cluster.kubectl(['apply', '--server-side', '--validate=strict', '--dry-run=server', '-f', '-'], JSON.stringify(bad));
+    const refused = await kubectlResult(['apply', '--server-side', '--validate=strict', '--dry-run=server', '-f', '-'], JSON.stringify(bad));
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/\.spec\.dnsName: field not declared in schema/);
     bad.spec = { ...find(objs, 'Certificate', 'thoughtgate-webhook').spec, privateKey: { algorithm: 'DSA' } };
-    expect((await cluster.kubectl(['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify(bad))).stderr).toMatch(/spec.privateKey.algorithm: Unsupported value: "DSA"/);
+    expect((await kubectlResult(['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify(bad))).stderr).toMatch(/spec.privateKey.algorithm: Unsupported value: "DSA"/);
   }, 120_000);
 
   test('an issuerRef to a ClusterIssuer renders a release the API server accepts too', async () => {
-    await kubectl(['create', 'namespace', 'tg-corp']);
+    await e2e.namespace('corp');
     await kubectl(['apply', '--server-side', '--validate=strict', '-f', '-'], JSON.stringify({ apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: 'corp-ca' }, spec: { ca: { secretName: 'corp-ca' } } }));
-    const { text } = await template([...CM, '--set', 'webhook.certManager.issuerRef.name=corp-ca', '--set', 'webhook.certManager.issuerRef.kind=ClusterIssuer'], 'corp', 'tg-corp');
+    const { text } = await template([...CM, '--set', 'webhook.certManager.issuerRef.name=corp-ca', '--set', 'webhook.certManager.issuerRef.kind=ClusterIssuer'], 'corp', CORP);
     expect(await kubectl(['apply', '--server-side', '--validate=strict', '-f', '-'], text)).toContain('certificate.cert-manager.io/corp-thoughtgate-webhook serverside-applied');
-    expect((await getJson(['get', 'certificate', 'corp-thoughtgate-webhook', '-n', 'tg-corp'])).spec.issuerRef).toEqual({ name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
+    expect((await getJson(['get', 'certificate', 'corp-thoughtgate-webhook', '-n', CORP])).spec.issuerRef).toEqual({ name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
   }, 60_000);
 
   test("the operator, run as the chart's pod, serves cert-manager's mounted certificate, picks up a renewal, and manages no certificate", async () => {
     // The controller-manager creates the Deployment's pods (no kubelet runs them).
     const pod = await until('an operator pod', async () => (await getJson(['get', 'pods', '-n', OPNS, '-l', 'app.kubernetes.io/component=operator']))?.items?.[0] as PodJson | undefined);
-    const { args, env, tokenFile, caFile } = await containerProcess(cluster, pod, 'operator');
+    const { args, env, tokenFile, caFile } = await containerProcess(cluster(), pod, 'operator');
     expect(args).toContain('--webhook-cert-dir=/etc/thoughtgate/webhook-tls');
     const kubeconfig = join(stateDir, 'operator-sa.kubeconfig');
     writeFileSync(kubeconfig, JSON.stringify({
       apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
-      clusters: [{ name: 'e2e', cluster: { server: cluster.server, 'certificate-authority': caFile } }],
+      clusters: [{ name: 'e2e', cluster: { server: cluster().server, 'certificate-authority': caFile } }],
       users: [{ name: SA, user: { token: readFileSync(tokenFile, 'utf8').trim() } }],
       contexts: [{ name: 'sa', context: { cluster: 'e2e', user: SA } }],
     }));
@@ -224,7 +214,7 @@ describe('on a real API server with the cert-manager CRDs', () => {
       const s = await issueServing({ ca, sans, now: new Date(), validityMs: 7 * DAY });
       const version = `..v${++generation}`;
       mkdirSync(join(certDir, version));
-      for (const [f, text] of [['tls.crt', s.cert], ['tls.key', s.key], ['ca.crt', ca.cert]]) writeFileSync(join(certDir, version, f), text);
+      for (const [f, text] of [['tls.crt', s.cert], ['tls.key', s.key], ['ca.crt', ca.cert]] as const) writeFileSync(join(certDir, version, f), text);
       symlinkSync(version, join(certDir, '..data_tmp'));
       renameSync(join(certDir, '..data_tmp'), join(certDir, '..data'));
       if (generation === 1) for (const f of ['tls.crt', 'tls.key', 'ca.crt']) symlinkSync(join('..data', f), join(certDir, f));
@@ -256,7 +246,7 @@ describe('on a real API server with the cert-manager CRDs', () => {
     await until('the renewed certificate served', async () => (await served()) === renewed, 30_000);
 
     // Nothing of the operator's own certificate management ran: no Secret, no caBundle.
-    expect((await cluster.kubectl(['get', 'secret', 'thoughtgate-webhook-tls', '-n', OPNS])).code).not.toBe(0);
+    expect((await kubectlResult(['get', 'secret', 'thoughtgate-webhook-tls', '-n', OPNS])).code).not.toBe(0);
     expect((await getJson(['get', 'mutatingwebhookconfiguration', 'thoughtgate'])).webhooks[0].clientConfig.caBundle).toBeUndefined();
     const log = operator.out() + operator.err();
     expect(log).toContain('"msg":"webhook certificate from cert-manager"');

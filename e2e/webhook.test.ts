@@ -4,9 +4,6 @@
 // server runs in this process behind a URL clientConfig; pods are created with kubectl and the API,
 // and their stored specs are checked. No kubelet runs: pods stay Pending, which is all we need.
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import tls from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
 import { WebhookCertManager, splitPemBundle, type CaFiles, type ServingTls } from '../webhook/cert.js';
@@ -14,15 +11,17 @@ import { issueCa } from '../webhook/x509.js';
 import { buildWebhookConfiguration } from '../webhook/config.js';
 import type { Container, InjectionSettings, Pod } from '../webhook/mutate.js';
 import { startWebhookServer, type AdmissionResult, type WebhookServer } from '../webhook/server.js';
-import { startCluster, type Cluster } from './cluster/cluster.js';
-import { formatStats, summarize, timedPodCreates, waitForDefaultServiceAccount } from '../bench/webhook.js';
+import { cluster, e2eCluster, kubectl, kubectlResult, until } from './support/k8s.js';
+import { formatStats, summarize, timedPodCreates } from '../bench/webhook.js';
 
-const BUILD_AND_START_TIMEOUT = 20 * 60_000; // a cold cache builds kube-apiserver & co. first
 const STEP_TIMEOUT = 2 * 60_000;
 const DAY = 24 * 3600 * 1000;
-const OPERATOR_NS = 'thoughtgate-system';
+const e2e = e2eCluster('webhook');
+const OPERATOR_NS = e2e.ns('system');
+const AGENTS = e2e.ns('agents');
+const PLAIN = e2e.ns('plain');
 const SECRET = 'thoughtgate-webhook-tls';
-const MWC = 'thoughtgate';
+const MWC = e2e.ns('injector');
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 const settings: InjectionSettings = {
@@ -31,8 +30,6 @@ const settings: InjectionSettings = {
   operator: { namespace: OPERATOR_NS, podSelector: { matchLabels: { 'app.kubernetes.io/component': 'operator' } } },
 };
 
-let stateDir: string;
-let cluster: Cluster;
 let kc: k8s.KubeConfig;
 let core: k8s.CoreV1Api;
 let certs: WebhookCertManager;
@@ -40,12 +37,6 @@ let server: WebhookServer | undefined;
 let port = 0;
 const seen: Array<{ result: AdmissionResult; seconds: number }> = [];
 const changes: ServingTls[] = [];
-
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cluster.kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
 
 async function startServer(): Promise<void> {
   server = await startWebhookServer({
@@ -89,6 +80,12 @@ async function getPod(name: string, namespace: string): Promise<Pod> {
 
 const sidecars = (p: Pod): Container[] => [...(p.spec!.initContainers ?? []), ...p.spec!.containers!].filter((c) => c.name === 'thoughtgate');
 const envOf = (c: Container): Record<string, unknown> => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
+/** list[i], or a failure naming the index (rather than a TypeError further on). */
+function at<T>(list: readonly T[] | undefined, i: number): T {
+  const x = list?.[i];
+  if (x === undefined) throw new Error(`no element ${i}: ${list ? `the list has ${list.length}` : 'no list'}`);
+  return x;
+}
 const untouched = (p: Pod): void => {
   expect(p.metadata!.annotations?.['thoughtgate.io/injected']).toBeUndefined();
   expect(sidecars(p)).toHaveLength(0);
@@ -119,27 +116,18 @@ async function replaceSecretFiles(files: CaFiles): Promise<void> {
 
 describe('injection webhook on a real kube-apiserver', () => {
   beforeAll(async () => {
-    stateDir = await mkdtemp(path.join(os.tmpdir(), 'thoughtgate-webhook-'));
-    cluster = await startCluster(stateDir);
     kc = new k8s.KubeConfig();
-    kc.loadFromFile(cluster.kubeconfig);
+    kc.loadFromFile(cluster().kubeconfig);
     core = kc.makeApiClient(k8s.CoreV1Api);
-    await kubectl(['create', 'namespace', OPERATOR_NS]);
+    await e2e.namespace('system');
     // agents: injection on, and PodSecurity "restricted" enforced, which the sidecar must pass.
-    await kubectl(['create', 'namespace', 'agents']);
-    await kubectl(['label', 'namespace', 'agents', 'thoughtgate.io/inject=enabled', 'pod-security.kubernetes.io/enforce=restricted']);
-    await kubectl(['create', 'namespace', 'plain']);
-    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'locked', namespace: 'agents' }, automountServiceAccountToken: false }));
-    for (const ns of [OPERATOR_NS, 'agents', 'plain']) await waitForDefaultServiceAccount(cluster, ns);
-  }, BUILD_AND_START_TIMEOUT);
+    await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' });
+    await e2e.namespace('plain');
+    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'locked', namespace: AGENTS }, automountServiceAccountToken: false }));
+  }, STEP_TIMEOUT);
 
   afterAll(async () => {
-    try {
-      await server?.close();
-      await cluster?.stop();
-    } finally {
-      if (!process.env.THOUGHTGATE_KEEP_CLUSTER_STATE) await rm(stateDir, { recursive: true, force: true });
-    }
+    await server?.close();
   }, STEP_TIMEOUT);
 
   it('certificate manager: creates the CA Secret (no serving key in it), signs a serving cert in memory, then keeps both', async () => {
@@ -155,17 +143,18 @@ describe('injection webhook on a real kube-apiserver', () => {
     expect(secret.type).toBe('kubernetes.io/tls');
     expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
     expect(secret.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator' });
-    const ca = new X509Certificate(Buffer.from(secret.data!['tls.crt'], 'base64'));
+    // The three keys are checked just above.
+    const ca = new X509Certificate(Buffer.from(secret.data!['tls.crt']!, 'base64'));
     expect(ca.ca).toBe(true);
     expect(ca.publicKey.asymmetricKeyDetails).toEqual({ namedCurve: 'prime256v1' });
-    expect(Buffer.from(secret.data!['ca.crt'], 'base64').toString()).toBe(ca.toString());
+    expect(Buffer.from(secret.data!['ca.crt']!, 'base64').toString()).toBe(ca.toString());
     const leaf = new X509Certificate(certs.current()!.cert);
     expect(leaf.verify(ca.publicKey)).toBe(true);
-    expect(leaf.subjectAltName).toBe('DNS:thoughtgate-webhook.thoughtgate-system.svc, DNS:thoughtgate-webhook.thoughtgate-system.svc.cluster.local, IP Address:127.0.0.1');
+    expect(leaf.subjectAltName).toBe(`DNS:thoughtgate-webhook.${OPERATOR_NS}.svc, DNS:thoughtgate-webhook.${OPERATOR_NS}.svc.cluster.local, IP Address:127.0.0.1`);
 
     expect(await certs.ensure()).toMatchObject({ ca: 'kept', serving: 'kept', webhookConfigFound: false });
     expect(changes).toHaveLength(1);
-    expect(changes[0].cert).toBe(leaf.toString());
+    expect(changes[0]?.cert).toBe(leaf.toString());
   }, STEP_TIMEOUT);
 
   it('patches the caBundle of every webhook in the configuration, once', async () => {
@@ -183,12 +172,12 @@ describe('injection webhook on a real kube-apiserver', () => {
 
   it('injects a pod created with kubectl in a labelled namespace, and PodSecurity "restricted" admits it', async () => {
     const before = seen.length;
-    await create(podManifest('agent', 'agents', { labels: { app: 'agent' } }));
-    const pod = await getPod('agent', 'agents');
+    await create(podManifest('agent', AGENTS, { labels: { app: 'agent' } }));
+    const pod = await getPod('agent', AGENTS);
     expect(seen.slice(before).map((s) => s.result.outcome)).toEqual(['injected']);
     expect(pod.metadata!.annotations).toMatchObject({ 'thoughtgate.io/injected': '0.1.0' });
     expect(pod.spec!.initContainers!.map((c) => c.name)).toEqual(['thoughtgate']);
-    const sc = pod.spec!.initContainers![0];
+    const sc = at(pod.spec!.initContainers, 0);
     expect(sc).toMatchObject({
       image: 'ghcr.io/thoughtgate/thoughtgate:0.1.0',
       restartPolicy: 'Always',
@@ -216,42 +205,42 @@ describe('injection webhook on a real kube-apiserver', () => {
     const mounts = sc.volumeMounts!.map((m) => `${m.name}:${m.mountPath}`);
     expect(mounts).toEqual(['thoughtgate-podinfo:/etc/podinfo', expect.stringMatching(new RegExp(`^kube-api-access-\\w+:${SA_DIR}$`))]);
     expect(pod.spec!.volumes!.map((v) => v.name)).not.toContain('thoughtgate-token');
-    expect(envOf(pod.spec!.containers![0])).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
+    expect(envOf(at(pod.spec!.containers, 0))).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
   }, STEP_TIMEOUT);
 
   it('leaves pods alone in an unlabelled namespace, and opted-out pods are not even sent to the webhook', async () => {
     const before = seen.length;
-    untouched(await create(podManifest('plain-pod', 'plain')));
-    untouched(await create(podManifest('out-label', 'agents', { labels: { 'thoughtgate.io/inject': 'disabled' } })));
-    untouched(await create(podManifest('out-annotation', 'agents', { annotations: { 'thoughtgate.io/inject': 'disabled' } })));
+    untouched(await create(podManifest('plain-pod', PLAIN)));
+    untouched(await create(podManifest('out-label', AGENTS, { labels: { 'thoughtgate.io/inject': 'disabled' } })));
+    untouched(await create(podManifest('out-annotation', AGENTS, { annotations: { 'thoughtgate.io/inject': 'disabled' } })));
     // namespaceSelector, objectSelector and matchConditions filtered all three at the apiserver.
     expect(seen.length).toBe(before);
   }, STEP_TIMEOUT);
 
   it('never injects twice: the same pod applied twice, or a copy of an injected pod', async () => {
-    const manifest = JSON.stringify(podManifest('applied', 'agents'));
+    const manifest = JSON.stringify(podManifest('applied', AGENTS));
     await kubectl(['apply', '-f', '-'], manifest);
     await kubectl(['apply', '-f', '-'], manifest); // an UPDATE (patch): not routed to the webhook
-    const applied = await getPod('applied', 'agents');
+    const applied = await getPod('applied', AGENTS);
     expect(sidecars(applied)).toHaveLength(1);
     expect(applied.spec!.volumes!.filter((v) => v.name === 'thoughtgate-podinfo')).toHaveLength(1);
 
-    const copy = structuredClone(await getPod('agent', 'agents'));
-    copy.metadata = { name: 'agent-copy', namespace: 'agents', labels: copy.metadata!.labels, annotations: copy.metadata!.annotations };
+    const copy = structuredClone(await getPod('agent', AGENTS));
+    copy.metadata = { name: 'agent-copy', namespace: AGENTS, labels: copy.metadata!.labels, annotations: copy.metadata!.annotations };
     delete copy.status;
     const before = seen.length;
     const created = await create(copy);
     expect(seen.length).toBe(before); // the injected annotation keeps it from even being sent
     expect(sidecars(created)).toHaveLength(1);
-    expect(created.spec!.containers![0].env!.filter((e) => e.name === 'THOUGHTGATE_URL')).toHaveLength(1);
+    expect(at(created.spec!.containers, 0).env!.filter((e) => e.name === 'THOUGHTGATE_URL')).toHaveLength(1);
   }, STEP_TIMEOUT);
 
   it('gives the sidecar its own token when automount is off on the pod, or on its ServiceAccount', async () => {
     for (const [name, spec] of [['no-automount', { automountServiceAccountToken: false }], ['locked-sa', { serviceAccountName: 'locked' }]] as const) {
-      const pod = await create(podManifest(name, 'agents', { spec }));
-      const sc = sidecars(pod)[0];
+      const pod = await create(podManifest(name, AGENTS, { spec }));
+      const sc = at(sidecars(pod), 0);
       expect(sc.volumeMounts).toContainEqual({ name: 'thoughtgate-token', mountPath: SA_DIR, readOnly: true });
-      expect(pod.spec!.containers![0].volumeMounts).toBeUndefined(); // the app still gets no token
+      expect(at(pod.spec!.containers, 0).volumeMounts).toBeUndefined(); // the app still gets no token
       expect(pod.spec!.volumes!.map((v) => v.name).sort()).toEqual(['thoughtgate-podinfo', 'thoughtgate-token']);
       const token = pod.spec!.volumes!.find((v) => v.name === 'thoughtgate-token')!;
       expect(token.projected!.sources![0]).toEqual({ serviceAccountToken: { path: 'token', expirationSeconds: 3600 } });
@@ -259,11 +248,11 @@ describe('injection webhook on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('with the forward-proxy annotation, points the app at the sidecar and merges NO_PROXY', async () => {
-    const pod = await create(podManifest('fwd', 'agents', {
+    const pod = await create(podManifest('fwd', AGENTS, {
       annotations: { 'thoughtgate.io/forward-proxy': 'true' },
       spec: { containers: [app('app', [{ name: 'NO_PROXY', value: 'internal.example.com,10.0.0.0/8' }])] },
     }));
-    expect(envOf(pod.spec!.containers![0])).toEqual({
+    expect(envOf(at(pod.spec!.containers, 0))).toEqual({
       NO_PROXY: 'internal.example.com,10.0.0.0/8,localhost,127.0.0.1,::1',
       no_proxy: 'internal.example.com,10.0.0.0/8,localhost,127.0.0.1,::1',
       THOUGHTGATE_URL: 'http://127.0.0.1:7467',
@@ -274,18 +263,18 @@ describe('injection webhook on a real kube-apiserver', () => {
 
   it('injects the pods a Deployment creates (generateName, created by the controller manager)', async () => {
     await kubectl(['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'deployed', namespace: 'agents' },
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'deployed', namespace: AGENTS },
       spec: { replicas: 1, selector: { matchLabels: { app: 'deployed' } }, template: { metadata: { labels: { app: 'deployed' } }, spec: { containers: [app()] } } },
     }));
-    let pods: Pod[] = [];
-    for (let i = 0; i < 300 && !pods.length; i++) {
-      pods = JSON.parse(await kubectl(['get', 'pods', '-n', 'agents', '-l', 'app=deployed', '-o', 'json'])).items;
-      if (!pods.length) await new Promise((r) => setTimeout(r, 100));
-    }
+    const pods = await until('the Deployment\'s pod', async () => {
+      const items: Pod[] = JSON.parse(await kubectl(['get', 'pods', '-n', AGENTS, '-l', 'app=deployed', '-o', 'json'])).items;
+      return items.length ? items : null;
+    });
     expect(pods).toHaveLength(1);
-    expect(pods[0].metadata!.name).toMatch(/^deployed-[a-z0-9]+-[a-z0-9]{5}$/);
-    expect(sidecars(pods[0])).toHaveLength(1);
-    expect(pods[0].spec!.initContainers![0].restartPolicy).toBe('Always');
+    const deployed = at(pods, 0);
+    expect(deployed.metadata!.name).toMatch(/^deployed-[a-z0-9]+-[a-z0-9]{5}$/);
+    expect(sidecars(deployed)).toHaveLength(1);
+    expect(at(deployed.spec!.initContainers, 0).restartPolicy).toBe('Always');
   }, STEP_TIMEOUT);
 
   it('another replica reads the same CA and signs a serving cert of its own, which the apiserver trusts too', async () => {
@@ -293,7 +282,7 @@ describe('injection webhook on a real kube-apiserver', () => {
     expect(await replica.ensure()).toMatchObject({ ca: 'kept', serving: 'issued', caBundlePatched: [] });
     expect(replica.current()!.cert).not.toBe(certs.current()!.cert);
     expect(replica.current()!.key).not.toBe(certs.current()!.key);
-    const trusted = splitPemBundle((await webhookBundles())[0]).map((p) => new X509Certificate(p));
+    const trusted = splitPemBundle(at(await webhookBundles(), 0)).map((p) => new X509Certificate(p));
     expect(trusted.some((c) => new X509Certificate(replica.current()!.cert).checkIssued(c))).toBe(true);
   }, STEP_TIMEOUT);
 
@@ -309,10 +298,10 @@ describe('injection webhook on a real kube-apiserver', () => {
     expect(bundle.slice(1)).toEqual([dying.cert, before.ca]); // the overlap: the CAs it replaced stay for a while
     expect(await webhookBundles()).toEqual([certs.current()!.ca, certs.current()!.ca]);
     const stored = await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
-    expect(Buffer.from(stored.data!['tls.crt'], 'base64').toString()).toBe(bundle[0]);
-    expect(new X509Certificate(certs.current()!.cert).verify(new X509Certificate(bundle[0]).publicKey)).toBe(true);
+    expect(Buffer.from(stored.data!['tls.crt']!, 'base64').toString()).toBe(bundle[0]);
+    expect(new X509Certificate(certs.current()!.cert).verify(new X509Certificate(at(bundle, 0)).publicKey)).toBe(true);
     expect(await servedFingerprint()).toBe(new X509Certificate(certs.current()!.cert).fingerprint256);
-    expect(sidecars(await create(podManifest('after-ca-rotation', 'agents')))).toHaveLength(1);
+    expect(sidecars(await create(podManifest('after-ca-rotation', AGENTS)))).toHaveLength(1);
   }, STEP_TIMEOUT);
 
   it('two replicas racing to create the CA: one creates, the other reads the winner; each serves its own cert', async () => {
@@ -325,7 +314,7 @@ describe('injection webhook on a real kube-apiserver', () => {
     expect(a.current()!.ca).toBe(b.current()!.ca);
     expect(a.current()!.cert).not.toBe(b.current()!.cert);
     const stored = await core.readNamespacedSecret({ name: 'race-tls', namespace: OPERATOR_NS });
-    const ca = new X509Certificate(Buffer.from(stored.data!['tls.crt'], 'base64'));
+    const ca = new X509Certificate(Buffer.from(stored.data!['tls.crt']!, 'base64'));
     for (const r of [a, b]) expect(new X509Certificate(r.current()!.cert).verify(ca.publicKey)).toBe(true);
   }, STEP_TIMEOUT);
 
@@ -334,30 +323,27 @@ describe('injection webhook on a real kube-apiserver', () => {
     server = undefined;
     // Even labelled, the operator's namespace is outside the namespaceSelector: it can always restart.
     await kubectl(['label', 'namespace', OPERATOR_NS, 'thoughtgate.io/inject=enabled']);
-    const blocked = await cluster.kubectl(['create', '-f', '-'], JSON.stringify(podManifest('while-down', 'agents')));
+    const blocked = await kubectlResult(['create', '-f', '-'], JSON.stringify(podManifest('while-down', AGENTS)));
     expect(blocked.code).not.toBe(0);
     expect(blocked.stderr).toMatch(/failed calling webhook "pods\.thoughtgate\.io"/);
-    untouched(await create(podManifest('plain-while-down', 'plain')));
-    untouched(await create(podManifest('out-label-while-down', 'agents', { labels: { 'thoughtgate.io/inject': 'disabled' } })));
-    untouched(await create(podManifest('out-annotation-while-down', 'agents', { annotations: { 'thoughtgate.io/inject': 'disabled' } })));
+    untouched(await create(podManifest('plain-while-down', PLAIN)));
+    untouched(await create(podManifest('out-label-while-down', AGENTS, { labels: { 'thoughtgate.io/inject': 'disabled' } })));
+    untouched(await create(podManifest('out-annotation-while-down', AGENTS, { annotations: { 'thoughtgate.io/inject': 'disabled' } })));
     untouched(await create(podManifest('operator-while-down', OPERATOR_NS, { labels: { 'app.kubernetes.io/component': 'operator' } })));
     await kubectl(['label', 'namespace', OPERATOR_NS, 'thoughtgate.io/inject-']);
 
     await startServer(); // same port: the configuration's URL still points here
-    expect(sidecars(await create(podManifest('while-up-again', 'agents')))).toHaveLength(1);
+    expect(sidecars(await create(podManifest('while-up-again', AGENTS)))).toHaveLength(1);
   }, STEP_TIMEOUT);
 
   it('measures admission latency (printed; the budget is checked by the benchmark, not here)', async () => {
-    await kubectl(['create', 'namespace', 'lat-with']);
-    await kubectl(['label', 'namespace', 'lat-with', 'thoughtgate.io/inject=enabled']);
-    await kubectl(['create', 'namespace', 'lat-without']);
-    await waitForDefaultServiceAccount(cluster, 'lat-with');
-    await waitForDefaultServiceAccount(cluster, 'lat-without');
-    await timedPodCreates(cluster, 'lat-with', 10, 'warm-');
-    await timedPodCreates(cluster, 'lat-without', 10, 'warm-');
+    const latWith = await e2e.namespace('lat-with', { 'thoughtgate.io/inject': 'enabled' });
+    const latWithout = await e2e.namespace('lat-without');
+    await timedPodCreates(cluster(), latWith, 10, 'warm-');
+    await timedPodCreates(cluster(), latWithout, 10, 'warm-');
     const from = seen.length;
-    const withHook = await timedPodCreates(cluster, 'lat-with', 50);
-    const without = await timedPodCreates(cluster, 'lat-without', 50);
+    const withHook = await timedPodCreates(cluster(), latWith, 50);
+    const without = await timedPodCreates(cluster(), latWithout, 50);
     const handler = seen.slice(from).map((s) => s.seconds * 1000);
     expect(handler).toHaveLength(50);
     // This server reads the namespace from the API on every review (see startServer); the operator

@@ -7,7 +7,7 @@ const MAX_DEPTH = 5;
 
 export function describeError(err: unknown): string {
   const text = describe(err, 0).replace(/\s*[\r\n]+\s*/g, ' ').trim();
-  return text.length > MAX_LENGTH ? text.slice(0, MAX_LENGTH - 1) + '…' : text;
+  return text.length > MAX_LENGTH ? `${text.slice(0, MAX_LENGTH - 1)}…` : text;
 }
 
 function describe(err: unknown, depth: number): string {
@@ -37,7 +37,7 @@ function messageOfBody(body: unknown): string {
     try {
       return messageOfBody(JSON.parse(body) as unknown);
     } catch {
-      return body.length > 200 ? body.slice(0, 200) + '…' : body;
+      return body.length > 200 ? `${body.slice(0, 200)}…` : body;
     }
   }
   if (body !== null && typeof body === 'object') {

@@ -92,7 +92,10 @@ export class NestedFairQueue<T> {
   push(path: readonly string[], item: T): void {
     if (path.length !== this.depth) throw new Error(`NestedFairQueue: a path of ${path.length} keys, expected ${this.depth}`);
     const [key, ...rest] = path as [string, ...string[]];
-    if (this.depth === 1) return this.leaf.push(key, item);
+    if (this.depth === 1) {
+      this.leaf.push(key, item);
+      return;
+    }
     let child = this.children.get(key);
     if (!child) {
       child = new NestedFairQueue<T>(this.depth - 1);

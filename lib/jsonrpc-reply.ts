@@ -28,7 +28,7 @@ export function errorResponse(id: IdText | null, code: number, message: string, 
   return (
     '{"jsonrpc":"2.0","id":' + (id === null ? 'null' : id.raw) +
     ',"error":{"code":' + code + ',"message":' + JSON.stringify(message) +
-    (d === undefined ? '}}' : ',"data":' + d + '}}')
+    (d === undefined ? '}}' : `,"data":${d}}}`)
   );
 }
 
@@ -41,17 +41,17 @@ export function errorText(id: IdText | null, e: JsonRpcError): string {
 export function resultResponse(id: IdText, result: unknown): string {
   const r = JSON.stringify(result);
   if (r === undefined) throw new TypeError('result is not JSON-serialisable');
-  return '{"jsonrpc":"2.0","id":' + id.raw + ',"result":' + r + '}';
+  return `{"jsonrpc":"2.0","id":${id.raw},"result":${r}}`;
 }
 
 /** `{"jsonrpc":"2.0","id":<raw id>,"method":..[,"params":..]}`: a request ThoughtGate sends. */
 export function requestText(id: IdText, method: string, params?: unknown): string {
-  return '{"jsonrpc":"2.0","id":' + id.raw + ',"method":' + JSON.stringify(method) + paramsText(params) + '}';
+  return `{"jsonrpc":"2.0","id":${id.raw},"method":${JSON.stringify(method)}${paramsText(params)}}`;
 }
 
 /** `{"jsonrpc":"2.0","method":..[,"params":..]}` */
 export function notificationText(method: string, params?: unknown): string {
-  return '{"jsonrpc":"2.0","method":' + JSON.stringify(method) + paramsText(params) + '}';
+  return `{"jsonrpc":"2.0","method":${JSON.stringify(method)}${paramsText(params)}}`;
 }
 
 function paramsText(params: unknown): string {
@@ -59,5 +59,5 @@ function paramsText(params: unknown): string {
   const p = JSON.stringify(params);
   // JSON-RPC params are structured: an object or an array.
   if (p === undefined || params === null || typeof params !== 'object') throw new TypeError('JSON-RPC params must be an object or an array');
-  return ',"params":' + p;
+  return `,"params":${p}`;
 }

@@ -23,7 +23,8 @@ class Draw {
     return this.mrng.nextInt(0, 0xffffffff) < p * 4294967296;
   }
   pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)];
+    if (xs.length === 0) throw new Error('pick from an empty list');
+    return xs[this.int(xs.length)]!;
   }
 }
 
@@ -76,7 +77,7 @@ function genNumber(r: Draw): string {
   if (r.chance(0.6)) return r.pick(NUMBERS);
   let s = r.chance(0.3) ? '-' : '';
   s += r.chance(0.2) ? '0' : String(r.int(9) + 1) + digits(r, r.int(25));
-  if (r.chance(0.3)) s += '.' + digits(r, r.int(20) + 1);
+  if (r.chance(0.3)) s += `.${digits(r, r.int(20) + 1)}`;
   if (r.chance(0.2)) s += r.pick(['e', 'E']) + r.pick(['', '+', '-']) + digits(r, r.int(4) + 1);
   return s;
 }
@@ -96,7 +97,7 @@ function genStringText(r: Draw, maxLen = 12): string {
   for (let i = r.int(maxLen + 1); i > 0; i--) {
     s += r.chance(0.7) ? String.fromCharCode(97 + r.int(26)) : r.pick(STRING_PIECES);
   }
-  return s + '"';
+  return `${s}"`;
 }
 
 const KEY_POOL = ['a', 'b', 'id', 'method', 'params', 'jsonrpc', 'result', 'error', 'name', '__proto__', 'constructor', 'x y', 'é', ''];
@@ -114,9 +115,9 @@ function spellKey(r: Draw, key: string): string {
   if (!r.chance(0.15)) return JSON.stringify(key);
   let s = '"';
   for (const ch of key) {
-    for (let i = 0; i < ch.length; i++) s += '\\u' + ch.charCodeAt(i).toString(16).padStart(4, '0');
+    for (let i = 0; i < ch.length; i++) s += `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`;
   }
-  return s + '"';
+  return `${s}"`;
 }
 
 interface GenOpts {
@@ -138,15 +139,15 @@ function genValue(r: Draw, depth: number, o: GenOpts): string {
       const n = Math.min(o.budget, o.wide && r.chance(0.1) ? r.int(300) : r.int(5));
       o.budget -= n + 1;
       const parts: string[] = [];
-      for (let i = 0; i < n; i++) parts.push(ws(r) + genKey(r, used)[0] + ws(r) + ':' + ws(r) + genValue(r, depth + 1, o) + ws(r));
-      return '{' + (parts.length ? parts.join(',') : ws(r)) + '}';
+      for (let i = 0; i < n; i++) parts.push(`${ws(r) + genKey(r, used)[0] + ws(r)}:${ws(r)}${genValue(r, depth + 1, o)}${ws(r)}`);
+      return `{${parts.length ? parts.join(',') : ws(r)}}`;
     }
     default: {
       const n = Math.min(o.budget, o.wide && r.chance(0.1) ? r.int(300) : r.int(5));
       o.budget -= n + 1;
       const parts: string[] = [];
       for (let i = 0; i < n; i++) parts.push(ws(r) + genValue(r, depth + 1, o) + ws(r));
-      return '[' + (parts.length ? parts.join(',') : ws(r)) + ']';
+      return `[${parts.length ? parts.join(',') : ws(r)}]`;
     }
   }
 }
@@ -154,7 +155,7 @@ function genValue(r: Draw, depth: number, o: GenOpts): string {
 /** A JSON-RPC-shaped object, mostly well-formed, sometimes subtly not. */
 function genMessage(r: Draw): string {
   const members: string[] = [];
-  const add = (key: string, value: string) => members.push(ws(r) + spellKey(r, key) + ws(r) + ':' + ws(r) + value + ws(r));
+  const add = (key: string, value: string) => members.push(`${ws(r) + spellKey(r, key) + ws(r)}:${ws(r)}${value}${ws(r)}`);
   if (!r.chance(0.05)) add('jsonrpc', r.chance(0.95) ? '"2.0"' : r.pick(['"1.0"', '2.0', 'null', '"2.0 "']));
   const shape = r.int(4); // request, notification, result, error
   const id = () => {
@@ -174,9 +175,9 @@ function genMessage(r: Draw): string {
   // Shuffle member order.
   for (let i = members.length - 1; i > 0; i--) {
     const j = r.int(i + 1);
-    [members[i], members[j]] = [members[j], members[i]];
+    [members[i], members[j]] = [members[j]!, members[i]!]; // 0 ≤ j ≤ i < members.length
   }
-  return '{' + members.join(',') + '}';
+  return `{${members.join(',')}}`;
 }
 
 function genBody(r: Draw): string {
@@ -184,14 +185,14 @@ function genBody(r: Draw): string {
     const n = r.int(6);
     const els: string[] = [];
     for (let i = 0; i < n; i++) els.push(ws(r) + (r.chance(0.9) ? genMessage(r) : genValue(r, 1, { maxDepth: 3, wide: false })) + ws(r));
-    return ws(r) + '[' + els.join(',') + ']' + ws(r);
+    return `${ws(r)}[${els.join(',')}]${ws(r)}`;
   }
   return ws(r) + genMessage(r) + ws(r);
 }
 
 const HOSTILE = [
   '"__proto__":{"method":"x","id":1},', ',"__proto__":null', '{"__proto__":[]}', '"constructor":{"prototype":{}}',
-  '1e999999', '-1e-999999', '123456789012345678901234567890123456789', '0.' + '0'.repeat(400) + '1', '"\\ud800"', '"\\u0000"',
+  '1e999999', '-1e-999999', '123456789012345678901234567890123456789', `0.${'0'.repeat(400)}1`, '"\\ud800"', '"\\u0000"',
   ',"id":null', ',"id":2', ',"method":"other"', ',"jsonrpc":"2.0"', '\ufeff', '\u0000', '\\', '"', '[', '{', ']', '}', ',', ':',
   '"a":1,"a":2', '/*x*/', 'NaN', '-Infinity', '\u00a0', '\u2028',
 ];
@@ -269,7 +270,7 @@ function structure(text: string): Structure {
   return { maxDepth, dup };
 }
 
-const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+const own = (o: object, k: string) => Object.hasOwn(o, k);
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isIdValue = (v: unknown) => typeof v === 'string' || typeof v === 'number';
 
@@ -299,7 +300,7 @@ function expectedKind(v: unknown, dup: boolean): Message['kind'] {
 const stats = { cases: 0, json: 0, messages: 0, kinds: {} as Record<string, number> };
 
 function show(s: string): string {
-  return s.length > 300 ? JSON.stringify(s.slice(0, 300)) + `…(${s.length} chars)` : JSON.stringify(s);
+  return s.length > 300 ? `${JSON.stringify(s.slice(0, 300))}…(${s.length} chars)` : JSON.stringify(s);
 }
 
 /** The property: every problem with what the parser makes of `input` goes to `bad`. */
@@ -346,8 +347,7 @@ function check(input: string, bad: (problem: string) => void): void {
     values = [root];
     messages = [p.message];
   }
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i];
+  for (const [i, m] of messages.entries()) {
     const v = values[i];
     const dup = st.dup[i] === true;
     stats.messages++;
@@ -435,7 +435,7 @@ const randomValues = jsonText((r) => {
   if (r.chance(0.02)) {
     // Straddle the depth limit.
     const d = MAX_DEPTH - 2 + r.int(5);
-    return '{"jsonrpc":"2.0","method":"m","params":' + '['.repeat(d - 1) + genValue(r, 9, { maxDepth: 9, wide: false }) + ']'.repeat(d - 1) + '}';
+    return `{"jsonrpc":"2.0","method":"m","params":${'['.repeat(d - 1)}${genValue(r, 9, { maxDepth: 9, wide: false })}${']'.repeat(d - 1)}}`;
   }
   if (r.chance(0.5)) return ws(r) + genValue(r, 0, { maxDepth: r.int(8) + 1, wide: true }) + ws(r);
   return genBody(r);
@@ -444,7 +444,7 @@ const randomValues = jsonText((r) => {
 const mutatedMessages = jsonText((r) => {
   if (r.chance(0.004)) {
     // A 1 MB string somewhere a value goes.
-    const big = '"' + 'x'.repeat(1 << 20) + (r.chance(0.5) ? '\\n"' : '"');
+    const big = `"${'x'.repeat(1 << 20)}${r.chance(0.5) ? '\\n"' : '"'}`;
     const text = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"blob":${big}}}}`;
     return r.chance(0.5) ? text.slice(0, text.length - r.int(5)) : text;
   }

@@ -22,12 +22,6 @@ function batch(body: string): Message[] {
   return p.messages;
 }
 
-function invalidReason(body: string): string {
-  const m = single(body);
-  if (m.kind !== 'invalid') throw new Error(`expected invalid, got ${m.kind}`);
-  return m.reason;
-}
-
 const req = (id: string, extra = '') => `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"t"}${extra}}`;
 
 describe('ids keep their exact type and text', () => {
@@ -40,7 +34,7 @@ describe('ids keep their exact type and text', () => {
     ['1e3', 1000],
     ['1.0', 1],
     ['-0', -0],
-    ['12345678901234567890', 12345678901234567890],
+    ['12345678901234567890', Number('12345678901234567890')],
     ['""', ''],
     ['"é✓🙂"', 'é✓🙂'],
     ['"\\u00e9\\ud83d\\ude42"', 'é🙂'],
@@ -199,7 +193,7 @@ describe('__proto__ and friends stay plain data', () => {
     const m = single('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"__proto__":{"polluted":true},"name":"t"}}');
     if (m.kind !== 'request') throw new Error(m.kind);
     const params = m.params as Record<string, unknown>;
-    expect(Object.prototype.hasOwnProperty.call(params, '__proto__')).toBe(true);
+    expect(Object.hasOwn(params, '__proto__')).toBe(true);
     expect(Object.getPrototypeOf(params)).toBe(Object.prototype);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });

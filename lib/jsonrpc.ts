@@ -71,8 +71,6 @@ const dupDec: (string | null)[] = [];
 let usedSets = false; // some keySets entry may still hold slices of the body
 let msgCount = 0;
 let batchBody_ = false;
-// Set by scanString.
-let strEscaped = false;
 // Set by readKey: the key just read is the first `id` of a message object.
 let keyIsId = false;
 let failReason = '';
@@ -89,7 +87,6 @@ const PLAIN_RUN = /[^"\\\x00-\x1f]*/y;
 /** pos is at the opening quote; returns the index after the closing quote, or -1. */
 function scanString(s: string, pos: number): number {
   const start = pos;
-  strEscaped = false;
   pos++;
   for (;;) {
     PLAIN_RUN.lastIndex = pos;
@@ -110,12 +107,11 @@ function scanString(s: string, pos: number): number {
         e !== QUOTE && e !== BACKSLASH && e !== SLASH && e !== LOWER_B &&
         e !== LOWER_F && e !== LOWER_N && e !== LOWER_R && e !== LOWER_T
       ) {
-        return fail(e !== e ? 'unterminated string' : 'invalid escape', pos - 2); // NaN: past the end
+        return fail(Number.isNaN(e) ? 'unterminated string' : 'invalid escape', pos - 2); // NaN: past the end
       }
-      strEscaped = true;
     } else {
       // c is a control character, or NaN past the end
-      return fail(c !== c ? 'unterminated string' : 'control character in string', c !== c ? start : pos - 1);
+      return fail(Number.isNaN(c) ? 'unterminated string' : 'control character in string', Number.isNaN(c) ? start : pos - 1);
     }
   }
 }
@@ -147,8 +143,11 @@ function scanNumber(s: string, pos: number): number {
 }
 
 function skipWs(s: string, pos: number, n: number): number {
-  let c: number;
-  while (pos < n && ((c = s.charCodeAt(pos)) === SPACE || c === LF || c === CR || c === TAB)) pos++;
+  while (pos < n) {
+    const c = s.charCodeAt(pos);
+    if (c !== SPACE && c !== LF && c !== CR && c !== TAB) break;
+    pos++;
+  }
   return pos;
 }
 
@@ -203,6 +202,7 @@ function pushKey(ks: number, ke: number, h: number, dec: string | null): void {
  * object at `depth`, and for message-level objects records the keys classification needs.
  * Returns the index of the value (whitespace skipped), or -1.
  */
+// biome-ignore lint/complexity/noExcessiveCognitiveComplexity: part of the single-pass scanner: one loop over a state machine reads better than helpers called per character
 function readKey(s: string, pos: number, n: number, depth: number, msgLevel: boolean, m: number): number {
   if (s.charCodeAt(pos) !== QUOTE) return fail(pos >= n ? 'unexpected end of input' : 'expected string key', pos);
   const q = pos;
@@ -310,6 +310,7 @@ function scan(s: string): string | null {
   return reason;
 }
 
+// biome-ignore lint/complexity/noExcessiveCognitiveComplexity: part of the single-pass scanner: one loop over a state machine reads better than helpers called per character
 function scanBody(s: string): string | null {
   const n = s.length;
   let pos = 0;
@@ -427,6 +428,7 @@ function invalid(id: RawId | null, reason: string, raw: string): Message {
   return { kind: 'invalid', id, reason, raw };
 }
 
+// biome-ignore lint/complexity/noExcessiveCognitiveComplexity: one check per JSON-RPC 2.0 rule, in the order of the spec, each with its own error text
 function classify(body: string, m: number, v: unknown, raw: string): Message {
   if (!isPlainObject(v)) return invalid(null, 'message must be a JSON object', raw);
   const mask = keyMask[m]!;
@@ -521,7 +523,7 @@ export { errorResponse, resultResponse } from './jsonrpc-reply.js';
 
 /** Re-assembles raw messages into a batch body, `[a,b]`. */
 export function batchBody(raws: string[]): string {
-  return '[' + raws.join(',') + ']';
+  return `[${raws.join(',')}]`;
 }
 
 /**

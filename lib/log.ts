@@ -27,7 +27,7 @@ export function createLogger(level: Level = 'info', write: (line: string) => voi
     } catch {
       line = JSON.stringify({ ts: new Date().toISOString(), level: lvl, msg, note: 'fields not serialisable' });
     }
-    write(line + '\n');
+    write(`${line}\n`);
   };
   return {
     level,

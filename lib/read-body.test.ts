@@ -50,7 +50,10 @@ describe('readBodyBytes / readBodyText on Node streams', () => {
     ac.abort();
     expect(await p).toBe('aborted');
     let budget = 3;
-    const grow = (n: number) => (budget -= n) >= 0;
+    const grow = (n: number) => {
+      budget -= n;
+      return budget >= 0;
+    };
     expect(await reason(readBodyBytes(Readable.from([Buffer.from('ab'), Buffer.from('cd')]), { limitBytes: 10, grow }))).toBe('over-budget');
   });
 });
@@ -111,10 +114,10 @@ describe('over real sockets', () => {
   });
 
   test('an undici response body: too large by its declared length or as it arrives', async () => {
-    handler = (req, res) => res.end('y'.repeat(1000));
+    handler = (_req, res) => res.end('y'.repeat(1000));
     const r = await request(`http://127.0.0.1:${port}/`);
     expect(await reason(readBodyText(r.body, { limitBytes: 999, declaredLength: r.headers['content-length'] as string }))).toBe('too-large');
-    handler = (req, res) => { res.write('y'.repeat(600)); setTimeout(() => res.end('y'.repeat(600)), 10); };
+    handler = (_req, res) => { res.write('y'.repeat(600)); setTimeout(() => res.end('y'.repeat(600)), 10); };
     const chunked = await request(`http://127.0.0.1:${port}/`);
     expect(await reason(readBodyText(chunked.body, { limitBytes: 1000 }))).toBe('too-large');
     const ok = await request(`http://127.0.0.1:${port}/`);

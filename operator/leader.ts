@@ -2,6 +2,7 @@
 // Only the leader reconciles; every replica serves the webhook. Writes are guarded by the Lease's
 // resourceVersion, so two candidates can never both believe they won.
 import * as k8s from '@kubernetes/client-node';
+import { describeError } from '../lib/describe-error.js';
 import type { Logger } from '../lib/log.js';
 
 export interface LeaderOptions {
@@ -65,7 +66,7 @@ export class LeaderElector {
       const deadline = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), this.retry * 2); });
       const ok = await Promise.race([
         this.tryAcquireOrRenew().catch((err: unknown) => {
-          (this.leading ? this.o.log.warn : this.o.log.debug)('lease attempt failed', { lease: this.o.name, error: (err as Error).message });
+          (this.leading ? this.o.log.warn : this.o.log.debug)('lease attempt failed', { lease: this.o.name, error: describeError(err) });
           return false;
         }),
         deadline,
@@ -137,7 +138,7 @@ export class LeaderElector {
         await this.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body: lease });
       }
     } catch (err) {
-      this.o.log.debug('could not release the lease', { error: (err as Error).message });
+      this.o.log.debug('could not release the lease', { error: describeError(err) });
     }
   }
 }

@@ -16,3 +16,23 @@ export function createOperatorMetrics() {
   };
 }
 export type OperatorMetrics = ReturnType<typeof createOperatorMetrics>;
+
+export interface ApprovalMetrics {
+  open: Gauge;
+  decisions: Counter<'outcome'>;
+  posts: Counter<'result'>;
+  /** Requests ready to post that wait for their ApprovalChannel's turn. */
+  postsWaiting: Gauge;
+}
+
+/** The ApprovalRequest controller's metrics: registered once per registry (each leadership term reuses them). */
+export function approvalMetrics(registry: Registry): ApprovalMetrics {
+  const p = 'thoughtgate_operator_approval_';
+  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
+  return {
+    open: get(`${p}open_requests`, () => new Gauge({ name: `${p}open_requests`, help: 'ApprovalRequests admitted and not yet decided, cluster-wide', registers: [registry] })),
+    decisions: get(`${p}decisions_total`, () => new Counter({ name: `${p}decisions_total`, help: 'ApprovalRequests ended, by outcome', labelNames: ['outcome'] as const, registers: [registry] })),
+    posts: get(`${p}slack_posts_total`, () => new Counter({ name: `${p}slack_posts_total`, help: 'Approval messages posted (posted), found again after a restart (adopted), or refused (failed)', labelNames: ['result'] as const, registers: [registry] })),
+    postsWaiting: get(`${p}posts_waiting`, () => new Gauge({ name: `${p}posts_waiting`, help: 'ApprovalRequests ready to post that wait for their turn (one post per ApprovalChannel at a time, round-robin across owners)', registers: [registry] })),
+  };
+}

@@ -5,7 +5,7 @@
 // no worker and no place in the token's rate limiter: with one post per lane in flight, the
 // limiter's queue holds at most one post per lane, so lanes sharing a Slack channel alternate too.
 // A request ended (cancelled, expired, deleted) while waiting is dropped, never posted. Pure: the
-// relay (operator/approvals.ts) calls take() when a request is ready to post, done() after the
+// relay (operator/approval-request-controller.ts) calls take() when a request is ready to post, done() after the
 // post step, drop() when it ends, and requeues the key these return.
 import { NestedFairQueue } from '../lib/fair-queue.js';
 

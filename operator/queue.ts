@@ -1,16 +1,28 @@
 // A keyed work queue: adding a key that is already waiting does nothing, one key is never worked on
-// twice at once, and a failed key comes back with exponential backoff. Keys are namespaces or
-// objects; the reconcile of a key reads the current state, so coalescing events loses nothing.
+// twice at once, and a failed key comes back with backoff (lib/backoff.ts: 500 ms doubling up to a
+// minute, equal jitter). Keys are typed (a namespace, an object); `id` names a key for coalescing.
+// The reconcile of a key reads the current state, so coalescing events loses nothing.
+import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
 
-export interface WorkQueue {
-  add(key: string, delayMs?: number): void;
+const RETRY: BackoffPolicy = { baseMs: 500, maxMs: 60_000 };
+
+export interface WorkQueue<K> {
+  add(key: K, delayMs?: number): void;
   size(): number;
   close(): Promise<void>;
   /** Resolves when nothing is queued, running or waiting for a retry (for tests). */
   idle(): Promise<void>;
 }
 
-export function startQueue(work: (key: string) => Promise<void>, opts: { concurrency?: number; onError?: (key: string, err: unknown, retryInMs: number) => void } = {}): WorkQueue {
+export interface QueueOptions<K> {
+  /** A key's identity: keys with the same id are one. */
+  id: (key: K) => string;
+  concurrency?: number;
+  onError?: (key: K, err: unknown, retryInMs: number) => void;
+}
+
+export function startQueue<K>(work: (key: K) => Promise<void>, opts: QueueOptions<K>): WorkQueue<K> {
+  const keys = new Map<string, K>(); // id → key, while queued, running, dirty or waiting on a timer
   const queued = new Set<string>();
   const order: string[] = [];
   const running = new Set<string>();
@@ -28,41 +40,48 @@ export function startQueue(work: (key: string) => Promise<void>, opts: { concurr
       w.forEach((f) => f());
     }
   };
+  const settle = (id: string) => {
+    if (!queued.has(id) && !running.has(id) && !timers.has(id)) keys.delete(id);
+  };
   const pump = () => {
     while (!closed && running.size < concurrency) {
       const i = order.findIndex((k) => !running.has(k));
       if (i < 0) break;
-      const key = order.splice(i, 1)[0]!;
-      queued.delete(key);
-      running.add(key);
+      const id = order.splice(i, 1)[0]!;
+      const key = keys.get(id)!;
+      queued.delete(id);
+      running.add(id);
       work(key).then(
-        () => { failures.delete(key); },
+        () => { failures.delete(id); },
         (err: unknown) => {
-          const n = (failures.get(key) ?? 0) + 1;
-          failures.set(key, n);
-          const wait = Math.min(500 * 2 ** (n - 1), 60_000);
+          const n = failures.get(id) ?? 0;
+          failures.set(id, n + 1);
+          const wait = backoffDelay(n, RETRY);
           opts.onError?.(key, err, wait);
           add(key, wait);
         },
       ).finally(() => {
-        running.delete(key);
-        if (dirty.delete(key)) add(key);
+        running.delete(id);
+        if (dirty.delete(id)) add(key);
+        settle(id);
         pump();
         checkIdle();
       });
     }
   };
-  const add = (key: string, delayMs = 0) => {
+  const add = (key: K, delayMs = 0) => {
     if (closed) return;
+    const id = opts.id(key);
+    if (!keys.has(id)) keys.set(id, key);
     if (delayMs > 0) {
-      if (timers.has(key)) return;
-      timers.set(key, setTimeout(() => { timers.delete(key); add(key); }, delayMs));
+      if (timers.has(id)) return;
+      timers.set(id, setTimeout(() => { timers.delete(id); add(key); }, delayMs));
       return;
     }
-    if (running.has(key)) { dirty.add(key); return; }
-    if (queued.has(key)) return;
-    queued.add(key);
-    order.push(key);
+    if (running.has(id)) { dirty.add(id); return; }
+    if (queued.has(id)) return;
+    queued.add(id);
+    order.push(id);
     pump();
   };
   return {

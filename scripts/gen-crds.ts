@@ -408,6 +408,7 @@ const HANDLED = new Set([
  * Converts one zod-emitted JSON Schema node into a Kubernetes structural schema node. Throws on
  * anything it cannot map faithfully, naming the path, rather than emitting a looser schema.
  */
+// biome-ignore lint/complexity/noExcessiveCognitiveComplexity: one branch per JSON-schema keyword, each refusing what it cannot map; a table of handlers would hide the order they are checked in
 export function toStructural(node: unknown, at = ''): K8sSchema {
   if (!isRecord(node)) fail(at, `expected a schema object, got ${JSON.stringify(node)}`);
   for (const k of Object.keys(node)) {

@@ -20,12 +20,12 @@ const AGENT = join(ROOT, 'scripts/kind-agent.mjs');
 function assigned(name: string): string {
   const m = new RegExp(`^${name}=(\\S+)$`, 'm').exec(SCRIPT);
   if (!m) throw new Error(`no ${name}= in kind-e2e.sh`);
-  return m[1];
+  return m[1]!; // the group is unconditional
 }
 
 /** The heredoc the script applies that holds `kind: <kind>`, with the script's variables filled in. */
 function manifest(kind: string): Record<string, any> {
-  const docs = [...SCRIPT.matchAll(/<<YAML\n([\s\S]*?)\nYAML$/gm)].flatMap((m) => m[1].split(/^---$/m));
+  const docs = [...SCRIPT.matchAll(/<<YAML\n([\s\S]*?)\nYAML$/gm)].flatMap((m) => m[1]!.split(/^---$/m));
   const doc = docs.find((d) => new RegExp(`^kind: ${kind}$`, 'm').test(d));
   if (!doc) throw new Error(`no ${kind} heredoc in kind-e2e.sh`);
   return parse(doc.replace(/\$([A-Z_]+)/g, (_, v: string) => assigned(v)));
@@ -55,7 +55,7 @@ describe('kind-e2e.sh agrees with the code it tests', () => {
 
   it('sets only chart values that exist', () => {
     const values = parse(readFileSync(join(ROOT, 'charts/thoughtgate/values.yaml'), 'utf8'));
-    const keys = [...SCRIPT.matchAll(/--set ([A-Za-z.]+)=/g)].map((m) => m[1]);
+    const keys = [...SCRIPT.matchAll(/--set ([A-Za-z.]+)=/g)].map((m) => m[1]!);
     expect(keys).toEqual(expect.arrayContaining(['image.repository', 'image.tag', 'sidecar.image.repository', 'sidecar.image.tag', 'sidecar.pullPolicy']));
     for (const key of keys) expect([key, key.split('.').reduce((o, k) => o?.[k], values)]).not.toEqual([key, undefined]);
   });

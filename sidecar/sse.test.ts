@@ -177,8 +177,9 @@ describe('SseParser', () => {
     chunks.push('\n\n');
     const got = parseAll(chunks);
     expect(got).toHaveLength(1);
-    expect(got[0].data).toBe(big);
-    expect(got[0].raw).toBe(`data: ${big}\n\n`);
+    const [event] = got;
+    expect(event?.data).toBe(big);
+    expect(event?.raw).toBe(`data: ${big}\n\n`);
   });
 });
 

@@ -85,7 +85,7 @@ export class ApproverDirectory {
 
   private once<T>(key: string, load: () => Promise<T>): Promise<T> {
     const running = this.pending.get(key);
-    if (running) return running as Promise<T>;
+    if (running !== undefined) return running as Promise<T>;
     const p = load().finally(() => this.pending.delete(key));
     this.pending.set(key, p);
     return p;

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { LogLevel, WebClient, type Logger } from '@slack/web-api';
 import { DEFAULT_SLACK_API_URL } from '../api/approval.js';
 import { ApproverDirectory, type ApproverDirectoryOptions } from './approvers.js';
-import { type Clock } from '../lib/clock.js';
+import type { Clock } from '../lib/clock.js';
 import { SlackApprovalError, classifySlackError } from './errors.js';
 import { SlackRateLimiter, type RateLimiterOptions, type RunOptions } from './rate-limiter.js';
 

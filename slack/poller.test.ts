@@ -152,9 +152,9 @@ describe('ApprovalPoller over real HTTP (WebClient → fake Slack)', () => {
     const poller = new ApprovalPoller({ onResult: (r) => results.push({ ...r, reportedAt: Date.now() }), backoff: { initialMs: 30, maxMs: 120 } });
     try {
       const posted = await Promise.all(Array.from({ length: 10 }, (_, i) => client.post(request(`ar-${i}`))));
-      posted.forEach((p, i) => poller.add(client.pending(`ar-${i}`, p.ts, Date.now() + 600_000)));
+      for (const [i, p] of posted.entries()) poller.add(client.pending(`ar-${i}`, p.ts, Date.now() + 600_000));
       await waitFor('a few polls', () => fake.calls('reactions.get').length >= 20);
-      posted.forEach((p, i) => fake.addReaction(CH, p.ts, i % 2 ? 'x' : 'white_check_mark', i % 3 ? 'U1' : 'U2'));
+      for (const [i, p] of posted.entries()) fake.addReaction(CH, p.ts, i % 2 ? 'x' : 'white_check_mark', i % 3 ? 'U1' : 'U2');
       await waitFor('all decisions', () => results.length === 10);
       const byId = new Map(results.map((r) => [r.id, r]));
       expect(byId.size).toBe(10);
@@ -207,8 +207,8 @@ describe('ApprovalPoller over real HTTP (WebClient → fake Slack)', () => {
     try {
       const posted = await Promise.all(Array.from({ length: N }, (_, i) => client.post(request(`ar-${i}`))));
       fake.force429('reactions.get', 3, 1); // the storm: three 429s in a row, Retry-After 1 s each
-      posted.forEach((p, i) => fake.addReaction(CH, p.ts, i % 4 === 0 ? 'x' : 'white_check_mark', 'U1'));
-      posted.forEach((p, i) => poller.add(client.pending(`ar-${i}`, p.ts, Date.now() + 600_000)));
+      for (const [i, p] of posted.entries()) fake.addReaction(CH, p.ts, i % 4 === 0 ? 'x' : 'white_check_mark', 'U1');
+      for (const [i, p] of posted.entries()) poller.add(client.pending(`ar-${i}`, p.ts, Date.now() + 600_000));
       await waitFor('all decisions', () => results.length === N, 50_000);
 
       expect(results.map((r) => r.status).sort()).toEqual([...Array(3).fill('rejected'), ...Array(N - 3).fill('approved')].sort());

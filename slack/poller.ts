@@ -16,7 +16,7 @@
 import { backoffCeiling } from '../lib/backoff.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import type { Decision } from './decision.js';
-import { SlackApprovalError, classifySlackError } from './errors.js';
+import { type SlackApprovalError, classifySlackError } from './errors.js';
 import type { Priority } from './rate-limiter.js';
 
 export interface PollResult {

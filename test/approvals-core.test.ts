@@ -77,7 +77,7 @@ describe('tasks.ts', () => {
     expect(decodeCursor(encodeCursor(ours))).toEqual(ours);
     const up = { kind: 'upstream' as const, cursor: 'their/opaque cursor=1' };
     expect(decodeCursor(encodeCursor(up))).toEqual(up);
-    for (const bad of ['', 'abc', 'tg1.!!', 'tg1.' + Buffer.from('[1]').toString('base64url'), 7, null, 'x'.repeat(5000)]) expect(decodeCursor(bad)).toBeNull();
+    for (const bad of ['', 'abc', 'tg1.!!', `tg1.${Buffer.from('[1]').toString('base64url')}`, 7, null, 'x'.repeat(5000)]) expect(decodeCursor(bad)).toBeNull();
   });
 
   test('initialize: our task capabilities are added, the upstream keeps everything it declared', () => {
@@ -186,7 +186,7 @@ ${channel('oncall')}
 `;
     const parsed = parseConfigText(text, 'tg.yaml', {});
     expect(!parsed.ok && parsed.errors).toEqual([expect.stringMatching(/approvalChannels\[1\]\.name: duplicate approval channel name "oncall"/)]);
-    const ok = parseConfigText(text.replace(/\n {2}- name: oncall[\s\S]*$/, '\n' + channel('oncall') + '\n'), 'tg.yaml', {});
+    const ok = parseConfigText(text.replace(/\n {2}- name: oncall[\s\S]*$/, `\n${channel('oncall')}\n`), 'tg.yaml', {});
     if (!ok.ok) throw new Error(ok.errors.join('\n'));
     const { identity: _i, ...doc } = ok.config;
     const c = compileSnapshot(doc, IdentitySchema.parse({}), { hash: 'h', generation: 1 });

@@ -5,7 +5,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { startTestSidecar, type TestSidecar } from './support/sidecar.js';
 import { startUpstream, type TestUpstream } from './support/upstream.js';

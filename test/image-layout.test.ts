@@ -17,7 +17,9 @@ function layout(kind: 'sidecar' | 'operator'): string {
 
 describe('image contents', () => {
   const dirs: string[] = [];
-  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
 
   test('the sidecar image runs the sidecar with Cedar, and carries no client-node', async () => {
     const dir = layout('sidecar');

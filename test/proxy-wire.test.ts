@@ -253,7 +253,7 @@ describe('protocol revisions', () => {
 
 describe('GET streams', () => {
   test('list results replayed on a GET stream are filtered too', async () => {
-    const raw = http.createServer((req, res) => {
+    const raw = http.createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('id: e1\ndata: {"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"get_secret","inputSchema":{"type":"object"}}],"nextCursor":"c2"}}\n\n');
       res.end(': bye\n\n');

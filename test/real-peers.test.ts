@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateMessageRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, type McpError } from '@modelcontextprotocol/sdk/types.js';
 import { connectClient } from './support/sidecar.js';
 import { CLI, freePort, inspector, ROOT, run, startCliSidecar, startEverything, waitForPort, type Proc } from './support/processes.js';
 

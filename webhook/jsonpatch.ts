@@ -32,7 +32,7 @@ function locate(doc: unknown, path: string): { parent: Container; key: string } 
   let cur: unknown = doc;
   for (const t of tokens.slice(0, -1)) {
     if (Array.isArray(cur)) cur = cur[arrayIndex(cur, t, false, path)];
-    else if (isContainer(cur) && Object.prototype.hasOwnProperty.call(cur, t)) cur = (cur as Record<string, unknown>)[t];
+    else if (isContainer(cur) && Object.hasOwn(cur, t)) cur = (cur as Record<string, unknown>)[t];
     else throw new JsonPatchError(`missing parent for ${path}`);
   }
   if (!isContainer(cur)) throw new JsonPatchError(`parent of ${path} is not an object or array`);
@@ -42,7 +42,7 @@ function locate(doc: unknown, path: string): { parent: Container; key: string } 
 function get(doc: unknown, path: string): unknown {
   const { parent, key } = locate(doc, path);
   if (Array.isArray(parent)) return parent[arrayIndex(parent, key, false, path)];
-  if (!Object.prototype.hasOwnProperty.call(parent, key)) throw new JsonPatchError(`no value at ${path}`);
+  if (!Object.hasOwn(parent, key)) throw new JsonPatchError(`no value at ${path}`);
   return parent[key];
 }
 
@@ -55,7 +55,7 @@ function add(doc: unknown, path: string, value: unknown): void {
 function remove(doc: unknown, path: string): unknown {
   const { parent, key } = locate(doc, path);
   if (Array.isArray(parent)) return parent.splice(arrayIndex(parent, key, false, path), 1)[0];
-  if (!Object.prototype.hasOwnProperty.call(parent, key)) throw new JsonPatchError(`no value at ${path}`);
+  if (!Object.hasOwn(parent, key)) throw new JsonPatchError(`no value at ${path}`);
   const old = parent[key];
   delete parent[key];
   return old;

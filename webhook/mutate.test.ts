@@ -74,6 +74,12 @@ function skipped(i: MutationInput): string {
 
 const sidecarOf = (pod: Pod): Container => [...(pod.spec!.initContainers ?? []), ...pod.spec!.containers!].find((c) => c.name === 'thoughtgate')!;
 const envOf = (c: Container): Record<string, unknown> => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
+/** list[i], or a failure naming the index (rather than a TypeError further on). */
+function at<T>(list: readonly T[] | undefined, i: number): T {
+  const x = list?.[i];
+  if (x === undefined) throw new Error(`no element ${i}: ${list ? `the list has ${list.length}` : 'no list'}`);
+  return x;
+}
 
 const bare = (): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'agent' }, spec: { containers: [{ name: 'app', image: 'agent:1' }] } });
 /** A pod that already has an annotation, a volume, env (its own THOUGHTGATE_URL among it) and an empty env. */
@@ -163,15 +169,15 @@ describe('mutatePod: what gets injected', () => {
     pod0.spec!.initContainers = [{ name: 'migrate', image: 'm:1', env: [{ name: 'X', value: 'y' }] }, { name: 'istio-proxy', image: 'p:1', restartPolicy: 'Always' }];
     const { pod } = inject(input(withServiceAccountPlugin(pod0)));
     expect(pod.spec!.initContainers!.map((c) => c.name)).toEqual(['thoughtgate', 'migrate', 'istio-proxy']);
-    expect(envOf(pod.spec!.initContainers![1])).toEqual({ X: 'y' });
-    expect(pod.spec!.initContainers![2].env).toBeUndefined();
-    expect(envOf(pod.spec!.containers![0])).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
+    expect(envOf(at(pod.spec!.initContainers, 1))).toEqual({ X: 'y' });
+    expect(at(pod.spec!.initContainers, 2).env).toBeUndefined();
+    expect(envOf(at(pod.spec!.containers, 0))).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
   });
 
   it('keeps an existing THOUGHTGATE_URL and existing env, volumes and annotations', () => {
     const { pod } = inject(input(withServiceAccountPlugin(withExistingEnvVolumesAnnotations())));
-    expect(envOf(pod.spec!.containers![0])).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:9999', B: '2' });
-    expect(envOf(pod.spec!.containers![1])).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
+    expect(envOf(at(pod.spec!.containers, 0))).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:9999', B: '2' });
+    expect(envOf(at(pod.spec!.containers, 1))).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
     expect(pod.spec!.volumes!.map((v) => v.name)).toEqual(['data', 'kube-api-access-x7k2p', 'thoughtgate-podinfo']);
     expect(pod.metadata!.annotations).toEqual({ team: 'x', 'thoughtgate.io/injected': '0.1.0' });
   });
@@ -195,7 +201,7 @@ describe('mutatePod: what gets injected', () => {
       },
     });
     expect(sidecarOf(pod).volumeMounts).toContainEqual({ name: 'thoughtgate-token', mountPath: SA_DIR, readOnly: true });
-    expect(pod.spec!.containers![0].volumeMounts).toBeUndefined();
+    expect(at(pod.spec!.containers, 0).volumeMounts).toBeUndefined();
   });
 
   it('also brings a token when the ServiceAccount (not the pod) turned automount off: no kube-api-access volume', () => {
@@ -220,11 +226,11 @@ describe('mutatePod: what gets injected', () => {
     const { pod, reason } = inject(input(withServiceAccountPlugin(pod0)));
     expect(reason).toContain('forward proxy');
     const merged = 'internal.example.com,10.0.0.0/8,localhost,.corp,127.0.0.1,::1';
-    expect(envOf(pod.spec!.containers![0])).toEqual({
+    expect(envOf(at(pod.spec!.containers, 0))).toEqual({
       NO_PROXY: merged, no_proxy: merged,
       HTTP_PROXY: 'http://127.0.0.1:7467', http_proxy: 'http://127.0.0.1:7467', THOUGHTGATE_URL: 'http://127.0.0.1:7467',
     });
-    expect(envOf(pod.spec!.containers![1])).toEqual({
+    expect(envOf(at(pod.spec!.containers, 1))).toEqual({
       THOUGHTGATE_URL: 'http://127.0.0.1:7467', HTTP_PROXY: 'http://127.0.0.1:7467', http_proxy: 'http://127.0.0.1:7467',
       NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1',
     });
@@ -235,17 +241,17 @@ describe('mutatePod: what gets injected', () => {
   it('leaves a NO_PROXY from valueFrom alone and says so', () => {
     const pod0 = bare();
     pod0.metadata!.annotations = { 'thoughtgate.io/forward-proxy': 'true' };
-    pod0.spec!.containers![0].env = [{ name: 'NO_PROXY', valueFrom: { configMapKeyRef: { name: 'net', key: 'no_proxy' } } }];
+    at(pod0.spec!.containers, 0).env = [{ name: 'NO_PROXY', valueFrom: { configMapKeyRef: { name: 'net', key: 'no_proxy' } } }];
     const { pod, warnings } = inject(input(pod0));
-    expect(pod.spec!.containers![0].env![0]).toEqual({ name: 'NO_PROXY', valueFrom: { configMapKeyRef: { name: 'net', key: 'no_proxy' } } });
-    expect(envOf(pod.spec!.containers![0]).no_proxy).toBe('localhost,127.0.0.1,::1');
+    expect(at(pod.spec!.containers, 0).env?.[0]).toEqual({ name: 'NO_PROXY', valueFrom: { configMapKeyRef: { name: 'net', key: 'no_proxy' } } });
+    expect(envOf(at(pod.spec!.containers, 0)).no_proxy).toBe('localhost,127.0.0.1,::1');
     expect(warnings).toEqual([expect.stringContaining('NO_PROXY comes from valueFrom')]);
   });
 
   it('forward-proxy other than "true" changes nothing about proxies', () => {
     const pod0 = bare();
     pod0.metadata!.annotations = { 'thoughtgate.io/forward-proxy': 'false' };
-    expect(envOf(inject(input(pod0)).pod.spec!.containers![0])).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
+    expect(envOf(at(inject(input(pod0)).pod.spec!.containers, 0))).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
   });
 
   it('classic mode appends a regular container and leaves init containers alone', () => {
@@ -255,16 +261,16 @@ describe('mutatePod: what gets injected', () => {
     expect(reason).toMatch(/^injected classic sidecar/);
     expect(pod.spec!.initContainers!.map((c) => c.name)).toEqual(['init']);
     expect(pod.spec!.containers!.map((c) => c.name)).toEqual(['app', 'thoughtgate']);
-    expect(pod.spec!.containers![1].restartPolicy).toBeUndefined();
-    expect(envOf(pod.spec!.containers![0]).THOUGHTGATE_URL).toBe('http://127.0.0.1:7467');
-    expect(envOf(pod.spec!.containers![1])).not.toHaveProperty('THOUGHTGATE_URL');
+    expect(at(pod.spec!.containers, 1).restartPolicy).toBeUndefined();
+    expect(envOf(at(pod.spec!.containers, 0)).THOUGHTGATE_URL).toBe('http://127.0.0.1:7467');
+    expect(envOf(at(pod.spec!.containers, 1))).not.toHaveProperty('THOUGHTGATE_URL');
   });
 
   it('applies the settings: name, image policy, user, resources, ConfigMap, admin bind, log level', () => {
     const s = customSettings;
     const r = mutatePod(input(bare(), { settings: s }));
     const pod = applyJsonPatch(bare(), r.patch);
-    const sc = pod.spec!.initContainers![0];
+    const sc = at(pod.spec!.initContainers, 0);
     expect(sc).toMatchObject({ name: 'tg', imagePullPolicy: 'Always', resources: s.resources, securityContext: { runAsUser: 1000, runAsGroup: 1000 } });
     expect(envOf(sc)).toMatchObject({ THOUGHTGATE_CONFIGMAP: 'cm', THOUGHTGATE_ADMIN_BIND: '::', THOUGHTGATE_LOG_LEVEL: 'debug' });
     expect(mutatePod(input(pod, { settings: s })).patch).toEqual([]);
@@ -433,11 +439,11 @@ describe('mutatePod: golden patches (webhook/testdata; UPDATE_GOLDEN=1 rewrites 
   });
 
   it.each(Object.keys(GOLDEN))('%s', (name) => {
-    const i = GOLDEN[name]();
+    const i = GOLDEN[name]!(); // name is one of GOLDEN's keys
     const r = mutatePod(i);
     // A golden patch must also apply, strictly, as the apiserver would.
     applyJsonPatch(i.pod, r.patch);
-    const text = JSON.stringify({ pod: i.pod, result: r }, null, 2) + '\n';
+    const text = `${JSON.stringify({ pod: i.pod, result: r }, null, 2)}\n`;
     const file = join(TESTDATA, `${name}.json`);
     if (UPDATE_GOLDEN) writeFileSync(file, text);
     else if (!existsSync(file)) throw new Error(`${file} is missing; create it with UPDATE_GOLDEN=1 and review it`);

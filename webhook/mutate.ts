@@ -113,10 +113,6 @@ export interface MutationResult {
 
 type Decision = { inject: true } | { inject: false; reason: string; warning?: string };
 
-function podName(pod: Pod): string {
-  return pod.metadata?.name || (pod.metadata?.generateName ? `${pod.metadata.generateName}*` : '<unnamed>');
-}
-
 function allContainers(pod: Pod): Container[] {
   return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
 }
@@ -337,7 +333,7 @@ export function mutatePod(input: MutationInput): MutationResult {
   const forwardProxy = pod.metadata?.annotations?.[ANNOTATIONS.forwardProxy] === 'true';
 
   // App containers first, while their indices are the original ones.
-  spec.containers!.forEach((c, i) => patch.push(...envOps(`/spec/containers/${i}`, c.env, appEnv(c, forwardProxy, warnings))));
+  for (const [i, c] of spec.containers!.entries()) patch.push(...envOps(`/spec/containers/${i}`, c.env, appEnv(c, forwardProxy, warnings)));
 
   const sidecar = sidecarContainer(settings, ownToken);
   if (mode === 'native') {

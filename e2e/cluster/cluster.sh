@@ -5,7 +5,8 @@
 #
 #   cluster.sh start <stateDir>              start (or resume) a cluster; returns when it is usable
 #   cluster.sh stop <stateDir>               stop the processes `start` started; idempotent
-#   cluster.sh restart-apiserver <stateDir>  restart only kube-apiserver, same flags and port
+#   cluster.sh restart-apiserver <stateDir>  restart kube-apiserver (same flags and port), then
+#                                            kube-controller-manager
 #   cluster.sh status <stateDir>             print process/readiness state; exit 3 if not running
 #
 # stateDir layout (kept after stop, so a later `start` resumes with the same data and credentials):
@@ -416,7 +417,7 @@ wait_until() {
 }
 
 apiserver_ready() { [[ "$(kubectl_admin get --raw /readyz 2>/dev/null)" == "ok" ]]; }
-# shellcheck disable=SC2317 # called through wait_until
+# shellcheck disable=SC2317,SC2329 # called by name through wait_until
 default_sa_exists() { kubectl_admin get serviceaccount default --namespace default -o name; }
 
 # ---------------------------------------------------------------------------------------------
@@ -492,6 +493,13 @@ cmd_restart_apiserver() {
   stop_component kube-apiserver
   start_component kube-apiserver
   wait_until "$deadline" "kube-apiserver /readyz after restart" etcd kube-apiserver -- apiserver_ready
+  # The controller manager does not always come back from API server restarts by itself (seen on
+  # 1.33 after a few: the deployment controller created no ReplicaSets any more), and the control
+  # plane outlives many restarts now that one serves a whole e2e run: restart it too.
+  if running_pid kube-controller-manager >/dev/null; then
+    stop_component kube-controller-manager
+    start_component kube-controller-manager
+  fi
   log "kube-apiserver restarted in $((SECONDS - t0))s"
 }
 

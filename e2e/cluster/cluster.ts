@@ -41,7 +41,7 @@ export interface Cluster {
   env: Record<string, string>;
   /** Runs kubectl 1.33 as admin against this cluster; never rejects on a non-zero exit. */
   kubectl(args: string[], input?: string): Promise<RunResult>;
-  /** Stops and starts only kube-apiserver (same flags and port); resolves when ready again. */
+  /** Restarts kube-apiserver (same flags and port), then the controller manager; resolves when the API server is ready. */
   restartApiServer(): Promise<void>;
   /** Stops all processes of the cluster; idempotent. Logs stay in stateDir/logs. */
   stop(): Promise<void>;
@@ -96,7 +96,8 @@ export function parseEnvFile(text: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const line of text.split('\n')) {
     const m = /^export ([A-Za-z_][A-Za-z0-9_]*)='([^']*)'$/.exec(line.trim());
-    if (m) env[m[1]] = m[2];
+    // Both groups are unconditional, so a match has both.
+    if (m) env[m[1]!] = m[2]!;
   }
   return env;
 }
@@ -106,51 +107,45 @@ export async function installK8sTools(): Promise<string> {
   // Build chatter (only on a cold cache) goes straight to the test's stderr.
   const r = await runOrThrow(k8sToolsScript, ['install'], { streamStderr: true });
   const lines = r.stdout.trim().split('\n');
-  return lines[lines.length - 1];
+  return lines[lines.length - 1]!; // split always returns at least one element
 }
 
 /** A cluster already running in stateDir (make dev-cluster): kubectl and paths; it is not stopped. */
 export async function openCluster(stateDir: string): Promise<Omit<Cluster, 'restartApiServer' | 'stop'>> {
   const stateAbs = path.resolve(stateDir);
   const env = parseEnvFile(await readFile(path.join(stateAbs, 'env'), 'utf8'));
-  for (const k of ['KUBECONFIG', 'THOUGHTGATE_K8S_SERVER', 'THOUGHTGATE_K8S_CA_FILE']) {
-    if (!env[k]) throw new Error(`${stateAbs}/env has no ${k}`);
-  }
+  const need = (k: string): string => {
+    const v = env[k];
+    if (!v) throw new Error(`${stateAbs}/env has no ${k}`);
+    return v;
+  };
+  const kubeconfig = need('KUBECONFIG');
+  const server = need('THOUGHTGATE_K8S_SERVER');
+  const caFile = need('THOUGHTGATE_K8S_CA_FILE');
   const kubectl = kubectlPath();
   return {
-    kubeconfig: env.KUBECONFIG,
-    server: env.THOUGHTGATE_K8S_SERVER,
-    caFile: env.THOUGHTGATE_K8S_CA_FILE,
+    kubeconfig,
+    server,
+    caFile,
     stateDir: stateAbs,
     env,
     kubectl: (args, input) =>
-      run(kubectl, [`--kubeconfig=${env.KUBECONFIG}`, ...args], {
+      run(kubectl, [`--kubeconfig=${kubeconfig}`, ...args], {
         input,
-        env: { ...process.env, KUBECONFIG: env.KUBECONFIG },
+        env: { ...process.env, KUBECONFIG: kubeconfig },
       }),
   };
 }
 
-export async function startCluster(stateDir: string): Promise<Cluster> {
+/**
+ * Starts the cluster of stateDir, or finds it running (cluster.sh start is idempotent). The caller
+ * owns it: nothing stops it when this process exits (the e2e run's global teardown does).
+ */
+export async function ensureCluster(stateDir: string): Promise<Cluster> {
   const binDir = await installK8sTools();
   const shellEnv = { ...process.env, THOUGHTGATE_K8S_BIN_DIR: binDir };
   const stateAbs = path.resolve(stateDir);
-
-  // If the test process dies without calling stop(), do not leave etcd/apiserver running.
-  let stopped = false;
-  const stopSync = (): void => {
-    if (stopped) return;
-    stopped = true;
-    spawnSync(clusterScript, ['stop', stateAbs], { stdio: 'ignore', env: shellEnv });
-  };
-  process.once('exit', stopSync);
-
-  try {
-    await runOrThrow(clusterScript, ['start', stateAbs], { env: shellEnv });
-  } catch (e) {
-    process.removeListener('exit', stopSync);
-    throw e;
-  }
+  await runOrThrow(clusterScript, ['start', stateAbs], { env: shellEnv });
   const cluster = await openCluster(stateAbs);
   return {
     ...cluster,
@@ -159,6 +154,32 @@ export async function startCluster(stateDir: string): Promise<Cluster> {
     },
     stop: async () => {
       await runOrThrow(clusterScript, ['stop', stateAbs], { env: shellEnv });
+    },
+  };
+}
+
+/** A cluster of this process: stopped when the process exits, even without a call to stop(). */
+export async function startCluster(stateDir: string): Promise<Cluster> {
+  const stateAbs = path.resolve(stateDir);
+  let stopped = false;
+  const stopSync = (): void => {
+    if (stopped) return;
+    stopped = true;
+    spawnSync(clusterScript, ['stop', stateAbs], { stdio: 'ignore' });
+  };
+  process.once('exit', stopSync);
+  let cluster: Cluster;
+  try {
+    cluster = await ensureCluster(stateAbs);
+  } catch (e) {
+    stopSync();
+    process.removeListener('exit', stopSync);
+    throw e;
+  }
+  return {
+    ...cluster,
+    stop: async () => {
+      await cluster.stop();
       stopped = true;
       process.removeListener('exit', stopSync);
     },

@@ -1,10 +1,14 @@
 // No kubelet runs in the e2e cluster, so the tests play its part for one container: resolve the
 // container's env (values and downward-API fieldRefs), "mount" its volumes as temp directories
 // (downward-API labels, the service-account token from a TokenRequest bound to the pod, the CA),
-// and start the process with the container's args. Nothing else about the container changes.
+// and start the process with the container's args in the pod's own network namespace
+// (startPodSandbox). Nothing else about the container changes.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Cluster } from '../cluster/cluster.js';
 
 export interface ContainerSpec {
@@ -79,4 +83,97 @@ export async function containerProcess(cluster: Pick<Cluster, 'kubectl' | 'serve
   env['KUBERNETES_SERVICE_PORT'] = server.port;
   env['THOUGHTGATE_SERVICEACCOUNT_DIR'] = saDir;
   return { args: c.args ?? [], env, tokenFile: join(saDir, 'token'), caFile: join(saDir, 'ca.crt') };
+}
+
+/**
+ * A pod's network: its own network namespace with a veth pair to the host (e2e-run.sh pod-add), so
+ * the fixed ports a container binds (the sidecar's 7467 and 7469) are the pod's, as in a cluster.
+ * The pod reaches the API server and `hostPorts` (services of the test on the host's loopback) at
+ * the same 127.0.0.1 addresses it would be given, through forwards; the test reaches `podPorts`
+ * (bound to the pod's loopback) on a host loopback port, as `kubectl port-forward` does.
+ */
+export interface PodSandbox {
+  netns: string;
+  /** The pod's IP (its end of the veth). */
+  ip: string;
+  /** http://<pod IP>:<port>, for ports the pod binds on all its addresses. */
+  url(port: number): string;
+  /** http://127.0.0.1:<local port> forwarded to the pod's 127.0.0.1:<port> (one of `podPorts`). */
+  portForward(port: number): string;
+  /** The command with `ip netns exec`: run in the pod's network. */
+  wrap(command: string, args: string[]): [string, string[]];
+  /** Stops the forwards and deletes the namespace and its veth. */
+  stop(): Promise<void>;
+}
+
+const RUN_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'e2e-run.sh');
+const FORWARD_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'pod-forward.mjs');
+
+export async function startPodSandbox(cluster: Pick<Cluster, 'server'>, o: { hostPorts?: number[]; podPorts?: number[] } = {}): Promise<PodSandbox> {
+  const run = process.env['THOUGHTGATE_E2E_RUN'];
+  if (!run) throw new Error('THOUGHTGATE_E2E_RUN is not set: run e2e tests through jest (test/global-setup.js sets it)');
+  const added = execFileSync(RUN_SCRIPT, ['pod-add', run], { encoding: 'utf8' }).trim().split(' ');
+  const [netns, hostIp, ip] = added as [string, string, string];
+  const servers: net.Server[] = [];
+  const sockets = new Set<net.Socket>();
+  const local = new Map<number, number>();
+  let forwarder: ChildProcess | undefined;
+  /** A host listener on `host`:0 piping each connection to `to`; resolves with its port. */
+  const forward = async (host: string, to: { host: string; port: number }): Promise<number> => {
+    const s = net.createServer((a) => {
+      const b = net.connect(to.port, to.host);
+      for (const x of [a, b]) { sockets.add(x); x.once('close', () => sockets.delete(x)); }
+      a.pipe(b).pipe(a);
+      a.on('error', () => b.destroy());
+      b.on('error', () => a.destroy());
+    });
+    servers.push(s);
+    await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(0, host, resolve); });
+    return (s.address() as net.AddressInfo).port;
+  };
+  const stop = async () => {
+    if (forwarder && forwarder.exitCode === null) {
+      const exited = new Promise((r) => forwarder!.once('exit', r));
+      forwarder.kill();
+      await exited;
+    }
+    for (const x of sockets) x.destroy();
+    for (const s of servers) await new Promise((r) => s.close(r));
+    execFileSync(RUN_SCRIPT, ['pod-del', netns]);
+  };
+  try {
+    // Host side: one listener on the host end of the veth per host loopback port.
+    const forwards: string[] = [];
+    for (const port of [Number(new URL(cluster.server).port), ...(o.hostPorts ?? [])]) {
+      forwards.push(`127.0.0.1:${port}=${hostIp}:${await forward(hostIp, { host: '127.0.0.1', port })}`);
+    }
+    // The pod's loopback ports: on the pod's IP inside, and on a host loopback port outside.
+    for (const port of o.podPorts ?? []) {
+      forwards.push(`${ip}:${port}=127.0.0.1:${port}`);
+      local.set(port, await forward('127.0.0.1', { host: ip, port }));
+    }
+    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, FORWARD_SCRIPT, ...forwards], { stdio: ['ignore', 'pipe', 'pipe'] });
+    forwarder = child;
+    let err = '';
+    child.stderr!.on('data', (d) => { err += d; });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`the forwards of ${netns} exited with ${code}: ${err}`)));
+    });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    netns,
+    ip,
+    url: (port) => `http://${ip}:${port}`,
+    portForward: (port) => {
+      const p = local.get(port);
+      if (p === undefined) throw new Error(`port ${port} of ${netns} is not forwarded (podPorts)`);
+      return `http://127.0.0.1:${p}`;
+    },
+    wrap: (command, args) => ['ip', ['netns', 'exec', netns, command, ...args]],
+    stop,
+  };
 }

@@ -229,7 +229,11 @@ describe('errors fail closed', () => {
     const c = compile('permit(principal, action, resource);');
     const deep: Record<string, unknown> = {};
     let at = deep;
-    for (let i = 0; i < 40; i++) at = (at['a'] = {}) as Record<string, unknown>;
+    for (let i = 0; i < 40; i++) {
+      const next: Record<string, unknown> = {};
+      at['a'] = next;
+      at = next;
+    }
     expect(evaluate(c, { ...base, arguments: deep })).toEqual({
       decision: 'error',
       policies: [],

@@ -46,7 +46,7 @@ function actionsOf(c: cedar.ActionConstraint): Scope['actions'] {
   const ids = new Set<string>();
   for (const e of list) {
     const u = uid(e);
-    if (!u || u.type !== 'ThoughtGate::Action') return 'any';
+    if (u?.type !== 'ThoughtGate::Action') return 'any';
     ids.add(u.id);
   }
   return ids;

@@ -136,7 +136,10 @@ function mark(need: Need, path: readonly string[]): Need {
   let at = need;
   for (const key of path) {
     let next = at.children.get(key);
-    if (!next) at.children.set(key, (next = newNeed()));
+    if (!next) {
+      next = newNeed();
+      at.children.set(key, next);
+    }
     at = next;
   }
   return at;

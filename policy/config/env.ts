@@ -109,7 +109,7 @@ function mapStrings(doc: unknown, expand: (s: string) => { value: string; errors
 export function substituteEnv(doc: unknown, env: Env): SubstituteResult {
   const resolve: Resolve = (name, fallback) => {
     // Own properties only: a variable named "constructor" must not resolve to Object.prototype's.
-    const v = Object.prototype.hasOwnProperty.call(env, name) ? env[name] : undefined;
+    const v = Object.hasOwn(env, name) ? env[name] : undefined;
     if (fallback !== undefined) return v === undefined || v === '' ? fallback : v;
     if (v === undefined) return { error: `environment variable ${name} is not set` };
     return v;

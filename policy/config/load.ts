@@ -80,7 +80,7 @@ function isMissingKey(root: unknown, path: ReadonlyArray<PropertyKey>): boolean 
     if (typeof v !== 'object' || v === null) return false;
     v = (v as Record<PropertyKey, unknown>)[seg];
   }
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Object.prototype.hasOwnProperty.call(v, path[path.length - 1]!);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Object.hasOwn(v, path[path.length - 1]!);
 }
 
 /** zod says "expected string, received undefined" for a key left out; say "required" instead. */

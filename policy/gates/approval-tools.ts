@@ -14,7 +14,7 @@ import { firstMatch } from './rules.js';
 type Inputs = Pick<GateInputs, 'rules' | 'defaultAction' | 'cedar'>;
 
 export function cedarCanApprove(g: Inputs): boolean {
-  return g.cedar !== null && g.cedar.policies.some((p) => p.approveChannel !== undefined);
+  return g.cedar?.policies.some((p) => p.approveChannel !== undefined) ?? false;
 }
 
 /** Whether a tools/call of `tool` on `source` can end in an approval decision. */

@@ -21,7 +21,7 @@ function inputs(yaml: object, cedarText?: string): GateInputs {
     visibility: compileVisibility(cfg.sources[0]?.expose ?? { mode: 'all' }),
     rules: compileRules(cfg.rules),
     defaultAction: cfg.defaultAction,
-    cedar: cedar && cedar.ok ? cedar.policies : null,
+    cedar: cedar?.ok ? cedar.policies : null,
     identity,
   };
 }

@@ -24,7 +24,7 @@ function inputs(doc: object, cedarText?: string): GateInputs {
     visibility: compileVisibility(cfg.sources[0]!.expose),
     rules: compileRules(cfg.rules),
     defaultAction: cfg.defaultAction,
-    cedar: cedar && cedar.ok ? cedar.policies : null,
+    cedar: cedar?.ok ? cedar.policies : null,
     identity,
   };
 }

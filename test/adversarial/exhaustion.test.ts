@@ -213,7 +213,7 @@ describe('9b: slow clients and connections are bounded', () => {
     const open = await Promise.all([0, 1, 2].map(() => rawConnection(g.sidecar.port)));
     await waitForMetric(g, '3 connections', (t) => metricValue(t, 'thoughtgate_sidecar_connections') === 3);
     const extra = await rawConnection(g.sidecar.port);
-    extra.socket.write(postHead('/mcp/e', 2) + '{}');
+    extra.socket.write(`${postHead('/mcp/e', 2)}{}`);
     await extra.closed;
     expect(extra.received()).toBe('');
     expect(metricValue(await metricsText(g), 'thoughtgate_sidecar_connections_rejected_total', 'reason="max_connections"')).toBe(1);
@@ -221,12 +221,12 @@ describe('9b: slow clients and connections are bounded', () => {
     const ping = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
     open[0]!.socket.write(postHead('/mcp/e', ping.length, 'connection: close\r\n') + ping);
     await open[0]!.closed;
-    expect(open[0]!.received()).toMatch(/^HTTP\/1\.1 \d{3} [^]*x-thoughtgate-correlation-id/i);
+    expect(open[0]!.received()).toMatch(/^HTTP\/1\.1 \d{3} [\s\S]*x-thoughtgate-correlation-id/i);
     await waitForMetric(g, '2 connections', (t) => metricValue(t, 'thoughtgate_sidecar_connections') === 2);
     const again = await rawConnection(g.sidecar.port);
     again.socket.write(postHead('/mcp/e', ping.length, 'connection: close\r\n') + ping);
     await again.closed;
-    expect(again.received()).toMatch(/^HTTP\/1\.1 \d{3} [^]*x-thoughtgate-correlation-id/i);
+    expect(again.received()).toMatch(/^HTTP\/1\.1 \d{3} [\s\S]*x-thoughtgate-correlation-id/i);
     for (const c of open.slice(1)) c.socket.destroy();
   }, 30_000);
 

@@ -3,7 +3,7 @@
 // The oracle is what the upstream received (server-everything behind the recording relay) or, where
 // the upstream must hold its body back on cue, a raw upstream under the test's control.
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { checkHost, hostPolicy } from '../../sidecar/proxy/hosts.js';
@@ -11,27 +11,6 @@ import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
 import { openSession, startGuard, startRecordedEverything, type RecordedEverything } from './harness.js';
 
 // ---------- helpers ----------
-
-/** One request on a fresh socket, exactly as written; resolves with everything the server sent. */
-function rawExchange(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    s.on('error', reject);
-    s.write(text);
-  });
-}
-
-function statusOf(reply: string): number {
-  return Number(/^HTTP\/1\.[01] (\d{3})/.exec(reply)?.[1] ?? 0);
-}
-
-function bodyOf(reply: string): any {
-  const i = reply.indexOf('\r\n\r\n');
-  return JSON.parse(reply.slice(i + 4));
-}
 
 /** A request with a Host header of our choosing (fetch does not let a caller set Host). */
 function requestWithHost(port: number, host: string, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
@@ -401,7 +380,6 @@ describe('14: the upstream\'s CORS headers are replaced by the sidecar\'s', () =
 
 describe('15: a pre-connected spare serves the request that finds no idle upstream connection', () => {
   test('a GET stream pins a connection; the next POST goes out on the spare, not after a connect', async () => {
-    let connections = 0;
     const held = new Set<http.ServerResponse>();
     const sockets = new Set<net.Socket>();
     const used = new WeakSet<net.Socket>();
@@ -418,7 +396,7 @@ describe('15: a pre-connected spare serves the request that finds no idle upstre
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":1,"result":{}}');
       });
     });
-    upstream.on('connection', (sock: net.Socket) => { connections++; sockets.add(sock); sock.on('close', () => sockets.delete(sock)); });
+    upstream.on('connection', (sock: net.Socket) => { sockets.add(sock); sock.on('close', () => sockets.delete(sock)); });
     // The spare: a connection that stays open without a request (health probes connect and close at once).
     const idleOpen = () => [...sockets].filter((x) => !used.has(x) && !x.destroyed);
     const spareReady = async () => {

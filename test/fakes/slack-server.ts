@@ -185,7 +185,7 @@ interface StoredMessage {
   history: FakeMessageVersion[];
 }
 
-function identityFor(token: string, partial: Partial<FakeTokenIdentity> = {}, n = 0): FakeTokenIdentity {
+function identityFor(_token: string, partial: Partial<FakeTokenIdentity> = {}, n = 0): FakeTokenIdentity {
   return {
     userId: partial.userId ?? (n === 0 ? 'UBOT' : `UBOT${n}`),
     botId: partial.botId ?? (n === 0 ? 'BBOT' : `BBOT${n}`),

@@ -59,7 +59,7 @@ any other name works too: the Deployment passes every name to the operator as a 
 {{- printf "%s-metrics" (include "thoughtgate.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* The Lease name is fixed in operator/operator.ts (no flag); the namespaced Role names it. */}}
+{{/* The Lease name is fixed in operator/manager.ts (no flag); the namespaced Role names it. */}}
 {{- define "thoughtgate.leaseName" -}}thoughtgate-operator{{- end -}}
 
 {{/* Image references: repository@digest when a digest is given, else repository:tag. */}}

@@ -1,7 +1,7 @@
-// The ApprovalRequest relay's decisions, without I/O. The shell (operator/approvals.ts) is tested
+// The ApprovalRequest relay's decisions, without I/O. The shell (operator/approval-request-controller.ts) is tested
 // against a real API server and the fake Slack in e2e/approvals.test.ts.
 import type { ApprovalRequestSpec, ApprovalRequestStatus } from '../api/approval-request.js';
-import { planApproval, type PlanInput } from './approvals-plan.js';
+import { planApproval, type PlanInput } from './approval-request-plan.js';
 
 const now = new Date('2030-01-01T12:00:00Z');
 const spec: ApprovalRequestSpec = {

@@ -1,8 +1,8 @@
-// The ApprovalRequest relay (leader only): posts each new request to its ApprovalChannel's Slack
-// channel once, polls reactions through one ApprovalPoller per bot token (one rate limiter per
-// token, shared by every request of every namespace), and writes the decision into status.
+// The ApprovalRequest controller (leader only): posts each new request to its ApprovalChannel's
+// Slack channel once, has its reactions polled (operator/slack-poller.ts), and writes the decision
+// into status.
 //
-// Status is the record. Every step re-reads it and plans (approvals-plan.ts), so a restarted
+// Status is the record. Every step re-reads it and plans (approval-request-plan.ts), so a restarted
 // operator, or a new leader, resumes where the last one stopped: Posted requests are polled again
 // (a decision made while no operator ran is seen by the first poll), a post that may have happened
 // is looked up before posting again, and ended requests get their Slack message rewritten.
@@ -14,7 +14,6 @@
 // ApprovalChannel at a time, the next taken round-robin across service accounts, pods and MCP
 // sessions; a request that ends while it waits is never posted.
 import * as k8s from '@kubernetes/client-node';
-import { Counter, Gauge, type Registry } from 'prom-client';
 import {
   ApprovalRequestSpecSchema,
   APPROVAL_ANNOTATIONS,
@@ -26,12 +25,18 @@ import {
 } from '../api/approval-request.js';
 import { KINDS } from '../api/crds.js';
 import { GROUP, VERSION } from '../api/wellknown.js';
-import type { Logger } from '../lib/log.js';
-import { ApprovalPoller, classifySlackError, type ApprovalPostInput, type BackoffConfig, type FinalStatus, type PollerResult } from '../slack/index.js';
-import type { ChannelTarget, SlackChannels } from './approval-channels.js';
-import { isTerminal, planApproval, type Plan, type PollOutcome } from './approvals-plan.js';
+import { describeError } from '../lib/describe-error.js';
+import { classifySlackError, type ApprovalPostInput, type BackoffConfig, type FinalStatus } from '../slack/index.js';
+import { isTerminal, planApproval, type Plan, type PollOutcome } from './approval-request-plan.js';
+import { objectId, objectKey, objectKeyFromId, type ObjectKey } from './keys.js';
+import type { KubeObject } from './kube-object.js';
+import { mergePatch, statusCode } from './kube-writes.js';
+import { watch, type ControllerContext, type ControllerDefinition, type Reconciler } from './manager.js';
+import { approvalMetrics, type ApprovalMetrics } from './metrics.js';
 import { PostTurns } from './post-turns.js';
-import type { KubeObject } from './reconcile.js';
+import type { ChannelTarget, SlackChannels } from './slack-channels.js';
+import { AUTH_CODES, SlackPoller } from './slack-poller.js';
+import { APPROVAL_CHANNELS, APPROVAL_REQUESTS } from './sources.js';
 
 export interface ApprovalSettings {
   /** Open (admitted, undecided) ApprovalRequests cluster-wide; beyond it new ones fail. Default 1000. */
@@ -46,68 +51,38 @@ export interface ApprovalSettings {
   pollBackoff?: Partial<BackoffConfig>;
 }
 
-export interface RelayDeps {
-  kc: k8s.KubeConfig;
-  log: Logger;
-  /** This replica (status.slack.postingBy). */
-  identity: string;
-  request: (namespace: string, name: string) => KubeObject | undefined;
-  requests: () => ReadonlyArray<KubeObject>;
-  slack: SlackChannels;
-  event: (obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
-  /** Enqueue a request key ("ar:<ns>/<name>"), after `delayMs`. */
-  requeue: (key: string, delayMs?: number) => void;
-  settings?: ApprovalSettings;
-  metrics?: ApprovalMetrics;
-  now?: () => Date;
-}
-
-export interface ApprovalMetrics {
-  open: Gauge;
-  decisions: Counter<'outcome'>;
-  posts: Counter<'result'>;
-  /** Requests ready to post that wait for their ApprovalChannel's turn. */
-  postsWaiting?: Gauge;
-}
-
-/** Registered once per registry (a new leadership term reuses them). */
-export function approvalMetrics(registry: Registry): ApprovalMetrics {
-  const p = 'thoughtgate_operator_approval_';
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
+/** `slack`: the term's shared Slack clients. */
+export function approvalRequestController(slack: (ctx: ControllerContext<ObjectKey>) => SlackChannels, settings: ApprovalSettings = {}): ControllerDefinition<ObjectKey> {
   return {
-    open: get(`${p}open_requests`, () => new Gauge({ name: `${p}open_requests`, help: 'ApprovalRequests admitted and not yet decided, cluster-wide', registers: [registry] })),
-    decisions: get(`${p}decisions_total`, () => new Counter({ name: `${p}decisions_total`, help: 'ApprovalRequests ended, by outcome', labelNames: ['outcome'] as const, registers: [registry] })),
-    posts: get(`${p}slack_posts_total`, () => new Counter({ name: `${p}slack_posts_total`, help: 'Approval messages posted (posted), found again after a restart (adopted), or refused (failed)', labelNames: ['result'] as const, registers: [registry] })),
-    postsWaiting: get(`${p}posts_waiting`, () => new Gauge({ name: `${p}posts_waiting`, help: 'ApprovalRequests ready to post that wait for their turn (one post per ApprovalChannel at a time, round-robin across owners)', registers: [registry] })),
+    kind: 'ar',
+    id: objectId,
+    // Slack calls may wait on a token's rate limit: many requests are worked on at once.
+    concurrency: 16,
+    setup: (ctx) => new ApprovalRequestController(ctx, slack(ctx), settings),
   };
 }
 
-const AUTH_CODES = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'token_revoked', 'token_expired']);
-const merge = () => k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-const code = (err: unknown) => (err as { code?: number }).code;
-/** Slack ids of the message: unique across namespaces, readable in the message's "Request" field. */
-const requestId = (obj: KubeObject) => `${obj.metadata.namespace}/${obj.metadata.name}`;
 const WAITING = 'waiting for its turn to be posted to Slack';
 /** Whose turn: as the sidecar recorded it (the namespace is the lane's, so it is checked by RBAC). */
 const ownerOf = (spec: ApprovalRequestSpec): string[] => [spec.workload.serviceAccount, spec.workload.pod, spec.mcpSessionId ?? ''];
+/** The request's id: its key's objectId, also its id in the Slack message ("Request" field). */
+const requestId = (obj: KubeObject): string => objectId(objectKey(obj));
 
 type Obj = KubeObject & { spec?: unknown; status?: ApprovalRequestStatus };
 
-interface Polling {
-  connKey: string;
-  poller: ApprovalPoller;
-  channel: string;
-  /** The ApprovalChannel's generation the poll was set up with. */
-  generation: number;
-  secret: string;
-}
-
-export class ApprovalRelay {
+class ApprovalRequestController implements Reconciler<ObjectKey> {
+  readonly watches = [
+    watch(APPROVAL_REQUESTS, (e, obj) => {
+      if (e !== 'delete') return [objectKey(obj)];
+      this.onDeleted(obj);
+      return [];
+    }),
+    // A channel's new spec (approvers, reactions, token) restarts the polls set up with the old one.
+    watch(APPROVAL_CHANNELS, (e, obj) => (e === 'update' || e === 'delete' ? this.poller.channelChanged(obj, e === 'delete').map(objectKeyFromId) : [])),
+  ];
   private readonly custom: k8s.CustomObjectsApi;
-  private readonly pollers = new Map<string, ApprovalPoller>();
-  private readonly polling = new Map<string, Polling>();
-  private readonly results = new Map<string, PollOutcome>();
-  private readonly authRetried = new Set<string>();
+  private readonly poller: SlackPoller;
+  private readonly metrics: ApprovalMetrics;
   /** Admitted by this replica and maybe not yet in the informer's cache (the cap counts them). */
   private readonly admitted = new Set<string>();
   private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
@@ -115,30 +90,41 @@ export class ApprovalRelay {
   /** Keys whose running reconcile took their post turn. */
   private readonly posting = new Set<string>();
   private stopped = false;
-  private readonly s: Required<Omit<ApprovalSettings, 'pollBackoff'>> & { pollBackoff?: Partial<BackoffConfig> };
+  private readonly s: Required<Omit<ApprovalSettings, 'pollBackoff'>>;
 
-  constructor(private readonly d: RelayDeps) {
-    this.custom = d.kc.makeApiClient(k8s.CustomObjectsApi);
-    const s = d.settings ?? {};
+  constructor(private readonly ctx: ControllerContext<ObjectKey>, private readonly slack: SlackChannels, settings: ApprovalSettings) {
+    this.custom = ctx.kc.makeApiClient(k8s.CustomObjectsApi);
+    this.metrics = approvalMetrics(ctx.metrics.registry);
     this.s = {
-      maxPending: s.maxPending ?? 1000,
-      retentionMs: s.retentionMs ?? 24 * 3600_000,
-      postGraceMs: s.postGraceMs ?? 120_000,
-      expiryGraceMs: s.expiryGraceMs ?? 5000,
-      pollBackoff: s.pollBackoff,
+      maxPending: settings.maxPending ?? 1000,
+      retentionMs: settings.retentionMs ?? 24 * 3600_000,
+      postGraceMs: settings.postGraceMs ?? 120_000,
+      expiryGraceMs: settings.expiryGraceMs ?? 5000,
     };
+    this.poller = new SlackPoller({
+      log: ctx.log,
+      backoff: settings.pollBackoff,
+      expiryGraceMs: this.s.expiryGraceMs,
+      wake: (id) => this.requeue(id),
+      forgetSecret: (namespace, name) => slack.forgetSecret(namespace, name),
+    });
     // Waiting requests are admitted ones, so the cap on open requests bounds them already.
     this.turns = new PostTurns(this.s.maxPending);
   }
 
   private now(): Date {
-    return this.d.now?.() ?? new Date();
+    return new Date();
+  }
+
+  private requeue(id: string, delayMs?: number): void {
+    this.ctx.enqueue(objectKeyFromId(id), delayMs);
   }
 
   /** Carries out plans for one request until there is nothing to do now (or it must wait). */
-  async reconcile(namespace: string, name: string): Promise<void> {
-    const key = `${namespace}/${name}`;
-    let obj: Obj | null | undefined = this.d.request(namespace, name) as Obj | undefined;
+  async reconcile(k: ObjectKey): Promise<void> {
+    const { namespace, name } = k;
+    const key = objectId(k);
+    let obj: Obj | null | undefined = this.ctx.cache(APPROVAL_REQUESTS).get(name, namespace) as Obj | undefined;
     try {
       for (let step = 0; step < 10 && !this.stopped; step++) {
         if (!obj) {
@@ -150,7 +136,7 @@ export class ApprovalRelay {
           if (next === null) return;
           obj = next;
         } catch (err) {
-          if (code(err) !== 409) throw err;
+          if (statusCode(err) !== 409) throw err;
           // Someone wrote in between (the sidecar, another replica, a person): read and plan again
           // (a post turn is kept for that).
           obj = await this.get(namespace, name);
@@ -166,7 +152,7 @@ export class ApprovalRelay {
     try {
       return (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: KINDS.ApprovalRequest.plural, name })) as Obj;
     } catch (err) {
-      if (code(err) === 404) return null;
+      if (statusCode(err) === 404) return null;
       throw err;
     }
   }
@@ -174,13 +160,13 @@ export class ApprovalRelay {
   /** Open requests cluster-wide other than `key`: admitted (phase set) and not ended. */
   private openCount(except: string): number {
     const open = new Set(this.admitted);
-    for (const o of this.d.requests()) {
+    for (const o of this.ctx.cache(APPROVAL_REQUESTS).list()) {
       const phase = (o as Obj).status?.phase;
-      const k = `${o.metadata.namespace}/${o.metadata.name}`;
+      const k = requestId(o);
       if (phase && !isTerminal(phase)) open.add(k);
       else if (isTerminal(phase)) open.delete(k);
     }
-    this.d.metrics?.open.set(open.size);
+    this.metrics.open.set(open.size);
     open.delete(except);
     return open.size;
   }
@@ -198,16 +184,16 @@ export class ApprovalRelay {
       result: obj.metadata.annotations?.[APPROVAL_ANNOTATIONS.result],
       created: new Date(obj.metadata.creationTimestamp ?? this.now()),
       now: this.now(),
-      pollResult: this.results.get(key),
-      polling: this.polling.has(key),
-      me: this.d.identity,
+      pollResult: this.poller.outcome(key),
+      polling: this.poller.isPolling(key),
+      me: this.ctx.identity,
       postGraceMs: this.s.postGraceMs,
       retentionMs: this.s.retentionMs,
       // Admitted already (waiting for its post turn) counts as admitted, even before Pending is read back.
       pending: status.phase === undefined && !this.admitted.has(key) ? this.openCount(key) : 0,
       maxPending: this.s.maxPending,
     });
-    if (plan.do !== 'nothing' && plan.do !== 'later') this.d.log.debug('approval step', { request: key, step: plan.do, phase: status.phase });
+    if (plan.do !== 'nothing' && plan.do !== 'later') this.ctx.log.debug('approval step', { request: key, step: plan.do, phase: status.phase });
     const spec = parsed.success ? parsed.data : null;
     // A turn is held for a post step only (a request granted one may have ended meanwhile).
     if (plan.do !== 'post' && plan.do !== 'recover') {
@@ -219,24 +205,24 @@ export class ApprovalRelay {
         return null;
       case 'later':
         // Retention: the periodic resync comes back too; a near end gets its own wake-up.
-        if (plan.ms < 10 * 60_000) this.d.requeue(`ar:${key}`, plan.ms + 1000);
+        if (plan.ms < 10 * 60_000) this.requeue(key, plan.ms + 1000);
         return null;
       case 'wait':
-        this.d.log.info('not posting yet: another replica may be posting', { request: key, why: plan.why, retryInMs: plan.ms });
+        this.ctx.log.info('not posting yet: another replica may be posting', { request: key, why: plan.why, retryInMs: plan.ms });
         this.wakeAtExpiry(key, spec);
-        this.d.requeue(`ar:${key}`, plan.ms);
+        this.requeue(key, plan.ms);
         return null;
       case 'delete':
         if (this.stopped) return null;
         await this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: obj.metadata.namespace!, plural: KINDS.ApprovalRequest.plural, name: obj.metadata.name, body: { preconditions: { uid: obj.metadata.uid } } })
-          .catch((err) => { if (code(err) !== 404 && code(err) !== 409) throw err; });
-        this.d.log.info('approval request deleted after its retention', { request: key, phase: status.phase });
+          .catch((err) => { if (statusCode(err) !== 404 && statusCode(err) !== 409) throw err; });
+        this.ctx.log.info('approval request deleted after its retention', { request: key, phase: status.phase });
         this.forget(key);
         return null;
       case 'fail':
         return this.end(obj, 'Failed', plan.reason, plan.message);
       case 'cancel':
-        this.stopPolling(key);
+        this.poller.stop(key);
         return this.end(obj, 'Cancelled', APPROVAL_REASONS.cancelled, 'cancelled by the agent before a decision');
       case 'expire':
         return this.end(obj, 'Expired', APPROVAL_REASONS.expired, plan.message);
@@ -247,7 +233,7 @@ export class ApprovalRelay {
         // Admitted from here on: counted against the cap before the first await.
         if (status.phase === undefined) this.admitted.add(key);
         const turn = this.turns.take(`${obj.metadata.namespace}/${spec!.channel}`, ownerOf(spec!), key);
-        this.d.metrics?.postsWaiting?.set(this.turns.waiting);
+        this.metrics.postsWaiting.set(this.turns.waiting);
         if (turn === 'wait') {
           // Requeued when its turn comes; ended at expiry if it never does. Admitted is recorded
           // (Pending), so the cap holds across a leader change and kubectl shows why it waits.
@@ -280,7 +266,7 @@ export class ApprovalRelay {
     const body = force ? { status } : { metadata: { resourceVersion: obj.metadata.resourceVersion }, status };
     return (await this.custom.patchNamespacedCustomObjectStatus(
       { group: GROUP, version: VERSION, namespace: obj.metadata.namespace!, plural: KINDS.ApprovalRequest.plural, name: obj.metadata.name, body },
-      merge(),
+      mergePatch(),
     )) as Obj;
   }
 
@@ -289,31 +275,30 @@ export class ApprovalRelay {
     const key = requestId(obj);
     const decidedAt = (at ?? this.now()).toISOString();
     const fresh = await this.patchStatus(obj, { phase, reason, message, decidedAt, ...(by?.length ? { decidedBy: by } : {}) });
-    this.stopPolling(key);
-    this.results.delete(key);
+    this.poller.done(key);
     this.admitted.delete(key);
     this.clearExpiry(key);
     this.releaseTurn(key, this.turns.drop(key));
-    this.d.metrics?.decisions.inc({ outcome: phase });
+    this.metrics.decisions.inc({ outcome: phase });
     const warn = phase === 'Failed' || phase === 'Expired';
-    this.d.log[phase === 'Failed' ? 'warn' : 'info']('approval request ended', { request: key, phase, reason, message, by: by?.map((b) => b.name ?? b.id) });
-    await this.d.event(fresh, warn ? 'Warning' : 'Normal', phase, message);
+    this.ctx.log[phase === 'Failed' ? 'warn' : 'info']('approval request ended', { request: key, phase, reason, message, by: by?.map((b) => b.name ?? b.id) });
+    await this.ctx.events.event(fresh, warn ? 'Warning' : 'Normal', phase, message);
     return fresh;
   }
 
   /** After a turn was given up: the key now holding it (if any) is worked on next. */
   private releaseTurn(key: string, next: string | undefined): void {
-    this.d.metrics?.postsWaiting?.set(this.turns.waiting);
+    this.metrics.postsWaiting.set(this.turns.waiting);
     if (next === undefined || this.stopped) return;
-    this.d.log.debug('approval post turn', { request: next, after: key });
-    this.d.requeue(`ar:${next}`);
+    this.ctx.log.debug('approval post turn', { request: next, after: key });
+    this.requeue(next);
   }
 
   private async decide(obj: Obj, o: PollOutcome): Promise<Obj | null> {
     const at = new Date(o.at);
     if (o.status === 'failed') return this.end(obj, 'Failed', APPROVAL_REASONS.slackRefused, o.message, undefined, at);
     if (o.status === 'expired') return this.end(obj, 'Expired', APPROVAL_REASONS.expired, 'no decision in Slack before the request expired; the call is rejected', undefined, at);
-    const r = await this.d.slack.resolve(obj.metadata.namespace!, (obj.spec as ApprovalRequestSpec).channel);
+    const r = await this.slack.resolve(obj.metadata.namespace!, (obj.spec as ApprovalRequestSpec).channel);
     const by = await Promise.all(o.by.map(async (id) => ({ id, name: r.ok ? await r.target.connection.directory.displayName(id).catch(() => id) : id })));
     const names = by.map((b) => b.name).join(', ');
     return o.status === 'approved'
@@ -323,7 +308,7 @@ export class ApprovalRelay {
 
   /** The channel's Slack client, or the request ended as Failed. `fresh` re-reads the token Secret. */
   private async target(obj: Obj, spec: ApprovalRequestSpec, fresh = false): Promise<ChannelTarget | Obj> {
-    const r = await this.d.slack.resolve(obj.metadata.namespace!, spec.channel, fresh);
+    const r = await this.slack.resolve(obj.metadata.namespace!, spec.channel, fresh);
     if (r.ok) return r.target;
     return this.end(obj, 'Failed', r.reason, r.message);
   }
@@ -345,7 +330,7 @@ export class ApprovalRelay {
         phase: 'Pending',
         reason: null,
         message: 'posting to Slack',
-        slack: { channel: t.spec.slack.channel, postingStartedAt: this.now().toISOString(), postingBy: this.d.identity },
+        slack: { channel: t.spec.slack.channel, postingStartedAt: this.now().toISOString(), postingBy: this.ctx.identity },
       });
     } catch (err) {
       if (obj.status?.phase === undefined) this.admitted.delete(key);
@@ -364,17 +349,17 @@ export class ApprovalRelay {
       const err = classifySlackError('chat.postMessage', e);
       if (this.stopped) throw err;
       if (!err.retryable) {
-        this.d.metrics?.posts.inc({ result: 'failed' });
+        this.metrics.posts.inc({ result: 'failed' });
         return this.end(obj, 'Failed', APPROVAL_REASONS.slackRefused, err.message);
       }
       return this.retryLater(obj, spec, `Slack unavailable, will retry until the request expires: ${err.message}`, err);
     }
-    this.d.metrics?.posts.inc({ result: 'posted' });
+    this.metrics.posts.inc({ result: 'posted' });
     // Unconditional: the ts must be recorded whatever else changed meanwhile (write-once in the CRD).
     const fresh = await this.patchStatus(obj, { phase: 'Posted', message: 'posted to Slack; waiting for a decision', slack: { ts, channel: t.spec.slack.channel, messageState: 'Posted' } }, true, true);
     this.clearExpiry(key);
-    this.d.log.info('approval posted to Slack', { request: key, channel: t.spec.slack.channel, slackTs: ts });
-    await this.d.event(fresh, 'Normal', 'Posted', `posted to Slack channel ${t.spec.slack.channel} (ts ${ts}); waiting for a decision`);
+    this.ctx.log.info('approval posted to Slack', { request: key, channel: t.spec.slack.channel, slackTs: ts });
+    await this.ctx.events.event(fresh, 'Normal', 'Posted', `posted to Slack channel ${t.spec.slack.channel} (ts ${ts}); waiting for a decision`);
     return fresh;
   }
 
@@ -396,18 +381,18 @@ export class ApprovalRelay {
       if (err.retryable) return this.retryLater(obj, spec, `Slack unavailable, will retry until the request expires: ${err.message}`, err);
       if (err.code === 'channel_not_found' || AUTH_CODES.has(err.code)) return this.end(obj, 'Failed', APPROVAL_REASONS.slackRefused, err.message);
       // e.g. missing_scope (channels:history): cannot tell; a possible duplicate beats a lost approval.
-      this.d.log.warn('cannot look for an approval message that may have been posted; posting (it may appear twice)', { request: key, error: err.message });
+      this.ctx.log.warn('cannot look for an approval message that may have been posted; posting (it may appear twice)', { request: key, error: err.message });
       found = { message: null, complete: false };
     }
     if (found.message) {
       const fresh = await this.patchStatus(obj, { phase: 'Posted', message: 'posted to Slack; waiting for a decision', slack: { ts: found.message.ts, channel: found.message.channel, messageState: 'Posted' } }, true);
       this.clearExpiry(key);
-      this.d.metrics?.posts.inc({ result: 'adopted' });
-      this.d.log.info('found the approval message posted before a restart; not posting again', { request: key, slackTs: found.message.ts });
-      await this.d.event(fresh, 'Normal', 'Adopted', `found the Slack message posted before a restart (ts ${found.message.ts}); not posting again`);
+      this.metrics.posts.inc({ result: 'adopted' });
+      this.ctx.log.info('found the approval message posted before a restart; not posting again', { request: key, slackTs: found.message.ts });
+      await this.ctx.events.event(fresh, 'Normal', 'Adopted', `found the Slack message posted before a restart (ts ${found.message.ts}); not posting again`);
       return fresh;
     }
-    if (!found.complete) this.d.log.warn('the channel history was too long to search fully; posting (it may appear twice)', { request: key });
+    if (!found.complete) this.ctx.log.warn('the channel history was too long to search fully; posting (it may appear twice)', { request: key });
     return this.postNow(obj, spec, t);
   }
 
@@ -416,7 +401,7 @@ export class ApprovalRelay {
     const key = requestId(obj);
     this.wakeAtExpiry(key, spec);
     if (obj.status?.message !== message) await this.patchStatus(obj, { message }, true).catch(() => undefined);
-    this.d.log.warn('approval not posted yet; retrying', { request: key, error: err.message });
+    this.ctx.log.warn('approval not posted yet; retrying', { request: key, error: err.message });
     throw err;
   }
 
@@ -424,50 +409,8 @@ export class ApprovalRelay {
     const key = requestId(obj);
     const t = await this.target(obj, spec);
     if (!('client' in t)) return t;
-    let poller = this.pollers.get(t.connKey);
-    if (!poller) {
-      poller = new ApprovalPoller({
-        onResult: (r) => this.onPollResult(r),
-        onPollError: (id, error) => this.d.log.debug('reaction poll failed; will retry', { request: id, error: error.message }),
-        backoff: this.s.pollBackoff,
-        expiryGraceMs: this.s.expiryGraceMs,
-      });
-      this.pollers.set(t.connKey, poller);
-    }
-    poller.add(t.client.pending(key, obj.status!.slack!.ts!, new Date(spec.expiresAt)));
-    this.polling.set(key, { connKey: t.connKey, poller, channel: spec.channel, generation: t.channel.metadata.generation ?? 0, secret: t.spec.slack.tokenSecretRef.name });
+    this.poller.start(key, t, obj.status!.slack!.ts!, new Date(spec.expiresAt));
     return null;
-  }
-
-  private onPollResult(r: PollerResult): void {
-    if (this.stopped) return;
-    const key = r.id;
-    const p = this.polling.get(key);
-    this.polling.delete(key);
-    if (r.status === 'failed' && AUTH_CODES.has(r.error.code) && !this.authRetried.has(key) && p) {
-      // The token may have been rotated: read the Secret again and poll with what it holds now.
-      this.authRetried.add(key);
-      this.d.slack.forgetSecret(key.slice(0, key.indexOf('/')), p.secret);
-      this.d.requeue(`ar:${key}`);
-      return;
-    }
-    this.results.set(key, r.status === 'failed' ? { status: 'failed', message: r.error.message, at: r.at } : r.status === 'expired' ? { status: 'expired', at: r.at } : { status: r.status, by: r.by, at: r.at });
-    this.d.requeue(`ar:${key}`);
-  }
-
-  /**
-   * An ApprovalChannel changed or was deleted: polls set up with another spec (approvers,
-   * reactions, token reference) restart with the new one; a deleted channel fails its requests.
-   * Status-only changes (the channel checks) change nothing here.
-   */
-  channelChanged(channel: KubeObject, deleted: boolean): void {
-    const namespace = channel.metadata.namespace;
-    for (const [key, p] of this.polling) {
-      if (key.startsWith(`${namespace}/`) && p.channel === channel.metadata.name && (deleted || p.generation !== (channel.metadata.generation ?? 0))) {
-        this.stopPolling(key);
-        this.d.requeue(`ar:${key}`);
-      }
-    }
   }
 
   private async updateMessage(obj: Obj, spec: ApprovalRequestSpec | null, state: string): Promise<Obj | null> {
@@ -475,9 +418,9 @@ export class ApprovalRelay {
     const status = obj.status ?? {};
     const record = (s: string) => this.patchStatus(obj, { slack: { messageState: s } }, true);
     if (!spec) return record(state);
-    const r = await this.d.slack.resolve(obj.metadata.namespace!, spec.channel);
+    const r = await this.slack.resolve(obj.metadata.namespace!, spec.channel);
     if (!r.ok) {
-      await this.d.event(obj, 'Warning', 'SlackMessageNotUpdated', `the Slack message still shows the request as pending: ${r.message}`);
+      await this.ctx.events.event(obj, 'Warning', 'SlackMessageNotUpdated', `the Slack message still shows the request as pending: ${r.message}`);
       return record(state);
     }
     const result = obj.metadata.annotations?.[APPROVAL_ANNOTATIONS.result];
@@ -493,8 +436,8 @@ export class ApprovalRelay {
     } catch (e) {
       const err = classifySlackError('chat.update', e);
       if (err.retryable || this.stopped) throw err;
-      this.d.log.warn('could not update the Slack message', { request: key, error: err.message });
-      await this.d.event(obj, 'Warning', 'SlackMessageNotUpdated', err.message);
+      this.ctx.log.warn('could not update the Slack message', { request: key, error: err.message });
+      await this.ctx.events.event(obj, 'Warning', 'SlackMessageNotUpdated', err.message);
     }
     return record(state);
   }
@@ -518,7 +461,7 @@ export class ApprovalRelay {
     if (!(ms > 0)) return;
     const t = setTimeout(() => {
       this.expiryTimers.delete(key);
-      this.d.requeue(`ar:${key}`);
+      this.requeue(key);
     }, Math.min(ms + 50, 2 ** 31 - 1));
     t.unref();
     this.expiryTimers.set(key, t);
@@ -530,22 +473,15 @@ export class ApprovalRelay {
     this.expiryTimers.delete(key);
   }
 
-  private stopPolling(key: string): void {
-    this.polling.get(key)?.poller.remove(key);
-    this.polling.delete(key);
-  }
-
   private forget(key: string): void {
-    this.stopPolling(key);
-    this.results.delete(key);
+    this.poller.forget(key);
     this.admitted.delete(key);
-    this.authRetried.delete(key);
     this.clearExpiry(key);
     this.releaseTurn(key, this.turns.drop(key));
   }
 
   /** The informer saw a request deleted: stop, and tell Slack when it was still open there. */
-  onDeleted(obj: KubeObject): void {
+  private onDeleted(obj: KubeObject): void {
     const o = obj as Obj;
     const key = requestId(o);
     this.forget(key);
@@ -553,22 +489,20 @@ export class ApprovalRelay {
     if (this.stopped || !ts || isTerminal(o.status?.phase)) return;
     const parsed = ApprovalRequestSpecSchema.safeParse(o.spec);
     if (!parsed.success) return;
-    void this.d.slack.resolve(o.metadata.namespace!, parsed.data.channel).then(async (r) => {
+    void this.slack.resolve(o.metadata.namespace!, parsed.data.channel).then(async (r) => {
       if (!r.ok) return;
       await r.target.client.finish(ts, this.postInput(o, parsed.data), { status: 'cancelled', at: this.now(), reason: 'the ApprovalRequest was deleted before a decision' });
-    }).catch((err: unknown) => this.d.log.warn('could not mark the Slack message of a deleted request', { request: key, error: (err as Error).message }));
+    }).catch((err: unknown) => this.ctx.log.warn('could not mark the Slack message of a deleted request', { request: key, error: describeError(err) }));
   }
 
   stop(): void {
     this.stopped = true;
-    for (const p of this.pollers.values()) p.close();
-    this.pollers.clear();
-    this.polling.clear();
+    this.poller.close();
     for (const t of this.expiryTimers.values()) clearTimeout(t);
     this.expiryTimers.clear();
     this.turns.clear();
     this.posting.clear();
-    this.d.metrics?.postsWaiting?.set(0);
+    this.metrics.postsWaiting.set(0);
   }
 }
 

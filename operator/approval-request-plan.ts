@@ -1,6 +1,6 @@
 // What the operator does next for one ApprovalRequest: a pure function of the request, the
 // clock and what this replica knows in memory (a poll result waiting to be written, whether the
-// request is being polled). operator/approvals.ts carries the plan out and re-plans after each
+// request is being polled). operator/approval-request-controller.ts carries the plan out and re-plans after each
 // write, so every step is small and every decision comes from the stored record.
 //
 // The double-post protocol lives here as the post / recover / wait steps:

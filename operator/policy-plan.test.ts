@@ -1,0 +1,90 @@
+// The GovernancePolicy controller's decisions: what it writes for a namespace's policies and the
+// ConfigMap in force. The writes themselves run against a real API server in e2e/operator.test.ts.
+import type * as k8s from '@kubernetes/client-node';
+import type { KubeObject } from './kube-object.js';
+import { planPolicies, type PolicyAction } from './policy-plan.js';
+
+const now = new Date('2030-01-01T00:00:00Z');
+const spec = { sources: [{ name: 'gh', url: 'https://gh.example/mcp' }], defaultAction: 'forward' };
+const gp = (name: string, over: Partial<KubeObject> & { spec?: unknown } = {}): KubeObject => ({
+  apiVersion: 'thoughtgate.io/v1alpha1',
+  kind: 'GovernancePolicy',
+  metadata: { name, namespace: 'team-a', generation: 1, uid: `uid-${name}` },
+  spec,
+  ...over,
+});
+const plan = (policies: KubeObject[], configMap?: k8s.V1ConfigMap, channels: string[] = []) =>
+  planPolicies({ namespace: 'team-a', policies, channels: new Set(channels), configMap, now });
+const kinds = (actions: PolicyAction[]) => actions.map((a) => (a.do === 'event' ? `event ${a.reason}` : a.do === 'write-status' ? `status ${a.policy.metadata.name}` : a.do));
+
+/** The ConfigMap as the API server would return it after the plan's apply. */
+function applied(actions: PolicyAction[]): k8s.V1ConfigMap {
+  const a = actions.find((x) => x.do === 'apply-configmap');
+  if (a?.do !== 'apply-configmap') throw new Error('no apply');
+  return a.body;
+}
+/** A policy whose status is what the plan wrote. */
+function written(p: KubeObject, actions: PolicyAction[]): KubeObject {
+  const w = actions.find((x) => x.do === 'write-status' && x.policy.metadata.name === p.metadata.name);
+  if (w?.do !== 'write-status') throw new Error('no status');
+  return { ...p, status: JSON.parse(JSON.stringify(w.status)) };
+}
+
+describe('planPolicies', () => {
+  test('a new policy: apply the ConfigMap (owned by the policy, our labels only), write Ready status, one Rendered event', () => {
+    const p = plan([gp('base', { metadata: { name: 'base', namespace: 'team-a', generation: 1, uid: 'u1', labels: { 'app.kubernetes.io/instance': 'argo' } } })]);
+    expect(kinds(p.actions)).toEqual(['apply-configmap', 'status base', 'event Rendered']);
+    const cm = applied(p.actions);
+    expect(cm.metadata).toMatchObject({
+      name: 'thoughtgate-config',
+      labels: { 'app.kubernetes.io/managed-by': 'thoughtgate-operator', 'app.kubernetes.io/component': 'sidecar-config' },
+      annotations: { 'thoughtgate.io/config-hash': p.hash },
+      ownerReferences: [{ kind: 'GovernancePolicy', name: 'base', uid: 'u1', controller: false, blockOwnerDeletion: false }],
+    });
+    const status = p.actions.find((a) => a.do === 'write-status');
+    expect(status).toMatchObject({ status: { observedGeneration: 1, configMap: 'thoughtgate-config', conditions: [{ type: 'Valid', status: 'True' }, { type: 'Ready', status: 'True' }] } });
+  });
+
+  test('nothing changed since: no write at all', () => {
+    const p0 = gp('base');
+    const first = plan([p0]);
+    expect(plan([written(p0, first.actions)], applied(first.actions)).actions).toEqual([]);
+  });
+
+  test('someone edited the ConfigMap or its owners: applied again, statuses untouched', () => {
+    const p0 = gp('base');
+    const first = plan([p0]);
+    const cm = applied(first.actions);
+    const edited = { ...cm, data: { 'config.yaml': 'policies: []\n' } };
+    expect(kinds(plan([written(p0, first.actions)], edited).actions)).toEqual(['apply-configmap']);
+    const orphaned = { ...cm, metadata: { ...cm.metadata, ownerReferences: [] } };
+    expect(kinds(plan([written(p0, first.actions)], orphaned).actions)).toEqual(['apply-configmap']);
+  });
+
+  test('an invalid change keeps the last good rendering: no apply, a Warning once, Ready False naming the serving generation', () => {
+    const p0 = gp('base');
+    const first = plan([p0]);
+    const cm = applied(first.actions);
+    const bad = { ...written(p0, first.actions), metadata: { ...p0.metadata, generation: 2 }, spec: { ...spec, defaultAction: 'maybe' } };
+    const second = plan([bad], cm);
+    expect(kinds(second.actions)).toEqual(['status base', 'event InvalidPolicy']);
+    expect(second.actions[0]).toMatchObject({ status: { observedGeneration: 2, renderedHash: written(p0, first.actions).status!.renderedHash, conditions: [{ type: 'Valid', status: 'False' }, { type: 'Ready', status: 'False', message: 'generation 2 is invalid; generation 1, the last valid one, keeps serving' }] } });
+    // Planned again on what it wrote: nothing more (no second Warning).
+    expect(plan([written(bad, second.actions)], cm).actions).toEqual([]);
+  });
+
+  test('a missing ApprovalChannel makes a policy invalid; creating the channel renders it', () => {
+    const p0 = gp('base', { spec: { ...spec, rules: [{ match: { tool: 'x' }, action: 'approve', approval: { channel: 'ops' } }] } });
+    expect(kinds(plan([p0]).actions)).toEqual(['status base', 'event InvalidPolicy']);
+    expect(kinds(plan([p0], undefined, ['ops']).actions)).toEqual(['apply-configmap', 'status base', 'event Rendered']);
+  });
+
+  test('the last policy gone (or being deleted): the ConfigMap is deleted; nothing to delete, nothing done', () => {
+    const first = plan([gp('base')]);
+    const cm = applied(first.actions);
+    expect(plan([], cm).actions).toEqual([{ do: 'delete-configmap' }]);
+    expect(plan([gp('base', { metadata: { name: 'base', namespace: 'team-a', deletionTimestamp: now } })], cm).actions).toEqual([{ do: 'delete-configmap' }]);
+    expect(plan([]).actions).toEqual([]);
+    expect(plan([]).hash).toBeNull();
+  });
+});

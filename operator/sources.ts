@@ -1,0 +1,44 @@
+// The resources the operator watches, one shared informer each (the manager starts them for the
+// leader). Controllers name these in their watches; several controllers share one.
+import type * as k8s from '@kubernetes/client-node';
+import { KINDS } from '../api/crds.js';
+import { GROUP, INJECT_ENABLED, LABELS, MANAGED_BY, VERSION } from '../api/wellknown.js';
+import type { KubeObject } from './kube-object.js';
+
+export interface Source<T extends k8s.KubernetesObject> {
+  /** The informer's name (logs, `informer_restarts_total{resource}`). */
+  name: string;
+  /** The collection path the informer lists and watches (kube/'s reflector). */
+  path: string;
+  labelSelector?: string;
+  /** Not waited for by readiness: the operator runs without it (its CRD may not be installed). */
+  optional?: boolean;
+}
+
+const custom = (plural: string, optional?: boolean): Source<KubeObject> => ({
+  name: plural,
+  path: `/apis/${GROUP}/${VERSION}/${plural}`,
+  optional,
+});
+
+const MANAGED = `${LABELS.managedBy}=${MANAGED_BY}`;
+const INJECTED = `${LABELS.inject}=${INJECT_ENABLED}`;
+
+export const GOVERNANCE_POLICIES = custom(KINDS.GovernancePolicy.plural);
+export const APPROVAL_CHANNELS = custom(KINDS.ApprovalChannel.plural);
+/** A cluster without the ApprovalRequest CRD still renders policies: readiness does not wait for it. */
+export const APPROVAL_REQUESTS = custom(KINDS.ApprovalRequest.plural, true);
+
+/** The ConfigMaps the operator renders: an edit or deletion by anyone else is repaired. */
+export const OWN_CONFIGMAPS: Source<k8s.V1ConfigMap> = {
+  name: 'configmaps',
+  path: '/api/v1/configmaps',
+  labelSelector: MANAGED,
+};
+
+/** Namespaces labelled for injection: their sidecars get RBAC. */
+export const INJECTED_NAMESPACES: Source<k8s.V1Namespace> = {
+  name: 'namespaces',
+  path: '/api/v1/namespaces',
+  labelSelector: INJECTED,
+};
