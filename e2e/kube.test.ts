@@ -12,24 +12,16 @@ import { createTransport, type Transport } from '../kube/transport.js';
 import { startInformer } from '../operator/informer.js';
 import { transportFromKubeConfig } from '../operator/kube-transport.js';
 import { createLogger } from '../lib/log.js';
-import { repoRoot, startCluster, type Cluster } from './cluster/cluster.js';
+import { cluster, e2eCluster, kubectl as must } from './support/k8s.js';
 
-const BUILD_AND_START_TIMEOUT = 10 * 60_000;
 const STEP_TIMEOUT = 3 * 60_000;
 const WAIT_MS = 20_000;
 
-let cluster: Cluster;
-let stateDir: string;
+const e2e = e2eCluster('kube');
 let tmp: string;
 let admin: Transport;
 let cms: ResourceClient<ConfigMap>;
 const stops: Array<() => Promise<void>> = [];
-
-async function must(args: string[], input?: string): Promise<string> {
-  const r = await cluster.kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
 
 async function until<T>(what: string, f: () => T | null | undefined | false, timeoutMs = WAIT_MS): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -66,42 +58,32 @@ function reflect(ns: string, extra: Partial<ReflectorOptions<ConfigMap>> = {}, t
   return { r, mirror, log, storeView };
 }
 
-/** The server's truth for the namespace's ConfigMaps (kube-root-ca.crt excluded by name below). */
+/** The server's truth for the namespace's ConfigMaps (kube-root-ca.crt too, as the reflector sees it). */
 async function truth(ns: string): Promise<Map<string, string>> {
   const l = await cms.list({ namespace: ns });
   return new Map(l.items.map((c) => [c.metadata.name, c.data?.v ?? '']));
 }
 
 beforeAll(async () => {
-  stateDir = await mkdtemp(path.join(os.tmpdir(), 'thoughtgate-kube-cluster-'));
   tmp = await mkdtemp(path.join(os.tmpdir(), 'thoughtgate-kube-'));
-  cluster = await startCluster(stateDir);
   const kc = new k8s.KubeConfig();
-  kc.loadFromFile(cluster.kubeconfig);
+  kc.loadFromFile(cluster().kubeconfig);
   admin = transportFromKubeConfig(kc);
   cms = resourceClient<ConfigMap>(admin, CONFIG_MAPS, { is: isConfigMap });
-  await must(['apply', '-f', path.join(repoRoot(), 'crds')]);
-  await must(['wait', '--for=condition=Established', 'crd/governancepolicies.thoughtgate.io', '--timeout=30s']);
-}, BUILD_AND_START_TIMEOUT);
+});
 
-afterAll(async () => {
+e2e.cleanup(async () => {
   try {
     for (const s of stops) await s();
     await admin?.close();
   } finally {
-    try {
-      await cluster?.stop();
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
-      if (!process.env.THOUGHTGATE_KEEP_CLUSTER_STATE) await rm(stateDir, { recursive: true, force: true });
-    }
+    await rm(tmp, { recursive: true, force: true });
   }
-}, STEP_TIMEOUT);
+});
 
 describe('the resource client on a real kube-apiserver (transport from a KubeConfig with a client certificate)', () => {
   it('creates, gets, lists, replaces, patches (merge, JSON patch, server-side apply) and deletes, with categorised errors', async () => {
-    const ns = 'kube-verbs';
-    await must(['create', 'namespace', ns]);
+    const ns = await e2e.namespace('verbs');
     const created = await cms.create(cm(ns, 'a', { v: '1' }));
     expect(created.metadata).toMatchObject({ name: 'a', namespace: ns, uid: expect.any(String), resourceVersion: expect.stringMatching(/^\d+$/) });
     expect(typeof created.metadata.creationTimestamp).toBe('string');
@@ -141,8 +123,7 @@ describe('the resource client on a real kube-apiserver (transport from a KubeCon
   }, STEP_TIMEOUT);
 
   it('writes the status subresource of a custom resource, and only through it', async () => {
-    const ns = 'kube-status';
-    await must(['create', 'namespace', ns]);
+    const ns = await e2e.namespace('status');
     const gps = resourceClient<CustomObject>(admin, GOVERNANCE_POLICIES, { is: isCustomObject });
     const gp: CustomObject = {
       apiVersion: 'thoughtgate.io/v1alpha1', kind: 'GovernancePolicy', metadata: { name: 'p', namespace: ns },
@@ -162,8 +143,7 @@ describe('the resource client on a real kube-apiserver (transport from a KubeCon
 
 describe('the reflector on a real kube-apiserver', () => {
   it('lists, then follows adds, updates and deletes; its store and its change stream agree with the server', async () => {
-    const ns = 'kube-follow';
-    await must(['create', 'namespace', ns]);
+    const ns = await e2e.namespace('follow');
     await cms.create(cm(ns, 'before', { v: '0' }));
     const { r, mirror, storeView } = reflect(ns);
     await r.synced();
@@ -188,8 +168,7 @@ describe('the reflector on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('resumes watches the server ends, restarts a silent one (watchdog), and bookmarks keep one alive, without relisting', async () => {
-    const ns = 'kube-timeouts';
-    await must(['create', 'namespace', ns]);
+    const ns = await e2e.namespace('timeouts');
     const short = reflect(ns, { watchTimeoutSeconds: 1 });
     const quiet = reflect(ns, { watchTimeoutSeconds: 300, watchdogMs: 1500 });
     // The API server bookmarks a watch 2 s before its timeout (and about every minute) once its
@@ -199,9 +178,9 @@ describe('the reflector on a real kube-apiserver', () => {
     const bookmarked = reflect(ns, { watchTimeoutSeconds: 10, watchdogMs: 9500 });
     await Promise.all([short.r.synced(), quiet.r.synced(), bookmarked.r.synced()]);
     const listedAt = Number(bookmarked.r.state().resourceVersion);
-    await must(['create', 'namespace', 'kube-elsewhere']);
+    const elsewhere = await e2e.namespace('elsewhere');
     for (let i = 0; i < 24; i++) {
-      await cms.create(cm('kube-elsewhere', `e${i}`));
+      await cms.create(cm(elsewhere, `e${i}`));
       await new Promise((res) => setTimeout(res, 500));
     }
     const b = bookmarked.r.state();
@@ -221,16 +200,15 @@ describe('the reflector on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('after an apiserver restart: reconnects with backoff, relists on 410, and reports what changed meanwhile', async () => {
-    const ns = 'kube-restart';
-    await must(['create', 'namespace', ns]);
+    const ns = await e2e.namespace('restart');
     for (const n of ['keep', 'drop', 'edit']) await cms.create(cm(ns, n, { v: 'old' }));
     const { r, mirror, log, storeView } = reflect(ns);
     await r.synced();
     await until('watching', () => r.state().phase === 'watching');
     // Writes elsewhere move etcd past the watch's resourceVersion: a restarted apiserver's watch
     // cache starts at the head, so resuming is answered with 410 and the reflector lists again.
-    await must(['create', 'configmap', 'elsewhere', '-n', 'default', '--from-literal=a=b']);
-    await cluster.restartApiServer();
+    await must(['create', 'configmap', 'elsewhere', '-n', await e2e.namespace('restart-elsewhere'), '--from-literal=a=b']);
+    await cluster().restartApiServer();
     // Changes the reflector may see as events or only in its relist; either way they must arrive.
     await cms.delete('drop', { namespace: ns });
     await cms.patch('edit', { data: { v: 'new' } }, 'merge', { namespace: ns });
@@ -248,12 +226,11 @@ describe('the reflector on a real kube-apiserver', () => {
   }, STEP_TIMEOUT);
 
   it('backs off on a refusal (403), says why, and recovers once RBAC allows it', async () => {
-    const ns = 'kube-rbac';
-    await must(['create', 'namespace', ns]);
+    const ns = await e2e.namespace('rbac');
     await must(['create', 'serviceaccount', 'reader', '-n', ns]);
     const tokenFile = path.join(tmp, 'reader.token');
     await writeFile(tokenFile, await must(['create', 'token', 'reader', '-n', ns, '--duration', '1h']));
-    const sa = createTransport({ server: cluster.server, caFile: cluster.caFile, tokenFile });
+    const sa = createTransport({ server: cluster().server, caFile: cluster().caFile, tokenFile });
     stops.push(() => sa.close());
     const { r, log } = reflect(ns, {}, sa);
     await until('three failures', () => r.state().counters.failures >= 3);
@@ -274,12 +251,11 @@ describe('the reflector on a real kube-apiserver', () => {
 
 describe('the operator informer (operator/informer.ts) on the reflector', () => {
   it('fires adds for the first list, then updates and deletes, by label selector, and reads back from its store', async () => {
-    const ns = 'kube-informer';
-    await must(['create', 'namespace', ns]);
+    const ns = await e2e.namespace('informer');
     await cms.create({ ...cm(ns, 'mine'), metadata: { name: 'mine', namespace: ns, labels: { team: 'x' } } });
     await cms.create(cm(ns, 'not-mine'));
     const kc = new k8s.KubeConfig();
-    kc.loadFromFile(cluster.kubeconfig);
+    kc.loadFromFile(cluster().kubeconfig);
     const events: string[] = [];
     let restarts = 0;
     const inf = startInformer<k8s.V1ConfigMap>({
