@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `thoughtgate` command. Each subcommand is imported only when chosen, so the sidecar never
-// loads the operator's dependencies (@kubernetes/client-node costs ~74 MiB).
+// loads the operator's dependencies (@kubernetes/client-node: +66–72 MiB RSS, docs/performance.md).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ALLOWED_HOST, ENV, PORTS } from './api/wellknown.js';
 import { describeError } from './lib/describe-error.js';

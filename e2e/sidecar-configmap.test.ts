@@ -9,7 +9,9 @@ import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import type { Identity } from '../api/config.js';
 import { API_VERSION, CONFIGMAP_KEY, CONFIGMAP_NAME } from '../api/wellknown.js';
-import { createKubeClient } from '../kube/client.js';
+import { resourceClient } from '../kube/resource.js';
+import { CONFIG_MAPS, isConfigMap, type ConfigMap } from '../kube/resources.js';
+import { createTransport, type Transport } from '../kube/transport.js';
 import { createLogger } from '../lib/log.js';
 import { configMapProvider, type ConfigMapProvider, type ConfigMapProviderOptions } from '../sidecar/providers/configmap.js';
 import { startSidecar } from '../sidecar/sidecar.js';
@@ -379,21 +381,23 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
     await applyConfig(ns, configText([{ name: 'p', hash: 'x' }]));
     await must(['create', 'secret', 'generic', 'api-key', '-n', ns, '--from-literal=key=hunter2']);
     await must(['create', 'configmap', 'other', '-n', ns, '--from-literal=a=b']);
-    const client = createKubeClient({ server: current().server, caFile: current().caFile, tokenFile });
+    const transport = createTransport({ server: current().server, caFile: current().caFile, tokenFile });
+    const raw = (p: string) => transport.request({ path: p, what: `GET ${p}` });
+    const cms = resourceClient<ConfigMap>(transport, CONFIG_MAPS, { is: isConfigMap, rbacHint: 'get, list and watch on this ConfigMap' });
     try {
-      expect((await client.get(ns, CONFIGMAP_NAME))?.data?.[CONFIGMAP_KEY]).toContain('SidecarConfig');
-      expect((await client.list(ns, CONFIGMAP_NAME)).item?.metadata.name).toBe(CONFIGMAP_NAME);
-      const secret = await client.raw(`/api/v1/namespaces/${ns}/secrets/api-key`);
+      expect((await cms.get(CONFIGMAP_NAME, ns))?.data?.[CONFIGMAP_KEY]).toContain('SidecarConfig');
+      expect((await cms.list({ namespace: ns, fieldSelector: `metadata.name=${CONFIGMAP_NAME}` })).items.map((c) => c.metadata.name)).toEqual([CONFIGMAP_NAME]);
+      const secret = await raw(`/api/v1/namespaces/${ns}/secrets/api-key`);
       expect(secret.status).toBe(403);
       expect(JSON.parse(secret.body)).toMatchObject({ reason: 'Forbidden' });
       expect(secret.body).not.toContain('hunter2');
-      expect((await client.raw(`/api/v1/namespaces/${ns}/configmaps/other`)).status).toBe(403);
+      expect((await raw(`/api/v1/namespaces/${ns}/configmaps/other`)).status).toBe(403);
       // resourceNames cannot restrict an unfiltered list: only the list by name is allowed.
-      expect((await client.raw(`/api/v1/namespaces/${ns}/configmaps`)).status).toBe(403);
-      await expect(client.get(ns, 'other')).rejects.toMatchObject({ kind: 'http', status: 403, message: expect.stringContaining('RBAC') });
-      expect((await client.raw(`/api/v1/namespaces/cm-load/configmaps/${CONFIGMAP_NAME}`)).status).toBe(403);
+      expect((await raw(`/api/v1/namespaces/${ns}/configmaps`)).status).toBe(403);
+      await expect(cms.get('other', ns)).rejects.toMatchObject({ kind: 'http', status: 403, category: 'forbidden', message: expect.stringContaining('RBAC') });
+      expect((await raw(`/api/v1/namespaces/cm-load/configmaps/${CONFIGMAP_NAME}`)).status).toBe(403);
     } finally {
-      await client.close();
+      await transport.close();
     }
   }, STEP_TIMEOUT);
 
@@ -433,9 +437,10 @@ describe('ConfigMap provider on a real kube-apiserver', () => {
     await writeFile(tokenFile, await token('holder-b')); // what the kubelet does when it rotates
     await must(['delete', 'secret', 'holder-a', '-n', ns]);
     const revokedAt = performance.now();
-    const oldClient = createKubeClient({ server: current().server, caFile: current().caFile, tokenFile: oldTokenFile });
+    const oldClient: Transport = createTransport({ server: current().server, caFile: current().caFile, tokenFile: oldTokenFile });
     try {
-      await until('the revoked token refused with 401', async () => (await oldClient.raw(`/api/v1/namespaces/${ns}/configmaps/${CONFIGMAP_NAME}`)).status === 401, WAIT_MS);
+      const path = `/api/v1/namespaces/${ns}/configmaps/${CONFIGMAP_NAME}`;
+      await until('the revoked token refused with 401', async () => (await oldClient.request({ path, what: 'get' })).status === 401, WAIT_MS);
       // The API server caches a token's authentication for a few seconds: revocation is not instant.
       console.log(`a revoked (bound-object deleted) token was refused after ${(performance.now() - revokedAt).toFixed(0)} ms`);
     } finally {

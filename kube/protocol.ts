@@ -1,5 +1,6 @@
-// The pure half of the sidecar's Kubernetes client: where the API server is, the paths it is asked
-// for, what its watch stream and Status objects mean, and the errors they become. No I/O here.
+// The pure half of the Kubernetes client: where the API server is, the paths it is asked for,
+// what its lists, watch streams and Status objects mean, and the errors they become. No I/O here.
+import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node';
 
 export type Env = Record<string, string | undefined>;
 
@@ -33,47 +34,37 @@ export function inClusterServer(env: Env): string | { error: string } {
   return url.origin;
 }
 
-/** A ConfigMap as far as this client cares. */
-export interface ConfigMap {
-  apiVersion?: string;
-  kind?: string;
-  metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string; annotations?: Record<string, string> };
-  data?: Record<string, string>;
-  binaryData?: Record<string, string>;
-}
+// ---------- objects ----------
 
-export type WatchEvent<T extends KubeObjectLike = ConfigMap> =
+/** client-node's ObjectMeta as it is on the wire: its Date fields are RFC 3339 strings. */
+export type ObjectMeta = Omit<V1ObjectMeta, 'creationTimestamp' | 'deletionTimestamp'> & { creationTimestamp?: string; deletionTimestamp?: string };
+
+/** What every object this client reads has: client-node's object shape, as JSON, with a name. */
+export type KubeObject = Omit<KubernetesObject, 'metadata'> & { metadata: ObjectMeta & { name: string } };
+
+export type WatchEvent<T extends KubeObject = KubeObject> =
   | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: T }
   /** The server's "you are up to date as of this resourceVersion"; carries no object. */
   | { type: 'BOOKMARK'; resourceVersion: string };
 
-/** What every object this client reads has. */
-export interface KubeObjectLike {
-  metadata: { name: string; namespace?: string; resourceVersion?: string };
+/** The check an object passes before it is handed on: a name at least (the default). */
+export type ObjectCheck<T extends KubeObject> = (v: unknown) => v is T;
+
+export function hasName(v: unknown): v is KubeObject {
+  if (!v || typeof v !== 'object') return false;
+  const m = (v as { metadata?: unknown }).metadata;
+  return !!m && typeof m === 'object' && typeof (m as { name?: unknown }).name === 'string';
 }
 
-/**
- * An ApprovalRequest (thoughtgate.io/v1alpha1) as this client carries it: spec and status are
- * checked by the caller (sidecar/approvals/cluster-backend.ts), not here.
- */
-export interface ApprovalRequestObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    creationTimestamp?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  };
-  spec?: Record<string, unknown>;
-  status?: Record<string, unknown>;
+/** The store key of an object: namespace/name, or name for cluster-scoped objects. */
+export function objectKey(name: string, namespace?: string): string {
+  return namespace ? `${namespace}/${name}` : name;
 }
+
+// ---------- errors ----------
 
 export type KubeErrorKind =
-  /** The server answered with an error status (see `status`). */
+  /** The server answered with an error status (see `status` and `category`). */
   | 'http'
   /** The resourceVersion is too old (410 Gone, or an ERROR event with code 410): list again. */
   | 'gone'
@@ -84,6 +75,21 @@ export type KubeErrorKind =
   /** Local setup: token or CA file unreadable, no server URL. */
   | 'config';
 
+/** What a caller does about an error: the statuses a controller branches on, by name. */
+export type KubeErrorCategory =
+  | 'not-found' // 404
+  | 'conflict' // 409: name taken, or a stale resourceVersion on update
+  | 'gone' // 410
+  | 'invalid' // 400, 422
+  | 'unauthorized' // 401
+  | 'forbidden' // 403
+  | 'throttled' // 429: wait retryAfterMs
+  | 'server' // 5xx: retry with backoff (retryAfterMs when the server said)
+  | 'network'
+  | 'protocol'
+  | 'config'
+  | 'other';
+
 export class KubeError extends Error {
   override readonly name = 'KubeError';
   constructor(
@@ -92,72 +98,53 @@ export class KubeError extends Error {
     readonly status?: number,
     /** Status.reason from the server, e.g. "Forbidden", "Expired". */
     readonly reason?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterMs?: number },
   ) {
     super(message, options);
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+
+  /** From a Retry-After header (429, 503) or a Status's details.retryAfterSeconds. */
+  readonly retryAfterMs: number | undefined;
+
+  get category(): KubeErrorCategory {
+    return categoryOf(this.kind, this.status);
+  }
+
+  /** Worth trying again unchanged: network trouble, throttling, a server error, 410 (after a relist). */
+  get retryable(): boolean {
+    return ['network', 'throttled', 'server', 'gone'].includes(this.category);
   }
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-
-function checkName(what: string, v: string): void {
-  // Anything else could walk the URL path (".." or "/") or fail obscurely at the server.
-  if (!NAME.test(v) || v.length > 253) throw new KubeError('config', `invalid ${what} "${v}"`);
+export function categoryOf(kind: KubeErrorKind, status: number | undefined): KubeErrorCategory {
+  if (kind === 'gone') return 'gone';
+  if (kind !== 'http') return kind;
+  switch (status) {
+    case 404: return 'not-found';
+    case 409: return 'conflict';
+    case 410: return 'gone';
+    case 400:
+    case 422: return 'invalid';
+    case 401: return 'unauthorized';
+    case 403: return 'forbidden';
+    case 429: return 'throttled';
+  }
+  return status !== undefined && status >= 500 ? 'server' : 'other';
 }
 
-export function configMapPath(namespace: string, name: string): string {
-  checkName('namespace', namespace);
-  checkName('name', name);
-  return `/api/v1/namespaces/${namespace}/configmaps/${name}`;
-}
+export const isNotFound = (err: unknown): boolean => err instanceof KubeError && err.category === 'not-found';
+export const isConflict = (err: unknown): boolean => err instanceof KubeError && err.category === 'conflict';
 
-/** The list of at most one ConfigMap: it has a resourceVersion even when the ConfigMap is absent. */
-export function configMapListPath(namespace: string, name: string): string {
-  checkName('namespace', namespace);
-  checkName('name', name);
-  // A fieldSelector on metadata.name is what lets RBAC `resourceNames` authorize a list or watch.
-  return `/api/v1/namespaces/${namespace}/configmaps?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`;
-}
-
-function watchParams(resourceVersion: string, timeoutSeconds: number): string {
-  if (!/^\d*$/.test(resourceVersion)) throw new KubeError('config', `invalid resourceVersion "${resourceVersion}"`);
-  const params = new URLSearchParams({ watch: '1', allowWatchBookmarks: 'true', timeoutSeconds: String(Math.max(1, Math.floor(timeoutSeconds))) });
-  if (resourceVersion) params.set('resourceVersion', resourceVersion);
-  return params.toString();
-}
-
-export function configMapWatchPath(namespace: string, name: string, resourceVersion: string, timeoutSeconds: number): string {
-  return `${configMapListPath(namespace, name)}&${watchParams(resourceVersion, timeoutSeconds)}`;
-}
-
-export const APPROVAL_REQUESTS_API = '/apis/thoughtgate.io/v1alpha1';
-
-/** The namespace's ApprovalRequests collection (create goes here). */
-export function approvalRequestsPath(namespace: string): string {
-  checkName('namespace', namespace);
-  return `${APPROVAL_REQUESTS_API}/namespaces/${namespace}/approvalrequests`;
-}
-
-export function approvalRequestPath(namespace: string, name: string): string {
-  checkName('name', name);
-  return `${approvalRequestsPath(namespace)}/${name}`;
-}
-
-/** `key=value` label selectors only (what a sidecar needs: its own pod's requests). */
-export function approvalRequestsListPath(namespace: string, labelSelector: Record<string, string>): string {
-  const parts = Object.entries(labelSelector).map(([k, v]) => {
-    if (!/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(k) || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v) || v.length > 63) {
-      throw new KubeError('config', `invalid label selector ${k}=${v}`);
-    }
-    return `${k}=${v}`;
-  });
-  const base = approvalRequestsPath(namespace);
-  return parts.length ? `${base}?labelSelector=${encodeURIComponent(parts.join(','))}` : base;
-}
-
-export function approvalRequestsWatchPath(namespace: string, labelSelector: Record<string, string>, resourceVersion: string, timeoutSeconds: number): string {
-  const list = approvalRequestsListPath(namespace, labelSelector);
-  return `${list}${list.includes('?') ? '&' : '?'}${watchParams(resourceVersion, timeoutSeconds)}`;
+/**
+ * Retry-After in ms: delta-seconds or an HTTP date (RFC 9110), bounded to an hour so a broken
+ * header cannot park a watch for good. Undefined when absent or unreadable.
+ */
+export function parseRetryAfter(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const v = Array.isArray(header) ? header[0] : header;
+  if (!v) return undefined;
+  const ms = /^\s*\d+\s*$/.test(v) ? Number(v) * 1000 : Date.parse(v) - now;
+  return Number.isFinite(ms) ? Math.min(Math.max(0, ms), 3_600_000) : undefined;
 }
 
 interface Status {
@@ -166,10 +153,14 @@ interface Status {
   message?: string;
   reason?: string;
   code?: number;
+  details?: { retryAfterSeconds?: number };
 }
 
-/** A readable error for a non-2xx response; `body` is the response text (a Status, usually). */
-export function errorFromResponse(status: number, body: string, what: string, rbacHint = 'get, list and watch on this ConfigMap'): KubeError {
+/**
+ * A readable error for a non-2xx response; `body` is the response text (a Status, usually);
+ * `rbacHint` says what a 403 is missing; `retryAfter` is the Retry-After header.
+ */
+export function errorFromResponse(status: number, body: string, what: string, rbacHint = 'the verb on this resource', retryAfter?: string | string[]): KubeError {
   let s: Status = {};
   try {
     const parsed = JSON.parse(body) as unknown;
@@ -180,71 +171,142 @@ export function errorFromResponse(status: number, body: string, what: string, rb
   const detail = s.message ?? body.slice(0, 200).trim();
   if (status === 410) return new KubeError('gone', `${what}: ${detail || 'resourceVersion too old'} (410)`, status, s.reason ?? 'Gone');
   let hint = '';
-  if (status === 401) hint = ' — the ServiceAccount token was rejected (expired, revoked, or not a token of this cluster)';
+  if (status === 401) hint = ' — the credentials were rejected (expired, revoked, or not of this cluster)';
   if (status === 403) hint = ` — RBAC: the ServiceAccount needs ${rbacHint}`;
-  return new KubeError('http', `${what}: HTTP ${status}${s.reason ? ` ${s.reason}` : ''}: ${detail}${hint}`, status, s.reason);
+  const fromStatus = typeof s.details?.retryAfterSeconds === 'number' ? s.details.retryAfterSeconds * 1000 : undefined;
+  const retryAfterMs = parseRetryAfter(retryAfter) ?? fromStatus;
+  return new KubeError('http', `${what}: HTTP ${status}${s.reason ? ` ${s.reason}` : ''}: ${detail}${hint}`, status, s.reason, retryAfterMs !== undefined ? { retryAfterMs } : undefined);
 }
 
-function hasName(v: unknown): v is KubeObjectLike {
-  if (!v || typeof v !== 'object') return false;
-  const m = (v as { metadata?: unknown }).metadata;
-  return !!m && typeof m === 'object' && typeof (m as { name?: unknown }).name === 'string';
+// ---------- paths ----------
+
+/** A kind of resource: enough to build its paths. */
+export interface ResourceType {
+  /** "v1" for the core group, else "group/version". */
+  apiVersion: string;
+  /** The path segment: "configmaps". */
+  plural: string;
+  /** Singular, for messages: "ConfigMap". */
+  kind: string;
+  namespaced: boolean;
 }
 
-export function isApprovalRequest(v: unknown): v is ApprovalRequestObject {
-  if (!hasName(v)) return false;
-  const { spec, status } = v as { spec?: unknown; status?: unknown };
-  const objOrAbsent = (x: unknown) => x === undefined || x === null || (typeof x === 'object' && !Array.isArray(x));
-  return objOrAbsent(spec) && objOrAbsent(status);
+const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+export function checkName(what: string, v: string): void {
+  // Anything else could walk the URL path (".." or "/") or fail obscurely at the server.
+  if (!NAME.test(v) || v.length > 253) throw new KubeError('config', `invalid ${what} "${v}"`);
 }
 
-function isConfigMap(v: unknown): v is ConfigMap {
-  if (!v || typeof v !== 'object') return false;
-  const m = (v as { metadata?: unknown }).metadata;
-  if (!m || typeof m !== 'object' || typeof (m as { name?: unknown }).name !== 'string') return false;
-  const data = (v as { data?: unknown }).data;
-  return data === undefined || data === null || (typeof data === 'object' && !Array.isArray(data));
+/**
+ * The path of a collection (no name) or an object, optionally a subresource ("status"). A
+ * namespaced type without a namespace is the all-namespaces collection (list and watch only).
+ */
+export function resourcePath(rt: ResourceType, at: { namespace?: string; name?: string; subresource?: string } = {}): string {
+  const base = rt.apiVersion === 'v1' ? '/api/v1' : `/apis/${rt.apiVersion}`;
+  let p = base;
+  if (rt.namespaced && at.namespace !== undefined) {
+    checkName('namespace', at.namespace);
+    p += `/namespaces/${at.namespace}`;
+  }
+  p += `/${rt.plural}`;
+  if (at.name !== undefined) {
+    checkName('name', at.name);
+    p += `/${at.name}`;
+    if (at.subresource !== undefined) {
+      if (!/^[a-z]+$/.test(at.subresource)) throw new KubeError('config', `invalid subresource "${at.subresource}"`);
+      p += `/${at.subresource}`;
+    }
+  }
+  return p;
 }
 
-/** The ConfigMap in a list response (at most one: the list is by name), and the list's resourceVersion. */
-export function decodeList(body: string, what: string): { item: ConfigMap | null; resourceVersion: string } {
-  let v: unknown;
+/** The type a collection path ("/api/v1/configmaps", "/apis/g/v/namespaces/ns/things") names. */
+export function resourceTypeFromPath(path: string): { type: ResourceType; namespace?: string } {
+  const m = /^\/(?:api\/(v1)|apis\/([a-z0-9.-]+\/[a-z0-9]+))(?:\/namespaces\/([a-z0-9][-a-z0-9.]*))?\/([a-z0-9]+)$/.exec(path);
+  if (!m) throw new KubeError('config', `not a collection path: ${path}`);
+  const [, core, grouped, namespace, plural] = m;
+  // Whether the type is namespaced does not change a collection's path; kind is for messages.
+  const type: ResourceType = { apiVersion: core ?? grouped!, plural: plural!, kind: plural!, namespaced: true };
+  return namespace !== undefined ? { type, namespace } : { type };
+}
+
+/** Which objects of a collection: `key=value` labels (checked) or a selector string as kubectl takes it. */
+export interface Selector {
+  labelSelector?: Record<string, string> | string;
+  fieldSelector?: string;
+}
+
+function labelSelectorText(sel: Record<string, string> | string): string {
+  if (typeof sel === 'string') return sel;
+  return Object.entries(sel)
+    .map(([k, v]) => {
+      if (!/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(k) || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v) || v.length > 63) {
+        throw new KubeError('config', `invalid label selector ${k}=${v}`);
+      }
+      return `${k}=${v}`;
+    })
+    .join(',');
+}
+
+/** A collection path with its selectors (a list). */
+export function listPath(collection: string, sel: Selector = {}): string {
+  const q: string[] = [];
+  const labels = sel.labelSelector !== undefined ? labelSelectorText(sel.labelSelector) : '';
+  if (labels) q.push(`labelSelector=${encodeURIComponent(labels)}`);
+  if (sel.fieldSelector) q.push(`fieldSelector=${encodeURIComponent(sel.fieldSelector)}`);
+  return q.length ? `${collection}?${q.join('&')}` : collection;
+}
+
+/** A watch of the same selection from `resourceVersion` ('' = from now), with bookmarks. */
+export function watchPath(collection: string, sel: Selector, resourceVersion: string, timeoutSeconds: number): string {
+  if (!/^\d*$/.test(resourceVersion)) throw new KubeError('config', `invalid resourceVersion "${resourceVersion}"`);
+  const params = new URLSearchParams({ watch: '1', allowWatchBookmarks: 'true', timeoutSeconds: String(Math.max(1, Math.floor(timeoutSeconds))) });
+  if (resourceVersion) params.set('resourceVersion', resourceVersion);
+  const list = listPath(collection, sel);
+  return `${list}${list.includes('?') ? '&' : '?'}${params.toString()}`;
+}
+
+/** client-go's spread of server-side watch timeouts: 5–10 minutes, so watchers do not reconnect in waves. */
+export function watchTimeoutSeconds(random: () => number = Math.random): number {
+  return Math.floor(300 + random() * 300);
+}
+
+// ---------- bodies ----------
+
+function parseJson(body: string, what: string): unknown {
   try {
-    v = JSON.parse(body);
+    return JSON.parse(body);
   } catch {
     throw new KubeError('protocol', `${what}: response is not JSON`);
   }
-  const list = v as { metadata?: { resourceVersion?: unknown }; items?: unknown };
-  const rv = list?.metadata?.resourceVersion;
-  if (typeof rv !== 'string' || !Array.isArray(list.items)) throw new KubeError('protocol', `${what}: response is not a list`);
-  const item = list.items.find(isConfigMap) ?? null;
-  return { item, resourceVersion: rv };
 }
 
-/** Every object of a list response that passes `is`, and the list's resourceVersion. */
-export function decodeListOf<T>(body: string, what: string, is: (v: unknown) => v is T): { items: T[]; resourceVersion: string } {
-  let v: unknown;
-  try {
-    v = JSON.parse(body);
-  } catch {
-    throw new KubeError('protocol', `${what}: response is not JSON`);
-  }
-  const list = v as { metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
+/** One object in a response body, checked with `is`. */
+export function decodeObject<T extends KubeObject>(body: string, what: string, is: ObjectCheck<T>, kind: string): T {
+  const v = parseJson(body, what);
+  if (!is(v)) throw new KubeError('protocol', `${what}: response is not ${kind}`);
+  return v;
+}
+
+/**
+ * Every object of a list response that passes `is`, the list's resourceVersion, and its continue
+ * token (a paginated list). Objects in a list carry no kind: it is filled in from the list's.
+ */
+export function decodeList<T extends KubeObject>(body: string, what: string, is: ObjectCheck<T>): { items: T[]; resourceVersion: string; continue?: string } {
+  const v = parseJson(body, what);
+  const list = v as { kind?: unknown; apiVersion?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
   const rv = list?.metadata?.resourceVersion;
   if (typeof rv !== 'string' || !Array.isArray(list.items)) throw new KubeError('protocol', `${what}: response is not a list`);
-  return { items: list.items.filter(is), resourceVersion: rv };
+  const cont = typeof list.metadata?.continue === 'string' && list.metadata.continue ? list.metadata.continue : undefined;
+  return { items: list.items.filter(is), resourceVersion: rv, ...(cont ? { continue: cont } : {}) };
 }
 
 /**
  * One line of a watch stream. An ERROR event becomes a thrown KubeError ('gone' for 410, after
  * which the caller must list again); unknown types are ignored (null) as client-go does.
  */
-export function decodeWatchLine(line: string): WatchEvent | null {
-  return decodeWatchLineOf(line, isConfigMap, 'a ConfigMap');
-}
-
-/** decodeWatchLine for objects that pass `is` (named `kind` in errors, with its article). */
-export function decodeWatchLineOf<T extends KubeObjectLike>(line: string, is: (v: unknown) => v is T, kind: string): WatchEvent<T> | null {
+export function decodeWatchLine<T extends KubeObject = KubeObject>(line: string, is: ObjectCheck<T> = hasName as ObjectCheck<T>, kind = 'an object'): WatchEvent<T> | null {
   let v: { type?: unknown; object?: unknown };
   try {
     v = JSON.parse(line) as typeof v;
@@ -259,7 +321,7 @@ export function decodeWatchLineOf<T extends KubeObjectLike>(line: string, is: (v
       if (!is(v.object)) throw new KubeError('protocol', `watch: ${v.type} event without ${kind}`);
       return { type: v.type, object: v.object };
     case 'BOOKMARK': {
-      const rv = (v.object as KubeObjectLike | undefined)?.metadata?.resourceVersion;
+      const rv = (v.object as KubernetesObject | undefined)?.metadata?.resourceVersion;
       if (typeof rv !== 'string') throw new KubeError('protocol', 'watch: BOOKMARK without a resourceVersion');
       return { type: 'BOOKMARK', resourceVersion: rv };
     }
@@ -322,12 +384,3 @@ export class LineSplitter {
   }
 }
 
-/**
- * Exponential backoff with "equal jitter": attempt 0 waits between base/2 and base, each attempt
- * doubles that up to `max`. Jitter keeps the sidecars of a whole cluster from reconnecting to a
- * restarted API server in lockstep; the floor keeps one from spinning.
- */
-export function backoffDelay(attempt: number, baseMs = 250, maxMs = 30_000, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}

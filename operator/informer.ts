@@ -1,8 +1,14 @@
-// A client-node 1.4 informer that keeps going. 1.4's informers stop for good on any error other
-// than 410 (list failure, non-200 watch) and have no watch timeout; this wrapper restarts them with
-// exponential backoff and re-watches periodically so a silently dead connection cannot last.
-import * as k8s from '@kubernetes/client-node';
+// The operator's informers: kube/'s reflector (list, watch with bookmarks, 410 relist, watchdog,
+// backoff with jitter) over a collection path, with the store and events client-node's informers
+// gave the operator. Objects are the API server's JSON (timestamps are strings).
+import type * as k8s from '@kubernetes/client-node';
+import { resourceTypeFromPath, type KubeObject } from '../kube/protocol.js';
+import { startReflector } from '../kube/reflector.js';
+import { resourceClient } from '../kube/resource.js';
+import type { Transport } from '../kube/transport.js';
+import { describeError } from '../lib/describe-error.js';
 import type { Logger } from '../lib/log.js';
+import { transportFromKubeConfig } from './kube-transport.js';
 
 export interface ResilientInformer<T extends k8s.KubernetesObject> {
   get(name: string, namespace?: string): T | undefined;
@@ -10,92 +16,71 @@ export interface ResilientInformer<T extends k8s.KubernetesObject> {
   /** Resolves once the first list has been received. */
   synced(): Promise<void>;
   isSynced(): boolean;
+  /** Watches restarted after an error or a silent connection. */
   restarts(): number;
   stop(): Promise<void>;
 }
 
 export interface InformerOptions<T extends k8s.KubernetesObject> {
   kc: k8s.KubeConfig;
+  /** Connections to share between informers; else one is made from `kc` (and closed by stop()). */
+  transport?: Transport;
   name: string;
+  /** The collection: "/api/v1/configmaps", "/apis/thoughtgate.io/v1alpha1/governancepolicies". */
   path: string;
-  list: () => Promise<k8s.KubernetesListObject<T>>;
   labelSelector?: string;
+  fieldSelector?: string;
+  /** Every change: the first list's objects as adds, then watch events and what a relist found. */
   onChange: (event: 'add' | 'update' | 'delete', obj: T) => void;
   log: Logger;
-  /** Re-watch (from the last resourceVersion, no relist) at this interval. Default 5 min. */
+  /** The server ends each watch after this long (resumed from its resourceVersion). Default 5–10 min. */
   rewatchMs?: number;
+  /** Restart a watch silent this long (the server bookmarks about every minute). Default 3 min. */
+  watchdogMs?: number;
   onRestart?: () => void;
 }
 
 export function startInformer<T extends k8s.KubernetesObject>(o: InformerOptions<T>): ResilientInformer<T> {
-  // ListWatch directly (what makeInformer builds): it also exposes the resourceVersion.
-  const inf = new k8s.ListWatch<T>(o.path, new k8s.Watch(o.kc), o.list, false, o.labelSelector);
-  let stopped = false;
-  let synced = false;
-  let restarts = 0;
-  let delay = 1000;
-  let retryTimer: NodeJS.Timeout | null = null;
-  let resolveSynced!: () => void;
-  const syncedPromise = new Promise<void>((r) => { resolveSynced = r; });
-
-  const markSynced = () => {
-    delay = 1000;
-    if (!synced) { synced = true; resolveSynced(); }
-  };
-  // The first list fills the cache and fires add for every object; connect fires after it.
-  inf.on('add', (obj) => o.onChange('add', obj));
-  inf.on('update', (obj) => o.onChange('update', obj));
-  inf.on('delete', (obj) => o.onChange('delete', obj));
-  inf.on('connect', () => {
-    // "connect" precedes the list; the list's resourceVersion is known once a watch is running.
-    setImmediate(() => { if (inf.latestResourceVersion()) markSynced(); });
+  const ownTransport = !o.transport;
+  const transport = o.transport ?? transportFromKubeConfig(o.kc);
+  const { type, namespace } = resourceTypeFromPath(o.path);
+  const source = resourceClient(transport, { ...type, kind: o.name }).listWatch({
+    ...(namespace !== undefined ? { namespace } : {}),
+    ...(o.labelSelector ? { labelSelector: o.labelSelector } : {}),
+    ...(o.fieldSelector ? { fieldSelector: o.fieldSelector } : {}),
   });
-  const restart = (err: unknown) => {
-    if (stopped || retryTimer) return;
+  let restarts = 0;
+  const restarted = () => {
     restarts++;
     o.onRestart?.();
-    const wait = Math.round(delay * (0.8 + Math.random() * 0.4));
-    o.log.warn('informer stopped; restarting', { informer: o.name, inMs: wait, error: describe(err) });
-    delay = Math.min(delay * 2, 30_000);
-    retryTimer = setTimeout(() => {
-      retryTimer = null;
-      void run();
-    }, wait);
   };
-  inf.on('error', restart);
-  const run = async () => {
-    if (stopped) return;
-    try {
-      await inf.start();
-      if (inf.latestResourceVersion()) markSynced();
-    } catch (err) {
-      restart(err);
-    }
-  };
-  void run();
-  const rewatch = setInterval(() => {
-    if (stopped || retryTimer) return;
-    void inf.stop().then(run);
-  }, o.rewatchMs ?? 5 * 60_000);
-  rewatch.unref();
+  const r = startReflector<KubeObject>({
+    source,
+    addsOnFirstList: true,
+    onChange: (c) => o.onChange(c.type, c.object as unknown as T),
+    onFailure: (err, delayMs) => {
+      restarted();
+      o.log.warn('informer stopped; restarting', { informer: o.name, inMs: delayMs, error: describeError(err) });
+    },
+    onWatchdog: (silentMs) => {
+      restarted();
+      o.log.warn('informer watch went silent; restarting it', { informer: o.name, silentMs });
+    },
+    onGone: (resourceVersion) => o.log.info('informer watch expired (410); listing again', { informer: o.name, resourceVersion }),
+    onRead: (afterError) => { if (afterError) o.log.info('informer watching again', { informer: o.name }); },
+    ...(o.rewatchMs !== undefined ? { watchTimeoutSeconds: Math.max(1, Math.round(o.rewatchMs / 1000)) } : {}),
+    ...(o.watchdogMs !== undefined ? { watchdogMs: o.watchdogMs } : {}),
+  });
 
   return {
-    get: (name, namespace) => inf.get(name, namespace),
-    list: (namespace) => inf.list(namespace),
-    synced: () => syncedPromise,
-    isSynced: () => synced,
+    get: (name, ns) => r.get(name, ns) as unknown as T | undefined,
+    list: (ns) => r.list(ns) as unknown as T[],
+    synced: () => r.synced(),
+    isSynced: () => r.isSynced(),
     restarts: () => restarts,
     async stop() {
-      stopped = true;
-      clearInterval(rewatch);
-      if (retryTimer) clearTimeout(retryTimer);
-      await inf.stop();
+      await r.stop('informer stopped');
+      if (ownTransport) await transport.close();
     },
   };
-}
-
-function describe(err: unknown): string {
-  if (!err) return 'connection closed';
-  const e = err as { statusCode?: number; code?: number | string; message?: string };
-  return [e.statusCode ?? e.code, e.message].filter((x) => x !== undefined).join(' ') || String(err);
 }

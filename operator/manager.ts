@@ -12,6 +12,7 @@ import { describeError } from '../lib/describe-error.js';
 import type { Logger } from '../lib/log.js';
 import { EventRecorder } from './events.js';
 import { startInformer, type ResilientInformer } from './informer.js';
+import { transportFromKubeConfig } from './kube-transport.js';
 import { LeaderElector } from './leader.js';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.js';
 import { startQueue, type WorkQueue } from './queue.js';
@@ -210,6 +211,8 @@ interface Running {
 
 function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition<unknown>[], metrics: OperatorMetrics): Term {
   const { kc, log } = o;
+  // One set of connections for the term's informers (a watch each, and their lists).
+  const transport = transportFromKubeConfig(kc);
   const informers = new Map<Source<k8s.KubernetesObject>, ResilientInformer<k8s.KubernetesObject>>();
   const handlers = new Map<Source<k8s.KubernetesObject>, ((event: WatchEvent, obj: k8s.KubernetesObject) => void)[]>();
   const shared = new Map<string, { value: unknown; close?: (value: unknown) => void }>();
@@ -226,7 +229,7 @@ function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition
         kc,
         name: s.name,
         path: s.path,
-        list: () => s.list(kc),
+        transport,
         labelSelector: s.labelSelector,
         log,
         onChange: (event, obj) => { for (const h of handlers.get(s) ?? []) h(event, obj); },
@@ -305,6 +308,7 @@ function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition
       // Closing shared clients (Slack) fails calls still waiting on a rate limit, so stepping down is quick.
       for (const s of shared.values()) s.close?.(s.value);
       await Promise.all([...informers.values()].map((i) => i.stop()));
+      await transport.close();
       await Promise.all(running.map((r) => r.queue.close()));
     },
   };

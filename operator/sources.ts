@@ -1,6 +1,6 @@
 // The resources the operator watches, one shared informer each (the manager starts them for the
 // leader). Controllers name these in their watches; several controllers share one.
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { KINDS } from '../api/crds.js';
 import { GROUP, INJECT_ENABLED, LABELS, MANAGED_BY, VERSION } from '../api/wellknown.js';
 import type { KubeObject } from './kube-object.js';
@@ -8,9 +8,8 @@ import type { KubeObject } from './kube-object.js';
 export interface Source<T extends k8s.KubernetesObject> {
   /** The informer's name (logs, `informer_restarts_total{resource}`). */
   name: string;
-  /** The watch path. */
+  /** The collection path the informer lists and watches (kube/'s reflector). */
   path: string;
-  list: (kc: k8s.KubeConfig) => Promise<k8s.KubernetesListObject<T>>;
   labelSelector?: string;
   /** Not waited for by readiness: the operator runs without it (its CRD may not be installed). */
   optional?: boolean;
@@ -19,7 +18,6 @@ export interface Source<T extends k8s.KubernetesObject> {
 const custom = (plural: string, optional?: boolean): Source<KubeObject> => ({
   name: plural,
   path: `/apis/${GROUP}/${VERSION}/${plural}`,
-  list: (kc) => kc.makeApiClient(k8s.CustomObjectsApi).listClusterCustomObject({ group: GROUP, version: VERSION, plural }),
   optional,
 });
 
@@ -35,7 +33,6 @@ export const APPROVAL_REQUESTS = custom(KINDS.ApprovalRequest.plural, true);
 export const OWN_CONFIGMAPS: Source<k8s.V1ConfigMap> = {
   name: 'configmaps',
   path: '/api/v1/configmaps',
-  list: (kc) => kc.makeApiClient(k8s.CoreV1Api).listConfigMapForAllNamespaces({ labelSelector: MANAGED }),
   labelSelector: MANAGED,
 };
 
@@ -43,6 +40,5 @@ export const OWN_CONFIGMAPS: Source<k8s.V1ConfigMap> = {
 export const INJECTED_NAMESPACES: Source<k8s.V1Namespace> = {
   name: 'namespaces',
   path: '/api/v1/namespaces',
-  list: (kc) => kc.makeApiClient(k8s.CoreV1Api).listNamespace({ labelSelector: INJECTED }),
   labelSelector: INJECTED,
 };

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ApprovalRequestObject } from '../kube/client.js';
+import type { ApprovalRequestObject } from '../kube/resources.js';
 import { createLogger } from '../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, Decision } from '../sidecar/approvals/backend.js';
 import { approvalRequestFor, pendingFromRequest } from '../sidecar/approvals/cluster-backend.js';

@@ -5,58 +5,19 @@
 // them) and, because our patch changes the pod, the apiserver re-runs those built-in plugins after
 // us (admission reinvocation). So the ServiceAccount plugin also mounts the standard token into the
 // sidecar we add; we only bring our own token when it will not (see needsOwnToken).
+import type * as k8s from '@kubernetes/client-node';
 import { matchesSelector, type LabelSelector } from '../api/k8s.js';
+import type { ObjectMeta } from '../kube/protocol.js';
 import { ANNOTATIONS, CONFIGMAP_NAME, ENV, INJECT_DISABLED, INJECT_ENABLED, LABELS, MANAGED_BY, PORTS } from '../api/wellknown.js';
 
-// ---------- the slice of the Pod shape we read; everything else passes through untouched ----------
+// ---------- the Pod shape: client-node's types (type-only), as JSON ----------
 
-export interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: unknown;
-}
-export interface VolumeMount {
-  name: string;
-  mountPath: string;
-  readOnly?: boolean;
-  [k: string]: unknown;
-}
-export interface Container {
-  name: string;
-  image?: string;
-  env?: EnvVar[];
-  volumeMounts?: VolumeMount[];
-  restartPolicy?: string;
-  [k: string]: unknown;
-}
-export interface Volume {
-  name: string;
-  projected?: { sources?: Array<Record<string, unknown>>; [k: string]: unknown };
-  [k: string]: unknown;
-}
-export interface Pod {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: {
-    name?: string;
-    generateName?: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    [k: string]: unknown;
-  };
-  spec?: {
-    containers?: Container[];
-    initContainers?: Container[];
-    volumes?: Volume[];
-    automountServiceAccountToken?: boolean;
-    serviceAccountName?: string;
-    hostNetwork?: boolean;
-    os?: { name?: string };
-    [k: string]: unknown;
-  };
-  [k: string]: unknown;
-}
+export type EnvVar = k8s.V1EnvVar;
+export type VolumeMount = k8s.V1VolumeMount;
+export type Container = k8s.V1Container;
+export type Volume = k8s.V1Volume;
+/** An admitted pod as JSON: its timestamps are strings, so metadata is ObjectMeta on the wire. */
+export type Pod = Omit<k8s.V1Pod, 'metadata'> & { metadata?: ObjectMeta };
 
 export interface JsonPatchOp {
   op: 'add' | 'remove' | 'replace' | 'test' | 'move' | 'copy';
@@ -65,15 +26,7 @@ export interface JsonPatchOp {
   from?: string;
 }
 
-export interface ResourceList {
-  cpu?: string;
-  memory?: string;
-  [k: string]: string | undefined;
-}
-export interface ResourceRequirements {
-  requests?: ResourceList;
-  limits?: ResourceList;
-}
+export type ResourceRequirements = k8s.V1ResourceRequirements;
 
 // ---------- settings ----------
 

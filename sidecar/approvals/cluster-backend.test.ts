@@ -2,7 +2,7 @@
 // and what a stored request means (pending approval, decision, finished). The watching shell runs
 // against a real kube-apiserver and the operator in e2e/approvals.test.ts.
 import { ApprovalRequestSpecSchema, approvalLabelValue, approvalRequestName, messageState, resultAnnotation } from '../../api/approval-request.js';
-import type { ApprovalRequestObject } from '../../kube/client.js';
+import type { ApprovalRequestObject } from '../../kube/resources.js';
 import type { PendingApproval } from './backend.js';
 import { approvalRequestFor, decisionFromRequest, isFinished, pendingFromRequest } from './cluster-backend.js';
 

@@ -3,10 +3,10 @@
 // creates the requests, watches the pod's own requests and turns each terminal phase into one
 // Decision, and records cancellation, the start of execution (at most once) and the result.
 //
-// The watch follows the ConfigMap provider (and client-go's reflector): list, watch from the
-// list's resourceVersion, resume from the last resourceVersion seen, list again only on 410,
-// back off on failures, and restart a watch that went silent (watchdog). Decisions are read from
-// status, so one missed while the watch was down is found by the next list.
+// The watch is kube/'s reflector over the pod's requests (by label): list, watch from the list's
+// resourceVersion, resume, list again on 410, back off on failures, restart a silent watch; its
+// store is the cache adopt() reads. Decisions are read from status, so one missed while the watch
+// was down is found by the next list.
 //
 // Which approvals emit a Decision: the ones this instance submitted, and the ones adopt()
 // returned without a decision. adopt() returns an already decided request with its decision and
@@ -24,8 +24,12 @@ import {
   type ApprovalPhase,
 } from '../../api/approval-request.js';
 import { API_VERSION } from '../../api/wellknown.js';
-import { createKubeClient, KubeError, type ApprovalRequestObject, type KubeClient, type KubeClientOptions, type WatchEvent } from '../../kube/client.js';
-import { describeError, startWatchLoop, type WatchLoop } from '../../kube/watch-loop.js';
+import { isConflict, isNotFound, KubeError } from '../../kube/protocol.js';
+import { startReflector, type ReflectorCounters } from '../../kube/reflector.js';
+import { resourceClient } from '../../kube/resource.js';
+import { APPROVAL_REQUESTS, isApprovalRequest, type ApprovalRequestObject } from '../../kube/resources.js';
+import { createTransport, type Transport, type TransportOptions } from '../../kube/transport.js';
+import { describeError } from '../../lib/describe-error.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, DecisionOutcome, PendingApproval } from './backend.js';
 
@@ -130,9 +134,9 @@ export interface ClusterBackendOptions {
   /** This pod: its ApprovalRequests are created in workload.namespace, labelled with its name. */
   workload: ApprovalWorkload;
   log: Logger;
-  /** A client to use (not closed by the backend); else one is made from clientOptions. */
-  client?: KubeClient;
-  clientOptions?: KubeClientOptions;
+  /** A transport to use (not closed by the backend); else one is made from clientOptions. */
+  transport?: Transport;
+  clientOptions?: TransportOptions;
   /** Server-side watch timeout; default 5–10 min at random. */
   watchTimeoutSeconds?: number;
   /** Restart a watch silent (no event, no bookmark) for this long. Default 3 minutes. */
@@ -150,12 +154,15 @@ export interface ClusterBackendState {
   lastError: string | null;
   /** Approvals this instance answers for that have not ended yet. */
   open: number;
-  counters: { lists: number; watches: number; events: number; failures: number; relists: number; watchdogRestarts: number; decisions: number };
+  counters: ReflectorCounters & { decisions: number };
 }
 
 export interface ClusterApprovalBackend extends ApprovalBackend {
   state(): ClusterBackendState;
 }
+
+/** What a sidecar may do to ApprovalRequests (the thoughtgate-sidecar Role grants exactly this). */
+const APPROVALS_RBAC = 'create, get, list, watch and patch on approvalrequests.thoughtgate.io in its namespace (the thoughtgate-sidecar Role)';
 
 interface Tracked {
   id: string;
@@ -169,35 +176,24 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
   const namespace = workload.namespace;
   const selector = { [APPROVAL_LABELS.pod]: approvalLabelValue(workload.pod) };
   const now = o.now ?? (() => new Date());
-  const watchdogMs = o.watchdogMs ?? 180_000;
-  const baseMs = o.backoffBaseMs ?? 250;
-  const maxMs = o.backoffMaxMs ?? 30_000;
-  const ownClient = !o.client;
-  const client: KubeClient = o.client ?? createKubeClient(o.clientOptions);
+  const ownTransport = !o.transport;
+  const transport: Transport = o.transport ?? createTransport({ userAgent: 'thoughtgate-sidecar', ...o.clientOptions });
+  const requests = resourceClient<ApprovalRequestObject>(transport, APPROVAL_REQUESTS, { is: isApprovalRequest, rbacHint: APPROVALS_RBAC });
   const where = `ApprovalRequests in ${namespace} (pod ${workload.pod})`;
 
-  const st: ClusterBackendState = {
-    phase: 'listing',
-    resourceVersion: '',
-    lastError: null,
-    open: 0,
-    counters: { lists: 0, watches: 0, events: 0, failures: 0, relists: 0, watchdogRestarts: 0, decisions: 0 },
-  };
-  /** This pod's requests as last seen, by name. */
-  const cache = new Map<string, ApprovalRequestObject>();
+  let open = 0;
+  let decisions = 0;
   const tracked = new Map<string, Tracked>();
   const executing = new Set<string>();
   let onDecisionCb: ((d: Decision) => void) | null = null;
   const undelivered: Decision[] = [];
   let closed = false;
-  let listed = false;
-  let listedWaiters: (() => void)[] = [];
 
   const describe = describeError;
   const mine = (obj: ApprovalRequestObject) => (obj.spec?.workload as { pod?: unknown } | undefined)?.pod === workload.pod;
 
   const deliver = (d: Decision): void => {
-    st.counters.decisions++;
+    decisions++;
     if (!onDecisionCb) {
       undelivered.push(d);
       return;
@@ -210,7 +206,7 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
   };
 
   const countOpen = () => {
-    st.open = [...tracked.values()].filter((t) => !t.emitted).length;
+    open = [...tracked.values()].filter((t) => !t.emitted).length;
   };
 
   const emit = (name: string, t: Tracked, d: Decision): void => {
@@ -237,97 +233,58 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
 
   /** A request we created is missing from a list: check it really is gone before failing it. */
   const checkMissing = (name: string): void => {
-    client.getApprovalRequest(namespace, name).then(
+    requests.get(name, namespace).then(
       (obj) => {
         if (closed) return;
         if (obj === null) gone(name, '');
-        else if (mine(obj)) {
-          cache.set(name, obj);
-          consider(obj);
-        }
+        else if (mine(obj)) consider(obj);
       },
       (err: unknown) => log.warn('could not check a missing ApprovalRequest; the next list will', { approvalRequest: `${namespace}/${name}`, error: describe(err) }),
     );
   };
 
-  const onEvent = (e: WatchEvent<ApprovalRequestObject>): void => {
-    st.counters.events++;
-    if (e.type === 'BOOKMARK') {
-      st.resourceVersion = e.resourceVersion;
-      return;
-    }
-    st.resourceVersion = e.object.metadata.resourceVersion ?? st.resourceVersion;
-    if (!mine(e.object)) return;
-    const name = e.object.metadata.name;
-    if (e.type === 'DELETED') {
-      cache.delete(name);
-      gone(name, '');
-      return;
-    }
-    cache.set(name, e.object);
-    consider(e.object);
-  };
-
-  const applyList = (items: ApprovalRequestObject[]): void => {
-    const names = new Set<string>();
-    cache.clear();
-    for (const obj of items) {
-      if (!mine(obj)) continue;
-      names.add(obj.metadata.name);
-      cache.set(obj.metadata.name, obj);
-      consider(obj);
-    }
-    for (const [name, t] of tracked) if (t.created && !t.emitted && !names.has(name)) checkMissing(name);
-    if (!listed) {
-      listed = true;
-      const w = listedWaiters;
-      listedWaiters = [];
-      w.forEach((f) => f());
-    }
-  };
-
-  const loop: WatchLoop = startWatchLoop<{ resourceVersion: string; items: ApprovalRequestObject[] }, WatchEvent<ApprovalRequestObject>>({
-    state: st,
-    list: (signal) => client.listApprovalRequests(namespace, selector, signal),
-    watch: (rv, onE, signal, opts) => client.watchApprovalRequests(namespace, selector, rv, onE, signal, opts),
-    onList: (r) => applyList(r.items),
-    onEvent,
-    onRead: (afterError) => { if (afterError) log.info('watching approval requests again', { where, resourceVersion: st.resourceVersion }); },
+  const reflector = startReflector<ApprovalRequestObject>({
+    source: requests.listWatch({ namespace, labelSelector: selector }),
+    // Watch events; a list's changes are handled whole in onList.
+    onChange: (c, relist) => {
+      if (relist || !mine(c.object)) return;
+      if (c.type === 'delete') gone(c.object.metadata.name, '');
+      else consider(c.object);
+    },
+    onList: (items) => {
+      const names = new Set<string>();
+      for (const obj of items) {
+        if (!mine(obj)) continue;
+        names.add(obj.metadata.name);
+        consider(obj);
+      }
+      for (const [name, t] of tracked) if (t.created && !t.emitted && !names.has(name)) checkMissing(name);
+    },
+    onRead: (afterError) => { if (afterError) log.info('watching approval requests again', { where, resourceVersion: reflector.state().resourceVersion }); },
     onWatchdog: (silentMs) => log.warn('approval watch went silent; restarting it', { where, silentMs }),
     onGone: (rv) => log.info('approval watch expired (410); listing again', { where, resourceVersion: rv }),
     onFailure: (err, delay) => {
       const status = err instanceof KubeError ? err.status : undefined;
       // Decisions cannot arrive while this fails: an error when it is not a passing blip.
       log[status === 401 || status === 403 || (err instanceof KubeError && err.kind === 'config') ? 'error' : 'warn'](
-        'cannot watch approval requests; retrying', { where, server: client.server, error: st.lastError, retryInMs: delay });
+        'cannot watch approval requests; retrying', { where, server: transport.server, error: describe(err), retryInMs: delay });
     },
-    watchdogMs,
-    backoffBaseMs: baseMs,
-    backoffMaxMs: maxMs,
+    watchdogMs: o.watchdogMs,
+    backoffBaseMs: o.backoffBaseMs,
+    backoffMaxMs: o.backoffMaxMs,
     watchTimeoutSeconds: o.watchTimeoutSeconds,
-  });
-  // The loop catches everything it can; this is only a last resort against a bug.
-  loop.done.catch((err: unknown) => {
-    st.phase = 'closed';
-    log.error('approval watch stopped unexpectedly', { where, error: describe(err) });
   });
 
   const nameOf = (id: string) => approvalRequestName(id);
 
   /** Waits for the first list (adopt needs the full picture), or rejects with why it is not there. */
   const firstList = (): Promise<void> => {
-    if (listed) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => {
-        listedWaiters = listedWaiters.filter((f) => f !== done);
-        reject(new Error(`cannot list ${where}: ${st.lastError ?? 'the API server did not answer in time'}`));
-      }, o.adoptWaitMs ?? 30_000);
-      const done = () => {
-        clearTimeout(t);
-        resolve();
-      };
-      listedWaiters.push(done);
+    if (reflector.isSynced()) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`cannot list ${where}: ${reflector.state().lastError ?? 'the API server did not answer in time'}`)), o.adoptWaitMs ?? 30_000);
     });
+    return Promise.race([reflector.synced(), timeout]).finally(() => clearTimeout(timer));
   };
 
   const failText = (what: string, err: unknown) => `${where}: cannot ${what}: ${describe(err)}`;
@@ -335,7 +292,10 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
   return {
     description: where,
 
-    state: () => structuredClone(st),
+    state: () => {
+      const r = reflector.state();
+      return { phase: closed ? 'closed' : r.phase, resourceVersion: r.resourceVersion, lastError: r.lastError, open, counters: { ...r.counters, decisions } };
+    },
 
     async submit(p) {
       if (closed) throw new Error(`${where}: the approval backend is closed`);
@@ -350,15 +310,14 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
       countOpen();
       const obj = approvalRequestFor(p);
       try {
-        await client.createApprovalRequest(namespace, obj);
+        await requests.create(obj, { namespace });
       } catch (err) {
-        if (err instanceof KubeError && err.status === 409) {
+        if (isConflict(err)) {
           // A retry after an answer that got lost: the same request is fine, another one is not.
-          const existing = await client.getApprovalRequest(namespace, name).catch(() => null);
+          const existing = await requests.get(name, namespace).catch(() => null);
           const s = existing?.spec ?? {};
           if (existing && s.taskId === p.id && s.requestHash === p.requestHash && mine(existing)) {
             t.created = true;
-            cache.set(name, existing);
             consider(existing);
             return;
           }
@@ -388,9 +347,9 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
     async cancel(id) {
       const name = nameOf(id);
       try {
-        await client.patchApprovalRequest(namespace, name, { spec: { cancelRequested: true } }, 'merge');
+        await requests.patch(name, { spec: { cancelRequested: true } }, 'merge', { namespace });
       } catch (err) {
-        if (err instanceof KubeError && err.status === 404) return; // nothing left to cancel
+        if (isNotFound(err)) return; // nothing left to cancel
         throw new Error(failText(`cancel ApprovalRequest ${name}`, err), { cause: err });
       }
     },
@@ -402,10 +361,10 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
       try {
         // The test makes the API server refuse unless the record says Approved; the CRD's rules
         // make executionStartedAt write-once, so a second attempt (another instance) fails too.
-        await client.patchApprovalRequest(namespace, name, [
+        await requests.patch(name, [
           { op: 'test', path: '/status/phase', value: 'Approved' },
           { op: 'add', path: '/spec/executionStartedAt', value: now().toISOString() },
-        ], 'json');
+        ], 'json', { namespace });
       } catch (err) {
         const e = err as KubeError;
         const why = e instanceof KubeError && (e.status === 422 || e.status === 409) ? `the request is not Approved or was already marked (${describe(err)})` : describe(err);
@@ -416,9 +375,9 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
     async finished(id, result) {
       const name = nameOf(id);
       try {
-        await client.patchApprovalRequest(namespace, name, { metadata: { annotations: { [APPROVAL_ANNOTATIONS.result]: resultAnnotation(result) } } }, 'merge');
+        await requests.patch(name, { metadata: { annotations: { [APPROVAL_ANNOTATIONS.result]: resultAnnotation(result) } } }, 'merge', { namespace });
       } catch (err) {
-        if (err instanceof KubeError && err.status === 404) {
+        if (isNotFound(err)) {
           log.warn('approval result not recorded: the ApprovalRequest is gone', { id, approvalRequest: `${namespace}/${name}` });
           return;
         }
@@ -429,8 +388,9 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
     async adopt() {
       await firstList();
       const out: AdoptedApproval[] = [];
-      for (const [name, obj] of cache) {
-        if (isFinished(obj) || tracked.has(name)) continue;
+      for (const obj of reflector.list(namespace)) {
+        const name = obj.metadata.name;
+        if (!mine(obj) || isFinished(obj) || tracked.has(name)) continue;
         const r = pendingFromRequest(obj);
         if ('error' in r) {
           log.warn('ignoring an ApprovalRequest this sidecar cannot use', { approvalRequest: `${namespace}/${name}`, error: r.error });
@@ -450,10 +410,8 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
     async close() {
       if (closed) return;
       closed = true;
-      loop.stop('approval backend closed');
-      await loop.done.catch(() => undefined);
-      st.phase = 'closed';
-      if (ownClient) await client.close();
+      await reflector.stop('approval backend closed');
+      if (ownTransport) await transport.close();
     },
   };
 }

@@ -2,7 +2,7 @@
 // kube-apiserver in e2e/sidecar-configmap.test.ts.
 import { stringify } from 'yaml';
 import type { Identity } from '../../api/config.js';
-import type { ConfigMap } from '../../kube/client.js';
+import type { ConfigMap } from '../../kube/resources.js';
 import { evaluateConfigMap, type EvaluateContext } from './configmap.js';
 
 const identity: Identity = { namespace: 'team-a', serviceAccount: 'agent', pod: 'agent-0', labels: { app: 'agent', tier: 'gold' } };

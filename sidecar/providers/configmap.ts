@@ -2,21 +2,23 @@
 // watched through the API server. The pure half (`evaluateConfigMap`) turns a ConfigMap into the
 // policy for this pod; the shell lists, watches, reconnects and reports.
 //
-// The shell follows client-go's reflector: list, then watch from the list's resourceVersion;
-// resume a broken watch from the last resourceVersion seen; list again only on 410 Gone.
+// The shell is kube/'s reflector over the one ConfigMap (a list by name, so RBAC resourceNames
+// can authorize it): list, watch from the list's resourceVersion, resume, list again on 410.
 import { isMap, parseDocument } from 'yaml';
-import { z } from 'zod';
 import { PolicyDocumentSchema, type Identity, type PolicyDocument } from '../../api/config.js';
-import { RenderedConfigSchema, RenderedPolicySchema } from '../../api/crds.js';
+import { RenderedConfigSchema } from '../../api/crds.js';
 import { formatPath } from '../../api/issues.js';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME } from '../../api/wellknown.js';
 import { substituteEnv, type Env } from '../../policy/config/env.js';
-import { createKubeClient, KubeError, type ConfigMap, type KubeClient, type KubeClientOptions, type WatchEvent } from '../../kube/client.js';
-import { startWatchLoop, type LoopPhase, type WatchLoop } from '../../kube/watch-loop.js';
+import { KubeError } from '../../kube/protocol.js';
+import { startReflector, type Reflector, type ReflectorCounters, type ReflectorPhase } from '../../kube/reflector.js';
+import { resourceClient, type ListWatcher } from '../../kube/resource.js';
+import { CONFIG_MAPS, isConfigMap, type ConfigMap } from '../../kube/resources.js';
+import { createTransport, type Transport, type TransportOptions } from '../../kube/transport.js';
+import { describeError } from '../../lib/describe-error.js';
 import type { Logger } from '../../lib/log.js';
 import type { ConfigProvider, ConfigUpdate } from '../sidecar.js';
 import { selectPolicy } from './select.js';
-import { describeError } from '../../lib/describe-error.js';
 
 // ---------- pure ----------
 
@@ -94,7 +96,7 @@ export type ProviderView =
   /** `serving`: the config the sidecar keeps enforcing (null when there was none). */
   | { kind: 'invalid'; errors: string[]; serving: { policy: string; hash: string } | null };
 
-export type Phase = LoopPhase;
+export type Phase = ReflectorPhase;
 
 export interface ProviderState {
   view: ProviderView;
@@ -103,16 +105,7 @@ export interface ProviderState {
   resourceVersion: string;
   /** The last failure talking to the API server, cleared once it answers again. */
   lastError: string | null;
-  counters: {
-    lists: number;
-    watches: number;
-    events: number;
-    bookmarks: number;
-    /** Lists and watches that failed (connection refused or reset, timeouts, 401/403, ...). */
-    failures: number;
-    /** Lists forced by 410 Gone. */
-    relists: number;
-    watchdogRestarts: number;
+  counters: ReflectorCounters & {
     /** Updates handed to the sidecar. */
     updates: number;
   };
@@ -126,9 +119,9 @@ export interface ConfigMapProviderOptions {
   log: Logger;
   /** For ${VAR} in the selected policy; default process.env. */
   env?: Env;
-  /** A client to use (not closed by the provider); else one is made from clientOptions. */
-  client?: KubeClient;
-  clientOptions?: KubeClientOptions;
+  /** A transport to use (not closed by the provider); else one is made from clientOptions. */
+  transport?: Transport;
+  clientOptions?: TransportOptions;
   /** Server-side watch timeout; default 5–10 min at random (client-go's spread). */
   watchTimeoutSeconds?: number;
   /**
@@ -157,30 +150,31 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
   const { log } = o;
   const env = o.env ?? process.env;
   const where = `ConfigMap ${namespace}/${name}`;
-  const watchdogMs = o.watchdogMs ?? 180_000;
-  const baseMs = o.backoffBaseMs ?? 250;
-  const maxMs = o.backoffMaxMs ?? 30_000;
-  const ownClient = !o.client;
-  let client: KubeClient | null = o.client ?? null;
-
-  const st: ProviderState = {
-    view: { kind: 'starting' },
-    phase: 'listing',
-    resourceVersion: '',
-    lastError: null,
-    counters: { lists: 0, watches: 0, events: 0, bookmarks: 0, failures: 0, relists: 0, watchdogRestarts: 0, updates: 0 },
+  const ownTransport = !o.transport;
+  let transport: Transport | null = o.transport ?? null;
+  // Made at the first list, so a missing in-cluster environment is a failure the loop reports
+  // and retries like any other, not an exception out of the sidecar's start.
+  let source: ListWatcher<ConfigMap> | null = null;
+  const lw = (): ListWatcher<ConfigMap> => {
+    transport ??= createTransport({ userAgent: 'thoughtgate-sidecar', ...o.clientOptions });
+    source ??= resourceClient<ConfigMap>(transport, CONFIG_MAPS, { is: isConfigMap, rbacHint: 'get, list and watch on this ConfigMap' })
+      .listWatch({ namespace, fieldSelector: `metadata.name=${name}` });
+    return source;
   };
+
+  let view: ProviderView = { kind: 'starting' };
+  let updates = 0;
   let serving: { policy: string; hash: string } | null = null;
   let lastKey: string | null = null;
   let onUpdate: ((u: ConfigUpdate) => void) | null = null;
   let closed = false;
-  let loop: WatchLoop | null = null;
+  let reflector: Reflector<ConfigMap> | null = null;
   let firstSettled: (() => void) | null = null;
   let everRead = false;
   let authFailures = 0;
 
   const emit = (u: ConfigUpdate): void => {
-    st.counters.updates++;
+    updates++;
     try {
       onUpdate?.(u);
     } catch (err) {
@@ -203,53 +197,43 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
     switch (out.kind) {
       case 'config':
         serving = { policy: out.policy, hash: out.hash };
-        st.view = out;
+        view = out;
         emit({ ok: true, doc: out.doc, identity: o.identity, hash: out.hash, origin: `${where} policy ${out.policy}` });
         return;
       case 'none':
         serving = null;
-        st.view = out;
+        view = out;
         // The sidecar logs the withdrawal itself; this adds what only the provider knows.
         log.info('no policy for this pod', { configMap: `${namespace}/${name}`, reason: out.reason, policies: out.policies, labels: o.identity.labels });
         emit({ ok: 'none', reason: out.reason, origin: where });
         return;
       case 'invalid':
-        st.view = { kind: 'invalid', errors: out.errors, serving };
+        view = { kind: 'invalid', errors: out.errors, serving };
         emit({ ok: false, errors: out.errors, origin: where });
     }
   };
 
-  const onEvent = (e: WatchEvent): void => {
-    st.counters.events++;
-    if (e.type === 'BOOKMARK') {
-      st.counters.bookmarks++;
-      st.resourceVersion = e.resourceVersion;
-      return;
-    }
-    st.resourceVersion = e.object.metadata.resourceVersion ?? st.resourceVersion;
-    apply(e.type === 'DELETED' ? null : e.object);
-  };
+  const current = (): ConfigMap | null => reflector?.get(name, namespace) ?? null;
 
-  const run = (): WatchLoop =>
-    startWatchLoop<{ resourceVersion: string; item: ConfigMap | null }, WatchEvent>({
-      state: st,
-      list: (signal) => (client ??= createKubeClient(o.clientOptions)).list(namespace, name, signal),
-      watch: (rv, onE, signal, opts) => (client ??= createKubeClient(o.clientOptions)).watch(namespace, name, rv, onE, signal, opts),
-      onList: (r) => {
-        apply(r.item);
+  const run = (): Reflector<ConfigMap> =>
+    startReflector<ConfigMap>({
+      source: { description: where, list: (signal) => lw().list(signal), watch: (rv, onE, signal, opts) => lw().watch(rv, onE, signal, opts) },
+      // Each change to the one ConfigMap (a delete leaves the store empty: "none").
+      onChange: () => apply(current()),
+      onList: () => {
+        apply(current());
         firstSettled?.();
       },
-      onEvent,
       onRead: (afterError) => {
         everRead = true;
         authFailures = 0;
-        if (afterError) log.info('reading the config again', { configMap: `${namespace}/${name}`, resourceVersion: st.resourceVersion });
+        if (afterError) log.info('reading the config again', { configMap: `${namespace}/${name}`, resourceVersion: reflector?.state().resourceVersion });
       },
       onWatchdog: (silentMs) => log.warn('config watch went silent; restarting it', { configMap: `${namespace}/${name}`, silentMs }),
       onGone: (rv) => log.info('config watch expired (410); listing again', { configMap: `${namespace}/${name}`, resourceVersion: rv }),
       onFailure: (err, delay) => {
         const status = err instanceof KubeError ? err.status : undefined;
-        const fields = { configMap: `${namespace}/${name}`, server: client?.server, error: st.lastError, retryInMs: delay };
+        const fields = { configMap: `${namespace}/${name}`, server: transport?.server, error: describeError(err), retryInMs: delay };
         if (status === 401 || status === 403) {
           // A restarted API server answers 403 for a moment while its RBAC cache fills, so one
           // refusal after reading fine is a warning; a refusal that persists is an error.
@@ -264,17 +248,21 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
         }
         firstSettled?.();
       },
-      watchdogMs,
-      backoffBaseMs: baseMs,
-      backoffMaxMs: maxMs,
+      watchdogMs: o.watchdogMs,
+      backoffBaseMs: o.backoffBaseMs,
+      backoffMaxMs: o.backoffMaxMs,
       watchTimeoutSeconds: o.watchTimeoutSeconds,
     });
 
+  const idle: ReflectorCounters = { lists: 0, watches: 0, events: 0, bookmarks: 0, failures: 0, relists: 0, watchdogRestarts: 0 };
   return {
     description: where,
-    state: () => structuredClone(st),
+    state: () => {
+      const r = reflector?.state() ?? { phase: 'listing' as const, resourceVersion: '', lastError: null, counters: idle };
+      return structuredClone({ view, phase: closed ? 'closed' : r.phase, resourceVersion: r.resourceVersion, lastError: r.lastError, counters: { ...r.counters, updates } });
+    },
     start(cb) {
-      if (loop) throw new Error('configMapProvider: already started');
+      if (reflector) throw new Error('configMapProvider: already started');
       onUpdate = cb;
       const first = new Promise<void>((resolve) => {
         const t = setTimeout(resolve, o.startWaitMs ?? 5000);
@@ -284,22 +272,15 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
           resolve();
         };
       });
-      loop = run();
-      // The loop catches everything it can; this is only a last resort against a bug.
-      loop.done.catch((err: unknown) => {
-        st.phase = 'closed';
-        log.error('config watch stopped unexpectedly', { configMap: `${namespace}/${name}`, error: describeError(err) });
-      });
+      reflector = run();
       return first;
     },
     async close() {
       if (closed) return;
       closed = true;
       firstSettled?.();
-      loop?.stop('provider closed');
-      await loop?.done.catch(() => undefined);
-      st.phase = 'closed';
-      if (ownClient) await client?.close();
+      await reflector?.stop('provider closed');
+      if (ownTransport) await transport?.close();
     },
   };
 }

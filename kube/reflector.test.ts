@@ -1,0 +1,154 @@
+// The reflector's loop over a scripted source (its own ListWatcher interface): the order of what it
+// reports, relist diffs, hooks that throw, stop() at every phase. The same loop runs against a real
+// kube-apiserver in e2e/kube.test.ts.
+import { KubeError, type KubeObject, type WatchEvent } from './protocol.js';
+import { startReflector, type Reflector } from './reflector.js';
+import type { ListWatcher, WatchEnd, WatchOptions } from './resource.js';
+
+const obj = (name: string, rv: string): KubeObject => ({ metadata: { name, namespace: 'a', resourceVersion: rv } });
+
+interface OpenWatch {
+  rv: string;
+  emit(e: WatchEvent): void;
+  end(): void;
+  fail(err: unknown): void;
+}
+
+/** Lists answer from `lists` in turn (an Error is thrown); each watch waits for the test. */
+function scripted(lists: Array<{ items: KubeObject[]; resourceVersion: string } | Error>) {
+  const watches: OpenWatch[] = [];
+  let listCalls = 0;
+  const source: ListWatcher<KubeObject> = {
+    description: 'test objects',
+    async list() {
+      const next = lists[Math.min(listCalls++, lists.length - 1)]!;
+      if (next instanceof Error) throw next;
+      return next;
+    },
+    watch(rv: string, onEvent: (e: WatchEvent) => void, signal: AbortSignal, opts?: WatchOptions): Promise<WatchEnd> {
+      return new Promise((resolve, reject) => {
+        let events = 0;
+        let last = rv;
+        signal.addEventListener('abort', () => reject(signal.reason));
+        opts?.onOpen?.();
+        watches.push({
+          rv,
+          emit: (e) => {
+            events++;
+            last = e.type === 'BOOKMARK' ? e.resourceVersion : e.object.metadata.resourceVersion!;
+            onEvent(e);
+          },
+          end: () => resolve({ resourceVersion: last, events }),
+          fail: reject,
+        });
+      });
+    },
+  };
+  return { source, watches, listCalls: () => listCalls };
+}
+
+async function until(what: string, f: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!f()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+const running: Reflector<KubeObject>[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.stop()));
+});
+
+describe('startReflector', () => {
+  it('reports the first list as adds (when asked), then events, then a relist as a diff marked relist', async () => {
+    const s = scripted([{ items: [obj('x', '1'), obj('y', '1')], resourceVersion: '5' }, { items: [obj('x', '1'), obj('z', '9')], resourceVersion: '9' }]);
+    const seen: string[] = [];
+    const r = startReflector({
+      source: s.source,
+      addsOnFirstList: true,
+      onChange: (c, relist) => seen.push(`${c.type} ${c.object.metadata.name}${relist ? ' (relist)' : ''}`),
+      onList: (items, rv) => seen.push(`list ${items.length} @${rv}`),
+    });
+    running.push(r);
+    await r.synced();
+    await until('a watch', () => s.watches.length === 1);
+    expect(s.watches[0]!.rv).toBe('5');
+    s.watches[0]!.emit({ type: 'MODIFIED', object: obj('x', '6') });
+    s.watches[0]!.emit({ type: 'BOOKMARK', resourceVersion: '7' });
+    expect(r.state().resourceVersion).toBe('7');
+    // 410: list again, and report only what differs from the store.
+    s.watches[0]!.fail(new KubeError('gone', 'too old', 410));
+    await until('the relist', () => r.state().counters.relists === 1 && s.watches.length === 2);
+    expect(seen).toEqual([
+      'add x', 'add y', 'list 2 @5',
+      'update x',
+      'update x (relist)', 'add z (relist)', 'delete y (relist)', 'list 2 @9',
+    ]);
+    expect(r.list('a').map((o) => o.metadata.name).sort()).toEqual(['x', 'z']);
+    expect(r.get('z', 'a')?.metadata.resourceVersion).toBe('9');
+    expect(r.state().counters).toMatchObject({ lists: 2, watches: 2, events: 2, bookmarks: 1, relists: 1, failures: 0 });
+  });
+
+  it('leaves the first list unreported unless asked, and resumes from the last resourceVersion after a normal end', async () => {
+    const s = scripted([{ items: [obj('x', '1')], resourceVersion: '3' }]);
+    const seen: string[] = [];
+    const r = startReflector({ source: s.source, onChange: (c) => seen.push(c.type) });
+    running.push(r);
+    await until('a watch', () => s.watches.length === 1);
+    s.watches[0]!.emit({ type: 'ADDED', object: obj('y', '4') });
+    s.watches[0]!.end();
+    await until('the next watch', () => s.watches.length === 2);
+    expect(s.watches[1]!.rv).toBe('4');
+    expect(s.listCalls()).toBe(1);
+    expect(seen).toEqual(['add']);
+  });
+
+  it('keeps going when a hook throws, and counts a failed list without marking it synced', async () => {
+    const s = scripted([new KubeError('http', 'HTTP 503', 503), { items: [], resourceVersion: '1' }]);
+    let failures = 0;
+    const r = startReflector({
+      source: s.source,
+      backoffBaseMs: 1,
+      backoffMaxMs: 2,
+      onFailure: () => {
+        failures++;
+        throw new Error('a buggy hook');
+      },
+    });
+    running.push(r);
+    await r.synced();
+    expect(failures).toBe(1);
+    expect(r.state()).toMatchObject({ lastError: null, counters: { failures: 1, lists: 1 } });
+    expect(r.isSynced()).toBe(true);
+  });
+
+  it('stops promptly while backing off, while watching, and twice', async () => {
+    const s = scripted([new KubeError('network', 'refused')]);
+    const r = startReflector({ source: s.source, backoffBaseMs: 60_000, backoffMaxMs: 60_000 });
+    await until('a failure', () => r.state().phase === 'backoff');
+    const t0 = Date.now();
+    await r.stop();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(r.state().phase).toBe('closed');
+    await r.stop();
+
+    const w = scripted([{ items: [], resourceVersion: '1' }]);
+    const r2 = startReflector({ source: w.source });
+    await until('watching', () => r2.state().phase === 'watching');
+    await r2.stop('bye');
+    expect(r2.state().phase).toBe('closed');
+    expect(r2.state().counters.failures).toBe(0);
+  });
+
+  it('cuts a silent watch (watchdog) and watches again without listing', async () => {
+    const s = scripted([{ items: [], resourceVersion: '1' }]);
+    let silent = 0;
+    const r = startReflector({ source: s.source, watchdogMs: 30, onWatchdog: () => silent++ });
+    running.push(r);
+    await until('two watchdog restarts', () => r.state().counters.watchdogRestarts >= 2);
+    expect(silent).toBeGreaterThanOrEqual(2);
+    expect(s.listCalls()).toBe(1);
+    expect(r.state().counters.failures).toBe(0);
+  });
+});

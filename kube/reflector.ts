@@ -1,0 +1,272 @@
+// The one reflector: client-go's list-then-watch loop with a store, behind every watch in
+// ThoughtGate (the sidecar's ConfigMap and ApprovalRequests, every operator informer).
+// - list, then watch from the list's resourceVersion with bookmarks;
+// - the server ends every watch after timeoutSeconds: resume at once from the last resourceVersion;
+// - 410 Gone (history compacted, a restarted API server): list again and report what changed;
+// - failures back off exponentially with jitter (Retry-After honoured); a healthy watch resets it;
+// - a watchdog restarts a watch silent (no event, no bookmark) for watchdogMs: the API server
+//   sends a bookmark about every minute, so silence means a dead connection TCP has not noticed.
+// The decisions are kube/reflector-plan.ts; this file is the I/O and the store.
+import { describeError } from '../lib/describe-error.js';
+import { KubeError, objectKey, type KubeObject, type WatchEvent } from './protocol.js';
+import { keyOf, nextStep, relistChanges, type AttemptEnd, type Change, type Memory } from './reflector-plan.js';
+import type { ListResult, ListWatcher } from './resource.js';
+
+export type ReflectorPhase = 'listing' | 'connecting' | 'watching' | 'backoff' | 'closed';
+
+export interface ReflectorCounters {
+  lists: number;
+  watches: number;
+  /** Watch events, bookmarks included. */
+  events: number;
+  bookmarks: number;
+  /** Lists and watches that failed (connection refused or reset, timeouts, 401/403, ...). */
+  failures: number;
+  /** Lists forced by 410 Gone. */
+  relists: number;
+  watchdogRestarts: number;
+}
+
+export interface ReflectorState {
+  phase: ReflectorPhase;
+  /** Where the next watch resumes. */
+  resourceVersion: string;
+  /** The last failure, cleared once the server answers again. */
+  lastError: string | null;
+  counters: ReflectorCounters;
+}
+
+/** Hooks for the owner's logs and metrics; each is optional and must not throw. */
+export interface ReflectorHooks<T extends KubeObject> {
+  /** A list replaced the store (the first, or after 410). Called after its changes were reported. */
+  onList?(items: readonly T[], resourceVersion: string): void;
+  /** A successful read (a list, or an opened watch); `afterError` when it ends a run of failures. */
+  onRead?(afterError: boolean): void;
+  /** A failed list or watch; state().lastError is set. `delayMs` is the coming backoff. */
+  onFailure?(err: unknown, delayMs: number): void;
+  onWatchdog?(silentMs: number): void;
+  /** 410: `resourceVersion` was too old; a list follows. */
+  onGone?(resourceVersion: string): void;
+}
+
+export interface ReflectorOptions<T extends KubeObject> extends ReflectorHooks<T> {
+  source: ListWatcher<T>;
+  /**
+   * Every change to the store, in order: from watch events, and from a relist (adds, updates and
+   * deletes against what the store held; `relist` true). Not called for the first list, whose
+   * objects are all adds, unless `addsOnFirstList` (an informer's handlers want them).
+   */
+  onChange?(change: Change<T>, relist: boolean): void;
+  addsOnFirstList?: boolean;
+  // Undefined takes the default, so owners pass their own options through.
+  /** Server-side watch timeout; default 5–10 min at random (client-go's spread). */
+  watchTimeoutSeconds?: number | undefined;
+  /** Default 3 minutes. */
+  watchdogMs?: number | undefined;
+  /** Default 250 ms doubling to 30 s, with jitter. */
+  backoffBaseMs?: number | undefined;
+  backoffMaxMs?: number | undefined;
+}
+
+export interface Reflector<T extends KubeObject> {
+  get(name: string, namespace?: string): T | undefined;
+  /** The store's objects (of one namespace when given). */
+  list(namespace?: string): T[];
+  /** Resolves once the first list is in the store. */
+  synced(): Promise<void>;
+  isSynced(): boolean;
+  state(): ReflectorState;
+  /** Stops the loop (the watch is aborted); resolves when it has. Idempotent. */
+  stop(reason?: string): Promise<void>;
+}
+
+class WatchdogFired extends Error {
+  override readonly name = 'WatchdogFired';
+}
+
+export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Reflector<T> {
+  const watchdogMs = o.watchdogMs ?? 180_000;
+  const policy = { baseMs: o.backoffBaseMs ?? 250, maxMs: o.backoffMaxMs ?? 30_000 };
+  const store = new Map<string, T>();
+  const st: ReflectorState = {
+    phase: 'listing',
+    resourceVersion: '',
+    lastError: null,
+    counters: { lists: 0, watches: 0, events: 0, bookmarks: 0, failures: 0, relists: 0, watchdogRestarts: 0 },
+  };
+  let stopped = false;
+  let current: AbortController | null = null;
+  let wake: (() => void) | null = null;
+  let synced = false;
+  let resolveSynced!: () => void;
+  const syncedPromise = new Promise<void>((r) => { resolveSynced = r; });
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const t = setTimeout(() => {
+        wake = null;
+        resolve();
+      }, ms);
+      wake = () => {
+        clearTimeout(t);
+        wake = null;
+        resolve();
+      };
+    });
+
+  const recovered = (): void => {
+    const afterError = st.lastError !== null;
+    st.lastError = null;
+    o.onRead?.(afterError);
+  };
+
+  const applyList = (r: ListResult<T>): void => {
+    const first = !synced;
+    const changes = relistChanges(store, r.items);
+    store.clear();
+    for (const obj of r.items) store.set(keyOf(obj), obj);
+    st.resourceVersion = r.resourceVersion;
+    if (!first || o.addsOnFirstList) for (const c of changes) o.onChange?.(c, !first);
+    if (first) {
+      synced = true;
+      resolveSynced();
+    }
+    o.onList?.(r.items, r.resourceVersion);
+  };
+
+  const applyEvent = (e: WatchEvent<T>): void => {
+    st.counters.events++;
+    if (e.type === 'BOOKMARK') {
+      st.counters.bookmarks++;
+      st.resourceVersion = e.resourceVersion;
+      return;
+    }
+    st.resourceVersion = e.object.metadata.resourceVersion ?? st.resourceVersion;
+    const k = keyOf(e.object);
+    const old = store.get(k);
+    if (e.type === 'DELETED') {
+      store.delete(k);
+      o.onChange?.({ type: 'delete', object: e.object }, false);
+      return;
+    }
+    store.set(k, e.object);
+    o.onChange?.(old ? { type: 'update', object: e.object, old } : { type: 'add', object: e.object }, false);
+  };
+
+  /** The classification of an attempt that threw (stop() aside). */
+  const endOf = (err: unknown, ac: AbortController, delivered: number, openedAt: number): AttemptEnd => {
+    if (ac.signal.reason instanceof WatchdogFired) return { kind: 'watchdog' };
+    if (err instanceof KubeError && err.kind === 'gone') return { kind: 'gone' };
+    const retryAfter = err instanceof KubeError && err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {};
+    return { kind: 'failed', delivered, openMs: openedAt ? Date.now() - openedAt : 0, ...retryAfter };
+  };
+
+  /** One list (when needed) and one watch, to its end; never throws. `failure`: what a failed one threw. */
+  const attempt = async (needList: boolean, onDelivered: () => void): Promise<{ end: AttemptEnd; failure: unknown; listed: boolean }> => {
+    const ac = new AbortController();
+    current = ac;
+    let watchdog: NodeJS.Timeout | null = null;
+    let openedAt = 0;
+    let delivered = 0;
+    let listed = false;
+    const pet = (): void => {
+      if (watchdog) clearTimeout(watchdog);
+      watchdog = setTimeout(() => ac.abort(new WatchdogFired(`no watch event or bookmark for ${watchdogMs} ms`)), watchdogMs);
+    };
+    try {
+      if (needList) {
+        st.phase = 'listing';
+        const r = await o.source.list(ac.signal);
+        st.counters.lists++;
+        listed = true;
+        recovered();
+        applyList(r);
+      }
+      st.phase = 'connecting';
+      st.counters.watches++;
+      const startedAt = Date.now();
+      pet();
+      const onEvent = (e: WatchEvent<T>): void => {
+        pet();
+        delivered++;
+        onDelivered();
+        applyEvent(e);
+      };
+      const onOpen = (): void => {
+        pet();
+        openedAt = Date.now();
+        st.phase = 'watching';
+        recovered();
+      };
+      const w = await o.source.watch(st.resourceVersion, onEvent, ac.signal, { timeoutSeconds: o.watchTimeoutSeconds, onOpen });
+      st.resourceVersion = w.resourceVersion;
+      return { end: { kind: 'ended', ranMs: Date.now() - startedAt, events: w.events }, failure: null, listed };
+    } catch (err) {
+      const end = endOf(err, ac, delivered, openedAt);
+      return { end, failure: end.kind === 'failed' ? err : null, listed };
+    } finally {
+      if (watchdog) clearTimeout(watchdog);
+      if (current === ac) current = null;
+    }
+  };
+
+  /** Hooks log and count; one that throws must not end the loop. */
+  const report = (end: AttemptEnd, failure: unknown, delayMs: number): void => {
+    try {
+      if (end.kind === 'watchdog') o.onWatchdog?.(watchdogMs);
+      if (end.kind === 'gone') o.onGone?.(st.resourceVersion);
+      if (end.kind === 'failed') {
+        st.lastError = describeError(failure);
+        o.onFailure?.(failure, delayMs);
+      }
+    } catch {
+      // nothing to do: the hook's owner has a bug, the loop goes on
+    }
+  };
+
+  const run = async (): Promise<void> => {
+    let needList = true;
+    let memory: Memory = { attempt: 0, gones: 0 };
+    while (!stopped) {
+      const { end, failure, listed } = await attempt(needList, () => { memory = { ...memory, gones: 0 }; });
+      if (stopped) break;
+      if (listed) needList = false;
+      const step = nextStep(memory, end, policy);
+      memory = step.memory;
+      if (step.count) st.counters[step.count]++;
+      if (step.relist) needList = true;
+      report(end, failure, step.delayMs);
+      if (step.delayMs > 0 && !stopped) {
+        st.phase = 'backoff';
+        await sleep(step.delayMs);
+      }
+    }
+    st.phase = 'closed';
+  };
+
+  const done = run().catch((err: unknown) => {
+    // Unreachable unless a bug: say so in the state rather than leave an unhandled rejection.
+    st.phase = 'closed';
+    st.lastError = `the watch loop stopped: ${describeError(err)}`;
+  });
+
+  return {
+    get: (name, namespace) => store.get(objectKey(name, namespace)),
+    list: (namespace) => {
+      const all = [...store.values()];
+      return namespace === undefined ? all : all.filter((x) => x.metadata.namespace === namespace);
+    },
+    synced: () => syncedPromise,
+    isSynced: () => synced,
+    state: () => structuredClone(st),
+    async stop(reason = 'reflector stopped') {
+      if (!stopped) {
+        stopped = true;
+        current?.abort(new Error(reason));
+        wake?.();
+        st.phase = 'closed';
+      }
+      await done;
+    },
+  };
+}
