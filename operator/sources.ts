@@ -13,6 +13,8 @@ export interface Source<T extends k8s.KubernetesObject> {
   labelSelector?: string;
   /** Not waited for by readiness: the operator runs without it (its CRD may not be installed). */
   optional?: boolean;
+  /** Never set: carries the object type to watch() and cache(), so a controller reads what it watches. */
+  readonly objectType?: T;
 }
 
 const custom = (plural: string, optional?: boolean): Source<KubeObject> => ({

@@ -83,7 +83,8 @@ test('after a restart an adopted task answers to its Authorization-identified cl
   const store = new Map<string, ApprovalRequestObject>();
   const first = await start(new StoredBackend(store));
   const created = await post(first, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'deploy', arguments: { service: 'api' }, task: { ttl: 600_000 } } }, ALICE);
-  const taskId = (created.result?.['task'] as { taskId: string }).taskId;
+  const taskId = (created.result?.['task'] as { taskId: string } | undefined)?.taskId;
+  if (!taskId) throw new Error(`no task created: ${JSON.stringify(created)}`);
   expect(taskId).toMatch(/^tg-/);
   // What the cluster keeps: a hash of the header, never the header.
   const stored = JSON.stringify([...store.values()]);
@@ -98,7 +99,7 @@ test('after a restart an adopted task answers to its Authorization-identified cl
     // Nobody else has this task: not an anonymous client, not another Authorization.
     expect((await post(second, taskGet(3, taskId))).error).toMatchObject({ code: -32602 });
     expect((await post(second, taskGet(4, taskId), MALLORY)).error).toMatchObject({ code: -32602 });
-    expect(((await post(second, { jsonrpc: '2.0', id: 5, method: 'tasks/list', params: {} }, ALICE)).result?.['tasks'] as { taskId: string }[]).map((t) => t.taskId)).toContain(taskId);
+    expect(((await post(second, { jsonrpc: '2.0', id: 5, method: 'tasks/list', params: {} }, ALICE)).result?.['tasks'] as { taskId: string }[] | undefined)?.map((t) => t.taskId)).toContain(taskId);
     backend.decide(taskId, 'rejected');
     expect((await post(second, { jsonrpc: '2.0', id: 6, method: 'tasks/result', params: { taskId } }, ALICE)).error).toMatchObject({ code: -32007 });
     expect(upstream.calls.filter((c) => c.args['service'] === 'api')).toHaveLength(0);

@@ -60,7 +60,7 @@ describe('parseLabelsFile', () => {
     const { labels } = parseLabelsFile('__proto__="x"\nconstructor="y"');
     expect(Object.getPrototypeOf(labels)).toBe(Object.prototype);
     expect(Object.keys(labels)).toEqual(['__proto__', 'constructor']);
-    expect(labels['__proto__']).toBe('x');
+    expect(Object.getOwnPropertyDescriptor(labels, '__proto__')?.value).toBe('x');
   });
 
   test('unquoteGo rejects truncated escapes', () => {
