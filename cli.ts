@@ -74,7 +74,9 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (err) {
-    throw new UsageError(`thoughtgate ${command}: ${(err as Error).message.replace(/\. To specify.*$/s, '')}\nRun "thoughtgate ${command} --help" for the options.`);
+    throw new UsageError(
+      `thoughtgate ${command}: ${(err as Error).message.replace(/\. To specify.*$/s, '')}\nRun "thoughtgate ${command} --help" for the options.`,
+    );
   }
 }
 
@@ -98,25 +100,35 @@ function port(value: string | undefined, what: string, fallback: number): number
 }
 
 function allowedHosts(value: string | undefined): string[] {
-  const list = (value ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+  const list = (value ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
   const bad = list.filter((h) => !ALLOWED_HOST.test(h));
   if (bad.length) throw new UsageError(`thoughtgate sidecar: --allowed-hosts: expected host or host:port (IPv6 in brackets), got "${bad[0]}"`);
   return list;
 }
 
 async function sidecar(args: string[]): Promise<number> {
-  const v = parse(args, {
-    config: { type: 'string' },
-    port: { type: 'string' },
-    'admin-port': { type: 'string' },
-    bind: { type: 'string' },
-    'admin-bind': { type: 'string' },
-    'allowed-hosts': { type: 'string' },
-    'log-level': { type: 'string' },
-    'drain-timeout': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  }, 'sidecar');
-  if (v.help) { process.stdout.write(SIDECAR_HELP); return 0; }
+  const v = parse(
+    args,
+    {
+      config: { type: 'string' },
+      port: { type: 'string' },
+      'admin-port': { type: 'string' },
+      bind: { type: 'string' },
+      'admin-bind': { type: 'string' },
+      'allowed-hosts': { type: 'string' },
+      'log-level': { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    'sidecar',
+  );
+  if (v.help) {
+    process.stdout.write(SIDECAR_HELP);
+    return 0;
+  }
   const env = process.env;
   const [{ createLogger, isLevel }, { parseDuration }] = await Promise.all([import('./lib/log.js'), import('./api/duration.js')]);
   const level = (v['log-level'] as string | undefined) ?? env[ENV.logLevel] ?? 'info';
@@ -126,10 +138,13 @@ async function sidecar(args: string[]): Promise<number> {
   if (typeof drain !== 'number') throw new UsageError(`thoughtgate sidecar: --drain-timeout: ${drain.error}`);
   const configPath = (v.config as string | undefined) ?? env[ENV.config];
   const configMap = env[ENV.configMap];
-  if (!configPath && !configMap) throw new UsageError(`thoughtgate sidecar: no config: pass --config <file> or set ${ENV.config} (standalone), or set ${ENV.configMap} in a pod\nRun "thoughtgate sidecar --help" for the options.`);
+  if (!configPath && !configMap)
+    throw new UsageError(
+      `thoughtgate sidecar: no config: pass --config <file> or set ${ENV.config} (standalone), or set ${ENV.configMap} in a pod\nRun "thoughtgate sidecar --help" for the options.`,
+    );
   const opts = {
-    port: port(v.port as string | undefined ?? env[ENV.port], '--port', PORTS.proxy),
-    adminPort: port(v['admin-port'] as string | undefined ?? env[ENV.adminPort], '--admin-port', PORTS.admin),
+    port: port((v.port as string | undefined) ?? env[ENV.port], '--port', PORTS.proxy),
+    adminPort: port((v['admin-port'] as string | undefined) ?? env[ENV.adminPort], '--admin-port', PORTS.admin),
     bind: (v.bind as string | undefined) ?? env[ENV.bind] ?? '127.0.0.1',
     adminBind: (v['admin-bind'] as string | undefined) ?? env[ENV.adminBind],
     allowedHosts: allowedHosts((v['allowed-hosts'] as string | undefined) ?? env[ENV.allowedHosts]),
@@ -158,15 +173,19 @@ async function sidecar(args: string[]): Promise<number> {
         return 1;
       }
       approvals = backend;
-      void backend.check().then((results) => {
-        for (const r of results) (r.ok ? log.info : log.warn)('approval channel check', r);
-      }, () => undefined);
+      void backend.check().then(
+        (results) => {
+          for (const r of results) (r.ok ? log.info : log.warn)('approval channel check', r);
+        },
+        () => undefined,
+      );
     }
   } else {
     // In a pod: the identity from the downward API, the config from the watched ConfigMap.
     const [{ identityFromEnv }, { configMapProvider }] = await Promise.all([import('./sidecar/config/podinfo.js'), import('./sidecar/providers/configmap.js')]);
     const id = identityFromEnv(env);
-    if (!id) throw new UsageError(`thoughtgate sidecar: ${ENV.configMap} is set but ${ENV.podNamespace} is not; in a pod both come from the ThoughtGate webhook`);
+    if (!id)
+      throw new UsageError(`thoughtgate sidecar: ${ENV.configMap} is set but ${ENV.podNamespace} is not; in a pod both come from the ThoughtGate webhook`);
     for (const w of id.warnings) log.warn('identity', { warning: w });
     provider = configMapProvider({ namespace: id.identity.namespace, name: configMap, identity: id.identity, log, env });
     // Approvals in a cluster: ApprovalRequests in the pod's namespace; the operator talks to Slack.
@@ -252,42 +271,49 @@ Logging:
 `;
 
 async function operator(args: string[]): Promise<number> {
-  const v = parse(args, {
-    kubeconfig: { type: 'string' },
-    namespace: { type: 'string' },
-    identity: { type: 'string' },
-    'no-leader-election': { type: 'boolean' },
-    'metrics-port': { type: 'string' },
-    'metrics-bind': { type: 'string' },
-    'no-webhook': { type: 'boolean' },
-    'webhook-port': { type: 'string' },
-    'webhook-bind': { type: 'string' },
-    'webhook-service': { type: 'string' },
-    'webhook-secret': { type: 'string' },
-    'webhook-cert-dir': { type: 'string' },
-    'webhook-config': { type: 'string' },
-    'manage-webhook-config': { type: 'boolean' },
-    'webhook-url': { type: 'string' },
-    'webhook-san': { type: 'string', multiple: true },
-    'failure-policy': { type: 'string' },
-    'webhook-timeout': { type: 'string' },
-    'sidecar-image': { type: 'string' },
-    'sidecar-pull-policy': { type: 'string' },
-    'injection-mode': { type: 'string' },
-    'sidecar-run-as-user': { type: 'string' },
-    'sidecar-requests': { type: 'string' },
-    'sidecar-limits': { type: 'string' },
-    'excluded-namespaces': { type: 'string' },
-    'lease-name': { type: 'string' },
-    'max-pending-approvals': { type: 'string' },
-    'approval-retention': { type: 'string' },
-    'slack-api-url': { type: 'string', multiple: true },
-    'slack-timeout': { type: 'string' },
-    'channel-check-interval': { type: 'string' },
-    'log-level': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  }, 'operator');
-  if (v.help) { process.stdout.write(OPERATOR_HELP); return 0; }
+  const v = parse(
+    args,
+    {
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string' },
+      identity: { type: 'string' },
+      'no-leader-election': { type: 'boolean' },
+      'metrics-port': { type: 'string' },
+      'metrics-bind': { type: 'string' },
+      'no-webhook': { type: 'boolean' },
+      'webhook-port': { type: 'string' },
+      'webhook-bind': { type: 'string' },
+      'webhook-service': { type: 'string' },
+      'webhook-secret': { type: 'string' },
+      'webhook-cert-dir': { type: 'string' },
+      'webhook-config': { type: 'string' },
+      'manage-webhook-config': { type: 'boolean' },
+      'webhook-url': { type: 'string' },
+      'webhook-san': { type: 'string', multiple: true },
+      'failure-policy': { type: 'string' },
+      'webhook-timeout': { type: 'string' },
+      'sidecar-image': { type: 'string' },
+      'sidecar-pull-policy': { type: 'string' },
+      'injection-mode': { type: 'string' },
+      'sidecar-run-as-user': { type: 'string' },
+      'sidecar-requests': { type: 'string' },
+      'sidecar-limits': { type: 'string' },
+      'excluded-namespaces': { type: 'string' },
+      'lease-name': { type: 'string' },
+      'max-pending-approvals': { type: 'string' },
+      'approval-retention': { type: 'string' },
+      'slack-api-url': { type: 'string', multiple: true },
+      'slack-timeout': { type: 'string' },
+      'channel-check-interval': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    'operator',
+  );
+  if (v.help) {
+    process.stdout.write(OPERATOR_HELP);
+    return 0;
+  }
   const env = process.env;
   const str = (k: string) => (v as Record<string, unknown>)[k] as string | undefined;
   const oneOf = <T extends string>(k: string, allowed: readonly T[], fallback: T): T => {
@@ -299,7 +325,11 @@ async function operator(args: string[]): Promise<number> {
   const level = str('log-level') ?? env[ENV.logLevel] ?? 'info';
   if (!isLevel(level)) throw new UsageError(`thoughtgate operator: log level must be debug, info, warn or error, got "${level}"`);
   let timeoutSeconds: number;
-  try { timeoutSeconds = m.webhookTimeoutSeconds(str('webhook-timeout')); } catch (err) { throw new UsageError(`thoughtgate operator: ${(err as Error).message}`); }
+  try {
+    timeoutSeconds = m.webhookTimeoutSeconds(str('webhook-timeout'));
+  } catch (err) {
+    throw new UsageError(`thoughtgate operator: ${(err as Error).message}`);
+  }
   let approvals: import('./cmd/operator.js').OperatorSettings['approvals'];
   let resources: ReturnType<typeof m.parseResources>;
   try {
@@ -315,8 +345,12 @@ async function operator(args: string[]): Promise<number> {
     throw new UsageError(`thoughtgate operator: ${(err as Error).message}`);
   }
   const runAsUser = str('sidecar-run-as-user');
-  if (runAsUser !== undefined && !/^\d+$/.test(runAsUser)) throw new UsageError(`thoughtgate operator: --sidecar-run-as-user must be a numeric uid, got "${runAsUser}"`);
-  const excluded = str('excluded-namespaces')?.split(',').map((x) => x.trim()).filter(Boolean);
+  if (runAsUser !== undefined && !/^\d+$/.test(runAsUser))
+    throw new UsageError(`thoughtgate operator: --sidecar-run-as-user must be a numeric uid, got "${runAsUser}"`);
+  const excluded = str('excluded-namespaces')
+    ?.split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   const log = createLogger(level);
   const settings: import('./cmd/operator.js').OperatorSettings = {
     kubeconfig: str('kubeconfig'),
@@ -327,19 +361,21 @@ async function operator(args: string[]): Promise<number> {
     leaderElection: !v['no-leader-election'],
     leaseName: str('lease-name'),
     approvals,
-    webhook: v['no-webhook'] ? null : {
-      port: port(str('webhook-port'), '--webhook-port', m.DEFAULTS.webhookPort),
-      bind: str('webhook-bind') ?? '0.0.0.0',
-      service: str('webhook-service') ?? m.DEFAULTS.service,
-      secret: str('webhook-secret') ?? m.DEFAULTS.secret,
-      configName: str('webhook-config') ?? m.DEFAULTS.configName,
-      url: str('webhook-url'),
-      manageConfig: !!v['manage-webhook-config'],
-      failurePolicy: oneOf('failure-policy', ['Fail', 'Ignore'] as const, 'Fail'),
-      timeoutSeconds,
-      extraSans: (v['webhook-san'] as string[] | undefined) ?? [],
-      certDir: str('webhook-cert-dir'),
-    },
+    webhook: v['no-webhook']
+      ? null
+      : {
+          port: port(str('webhook-port'), '--webhook-port', m.DEFAULTS.webhookPort),
+          bind: str('webhook-bind') ?? '0.0.0.0',
+          service: str('webhook-service') ?? m.DEFAULTS.service,
+          secret: str('webhook-secret') ?? m.DEFAULTS.secret,
+          configName: str('webhook-config') ?? m.DEFAULTS.configName,
+          url: str('webhook-url'),
+          manageConfig: !!v['manage-webhook-config'],
+          failurePolicy: oneOf('failure-policy', ['Fail', 'Ignore'] as const, 'Fail'),
+          timeoutSeconds,
+          extraSans: (v['webhook-san'] as string[] | undefined) ?? [],
+          certDir: str('webhook-cert-dir'),
+        },
     injection: {
       image: str('sidecar-image') ?? `${m.DEFAULTS.image}:${VERSION}`,
       imagePullPolicy: oneOf('sidecar-pull-policy', ['Always', 'IfNotPresent', 'Never'] as const, 'IfNotPresent'),
@@ -362,7 +398,10 @@ async function operator(args: string[]): Promise<number> {
 
 async function validate(args: string[]): Promise<number> {
   const v = parse(args, { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, 'validate');
-  if (v.help) { process.stdout.write(VALIDATE_HELP); return 0; }
+  if (v.help) {
+    process.stdout.write(VALIDATE_HELP);
+    return 0;
+  }
   const path = (v.config as string | undefined) ?? process.env[ENV.config];
   if (!path) throw new UsageError('thoughtgate validate: pass --config <file>');
   const [{ loadInitial }, { compileSnapshot }, { resolveIdentity }] = await Promise.all([
@@ -388,12 +427,24 @@ async function validate(args: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'sidecar': return sidecar(rest);
-    case 'validate': return validate(rest);
-    case 'operator': return operator(rest);
-    case 'version': case '--version': process.stdout.write(`${VERSION}\n`); return 0;
-    case undefined: case 'help': case '--help': case '-h': process.stdout.write(MAIN_HELP); return 0;
-    default: throw new UsageError(`thoughtgate: unknown command "${command}"\n\n${MAIN_HELP}`);
+    case 'sidecar':
+      return sidecar(rest);
+    case 'validate':
+      return validate(rest);
+    case 'operator':
+      return operator(rest);
+    case 'version':
+    case '--version':
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(MAIN_HELP);
+      return 0;
+    default:
+      throw new UsageError(`thoughtgate: unknown command "${command}"\n\n${MAIN_HELP}`);
   }
 }
 

@@ -40,7 +40,10 @@ export const ApprovalRequestSpecSchema = z.strictObject({
    * `auth:<first 32 hex of sha256(Authorization)>` or `anonymous`. After a restart the task answers
    * to that client only. Never the Authorization header itself.
    */
-  owner: z.string().regex(/^(session:.+|auth:[0-9a-f]{32}|anonymous)$/).optional(),
+  owner: z
+    .string()
+    .regex(/^(session:.+|auth:[0-9a-f]{32}|anonymous)$/)
+    .optional(),
   /** RFC 3339. After this the request is Expired (the channel's onTimeout). */
   expiresAt: z.string(),
   /** Set by the sidecar when the agent cancels; the operator then ends the request as Cancelled. */
@@ -62,15 +65,17 @@ export const ApprovalRequestStatusSchema = z.object({
   decidedAt: z.string().optional(),
   message: z.string().optional(),
   /** Where the request was posted. postingStartedAt without ts means a post may be in flight. */
-  slack: z.strictObject({
-    channel: z.string().optional(),
-    ts: z.string().optional(),
-    postingStartedAt: z.string().optional(),
-    /** The operator replica that set postingStartedAt (another replica waits before it looks for the message). */
-    postingBy: z.string().optional(),
-    /** What the Slack message shows now (messageState()); the operator rewrites it until this matches. */
-    messageState: z.string().optional(),
-  }).optional(),
+  slack: z
+    .strictObject({
+      channel: z.string().optional(),
+      ts: z.string().optional(),
+      postingStartedAt: z.string().optional(),
+      /** The operator replica that set postingStartedAt (another replica waits before it looks for the message). */
+      postingBy: z.string().optional(),
+      /** What the Slack message shows now (messageState()); the operator rewrites it until this matches. */
+      messageState: z.string().optional(),
+    })
+    .optional(),
   observedGeneration: z.number().int().optional(),
   conditions: z.array(ConditionSchema).optional(),
 });
@@ -82,7 +87,12 @@ export const APPROVAL_LABELS = {
   source: 'thoughtgate.io/source',
 } as const;
 
-export const APPROVAL_REQUEST_KIND = { kind: 'ApprovalRequest', plural: 'approvalrequests', singular: 'approvalrequest', shortNames: ['ar', 'approval'] } as const;
+export const APPROVAL_REQUEST_KIND = {
+  kind: 'ApprovalRequest',
+  plural: 'approvalrequests',
+  singular: 'approvalrequest',
+  shortNames: ['ar', 'approval'],
+} as const;
 
 export const APPROVAL_ANNOTATIONS = {
   /**
@@ -125,7 +135,12 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
  */
 export function approvalRequestName(taskId: string): string {
   if (taskId.length <= 63 && DNS_LABEL.test(taskId)) return taskId;
-  const readable = taskId.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+/, '').slice(0, 40).replace(/-+$/, '');
+  const readable = taskId
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+/, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
   return `${readable || 'task'}-${sha256(taskId).slice(0, 16)}`;
 }
 

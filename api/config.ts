@@ -15,7 +15,10 @@ export { Duration, Glob, GlobList, Name, PositiveDuration };
 function strict<T extends z.core.$ZodLooseShape>(shape: T) {
   const allowed = Object.keys(shape).join(', ');
   return z.strictObject(shape, {
-    error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown key${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')} (allowed: ${allowed})` : undefined),
+    error: (iss) =>
+      iss.code === 'unrecognized_keys'
+        ? `unknown key${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')} (allowed: ${allowed})`
+        : undefined,
   });
 }
 
@@ -40,7 +43,12 @@ export const SourceSchema = strict({
   name: Name,
   url: z.string().superRefine((s, ctx) => {
     let u: URL;
-    try { u = new URL(s); } catch { ctx.addIssue({ code: 'custom', message: `not a URL: "${s}"` }); return; }
+    try {
+      u = new URL(s);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `not a URL: "${s}"` });
+      return;
+    }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `must be an http or https URL, got "${u.protocol}"` });
     if (u.username || u.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials; use headers with ${VAR} instead' });
     if (u.hash) ctx.addIssue({ code: 'custom', message: 'must not have a #fragment' });
@@ -69,20 +77,19 @@ export const ApprovalRefSchema = strict({
 });
 
 export const RuleSchema = strict({
-    name: z.string().min(1).max(128).optional(),
-    match: RuleMatchSchema.default({}),
-    action: Action,
-    approval: ApprovalRefSchema.optional(),
-    reason: z.string().max(256).optional(),
-  })
-  .superRefine((r, ctx) => {
-    if (r.action === 'approve' && !r.approval) {
-      ctx.addIssue({ code: 'custom', path: ['approval'], message: 'a rule with action "approve" needs approval.channel' });
-    }
-    if (r.action !== 'approve' && r.approval) {
-      ctx.addIssue({ code: 'custom', path: ['approval'], message: 'approval is only used with action "approve"' });
-    }
-  });
+  name: z.string().min(1).max(128).optional(),
+  match: RuleMatchSchema.default({}),
+  action: Action,
+  approval: ApprovalRefSchema.optional(),
+  reason: z.string().max(256).optional(),
+}).superRefine((r, ctx) => {
+  if (r.action === 'approve' && !r.approval) {
+    ctx.addIssue({ code: 'custom', path: ['approval'], message: 'a rule with action "approve" needs approval.channel' });
+  }
+  if (r.action !== 'approve' && r.approval) {
+    ctx.addIssue({ code: 'custom', path: ['approval'], message: 'approval is only used with action "approve"' });
+  }
+});
 export type Rule = z.infer<typeof RuleSchema>;
 
 export const CedarSchema = strict({
@@ -110,15 +117,34 @@ export const LIMITS_DEFAULTS = {
 };
 
 export const LimitsSchema = strict({
-  maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(LIMITS_DEFAULTS.maxBodyBytes),
-  maxFilteredResponseBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(LIMITS_DEFAULTS.maxFilteredResponseBytes),
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(LIMITS_DEFAULTS.maxBodyBytes),
+  maxFilteredResponseBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(LIMITS_DEFAULTS.maxFilteredResponseBytes),
   /** Bytes buffered at once across all requests; unset: maxBufferedBytesFor(). */
-  maxBufferedBytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024 * 1024).optional(),
+  maxBufferedBytes: z
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(16 * 1024 * 1024 * 1024)
+    .optional(),
   maxBatchMessages: z.number().int().min(1).max(100_000).default(LIMITS_DEFAULTS.maxBatchMessages),
 }).superRefine((l, ctx) => {
   const need = minBufferedBytes(l);
   if (l.maxBufferedBytes !== undefined && l.maxBufferedBytes < need) {
-    ctx.addIssue({ code: 'custom', path: ['maxBufferedBytes'], message: `must be at least maxBodyBytes and 4 × maxFilteredResponseBytes (${need}), or one request could never be served` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['maxBufferedBytes'],
+      message: `must be at least maxBodyBytes and 4 × maxFilteredResponseBytes (${need}), or one request could never be served`,
+    });
   }
 });
 
@@ -192,9 +218,19 @@ export const ApprovalsSchema = strict({
   /** Tasks kept per client (owner); beyond it the client's own oldest finished task goes (anonymous clients: refused). */
   maxRetainedTasksPerClient: z.number().int().min(1).max(1_000_000).default(100),
   /** The largest task result ThoughtGate keeps for tasks/result; a larger one becomes -32024. */
-  maxTaskResultBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+  maxTaskResultBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(4 * 1024 * 1024),
   /** Bytes of task results kept across all clients; beyond it a client's own oldest results go, else -32024. */
-  maxRetainedTaskBytes: z.number().int().min(1024).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  maxRetainedTaskBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(4 * 1024 * 1024 * 1024)
+    .default(64 * 1024 * 1024),
   /** How fast new approval requests may be created: per client, and for the whole workload (token buckets). */
   rate: strict({
     client: RateSchema.default(RATE_DEFAULTS.client),
@@ -236,9 +272,19 @@ export const policyFields = {
 function documentChecks(doc: { sources: { name: string }[]; rules: { action: string }[]; defaultAction: string; cedar?: unknown }, ctx: z.RefinementCtx): void {
   if (!doc.cedar) {
     doc.rules.forEach((r, i) => {
-      if (r.action === 'policy') ctx.addIssue({ code: 'custom', path: ['rules', i, 'action'], message: 'action "policy" asks Cedar, but there is no cedar section (add cedar.policies)' });
+      if (r.action === 'policy')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'action'],
+          message: 'action "policy" asks Cedar, but there is no cedar section (add cedar.policies)',
+        });
     });
-    if (doc.defaultAction === 'policy') ctx.addIssue({ code: 'custom', path: ['defaultAction'], message: 'defaultAction "policy" asks Cedar, but there is no cedar section (add cedar.policies)' });
+    if (doc.defaultAction === 'policy')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaultAction'],
+        message: 'defaultAction "policy" asks Cedar, but there is no cedar section (add cedar.policies)',
+      });
   }
   const seen = new Set<string>();
   doc.sources.forEach((s, i) => {

@@ -62,8 +62,12 @@ function ourDocs(file: string): Doc[] {
 }
 
 const examplesDir = path.join(root, 'examples', 'crds');
-const validFiles = readdirSync(examplesDir).filter((f) => f.endsWith('.yaml')).sort();
-const invalidFiles = readdirSync(path.join(examplesDir, 'invalid')).filter((f) => f.endsWith('.yaml')).sort();
+const validFiles = readdirSync(examplesDir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
+const invalidFiles = readdirSync(path.join(examplesDir, 'invalid'))
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 describe('crds/ is generated from api/crds.ts', () => {
   test('the committed files equal a fresh generation (run scripts/gen-crds.ts if not)', () => {
@@ -87,14 +91,28 @@ describe('crds/ is generated from api/crds.ts', () => {
       expect(spec.names).toMatchObject({ plural: k.plural, singular: k.singular, shortNames: [...k.shortNames], categories: ['thoughtgate'] });
       expect(spec.versions[0].subresources).toEqual({ status: {} });
     }
-    const columns = (kind: string) => byKind[kind]!.versions[0].additionalPrinterColumns.map((c: { name: string; jsonPath: string }) => `${c.name}=${c.jsonPath}`);
+    const columns = (kind: string) =>
+      byKind[kind]!.versions[0].additionalPrinterColumns.map((c: { name: string; jsonPath: string }) => `${c.name}=${c.jsonPath}`);
     expect(columns('GovernancePolicy')).toEqual([
-      'Priority=.spec.priority', 'Ready=.status.conditions[?(@.type=="Ready")].status', 'Hash=.status.renderedHash', 'Age=.metadata.creationTimestamp',
+      'Priority=.spec.priority',
+      'Ready=.status.conditions[?(@.type=="Ready")].status',
+      'Hash=.status.renderedHash',
+      'Age=.metadata.creationTimestamp',
     ]);
-    expect(columns('ApprovalChannel')).toEqual(['Channel=.spec.slack.channel', 'Ready=.status.conditions[?(@.type=="Ready")].status', 'Age=.metadata.creationTimestamp']);
+    expect(columns('ApprovalChannel')).toEqual([
+      'Channel=.spec.slack.channel',
+      'Ready=.status.conditions[?(@.type=="Ready")].status',
+      'Age=.metadata.creationTimestamp',
+    ]);
     expect(columns('ApprovalRequest')).toEqual([
-      'Phase=.status.phase', 'Tool=.spec.tool', 'Channel=.spec.channel', 'Pod=.spec.workload.pod', 'DecidedBy=.status.decidedBy[0].name',
-      'Expires=.spec.expiresAt', 'Reason=.status.reason', 'Age=.metadata.creationTimestamp',
+      'Phase=.status.phase',
+      'Tool=.spec.tool',
+      'Channel=.spec.channel',
+      'Pod=.spec.workload.pod',
+      'DecidedBy=.status.decidedBy[0].name',
+      'Expires=.spec.expiresAt',
+      'Reason=.status.reason',
+      'Age=.metadata.creationTimestamp',
     ]);
   });
 
@@ -135,7 +153,7 @@ describe('the zod → structural converter', () => {
     expect(structural(z.record(z.string(), z.unknown()).default({}))).toEqual({ type: 'object', default: {}, 'x-kubernetes-preserve-unknown-fields': true });
   });
 
-  test('string | string[] is untyped, keeps both branches\' bounds and has no CEL', () => {
+  test("string | string[] is untyped, keeps both branches' bounds and has no CEL", () => {
     expect(structural(GlobList)).toEqual({
       description: 'A non-empty string or a non-empty list of non-empty strings.',
       minimum: 1,
@@ -161,7 +179,9 @@ describe('the zod → structural converter', () => {
   test('what has no structural form is refused, naming the place', () => {
     expect(() => structural(z.object({ a: z.union([z.string().min(1), z.number()]) }))).toThrow(/^\.a: unsupported union/);
     expect(() => structural(z.object({ a: z.union([z.string(), z.number()]) }))).toThrow(/^\.a: a value of several types \(string, number\)/);
-    expect(() => structural(z.object({ a: z.discriminatedUnion('k', [z.object({ k: z.literal('x') }), z.object({ k: z.literal('y') })]) }))).toThrow(/\.a: JSON Schema keyword "oneOf"/);
+    expect(() => structural(z.object({ a: z.discriminatedUnion('k', [z.object({ k: z.literal('x') }), z.object({ k: z.literal('y') })]) }))).toThrow(
+      /\.a: JSON Schema keyword "oneOf"/,
+    );
     expect(() => toStructural({ type: 'string', contentEncoding: 'base64' })).toThrow(/keyword "contentEncoding" has no structural equivalent/);
     expect(() => toStructural({ type: 'string', format: 'emoji' })).toThrow(/format "emoji"/);
     type Tree = { children: Tree[] };
@@ -169,7 +189,7 @@ describe('the zod → structural converter', () => {
     expect(() => structural(tree)).toThrow();
   });
 
-  test('CEL extras follow zod\'s refinement chain and wrappers', () => {
+  test("CEL extras follow zod's refinement chain and wrappers", () => {
     const rules = (s: K8sSchema) => (s['x-kubernetes-validations'] ?? []).map((r) => r.message);
     expect(rules(structural(Duration))).toEqual([expect.stringMatching(/^expected a duration/)]);
     expect(rules(structural(PositiveDuration.default('5s')))).toEqual([expect.stringMatching(/^expected a duration/), 'must be greater than zero']);
@@ -197,7 +217,8 @@ describe('zod and the CRDs agree', () => {
 
   test.each(validFiles)('CRD defaults give what zod gives for examples/crds/%s', (file) => {
     for (const d of ourDocs(path.join(examplesDir, file))) {
-      const schema = d.kind === 'GovernancePolicy' ? GovernancePolicySpecSchema : d.kind === 'ApprovalRequest' ? ApprovalRequestSpecSchema : ApprovalChannelSpecSchema;
+      const schema =
+        d.kind === 'GovernancePolicy' ? GovernancePolicySpecSchema : d.kind === 'ApprovalRequest' ? ApprovalRequestSpecSchema : ApprovalChannelSpecSchema;
       const specSchema = openApiSchema(d.kind).properties!.spec!;
       expect(applyDefaults(d.spec, specSchema)).toEqual(schema.parse(d.spec));
     }
@@ -221,8 +242,20 @@ describe('zod and the CRDs agree', () => {
 
   const crdUrl = (v: string) => re(PATTERNS.httpUrl).test(v) && !re(PATTERNS.urlCredentials).test(v) && !re(PATTERNS.urlFragment).test(v);
   test.each([
-    'http://mcp.example.com/mcp', 'HTTPS://x:8443/a?b=c', 'https://${HOST}/mcp', 'http://x/a@b', 'http://x/?q=@', 'http://x/#',
-    'ftp://x/mcp', 'file:///etc/passwd', 'x', 'http://', 'http://user:pw@x/', 'http://token@x/', 'http://x/#frag', '${URL}',
+    'http://mcp.example.com/mcp',
+    'HTTPS://x:8443/a?b=c',
+    'https://${HOST}/mcp',
+    'http://x/a@b',
+    'http://x/?q=@',
+    'http://x/#',
+    'ftp://x/mcp',
+    'file:///etc/passwd',
+    'x',
+    'http://',
+    'http://user:pw@x/',
+    'http://token@x/',
+    'http://x/#frag',
+    '${URL}',
   ])('url %j: CRD and zod agree', (v) => {
     expect(crdUrl(v)).toBe(SourceSchema.shape.url.safeParse(v).success);
   });
@@ -233,7 +266,12 @@ describe('zod and the CRDs agree', () => {
   });
 
   test('ApprovalChannel names: the CRD asks what approval.channel can name', () => {
-    for (const [name, ok] of [['platform-approvals', true], ['platform.approvals', false], ['Ops', false], ['a'.repeat(64), false]] as const) {
+    for (const [name, ok] of [
+      ['platform-approvals', true],
+      ['platform.approvals', false],
+      ['Ops', false],
+      ['a'.repeat(64), false],
+    ] as const) {
       expect([name, re(PATTERNS.dnsLabel).test(name) && name.length <= 63]).toEqual([name, ok]);
       expect([name, Name.safeParse(name).success]).toEqual([name, ok]);
     }
@@ -242,7 +280,19 @@ describe('zod and the CRDs agree', () => {
 
 describe('the YAML emitter', () => {
   test('round-trips and quotes what YAML 1.1 readers (kubectl) would misread', () => {
-    const value = { a: 'yes', b: 'No', c: 'on', d: "it's", e: 'x\ny', f: [], g: {}, h: [{ i: 1, j: [true, null] }, 'k'], '5s': '-1', l: 'plain words, ok', m: 'trailing ' };
+    const value = {
+      a: 'yes',
+      b: 'No',
+      c: 'on',
+      d: "it's",
+      e: 'x\ny',
+      f: [],
+      g: {},
+      h: [{ i: 1, j: [true, null] }, 'k'],
+      '5s': '-1',
+      l: 'plain words, ok',
+      m: 'trailing ',
+    };
     const text = toYaml(value);
     expect(parseYaml(text)).toEqual(value);
     expect(text).toContain("a: 'yes'\nb: 'No'\nc: 'on'\n");

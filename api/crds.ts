@@ -35,14 +35,16 @@ export const SecretKeyRefSchema = z.strictObject({
   key: z.string().min(1).default('token'),
 });
 
-export const ApprovalChannelSpecSchema = z.strictObject({
-  slack: z.strictObject({ ...SlackTargetFields, tokenSecretRef: SecretKeyRefSchema }),
-  ...approvalChannelFields,
-}).superRefine((c, ctx) => {
-  if (c.approvers.users.length + c.approvers.userGroups.length === 0) {
-    ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'list at least one approver user or user group' });
-  }
-});
+export const ApprovalChannelSpecSchema = z
+  .strictObject({
+    slack: z.strictObject({ ...SlackTargetFields, tokenSecretRef: SecretKeyRefSchema }),
+    ...approvalChannelFields,
+  })
+  .superRefine((c, ctx) => {
+    if (c.approvers.users.length + c.approvers.userGroups.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'list at least one approver user or user group' });
+    }
+  });
 export type ApprovalChannelSpec = z.infer<typeof ApprovalChannelSpecSchema>;
 
 export const ApprovalChannelStatusSchema = z.object({

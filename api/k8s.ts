@@ -1,15 +1,18 @@
 // Kubernetes shapes every part shares: label selectors (and matching them), status conditions.
 import { z } from 'zod';
 
-export const LabelSelectorRequirementSchema = z.strictObject({
-  key: z.string().min(1),
-  operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
-  values: z.array(z.string()).optional(),
-}).superRefine((r, ctx) => {
-  const needsValues = r.operator === 'In' || r.operator === 'NotIn';
-  if (needsValues && (!r.values || r.values.length === 0)) ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${r.operator} needs at least one value` });
-  if (!needsValues && r.values && r.values.length > 0) ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${r.operator} takes no values` });
-});
+export const LabelSelectorRequirementSchema = z
+  .strictObject({
+    key: z.string().min(1),
+    operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+    values: z.array(z.string()).optional(),
+  })
+  .superRefine((r, ctx) => {
+    const needsValues = r.operator === 'In' || r.operator === 'NotIn';
+    if (needsValues && (!r.values || r.values.length === 0))
+      ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${r.operator} needs at least one value` });
+    if (!needsValues && r.values && r.values.length > 0) ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${r.operator} takes no values` });
+  });
 
 /** metav1.LabelSelector. An empty selector matches every pod. */
 export const LabelSelectorSchema = z.strictObject({
@@ -26,10 +29,18 @@ export function matchesSelector(selector: LabelSelector | undefined, labels: Rea
     const has = Object.hasOwn(labels, e.key);
     const value = labels[e.key];
     switch (e.operator) {
-      case 'In': if (!has || !e.values!.includes(value!)) return false; break;
-      case 'NotIn': if (has && e.values!.includes(value!)) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
+      case 'In':
+        if (!has || !e.values!.includes(value!)) return false;
+        break;
+      case 'NotIn':
+        if (has && e.values!.includes(value!)) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
     }
   }
   return true;

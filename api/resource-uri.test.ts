@@ -119,10 +119,13 @@ describe('canonicalUri: properties', () => {
 
   test('every generated spelling of a URI has the canonical form of the URI', () => {
     fc.assert(
-      fc.property(canonicalParts.chain((p) => fc.tuple(fc.constant(p), spelling(p))), ([p, s]) => {
-        const c = canonicalUri(s);
-        expect(c).toEqual({ ok: true, uri: canon(plain(p)) });
-      }),
+      fc.property(
+        canonicalParts.chain((p) => fc.tuple(fc.constant(p), spelling(p))),
+        ([p, s]) => {
+          const c = canonicalUri(s);
+          expect(c).toEqual({ ok: true, uri: canon(plain(p)) });
+        },
+      ),
       runs,
     );
   });
@@ -136,9 +139,17 @@ describe('canonicalUri: properties', () => {
     };
     fc.assert(fc.property(canonicalParts.chain(spelling), check), runs);
     fc.assert(fc.property(fc.webUrl({ withQueryParameters: true, withFragments: false }), check), runs);
-    const uriish = fc.array(fc.constantFrom(...'aZ09-._~!$&\'()*+,;=:@/?#%[]\\ \t{}|^`"<>éÅ€'.split(''), '%2e', '%2E', '%41', '%2f', '%00', '..', './', '//'), { maxLength: 24 });
-    fc.assert(fc.property(fc.constantFrom('demo://', 'DEMO://h', 'http://', 'file://', 'urn:', 'x:/', 'demo:'), uriish, (pre, rest) => check(pre + rest.join(''))), { numRuns: 2000 });
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (s) => check(`demo://h/${s}`)), { numRuns: 1000 });
+    const uriish = fc.array(fc.constantFrom(...'aZ09-._~!$&\'()*+,;=:@/?#%[]\\ \t{}|^`"<>éÅ€'.split(''), '%2e', '%2E', '%41', '%2f', '%00', '..', './', '//'), {
+      maxLength: 24,
+    });
+    fc.assert(
+      fc.property(fc.constantFrom('demo://', 'DEMO://h', 'http://', 'file://', 'urn:', 'x:/', 'demo:'), uriish, (pre, rest) => check(pre + rest.join(''))),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (s) => check(`demo://h/${s}`)),
+      { numRuns: 1000 },
+    );
   });
 });
 
@@ -200,10 +211,13 @@ describe('resource globs in the config', () => {
 
   test('every canonical URI, written as a glob, is accepted', () => {
     const esc = (s: string) => s.replace(/[*?\\]/g, (c) => `\\${c}`);
-    fc.assert(fc.property(uriParts.chain(spelling), (s) => {
-      const c = canonicalUri(s);
-      if (c.ok) expect(resourceGlobProblem(esc(c.uri))).toBeNull();
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(uriParts.chain(spelling), (s) => {
+        const c = canonicalUri(s);
+        if (c.ok) expect(resourceGlobProblem(esc(c.uri))).toBeNull();
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('the config refuses a non-canonical resource glob in expose.resources and rules[].match.resource', () => {

@@ -85,7 +85,7 @@ function normalisePart(s: string, part: Part): Normalised {
       if (b === 0) return fail('percent-encoded NUL (%00)');
       if (part !== 'query' && (b < 0x20 || b === 0x7f)) return fail('percent-encoded control character');
       if (part === 'segment' && (b === 0x2f || b === 0x5c)) return fail('percent-encoded "/" or "\\" in a path segment (%2F, %5C)');
-      out += unreserved(b) ? chars[b] : ENCODED[b] ?? `%${HEX[h]}${HEX[l]}`;
+      out += unreserved(b) ? chars[b] : (ENCODED[b] ?? `%${HEX[h]}${HEX[l]}`);
       i += 3;
     } else if (c < 0x80) {
       if (c === 0x5c && part !== 'query') return fail('backslash in the URI');
@@ -175,7 +175,8 @@ function normaliseUri(input: string): { ok: true; uri: string; href: string } | 
         continue;
       }
       if (/^[0-9]+$/.test(t)) t = t.replace(/^0+(?=[0-9])/, '');
-      else if (ambiguousNumber(n.decoded)) return fail(`path segment "${t}" is a number written in a form servers may read as another; write it as a plain decimal integer`);
+      else if (ambiguousNumber(n.decoded))
+        return fail(`path segment "${t}" is a number written in a form servers may read as another; write it as a plain decimal integer`);
       kept.push(t);
       trailing = false;
     }
@@ -275,7 +276,11 @@ export function canonicalUriTemplate(input: string): CanonicalUri {
 export function probeUriFor(canonical: string, probeName: string): string {
   const fallback = `thoughtgate:///${probeName}`;
   let u: URL;
-  try { u = new URL(canonical); } catch { return fallback; }
+  try {
+    u = new URL(canonical);
+  } catch {
+    return fallback;
+  }
   const authority = u.href.startsWith(`${u.protocol}//`);
   const probe = authority ? `${u.protocol}//${u.host}/${probeName}` : u.pathname.startsWith('/') ? `${u.protocol}/${probeName}` : `${u.protocol}${probeName}`;
   const c = canonicalUri(probe);
@@ -333,7 +338,10 @@ export function resourceGlobProblem(glob: string): string | null {
   if (first && 'lit' in first && /^[A-Za-z][A-Za-z0-9+.-]*:/.test(first.lit)) {
     const withTemplates: Piece[] = [];
     for (const p of pieces) {
-      if ('hole' in p) { withTemplates.push(p); continue; }
+      if ('hole' in p) {
+        withTemplates.push(p);
+        continue;
+      }
       const t = templatePieces(p.lit);
       if (t === null) return 'unbalanced "{" or "}"';
       withTemplates.push(...t);
@@ -341,7 +349,9 @@ export function resourceGlobProblem(glob: string): string | null {
     const c = canonicalWithHoles(withTemplates);
     if (!c.ok) return `not a resource URI ThoughtGate can compare: ${c.reason}`;
     const canonical = globText(c.pieces.flatMap((p) => ('hole' in p && p.hole.startsWith('{') ? [{ lit: p.hole }] : [p])));
-    return canonical === globText(pieces) ? null : `not in canonical form; write it as "${canonical}" (resource URIs are compared in canonical form, see docs/configuration.md)`;
+    return canonical === globText(pieces)
+      ? null
+      : `not in canonical form; write it as "${canonical}" (resource URIs are compared in canonical form, see docs/configuration.md)`;
   }
   for (const p of pieces) {
     if (!('lit' in p)) continue;

@@ -41,15 +41,22 @@ const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 
 // ---------- peers (child process): the upstream, answering every tools/call at once as JSON, and a fake Slack ----------
 async function runPeers(): Promise<void> {
-  const fake = await startFakeSlack({ tokens: { [TOKEN]: { userId: 'UBOT' } }, channels: [{ id: CH, name: 'bench' }], users: [{ id: APPROVER, name: 'approver' }] });
+  const fake = await startFakeSlack({
+    tokens: { [TOKEN]: { userId: 'UBOT' } },
+    channels: [{ id: CH, name: 'bench' }],
+    users: [{ id: APPROVER, name: 'approver' }],
+  });
   const server = http.createServer((req, res) => {
     // The fake upstream reads as the sidecar does: bounded, strict UTF-8.
-    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then((body) => {
-      const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1] ?? 'null';
-      const out = `{"jsonrpc":"2.0","id":${id},"result":{"content":[{"type":"text","text":"deployed"}]}}`;
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
-      res.end(out);
-    }, () => res.destroy());
+    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then(
+      (body) => {
+        const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1] ?? 'null';
+        const out = `{"jsonrpc":"2.0","id":${id},"result":{"content":[{"type":"text","text":"deployed"}]}}`;
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+        res.end(out);
+      },
+      () => res.destroy(),
+    );
   });
   server.listen(Number(process.argv[3]), '127.0.0.1', () => process.stdout.write(`ready ${fake.url}\n`));
 }
@@ -79,7 +86,9 @@ interface Rig {
 async function startRig(fake: Pick<FakeSlack, 'url'>, upstreamUrl: string, opts: StandaloneOptions, timeout = '1h'): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'tg-bench-approvals-'));
   const path = join(dir, 'thoughtgate.yaml');
-  writeFileSync(path, `
+  writeFileSync(
+    path,
+    `
 sources:
   - name: up
     url: ${upstreamUrl}
@@ -96,7 +105,8 @@ approvalChannels:
 approvals:
   maxPending: { workload: 100000, client: 100000 }
   maxRetainedTasks: 100000
-`);
+`,
+  );
   const env = { BENCH_SLACK_TOKEN: TOKEN };
   const decidedAt = new Map<string, number>();
   // The engine logs "approval decided" synchronously as it applies a decision: the moment to time from.
@@ -133,7 +143,12 @@ async function post(pool: Pool, body: string): Promise<string> {
 
 let seq = 0;
 const callBody = (task: boolean) =>
-  JSON.stringify({ jsonrpc: '2.0', id: ++seq, method: 'tools/call', params: { name: 'deploy', arguments: { service: 'api', version: String(seq) }, ...(task ? { task: { ttl: 3_600_000 } } : {}) } });
+  JSON.stringify({
+    jsonrpc: '2.0',
+    id: ++seq,
+    method: 'tools/call',
+    params: { name: 'deploy', arguments: { service: 'api', version: String(seq) }, ...(task ? { task: { ttl: 3_600_000 } } : {}) },
+  });
 
 /** `gapMs` after each task: lets the Slack work of the last approval finish (a sidecar at rest). */
 async function taskCreation(pool: Pool, clients: number, perClient: number, gapMs = 0): Promise<number[]> {
@@ -157,7 +172,10 @@ async function taskCreation(pool: Pool, clients: number, perClient: number, gapM
 /** `--sidecar <upstream url> <slack url>`: a sidecar with the standalone backend, until SIGTERM. */
 async function runSidecar(upstreamUrl: string, slackUrl: string): Promise<void> {
   // Posts and updates go out at once: one post and one update per approval, from this process.
-  const rig = await startRig({ url: slackUrl }, upstreamUrl, { requestTimeoutMs: 5000, limiter: { budgets: { ...budgets(1, true), 'chat.update': { perMinute: 1e6, burst: 1000 } } } });
+  const rig = await startRig({ url: slackUrl }, upstreamUrl, {
+    requestTimeoutMs: 5000,
+    limiter: { budgets: { ...budgets(1, true), 'chat.update': { perMinute: 1e6, burst: 1000 } } },
+  });
   process.stdout.write(`ready ${rig.sidecar.port}\n`);
   process.once('SIGTERM', () => {
     void rig.close().then(() => process.exit(0));
@@ -166,25 +184,40 @@ async function runSidecar(upstreamUrl: string, slackUrl: string): Promise<void> 
 
 function spawnSidecar(upstreamUrl: string, slackUrl: string): Promise<{ child: ChildProcess; base: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(process.env['BENCH_SIDECAR_NODE_ARGS'] ?? '').split(' ').filter(Boolean), fileURLToPath(import.meta.url), '--sidecar', upstreamUrl, slackUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [...(process.env['BENCH_SIDECAR_NODE_ARGS'] ?? '').split(' ').filter(Boolean), fileURLToPath(import.meta.url), '--sidecar', upstreamUrl, slackUrl],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     child.stdout!.once('data', (d: Buffer) => resolve({ child, base: `http://127.0.0.1:${/ready (\d+)/.exec(d.toString())![1]}` }));
     child.once('exit', (c) => reject(new Error(`sidecar exited ${c}`)));
   });
 }
 
 async function main(): Promise<void> {
-  console.log(`# thoughtgate approvals benchmark: node ${process.version}. 1: sidecar, upstream + fake Slack, load generator in 3 processes; 1b-3: sidecar, fake Slack and load in this one, upstream in a child`);
+  console.log(
+    `# thoughtgate approvals benchmark: node ${process.version}. 1: sidecar, upstream + fake Slack, load generator in 3 processes; 1b-3: sidecar, fake Slack and load in this one, upstream in a child`,
+  );
   const upPort = await freePort();
   const { child: upstream, slackUrl: peerSlackUrl } = await spawnReady([fileURLToPath(import.meta.url), '--peers', String(upPort)]);
   const upstreamUrl = `http://127.0.0.1:${upPort}/mcp`;
-  const fake = await startFakeSlack({ tokens: { [TOKEN]: { userId: 'UBOT' } }, channels: [{ id: CH, name: 'bench' }], users: [{ id: APPROVER, name: 'approver' }] });
+  const fake = await startFakeSlack({
+    tokens: { [TOKEN]: { userId: 'UBOT' } },
+    channels: [{ id: CH, name: 'bench' }],
+    users: [{ id: APPROVER, name: 'approver' }],
+  });
   try {
     // ---------- 1. task creation, sidecar in its own process ----------
     // Each created task is cancelled right after (untimed), so a long warm run stays under the
     // pending limits; every approval still costs its Slack post and cancel update in that process.
     {
       const { child, base } = await spawnSidecar(upstreamUrl, peerSlackUrl);
-      for (const [c, perClient, gap, tag] of [[4, 150, 0, 'warmup'], [1, 500, 10, 'c1_at_rest'], [1, 1000, 0, 'c1'], [10, 100, 0, 'c10']] as const) {
+      for (const [c, perClient, gap, tag] of [
+        [4, 150, 0, 'warmup'],
+        [1, 500, 10, 'c1_at_rest'],
+        [1, 1000, 0, 'c1'],
+        [10, 100, 0, 'c10'],
+      ] as const) {
         const pool = new Pool(base, { connections: c });
         const lat = await taskCreation(pool, c, perClient, gap);
         await pool.close();
@@ -213,7 +246,17 @@ async function main(): Promise<void> {
     {
       const log = createLogger('error', () => undefined);
       const backend = standaloneBackend(
-        [{ name: 'oncall', slack: { channel: CH, apiUrl: fake.url, tokenEnv: 'T' }, approvers: { users: [APPROVER], userGroups: [] }, reactions: { approve: ['white_check_mark'], reject: ['x'] }, timeout: '1h', onTimeout: 'reject', redact: [] }],
+        [
+          {
+            name: 'oncall',
+            slack: { channel: CH, apiUrl: fake.url, tokenEnv: 'T' },
+            approvers: { users: [APPROVER], userGroups: [] },
+            reactions: { approve: ['white_check_mark'], reject: ['x'] },
+            timeout: '1h',
+            onTimeout: 'reject',
+            redact: [],
+          },
+        ],
         { T: TOKEN },
         log,
         undefined,
@@ -223,7 +266,19 @@ async function main(): Promise<void> {
       for (let i = 0; i < 200; i++) {
         const now = new Date();
         const t = nowMs();
-        await backend.submit({ id: `tg-bench${i}`, channel: 'oncall', workload: { namespace: 'ns', serviceAccount: 'sa', pod: 'p' }, source: 'up', method: 'tools/call', tool: 'deploy', arguments: { i }, requestHash: 'x'.repeat(64), reason: 'bench', createdAt: now, expiresAt: new Date(now.getTime() + 3_600_000) });
+        await backend.submit({
+          id: `tg-bench${i}`,
+          channel: 'oncall',
+          workload: { namespace: 'ns', serviceAccount: 'sa', pod: 'p' },
+          source: 'up',
+          method: 'tools/call',
+          tool: 'deploy',
+          arguments: { i },
+          requestHash: 'x'.repeat(64),
+          reason: 'bench',
+          createdAt: now,
+          expiresAt: new Date(now.getTime() + 3_600_000),
+        });
         lat.push(nowMs() - t);
       }
       lat.sort((a, b) => a - b);
@@ -234,7 +289,10 @@ async function main(): Promise<void> {
 
     // ---------- 2. held call: decision → upstream result at the client, vs a direct call ----------
     {
-      const rig = await startRig(fake, upstreamUrl, { backoff: { initialMs: 2, factor: 1, maxMs: 2 }, limiter: { budgets: budgets(1000, true), maxConcurrent: 64 } });
+      const rig = await startRig(fake, upstreamUrl, {
+        backoff: { initialMs: 2, factor: 1, maxMs: 2 },
+        limiter: { budgets: budgets(1000, true), maxConcurrent: 64 },
+      });
       const pool = new Pool(rig.base, { connections: 4 });
       const direct = new Pool(`http://127.0.0.1:${upPort}`, { connections: 4 });
       const held: number[] = [];

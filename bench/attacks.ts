@@ -28,12 +28,15 @@ function runUpstream(): void {
   const list = JSON.stringify({ tools });
   const server = http.createServer((req, res) => {
     // The fake upstream reads as the sidecar does: bounded, strict UTF-8.
-    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then((body) => {
-      const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1] ?? 'null';
-      const out = body.includes('"tools/list"') ? `{"jsonrpc":"2.0","id":${id},"result":${list}}` : `{"jsonrpc":"2.0","id":${id},"result":{}}`;
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
-      res.end(out);
-    }, () => res.destroy());
+    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then(
+      (body) => {
+        const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1] ?? 'null';
+        const out = body.includes('"tools/list"') ? `{"jsonrpc":"2.0","id":${id},"result":${list}}` : `{"jsonrpc":"2.0","id":${id},"result":{}}`;
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+        res.end(out);
+      },
+      () => res.destroy(),
+    );
   });
   server.listen(Number(process.argv[3]), '127.0.0.1', () => process.stdout.write('ready\n'));
 }
@@ -42,7 +45,8 @@ function runUpstream(): void {
 
 const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const line = (name: string, value: number | string, unit = '') => console.log(`${name} ${typeof value === 'number' ? value.toFixed(1) : value}${unit ? ` ${unit}` : ''}`);
+const line = (name: string, value: number | string, unit = '') =>
+  console.log(`${name} ${typeof value === 'number' ? value.toFixed(1) : value}${unit ? ` ${unit}` : ''}`);
 
 /** Samples the sidecar while an attack runs: peak RSS and the latency of /health (event-loop stalls). */
 function monitor(pid: number, adminPort: number): { stop(): Promise<{ rssPeak: number; healthMaxMs: number; healthP99Ms: number }> } {
@@ -54,11 +58,18 @@ function monitor(pid: number, adminPort: number): { stop(): Promise<{ rssPeak: n
     while (running) {
       const t = process.hrtime.bigint();
       await new Promise<void>((r) => {
-        const req = http.get({ host: '127.0.0.1', port: adminPort, path: '/health', agent }, (res) => { res.resume(); res.on('end', () => r()); });
+        const req = http.get({ host: '127.0.0.1', port: adminPort, path: '/health', agent }, (res) => {
+          res.resume();
+          res.on('end', () => r());
+        });
         req.on('error', () => r());
       });
       lat.push(Number(process.hrtime.bigint() - t) / 1e6);
-      try { rssPeak = Math.max(rssPeak, rssMiB(pid)); } catch { /* exited */ }
+      try {
+        rssPeak = Math.max(rssPeak, rssMiB(pid));
+      } catch {
+        /* exited */
+      }
       await sleep(10);
     }
   })();
@@ -73,12 +84,19 @@ function monitor(pid: number, adminPort: number): { stop(): Promise<{ rssPeak: n
   };
 }
 
-interface Sidecar { proc: ChildProcess; port: number; adminPort: number; logBytes: () => number }
+interface Sidecar {
+  proc: ChildProcess;
+  port: number;
+  adminPort: number;
+  logBytes: () => number;
+}
 
 async function startSidecar(upPort: number): Promise<Sidecar> {
   const dir = mkdtempSync(join(tmpdir(), 'tg-attacks-'));
   const config = join(dir, 'thoughtgate.yaml');
-  writeFileSync(config, `
+  writeFileSync(
+    config,
+    `
 sources:
   - name: up
     url: http://127.0.0.1:${upPort}/mcp
@@ -89,7 +107,8 @@ rules:
     action: deny
 defaultAction: forward
 ${BASELINE ? '' : 'server: { requestBodyTimeout: 5s }'}
-`);
+`,
+  );
   const port = await freePort();
   const adminPort = await freePort();
   // Log level info: log volume is one of the costs measured. The same V8 setting as the image.
@@ -98,9 +117,17 @@ ${BASELINE ? '' : 'server: { requestBodyTimeout: 5s }'}
     env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=4' },
   });
   let logBytes = 0;
-  proc.stdout!.on('data', (c: Buffer) => { logBytes += c.length; });
+  proc.stdout!.on('data', (c: Buffer) => {
+    logBytes += c.length;
+  });
   for (;;) {
-    if (await fetch(`http://127.0.0.1:${adminPort}/ready`).then((r) => r.status === 200, () => false)) break;
+    if (
+      await fetch(`http://127.0.0.1:${adminPort}/ready`).then(
+        (r) => r.status === 200,
+        () => false,
+      )
+    )
+      break;
     await sleep(20);
   }
   await sleep(500);
@@ -114,11 +141,21 @@ async function metricsBytes(s: Sidecar): Promise<number> {
 /** One request on its own connection; resolves with the status (0: no HTTP answer). */
 function request(port: number, path: string, body: string): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent: false, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', () => resolve(0));
     req.end(body);
   });
@@ -127,7 +164,10 @@ function request(port: number, path: string, body: string): Promise<number> {
 function countStatuses(statuses: number[]): string {
   const by = new Map<number, number>();
   for (const s of statuses) by.set(s, (by.get(s) ?? 0) + 1);
-  return [...by].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}x${n}`).join(',');
+  return [...by]
+    .sort((a, b) => a[0] - b[0])
+    .map(([s, n]) => `${s}x${n}`)
+    .join(',');
 }
 
 /** Each attack on a fresh sidecar, so growth left by one does not hide or inflate the next. */
@@ -158,7 +198,9 @@ async function attack(name: string, upPort: number, run: (s: Sidecar) => Promise
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--upstream') return runUpstream();
-  console.log(`# thoughtgate exhaustion attacks: sidecar ${CLI} on ${NODE === process.execPath ? `node ${process.version}` : NODE}${BASELINE ? ' (baseline config)' : ''}`);
+  console.log(
+    `# thoughtgate exhaustion attacks: sidecar ${CLI} on ${NODE === process.execPath ? `node ${process.version}` : NODE}${BASELINE ? ' (baseline config)' : ''}`,
+  );
   const upPort = await freePort();
   const upstream = await spawnReady(process.execPath, [fileURLToPath(import.meta.url), '--upstream', String(upPort)]);
 
@@ -194,10 +236,21 @@ async function main(): Promise<void> {
       const sock = net.connect(s.port, '127.0.0.1');
       sockets.push(sock);
       let first = '';
-      sock.on('data', (d: Buffer) => { if (!first) first = d.toString('latin1', 0, 12); });
+      sock.on('data', (d: Buffer) => {
+        if (!first) first = d.toString('latin1', 0, 12);
+      });
       sock.on('error', () => undefined);
-      closed.push(new Promise((r) => sock.once('close', () => { answers.push(first.slice(9, 12) || 'none'); r(); })));
-      sock.write(`POST /mcp/up HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: ${size}\r\n\r\n`);
+      closed.push(
+        new Promise((r) =>
+          sock.once('close', () => {
+            answers.push(first.slice(9, 12) || 'none');
+            r();
+          }),
+        ),
+      );
+      sock.write(
+        `POST /mcp/up HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: ${size}\r\n\r\n`,
+      );
       sock.write(Buffer.alloc(size - 1, 0x20));
     }
     await sleep(2000);
@@ -208,7 +261,13 @@ async function main(): Promise<void> {
     const ended = await Promise.race([all, sleep(8000).then(() => false)]);
     const stillOpen = sockets.filter((x) => !x.destroyed).length;
     for (const x of sockets) x.destroy();
-    return { rss_while_stalled_mib: stalledRss, open_after_2s: open, open_after_10s: stillOpen, all_closed_by_sidecar: ended ? 'yes' : 'no', answers: countStatuses(answers.map(Number).filter((n) => n > 0)) || 'none' };
+    return {
+      rss_while_stalled_mib: stalledRss,
+      open_after_2s: open,
+      open_after_10s: stillOpen,
+      all_closed_by_sidecar: ended ? 'yes' : 'no',
+      answers: countStatuses(answers.map(Number).filter((n) => n > 0)) || 'none',
+    };
   });
 
   // c. 10 concurrent tools/list of a 13 MB list that the sidecar must filter.

@@ -101,7 +101,11 @@ const N = 10_000;
 function stats(name: string, samples: number[], cpuUs?: number): void {
   samples.sort((a, b) => a - b);
   const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!;
-  for (const [label, v] of [['median', q(0.5)], ['p90', q(0.9)], ['p99', q(0.99)]] as const) {
+  for (const [label, v] of [
+    ['median', q(0.5)],
+    ['p90', q(0.9)],
+    ['p99', q(0.99)],
+  ] as const) {
     console.log(`${name}.${label}_us ${v.toFixed(1)}`);
   }
   // CPU time per call: less disturbed than wall time when other processes share the CPUs.
@@ -127,7 +131,10 @@ if (!compiled.ok) throw new Error(compiled.errors.join('\n'));
 const set = compiled.policies;
 console.log(`cedar.policies ${set.policies.length}`);
 // Each compile releases its preparsed sets, as a sidecar does one reload later.
-run('cedar.compile', 50, () => { const c = compilePolicies(POLICIES); if (c.ok) c.policies.dispose(); });
+run('cedar.compile', 50, () => {
+  const c = compilePolicies(POLICIES);
+  if (c.ok) c.policies.dispose();
+});
 
 const d = evaluate(set, input);
 console.log(`cedar.evaluate.decision ${d.decision} (${d.reason})`);
@@ -136,7 +143,13 @@ console.log(`cedar.evaluate.decision ${d.decision} (${d.reason})`);
 run('cedar.evaluate', N, () => evaluate(set, input));
 
 // A lean call for contrast: a resource read without arguments, matched by fewer policies.
-const lean: CedarInput = { ...input, method: 'resources/read', source: 'docs', target: { kind: 'resource', name: 'file:///docs/guide.md' }, arguments: undefined };
+const lean: CedarInput = {
+  ...input,
+  method: 'resources/read',
+  source: 'docs',
+  target: { kind: 'resource', name: 'file:///docs/guide.md' },
+  arguments: undefined,
+};
 console.log(`cedar.evaluate_lean.decision ${evaluate(set, lean).decision} (${evaluate(set, lean).reason})`);
 run('cedar.evaluate_lean', N, () => evaluate(set, lean));
 

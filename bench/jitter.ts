@@ -6,7 +6,7 @@
 // the GET. Three processes: this client, the upstream, the sidecar (BENCH_NODE, default this node).
 //
 //   node dist/bench/jitter.js        (scripts/bench.sh runs it; BENCH_PAIRS, default 2000)
-import { spawn, } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -46,7 +46,11 @@ function runUpstream(): void {
 
 const line = (name: string, value: number | string) => console.log(`${name} ${typeof value === 'number' ? value.toFixed(3) : value}`);
 
-interface Run { get: number[]; post: number[]; inverted: number; }
+interface Run {
+  get: number[];
+  post: number[];
+  inverted: number;
+}
 
 /**
  * PAIRS sessions, one after another: GET stream opened, then the first POST at once. Like agents,
@@ -68,7 +72,13 @@ async function pairs(base: string, count: number, tag: string): Promise<Run> {
     const t0 = now();
     const g = agent.request({ origin: u.origin, path: u.pathname, method: 'GET', headers: { ...headers, accept: 'text/event-stream' } });
     const t1 = now();
-    const p = agent.request({ origin: u.origin, path: u.pathname, method: 'POST', body, headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' } });
+    const p = agent.request({
+      origin: u.origin,
+      path: u.pathname,
+      method: 'POST',
+      body,
+      headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    });
     const [gr, pr] = await Promise.all([g, p]);
     const ga = BigInt(String(gr.headers['x-arrived']));
     const pa = BigInt(String(pr.headers['x-arrived']));
@@ -91,7 +101,9 @@ async function pairs(base: string, count: number, tag: string): Promise<Run> {
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--upstream') return runUpstream();
-  console.log(`# jitter of GET+POST pairs (${PAIRS} sessions): sidecar on ${NODE === process.execPath ? `node ${process.version}` : NODE}, client node ${process.version}`);
+  console.log(
+    `# jitter of GET+POST pairs (${PAIRS} sessions): sidecar on ${NODE === process.execPath ? `node ${process.version}` : NODE}, client node ${process.version}`,
+  );
   const upPort = await freePort();
   const upstream = await spawnReady(process.execPath, [fileURLToPath(import.meta.url), '--upstream', String(upPort)]);
   const dir = mkdtempSync(join(tmpdir(), 'tg-jitter-'));
@@ -99,12 +111,19 @@ async function main(): Promise<void> {
   writeFileSync(config, `sources:\n  - name: up\n    url: http://127.0.0.1:${upPort}/mcp\ndefaultAction: forward\n`);
   const port = await freePort();
   const adminPort = await freePort();
-  const sidecar = spawn(NODE, [CLI, 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(adminPort), '--log-level', process.env['BENCH_LOG_LEVEL'] || 'info'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=4' },
-  });
+  const sidecar = spawn(
+    NODE,
+    [CLI, 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(adminPort), '--log-level', process.env['BENCH_LOG_LEVEL'] || 'info'],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=4' },
+    },
+  );
   for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${adminPort}/ready`).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`http://127.0.0.1:${adminPort}/ready`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) break;
     await new Promise((r) => setTimeout(r, 2));
   }
@@ -116,15 +135,24 @@ async function main(): Promise<void> {
   const d: Run = { get: [], post: [], inverted: 0 };
   const v: Run = { get: [], post: [], inverted: 0 };
   for (let round = 0; round < 4; round++) {
-    for (const [base, acc, tag] of [[direct, d, 'd'], [via, v, 'v']] as const) {
+    for (const [base, acc, tag] of [
+      [direct, d, 'd'],
+      [via, v, 'v'],
+    ] as const) {
       const r = await pairs(base, Math.ceil(PAIRS / 4), `${tag}${round}`);
       acc.get.push(...r.get);
       acc.post.push(...r.post);
       acc.inverted += r.inverted;
     }
   }
-  for (const r of [d, v]) { r.get.sort((a, b) => a - b); r.post.sort((a, b) => a - b); }
-  for (const [name, r] of [['direct', d], ['sidecar', v]] as const) {
+  for (const r of [d, v]) {
+    r.get.sort((a, b) => a - b);
+    r.post.sort((a, b) => a - b);
+  }
+  for (const [name, r] of [
+    ['direct', d],
+    ['sidecar', v],
+  ] as const) {
     for (const kind of ['get', 'post'] as const) {
       line(`${name}.${kind}.p50_ms`, pct(r[kind], 50));
       line(`${name}.${kind}.p99_ms`, pct(r[kind], 99));

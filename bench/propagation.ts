@@ -60,7 +60,10 @@ async function main(): Promise<void> {
     stops.push(() => op.proc.stop());
     await k(['apply', '-n', NS, '-f', '-'], policy(everything.url, 1000));
     await until('the ConfigMap', async () => (await cluster.kubectl(['get', 'configmap', 'thoughtgate-config', '-n', NS])).code === 0);
-    await until('the caBundle', async () => (await k(['get', 'mutatingwebhookconfiguration', 'thoughtgate', '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'])).length > 0);
+    await until(
+      'the caBundle',
+      async () => (await k(['get', 'mutatingwebhookconfiguration', 'thoughtgate', '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'])).length > 0,
+    );
     await k(['run', 'agent', '-n', NS, '--image=registry.example/agent:1', '--labels=app=agent', '--restart=Never']);
     const pod = JSON.parse(await k(['get', 'pod', 'agent', '-n', NS, '-o', 'json'])) as PodJson;
     const sidecar = await startInjectedSidecar(cluster, pod);
@@ -89,7 +92,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

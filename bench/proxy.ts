@@ -4,7 +4,7 @@
 // load generator. Bounded in count and time; loopback only.
 //
 //   node dist/bench/proxy.js            (make bench runs it with Node 24 when it can)
-import { spawn, } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -25,27 +25,33 @@ function runUpstream(): void {
   const chunk = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'x'.repeat(64 * 1024 - 120) } })}\n\n`;
   const server = http.createServer((req, res) => {
     // The fake upstream reads as the sidecar does: bounded, strict UTF-8.
-    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then((body) => {
-      if (body.includes('"big_stream"')) {
-        // 100 MB of SSE events, written with backpressure, then the response.
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        let sent = 0;
-        const total = 100 * 1024 * 1024;
-        const pump = (): void => {
-          while (sent < total) {
-            sent += chunk.length;
-            if (!res.write(chunk)) { res.once('drain', pump); return; }
-          }
-          res.end(`event: message\ndata: {"jsonrpc":"2.0","id":1,"result":${RESULT}}\n\n`);
-        };
-        pump();
-        return;
-      }
-      const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1] ?? 'null';
-      const out = `{"jsonrpc":"2.0","id":${id},"result":${RESULT}}`;
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
-      res.end(out);
-    }, () => res.destroy());
+    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then(
+      (body) => {
+        if (body.includes('"big_stream"')) {
+          // 100 MB of SSE events, written with backpressure, then the response.
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          let sent = 0;
+          const total = 100 * 1024 * 1024;
+          const pump = (): void => {
+            while (sent < total) {
+              sent += chunk.length;
+              if (!res.write(chunk)) {
+                res.once('drain', pump);
+                return;
+              }
+            }
+            res.end(`event: message\ndata: {"jsonrpc":"2.0","id":1,"result":${RESULT}}\n\n`);
+          };
+          pump();
+          return;
+        }
+        const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1] ?? 'null';
+        const out = `{"jsonrpc":"2.0","id":${id},"result":${RESULT}}`;
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+        res.end(out);
+      },
+      () => res.destroy(),
+    );
   });
   server.listen(Number(process.argv[3]), '127.0.0.1', () => process.stdout.write('ready\n'));
 }
@@ -58,7 +64,8 @@ function rssMiB(pid: number): { rss: number; anon: number } {
   return { rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024 };
 }
 
-const line = (name: string, value: number | string, unit = '') => console.log(`${name} ${typeof value === 'number' ? value.toFixed(3) : value}${unit ? ` ${unit}` : ''}`);
+const line = (name: string, value: number | string, unit = '') =>
+  console.log(`${name} ${typeof value === 'number' ? value.toFixed(3) : value}${unit ? ` ${unit}` : ''}`);
 
 /** Closed-loop load: `clients` concurrent loops for `seconds`, each sending one POST at a time. */
 async function load(url: string, body: string, clients: number, seconds: number, onTick?: () => void): Promise<{ lat: number[]; rps: number; errors: number }> {
@@ -72,10 +79,17 @@ async function load(url: string, body: string, clients: number, seconds: number,
     while (Date.now() < end) {
       const t = process.hrtime.bigint();
       try {
-        const r = await pool.request({ path: u.pathname, method: 'POST', body, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } });
+        const r = await pool.request({
+          path: u.pathname,
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        });
         await r.body.text();
         if (r.statusCode !== 200) errors++;
-      } catch { errors++; }
+      } catch {
+        errors++;
+      }
       lat.push(Number(process.hrtime.bigint() - t) / 1e6);
     }
   };
@@ -91,7 +105,9 @@ async function load(url: string, body: string, clients: number, seconds: number,
 function policies(n: number): string {
   const out: string[] = [];
   for (let i = 0; i < n - 1; i++) {
-    out.push(`@id("p${i}")\npermit(principal, action == ThoughtGate::Action::"tools/call", resource) when { resource.name == "tool_${i}" && context.arguments has limit && context.arguments.limit < ${i + 10} };`);
+    out.push(
+      `@id("p${i}")\npermit(principal, action == ThoughtGate::Action::"tools/call", resource) when { resource.name == "tool_${i}" && context.arguments has limit && context.arguments.limit < ${i + 10} };`,
+    );
   }
   out.push(`@id("echo")\npermit(principal, action == ThoughtGate::Action::"tools/call", resource) when { resource.name == "echo" };`);
   return out.join('\n');
@@ -99,12 +115,16 @@ function policies(n: number): string {
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--upstream') return runUpstream();
-  console.log(`# thoughtgate proxy benchmark: sidecar on ${NODE === process.execPath ? `node ${process.version}` : NODE}, load generator node ${process.version}, ${SECONDS}s per run`);
+  console.log(
+    `# thoughtgate proxy benchmark: sidecar on ${NODE === process.execPath ? `node ${process.version}` : NODE}, load generator node ${process.version}, ${SECONDS}s per run`,
+  );
   const upPort = await freePort();
   const upstream = await spawnReady(process.execPath, [fileURLToPath(import.meta.url), '--upstream', String(upPort)]);
   const dir = mkdtempSync(join(tmpdir(), 'tg-bench-'));
   const config = join(dir, 'thoughtgate.yaml');
-  writeFileSync(config, `
+  writeFileSync(
+    config,
+    `
 sources:
   - name: up
     url: http://127.0.0.1:${upPort}/mcp
@@ -118,8 +138,12 @@ rules:
 defaultAction: forward
 cedar:
   policies: |
-${policies(20).split('\n').map((l) => `    ${l}`).join('\n')}
-`);
+${policies(20)
+  .split('\n')
+  .map((l) => `    ${l}`)
+  .join('\n')}
+`,
+  );
   const port = await freePort();
   const adminPort = await freePort();
   const t0 = process.hrtime.bigint();
@@ -129,7 +153,10 @@ ${policies(20).split('\n').map((l) => `    ${l}`).join('\n')}
     env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=4' },
   });
   for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${adminPort}/ready`).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`http://127.0.0.1:${adminPort}/ready`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) break;
     await new Promise((r) => setTimeout(r, 2));
   }
@@ -150,7 +177,10 @@ ${policies(20).split('\n').map((l) => `    ${l}`).join('\n')}
   await load(via, forwardBody, 10, 1);
 
   let peak = idle;
-  const sample = () => { const m = rssMiB(sidecar.pid!); if (m.rss > peak.rss) peak = m; };
+  const sample = () => {
+    const m = rssMiB(sidecar.pid!);
+    if (m.rss > peak.rss) peak = m;
+  };
   for (const clients of [1, 50]) {
     const d = await load(direct, forwardBody, clients, SECONDS);
     const f = await load(via, forwardBody, clients, SECONDS, sample);
@@ -179,17 +209,27 @@ ${policies(20).split('\n').map((l) => `    ${l}`).join('\n')}
   const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
   for (const decision of ['forward', 'deny']) {
     const count = Number(new RegExp(`thoughtgate_sidecar_added_latency_seconds_count\\{source="up",decision="${decision}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
-    const under1ms = Number(new RegExp(`thoughtgate_sidecar_added_latency_seconds_bucket\\{le="0.001",source="up",decision="${decision}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    const under1ms = Number(
+      new RegExp(`thoughtgate_sidecar_added_latency_seconds_bucket\\{le="0.001",source="up",decision="${decision}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0,
+    );
     if (count > 0) line(`sidecar_metric.added_latency.${decision}.share_under_1ms`, under1ms / count);
   }
 
   // 100 MB SSE through the sidecar: RSS growth while it streams.
   const before = rssMiB(sidecar.pid!);
   let max = before;
-  const tick = setInterval(() => { const m = rssMiB(sidecar.pid!); if (m.rss > max.rss) max = m; }, 50);
+  const tick = setInterval(() => {
+    const m = rssMiB(sidecar.pid!);
+    if (m.rss > max.rss) max = m;
+  }, 50);
   const t = Date.now();
   const pool = new Pool(`http://127.0.0.1:${port}`);
-  const r = await pool.request({ path: '/mcp/up', method: 'POST', body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big_stream"}}', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } });
+  const r = await pool.request({
+    path: '/mcp/up',
+    method: 'POST',
+    body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big_stream"}}',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+  });
   let bytes = 0;
   for await (const c of r.body) bytes += (c as Buffer).length;
   clearInterval(tick);

@@ -50,7 +50,11 @@ interface Row {
 async function scenario(fake: FakeSlack, n: number): Promise<Row> {
   fake.clearCalls();
   const conn = new SlackConnection({ token: DEFAULT_FAKE_TOKEN, apiUrl: fake.url, limiter: { budgets: scaledBudgets() } });
-  const client = new SlackApprovalClient(conn, { channel: CH, approvers: { users: ['U1'], userGroups: [] }, reactions: { approve: ['white_check_mark'], reject: ['x'] } });
+  const client = new SlackApprovalClient(conn, {
+    channel: CH,
+    approvers: { users: ['U1'], userGroups: [] },
+    reactions: { approve: ['white_check_mark'], reject: ['x'] },
+  });
   const decided = new Map<string, number>();
   const poller = new ApprovalPoller({
     onResult: (r: PollerResult) => decided.set(r.id, Date.now()),
@@ -59,7 +63,14 @@ async function scenario(fake: FakeSlack, n: number): Promise<Row> {
   try {
     const posted = await Promise.all(
       Array.from({ length: n }, (_, i) =>
-        client.post({ id: `ar-${i}`, tool: 'deploy', source: 'ci', arguments: { i }, workload: { namespace: 'ns', serviceAccount: 'sa', pod: `p${i}` }, expiresAt: Date.now() + 3_600_000 }),
+        client.post({
+          id: `ar-${i}`,
+          tool: 'deploy',
+          source: 'ci',
+          arguments: { i },
+          workload: { namespace: 'ns', serviceAccount: 'sa', pod: `p${i}` },
+          expiresAt: Date.now() + 3_600_000,
+        }),
       ),
     );
     const t0 = Date.now();
@@ -99,7 +110,9 @@ async function main(): Promise<void> {
   fake.setRateLimit('reactions.get', { limit: 50, windowMs: MINUTE });
   const rb = SLACK_RATE_BUDGETS['reactions.get']!;
   console.log(`Slack approval polling, time compressed ×${SCALE}; numbers are per real-equivalent minute.`);
-  console.log(`backoff ${DEFAULT_BACKOFF.initialMs / 1000}s ×${DEFAULT_BACKOFF.factor} → ${DEFAULT_BACKOFF.maxMs / 1000}s; reactions.get budget ${rb.perMinute}/min + burst ${rb.burst} per token; fake enforces 50/min`);
+  console.log(
+    `backoff ${DEFAULT_BACKOFF.initialMs / 1000}s ×${DEFAULT_BACKOFF.factor} → ${DEFAULT_BACKOFF.maxMs / 1000}s; reactions.get budget ${rb.perMinute}/min + burst ${rb.burst} per token; fake enforces 50/min`,
+  );
   console.log('pending | reactions.get/approval/min: 1st min | steady | all calls steady | decision seen after (median / max s) | 429s');
   try {
     for (const n of SIZES) {

@@ -40,24 +40,31 @@ async function parent(): Promise<void> {
   const text = 'x'.repeat(RESULT_BYTES);
   const upstream = http.createServer((req, res) => {
     // The fake upstream reads as the sidecar does: bounded, strict UTF-8.
-    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then((body) => {
-      const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1];
-      if (id === undefined) return void res.writeHead(202).end();
-      const out = body.includes('"tools/call"')
-        ? `{"jsonrpc":"2.0","id":${id},"result":{"content":[{"type":"text","text":"${text}"}]}}`
-        : `{"jsonrpc":"2.0","id":${id},"result":{}}`;
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
-      res.end(out);
-    }, () => res.destroy());
+    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then(
+      (body) => {
+        const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1];
+        if (id === undefined) return void res.writeHead(202).end();
+        const out = body.includes('"tools/call"')
+          ? `{"jsonrpc":"2.0","id":${id},"result":{"content":[{"type":"text","text":"${text}"}]}}`
+          : `{"jsonrpc":"2.0","id":${id},"result":{}}`;
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+        res.end(out);
+      },
+      () => res.destroy(),
+    );
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const up = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`;
   const fake = await startFakeSlack({ tokens: { [TOKEN]: { userId: 'UBOT' } }, channels: [{ id: CH, name: 'bench' }] });
   try {
     for (const [clients, mode] of RUNS.flatMap((c) => Object.keys(MODES).map((m) => [c, m] as const))) {
-      const child = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), 'child', mode, up, fake.url, String(clients)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), 'child', mode, up, fake.url, String(clients)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       let out = '';
-      child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
       const code = await new Promise<number | null>((r) => child.on('exit', r));
       if (code !== 0) throw new Error(`task-results child (${mode}) exited ${code}`);
       process.stdout.write(out);
@@ -71,7 +78,9 @@ async function parent(): Promise<void> {
 async function child(mode: string, up: string, slack: string, CLIENTS: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tg-bench-tasks-'));
   const path = join(dir, 'thoughtgate.yaml');
-  writeFileSync(path, `
+  writeFileSync(
+    path,
+    `
 sources:
   - { name: up, url: "${up}" }
 rules:
@@ -92,18 +101,31 @@ approvalChannels:
     approvers: { users: [U0BENCH] }
 approvals:
   maxRetainedTasksPerClient: 1000
-${MODES[mode]}`);
+${MODES[mode]}`,
+  );
   const env = { BENCH_SLACK_TOKEN: TOKEN };
   const log = createLogger('error', () => undefined);
   const initial = await loadInitial(path, env);
   if (!initial.ok) throw new Error(initial.errors.join('\n'));
-  const sidecar = await startSidecar({ port: 0, adminPort: 0, bind: '127.0.0.1', log, provider: fileProvider(path, env, initial, log, 60_000), approvals: standaloneBackend(initial.config.approvalChannels ?? [], env, log) });
+  const sidecar = await startSidecar({
+    port: 0,
+    adminPort: 0,
+    bind: '127.0.0.1',
+    log,
+    provider: fileProvider(path, env, initial, log, 60_000),
+    approvals: standaloneBackend(initial.config.approvalChannels ?? [], env, log),
+  });
   const url = `http://127.0.0.1:${sidecar.port}/mcp/up`;
   let n = 0;
   const rpc = async (client: number, method: string, params: unknown): Promise<Record<string, unknown>> => {
     const r = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25', authorization: `Bearer client-${client}` },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2025-11-25',
+        authorization: `Bearer client-${client}`,
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: ++n, method, params }),
     });
     return (await r.json()) as Record<string, unknown>;
@@ -131,8 +153,12 @@ ${MODES[mode]}`);
   const after = rss();
   const metrics = await (await fetch(`http://127.0.0.1:${sidecar.adminPort}/metrics`)).text();
   const kept = Number(/^thoughtgate_sidecar_task_results_retained_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN);
-  console.log(`task_results_${CLIENTS}_${mode}_rss_growth ${((after - before) / MIB).toFixed(1)} MiB (${CLIENTS} tasks x ${RESULT_BYTES / MIB} MiB results, after GC)`);
-  console.log(`task_results_${CLIENTS}_${mode}_kept ${(kept / MIB).toFixed(1)} MiB in ${statuses.filter((s) => s === 'completed').length} results; ${statuses.filter((s) => s === 'failed').length} tasks ended -32024`);
+  console.log(
+    `task_results_${CLIENTS}_${mode}_rss_growth ${((after - before) / MIB).toFixed(1)} MiB (${CLIENTS} tasks x ${RESULT_BYTES / MIB} MiB results, after GC)`,
+  );
+  console.log(
+    `task_results_${CLIENTS}_${mode}_kept ${(kept / MIB).toFixed(1)} MiB in ${statuses.filter((s) => s === 'completed').length} results; ${statuses.filter((s) => s === 'failed').length} tasks ended -32024`,
+  );
   await sidecar.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -89,22 +89,60 @@ export const BENCH_SETTINGS: InjectionSettings = {
 export async function computeMicros(iterations = 5000): Promise<number[]> {
   const mount = { name: 'kube-api-access-x7k2p', readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' };
   const pod = {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { generateName: 'bench-', namespace: 'bench-with', labels: { app: 'bench' } },
     spec: {
-      containers: [{ name: 'app', image: 'registry.example/agent:1', resources: {}, terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File', imagePullPolicy: 'IfNotPresent', volumeMounts: [mount] }],
-      restartPolicy: 'Always', terminationGracePeriodSeconds: 30, dnsPolicy: 'ClusterFirst', serviceAccountName: 'default', serviceAccount: 'default',
-      securityContext: {}, schedulerName: 'default-scheduler', enableServiceLinks: true, preemptionPolicy: 'PreemptLowerPriority', priority: 0,
+      containers: [
+        {
+          name: 'app',
+          image: 'registry.example/agent:1',
+          resources: {},
+          terminationMessagePath: '/dev/termination-log',
+          terminationMessagePolicy: 'File',
+          imagePullPolicy: 'IfNotPresent',
+          volumeMounts: [mount],
+        },
+      ],
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 30,
+      dnsPolicy: 'ClusterFirst',
+      serviceAccountName: 'default',
+      serviceAccount: 'default',
+      securityContext: {},
+      schedulerName: 'default-scheduler',
+      enableServiceLinks: true,
+      preemptionPolicy: 'PreemptLowerPriority',
+      priority: 0,
       tolerations: [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }],
-      volumes: [{ name: mount.name, projected: { defaultMode: 420, sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] } }],
+      volumes: [
+        {
+          name: mount.name,
+          projected: {
+            defaultMode: 420,
+            sources: [
+              { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+              { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+            ],
+          },
+        },
+      ],
     },
   };
   const body = JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
     request: {
-      uid: '705ab4f5-6393-11e8-b7cc-42010a800002', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' },
-      operation: 'CREATE', namespace: 'bench-with', userInfo: { username: 'admin', groups: ['system:masters', 'system:authenticated'] },
-      object: pod, oldObject: null, dryRun: false, options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+      uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      operation: 'CREATE',
+      namespace: 'bench-with',
+      userInfo: { username: 'admin', groups: ['system:masters', 'system:authenticated'] },
+      object: pod,
+      oldObject: null,
+      dryRun: false,
+      options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
     },
   });
   const out: number[] = [];
@@ -141,11 +179,23 @@ async function main(): Promise<void> {
     kc.loadFromFile(cluster.kubeconfig);
     const ns = BENCH_SETTINGS.operator.namespace;
     await kubectlOk(cluster, ['create', 'namespace', ns]);
-    const certs = new WebhookCertManager({ kubeConfig: kc, namespace: ns, secretName: 'thoughtgate-webhook-tls', serviceName: 'thoughtgate-webhook', webhookConfigName: 'thoughtgate', extraSans: ['127.0.0.1'] });
+    const certs = new WebhookCertManager({
+      kubeConfig: kc,
+      namespace: ns,
+      secretName: 'thoughtgate-webhook-tls',
+      serviceName: 'thoughtgate-webhook',
+      webhookConfigName: 'thoughtgate',
+      extraSans: ['127.0.0.1'],
+    });
     await certs.ensure();
     const server = await startWebhookServer({
-      port: 0, host: '127.0.0.1', settings: BENCH_SETTINGS, getTls: () => certs.current(),
-      onAdmission: (r, s) => { if (r.outcome === 'injected') handler.push(s * 1000); },
+      port: 0,
+      host: '127.0.0.1',
+      settings: BENCH_SETTINGS,
+      getTls: () => certs.current(),
+      onAdmission: (r, s) => {
+        if (r.outcome === 'injected') handler.push(s * 1000);
+      },
     });
     const cfg = buildWebhookConfiguration({ name: 'thoughtgate', target: { url: `https://127.0.0.1:${server.port}` }, operatorNamespace: ns });
     await kubectlOk(cluster, ['apply', '-f', '-'], JSON.stringify(cfg));
@@ -168,7 +218,9 @@ async function main(): Promise<void> {
     }
     const w = summarize(withHook);
     const wo = summarize(without);
-    console.log(`# thoughtgate webhook admission: node ${process.version}, kube-apiserver ${JSON.parse(await kubectlOk(cluster, ['version', '-o', 'json'])).serverVersion.gitVersion}, ${count} pods per side, sequential`);
+    console.log(
+      `# thoughtgate webhook admission: node ${process.version}, kube-apiserver ${JSON.parse(await kubectlOk(cluster, ['version', '-o', 'json'])).serverVersion.gitVersion}, ${count} pods per side, sequential`,
+    );
     console.log(formatStats('webhook_compute', summarize(await computeMicros()), 'us'));
     console.log(formatStats('webhook_handler', summarize(handler)));
     console.log(formatStats('pod_create_with_webhook', w));
@@ -184,8 +236,11 @@ async function main(): Promise<void> {
 
 // Run only as a script, not when the e2e test imports it.
 if (/bench[/\\]webhook\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
-  main().then(() => process.exit(0), (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }

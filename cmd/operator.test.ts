@@ -33,8 +33,14 @@ describe('operator settings', () => {
 describe('parseApprovalFlags', () => {
   test('defaults are left to the operator; values are parsed', () => {
     expect(parseApprovalFlags({})).toEqual({});
-    expect(parseApprovalFlags({ maxPending: '50', retention: '2h', slackTimeout: '5s', channelCheckInterval: '1m', slackApiUrls: ['https://slack.com/api/', '*'] })).toEqual({
-      maxPending: 50, retentionMs: 7_200_000, slackRequestTimeoutMs: 5000, channelCheckIntervalMs: 60_000, slackApiUrls: ['https://slack.com/api/', '*'],
+    expect(
+      parseApprovalFlags({ maxPending: '50', retention: '2h', slackTimeout: '5s', channelCheckInterval: '1m', slackApiUrls: ['https://slack.com/api/', '*'] }),
+    ).toEqual({
+      maxPending: 50,
+      retentionMs: 7_200_000,
+      slackRequestTimeoutMs: 5000,
+      channelCheckIntervalMs: 60_000,
+      slackApiUrls: ['https://slack.com/api/', '*'],
     });
   });
 

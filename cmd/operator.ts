@@ -65,7 +65,13 @@ export interface ApprovalFlags {
   channelCheckInterval?: string;
 }
 
-export const APPROVAL_DEFAULTS = { maxPending: 1000, retention: '24h', slackApiUrls: DEFAULT_SLACK_API_URLS, slackTimeout: '15s', channelCheckInterval: '5m' } as const;
+export const APPROVAL_DEFAULTS = {
+  maxPending: 1000,
+  retention: '24h',
+  slackApiUrls: DEFAULT_SLACK_API_URLS,
+  slackTimeout: '15s',
+  channelCheckInterval: '5m',
+} as const;
 
 /** Parses the approval flags; throws an Error naming the flag for a bad value. */
 export function parseApprovalFlags(f: ApprovalFlags): ApprovalOptions {
@@ -78,7 +84,8 @@ export function parseApprovalFlags(f: ApprovalFlags): ApprovalOptions {
   };
   const out: ApprovalOptions = {};
   if (f.maxPending !== undefined) {
-    if (!/^\d+$/.test(f.maxPending.trim()) || Number(f.maxPending) < 1) throw new Error(`--max-pending-approvals must be a whole number ≥ 1, got "${f.maxPending}"`);
+    if (!/^\d+$/.test(f.maxPending.trim()) || Number(f.maxPending) < 1)
+      throw new Error(`--max-pending-approvals must be a whole number ≥ 1, got "${f.maxPending}"`);
     out.maxPending = Number(f.maxPending);
   }
   const retention = dur('approval-retention', f.retention, 60_000);
@@ -147,7 +154,10 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
       const w = s.webhook;
       if (!w) return { close: () => undefined };
       // The configuration we would create has no inject-ca-from annotation: nobody would fill its caBundle.
-      if (w.certDir && w.manageConfig) throw new Error('--manage-webhook-config cannot be combined with --webhook-cert-dir (cert-manager): the chart renders the configuration with the cainjector annotation');
+      if (w.certDir && w.manageConfig)
+        throw new Error(
+          '--manage-webhook-config cannot be combined with --webhook-cert-dir (cert-manager): the chart renders the configuration with the cainjector annotation',
+        );
       if (w.manageConfig) {
         const body = buildWebhookConfiguration({
           name: w.configName,
@@ -159,10 +169,12 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
           labels: { [LABELS.managedBy]: MANAGED_BY },
         });
         // Server-side apply without caBundle: the certificate manager owns that field.
-        await kc.makeApiClient(k8s.AdmissionregistrationV1Api).patchMutatingWebhookConfiguration(
-          { name: w.configName, fieldManager: FIELD_MANAGER, force: true, body },
-          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
-        );
+        await kc
+          .makeApiClient(k8s.AdmissionregistrationV1Api)
+          .patchMutatingWebhookConfiguration(
+            { name: w.configName, fieldManager: FIELD_MANAGER, force: true, body },
+            k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+          );
       }
       let server: Awaited<ReturnType<typeof startWebhookServer>> | null = null;
       const serve = async (getTls: () => ServingTls | undefined) => {
@@ -200,7 +212,12 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
         onChange: () => server?.reloadTls(),
       });
       const first = await certs.ensure();
-      log.info('webhook certificate', { ca: first.ca, notAfter: first.notAfter.toISOString(), renewAt: first.renewAt.toISOString(), webhookConfigFound: first.webhookConfigFound });
+      log.info('webhook certificate', {
+        ca: first.ca,
+        notAfter: first.notAfter.toISOString(),
+        renewAt: first.renewAt.toISOString(),
+        webhookConfigFound: first.webhookConfigFound,
+      });
       await serve(() => certs.current());
       // Every replica, every minute: the CA (one GET of the Secret) and this replica's serving
       // certificate; the injector's own loop puts back a caBundle that drifted.
@@ -229,7 +246,10 @@ export function parseResources(requests: string | undefined, limits: string | un
   if (requests === undefined && limits === undefined) return undefined;
   const list = (flag: string, text: string): Record<string, string> => {
     const out: Record<string, string> = {};
-    for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    for (const part of text
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const m = /^(cpu|memory|ephemeral-storage)=([0-9]+(?:\.[0-9]+)?(?:m|Ki|Mi|Gi|Ti|k|M|G|T)?)$/.exec(part);
       if (!m) throw new Error(`--${flag}: "${part}" is not <cpu|memory|ephemeral-storage>=<quantity>, e.g. cpu=50m,memory=96Mi`);
       out[m[1]!] = m[2]!;

@@ -37,19 +37,30 @@ async function connect(): Promise<{ client: Client; transport: StreamableHTTPCli
 }
 
 beforeAll(async () => {
-  fake = await startFakeSlack({ tokens: { [TOKEN]: { userId: 'UBOT' } }, channels: [{ id: CHANNEL, name: 'approvals' }], users: [{ id: ALICE, name: 'alice', realName: 'Alice Approver' }] });
+  fake = await startFakeSlack({
+    tokens: { [TOKEN]: { userId: 'UBOT' } },
+    channels: [{ id: CHANNEL, name: 'approvals' }],
+    users: [{ id: ALICE, name: 'alice', realName: 'Alice Approver' }],
+  });
   upstream = await startApprovalUpstream();
   await e2e.namespace('system');
   await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled' });
   await kubectl(['create', 'serviceaccount', 'agent', '-n', NS]);
   await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', NS, `--from-literal=token=${TOKEN}`]);
 
-  operator = (await startOperatorProcess(cluster(), {
-    identity: 'op-1', namespace: OPNS, webhookPort: await freePort(), webhookConfig: MWC,
-    extraArgs: ['--slack-api-url', fake.url, '--sidecar-image', 'ghcr.io/thoughtgate/thoughtgate-sidecar:e2e'],
-  })).proc;
+  operator = (
+    await startOperatorProcess(cluster(), {
+      identity: 'op-1',
+      namespace: OPNS,
+      webhookPort: await freePort(),
+      webhookConfig: MWC,
+      extraArgs: ['--slack-api-url', fake.url, '--sidecar-image', 'ghcr.io/thoughtgate/thoughtgate-sidecar:e2e'],
+    })
+  ).proc;
 
-  await kubectl(['apply', '-n', NS, '-f', '-'], `
+  await kubectl(
+    ['apply', '-n', NS, '-f', '-'],
+    `
 apiVersion: thoughtgate.io/v1alpha1
 kind: ApprovalChannel
 metadata: { name: approvals }
@@ -69,11 +80,29 @@ spec:
       action: approve
       approval: { channel: approvals, timeout: 5m }
   defaultAction: forward
-`);
-  await until('the channel Ready', async () => JSON.parse(await kubectl(['get', 'approvalchannel', 'approvals', '-n', NS, '-o', 'json'])).status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True');
+`,
+  );
+  await until(
+    'the channel Ready',
+    async () =>
+      JSON.parse(await kubectl(['get', 'approvalchannel', 'approvals', '-n', NS, '-o', 'json'])).status?.conditions?.find((c: any) => c.type === 'Ready')
+        ?.status === 'True',
+  );
   await until('the ConfigMap', async () => (await kubectlResult(['get', 'configmap', 'thoughtgate-config', '-n', NS])).code === 0);
-  await until('the caBundle', async () => (await kubectl(['get', 'mutatingwebhookconfiguration', MWC, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'])).length > 0);
-  await kubectl(['run', 'agent', '-n', NS, '--image=registry.example/agent:1', '--labels=app=agent', '--restart=Never', '--overrides={"spec":{"serviceAccountName":"agent"}}']);
+  await until(
+    'the caBundle',
+    async () => (await kubectl(['get', 'mutatingwebhookconfiguration', MWC, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'])).length > 0,
+  );
+  await kubectl([
+    'run',
+    'agent',
+    '-n',
+    NS,
+    '--image=registry.example/agent:1',
+    '--labels=app=agent',
+    '--restart=Never',
+    '--overrides={"spec":{"serviceAccountName":"agent"}}',
+  ]);
   pod = JSON.parse(await kubectl(['get', 'pod', 'agent', '-n', NS, '-o', 'json']));
   // The pod's network: the sidecar reaches the API server and the upstream through it; the
   // agent (this test) reaches the proxy port on the pod's loopback through a port-forward.
@@ -93,14 +122,21 @@ e2e.cleanup(async () => {
 test('an MCP task: CreateTaskResult at once, an ApprovalRequest, Slack, approval, then the call runs once', async () => {
   const { client } = await connect();
   const before = fake.messages(CHANNEL).length;
-  const stream = client.experimental.tasks.callToolStream({ name: 'deploy', arguments: { service: 'api', version: '2.0.0' } }, CallToolResultSchema, { task: { ttl: 600_000 } });
+  const stream = client.experimental.tasks.callToolStream({ name: 'deploy', arguments: { service: 'api', version: '2.0.0' } }, CallToolResultSchema, {
+    task: { ttl: 600_000 },
+  });
   const first = await stream.next();
   expect(first.value).toMatchObject({ type: 'taskCreated', task: { status: 'working' } });
   const taskId = (first.value as { task: { taskId: string } }).task.taskId;
   expect(taskId).toMatch(/^tg-/);
 
   const ar = await until('the ApprovalRequest', async () => (await requests()).find((r) => r.spec.taskId === taskId));
-  expect(ar.spec).toMatchObject({ channel: 'approvals', tool: 'deploy', arguments: { service: 'api', version: '2.0.0' }, workload: { namespace: NS, serviceAccount: 'agent', pod: 'agent' } });
+  expect(ar.spec).toMatchObject({
+    channel: 'approvals',
+    tool: 'deploy',
+    arguments: { service: 'api', version: '2.0.0' },
+    workload: { namespace: NS, serviceAccount: 'agent', pod: 'agent' },
+  });
   const ts = await newMessage(before);
   expect(upstream.calls).toHaveLength(0);
   fake.addReaction(CHANNEL, ts, 'white_check_mark', ALICE);
@@ -131,7 +167,9 @@ test('a held call rejected in Slack ends with -32007 and never reaches the upstr
 test('a sidecar restart while an approval is pending: the task is adopted and still answerable', async () => {
   const { client, transport } = await connect();
   const before = fake.messages(CHANNEL).length;
-  const created = await client.experimental.tasks.callToolStream({ name: 'deploy', arguments: { service: 'web', version: '3' } }, CallToolResultSchema, { task: { ttl: 600_000 } }).next();
+  const created = await client.experimental.tasks
+    .callToolStream({ name: 'deploy', arguments: { service: 'web', version: '3' } }, CallToolResultSchema, { task: { ttl: 600_000 } })
+    .next();
   const taskId = (created.value as { task: { taskId: string } }).task.taskId;
   const ts = await newMessage(before);
 

@@ -118,7 +118,7 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
     // test reaches the proxy port (bound to the pod's loopback) through a port-forward.
     sandbox = await startPodSandbox(cluster(), { hostPorts: [Number(new URL(everything.url).port)], podPorts: [7467] });
     sidecar = await startInjectedSidecar(cluster(), injected, 'thoughtgate', sandbox);
-    const ready = await (await fetch(`${sandbox.url(7469)}/ready`)).json() as { config: { from: string } };
+    const ready = (await (await fetch(`${sandbox.url(7469)}/ready`)).json()) as { config: { from: string } };
     expect(ready.config.from).toBe(`ConfigMap ${NS}/thoughtgate-config`);
 
     const { client } = await connectClient(`${sandbox.portForward(7467)}/mcp/everything`);
@@ -132,7 +132,8 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
   test('the pod token reads thoughtgate-config and cannot read Secrets', async () => {
     const { tokenFile, caFile } = await containerProcess(cluster(), injected, 'thoughtgate');
     const token = (await import('node:fs')).readFileSync(tokenFile, 'utf8');
-    const as = (args: string[]) => cluster().kubectl([`--token=${token}`, `--server=${cluster().server}`, `--certificate-authority=${caFile}`, '--kubeconfig=/dev/null', ...args]);
+    const as = (args: string[]) =>
+      cluster().kubectl([`--token=${token}`, `--server=${cluster().server}`, `--certificate-authority=${caFile}`, '--kubeconfig=/dev/null', ...args]);
     expect((await as(['get', 'configmap', 'thoughtgate-config', '-n', NS])).code).toBe(0);
     const secrets = await as(['get', 'secrets', '-n', NS]);
     expect(secrets.code).not.toBe(0);
@@ -142,7 +143,10 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
   const sumAllowed = async (a: number): Promise<boolean> => {
     const { client } = await connectClient(`${sandbox!.portForward(7467)}/mcp/everything`);
     try {
-      return await client.callTool({ name: 'get-sum', arguments: { a, b: 1 } }).then(() => true, () => false);
+      return await client.callTool({ name: 'get-sum', arguments: { a, b: 1 } }).then(
+        () => true,
+        () => false,
+      );
     } finally {
       await client.close();
     }
@@ -181,13 +185,28 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
     expect((await getJson(['get', 'lease', 'thoughtgate-operator', '-n', OPNS])).spec.holderIdentity).toBe('op-1');
     // The follower answers admission reviews with the operators' shared certificate.
     const ca = Buffer.from((await getJson(['get', 'secret', 'thoughtgate-webhook-tls', '-n', OPNS])).data['ca.crt'], 'base64').toString();
-    const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-1', operation: 'CREATE', namespace: NS, kind: { group: '', version: 'v1', kind: 'Pod' }, object: { metadata: { name: 'p', namespace: NS }, spec: { containers: [{ name: 'a', image: 'x' }] } } } };
+    const review = {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: 'u-1',
+        operation: 'CREATE',
+        namespace: NS,
+        kind: { group: '', version: 'v1', kind: 'Pod' },
+        object: { metadata: { name: 'p', namespace: NS }, spec: { containers: [{ name: 'a', image: 'x' }] } },
+      },
+    };
     const answer = await new Promise<any>((resolve, reject) => {
-      const req = https.request({ host: '127.0.0.1', port: followerPort, path: '/mutate-pods', method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (res) => {
-        let body = '';
-        res.on('data', (d) => { body += d; });
-        res.on('end', () => resolve(JSON.parse(body)));
-      });
+      const req = https.request(
+        { host: '127.0.0.1', port: followerPort, path: '/mutate-pods', method: 'POST', ca, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          let body = '';
+          res.on('data', (d) => {
+            body += d;
+          });
+          res.on('end', () => resolve(JSON.parse(body)));
+        },
+      );
       req.on('error', reject);
       req.end(JSON.stringify(review));
     });

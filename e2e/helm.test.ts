@@ -26,7 +26,6 @@ const SA = 'thoughtgate-operator';
 const AS = `system:serviceaccount:${OPNS}:${SA}`;
 const NS = 'helm-agents';
 
-
 let helmBin: string;
 let stateDir: string;
 
@@ -35,7 +34,9 @@ const helm = (args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run
 async function template(args: string[] = [], release = 'thoughtgate', namespace = OPNS): Promise<K8sObject[]> {
   const r = await helm(['template', release, CHART, '--namespace', namespace, ...args]);
   if (r.code !== 0) throw new Error(`helm template ${args.join(' ')}: ${r.stderr}`);
-  return parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject).filter((o) => o);
+  return parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as K8sObject)
+    .filter((o) => o);
 }
 const find = (objs: K8sObject[], kind: string, name?: string): K8sObject => {
   const o = objs.find((x) => x.kind === kind && (name === undefined || x.metadata.name === name));
@@ -63,7 +64,9 @@ function toLua(v: unknown): string {
     return `"${[...Buffer.from(v, 'utf8')].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\${b}`)).join('')}"`;
   }
   if (Array.isArray(v)) return `{${v.map(toLua).join(', ')}}`;
-  return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `[${toLua(k)}] = ${toLua(x)}`).join(', ')}}`;
+  return `{${Object.entries(v as Record<string, unknown>)
+    .map(([k, x]) => `[${toLua(k)}] = ${toLua(x)}`)
+    .join(', ')}}`;
 }
 
 /** Runs a health check in gopher-lua (the interpreter Argo CD embeds), as Argo CD calls it. */
@@ -88,7 +91,19 @@ afterAll(() => {
 
 describe('the chart, rendered', () => {
   test('helm lint --strict passes, with the defaults and with every optional part on', async () => {
-    for (const extra of [[], ['--set', 'metrics.serviceMonitor.enabled=true', '--set', 'replicaCount=1', '--set', 'leaderElection.enabled=false', '--set', 'webhook.failurePolicy=Ignore']]) {
+    for (const extra of [
+      [],
+      [
+        '--set',
+        'metrics.serviceMonitor.enabled=true',
+        '--set',
+        'replicaCount=1',
+        '--set',
+        'leaderElection.enabled=false',
+        '--set',
+        'webhook.failurePolicy=Ignore',
+      ],
+    ]) {
       const r = await helm(['lint', '--strict', CHART, ...extra]);
       expect(`${r.stdout}${r.stderr}`).toContain('1 chart(s) linted, 0 chart(s) failed');
       expect(r.code).toBe(0);
@@ -145,39 +160,78 @@ describe('the chart, rendered', () => {
     expect(find(objs, 'Service', 'thoughtgate-webhook').spec.ports).toEqual([{ name: 'https-webhook', port: 443, targetPort: 'webhook', protocol: 'TCP' }]);
   });
 
-
   test('sidecar sizing, its uid, excluded namespaces and approval settings reach the operator and the webhook', async () => {
     const objs = await template([
-      '--set', 'sidecar.runAsUser=1000670000',
-      '--set', 'sidecar.resources.requests.cpu=100m', '--set', 'sidecar.resources.requests.memory=128Mi',
-      '--set', 'sidecar.resources.limits.memory=256Mi',
-      '--set', 'webhook.excludedNamespaces={infra,monitoring}',
-      '--set', 'approvals.maxPending=50', '--set', 'approvals.retention=2h',
-      '--set', 'approvals.slackApiUrls={https://slack-gov.com/api/}',
+      '--set',
+      'sidecar.runAsUser=1000670000',
+      '--set',
+      'sidecar.resources.requests.cpu=100m',
+      '--set',
+      'sidecar.resources.requests.memory=128Mi',
+      '--set',
+      'sidecar.resources.limits.memory=256Mi',
+      '--set',
+      'webhook.excludedNamespaces={infra,monitoring}',
+      '--set',
+      'approvals.maxPending=50',
+      '--set',
+      'approvals.retention=2h',
+      '--set',
+      'approvals.slackApiUrls={https://slack-gov.com/api/}',
     ]);
     const args: string[] = objs.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers[0].args;
-    expect(args).toEqual(expect.arrayContaining([
-      '--sidecar-run-as-user=1000670000',
-      '--sidecar-requests=cpu=100m,memory=128Mi',
-      '--sidecar-limits=memory=256Mi',
-      '--excluded-namespaces=infra,monitoring',
-      '--max-pending-approvals=50',
-      '--approval-retention=2h',
-      '--slack-api-url=https://slack-gov.com/api/',
-    ]));
+    expect(args).toEqual(
+      expect.arrayContaining([
+        '--sidecar-run-as-user=1000670000',
+        '--sidecar-requests=cpu=100m,memory=128Mi',
+        '--sidecar-limits=memory=256Mi',
+        '--excluded-namespaces=infra,monitoring',
+        '--max-pending-approvals=50',
+        '--approval-retention=2h',
+        '--slack-api-url=https://slack-gov.com/api/',
+      ]),
+    );
     const mwc = objs.find((o) => o.kind === 'MutatingWebhookConfiguration')!;
-    expect(mwc.webhooks[0].namespaceSelector.matchExpressions[0]).toEqual({ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['infra', 'monitoring', OPNS] });
+    expect(mwc.webhooks[0].namespaceSelector.matchExpressions[0]).toEqual({
+      key: 'kubernetes.io/metadata.name',
+      operator: 'NotIn',
+      values: ['infra', 'monitoring', OPNS],
+    });
   });
   test('values reach the operator: images, injection mode, failure policy, timeout, log level, leader election', async () => {
     const objs = await template([
-      '--set', 'image.tag=9.9.9', '--set', 'sidecar.injectionMode=classic', '--set', 'webhook.failurePolicy=Ignore',
-      '--set', 'webhook.timeoutSeconds=12', '--set', 'logLevel=debug', '--set', 'replicaCount=1', '--set', 'leaderElection.enabled=false',
-      '--set', 'podLabels.app\\.kubernetes\\.io/managed-by=someone-else', '--set', 'podLabels.team=agents',
+      '--set',
+      'image.tag=9.9.9',
+      '--set',
+      'sidecar.injectionMode=classic',
+      '--set',
+      'webhook.failurePolicy=Ignore',
+      '--set',
+      'webhook.timeoutSeconds=12',
+      '--set',
+      'logLevel=debug',
+      '--set',
+      'replicaCount=1',
+      '--set',
+      'leaderElection.enabled=false',
+      '--set',
+      'podLabels.app\\.kubernetes\\.io/managed-by=someone-else',
+      '--set',
+      'podLabels.team=agents',
     ]);
     const dep = find(objs, 'Deployment');
     const c = dep.spec.template.spec.containers[0];
     expect(c.image).toBe('ghcr.io/thoughtgate/thoughtgate-operator:9.9.9');
-    expect(c.args).toEqual(expect.arrayContaining(['--sidecar-image=ghcr.io/thoughtgate/thoughtgate-sidecar:9.9.9', '--injection-mode=classic', '--failure-policy=Ignore', '--webhook-timeout=12s', '--log-level=debug', '--no-leader-election']));
+    expect(c.args).toEqual(
+      expect.arrayContaining([
+        '--sidecar-image=ghcr.io/thoughtgate/thoughtgate-sidecar:9.9.9',
+        '--injection-mode=classic',
+        '--failure-policy=Ignore',
+        '--webhook-timeout=12s',
+        '--log-level=debug',
+        '--no-leader-election',
+      ]),
+    );
     // podLabels add, but cannot take away the label that keeps the webhook off the operator's pods.
     expect(dep.spec.template.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator', team: 'agents' });
     const wh = find(objs, 'MutatingWebhookConfiguration').webhooks[0];
@@ -187,7 +241,9 @@ describe('the chart, rendered', () => {
     expect(objs.some((o) => o.kind === 'ServiceMonitor')).toBe(false);
     // Slack token Secrets: readable cluster-wide only when asked for.
     expect(objs.some((o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === 'thoughtgate-slack-token-reader')).toBe(false);
-    expect(find(await template(['--set', 'approvals.tokenSecretAccess=cluster']), 'ClusterRoleBinding', 'thoughtgate-slack-token-reader').roleRef.name).toBe('thoughtgate-slack-token-reader');
+    expect(find(await template(['--set', 'approvals.tokenSecretAccess=cluster']), 'ClusterRoleBinding', 'thoughtgate-slack-token-reader').roleRef.name).toBe(
+      'thoughtgate-slack-token-reader',
+    );
     const sm = find(await template(['--set', 'metrics.serviceMonitor.enabled=true']), 'ServiceMonitor');
     expect(sm.spec.endpoints).toEqual([{ port: 'http-metrics', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }]);
   });
@@ -212,7 +268,9 @@ describe('the chart, rendered', () => {
       expect(mwc.webhooks[0].clientConfig.caBundle).toBeUndefined();
       // The operator is told this name: it patches the caBundle of exactly this object.
       expect(find(objs, 'Deployment').spec.template.spec.containers[0].args).toContain(`--webhook-config=${mwc.metadata.name}`);
-      expect(find(objs, 'ClusterRole').rules.find((r: { resources: string[] }) => r.resources.includes('mutatingwebhookconfigurations')).resourceNames).toEqual([mwc.metadata.name]);
+      expect(find(objs, 'ClusterRole').rules.find((r: { resources: string[] }) => r.resources.includes('mutatingwebhookconfigurations')).resourceNames).toEqual(
+        [mwc.metadata.name],
+      );
     }
   });
 
@@ -232,7 +290,9 @@ describe('the chart, rendered', () => {
   });
 
   test('the chart ships the CRDs of crds/, byte for byte', () => {
-    const names = readdirSync(join(ROOT, 'crds')).filter((f) => f.endsWith('.yaml')).sort();
+    const names = readdirSync(join(ROOT, 'crds'))
+      .filter((f) => f.endsWith('.yaml'))
+      .sort();
     expect(readdirSync(join(CHART, 'crds')).sort()).toEqual(names);
     for (const f of names) {
       // On failure: cp crds/*.yaml charts/thoughtgate/crds/
@@ -246,11 +306,16 @@ describe('the chart, rendered', () => {
       const p = await helm(['package', CHART, '--destination', dest]);
       expect(p.code).toBe(0);
       const tgz = join(dest, 'thoughtgate-0.1.0.tgz');
-      const crds = readdirSync(join(ROOT, 'crds')).filter((f) => f.endsWith('.yaml')).sort().map((f) => readFileSync(join(ROOT, 'crds', f), 'utf8'));
+      const crds = readdirSync(join(ROOT, 'crds'))
+        .filter((f) => f.endsWith('.yaml'))
+        .sort()
+        .map((f) => readFileSync(join(ROOT, 'crds', f), 'utf8'));
       const shown = (await helm(['show', 'crds', tgz])).stdout;
       for (const c of crds) expect(shown).toContain(c.trim());
       expect((await helm(['template', 't', tgz, '--set', 'replicaCount=0'])).stderr).toContain("at '/replicaCount': minimum: got 0, want 1");
-      expect((await helm(['template', 'thoughtgate', tgz, '--namespace', OPNS])).stdout).toBe((await helm(['template', 'thoughtgate', CHART, '--namespace', OPNS])).stdout);
+      expect((await helm(['template', 'thoughtgate', tgz, '--namespace', OPNS])).stdout).toBe(
+        (await helm(['template', 'thoughtgate', CHART, '--namespace', OPNS])).stdout,
+      );
     } finally {
       rmSync(dest, { recursive: true, force: true });
     }
@@ -261,7 +326,9 @@ describe('the chart, rendered', () => {
     expect(r.code).toBe(0);
     // On failure: scripts/helm-tools.sh deploy-manifest > deploy/thoughtgate.yaml
     expect(readFileSync(join(ROOT, 'deploy', 'thoughtgate.yaml'), 'utf8')).toBe(r.stdout);
-    const kinds = parseAllDocuments(r.stdout).map((d) => (d.toJS() as K8sObject | null)?.kind).filter(Boolean);
+    const kinds = parseAllDocuments(r.stdout)
+      .map((d) => (d.toJS() as K8sObject | null)?.kind)
+      .filter(Boolean);
     expect(kinds[0]).toBe('Namespace');
   });
 });
@@ -293,7 +360,7 @@ describe('on a real API server', () => {
     // (enforce=restricted on the namespace) would refuse them otherwise.
     const pods = await until('the two operator pods', async () => {
       const l = await getJson(['get', 'pods', '-n', OPNS, '-l', 'app.kubernetes.io/name=thoughtgate,app.kubernetes.io/component=operator']);
-      return l?.items.length === 2 ? l.items as PodJson[] : null;
+      return l?.items.length === 2 ? (l.items as PodJson[]) : null;
     });
     const events = await getJson(['get', 'events', '-n', OPNS, '--field-selector', 'reason=FailedCreate']);
     expect(events.items).toEqual([]);
@@ -309,12 +376,17 @@ describe('on a real API server', () => {
     expect(pod.spec.serviceAccountName).toBe(SA);
     const { args, env, tokenFile, caFile } = await containerProcess(cluster(), pod, 'operator');
     const kubeconfig = join(stateDir, 'operator-sa.kubeconfig');
-    writeFileSync(kubeconfig, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
-      clusters: [{ name: 'e2e', cluster: { server: cluster().server, 'certificate-authority': caFile } }],
-      users: [{ name: SA, user: { token: readFileSync(tokenFile, 'utf8').trim() } }],
-      contexts: [{ name: 'sa', context: { cluster: 'e2e', user: SA } }],
-    }));
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'sa',
+        clusters: [{ name: 'e2e', cluster: { server: cluster().server, 'certificate-authority': caFile } }],
+        users: [{ name: SA, user: { token: readFileSync(tokenFile, 'utf8').trim() } }],
+        contexts: [{ name: 'sa', context: { cluster: 'e2e', user: SA } }],
+      }),
+    );
     expect((await run(kubectlPath(), ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], {})).stdout).toBe(AS);
 
     // The pod's own ports become free loopback ports (later flags win); the webhook's certificate
@@ -322,13 +394,28 @@ describe('on a real API server', () => {
     // the caBundle of the chart's MutatingWebhookConfiguration.
     webhookPort = await freePort();
     metricsPort = await freePort();
-    operator = runProcess(process.execPath, [
-      CLI, ...args,
-      '--kubeconfig', kubeconfig,
-      '--metrics-port', String(metricsPort), '--metrics-bind', '127.0.0.1',
-      '--webhook-port', String(webhookPort), '--webhook-bind', '127.0.0.1',
-      '--webhook-url', `https://127.0.0.1:${webhookPort}`, '--webhook-san', '127.0.0.1',
-    ], { ...env, KUBECONFIG: undefined });
+    operator = runProcess(
+      process.execPath,
+      [
+        CLI,
+        ...args,
+        '--kubeconfig',
+        kubeconfig,
+        '--metrics-port',
+        String(metricsPort),
+        '--metrics-bind',
+        '127.0.0.1',
+        '--webhook-port',
+        String(webhookPort),
+        '--webhook-bind',
+        '127.0.0.1',
+        '--webhook-url',
+        `https://127.0.0.1:${webhookPort}`,
+        '--webhook-san',
+        '127.0.0.1',
+      ],
+      { ...env, KUBECONFIG: undefined },
+    );
     await until('the operator ready', async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200);
 
     // Leader election (Lease, Role in the release namespace) and the webhook Secret.
@@ -336,16 +423,41 @@ describe('on a real API server', () => {
     const secret = await getJson(['get', 'secret', 'thoughtgate-webhook-tls', '-n', OPNS]);
     expect(secret.type).toBe('kubernetes.io/tls');
     // The caBundle of the chart's webhook configuration (get + patch, by name).
-    const caBundle = await until('the caBundle', async () => (await getJson(['get', 'mutatingwebhookconfiguration', 'thoughtgate']))?.webhooks?.[0]?.clientConfig?.caBundle as string | undefined);
+    const caBundle = await until(
+      'the caBundle',
+      async () => (await getJson(['get', 'mutatingwebhookconfiguration', 'thoughtgate']))?.webhooks?.[0]?.clientConfig?.caBundle as string | undefined,
+    );
     expect(caBundle).toBe(secret.data['ca.crt']);
     // ...which the webhook's serving certificate chains to.
     const answer = await new Promise<any>((resolve, reject) => {
-      const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-1', operation: 'CREATE', namespace: NS, kind: { group: '', version: 'v1', kind: 'Pod' }, object: { metadata: { name: 'p', namespace: NS }, spec: { containers: [{ name: 'a', image: 'x' }] } } } };
-      const req = https.request({ host: '127.0.0.1', port: webhookPort, path: '/mutate-pods', method: 'POST', ca: Buffer.from(caBundle, 'base64'), headers: { 'content-type': 'application/json' } }, (res) => {
-        let body = '';
-        res.on('data', (d) => { body += d; });
-        res.on('end', () => resolve(JSON.parse(body)));
-      });
+      const review = {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'u-1',
+          operation: 'CREATE',
+          namespace: NS,
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          object: { metadata: { name: 'p', namespace: NS }, spec: { containers: [{ name: 'a', image: 'x' }] } },
+        },
+      };
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port: webhookPort,
+          path: '/mutate-pods',
+          method: 'POST',
+          ca: Buffer.from(caBundle, 'base64'),
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (d) => {
+            body += d;
+          });
+          res.on('end', () => resolve(JSON.parse(body)));
+        },
+      );
       req.on('error', reject);
       req.end(JSON.stringify(review));
     });
@@ -396,7 +508,9 @@ describe('on a real API server', () => {
 
     // Real objects, with the status the operator wrote: a valid policy, and one whose Cedar does not parse.
     await kubectl(['apply', '-n', NS, '-f', join(ROOT, 'examples', 'crds', 'governancepolicy.yaml')]);
-    await kubectl(['apply', '-n', NS, '-f', '-'], `
+    await kubectl(
+      ['apply', '-n', NS, '-f', '-'],
+      `
 apiVersion: thoughtgate.io/v1alpha1
 kind: GovernancePolicy
 metadata: { name: broken-cedar }
@@ -407,11 +521,13 @@ spec:
   cedar:
     policies: |
       permit(principal, action, resource) when { ;
-`);
-    const withReady = (name: string, status: string) => until(`${name} Ready=${status}`, async () => {
-      const gp = await getJson(['get', 'governancepolicy', name, '-n', NS]);
-      return gp?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === status) ? gp : null;
-    });
+`,
+    );
+    const withReady = (name: string, status: string) =>
+      until(`${name} Ready=${status}`, async () => {
+        const gp = await getJson(['get', 'governancepolicy', name, '-n', NS]);
+        return gp?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === status) ? gp : null;
+      });
     const valid = await withReady('everything', 'True');
     const broken = await withReady('broken-cedar', 'False');
 
@@ -420,58 +536,111 @@ spec:
     const { status: _s, ...fresh } = valid;
     expect(await argoHealth(gpCheck, fresh)).toEqual({ status: 'Progressing', message: 'waiting for the ThoughtGate operator' });
     const edited = { ...valid, metadata: { ...valid.metadata, generation: valid.metadata.generation + 1 } };
-    expect(await argoHealth(gpCheck, edited)).toEqual({ status: 'Progressing', message: `the operator has not seen generation ${valid.metadata.generation + 1} yet` });
+    expect(await argoHealth(gpCheck, edited)).toEqual({
+      status: 'Progressing',
+      message: `the operator has not seen generation ${valid.metadata.generation + 1} yet`,
+    });
 
-    const channel = parseAllDocuments(readFileSync(join(ROOT, 'examples', 'crds', 'approvalchannel.yaml'), 'utf8')).map((d) => d.toJS()).find((o) => o?.kind === 'ApprovalChannel');
+    const channel = parseAllDocuments(readFileSync(join(ROOT, 'examples', 'crds', 'approvalchannel.yaml'), 'utf8'))
+      .map((d) => d.toJS())
+      .find((o) => o?.kind === 'ApprovalChannel');
     const acCheck = checks['thoughtgate.io_ApprovalChannel']!;
     expect((await argoHealth(acCheck, channel)).status).toBe('Progressing');
     const now = new Date().toISOString();
-    const working = { ...channel, metadata: { ...channel.metadata, generation: 1 }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Verified', message: 'token and channel work', observedGeneration: 1, lastTransitionTime: now }] } };
+    const working = {
+      ...channel,
+      metadata: { ...channel.metadata, generation: 1 },
+      status: {
+        conditions: [{ type: 'Ready', status: 'True', reason: 'Verified', message: 'token and channel work', observedGeneration: 1, lastTransitionTime: now }],
+      },
+    };
     expect(await argoHealth(acCheck, working)).toEqual({ status: 'Healthy', message: 'token and channel work' });
-    const unreachable = { ...working, status: { conditions: [{ ...working.status.conditions[0], status: 'Unknown', reason: 'SlackUnreachable', message: 'Slack could not be reached; will check again' }] } };
+    const unreachable = {
+      ...working,
+      status: {
+        conditions: [
+          { ...working.status.conditions[0], status: 'Unknown', reason: 'SlackUnreachable', message: 'Slack could not be reached; will check again' },
+        ],
+      },
+    };
     expect(await argoHealth(acCheck, unreachable)).toEqual({ status: 'Progressing', message: 'Slack could not be reached; will check again' });
-    const refused = { ...working, status: { conditions: [{ ...working.status.conditions[0], status: 'False', reason: 'TokenRefused', message: 'invalid_auth' }] } };
+    const refused = {
+      ...working,
+      status: { conditions: [{ ...working.status.conditions[0], status: 'False', reason: 'TokenRefused', message: 'invalid_auth' }] },
+    };
     expect(await argoHealth(acCheck, refused)).toEqual({ status: 'Degraded', message: 'invalid_auth' });
     await kubectl(['delete', 'governancepolicy', 'broken-cedar', '-n', NS]);
   }, 60_000);
 
-  test("the ServiceAccount can do exactly what the operator needs (kubectl auth can-i)", async () => {
+  test('the ServiceAccount can do exactly what the operator needs (kubectl auth can-i)', async () => {
     const yes: string[][] = [
-      ['list', 'governancepolicies.thoughtgate.io', '-A'], ['watch', 'approvalchannels.thoughtgate.io', '-A'],
+      ['list', 'governancepolicies.thoughtgate.io', '-A'],
+      ['watch', 'approvalchannels.thoughtgate.io', '-A'],
       ['patch', 'governancepolicies.thoughtgate.io', '--subresource=status', '-n', NS],
       ['patch', 'approvalchannels.thoughtgate.io', '--subresource=status', '-n', NS],
       ['patch', 'approvalrequests.thoughtgate.io', '--subresource=status', '-n', NS],
-      ['watch', 'approvalrequests.thoughtgate.io', '-A'], ['get', 'approvalrequests.thoughtgate.io', '-n', NS], ['delete', 'approvalrequests.thoughtgate.io', '-n', NS],
-      ['list', 'configmaps', '-A'], ['watch', 'configmaps', '-A'],
-      ['create', 'configmaps/thoughtgate-config', '-n', NS], ['patch', 'configmaps/thoughtgate-config', '-n', NS],
-      ['delete', 'configmaps/thoughtgate-config', '-n', NS], ['get', 'configmaps/thoughtgate-config', '-n', NS],
+      ['watch', 'approvalrequests.thoughtgate.io', '-A'],
+      ['get', 'approvalrequests.thoughtgate.io', '-n', NS],
+      ['delete', 'approvalrequests.thoughtgate.io', '-n', NS],
+      ['list', 'configmaps', '-A'],
+      ['watch', 'configmaps', '-A'],
+      ['create', 'configmaps/thoughtgate-config', '-n', NS],
+      ['patch', 'configmaps/thoughtgate-config', '-n', NS],
+      ['delete', 'configmaps/thoughtgate-config', '-n', NS],
+      ['get', 'configmaps/thoughtgate-config', '-n', NS],
       ['create', 'events', '-n', NS],
-      ['list', 'namespaces'], ['watch', 'namespaces'],
-      ['create', 'roles/thoughtgate-sidecar', '-n', NS], ['patch', 'rolebindings/thoughtgate-sidecar', '-n', NS],
+      ['list', 'namespaces'],
+      ['watch', 'namespaces'],
+      ['create', 'roles/thoughtgate-sidecar', '-n', NS],
+      ['patch', 'rolebindings/thoughtgate-sidecar', '-n', NS],
       ['delete', 'roles/thoughtgate-sidecar', '-n', NS],
-      ['get', 'mutatingwebhookconfigurations/thoughtgate'], ['patch', 'mutatingwebhookconfigurations/thoughtgate'],
-      ['create', 'leases.coordination.k8s.io', '-n', OPNS], ['update', 'leases.coordination.k8s.io/thoughtgate-operator', '-n', OPNS],
-      ['create', 'secrets', '-n', OPNS], ['get', 'secrets/thoughtgate-webhook-tls', '-n', OPNS], ['update', 'secrets/thoughtgate-webhook-tls', '-n', OPNS],
+      ['get', 'mutatingwebhookconfigurations/thoughtgate'],
+      ['patch', 'mutatingwebhookconfigurations/thoughtgate'],
+      ['create', 'leases.coordination.k8s.io', '-n', OPNS],
+      ['update', 'leases.coordination.k8s.io/thoughtgate-operator', '-n', OPNS],
+      ['create', 'secrets', '-n', OPNS],
+      ['get', 'secrets/thoughtgate-webhook-tls', '-n', OPNS],
+      ['update', 'secrets/thoughtgate-webhook-tls', '-n', OPNS],
     ];
     const no: string[][] = [
       // Secrets: none outside its own namespace, and in it none but its own.
-      ['get', 'secrets', '-n', 'default'], ['get', 'secrets/thoughtgate-webhook-tls', '-n', NS], ['list', 'secrets', '-A'],
+      ['get', 'secrets', '-n', 'default'],
+      ['get', 'secrets/thoughtgate-webhook-tls', '-n', NS],
+      ['list', 'secrets', '-A'],
       ['get', 'secrets/slack-bot-token', '-n', NS],
-      ['list', 'secrets', '-n', OPNS], ['get', 'secrets/other', '-n', OPNS], ['create', 'secrets', '-n', NS],
+      ['list', 'secrets', '-n', OPNS],
+      ['get', 'secrets/other', '-n', OPNS],
+      ['create', 'secrets', '-n', NS],
       // Namespaces are only watched.
-      ['delete', 'namespaces'], ['create', 'namespaces'], ['patch', 'namespaces/default'],
+      ['delete', 'namespaces'],
+      ['create', 'namespaces'],
+      ['patch', 'namespaces/default'],
       // Only its own webhook configuration, and only get/patch.
-      ['patch', 'mutatingwebhookconfigurations/other'], ['create', 'mutatingwebhookconfigurations'], ['delete', 'mutatingwebhookconfigurations/thoughtgate'],
+      ['patch', 'mutatingwebhookconfigurations/other'],
+      ['create', 'mutatingwebhookconfigurations'],
+      ['delete', 'mutatingwebhookconfigurations/thoughtgate'],
       ['patch', 'validatingwebhookconfigurations/thoughtgate'],
       // ConfigMaps and RBAC: only the objects it owns, and no escalation.
-      ['get', 'configmaps/kube-root-ca.crt', '-n', NS], ['patch', 'configmaps/other', '-n', NS], ['create', 'configmaps', '-n', NS], ['update', 'configmaps/thoughtgate-config', '-n', NS],
-      ['create', 'roles', '-n', NS], ['patch', 'roles/admin', '-n', NS], ['escalate', 'roles', '-n', NS], ['bind', 'clusterroles'], ['create', 'clusterrolebindings'],
+      ['get', 'configmaps/kube-root-ca.crt', '-n', NS],
+      ['patch', 'configmaps/other', '-n', NS],
+      ['create', 'configmaps', '-n', NS],
+      ['update', 'configmaps/thoughtgate-config', '-n', NS],
+      ['create', 'roles', '-n', NS],
+      ['patch', 'roles/admin', '-n', NS],
+      ['escalate', 'roles', '-n', NS],
+      ['bind', 'clusterroles'],
+      ['create', 'clusterrolebindings'],
       // Not its business at all.
-      ['create', 'pods', '-n', NS], ['create', 'serviceaccounts', '--subresource=token', '-n', OPNS], ['impersonate', 'serviceaccounts'],
-      ['update', 'governancepolicies.thoughtgate.io', '-n', NS], ['delete', 'governancepolicies.thoughtgate.io', '-n', NS],
-      ['patch', 'approvalchannels.thoughtgate.io', '-n', NS], ['delete', 'approvalchannels.thoughtgate.io', '-n', NS],
+      ['create', 'pods', '-n', NS],
+      ['create', 'serviceaccounts', '--subresource=token', '-n', OPNS],
+      ['impersonate', 'serviceaccounts'],
+      ['update', 'governancepolicies.thoughtgate.io', '-n', NS],
+      ['delete', 'governancepolicies.thoughtgate.io', '-n', NS],
+      ['patch', 'approvalchannels.thoughtgate.io', '-n', NS],
+      ['delete', 'approvalchannels.thoughtgate.io', '-n', NS],
       ['update', 'approvalrequests.thoughtgate.io', '--subresource=status', '-n', NS],
-      ['update', 'leases.coordination.k8s.io/kube-controller-manager', '-n', 'kube-system'], ['update', 'leases.coordination.k8s.io/other', '-n', OPNS],
+      ['update', 'leases.coordination.k8s.io/kube-controller-manager', '-n', 'kube-system'],
+      ['update', 'leases.coordination.k8s.io/other', '-n', OPNS],
     ];
     const got = async (list: string[][]) => Object.fromEntries(await Promise.all(list.map(async (a) => [a.join(' '), await canI(a)])));
     expect(await got(yes)).toEqual(Object.fromEntries(yes.map((a) => [a.join(' '), 'yes'])));
@@ -479,16 +648,30 @@ spec:
 
     // A namespace that uses approvals lets the operator read its Slack token, as the README says;
     // still no list, and nothing in other namespaces.
-    await kubectl(['create', 'rolebinding', 'thoughtgate-slack-token', '-n', NS, '--clusterrole=thoughtgate-slack-token-reader', `--serviceaccount=${OPNS}:${SA}`]);
-    expect(await got([['get', 'secrets/slack-bot-token', '-n', NS], ['list', 'secrets', '-n', NS], ['get', 'secrets/slack-bot-token', '-n', 'default']]))
-      .toEqual({ [`get secrets/slack-bot-token -n ${NS}`]: 'yes', [`list secrets -n ${NS}`]: 'no', ['get secrets/slack-bot-token -n default']: 'no' });
+    await kubectl([
+      'create',
+      'rolebinding',
+      'thoughtgate-slack-token',
+      '-n',
+      NS,
+      '--clusterrole=thoughtgate-slack-token-reader',
+      `--serviceaccount=${OPNS}:${SA}`,
+    ]);
+    expect(
+      await got([
+        ['get', 'secrets/slack-bot-token', '-n', NS],
+        ['list', 'secrets', '-n', NS],
+        ['get', 'secrets/slack-bot-token', '-n', 'default'],
+      ]),
+    ).toEqual({ [`get secrets/slack-bot-token -n ${NS}`]: 'yes', [`list secrets -n ${NS}`]: 'no', ['get secrets/slack-bot-token -n default']: 'no' });
   }, 60_000);
 
   test("the webhook never holds up the operator's own pods; other pods of a labelled namespace wait for it", async () => {
     // No pod serves the Service behind the chart's webhook here, and failurePolicy is Fail.
     const template = (await getJson(['get', 'deployment', 'thoughtgate-operator', '-n', OPNS])).spec.template;
     // The operator's pod spec in another (labelled) namespace, where its ServiceAccount does not exist.
-    const asPod = (name: string, labels: Record<string, string>) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels }, spec: { ...template.spec, serviceAccountName: 'default' } });
+    const asPod = (name: string, labels: Record<string, string>) =>
+      JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels }, spec: { ...template.spec, serviceAccountName: 'default' } });
     const own = await kubectlResult(['create', '-n', NS, '-f', '-'], asPod('operator-lookalike', template.metadata.labels));
     expect(own.stderr).toBe('');
     expect(own.code).toBe(0);
@@ -498,7 +681,10 @@ spec:
   }, 60_000);
 
   test('helm refuses bad values before touching the cluster', async () => {
-    const r = await helm(['install', 'bad', CHART, '-n', 'helm-bad', '--create-namespace', '--set', 'webhook.failurePolicy=Maybe'], { ...process.env, KUBECONFIG: cluster().kubeconfig });
+    const r = await helm(['install', 'bad', CHART, '-n', 'helm-bad', '--create-namespace', '--set', 'webhook.failurePolicy=Maybe'], {
+      ...process.env,
+      KUBECONFIG: cluster().kubeconfig,
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'");
     expect((await kubectlResult(['get', 'namespace', 'helm-bad'])).code).not.toBe(0);
@@ -521,12 +707,19 @@ spec:
     expect(upgrade.code).toBe(0);
     const dep = await getJson(['get', 'deployment', 'tg-thoughtgate-operator', '-n', 'helm-test']);
     expect(dep.spec.replicas).toBe(3);
-    expect(dep.spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(['--log-level=debug', '--failure-policy=Ignore', '--webhook-config=tg-thoughtgate']));
+    expect(dep.spec.template.spec.containers[0].args).toEqual(
+      expect.arrayContaining(['--log-level=debug', '--failure-policy=Ignore', '--webhook-config=tg-thoughtgate']),
+    );
     expect((await helm(['status', 'tg', '-n', 'helm-test', '-o', 'json'], env)).stdout).toContain('"version":2');
 
     const uninstall = await helm(['uninstall', 'tg', '-n', 'helm-test', '--wait'], env);
     expect(uninstall.code).toBe(0);
-    for (const what of [['mutatingwebhookconfiguration', 'tg-thoughtgate'], ['clusterrole', 'tg-thoughtgate-operator'], ['clusterrolebinding', 'tg-thoughtgate-operator'], ['deployment', 'tg-thoughtgate-operator', '-n', 'helm-test']]) {
+    for (const what of [
+      ['mutatingwebhookconfiguration', 'tg-thoughtgate'],
+      ['clusterrole', 'tg-thoughtgate-operator'],
+      ['clusterrolebinding', 'tg-thoughtgate-operator'],
+      ['deployment', 'tg-thoughtgate-operator', '-n', 'helm-test'],
+    ]) {
       expect({ what, code: (await kubectlResult(['get', ...what])).code }).toEqual({ what, code: 1 });
     }
     // Helm never deletes CRDs (that would delete every policy); the README says how.

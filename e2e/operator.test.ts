@@ -54,7 +54,10 @@ spec:
 ${extra}`;
 
 const configMap = () => getJson(['get', 'configmap', 'thoughtgate-config', '-n', NS]);
-const rendered = async () => { const cm = await configMap(); return cm ? parseYaml(cm.data['config.yaml']) : null; };
+const rendered = async () => {
+  const cm = await configMap();
+  return cm ? parseYaml(cm.data['config.yaml']) : null;
+};
 const condition = (obj: any, type: string) => obj?.status?.conditions?.find((c: any) => c.type === type);
 
 beforeAll(async () => {
@@ -64,8 +67,12 @@ beforeAll(async () => {
 
 describe('the operator', () => {
   let op: Operator;
-  beforeAll(async () => { op = await operator('op-1'); });
-  afterAll(async () => { await op?.close(); });
+  beforeAll(async () => {
+    op = await operator('op-1');
+  });
+  afterAll(async () => {
+    await op?.close();
+  });
 
   test('a policy is rendered into thoughtgate-config with owner references, a hash, Ready and Valid', async () => {
     await kubectl(['apply', '-n', NS, '-f', '-'], policy('base'));
@@ -76,8 +83,13 @@ describe('the operator', () => {
     expect(cm.metadata.labels).toEqual({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator', 'app.kubernetes.io/component': 'sidecar-config' });
     expect(cm.metadata.annotations['thoughtgate.io/config-hash']).toMatch(/^[0-9a-f]{16}$/);
     const gp = await getJson(['get', 'gp', 'base', '-n', NS]);
-    expect(cm.metadata.ownerReferences).toEqual([{ apiVersion: 'thoughtgate.io/v1alpha1', kind: 'GovernancePolicy', name: 'base', uid: gp.metadata.uid, blockOwnerDeletion: false, controller: false }]);
-    const ready = await until('Ready', async () => { const g = await getJson(['get', 'gp', 'base', '-n', NS]); return condition(g, 'Ready')?.status === 'True' ? g : null; });
+    expect(cm.metadata.ownerReferences).toEqual([
+      { apiVersion: 'thoughtgate.io/v1alpha1', kind: 'GovernancePolicy', name: 'base', uid: gp.metadata.uid, blockOwnerDeletion: false, controller: false },
+    ]);
+    const ready = await until('Ready', async () => {
+      const g = await getJson(['get', 'gp', 'base', '-n', NS]);
+      return condition(g, 'Ready')?.status === 'True' ? g : null;
+    });
     expect(condition(ready, 'Valid')).toMatchObject({ status: 'True', observedGeneration: 1 });
     expect(ready.status).toMatchObject({ observedGeneration: 1, configMap: 'thoughtgate-config', renderedHash: cfg.policies[0].hash });
     const table = await kubectl(['get', 'gp', '-n', NS]);
@@ -87,9 +99,16 @@ describe('the operator', () => {
   test('an invalid change keeps the last good config, with the exact error in status and an Event', async () => {
     const before = await configMap();
     await kubectl(['apply', '-n', NS, '-f', '-'], policy('base', '', 'permit(principal, action, resource'));
-    const gp = await until('Valid=False', async () => { const g = await getJson(['get', 'gp', 'base', '-n', NS]); return condition(g, 'Valid')?.status === 'False' ? g : null; });
+    const gp = await until('Valid=False', async () => {
+      const g = await getJson(['get', 'gp', 'base', '-n', NS]);
+      return condition(g, 'Valid')?.status === 'False' ? g : null;
+    });
     expect(condition(gp, 'Valid').message).toMatch(/^spec\.cedar\.policies:1:\d+: /);
-    expect(condition(gp, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidPolicy', message: 'generation 2 is invalid; generation 1, the last valid one, keeps serving' });
+    expect(condition(gp, 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'InvalidPolicy',
+      message: 'generation 2 is invalid; generation 1, the last valid one, keeps serving',
+    });
     expect((await configMap()).data).toEqual(before.data);
     const events = await until('the Event', async () => {
       const e = await getJson(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=base,reason=InvalidPolicy']);
@@ -103,24 +122,43 @@ describe('the operator', () => {
   });
 
   test('a reference to an ApprovalChannel that does not exist is invalid until it exists', async () => {
-    await kubectl(['apply', '-n', NS, '-f', '-'], policy('approvals', `  priority: 5
+    await kubectl(
+      ['apply', '-n', NS, '-f', '-'],
+      policy(
+        'approvals',
+        `  priority: 5
   podSelector: { matchLabels: { app: payments } }
-`, '@approve("finance") permit(principal, action, resource);'));
-    const gp = await until('Valid=False', async () => { const g = await getJson(['get', 'gp', 'approvals', '-n', NS]); return condition(g, 'Valid')?.status === 'False' ? g : null; });
+`,
+        '@approve("finance") permit(principal, action, resource);',
+      ),
+    );
+    const gp = await until('Valid=False', async () => {
+      const g = await getJson(['get', 'gp', 'approvals', '-n', NS]);
+      return condition(g, 'Valid')?.status === 'False' ? g : null;
+    });
     expect(condition(gp, 'Valid').message).toBe(`approval channel "finance" is referenced but no ApprovalChannel "finance" exists in namespace ${NS}`);
     expect(condition(gp, 'Ready').message).toBe('generation 1 is invalid and no earlier generation was valid; nothing of this policy is served');
     expect((await rendered()).policies.map((p: any) => p.name)).toEqual(['base']);
-    await kubectl(['apply', '-n', NS, '-f', '-'], `
+    await kubectl(
+      ['apply', '-n', NS, '-f', '-'],
+      `
 apiVersion: thoughtgate.io/v1alpha1
 kind: ApprovalChannel
 metadata: { name: finance }
 spec:
   slack: { channel: C0123ABCD, tokenSecretRef: { name: slack-bot } }
   approvers: { users: [U0123ABCD] }
-`);
-    const cfg = await until('both policies rendered', async () => { const r = await rendered(); return r?.policies.length === 2 ? r : null; });
+`,
+    );
+    const cfg = await until('both policies rendered', async () => {
+      const r = await rendered();
+      return r?.policies.length === 2 ? r : null;
+    });
     // Selection order: priority first.
-    expect(cfg.policies.map((p: any) => [p.name, p.priority, p.podSelector])).toEqual([['approvals', 5, { matchLabels: { app: 'payments' } }], ['base', 0, undefined]]);
+    expect(cfg.policies.map((p: any) => [p.name, p.priority, p.podSelector])).toEqual([
+      ['approvals', 5, { matchLabels: { app: 'payments' } }],
+      ['base', 0, undefined],
+    ]);
   });
 
   test('edits to the ConfigMap by anyone else are repaired', async () => {
@@ -142,7 +180,8 @@ spec:
     const rb = await until('the RoleBinding', () => getJson(['get', 'rolebinding', 'thoughtgate-sidecar', '-n', NS]));
     expect(rb.subjects).toEqual([{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccounts:${NS}` }]);
     await kubectl(['create', 'serviceaccount', 'agent', '-n', NS]);
-    const can = (verb: string, what: string) => kubectlResult(['auth', 'can-i', verb, what, '-n', NS, `--as=system:serviceaccount:${NS}:agent`]).then((r) => r.stdout.trim());
+    const can = (verb: string, what: string) =>
+      kubectlResult(['auth', 'can-i', verb, what, '-n', NS, `--as=system:serviceaccount:${NS}:agent`]).then((r) => r.stdout.trim());
     expect(await can('get', 'configmap/thoughtgate-config')).toBe('yes');
     expect(await can('get', 'configmap/other')).toBe('no');
     expect(await can('get', 'secrets')).toBe('no');

@@ -28,7 +28,6 @@ const SA = 'thoughtgate-operator';
 const CM = ['--set', 'webhook.certManager.enabled=true'];
 const DAY = 24 * 3600 * 1000;
 
-
 let helmBin: string;
 let stateDir: string;
 let crdDir: string;
@@ -36,7 +35,12 @@ let crdDir: string;
 async function template(args: string[], release = 'thoughtgate', namespace = OPNS): Promise<{ text: string; objs: K8sObject[] }> {
   const r = await run(helmBin, ['template', release, CHART, '--namespace', namespace, ...args]);
   if (r.code !== 0) throw new Error(`helm template ${args.join(' ')}: ${r.stderr}`);
-  return { text: r.stdout, objs: parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject).filter((o) => o) };
+  return {
+    text: r.stdout,
+    objs: parseAllDocuments(r.stdout)
+      .map((d) => d.toJS() as K8sObject)
+      .filter((o) => o),
+  };
 }
 const find = (objs: K8sObject[], kind: string, name?: string): K8sObject => {
   const o = objs.find((x) => x.kind === kind && (name === undefined || x.metadata.name === name));
@@ -61,10 +65,23 @@ afterAll(() => {
 describe('the chart with webhook.certManager.enabled, rendered', () => {
   test('default: a self-signed Issuer, a CA Certificate, a CA Issuer and the serving Certificate for the Service names', async () => {
     const { objs } = await template(CM);
-    const cm = objs.filter((o) => o.apiVersion === 'cert-manager.io/v1').map((o) => `${o.kind}/${o.metadata.name}`).sort();
-    expect(cm).toEqual(['Certificate/thoughtgate-webhook', 'Certificate/thoughtgate-webhook-ca', 'Issuer/thoughtgate-selfsigned', 'Issuer/thoughtgate-webhook-ca']);
+    const cm = objs
+      .filter((o) => o.apiVersion === 'cert-manager.io/v1')
+      .map((o) => `${o.kind}/${o.metadata.name}`)
+      .sort();
+    expect(cm).toEqual([
+      'Certificate/thoughtgate-webhook',
+      'Certificate/thoughtgate-webhook-ca',
+      'Issuer/thoughtgate-selfsigned',
+      'Issuer/thoughtgate-webhook-ca',
+    ]);
     const ca = find(objs, 'Certificate', 'thoughtgate-webhook-ca');
-    expect(ca.spec).toMatchObject({ isCA: true, secretName: 'thoughtgate-webhook-ca', privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'thoughtgate-selfsigned', kind: 'Issuer' } });
+    expect(ca.spec).toMatchObject({
+      isCA: true,
+      secretName: 'thoughtgate-webhook-ca',
+      privateKey: { algorithm: 'ECDSA', size: 256 },
+      issuerRef: { name: 'thoughtgate-selfsigned', kind: 'Issuer' },
+    });
     expect(find(objs, 'Issuer', 'thoughtgate-selfsigned').spec).toEqual({ selfSigned: {} });
     expect(find(objs, 'Issuer', 'thoughtgate-webhook-ca').spec).toEqual({ ca: { secretName: 'thoughtgate-webhook-ca' } });
     const serving = find(objs, 'Certificate', 'thoughtgate-webhook');
@@ -72,7 +89,8 @@ describe('the chart with webhook.certManager.enabled, rendered', () => {
     expect(serving.spec).toMatchObject({
       secretName: 'thoughtgate-webhook-tls',
       dnsNames: [`thoughtgate-webhook.${OPNS}.svc`, `thoughtgate-webhook.${OPNS}.svc.cluster.local`],
-      duration: '2160h', renewBefore: '720h',
+      duration: '2160h',
+      renewBefore: '720h',
       usages: ['server auth', 'digital signature'],
       privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
       issuerRef: { name: 'thoughtgate-webhook-ca', kind: 'Issuer', group: 'cert-manager.io' },
@@ -90,7 +108,10 @@ describe('the chart with webhook.certManager.enabled, rendered', () => {
     expect(c.args).toContain('--webhook-cert-dir=/etc/thoughtgate/webhook-tls');
     expect(c.args.some((a: string) => a.startsWith('--webhook-secret'))).toBe(false);
     expect(c.volumeMounts).toContainEqual({ name: 'webhook-tls', mountPath: '/etc/thoughtgate/webhook-tls', readOnly: true });
-    expect(find(objs, 'Deployment').spec.template.spec.volumes).toContainEqual({ name: 'webhook-tls', secret: { secretName: find(objs, 'Certificate', 'thoughtgate-webhook').spec.secretName } });
+    expect(find(objs, 'Deployment').spec.template.spec.volumes).toContainEqual({
+      name: 'webhook-tls',
+      secret: { secretName: find(objs, 'Certificate', 'thoughtgate-webhook').spec.secretName },
+    });
     const rules = [...find(objs, 'Role').rules, ...find(objs, 'ClusterRole', 'thoughtgate-operator').rules] as Array<{ resources: string[] }>;
     expect(rules.flatMap((r) => r.resources)).not.toContain('mutatingwebhookconfigurations');
     expect(find(objs, 'Role').rules.flatMap((r: { resources: string[] }) => r.resources)).not.toContain('secrets');
@@ -104,14 +125,31 @@ describe('the chart with webhook.certManager.enabled, rendered', () => {
   });
 
   test('an issuerRef replaces the rendered chain', async () => {
-    const { objs } = await template([...CM, '--set', 'webhook.certManager.issuerRef.name=corp-ca', '--set', 'webhook.certManager.issuerRef.kind=ClusterIssuer', '--set', 'webhook.certManager.duration=720h', '--set', 'webhook.certManager.renewBefore=240h']);
+    const { objs } = await template([
+      ...CM,
+      '--set',
+      'webhook.certManager.issuerRef.name=corp-ca',
+      '--set',
+      'webhook.certManager.issuerRef.kind=ClusterIssuer',
+      '--set',
+      'webhook.certManager.duration=720h',
+      '--set',
+      'webhook.certManager.renewBefore=240h',
+    ]);
     expect(objs.filter((o) => o.apiVersion === 'cert-manager.io/v1').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Certificate/thoughtgate-webhook']);
-    expect(find(objs, 'Certificate').spec).toMatchObject({ duration: '720h', renewBefore: '240h', issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' } });
+    expect(find(objs, 'Certificate').spec).toMatchObject({
+      duration: '720h',
+      renewBefore: '240h',
+      issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' },
+    });
   });
 
   test.each([
     [['--set', 'webhook.certManager.issuerRef.kind=ClusterIssuer'], "at '/webhook/certManager/issuerRef': properties 'name' required"],
-    [['--set', 'webhook.certManager.issuerRef.kind=Vault', '--set', 'webhook.certManager.issuerRef.name=x'], "at '/webhook/certManager/issuerRef/kind': value must be one of 'Issuer', 'ClusterIssuer'"],
+    [
+      ['--set', 'webhook.certManager.issuerRef.kind=Vault', '--set', 'webhook.certManager.issuerRef.name=x'],
+      "at '/webhook/certManager/issuerRef/kind': value must be one of 'Issuer', 'ClusterIssuer'",
+    ],
     [['--set', 'webhook.certManager.duration=90d'], "at '/webhook/certManager/duration'"],
     [['--set', 'webhook.certManager.enable=true'], "additional properties 'enable' not allowed"],
   ])('bad certManager values are refused: %j', async (args, message) => {
@@ -138,9 +176,21 @@ describe('on a real API server with the cert-manager CRDs', () => {
 
   beforeAll(async () => {
     // cert-manager's CRDs stay for the rest of the run: nothing else uses them.
-    const crds = ['cert-manager.io_certificates.yaml', 'cert-manager.io_issuers.yaml', 'cert-manager.io_clusterissuers.yaml', 'cert-manager.io_certificaterequests.yaml'];
+    const crds = [
+      'cert-manager.io_certificates.yaml',
+      'cert-manager.io_issuers.yaml',
+      'cert-manager.io_clusterissuers.yaml',
+      'cert-manager.io_certificaterequests.yaml',
+    ];
     await kubectl(['apply', '--server-side', ...crds.flatMap((f) => ['-f', join(crdDir, f)])]);
-    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/certificates.cert-manager.io', 'crd/issuers.cert-manager.io', 'crd/clusterissuers.cert-manager.io']);
+    await kubectl([
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/certificates.cert-manager.io',
+      'crd/issuers.cert-manager.io',
+      'crd/clusterissuers.cert-manager.io',
+    ]);
   }, 120_000);
 
   e2e.cleanup(async () => {
@@ -155,9 +205,18 @@ describe('on a real API server with the cert-manager CRDs', () => {
     expect(out).toContain('certificate.cert-manager.io/thoughtgate-webhook serverside-applied');
     expect(out).toContain('issuer.cert-manager.io/thoughtgate-webhook-ca serverside-applied');
     // Stored as rendered: cert-manager's schema pruned nothing.
-    for (const [kind, name] of [['certificate', 'thoughtgate-webhook'], ['certificate', 'thoughtgate-webhook-ca'], ['issuer', 'thoughtgate-selfsigned'], ['issuer', 'thoughtgate-webhook-ca']] as const) {
+    for (const [kind, name] of [
+      ['certificate', 'thoughtgate-webhook'],
+      ['certificate', 'thoughtgate-webhook-ca'],
+      ['issuer', 'thoughtgate-selfsigned'],
+      ['issuer', 'thoughtgate-webhook-ca'],
+    ] as const) {
       const stored = await getJson(['get', kind, name, '-n', OPNS]);
-      expect({ kind, name, spec: stored.spec }).toEqual({ kind, name, spec: objs.find((o) => o.kind.toLowerCase() === kind && o.metadata.name === name)!.spec });
+      expect({ kind, name, spec: stored.spec }).toEqual({
+        kind,
+        name,
+        spec: objs.find((o) => o.kind.toLowerCase() === kind && o.metadata.name === name)!.spec,
+      });
     }
     const mwc = await getJson(['get', 'mutatingwebhookconfiguration', 'thoughtgate']);
     expect(mwc.metadata.annotations['cert-manager.io/inject-ca-from']).toBe(`${OPNS}/thoughtgate-webhook`);
@@ -170,29 +229,52 @@ describe('on a real API server with the cert-manager CRDs', () => {
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/\.spec\.dnsName: field not declared in schema/);
     bad.spec = { ...find(objs, 'Certificate', 'thoughtgate-webhook').spec, privateKey: { algorithm: 'DSA' } };
-    expect((await kubectlResult(['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify(bad))).stderr).toMatch(/spec.privateKey.algorithm: Unsupported value: "DSA"/);
+    expect((await kubectlResult(['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify(bad))).stderr).toMatch(
+      /spec.privateKey.algorithm: Unsupported value: "DSA"/,
+    );
   }, 120_000);
 
   test('an issuerRef to a ClusterIssuer renders a release the API server accepts too', async () => {
     await e2e.namespace('corp');
-    await kubectl(['apply', '--server-side', '--validate=strict', '-f', '-'], JSON.stringify({ apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: 'corp-ca' }, spec: { ca: { secretName: 'corp-ca' } } }));
-    const { text } = await template([...CM, '--set', 'webhook.certManager.issuerRef.name=corp-ca', '--set', 'webhook.certManager.issuerRef.kind=ClusterIssuer'], 'corp', CORP);
-    expect(await kubectl(['apply', '--server-side', '--validate=strict', '-f', '-'], text)).toContain('certificate.cert-manager.io/corp-thoughtgate-webhook serverside-applied');
-    expect((await getJson(['get', 'certificate', 'corp-thoughtgate-webhook', '-n', CORP])).spec.issuerRef).toEqual({ name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
+    await kubectl(
+      ['apply', '--server-side', '--validate=strict', '-f', '-'],
+      JSON.stringify({ apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: 'corp-ca' }, spec: { ca: { secretName: 'corp-ca' } } }),
+    );
+    const { text } = await template(
+      [...CM, '--set', 'webhook.certManager.issuerRef.name=corp-ca', '--set', 'webhook.certManager.issuerRef.kind=ClusterIssuer'],
+      'corp',
+      CORP,
+    );
+    expect(await kubectl(['apply', '--server-side', '--validate=strict', '-f', '-'], text)).toContain(
+      'certificate.cert-manager.io/corp-thoughtgate-webhook serverside-applied',
+    );
+    expect((await getJson(['get', 'certificate', 'corp-thoughtgate-webhook', '-n', CORP])).spec.issuerRef).toEqual({
+      name: 'corp-ca',
+      kind: 'ClusterIssuer',
+      group: 'cert-manager.io',
+    });
   }, 60_000);
 
   test("the operator, run as the chart's pod, serves cert-manager's mounted certificate, picks up a renewal, and manages no certificate", async () => {
     // The controller-manager creates the Deployment's pods (no kubelet runs them).
-    const pod = await until('an operator pod', async () => (await getJson(['get', 'pods', '-n', OPNS, '-l', 'app.kubernetes.io/component=operator']))?.items?.[0] as PodJson | undefined);
+    const pod = await until(
+      'an operator pod',
+      async () => (await getJson(['get', 'pods', '-n', OPNS, '-l', 'app.kubernetes.io/component=operator']))?.items?.[0] as PodJson | undefined,
+    );
     const { args, env, tokenFile, caFile } = await containerProcess(cluster(), pod, 'operator');
     expect(args).toContain('--webhook-cert-dir=/etc/thoughtgate/webhook-tls');
     const kubeconfig = join(stateDir, 'operator-sa.kubeconfig');
-    writeFileSync(kubeconfig, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
-      clusters: [{ name: 'e2e', cluster: { server: cluster().server, 'certificate-authority': caFile } }],
-      users: [{ name: SA, user: { token: readFileSync(tokenFile, 'utf8').trim() } }],
-      contexts: [{ name: 'sa', context: { cluster: 'e2e', user: SA } }],
-    }));
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'sa',
+        clusters: [{ name: 'e2e', cluster: { server: cluster().server, 'certificate-authority': caFile } }],
+        users: [{ name: SA, user: { token: readFileSync(tokenFile, 'utf8').trim() } }],
+        contexts: [{ name: 'sa', context: { cluster: 'e2e', user: SA } }],
+      }),
+    );
 
     // Play cert-manager and the kubelet: the Certificate's Secret, mounted as the kubelet does
     // (files behind a ..data symlink that a renewal swaps at once). 127.0.0.1 is added because the
@@ -206,7 +288,12 @@ describe('on a real API server with the cert-manager CRDs', () => {
       const s = await issueServing({ ca, sans, now: new Date(), validityMs: 7 * DAY });
       const version = `..v${++generation}`;
       mkdirSync(join(certDir, version));
-      for (const [f, text] of [['tls.crt', s.cert], ['tls.key', s.key], ['ca.crt', ca.cert]] as const) writeFileSync(join(certDir, version, f), text);
+      for (const [f, text] of [
+        ['tls.crt', s.cert],
+        ['tls.key', s.key],
+        ['ca.crt', ca.cert],
+      ] as const)
+        writeFileSync(join(certDir, version, f), text);
       symlinkSync(version, join(certDir, '..data_tmp'));
       renameSync(join(certDir, '..data_tmp'), join(certDir, '..data'));
       if (generation === 1) for (const f of ['tls.crt', 'tls.key', 'ca.crt']) symlinkSync(join('..data', f), join(certDir, f));
@@ -216,22 +303,38 @@ describe('on a real API server with the cert-manager CRDs', () => {
 
     const webhookPort = await freePort();
     const metricsPort = await freePort();
-    operator = runProcess(process.execPath, [
-      CLI, ...args,
-      '--kubeconfig', kubeconfig,
-      '--metrics-port', String(metricsPort), '--metrics-bind', '127.0.0.1',
-      '--webhook-port', String(webhookPort), '--webhook-bind', '127.0.0.1',
-      '--webhook-cert-dir', certDir,
-    ], { ...env, KUBECONFIG: undefined });
+    operator = runProcess(
+      process.execPath,
+      [
+        CLI,
+        ...args,
+        '--kubeconfig',
+        kubeconfig,
+        '--metrics-port',
+        String(metricsPort),
+        '--metrics-bind',
+        '127.0.0.1',
+        '--webhook-port',
+        String(webhookPort),
+        '--webhook-bind',
+        '127.0.0.1',
+        '--webhook-cert-dir',
+        certDir,
+      ],
+      { ...env, KUBECONFIG: undefined },
+    );
     await until('the operator ready', async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200);
 
-    const served = () => new Promise<string>((resolve, reject) => {
-      https.get({ host: '127.0.0.1', port: webhookPort, path: '/healthz', ca: ca.cert, servername: `thoughtgate-webhook.${OPNS}.svc`, agent: false }, (res) => {
-        const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
-        res.resume();
-        res.on('end', () => resolve(res.statusCode === 200 ? fp : `HTTP ${res.statusCode}`));
-      }).on('error', reject);
-    });
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port: webhookPort, path: '/healthz', ca: ca.cert, servername: `thoughtgate-webhook.${OPNS}.svc`, agent: false }, (res) => {
+            const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+            res.resume();
+            res.on('end', () => resolve(res.statusCode === 200 ? fp : `HTTP ${res.statusCode}`));
+          })
+          .on('error', reject);
+      });
     expect(await served()).toBe(first);
     const renewed = await mount();
     // The webhook server re-reads the files every 10 s.
@@ -244,6 +347,8 @@ describe('on a real API server with the cert-manager CRDs', () => {
     expect(log).toContain('"msg":"webhook certificate from cert-manager"');
     expect(log).toContain('"msg":"webhook: serving a new TLS certificate"');
     expect(log).not.toMatch(/forbidden/i);
-    expect((await run(kubectlPath(), ['--kubeconfig', kubeconfig, 'auth', 'can-i', 'get', 'secrets/thoughtgate-webhook-tls', '-n', OPNS], {})).stdout.trim()).toBe('no');
+    expect(
+      (await run(kubectlPath(), ['--kubeconfig', kubeconfig, 'auth', 'can-i', 'get', 'secrets/thoughtgate-webhook-tls', '-n', OPNS], {})).stdout.trim(),
+    ).toBe('no');
   }, 120_000);
 });

@@ -58,11 +58,21 @@ function app(name = 'app', env?: Container['env']): Container {
     name,
     image: 'registry.example/agent:1',
     ...(env ? { env } : {}),
-    securityContext: { runAsNonRoot: true, runAsUser: 1000, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
   };
 }
 
-function podManifest(name: string, namespace: string, o: { labels?: Record<string, string>; annotations?: Record<string, string>; spec?: Partial<NonNullable<Pod['spec']>> } = {}): Pod {
+function podManifest(
+  name: string,
+  namespace: string,
+  o: { labels?: Record<string, string>; annotations?: Record<string, string>; spec?: Partial<NonNullable<Pod['spec']>> } = {},
+): Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -119,231 +129,341 @@ describe('injection webhook on a real kube-apiserver', () => {
     // agents: injection on, and PodSecurity "restricted" enforced, which the sidecar must pass.
     await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' });
     await e2e.namespace('plain');
-    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'locked', namespace: AGENTS }, automountServiceAccountToken: false }));
+    await kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'locked', namespace: AGENTS }, automountServiceAccountToken: false }),
+    );
   }, STEP_TIMEOUT);
 
   afterAll(async () => {
     await server?.close();
   }, STEP_TIMEOUT);
 
-  it('certificate manager: creates the CA Secret (no serving key in it), signs a serving cert in memory, then keeps both', async () => {
-    certs = new WebhookCertManager({
-      kubeConfig: kc, namespace: OPERATOR_NS, secretName: SECRET, serviceName: 'thoughtgate-webhook', webhookConfigName: MWC,
-      extraSans: ['127.0.0.1'],
-      onChange: (t) => { changes.push(t); server?.reloadTls(); },
-    });
-    const first = await certs.ensure();
-    expect(first).toMatchObject({ ca: 'created', serving: 'issued', webhookConfigFound: false, caBundlePatched: [] });
-    expect(first.notAfter.getTime()).toBeGreaterThan(Date.now() + 6 * DAY);
-    const secret = await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
-    expect(secret.type).toBe('kubernetes.io/tls');
-    expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
-    expect(secret.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator' });
-    // The three keys are checked just above.
-    const ca = new X509Certificate(Buffer.from(secret.data!['tls.crt']!, 'base64'));
-    expect(ca.ca).toBe(true);
-    expect(ca.publicKey.asymmetricKeyDetails).toEqual({ namedCurve: 'prime256v1' });
-    expect(Buffer.from(secret.data!['ca.crt']!, 'base64').toString()).toBe(ca.toString());
-    const leaf = new X509Certificate(certs.current()!.cert);
-    expect(leaf.verify(ca.publicKey)).toBe(true);
-    expect(leaf.subjectAltName).toBe(`DNS:thoughtgate-webhook.${OPERATOR_NS}.svc, DNS:thoughtgate-webhook.${OPERATOR_NS}.svc.cluster.local, IP Address:127.0.0.1`);
+  it(
+    'certificate manager: creates the CA Secret (no serving key in it), signs a serving cert in memory, then keeps both',
+    async () => {
+      certs = new WebhookCertManager({
+        kubeConfig: kc,
+        namespace: OPERATOR_NS,
+        secretName: SECRET,
+        serviceName: 'thoughtgate-webhook',
+        webhookConfigName: MWC,
+        extraSans: ['127.0.0.1'],
+        onChange: (t) => {
+          changes.push(t);
+          server?.reloadTls();
+        },
+      });
+      const first = await certs.ensure();
+      expect(first).toMatchObject({ ca: 'created', serving: 'issued', webhookConfigFound: false, caBundlePatched: [] });
+      expect(first.notAfter.getTime()).toBeGreaterThan(Date.now() + 6 * DAY);
+      const secret = await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
+      expect(secret.type).toBe('kubernetes.io/tls');
+      expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
+      expect(secret.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'thoughtgate-operator' });
+      // The three keys are checked just above.
+      const ca = new X509Certificate(Buffer.from(secret.data!['tls.crt']!, 'base64'));
+      expect(ca.ca).toBe(true);
+      expect(ca.publicKey.asymmetricKeyDetails).toEqual({ namedCurve: 'prime256v1' });
+      expect(Buffer.from(secret.data!['ca.crt']!, 'base64').toString()).toBe(ca.toString());
+      const leaf = new X509Certificate(certs.current()!.cert);
+      expect(leaf.verify(ca.publicKey)).toBe(true);
+      expect(leaf.subjectAltName).toBe(
+        `DNS:thoughtgate-webhook.${OPERATOR_NS}.svc, DNS:thoughtgate-webhook.${OPERATOR_NS}.svc.cluster.local, IP Address:127.0.0.1`,
+      );
 
-    expect(await certs.ensure()).toMatchObject({ ca: 'kept', serving: 'kept', webhookConfigFound: false });
-    expect(changes).toHaveLength(1);
-    expect(changes[0]?.cert).toBe(leaf.toString());
-  }, STEP_TIMEOUT);
+      expect(await certs.ensure()).toMatchObject({ ca: 'kept', serving: 'kept', webhookConfigFound: false });
+      expect(changes).toHaveLength(1);
+      expect(changes[0]?.cert).toBe(leaf.toString());
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('patches the caBundle of every webhook in the configuration, once', async () => {
-    await startServer();
-    const cfg = buildWebhookConfiguration({ name: MWC, target: { url: `https://127.0.0.1:${port}` }, operatorNamespace: OPERATOR_NS }) as { webhooks: Array<Record<string, unknown>> };
-    // A second webhook (never matched) to prove every entry gets the bundle.
-    cfg.webhooks.push({ ...cfg.webhooks[0], name: 'shadow.thoughtgate.io', objectSelector: { matchLabels: { 'thoughtgate.io/never': 'true' } } });
-    await kubectl(['apply', '-f', '-'], JSON.stringify(cfg));
-    expect(await webhookBundles()).toEqual(['', '']);
+  it(
+    'patches the caBundle of every webhook in the configuration, once',
+    async () => {
+      await startServer();
+      const cfg = buildWebhookConfiguration({ name: MWC, target: { url: `https://127.0.0.1:${port}` }, operatorNamespace: OPERATOR_NS }) as {
+        webhooks: Array<Record<string, unknown>>;
+      };
+      // A second webhook (never matched) to prove every entry gets the bundle.
+      cfg.webhooks.push({ ...cfg.webhooks[0], name: 'shadow.thoughtgate.io', objectSelector: { matchLabels: { 'thoughtgate.io/never': 'true' } } });
+      await kubectl(['apply', '-f', '-'], JSON.stringify(cfg));
+      expect(await webhookBundles()).toEqual(['', '']);
 
-    expect(await certs.ensure()).toMatchObject({ ca: 'kept', webhookConfigFound: true, caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'] });
-    expect(await webhookBundles()).toEqual([certs.current()!.ca, certs.current()!.ca]);
-    expect(await certs.ensure()).toMatchObject({ ca: 'kept', caBundlePatched: [] });
-  }, STEP_TIMEOUT);
+      expect(await certs.ensure()).toMatchObject({ ca: 'kept', webhookConfigFound: true, caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'] });
+      expect(await webhookBundles()).toEqual([certs.current()!.ca, certs.current()!.ca]);
+      expect(await certs.ensure()).toMatchObject({ ca: 'kept', caBundlePatched: [] });
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('injects a pod created with kubectl in a labelled namespace, and PodSecurity "restricted" admits it', async () => {
-    const before = seen.length;
-    await create(podManifest('agent', AGENTS, { labels: { app: 'agent' } }));
-    const pod = await getPod('agent', AGENTS);
-    expect(seen.slice(before).map((s) => s.result.outcome)).toEqual(['injected']);
-    expect(pod.metadata!.annotations).toMatchObject({ 'thoughtgate.io/injected': '0.1.0' });
-    expect(pod.spec!.initContainers!.map((c) => c.name)).toEqual(['thoughtgate']);
-    const sc = at(pod.spec!.initContainers, 0);
-    expect(sc).toMatchObject({
-      image: 'ghcr.io/thoughtgate/thoughtgate:0.1.0',
-      restartPolicy: 'Always',
-      args: ['sidecar'],
-      ports: [{ name: 'tg-proxy', containerPort: 7467, protocol: 'TCP' }, { name: 'tg-admin', containerPort: 7469, protocol: 'TCP' }],
-      startupProbe: { httpGet: { path: '/health', port: 'tg-admin' } },
-      readinessProbe: { httpGet: { path: '/ready', port: 'tg-admin' } },
-      livenessProbe: { httpGet: { path: '/health', port: 'tg-admin' } },
-      resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '1', memory: '192Mi' } },
-      securityContext: { runAsNonRoot: true, runAsUser: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
-    });
-    expect(envOf(sc)).toMatchObject({
-      THOUGHTGATE_CONFIGMAP: 'thoughtgate-config',
-      THOUGHTGATE_BIND: '127.0.0.1',
-      THOUGHTGATE_ADMIN_BIND: '0.0.0.0',
-      POD_NAME: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } },
-      POD_NAMESPACE: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
-      SERVICE_ACCOUNT: { fieldRef: { apiVersion: 'v1', fieldPath: 'spec.serviceAccountName' } },
-      THOUGHTGATE_LABELS_FILE: '/etc/podinfo/labels',
-      NODE_OPTIONS: '--max-semi-space-size=4',
-    });
-    expect(pod.spec!.volumes!.find((v) => v.name === 'thoughtgate-podinfo')).toBeDefined();
-    // The apiserver re-ran the ServiceAccount plugin after our patch: the sidecar got the standard
-    // token mount, so no token of our own was needed.
-    const mounts = sc.volumeMounts!.map((m) => `${m.name}:${m.mountPath}`);
-    expect(mounts).toEqual(['thoughtgate-podinfo:/etc/podinfo', expect.stringMatching(new RegExp(`^kube-api-access-\\w+:${SA_DIR}$`))]);
-    expect(pod.spec!.volumes!.map((v) => v.name)).not.toContain('thoughtgate-token');
-    expect(envOf(at(pod.spec!.containers, 0))).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
-  }, STEP_TIMEOUT);
+  it(
+    'injects a pod created with kubectl in a labelled namespace, and PodSecurity "restricted" admits it',
+    async () => {
+      const before = seen.length;
+      await create(podManifest('agent', AGENTS, { labels: { app: 'agent' } }));
+      const pod = await getPod('agent', AGENTS);
+      expect(seen.slice(before).map((s) => s.result.outcome)).toEqual(['injected']);
+      expect(pod.metadata!.annotations).toMatchObject({ 'thoughtgate.io/injected': '0.1.0' });
+      expect(pod.spec!.initContainers!.map((c) => c.name)).toEqual(['thoughtgate']);
+      const sc = at(pod.spec!.initContainers, 0);
+      expect(sc).toMatchObject({
+        image: 'ghcr.io/thoughtgate/thoughtgate:0.1.0',
+        restartPolicy: 'Always',
+        args: ['sidecar'],
+        ports: [
+          { name: 'tg-proxy', containerPort: 7467, protocol: 'TCP' },
+          { name: 'tg-admin', containerPort: 7469, protocol: 'TCP' },
+        ],
+        startupProbe: { httpGet: { path: '/health', port: 'tg-admin' } },
+        readinessProbe: { httpGet: { path: '/ready', port: 'tg-admin' } },
+        livenessProbe: { httpGet: { path: '/health', port: 'tg-admin' } },
+        resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '1', memory: '192Mi' } },
+        securityContext: {
+          runAsNonRoot: true,
+          runAsUser: 65532,
+          readOnlyRootFilesystem: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
+      });
+      expect(envOf(sc)).toMatchObject({
+        THOUGHTGATE_CONFIGMAP: 'thoughtgate-config',
+        THOUGHTGATE_BIND: '127.0.0.1',
+        THOUGHTGATE_ADMIN_BIND: '0.0.0.0',
+        POD_NAME: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } },
+        POD_NAMESPACE: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+        SERVICE_ACCOUNT: { fieldRef: { apiVersion: 'v1', fieldPath: 'spec.serviceAccountName' } },
+        THOUGHTGATE_LABELS_FILE: '/etc/podinfo/labels',
+        NODE_OPTIONS: '--max-semi-space-size=4',
+      });
+      expect(pod.spec!.volumes!.find((v) => v.name === 'thoughtgate-podinfo')).toBeDefined();
+      // The apiserver re-ran the ServiceAccount plugin after our patch: the sidecar got the standard
+      // token mount, so no token of our own was needed.
+      const mounts = sc.volumeMounts!.map((m) => `${m.name}:${m.mountPath}`);
+      expect(mounts).toEqual(['thoughtgate-podinfo:/etc/podinfo', expect.stringMatching(new RegExp(`^kube-api-access-\\w+:${SA_DIR}$`))]);
+      expect(pod.spec!.volumes!.map((v) => v.name)).not.toContain('thoughtgate-token');
+      expect(envOf(at(pod.spec!.containers, 0))).toEqual({ THOUGHTGATE_URL: 'http://127.0.0.1:7467' });
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('leaves pods alone in an unlabelled namespace, and opted-out pods are not even sent to the webhook', async () => {
-    const before = seen.length;
-    untouched(await create(podManifest('plain-pod', PLAIN)));
-    untouched(await create(podManifest('out-label', AGENTS, { labels: { 'thoughtgate.io/inject': 'disabled' } })));
-    untouched(await create(podManifest('out-annotation', AGENTS, { annotations: { 'thoughtgate.io/inject': 'disabled' } })));
-    // namespaceSelector, objectSelector and matchConditions filtered all three at the apiserver.
-    expect(seen.length).toBe(before);
-  }, STEP_TIMEOUT);
+  it(
+    'leaves pods alone in an unlabelled namespace, and opted-out pods are not even sent to the webhook',
+    async () => {
+      const before = seen.length;
+      untouched(await create(podManifest('plain-pod', PLAIN)));
+      untouched(await create(podManifest('out-label', AGENTS, { labels: { 'thoughtgate.io/inject': 'disabled' } })));
+      untouched(await create(podManifest('out-annotation', AGENTS, { annotations: { 'thoughtgate.io/inject': 'disabled' } })));
+      // namespaceSelector, objectSelector and matchConditions filtered all three at the apiserver.
+      expect(seen.length).toBe(before);
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('never injects twice: the same pod applied twice, or a copy of an injected pod', async () => {
-    const manifest = JSON.stringify(podManifest('applied', AGENTS));
-    await kubectl(['apply', '-f', '-'], manifest);
-    await kubectl(['apply', '-f', '-'], manifest); // an UPDATE (patch): not routed to the webhook
-    const applied = await getPod('applied', AGENTS);
-    expect(sidecars(applied)).toHaveLength(1);
-    expect(applied.spec!.volumes!.filter((v) => v.name === 'thoughtgate-podinfo')).toHaveLength(1);
+  it(
+    'never injects twice: the same pod applied twice, or a copy of an injected pod',
+    async () => {
+      const manifest = JSON.stringify(podManifest('applied', AGENTS));
+      await kubectl(['apply', '-f', '-'], manifest);
+      await kubectl(['apply', '-f', '-'], manifest); // an UPDATE (patch): not routed to the webhook
+      const applied = await getPod('applied', AGENTS);
+      expect(sidecars(applied)).toHaveLength(1);
+      expect(applied.spec!.volumes!.filter((v) => v.name === 'thoughtgate-podinfo')).toHaveLength(1);
 
-    const copy = structuredClone(await getPod('agent', AGENTS));
-    copy.metadata = { name: 'agent-copy', namespace: AGENTS, labels: copy.metadata!.labels, annotations: copy.metadata!.annotations };
-    delete copy.status;
-    const before = seen.length;
-    const created = await create(copy);
-    expect(seen.length).toBe(before); // the injected annotation keeps it from even being sent
-    expect(sidecars(created)).toHaveLength(1);
-    expect(at(created.spec!.containers, 0).env!.filter((e) => e.name === 'THOUGHTGATE_URL')).toHaveLength(1);
-  }, STEP_TIMEOUT);
+      const copy = structuredClone(await getPod('agent', AGENTS));
+      copy.metadata = { name: 'agent-copy', namespace: AGENTS, labels: copy.metadata!.labels, annotations: copy.metadata!.annotations };
+      delete copy.status;
+      const before = seen.length;
+      const created = await create(copy);
+      expect(seen.length).toBe(before); // the injected annotation keeps it from even being sent
+      expect(sidecars(created)).toHaveLength(1);
+      expect(at(created.spec!.containers, 0).env!.filter((e) => e.name === 'THOUGHTGATE_URL')).toHaveLength(1);
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('gives the sidecar its own token when automount is off on the pod, or on its ServiceAccount', async () => {
-    for (const [name, spec] of [['no-automount', { automountServiceAccountToken: false }], ['locked-sa', { serviceAccountName: 'locked' }]] as const) {
-      const pod = await create(podManifest(name, AGENTS, { spec }));
-      const sc = at(sidecars(pod), 0);
-      expect(sc.volumeMounts).toContainEqual({ name: 'thoughtgate-token', mountPath: SA_DIR, readOnly: true });
-      expect(at(pod.spec!.containers, 0).volumeMounts).toBeUndefined(); // the app still gets no token
-      expect(pod.spec!.volumes!.map((v) => v.name).sort()).toEqual(['thoughtgate-podinfo', 'thoughtgate-token']);
-      const token = pod.spec!.volumes!.find((v) => v.name === 'thoughtgate-token')!;
-      expect(token.projected!.sources![0]).toEqual({ serviceAccountToken: { path: 'token', expirationSeconds: 3600 } });
-    }
-  }, STEP_TIMEOUT);
+  it(
+    'gives the sidecar its own token when automount is off on the pod, or on its ServiceAccount',
+    async () => {
+      for (const [name, spec] of [
+        ['no-automount', { automountServiceAccountToken: false }],
+        ['locked-sa', { serviceAccountName: 'locked' }],
+      ] as const) {
+        const pod = await create(podManifest(name, AGENTS, { spec }));
+        const sc = at(sidecars(pod), 0);
+        expect(sc.volumeMounts).toContainEqual({ name: 'thoughtgate-token', mountPath: SA_DIR, readOnly: true });
+        expect(at(pod.spec!.containers, 0).volumeMounts).toBeUndefined(); // the app still gets no token
+        expect(pod.spec!.volumes!.map((v) => v.name).sort()).toEqual(['thoughtgate-podinfo', 'thoughtgate-token']);
+        const token = pod.spec!.volumes!.find((v) => v.name === 'thoughtgate-token')!;
+        expect(token.projected!.sources![0]).toEqual({ serviceAccountToken: { path: 'token', expirationSeconds: 3600 } });
+      }
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('with the forward-proxy annotation, points the app at the sidecar and merges NO_PROXY', async () => {
-    const pod = await create(podManifest('fwd', AGENTS, {
-      annotations: { 'thoughtgate.io/forward-proxy': 'true' },
-      spec: { containers: [app('app', [{ name: 'NO_PROXY', value: 'internal.example.com,10.0.0.0/8' }])] },
-    }));
-    expect(envOf(at(pod.spec!.containers, 0))).toEqual({
-      NO_PROXY: 'internal.example.com,10.0.0.0/8,localhost,127.0.0.1,::1',
-      no_proxy: 'internal.example.com,10.0.0.0/8,localhost,127.0.0.1,::1',
-      THOUGHTGATE_URL: 'http://127.0.0.1:7467',
-      HTTP_PROXY: 'http://127.0.0.1:7467',
-      http_proxy: 'http://127.0.0.1:7467',
-    });
-  }, STEP_TIMEOUT);
+  it(
+    'with the forward-proxy annotation, points the app at the sidecar and merges NO_PROXY',
+    async () => {
+      const pod = await create(
+        podManifest('fwd', AGENTS, {
+          annotations: { 'thoughtgate.io/forward-proxy': 'true' },
+          spec: { containers: [app('app', [{ name: 'NO_PROXY', value: 'internal.example.com,10.0.0.0/8' }])] },
+        }),
+      );
+      expect(envOf(at(pod.spec!.containers, 0))).toEqual({
+        NO_PROXY: 'internal.example.com,10.0.0.0/8,localhost,127.0.0.1,::1',
+        no_proxy: 'internal.example.com,10.0.0.0/8,localhost,127.0.0.1,::1',
+        THOUGHTGATE_URL: 'http://127.0.0.1:7467',
+        HTTP_PROXY: 'http://127.0.0.1:7467',
+        http_proxy: 'http://127.0.0.1:7467',
+      });
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('injects the pods a Deployment creates (generateName, created by the controller manager)', async () => {
-    await kubectl(['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'deployed', namespace: AGENTS },
-      spec: { replicas: 1, selector: { matchLabels: { app: 'deployed' } }, template: { metadata: { labels: { app: 'deployed' } }, spec: { containers: [app()] } } },
-    }));
-    const pods = await until('the Deployment\'s pod', async () => {
-      const items: Pod[] = JSON.parse(await kubectl(['get', 'pods', '-n', AGENTS, '-l', 'app=deployed', '-o', 'json'])).items;
-      return items.length ? items : null;
-    });
-    expect(pods).toHaveLength(1);
-    const deployed = at(pods, 0);
-    expect(deployed.metadata!.name).toMatch(/^deployed-[a-z0-9]+-[a-z0-9]{5}$/);
-    expect(sidecars(deployed)).toHaveLength(1);
-    expect(at(deployed.spec!.initContainers, 0).restartPolicy).toBe('Always');
-  }, STEP_TIMEOUT);
+  it(
+    'injects the pods a Deployment creates (generateName, created by the controller manager)',
+    async () => {
+      await kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: 'deployed', namespace: AGENTS },
+          spec: {
+            replicas: 1,
+            selector: { matchLabels: { app: 'deployed' } },
+            template: { metadata: { labels: { app: 'deployed' } }, spec: { containers: [app()] } },
+          },
+        }),
+      );
+      const pods = await until("the Deployment's pod", async () => {
+        const items: Pod[] = JSON.parse(await kubectl(['get', 'pods', '-n', AGENTS, '-l', 'app=deployed', '-o', 'json'])).items;
+        return items.length ? items : null;
+      });
+      expect(pods).toHaveLength(1);
+      const deployed = at(pods, 0);
+      expect(deployed.metadata!.name).toMatch(/^deployed-[a-z0-9]+-[a-z0-9]{5}$/);
+      expect(sidecars(deployed)).toHaveLength(1);
+      expect(at(deployed.spec!.initContainers, 0).restartPolicy).toBe('Always');
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('another replica reads the same CA and signs a serving cert of its own, which the apiserver trusts too', async () => {
-    const replica = new WebhookCertManager({ kubeConfig: kc, namespace: OPERATOR_NS, secretName: SECRET, serviceName: 'thoughtgate-webhook', webhookConfigName: MWC, extraSans: ['127.0.0.1'] });
-    expect(await replica.ensure()).toMatchObject({ ca: 'kept', serving: 'issued', caBundlePatched: [] });
-    expect(replica.current()!.cert).not.toBe(certs.current()!.cert);
-    expect(replica.current()!.key).not.toBe(certs.current()!.key);
-    const trusted = splitPemBundle(at(await webhookBundles(), 0)).map((p) => new X509Certificate(p));
-    expect(trusted.some((c) => new X509Certificate(replica.current()!.cert).checkIssued(c))).toBe(true);
-  }, STEP_TIMEOUT);
+  it(
+    'another replica reads the same CA and signs a serving cert of its own, which the apiserver trusts too',
+    async () => {
+      const replica = new WebhookCertManager({
+        kubeConfig: kc,
+        namespace: OPERATOR_NS,
+        secretName: SECRET,
+        serviceName: 'thoughtgate-webhook',
+        webhookConfigName: MWC,
+        extraSans: ['127.0.0.1'],
+      });
+      expect(await replica.ensure()).toMatchObject({ ca: 'kept', serving: 'issued', caBundlePatched: [] });
+      expect(replica.current()!.cert).not.toBe(certs.current()!.cert);
+      expect(replica.current()!.key).not.toBe(certs.current()!.key);
+      const trusted = splitPemBundle(at(await webhookBundles(), 0)).map((p) => new X509Certificate(p));
+      expect(trusted.some((c) => new X509Certificate(replica.current()!.cert).checkIssued(c))).toBe(true);
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('rotates a CA due for renewal: new CA trusted (old ones kept) before the server serves a cert it signed', async () => {
-    const before = certs.current()!;
-    // The Secret's CA was issued 300 days ago for a year: past two thirds of its life. The CA the
-    // server's cert chains to is still in ca.crt, as after an earlier rotation.
-    const dying = await issueCa({ now: new Date(Date.now() - 300 * DAY), validityMs: 365 * DAY });
-    await replaceSecretFiles({ ...dying, bundle: dying.cert + before.ca });
-    const r = await certs.ensure();
-    expect(r).toMatchObject({ ca: 'rotated', serving: 'issued', servingReason: 'signed by another CA', caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'] });
-    const bundle = splitPemBundle(certs.current()!.ca);
-    expect(bundle.slice(1)).toEqual([dying.cert, before.ca]); // the overlap: the CAs it replaced stay for a while
-    expect(await webhookBundles()).toEqual([certs.current()!.ca, certs.current()!.ca]);
-    const stored = await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
-    expect(Buffer.from(stored.data!['tls.crt']!, 'base64').toString()).toBe(bundle[0]);
-    expect(new X509Certificate(certs.current()!.cert).verify(new X509Certificate(at(bundle, 0)).publicKey)).toBe(true);
-    expect(await servedFingerprint()).toBe(new X509Certificate(certs.current()!.cert).fingerprint256);
-    expect(sidecars(await create(podManifest('after-ca-rotation', AGENTS)))).toHaveLength(1);
-  }, STEP_TIMEOUT);
+  it(
+    'rotates a CA due for renewal: new CA trusted (old ones kept) before the server serves a cert it signed',
+    async () => {
+      const before = certs.current()!;
+      // The Secret's CA was issued 300 days ago for a year: past two thirds of its life. The CA the
+      // server's cert chains to is still in ca.crt, as after an earlier rotation.
+      const dying = await issueCa({ now: new Date(Date.now() - 300 * DAY), validityMs: 365 * DAY });
+      await replaceSecretFiles({ ...dying, bundle: dying.cert + before.ca });
+      const r = await certs.ensure();
+      expect(r).toMatchObject({
+        ca: 'rotated',
+        serving: 'issued',
+        servingReason: 'signed by another CA',
+        caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'],
+      });
+      const bundle = splitPemBundle(certs.current()!.ca);
+      expect(bundle.slice(1)).toEqual([dying.cert, before.ca]); // the overlap: the CAs it replaced stay for a while
+      expect(await webhookBundles()).toEqual([certs.current()!.ca, certs.current()!.ca]);
+      const stored = await core.readNamespacedSecret({ name: SECRET, namespace: OPERATOR_NS });
+      expect(Buffer.from(stored.data!['tls.crt']!, 'base64').toString()).toBe(bundle[0]);
+      expect(new X509Certificate(certs.current()!.cert).verify(new X509Certificate(at(bundle, 0)).publicKey)).toBe(true);
+      expect(await servedFingerprint()).toBe(new X509Certificate(certs.current()!.cert).fingerprint256);
+      expect(sidecars(await create(podManifest('after-ca-rotation', AGENTS)))).toHaveLength(1);
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('two replicas racing to create the CA: one creates, the other reads the winner; each serves its own cert', async () => {
-    const replica = () => new WebhookCertManager({
-      kubeConfig: kc, namespace: OPERATOR_NS, secretName: 'race-tls', serviceName: 'thoughtgate-webhook', webhookConfigName: 'not-there', extraSans: ['127.0.0.1'],
-    });
-    const [a, b] = [replica(), replica()];
-    const results = await Promise.all([a.ensure(), b.ensure()]);
-    expect(results.map((x) => x.ca).sort()).toEqual(['adopted', 'created']);
-    expect(a.current()!.ca).toBe(b.current()!.ca);
-    expect(a.current()!.cert).not.toBe(b.current()!.cert);
-    const stored = await core.readNamespacedSecret({ name: 'race-tls', namespace: OPERATOR_NS });
-    const ca = new X509Certificate(Buffer.from(stored.data!['tls.crt']!, 'base64'));
-    for (const r of [a, b]) expect(new X509Certificate(r.current()!.cert).verify(ca.publicKey)).toBe(true);
-  }, STEP_TIMEOUT);
+  it(
+    'two replicas racing to create the CA: one creates, the other reads the winner; each serves its own cert',
+    async () => {
+      const replica = () =>
+        new WebhookCertManager({
+          kubeConfig: kc,
+          namespace: OPERATOR_NS,
+          secretName: 'race-tls',
+          serviceName: 'thoughtgate-webhook',
+          webhookConfigName: 'not-there',
+          extraSans: ['127.0.0.1'],
+        });
+      const [a, b] = [replica(), replica()];
+      const results = await Promise.all([a.ensure(), b.ensure()]);
+      expect(results.map((x) => x.ca).sort()).toEqual(['adopted', 'created']);
+      expect(a.current()!.ca).toBe(b.current()!.ca);
+      expect(a.current()!.cert).not.toBe(b.current()!.cert);
+      const stored = await core.readNamespacedSecret({ name: 'race-tls', namespace: OPERATOR_NS });
+      const ca = new X509Certificate(Buffer.from(stored.data!['tls.crt']!, 'base64'));
+      for (const r of [a, b]) expect(new X509Certificate(r.current()!.cert).verify(ca.publicKey)).toBe(true);
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('failurePolicy Fail: a down webhook blocks pod creation only where injection is wanted', async () => {
-    await server!.close();
-    server = undefined;
-    // Even labelled, the operator's namespace is outside the namespaceSelector: it can always restart.
-    await kubectl(['label', 'namespace', OPERATOR_NS, 'thoughtgate.io/inject=enabled']);
-    const blocked = await kubectlResult(['create', '-f', '-'], JSON.stringify(podManifest('while-down', AGENTS)));
-    expect(blocked.code).not.toBe(0);
-    expect(blocked.stderr).toMatch(/failed calling webhook "pods\.thoughtgate\.io"/);
-    untouched(await create(podManifest('plain-while-down', PLAIN)));
-    untouched(await create(podManifest('out-label-while-down', AGENTS, { labels: { 'thoughtgate.io/inject': 'disabled' } })));
-    untouched(await create(podManifest('out-annotation-while-down', AGENTS, { annotations: { 'thoughtgate.io/inject': 'disabled' } })));
-    untouched(await create(podManifest('operator-while-down', OPERATOR_NS, { labels: { 'app.kubernetes.io/component': 'operator' } })));
-    await kubectl(['label', 'namespace', OPERATOR_NS, 'thoughtgate.io/inject-']);
+  it(
+    'failurePolicy Fail: a down webhook blocks pod creation only where injection is wanted',
+    async () => {
+      await server!.close();
+      server = undefined;
+      // Even labelled, the operator's namespace is outside the namespaceSelector: it can always restart.
+      await kubectl(['label', 'namespace', OPERATOR_NS, 'thoughtgate.io/inject=enabled']);
+      const blocked = await kubectlResult(['create', '-f', '-'], JSON.stringify(podManifest('while-down', AGENTS)));
+      expect(blocked.code).not.toBe(0);
+      expect(blocked.stderr).toMatch(/failed calling webhook "pods\.thoughtgate\.io"/);
+      untouched(await create(podManifest('plain-while-down', PLAIN)));
+      untouched(await create(podManifest('out-label-while-down', AGENTS, { labels: { 'thoughtgate.io/inject': 'disabled' } })));
+      untouched(await create(podManifest('out-annotation-while-down', AGENTS, { annotations: { 'thoughtgate.io/inject': 'disabled' } })));
+      untouched(await create(podManifest('operator-while-down', OPERATOR_NS, { labels: { 'app.kubernetes.io/component': 'operator' } })));
+      await kubectl(['label', 'namespace', OPERATOR_NS, 'thoughtgate.io/inject-']);
 
-    await startServer(); // same port: the configuration's URL still points here
-    expect(sidecars(await create(podManifest('while-up-again', AGENTS)))).toHaveLength(1);
-  }, STEP_TIMEOUT);
+      await startServer(); // same port: the configuration's URL still points here
+      expect(sidecars(await create(podManifest('while-up-again', AGENTS)))).toHaveLength(1);
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('measures admission latency (printed; the budget is checked by the benchmark, not here)', async () => {
-    const latWith = await e2e.namespace('lat-with', { 'thoughtgate.io/inject': 'enabled' });
-    const latWithout = await e2e.namespace('lat-without');
-    await timedPodCreates(cluster(), latWith, 10, 'warm-');
-    await timedPodCreates(cluster(), latWithout, 10, 'warm-');
-    const from = seen.length;
-    const withHook = await timedPodCreates(cluster(), latWith, 50);
-    const without = await timedPodCreates(cluster(), latWithout, 50);
-    const handler = seen.slice(from).map((s) => s.seconds * 1000);
-    expect(handler).toHaveLength(50);
-    // This server reads the namespace from the API on every review (see startServer); the operator
-    // answers from its informer cache, as bench/webhook.ts measures.
-    process.stdout.write(`\n# webhook admission on kube-apiserver (50 pods each, sequential; handler includes a namespace GET)\n${formatStats('webhook_handler', summarize(handler))}\n${formatStats('pod_create_with_webhook', summarize(withHook))}\n${formatStats('pod_create_without_webhook', summarize(without))}\n`);
-  }, STEP_TIMEOUT);
+  it(
+    'measures admission latency (printed; the budget is checked by the benchmark, not here)',
+    async () => {
+      const latWith = await e2e.namespace('lat-with', { 'thoughtgate.io/inject': 'enabled' });
+      const latWithout = await e2e.namespace('lat-without');
+      await timedPodCreates(cluster(), latWith, 10, 'warm-');
+      await timedPodCreates(cluster(), latWithout, 10, 'warm-');
+      const from = seen.length;
+      const withHook = await timedPodCreates(cluster(), latWith, 50);
+      const without = await timedPodCreates(cluster(), latWithout, 50);
+      const handler = seen.slice(from).map((s) => s.seconds * 1000);
+      expect(handler).toHaveLength(50);
+      // This server reads the namespace from the API on every review (see startServer); the operator
+      // answers from its informer cache, as bench/webhook.ts measures.
+      process.stdout.write(
+        `\n# webhook admission on kube-apiserver (50 pods each, sequential; handler includes a namespace GET)\n${formatStats('webhook_handler', summarize(handler))}\n${formatStats('pod_create_with_webhook', summarize(withHook))}\n${formatStats('pod_create_without_webhook', summarize(without))}\n`,
+      );
+    },
+    STEP_TIMEOUT,
+  );
 });

@@ -39,7 +39,9 @@ describe('paths', () => {
     expect(resourcePath(CONFIG_MAPS)).toBe('/api/v1/configmaps');
     expect(resourcePath(NAMESPACES, { namespace: 'ignored', name: 'team-a' })).toBe('/api/v1/namespaces/team-a');
     expect(resourcePath(APPROVAL_REQUESTS, { namespace: 'team-a' })).toBe('/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests');
-    expect(resourcePath(APPROVAL_REQUESTS, { namespace: 'team-a', name: 'r1', subresource: 'status' })).toBe('/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests/r1/status');
+    expect(resourcePath(APPROVAL_REQUESTS, { namespace: 'team-a', name: 'r1', subresource: 'status' })).toBe(
+      '/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests/r1/status',
+    );
   });
 
   it('selects the one ConfigMap by name, so RBAC resourceNames can authorize list and watch', () => {
@@ -48,16 +50,22 @@ describe('paths', () => {
     expect(watchPath(cm('ns'), { fieldSelector: 'metadata.name=cm' }, '123', 300)).toBe(
       '/api/v1/namespaces/ns/configmaps?fieldSelector=metadata.name%3Dcm&watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=123',
     );
-    expect(watchPath(cm('ns'), { fieldSelector: 'metadata.name=cm' }, '', 0.2)).toBe('/api/v1/namespaces/ns/configmaps?fieldSelector=metadata.name%3Dcm&watch=1&allowWatchBookmarks=true&timeoutSeconds=1');
+    expect(watchPath(cm('ns'), { fieldSelector: 'metadata.name=cm' }, '', 0.2)).toBe(
+      '/api/v1/namespaces/ns/configmaps?fieldSelector=metadata.name%3Dcm&watch=1&allowWatchBookmarks=true&timeoutSeconds=1',
+    );
   });
 
   it('label selectors: checked key=value pairs, or a selector string as kubectl takes it', () => {
     const ars = resourcePath(APPROVAL_REQUESTS, { namespace: 'team-a' });
-    expect(listPath(ars, { labelSelector: { 'thoughtgate.io/pod': 'agent-0' } })).toBe('/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests?labelSelector=thoughtgate.io%2Fpod%3Dagent-0');
+    expect(listPath(ars, { labelSelector: { 'thoughtgate.io/pod': 'agent-0' } })).toBe(
+      '/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests?labelSelector=thoughtgate.io%2Fpod%3Dagent-0',
+    );
     expect(watchPath(ars, { labelSelector: { 'thoughtgate.io/pod': 'agent-0' } }, '42', 300)).toBe(
       '/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests?labelSelector=thoughtgate.io%2Fpod%3Dagent-0&watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=42',
     );
-    expect(watchPath(ars, {}, '', 5)).toBe('/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests?watch=1&allowWatchBookmarks=true&timeoutSeconds=5');
+    expect(watchPath(ars, {}, '', 5)).toBe(
+      '/apis/thoughtgate.io/v1alpha1/namespaces/team-a/approvalrequests?watch=1&allowWatchBookmarks=true&timeoutSeconds=5',
+    );
     // A string is encoded whole: it cannot add query parameters.
     expect(listPath('/api/v1/namespaces', { labelSelector: 'a=b,c!=d&watch=1' })).toBe('/api/v1/namespaces?labelSelector=a%3Db%2Cc!%3Dd%26watch%3D1');
   });
@@ -76,7 +84,8 @@ describe('paths', () => {
   it('reads the type and namespace back from a collection path (the operator names informers by path)', () => {
     expect(resourceTypeFromPath('/api/v1/configmaps')).toEqual({ type: { apiVersion: 'v1', plural: 'configmaps', kind: 'configmaps', namespaced: true } });
     expect(resourceTypeFromPath('/apis/thoughtgate.io/v1alpha1/namespaces/a/approvalrequests')).toEqual({
-      type: { apiVersion: 'thoughtgate.io/v1alpha1', plural: 'approvalrequests', kind: 'approvalrequests', namespaced: true }, namespace: 'a',
+      type: { apiVersion: 'thoughtgate.io/v1alpha1', plural: 'approvalrequests', kind: 'approvalrequests', namespaced: true },
+      namespace: 'a',
     });
     const t: ResourceType = resourceTypeFromPath('/apis/thoughtgate.io/v1alpha1/governancepolicies').type;
     expect(resourcePath(t)).toBe('/apis/thoughtgate.io/v1alpha1/governancepolicies');
@@ -87,17 +96,40 @@ describe('paths', () => {
 
 describe('objects', () => {
   it('decodes ApprovalRequest lists, objects and watch events, filling nothing in', () => {
-    const ar = { apiVersion: 'thoughtgate.io/v1alpha1', kind: 'ApprovalRequest', metadata: { name: 'r1', resourceVersion: '9' }, spec: { tool: 't' }, status: { phase: 'Posted' } };
-    expect(decodeList(JSON.stringify({ metadata: { resourceVersion: '10' }, items: [ar, { metadata: {} }] }), 'list', isApprovalRequest)).toEqual({ items: [ar], resourceVersion: '10' });
-    expect(decodeList(JSON.stringify({ metadata: { resourceVersion: '10', continue: 'abc' }, items: [] }), 'list', hasName)).toEqual({ items: [], resourceVersion: '10', continue: 'abc' });
+    const ar = {
+      apiVersion: 'thoughtgate.io/v1alpha1',
+      kind: 'ApprovalRequest',
+      metadata: { name: 'r1', resourceVersion: '9' },
+      spec: { tool: 't' },
+      status: { phase: 'Posted' },
+    };
+    expect(decodeList(JSON.stringify({ metadata: { resourceVersion: '10' }, items: [ar, { metadata: {} }] }), 'list', isApprovalRequest)).toEqual({
+      items: [ar],
+      resourceVersion: '10',
+    });
+    expect(decodeList(JSON.stringify({ metadata: { resourceVersion: '10', continue: 'abc' }, items: [] }), 'list', hasName)).toEqual({
+      items: [],
+      resourceVersion: '10',
+      continue: 'abc',
+    });
     expect(decodeObject(JSON.stringify(ar), 'get', isApprovalRequest, 'an ApprovalRequest')).toEqual(ar);
     expect(() => decodeObject('{"metadata":{}}', 'get x', isApprovalRequest, 'an ApprovalRequest')).toThrow('get x: response is not an ApprovalRequest');
-    expect(decodeWatchLine(JSON.stringify({ type: 'MODIFIED', object: ar }), isApprovalRequest, 'an ApprovalRequest')).toEqual({ type: 'MODIFIED', object: ar });
-    expect(() => decodeWatchLine(JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'x' }, spec: [] } }), isApprovalRequest, 'an ApprovalRequest')).toThrow('ADDED event without an ApprovalRequest');
+    expect(decodeWatchLine(JSON.stringify({ type: 'MODIFIED', object: ar }), isApprovalRequest, 'an ApprovalRequest')).toEqual({
+      type: 'MODIFIED',
+      object: ar,
+    });
+    expect(() =>
+      decodeWatchLine(JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'x' }, spec: [] } }), isApprovalRequest, 'an ApprovalRequest'),
+    ).toThrow('ADDED event without an ApprovalRequest');
   });
 
   it('a 403 names what the sidecar Role must grant', () => {
-    const e = errorFromResponse(403, JSON.stringify({ kind: 'Status', reason: 'Forbidden', message: 'nope' }), 'create ApprovalRequest x', 'create on approvalrequests');
+    const e = errorFromResponse(
+      403,
+      JSON.stringify({ kind: 'Status', reason: 'Forbidden', message: 'nope' }),
+      'create ApprovalRequest x',
+      'create on approvalrequests',
+    );
     expect(e.message).toBe('create ApprovalRequest x: HTTP 403 Forbidden: nope — RBAC: the ServiceAccount needs create on approvalrequests');
   });
 });
@@ -169,7 +201,17 @@ describe('error categories and Retry-After', () => {
   it('classifies the statuses a caller branches on', () => {
     const cat = (code: number) => errorFromResponse(code, status(code, 'X'), 'op').category;
     expect([404, 409, 410, 400, 422, 401, 403, 429, 500, 503, 418].map(cat)).toEqual([
-      'not-found', 'conflict', 'gone', 'invalid', 'invalid', 'unauthorized', 'forbidden', 'throttled', 'server', 'server', 'other',
+      'not-found',
+      'conflict',
+      'gone',
+      'invalid',
+      'invalid',
+      'unauthorized',
+      'forbidden',
+      'throttled',
+      'server',
+      'server',
+      'other',
     ]);
     expect(new KubeError('network', 'x').category).toBe('network');
     expect(errorFromResponse(503, '', 'op').retryable).toBe(true);

@@ -121,14 +121,21 @@ export function categoryOf(kind: KubeErrorKind, status: number | undefined): Kub
   if (kind === 'gone') return 'gone';
   if (kind !== 'http') return kind;
   switch (status) {
-    case 404: return 'not-found';
-    case 409: return 'conflict';
-    case 410: return 'gone';
+    case 404:
+      return 'not-found';
+    case 409:
+      return 'conflict';
+    case 410:
+      return 'gone';
     case 400:
-    case 422: return 'invalid';
-    case 401: return 'unauthorized';
-    case 403: return 'forbidden';
-    case 429: return 'throttled';
+    case 422:
+      return 'invalid';
+    case 401:
+      return 'unauthorized';
+    case 403:
+      return 'forbidden';
+    case 429:
+      return 'throttled';
   }
   return status !== undefined && status >= 500 ? 'server' : 'other';
 }
@@ -160,7 +167,13 @@ interface Status {
  * A readable error for a non-2xx response; `body` is the response text (a Status, usually);
  * `rbacHint` says what a 403 is missing; `retryAfter` is the Retry-After header.
  */
-export function errorFromResponse(status: number, body: string, what: string, rbacHint = 'the verb on this resource', retryAfter?: string | string[]): KubeError {
+export function errorFromResponse(
+  status: number,
+  body: string,
+  what: string,
+  rbacHint = 'the verb on this resource',
+  retryAfter?: string | string[],
+): KubeError {
   let s: Status = {};
   try {
     const parsed = JSON.parse(body) as unknown;
@@ -175,7 +188,13 @@ export function errorFromResponse(status: number, body: string, what: string, rb
   if (status === 403) hint = ` — RBAC: the ServiceAccount needs ${rbacHint}`;
   const fromStatus = typeof s.details?.retryAfterSeconds === 'number' ? s.details.retryAfterSeconds * 1000 : undefined;
   const retryAfterMs = parseRetryAfter(retryAfter) ?? fromStatus;
-  return new KubeError('http', `${what}: HTTP ${status}${s.reason ? ` ${s.reason}` : ''}: ${detail}${hint}`, status, s.reason, retryAfterMs !== undefined ? { retryAfterMs } : undefined);
+  return new KubeError(
+    'http',
+    `${what}: HTTP ${status}${s.reason ? ` ${s.reason}` : ''}: ${detail}${hint}`,
+    status,
+    s.reason,
+    retryAfterMs !== undefined ? { retryAfterMs } : undefined,
+  );
 }
 
 // ---------- paths ----------
@@ -306,7 +325,11 @@ export function decodeList<T extends KubeObject>(body: string, what: string, is:
  * One line of a watch stream. An ERROR event becomes a thrown KubeError ('gone' for 410, after
  * which the caller must list again); unknown types are ignored (null) as client-go does.
  */
-export function decodeWatchLine<T extends KubeObject = KubeObject>(line: string, is: ObjectCheck<T> = hasName as ObjectCheck<T>, kind = 'an object'): WatchEvent<T> | null {
+export function decodeWatchLine<T extends KubeObject = KubeObject>(
+  line: string,
+  is: ObjectCheck<T> = hasName as ObjectCheck<T>,
+  kind = 'an object',
+): WatchEvent<T> | null {
   let v: { type?: unknown; object?: unknown };
   try {
     v = JSON.parse(line) as typeof v;
@@ -383,4 +406,3 @@ export class LineSplitter {
     }
   }
 }
-

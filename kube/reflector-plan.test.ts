@@ -8,7 +8,12 @@ const fresh: Memory = { attempt: 0, gones: 0 };
 
 describe('nextStep', () => {
   it('resumes at once after a watch the server ended normally, and forgets past failures', () => {
-    expect(nextStep({ attempt: 4, gones: 1 }, { kind: 'ended', ranMs: 300_000, events: 0 }, policy)).toEqual({ memory: fresh, relist: false, delayMs: 0, count: null });
+    expect(nextStep({ attempt: 4, gones: 1 }, { kind: 'ended', ranMs: 300_000, events: 0 }, policy)).toEqual({
+      memory: fresh,
+      relist: false,
+      delayMs: 0,
+      count: null,
+    });
     expect(nextStep({ attempt: 4, gones: 0 }, { kind: 'ended', ranMs: 10, events: 3 }, policy)).toMatchObject({ memory: fresh, delayMs: 0 });
   });
 
@@ -26,7 +31,12 @@ describe('nextStep', () => {
   });
 
   it('re-watches at once when the watchdog cut a silent watch, without a relist', () => {
-    expect(nextStep({ attempt: 3, gones: 0 }, { kind: 'watchdog' }, policy)).toEqual({ memory: { attempt: 3, gones: 0 }, relist: false, delayMs: 0, count: 'watchdogRestarts' });
+    expect(nextStep({ attempt: 3, gones: 0 }, { kind: 'watchdog' }, policy)).toEqual({
+      memory: { attempt: 3, gones: 0 },
+      relist: false,
+      delayMs: 0,
+      count: 'watchdogRestarts',
+    });
   });
 
   it('backs off exponentially on failures up to the ceiling', () => {
@@ -78,7 +88,10 @@ describe('relistChanges', () => {
   });
 
   it('keys by namespace and name, and treats a first list as all adds', () => {
-    expect(relistChanges(store(obj('x', '1', 'a')), [obj('x', '1', 'b')]).map((c) => `${c.type} ${c.object.metadata.namespace}`)).toEqual(['add b', 'delete a']);
+    expect(relistChanges(store(obj('x', '1', 'a')), [obj('x', '1', 'b')]).map((c) => `${c.type} ${c.object.metadata.namespace}`)).toEqual([
+      'add b',
+      'delete a',
+    ]);
     expect(relistChanges(new Map(), [obj('x', '1'), obj('y', '1')]).map((c) => c.type)).toEqual(['add', 'add']);
     expect(relistChanges(store(obj('x', '1')), [])).toEqual([{ type: 'delete', object: obj('x', '1') }]);
   });

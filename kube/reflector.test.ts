@@ -62,7 +62,10 @@ afterEach(async () => {
 
 describe('startReflector', () => {
   it('reports the first list as adds (when asked), then events, then a relist as a diff marked relist', async () => {
-    const s = scripted([{ items: [obj('x', '1'), obj('y', '1')], resourceVersion: '5' }, { items: [obj('x', '1'), obj('z', '9')], resourceVersion: '9' }]);
+    const s = scripted([
+      { items: [obj('x', '1'), obj('y', '1')], resourceVersion: '5' },
+      { items: [obj('x', '1'), obj('z', '9')], resourceVersion: '9' },
+    ]);
     const seen: string[] = [];
     const r = startReflector({
       source: s.source,
@@ -80,12 +83,13 @@ describe('startReflector', () => {
     // 410: list again, and report only what differs from the store.
     s.watches[0]!.fail(new KubeError('gone', 'too old', 410));
     await until('the relist', () => r.state().counters.relists === 1 && s.watches.length === 2);
-    expect(seen).toEqual([
-      'add x', 'add y', 'list 2 @5',
-      'update x',
-      'update x (relist)', 'add z (relist)', 'delete y (relist)', 'list 2 @9',
-    ]);
-    expect(r.list('a').map((o) => o.metadata.name).sort()).toEqual(['x', 'z']);
+    expect(seen).toEqual(['add x', 'add y', 'list 2 @5', 'update x', 'update x (relist)', 'add z (relist)', 'delete y (relist)', 'list 2 @9']);
+    expect(
+      r
+        .list('a')
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual(['x', 'z']);
     expect(r.get('z', 'a')?.metadata.resourceVersion).toBe('9');
     expect(r.state().counters).toMatchObject({ lists: 2, watches: 2, events: 2, bookmarks: 1, relists: 1, failures: 0 });
   });

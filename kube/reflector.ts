@@ -99,7 +99,9 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
   let wake: (() => void) | null = null;
   let synced = false;
   let resolveSynced!: () => void;
-  const syncedPromise = new Promise<void>((r) => { resolveSynced = r; });
+  const syncedPromise = new Promise<void>((r) => {
+    resolveSynced = r;
+  });
 
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
@@ -228,7 +230,9 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
     let needList = true;
     let memory: Memory = { attempt: 0, gones: 0 };
     while (!stopped) {
-      const { end, failure, listed } = await attempt(needList, () => { memory = { ...memory, gones: 0 }; });
+      const { end, failure, listed } = await attempt(needList, () => {
+        memory = { ...memory, gones: 0 };
+      });
       if (stopped) break;
       if (listed) needList = false;
       const step = nextStep(memory, end, policy);

@@ -88,7 +88,10 @@ export interface ResourceClient<T extends KubeObject> {
   /** Server-side apply of `obj` (fieldManager required). */
   apply(obj: T, opts: WriteOptions & { fieldManager: string }): Promise<T>;
   /** Deletes; false when it was already gone. `preconditions` guard against deleting a newer object. */
-  delete(name: string, opts?: WriteOptions & { preconditions?: { uid?: string; resourceVersion?: string }; propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' }): Promise<boolean>;
+  delete(
+    name: string,
+    opts?: WriteOptions & { preconditions?: { uid?: string; resourceVersion?: string }; propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' },
+  ): Promise<boolean>;
 }
 
 export interface ResourceClientOptions<T extends KubeObject> {
@@ -116,7 +119,16 @@ export function resourceClient<T extends KubeObject>(transport: Transport, type:
     return s ? `?${s}` : '';
   };
 
-  const write = async (method: 'POST' | 'PUT' | 'PATCH', path: string, body: unknown, contentType: string, what: string, verb: string, signal: AbortSignal | undefined, ok: number[]): Promise<T> => {
+  const write = async (
+    method: 'POST' | 'PUT' | 'PATCH',
+    path: string,
+    body: unknown,
+    contentType: string,
+    what: string,
+    verb: string,
+    signal: AbortSignal | undefined,
+    ok: number[],
+  ): Promise<T> => {
     const r = await transport.request({ method, path, body: JSON.stringify(body), contentType, signal, what });
     if (!ok.includes(r.status)) throw fail(r, what, verb);
     return decodeObject(r.body, what, is, kindText);
@@ -144,7 +156,13 @@ export function resourceClient<T extends KubeObject>(transport: Transport, type:
     }
   };
 
-  const watch = async (sel: Selector & { namespace?: string }, resourceVersion: string, onEvent: (e: WatchEvent<T>) => void, signal: AbortSignal, opts: WatchOptions = {}): Promise<WatchEnd> => {
+  const watch = async (
+    sel: Selector & { namespace?: string },
+    resourceVersion: string,
+    onEvent: (e: WatchEvent<T>) => void,
+    signal: AbortSignal,
+    opts: WatchOptions = {},
+  ): Promise<WatchEnd> => {
     const what = `watch ${type.plural}${sel.namespace ? ` in ${sel.namespace}` : ''}`;
     const path = watchPath(collection(sel.namespace), sel, resourceVersion, opts.timeoutSeconds ?? watchTimeoutSeconds());
     const r = await transport.stream({ path, signal, what });
@@ -182,10 +200,20 @@ export function resourceClient<T extends KubeObject>(transport: Transport, type:
 
   const patch = async (name: string, body: unknown, patchType: PatchType, opts: WriteOptions = {}): Promise<T> => {
     if (patchType === 'apply' && !opts.fieldManager) throw new KubeError('config', 'server-side apply needs a fieldManager');
-    return write('PATCH', objectPath(name, opts) + query(opts), body, PATCH_CONTENT_TYPE[patchType], `patch ${where(name, opts.namespace)}${opts.status ? ' status' : ''}`, 'patch', opts.signal, [200, 201]);
+    return write(
+      'PATCH',
+      objectPath(name, opts) + query(opts),
+      body,
+      PATCH_CONTENT_TYPE[patchType],
+      `patch ${where(name, opts.namespace)}${opts.status ? ' status' : ''}`,
+      'patch',
+      opts.signal,
+      [200, 201],
+    );
   };
 
-  const objectPath = (name: string, opts: WriteOptions) => resourcePath(type, { namespace: opts.namespace, name, ...(opts.status ? { subresource: 'status' } : {}) });
+  const objectPath = (name: string, opts: WriteOptions) =>
+    resourcePath(type, { namespace: opts.namespace, name, ...(opts.status ? { subresource: 'status' } : {}) });
   const nsOf = (obj: T, opts: WriteOptions) => opts.namespace ?? obj.metadata.namespace;
 
   return {
@@ -211,12 +239,30 @@ export function resourceClient<T extends KubeObject>(transport: Transport, type:
 
     create(obj, opts = {}) {
       const namespace = nsOf(obj, opts);
-      return write('POST', collection(namespace) + query(opts), obj, 'application/json', `create ${where(obj.metadata.name, namespace)}`, 'create', opts.signal, [200, 201, 202]);
+      return write(
+        'POST',
+        collection(namespace) + query(opts),
+        obj,
+        'application/json',
+        `create ${where(obj.metadata.name, namespace)}`,
+        'create',
+        opts.signal,
+        [200, 201, 202],
+      );
     },
 
     replace(obj, opts = {}) {
       const o2 = { ...opts, namespace: nsOf(obj, opts) };
-      return write('PUT', objectPath(obj.metadata.name, o2) + query(opts), obj, 'application/json', `replace ${where(obj.metadata.name, o2.namespace)}${opts.status ? ' status' : ''}`, 'update', opts.signal, [200, 201]);
+      return write(
+        'PUT',
+        objectPath(obj.metadata.name, o2) + query(opts),
+        obj,
+        'application/json',
+        `replace ${where(obj.metadata.name, o2.namespace)}${opts.status ? ' status' : ''}`,
+        'update',
+        opts.signal,
+        [200, 201],
+      );
     },
 
     patch,
@@ -227,12 +273,23 @@ export function resourceClient<T extends KubeObject>(transport: Transport, type:
 
     async delete(name, opts = {}) {
       const what = `delete ${where(name, opts.namespace)}`;
-      const body = { kind: 'DeleteOptions', apiVersion: 'v1', ...(opts.preconditions ? { preconditions: opts.preconditions } : {}), ...(opts.propagationPolicy ? { propagationPolicy: opts.propagationPolicy } : {}) };
-      const r = await transport.request({ method: 'DELETE', path: objectPath(name, opts) + query(opts), body: JSON.stringify(body), contentType: 'application/json', signal: opts.signal, what });
+      const body = {
+        kind: 'DeleteOptions',
+        apiVersion: 'v1',
+        ...(opts.preconditions ? { preconditions: opts.preconditions } : {}),
+        ...(opts.propagationPolicy ? { propagationPolicy: opts.propagationPolicy } : {}),
+      };
+      const r = await transport.request({
+        method: 'DELETE',
+        path: objectPath(name, opts) + query(opts),
+        body: JSON.stringify(body),
+        contentType: 'application/json',
+        signal: opts.signal,
+        what,
+      });
       if (r.status === 404) return false;
       if (r.status !== 200 && r.status !== 202) throw fail(r, what, 'delete');
       return true;
     },
   };
 }
-

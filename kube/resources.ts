@@ -15,9 +15,24 @@ export type ApprovalRequestObject = CustomObject;
 
 export const CONFIG_MAPS: ResourceType = { apiVersion: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true };
 export const NAMESPACES: ResourceType = { apiVersion: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
-export const APPROVAL_REQUESTS: ResourceType = { apiVersion: API_VERSION, plural: APPROVAL_REQUEST_KIND.plural, kind: APPROVAL_REQUEST_KIND.kind, namespaced: true };
-export const GOVERNANCE_POLICIES: ResourceType = { apiVersion: API_VERSION, plural: KINDS.GovernancePolicy.plural, kind: KINDS.GovernancePolicy.kind, namespaced: true };
-export const APPROVAL_CHANNELS: ResourceType = { apiVersion: API_VERSION, plural: KINDS.ApprovalChannel.plural, kind: KINDS.ApprovalChannel.kind, namespaced: true };
+export const APPROVAL_REQUESTS: ResourceType = {
+  apiVersion: API_VERSION,
+  plural: APPROVAL_REQUEST_KIND.plural,
+  kind: APPROVAL_REQUEST_KIND.kind,
+  namespaced: true,
+};
+export const GOVERNANCE_POLICIES: ResourceType = {
+  apiVersion: API_VERSION,
+  plural: KINDS.GovernancePolicy.plural,
+  kind: KINDS.GovernancePolicy.kind,
+  namespaced: true,
+};
+export const APPROVAL_CHANNELS: ResourceType = {
+  apiVersion: API_VERSION,
+  plural: KINDS.ApprovalChannel.plural,
+  kind: KINDS.ApprovalChannel.kind,
+  namespaced: true,
+};
 
 const objOrAbsent = (x: unknown) => x === undefined || x === null || (typeof x === 'object' && !Array.isArray(x));
 

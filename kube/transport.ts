@@ -67,7 +67,8 @@ export function inClusterCredentials(o: InClusterOptions = {}): Credentials {
         token = { value, readAt: Date.now() };
       } catch (err) {
         // The kubelet replaces the file atomically, so a failed read is rare; keep a token we have.
-        if (!token) throw new KubeError('config', `cannot read the ServiceAccount token ${tokenFile}: ${(err as Error).message}`, undefined, undefined, { cause: err });
+        if (!token)
+          throw new KubeError('config', `cannot read the ServiceAccount token ${tokenFile}: ${(err as Error).message}`, undefined, undefined, { cause: err });
       }
       return `Bearer ${token.value}`;
     },
@@ -197,10 +198,18 @@ export function createTransport(o: TransportOptions = {}): Transport {
     const code = (err as { code?: string } | null)?.code ?? '';
     if (TLS_VERIFY_CODES.has(code)) {
       resetPool();
-      return new KubeError('network', `${what}: TLS verification of ${server} failed (${code}); check the CA of ${creds.describe}`, undefined, undefined, { cause: err });
+      return new KubeError('network', `${what}: TLS verification of ${server} failed (${code}); check the CA of ${creds.describe}`, undefined, undefined, {
+        cause: err,
+      });
     }
     const timeout = code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
-    return new KubeError('network', `${what}: ${timeout ? 'timed out' : 'failed'} talking to ${server}: ${code || (err as Error)?.message || String(err)}`, undefined, undefined, { cause: err });
+    return new KubeError(
+      'network',
+      `${what}: ${timeout ? 'timed out' : 'failed'} talking to ${server}: ${code || (err as Error)?.message || String(err)}`,
+      undefined,
+      undefined,
+      { cause: err },
+    );
   };
 
   const readBody = async (res: Dispatcher.ResponseData, what: string): Promise<string> => {

@@ -6,14 +6,25 @@ const MAX_LENGTH = 1000;
 const MAX_DEPTH = 5;
 
 export function describeError(err: unknown): string {
-  const text = describe(err, 0).replace(/\s*[\r\n]+\s*/g, ' ').trim();
+  const text = describe(err, 0)
+    .replace(/\s*[\r\n]+\s*/g, ' ')
+    .trim();
   return text.length > MAX_LENGTH ? `${text.slice(0, MAX_LENGTH - 1)}…` : text;
 }
 
 function describe(err: unknown, depth: number): string {
   if (err === undefined || err === null) return String(err);
   if (typeof err !== 'object') return typeof err === 'string' ? err : safeString(err);
-  const e = err as { message?: unknown; code?: unknown; statusCode?: unknown; status?: unknown; body?: unknown; errors?: unknown; cause?: unknown; name?: unknown };
+  const e = err as {
+    message?: unknown;
+    code?: unknown;
+    statusCode?: unknown;
+    status?: unknown;
+    body?: unknown;
+    errors?: unknown;
+    cause?: unknown;
+    name?: unknown;
+  };
   let message = typeof e.message === 'string' ? e.message : '';
   // A response body's own message (a Kubernetes Status, a JSON error) says more than "HTTP 409".
   const bodyMessage = messageOfBody(e.body);

@@ -10,7 +10,7 @@ const drain = <T>(q: NestedFairQueue<T>): T[] => {
 };
 
 describe('NestedFairQueue', () => {
-  test('a pod with many sessions gets its pod\'s share, not one per session; a service account with many pods gets its own share', () => {
+  test("a pod with many sessions gets its pod's share, not one per session; a service account with many pods gets its own share", () => {
     const q = new NestedFairQueue<string>(3);
     // sa "flood": pod p1 with 3 sessions × 2 requests, pod p2 with 2 requests; sa "quiet": one.
     for (const s of ['s1', 's2', 's3']) for (const i of [1, 2]) q.push(['flood', 'p1', s], `p1-${s}-${i}`);
@@ -22,7 +22,7 @@ describe('NestedFairQueue', () => {
     expect(q.size).toBe(0);
   });
 
-  test('a child that ran empty remembers its turns: a pod just served comes after its service account\'s other pods', () => {
+  test("a child that ran empty remembers its turns: a pod just served comes after its service account's other pods", () => {
     const q = new NestedFairQueue<string>(2);
     q.push(['sa', 'flood'], 'f0');
     expect(q.shift()).toBe('f0');
@@ -51,46 +51,49 @@ describe('NestedFairQueue', () => {
   test('property: everything pushed and not removed comes out once; at the top level, owners are served in turn', () => {
     const path = fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.constantFrom('p', 'q'), fc.constantFrom('', 's'));
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.record({ push: path }), fc.record({ remove: fc.nat(50) }), fc.constant({ shift: true as const })), { maxLength: 150 }), (ops) => {
-        const q = new NestedFairQueue<string>(3);
-        const live = new Map<string, string[]>();
-        let n = 0;
-        const out: string[] = [];
-        for (const op of ops) {
-          if ('push' in op) {
-            const id = `${op.push.join('.')}#${n++}`;
-            q.push(op.push, id);
-            live.set(id, op.push);
-          } else if ('remove' in op) {
-            const id = [...live.keys()][op.remove % Math.max(1, live.size)];
-            if (id !== undefined) {
-              expect(q.remove(live.get(id)!, id)).toBe(true);
-              live.delete(id);
+      fc.property(
+        fc.array(fc.oneof(fc.record({ push: path }), fc.record({ remove: fc.nat(50) }), fc.constant({ shift: true as const })), { maxLength: 150 }),
+        (ops) => {
+          const q = new NestedFairQueue<string>(3);
+          const live = new Map<string, string[]>();
+          let n = 0;
+          const out: string[] = [];
+          for (const op of ops) {
+            if ('push' in op) {
+              const id = `${op.push.join('.')}#${n++}`;
+              q.push(op.push, id);
+              live.set(id, op.push);
+            } else if ('remove' in op) {
+              const id = [...live.keys()][op.remove % Math.max(1, live.size)];
+              if (id !== undefined) {
+                expect(q.remove(live.get(id)!, id)).toBe(true);
+                live.delete(id);
+              }
+            } else {
+              const x = q.shift();
+              if (x !== undefined) {
+                expect(live.has(x)).toBe(true);
+                live.delete(x);
+                out.push(x);
+              }
             }
-          } else {
-            const x = q.shift();
-            if (x !== undefined) {
-              expect(live.has(x)).toBe(true);
-              live.delete(x);
-              out.push(x);
-            }
+            expect(q.size).toBe(live.size);
           }
-          expect(q.size).toBe(live.size);
-        }
-        // With everything queued, when a top-level owner gets its (c+1)-th turn, every owner with items left has had c.
-        const left = new Map<string, number>();
-        for (const p of live.values()) left.set(p[0]!, (left.get(p[0]!) ?? 0) + 1);
-        const turns = new Map<string, number>();
-        for (let x = q.shift(); x !== undefined; x = q.shift()) {
-          const k = x[0]!;
-          const c = turns.get(k) ?? 0;
-          for (const [o, m] of left) if (o !== k && m > 0) expect(turns.get(o) ?? 0).toBeGreaterThanOrEqual(c);
-          turns.set(k, c + 1);
-          left.set(k, left.get(k)! - 1);
-          live.delete(x);
-        }
-        expect(live.size).toBe(0);
-      }),
+          // With everything queued, when a top-level owner gets its (c+1)-th turn, every owner with items left has had c.
+          const left = new Map<string, number>();
+          for (const p of live.values()) left.set(p[0]!, (left.get(p[0]!) ?? 0) + 1);
+          const turns = new Map<string, number>();
+          for (let x = q.shift(); x !== undefined; x = q.shift()) {
+            const k = x[0]!;
+            const c = turns.get(k) ?? 0;
+            for (const [o, m] of left) if (o !== k && m > 0) expect(turns.get(o) ?? 0).toBeGreaterThanOrEqual(c);
+            turns.set(k, c + 1);
+            left.set(k, left.get(k)! - 1);
+            live.delete(x);
+          }
+          expect(live.size).toBe(0);
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -22,7 +22,9 @@ describe('errors', () => {
   test('null id, data present or absent, data null kept', () => {
     expect(errorResponse(null, -32700, 'Parse error')).toBe('{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}');
     expect(errorResponse(rawId('a'), 1, 'm', null)).toBe('{"jsonrpc":"2.0","id":"a","error":{"code":1,"message":"m","data":null}}');
-    expect(errorText(rawId(7), rpcError(-32602, 'Invalid params', { reason: 'x "y"' }))).toBe('{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"Invalid params","data":{"reason":"x \\"y\\""}}}');
+    expect(errorText(rawId(7), rpcError(-32602, 'Invalid params', { reason: 'x "y"' }))).toBe(
+      '{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"Invalid params","data":{"reason":"x \\"y\\""}}}',
+    );
   });
 
   test('codes are integers', () => {
@@ -48,7 +50,9 @@ describe('results, requests, notifications', () => {
 
   test('params are optional, and structured when present', () => {
     expect(requestText(rawId(1), 'ping')).toBe('{"jsonrpc":"2.0","id":1,"method":"ping"}');
-    expect(notificationText('notifications/progress', { progressToken: 'p', progress: 1 })).toBe('{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p","progress":1}}');
+    expect(notificationText('notifications/progress', { progressToken: 'p', progress: 1 })).toBe(
+      '{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p","progress":1}}',
+    );
     expect(notificationText('notifications/initialized')).toBe('{"jsonrpc":"2.0","method":"notifications/initialized"}');
     expect(() => requestText(rawId(1), 'x', 'str')).toThrow(TypeError);
     expect(() => notificationText('x', null)).toThrow(TypeError);

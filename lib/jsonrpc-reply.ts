@@ -26,8 +26,12 @@ export function errorResponse(id: IdText | null, code: number, message: string, 
   if (!Number.isInteger(code)) throw new RangeError(`JSON-RPC error code must be an integer, got ${code}`);
   const d = data === undefined ? undefined : JSON.stringify(data);
   return (
-    '{"jsonrpc":"2.0","id":' + (id === null ? 'null' : id.raw) +
-    ',"error":{"code":' + code + ',"message":' + JSON.stringify(message) +
+    '{"jsonrpc":"2.0","id":' +
+    (id === null ? 'null' : id.raw) +
+    ',"error":{"code":' +
+    code +
+    ',"message":' +
+    JSON.stringify(message) +
     (d === undefined ? '}}' : `,"data":${d}}}`)
   );
 }

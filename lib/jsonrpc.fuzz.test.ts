@@ -70,9 +70,36 @@ function ws(r: Draw): string {
 }
 
 const NUMBERS = [
-  '0', '-0', '1', '-1', '7', '42', '1.5', '-0.0', '0.1', '1e3', '1E3', '1e+3', '1e-3', '1E-7', '2.5e10', '-2.5E-10',
-  '12345678901234567890', '-9007199254740993', '9007199254740992', '1e400', '-1e400', '1e-400', '0.000001',
-  '123456789.123456789', '1.0', '100', '4294967296', '0e0', '0E-0', '-0e+0',
+  '0',
+  '-0',
+  '1',
+  '-1',
+  '7',
+  '42',
+  '1.5',
+  '-0.0',
+  '0.1',
+  '1e3',
+  '1E3',
+  '1e+3',
+  '1e-3',
+  '1E-7',
+  '2.5e10',
+  '-2.5E-10',
+  '12345678901234567890',
+  '-9007199254740993',
+  '9007199254740992',
+  '1e400',
+  '-1e400',
+  '1e-400',
+  '0.000001',
+  '123456789.123456789',
+  '1.0',
+  '100',
+  '4294967296',
+  '0e0',
+  '0E-0',
+  '-0e+0',
 ];
 function genNumber(r: Draw): string {
   if (r.chance(0.6)) return r.pick(NUMBERS);
@@ -89,9 +116,46 @@ function digits(r: Draw, n: number): string {
 }
 
 const STRING_PIECES = [
-  '\\"', '\\\\', '\\/', '\\b', '\\f', '\\n', '\\r', '\\t', '\\u0000', '\\u001f', '\\u00e9', '\\u4E2D', '\\ud83d\\ude00',
-  '\\ud800', '\\udfff', '\\uDC00\\uD800', '\\u2028', '\\u0022', '\\u005c', 'é', '中', '😀', '\u2028', '\u2029', '\ud800', '\udfff',
-  '\u007f', '\u0080', '\uffff', '\ufeff', ' ', "'", '__proto__', 'constructor', '{', '}', '[', ']', ':', ',',
+  '\\"',
+  '\\\\',
+  '\\/',
+  '\\b',
+  '\\f',
+  '\\n',
+  '\\r',
+  '\\t',
+  '\\u0000',
+  '\\u001f',
+  '\\u00e9',
+  '\\u4E2D',
+  '\\ud83d\\ude00',
+  '\\ud800',
+  '\\udfff',
+  '\\uDC00\\uD800',
+  '\\u2028',
+  '\\u0022',
+  '\\u005c',
+  'é',
+  '中',
+  '😀',
+  '\u2028',
+  '\u2029',
+  '\ud800',
+  '\udfff',
+  '\u007f',
+  '\u0080',
+  '\uffff',
+  '\ufeff',
+  ' ',
+  "'",
+  '__proto__',
+  'constructor',
+  '{',
+  '}',
+  '[',
+  ']',
+  ':',
+  ',',
 ];
 function genStringText(r: Draw, maxLen = 12): string {
   let s = '"';
@@ -131,11 +195,16 @@ function genValue(r: Draw, depth: number, o: GenOpts): string {
   o.budget ??= 600;
   const k = depth >= o.maxDepth || o.budget <= 0 ? r.int(4) : r.int(7);
   switch (k) {
-    case 0: return genNumber(r);
-    case 1: return genStringText(r);
-    case 2: return r.pick(['true', 'false', 'null']);
-    case 3: return r.chance(0.5) ? genNumber(r) : genStringText(r, 40);
-    case 4: case 5: {
+    case 0:
+      return genNumber(r);
+    case 1:
+      return genStringText(r);
+    case 2:
+      return r.pick(['true', 'false', 'null']);
+    case 3:
+      return r.chance(0.5) ? genNumber(r) : genStringText(r, 40);
+    case 4:
+    case 5: {
       const used = new Set<string>();
       const n = Math.min(o.budget, o.wide && r.chance(0.1) ? r.int(300) : r.int(5));
       o.budget -= n + 1;
@@ -164,13 +233,25 @@ function genMessage(r: Draw): string {
     return r.pick(['null', 'true', '{}', '[1]', '{"a":1}']);
   };
   if (shape !== 1 || r.chance(0.05)) add('id', id());
-  if (shape <= 1 || r.chance(0.03)) add('method', r.chance(0.95) ? r.pick(['"tools/call"', '"tools/list"', '"ping"', '"notifications/progress"']) : genValue(r, 3, { maxDepth: 4, wide: false }));
+  if (shape <= 1 || r.chance(0.03))
+    add(
+      'method',
+      r.chance(0.95) ? r.pick(['"tools/call"', '"tools/list"', '"ping"', '"notifications/progress"']) : genValue(r, 3, { maxDepth: 4, wide: false }),
+    );
   if (shape <= 1 && r.chance(0.8)) {
-    add('params', r.chance(0.9) ? `{"name":${genStringText(r)},"arguments":${genValue(r, 1, { maxDepth: 5, wide: true })}}` : genValue(r, 2, { maxDepth: 4, wide: false }));
+    add(
+      'params',
+      r.chance(0.9) ? `{"name":${genStringText(r)},"arguments":${genValue(r, 1, { maxDepth: 5, wide: true })}}` : genValue(r, 2, { maxDepth: 4, wide: false }),
+    );
   }
   if (shape === 2 || r.chance(0.03)) add('result', genValue(r, 1, { maxDepth: 5, wide: true }));
   if (shape === 3 || r.chance(0.03)) {
-    add('error', r.chance(0.85) ? `{"code":${r.pick(['-32600', '-32000', '1', '1.5', '"x"'])},"message":${genStringText(r)}}` : genValue(r, 2, { maxDepth: 4, wide: false }));
+    add(
+      'error',
+      r.chance(0.85)
+        ? `{"code":${r.pick(['-32600', '-32000', '1', '1.5', '"x"'])},"message":${genStringText(r)}}`
+        : genValue(r, 2, { maxDepth: 4, wide: false }),
+    );
   }
   if (r.chance(0.1)) add(r.pick(['__proto__', 'extra', 'id', 'method', 'params']), genValue(r, 2, { maxDepth: 3, wide: false }));
   // Shuffle member order.
@@ -192,34 +273,73 @@ function genBody(r: Draw): string {
 }
 
 const HOSTILE = [
-  '"__proto__":{"method":"x","id":1},', ',"__proto__":null', '{"__proto__":[]}', '"constructor":{"prototype":{}}',
-  '1e999999', '-1e-999999', '123456789012345678901234567890123456789', `0.${'0'.repeat(400)}1`, '"\\ud800"', '"\\u0000"',
-  ',"id":null', ',"id":2', ',"method":"other"', ',"jsonrpc":"2.0"', '\ufeff', '\u0000', '\\', '"', '[', '{', ']', '}', ',', ':',
-  '"a":1,"a":2', '/*x*/', 'NaN', '-Infinity', '\u00a0', '\u2028',
+  '"__proto__":{"method":"x","id":1},',
+  ',"__proto__":null',
+  '{"__proto__":[]}',
+  '"constructor":{"prototype":{}}',
+  '1e999999',
+  '-1e-999999',
+  '123456789012345678901234567890123456789',
+  `0.${'0'.repeat(400)}1`,
+  '"\\ud800"',
+  '"\\u0000"',
+  ',"id":null',
+  ',"id":2',
+  ',"method":"other"',
+  ',"jsonrpc":"2.0"',
+  '\ufeff',
+  '\u0000',
+  '\\',
+  '"',
+  '[',
+  '{',
+  ']',
+  '}',
+  ',',
+  ':',
+  '"a":1,"a":2',
+  '/*x*/',
+  'NaN',
+  '-Infinity',
+  '\u00a0',
+  '\u2028',
 ];
 function mutate(r: Draw, s: string): string {
   const rounds = r.chance(0.15) ? 0 : r.int(3) + 1; // some stay intact, as a baseline
   for (let k = 0; k < rounds; k++) {
     const at = r.int(s.length + 1);
     switch (r.int(8)) {
-      case 0: { // flip one character's low bits
+      case 0: {
+        // flip one character's low bits
         if (s.length === 0) break;
         const i = Math.min(at, s.length - 1);
         s = s.slice(0, i) + String.fromCharCode(s.charCodeAt(i) ^ (1 << r.int(7))) + s.slice(i + 1);
         break;
       }
-      case 1: s = s.slice(0, at); break; // truncate
-      case 2: s = s.slice(0, at) + s.slice(Math.min(s.length, at + r.int(4) + 1)); break; // delete
-      case 3: case 4: s = s.slice(0, at) + r.pick(HOSTILE) + s.slice(at); break;
-      case 5: { // replace a value-ish position with something deep
+      case 1:
+        s = s.slice(0, at);
+        break; // truncate
+      case 2:
+        s = s.slice(0, at) + s.slice(Math.min(s.length, at + r.int(4) + 1));
+        break; // delete
+      case 3:
+      case 4:
+        s = s.slice(0, at) + r.pick(HOSTILE) + s.slice(at);
+        break;
+      case 5: {
+        // replace a value-ish position with something deep
         const d = r.chance(0.2) ? 10_000 : r.int(MAX_DEPTH + 40) + 1;
         const open = r.chance(0.5) ? '[' : '{"k":';
         const close = open === '[' ? ']' : '}';
         s = s.slice(0, at) + open.repeat(d) + close.repeat(d) + s.slice(at);
         break;
       }
-      case 6: s = s.slice(0, at) + ws(r) + s.slice(at); break;
-      default: s = s.slice(0, at) + genValue(r, 3, { maxDepth: 5, wide: false }) + s.slice(at); break;
+      case 6:
+        s = s.slice(0, at) + ws(r) + s.slice(at);
+        break;
+      default:
+        s = s.slice(0, at) + genValue(r, 3, { maxDepth: 5, wide: false }) + s.slice(at);
+        break;
     }
   }
   return s;
@@ -246,12 +366,16 @@ function structure(text: string): Structure {
   for (let m = TOKEN.exec(text); m !== null; m = TOKEN.exec(text)) {
     const t = m[0];
     switch (t) {
-      case '{': case '[':
+      case '{':
+      case '[':
         if (sets.length === 0 && t === '[') rootIsArray = true;
         sets.push(t === '{' ? new Set() : null);
         maxDepth = Math.max(maxDepth, sets.length);
         break;
-      case '}': case ']': sets.pop(); break;
+      case '}':
+      case ']':
+        sets.pop();
+        break;
       case ',':
         if (rootIsArray && sets.length === 1) {
           element++;
@@ -265,7 +389,8 @@ function structure(text: string): Structure {
         set.add(key);
         break;
       }
-      default: lastString = t;
+      default:
+        lastString = t;
     }
   }
   return { maxDepth, dup };
@@ -423,14 +548,14 @@ afterAll(() => {
 // the rest up to 39. Plain fast-check arrays, so a failure shrinks byte by byte.
 const ALPHABET = [...Buffer.from('{}[]":,0123456789-+.eE \t\r\nabcdefghijklmnopqrstuvwxyz\\u')];
 const anyByte = fc.integer({ min: 0, max: 255 });
-const byteArrays = (byte: Arbitrary<number>) => fc.oneof(
-  { weight: 9, arbitrary: fc.array(byte, { maxLength: 39, size: 'max' }) },
-  { weight: 1, arbitrary: fc.array(byte, { maxLength: 399, size: 'max' }) },
-);
-const randomBytes = fc.oneof(
-  { weight: 7, arbitrary: byteArrays(fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...ALPHABET) }, { weight: 1, arbitrary: anyByte })) },
-  { weight: 3, arbitrary: byteArrays(anyByte) },
-).map((xs) => Uint8Array.from(xs));
+const byteArrays = (byte: Arbitrary<number>) =>
+  fc.oneof({ weight: 9, arbitrary: fc.array(byte, { maxLength: 39, size: 'max' }) }, { weight: 1, arbitrary: fc.array(byte, { maxLength: 399, size: 'max' }) });
+const randomBytes = fc
+  .oneof(
+    { weight: 7, arbitrary: byteArrays(fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...ALPHABET) }, { weight: 1, arbitrary: anyByte })) },
+    { weight: 3, arbitrary: byteArrays(anyByte) },
+  )
+  .map((xs) => Uint8Array.from(xs));
 
 const randomValues = jsonText((r) => {
   if (r.chance(0.02)) {
@@ -454,33 +579,42 @@ const mutatedMessages = jsonText((r) => {
 
 describe(`parseJsonRpc fuzz (FUZZ_SEED=${SEED})`, () => {
   test('random bytes', () => {
-    fc.assert(fc.property(randomBytes, (bytes) => {
-      const problems: string[] = [];
-      let text: string | null;
-      try {
-        text = decodeUtf8Strict(bytes);
-      } catch (err) {
-        throw new Error(`decodeUtf8Strict threw ${String(err)}`);
-      }
-      // Valid UTF-8 must decode exactly as a fatal TextDecoder (with the BOM kept) does.
-      let reference: string | null;
-      try {
-        reference = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
-      } catch {
-        reference = null;
-      }
-      if (text !== reference) problems.push('decodeUtf8Strict disagrees with TextDecoder');
-      if (text !== null) check(text, (p) => problems.push(`as UTF-8: ${p}`));
-      check(Buffer.from(bytes).toString('latin1'), (p) => problems.push(`as latin1: ${p}`));
-      if (problems.length) throw new Error(problems.join('\n'));
-    }), params(6000));
+    fc.assert(
+      fc.property(randomBytes, (bytes) => {
+        const problems: string[] = [];
+        let text: string | null;
+        try {
+          text = decodeUtf8Strict(bytes);
+        } catch (err) {
+          throw new Error(`decodeUtf8Strict threw ${String(err)}`);
+        }
+        // Valid UTF-8 must decode exactly as a fatal TextDecoder (with the BOM kept) does.
+        let reference: string | null;
+        try {
+          reference = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+        } catch {
+          reference = null;
+        }
+        if (text !== reference) problems.push('decodeUtf8Strict disagrees with TextDecoder');
+        if (text !== null) check(text, (p) => problems.push(`as UTF-8: ${p}`));
+        check(Buffer.from(bytes).toString('latin1'), (p) => problems.push(`as latin1: ${p}`));
+        if (problems.length) throw new Error(problems.join('\n'));
+      }),
+      params(6000),
+    );
   }, 120_000);
 
   test('random JSON values (deep, wide, unicode, all number shapes)', () => {
-    fc.assert(fc.property(randomValues, (text) => holdsFor(text)), params(6000));
+    fc.assert(
+      fc.property(randomValues, (text) => holdsFor(text)),
+      params(6000),
+    );
   }, 120_000);
 
   test('valid messages, mutated', () => {
-    fc.assert(fc.property(mutatedMessages, (text) => holdsFor(text)), params(7000));
+    fc.assert(
+      fc.property(mutatedMessages, (text) => holdsFor(text)),
+      params(7000),
+    );
   }, 120_000);
 });

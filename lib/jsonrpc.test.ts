@@ -1,12 +1,4 @@
-import {
-  MAX_DEPTH,
-  batchBody,
-  decodeUtf8Strict,
-  parseJsonRpc,
-  rawId,
-  type Message,
-  type Parsed,
-} from './jsonrpc.js';
+import { MAX_DEPTH, batchBody, decodeUtf8Strict, parseJsonRpc, rawId, type Message, type Parsed } from './jsonrpc.js';
 import { errorResponse, resultResponse } from './jsonrpc-reply.js';
 
 function single(body: string): Message {
@@ -72,7 +64,11 @@ describe('ids keep their exact type and text', () => {
 describe('message kinds', () => {
   test('request with object and array params, and without params', () => {
     expect(single(req('1'))).toEqual({
-      kind: 'request', id: { raw: '1', value: 1 }, method: 'tools/call', params: { name: 't' }, raw: req('1'),
+      kind: 'request',
+      id: { raw: '1', value: 1 },
+      method: 'tools/call',
+      params: { name: 't' },
+      raw: req('1'),
     });
     expect(single('{"jsonrpc":"2.0","id":1,"method":"m","params":[1,2]}')).toMatchObject({ kind: 'request', params: [1, 2] });
     const m = single('{"jsonrpc":"2.0","id":1,"method":"ping"}');
@@ -90,7 +86,9 @@ describe('message kinds', () => {
     const e = single('{"jsonrpc":"2.0","id":2,"error":{"code":-32000,"message":"boom","data":[1]}}');
     expect(e).toMatchObject({ kind: 'response', isError: true, id: { raw: '2' }, error: { code: -32000, message: 'boom', data: [1] } });
     expect(single('{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}')).toMatchObject({
-      kind: 'response', id: null, isError: true,
+      kind: 'response',
+      id: null,
+      isError: true,
     });
     // MCP 2025-11-25: an error response may omit an id it could not read.
     expect(single('{"jsonrpc":"2.0","error":{"code":-32600,"message":"x"}}')).toMatchObject({ kind: 'response', id: null, isError: true });
@@ -152,7 +150,11 @@ describe('duplicate keys', () => {
     ['deep in arguments', '{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":[{"b":{"c":1,"d":2,"c":3}}]}}', 'c'],
     ['spelled with an escape', '{"jsonrpc":"2.0","id":1,"method":"m","params":{"name":1,"n\\u0061me":2}}', 'name'],
     ['both escaped differently', '{"jsonrpc":"2.0","id":1,"method":"m","params":{"\\u0041":1,"\\u0041":2}}', 'A'],
-    ['in a wide object', `{"jsonrpc":"2.0","id":1,"method":"m","params":{${Array.from({ length: 200 }, (_, i) => `"k${i}":${i}`).join(',')},"k150":0}}`, 'k150'],
+    [
+      'in a wide object',
+      `{"jsonrpc":"2.0","id":1,"method":"m","params":{${Array.from({ length: 200 }, (_, i) => `"k${i}":${i}`).join(',')},"k150":0}}`,
+      'k150',
+    ],
     ['__proto__', '{"jsonrpc":"2.0","id":1,"method":"m","params":{"__proto__":{},"__proto__":{"x":1}}}', '__proto__'],
     ['in a result', '{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a","name":"b"}]}}', 'name'],
   ])('%s', (_name, body, key) => {
@@ -166,7 +168,8 @@ describe('duplicate keys', () => {
 
   test('a duplicate elsewhere keeps the id, so the error can be addressed', () => {
     expect(single('{"jsonrpc":"2.0","id":"x","method":"m","params":{"a":1,"a":1}}')).toMatchObject({
-      kind: 'invalid', id: { raw: '"x"', value: 'x' },
+      kind: 'invalid',
+      id: { raw: '"x"', value: 'x' },
     });
   });
 
@@ -224,7 +227,16 @@ describe('batches', () => {
   test('each element is classified and keeps its exact raw slice', () => {
     const ms = batch(body);
     expect(ms.map((m) => m.kind)).toEqual([
-      'request', 'notification', 'response', 'response', 'invalid', 'invalid', 'invalid', 'invalid', 'invalid', 'invalid',
+      'request',
+      'notification',
+      'response',
+      'response',
+      'invalid',
+      'invalid',
+      'invalid',
+      'invalid',
+      'invalid',
+      'invalid',
     ]);
     expect(ms.map((m) => m.raw)).toEqual(elements);
     expect(ms.map((m) => ('id' in m && m.id ? m.id.raw : null))).toEqual(['1', null, '"s1"', '"s2"', '3', null, null, null, null, '4']);
@@ -255,14 +267,79 @@ describe('batches', () => {
 
 describe('parse errors', () => {
   const bad = [
-    '', ' ', '\ufeff{"jsonrpc":"2.0","method":"m"}', '{', '}', '[', '[1,]', '{"a":1,}', '{,}', '{"a"}', '{"a":}', '{a:1}',
-    "{'a':1}", '{"a":1}}', '{"a":1} x', '{"a":1}{"b":2}', '{"a":01}', '{"a":1.}', '{"a":.5}', '{"a":+1}', '{"a":-}',
-    '{"a":1e}', '{"a":1e+}', '{"a":0x10}', '{"a":NaN}', '{"a":Infinity}', '{"a":tru}', '{"a":True}', '{"a":nul}',
-    '{"a":"\\x41"}', '{"a":"\\u12"}', '{"a":"\\u12G4"}', '{"a":"\\', '{"a":"abc', '{"a":"tab\there"}', '{"a":"nl\nhere"}',
-    '{"a":"\u0000"}', '{"a":"\u001f"}', '{"a" 1}', '{"a"::1}', '{"a":1 "b":2}', '[1 2]', '{"a":[1}', '{"a":{]}', '"\\"',
-    '[1e.5]', '[1.e5]', '[-.5]', '[--1]', '[1e5.5]', '[1.5.5]', '[01.5]', '[-01]', '[1ee5]', '[1e5e5]', '[1e5-]', '[-]',
-    '[trux]', '[fals3]', '[nul1]', '[nulll]', '[t]', '["\\u00e"]', '["\\uD83D\\u"]', '["\\U0041"]',
-    '\u00a0{}', '{}\u00a0', '{}\u2028', '\u000b{}', '\u000c{}', '{"a":1}\u0000', '/* c */{}', '{"a":1}//',
+    '',
+    ' ',
+    '\ufeff{"jsonrpc":"2.0","method":"m"}',
+    '{',
+    '}',
+    '[',
+    '[1,]',
+    '{"a":1,}',
+    '{,}',
+    '{"a"}',
+    '{"a":}',
+    '{a:1}',
+    "{'a':1}",
+    '{"a":1}}',
+    '{"a":1} x',
+    '{"a":1}{"b":2}',
+    '{"a":01}',
+    '{"a":1.}',
+    '{"a":.5}',
+    '{"a":+1}',
+    '{"a":-}',
+    '{"a":1e}',
+    '{"a":1e+}',
+    '{"a":0x10}',
+    '{"a":NaN}',
+    '{"a":Infinity}',
+    '{"a":tru}',
+    '{"a":True}',
+    '{"a":nul}',
+    '{"a":"\\x41"}',
+    '{"a":"\\u12"}',
+    '{"a":"\\u12G4"}',
+    '{"a":"\\',
+    '{"a":"abc',
+    '{"a":"tab\there"}',
+    '{"a":"nl\nhere"}',
+    '{"a":"\u0000"}',
+    '{"a":"\u001f"}',
+    '{"a" 1}',
+    '{"a"::1}',
+    '{"a":1 "b":2}',
+    '[1 2]',
+    '{"a":[1}',
+    '{"a":{]}',
+    '"\\"',
+    '[1e.5]',
+    '[1.e5]',
+    '[-.5]',
+    '[--1]',
+    '[1e5.5]',
+    '[1.5.5]',
+    '[01.5]',
+    '[-01]',
+    '[1ee5]',
+    '[1e5e5]',
+    '[1e5-]',
+    '[-]',
+    '[trux]',
+    '[fals3]',
+    '[nul1]',
+    '[nulll]',
+    '[t]',
+    '["\\u00e"]',
+    '["\\uD83D\\u"]',
+    '["\\U0041"]',
+    '\u00a0{}',
+    '{}\u00a0',
+    '{}\u2028',
+    '\u000b{}',
+    '\u000c{}',
+    '{"a":1}\u0000',
+    '/* c */{}',
+    '{"a":1}//',
   ];
   test.each(bad.map((b) => [JSON.stringify(b), b]))('%s', (_label, body) => {
     expect(() => JSON.parse(body)).toThrow(); // the premise: JSON.parse rejects it too
@@ -288,7 +365,8 @@ describe('parse errors', () => {
 
 describe('strings', () => {
   test('escapes, unicode and surrogates decode like JSON.parse', () => {
-    const params = '{"s":"\\"\\\\\\/\\b\\f\\n\\r\\t","u":"\\u00e9\\u4e2d\\uD83D\\uDE00","raw":"é中😀","lone":"\\ud800x\\udfff","rawLone":"\ud800","empty":"","ws":" \\t "}';
+    const params =
+      '{"s":"\\"\\\\\\/\\b\\f\\n\\r\\t","u":"\\u00e9\\u4e2d\\uD83D\\uDE00","raw":"é中😀","lone":"\\ud800x\\udfff","rawLone":"\ud800","empty":"","ws":" \\t "}';
     const m = single(`{"jsonrpc":"2.0","method":"m","params":${params}}`);
     expect(m.kind === 'notification' && m.params).toEqual(JSON.parse(params));
   });

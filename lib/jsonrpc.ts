@@ -31,15 +31,44 @@ export type Parsed =
 export const MAX_DEPTH = 512;
 
 // Char codes.
-const TAB = 9, LF = 10, CR = 13, SPACE = 32, QUOTE = 34, COMMA = 44, MINUS = 45, PLUS = 43, DOT = 46, SLASH = 47;
-const D0 = 48, D1 = 49, D9 = 57, COLON = 58, UPPER_E = 69, LBRACKET = 91, BACKSLASH = 92, RBRACKET = 93;
-const LOWER_B = 98, LOWER_E = 101, LOWER_F = 102, LOWER_N = 110, LOWER_R = 114, LOWER_T = 116, LOWER_U = 117;
-const LBRACE = 123, RBRACE = 125;
+const TAB = 9,
+  LF = 10,
+  CR = 13,
+  SPACE = 32,
+  QUOTE = 34,
+  COMMA = 44,
+  MINUS = 45,
+  PLUS = 43,
+  DOT = 46,
+  SLASH = 47;
+const D0 = 48,
+  D1 = 49,
+  D9 = 57,
+  COLON = 58,
+  UPPER_E = 69,
+  LBRACKET = 91,
+  BACKSLASH = 92,
+  RBRACKET = 93;
+const LOWER_B = 98,
+  LOWER_E = 101,
+  LOWER_F = 102,
+  LOWER_N = 110,
+  LOWER_R = 114,
+  LOWER_T = 116,
+  LOWER_U = 117;
+const LBRACE = 123,
+  RBRACE = 125;
 
-const OBJ = 1, ARR = 2;
+const OBJ = 1,
+  ARR = 2;
 
 // Message-level keys that classification needs, recorded as bits while scanning.
-const K_JSONRPC = 1, K_ID = 2, K_METHOD = 4, K_PARAMS = 8, K_RESULT = 16, K_ERROR = 32;
+const K_JSONRPC = 1,
+  K_ID = 2,
+  K_METHOD = 4,
+  K_PARAMS = 8,
+  K_RESULT = 16,
+  K_ERROR = 32;
 
 // Objects with more keys than this switch duplicate detection from a linear scan (of key hashes) to a Set.
 const LINEAR_KEYS = 32;
@@ -103,10 +132,7 @@ function scanString(s: string, pos: number): number {
           if (!((h >= D0 && h <= D9) || ((h | 32) >= 97 && (h | 32) <= LOWER_F))) return fail('invalid \\u escape', pos - 2);
         }
         pos += 4;
-      } else if (
-        e !== QUOTE && e !== BACKSLASH && e !== SLASH && e !== LOWER_B &&
-        e !== LOWER_F && e !== LOWER_N && e !== LOWER_R && e !== LOWER_T
-      ) {
+      } else if (e !== QUOTE && e !== BACKSLASH && e !== SLASH && e !== LOWER_B && e !== LOWER_F && e !== LOWER_N && e !== LOWER_R && e !== LOWER_T) {
         return fail(Number.isNaN(e) ? 'unterminated string' : 'invalid escape', pos - 2); // NaN: past the end
       }
     } else {
@@ -124,20 +150,23 @@ function scanNumber(s: string, pos: number): number {
   if (c === D0) {
     c = s.charCodeAt(++pos);
   } else if (c >= D1 && c <= D9) {
-    do c = s.charCodeAt(++pos); while (c >= D0 && c <= D9);
+    do c = s.charCodeAt(++pos);
+    while (c >= D0 && c <= D9);
   } else {
     return fail('invalid number', start);
   }
   if (c === DOT) {
     c = s.charCodeAt(++pos);
     if (!(c >= D0 && c <= D9)) return fail('invalid number', start);
-    do c = s.charCodeAt(++pos); while (c >= D0 && c <= D9);
+    do c = s.charCodeAt(++pos);
+    while (c >= D0 && c <= D9);
   }
   if (c === LOWER_E || c === UPPER_E) {
     c = s.charCodeAt(++pos);
     if (c === PLUS || c === MINUS) c = s.charCodeAt(++pos);
     if (!(c >= D0 && c <= D9)) return fail('invalid number', start);
-    do c = s.charCodeAt(++pos); while (c >= D0 && c <= D9);
+    do c = s.charCodeAt(++pos);
+    while (c >= D0 && c <= D9);
   }
   return pos;
 }
@@ -183,7 +212,9 @@ function keyText(s: string, j: number): string {
 function pushKey(ks: number, ke: number, h: number, dec: string | null): void {
   if (keyTop === kStart.length) {
     const cap = keyTop * 2;
-    const ns = new Int32Array(cap), ne = new Int32Array(cap), nh = new Int32Array(cap);
+    const ns = new Int32Array(cap),
+      ne = new Int32Array(cap),
+      nh = new Int32Array(cap);
     ns.set(kStart);
     ne.set(kEnd);
     nh.set(kHash);

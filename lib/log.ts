@@ -55,7 +55,11 @@ export function redactHeaders(headers: Record<string, string | string[] | undefi
 export function summariseArguments(args: unknown): { keys: string[]; bytes: number } | undefined {
   if (args === undefined) return undefined;
   let bytes = 0;
-  try { bytes = JSON.stringify(args)?.length ?? 0; } catch { bytes = -1; }
+  try {
+    bytes = JSON.stringify(args)?.length ?? 0;
+  } catch {
+    bytes = -1;
+  }
   const keys = args !== null && typeof args === 'object' && !Array.isArray(args) ? Object.keys(args).slice(0, 32) : [];
   return { keys, bytes };
 }

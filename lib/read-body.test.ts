@@ -5,7 +5,11 @@ import { PassThrough, Readable } from 'node:stream';
 import { request } from 'undici';
 import { BodyError, decodeUtf8, readBodyBytes, readBodyText, type ReadBodyOptions } from './read-body.js';
 
-const reason = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof BodyError ? e.reason : `other: ${String(e)}`));
+const reason = (p: Promise<unknown>) =>
+  p.then(
+    () => 'resolved',
+    (e: unknown) => (e instanceof BodyError ? e.reason : `other: ${String(e)}`),
+  );
 
 describe('readBodyBytes / readBodyText on Node streams', () => {
   test('the whole body, any chunking', async () => {
@@ -59,7 +63,13 @@ describe('readBodyBytes / readBodyText on Node streams', () => {
 });
 
 describe('on a web ReadableStream (fetch)', () => {
-  const web = (parts: number[][]) => new ReadableStream<Uint8Array>({ start(c) { for (const p of parts) c.enqueue(new Uint8Array(p)); c.close(); } });
+  const web = (parts: number[][]) =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        for (const p of parts) c.enqueue(new Uint8Array(p));
+        c.close();
+      },
+    });
 
   test('reads, bounds, decodes strictly', async () => {
     expect(await readBodyText(web([[0x61], [0x62]]), { limitBytes: 2 })).toBe('ab');
@@ -68,7 +78,11 @@ describe('on a web ReadableStream (fetch)', () => {
   });
 
   test('a stalled stream times out', async () => {
-    const stalled = new ReadableStream<Uint8Array>({ start(c) { c.enqueue(new Uint8Array([1])); } });
+    const stalled = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new Uint8Array([1]));
+      },
+    });
     expect(await reason(readBodyBytes(stalled, { limitBytes: 9, timeoutMs: 20 }))).toBe('timeout');
   });
 });
@@ -92,7 +106,10 @@ describe('over real sockets', () => {
     handler = (req, res) => {
       readBodyText(req, { ...o, onStop: 'pause' }).then(
         (text) => res.end(`ok ${text}`),
-        (e: BodyError) => { res.writeHead(e.reason === 'too-large' ? 413 : 400, { connection: 'close' }); res.end(e.reason); },
+        (e: BodyError) => {
+          res.writeHead(e.reason === 'too-large' ? 413 : 400, { connection: 'close' });
+          res.end(e.reason);
+        },
       );
     };
   };
@@ -117,7 +134,10 @@ describe('over real sockets', () => {
     handler = (_req, res) => res.end('y'.repeat(1000));
     const r = await request(`http://127.0.0.1:${port}/`);
     expect(await reason(readBodyText(r.body, { limitBytes: 999, declaredLength: r.headers['content-length'] as string }))).toBe('too-large');
-    handler = (_req, res) => { res.write('y'.repeat(600)); setTimeout(() => res.end('y'.repeat(600)), 10); };
+    handler = (_req, res) => {
+      res.write('y'.repeat(600));
+      setTimeout(() => res.end('y'.repeat(600)), 10);
+    };
     const chunked = await request(`http://127.0.0.1:${port}/`);
     expect(await reason(readBodyText(chunked.body, { limitBytes: 1000 }))).toBe('too-large');
     const ok = await request(`http://127.0.0.1:${port}/`);

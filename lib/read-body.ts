@@ -129,7 +129,7 @@ function readStream(source: Readable, o: ReadBodyOptions): Promise<Buffer> {
       reject(err);
     };
     const onData = (c?: Buffer | string) => {
-      const b = typeof c === 'string' ? Buffer.from(c) : c ?? Buffer.alloc(0);
+      const b = typeof c === 'string' ? Buffer.from(c) : (c ?? Buffer.alloc(0));
       size += b.length;
       if (size > o.limitBytes) return fail(tooLarge(o, `is over ${o.limitBytes} bytes`));
       if (o.grow && !o.grow(b.length)) return fail(new BodyError('over-budget', `${o.what ?? 'body'}: no memory budget left to read it`));
@@ -142,9 +142,17 @@ function readStream(source: Readable, o: ReadBodyOptions): Promise<Buffer> {
     };
     const onError = (err?: unknown) => fail(new BodyError('aborted', `${o.what ?? 'body'}: the stream failed before its end`, undefined, { cause: err }));
     // 'close' before 'end': the peer went away mid-body.
-    const onClose = () => { if (!source.readableEnded) onError(); };
+    const onClose = () => {
+      if (!source.readableEnded) onError();
+    };
     const onAbort = () => fail(aborted(o));
-    const handlers: [string, (arg?: Buffer & Error) => void][] = [['data', onData], ['end', onEnd], ['error', onError], ['close', onClose], ['aborted', onError]];
+    const handlers: [string, (arg?: Buffer & Error) => void][] = [
+      ['data', onData],
+      ['end', onEnd],
+      ['error', onError],
+      ['close', onClose],
+      ['aborted', onError],
+    ];
     if (o.signal?.aborted) return onAbort();
     o.signal?.addEventListener('abort', onAbort);
     for (const [event, f] of handlers) source.on(event, f);

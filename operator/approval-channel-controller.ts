@@ -20,7 +20,10 @@ export interface ChannelCheckSettings {
 }
 
 /** `slack`: the term's shared Slack clients. */
-export function approvalChannelController(slack: (ctx: ControllerContext<ObjectKey>) => SlackChannels, settings: ChannelCheckSettings = {}): ControllerDefinition<ObjectKey> {
+export function approvalChannelController(
+  slack: (ctx: ControllerContext<ObjectKey>) => SlackChannels,
+  settings: ChannelCheckSettings = {},
+): ControllerDefinition<ObjectKey> {
   return {
     kind: 'ac',
     id: objectId,
@@ -38,7 +41,11 @@ class ApprovalChannelController implements Reconciler<ObjectKey> {
   private readonly secretPollMs: number;
   private stopped = false;
 
-  constructor(private readonly ctx: ControllerContext<ObjectKey>, private readonly slack: SlackChannels, s: ChannelCheckSettings) {
+  constructor(
+    private readonly ctx: ControllerContext<ObjectKey>,
+    private readonly slack: SlackChannels,
+    s: ChannelCheckSettings,
+  ) {
     this.custom = ctx.kc.makeApiClient(k8s.CustomObjectsApi);
     this.checkIntervalMs = s.checkIntervalMs ?? 300_000;
     this.secretPollMs = s.secretPollMs ?? 60_000;
@@ -76,10 +83,12 @@ class ApprovalChannelController implements Reconciler<ObjectKey> {
     const s = planChannelStatus({ result, generation, status: obj.status as StoredChannelStatus | undefined, now, secretPollMs: this.secretPollMs });
     this.last.set(id, { fingerprint: plan.fingerprint, at: now.getTime(), unsure: s.unsure });
     if (s.write) {
-      await this.custom.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, namespace, plural: KINDS.ApprovalChannel.plural, name, body: { status: s.write } },
-        mergePatch(),
-      ).catch(ignoreNotFound);
+      await this.custom
+        .patchNamespacedCustomObjectStatus(
+          { group: GROUP, version: VERSION, namespace, plural: KINDS.ApprovalChannel.plural, name, body: { status: s.write } },
+          mergePatch(),
+        )
+        .catch(ignoreNotFound);
     }
     if (s.transition) {
       const t = s.transition;

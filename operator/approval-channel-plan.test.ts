@@ -8,7 +8,12 @@ const byType = (s: ReturnType<typeof channelStatus>) => Object.fromEntries(s.con
 
 describe('channelStatus', () => {
   test('a working token and channel: Ready, TokenValid, ChannelFound, with the workspace details', () => {
-    const s = channelStatus({ check: { tokenOk: true, channelOk: true, approversOk: true, team: 'Acme', botUserId: 'UBOT', channelName: 'approvals', approverCount: 3 } }, 2, undefined, now);
+    const s = channelStatus(
+      { check: { tokenOk: true, channelOk: true, approversOk: true, team: 'Acme', botUserId: 'UBOT', channelName: 'approvals', approverCount: 3 } },
+      2,
+      undefined,
+      now,
+    );
     expect(byType(s)).toEqual({ TokenValid: ['True', 'TokenValid'], ChannelFound: ['True', 'ChannelFound'], Ready: ['True', 'Ready'] });
     expect(s).toMatchObject({ observedGeneration: 2, team: 'Acme', botUser: 'UBOT', channelName: 'approvals' });
     expect(s.conditions.find((c) => c.type === 'Ready')!.message).toBe('approvals can be posted; 3 approvers after resolving user groups');
@@ -16,24 +21,46 @@ describe('channelStatus', () => {
   });
 
   test('a refused token; a channel the bot cannot see; approvers that do not resolve', () => {
-    expect(byType(channelStatus({ check: { tokenOk: false, channelOk: false, approversOk: false, error: 'Slack auth.test: invalid_auth: …' } }, 1, undefined, now)))
-      .toEqual({ TokenValid: ['False', 'TokenRefused'], ChannelFound: ['Unknown', 'TokenNotValid'], Ready: ['False', 'TokenRefused'] });
-    expect(byType(channelStatus({ check: { tokenOk: true, channelOk: false, approversOk: false, error: 'channel_not_found' } }, 1, undefined, now)))
-      .toEqual({ TokenValid: ['True', 'TokenValid'], ChannelFound: ['False', 'ChannelNotFound'], Ready: ['False', 'ChannelNotFound'] });
-    expect(byType(channelStatus({ check: { tokenOk: true, channelOk: true, approversOk: false, error: 'no_such_subteam' } }, 1, undefined, now)))
-      .toEqual({ TokenValid: ['True', 'TokenValid'], ChannelFound: ['True', 'ChannelFound'], Ready: ['False', 'ApproversUnresolved'] });
+    expect(
+      byType(channelStatus({ check: { tokenOk: false, channelOk: false, approversOk: false, error: 'Slack auth.test: invalid_auth: …' } }, 1, undefined, now)),
+    ).toEqual({ TokenValid: ['False', 'TokenRefused'], ChannelFound: ['Unknown', 'TokenNotValid'], Ready: ['False', 'TokenRefused'] });
+    expect(byType(channelStatus({ check: { tokenOk: true, channelOk: false, approversOk: false, error: 'channel_not_found' } }, 1, undefined, now))).toEqual({
+      TokenValid: ['True', 'TokenValid'],
+      ChannelFound: ['False', 'ChannelNotFound'],
+      Ready: ['False', 'ChannelNotFound'],
+    });
+    expect(byType(channelStatus({ check: { tokenOk: true, channelOk: true, approversOk: false, error: 'no_such_subteam' } }, 1, undefined, now))).toEqual({
+      TokenValid: ['True', 'TokenValid'],
+      ChannelFound: ['True', 'ChannelFound'],
+      Ready: ['False', 'ApproversUnresolved'],
+    });
   });
 
   test('Slack unreachable: Unknown, not False (nothing is known to be wrong)', () => {
-    const s = channelStatus({ check: { tokenOk: false, channelOk: false, approversOk: false, retryable: true, error: 'cannot reach Slack' } }, 1, undefined, now);
-    expect(byType(s)).toEqual({ TokenValid: ['Unknown', 'SlackUnreachable'], ChannelFound: ['Unknown', 'SlackUnreachable'], Ready: ['Unknown', 'SlackUnreachable'] });
+    const s = channelStatus(
+      { check: { tokenOk: false, channelOk: false, approversOk: false, retryable: true, error: 'cannot reach Slack' } },
+      1,
+      undefined,
+      now,
+    );
+    expect(byType(s)).toEqual({
+      TokenValid: ['Unknown', 'SlackUnreachable'],
+      ChannelFound: ['Unknown', 'SlackUnreachable'],
+      Ready: ['Unknown', 'SlackUnreachable'],
+    });
   });
 
   test('problems found before Slack is asked: a missing Secret, an invalid channel', () => {
-    expect(byType(channelStatus({ problem: { where: 'token', reason: 'SecretNotFound', message: 'Secret "x" does not exist' } }, 1, undefined, now)))
-      .toEqual({ TokenValid: ['False', 'SecretNotFound'], ChannelFound: ['Unknown', 'TokenNotValid'], Ready: ['False', 'SecretNotFound'] });
-    expect(byType(channelStatus({ problem: { where: 'channel', reason: 'ChannelInvalid', message: 'bad' } }, 1, undefined, now)))
-      .toEqual({ TokenValid: ['Unknown', 'ChannelInvalid'], ChannelFound: ['False', 'ChannelInvalid'], Ready: ['False', 'ChannelInvalid'] });
+    expect(byType(channelStatus({ problem: { where: 'token', reason: 'SecretNotFound', message: 'Secret "x" does not exist' } }, 1, undefined, now))).toEqual({
+      TokenValid: ['False', 'SecretNotFound'],
+      ChannelFound: ['Unknown', 'TokenNotValid'],
+      Ready: ['False', 'SecretNotFound'],
+    });
+    expect(byType(channelStatus({ problem: { where: 'channel', reason: 'ChannelInvalid', message: 'bad' } }, 1, undefined, now))).toEqual({
+      TokenValid: ['Unknown', 'ChannelInvalid'],
+      ChannelFound: ['False', 'ChannelInvalid'],
+      Ready: ['False', 'ChannelInvalid'],
+    });
   });
 
   test('lastTransitionTime moves only when a status changes, so an unchanged check writes nothing', () => {
@@ -57,7 +84,9 @@ describe('planCheck', () => {
   test('never checked: check; a problem before Slack is reported without a call', () => {
     expect(planCheck(base)).toEqual({ do: 'check', fingerprint: '2 k1' });
     expect(planCheck({ ...base, resolved: { ok: false, where: 'token', reason: 'SecretNotFound', message: 'gone' } })).toEqual({
-      do: 'report', fingerprint: '2 problem SecretNotFound gone', result: { problem: { where: 'token', reason: 'SecretNotFound', message: 'gone' } },
+      do: 'report',
+      fingerprint: '2 problem SecretNotFound gone',
+      result: { problem: { where: 'token', reason: 'SecretNotFound', message: 'gone' } },
     });
   });
 
@@ -77,12 +106,19 @@ describe('planCheck', () => {
 });
 
 describe('planChannelStatus', () => {
-  const ok = { check: { tokenOk: true, channelOk: true, approversOk: true, team: 'Acme', botUserId: 'UBOT', channelName: 'approvals', approverCount: 2 } } as const;
+  const ok = {
+    check: { tokenOk: true, channelOk: true, approversOk: true, team: 'Acme', botUserId: 'UBOT', channelName: 'approvals', approverCount: 2 },
+  } as const;
 
   test('a first check: the status is written, Ready transition as an Event, next look after the Secret poll', () => {
     const p = planChannelStatus({ result: ok, generation: 1, status: undefined, now, secretPollMs: 60_000 });
     expect(p.write).toMatchObject({ observedGeneration: 1, team: 'Acme', botUser: 'UBOT', channelName: 'approvals' });
-    expect(p.transition).toEqual({ type: 'Normal', reason: 'ChannelReady', ready: 'True', message: 'approvals can be posted; 2 approvers after resolving user groups' });
+    expect(p.transition).toEqual({
+      type: 'Normal',
+      reason: 'ChannelReady',
+      ready: 'True',
+      message: 'approvals can be posted; 2 approvers after resolving user groups',
+    });
     expect(p).toMatchObject({ unsure: false, requeueMs: 60_000 });
   });
 
@@ -94,13 +130,25 @@ describe('planChannelStatus', () => {
 
   test('details the check no longer reports are cleared; a Warning when Ready turns False', () => {
     const first = planChannelStatus({ result: ok, generation: 1, status: undefined, now, secretPollMs: 60_000 });
-    const p = planChannelStatus({ result: { check: { tokenOk: false, channelOk: false, approversOk: false, error: 'invalid_auth' } }, generation: 1, status: first.write!, now: later, secretPollMs: 60_000 });
+    const p = planChannelStatus({
+      result: { check: { tokenOk: false, channelOk: false, approversOk: false, error: 'invalid_auth' } },
+      generation: 1,
+      status: first.write!,
+      now: later,
+      secretPollMs: 60_000,
+    });
     expect(p.write).toMatchObject({ team: null, botUser: null, channelName: null });
     expect(p.transition).toMatchObject({ type: 'Warning', reason: 'TokenRefused', ready: 'False' });
   });
 
   test('Slack unreachable: unsure, looked at again within 30 s', () => {
-    const p = planChannelStatus({ result: { check: { tokenOk: false, channelOk: false, approversOk: false, retryable: true } }, generation: 1, status: undefined, now, secretPollMs: 60_000 });
+    const p = planChannelStatus({
+      result: { check: { tokenOk: false, channelOk: false, approversOk: false, retryable: true } },
+      generation: 1,
+      status: undefined,
+      now,
+      secretPollMs: 60_000,
+    });
     expect(p).toMatchObject({ unsure: true, requeueMs: 30_000, transition: { type: 'Normal', reason: 'SlackUnreachable', ready: 'Unknown' } });
     expect(planChannelStatus({ result: ok, generation: 1, status: undefined, now, secretPollMs: 5000 }).requeueMs).toBe(5000);
   });

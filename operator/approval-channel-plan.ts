@@ -54,7 +54,12 @@ export type CheckPlan =
 
 export function planCheck(i: CheckInput): CheckPlan {
   const r = i.resolved;
-  if (!r.ok) return { do: 'report', fingerprint: `${i.generation} problem ${r.reason} ${r.message}`, result: { problem: { reason: r.reason, message: r.message, where: r.where } } };
+  if (!r.ok)
+    return {
+      do: 'report',
+      fingerprint: `${i.generation} problem ${r.reason} ${r.message}`,
+      result: { problem: { reason: r.reason, message: r.message, where: r.where } },
+    };
   const fingerprint = `${i.generation} ${r.connKey}`;
   const prev = i.last;
   const due = !prev || prev.fingerprint !== fingerprint || prev.unsure || i.now - prev.at >= i.checkIntervalMs;
@@ -94,9 +99,15 @@ export function planChannelStatus(i: StatusInput): StatusPlan {
   const write = { team: null, botUser: null, channelName: null, ...status };
   const was = prev?.conditions?.find((c) => c.type === 'Ready');
   const ready = status.conditions.find((c) => c.type === 'Ready')!;
-  const transition = was?.status !== ready.status || was.reason !== ready.reason
-    ? { type: ready.status === 'False' ? 'Warning' as const : 'Normal' as const, reason: ready.status === 'True' ? 'ChannelReady' : ready.reason, message: ready.message, ready: ready.status }
-    : null;
+  const transition =
+    was?.status !== ready.status || was.reason !== ready.reason
+      ? {
+          type: ready.status === 'False' ? ('Warning' as const) : ('Normal' as const),
+          reason: ready.status === 'True' ? 'ChannelReady' : ready.reason,
+          message: ready.message,
+          ready: ready.status,
+        }
+      : null;
   return { unsure, write, transition, requeueMs };
 }
 
@@ -128,14 +139,23 @@ export function channelStatus(r: CheckResult, generation: number, prev: readonly
 }
 
 /** TokenValid, ChannelFound and Ready for a check that ran. */
-function checkConditions(c: Extract<CheckResult, { check: unknown }>['check'], set: (type: string, status: Condition['status'], reason: string, message: string) => void): void {
+function checkConditions(
+  c: Extract<CheckResult, { check: unknown }>['check'],
+  set: (type: string, status: Condition['status'], reason: string, message: string) => void,
+): void {
   const unreachable = c.retryable === true;
   if (c.tokenOk) set('TokenValid', 'True', 'TokenValid', `the bot token works${c.team ? ` (workspace ${c.team}, bot user ${c.botUserId})` : ''}`);
   else if (unreachable) set('TokenValid', 'Unknown', 'SlackUnreachable', c.error ?? 'Slack could not be reached');
   else set('TokenValid', 'False', 'TokenRefused', c.error ?? 'Slack refused the bot token');
 
   if (c.channelOk) set('ChannelFound', 'True', 'ChannelFound', `the bot can see channel ${c.channelName ? `#${c.channelName}` : ''}`.trim());
-  else if (!c.tokenOk) set('ChannelFound', 'Unknown', unreachable ? 'SlackUnreachable' : 'TokenNotValid', unreachable ? (c.error ?? 'Slack could not be reached') : 'not checked: the bot token is not valid');
+  else if (!c.tokenOk)
+    set(
+      'ChannelFound',
+      'Unknown',
+      unreachable ? 'SlackUnreachable' : 'TokenNotValid',
+      unreachable ? (c.error ?? 'Slack could not be reached') : 'not checked: the bot token is not valid',
+    );
   else if (unreachable) set('ChannelFound', 'Unknown', 'SlackUnreachable', c.error ?? 'Slack could not be reached');
   else set('ChannelFound', 'False', 'ChannelNotFound', c.error ?? 'the channel was not found');
 
@@ -153,7 +173,15 @@ function checkConditions(c: Extract<CheckResult, { check: unknown }>['check'], s
 /** JSON with object keys sorted: the API server returns stored objects with sorted keys. */
 export function stableJson(v: unknown): string {
   const sort = (x: unknown): unknown =>
-    Array.isArray(x) ? x.map(sort) : x && typeof x === 'object' ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, sort((x as Record<string, unknown>)[k])])) : x;
+    Array.isArray(x)
+      ? x.map(sort)
+      : x && typeof x === 'object'
+        ? Object.fromEntries(
+            Object.keys(x)
+              .sort()
+              .map((k) => [k, sort((x as Record<string, unknown>)[k])]),
+          )
+        : x;
   return JSON.stringify(sort(v)) ?? 'undefined';
 }
 

@@ -52,7 +52,10 @@ export interface ApprovalSettings {
 }
 
 /** `slack`: the term's shared Slack clients. */
-export function approvalRequestController(slack: (ctx: ControllerContext<ObjectKey>) => SlackChannels, settings: ApprovalSettings = {}): ControllerDefinition<ObjectKey> {
+export function approvalRequestController(
+  slack: (ctx: ControllerContext<ObjectKey>) => SlackChannels,
+  settings: ApprovalSettings = {},
+): ControllerDefinition<ObjectKey> {
   return {
     kind: 'ar',
     id: objectId,
@@ -92,7 +95,11 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
   private stopped = false;
   private readonly s: Required<Omit<ApprovalSettings, 'pollBackoff'>>;
 
-  constructor(private readonly ctx: ControllerContext<ObjectKey>, private readonly slack: SlackChannels, settings: ApprovalSettings) {
+  constructor(
+    private readonly ctx: ControllerContext<ObjectKey>,
+    private readonly slack: SlackChannels,
+    settings: ApprovalSettings,
+  ) {
     this.custom = ctx.kc.makeApiClient(k8s.CustomObjectsApi);
     this.metrics = approvalMetrics(ctx.metrics.registry);
     this.s = {
@@ -214,8 +221,18 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
         return null;
       case 'delete':
         if (this.stopped) return null;
-        await this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: obj.metadata.namespace!, plural: KINDS.ApprovalRequest.plural, name: obj.metadata.name, body: { preconditions: { uid: obj.metadata.uid } } })
-          .catch((err) => { if (statusCode(err) !== 404 && statusCode(err) !== 409) throw err; });
+        await this.custom
+          .deleteNamespacedCustomObject({
+            group: GROUP,
+            version: VERSION,
+            namespace: obj.metadata.namespace!,
+            plural: KINDS.ApprovalRequest.plural,
+            name: obj.metadata.name,
+            body: { preconditions: { uid: obj.metadata.uid } },
+          })
+          .catch((err) => {
+            if (statusCode(err) !== 404 && statusCode(err) !== 409) throw err;
+          });
         this.ctx.log.info('approval request deleted after its retention', { request: key, phase: status.phase });
         this.forget(key);
         return null;
@@ -242,7 +259,12 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
           return null;
         }
         if (turn === 'full') {
-          return this.end(obj, 'Failed', APPROVAL_REASONS.tooManyPending, `${TOO_MANY_PENDING}: ${this.turns.waiting} wait to be posted (the operator's limit is ${this.s.maxPending})`);
+          return this.end(
+            obj,
+            'Failed',
+            APPROVAL_REASONS.tooManyPending,
+            `${TOO_MANY_PENDING}: ${this.turns.waiting} wait to be posted (the operator's limit is ${this.s.maxPending})`,
+          );
         }
         this.posting.add(key);
         return plan.do === 'post' ? this.post(obj, spec!) : this.recover(obj, spec!);
@@ -297,7 +319,8 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
   private async decide(obj: Obj, o: PollOutcome): Promise<Obj | null> {
     const at = new Date(o.at);
     if (o.status === 'failed') return this.end(obj, 'Failed', APPROVAL_REASONS.slackRefused, o.message, undefined, at);
-    if (o.status === 'expired') return this.end(obj, 'Expired', APPROVAL_REASONS.expired, 'no decision in Slack before the request expired; the call is rejected', undefined, at);
+    if (o.status === 'expired')
+      return this.end(obj, 'Expired', APPROVAL_REASONS.expired, 'no decision in Slack before the request expired; the call is rejected', undefined, at);
     const r = await this.slack.resolve(obj.metadata.namespace!, (obj.spec as ApprovalRequestSpec).channel);
     const by = await Promise.all(o.by.map(async (id) => ({ id, name: r.ok ? await r.target.connection.directory.displayName(id).catch(() => id) : id })));
     const names = by.map((b) => b.name).join(', ');
@@ -356,7 +379,12 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     }
     this.metrics.posts.inc({ result: 'posted' });
     // Unconditional: the ts must be recorded whatever else changed meanwhile (write-once in the CRD).
-    const fresh = await this.patchStatus(obj, { phase: 'Posted', message: 'posted to Slack; waiting for a decision', slack: { ts, channel: t.spec.slack.channel, messageState: 'Posted' } }, true, true);
+    const fresh = await this.patchStatus(
+      obj,
+      { phase: 'Posted', message: 'posted to Slack; waiting for a decision', slack: { ts, channel: t.spec.slack.channel, messageState: 'Posted' } },
+      true,
+      true,
+    );
     this.clearExpiry(key);
     this.ctx.log.info('approval posted to Slack', { request: key, channel: t.spec.slack.channel, slackTs: ts });
     await this.ctx.events.event(fresh, 'Normal', 'Posted', `posted to Slack channel ${t.spec.slack.channel} (ts ${ts}); waiting for a decision`);
@@ -385,7 +413,15 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       found = { message: null, complete: false };
     }
     if (found.message) {
-      const fresh = await this.patchStatus(obj, { phase: 'Posted', message: 'posted to Slack; waiting for a decision', slack: { ts: found.message.ts, channel: found.message.channel, messageState: 'Posted' } }, true);
+      const fresh = await this.patchStatus(
+        obj,
+        {
+          phase: 'Posted',
+          message: 'posted to Slack; waiting for a decision',
+          slack: { ts: found.message.ts, channel: found.message.channel, messageState: 'Posted' },
+        },
+        true,
+      );
       this.clearExpiry(key);
       this.metrics.posts.inc({ result: 'adopted' });
       this.ctx.log.info('found the approval message posted before a restart; not posting again', { request: key, slackTs: found.message.ts });
@@ -425,7 +461,8 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     }
     const result = obj.metadata.annotations?.[APPROVAL_ANNOTATIONS.result];
     const phase = status.phase!;
-    const reason = phase === 'Approved' ? (result ? `the call ${result}` : undefined) : phase === 'Cancelled' || phase === 'Failed' ? status.message : undefined;
+    const reason =
+      phase === 'Approved' ? (result ? `the call ${result}` : undefined) : phase === 'Cancelled' || phase === 'Failed' ? status.message : undefined;
     try {
       await r.target.client.finish(status.slack!.ts!, this.postInput(obj, spec), {
         status: phase.toLowerCase() as FinalStatus,
@@ -459,10 +496,13 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     if (!spec || this.expiryTimers.has(key)) return;
     const ms = Date.parse(spec.expiresAt) - this.now().getTime();
     if (!(ms > 0)) return;
-    const t = setTimeout(() => {
-      this.expiryTimers.delete(key);
-      this.requeue(key);
-    }, Math.min(ms + 50, 2 ** 31 - 1));
+    const t = setTimeout(
+      () => {
+        this.expiryTimers.delete(key);
+        this.requeue(key);
+      },
+      Math.min(ms + 50, 2 ** 31 - 1),
+    );
     t.unref();
     this.expiryTimers.set(key, t);
   }
@@ -489,10 +529,17 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     if (this.stopped || !ts || isTerminal(o.status?.phase)) return;
     const parsed = ApprovalRequestSpecSchema.safeParse(o.spec);
     if (!parsed.success) return;
-    void this.slack.resolve(o.metadata.namespace!, parsed.data.channel).then(async (r) => {
-      if (!r.ok) return;
-      await r.target.client.finish(ts, this.postInput(o, parsed.data), { status: 'cancelled', at: this.now(), reason: 'the ApprovalRequest was deleted before a decision' });
-    }).catch((err: unknown) => this.ctx.log.warn('could not mark the Slack message of a deleted request', { request: key, error: describeError(err) }));
+    void this.slack
+      .resolve(o.metadata.namespace!, parsed.data.channel)
+      .then(async (r) => {
+        if (!r.ok) return;
+        await r.target.client.finish(ts, this.postInput(o, parsed.data), {
+          status: 'cancelled',
+          at: this.now(),
+          reason: 'the ApprovalRequest was deleted before a decision',
+        });
+      })
+      .catch((err: unknown) => this.ctx.log.warn('could not mark the Slack message of a deleted request', { request: key, error: describeError(err) }));
   }
 
   stop(): void {

@@ -9,7 +9,15 @@
 //   recover  postingStartedAt without ts (a crash or a failed call after it was written): look
 //            for the message in the channel's history, adopt it if found, post only if not;
 //   wait     another replica started posting moments ago and may still be at it.
-import { APPROVAL_REASONS, messageState, TERMINAL_PHASES, TOO_MANY_PENDING, type ApprovalPhase, type ApprovalRequestSpec, type ApprovalRequestStatus } from '../api/approval-request.js';
+import {
+  APPROVAL_REASONS,
+  messageState,
+  TERMINAL_PHASES,
+  TOO_MANY_PENDING,
+  type ApprovalPhase,
+  type ApprovalRequestSpec,
+  type ApprovalRequestStatus,
+} from '../api/approval-request.js';
 
 /** What the poller reported for a request, kept until it is written into status. */
 export type PollOutcome =
@@ -77,12 +85,20 @@ export function planApproval(i: PlanInput): Plan {
 
   if (!i.spec) return { do: 'fail', reason: APPROVAL_REASONS.invalidRequest, message: `the request is not valid: ${i.specError ?? 'no spec'}` };
   if (i.spec.workload.namespace !== i.namespace) {
-    return { do: 'fail', reason: APPROVAL_REASONS.invalidRequest, message: `spec.workload.namespace "${i.spec.workload.namespace}" is not the request's namespace "${i.namespace}"` };
+    return {
+      do: 'fail',
+      reason: APPROVAL_REASONS.invalidRequest,
+      message: `spec.workload.namespace "${i.spec.workload.namespace}" is not the request's namespace "${i.namespace}"`,
+    };
   }
   if (i.spec.cancelRequested) return { do: 'cancel' };
   if (i.pollResult) return { do: 'decide', outcome: i.pollResult };
   if (s.phase === undefined && i.pending >= i.maxPending) {
-    return { do: 'fail', reason: APPROVAL_REASONS.tooManyPending, message: `${TOO_MANY_PENDING}: ${i.pending} are open cluster-wide (the operator's limit is ${i.maxPending})` };
+    return {
+      do: 'fail',
+      reason: APPROVAL_REASONS.tooManyPending,
+      message: `${TOO_MANY_PENDING}: ${i.pending} are open cluster-wide (the operator's limit is ${i.maxPending})`,
+    };
   }
   const expiresAt = Date.parse(i.spec.expiresAt);
   if (!slack.ts && !(expiresAt > now)) {

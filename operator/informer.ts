@@ -67,7 +67,9 @@ export function startInformer<T extends k8s.KubernetesObject>(o: InformerOptions
       o.log.warn('informer watch went silent; restarting it', { informer: o.name, silentMs });
     },
     onGone: (resourceVersion) => o.log.info('informer watch expired (410); listing again', { informer: o.name, resourceVersion }),
-    onRead: (afterError) => { if (afterError) o.log.info('informer watching again', { informer: o.name }); },
+    onRead: (afterError) => {
+      if (afterError) o.log.info('informer watching again', { informer: o.name });
+    },
     ...(o.rewatchMs !== undefined ? { watchTimeoutSeconds: Math.max(1, Math.round(o.rewatchMs / 1000)) } : {}),
     ...(o.watchdogMs !== undefined ? { watchdogMs: o.watchdogMs } : {}),
   });

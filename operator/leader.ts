@@ -32,7 +32,13 @@ function toState(l: k8s.V1Lease): LeaseState {
   const s = l.spec ?? {};
   // client-node returns MicroTime fields as strings at run time despite their Date type.
   const renew = s.renewTime ? new Date(s.renewTime as unknown as string) : null;
-  return { holder: s.holderIdentity ?? '', renewTime: renew, durationSec: s.leaseDurationSeconds ?? 15, transitions: s.leaseTransitions ?? 0, resourceVersion: l.metadata?.resourceVersion };
+  return {
+    holder: s.holderIdentity ?? '',
+    renewTime: renew,
+    durationSec: s.leaseDurationSeconds ?? 15,
+    transitions: s.leaseTransitions ?? 0,
+    resourceVersion: l.metadata?.resourceVersion,
+  };
 }
 
 export class LeaderElector {
@@ -45,7 +51,10 @@ export class LeaderElector {
   private readonly renewDeadline: number;
   private readonly retry: number;
 
-  constructor(kc: k8s.KubeConfig, private o: LeaderOptions) {
+  constructor(
+    kc: k8s.KubeConfig,
+    private o: LeaderOptions,
+  ) {
     this.api = kc.makeApiClient(k8s.CoordinationV1Api);
     this.duration = o.leaseDurationSec ?? 15;
     this.renewDeadline = o.renewDeadlineMs ?? 10_000;
@@ -63,7 +72,9 @@ export class LeaderElector {
       // an API server restart) must not stall the loop, or a leader whose lease has expired would
       // never notice and step down while another replica takes over.
       let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), this.retry * 2); });
+      const deadline = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), this.retry * 2);
+      });
       const ok = await Promise.race([
         this.tryAcquireOrRenew().catch((err: unknown) => {
           (this.leading ? this.o.log.warn : this.o.log.debug)('lease attempt failed', { lease: this.o.name, error: describeError(err) });
@@ -104,7 +115,13 @@ export class LeaderElector {
         namespace,
         body: {
           metadata: { name, namespace },
-          spec: { holderIdentity: identity, leaseDurationSeconds: this.duration, acquireTime: new k8s.V1MicroTime(now), renewTime: new k8s.V1MicroTime(now), leaseTransitions: 0 },
+          spec: {
+            holderIdentity: identity,
+            leaseDurationSeconds: this.duration,
+            acquireTime: new k8s.V1MicroTime(now),
+            renewTime: new k8s.V1MicroTime(now),
+            leaseTransitions: 0,
+          },
         },
       });
       return true;

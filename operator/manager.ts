@@ -140,8 +140,8 @@ export class Manager {
         name: o.leaseName ?? 'thoughtgate-operator',
         identity: o.identity,
         leaseDurationSec: o.leaseDurationSec,
-        renewDeadlineMs: o.leaseDurationSec ? Math.round(o.leaseDurationSec * 1000 * 2 / 3) : undefined,
-        retryPeriodMs: o.leaseDurationSec ? Math.max(200, Math.round(o.leaseDurationSec * 1000 / 7)) : undefined,
+        renewDeadlineMs: o.leaseDurationSec ? Math.round((o.leaseDurationSec * 1000 * 2) / 3) : undefined,
+        retryPeriodMs: o.leaseDurationSec ? Math.max(200, Math.round((o.leaseDurationSec * 1000) / 7)) : undefined,
         log: o.log,
         onStartedLeading: () => this.becomeLeader(),
         onStoppedLeading: () => this.stepDown(),
@@ -179,7 +179,10 @@ export class Manager {
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready, leader: this.leading, identity: this.o.identity }));
     } else if (path === '/metrics') {
       const { registry } = this.metrics;
-      registry.metrics().then((t) => res.writeHead(200, { 'content-type': registry.contentType }).end(t), () => res.writeHead(500).end());
+      registry.metrics().then(
+        (t) => res.writeHead(200, { 'content-type': registry.contentType }).end(t),
+        () => res.writeHead(500).end(),
+      );
     } else {
       res.writeHead(404).end();
     }
@@ -218,7 +221,9 @@ function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition
   const shared = new Map<string, { value: unknown; close?: (value: unknown) => void }>();
   let stopping = false;
   let onStop!: () => void;
-  const stopped = new Promise<void>((r) => { onStop = r; });
+  const stopped = new Promise<void>((r) => {
+    onStop = r;
+  });
 
   const informer = <T extends k8s.KubernetesObject>(source: Source<T>): ResilientInformer<T> => {
     const s = source as unknown as Source<k8s.KubernetesObject>;
@@ -232,7 +237,9 @@ function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition
         transport,
         labelSelector: s.labelSelector,
         log,
-        onChange: (event, obj) => { for (const h of handlers.get(s) ?? []) h(event, obj); },
+        onChange: (event, obj) => {
+          for (const h of handlers.get(s) ?? []) h(event, obj);
+        },
         onRestart: () => metrics.informerRestarts.inc({ resource: s.name }),
       });
       informers.set(s, i);
@@ -264,38 +271,49 @@ function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition
     let queue!: WorkQueue<unknown>;
     const reconciler = definition.setup({ ...base, enqueue: (key, delayMs) => queue.add(key, delayMs) });
     const needs = [...new Set([...reconciler.watches.map((w) => w.source), ...(reconciler.reads ?? [])])].map(informer);
-    queue = startQueue(async (key) => {
-      // Reconciling from a cache that is still filling could withdraw a config that exists. A cache
-      // that never fills (its CRD is not installed) must not hold up stopping.
-      await Promise.race([Promise.all(needs.map((i) => i.synced())), stopped]);
-      if (stopping) return;
-      const end = metrics.reconcileDuration.startTimer({ kind });
-      try {
-        await reconciler.reconcile(key);
-        metrics.reconciles.inc({ kind, result: 'success' });
-      } catch (err) {
-        metrics.reconciles.inc({ kind, result: 'error' });
-        throw err;
-      } finally {
-        end();
-        metrics.queueDepth.set(depth());
-      }
-    }, {
-      id: definition.id,
-      concurrency: definition.concurrency,
-      onError: (key, err, retryInMs) => { if (!stopping) log.warn('reconcile failed; will retry', { controller: kind, key: definition.id(key), retryInMs, error: describeError(err) }); },
-    });
+    queue = startQueue(
+      async (key) => {
+        // Reconciling from a cache that is still filling could withdraw a config that exists. A cache
+        // that never fills (its CRD is not installed) must not hold up stopping.
+        await Promise.race([Promise.all(needs.map((i) => i.synced())), stopped]);
+        if (stopping) return;
+        const end = metrics.reconcileDuration.startTimer({ kind });
+        try {
+          await reconciler.reconcile(key);
+          metrics.reconciles.inc({ kind, result: 'success' });
+        } catch (err) {
+          metrics.reconciles.inc({ kind, result: 'error' });
+          throw err;
+        } finally {
+          end();
+          metrics.queueDepth.set(depth());
+        }
+      },
+      {
+        id: definition.id,
+        concurrency: definition.concurrency,
+        onError: (key, err, retryInMs) => {
+          if (!stopping) log.warn('reconcile failed; will retry', { controller: kind, key: definition.id(key), retryInMs, error: describeError(err) });
+        },
+      },
+    );
     for (const w of reconciler.watches) {
       const list = handlers.get(w.source) ?? [];
-      list.push((event, obj) => { for (const key of w.map(event, obj)) queue.add(key); });
+      list.push((event, obj) => {
+        for (const key of w.map(event, obj)) queue.add(key);
+      });
       handlers.set(w.source, list);
     }
     running.push({ definition, reconciler, queue });
   }
 
-  const resync = setInterval(() => {
-    for (const r of running) for (const w of r.reconciler.watches) for (const obj of informer(w.source).list()) for (const key of w.map('resync', obj)) r.queue.add(key);
-  }, o.resyncMs ?? 5 * 60_000);
+  const resync = setInterval(
+    () => {
+      for (const r of running)
+        for (const w of r.reconciler.watches) for (const obj of informer(w.source).list()) for (const key of w.map('resync', obj)) r.queue.add(key);
+    },
+    o.resyncMs ?? 5 * 60_000,
+  );
   resync.unref();
 
   return {

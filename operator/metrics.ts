@@ -6,12 +6,38 @@ export function createOperatorMetrics() {
   const p = 'thoughtgate_operator_';
   return {
     registry,
-    reconciles: new Counter({ name: `${p}reconciles_total`, help: 'Reconciles by kind and result (success, error)', labelNames: ['kind', 'result'] as const, registers: [registry] }),
-    reconcileDuration: new Histogram({ name: `${p}reconcile_duration_seconds`, help: 'Reconcile duration by kind', labelNames: ['kind'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
-    admissions: new Counter({ name: `${p}admission_requests_total`, help: 'Pod admission reviews by outcome (injected, skipped, error)', labelNames: ['outcome'] as const, registers: [registry] }),
-    admissionDuration: new Histogram({ name: `${p}admission_duration_seconds`, help: 'Time the webhook spends on one admission review', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1], registers: [registry] }),
+    reconciles: new Counter({
+      name: `${p}reconciles_total`,
+      help: 'Reconciles by kind and result (success, error)',
+      labelNames: ['kind', 'result'] as const,
+      registers: [registry],
+    }),
+    reconcileDuration: new Histogram({
+      name: `${p}reconcile_duration_seconds`,
+      help: 'Reconcile duration by kind',
+      labelNames: ['kind'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    admissions: new Counter({
+      name: `${p}admission_requests_total`,
+      help: 'Pod admission reviews by outcome (injected, skipped, error)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    admissionDuration: new Histogram({
+      name: `${p}admission_duration_seconds`,
+      help: 'Time the webhook spends on one admission review',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers: [registry],
+    }),
     leader: new Gauge({ name: `${p}leader`, help: '1 while this replica holds the leader lease', registers: [registry] }),
-    informerRestarts: new Counter({ name: `${p}informer_restarts_total`, help: 'Watches restarted after an error, by resource', labelNames: ['resource'] as const, registers: [registry] }),
+    informerRestarts: new Counter({
+      name: `${p}informer_restarts_total`,
+      help: 'Watches restarted after an error, by resource',
+      labelNames: ['resource'] as const,
+      registers: [registry],
+    }),
     queueDepth: new Gauge({ name: `${p}queue_depth`, help: 'Keys waiting or being reconciled', registers: [registry] }),
   };
 }
@@ -30,9 +56,32 @@ export function approvalMetrics(registry: Registry): ApprovalMetrics {
   const p = 'thoughtgate_operator_approval_';
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
-    open: get(`${p}open_requests`, () => new Gauge({ name: `${p}open_requests`, help: 'ApprovalRequests admitted and not yet decided, cluster-wide', registers: [registry] })),
-    decisions: get(`${p}decisions_total`, () => new Counter({ name: `${p}decisions_total`, help: 'ApprovalRequests ended, by outcome', labelNames: ['outcome'] as const, registers: [registry] })),
-    posts: get(`${p}slack_posts_total`, () => new Counter({ name: `${p}slack_posts_total`, help: 'Approval messages posted (posted), found again after a restart (adopted), or refused (failed)', labelNames: ['result'] as const, registers: [registry] })),
-    postsWaiting: get(`${p}posts_waiting`, () => new Gauge({ name: `${p}posts_waiting`, help: 'ApprovalRequests ready to post that wait for their turn (one post per ApprovalChannel at a time, round-robin across owners)', registers: [registry] })),
+    open: get(
+      `${p}open_requests`,
+      () => new Gauge({ name: `${p}open_requests`, help: 'ApprovalRequests admitted and not yet decided, cluster-wide', registers: [registry] }),
+    ),
+    decisions: get(
+      `${p}decisions_total`,
+      () => new Counter({ name: `${p}decisions_total`, help: 'ApprovalRequests ended, by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
+    ),
+    posts: get(
+      `${p}slack_posts_total`,
+      () =>
+        new Counter({
+          name: `${p}slack_posts_total`,
+          help: 'Approval messages posted (posted), found again after a restart (adopted), or refused (failed)',
+          labelNames: ['result'] as const,
+          registers: [registry],
+        }),
+    ),
+    postsWaiting: get(
+      `${p}posts_waiting`,
+      () =>
+        new Gauge({
+          name: `${p}posts_waiting`,
+          help: 'ApprovalRequests ready to post that wait for their turn (one post per ApprovalChannel at a time, round-robin across owners)',
+          registers: [registry],
+        }),
+    ),
   };
 }

@@ -1,4 +1,3 @@
-
 import { approvalChannelController } from './approval-channel-controller.js';
 import { approvalRequestController, type ApprovalSettings } from './approval-request-controller.js';
 import type { ObjectKey } from './keys.js';
@@ -35,13 +34,19 @@ export interface Operator {
 export async function startOperator(o: OperatorOptions): Promise<Operator> {
   const a = o.approvals ?? {};
   // Both approval controllers use one set of Slack clients per term (one rate limiter per token).
-  const slack = (ctx: ControllerContext<ObjectKey>) => ctx.shared('slack-channels', () => new SlackChannels({
-    kc: ctx.kc,
-    log: ctx.log,
-    channel: (ns, name) => ctx.cache(APPROVAL_CHANNELS).get(name, ns),
-    allowedApiUrls: a.slackApiUrls,
-    requestTimeoutMs: a.slackRequestTimeoutMs,
-  }), (s) => s.close());
+  const slack = (ctx: ControllerContext<ObjectKey>) =>
+    ctx.shared(
+      'slack-channels',
+      () =>
+        new SlackChannels({
+          kc: ctx.kc,
+          log: ctx.log,
+          channel: (ns, name) => ctx.cache(APPROVAL_CHANNELS).get(name, ns),
+          allowedApiUrls: a.slackApiUrls,
+          requestTimeoutMs: a.slackRequestTimeoutMs,
+        }),
+      (s) => s.close(),
+    );
   const manager = new Manager(o)
     .add(policyController)
     .add(rbacController)

@@ -38,7 +38,12 @@ class PolicyController implements Reconciler<NamespaceKey> {
     const plan = planPolicies({
       namespace,
       policies: this.ctx.cache(GOVERNANCE_POLICIES).list(namespace),
-      channels: new Set(this.ctx.cache(APPROVAL_CHANNELS).list(namespace).map((c) => c.metadata.name)),
+      channels: new Set(
+        this.ctx
+          .cache(APPROVAL_CHANNELS)
+          .list(namespace)
+          .map((c) => c.metadata.name),
+      ),
       configMap: this.ctx.cache(OWN_CONFIGMAPS).get(CONFIGMAP_NAME, namespace),
       now: new Date(),
     });
@@ -52,14 +57,19 @@ class PolicyController implements Reconciler<NamespaceKey> {
         this.ctx.log.info('config withdrawn: no valid policy in namespace', { namespace });
         return;
       case 'apply-configmap':
-        await this.core.patchNamespacedConfigMap({ name: CONFIGMAP_NAME, namespace, fieldManager: FIELD_MANAGER, force: true, body: a.body }, serverSideApply());
+        await this.core.patchNamespacedConfigMap(
+          { name: CONFIGMAP_NAME, namespace, fieldManager: FIELD_MANAGER, force: true, body: a.body },
+          serverSideApply(),
+        );
         this.ctx.log.info('config rendered', { namespace, hash: a.hash, policies: a.policies });
         return;
       case 'write-status':
-        await this.custom.patchNamespacedCustomObjectStatus(
-          { group: GROUP, version: VERSION, namespace, plural: KINDS.GovernancePolicy.plural, name: a.policy.metadata.name, body: { status: a.status } },
-          mergePatch(),
-        ).catch(ignoreNotFound);
+        await this.custom
+          .patchNamespacedCustomObjectStatus(
+            { group: GROUP, version: VERSION, namespace, plural: KINDS.GovernancePolicy.plural, name: a.policy.metadata.name, body: { status: a.status } },
+            mergePatch(),
+          )
+          .catch(ignoreNotFound);
         return;
       case 'event':
         await this.ctx.events.event(a.policy, a.type, a.reason, a.message);

@@ -15,7 +15,8 @@ const gp = (name: string, over: Partial<KubeObject> & { spec?: unknown } = {}): 
 });
 const plan = (policies: KubeObject[], configMap?: k8s.V1ConfigMap, channels: string[] = []) =>
   planPolicies({ namespace: 'team-a', policies, channels: new Set(channels), configMap, now });
-const kinds = (actions: PolicyAction[]) => actions.map((a) => (a.do === 'event' ? `event ${a.reason}` : a.do === 'write-status' ? `status ${a.policy.metadata.name}` : a.do));
+const kinds = (actions: PolicyAction[]) =>
+  actions.map((a) => (a.do === 'event' ? `event ${a.reason}` : a.do === 'write-status' ? `status ${a.policy.metadata.name}` : a.do));
 
 /** The ConfigMap as the API server would return it after the plan's apply. */
 function applied(actions: PolicyAction[]): k8s.V1ConfigMap {
@@ -32,7 +33,9 @@ function written(p: KubeObject, actions: PolicyAction[]): KubeObject {
 
 describe('planPolicies', () => {
   test('a new policy: apply the ConfigMap (owned by the policy, our labels only), write Ready status, one Rendered event', () => {
-    const p = plan([gp('base', { metadata: { name: 'base', namespace: 'team-a', generation: 1, uid: 'u1', labels: { 'app.kubernetes.io/instance': 'argo' } } })]);
+    const p = plan([
+      gp('base', { metadata: { name: 'base', namespace: 'team-a', generation: 1, uid: 'u1', labels: { 'app.kubernetes.io/instance': 'argo' } } }),
+    ]);
     expect(kinds(p.actions)).toEqual(['apply-configmap', 'status base', 'event Rendered']);
     const cm = applied(p.actions);
     expect(cm.metadata).toMatchObject({
@@ -42,7 +45,16 @@ describe('planPolicies', () => {
       ownerReferences: [{ kind: 'GovernancePolicy', name: 'base', uid: 'u1', controller: false, blockOwnerDeletion: false }],
     });
     const status = p.actions.find((a) => a.do === 'write-status');
-    expect(status).toMatchObject({ status: { observedGeneration: 1, configMap: 'thoughtgate-config', conditions: [{ type: 'Valid', status: 'True' }, { type: 'Ready', status: 'True' }] } });
+    expect(status).toMatchObject({
+      status: {
+        observedGeneration: 1,
+        configMap: 'thoughtgate-config',
+        conditions: [
+          { type: 'Valid', status: 'True' },
+          { type: 'Ready', status: 'True' },
+        ],
+      },
+    });
   });
 
   test('nothing changed since: no write at all', () => {
@@ -68,7 +80,16 @@ describe('planPolicies', () => {
     const bad = { ...written(p0, first.actions), metadata: { ...p0.metadata, generation: 2 }, spec: { ...spec, defaultAction: 'maybe' } };
     const second = plan([bad], cm);
     expect(kinds(second.actions)).toEqual(['status base', 'event InvalidPolicy']);
-    expect(second.actions[0]).toMatchObject({ status: { observedGeneration: 2, renderedHash: written(p0, first.actions).status!.renderedHash, conditions: [{ type: 'Valid', status: 'False' }, { type: 'Ready', status: 'False', message: 'generation 2 is invalid; generation 1, the last valid one, keeps serving' }] } });
+    expect(second.actions[0]).toMatchObject({
+      status: {
+        observedGeneration: 2,
+        renderedHash: written(p0, first.actions).status!.renderedHash,
+        conditions: [
+          { type: 'Valid', status: 'False' },
+          { type: 'Ready', status: 'False', message: 'generation 2 is invalid; generation 1, the last valid one, keeps serving' },
+        ],
+      },
+    });
     // Planned again on what it wrote: nothing more (no second Warning).
     expect(plan([written(bad, second.actions)], cm).actions).toEqual([]);
   });

@@ -48,7 +48,12 @@ export function planPolicies(i: PolicyPlanInput): PolicyPlan {
   if (r.text === null) {
     if (cm) actions.push({ do: 'delete-configmap' });
   } else if (cm?.data?.[CONFIGMAP_KEY] !== r.text || cm?.metadata?.annotations?.[ANNOTATIONS.configHash] !== r.hash || !sameOwners(cm, policies)) {
-    actions.push({ do: 'apply-configmap', body: configMapBody(i.namespace, r.text, r.hash!, policies), hash: r.hash!, policies: r.config!.policies.map((p) => p.name) });
+    actions.push({
+      do: 'apply-configmap',
+      body: configMapBody(i.namespace, r.text, r.hash!, policies),
+      hash: r.hash!,
+      policies: r.config!.policies.map((p) => p.name),
+    });
   }
   for (const p of policies) actions.push(...planPolicyStatus(p, r.byPolicy.get(p.metadata.name)!, r.text === null ? undefined : CONFIGMAP_NAME, i.now));
   return { actions, hash: r.hash };
@@ -65,7 +70,14 @@ function configMapBody(namespace: string, text: string, hash: string, policies: 
       // Argo CD would then claim (and prune) this generated object.
       labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.component]: 'sidecar-config' },
       annotations: { [ANNOTATIONS.configHash]: hash },
-      ownerReferences: policies.map((p) => ({ apiVersion: API_VERSION, kind: KINDS.GovernancePolicy.kind, name: p.metadata.name, uid: p.metadata.uid!, blockOwnerDeletion: false, controller: false })),
+      ownerReferences: policies.map((p) => ({
+        apiVersion: API_VERSION,
+        kind: KINDS.GovernancePolicy.kind,
+        name: p.metadata.name,
+        uid: p.metadata.uid!,
+        blockOwnerDeletion: false,
+        controller: false,
+      })),
     },
     data: { [CONFIGMAP_KEY]: text },
   };
@@ -77,32 +89,66 @@ export function planPolicyStatus(p: KubeObject, v: Validity & { servingGeneratio
   const prev = p.status ?? {};
   let conditions = prev.conditions ?? [];
   const errorText = v.valid ? '' : v.errors.join('; ');
-  conditions = setCondition(conditions, v.valid
-    ? { type: 'Valid', status: 'True', reason: 'Valid', message: 'the policy is valid', observedGeneration: generation }
-    : { type: 'Valid', status: 'False', reason: 'Invalid', message: truncate(errorText), observedGeneration: generation }, now);
-  conditions = setCondition(conditions, v.valid
-    ? { type: 'Ready', status: 'True', reason: 'Rendered', message: `rendered into ConfigMap ${CONFIGMAP_NAME}; sidecars selected by this policy enforce generation ${generation}`, observedGeneration: generation }
-    : {
-        type: 'Ready',
-        status: 'False',
-        reason: 'InvalidPolicy',
-        message: v.servingGeneration !== undefined ? `generation ${generation} is invalid; generation ${v.servingGeneration}, the last valid one, keeps serving` : `generation ${generation} is invalid and no earlier generation was valid; nothing of this policy is served`,
-        observedGeneration: generation,
-      }, now);
+  conditions = setCondition(
+    conditions,
+    v.valid
+      ? { type: 'Valid', status: 'True', reason: 'Valid', message: 'the policy is valid', observedGeneration: generation }
+      : { type: 'Valid', status: 'False', reason: 'Invalid', message: truncate(errorText), observedGeneration: generation },
+    now,
+  );
+  conditions = setCondition(
+    conditions,
+    v.valid
+      ? {
+          type: 'Ready',
+          status: 'True',
+          reason: 'Rendered',
+          message: `rendered into ConfigMap ${CONFIGMAP_NAME}; sidecars selected by this policy enforce generation ${generation}`,
+          observedGeneration: generation,
+        }
+      : {
+          type: 'Ready',
+          status: 'False',
+          reason: 'InvalidPolicy',
+          message:
+            v.servingGeneration !== undefined
+              ? `generation ${generation} is invalid; generation ${v.servingGeneration}, the last valid one, keeps serving`
+              : `generation ${generation} is invalid and no earlier generation was valid; nothing of this policy is served`,
+          observedGeneration: generation,
+        },
+    now,
+  );
   const status: PolicyStatus = {
     observedGeneration: generation,
     conditions,
     ...(configMap ? { configMap } : {}),
     ...(v.valid ? { renderedHash: v.rendered.hash } : prev.renderedHash ? { renderedHash: prev.renderedHash } : {}),
   };
-  const before = { observedGeneration: prev.observedGeneration, conditions: prev.conditions, ...(prev.configMap ? { configMap: prev.configMap } : {}), ...(prev.renderedHash ? { renderedHash: prev.renderedHash } : {}) };
+  const before = {
+    observedGeneration: prev.observedGeneration,
+    conditions: prev.conditions,
+    ...(prev.configMap ? { configMap: prev.configMap } : {}),
+    ...(prev.renderedHash ? { renderedHash: prev.renderedHash } : {}),
+  };
   if (JSON.stringify(status) === JSON.stringify(before)) return [];
   const actions: PolicyAction[] = [{ do: 'write-status', policy: p, status }];
   const prevValid = prev.conditions?.find((c) => c.type === 'Valid');
   if (!v.valid && (prevValid?.status !== 'False' || prevValid.message !== truncate(errorText))) {
-    actions.push({ do: 'event', policy: p, type: 'Warning', reason: 'InvalidPolicy', message: truncate(`generation ${generation} not rendered: ${errorText}`) });
+    actions.push({
+      do: 'event',
+      policy: p,
+      type: 'Warning',
+      reason: 'InvalidPolicy',
+      message: truncate(`generation ${generation} not rendered: ${errorText}`),
+    });
   } else if (v.valid && prev.renderedHash !== v.rendered.hash) {
-    actions.push({ do: 'event', policy: p, type: 'Normal', reason: 'Rendered', message: `generation ${generation} rendered into ConfigMap ${CONFIGMAP_NAME} (hash ${v.rendered.hash})` });
+    actions.push({
+      do: 'event',
+      policy: p,
+      type: 'Normal',
+      reason: 'Rendered',
+      message: `generation ${generation} rendered into ConfigMap ${CONFIGMAP_NAME} (hash ${v.rendered.hash})`,
+    });
   }
   return actions;
 }

@@ -12,7 +12,7 @@ function postAll(t: PostTurns, first: string | undefined): string[] {
 }
 
 describe('PostTurns', () => {
-  test('one workload floods a lane: another workload\'s request is next after the post in flight', () => {
+  test("one workload floods a lane: another workload's request is next after the post in flight", () => {
     const t = new PostTurns(1000);
     expect(t.take('ns/approvals', own('agent', 'flood'), 'f0')).toBe('go');
     for (let i = 1; i <= 100; i++) expect(t.take('ns/approvals', own('agent', 'flood'), `f${i}`)).toBe('wait');
@@ -30,7 +30,13 @@ describe('PostTurns', () => {
   test('service accounts first, then pods, then sessions', () => {
     const t = new PostTurns(1000);
     expect(t.take('l', own('sa-a', 'p1', 's1'), 'a1')).toBe('go');
-    for (const [k, o] of [['a2', own('sa-a', 'p1', 's1')], ['a3', own('sa-a', 'p1', 's2')], ['a4', own('sa-a', 'p2')], ['b1', own('sa-b', 'p9')], ['b2', own('sa-b', 'p9')]] as const) {
+    for (const [k, o] of [
+      ['a2', own('sa-a', 'p1', 's1')],
+      ['a3', own('sa-a', 'p1', 's2')],
+      ['a4', own('sa-a', 'p2')],
+      ['b1', own('sa-b', 'p9')],
+      ['b2', own('sa-b', 'p9')],
+    ] as const) {
       expect(t.take('l', o, k)).toBe('wait');
     }
     // a1 was sa-a/p1/s1's turn: then sa-b; in sa-a the pod not yet served (p2); in p1 the session not yet served (s2).

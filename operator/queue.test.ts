@@ -6,12 +6,20 @@ describe('work queue', () => {
     const runs: string[] = [];
     let failOnce = true;
     let release!: () => void;
-    const gate = new Promise<void>((r) => { release = r; });
-    const q = startQueue<string>(async (key) => {
-      runs.push(key);
-      if (key === 'slow' && runs.filter((k) => k === 'slow').length === 1) await gate;
-      if (key === 'flaky' && failOnce) { failOnce = false; throw new Error('boom'); }
-    }, { id: (k) => k, concurrency: 1 });
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const q = startQueue<string>(
+      async (key) => {
+        runs.push(key);
+        if (key === 'slow' && runs.filter((k) => k === 'slow').length === 1) await gate;
+        if (key === 'flaky' && failOnce) {
+          failOnce = false;
+          throw new Error('boom');
+        }
+      },
+      { id: (k) => k, concurrency: 1 },
+    );
     q.add('slow');
     q.add('slow'); // running: marked dirty, runs once more afterwards
     q.add('a');
@@ -27,12 +35,20 @@ describe('work queue', () => {
 
   test('typed keys: equal ids are one key, and the worker gets the key object', async () => {
     const seen: { namespace: string; name: string }[] = [];
-    const q = startQueue<{ namespace: string; name: string }>(async (k) => { seen.push(k); }, { id: (k) => `${k.namespace}/${k.name}` });
+    const q = startQueue<{ namespace: string; name: string }>(
+      async (k) => {
+        seen.push(k);
+      },
+      { id: (k) => `${k.namespace}/${k.name}` },
+    );
     q.add({ namespace: 'a', name: 'x' }, 20);
     q.add({ namespace: 'a', name: 'x' }, 20);
     q.add({ namespace: 'b', name: 'x' });
     await q.idle();
-    expect(seen).toEqual([{ namespace: 'b', name: 'x' }, { namespace: 'a', name: 'x' }]);
+    expect(seen).toEqual([
+      { namespace: 'b', name: 'x' },
+      { namespace: 'a', name: 'x' },
+    ]);
     expect(q.size()).toBe(0);
     await q.close();
   });

@@ -51,22 +51,26 @@ export function startQueue<K>(work: (key: K) => Promise<void>, opts: QueueOption
       const key = keys.get(id)!;
       queued.delete(id);
       running.add(id);
-      work(key).then(
-        () => { failures.delete(id); },
-        (err: unknown) => {
-          const n = failures.get(id) ?? 0;
-          failures.set(id, n + 1);
-          const wait = backoffDelay(n, RETRY);
-          opts.onError?.(key, err, wait);
-          add(key, wait);
-        },
-      ).finally(() => {
-        running.delete(id);
-        if (dirty.delete(id)) add(key);
-        settle(id);
-        pump();
-        checkIdle();
-      });
+      work(key)
+        .then(
+          () => {
+            failures.delete(id);
+          },
+          (err: unknown) => {
+            const n = failures.get(id) ?? 0;
+            failures.set(id, n + 1);
+            const wait = backoffDelay(n, RETRY);
+            opts.onError?.(key, err, wait);
+            add(key, wait);
+          },
+        )
+        .finally(() => {
+          running.delete(id);
+          if (dirty.delete(id)) add(key);
+          settle(id);
+          pump();
+          checkIdle();
+        });
     }
   };
   const add = (key: K, delayMs = 0) => {
@@ -75,10 +79,19 @@ export function startQueue<K>(work: (key: K) => Promise<void>, opts: QueueOption
     if (!keys.has(id)) keys.set(id, key);
     if (delayMs > 0) {
       if (timers.has(id)) return;
-      timers.set(id, setTimeout(() => { timers.delete(id); add(key); }, delayMs));
+      timers.set(
+        id,
+        setTimeout(() => {
+          timers.delete(id);
+          add(key);
+        }, delayMs),
+      );
       return;
     }
-    if (running.has(id)) { dirty.add(id); return; }
+    if (running.has(id)) {
+      dirty.add(id);
+      return;
+    }
     if (queued.has(id)) return;
     queued.add(id);
     order.push(id);
@@ -87,7 +100,11 @@ export function startQueue<K>(work: (key: K) => Promise<void>, opts: QueueOption
   return {
     add,
     size: () => queued.size + running.size,
-    idle: () => new Promise<void>((r) => { idleWaiters.push(r); checkIdle(); }),
+    idle: () =>
+      new Promise<void>((r) => {
+        idleWaiters.push(r);
+        checkIdle();
+      }),
     async close() {
       closed = true;
       for (const t of timers.values()) clearTimeout(t);

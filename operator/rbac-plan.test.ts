@@ -5,7 +5,13 @@ describe('planSidecarRbac', () => {
   test('an injected namespace: the Role, then its binding to every service account of the namespace', () => {
     const [role, binding, ...rest] = planSidecarRbac('team-a', true);
     expect(rest).toEqual([]);
-    expect(role).toMatchObject({ do: 'apply-role', body: { kind: 'Role', metadata: { name: 'thoughtgate-sidecar', namespace: 'team-a', labels: { 'app.kubernetes.io/managed-by': 'thoughtgate-operator' } } } });
+    expect(role).toMatchObject({
+      do: 'apply-role',
+      body: {
+        kind: 'Role',
+        metadata: { name: 'thoughtgate-sidecar', namespace: 'team-a', labels: { 'app.kubernetes.io/managed-by': 'thoughtgate-operator' } },
+      },
+    });
     expect(binding).toMatchObject({
       do: 'apply-rolebinding',
       body: { roleRef: { kind: 'Role', name: 'thoughtgate-sidecar' }, subjects: [{ kind: 'Group', name: 'system:serviceaccounts:team-a' }] },

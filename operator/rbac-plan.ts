@@ -17,7 +17,10 @@ export function planSidecarRbac(namespace: string, injected: boolean): RbacActio
   // Applying, the Role comes first; deleting, the binding: no binding names a Role that is not there.
   if (!injected) return [{ do: 'delete-rolebinding' }, { do: 'delete-role' }];
   const labels = { [LABELS.managedBy]: MANAGED_BY };
-  return [{ do: 'apply-role', body: sidecarRole(namespace, labels) }, { do: 'apply-rolebinding', body: sidecarRoleBinding(namespace, labels) }];
+  return [
+    { do: 'apply-role', body: sidecarRole(namespace, labels) },
+    { do: 'apply-rolebinding', body: sidecarRoleBinding(namespace, labels) },
+  ];
 }
 
 /**

@@ -12,10 +12,19 @@ describe('validatePolicy', () => {
   });
 
   test('schema, Cedar and channel problems are reported with paths', () => {
-    expect(validatePolicy(gp('a', { ...base, defaultAction: 'maybe' }), new Set())).toEqual({ valid: false, errors: [expect.stringMatching(/^spec\.defaultAction: expected one of/)] });
-    const cedar = validatePolicy(gp('a', { ...base, rules: [{ match: {}, action: 'policy' }], cedar: { policies: 'permit(principal, action, resource' } }), new Set());
+    expect(validatePolicy(gp('a', { ...base, defaultAction: 'maybe' }), new Set())).toEqual({
+      valid: false,
+      errors: [expect.stringMatching(/^spec\.defaultAction: expected one of/)],
+    });
+    const cedar = validatePolicy(
+      gp('a', { ...base, rules: [{ match: {}, action: 'policy' }], cedar: { policies: 'permit(principal, action, resource' } }),
+      new Set(),
+    );
     expect(cedar).toEqual({ valid: false, errors: [expect.stringMatching(/^spec\.cedar\.policies:1:\d+: /)] });
-    const channel = validatePolicy(gp('a', { ...base, rules: [{ match: { tool: 'x' }, action: 'approve', approval: { channel: 'finance' } }] }), new Set(['other']));
+    const channel = validatePolicy(
+      gp('a', { ...base, rules: [{ match: { tool: 'x' }, action: 'approve', approval: { channel: 'finance' } }] }),
+      new Set(['other']),
+    );
     expect(channel).toEqual({ valid: false, errors: ['approval channel "finance" is referenced but no ApprovalChannel "finance" exists in namespace ns'] });
     const viaCedar = validatePolicy(gp('a', { ...base, cedar: { policies: '@approve("ops") permit(principal, action, resource);' } }), new Set());
     expect(viaCedar).toMatchObject({ valid: false, errors: [expect.stringContaining('"ops"')] });

@@ -10,4 +10,3 @@ test('apiUrlAllowed: exact base URLs (trailing slash optional), or "*"', () => {
   expect(apiUrlAllowed('https://slack.com.evil.example/api/', DEFAULT_SLACK_API_URLS)).toBe(false);
   expect(apiUrlAllowed('http://127.0.0.1:3999/api/', ['*'])).toBe(true);
 });
-

@@ -98,7 +98,12 @@ export class SlackChannels {
   async resolve(namespace: string, name: string, fresh = false): Promise<Resolved> {
     const channel = this.o.channel(namespace, name);
     if (!channel || channel.metadata.deletionTimestamp) {
-      return { ok: false, where: 'channel', reason: APPROVAL_REASONS.channelNotFound, message: `ApprovalChannel "${name}" does not exist in namespace ${namespace}` };
+      return {
+        ok: false,
+        where: 'channel',
+        reason: APPROVAL_REASONS.channelNotFound,
+        message: `ApprovalChannel "${name}" does not exist in namespace ${namespace}`,
+      };
     }
     const parsed = ApprovalChannelSpecSchema.safeParse(channel.spec);
     if (!parsed.success) {
@@ -108,7 +113,9 @@ export class SlackChannels {
     const spec = parsed.data;
     if (!apiUrlAllowed(spec.slack.apiUrl, this.allowed)) {
       return {
-        ok: false, where: 'token', reason: APPROVAL_REASONS.apiUrlNotAllowed,
+        ok: false,
+        where: 'token',
+        reason: APPROVAL_REASONS.apiUrlNotAllowed,
         message: `ApprovalChannel "${name}": spec.slack.apiUrl ${spec.slack.apiUrl} is not one the operator may call (allowed: ${this.allowed.join(', ')}; see the operator's Slack API URL setting)`,
       };
     }

@@ -24,10 +24,21 @@ function target(answer: () => PollResult, connKey = 'token-1', generation = 1): 
 function poller() {
   const woken: string[] = [];
   const forgotten: string[] = [];
-  const p = new SlackPoller({ log, backoff: { initialMs: 5, maxMs: 5 }, wake: (id) => woken.push(id), forgetSecret: (ns, name) => forgotten.push(`${ns}/${name}`) });
-  const wokenOnce = (id: string) => new Promise<void>((resolve) => {
-    const t = setInterval(() => { if (woken.includes(id)) { clearInterval(t); resolve(); } }, 2);
+  const p = new SlackPoller({
+    log,
+    backoff: { initialMs: 5, maxMs: 5 },
+    wake: (id) => woken.push(id),
+    forgetSecret: (ns, name) => forgotten.push(`${ns}/${name}`),
   });
+  const wokenOnce = (id: string) =>
+    new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (woken.includes(id)) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 2);
+    });
   return { p, woken, forgotten, wokenOnce };
 }
 
@@ -36,7 +47,12 @@ const inAnHour = () => new Date(Date.now() + 3600_000);
 describe('SlackPoller', () => {
   test('a decision is kept as the outcome until done(); the request is woken', async () => {
     const { p, wokenOnce } = poller();
-    p.start('team-a/r1', target(() => ({ decision: { outcome: 'approved', by: ['U1'] }, fingerprint: 'f' })), '1.2', inAnHour());
+    p.start(
+      'team-a/r1',
+      target(() => ({ decision: { outcome: 'approved', by: ['U1'] }, fingerprint: 'f' })),
+      '1.2',
+      inAnHour(),
+    );
     expect(p.isPolling('team-a/r1')).toBe(true);
     await wokenOnce('team-a/r1');
     expect(p.isPolling('team-a/r1')).toBe(false);
@@ -48,7 +64,9 @@ describe('SlackPoller', () => {
 
   test('a refused token: the Secret is forgotten and the request woken without an outcome, once; the second refusal fails it', async () => {
     const { p, woken, forgotten, wokenOnce } = poller();
-    const refused = () => { throw new SlackApprovalError('permanent', 'invalid_auth', 'reactions.get', 'Slack reactions.get: invalid_auth'); };
+    const refused = () => {
+      throw new SlackApprovalError('permanent', 'invalid_auth', 'reactions.get', 'Slack reactions.get: invalid_auth');
+    };
     p.start('team-a/r1', target(refused), '1.2', inAnHour());
     await wokenOnce('team-a/r1');
     expect(forgotten).toEqual(['team-a/slack-bot']);

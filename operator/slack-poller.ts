@@ -55,7 +55,12 @@ export class SlackPoller {
       this.pollers.set(target.connKey, poller);
     }
     poller.add(target.client.pending(id, ts, expiresAt));
-    this.polling.set(id, { poller, channel: target.channel.metadata.name, generation: target.channel.metadata.generation ?? 0, secret: target.spec.slack.tokenSecretRef.name });
+    this.polling.set(id, {
+      poller,
+      channel: target.channel.metadata.name,
+      generation: target.channel.metadata.generation ?? 0,
+      secret: target.spec.slack.tokenSecretRef.name,
+    });
   }
 
   isPolling(id: string): boolean {
@@ -112,7 +117,14 @@ export class SlackPoller {
       this.o.wake(id);
       return;
     }
-    this.results.set(id, r.status === 'failed' ? { status: 'failed', message: r.error.message, at: r.at } : r.status === 'expired' ? { status: 'expired', at: r.at } : { status: r.status, by: r.by, at: r.at });
+    this.results.set(
+      id,
+      r.status === 'failed'
+        ? { status: 'failed', message: r.error.message, at: r.at }
+        : r.status === 'expired'
+          ? { status: 'expired', at: r.at }
+          : { status: r.status, by: r.by, at: r.at },
+    );
     this.o.wake(id);
   }
 

@@ -111,12 +111,32 @@ export interface K8sSchema {
 
 /** Output key order of a schema node: fixed, so the YAML is byte-stable. */
 const KEY_ORDER: readonly (keyof K8sSchema)[] = [
-  'description', 'type', 'format', 'nullable', 'enum', 'default',
-  'minimum', 'exclusiveMinimum', 'maximum', 'exclusiveMaximum',
-  'minLength', 'maxLength', 'pattern',
-  'minItems', 'maxItems', 'items', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys',
-  'minProperties', 'maxProperties', 'properties', 'required', 'additionalProperties',
-  'not', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-validations',
+  'description',
+  'type',
+  'format',
+  'nullable',
+  'enum',
+  'default',
+  'minimum',
+  'exclusiveMinimum',
+  'maximum',
+  'exclusiveMaximum',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'minItems',
+  'maxItems',
+  'items',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'minProperties',
+  'maxProperties',
+  'properties',
+  'required',
+  'additionalProperties',
+  'not',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-validations',
 ];
 
 /** Formats the API server knows; others would be ignored there, so we refuse them here. */
@@ -162,74 +182,124 @@ export const PATTERNS = {
  */
 const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
   // api/duration.ts, restated: numbers with units, nothing else.
-  [Duration, {
-    maxLength: 64,
-    'x-kubernetes-validations': [rule(
-      `self.matches(${celString(PATTERNS.duration)})`,
-      'expected a duration such as "30s", "10m" or "1h30m" (a number with a unit: ms, s, m, h, d)',
-    )],
-  }],
+  [
+    Duration,
+    {
+      maxLength: 64,
+      'x-kubernetes-validations': [
+        rule(`self.matches(${celString(PATTERNS.duration)})`, 'expected a duration such as "30s", "10m" or "1h30m" (a number with a unit: ms, s, m, h, d)'),
+      ],
+    },
+  ],
   // Inherits Duration's rules (extras follow zod's refinement chain, see extrasFor).
-  [PositiveDuration, {
-    'x-kubernetes-validations': [rule(`!self.matches(${celString(PATTERNS.zeroDuration)})`, 'must be greater than zero')],
-  }],
-  [SourceSchema.shape.url, {
-    maxLength: 2048,
-    'x-kubernetes-validations': [
-      rule(`self.matches(${celString(PATTERNS.httpUrl)})`, 'must be an http or https URL, e.g. https://mcp.example.com/mcp'),
-      rule(`!self.matches(${celString(PATTERNS.urlCredentials)})`, 'must not carry credentials; use headers with ${VAR} instead'),
-      rule(`!self.matches(${celString(PATTERNS.urlFragment)})`, 'must not have a #fragment'),
-    ],
-  }],
+  [
+    PositiveDuration,
+    {
+      'x-kubernetes-validations': [rule(`!self.matches(${celString(PATTERNS.zeroDuration)})`, 'must be greater than zero')],
+    },
+  ],
+  [
+    SourceSchema.shape.url,
+    {
+      maxLength: 2048,
+      'x-kubernetes-validations': [
+        rule(`self.matches(${celString(PATTERNS.httpUrl)})`, 'must be an http or https URL, e.g. https://mcp.example.com/mcp'),
+        rule(`!self.matches(${celString(PATTERNS.urlCredentials)})`, 'must not carry credentials; use headers with ${VAR} instead'),
+        rule(`!self.matches(${celString(PATTERNS.urlFragment)})`, 'must not have a #fragment'),
+      ],
+    },
+  ],
   [SourceSchema.shape.headers, { maxProperties: 64 }],
-  [SlackTargetFields.apiUrl.unwrap(), {
-    'x-kubernetes-validations': [rule("isURL(self) && url(self).getScheme() != ''", 'must be an absolute URL such as https://slack.com/api/')],
-  }],
-  [policyFields.sources, {
-    maxItems: 64,
-    // A messageExpression naming the duplicate was refused: "estimated messageExpression cost
-    // exceeds budget by factor of more than 100x", even with maxItems 4.
-    'x-kubernetes-validations': [rule('self.all(s, self.exists_one(t, t.name == s.name))', 'source names must be unique')],
-  }],
+  [
+    SlackTargetFields.apiUrl.unwrap(),
+    {
+      'x-kubernetes-validations': [rule("isURL(self) && url(self).getScheme() != ''", 'must be an absolute URL such as https://slack.com/api/')],
+    },
+  ],
+  [
+    policyFields.sources,
+    {
+      maxItems: 64,
+      // A messageExpression naming the duplicate was refused: "estimated messageExpression cost
+      // exceeds budget by factor of more than 100x", even with maxItems 4.
+      'x-kubernetes-validations': [rule('self.all(s, self.exists_one(t, t.name == s.name))', 'source names must be unique')],
+    },
+  ],
   [policyFields.rules, { maxItems: 1024 }],
-  [RuleSchema, {
-    'x-kubernetes-validations': [
-      rule("self.action != 'approve' || has(self.approval)", 'a rule with action "approve" needs approval.channel', { fieldPath: '.approval', reason: 'FieldValueRequired' }),
-      rule("!has(self.approval) || self.action == 'approve'", 'approval is only used with action "approve"', { fieldPath: '.approval', reason: 'FieldValueForbidden' }),
-    ],
-  }],
+  [
+    RuleSchema,
+    {
+      'x-kubernetes-validations': [
+        rule("self.action != 'approve' || has(self.approval)", 'a rule with action "approve" needs approval.channel', {
+          fieldPath: '.approval',
+          reason: 'FieldValueRequired',
+        }),
+        rule("!has(self.approval) || self.action == 'approve'", 'approval is only used with action "approve"', {
+          fieldPath: '.approval',
+          reason: 'FieldValueForbidden',
+        }),
+      ],
+    },
+  ],
   // "At most one of tool, resource, prompt" cannot be CEL: those fields are GlobLists, which have
   // no type in the schema, and the API server gives CEL no access to untyped fields ("undefined
   // field 'tool'"). Plain OpenAPI can say it; its message is only `"spec.rules[0].match" must not
   // validate the schema (not)`, hence the description (kubectl explain).
-  [RuleMatchSchema, {
-    description: 'Which requests a rule applies to; every field given must match. A rule matches one kind of target: name at most one of tool, resource and prompt.',
-    not: { anyOf: [{ required: ['tool', 'resource'] }, { required: ['tool', 'prompt'] }, { required: ['prompt', 'resource'] }] },
-  }],
-  [LabelSelectorRequirementSchema, {
-    'x-kubernetes-validations': [
-      rule("!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)", 'operators In and NotIn need at least one value',
-        { messageExpression: "'operator ' + self.operator + ' needs at least one value'", fieldPath: '.values', reason: 'FieldValueRequired' }),
-      rule("self.operator in ['In', 'NotIn'] || !has(self.values) || size(self.values) == 0", 'operators Exists and DoesNotExist take no values',
-        { messageExpression: "'operator ' + self.operator + ' takes no values'", fieldPath: '.values', reason: 'FieldValueForbidden' }),
-    ],
-  }],
+  [
+    RuleMatchSchema,
+    {
+      description:
+        'Which requests a rule applies to; every field given must match. A rule matches one kind of target: name at most one of tool, resource and prompt.',
+      not: { anyOf: [{ required: ['tool', 'resource'] }, { required: ['tool', 'prompt'] }, { required: ['prompt', 'resource'] }] },
+    },
+  ],
+  [
+    LabelSelectorRequirementSchema,
+    {
+      'x-kubernetes-validations': [
+        rule("!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)", 'operators In and NotIn need at least one value', {
+          messageExpression: "'operator ' + self.operator + ' needs at least one value'",
+          fieldPath: '.values',
+          reason: 'FieldValueRequired',
+        }),
+        rule("self.operator in ['In', 'NotIn'] || !has(self.values) || size(self.values) == 0", 'operators Exists and DoesNotExist take no values', {
+          messageExpression: "'operator ' + self.operator + ' takes no values'",
+          fieldPath: '.values',
+          reason: 'FieldValueForbidden',
+        }),
+      ],
+    },
+  ],
   // PolicyDocumentSchema's document checks (the spec schema itself only has the fields).
-  [GovernancePolicySpecSchema, {
-    'x-kubernetes-validations': [
-      rule("has(self.cedar) || !has(self.rules) || !self.rules.exists(r, r.action == 'policy')",
-        'a rule with action "policy" asks Cedar, but there is no cedar section (add cedar.policies)', { fieldPath: '.rules' }),
-      rule("has(self.cedar) || !has(self.defaultAction) || self.defaultAction != 'policy'",
-        'defaultAction "policy" asks Cedar, but there is no cedar section (add cedar.policies)', { fieldPath: '.defaultAction' }),
-    ],
-  }],
-  [ApprovalChannelSpecSchema, {
-    'x-kubernetes-validations': [rule(
-      '(has(self.approvers.users) ? size(self.approvers.users) : 0) + (has(self.approvers.userGroups) ? size(self.approvers.userGroups) : 0) > 0',
-      'list at least one approver user or user group',
-      { fieldPath: '.approvers', reason: 'FieldValueRequired' },
-    )],
-  }],
+  [
+    GovernancePolicySpecSchema,
+    {
+      'x-kubernetes-validations': [
+        rule(
+          "has(self.cedar) || !has(self.rules) || !self.rules.exists(r, r.action == 'policy')",
+          'a rule with action "policy" asks Cedar, but there is no cedar section (add cedar.policies)',
+          { fieldPath: '.rules' },
+        ),
+        rule(
+          "has(self.cedar) || !has(self.defaultAction) || self.defaultAction != 'policy'",
+          'defaultAction "policy" asks Cedar, but there is no cedar section (add cedar.policies)',
+          { fieldPath: '.defaultAction' },
+        ),
+      ],
+    },
+  ],
+  [
+    ApprovalChannelSpecSchema,
+    {
+      'x-kubernetes-validations': [
+        rule(
+          '(has(self.approvers.users) ? size(self.approvers.users) : 0) + (has(self.approvers.userGroups) ? size(self.approvers.userGroups) : 0) > 0',
+          'list at least one approver user or user group',
+          { fieldPath: '.approvers', reason: 'FieldValueRequired' },
+        ),
+      ],
+    },
+  ],
   // metav1.Condition convention: one entry per type, merged per entry by server-side apply.
   [GovernancePolicyStatusSchema.shape.conditions.unwrap(), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }],
   [ApprovalChannelStatusSchema.shape.conditions.unwrap(), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }],
@@ -237,21 +307,30 @@ const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
   // ApprovalRequest: what a sidecar asked for never changes; the two things a sidecar may do to
   // its request later (cancel, mark executing) only go one way. `arguments` cannot be covered:
   // CEL does not see inside a preserve-unknown-fields object; requestHash (immutable) binds them.
-  [ApprovalRequestSpecSchema, {
-    'x-kubernetes-validations': [
-      rule(
-        'self.channel == oldSelf.channel && self.workload == oldSelf.workload && self.source == oldSelf.source && self.method == oldSelf.method && ' +
-          'self.tool == oldSelf.tool && self.requestHash == oldSelf.requestHash && self.taskId == oldSelf.taskId && self.reason == oldSelf.reason && ' +
-          'self.expiresAt == oldSelf.expiresAt && has(self.mcpSessionId) == has(oldSelf.mcpSessionId) && (!has(self.mcpSessionId) || self.mcpSessionId == oldSelf.mcpSessionId) && ' +
-          'has(self.owner) == has(oldSelf.owner) && (!has(self.owner) || self.owner == oldSelf.owner)',
-        'spec is immutable, except that cancelRequested may become true and executionStartedAt may be set once',
-      ),
-      rule('!(has(oldSelf.cancelRequested) && oldSelf.cancelRequested) || (has(self.cancelRequested) && self.cancelRequested)',
-        'cancelRequested cannot be taken back', { fieldPath: '.cancelRequested', reason: 'FieldValueForbidden' }),
-      rule('!has(oldSelf.executionStartedAt) || (has(self.executionStartedAt) && self.executionStartedAt == oldSelf.executionStartedAt)',
-        'executionStartedAt is set once and never changes', { fieldPath: '.executionStartedAt', reason: 'FieldValueForbidden' }),
-    ],
-  }],
+  [
+    ApprovalRequestSpecSchema,
+    {
+      'x-kubernetes-validations': [
+        rule(
+          'self.channel == oldSelf.channel && self.workload == oldSelf.workload && self.source == oldSelf.source && self.method == oldSelf.method && ' +
+            'self.tool == oldSelf.tool && self.requestHash == oldSelf.requestHash && self.taskId == oldSelf.taskId && self.reason == oldSelf.reason && ' +
+            'self.expiresAt == oldSelf.expiresAt && has(self.mcpSessionId) == has(oldSelf.mcpSessionId) && (!has(self.mcpSessionId) || self.mcpSessionId == oldSelf.mcpSessionId) && ' +
+            'has(self.owner) == has(oldSelf.owner) && (!has(self.owner) || self.owner == oldSelf.owner)',
+          'spec is immutable, except that cancelRequested may become true and executionStartedAt may be set once',
+        ),
+        rule(
+          '!(has(oldSelf.cancelRequested) && oldSelf.cancelRequested) || (has(self.cancelRequested) && self.cancelRequested)',
+          'cancelRequested cannot be taken back',
+          { fieldPath: '.cancelRequested', reason: 'FieldValueForbidden' },
+        ),
+        rule(
+          '!has(oldSelf.executionStartedAt) || (has(self.executionStartedAt) && self.executionStartedAt == oldSelf.executionStartedAt)',
+          'executionStartedAt is set once and never changes',
+          { fieldPath: '.executionStartedAt', reason: 'FieldValueForbidden' },
+        ),
+      ],
+    },
+  ],
   [ApprovalRequestSpecSchema.shape.requestHash, { maxLength: 64 }],
   [ApprovalRequestSpecSchema.shape.expiresAt, { format: 'date-time', maxLength: 64 }],
   [ApprovalRequestSpecSchema.shape.executionStartedAt.unwrap(), { format: 'date-time', maxLength: 64 }],
@@ -278,7 +357,10 @@ function extrasFor(schema: z.core.$ZodType): Partial<K8sSchema>[] {
 function mergeExtras(json: Record<string, unknown>, extras: Partial<K8sSchema>[]): void {
   for (const extra of extras) {
     for (const [k, v] of Object.entries(structuredClone(extra))) {
-      if (k !== 'x-kubernetes-validations') { json[k] = v; continue; }
+      if (k !== 'x-kubernetes-validations') {
+        json[k] = v;
+        continue;
+      }
       const rules = (json[k] as CelRule[] | undefined) ?? [];
       json[k] = [...rules, ...(v as CelRule[]).filter((r) => !rules.some((x) => x.rule === r.rule))];
     }
@@ -312,7 +394,12 @@ function isRecord(v: unknown): v is JsonNode {
 /** Sorts object keys recursively, so defaults print the same however zod built them. */
 function sortedValue(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortedValue);
-  if (isRecord(v)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortedValue(v[k])]));
+  if (isRecord(v))
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortedValue(v[k])]),
+    );
   return v;
 }
 
@@ -369,7 +456,9 @@ function unionOfStringAndList(branches: unknown[], at: string): K8sSchema {
   if (branches.length !== 2 || !plain(str, STRING_KEYS) || !plain(list, LIST_KEYS) || !item || item.type !== 'string' || !plain(item, STRING_KEYS)) {
     fail(at, `unsupported union ${JSON.stringify(branches)}: Kubernetes structural schemas cannot express it; map it in scripts/gen-crds.ts`);
   }
-  const listWords = `${typeof list!.minItems === 'number' && list!.minItems > 0 ? 'a non-empty list' : 'a list'} of ${describeString(item!).replace(/string$/, 'strings').replace(/string of/, 'strings of')}`;
+  const listWords = `${typeof list!.minItems === 'number' && list!.minItems > 0 ? 'a non-empty list' : 'a list'} of ${describeString(item!)
+    .replace(/string$/, 'strings')
+    .replace(/string of/, 'strings of')}`;
   const out: K8sSchema = {
     description: `A ${describeString(str!)} or ${listWords}.`,
     minimum: 1,
@@ -389,7 +478,8 @@ const VALUE_KEYS = new Set(['required', 'enum', 'anyOf']);
 
 /** A not/anyOf body as structural schemas allow it (constraints only), copied. */
 function valueValidation(v: unknown, at: string): ValueValidation {
-  if (!isRecord(v) || Object.keys(v).some((k) => !VALUE_KEYS.has(k))) fail(at, `only ${[...VALUE_KEYS].join(', ')} may appear inside not/anyOf here, got ${JSON.stringify(v)}`);
+  if (!isRecord(v) || Object.keys(v).some((k) => !VALUE_KEYS.has(k)))
+    fail(at, `only ${[...VALUE_KEYS].join(', ')} may appear inside not/anyOf here, got ${JSON.stringify(v)}`);
   const out: ValueValidation = {};
   if (v.required !== undefined) out.required = [...(v.required as string[])];
   if (v.enum !== undefined) out.enum = [...(v.enum as unknown[])];
@@ -398,11 +488,34 @@ function valueValidation(v: unknown, at: string): ValueValidation {
 }
 
 const HANDLED = new Set([
-  'type', 'format', 'description', 'enum', 'const', 'default', 'anyOf',
-  'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
-  'minLength', 'maxLength', 'pattern', 'minItems', 'maxItems', 'items',
-  'properties', 'required', 'additionalProperties', 'propertyNames', 'minProperties', 'maxProperties', 'not',
-  'x-kubernetes-validations', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-preserve-unknown-fields',
+  'type',
+  'format',
+  'description',
+  'enum',
+  'const',
+  'default',
+  'anyOf',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'minItems',
+  'maxItems',
+  'items',
+  'properties',
+  'required',
+  'additionalProperties',
+  'propertyNames',
+  'minProperties',
+  'maxProperties',
+  'not',
+  'x-kubernetes-validations',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-preserve-unknown-fields',
 ]);
 
 /**
@@ -475,7 +588,11 @@ export function toStructural(node: unknown, at = ''): K8sSchema {
 
   if (isRecord(node.properties)) {
     const props = node.properties;
-    out.properties = Object.fromEntries(Object.keys(props).sort().map((k) => [k, toStructural(props[k], `${at}.${k}`)]));
+    out.properties = Object.fromEntries(
+      Object.keys(props)
+        .sort()
+        .map((k) => [k, toStructural(props[k], `${at}.${k}`)]),
+    );
   }
   if (Array.isArray(node.required) && node.required.length > 0) out.required = [...(node.required as string[])].sort();
   const ap = node.additionalProperties;
@@ -496,9 +613,11 @@ export function toStructural(node: unknown, at = ''): K8sSchema {
     const checks = stringPredicate('k', pn);
     if (checks.length > 0) {
       const what = typeof pn.pattern === 'string' ? `match ${pn.pattern}` : `be a ${describeString(pn)}`;
-      addRules(out, [rule(`self.all(k, ${checks.join(' && ')})`, `every key must ${what}`, {
-        messageExpression: `'invalid key "' + self.filter(k, !(${checks.join(' && ')}))[0] + '": keys must ${what.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`,
-      })]);
+      addRules(out, [
+        rule(`self.all(k, ${checks.join(' && ')})`, `every key must ${what}`, {
+          messageExpression: `'invalid key "' + self.filter(k, !(${checks.join(' && ')}))[0] + '": keys must ${what.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`,
+        }),
+      ]);
     }
   }
   if (node.not !== undefined) out.not = valueValidation(node.not, `${at}(not)`);
@@ -513,7 +632,8 @@ export function structuralProblems(node: K8sSchema, at = ''): string[] {
   const raw = node as Record<string, unknown>;
   if (!node.type && !node['x-kubernetes-preserve-unknown-fields']) problems.push(`${at || '.'}: no type and no x-kubernetes-preserve-unknown-fields`);
   for (const k of ['$ref', '$schema', 'anyOf', 'oneOf', 'allOf', 'propertyNames', 'const']) if (k in raw) problems.push(`${at || '.'}: ${k}`);
-  const inJunctor = (v: unknown): boolean => isRecord(v) && Object.entries(v).some(([k, x]) => !VALUE_KEYS.has(k) || (k === 'anyOf' && (x as unknown[]).some(inJunctor)));
+  const inJunctor = (v: unknown): boolean =>
+    isRecord(v) && Object.entries(v).some(([k, x]) => !VALUE_KEYS.has(k) || (k === 'anyOf' && (x as unknown[]).some(inJunctor)));
   if (node.not && inJunctor(node.not)) problems.push(`${at || '.'}: not holds more than value validation`);
   // The API server has no CEL type for an untyped node and refuses the whole CRD.
   if (!node.type && node['x-kubernetes-validations']) problems.push(`${at || '.'}: CEL rules on an untyped node`);
@@ -542,7 +662,12 @@ interface PrinterColumn {
   priority?: number;
 }
 
-const READY: PrinterColumn = { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Ready condition status' };
+const READY: PrinterColumn = {
+  name: 'Ready',
+  type: 'string',
+  jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+  description: 'Ready condition status',
+};
 const AGE: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
 
 interface CrdInput {
@@ -581,14 +706,16 @@ function crd(input: CrdInput): Record<string, unknown> {
       group: GROUP,
       names: { kind, listKind: `${kind}List`, plural, singular, shortNames: [...shortNames], categories: ['thoughtgate'] },
       scope: 'Namespaced',
-      versions: [{
-        name: VERSION,
-        served: true,
-        storage: true,
-        subresources: { status: {} },
-        additionalPrinterColumns: input.columns.map((c) => ({ ...c })),
-        schema: { openAPIV3Schema: ordered(root) },
-      }],
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: input.columns.map((c) => ({ ...c })),
+          schema: { openAPIV3Schema: ordered(root) },
+        },
+      ],
     },
   };
 }
@@ -602,7 +729,8 @@ function crd(input: CrdInput): Record<string, unknown> {
  */
 function approvalRequestRootRules(): CelRule[] {
   const terminal = `[${[...TERMINAL_PHASES].map((p) => `'${p}'`).join(', ')}]`;
-  const same = (path: string) => `has(self.status.${path}) == has(oldSelf.status.${path}) && (!has(self.status.${path}) || self.status.${path} == oldSelf.status.${path})`;
+  const same = (path: string) =>
+    `has(self.status.${path}) == has(oldSelf.status.${path}) && (!has(self.status.${path}) || self.status.${path} == oldSelf.status.${path})`;
   const setOnce = (path: string) =>
     `!has(oldSelf.status) || !has(oldSelf.status.slack) || !has(oldSelf.status.slack.${path}) || ` +
     `(has(self.status) && has(self.status.slack) && has(self.status.slack.${path}) && self.status.slack.${path} == oldSelf.status.slack.${path})`;
@@ -613,8 +741,14 @@ function approvalRequestRootRules(): CelRule[] {
       'a decision is final: phase, decidedBy and decidedAt do not change once the phase is Approved, Rejected, Expired, Cancelled or Failed',
       { fieldPath: '.status.phase', reason: 'FieldValueForbidden' },
     ),
-    rule(setOnce('postingStartedAt'), 'status.slack.postingStartedAt is set once and never changes', { fieldPath: '.status.slack', reason: 'FieldValueForbidden' }),
-    rule(setOnce('ts'), 'status.slack.ts is set once and never changes: the request has been posted', { fieldPath: '.status.slack', reason: 'FieldValueForbidden' }),
+    rule(setOnce('postingStartedAt'), 'status.slack.postingStartedAt is set once and never changes', {
+      fieldPath: '.status.slack',
+      reason: 'FieldValueForbidden',
+    }),
+    rule(setOnce('ts'), 'status.slack.ts is set once and never changes: the request has been posted', {
+      fieldPath: '.status.slack',
+      reason: 'FieldValueForbidden',
+    }),
     rule(
       "!has(self.spec.executionStartedAt) || has(oldSelf.spec.executionStartedAt) || (has(self.status) && has(self.status.phase) && self.status.phase == 'Approved')",
       'executionStartedAt may only be set on an Approved request',
@@ -638,7 +772,8 @@ export function generateCrds(): GeneratedFile[] {
   const docs = [
     crd({
       names: KINDS.GovernancePolicy,
-      description: 'GovernancePolicy: which MCP sources the selected pods of this namespace may reach, and the rules, Cedar policies and approvals that govern each request. The operator renders it into the thoughtgate-config ConfigMap.',
+      description:
+        'GovernancePolicy: which MCP sources the selected pods of this namespace may reach, and the rules, Cedar policies and approvals that govern each request. The operator renders it into the thoughtgate-config ConfigMap.',
       spec: GovernancePolicySpecSchema,
       status: GovernancePolicyStatusSchema,
       columns: [
@@ -654,14 +789,17 @@ export function generateCrds(): GeneratedFile[] {
       spec: ApprovalChannelSpecSchema,
       status: ApprovalChannelStatusSchema,
       columns: [{ name: 'Channel', type: 'string', jsonPath: '.spec.slack.channel', description: 'Slack channel id' }, READY, AGE],
-      rootRules: [rule(
-        `size(self.metadata.name) <= 63 && self.metadata.name.matches(${celString(PATTERNS.dnsLabel)})`,
-        'metadata.name: an ApprovalChannel name must be a DNS label (lowercase letters, digits and "-", at most 63 characters), because rules refer to it in approval.channel',
-      )],
+      rootRules: [
+        rule(
+          `size(self.metadata.name) <= 63 && self.metadata.name.matches(${celString(PATTERNS.dnsLabel)})`,
+          'metadata.name: an ApprovalChannel name must be a DNS label (lowercase letters, digits and "-", at most 63 characters), because rules refer to it in approval.channel',
+        ),
+      ],
     }),
     crd({
       names: KINDS.ApprovalRequest,
-      description: 'ApprovalRequest: one call awaiting a human decision. A sidecar creates it; the operator posts it to the ApprovalChannel\'s Slack channel and writes the decision into status. `kubectl get approvalrequests -A` lists what is pending.',
+      description:
+        "ApprovalRequest: one call awaiting a human decision. A sidecar creates it; the operator posts it to the ApprovalChannel's Slack channel and writes the decision into status. `kubectl get approvalrequests -A` lists what is pending.",
       spec: ApprovalRequestSpecSchema,
       status: ApprovalRequestStatusSchema,
       columns: [
@@ -692,24 +830,36 @@ function main(argv: string[]): number {
   // crds/ for kubectl, and the chart's copy (Helm installs CRDs from its own crds/ directory).
   const outDirs = given ? [given] : ['crds', path.join('charts', 'thoughtgate', 'crds')];
   let drift = 0;
-  for (const outDir of outDirs) for (const f of generateCrds()) {
-    const file = path.join(outDir, f.name);
-    if (check) {
-      let current = '';
-      try { current = readFileSync(file, 'utf8'); } catch { /* missing counts as drift */ }
-      if (current !== f.text) { console.error(`${file} is out of date; regenerate (see scripts/gen-crds.ts)`); drift++; }
-    } else {
-      mkdirSync(outDir, { recursive: true });
-      writeFileSync(file, f.text);
-      console.log(`wrote ${file}`);
+  for (const outDir of outDirs)
+    for (const f of generateCrds()) {
+      const file = path.join(outDir, f.name);
+      if (check) {
+        let current = '';
+        try {
+          current = readFileSync(file, 'utf8');
+        } catch {
+          /* missing counts as drift */
+        }
+        if (current !== f.text) {
+          console.error(`${file} is out of date; regenerate (see scripts/gen-crds.ts)`);
+          drift++;
+        }
+      } else {
+        mkdirSync(outDir, { recursive: true });
+        writeFileSync(file, f.text);
+        console.log(`wrote ${file}`);
+      }
     }
-  }
   return drift > 0 ? 1 : 0;
 }
 
 // Run only as this program (bundled or not), never when a test or another bundle imports it.
 function realpathOrEmpty(p: string | undefined): string {
-  try { return p ? realpathSync(p) : ''; } catch { return ''; }
+  try {
+    return p ? realpathSync(p) : '';
+  } catch {
+    return '';
+  }
 }
 const self = realpathOrEmpty(fileURLToPath(import.meta.url));
 if (/^gen-crds\.[cm]?[jt]s$/.test(path.basename(self)) && realpathOrEmpty(process.argv[1]) === self) process.exitCode = main(process.argv.slice(2));

@@ -18,15 +18,24 @@ async function main(): Promise<number> {
   const cluster = await openCluster(path.join(root, '.dev', 'cluster'));
   const kubectl = cluster.kubectl;
   const got = await kubectl(['get', 'pod', pod, '-n', namespace, '-o', 'json']);
-  if (got.code !== 0) { process.stderr.write(got.stderr); return 1; }
+  if (got.code !== 0) {
+    process.stderr.write(got.stderr);
+    return 1;
+  }
   const { args, env: containerEnv } = await containerProcess(cluster, JSON.parse(got.stdout) as PodJson, 'thoughtgate');
-  const child = spawn(process.execPath, [path.join(root, 'dist', 'cli.js'), ...args], { env: { PATH: process.env['PATH'] ?? '', ...containerEnv }, stdio: 'inherit' });
+  const child = spawn(process.execPath, [path.join(root, 'dist', 'cli.js'), ...args], {
+    env: { PATH: process.env['PATH'] ?? '', ...containerEnv },
+    stdio: 'inherit',
+  });
   process.on('SIGINT', () => child.kill('SIGTERM'));
   process.on('SIGTERM', () => child.kill('SIGTERM'));
   return new Promise((r) => child.on('exit', (code) => r(code ?? 0)));
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`${describeError(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${describeError(err)}\n`);
+    process.exit(1);
+  },
+);

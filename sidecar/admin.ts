@@ -8,7 +8,11 @@ export interface ReadinessReport {
   [key: string]: unknown;
 }
 
-export function createAdminServer(deps: { registry: Registry; readiness: () => ReadinessReport; hostRefusal?: (req: http.IncomingMessage) => string | null }): http.Server {
+export function createAdminServer(deps: {
+  registry: Registry;
+  readiness: () => ReadinessReport;
+  hostRefusal?: (req: http.IncomingMessage) => string | null;
+}): http.Server {
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     // DNS rebinding: a web page must not read /ready or /metrics through a rebound name.

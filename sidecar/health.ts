@@ -33,13 +33,20 @@ export class UpstreamHealth {
   private timer: NodeJS.Timeout | null = null;
   private round = 0;
 
-  constructor(private metrics: SidecarMetrics, private intervalMs = 10_000) {}
+  constructor(
+    private metrics: SidecarMetrics,
+    private intervalMs = 10_000,
+  ) {}
 
   /** Starts probing the snapshot's sources (at once, then every interval). */
   track(snap: Snapshot): Promise<void> {
     this.sources = [...snap.sources.values()];
     const names = new Set(this.sources.map((s) => s.name));
-    for (const n of this.status.keys()) if (!names.has(n)) { this.status.delete(n); this.metrics.upstreamUp.remove({ source: n }); }
+    for (const n of this.status.keys())
+      if (!names.has(n)) {
+        this.status.delete(n);
+        this.metrics.upstreamUp.remove({ source: n });
+      }
     for (const s of this.sources) if (!this.status.has(s.name)) this.status.set(s.name, { up: false, checkedAt: null });
     if (!this.timer) {
       this.timer = setInterval(() => void this.check(), this.intervalMs);

@@ -16,7 +16,7 @@ import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { createRequestContext, type RequestContext } from './proxy/context.js';
 import { forwardEgress, openTunnel, parseAbsolute, parseConnect, refuse, route, type RouteEnv } from './proxy/forward-proxy.js';
 import { ByteBudget } from './proxy/budget.js';
-import { checkHost, hostPolicy, } from './proxy/hosts.js';
+import { checkHost, hostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
@@ -120,7 +120,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
 
   const apply = (u: ConfigUpdate): void => {
     if (u.ok === 'none') {
-      if (current) log.warn('config withdrawn; governed calls are denied until one arrives', { origin: u.origin, reason: u.reason, previousHash: current.hash });
+      if (current)
+        log.warn('config withdrawn; governed calls are denied until one arrives', { origin: u.origin, reason: u.reason, previousHash: current.hash });
       else log.warn('no config for this pod; governed calls are denied until one arrives', { origin: u.origin, reason: u.reason });
       retire(current);
       current = null;
@@ -186,7 +187,10 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     if (!known || !doc.approvalChannels) return;
     const now = doc.approvalChannels.map((c) => c.name);
     if (now.length !== known.size || now.some((n) => !known.has(n))) {
-      log.warn('approvalChannels changed; restart the sidecar to apply them (approvals keep using the channels it started with)', { running: [...known], configured: now });
+      log.warn('approvalChannels changed; restart the sidecar to apply them (approvals keep using the channels it started with)', {
+        running: [...known],
+        configured: now,
+      });
     }
   };
 
@@ -223,12 +227,19 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     pipelined.set(socket, onSocket);
     res.once('close', () => pipelined.set(socket, (pipelined.get(socket) ?? 1) - 1));
     inflight++;
-    res.once('close', () => { inflight--; streams.delete(res); });
+    res.once('close', () => {
+      inflight--;
+      streams.delete(res);
+    });
     const url = req.url ?? '/';
     if (url.startsWith('/')) {
       const m = MCP_PATH.exec(url);
       let name = '-';
-      try { name = m ? decodeURIComponent(m[1]!) : '-'; } catch { /* stays '-' */ }
+      try {
+        name = m ? decodeURIComponent(m[1]!) : '-';
+      } catch {
+        /* stays '-' */
+      }
       const ctx = createRequestContext(ctxDeps, req, res, name);
       // Origin-form requests are addressed to the sidecar itself: their Host must be one of its
       // names. (Absolute-form requests carry their destination in the URL; routeAbsolute decides.)
@@ -250,7 +261,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const run = (ctx: RequestContext, res: http.ServerResponse, fn: () => Promise<void>): void => {
     fn().catch((err: unknown) => {
       log.error('request failed unexpectedly', { correlationId: ctx.correlationId, error: (err as Error)?.message });
-      if (!res.headersSent) replyError(ctx, res, 'INTERNAL_ERROR', 'ThoughtGate failed while handling the request; nothing was forwarded (correlation id in the sidecar logs)');
+      if (!res.headersSent)
+        replyError(ctx, res, 'INTERNAL_ERROR', 'ThoughtGate failed while handling the request; nothing was forwarded (correlation id in the sidecar logs)');
       else res.destroy();
     });
   };
@@ -317,23 +329,34 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       const target = parseConnect(authority);
       return target.kind === 'refused' ? target : route(snap, target, routeEnv);
     };
-    decide().then((r) => {
-      if (r.kind === 'tunnel') return openTunnel(socket, head, r.address, r.port, (status) => logLine(status));
-      // Only egress and refusals remain: CONNECT has no absolute-form route.
-      const refusal = r.kind === 'refused' ? r : { status: 403, reason: 'not a tunnel destination' };
-      if (socket.writable) socket.end(`HTTP/1.1 ${refusal.status} ${http.STATUS_CODES[refusal.status] ?? 'Error'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nThoughtGate: ${refusal.reason}\n`);
-      logLine(refusal.status, refusal.reason);
-    }, (err: unknown) => {
-      log.error('CONNECT failed unexpectedly', { target: authority, error: (err as Error)?.message });
-      socket.destroy();
-    });
+    decide().then(
+      (r) => {
+        if (r.kind === 'tunnel') return openTunnel(socket, head, r.address, r.port, (status) => logLine(status));
+        // Only egress and refusals remain: CONNECT has no absolute-form route.
+        const refusal = r.kind === 'refused' ? r : { status: 403, reason: 'not a tunnel destination' };
+        if (socket.writable)
+          socket.end(
+            `HTTP/1.1 ${refusal.status} ${http.STATUS_CODES[refusal.status] ?? 'Error'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nThoughtGate: ${refusal.reason}\n`,
+          );
+        logLine(refusal.status, refusal.reason);
+      },
+      (err: unknown) => {
+        log.error('CONNECT failed unexpectedly', { target: authority, error: (err as Error)?.message });
+        socket.destroy();
+      },
+    );
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // The server allows half-open sockets: end() alone would leave a silent client's side open.
-    const close = (text: string) => { if (socket.writable) socket.end(text, () => socket.destroy()); else socket.destroy(); };
+    const close = (text: string) => {
+      if (socket.writable) socket.end(text, () => socket.destroy());
+      else socket.destroy();
+    };
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       metrics.requestTimeouts.inc({ phase: 'headers' });
-      return close('HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nThoughtGate: request headers did not arrive within server.headersTimeout\n');
+      return close(
+        'HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nThoughtGate: request headers did not arrive within server.headersTimeout\n',
+      );
     }
     close('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
   });
@@ -348,7 +371,9 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       return {
         ready,
         draining,
-        config: snap ? { loaded: true, hash: snap.hash, generation: snap.generation, loadedAt: snap.loadedAt.toISOString(), from: o.provider.description } : { loaded: false, from: o.provider.description },
+        config: snap
+          ? { loaded: true, hash: snap.hash, generation: snap.generation, loadedAt: snap.loadedAt.toISOString(), from: o.provider.description }
+          : { loaded: false, from: o.provider.description },
         lastError,
         upstreams,
       };
@@ -404,7 +429,13 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
  * none). Adopted tasks run on approval in their MCP session, without the client's Authorization
  * header, which was only ever in memory: sources that need it fail the call (docs/approvals.md).
  */
-async function adoptApprovals(rt: ApprovalRuntime, backend: ApprovalBackend, snapshot: () => Snapshot | null, upstream: UpstreamClient, log: Logger): Promise<void> {
+async function adoptApprovals(
+  rt: ApprovalRuntime,
+  backend: ApprovalBackend,
+  snapshot: () => Snapshot | null,
+  upstream: UpstreamClient,
+  log: Logger,
+): Promise<void> {
   let adopted: Awaited<ReturnType<ApprovalBackend['adopt']>>;
   try {
     adopted = await backend.adopt();
@@ -424,7 +455,14 @@ async function adoptApprovals(rt: ApprovalRuntime, backend: ApprovalBackend, sna
       const headers: Record<string, string> = p.mcpSessionId !== undefined ? { 'mcp-session-id': p.mcpSessionId } : {};
       return {
         owner,
-        execute: bufferedExecutor(upstream, { source, headers, upstreamTask: false, maxBytes: snap.maxFilteredResponseBytes, resultRoom: () => rt.engine.resultRoom(owner), correlationId: `adopted-${p.id}` }),
+        execute: bufferedExecutor(upstream, {
+          source,
+          headers,
+          upstreamTask: false,
+          maxBytes: snap.maxFilteredResponseBytes,
+          resultRoom: () => rt.engine.resultRoom(owner),
+          correlationId: `adopted-${p.id}`,
+        }),
       };
     },
     snap.approvals,

@@ -72,7 +72,9 @@ export function compileSnapshot(
   if (cedar && channels) {
     for (const p of cedar.policies) {
       if (p.approveChannel !== undefined && !channels.has(p.approveChannel)) {
-        errors.push(`cedar.policies:${p.line}:${p.column}: policy "${p.id}": @approve("${p.approveChannel}") names no approvalChannels entry (listed: ${[...channels].join(', ') || 'none'})`);
+        errors.push(
+          `cedar.policies:${p.line}:${p.column}: policy "${p.id}": @approve("${p.approveChannel}") names no approvalChannels entry (listed: ${[...channels].join(', ') || 'none'})`,
+        );
       }
     }
   }

@@ -33,11 +33,7 @@ function parseAll(chunks: string[]): SseEvent[] {
   return out;
 }
 
-async function run(
-  chunks: (Buffer | string)[],
-  rewrite: (e: SseEvent) => string | null = () => null,
-  maxEventBytes = 1 << 20,
-): Promise<Buffer> {
+async function run(chunks: (Buffer | string)[], rewrite: (e: SseEvent) => string | null = () => null, maxEventBytes = 1 << 20): Promise<Buffer> {
   const t = createSseRewriter({ rewrite, maxEventBytes });
   const out: Buffer[] = [];
   t.on('data', (b: Buffer) => out.push(b));
@@ -118,16 +114,16 @@ describe('SseParser', () => {
   test('field rules', () => {
     const got = parseAll([
       'data:no space\n\n' +
-      'data:  two\n\n' +
-      'data\n\n' +
-      'data:\ndata:\n\n' +
-      'data: a:b: c\n\n' +
-      'DATA: upper\nData: mixed\n\n' +
-      'event\ndata: x\n\n' +
-      'id: a\u0000b\ndata: x\n\n' +
-      'id\ndata: x\n\n' +
-      'retry: 12a\n\nretry:\n\nretry: -1\n\nretry:  5\n\nretry:007\n\n' +
-      'foo: bar\n:c\n\n',
+        'data:  two\n\n' +
+        'data\n\n' +
+        'data:\ndata:\n\n' +
+        'data: a:b: c\n\n' +
+        'DATA: upper\nData: mixed\n\n' +
+        'event\ndata: x\n\n' +
+        'id: a\u0000b\ndata: x\n\n' +
+        'id\ndata: x\n\n' +
+        'retry: 12a\n\nretry:\n\nretry: -1\n\nretry:  5\n\nretry:007\n\n' +
+        'foo: bar\n:c\n\n',
     ]);
     expect(got.map(fields)).toEqual([
       ev({ data: 'no space' }),
@@ -139,7 +135,10 @@ describe('SseParser', () => {
       ev({ event: '', data: 'x' }),
       ev({ data: 'x' }), // an id with NUL is ignored
       ev({ id: '', data: 'x' }),
-      ev({}), ev({}), ev({}), ev({}), // retry must be only digits
+      ev({}),
+      ev({}),
+      ev({}),
+      ev({}), // retry must be only digits
       ev({ retry: 7 }),
       ev({}),
     ]);

@@ -18,7 +18,12 @@ export interface SseEvent {
   retry: number | null;
 }
 
-const LF = 10, SPACE = 32, COLON = 58, D0 = 48, D9 = 57, BOM = 0xfeff;
+const LF = 10,
+  SPACE = 32,
+  COLON = 58,
+  D0 = 48,
+  D9 = 57,
+  BOM = 0xfeff;
 
 /**
  * Splits a stream of text into events. Every blank line ends an event, so the concatenated `raw` of all
@@ -237,8 +242,7 @@ export function createSseRewriter(opts: {
 
   // An event that arrived complete inside one large chunk was never "buffered", but it is still too
   // large to hand to a rewrite callback (which may JSON.parse it). chars <= bytes <= 3 * chars.
-  const tooLarge = (raw: string): boolean =>
-    raw.length > maxEventBytes || (raw.length * 3 > maxEventBytes && Buffer.byteLength(raw, 'utf8') > maxEventBytes);
+  const tooLarge = (raw: string): boolean => raw.length > maxEventBytes || (raw.length * 3 > maxEventBytes && Buffer.byteLength(raw, 'utf8') > maxEventBytes);
 
   /** Output for the events, or null when one is too large (output before it is in done). */
   let done = '';

@@ -97,7 +97,8 @@ export class ApproverDirectory {
     if (hit) return Promise.resolve(hit);
     return this.once(`g:${groupId}`, async () => {
       const res = await this.call('usergroups.users.list', { usergroup: groupId }, { priority: 'normal' });
-      if (!Array.isArray(res.users)) throw new SlackApprovalError('retryable', 'bad_response', 'usergroups.users.list', 'Slack usergroups.users.list: answer without users');
+      if (!Array.isArray(res.users))
+        throw new SlackApprovalError('retryable', 'bad_response', 'usergroups.users.list', 'Slack usergroups.users.list: answer without users');
       const members = res.users.filter((u): u is string => typeof u === 'string');
       this.groups.set(groupId, members);
       return members;

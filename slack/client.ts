@@ -65,7 +65,8 @@ export class SlackApprovalClient {
 
   private static guard(method: string, msg: SlackMessage): void {
     const problems = checkMessageLimits(msg);
-    if (problems.length) throw new SlackApprovalError('permanent', 'invalid_blocks', method, `Slack ${method}: message exceeds Slack limits: ${problems.join('; ')}`);
+    if (problems.length)
+      throw new SlackApprovalError('permanent', 'invalid_blocks', method, `Slack ${method}: message exceeds Slack limits: ${problems.join('; ')}`);
   }
 
   /** Checks the token (auth.test), the channel (conversations.info) and the approver groups. */
@@ -121,17 +122,34 @@ export class SlackApprovalClient {
    * For recovery after a crash between chat.postMessage and recording its ts. `complete` is false
    * when the window held more messages than were read. Needs channels:history (groups:history).
    */
-  async findPosted(id: string, window: { since: Date | number; until: Date | number }, maxPages = 5): Promise<{ message: PostedMessage | null; complete: boolean }> {
+  async findPosted(
+    id: string,
+    window: { since: Date | number; until: Date | number },
+    maxPages = 5,
+  ): Promise<{ message: PostedMessage | null; complete: boolean }> {
     const me = await this.connection.identity();
     const secs = (t: Date | number) => ((typeof t === 'number' ? t : t.getTime()) / 1000).toFixed(6);
     let cursor: string | undefined;
     for (let page = 0; page < maxPages; page++) {
       const res = await this.connection.call(
         'conversations.history',
-        { channel: this.config.channel, oldest: secs(window.since), latest: secs(window.until), inclusive: true, limit: 200, include_all_metadata: true, ...(cursor ? { cursor } : {}) },
+        {
+          channel: this.config.channel,
+          oldest: secs(window.since),
+          latest: secs(window.until),
+          inclusive: true,
+          limit: 200,
+          include_all_metadata: true,
+          ...(cursor ? { cursor } : {}),
+        },
         { priority: 'high', channel: this.config.channel },
       );
-      const messages = (Array.isArray(res.messages) ? res.messages : []) as { ts?: unknown; user?: unknown; bot_id?: unknown; metadata?: { event_type?: unknown; event_payload?: { request_id?: unknown } } }[];
+      const messages = (Array.isArray(res.messages) ? res.messages : []) as {
+        ts?: unknown;
+        user?: unknown;
+        bot_id?: unknown;
+        metadata?: { event_type?: unknown; event_payload?: { request_id?: unknown } };
+      }[];
       for (const m of messages) {
         const ours = m.user === me.userId || (me.botId !== undefined && m.bot_id === me.botId);
         if (ours && typeof m.ts === 'string' && m.metadata?.event_type === METADATA_EVENT_TYPE && m.metadata.event_payload?.request_id === id) {
@@ -147,7 +165,11 @@ export class SlackApprovalClient {
 
   /** Reads the reactions once: the decision (or null) and a fingerprint of all reactions. */
   async pollReactions(ts: string, priority: Priority = 'low'): Promise<PollResult> {
-    const res = await this.connection.call('reactions.get', { channel: this.config.channel, timestamp: ts, full: true }, { priority, channel: this.config.channel });
+    const res = await this.connection.call(
+      'reactions.get',
+      { channel: this.config.channel, timestamp: ts, full: true },
+      { priority, channel: this.config.channel },
+    );
     const message = res.message as { reactions?: unknown } | undefined;
     const reactions = (Array.isArray(message?.reactions) ? message.reactions : []) as SlackReaction[];
     const fingerprint = reactionFingerprint(reactions);
@@ -170,9 +192,7 @@ export class SlackApprovalClient {
 
   /** Rewrites the message with the outcome (chat.update). Names of deciders are looked up when missing. */
   async finish(ts: string, input: ApprovalPostInput, outcome: ApprovalOutcome): Promise<void> {
-    const by = await Promise.all(
-      (outcome.by ?? []).map(async (b) => ({ id: b.id, name: b.name ?? (await this.connection.directory.displayName(b.id)) })),
-    );
+    const by = await Promise.all((outcome.by ?? []).map(async (b) => ({ id: b.id, name: b.name ?? (await this.connection.directory.displayName(b.id)) })));
     const msg = buildOutcomeMessage(this.messageInput(input), { ...outcome, by });
     SlackApprovalClient.guard('chat.update', msg);
     await this.connection.call(

@@ -39,7 +39,10 @@ export function normalizeApiUrl(url: string | undefined): string {
 
 function loggerFrom(log: SlackLog | undefined): Logger {
   let level = LogLevel.WARN;
-  const emit = (l: SlackLogLevel) => (...msg: unknown[]) => log?.(l, msg.map(String).join(' '));
+  const emit =
+    (l: SlackLogLevel) =>
+    (...msg: unknown[]) =>
+      log?.(l, msg.map(String).join(' '));
   return {
     debug: () => {},
     info: () => {},

@@ -40,7 +40,17 @@ describe('decide', () => {
   test("the bot's own reactions never count, even if it is listed", () => {
     const withBot = new Set([...allowed, BOT]);
     expect(decide([{ name: 'white_check_mark', users: [BOT] }], rule, withBot, BOT)).toBeNull();
-    expect(decide([{ name: 'x', users: [BOT] }, { name: '+1', users: ['U1'] }], rule, withBot, BOT)).toEqual({ outcome: 'approved', by: ['U1'] });
+    expect(
+      decide(
+        [
+          { name: 'x', users: [BOT] },
+          { name: '+1', users: ['U1'] },
+        ],
+        rule,
+        withBot,
+        BOT,
+      ),
+    ).toEqual({ outcome: 'approved', by: ['U1'] });
   });
 
   test('skin tones are ignored; any configured approve name counts', () => {
@@ -61,8 +71,14 @@ describe('decide', () => {
 });
 
 test('reactionFingerprint changes with anyone’s reactions and ignores order', () => {
-  const a = reactionFingerprint([{ name: 'eyes', users: ['U9', 'U1'] }, { name: 'x', users: [] }]);
-  const b = reactionFingerprint([{ name: 'x', users: [] }, { name: 'eyes', users: ['U1', 'U9'] }]);
+  const a = reactionFingerprint([
+    { name: 'eyes', users: ['U9', 'U1'] },
+    { name: 'x', users: [] },
+  ]);
+  const b = reactionFingerprint([
+    { name: 'x', users: [] },
+    { name: 'eyes', users: ['U1', 'U9'] },
+  ]);
   expect(a).toBe(b);
   expect(reactionFingerprint([{ name: 'eyes', users: ['U1'] }])).not.toBe(a);
   expect(reactionFingerprint(undefined)).toBe('');

@@ -63,12 +63,7 @@ export function decideFromVotes(votes: Votes, allowed: ReadonlySet<string>, botU
 }
 
 /** Convenience: reactions → decision in one step. */
-export function decide(
-  reactions: readonly SlackReaction[] | undefined,
-  rule: ReactionRule,
-  allowed: ReadonlySet<string>,
-  botUserId?: string,
-): Decision | null {
+export function decide(reactions: readonly SlackReaction[] | undefined, rule: ReactionRule, allowed: ReadonlySet<string>, botUserId?: string): Decision | null {
   return decideFromVotes(collectVotes(reactions, rule, botUserId), allowed, botUserId);
 }
 

@@ -37,7 +37,16 @@ export function isSlackApprovalError(e: unknown): e is SlackApprovalError {
 // or the setup and will not change by retrying.
 const RETRYABLE_PLATFORM = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited', 'rate_limited']);
 
-const AUTH_ERRORS = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'token_revoked', 'token_expired', 'not_allowed_token_type', 'no_permission', 'ekm_access_denied']);
+const AUTH_ERRORS = new Set([
+  'invalid_auth',
+  'not_authed',
+  'account_inactive',
+  'token_revoked',
+  'token_expired',
+  'not_allowed_token_type',
+  'no_permission',
+  'ekm_access_denied',
+]);
 
 /** The bot scopes the adapter needs; quoted in missing_scope messages. */
 export const REQUIRED_SCOPES = ['chat:write', 'reactions:read', 'users:read', 'usergroups:read', 'channels:read', 'groups:read'] as const;
@@ -95,18 +104,39 @@ export function classifySlackError(method: string, err: unknown): SlackApprovalE
   const opts = { cause: err };
   const retryAfterMs = rateLimitRetryAfterMs(err);
   if (retryAfterMs !== undefined) {
-    return new SlackApprovalError('retryable', 'rate_limited', method, `Slack ${method}: rate limited; retry after ${retryAfterMs / 1000}s`, retryAfterMs, opts);
+    return new SlackApprovalError(
+      'retryable',
+      'rate_limited',
+      method,
+      `Slack ${method}: rate limited; retry after ${retryAfterMs / 1000}s`,
+      retryAfterMs,
+      opts,
+    );
   }
   if (code === 'slack_webapi_platform_error') {
     const data = (e!.data ?? {}) as Record<string, unknown>;
     const slackCode = typeof data.error === 'string' ? data.error : 'unknown_error';
     const kind: SlackErrorKind = RETRYABLE_PLATFORM.has(slackCode) ? 'retryable' : 'permanent';
-    return new SlackApprovalError(kind, slackCode, method, `Slack ${method}: ${slackCode}: ${kind === 'retryable' ? 'Slack is having trouble; will retry' : hint(slackCode, data)}`, undefined, opts);
+    return new SlackApprovalError(
+      kind,
+      slackCode,
+      method,
+      `Slack ${method}: ${slackCode}: ${kind === 'retryable' ? 'Slack is having trouble; will retry' : hint(slackCode, data)}`,
+      undefined,
+      opts,
+    );
   }
   if (code === 'slack_webapi_http_error') {
     const status = typeof e!.statusCode === 'number' ? e!.statusCode : 0;
     const kind: SlackErrorKind = status >= 500 || status === 408 || status === 0 ? 'retryable' : 'permanent';
-    return new SlackApprovalError(kind, `http_${status}`, method, `Slack ${method}: HTTP ${status}${kind === 'retryable' ? '; Slack unavailable, will retry' : ''}`, undefined, opts);
+    return new SlackApprovalError(
+      kind,
+      `http_${status}`,
+      method,
+      `Slack ${method}: HTTP ${status}${kind === 'retryable' ? '; Slack unavailable, will retry' : ''}`,
+      undefined,
+      opts,
+    );
   }
   if (code === 'slack_webapi_request_error') {
     return new SlackApprovalError('retryable', 'network', method, `Slack ${method}: cannot reach Slack: ${causeText(err)}`, undefined, opts);

@@ -178,9 +178,7 @@ function reactionList(names: readonly string[]): string {
 }
 
 function approverList(approvers: ApprovalMessageInput['approvers']): string {
-  const all = [...approvers.users.map((u) => `<@${u}>`), ...approvers.userGroups.map((g) => `<!subteam^${g}>`)].filter((m) =>
-    /^<[@!][A-Za-z0-9^]+>$/.test(m),
-  );
+  const all = [...approvers.users.map((u) => `<@${u}>`), ...approvers.userGroups.map((g) => `<!subteam^${g}>`)].filter((m) => /^<[@!][A-Za-z0-9^]+>$/.test(m));
   if (all.length === 0) return 'nobody (no approvers configured)';
   const listed = all.slice(0, MAX_LISTED_APPROVERS).join(', ');
   return all.length > MAX_LISTED_APPROVERS ? `${listed} and ${all.length - MAX_LISTED_APPROVERS} more` : listed;
@@ -218,7 +216,8 @@ function argumentBlocks(input: ApprovalMessageInput, otherBlocks: readonly Block
   const r = renderArguments(input.arguments, input.redact ?? [], budget);
   const blocks: Block[] = r.chunks.map((text) => ({ type: 'section', text: md(text) }));
   const notes: string[] = [];
-  if (r.shownChars < r.totalChars) notes.push(`Arguments truncated: ${r.shownChars.toLocaleString('en-US')} of ${r.totalChars.toLocaleString('en-US')} characters shown.`);
+  if (r.shownChars < r.totalChars)
+    notes.push(`Arguments truncated: ${r.shownChars.toLocaleString('en-US')} of ${r.totalChars.toLocaleString('en-US')} characters shown.`);
   if (r.redacted > 0) notes.push(`${r.redacted} value${r.redacted === 1 ? '' : 's'} hidden by the channel's redact list.`);
   if (notes.length) blocks.push({ type: 'context', elements: [md(notes.join(' '))] });
   return blocks;
@@ -276,7 +275,11 @@ export function buildOutcomeMessage(input: ApprovalMessageInput, outcome: Approv
   const title = OUTCOME_TITLE[outcome.status];
   const by = (outcome.by ?? []).filter((b) => /^[UW][A-Z0-9]+$/.test(b.id));
   let line = `*${title}*`;
-  if (by.length) line += ` by ${by.slice(0, MAX_LISTED_APPROVERS).map((b) => `<@${b.id}>`).join(', ')}`;
+  if (by.length)
+    line += ` by ${by
+      .slice(0, MAX_LISTED_APPROVERS)
+      .map((b) => `<@${b.id}>`)
+      .join(', ')}`;
   line += ` at ${slackDate(outcome.at)}`;
   if (outcome.status === 'expired') line += ' (no decision in time; the call was rejected)';
   // The reason may quote the upstream's or the agent's words: code, like every value they control.

@@ -178,7 +178,9 @@ export class SlackRateLimiter {
     if (this.closed) return Promise.reject(new SlackApprovalError('permanent', 'closed', method, `Slack ${method}: the Slack client is closed`));
     if (opts.signal?.aborted) return Promise.reject(this.abortError(method));
     if (this.queue.length >= this.maxQueued) {
-      return Promise.reject(new SlackApprovalError('retryable', 'queue_full', method, `Slack ${method}: ${this.queue.length} calls already queued for this token`));
+      return Promise.reject(
+        new SlackApprovalError('retryable', 'queue_full', method, `Slack ${method}: ${this.queue.length} calls already queued for this token`),
+      );
     }
     const budget = this.budgetFor(method);
     return new Promise<T>((resolve, reject) => {
@@ -327,7 +329,14 @@ export class SlackRateLimiter {
     this.options.onRateLimited?.({ method: task.method, retryAfterMs, pausedUntil: this.pausedUntilMs });
     if (this.closed || task.signal?.aborted || task.attempts >= this.maxRetries) {
       task.reject(
-        new SlackApprovalError('retryable', 'rate_limited', task.method, `Slack ${task.method}: rate limited (Retry-After ${retryAfterMs / 1000}s), gave up after ${task.attempts + 1} attempts`, retryAfterMs, { cause: e }),
+        new SlackApprovalError(
+          'retryable',
+          'rate_limited',
+          task.method,
+          `Slack ${task.method}: rate limited (Retry-After ${retryAfterMs / 1000}s), gave up after ${task.attempts + 1} attempts`,
+          retryAfterMs,
+          { cause: e },
+        ),
       );
       return;
     }

@@ -60,10 +60,22 @@ afterAll(async () => {
 async function start(backend: ApprovalBackend): Promise<Sidecar> {
   const initial = await loadInitial(configPath, env);
   if (!initial.ok) throw new Error(initial.errors.join('\n'));
-  return startSidecar({ port: 0, adminPort: 0, bind: '127.0.0.1', log, provider: fileProvider(configPath, env, initial, log, 100), drainTimeoutMs: 500, approvals: backend });
+  return startSidecar({
+    port: 0,
+    adminPort: 0,
+    bind: '127.0.0.1',
+    log,
+    provider: fileProvider(configPath, env, initial, log, 100),
+    drainTimeoutMs: 500,
+    approvals: backend,
+  });
 }
 
-async function post(s: Sidecar, body: unknown, headers: Record<string, string> = {}): Promise<{ result?: Record<string, unknown>; error?: { code: number; message: string } }> {
+async function post(
+  s: Sidecar,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ result?: Record<string, unknown>; error?: { code: number; message: string } }> {
   const r = await fetch(`http://127.0.0.1:${s.port}/mcp/up`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
@@ -71,7 +83,13 @@ async function post(s: Sidecar, body: unknown, headers: Record<string, string> =
   });
   const text = await r.text();
   // tasks/result may answer as SSE: the last data line is the answer.
-  const data = r.headers.get('content-type')?.startsWith('text/event-stream') ? text.split('\n').filter((l) => l.startsWith('data: ')).pop()!.slice(6) : text;
+  const data = r.headers.get('content-type')?.startsWith('text/event-stream')
+    ? text
+        .split('\n')
+        .filter((l) => l.startsWith('data: '))
+        .pop()!
+        .slice(6)
+    : text;
   return JSON.parse(data) as { result?: Record<string, unknown>; error?: { code: number; message: string } };
 }
 
@@ -82,7 +100,11 @@ const taskGet = (id: number, taskId: string) => ({ jsonrpc: '2.0', id, method: '
 test('after a restart an adopted task answers to its Authorization-identified client only', async () => {
   const store = new Map<string, ApprovalRequestObject>();
   const first = await start(new StoredBackend(store));
-  const created = await post(first, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'deploy', arguments: { service: 'api' }, task: { ttl: 600_000 } } }, ALICE);
+  const created = await post(
+    first,
+    { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'deploy', arguments: { service: 'api' }, task: { ttl: 600_000 } } },
+    ALICE,
+  );
   const taskId = (created.result?.['task'] as { taskId: string } | undefined)?.taskId;
   if (!taskId) throw new Error(`no task created: ${JSON.stringify(created)}`);
   expect(taskId).toMatch(/^tg-/);
@@ -99,7 +121,11 @@ test('after a restart an adopted task answers to its Authorization-identified cl
     // Nobody else has this task: not an anonymous client, not another Authorization.
     expect((await post(second, taskGet(3, taskId))).error).toMatchObject({ code: -32602 });
     expect((await post(second, taskGet(4, taskId), MALLORY)).error).toMatchObject({ code: -32602 });
-    expect(((await post(second, { jsonrpc: '2.0', id: 5, method: 'tasks/list', params: {} }, ALICE)).result?.['tasks'] as { taskId: string }[] | undefined)?.map((t) => t.taskId)).toContain(taskId);
+    expect(
+      ((await post(second, { jsonrpc: '2.0', id: 5, method: 'tasks/list', params: {} }, ALICE)).result?.['tasks'] as { taskId: string }[] | undefined)?.map(
+        (t) => t.taskId,
+      ),
+    ).toContain(taskId);
     backend.decide(taskId, 'rejected');
     expect((await post(second, { jsonrpc: '2.0', id: 6, method: 'tasks/result', params: { taskId } }, ALICE)).error).toMatchObject({ code: -32007 });
     expect(upstream.calls.filter((c) => c.args['service'] === 'api')).toHaveLength(0);

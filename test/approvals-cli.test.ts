@@ -9,7 +9,11 @@ import { connectClient } from './support/sidecar.js';
 import { startCliSidecar } from './support/processes.js';
 
 test('the CLI runs approvals standalone: a held call proceeds once an approver reacts in Slack', async () => {
-  const fake = await startFakeSlack({ tokens: { [TOKEN]: { userId: 'UBOT' } }, channels: [{ id: CHANNEL, name: 'approvals' }], users: [{ id: ALICE, name: 'alice' }] });
+  const fake = await startFakeSlack({
+    tokens: { [TOKEN]: { userId: 'UBOT' } },
+    channels: [{ id: CHANNEL, name: 'approvals' }],
+    users: [{ id: ALICE, name: 'alice' }],
+  });
   const upstream = await startApprovalUpstream();
   const dir = mkdtempSync(join(tmpdir(), 'tg-approvals-cli-'));
   const file = join(dir, 'thoughtgate.yaml');

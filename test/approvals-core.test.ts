@@ -88,7 +88,9 @@ describe('tasks.ts', () => {
       capabilities: { tools: {}, tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } },
     });
     const theirs = { capabilities: { tasks: { list: { x: 1 }, requests: { tools: { call: { y: 2 } }, sampling: { createMessage: {} } } } } };
-    expect(mergeInitializeResult(theirs)).toEqual({ capabilities: { tasks: { list: { x: 1 }, cancel: {}, requests: { tools: { call: { y: 2 } }, sampling: { createMessage: {} } } } } });
+    expect(mergeInitializeResult(theirs)).toEqual({
+      capabilities: { tasks: { list: { x: 1 }, cancel: {}, requests: { tools: { call: { y: 2 } }, sampling: { createMessage: {} } } } },
+    });
     expect(mergeInitializeResult({ protocolVersion: 'x' })).toBeNull();
     expect(upstreamTaskSupport(theirs.capabilities === undefined ? {} : theirs)).toEqual({ list: true, cancel: false, toolsCall: true });
     expect(upstreamTaskSupport({ capabilities: {} })).toEqual({ list: false, cancel: false, toolsCall: false });
@@ -120,11 +122,20 @@ describe('tasks.ts', () => {
       ],
       nextCursor: 'n',
     });
-    expect(seen).toEqual([['a', 'forbidden'], ['b', 'forbidden'], ['c', 'required'], ['d', 'optional'], ['e', 'forbidden']]);
+    expect(seen).toEqual([
+      ['a', 'forbidden'],
+      ['b', 'forbidden'],
+      ['c', 'required'],
+      ['d', 'optional'],
+      ['e', 'forbidden'],
+    ]);
   });
 
-  test('tasks/result carries the related-task meta, keeping the result\'s own', () => {
-    expect(withRelatedTask({ content: [], _meta: { k: 1 } }, 'tg-x')).toEqual({ content: [], _meta: { k: 1, 'io.modelcontextprotocol/related-task': { taskId: 'tg-x' } } });
+  test("tasks/result carries the related-task meta, keeping the result's own", () => {
+    expect(withRelatedTask({ content: [], _meta: { k: 1 } }, 'tg-x')).toEqual({
+      content: [],
+      _meta: { k: 1, 'io.modelcontextprotocol/related-task': { taskId: 'tg-x' } },
+    });
   });
 });
 
@@ -198,14 +209,38 @@ ${channel('oncall')}
   test('without approvalChannels nothing is checked (approval calls are refused with -32006 instead)', () => {
     const r = parseConfigText('rules:\n  - { match: { tool: x }, action: approve, approval: { channel: anything } }\n', 'tg.yaml', {});
     expect(r.ok).toBe(true);
-    expect(r.ok && r.config.approvals).toEqual({ maxPending: { workload: 100, client: 20 }, defaultTimeout: '10m', taskTtl: '1h', maxTaskTtl: '24h', pollInterval: '5s', heldKeepAlive: '15s', maxRetainedTasks: 1000, maxRetainedTasksPerClient: 100, maxTaskResultBytes: 4194304, maxRetainedTaskBytes: 67108864, rate: { client: { perMinute: 30, burst: 10 }, workload: { perMinute: 120, burst: 30 } } });
+    expect(r.ok && r.config.approvals).toEqual({
+      maxPending: { workload: 100, client: 20 },
+      defaultTimeout: '10m',
+      taskTtl: '1h',
+      maxTaskTtl: '24h',
+      pollInterval: '5s',
+      heldKeepAlive: '15s',
+      maxRetainedTasks: 1000,
+      maxRetainedTasksPerClient: 100,
+      maxTaskResultBytes: 4194304,
+      maxRetainedTaskBytes: 67108864,
+      rate: { client: { perMinute: 30, burst: 10 }, workload: { perMinute: 120, burst: 30 } },
+    });
   });
 
-  test('the standalone backend needs every channel\'s token variable', () => {
+  test("the standalone backend needs every channel's token variable", () => {
     const r = parseConfigText(`approvalChannels:\n${channel('oncall')}\n`, 'tg.yaml', {});
     if (!r.ok) throw new Error(r.errors.join('\n'));
-    expect(() => standaloneBackend(r.config.approvalChannels!, {}, createLogger('error', () => undefined))).toThrow(ApprovalSetupError);
-    expect(() => standaloneBackend(r.config.approvalChannels!, {}, createLogger('error', () => undefined))).toThrow(/SLACK_TOKEN \(slack.tokenEnv\) is not set/);
+    expect(() =>
+      standaloneBackend(
+        r.config.approvalChannels!,
+        {},
+        createLogger('error', () => undefined),
+      ),
+    ).toThrow(ApprovalSetupError);
+    expect(() =>
+      standaloneBackend(
+        r.config.approvalChannels!,
+        {},
+        createLogger('error', () => undefined),
+      ),
+    ).toThrow(/SLACK_TOKEN \(slack.tokenEnv\) is not set/);
   });
 });
 
@@ -265,7 +300,12 @@ const OWNER = { source: 'up', client: 'session:s1' };
 function setup() {
   const clock = new ManualClock();
   const backend = new ScriptedBackend();
-  const engine = new ApprovalEngine({ backend, workload: () => ({ namespace: 'ns', serviceAccount: 'sa', pod: 'p' }), log: createLogger('error', () => undefined), clock });
+  const engine = new ApprovalEngine({
+    backend,
+    workload: () => ({ namespace: 'ns', serviceAccount: 'sa', pod: 'p' }),
+    log: createLogger('error', () => undefined),
+    clock,
+  });
   const ran: { tool: string; arguments: unknown }[] = [];
   const execute: Executor = async (call) => {
     backend.log.push(`execute ${call.tool}`);
@@ -273,7 +313,10 @@ function setup() {
     return { kind: 'result', result: { content: [{ type: 'text', text: 'ok' }] } };
   };
   const start = (args: Record<string, unknown> = { n: 1 }, s: ApprovalSettings = SETTINGS) =>
-    engine.start({ mode: 'task', owner: OWNER, source: 'up', tool: 'deploy', arguments: args, approval: { channel: 'oncall', reason: 'r' }, correlationId: 'c', execute }, s);
+    engine.start(
+      { mode: 'task', owner: OWNER, source: 'up', tool: 'deploy', arguments: args, approval: { channel: 'oncall', reason: 'r' }, correlationId: 'c', execute },
+      s,
+    );
   return { clock, backend, engine, ran, start, execute };
 }
 
@@ -293,7 +336,7 @@ describe('the task engine', () => {
     expect(r.task.status).toBe('completed');
   });
 
-  test('what runs is the engine\'s own copy: changing the submitted arguments changes nothing', async () => {
+  test("what runs is the engine's own copy: changing the submitted arguments changes nothing", async () => {
     const { clock, backend, engine, ran, start } = setup();
     const args = { amount: 10 };
     const r = start(args);
@@ -367,14 +410,36 @@ describe('the task engine', () => {
     const authClient = { source: 'up', client: 'auth:0123456789abcdef0123456789abcdef' };
     const anonymous = { source: 'up', client: 'anonymous' };
     // What the engine stores with a new approval is the client key the owner has.
-    const r = engine.start({ mode: 'task', owner: authClient, source: 'up', tool: 'deploy', arguments: {}, approval: { channel: 'oncall', reason: 'r' }, correlationId: 'c', execute }, SETTINGS);
+    const r = engine.start(
+      {
+        mode: 'task',
+        owner: authClient,
+        source: 'up',
+        tool: 'deploy',
+        arguments: {},
+        approval: { channel: 'oncall', reason: 'r' },
+        correlationId: 'c',
+        execute,
+      },
+      SETTINGS,
+    );
     if (!r.ok) throw new Error(r.reason);
     await new Promise((res) => setImmediate(res));
     expect(backend.submitted[0]!.client).toBe(authClient.client);
 
     const pending = (over: Partial<PendingApproval>): PendingApproval => ({
-      id: newTaskId('task'), channel: 'oncall', workload: { namespace: 'ns', serviceAccount: 'sa', pod: 'p' }, source: 'up', method: 'tools/call', tool: 'deploy',
-      arguments: {}, requestHash: requestHash('up', 'deploy', {}), reason: 'r', createdAt: now, expiresAt: new Date(now.getTime() + 60_000), ...over,
+      id: newTaskId('task'),
+      channel: 'oncall',
+      workload: { namespace: 'ns', serviceAccount: 'sa', pod: 'p' },
+      source: 'up',
+      method: 'tools/call',
+      tool: 'deploy',
+      arguments: {},
+      requestHash: requestHash('up', 'deploy', {}),
+      reason: 'r',
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + 60_000),
+      ...over,
     });
     const byAuth = pending({ client: authClient.client });
     const bySession = pending({ client: 'session:s1', mcpSessionId: 's1' });
@@ -383,7 +448,10 @@ describe('the task engine', () => {
     expect([byAuth, bySession, legacySession, legacyUnknown].map(adoptedOwner)).toEqual([authClient, OWNER, OWNER, null]);
     await engine.adopt(
       [byAuth, bySession, legacySession, legacyUnknown].map((p) => ({ pending: p, executionStarted: false })),
-      (p) => { const owner = adoptedOwner(p); return owner && { owner, execute }; },
+      (p) => {
+        const owner = adoptedOwner(p);
+        return owner && { owner, execute };
+      },
       SETTINGS,
     );
     expect(engine.get(byAuth.id, authClient)?.status).toBe('working');
@@ -402,10 +470,25 @@ describe('the task engine', () => {
     const backend = new ScriptedBackend();
     const lines: Record<string, unknown>[] = [];
     const failures: string[] = [];
-    const metrics = { pending: { set: () => undefined }, decisions: { inc: () => undefined }, waitSeconds: { observe: () => undefined }, backendWriteFailures: { inc: (l: { op: string }) => failures.push(l.op) } };
-    const engine = new ApprovalEngine({ backend, workload: () => ({ namespace: 'ns', serviceAccount: 'sa', pod: 'p' }), log: createLogger('warn', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)), clock, metrics });
+    const metrics = {
+      pending: { set: () => undefined },
+      decisions: { inc: () => undefined },
+      waitSeconds: { observe: () => undefined },
+      backendWriteFailures: { inc: (l: { op: string }) => failures.push(l.op) },
+    };
+    const engine = new ApprovalEngine({
+      backend,
+      workload: () => ({ namespace: 'ns', serviceAccount: 'sa', pod: 'p' }),
+      log: createLogger('warn', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)),
+      clock,
+      metrics,
+    });
     const execute: Executor = async () => ({ kind: 'result', result: {} });
-    const startOne = () => engine.start({ mode: 'task', owner: OWNER, source: 'up', tool: 'deploy', arguments: {}, approval: { channel: 'oncall', reason: 'r' }, correlationId: 'c', execute }, SETTINGS);
+    const startOne = () =>
+      engine.start(
+        { mode: 'task', owner: OWNER, source: 'up', tool: 'deploy', arguments: {}, approval: { channel: 'oncall', reason: 'r' }, correlationId: 'c', execute },
+        SETTINGS,
+      );
     /** A task approved and run to its end; its `finished` write may still be failing. */
     const approvedAndRun = async () => {
       const r = startOne();
@@ -434,7 +517,12 @@ describe('the task engine', () => {
     for (let i = 0; i < BACKEND_RETRIES; i++) await clock.advance(backoffCeiling(i, BACKEND_RETRY));
     expect(finishedCalls(b.task.id)).toBe(BACKEND_RETRIES + 1);
     expect(failures).toEqual(['finished']);
-    expect(lines.find((l) => l['msg'] === 'approval backend write failed; given up')).toMatchObject({ level: 'error', id: b.task.id, op: 'finished', attempts: 4 });
+    expect(lines.find((l) => l['msg'] === 'approval backend write failed; given up')).toMatchObject({
+      level: 'error',
+      id: b.task.id,
+      op: 'finished',
+      attempts: 4,
+    });
 
     // A retry still waiting when the engine closes is given up then, not left to keep the process alive.
     const c = await approvedAndRun();
@@ -476,7 +564,7 @@ describe('the task engine', () => {
     expect(engine.size).toBe(0);
   });
 
-  test('list: the owner\'s tasks in creation order, page by page', async () => {
+  test("list: the owner's tasks in creation order, page by page", async () => {
     const { clock, engine, start } = setup();
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {

@@ -25,10 +25,16 @@ const url = (source: string) => `http://127.0.0.1:${sidecar.port}/mcp/${source}`
 
 beforeAll(async () => {
   everything = await startEverything();
-  fake = await startFakeSlack({ tokens: { [TOKEN]: { userId: 'UBOT' } }, channels: [{ id: CHANNEL, name: 'approvals' }], users: [{ id: ALICE, name: 'alice' }] });
+  fake = await startFakeSlack({
+    tokens: { [TOKEN]: { userId: 'UBOT' } },
+    channels: [{ id: CHANNEL, name: 'approvals' }],
+    users: [{ id: ALICE, name: 'alice' }],
+  });
   dir = mkdtempSync(join(tmpdir(), 'tg-approvals-ev-'));
   const configPath = join(dir, 'thoughtgate.yaml');
-  writeFileSync(configPath, `
+  writeFileSync(
+    configPath,
+    `
 sources:
   - { name: ev, url: "${everything.url}" }
   - { name: evapp, url: "${everything.url}" }
@@ -47,7 +53,8 @@ approvalChannels:
     approvers: { users: [${ALICE}] }
 approvals:
   pollInterval: 100ms
-`);
+`,
+  );
   const env = { TG_TEST_SLACK_TOKEN: TOKEN };
   const log = createLogger('warn', () => undefined);
   const initial = await loadInitial(configPath, env);
@@ -83,7 +90,9 @@ test("the upstream's own tasks pass through untouched: create, get, result, list
   const { client } = await tasksClient(url('ev'));
   await client.listTools();
   const events: { type: string; task?: { taskId: string }; result?: Record<string, unknown> }[] = [];
-  for await (const ev of client.experimental.tasks.callToolStream({ name: RESEARCH, arguments: { topic: 'otters' } }, CallToolResultSchema, { task: { ttl: 60_000 } })) {
+  for await (const ev of client.experimental.tasks.callToolStream({ name: RESEARCH, arguments: { topic: 'otters' } }, CallToolResultSchema, {
+    task: { ttl: 60_000 },
+  })) {
     events.push(ev as (typeof events)[number]);
   }
   const created = events[0]!;
@@ -105,7 +114,9 @@ test("tasks/list: ThoughtGate's tasks first, then the upstream's, and both pagin
   const ours = await client.request({ method: 'tools/call', params: { name: 'echo', arguments: { message: 'hi' } } }, CreateTaskResultSchema, { task: {} });
   const theirs: string[] = [];
   for (let i = 0; i < 11; i++) {
-    const r = await client.request({ method: 'tools/call', params: { name: RESEARCH, arguments: { topic: `t${i}` } } }, CreateTaskResultSchema, { task: { ttl: 60_000 } });
+    const r = await client.request({ method: 'tools/call', params: { name: RESEARCH, arguments: { topic: `t${i}` } } }, CreateTaskResultSchema, {
+      task: { ttl: 60_000 },
+    });
     theirs.push(r.task.taskId);
   }
   const page1 = await client.experimental.tasks.listTasks();
@@ -125,7 +136,9 @@ test('approval of a task-required upstream tool: ThoughtGate runs it as the upst
   const { client } = await tasksClient(url('evreq'));
   await client.listTools();
   const before = fake.messages(CHANNEL).length;
-  const created = await client.request({ method: 'tools/call', params: { name: RESEARCH, arguments: { topic: 'beavers' } } }, CreateTaskResultSchema, { task: {} });
+  const created = await client.request({ method: 'tools/call', params: { name: RESEARCH, arguments: { topic: 'beavers' } } }, CreateTaskResultSchema, {
+    task: {},
+  });
   expect(created.task.taskId).toMatch(/^tg-/);
   await until(() => fake.messages(CHANNEL).length > before, 'the approval message');
   const m = fake.messages(CHANNEL)[before]!;

@@ -53,13 +53,19 @@ export async function startApprovalUpstream(opts: { json?: boolean } = {}): Prom
   const calls: ToolCallSeen[] = [];
   const bodies: unknown[] = [];
   let releaseFn: () => void = () => undefined;
-  let released = new Promise<void>((r) => { releaseFn = r; });
+  let released = new Promise<void>((r) => {
+    releaseFn = r;
+  });
   const sessions = new Map<string, StreamableHTTPServerTransport>();
   const build = (): Server => {
     const server = new Server({ name: 'approval-upstream', version: '1.0.0' }, { capabilities: { tools: {} } });
     server.setRequestHandler(ListToolsRequestSchema, async () => ({
       tools: [
-        { name: 'deploy', description: 'Deploys a service', inputSchema: { type: 'object', properties: { service: { type: 'string' }, version: { type: 'string' } } } },
+        {
+          name: 'deploy',
+          description: 'Deploys a service',
+          inputSchema: { type: 'object', properties: { service: { type: 'string' }, version: { type: 'string' } } },
+        },
         { name: 'status', description: 'Reads status', inputSchema: { type: 'object' }, execution: { taskSupport: 'forbidden' } },
         { name: 'fail_soft', description: 'Fails with isError', inputSchema: { type: 'object' } },
         { name: 'fail_hard', description: 'Fails with a JSON-RPC error', inputSchema: { type: 'object' } },
@@ -112,7 +118,11 @@ export async function startApprovalUpstream(opts: { json?: boolean } = {}): Prom
     for await (const c of req) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
     let parsed: unknown;
-    try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = undefined; }
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
     if (parsed !== undefined) bodies.push(parsed);
     try {
       const sid = req.headers['mcp-session-id'];
@@ -122,8 +132,12 @@ export async function startApprovalUpstream(opts: { json?: boolean } = {}): Prom
           transport = new StreamableHTTPServerTransport({
             sessionIdGenerator: () => randomUUID(),
             enableJsonResponse: !!opts.json,
-            onsessioninitialized: (id) => { sessions.set(id, transport!); },
-            onsessionclosed: (id) => { sessions.delete(id); },
+            onsessioninitialized: (id) => {
+              sessions.set(id, transport!);
+            },
+            onsessionclosed: (id) => {
+              sessions.delete(id);
+            },
           });
           await build().connect(transport);
         } else {
@@ -145,7 +159,9 @@ export async function startApprovalUpstream(opts: { json?: boolean } = {}): Prom
     bodies,
     release: () => {
       releaseFn();
-      released = new Promise<void>((r) => { releaseFn = r; });
+      released = new Promise<void>((r) => {
+        releaseFn = r;
+      });
     },
     close: async () => {
       for (const t of sessions.values()) await t.close().catch(() => undefined);
@@ -157,7 +173,11 @@ export async function startApprovalUpstream(opts: { json?: boolean } = {}): Prom
 
 // ---------- config ----------
 
-export function approvalConfig(upstreamUrl: string, slackUrl: string, extra: { approvals?: string; rules?: string; channelTimeout?: string; more?: string } = {}): string {
+export function approvalConfig(
+  upstreamUrl: string,
+  slackUrl: string,
+  extra: { approvals?: string; rules?: string; channelTimeout?: string; more?: string } = {},
+): string {
   return `
 sources:
   - name: up
@@ -217,14 +237,26 @@ export const FAST: StandaloneOptions = {
   requestTimeoutMs: 2000,
   // Slack's budgets (one post per second per channel…) would make each test wait; the 429 test
   // keeps the real ones.
-  limiter: { budgets: { 'chat.postMessage': { perMinute: 6000, burst: 20, scope: 'channel' }, 'reactions.get': { perMinute: 6000, burst: 20 }, 'chat.update': { perMinute: 6000, burst: 20 } } },
+  limiter: {
+    budgets: {
+      'chat.postMessage': { perMinute: 6000, burst: 20, scope: 'channel' },
+      'reactions.get': { perMinute: 6000, burst: 20 },
+      'chat.update': { perMinute: 6000, burst: 20 },
+    },
+  },
 };
 
-export async function startRig(o: { config?: (upstream: string, slack: string) => string; upstream?: { json?: boolean }; backend?: StandaloneOptions } = {}): Promise<Rig> {
+export async function startRig(
+  o: { config?: (upstream: string, slack: string) => string; upstream?: { json?: boolean }; backend?: StandaloneOptions } = {},
+): Promise<Rig> {
   const fake = await startFakeSlack({
     tokens: { [TOKEN]: { userId: 'UBOT' } },
     channels: [{ id: CHANNEL, name: 'approvals' }],
-    users: [{ id: ALICE, name: 'alice', realName: 'Alice Approver' }, { id: BOB, name: 'bob' }, { id: MALLORY, name: 'mallory' }],
+    users: [
+      { id: ALICE, name: 'alice', realName: 'Alice Approver' },
+      { id: BOB, name: 'bob' },
+      { id: MALLORY, name: 'mallory' },
+    ],
   });
   const upstream = await startApprovalUpstream(o.upstream);
   const dir = mkdtempSync(join(tmpdir(), 'tg-approvals-'));
@@ -236,7 +268,16 @@ export async function startRig(o: { config?: (upstream: string, slack: string) =
   const initial = await loadInitial(configPath, env);
   if (!initial.ok) throw new Error(`test config invalid:\n${initial.errors.join('\n')}`);
   const backend = standaloneBackend(initial.config.approvalChannels ?? [], env, log, undefined, { ...FAST, ...o.backend });
-  const sidecar = await startSidecar({ port: 0, adminPort: 0, bind: '127.0.0.1', log, provider: fileProvider(configPath, env, initial, log, 100), drainTimeoutMs: 1000, probeIntervalMs: 200, approvals: backend });
+  const sidecar = await startSidecar({
+    port: 0,
+    adminPort: 0,
+    bind: '127.0.0.1',
+    log,
+    provider: fileProvider(configPath, env, initial, log, 100),
+    drainTimeoutMs: 1000,
+    probeIntervalMs: 200,
+    approvals: backend,
+  });
   if (!sidecar.snapshot()) throw new Error(`sidecar has no config: ${lines.join('')}`);
   const rig: Rig = {
     fake,
@@ -302,5 +343,8 @@ export function messageText(fake: FakeSlack, ts: string): string {
 }
 
 export function updatesOf(fake: FakeSlack, ts: string): unknown[] {
-  return fake.calls('chat.update').filter((c) => c.args['ts'] === ts).map((c) => c.args);
+  return fake
+    .calls('chat.update')
+    .filter((c) => c.args['ts'] === ts)
+    .map((c) => c.args);
 }

@@ -3,7 +3,21 @@
 // Slack Web API, and a real SDK upstream that records every call it receives.
 import { CallToolResultSchema, CreateTaskResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ALICE, approvalConfig, BOB, CHANNEL, MALLORY, messageText, plainClient, sleep, startRig, tasksClient, until, updatesOf, type Rig } from './approvals-harness.js';
+import {
+  ALICE,
+  approvalConfig,
+  BOB,
+  CHANNEL,
+  MALLORY,
+  messageText,
+  plainClient,
+  sleep,
+  startRig,
+  tasksClient,
+  until,
+  updatesOf,
+  type Rig,
+} from './approvals-harness.js';
 import { connectClient, messagesOf, rawPost, startTestSidecar } from './support/sidecar.js';
 import { startUpstream } from './support/upstream.js';
 import { governedConfig } from './support/configs.js';
@@ -11,7 +25,9 @@ import { governedConfig } from './support/configs.js';
 const RELATED = 'io.modelcontextprotocol/related-task';
 
 async function createTask(client: Client, name: string, args: Record<string, unknown>, ttl?: number) {
-  const r = await client.request({ method: 'tools/call', params: { name, arguments: args } }, CreateTaskResultSchema, { task: ttl === undefined ? {} : { ttl } });
+  const r = await client.request({ method: 'tools/call', params: { name, arguments: args } }, CreateTaskResultSchema, {
+    task: ttl === undefined ? {} : { ttl },
+  });
   return r.task;
 }
 
@@ -35,8 +51,12 @@ async function finalUpdate(rig: Rig, ts: string, pattern: RegExp): Promise<void>
 
 describe('what the sidecar advertises', () => {
   let rig: Rig;
-  beforeAll(async () => { rig = await startRig(); });
-  afterAll(async () => { await rig.close(); });
+  beforeAll(async () => {
+    rig = await startRig();
+  });
+  afterAll(async () => {
+    await rig.close();
+  });
 
   test('initialize merges capabilities.tasks; tools that may need approval become task-capable', async () => {
     const { client } = await tasksClient(rig.url);
@@ -45,7 +65,14 @@ describe('what the sidecar advertises', () => {
     const tools = Object.fromEntries((await client.listTools()).tools.map((t) => [t.name, t.execution?.taskSupport]));
     // deploy and fail_* need approval, scale may (Cedar with @approve): absent upstream → optional.
     // status is only ever forwarded and keeps the upstream's "forbidden".
-    expect(tools).toEqual({ deploy: 'optional', status: 'forbidden', fail_soft: 'optional', fail_hard: 'optional', slow_deploy: 'optional', scale: 'optional' });
+    expect(tools).toEqual({
+      deploy: 'optional',
+      status: 'forbidden',
+      fail_soft: 'optional',
+      fail_hard: 'optional',
+      slow_deploy: 'optional',
+      scale: 'optional',
+    });
     await client.close();
   });
 
@@ -69,8 +96,12 @@ describe('what the sidecar advertises', () => {
 
 describe('MCP tasks (SDK client with the tasks API)', () => {
   let rig: Rig;
-  beforeEach(async () => { rig = await startRig({ config: (u, s) => approvalConfig(u, s, { approvals: '  maxPending: { client: 3, workload: 5 }' }) }); });
-  afterEach(async () => { await rig.close(); });
+  beforeEach(async () => {
+    rig = await startRig({ config: (u, s) => approvalConfig(u, s, { approvals: '  maxPending: { client: 3, workload: 5 }' }) });
+  });
+  afterEach(async () => {
+    await rig.close();
+  });
 
   test('approved by an allowlisted approver: runs once, exactly as submitted, and the Slack message follows it', async () => {
     const { client, transport } = await tasksClient(rig.url);
@@ -185,7 +216,10 @@ describe('MCP tasks (SDK client with the tasks API)', () => {
     for (const c of [a.client, b.client]) {
       expect(await resultOrError(c.experimental.tasks.getTask(`tg-${'0'.repeat(32)}`))).toMatchObject({ code: -32602 });
     }
-    expect(await resultOrError(b.client.experimental.tasks.getTask(task.taskId))).toMatchObject({ code: -32602, message: expect.stringMatching(/Task not found/) });
+    expect(await resultOrError(b.client.experimental.tasks.getTask(task.taskId))).toMatchObject({
+      code: -32602,
+      message: expect.stringMatching(/Task not found/),
+    });
     expect(await resultOrError(b.client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema))).toMatchObject({ code: -32602 });
     expect(await resultOrError(b.client.experimental.tasks.cancelTask(task.taskId))).toMatchObject({ code: -32602 });
     expect((await b.client.experimental.tasks.listTasks()).tasks).toEqual([]);
@@ -210,7 +244,9 @@ describe('MCP tasks (SDK client with the tasks API)', () => {
     const overWorkload = await resultOrError(createTask(c2.client, 'deploy', { service: 't', version: '3' }));
     expect(overWorkload).toMatchObject({ code: -32010, data: { reason: expect.stringMatching(/approvals\.maxPending\.workload is 5/) } });
     // A held call counts too, and is refused as plain JSON before anything is held.
-    const held = await rawPost(rig.url, JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'deploy', arguments: {} } }), { 'mcp-protocol-version': '2025-11-25' });
+    const held = await rawPost(rig.url, JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'deploy', arguments: {} } }), {
+      'mcp-protocol-version': '2025-11-25',
+    });
     expect(held.headers.get('content-type')).toMatch(/application\/json/);
     expect(messagesOf(held)[0]).toMatchObject({ id: 7, error: { code: -32010 } });
     expect(rig.upstream.calls).toHaveLength(0);
@@ -253,8 +289,12 @@ describe('MCP tasks (SDK client with the tasks API)', () => {
 
 describe('the approval deadline', () => {
   let rig: Rig;
-  beforeEach(async () => { rig = await startRig({ config: (u, s) => approvalConfig(u, s, { channelTimeout: '700ms' }) }); });
-  afterEach(async () => { await rig.close(); });
+  beforeEach(async () => {
+    rig = await startRig({ config: (u, s) => approvalConfig(u, s, { channelTimeout: '700ms' }) });
+  });
+  afterEach(async () => {
+    await rig.close();
+  });
 
   test('no decision in time: -32008 for the task and the held call; Slack says expired', async () => {
     const { client } = await tasksClient(rig.url);
@@ -275,8 +315,12 @@ describe('the approval deadline', () => {
 
 describe('held calls (a plain SDK client without tasks)', () => {
   let rig: Rig;
-  beforeEach(async () => { rig = await startRig(); });
-  afterEach(async () => { await rig.close(); });
+  beforeEach(async () => {
+    rig = await startRig();
+  });
+  afterEach(async () => {
+    await rig.close();
+  });
 
   test('approved: progress says approval is pending, then the upstream result arrives on the same response', async () => {
     const { client } = await plainClient(rig.url);
@@ -370,7 +414,9 @@ describe('held calls (a plain SDK client without tasks)', () => {
     const session = (client as unknown as { _transport: { sessionId: string } })._transport.sessionId;
     const r = await rawPost(rig.url, JSON.stringify(batch), { 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' });
     const msgs = messagesOf(r);
-    expect(msgs.find((x) => x.id === 1)).toMatchObject({ error: { code: -32006, data: { reason: expect.stringMatching(/not available inside JSON-RPC batches/) } } });
+    expect(msgs.find((x) => x.id === 1)).toMatchObject({
+      error: { code: -32006, data: { reason: expect.stringMatching(/not available inside JSON-RPC batches/) } },
+    });
     expect(msgs.find((x) => x.id === 2)).toMatchObject({ result: { content: [{ type: 'text', text: 'all green' }] } });
     expect(rig.upstream.calls.map((c) => c.tool)).toEqual(['status']);
     expect(rig.fake.calls('chat.postMessage')).toHaveLength(0);
@@ -389,7 +435,10 @@ describe('held calls to an upstream that answers JSON', () => {
       const { client: tc } = await tasksClient(rig.url);
       const task = await createTask(tc, 'fail_hard', {});
       rig.approve((await rig.message(1)).ts);
-      expect(await resultOrError(tc.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema))).toMatchObject({ code: -32050, data: { stage: 'build' } });
+      expect(await resultOrError(tc.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema))).toMatchObject({
+        code: -32050,
+        data: { stage: 'build' },
+      });
       await client.close();
       await tc.close();
     } finally {
@@ -435,7 +484,10 @@ describe('Slack trouble', () => {
       const task = await createTask(client, 'deploy', { service: 'down', version: '1' });
       expect(task.status).toBe('working');
       const r = await resultOrError(client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema));
-      expect(r).toMatchObject({ code: -32006, data: { reason: expect.stringMatching(/could not be recorded \(Slack, standalone\).*cannot reach Slack.*not forwarded/) } });
+      expect(r).toMatchObject({
+        code: -32006,
+        data: { reason: expect.stringMatching(/could not be recorded \(Slack, standalone\).*cannot reach Slack.*not forwarded/) },
+      });
       expect((await client.experimental.tasks.getTask(task.taskId)).statusMessage).toMatch(/Approval unavailable/);
       const plain = await plainClient(rig.url);
       expect(await resultOrError(plain.client.callTool({ name: 'deploy', arguments: { service: 'down', version: '2' } }))).toMatchObject({ code: -32006 });
@@ -459,7 +511,10 @@ describe('Slack trouble', () => {
       await until(() => rig.fake.calls('reactions.get').filter((c) => c.status === 500).length >= 3, 'failed polls');
       expect((await client.experimental.tasks.getTask(task.taskId)).status).toBe('working');
       // Backoff: the gaps between failed polls grow.
-      const failed = rig.fake.calls('reactions.get').filter((c) => c.status === 500).map((c) => c.time);
+      const failed = rig.fake
+        .calls('reactions.get')
+        .filter((c) => c.status === 500)
+        .map((c) => c.time);
       expect(failed[2]! - failed[1]!).toBeGreaterThanOrEqual(failed[1]! - failed[0]! - 5);
       await rig.fake.setDown(false);
       const r = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);

@@ -36,7 +36,10 @@ function markedTableRows(doc: string, name: string): string[][] {
   const start = doc.indexOf(`<!-- ${name}:start -->`);
   const end = doc.indexOf(`<!-- ${name}:end -->`);
   if (start < 0 || end < start) throw new Error(`${ERRORS_MD}: the markers <!-- ${name}:start --> and <!-- ${name}:end --> around the error table are missing`);
-  const lines = doc.slice(start, end).split('\n').filter((l) => l.trim().startsWith('|'));
+  const lines = doc
+    .slice(start, end)
+    .split('\n')
+    .filter((l) => l.trim().startsWith('|'));
   return lines.slice(2).map(cells);
 }
 
@@ -51,7 +54,10 @@ describe(`${ERRORS_MD} is the ERRORS table of api/errors.ts`, () => {
   }
 
   test('the table has the columns code | name | HTTP | gate | message | …', () => {
-    const header = errorsDoc.slice(errorsDoc.indexOf('<!-- errors-table:start -->')).split('\n').find((l) => l.trim().startsWith('|'))!;
+    const header = errorsDoc
+      .slice(errorsDoc.indexOf('<!-- errors-table:start -->'))
+      .split('\n')
+      .find((l) => l.trim().startsWith('|'))!;
     expect(cells(header).slice(0, 5)).toEqual(['code', 'name', 'HTTP', 'gate', 'message']);
   });
 
@@ -59,7 +65,10 @@ describe(`${ERRORS_MD} is the ERRORS table of api/errors.ts`, () => {
     const problems: string[] = [];
     for (const [name, e] of Object.entries(ERRORS)) {
       const found = byCode.get(e.code) ?? [];
-      if (found.length === 0) { problems.push(`${name} (${e.code}): no row with code \`${e.code}\``); continue; }
+      if (found.length === 0) {
+        problems.push(`${name} (${e.code}): no row with code \`${e.code}\``);
+        continue;
+      }
       if (found.length > 1) problems.push(`${name} (${e.code}): ${found.length} rows with this code`);
       const [, nameCell = '', http = '', gate = '', message = ''] = found[0]!;
       if (unticked(nameCell) !== name) problems.push(`${name} (${e.code}): name column says ${JSON.stringify(nameCell)}, expected \`${name}\``);
@@ -155,9 +164,15 @@ describe(`${CONFIG_MD} covers the config schema`, () => {
     const listed: string[] = [];
     let inKeyTable = false;
     for (const line of configDoc.split('\n')) {
-      if (!line.trim().startsWith('|')) { inKeyTable = false; continue; }
+      if (!line.trim().startsWith('|')) {
+        inKeyTable = false;
+        continue;
+      }
       const first = cells(line)[0] ?? '';
-      if (first === 'key') { inKeyTable = true; continue; }
+      if (first === 'key') {
+        inKeyTable = true;
+        continue;
+      }
       if (inKeyTable && !/^-+$/.test(first)) listed.push(unticked(first));
     }
     expect(listed.length).toBeGreaterThan(20);
@@ -171,7 +186,12 @@ describe(`${CONFIG_MD} covers the config schema`, () => {
     const r = parseConfigText(example, `${CONFIG_MD} (complete example)`, { GITHUB_TOKEN: 'example-token' });
     if (!r.ok) throw new Error(r.errors.join('\n'));
     // It shows every top-level key.
-    expect(Object.keys(r.config).sort()).toEqual(configFacts.keys.filter(([, p]) => !p.includes('.') && !p.includes('[')).map(([k]) => k).sort());
+    expect(Object.keys(r.config).sort()).toEqual(
+      configFacts.keys
+        .filter(([, p]) => !p.includes('.') && !p.includes('['))
+        .map(([k]) => k)
+        .sort(),
+    );
     const { identity: _identity, ...doc } = r.config;
     const c = compileSnapshot(doc, standaloneIdentity(r.config), { hash: r.hash, generation: 1 });
     if (!c.ok) throw new Error(c.errors.join('\n'));

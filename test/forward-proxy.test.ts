@@ -13,7 +13,10 @@ import { startUpstream, type TestUpstream } from './support/upstream.js';
 /** A plain HTTP server that records what reached it (the "rest of the internet"). */
 async function recorder(): Promise<{ server: http.Server; port: number; seen: http.IncomingHttpHeaders[] }> {
   const seen: http.IncomingHttpHeaders[] = [];
-  const server = http.createServer((req, res) => { seen.push(req.headers); res.end(`hello from ${req.url}`); });
+  const server = http.createServer((req, res) => {
+    seen.push(req.headers);
+    res.end(`hello from ${req.url}`);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, port: (server.address() as AddressInfo).port, seen };
 }
@@ -23,10 +26,15 @@ function viaProxy(proxyPort: number, raw: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.connect(proxyPort, '127.0.0.1', () => s.write(raw));
     let out = '';
-    s.on('data', (d) => { out += d.toString(); });
+    s.on('data', (d) => {
+      out += d.toString();
+    });
     s.on('end', () => resolve(out));
     s.on('error', reject);
-    setTimeout(() => { s.destroy(); resolve(out); }, 1500).unref();
+    setTimeout(() => {
+      s.destroy();
+      resolve(out);
+    }, 1500).unref();
   });
 }
 
@@ -59,7 +67,10 @@ egress:
   afterAll(async () => {
     await tg.close();
     await upstream.close();
-    for (const r of [allowed, other]) { r.server.closeAllConnections(); await new Promise<void>((res) => r.server.close(() => res())); }
+    for (const r of [allowed, other]) {
+      r.server.closeAllConnections();
+      await new Promise<void>((res) => r.server.close(() => res()));
+    }
   });
 
   test('the SDK client through HTTP_PROXY is governed like /mcp/<source>', async () => {
@@ -83,7 +94,10 @@ egress:
   test("any other path on a source's origin is refused: it would reach the upstream unseen", async () => {
     const before = upstream.requests.length;
     const up = new URL(upstream.url);
-    const out = await viaProxy(proxyPort, `POST http://${up.host}/other HTTP/1.1\r\nhost: ${up.host}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`);
+    const out = await viaProxy(
+      proxyPort,
+      `POST http://${up.host}/other HTTP/1.1\r\nhost: ${up.host}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`,
+    );
     expect(out).toMatch(/^HTTP\/1.1 403/);
     expect(out).toContain('is an MCP source; only its governed MCP endpoint is reachable');
     // The refusal names neither the source nor its path (errors tell the agent no more than it sent).
@@ -114,7 +128,10 @@ egress:
   });
 
   test('CONNECT tunnels only to allowed hosts, never to a source', async () => {
-    const ok = await viaProxy(proxyPort, `CONNECT 127.0.0.1:${allowed.port} HTTP/1.1\r\nhost: 127.0.0.1:${allowed.port}\r\n\r\nGET /tunnelled HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+    const ok = await viaProxy(
+      proxyPort,
+      `CONNECT 127.0.0.1:${allowed.port} HTTP/1.1\r\nhost: 127.0.0.1:${allowed.port}\r\n\r\nGET /tunnelled HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`,
+    );
     expect(ok).toMatch(/^HTTP\/1.1 200 Connection Established/);
     expect(ok).toContain('hello from /tunnelled');
 

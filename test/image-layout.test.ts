@@ -28,10 +28,15 @@ describe('image contents', () => {
     expect(existsSync(join(dir, 'node_modules/@cedar-policy/cedar-wasm/nodejs'))).toBe(true);
     const upstream = await startUpstream({ stateful: false, json: true });
     const config = join(dir, 'thoughtgate.yaml');
-    writeFileSync(config, `sources: [{ name: up, url: "${upstream.url}" }]\nrules: [{ match: { tool: add }, action: policy }]\ndefaultAction: forward\ncedar:\n  policies: 'permit(principal, action, resource) when { context.arguments.a < 10 };'\n`);
+    writeFileSync(
+      config,
+      `sources: [{ name: up, url: "${upstream.url}" }]\nrules: [{ match: { tool: add }, action: policy }]\ndefaultAction: forward\ncedar:\n  policies: 'permit(principal, action, resource) when { context.arguments.a < 10 };'\n`,
+    );
     const port = await freePort();
     const admin = await freePort();
-    const p = run(process.execPath, [join(dir, 'dist/cli.js'), 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(admin)], { NODE_PATH: undefined });
+    const p = run(process.execPath, [join(dir, 'dist/cli.js'), 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(admin)], {
+      NODE_PATH: undefined,
+    });
     try {
       while ((await fetch(`http://127.0.0.1:${admin}/ready`).catch(() => null))?.status !== 200) {
         if (p.child.exitCode !== null) throw new Error(p.err());

@@ -60,8 +60,14 @@ describe.each(MODES)('SDK client through the sidecar to an SDK server (stateful=
 
   test('a hidden resource reads like a missing one', async () => {
     const { client } = await connectClient(tg.mcpUrl('up'));
-    const hidden = await client.readResource({ uri: 'file:///secret/keys.txt' }).then((r) => ({ ok: r }), (e: McpError) => ({ code: e.code, message: e.message }));
-    const missing = await client.readResource({ uri: 'file:///nope/none.txt' }).then((r) => ({ ok: r }), (e: McpError) => ({ code: e.code, message: e.message }));
+    const hidden = await client.readResource({ uri: 'file:///secret/keys.txt' }).then(
+      (r) => ({ ok: r }),
+      (e: McpError) => ({ code: e.code, message: e.message }),
+    );
+    const missing = await client.readResource({ uri: 'file:///nope/none.txt' }).then(
+      (r) => ({ ok: r }),
+      (e: McpError) => ({ code: e.code, message: e.message }),
+    );
     expect(JSON.stringify(hidden).replaceAll('file:///secret/keys.txt', 'U')).toEqual(JSON.stringify(missing).replaceAll('file:///nope/none.txt', 'U'));
     await client.close();
   });

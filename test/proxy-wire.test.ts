@@ -10,7 +10,8 @@ import { governedConfig } from './support/configs.js';
 import { connectClient, messagesOf, rawPost, startTestSidecar, type TestSidecar } from './support/sidecar.js';
 import { startUpstream, type TestUpstream } from './support/upstream.js';
 
-const call = (id: string, name: string, args: object = {}) => `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":${JSON.stringify(name)},"arguments":${JSON.stringify(args)}}}`;
+const call = (id: string, name: string, args: object = {}) =>
+  `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":${JSON.stringify(name)},"arguments":${JSON.stringify(args)}}}`;
 const V = { 'mcp-protocol-version': '2025-03-26' };
 
 describe.each([{ json: true }, { json: false }])('batches and ids (stateless upstream, json=$json)', ({ json }) => {
@@ -20,7 +21,10 @@ describe.each([{ json: true }, { json: false }])('batches and ids (stateless ups
     upstream = await startUpstream({ stateful: false, json });
     tg = await startTestSidecar(governedConfig(upstream.url, 'limits: { maxBodyBytes: 2048 }'));
   });
-  afterAll(async () => { await tg.close(); await upstream.close(); });
+  afterAll(async () => {
+    await tg.close();
+    await upstream.close();
+  });
 
   test('a batch is decided per element: allowed ones forwarded together, denied ones answered locally', async () => {
     const before = upstream.requests.length;
@@ -39,7 +43,10 @@ describe.each([{ json: true }, { json: false }])('batches and ids (stateless ups
   test('a batch with only denied requests never reaches the upstream', async () => {
     const before = upstream.requests.length;
     const r = await rawPost(tg.mcpUrl('up'), `[${call('7', 'delete_file')},${call('8', 'delete_file')}]`, V);
-    expect(messagesOf(r).map((m) => [m.id, m.error.code])).toEqual([[7, -32003], [8, -32003]]);
+    expect(messagesOf(r).map((m) => [m.id, m.error.code])).toEqual([
+      [7, -32003],
+      [8, -32003],
+    ]);
     expect(upstream.requests.length).toBe(before);
   });
 
@@ -87,7 +94,14 @@ describe.each([{ json: true }, { json: false }])('batches and ids (stateless ups
     expect(JSON.parse(r.text).error.code).toBe(-32012);
     // Chunked: the size is only known while reading.
     const chunked = await new Promise<number>((resolve, reject) => {
-      const req = http.request(tg.mcpUrl('up'), { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+      const req = http.request(
+        tg.mcpUrl('up'),
+        { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       for (let i = 0; i < 10; i++) req.write(big.slice(i * 510, (i + 1) * 510));
       req.end();
@@ -135,7 +149,10 @@ describe('upstream failures and auth', () => {
       const r = await rawPost(tg.mcpUrl('down'), `[${call('1', 'echo')},${call('2', 'add')}]`, V);
       expect(r.status).toBe(200);
       const msgs = messagesOf(r);
-      expect(msgs.map((m) => [m.id, m.error.code])).toEqual([[1, -32000], [2, -32000]]);
+      expect(msgs.map((m) => [m.id, m.error.code])).toEqual([
+        [1, -32000],
+        [2, -32000],
+      ]);
       expect(msgs[0].error.data.reason).toBe('could not connect to upstream "down"');
       expect(r.text).not.toContain(String(port));
       // Wait for a finished probe, so the answer reflects a real check.
@@ -184,7 +201,10 @@ describe('sessions (stateful upstream)', () => {
     upstream = await startUpstream({ stateful: true });
     tg = await startTestSidecar(governedConfig(upstream.url));
   });
-  afterAll(async () => { await tg.close(); await upstream.close(); });
+  afterAll(async () => {
+    await tg.close();
+    await upstream.close();
+  });
 
   test('the session id, the GET stream and DELETE pass through', async () => {
     const { client, transport } = await connectClient(tg.mcpUrl('up'));
@@ -193,13 +213,21 @@ describe('sessions (stateful upstream)', () => {
     await client.listTools();
     // The SDK client opens the standalone GET stream after initialization.
     const until = Date.now() + 5000;
-    while (!upstream.requests.some((r) => r.method === 'GET' && r.headers['mcp-session-id'] === sid) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    while (!upstream.requests.some((r) => r.method === 'GET' && r.headers['mcp-session-id'] === sid) && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 20));
     expect(upstream.requests.some((r) => r.method === 'GET' && r.headers['mcp-session-id'] === sid && r.headers['accept'] === 'text/event-stream')).toBe(true);
-    expect(upstream.requests.filter((r) => r.method === 'POST' && r.headers['mcp-session-id'] === sid).every((r) => r.headers['mcp-protocol-version'] === '2025-11-25')).toBe(true);
+    expect(
+      upstream.requests
+        .filter((r) => r.method === 'POST' && r.headers['mcp-session-id'] === sid)
+        .every((r) => r.headers['mcp-protocol-version'] === '2025-11-25'),
+    ).toBe(true);
     await transport.terminateSession();
     expect(upstream.requests.some((r) => r.method === 'DELETE' && r.headers['mcp-session-id'] === sid)).toBe(true);
     // The ended session is refused by the upstream, and that answer passes through.
-    const after = await rawPost(tg.mcpUrl('up'), '{"jsonrpc":"2.0","id":9,"method":"tools/list"}', { 'mcp-session-id': sid!, 'mcp-protocol-version': '2025-11-25' });
+    const after = await rawPost(tg.mcpUrl('up'), '{"jsonrpc":"2.0","id":9,"method":"tools/list"}', {
+      'mcp-session-id': sid!,
+      'mcp-protocol-version': '2025-11-25',
+    });
     expect(after.status).toBe(404);
     await client.close();
   });
@@ -218,14 +246,19 @@ describe('protocol revisions', () => {
     });
     await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(raw.address() as AddressInfo).port}/mcp`;
-    const tg = await startTestSidecar(`sources:\n  - name: up\n    url: ${url}\nrules:\n  - match: { tool: "delete_*" }\n    action: deny\ndefaultAction: forward\n`);
+    const tg = await startTestSidecar(
+      `sources:\n  - name: up\n    url: ${url}\nrules:\n  - match: { tool: "delete_*" }\n    action: deny\ndefaultAction: forward\n`,
+    );
     try {
       const meta = '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}';
       const headers = { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' };
       const ok = await rawPost(tg.mcpUrl('up'), `{"jsonrpc":"2.0","id":"d1","method":"tools/call","params":{"name":"echo","arguments":{},${meta}}}`, headers);
       expect(messagesOf(ok)[0].result.resultType).toBe('complete');
       expect(seen.at(-1)).toMatchObject({ 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' });
-      const denied = await rawPost(tg.mcpUrl('up'), `{"jsonrpc":"2.0","id":"d2","method":"tools/call","params":{"name":"delete_all",${meta}}}`, { ...headers, 'mcp-name': 'delete_all' });
+      const denied = await rawPost(tg.mcpUrl('up'), `{"jsonrpc":"2.0","id":"d2","method":"tools/call","params":{"name":"delete_all",${meta}}}`, {
+        ...headers,
+        'mcp-name': 'delete_all',
+      });
       expect(messagesOf(denied)[0]).toMatchObject({ id: 'd2', error: { code: -32003 } });
       expect(seen).toHaveLength(1);
     } finally {
@@ -239,11 +272,18 @@ describe('protocol revisions', () => {
     const upstream = await startUpstream({ stateful: true });
     const tg = await startTestSidecar(`sources:\n  - name: up\n    url: ${upstream.url}\ndefaultAction: forward\n`);
     try {
-      const r = await fetch(tg.mcpUrl('up'), { headers: { accept: 'text/event-stream', 'mcp-session-id': 'no-such-session', 'last-event-id': 'evt-42', 'mcp-protocol-version': '2025-11-25' } });
+      const r = await fetch(tg.mcpUrl('up'), {
+        headers: { accept: 'text/event-stream', 'mcp-session-id': 'no-such-session', 'last-event-id': 'evt-42', 'mcp-protocol-version': '2025-11-25' },
+      });
       expect(r.status).toBe(404); // the upstream's own answer for an unknown session, unchanged
       const got = upstream.requests.at(-1)!;
       expect(got).toMatchObject({ method: 'GET' });
-      expect(got.headers).toMatchObject({ 'last-event-id': 'evt-42', accept: 'text/event-stream', 'mcp-session-id': 'no-such-session', 'mcp-protocol-version': '2025-11-25' });
+      expect(got.headers).toMatchObject({
+        'last-event-id': 'evt-42',
+        accept: 'text/event-stream',
+        'mcp-session-id': 'no-such-session',
+        'mcp-protocol-version': '2025-11-25',
+      });
     } finally {
       await tg.close();
       await upstream.close();
@@ -255,7 +295,9 @@ describe('GET streams', () => {
   test('list results replayed on a GET stream are filtered too', async () => {
     const raw = http.createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write('id: e1\ndata: {"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"get_secret","inputSchema":{"type":"object"}}],"nextCursor":"c2"}}\n\n');
+      res.write(
+        'id: e1\ndata: {"jsonrpc":"2.0","id":4,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"get_secret","inputSchema":{"type":"object"}}],"nextCursor":"c2"}}\n\n',
+      );
       res.end(': bye\n\n');
     });
     await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));

@@ -27,23 +27,59 @@ describe('examples/thoughtgate.yaml in front of server-everything', () => {
   test('Inspector CLI: tools/list shows exactly the allowlisted tools', async () => {
     const r = await inspector([url, '--transport', 'http', '--method', 'tools/list', '--format', 'json']);
     expect(r.code).toBe(0);
-    const names = JSON.parse(r.out).result.tools.map((t: { name: string }) => t.name).sort();
+    const names = JSON.parse(r.out)
+      .result.tools.map((t: { name: string }) => t.name)
+      .sort();
     expect(names).toEqual(['echo', 'get-structured-content', 'get-sum', 'get-tiny-image', 'trigger-long-running-operation']);
   }, 60_000);
 
   test('Inspector CLI: Cedar permits a small sum and denies a large one', async () => {
-    const ok = await inspector([url, '--transport', 'http', '--method', 'tools/call', '--tool-name', 'get-sum', '--tool-arg', 'a=5', '--tool-arg', 'b=3', '--format', 'json']);
+    const ok = await inspector([
+      url,
+      '--transport',
+      'http',
+      '--method',
+      'tools/call',
+      '--tool-name',
+      'get-sum',
+      '--tool-arg',
+      'a=5',
+      '--tool-arg',
+      'b=3',
+      '--format',
+      'json',
+    ]);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.out).result.content[0].text).toBe('The sum of 5 and 3 is 8.');
-    const denied = await inspector([url, '--transport', 'http', '--method', 'tools/call', '--tool-name', 'get-sum', '--tool-arg', 'a=5000', '--tool-arg', 'b=3', '--format', 'json']);
+    const denied = await inspector([
+      url,
+      '--transport',
+      'http',
+      '--method',
+      'tools/call',
+      '--tool-name',
+      'get-sum',
+      '--tool-arg',
+      'a=5000',
+      '--tool-arg',
+      'b=3',
+      '--format',
+      'json',
+    ]);
     expect(denied.code).not.toBe(0);
     expect(denied.out + denied.err).toContain('Denied by ThoughtGate policy');
   }, 60_000);
 
   test('SDK client: the hidden get-env answers exactly like a tool that does not exist', async () => {
     const { client } = await connectClient(url);
-    const hidden = await client.callTool({ name: 'get-env', arguments: {} }).then((r) => r, (e: McpError) => ({ code: e.code, message: e.message }));
-    const unknown = await client.callTool({ name: 'no-such-tool', arguments: {} }).then((r) => r, (e: McpError) => ({ code: e.code, message: e.message }));
+    const hidden = await client.callTool({ name: 'get-env', arguments: {} }).then(
+      (r) => r,
+      (e: McpError) => ({ code: e.code, message: e.message }),
+    );
+    const unknown = await client.callTool({ name: 'no-such-tool', arguments: {} }).then(
+      (r) => r,
+      (e: McpError) => ({ code: e.code, message: e.message }),
+    );
     expect(JSON.stringify(hidden).replaceAll('get-env', 'T')).toBe(JSON.stringify(unknown).replaceAll('no-such-tool', 'T'));
     expect(JSON.stringify(hidden)).not.toContain('PATH');
     const denied = await client.callTool({ name: 'get-tiny-image', arguments: {} }).catch((e: McpError) => e);
@@ -54,7 +90,9 @@ describe('examples/thoughtgate.yaml in front of server-everything', () => {
   test('SDK client: progress notifications of a long operation stream through', async () => {
     const { client } = await connectClient(url);
     const progress: number[] = [];
-    const r = await client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 3 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    const r = await client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 3 } }, undefined, {
+      onprogress: (p) => progress.push(p.progress),
+    });
     expect(progress).toEqual([1, 2, 3]);
     expect(JSON.stringify(r.content)).toContain('Long running operation completed');
     await client.close();
@@ -101,7 +139,22 @@ describe('the thoughtgate command', () => {
   test('--help documents every option and its environment variable', async () => {
     const p = run(process.execPath, [CLI, 'sidecar', '--help']);
     expect(await p.exited).toBe(0);
-    for (const s of ['--config', '--port', '--admin-port', '--bind', '--admin-bind', '--log-level', '--drain-timeout', 'THOUGHTGATE_CONFIG', 'THOUGHTGATE_PORT', 'THOUGHTGATE_ADMIN_PORT', 'THOUGHTGATE_BIND', 'THOUGHTGATE_ADMIN_BIND', 'THOUGHTGATE_LOG_LEVEL', 'THOUGHTGATE_DRAIN_TIMEOUT']) {
+    for (const s of [
+      '--config',
+      '--port',
+      '--admin-port',
+      '--bind',
+      '--admin-bind',
+      '--log-level',
+      '--drain-timeout',
+      'THOUGHTGATE_CONFIG',
+      'THOUGHTGATE_PORT',
+      'THOUGHTGATE_ADMIN_PORT',
+      'THOUGHTGATE_BIND',
+      'THOUGHTGATE_ADMIN_BIND',
+      'THOUGHTGATE_LOG_LEVEL',
+      'THOUGHTGATE_DRAIN_TIMEOUT',
+    ]) {
       expect(p.out()).toContain(s);
     }
   });
@@ -137,11 +190,21 @@ describe('the thoughtgate command', () => {
     writeFileSync(file, `sources:\n  - name: e\n    url: ${everything.url}\ndefaultAction: forward\n`);
     const port = await freePort();
     const adminPort = await freePort();
-    const p = run(process.execPath, [CLI, 'sidecar'], { THOUGHTGATE_CONFIG: file, THOUGHTGATE_PORT: String(port), THOUGHTGATE_ADMIN_PORT: String(adminPort), THOUGHTGATE_BIND: '127.0.0.1', THOUGHTGATE_LOG_LEVEL: 'warn' });
+    const p = run(process.execPath, [CLI, 'sidecar'], {
+      THOUGHTGATE_CONFIG: file,
+      THOUGHTGATE_PORT: String(port),
+      THOUGHTGATE_ADMIN_PORT: String(adminPort),
+      THOUGHTGATE_BIND: '127.0.0.1',
+      THOUGHTGATE_LOG_LEVEL: 'warn',
+    });
     try {
       await waitForPort(adminPort);
       while ((await fetch(`http://127.0.0.1:${adminPort}/ready`)).status !== 200) await new Promise((r) => setTimeout(r, 25));
-      const r = await fetch(`http://127.0.0.1:${port}/mcp/e`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+      const r = await fetch(`http://127.0.0.1:${port}/mcp/e`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+      });
       expect(r.status).toBeLessThan(500);
       // At level warn, neither the "listening" line nor request lines are printed.
       expect(p.out()).toBe('');
@@ -160,13 +223,19 @@ describe('the thoughtgate command', () => {
     try {
       const { client } = await connectClient(`${tg.base}/mcp/e`);
       const progress: number[] = [];
-      const call = client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 2, steps: 4 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+      const call = client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 2, steps: 4 } }, undefined, {
+        onprogress: (p) => progress.push(p.progress),
+      });
       while (progress.length === 0) await new Promise((r) => setTimeout(r, 20));
       tg.proc.child.kill('SIGTERM');
       const r = await call;
       expect(JSON.stringify(r.content)).toContain('Long running operation completed');
       expect(await tg.proc.exited).toBe(0);
-      const lines = tg.proc.out().trim().split('\n').map((l) => JSON.parse(l));
+      const lines = tg.proc
+        .out()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['signal received', 'draining', 'stopped']));
       await client.close().catch(() => undefined);
     } finally {

@@ -25,8 +25,12 @@ async function metric(admin: string, name: string): Promise<string[]> {
 
 describe('hot reload', () => {
   let upstream: TestUpstream;
-  beforeAll(async () => { upstream = await startUpstream({ stateful: true }); });
-  afterAll(async () => { await upstream.close(); });
+  beforeAll(async () => {
+    upstream = await startUpstream({ stateful: true });
+  });
+  afterAll(async () => {
+    await upstream.close();
+  });
 
   test('a valid change applies without restart, on the same client session', async () => {
     const tg = await startTestSidecar(config(upstream.url, 'echo'));
@@ -38,7 +42,9 @@ describe('hot reload', () => {
       await tg.waitFor(() => tg.sidecar.snapshot()!.generation > gen, 'the reload');
       expect((await client.callTool({ name: 'echo', arguments: { message: 'a' } })).content).toEqual([{ type: 'text', text: 'echo: a' }]);
       await expect(client.callTool({ name: 'add', arguments: { a: 1, b: 1 } })).rejects.toThrow(McpError);
-      expect(await metric(tg.admin, 'thoughtgate_sidecar_config_reloads_total{result="success"}')).toEqual(['thoughtgate_sidecar_config_reloads_total{result="success"} 2']);
+      expect(await metric(tg.admin, 'thoughtgate_sidecar_config_reloads_total{result="success"}')).toEqual([
+        'thoughtgate_sidecar_config_reloads_total{result="success"} 2',
+      ]);
       const hash = tg.sidecar.snapshot()!.hash;
       expect(await metric(tg.admin, 'thoughtgate_sidecar_config_info')).toContainEqual(`thoughtgate_sidecar_config_info{hash="${hash}"} 1`);
       expect(tg.logs().some((l) => l['msg'] === 'config reloaded' && l['hash'] === hash)).toBe(true);
@@ -54,7 +60,7 @@ describe('hot reload', () => {
       const good = tg.sidecar.snapshot()!;
       const rejections = () => tg.logs().filter((l) => l['msg'] === 'config rejected; the last good config keeps serving').length;
       for (const broken of [
-        'sources: [ {',                                                      // YAML syntax
+        'sources: [ {', // YAML syntax
         config(upstream.url, 'echo').replace('action: deny', 'action: block'), // schema
         `${config(upstream.url, 'echo')}cedar:\n  policies: "permit(principal, action, resource"\n`, // Cedar
       ]) {
@@ -70,7 +76,9 @@ describe('hot reload', () => {
         expect.stringMatching(/cedar/),
       ]);
       expect(rejected.every((l) => l['servingHash'] === good.hash)).toBe(true);
-      expect(await metric(tg.admin, 'thoughtgate_sidecar_config_reloads_total{result="error"}')).toEqual(['thoughtgate_sidecar_config_reloads_total{result="error"} 3']);
+      expect(await metric(tg.admin, 'thoughtgate_sidecar_config_reloads_total{result="error"}')).toEqual([
+        'thoughtgate_sidecar_config_reloads_total{result="error"} 3',
+      ]);
       // Still enforcing the good config: echo is denied here…
       const denied = await rawPost(tg.mcpUrl('up'), '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}');
       expect(JSON.parse(denied.text).error.code).toBe(-32003);
@@ -86,7 +94,8 @@ describe('hot reload', () => {
   });
 
   test('each snapshot owns its Cedar policies: a failed compile leaves them alone, a replaced one is released one swap later', async () => {
-    const withCedar = (id: string) => `${config(upstream.url, 'delete_file').replace('defaultAction: forward', 'defaultAction: policy')}cedar:\n  policies: '@id("${id}") permit(principal, action, resource);'\n`;
+    const withCedar = (id: string) =>
+      `${config(upstream.url, 'delete_file').replace('defaultAction: forward', 'defaultAction: policy')}cedar:\n  policies: '@id("${id}") permit(principal, action, resource);'\n`;
     const tg = await startTestSidecar(withCedar('first'));
     try {
       const reload = async (text: string) => {
@@ -151,7 +160,10 @@ describe('no configuration', () => {
       provider: { description: 'nothing (test)', start: () => undefined, close: () => undefined },
     });
     try {
-      const r = await rawPost(`http://127.0.0.1:${sc.port}/mcp/any`, '[{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"x"}},{"jsonrpc":"2.0","method":"notifications/initialized"}]');
+      const r = await rawPost(
+        `http://127.0.0.1:${sc.port}/mcp/any`,
+        '[{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"x"}},{"jsonrpc":"2.0","method":"notifications/initialized"}]',
+      );
       expect(r.status).toBe(200);
       const msgs = JSON.parse(r.text);
       expect(msgs).toHaveLength(1);
@@ -173,7 +185,13 @@ describe('no configuration', () => {
       adminPort: 0,
       bind: '127.0.0.1',
       log: createLogger('error', () => undefined),
-      provider: { description: 'test provider', start: (cb) => { emit = cb; }, close: () => undefined },
+      provider: {
+        description: 'test provider',
+        start: (cb) => {
+          emit = cb;
+        },
+        close: () => undefined,
+      },
     });
     try {
       const doc = PolicyDocumentSchema.parse({ sources: [{ name: 'up', url: upstream.url }], defaultAction: 'forward' });

@@ -8,7 +8,14 @@ const B = '-----BEGIN CERTIFICATE-----\nB\n-----END CERTIFICATE-----\n';
 
 describe('caBundlePatch', () => {
   it('patches every webhook whose caBundle differs, guarded by the resourceVersion and each name', () => {
-    const cfg = { metadata: { resourceVersion: '42' }, webhooks: [{ name: 'a', clientConfig: {} }, { name: 'b', clientConfig: { caBundle: b64(B + A) } }, { name: 'c', clientConfig: { caBundle: b64(A) } }] };
+    const cfg = {
+      metadata: { resourceVersion: '42' },
+      webhooks: [
+        { name: 'a', clientConfig: {} },
+        { name: 'b', clientConfig: { caBundle: b64(B + A) } },
+        { name: 'c', clientConfig: { caBundle: b64(A) } },
+      ],
+    };
     expect(caBundlePatch(cfg, B + A)).toEqual({
       webhooks: ['a', 'c'],
       ops: [

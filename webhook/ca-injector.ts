@@ -100,7 +100,9 @@ export class CaInjector {
       busy = true;
       this.inject(b)
         .catch((err: unknown) => this.o.log?.warn('webhook caBundle check failed; will retry', { error: describeError(err) }))
-        .finally(() => { busy = false; });
+        .finally(() => {
+          busy = false;
+        });
     }, intervalMs);
     timer.unref();
     return { stop: () => clearInterval(timer) };

@@ -39,11 +39,13 @@ function mount(files: Record<string, string>): void {
 
 function servedBy(port: number, trust: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    https.get({ host: '127.0.0.1', port, path: '/healthz', ca: trust, agent: false, servername: 'tg.tg-system.svc' }, (res) => {
-      const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200 ? fp : `HTTP ${res.statusCode}`));
-    }).on('error', reject);
+    https
+      .get({ host: '127.0.0.1', port, path: '/healthz', ca: trust, agent: false, servername: 'tg.tg-system.svc' }, (res) => {
+        const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200 ? fp : `HTTP ${res.statusCode}`));
+      })
+      .on('error', reject);
   });
 }
 
@@ -86,8 +88,14 @@ describe('MountedCertificate with the webhook server', () => {
     mount({ 'tls.crt': good.cert, 'tls.key': good.key });
     const warnings: string[] = [];
     const log: Logger = {
-      level: 'info', enabled: () => true, debug: () => undefined, info: () => undefined, error: () => undefined,
-      warn: (m, f) => { warnings.push(`${m}: ${String(f?.error)}`); },
+      level: 'info',
+      enabled: () => true,
+      debug: () => undefined,
+      info: () => undefined,
+      error: () => undefined,
+      warn: (m, f) => {
+        warnings.push(`${m}: ${String(f?.error)}`);
+      },
     };
     const mounted = new MountedCertificate(dir, log);
     expect(mounted.current()).toEqual({ cert: good.cert, key: good.key, ca: '' });

@@ -13,7 +13,10 @@ export class MountedCertificate {
   private last: ServingTls | undefined;
   private lastError = '';
 
-  constructor(private readonly dir: string, private readonly log?: Logger) {}
+  constructor(
+    private readonly dir: string,
+    private readonly log?: Logger,
+  ) {}
 
   /**
    * The certificate in the directory now, or the last good one when the files cannot be read or

@@ -119,8 +119,14 @@ describe('planServing', () => {
   it('issues again when the CA changed (rotation) or names are missing; extra names are fine', async () => {
     const s = await issueServing({ ca, sans, now, validityMs: 6 * DAY });
     expect(planServing(s.cert, older.cert, sans, now)).toEqual({ action: 'issue', reason: 'signed by another CA' });
-    expect(planServing(s.cert, ca.cert, webhookSans('thoughtgate-webhook', 'other-ns'), now)).toEqual({ action: 'issue', reason: 'names missing: thoughtgate-webhook.other-ns.svc, thoughtgate-webhook.other-ns.svc.cluster.local' });
-    expect(planServing(s.cert, ca.cert, webhookSans('thoughtgate-webhook', 'thoughtgate-system', ['10.0.0.1']), now)).toMatchObject({ action: 'issue', reason: 'names missing: 10.0.0.1' });
+    expect(planServing(s.cert, ca.cert, webhookSans('thoughtgate-webhook', 'other-ns'), now)).toEqual({
+      action: 'issue',
+      reason: 'names missing: thoughtgate-webhook.other-ns.svc, thoughtgate-webhook.other-ns.svc.cluster.local',
+    });
+    expect(planServing(s.cert, ca.cert, webhookSans('thoughtgate-webhook', 'thoughtgate-system', ['10.0.0.1']), now)).toMatchObject({
+      action: 'issue',
+      reason: 'names missing: 10.0.0.1',
+    });
     expect(planServing(s.cert, ca.cert, webhookSans('thoughtgate-webhook', 'thoughtgate-system'), now).action).toBe('keep');
   });
 });

@@ -100,7 +100,8 @@ function unusable(f: CaFiles): string | undefined {
   if (!ca.ca) return 'tls.crt is not a CA (an earlier layout kept the serving certificate there)';
   try {
     const key = createPrivateKey(f.key);
-    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return `tls.key is not an ECDSA P-256 key (${key.asymmetricKeyType})`;
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+      return `tls.key is not an ECDSA P-256 key (${key.asymmetricKeyType})`;
     if (!ca.checkPrivateKey(key)) return 'tls.key does not match tls.crt';
   } catch (err) {
     return `unreadable tls.key: ${describeError(err)}`;

@@ -95,7 +95,8 @@ export class WebhookCertManager {
 
   constructor(private readonly o: WebhookCertOptions) {
     this.core = o.kubeConfig.makeApiClient(k8s.CoreV1Api);
-    this.injector = o.injector ?? (o.webhookConfigName ? new CaInjector({ kubeConfig: o.kubeConfig, webhookConfigName: o.webhookConfigName, log: o.log }) : undefined);
+    this.injector =
+      o.injector ?? (o.webhookConfigName ? new CaInjector({ kubeConfig: o.kubeConfig, webhookConfigName: o.webhookConfigName, log: o.log }) : undefined);
     this.sans = webhookSans(o.serviceName, o.namespace, o.extraSans);
     this.caValidityMs = o.caValidityMs ?? DEFAULT_CA_VALIDITY_MS;
     this.servingValidityMs = o.servingValidityMs ?? DEFAULT_SERVING_VALIDITY_MS;
@@ -117,7 +118,9 @@ export class WebhookCertManager {
    * one GET when nothing changes). Concurrent calls share one run.
    */
   ensure(): Promise<EnsureResult> {
-    this.running ??= this.run().finally(() => { this.running = undefined; });
+    this.running ??= this.run().finally(() => {
+      this.running = undefined;
+    });
     return this.running;
   }
 
@@ -189,8 +192,13 @@ export class WebhookCertManager {
     }
     const leaf = new X509Certificate(this.tls!.cert);
     return {
-      ca: action, caReason: reason, serving: plan.action === 'issue' ? 'issued' : 'kept', servingReason,
-      notAfter: new Date(leaf.validTo), renewAt: renewAt(leaf), ...injected,
+      ca: action,
+      caReason: reason,
+      serving: plan.action === 'issue' ? 'issued' : 'kept',
+      servingReason,
+      notAfter: new Date(leaf.validTo),
+      renewAt: renewAt(leaf),
+      ...injected,
     };
   }
 
@@ -201,7 +209,10 @@ export class WebhookCertManager {
       await this.core.createNamespacedSecret({
         namespace: this.o.namespace,
         body: {
-          apiVersion: 'v1', kind: 'Secret', type: TLS_TYPE, data,
+          apiVersion: 'v1',
+          kind: 'Secret',
+          type: TLS_TYPE,
+          data,
           metadata: { name: this.o.secretName, namespace: this.o.namespace, labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.component]: 'webhook' } },
         },
       });

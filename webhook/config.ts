@@ -42,14 +42,21 @@ interface Requirement {
 }
 
 export function buildWebhookConfiguration(o: WebhookConfigOptions): Record<string, unknown> {
-  const clientConfig: Record<string, unknown> = 'url' in o.target
-    ? { url: o.target.url.replace(/\/+$/, '') + MUTATE_PATH }
-    : { service: { name: o.target.service.name, namespace: o.target.service.namespace, port: o.target.service.port ?? 443, path: MUTATE_PATH } };
+  const clientConfig: Record<string, unknown> =
+    'url' in o.target
+      ? { url: o.target.url.replace(/\/+$/, '') + MUTATE_PATH }
+      : { service: { name: o.target.service.name, namespace: o.target.service.namespace, port: o.target.service.port ?? 443, path: MUTATE_PATH } };
   if (o.caBundle) clientConfig.caBundle = o.caBundle;
   const namespaceSelector: LabelSelector & { matchExpressions: Requirement[] } = {
     matchLabels: { [LABELS.inject]: INJECT_ENABLED },
     // The operator's namespace too: its pods must start even when the webhook is down.
-    matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...new Set([...(o.excludedNamespaces ?? DEFAULT_EXCLUDED_NAMESPACES), o.operatorNamespace])] }],
+    matchExpressions: [
+      {
+        key: 'kubernetes.io/metadata.name',
+        operator: 'NotIn',
+        values: [...new Set([...(o.excludedNamespaces ?? DEFAULT_EXCLUDED_NAMESPACES), o.operatorNamespace])],
+      },
+    ],
   };
   // Same rules as mutatePod, evaluated by the apiserver: such pods are admitted even while the
   // webhook is down, and cost no call.
@@ -64,27 +71,32 @@ export function buildWebhookConfiguration(o: WebhookConfigOptions): Record<strin
   // unknown field by older apiservers, where mutatePod still decides) cover them.
   const annotations = 'object.metadata.annotations';
   const matchConditions = [
-    { name: 'not-opted-out', expression: `!has(${annotations}) || !('${ANNOTATIONS.inject}' in ${annotations}) || ${annotations}['${ANNOTATIONS.inject}'] != '${INJECT_DISABLED}'` },
+    {
+      name: 'not-opted-out',
+      expression: `!has(${annotations}) || !('${ANNOTATIONS.inject}' in ${annotations}) || ${annotations}['${ANNOTATIONS.inject}'] != '${INJECT_DISABLED}'`,
+    },
     { name: 'not-injected-yet', expression: `!has(${annotations}) || !('${ANNOTATIONS.injected}' in ${annotations})` },
   ];
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
     metadata: { name: o.name, labels: { [LABELS.managedBy]: MANAGED_BY, ...o.labels } },
-    webhooks: [{
-      name: o.webhookName ?? DEFAULT_WEBHOOK_NAME,
-      admissionReviewVersions: ['v1'],
-      sideEffects: 'None',
-      failurePolicy: o.failurePolicy ?? DEFAULT_FAILURE_POLICY,
-      timeoutSeconds: o.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
-      matchPolicy: 'Equivalent',
-      // Never: a re-run would find the injected annotation and do nothing anyway.
-      reinvocationPolicy: 'Never',
-      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
-      clientConfig,
-      namespaceSelector,
-      objectSelector,
-      matchConditions,
-    }],
+    webhooks: [
+      {
+        name: o.webhookName ?? DEFAULT_WEBHOOK_NAME,
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: o.failurePolicy ?? DEFAULT_FAILURE_POLICY,
+        timeoutSeconds: o.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
+        matchPolicy: 'Equivalent',
+        // Never: a re-run would find the injected annotation and do nothing anyway.
+        reinvocationPolicy: 'Never',
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
+        clientConfig,
+        namespaceSelector,
+        objectSelector,
+        matchConditions,
+      },
+    ],
   };
 }

@@ -8,7 +8,10 @@ export class JsonPatchError extends Error {}
 function parsePointer(path: string): string[] {
   if (path === '') return [];
   if (!path.startsWith('/')) throw new JsonPatchError(`bad JSON pointer "${path}"`);
-  return path.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path
+    .slice(1)
+    .split('/')
+    .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 type Container = Record<string, unknown> | unknown[];
@@ -67,15 +70,27 @@ export function applyJsonPatch<T>(doc: T, ops: readonly JsonPatchOp[]): T {
   for (const op of ops) {
     const value = structuredClone(op.value);
     switch (op.op) {
-      case 'add': add(out, op.path, value); break;
-      case 'remove': remove(out, op.path); break;
-      case 'replace': remove(out, op.path); add(out, op.path, value); break;
+      case 'add':
+        add(out, op.path, value);
+        break;
+      case 'remove':
+        remove(out, op.path);
+        break;
+      case 'replace':
+        remove(out, op.path);
+        add(out, op.path, value);
+        break;
       case 'test':
         if (JSON.stringify(get(out, op.path)) !== JSON.stringify(op.value)) throw new JsonPatchError(`test failed at ${op.path}`);
         break;
-      case 'move': add(out, op.path, remove(out, op.from ?? '')); break;
-      case 'copy': add(out, op.path, structuredClone(get(out, op.from ?? ''))); break;
-      default: throw new JsonPatchError(`unknown op ${(op as { op: string }).op}`);
+      case 'move':
+        add(out, op.path, remove(out, op.from ?? ''));
+        break;
+      case 'copy':
+        add(out, op.path, structuredClone(get(out, op.from ?? '')));
+        break;
+      default:
+        throw new JsonPatchError(`unknown op ${(op as { op: string }).op}`);
     }
   }
   return out;

@@ -10,16 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyJsonPatch, JsonPatchError } from './jsonpatch.js';
-import {
-  DEFAULT_RESOURCES,
-  mergeNoProxy,
-  mutatePod,
-  needsOwnToken,
-  type Container,
-  type InjectionSettings,
-  type MutationInput,
-  type Pod,
-} from './mutate.js';
+import { DEFAULT_RESOURCES, mergeNoProxy, mutatePod, needsOwnToken, type Container, type InjectionSettings, type MutationInput, type Pod } from './mutate.js';
 import { at } from '../test/support/at.js';
 
 const settings: InjectionSettings = {
@@ -29,7 +20,13 @@ const settings: InjectionSettings = {
 };
 /** Every setting away from its default. */
 const customSettings: InjectionSettings = {
-  ...settings, containerName: 'tg', imagePullPolicy: 'Always', runAsUser: 1000, configMapName: 'cm', adminBind: '::', logLevel: 'debug',
+  ...settings,
+  containerName: 'tg',
+  imagePullPolicy: 'Always',
+  runAsUser: 1000,
+  configMapName: 'cm',
+  adminBind: '::',
+  logLevel: 'debug',
   resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '256Mi' } },
 };
 const enabledNs = { name: 'agents', labels: { 'thoughtgate.io/inject': 'enabled', 'kubernetes.io/metadata.name': 'agents' } };
@@ -44,10 +41,19 @@ function withServiceAccountPlugin(pod: Pod): Pod {
   const p = structuredClone(pod);
   p.spec!.serviceAccountName ??= 'default';
   if (p.spec!.automountServiceAccountToken === false) return p;
-  p.spec!.volumes = [...(p.spec!.volumes ?? []), {
-    name: 'kube-api-access-x7k2p',
-    projected: { defaultMode: 420, sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] },
-  }];
+  p.spec!.volumes = [
+    ...(p.spec!.volumes ?? []),
+    {
+      name: 'kube-api-access-x7k2p',
+      projected: {
+        defaultMode: 420,
+        sources: [
+          { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+          { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+        ],
+      },
+    },
+  ];
   for (const c of [...(p.spec!.initContainers ?? []), ...p.spec!.containers!]) {
     c.volumeMounts = [...(c.volumeMounts ?? []), { name: 'kube-api-access-x7k2p', mountPath: SA_DIR, readOnly: true }];
   }
@@ -83,7 +89,14 @@ const withExistingEnvVolumesAnnotations = (): Pod => ({
   spec: {
     volumes: [{ name: 'data', emptyDir: {} }],
     containers: [
-      { name: 'app', image: 'a', env: [{ name: 'THOUGHTGATE_URL', value: 'http://127.0.0.1:9999' }, { name: 'B', value: '2' }] },
+      {
+        name: 'app',
+        image: 'a',
+        env: [
+          { name: 'THOUGHTGATE_URL', value: 'http://127.0.0.1:9999' },
+          { name: 'B', value: '2' },
+        ],
+      },
       { name: 'other', image: 'o', env: [] },
     ],
   },
@@ -119,12 +132,23 @@ describe('mutatePod: what gets injected', () => {
         { name: 'tg-admin', containerPort: 7469, protocol: 'TCP' },
       ],
       startupProbe: { httpGet: { path: '/health', port: 'tg-admin', scheme: 'HTTP' }, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 30 },
-      readinessProbe: { httpGet: { path: '/ready', port: 'tg-admin', scheme: 'HTTP' }, periodSeconds: 5, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 1 },
+      readinessProbe: {
+        httpGet: { path: '/ready', port: 'tg-admin', scheme: 'HTTP' },
+        periodSeconds: 5,
+        timeoutSeconds: 1,
+        failureThreshold: 2,
+        successThreshold: 1,
+      },
       livenessProbe: { httpGet: { path: '/health', port: 'tg-admin', scheme: 'HTTP' }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
       resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '1', memory: '192Mi' } },
       securityContext: {
-        runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false,
-        capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        runAsGroup: 65532,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
       },
       volumeMounts: [
         { name: 'thoughtgate-podinfo', mountPath: '/etc/podinfo', readOnly: true },
@@ -141,10 +165,19 @@ describe('mutatePod: what gets injected', () => {
     expect(pod.spec!.containers).toEqual([{ name: 'app', image: 'agent:1', env: [{ name: 'THOUGHTGATE_URL', value: 'http://127.0.0.1:7467' }] }]);
   });
 
-  it('handles a Deployment-made pod: generateName and no name, labels, the ServiceAccount plugin\'s token volume', () => {
+  it("handles a Deployment-made pod: generateName and no name, labels, the ServiceAccount plugin's token volume", () => {
     const pod0 = withServiceAccountPlugin({
-      metadata: { generateName: 'agent-7f9c6d-', labels: { app: 'agent', 'pod-template-hash': '7f9c6d' }, annotations: { 'kubectl.kubernetes.io/restartedAt': 'x' } },
-      spec: { containers: [{ name: 'app', image: 'agent:1', env: [{ name: 'A', value: '1' }] }, { name: 'helper', image: 'h:1' }] },
+      metadata: {
+        generateName: 'agent-7f9c6d-',
+        labels: { app: 'agent', 'pod-template-hash': '7f9c6d' },
+        annotations: { 'kubectl.kubernetes.io/restartedAt': 'x' },
+      },
+      spec: {
+        containers: [
+          { name: 'app', image: 'agent:1', env: [{ name: 'A', value: '1' }] },
+          { name: 'helper', image: 'h:1' },
+        ],
+      },
     });
     const { pod, reason } = inject(input(pod0));
     expect(reason).toBe('injected native sidecar');
@@ -161,7 +194,10 @@ describe('mutatePod: what gets injected', () => {
 
   it('puts the native sidecar first among existing init containers and leaves them alone', () => {
     const pod0 = bare();
-    pod0.spec!.initContainers = [{ name: 'migrate', image: 'm:1', env: [{ name: 'X', value: 'y' }] }, { name: 'istio-proxy', image: 'p:1', restartPolicy: 'Always' }];
+    pod0.spec!.initContainers = [
+      { name: 'migrate', image: 'm:1', env: [{ name: 'X', value: 'y' }] },
+      { name: 'istio-proxy', image: 'p:1', restartPolicy: 'Always' },
+    ];
     const { pod } = inject(input(withServiceAccountPlugin(pod0)));
     expect(pod.spec!.initContainers!.map((c) => c.name)).toEqual(['thoughtgate', 'migrate', 'istio-proxy']);
     expect(envOf(at(pod.spec!.initContainers, 1))).toEqual({ X: 'y' });
@@ -213,7 +249,15 @@ describe('mutatePod: what gets injected', () => {
       metadata: { name: 'a', annotations: { 'thoughtgate.io/forward-proxy': 'true' } },
       spec: {
         containers: [
-          { name: 'app', image: 'a', env: [{ name: 'NO_PROXY', value: 'internal.example.com, 10.0.0.0/8,localhost' }, { name: 'no_proxy', value: '.corp' }, { name: 'HTTP_PROXY', value: 'http://corp-proxy:3128' }] },
+          {
+            name: 'app',
+            image: 'a',
+            env: [
+              { name: 'NO_PROXY', value: 'internal.example.com, 10.0.0.0/8,localhost' },
+              { name: 'no_proxy', value: '.corp' },
+              { name: 'HTTP_PROXY', value: 'http://corp-proxy:3128' },
+            ],
+          },
           { name: 'bare', image: 'b' },
         ],
       },
@@ -222,12 +266,18 @@ describe('mutatePod: what gets injected', () => {
     expect(reason).toContain('forward proxy');
     const merged = 'internal.example.com,10.0.0.0/8,localhost,.corp,127.0.0.1,::1';
     expect(envOf(at(pod.spec!.containers, 0))).toEqual({
-      NO_PROXY: merged, no_proxy: merged,
-      HTTP_PROXY: 'http://127.0.0.1:7467', http_proxy: 'http://127.0.0.1:7467', THOUGHTGATE_URL: 'http://127.0.0.1:7467',
+      NO_PROXY: merged,
+      no_proxy: merged,
+      HTTP_PROXY: 'http://127.0.0.1:7467',
+      http_proxy: 'http://127.0.0.1:7467',
+      THOUGHTGATE_URL: 'http://127.0.0.1:7467',
     });
     expect(envOf(at(pod.spec!.containers, 1))).toEqual({
-      THOUGHTGATE_URL: 'http://127.0.0.1:7467', HTTP_PROXY: 'http://127.0.0.1:7467', http_proxy: 'http://127.0.0.1:7467',
-      NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1',
+      THOUGHTGATE_URL: 'http://127.0.0.1:7467',
+      HTTP_PROXY: 'http://127.0.0.1:7467',
+      http_proxy: 'http://127.0.0.1:7467',
+      NO_PROXY: 'localhost,127.0.0.1,::1',
+      no_proxy: 'localhost,127.0.0.1,::1',
     });
     // The sidecar itself never proxies through itself.
     expect(envOf(sidecarOf(pod))).not.toHaveProperty('HTTP_PROXY');
@@ -401,25 +451,66 @@ const UPDATE_GOLDEN = process.env.UPDATE_GOLDEN === '1';
 /** Representative pods, as the webhook sees them (after the built-in admission plugins). */
 const GOLDEN: Record<string, () => MutationInput> = {
   'bare-pod-own-token': () => input(bare()),
-  'deployment-pod': () => input(withServiceAccountPlugin({
-    metadata: { generateName: 'agent-7f9c6d-', labels: { app: 'agent', 'pod-template-hash': '7f9c6d' } },
-    spec: { containers: [{ name: 'app', image: 'agent:1' }, { name: 'helper', image: 'h:1' }] },
-  })),
-  'existing-init-containers': () => input(withServiceAccountPlugin({
-    ...bare(),
-    spec: { initContainers: [{ name: 'migrate', image: 'm:1' }, { name: 'istio-proxy', image: 'p:1', restartPolicy: 'Always' }], containers: [{ name: 'app', image: 'agent:1' }] },
-  })),
+  'deployment-pod': () =>
+    input(
+      withServiceAccountPlugin({
+        metadata: { generateName: 'agent-7f9c6d-', labels: { app: 'agent', 'pod-template-hash': '7f9c6d' } },
+        spec: {
+          containers: [
+            { name: 'app', image: 'agent:1' },
+            { name: 'helper', image: 'h:1' },
+          ],
+        },
+      }),
+    ),
+  'existing-init-containers': () =>
+    input(
+      withServiceAccountPlugin({
+        ...bare(),
+        spec: {
+          initContainers: [
+            { name: 'migrate', image: 'm:1' },
+            { name: 'istio-proxy', image: 'p:1', restartPolicy: 'Always' },
+          ],
+          containers: [{ name: 'app', image: 'agent:1' }],
+        },
+      }),
+    ),
   'existing-env-volumes-annotations': () => input(withServiceAccountPlugin(withExistingEnvVolumesAnnotations())),
-  'automount-off': () => input(withServiceAccountPlugin({ ...bare(), spec: { automountServiceAccountToken: false, volumes: [{ name: 'cfg', configMap: { name: 'c' } }], containers: [{ name: 'app', image: 'agent:1' }] } })),
-  'forward-proxy': () => input(withServiceAccountPlugin({
-    metadata: { name: 'a', annotations: { 'thoughtgate.io/forward-proxy': 'true' } },
-    spec: { containers: [{ name: 'app', image: 'a', env: [{ name: 'NO_PROXY', value: 'internal.example.com' }, { name: 'HTTP_PROXY', value: 'http://corp-proxy:3128' }] }] },
-  })),
-  'forward-proxy-no-proxy-from-configmap': () => input({
-    metadata: { name: 'a', annotations: { 'thoughtgate.io/forward-proxy': 'true' } },
-    spec: { containers: [{ name: 'app', image: 'a', env: [{ name: 'NO_PROXY', valueFrom: { configMapKeyRef: { name: 'net', key: 'no_proxy' } } }] }] },
-  }),
-  'classic-mode': () => input(withServiceAccountPlugin({ ...bare(), spec: { initContainers: [{ name: 'init', image: 'i' }], containers: [{ name: 'app', image: 'agent:1' }] } }), { settings: { ...settings, mode: 'classic' } }),
+  'automount-off': () =>
+    input(
+      withServiceAccountPlugin({
+        ...bare(),
+        spec: { automountServiceAccountToken: false, volumes: [{ name: 'cfg', configMap: { name: 'c' } }], containers: [{ name: 'app', image: 'agent:1' }] },
+      }),
+    ),
+  'forward-proxy': () =>
+    input(
+      withServiceAccountPlugin({
+        metadata: { name: 'a', annotations: { 'thoughtgate.io/forward-proxy': 'true' } },
+        spec: {
+          containers: [
+            {
+              name: 'app',
+              image: 'a',
+              env: [
+                { name: 'NO_PROXY', value: 'internal.example.com' },
+                { name: 'HTTP_PROXY', value: 'http://corp-proxy:3128' },
+              ],
+            },
+          ],
+        },
+      }),
+    ),
+  'forward-proxy-no-proxy-from-configmap': () =>
+    input({
+      metadata: { name: 'a', annotations: { 'thoughtgate.io/forward-proxy': 'true' } },
+      spec: { containers: [{ name: 'app', image: 'a', env: [{ name: 'NO_PROXY', valueFrom: { configMapKeyRef: { name: 'net', key: 'no_proxy' } } }] }] },
+    }),
+  'classic-mode': () =>
+    input(withServiceAccountPlugin({ ...bare(), spec: { initContainers: [{ name: 'init', image: 'i' }], containers: [{ name: 'app', image: 'agent:1' }] } }), {
+      settings: { ...settings, mode: 'classic' },
+    }),
   'custom-settings': () => input(withServiceAccountPlugin(bare()), { settings: customSettings }),
   'opt-out-annotation': () => input({ ...bare(), metadata: { name: 'agent', annotations: { 'thoughtgate.io/inject': 'disabled' } } }),
   'opt-out-label': () => input({ ...bare(), metadata: { name: 'agent', labels: { 'thoughtgate.io/inject': 'disabled' } } }),
@@ -447,6 +538,10 @@ describe('mutatePod: golden patches (webhook/testdata; UPDATE_GOLDEN=1 rewrites 
 
   it('has no golden file without a case (a renamed or removed case leaves none behind)', () => {
     const files = existsSync(TESTDATA) ? readdirSync(TESTDATA) : [];
-    expect(files.sort()).toEqual(Object.keys(GOLDEN).map((n) => `${n}.json`).sort());
+    expect(files.sort()).toEqual(
+      Object.keys(GOLDEN)
+        .map((n) => `${n}.json`)
+        .sort(),
+    );
   });
 });

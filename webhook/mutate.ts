@@ -147,10 +147,18 @@ export function decide(input: MutationInput): Decision {
   // node's (a second such pod on the node could not start, and the admin port would face the
   // node's network); the image is Linux-only.
   if (pod.spec.hostNetwork) {
-    return { inject: false, reason: 'hostNetwork pod', warning: 'thoughtgate: not injected: pods with hostNetwork: true are not supported; its MCP traffic is not governed' };
+    return {
+      inject: false,
+      reason: 'hostNetwork pod',
+      warning: 'thoughtgate: not injected: pods with hostNetwork: true are not supported; its MCP traffic is not governed',
+    };
   }
   if (pod.spec.os?.name && pod.spec.os.name !== 'linux') {
-    return { inject: false, reason: `os ${pod.spec.os.name}`, warning: `thoughtgate: not injected: the sidecar is Linux-only (spec.os.name: ${pod.spec.os.name})` };
+    return {
+      inject: false,
+      reason: `os ${pod.spec.os.name}`,
+      warning: `thoughtgate: not injected: the sidecar is Linux-only (spec.os.name: ${pod.spec.os.name})`,
+    };
   }
   const taken = (pod.spec.volumes ?? []).map((v) => v.name).filter((v) => v === PODINFO_VOLUME || v === TOKEN_VOLUME);
   if (taken.length) {
@@ -235,7 +243,10 @@ export function sidecarContainer(settings: InjectionSettings, ownToken: boolean)
 }
 
 export function podinfoVolume(): Volume {
-  return { name: PODINFO_VOLUME, downwardAPI: { defaultMode: 0o444, items: [{ path: 'labels', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.labels' } }] } };
+  return {
+    name: PODINFO_VOLUME,
+    downwardAPI: { defaultMode: 0o444, items: [{ path: 'labels', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.labels' } }] },
+  };
 }
 
 /** What the ServiceAccount plugin would have mounted (kube-api-access-*), for the sidecar only. */
@@ -280,7 +291,10 @@ function envOps(base: string, env: EnvVar[] | undefined, wanted: Wanted[]): Json
 }
 
 function splitList(v: string | undefined): string[] {
-  return (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -315,7 +329,8 @@ function appEnv(c: Container, forwardProxy: boolean, warnings: string[]): Wanted
   const merged = mergeNoProxy(literal('NO_PROXY'), literal('no_proxy'));
   for (const n of ['NO_PROXY', 'no_proxy']) {
     // A value from a Secret/ConfigMap cannot be read here; replacing it would drop its entries.
-    if (byName.get(n)?.valueFrom !== undefined) warnings.push(`thoughtgate: container ${c.name}: ${n} comes from valueFrom and was left as is; make sure it contains ${NO_PROXY_LOOPBACK.join(',')}`);
+    if (byName.get(n)?.valueFrom !== undefined)
+      warnings.push(`thoughtgate: container ${c.name}: ${n} comes from valueFrom and was left as is; make sure it contains ${NO_PROXY_LOOPBACK.join(',')}`);
     else wanted.push({ name: n, value: merged, override: true });
   }
   return wanted;
@@ -338,7 +353,9 @@ export function mutatePod(input: MutationInput): MutationResult {
   const sidecar = sidecarContainer(settings, ownToken);
   if (mode === 'native') {
     // First: up before any other init container, which may itself call MCP.
-    patch.push(spec.initContainers ? { op: 'add', path: '/spec/initContainers/0', value: sidecar } : { op: 'add', path: '/spec/initContainers', value: [sidecar] });
+    patch.push(
+      spec.initContainers ? { op: 'add', path: '/spec/initContainers/0', value: sidecar } : { op: 'add', path: '/spec/initContainers', value: [sidecar] },
+    );
   } else {
     patch.push({ op: 'add', path: '/spec/containers/-', value: sidecar });
   }

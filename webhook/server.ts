@@ -107,11 +107,18 @@ export interface ReviewAnswer {
 }
 
 /** The decision for one parsed review. Throws on our own errors (the caller answers 500). */
-export async function answerReview(req: ReviewRequest, settings: InjectionSettings, namespaceLabels?: WebhookServerOptions['namespaceLabels']): Promise<ReviewAnswer> {
+export async function answerReview(
+  req: ReviewRequest,
+  settings: InjectionSettings,
+  namespaceLabels?: WebhookServerOptions['namespaceLabels'],
+): Promise<ReviewAnswer> {
   const base = { operation: req.operation, namespace: req.namespace };
   // A configuration that also matches other kinds or subresources must not break them.
   if ((req.kind?.group ?? '') !== '' || req.kind?.kind !== 'Pod' || req.subResource) {
-    return { response: { uid: req.uid, allowed: true }, result: { ...base, outcome: 'skipped', reason: `not a pod (${req.kind?.kind ?? '?'}${req.subResource ? `/${req.subResource}` : ''})` } };
+    return {
+      response: { uid: req.uid, allowed: true },
+      result: { ...base, outcome: 'skipped', reason: `not a pod (${req.kind?.kind ?? '?'}${req.subResource ? `/${req.subResource}` : ''})` },
+    };
   }
   if (req.operation === 'CREATE' && (typeof req.object !== 'object' || req.object === null)) throw new BadReview('request.object is missing');
   const labels = (await namespaceLabels?.(req.namespace)) ?? { [LABELS.inject]: INJECT_ENABLED };
@@ -127,7 +134,10 @@ export async function answerReview(req: ReviewRequest, settings: InjectionSettin
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -205,7 +215,11 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
       const message = describeError(err);
       if (bad) send(res, 400, `malformed AdmissionReview: ${message}`);
       else {
-        o.log?.error('webhook: internal error; the apiserver applies failurePolicy', { namespace: review.namespace, uid: review.uid, error: (err as Error).stack ?? message });
+        o.log?.error('webhook: internal error; the apiserver applies failurePolicy', {
+          namespace: review.namespace,
+          uid: review.uid,
+          error: (err as Error).stack ?? message,
+        });
         send(res, 500, `thoughtgate webhook internal error: ${message}`);
       }
       record({ outcome: bad ? 'invalid' : 'error', reason: message, operation: review.operation, namespace: review.namespace }, start);
@@ -243,23 +257,27 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
     });
   });
   const interval = o.tlsCheckIntervalMs ?? 10_000;
-  const timer = interval > 0 ? setInterval(() => {
-    try {
-      reloadTls();
-    } catch (err) {
-      o.log?.error('webhook: new TLS certificate rejected; keeping the old one', { error: describeError(err) });
-    }
-  }, interval) : undefined;
+  const timer =
+    interval > 0
+      ? setInterval(() => {
+          try {
+            reloadTls();
+          } catch (err) {
+            o.log?.error('webhook: new TLS certificate rejected; keeping the old one', { error: describeError(err) });
+          }
+        }, interval)
+      : undefined;
   timer?.unref();
 
   return {
     port: (server.address() as AddressInfo).port,
     server,
     reloadTls,
-    close: () => new Promise<void>((resolve) => {
-      if (timer) clearInterval(timer);
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (timer) clearInterval(timer);
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -52,7 +52,9 @@ describe('issueServing', () => {
     expect(leaf.checkIssued(issuer)).toBe(true);
     expect(leaf.checkPrivateKey(createPrivateKey(s.key))).toBe(true);
     expect(leaf.publicKey.asymmetricKeyDetails).toEqual({ namedCurve: 'prime256v1' });
-    expect(leaf.subjectAltName).toBe('DNS:thoughtgate-webhook.thoughtgate-system.svc, DNS:thoughtgate-webhook.thoughtgate-system.svc.cluster.local, DNS:localhost, IP Address:127.0.0.1');
+    expect(leaf.subjectAltName).toBe(
+      'DNS:thoughtgate-webhook.thoughtgate-system.svc, DNS:thoughtgate-webhook.thoughtgate-system.svc.cluster.local, DNS:localhost, IP Address:127.0.0.1',
+    );
     expect(leaf.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']); // serverAuth
     expect(leaf.subject).toBe('CN=thoughtgate-webhook.thoughtgate-system.svc');
     expect(leaf.issuer).toBe(issuer.subject);
@@ -73,9 +75,15 @@ describe('issueServing', () => {
     const server = https.createServer({ cert: s.cert, key: s.key }, (_q, r) => r.end('ok'));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
-    const get = (servername?: string, trust = real.cert) => new Promise<string>((resolve, reject) => {
-      https.get({ host: '127.0.0.1', port, ca: trust, servername, agent: false }, (res) => { res.resume(); res.on('end', () => resolve(String(res.statusCode))); }).on('error', reject);
-    });
+    const get = (servername?: string, trust = real.cert) =>
+      new Promise<string>((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port, ca: trust, servername, agent: false }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(String(res.statusCode)));
+          })
+          .on('error', reject);
+      });
     try {
       await expect(get()).resolves.toBe('200');
       await expect(get('thoughtgate-webhook.thoughtgate-system.svc')).resolves.toBe('200');

@@ -15,7 +15,9 @@ export function repoRoot(from = path.dirname(fileURLToPath(import.meta.url))): s
   for (let dir = from; ; dir = path.dirname(dir)) {
     try {
       if (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).name === 'thoughtgate') return dir;
-    } catch { /* keep walking */ }
+    } catch {
+      /* keep walking */
+    }
     if (path.dirname(dir) === dir) throw new Error(`no thoughtgate package.json above ${from}`);
   }
 }
@@ -53,11 +55,7 @@ export function kubectlPath(): string {
   return existsSync(pinned) ? pinned : 'kubectl';
 }
 
-export function run(
-  command: string,
-  args: string[],
-  options: { input?: string; env?: NodeJS.ProcessEnv; streamStderr?: boolean } = {},
-): Promise<RunResult> {
+export function run(command: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; streamStderr?: boolean } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       env: options.env ?? process.env,

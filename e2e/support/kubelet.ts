@@ -20,7 +20,12 @@ export interface ContainerSpec {
 
 export interface PodJson {
   metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec: { serviceAccountName?: string; initContainers?: ContainerSpec[]; containers: ContainerSpec[]; volumes?: { name: string; downwardAPI?: unknown; projected?: unknown }[] };
+  spec: {
+    serviceAccountName?: string;
+    initContainers?: ContainerSpec[];
+    containers: ContainerSpec[];
+    volumes?: { name: string; downwardAPI?: unknown; projected?: unknown }[];
+  };
 }
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -32,10 +37,14 @@ function quote(v: string): string {
 
 function fieldRef(pod: PodJson, path: string): string {
   switch (path) {
-    case 'metadata.name': return pod.metadata.name;
-    case 'metadata.namespace': return pod.metadata.namespace;
-    case 'spec.serviceAccountName': return pod.spec.serviceAccountName ?? 'default';
-    default: throw new Error(`the test kubelet does not resolve fieldRef ${path}`);
+    case 'metadata.name':
+      return pod.metadata.name;
+    case 'metadata.namespace':
+      return pod.metadata.namespace;
+    case 'spec.serviceAccountName':
+      return pod.spec.serviceAccountName ?? 'default';
+    default:
+      throw new Error(`the test kubelet does not resolve fieldRef ${path}`);
   }
 }
 
@@ -46,7 +55,11 @@ export function findContainer(pod: PodJson, name: string): ContainerSpec {
 }
 
 /** The env (and args) the kubelet would give the container, with mounts mapped to temp dirs. */
-export async function containerProcess(cluster: Pick<Cluster, 'kubectl' | 'server' | 'caFile'>, pod: PodJson, name: string): Promise<{ args: string[]; env: Record<string, string>; tokenFile: string; caFile: string }> {
+export async function containerProcess(
+  cluster: Pick<Cluster, 'kubectl' | 'server' | 'caFile'>,
+  pod: PodJson,
+  name: string,
+): Promise<{ args: string[]; env: Record<string, string>; tokenFile: string; caFile: string }> {
   const c = findContainer(pod, name);
   const root = mkdtempSync(join(tmpdir(), `tg-kubelet-${name}-`));
   const mounts = new Map<string, string>();
@@ -56,7 +69,12 @@ export async function containerProcess(cluster: Pick<Cluster, 'kubectl' | 'serve
     mounts.set(m.mountPath, dir);
     const volume = pod.spec.volumes?.find((v) => v.name === m.name);
     if (volume?.downwardAPI) {
-      writeFileSync(join(dir, 'labels'), Object.entries(pod.metadata.labels ?? {}).map(([k, v]) => `${k}=${quote(v)}`).join('\n'));
+      writeFileSync(
+        join(dir, 'labels'),
+        Object.entries(pod.metadata.labels ?? {})
+          .map(([k, v]) => `${k}=${quote(v)}`)
+          .join('\n'),
+      );
     }
   }
   // The service-account volume: a token for the pod's service account, bound to the pod, as the
@@ -64,7 +82,19 @@ export async function containerProcess(cluster: Pick<Cluster, 'kubectl' | 'serve
   const saDir = mounts.get(SA_DIR) ?? join(root, 'serviceaccount');
   mkdirSync(saDir, { recursive: true });
   const sa = pod.spec.serviceAccountName ?? 'default';
-  const token = await cluster.kubectl(['create', 'token', sa, '-n', pod.metadata.namespace, '--bound-object-kind', 'Pod', '--bound-object-name', pod.metadata.name, '--duration', '1h']);
+  const token = await cluster.kubectl([
+    'create',
+    'token',
+    sa,
+    '-n',
+    pod.metadata.namespace,
+    '--bound-object-kind',
+    'Pod',
+    '--bound-object-name',
+    pod.metadata.name,
+    '--duration',
+    '1h',
+  ]);
   if (token.code !== 0) throw new Error(`TokenRequest failed: ${token.stderr}`);
   writeFileSync(join(saDir, 'token'), token.stdout.trim());
   writeFileSync(join(saDir, 'ca.crt'), (await import('node:fs')).readFileSync(cluster.caFile));
@@ -122,13 +152,19 @@ export async function startPodSandbox(cluster: Pick<Cluster, 'server'>, o: { hos
   const forward = async (host: string, to: { host: string; port: number }): Promise<number> => {
     const s = net.createServer((a) => {
       const b = net.connect(to.port, to.host);
-      for (const x of [a, b]) { sockets.add(x); x.once('close', () => sockets.delete(x)); }
+      for (const x of [a, b]) {
+        sockets.add(x);
+        x.once('close', () => sockets.delete(x));
+      }
       a.pipe(b).pipe(a);
       a.on('error', () => b.destroy());
       b.on('error', () => a.destroy());
     });
     servers.push(s);
-    await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(0, host, resolve); });
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(0, host, resolve);
+    });
     return (s.address() as net.AddressInfo).port;
   };
   const stop = async () => {
@@ -155,7 +191,9 @@ export async function startPodSandbox(cluster: Pick<Cluster, 'server'>, o: { hos
     const child = spawn('ip', ['netns', 'exec', netns, process.execPath, FORWARD_SCRIPT, ...forwards], { stdio: ['ignore', 'pipe', 'pipe'] });
     forwarder = child;
     let err = '';
-    child.stderr!.on('data', (d) => { err += d; });
+    child.stderr!.on('data', (d) => {
+      err += d;
+    });
     await new Promise<void>((resolve, reject) => {
       child.stdout!.once('data', () => resolve());
       child.once('exit', (code) => reject(new Error(`the forwards of ${netns} exited with ${code}: ${err}`)));

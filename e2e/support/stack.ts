@@ -14,20 +14,42 @@ export interface OperatorProc {
   metrics: string;
 }
 
-export async function startOperatorProcess(cluster: Cluster, o: { identity: string; namespace: string; webhookPort: number; webhookConfig?: string; extraArgs?: string[] }): Promise<OperatorProc> {
+export async function startOperatorProcess(
+  cluster: Cluster,
+  o: { identity: string; namespace: string; webhookPort: number; webhookConfig?: string; extraArgs?: string[] },
+): Promise<OperatorProc> {
   const metricsPort = await freePort();
-  const proc = run(process.execPath, [
-    CLI, 'operator',
-    '--kubeconfig', cluster.kubeconfig,
-    '--namespace', o.namespace,
-    '--identity', o.identity,
-    '--metrics-port', String(metricsPort), '--metrics-bind', '127.0.0.1',
-    '--webhook-port', String(o.webhookPort), '--webhook-bind', '127.0.0.1',
-    '--webhook-url', `https://127.0.0.1:${o.webhookPort}`, '--webhook-san', '127.0.0.1', '--manage-webhook-config',
-    ...(o.webhookConfig ? ['--webhook-config', o.webhookConfig] : []),
-    '--sidecar-image', 'ghcr.io/thoughtgate/thoughtgate:e2e',
-    ...(o.extraArgs ?? []),
-  ], { KUBECONFIG: undefined });
+  const proc = run(
+    process.execPath,
+    [
+      CLI,
+      'operator',
+      '--kubeconfig',
+      cluster.kubeconfig,
+      '--namespace',
+      o.namespace,
+      '--identity',
+      o.identity,
+      '--metrics-port',
+      String(metricsPort),
+      '--metrics-bind',
+      '127.0.0.1',
+      '--webhook-port',
+      String(o.webhookPort),
+      '--webhook-bind',
+      '127.0.0.1',
+      '--webhook-url',
+      `https://127.0.0.1:${o.webhookPort}`,
+      '--webhook-san',
+      '127.0.0.1',
+      '--manage-webhook-config',
+      ...(o.webhookConfig ? ['--webhook-config', o.webhookConfig] : []),
+      '--sidecar-image',
+      'ghcr.io/thoughtgate/thoughtgate:e2e',
+      ...(o.extraArgs ?? []),
+    ],
+    { KUBECONFIG: undefined },
+  );
   const metrics = `http://127.0.0.1:${metricsPort}`;
   await until(`operator ${o.identity} ready`, async () => (await fetch(`${metrics}/readyz`)).status === 200);
   return { proc, metrics };
@@ -43,8 +65,12 @@ export async function startInjectedSidecar(cluster: Cluster, pod: PodJson, conta
   // Only the container's env, plus PATH: nothing of the test runner's environment leaks in.
   const child = spawn(cmd, argv, { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    out += d;
+  });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const proc: Proc = {
     child,
@@ -58,9 +84,14 @@ export async function startInjectedSidecar(cluster: Cluster, pod: PodJson, conta
   };
   const adminPort = Number(env['THOUGHTGATE_ADMIN_PORT'] ?? '7469');
   const admin = sandbox ? sandbox.url(adminPort) : `http://127.0.0.1:${adminPort}`;
-  await until('the sidecar ready', async () => {
-    if (child.exitCode !== null) throw new Error(`the sidecar exited with ${child.exitCode}`);
-    return (await fetch(`${admin}/ready`)).status === 200;
-  }, 30_000, { detail: () => `sidecar output:\n${out}` });
+  await until(
+    'the sidecar ready',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`the sidecar exited with ${child.exitCode}`);
+      return (await fetch(`${admin}/ready`)).status === 200;
+    },
+    30_000,
+    { detail: () => `sidecar output:\n${out}` },
+  );
   return proc;
 }

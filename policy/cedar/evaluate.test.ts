@@ -212,7 +212,9 @@ describe('errors fail closed', () => {
   });
 
   test('several failing policies are all listed', () => {
-    const c = compile('@id("a") permit(principal, action, resource) when { context.arguments.x };\n@id("b") forbid(principal, action, resource) when { context.arguments.y };');
+    const c = compile(
+      '@id("a") permit(principal, action, resource) when { context.arguments.x };\n@id("b") forbid(principal, action, resource) when { context.arguments.y };',
+    );
     const d = evaluate(c, { ...base, arguments: {} });
     expect(d.decision).toBe('error');
     expect(d.policies).toEqual(['a', 'b']);

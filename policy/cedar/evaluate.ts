@@ -140,7 +140,11 @@ export function evaluate(compiled: CompiledPolicies, input: CedarInput): CedarDe
 }
 
 /** Cedar's answer → decision. Pure. */
-export function interpret(compiled: CompiledPolicies, answer: CedarTypes.AuthorizationAnswer, input: Pick<CedarInput, 'method' | 'source' | 'target'>): CedarDecision {
+export function interpret(
+  compiled: CompiledPolicies,
+  answer: CedarTypes.AuthorizationAnswer,
+  input: Pick<CedarInput, 'method' | 'source' | 'target'>,
+): CedarDecision {
   if (answer.type === 'failure') {
     return { decision: 'error', policies: [], reason: `Cedar refused the request: ${answer.errors.map((e) => e.message).join('; ')}` };
   }

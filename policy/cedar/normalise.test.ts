@@ -212,7 +212,12 @@ describe('limits', () => {
   test('values JSON cannot carry are refused; throwing getters too', () => {
     expect(normaliseArguments({ f: () => 1 }).ok).toBe(false);
     expect(normaliseArguments({ s: Symbol('x') }).ok).toBe(false);
-    const hostile = Object.defineProperty({}, 'x', { enumerable: true, get: () => { throw new Error('boom'); } });
+    const hostile = Object.defineProperty({}, 'x', {
+      enumerable: true,
+      get: () => {
+        throw new Error('boom');
+      },
+    });
     expect(normaliseArguments(hostile)).toEqual({ ok: false, reason: 'arguments could not be read' });
   });
 

@@ -85,7 +85,11 @@ function tryPlan(policies: readonly { id: string; scope: Scope }[], actions: str
   const bySignature = new Map<string, number>();
   const subsetFor = (action: string | null, source: string | null): number => {
     const ids = policies
-      .filter(({ scope }) => (scope.actions === 'any' || (action !== null && scope.actions.has(action))) && (sources === null || scope.sources === 'any' || (source !== null && scope.sources.has(source))))
+      .filter(
+        ({ scope }) =>
+          (scope.actions === 'any' || (action !== null && scope.actions.has(action))) &&
+          (sources === null || scope.sources === 'any' || (source !== null && scope.sources.has(source))),
+      )
       .map((p) => p.id);
     const signature = ids.join('\u0000');
     let i = bySignature.get(signature);

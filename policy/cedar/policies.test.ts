@@ -102,7 +102,9 @@ describe('errors say where', () => {
   });
 
   test('malformed extension literals are found at compile time, not on every request', () => {
-    const e = errors('@id("d")\npermit(principal, action, resource)\n  when { context.arguments.r.lessThan(decimal("1.23456")) };\n@id("t") permit(principal, action, resource) when { context.time < datetime("tomorrow") };');
+    const e = errors(
+      '@id("d")\npermit(principal, action, resource)\n  when { context.arguments.r.lessThan(decimal("1.23456")) };\n@id("t") permit(principal, action, resource) when { context.time < datetime("tomorrow") };',
+    );
     expect(e).toHaveLength(2);
     expect(e[0]).toMatch(/^cedar\.policies:3:47: policy "d": decimal\("1\.23456"\): too many digits after the decimal/);
     expect(e[1]).toMatch(/^cedar\.policies:4:77: policy "t": datetime\("tomorrow"\): invalid date pattern/);
@@ -151,14 +153,15 @@ describe('one engine per compile', () => {
   test('dispose empties the preparsed sets in Cedar', () => {
     const a = ok('permit(principal, action, resource);');
     const id = a.sets[0]!.id;
-    const ask = () => cedarEngine().statefulIsAuthorized({
-      principal: { type: 'ThoughtGate::Workload', id: 'x' },
-      action: { type: 'ThoughtGate::Action', id: 'tools/call' },
-      resource: { type: 'ThoughtGate::Tool', id: 'bank/transfer' },
-      context: {},
-      entities: [],
-      preparsedPolicySetId: id,
-    });
+    const ask = () =>
+      cedarEngine().statefulIsAuthorized({
+        principal: { type: 'ThoughtGate::Workload', id: 'x' },
+        action: { type: 'ThoughtGate::Action', id: 'tools/call' },
+        resource: { type: 'ThoughtGate::Tool', id: 'bank/transfer' },
+        context: {},
+        entities: [],
+        preparsedPolicySetId: id,
+      });
     const before = ask();
     expect(before.type === 'success' && before.response.decision).toBe('allow');
     a.dispose();

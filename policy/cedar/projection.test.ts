@@ -63,11 +63,19 @@ describe('what policies read of the entities', () => {
   };
 
   test('attributes and literal tag names', () => {
-    expect(entityNeeds('principal.namespace == "x" && principal has pod && principal.hasTag("team") && principal.getTag("env") == "p" && resource.name like "*"')).toEqual({
-      principal: [['namespace', 'pod'], ['env', 'team']],
+    expect(
+      entityNeeds('principal.namespace == "x" && principal has pod && principal.hasTag("team") && principal.getTag("env") == "p" && resource.name like "*"'),
+    ).toEqual({
+      principal: [
+        ['namespace', 'pod'],
+        ['env', 'team'],
+      ],
       resource: [['name'], []],
     });
-    expect(entityNeeds('principal["serviceAccount"] == "a" && resource has source.x')).toEqual({ principal: [['serviceAccount'], []], resource: [['source'], []] });
+    expect(entityNeeds('principal["serviceAccount"] == "a" && resource has source.x')).toEqual({
+      principal: [['serviceAccount'], []],
+      resource: [['source'], []],
+    });
   });
 
   test('scopes and equality need no attributes', () => {
@@ -125,7 +133,9 @@ describe('projection changes no decision (differential, real Cedar)', () => {
   // The second set reads entity data through a literal uid, which needs all of it.
   const sets = [
     compile(text),
-    compile(`${text}\n@id("named") permit(principal, action, resource) when { context.arguments has via && ThoughtGate::Workload::"prod/a".serviceAccount == context.arguments.via };`),
+    compile(
+      `${text}\n@id("named") permit(principal, action, resource) when { context.arguments has via && ThoughtGate::Workload::"prod/a".serviceAccount == context.arguments.via };`,
+    ),
   ];
   const identities: Identity[] = [
     { namespace: 'prod', serviceAccount: 'a', pod: 'p', labels: {} },
@@ -153,7 +163,11 @@ describe('projection changes no decision (differential, real Cedar)', () => {
   ];
   const inputs: CedarInput[] = [];
   for (const args of argSets) {
-    for (const [method, hour, tool] of [['tools/call', '10', 't'], ['tools/call', '23', 'refund'], ['prompts/get', '10', 't']] as const) {
+    for (const [method, hour, tool] of [
+      ['tools/call', '10', 't'],
+      ['tools/call', '23', 'refund'],
+      ['prompts/get', '10', 't'],
+    ] as const) {
       for (const identity of identities) {
         inputs.push({
           identity,

@@ -29,7 +29,9 @@ test('the tools it names exist in @modelcontextprotocol/server-everything', asyn
   if (!r.ok) throw new Error(r.errors.join('\n'));
   // The reference server keeps one module per tool, named after the tool.
   const toolsDir = fileURLToPath(new URL('../../node_modules/@modelcontextprotocol/server-everything/dist/tools/', import.meta.url));
-  const available = readdirSync(toolsDir).filter((f) => f.endsWith('.js') && f !== 'index.js').map((f) => f.slice(0, -3));
+  const available = readdirSync(toolsDir)
+    .filter((f) => f.endsWith('.js') && f !== 'index.js')
+    .map((f) => f.slice(0, -3));
   expect(available).toEqual(expect.arrayContaining([...r.config.sources[0]!.expose.tools!, 'get-env']));
   const ruleTools = r.config.rules.map((x) => x.match.tool);
   expect(available).toEqual(expect.arrayContaining(ruleTools as string[]));

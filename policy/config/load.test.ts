@@ -20,7 +20,14 @@ describe('parseConfigText: valid documents', () => {
   test('fills defaults and substitutes variables', () => {
     const r = configOf(
       parseConfigText(
-        ['sources:', '  - name: github', '    url: https://${HOST}/mcp', '    headers: { Authorization: "Bearer ${TOKEN}" }', 'defaultAction: forward', ''].join('\n'),
+        [
+          'sources:',
+          '  - name: github',
+          '    url: https://${HOST}/mcp',
+          '    headers: { Authorization: "Bearer ${TOKEN}" }',
+          'defaultAction: forward',
+          '',
+        ].join('\n'),
         F,
         { HOST: 'mcp.example.com', TOKEN: 't0k' },
       ),
@@ -129,7 +136,7 @@ describe('parseConfigText: errors point at the spot in the file', () => {
     ]);
   });
 
-  test('YAML syntax errors carry yaml\'s message and position, and nothing else is checked', () => {
+  test("YAML syntax errors carry yaml's message and position, and nothing else is checked", () => {
     const text = [
       'sources:', //                        1
       '  - name: github', //                2
@@ -140,7 +147,9 @@ describe('parseConfigText: errors point at the spot in the file', () => {
       'thoughtgate.yaml:2:11: Nested mappings are not allowed in compact mappings',
       'thoughtgate.yaml:2:11: Implicit keys need to be on a single line',
     ]);
-    expect(errorsOf(parseConfigText('rules:\n  - match: { tool: [a, b }\n    action: deny\n', F, {}))[0]).toMatch(/^thoughtgate\.yaml:2:\d+: Flow sequence .* end with a \]$/);
+    expect(errorsOf(parseConfigText('rules:\n  - match: { tool: [a, b }\n    action: deny\n', F, {}))[0]).toMatch(
+      /^thoughtgate\.yaml:2:\d+: Flow sequence .* end with a \]$/,
+    );
     expect(errorsOf(parseConfigText('defaultAction: deny\nrules: []\ndefaultAction: forward\n', F, {}))).toEqual([
       'thoughtgate.yaml:3:1: Map keys must be unique',
     ]);
@@ -176,7 +185,16 @@ describe('parseConfigText: errors point at the spot in the file', () => {
 });
 
 describe('configHash', () => {
-  const a = ['sources:', '  - name: github', '    url: https://x/mcp', '    expose: { mode: allowlist, tools: [a, b] }', 'rules:', '  - { match: { tool: "d*" }, action: deny }', 'defaultAction: forward', ''].join('\n');
+  const a = [
+    'sources:',
+    '  - name: github',
+    '    url: https://x/mcp',
+    '    expose: { mode: allowlist, tools: [a, b] }',
+    'rules:',
+    '  - { match: { tool: "d*" }, action: deny }',
+    'defaultAction: forward',
+    '',
+  ].join('\n');
   const b = [
     '# the same, written differently',
     'defaultAction: "forward"',
@@ -208,7 +226,9 @@ describe('configHash', () => {
   });
 
   test('canonical JSON sorts keys at every depth and drops undefined members', () => {
-    expect(canonicalJson({ b: 1, a: [{ z: 1, y: undefined, x: 'é' }, null], c: { e: true, d: undefined } })).toBe('{"a":[{"x":"é","z":1},null],"b":1,"c":{"e":true}}');
+    expect(canonicalJson({ b: 1, a: [{ z: 1, y: undefined, x: 'é' }, null], c: { e: true, d: undefined } })).toBe(
+      '{"a":[{"x":"é","z":1},null],"b":1,"c":{"e":true}}',
+    );
     expect(configHash({ a: 1, b: 2 })).toBe(configHash({ b: 2, a: 1 }));
     expect(configHash({ a: 1 })).toMatch(/^[0-9a-f]{16}$/);
   });
@@ -224,7 +244,12 @@ describe('loadConfigFile', () => {
   test('reads, names the file in errors', async () => {
     const p = join(dir, 'thoughtgate.yaml');
     writeFileSync(p, 'defaultAction: maybe\n');
-    expect(await loadConfigFile(p, {})).toEqual({ ok: false, errors: [`${p}:1:16: defaultAction: expected one of forward, deny, policy (for approval by default, end the rules with \`match: {}\` and \`action: approve\`)`] });
+    expect(await loadConfigFile(p, {})).toEqual({
+      ok: false,
+      errors: [
+        `${p}:1:16: defaultAction: expected one of forward, deny, policy (for approval by default, end the rules with \`match: {}\` and \`action: approve\`)`,
+      ],
+    });
     writeFileSync(p, 'defaultAction: ${ACTION:-forward}\n');
     expect(configOf(await loadConfigFile(p, {})).config.defaultAction).toBe('forward');
   });

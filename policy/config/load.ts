@@ -113,7 +113,8 @@ export function parseConfigText(text: string, file: string, env: Env): ParseResu
       ok: false,
       errors: doc.errors.map((e) => {
         const pos = e.linePos?.[0] ? `${file}:${e.linePos[0].line}:${e.linePos[0].col}` : at(e.pos[0]);
-        if (e.code === 'MULTIPLE_DOCS') return `${pos}: only one YAML document is allowed; remove this "---" and what follows, or merge it into the first document`;
+        if (e.code === 'MULTIPLE_DOCS')
+          return `${pos}: only one YAML document is allowed; remove this "---" and what follows, or merge it into the first document`;
         return `${pos}: ${yamlMessage(e.message)}`;
       }),
     };

@@ -32,7 +32,10 @@ describe('operation', () => {
     expect(op('resources/read', { uri: 'file:///a' }).target).toEqual({ kind: 'resource', name: 'file:///a' });
     expect(op('resources/subscribe', { uri: 'file:///a' }).target).toEqual({ kind: 'resource', name: 'file:///a' });
     expect(op('prompts/get', { name: 'p' }).target).toEqual({ kind: 'prompt', name: 'p' });
-    expect(op('completion/complete', { ref: { type: 'ref/prompt', name: 'p' }, argument: { name: 'a', value: '' } }).target).toEqual({ kind: 'prompt', name: 'p' });
+    expect(op('completion/complete', { ref: { type: 'ref/prompt', name: 'p' }, argument: { name: 'a', value: '' } }).target).toEqual({
+      kind: 'prompt',
+      name: 'p',
+    });
     expect(op('completion/complete', { ref: { type: 'ref/resource', uri: 'u://x' } }).target).toEqual({ kind: 'resource', name: 'u://x' });
   });
 
@@ -64,15 +67,24 @@ describe('gate 1: visibility', () => {
 
   test('filtering keeps nextCursor and every other field, and refuses a malformed result', () => {
     const v = compileVisibility({ mode: 'blocklist', tools: ['secret'] });
-    expect(filterListResult(v, 'tools/list', { tools: [{ name: 'a' }, { name: 'secret' }, { nameless: true }], nextCursor: 'c', _meta: { x: 1 } })).toEqual({ tools: [{ name: 'a' }], nextCursor: 'c', _meta: { x: 1 } });
+    expect(filterListResult(v, 'tools/list', { tools: [{ name: 'a' }, { name: 'secret' }, { nameless: true }], nextCursor: 'c', _meta: { x: 1 } })).toEqual({
+      tools: [{ name: 'a' }],
+      nextCursor: 'c',
+      _meta: { x: 1 },
+    });
     expect(filterListResult(v, 'tools/list', { tools: 'nope' })).toBeNull();
     expect(filterListResult(v, 'tools/list', null)).toBeNull();
     const r = compileVisibility({ mode: 'allowlist', resources: ['file:///pub/*'] });
-    expect(filterListResult(r, 'resources/templates/list', { resourceTemplates: [{ uriTemplate: 'file:///pub/{x}' }, { uriTemplate: 'file:///priv/{x}' }] })).toEqual({ resourceTemplates: [{ uriTemplate: 'file:///pub/{x}' }] });
+    expect(
+      filterListResult(r, 'resources/templates/list', { resourceTemplates: [{ uriTemplate: 'file:///pub/{x}' }, { uriTemplate: 'file:///priv/{x}' }] }),
+    ).toEqual({ resourceTemplates: [{ uriTemplate: 'file:///pub/{x}' }] });
   });
 
   test('a hidden target is decided before any rule', () => {
-    const g = inputs({ sources: [{ name: 'github', url: 'http://x', expose: { mode: 'blocklist', tools: ['t'] } }], rules: [{ match: { tool: 't' }, action: 'forward' }] });
+    const g = inputs({
+      sources: [{ name: 'github', url: 'http://x', expose: { mode: 'blocklist', tools: ['t'] } }],
+      rules: [{ match: { tool: 't' }, action: 'forward' }],
+    });
     expect(decide(g, op('tools/call', { name: 't' }), new Date())).toMatchObject({ action: 'hidden', gate: 'visibility' });
   });
 });
@@ -90,8 +102,18 @@ describe('gate 2: rules', () => {
   const now = new Date();
 
   test('first match wins, with rule names or positions in the decision', () => {
-    expect(decide(g, op('tools/call', { name: 'delete_repo' }), now)).toMatchObject({ action: 'deny', rule: 'no-deletes', reason: 'no', error: 'DENIED_BY_RULE' });
-    expect(decide(g, op('tools/call', { name: 'create_issue' }), now)).toMatchObject({ action: 'approve', channel: 'oncall', timeoutMs: 600_000, rule: 'rules[1]' });
+    expect(decide(g, op('tools/call', { name: 'delete_repo' }), now)).toMatchObject({
+      action: 'deny',
+      rule: 'no-deletes',
+      reason: 'no',
+      error: 'DENIED_BY_RULE',
+    });
+    expect(decide(g, op('tools/call', { name: 'create_issue' }), now)).toMatchObject({
+      action: 'approve',
+      channel: 'oncall',
+      timeoutMs: 600_000,
+      rule: 'rules[1]',
+    });
     expect(decide(g, op('tools/call', { name: 'create_issue' }, 'gitlab'), now)).toMatchObject({ action: 'forward', rule: 'defaultAction' });
     expect(decide(g, op('resources/read', { uri: 'file:///etc/passwd' }), now)).toMatchObject({ action: 'deny', rule: 'rules[3]' });
   });
@@ -119,8 +141,16 @@ describe('gate 3: policy rules ask Cedar', () => {
   const now = new Date();
 
   test('permit forwards, @approve asks a human, no permit denies, errors deny', () => {
-    expect(decide(g, op('tools/call', { name: 'pay', arguments: { amount: 5 } }), now)).toMatchObject({ action: 'forward', gate: 'cedar', policies: ['small'] });
-    expect(decide(g, op('tools/call', { name: 'pay', arguments: { amount: 500 } }), now)).toMatchObject({ action: 'approve', gate: 'cedar', channel: 'finance' });
+    expect(decide(g, op('tools/call', { name: 'pay', arguments: { amount: 5 } }), now)).toMatchObject({
+      action: 'forward',
+      gate: 'cedar',
+      policies: ['small'],
+    });
+    expect(decide(g, op('tools/call', { name: 'pay', arguments: { amount: 500 } }), now)).toMatchObject({
+      action: 'approve',
+      gate: 'cedar',
+      channel: 'finance',
+    });
     expect(decide(g, op('tools/call', { name: 'pay', arguments: { amount: 5000 } }), now)).toMatchObject({ action: 'deny', error: 'DENIED_BY_POLICY' });
     expect(decide(g, op('tools/call', { name: 'pay', arguments: { amount: 'lots' } }), now)).toMatchObject({ action: 'deny', error: 'POLICY_ERROR' });
   });
@@ -135,6 +165,8 @@ describe('gate 3: policy rules ask Cedar', () => {
 
   test('defaultAction cannot be approve, and timeouts cannot be zero', () => {
     expect(ConfigFileSchema.safeParse({ defaultAction: 'approve' }).success).toBe(false);
-    expect(ConfigFileSchema.safeParse({ sources: [{ name: 's', url: 'http://x', timeouts: { connect: '0s' } }] }).error!.issues[0]!.message).toBe('must be greater than zero');
+    expect(ConfigFileSchema.safeParse({ sources: [{ name: 's', url: 'http://x', timeouts: { connect: '0s' } }] }).error!.issues[0]!.message).toBe(
+      'must be greater than zero',
+    );
   });
 });

@@ -17,7 +17,11 @@ const now = new Date('2026-01-01T00:00:00Z');
 const esc = (s: string) => s.replace(/[*?\\]/g, (c) => `\\${c}`);
 
 function inputs(doc: object, cedarText?: string): GateInputs {
-  const cfg = ConfigFileSchema.parse({ sources: [{ name: 'e', url: 'http://127.0.0.1:1/mcp' }], ...doc, ...(cedarText ? { cedar: { policies: cedarText } } : {}) });
+  const cfg = ConfigFileSchema.parse({
+    sources: [{ name: 'e', url: 'http://127.0.0.1:1/mcp' }],
+    ...doc,
+    ...(cedarText ? { cedar: { policies: cedarText } } : {}),
+  });
   const cedar = cedarText ? compilePolicies(cedarText) : null;
   if (cedar && !cedar.ok) throw new Error(cedar.errors.join('\n'));
   return {
@@ -43,8 +47,14 @@ describe('every spelling of a resource gets the decision of its canonical form',
       fc.property(withSpelling, ([p, s]) => {
         const c = canonicalUri(plain(p));
         if (!c.ok) throw new Error(c.reason);
-        const hidden = inputs({ sources: [{ name: 'e', url: 'http://127.0.0.1:1/mcp', expose: { mode: 'blocklist', resources: [esc(c.uri)] } }], defaultAction: 'forward' });
-        const only = inputs({ sources: [{ name: 'e', url: 'http://127.0.0.1:1/mcp', expose: { mode: 'allowlist', resources: [esc(c.uri)] } }], defaultAction: 'forward' });
+        const hidden = inputs({
+          sources: [{ name: 'e', url: 'http://127.0.0.1:1/mcp', expose: { mode: 'blocklist', resources: [esc(c.uri)] } }],
+          defaultAction: 'forward',
+        });
+        const only = inputs({
+          sources: [{ name: 'e', url: 'http://127.0.0.1:1/mcp', expose: { mode: 'allowlist', resources: [esc(c.uri)] } }],
+          defaultAction: 'forward',
+        });
         const denied = inputs({ rules: [{ match: { resource: esc(c.uri) }, action: 'deny' }], defaultAction: 'forward' });
         for (const method of ['resources/read', 'resources/subscribe']) {
           expect(decision(hidden, method, { uri: s })).toBe('hidden');
@@ -63,15 +73,27 @@ describe('every spelling of a resource gets the decision of its canonical form',
   });
 
   test('gate 3: Cedar sees the canonical name', () => {
-    const g = inputs({ defaultAction: 'policy' }, `
+    const g = inputs(
+      { defaultAction: 'policy' },
+      `
 permit (principal, action, resource);
 forbid (principal, action, resource == ThoughtGate::Resource::"e/demo://resource/dynamic/text/1");
 forbid (principal, action, resource) when { resource.name like "demo://resource/static/document/architecture*" };
-`);
-    for (const s of ['demo://resource/dynamic/text/1', 'demo://resource/dynamic/text/01', 'DEMO://Resource/dynamic/./text/%31', ' demo://resource/dynamic/x/../text/0001\n']) {
+`,
+    );
+    for (const s of [
+      'demo://resource/dynamic/text/1',
+      'demo://resource/dynamic/text/01',
+      'DEMO://Resource/dynamic/./text/%31',
+      ' demo://resource/dynamic/x/../text/0001\n',
+    ]) {
       expect(decision(g, 'resources/read', { uri: s })).toBe('deny');
     }
-    for (const s of ['demo://resource/static/document/architecture.md', 'demo://resource/static/document/%61rchitecture.md', 'demo://resource//static/document/architecture%2Emd']) {
+    for (const s of [
+      'demo://resource/static/document/architecture.md',
+      'demo://resource/static/document/%61rchitecture.md',
+      'demo://resource//static/document/architecture%2Emd',
+    ]) {
       expect(decision(g, 'resources/read', { uri: s })).toBe('deny');
     }
     expect(decision(g, 'resources/read', { uri: 'demo://resource/dynamic/text/2' })).toBe('forward');
@@ -96,10 +118,14 @@ describe('the forwarded message', () => {
   };
 
   test('carries the canonical URI and every other byte as sent, the id text included', () => {
-    const text = '{ "id" : 1.0e0, "jsonrpc":"2.0", "method":"resources/read", "params": {"_meta":{"progressToken":12345678901234567890,"k":"u\\u0072i"}, "uri" : "DEMO://resource/dynamic/text/01" } }';
+    const text =
+      '{ "id" : 1.0e0, "jsonrpc":"2.0", "method":"resources/read", "params": {"_meta":{"progressToken":12345678901234567890,"k":"u\\u0072i"}, "uri" : "DEMO://resource/dynamic/text/01" } }';
     const d = describeMessage('e', message(text));
-    expect(d.ok && d.raw).toBe('{ "id" : 1.0e0, "jsonrpc":"2.0", "method":"resources/read", "params": {"_meta":{"progressToken":12345678901234567890,"k":"u\\u0072i"}, "uri" : "demo://resource/dynamic/text/1" } }');
-    const complete = '{"jsonrpc":"2.0","id":"a","method":"completion/complete","params":{"argument":{"name":"resourceId","value":"1"},"ref":{"uri":"demo://resource/dynamic/./text/{resourceId}","type":"ref/resource"}}}';
+    expect(d.ok && d.raw).toBe(
+      '{ "id" : 1.0e0, "jsonrpc":"2.0", "method":"resources/read", "params": {"_meta":{"progressToken":12345678901234567890,"k":"u\\u0072i"}, "uri" : "demo://resource/dynamic/text/1" } }',
+    );
+    const complete =
+      '{"jsonrpc":"2.0","id":"a","method":"completion/complete","params":{"argument":{"name":"resourceId","value":"1"},"ref":{"uri":"demo://resource/dynamic/./text/{resourceId}","type":"ref/resource"}}}';
     const c = describeMessage('e', message(complete));
     expect(c.ok && c.raw).toBe(complete.replace('/./', '/'));
   });

@@ -29,8 +29,19 @@ describe('approvalRequestFor / pendingFromRequest', () => {
     expect(obj.metadata).toEqual({ name: p.id, namespace: 'team-a', labels: { 'thoughtgate.io/pod': 'agent-0', 'thoughtgate.io/source': 'github' } });
     expect(obj).toMatchObject({ apiVersion: 'thoughtgate.io/v1alpha1', kind: 'ApprovalRequest' });
     expect(ApprovalRequestSpecSchema.parse(obj.spec)).toEqual({
-      channel: 'approvals', workload: p.workload, source: 'github', method: 'tools/call', tool: 'delete_repo', arguments: p.arguments,
-      requestHash: p.requestHash, taskId: p.id, reason: p.reason, mcpSessionId: 'sess-1', owner: p.client, expiresAt: '2030-01-01T00:10:00.000Z', cancelRequested: false,
+      channel: 'approvals',
+      workload: p.workload,
+      source: 'github',
+      method: 'tools/call',
+      tool: 'delete_repo',
+      arguments: p.arguments,
+      requestHash: p.requestHash,
+      taskId: p.id,
+      reason: p.reason,
+      mcpSessionId: 'sess-1',
+      owner: p.client,
+      expiresAt: '2030-01-01T00:10:00.000Z',
+      cancelRequested: false,
     });
   });
 
@@ -45,7 +56,9 @@ describe('approvalRequestFor / pendingFromRequest', () => {
     const obj = approvalRequestFor(p);
     expect(obj.spec!['owner']).toBe('auth:0123456789abcdef0123456789abcdef');
     expect(pendingFromRequest(obj)).toMatchObject({ pending: { client: p.client } });
-    expect(pendingFromRequest({ ...obj, spec: { ...obj.spec, owner: 'Bearer ghp_secret' } })).toEqual({ error: expect.stringMatching(/^spec is not valid: owner/) });
+    expect(pendingFromRequest({ ...obj, spec: { ...obj.spec, owner: 'Bearer ghp_secret' } })).toEqual({
+      error: expect.stringMatching(/^spec is not valid: owner/),
+    });
     // Stored before the key was: no owner, and none is made up.
     const { owner: _o, ...legacy } = obj.spec!;
     const read = pendingFromRequest({ ...obj, spec: legacy });
@@ -71,14 +84,41 @@ describe('decisionFromRequest', () => {
   });
 
   test('each terminal phase is one outcome, with who, when and why', () => {
-    expect(decisionFromRequest(withStatus({ phase: 'Approved', decidedBy: [{ id: 'U1', name: 'Alice' }, { id: 'U2' }], decidedAt: '2030-01-01T00:04:00Z', message: 'approved in Slack by Alice, U2' }), now)).toEqual({
-      id: p.id, outcome: 'approved', by: [{ id: 'U1', name: 'Alice' }, { id: 'U2' }], at: new Date('2030-01-01T00:04:00Z'), message: 'approved in Slack by Alice, U2',
+    expect(
+      decisionFromRequest(
+        withStatus({
+          phase: 'Approved',
+          decidedBy: [{ id: 'U1', name: 'Alice' }, { id: 'U2' }],
+          decidedAt: '2030-01-01T00:04:00Z',
+          message: 'approved in Slack by Alice, U2',
+        }),
+        now,
+      ),
+    ).toEqual({
+      id: p.id,
+      outcome: 'approved',
+      by: [{ id: 'U1', name: 'Alice' }, { id: 'U2' }],
+      at: new Date('2030-01-01T00:04:00Z'),
+      message: 'approved in Slack by Alice, U2',
     });
-    expect(decisionFromRequest(withStatus({ phase: 'Rejected', decidedBy: [{ id: 'U1' }] }), now)).toEqual({ id: p.id, outcome: 'rejected', by: [{ id: 'U1' }], at: now, message: 'rejected by U1' });
-    expect(decisionFromRequest(withStatus({ phase: 'Expired' }), now)).toMatchObject({ outcome: 'expired', message: 'no decision before the approval timed out' });
+    expect(decisionFromRequest(withStatus({ phase: 'Rejected', decidedBy: [{ id: 'U1' }] }), now)).toEqual({
+      id: p.id,
+      outcome: 'rejected',
+      by: [{ id: 'U1' }],
+      at: now,
+      message: 'rejected by U1',
+    });
+    expect(decisionFromRequest(withStatus({ phase: 'Expired' }), now)).toMatchObject({
+      outcome: 'expired',
+      message: 'no decision before the approval timed out',
+    });
     expect(decisionFromRequest(withStatus({ phase: 'Cancelled' }), now)).toMatchObject({ outcome: 'cancelled' });
-    expect(decisionFromRequest(withStatus({ phase: 'Failed', reason: 'TooManyPending', message: 'too many pending approvals: 3 are open cluster-wide (the operator\'s limit is 3)' }), now))
-      .toMatchObject({ outcome: 'failed', message: expect.stringMatching(/^too many pending approvals/) });
+    expect(
+      decisionFromRequest(
+        withStatus({ phase: 'Failed', reason: 'TooManyPending', message: "too many pending approvals: 3 are open cluster-wide (the operator's limit is 3)" }),
+        now,
+      ),
+    ).toMatchObject({ outcome: 'failed', message: expect.stringMatching(/^too many pending approvals/) });
   });
 
   test('the decision answers to the task id, not the object name', () => {

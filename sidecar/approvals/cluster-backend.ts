@@ -239,7 +239,8 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
         if (obj === null) gone(name, '');
         else if (mine(obj)) consider(obj);
       },
-      (err: unknown) => log.warn('could not check a missing ApprovalRequest; the next list will', { approvalRequest: `${namespace}/${name}`, error: describe(err) }),
+      (err: unknown) =>
+        log.warn('could not check a missing ApprovalRequest; the next list will', { approvalRequest: `${namespace}/${name}`, error: describe(err) }),
     );
   };
 
@@ -260,14 +261,18 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
       }
       for (const [name, t] of tracked) if (t.created && !t.emitted && !names.has(name)) checkMissing(name);
     },
-    onRead: (afterError) => { if (afterError) log.info('watching approval requests again', { where, resourceVersion: reflector.state().resourceVersion }); },
+    onRead: (afterError) => {
+      if (afterError) log.info('watching approval requests again', { where, resourceVersion: reflector.state().resourceVersion });
+    },
     onWatchdog: (silentMs) => log.warn('approval watch went silent; restarting it', { where, silentMs }),
     onGone: (rv) => log.info('approval watch expired (410); listing again', { where, resourceVersion: rv }),
     onFailure: (err, delay) => {
       const status = err instanceof KubeError ? err.status : undefined;
       // Decisions cannot arrive while this fails: an error when it is not a passing blip.
       log[status === 401 || status === 403 || (err instanceof KubeError && err.kind === 'config') ? 'error' : 'warn'](
-        'cannot watch approval requests; retrying', { where, server: transport.server, error: describe(err), retryInMs: delay });
+        'cannot watch approval requests; retrying',
+        { where, server: transport.server, error: describe(err), retryInMs: delay },
+      );
     },
     watchdogMs: o.watchdogMs,
     backoffBaseMs: o.backoffBaseMs,
@@ -282,7 +287,10 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
     if (reflector.isSynced()) return Promise.resolve();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`cannot list ${where}: ${reflector.state().lastError ?? 'the API server did not answer in time'}`)), o.adoptWaitMs ?? 30_000);
+      timer = setTimeout(
+        () => reject(new Error(`cannot list ${where}: ${reflector.state().lastError ?? 'the API server did not answer in time'}`)),
+        o.adoptWaitMs ?? 30_000,
+      );
     });
     return Promise.race([reflector.synced(), timeout]).finally(() => clearTimeout(timer));
   };
@@ -330,7 +338,13 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
         throw new Error(failText(`create ApprovalRequest ${name}`, err), { cause: err });
       }
       t.created = true;
-      log.info('approval request created', { id: p.id, approvalRequest: `${namespace}/${name}`, channel: p.channel, tool: p.tool, expiresAt: p.expiresAt.toISOString() });
+      log.info('approval request created', {
+        id: p.id,
+        approvalRequest: `${namespace}/${name}`,
+        channel: p.channel,
+        tool: p.tool,
+        expiresAt: p.expiresAt.toISOString(),
+      });
     },
 
     onDecision(cb) {
@@ -361,13 +375,21 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
       try {
         // The test makes the API server refuse unless the record says Approved; the CRD's rules
         // make executionStartedAt write-once, so a second attempt (another instance) fails too.
-        await requests.patch(name, [
-          { op: 'test', path: '/status/phase', value: 'Approved' },
-          { op: 'add', path: '/spec/executionStartedAt', value: now().toISOString() },
-        ], 'json', { namespace });
+        await requests.patch(
+          name,
+          [
+            { op: 'test', path: '/status/phase', value: 'Approved' },
+            { op: 'add', path: '/spec/executionStartedAt', value: now().toISOString() },
+          ],
+          'json',
+          { namespace },
+        );
       } catch (err) {
         const e = err as KubeError;
-        const why = e instanceof KubeError && (e.status === 422 || e.status === 409) ? `the request is not Approved or was already marked (${describe(err)})` : describe(err);
+        const why =
+          e instanceof KubeError && (e.status === 422 || e.status === 409)
+            ? `the request is not Approved or was already marked (${describe(err)})`
+            : describe(err);
         throw new Error(`${where}: cannot mark ApprovalRequest ${name} as executing: ${why}`, { cause: err });
       }
     },

@@ -97,7 +97,15 @@ export interface ResultRoom {
 }
 
 /** Which bound refused or evicted (metric label values; a closed set). */
-export type LimitName = 'pending_workload' | 'pending_client' | 'rate_workload' | 'rate_client' | 'tasks_client' | 'tasks_total' | 'result_size' | 'result_bytes_total';
+export type LimitName =
+  | 'pending_workload'
+  | 'pending_client'
+  | 'rate_workload'
+  | 'rate_client'
+  | 'tasks_client'
+  | 'tasks_total'
+  | 'result_size'
+  | 'result_bytes_total';
 export type CancelResult = { ok: true; task: ApprovalTask } | { ok: false; reason: 'not-found' | 'terminal'; task?: ApprovalTask };
 
 export interface ApprovalEngineMetrics {
@@ -213,7 +221,12 @@ export class ApprovalEngine {
     const refused = this.admit(input, s);
     if (refused) {
       this.o.metrics?.refused?.inc({ limit: refused.limit });
-      return { ok: false, error: 'APPROVAL_LIMIT', reason: refused.reason, ...(refused.retryAfterMs !== undefined ? { retryAfterMs: refused.retryAfterMs } : {}) };
+      return {
+        ok: false,
+        error: 'APPROVAL_LIMIT',
+        reason: refused.reason,
+        ...(refused.retryAfterMs !== undefined ? { retryAfterMs: refused.retryAfterMs } : {}),
+      };
     }
 
     const now = this.clock.now();
@@ -275,21 +288,35 @@ export class ApprovalEngine {
     let workloadBucket: TokenBucket | undefined;
     if (input.approval) {
       if (this.pendingCount >= s.maxPendingWorkload) {
-        return { limit: 'pending_workload', reason: `${this.pendingCount} calls of this workload are already waiting for approval (approvals.maxPending.workload is ${s.maxPendingWorkload}); retry after some are decided` };
+        return {
+          limit: 'pending_workload',
+          reason: `${this.pendingCount} calls of this workload are already waiting for approval (approvals.maxPending.workload is ${s.maxPendingWorkload}); retry after some are decided`,
+        };
       }
       const mine = this.pendingByClient.get(owner.client) ?? 0;
       if (mine >= s.maxPendingClient) {
-        return { limit: 'pending_client', reason: `this client already has ${mine} calls waiting for approval (approvals.maxPending.client is ${s.maxPendingClient}); retry after some are decided` };
+        return {
+          limit: 'pending_client',
+          reason: `this client already has ${mine} calls waiting for approval (approvals.maxPending.client is ${s.maxPendingClient}); retry after some are decided`,
+        };
       }
       workloadBucket = this.workloadBucket(rate.workload, now);
       const wAt = workloadBucket.readyAt(now);
       if (wAt > now) {
-        return { limit: 'rate_workload', retryAfterMs: wAt - now, reason: `this workload is creating approval requests faster than approvals.rate.workload allows (${rate.workload.perMinute} per minute, burst ${rate.workload.burst}); retry in ${seconds(wAt - now)}` };
+        return {
+          limit: 'rate_workload',
+          retryAfterMs: wAt - now,
+          reason: `this workload is creating approval requests faster than approvals.rate.workload allows (${rate.workload.perMinute} per minute, burst ${rate.workload.burst}); retry in ${seconds(wAt - now)}`,
+        };
       }
       ownerBucket = this.ownerBucket(owner.client, rate.client, now);
       const cAt = ownerBucket.readyAt(now);
       if (cAt > now) {
-        return { limit: 'rate_client', retryAfterMs: cAt - now, reason: `this client is creating approval requests faster than approvals.rate.client allows (${rate.client.perMinute} per minute, burst ${rate.client.burst}); retry in ${seconds(cAt - now)}` };
+        return {
+          limit: 'rate_client',
+          retryAfterMs: cAt - now,
+          reason: `this client is creating approval requests faster than approvals.rate.client allows (${rate.client.perMinute} per minute, burst ${rate.client.burst}); retry in ${seconds(cAt - now)}`,
+        };
       }
     }
     if (input.mode === 'task') {
@@ -299,7 +326,10 @@ export class ApprovalEngine {
         // Make room from the client's own finished tasks; an anonymous client's "own" could be anyone's.
         const oldest = isAnonymous(owner) ? undefined : firstDone(mine);
         if (!oldest) {
-          return { limit: 'tasks_client', reason: `this client already keeps ${mine.size} tasks (approvals.maxRetainedTasksPerClient is ${perClient})${isAnonymous(owner) ? '; clients without a session or Authorization share this limit' : ''}; read finished tasks with tasks/result and retry when some have ended and expired` };
+          return {
+            limit: 'tasks_client',
+            reason: `this client already keeps ${mine.size} tasks (approvals.maxRetainedTasksPerClient is ${perClient})${isAnonymous(owner) ? '; clients without a session or Authorization share this limit' : ''}; read finished tasks with tasks/result and retry when some have ended and expired`,
+          };
         }
         this.drop(oldest, 'tasks_client');
       }
@@ -313,7 +343,11 @@ export class ApprovalEngine {
       const own = !isAnonymous(owner) ? this.byOwner.get(ownerKey(owner)) : undefined;
       // Else the caller's own oldest finished task makes room.
       const victim = this.heaviestOldestDone(mine) ?? (own ? firstDone(own) : undefined);
-      if (!victim) return { limit: 'tasks_total', reason: `this sidecar already keeps ${this.taskCount} tasks (approvals.maxRetainedTasks is ${s.maxRetainedTasks}) and none it may drop for this client; retry later` };
+      if (!victim)
+        return {
+          limit: 'tasks_total',
+          reason: `this sidecar already keeps ${this.taskCount} tasks (approvals.maxRetainedTasks is ${s.maxRetainedTasks}) and none it may drop for this client; retry later`,
+        };
       this.drop(victim, 'tasks_total');
     }
     workloadBucket?.tryTake(now);
@@ -421,7 +455,11 @@ export class ApprovalEngine {
     const bytes = outcome.bytes ?? Buffer.byteLength(JSON.stringify(outcome.result));
     if (bytes > max) {
       this.o.metrics?.refused?.inc({ limit: 'result_size' });
-      return errorOutcome(e.task, 'TASK_RESULT_TOO_LARGE', `the tool's result has ${bytes} bytes; ThoughtGate keeps task results of at most ${max} bytes (approvals.maxTaskResultBytes); the call did run`);
+      return errorOutcome(
+        e.task,
+        'TASK_RESULT_TOO_LARGE',
+        `the tool's result has ${bytes} bytes; ThoughtGate keeps task results of at most ${max} bytes (approvals.maxTaskResultBytes); the call did run`,
+      );
     }
     if (this.retainedBytes + bytes > total && !isAnonymous(e.task.owner)) {
       for (const other of [...(this.byOwner.get(ownerKey(e.task.owner))?.values() ?? [])]) {
@@ -431,7 +469,11 @@ export class ApprovalEngine {
     }
     if (this.retainedBytes + bytes > total) {
       this.o.metrics?.refused?.inc({ limit: 'result_bytes_total' });
-      return errorOutcome(e.task, 'TASK_RESULT_TOO_LARGE', `ThoughtGate already keeps ${this.retainedBytes} bytes of task results (approvals.maxRetainedTaskBytes is ${total}); the call did run, its result of ${bytes} bytes was not kept`);
+      return errorOutcome(
+        e.task,
+        'TASK_RESULT_TOO_LARGE',
+        `ThoughtGate already keeps ${this.retainedBytes} bytes of task results (approvals.maxRetainedTaskBytes is ${total}); the call did run, its result of ${bytes} bytes was not kept`,
+      );
     }
     e.bytes = bytes;
     this.retainedBytes += bytes;
@@ -515,7 +557,10 @@ export class ApprovalEngine {
       const plan = p.id.startsWith('tgh-') ? null : executorFor(p);
       if (!plan) {
         if (!a.decision && !a.executionStarted) this.write('cancel', p.id, () => this.backend.cancel(p.id));
-        else if (!a.executionStarted && a.decision?.outcome === 'approved') this.write('finished', p.id, () => this.backend.finished(p.id, { ok: false, summary: 'Not executed: the sidecar restarted and the client that asked is gone' }));
+        else if (!a.executionStarted && a.decision?.outcome === 'approved')
+          this.write('finished', p.id, () =>
+            this.backend.finished(p.id, { ok: false, summary: 'Not executed: the sidecar restarted and the client that asked is gone' }),
+          );
         continue;
       }
       const now = this.clock.now();
@@ -535,7 +580,16 @@ export class ApprovalEngine {
         pollIntervalMs: s.pollIntervalMs,
       };
       // The call runs exactly as the backend stored it, and only if that still matches its hash.
-      const e: Entry = { task, call: { tool: p.tool, arguments: structuredClone(p.arguments) }, execute: plan.execute, abort: null, waiters: new Set(), deadline: undefined, cleanup: undefined, bytes: 0 };
+      const e: Entry = {
+        task,
+        call: { tool: p.tool, arguments: structuredClone(p.arguments) },
+        execute: plan.execute,
+        abort: null,
+        waiters: new Set(),
+        deadline: undefined,
+        cleanup: undefined,
+        bytes: 0,
+      };
       this.keep(e);
       this.countPending(task, +1);
       if (a.executionStarted) this.dispatch(e, { type: 'interrupted' });
@@ -563,7 +617,13 @@ export class ApprovalEngine {
     for (const [handle, w] of this.retries) {
       this.clock.clearTimeout(handle);
       this.o.metrics?.backendWriteFailures?.inc({ op: w.op });
-      this.o.log.error('approval backend write failed; given up', { id: w.id, op: w.op, attempts: w.attempt, backend: this.backend.description, error: 'the sidecar is shutting down' });
+      this.o.log.error('approval backend write failed; given up', {
+        id: w.id,
+        op: w.op,
+        attempts: w.attempt,
+        backend: this.backend.description,
+        error: 'the sidecar is shutting down',
+      });
     }
     this.retries.clear();
     for (const e of this.entries.values()) {
@@ -609,11 +669,23 @@ export class ApprovalEngine {
           // the ApprovalRequest) is not on the path of the CreateTaskResult or the held call's first bytes.
           setImmediate(() => {
             if (t.phase !== 'submitting') return; // cancelled before it was even submitted
-            this.settle(e, 'submit', () => this.backend.submit(t.pending!), { type: 'submitted' }, (error) => ({ type: 'submit-failed', error }));
+            this.settle(
+              e,
+              'submit',
+              () => this.backend.submit(t.pending!),
+              { type: 'submitted' },
+              (error) => ({ type: 'submit-failed', error }),
+            );
           });
           break;
         case 'mark-executing':
-          this.settle(e, 'mark_executing', () => this.backend.markExecuting(t.id), { type: 'marked' }, (error) => ({ type: 'mark-failed', error }));
+          this.settle(
+            e,
+            'mark_executing',
+            () => this.backend.markExecuting(t.id),
+            { type: 'marked' },
+            (error) => ({ type: 'mark-failed', error }),
+          );
           break;
         case 'execute': {
           const abort = new AbortController();
@@ -626,7 +698,11 @@ export class ApprovalEngine {
           }
           running.then(
             (outcome) => this.dispatch(e, { type: 'executed', outcome }),
-            (err: unknown) => this.dispatch(e, { type: 'executed', outcome: errorOutcome(t, 'UPSTREAM_UNAVAILABLE', `the approved call failed in ThoughtGate: ${describeError(err)}`) }),
+            (err: unknown) =>
+              this.dispatch(e, {
+                type: 'executed',
+                outcome: errorOutcome(t, 'UPSTREAM_UNAVAILABLE', `the approved call failed in ThoughtGate: ${describeError(err)}`),
+              }),
           );
           break;
         }
@@ -691,7 +767,13 @@ export class ApprovalEngine {
     p.catch((err: unknown) => {
       if (attempt >= BACKEND_RETRIES || this.closed) {
         this.o.metrics?.backendWriteFailures?.inc({ op });
-        this.o.log.error('approval backend write failed; given up', { id, op, attempts: attempt + 1, backend: this.backend.description, error: describeError(err) });
+        this.o.log.error('approval backend write failed; given up', {
+          id,
+          op,
+          attempts: attempt + 1,
+          backend: this.backend.description,
+          error: describeError(err),
+        });
         return;
       }
       const delay = backoffDelay(attempt, BACKEND_RETRY);
@@ -739,12 +821,15 @@ export class ApprovalEngine {
   /** Drops the task at `at` (re-armed in steps: timers cannot wait longer than 2^31-1 ms). */
   private scheduleCleanup(e: Entry, at: number): void {
     const wait = Math.max(0, at - this.clock.now());
-    e.cleanup = this.clock.setTimeout(() => {
-      e.cleanup = undefined;
-      if (this.clock.now() < at) this.scheduleCleanup(e, at);
-      else if (e.task.phase !== 'done') this.dispatch(e, { type: 'ttl' });
-      else this.drop(e);
-    }, Math.min(wait, MAX_TIMER_MS));
+    e.cleanup = this.clock.setTimeout(
+      () => {
+        e.cleanup = undefined;
+        if (this.clock.now() < at) this.scheduleCleanup(e, at);
+        else if (e.task.phase !== 'done') this.dispatch(e, { type: 'ttl' });
+        else this.drop(e);
+      },
+      Math.min(wait, MAX_TIMER_MS),
+    );
   }
 }
 

@@ -4,5 +4,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../../api/canonical.js';
 
 export function requestHash(source: string, tool: string, args: Record<string, unknown>): string {
-  return createHash('sha256').update(canonicalJson({ source, tool, arguments: args })).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson({ source, tool, arguments: args }))
+    .digest('hex');
 }

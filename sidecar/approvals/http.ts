@@ -32,7 +32,6 @@ import {
 } from './tasks.js';
 import { bufferedExecutor, callBody, outcomeOf, readAnswer, sessionHeaders } from './upstream.js';
 
-
 /** Our tasks per tasks/list page. */
 export const LIST_PAGE_SIZE = 50;
 
@@ -53,7 +52,13 @@ function sendJson(res: ServerResponse, body: string): void {
 
 function errorJson(ctx: RequestContext, id: RawId, name: ErrorName, reason: string, rule?: string, retryAfterMs?: number): string {
   const e = ERRORS[name];
-  return errorResponse(id, e.code, e.message, { gate: e.gate, ...(rule !== undefined ? { rule } : {}), reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), correlationId: ctx.correlationId });
+  return errorResponse(id, e.code, e.message, {
+    gate: e.gate,
+    ...(rule !== undefined ? { rule } : {}),
+    reason,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    correlationId: ctx.correlationId,
+  });
 }
 
 function invalidParams(ctx: RequestContext, id: RawId, message: string, reason: string): string {
@@ -103,11 +108,27 @@ function callParts(ctx: RequestContext, m: Request, op: Operation): CallParts | 
 export async function handleApprovalCall(rt: ApprovalRuntime, r: TakeoverRequest, m: Request, op: Operation, d: ApproveDecision): Promise<void> {
   const { ctx, req, res, snap, source } = r;
   if (m.method !== 'tools/call' || op.target?.kind !== 'tool') {
-    return reply(ctx, res, errorJson(ctx, m.id, 'APPROVAL_UNAVAILABLE', `${d.reason}; ThoughtGate asks humans to approve tools/call only, so this ${m.method} is not forwarded`, d.rule), 'deny');
+    return reply(
+      ctx,
+      res,
+      errorJson(
+        ctx,
+        m.id,
+        'APPROVAL_UNAVAILABLE',
+        `${d.reason}; ThoughtGate asks humans to approve tools/call only, so this ${m.method} is not forwarded`,
+        d.rule,
+      ),
+      'deny',
+    );
   }
   const parts = callParts(ctx, m, op);
   if (typeof parts === 'string') return reply(ctx, res, parts, 'deny');
-  const approval = { channel: d.channel, ...(d.timeoutMs !== undefined ? { ruleTimeoutMs: d.timeoutMs } : {}), reason: d.reason, ...(d.rule !== undefined ? { rule: d.rule } : {}) };
+  const approval = {
+    channel: d.channel,
+    ...(d.timeoutMs !== undefined ? { ruleTimeoutMs: d.timeoutMs } : {}),
+    reason: d.reason,
+    ...(d.rule !== undefined ? { rule: d.rule } : {}),
+  };
   if (parts.task) return startTask(rt, ctx, req, res, snap, source, m, parts, approval);
   return holdCall(rt, ctx, req, res, snap, source, m, parts, approval);
 }
@@ -177,7 +198,9 @@ async function startTask(
   if (!r.ok) return reply(ctx, res, errorJson(ctx, m.id, r.error, r.reason, approval?.rule, r.retryAfterMs), 'deny');
   const result: Record<string, unknown> = { task: taskView(r.task) };
   if (approval) {
-    result['_meta'] = { [IMMEDIATE_RESPONSE_META]: `The call to ${parts.tool} needs human approval and was not run yet; it runs once approved. Task ${r.task.id}: poll tasks/get, then read tasks/result.` };
+    result['_meta'] = {
+      [IMMEDIATE_RESPONSE_META]: `The call to ${parts.tool} needs human approval and was not run yet; it runs once approved. Task ${r.task.id}: poll tasks/get, then read tasks/result.`,
+    };
   }
   sendJson(res, resultResponse(m.id, result));
   ctx.markResponseStart();
@@ -209,9 +232,17 @@ async function holdCall(
   const execute: Executor = async (call, task, signal) => {
     stop();
     if (required) {
-      return bufferedExecutor(rt.upstream, { source, headers: sessionHeaders(req.headers), upstreamTask: true, maxBytes: snap.maxFilteredResponseBytes, correlationId: ctx.correlationId })(call, task, signal);
+      return bufferedExecutor(rt.upstream, {
+        source,
+        headers: sessionHeaders(req.headers),
+        upstreamTask: true,
+        maxBytes: snap.maxFilteredResponseBytes,
+        correlationId: ctx.correlationId,
+      })(call, task, signal);
     }
-    return executeHeld(ctx, req, res, snap, source, m.id, call, task.id, token, progressSent, () => { answered = true; });
+    return executeHeld(ctx, req, res, snap, source, m.id, call, task.id, token, progressSent, () => {
+      answered = true;
+    });
   };
   const session = headerValue(req.headers['mcp-session-id']);
   const r = rt.engine.start(
@@ -307,7 +338,11 @@ async function executeHeld(
           if (!params || params['progressToken'] !== ourToken || typeof params['progress'] !== 'number') return null;
           const shifted: Record<string, unknown> = { ...params, progressToken: token, progress: params['progress'] + offset };
           if (typeof params['total'] === 'number') shifted['total'] = params['total'] + offset;
-          return formatSseEvent({ data: JSON.stringify({ jsonrpc: '2.0', method: msg.method, params: shifted }), event: ev.event ?? undefined, id: ev.id ?? undefined });
+          return formatSseEvent({
+            data: JSON.stringify({ jsonrpc: '2.0', method: msg.method, params: shifted }),
+            event: ev.event ?? undefined,
+            id: ev.id ?? undefined,
+          });
         }
         return null;
       },
@@ -350,11 +385,21 @@ export async function handleTaskMethod(rt: ApprovalRuntime, { ctx, req, res, sna
   const owner = ownerOf(source.name, req.headers);
   const id = obj(m.params)!['taskId'] as string;
   const notFound = () =>
-    reply(ctx, res, invalidParams(ctx, m.id, 'Failed to retrieve task: Task not found', `no task ${id} for this client (a task belongs to the client that created it, and is dropped after its ttl)`));
+    reply(
+      ctx,
+      res,
+      invalidParams(
+        ctx,
+        m.id,
+        'Failed to retrieve task: Task not found',
+        `no task ${id} for this client (a task belongs to the client that created it, and is dropped after its ttl)`,
+      ),
+    );
   if (m.method === 'tasks/cancel') {
     const r = rt.engine.cancel(id, owner, 'tasks/cancel');
     if (r.ok) return reply(ctx, res, resultResponse(m.id, taskView(r.task)));
-    if (r.reason === 'terminal') return reply(ctx, res, invalidParams(ctx, m.id, `Cannot cancel task: already in terminal status '${r.task!.status}'`, 'the task has ended'));
+    if (r.reason === 'terminal')
+      return reply(ctx, res, invalidParams(ctx, m.id, `Cannot cancel task: already in terminal status '${r.task!.status}'`, 'the task has ended'));
     return notFound();
   }
   const t = rt.engine.get(id, owner);
@@ -368,7 +413,8 @@ export async function handleTaskMethod(rt: ApprovalRuntime, { ctx, req, res, sna
   const timer = setInterval(() => res.write(': keep-alive\n\n'), snap.approvals.keepAliveMs);
   await rt.engine.wait(t, res);
   clearInterval(timer);
-  if ((t as ApprovalTask).phase === 'done' && t.outcome && !res.writableEnded && !res.destroyed) res.end(formatSseEvent({ event: 'message', data: outcomeResponse(m.id, t.outcome, t.id) }));
+  if ((t as ApprovalTask).phase === 'done' && t.outcome && !res.writableEnded && !res.destroyed)
+    res.end(formatSseEvent({ event: 'message', data: outcomeResponse(m.id, t.outcome, t.id) }));
   else if (!res.writableEnded) res.end();
   ctx.finish({ status: 200 });
 }
@@ -384,7 +430,11 @@ export async function handleTasksList(rt: ApprovalRuntime, { ctx, req, res, snap
   if (cursor?.kind === 'upstream') {
     const page = await upstreamList(ctx, req, snap, source, rest, cursor.cursor);
     if (page.kind === 'error') return reply(ctx, res, page.body(m.id));
-    return reply(ctx, res, resultResponse(m.id, { tasks: page.tasks, ...(page.next !== undefined ? { nextCursor: encodeCursor({ kind: 'upstream', cursor: page.next }) } : {}) }));
+    return reply(
+      ctx,
+      res,
+      resultResponse(m.id, { tasks: page.tasks, ...(page.next !== undefined ? { nextCursor: encodeCursor({ kind: 'upstream', cursor: page.next }) } : {}) }),
+    );
   }
   const owner = ownerOf(source.name, req.headers);
   const ours = rt.engine.list(owner, cursor?.kind === 'ours' ? cursor.after : null, LIST_PAGE_SIZE);
@@ -409,7 +459,14 @@ export async function handleTasksList(rt: ApprovalRuntime, { ctx, req, res, snap
 
 type Page = { kind: 'page'; tasks: unknown[]; next?: string } | { kind: 'error'; body: (id: RawId) => string };
 
-async function upstreamList(ctx: RequestContext, req: IncomingMessage, snap: Snapshot, source: CompiledSource, params: Record<string, unknown>, cursor: string | undefined): Promise<Page> {
+async function upstreamList(
+  ctx: RequestContext,
+  req: IncomingMessage,
+  snap: Snapshot,
+  source: CompiledSource,
+  params: Record<string, unknown>,
+  cursor: string | undefined,
+): Promise<Page> {
   const idRaw = JSON.stringify(`thoughtgate-list-${ctx.correlationId}`);
   const body = requestText({ raw: idRaw }, 'tasks/list', { ...params, ...(cursor !== undefined ? { cursor } : {}) });
   const answer = await readAnswer(await ctx.sendUpstream(source, req, 'POST', body, true), source.name, idRaw, snap.maxFilteredResponseBytes);
@@ -420,7 +477,10 @@ async function upstreamList(ctx: RequestContext, req: IncomingMessage, snap: Sna
     return { kind: 'error', body: (id) => errorResponse(id, e.code, e.message, e.data) };
   }
   const r = obj(msg.result);
-  if (!r || !Array.isArray(r['tasks'])) return { kind: 'error', body: (id) => errorJson(ctx, id, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" answered tasks/list without a tasks array`) };
+  if (!r || !Array.isArray(r['tasks']))
+    return {
+      kind: 'error',
+      body: (id) => errorJson(ctx, id, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" answered tasks/list without a tasks array`),
+    };
   return { kind: 'page', tasks: r['tasks'] as unknown[], ...(typeof r['nextCursor'] === 'string' ? { next: r['nextCursor'] } : {}) };
 }
-

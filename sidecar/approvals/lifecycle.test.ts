@@ -7,16 +7,36 @@ import { step, type ApprovalTask, type StepContext, type TaskEffect, type TaskEv
 const NOW = 1_700_000_000_000;
 const call = { tool: 'deploy', arguments: { to: 'prod' } };
 const pending: PendingApproval = {
-  id: 'tg-1', channel: 'oncall', workload: { namespace: 'ns', serviceAccount: 'sa', pod: 'p' }, source: 'up', method: 'tools/call', tool: 'deploy',
-  arguments: call.arguments, requestHash: requestHash('up', 'deploy', call.arguments), reason: 'r', createdAt: new Date(NOW), expiresAt: new Date(NOW + 60_000),
+  id: 'tg-1',
+  channel: 'oncall',
+  workload: { namespace: 'ns', serviceAccount: 'sa', pod: 'p' },
+  source: 'up',
+  method: 'tools/call',
+  tool: 'deploy',
+  arguments: call.arguments,
+  requestHash: requestHash('up', 'deploy', call.arguments),
+  reason: 'r',
+  createdAt: new Date(NOW),
+  expiresAt: new Date(NOW + 60_000),
 };
 const base: ApprovalTask = {
-  id: 'tg-1', mode: 'task', owner: { source: 'up', client: 'session:s' }, pending, correlationId: 'c', status: 'working', phase: 'submitting',
-  statusMessage: 'Requesting', createdAt: NOW, lastUpdatedAt: NOW, ttlMs: 3_600_000, pollIntervalMs: 1000,
+  id: 'tg-1',
+  mode: 'task',
+  owner: { source: 'up', client: 'session:s' },
+  pending,
+  correlationId: 'c',
+  status: 'working',
+  phase: 'submitting',
+  statusMessage: 'Requesting',
+  createdAt: NOW,
+  lastUpdatedAt: NOW,
+  ttlMs: 3_600_000,
+  pollIntervalMs: 1000,
 };
 const ctx = (over: Partial<StepContext> = {}): StepContext => ({ now: NOW + 5_000, backend: 'test backend', where: (c) => `channel ${c}`, call, ...over });
 const decided = (outcome: Decision['outcome']): TaskEvent => ({ type: 'decided', decision: { id: 'tg-1', outcome, at: new Date(NOW), message: '' } });
-const kinds = (fx: TaskEffect[]) => fx.map((f) => (f.type === 'backend-finished' ? `finished:${f.ok}` : f.type === 'pending' ? `pending${f.delta > 0 ? '+' : '-'}` : f.type));
+const kinds = (fx: TaskEffect[]) =>
+  fx.map((f) => (f.type === 'backend-finished' ? `finished:${f.ok}` : f.type === 'pending' ? `pending${f.delta > 0 ? '+' : '-'}` : f.type));
 
 /** Runs events in order from `t`, collecting the effects. */
 function run(t: ApprovalTask, events: TaskEvent[], c = ctx()): { task: ApprovalTask; effects: TaskEffect[] } {
@@ -32,9 +52,30 @@ function run(t: ApprovalTask, events: TaskEvent[], c = ctx()): { task: ApprovalT
 test('the happy path: submitted, approved, marked, executed; the backend is told how it went', () => {
   const start = step(base, { type: 'start', deadlineMs: 90_000 }, ctx());
   expect(kinds(start.effects)).toEqual(['pending+', 'arm-deadline', 'log', 'submit']);
-  const r = run(start.task, [{ type: 'submitted' }, decided('approved'), { type: 'marked' }, { type: 'executed', outcome: { kind: 'result', result: { content: [] } } }]);
-  expect(r.task).toMatchObject({ phase: 'done', status: 'completed', statusMessage: 'Approved. Executed; the tool returned a result', terminalAt: NOW + 5_000 });
-  expect(kinds(r.effects)).toEqual(['clear-deadline', 'count', 'waited', 'log', 'pending-', 'mark-executing', 'execute', 'clear-deadline', 'ended', 'finished:true']);
+  const r = run(start.task, [
+    { type: 'submitted' },
+    decided('approved'),
+    { type: 'marked' },
+    { type: 'executed', outcome: { kind: 'result', result: { content: [] } } },
+  ]);
+  expect(r.task).toMatchObject({
+    phase: 'done',
+    status: 'completed',
+    statusMessage: 'Approved. Executed; the tool returned a result',
+    terminalAt: NOW + 5_000,
+  });
+  expect(kinds(r.effects)).toEqual([
+    'clear-deadline',
+    'count',
+    'waited',
+    'log',
+    'pending-',
+    'mark-executing',
+    'execute',
+    'clear-deadline',
+    'ended',
+    'finished:true',
+  ]);
   expect(base.phase).toBe('submitting'); // the input task is never changed
 });
 
@@ -46,7 +87,11 @@ test('a task without approval runs at once and tells no backend', () => {
 
 test('a call that no longer matches its approved hash is not marked or run', () => {
   const r = run({ ...base, phase: 'pending' }, [decided('approved')], ctx({ call: { tool: 'deploy', arguments: { to: 'elsewhere' } } }));
-  expect(r.task).toMatchObject({ phase: 'done', status: 'failed', outcome: { error: { code: -32006, data: { reason: expect.stringMatching(/hash mismatch/) } } } });
+  expect(r.task).toMatchObject({
+    phase: 'done',
+    status: 'failed',
+    outcome: { error: { code: -32006, data: { reason: expect.stringMatching(/hash mismatch/) } } },
+  });
   expect(kinds(r.effects)).not.toContain('mark-executing');
   expect(kinds(r.effects)).not.toContain('execute');
   expect(kinds(r.effects)).toContain('finished:false');
@@ -57,14 +102,39 @@ test('rejections, the deadline and a failed submit end the task with their error
   const late = run({ ...base, phase: 'pending' }, [{ type: 'deadline' }, decided('approved')]);
   expect(late.task).toMatchObject({ status: 'failed', outcome: { error: { code: -32008 } } });
   // The human approved after the deadline: the record must not suggest it ran.
-  expect(kinds(late.effects)).toEqual(['log', 'backend-cancel', 'clear-deadline', 'count', 'waited', 'log', 'pending-', 'clear-deadline', 'ended', 'finished:false']);
+  expect(kinds(late.effects)).toEqual([
+    'log',
+    'backend-cancel',
+    'clear-deadline',
+    'count',
+    'waited',
+    'log',
+    'pending-',
+    'clear-deadline',
+    'ended',
+    'finished:false',
+  ]);
   const failed = run(base, [{ type: 'submit-failed', error: 'API server unreachable' }, { type: 'submitted' }]);
-  expect(failed.task).toMatchObject({ phase: 'done', outcome: { error: { code: -32006, data: { reason: expect.stringMatching(/could not be recorded \(test backend\): API server unreachable/) } } } });
+  expect(failed.task).toMatchObject({
+    phase: 'done',
+    outcome: { error: { code: -32006, data: { reason: expect.stringMatching(/could not be recorded \(test backend\): API server unreachable/) } } },
+  });
 });
 
 test('cancel: while waiting the backend is told, while executing the call is aborted; marked after cancel runs nothing', () => {
-  expect(kinds(run({ ...base, phase: 'pending' }, [{ type: 'cancel', why: 'tasks/cancel' }]).effects)).toEqual(['log', 'count', 'pending-', 'clear-deadline', 'ended', 'backend-cancel']);
-  const executing = run({ ...base, phase: 'executing' }, [{ type: 'cancel', why: 'tasks/cancel' }, { type: 'marked' }, { type: 'executed', outcome: { kind: 'result', result: {} } }]);
+  expect(kinds(run({ ...base, phase: 'pending' }, [{ type: 'cancel', why: 'tasks/cancel' }]).effects)).toEqual([
+    'log',
+    'count',
+    'pending-',
+    'clear-deadline',
+    'ended',
+    'backend-cancel',
+  ]);
+  const executing = run({ ...base, phase: 'executing' }, [
+    { type: 'cancel', why: 'tasks/cancel' },
+    { type: 'marked' },
+    { type: 'executed', outcome: { kind: 'result', result: {} } },
+  ]);
   expect(executing.task).toMatchObject({ status: 'cancelled', outcome: { error: { code: -32009 } } });
   expect(kinds(executing.effects)).toEqual(['log', 'abort', 'count', 'clear-deadline', 'ended', 'finished:false', 'finished:false']);
   expect(kinds(run({ ...base, phase: 'done' }, [{ type: 'cancel', why: 'x' }]).effects)).toEqual([]);

@@ -126,13 +126,19 @@ function onDecided(t: ApprovalTask, d: Extract<TaskEvent, { type: 'decided' }>['
   if (!isWaiting(t)) {
     // Decided after the call already ended here (cancelled, or timed out locally): make sure
     // the human's record does not suggest it ran.
-    if (d.outcome === 'approved' && t.phase === 'done' && p && t.decision?.outcome !== 'approved') fx.push({ type: 'backend-finished', ok: false, summary: `Not executed: ${t.statusMessage}` });
+    if (d.outcome === 'approved' && t.phase === 'done' && p && t.decision?.outcome !== 'approved')
+      fx.push({ type: 'backend-finished', ok: false, summary: `Not executed: ${t.statusMessage}` });
     return;
   }
   fx.push({ type: 'clear-deadline' });
   t.decision = d;
   fx.push({ type: 'count', outcome: d.outcome }, { type: 'waited', seconds: Math.max(0, c.now - t.createdAt) / 1000 });
-  fx.push({ type: 'log', level: 'info', msg: 'approval decided', fields: { id: t.id, outcome: d.outcome, by: d.by?.map((b) => b.id), correlationId: t.correlationId } });
+  fx.push({
+    type: 'log',
+    level: 'info',
+    msg: 'approval decided',
+    fields: { id: t.id, outcome: d.outcome, by: d.by?.map((b) => b.id), correlationId: t.correlationId },
+  });
   if (d.outcome !== 'approved') {
     const { name, status } = decisionError(d.outcome, d.message);
     end(t, c, fx, status, errorOutcome(t, name, d.message || decisionMessage(d)), decisionMessage(d));
@@ -144,7 +150,18 @@ function onDecided(t: ApprovalTask, d: Extract<TaskEvent, { type: 'decided' }>['
   // Exactly what was submitted, or nothing.
   if (p && (requestHash(t.owner.source, c.call.tool, c.call.arguments) !== p.requestHash || c.call.tool !== p.tool)) {
     fx.push({ type: 'log', level: 'error', msg: 'approved request does not match its hash; not executed', fields: { id: t.id } });
-    end(t, c, fx, 'failed', errorOutcome(t, 'APPROVAL_UNAVAILABLE', 'the approved request does not match the request that was submitted for approval (hash mismatch); it was not executed'), 'Not executed: the request does not match what was approved');
+    end(
+      t,
+      c,
+      fx,
+      'failed',
+      errorOutcome(
+        t,
+        'APPROVAL_UNAVAILABLE',
+        'the approved request does not match the request that was submitted for approval (hash mismatch); it was not executed',
+      ),
+      'Not executed: the request does not match what was approved',
+    );
     fx.push({ type: 'backend-finished', ok: false, summary: 'Not executed: the request did not match its hash' });
     return;
   }
@@ -160,7 +177,21 @@ function apply(t: ApprovalTask, ev: TaskEvent, c: StepContext, fx: TaskEffect[])
         return;
       }
       fx.push({ type: 'pending', delta: 1 }, { type: 'arm-deadline', inMs: ev.deadlineMs });
-      fx.push({ type: 'log', level: 'info', msg: 'approval requested', fields: { id: t.id, mode: t.mode, source: p.source, tool: p.tool, channel: p.channel, rule: t.rule, expiresAt: p.expiresAt.toISOString(), correlationId: t.correlationId } });
+      fx.push({
+        type: 'log',
+        level: 'info',
+        msg: 'approval requested',
+        fields: {
+          id: t.id,
+          mode: t.mode,
+          source: p.source,
+          tool: p.tool,
+          channel: p.channel,
+          rule: t.rule,
+          expiresAt: p.expiresAt.toISOString(),
+          correlationId: t.correlationId,
+        },
+      });
       fx.push({ type: 'submit' });
       return;
 
@@ -174,7 +205,14 @@ function apply(t: ApprovalTask, ev: TaskEvent, c: StepContext, fx: TaskEffect[])
       if (t.phase !== 'submitting' || !p) return;
       fx.push({ type: 'log', level: 'warn', msg: 'approval submit failed', fields: { id: t.id, channel: p.channel, error: ev.error } });
       fx.push({ type: 'count', outcome: 'unavailable' });
-      end(t, c, fx, 'failed', errorOutcome(t, 'APPROVAL_UNAVAILABLE', `the approval request could not be recorded (${c.backend}): ${ev.error}; the call was not forwarded`), `Approval unavailable; not executed: ${ev.error}`);
+      end(
+        t,
+        c,
+        fx,
+        'failed',
+        errorOutcome(t, 'APPROVAL_UNAVAILABLE', `the approval request could not be recorded (${c.backend}): ${ev.error}; the call was not forwarded`),
+        `Approval unavailable; not executed: ${ev.error}`,
+      );
       return;
 
     case 'decided':
@@ -185,7 +223,12 @@ function apply(t: ApprovalTask, ev: TaskEvent, c: StepContext, fx: TaskEffect[])
       if (!isWaiting(t)) return;
       fx.push({ type: 'log', level: 'warn', msg: 'approval deadline passed without a decision from the backend', fields: { id: t.id, backend: c.backend } });
       fx.push({ type: 'backend-cancel' });
-      apply(t, { type: 'decided', decision: { id: t.id, outcome: 'expired', at: new Date(c.now), message: `no decision arrived from ${c.backend} by the deadline` } }, c, fx);
+      apply(
+        t,
+        { type: 'decided', decision: { id: t.id, outcome: 'expired', at: new Date(c.now), message: `no decision arrived from ${c.backend} by the deadline` } },
+        c,
+        fx,
+      );
       return;
 
     case 'marked':
@@ -196,14 +239,33 @@ function apply(t: ApprovalTask, ev: TaskEvent, c: StepContext, fx: TaskEffect[])
 
     case 'mark-failed':
       if (t.phase === 'done') return;
-      end(t, c, fx, 'failed', errorOutcome(t, 'APPROVAL_UNAVAILABLE', `approved, but the start of execution could not be recorded (${ev.error}); not executed, so that it can never run twice`), `Approved but not executed: ${ev.error}`);
+      end(
+        t,
+        c,
+        fx,
+        'failed',
+        errorOutcome(
+          t,
+          'APPROVAL_UNAVAILABLE',
+          `approved, but the start of execution could not be recorded (${ev.error}); not executed, so that it can never run twice`,
+        ),
+        `Approved but not executed: ${ev.error}`,
+      );
       fx.push({ type: 'backend-finished', ok: false, summary: `Not executed: ${ev.error}` });
       return;
 
     case 'executed': {
       if (t.phase === 'done') {
         // Cancelled (or past its ttl) while it ran: the task stays ended (spec), the human's record says so.
-        if (p) fx.push({ type: 'backend-finished', ok: false, summary: t.status === 'cancelled' ? 'Cancelled by the client while executing; the upstream request was aborted' : `${t.statusMessage}; the upstream request was aborted` });
+        if (p)
+          fx.push({
+            type: 'backend-finished',
+            ok: false,
+            summary:
+              t.status === 'cancelled'
+                ? 'Cancelled by the client while executing; the upstream request was aborted'
+                : `${t.statusMessage}; the upstream request was aborted`,
+          });
         return;
       }
       const result = executionStatus(ev.outcome);
@@ -219,7 +281,18 @@ function apply(t: ApprovalTask, ev: TaskEvent, c: StepContext, fx: TaskEffect[])
       fx.push({ type: 'log', level: 'info', msg: 'approval cancelled by the client', fields: { id: t.id, phase: t.phase, why: ev.why } });
       if (!waiting) fx.push({ type: 'abort' });
       fx.push({ type: 'count', outcome: 'cancelled' });
-      end(t, c, fx, 'cancelled', errorOutcome(t, 'APPROVAL_CANCELLED', `the call was cancelled by the client (${ev.why})${waiting ? ' before a decision; it was not executed' : ' while executing; the upstream request was aborted'}`), `Cancelled by the client (${ev.why})`);
+      end(
+        t,
+        c,
+        fx,
+        'cancelled',
+        errorOutcome(
+          t,
+          'APPROVAL_CANCELLED',
+          `the call was cancelled by the client (${ev.why})${waiting ? ' before a decision; it was not executed' : ' while executing; the upstream request was aborted'}`,
+        ),
+        `Cancelled by the client (${ev.why})`,
+      );
       // While executing, the 'executed' event tells the backend how it ended.
       if (waiting && p) fx.push({ type: 'backend-cancel' });
       return;
@@ -230,12 +303,30 @@ function apply(t: ApprovalTask, ev: TaskEvent, c: StepContext, fx: TaskEffect[])
       // Not reached while waiting in practice: the ttl outlives the approval deadline.
       if (isWaiting(t)) return apply(t, { type: 'cancel', why: "the task's ttl passed" }, c, fx);
       fx.push({ type: 'log', level: 'warn', msg: 'task still running at its ttl; aborted', fields: { id: t.id } }, { type: 'abort' });
-      end(t, c, fx, 'failed', errorOutcome(t, 'UPSTREAM_UNAVAILABLE', `the call had not finished when the task's ttl (${t.ttlMs} ms) passed; the upstream request was aborted`), "Not finished within the task's ttl");
+      end(
+        t,
+        c,
+        fx,
+        'failed',
+        errorOutcome(t, 'UPSTREAM_UNAVAILABLE', `the call had not finished when the task's ttl (${t.ttlMs} ms) passed; the upstream request was aborted`),
+        "Not finished within the task's ttl",
+      );
       return;
 
     case 'interrupted':
       if (t.phase === 'done') return;
-      end(t, c, fx, 'failed', errorOutcome(t, 'APPROVAL_UNAVAILABLE', 'the sidecar restarted while this approved call was executing; it may or may not have run and is not run again'), 'Interrupted by a sidecar restart while executing; not run again');
+      end(
+        t,
+        c,
+        fx,
+        'failed',
+        errorOutcome(
+          t,
+          'APPROVAL_UNAVAILABLE',
+          'the sidecar restarted while this approved call was executing; it may or may not have run and is not run again',
+        ),
+        'Interrupted by a sidecar restart while executing; not run again',
+      );
       return;
   }
 }

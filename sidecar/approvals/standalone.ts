@@ -77,8 +77,16 @@ interface Record_ {
 
 type Env = Record<string, string | undefined>;
 
-export function standaloneBackend(channels: readonly FileApprovalChannel[], env: Env, log: Logger, clock?: Clock, opts: StandaloneOptions = {}): StandaloneBackend {
-  const missing = channels.filter((c) => !env[c.slack.tokenEnv]).map((c) => `approvalChannels "${c.name}": the environment variable ${c.slack.tokenEnv} (slack.tokenEnv) is not set`);
+export function standaloneBackend(
+  channels: readonly FileApprovalChannel[],
+  env: Env,
+  log: Logger,
+  clock?: Clock,
+  opts: StandaloneOptions = {},
+): StandaloneBackend {
+  const missing = channels
+    .filter((c) => !env[c.slack.tokenEnv])
+    .map((c) => `approvalChannels "${c.name}": the environment variable ${c.slack.tokenEnv} (slack.tokenEnv) is not set`);
   if (missing.length > 0) throw new ApprovalSetupError(missing.join('\n'));
 
   const pool = new SlackConnectionPool({
@@ -146,7 +154,9 @@ export function standaloneBackend(channels: readonly FileApprovalChannel[], env:
           outcome: res.status,
           by: deciders(r.channel, res.by),
           at,
-          message: `${res.status} in Slack by ${deciders(r.channel, res.by).map((b) => b.name ?? b.id).join(', ')}`,
+          message: `${res.status} in Slack by ${deciders(r.channel, res.by)
+            .map((b) => b.name ?? b.id)
+            .join(', ')}`,
         };
         update(r, { status: res.status, by: d.by!, at, ...(res.status === 'approved' ? { reason: 'executing the call' } : {}) });
         break;
@@ -238,7 +248,16 @@ export function standaloneBackend(channels: readonly FileApprovalChannel[], env:
         rule: p.reason,
       };
       const done = new Promise<void>((resolve, reject) => {
-        const r: Record_ = { pending: p, channel: ch, input, state: 'queued', executionStarted: false, key: p.owner ?? p.id, abort: new AbortController(), posted: { resolve, reject } };
+        const r: Record_ = {
+          pending: p,
+          channel: ch,
+          input,
+          state: 'queued',
+          executionStarted: false,
+          key: p.owner ?? p.id,
+          abort: new AbortController(),
+          posted: { resolve, reject },
+        };
         records.set(p.id, r);
         ch.posts.push(r.key, r);
       });

@@ -19,8 +19,12 @@ export interface Owner {
 
 /** What a finished call answers: its result, or its JSON-RPC error object. */
 export type CallOutcome =
-  | { kind: 'result'; result: Record<string, unknown>; /** Its size on the wire, when the reader knows it. */ bytes?: number }
-  | { kind: 'error'; error: JsonRpcErrorObject; /** ThoughtGate did not keep the result: which bound (never sent). */ refusedBy?: 'result_size' | 'result_bytes_total' };
+  | { kind: 'result'; result: Record<string, unknown> /** Its size on the wire, when the reader knows it. */; bytes?: number }
+  | {
+      kind: 'error';
+      error: JsonRpcErrorObject /** ThoughtGate did not keep the result: which bound (never sent). */;
+      refusedBy?: 'result_size' | 'result_bytes_total';
+    };
 
 export interface JsonRpcErrorObject {
   code: number;
@@ -170,7 +174,8 @@ export function taskView(t: TaskState): TaskView {
 
 /** tasks/result's result: the call's result with the related-task `_meta` added (spec: MUST). */
 export function withRelatedTask(result: Record<string, unknown>, taskId: string): Record<string, unknown> {
-  const meta = result['_meta'] !== null && typeof result['_meta'] === 'object' && !Array.isArray(result['_meta']) ? (result['_meta'] as Record<string, unknown>) : {};
+  const meta =
+    result['_meta'] !== null && typeof result['_meta'] === 'object' && !Array.isArray(result['_meta']) ? (result['_meta'] as Record<string, unknown>) : {};
   return { ...result, _meta: { ...meta, [RELATED_TASK_META]: { taskId } } };
 }
 
@@ -197,7 +202,8 @@ export function decodeCursor(s: unknown): ListCursor | null {
   if (!s.startsWith('tg1.')) return null;
   try {
     const v: unknown = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && Number.isFinite(v[0]) && typeof v[1] === 'string') return { kind: 'ours', after: [v[0], v[1]] };
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && Number.isFinite(v[0]) && typeof v[1] === 'string')
+      return { kind: 'ours', after: [v[0], v[1]] };
   } catch {
     // not ours
   }

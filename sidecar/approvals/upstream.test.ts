@@ -8,7 +8,12 @@ describe('callBody', () => {
     expect(body).toBe(`{"jsonrpc":"2.0","id":${raw},"method":"tools/call","params":{"name":"add","arguments":{"a":1}}}`);
   });
 
-  test('a held call asks for progress with ThoughtGate\'s token; a task call asks for a task', () => {
-    expect(JSON.parse(callBody('7', call, 'tg-progress-1', true)).params).toEqual({ name: 'add', arguments: { a: 1 }, _meta: { progressToken: 'tg-progress-1' }, task: {} });
+  test("a held call asks for progress with ThoughtGate's token; a task call asks for a task", () => {
+    expect(JSON.parse(callBody('7', call, 'tg-progress-1', true)).params).toEqual({
+      name: 'add',
+      arguments: { a: 1 },
+      _meta: { progressToken: 'tg-progress-1' },
+      task: {},
+    });
   });
 });

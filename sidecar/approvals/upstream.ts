@@ -30,7 +30,7 @@ export function sessionHeaders(h: IncomingHttpHeaders): Record<string, string> {
 /** What the upstream answered to one request of ours. */
 export type Answer =
   | { kind: 'response'; message: Message & { kind: 'response' } }
-  | { kind: 'failed'; reason: string; status?: number; /** The answer was over `maxBytes`. */ tooLarge?: boolean };
+  | { kind: 'failed'; reason: string; status?: number /** The answer was over `maxBytes`. */; tooLarge?: boolean };
 
 /**
  * Reads the upstream's answer to the request with id `idRaw` (JSON or SSE, at most `maxBytes` per
@@ -62,7 +62,14 @@ export async function readAnswer(up: UpstreamResult, source: string, idRaw: stri
     }
     const m = text.trim() === '' ? null : pick(text);
     if (m) return { kind: 'response', message: m };
-    return { kind: 'failed', reason: statusCode >= 200 && statusCode < 300 ? `upstream "${source}" answered without a JSON-RPC response` : `upstream "${source}" answered HTTP ${statusCode}`, status: statusCode };
+    return {
+      kind: 'failed',
+      reason:
+        statusCode >= 200 && statusCode < 300
+          ? `upstream "${source}" answered without a JSON-RPC response`
+          : `upstream "${source}" answered HTTP ${statusCode}`,
+      status: statusCode,
+    };
   } catch (err) {
     body.destroy();
     if (err instanceof StreamAnswerError) return { kind: 'failed', reason: err.message, ...(err.tooLarge ? { tooLarge: true } : {}) };
@@ -72,13 +79,21 @@ export async function readAnswer(up: UpstreamResult, source: string, idRaw: stri
 
 /** A stream answer that cannot be read: an event over the limit, or bytes that are not UTF-8. */
 class StreamAnswerError extends Error {
-  constructor(message: string, readonly tooLarge: boolean) {
+  constructor(
+    message: string,
+    readonly tooLarge: boolean,
+  ) {
     super(message);
   }
 }
 
 /** The answer on an SSE stream: the first event carrying it; other events are dropped. */
-async function readSseAnswer(body: UpstreamResponse['body'], pick: (text: string) => (Message & { kind: 'response' }) | null, source: string, maxBytes: number): Promise<Answer> {
+async function readSseAnswer(
+  body: UpstreamResponse['body'],
+  pick: (text: string) => (Message & { kind: 'response' }) | null,
+  source: string,
+  maxBytes: number,
+): Promise<Answer> {
   const parser = new SseParser();
   // One UTF-8 rule everywhere (lib/read-body): bytes that are not UTF-8 are refused, never replaced.
   const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -115,7 +130,11 @@ export function outcomeOf(a: Answer, data: Record<string, unknown>): CallOutcome
   const m = a.message;
   if (m.isError) return { kind: 'error', error: m.error as JsonRpcErrorObject };
   const r = m.result;
-  return { kind: 'result', result: r !== null && typeof r === 'object' && !Array.isArray(r) ? (r as Record<string, unknown>) : {}, bytes: Buffer.byteLength(m.raw) };
+  return {
+    kind: 'result',
+    result: r !== null && typeof r === 'object' && !Array.isArray(r) ? (r as Record<string, unknown>) : {},
+    bytes: Buffer.byteLength(m.raw),
+  };
 }
 
 /**

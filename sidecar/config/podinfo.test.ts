@@ -42,7 +42,19 @@ describe('parseLabelsFile', () => {
   });
 
   test('bad lines are skipped and reported with their line number; blank lines and CRLF are fine', () => {
-    const text = ['ok="1"', 'novalue', 'bare=unquoted', 'open="abc', String.raw`esc="\q"`, '="x"', '', 'inner="a"b"', String.raw`surrogate="\ud800"`, 'crlf="2"\r', ''].join('\n');
+    const text = [
+      'ok="1"',
+      'novalue',
+      'bare=unquoted',
+      'open="abc',
+      String.raw`esc="\q"`,
+      '="x"',
+      '',
+      'inner="a"b"',
+      String.raw`surrogate="\ud800"`,
+      'crlf="2"\r',
+      '',
+    ].join('\n');
     const r = parseLabelsFile(text);
     expect(r.labels).toEqual({ ok: '1', crlf: '2' });
     expect(r.errors).toEqual([
@@ -124,7 +136,7 @@ describe('identityFromEnv', () => {
 });
 
 describe('standalone identity', () => {
-  test('defaults, and the config file\'s identity', () => {
+  test("defaults, and the config file's identity", () => {
     expect(standaloneIdentity({})).toEqual({ namespace: 'default', serviceAccount: 'default', pod: 'standalone', labels: {} });
     expect(standaloneIdentity({ identity: { namespace: 'dev', serviceAccount: 'me', pod: 'laptop', labels: { a: 'b' } } })).toEqual({
       namespace: 'dev',

@@ -28,7 +28,12 @@ afterEach(() => {
 async function start(path: string, opts: WatchFileOptions = {}) {
   const texts: string[] = [];
   const errors: string[] = [];
-  const w = watchFile(path, (t) => texts.push(t), { pollMs: 3_600_000, debounceMs: 20, onError: (e) => errors.push((e as NodeJS.ErrnoException).code ?? e.message), ...opts });
+  const w = watchFile(path, (t) => texts.push(t), {
+    pollMs: 3_600_000,
+    debounceMs: 20,
+    onError: (e) => errors.push((e as NodeJS.ErrnoException).code ?? e.message),
+    ...opts,
+  });
   watches.push(w);
   await w.check(); // baseline read done
   return { w, texts, errors };
@@ -121,7 +126,7 @@ test('a burst of writes ends with the last content delivered', async () => {
   expect(texts.every((t, i) => i === 0 || t !== texts[i - 1])).toBe(true); // never the same content twice in a row
 });
 
-test('initialText: a change between the caller\'s load and the watch is reported', async () => {
+test("initialText: a change between the caller's load and the watch is reported", async () => {
   const p = join(dir, 'thoughtgate.yaml');
   writeFileSync(p, 'a: 2\n');
   const { texts } = await start(p, { initialText: 'a: 1\n' });

@@ -23,7 +23,14 @@ describe('evaluateConfigMap', () => {
     const text = rendered([
       // Deliberately not in selection order.
       { name: 'b-generic', priority: 0, generation: 1, hash: 'h-b', spec: spec('https://generic.example.com/mcp') },
-      { name: 'a-gold', priority: 5, podSelector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['gold'] }] }, generation: 3, hash: 'h-a', spec: spec('https://${HOST}:${PORT}/mcp', 'forward') },
+      {
+        name: 'a-gold',
+        priority: 5,
+        podSelector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['gold'] }] },
+        generation: 3,
+        hash: 'h-a',
+        spec: spec('https://${HOST}:${PORT}/mcp', 'forward'),
+      },
       { name: 'other', priority: 9, podSelector: { matchLabels: { app: 'other' } }, generation: 1, hash: 'h-o', spec: spec('https://other.example.com/mcp') },
     ]);
     const out = evaluateConfigMap(cm(text), ctx);
@@ -41,10 +48,20 @@ describe('evaluateConfigMap', () => {
   it('says "none" for no ConfigMap, no key, no policies, and no policy selecting the pod', () => {
     expect(evaluateConfigMap(null, ctx)).toEqual({ kind: 'none', reason: expect.stringContaining('ConfigMap team-a/thoughtgate-config does not exist') });
     expect(evaluateConfigMap(cm(undefined), ctx)).toEqual({ kind: 'none', reason: expect.stringContaining('has no key "config.yaml"') });
-    expect(evaluateConfigMap(cm(rendered([])), ctx)).toEqual({ kind: 'none', reason: expect.stringContaining('no GovernancePolicy in namespace team-a selects this pod'), policies: [] });
-    const text = rendered([{ name: 'x', priority: 0, podSelector: { matchLabels: { app: 'x' } }, generation: 1, hash: 'h', spec: spec('https://x.example.com') }]);
+    expect(evaluateConfigMap(cm(rendered([])), ctx)).toEqual({
+      kind: 'none',
+      reason: expect.stringContaining('no GovernancePolicy in namespace team-a selects this pod'),
+      policies: [],
+    });
+    const text = rendered([
+      { name: 'x', priority: 0, podSelector: { matchLabels: { app: 'x' } }, generation: 1, hash: 'h', spec: spec('https://x.example.com') },
+    ]);
     const out = evaluateConfigMap(cm(text), ctx);
-    expect(out).toEqual({ kind: 'none', reason: 'no GovernancePolicy in namespace team-a selects this pod (labels {"app":"agent","tier":"gold"})', policies: ['x'] });
+    expect(out).toEqual({
+      kind: 'none',
+      reason: 'no GovernancePolicy in namespace team-a selects this pod (labels {"app":"agent","tier":"gold"})',
+      policies: ['x'],
+    });
   });
 
   it('reports invalid YAML with its position', () => {
@@ -72,7 +89,10 @@ describe('evaluateConfigMap', () => {
       errors: ['ConfigMap team-a/thoughtgate-config config.yaml: policies[0] (p).spec.sources[0].url: environment variable MISSING is not set'],
     });
     const badUrl = rendered([{ name: 'p', priority: 0, generation: 1, hash: 'h', spec: spec('${HOST}') }]);
-    expect(evaluateConfigMap(cm(badUrl), ctx)).toEqual({ kind: 'invalid', errors: [expect.stringContaining('policies[0] (p).spec.sources[0].url: not a URL')] });
+    expect(evaluateConfigMap(cm(badUrl), ctx)).toEqual({
+      kind: 'invalid',
+      errors: [expect.stringContaining('policies[0] (p).spec.sources[0].url: not a URL')],
+    });
   });
 
   it('does not resolve or validate the specs of policies that do not govern this pod', () => {
@@ -92,7 +112,14 @@ describe('evaluateConfigMap', () => {
   });
 
   it('bounds alias expansion', () => {
-    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`)].join('\n');
+    const bomb = [
+      'a: &a ["x","x","x","x","x","x","x","x","x","x"]',
+      ...Array.from(
+        { length: 8 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`,
+      ),
+    ].join('\n');
     expect(evaluateConfigMap(cm(bomb), ctx).kind).toBe('invalid');
   });
 });

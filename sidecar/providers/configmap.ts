@@ -51,7 +51,12 @@ export function evaluateConfigMap(cm: ConfigMap | null, ctx: EvaluateContext): O
 
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
-    return { kind: 'invalid', errors: doc.errors.map((e) => `${at}${e.linePos?.[0] ? `:${e.linePos[0].line}:${e.linePos[0].col}` : ''}: ${e.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '')}`) };
+    return {
+      kind: 'invalid',
+      errors: doc.errors.map(
+        (e) => `${at}${e.linePos?.[0] ? `:${e.linePos[0].line}:${e.linePos[0].col}` : ''}: ${e.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '')}`,
+      ),
+    };
   }
   if (!isMap(doc.contents)) return { kind: 'invalid', errors: [`${at}: expected a mapping with apiVersion, kind and policies`] };
   let raw: unknown;
@@ -72,7 +77,11 @@ export function evaluateConfigMap(cm: ConfigMap | null, ctx: EvaluateContext): O
   const chosen = selectPolicy(policies, ctx.identity.labels);
   if (!chosen) {
     // The reason reaches the agent in its denials: it names no policies (those go to the log).
-    return { kind: 'none', reason: `no GovernancePolicy in namespace ${ctx.namespace} selects this pod (labels ${JSON.stringify(ctx.identity.labels)})`, policies: policies.map((p) => p.name) };
+    return {
+      kind: 'none',
+      reason: `no GovernancePolicy in namespace ${ctx.namespace} selects this pod (labels ${JSON.stringify(ctx.identity.labels)})`,
+      policies: policies.map((p) => p.name),
+    };
   }
 
   const rawSpec = chosen.spec;
@@ -85,7 +94,6 @@ export function evaluateConfigMap(cm: ConfigMap | null, ctx: EvaluateContext): O
   // that render identically, so switching between them is still a reload.
   return { kind: 'config', policy: chosen.name, hash: `${chosen.hash}/${chosen.name}`, doc: parsed.data };
 }
-
 
 // ---------- the watching shell ----------
 
@@ -157,8 +165,10 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
   let source: ListWatcher<ConfigMap> | null = null;
   const lw = (): ListWatcher<ConfigMap> => {
     transport ??= createTransport({ userAgent: 'thoughtgate-sidecar', ...o.clientOptions });
-    source ??= resourceClient<ConfigMap>(transport, CONFIG_MAPS, { is: isConfigMap, rbacHint: 'get, list and watch on this ConfigMap' })
-      .listWatch({ namespace, fieldSelector: `metadata.name=${name}` });
+    source ??= resourceClient<ConfigMap>(transport, CONFIG_MAPS, { is: isConfigMap, rbacHint: 'get, list and watch on this ConfigMap' }).listWatch({
+      namespace,
+      fieldSelector: `metadata.name=${name}`,
+    });
     return source;
   };
 
@@ -238,9 +248,12 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
           // A restarted API server answers 403 for a moment while its RBAC cache fills, so one
           // refusal after reading fine is a warning; a refusal that persists is an error.
           const persistent = ++authFailures >= 2 || !everRead;
-          log[persistent ? 'error' : 'warn'](status === 403
-            ? 'the API server refused to show the config: RBAC does not grant this ServiceAccount get/list/watch on the ConfigMap; retrying'
-            : 'the API server rejected the ServiceAccount token; retrying', fields);
+          log[persistent ? 'error' : 'warn'](
+            status === 403
+              ? 'the API server refused to show the config: RBAC does not grant this ServiceAccount get/list/watch on the ConfigMap; retrying'
+              : 'the API server rejected the ServiceAccount token; retrying',
+            fields,
+          );
         } else if (err instanceof KubeError && err.kind === 'config') {
           log.error('cannot talk to the API server; retrying', fields);
         } else {
@@ -259,7 +272,13 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
     description: where,
     state: () => {
       const r = reflector?.state() ?? { phase: 'listing' as const, resourceVersion: '', lastError: null, counters: idle };
-      return structuredClone({ view, phase: closed ? 'closed' : r.phase, resourceVersion: r.resourceVersion, lastError: r.lastError, counters: { ...r.counters, updates } });
+      return structuredClone({
+        view,
+        phase: closed ? 'closed' : r.phase,
+        resourceVersion: r.resourceVersion,
+        lastError: r.lastError,
+        counters: { ...r.counters, updates },
+      });
     },
     start(cb) {
       if (reflector) throw new Error('configMapProvider: already started');

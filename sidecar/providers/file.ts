@@ -40,7 +40,11 @@ export function fileProvider(path: string, env: Env, initial: InitialLoad & { ok
           const r = parseConfigText(text, path, env);
           onUpdate(r.ok ? toUpdate(r.config, r.hash) : { ok: false, errors: r.errors, origin: path });
         },
-        { initialText: initial.text, pollMs, onError: (err) => log.warn('config file unreadable; keeping the last good config', { file: path, error: err.message }) },
+        {
+          initialText: initial.text,
+          pollMs,
+          onError: (err) => log.warn('config file unreadable; keeping the last good config', { file: path, error: err.message }),
+        },
       );
     },
     close() {

@@ -3,7 +3,13 @@
 // for a 4 MiB batch of tiny messages blocked the event loop for hundreds of milliseconds. Pure.
 // For valid JSON the count is exact; for invalid JSON a refusal is all that is at stake either way.
 
-const QUOTE = 34, BACKSLASH = 92, COMMA = 44, OPEN_SQ = 91, CLOSE_SQ = 93, OPEN_CURLY = 123, CLOSE_CURLY = 125;
+const QUOTE = 34,
+  BACKSLASH = 92,
+  COMMA = 44,
+  OPEN_SQ = 91,
+  CLOSE_SQ = 93,
+  OPEN_CURLY = 123,
+  CLOSE_CURLY = 125;
 
 export function batchExceeds(text: string, max: number): boolean {
   let i = 0;

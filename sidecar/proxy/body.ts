@@ -6,9 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { BodyError, readBodyBytes } from '../../lib/read-body.js';
 import type { BudgetHold } from './budget.js';
 
-export type BodyResult =
-  | { ok: true; body: Buffer }
-  | { ok: false; reason: 'too-large' | 'aborted' | 'timeout' | 'overloaded' };
+export type BodyResult = { ok: true; body: Buffer } | { ok: false; reason: 'too-large' | 'aborted' | 'timeout' | 'overloaded' };
 
 export interface BodyLimits {
   /** Milliseconds from now until the whole body must have arrived (0: no deadline). */
@@ -21,7 +19,12 @@ export async function readBody(req: IncomingMessage, limit: number, o: BodyLimit
   const hold = o.hold;
   try {
     // 'pause': the caller answers (and closes the connection), so the rest of the body is never read.
-    const body = await readBodyBytes(req, { limitBytes: limit, onStop: 'pause', ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}), ...(hold ? { grow: (n) => hold.grow(n) } : {}) });
+    const body = await readBodyBytes(req, {
+      limitBytes: limit,
+      onStop: 'pause',
+      ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
+      ...(hold ? { grow: (n) => hold.grow(n) } : {}),
+    });
     return { ok: true, body };
   } catch (err) {
     hold?.release();

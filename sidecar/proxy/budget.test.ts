@@ -6,7 +6,10 @@ describe('ByteBudget', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 1000 }),
-        fc.array(fc.record({ hold: fc.integer({ min: 0, max: 3 }), op: fc.constantFrom('grow', 'resize', 'settle', 'release'), n: fc.integer({ min: 0, max: 400 }) }), { maxLength: 60 }),
+        fc.array(
+          fc.record({ hold: fc.integer({ min: 0, max: 3 }), op: fc.constantFrom('grow', 'resize', 'settle', 'release'), n: fc.integer({ min: 0, max: 400 }) }),
+          { maxLength: 60 },
+        ),
         (capacity, ops) => {
           const b = new ByteBudget(capacity);
           const holds = [b.hold('request_body'), b.hold('filtered_response', 4), b.hold('sse_event', 4), b.hold('request_body')];

@@ -53,7 +53,11 @@ export class ByteBudget {
 export class BudgetHold {
   private held = 0;
 
-  constructor(private readonly budget: ByteBudget, private readonly what: BufferUse, private readonly charge: number) {}
+  constructor(
+    private readonly budget: ByteBudget,
+    private readonly what: BufferUse,
+    private readonly charge: number,
+  ) {}
 
   /** Budget bytes held (bytes buffered times the charge). */
   get bytes(): number {

@@ -66,7 +66,14 @@ export interface RequestContext {
   /** Request ids in flight per MCP session, shared by every request of this sidecar. */
   inflight: InflightIds;
   /** `describe`: the body is not the agent's; the headers describing it (headers.ts describingHeaders). */
-  sendUpstream(source: CompiledSource, req: IncomingMessage, method: string, body: string | undefined, inspect: boolean, describe?: Record<string, string>): Promise<UpstreamResult>;
+  sendUpstream(
+    source: CompiledSource,
+    req: IncomingMessage,
+    method: string,
+    body: string | undefined,
+    inspect: boolean,
+    describe?: Record<string, string>,
+  ): Promise<UpstreamResult>;
   markResponseStart(): void;
   finish(info: FinishInfo): void;
   /** A debug log line tagged with this request's correlation id. */
@@ -114,7 +121,9 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
   // The agent hanging up cancels the upstream call (2026-07-28 treats a closed stream as cancel).
   // undici takes an EventEmitter as its signal; an AbortController per request costs measurably more.
   const abort = new EventEmitter();
-  res.once('close', () => { if (!res.writableFinished) abort.emit('abort'); });
+  res.once('close', () => {
+    if (!res.writableFinished) abort.emit('abort');
+  });
   res.setHeader('x-thoughtgate-correlation-id', correlationId);
 
   deps.inflight ??= new InflightIds((n) => deps.metrics.inflightIds.set(n));
@@ -152,7 +161,13 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         tHeaders = process.hrtime.bigint();
         const kind = classifyUpstreamError(err);
         if (kind !== 'aborted') deps.metrics.upstreamErrors.inc({ source: source.name, kind });
-        deps.log.debug('upstream request failed', { correlationId, source: source.name, kind, code: (err as { code?: string }).code, error: describeError(err) });
+        deps.log.debug('upstream request failed', {
+          correlationId,
+          source: source.name,
+          kind,
+          code: (err as { code?: string }).code,
+          error: describeError(err),
+        });
         return { ok: false, kind };
       }
     },

@@ -36,7 +36,10 @@ export function corsRequestHeaderAllowed(name: string): boolean {
  * are allowed; otherwise only the allowed ones are listed, so the browser refuses the request.
  */
 export function preflightHeaders(origin: string, requestHeaders: string | undefined): Record<string, string> {
-  const asked = (requestHeaders ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  const asked = (requestHeaders ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
   const allowed = [...new Set(asked.filter(corsRequestHeaderAllowed))];
   const h: Record<string, string> = {
     ...corsHeaders(origin),

@@ -16,8 +16,13 @@ export type HostResult = HostSpec | { kind: 'invalid'; reason: string };
 function ipv4Number(s: string): number | null {
   if (s === '') return null;
   let radix = 10;
-  if (s.length >= 2 && (s.startsWith('0x') || s.startsWith('0X'))) { s = s.slice(2); radix = 16; }
-  else if (s.length >= 2 && s.startsWith('0')) { s = s.slice(1); radix = 8; }
+  if (s.length >= 2 && (s.startsWith('0x') || s.startsWith('0X'))) {
+    s = s.slice(2);
+    radix = 16;
+  } else if (s.length >= 2 && s.startsWith('0')) {
+    s = s.slice(1);
+    radix = 8;
+  }
   if (s === '') return 0;
   const ok = radix === 10 ? /^[0-9]+$/ : radix === 16 ? /^[0-9a-fA-F]+$/ : /^[0-7]+$/;
   if (!ok.test(s)) return null;
@@ -54,7 +59,9 @@ export function parseIPv4(host: string): number | null {
   if (nums.some((n) => n > 255)) return null;
   if (last >= 256 ** (4 - nums.length)) return null;
   let v = last;
-  nums.forEach((n, i) => { v += n * 256 ** (3 - i); });
+  nums.forEach((n, i) => {
+    v += n * 256 ** (3 - i);
+  });
   return v;
 }
 
@@ -111,12 +118,20 @@ export function parseIPv6(text: string): number[] | null {
 /** RFC 5952 text; IPv4-mapped (::ffff:0:0/96) becomes the IPv4 address itself. */
 export function formatIPv6(g: readonly number[]): string {
   if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return formatIPv4(((g[6]! << 16) | g[7]!) >>> 0);
-  let best = -1, bestLen = 1, i = 0;
+  let best = -1,
+    bestLen = 1,
+    i = 0;
   while (i < 8) {
-    if (g[i] !== 0) { i++; continue; }
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = g.map((x) => x.toString(16));

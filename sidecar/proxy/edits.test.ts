@@ -21,7 +21,11 @@ test('a response is matched to its request by value: 1.0 and "1" answer request 
 });
 
 test('ids that collide in the table fail closed, whichever request had the edit', () => {
-  for (const [a, b] of [[rawId(1), rawId('1')], [rawId('1'), rawId(1)], [rawId(1), rawId(1)]] as const) {
+  for (const [a, b] of [
+    [rawId(1), rawId('1')],
+    [rawId('1'), rawId(1)],
+    [rawId(1), rawId(1)],
+  ] as const) {
     const t = new EditTable();
     t.add(a, filter);
     t.add(b, null);
@@ -61,7 +65,20 @@ test('filterByShape: colliding list-shaped responses and unreadable messages fai
 });
 
 test('a probe keeps only the _meta keys that describe the client, never the call', () => {
-  const params = { name: 'hidden', arguments: { a: 'secret' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'c' }, 'io.modelcontextprotocol/x': 'hidden', progressToken: 'hidden' } };
+  const params = {
+    name: 'hidden',
+    arguments: { a: 'secret' },
+    _meta: {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientInfo': { name: 'c' },
+      'io.modelcontextprotocol/x': 'hidden',
+      progressToken: 'hidden',
+    },
+  };
   const body = JSON.parse(probeRequest(rawId(1), 'tools/call', 'tool', 'thoughtgate-probe-1', params)) as { params: Record<string, unknown> };
-  expect(body.params).toEqual({ name: 'thoughtgate-probe-1', arguments: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'c' } } });
+  expect(body.params).toEqual({
+    name: 'thoughtgate-probe-1',
+    arguments: {},
+    _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'c' } },
+  });
 });

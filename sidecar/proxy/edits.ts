@@ -127,7 +127,8 @@ function editOne(m: Message, ctx: EditContext): string {
   }
   const found = ctx.edits.match(m.id);
   if (found.kind === 'unknown') return notGoverned(m.id, 'upstream answered an id that was not asked in this request; not passed through', ctx.correlationId);
-  if (found.kind === 'ambiguous') return notGoverned(m.id, 'upstream answer matches more than one request of this batch; not passed through', ctx.correlationId);
+  if (found.kind === 'ambiguous')
+    return notGoverned(m.id, 'upstream answer matches more than one request of this batch; not passed through', ctx.correlationId);
   const edit = found.edit;
   if (!edit) return m.raw;
   if (edit.kind === 'probe') {

@@ -10,10 +10,7 @@
 import { compileGlobs, type Matcher } from '../../api/glob.js';
 import { addressBytes, aliases, inCidr, parseHost, parseIPv6 } from './destination.js';
 
-type HostPattern =
-  | { kind: 'address'; address: string }
-  | { kind: 'cidr'; net: string; len: number }
-  | { kind: 'glob'; match: Matcher };
+type HostPattern = { kind: 'address'; address: string } | { kind: 'cidr'; net: string; len: number } | { kind: 'glob'; match: Matcher };
 
 export interface EgressEntry {
   raw: string;
@@ -79,10 +76,19 @@ export function compileEgressList(list: readonly string[], key: string): { entri
   const errors: string[] = [];
   list.forEach((raw, i) => {
     const hp = splitHostPort(raw);
-    if ('error' in hp) { errors.push(`${key}[${i}]: "${raw}": ${hp.error}`); return; }
-    if (hp.port !== null && !/^[0-9*?]+$/.test(hp.port)) { errors.push(`${key}[${i}]: "${raw}": the port must be a number or a glob of digits`); return; }
+    if ('error' in hp) {
+      errors.push(`${key}[${i}]: "${raw}": ${hp.error}`);
+      return;
+    }
+    if (hp.port !== null && !/^[0-9*?]+$/.test(hp.port)) {
+      errors.push(`${key}[${i}]: "${raw}": the port must be a number or a glob of digits`);
+      return;
+    }
     const host = compileHost(hp.host);
-    if ('error' in host) { errors.push(`${key}[${i}]: "${raw}": ${host.error}`); return; }
+    if ('error' in host) {
+      errors.push(`${key}[${i}]: "${raw}": ${host.error}`);
+      return;
+    }
     entries.push({ raw, host, port: hp.port === null ? null : compileGlobs(hp.port), explicit: !WILDCARD.test(hp.host) });
   });
   return { entries, errors };
@@ -116,4 +122,3 @@ export function egressVerdict(rules: EgressRules, dest: { name?: string; address
   if (dest.local && connectTo.some((c) => rules.allow.some((e) => entryMatches(e, c, dest.port)))) return { ok: false, why: 'local' };
   return { ok: false, why: 'unlisted' };
 }
-

@@ -21,9 +21,7 @@ import { describeError } from '../../lib/describe-error.js';
 export type Refusal = { kind: 'refused'; status: number; reason: string };
 
 /** A forward-proxy destination, canonical: the host as an address or a name, the port explicit. */
-export type Target =
-  | { kind: 'http'; url: URL; host: HostSpec; port: number }
-  | { kind: 'connect'; host: HostSpec; port: number };
+export type Target = { kind: 'http'; url: URL; host: HostSpec; port: number } | { kind: 'connect'; host: HostSpec; port: number };
 
 export type Route =
   | { kind: 'source'; source: CompiledSource }
@@ -123,9 +121,16 @@ export function planRoute(egress: EgressRules, t: Target, f: Facts): Route {
   const local = f.addresses.some((a) => isLocalAddress(a, f.own));
   // The sidecar itself (a client whose NO_PROXY misses it): what arrives there is governed again.
   const self = local && t.port === f.selfPort && f.addresses.every((a) => isLocalAddress(a, f.own));
-  const v = self ? ({ ok: true } as const) : egressVerdict(egress, { ...(t.host.kind === 'name' ? { name: t.host.name } : {}), addresses: f.addresses, port: t.port, local });
+  const v = self
+    ? ({ ok: true } as const)
+    : egressVerdict(egress, { ...(t.host.kind === 'name' ? { name: t.host.name } : {}), addresses: f.addresses, port: t.port, local });
   if (!v.ok) {
-    const why = v.why === 'local' ? ' (an address of this host: egress.allow must name it without wildcards)' : v.why === 'denied' ? ' (egress.deny)' : ' (see egress.allow)';
+    const why =
+      v.why === 'local'
+        ? ' (an address of this host: egress.allow must name it without wildcards)'
+        : v.why === 'denied'
+          ? ' (egress.deny)'
+          : ' (see egress.allow)';
     return { kind: 'refused', status: 403, reason: `egress to ${label(t)} is not allowed${why}` };
   }
   const address = f.addresses[0]!;
@@ -179,10 +184,17 @@ export function refuse(res: ServerResponse, status: number, reason: string): voi
 }
 
 /** Plain HTTP to an allowed destination: hop-by-hop headers handled, nothing else touched. */
-export async function forwardEgress(pools: UpstreamPools, req: IncomingMessage, res: ServerResponse, r: { url: URL; address: string; port: number }): Promise<number> {
+export async function forwardEgress(
+  pools: UpstreamPools,
+  req: IncomingMessage,
+  res: ServerResponse,
+  r: { url: URL; address: string; port: number },
+): Promise<number> {
   const { url } = r;
   const abort = new AbortController();
-  res.on('close', () => { if (!res.writableFinished) abort.abort(); });
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
   const headers = upstreamRequestHeaders(req.headers, { extra: {}, identityEncoding: false });
   headers['host'] = url.host;
   try {
@@ -212,7 +224,10 @@ export function openTunnel(clientSocket: Duplex, head: Buffer, address: string, 
   if (clientSocket.destroyed) return onDone(499);
   const upstream = net.connect({ host: address, port, timeout: TUNNEL_CONNECT_TIMEOUT_MS });
   // The agent may leave while the connection is being made: nothing may outlive it.
-  const end = () => { upstream.destroy(); clientSocket.destroy(); };
+  const end = () => {
+    upstream.destroy();
+    clientSocket.destroy();
+  };
   clientSocket.on('close', end);
   let failed = false;
   const fail = () => {

@@ -22,7 +22,12 @@ import { classifyUpstreamError, describeUpstreamError } from './upstream.js';
  * (a probe, a batch with elements removed, a rewritten URI) gets them rebuilt from the forwarded
  * message; a batch gets none. Undefined: the agent's body goes as is, and so do its headers.
  */
-export function forwardedDescription(req: IncomingMessage, messages: readonly Message[], toForward: readonly string[], batch: boolean): Record<string, string> | undefined {
+export function forwardedDescription(
+  req: IncomingMessage,
+  messages: readonly Message[],
+  toForward: readonly string[],
+  batch: boolean,
+): Record<string, string> | undefined {
   if (batch) return describingHeaders(req.headers, null);
   if (toForward[0] === messages[0]!.raw) return undefined;
   const p = parseJsonRpc(toForward[0]!);
@@ -41,7 +46,14 @@ export interface ForwardPlan {
   onHeaders?: (headers: Record<string, string | string[] | undefined>) => void;
 }
 
-export async function forwardPost(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, plan: ForwardPlan): Promise<void> {
+export async function forwardPost(
+  ctx: RequestContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  snap: Snapshot,
+  source: CompiledSource,
+  plan: ForwardPlan,
+): Promise<void> {
   const inspect = plan.edits.edits > 0 || plan.local.length > 0;
   const up = await ctx.sendUpstream(source, req, 'POST', plan.body, inspect, plan.describe);
   if (!up.ok) {
@@ -69,7 +81,13 @@ export async function forwardPost(ctx: RequestContext, req: IncomingMessage, res
     body.resume();
     if (plan.edits.edits > 0) {
       ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
-      return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" answered with a content type that is not application/json or text/event-stream`, 502);
+      return replyError(
+        ctx,
+        res,
+        'UPSTREAM_RESPONSE_INVALID',
+        `upstream "${source.name}" answered with a content type that is not application/json or text/event-stream`,
+        502,
+      );
     }
     if (plan.local.length > 0) {
       sendJson(res, 200, plan.batch ? batchBody(plan.local) : plan.local[0]!);
@@ -95,7 +113,10 @@ export async function forwardPost(ctx: RequestContext, req: IncomingMessage, res
           res.destroy();
         }, snap.server.slowReaderTimeoutMs);
         timer.unref();
-        res.once('close', () => { clearTimeout(timer); hold.release(); });
+        res.once('close', () => {
+          clearTimeout(timer);
+          hold.release();
+        });
       } else hold.release();
     }
   }
@@ -117,7 +138,10 @@ export async function forwardPost(ctx: RequestContext, req: IncomingMessage, res
       failed = true;
       ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
       const reason = `upstream "${source.name}" sent an event that is not JSON-RPC; not passed through`;
-      return plan.edits.pending().map((id) => formatSseEvent({ event: 'message', data: notGoverned(id, reason, ctx.correlationId) })).join('');
+      return plan.edits
+        .pending()
+        .map((id) => formatSseEvent({ event: 'message', data: notGoverned(id, reason, ctx.correlationId) }))
+        .join('');
     },
     onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' }),
     hold: ctx.budget.hold('sse_event', EDIT_CHARGE),
@@ -147,13 +171,28 @@ function eventId(id: string | null): string | undefined {
 }
 
 /** A JSON answer that must be edited: read whole (within the budget), edited, sent. */
-async function sendEdited(ctx: RequestContext, res: ServerResponse, snap: Snapshot, source: CompiledSource, plan: ForwardPlan, statusCode: number, headers: Record<string, string | string[] | undefined>, body: Readable, hold: BudgetHold): Promise<void> {
+async function sendEdited(
+  ctx: RequestContext,
+  res: ServerResponse,
+  snap: Snapshot,
+  source: CompiledSource,
+  plan: ForwardPlan,
+  statusCode: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: Readable,
+  hold: BudgetHold,
+): Promise<void> {
   const editCtx = { edits: plan.edits, correlationId: ctx.correlationId };
   const length = headerValue(headers['content-length']);
   const text = await readBounded(body, snap.maxFilteredResponseBytes, hold, length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined);
   if (typeof text !== 'string') hold.release(); // what was read is dropped
   if (text === 'overloaded') {
-    return replyError(ctx, res, 'OVERLOADED', `too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the answer of upstream "${source.name}"; the request reached the upstream but its answer was dropped, retry shortly`);
+    return replyError(
+      ctx,
+      res,
+      'OVERLOADED',
+      `too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the answer of upstream "${source.name}"; the request reached the upstream but its answer was dropped, retry shortly`,
+    );
   }
   if (text === null) {
     ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
@@ -168,7 +207,9 @@ async function sendEdited(ctx: RequestContext, res: ServerResponse, snap: Snapsh
   let out = edited.text;
   if (plan.local.length > 0) {
     // Our local answers join the upstream's batch answer.
-    out = out.trimStart().startsWith('[') ? `[${out.trim().slice(1, -1)}${out.trim() === '[]' ? '' : ','}${plan.local.join(',')}]` : batchBody([out, ...plan.local]);
+    out = out.trimStart().startsWith('[')
+      ? `[${out.trim().slice(1, -1)}${out.trim() === '[]' ? '' : ','}${plan.local.join(',')}]`
+      : batchBody([out, ...plan.local]);
   }
   const h = toClient(res, headers, true);
   h['content-length'] = Buffer.byteLength(out);
@@ -193,7 +234,14 @@ export function toClient(res: ServerResponse, upstream: Record<string, string | 
 }
 
 /** Passes an upstream response through untouched, streaming. */
-export async function relay(ctx: RequestContext, res: ServerResponse, source: CompiledSource, status: number, headers: Record<string, string | string[] | undefined>, body: Readable): Promise<void> {
+export async function relay(
+  ctx: RequestContext,
+  res: ServerResponse,
+  source: CompiledSource,
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: Readable,
+): Promise<void> {
   res.writeHead(status, toClient(res, headers, false));
   flushHead(res, headers);
   ctx.markResponseStart();
@@ -209,7 +257,8 @@ export async function streamTo(ctx: RequestContext, source: CompiledSource, body
   } catch (err) {
     // The agent went away (which cancels the upstream call too) or the upstream broke mid-stream.
     // Out of byte budget is ours, not the upstream's: counted in buffer_rejections_total.
-    const kind = (err as { code?: string }).code === 'CLIENT_CLOSED' ? 'client-closed' : err instanceof SseBudgetExceededError ? 'overloaded' : classifyUpstreamError(err);
+    const kind =
+      (err as { code?: string }).code === 'CLIENT_CLOSED' ? 'client-closed' : err instanceof SseBudgetExceededError ? 'overloaded' : classifyUpstreamError(err);
     if (kind !== 'client-closed' && kind !== 'aborted' && kind !== 'overloaded') ctx.metrics.upstreamErrors.inc({ source: source.name, kind });
     if (!res.destroyed) res.destroy();
     ctx.finish({ status: res.statusCode, reason: `stream ended early: ${kind}` });
@@ -228,7 +277,10 @@ async function readBounded(body: Readable, limit: number, hold: BudgetHold, decl
   // cannot be served costs nothing; bytes beyond the declaration still count (and fail below).
   let reserved = 0;
   if (declared !== undefined && declared <= limit) {
-    if (!hold.grow(declared)) { body.destroy(); return 'overloaded'; }
+    if (!hold.grow(declared)) {
+      body.destroy();
+      return 'overloaded';
+    }
     reserved = declared;
   }
   let size = 0;

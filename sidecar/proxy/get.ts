@@ -34,9 +34,18 @@ export async function handleGet(ctx: RequestContext, req: IncomingMessage, res: 
       if (ev.event === 'endpoint') {
         legacy = true;
         // After this chunk is pushed: stop reading the upstream and end the agent's stream.
-        setImmediate(() => { body.unpipe(rewriter); body.destroy(); rewriter.end(); });
+        setImmediate(() => {
+          body.unpipe(rewriter);
+          body.destroy();
+          rewriter.end();
+        });
         ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
-        const err = errorFor(ctx, null, 'UNSUPPORTED_TRANSPORT', `upstream "${source.name}" speaks the 2024-11-05 HTTP+SSE transport, which ThoughtGate does not govern; use a Streamable HTTP endpoint`);
+        const err = errorFor(
+          ctx,
+          null,
+          'UNSUPPORTED_TRANSPORT',
+          `upstream "${source.name}" speaks the 2024-11-05 HTTP+SSE transport, which ThoughtGate does not govern; use a Streamable HTTP endpoint`,
+        );
         return formatSseEvent({ event: 'message', data: err });
       }
       if (ev.data === null || ev.data === '' || !filtering) return null;
@@ -59,4 +68,3 @@ export async function forwardAsIs(ctx: RequestContext, req: IncomingMessage, res
   if (!up.ok) return replyError(ctx, res, 'UPSTREAM_UNAVAILABLE', describeUpstreamError(up.kind, source.name), 502);
   return relay(ctx, res, source, up.response.statusCode, up.response.headers, up.response.body);
 }
-

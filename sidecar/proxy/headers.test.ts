@@ -3,7 +3,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { parseJsonRpc, type Message } from '../../lib/jsonrpc.js';
 import { describingHeaders, encodeMcpHeader, mediaType, upstreamRequestHeaders } from './headers.js';
 
-const msg = (text: string): Message => { const p = parseJsonRpc(text); if (!p.ok || p.batch) throw new Error('bad'); return p.message; };
+const msg = (text: string): Message => {
+  const p = parseJsonRpc(text);
+  if (!p.ok || p.batch) throw new Error('bad');
+  return p.message;
+};
 const incoming: IncomingHttpHeaders = { 'mcp-method': 'tools/call', 'mcp-name': 'secret_tool', 'mcp-param-region': 'eu-secret', authorization: 'Bearer t' };
 
 test('a rewritten body gets Mcp-Method/Mcp-Name from itself and no Mcp-Param-*', () => {
@@ -13,10 +17,13 @@ test('a rewritten body gets Mcp-Method/Mcp-Name from itself and no Mcp-Param-*',
   expect(JSON.stringify(out)).not.toMatch(/secret/);
 });
 
-test('a batch gets no describing headers; an unchanged body keeps the agent\'s', () => {
+test("a batch gets no describing headers; an unchanged body keeps the agent's", () => {
   const out = upstreamRequestHeaders(incoming, { extra: {}, identityEncoding: false, describe: describingHeaders(incoming, null) });
   expect(Object.keys(out).filter((k) => k.startsWith('mcp-'))).toEqual([]);
-  expect(upstreamRequestHeaders(incoming, { extra: {}, identityEncoding: false })).toMatchObject({ 'mcp-name': 'secret_tool', 'mcp-param-region': 'eu-secret' });
+  expect(upstreamRequestHeaders(incoming, { extra: {}, identityEncoding: false })).toMatchObject({
+    'mcp-name': 'secret_tool',
+    'mcp-param-region': 'eu-secret',
+  });
 });
 
 test('header values that are not plain visible ASCII are base64-encoded', () => {

@@ -86,10 +86,7 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: Upst
 }
 
 /** Upstream response headers as they go to the agent: hop-by-hop dropped, optionally the length. */
-export function clientResponseHeaders(
-  upstream: Record<string, string | string[] | undefined>,
-  opts: { dropLength: boolean },
-): OutgoingHttpHeaders {
+export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>, opts: { dropLength: boolean }): OutgoingHttpHeaders {
   const hop = hopHeaders(upstream);
   const out: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(upstream)) {

@@ -37,7 +37,8 @@ export function readHost(value: string): HostName | null {
   if (host === '' || host.endsWith('.')) return null;
   const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(host);
   if (mapped) {
-    const hi = parseInt(mapped[1]!, 16), lo = parseInt(mapped[2]!, 16);
+    const hi = parseInt(mapped[1]!, 16),
+      lo = parseInt(mapped[2]!, 16);
     host = `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
   }
   const ip = host.startsWith('[') || isIP(host) === 4;
@@ -66,7 +67,10 @@ export function hostPolicy(bind: string, port: number, allowed: readonly string[
   const add = (host: string, p: number | null) => {
     const cur = names.get(host);
     if (cur === null) return;
-    if (p === null) { names.set(host, null); return; }
+    if (p === null) {
+      names.set(host, null);
+      return;
+    }
     names.set(host, new Set([...(cur ?? []), p]));
   };
   for (const h of LOOPBACK) add(h, null);

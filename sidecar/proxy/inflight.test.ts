@@ -10,7 +10,10 @@ test('an id in flight is refused in its session in any spelling, free in others,
   expect(t.claim('s1', [rawId(2), rawId('x')])).toMatchObject({ ok: false, id: { value: 'x' } });
   const other = t.claim('s2', [rawId(1)]);
   expect(other.ok).toBe(true);
-  if (a.ok) { a.release(); a.release(); }
+  if (a.ok) {
+    a.release();
+    a.release();
+  }
   const again = t.claim('s1', [rawId(1)]);
   expect(again.ok).toBe(true);
   if (again.ok) again.release();

@@ -20,7 +20,9 @@ export function pipeTo(body: Readable, res: ServerResponse, through?: Transform 
       settled = true;
       resolve();
     });
-    res.once('close', () => { if (!res.writableFinished) fail(Object.assign(new Error('client closed'), { code: 'CLIENT_CLOSED' })); });
+    res.once('close', () => {
+      if (!res.writableFinished) fail(Object.assign(new Error('client closed'), { code: 'CLIENT_CLOSED' }));
+    });
     body.once('error', fail);
     if (through) {
       through.once('error', fail);

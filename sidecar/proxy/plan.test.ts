@@ -42,7 +42,18 @@ function view(held: Record<string, string> = {}, owns = false): ApprovalView & {
 }
 
 function plan(body: string, approvals: ApprovalView | null = null, more: Partial<PlanInput> = {}): PostPlan {
-  return planPost({ ...messagesOf(body), snap, source, headers: { 'mcp-session-id': 's1' }, approvals, now: new Date(0), correlationId: 'cid', logging: false, probeName: () => 'thoughtgate-probe-x', ...more });
+  return planPost({
+    ...messagesOf(body),
+    snap,
+    source,
+    headers: { 'mcp-session-id': 's1' },
+    approvals,
+    now: new Date(0),
+    correlationId: 'cid',
+    logging: false,
+    probeName: () => 'thoughtgate-probe-x',
+    ...more,
+  });
 }
 
 const req = (id: number | string, method: string, params: unknown = {}) => JSON.stringify({ jsonrpc: '2.0', id, method, params });
@@ -57,7 +68,12 @@ test('a mixed batch: allowed calls go upstream in order, a denied one is answere
   expect(codes(p.local)).toEqual([-32003]);
   expect(JSON.parse(p.local[0]!)).toMatchObject({ id: 2, error: { data: { gate: 'rules', reason: 'no deleting', correlationId: 'cid' } } });
   expect(p.edits.edits).toBe(1); // the probe's answer gets the hidden name back
-  expect(p.counts.map((c) => `${c.method}:${c.decision}`)).toEqual(['tools/call:forward', 'tools/call:deny', 'tools/call:hidden', 'notifications/progress:forward']);
+  expect(p.counts.map((c) => `${c.method}:${c.decision}`)).toEqual([
+    'tools/call:forward',
+    'tools/call:deny',
+    'tools/call:hidden',
+    'notifications/progress:forward',
+  ]);
   expect(p.outcomes.map((o) => o.decision)).toEqual(['forward', 'deny', 'hidden', 'forward']);
   expect(p.takeover).toBeNull();
 });
@@ -115,7 +131,10 @@ test('notifications/cancelled for a held call is planned as a cancellation and n
 
 test('edits: tools/list marks task support through gate 4, initialize learns the session the executor sets', () => {
   const v = view();
-  const p = plan(`[${req(1, 'tools/list')},${req(2, 'initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'c', version: '1' } })}]`, v);
+  const p = plan(
+    `[${req(1, 'tools/list')},${req(2, 'initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'c', version: '1' } })}]`,
+    v,
+  );
   expect(p.edits.edits).toBe(2);
   expect(v.seen).toEqual([]); // planning asks nothing of gate 4's memory
   // The edits' callbacks run when the answers come: the session is the one the executor read.
@@ -147,7 +166,11 @@ describe('checkPost: a body refused whole before any message is decided', () => 
 
   test('routing headers must describe the single message; a single invalid message is an HTTP 400', () => {
     expect(check(call(7, 'echo'), { 'mcp-name': 'other' })).toMatchObject({ kind: 'bad-message', name: 'HEADER_MISMATCH', id: { raw: '7' } });
-    expect(check(`[${call(1, 'echo')}]`, { 'mcp-method': 'tools/call' })).toMatchObject({ kind: 'bad-message', id: null, reason: expect.stringMatching(/cannot describe a batch/) });
+    expect(check(`[${call(1, 'echo')}]`, { 'mcp-method': 'tools/call' })).toMatchObject({
+      kind: 'bad-message',
+      id: null,
+      reason: expect.stringMatching(/cannot describe a batch/),
+    });
     expect(check('{"jsonrpc":"2.0","id":9}')).toMatchObject({ kind: 'bad-message', name: 'INVALID_REQUEST', id: { raw: '9' } });
   });
 });

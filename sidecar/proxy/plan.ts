@@ -83,9 +83,16 @@ export function checkPost(parsed: ParsedBody, headers: IncomingHttpHeaders, maxB
     return { kind: 'refused', name: 'INVALID_REQUEST', reason: 'request ids starting with "thoughtgate-" are reserved for requests ThoughtGate sends itself' };
   }
   const mismatch = checkRoutingHeaders(headers, parsed.batch ? null : parsed.message);
-  if (mismatch) return { kind: 'bad-message', id: !parsed.batch && parsed.message.kind === 'request' ? parsed.message.id : null, name: 'HEADER_MISMATCH', reason: mismatch };
+  if (mismatch)
+    return {
+      kind: 'bad-message',
+      id: !parsed.batch && parsed.message.kind === 'request' ? parsed.message.id : null,
+      name: 'HEADER_MISMATCH',
+      reason: mismatch,
+    };
   // A single invalid message is an HTTP-level error, like the MCP SDK answers it.
-  if (!parsed.batch && parsed.message.kind === 'invalid') return { kind: 'bad-message', id: parsed.message.id, name: 'INVALID_REQUEST', reason: parsed.message.reason };
+  if (!parsed.batch && parsed.message.kind === 'invalid')
+    return { kind: 'bad-message', id: parsed.message.id, name: 'INVALID_REQUEST', reason: parsed.message.reason };
   return null;
 }
 
@@ -107,7 +114,6 @@ function checkRoutingHeaders(headers: IncomingHttpHeaders, single: Message | nul
   return null;
 }
 
-
 const TASK_METHODS = new Set(['tasks/get', 'tasks/result', 'tasks/cancel']);
 
 /** What planning one message needs besides the message: the request's inputs and the plan so far. */
@@ -124,7 +130,17 @@ interface PlanCtx {
 export function planPost(i: PlanInput): PostPlan {
   const { source, approvals: view, correlationId: cid } = i;
   const gates = { ...i.snap.gates, visibility: source.visibility };
-  const plan: PostPlan = { forward: [], forwardedIds: [], local: [], edits: new EditTable(), outcomes: [], counts: [], cancelHeld: [], takeover: null, init: { session: undefined } };
+  const plan: PostPlan = {
+    forward: [],
+    forwardedIds: [],
+    local: [],
+    edits: new EditTable(),
+    outcomes: [],
+    counts: [],
+    cancelHeld: [],
+    takeover: null,
+    init: { session: undefined },
+  };
   const c: PlanCtx = {
     i,
     plan,
@@ -148,7 +164,8 @@ export function planPost(i: PlanInput): PostPlan {
     }
     const d = describeMessage(source.name, m);
     if (!d.ok) {
-      if (m.kind === 'request') plan.local.push(errorResponse(m.id, -32602, 'Invalid params', { gate: 'transport', reason: d.reason, correlationId: cid } satisfies ErrorData));
+      if (m.kind === 'request')
+        plan.local.push(errorResponse(m.id, -32602, 'Invalid params', { gate: 'transport', reason: d.reason, correlationId: cid } satisfies ErrorData));
       plan.outcomes.push({ method: m.method, kind: m.kind, decision: 'invalid', reason: d.reason });
       continue;
     }
@@ -196,7 +213,14 @@ function planForwarded(c: PlanCtx, m: Message & { kind: 'request' | 'notificatio
     const ownTask = !ours && view.ownsTaskCall(source, m, c.mayNeedApproval);
     if (ours || ownTask) {
       if (c.single) plan.takeover = ours ? { kind: 'task-method', message: m } : { kind: 'own-task', message: m, op };
-      else c.err(m.id, 'INVALID_REQUEST', ours ? "ThoughtGate's tasks are read with single requests, not inside a JSON-RPC batch" : 'a task-augmented tools/call must be sent as a single request, not inside a JSON-RPC batch');
+      else
+        c.err(
+          m.id,
+          'INVALID_REQUEST',
+          ours
+            ? "ThoughtGate's tasks are read with single requests, not inside a JSON-RPC batch"
+            : 'a task-augmented tools/call must be sent as a single request, not inside a JSON-RPC batch',
+        );
       return;
     }
     if (m.method === 'tasks/list' && c.single) {
@@ -214,18 +238,39 @@ function planForwarded(c: PlanCtx, m: Message & { kind: 'request' | 'notificatio
 /** A request gate 2 or 3 sends for approval: gate 4 takes it over, or it is refused saying why. */
 function planApproval(c: PlanCtx, m: Message & { kind: 'request' }, op: Operation, decision: Decision & { action: 'approve' }): void {
   if (!c.view) {
-    c.err(m.id, 'APPROVAL_UNAVAILABLE', `${decision.reason}; this sidecar has no approval channels configured (approvalChannels in thoughtgate.yaml, or ApprovalChannels in a cluster), so the call is not forwarded`, decision.rule);
+    c.err(
+      m.id,
+      'APPROVAL_UNAVAILABLE',
+      `${decision.reason}; this sidecar has no approval channels configured (approvalChannels in thoughtgate.yaml, or ApprovalChannels in a cluster), so the call is not forwarded`,
+      decision.rule,
+    );
   } else if (!c.single) {
-    c.err(m.id, 'APPROVAL_UNAVAILABLE', `${decision.reason}; approvals are not available inside JSON-RPC batches, so the call is not forwarded: send it as a request of its own`, decision.rule);
+    c.err(
+      m.id,
+      'APPROVAL_UNAVAILABLE',
+      `${decision.reason}; approvals are not available inside JSON-RPC batches, so the call is not forwarded: send it as a request of its own`,
+      decision.rule,
+    );
   } else {
     c.plan.takeover = { kind: 'approval', message: m, op, decision };
   }
 }
 
 /** The edit a forwarded request's answer gets: list filtering, task marking, initialize capabilities. */
-function forwardEdit(method: string, source: CompiledSource, view: ApprovalView | null, mayNeedApproval: (tool: string) => boolean, init: PostPlan['init']): ResponseEdit | null {
+function forwardEdit(
+  method: string,
+  source: CompiledSource,
+  view: ApprovalView | null,
+  mayNeedApproval: (tool: string) => boolean,
+  init: PostPlan['init'],
+): ResponseEdit | null {
   if (view && method === 'tools/list' && source.mayNeedApproval) {
-    return { kind: 'filter', method, visibility: source.visibility, tasks: { mayNeedApproval, seen: (tool, support) => view.toolSupportSeen(source.name, tool, support) } };
+    return {
+      kind: 'filter',
+      method,
+      visibility: source.visibility,
+      tasks: { mayNeedApproval, seen: (tool, support) => view.toolSupportSeen(source.name, tool, support) },
+    };
   }
   if (needsListFilter(source.visibility, method)) return { kind: 'filter', method, visibility: source.visibility };
   if (view && method === 'initialize') return { kind: 'initialize', seen: (result) => view.initializeSeen(source.name, init.session, result) };

@@ -24,9 +24,16 @@ function refuseBody(ctx: RequestContext, res: ServerResponse, snap: Snapshot, r:
   res.setHeader('connection', 'close');
   if (r.reason === 'timeout') {
     ctx.metrics.requestTimeouts.inc({ phase: 'body' });
-    return replyError(ctx, res, 'INVALID_REQUEST', `request body did not arrive within server.requestBodyTimeout (${snap.server.requestBodyTimeoutMs} ms)`, 408);
+    return replyError(
+      ctx,
+      res,
+      'INVALID_REQUEST',
+      `request body did not arrive within server.requestBodyTimeout (${snap.server.requestBodyTimeoutMs} ms)`,
+      408,
+    );
   }
-  if (r.reason === 'overloaded') return replyError(ctx, res, 'OVERLOADED', 'too many bytes are buffered for other requests (limits.maxBufferedBytes); nothing was forwarded, retry shortly');
+  if (r.reason === 'overloaded')
+    return replyError(ctx, res, 'OVERLOADED', 'too many bytes are buffered for other requests (limits.maxBufferedBytes); nothing was forwarded, retry shortly');
   return replyError(ctx, res, 'REQUEST_TOO_LARGE', `request body exceeds limits.maxBodyBytes (${snap.maxBodyBytes} bytes)`);
 }
 
@@ -57,7 +64,10 @@ export async function handlePost(ctx: RequestContext, req: IncomingMessage, res:
   // A request id still in flight in this session would let the upstream mix up the answers.
   const session = headerValue(req.headers['mcp-session-id']);
   if (session !== undefined) {
-    const claim = ctx.inflight.claim(session, messages.flatMap((m) => (m.kind === 'request' ? [m.id] : [])));
+    const claim = ctx.inflight.claim(
+      session,
+      messages.flatMap((m) => (m.kind === 'request' ? [m.id] : [])),
+    );
     if (!claim.ok) return replyError(ctx, res, 'INVALID_REQUEST', `request id ${claim.id.raw} is still in flight in this session; ids must not be reused`);
     res.once('close', claim.release);
   }
@@ -82,11 +92,26 @@ function refuse(ctx: RequestContext, res: ServerResponse, snap: Snapshot, r: Ref
   if (r.kind === 'refused') return replyError(ctx, res, r.name, r.reason);
   // A message the refusal is about, answered at HTTP level (as the MCP SDK answers it).
   sendJson(res, 400, errorFor(ctx, r.id, r.name, r.reason));
-  ctx.finish({ status: 400, decision: 'deny', gate: 'transport', reason: r.reason, ...(r.name === 'INVALID_REQUEST' ? { messages: [{ method: '', kind: 'invalid', decision: 'invalid', reason: r.reason }] } : {}) });
+  ctx.finish({
+    status: 400,
+    decision: 'deny',
+    gate: 'transport',
+    reason: r.reason,
+    ...(r.name === 'INVALID_REQUEST' ? { messages: [{ method: '', kind: 'invalid', decision: 'invalid', reason: r.reason }] } : {}),
+  });
 }
 
 /** Carries a plan out: the effects the planner only names. */
-async function executePost(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource, messages: readonly Message[], batch: boolean, plan: PostPlan): Promise<void> {
+async function executePost(
+  ctx: RequestContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  snap: Snapshot,
+  source: CompiledSource,
+  messages: readonly Message[],
+  batch: boolean,
+  plan: PostPlan,
+): Promise<void> {
   for (const c of plan.counts) ctx.metrics.requests.inc({ source: source.name, method: methodLabel(c.method), decision: c.decision, gate: c.gate });
   for (const id of plan.cancelHeld) ctx.approvals?.cancelHeld(id);
   ctx.messages = plan.outcomes;
@@ -108,6 +133,8 @@ async function executePost(ctx: RequestContext, req: IncomingMessage, res: Serve
     forwardedIds: plan.forwardedIds,
     local: plan.local,
     edits: plan.edits,
-    onHeaders: (h) => { plan.init.session = headerValue(h['mcp-session-id']); },
+    onHeaders: (h) => {
+      plan.init.session = headerValue(h['mcp-session-id']);
+    },
   });
 }

@@ -23,10 +23,13 @@ export function canonicalParamName(raw: string): string | null {
 /** The raw names of a query string's parameters; `;` separates too, as some servers read it. */
 function paramNames(query: string): string[] {
   if (query === '') return [];
-  return query.split(/[&;]/).filter((p) => p !== '').map((p) => {
-    const eq = p.indexOf('=');
-    return eq === -1 ? p : p.slice(0, eq);
-  });
+  return query
+    .split(/[&;]/)
+    .filter((p) => p !== '')
+    .map((p) => {
+      const eq = p.indexOf('=');
+      return eq === -1 ? p : p.slice(0, eq);
+    });
 }
 
 export type UpstreamTarget = { ok: true; path: string } | { ok: false; reason: string };

@@ -14,7 +14,10 @@ export function replyError(ctx: RequestContext, res: ServerResponse, name: Error
 }
 
 export function sendJson(res: ServerResponse, status: number, body: string): void {
-  if (res.headersSent) { res.end(); return; }
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }

@@ -11,8 +11,13 @@ export type LookupFn = (name: string) => Promise<{ address: string }[]>;
 export type ResolveFailure = 'notfound' | 'timeout' | 'busy';
 
 export class ResolveError extends Error {
-  constructor(readonly kind: ResolveFailure, name: string) {
-    super(kind === 'timeout' ? `DNS lookup of ${name} timed out` : kind === 'busy' ? 'too many DNS lookups in flight; retry shortly' : `${name} does not resolve`);
+  constructor(
+    readonly kind: ResolveFailure,
+    name: string,
+  ) {
+    super(
+      kind === 'timeout' ? `DNS lookup of ${name} timed out` : kind === 'busy' ? 'too many DNS lookups in flight; retry shortly' : `${name} does not resolve`,
+    );
   }
 }
 

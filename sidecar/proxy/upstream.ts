@@ -18,7 +18,10 @@ export class UpstreamPools {
   private warm = new Map<string, WarmConnector>();
 
   /** onConnect: each new upstream connection of a source pool, and whether a spare served it. */
-  constructor(private readonly metrics?: { egressPools: { set(n: number): void } }, private readonly onConnect?: (spare: boolean) => void) {}
+  constructor(
+    private readonly metrics?: { egressPools: { set(n: number): void } },
+    private readonly onConnect?: (spare: boolean) => void,
+  ) {}
 
   private key(origin: string, connectTimeoutMs: number): string {
     return `${origin}|${connectTimeoutMs}`;
@@ -67,7 +70,10 @@ export class UpstreamPools {
     if (!p) {
       if (this.egressCount >= MAX_EGRESS_POOLS) {
         const oldest = [...this.pools.keys()].find((key) => key.startsWith('egress:'))!;
-        void this.pools.get(oldest)!.close().catch(() => undefined);
+        void this.pools
+          .get(oldest)!
+          .close()
+          .catch(() => undefined);
         this.pools.delete(oldest);
         this.egressCount--;
       }
@@ -91,7 +97,15 @@ export class UpstreamPools {
 
 export function classifyUpstreamError(err: unknown): UpstreamErrorKind {
   const code = (err as { code?: string } | null)?.code ?? '';
-  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'connect';
+  if (
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'ECONNREFUSED' ||
+    code === 'ENOTFOUND' ||
+    code === 'EAI_AGAIN' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH'
+  )
+    return 'connect';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') return 'timeout';
   if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') return 'reset';
   if (code === 'UND_ERR_ABORTED' || (err as Error | null)?.name === 'AbortError') return 'aborted';
@@ -101,11 +115,16 @@ export function classifyUpstreamError(err: unknown): UpstreamErrorKind {
 /** A short, non-leaking sentence for the agent (no addresses, no stack). */
 export function describeUpstreamError(kind: UpstreamErrorKind, source: string): string {
   switch (kind) {
-    case 'connect': return `could not connect to upstream "${source}"`;
-    case 'timeout': return `upstream "${source}" did not answer in time`;
-    case 'reset': return `connection to upstream "${source}" was reset`;
-    case 'aborted': return `request to upstream "${source}" was aborted`;
-    default: return `request to upstream "${source}" failed`;
+    case 'connect':
+      return `could not connect to upstream "${source}"`;
+    case 'timeout':
+      return `upstream "${source}" did not answer in time`;
+    case 'reset':
+      return `connection to upstream "${source}" was reset`;
+    case 'aborted':
+      return `request to upstream "${source}" was aborted`;
+    default:
+      return `request to upstream "${source}" failed`;
   }
 }
 

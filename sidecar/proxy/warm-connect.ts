@@ -36,7 +36,10 @@ export function warmConnector(connectTimeoutMs: number, onConnect?: (spare: bool
     s.socket.off('end', s.drop);
     s.socket.pause();
     // A spare the server has begun to close (FIN received) is not handed out.
-    if (s.socket.destroyed || !s.socket.writable || s.socket.readableEnded) { s.socket.destroy(); return null; }
+    if (s.socket.destroyed || !s.socket.writable || s.socket.readableEnded) {
+      s.socket.destroy();
+      return null;
+    }
     return s.socket;
   };
 
@@ -47,10 +50,19 @@ export function warmConnector(connectTimeoutMs: number, onConnect?: (spare: bool
       filling = false;
       if (err || !socket) return;
       const sock = socket as Socket;
-      if (disposed || spare) { sock.destroy(); return; }
+      if (disposed || spare) {
+        sock.destroy();
+        return;
+      }
       // An idle spare may be reset by the server: that must not crash the process.
       sock.on('error', ignore);
-      const drop = (): void => { if (spare?.socket === sock) { clearTimeout(spare.timer); spare = null; } sock.destroy(); };
+      const drop = (): void => {
+        if (spare?.socket === sock) {
+          clearTimeout(spare.timer);
+          spare = null;
+        }
+        sock.destroy();
+      };
       sock.once('close', drop);
       sock.once('end', drop);
       sock.on('data', drop);

@@ -17,7 +17,11 @@ import { openSession, post, startRecordedEverything, type RecordedEverything } f
 const BASE = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' };
 let ids = 1000;
 
-type Reply = { id?: unknown; result?: Record<string, unknown> & { task?: { taskId: string; status: string } }; error?: { code: number; message: string; data?: Record<string, unknown> } };
+type Reply = {
+  id?: unknown;
+  result?: Record<string, unknown> & { task?: { taskId: string; status: string } };
+  error?: { code: number; message: string; data?: Record<string, unknown> };
+};
 
 /** One request; its answer (the last message of the reply: SSE replies may carry progress first). */
 async function rpc(url: string, headers: Record<string, string>, method: string, params: Record<string, unknown>): Promise<Reply> {
@@ -59,14 +63,22 @@ describe('7. tasks and held calls belong to their owner', () => {
   let rig: Rig;
   beforeAll(async () => {
     rig = await startRig({
-      config: (u, s) => approvalConfig(u, s, { approvals: '  maxRetainedTasksPerClient: 3\n  maxRetainedTasks: 8\n  rate: { client: { perMinute: 6000, burst: 1000 }, workload: { perMinute: 6000, burst: 1000 } }' }),
+      config: (u, s) =>
+        approvalConfig(u, s, {
+          approvals:
+            '  maxRetainedTasksPerClient: 3\n  maxRetainedTasks: 8\n  rate: { client: { perMinute: 6000, burst: 1000 }, workload: { perMinute: 6000, burst: 1000 } }',
+        }),
     });
   }, 30_000);
   afterAll(() => rig?.close());
 
   test('a held call is cancelled by notifications/cancelled only from its owner: never from another session, auth, or an anonymous client', async () => {
     // The holder has no session and no Authorization: nobody can name its call, not even by id.
-    const anonHeld = fetch(rig.url, { method: 'POST', headers: BASE, body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'deploy', arguments: { service: 'anon', version: '1' } } }) }).then((r) => r.text());
+    const anonHeld = fetch(rig.url, {
+      method: 'POST',
+      headers: BASE,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'deploy', arguments: { service: 'anon', version: '1' } } }),
+    }).then((r) => r.text());
     const anonMsg = await rig.message(0);
     const other = await openSession(rig.url, { 'mcp-protocol-version': '2025-11-25' });
     for (const h of [BASE, { ...BASE, authorization: 'Bearer guess' }, other]) {
@@ -75,7 +87,11 @@ describe('7. tasks and held calls belong to their owner', () => {
     }
     // Held by a client with Authorization: another token cannot cancel it, the same token can.
     const alice = { ...BASE, authorization: 'Bearer alice' };
-    const aliceHeld = fetch(rig.url, { method: 'POST', headers: alice, body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'deploy', arguments: { service: 'alice', version: '1' } } }) }).then((r) => r.text());
+    const aliceHeld = fetch(rig.url, {
+      method: 'POST',
+      headers: alice,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'deploy', arguments: { service: 'alice', version: '1' } } }),
+    }).then((r) => r.text());
     await rig.message(1);
     await notify(rig.url, { ...BASE, authorization: 'Bearer mallory' }, 'notifications/cancelled', { requestId: 8 });
     await notify(rig.url, BASE, 'notifications/cancelled', { requestId: 8 });
@@ -92,10 +108,13 @@ describe('7. tasks and held calls belong to their owner', () => {
   test('end to end: the posted Slack message shows invisible characters and mrkdwn of the arguments escaped', async () => {
     const h = await openSession(rig.url, { 'mcp-protocol-version': '2025-11-25' });
     const before = rig.fake.messages(CHANNEL).length;
-    const id = taskId(await task(rig.url, h, 'deploy', { service: 'api\u202E\u2066txt.exe\u2069\u200B', version: '<!channel> <https://x.example|ok> \u0085\u2028' }));
+    const id = taskId(
+      await task(rig.url, h, 'deploy', { service: 'api\u202E\u2066txt.exe\u2069\u200B', version: '<!channel> <https://x.example|ok> \u0085\u2028' }),
+    );
     const m = await rig.message(before);
     const shown = JSON.stringify(m.blocks);
-    for (const esc of ['\\\\u202E', '\\\\u2066', '\\\\u200B', '\\\\u0085', '\\\\u2028', '&lt;!channel&gt;', '&lt;https://x.example|ok&gt;']) expect(shown).toContain(esc);
+    for (const esc of ['\\\\u202E', '\\\\u2066', '\\\\u200B', '\\\\u0085', '\\\\u2028', '&lt;!channel&gt;', '&lt;https://x.example|ok&gt;'])
+      expect(shown).toContain(esc);
     expect(shown).not.toMatch(/[\u202E\u2066\u2069\u200B\u0085\u2028]|<!channel>|<https/);
     await rpc(rig.url, h, 'tasks/cancel', { taskId: id });
   }, 30_000);
@@ -159,12 +178,16 @@ describe('7. tasks and held calls belong to their owner', () => {
 // ---------------------------------------------------------------------------------------------
 describe('8. the approval queue is fair', () => {
   // Slack's own budget for posts: one per second per channel, no burst.
-  const SLACK_PACE = { ...FAST, limiter: { budgets: { ...FAST.limiter!.budgets, 'chat.postMessage': { perMinute: 60, burst: 1, scope: 'channel' as const } } } };
+  const SLACK_PACE = {
+    ...FAST,
+    limiter: { budgets: { ...FAST.limiter!.budgets, 'chat.postMessage': { perMinute: 60, burst: 1, scope: 'channel' as const } } },
+  };
 
   test("create-and-cancel floods never reach Slack, and another session's approval is posted next", async () => {
     const rig = await startRig({
       backend: SLACK_PACE,
-      config: (u, s) => approvalConfig(u, s, { approvals: '  rate: { client: { perMinute: 60000, burst: 10000 }, workload: { perMinute: 60000, burst: 10000 } }' }),
+      config: (u, s) =>
+        approvalConfig(u, s, { approvals: '  rate: { client: { perMinute: 60000, burst: 10000 }, workload: { perMinute: 60000, burst: 10000 } }' }),
     });
     try {
       const flooder = await openSession(rig.url, { 'mcp-protocol-version': '2025-11-25' });
@@ -189,7 +212,7 @@ describe('8. the approval queue is fair', () => {
     }
   }, 40_000);
 
-  test('the reported attack with the shipped limits: 150 create-and-cancel cycles, then another session\'s approval is posted at once', async () => {
+  test("the reported attack with the shipped limits: 150 create-and-cancel cycles, then another session's approval is posted at once", async () => {
     const rig = await startRig({ backend: SLACK_PACE, config: (u, s) => approvalConfig(u, s) });
     try {
       const flooder = await openSession(rig.url, { 'mcp-protocol-version': '2025-11-25' });
@@ -219,7 +242,11 @@ describe('8. the approval queue is fair', () => {
   test('posting takes owners in turn: a backlog of pending approvals of one client delays another by at most one post', async () => {
     const rig = await startRig({
       backend: SLACK_PACE,
-      config: (u, s) => approvalConfig(u, s, { approvals: '  maxPending: { workload: 100, client: 50 }\n  rate: { client: { perMinute: 60000, burst: 10000 }, workload: { perMinute: 60000, burst: 10000 } }' }),
+      config: (u, s) =>
+        approvalConfig(u, s, {
+          approvals:
+            '  maxPending: { workload: 100, client: 50 }\n  rate: { client: { perMinute: 60000, burst: 10000 }, workload: { perMinute: 60000, burst: 10000 } }',
+        }),
     });
     try {
       const flooder = await openSession(rig.url, { 'mcp-protocol-version': '2025-11-25' });
@@ -249,7 +276,10 @@ describe('8. the approval queue is fair', () => {
         await rpc(rig.url, a, 'tasks/cancel', { taskId: id }); // cancelling gives nothing back
       }
       const over = await task(rig.url, a, 'deploy', { service: 'a', version: 'x' });
-      expect(over.error).toMatchObject({ code: -32010, data: { reason: expect.stringMatching(/approvals\.rate\.client .*retry in \d+ s/), retryAfterMs: expect.any(Number) } });
+      expect(over.error).toMatchObject({
+        code: -32010,
+        data: { reason: expect.stringMatching(/approvals\.rate\.client .*retry in \d+ s/), retryAfterMs: expect.any(Number) },
+      });
       // A held call is refused the same way, as plain JSON, before anything is held.
       expect(await rpc(rig.url, a, 'tools/call', { name: 'deploy', arguments: { service: 'a', version: 'held' } })).toMatchObject({ error: { code: -32010 } });
       taskId(await task(rig.url, b, 'deploy', { service: 'b', version: '1' }));
@@ -309,7 +339,7 @@ approvals:
     await up?.close();
   });
 
-  test('9e. task results are bounded each, and together; the bytes of one client never push out another\'s', async () => {
+  test("9e. task results are bounded each, and together; the bytes of one client never push out another's", async () => {
     const s = () => openSession(url(), { 'mcp-protocol-version': '2025-11-25' });
     const [a, b, c] = [await s(), await s(), await s()];
     const big = 'x'.repeat(70_000);
@@ -339,7 +369,12 @@ approvals:
 
   test("10. an approved call reaches the upstream without the agent's _meta; progress still reaches the client under its own token", async () => {
     const h = await openSession(url(), { 'mcp-protocol-version': '2025-11-25' });
-    const evil = { progressToken: 'tok-1', 'io.example/run-as': 'root', 'io.modelcontextprotocol/related-task': { taskId: 'forged' }, smuggled: { arguments: { message: 'other' } } };
+    const evil = {
+      progressToken: 'tok-1',
+      'io.example/run-as': 'root',
+      'io.modelcontextprotocol/related-task': { taskId: 'forged' },
+      smuggled: { arguments: { message: 'other' } },
+    };
     up.clear();
     // As a task: none of its _meta goes upstream.
     const before = rig.fake.messages(CHANNEL).length;
@@ -349,16 +384,25 @@ approvals:
     expect(JSON.stringify(await result(url(), h, t))).toContain('Echo: approve me');
     // Held, with progress: the upstream sees a token of ThoughtGate's, the client gets progress under its own.
     const n = rig.fake.messages(CHANNEL).length;
-    const held = post(url(), h, { jsonrpc: '2.0', id: 'held-1', method: 'tools/call', params: { name: 'trigger-long-running-operation', arguments: { duration: 0.2, steps: 2 }, _meta: { ...evil, progressToken: 'tok-2' } } });
+    const held = post(url(), h, {
+      jsonrpc: '2.0',
+      id: 'held-1',
+      method: 'tools/call',
+      params: { name: 'trigger-long-running-operation', arguments: { duration: 0.2, steps: 2 }, _meta: { ...evil, progressToken: 'tok-2' } },
+    });
     const m2 = await rig.message(n);
     rig.approve(m2.ts);
     const reply = await held;
-    const calls = up.bodies().filter((x) => (x as { method?: string }).method === 'tools/call') as { params: { name: string; _meta?: Record<string, unknown> } }[];
+    const calls = up.bodies().filter((x) => (x as { method?: string }).method === 'tools/call') as {
+      params: { name: string; _meta?: Record<string, unknown> };
+    }[];
     expect(calls.map((c) => c.params.name)).toEqual(['echo', 'trigger-long-running-operation']);
     expect(calls[0]!.params._meta).toBeUndefined();
     expect(calls[1]!.params._meta).toEqual({ progressToken: expect.stringMatching(/^thoughtgate-progress-tgh-[0-9a-f]{32}$/) });
     for (const s of ['run-as', 'forged', 'smuggled', 'tok-1', 'tok-2']) expect(up.everything()).not.toContain(s);
-    const progress = (reply.messages as { method?: string; params?: { progressToken?: unknown; progress?: number } }[]).filter((x) => x.method === 'notifications/progress');
+    const progress = (reply.messages as { method?: string; params?: { progressToken?: unknown; progress?: number } }[]).filter(
+      (x) => x.method === 'notifications/progress',
+    );
     expect(progress.length).toBeGreaterThan(2);
     expect(progress.every((p) => p.params?.progressToken === 'tok-2')).toBe(true);
     const steps = progress.map((p) => p.params!.progress!);
@@ -405,10 +449,17 @@ describe('10. what the approver sees is what the agent sent, visibly', () => {
   }
 
   function check(tool: string, args: unknown, reason?: string): void {
-    for (const msg of [buildApprovalMessage({ ...INPUT, tool, arguments: args, rule: reason ?? 'r' }), buildOutcomeMessage({ ...INPUT, tool, arguments: args }, { status: 'failed', at: 0, reason: reason ?? 'x' })]) {
+    for (const msg of [
+      buildApprovalMessage({ ...INPUT, tool, arguments: args, rule: reason ?? 'r' }),
+      buildOutcomeMessage({ ...INPUT, tool, arguments: args }, { status: 'failed', at: 0, reason: reason ?? 'x' }),
+    ]) {
       const text = agentVisible(msg);
       // JSON.stringify above escapes C0 controls itself; look at the decoded block texts too.
-      const decoded = JSON.parse(JSON.stringify(msg.blocks).replace(/`\u200b`\u200b`/g, '```').replace(/[✅❌⌛🚫⚠]\uFE0F?/gu, '')) as unknown;
+      const decoded = JSON.parse(
+        JSON.stringify(msg.blocks)
+          .replace(/`\u200b`\u200b`/g, '```')
+          .replace(/[✅❌⌛🚫⚠]\uFE0F?/gu, ''),
+      ) as unknown;
       const strings: string[] = [];
       const walk = (v: unknown): void => {
         if (typeof v === 'string') strings.push(v);
@@ -416,30 +467,43 @@ describe('10. what the approver sees is what the agent sent, visibly', () => {
       };
       walk(decoded);
       // Our own layout: the newline between a field's label and its value, and in pretty JSON.
-      for (const s of [...strings, msg.text.replace(/[✅❌⌛🚫⚠]\uFE0F?/gu, '')]) expect(s.replace(/<!date[^>]*>|<@U0ALICE>/g, '').replace(/\n/g, '')).not.toMatch(HIDDEN);
+      for (const s of [...strings, msg.text.replace(/[✅❌⌛🚫⚠]\uFE0F?/gu, '')])
+        expect(s.replace(/<!date[^>]*>|<@U0ALICE>/g, '').replace(/\n/g, '')).not.toMatch(HIDDEN);
       expect(text).not.toMatch(/<[!@#]|<https?:|<mailto:/i);
     }
   }
 
   test('bidirectional and invisible characters are escaped visibly, in arguments, tool names and reasons', () => {
-    const nasty = 'rm -rf /safe\u202E\u2066evil\u2069\u200B\u200C\u200D\u200E\u200F\uFEFF\u0085\u2028\u2029\u00A0\u3164\u{E0041}\u034F\uFE0F\u0338\u0000\u001B[31m';
+    const nasty =
+      'rm -rf /safe\u202E\u2066evil\u2069\u200B\u200C\u200D\u200E\u200F\uFEFF\u0085\u2028\u2029\u00A0\u3164\u{E0041}\u034F\uFE0F\u0338\u0000\u001B[31m';
     const msg = buildApprovalMessage({ ...INPUT, tool: `deploy${nasty}`, arguments: { [`key${nasty}`]: nasty, nested: [nasty] }, rule: nasty });
     const all = JSON.stringify(msg);
-    for (const esc of ['\\\\u202E', '\\\\u2066', '\\\\u200B', '\\\\uFEFF', '\\\\u0085', '\\\\u2028', '\\\\u00A0', '\\\\u3164', '\\\\u{E0041}', '\\\\u0338']) expect(all).toContain(esc);
+    for (const esc of ['\\\\u202E', '\\\\u2066', '\\\\u200B', '\\\\uFEFF', '\\\\u0085', '\\\\u2028', '\\\\u00A0', '\\\\u3164', '\\\\u{E0041}', '\\\\u0338'])
+      expect(all).toContain(esc);
     check(`deploy${nasty}`, { [`key${nasty}`]: nasty }, nasty);
   });
 
   test('agent text cannot ping, link or format: it is escaped and shown as code', () => {
     const inject = '<!channel> <!here> <@U0ALICE> <#C123> <https://evil.example|Approved by security> *APPROVED* _ok_ ~x~ ``` `code` &lt;';
     check(inject, { message: inject, [inject]: 1 }, inject);
-    const msg = buildOutcomeMessage({ ...INPUT, tool: 'deploy', arguments: {} }, { status: 'failed', at: 0, reason: 'Tool execution failed: *Approved by everyone*' });
+    const msg = buildOutcomeMessage(
+      { ...INPUT, tool: 'deploy', arguments: {} },
+      { status: 'failed', at: 0, reason: 'Tool execution failed: *Approved by everyone*' },
+    );
     expect(JSON.stringify(msg.blocks)).toContain('`Tool execution failed: *Approved by everyone*`');
     const post = buildApprovalMessage({ ...INPUT, tool: '*APPROVED*', arguments: {} });
     expect(JSON.stringify(post.blocks)).toContain('`*APPROVED*`');
   });
 
   test('property: for any tool name, argument keys and values and reason, nothing hidden and no mrkdwn control reaches Slack', () => {
-    const text = fc.string({ unit: fc.oneof(fc.constantFrom('\u202E', '\u2066', '\u200B', '\uFEFF', '\u0085', '\u2028', '\u00A0', '<', '>', '&', '*', '`', '!', '@', '|', '\\', '\n', '\u0338'), fc.constantFrom('a', 'Z', ' ', '/'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })), maxLength: 40 });
+    const text = fc.string({
+      unit: fc.oneof(
+        fc.constantFrom('\u202E', '\u2066', '\u200B', '\uFEFF', '\u0085', '\u2028', '\u00A0', '<', '>', '&', '*', '`', '!', '@', '|', '\\', '\n', '\u0338'),
+        fc.constantFrom('a', 'Z', ' ', '/'),
+        fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+      ),
+      maxLength: 40,
+    });
     fc.assert(
       fc.property(text, fc.dictionary(text, fc.oneof(text, fc.array(text, { maxLength: 3 })), { maxKeys: 4 }), text, (tool, args, reason) => {
         check(tool, args, reason);
@@ -451,28 +515,59 @@ describe('10. what the approver sees is what the agent sent, visibly', () => {
 
 // ---------------------------------------------------------------------------------------------
 describe('the engine and the posting order, with a manual clock', () => {
-  const S: ApprovalSettings = { maxPendingWorkload: 100, maxPendingClient: 100, defaultTimeoutMs: 60_000, taskTtlMs: 3_600_000, maxTaskTtlMs: 40 * 86_400_000, pollIntervalMs: 1000, keepAliveMs: 15_000, maxRetainedTasks: 6, maxRetainedTasksPerClient: 3, rate: { client: { perMinute: 60, burst: 1000 }, workload: { perMinute: 60, burst: 1000 } } };
+  const S: ApprovalSettings = {
+    maxPendingWorkload: 100,
+    maxPendingClient: 100,
+    defaultTimeoutMs: 60_000,
+    taskTtlMs: 3_600_000,
+    maxTaskTtlMs: 40 * 86_400_000,
+    pollIntervalMs: 1000,
+    keepAliveMs: 15_000,
+    maxRetainedTasks: 6,
+    maxRetainedTasksPerClient: 3,
+    rate: { client: { perMinute: 60, burst: 1000 }, workload: { perMinute: 60, burst: 1000 } },
+  };
   function engine(execute: Executor) {
     const clock = new ManualClock();
     let cb: (d: Decision) => void = () => undefined;
     const backend: ApprovalBackend = {
       description: 'test',
       submit: async () => undefined,
-      onDecision: (f) => { cb = f; },
+      onDecision: (f) => {
+        cb = f;
+      },
       cancel: async () => undefined,
       markExecuting: async () => undefined,
       finished: async () => undefined,
       adopt: async () => [],
       close: async () => undefined,
     };
-    const e = new ApprovalEngine({ backend, workload: () => ({ namespace: 'n', serviceAccount: 's', pod: 'p' }), log: createLogger('error', () => undefined), clock });
+    const e = new ApprovalEngine({
+      backend,
+      workload: () => ({ namespace: 'n', serviceAccount: 's', pod: 'p' }),
+      log: createLogger('error', () => undefined),
+      clock,
+    });
     const own = (client: string, s: ApprovalSettings = S, ttl?: number) =>
-      e.start({ mode: 'task', owner: { source: 'up', client }, source: 'up', tool: 't', arguments: {}, approval: null, correlationId: 'c', execute, ...(ttl !== undefined ? { requestedTtlMs: ttl } : {}) }, s);
+      e.start(
+        {
+          mode: 'task',
+          owner: { source: 'up', client },
+          source: 'up',
+          tool: 't',
+          arguments: {},
+          approval: null,
+          correlationId: 'c',
+          execute,
+          ...(ttl !== undefined ? { requestedTtlMs: ttl } : {}),
+        },
+        s,
+      );
     return { clock, e, own, decide: (d: Decision) => cb(d) };
   }
   const ok: Executor = async () => ({ kind: 'result', result: { content: [] } });
 
-  test('retention: floods of one owner or of many sessions evict the heaviest owner\'s oldest or are refused, never a lighter owner\'s; anonymous tasks are refused, never evicted', async () => {
+  test("retention: floods of one owner or of many sessions evict the heaviest owner's oldest or are refused, never a lighter owner's; anonymous tasks are refused, never evicted", async () => {
     const { clock, e, own } = engine(ok);
     const victim = own('session:victim');
     const anon = own('anonymous');
@@ -507,7 +602,15 @@ describe('the engine and the posting order, with a manual clock', () => {
 
   test('ttl: a task still running at its ttl is aborted and ends; ttls beyond the 24.8-day timer limit are kept, not dropped at once', async () => {
     let aborted = false;
-    const { clock, e, own } = engine((_c, _t, signal) => new Promise((resolve) => signal.addEventListener('abort', () => { aborted = true; resolve({ kind: 'result', result: {} }); })));
+    const { clock, e, own } = engine(
+      (_c, _t, signal) =>
+        new Promise((resolve) =>
+          signal.addEventListener('abort', () => {
+            aborted = true;
+            resolve({ kind: 'result', result: {} });
+          }),
+        ),
+    );
     const hung = own('session:a', S, 120_000);
     if (!hung.ok) throw new Error('refused');
     await clock.advance(120_001);

@@ -14,7 +14,9 @@ let h: Record<string, string>;
 
 beforeAll(async () => {
   up = await startRecordedEverything();
-  tg = await startGuard(up, `
+  tg = await startGuard(
+    up,
+    `
 sources:
   - name: e
     url: \${UPSTREAM}
@@ -27,7 +29,8 @@ rules:
   - match: { tool: "get-sum" }
     action: deny
 defaultAction: forward
-`);
+`,
+  );
   // 2025-03-26 still has JSON-RPC batches; server-everything answers them.
   h = await openSession(tg.mcpUrl('e'), { 'mcp-protocol-version': '2025-03-26' });
   h['mcp-protocol-version'] = '2025-03-26';
@@ -80,7 +83,7 @@ describe('3. answers are matched per message', () => {
     expect(up.received).toHaveLength(0);
   });
 
-  test('an invalid element with a request\'s id makes the batch ambiguous too', async () => {
+  test("an invalid element with a request's id makes the batch ambiguous too", async () => {
     up.clear();
     const r = await post(tg.mcpUrl('e'), h, `[${list('6')},{"jsonrpc":"1.0","id":6,"method":"tools/call"}]`);
     expect(r.status).toBe(400);
@@ -102,7 +105,9 @@ describe('3. answers are matched per message', () => {
     up.clear();
     const slow = `{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"trigger-long-running-operation","arguments":{"duration":30,"steps":1}}}`;
     const abort = new AbortController();
-    const first = fetch(tg.mcpUrl('e'), { method: 'POST', headers: h, body: slow, signal: abort.signal }).then((r) => r.text()).catch(() => 'aborted');
+    const first = fetch(tg.mcpUrl('e'), { method: 'POST', headers: h, body: slow, signal: abort.signal })
+      .then((r) => r.text())
+      .catch(() => 'aborted');
     while (!up.received.some((r) => r.body.includes('trigger-long-running-operation'))) await new Promise((r) => setTimeout(r, 10));
     for (const id of ['41', '41.0', '"41"']) {
       const r = await post(tg.mcpUrl('e'), h, list(id));
@@ -135,18 +140,22 @@ describe('3. answers are matched per message', () => {
 
   test('property: ids that some peer reads as the same value always make a batch ambiguous', () => {
     const spellings = (n: number): string[] => [String(n), `${n}.0`, `${n}e0`, `"${n}"`, `"${n}.0"`, `" ${n}"`, `${n * 10}e-1`];
-    fc.assert(fc.property(fc.integer({ min: -1e6, max: 1e6 }), fc.nat(6), fc.nat(6), (n, i, j) => {
-      const ids = spellings(n);
-      const body = `[${list(ids[i]!)},${echo(ids[j]!)}]`;
-      const p = parseJsonRpc(body);
-      return p.ok && p.batch && ambiguousIds(p.messages as Message[]) !== null;
-    }));
+    fc.assert(
+      fc.property(fc.integer({ min: -1e6, max: 1e6 }), fc.nat(6), fc.nat(6), (n, i, j) => {
+        const ids = spellings(n);
+        const body = `[${list(ids[i]!)},${echo(ids[j]!)}]`;
+        const p = parseJsonRpc(body);
+        return p.ok && p.batch && ambiguousIds(p.messages as Message[]) !== null;
+      }),
+    );
     // Different values stay apart.
-    fc.assert(fc.property(fc.integer(), fc.integer(), (a, b) => {
-      fc.pre(a !== b);
-      const p = parseJsonRpc(`[${list(String(a))},${echo(String(b))}]`);
-      return p.ok && p.batch && ambiguousIds(p.messages as Message[]) === null;
-    }));
+    fc.assert(
+      fc.property(fc.integer(), fc.integer(), (a, b) => {
+        fc.pre(a !== b);
+        const p = parseJsonRpc(`[${list(String(a))},${echo(String(b))}]`);
+        return p.ok && p.batch && ambiguousIds(p.messages as Message[]) === null;
+      }),
+    );
   });
 });
 
@@ -199,7 +208,9 @@ describe('5. the upstream learns nothing of a hidden call', () => {
 
 describe("6. the agent cannot override a source's own query parameters", () => {
   let hr: Record<string, string>;
-  beforeAll(async () => { hr = await openSession(tg.mcpUrl('ro')); });
+  beforeAll(async () => {
+    hr = await openSession(tg.mcpUrl('ro'));
+  });
 
   test.each([
     'mode=write',
@@ -228,7 +239,7 @@ describe("6. the agent cannot override a source's own query parameters", () => {
     expect(up.received).toHaveLength(0);
   });
 
-  test('other parameters pass, after the source\'s own', async () => {
+  test("other parameters pass, after the source's own", async () => {
     up.clear();
     const r = await post(`${tg.mcpUrl('ro')}?trace=1&mode_x=2`, hr, echo('22'));
     expect(JSON.stringify(r.messages)).toContain('Echo: hi');

@@ -10,22 +10,55 @@ import type { TestSidecar } from '../support/sidecar.js';
 
 /** The spellings of 127.0.0.1 (and the addresses that reach it) an agent could try. */
 const SPELLINGS = [
-  '127.0.0.1', 'localhost', 'LOCALHOST', 'LocalHost.', 'localhost.', '127.1', '127.0.1', '2130706433', '0x7f000001', '0X7F000001',
-  '0177.0.0.1', '0x7f.0.0.1', '0x7f.1', '017700000001', '127.000.000.001', '127.0.0.1.', '[::ffff:127.0.0.1]', '[::ffff:7f00:1]',
-  '[0:0:0:0:0:ffff:7f00:1]', '[::FFFF:7F00:0001]', '0.0.0.0', '0', '[::1]', '[::]', '127.0.0.2', '127.255.255.254',
+  '127.0.0.1',
+  'localhost',
+  'LOCALHOST',
+  'LocalHost.',
+  'localhost.',
+  '127.1',
+  '127.0.1',
+  '2130706433',
+  '0x7f000001',
+  '0X7F000001',
+  '0177.0.0.1',
+  '0x7f.0.0.1',
+  '0x7f.1',
+  '017700000001',
+  '127.000.000.001',
+  '127.0.0.1.',
+  '[::ffff:127.0.0.1]',
+  '[::ffff:7f00:1]',
+  '[0:0:0:0:0:ffff:7f00:1]',
+  '[::FFFF:7F00:0001]',
+  '0.0.0.0',
+  '0',
+  '[::1]',
+  '[::]',
+  '127.0.0.2',
+  '127.255.255.254',
 ];
 /** The ones that name 127.0.0.1 itself (a server on 127.0.0.1 only is reachable at these). */
 const SAME_ADDRESS = SPELLINGS.filter((s) => !['[::1]', '[::]', '127.0.0.2', '127.255.255.254'].includes(s));
 
-interface Recorder { port: number; seen: string[]; close(): Promise<void> }
+interface Recorder {
+  port: number;
+  seen: string[];
+  close(): Promise<void>;
+}
 async function recorder(): Promise<Recorder> {
   const seen: string[] = [];
-  const server = http.createServer((req, res) => { seen.push(`${req.method} ${req.url}`); res.end('reached'); });
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.end('reached');
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
     seen,
-    close: async () => { server.closeAllConnections(); await new Promise<void>((r) => server.close(() => r())); },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
   };
 }
 
@@ -34,7 +67,9 @@ function raw(proxyPort: number, text: string): Promise<string> {
   return new Promise((resolve) => {
     let out = '';
     const s = net.connect(proxyPort, '127.0.0.1', () => s.write(text));
-    s.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+    s.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+    });
     s.on('close', () => resolve(out));
     s.on('error', () => resolve(out));
     // A fallback so a hung exchange fails the assertions instead of the suite's timeout.
@@ -44,7 +79,9 @@ function raw(proxyPort: number, text: string): Promise<string> {
 
 function absolutePost(host: string, port: number, path: string, headers: Record<string, string>, body: unknown): string {
   const b = JSON.stringify(body);
-  const h = Object.entries({ ...headers, host: `${host}:${port}`, 'content-length': String(Buffer.byteLength(b)), connection: 'close' }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const h = Object.entries({ ...headers, host: `${host}:${port}`, 'content-length': String(Buffer.byteLength(b)), connection: 'close' })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   return `POST http://${host}:${port}${path} HTTP/1.1\r\n${h}\r\n${b}`;
 }
 
@@ -62,7 +99,9 @@ beforeAll(async () => {
   denied = await recorder();
   // Broad allow; the two local servers are also written out (this host's addresses need that),
   // and the deny wins for one of them.
-  tg = await startGuard(up, `
+  tg = await startGuard(
+    up,
+    `
 sources:
   - name: e
     url: \${UPSTREAM}
@@ -71,7 +110,8 @@ defaultAction: forward
 egress:
   allow: ["*", "127.0.0.1:${allowed.port}", "127.0.0.1:${denied.port}", "localhost:${denied.port}"]
   deny: ["0x7f.1:${denied.port}"]
-`);
+`,
+  );
   proxyPort = tg.sidecar.port;
   session = await openSession(tg.mcpUrl('e'));
 }, 60_000);
@@ -95,7 +135,15 @@ describe("absolute-form to any spelling of the source's address", () => {
 
   test.each(SPELLINGS)('%s: a visible call goes through the gates and reaches the server', async (host) => {
     up.clear();
-    const out = await raw(proxyPort, absolutePost(host, up.port, mcpPath(), session, { jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'echo', arguments: { message: `via ${host}` } } }));
+    const out = await raw(
+      proxyPort,
+      absolutePost(host, up.port, mcpPath(), session, {
+        jsonrpc: '2.0',
+        id: 8,
+        method: 'tools/call',
+        params: { name: 'echo', arguments: { message: `via ${host}` } },
+      }),
+    );
     expect(out).toContain(`Echo: via ${host}`);
     expect(up.bodies()).toHaveLength(1);
   });
@@ -108,7 +156,14 @@ describe("absolute-form to any spelling of the source's address", () => {
   });
 
   test('percent-encoded and full-width spellings of the host are governed or refused, never relayed', async () => {
-    for (const host of ['127%2e0%2e0%2e1', '%31%32%37.0.0.1', 'local%68ost', '\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11', 'xn--localhost', '127.0.0.1%00']) {
+    for (const host of [
+      '127%2e0%2e0%2e1',
+      '%31%32%37.0.0.1',
+      'local%68ost',
+      '\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11',
+      'xn--localhost',
+      '127.0.0.1%00',
+    ]) {
       up.clear();
       const out = await raw(proxyPort, absolutePost(host, up.port, mcpPath(), session, hiddenCall(13)));
       expect(out).toMatch(/^HTTP\/1.1 (200|400|403)/);
@@ -152,7 +207,10 @@ describe('a denied egress host stays denied under every spelling', () => {
   test.each(SPELLINGS)('%s: absolute-form and CONNECT to the denied server are refused', async (host) => {
     const a = await raw(proxyPort, `GET http://${host}:${denied.port}/secret HTTP/1.1\r\nhost: ${host}:${denied.port}\r\nconnection: close\r\n\r\n`);
     expect(a).toMatch(/^HTTP\/1.1 403/);
-    const c = await raw(proxyPort, `CONNECT ${host}:${denied.port} HTTP/1.1\r\nhost: ${host}:${denied.port}\r\n\r\nGET /tunnelled HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+    const c = await raw(
+      proxyPort,
+      `CONNECT ${host}:${denied.port} HTTP/1.1\r\nhost: ${host}:${denied.port}\r\n\r\nGET /tunnelled HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`,
+    );
     expect(c).toMatch(/^HTTP\/1.1 403/);
     expect(denied.seen).toEqual([]);
   });
@@ -162,7 +220,10 @@ describe('a denied egress host stays denied under every spelling', () => {
     const before = allowed.seen.length;
     const a = await raw(proxyPort, `GET http://${host}:${allowed.port}/page HTTP/1.1\r\nhost: ${host}:${allowed.port}\r\nconnection: close\r\n\r\n`);
     expect(a).toMatch(/^HTTP\/1.1 200/);
-    const c = await raw(proxyPort, `CONNECT ${host}:${allowed.port} HTTP/1.1\r\nhost: ${host}:${allowed.port}\r\n\r\nGET /tunnelled HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+    const c = await raw(
+      proxyPort,
+      `CONNECT ${host}:${allowed.port} HTTP/1.1\r\nhost: ${host}:${allowed.port}\r\n\r\nGET /tunnelled HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`,
+    );
     expect(c).toMatch(/^HTTP\/1.1 200 Connection Established/);
     expect(c).toContain('reached');
     expect(allowed.seen.length).toBe(before + 2);

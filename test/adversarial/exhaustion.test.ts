@@ -20,14 +20,17 @@ afterAll(async () => {
 });
 
 async function guard(extra: string): Promise<TestSidecar> {
-  const g = await startGuard(up, `
+  const g = await startGuard(
+    up,
+    `
 sources:
   - name: e
     url: \${UPSTREAM}
     expose: { mode: blocklist, tools: ["get-env"] }
 defaultAction: forward
 ${extra}
-`);
+`,
+  );
   guards.push(g);
   return g;
 }
@@ -61,7 +64,9 @@ function rawConnection(port: number): Promise<{ socket: net.Socket; received: ()
     const socket = net.connect(port, '127.0.0.1');
     let data = '';
     socket.setEncoding('utf8');
-    socket.on('data', (d: string) => { data += d; });
+    socket.on('data', (d: string) => {
+      data += d;
+    });
     socket.on('error', () => undefined); // a reset is one of the ways a refused connection ends
     const closed = new Promise<void>((r) => socket.once('close', () => r()));
     socket.once('connect', () => resolve({ socket, received: () => data, closed }));
@@ -78,19 +83,33 @@ function postHead(path: string, contentLength: number, extra = ''): string {
  * ~1 KB (one of them hidden by the source's blocklist), as JSON or as one SSE event, and a sidecar
  * in front of it. With `hold`, each answer is sent up to 80 % and finished by `held.get(id)()`.
  */
-async function bigListSource(o: { count: number; sse?: boolean; hold?: boolean; config: string }): Promise<{ g: TestSidecar; hidden: string; held: Map<number, () => void>; close(): Promise<void> }> {
+async function bigListSource(o: {
+  count: number;
+  sse?: boolean;
+  hold?: boolean;
+  config: string;
+}): Promise<{ g: TestSidecar; hidden: string; held: Map<number, () => void>; close(): Promise<void> }> {
   const hidden = 'secret-tool';
-  const tools = Array.from({ length: o.count }, (_, i) => ({ name: i === o.count / 2 ? hidden : `tool-${i}`, description: 'd'.repeat(1000), inputSchema: { type: 'object' } }));
+  const tools = Array.from({ length: o.count }, (_, i) => ({
+    name: i === o.count / 2 ? hidden : `tool-${i}`,
+    description: 'd'.repeat(1000),
+    inputSchema: { type: 'object' },
+  }));
   const held = new Map<number, () => void>();
   const big = http.createServer((req, res) => {
     let body = '';
-    req.on('data', (c) => { body += c; });
+    req.on('data', (c) => {
+      body += c;
+    });
     req.on('end', () => {
       const id = (JSON.parse(body) as { id: number }).id;
       const json = JSON.stringify({ jsonrpc: '2.0', id, result: { tools } });
       const out = Buffer.from(o.sse ? `event: message\ndata: ${json}\n\n` : json);
       res.writeHead(200, o.sse ? { 'content-type': 'text/event-stream' } : { 'content-type': 'application/json', 'content-length': out.length });
-      if (!o.hold) { res.end(out); return; }
+      if (!o.hold) {
+        res.end(out);
+        return;
+      }
       const part = Math.floor(out.length * 0.8);
       res.write(out.subarray(0, part));
       held.set(id, () => res.end(out.subarray(part)));
@@ -107,7 +126,9 @@ ${o.config}
 `);
   guards.push(g);
   return {
-    g, hidden, held,
+    g,
+    hidden,
+    held,
     close: async () => {
       for (const f of held.values()) f();
       big.closeAllConnections();
@@ -129,7 +150,10 @@ describe('9a: metric label values come from closed sets', () => {
       for (let i = from; i < to; i++) {
         await post(url, h, { jsonrpc: '2.0', id: i, method: `madeup/method-${i}`, params: {} });
         await post(url, h, { jsonrpc: '2.0', method: `notifications/madeup-${i}` });
-        await post(url, h, [{ jsonrpc: '2.0', id: `b${i}`, method: `madeup/batched-${i}` }, { jsonrpc: '2.0', id: `c${i}`, method: 'ping' }]);
+        await post(url, h, [
+          { jsonrpc: '2.0', id: `b${i}`, method: `madeup/batched-${i}` },
+          { jsonrpc: '2.0', id: `c${i}`, method: 'ping' },
+        ]);
         await post(`${g.base}/mcp/madeup-source-${i}`, h, { jsonrpc: '2.0', id: 1, method: 'ping' });
         await post(`${g.base}/mcp/${encodeURIComponent(`madeup ${'x'.repeat(3000)} ${i}`)}`, h, { jsonrpc: '2.0', id: 1, method: 'ping' });
         await post(`${g.base}/madeup-path-${i}`, h, { jsonrpc: '2.0', id: 1, method: 'ping' });
@@ -177,7 +201,9 @@ describe('9b: slow clients and connections are bounded', () => {
     const g = await guard('server: { requestBodyTimeout: 300ms }');
     up.clear();
     const c = await rawConnection(g.sidecar.port);
-    c.socket.write('POST /mcp/e HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n10\r\n{"jsonrpc":"2.0"\r\n');
+    c.socket.write(
+      'POST /mcp/e HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n10\r\n{"jsonrpc":"2.0"\r\n',
+    );
     await c.closed;
     expect(c.received()).toMatch(/^HTTP\/1\.1 408 /);
     expect(up.received).toHaveLength(0);
@@ -233,7 +259,13 @@ describe('9b: slow clients and connections are bounded', () => {
   test('one connection cannot pipeline past the cap: it is closed, and the pipelined calls are not all forwarded', async () => {
     // An upstream that never answers keeps every forwarded call in flight.
     const seen: string[] = [];
-    const silent = http.createServer((req) => { let b = ''; req.on('data', (c) => { b += c; }); req.on('end', () => seen.push(b)); });
+    const silent = http.createServer((req) => {
+      let b = '';
+      req.on('data', (c) => {
+        b += c;
+      });
+      req.on('end', () => seen.push(b));
+    });
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const g = await startTestSidecar(`
 sources:
@@ -282,13 +314,18 @@ describe('9c: buffered bytes are bounded across requests', () => {
 
   test('concurrent filtered lists beyond the budget: one gets -32022 (503), the others are filtered, the sidecar stays up', async () => {
     // A 3 MB list, each answer held at 80 % until the test finishes it.
-    const { g, hidden, held, close } = await bigListSource({ count: 3000, hold: true, config: 'limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }' });
+    const { g, hidden, held, close } = await bigListSource({
+      count: 3000,
+      hold: true,
+      config: 'limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }',
+    });
     try {
-      const list = (id: number) => fetch(g.mcpUrl('big'), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list' }),
-      });
+      const list = (id: number) =>
+        fetch(g.mcpUrl('big'), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list' }),
+        });
       // The first answer's 80% (~2.5 MB, charged 4 × as an edit) is buffered before the second is sent.
       const first = list(1);
       await waitForMetric(g, 'first list buffered', (t) => metricValue(t, 'thoughtgate_sidecar_buffered_bytes') >= 9_000_000);
@@ -321,7 +358,10 @@ describe('9c: buffered bytes are bounded across requests', () => {
   test('a client that never reads its filtered answer is disconnected after server.slowReaderTimeout, and the budget comes back', async () => {
     // An 8 MB list: more than a never-reading client's socket buffers take, so the edited answer
     // stays in the sidecar (and in the budget) until the client reads it or is cut off.
-    const { g, hidden, close } = await bigListSource({ count: 8000, config: 'limits: { maxFilteredResponseBytes: 16777216, maxBufferedBytes: 67108864 }\nserver: { slowReaderTimeout: 1s }' });
+    const { g, hidden, close } = await bigListSource({
+      count: 8000,
+      config: 'limits: { maxFilteredResponseBytes: 16777216, maxBufferedBytes: 67108864 }\nserver: { slowReaderTimeout: 1s }',
+    });
     try {
       const c = await rawConnection(g.sidecar.port);
       const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
@@ -335,7 +375,11 @@ describe('9c: buffered bytes are bounded across requests', () => {
       // What it did receive before the cut was filtered: the hidden tool never reached it.
       expect(c.received()).not.toContain(hidden);
       // A client that reads is served in full.
-      const ok = await fetch(g.mcpUrl('big'), { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
+      const ok = await fetch(g.mcpUrl('big'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+      });
       const text = await ok.text();
       expect(ok.status).toBe(200);
       expect(text.includes('tool-7999')).toBe(true);
@@ -346,7 +390,12 @@ describe('9c: buffered bytes are bounded across requests', () => {
   }, 60_000);
 
   test('SSE events being edited share the budget: a stream that cannot buffer its event is cut, never passed unfiltered', async () => {
-    const { g, hidden, held, close } = await bigListSource({ count: 3000, sse: true, hold: true, config: 'limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }' });
+    const { g, hidden, held, close } = await bigListSource({
+      count: 3000,
+      sse: true,
+      hold: true,
+      config: 'limits: { maxFilteredResponseBytes: 4194304, maxBufferedBytes: 16777216 }',
+    });
     try {
       const list = async (id: number): Promise<{ status: number; text: string; complete: boolean }> => {
         let r: Response;
@@ -410,7 +459,11 @@ describe('9d: batch size', () => {
     expect(metricValue(await metricsText(g), 'thoughtgate_sidecar_batches_rejected_total')).toBe(4);
     // At the limit it is served.
     up.clear();
-    const ok = await post(url, h, Array.from({ length: 10 }, (_, i) => call(i)));
+    const ok = await post(
+      url,
+      h,
+      Array.from({ length: 10 }, (_, i) => call(i)),
+    );
     expect(ok.status).toBe(200);
     expect(ok.messages).toHaveLength(10);
     expect(up.received).toHaveLength(1);
@@ -420,7 +473,11 @@ describe('9d: batch size', () => {
     const g = await guard('limits: { maxBatchMessages: 100 }');
     const url = g.mcpUrl('e');
     const h = await openSession(url);
-    const r = await post(url, h, Array.from({ length: 100 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'get-env', arguments: { n: i } } })));
+    const r = await post(
+      url,
+      h,
+      Array.from({ length: 100 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'get-env', arguments: { n: i } } })),
+    );
     expect(r.status).toBe(200);
     const cid = r.headers.get('x-thoughtgate-correlation-id');
     const lines = g.logs().filter((l) => l['correlationId'] === cid && l['msg'] === 'request');
@@ -448,7 +505,13 @@ describe('the bounds are configured, with defaults that can always serve one req
     expect(d.limits.maxBatchMessages).toBe(100);
     expect(maxBufferedBytesFor(d.limits)).toBe(64 * 1024 * 1024);
     expect(maxBufferedBytesFor(ConfigFileSchema.parse({ limits: { maxFilteredResponseBytes: 64 * 1024 * 1024 } }).limits)).toBe(256 * 1024 * 1024);
-    expect(d.server).toMatchObject({ headersTimeout: '30s', requestBodyTimeout: '30s', keepAliveTimeout: '65s', slowReaderTimeout: '30s', maxConnections: 1024 });
+    expect(d.server).toMatchObject({
+      headersTimeout: '30s',
+      requestBodyTimeout: '30s',
+      keepAliveTimeout: '65s',
+      slowReaderTimeout: '30s',
+      maxConnections: 1024,
+    });
   });
 
   test('a maxBufferedBytes too small for one largest request is refused', () => {

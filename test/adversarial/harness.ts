@@ -44,7 +44,10 @@ export async function startRecordedEverything(): Promise<RecordedEverything> {
         res.flushHeaders();
         upRes.pipe(res);
       });
-      up.on('error', () => { if (!res.headersSent) res.writeHead(502).end(); else res.destroy(); });
+      up.on('error', () => {
+        if (!res.headersSent) res.writeHead(502).end();
+        else res.destroy();
+      });
       res.on('close', () => up.destroy());
       up.end(body);
     });
@@ -56,8 +59,19 @@ export async function startRecordedEverything(): Promise<RecordedEverything> {
     port,
     received,
     everything: () => received.map((r) => `${r.method} ${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`).join('\n'),
-    bodies: () => received.filter((r) => r.body).map((r) => { try { return JSON.parse(r.body) as unknown; } catch { return r.body; } }),
-    clear: () => { received.length = 0; },
+    bodies: () =>
+      received
+        .filter((r) => r.body)
+        .map((r) => {
+          try {
+            return JSON.parse(r.body) as unknown;
+          } catch {
+            return r.body;
+          }
+        }),
+    clear: () => {
+      received.length = 0;
+    },
     close: async () => {
       relay.closeAllConnections();
       await new Promise<void>((r) => relay.close(() => r()));
@@ -94,7 +108,12 @@ export async function openSession(url: string, extra: Record<string, string> = {
   const r = await fetch(url, {
     method: 'POST',
     headers: base,
-    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'adversary', version: '1' } } }),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'adversary', version: '1' } },
+    }),
   });
   await r.text();
   const sid = r.headers.get('mcp-session-id');
@@ -109,9 +128,18 @@ export function replyMessages(text: string, contentType: string | null): unknown
   if ((contentType ?? '').startsWith('text/event-stream')) {
     return text
       .split(/\r?\n\r?\n/)
-      .map((ev) => ev.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n'))
+      .map((ev) =>
+        ev
+          .split(/\r?\n/)
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trimStart())
+          .join('\n'),
+      )
       .filter((d) => d !== '')
-      .flatMap((d) => { const v = JSON.parse(d) as unknown; return Array.isArray(v) ? v : [v]; });
+      .flatMap((d) => {
+        const v = JSON.parse(d) as unknown;
+        return Array.isArray(v) ? v : [v];
+      });
   }
   if (text.trim() === '') return [];
   const v = JSON.parse(text) as unknown;
@@ -123,6 +151,10 @@ export async function post(url: string, headers: Record<string, string>, body: u
   const r = await fetch(url, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await r.text();
   let messages: unknown[] = [];
-  try { messages = replyMessages(text, r.headers.get('content-type')); } catch { messages = [text]; }
+  try {
+    messages = replyMessages(text, r.headers.get('content-type'));
+  } catch {
+    messages = [text];
+  }
   return { status: r.status, messages, headers: r.headers };
 }

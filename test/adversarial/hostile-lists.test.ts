@@ -30,13 +30,25 @@ const SSE = 'text/event-stream';
 const JSON_T = 'application/json';
 const variants: Record<string, Variant> = {
   'json, plain (control)': { type: JSON_T, body: list, filtered: true },
-  'json, duplicate result key': { type: JSON_T, body: (id) => `{"jsonrpc":"2.0","id":${id},"result":{"tools":[${JSON.stringify(echoTool)}]},"result":{"tools":${tools}}}`, filtered: false },
+  'json, duplicate result key': {
+    type: JSON_T,
+    body: (id) => `{"jsonrpc":"2.0","id":${id},"result":{"tools":[${JSON.stringify(echoTool)}]},"result":{"tools":${tools}}}`,
+    filtered: false,
+  },
   'json, duplicate tools key': { type: JSON_T, body: (id) => `{"jsonrpc":"2.0","id":${id},"result":{"tools":[],"tools":${tools}}}`, filtered: false },
   'json, UTF-8 BOM': { type: JSON_T, body: (id) => `\uFEFF${list(id)}`, filtered: false },
-  'json, nesting deeper than the parser takes': { type: JSON_T, body: (id) => `{"jsonrpc":"2.0","id":${id},"result":{"tools":${tools},"x":${deep(600)}}}`, filtered: false },
+  'json, nesting deeper than the parser takes': {
+    type: JSON_T,
+    body: (id) => `{"jsonrpc":"2.0","id":${id},"result":{"tools":${tools},"x":${deep(600)}}}`,
+    filtered: false,
+  },
   'json, no jsonrpc member': { type: JSON_T, body: (id) => `{"id":${id},"result":{"tools":${tools}}}`, filtered: false },
   'json, jsonrpc 1.0': { type: JSON_T, body: (id) => `{"jsonrpc":"1.0","id":${id},"result":{"tools":${tools}}}`, filtered: false },
-  'json, tools not an array': { type: JSON_T, body: (id) => `{"jsonrpc":"2.0","id":${id},"result":{"tools":{"0":${JSON.stringify(hiddenTool)}}}}`, filtered: false },
+  'json, tools not an array': {
+    type: JSON_T,
+    body: (id) => `{"jsonrpc":"2.0","id":${id},"result":{"tools":{"0":${JSON.stringify(hiddenTool)}}}}`,
+    filtered: false,
+  },
   'json, answer under another id': { type: JSON_T, body: () => list('"not-asked"'), filtered: false },
   'json, answer under a null id': { type: JSON_T, body: () => list('null'), filtered: false },
   // A number id answered as a string or as 1.0 is still that request's answer, and is filtered.
@@ -57,21 +69,42 @@ const variants: Record<string, Variant> = {
   'TEXT/EVENT-STREAM; charset=utf-8': { type: 'TEXT/EVENT-STREAM; charset=utf-8', body: (id) => `event: message\ndata: ${list(id)}\n\n`, filtered: true },
   'sse, no event name': { type: SSE, body: (id) => `data: ${list(id)}\n\n`, filtered: true },
   'sse, another event name': { type: SSE, body: (id) => `event: smuggled\ndata: ${list(id)}\n\n`, filtered: true },
-  'sse, data split across lines between tokens': { type: SSE, body: (id) => `data: {"jsonrpc":"2.0","id":${id},\ndata: "result":{"tools":${tools}}}\n\n`, filtered: true },
+  'sse, data split across lines between tokens': {
+    type: SSE,
+    body: (id) => `data: {"jsonrpc":"2.0","id":${id},\ndata: "result":{"tools":${tools}}}\n\n`,
+    filtered: true,
+  },
   'sse, data split inside a string': {
     type: SSE,
-    body: (id) => `data: {"jsonrpc":"2.0","id":${id},"result":{"tools":[${JSON.stringify(echoTool)},{"name":"${HIDDEN}","description":"${SECRET.slice(0, 6)}\ndata: ${SECRET.slice(6)}"}]}}\n\n`,
+    body: (id) =>
+      `data: {"jsonrpc":"2.0","id":${id},"result":{"tools":[${JSON.stringify(echoTool)},{"name":"${HIDDEN}","description":"${SECRET.slice(0, 6)}\ndata: ${SECRET.slice(6)}"}]}}\n\n`,
     filtered: false,
   },
   'sse, CR line endings': { type: SSE, body: (id) => `event: message\rdata: ${list(id)}\r\r`, filtered: true },
   'sse, BOM inside data': { type: SSE, body: (id) => `data: \uFEFF${list(id)}\n\n`, filtered: false },
-  'sse, duplicate keys': { type: SSE, body: (id) => `data: {"jsonrpc":"2.0","id":${id},"result":{"tools":[]},"result":{"tools":${tools}}}\n\n`, filtered: false },
+  'sse, duplicate keys': {
+    type: SSE,
+    body: (id) => `data: {"jsonrpc":"2.0","id":${id},"result":{"tools":[]},"result":{"tools":${tools}}}\n\n`,
+    filtered: false,
+  },
   'sse, no jsonrpc member': { type: SSE, body: (id) => `data: {"id":${id},"result":{"tools":${tools}}}\n\n`, filtered: false },
   'sse, deep nesting': { type: SSE, body: (id) => `data: {"jsonrpc":"2.0","id":${id},"result":{"tools":${tools},"x":${deep(600)}}}\n\n`, filtered: false },
   'sse, not JSON at all': { type: SSE, body: () => `data: ${HIDDEN} ${SECRET}\n\n`, filtered: false },
-  'sse, list in a comment': { type: SSE, body: (id) => `: ${list(id)}\ndata: {"jsonrpc":"2.0","id":${id},"result":{"tools":[${JSON.stringify(echoTool)}]}}\n\n`, filtered: true },
-  'sse, list in an unknown field': { type: SSE, body: (id) => `smuggle: ${list(id)}\ndata: {"jsonrpc":"2.0","id":${id},"result":{"tools":[${JSON.stringify(echoTool)}]}}\n\n`, filtered: true },
-  'sse, list in an id field': { type: SSE, body: (id) => `id: ${list(id).replace(/ /g, '')}\ndata: {"jsonrpc":"2.0","id":${id},"result":{"tools":[${JSON.stringify(echoTool)}]}}\n\n`, filtered: true },
+  'sse, list in a comment': {
+    type: SSE,
+    body: (id) => `: ${list(id)}\ndata: {"jsonrpc":"2.0","id":${id},"result":{"tools":[${JSON.stringify(echoTool)}]}}\n\n`,
+    filtered: true,
+  },
+  'sse, list in an unknown field': {
+    type: SSE,
+    body: (id) => `smuggle: ${list(id)}\ndata: {"jsonrpc":"2.0","id":${id},"result":{"tools":[${JSON.stringify(echoTool)}]}}\n\n`,
+    filtered: true,
+  },
+  'sse, list in an id field': {
+    type: SSE,
+    body: (id) => `id: ${list(id).replace(/ /g, '')}\ndata: {"jsonrpc":"2.0","id":${id},"result":{"tools":[${JSON.stringify(echoTool)}]}}\n\n`,
+    filtered: true,
+  },
   'sse, last event unterminated': { type: SSE, body: (id) => `data: ${list(id)}`, filtered: true },
   'sse, answer under another id': { type: SSE, body: () => `data: ${list('99999')}\n\n`, filtered: false },
   'sse, unparseable event then the list': { type: SSE, body: (id) => `data: {oops\n\ndata: ${list(id)}\n\n`, filtered: false },
@@ -82,7 +115,10 @@ const variants: Record<string, Variant> = {
 // GET streams (replays after Last-Event-ID) are filtered by shape: the same rules hold there.
 const getVariants: Record<string, { type: string; body: string }> = {
   'get, upper-case SSE type': { type: 'TEXT/EVENT-STREAM; charset=utf-8', body: `id: 1\ndata: ${list('7')}\n\n` },
-  'get, data that is not JSON-RPC': { type: SSE, body: `data: ${HIDDEN} ${SECRET}\n\ndata: {"jsonrpc":"2.0","id":7,"result":{"tools":${tools}},"x":1,"x":2}\n\n` },
+  'get, data that is not JSON-RPC': {
+    type: SSE,
+    body: `data: ${HIDDEN} ${SECRET}\n\ndata: {"jsonrpc":"2.0","id":7,"result":{"tools":${tools}},"x":1,"x":2}\n\n`,
+  },
 };
 
 let upstream: http.Server;
@@ -96,12 +132,18 @@ beforeAll(async () => {
       const v = variants[decodeURIComponent(String(req.headers['x-variant']))];
       if (req.method === 'GET') {
         const g = getVariants[decodeURIComponent(String(req.headers['x-variant']))];
-        if (!g) { res.writeHead(404).end(); return; }
+        if (!g) {
+          res.writeHead(404).end();
+          return;
+        }
         res.writeHead(200, { 'content-type': g.type });
         res.end(g.body);
         return;
       }
-      if (!v || req.method !== 'POST') { res.writeHead(404).end(); return; }
+      if (!v || req.method !== 'POST') {
+        res.writeHead(404).end();
+        return;
+      }
       const id = JSON.stringify((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: unknown }).id);
       const head: Record<string, string> = {};
       if (v.type !== null) head['content-type'] = v.type;
@@ -146,8 +188,16 @@ test.each(Object.keys(getVariants))('%s: a replayed list on a GET stream is filt
 });
 
 test('a batch of two lists: an unreadable event answers every pending id with -32015', async () => {
-  const r = await rawPost(tg.mcpUrl('h'), '[{"jsonrpc":"2.0","id":"x","method":"tools/list"},{"jsonrpc":"2.0","id":"y","method":"tools/list"}]', { 'x-variant': encodeURIComponent('sse, not JSON at all') });
+  const r = await rawPost(tg.mcpUrl('h'), '[{"jsonrpc":"2.0","id":"x","method":"tools/list"},{"jsonrpc":"2.0","id":"y","method":"tools/list"}]', {
+    'x-variant': encodeURIComponent('sse, not JSON at all'),
+  });
   expect(r.text).not.toContain(HIDDEN);
-  const ids = r.text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as { id: unknown; error: { code: number } });
-  expect(ids.map((m) => [m.id, m.error.code]).sort()).toEqual([['x', -32015], ['y', -32015]]);
+  const ids = r.text
+    .split('\n')
+    .filter((l) => l.startsWith('data: '))
+    .map((l) => JSON.parse(l.slice(6)) as { id: unknown; error: { code: number } });
+  expect(ids.map((m) => [m.id, m.error.code]).sort()).toEqual([
+    ['x', -32015],
+    ['y', -32015],
+  ]);
 });

@@ -21,7 +21,9 @@ const CONTENT = /Everything Server|Resource 1:|UmVzb3VyY2UgMT/; // document titl
 
 beforeAll(async () => {
   up = await startRecordedEverything();
-  tg = await startGuard(up, `
+  tg = await startGuard(
+    up,
+    `
 sources:
   - name: e
     url: \${UPSTREAM}
@@ -38,7 +40,8 @@ cedar:
   policies: |
     permit (principal, action, resource);
     forbid (principal, action, resource == ThoughtGate::Resource::"e/${HOW}");
-`);
+`,
+  );
   h = await openSession(tg.mcpUrl('e'));
 }, 60_000);
 afterAll(() => closeGuarded(tg, up));
@@ -81,7 +84,12 @@ function spellings(uri: string): string[] {
     `  ${scheme.toUpperCase()}://${host.toUpperCase()}${dir}/./x/%2E%2E//${encFirst}?\n`, // all at once
   ];
   if (num) {
-    out.push(`${scheme}://${host}${dir}/0${last}`, `${scheme}://${host}${dir}/000${last}`, `${scheme}://${host}${dir}/%30${last}`, `${scheme}://${host}${dir}/%30%3${last}`);
+    out.push(
+      `${scheme}://${host}${dir}/0${last}`,
+      `${scheme}://${host}${dir}/000${last}`,
+      `${scheme}://${host}${dir}/%30${last}`,
+      `${scheme}://${host}${dir}/%30%3${last}`,
+    );
   }
   return out;
 }
@@ -89,11 +97,18 @@ function spellings(uri: string): string[] {
 /** Spellings without a canonical form: refused by ThoughtGate, never forwarded. */
 function refusedSpellings(uri: string): string[] {
   const out = [
-    `${uri}#x`, `${uri}#`, // fragments
-    uri.replace(/\/([^/]*)$/, '%2F$1'), uri.replace(/\/([^/]*)$/, '%2f$1'), uri.replace(/\/([^/]*)$/, '%5C$1'), // encoded separators
+    `${uri}#x`,
+    `${uri}#`, // fragments
+    uri.replace(/\/([^/]*)$/, '%2F$1'),
+    uri.replace(/\/([^/]*)$/, '%2f$1'),
+    uri.replace(/\/([^/]*)$/, '%5C$1'), // encoded separators
     uri.replace(/\/([^/]*)$/, '\\$1'), // a backslash in a non-special scheme
-    `${uri}%00`, `${uri}\u0000`, `${uri.slice(0, 10)}\u0001${uri.slice(10)}`, // NUL, controls
-    `${uri}%zz`, `${uri}%C3`, `${uri}%e9`, // invalid percent-encoding, not UTF-8
+    `${uri}%00`,
+    `${uri}\u0000`,
+    `${uri.slice(0, 10)}\u0001${uri.slice(10)}`, // NUL, controls
+    `${uri}%zz`,
+    `${uri}%C3`,
+    `${uri}%e9`, // invalid percent-encoding, not UTF-8
     `demo://user@${uri.slice('demo://'.length)}`, // user information
   ];
   if (/\/[0-9]+$/.test(uri)) {
@@ -104,15 +119,22 @@ function refusedSpellings(uri: string): string[] {
 
 function readsOf(target: string): unknown[] {
   // Any read the upstream received whose server-side reading (new URL, then its routing) is the target.
-  return up.bodies().flat().filter((b) => {
-    const p = (b as { params?: { uri?: unknown; ref?: { uri?: unknown } } }).params;
-    const uri = p?.uri ?? p?.ref?.uri;
-    if (typeof uri !== 'string') return false;
-    const c = canonicalUri(uri);
-    let href = '';
-    try { href = new URL(uri).href; } catch { /* not a URL: the server cannot read it */ }
-    return (c.ok && c.uri === target) || href === target || href.toLowerCase() === target.toLowerCase();
-  });
+  return up
+    .bodies()
+    .flat()
+    .filter((b) => {
+      const p = (b as { params?: { uri?: unknown; ref?: { uri?: unknown } } }).params;
+      const uri = p?.uri ?? p?.ref?.uri;
+      if (typeof uri !== 'string') return false;
+      const c = canonicalUri(uri);
+      let href = '';
+      try {
+        href = new URL(uri).href;
+      } catch {
+        /* not a URL: the server cannot read it */
+      }
+      return (c.ok && c.uri === target) || href === target || href.toLowerCase() === target.toLowerCase();
+    });
 }
 
 describe.each([
@@ -200,15 +222,29 @@ test('subscribe and unsubscribe go upstream in the same canonical form', async (
 
 test('a hidden resource template: completion under any spelling is probed, and the template is not listed', async () => {
   up.clear();
-  for (const uri of ['demo://resource/dynamic/blob/{resourceId}', 'DEMO://resource/dynamic/./blob/{resourceId}', 'demo://RESOURCE//dynamic/%62lob/{resourceId}']) {
-    const r = await post(tg.mcpUrl('e'), h, { jsonrpc: '2.0', id: 9, method: 'completion/complete', params: { ref: { type: 'ref/resource', uri }, argument: { name: 'resourceId', value: '1' } } });
+  for (const uri of [
+    'demo://resource/dynamic/blob/{resourceId}',
+    'DEMO://resource/dynamic/./blob/{resourceId}',
+    'demo://RESOURCE//dynamic/%62lob/{resourceId}',
+  ]) {
+    const r = await post(tg.mcpUrl('e'), h, {
+      jsonrpc: '2.0',
+      id: 9,
+      method: 'completion/complete',
+      params: { ref: { type: 'ref/resource', uri }, argument: { name: 'resourceId', value: '1' } },
+    });
     const m = r.messages[0] as { error?: unknown; result?: { completion?: { values?: unknown[] } } };
     expect(m.result?.completion?.values ?? []).toEqual([]);
   }
   expect(up.everything()).not.toMatch(/blob/i);
   // The text template is visible: completion goes upstream in canonical form and works.
   up.clear();
-  const ok = await post(tg.mcpUrl('e'), h, { jsonrpc: '2.0', id: 10, method: 'completion/complete', params: { ref: { type: 'ref/resource', uri: 'DEMO://resource/dynamic/./text/{resourceId}' }, argument: { name: 'resourceId', value: '7' } } });
+  const ok = await post(tg.mcpUrl('e'), h, {
+    jsonrpc: '2.0',
+    id: 10,
+    method: 'completion/complete',
+    params: { ref: { type: 'ref/resource', uri: 'DEMO://resource/dynamic/./text/{resourceId}' }, argument: { name: 'resourceId', value: '7' } },
+  });
   expect((ok.messages[0] as { result?: { completion?: { values?: unknown[] } } }).result?.completion?.values).toEqual(['7']);
   expect((up.bodies()[0] as { params: { ref: { uri: string } } }).params.ref.uri).toBe('demo://resource/dynamic/text/{resourceId}');
   const list = await post(tg.mcpUrl('e'), h, { jsonrpc: '2.0', id: 11, method: 'resources/templates/list', params: {} });
@@ -224,7 +260,23 @@ test('a hidden resource template: completion under any spelling is probed, and t
 // object indexed by the name as sent). So another spelling of a hidden name reaches no tool; this
 // proves it on the real server, for the spellings a URI-like normalisation would fold.
 test('tool and prompt names: no spelling of a hidden name runs it', async () => {
-  const names = (n: string) => [n.toUpperCase(), ` ${n}`, `${n} `, `${n}\n`, `\t${n}`, n.replace('-', '\u2010'), n.replace('-', '\u2011'), `${n}\u200b`, `\ufeff${n}`, n.normalize('NFD'), n.replace(/[a-z]/, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0)), n.replace('-', '_'), `${n}/`, `./${n}`, n.replace('e', '%65')];
+  const names = (n: string) => [
+    n.toUpperCase(),
+    ` ${n}`,
+    `${n} `,
+    `${n}\n`,
+    `\t${n}`,
+    n.replace('-', '\u2010'),
+    n.replace('-', '\u2011'),
+    `${n}\u200b`,
+    `\ufeff${n}`,
+    n.normalize('NFD'),
+    n.replace(/[a-z]/, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0)),
+    n.replace('-', '_'),
+    `${n}/`,
+    `./${n}`,
+    n.replace('e', '%65'),
+  ];
   up.clear();
   let id = 200;
   for (const name of names('get-env')) {
@@ -240,8 +292,18 @@ test('tool and prompt names: no spelling of a hidden name runs it', async () => 
   // The exact names are hidden (probed): the upstream never saw them.
   await post(tg.mcpUrl('e'), h, { jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: 'get-env', arguments: {} } });
   await post(tg.mcpUrl('e'), h, { jsonrpc: '2.0', id: ++id, method: 'prompts/get', params: { name: 'simple-prompt' } });
-  expect(up.bodies().flat().map((b) => (b as { params?: { name?: string } }).params?.name)).not.toContain('get-env');
-  expect(up.bodies().flat().map((b) => (b as { params?: { name?: string } }).params?.name)).not.toContain('simple-prompt');
+  expect(
+    up
+      .bodies()
+      .flat()
+      .map((b) => (b as { params?: { name?: string } }).params?.name),
+  ).not.toContain('get-env');
+  expect(
+    up
+      .bodies()
+      .flat()
+      .map((b) => (b as { params?: { name?: string } }).params?.name),
+  ).not.toContain('simple-prompt');
 }, 30_000);
 
 // An opaque URI (urn:…) has no path a probe can replace: the old probe, built by setting
@@ -260,7 +322,10 @@ describe('a hidden opaque URI (urn:) is probed under another name', () => {
       mcp.registerResource('secret', 'urn:thoughtgate:secret', {}, async (uri) => ({ contents: [{ uri: uri.href, text: 'TOP-SECRET' }] }));
       mcp.registerResource('open', 'urn:thoughtgate:open', {}, async (uri) => ({ contents: [{ uri: uri.href, text: 'open' }] }));
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-      res.on('close', () => { void transport.close(); void mcp.close(); });
+      res.on('close', () => {
+        void transport.close();
+        void mcp.close();
+      });
       await mcp.connect(transport);
       await transport.handleRequest(req, res, body ? JSON.parse(body) : undefined);
     });

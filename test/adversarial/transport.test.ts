@@ -13,13 +13,20 @@ import { openSession, startGuard, startRecordedEverything, type RecordedEverythi
 // ---------- helpers ----------
 
 /** A request with a Host header of our choosing (fetch does not let a caller set Host). */
-function requestWithHost(port: number, host: string, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+function requestWithHost(
+  port: number,
+  host: string,
+  opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
   return new Promise((resolve, reject) => {
-    const r = http.request({ host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path ?? '/mcp/e', headers: { host, ...opts.headers }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const r = http.request(
+      { host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path ?? '/mcp/e', headers: { host, ...opts.headers }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
     r.on('error', reject);
     r.end(opts.body);
   });
@@ -29,7 +36,13 @@ function requestWithHost(port: number, host: string, opts: { method?: string; pa
  * An upstream that answers every request with an SSE head at once and then writes nothing until the
  * test says so: the proof that a head reached the agent before any body existed.
  */
-async function startHoldingUpstream(): Promise<{ url: string; received: { method: string; headers: http.IncomingHttpHeaders; body: string }[]; bodyWritten: () => boolean; release: (text: string) => void; close: () => Promise<void> }> {
+async function startHoldingUpstream(): Promise<{
+  url: string;
+  received: { method: string; headers: http.IncomingHttpHeaders; body: string }[];
+  bodyWritten: () => boolean;
+  release: (text: string) => void;
+  close: () => Promise<void>;
+}> {
   const open = new Set<http.ServerResponse>();
   const received: { method: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
   let written = false;
@@ -38,7 +51,12 @@ async function startHoldingUpstream(): Promise<{ url: string; received: { method
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       received.push({ method: req.method ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'mcp-session-id': 'held-session', 'access-control-allow-origin': '*' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        'mcp-session-id': 'held-session',
+        'access-control-allow-origin': '*',
+      });
       res.flushHeaders();
       open.add(res);
       res.on('close', () => open.delete(res));
@@ -106,9 +124,21 @@ server:
     ['a Last-Event-ID resumption', 'held', { headers: { ...sse, 'mcp-session-id': 's1', 'last-event-id': 'ev-41' } }],
     ['a session-less GET stream (no wait for a first event)', 'held', { headers: sse }],
     ['a GET stream on a filtered source', 'filtered', { headers: { ...sse, 'mcp-session-id': 's1' } }],
-    ['a silent POST SSE answer (relayed as is)', 'held', { method: 'POST', headers: post, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: {} } }) }],
-    ['a silent POST SSE answer that is inspected (filtered list)', 'filtered', { method: 'POST', headers: post, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) }],
-    ['a silent POST SSE answer for an allowed browser origin', 'held', { method: 'POST', headers: { ...post, origin: 'https://app.example' }, body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'ping' }) }],
+    [
+      'a silent POST SSE answer (relayed as is)',
+      'held',
+      { method: 'POST', headers: post, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: {} } }) },
+    ],
+    [
+      'a silent POST SSE answer that is inspected (filtered list)',
+      'filtered',
+      { method: 'POST', headers: post, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) },
+    ],
+    [
+      'a silent POST SSE answer for an allowed browser origin',
+      'held',
+      { method: 'POST', headers: { ...post, origin: 'https://app.example' }, body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'ping' }) },
+    ],
   ];
   test.each(cases)('%s', async (_what, source, init) => {
     const before = up.received.length;
@@ -157,7 +187,13 @@ describe('12: the legacy endpoint never reaches the agent, though the head is se
     ['at once', ['event: endpoint\ndata: /message?sessionId=abc\n\n']],
     ['after a comment and a retry field', [': hello\n\n', 'retry: 1000\n\n', 'event: endpoint\ndata: /message?sessionId=abc\n\n']],
     ['split across writes', ['event: endp', 'oint\r\ndata: /messa', 'ge?sessionId=abc\r\n\r\n']],
-    ['after a Streamable HTTP message (any endpoint event, not only the first)', ['event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}\n\n', 'event: endpoint\ndata: /message?sessionId=abc\n\n']],
+    [
+      'after a Streamable HTTP message (any endpoint event, not only the first)',
+      [
+        'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}\n\n',
+        'event: endpoint\ndata: /message?sessionId=abc\n\n',
+      ],
+    ],
     ['unterminated at the end of the stream', ['event: endpoint\ndata: /message?sessionId=abc']],
   ];
   test.each(variants)('%s', async (_what, parts) => {
@@ -165,7 +201,10 @@ describe('12: the legacy endpoint never reaches the agent, though the head is se
     const r = await fetch(tg.mcpUrl('old'), { headers: { accept: 'text/event-stream' } });
     expect(r.status).toBe(200); // the head came before any event was written
     expect(write).not.toBeNull();
-    for (const p of parts) { write!(p); await new Promise((res) => setTimeout(res, 5)); }
+    for (const p of parts) {
+      write!(p);
+      await new Promise((res) => setTimeout(res, 5));
+    }
     if (!parts.at(-1)!.endsWith('\n\n')) end!();
     const text = await r.text(); // the sidecar ends the stream
     expect(text).not.toContain('sessionId=abc');
@@ -184,24 +223,41 @@ describe('13: Host must name the sidecar (real server-everything behind the side
   let port: number;
   beforeAll(async () => {
     up = await startRecordedEverything();
-    tg = await startGuard(up, `
+    tg = await startGuard(
+      up,
+      `
 sources:
   - name: e
     url: \${UPSTREAM}
 defaultAction: forward
 server:
   allowedHosts: ["agent-tools.internal", "svc.example:8080"]
-`);
+`,
+    );
     port = tg.sidecar.port;
   }, 60_000);
   afterAll(() => closeGuarded(tg, up));
 
-  const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'rebound', version: '1' } } });
+  const init = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'rebound', version: '1' } },
+  });
   const postHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
   test('a rebound name without Origin is refused with 403 -32023, and the upstream receives nothing', async () => {
     up.clear();
-    for (const host of ['evil.example.com', `evil.example.com:${port}`, 'EVIL.example.com', 'evil.example.com.', `localhost.evil.example:${port}`, `127.0.0.1.nip.io:${port}`, `agent-tools.internal.evil:${port}`, `svc.example:${port}`]) {
+    for (const host of [
+      'evil.example.com',
+      `evil.example.com:${port}`,
+      'EVIL.example.com',
+      'evil.example.com.',
+      `localhost.evil.example:${port}`,
+      `127.0.0.1.nip.io:${port}`,
+      `agent-tools.internal.evil:${port}`,
+      `svc.example:${port}`,
+    ]) {
       const r = await requestWithHost(port, host, { method: 'POST', headers: postHeaders, body: init });
       expect([host, r.status]).toEqual([host, 403]);
       const body = JSON.parse(r.text);
@@ -228,7 +284,6 @@ server:
     // Only the four accepted initializes reached the upstream.
     expect(up.bodies().filter((b) => (b as { method?: string }).method === 'initialize')).toHaveLength(4);
   });
-
 });
 
 describe('13: wildcard binds accept the pod address (kubelet probes), names still refused', () => {
@@ -251,29 +306,49 @@ describe('13: wildcard binds accept the pod address (kubelet probes), names stil
   // Every spelling a browser or client might send for the same address gets the same decision.
   const ipv4Spellings = (a: number, b: number, c: number, d: number) => {
     const n = ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
-    return [`${a}.${b}.${c}.${d}`, String(n), `0x${n.toString(16)}`, `0${a.toString(8)}.${b}.${c}.${d}`, `${a}.${(b << 16) + (c << 8) + d}`, `0x${a.toString(16)}.${b}.${c}.${d}`];
+    return [
+      `${a}.${b}.${c}.${d}`,
+      String(n),
+      `0x${n.toString(16)}`,
+      `0${a.toString(8)}.${b}.${c}.${d}`,
+      `${a}.${(b << 16) + (c << 8) + d}`,
+      `0x${a.toString(16)}.${b}.${c}.${d}`,
+    ];
   };
   test('property: all IPv4 spellings of an address agree, on a specific and a wildcard bind', () => {
-    fc.assert(fc.property(fc.tuple(fc.integer({ min: 1, max: 223 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 })), fc.boolean(), ([a, b, c, d], bindSame) => {
-      const bind = bindSame ? `${a}.${b}.${c}.${d}` : '192.0.2.1';
-      for (const policy of [hostPolicy(bind, 7467, []), hostPolicy('0.0.0.0', 7467, [])]) {
-        const decisions = ipv4Spellings(a, b, c, d).map((h) => checkHost(policy, `${h}:7467`) === null);
-        expect(new Set(decisions).size).toBe(1);
-      }
-    }));
+    fc.assert(
+      fc.property(
+        fc.tuple(fc.integer({ min: 1, max: 223 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 })),
+        fc.boolean(),
+        ([a, b, c, d], bindSame) => {
+          const bind = bindSame ? `${a}.${b}.${c}.${d}` : '192.0.2.1';
+          for (const policy of [hostPolicy(bind, 7467, []), hostPolicy('0.0.0.0', 7467, [])]) {
+            const decisions = ipv4Spellings(a, b, c, d).map((h) => checkHost(policy, `${h}:7467`) === null);
+            expect(new Set(decisions).size).toBe(1);
+          }
+        },
+      ),
+    );
   });
 
-  test('property: case and a trailing dot never change a name\'s decision', () => {
+  test("property: case and a trailing dot never change a name's decision", () => {
     const label = fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/);
-    fc.assert(fc.property(fc.array(label, { minLength: 1, maxLength: 4 }), fc.boolean(), fc.array(fc.boolean(), { minLength: 60, maxLength: 60 }), (labels, listed, upper) => {
-      const name = labels.join('.');
-      const policy = hostPolicy('127.0.0.1', 7467, listed ? [name] : []);
-      const variant = [...name].map((ch, i) => (upper[i % upper.length] ? ch.toUpperCase() : ch)).join('');
-      const base = checkHost(policy, `${name}:7467`) === null;
-      expect(checkHost(policy, `${variant}:7467`) === null).toBe(base);
-      expect(checkHost(policy, `${variant}.:7467`) === null).toBe(base);
-      expect(base).toBe(listed || name === 'localhost');
-    }));
+    fc.assert(
+      fc.property(
+        fc.array(label, { minLength: 1, maxLength: 4 }),
+        fc.boolean(),
+        fc.array(fc.boolean(), { minLength: 60, maxLength: 60 }),
+        (labels, listed, upper) => {
+          const name = labels.join('.');
+          const policy = hostPolicy('127.0.0.1', 7467, listed ? [name] : []);
+          const variant = [...name].map((ch, i) => (upper[i % upper.length] ? ch.toUpperCase() : ch)).join('');
+          const base = checkHost(policy, `${name}:7467`) === null;
+          expect(checkHost(policy, `${variant}:7467`) === null).toBe(base);
+          expect(checkHost(policy, `${variant}.:7467`) === null).toBe(base);
+          expect(base).toBe(listed || name === 'localhost');
+        },
+      ),
+    );
   });
 });
 
@@ -300,11 +375,24 @@ server:
 
   test('a preflight from an allowed origin is answered by the sidecar and never forwarded', async () => {
     up.clear();
-    const r = await preflight(APP, 'POST', 'content-type, mcp-session-id, MCP-Protocol-Version, authorization, last-event-id, mcp-method, mcp-name, mcp-param-region');
+    const r = await preflight(
+      APP,
+      'POST',
+      'content-type, mcp-session-id, MCP-Protocol-Version, authorization, last-event-id, mcp-method, mcp-name, mcp-param-region',
+    );
     expect(r.status).toBe(204);
     expect(r.headers.get('access-control-allow-origin')).toBe(APP);
     expect(r.headers.get('access-control-allow-methods')).toBe('GET, POST, DELETE');
-    expect(r.headers.get('access-control-allow-headers')!.split(', ').sort()).toEqual(['authorization', 'content-type', 'last-event-id', 'mcp-method', 'mcp-name', 'mcp-param-region', 'mcp-protocol-version', 'mcp-session-id']);
+    expect(r.headers.get('access-control-allow-headers')!.split(', ').sort()).toEqual([
+      'authorization',
+      'content-type',
+      'last-event-id',
+      'mcp-method',
+      'mcp-name',
+      'mcp-param-region',
+      'mcp-protocol-version',
+      'mcp-session-id',
+    ]);
     expect(r.headers.get('access-control-max-age')).toBe('600');
     expect(r.headers.get('vary')).toContain('Origin');
     expect(r.headers.get('access-control-allow-credentials')).toBeNull();
@@ -319,7 +407,14 @@ server:
 
   test('preflights from other origins are refused, loopback ones included (no default trust)', async () => {
     up.clear();
-    for (const origin of ['https://evil.example', 'https://APP.example', `${APP}.evil`, 'null', `http://127.0.0.1:${tg.sidecar.port}`, 'http://localhost:6274']) {
+    for (const origin of [
+      'https://evil.example',
+      'https://APP.example',
+      `${APP}.evil`,
+      'null',
+      `http://127.0.0.1:${tg.sidecar.port}`,
+      'http://localhost:6274',
+    ]) {
       const r = await preflight(origin, 'POST', 'content-type');
       expect([origin, r.status]).toEqual([origin, 403]);
       expect(r.headers.get('access-control-allow-origin')).toBeNull();
@@ -328,7 +423,7 @@ server:
     expect(up.received).toEqual([]);
   });
 
-  test('a browser-like session: preflight, then requests with Origin get CORS headers; the upstream\'s own never pass', async () => {
+  test("a browser-like session: preflight, then requests with Origin get CORS headers; the upstream's own never pass", async () => {
     const pf = await preflight(APP, 'POST', 'content-type');
     expect(pf.status).toBe(204);
     const h = await openSession(tg.mcpUrl('e'), { origin: APP });
@@ -351,10 +446,12 @@ server:
   });
 });
 
-describe('14: the upstream\'s CORS headers are replaced by the sidecar\'s', () => {
+describe("14: the upstream's CORS headers are replaced by the sidecar's", () => {
   test('Access-Control-Allow-Origin: * from the upstream never reaches a browser', async () => {
     const up = await startHoldingUpstream();
-    const tg = await startTestSidecar(`sources:\n  - name: h\n    url: ${up.url}\ndefaultAction: forward\nserver:\n  allowedOrigins: ["https://app.example"]\n`);
+    const tg = await startTestSidecar(
+      `sources:\n  - name: h\n    url: ${up.url}\ndefaultAction: forward\nserver:\n  allowedOrigins: ["https://app.example"]\n`,
+    );
     try {
       const own = await fetch(tg.mcpUrl('h'), { headers: { accept: 'text/event-stream', 'mcp-session-id': 'x', origin: 'https://app.example' } });
       expect(own.headers.get('access-control-allow-origin')).toBe('https://app.example');
@@ -389,7 +486,10 @@ describe('15: a pre-connected spare serves the request that finds no idle upstre
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":1,"result":{}}');
       });
     });
-    upstream.on('connection', (sock: net.Socket) => { sockets.add(sock); sock.on('close', () => sockets.delete(sock)); });
+    upstream.on('connection', (sock: net.Socket) => {
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+    });
     // The spare: a connection that stays open without a request (health probes connect and close at once).
     const idleOpen = () => [...sockets].filter((x) => !used.has(x) && !x.destroyed);
     const spareReady = async () => {
@@ -400,9 +500,14 @@ describe('15: a pre-connected spare serves the request that finds no idle upstre
       }
     };
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-    const tg = await startTestSidecar(`sources:\n  - name: u\n    url: http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp\ndefaultAction: forward\n`);
-    const until = async (pred: () => boolean) => { while (!pred()) await new Promise((r) => setTimeout(r, 5)); };
-    const spareCount = async () => Number(/thoughtgate_sidecar_upstream_connections_opened_total\{spare="true"\} (\d+)/.exec(await (await fetch(`${tg.admin}/metrics`)).text())?.[1] ?? 0);
+    const tg = await startTestSidecar(
+      `sources:\n  - name: u\n    url: http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp\ndefaultAction: forward\n`,
+    );
+    const until = async (pred: () => boolean) => {
+      while (!pred()) await new Promise((r) => setTimeout(r, 5));
+    };
+    const spareCount = async () =>
+      Number(/thoughtgate_sidecar_upstream_connections_opened_total\{spare="true"\} (\d+)/.exec(await (await fetch(`${tg.admin}/metrics`)).text())?.[1] ?? 0);
     const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': 's' };
     try {
@@ -434,7 +539,11 @@ describe('13: --allowed-hosts and a wildcard admin bind (as in a pod) through a 
     const { createLogger } = await import('../../lib/log.js');
     // No config at all: the flag alone must already apply (the admin port serves before a config loads).
     const sc = await startSidecar({
-      port: 0, adminPort: 0, bind: '127.0.0.1', adminBind: '0.0.0.0', log: createLogger('error', () => undefined),
+      port: 0,
+      adminPort: 0,
+      bind: '127.0.0.1',
+      adminBind: '0.0.0.0',
+      log: createLogger('error', () => undefined),
       provider: { description: 'none', start: () => undefined, close: () => undefined },
       allowedHosts: ['agent-tools.internal'],
     });

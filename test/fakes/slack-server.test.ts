@@ -54,7 +54,12 @@ describe('wire behaviour', () => {
   test('post, update, reactions, users, groups, conversations', async () => {
     expect((await api('chat.postMessage', { channel: 'C404', text: 'x' })).body.error).toBe('channel_not_found');
     const blocks = [{ type: 'section', text: { type: 'mrkdwn', text: 'hello' } }];
-    const a = await api('chat.postMessage', { channel: 'C1', text: 'hi', blocks: JSON.stringify(blocks), metadata: JSON.stringify({ event_type: 'e', event_payload: { id: '1' } }) });
+    const a = await api('chat.postMessage', {
+      channel: 'C1',
+      text: 'hi',
+      blocks: JSON.stringify(blocks),
+      metadata: JSON.stringify({ event_type: 'e', event_payload: { id: '1' } }),
+    });
     const b = await api('chat.postMessage', { channel: 'C1', text: 'again' });
     expect(a.body).toMatchObject({ ok: true, channel: 'C1' });
     expect(a.body.ts).toMatch(/^\d{10}\.\d{6}$/);
@@ -73,7 +78,12 @@ describe('wire behaviour', () => {
     fake.removeReaction('C1', a.body.ts, 'white_check_mark', 'U1');
     expect((await api('reactions.get', { channel: 'C1', timestamp: a.body.ts })).body.message.reactions[0].users).toEqual(['U2']);
 
-    expect((await api('users.info', { user: 'U1' })).body.user).toMatchObject({ id: 'U1', name: 'alice', real_name: 'Alice A.', profile: { display_name: 'ali' } });
+    expect((await api('users.info', { user: 'U1' })).body.user).toMatchObject({
+      id: 'U1',
+      name: 'alice',
+      real_name: 'Alice A.',
+      profile: { display_name: 'ali' },
+    });
     expect((await api('users.info', { user: 'U404' })).body.error).toBe('user_not_found');
     expect((await api('usergroups.users.list', { usergroup: 'S1' })).body).toEqual({ ok: true, users: ['U1'] });
     expect((await api('usergroups.users.list', { usergroup: 'S404' })).body.error).toBe('no_such_subteam');
@@ -98,10 +108,19 @@ describe('wire behaviour', () => {
     const withMeta = await api('conversations.history', { channel: 'C1', include_all_metadata: 'true', oldest: ts[0]!, inclusive: 'true', limit: '2' });
     expect(withMeta.body.messages.map((m: { metadata: { event_payload: { request_id: string } } }) => m.metadata.event_payload.request_id)).toEqual(['c', 'b']);
     expect(withMeta.body).toMatchObject({ has_more: true, response_metadata: { next_cursor: '2' } });
-    const next = await api('conversations.history', { channel: 'C1', include_all_metadata: 'true', oldest: ts[0]!, inclusive: 'true', limit: '2', cursor: '2' });
+    const next = await api('conversations.history', {
+      channel: 'C1',
+      include_all_metadata: 'true',
+      oldest: ts[0]!,
+      inclusive: 'true',
+      limit: '2',
+      cursor: '2',
+    });
     expect(next.body.messages.map((m: { text: string }) => m.text)).toEqual(['a']);
     expect(next.body.has_more).toBe(false);
-    expect((await api('conversations.history', { channel: 'C1', oldest: ts[0]!, latest: ts[2]! })).body.messages.map((m: { text: string }) => m.text)).toEqual(['b']);
+    expect((await api('conversations.history', { channel: 'C1', oldest: ts[0]!, latest: ts[2]! })).body.messages.map((m: { text: string }) => m.text)).toEqual([
+      'b',
+    ]);
     expect(all.body.messages[0]).toMatchObject({ user: 'UBOT', bot_id: 'BBOT' });
     // ts is the posting time, in seconds.
     expect(Math.abs(Number(ts[0]) * 1000 - Date.now())).toBeLessThan(60_000);
@@ -120,7 +139,10 @@ describe('wire behaviour', () => {
 
   test('Block Kit limits are enforced like Slack', async () => {
     const long = [{ type: 'section', text: { type: 'mrkdwn', text: 'x'.repeat(3001) } }];
-    expect((await api('chat.postMessage', { channel: 'C1', text: 't', blocks: JSON.stringify(long) })).body).toMatchObject({ ok: false, error: 'invalid_blocks' });
+    expect((await api('chat.postMessage', { channel: 'C1', text: 't', blocks: JSON.stringify(long) })).body).toMatchObject({
+      ok: false,
+      error: 'invalid_blocks',
+    });
     const many = Array.from({ length: 51 }, () => ({ type: 'divider' }));
     expect((await api('chat.postMessage', { channel: 'C1', text: 't', blocks: JSON.stringify(many) })).body.error).toBe('invalid_blocks');
     const big = Array.from({ length: 5 }, () => ({ type: 'section', text: { type: 'mrkdwn', text: 'y'.repeat(2900) } }));
@@ -192,7 +214,10 @@ describe('rate limits and outages', () => {
     expect(r.message?.reactions).toEqual([{ name: 'x', users: ['U1'], count: 1 }]);
     fake.force429('users.info', 1, 3);
     await expect(web.users.info({ user: 'U1' })).rejects.toMatchObject({ code: 'slack_webapi_rate_limited_error', retryAfter: 3 });
-    await expect(web.conversations.info({ channel: 'C404' })).rejects.toMatchObject({ code: 'slack_webapi_platform_error', data: { error: 'channel_not_found' } });
+    await expect(web.conversations.info({ channel: 'C404' })).rejects.toMatchObject({
+      code: 'slack_webapi_platform_error',
+      data: { error: 'channel_not_found' },
+    });
   });
 });
 
@@ -202,11 +227,22 @@ describe('standalone process', () => {
     try {
       const out = path.join(dir, 'fake-slack.mjs');
       const esbuild = path.join(repoRoot, 'node_modules', '.bin', 'esbuild');
-      const built = spawnSync(esbuild, [path.join(here, 'slack-server.ts'), '--bundle', '--platform=node', '--format=esm', '--packages=external', `--outfile=${out}`, '--log-level=error']);
+      const built = spawnSync(esbuild, [
+        path.join(here, 'slack-server.ts'),
+        '--bundle',
+        '--platform=node',
+        '--format=esm',
+        '--packages=external',
+        `--outfile=${out}`,
+        '--log-level=error',
+      ]);
       expect(built.stderr.toString()).toBe('');
       expect(built.status).toBe(0);
       const seed = path.join(dir, 'seed.json');
-      writeFileSync(seed, JSON.stringify({ tokens: { 'xoxb-demo': { userId: 'UDEMO' } }, channels: [{ id: 'C9', name: 'demo' }], users: [{ id: 'U7', name: 'bob' }] }));
+      writeFileSync(
+        seed,
+        JSON.stringify({ tokens: { 'xoxb-demo': { userId: 'UDEMO' } }, channels: [{ id: 'C9', name: 'demo' }], users: [{ id: 'U7', name: 'bob' }] }),
+      );
       const child = spawn(process.execPath, [out], { env: { ...process.env, PORT: '0', FAKE_SLACK_SEED: seed }, stdio: ['ignore', 'pipe', 'pipe'] });
       try {
         let stdout = '';
@@ -222,7 +258,11 @@ describe('standalone process', () => {
         expect((await web.auth.test()).user_id).toBe('UDEMO');
         const posted = await web.chat.postMessage({ channel: 'C9', text: 'please approve' });
         const control = url.replace(/\/api\/$/, '/_control/react');
-        const res = await fetch(control, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'C9', ts: posted.ts, name: 'white_check_mark', user: 'U7' }) });
+        const res = await fetch(control, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ channel: 'C9', ts: posted.ts, name: 'white_check_mark', user: 'U7' }),
+        });
         expect(await res.json()).toMatchObject({ ok: true, reactions: [{ name: 'white_check_mark', users: ['U7'], count: 1 }] });
         const r = await web.reactions.get({ channel: 'C9', timestamp: posted.ts!, full: true });
         expect(r.message?.reactions?.[0]?.users).toEqual(['U7']);

@@ -300,16 +300,17 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
 
   const findMessage = (channel: string, ts: string): StoredMessage | undefined => byKey.get(`${channel}/${ts}`);
 
-  const snapshot = (m: StoredMessage): FakeMessage => structuredClone({
-    channel: m.channel,
-    ts: m.ts,
-    user: m.user,
-    text: m.text,
-    blocks: m.blocks,
-    metadata: m.metadata,
-    reactions: reactionList(m),
-    history: m.history,
-  });
+  const snapshot = (m: StoredMessage): FakeMessage =>
+    structuredClone({
+      channel: m.channel,
+      ts: m.ts,
+      user: m.user,
+      text: m.text,
+      blocks: m.blocks,
+      metadata: m.metadata,
+      reactions: reactionList(m),
+      history: m.history,
+    });
 
   const reactionList = (m: StoredMessage): FakeReaction[] =>
     [...m.reactions].filter(([, us]) => us.length > 0).map(([name, us]) => ({ name, users: [...us], count: us.length }));

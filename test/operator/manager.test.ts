@@ -24,7 +24,10 @@ const options = (over: Partial<ManagerOptions> = {}): ManagerOptions => ({
   ...over,
 });
 
-interface Key { namespace: string; name: string }
+interface Key {
+  namespace: string;
+  name: string;
+}
 
 test('each controller gets its typed keys on its own queue; metrics by kind; stop, then shared values close', async () => {
   const seen: string[] = [];
@@ -36,11 +39,21 @@ test('each controller gets its typed keys on its own queue; metrics by kind; sto
     id: (k) => `${k.namespace}/${k.name}`,
     setup: (ctx) => {
       enqueue = ctx.enqueue;
-      shared = ctx.shared('thing', () => ({}), () => order.push('shared closed'));
+      shared = ctx.shared(
+        'thing',
+        () => ({}),
+        () => order.push('shared closed'),
+      );
       expect(ctx.shared('thing', () => ({}))).toBe(shared);
       return {
         watches: [],
-        reconcile: async (k) => { seen.push(`${k.namespace}/${k.name}`); if (k.name === 'bad' && !seen.includes('retried')) { seen.push('retried'); throw new Error('once'); } },
+        reconcile: async (k) => {
+          seen.push(`${k.namespace}/${k.name}`);
+          if (k.name === 'bad' && !seen.includes('retried')) {
+            seen.push('retried');
+            throw new Error('once');
+          }
+        },
         stop: () => order.push('controller stopped'),
       };
     },
@@ -50,7 +63,9 @@ test('each controller gets its typed keys on its own queue; metrics by kind; sto
   expect(m.isLeader()).toBe(true);
   enqueue({ namespace: 'a', name: 'x' });
   enqueue({ namespace: 'a', name: 'bad' });
-  const until = async (f: () => boolean) => { for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10)); };
+  const until = async (f: () => boolean) => {
+    for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+  };
   await until(() => seen.filter((s) => s === 'a/bad').length === 2);
   expect(seen).toEqual(['a/x', 'a/bad', 'retried', 'a/bad']);
   const text = await (await fetch(`http://127.0.0.1:${m.metricsPort}/metrics`)).text();
@@ -63,7 +78,7 @@ test('each controller gets its typed keys on its own queue; metrics by kind; sto
   expect(await m.metrics.registry.getSingleMetricAsString('thoughtgate_operator_leader')).toContain('thoughtgate_operator_leader 0');
 });
 
-test('health always; ready while the extras are ready and the leader\'s caches are filled', async () => {
+test("health always; ready while the extras are ready and the leader's caches are filled", async () => {
   let extrasReady = false;
   const m = new Manager(options({ extras: async () => ({ close: () => undefined, ready: () => extrasReady }) }));
   await m.start();

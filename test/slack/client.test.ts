@@ -42,7 +42,7 @@ afterEach(async () => {
   await fake.close();
 });
 
-test('findPosted finds this bot\'s message for a request id in a time window (crash recovery)', async () => {
+test("findPosted finds this bot's message for a request id in a time window (crash recovery)", async () => {
   const since = Date.now() - 1000;
   expect(await client.findPosted('ar-1', { since, until: Date.now() + 1000 })).toEqual({ message: null, complete: true });
   const posted = await client.post(request);
@@ -133,7 +133,16 @@ test('a failed group lookup fails the read instead of deciding on a partial allo
 });
 
 test('check() reports token, channel and approvers', async () => {
-  expect(await client.check()).toEqual({ tokenOk: true, channelOk: true, approversOk: true, approverCount: 3, team: 'Fake Workspace', teamId: 'T0FAKE', botUserId: 'UBOT', channelName: 'approvals' });
+  expect(await client.check()).toEqual({
+    tokenOk: true,
+    channelOk: true,
+    approversOk: true,
+    approverCount: 3,
+    team: 'Fake Workspace',
+    teamId: 'T0FAKE',
+    botUserId: 'UBOT',
+    channelName: 'approvals',
+  });
   const wrongChannel = new SlackApprovalClient(conn, { ...config, channel: 'C404' });
   expect(await wrongChannel.check()).toMatchObject({ tokenOk: true, channelOk: false, retryable: false, error: expect.stringContaining('channel_not_found') });
   const wrongGroup = new SlackApprovalClient(conn, { ...config, approvers: { users: [], userGroups: ['S404'] } });
@@ -161,9 +170,15 @@ describe('errors are classified so callers can fail closed', () => {
   });
 
   test('missing channel or deleted message → permanent', async () => {
-    await expect(new SlackApprovalClient(conn, { ...config, channel: 'C404' }).post(request)).rejects.toMatchObject({ kind: 'permanent', code: 'channel_not_found' });
+    await expect(new SlackApprovalClient(conn, { ...config, channel: 'C404' }).post(request)).rejects.toMatchObject({
+      kind: 'permanent',
+      code: 'channel_not_found',
+    });
     await expect(client.readDecision('1.000000')).rejects.toMatchObject({ kind: 'permanent', code: 'message_not_found' });
-    await expect(client.finish('1.000000', request, { status: 'expired', at: Date.now() })).rejects.toMatchObject({ kind: 'permanent', code: 'message_not_found' });
+    await expect(client.finish('1.000000', request, { status: 'expired', at: Date.now() })).rejects.toMatchObject({
+      kind: 'permanent',
+      code: 'message_not_found',
+    });
   });
 
   test('Slack answering 500 → retryable, and fine again afterwards', async () => {

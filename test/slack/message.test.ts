@@ -79,7 +79,19 @@ describe('approval message', () => {
     const msg = buildApprovalMessage(input());
     const text = allText(msg.blocks);
     expect(msg.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'Approval needed: create_issue', emoji: false } });
-    for (const s of ['`create_issue`', '`github`', '`agents/triage-bot`', '`triage-bot-5d9c7-abcde`', '`ar-7f3a`', 'acme/web', ':white_check_mark:', ':x:', '<@U1>', '<!subteam^S1>', 'reject wins']) {
+    for (const s of [
+      '`create_issue`',
+      '`github`',
+      '`agents/triage-bot`',
+      '`triage-bot-5d9c7-abcde`',
+      '`ar-7f3a`',
+      'acme/web',
+      ':white_check_mark:',
+      ':x:',
+      '<@U1>',
+      '<!subteam^S1>',
+      'reject wins',
+    ]) {
       expect(text).toContain(s);
     }
     expect(text).toContain(`<!date^${EXPIRES / 1000}^`);
@@ -188,10 +200,26 @@ describe('through the real WebClient to the fake', () => {
   });
 
   test('the fake (which checks Block Kit limits) accepts a maximal message and its outcome', async () => {
-    const client = new SlackApprovalClient(conn, { channel: 'C1', approvers: { users: ['U1'], userGroups: [] }, reactions: { approve: ['white_check_mark'], reject: ['x'] }, redact: ['*secret*'] });
+    const client = new SlackApprovalClient(conn, {
+      channel: 'C1',
+      approvers: { users: ['U1'], userGroups: [] },
+      reactions: { approve: ['white_check_mark'], reject: ['x'] },
+      redact: ['*secret*'],
+    });
     const huge = { s: '<'.repeat(30_000), mySecret: 'nope', list: Array.from({ length: 500 }, (_, i) => i) };
-    const { ts } = await client.post({ id: 'i'.repeat(300), tool: 'x'.repeat(1000), source: 'github', arguments: huge, workload: input().workload, expiresAt: EXPIRES });
-    await client.finish(ts, { id: 'i'.repeat(300), tool: 'x'.repeat(1000), source: 'github', arguments: huge, workload: input().workload, expiresAt: EXPIRES }, { status: 'rejected', by: [{ id: 'U1' }], at: EXPIRES });
+    const { ts } = await client.post({
+      id: 'i'.repeat(300),
+      tool: 'x'.repeat(1000),
+      source: 'github',
+      arguments: huge,
+      workload: input().workload,
+      expiresAt: EXPIRES,
+    });
+    await client.finish(
+      ts,
+      { id: 'i'.repeat(300), tool: 'x'.repeat(1000), source: 'github', arguments: huge, workload: input().workload, expiresAt: EXPIRES },
+      { status: 'rejected', by: [{ id: 'U1' }], at: EXPIRES },
+    );
     const [m] = fake.messages('C1');
     expect(m!.history).toHaveLength(2);
     expect(JSON.stringify(m)).not.toContain('nope');

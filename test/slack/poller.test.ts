@@ -60,7 +60,14 @@ describe('ApprovalPoller scheduling (manual clock, scripted polls)', () => {
   const quiet = (fp = ''): PollResult => ({ decision: null, fingerprint: fp });
 
   test('backs off while quiet, resets on activity, reports the decision once and stops', async () => {
-    const polls = scripted('a', 3_600_000, [quiet(), quiet(), quiet(), quiet('eyes:U9'), quiet('eyes:U9'), { decision: { outcome: 'approved', by: ['U1'] }, fingerprint: 'x' }]);
+    const polls = scripted('a', 3_600_000, [
+      quiet(),
+      quiet(),
+      quiet(),
+      quiet('eyes:U9'),
+      quiet('eyes:U9'),
+      { decision: { outcome: 'approved', by: ['U1'] }, fingerprint: 'x' },
+    ]);
     await clock.advance(60_000);
     expect(polls.map((p) => p.at)).toEqual([2000, 5000, 9500, 16250, 18250, 21250]);
     expect(polls.every((p) => p.priority === 'low')).toBe(true);
@@ -139,14 +146,24 @@ describe('ApprovalPoller over real HTTP (WebClient → fake Slack)', () => {
   const channel = { channel: CH, approvers: { users: ['U1', 'U2'], userGroups: [] }, reactions: { approve: ['white_check_mark'], reject: ['x'] } };
 
   beforeEach(async () => {
-    fake = await startFakeSlack({ channels: [{ id: CH, name: 'approvals' }], users: [{ id: 'U1', name: 'alice' }, { id: 'U2', name: 'bob' }] });
+    fake = await startFakeSlack({
+      channels: [{ id: CH, name: 'approvals' }],
+      users: [
+        { id: 'U1', name: 'alice' },
+        { id: 'U2', name: 'bob' },
+      ],
+    });
   });
   afterEach(async () => {
     await fake.close();
   });
 
   test('many approvals: each decided exactly once, polling stops after the decision', async () => {
-    const conn = new SlackConnection({ token: DEFAULT_FAKE_TOKEN, apiUrl: fake.url, limiter: { budgets: { 'chat.postMessage': { perMinute: 6000, burst: 20, scope: 'channel' }, 'reactions.get': { perMinute: 6000, burst: 20 } } } });
+    const conn = new SlackConnection({
+      token: DEFAULT_FAKE_TOKEN,
+      apiUrl: fake.url,
+      limiter: { budgets: { 'chat.postMessage': { perMinute: 6000, burst: 20, scope: 'channel' }, 'reactions.get': { perMinute: 6000, burst: 20 } } },
+    });
     const client = new SlackApprovalClient(conn, channel);
     const results: (PollerResult & { reportedAt: number })[] = [];
     const poller = new ApprovalPoller({ onResult: (r) => results.push({ ...r, reportedAt: Date.now() }), backoff: { initialMs: 30, maxMs: 120 } });
@@ -197,12 +214,19 @@ describe('ApprovalPoller over real HTTP (WebClient → fake Slack)', () => {
     const conn = new SlackConnection({
       token: DEFAULT_FAKE_TOKEN,
       apiUrl: fake.url,
-      limiter: { maxConcurrent: 1, budgets: { 'reactions.get': { perMinute: 240, burst: 2 }, 'chat.postMessage': { perMinute: 6000, burst: 20, scope: 'channel' } } },
+      limiter: {
+        maxConcurrent: 1,
+        budgets: { 'reactions.get': { perMinute: 240, burst: 2 }, 'chat.postMessage': { perMinute: 6000, burst: 20, scope: 'channel' } },
+      },
     });
     const client = new SlackApprovalClient(conn, channel);
     const results: PollerResult[] = [];
     const pollErrors: string[] = [];
-    const poller = new ApprovalPoller({ onResult: (r) => results.push(r), onPollError: (_id, e) => pollErrors.push(e.code), backoff: { initialMs: 50, maxMs: 200 } });
+    const poller = new ApprovalPoller({
+      onResult: (r) => results.push(r),
+      onPollError: (_id, e) => pollErrors.push(e.code),
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
     const N = 12;
     try {
       const posted = await Promise.all(Array.from({ length: N }, (_, i) => client.post(request(`ar-${i}`))));
@@ -236,7 +260,11 @@ describe('ApprovalPoller over real HTTP (WebClient → fake Slack)', () => {
     const client = new SlackApprovalClient(conn, channel);
     const results: PollerResult[] = [];
     const errors: string[] = [];
-    const poller = new ApprovalPoller({ onResult: (r) => results.push(r), onPollError: (_id, e) => errors.push(e.code), backoff: { initialMs: 20, maxMs: 60 } });
+    const poller = new ApprovalPoller({
+      onResult: (r) => results.push(r),
+      onPollError: (_id, e) => errors.push(e.code),
+      backoff: { initialMs: 20, maxMs: 60 },
+    });
     try {
       const { ts } = await client.post(request('ar-down'));
       poller.add(client.pending('ar-down', ts, Date.now() + 600_000));

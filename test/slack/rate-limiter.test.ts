@@ -31,7 +31,13 @@ describe('TokenBucket (pure)', () => {
 
   test('every default budget stays within its Slack tier per minute', () => {
     const tier: Record<string, number> = {
-      'chat.update': 50, 'reactions.get': 50, 'conversations.info': 50, 'conversations.history': 50, 'auth.test': 50, 'users.info': 100, 'usergroups.users.list': 20,
+      'chat.update': 50,
+      'reactions.get': 50,
+      'conversations.info': 50,
+      'conversations.history': 50,
+      'auth.test': 50,
+      'users.info': 100,
+      'usergroups.users.list': 20,
     };
     for (const [method, max] of Object.entries(tier)) {
       const b = SLACK_RATE_BUDGETS[method]!;
@@ -63,13 +69,23 @@ describe('SlackRateLimiter scheduling (manual clock, no I/O)', () => {
     const done = Promise.all(['a', 'b', 'c', 'd'].map((n) => l.run('m', fn(n))));
     await clock.advance(3000);
     expect(await done).toEqual(['a', 'b', 'c', 'd']);
-    expect(starts).toEqual([['a', 0], ['b', 0], ['c', 1000], ['d', 2000]]);
+    expect(starts).toEqual([
+      ['a', 0],
+      ['b', 0],
+      ['c', 1000],
+      ['d', 2000],
+    ]);
   });
 
   test('higher priority goes first when the budget frees up', async () => {
     const l = new SlackRateLimiter({ clock, budgets: { m: { perMinute: 60, burst: 1 } } });
     const { starts, fn } = recorder();
-    const all = [l.run('m', fn('poll1'), { priority: 'low' }), l.run('m', fn('poll2'), { priority: 'low' }), l.run('m', fn('post'), { priority: 'high' }), l.run('m', fn('check'), { priority: 'normal' })];
+    const all = [
+      l.run('m', fn('poll1'), { priority: 'low' }),
+      l.run('m', fn('poll2'), { priority: 'low' }),
+      l.run('m', fn('post'), { priority: 'high' }),
+      l.run('m', fn('check'), { priority: 'normal' }),
+    ];
     await clock.advance(5000);
     await Promise.all(all);
     expect(starts.map((s) => s[0])).toEqual(['poll1', 'post', 'check', 'poll2']);
@@ -113,7 +129,11 @@ describe('SlackRateLimiter scheduling (manual clock, no I/O)', () => {
     await clock.advance(100);
     await expect(limited).resolves.toBe('ok');
     await expect(other).resolves.toBe('u');
-    expect(starts).toEqual([['reactions.get', 0], ['reactions.get', 5000], ['users.info', 5000]]);
+    expect(starts).toEqual([
+      ['reactions.get', 0],
+      ['reactions.get', 5000],
+      ['users.info', 5000],
+    ]);
     expect(seen).toEqual([{ method: 'reactions.get', retryAfterMs: 5000, pausedUntil: 5000 }]);
     expect(l.stats()).toMatchObject({ rateLimited: 1, retried: 1, queued: 0, inFlight: 0, pausedUntil: 0 });
   });
@@ -174,7 +194,7 @@ describe('429 over real HTTP (WebClient → fake Slack)', () => {
     const conn = new SlackConnection({ token: DEFAULT_FAKE_TOKEN, apiUrl: fake.url, limiter: { onRateLimited: () => onLimited() } });
     const other = new SlackConnection({ token: 'xoxb-other', apiUrl: fake.url });
     try {
-      const ts = ((await conn.call('chat.postMessage', { channel: 'C1', text: 'x' })).ts) as string;
+      const ts = (await conn.call('chat.postMessage', { channel: 'C1', text: 'x' })).ts as string;
       fake.force429('reactions.get', 1, 1);
       const poll = conn.call('reactions.get', { channel: 'C1', timestamp: ts }, { priority: 'low' });
       await limited; // the limiter has seen the 429; everything queued from here must wait

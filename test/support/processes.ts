@@ -25,7 +25,10 @@ export async function waitForPort(port: number, limitMs = 15_000): Promise<void>
   for (;;) {
     const ok = await new Promise<boolean>((r) => {
       const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); r(true); });
+      s.once('connect', () => {
+        s.destroy();
+        r(true);
+      });
       s.once('error', () => r(false));
     });
     if (ok) return;
@@ -46,8 +49,12 @@ export function run(cmd: string, args: string[], env: Record<string, string | un
   const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { err += d; });
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return {
     child,
@@ -64,13 +71,19 @@ export function run(cmd: string, args: string[], env: Record<string, string | un
 /** server-everything in Streamable HTTP mode (it binds all interfaces; tests only talk to loopback). */
 export async function startEverything(): Promise<{ url: string; proc: Proc }> {
   const port = await freePort();
-  const proc = run(process.execPath, [join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'streamableHttp'], { PORT: String(port) });
+  const proc = run(process.execPath, [join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'streamableHttp'], {
+    PORT: String(port),
+  });
   await waitForPort(port);
   return { url: `http://127.0.0.1:${port}/mcp`, proc };
 }
 
 /** The built CLI's sidecar; resolves once its admin port reports ready. */
-export async function startCliSidecar(configPath: string, env: Record<string, string | undefined> = {}, extraArgs: string[] = []): Promise<{ proc: Proc; base: string; admin: string }> {
+export async function startCliSidecar(
+  configPath: string,
+  env: Record<string, string | undefined> = {},
+  extraArgs: string[] = [],
+): Promise<{ proc: Proc; base: string; admin: string }> {
   const port = await freePort();
   const adminPort = await freePort();
   const proc = run(process.execPath, [CLI, 'sidecar', '--config', configPath, '--port', String(port), '--admin-port', String(adminPort), ...extraArgs], env);
@@ -88,6 +101,8 @@ export async function startCliSidecar(configPath: string, env: Record<string, st
 /** The MCP Inspector CLI (v2), with its state in a throwaway HOME. */
 export function inspector(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   const home = mkdtempSync(join(tmpdir(), 'tg-inspector-'));
-  const p = run(process.execPath, [join(ROOT, 'node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js'), '--cli', ...args], { HOME: home });
+  const p = run(process.execPath, [join(ROOT, 'node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js'), '--cli', ...args], {
+    HOME: home,
+  });
   return p.exited.then((code) => ({ code, out: p.out(), err: p.err() }));
 }

@@ -70,7 +70,11 @@ export async function connectClient(url: string, headers: Record<string, string>
 }
 
 /** A raw JSON-RPC POST, for what the SDK client will not send (batches, odd ids, broken bodies). */
-export async function rawPost(url: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; text: string }> {
+export async function rawPost(
+  url: string,
+  body: string | Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; text: string }> {
   const r = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
@@ -84,9 +88,18 @@ export function messagesOf(r: { headers: Headers; text: string }): any[] {
   if ((r.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
     return r.text
       .split(/\r?\n\r?\n/)
-      .map((ev) => ev.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n'))
+      .map((ev) =>
+        ev
+          .split(/\r?\n/)
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trimStart())
+          .join('\n'),
+      )
       .filter((d) => d !== '')
-      .flatMap((d) => { const v = JSON.parse(d); return Array.isArray(v) ? v : [v]; });
+      .flatMap((d) => {
+        const v = JSON.parse(d);
+        return Array.isArray(v) ? v : [v];
+      });
   }
   if (r.text === '') return [];
   const v = JSON.parse(r.text);

@@ -66,16 +66,22 @@ function buildServer(hooks: { waiting: () => void; released: () => Promise<void>
   server.registerResource('readme', 'file:///public/readme.txt', { mimeType: 'text/plain' }, async (uri) => ({ contents: [{ uri: uri.href, text: 'hello' }] }));
   server.registerResource('keys', 'file:///secret/keys.txt', { mimeType: 'text/plain' }, async (uri) => ({ contents: [{ uri: uri.href, text: 'k' }] }));
   server.registerPrompt('greeting', { description: 'Says hello' }, async () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'hello' } }] }));
-  server.registerPrompt('secret_prompt', { description: 'Hidden prompt' }, async () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'psst' } }] }));
+  server.registerPrompt('secret_prompt', { description: 'Hidden prompt' }, async () => ({
+    messages: [{ role: 'user', content: { type: 'text', text: 'psst' } }],
+  }));
   return server;
 }
 
 export async function startUpstream(opts: UpstreamOptions = {}): Promise<TestUpstream> {
   const requests: RecordedRequest[] = [];
   let releaseFn: (() => void) | null = null;
-  let releasePromise = new Promise<void>((r) => { releaseFn = r; });
+  let releasePromise = new Promise<void>((r) => {
+    releaseFn = r;
+  });
   let waitingFn: (() => void) | null = null;
-  let waitingPromise = new Promise<void>((r) => { waitingFn = r; });
+  let waitingPromise = new Promise<void>((r) => {
+    waitingFn = r;
+  });
   const hooks = { waiting: () => waitingFn?.(), released: () => releasePromise };
   const sessions = new Map<string, StreamableHTTPServerTransport>();
 
@@ -92,18 +98,28 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<TestUps
         return;
       }
       if (auth !== `Bearer ${opts.requireToken}`) {
-        res.writeHead(401, { 'www-authenticate': 'Bearer resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource", scope="mcp"', 'content-type': 'application/json' });
+        res.writeHead(401, {
+          'www-authenticate': 'Bearer resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource", scope="mcp"',
+          'content-type': 'application/json',
+        });
         res.end('{"error":"invalid_token"}');
         return;
       }
     }
     let parsed: unknown;
-    try { parsed = body ? JSON.parse(body) : undefined; } catch { parsed = undefined; }
+    try {
+      parsed = body ? JSON.parse(body) : undefined;
+    } catch {
+      parsed = undefined;
+    }
     try {
       if (!opts.stateful) {
         const server = buildServer(hooks);
         const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !!opts.json });
-        res.on('close', () => { void transport.close(); void server.close(); });
+        res.on('close', () => {
+          void transport.close();
+          void server.close();
+        });
         await server.connect(transport);
         await transport.handleRequest(req, res, parsed);
         return;
@@ -115,13 +131,23 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<TestUps
           transport = new StreamableHTTPServerTransport({
             sessionIdGenerator: () => randomUUID(),
             enableJsonResponse: !!opts.json,
-            onsessioninitialized: (id) => { sessions.set(id, transport!); },
-            onsessionclosed: (id) => { sessions.delete(id); },
+            onsessioninitialized: (id) => {
+              sessions.set(id, transport!);
+            },
+            onsessionclosed: (id) => {
+              sessions.delete(id);
+            },
           });
           await buildServer(hooks).connect(transport);
         } else {
           res.writeHead(sid ? 404 : 400, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: sid ? 'Session not found' : 'Bad Request: No valid session ID provided' }, id: null }));
+          res.end(
+            JSON.stringify({
+              jsonrpc: '2.0',
+              error: { code: -32000, message: sid ? 'Session not found' : 'Bad Request: No valid session ID provided' },
+              id: null,
+            }),
+          );
           return;
         }
       }
@@ -135,11 +161,24 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<TestUps
   return {
     url: `http://127.0.0.1:${port}/mcp`,
     requests,
-    messages: () => requests.filter((r) => r.method === 'POST' && r.body).map((r) => { try { return JSON.parse(r.body); } catch { return r.body; } }),
+    messages: () =>
+      requests
+        .filter((r) => r.method === 'POST' && r.body)
+        .map((r) => {
+          try {
+            return JSON.parse(r.body);
+          } catch {
+            return r.body;
+          }
+        }),
     release: () => {
       releaseFn?.();
-      releasePromise = new Promise<void>((r) => { releaseFn = r; });
-      waitingPromise = new Promise<void>((r) => { waitingFn = r; });
+      releasePromise = new Promise<void>((r) => {
+        releaseFn = r;
+      });
+      waitingPromise = new Promise<void>((r) => {
+        waitingFn = r;
+      });
     },
     waiting: () => waitingPromise,
     close: async () => {

@@ -30,17 +30,24 @@ interface Reply {
 
 function call(port: number, method: string, path: string, body?: string | Buffer, ca: string = certs.caBundle): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, method, path, ca, agent: false, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status: res.statusCode ?? 0, body: text, json, fingerprint });
-      });
-    });
+    const req = https.request(
+      { host: '127.0.0.1', port, method, path, ca, agent: false, headers: body ? { 'content-type': 'application/json' } : {} },
+      (res) => {
+        const chunks: Buffer[] = [];
+        const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, body: text, json, fingerprint });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -68,7 +75,13 @@ let servers: WebhookServer[] = [];
 async function start(over: Partial<WebhookServerOptions> = {}): Promise<{ s: WebhookServer; seen: Array<[AdmissionResult, number]> }> {
   const seen: Array<[AdmissionResult, number]> = [];
   const s = await startWebhookServer({
-    port: 0, host: '127.0.0.1', settings, getTls: () => certs, onAdmission: (r, sec) => seen.push([r, sec]), tlsCheckIntervalMs: 0, ...over,
+    port: 0,
+    host: '127.0.0.1',
+    settings,
+    getTls: () => certs,
+    onAdmission: (r, sec) => seen.push([r, sec]),
+    tlsCheckIntervalMs: 0,
+    ...over,
   });
   servers.push(s);
   return { s, seen };
@@ -84,7 +97,11 @@ describe('webhook server', () => {
     const { s, seen } = await start();
     const r = await call(s.port, 'POST', '/mutate-pods', review(pod()));
     expect(r.status).toBe(200);
-    expect(r.json).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'd7a1d6c8-0000-4000-8000-000000000001', allowed: true, patchType: 'JSONPatch' } });
+    expect(r.json).toMatchObject({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: { uid: 'd7a1d6c8-0000-4000-8000-000000000001', allowed: true, patchType: 'JSONPatch' },
+    });
     const ops = JSON.parse(Buffer.from(r.json.response.patch, 'base64').toString('utf8')) as JsonPatchOp[];
     const patched = applyJsonPatch(pod(), ops);
     expect(patched.spec?.initContainers?.[0]?.name).toBe('thoughtgate');
@@ -144,7 +161,11 @@ describe('webhook server', () => {
   });
 
   it('answers 500 (not allowed:true, not allowed:false) to its own errors', async () => {
-    const { s, seen } = await start({ namespaceLabels: () => { throw new Error('informer not started'); } });
+    const { s, seen } = await start({
+      namespaceLabels: () => {
+        throw new Error('informer not started');
+      },
+    });
     const r = await call(s.port, 'POST', '/mutate-pods', review(pod()));
     expect(r.status).toBe(500);
     expect(r.body).toMatch(/internal error: informer not started/);
@@ -161,7 +182,11 @@ describe('webhook server', () => {
   });
 
   it('keeps serving when the metrics callback throws', async () => {
-    const { s } = await start({ onAdmission: () => { throw new Error('boom'); } });
+    const { s } = await start({
+      onAdmission: () => {
+        throw new Error('boom');
+      },
+    });
     expect((await call(s.port, 'POST', '/mutate-pods', review(pod()))).status).toBe(200);
   });
 
