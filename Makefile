@@ -2,15 +2,15 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help install build typecheck lint test test-unit bench run crds manifests dev-cluster dev-cluster-down k8s-tools kind-e2e clean
+.PHONY: help install build typecheck lint format test test-unit bench run crds manifests dev-cluster dev-cluster-down k8s-tools kind-e2e clean
 
 help:
 	@echo "make run          start server-everything and the sidecar with examples/thoughtgate.yaml"
-	@echo "make test         typecheck and run every test (unit, real MCP peers, real kube-apiserver)"
+	@echo "make test         lint (types, layers, Biome, ShellCheck), then every test (unit, real MCP peers, real kube-apiserver)"
 	@echo "make bench        run the benchmarks and print their numbers"
 	@echo "make dev-cluster  start etcd, kube-apiserver, controller-manager and the operator (.dev/)"
 	@echo "make kind-e2e     build both images and test them on a kind cluster (needs Docker, kind, helm)"
-	@echo "make build | typecheck | lint | crds | k8s-tools | dev-cluster-down | clean"
+	@echo "make build | typecheck | lint | format | crds | k8s-tools | dev-cluster-down | clean"
 
 $(NODE_MODULES_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -24,9 +24,16 @@ build: install
 typecheck: install
 	npm run typecheck
 
+# Typecheck (strict, noUncheckedIndexedAccess), the layer rules (.dependency-cruiser.cjs), Biome's lint
+# and format check (biome.jsonc) and ShellCheck. `make test` runs it first.
 lint: typecheck
 	npm run depcheck
+	npx biome ci .
 	scripts/lint-shell.sh
+
+# Rewrites the tree in Biome's format (what `make lint` checks).
+format: install
+	npx biome format --write .
 
 # The Kubernetes binaries and helm the e2e tests run, built once from the Go module proxy into
 # ~/.cache/thoughtgate (cold: several minutes; afterwards instant).
@@ -34,7 +41,7 @@ k8s-tools:
 	scripts/k8s-tools.sh install >/dev/null
 	scripts/helm-tools.sh install >/dev/null
 
-test: install typecheck k8s-tools
+test: install lint k8s-tools
 	scripts/run-tests.sh
 
 test-unit: install
