@@ -49,7 +49,7 @@ export interface ReflectorHooks<T extends KubeObject> {
   onGone?(resourceVersion: string): void;
 }
 
-export interface ReflectorOptions<T extends KubeObject> extends ReflectorHooks<T> {
+export interface ReflectorOptions<T extends KubeObject> extends ReflectorHooks<T>, ReflectorTuning {
   source: ListWatcher<T>;
   /**
    * Every change to the store, in order: from watch events, and from a relist (adds, updates and
@@ -58,10 +58,17 @@ export interface ReflectorOptions<T extends KubeObject> extends ReflectorHooks<T
    */
   onChange?(change: Change<T>, relist: boolean): void;
   addsOnFirstList?: boolean;
-  // Undefined takes the default, so owners pass their own options through.
+}
+
+/** How a reflector watches; owners (the ConfigMap provider, the approval backend) pass these through. Undefined takes the default. */
+export interface ReflectorTuning {
   /** Server-side watch timeout; default 5–10 min at random (client-go's spread). */
   watchTimeoutSeconds?: number | undefined;
-  /** Default 3 minutes. */
+  /**
+   * Restart a watch that has delivered nothing, not even a bookmark, for this long. The API
+   * server sends a bookmark about every minute, so silence means a dead connection that TCP has
+   * not noticed (a vanished node, a NAT that dropped the flow). Default 3 minutes.
+   */
   watchdogMs?: number | undefined;
   /** Default 250 ms doubling to 30 s, with jitter. */
   backoffBaseMs?: number | undefined;

@@ -9,24 +9,13 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { V1Container, V1ObjectMeta, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import type { Cluster } from '../cluster/cluster.js';
 
-export interface ContainerSpec {
-  name: string;
-  args?: string[];
-  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
-  volumeMounts?: { name: string; mountPath: string }[];
-}
+export type ContainerSpec = V1Container;
 
-export interface PodJson {
-  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec: {
-    serviceAccountName?: string;
-    initContainers?: ContainerSpec[];
-    containers: ContainerSpec[];
-    volumes?: { name: string; downwardAPI?: unknown; projected?: unknown }[];
-  };
-}
+/** A pod as the API server returns it after admission: name, namespace and spec are set. */
+export type PodJson = V1Pod & { metadata: V1ObjectMeta & { name: string; namespace: string }; spec: V1PodSpec };
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 

@@ -25,7 +25,7 @@ import {
 } from '../../api/approval-request.js';
 import { API_VERSION } from '../../api/wellknown.js';
 import { isConflict, isNotFound, KubeError } from '../../kube/protocol.js';
-import { startReflector, type ReflectorCounters } from '../../kube/reflector.js';
+import { startReflector, type ReflectorCounters, type ReflectorTuning } from '../../kube/reflector.js';
 import { resourceClient } from '../../kube/resource.js';
 import { APPROVAL_REQUESTS, isApprovalRequest, type ApprovalRequestObject } from '../../kube/resources.js';
 import { createTransport, type Transport, type TransportOptions } from '../../kube/transport.js';
@@ -130,19 +130,13 @@ export function isFinished(obj: ApprovalRequestObject): boolean {
 
 // ---------- the shell ----------
 
-export interface ClusterBackendOptions {
+export interface ClusterBackendOptions extends ReflectorTuning {
   /** This pod: its ApprovalRequests are created in workload.namespace, labelled with its name. */
   workload: ApprovalWorkload;
   log: Logger;
   /** A transport to use (not closed by the backend); else one is made from clientOptions. */
   transport?: Transport;
   clientOptions?: TransportOptions;
-  /** Server-side watch timeout; default 5–10 min at random. */
-  watchTimeoutSeconds?: number;
-  /** Restart a watch silent (no event, no bookmark) for this long. Default 3 minutes. */
-  watchdogMs?: number;
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
   /** How long adopt() waits for the first list before it rejects with the last error. Default 30 s. */
   adoptWaitMs?: number;
   now?: () => Date;

@@ -11,7 +11,7 @@ import { formatPath } from '../../api/issues.js';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME } from '../../api/wellknown.js';
 import { substituteEnv, type Env } from '../../policy/config/env.js';
 import { KubeError } from '../../kube/protocol.js';
-import { startReflector, type Reflector, type ReflectorCounters, type ReflectorPhase } from '../../kube/reflector.js';
+import { startReflector, type Reflector, type ReflectorCounters, type ReflectorPhase, type ReflectorTuning } from '../../kube/reflector.js';
 import { resourceClient, type ListWatcher } from '../../kube/resource.js';
 import { CONFIG_MAPS, isConfigMap, type ConfigMap } from '../../kube/resources.js';
 import { createTransport, type Transport, type TransportOptions } from '../../kube/transport.js';
@@ -119,7 +119,7 @@ export interface ProviderState {
   };
 }
 
-export interface ConfigMapProviderOptions {
+export interface ConfigMapProviderOptions extends ReflectorTuning {
   namespace: string;
   /** Default thoughtgate-config. */
   name?: string;
@@ -130,16 +130,6 @@ export interface ConfigMapProviderOptions {
   /** A transport to use (not closed by the provider); else one is made from clientOptions. */
   transport?: Transport;
   clientOptions?: TransportOptions;
-  /** Server-side watch timeout; default 5–10 min at random (client-go's spread). */
-  watchTimeoutSeconds?: number;
-  /**
-   * Restart a watch that has delivered nothing, not even a bookmark, for this long. The API
-   * server sends a bookmark about every minute, so silence means a dead connection that TCP has
-   * not noticed (a vanished node, a NAT that dropped the flow). Default 3 minutes.
-   */
-  watchdogMs?: number;
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
   /**
    * How long start() waits for the first list. It resolves early on the first outcome or the
    * first failure, so an unreachable API server never holds up the sidecar's listeners (it

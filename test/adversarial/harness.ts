@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startEverything, type Proc } from '../support/processes.js';
-import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
+import { startTestSidecar, type TestSidecar, messagesOf } from '../support/sidecar.js';
 
 export interface Received {
   method: string;
@@ -125,25 +125,7 @@ export async function openSession(url: string, extra: Record<string, string> = {
 
 /** The JSON-RPC messages of a reply, whether it came as JSON or as SSE events. */
 export function replyMessages(text: string, contentType: string | null): unknown[] {
-  if ((contentType ?? '').startsWith('text/event-stream')) {
-    return text
-      .split(/\r?\n\r?\n/)
-      .map((ev) =>
-        ev
-          .split(/\r?\n/)
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.slice(5).trimStart())
-          .join('\n'),
-      )
-      .filter((d) => d !== '')
-      .flatMap((d) => {
-        const v = JSON.parse(d) as unknown;
-        return Array.isArray(v) ? v : [v];
-      });
-  }
-  if (text.trim() === '') return [];
-  const v = JSON.parse(text) as unknown;
-  return Array.isArray(v) ? v : [v];
+  return messagesOf({ text, headers: new Headers(contentType === null ? {} : { 'content-type': contentType }) });
 }
 
 /** POSTs one body in a session and returns the parsed reply messages. */

@@ -101,7 +101,7 @@ export function messagesOf(r: { headers: Headers; text: string }): any[] {
         return Array.isArray(v) ? v : [v];
       });
   }
-  if (r.text === '') return [];
+  if (r.text.trim() === '') return [];
   const v = JSON.parse(r.text);
   return Array.isArray(v) ? v : [v];
 }
