@@ -498,9 +498,25 @@ cmd_restart_apiserver() {
   # plane outlives many restarts now that one serves a whole e2e run: restart it too.
   if running_pid kube-controller-manager >/dev/null; then
     stop_component kube-controller-manager
-    start_component kube-controller-manager
+    restart_kcm
   fi
   log "kube-apiserver restarted in $((SECONDS - t0))s"
+}
+
+# Starts the controller manager again. Its old port may be taken meanwhile: an outgoing
+# connection can get it as its local (ephemeral) port, and then the bind fails at once ("address
+# already in use"). The port only serves its own /healthz, so a fresh one is fine.
+restart_kcm() {
+  local try
+  for try in 1 2 3; do
+    start_component kube-controller-manager
+    sleep 2
+    running_pid kube-controller-manager >/dev/null && return 0
+    log "kube-controller-manager exited at start (attempt $try); retrying on a fresh port"
+    kcm_port="$(free_ports 1)"
+  done
+  fail_with_log "kube-controller-manager did not stay up after the apiserver restart" kube-controller-manager
+  return 1
 }
 
 cmd_status() {
