@@ -225,7 +225,7 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
         certs.ensure().catch((err: unknown) => log.warn('webhook certificate check failed; will retry', { error: describeError(err) }));
       }, 60_000);
       timer.unref();
-      const injection = injector.start(() => certs.caBundle());
+      const injection = injector.start(() => certs.storedBundle());
       return {
         ready: () => certs.current() !== undefined,
         async close() {

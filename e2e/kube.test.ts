@@ -21,6 +21,7 @@ const e2e = e2eCluster('kube');
 let tmp: string;
 let admin: Transport;
 let cms: ResourceClient<ConfigMap>;
+let kcAdmin: k8s.KubeConfig;
 const stops: Array<() => Promise<void>> = [];
 
 async function until<T>(what: string, f: () => T | null | undefined | false, timeoutMs = WAIT_MS): Promise<T> {
@@ -73,6 +74,7 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'thoughtgate-kube-'));
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(cluster().kubeconfig);
+  kcAdmin = kc;
   admin = transportFromKubeConfig(kc);
   cms = resourceClient<ConfigMap>(admin, CONFIG_MAPS, { is: isConfigMap });
 });
@@ -162,6 +164,29 @@ describe('the resource client on a real kube-apiserver (transport from a KubeCon
         { fieldManager: 'kube-e2e', status: true, force: true },
       );
       expect(applied.status?.renderedHash).toBe('def');
+    },
+    STEP_TIMEOUT,
+  );
+  it(
+    'lists in pages, and halves a page that is over the transport bound, so a list larger than any one response still fills the store',
+    async () => {
+      const ns = await e2e.namespace('pages');
+      const big = 'x'.repeat(16 * 1024);
+      for (let i = 0; i < 24; i++) await cms.create(cm(ns, `cm-${String(i).padStart(2, '0')}`, { v: String(i), big }));
+      // 64 KiB per response: 24 ConfigMaps of 16 KiB (~400 KiB) can only arrive over many pages.
+      const small = transportFromKubeConfig(kcAdmin, { maxBodyBytes: 64 * 1024 });
+      stops.push(() => small.close());
+      const client = resourceClient<ConfigMap>(small, CONFIG_MAPS, { is: isConfigMap });
+      const all = await client.list({ namespace: ns });
+      expect(all.items.filter((c) => c.metadata.name.startsWith('cm-')).map((c) => c.data?.v)).toEqual(Array.from({ length: 24 }, (_, i) => String(i)));
+      // The same through a reflector: its store fills and matches the server.
+      const { r, storeView } = reflect(ns, {}, small);
+      await r.synced();
+      expect(storeView()).toEqual(await truth(ns));
+      // One object over the bound is refused with a clear error, not retried for ever in halves.
+      const tiny = transportFromKubeConfig(kcAdmin, { maxBodyBytes: 4 * 1024 });
+      stops.push(() => tiny.close());
+      await expect(resourceClient<ConfigMap>(tiny, CONFIG_MAPS, { is: isConfigMap }).list({ namespace: ns })).rejects.toThrow(/over the limit|exceeds|bytes/);
     },
     STEP_TIMEOUT,
   );

@@ -98,11 +98,15 @@ export class KubeError extends Error {
     readonly status?: number,
     /** Status.reason from the server, e.g. "Forbidden", "Expired". */
     readonly reason?: string,
-    options?: { cause?: unknown; retryAfterMs?: number },
+    options?: { cause?: unknown; retryAfterMs?: number; tooLarge?: boolean },
   ) {
     super(message, options);
     this.retryAfterMs = options?.retryAfterMs;
+    this.tooLarge = options?.tooLarge === true;
   }
+
+  /** The response was over the transport's maxBodyBytes (a list is retried in smaller pages). */
+  readonly tooLarge: boolean;
 
   /** From a Retry-After header (429, 503) or a Status's details.retryAfterSeconds. */
   readonly retryAfterMs: number | undefined;

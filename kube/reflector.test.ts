@@ -127,6 +127,29 @@ describe('startReflector', () => {
     expect(r.isSynced()).toBe(true);
   });
 
+  it('a change handler that throws loses no later change and does not end the watch', async () => {
+    const s = scripted([{ items: [obj('x', '1')], resourceVersion: '1' }]);
+    const seen: string[] = [];
+    const errors: string[] = [];
+    const r = startReflector({
+      source: s.source,
+      addsOnFirstList: true,
+      onChange: (c) => {
+        seen.push(`${c.type} ${c.object.metadata.name}`);
+        if (c.object.metadata.name === 'bad') throw new Error('a buggy handler');
+      },
+      onChangeError: (err, c) => errors.push(`${c.object.metadata.name}: ${(err as Error).message}`),
+    });
+    running.push(r);
+    await until('watching', () => s.watches.length === 1);
+    s.watches[0]!.emit({ type: 'ADDED', object: obj('bad', '2') });
+    s.watches[0]!.emit({ type: 'ADDED', object: obj('good', '3') });
+    expect(seen).toEqual(['add x', 'add bad', 'add good']);
+    expect(errors).toEqual(['bad: a buggy handler']);
+    expect(r.state()).toMatchObject({ phase: 'watching', counters: { handlerErrors: 1, failures: 0 } });
+    expect(r.get('good', 'a')).toBeDefined();
+  });
+
   it('stops promptly while backing off, while watching, and twice', async () => {
     const s = scripted([new KubeError('network', 'refused')]);
     const r = startReflector({ source: s.source, backoffBaseMs: 60_000, backoffMaxMs: 60_000 });

@@ -25,6 +25,8 @@ export interface ReflectorCounters {
   /** Lists forced by 410 Gone. */
   relists: number;
   watchdogRestarts: number;
+  /** Changes whose onChange threw (reported through onChangeError; the stream went on). */
+  handlerErrors: number;
 }
 
 export interface ReflectorState {
@@ -47,6 +49,8 @@ export interface ReflectorHooks<T extends KubeObject> {
   onWatchdog?(silentMs: number): void;
   /** 410: `resourceVersion` was too old; a list follows. */
   onGone?(resourceVersion: string): void;
+  /** onChange threw: the store already holds the change, so it is reported here and the stream goes on. */
+  onChangeError?(err: unknown, change: Change<T>): void;
 }
 
 export interface ReflectorOptions<T extends KubeObject> extends ReflectorHooks<T>, ReflectorTuning {
@@ -99,7 +103,7 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
     phase: 'listing',
     resourceVersion: '',
     lastError: null,
-    counters: { lists: 0, watches: 0, events: 0, bookmarks: 0, failures: 0, relists: 0, watchdogRestarts: 0 },
+    counters: { lists: 0, watches: 0, events: 0, bookmarks: 0, failures: 0, relists: 0, watchdogRestarts: 0, handlerErrors: 0 },
   };
   let stopped = false;
   let current: AbortController | null = null;
@@ -129,13 +133,25 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
     o.onRead?.(afterError);
   };
 
+  // The store and the resourceVersion move before a change is delivered, so a handler that throws
+  // must not end the watch: the change would never be delivered again (until a resync).
+  const deliver = (c: Change<T>, relist: boolean): void => {
+    if (!o.onChange) return;
+    try {
+      o.onChange(c, relist);
+    } catch (err) {
+      st.counters.handlerErrors++;
+      o.onChangeError?.(err, c);
+    }
+  };
+
   const applyList = (r: ListResult<T>): void => {
     const first = !synced;
     const changes = relistChanges(store, r.items);
     store.clear();
     for (const obj of r.items) store.set(keyOf(obj), obj);
     st.resourceVersion = r.resourceVersion;
-    if (!first || o.addsOnFirstList) for (const c of changes) o.onChange?.(c, !first);
+    if (!first || o.addsOnFirstList) for (const c of changes) deliver(c, !first);
     if (first) {
       synced = true;
       resolveSynced();
@@ -155,11 +171,11 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
     const old = store.get(k);
     if (e.type === 'DELETED') {
       store.delete(k);
-      o.onChange?.({ type: 'delete', object: e.object }, false);
+      deliver({ type: 'delete', object: e.object }, false);
       return;
     }
     store.set(k, e.object);
-    o.onChange?.(old ? { type: 'update', object: e.object, old } : { type: 'add', object: e.object }, false);
+    deliver(old ? { type: 'update', object: e.object, old } : { type: 'add', object: e.object }, false);
   };
 
   /** The classification of an attempt that threw (stop() aside). */

@@ -21,6 +21,9 @@ import {
 } from './protocol.js';
 import type { Response, Transport } from './transport.js';
 
+/** Objects per list page, as client-go's informers ask; halved for a page over the transport's bound. */
+export const LIST_PAGE_SIZE = 500;
+
 /** merge: RFC 7386 JSON merge patch. json: RFC 6902 JSON patch. apply: server-side apply (a manifest). */
 export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
 const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
@@ -140,13 +143,25 @@ export function resourceClient<T extends KubeObject>(transport: Transport, type:
     const what = `list ${type.plural}${sel.namespace ? ` in ${sel.namespace}` : ''}`;
     const items: T[] = [];
     let cont: string | undefined;
+    // Always paged: the transport bounds each response (maxBodyBytes), not the whole list. A page
+    // over the bound is asked for again at half the size; one object always fits (etcd's limit).
+    let limit = sel.limit ?? LIST_PAGE_SIZE;
     for (;;) {
       let path = listPath(collection(sel.namespace), sel);
       const extra = new URLSearchParams();
-      if (sel.limit) extra.set('limit', String(sel.limit));
+      extra.set('limit', String(limit));
       if (cont) extra.set('continue', cont);
-      if (extra.size) path += `${path.includes('?') ? '&' : '?'}${extra.toString()}`;
-      const r = await transport.request({ path, signal, what });
+      path += `${path.includes('?') ? '&' : '?'}${extra.toString()}`;
+      let r: Awaited<ReturnType<Transport['request']>>;
+      try {
+        r = await transport.request({ path, signal, what });
+      } catch (err) {
+        if (err instanceof KubeError && err.tooLarge && limit > 1) {
+          limit = Math.max(1, Math.floor(limit / 2));
+          continue;
+        }
+        throw err;
+      }
       if (r.status !== 200) throw fail(r, what, 'list');
       const page = decodeList(r.body, what, is);
       items.push(...page.items);

@@ -8,6 +8,7 @@ import type { Dispatcher, Pool } from 'undici';
 import apiRequest from 'undici/lib/api/api-request.js';
 import PoolImpl from 'undici/lib/dispatcher/pool.js';
 import { inClusterServer, KubeError, serviceAccountDir, type Env } from './protocol.js';
+import { BodyError, readBodyText } from '../lib/read-body.js';
 
 /** TLS material for the connection to the API server. */
 export interface TlsMaterial {
@@ -213,17 +214,13 @@ export function createTransport(o: TransportOptions = {}): Transport {
   };
 
   const readBody = async (res: Dispatcher.ResponseData, what: string): Promise<string> => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > maxBodyBytes) {
-        res.body.destroy();
-        throw new KubeError('protocol', `${what}: response exceeds ${maxBodyBytes} bytes`);
-      }
-      parts.push(chunk);
+    try {
+      return await readBodyText(res.body, { limitBytes: maxBodyBytes, what });
+    } catch (err) {
+      if (!(err instanceof BodyError) || err.reason === 'aborted') throw networkError((err as BodyError).cause ?? err, what);
+      // A list page over the bound is retried in smaller pages (kube/resource.ts); anything else is refused.
+      throw new KubeError('protocol', `${what}: ${err.message}`, undefined, undefined, { cause: err, tooLarge: err.reason === 'too-large' });
     }
-    return Buffer.concat(parts, size).toString('utf8');
   };
 
   /**

@@ -58,6 +58,12 @@ export function startInformer<T extends k8s.KubernetesObject>(o: InformerOptions
     source,
     addsOnFirstList: true,
     onChange: (c) => o.onChange(c.type, c.object as unknown as T),
+    onChangeError: (err, c) =>
+      o.log.error('informer event handler failed; the event is in the cache and the next resync maps it again', {
+        informer: o.name,
+        object: c.object.metadata.name,
+        error: describeError(err),
+      }),
     onFailure: (err, delayMs) => {
       restarted();
       o.log.warn('informer stopped; restarting', { informer: o.name, inMs: delayMs, error: describeError(err) });

@@ -60,10 +60,15 @@ export class CaInjector {
     this.admission = o.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
   }
 
-  /** Makes every webhook trust exactly `bundle` (PEM). */
-  async inject(bundle: string): Promise<InjectResult> {
+  /**
+   * Makes every webhook trust exactly `bundle` (PEM), or what the function reads: then it is read
+   * again on every attempt, so a bundle that changed under a lost race is never written back.
+   */
+  async inject(source: string | (() => Promise<string | undefined>)): Promise<InjectResult> {
     const name = this.o.webhookConfigName;
     for (let attempt = 0; ; attempt++) {
+      const bundle = typeof source === 'string' ? source : await source();
+      if (bundle === undefined) return { webhookConfigFound: false, caBundlePatched: [] };
       let cfg: k8s.V1MutatingWebhookConfiguration;
       try {
         cfg = await this.admission.readMutatingWebhookConfiguration({ name });
@@ -89,16 +94,17 @@ export class CaInjector {
   }
 
   /**
-   * The loop: every intervalMs, inject what `bundle()` returns (the CA bundle last read from the
-   * Secret; undefined = none yet, skip). Errors are logged and retried on the next tick.
+   * The loop: every intervalMs, inject what `read()` returns, read from the Secret at that moment
+   * (undefined = none yet, skip). A bundle cached by another replica's last check could take back
+   * the trust a rotation has just added; one read right before the patch cannot. Errors are logged
+   * and retried on the next tick.
    */
-  start(bundle: () => string | undefined, intervalMs = 60_000): { stop(): void } {
+  start(read: () => Promise<string | undefined>, intervalMs = 60_000): { stop(): void } {
     let busy = false;
     const timer = setInterval(() => {
-      const b = bundle();
-      if (busy || b === undefined) return;
+      if (busy) return;
       busy = true;
-      this.inject(b)
+      this.inject(read)
         .catch((err: unknown) => this.o.log?.warn('webhook caBundle check failed; will retry', { error: describeError(err) }))
         .finally(() => {
           busy = false;

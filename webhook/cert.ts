@@ -112,6 +112,12 @@ export class WebhookCertManager {
     return this.ca?.bundle;
   }
 
+  /** The CA bundle the Secret holds now (one GET); undefined while there is no CA. */
+  async storedBundle(): Promise<string | undefined> {
+    const secret = await this.readSecret();
+    return secret ? filesOf(secret).bundle || undefined : undefined;
+  }
+
   /**
    * Makes the Secret hold a usable CA, the webhook configuration trust it, and this replica hold a
    * serving certificate it signed. Call at start (before serving) and periodically (every minute:

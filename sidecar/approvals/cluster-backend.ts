@@ -241,6 +241,7 @@ export function createClusterBackend(o: ClusterBackendOptions): ClusterApprovalB
   const reflector = startReflector<ApprovalRequestObject>({
     source: requests.listWatch({ namespace, labelSelector: selector }),
     // Watch events; a list's changes are handled whole in onList.
+    onChangeError: (err, c) => o.log.error('approval request event could not be handled', { name: c.object.metadata.name, error: describeError(err) }),
     onChange: (c, relist) => {
       if (relist || !mine(c.object)) return;
       if (c.type === 'delete') gone(c.object.metadata.name, '');

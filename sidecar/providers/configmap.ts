@@ -220,6 +220,7 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
       source: { description: where, list: (signal) => lw().list(signal), watch: (rv, onE, signal, opts) => lw().watch(rv, onE, signal, opts) },
       // Each change to the one ConfigMap (a delete leaves the store empty: "none").
       onChange: () => apply(current()),
+      onChangeError: (err) => o.log.error('config update could not be applied', { error: describeError(err) }),
       onList: () => {
         apply(current());
         firstSettled?.();
@@ -257,7 +258,7 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
       watchTimeoutSeconds: o.watchTimeoutSeconds,
     });
 
-  const idle: ReflectorCounters = { lists: 0, watches: 0, events: 0, bookmarks: 0, failures: 0, relists: 0, watchdogRestarts: 0 };
+  const idle: ReflectorCounters = { lists: 0, watches: 0, events: 0, bookmarks: 0, failures: 0, relists: 0, watchdogRestarts: 0, handlerErrors: 0 };
   return {
     description: where,
     state: () => {
