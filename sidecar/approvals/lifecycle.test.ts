@@ -147,3 +147,13 @@ test('mark-failed ends without running; the ttl aborts a call still running', ()
   expect(kinds(ttl.effects)).toEqual(['log', 'abort', 'clear-deadline', 'ended']);
   expect(ttl.task.outcome).toMatchObject({ error: { code: -32000, data: { reason: expect.stringMatching(/ttl/) } } });
 });
+
+test('cancelled while the submit was in flight: the request recorded afterwards is cancelled too', () => {
+  const cancelled = step(base, { type: 'cancel', why: 'client cancelled' }, ctx());
+  expect(cancelled.task.phase).toBe('done');
+  const late = step(cancelled.task, { type: 'submitted' }, ctx());
+  expect(kinds(late.effects)).toEqual(['backend-cancel']);
+  // A task that ended by a decision or a failed submit asks for nothing more.
+  const failed = step(base, { type: 'submit-failed', error: 'x' }, ctx()).task;
+  expect(step(failed, { type: 'submitted' }, ctx()).effects).toEqual([]);
+});

@@ -196,6 +196,12 @@ function apply(t: ApprovalTask, ev: TaskEvent, c: StepContext, fx: TaskEffect[])
       return;
 
     case 'submitted':
+      // Cancelled while the submit was in flight: the cancel found nothing to cancel then (404),
+      // so the request just recorded would ask a human about a call that is gone. Cancel it now.
+      if (t.phase === 'done' && p && t.status === 'cancelled' && t.decision === undefined) {
+        fx.push({ type: 'backend-cancel' });
+        return;
+      }
       if (t.phase !== 'submitting' || !p) return;
       t.phase = 'pending';
       touch(t, c.now, waitingMessage(c.where(p.channel), p.channel, p.expiresAt.getTime(), true));
