@@ -71,6 +71,12 @@ export class LeaderElector {
       // client-node 1.4 requests have no timeout: a request stuck on a dead connection (say, across
       // an API server restart) must not stall the loop, or a leader whose lease has expired would
       // never notice and step down while another replica takes over.
+      // The lease's renewTime is written about now: count from here, not from when the answer came.
+      const started = Date.now();
+      // Past the deadline already (the last attempts failed): step down before trying again, so
+      // this replica never leads past its lease while another may have taken it.
+      if (this.leading && started - this.lastRenew > this.renewDeadline) await this.stepDown();
+      if (this.stopped) return;
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<false>((resolve) => {
         timer = setTimeout(() => resolve(false), this.retry * 2);
@@ -87,20 +93,24 @@ export class LeaderElector {
       if (this.stopped) return;
       const now = Date.now();
       if (ok) {
-        this.lastRenew = now;
+        this.lastRenew = started;
         if (!this.leading) {
           this.leading = true;
           this.o.log.info('became leader', { lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity });
           await this.o.onStartedLeading();
         }
       } else if (this.leading && now - this.lastRenew > this.renewDeadline) {
-        this.leading = false;
-        this.o.log.warn('lost leadership', { lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity });
-        await this.o.onStoppedLeading();
+        await this.stepDown();
       }
       if (!this.stopped) this.timer = setTimeout(() => void tick(), this.retry);
     };
     void tick();
+  }
+
+  private async stepDown(): Promise<void> {
+    this.leading = false;
+    this.o.log.warn('lost leadership', { lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity });
+    await this.o.onStoppedLeading();
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
