@@ -10,7 +10,8 @@ import { join } from 'node:path';
 const runsRoot = process.env.THOUGHTGATE_E2E_RUNS ?? '/tmp/thoughtgate-e2e';
 
 export default function globalSetup() {
-  execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+  // scripts/run-tests.sh builds once for its two lanes and says so.
+  if (process.env.THOUGHTGATE_TEST_BUILT !== '1') execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
   execFileSync('e2e/support/e2e-run.sh', ['gc'], { stdio: 'inherit' });
   mkdirSync(runsRoot, { recursive: true });
   let dir;
