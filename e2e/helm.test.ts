@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { kubectlPath, run, type RunResult } from './cluster/cluster.js';
 import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until as poll } from './support/k8s.js';
-import { CHART, HELM_TOOLS, installHelm, type K8sObject } from './support/helm.js';
-import { containerProcess, type PodJson } from './support/kubelet.js';
-import { CLI, freePort, ROOT, run as runProcess, type Proc } from '../test/support/processes.js';
+import { CHART, HELM_TOOLS, installHelm, runChartOperator, type K8sObject } from './support/helm.js';
+import type { PodJson } from './support/kubelet.js';
+import { ROOT, type Proc } from '../test/support/processes.js';
 import { buildWebhookConfiguration } from '../webhook/config.js';
 
 const OPNS = 'thoughtgate-system';
@@ -374,47 +374,14 @@ describe('on a real API server', () => {
     // from the downward API) and a token of its ServiceAccount bound to it, in a kubeconfig.
     const pod = (await getJson(['get', 'pods', '-n', OPNS, '-l', 'app.kubernetes.io/component=operator'])).items[0] as PodJson;
     expect(pod.spec.serviceAccountName).toBe(SA);
-    const { args, env, tokenFile, caFile } = await containerProcess(cluster(), pod, 'operator');
-    const kubeconfig = join(stateDir, 'operator-sa.kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        'current-context': 'sa',
-        clusters: [{ name: 'e2e', cluster: { server: cluster().server, 'certificate-authority': caFile } }],
-        users: [{ name: SA, user: { token: readFileSync(tokenFile, 'utf8').trim() } }],
-        contexts: [{ name: 'sa', context: { cluster: 'e2e', user: SA } }],
-      }),
-    );
-    expect((await run(kubectlPath(), ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], {})).stdout).toBe(AS);
-
-    // The pod's own ports become free loopback ports (later flags win); the webhook's certificate
-    // also gets 127.0.0.1. No --manage-webhook-config: like in the pod, the operator only patches
-    // the caBundle of the chart's MutatingWebhookConfiguration.
-    webhookPort = await freePort();
-    metricsPort = await freePort();
-    operator = runProcess(
-      process.execPath,
-      [
-        CLI,
-        ...args,
-        '--kubeconfig',
-        kubeconfig,
-        '--metrics-port',
-        String(metricsPort),
-        '--metrics-bind',
-        '127.0.0.1',
-        '--webhook-port',
-        String(webhookPort),
-        '--webhook-bind',
-        '127.0.0.1',
-        '--webhook-url',
-        `https://127.0.0.1:${webhookPort}`,
-        '--webhook-san',
-        '127.0.0.1',
-      ],
-      { ...env, KUBECONFIG: undefined },
+    // The pod's own ports become free loopback ports; the webhook's certificate also gets
+    // 127.0.0.1. No --manage-webhook-config: like in the pod, the operator only patches the caBundle
+    // of the chart's MutatingWebhookConfiguration.
+    const started = await runChartOperator(pod, SA, stateDir, (port) => ['--webhook-url', `https://127.0.0.1:${port}`, '--webhook-san', '127.0.0.1']);
+    operator = started.proc;
+    ({ webhookPort, metricsPort } = started);
+    expect((await run(kubectlPath(), ['--kubeconfig', started.kubeconfig, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], {})).stdout).toBe(
+      AS,
     );
     await until('the operator ready', async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200);
 

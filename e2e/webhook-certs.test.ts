@@ -6,17 +6,17 @@
 // chart's pod with the chart's ServiceAccount, serves the certificate mounted from cert-manager's
 // Secret, re-reads it on renewal, and touches neither Secrets nor the caBundle.
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { parseAllDocuments } from 'yaml';
 import { kubectlPath, run } from './cluster/cluster.js';
-import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until as poll } from './support/k8s.js';
-import { CHART, installHelm, type K8sObject } from './support/helm.js';
-import { containerProcess, type PodJson } from './support/kubelet.js';
-import { CLI, freePort, run as runProcess, type Proc } from '../test/support/processes.js';
+import { e2eCluster, getJson, kubectl, kubectlResult, until as poll } from './support/k8s.js';
+import { CHART, installHelm, runChartOperator, type K8sObject } from './support/helm.js';
+import type { PodJson } from './support/kubelet.js';
+import type { Proc } from '../test/support/processes.js';
 import { webhookSans } from '../webhook/cert-plan.js';
 import { issueCa, issueServing, type IssuedCa } from '../webhook/x509.js';
 
@@ -261,21 +261,6 @@ describe('on a real API server with the cert-manager CRDs', () => {
       'an operator pod',
       async () => (await getJson(['get', 'pods', '-n', OPNS, '-l', 'app.kubernetes.io/component=operator']))?.items?.[0] as PodJson | undefined,
     );
-    const { args, env, tokenFile, caFile } = await containerProcess(cluster(), pod, 'operator');
-    expect(args).toContain('--webhook-cert-dir=/etc/thoughtgate/webhook-tls');
-    const kubeconfig = join(stateDir, 'operator-sa.kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        'current-context': 'sa',
-        clusters: [{ name: 'e2e', cluster: { server: cluster().server, 'certificate-authority': caFile } }],
-        users: [{ name: SA, user: { token: readFileSync(tokenFile, 'utf8').trim() } }],
-        contexts: [{ name: 'sa', context: { cluster: 'e2e', user: SA } }],
-      }),
-    );
-
     // Play cert-manager and the kubelet: the Certificate's Secret, mounted as the kubelet does
     // (files behind a ..data symlink that a renewal swaps at once). 127.0.0.1 is added because the
     // test dials the webhook directly.
@@ -301,28 +286,9 @@ describe('on a real API server with the cert-manager CRDs', () => {
     };
     const first = await mount();
 
-    const webhookPort = await freePort();
-    const metricsPort = await freePort();
-    operator = runProcess(
-      process.execPath,
-      [
-        CLI,
-        ...args,
-        '--kubeconfig',
-        kubeconfig,
-        '--metrics-port',
-        String(metricsPort),
-        '--metrics-bind',
-        '127.0.0.1',
-        '--webhook-port',
-        String(webhookPort),
-        '--webhook-bind',
-        '127.0.0.1',
-        '--webhook-cert-dir',
-        certDir,
-      ],
-      { ...env, KUBECONFIG: undefined },
-    );
+    const { proc, args, kubeconfig, webhookPort, metricsPort } = await runChartOperator(pod, SA, stateDir, () => ['--webhook-cert-dir', certDir]);
+    operator = proc;
+    expect(args).toContain('--webhook-cert-dir=/etc/thoughtgate/webhook-tls');
     await until('the operator ready', async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200);
 
     const served = () =>
