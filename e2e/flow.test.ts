@@ -183,7 +183,7 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
     const leader = async (m: string) => /^thoughtgate_operator_leader 1$/m.test(await (await fetch(`${m}/metrics`)).text());
     expect([await leader(op.metrics), await leader(second.metrics)]).toEqual([true, false]);
     expect((await getJson(['get', 'lease', 'thoughtgate-operator', '-n', OPNS])).spec.holderIdentity).toBe('op-1');
-    // The follower answers admission reviews with the operators' shared certificate.
+    // The follower answers admission reviews with its own serving certificate, signed by the shared CA.
     const ca = Buffer.from((await getJson(['get', 'secret', 'thoughtgate-webhook-tls', '-n', OPNS])).data['ca.crt'], 'base64').toString();
     const review = {
       apiVersion: 'admission.k8s.io/v1',
