@@ -39,6 +39,34 @@ export const SourceTimeoutsSchema = strict({
   response: PositiveDuration.default('60s'),
 });
 
+/** A Kubernetes Secret key: a DNS-subdomain name and a key as Secrets allow them. */
+const SecretKeyRefSchema = strict({
+  name: z
+    .string()
+    .max(253)
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'not a valid Secret name'),
+  key: z
+    .string()
+    .max(253)
+    .regex(/^[-._a-zA-Z0-9]+$/, 'not a valid Secret key'),
+});
+
+/**
+ * A credential only the sidecar holds (docs/security.md, custody): a Secret key (cluster: mounted
+ * into the sidecar container alone), a file or an environment variable of the sidecar (standalone
+ * only: in a GovernancePolicy they would let a namespace's policy authors read the sidecar's own files).
+ */
+export const SecretValueSchema = strict({
+  valueFrom: z.union([
+    strict({ secretKeyRef: SecretKeyRefSchema }),
+    strict({ file: z.string().min(1) }),
+    strict({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not an environment variable name') }),
+  ]),
+  /** Put before the value, e.g. "Bearer " for a Secret holding the bare token. */
+  prefix: z.string().max(64).optional(),
+});
+export type SecretValue = z.infer<typeof SecretValueSchema>;
+
 export const SourceSchema = strict({
   name: Name,
   url: z.string().superRefine((s, ctx) => {
