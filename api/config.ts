@@ -67,6 +67,61 @@ export const SecretValueSchema = strict({
 });
 export type SecretValue = z.infer<typeof SecretValueSchema>;
 
+/** An absolute http(s) URL without credentials or fragment (token endpoints, resource indicators). */
+const HttpUrl = z.string().superRefine((s, ctx) => {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `not a URL: "${s}"` });
+    return;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `must be an http or https URL, got "${u.protocol}"` });
+  if (u.username || u.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
+  if (u.hash) ctx.addIssue({ code: 'custom', message: 'must not have a #fragment' });
+});
+
+/** An absolute path on the source's origin, as written in a request line (no query, no dot segments). */
+const OriginPath = z
+  .string()
+  .max(1024)
+  .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/, 'an absolute path ("/token"), no query')
+  .refine((p) => !p.split('/').some((seg) => seg === '.' || seg === '..'), 'no "." or ".." segments');
+
+/**
+ * OAuth for a source (docs/configuration.md, `auth`). passthrough: the agent does OAuth itself and
+ * the forward proxy relays the source's discovery documents (and relayPaths) from its origin.
+ * clientCredentials: the sidecar holds the client's credentials, gets the token and sends it; the
+ * agent never sees one. One object with a mode (not a union) so that the CRD has a structural schema.
+ */
+export const AUTH_MODES = ['passthrough', 'clientCredentials'] as const;
+const CLIENT_CREDENTIALS_KEYS = ['clientId', 'clientSecret', 'tokenUrl', 'tokenEndpointAuth', 'scope', 'resource'] as const;
+export const SourceAuthSchema = strict({
+  mode: z.enum(AUTH_MODES, { error: `expected one of ${AUTH_MODES.join(', ')}` }),
+  /** passthrough: more paths of the source's origin relayed as they are (a server that is its own authorization server: /authorize, /token, /register; metadata at a custom place). */
+  relayPaths: z.array(OriginPath).max(32).optional(),
+  /** clientCredentials: the client id (not a secret) and secret. */
+  clientId: z.string().min(1).max(1024).optional(),
+  clientSecret: SecretValueSchema.optional(),
+  /** clientCredentials: the token endpoint; unset: discovered from the source (RFC 9728 protected-resource metadata, then RFC 8414). */
+  tokenUrl: HttpUrl.optional(),
+  /** clientCredentials: how the client authenticates at the token endpoint (RFC 6749 §2.3.1); default client_secret_basic. */
+  tokenEndpointAuth: z.enum(['client_secret_basic', 'client_secret_post']).optional(),
+  scope: z.string().min(1).max(1024).optional(),
+  /** clientCredentials: the resource indicator (RFC 8707); unset: the `resource` of the source's protected-resource metadata, else the source URL. */
+  resource: HttpUrl.optional(),
+}).superRefine((a, ctx) => {
+  if (a.mode === 'passthrough') {
+    for (const k of CLIENT_CREDENTIALS_KEYS)
+      if (a[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" is for mode clientCredentials; in passthrough the agent does OAuth itself` });
+    return;
+  }
+  if (a.relayPaths !== undefined) ctx.addIssue({ code: 'custom', path: ['relayPaths'], message: '"relayPaths" is for mode passthrough (in clientCredentials the agent does no OAuth)' });
+  if (a.clientId === undefined) ctx.addIssue({ code: 'custom', path: ['clientId'], message: 'mode clientCredentials needs clientId' });
+  if (a.clientSecret === undefined) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: 'mode clientCredentials needs clientSecret (a secretKeyRef, file or env)' });
+});
+export type SourceAuth = z.infer<typeof SourceAuthSchema>;
+
 export const SourceSchema = strict({
   name: Name,
   url: z.string().superRefine((s, ctx) => {
@@ -84,6 +139,8 @@ export const SourceSchema = strict({
   expose: ExposeSchema.default({ mode: 'all' }),
   headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a valid HTTP header name'), z.string()).optional(),
   timeouts: SourceTimeoutsSchema.default({ connect: '5s', response: '60s' }),
+  /** OAuth to the upstream; unset: none (headers may still carry a static token). */
+  auth: SourceAuthSchema.optional(),
 });
 export type Source = z.infer<typeof SourceSchema>;
 

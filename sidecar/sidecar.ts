@@ -287,7 +287,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       refuse(res, 503, snap ? 'shutting down' : 'no configuration loaded');
       return ctx.finish({ status: 503, decision: 'deny', gate: 'config' });
     }
-    const target = parseAbsolute(req.url ?? '');
+    const target = parseAbsolute(req.url ?? '', req.method);
     const r = target.kind === 'refused' ? target : await route(snap, target, routeEnv);
     if (r.kind === 'source') return handleMcp(ctx, req, res, snap, r.source);
     if (r.kind === 'refused' || r.kind === 'tunnel') {
@@ -296,7 +296,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       return ctx.finish({ status: refusal.status, decision: 'deny', gate: 'egress', reason: refusal.reason });
     }
     const status = await forwardEgress(pools, req, res, r);
-    ctx.finish({ status, decision: 'forward', gate: 'egress', reason: `egress to ${r.url.host}` });
+    ctx.finish({ status, decision: 'forward', gate: 'egress', reason: r.oauth ? `OAuth passthrough of source ${r.oauth}` : `egress to ${r.url.host}` });
   };
 
   // requestTimeout stays 0: request bodies have their own deadline (server.requestBodyTimeout, in

@@ -10,6 +10,7 @@ import type { ApprovalSettings } from './approvals/engine.js';
 import { compileEgressList, type EgressRules } from './proxy/egress-rules.js';
 import { compileRules } from '../policy/gates/rules.js';
 import { compileVisibility, type Visibility } from '../policy/gates/visibility.js';
+import { compileAuth, type CompiledAuth } from './oauth/compile.js';
 
 export interface CompiledSource {
   name: string;
@@ -24,6 +25,8 @@ export interface CompiledSource {
   responseTimeoutMs: number;
   /** Some tools/call on this source can need approval (tools/list then advertises tasks for them). */
   mayNeedApproval: boolean;
+  /** OAuth to the upstream (sidecar/oauth/); null: none. */
+  auth: CompiledAuth | null;
 }
 
 export interface Snapshot {
@@ -100,6 +103,7 @@ export function compileSnapshot(
       connectTimeoutMs: ms(s.timeouts.connect),
       responseTimeoutMs: ms(s.timeouts.response),
       mayNeedApproval: false,
+      auth: compileAuth(url, s.auth),
     });
   }
   const rules = compileRules(doc.rules);

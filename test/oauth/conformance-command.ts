@@ -1,0 +1,117 @@
+// The command the conformance suite runs per client scenario: `node <bundle> <server-url>`, with
+// MCP_CONFORMANCE_SCENARIO (and MCP_CONFORMANCE_CONTEXT) set by the suite and TG_CONFORMANCE_MODE
+// by conformance-auth.test.ts:
+// - direct: the client speaks to the server (the baseline: the suite and the client work);
+// - passthrough: a sidecar (the built CLI) with the server as a source in auth mode passthrough; the
+//   client uses it as its HTTP proxy and does OAuth itself, to the server's real URL;
+// - custody: a sidecar holding the scenario's client credentials (auth mode clientCredentials, the
+//   secret in the sidecar's environment only); the client speaks to /mcp/<source> with no credentials.
+// The sidecar's config is what an operator would write for that server: the wrapper knows the
+// scenario as the operator knows their server (relayPaths for a server that is its own authorization server).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runClient, scenarioContext } from './conformance-client.js';
+
+/** Passthrough: paths of the server's own origin besides discovery that a scenario's server uses. */
+export const RELAY_PATHS: Record<string, string[]> = {
+  // Its protected-resource metadata at a custom place, named in WWW-Authenticate.
+  'auth/metadata-var3': ['/custom/metadata/location.json'],
+  // 2025-03-26: the MCP server is its own authorization server.
+  'auth/2025-03-26-oauth-metadata-backcompat': ['/oauth/authorize', '/oauth/token', '/oauth/register'],
+  'auth/2025-03-26-oauth-endpoint-fallback': ['/authorize', '/token', '/register'],
+};
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** A free port can be taken by another process before the sidecar binds it (the suite starts servers in parallel): try again. */
+async function startSidecar(config: string, env: Record<string, string>): Promise<{ port: number; child: ChildProcess; dir: string }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSidecarOnce(config, env);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startSidecarOnce(config: string, env: Record<string, string>): Promise<{ port: number; child: ChildProcess; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tg-conf-'));
+  writeFileSync(join(dir, 'thoughtgate.yaml'), config);
+  const port = await freePort();
+  const admin = await freePort();
+  const cli = process.env['TG_CLI'];
+  if (!cli) throw new Error('TG_CLI is not set');
+  const child = spawn(process.execPath, [cli, 'sidecar', '--config', join(dir, 'thoughtgate.yaml'), '--port', String(port), '--admin-port', String(admin)], {
+    env: { ...process.env, ...env, THOUGHTGATE_LOG_LEVEL: process.env['TG_SIDECAR_LOG'] ?? 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const until = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`sidecar exited ${child.exitCode}`);
+    }
+    const r = await fetch(`http://127.0.0.1:${admin}/ready`).catch(() => null);
+    if (r?.ok) break;
+    if (Date.now() > until) throw new Error('sidecar not ready');
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return { port, child, dir };
+}
+
+async function main(): Promise<void> {
+  const url = new URL(process.argv[process.argv.length - 1]!);
+  const scenario = process.env['MCP_CONFORMANCE_SCENARIO'] ?? '';
+  const mode = process.env['TG_CONFORMANCE_MODE'] ?? 'direct';
+  if (mode === 'direct') return runClient(url, scenario);
+  let config: string;
+  const env: Record<string, string> = {};
+  if (mode === 'passthrough') {
+    const relay = RELAY_PATHS[scenario];
+    config = [
+      'sources:',
+      `  - { name: conf, url: "${url.href}", auth: { mode: passthrough${relay ? `, relayPaths: ${JSON.stringify(relay)}` : ''} } }`,
+      'defaultAction: forward',
+      // The suite's authorization servers listen on loopback ports of their own: ordinary egress.
+      'egress: { allow: ["localhost:*", "127.0.0.1:*"] }',
+    ].join('\n');
+  } else if (mode === 'custody') {
+    const ctx = scenarioContext();
+    env['TG_CONF_CLIENT_SECRET'] = ctx['client_secret'] ?? '';
+    config = [
+      'sources:',
+      `  - name: conf`,
+      `    url: "${url.href}"`,
+      `    auth: { mode: clientCredentials, clientId: "${ctx['client_id']}", clientSecret: { valueFrom: { env: TG_CONF_CLIENT_SECRET } } }`,
+      'defaultAction: forward',
+    ].join('\n');
+  } else throw new Error(`unknown TG_CONFORMANCE_MODE ${mode}`);
+  const sidecar = await startSidecar(config, env);
+  try {
+    if (mode === 'passthrough') await runClient(url, scenario, { proxy: `http://127.0.0.1:${sidecar.port}` });
+    else await runClient(new URL(`http://127.0.0.1:${sidecar.port}/mcp/conf`), scenario, { noAuth: true });
+  } finally {
+    sidecar.child.kill('SIGTERM');
+    rmSync(sidecar.dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`conformance client: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
