@@ -113,12 +113,15 @@ export const SourceAuthSchema = strict({
 }).superRefine((a, ctx) => {
   if (a.mode === 'passthrough') {
     for (const k of CLIENT_CREDENTIALS_KEYS)
-      if (a[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" is for mode clientCredentials; in passthrough the agent does OAuth itself` });
+      if (a[k] !== undefined)
+        ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" is for mode clientCredentials; in passthrough the agent does OAuth itself` });
     return;
   }
-  if (a.relayPaths !== undefined) ctx.addIssue({ code: 'custom', path: ['relayPaths'], message: '"relayPaths" is for mode passthrough (in clientCredentials the agent does no OAuth)' });
+  if (a.relayPaths !== undefined)
+    ctx.addIssue({ code: 'custom', path: ['relayPaths'], message: '"relayPaths" is for mode passthrough (in clientCredentials the agent does no OAuth)' });
   if (a.clientId === undefined) ctx.addIssue({ code: 'custom', path: ['clientId'], message: 'mode clientCredentials needs clientId' });
-  if (a.clientSecret === undefined) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: 'mode clientCredentials needs clientSecret (a secretKeyRef, file or env)' });
+  if (a.clientSecret === undefined)
+    ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: 'mode clientCredentials needs clientSecret (a secretKeyRef, file or env)' });
 });
 export type SourceAuth = z.infer<typeof SourceAuthSchema>;
 

@@ -20,6 +20,9 @@ import { checkHost, hostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
+import { createSourceTokens, type ResolveSecret } from './oauth/client-credentials.js';
+import { readSecretNow } from './oauth/read-secret.js';
+import { systemClock } from '../lib/clock.js';
 import { compileSnapshot, type Snapshot } from './snapshot.js';
 import { describeError } from '../lib/describe-error.js';
 
@@ -60,6 +63,8 @@ export interface SidecarOptions {
    * (`--allowed-hosts`); the config's server.allowedHosts adds to them.
    */
   allowedHosts?: readonly string[];
+  /** How SecretValues are read (OAuth client secrets); default: read when needed from env, files and THOUGHTGATE_SECRETS_DIR. */
+  resolveSecret?: ResolveSecret;
 }
 
 export interface Sidecar {
@@ -113,7 +118,9 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const budget = new ByteBudget(DEFAULT_MAX_BUFFERED_BYTES, metrics);
   /** Applies a snapshot's listener limits (set once the server exists; apply runs only after). */
   let tuneServer: ((s: Snapshot) => void) | null = null;
-  const upstream = createUpstreamClient(pools);
+  // Custody of OAuth clients (auth mode clientCredentials): tokens kept across reloads while a source's settings stay.
+  const tokens = createSourceTokens({ secret: o.resolveSecret ?? readSecretNow(process.env), clock: systemClock, log });
+  const upstream = createUpstreamClient(pools, tokens);
   const approvals: ApprovalRuntime | null = o.approvals
     ? createApprovalRuntime({ backend: o.approvals, upstream, log, registry: metrics.registry, identity: () => current?.gates.identity ?? null })
     : null;
@@ -162,6 +169,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     current = next;
     lastError = null;
     pools.retain(next);
+    tokens.retain(next.sources.values());
     budget.capacity = next.maxBufferedBytes;
     tuneServer?.(next);
     refreshHosts();
@@ -194,7 +202,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
   };
 
-  const ctxDeps = { pools, metrics, log, approvals: approvals && approvalInterceptor(approvals), budget };
+  const ctxDeps = { pools, metrics, log, approvals: approvals && approvalInterceptor(approvals), budget, tokens };
 
   // DNS rebinding: the Host names each listener answers to; rebuilt after listen and on each new
   // snapshot (server.allowedHosts), not per request.

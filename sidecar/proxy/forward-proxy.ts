@@ -24,8 +24,7 @@ export type Refusal = { kind: 'refused'; status: number; reason: string };
 /** A forward-proxy destination, canonical: the host as an address or a name, the port explicit. */
 export type Target =
   /** method: the request's; unknown (undefined) counts as neither GET nor HEAD. */
-  | { kind: 'http'; url: URL; host: HostSpec; port: number; method?: string }
-  | { kind: 'connect'; host: HostSpec; port: number };
+  { kind: 'http'; url: URL; host: HostSpec; port: number; method?: string } | { kind: 'connect'; host: HostSpec; port: number };
 
 export type Route =
   | { kind: 'source'; source: CompiledSource }

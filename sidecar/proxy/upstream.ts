@@ -6,8 +6,11 @@ import PoolImpl from 'undici/lib/dispatcher/pool.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { warmConnector, type WarmConnector } from './warm-connect.js';
+import type { SourceTokens } from '../oauth/client-credentials.js';
+import { sendWithToken } from '../oauth/send-with-token.js';
 
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'other';
+/** credentials: the sidecar could not get the credential it sends for the source (an OAuth token). */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'credentials' | 'other';
 
 /** Egress destinations kept pooled at once; past it the oldest pool is closed (its requests finish). */
 export const MAX_EGRESS_POOLS = 128;
@@ -123,6 +126,8 @@ export function describeUpstreamError(kind: UpstreamErrorKind, source: string): 
       return `connection to upstream "${source}" was reset`;
     case 'aborted':
       return `request to upstream "${source}" was aborted`;
+    case 'credentials':
+      return `the sidecar could not get its credentials for upstream "${source}" (the sidecar's log says why)`;
     default:
       return `request to upstream "${source}" failed`;
   }
@@ -146,24 +151,24 @@ export interface UpstreamClient {
   post(source: CompiledSource, client: Record<string, string>, body: string, signal?: AbortSignal, headersTimeoutMs?: number): Promise<UpstreamResult>;
 }
 
-export function createUpstreamClient(pools: UpstreamPools): UpstreamClient {
+export function createUpstreamClient(pools: UpstreamPools, tokens?: SourceTokens): UpstreamClient {
   return {
     async post(source, client, body, signal, headersTimeoutMs = source.responseTimeoutMs) {
-      const headers = upstreamRequestHeaders(
-        { ...client, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        { extra: source.headers, identityEncoding: true },
-      );
       try {
-        const response = await poolRequest(pools.forSource(source), {
-          path: source.path,
-          method: 'POST',
-          headers,
-          body,
-          ...(signal ? { signal } : {}),
-          headersTimeout: headersTimeoutMs,
-          bodyTimeout: 0,
-        });
-        return { ok: true, response };
+        return await sendWithToken(tokens, source, (extra) =>
+          poolRequest(pools.forSource(source), {
+            path: source.path,
+            method: 'POST',
+            headers: upstreamRequestHeaders(
+              { ...client, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+              { extra, identityEncoding: true },
+            ),
+            body,
+            ...(signal ? { signal } : {}),
+            headersTimeout: headersTimeoutMs,
+            bodyTimeout: 0,
+          }),
+        );
       } catch (err) {
         return { ok: false, kind: classifyUpstreamError(err) };
       }

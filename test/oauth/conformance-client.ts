@@ -80,7 +80,12 @@ function withOAuth(provider: OAuthClientProvider & { code?: string | undefined }
       if (!params || (res.status === 403 && params.error !== 'insufficient_scope')) return res;
       if (++attempts > 3) throw new Error(`still ${res.status} after ${attempts - 1} authorizations`);
       await res.body?.cancel();
-      const opts = { serverUrl, fetchFn: baseFetch, ...(params.resourceMetadataUrl ? { resourceMetadataUrl: params.resourceMetadataUrl } : {}), ...(params.scope ? { scope: params.scope } : {}) };
+      const opts = {
+        serverUrl,
+        fetchFn: baseFetch,
+        ...(params.resourceMetadataUrl ? { resourceMetadataUrl: params.resourceMetadataUrl } : {}),
+        ...(params.scope ? { scope: params.scope } : {}),
+      };
       let result = await auth(provider, opts);
       if (result === 'REDIRECT') {
         const authorizationCode = provider.code;
@@ -106,7 +111,8 @@ function providerFor(scenario: string): OAuthClientProvider & { code?: string | 
     return new PrivateKeyJwtProvider({ clientId: ctx['client_id']!, privateKey: ctx['private_key_pem']!, algorithm: ctx['signing_algorithm'] ?? 'ES256' });
   const metadata = { client_name: 'thoughtgate-conformance', redirect_uris: [REDIRECT_URL], grant_types: ['authorization_code', 'refresh_token'] };
   const p = new HeadlessProvider(metadata, scenario === 'auth/basic-cimd' ? CLIENT_METADATA_URL : undefined);
-  if (scenario === 'auth/pre-registration') p.saveClientInformation({ client_id: ctx['client_id']!, client_secret: ctx['client_secret']!, redirect_uris: [REDIRECT_URL] });
+  if (scenario === 'auth/pre-registration')
+    p.saveClientInformation({ client_id: ctx['client_id']!, client_secret: ctx['client_secret']!, redirect_uris: [REDIRECT_URL] });
   return p;
 }
 
