@@ -21,6 +21,7 @@ import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
 import { compileSnapshot, type Snapshot } from './snapshot.js';
+import { createCredentialStore, type CredentialStore } from './credentials/store.js';
 import { describeError } from '../lib/describe-error.js';
 
 export type ConfigUpdate =
@@ -60,6 +61,8 @@ export interface SidecarOptions {
    * (`--allowed-hosts`); the config's server.allowedHosts adds to them.
    */
   allowedHosts?: readonly string[];
+  /** Where source credentials are read (sidecar/credentials/store.ts); default: a store over process.env and THOUGHTGATE_SECRETS_DIR. The sidecar closes it. */
+  credentials?: CredentialStore;
 }
 
 export interface Sidecar {
@@ -90,6 +93,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     log,
   };
   const health = new UpstreamHealth(metrics, o.probeIntervalMs);
+  const credentials = o.credentials ?? createCredentialStore({ log });
   let current: Snapshot | null = null;
   let generation = 0;
   /**
@@ -141,6 +145,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         hash: u.hash,
         generation: generation + 1,
         ...(o.approvals?.channels ? { approvalChannels: o.approvals.channels } : {}),
+        credentials,
       });
       if (r.ok) {
         next = r.snapshot;
@@ -161,6 +166,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     retire(previous);
     current = next;
     lastError = null;
+    // Re-read every credential the new config names (and watch only those from now on).
+    credentials.retain(next.credentialRefs);
     pools.retain(next);
     budget.capacity = next.maxBufferedBytes;
     tuneServer?.(next);
@@ -367,7 +374,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     readiness: () => {
       const snap = current;
       const upstreams = health.report();
-      const ready = snap !== null && !draining && health.allUp();
+      const creds = credentials.report();
+      const ready = snap !== null && !draining && health.allUp() && creds.every((c) => c.ok);
       return {
         ready,
         draining,
@@ -376,6 +384,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
           : { loaded: false, from: o.provider.description },
         lastError,
         upstreams,
+        // Where each credential comes from and whether it is usable; never a value.
+        credentials: creds,
       };
     },
   });
@@ -397,7 +407,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     adminPort,
     metrics,
     snapshot: () => current,
-    ready: () => current !== null && !draining && health.allUp(),
+    ready: () => current !== null && !draining && health.allUp() && credentials.report().every((c) => c.ok),
     close() {
       closing ??= (async () => {
         draining = true;
@@ -412,6 +422,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         if (inflight > 0) log.warn('drain deadline reached; closing remaining connections', { inflight });
         server.closeAllConnections();
         health.close();
+        credentials.close();
         await approvals?.close();
         await o.provider.close();
         await new Promise<void>((r) => admin.close(() => r()));
