@@ -23,7 +23,6 @@ describe('planRules', () => {
       nat: [
         '-o lo -j RETURN',
         '-m owner --uid-owner 7467 -j RETURN',
-        '-d 10.0.0.0/8 -p tcp --dport 5432 -j RETURN',
         '-p tcp -m multiport --dports 80,8080 -j REDIRECT --to-ports 7470',
       ],
       filter: [
@@ -43,7 +42,6 @@ describe('planRules', () => {
   it('IPv6: ::1, neighbour discovery, the IPv6 resolver and exception, icmp6 reject; 443 to the TLS listener', () => {
     const r = planRules({ ...spec, tlsPort: 7471 }, 'ipv6', servers);
     expect(r.nat.slice(2)).toEqual([
-      '-d fd00::/8 -p tcp -j RETURN',
       '-p tcp -m multiport --dports 80,8080 -j REDIRECT --to-ports 7470',
       '-p tcp --dport 443 -j REDIRECT --to-ports 7471',
     ]);
