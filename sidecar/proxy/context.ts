@@ -142,6 +142,9 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     approvals: deps.approvals ?? null,
     inflight: deps.inflight,
     async sendUpstream(source, incoming, method, body, inspect, describe) {
+      // Resolved per call: a Secret rotated since the request began is the one sent.
+      const configured = source.headers();
+      if (!configured.ok) return { ok: false, kind: 'credential' };
       // handleMcp refused a conflicting query already; this is the same decision, kept next to its use.
       const target = upstreamTarget(source.path, incoming.url);
       if (!target.ok) return { ok: false, kind: 'other' };
@@ -149,7 +152,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       tSent = process.hrtime.bigint();
       try {
         // Custody (auth mode clientCredentials): the sidecar's token, retried once after a 401.
-        const sent = await sendWithToken(deps.tokens, source, (extra) => {
+        const sent = await sendWithToken(deps.tokens, source, configured.headers, (extra) => {
           tSent = process.hrtime.bigint();
           return poolRequest(deps.pools.forSource(source), {
             path,

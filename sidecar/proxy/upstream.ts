@@ -9,8 +9,11 @@ import { warmConnector, type WarmConnector } from './warm-connect.js';
 import type { SourceTokens } from '../oauth/client-credentials.js';
 import { sendWithToken } from '../oauth/send-with-token.js';
 
-/** credentials: the sidecar could not get the credential it sends for the source (an OAuth token). */
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'credentials' | 'other';
+/**
+ * 'credential': the source's credential is missing or invalid, so nothing was sent; 'token': the
+ * sidecar could not get the OAuth token it sends for the source (auth mode clientCredentials).
+ */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'credential' | 'token' | 'other';
 
 /** Egress destinations kept pooled at once; past it the oldest pool is closed (its requests finish). */
 export const MAX_EGRESS_POOLS = 128;
@@ -126,8 +129,10 @@ export function describeUpstreamError(kind: UpstreamErrorKind, source: string): 
       return `connection to upstream "${source}" was reset`;
     case 'aborted':
       return `request to upstream "${source}" was aborted`;
-    case 'credentials':
-      return `the sidecar could not get its credentials for upstream "${source}" (the sidecar's log says why)`;
+    case 'credential':
+      return `the credential for upstream "${source}" is unavailable; nothing was sent (the sidecar's /ready names it)`;
+    case 'token':
+      return `the sidecar could not get an OAuth token for upstream "${source}"; nothing was sent (the sidecar's log says why)`;
     default:
       return `request to upstream "${source}" failed`;
   }
@@ -154,8 +159,10 @@ export interface UpstreamClient {
 export function createUpstreamClient(pools: UpstreamPools, tokens?: SourceTokens): UpstreamClient {
   return {
     async post(source, client, body, signal, headersTimeoutMs = source.responseTimeoutMs) {
+      const configured = source.headers();
+      if (!configured.ok) return { ok: false, kind: 'credential' };
       try {
-        return await sendWithToken(tokens, source, (extra) =>
+        return await sendWithToken(tokens, source, configured.headers, (extra) =>
           poolRequest(pools.forSource(source), {
             path: source.path,
             method: 'POST',

@@ -109,7 +109,7 @@ sources:
       scope: "${scope}"
 defaultAction: forward
 `;
-const scopeOf = () => (tg.sidecar.snapshot()?.sources.get('up')?.auth as { scope?: string } | null)?.scope;
+const scopeOf = () => (tg.sidecar.snapshot()?.sources.get('up')?.auth as { scope: string | null } | null)?.scope;
 const initialize = () =>
   fetch(tg.mcpUrl('up'), {
     method: 'POST',
@@ -146,8 +146,30 @@ test('a token endpoint refusing the client: the call fails with a clear error, t
   const body = await r.text();
   // A request with an id is answered in JSON-RPC (UPSTREAM_UNAVAILABLE), as for an unreachable upstream.
   expect(r.status).toBe(200);
-  expect(JSON.parse(body)).toMatchObject({ id: 1, error: { data: { reason: expect.stringContaining('could not get its credentials for upstream "up"') } } });
+  expect(JSON.parse(body)).toMatchObject({ id: 1, error: { data: { reason: expect.stringContaining('could not get an OAuth token for upstream "up"') } } });
   const logs = JSON.stringify(tg.logs());
   expect(logs).toContain('the token endpoint answered 401: invalid_client');
   for (const s of ['first-s3cret', 'second-s3cret', 'tok-1', 'tok-2', 'tok-3']) expect(logs).not.toContain(s);
+});
+
+test('an unreadable client secret denies calls with -32025 naming it, and no token is asked for', async () => {
+  const before = as.requests.length;
+  tg.writeConfig(`
+sources:
+  - name: up
+    url: ${upstream.url}
+    auth:
+      mode: clientCredentials
+      clientId: agent-client
+      clientSecret: { valueFrom: { env: TG_OAUTH_TEST_NEVER_SET } }
+      tokenUrl: ${as.url}/token
+defaultAction: forward
+`);
+  await tg.waitFor(() => scopeOf() === null, 'the reload');
+  const r = await initialize();
+  expect(JSON.parse(await r.text())).toMatchObject({
+    id: 1,
+    error: { code: -32025, data: { reason: expect.stringContaining('auth.clientSecret: environment variable TG_OAUTH_TEST_NEVER_SET') } },
+  });
+  expect(as.requests.length).toBe(before);
 });
