@@ -54,7 +54,8 @@ type Outcome = Record<string, 'passed' | 'failed'>;
 /** Runs the suite's CLI; the outcome per scenario from its summary (a suite) or its overall line (one scenario). */
 function conformance(mode: string, args: string[]): Promise<{ outcome: Outcome; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(node22, [suiteCli, 'client', '--command', `${process.execPath} ${bundle}`, ...args], {
+    // A scenario may wait for a sidecar to start on a loaded machine: 90 s each instead of the suite's 30 s.
+    const child = spawn(node22, [suiteCli, 'client', '--command', `${process.execPath} ${bundle}`, '--timeout', '90000', ...args], {
       cwd: dir,
       env: { ...process.env, TG_CONFORMANCE_MODE: mode, TG_CLI: CLI },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -74,29 +75,37 @@ function conformance(mode: string, args: string[]): Promise<{ outcome: Outcome; 
   });
 }
 
-async function allSuites(mode: string): Promise<Outcome> {
+/** Every suite's outcome, and the suite's output when a scenario failed (what the failure message shows). */
+async function allSuites(mode: string): Promise<Outcome & { output?: string }> {
   const all: Outcome = {};
-  for (const s of SUITES) Object.assign(all, (await conformance(mode, ['--suite', s])).outcome);
-  return all;
+  let output = '';
+  for (const s of SUITES) {
+    const r = await conformance(mode, ['--suite', s]);
+    Object.assign(all, r.outcome);
+    if (Object.values(r.outcome).includes('failed')) output += r.output.slice(-8000);
+  }
+  return Object.assign(all, output ? { output } : {});
 }
 
 let direct: Outcome;
 
 test('direct (baseline): every authorization scenario passes but the one this client does not implement', async () => {
-  direct = await allSuites('direct');
+  const { output, ...outcome } = await allSuites('direct');
+  direct = outcome;
   expect(Object.keys(direct).length).toBeGreaterThanOrEqual(22);
   const failed = Object.keys(direct).filter((s) => direct[s] !== 'passed');
-  expect(failed).toEqual(NOT_IMPLEMENTED_BY_THE_CLIENT);
-}, 240_000);
+  expect([failed, failed.length > 1 ? output : '']).toEqual([NOT_IMPLEMENTED_BY_THE_CLIENT, '']);
+}, 600_000);
 
 test('passthrough through the forward proxy: every scenario that passes direct passes', async () => {
-  const via = await allSuites('passthrough');
+  const { output, ...via } = await allSuites('passthrough');
   const passedDirect = Object.keys(direct).filter((s) => direct[s] === 'passed');
-  expect(passedDirect.filter((s) => via[s] !== 'passed')).toEqual([]);
+  const regressed = passedDirect.filter((s) => via[s] !== 'passed');
+  expect([regressed, regressed.length > 0 ? output : '']).toEqual([[], '']);
   expect(passedDirect.length).toBeGreaterThanOrEqual(21);
-}, 240_000);
+}, 600_000);
 
 test('custody: the sidecar gets the token with the client credentials, the client has none', async () => {
   const r = await conformance('custody', ['--scenario', 'auth/client-credentials-basic']);
   expect([r.outcome['auth/client-credentials-basic'], r.output]).toEqual(['passed', expect.stringContaining('client-credentials-basic-auth')]);
-}, 120_000);
+}, 180_000);

@@ -57,7 +57,7 @@ async function startSidecarOnce(config: string, env: Record<string, string>): Pr
     env: { ...process.env, ...env, THOUGHTGATE_LOG_LEVEL: process.env['TG_SIDECAR_LOG'] ?? 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const until = Date.now() + 15_000;
+  const until = Date.now() + 60_000; // a loaded machine starts many sidecars at once
   for (;;) {
     if (child.exitCode !== null) {
       rmSync(dir, { recursive: true, force: true });
