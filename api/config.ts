@@ -69,19 +69,23 @@ export const SecretValueSchema = strict({
 });
 export type SecretValue = z.infer<typeof SecretValueSchema>;
 
-/** An absolute http(s) URL without credentials or fragment (token endpoints, resource indicators). */
-const HttpUrl = z.string().superRefine((s, ctx) => {
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: `not a URL: "${s}"` });
-    return;
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `must be an http or https URL, got "${u.protocol}"` });
-  if (u.username || u.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
-  if (u.hash) ctx.addIssue({ code: 'custom', message: 'must not have a #fragment' });
-});
+/** An absolute http(s) URL without credentials or a fragment; `credentials`: what to say instead. */
+function httpUrl(credentials: string) {
+  return z.string().superRefine((s, ctx) => {
+    let u: URL;
+    try {
+      u = new URL(s);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `not a URL: "${s}"` });
+      return;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `must be an http or https URL, got "${u.protocol}"` });
+    if (u.username || u.password) ctx.addIssue({ code: 'custom', message: credentials });
+    if (u.hash) ctx.addIssue({ code: 'custom', message: 'must not have a #fragment' });
+  });
+}
+/** Token endpoints, resource indicators. */
+const HttpUrl = httpUrl('must not carry credentials');
 
 /** An absolute path on the source's origin, as written in a request line (no query, no dot segments). */
 const OriginPath = z
@@ -163,18 +167,7 @@ export function clusterCredentialIssues(doc: {
 
 export const SourceSchema = strict({
   name: Name,
-  url: z.string().superRefine((s, ctx) => {
-    let u: URL;
-    try {
-      u = new URL(s);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `not a URL: "${s}"` });
-      return;
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `must be an http or https URL, got "${u.protocol}"` });
-    if (u.username || u.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials; use headers with ${VAR} instead' });
-    if (u.hash) ctx.addIssue({ code: 'custom', message: 'must not have a #fragment' });
-  }),
+  url: httpUrl('must not carry credentials; use headers with ${VAR} instead'),
   expose: ExposeSchema.default({ mode: 'all' }),
   headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a valid HTTP header name'), HeaderValueSchema).optional(),
   timeouts: SourceTimeoutsSchema.default({ connect: '5s', response: '60s' }),

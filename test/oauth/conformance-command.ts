@@ -10,9 +10,9 @@
 // scenario as the operator knows their server (relayPaths for a server that is its own authorization server).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../support/processes.js';
 import { runClient, scenarioContext } from './conformance-client.js';
 
 /** Passthrough: paths of the server's own origin besides discovery that a scenario's server uses. */
@@ -23,17 +23,6 @@ export const RELAY_PATHS: Record<string, string[]> = {
   'auth/2025-03-26-oauth-metadata-backcompat': ['/oauth/authorize', '/oauth/token', '/oauth/register'],
   'auth/2025-03-26-oauth-endpoint-fallback': ['/authorize', '/token', '/register'],
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 /** A free port can be taken by another process before the sidecar binds it (the suite starts servers in parallel): try again. */
 async function startSidecar(config: string, env: Record<string, string>): Promise<{ port: number; child: ChildProcess; dir: string }> {

@@ -48,24 +48,26 @@ let tg: TestSidecar;
 let dir: string;
 const secretFile = () => join(dir, 'client-secret');
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tg-custody-'));
-  writeFileSync(secretFile(), 'first-s3cret\n');
-  as = await authServer();
-  // The upstream accepts tok-2 only: tok-1 is "revoked", so the first call proves the 401 retry.
-  upstream = await startUpstream({ stateful: true, requireToken: 'tok-2' });
-  tg = await startTestSidecar(`
+/** The source with the client's secret in `secret` (a file by default) and `scope` (none: null). */
+const config = (scope: string | null, secret = `{ file: ${secretFile()} }`) => `
 sources:
   - name: up
     url: ${upstream.url}
     auth:
       mode: clientCredentials
       clientId: agent-client
-      clientSecret: { valueFrom: { file: ${secretFile()} } }
-      tokenUrl: ${as.url}/token
-      scope: "mcp:tools"
+      clientSecret: { valueFrom: ${secret} }
+      tokenUrl: ${as.url}/token${scope === null ? '' : `\n      scope: "${scope}"`}
 defaultAction: forward
-`);
+`;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tg-custody-'));
+  writeFileSync(secretFile(), 'first-s3cret\n');
+  as = await authServer();
+  // The upstream accepts tok-2 only: tok-1 is "revoked", so the first call proves the 401 retry.
+  upstream = await startUpstream({ stateful: true, requireToken: 'tok-2' });
+  tg = await startTestSidecar(config('mcp:tools'));
 });
 afterAll(async () => {
   await tg.close();
@@ -97,18 +99,6 @@ test("the agent's own Authorization header never reaches the upstream", async ()
   expect(as.requests).toHaveLength(2);
 });
 
-const config = (scope: string) => `
-sources:
-  - name: up
-    url: ${upstream.url}
-    auth:
-      mode: clientCredentials
-      clientId: agent-client
-      clientSecret: { valueFrom: { file: ${secretFile()} } }
-      tokenUrl: ${as.url}/token
-      scope: "${scope}"
-defaultAction: forward
-`;
 const scopeOf = () => (tg.sidecar.snapshot()?.sources.get('up')?.auth as { scope: string | null } | null)?.scope;
 const initialize = () =>
   fetch(tg.mcpUrl('up'), {
@@ -154,17 +144,7 @@ test('a token endpoint refusing the client: the call fails with a clear error, t
 
 test('an unreadable client secret denies calls with -32025 naming it, and no token is asked for', async () => {
   const before = as.requests.length;
-  tg.writeConfig(`
-sources:
-  - name: up
-    url: ${upstream.url}
-    auth:
-      mode: clientCredentials
-      clientId: agent-client
-      clientSecret: { valueFrom: { env: TG_OAUTH_TEST_NEVER_SET } }
-      tokenUrl: ${as.url}/token
-defaultAction: forward
-`);
+  tg.writeConfig(config(null, '{ env: TG_OAUTH_TEST_NEVER_SET }'));
   await tg.waitFor(() => scopeOf() === null, 'the reload');
   const r = await initialize();
   expect(JSON.parse(await r.text())).toMatchObject({
