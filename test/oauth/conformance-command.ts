@@ -11,8 +11,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { freePort } from '../support/processes.js';
 import { runClient, scenarioContext } from './conformance-client.js';
 
 /** Passthrough: paths of the server's own origin besides discovery that a scenario's server uses. */
@@ -24,40 +24,34 @@ export const RELAY_PATHS: Record<string, string[]> = {
   'auth/2025-03-26-oauth-endpoint-fallback': ['/authorize', '/token', '/register'],
 };
 
-/** A free port can be taken by another process before the sidecar binds it (the suite starts servers in parallel): try again. */
+/**
+ * The built CLI's sidecar on ports the kernel picks (--port 0: no race with the suite's own servers),
+ * read from its "sidecar listening" log line; ready once /ready answers.
+ */
 async function startSidecar(config: string, env: Record<string, string>): Promise<{ port: number; child: ChildProcess; dir: string }> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startSidecarOnce(config, env);
-    } catch (err) {
-      if (attempt >= 3) throw err;
-    }
-  }
-}
-
-async function startSidecarOnce(config: string, env: Record<string, string>): Promise<{ port: number; child: ChildProcess; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tg-conf-'));
   writeFileSync(join(dir, 'thoughtgate.yaml'), config);
-  const port = await freePort();
-  const admin = await freePort();
   const cli = process.env['TG_CLI'];
   if (!cli) throw new Error('TG_CLI is not set');
-  const child = spawn(process.execPath, [cli, 'sidecar', '--config', join(dir, 'thoughtgate.yaml'), '--port', String(port), '--admin-port', String(admin)], {
-    env: { ...process.env, ...env, THOUGHTGATE_LOG_LEVEL: process.env['TG_SIDECAR_LOG'] ?? 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
+  const child = spawn(process.execPath, [cli, 'sidecar', '--config', join(dir, 'thoughtgate.yaml'), '--port', '0', '--admin-port', '0'], {
+    env: { ...process.env, ...env, THOUGHTGATE_LOG_LEVEL: process.env['TG_SIDECAR_LOG'] ?? 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const listening = await new Promise<{ proxy: string; admin: string }>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (l) => {
+      if (process.env['TG_SIDECAR_LOG']) process.stderr.write(`${l}\n`);
+      const m = JSON.parse(l) as { msg?: string; proxy?: string; admin?: string };
+      if (m.msg === 'sidecar listening' && m.proxy && m.admin) resolve({ proxy: m.proxy, admin: m.admin });
+    });
+    child.once('exit', (code) => reject(new Error(`sidecar exited ${code}`)));
   });
   const until = Date.now() + 60_000; // a loaded machine starts many sidecars at once
-  for (;;) {
-    if (child.exitCode !== null) {
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`sidecar exited ${child.exitCode}`);
-    }
-    const r = await fetch(`http://127.0.0.1:${admin}/ready`).catch(() => null);
-    if (r?.ok) break;
+  while (!(await fetch(`${listening.admin}/ready`).catch(() => null))?.ok) {
     if (Date.now() > until) throw new Error('sidecar not ready');
     await new Promise((res) => setTimeout(res, 50));
   }
-  return { port, child, dir };
+  return { port: Number(new URL(listening.proxy).port), child, dir };
 }
 
 async function main(): Promise<void> {
