@@ -9,13 +9,14 @@ import { ClientCredentialsProvider, PrivateKeyJwtProvider } from '@modelcontextp
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ProxyAgent } from 'undici';
+import net from 'node:net';
+import { Agent, type Dispatcher, ProxyAgent } from 'undici';
 
 const REDIRECT_URL = 'http://localhost:3000/callback';
 /** The suite's authorization servers that support CIMD accept any https client_id URL. */
 const CLIENT_METADATA_URL = 'https://conformance-test.local/client-metadata.json';
 
-let dispatcher: ProxyAgent | undefined;
+let dispatcher: Dispatcher | undefined;
 // The global fetch (the SDK checks `instanceof Response`), with undici's non-standard `dispatcher`.
 const baseFetch: FetchLike = (url, init) => fetch(url, { ...init, ...(dispatcher ? { dispatcher } : {}) } as RequestInit);
 
@@ -117,11 +118,25 @@ function providerFor(scenario: string): OAuthClientProvider & { code?: string | 
 }
 
 /**
+ * What a captured pod's REDIRECT does to the agent's plain-HTTP connections: whatever address the
+ * client dials, the connection reaches the sidecar's transparent listener (the request keeps its Host).
+ */
+function captured(port: number): Dispatcher {
+  return new Agent({
+    connect: (_opts, cb) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => cb(null, s));
+      s.once('error', (e) => cb(e, null));
+    },
+  });
+}
+
+/**
  * Connects, lists tools and calls the scenario's tool. `proxy`: an HTTP proxy for every request,
  * absolute-form (the sidecar governs plain-HTTP MCP it can read; a CONNECT tunnel to a source is refused).
  */
-export async function runClient(url: URL, scenario: string, opts: { proxy?: string; noAuth?: boolean } = {}): Promise<void> {
-  dispatcher = opts.proxy ? new ProxyAgent({ uri: opts.proxy, proxyTunnel: false }) : undefined;
+export async function runClient(url: URL, scenario: string, opts: { proxy?: string; capturedTo?: number; noAuth?: boolean } = {}): Promise<void> {
+  dispatcher = opts.proxy ? new ProxyAgent({ uri: opts.proxy, proxyTunnel: false }) : opts.capturedTo !== undefined ? captured(opts.capturedTo) : undefined;
   const transport = new StreamableHTTPClientTransport(url, { fetch: opts.noAuth ? baseFetch : withOAuth(providerFor(scenario), url) });
   const client = new Client({ name: 'thoughtgate-conformance', version: '1.0.0' });
   await client.connect(transport);
