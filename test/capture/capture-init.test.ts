@@ -209,8 +209,10 @@ describe.each(BACKENDS.map((b, i) => [b, i] as const))('capture-init with the %s
     const r = await captureInit(net.pod, [...flags(), ...extra]);
     expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: '' });
     const s = CaptureStateSchema.parse(JSON.parse(readFileSync(state, 'utf8')));
-    (timings[backend] ??= { wallMs: [], durationMs: [] }).wallMs.push(r.wallMs);
-    timings[backend].durationMs.push(s.durationMs);
+    const t = timings[backend] ?? { wallMs: [], durationMs: [] };
+    timings[backend] = t;
+    t.wallMs.push(r.wallMs);
+    t.durationMs.push(s.durationMs);
     return s;
   };
 
