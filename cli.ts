@@ -13,11 +13,11 @@ const MAIN_HELP = `thoughtgate ${VERSION} — governs what AI agents may do thro
 Usage: thoughtgate <command> [options]
 
 Commands:
-  sidecar     run the governance proxy in front of MCP servers
-  operator    run the Kubernetes operator and the sidecar-injection webhook
-  validate    check a thoughtgate.yaml and exit (0 valid, 1 invalid)
+  sidecar       run the governance proxy in front of MCP servers
+  operator      run the Kubernetes operator and the sidecar-injection webhook
+  validate      check a thoughtgate.yaml and exit (0 valid, 1 invalid)
   capture-init  install a pod's traffic-capture rules (the injected init container)
-  version     print the version
+  version       print the version
 
 Run "thoughtgate <command> --help" for the options of a command.
 Docs: docs/configuration.md, docs/errors.md, docs/operations.md
