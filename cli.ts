@@ -48,6 +48,18 @@ Options (each also settable by environment; a flag wins over its variable):
   --log-level <level>     debug | info | warn | error (default info)   [${ENV.logLevel}]
   --drain-timeout <dur>   on SIGTERM, how long in-flight requests may   [${ENV.drainTimeout}]
                           finish before connections are closed (default 10s)
+
+Capture (a pod whose traffic the init container "capture-init" redirects; the
+webhook sets these; each listener binds 127.0.0.1 and ::1):
+  --transparent-port <n>  turns capture on: plain HTTP redirected from    [${ENV.transparentPort}]
+                          the agent, governed by its Host header
+                          (in a pod ${CAPTURE_PORTS.transparent})
+  --tls-port <n>          TLS redirected from the agent (its port 443):  [${ENV.tlsPort}]
+                          tunnelled unopened when the SNI name is in
+                          egress.allow (in a pod ${CAPTURE_PORTS.tlsPassthrough})
+  --capture-state <file>  the init container's state file; /ready fails [${ENV.captureState}]
+                          while it is missing or invalid
+                          (default ${CAPTURE_STATE_FILE})
   -h, --help              show this help
 
 In a Kubernetes pod (set up by the ThoughtGate webhook) the identity comes from
@@ -111,6 +123,29 @@ function allowedHosts(value: string | undefined): string[] {
   return list;
 }
 
+/** The capture listeners: on with --transparent-port; --tls-port and --capture-state only with it. */
+function captureOptions(v: Record<string, unknown>, env: NodeJS.ProcessEnv): { capture?: { transparentPort: number; tlsPort?: number; stateFile: string } } {
+  const text = (flag: string, name: string) => {
+    const value = (v[flag] as string | undefined) ?? env[name];
+    return value === '' ? undefined : value;
+  };
+  const transparent = text('transparent-port', ENV.transparentPort);
+  const tls = text('tls-port', ENV.tlsPort);
+  const stateFile = text('capture-state', ENV.captureState);
+  if (transparent === undefined) {
+    if (tls !== undefined || stateFile !== undefined)
+      throw new UsageError('thoughtgate sidecar: --tls-port and --capture-state need --transparent-port (capture is on only with it)');
+    return {};
+  }
+  return {
+    capture: {
+      transparentPort: port(transparent, '--transparent-port', CAPTURE_PORTS.transparent),
+      ...(tls !== undefined ? { tlsPort: port(tls, '--tls-port', CAPTURE_PORTS.tlsPassthrough) } : {}),
+      stateFile: stateFile ?? CAPTURE_STATE_FILE,
+    },
+  };
+}
+
 async function sidecar(args: string[]): Promise<number> {
   const v = parse(
     args,
@@ -123,6 +158,9 @@ async function sidecar(args: string[]): Promise<number> {
       'allowed-hosts': { type: 'string' },
       'log-level': { type: 'string' },
       'drain-timeout': { type: 'string' },
+      'transparent-port': { type: 'string' },
+      'tls-port': { type: 'string' },
+      'capture-state': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     'sidecar',
@@ -150,6 +188,7 @@ async function sidecar(args: string[]): Promise<number> {
     bind: (v.bind as string | undefined) ?? env[ENV.bind] ?? '127.0.0.1',
     adminBind: (v['admin-bind'] as string | undefined) ?? env[ENV.adminBind],
     allowedHosts: allowedHosts((v['allowed-hosts'] as string | undefined) ?? env[ENV.allowedHosts]),
+    ...captureOptions(v, env),
   };
   const log = createLogger(level);
   const { startSidecar } = await import('./sidecar/sidecar.js');
