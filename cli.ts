@@ -486,7 +486,9 @@ Options:
                            any: to any address; none: rejected (default resolv)
   --resolv-conf <file>     (default ${d.DEFAULT_RESOLV_CONF})
   --allow <CIDR:PORT>      egress exception, repeatable or comma-separated: TCP to it
-                           goes out directly ("10.0.0.0/8:5432", "fd00::/8:443",
+                           goes out directly, except on the redirect ports (and 443
+                           with --tls-port), which the sidecar decides whatever the
+                           address ("10.0.0.0/8:5432", "fd00::/8:443",
                            "[fd00::/8]:443"; PORT "*" = any)
   --backend <b>            auto | nft | legacy (default auto: the backend already
                            holding rules in this netns, else nft if it works, else legacy)

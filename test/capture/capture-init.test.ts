@@ -202,6 +202,9 @@ describe.each(BACKENDS.map((b, i) => [b, i] as const))('capture-init with the %s
     `${net.v4(5)}/32:5432`,
     '--allow',
     `${net.v6(5)}/128:5432`,
+    // An exception on a redirected port: the sidecar still decides there.
+    '--allow',
+    `${net.v4(4)}/32:80,${net.v6(4)}/128:80`,
     '--state-file',
     state,
   ];
@@ -263,7 +266,7 @@ describe.each(BACKENDS.map((b, i) => [b, i] as const))('capture-init with the %s
       [
         [['tcp', v(2), 80], 'sidecar 7470'],
         [['tcp', v(2), 8080], 'sidecar 7470'],
-        [['tcp', v(4), 80], 'sidecar 7470'],
+        [['tcp', v(4), 80], 'sidecar 7470'], // redirected although an exception names it
         [['tcp', v(2), 443], 'sidecar 7471'],
         [['tcp', v(2), 9000], 'error ECONNREFUSED'],
         [['tcp', v(2), 5432], 'error ECONNREFUSED'],
