@@ -84,7 +84,9 @@ export function isSecretValue(v: HeaderValue): v is SecretValue {
  * ServiceAccount token, other mounted Secrets) or environment to an upstream of their choosing.
  * Checked by the operator (policy status) and again by the sidecar reading the ConfigMap.
  */
-export function clusterCredentialIssues(doc: { sources: readonly { headers?: Record<string, HeaderValue> | undefined }[] }): { path: (string | number)[]; message: string }[] {
+export function clusterCredentialIssues(doc: {
+  sources: readonly { headers?: Record<string, HeaderValue> | undefined }[];
+}): { path: (string | number)[]; message: string }[] {
   const out: { path: (string | number)[]; message: string }[] = [];
   doc.sources.forEach((s, i) => {
     for (const [name, v] of Object.entries(s.headers ?? {})) {
