@@ -26,7 +26,8 @@ export interface CredentialStore {
   get(ref: SecretValue): CredentialResult;
   /**
    * Makes these the credentials in use (a new config snapshot): each is read again now, new ones
-   * start being watched, the others stop.
+   * start being watched, the others stop. The sidecar passes Snapshot.credentialRefs: a credential
+   * used for anything but a header (an OAuth client secret) belongs in that list too (compileSnapshot).
    */
   retain(refs: readonly SecretValue[]): void;
   /** Every credential in use, for /ready. */
