@@ -13,6 +13,7 @@ import type { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { CaptureState } from '../../api/capture.js';
 import { replyMessages, startRecordedEverything, type RecordedEverything } from '../adversarial/harness.js';
+import { CLI, freePort, run, startCliSidecar } from '../support/processes.js';
 import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
 
 /** A plain HTTP server that records what reached it. */
@@ -380,6 +381,64 @@ describe('/ready of a captured sidecar', () => {
       expect(plain.sidecar.capture).toBeNull();
     } finally {
       await plain.close();
+    }
+  });
+});
+
+describe('thoughtgate sidecar: the capture flags', () => {
+  test('--help names them and their variables', async () => {
+    const p = run(process.execPath, [CLI, 'sidecar', '--help']);
+    expect(await p.exited).toBe(0);
+    for (const s of [
+      '--transparent-port',
+      'THOUGHTGATE_TRANSPARENT_PORT',
+      '--tls-port',
+      'THOUGHTGATE_TLS_PORT',
+      '--capture-state',
+      'THOUGHTGATE_CAPTURE_STATE',
+    ])
+      expect(p.out()).toContain(s);
+  });
+
+  test('--tls-port without --transparent-port is a usage error', async () => {
+    const p = run(process.execPath, [CLI, 'sidecar', '--config', '/nonexistent.yaml', '--tls-port', '7471']);
+    expect(await p.exited).toBe(2);
+    expect(p.err()).toContain('need --transparent-port');
+  });
+
+  test('the CLI sidecar, captured by the environment, is ready once the state file names its port, and governs by Host', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tg-capture-cli-'));
+    const [transparentPort, tls] = [await freePort(), await freePort()];
+    const file = join(dir, 'state.json');
+    const cfg = join(dir, 'c.yaml');
+    writeFileSync(cfg, `sources:\n  - name: e\n    url: ${up.url}\n    expose: { mode: blocklist, tools: ["get-env"] }\ndefaultAction: forward\n`);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        version: 1,
+        backend: 'legacy',
+        families: ['ipv4'],
+        spec: { uid: 7467, redirectPorts: [80], transparentPort, tlsPort: tls, dns: 'resolv', exceptions: [] },
+        rulesHash: 'x',
+        installedAt: new Date().toISOString(),
+        durationMs: 1,
+      }),
+    );
+    const cli = await startCliSidecar(cfg, {
+      THOUGHTGATE_TRANSPARENT_PORT: String(transparentPort),
+      THOUGHTGATE_TLS_PORT: String(tls),
+      THOUGHTGATE_CAPTURE_STATE: file,
+    });
+    try {
+      const ready = (await (await fetch(`${cli.admin}/ready`)).json()) as { capture: { state: { spec: { transparentPort: number } } } };
+      expect(ready.capture.state.spec.transparentPort).toBe(transparentPort);
+      up.clear();
+      const r = await postAs(transparentPort, `localhost:${up.port}`, upPath, initialize);
+      expect(r.status).toBe(200);
+      expect(up.bodies()).toEqual([expect.objectContaining({ method: 'initialize' })]);
+    } finally {
+      await cli.proc.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
