@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { openSession, startRecordedEverything, type RecordedEverything } from './harness.js';
+import { exchange as raw } from '../support/raw-socket.js';
 import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
 
 let up: RecordedEverything;
@@ -49,19 +50,6 @@ afterAll(async () => {
   await up?.close();
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });
 });
-
-function raw(port: number, text: string): Promise<string> {
-  return new Promise((resolve) => {
-    let out = '';
-    const s = net.connect(port, '127.0.0.1', () => s.write(text));
-    s.on('data', (d: Buffer) => {
-      out += d.toString('latin1');
-    });
-    s.on('close', () => resolve(out));
-    s.on('error', () => resolve(out));
-    setTimeout(() => s.destroy(), 5000).unref();
-  });
-}
 
 const post = (host: string, path: string, session: Record<string, string>, body: unknown, extra = '') => {
   const text = JSON.stringify(body);

@@ -14,6 +14,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import type { CaptureState } from '../../api/capture.js';
 import { replyMessages, startRecordedEverything, type RecordedEverything } from '../adversarial/harness.js';
 import { CLI, freePort, run, startCliSidecar } from '../support/processes.js';
+import { exchange as raw } from '../support/raw-socket.js';
 import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
 
 /** A plain HTTP server that records what reached it. */
@@ -60,20 +61,6 @@ async function capturedClient(url: string, port: number, host?: string): Promise
       await agent.close();
     },
   };
-}
-
-/** One raw exchange with the transparent listener; everything the agent got back. */
-function raw(port: number, text: string | Buffer, limitMs = 5000): Promise<string> {
-  return new Promise((resolve) => {
-    let out = '';
-    const s = net.connect(port, '127.0.0.1', () => s.write(text));
-    s.on('data', (d: Buffer) => {
-      out += d.toString('latin1');
-    });
-    s.on('close', () => resolve(out));
-    s.on('error', () => resolve(out));
-    setTimeout(() => s.destroy(), limitMs).unref();
-  });
 }
 
 /** A POST with exactly this Host header, sent to the transparent listener. */
