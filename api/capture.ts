@@ -1,5 +1,6 @@
 // Traffic capture and credential custody: the names the webhook, the init container
 // (`thoughtgate capture-init`), the sidecar and the operator agree on. docs/security.md explains the model.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Sidecar listeners that only exist in a captured pod (both bound to loopback, where REDIRECT delivers). */
@@ -81,3 +82,58 @@ export const CaptureStateSchema = z.object({
   durationMs: z.number(),
 });
 export type CaptureState = z.infer<typeof CaptureStateSchema>;
+
+// ---------- parsing (the webhook's annotations and chart settings, capture-init's flags) ----------
+// Each throws an Error whose message names the bad part; callers prefix where it came from.
+
+/** "80,8080" → [80, 8080] (sorted, deduplicated). Empty text → []. */
+export function parseCapturePorts(text: string): number[] {
+  const out = new Set<number>();
+  for (const part of text.split(',').map((p) => p.trim())) {
+    if (part === '') continue;
+    if (!/^[0-9]{1,5}$/.test(part) || Number(part) < 1 || Number(part) > 65535) throw new Error(`"${part}" is not a TCP port (1-65535)`);
+    out.add(Number(part));
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/** "10.0.0.0/8:5432", "fd00::/8:443", "192.0.2.7:*" (a bare address is /32 or /128; port "*" = any). */
+export function parseCaptureException(text: string): CaptureException {
+  const t = text.trim();
+  const colon = t.lastIndexOf(':');
+  if (colon < 0) throw new Error(`"${t}" is not CIDR:PORT (e.g. 10.0.0.0/8:5432, fd00::/8:443, 192.0.2.7:*)`);
+  const [net, portText] = [t.slice(0, colon), t.slice(colon + 1)];
+  let port: number | null = null;
+  if (portText !== '*') {
+    if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) throw new Error(`"${t}": port "${portText}" is not 1-65535 or *`);
+    port = Number(portText);
+  }
+  const slash = net.indexOf('/');
+  const address = (slash < 0 ? net : net.slice(0, slash)).replace(/^\[(.*)\]$/, '$1');
+  const family = isIP(address);
+  if (family !== 4 && family !== 6) throw new Error(`"${t}": "${address}" is not an IPv4 or IPv6 address`);
+  const max = family === 4 ? 32 : 128;
+  const lenText = slash < 0 ? String(max) : net.slice(slash + 1);
+  if (!/^[0-9]{1,3}$/.test(lenText) || Number(lenText) > max) throw new Error(`"${t}": prefix length "${lenText}" is not 0-${max}`);
+  return { cidr: `${address}/${Number(lenText)}`, family, port };
+}
+
+/** A comma-separated list of parseCaptureException entries. Empty text → []. */
+export function parseCaptureExceptions(text: string): CaptureException[] {
+  return text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map(parseCaptureException);
+}
+
+/** The exception back in its flag form (capture-init --allow). */
+export function formatCaptureException(e: CaptureException): string {
+  return `${e.cidr}:${e.port ?? '*'}`;
+}
+
+export function parseDnsMode(text: string): DnsMode {
+  const t = text.trim();
+  if (!(DNS_MODES as readonly string[]).includes(t)) throw new Error(`"${t}" is not one of ${DNS_MODES.join(', ')}`);
+  return t as DnsMode;
+}
