@@ -55,6 +55,12 @@ export const ENV = {
   serviceAccount: 'SERVICE_ACCOUNT',
   /** Given to the app containers: where the agent reaches its MCP sources. */
   url: 'THOUGHTGATE_URL',
+  /** Captured pods (set by the webhook): the sidecar's transparent HTTP listener (api/capture.ts CAPTURE_PORTS). */
+  transparentPort: 'THOUGHTGATE_TRANSPARENT_PORT',
+  /** Captured pods with TLS passthrough: the sidecar's SNI listener. */
+  tlsPort: 'THOUGHTGATE_TLS_PORT',
+  /** Captured pods: the state file capture-init wrote (its absence makes /ready fail). */
+  captureState: 'THOUGHTGATE_CAPTURE_STATE',
 } as const;
 
 /** An allowedHosts entry (config and --allowed-hosts): `name`, `name:port`, an IPv4 address or `[IPv6]`, optionally with a port. */
