@@ -222,7 +222,7 @@ describe('injection webhook on a real kube-apiserver', () => {
         resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '1', memory: '192Mi' } },
         securityContext: {
           runAsNonRoot: true,
-          runAsUser: 65532,
+          runAsUser: 7467,
           readOnlyRootFilesystem: true,
           allowPrivilegeEscalation: false,
           capabilities: { drop: ['ALL'] },

@@ -143,8 +143,8 @@ describe('mutatePod: what gets injected', () => {
       resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '1', memory: '192Mi' } },
       securityContext: {
         runAsNonRoot: true,
-        runAsUser: 65532,
-        runAsGroup: 65532,
+        runAsUser: 7467,
+        runAsGroup: 7467,
         readOnlyRootFilesystem: true,
         allowPrivilegeEscalation: false,
         capabilities: { drop: ['ALL'] },
