@@ -1,4 +1,4 @@
-import { parseResources, webhookTimeoutSeconds, parseApprovalFlags , parseCaptureFlags } from './operator.js';
+import { parseResources, webhookTimeoutSeconds, parseApprovalFlags, parseCaptureFlags } from './operator.js';
 import { CLI, run } from '../test/support/processes.js';
 
 describe('operator settings', () => {
@@ -58,7 +58,14 @@ describe('parseCaptureFlags', () => {
   it('is off with no flags, and parses each flag', () => {
     expect(parseCaptureFlags({})).toEqual({ enabled: false, tlsPassthrough: false, allowBypassablePods: false });
     expect(
-      parseCaptureFlags({ enabled: true, ports: '8080,80', dns: 'none', tlsPassthrough: true, allow: ['10.0.0.0/8:5432,fd00::/8:*', '192.0.2.1:53'], allowBypassablePods: true }),
+      parseCaptureFlags({
+        enabled: true,
+        ports: '8080,80',
+        dns: 'none',
+        tlsPassthrough: true,
+        allow: ['10.0.0.0/8:5432,fd00::/8:*', '192.0.2.1:53'],
+        allowBypassablePods: true,
+      }),
     ).toEqual({
       enabled: true,
       ports: [80, 8080],

@@ -612,6 +612,8 @@ spec:
       ['create', 'events', '-n', NS],
       ['list', 'namespaces'],
       ['watch', 'namespaces'],
+      ['list', 'pods', '-A'],
+      ['watch', 'pods', '-A'],
       ['create', 'roles/thoughtgate-sidecar', '-n', NS],
       ['patch', 'rolebindings/thoughtgate-sidecar', '-n', NS],
       ['delete', 'roles/thoughtgate-sidecar', '-n', NS],
@@ -653,6 +655,8 @@ spec:
       ['create', 'clusterrolebindings'],
       // Not its business at all.
       ['create', 'pods', '-n', NS],
+      ['get', 'pods/exec', '-n', NS],
+      ['patch', 'pods', '-n', NS],
       ['create', 'serviceaccounts', '--subresource=token', '-n', OPNS],
       ['impersonate', 'serviceaccounts'],
       ['update', 'governancepolicies.thoughtgate.io', '-n', NS],

@@ -18,7 +18,7 @@ import {
   type DnsMode,
 } from '../api/capture.js';
 import { describeError } from '../lib/describe-error.js';
-import type { Container, Pod, ResourceRequirements } from './mutate.js';
+import type { Container, Pod, ResourceRequirements } from './pod.js';
 
 /** The chart's `capture.*` values, as the operator's flags carry them. */
 export interface CaptureSettings {

@@ -4,7 +4,7 @@
 // reachable from the app (docs/security.md, custody).
 import { createHash } from 'node:crypto';
 import { SECRETS_DIR } from '../api/capture.js';
-import type { Volume, VolumeMount } from './mutate.js';
+import type { Volume, VolumeMount } from './pod.js';
 
 /** Beyond this many Secrets the rest are not mounted (a warning names them): a pod spec is not a key store. */
 export const MAX_SECRET_MOUNTS = 32;

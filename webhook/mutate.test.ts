@@ -331,7 +331,7 @@ describe('mutatePod: what gets injected', () => {
 
   it('creates metadata when a pod arrives without it', () => {
     const pod0: Pod = { spec: { containers: [{ name: 'app' }] } };
-    expect(inject(input(pod0)).pod.metadata).toEqual({ annotations: { 'thoughtgate.io/injected': '0.1.0' } });
+    expect(inject(input(pod0)).pod.metadata).toEqual({ annotations: { 'thoughtgate.io/injected': '0.1.0' }, labels: { 'thoughtgate.io/sidecar': 'injected' } });
   });
 });
 

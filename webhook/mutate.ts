@@ -5,11 +5,18 @@
 // them) and, because our patch changes the pod, the apiserver re-runs those built-in plugins after
 // us (admission reinvocation). So the ServiceAccount plugin also mounts the standard token into the
 // sidecar we add; we only bring our own token when it will not (see needsOwnToken).
-import type * as k8s from '@kubernetes/client-node';
 import { matchesSelector, type LabelSelector } from '../api/k8s.js';
-import type { ObjectMeta } from '../kube/protocol.js';
 import { ANNOTATIONS, CONFIGMAP_NAME, ENV, INJECT_DISABLED, INJECT_ENABLED, LABELS, MANAGED_BY, PORTS } from '../api/wellknown.js';
-import { CAPTURE_ANNOTATIONS, CAPTURE_STATE_DIR, CAPTURE_STATE_FILE, CAPTURE_STATE_VOLUME, SIDECAR_UID, type CaptureSpec } from '../api/capture.js';
+import {
+  CAPTURE_ANNOTATIONS,
+  CAPTURE_STATE_DIR,
+  CAPTURE_STATE_FILE,
+  CAPTURE_STATE_VOLUME,
+  SIDECAR_LABEL,
+  SIDECAR_LABEL_VALUES,
+  SIDECAR_UID,
+  type CaptureSpec,
+} from '../api/capture.js';
 import { describeError } from '../lib/describe-error.js';
 import {
   bypassFindings,
@@ -24,14 +31,9 @@ import {
 import { secretMounts } from './custody.js';
 import { policyNeeds } from './policy-needs.js';
 
-// ---------- the Pod shape: client-node's types (type-only), as JSON ----------
+import type { Container, EnvVar, Pod, ResourceRequirements, Volume, VolumeMount } from './pod.js';
 
-export type EnvVar = k8s.V1EnvVar;
-export type VolumeMount = k8s.V1VolumeMount;
-export type Container = k8s.V1Container;
-export type Volume = k8s.V1Volume;
-/** An admitted pod as JSON: its timestamps are strings, so metadata is ObjectMeta on the wire. */
-export type Pod = Omit<k8s.V1Pod, 'metadata'> & { metadata?: ObjectMeta };
+export type { Container, EnvVar, Pod, ResourceRequirements, Volume, VolumeMount } from './pod.js';
 
 export interface JsonPatchOp {
   op: 'add' | 'remove' | 'replace' | 'test' | 'move' | 'copy';
@@ -39,8 +41,6 @@ export interface JsonPatchOp {
   value?: unknown;
   from?: string;
 }
-
-export type ResourceRequirements = k8s.V1ResourceRequirements;
 
 // ---------- settings ----------
 
@@ -373,67 +373,94 @@ function deny(reason: string, message: string): MutationResult {
   return { patch: [], reason, injected: false, warnings: [], denied: `thoughtgate: ${message}` };
 }
 
+/** Not injected: the decision's reason, and a warning when the pod asked for capture by name. */
+function notInjected(input: MutationInput, d: { reason: string; warning?: string }): MutationResult {
+  const warnings = d.warning ? [d.warning] : [];
+  const asked = input.pod.metadata?.annotations?.[CAPTURE_ANNOTATIONS.capture] === CAPTURE_ENABLED;
+  if (input.operation === 'CREATE' && asked && !d.reason.startsWith('already injected'))
+    warnings.push(`thoughtgate: ${CAPTURE_ANNOTATIONS.capture}=${CAPTURE_ENABLED} but no sidecar is injected (${d.reason}): the pod's traffic is not captured`);
+  return { patch: [], reason: d.reason, injected: false, warnings };
+}
+
+interface CapturePlan {
+  spec: CaptureSpec;
+  init: Container;
+  annotation: string;
+  why: string;
+  warnings: string[];
+}
+
+/** Capture for an injected pod: null (not asked for), a plan, or the refusal. */
+function planCapture(input: MutationInput, policyPorts: readonly number[], uid: number): CapturePlan | null | { denied: MutationResult } {
+  const { pod, settings } = input;
+  let optIn: ReturnType<typeof captureOptIn>;
+  let cs: CaptureSpec;
+  try {
+    optIn = captureOptIn(pod, input.namespace.labels, settings.capture);
+  } catch (err) {
+    return { denied: deny('invalid capture annotation', `${describeError(err)} (the pod asked for capture that cannot be installed)`) };
+  }
+  if (!optIn.on) return null;
+  try {
+    cs = captureSpec(pod, settings.capture, policyPorts, uid);
+  } catch (err) {
+    return { denied: deny('invalid capture annotation', `capture is on (${optIn.why}) but ${describeError(err)}`) };
+  }
+  const findings = bypassFindings(pod, uid);
+  if (findings.length && !settings.capture?.allowBypassablePods) {
+    const message = `capture is on (${optIn.why}) but the pod could walk around it. ${describeFindings(findings)}. Or opt the pod out with annotation ${CAPTURE_ANNOTATIONS.capture}: disabled.`;
+    return { denied: deny('bypassable pod', message) };
+  }
+  return {
+    spec: cs,
+    init: captureInitContainer(settings.image, settings.imagePullPolicy ?? 'IfNotPresent', cs),
+    annotation: capturedAnnotation(
+      cs,
+      findings.map((f) => f.container),
+    ),
+    why: optIn.why,
+    warnings: findings.length
+      ? [`thoughtgate: captured, but the pod could walk around capture (capture.allowBypassablePods): ${describeFindings(findings)}`]
+      : [],
+  };
+}
+
+/** Ops that put `first` at the head of initContainers, in order. */
+function prependInitContainers(spec: NonNullable<Pod['spec']>, first: Container[]): JsonPatchOp[] {
+  if (!first.length) return [];
+  if (!spec.initContainers) return [{ op: 'add', path: '/spec/initContainers', value: first }];
+  return [...first].reverse().map((c) => ({ op: 'add', path: '/spec/initContainers/0', value: c }));
+}
+
+/** The injected annotation (and the captured one), and the label the operator's pod informer selects on. */
+function markOps(pod: Pod, version: string, capture: CapturePlan | null): JsonPatchOp[] {
+  const ops: JsonPatchOp[] = [];
+  const marks: Record<string, string> = { [ANNOTATIONS.injected]: version, ...(capture ? { [CAPTURE_ANNOTATIONS.captured]: capture.annotation } : {}) };
+  if (pod.metadata?.annotations)
+    for (const [k, v] of Object.entries(marks)) ops.push({ op: 'add', path: `/metadata/annotations/${escapePointer(k)}`, value: v });
+  else if (pod.metadata) ops.push({ op: 'add', path: '/metadata/annotations', value: marks });
+  else ops.push({ op: 'add', path: '/metadata', value: { annotations: marks } });
+  // A label, unlike an annotation, lets the operator watch only injected pods (its capture report).
+  const label = capture ? SIDECAR_LABEL_VALUES.captured : SIDECAR_LABEL_VALUES.injected;
+  if (pod.metadata?.labels) ops.push({ op: 'add', path: `/metadata/labels/${escapePointer(SIDECAR_LABEL)}`, value: label });
+  else ops.push({ op: 'add', path: '/metadata/labels', value: { [SIDECAR_LABEL]: label } });
+  return ops;
+}
+
 export function mutatePod(input: MutationInput): MutationResult {
   const d = decide(input);
-  if (!d.inject) {
-    const warnings = d.warning ? [d.warning] : [];
-    // Asked for by name and not given: say so (the namespace's own reasons are in `reason`).
-    if (
-      input.operation === 'CREATE' &&
-      input.pod.metadata?.annotations?.[CAPTURE_ANNOTATIONS.capture] === CAPTURE_ENABLED &&
-      !d.reason.startsWith('already injected')
-    )
-      warnings.push(
-        `thoughtgate: ${CAPTURE_ANNOTATIONS.capture}=${CAPTURE_ENABLED} but no sidecar is injected (${d.reason}): the pod's traffic is not captured`,
-      );
-    return { patch: [], reason: d.reason, injected: false, warnings };
-  }
+  if (!d.inject) return notInjected(input, d);
   const { pod, settings } = input;
   const spec = pod.spec!;
   const mode = settings.mode ?? 'native';
   const ownToken = needsOwnToken(pod);
-  const warnings: string[] = [];
-  const patch: JsonPatchOp[] = [];
   const forwardProxy = pod.metadata?.annotations?.[ANNOTATIONS.forwardProxy] === 'true';
   const needs = policyNeeds(input.policies ?? [], pod.metadata?.labels ?? {});
-  const uid = settings.runAsUser ?? DEFAULT_RUN_AS_USER;
 
   // Capture: decided (and refused) before anything is patched.
-  let capture: { spec: CaptureSpec; init: Container; annotation: string } | null = null;
-  let optIn: ReturnType<typeof captureOptIn>;
-  try {
-    optIn = captureOptIn(pod, input.namespace.labels, settings.capture);
-  } catch (err) {
-    return deny('invalid capture annotation', `${describeError(err)} (the pod asked for capture that cannot be installed)`);
-  }
-  if (optIn.on) {
-    let cs: ReturnType<typeof captureSpec>;
-    try {
-      cs = captureSpec(pod, settings.capture, needs.httpPorts, uid);
-    } catch (err) {
-      return deny('invalid capture annotation', `capture is on (${optIn.why}) but ${describeError(err)}`);
-    }
-    const findings = bypassFindings(pod, uid);
-    if (findings.length && !settings.capture?.allowBypassablePods) {
-      return deny(
-        'bypassable pod',
-        `capture is on (${optIn.why}) but the pod could walk around it. ${describeFindings(findings)}. ` +
-          `Or opt the pod out with annotation ${CAPTURE_ANNOTATIONS.capture}: disabled.`,
-      );
-    }
-    if (findings.length)
-      warnings.push(`thoughtgate: captured, but the pod could walk around capture (capture.allowBypassablePods): ${describeFindings(findings)}`);
-    capture = {
-      spec: cs,
-      init: captureInitContainer(settings.image, settings.imagePullPolicy ?? 'IfNotPresent', cs),
-      annotation: capturedAnnotation(
-        cs,
-        findings.map((f) => f.container),
-      ),
-    };
-  }
+  const capture = planCapture(input, needs.httpPorts, settings.runAsUser ?? DEFAULT_RUN_AS_USER);
+  if (capture && 'denied' in capture) return capture.denied;
   const secrets = secretMounts(needs.secrets);
-  warnings.push(...secrets.warnings);
   const clash = secrets.volumes.find((v) => (spec.volumes ?? []).some((x) => x.name === v.name));
   if (clash)
     return {
@@ -442,22 +469,19 @@ export function mutatePod(input: MutationInput): MutationResult {
       injected: false,
       warnings: [`thoughtgate: not injected: the pod already has a volume named ${clash.name}`],
     };
+  const warnings = [...(capture?.warnings ?? []), ...secrets.warnings];
+  const patch: JsonPatchOp[] = [];
 
   // App containers first, while their indices are the original ones.
   for (const [i, c] of spec.containers!.entries()) patch.push(...envOps(`/spec/containers/${i}`, c.env, appEnv(c, forwardProxy, warnings)));
 
-  const stateMount = { name: CAPTURE_STATE_VOLUME, mountPath: CAPTURE_STATE_DIR, readOnly: true };
   const sidecar = sidecarContainer(settings, ownToken, {
     env: capture ? captureEnv(capture.spec) : [],
-    mounts: [...(capture ? [stateMount] : []), ...secrets.mounts],
+    mounts: [...(capture ? [{ name: CAPTURE_STATE_VOLUME, mountPath: CAPTURE_STATE_DIR, readOnly: true }] : []), ...secrets.mounts],
   });
   // Native: the sidecar first, up before any other init container (which may itself call MCP);
   // capture's init container before it, so nothing of the pod runs before the rules are in.
-  const first = [...(capture ? [capture.init] : []), ...(mode === 'native' ? [sidecar] : [])];
-  if (first.length) {
-    if (spec.initContainers) for (const c of [...first].reverse()) patch.push({ op: 'add', path: '/spec/initContainers/0', value: c });
-    else patch.push({ op: 'add', path: '/spec/initContainers', value: first });
-  }
+  patch.push(...prependInitContainers(spec, [...(capture ? [capture.init] : []), ...(mode === 'native' ? [sidecar] : [])]));
   if (mode !== 'native') patch.push({ op: 'add', path: '/spec/containers/-', value: sidecar });
 
   const volumes = [
@@ -469,20 +493,12 @@ export function mutatePod(input: MutationInput): MutationResult {
   ];
   if (spec.volumes) for (const v of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
   else patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
-
-  const marks: Record<string, string> = {
-    [ANNOTATIONS.injected]: settings.version,
-    ...(capture ? { [CAPTURE_ANNOTATIONS.captured]: capture.annotation } : {}),
-  };
-  if (pod.metadata?.annotations)
-    for (const [k, v] of Object.entries(marks)) patch.push({ op: 'add', path: `/metadata/annotations/${escapePointer(k)}`, value: v });
-  else if (pod.metadata) patch.push({ op: 'add', path: '/metadata/annotations', value: marks });
-  else patch.push({ op: 'add', path: '/metadata', value: { annotations: marks } });
+  patch.push(...markOps(pod, settings.version, capture));
 
   const parts = [`injected ${mode} sidecar`];
   if (ownToken) parts.push('with its own ServiceAccount token (automount is off)');
   if (forwardProxy) parts.push('forward proxy for the app');
-  if (capture) parts.push(`captured (${optIn.why})`);
+  if (capture) parts.push(`captured (${capture.why})`);
   if (secrets.mounts.length) parts.push(`${secrets.mounts.length} Secret(s) mounted into the sidecar`);
   return { patch, reason: parts.join(', '), injected: true, warnings };
 }

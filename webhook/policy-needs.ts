@@ -26,6 +26,25 @@ function selects(spec: Record<string, unknown>, labels: Readonly<Record<string, 
   }
 }
 
+/** The port of an http:// URL (80 when none is written); null for https or what is not a URL. */
+function httpPort(url: unknown): number | null {
+  if (typeof url !== 'string') return null;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' ? (u.port ? Number(u.port) : 80) : null;
+  } catch {
+    // Not a URL (e.g. a ${VAR} port, known only in the pod): no port to know here.
+    return null;
+  }
+}
+
+/** The Secret a header value names (secretKeyRef), if it is one and its name is valid. */
+function secretOf(value: unknown): string | null {
+  const ref = isObject(value) && isObject(value.valueFrom) && isObject(value.valueFrom.secretKeyRef) ? value.valueFrom.secretKeyRef : undefined;
+  const name = ref?.name;
+  return typeof name === 'string' && name.length <= 253 && SECRET_NAME.test(name) ? name : null;
+}
+
 export function policyNeeds(policies: readonly unknown[], podLabels: Readonly<Record<string, string>>): PolicyNeeds {
   const ports = new Set<number>();
   const secrets = new Set<string>();
@@ -34,17 +53,11 @@ export function policyNeeds(policies: readonly unknown[], podLabels: Readonly<Re
     if (!isObject(spec) || !selects(spec, podLabels)) continue;
     for (const s of Array.isArray(spec.sources) ? spec.sources : []) {
       if (!isObject(s)) continue;
-      if (typeof s.url === 'string') {
-        try {
-          const u = new URL(s.url);
-          if (u.protocol === 'http:') ports.add(u.port ? Number(u.port) : 80);
-        } catch {
-          // Not a URL (e.g. "${UPSTREAM}" resolved only in the pod): no port to know here.
-        }
-      }
+      const port = httpPort(s.url);
+      if (port !== null) ports.add(port);
       for (const v of isObject(s.headers) ? Object.values(s.headers) : []) {
-        const name = isObject(v) && isObject(v.valueFrom) && isObject(v.valueFrom.secretKeyRef) ? v.valueFrom.secretKeyRef.name : undefined;
-        if (typeof name === 'string' && name.length <= 253 && SECRET_NAME.test(name)) secrets.add(name);
+        const name = secretOf(v);
+        if (name !== null) secrets.add(name);
       }
     }
   }
