@@ -63,7 +63,7 @@ export interface WebhookServerOptions {
    * ports to capture. undefined = not known yet: the review fails (500, failurePolicy decides).
    * Not given at all: no policies (tests, a webhook without the operator).
    */
-  policies?: (namespace: string) => readonly unknown[] | undefined;
+  policies?: (namespace: string) => readonly unknown[] | undefined | Promise<readonly unknown[] | undefined>;
   log?: Logger;
   /** Metrics hook: called once per request to MUTATE_PATH with the handler's time in seconds. */
   onAdmission?: (result: AdmissionResult, seconds: number) => void;
@@ -143,7 +143,7 @@ export async function answerReview(
   const labels = (await namespaceLabels?.(req.namespace)) ?? { [LABELS.inject]: INJECT_ENABLED };
   let policies: readonly unknown[] | undefined;
   if (policiesOf && req.operation === 'CREATE') {
-    policies = policiesOf(req.namespace);
+    policies = await policiesOf(req.namespace);
     if (policies === undefined) throw new Error('the GovernancePolicy cache is not synced yet; cannot tell which Secrets and ports the pod needs');
   }
   const m = mutatePod({ pod: (req.object ?? {}) as Pod, namespace: { name: req.namespace, labels }, operation: req.operation, settings, policies });
