@@ -14,6 +14,9 @@ import { startWebhookServer, type AdmissionResult, type WebhookServer } from '..
 import { cluster, e2eCluster, kubectl, kubectlResult, until } from './support/k8s.js';
 import { formatStats, summarize, timedPodCreates } from '../bench/webhook.js';
 import { at } from '../test/support/at.js';
+import { createLogger } from '../lib/log.js';
+import { Manager } from '../operator/manager.js';
+import { captureReportController } from '../operator/capture-report-controller.js';
 
 const STEP_TIMEOUT = 2 * 60_000;
 const DAY = 24 * 3600 * 1000;
@@ -436,6 +439,52 @@ describe('injection webhook on a real kube-apiserver', () => {
         const r = await kubectlResult(['create', '-f', '-'], JSON.stringify(pod));
         expect(r.code).not.toBe(0);
         expect(r.stderr).toMatch(new RegExp(`violates PodSecurity "${level}:latest".*container "thoughtgate-capture" must not include "NET_ADMIN", "NET_RAW"`));
+      }
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    "the operator's capture report: every policy of the namespace says which injected pods are captured (status.capture, CAPTURED column)",
+    async () => {
+      const policy = {
+        apiVersion: 'thoughtgate.io/v1alpha1',
+        kind: 'GovernancePolicy',
+        metadata: { name: 'report', namespace: CAPTURED },
+        spec: { sources: [] },
+      };
+      await kubectl(['apply', '-f', '-'], JSON.stringify(policy));
+      // The report controller alone, as the operator's leader runs it (only pods the webhook labelled are listed).
+      const manager = new Manager({
+        kc,
+        namespace: OPERATOR_NS,
+        identity: 'report',
+        log: createLogger('warn'),
+        metricsPort: 0,
+        metricsBind: '127.0.0.1',
+        leaderElection: false,
+      });
+      manager.add(captureReportController);
+      await manager.start();
+      try {
+        const report = async () =>
+          JSON.parse(await kubectl(['get', 'governancepolicy', 'report', '-n', CAPTURED, '-o', 'json'])).status?.capture as Record<string, unknown> | undefined;
+        await until('status.capture 1/2', async () => (await report())?.summary === '1/2');
+        expect(await report()).toEqual({
+          summary: '1/2',
+          captured: 1,
+          notCaptured: 1,
+          bypassable: 0,
+          capturedPods: ['captured'],
+          notCapturedPods: ['not-captured'],
+          bypassablePods: [],
+        });
+        expect(await kubectl(['get', 'governancepolicies', '-n', CAPTURED])).toMatch(/^NAME\s+PRIORITY\s+READY\s+HASH\s+CAPTURED\s+AGE\nreport\s+.*\s1\/2\s/m);
+        // A pod that goes away leaves the report (no kubelet: an unscheduled pod is deleted at once).
+        await kubectl(['delete', 'pod', 'not-captured', '-n', CAPTURED, '--wait=true']);
+        await until('status.capture 1/1', async () => (await report())?.summary === '1/1');
+      } finally {
+        await manager.close();
       }
     },
     STEP_TIMEOUT,

@@ -42,6 +42,12 @@ describe('capture report', () => {
     expect(r.notCapturedPods[0]).toBe('p-000');
   });
 
+  it('writes nothing for a namespace without injected pods, and removes a report whose pods are gone', () => {
+    expect(planCaptureReport([policy('p')], [])).toEqual([]);
+    expect(planCaptureReport([policy('p')], [pod('done', 'captured', { status: { phase: 'Failed' } })])).toEqual([]);
+    expect(planCaptureReport([policy('p', captureReport([pod('a', 'captured')]))], [])).toEqual([{ policy: 'p', report: null }]);
+  });
+
   it('writes only the policies whose report differs', () => {
     const current = captureReport([pod('a', 'captured')]);
     expect(

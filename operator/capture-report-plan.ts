@@ -47,13 +47,19 @@ export function captureReport(pods: readonly ReportPod[]): CaptureReport {
 
 export interface ReportWrite {
   policy: string;
-  report: CaptureReport;
+  /** null: the namespace has no injected pod left; status.capture is removed (merge patch null). */
+  report: CaptureReport | null;
 }
 
-/** The policies whose status.capture differs from the namespace's report. */
+/**
+ * The policies whose status.capture differs from the namespace's report. A namespace without
+ * injected pods gets no report at all, so policies of namespaces that never use the webhook are
+ * never written.
+ */
 export function planCaptureReport(policies: readonly KubeObject[], pods: readonly ReportPod[]): ReportWrite[] {
-  const report = captureReport(pods);
-  const text = JSON.stringify(report);
+  const live = pods.filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
+  const report = live.length ? captureReport(live) : null;
+  const text = JSON.stringify(report ?? undefined);
   return policies
     .filter((p) => JSON.stringify((p.status as { capture?: unknown } | undefined)?.capture) !== text)
     .map((p) => ({ policy: p.metadata.name, report }));
