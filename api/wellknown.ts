@@ -53,14 +53,14 @@ export const ENV = {
   podName: 'POD_NAME',
   podNamespace: 'POD_NAMESPACE',
   serviceAccount: 'SERVICE_ACCOUNT',
+  /** A captured pod: the listener the capture rules redirect plain HTTP to (api/capture.ts CAPTURE_PORTS). */
+  transparentPort: 'THOUGHTGATE_TRANSPARENT_PORT',
+  /** A captured pod: the TLS passthrough listener (outbound 443), when the rules redirect it. */
+  tlsPort: 'THOUGHTGATE_TLS_PORT',
+  /** A captured pod: the init container's state file, which /ready checks. */
+  captureState: 'THOUGHTGATE_CAPTURE_STATE',
   /** Given to the app containers: where the agent reaches its MCP sources. */
   url: 'THOUGHTGATE_URL',
-  /** Captured pods (set by the webhook): the sidecar's transparent HTTP listener (api/capture.ts CAPTURE_PORTS). */
-  transparentPort: 'THOUGHTGATE_TRANSPARENT_PORT',
-  /** Captured pods with TLS passthrough: the sidecar's SNI listener. */
-  tlsPort: 'THOUGHTGATE_TLS_PORT',
-  /** Captured pods: the state file capture-init wrote (its absence makes /ready fail). */
-  captureState: 'THOUGHTGATE_CAPTURE_STATE',
 } as const;
 
 /** An allowedHosts entry (config and --allowed-hosts): `name`, `name:port`, an IPv4 address or `[IPv6]`, optionally with a port. */

@@ -8,8 +8,8 @@ import { LABELS, MANAGED_BY } from '../api/wellknown.js';
 import type { Logger } from '../lib/log.js';
 import { buildWebhookConfiguration, DEFAULT_FAILURE_POLICY, DEFAULT_TIMEOUT_SECONDS } from '../webhook/config.js';
 import { DEFAULT_RESOURCES, type InjectionSettings } from '../webhook/mutate.js';
-import type { CaptureSettings } from '../webhook/capture.js';
-import { parseCaptureExceptions, parseCapturePorts, parseDnsMode } from '../api/capture.js';
+import { parseCaptureExceptions, parseCapturePorts } from '../api/capture.js';
+import { parseDnsMode, unwrapParse, type CaptureSettings } from '../webhook/capture.js';
 import { startWebhookServer } from '../webhook/server.js';
 import { DEFAULT_SLACK_API_URLS } from '../operator/slack-channels.js';
 import { startOperator, type ApprovalOptions, type Operator } from '../operator/operator.js';
@@ -322,23 +322,28 @@ export interface CaptureFlags {
   allowBypassablePods?: boolean;
 }
 
-/** Parses the capture flags; throws an Error naming the flag for a bad value. */
-export function parseCaptureFlags(f: CaptureFlags): CaptureSettings {
-  const named = <T>(flag: string, parse: () => T): T => {
+/** Parses the capture flags; throws an Error naming the flag for a bad value. Warnings: accepted but changed (host bits). */
+export function parseCaptureFlags(f: CaptureFlags): { capture: CaptureSettings; warnings: string[] } {
+  const warnings: string[] = [];
+  const named = <T>(flag: string, parse: (w: string[]) => T): T => {
+    const own: string[] = [];
     try {
-      return parse();
+      const v = parse(own);
+      warnings.push(...own.map((w) => `--${flag}: ${w}`));
+      return v;
     } catch (err) {
       throw new Error(`--${flag}: ${(err as Error).message}`);
     }
   };
-  return {
+  const capture: CaptureSettings = {
     enabled: f.enabled === true,
-    ...(f.ports !== undefined ? { ports: named('capture-ports', () => parseCapturePorts(f.ports!)) } : {}),
+    ...(f.ports !== undefined ? { ports: named('capture-ports', (w) => unwrapParse(parseCapturePorts(f.ports!), w)) } : {}),
     ...(f.dns !== undefined ? { dns: named('capture-dns', () => parseDnsMode(f.dns!)) } : {}),
     tlsPassthrough: f.tlsPassthrough === true,
-    ...(f.allow?.length ? { exceptions: named('capture-allow', () => f.allow!.flatMap(parseCaptureExceptions)) } : {}),
+    ...(f.allow?.length ? { exceptions: named('capture-allow', (w) => unwrapParse(parseCaptureExceptions(f.allow!), w)) } : {}),
     allowBypassablePods: f.allowBypassablePods === true,
   };
+  return { capture, warnings };
 }
 
 /** Parses "5s"-style webhook timeouts into whole seconds within what Kubernetes allows (1..30). */

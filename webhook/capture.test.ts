@@ -177,20 +177,26 @@ describe('the captured pod', () => {
     });
   });
 
-  it('leaves --redirect-ports out when there is no port to redirect', () => {
-    expect(captureInitArgs({ uid: 7467, redirectPorts: [], transparentPort: 7470, tlsPort: null, dns: 'none', exceptions: [] })).not.toContain(
-      '--redirect-ports',
-    );
+  it('always gives --redirect-ports, even empty (left out, capture-init would redirect its default 80)', () => {
+    const args = captureInitArgs({ uid: 7467, redirectPorts: [], transparentPort: 7470, tlsPort: null, dns: 'none', exceptions: [] });
+    expect(args.slice(args.indexOf('--redirect-ports'), args.indexOf('--redirect-ports') + 2)).toEqual(['--redirect-ports', '']);
+  });
+
+  it('refuses 443 as both a redirect port and TLS passthrough (capture-init would)', () => {
+    const { r } = run(safe({ 'thoughtgate.io/capture': 'enabled', 'thoughtgate.io/capture-ports': '443', 'thoughtgate.io/capture-tls': 'passthrough' }));
+    expect(r.denied).toMatch(/port 443 is both a plain-HTTP redirect port .* and TLS passthrough: choose one/);
+  });
+
+  it('passes on what the parser changed, as a warning', () => {
+    const { r, pod } = run(safe({ 'thoughtgate.io/capture': 'enabled', 'thoughtgate.io/capture-allow': '10.1.2.3/8:5432' }));
+    expect(r.warnings).toContain('thoughtgate: capture: "10.1.2.3/8" has host bits set: using 10.0.0.0/8');
+    expect(captureOf(pod)!.args).toEqual(expect.arrayContaining(['--allow', '10.0.0.0/8:5432']));
   });
 
   it.each([
     ['thoughtgate.io/capture', 'yes', /annotation thoughtgate.io\/capture: "yes" is not enabled or disabled/],
-    ['thoughtgate.io/capture-ports', '80,http', /annotation thoughtgate.io\/capture-ports: "http" is not a TCP port/],
-    [
-      'thoughtgate.io/capture-allow',
-      'db.internal:5432',
-      /annotation thoughtgate.io\/capture-allow: "db.internal:5432": "db.internal" is not an IPv4 or IPv6 address/,
-    ],
+    ['thoughtgate.io/capture-ports', '80,http', /annotation thoughtgate.io\/capture-ports: "http" is not a port \(1-65535\) in "80,http"/],
+    ['thoughtgate.io/capture-allow', 'db.internal:5432', /annotation thoughtgate.io\/capture-allow: "db.internal:5432": expected CIDR:PORT/],
     ['thoughtgate.io/capture-dns', 'all', /annotation thoughtgate.io\/capture-dns: "all" is not one of resolv, any, none/],
     ['thoughtgate.io/capture-tls', 'yes', /annotation thoughtgate.io\/capture-tls: "yes" is not passthrough or reject/],
   ])('denies a pod whose %s annotation is "%s", saying why', (key, value, message) => {

@@ -8,12 +8,12 @@ import {
   CAPTURE_STATE_DIR,
   CAPTURE_STATE_FILE,
   CAPTURE_STATE_VOLUME,
+  DNS_MODES,
   INIT_CONTAINER_NAME,
-  formatCaptureException,
   parseCaptureExceptions,
   parseCapturePorts,
-  parseDnsMode,
   type CaptureException,
+  type CaptureParse,
   type CaptureSpec,
   type DnsMode,
 } from '../api/capture.js';
@@ -63,17 +63,41 @@ export function captureOptIn(pod: Pod, namespaceLabels: Readonly<Record<string, 
   return { on: settings?.enabled === true, why: `capture.enabled=${settings?.enabled === true}` };
 }
 
+/** An exception as capture-init's --allow reads it. */
+export function formatCaptureException(e: CaptureException): string {
+  return `${e.cidr}:${e.port ?? '*'}`;
+}
+
+/** A parse result's value; its warnings appended to `warnings`; its error thrown (the caller names where it came from). */
+export function unwrapParse<T>(r: CaptureParse<T>, warnings: string[]): T {
+  if (!r.ok) throw new Error(r.error);
+  warnings.push(...r.warnings);
+  return r.value;
+}
+
+export function parseDnsMode(text: string): DnsMode {
+  if (!(DNS_MODES as readonly string[]).includes(text)) throw new Error(`"${text}" is not one of ${DNS_MODES.join(', ')}`);
+  return text as DnsMode;
+}
+
 /**
- * What the init container installs for this pod. `policyPorts`: the http ports of the sources of
- * the policies selecting it. Throws an Error naming the annotation for a value it cannot use.
+ * What the init container installs for this pod, and warnings (an exception's host bits cleared).
+ * `policyPorts`: the http ports of the sources of the policies selecting it. Throws an Error naming
+ * the annotation for a value it cannot use, or for a spec capture-init would refuse.
  */
-export function captureSpec(pod: Pod, settings: CaptureSettings | undefined, policyPorts: readonly number[], uid: number): CaptureSpec {
+export function captureSpec(
+  pod: Pod,
+  settings: CaptureSettings | undefined,
+  policyPorts: readonly number[],
+  uid: number,
+): { spec: CaptureSpec; warnings: string[] } {
   const a = pod.metadata?.annotations ?? {};
+  const warnings: string[] = [];
   const read = <T>(key: string, parse: (text: string) => T): T | undefined => {
     const text = a[key];
     if (text === undefined) return undefined;
     try {
-      return parse(text);
+      return parse(text.trim());
     } catch (err) {
       throw new Error(`annotation ${key}: ${describeError(err)}`);
     }
@@ -82,27 +106,39 @@ export function captureSpec(pod: Pod, settings: CaptureSettings | undefined, pol
     if (t !== 'passthrough' && t !== 'reject') throw new Error(`"${t}" is not passthrough or reject`);
     return t === 'passthrough';
   });
-  const ports = new Set([...policyPorts, ...(read(CAPTURE_ANNOTATIONS.ports, parseCapturePorts) ?? []), ...(settings?.ports ?? [])]);
+  const annotated = read(CAPTURE_ANNOTATIONS.ports, (t) => unwrapParse(parseCapturePorts(t), warnings)) ?? [];
+  const ports = [...new Set([...policyPorts, ...annotated, ...(settings?.ports ?? [])])].sort((x, y) => x - y);
   const exceptions = new Map<string, CaptureException>();
-  for (const e of [...(settings?.exceptions ?? []), ...(read(CAPTURE_ANNOTATIONS.allow, parseCaptureExceptions) ?? [])])
-    exceptions.set(formatCaptureException(e), e);
+  const own = read(CAPTURE_ANNOTATIONS.allow, (t) => unwrapParse(parseCaptureExceptions([t]), warnings)) ?? [];
+  for (const e of [...(settings?.exceptions ?? []), ...own]) exceptions.set(formatCaptureException(e), e);
+  const tlsPort = (tls ?? settings?.tlsPassthrough === true) ? CAPTURE_PORTS.tlsPassthrough : null;
+  // capture-init refuses this (443 would go to two listeners); refused here, the user sees why at once.
+  if (tlsPort !== null && ports.includes(443))
+    throw new Error('port 443 is both a plain-HTTP redirect port (a policy source, capture-ports or capture.ports) and TLS passthrough: choose one');
   return {
-    uid,
-    redirectPorts: [...ports].sort((x, y) => x - y),
-    transparentPort: CAPTURE_PORTS.transparent,
-    tlsPort: (tls ?? settings?.tlsPassthrough === true) ? CAPTURE_PORTS.tlsPassthrough : null,
-    dns: read(CAPTURE_ANNOTATIONS.dns, parseDnsMode) ?? settings?.dns ?? 'resolv',
-    exceptions: [...exceptions.values()],
+    spec: {
+      uid,
+      redirectPorts: ports,
+      transparentPort: CAPTURE_PORTS.transparent,
+      tlsPort,
+      dns: read(CAPTURE_ANNOTATIONS.dns, parseDnsMode) ?? settings?.dns ?? 'resolv',
+      exceptions: [...exceptions.values()],
+    },
+    warnings: warnings.map((w) => `thoughtgate: capture: ${w}`),
   };
 }
 
-/** `thoughtgate capture-init` flags for a spec (DESIGN9.md piece 1); an empty port list is left out. */
+/**
+ * `thoughtgate capture-init` flags for a spec (DESIGN9.md piece 1). --redirect-ports is always
+ * given, even empty: left out, capture-init would redirect its default (80).
+ */
 export function captureInitArgs(spec: CaptureSpec): string[] {
   return [
     'capture-init',
     '--uid',
     String(spec.uid),
-    ...(spec.redirectPorts.length ? ['--redirect-ports', spec.redirectPorts.join(',')] : []),
+    '--redirect-ports',
+    spec.redirectPorts.join(','),
     '--transparent-port',
     String(spec.transparentPort),
     ...(spec.tlsPort !== null ? ['--tls-port', String(spec.tlsPort)] : []),

@@ -395,6 +395,7 @@ function planCapture(input: MutationInput, policyPorts: readonly number[], uid: 
   const { pod, settings } = input;
   let optIn: ReturnType<typeof captureOptIn>;
   let cs: CaptureSpec;
+  let specWarnings: string[];
   try {
     optIn = captureOptIn(pod, input.namespace.labels, settings.capture);
   } catch (err) {
@@ -402,7 +403,7 @@ function planCapture(input: MutationInput, policyPorts: readonly number[], uid: 
   }
   if (!optIn.on) return null;
   try {
-    cs = captureSpec(pod, settings.capture, policyPorts, uid);
+    ({ spec: cs, warnings: specWarnings } = captureSpec(pod, settings.capture, policyPorts, uid));
   } catch (err) {
     return { denied: deny('invalid capture annotation', `capture is on (${optIn.why}) but ${describeError(err)}`) };
   }
@@ -419,9 +420,10 @@ function planCapture(input: MutationInput, policyPorts: readonly number[], uid: 
       findings.map((f) => f.container),
     ),
     why: optIn.why,
-    warnings: findings.length
-      ? [`thoughtgate: captured, but the pod could walk around capture (capture.allowBypassablePods): ${describeFindings(findings)}`]
-      : [],
+    warnings: [
+      ...specWarnings,
+      ...(findings.length ? [`thoughtgate: captured, but the pod could walk around capture (capture.allowBypassablePods): ${describeFindings(findings)}`] : []),
+    ],
   };
 }
 
