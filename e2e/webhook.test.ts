@@ -43,7 +43,6 @@ let certs: WebhookCertManager;
 let server: WebhookServer | undefined;
 let port = 0;
 const seen: Array<{ result: AdmissionResult; seconds: number }> = [];
-const policies: Record<string, unknown[]> = {};
 const changes: ServingTls[] = [];
 
 async function startServer(): Promise<void> {
@@ -54,9 +53,13 @@ async function startServer(): Promise<void> {
     getTls: () => certs.current(),
     // What the operator would take from its namespace informer; here a direct read.
     namespaceLabels: async (name) => (await core.readNamespace({ name })).metadata?.labels ?? {},
-    // What the operator's GovernancePolicy informer would hold. Objects, not API reads: the CRD
-    // accepts secretKeyRef headers only with the custody schema (api/config.ts).
-    policies: (namespace) => policies[namespace] ?? [],
+    // What the operator's GovernancePolicy informer holds; here a direct list.
+    policies: async (namespace) =>
+      (
+        (await kc
+          .makeApiClient(k8s.CustomObjectsApi)
+          .listNamespacedCustomObject({ group: 'thoughtgate.io', version: 'v1alpha1', namespace, plural: 'governancepolicies' })) as { items: unknown[] }
+      ).items,
     onAdmission: (result, seconds) => seen.push({ result, seconds }),
   });
   port = server.port;
@@ -347,22 +350,21 @@ describe('injection webhook on a real kube-apiserver', () => {
   it(
     'captures a pod of a namespace labelled for capture: init container first, state volume and Secrets in the sidecar only',
     async () => {
-      policies[CAPTURED] = [
-        {
-          apiVersion: 'thoughtgate.io/v1alpha1',
-          kind: 'GovernancePolicy',
-          metadata: { name: 'tools', namespace: CAPTURED },
-          spec: {
-            sources: [
-              {
-                name: 'tools',
-                url: 'http://mcp.tools.svc:8080/mcp',
-                headers: { Authorization: { valueFrom: { secretKeyRef: { name: 'tools-token', key: 'token' } }, prefix: 'Bearer ' } },
-              },
-            ],
-          },
+      const tools = {
+        apiVersion: 'thoughtgate.io/v1alpha1',
+        kind: 'GovernancePolicy',
+        metadata: { name: 'tools', namespace: CAPTURED },
+        spec: {
+          sources: [
+            {
+              name: 'tools',
+              url: 'http://mcp.tools.svc:8080/mcp',
+              headers: { Authorization: { valueFrom: { secretKeyRef: { name: 'tools-token', key: 'token' } }, prefix: 'Bearer ' } },
+            },
+          ],
         },
-      ];
+      };
+      await kubectl(['apply', '-f', '-'], JSON.stringify(tools));
       const before = seen.length;
       const pod = await create(
         podManifest('captured', CAPTURED, {
