@@ -46,6 +46,7 @@ const seen: Array<{ result: AdmissionResult; seconds: number }> = [];
 const changes: ServingTls[] = [];
 
 async function startServer(): Promise<void> {
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   server = await startWebhookServer({
     port,
     host: '127.0.0.1',
@@ -56,9 +57,9 @@ async function startServer(): Promise<void> {
     // What the operator's GovernancePolicy informer holds; here a direct list.
     policies: async (namespace) =>
       (
-        (await kc
-          .makeApiClient(k8s.CustomObjectsApi)
-          .listNamespacedCustomObject({ group: 'thoughtgate.io', version: 'v1alpha1', namespace, plural: 'governancepolicies' })) as { items: unknown[] }
+        (await custom.listNamespacedCustomObject({ group: 'thoughtgate.io', version: 'v1alpha1', namespace, plural: 'governancepolicies' })) as {
+          items: unknown[];
+        }
       ).items,
     onAdmission: (result, seconds) => seen.push({ result, seconds }),
   });
@@ -156,6 +157,9 @@ describe('injection webhook on a real kube-apiserver', () => {
       ['apply', '-f', '-'],
       JSON.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'locked', namespace: AGENTS }, automountServiceAccountToken: false }),
     );
+    // The webhook lists GovernancePolicies on each review (the operator waits for its informer the
+    // same way): a freshly applied CRD answers 429 while its storage initializes.
+    await until('the GovernancePolicy API', async () => (await kubectlResult(['get', 'governancepolicies', '-n', AGENTS])).code === 0);
   }, STEP_TIMEOUT);
 
   afterAll(async () => {
