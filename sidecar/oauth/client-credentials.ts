@@ -40,7 +40,7 @@ export function usesClientCredentials(s: CompiledSource): s is CompiledSource & 
   return s.auth?.mode === 'clientCredentials';
 }
 
-async function getJson(fetchFn: typeof fetch, url: URL, init: RequestInit = {}): Promise<{ status: number; doc: unknown }> {
+async function fetchJson(fetchFn: typeof fetch, url: URL, init: RequestInit = {}): Promise<{ status: number; doc: unknown }> {
   // redirect: 'error': a metadata or token URL that redirects would send the credentials elsewhere.
   const r = await fetchFn(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(OAUTH_REQUEST_TIMEOUT_MS) });
   const len = Number(r.headers.get('content-length') ?? '0');
@@ -69,7 +69,7 @@ export async function discover(source: CompiledSource, auth: ClientCredentials, 
   let issuer: URL | null = null;
   if (auth.tokenUrl === null || resource === null) {
     for (const u of protectedResourceUrls(source.url)) {
-      const r = await getJson(fetchFn, u).catch(() => null);
+      const r = await fetchJson(fetchFn, u).catch(() => null);
       const m = r && r.status === 200 ? readResourceMetadata(r.doc) : null;
       if (!m) continue;
       if (m.resource !== null && !resourceMatches(m.resource, source.url))
@@ -83,7 +83,7 @@ export async function discover(source: CompiledSource, auth: ClientCredentials, 
   if (auth.tokenUrl !== null) return { tokenUrl: auth.tokenUrl, resource };
   const as = issuer ?? new URL(source.url.origin);
   for (const u of authServerMetadataUrls(as)) {
-    const r = await getJson(fetchFn, u).catch(() => null);
+    const r = await fetchJson(fetchFn, u).catch(() => null);
     const t = r && r.status === 200 ? readTokenEndpoint(r.doc) : null;
     if (t) return { tokenUrl: t, resource };
   }
@@ -126,7 +126,7 @@ export function createSourceTokens(deps: SourceTokensDeps): SourceTokens {
     }
     let r: { status: number; doc: unknown };
     try {
-      r = await getJson(fetchFn, d.tokenUrl, { method: 'POST', headers, body: body.toString() });
+      r = await fetchJson(fetchFn, d.tokenUrl, { method: 'POST', headers, body: body.toString() });
     } catch {
       discovered.delete(auth.key); // the endpoint may have moved: discover again next time
       return { ok: false, reason: `could not reach the token endpoint ${d.tokenUrl.origin}` };

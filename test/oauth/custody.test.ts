@@ -15,7 +15,7 @@ interface TokenRequest {
   form: Record<string, string>;
 }
 
-/** A token endpoint issuing tok-1, tok-2, … to client "agent-client" with the current secret. */
+/** A token endpoint issuing tok-1, tok-2, … to client "agent-client" with the current secret (basic or post). */
 async function authServer(): Promise<{ url: string; requests: TokenRequest[]; secret: { value: string }; close(): Promise<void> }> {
   const requests: TokenRequest[] = [];
   const secret = { value: 'first-s3cret' };
@@ -25,9 +25,10 @@ async function authServer(): Promise<{ url: string; requests: TokenRequest[]; se
     for await (const c of req) body += c;
     const form = Object.fromEntries(new URLSearchParams(body));
     requests.push({ authorization: req.headers['authorization'], form });
-    const expected = `Basic ${Buffer.from(`agent-client:${secret.value}`).toString('base64')}`;
+    const basic = req.headers['authorization'] === `Basic ${Buffer.from(`agent-client:${secret.value}`).toString('base64')}`;
+    const post = form['client_id'] === 'agent-client' && form['client_secret'] === secret.value && req.headers['authorization'] === undefined;
     res.setHeader('content-type', 'application/json');
-    if (req.url !== '/token' || req.headers['authorization'] !== expected) {
+    if (req.url !== '/token' || !(basic || post)) {
       res.writeHead(401).end('{"error":"invalid_client"}');
       return;
     }
@@ -48,8 +49,8 @@ let tg: TestSidecar;
 let dir: string;
 const secretFile = () => join(dir, 'client-secret');
 
-/** The source with the client's secret in `secret` (a file by default) and `scope` (none: null). */
-const config = (scope: string | null, secret = `{ file: ${secretFile()} }`) => `
+/** The source with the client's secret in `secret` (a file by default), `scope` (none: null) and more auth keys. */
+const config = (scope: string | null, secret = `{ file: ${secretFile()} }`, more = '') => `
 sources:
   - name: up
     url: ${upstream.url}
@@ -57,7 +58,7 @@ sources:
       mode: clientCredentials
       clientId: agent-client
       clientSecret: { valueFrom: ${secret} }
-      tokenUrl: ${as.url}/token${scope === null ? '' : `\n      scope: "${scope}"`}
+      tokenUrl: ${as.url}/token${scope === null ? '' : `\n      scope: "${scope}"`}${more}
 defaultAction: forward
 `;
 
@@ -142,10 +143,42 @@ test('a token endpoint refusing the client: the call fails with a clear error, t
   for (const s of ['first-s3cret', 'second-s3cret', 'tok-1', 'tok-2', 'tok-3']) expect(logs).not.toContain(s);
 });
 
+test('client_secret_post: the credentials go in the form, not in Authorization', async () => {
+  as.secret.value = 'second-s3cret';
+  tg.writeConfig(config('mcp:post', undefined, '\n      tokenEndpointAuth: client_secret_post'));
+  await tg.waitFor(() => scopeOf() === 'mcp:post', 'the reload');
+  await (await initialize()).text();
+  const last = as.requests.at(-1)!;
+  expect(last.authorization).toBeUndefined();
+  expect(last.form).toMatchObject({ grant_type: 'client_credentials', client_id: 'agent-client', client_secret: 'second-s3cret', scope: 'mcp:post' });
+});
+
+test('discovery refuses protected-resource metadata that speaks for another resource', async () => {
+  // The upstream's origin serves no metadata; a decoy server does, for another resource.
+  const decoy = http.createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ resource: 'https://elsewhere.example/mcp', authorization_servers: [as.url] }));
+  });
+  await new Promise<void>((r) => decoy.listen(0, '127.0.0.1', r));
+  const before = as.requests.length;
+  try {
+    const url = `http://127.0.0.1:${(decoy.address() as AddressInfo).port}/mcp`;
+    tg.writeConfig(config(null).replace(`url: ${upstream.url}`, `url: ${url}`).replace(`\n      tokenUrl: ${as.url}/token`, ''));
+    await tg.waitFor(() => tg.sidecar.snapshot()?.sources.get('up')?.url.href === url, 'the reload');
+    const r = await initialize();
+    expect(JSON.parse(await r.text())).toMatchObject({ error: { code: -32000 } });
+    expect(JSON.stringify(tg.logs())).toContain('is for another resource');
+    expect(as.requests.length).toBe(before);
+  } finally {
+    decoy.closeAllConnections();
+    await new Promise<void>((r) => decoy.close(() => r()));
+  }
+});
+
 test('an unreadable client secret denies calls with -32025 naming it, and no token is asked for', async () => {
   const before = as.requests.length;
   tg.writeConfig(config(null, '{ env: TG_OAUTH_TEST_NEVER_SET }'));
-  await tg.waitFor(() => scopeOf() === null, 'the reload');
+  await tg.waitFor(() => JSON.stringify(tg.sidecar.snapshot()?.sources.get('up')?.auth).includes('TG_OAUTH_TEST_NEVER_SET'), 'the reload');
   const r = await initialize();
   expect(JSON.parse(await r.text())).toMatchObject({
     id: 1,
