@@ -155,7 +155,7 @@ test('client_secret_post: the credentials go in the form, not in Authorization',
 
 test('discovery refuses protected-resource metadata that speaks for another resource', async () => {
   // The upstream's origin serves no metadata; a decoy server does, for another resource.
-  const decoy = http.createServer((req, res) => {
+  const decoy = http.createServer((_req, res) => {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ resource: 'https://elsewhere.example/mcp', authorization_servers: [as.url] }));
   });
