@@ -111,8 +111,21 @@ export async function containerProcess(
  * the same 127.0.0.1 addresses it would be given, through forwards; the test reaches `podPorts`
  * (bound to the pod's loopback) on a host loopback port, as `kubectl port-forward` does.
  */
+/** The world outside a captured pod (e2e-run.sh pod-add … upstream): its own network namespace. */
+export interface UpstreamNet {
+  netns: string;
+  /** The upstream's addresses: where its servers listen and the pod's default routes point. */
+  ipv4: string;
+  ipv6: string;
+  /** The pod's addresses on the link to the upstream. */
+  podIpv4: string;
+  podIpv6: string;
+}
+
 export interface PodSandbox {
   netns: string;
+  /** Set when the sandbox was made with `upstream: true`. */
+  upstream?: UpstreamNet;
   /** The pod's IP (its end of the veth). */
   ip: string;
   /** http://<pod IP>:<port>, for ports the pod binds on all its addresses. */
@@ -128,11 +141,27 @@ export interface PodSandbox {
 const RUN_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'e2e-run.sh');
 const FORWARD_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'pod-forward.mjs');
 
-export async function startPodSandbox(cluster: Pick<Cluster, 'server'>, o: { hostPorts?: number[]; podPorts?: number[] } = {}): Promise<PodSandbox> {
+/** `[::0:1]` → `::1`: the spelling Node reports addresses in. */
+const canonicalIpv6 = (a: string) => new URL(`http://[${a}]/`).hostname.slice(1, -1);
+
+/**
+ * `upstream`: also an upstream namespace (UpstreamNet) holding the pod's default routes and DNS.
+ * `forwardAs`: the UID the in-pod forwards run as. The forwards play the cluster network (the API
+ * server's Service), not a container: in a captured pod they must run as the sidecar's UID, whose
+ * connections capture lets through, as the sidecar's own connections to the API server pass.
+ */
+export async function startPodSandbox(
+  cluster: Pick<Cluster, 'server'>,
+  o: { hostPorts?: number[]; podPorts?: number[]; upstream?: boolean; forwardAs?: number } = {},
+): Promise<PodSandbox> {
   const run = process.env['THOUGHTGATE_E2E_RUN'];
   if (!run) throw new Error('THOUGHTGATE_E2E_RUN is not set: run e2e tests through jest (test/global-setup.js sets it)');
-  const added = execFileSync(RUN_SCRIPT, ['pod-add', run], { encoding: 'utf8' }).trim().split(' ');
-  const [netns, hostIp, ip] = added as [string, string, string];
+  const added = execFileSync(RUN_SCRIPT, ['pod-add', run, ...(o.upstream ? ['upstream'] : [])], { encoding: 'utf8' })
+    .trim()
+    .split(' ');
+  const [netns, hostIp, ip, upNetns, up4, up6, pod4, pod6] = added as [string, string, string, ...(string | undefined)[]];
+  const upstream: UpstreamNet | undefined =
+    upNetns && up4 && up6 && pod4 && pod6 ? { netns: upNetns, ipv4: up4, ipv6: canonicalIpv6(up6), podIpv4: pod4, podIpv6: canonicalIpv6(pod6) } : undefined;
   const servers: net.Server[] = [];
   const sockets = new Set<net.Socket>();
   const local = new Map<number, number>();
@@ -177,7 +206,8 @@ export async function startPodSandbox(cluster: Pick<Cluster, 'server'>, o: { hos
       forwards.push(`${ip}:${port}=127.0.0.1:${port}`);
       local.set(port, await forward('127.0.0.1', { host: ip, port }));
     }
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, FORWARD_SCRIPT, ...forwards], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const as = o.forwardAs === undefined ? [] : ['setpriv', `--reuid=${o.forwardAs}`, `--regid=${o.forwardAs}`, '--clear-groups'];
+    const child = spawn('ip', ['netns', 'exec', netns, ...as, process.execPath, FORWARD_SCRIPT, ...forwards], { stdio: ['ignore', 'pipe', 'pipe'] });
     forwarder = child;
     let err = '';
     child.stderr!.on('data', (d) => {
@@ -193,6 +223,7 @@ export async function startPodSandbox(cluster: Pick<Cluster, 'server'>, o: { hos
   }
   return {
     netns,
+    ...(upstream ? { upstream } : {}),
     ip,
     url: (port) => `http://${ip}:${port}`,
     portForward: (port) => {

@@ -1,0 +1,103 @@
+// The world outside a captured pod, run inside its upstream network namespace (ip netns exec;
+// see e2e-run.sh pod-add … upstream): the real server-everything behind recording relays on plain
+// HTTP ports, a TLS server, and plain TCP banner ports (egress exceptions). Every listener binds
+// "::" without v6only, so it answers on the namespace's IPv4 and IPv6 addresses alike.
+//
+//   node upstream-servers.mjs '<json>'   {"http":[80,8080],"tls":{"port":443,"cert":"<file>","key":"<file>"},"tcp":[9000]}
+//
+// stdout, one JSON object a line: {"ready":true} once every listener is bound; then one
+// {"port","method","url","headers","remote","body"} per HTTP request a relay received (the test's
+// oracle: what the upstream was sent, e.g. the credential header) and {"port","tls":true,"sni",
+// "remote"} per TLS connection.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { createRequire } from 'node:module';
+
+const cfg = JSON.parse(process.argv[2] ?? '{}');
+const require = createRequire(import.meta.url);
+const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
+const say = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+// server-everything binds every interface of this namespace; the relays reach it on loopback.
+const INNER = 3001;
+const everything = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
+  env: { ...process.env, PORT: String(INNER) },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+everything.once('exit', (code) => {
+  process.stderr.write(`server-everything exited with ${code}\n`);
+  process.exit(1);
+});
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.once(sig, () => {
+    everything.kill();
+    process.exit(0);
+  });
+}
+
+const relay = (port) =>
+  http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      say({ port, method: req.method, url: req.url, headers: req.headers, remote: req.socket.remoteAddress, body: body.toString('utf8') });
+      const up = http.request(
+        { host: '127.0.0.1', port: INNER, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${INNER}` } },
+        (upRes) => {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          res.flushHeaders();
+          upRes.pipe(res);
+        },
+      );
+      up.on('error', () => {
+        if (!res.headersSent) res.writeHead(502).end();
+        else res.destroy();
+      });
+      res.on('close', () => up.destroy());
+      up.end(body);
+    });
+  });
+
+const tlsServer = (t) =>
+  https.createServer({ cert: readFileSync(t.cert), key: readFileSync(t.key) }, (req, res) => {
+    say({ port: t.port, tls: true, sni: req.socket.servername ?? null, remote: req.socket.remoteAddress, url: req.url, headers: req.headers });
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('tls upstream\n');
+  });
+
+const banner = (port) =>
+  net.createServer((s) => {
+    say({ port, tcp: true, remote: s.remoteAddress });
+    s.on('error', () => {});
+    s.end(`banner ${port}\n`);
+  });
+
+const listen = (server, port) =>
+  new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host: '::', ipv6Only: false }, resolve);
+  });
+
+// server-everything first: the relays are useless until it answers.
+for (const end = Date.now() + 15_000; ; ) {
+  const up = await new Promise((r) => {
+    const s = net.connect(INNER, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      r(true);
+    });
+    s.once('error', () => r(false));
+  });
+  if (up) break;
+  if (Date.now() > end) throw new Error('server-everything did not listen');
+  await new Promise((r) => setTimeout(r, 50));
+}
+await Promise.all([
+  ...(cfg.http ?? []).map((p) => listen(relay(p), p)),
+  ...(cfg.tls ? [listen(tlsServer(cfg.tls), cfg.tls.port)] : []),
+  ...(cfg.tcp ?? []).map((p) => listen(banner(p), p)),
+]);
+say({ ready: true });

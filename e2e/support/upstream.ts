@@ -1,0 +1,155 @@
+// The world outside a captured pod, started in its sandbox's upstream namespace (startPodSandbox
+// with `upstream: true`): a real DNS server (dnsmasq) answering the upstream's name on both of its
+// addresses, and upstream-servers.mjs (server-everything behind recording relays on plain-HTTP
+// ports, a TLS server, TCP banner ports). What the servers received is the tests' oracle.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Proc } from '../../test/support/processes.js';
+import { issueCa, issueServing } from '../../webhook/x509.js';
+import type { PodSandbox, UpstreamNet } from './kubelet.js';
+import { until } from './k8s.js';
+
+const SERVERS = join(dirname(fileURLToPath(import.meta.url)), 'upstream-servers.mjs');
+
+/** One thing an upstream server saw (upstream-servers.mjs prints them). */
+export interface Seen {
+  port: number;
+  remote: string;
+  /** HTTP relays. */
+  method?: string;
+  url?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** The TLS server. */
+  tls?: true;
+  sni?: string | null;
+  /** TCP banner ports. */
+  tcp?: true;
+}
+
+export interface Upstream {
+  net: UpstreamNet;
+  /** The name dnsmasq answers with both addresses. */
+  name: string;
+  /** PEM of the CA that signed the TLS server's certificate (for `name` and both addresses). */
+  ca: string;
+  seen: Seen[];
+  clear(): void;
+  stop(): Promise<void>;
+}
+
+function proc(command: string, args: string[]): { proc: Proc; lines: (fn: (l: string) => void) => void } {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const rl = readline.createInterface({ input: child.stdout! });
+  return {
+    proc: {
+      child,
+      out: () => err,
+      err: () => err,
+      exited,
+      async stop(signal = 'SIGTERM') {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        return exited.then((c) => {
+          rl.close();
+          return c;
+        });
+      },
+    },
+    lines: (fn) => rl.on('line', fn),
+  };
+}
+
+/**
+ * Starts DNS and the servers. `http`: plain-HTTP relay ports; `tls`: the TLS server's port; `tcp`:
+ * banner ports. Names ending in `name` (e.g. mcp.test) resolve to the upstream's two addresses.
+ */
+export async function startUpstream(sandbox: PodSandbox, o: { name?: string; http?: number[]; tls?: number; tcp?: number[] } = {}): Promise<Upstream> {
+  const net = sandbox.upstream;
+  if (!net) throw new Error('startUpstream needs a sandbox made with upstream: true');
+  const name = o.name ?? 'mcp.test';
+  const procs: Proc[] = [];
+  const stop = async () => {
+    for (const p of procs.reverse()) await p.stop('SIGKILL');
+  };
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'tg-upstream-'));
+    const now = new Date();
+    const ca = await issueCa({ now, validityMs: 3_600_000 });
+    const serving = await issueServing({ ca, sans: { dnsNames: [name], ipAddresses: [net.ipv4, net.ipv6] }, now, validityMs: 3_600_000 });
+    writeFileSync(join(dir, 'tls.crt'), serving.cert);
+    writeFileSync(join(dir, 'tls.key'), serving.key);
+
+    // --conf-file=/dev/null: not the machine's dnsmasq.conf; --no-resolv/--no-hosts: answers only
+    // what --address says (anything else: REFUSED, never forwarded off the machine).
+    const dns = proc('ip', [
+      'netns',
+      'exec',
+      net.netns,
+      'dnsmasq',
+      '--no-daemon',
+      '--conf-file=/dev/null',
+      '--no-resolv',
+      '--no-hosts',
+      '--pid-file=',
+      '--user=root',
+      '--port=53',
+      `--listen-address=${net.ipv4},${net.ipv6}`,
+      '--bind-interfaces',
+      `--address=/${name}/${net.ipv4}`,
+      `--address=/${name}/${net.ipv6}`,
+      '--log-facility=-',
+    ]);
+    procs.push(dns.proc);
+
+    const seen: Seen[] = [];
+    let ready = false;
+    const servers = proc('ip', [
+      'netns',
+      'exec',
+      net.netns,
+      process.execPath,
+      SERVERS,
+      JSON.stringify({
+        http: o.http ?? [80],
+        tls: o.tls ? { port: o.tls, cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') } : undefined,
+        tcp: o.tcp ?? [],
+      }),
+    ]);
+    procs.push(servers.proc);
+    servers.lines((l) => {
+      const m = JSON.parse(l) as Seen & { ready?: true };
+      if (m.ready) ready = true;
+      else seen.push(m);
+    });
+    await until(
+      'the upstream servers and DNS',
+      async () => {
+        for (const p of [dns.proc, servers.proc]) if (p.child.exitCode !== null) throw new Error(`exited with ${p.child.exitCode}: ${p.err()}`);
+        return ready && /started, version/.test(dns.proc.err());
+      },
+      30_000,
+    );
+    return {
+      net,
+      name,
+      ca: ca.cert,
+      seen,
+      clear: () => {
+        seen.length = 0;
+      },
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
