@@ -31,8 +31,8 @@ runs_root="${THOUGHTGATE_E2E_RUNS:-/tmp/thoughtgate-e2e}"
 
 die() { echo "e2e-run.sh: $*" >&2; exit 1; }
 
-run_sandboxes() { # run id → its pod netns names
-  ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^tg$1-[0-9]+$" || true
+run_sandboxes() { # run id → its pod netns names (also of an upstream netns left alone)
+  ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^tg$1-[0-9]+u?$" | sed 's/u$//' | sort -u || true
 }
 
 # Deletes a pod netns, its upstream netns and resolv.conf. Processes the test left in them (a
