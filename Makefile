@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help install build typecheck lint format test test-unit bench run crds manifests dev-cluster dev-cluster-down k8s-tools kind-e2e clean
+.PHONY: help install build typecheck lint format test test-unit bench run crds manifests dev-cluster dev-cluster-down k8s-tools net-tools kind-e2e clean
 
 help:
 	@echo "make run          start server-everything and the sidecar with examples/thoughtgate.yaml"
@@ -10,7 +10,7 @@ help:
 	@echo "make bench        run the benchmarks and print their numbers"
 	@echo "make dev-cluster  start etcd, kube-apiserver, controller-manager and the operator (.dev/)"
 	@echo "make kind-e2e     build both images and test them on a kind cluster (needs Docker, kind, helm)"
-	@echo "make build | typecheck | lint | format | crds | k8s-tools | dev-cluster-down | clean"
+	@echo "make build | typecheck | lint | format | crds | k8s-tools | net-tools | dev-cluster-down | clean"
 
 $(NODE_MODULES_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -41,7 +41,12 @@ k8s-tools:
 	scripts/k8s-tools.sh install >/dev/null
 	scripts/helm-tools.sh install >/dev/null
 
-test: install lint k8s-tools
+# iptables (nft and legacy), ip, setpriv and dnsmasq from Debian's packages, for the capture tests
+# (scripts/net-tools.sh; installing needs root, checking does not).
+net-tools:
+	scripts/net-tools.sh install
+
+test: install lint k8s-tools net-tools
 	scripts/run-tests.sh
 
 test-unit: install

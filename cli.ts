@@ -2,6 +2,7 @@
 // The `thoughtgate` command. Each subcommand is imported only when chosen, so the sidecar never
 // loads the operator's dependencies (@kubernetes/client-node: +66–72 MiB RSS, docs/performance.md).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CAPTURE_PORTS, CAPTURE_STATE_FILE, SIDECAR_UID } from './api/capture.js';
 import { ALLOWED_HOST, ENV, PORTS } from './api/wellknown.js';
 import { describeError } from './lib/describe-error.js';
 
@@ -15,6 +16,7 @@ Commands:
   sidecar     run the governance proxy in front of MCP servers
   operator    run the Kubernetes operator and the sidecar-injection webhook
   validate    check a thoughtgate.yaml and exit (0 valid, 1 invalid)
+  capture-init  install a pod's traffic-capture rules (the injected init container)
   version     print the version
 
 Run "thoughtgate <command> --help" for the options of a command.
@@ -46,6 +48,18 @@ Options (each also settable by environment; a flag wins over its variable):
   --log-level <level>     debug | info | warn | error (default info)   [${ENV.logLevel}]
   --drain-timeout <dur>   on SIGTERM, how long in-flight requests may   [${ENV.drainTimeout}]
                           finish before connections are closed (default 10s)
+
+Capture (a pod whose traffic the init container "capture-init" redirects; the
+webhook sets these; each listener binds 127.0.0.1 and ::1):
+  --transparent-port <n>  turns capture on: plain HTTP redirected from    [${ENV.transparentPort}]
+                          the agent, governed by its Host header
+                          (in a pod ${CAPTURE_PORTS.transparent})
+  --tls-port <n>          TLS redirected from the agent (its port 443):  [${ENV.tlsPort}]
+                          tunnelled unopened when the SNI name is in
+                          egress.allow (in a pod ${CAPTURE_PORTS.tlsPassthrough})
+  --capture-state <file>  the init container's state file; /ready fails [${ENV.captureState}]
+                          while it is missing or invalid
+                          (default ${CAPTURE_STATE_FILE})
   -h, --help              show this help
 
 In a Kubernetes pod (set up by the ThoughtGate webhook) the identity comes from
@@ -109,6 +123,29 @@ function allowedHosts(value: string | undefined): string[] {
   return list;
 }
 
+/** The capture listeners: on with --transparent-port; --tls-port and --capture-state only with it. */
+function captureOptions(v: Record<string, unknown>, env: NodeJS.ProcessEnv): { capture?: { transparentPort: number; tlsPort?: number; stateFile: string } } {
+  const text = (flag: string, name: string) => {
+    const value = (v[flag] as string | undefined) ?? env[name];
+    return value === '' ? undefined : value;
+  };
+  const transparent = text('transparent-port', ENV.transparentPort);
+  const tls = text('tls-port', ENV.tlsPort);
+  const stateFile = text('capture-state', ENV.captureState);
+  if (transparent === undefined) {
+    if (tls !== undefined || stateFile !== undefined)
+      throw new UsageError('thoughtgate sidecar: --tls-port and --capture-state need --transparent-port (capture is on only with it)');
+    return {};
+  }
+  return {
+    capture: {
+      transparentPort: port(transparent, '--transparent-port', CAPTURE_PORTS.transparent),
+      ...(tls !== undefined ? { tlsPort: port(tls, '--tls-port', CAPTURE_PORTS.tlsPassthrough) } : {}),
+      stateFile: stateFile ?? CAPTURE_STATE_FILE,
+    },
+  };
+}
+
 async function sidecar(args: string[]): Promise<number> {
   const v = parse(
     args,
@@ -121,6 +158,9 @@ async function sidecar(args: string[]): Promise<number> {
       'allowed-hosts': { type: 'string' },
       'log-level': { type: 'string' },
       'drain-timeout': { type: 'string' },
+      'transparent-port': { type: 'string' },
+      'tls-port': { type: 'string' },
+      'capture-state': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     'sidecar',
@@ -148,6 +188,7 @@ async function sidecar(args: string[]): Promise<number> {
     bind: (v.bind as string | undefined) ?? env[ENV.bind] ?? '127.0.0.1',
     adminBind: (v['admin-bind'] as string | undefined) ?? env[ENV.adminBind],
     allowedHosts: allowedHosts((v['allowed-hosts'] as string | undefined) ?? env[ENV.allowedHosts]),
+    ...captureOptions(v, env),
   };
   const log = createLogger(level);
   const { startSidecar } = await import('./sidecar/sidecar.js');
@@ -424,6 +465,92 @@ async function validate(args: string[]): Promise<number> {
   return 0;
 }
 
+const captureInitHelp = (d: typeof import('./sidecar/capture/spec.js')) => `Usage: thoughtgate capture-init [options]
+
+Installs the rules that make the sidecar the only way out of this network
+namespace (the init container the webhook adds to a captured pod; needs root
+with NET_ADMIN and NET_RAW). For IPv4 and IPv6, in chains TG_CAPTURE of the nat
+and filter tables jumped to first from OUTPUT (re-running replaces them):
+loopback and the sidecar's uid pass; TCP to the redirect ports goes to the
+sidecar's transparent listener, 443 to its TLS listener (with --tls-port);
+DNS and the --allow exceptions pass; everything else is rejected.
+
+Options:
+  --uid <n>                the sidecar's uid, exempt from capture (default ${SIDECAR_UID})
+  --redirect-ports <list>  plain-HTTP ports redirected to the transparent listener,
+                           comma-separated (default ${d.DEFAULT_REDIRECT_PORTS.join(',')}; "" = none)
+  --transparent-port <n>   the sidecar's transparent listener (default ${CAPTURE_PORTS.transparent})
+  --tls-port <n>           redirect outbound 443 to the sidecar's TLS passthrough
+                           listener (${CAPTURE_PORTS.tlsPassthrough} in a pod); omitted: 443 is rejected
+  --dns <mode>             resolv: UDP/TCP 53 to the nameservers of --resolv-conf only;
+                           any: to any address; none: rejected (default resolv)
+  --resolv-conf <file>     (default ${d.DEFAULT_RESOLV_CONF})
+  --allow <CIDR:PORT>      egress exception, repeatable or comma-separated: TCP to it
+                           goes out directly ("10.0.0.0/8:5432", "fd00::/8:443",
+                           "[fd00::/8]:443"; PORT "*" = any)
+  --backend <b>            auto | nft | legacy (default auto: the backend already
+                           holding rules in this netns, else nft if it works, else legacy)
+  --ipv6 <m>               auto | on | off (default auto: on when the netns has IPv6)
+  --state-file <path>      where the result is written for the sidecar's /ready
+                           (default ${CAPTURE_STATE_FILE})
+  --dry-run                print the iptables-restore input of both families and exit
+  -h, --help               show this help
+
+XTABLES_LOCKFILE in the environment moves iptables' lock file (read-only root
+filesystems). Exit status: 0 installed (or printed), 1 on any failure (the pod
+then does not start: capture fails closed), 2 for bad options.
+`;
+
+async function captureInit(args: string[]): Promise<number> {
+  const v = parse(
+    args,
+    {
+      uid: { type: 'string' },
+      'redirect-ports': { type: 'string' },
+      'transparent-port': { type: 'string' },
+      'tls-port': { type: 'string' },
+      dns: { type: 'string' },
+      'resolv-conf': { type: 'string' },
+      allow: { type: 'string', multiple: true },
+      backend: { type: 'string' },
+      ipv6: { type: 'string' },
+      'state-file': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    'capture-init',
+  );
+  const spec = await import('./sidecar/capture/spec.js');
+  if (v.help) {
+    process.stdout.write(captureInitHelp(spec));
+    return 0;
+  }
+  const o = spec.captureInitOptions(v as import('./sidecar/capture/spec.js').CaptureInitFlags);
+  if (!o.ok) throw new UsageError(`thoughtgate capture-init: ${o.error}\nRun "thoughtgate capture-init --help" for the options.`);
+  const warn = (ws: string[]) => {
+    for (const w of ws) process.stderr.write(`thoughtgate capture-init: warning: ${w}\n`);
+  };
+  warn(o.warnings);
+  const { captureInit: install, dryRun, CaptureInitError } = await import('./sidecar/capture/install.js');
+  try {
+    if (o.value.dryRun) {
+      const d = await dryRun(o.value);
+      warn(d.warnings);
+      process.stdout.write(d.text);
+      return 0;
+    }
+    const r = await install(o.value);
+    warn(r.warnings);
+    const s = r.state;
+    process.stdout.write(`thoughtgate capture-init: installed (${s.backend}, ${s.families.join('+')}) in ${s.durationMs} ms; state in ${o.value.stateFile}\n`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof CaptureInitError)) throw err;
+    process.stderr.write(`thoughtgate capture-init: ${err.message}\n`);
+    return 1;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -433,6 +560,8 @@ async function main(argv: string[]): Promise<number> {
       return validate(rest);
     case 'operator':
       return operator(rest);
+    case 'capture-init':
+      return captureInit(rest);
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION}\n`);

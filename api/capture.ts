@@ -81,3 +81,112 @@ export const CaptureStateSchema = z.object({
   durationMs: z.number(),
 });
 export type CaptureState = z.infer<typeof CaptureStateSchema>;
+
+// ---------------------------------------------------------------- the strings flags and annotations carry
+// One parser for capture-init's flags and the webhook's annotations, so both refuse the same text
+// with the same message. Pure.
+
+export type CaptureParse<T> = { ok: true; value: T; warnings: string[] } | { ok: false; error: string };
+
+const EXCEPTION_EXAMPLE = 'expected CIDR:PORT, e.g. 10.0.0.0/8:5432, fd00::/8:443 or [fd00::/8]:443 (PORT a number or *)';
+
+function port1(text: string): number | null {
+  if (!/^[1-9]\d{0,4}$/.test(text)) return null;
+  const n = Number(text);
+  return n <= 65535 ? n : null;
+}
+
+/** "80,8080" → [80, 8080] (sorted, without duplicates); "" → []. Each port 1–65535. */
+export function parseCapturePorts(text: string): CaptureParse<number[]> {
+  const t = text.trim();
+  if (t === '') return { ok: true, value: [], warnings: [] };
+  const out = new Set<number>();
+  for (const raw of t.split(',')) {
+    const p = port1(raw.trim());
+    if (p === null) return { ok: false, error: `"${raw.trim()}" is not a port (1-65535) in "${t}"` };
+    out.add(p);
+  }
+  return { ok: true, value: [...out].sort((a, b) => a - b), warnings: [] };
+}
+
+const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+/** An address as a number (32 or 128 bits), strict: dotted-decimal IPv4 only, IPv6 without zone. */
+function addressValue(text: string): { family: 4 | 6; value: bigint } | null {
+  const m = V4.exec(text);
+  if (m) return { family: 4, value: m.slice(1).reduce((v, b) => (v << 8n) | BigInt(b), 0n) };
+  if (!text.includes(':') || /[[\]/%@]/.test(text)) return null;
+  let canonical: string;
+  try {
+    // The WHATWG URL parser validates IPv6 and writes it in RFC 5952 form, embedded IPv4 as hex.
+    canonical = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  } catch {
+    return null;
+  }
+  const [left, right] = canonical.split('::') as [string, string | undefined];
+  const groups = (s: string) => (s === '' ? [] : s.split(':'));
+  const l = groups(left);
+  const r = right === undefined ? [] : groups(right);
+  const all = right === undefined ? l : [...l, ...new Array<string>(8 - l.length - r.length).fill('0'), ...r];
+  return { family: 6, value: all.reduce((v, g) => (v << 16n) | BigInt(parseInt(g, 16)), 0n) };
+}
+
+function formatAddress(family: 4 | 6, value: bigint): string {
+  if (family === 4) return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 255n)).join('.');
+  const full = [112n, 96n, 80n, 64n, 48n, 32n, 16n, 0n].map((s) => ((value >> s) & 0xffffn).toString(16)).join(':');
+  return new URL(`http://[${full}]/`).hostname.slice(1, -1);
+}
+
+/**
+ * "10.1.0.0/16" → its canonical form. A prefix is required. Host bits set ("10.1.2.3/16") are
+ * cleared, with a warning saying so; IPv4-mapped IPv6 prefixes are refused (such traffic leaves as
+ * IPv4: write the IPv4 CIDR).
+ */
+export function parseCaptureCidr(text: string): CaptureParse<{ cidr: string; family: 4 | 6 }> {
+  const t = text.trim();
+  const slash = t.lastIndexOf('/');
+  if (slash < 0) return { ok: false, error: `"${t}" has no prefix length (write 10.0.0.5/32 for one address)` };
+  const addr = addressValue(t.slice(0, slash));
+  if (!addr) return { ok: false, error: `"${t.slice(0, slash)}" is not an IPv4 or IPv6 address (in "${t}")` };
+  const bits = addr.family === 4 ? 32 : 128;
+  const lenText = t.slice(slash + 1);
+  const len = /^(0|[1-9]\d{0,2})$/.test(lenText) ? Number(lenText) : NaN;
+  if (!(len >= 0 && len <= bits)) return { ok: false, error: `"/${lenText}" is not a prefix length (0-${bits}) in "${t}"` };
+  if (addr.family === 6 && addr.value >> 32n === 0xffffn && len >= 96)
+    return { ok: false, error: `"${t}" is IPv4-mapped: such connections leave as IPv4, write the IPv4 CIDR` };
+  const hostMask = (1n << BigInt(bits - len)) - 1n;
+  const net = addr.value & ~hostMask;
+  const cidr = `${formatAddress(addr.family, net)}/${len}`;
+  const warnings = net !== addr.value ? [`"${t}" has host bits set: using ${cidr}`] : [];
+  return { ok: true, value: { cidr, family: addr.family }, warnings };
+}
+
+/** One egress exception, "CIDR:PORT": "10.0.0.0/8:5432", "fd00::/8:443", "[fd00::/8]:443", PORT "*" = any. */
+export function parseCaptureException(text: string): CaptureParse<CaptureException> {
+  const t = text.trim();
+  const bracketed = /^\[([^\]]*)\]:([^:]*)$/.exec(t);
+  const colon = t.lastIndexOf(':');
+  const [cidrText, portText] = bracketed ? [bracketed[1]!, bracketed[2]!] : colon < 0 ? [t, ''] : [t.slice(0, colon), t.slice(colon + 1)];
+  if (portText === '' || !cidrText.includes('/')) return { ok: false, error: `"${t}": ${EXCEPTION_EXAMPLE}` };
+  const port = portText === '*' ? null : port1(portText);
+  if (port === null && portText !== '*') return { ok: false, error: `"${t}": "${portText}" is not a port (1-65535 or *)` };
+  const c = parseCaptureCidr(cidrText);
+  if (!c.ok) return { ok: false, error: `"${t}": ${c.error}` };
+  const warnings = [...c.warnings];
+  if (c.value.cidr.endsWith('/0') && port === null) warnings.push(`"${t}" lets every TCP connection of this family past capture`);
+  return { ok: true, value: { ...c.value, port }, warnings };
+}
+
+/** Several exceptions (repeated flags, or the annotation's comma-separated list); duplicates dropped. */
+export function parseCaptureExceptions(texts: readonly string[]): CaptureParse<CaptureException[]> {
+  const out: CaptureException[] = [];
+  const warnings: string[] = [];
+  for (const text of texts.flatMap((x) => x.split(',')).map((x) => x.trim())) {
+    if (text === '') continue;
+    const e = parseCaptureException(text);
+    if (!e.ok) return e;
+    warnings.push(...e.warnings);
+    if (!out.some((o) => o.cidr === e.value.cidr && o.port === e.value.port)) out.push(e.value);
+  }
+  return { ok: true, value: out, warnings };
+}

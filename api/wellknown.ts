@@ -53,6 +53,12 @@ export const ENV = {
   podName: 'POD_NAME',
   podNamespace: 'POD_NAMESPACE',
   serviceAccount: 'SERVICE_ACCOUNT',
+  /** A captured pod: the listener the capture rules redirect plain HTTP to (api/capture.ts CAPTURE_PORTS). */
+  transparentPort: 'THOUGHTGATE_TRANSPARENT_PORT',
+  /** A captured pod: the TLS passthrough listener (outbound 443), when the rules redirect it. */
+  tlsPort: 'THOUGHTGATE_TLS_PORT',
+  /** A captured pod: the init container's state file, which /ready checks. */
+  captureState: 'THOUGHTGATE_CAPTURE_STATE',
   /** Given to the app containers: where the agent reaches its MCP sources. */
   url: 'THOUGHTGATE_URL',
 } as const;

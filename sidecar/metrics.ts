@@ -54,6 +54,32 @@ export const UNKNOWN_SOURCE_LABEL = 'unknown';
 /** Where buffered bytes are held (the `what` label of the buffer metrics). */
 export type BufferUse = 'request_body' | 'filtered_response' | 'sse_event';
 
+/** The capture listeners (both only in a captured pod). */
+export type CaptureListener = 'transparent' | 'tls';
+
+/**
+ * Why a capture listener refused, the `reason` label of capture_refused_total. request: no Host,
+ * several, a malformed one, absolute-form, CONNECT; bad_request: not HTTP at all; denied: the
+ * destination is a source's other path or not in egress.allow (or in egress.deny); unavailable: no
+ * config, draining, the name does not resolve; timeout: headers or ClientHello too slow; the TLS
+ * reasons are sni.ts's (not_tls, malformed, too_large, no_sni) and ip_literal (SNI names no host).
+ */
+export const CAPTURE_REFUSALS = [
+  'request',
+  'bad_request',
+  'denied',
+  'unavailable',
+  'timeout',
+  'max_connections',
+  'pipelining',
+  'not_tls',
+  'malformed',
+  'too_large',
+  'no_sni',
+  'ip_literal',
+] as const;
+export type CaptureRefusal = (typeof CAPTURE_REFUSALS)[number];
+
 export function createSidecarMetrics() {
   const registry = new Registry();
   const p = 'thoughtgate_sidecar_';
@@ -174,6 +200,24 @@ export function createSidecarMetrics() {
       name: `${p}buffer_rejections_total`,
       help: 'Requests and responses refused with -32022 because limits.maxBufferedBytes were in use, by what was being buffered',
       labelNames: ['what'] as const,
+      registers: [registry],
+    }),
+    captureConnections: new Counter({
+      name: `${p}capture_connections_total`,
+      help: 'Connections accepted by the capture listeners (listener: transparent, tls), which only a captured pod has',
+      labelNames: ['listener'] as const,
+      registers: [registry],
+    }),
+    captureOpenConnections: new Gauge({
+      name: `${p}capture_open_connections`,
+      help: 'Connections open on each capture listener right now (server.maxConnections bounds each)',
+      labelNames: ['listener'] as const,
+      registers: [registry],
+    }),
+    captureRefused: new Counter({
+      name: `${p}capture_refused_total`,
+      help: 'Requests and connections the capture listeners refused, by listener and reason (a fixed set: CAPTURE_REFUSALS in sidecar/metrics.ts)',
+      labelNames: ['listener', 'reason'] as const,
       registers: [registry],
     }),
     batchesRejected: new Counter({

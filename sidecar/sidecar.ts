@@ -2,9 +2,12 @@
 // and graceful shutdown. Config arrives from a ConfigProvider (a watched file standalone, the
 // watched ConfigMap in a cluster); an invalid update never replaces a good snapshot.
 import http from 'node:http';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { DEFAULT_MAX_BUFFERED_BYTES, type Identity, type PolicyDocument } from '../api/config.js';
-import { createAdminServer } from './admin.js';
+import { captureReadiness, createAdminServer } from './admin.js';
+import { TLS_PORT, handleTlsConnection } from './capture/tls-passthrough.js';
+import { transparentHandlers } from './capture/transparent.js';
 import type { ApprovalBackend } from './approvals/backend.js';
 import type { ApprovalChannelInfo } from './approvals/engine.js';
 import { bufferedExecutor } from './approvals/upstream.js';
@@ -12,9 +15,20 @@ import { approvalInterceptor } from './approvals/interceptor.js';
 import { adoptedOwner, createApprovalRuntime, type ApprovalRuntime } from './approvals/runtime.js';
 import { UpstreamHealth } from './health.js';
 import type { Logger } from '../lib/log.js';
-import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
+import { createSidecarMetrics, type CaptureListener, type CaptureRefusal, type SidecarMetrics } from './metrics.js';
 import { createRequestContext, type RequestContext } from './proxy/context.js';
-import { forwardEgress, openTunnel, parseAbsolute, parseConnect, refuse, route, type RouteEnv } from './proxy/forward-proxy.js';
+import {
+  forwardEgress,
+  openTunnel,
+  parseAbsolute,
+  parseConnect,
+  refuse,
+  route,
+  type Refusal,
+  type Route,
+  type RouteEnv,
+  type Target,
+} from './proxy/forward-proxy.js';
 import { ByteBudget } from './proxy/budget.js';
 import { checkHost, hostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
@@ -60,11 +74,25 @@ export interface SidecarOptions {
    * (`--allowed-hosts`); the config's server.allowedHosts adds to them.
    */
   allowedHosts?: readonly string[];
+  /**
+   * A captured pod (`--transparent-port`): the listeners the capture rules redirect the agent's
+   * traffic to, on 127.0.0.1 and ::1, and the init container's state file /ready checks.
+   */
+  capture?: {
+    transparentPort: number;
+    /** The TLS passthrough listener; without it outbound 443 is rejected by the rules. */
+    tlsPort?: number;
+    stateFile: string;
+    /** Where SNI destinations are dialled and checked: 443 (the only port redirected); tests use their own. */
+    tlsUpstreamPort?: number;
+  };
 }
 
 export interface Sidecar {
   port: number;
   adminPort: number;
+  /** The capture listeners' ports (each bound on 127.0.0.1 and, when the host has it, ::1). */
+  capture: { transparentPort: number; tlsPort: number | null } | null;
   metrics: SidecarMetrics;
   snapshot(): Snapshot | null;
   ready(): boolean;
@@ -212,25 +240,40 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     return why;
   };
 
+  /** A connection closed by a listener's limits, counted where that listener's refusals are. */
+  const rejected = (listener: HttpListener, reason: 'pipelining' | 'max_connections'): void => {
+    if (listener === 'proxy') metrics.connectionsRejected.inc({ reason });
+    else metrics.captureRefused.inc({ listener, reason });
+  };
+  const captureRefused = (listener: CaptureListener) => (reason: CaptureRefusal) => metrics.captureRefused.inc({ listener, reason });
+
+  /** Admits a request (every HTTP listener): the pipelining cap, and the in-flight count the drain waits for. */
+  const admit =
+    (listener: HttpListener) =>
+    (req: http.IncomingMessage, res: http.ServerResponse): boolean => {
+      // HTTP/1.1 pipelining: Node dispatches every request it has parsed at once, so one connection
+      // could carry any number of concurrent calls past server.maxConnections. Over the cap the
+      // connection is closed (responses are ordered, so no error can overtake the pending ones).
+      const socket = req.socket;
+      const onSocket = (pipelined.get(socket) ?? 0) + 1;
+      if (onSocket > MAX_REQUESTS_PER_CONNECTION || socket.destroyed) {
+        // Requests parsed from the same read still arrive after the close: counted once.
+        if (!socket.destroyed) rejected(listener, 'pipelining');
+        socket.destroy();
+        return false;
+      }
+      pipelined.set(socket, onSocket);
+      res.once('close', () => pipelined.set(socket, (pipelined.get(socket) ?? 1) - 1));
+      inflight++;
+      res.once('close', () => {
+        inflight--;
+        streams.delete(res);
+      });
+      return true;
+    };
+
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    // HTTP/1.1 pipelining: Node dispatches every request it has parsed at once, so one connection
-    // could carry any number of concurrent calls past server.maxConnections. Over the cap the
-    // connection is closed (responses are ordered, so no error can overtake the pending ones).
-    const socket = req.socket;
-    const onSocket = (pipelined.get(socket) ?? 0) + 1;
-    if (onSocket > MAX_REQUESTS_PER_CONNECTION || socket.destroyed) {
-      // Requests parsed from the same read still arrive after the close: counted once.
-      if (!socket.destroyed) metrics.connectionsRejected.inc({ reason: 'pipelining' });
-      socket.destroy();
-      return;
-    }
-    pipelined.set(socket, onSocket);
-    res.once('close', () => pipelined.set(socket, (pipelined.get(socket) ?? 1) - 1));
-    inflight++;
-    res.once('close', () => {
-      inflight--;
-      streams.delete(res);
-    });
+    if (!admit('proxy')(req, res)) return;
     const url = req.url ?? '/';
     if (url.startsWith('/')) {
       const m = MCP_PATH.exec(url);
@@ -255,7 +298,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
     // Absolute-form: forward-proxy mode.
     const ctx = createRequestContext(ctxDeps, req, res, '-');
-    run(ctx, res, () => routeForward(ctx, req, res));
+    run(ctx, res, () => routeHttp(ctx, req, res, parseAbsolute(req.url ?? '')).then(() => undefined));
   };
 
   const run = (ctx: RequestContext, res: http.ServerResponse, fn: () => Promise<void>): void => {
@@ -281,55 +324,110 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     return handleMcp(ctx, req, res, snap, source);
   };
 
-  const routeForward = async (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+  /**
+   * An http:// destination, from an absolute-form URL (proxy port) or from Host (transparent
+   * listener): a source's MCP path is governed, allowed egress relayed, the rest refused (returned).
+   */
+  const routeHttp = async (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, target: Target | Refusal): Promise<Refusal | null> => {
     const snap = current;
     if (!snap || draining) {
-      refuse(res, 503, snap ? 'shutting down' : 'no configuration loaded');
-      return ctx.finish({ status: 503, decision: 'deny', gate: 'config' });
+      const reason = snap ? 'shutting down' : 'no configuration loaded';
+      refuse(res, 503, reason);
+      ctx.finish({ status: 503, decision: 'deny', gate: 'config' });
+      return { kind: 'refused', status: 503, reason };
     }
-    const target = parseAbsolute(req.url ?? '');
     const r = target.kind === 'refused' ? target : await route(snap, target, routeEnv);
-    if (r.kind === 'source') return handleMcp(ctx, req, res, snap, r.source);
+    if (r.kind === 'source') {
+      await handleMcp(ctx, req, res, snap, r.source);
+      return null;
+    }
     if (r.kind === 'refused' || r.kind === 'tunnel') {
-      const refusal = r.kind === 'refused' ? r : { status: 400, reason: 'not a tunnel' }; // tunnels are CONNECT's
+      const refusal: Refusal = r.kind === 'refused' ? r : { kind: 'refused', status: 400, reason: 'not a tunnel' }; // tunnels are CONNECT's
       refuse(res, refusal.status, refusal.reason);
-      return ctx.finish({ status: refusal.status, decision: 'deny', gate: 'egress', reason: refusal.reason });
+      ctx.finish({ status: refusal.status, decision: 'deny', gate: 'egress', reason: refusal.reason });
+      return refusal;
     }
     const status = await forwardEgress(pools, req, res, r);
     ctx.finish({ status, decision: 'forward', gate: 'egress', reason: `egress to ${r.url.host}` });
+    return null;
+  };
+
+  /** Where a tunnel to host:port goes (CONNECT on the proxy port, SNI on the TLS listener). */
+  const decideTunnel = async (target: Target | Refusal): Promise<Route> => {
+    const snap = current;
+    if (!snap || draining) return { kind: 'refused', status: 503, reason: 'not ready' };
+    return target.kind === 'refused' ? target : route(snap, target, routeEnv);
   };
 
   // requestTimeout stays 0: request bodies have their own deadline (server.requestBodyTimeout, in
   // readBody) with a JSON-RPC answer. Headers are checked every second, so server.headersTimeout
   // holds to within a second.
-  const server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, connectionsCheckingInterval: 1000 }, onRequest);
+  /** Every HTTP listener (the proxy port, the transparent listener's two), with the same limits. */
+  const httpServers: http.Server[] = [];
+  /** The TLS passthrough listener's servers and open tunnels. */
+  const tlsServers: net.Server[] = [];
+  const tunnels = new Set<Socket>();
   tuneServer = (s) => {
-    server.headersTimeout = s.server.headersTimeoutMs;
-    server.keepAliveTimeout = s.server.keepAliveTimeoutMs;
-    // Beyond the cap a connection is closed at accept, before any of it is read: answering it
-    // would cost what the cap protects.
-    server.maxConnections = s.server.maxConnections;
+    for (const server of httpServers) {
+      server.headersTimeout = s.server.headersTimeoutMs;
+      server.keepAliveTimeout = s.server.keepAliveTimeoutMs;
+      // Beyond the cap a connection is closed at accept, before any of it is read: answering it
+      // would cost what the cap protects.
+      server.maxConnections = s.server.maxConnections;
+    }
+    for (const server of tlsServers) server.maxConnections = s.server.maxConnections;
   };
-  if (current) tuneServer(current);
-  let connections = 0;
-  server.on('connection', (socket: Socket) => {
-    metrics.connections.set(++connections);
-    socket.once('close', () => metrics.connections.set(--connections));
-  });
-  server.on('drop', () => metrics.connectionsRejected.inc({ reason: 'max_connections' }));
+  /** Open connections per listener, for the gauges. */
+  const open: Record<HttpListener | 'tls', number> = { proxy: 0, transparent: 0, tls: 0 };
+  const countConnections = (server: net.Server, listener: HttpListener | 'tls'): void => {
+    server.on('connection', (socket: Socket) => {
+      open[listener]++;
+      if (listener === 'proxy') metrics.connections.set(open.proxy);
+      else {
+        metrics.captureConnections.inc({ listener });
+        metrics.captureOpenConnections.set({ listener }, open[listener]);
+      }
+      socket.once('close', () => {
+        open[listener]--;
+        if (listener === 'proxy') metrics.connections.set(open.proxy);
+        else metrics.captureOpenConnections.set({ listener }, open[listener]);
+      });
+    });
+    server.on('drop', () => (listener === 'tls' ? metrics.captureRefused.inc({ listener, reason: 'max_connections' }) : rejected(listener, 'max_connections')));
+  };
+  const httpListener = (listener: HttpListener, onRequest: http.RequestListener): http.Server => {
+    const server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, connectionsCheckingInterval: 1000 }, onRequest);
+    httpServers.push(server);
+    if (current) tuneServer?.(current);
+    countConnections(server, listener);
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => onClientError(listener, err, socket));
+    return server;
+  };
+  const tlsListener = (): net.Server => {
+    const server = net.createServer((socket) =>
+      handleTlsConnection(socket, {
+        decide: decideTunnel,
+        helloTimeoutMs: () => current?.server.headersTimeoutMs ?? 30_000,
+        port: o.capture?.tlsUpstreamPort ?? TLS_PORT,
+        log,
+        refused: captureRefused('tls'),
+        tunnels,
+      }),
+    );
+    tlsServers.push(server);
+    if (current) tuneServer?.(current);
+    countConnections(server, 'tls');
+    return server;
+  };
+
+  const server = httpListener('proxy', onRequest);
   server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     // The socket is ours from here on; an error while the destination is being resolved must not throw.
     socket.on('error', () => socket.destroy());
     const authority = req.url ?? '';
     const logLine = (status: number, reason?: string) =>
       log.info('request', { http: 'CONNECT', target: authority, status, decision: status === 200 ? 'forward' : 'deny', gate: 'egress', reason });
-    const decide = async () => {
-      const snap = current;
-      if (!snap || draining) return { kind: 'refused', status: 503, reason: 'not ready' } as const;
-      const target = parseConnect(authority);
-      return target.kind === 'refused' ? target : route(snap, target, routeEnv);
-    };
-    decide().then(
+    decideTunnel(parseConnect(authority)).then(
       (r) => {
         if (r.kind === 'tunnel') return openTunnel(socket, head, r.address, r.port, (status) => logLine(status));
         // Only egress and refusals remain: CONNECT has no absolute-form route.
@@ -346,7 +444,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       },
     );
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+  function onClientError(listener: HttpListener, err: NodeJS.ErrnoException, socket: Duplex): void {
     // The server allows half-open sockets: end() alone would leave a silent client's side open.
     const close = (text: string) => {
       if (socket.writable) socket.end(text, () => socket.destroy());
@@ -354,12 +452,28 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     };
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       metrics.requestTimeouts.inc({ phase: 'headers' });
+      if (listener !== 'proxy') metrics.captureRefused.inc({ listener, reason: 'timeout' });
       return close(
         'HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nThoughtGate: request headers did not arrive within server.headersTimeout\n',
       );
     }
+    if (listener !== 'proxy') metrics.captureRefused.inc({ listener, reason: 'bad_request' });
     close('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-  });
+  }
+
+  // The capture listeners (a captured pod only): the same limits, admission and routing as the proxy port.
+  if (o.capture) {
+    const t = transparentHandlers({
+      admit: admit('transparent'),
+      context: (req, res) => createRequestContext(ctxDeps, req, res, '-'),
+      route: routeHttp,
+      run,
+      refused: captureRefused('transparent'),
+    });
+    for (let i = 0; i < 2; i++) httpListener('transparent', t.request).on('connect', t.connect);
+    if (o.capture.tlsPort !== undefined) for (let i = 0; i < 2; i++) tlsListener();
+  }
+  const captureFile = o.capture ? captureReadiness(o.capture.stateFile) : null;
 
   const admin = createAdminServer({
     registry: metrics.registry,
@@ -367,7 +481,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     readiness: () => {
       const snap = current;
       const upstreams = health.report();
-      const ready = snap !== null && !draining && health.allUp();
+      const capture = captureFile?.(capturePorts) ?? null;
+      const ready = snap !== null && !draining && health.allUp() && (capture === null || capture.state !== null);
       return {
         ready,
         draining,
@@ -376,6 +491,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
           : { loaded: false, from: o.provider.description },
         lastError,
         upstreams,
+        capture,
       };
     },
   });
@@ -389,28 +505,41 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   ports.proxy = port;
   ports.admin = adminPort;
   refreshHosts();
+  let capturePorts: { transparentPort: number; tlsPort: number | null } | null = null;
+  if (o.capture) {
+    const [plain, secure] = [httpServers.filter((s) => s !== server), tlsServers];
+    const transparentPort = await listenLoopback(plain, o.capture.transparentPort, log, 'transparent');
+    const tlsPort = secure.length > 0 ? await listenLoopback(secure, o.capture.tlsPort ?? 0, log, 'tls') : null;
+    capturePorts = { transparentPort, tlsPort };
+    log.info('capture listeners', { transparent: transparentPort, tls: tlsPort, stateFile: o.capture.stateFile });
+  }
   log.info('sidecar listening', { proxy: `http://${o.bind}:${port}`, admin: `http://${o.adminBind ?? o.bind}:${adminPort}`, config: o.provider.description });
 
   let closing: Promise<void> | null = null;
   return {
     port,
     adminPort,
+    capture: capturePorts,
     metrics,
     snapshot: () => current,
-    ready: () => current !== null && !draining && health.allUp(),
+    ready: () => current !== null && !draining && health.allUp() && (captureFile === null || captureFile(capturePorts).state !== null),
     close() {
       closing ??= (async () => {
         draining = true;
         const deadline = Date.now() + (o.drainTimeoutMs ?? 10_000);
         log.info('draining', { inflight, deadlineMs: o.drainTimeoutMs ?? 10_000 });
-        server.close();
-        server.closeIdleConnections();
+        for (const s of httpServers) {
+          s.close();
+          s.closeIdleConnections();
+        }
+        for (const s of tlsServers) s.close();
         // GET streams carry no pending request and clients resume them elsewhere: end them now.
         for (const s of streams) s.destroy();
         approvals?.engine.drain();
         while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         if (inflight > 0) log.warn('drain deadline reached; closing remaining connections', { inflight });
-        server.closeAllConnections();
+        for (const s of httpServers) s.closeAllConnections();
+        for (const t of tunnels) t.destroy();
         health.close();
         await approvals?.close();
         await o.provider.close();
@@ -474,7 +603,35 @@ function sameIdentity(a: Identity, b: Identity): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-function listen(server: http.Server, port: number, host: string): Promise<void> {
+/** The listeners that answer HTTP: the proxy port and the transparent listener. */
+type HttpListener = 'proxy' | Extract<CaptureListener, 'transparent'>;
+
+/**
+ * Binds a capture listener's two servers on 127.0.0.1 and ::1 (where REDIRECT delivers), at one
+ * port. ::1 is skipped, with a log line, on a host without IPv6 loopback (nothing is redirected there).
+ */
+async function listenLoopback(servers: net.Server[], port: number, log: Logger, what: string): Promise<number> {
+  const [v4, v6] = servers as [net.Server, net.Server];
+  for (let attempt = 0; ; attempt++) {
+    await listen(v4, port, '127.0.0.1');
+    const bound = (v4.address() as { port: number }).port;
+    try {
+      await listen(v6, bound, '::1');
+      return bound;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT') {
+        log.info('no IPv6 loopback on this host; the capture listener binds 127.0.0.1 only', { listener: what, port: bound });
+        return bound;
+      }
+      // A free port chosen for 127.0.0.1 may be taken on ::1: choose again (only when any port will do).
+      if (code !== 'EADDRINUSE' || port !== 0 || attempt >= 10) throw err;
+      await new Promise<void>((r) => v4.close(() => r()));
+    }
+  }
+}
+
+function listen(server: net.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -219,8 +219,25 @@ export async function forwardEgress(
 /** How long a tunnel's TCP connect may take (the same bound as an egress pool's). */
 export const TUNNEL_CONNECT_TIMEOUT_MS = 10_000;
 
+/** What a CONNECT client is told; a TLS passthrough client (no HTTP) is told nothing: null. */
+export interface TunnelReplies {
+  established: string;
+  failed: string;
+}
+const CONNECT_REPLIES: TunnelReplies = {
+  established: 'HTTP/1.1 200 Connection Established\r\n\r\n',
+  failed: 'HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n',
+};
+
 /** A tunnel to the address decided on (never a name: it could resolve elsewhere by now). */
-export function openTunnel(clientSocket: Duplex, head: Buffer, address: string, port: number, onDone: (status: number) => void): void {
+export function openTunnel(
+  clientSocket: Duplex,
+  head: Buffer,
+  address: string,
+  port: number,
+  onDone: (status: number) => void,
+  replies: TunnelReplies | null = CONNECT_REPLIES,
+): void {
   if (clientSocket.destroyed) return onDone(499);
   const upstream = net.connect({ host: address, port, timeout: TUNNEL_CONNECT_TIMEOUT_MS });
   // The agent may leave while the connection is being made: nothing may outlive it.
@@ -234,7 +251,8 @@ export function openTunnel(clientSocket: Duplex, head: Buffer, address: string, 
     if (failed) return;
     failed = true;
     upstream.destroy();
-    if (clientSocket.writable) clientSocket.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    if (replies && clientSocket.writable) clientSocket.end(replies.failed);
+    else clientSocket.destroy();
     onDone(502);
   };
   upstream.on('error', fail);
@@ -243,7 +261,7 @@ export function openTunnel(clientSocket: Duplex, head: Buffer, address: string, 
     upstream.off('error', fail);
     upstream.off('timeout', fail);
     upstream.setTimeout(0); // an open tunnel may be idle; either side closing ends it
-    clientSocket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (replies) clientSocket.write(replies.established);
     if (head.length > 0) upstream.write(head);
     upstream.pipe(clientSocket);
     clientSocket.pipe(upstream);
