@@ -14,8 +14,8 @@
 //   read  {path}                         → {content} | {error: <code>}   (a directory: its entries)
 //   environ                              → {environ: string[]}           (this process's, from /proc)
 //   id                                   → {uid, gid}
-//   timed {host, port, path, family?, n} → {connect: ms[], request: ms[]}: n MCP initialize POSTs,
-//                                          each on a new connection (bench/capture-connect.mjs)
+//   timed {host, port, path, hostHeader?, family?, n} → {connect: ms[], request: ms[]}: n MCP
+//         initialize POSTs, each on a new connection (bench/capture-connect.mjs)
 import dns from 'node:dns/promises';
 import http from 'node:http';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -116,7 +116,7 @@ const INITIALIZE = JSON.stringify({
 });
 
 /** One request on a new connection: [ms to connected, ms to the end of the response]. */
-function timedOnce({ host, port, path, family }) {
+function timedOnce({ host, port, path, hostHeader, family }) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     let connected = 0;
@@ -132,8 +132,11 @@ function timedOnce({ host, port, path, family }) {
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
       },
       (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve([connected, ms()]) : reject(new Error(`status ${res.statusCode}`))));
+        let body = '';
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () => (res.statusCode === 200 ? resolve([connected, ms()]) : reject(new Error(`status ${res.statusCode}: ${body.slice(0, 300)}`))));
       },
     );
     req.on('socket', (s) => s.once('connect', () => (connected = ms())));

@@ -38,6 +38,8 @@ for (const sig of ['SIGTERM', 'SIGINT']) {
   });
 }
 
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+
 const relay = (port) =>
   http.createServer((req, res) => {
     const chunks = [];
@@ -45,14 +47,15 @@ const relay = (port) =>
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       say({ port, method: req.method, url: req.url, headers: req.headers, remote: req.socket.remoteAddress, body: body.toString('utf8') });
-      const up = http.request(
-        { host: '127.0.0.1', port: INNER, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${INNER}` } },
-        (upRes) => {
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-          res.flushHeaders();
-          upRes.pipe(res);
-        },
-      );
+      // Hop-by-hop headers stay on this hop: a client's "connection: close" forwarded on the
+      // relay's kept-alive connection made every other request fail.
+      const headers = { ...req.headers, host: `127.0.0.1:${INNER}` };
+      for (const h of HOP_BY_HOP) delete headers[h];
+      const up = http.request({ host: '127.0.0.1', port: INNER, method: req.method, path: req.url, headers }, (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        res.flushHeaders();
+        upRes.pipe(res);
+      });
       up.on('error', () => {
         if (!res.headersSent) res.writeHead(502).end();
         else res.destroy();
