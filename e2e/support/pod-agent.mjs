@@ -129,7 +129,7 @@ function timedOnce({ host, port, path, hostHeader, family }) {
         family,
         method: 'POST',
         agent: false,
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(hostHeader ? { host: hostHeader } : {}) },
       },
       (res) => {
         let body = '';
