@@ -48,7 +48,9 @@ const SecretKeyRefSchema = strict({
   key: z
     .string()
     .max(253)
-    .regex(/^[-._a-zA-Z0-9]+$/, 'not a valid Secret key'),
+    .regex(/^[-._a-zA-Z0-9]+$/, 'not a valid Secret key')
+    // As Kubernetes refuses them: "." and ".."-prefixed names are the secret volume's own entries.
+    .refine((k) => k !== '.' && !k.startsWith('..'), 'not a valid Secret key ("." and names starting with ".." are reserved)'),
 });
 
 /**
@@ -67,6 +69,38 @@ export const SecretValueSchema = strict({
 });
 export type SecretValue = z.infer<typeof SecretValueSchema>;
 
+/** A source header's value: literal text (with ${VAR} substitution) or a credential only the sidecar reads. */
+export const HeaderValueSchema = z.union([z.string(), SecretValueSchema]);
+export type HeaderValue = z.infer<typeof HeaderValueSchema>;
+
+/** True for a header value that is a credential reference rather than literal text. */
+export function isSecretValue(v: HeaderValue): v is SecretValue {
+  return typeof v !== 'string';
+}
+
+/**
+ * Credential references a GovernancePolicy may not use: with a file or an environment variable,
+ * whoever may write policies in a namespace could have the sidecar send its own files (its
+ * ServiceAccount token, other mounted Secrets) or environment to an upstream of their choosing.
+ * Checked by the operator (policy status) and again by the sidecar reading the ConfigMap.
+ */
+export function clusterCredentialIssues(doc: {
+  sources: readonly { headers?: Record<string, HeaderValue> | undefined }[];
+}): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  doc.sources.forEach((s, i) => {
+    for (const [name, v] of Object.entries(s.headers ?? {})) {
+      if (!isSecretValue(v) || 'secretKeyRef' in v.valueFrom) continue;
+      const kind = 'file' in v.valueFrom ? 'file' : 'env';
+      out.push({
+        path: ['sources', i, 'headers', name, 'valueFrom', kind],
+        message: `valueFrom.${kind} is only allowed in a standalone thoughtgate.yaml; a GovernancePolicy names credentials with valueFrom.secretKeyRef (it must not make the sidecar send its own ${kind === 'file' ? 'files' : 'environment'} upstream)`,
+      });
+    }
+  });
+  return out;
+}
+
 export const SourceSchema = strict({
   name: Name,
   url: z.string().superRefine((s, ctx) => {
@@ -82,7 +116,7 @@ export const SourceSchema = strict({
     if (u.hash) ctx.addIssue({ code: 'custom', message: 'must not have a #fragment' });
   }),
   expose: ExposeSchema.default({ mode: 'all' }),
-  headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a valid HTTP header name'), z.string()).optional(),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a valid HTTP header name'), HeaderValueSchema).optional(),
   timeouts: SourceTimeoutsSchema.default({ connect: '5s', response: '60s' }),
 });
 export type Source = z.infer<typeof SourceSchema>;

@@ -43,6 +43,8 @@ export const ERRORS = {
   HEADER_MISMATCH: { code: -32020, http: 400, gate: 'transport', message: 'Header does not match the request body' },
   /** A task ThoughtGate ran itself answered more than it keeps (approvals.maxTaskResultBytes, maxRetainedTaskBytes). */
   TASK_RESULT_TOO_LARGE: { code: -32024, http: 200, gate: 'approval', message: 'Task result too large to keep' },
+  /** The source's credential (a Secret key, file or variable its headers name) is missing or invalid: nothing was sent. */
+  CREDENTIAL_UNAVAILABLE: { code: -32025, http: 200, gate: 'upstream', message: 'Upstream credential unavailable' },
   /** A bug in ThoughtGate while handling the request: nothing was forwarded. */
   INTERNAL_ERROR: { code: -32603, http: 500, gate: 'transport', message: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -3,7 +3,8 @@
 // its last good rendering: that entry is carried over from the ConfigMap currently in force.
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { GovernancePolicySpecSchema, RENDERED_KIND, RenderedConfigSchema, type RenderedConfig, type RenderedPolicy } from '../api/crds.js';
-import { formatIssues } from '../api/issues.js';
+import { clusterCredentialIssues } from '../api/config.js';
+import { formatIssues, formatPath } from '../api/issues.js';
 import { API_VERSION } from '../api/wellknown.js';
 import { compilePolicies } from '../policy/cedar/policies.js';
 import { canonicalJson } from '../api/canonical.js';
@@ -35,7 +36,9 @@ export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>)
   const parsed = GovernancePolicySpecSchema.safeParse(sub.value);
   if (!parsed.success) return { valid: false, errors: formatIssues(parsed.error).map((e) => `spec.${e}`) };
   const { podSelector, priority, ...doc } = parsed.data;
-  const errors: string[] = [];
+  // Credentials come from Secrets only (docs/security.md, custody); the document keeps the
+  // reference, which is all the ConfigMap ever holds.
+  const errors: string[] = clusterCredentialIssues(doc).map((i) => `spec.${formatPath(i.path)}: ${i.message}`);
   const referenced = new Set<string>();
   for (const r of doc.rules) if (r.approval) referenced.add(r.approval.channel);
   if (doc.cedar) {

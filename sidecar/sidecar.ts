@@ -35,6 +35,7 @@ import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
 import { compileSnapshot, type Snapshot } from './snapshot.js';
+import { createCredentialStore, type CredentialStore } from './credentials/store.js';
 import { describeError } from '../lib/describe-error.js';
 
 export type ConfigUpdate =
@@ -86,6 +87,8 @@ export interface SidecarOptions {
     /** Where SNI destinations are dialled and checked: 443 (the only port redirected); tests use their own. */
     tlsUpstreamPort?: number;
   };
+  /** Where source credentials are read (sidecar/credentials/store.ts); default: a store over process.env and THOUGHTGATE_SECRETS_DIR. The sidecar closes it. */
+  credentials?: CredentialStore;
 }
 
 export interface Sidecar {
@@ -118,6 +121,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     log,
   };
   const health = new UpstreamHealth(metrics, o.probeIntervalMs);
+  const credentials = o.credentials ?? createCredentialStore({ log });
   let current: Snapshot | null = null;
   let generation = 0;
   /**
@@ -169,6 +173,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         hash: u.hash,
         generation: generation + 1,
         ...(o.approvals?.channels ? { approvalChannels: o.approvals.channels } : {}),
+        credentials,
       });
       if (r.ok) {
         next = r.snapshot;
@@ -189,6 +194,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     retire(previous);
     current = next;
     lastError = null;
+    // Re-read every credential the new config names (and watch only those from now on).
+    credentials.retain(next.credentialRefs);
     pools.retain(next);
     budget.capacity = next.maxBufferedBytes;
     tuneServer?.(next);
@@ -482,7 +489,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       const snap = current;
       const upstreams = health.report();
       const capture = captureFile?.(capturePorts) ?? null;
-      const ready = snap !== null && !draining && health.allUp() && (capture === null || capture.state !== null);
+      const creds = credentials.report();
+      const ready = snap !== null && !draining && health.allUp() && (capture === null || capture.state !== null) && creds.every((c) => c.ok);
       return {
         ready,
         draining,
@@ -492,6 +500,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         lastError,
         upstreams,
         capture,
+        // Where each credential comes from and whether it is usable; never a value.
+        credentials: creds,
       };
     },
   });
@@ -522,7 +532,12 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     capture: capturePorts,
     metrics,
     snapshot: () => current,
-    ready: () => current !== null && !draining && health.allUp() && (captureFile === null || captureFile(capturePorts).state !== null),
+    ready: () =>
+      current !== null &&
+      !draining &&
+      health.allUp() &&
+      (captureFile === null || captureFile(capturePorts).state !== null) &&
+      credentials.report().every((c) => c.ok),
     close() {
       closing ??= (async () => {
         draining = true;
@@ -541,6 +556,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         for (const s of httpServers) s.closeAllConnections();
         for (const t of tunnels) t.destroy();
         health.close();
+        credentials.close();
         await approvals?.close();
         await o.provider.close();
         await new Promise<void>((r) => admin.close(() => r()));

@@ -1,7 +1,7 @@
 // A config snapshot: the validated document compiled once into everything a request needs.
 // Snapshots are immutable; a reload compiles a new one and swaps a single reference, so a request
 // that started on the old snapshot finishes on it.
-import { maxBufferedBytesFor, type Identity, type PolicyDocument } from '../api/config.js';
+import { maxBufferedBytesFor, type Identity, type PolicyDocument, type SecretValue } from '../api/config.js';
 import { parseDuration } from '../api/duration.js';
 import { compilePolicies, type CompiledPolicies } from '../policy/cedar/policies.js';
 import type { GateInputs } from '../policy/gates/decide.js';
@@ -10,6 +10,7 @@ import type { ApprovalSettings } from './approvals/engine.js';
 import { compileEgressList, type EgressRules } from './proxy/egress-rules.js';
 import { compileRules } from '../policy/gates/rules.js';
 import { compileVisibility, type Visibility } from '../policy/gates/visibility.js';
+import { credentialRefs, NO_CREDENTIALS, resolveHeaders, type CredentialLookup, type SourceHeaders } from './credentials/headers.js';
 
 export interface CompiledSource {
   name: string;
@@ -19,7 +20,12 @@ export interface CompiledSource {
   /** Path and query sent upstream. */
   path: string;
   visibility: Visibility;
-  headers: Record<string, string>;
+  /**
+   * The configured headers as sent upstream now: literal values, and credentials as the store
+   * holds them at this moment (a rotation applies to the next call). Not ok while a credential is
+   * missing or invalid: calls to the source are then denied (-32025).
+   */
+  headers(): SourceHeaders;
   connectTimeoutMs: number;
   responseTimeoutMs: number;
   /** Some tools/call on this source can need approval (tools/list then advertises tasks for them). */
@@ -44,6 +50,8 @@ export interface Snapshot {
   /** Host header values accepted besides loopback and the bind address (sidecar/proxy/hosts.ts). */
   allowedHosts: readonly string[];
   approvals: ApprovalSettings;
+  /** Every credential the snapshot's sources use: what the credential store watches while it serves. */
+  credentialRefs: SecretValue[];
 }
 
 export type CompileResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] };
@@ -57,7 +65,7 @@ function ms(d: string): number {
 export function compileSnapshot(
   doc: PolicyDocument & { approvalChannels?: readonly { name: string }[] },
   identity: Identity,
-  meta: { hash: string; generation: number; approvalChannels?: ReadonlySet<string> },
+  meta: { hash: string; generation: number; approvalChannels?: ReadonlySet<string>; credentials?: CredentialLookup },
 ): CompileResult {
   const errors: string[] = [];
   let cedar: CompiledPolicies | null = null;
@@ -88,15 +96,17 @@ export function compileSnapshot(
   }
 
   const sources = new Map<string, CompiledSource>();
+  const store = meta.credentials ?? NO_CREDENTIALS;
   for (const s of doc.sources) {
     const url = new URL(s.url);
+    const configured = s.headers ?? {};
     sources.set(s.name, {
       name: s.name,
       url,
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
       visibility: compileVisibility(s.expose),
-      headers: s.headers ?? {},
+      headers: () => resolveHeaders(configured, store),
       connectTimeoutMs: ms(s.timeouts.connect),
       responseTimeoutMs: ms(s.timeouts.response),
       mayNeedApproval: false,
@@ -142,6 +152,7 @@ export function compileSnapshot(
         maxRetainedTaskBytes: a.maxRetainedTaskBytes,
         rate: a.rate,
       },
+      credentialRefs: doc.sources.flatMap((s) => credentialRefs(s.headers)),
     },
   };
 }

@@ -37,8 +37,9 @@ export function planRules(spec: CaptureSpec, family: Family, nameservers: readon
   const nat = [
     '-o lo -j RETURN',
     `${owner} -j RETURN`,
-    // An exception is a connection that goes out directly: it is not redirected either.
-    ...exceptions.map((m) => `${m} -j RETURN`),
+    // Captured ports are redirected whatever the destination, exceptions included: an exception
+    // wide enough to cover an MCP server must not open a way to it past the gates. On those ports
+    // the sidecar decides (sources, egress lists); exceptions open the other ports.
     ...multiport(spec.redirectPorts).map((m) => `-p tcp ${m} -j REDIRECT --to-ports ${spec.transparentPort}`),
     ...(spec.tlsPort === null ? [] : [`-p tcp --dport 443 -j REDIRECT --to-ports ${spec.tlsPort}`]),
   ];

@@ -8,9 +8,9 @@
 // (network file systems, some container overlays, the directory itself being replaced).
 // The content hash, not the event, decides whether anything changed.
 import { createHash } from 'node:crypto';
-import { watch } from 'node:fs';
+import { closeSync, openSync, readSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export interface WatchFileOptions {
@@ -21,9 +21,18 @@ export interface WatchFileOptions {
   /**
    * The text the caller already loaded. The first check compares against it, so a change made
    * between the caller's load and the start of the watch is not lost. Without it, the content at
-   * the first read is the baseline and is not reported.
+   * the first read is the baseline and is not reported. null: the caller found no file, so the
+   * first text read is reported.
    */
-  initialText?: string;
+  initialText?: string | null;
+  /** Files larger than this are a read failure (code EFBIG), not text. Default: no limit. */
+  maxBytes?: number;
+  /**
+   * After a failed read, report the next text read even if it is the text seen before the
+   * failure: for a caller that treats a missing file as a state of its own (a credential that
+   * is deleted and restored with the same value).
+   */
+  redeliverAfterError?: boolean;
   /**
    * Read failures (missing file, permissions) and exceptions thrown by onText, once per distinct
    * failure, for logging. A missing file is not a change: the last good text stays in force.
@@ -42,13 +51,53 @@ function hashText(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/** The file's text, or an EFBIG error when it has more than `max` bytes (never reads more than max + 1). */
+export async function readBounded(path: string, max: number): Promise<string> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(max + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n > max) throw tooLarge(max);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+/** readBounded, synchronously. */
+export function readBoundedSync(path: string, max: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(max + 1);
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, buf, n, buf.length - n, n);
+      n += r;
+      if (r === 0 || n >= buf.length) break;
+    }
+    if (n > max) throw tooLarge(max);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tooLarge(max: number): Error {
+  return Object.assign(new Error(`larger than ${max} bytes`), { code: 'EFBIG' });
+}
+
 export function watchFile(path: string, onText: (text: string) => void, opts: WatchFileOptions = {}): FileWatch {
   const pollMs = opts.pollMs ?? 2000;
   const debounceMs = opts.debounceMs ?? 100;
   const dir = dirname(path);
 
   let closed = false;
-  let lastHash: string | undefined = opts.initialText === undefined ? undefined : hashText(opts.initialText);
+  let lastHash: string | undefined = opts.initialText == null ? undefined : hashText(opts.initialText);
   // Until the first read, there is no baseline; a file missing at that read has "no content" as
   // its baseline, so its later appearance is reported.
   let baselined = opts.initialText !== undefined;
@@ -80,11 +129,12 @@ export function watchFile(path: string, onText: (text: string) => void, opts: Wa
 
   const read = async (): Promise<string | null> => {
     try {
-      const text = await readFile(path, 'utf8');
+      const text = opts.maxBytes === undefined ? await readFile(path, 'utf8') : await readBounded(path, opts.maxBytes);
       lastErrorCode = undefined;
       return text;
     } catch (err) {
       report(err as Error);
+      if (opts.redeliverAfterError) lastHash = undefined;
       return null;
     }
   };

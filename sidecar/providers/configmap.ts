@@ -5,7 +5,7 @@
 // The shell is kube/'s reflector over the one ConfigMap (a list by name, so RBAC resourceNames
 // can authorize it): list, watch from the list's resourceVersion, resume, list again on 410.
 import { isMap, parseDocument } from 'yaml';
-import { PolicyDocumentSchema, type Identity, type PolicyDocument } from '../../api/config.js';
+import { clusterCredentialIssues, PolicyDocumentSchema, type Identity, type PolicyDocument } from '../../api/config.js';
 import { RenderedConfigSchema } from '../../api/crds.js';
 import { formatPath } from '../../api/issues.js';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME } from '../../api/wellknown.js';
@@ -90,6 +90,9 @@ export function evaluateConfigMap(cm: ConfigMap | null, ctx: EvaluateContext): O
   if (sub.errors.length > 0) return { kind: 'invalid', errors: sub.errors.map((e) => `${prefix}.${formatPath(e.path)}: ${e.message}`) };
   const parsed = PolicyDocumentSchema.safeParse(sub.value);
   if (!parsed.success) return { kind: 'invalid', errors: parsed.error.issues.map((i) => `${prefix}.${formatPath(i.path)}: ${i.message}`) };
+  // The operator refuses these already; a ConfigMap written by anyone else must not get them in either.
+  const refused = clusterCredentialIssues(parsed.data);
+  if (refused.length > 0) return { kind: 'invalid', errors: refused.map((i) => `${prefix}.${formatPath(i.path)}: ${i.message}`) };
   // The operator's hash covers priority, podSelector and spec; the name tells apart two policies
   // that render identically, so switching between them is still a reload.
   return { kind: 'config', policy: chosen.name, hash: `${chosen.hash}/${chosen.name}`, doc: parsed.data };

@@ -138,7 +138,10 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     approvals: deps.approvals ?? null,
     inflight: deps.inflight,
     async sendUpstream(source, incoming, method, body, inspect, describe) {
-      const headers = upstreamRequestHeaders(incoming.headers, { extra: source.headers, identityEncoding: inspect, describe });
+      // Resolved per call: a Secret rotated since the request began is the one sent.
+      const configured = source.headers();
+      if (!configured.ok) return { ok: false, kind: 'credential' };
+      const headers = upstreamRequestHeaders(incoming.headers, { extra: configured.headers, identityEncoding: inspect, describe });
       // handleMcp refused a conflicting query already; this is the same decision, kept next to its use.
       const target = upstreamTarget(source.path, incoming.url);
       if (!target.ok) return { ok: false, kind: 'other' };

@@ -65,6 +65,11 @@ export async function handleMcp(ctx: RequestContext, req: IncomingMessage, res: 
   }
   const target = upstreamTarget(source.path, req.url);
   if (!target.ok) return replyError(ctx, res, 'QUERY_NOT_ALLOWED', target.reason);
+  // Without its credential the upstream would refuse or, worse, serve anonymously: deny every call
+  // now, naming the credential (never its value). Sending resolves the headers again, so a
+  // rotation in between is the value sent.
+  const headers = source.headers();
+  if (!headers.ok) return denyAll(ctx, req, res, 'CREDENTIAL_UNAVAILABLE', `source "${source.name}": ${headers.reason}`);
   switch (req.method) {
     case 'POST':
       return handlePost(ctx, req, res, snap, source);

@@ -7,7 +7,8 @@ import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { warmConnector, type WarmConnector } from './warm-connect.js';
 
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'other';
+/** 'credential': the source's credential is missing or invalid, so nothing was sent. */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'credential' | 'other';
 
 /** Egress destinations kept pooled at once; past it the oldest pool is closed (its requests finish). */
 export const MAX_EGRESS_POOLS = 128;
@@ -123,6 +124,8 @@ export function describeUpstreamError(kind: UpstreamErrorKind, source: string): 
       return `connection to upstream "${source}" was reset`;
     case 'aborted':
       return `request to upstream "${source}" was aborted`;
+    case 'credential':
+      return `the credential for upstream "${source}" is unavailable; nothing was sent (the sidecar's /ready names it)`;
     default:
       return `request to upstream "${source}" failed`;
   }
@@ -149,9 +152,11 @@ export interface UpstreamClient {
 export function createUpstreamClient(pools: UpstreamPools): UpstreamClient {
   return {
     async post(source, client, body, signal, headersTimeoutMs = source.responseTimeoutMs) {
+      const configured = source.headers();
+      if (!configured.ok) return { ok: false, kind: 'credential' };
       const headers = upstreamRequestHeaders(
         { ...client, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        { extra: source.headers, identityEncoding: true },
+        { extra: configured.headers, identityEncoding: true },
       );
       try {
         const response = await poolRequest(pools.forSource(source), {
