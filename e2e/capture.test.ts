@@ -1,0 +1,277 @@
+// Capture and custody on a real control plane, with a pod run for real: a GovernancePolicy with a
+// source on the upstream's MCP server (by name, plain HTTP) and a header from a Secret; the pod
+// created through the API server (the operator's webhook injects capture and the Secret mount);
+// then the test kubelet (e2e/support/pod-runtime.ts) runs the admitted spec in network namespaces
+// (e2e/support/e2e-run.sh: the pod's, and an upstream one with real DNS and MCP servers, IPv4 and
+// IPv6): the init container's rules installed as root with NET_ADMIN+NET_RAW only, the sidecar as
+// its UID in its own mount namespace (where alone its Secret volume exists), and an agent as the
+// app container's UID, which tries what a hostile agent with a shell would. The oracle is what the
+// agent saw and what the upstream servers received.
+import { CAPTURE_PORTS, CAPTURE_STATE_FILE, INIT_CONTAINER_NAME, SECRETS_DIR, SIDECAR_UID } from '../api/capture.js';
+import { ERRORS } from '../api/errors.js';
+import { findContainer, startPodSandbox, type PodJson, type PodSandbox } from './support/kubelet.js';
+import { cluster, e2eCluster, getJson, kubectl, until } from './support/k8s.js';
+import { runPod, type Agent, type ContainerProc, type PodRuntime } from './support/pod-runtime.js';
+import { startOperatorProcess, type OperatorProc } from './support/stack.js';
+import { startUpstream, type Upstream } from './support/upstream.js';
+import { freePort } from '../test/support/processes.js';
+
+const e2e = e2eCluster('capture');
+const NS = e2e.ns('agents');
+const OPNS = e2e.ns('system');
+const MWC = e2e.ns('injector');
+const AGENT_UID = 4242;
+const SECRET = 'mcp-cred';
+const TOKEN = (n: number) => `tok-${n}-${Math.random().toString(36).slice(2)}`;
+/** Banner port the pod's egress exception opens (IPv4 only); the relays on 8080 stay closed. */
+const EXCEPTION_PORT = 9000;
+
+let sandbox: PodSandbox;
+let upstream: Upstream;
+let op: OperatorProc | undefined;
+let admitted: PodJson;
+let pod: PodRuntime | undefined;
+let sidecar: ContainerProc;
+let agent: Agent;
+let token = TOKEN(1);
+
+const secret = (value: string) => `
+apiVersion: v1
+kind: Secret
+metadata: { name: ${SECRET} }
+stringData: { token: "${value}" }
+`;
+
+const policy = `
+apiVersion: thoughtgate.io/v1alpha1
+kind: GovernancePolicy
+metadata: { name: capture-policy }
+spec:
+  podSelector: { matchLabels: { app: agent } }
+  sources:
+    - name: upstream
+      url: http://mcp.test/mcp
+      expose: { mode: blocklist, tools: [get-env] }
+      headers:
+        Authorization: { valueFrom: { secretKeyRef: { name: ${SECRET}, key: token } }, prefix: "Bearer " }
+  rules:
+    - match: { tool: get-sum }
+      action: deny
+  defaultAction: forward
+`;
+
+const podYaml = () => `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: agent-0
+  labels: { app: agent }
+  annotations: { thoughtgate.io/capture-allow: "${upstream.net.ipv4}/32:${EXCEPTION_PORT}" }
+spec:
+  serviceAccountName: agent
+  containers:
+    - name: agent
+      image: registry.example/agent:1
+      securityContext: { runAsUser: ${AGENT_UID}, runAsGroup: ${AGENT_UID}, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: [ALL] } }
+`;
+
+/** Direct connections the agent must not make: the upstream's MCP relay on 8080, every spelling. */
+const directTargets = () => [
+  { host: upstream.net.ipv4, port: 8080 },
+  { host: upstream.net.ipv6, port: 8080 },
+  { host: 'mcp.test', port: 8080, family: 4 },
+  { host: 'mcp.test', port: 8080, family: 6 },
+];
+
+const governedPosts = () => upstream.seen.filter((s) => s.port === 80 && s.method === 'POST');
+
+beforeAll(async () => {
+  sandbox = await startPodSandbox(cluster(), { upstream: true, forwardAs: SIDECAR_UID });
+  upstream = await startUpstream(sandbox, { http: [80, 8080], tls: 443, tcp: [EXCEPTION_PORT] });
+  await e2e.namespace('system');
+  await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled', 'thoughtgate.io/capture': 'enabled' });
+  await kubectl(['create', 'serviceaccount', 'agent', '-n', NS]);
+  op = await startOperatorProcess(cluster(), { identity: 'op-1', namespace: OPNS, webhookPort: await freePort(), webhookConfig: MWC });
+  await kubectl(['apply', '-n', NS, '-f', '-'], secret(token));
+  await kubectl(['apply', '-n', NS, '-f', '-'], policy);
+  await until('the ConfigMap', () => getJson(['get', 'configmap', 'thoughtgate-config', '-n', NS]));
+  await until('caBundle', async () => (await getJson(['get', 'mutatingwebhookconfiguration', MWC]))?.webhooks?.[0]?.clientConfig?.caBundle);
+  await kubectl(['apply', '-n', NS, '-f', '-'], podYaml());
+  admitted = await getJson(['get', 'pod', 'agent-0', '-n', NS]);
+  pod = await runPod(cluster(), admitted, sandbox);
+}, 120_000);
+
+e2e.cleanup(async () => {
+  await pod?.stop();
+  await upstream?.stop();
+  await sandbox?.stop();
+  await op?.proc.stop();
+});
+
+describe('a captured pod', () => {
+  test('the webhook adds capture-init first, as root with NET_ADMIN and NET_RAW only, and mounts the Secret into the sidecar alone', () => {
+    const init = admitted.spec.initContainers!;
+    expect(init.map((c) => c.name).slice(0, 2)).toEqual([INIT_CONTAINER_NAME, 'thoughtgate']);
+    const capture = findContainer(admitted, INIT_CONTAINER_NAME);
+    expect(capture.args!.slice(0, 3)).toEqual(['capture-init', '--uid', String(SIDECAR_UID)]);
+    expect(capture.args!.join(' ')).toContain('--redirect-ports 80');
+    expect(capture.args!.join(' ')).toContain(`--allow ${upstream.net.ipv4}/32:${EXCEPTION_PORT}`);
+    expect(capture.securityContext).toMatchObject({
+      runAsUser: 0,
+      allowPrivilegeEscalation: false,
+      capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
+    });
+    const side = findContainer(admitted, 'thoughtgate');
+    expect(side.securityContext?.runAsUser).toBe(SIDECAR_UID);
+    expect(side.volumeMounts!.map((m) => m.mountPath)).toContain(`${SECRETS_DIR}/${SECRET}`);
+    const app = findContainer(admitted, 'agent');
+    expect((app.volumeMounts ?? []).map((m) => m.mountPath).filter((p) => p.startsWith('/var/run/thoughtgate'))).toEqual([]);
+    expect(JSON.stringify(admitted)).not.toContain(token);
+  });
+
+  test('before the rules (the control): the agent reaches the upstream directly, so what is refused below is refused by capture', async () => {
+    const control = await pod!.startAgent('agent');
+    try {
+      for (const t of [...directTargets(), { host: upstream.net.ipv6, port: EXCEPTION_PORT }]) {
+        expect({ ...t, ...(await control.ask('tcp', t)) }).toMatchObject({ ...t, result: 'connected' });
+      }
+      expect(await control.ask('tls', { host: 'mcp.test', port: 443, ca: upstream.ca })).toMatchObject({ result: 'connected' });
+    } finally {
+      await control.proc.stop();
+    }
+  });
+
+  test('capture-init installs the rules (exit 0) and leaves its state for the sidecar', async () => {
+    const { ms } = await pod!.runInit(INIT_CONTAINER_NAME);
+    console.log(`capture-init ran in ${ms} ms`);
+    sidecar = await pod!.start('thoughtgate', async () => (await fetch(`${sandbox.url(7469)}/ready`)).status === 200);
+    const ready = (await (await fetch(`${sandbox.url(7469)}/ready`)).json()) as {
+      capture: { expected: boolean; state: { spec: { uid: number; redirectPorts: number[] } } };
+    };
+    expect(ready.capture.expected).toBe(true);
+    expect(ready.capture.state.spec).toMatchObject({ uid: SIDECAR_UID, redirectPorts: [80], transparentPort: CAPTURE_PORTS.transparent });
+    expect(CAPTURE_STATE_FILE.startsWith('/var/run/thoughtgate/')).toBe(true);
+    agent = await pod!.startAgent('agent');
+    expect(await agent.ask('id')).toMatchObject({ uid: AGENT_UID });
+  });
+
+  test('DNS works for the agent (both families of the upstream name)', async () => {
+    const r = await agent.ask('dns', { name: 'mcp.test' });
+    expect(r.addresses.map((a: { address: string }) => a.address).sort()).toEqual([upstream.net.ipv4, upstream.net.ipv6].sort());
+  });
+
+  test('the agent cannot connect directly: TCP refused on IPv4 and IPv6, by address and by name', async () => {
+    for (const t of directTargets()) expect({ ...t, ...(await agent.ask('tcp', t)) }).toMatchObject({ ...t, result: 'ECONNREFUSED' });
+    expect(upstream.seen.filter((s) => s.port === 8080)).toEqual([]);
+  });
+
+  test('TLS to 443 is refused (no passthrough asked for), on IPv4 and IPv6', async () => {
+    for (const family of [4, 6]) {
+      expect(await agent.ask('tls', { host: 'mcp.test', port: 443, family, ca: upstream.ca })).toMatchObject({ result: 'ECONNREFUSED' });
+    }
+  });
+
+  test("the sidecar's UID passes: its own connections reach the upstream directly", async () => {
+    const asSidecar = await pod!.startAgent('agent', 'thoughtgate');
+    try {
+      expect(await asSidecar.ask('id')).toMatchObject({ uid: SIDECAR_UID });
+      for (const t of directTargets()) expect({ ...t, ...(await asSidecar.ask('tcp', t)) }).toMatchObject({ ...t, result: 'connected' });
+      expect(await asSidecar.ask('tls', { host: 'mcp.test', port: 443, ca: upstream.ca })).toMatchObject({ result: 'connected' });
+    } finally {
+      await asSidecar.proc.stop();
+    }
+  });
+
+  test('plain HTTP to the MCP server is captured and governed: the SDK client with no proxy settings, by name', async () => {
+    upstream.clear();
+    for (const family of [undefined, 4, 6]) {
+      const r = await agent.ask('mcp', {
+        url: 'http://mcp.test/mcp',
+        family,
+        list: true,
+        calls: [
+          { name: 'echo', arguments: { message: 'captured' } },
+          { name: 'get-sum', arguments: { a: 1, b: 2 } },
+          { name: 'get-env', arguments: {} },
+        ],
+      });
+      expect(r.error).toBeUndefined();
+      expect(r.tools).toContain('echo');
+      expect(r.tools).not.toContain('get-env');
+      expect(r.calls[0]).toMatchObject({ ok: true });
+      expect(r.calls[0].text).toContain('captured');
+      expect(r.calls[1]).toMatchObject({ ok: false, code: ERRORS.DENIED_BY_RULE.code });
+      expect(r.calls[2].ok).toBe(false);
+    }
+    // What the upstream received: the allowed calls, never the denied or hidden ones, always with
+    // the credential the agent does not have.
+    const bodies = governedPosts().map((s) => s.body ?? '');
+    expect(bodies.filter((b) => b.includes('"tools/call"') && b.includes('"echo"'))).toHaveLength(3);
+    expect(bodies.filter((b) => b.includes('get-sum') || b.includes('get-env'))).toEqual([]);
+    for (const s of governedPosts()) expect(s.headers!['authorization']).toBe(`Bearer ${token}`);
+  });
+
+  test('through THOUGHTGATE_URL all works', async () => {
+    const env = (await agent.ask('environ')).environ as string[];
+    const url = env.find((e) => e.startsWith('THOUGHTGATE_URL='))!.slice('THOUGHTGATE_URL='.length);
+    const r = await agent.ask('mcp', { url: `${url}/mcp/upstream`, list: true, calls: [{ name: 'echo', arguments: { message: 'via-url' } }] });
+    expect(r.error).toBeUndefined();
+    expect(r.tools).not.toContain('get-env');
+    expect(r.calls[0].text).toContain('via-url');
+  });
+
+  test('an egress exception (capture-allow) passes: its CIDR and port only', async () => {
+    expect(await agent.ask('tcp', { host: upstream.net.ipv4, port: EXCEPTION_PORT })).toMatchObject({
+      result: 'connected',
+      data: `banner ${EXCEPTION_PORT}\n`,
+    });
+    expect(await agent.ask('tcp', { host: upstream.net.ipv6, port: EXCEPTION_PORT })).toMatchObject({ result: 'ECONNREFUSED' });
+    expect(await agent.ask('tcp', { host: upstream.net.ipv4, port: 8080 })).toMatchObject({ result: 'ECONNREFUSED' });
+  });
+
+  test('the agent cannot read the credential: not in its env, not at the mount path, not through the sidecar process', async () => {
+    const env = (await agent.ask('environ')).environ as string[];
+    expect(env.join('\n')).not.toContain(token);
+    expect(await agent.ask('read', { path: `${SECRETS_DIR}/${SECRET}/token` })).toMatchObject({ error: 'ENOENT' });
+    expect(await agent.ask('read', { path: SECRETS_DIR })).toMatchObject({ error: 'ENOENT' });
+    // The sidecar's filesystem and env through /proc: another UID, so not without ptrace rights.
+    for (const path of [`/proc/${sidecar.child.pid}/root${SECRETS_DIR}/${SECRET}/token`, `/proc/${sidecar.child.pid}/environ`]) {
+      expect(await agent.ask('read', { path })).toMatchObject({ error: 'EACCES' });
+    }
+    // While the sidecar, in its mount namespace, holds it (kubelet layout: ..data swapped).
+    expect(governedPosts().length).toBeGreaterThan(0);
+  });
+
+  test('a rotated Secret is used after rotation, without a restart', async () => {
+    const pid = sidecar.child.pid;
+    const old = token;
+    token = TOKEN(2);
+    await kubectl(['apply', '-n', NS, '-f', '-'], secret(token));
+    // The kubelet's periodic sync: the new payload in a new dir, ..data swapped.
+    await pod!.syncSecrets();
+    await until(
+      'the upstream receiving the rotated credential',
+      async () => {
+        upstream.clear();
+        const r = await agent.ask('mcp', { url: 'http://mcp.test/mcp', calls: [{ name: 'echo', arguments: { message: 'rotated' } }] });
+        const calls = governedPosts().filter((s) => (s.body ?? '').includes('rotated'));
+        return r.calls?.[0]?.ok && calls.length > 0 && calls.every((s) => s.headers!['authorization'] === `Bearer ${token}`);
+      },
+      20_000,
+    );
+    expect(JSON.stringify(upstream.seen)).not.toContain(old);
+    expect(sidecar.child.pid).toBe(pid);
+    expect(sidecar.child.exitCode).toBeNull();
+  });
+
+  test('killing the sidecar does not open the way: everything stays refused (fail closed)', async () => {
+    await sidecar.stop('SIGKILL');
+    upstream.clear();
+    for (const t of [...directTargets(), { host: 'mcp.test', port: 80, family: 4 }, { host: 'mcp.test', port: 80, family: 6 }]) {
+      expect({ ...t, ...(await agent.ask('tcp', t)) }).toMatchObject({ ...t, result: 'ECONNREFUSED' });
+    }
+    expect(await agent.ask('mcp', { url: 'http://mcp.test/mcp', list: true })).toMatchObject({ error: expect.stringContaining('ECONNREFUSED') });
+    expect(await agent.ask('tls', { host: 'mcp.test', port: 443, ca: upstream.ca })).toMatchObject({ result: 'ECONNREFUSED' });
+    expect(upstream.seen).toEqual([]);
+  });
+});
