@@ -7,7 +7,7 @@
 // its UID in its own mount namespace (where alone its Secret volume exists), and an agent as the
 // app container's UID, which tries what a hostile agent with a shell would. The oracle is what the
 // agent saw and what the upstream servers received.
-import { CAPTURE_PORTS, CAPTURE_STATE_FILE, INIT_CONTAINER_NAME, SECRETS_DIR, SIDECAR_UID } from '../api/capture.js';
+import { CAPTURE_ANNOTATIONS, CAPTURE_PORTS, INIT_CONTAINER_NAME, SECRETS_DIR, SIDECAR_UID } from '../api/capture.js';
 import { ERRORS } from '../api/errors.js';
 import { findContainer, startPodSandbox, type PodJson, type PodSandbox } from './support/kubelet.js';
 import { cluster, e2eCluster, getJson, kubectl, until } from './support/k8s.js';
@@ -25,14 +25,20 @@ const SECRET = 'mcp-cred';
 const TOKEN = (n: number) => `tok-${n}-${Math.random().toString(36).slice(2)}`;
 /** Banner port the pod's egress exception opens (IPv4 only); the relays on 8080 stay closed. */
 const EXCEPTION_PORT = 9000;
+/** What the upstream's DNS answers: the MCP source, names egress allows (plain HTTP, TLS), one it does not. */
+const NAMES = ['mcp.test', 'web.test', 'tls.test', 'other.test'];
+/** Addresses nobody holds (TEST-NET-3, documentation prefix): the agent dials them, naming another host. */
+const NOWHERE = ['203.0.113.9', '2001:db8::9'];
 
-let sandbox: PodSandbox;
-let upstream: Upstream;
+const MCP_POST = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+const INITIALIZE = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'captured-agent', version: '1' } },
+});
+
 let op: OperatorProc | undefined;
-let admitted: PodJson;
-let pod: PodRuntime | undefined;
-let sidecar: ContainerProc;
-let agent: Agent;
 let token = TOKEN(1);
 
 const secret = (value: string) => `
@@ -58,15 +64,16 @@ spec:
     - match: { tool: get-sum }
       action: deny
   defaultAction: forward
+  egress: { allow: ["web.test:80", "tls.test:443"] }
 `;
 
-const podYaml = () => `
+const podYaml = (name: string, annotations: Record<string, string>) => `
 apiVersion: v1
 kind: Pod
 metadata:
-  name: agent-0
+  name: ${name}
   labels: { app: agent }
-  annotations: { thoughtgate.io/capture-allow: "${upstream.net.ipv4}/32:${EXCEPTION_PORT}" }
+  annotations: ${JSON.stringify(annotations)}
 spec:
   serviceAccountName: agent
   containers:
@@ -75,19 +82,34 @@ spec:
       securityContext: { runAsUser: ${AGENT_UID}, runAsGroup: ${AGENT_UID}, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: [ALL] } }
 `;
 
-/** Direct connections the agent must not make: the upstream's MCP relay on 8080, every spelling. */
-const directTargets = () => [
-  { host: upstream.net.ipv4, port: 8080 },
-  { host: upstream.net.ipv6, port: 8080 },
-  { host: 'mcp.test', port: 8080, family: 4 },
-  { host: 'mcp.test', port: 8080, family: 6 },
-];
+/** A pod with its own network and upstream, created through the API server (the webhook injects), not started yet. */
+interface CapturedPod {
+  sandbox: PodSandbox;
+  upstream: Upstream;
+  admitted: PodJson;
+  runtime: PodRuntime;
+}
+const pods: CapturedPod[] = [];
 
-const governedPosts = () => upstream.seen.filter((s) => s.port === 80 && s.method === 'POST');
+async function createPod(name: string, annotations: (u: Upstream) => Record<string, string> = () => ({})): Promise<CapturedPod> {
+  const sandbox = await startPodSandbox(cluster(), { upstream: true, forwardAs: SIDECAR_UID });
+  const p: Partial<CapturedPod> = { sandbox };
+  pods.push(p as CapturedPod);
+  p.upstream = await startUpstream(sandbox, { names: NAMES, http: [80, 8080], tls: 443, tcp: [EXCEPTION_PORT] });
+  await kubectl(['apply', '-n', NS, '-f', '-'], podYaml(name, annotations(p.upstream)));
+  p.admitted = await getJson(['get', 'pod', name, '-n', NS]);
+  p.runtime = await runPod(cluster(), p.admitted!, sandbox);
+  return p as CapturedPod;
+}
+
+/** Runs the pod as the kubelet would: capture-init, then the sidecar until ready, then the app (as the agent). */
+async function startPod(p: CapturedPod): Promise<{ sidecar: ContainerProc; agent: Agent; initMs: number }> {
+  const { ms } = await p.runtime.runInit(INIT_CONTAINER_NAME);
+  const sidecar = await p.runtime.start('thoughtgate', async () => (await fetch(`${p.sandbox.url(7469)}/ready`)).status === 200);
+  return { sidecar, agent: await p.runtime.startAgent('agent'), initMs: ms };
+}
 
 beforeAll(async () => {
-  sandbox = await startPodSandbox(cluster(), { upstream: true, forwardAs: SIDECAR_UID });
-  upstream = await startUpstream(sandbox, { http: [80, 8080], tls: 443, tcp: [EXCEPTION_PORT] });
   await e2e.namespace('system');
   await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled', 'thoughtgate.io/capture': 'enabled' });
   await kubectl(['create', 'serviceaccount', 'agent', '-n', NS]);
@@ -96,23 +118,40 @@ beforeAll(async () => {
   await kubectl(['apply', '-n', NS, '-f', '-'], policy);
   await until('the ConfigMap', () => getJson(['get', 'configmap', 'thoughtgate-config', '-n', NS]));
   await until('caBundle', async () => (await getJson(['get', 'mutatingwebhookconfiguration', MWC]))?.webhooks?.[0]?.clientConfig?.caBundle);
-  await kubectl(['apply', '-n', NS, '-f', '-'], podYaml());
-  admitted = await getJson(['get', 'pod', 'agent-0', '-n', NS]);
-  pod = await runPod(cluster(), admitted, sandbox);
 }, 120_000);
 
 e2e.cleanup(async () => {
-  await pod?.stop();
-  await upstream?.stop();
-  await sandbox?.stop();
+  for (const p of pods) {
+    await p.runtime?.stop();
+    await p.upstream?.stop();
+    await p.sandbox?.stop();
+  }
   await op?.proc.stop();
 });
 
 describe('a captured pod', () => {
+  let p: CapturedPod;
+  let upstream: Upstream;
+  let sidecar: ContainerProc;
+  let agent: Agent;
+  beforeAll(async () => {
+    p = await createPod('agent-0', (u) => ({ [CAPTURE_ANNOTATIONS.allow]: `${u.net.ipv4}/32:${EXCEPTION_PORT}` }));
+    upstream = p.upstream;
+  }, 60_000);
+
+  /** Direct connections the agent must not make: the upstream's MCP relay on 8080, every spelling. */
+  const directTargets = () => [
+    { host: upstream.net.ipv4, port: 8080 },
+    { host: upstream.net.ipv6, port: 8080 },
+    { host: 'mcp.test', port: 8080, family: 4 },
+    { host: 'mcp.test', port: 8080, family: 6 },
+  ];
+  const governedPosts = () => upstream.seen.filter((s) => s.port === 80 && s.method === 'POST');
+
   test('the webhook adds capture-init first, as root with NET_ADMIN and NET_RAW only, and mounts the Secret into the sidecar alone', () => {
-    const init = admitted.spec.initContainers!;
+    const init = p.admitted.spec.initContainers!;
     expect(init.map((c) => c.name).slice(0, 2)).toEqual([INIT_CONTAINER_NAME, 'thoughtgate']);
-    const capture = findContainer(admitted, INIT_CONTAINER_NAME);
+    const capture = findContainer(p.admitted, INIT_CONTAINER_NAME);
     expect(capture.args!.slice(0, 3)).toEqual(['capture-init', '--uid', String(SIDECAR_UID)]);
     expect(capture.args!.join(' ')).toContain('--redirect-ports 80');
     expect(capture.args!.join(' ')).toContain(`--allow ${upstream.net.ipv4}/32:${EXCEPTION_PORT}`);
@@ -121,16 +160,16 @@ describe('a captured pod', () => {
       allowPrivilegeEscalation: false,
       capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
     });
-    const side = findContainer(admitted, 'thoughtgate');
+    const side = findContainer(p.admitted, 'thoughtgate');
     expect(side.securityContext?.runAsUser).toBe(SIDECAR_UID);
     expect(side.volumeMounts!.map((m) => m.mountPath)).toContain(`${SECRETS_DIR}/${SECRET}`);
-    const app = findContainer(admitted, 'agent');
+    const app = findContainer(p.admitted, 'agent');
     expect((app.volumeMounts ?? []).map((m) => m.mountPath).filter((p) => p.startsWith('/var/run/thoughtgate'))).toEqual([]);
-    expect(JSON.stringify(admitted)).not.toContain(token);
+    expect(JSON.stringify(p.admitted)).not.toContain(token);
   });
 
   test('before the rules (the control): the agent reaches the upstream directly, so what is refused below is refused by capture', async () => {
-    const control = await pod!.startAgent('agent');
+    const control = await p.runtime.startAgent('agent');
     try {
       for (const t of [...directTargets(), { host: upstream.net.ipv6, port: EXCEPTION_PORT }]) {
         expect({ ...t, ...(await control.ask('tcp', t)) }).toMatchObject({ ...t, result: 'connected' });
@@ -142,16 +181,12 @@ describe('a captured pod', () => {
   });
 
   test('capture-init installs the rules (exit 0) and leaves its state for the sidecar', async () => {
-    const { ms } = await pod!.runInit(INIT_CONTAINER_NAME);
-    console.log(`capture-init ran in ${ms} ms`);
-    sidecar = await pod!.start('thoughtgate', async () => (await fetch(`${sandbox.url(7469)}/ready`)).status === 200);
-    const ready = (await (await fetch(`${sandbox.url(7469)}/ready`)).json()) as {
-      capture: { expected: boolean; state: { spec: { uid: number; redirectPorts: number[] } } };
-    };
+    const started = await startPod(p);
+    ({ sidecar, agent } = started);
+    console.log(`capture-init ran in ${started.initMs} ms`);
+    const ready = (await (await fetch(`${p.sandbox.url(7469)}/ready`)).json()) as { capture: { expected: boolean; state: { spec: object } } };
     expect(ready.capture.expected).toBe(true);
-    expect(ready.capture.state.spec).toMatchObject({ uid: SIDECAR_UID, redirectPorts: [80], transparentPort: CAPTURE_PORTS.transparent });
-    expect(CAPTURE_STATE_FILE.startsWith('/var/run/thoughtgate/')).toBe(true);
-    agent = await pod!.startAgent('agent');
+    expect(ready.capture.state.spec).toMatchObject({ uid: SIDECAR_UID, redirectPorts: [80], transparentPort: CAPTURE_PORTS.transparent, tlsPort: null });
     expect(await agent.ask('id')).toMatchObject({ uid: AGENT_UID });
   });
 
@@ -172,7 +207,7 @@ describe('a captured pod', () => {
   });
 
   test("the sidecar's UID passes: its own connections reach the upstream directly", async () => {
-    const asSidecar = await pod!.startAgent('agent', 'thoughtgate');
+    const asSidecar = await p.runtime.startAgent('agent', 'thoughtgate');
     try {
       expect(await asSidecar.ask('id')).toMatchObject({ uid: SIDECAR_UID });
       for (const t of directTargets()) expect({ ...t, ...(await asSidecar.ask('tcp', t)) }).toMatchObject({ ...t, result: 'connected' });
@@ -209,6 +244,33 @@ describe('a captured pod', () => {
     expect(bodies.filter((b) => b.includes('"tools/call"') && b.includes('"echo"'))).toHaveLength(3);
     expect(bodies.filter((b) => b.includes('get-sum') || b.includes('get-env'))).toEqual([]);
     for (const s of governedPosts()) expect(s.headers!['authorization']).toBe(`Bearer ${token}`);
+  });
+
+  test('the destination is the Host, never the address dialled: an address nobody holds, named mcp.test, is governed', async () => {
+    upstream.clear();
+    for (const host of NOWHERE) {
+      const r = await agent.ask('raw', { host, port: 80, path: '/mcp', method: 'POST', headers: { ...MCP_POST, host: 'mcp.test' }, body: INITIALIZE });
+      expect({ host, status: r.status }).toEqual({ host, status: 200 });
+      expect(r.body).toContain('serverInfo');
+    }
+    expect(governedPosts()).toHaveLength(2);
+    for (const s of governedPosts()) expect(s.headers!['authorization']).toBe(`Bearer ${token}`);
+  });
+
+  test('plain HTTP to a name egress allows is relayed (without the credential); any other name is refused', async () => {
+    upstream.clear();
+    const allowed = await agent.ask('raw', { host: 'web.test', port: 80, path: '/egress-allowed', family: 4 });
+    expect(allowed.status).toBeDefined();
+    const seen = upstream.seen.filter((s) => s.url === '/egress-allowed');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.headers!['host']).toBe('web.test');
+    expect(seen[0]!.headers!['authorization']).toBeUndefined();
+    // Refused by the sidecar (403, the forward proxy's refusal), by name and dialled by address.
+    expect(await agent.ask('raw', { host: 'other.test', port: 80, path: '/egress-denied', family: 6 })).toMatchObject({ status: 403 });
+    expect(await agent.ask('raw', { host: upstream.net.ipv4, port: 80, path: '/egress-denied', headers: { host: 'other.test' } })).toMatchObject({
+      status: 403,
+    });
+    expect(upstream.seen.filter((s) => s.url === '/egress-denied')).toEqual([]);
   });
 
   test('through THOUGHTGATE_URL all works', async () => {
@@ -248,7 +310,7 @@ describe('a captured pod', () => {
     token = TOKEN(2);
     await kubectl(['apply', '-n', NS, '-f', '-'], secret(token));
     // The kubelet's periodic sync: the new payload in a new dir, ..data swapped.
-    await pod!.syncSecrets();
+    await p.runtime.syncSecrets();
     await until(
       'the upstream receiving the rotated credential',
       async () => {
@@ -273,5 +335,39 @@ describe('a captured pod', () => {
     expect(await agent.ask('mcp', { url: 'http://mcp.test/mcp', list: true })).toMatchObject({ error: expect.stringContaining('ECONNREFUSED') });
     expect(await agent.ask('tls', { host: 'mcp.test', port: 443, ca: upstream.ca })).toMatchObject({ result: 'ECONNREFUSED' });
     expect(upstream.seen).toEqual([]);
+  });
+});
+
+describe('a captured pod with TLS passthrough (annotation capture-tls: passthrough)', () => {
+  let p: CapturedPod;
+  let agent: Agent;
+  beforeAll(async () => {
+    p = await createPod('agent-tls', () => ({ [CAPTURE_ANNOTATIONS.tls]: 'passthrough' }));
+    ({ agent } = await startPod(p));
+  }, 90_000);
+
+  test('443 goes to the SNI listener: a name egress allows is tunnelled unopened (the agent verifies the upstream itself)', async () => {
+    p.upstream.clear();
+    for (const family of [4, 6]) {
+      expect(await agent.ask('tls', { host: 'tls.test', port: 443, family, ca: p.upstream.ca })).toMatchObject({ result: 'connected' });
+    }
+    expect(p.upstream.seen.filter((s) => s.tls).map((s) => s.sni)).toEqual(['tls.test', 'tls.test']);
+  });
+
+  test('the tunnel goes where the SNI name resolves, not to the address dialled', async () => {
+    p.upstream.clear();
+    for (const host of NOWHERE) {
+      expect(await agent.ask('tls', { host, port: 443, servername: 'tls.test', ca: p.upstream.ca })).toMatchObject({ result: 'connected' });
+    }
+    expect(p.upstream.seen.filter((s) => s.tls).map((s) => s.sni)).toEqual(['tls.test', 'tls.test']);
+  });
+
+  test('an MCP source by SNI is refused (its MCP would pass unseen), and so is a name egress does not allow', async () => {
+    p.upstream.clear();
+    for (const servername of ['mcp.test', 'other.test']) {
+      const r = await agent.ask('tls', { host: p.upstream.net.ipv4, port: 443, servername, ca: p.upstream.ca });
+      expect({ servername, result: r.result }).toEqual({ servername, result: 'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED' });
+    }
+    expect(p.upstream.seen).toEqual([]);
   });
 });

@@ -7,6 +7,8 @@
 //   tcp   {host, port, family?}          → {result: "connected", data} | {result: <errno code> | "timeout"}
 //   tls   {host, port, servername?, ca?, family?} → {result: "connected"} | {result: <code>}
 //   http  {url, method?, headers?, body?, family?} → {status, body} | {error}
+//   raw   {host, port, path, method?, headers?, body?, family?} → {status, body} | {error}: node:http,
+//         which, unlike fetch, sends the Host header it is given (dial one address, name another)
 //   mcp   {url, headers?, list?, calls?, family?} → {tools?, calls?: [{ok, text} | {ok: false, code, message}]} | {error}
 // `family` (4 or 6): connect to that family of the name's addresses only (fetch itself takes
 // whichever getaddrinfo puts first: IPv4 here, as RFC 6724 ranks 10/8 above a ULA).
@@ -73,6 +75,21 @@ async function httpReq({ url, method = 'GET', headers = {}, body, family }) {
   } catch (e) {
     return { error: e.cause?.code ?? e.message };
   }
+}
+
+function raw({ host, port, path, method = 'GET', headers = {}, body, family }) {
+  return new Promise((resolve) => {
+    const req = http.request({ host, port, path, method, headers, family, agent: false, timeout: TIMEOUT_MS }, (res) => {
+      let text = '';
+      res.on('data', (d) => {
+        text += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode, body: text.slice(0, 4000) }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolve({ error: e.code ?? e.message }));
+    req.end(body);
+  });
 }
 
 async function mcp({ url, headers = {}, list, calls = [], family }) {
@@ -165,6 +182,7 @@ const ops = {
   tcp,
   tls: tlsConnect,
   http: httpReq,
+  raw,
   mcp,
   dns: async ({ name }) => {
     try {

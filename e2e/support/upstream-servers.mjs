@@ -7,8 +7,8 @@
 //
 // stdout, one JSON object a line: {"ready":true} once every listener is bound; then one
 // {"port","method","url","headers","remote","body"} per HTTP request a relay received (the test's
-// oracle: what the upstream was sent, e.g. the credential header) and {"port","tls":true,"sni",
-// "remote"} per TLS connection.
+// oracle: what the upstream was sent, e.g. the credential header), {"port","tls":true,"sni",
+// "remote"} per TLS handshake and {"port","tcp":true,"remote"} per banner connection.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -65,11 +65,14 @@ const relay = (port) =>
     });
   });
 
-const tlsServer = (t) =>
-  https.createServer({ cert: readFileSync(t.cert), key: readFileSync(t.key) }, (req, res) => {
-    say({ port: t.port, tls: true, sni: req.socket.servername ?? null, remote: req.socket.remoteAddress, url: req.url, headers: req.headers });
+// Every completed handshake is recorded (SNI included), whether or not a request follows.
+const tlsServer = (t) => {
+  const server = https.createServer({ cert: readFileSync(t.cert), key: readFileSync(t.key) }, (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('tls upstream\n');
   });
+  server.on('secureConnection', (s) => say({ port: t.port, tls: true, sni: s.servername || null, remote: s.remoteAddress }));
+  return server;
+};
 
 const banner = (port) =>
   net.createServer((s) => {

@@ -1,5 +1,5 @@
 // The world outside a captured pod, started in its sandbox's upstream namespace (startPodSandbox
-// with `upstream: true`): a real DNS server (dnsmasq) answering the upstream's name on both of its
+// with `upstream: true`): a real DNS server (dnsmasq) answering the upstream's names on both of its
 // addresses, and upstream-servers.mjs (server-everything behind recording relays on plain-HTTP
 // ports, a TLS server, TCP banner ports). What the servers received is the tests' oracle.
 import { spawn } from 'node:child_process';
@@ -33,9 +33,9 @@ export interface Seen {
 
 export interface Upstream {
   net: UpstreamNet;
-  /** The name dnsmasq answers with both addresses. */
-  name: string;
-  /** PEM of the CA that signed the TLS server's certificate (for `name` and both addresses). */
+  /** The names dnsmasq answers with both addresses (the first is the MCP server's). */
+  names: string[];
+  /** PEM of the CA that signed the TLS server's certificate (for `names` and both addresses). */
   ca: string;
   seen: Seen[];
   clear(): void;
@@ -70,12 +70,13 @@ function proc(command: string, args: string[]): { proc: Proc; lines: (fn: (l: st
 
 /**
  * Starts DNS and the servers. `http`: plain-HTTP relay ports; `tls`: the TLS server's port; `tcp`:
- * banner ports. Names ending in `name` (e.g. mcp.test) resolve to the upstream's two addresses.
+ * banner ports. `names` (default mcp.test), and names ending in them, resolve to the upstream's two
+ * addresses.
  */
-export async function startUpstream(sandbox: PodSandbox, o: { name?: string; http?: number[]; tls?: number; tcp?: number[] } = {}): Promise<Upstream> {
+export async function startUpstream(sandbox: PodSandbox, o: { names?: string[]; http?: number[]; tls?: number; tcp?: number[] } = {}): Promise<Upstream> {
   const net = sandbox.upstream;
   if (!net) throw new Error('startUpstream needs a sandbox made with upstream: true');
-  const name = o.name ?? 'mcp.test';
+  const names = o.names ?? ['mcp.test'];
   const procs: Proc[] = [];
   const stop = async () => {
     for (const p of procs.reverse()) await p.stop('SIGKILL');
@@ -84,7 +85,7 @@ export async function startUpstream(sandbox: PodSandbox, o: { name?: string; htt
     const dir = mkdtempSync(join(tmpdir(), 'tg-upstream-'));
     const now = new Date();
     const ca = await issueCa({ now, validityMs: 3_600_000 });
-    const serving = await issueServing({ ca, sans: { dnsNames: [name], ipAddresses: [net.ipv4, net.ipv6] }, now, validityMs: 3_600_000 });
+    const serving = await issueServing({ ca, sans: { dnsNames: names, ipAddresses: [net.ipv4, net.ipv6] }, now, validityMs: 3_600_000 });
     writeFileSync(join(dir, 'tls.crt'), serving.cert);
     writeFileSync(join(dir, 'tls.key'), serving.key);
 
@@ -104,8 +105,7 @@ export async function startUpstream(sandbox: PodSandbox, o: { name?: string; htt
       '--port=53',
       `--listen-address=${net.ipv4},${net.ipv6}`,
       '--bind-interfaces',
-      `--address=/${name}/${net.ipv4}`,
-      `--address=/${name}/${net.ipv6}`,
+      ...names.flatMap((n) => [`--address=/${n}/${net.ipv4}`, `--address=/${n}/${net.ipv6}`]),
       '--log-facility=-',
     ]);
     procs.push(dns.proc);
@@ -140,7 +140,7 @@ export async function startUpstream(sandbox: PodSandbox, o: { name?: string; htt
     );
     return {
       net,
-      name,
+      names,
       ca: ca.cert,
       seen,
       clear: () => {
