@@ -7,7 +7,7 @@
 #   e2e-run.sh end <runDir>          stop the run's control plane, delete its sandboxes and its dir
 #   e2e-run.sh pod-add <runDir> [upstream]
 #                                    create a sandbox; prints "<netns> <hostIP> <podIP>", and with
-#                                    "upstream" also "<upNetns> <up4> <up6> <pod4> <pod6>" (below)
+#                                    "upstream" also "<upNetns> <up4> <up6> <pod4> <pod6> <alt4> <alt6>"
 #   e2e-run.sh pod-del <netns>       delete a sandbox (the veth goes with the namespace), its
 #                                    upstream namespace, their processes and its resolv.conf
 #
@@ -19,7 +19,9 @@
 # namespace "tg<run>-<n>u" joined to the pod by veths "…p" (pod) and "…q" (upstream), with the
 # pod's default routes (IPv4 and IPv6) through it. Addresses derive from the pod's /30 slot, so
 # they are as unique as it is: 10.214.<slot>/30 (pod .1, upstream .2) and fd74:0:0:<slot>::/64
-# (pod ::1, upstream ::2; no DAD, so both are usable at once). The pod's resolv.conf
+# (pod ::1, upstream ::2; no DAD, so both are usable at once), and a second address of each family
+# on the upstream's loopback, 10.215.<slot>/32 and fd75:0:0:<slot>::1 (other servers than the
+# first address's, as far as the pod can tell), reached by the default routes. The pod's resolv.conf
 # (/etc/netns/<netns>/resolv.conf, which `ip netns exec` bind-mounts over /etc/resolv.conf) names
 # the upstream's two addresses: the test runs a DNS server there. The host veth stays: the pod
 # still reaches the API server through it.
@@ -105,11 +107,13 @@ cmd_pod_add() {
     echo "$ns $host $pod"
     return
   fi
-  local up="${ns}u" p4 u4 p6 u6
+  local up="${ns}u" p4 u4 p6 u6 a4 a6
   p4="10.214.$((slot / 64)).$(((slot % 64) * 4 + 1))"
   u4="${p4%.*}.$((${p4##*.} + 1))"
   p6="fd74:0:0:$(printf %x "$slot")::1"
   u6="${p6%::1}::2"
+  a4="10.215.${p4#10.214.}"
+  a6="fd75:0:0:$(printf %x "$slot")::1"
   if ! {
     ip netns add "$up" &&
       ip link add "${ns}p" netns "$ns" type veth peer name "${ns}q" netns "$up" &&
@@ -117,6 +121,7 @@ cmd_pod_add() {
       ip -n "$ns" addr add "$p4/30" dev "${ns}p" && ip -n "$up" addr add "$u4/30" dev "${ns}q" &&
       ip -n "$ns" -6 addr add "$p6/64" dev "${ns}p" nodad && ip -n "$up" -6 addr add "$u6/64" dev "${ns}q" nodad &&
       ip -n "$ns" link set "${ns}p" up && ip -n "$up" link set "${ns}q" up &&
+      ip -n "$up" addr add "$a4/32" dev lo && ip -n "$up" -6 addr add "$a6/128" dev lo nodad &&
       ip -n "$ns" route replace default via "$u4" && ip -n "$ns" -6 route add default via "$u6" &&
       mkdir -p "/etc/netns/$ns" &&
       printf 'nameserver %s\nnameserver %s\noptions timeout:1 attempts:2\n' "$u4" "$u6" >"/etc/netns/$ns/resolv.conf"
@@ -124,7 +129,7 @@ cmd_pod_add() {
     del_sandbox "$ns"
     die "could not set up the upstream network of $ns"
   fi
-  echo "$ns $host $pod $up $u4 $u6 $p4 $p6"
+  echo "$ns $host $pod $up $u4 $u6 $p4 $p6 $a4 $a6"
 }
 
 case "${1:-}" in

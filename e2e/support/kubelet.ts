@@ -120,6 +120,9 @@ export interface UpstreamNet {
   /** The pod's addresses on the link to the upstream. */
   podIpv4: string;
   podIpv6: string;
+  /** Second addresses of the upstream (its loopback): another host, as far as the pod can tell. */
+  altIpv4: string;
+  altIpv6: string;
 }
 
 export interface PodSandbox {
@@ -159,9 +162,11 @@ export async function startPodSandbox(
   const added = execFileSync(RUN_SCRIPT, ['pod-add', run, ...(o.upstream ? ['upstream'] : [])], { encoding: 'utf8' })
     .trim()
     .split(' ');
-  const [netns, hostIp, ip, upNetns, up4, up6, pod4, pod6] = added as [string, string, string, ...(string | undefined)[]];
+  const [netns, hostIp, ip, upNetns, up4, up6, pod4, pod6, alt4, alt6] = added as [string, string, string, ...(string | undefined)[]];
   const upstream: UpstreamNet | undefined =
-    upNetns && up4 && up6 && pod4 && pod6 ? { netns: upNetns, ipv4: up4, ipv6: canonicalIpv6(up6), podIpv4: pod4, podIpv6: canonicalIpv6(pod6) } : undefined;
+    upNetns && up4 && up6 && pod4 && pod6 && alt4 && alt6
+      ? { netns: upNetns, ipv4: up4, ipv6: canonicalIpv6(up6), podIpv4: pod4, podIpv6: canonicalIpv6(pod6), altIpv4: alt4, altIpv6: canonicalIpv6(alt6) }
+      : undefined;
   const servers: net.Server[] = [];
   const sockets = new Set<net.Socket>();
   const local = new Map<number, number>();

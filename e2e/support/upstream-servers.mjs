@@ -6,9 +6,9 @@
 //   node upstream-servers.mjs '<json>'   {"http":[80,8080],"tls":{"port":443,"cert":"<file>","key":"<file>"},"tcp":[9000]}
 //
 // stdout, one JSON object a line: {"ready":true} once every listener is bound; then one
-// {"port","method","url","headers","remote","body"} per HTTP request a relay received (the test's
+// {"port","method","url","headers","remote","local","body"} per HTTP request a relay received (the test's
 // oracle: what the upstream was sent, e.g. the credential header), {"port","tls":true,"sni",
-// "remote"} per TLS handshake and {"port","tcp":true,"remote"} per banner connection.
+// "remote","local"} per TLS handshake and {"port","tcp":true,"remote","local"} per banner connection.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -46,7 +46,15 @@ const relay = (port) =>
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      say({ port, method: req.method, url: req.url, headers: req.headers, remote: req.socket.remoteAddress, body: body.toString('utf8') });
+      say({
+        port,
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        remote: req.socket.remoteAddress,
+        local: req.socket.localAddress,
+        body: body.toString('utf8'),
+      });
       // Hop-by-hop headers stay on this hop: a client's "connection: close" forwarded on the
       // relay's kept-alive connection made every other request fail.
       const headers = { ...req.headers, host: `127.0.0.1:${INNER}` };
@@ -70,13 +78,13 @@ const tlsServer = (t) => {
   const server = https.createServer({ cert: readFileSync(t.cert), key: readFileSync(t.key) }, (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('tls upstream\n');
   });
-  server.on('secureConnection', (s) => say({ port: t.port, tls: true, sni: s.servername || null, remote: s.remoteAddress }));
+  server.on('secureConnection', (s) => say({ port: t.port, tls: true, sni: s.servername || null, remote: s.remoteAddress, local: s.localAddress }));
   return server;
 };
 
 const banner = (port) =>
   net.createServer((s) => {
-    say({ port, tcp: true, remote: s.remoteAddress });
+    say({ port, tcp: true, remote: s.remoteAddress, local: s.localAddress });
     s.on('error', () => {});
     s.end(`banner ${port}\n`);
   });

@@ -19,6 +19,8 @@ const SERVERS = join(dirname(fileURLToPath(import.meta.url)), 'upstream-servers.
 export interface Seen {
   port: number;
   remote: string;
+  /** The upstream's address the connection arrived at (IPv4 ones in ::ffff: form). */
+  local: string;
   /** HTTP relays. */
   method?: string;
   url?: string;
@@ -33,9 +35,11 @@ export interface Seen {
 
 export interface Upstream {
   net: UpstreamNet;
-  /** The names dnsmasq answers with both addresses (the first is the MCP server's). */
+  /** Names dnsmasq answers with the upstream's first addresses (ipv4, ipv6). */
   names: string[];
-  /** PEM of the CA that signed the TLS server's certificate (for `names` and both addresses). */
+  /** Names dnsmasq answers with its second addresses (altIpv4, altIpv6). */
+  altNames: string[];
+  /** PEM of the CA that signed the TLS server's certificate (for every name and address). */
   ca: string;
   seen: Seen[];
   clear(): void;
@@ -70,13 +74,17 @@ function proc(command: string, args: string[]): { proc: Proc; lines: (fn: (l: st
 
 /**
  * Starts DNS and the servers. `http`: plain-HTTP relay ports; `tls`: the TLS server's port; `tcp`:
- * banner ports. `names` (default mcp.test), and names ending in them, resolve to the upstream's two
- * addresses.
+ * banner ports. `names` (default mcp.test), and names ending in them, resolve to the upstream's
+ * first two addresses; `altNames` to its second two. Every server answers on all four.
  */
-export async function startUpstream(sandbox: PodSandbox, o: { names?: string[]; http?: number[]; tls?: number; tcp?: number[] } = {}): Promise<Upstream> {
+export async function startUpstream(
+  sandbox: PodSandbox,
+  o: { names?: string[]; altNames?: string[]; http?: number[]; tls?: number; tcp?: number[] } = {},
+): Promise<Upstream> {
   const net = sandbox.upstream;
   if (!net) throw new Error('startUpstream needs a sandbox made with upstream: true');
   const names = o.names ?? ['mcp.test'];
+  const altNames = o.altNames ?? [];
   const procs: Proc[] = [];
   const stop = async () => {
     for (const p of procs.reverse()) await p.stop('SIGKILL');
@@ -85,7 +93,12 @@ export async function startUpstream(sandbox: PodSandbox, o: { names?: string[]; 
     const dir = mkdtempSync(join(tmpdir(), 'tg-upstream-'));
     const now = new Date();
     const ca = await issueCa({ now, validityMs: 3_600_000 });
-    const serving = await issueServing({ ca, sans: { dnsNames: names, ipAddresses: [net.ipv4, net.ipv6] }, now, validityMs: 3_600_000 });
+    const serving = await issueServing({
+      ca,
+      sans: { dnsNames: [...names, ...altNames], ipAddresses: [net.ipv4, net.ipv6, net.altIpv4, net.altIpv6] },
+      now,
+      validityMs: 3_600_000,
+    });
     writeFileSync(join(dir, 'tls.crt'), serving.cert);
     writeFileSync(join(dir, 'tls.key'), serving.key);
 
@@ -106,6 +119,7 @@ export async function startUpstream(sandbox: PodSandbox, o: { names?: string[]; 
       `--listen-address=${net.ipv4},${net.ipv6}`,
       '--bind-interfaces',
       ...names.flatMap((n) => [`--address=/${n}/${net.ipv4}`, `--address=/${n}/${net.ipv6}`]),
+      ...altNames.flatMap((n) => [`--address=/${n}/${net.altIpv4}`, `--address=/${n}/${net.altIpv6}`]),
       '--log-facility=-',
     ]);
     procs.push(dns.proc);
@@ -141,6 +155,7 @@ export async function startUpstream(sandbox: PodSandbox, o: { names?: string[]; 
     return {
       net,
       names,
+      altNames,
       ca: ca.cert,
       seen,
       clear: () => {
