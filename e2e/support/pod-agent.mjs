@@ -5,7 +5,7 @@
 //
 // stdin: one JSON request a line {id, op, ...}; stdout: one JSON answer a line {id, ...}.
 //   tcp   {host, port, family?}          → {result: "connected", data} | {result: <errno code> | "timeout"}
-//   tls   {host, port, servername?, ca?, family?} → {result: "connected"} | {result: <code>}
+//   tls   {host, port, servername?, ca?, family?} → {result: "connected", status} | {result: <code>}
 //   http  {url, method?, headers?, body?, family?} → {status, body} | {error}
 //   raw   {host, port, path, method?, headers?, body?, family?} → {status, body} | {error}: node:http,
 //         which, unlike fetch, sends the Host header it is given (dial one address, name another)
@@ -48,16 +48,28 @@ function tcp({ host, port, family }) {
   });
 }
 
+/**
+ * A handshake, then one HTTP request over it: "connected" only once the server answered, so the
+ * server saw the handshake complete too (in TLS 1.3 the client finishes first).
+ */
 function tlsConnect({ host, port, servername, ca, family }) {
   return new Promise((resolve) => {
-    const s = tls.connect({ host, port, servername, ca, family, timeout: TIMEOUT_MS });
+    // SNI: the name given, else the host when it is a name (as an HTTPS client sends it).
+    const sni = servername ?? (net.isIP(host) ? undefined : host);
+    const s = tls.connect({ host, port, servername: sni, ca, family, timeout: TIMEOUT_MS });
+    let data = '';
     const done = (answer) => {
       s.destroy();
       resolve(answer);
     };
-    s.once('secureConnect', () => done({ result: 'connected' }));
+    s.once('secureConnect', () => s.write(`GET / HTTP/1.1\r\nhost: ${sni ?? host}\r\nconnection: close\r\n\r\n`));
+    s.on('data', (d) => {
+      data += d;
+      if (data.includes('\r\n\r\n')) done({ result: 'connected', status: Number(data.split(' ')[1]) });
+    });
+    s.once('end', () => done({ result: data ? 'connected' : 'closed' }));
     s.once('timeout', () => done({ result: 'timeout' }));
-    s.once('error', (e) => resolve({ result: e.code ?? e.message }));
+    s.once('error', (e) => done({ result: e.code ?? e.message }));
   });
 }
 
