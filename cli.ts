@@ -13,11 +13,11 @@ const MAIN_HELP = `thoughtgate ${VERSION} — governs what AI agents may do thro
 Usage: thoughtgate <command> [options]
 
 Commands:
-  sidecar     run the governance proxy in front of MCP servers
-  operator    run the Kubernetes operator and the sidecar-injection webhook
-  validate    check a thoughtgate.yaml and exit (0 valid, 1 invalid)
+  sidecar       run the governance proxy in front of MCP servers
+  operator      run the Kubernetes operator and the sidecar-injection webhook
+  validate      check a thoughtgate.yaml and exit (0 valid, 1 invalid)
   capture-init  install a pod's traffic-capture rules (the injected init container)
-  version     print the version
+  version       print the version
 
 Run "thoughtgate <command> --help" for the options of a command.
 Docs: docs/configuration.md, docs/errors.md, docs/operations.md
@@ -486,7 +486,9 @@ Options:
                            any: to any address; none: rejected (default resolv)
   --resolv-conf <file>     (default ${d.DEFAULT_RESOLV_CONF})
   --allow <CIDR:PORT>      egress exception, repeatable or comma-separated: TCP to it
-                           goes out directly ("10.0.0.0/8:5432", "fd00::/8:443",
+                           goes out directly, except on the redirect ports (and 443
+                           with --tls-port), which the sidecar decides whatever the
+                           address ("10.0.0.0/8:5432", "fd00::/8:443",
                            "[fd00::/8]:443"; PORT "*" = any)
   --backend <b>            auto | nft | legacy (default auto: the backend already
                            holding rules in this netns, else nft if it works, else legacy)

@@ -43,6 +43,8 @@ export const CAPTURE_STATE_VOLUME = 'thoughtgate-capture';
 
 /** Where the webhook mounts a Secret a GovernancePolicy names (secretKeyRef): `${SECRETS_DIR}/<secret>/<key>`, sidecar only. */
 export const SECRETS_DIR = '/var/run/thoughtgate/secrets';
+/** The sidecar's environment variable that moves SECRETS_DIR (standalone: a directory laid out `<secret>/<key>`). */
+export const SECRETS_DIR_ENV = 'THOUGHTGATE_SECRETS_DIR';
 
 /** An egress exception: TCP to this CIDR and port (null: any port) passes capture. */
 export interface CaptureException {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { generateCrds, HEADER, PATTERNS, structuralProblems, toStructural, toYaml, zodToJsonSchema, type K8sSchema } from '../scripts/gen-crds.js';
-import { Duration, GlobList, Name, PolicyDocumentSchema, PositiveDuration, SourceSchema } from './config.js';
+import { clusterCredentialIssues, Duration, GlobList, Name, PolicyDocumentSchema, PositiveDuration, SourceSchema } from './config.js';
 import { ApprovalChannelSpecSchema, ApprovalRequestSpecSchema, GovernancePolicySpecSchema, KINDS } from './crds.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -52,7 +52,7 @@ function zodAccepts(doc: Doc): boolean {
   const spec = GovernancePolicySpecSchema.safeParse(doc.spec ?? {});
   if (!spec.success) return false;
   const { podSelector: _selector, priority: _priority, ...fields } = spec.data;
-  return PolicyDocumentSchema.safeParse(fields).success;
+  return PolicyDocumentSchema.safeParse(fields).success && clusterCredentialIssues(spec.data).length === 0;
 }
 
 function ourDocs(file: string): Doc[] {

@@ -158,4 +158,14 @@ describe('CRDs on a real kube-apiserver', () => {
     },
     STEP_TIMEOUT,
   );
+
+  it(
+    'kubectl explain says how a header takes its value from a Secret',
+    async () => {
+      const out = (await mustKubectl(['explain', 'governancepolicies.spec.sources.headers'])).replace(/\s+/g, ' ');
+      expect(out).toContain('{valueFrom: {secretKeyRef: {name, key}}, prefix: "Bearer "}');
+      expect(out).toContain('valueFrom.file and valueFrom.env are refused here');
+    },
+    STEP_TIMEOUT,
+  );
 });

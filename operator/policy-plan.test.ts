@@ -1,6 +1,7 @@
 // The GovernancePolicy controller's decisions: what it writes for a namespace's policies and the
 // ConfigMap in force. The writes themselves run against a real API server in e2e/operator.test.ts.
 import type * as k8s from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
 import type { KubeObject } from './kube-object.js';
 import { planPolicies, type PolicyAction } from './policy-plan.js';
 
@@ -107,5 +108,33 @@ describe('planPolicies', () => {
     expect(plan([gp('base', { metadata: { name: 'base', namespace: 'team-a', deletionTimestamp: now } })], cm).actions).toEqual([{ do: 'delete-configmap' }]);
     expect(plan([]).actions).toEqual([]);
     expect(plan([]).hash).toBeNull();
+  });
+});
+
+describe('credentials (custody)', () => {
+  const secretHeader = { valueFrom: { secretKeyRef: { name: 'gh-token', key: 'token' } }, prefix: 'Bearer ' };
+
+  test('a secretKeyRef header is rendered as the reference: the ConfigMap, status and Event hold no value', () => {
+    const p = plan([gp('base', { spec: { ...spec, sources: [{ name: 'gh', url: 'https://gh.example/mcp', headers: { Authorization: secretHeader } }] } })]);
+    expect(kinds(p.actions)).toEqual(['apply-configmap', 'status base', 'event Rendered']);
+    const text = applied(p.actions).data!['config.yaml']!;
+    expect(text).toContain('secretKeyRef');
+    expect(text).toContain('gh-token');
+    // The reference exactly as written: the operator never reads the Secret, so there is no value to leak.
+    expect(parseYaml(text).policies[0].spec.sources[0].headers).toEqual({ Authorization: secretHeader });
+  });
+
+  test.each([
+    ['file', { valueFrom: { file: '/var/run/secrets/kubernetes.io/serviceaccount/token' } }],
+    ['env', { valueFrom: { env: 'AWS_SECRET_ACCESS_KEY' } }],
+  ])('a %s header is refused with a status naming it, and nothing is rendered', (kind, value) => {
+    const p = plan([gp('base', { spec: { ...spec, sources: [{ name: 'gh', url: 'https://gh.example/mcp', headers: { Authorization: value } }] } })]);
+    expect(kinds(p.actions)).toEqual(['status base', 'event InvalidPolicy']);
+    const status = p.actions.find((a) => a.do === 'write-status');
+    if (status?.do !== 'write-status') throw new Error('no status');
+    expect(status.status.conditions.find((c) => c.type === 'Valid')).toMatchObject({
+      status: 'False',
+      message: `spec.sources[0].headers.Authorization.valueFrom.${kind}: valueFrom.${kind} is only allowed in a standalone thoughtgate.yaml; a GovernancePolicy names credentials with valueFrom.secretKeyRef (it must not make the sidecar send its own ${kind === 'file' ? 'files' : 'environment'} upstream)`,
+    });
   });
 });

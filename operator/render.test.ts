@@ -61,3 +61,15 @@ describe('renderNamespace', () => {
     expect(parseRendered(undefined)).toBeNull();
   });
 });
+
+describe('credentials', () => {
+  test('a secretKeyRef naming its Secret with ${VAR} is refused: the webhook mounts it by name', () => {
+    const headers = { Authorization: { valueFrom: { secretKeyRef: { name: '${TOKEN_SECRET}', key: 'token' } } } };
+    expect(validatePolicy(gp('a', { ...base, sources: [{ ...base.sources[0], headers }] }), new Set())).toEqual({
+      valid: false,
+      errors: [
+        'spec.sources[0].headers.Authorization.valueFrom.secretKeyRef.name: ${VAR} is not substituted in a secretKeyRef: name the Secret and key as they are (the webhook mounts the Secret by this name)',
+      ],
+    });
+  });
+});

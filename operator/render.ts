@@ -30,6 +30,8 @@ export interface RenderResult {
 /** Validates one policy's spec the way a sidecar will read it, plus what only the operator knows. */
 export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>): Validity {
   const raw = obj.spec !== null && typeof obj.spec === 'object' && !Array.isArray(obj.spec) ? (obj.spec as Record<string, unknown>) : {};
+  const literal = secretRefsWithVariables(raw);
+  if (literal.length > 0) return { valid: false, errors: literal };
   // ${VAR} values are only known in the pod: validate with each variable's default or a placeholder.
   const sub = substituteForValidation(raw);
   if (sub.errors.length > 0) return { valid: false, errors: sub.errors.map((e) => `spec.${e.path.join('.')}: ${e.message}`) };
@@ -65,6 +67,30 @@ export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>)
     spec,
   };
   return { valid: true, rendered };
+}
+
+/**
+ * A secretKeyRef names its Secret and key literally: the webhook mounts the Secret by that name when
+ * the pod is created, before any sidecar could substitute a ${VAR} in it.
+ */
+function secretRefsWithVariables(raw: Record<string, unknown>): string[] {
+  const errors: string[] = [];
+  const sources = Array.isArray(raw['sources']) ? (raw['sources'] as unknown[]) : [];
+  sources.forEach((s, i) => {
+    const headers = (s as { headers?: unknown } | null)?.headers;
+    if (headers === null || typeof headers !== 'object') return;
+    for (const [name, v] of Object.entries(headers)) {
+      const ref = (v as { valueFrom?: { secretKeyRef?: Record<string, unknown> } } | null)?.valueFrom?.secretKeyRef;
+      for (const field of ['name', 'key'] as const) {
+        const text = ref?.[field];
+        if (typeof text === 'string' && text.includes('${'))
+          errors.push(
+            `spec.${formatPath(['sources', i, 'headers', name, 'valueFrom', 'secretKeyRef', field])}: \${VAR} is not substituted in a secretKeyRef: name the Secret and key as they are (the webhook mounts the Secret by this name)`,
+          );
+      }
+    }
+  });
+  return errors;
 }
 
 /** Reads the config currently in force from the ConfigMap's text; anything unreadable counts as none. */

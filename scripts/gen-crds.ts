@@ -39,6 +39,12 @@
 //   sources, 1024 rules, 64 headers per source, 2048-character URLs, 64-character durations.
 // - The CRD requires ApprovalChannel names to be DNS labels (≤63), because approval.channel (a
 //   DNS label) refers to them; zod never sees object names.
+// - Source header names are checked by zod only: header values are `string | SecretValue`, an
+//   untyped node, and the API server builds no CEL type for a map of those (so no rule on its keys).
+//   Header values: an object must be {valueFrom: {secretKeyRef}, prefix}; valueFrom.file and .env
+//   are unknown fields in the CRD (cluster policies may not use them), other unknown keys next to
+//   valueFrom are kept by the API server and refused by the operator. Secret keys "." and "..*"
+//   are refused by zod only.
 // - Status is not validated by zod; conditions are a list-map keyed by type (the metav1.Condition
 //   convention: server-side apply merges them per type).
 import { readFileSync, realpathSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -209,7 +215,14 @@ const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
       ],
     },
   ],
-  [SourceSchema.shape.headers, { maxProperties: 64 }],
+  [
+    SourceSchema.shape.headers,
+    {
+      maxProperties: 64,
+      description:
+        'Headers sent upstream on every call to this source (they win over the agent\'s). A value is literal text (${VAR} is substituted from the sidecar\'s environment) or a credential from a Secret: {valueFrom: {secretKeyRef: {name, key}}, prefix: "Bearer "}. The Secret is mounted into the sidecar container only, never the app; the rendered ConfigMap keeps the reference, never the value; rotation is picked up without a restart. valueFrom.file and valueFrom.env are refused here (standalone thoughtgate.yaml only).',
+    },
+  ],
   [
     SlackTargetFields.apiUrl.unwrap(),
     {
@@ -474,6 +487,40 @@ function unionOfStringAndList(branches: unknown[], at: string): K8sSchema {
   return out;
 }
 
+/**
+ * A source header's value, `string | SecretValue` (api/config.ts HeaderValueSchema): no structural
+ * form either. As for GlobList, the node is untyped and carries each branch's constraints side by
+ * side: `properties` and `required` only constrain objects, so a string passes them and an object
+ * must be `{valueFrom: {secretKeyRef: {name, key}}, prefix?}`. Only the secretKeyRef branch of
+ * valueFrom is kept: a GovernancePolicy may not read the sidecar's files or environment
+ * (clusterCredentialIssues), so `file` and `env` are unknown fields here and refused at apply time.
+ * Numbers, lists and booleans are refused with the same impossible bounds as unionOfStringAndList.
+ * Unknown keys next to valueFrom are kept by the API server (the node preserves unknown fields)
+ * and refused by the operator, whose status names them.
+ */
+function unionOfStringAndSecret(branches: unknown[], at: string): K8sSchema | null {
+  const str = branches.find((b) => isRecord(b) && b.type === 'string') as JsonNode | undefined;
+  const obj = branches.find((b) => isRecord(b) && b.type === 'object') as JsonNode | undefined;
+  const props = obj && isRecord(obj.properties) ? obj.properties : undefined;
+  const valueFrom = props && isRecord(props.valueFrom) && Array.isArray(props.valueFrom.anyOf) ? props.valueFrom.anyOf : undefined;
+  const secret = valueFrom?.find((b) => isRecord(b) && isRecord(b.properties) && 'secretKeyRef' in b.properties);
+  if (branches.length !== 2 || !str || Object.keys(str).length !== 1 || !props || !secret) return null;
+  return {
+    description: 'Literal text, or {valueFrom: {secretKeyRef: {name, key}}, prefix}: a Secret key only the sidecar container reads.',
+    minimum: 1,
+    maximum: 0,
+    minItems: 1,
+    maxItems: 0,
+    not: { enum: [true, false] },
+    properties: {
+      prefix: toStructural(props.prefix, `${at}.prefix`),
+      valueFrom: toStructural(secret, `${at}.valueFrom`),
+    },
+    required: ['valueFrom'],
+    'x-kubernetes-preserve-unknown-fields': true,
+  };
+}
+
 const VALUE_KEYS = new Set(['required', 'enum', 'anyOf']);
 
 /** A not/anyOf body as structural schemas allow it (constraints only), copied. */
@@ -538,7 +585,7 @@ export function toStructural(node: unknown, at = ''): K8sSchema {
       out = { ...toStructural({ ...(nonNull[0] as JsonNode), ...rest }, at), nullable: true };
       return ordered(out);
     }
-    out = unionOfStringAndList(node.anyOf, at);
+    out = unionOfStringAndSecret(node.anyOf, at) ?? unionOfStringAndList(node.anyOf, at);
   } else {
     let type = node.type;
     let nullable = false;
@@ -611,7 +658,10 @@ export function toStructural(node: unknown, at = ''): K8sSchema {
     const pn = node.propertyNames;
     if (!isRecord(pn) || Object.keys(pn).some((k) => !STRING_KEYS.has(k))) fail(at, `unsupported propertyNames ${JSON.stringify(pn)}`);
     const checks = stringPredicate('k', pn);
-    if (checks.length > 0) {
+    // A map whose values are untyped (header values: string or object) has no CEL type at all, and
+    // the API server refuses the whole CRD over a rule on it: its keys go unchecked here (gap).
+    const untypedValues = out.additionalProperties !== undefined && !out.additionalProperties.type;
+    if (checks.length > 0 && !untypedValues) {
       const what = typeof pn.pattern === 'string' ? `match ${pn.pattern}` : `be a ${describeString(pn)}`;
       addRules(out, [
         rule(`self.all(k, ${checks.join(' && ')})`, `every key must ${what}`, {
@@ -637,6 +687,8 @@ export function structuralProblems(node: K8sSchema, at = ''): string[] {
   if (node.not && inJunctor(node.not)) problems.push(`${at || '.'}: not holds more than value validation`);
   // The API server has no CEL type for an untyped node and refuses the whole CRD.
   if (!node.type && node['x-kubernetes-validations']) problems.push(`${at || '.'}: CEL rules on an untyped node`);
+  if (node.additionalProperties && !node.additionalProperties.type && node['x-kubernetes-validations'])
+    problems.push(`${at || '.'}: CEL rules on a map of untyped values`);
   if (raw.additionalProperties === false) problems.push(`${at || '.'}: additionalProperties: false`);
   if (node.properties && node.additionalProperties) problems.push(`${at || '.'}: properties and additionalProperties`);
   for (const [k, v] of Object.entries(node.properties ?? {})) problems.push(...structuralProblems(v, `${at}.${k}`));

@@ -2,7 +2,7 @@
 // plan of rules-plan.ts with iptables-restore, reads it back and writes CaptureState for the
 // sidecar's /ready. Any failure throws CaptureInitError: the CLI exits 1 and the pod does not start.
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { CaptureState } from '../../api/capture.js';
 import { type ChainRules, type Family, jumpsIn, planRules, restoreInput, ruleCount, rulesHash, verifySaved } from './rules-plan.js';
@@ -43,7 +43,7 @@ function run(cmd: string, args: string[], input?: string): Promise<RunResult> {
     // ENOENT (no such binary) arrives here; EPIPE on stdin comes with the process' own exit status.
     child.on('error', (err) => resolve({ code: null, stdout, stderr: stderr || err.message }));
     child.stdin.on('error', () => undefined);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code, signal) => resolve({ code, stdout, stderr: signal ? `${stderr}(killed by ${signal})` : stderr }));
     child.stdin.end(input ?? '');
   });
 }
@@ -149,6 +149,10 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 
 export async function captureInit(opts: CaptureInitOptions, host: CaptureInitHost = realHost): Promise<{ state: CaptureState; warnings: string[] }> {
   const started = host.now();
+  // A state file left by an earlier run must not vouch for this one if it fails.
+  await rm(opts.stateFile, { force: true }).catch((err: Error) => {
+    throw new CaptureInitError(`cannot remove the earlier state file ${opts.stateFile}: ${err.message}`);
+  });
   const warnings: string[] = [];
   const servers = await nameservers(host, opts, warnings);
   const v6 = opts.ipv6 === 'on' || (opts.ipv6 === 'auto' && (await hasIPv6(host)));

@@ -20,11 +20,7 @@ const servers = ['10.96.0.10', 'fd00::a'];
 describe('planRules', () => {
   it('IPv4: redirect, DNS to the IPv4 resolver, the IPv4 exception, reject the rest', () => {
     expect(planRules(spec, 'ipv4', servers)).toEqual({
-      nat: [
-        '-o lo -j RETURN',
-        '-m owner --uid-owner 7467 -j RETURN',
-        '-p tcp -m multiport --dports 80,8080 -j REDIRECT --to-ports 7470',
-      ],
+      nat: ['-o lo -j RETURN', '-m owner --uid-owner 7467 -j RETURN', '-p tcp -m multiport --dports 80,8080 -j REDIRECT --to-ports 7470'],
       filter: [
         '-o lo -j ACCEPT',
         '-m owner --uid-owner 7467 -j ACCEPT',
@@ -41,10 +37,7 @@ describe('planRules', () => {
 
   it('IPv6: ::1, neighbour discovery, the IPv6 resolver and exception, icmp6 reject; 443 to the TLS listener', () => {
     const r = planRules({ ...spec, tlsPort: 7471 }, 'ipv6', servers);
-    expect(r.nat.slice(2)).toEqual([
-      '-p tcp -m multiport --dports 80,8080 -j REDIRECT --to-ports 7470',
-      '-p tcp --dport 443 -j REDIRECT --to-ports 7471',
-    ]);
+    expect(r.nat.slice(2)).toEqual(['-p tcp -m multiport --dports 80,8080 -j REDIRECT --to-ports 7470', '-p tcp --dport 443 -j REDIRECT --to-ports 7471']);
     expect(r.filter).toContain('-d ::1/128 -p tcp -m multiport --dports 7470,7471 -m conntrack --ctstate DNAT -j ACCEPT');
     expect(r.filter).toContain('-p ipv6-icmp -m icmp6 --icmpv6-type neighbour-solicitation -j ACCEPT');
     expect(r.filter.filter((x) => x.includes('--dport 53'))).toEqual([

@@ -189,3 +189,24 @@ test('close() stops everything', async () => {
   await new Promise((r) => setTimeout(r, 100));
   expect(texts).toEqual([]);
 });
+
+test('maxBytes: a larger file is a read failure (EFBIG), not text', async () => {
+  const p = join(dir, 'token');
+  writeFileSync(p, 'small');
+  const { texts, errors } = await start(p, { maxBytes: 8, initialText: null });
+  await waitFor(() => texts.length === 1, 'the first text (initialText null: reported)');
+  writeFileSync(p, 'much too large');
+  await waitFor(() => errors.includes('EFBIG'), 'the size failure');
+  expect(texts).toEqual(['small']);
+});
+
+test('redeliverAfterError: the same text is reported again after the file was gone', async () => {
+  const p = join(dir, 'token');
+  writeFileSync(p, 'v1');
+  const { texts, errors } = await start(p, { initialText: 'v1', redeliverAfterError: true });
+  unlinkSync(p);
+  await waitFor(() => errors.includes('ENOENT'), 'the removal');
+  writeFileSync(p, 'v1');
+  await waitFor(() => texts.length === 1, 'the restored text');
+  expect(texts).toEqual(['v1']);
+});

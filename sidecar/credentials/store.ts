@@ -4,7 +4,7 @@
 // or a file rewritten in place, is picked up without a restart or a config reload. A missing,
 // unreadable or invalid credential is a state with a reason, and the reason never holds the value.
 import type { SecretValue } from '../../api/config.js';
-import { SECRETS_DIR } from '../../api/capture.js';
+import { SECRETS_DIR, SECRETS_DIR_ENV } from '../../api/capture.js';
 import { describeFsError, type Env } from '../../policy/config/load.js';
 import type { Logger } from '../../lib/log.js';
 import { readBoundedSync, watchFile, type FileWatch } from '../config/watch-file.js';
@@ -26,7 +26,8 @@ export interface CredentialStore {
   get(ref: SecretValue): CredentialResult;
   /**
    * Makes these the credentials in use (a new config snapshot): each is read again now, new ones
-   * start being watched, the others stop.
+   * start being watched, the others stop. The sidecar passes Snapshot.credentialRefs: a credential
+   * used for anything but a header (an OAuth client secret) belongs in that list too (compileSnapshot).
    */
   retain(refs: readonly SecretValue[]): void;
   /** Every credential in use, for /ready. */
@@ -67,7 +68,7 @@ function describeReadError(err: unknown): string {
 
 export function createCredentialStore(o: CredentialStoreOptions = {}): CredentialStore {
   const env = o.env ?? process.env;
-  const secretsDir = o.secretsDir ?? (env['THOUGHTGATE_SECRETS_DIR'] || SECRETS_DIR);
+  const secretsDir = o.secretsDir ?? (env[SECRETS_DIR_ENV] || SECRETS_DIR);
   const cwd = o.cwd ?? process.cwd();
   const entries = new Map<string, Entry>();
   let closed = false;

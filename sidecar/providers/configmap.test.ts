@@ -123,3 +123,35 @@ describe('evaluateConfigMap', () => {
     expect(evaluateConfigMap(cm(bomb), ctx).kind).toBe('invalid');
   });
 });
+
+describe('credentials in the ConfigMap', () => {
+  const withHeader = (value: unknown) =>
+    rendered([
+      {
+        name: 'p',
+        priority: 0,
+        generation: 1,
+        hash: 'h',
+        spec: { ...spec('https://gh.example.com/mcp'), sources: [{ name: 'gh', url: 'https://gh.example.com/mcp', headers: { Authorization: value } }] },
+      },
+    ]);
+
+  it('keeps a secretKeyRef as a reference for the sidecar to resolve', () => {
+    const ref = { valueFrom: { secretKeyRef: { name: 'gh-token', key: 'token' } }, prefix: 'Bearer ' };
+    const out = evaluateConfigMap(cm(withHeader(ref)), ctx);
+    expect(out).toMatchObject({ kind: 'config' });
+    if (out.kind === 'config') expect(out.doc.sources[0]!.headers).toEqual({ Authorization: ref });
+  });
+
+  it.each(['file', 'env'])('refuses valueFrom.%s, whoever wrote the ConfigMap', (kind) => {
+    const out = evaluateConfigMap(cm(withHeader({ valueFrom: kind === 'file' ? { file: '/etc/passwd' } : { env: 'HOME' } })), ctx);
+    expect(out).toEqual({
+      kind: 'invalid',
+      errors: [
+        expect.stringContaining(
+          `policies[0] (p).spec.sources[0].headers.Authorization.valueFrom.${kind}: valueFrom.${kind} is only allowed in a standalone thoughtgate.yaml`,
+        ),
+      ],
+    });
+  });
+});
