@@ -314,7 +314,7 @@ describe('a captured pod', () => {
     expect(await agent.ask('tcp', { host: upstream.net.ipv4, port: 8080 })).toMatchObject({ result: 'ECONNREFUSED' });
   });
 
-  test('the agent cannot read the credential: not in its env, not at the mount path, not through the sidecar process', async () => {
+  test('the agent cannot read the credential: not in its env, not at the mount path, not through the sidecar process; nothing shows it', async () => {
     const env = (await agent.ask('environ')).environ as string[];
     expect(env.join('\n')).not.toContain(token);
     expect(await agent.ask('read', { path: `${SECRETS_DIR}/${SECRET}/token` })).toMatchObject({ error: 'ENOENT' });
@@ -323,7 +323,14 @@ describe('a captured pod', () => {
     for (const path of [`/proc/${sidecar.child.pid}/root${SECRETS_DIR}/${SECRET}/token`, `/proc/${sidecar.child.pid}/environ`]) {
       expect(await agent.ask('read', { path })).toMatchObject({ error: 'EACCES' });
     }
-    // While the sidecar, in its mount namespace, holds it (kubelet layout: ..data swapped).
+    // Nor anywhere the cluster shows: the rendered ConfigMap keeps the reference, Events, the pod.
+    for (const what of [['configmap', 'thoughtgate-config'], ['events'], ['pod', 'agent-0']]) {
+      expect(await kubectl(['get', ...what, '-n', NS, '-o', 'json'])).not.toContain(token);
+    }
+    expect(await kubectl(['get', 'configmap', 'thoughtgate-config', '-n', NS, '-o', 'json'])).toContain(SECRET);
+    // Nor the sidecar's logs and /ready, while the sidecar, in its mount namespace, holds it.
+    expect(sidecar.out()).not.toContain(token);
+    expect(await (await fetch(`${p.sandbox.url(7469)}/ready`)).text()).not.toContain(token);
     expect(governedPosts().length).toBeGreaterThan(0);
   });
 
