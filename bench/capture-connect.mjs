@@ -70,24 +70,15 @@ try {
   const [ns, , , upNs, up4, up6] = execFileSync(join(SUPPORT, 'e2e-run.sh'), ['pod-add', runDir, 'upstream'], { encoding: 'utf8' }).trim().split(' ');
   const inPod = (args) => ['netns', 'exec', ns, ...args];
 
-  const dns = start('ip', [
+  const servers = start('ip', [
     'netns',
     'exec',
     upNs,
-    'dnsmasq',
-    '--no-daemon',
-    '--conf-file=/dev/null',
-    '--no-resolv',
-    '--no-hosts',
-    '--pid-file=',
-    '--user=root',
-    `--listen-address=${up4},${up6}`,
-    '--bind-interfaces',
-    `--address=/mcp.test/${up4}`,
-    `--address=/mcp.test/${up6}`,
+    process.execPath,
+    join(SUPPORT, 'upstream-servers.mjs'),
+    JSON.stringify({ dns: { listen: [up4, up6], hosts: { 'mcp.test': [up4, up6] } }, http: [80] }),
   ]);
-  const servers = start('ip', ['netns', 'exec', upNs, process.execPath, join(SUPPORT, 'upstream-servers.mjs'), JSON.stringify({ http: [80] })]);
-  procs.push(dns, servers);
+  procs.push(servers);
   await until('the upstream', async () => servers.text().includes('"ready"'));
 
   // capture-init, as the webhook's init container runs it (root, NET_ADMIN+NET_RAW only).

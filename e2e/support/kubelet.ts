@@ -24,17 +24,47 @@ function quote(v: string): string {
   return JSON.stringify(v);
 }
 
-function fieldRef(pod: PodJson, path: string): string {
+/** The downward-API labels file, as the kubelet writes it. */
+export function labelsText(pod: PodJson): string {
+  return Object.entries(pod.metadata.labels ?? {})
+    .map(([k, v]) => `${k}=${quote(v)}`)
+    .join('\n');
+}
+
+/** A downward-API fieldRef's value (env or volume item). */
+export function fieldRef(pod: PodJson, path: string): string {
   switch (path) {
     case 'metadata.name':
       return pod.metadata.name;
     case 'metadata.namespace':
       return pod.metadata.namespace;
+    case 'metadata.labels':
+      return labelsText(pod);
     case 'spec.serviceAccountName':
       return pod.spec.serviceAccountName ?? 'default';
     default:
       throw new Error(`the test kubelet does not resolve fieldRef ${path}`);
   }
+}
+
+/** A token for the pod's service account, bound to the pod, as the kubelet requests it (TokenRequest). */
+export async function podToken(cluster: Pick<Cluster, 'kubectl'>, pod: PodJson): Promise<string> {
+  const sa = pod.spec.serviceAccountName ?? 'default';
+  const r = await cluster.kubectl([
+    'create',
+    'token',
+    sa,
+    '-n',
+    pod.metadata.namespace,
+    '--bound-object-kind',
+    'Pod',
+    '--bound-object-name',
+    pod.metadata.name,
+    '--duration',
+    '1h',
+  ]);
+  if (r.code !== 0) throw new Error(`TokenRequest failed: ${r.stderr}`);
+  return r.stdout.trim();
 }
 
 export function findContainer(pod: PodJson, name: string): ContainerSpec {
@@ -57,35 +87,13 @@ export async function containerProcess(
     mkdirSync(dir, { recursive: true });
     mounts.set(m.mountPath, dir);
     const volume = pod.spec.volumes?.find((v) => v.name === m.name);
-    if (volume?.downwardAPI) {
-      writeFileSync(
-        join(dir, 'labels'),
-        Object.entries(pod.metadata.labels ?? {})
-          .map(([k, v]) => `${k}=${quote(v)}`)
-          .join('\n'),
-      );
-    }
+    if (volume?.downwardAPI) writeFileSync(join(dir, 'labels'), labelsText(pod));
   }
   // The service-account volume: a token for the pod's service account, bound to the pod, as the
   // kubelet requests it; the cluster CA as kube-root-ca.crt carries it.
   const saDir = mounts.get(SA_DIR) ?? join(root, 'serviceaccount');
   mkdirSync(saDir, { recursive: true });
-  const sa = pod.spec.serviceAccountName ?? 'default';
-  const token = await cluster.kubectl([
-    'create',
-    'token',
-    sa,
-    '-n',
-    pod.metadata.namespace,
-    '--bound-object-kind',
-    'Pod',
-    '--bound-object-name',
-    pod.metadata.name,
-    '--duration',
-    '1h',
-  ]);
-  if (token.code !== 0) throw new Error(`TokenRequest failed: ${token.stderr}`);
-  writeFileSync(join(saDir, 'token'), token.stdout.trim());
+  writeFileSync(join(saDir, 'token'), await podToken(cluster, pod));
   writeFileSync(join(saDir, 'ca.crt'), (await import('node:fs')).readFileSync(cluster.caFile));
   writeFileSync(join(saDir, 'namespace'), pod.metadata.namespace);
 

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import type { V1Volume } from '@kubernetes/client-node';
 import type { Cluster } from '../cluster/cluster.js';
 import { CLI, type Proc } from '../../test/support/processes.js';
-import { findContainer, type ContainerSpec, type PodJson, type PodSandbox } from './kubelet.js';
+import { fieldRef, findContainer, podToken, type ContainerSpec, type PodJson, type PodSandbox } from './kubelet.js';
 import { until } from './k8s.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -126,20 +126,6 @@ export interface PodRuntime {
 
 type HostVolume = { kind: 'dir'; path: string } | { kind: 'secret'; volume: NonNullable<V1Volume['secret']> };
 
-/** Go-quoted like the kubelet's downward-API labels file. */
-const labelsFile = (pod: PodJson) =>
-  Object.entries(pod.metadata.labels ?? {})
-    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-    .join('\n');
-
-function downward(pod: PodJson, fieldPath: string): string {
-  if (fieldPath === 'metadata.labels') return labelsFile(pod);
-  if (fieldPath === 'metadata.namespace') return pod.metadata.namespace;
-  if (fieldPath === 'metadata.name') return pod.metadata.name;
-  if (fieldPath === 'spec.serviceAccountName') return pod.spec.serviceAccountName ?? 'default';
-  throw new Error(`the test kubelet does not resolve fieldRef ${fieldPath}`);
-}
-
 /** Runs a pod's containers in `sandbox` (see the top of this module). */
 export async function runPod(cluster: Pick<Cluster, 'kubectl' | 'server' | 'caFile'>, pod: PodJson, sandbox: PodSandbox): Promise<PodRuntime> {
   const root = mkdtempSync(join(tmpdir(), `tg-pod-${pod.metadata.name}-`));
@@ -147,25 +133,6 @@ export async function runPod(cluster: Pick<Cluster, 'kubectl' | 'server' | 'caFi
   chmodSync(root, 0o711);
   const procs: Proc[] = [];
   const secretMounts: Array<{ holderPid: number; mountPath: string; volume: NonNullable<V1Volume['secret']>; last?: string }> = [];
-
-  const token = async () => {
-    const sa = pod.spec.serviceAccountName ?? 'default';
-    const r = await cluster.kubectl([
-      'create',
-      'token',
-      sa,
-      '-n',
-      pod.metadata.namespace,
-      '--bound-object-kind',
-      'Pod',
-      '--bound-object-name',
-      pod.metadata.name,
-      '--duration',
-      '1h',
-    ]);
-    if (r.code !== 0) throw new Error(`TokenRequest failed: ${r.stderr}`);
-    return r.stdout.trim();
-  };
 
   /** The host side of the pod's volumes (emptyDir, downward API, projected token), once per pod. */
   const hostVolumes = new Map<string, HostVolume>();
@@ -178,13 +145,13 @@ export async function runPod(cluster: Pick<Cluster, 'kubectl' | 'server' | 'caFi
     mkdirSync(dir);
     if (v.emptyDir) chmodSync(dir, 0o777);
     else if (v.downwardAPI) {
-      for (const item of v.downwardAPI.items ?? []) if (item.fieldRef) writeFileSync(join(dir, item.path), downward(pod, item.fieldRef.fieldPath));
+      for (const item of v.downwardAPI.items ?? []) if (item.fieldRef) writeFileSync(join(dir, item.path), fieldRef(pod, item.fieldRef.fieldPath));
     } else if (v.projected) {
       for (const s of v.projected.sources ?? []) {
-        if (s.serviceAccountToken) writeFileSync(join(dir, s.serviceAccountToken.path), await token());
+        if (s.serviceAccountToken) writeFileSync(join(dir, s.serviceAccountToken.path), await podToken(cluster, pod));
         for (const item of s.configMap?.items ?? [])
           if (s.configMap?.name === 'kube-root-ca.crt') writeFileSync(join(dir, item.path), readFileSync(cluster.caFile));
-        for (const item of s.downwardAPI?.items ?? []) if (item.fieldRef) writeFileSync(join(dir, item.path), downward(pod, item.fieldRef.fieldPath));
+        for (const item of s.downwardAPI?.items ?? []) if (item.fieldRef) writeFileSync(join(dir, item.path), fieldRef(pod, item.fieldRef.fieldPath));
       }
     } else continue;
     hostVolumes.set(v.name, { kind: 'dir', path: dir });
@@ -258,7 +225,7 @@ export async function runPod(cluster: Pick<Cluster, 'kubectl' | 'server' | 'caFi
     }
     const env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin' };
     for (const e of c.env ?? []) {
-      let v = e.value ?? (e.valueFrom?.fieldRef ? downward(pod, e.valueFrom.fieldRef.fieldPath) : undefined);
+      let v = e.value ?? (e.valueFrom?.fieldRef ? fieldRef(pod, e.valueFrom.fieldRef.fieldPath) : undefined);
       if (v === undefined) throw new Error(`the test kubelet cannot resolve env ${e.name} of ${c.name}`);
       for (const [mountPath, dir] of rewrite) if (v.startsWith(`${mountPath}/`)) v = dir + v.slice(mountPath.length);
       env[e.name] = v;

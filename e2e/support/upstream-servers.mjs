@@ -1,14 +1,21 @@
 // The world outside a captured pod, run inside its upstream network namespace (ip netns exec;
-// see e2e-run.sh pod-add … upstream): the real server-everything behind recording relays on plain
-// HTTP ports, a TLS server, and plain TCP banner ports (egress exceptions). Every listener binds
-// "::" without v6only, so it answers on the namespace's IPv4 and IPv6 addresses alike.
+// see e2e-run.sh pod-add … upstream): a real DNS server (dnsmasq), the real server-everything
+// behind recording relays on plain HTTP ports, a TLS server, and plain TCP banner ports (egress
+// exceptions). Every listener binds "::" without v6only, so it answers on the namespace's IPv4 and
+// IPv6 addresses alike.
 //
-//   node upstream-servers.mjs '<json>'   {"http":[80,8080],"tls":{"port":443,"cert":"<file>","key":"<file>"},"tcp":[9000]}
+//   node upstream-servers.mjs '<json>'
+//     {"dns":{"listen":["10.214.0.2","fd74::2"],"hosts":{"mcp.test":["10.214.0.2","fd74::2"]}},
+//      "http":[80,8080],"tls":{"port":443,"cert":"<file>","key":"<file>"},"tcp":[9000]}
 //
-// stdout, one JSON object a line: {"ready":true} once every listener is bound; then one
+// dnsmasq answers `hosts` (and names under them) and nothing else: --no-resolv, --no-hosts and
+// --conf-file=/dev/null (not the machine's dnsmasq.conf), so no query leaves the machine.
+//
+// stdout, one JSON object a line: {"ready":true} once DNS answers and every listener is bound; then one
 // {"port","method","url","headers","remote","local","body"} per HTTP request a relay received (the test's
 // oracle: what the upstream was sent, e.g. the credential header), {"port","tls":true,"sni",
 // "remote","local"} per TLS handshake and {"port","tcp":true,"remote","local"} per banner connection.
+// SIGTERM ends the children too.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -23,18 +30,46 @@ const say = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
 // server-everything binds every interface of this namespace; the relays reach it on loopback.
 const INNER = 3001;
-const everything = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
-  env: { ...process.env, PORT: String(INNER) },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
-everything.once('exit', (code) => {
-  process.stderr.write(`server-everything exited with ${code}\n`);
-  process.exit(1);
-});
+const children = [];
+/** A child this process cannot do without: its exit ends this one (the test sees it). */
+function child(name, command, args, env = process.env) {
+  const c = spawn(command, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  c.stderr.pipe(process.stderr);
+  c.once('exit', (code) => {
+    process.stderr.write(`${name} exited with ${code}\n`);
+    process.exit(1);
+  });
+  children.push(c);
+  return c;
+}
 for (const sig of ['SIGTERM', 'SIGINT']) {
   process.once(sig, () => {
-    everything.kill();
+    for (const c of children) c.kill('SIGKILL');
     process.exit(0);
+  });
+}
+child('server-everything', process.execPath, [EVERYTHING, 'streamableHttp'], { ...process.env, PORT: String(INNER) });
+let dnsStarted = Promise.resolve();
+if (cfg.dns) {
+  const dns = child('dnsmasq', 'dnsmasq', [
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    '--no-resolv',
+    '--no-hosts',
+    '--pid-file=',
+    '--user=root',
+    '--port=53',
+    `--listen-address=${cfg.dns.listen.join(',')}`,
+    '--bind-interfaces',
+    '--log-facility=-',
+    ...Object.entries(cfg.dns.hosts).flatMap(([name, addrs]) => addrs.map((a) => `--address=/${name}/${a}`)),
+  ]);
+  let log = '';
+  dnsStarted = new Promise((resolve) => {
+    dns.stderr.on('data', (d) => {
+      log += d;
+      if (log.includes('started, version')) resolve();
+    });
   });
 }
 
@@ -110,6 +145,7 @@ for (const end = Date.now() + 15_000; ; ) {
   await new Promise((r) => setTimeout(r, 50));
 }
 await Promise.all([
+  dnsStarted,
   ...(cfg.http ?? []).map((p) => listen(relay(p), p)),
   ...(cfg.tls ? [listen(tlsServer(cfg.tls), cfg.tls.port)] : []),
   ...(cfg.tcp ?? []).map((p) => listen(banner(p), p)),

@@ -1,7 +1,7 @@
 // The world outside a captured pod, started in its sandbox's upstream namespace (startPodSandbox
-// with `upstream: true`): a real DNS server (dnsmasq) answering the upstream's names on both of its
-// addresses, and upstream-servers.mjs (server-everything behind recording relays on plain-HTTP
-// ports, a TLS server, TCP banner ports). What the servers received is the tests' oracle.
+// with `upstream: true`): upstream-servers.mjs, with a real DNS server (dnsmasq) answering the
+// upstream's names, server-everything behind recording relays on plain-HTTP ports, a TLS server
+// and TCP banner ports. What the servers received is the tests' oracle.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,7 +87,8 @@ export async function startUpstream(
   const altNames = o.altNames ?? [];
   const procs: Proc[] = [];
   const stop = async () => {
-    for (const p of procs.reverse()) await p.stop('SIGKILL');
+    // SIGTERM: upstream-servers.mjs ends its children (dnsmasq, server-everything) first.
+    for (const p of procs.reverse()) await p.stop('SIGTERM');
   };
   try {
     const dir = mkdtempSync(join(tmpdir(), 'tg-upstream-'));
@@ -102,28 +103,6 @@ export async function startUpstream(
     writeFileSync(join(dir, 'tls.crt'), serving.cert);
     writeFileSync(join(dir, 'tls.key'), serving.key);
 
-    // --conf-file=/dev/null: not the machine's dnsmasq.conf; --no-resolv/--no-hosts: answers only
-    // what --address says (anything else: REFUSED, never forwarded off the machine).
-    const dns = proc('ip', [
-      'netns',
-      'exec',
-      net.netns,
-      'dnsmasq',
-      '--no-daemon',
-      '--conf-file=/dev/null',
-      '--no-resolv',
-      '--no-hosts',
-      '--pid-file=',
-      '--user=root',
-      '--port=53',
-      `--listen-address=${net.ipv4},${net.ipv6}`,
-      '--bind-interfaces',
-      ...names.flatMap((n) => [`--address=/${n}/${net.ipv4}`, `--address=/${n}/${net.ipv6}`]),
-      ...altNames.flatMap((n) => [`--address=/${n}/${net.altIpv4}`, `--address=/${n}/${net.altIpv6}`]),
-      '--log-facility=-',
-    ]);
-    procs.push(dns.proc);
-
     const seen: Seen[] = [];
     let ready = false;
     const servers = proc('ip', [
@@ -133,6 +112,10 @@ export async function startUpstream(
       process.execPath,
       SERVERS,
       JSON.stringify({
+        dns: {
+          listen: [net.ipv4, net.ipv6],
+          hosts: Object.fromEntries([...names.map((n) => [n, [net.ipv4, net.ipv6]]), ...altNames.map((n) => [n, [net.altIpv4, net.altIpv6]])]),
+        },
         http: o.http ?? [80],
         tls: o.tls ? { port: o.tls, cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') } : undefined,
         tcp: o.tcp ?? [],
@@ -145,10 +128,10 @@ export async function startUpstream(
       else seen.push(m);
     });
     await until(
-      'the upstream servers and DNS',
+      'the upstream servers and their DNS',
       async () => {
-        for (const p of [dns.proc, servers.proc]) if (p.child.exitCode !== null) throw new Error(`exited with ${p.child.exitCode}: ${p.err()}`);
-        return ready && /started, version/.test(dns.proc.err());
+        if (servers.proc.child.exitCode !== null) throw new Error(`exited with ${servers.proc.child.exitCode}: ${servers.proc.err()}`);
+        return ready;
       },
       30_000,
     );
