@@ -2,13 +2,12 @@
 // with `upstream: true`): upstream-servers.mjs, with a real DNS server (dnsmasq) answering the
 // upstream's names, server-everything behind recording relays on plain-HTTP ports, a TLS server
 // and TCP banner ports. What the servers received is the tests' oracle.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Proc } from '../../test/support/processes.js';
+import { run } from '../../test/support/processes.js';
 import { issueCa, issueServing } from '../../webhook/x509.js';
 import type { PodSandbox, UpstreamNet } from './kubelet.js';
 import { until } from './k8s.js';
@@ -46,32 +45,6 @@ export interface Upstream {
   stop(): Promise<void>;
 }
 
-function proc(command: string, args: string[]): { proc: Proc; lines: (fn: (l: string) => void) => void } {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d) => {
-    err += d;
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const rl = readline.createInterface({ input: child.stdout! });
-  return {
-    proc: {
-      child,
-      out: () => err,
-      err: () => err,
-      exited,
-      async stop(signal = 'SIGTERM') {
-        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-        return exited.then((c) => {
-          rl.close();
-          return c;
-        });
-      },
-    },
-    lines: (fn) => rl.on('line', fn),
-  };
-}
-
 /**
  * Starts DNS and the servers. `http`: plain-HTTP relay ports; `tls`: the TLS server's port; `tcp`:
  * banner ports. `names` (default mcp.test), and names ending in them, resolve to the upstream's
@@ -85,13 +58,14 @@ export async function startUpstream(
   if (!net) throw new Error('startUpstream needs a sandbox made with upstream: true');
   const names = o.names ?? ['mcp.test'];
   const altNames = o.altNames ?? [];
-  const procs: Proc[] = [];
+  let servers: ReturnType<typeof run> | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'tg-upstream-'));
   const stop = async () => {
     // SIGTERM: upstream-servers.mjs ends its children (dnsmasq, server-everything) first.
-    for (const p of procs.reverse()) await p.stop('SIGTERM');
+    await servers?.stop('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const dir = mkdtempSync(join(tmpdir(), 'tg-upstream-'));
     const now = new Date();
     const ca = await issueCa({ now, validityMs: 3_600_000 });
     const serving = await issueServing({
@@ -105,7 +79,7 @@ export async function startUpstream(
 
     const seen: Seen[] = [];
     let ready = false;
-    const servers = proc('ip', [
+    servers = run('ip', [
       'netns',
       'exec',
       net.netns,
@@ -121,8 +95,7 @@ export async function startUpstream(
         tcp: o.tcp ?? [],
       }),
     ]);
-    procs.push(servers.proc);
-    servers.lines((l) => {
+    readline.createInterface({ input: servers.child.stdout! }).on('line', (l) => {
       const m = JSON.parse(l) as Seen & { ready?: true };
       if (m.ready) ready = true;
       else seen.push(m);
@@ -130,7 +103,7 @@ export async function startUpstream(
     await until(
       'the upstream servers and their DNS',
       async () => {
-        if (servers.proc.child.exitCode !== null) throw new Error(`exited with ${servers.proc.child.exitCode}: ${servers.proc.err()}`);
+        if (servers!.child.exitCode !== null) throw new Error(`exited with ${servers!.child.exitCode}: ${servers!.err()}`);
         return ready;
       },
       30_000,
