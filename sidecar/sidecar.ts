@@ -481,6 +481,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     if (o.capture.tlsPort !== undefined) for (let i = 0; i < 2; i++) tlsListener();
   }
   const captureFile = o.capture ? captureReadiness(o.capture.stateFile) : null;
+  /** The capture listeners' ports, once bound (before the admin port serves /ready). */
+  let capturePorts: { transparentPort: number; tlsPort: number | null } | null = null;
 
   const admin = createAdminServer({
     registry: metrics.registry,
@@ -509,13 +511,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   await o.provider.start(apply);
   if (approvals && current) await adoptApprovals(approvals, o.approvals!, () => current, upstream, log);
   await listen(server, o.port, o.bind);
-  await listen(admin, o.adminPort, o.adminBind ?? o.bind);
-  const port = (server.address() as { port: number }).port;
-  const adminPort = (admin.address() as { port: number }).port;
-  ports.proxy = port;
-  ports.admin = adminPort;
-  refreshHosts();
-  let capturePorts: { transparentPort: number; tlsPort: number | null } | null = null;
+  // The capture listeners before the admin port: /ready checks the state file against their ports.
   if (o.capture) {
     const [plain, secure] = [httpServers.filter((s) => s !== server), tlsServers];
     const transparentPort = await listenLoopback(plain, o.capture.transparentPort, log, 'transparent');
@@ -523,6 +519,12 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     capturePorts = { transparentPort, tlsPort };
     log.info('capture listeners', { transparent: transparentPort, tls: tlsPort, stateFile: o.capture.stateFile });
   }
+  await listen(admin, o.adminPort, o.adminBind ?? o.bind);
+  const port = (server.address() as { port: number }).port;
+  const adminPort = (admin.address() as { port: number }).port;
+  ports.proxy = port;
+  ports.admin = adminPort;
+  refreshHosts();
   log.info('sidecar listening', { proxy: `http://${o.bind}:${port}`, admin: `http://${o.adminBind ?? o.bind}:${adminPort}`, config: o.provider.description });
 
   let closing: Promise<void> | null = null;

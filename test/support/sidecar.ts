@@ -6,7 +6,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createLogger } from '../../lib/log.js';
 import { fileProvider, loadInitial } from '../../sidecar/providers/file.js';
-import { startSidecar, type Sidecar } from '../../sidecar/sidecar.js';
+import { startSidecar, type Sidecar, type SidecarOptions } from '../../sidecar/sidecar.js';
 
 export interface TestSidecar {
   sidecar: Sidecar;
@@ -23,7 +23,11 @@ export interface TestSidecar {
   close(): Promise<void>;
 }
 
-export async function startTestSidecar(yaml: string, env: Record<string, string | undefined> = {}): Promise<TestSidecar> {
+export async function startTestSidecar(
+  yaml: string,
+  env: Record<string, string | undefined> = {},
+  options: Partial<SidecarOptions> = {},
+): Promise<TestSidecar> {
   const dir = mkdtempSync(join(tmpdir(), 'tg-sidecar-'));
   const configPath = join(dir, 'thoughtgate.yaml');
   writeFileSync(configPath, yaml);
@@ -33,7 +37,7 @@ export async function startTestSidecar(yaml: string, env: Record<string, string 
   const initial = await loadInitial(configPath, fullEnv);
   if (!initial.ok) throw new Error(`test config invalid:\n${initial.errors.join('\n')}`);
   const provider = fileProvider(configPath, fullEnv, initial, log, 100);
-  const sidecar = await startSidecar({ port: 0, adminPort: 0, bind: '127.0.0.1', log, provider, drainTimeoutMs: 2000, probeIntervalMs: 200 });
+  const sidecar = await startSidecar({ port: 0, adminPort: 0, bind: '127.0.0.1', log, provider, drainTimeoutMs: 2000, probeIntervalMs: 200, ...options });
   const base = `http://127.0.0.1:${sidecar.port}`;
   let n = 0;
   return {
