@@ -126,6 +126,17 @@ function seen(u: Upstream, pred: (s: Seen) => boolean, n: number): Promise<Seen[
   );
 }
 
+/** A counter of the pod's sidecar (its /metrics), summed over the series carrying `labels`. */
+async function counter(p: CapturedPod, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`${p.sandbox.url(7469)}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.split(' ').pop());
+  }
+  return sum;
+}
+
 /** Where a connection arrived, IPv4 without the ::ffff: of a dual-stack socket. */
 const at = (s: Seen) => s.local.replace(/^::ffff:/, '');
 
@@ -294,6 +305,7 @@ describe('a captured pod', () => {
       status: 403,
     });
     expect(upstream.seen.filter((s) => s.url === '/egress-denied')).toEqual([]);
+    expect(await counter(p, 'thoughtgate_sidecar_capture_refused_total', { listener: 'transparent', reason: 'denied' })).toBe(2);
   });
 
   test('through THOUGHTGATE_URL all works', async () => {
@@ -411,5 +423,6 @@ describe('a captured pod with TLS passthrough (annotation capture-tls: passthrou
     // The refusals reached nothing (a late handshake record would show within the wait of the tests above).
     await new Promise((r) => setTimeout(r, 300));
     expect(p.upstream.seen).toEqual([]);
+    expect(await counter(p, 'thoughtgate_sidecar_capture_refused_total', { listener: 'tls', reason: 'denied' })).toBe(3);
   });
 });
