@@ -221,9 +221,12 @@ describe('a captured pod', () => {
     expect(await agent.ask('id')).toMatchObject({ uid: AGENT_UID });
   });
 
-  test('DNS works for the agent (both families of the upstream name)', async () => {
+  test('DNS works for the agent, through the servers resolv.conf names only (--dns resolv)', async () => {
     const r = await agent.ask('dns', { name: 'mcp.test' });
     expect(r.addresses.map((a: { address: string }) => a.address).sort()).toEqual([upstream.net.ipv4, upstream.net.ipv6].sort());
+    expect(await agent.ask('dns', { name: 'mcp.test', server: upstream.net.ipv4 })).toMatchObject({ addresses: [{ address: upstream.net.ipv4 }] });
+    // The same DNS server on its other address, which resolv.conf does not name: refused (the sidecar's UID may).
+    expect(await agent.ask('dns', { name: 'mcp.test', server: upstream.net.altIpv4 })).toMatchObject({ error: 'ECONNREFUSED' });
   });
 
   test('the agent cannot connect directly: TCP refused on IPv4 and IPv6, by address and by name', async () => {
@@ -243,6 +246,7 @@ describe('a captured pod', () => {
       expect(await asSidecar.ask('id')).toMatchObject({ uid: SIDECAR_UID });
       for (const t of directTargets()) expect({ ...t, ...(await asSidecar.ask('tcp', t)) }).toMatchObject({ ...t, result: 'connected' });
       expect(await asSidecar.ask('tls', { host: 'mcp.test', port: 443, ca: upstream.ca })).toMatchObject({ result: 'connected' });
+      expect(await asSidecar.ask('dns', { name: 'mcp.test', server: upstream.net.altIpv4 })).toMatchObject({ addresses: [{ address: upstream.net.ipv4 }] });
     } finally {
       await asSidecar.proc.stop();
     }

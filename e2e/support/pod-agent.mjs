@@ -12,7 +12,8 @@
 //   mcp   {url, headers?, list?, calls?, family?} → {tools?, calls?: [{ok, text} | {ok: false, code, message}]} | {error}
 // `family` (4 or 6): connect to that family of the name's addresses only (fetch itself takes
 // whichever getaddrinfo puts first: IPv4 here, as RFC 6724 ranks 10/8 above a ULA).
-//   dns   {name}                         → {addresses: [{address, family}]} | {error}
+//   dns   {name, server?}                → {addresses: [{address, family}]} | {error}: getaddrinfo, or
+//                                          an A query to `server` alone
 //   read  {path}                         → {content} | {error: <code>}   (a directory: its entries)
 //   environ                              → {environ: string[]}           (this process's, from /proc)
 //   id                                   → {uid, gid}
@@ -196,9 +197,13 @@ const ops = {
   http: httpReq,
   raw,
   mcp,
-  dns: async ({ name }) => {
+  dns: async ({ name, server }) => {
     try {
-      return { addresses: await dns.lookup(name, { all: true }) };
+      if (!server) return { addresses: await dns.lookup(name, { all: true }) };
+      // One server, asked directly (UDP), not through resolv.conf.
+      const r = new dns.Resolver({ timeout: 1000, tries: 1 });
+      r.setServers([server]);
+      return { addresses: (await r.resolve4(name)).map((address) => ({ address, family: 4 })) };
     } catch (e) {
       return { error: e.code ?? e.message };
     }

@@ -87,7 +87,8 @@ export async function startUpstream(
       SERVERS,
       JSON.stringify({
         dns: {
-          listen: [net.ipv4, net.ipv6],
+          // The second addresses too: a DNS server the pod's resolv.conf does not name.
+          listen: [net.ipv4, net.ipv6, net.altIpv4, net.altIpv6],
           hosts: Object.fromEntries([...names.map((n) => [n, [net.ipv4, net.ipv6]]), ...altNames.map((n) => [n, [net.altIpv4, net.altIpv6]])]),
         },
         http: o.http ?? [80],
