@@ -367,6 +367,12 @@ describe('a captured pod', () => {
       },
       20_000,
     );
+    // Once picked up (the store watches the file; a session may straddle the swap), only the new one.
+    upstream.clear();
+    const r = await agent.ask('mcp', { url: 'http://mcp.test/mcp', calls: [{ name: 'echo', arguments: { message: 'after' } }] });
+    expect(r.calls[0].ok).toBe(true);
+    expect(governedPosts().length).toBeGreaterThanOrEqual(2);
+    for (const s of governedPosts()) expect(s.headers!['authorization']).toBe(`Bearer ${token}`);
     expect(JSON.stringify(upstream.seen)).not.toContain(old);
     expect(sidecar.child.pid).toBe(pid);
     expect(sidecar.child.exitCode).toBeNull();
