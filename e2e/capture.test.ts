@@ -380,6 +380,8 @@ describe('a captured pod', () => {
 
   test('killing the sidecar does not open the way: everything stays refused (fail closed)', async () => {
     await sidecar.stop('SIGKILL');
+    // Records of the earlier tests still in the pipe land before the slate is cleaned.
+    await new Promise((r) => setTimeout(r, 200));
     upstream.clear();
     for (const t of [...directTargets(), { host: 'mcp.test', port: 80, family: 4 }, { host: 'mcp.test', port: 80, family: 6 }]) {
       expect({ ...t, ...(await agent.ask('tcp', t)) }).toMatchObject({ ...t, result: 'ECONNREFUSED' });
