@@ -13,6 +13,7 @@
 //
 //   node bench/capture-connect.mjs        (make bench runs it; BENCH_N requests per way, default 200)
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -55,7 +56,7 @@ async function until(what, fn, ms = 30_000) {
 const runsRoot = process.env.THOUGHTGATE_E2E_RUNS ?? '/tmp/thoughtgate-e2e';
 execFileSync(join(SUPPORT, 'e2e-run.sh'), ['gc']);
 mkdirSync(runsRoot, { recursive: true });
-const runDir = join(runsRoot, `b${Math.random().toString(36).slice(2, 5)}`);
+const runDir = join(runsRoot, `b${randomBytes(3).toString('hex').slice(0, 3)}`);
 mkdirSync(runDir);
 writeFileSync(join(runDir, 'pid'), String(process.pid));
 const procs = [];
