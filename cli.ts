@@ -289,12 +289,24 @@ Injected sidecar:
   --sidecar-pull-policy <p>  Always | IfNotPresent | Never (default IfNotPresent)
   --injection-mode <m>       native (init container with restartPolicy Always, needs
                              Kubernetes >= 1.29) | classic (default native)
-  --sidecar-run-as-user <uid> the injected sidecar's uid (default 65532; OpenShift
-                             assigns its own: set it to one in the namespace's range)
+  --sidecar-run-as-user <uid> the injected sidecar's uid, exempt from capture (default
+                             7467; OpenShift assigns its own: set it to one in the
+                             namespace's range)
   --sidecar-requests <list>  e.g. cpu=50m,memory=96Mi (the default)
   --sidecar-limits <list>    e.g. cpu=1,memory=192Mi (the default; see docs/operations.md)
   --excluded-namespaces <l>  comma list never injected (default kube-system,kube-public,
                              kube-node-lease; the operator's namespace always is)
+Traffic capture (docs/operations.md; pods opt in with thoughtgate.io/capture: enabled):
+  --capture-by-default       capture every injected pod unless its annotation or its
+                             namespace's label thoughtgate.io/capture says disabled
+  --capture-ports <list>     plain-HTTP ports always redirected to the sidecar, besides
+                             the policies' and the pod's thoughtgate.io/capture-ports
+  --capture-dns <mode>       resolv (the pod's nameservers) | any | none (default resolv)
+  --capture-tls-passthrough  outbound 443 goes to the sidecar's SNI listener (else rejected)
+  --capture-allow <CIDR:PORT> egress that passes capture (repeatable; PORT may be *)
+  --allow-bypassable-pods    admit, with a warning, captured pods with a container that
+                             could walk around capture (root, the sidecar's uid, setuid);
+                             default: the webhook denies them
 Leader election:
   --lease-name <name>        the Lease in --namespace (default thoughtgate-operator)
 Approvals (ApprovalRequests relayed to Slack; docs/approvals.md):
@@ -340,6 +352,12 @@ async function operator(args: string[]): Promise<number> {
       'sidecar-requests': { type: 'string' },
       'sidecar-limits': { type: 'string' },
       'excluded-namespaces': { type: 'string' },
+      'capture-by-default': { type: 'boolean' },
+      'capture-ports': { type: 'string' },
+      'capture-dns': { type: 'string' },
+      'capture-tls-passthrough': { type: 'boolean' },
+      'capture-allow': { type: 'string', multiple: true },
+      'allow-bypassable-pods': { type: 'boolean' },
       'lease-name': { type: 'string' },
       'max-pending-approvals': { type: 'string' },
       'approval-retention': { type: 'string' },
@@ -373,7 +391,16 @@ async function operator(args: string[]): Promise<number> {
   }
   let approvals: import('./cmd/operator.js').OperatorSettings['approvals'];
   let resources: ReturnType<typeof m.parseResources>;
+  let capture: ReturnType<typeof m.parseCaptureFlags>;
   try {
+    capture = m.parseCaptureFlags({
+      enabled: !!v['capture-by-default'],
+      ports: str('capture-ports'),
+      dns: str('capture-dns'),
+      tlsPassthrough: !!v['capture-tls-passthrough'],
+      allow: (v as Record<string, unknown>)['capture-allow'] as string[] | undefined,
+      allowBypassablePods: !!v['allow-bypassable-pods'],
+    });
     approvals = m.parseApprovalFlags({
       maxPending: str('max-pending-approvals') ?? env['THOUGHTGATE_MAX_PENDING_APPROVALS'],
       retention: str('approval-retention'),
@@ -393,6 +420,7 @@ async function operator(args: string[]): Promise<number> {
     .map((x) => x.trim())
     .filter(Boolean);
   const log = createLogger(level);
+  for (const w of capture.warnings) log.warn(`thoughtgate operator: ${w}`);
   const settings: import('./cmd/operator.js').OperatorSettings = {
     kubeconfig: str('kubeconfig'),
     namespace: str('namespace') ?? env['POD_NAMESPACE'] ?? m.DEFAULTS.namespace,
@@ -424,6 +452,7 @@ async function operator(args: string[]): Promise<number> {
       ...(runAsUser !== undefined ? { runAsUser: Number(runAsUser) } : {}),
       ...(resources ? { resources } : {}),
       ...(excluded ? { excludedNamespaces: excluded } : {}),
+      capture: capture.capture,
     },
     version: VERSION,
   };

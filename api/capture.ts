@@ -192,3 +192,25 @@ export function parseCaptureExceptions(texts: readonly string[]): CaptureParse<C
   }
   return { ok: true, value: out, warnings };
 }
+
+// ---------- the operator's report (GovernancePolicy status.capture) ----------
+
+/** Pod label the webhook sets on every pod it injects: what the operator's pod informer selects on. */
+export const SIDECAR_LABEL = 'thoughtgate.io/sidecar';
+export const SIDECAR_LABEL_VALUES = { injected: 'injected', captured: 'captured' } as const;
+/** Names listed per kind in the report; the counts are always complete. */
+export const CAPTURE_REPORT_MAX_NAMES = 10;
+
+/** Per namespace, written into the status of each of its GovernancePolicies. */
+export const CaptureReportSchema = z.object({
+  /** "captured/injected", the `Captured` column of `kubectl get governancepolicies`. */
+  summary: z.string(),
+  captured: z.number().int(),
+  notCaptured: z.number().int(),
+  /** Captured pods admitted with a container that could walk around capture (capture.allowBypassablePods). */
+  bypassable: z.number().int(),
+  capturedPods: z.array(z.string()),
+  notCapturedPods: z.array(z.string()),
+  bypassablePods: z.array(z.string()),
+});
+export type CaptureReport = z.infer<typeof CaptureReportSchema>;

@@ -97,6 +97,7 @@ describe('crds/ is generated from api/crds.ts', () => {
       'Priority=.spec.priority',
       'Ready=.status.conditions[?(@.type=="Ready")].status',
       'Hash=.status.renderedHash',
+      'Captured=.status.capture.summary',
       'Age=.metadata.creationTimestamp',
     ]);
     expect(columns('ApprovalChannel')).toEqual([

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { approvalChannelFields, SlackTargetFields } from './approval.js';
 import { APPROVAL_REQUEST_KIND } from './approval-request.js';
+import { CaptureReportSchema } from './capture.js';
 import { Name, policyFields } from './config.js';
 import { ConditionSchema, LabelSelectorSchema } from './k8s.js';
 import { API_VERSION } from './wellknown.js';
@@ -26,6 +27,8 @@ export const GovernancePolicyStatusSchema = z.object({
   configMap: z.string().optional(),
   /** Content hash of this policy as rendered (changes whenever what sidecars enforce changes). */
   renderedHash: z.string().optional(),
+  /** Which pods of the namespace are captured (the same in every policy of the namespace; operator/capture-report-plan.ts). */
+  capture: CaptureReportSchema.optional(),
 });
 
 // ---------- ApprovalChannel ----------

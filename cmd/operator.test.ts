@@ -1,4 +1,4 @@
-import { parseResources, webhookTimeoutSeconds, parseApprovalFlags } from './operator.js';
+import { parseResources, webhookTimeoutSeconds, parseApprovalFlags, parseCaptureFlags } from './operator.js';
 import { CLI, run } from '../test/support/processes.js';
 
 describe('operator settings', () => {
@@ -51,5 +51,41 @@ describe('parseApprovalFlags', () => {
     expect(() => parseApprovalFlags({ retention: '10s' })).toThrow('--approval-retention must be at least 60s');
     expect(() => parseApprovalFlags({ slackApiUrls: ['ftp://x/'] })).toThrow('--slack-api-url: not an http(s) URL: "ftp://x/"');
     expect(() => parseApprovalFlags({ slackApiUrls: ['slack'] })).toThrow('--slack-api-url: not a URL');
+  });
+});
+
+describe('parseCaptureFlags', () => {
+  it('is off with no flags, and parses each flag', () => {
+    expect(parseCaptureFlags({})).toEqual({ capture: { enabled: false, tlsPassthrough: false, allowBypassablePods: false }, warnings: [] });
+    expect(
+      parseCaptureFlags({
+        enabled: true,
+        ports: '8080,80',
+        dns: 'none',
+        tlsPassthrough: true,
+        allow: ['10.0.0.0/8:5432,fd00::/8:*', '192.0.2.1/24:53'],
+        allowBypassablePods: true,
+      }),
+    ).toEqual({
+      capture: {
+        enabled: true,
+        ports: [80, 8080],
+        dns: 'none',
+        tlsPassthrough: true,
+        exceptions: [
+          { cidr: '10.0.0.0/8', family: 4, port: 5432 },
+          { cidr: 'fd00::/8', family: 6, port: null },
+          { cidr: '192.0.2.0/24', family: 4, port: 53 },
+        ],
+        allowBypassablePods: true,
+      },
+      warnings: ['--capture-allow: "192.0.2.1/24" has host bits set: using 192.0.2.0/24'],
+    });
+  });
+
+  it('names the flag of a bad value', () => {
+    expect(() => parseCaptureFlags({ ports: '80,x' })).toThrow('--capture-ports: "x" is not a port (1-65535)');
+    expect(() => parseCaptureFlags({ dns: 'cluster' })).toThrow('--capture-dns: "cluster" is not one of resolv, any, none');
+    expect(() => parseCaptureFlags({ allow: ['10.0.0.0/8'] })).toThrow('--capture-allow: "10.0.0.0/8": expected CIDR:PORT');
   });
 });

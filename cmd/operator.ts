@@ -8,10 +8,15 @@ import { LABELS, MANAGED_BY } from '../api/wellknown.js';
 import type { Logger } from '../lib/log.js';
 import { buildWebhookConfiguration, DEFAULT_FAILURE_POLICY, DEFAULT_TIMEOUT_SECONDS } from '../webhook/config.js';
 import { DEFAULT_RESOURCES, type InjectionSettings } from '../webhook/mutate.js';
+import { parseCaptureExceptions, parseCapturePorts } from '../api/capture.js';
+import { parseDnsMode, unwrapParse, type CaptureSettings } from '../webhook/capture.js';
 import { startWebhookServer } from '../webhook/server.js';
 import { DEFAULT_SLACK_API_URLS } from '../operator/slack-channels.js';
 import { startOperator, type ApprovalOptions, type Operator } from '../operator/operator.js';
 import { FIELD_MANAGER } from '../operator/kube-writes.js';
+import { startInformer } from '../operator/informer.js';
+import type { KubeObject } from '../operator/kube-object.js';
+import { GOVERNANCE_POLICIES, INJECTED_NAMESPACES } from '../operator/sources.js';
 import { CaInjector } from '../webhook/ca-injector.js';
 import { MountedCertificate } from '../webhook/cert-files.js';
 import { WebhookCertManager, type ServingTls } from '../webhook/cert.js';
@@ -177,6 +182,7 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
           );
       }
       let server: Awaited<ReturnType<typeof startWebhookServer>> | null = null;
+      const caches = webhookCaches(kc, log, () => metrics.informerRestarts);
       const serve = async (getTls: () => ServingTls | undefined) => {
         server = await startWebhookServer({
           port: w.port,
@@ -184,6 +190,8 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
           getTls,
           settings,
           log,
+          namespaceLabels: caches.namespaceLabels,
+          policies: caches.policies,
           onAdmission: (r, seconds) => {
             metrics.admissions.inc({ outcome: r.outcome });
             metrics.admissionDuration.observe(seconds);
@@ -198,7 +206,13 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
         if (!mounted.current()) throw new Error(`webhook: no usable tls.crt/tls.key in ${w.certDir}`);
         log.info('webhook certificate from cert-manager', { dir: w.certDir });
         await serve(() => mounted.current());
-        return { ready: () => mounted.current() !== undefined, close: () => server?.close() };
+        return {
+          ready: () => mounted.current() !== undefined && caches.synced(),
+          async close() {
+            await server?.close();
+            await caches.stop();
+          },
+        };
       }
       const injector = new CaInjector({ kubeConfig: kc, webhookConfigName: w.configName, log });
       const certs = new WebhookCertManager({
@@ -227,15 +241,45 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
       timer.unref();
       const injection = injector.start(() => certs.storedBundle());
       return {
-        ready: () => certs.current() !== undefined,
+        ready: () => certs.current() !== undefined && caches.synced(),
         async close() {
           clearInterval(timer);
           injection.stop();
           await server?.close();
+          await caches.stop();
         },
       };
     },
   });
+}
+
+/**
+ * What the webhook reads on every replica (not only the leader, whose term caches come and go):
+ * the GovernancePolicies (Secrets to mount, ports to capture) and the namespaces labelled for
+ * injection (their capture label). The replica is not ready until both are filled, so the webhook
+ * Service sends reviews to replicas that can answer them; a review that still arrives earlier
+ * fails (500) rather than inject without a pod's Secrets.
+ */
+function webhookCaches(kc: k8s.KubeConfig, log: Logger, restarts: () => { inc(labels: { resource: string }): void }) {
+  const inform = (name: string, path: string, labelSelector?: string) =>
+    startInformer<KubeObject>({
+      kc,
+      name: `webhook-${name}`,
+      path,
+      labelSelector,
+      log,
+      onChange: () => undefined,
+      onRestart: () => restarts().inc({ resource: `webhook-${name}` }),
+    });
+  const policies = inform(GOVERNANCE_POLICIES.name, GOVERNANCE_POLICIES.path);
+  const namespaces = inform(INJECTED_NAMESPACES.name, INJECTED_NAMESPACES.path, INJECTED_NAMESPACES.labelSelector);
+  return {
+    policies: (namespace: string) => (policies.isSynced() ? policies.list(namespace) : undefined),
+    // Absent (not synced, or labelled a moment ago): undefined, and the webhook trusts its namespaceSelector.
+    namespaceLabels: (name: string) => (namespaces.isSynced() ? namespaces.get(name)?.metadata.labels : undefined),
+    synced: () => policies.isSynced() && namespaces.isSynced(),
+    stop: () => Promise.all([policies.stop(), namespaces.stop()]),
+  };
 }
 
 /**
@@ -260,6 +304,46 @@ export function parseResources(requests: string | undefined, limits: string | un
     requests: requests !== undefined ? list('sidecar-requests', requests) : { ...DEFAULT_RESOURCES.requests },
     limits: limits !== undefined ? list('sidecar-limits', limits) : { ...DEFAULT_RESOURCES.limits },
   };
+}
+
+/** The capture flags of `thoughtgate operator` (the chart's capture.* values), as strings. */
+export interface CaptureFlags {
+  /** --capture-by-default: capture injected pods unless the pod or its namespace says "disabled". */
+  enabled?: boolean;
+  /** --capture-ports <list>: plain-HTTP ports always redirected. */
+  ports?: string;
+  /** --capture-dns <resolv|any|none>. */
+  dns?: string;
+  /** --capture-tls-passthrough: outbound 443 goes to the SNI listener instead of being rejected. */
+  tlsPassthrough?: boolean;
+  /** --capture-allow <CIDR:PORT> (repeatable, or comma-separated). */
+  allow?: string[];
+  /** --allow-bypassable-pods: admit (with a warning) captured pods that could walk around capture. */
+  allowBypassablePods?: boolean;
+}
+
+/** Parses the capture flags; throws an Error naming the flag for a bad value. Warnings: accepted but changed (host bits). */
+export function parseCaptureFlags(f: CaptureFlags): { capture: CaptureSettings; warnings: string[] } {
+  const warnings: string[] = [];
+  const named = <T>(flag: string, parse: (w: string[]) => T): T => {
+    const own: string[] = [];
+    try {
+      const v = parse(own);
+      warnings.push(...own.map((w) => `--${flag}: ${w}`));
+      return v;
+    } catch (err) {
+      throw new Error(`--${flag}: ${(err as Error).message}`);
+    }
+  };
+  const capture: CaptureSettings = {
+    enabled: f.enabled === true,
+    ...(f.ports !== undefined ? { ports: named('capture-ports', (w) => unwrapParse(parseCapturePorts(f.ports!), w)) } : {}),
+    ...(f.dns !== undefined ? { dns: named('capture-dns', () => parseDnsMode(f.dns!)) } : {}),
+    tlsPassthrough: f.tlsPassthrough === true,
+    ...(f.allow?.length ? { exceptions: named('capture-allow', (w) => unwrapParse(parseCaptureExceptions(f.allow!), w)) } : {}),
+    allowBypassablePods: f.allowBypassablePods === true,
+  };
+  return { capture, warnings };
 }
 
 /** Parses "5s"-style webhook timeouts into whole seconds within what Kubernetes allows (1..30). */

@@ -20,6 +20,7 @@ import { CHART, HELM_TOOLS, installHelm, runChartOperator, type K8sObject } from
 import type { PodJson } from './support/kubelet.js';
 import { ROOT, type Proc } from '../test/support/processes.js';
 import { buildWebhookConfiguration } from '../webhook/config.js';
+import { sidecarRole } from '../operator/rbac-plan.js';
 
 const OPNS = 'thoughtgate-system';
 const SA = 'thoughtgate-operator';
@@ -146,6 +147,8 @@ describe('the chart, rendered', () => {
       '--sidecar-pull-policy=IfNotPresent',
       '--injection-mode=native',
       '--log-level=info',
+      '--sidecar-run-as-user=7467',
+      '--capture-dns=resolv',
       '--max-pending-approvals=1000',
       '--approval-retention=24h',
     ]);
@@ -198,6 +201,57 @@ describe('the chart, rendered', () => {
       values: ['infra', 'monitoring', OPNS],
     });
   });
+  test('capture values reach the operator as flags', async () => {
+    const objs = await template([
+      '--set',
+      'capture.enabled=true',
+      '--set',
+      'capture.ports={8080,9000}',
+      '--set',
+      'capture.dns=none',
+      '--set',
+      'capture.tlsPassthrough=true',
+      '--set',
+      'capture.exceptions={10.0.0.0/8:5432,fd00::/8:*}',
+      '--set',
+      'capture.allowBypassablePods=true',
+    ]);
+    const args: string[] = find(objs, 'Deployment').spec.template.spec.containers[0].args;
+    expect(args.filter((a) => /capture|bypassable/.test(a))).toEqual([
+      '--capture-by-default',
+      '--capture-ports=8080,9000',
+      '--capture-dns=none',
+      '--capture-tls-passthrough',
+      '--capture-allow=10.0.0.0/8:5432',
+      '--capture-allow=fd00::/8:*',
+      '--allow-bypassable-pods',
+    ]);
+    const bad = await helm(['template', 't', CHART, '--set', 'capture.exceptions={db.internal:5432}']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/capture\/exceptions\/0/);
+  });
+
+  test("no Role or ClusterRole the chart (or the operator, for sidecars) binds to workloads' ServiceAccounts grants Secrets", async () => {
+    const grantsSecrets = (rules: Array<{ apiGroups?: string[]; resources?: string[] }> = []) =>
+      rules.some((r) => (r.apiGroups ?? []).some((g) => g === '' || g === '*') && (r.resources ?? []).some((x) => x === 'secrets' || x === '*'));
+    const operatorSa = { kind: 'ServiceAccount', name: SA, namespace: OPNS };
+    for (const extra of [[], ['--set', 'approvals.tokenSecretAccess=cluster'], ['--set', 'webhook.certManager.enabled=true']]) {
+      const objs = await template(extra);
+      const roles = new Map(objs.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole').map((o) => [`${o.kind}/${o.metadata.name}`, o]));
+      const secretRoles = [...roles.values()].filter((o) => grantsSecrets(o.rules));
+      expect(secretRoles.length).toBeGreaterThan(0); // the operator's own (webhook CA, Slack tokens): the check sees them
+      for (const b of objs.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')) {
+        // Groups (system:serviceaccounts:<ns>) and other accounts never appear in the chart's bindings.
+        expect(b.subjects).toEqual([operatorSa]);
+      }
+      // The ClusterRole bound per namespace by hand (README, Approvals) is bound to the operator too.
+      expect(grantsSecrets(roles.get('ClusterRole/thoughtgate-slack-token-reader')?.rules)).toBe(true);
+    }
+    // What every ServiceAccount of an injected namespace gets (operator/rbac-plan.ts).
+    expect(grantsSecrets(sidecarRole('agents', {}).rules as Array<{ apiGroups?: string[]; resources?: string[] }>)).toBe(false);
+    expect(JSON.stringify(sidecarRole('agents', {}))).not.toMatch(/secret/i);
+  });
+
   test('values reach the operator: images, injection mode, failure policy, timeout, log level, leader election', async () => {
     const objs = await template([
       '--set',
@@ -558,6 +612,8 @@ spec:
       ['create', 'events', '-n', NS],
       ['list', 'namespaces'],
       ['watch', 'namespaces'],
+      ['list', 'pods', '-A'],
+      ['watch', 'pods', '-A'],
       ['create', 'roles/thoughtgate-sidecar', '-n', NS],
       ['patch', 'rolebindings/thoughtgate-sidecar', '-n', NS],
       ['delete', 'roles/thoughtgate-sidecar', '-n', NS],
@@ -599,6 +655,8 @@ spec:
       ['create', 'clusterrolebindings'],
       // Not its business at all.
       ['create', 'pods', '-n', NS],
+      ['get', 'pods/exec', '-n', NS],
+      ['patch', 'pods', '-n', NS],
       ['create', 'serviceaccounts', '--subresource=token', '-n', OPNS],
       ['impersonate', 'serviceaccounts'],
       ['update', 'governancepolicies.thoughtgate.io', '-n', NS],

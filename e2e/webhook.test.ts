@@ -14,6 +14,9 @@ import { startWebhookServer, type AdmissionResult, type WebhookServer } from '..
 import { cluster, e2eCluster, kubectl, kubectlResult, until } from './support/k8s.js';
 import { formatStats, summarize, timedPodCreates } from '../bench/webhook.js';
 import { at } from '../test/support/at.js';
+import { createLogger } from '../lib/log.js';
+import { Manager } from '../operator/manager.js';
+import { captureReportController } from '../operator/capture-report-controller.js';
 
 const STEP_TIMEOUT = 2 * 60_000;
 const DAY = 24 * 3600 * 1000;
@@ -21,6 +24,9 @@ const e2e = e2eCluster('webhook');
 const OPERATOR_NS = e2e.ns('system');
 const AGENTS = e2e.ns('agents');
 const PLAIN = e2e.ns('plain');
+/** Injection and capture on (namespace labels), Pod Security "privileged": NET_ADMIN/NET_RAW are beyond "baseline". */
+const CAPTURED = e2e.ns('captured');
+const BASELINE = e2e.ns('baseline');
 const SECRET = 'thoughtgate-webhook-tls';
 const MWC = e2e.ns('injector');
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -40,6 +46,7 @@ const seen: Array<{ result: AdmissionResult; seconds: number }> = [];
 const changes: ServingTls[] = [];
 
 async function startServer(): Promise<void> {
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   server = await startWebhookServer({
     port,
     host: '127.0.0.1',
@@ -47,6 +54,13 @@ async function startServer(): Promise<void> {
     getTls: () => certs.current(),
     // What the operator would take from its namespace informer; here a direct read.
     namespaceLabels: async (name) => (await core.readNamespace({ name })).metadata?.labels ?? {},
+    // What the operator's GovernancePolicy informer holds; here a direct list.
+    policies: async (namespace) =>
+      (
+        (await custom.listNamespacedCustomObject({ group: 'thoughtgate.io', version: 'v1alpha1', namespace, plural: 'governancepolicies' })) as {
+          items: unknown[];
+        }
+      ).items,
     onAdmission: (result, seconds) => seen.push({ result, seconds }),
   });
   port = server.port;
@@ -129,10 +143,23 @@ describe('injection webhook on a real kube-apiserver', () => {
     // agents: injection on, and PodSecurity "restricted" enforced, which the sidecar must pass.
     await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' });
     await e2e.namespace('plain');
+    await e2e.namespace('captured', {
+      'thoughtgate.io/inject': 'enabled',
+      'thoughtgate.io/capture': 'enabled',
+      'pod-security.kubernetes.io/enforce': 'privileged',
+    });
+    await e2e.namespace('baseline', {
+      'thoughtgate.io/inject': 'enabled',
+      'thoughtgate.io/capture': 'enabled',
+      'pod-security.kubernetes.io/enforce': 'baseline',
+    });
     await kubectl(
       ['apply', '-f', '-'],
       JSON.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'locked', namespace: AGENTS }, automountServiceAccountToken: false }),
     );
+    // The webhook lists GovernancePolicies on each review (the operator waits for its informer the
+    // same way): a freshly applied CRD answers 429 while its storage initializes.
+    await until('the GovernancePolicy API', async () => (await kubectlResult(['get', 'governancepolicies', '-n', AGENTS])).code === 0);
   }, STEP_TIMEOUT);
 
   afterAll(async () => {
@@ -222,7 +249,7 @@ describe('injection webhook on a real kube-apiserver', () => {
         resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '1', memory: '192Mi' } },
         securityContext: {
           runAsNonRoot: true,
-          runAsUser: 65532,
+          runAsUser: 7467,
           readOnlyRootFilesystem: true,
           allowPrivilegeEscalation: false,
           capabilities: { drop: ['ALL'] },
@@ -320,6 +347,151 @@ describe('injection webhook on a real kube-apiserver', () => {
         HTTP_PROXY: 'http://127.0.0.1:7467',
         http_proxy: 'http://127.0.0.1:7467',
       });
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    'captures a pod of a namespace labelled for capture: init container first, state volume and Secrets in the sidecar only',
+    async () => {
+      const tools = {
+        apiVersion: 'thoughtgate.io/v1alpha1',
+        kind: 'GovernancePolicy',
+        metadata: { name: 'tools', namespace: CAPTURED },
+        spec: {
+          sources: [
+            {
+              name: 'tools',
+              url: 'http://mcp.tools.svc:8080/mcp',
+              headers: { Authorization: { valueFrom: { secretKeyRef: { name: 'tools-token', key: 'token' } }, prefix: 'Bearer ' } },
+            },
+          ],
+        },
+      };
+      await kubectl(['apply', '-f', '-'], JSON.stringify(tools));
+      const before = seen.length;
+      const pod = await create(
+        podManifest('captured', CAPTURED, {
+          annotations: { 'thoughtgate.io/capture-ports': '9000' },
+          spec: { initContainers: [app('migrate')], containers: [app()] },
+        }),
+      );
+      expect(seen.slice(before).map((s) => s.result.outcome)).toEqual(['injected']);
+      expect(pod.spec!.initContainers!.map((c) => c.name)).toEqual(['thoughtgate-capture', 'thoughtgate', 'migrate']);
+      const init = at(pod.spec!.initContainers, 0);
+      expect(init.args).toEqual([
+        'capture-init',
+        '--uid',
+        '7467',
+        '--redirect-ports',
+        '8080,9000',
+        '--transparent-port',
+        '7470',
+        '--dns',
+        'resolv',
+        '--state-file',
+        '/var/run/thoughtgate/capture/state.json',
+      ]);
+      expect(init.securityContext).toMatchObject({
+        runAsUser: 0,
+        capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
+        allowPrivilegeEscalation: false,
+      });
+      const sc = at(pod.spec!.initContainers, 1);
+      expect(envOf(sc)).toMatchObject({ THOUGHTGATE_TRANSPARENT_PORT: '7470', THOUGHTGATE_CAPTURE_STATE: '/var/run/thoughtgate/capture/state.json' });
+      const ours = (c: Container) => (c.volumeMounts ?? []).map((m) => m.mountPath).filter((p) => p.startsWith('/var/run/thoughtgate/'));
+      expect(ours(sc).sort()).toEqual(['/var/run/thoughtgate/capture', '/var/run/thoughtgate/secrets/tools-token']);
+      expect(ours(init)).toEqual(['/var/run/thoughtgate/capture']);
+      for (const c of [at(pod.spec!.containers, 0), at(pod.spec!.initContainers, 2)]) expect(ours(c)).toEqual([]);
+      const secretVolume = pod.spec!.volumes!.find((v) => v.secret?.secretName === 'tools-token');
+      expect(secretVolume?.secret).toEqual({ secretName: 'tools-token', optional: true, defaultMode: 0o444 });
+      expect(sc.volumeMounts).toContainEqual({ name: secretVolume!.name, mountPath: '/var/run/thoughtgate/secrets/tools-token', readOnly: true });
+      expect(pod.metadata!.labels).toMatchObject({ 'thoughtgate.io/sidecar': 'captured' });
+      expect(JSON.parse(pod.metadata!.annotations!['thoughtgate.io/captured']!)).toEqual({ ports: [8080, 9000], tls: 'reject', dns: 'resolv', exceptions: [] });
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    'denies a captured pod that could walk around capture, naming the container and the field; "restricted" and "baseline" refuse capture itself',
+    async () => {
+      const before = seen.length;
+      const bypassable = podManifest('bypassable', CAPTURED, { spec: { containers: [{ name: 'shell', image: 'registry.example/agent:1' }] } });
+      const r = await kubectlResult(['create', '-f', '-'], JSON.stringify(bypassable));
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(
+        /admission webhook "pods.thoughtgate.io" denied the request: thoughtgate: capture is on \(namespace label thoughtgate.io\/capture=enabled\)/,
+      );
+      expect(r.stderr).toMatch(/container "shell": it may run as root .*set securityContext.runAsNonRoot: true/);
+      expect(r.stderr).toMatch(/set securityContext.allowPrivilegeEscalation: false/);
+      expect(seen.slice(before).map((s) => s.result.outcome)).toEqual(['denied']);
+      expect((await kubectlResult(['get', 'pod', 'bypassable', '-n', CAPTURED])).code).not.toBe(0);
+
+      // The pod's annotation opts it out of capture: admitted and injected, not captured.
+      const out = await create({
+        ...bypassable,
+        metadata: { ...bypassable.metadata, name: 'not-captured', annotations: { 'thoughtgate.io/capture': 'disabled' } },
+      });
+      expect(out.spec!.initContainers!.map((c) => c.name)).toEqual(['thoughtgate']);
+      expect(out.metadata!.labels).toMatchObject({ 'thoughtgate.io/sidecar': 'injected' });
+
+      // Pod Security "restricted" and "baseline" both refuse capture's NET_ADMIN/NET_RAW init container
+      // (as they refuse istio-init): a namespace with captured pods needs "privileged".
+      for (const [ns, level] of [
+        [AGENTS, 'restricted'],
+        [BASELINE, 'baseline'],
+      ] as const) {
+        const pod = podManifest('psa-capture', ns, { annotations: { 'thoughtgate.io/capture': 'enabled' } });
+        const r = await kubectlResult(['create', '-f', '-'], JSON.stringify(pod));
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toMatch(new RegExp(`violates PodSecurity "${level}:latest".*container "thoughtgate-capture" must not include "NET_ADMIN", "NET_RAW"`));
+      }
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    "the operator's capture report: every policy of the namespace says which injected pods are captured (status.capture, CAPTURED column)",
+    async () => {
+      const policy = {
+        apiVersion: 'thoughtgate.io/v1alpha1',
+        kind: 'GovernancePolicy',
+        metadata: { name: 'report', namespace: CAPTURED },
+        spec: { sources: [] },
+      };
+      await kubectl(['apply', '-f', '-'], JSON.stringify(policy));
+      // The report controller alone, as the operator's leader runs it (only pods the webhook labelled are listed).
+      const manager = new Manager({
+        kc,
+        namespace: OPERATOR_NS,
+        identity: 'report',
+        log: createLogger('warn'),
+        metricsPort: 0,
+        metricsBind: '127.0.0.1',
+        leaderElection: false,
+      });
+      manager.add(captureReportController);
+      await manager.start();
+      try {
+        const report = async () =>
+          JSON.parse(await kubectl(['get', 'governancepolicy', 'report', '-n', CAPTURED, '-o', 'json'])).status?.capture as Record<string, unknown> | undefined;
+        await until('status.capture 1/2', async () => (await report())?.summary === '1/2');
+        expect(await report()).toEqual({
+          summary: '1/2',
+          captured: 1,
+          notCaptured: 1,
+          bypassable: 0,
+          capturedPods: ['captured'],
+          notCapturedPods: ['not-captured'],
+          bypassablePods: [],
+        });
+        expect(await kubectl(['get', 'governancepolicies', '-n', CAPTURED])).toMatch(/^NAME\s+PRIORITY\s+READY\s+HASH\s+CAPTURED\s+AGE\nreport\s+.*\s1\/2\s/m);
+        // A pod that goes away leaves the report (no kubelet: an unscheduled pod is deleted at once).
+        await kubectl(['delete', 'pod', 'not-captured', '-n', CAPTURED, '--wait=true']);
+        await until('status.capture 1/1', async () => (await report())?.summary === '1/1');
+      } finally {
+        await manager.close();
+      }
     },
     STEP_TIMEOUT,
   );

@@ -21,7 +21,7 @@ export function createOperatorMetrics() {
     }),
     admissions: new Counter({
       name: `${p}admission_requests_total`,
-      help: 'Pod admission reviews by outcome (injected, skipped, error)',
+      help: 'Pod admission reviews by outcome (injected, skipped, denied, invalid, error)',
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),

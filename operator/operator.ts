@@ -1,5 +1,6 @@
 import { approvalChannelController } from './approval-channel-controller.js';
 import { approvalRequestController, type ApprovalSettings } from './approval-request-controller.js';
+import { captureReportController } from './capture-report-controller.js';
 import type { ObjectKey } from './keys.js';
 import { Manager, type ControllerContext, type ManagerOptions } from './manager.js';
 import type { OperatorMetrics } from './metrics.js';
@@ -50,6 +51,7 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
   const manager = new Manager(o)
     .add(policyController)
     .add(rbacController)
+    .add(captureReportController)
     .add(approvalRequestController(slack, a))
     .add(approvalChannelController(slack, { checkIntervalMs: a.channelCheckIntervalMs, secretPollMs: a.secretPollMs }));
   await manager.start();

@@ -3,6 +3,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { KINDS } from '../api/crds.js';
 import { GROUP, INJECT_ENABLED, LABELS, MANAGED_BY, VERSION } from '../api/wellknown.js';
+import { SIDECAR_LABEL } from '../api/capture.js';
 import type { KubeObject } from './kube-object.js';
 
 export interface Source<T extends k8s.KubernetesObject> {
@@ -43,4 +44,11 @@ export const INJECTED_NAMESPACES: Source<k8s.V1Namespace> = {
   name: 'namespaces',
   path: '/api/v1/namespaces',
   labelSelector: INJECTED,
+};
+
+/** Pods the webhook injected (it labels them): the capture report. Other pods are never listed. */
+export const INJECTED_PODS: Source<k8s.V1Pod> = {
+  name: 'pods',
+  path: '/api/v1/pods',
+  labelSelector: SIDECAR_LABEL,
 };

@@ -832,6 +832,7 @@ export function generateCrds(): GeneratedFile[] {
         { name: 'Priority', type: 'integer', jsonPath: '.spec.priority', description: 'Highest priority wins when several policies select a pod' },
         READY,
         { name: 'Hash', type: 'string', jsonPath: '.status.renderedHash', description: 'Content hash of the policy as rendered' },
+        { name: 'Captured', type: 'string', jsonPath: '.status.capture.summary', description: 'Captured pods / injected pods of the namespace' },
         AGE,
       ],
     }),

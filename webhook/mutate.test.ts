@@ -143,8 +143,8 @@ describe('mutatePod: what gets injected', () => {
       resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '1', memory: '192Mi' } },
       securityContext: {
         runAsNonRoot: true,
-        runAsUser: 65532,
-        runAsGroup: 65532,
+        runAsUser: 7467,
+        runAsGroup: 7467,
         readOnlyRootFilesystem: true,
         allowPrivilegeEscalation: false,
         capabilities: { drop: ['ALL'] },
@@ -331,7 +331,7 @@ describe('mutatePod: what gets injected', () => {
 
   it('creates metadata when a pod arrives without it', () => {
     const pod0: Pod = { spec: { containers: [{ name: 'app' }] } };
-    expect(inject(input(pod0)).pod.metadata).toEqual({ annotations: { 'thoughtgate.io/injected': '0.1.0' } });
+    expect(inject(input(pod0)).pod.metadata).toEqual({ annotations: { 'thoughtgate.io/injected': '0.1.0' }, labels: { 'thoughtgate.io/sidecar': 'injected' } });
   });
 });
 
@@ -517,6 +517,39 @@ const GOLDEN: Record<string, () => MutationInput> = {
   'already-injected': () => input({ ...bare(), metadata: { name: 'agent', annotations: { 'thoughtgate.io/injected': '0.0.9' } } }),
   'host-network': () => input({ ...bare(), spec: { hostNetwork: true, containers: [{ name: 'app', image: 'agent:1' }] } }),
   'namespace-not-labelled': () => input(bare(), { namespace: { name: 'plain', labels: {} } }),
+  // Capture and custody (webhook/capture.test.ts has the cases one by one).
+  'captured-with-secrets': () =>
+    input(
+      withServiceAccountPlugin({
+        metadata: {
+          name: 'agent',
+          labels: { app: 'agent' },
+          annotations: { 'thoughtgate.io/capture': 'enabled', 'thoughtgate.io/capture-tls': 'passthrough' },
+        },
+        spec: {
+          securityContext: { runAsNonRoot: true, runAsUser: 1000 },
+          initContainers: [{ name: 'migrate', image: 'm:1', securityContext: { allowPrivilegeEscalation: false } }],
+          containers: [{ name: 'app', image: 'agent:1', securityContext: { allowPrivilegeEscalation: false } }],
+        },
+      }),
+      {
+        policies: [
+          {
+            metadata: { name: 'p', namespace: 'agents' },
+            spec: {
+              sources: [
+                {
+                  name: 'a',
+                  url: 'http://mcp.internal:8080/mcp',
+                  headers: { Authorization: { valueFrom: { secretKeyRef: { name: 'a-token', key: 'token' } } } },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    ),
+  'captured-bypassable-denied': () => input({ ...bare(), metadata: { name: 'agent', annotations: { 'thoughtgate.io/capture': 'enabled' } } }),
 };
 
 describe('mutatePod: golden patches (webhook/testdata; UPDATE_GOLDEN=1 rewrites them)', () => {

@@ -5,19 +5,35 @@
 // them) and, because our patch changes the pod, the apiserver re-runs those built-in plugins after
 // us (admission reinvocation). So the ServiceAccount plugin also mounts the standard token into the
 // sidecar we add; we only bring our own token when it will not (see needsOwnToken).
-import type * as k8s from '@kubernetes/client-node';
 import { matchesSelector, type LabelSelector } from '../api/k8s.js';
-import type { ObjectMeta } from '../kube/protocol.js';
 import { ANNOTATIONS, CONFIGMAP_NAME, ENV, INJECT_DISABLED, INJECT_ENABLED, LABELS, MANAGED_BY, PORTS } from '../api/wellknown.js';
+import {
+  CAPTURE_ANNOTATIONS,
+  CAPTURE_STATE_DIR,
+  CAPTURE_STATE_FILE,
+  CAPTURE_STATE_VOLUME,
+  SIDECAR_LABEL,
+  SIDECAR_LABEL_VALUES,
+  SIDECAR_UID,
+  type CaptureSpec,
+} from '../api/capture.js';
+import { describeError } from '../lib/describe-error.js';
+import {
+  bypassFindings,
+  captureInitContainer,
+  captureOptIn,
+  captureSpec,
+  capturedAnnotation,
+  describeFindings,
+  CAPTURE_ENABLED,
+  type CaptureSettings,
+} from './capture.js';
+import { secretMounts } from './custody.js';
+import { policyNeeds } from './policy-needs.js';
 
-// ---------- the Pod shape: client-node's types (type-only), as JSON ----------
+import type { Container, EnvVar, Pod, ResourceRequirements, Volume, VolumeMount } from './pod.js';
 
-export type EnvVar = k8s.V1EnvVar;
-export type VolumeMount = k8s.V1VolumeMount;
-export type Container = k8s.V1Container;
-export type Volume = k8s.V1Volume;
-/** An admitted pod as JSON: its timestamps are strings, so metadata is ObjectMeta on the wire. */
-export type Pod = Omit<k8s.V1Pod, 'metadata'> & { metadata?: ObjectMeta };
+export type { Container, EnvVar, Pod, ResourceRequirements, Volume, VolumeMount } from './pod.js';
 
 export interface JsonPatchOp {
   op: 'add' | 'remove' | 'replace' | 'test' | 'move' | 'copy';
@@ -25,8 +41,6 @@ export interface JsonPatchOp {
   value?: unknown;
   from?: string;
 }
-
-export type ResourceRequirements = k8s.V1ResourceRequirements;
 
 // ---------- settings ----------
 
@@ -58,11 +72,14 @@ export interface InjectionSettings {
    */
   adminBind?: string;
   logLevel?: string;
+  /** Traffic capture (webhook/capture.ts); off unless a pod or namespace opts in. */
+  capture?: CaptureSettings;
 }
 
 export const DEFAULT_EXCLUDED_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
 export const DEFAULT_CONTAINER_NAME = 'thoughtgate';
-export const DEFAULT_RUN_AS_USER = 65532;
+/** Capture exempts this UID (api/capture.ts): not 65532, which distroless apps run as. */
+export const DEFAULT_RUN_AS_USER = SIDECAR_UID;
 
 /**
  * Measured: the sidecar with Cedar loaded runs at ~90-100 MiB RSS under load on Node 24, and
@@ -99,6 +116,11 @@ export interface MutationInput {
   namespace: { name: string; labels: Record<string, string> };
   operation: 'CREATE' | string;
   settings: InjectionSettings;
+  /**
+   * The namespace's GovernancePolicies, raw (the operator's cache): those selecting the pod name
+   * the Secrets mounted into the sidecar and the ports capture redirects. Absent: none.
+   */
+  policies?: readonly unknown[];
 }
 
 export interface MutationResult {
@@ -107,6 +129,8 @@ export interface MutationResult {
   injected: boolean;
   /** Shown to the kubectl user (AdmissionResponse.warnings) when a pod they probably wanted governed is not. */
   warnings: string[];
+  /** Set: the pod is refused (allowed:false) with this message; it asked for capture that cannot hold. */
+  denied?: string;
 }
 
 // ---------- the decision ----------
@@ -160,7 +184,7 @@ export function decide(input: MutationInput): Decision {
       warning: `thoughtgate: not injected: the sidecar is Linux-only (spec.os.name: ${pod.spec.os.name})`,
     };
   }
-  const taken = (pod.spec.volumes ?? []).map((v) => v.name).filter((v) => v === PODINFO_VOLUME || v === TOKEN_VOLUME);
+  const taken = (pod.spec.volumes ?? []).map((v) => v.name).filter((v) => v === PODINFO_VOLUME || v === TOKEN_VOLUME || v === CAPTURE_STATE_VOLUME);
   if (taken.length) {
     return { inject: false, reason: `volume ${taken[0]} already exists`, warning: `thoughtgate: not injected: the pod already has a volume named ${taken[0]}` };
   }
@@ -184,7 +208,13 @@ function fieldEnv(name: string, fieldPath: string): EnvVar {
   return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
 }
 
-export function sidecarContainer(settings: InjectionSettings, ownToken: boolean): Container {
+/** What capture and custody add to the sidecar: env and mounts the app never gets. */
+export interface SidecarExtras {
+  env?: EnvVar[];
+  mounts?: VolumeMount[];
+}
+
+export function sidecarContainer(settings: InjectionSettings, ownToken: boolean, extras: SidecarExtras = {}): Container {
   const httpGet = (path: string) => ({ path, port: ADMIN_PORT_NAME, scheme: 'HTTP' });
   const env: EnvVar[] = [
     { name: ENV.configMap, value: settings.configMapName ?? CONFIGMAP_NAME },
@@ -198,6 +228,7 @@ export function sidecarContainer(settings: InjectionSettings, ownToken: boolean)
     fieldEnv(ENV.serviceAccount, 'spec.serviceAccountName'),
     { name: ENV.labelsFile, value: `${PODINFO_DIR}/labels` },
     { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
+    ...(extras.env ?? []),
   ];
   const c: Container = {
     name: settings.containerName ?? DEFAULT_CONTAINER_NAME,
@@ -235,6 +266,7 @@ export function sidecarContainer(settings: InjectionSettings, ownToken: boolean)
     volumeMounts: [
       { name: PODINFO_VOLUME, mountPath: PODINFO_DIR, readOnly: true },
       ...(ownToken ? [{ name: TOKEN_VOLUME, mountPath: SERVICE_ACCOUNT_DIR, readOnly: true }] : []),
+      ...(extras.mounts ?? []),
     ],
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
@@ -336,41 +368,148 @@ function appEnv(c: Container, forwardProxy: boolean, warnings: string[]): Wanted
   return wanted;
 }
 
+/** A pod refused: no patch, and the message the kubectl user sees. */
+function deny(reason: string, message: string): MutationResult {
+  return { patch: [], reason, injected: false, warnings: [], denied: `thoughtgate: ${message}` };
+}
+
+/** Not injected: the decision's reason, and a warning when the pod asked for capture by name. */
+function notInjected(input: MutationInput, d: { reason: string; warning?: string }): MutationResult {
+  const warnings = d.warning ? [d.warning] : [];
+  const asked = input.pod.metadata?.annotations?.[CAPTURE_ANNOTATIONS.capture] === CAPTURE_ENABLED;
+  if (input.operation === 'CREATE' && asked && !d.reason.startsWith('already injected'))
+    warnings.push(`thoughtgate: ${CAPTURE_ANNOTATIONS.capture}=${CAPTURE_ENABLED} but no sidecar is injected (${d.reason}): the pod's traffic is not captured`);
+  return { patch: [], reason: d.reason, injected: false, warnings };
+}
+
+interface CapturePlan {
+  spec: CaptureSpec;
+  init: Container;
+  annotation: string;
+  why: string;
+  warnings: string[];
+}
+
+/** Capture for an injected pod: null (not asked for), a plan, or the refusal. */
+function planCapture(input: MutationInput, policyPorts: readonly number[], uid: number): CapturePlan | null | { denied: MutationResult } {
+  const { pod, settings } = input;
+  let optIn: ReturnType<typeof captureOptIn>;
+  let cs: CaptureSpec;
+  let specWarnings: string[];
+  try {
+    optIn = captureOptIn(pod, input.namespace.labels, settings.capture);
+  } catch (err) {
+    return { denied: deny('invalid capture annotation', `${describeError(err)} (the pod asked for capture that cannot be installed)`) };
+  }
+  if (!optIn.on) return null;
+  try {
+    ({ spec: cs, warnings: specWarnings } = captureSpec(pod, settings.capture, policyPorts, uid));
+  } catch (err) {
+    return { denied: deny('invalid capture annotation', `capture is on (${optIn.why}) but ${describeError(err)}`) };
+  }
+  const findings = bypassFindings(pod, uid);
+  if (findings.length && !settings.capture?.allowBypassablePods) {
+    const message = `capture is on (${optIn.why}) but the pod could walk around it. ${describeFindings(findings)}. Or opt the pod out with annotation ${CAPTURE_ANNOTATIONS.capture}: disabled.`;
+    return { denied: deny('bypassable pod', message) };
+  }
+  return {
+    spec: cs,
+    init: captureInitContainer(settings.image, settings.imagePullPolicy ?? 'IfNotPresent', cs),
+    annotation: capturedAnnotation(
+      cs,
+      findings.map((f) => f.container),
+    ),
+    why: optIn.why,
+    warnings: [
+      ...specWarnings,
+      ...(findings.length ? [`thoughtgate: captured, but the pod could walk around capture (capture.allowBypassablePods): ${describeFindings(findings)}`] : []),
+    ],
+  };
+}
+
+/** Ops that put `first` at the head of initContainers, in order. */
+function prependInitContainers(spec: NonNullable<Pod['spec']>, first: Container[]): JsonPatchOp[] {
+  if (!first.length) return [];
+  if (!spec.initContainers) return [{ op: 'add', path: '/spec/initContainers', value: first }];
+  return [...first].reverse().map((c) => ({ op: 'add', path: '/spec/initContainers/0', value: c }));
+}
+
+/** The injected annotation (and the captured one), and the label the operator's pod informer selects on. */
+function markOps(pod: Pod, version: string, capture: CapturePlan | null): JsonPatchOp[] {
+  const ops: JsonPatchOp[] = [];
+  const marks: Record<string, string> = { [ANNOTATIONS.injected]: version, ...(capture ? { [CAPTURE_ANNOTATIONS.captured]: capture.annotation } : {}) };
+  if (pod.metadata?.annotations)
+    for (const [k, v] of Object.entries(marks)) ops.push({ op: 'add', path: `/metadata/annotations/${escapePointer(k)}`, value: v });
+  else if (pod.metadata) ops.push({ op: 'add', path: '/metadata/annotations', value: marks });
+  else ops.push({ op: 'add', path: '/metadata', value: { annotations: marks } });
+  // A label, unlike an annotation, lets the operator watch only injected pods (its capture report).
+  const label = capture ? SIDECAR_LABEL_VALUES.captured : SIDECAR_LABEL_VALUES.injected;
+  if (pod.metadata?.labels) ops.push({ op: 'add', path: `/metadata/labels/${escapePointer(SIDECAR_LABEL)}`, value: label });
+  else ops.push({ op: 'add', path: '/metadata/labels', value: { [SIDECAR_LABEL]: label } });
+  return ops;
+}
+
 export function mutatePod(input: MutationInput): MutationResult {
   const d = decide(input);
-  if (!d.inject) return { patch: [], reason: d.reason, injected: false, warnings: d.warning ? [d.warning] : [] };
+  if (!d.inject) return notInjected(input, d);
   const { pod, settings } = input;
   const spec = pod.spec!;
   const mode = settings.mode ?? 'native';
   const ownToken = needsOwnToken(pod);
-  const warnings: string[] = [];
-  const patch: JsonPatchOp[] = [];
   const forwardProxy = pod.metadata?.annotations?.[ANNOTATIONS.forwardProxy] === 'true';
+  const needs = policyNeeds(input.policies ?? [], pod.metadata?.labels ?? {});
+
+  // Capture: decided (and refused) before anything is patched.
+  const capture = planCapture(input, needs.httpPorts, settings.runAsUser ?? DEFAULT_RUN_AS_USER);
+  if (capture && 'denied' in capture) return capture.denied;
+  const secrets = secretMounts(needs.secrets);
+  const clash = secrets.volumes.find((v) => (spec.volumes ?? []).some((x) => x.name === v.name));
+  if (clash)
+    return {
+      patch: [],
+      reason: `volume ${clash.name} already exists`,
+      injected: false,
+      warnings: [`thoughtgate: not injected: the pod already has a volume named ${clash.name}`],
+    };
+  const warnings = [...(capture?.warnings ?? []), ...secrets.warnings];
+  const patch: JsonPatchOp[] = [];
 
   // App containers first, while their indices are the original ones.
   for (const [i, c] of spec.containers!.entries()) patch.push(...envOps(`/spec/containers/${i}`, c.env, appEnv(c, forwardProxy, warnings)));
 
-  const sidecar = sidecarContainer(settings, ownToken);
-  if (mode === 'native') {
-    // First: up before any other init container, which may itself call MCP.
-    patch.push(
-      spec.initContainers ? { op: 'add', path: '/spec/initContainers/0', value: sidecar } : { op: 'add', path: '/spec/initContainers', value: [sidecar] },
-    );
-  } else {
-    patch.push({ op: 'add', path: '/spec/containers/-', value: sidecar });
-  }
+  const sidecar = sidecarContainer(settings, ownToken, {
+    env: capture ? captureEnv(capture.spec) : [],
+    mounts: [...(capture ? [{ name: CAPTURE_STATE_VOLUME, mountPath: CAPTURE_STATE_DIR, readOnly: true }] : []), ...secrets.mounts],
+  });
+  // Native: the sidecar first, up before any other init container (which may itself call MCP);
+  // capture's init container before it, so nothing of the pod runs before the rules are in.
+  patch.push(...prependInitContainers(spec, [...(capture ? [capture.init] : []), ...(mode === 'native' ? [sidecar] : [])]));
+  if (mode !== 'native') patch.push({ op: 'add', path: '/spec/containers/-', value: sidecar });
 
-  const volumes = [podinfoVolume(), ...(ownToken ? [tokenVolume()] : [])];
+  const volumes = [
+    podinfoVolume(),
+    ...(ownToken ? [tokenVolume()] : []),
+    // Memory-backed: the state file and iptables' lock, a few KiB; nothing to keep on the node's disk.
+    ...(capture ? [{ name: CAPTURE_STATE_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }] : []),
+    ...secrets.volumes,
+  ];
   if (spec.volumes) for (const v of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
   else patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
-
-  const marker = { [ANNOTATIONS.injected]: settings.version };
-  if (pod.metadata?.annotations) patch.push({ op: 'add', path: `/metadata/annotations/${escapePointer(ANNOTATIONS.injected)}`, value: settings.version });
-  else if (pod.metadata) patch.push({ op: 'add', path: '/metadata/annotations', value: marker });
-  else patch.push({ op: 'add', path: '/metadata', value: { annotations: marker } });
+  patch.push(...markOps(pod, settings.version, capture));
 
   const parts = [`injected ${mode} sidecar`];
   if (ownToken) parts.push('with its own ServiceAccount token (automount is off)');
   if (forwardProxy) parts.push('forward proxy for the app');
+  if (capture) parts.push(`captured (${capture.why})`);
+  if (secrets.mounts.length) parts.push(`${secrets.mounts.length} Secret(s) mounted into the sidecar`);
   return { patch, reason: parts.join(', '), injected: true, warnings };
+}
+
+/** The sidecar's capture listeners and where capture-init leaves its state. */
+function captureEnv(spec: CaptureSpec): EnvVar[] {
+  return [
+    { name: ENV.transparentPort, value: String(spec.transparentPort) },
+    ...(spec.tlsPort !== null ? [{ name: ENV.tlsPort, value: String(spec.tlsPort) }] : []),
+    { name: ENV.captureState, value: CAPTURE_STATE_FILE },
+  ];
 }

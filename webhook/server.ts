@@ -10,7 +10,12 @@
 //   pods even under Ignore. With Ignore, the apiserver counts it
 //   (apiserver_admission_webhook_fail_open_count) and annotates the audit event.
 // - a pod we choose not to inject -> allowed:true without a patch.
-// The webhook never denies a pod (allowed:false): it injects; policy is not its job.
+// - the policies selecting a pod are not known yet (the cache is filling) -> 500: injecting without
+//   their Secrets and ports would start a pod that cannot authenticate or is not fully captured.
+// The webhook denies a pod (allowed:false, 403, with a message naming what to change) in one case
+// only: it asked for capture (annotation, namespace label or chart default) and capture cannot
+// hold — an invalid capture annotation, or a container that could walk around the rules
+// (webhook/capture.ts bypassFindings; chart capture.allowBypassablePods admits those instead).
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,7 +38,7 @@ export interface TlsMaterial {
   key: string | Buffer;
 }
 
-export type AdmissionOutcome = 'injected' | 'skipped' | 'invalid' | 'error';
+export type AdmissionOutcome = 'injected' | 'skipped' | 'denied' | 'invalid' | 'error';
 
 export interface AdmissionResult {
   outcome: AdmissionOutcome;
@@ -53,6 +58,12 @@ export interface WebhookServerOptions {
    * (yet): the webhook configuration's namespaceSelector already matched, so trust it.
    */
   namespaceLabels?: (name: string) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>;
+  /**
+   * The namespace's GovernancePolicies, raw (the operator's informer cache): Secrets to mount and
+   * ports to capture. undefined = not known yet: the review fails (500, failurePolicy decides).
+   * Not given at all: no policies (tests, a webhook without the operator).
+   */
+  policies?: (namespace: string) => readonly unknown[] | undefined | Promise<readonly unknown[] | undefined>;
   log?: Logger;
   /** Metrics hook: called once per request to MUTATE_PATH with the handler's time in seconds. */
   onAdmission?: (result: AdmissionResult, seconds: number) => void;
@@ -102,7 +113,14 @@ export function parseReview(body: unknown): ReviewRequest {
 }
 
 export interface ReviewAnswer {
-  response: { uid: string; allowed: true; patchType?: 'JSONPatch'; patch?: string; warnings?: string[] };
+  response: {
+    uid: string;
+    allowed: boolean;
+    patchType?: 'JSONPatch';
+    patch?: string;
+    warnings?: string[];
+    status?: { code: number; reason: string; message: string };
+  };
   result: AdmissionResult;
 }
 
@@ -111,6 +129,7 @@ export async function answerReview(
   req: ReviewRequest,
   settings: InjectionSettings,
   namespaceLabels?: WebhookServerOptions['namespaceLabels'],
+  policiesOf?: WebhookServerOptions['policies'],
 ): Promise<ReviewAnswer> {
   const base = { operation: req.operation, namespace: req.namespace };
   // A configuration that also matches other kinds or subresources must not break them.
@@ -122,7 +141,23 @@ export async function answerReview(
   }
   if (req.operation === 'CREATE' && (typeof req.object !== 'object' || req.object === null)) throw new BadReview('request.object is missing');
   const labels = (await namespaceLabels?.(req.namespace)) ?? { [LABELS.inject]: INJECT_ENABLED };
-  const m = mutatePod({ pod: (req.object ?? {}) as Pod, namespace: { name: req.namespace, labels }, operation: req.operation, settings });
+  let policies: readonly unknown[] | undefined;
+  if (policiesOf && req.operation === 'CREATE') {
+    policies = await policiesOf(req.namespace);
+    if (policies === undefined) throw new Error('the GovernancePolicy cache is not synced yet; cannot tell which Secrets and ports the pod needs');
+  }
+  const m = mutatePod({ pod: (req.object ?? {}) as Pod, namespace: { name: req.namespace, labels }, operation: req.operation, settings, policies });
+  if (m.denied !== undefined) {
+    return {
+      response: {
+        uid: req.uid,
+        allowed: false,
+        status: { code: 403, reason: 'Forbidden', message: m.denied },
+        ...(m.warnings.length ? { warnings: m.warnings } : {}),
+      },
+      result: { ...base, outcome: 'denied', reason: m.reason },
+    };
+  }
   const response: ReviewAnswer['response'] = { uid: req.uid, allowed: true };
   if (m.patch.length) {
     response.patchType = 'JSONPatch';
@@ -205,10 +240,12 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
       return;
     }
     try {
-      const a = await answerReview(review, o.settings, o.namespaceLabels);
+      const a = await answerReview(review, o.settings, o.namespaceLabels, o.policies);
       send(res, 200, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: a.response });
       record(a.result, start);
       if (a.result.outcome === 'injected') o.log?.info('webhook: injected', { namespace: review.namespace, uid: review.uid, reason: a.result.reason });
+      else if (a.result.outcome === 'denied')
+        o.log?.info('webhook: denied', { namespace: review.namespace, uid: review.uid, reason: a.result.reason, message: a.response.status?.message });
       else o.log?.debug('webhook: not injected', { namespace: review.namespace, uid: review.uid, reason: a.result.reason });
     } catch (err) {
       const bad = err instanceof BadReview;

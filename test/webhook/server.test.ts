@@ -172,6 +172,39 @@ describe('webhook server', () => {
     expect(seen[0]?.[0]).toMatchObject({ outcome: 'error', reason: 'informer not started' });
   });
 
+  it('denies (allowed:false, 403, the message) a pod that asked for capture it could walk around, and admits it once fixed', async () => {
+    const { s, seen } = await start();
+    const captured = pod();
+    captured.metadata!.annotations = { 'thoughtgate.io/capture': 'enabled' };
+    const r = await call(s.port, 'POST', '/mutate-pods', review(captured));
+    expect(r.status).toBe(200);
+    expect(r.json.response).toEqual({
+      uid: 'd7a1d6c8-0000-4000-8000-000000000001',
+      allowed: false,
+      status: { code: 403, reason: 'Forbidden', message: expect.stringMatching(/^thoughtgate: capture is on .*container "app": it may run as root/) },
+    });
+    captured.spec!.containers![0]!.securityContext = { runAsNonRoot: true, allowPrivilegeEscalation: false };
+    const ok = await call(s.port, 'POST', '/mutate-pods', review(captured));
+    expect(ok.json.response).toMatchObject({ allowed: true, patchType: 'JSONPatch' });
+    expect(seen.map(([r]) => r.outcome)).toEqual(['denied', 'injected']);
+  });
+
+  it('mounts the Secrets of the namespace’s policies, and fails (500) while the policy cache is not synced', async () => {
+    const policies: Record<string, unknown[] | undefined> = {
+      agents: [
+        { spec: { sources: [{ name: 'a', url: 'https://a/', headers: { Authorization: { valueFrom: { secretKeyRef: { name: 'a-token', key: 't' } } } } }] } },
+      ],
+    };
+    const { s, seen } = await start({ policies: (ns) => policies[ns] });
+    const r = await call(s.port, 'POST', '/mutate-pods', review(pod()));
+    const patched = applyJsonPatch(pod(), JSON.parse(Buffer.from(r.json.response.patch, 'base64').toString('utf8')) as JsonPatchOp[]);
+    expect(patched.spec!.volumes!.map((v) => v.secret?.secretName).filter(Boolean)).toEqual(['a-token']);
+    const unsynced = await call(s.port, 'POST', '/mutate-pods', review(pod(), { namespace: 'filling' }));
+    expect(unsynced.status).toBe(500);
+    expect(unsynced.body).toMatch(/GovernancePolicy cache is not synced/);
+    expect(seen.map(([r]) => r.outcome)).toEqual(['injected', 'error']);
+  });
+
   it('bounds the body, and serves /healthz, 404 and 405', async () => {
     const { s } = await start({ maxBodyBytes: 1024 });
     const big = review({ ...pod(), metadata: { name: 'x', annotations: { a: 'x'.repeat(4096) } } });

@@ -1,0 +1,65 @@
+// What the GovernancePolicies selecting a pod need from its spec: the plain-HTTP ports of their
+// sources (capture redirects them to the sidecar) and the Secrets their headers name (mounted into
+// the sidecar container alone). Read defensively from the raw objects: the webhook must not fail a
+// pod because one policy is invalid (the operator reports that in the policy's status).
+import { matchesSelector, type LabelSelector } from '../api/k8s.js';
+
+export interface PolicyNeeds {
+  /** Ports of the sources' http:// URLs (80 when none is written), sorted. */
+  httpPorts: number[];
+  /** Names of the Secrets named by secretKeyRef header values, sorted. */
+  secrets: string[];
+}
+
+/** A Secret name Kubernetes accepts (DNS-1123 subdomain): no "/", no "..", so it is safe as a path segment. */
+const SECRET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function selects(spec: Record<string, unknown>, labels: Readonly<Record<string, string>>): boolean {
+  try {
+    return matchesSelector(spec.podSelector as LabelSelector | undefined, labels);
+  } catch {
+    // A selector we cannot read: count the policy in. More ports or one more Secret in the sidecar
+    // costs little; a missing credential or an uncaptured port is a failure the user cannot see.
+    return true;
+  }
+}
+
+/** The port of an http:// URL (80 when none is written); null for https or what is not a URL. */
+function httpPort(url: unknown): number | null {
+  if (typeof url !== 'string') return null;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' ? (u.port ? Number(u.port) : 80) : null;
+  } catch {
+    // Not a URL (e.g. a ${VAR} port, known only in the pod): no port to know here.
+    return null;
+  }
+}
+
+/** The Secret a header value names (secretKeyRef), if it is one and its name is valid. */
+function secretOf(value: unknown): string | null {
+  const ref = isObject(value) && isObject(value.valueFrom) && isObject(value.valueFrom.secretKeyRef) ? value.valueFrom.secretKeyRef : undefined;
+  const name = ref?.name;
+  return typeof name === 'string' && name.length <= 253 && SECRET_NAME.test(name) ? name : null;
+}
+
+export function policyNeeds(policies: readonly unknown[], podLabels: Readonly<Record<string, string>>): PolicyNeeds {
+  const ports = new Set<number>();
+  const secrets = new Set<string>();
+  for (const p of policies) {
+    const spec = isObject(p) ? p.spec : undefined;
+    if (!isObject(spec) || !selects(spec, podLabels)) continue;
+    for (const s of Array.isArray(spec.sources) ? spec.sources : []) {
+      if (!isObject(s)) continue;
+      const port = httpPort(s.url);
+      if (port !== null) ports.add(port);
+      for (const v of isObject(s.headers) ? Object.values(s.headers) : []) {
+        const name = secretOf(v);
+        if (name !== null) secrets.add(name);
+      }
+    }
+  }
+  return { httpPorts: [...ports].sort((a, b) => a - b), secrets: [...secrets].sort() };
+}
