@@ -438,3 +438,11 @@ describe('a captured pod with TLS passthrough (annotation capture-tls: passthrou
     expect(await counter(p, 'thoughtgate_sidecar_capture_refused_total', { listener: 'tls', reason: 'denied' })).toBe(3);
   });
 });
+
+test("the operator reports the namespace's captured pods in the status of its GovernancePolicy", async () => {
+  const report = await until('status.capture naming both pods', async () => {
+    const c = (await getJson(['get', 'governancepolicy', 'capture-policy', '-n', NS]))?.status?.capture;
+    return c?.captured === 2 && c;
+  });
+  expect(report).toMatchObject({ summary: '2/2', notCaptured: 0, bypassable: 0, capturedPods: ['agent-0', 'agent-tls'] });
+});
