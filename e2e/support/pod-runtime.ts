@@ -13,7 +13,8 @@
 // mounted at their mountPaths inside: emptyDir, downward-API and token volumes as binds of host
 // dirs, Secret volumes as a tmpfs written from inside (nsenter, secret-volume.mjs: the kubelet's
 // `..data` symlink layout), so the Secret's bytes exist nowhere else. The container's process is
-// started in that namespace (nsenter -t <holder> -m -n, then setpriv as its UID). The agent runs
+// started in that namespace (nsenter -t <holder> -m -n, then setpriv as its UID), its root
+// read-only there when its securityContext says readOnlyRootFilesystem. The agent runs
 // outside it, as the app container's UID (startAgent). Mount paths outside /run (the sidecar's
 // /etc/podinfo) are not mounted: the env naming them is rewritten to the host dir, as
 // containerProcess does.
@@ -37,8 +38,11 @@ const AGENT_SCRIPT = join(HERE, 'pod-agent.mjs');
 const underRun = (p: string) => /^\/(var\/)?run\//.test(p);
 
 // The holder: a mount namespace of its own with /run private to it, the volumes mounted, then it
-// waits. Arguments: triples "bind|bind-ro|tmpfs <source> <mountPath>", parents first.
+// waits. Arguments: "ro" or "rw" (readOnlyRootFilesystem), then triples "bind|bind-ro|tmpfs
+// <source> <mountPath>", parents first. Read-only: / and the /run tmpfs (which stands for the
+// image's /run) lose write access in this namespace only; the volumes keep theirs.
 const HOLDER_SH = `
+root="$1"; shift
 mount -t tmpfs -o mode=0755 tg-run /run
 while [ $# -gt 0 ]; do
   mkdir -p "$3"
@@ -49,6 +53,7 @@ while [ $# -gt 0 ]; do
   esac
   shift 3
 done
+if [ "$root" = ro ]; then mount -o remount,bind,ro /run; mount -o remount,bind,ro /; fi
 echo ready
 exec sleep infinity
 `;
@@ -194,7 +199,22 @@ export async function runPod(cluster: Pick<Cluster, 'kubectl' | 'server' | 'caFi
     }
     const child = spawn(
       'ip',
-      ['netns', 'exec', sandbox.netns, 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-ec', HOLDER_SH, 'holder', ...triples.flat()],
+      [
+        'netns',
+        'exec',
+        sandbox.netns,
+        'unshare',
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-ec',
+        HOLDER_SH,
+        'holder',
+        c.securityContext?.readOnlyRootFilesystem ? 'ro' : 'rw',
+        ...triples.flat(),
+      ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
