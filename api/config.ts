@@ -69,6 +69,67 @@ export const SecretValueSchema = strict({
 });
 export type SecretValue = z.infer<typeof SecretValueSchema>;
 
+/** An absolute http(s) URL without credentials or a fragment; `credentials`: what to say instead. */
+function httpUrl(credentials: string) {
+  return z.string().superRefine((s, ctx) => {
+    let u: URL;
+    try {
+      u = new URL(s);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `not a URL: "${s}"` });
+      return;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `must be an http or https URL, got "${u.protocol}"` });
+    if (u.username || u.password) ctx.addIssue({ code: 'custom', message: credentials });
+    if (u.hash) ctx.addIssue({ code: 'custom', message: 'must not have a #fragment' });
+  });
+}
+/** Token endpoints, resource indicators. */
+const HttpUrl = httpUrl('must not carry credentials');
+
+/** An absolute path on the source's origin, as written in a request line (no query, no dot segments). */
+const OriginPath = z
+  .string()
+  .max(1024)
+  .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/, 'an absolute path ("/token"), no query')
+  .refine((p) => !p.split('/').some((seg) => seg === '.' || seg === '..'), 'no "." or ".." segments');
+
+/**
+ * OAuth for a source (docs/configuration.md, `auth`). passthrough: the agent does OAuth itself and
+ * the forward proxy relays the source's discovery documents (and relayPaths) from its origin.
+ * clientCredentials: the sidecar holds the client's credentials, gets the token and sends it; the
+ * agent never sees one. One object with a mode (not a union) so that the CRD has a structural schema.
+ */
+export const AUTH_MODES = ['passthrough', 'clientCredentials'] as const;
+const CLIENT_CREDENTIALS_KEYS = ['clientId', 'clientSecret', 'tokenUrl', 'tokenEndpointAuth', 'scope', 'resource'] as const;
+export const SourceAuthSchema = strict({
+  mode: z.enum(AUTH_MODES, { error: `expected one of ${AUTH_MODES.join(', ')}` }),
+  /** passthrough: more paths of the source's origin relayed as they are (a server that is its own authorization server: /authorize, /token, /register; metadata at a custom place). */
+  relayPaths: z.array(OriginPath).max(32).optional(),
+  /** clientCredentials: the client id (not a secret) and secret. */
+  clientId: z.string().min(1).max(1024).optional(),
+  clientSecret: SecretValueSchema.optional(),
+  /** clientCredentials: the token endpoint; unset: discovered from the source (RFC 9728 protected-resource metadata, then RFC 8414). */
+  tokenUrl: HttpUrl.optional(),
+  /** clientCredentials: how the client authenticates at the token endpoint (RFC 6749 §2.3.1); default client_secret_basic. */
+  tokenEndpointAuth: z.enum(['client_secret_basic', 'client_secret_post']).optional(),
+  scope: z.string().min(1).max(1024).optional(),
+  /** clientCredentials: the resource indicator (RFC 8707); unset: the `resource` of the source's protected-resource metadata, else the source URL. */
+  resource: HttpUrl.optional(),
+}).superRefine((a, ctx) => {
+  if (a.mode === 'passthrough') {
+    for (const k of CLIENT_CREDENTIALS_KEYS)
+      if (a[k] !== undefined)
+        ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" is for mode clientCredentials; in passthrough the agent does OAuth itself` });
+    return;
+  }
+  if (a.relayPaths !== undefined)
+    ctx.addIssue({ code: 'custom', path: ['relayPaths'], message: '"relayPaths" is for mode passthrough (in clientCredentials the agent does no OAuth)' });
+  if (a.clientId === undefined) ctx.addIssue({ code: 'custom', path: ['clientId'], message: 'mode clientCredentials needs clientId' });
+  if (a.clientSecret === undefined)
+    ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: 'mode clientCredentials needs clientSecret (a secretKeyRef, file or env)' });
+});
+export type SourceAuth = z.infer<typeof SourceAuthSchema>;
 /** A source header's value: literal text (with ${VAR} substitution) or a credential only the sidecar reads. */
 export const HeaderValueSchema = z.union([z.string(), SecretValueSchema]);
 export type HeaderValue = z.infer<typeof HeaderValueSchema>;
@@ -85,39 +146,33 @@ export function isSecretValue(v: HeaderValue): v is SecretValue {
  * Checked by the operator (policy status) and again by the sidecar reading the ConfigMap.
  */
 export function clusterCredentialIssues(doc: {
-  sources: readonly { headers?: Record<string, HeaderValue> | undefined }[];
+  sources: readonly { headers?: Record<string, HeaderValue> | undefined; auth?: { clientSecret?: SecretValue | undefined } | undefined }[];
 }): { path: (string | number)[]; message: string }[] {
   const out: { path: (string | number)[]; message: string }[] = [];
+  const check = (v: SecretValue, at: (string | number)[]) => {
+    if ('secretKeyRef' in v.valueFrom) return;
+    const kind = 'file' in v.valueFrom ? 'file' : 'env';
+    out.push({
+      path: [...at, 'valueFrom', kind],
+      message: `valueFrom.${kind} is only allowed in a standalone thoughtgate.yaml; a GovernancePolicy names credentials with valueFrom.secretKeyRef (it must not make the sidecar send its own ${kind === 'file' ? 'files' : 'environment'} upstream)`,
+    });
+  };
   doc.sources.forEach((s, i) => {
-    for (const [name, v] of Object.entries(s.headers ?? {})) {
-      if (!isSecretValue(v) || 'secretKeyRef' in v.valueFrom) continue;
-      const kind = 'file' in v.valueFrom ? 'file' : 'env';
-      out.push({
-        path: ['sources', i, 'headers', name, 'valueFrom', kind],
-        message: `valueFrom.${kind} is only allowed in a standalone thoughtgate.yaml; a GovernancePolicy names credentials with valueFrom.secretKeyRef (it must not make the sidecar send its own ${kind === 'file' ? 'files' : 'environment'} upstream)`,
-      });
-    }
+    for (const [name, v] of Object.entries(s.headers ?? {})) if (isSecretValue(v)) check(v, ['sources', i, 'headers', name]);
+    // An OAuth client secret goes to the token endpoint, which the policy's author also chooses.
+    if (s.auth?.clientSecret) check(s.auth.clientSecret, ['sources', i, 'auth', 'clientSecret']);
   });
   return out;
 }
 
 export const SourceSchema = strict({
   name: Name,
-  url: z.string().superRefine((s, ctx) => {
-    let u: URL;
-    try {
-      u = new URL(s);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `not a URL: "${s}"` });
-      return;
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `must be an http or https URL, got "${u.protocol}"` });
-    if (u.username || u.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials; use headers with ${VAR} instead' });
-    if (u.hash) ctx.addIssue({ code: 'custom', message: 'must not have a #fragment' });
-  }),
+  url: httpUrl('must not carry credentials; use headers with ${VAR} instead'),
   expose: ExposeSchema.default({ mode: 'all' }),
   headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a valid HTTP header name'), HeaderValueSchema).optional(),
   timeouts: SourceTimeoutsSchema.default({ connect: '5s', response: '60s' }),
+  /** OAuth to the upstream; unset: none (headers may still carry a static token). */
+  auth: SourceAuthSchema.optional(),
 });
 export type Source = z.infer<typeof SourceSchema>;
 

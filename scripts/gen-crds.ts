@@ -521,6 +521,18 @@ function unionOfStringAndSecret(branches: unknown[], at: string): K8sSchema | nu
   };
 }
 
+/**
+ * A SecretValue's `valueFrom` on its own (a source's auth.clientSecret): `secretKeyRef | file | env`.
+ * As in unionOfStringAndSecret, only the secretKeyRef branch is kept: `file` and `env` are unknown
+ * fields in a GovernancePolicy (clusterCredentialIssues refuses them too).
+ */
+function secretKeyRefBranch(branches: unknown[], at: string): K8sSchema | null {
+  const keys = branches.map((b) => (isRecord(b) && b.type === 'object' && isRecord(b.properties) ? Object.keys(b.properties) : []));
+  if (!keys.every((k) => k.length === 1 && ['secretKeyRef', 'file', 'env'].includes(k[0]!))) return null;
+  const secret = branches[keys.findIndex((k) => k[0] === 'secretKeyRef')];
+  return secret === undefined ? null : toStructural(secret, at);
+}
+
 const VALUE_KEYS = new Set(['required', 'enum', 'anyOf']);
 
 /** A not/anyOf body as structural schemas allow it (constraints only), copied. */
@@ -585,7 +597,7 @@ export function toStructural(node: unknown, at = ''): K8sSchema {
       out = { ...toStructural({ ...(nonNull[0] as JsonNode), ...rest }, at), nullable: true };
       return ordered(out);
     }
-    out = unionOfStringAndSecret(node.anyOf, at) ?? unionOfStringAndList(node.anyOf, at);
+    out = unionOfStringAndSecret(node.anyOf, at) ?? secretKeyRefBranch(node.anyOf, at) ?? unionOfStringAndList(node.anyOf, at);
   } else {
     let type = node.type;
     let nullable = false;

@@ -34,6 +34,8 @@ import { checkHost, hostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
+import { createSourceTokens } from './oauth/client-credentials.js';
+import { systemClock } from '../lib/clock.js';
 import { compileSnapshot, type Snapshot } from './snapshot.js';
 import { createCredentialStore, type CredentialStore } from './credentials/store.js';
 import { describeError } from '../lib/describe-error.js';
@@ -145,7 +147,10 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const budget = new ByteBudget(DEFAULT_MAX_BUFFERED_BYTES, metrics);
   /** Applies a snapshot's listener limits (set once the server exists; apply runs only after). */
   let tuneServer: ((s: Snapshot) => void) | null = null;
-  const upstream = createUpstreamClient(pools);
+  // Custody of OAuth clients (auth mode clientCredentials): tokens kept across reloads while a source's settings stay.
+  // The client secret is read from the credential store when a token is requested (a rotation applies to the next token).
+  const tokens = createSourceTokens({ secret: (ref) => credentials.get(ref), clock: systemClock, log });
+  const upstream = createUpstreamClient(pools, tokens);
   const approvals: ApprovalRuntime | null = o.approvals
     ? createApprovalRuntime({ backend: o.approvals, upstream, log, registry: metrics.registry, identity: () => current?.gates.identity ?? null })
     : null;
@@ -197,6 +202,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     // Re-read every credential the new config names (and watch only those from now on).
     credentials.retain(next.credentialRefs);
     pools.retain(next);
+    tokens.retain(next.sources.values());
     budget.capacity = next.maxBufferedBytes;
     tuneServer?.(next);
     refreshHosts();
@@ -229,7 +235,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
   };
 
-  const ctxDeps = { pools, metrics, log, approvals: approvals && approvalInterceptor(approvals), budget };
+  const ctxDeps = { pools, metrics, log, approvals: approvals && approvalInterceptor(approvals), budget, tokens };
 
   // DNS rebinding: the Host names each listener answers to; rebuilt after listen and on each new
   // snapshot (server.allowedHosts), not per request.
@@ -305,7 +311,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
     // Absolute-form: forward-proxy mode.
     const ctx = createRequestContext(ctxDeps, req, res, '-');
-    run(ctx, res, () => routeHttp(ctx, req, res, parseAbsolute(req.url ?? '')).then(() => undefined));
+    run(ctx, res, () => routeHttp(ctx, req, res, parseAbsolute(req.url ?? '', req.method)).then(() => undefined));
   };
 
   const run = (ctx: RequestContext, res: http.ServerResponse, fn: () => Promise<void>): void => {
@@ -355,7 +361,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       return refusal;
     }
     const status = await forwardEgress(pools, req, res, r);
-    ctx.finish({ status, decision: 'forward', gate: 'egress', reason: `egress to ${r.url.host}` });
+    ctx.finish({ status, decision: 'forward', gate: 'egress', reason: r.oauth ? `OAuth passthrough of source ${r.oauth}` : `egress to ${r.url.host}` });
     return null;
   };
 

@@ -10,6 +10,7 @@ import type { ApprovalSettings } from './approvals/engine.js';
 import { compileEgressList, type EgressRules } from './proxy/egress-rules.js';
 import { compileRules } from '../policy/gates/rules.js';
 import { compileVisibility, type Visibility } from '../policy/gates/visibility.js';
+import { compileAuth, type CompiledAuth } from './oauth/compile.js';
 import { credentialRefs, NO_CREDENTIALS, resolveHeaders, type CredentialLookup, type SourceHeaders } from './credentials/headers.js';
 
 export interface CompiledSource {
@@ -30,6 +31,8 @@ export interface CompiledSource {
   responseTimeoutMs: number;
   /** Some tools/call on this source can need approval (tools/list then advertises tasks for them). */
   mayNeedApproval: boolean;
+  /** OAuth to the upstream (sidecar/oauth/); null: none. */
+  auth: CompiledAuth | null;
 }
 
 export interface Snapshot {
@@ -52,6 +55,13 @@ export interface Snapshot {
   approvals: ApprovalSettings;
   /** Every credential the snapshot's sources use: what the credential store watches while it serves. */
   credentialRefs: SecretValue[];
+}
+
+/** A source's headers, not ok while its OAuth client secret is unreadable (the reason names it, never a value). */
+function withClientSecret(h: SourceHeaders, secret: { ok: true } | { ok: false; reason: string }): SourceHeaders {
+  if (secret.ok) return h;
+  const reason = `auth.clientSecret: ${secret.reason}`;
+  return h.ok ? { ok: false, reason } : { ok: false, reason: `${h.reason}; ${reason}` };
 }
 
 export type CompileResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] };
@@ -100,16 +110,20 @@ export function compileSnapshot(
   for (const s of doc.sources) {
     const url = new URL(s.url);
     const configured = s.headers ?? {};
+    const auth = compileAuth(url, s.auth);
+    const clientSecret = auth?.mode === 'clientCredentials' ? auth.clientSecret : null;
     sources.set(s.name, {
       name: s.name,
       url,
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
       visibility: compileVisibility(s.expose),
-      headers: () => resolveHeaders(configured, store),
+      // An OAuth client secret that cannot be read denies calls like a header's credential (-32025, named on /ready).
+      headers: clientSecret ? () => withClientSecret(resolveHeaders(configured, store), store.get(clientSecret)) : () => resolveHeaders(configured, store),
       connectTimeoutMs: ms(s.timeouts.connect),
       responseTimeoutMs: ms(s.timeouts.response),
       mayNeedApproval: false,
+      auth,
     });
   }
   const rules = compileRules(doc.rules);
@@ -152,7 +166,8 @@ export function compileSnapshot(
         maxRetainedTaskBytes: a.maxRetainedTaskBytes,
         rate: a.rate,
       },
-      credentialRefs: doc.sources.flatMap((s) => credentialRefs(s.headers)),
+      // An OAuth client secret (auth.clientSecret) is watched like a header's credential.
+      credentialRefs: doc.sources.flatMap((s) => [...credentialRefs(s.headers), ...(s.auth?.clientSecret ? [s.auth.clientSecret] : [])]),
     },
   };
 }

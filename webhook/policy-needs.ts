@@ -7,7 +7,7 @@ import { matchesSelector, type LabelSelector } from '../api/k8s.js';
 export interface PolicyNeeds {
   /** Ports of the sources' http:// URLs (80 when none is written), sorted. */
   httpPorts: number[];
-  /** Names of the Secrets named by secretKeyRef header values, sorted. */
+  /** Names of the Secrets named by secretKeyRef header values and OAuth client secrets, sorted. */
   secrets: string[];
 }
 
@@ -55,7 +55,9 @@ export function policyNeeds(policies: readonly unknown[], podLabels: Readonly<Re
       if (!isObject(s)) continue;
       const port = httpPort(s.url);
       if (port !== null) ports.add(port);
-      for (const v of isObject(s.headers) ? Object.values(s.headers) : []) {
+      // Header credentials, and an OAuth client secret (auth.clientSecret: the sidecar is the OAuth client).
+      const refs = [...(isObject(s.headers) ? Object.values(s.headers) : []), isObject(s.auth) ? s.auth.clientSecret : undefined];
+      for (const v of refs) {
         const name = secretOf(v);
         if (name !== null) secrets.add(name);
       }

@@ -27,7 +27,7 @@ export function transparentTarget(req: { method?: string | undefined; url?: stri
   const m = HOST_HEADER.exec(hosts[0]!);
   if (!m) return refused('the Host header is not host[:port]');
   if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535)) return refused('the Host port is out of range');
-  const target = parseAbsolute(`http://${hosts[0]}${path}`);
+  const target = parseAbsolute(`http://${hosts[0]}${path}`, req.method);
   // The URL parser must read back the authority that was checked (nothing in the path may extend it).
   if (target.kind === 'http' && target.url.host !== new URL(`http://${hosts[0]}/`).host) return refused('the Host header is not host[:port]');
   return target;

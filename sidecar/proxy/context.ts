@@ -12,6 +12,8 @@ import { upstreamRequestHeaders } from './headers.js';
 import { InflightIds } from './inflight.js';
 import { upstreamTarget } from './query.js';
 import { classifyUpstreamError, poolRequest, type UpstreamPools, type UpstreamResult } from './upstream.js';
+import type { SourceTokens } from '../oauth/client-credentials.js';
+import { sendWithToken } from '../oauth/send-with-token.js';
 import { describeError } from '../../lib/describe-error.js';
 
 export interface MessageOutcome {
@@ -88,6 +90,8 @@ export interface ContextDeps {
   approvals?: ApprovalInterceptor | null;
   /** Created on first use and kept on the deps, which every request of a sidecar shares. */
   inflight?: InflightIds;
+  /** OAuth tokens the sidecar holds for sources in auth mode clientCredentials. */
+  tokens?: SourceTokens;
 }
 
 const NS_PER_S = 1e9;
@@ -141,25 +145,32 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       // Resolved per call: a Secret rotated since the request began is the one sent.
       const configured = source.headers();
       if (!configured.ok) return { ok: false, kind: 'credential' };
-      const headers = upstreamRequestHeaders(incoming.headers, { extra: configured.headers, identityEncoding: inspect, describe });
       // handleMcp refused a conflicting query already; this is the same decision, kept next to its use.
       const target = upstreamTarget(source.path, incoming.url);
       if (!target.ok) return { ok: false, kind: 'other' };
       const path = target.path;
       tSent = process.hrtime.bigint();
       try {
-        const response = await poolRequest(deps.pools.forSource(source), {
-          path,
-          method: method as 'GET',
-          headers,
-          body,
-          signal: abort,
-          headersTimeout: source.responseTimeoutMs,
-          bodyTimeout: 0,
+        // Custody (auth mode clientCredentials): the sidecar's token, retried once after a 401.
+        const sent = await sendWithToken(deps.tokens, source, configured.headers, (extra) => {
+          tSent = process.hrtime.bigint();
+          return poolRequest(deps.pools.forSource(source), {
+            path,
+            method: method as 'GET',
+            headers: upstreamRequestHeaders(incoming.headers, { extra, identityEncoding: inspect, describe }),
+            body,
+            signal: abort,
+            headersTimeout: source.responseTimeoutMs,
+            bodyTimeout: 0,
+          });
         });
         tHeaders = process.hrtime.bigint();
+        if (!sent.ok) {
+          deps.metrics.upstreamErrors.inc({ source: source.name, kind: sent.kind });
+          return sent;
+        }
         deps.metrics.upstreamLatency.observe({ source: source.name }, Number(tHeaders - tSent) / NS_PER_S);
-        return { ok: true, response };
+        return { ok: true, response: sent.response };
       } catch (err) {
         tHeaders = process.hrtime.bigint();
         const kind = classifyUpstreamError(err);

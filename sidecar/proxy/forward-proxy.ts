@@ -1,6 +1,7 @@
 // Forward-proxy mode: an agent with HTTP_PROXY=http://127.0.0.1:7467 sends absolute-form
 // requests. A request to a source's MCP URL is governed exactly like /mcp/<source>; any other path
-// on a source's origin is refused (it would reach the upstream unseen by the gates); other
+// on a source's origin is refused (it would reach the upstream unseen by the gates), except, for a
+// source whose auth mode is passthrough, its OAuth discovery documents and its relayPaths; other
 // destinations and CONNECT tunnels follow egress.allow / egress.deny (unlisted: denied).
 // Every decision is taken on addresses (destination.ts), so no spelling of a source's address and
 // no DNS name that resolves to it gets around the gates, and no spelling gets around egress.deny.
@@ -21,13 +22,15 @@ import { describeError } from '../../lib/describe-error.js';
 export type Refusal = { kind: 'refused'; status: number; reason: string };
 
 /** A forward-proxy destination, canonical: the host as an address or a name, the port explicit. */
-export type Target = { kind: 'http'; url: URL; host: HostSpec; port: number } | { kind: 'connect'; host: HostSpec; port: number };
+export type Target =
+  /** method: the request's; unknown (undefined) counts as neither GET nor HEAD. */
+  { kind: 'http'; url: URL; host: HostSpec; port: number; method?: string } | { kind: 'connect'; host: HostSpec; port: number };
 
 export type Route =
   | { kind: 'source'; source: CompiledSource }
   | Refusal
-  /** Plain HTTP relayed to `address` (what was decided on), with Host from the URL. */
-  | { kind: 'egress'; url: URL; address: string; port: number }
+  /** Plain HTTP relayed to `address` (what was decided on), with Host from the URL; `oauth`: a passthrough source's OAuth path. */
+  | { kind: 'egress'; url: URL; address: string; port: number; oauth?: string }
   /** An opaque tunnel to `address`. */
   | { kind: 'tunnel'; address: string; port: number };
 
@@ -52,7 +55,7 @@ export function sourcePort(s: CompiledSource): number {
 }
 
 /** An absolute-form request target. Pure. */
-export function parseAbsolute(target: string): Target | Refusal {
+export function parseAbsolute(target: string, method?: string): Target | Refusal {
   let url: URL;
   try {
     url = new URL(target);
@@ -62,7 +65,7 @@ export function parseAbsolute(target: string): Target | Refusal {
   if (url.protocol !== 'http:') return { kind: 'refused', status: 400, reason: `absolute-form requests must be http://; use CONNECT for ${url.protocol}` };
   const host = parseHost(url.hostname);
   if (host.kind === 'invalid') return { kind: 'refused', status: 400, reason: `invalid host: ${host.reason}` };
-  return { kind: 'http', url, host, port: url.port ? Number(url.port) : defaultPort(url.protocol) };
+  return { kind: 'http', url, host, port: url.port ? Number(url.port) : defaultPort(url.protocol), ...(method !== undefined ? { method } : {}) };
 }
 
 /** A CONNECT authority: host:port, the port explicit. Pure. */
@@ -91,6 +94,26 @@ function canonicalPath(p: string): string {
   });
 }
 
+/**
+ * OAuth discovery documents a passthrough client fetches from the MCP server's origin: its
+ * protected-resource metadata (RFC 9728: at the root, or with the MCP path appended) and, for a
+ * server that is its own authorization server, RFC 8414 and OpenID Connect metadata (path-inserted
+ * and path-appended forms). `path` and `mcpPath` canonical (canonicalPath). Pure.
+ */
+export function isDiscoveryPath(path: string, mcpPath: string): boolean {
+  const prm = '/.well-known/oauth-protected-resource';
+  if (path === prm || path === `${prm}${mcpPath === '/' ? '' : mcpPath}`) return true;
+  if (/^\/\.well-known\/(oauth-authorization-server|openid-configuration)(\/[^?#]*)?$/.test(path)) return true;
+  return /^(\/[^/?#]+)+\/\.well-known\/openid-configuration$/.test(path);
+}
+
+/** What a passthrough source relays on its origin besides MCP: discovery (GET, HEAD) and its relayPaths (any method). */
+function oauthRelay(source: CompiledSource, path: string, method: string | undefined): boolean {
+  if (source.auth?.mode !== 'passthrough' || source.url.protocol !== 'http:') return false;
+  for (const p of source.auth.relayPaths) if (canonicalPath(p) === path) return true;
+  return (method === 'GET' || method === 'HEAD') && isDiscoveryPath(path, canonicalPath(source.url.pathname));
+}
+
 /** Whether `address` reaches `source`: one of its addresses, or both on this host. */
 function reaches(address: string, sourceAddresses: readonly string[], own: ReadonlySet<string>): boolean {
   const mine = aliases(address);
@@ -111,6 +134,12 @@ export function planRoute(egress: EgressRules, t: Target, f: Facts): Route {
       const path = canonicalPath(t.url.pathname);
       const governed = hits.find((s) => s.source.url.protocol === 'http:' && canonicalPath(s.source.url.pathname) === path);
       if (governed) return { kind: 'source', source: governed.source };
+      // The agent does OAuth itself (passthrough): it must read the server's metadata where the server publishes it.
+      const relay = hits.find((s) => oauthRelay(s.source, path, t.method));
+      if (relay) {
+        const address = f.addresses.find((a) => reaches(a, relay.addresses, f.own))!;
+        return { kind: 'egress', url: t.url, address, port: t.port, oauth: relay.source.name };
+      }
       // The agent is not told which source it reached, nor its path: it learns no more than it sent.
       return { kind: 'refused', status: 403, reason: `${label(t)} is an MCP source; only its governed MCP endpoint is reachable` };
     }

@@ -6,9 +6,14 @@ import PoolImpl from 'undici/lib/dispatcher/pool.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { warmConnector, type WarmConnector } from './warm-connect.js';
+import type { SourceTokens } from '../oauth/client-credentials.js';
+import { sendWithToken } from '../oauth/send-with-token.js';
 
-/** 'credential': the source's credential is missing or invalid, so nothing was sent. */
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'credential' | 'other';
+/**
+ * 'credential': the source's credential is missing or invalid, so nothing was sent; 'token': the
+ * sidecar could not get the OAuth token it sends for the source (auth mode clientCredentials).
+ */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'aborted' | 'credential' | 'token' | 'other';
 
 /** Egress destinations kept pooled at once; past it the oldest pool is closed (its requests finish). */
 export const MAX_EGRESS_POOLS = 128;
@@ -126,6 +131,8 @@ export function describeUpstreamError(kind: UpstreamErrorKind, source: string): 
       return `request to upstream "${source}" was aborted`;
     case 'credential':
       return `the credential for upstream "${source}" is unavailable; nothing was sent (the sidecar's /ready names it)`;
+    case 'token':
+      return `the sidecar could not get an OAuth token for upstream "${source}"; nothing was sent (the sidecar's log says why)`;
     default:
       return `request to upstream "${source}" failed`;
   }
@@ -149,26 +156,26 @@ export interface UpstreamClient {
   post(source: CompiledSource, client: Record<string, string>, body: string, signal?: AbortSignal, headersTimeoutMs?: number): Promise<UpstreamResult>;
 }
 
-export function createUpstreamClient(pools: UpstreamPools): UpstreamClient {
+export function createUpstreamClient(pools: UpstreamPools, tokens?: SourceTokens): UpstreamClient {
   return {
     async post(source, client, body, signal, headersTimeoutMs = source.responseTimeoutMs) {
       const configured = source.headers();
       if (!configured.ok) return { ok: false, kind: 'credential' };
-      const headers = upstreamRequestHeaders(
-        { ...client, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        { extra: configured.headers, identityEncoding: true },
-      );
       try {
-        const response = await poolRequest(pools.forSource(source), {
-          path: source.path,
-          method: 'POST',
-          headers,
-          body,
-          ...(signal ? { signal } : {}),
-          headersTimeout: headersTimeoutMs,
-          bodyTimeout: 0,
-        });
-        return { ok: true, response };
+        return await sendWithToken(tokens, source, configured.headers, (extra) =>
+          poolRequest(pools.forSource(source), {
+            path: source.path,
+            method: 'POST',
+            headers: upstreamRequestHeaders(
+              { ...client, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+              { extra, identityEncoding: true },
+            ),
+            body,
+            ...(signal ? { signal } : {}),
+            headersTimeout: headersTimeoutMs,
+            bodyTimeout: 0,
+          }),
+        );
       } catch (err) {
         return { ok: false, kind: classifyUpstreamError(err) };
       }
