@@ -276,9 +276,10 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         return false;
       }
       pipelined.set(socket, onSocket);
-      res.once('close', () => pipelined.set(socket, (pipelined.get(socket) ?? 1) - 1));
       inflight++;
+      // One listener: a relayed answer's pipeline adds its own, and Node warns past ten per response.
       res.once('close', () => {
+        pipelined.set(socket, (pipelined.get(socket) ?? 1) - 1);
         inflight--;
         streams.delete(res);
       });
