@@ -18,3 +18,6 @@ for extra in dist/bench/*.js; do
   echo "## $(basename "$extra" .js)"
   node "$extra"
 done
+# Not built (it drives root-only network namespaces with the e2e harness's scripts).
+echo "## capture-connect"
+if [[ "$(id -u)" == 0 ]]; then node bench/capture-connect.mjs; else echo "# not run: needs root (network namespaces, iptables)"; fi

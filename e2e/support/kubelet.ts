@@ -24,17 +24,47 @@ function quote(v: string): string {
   return JSON.stringify(v);
 }
 
-function fieldRef(pod: PodJson, path: string): string {
+/** The downward-API labels file, as the kubelet writes it. */
+export function labelsText(pod: PodJson): string {
+  return Object.entries(pod.metadata.labels ?? {})
+    .map(([k, v]) => `${k}=${quote(v)}`)
+    .join('\n');
+}
+
+/** A downward-API fieldRef's value (env or volume item). */
+export function fieldRef(pod: PodJson, path: string): string {
   switch (path) {
     case 'metadata.name':
       return pod.metadata.name;
     case 'metadata.namespace':
       return pod.metadata.namespace;
+    case 'metadata.labels':
+      return labelsText(pod);
     case 'spec.serviceAccountName':
       return pod.spec.serviceAccountName ?? 'default';
     default:
       throw new Error(`the test kubelet does not resolve fieldRef ${path}`);
   }
+}
+
+/** A token for the pod's service account, bound to the pod, as the kubelet requests it (TokenRequest). */
+export async function podToken(cluster: Pick<Cluster, 'kubectl'>, pod: PodJson): Promise<string> {
+  const sa = pod.spec.serviceAccountName ?? 'default';
+  const r = await cluster.kubectl([
+    'create',
+    'token',
+    sa,
+    '-n',
+    pod.metadata.namespace,
+    '--bound-object-kind',
+    'Pod',
+    '--bound-object-name',
+    pod.metadata.name,
+    '--duration',
+    '1h',
+  ]);
+  if (r.code !== 0) throw new Error(`TokenRequest failed: ${r.stderr}`);
+  return r.stdout.trim();
 }
 
 export function findContainer(pod: PodJson, name: string): ContainerSpec {
@@ -57,35 +87,13 @@ export async function containerProcess(
     mkdirSync(dir, { recursive: true });
     mounts.set(m.mountPath, dir);
     const volume = pod.spec.volumes?.find((v) => v.name === m.name);
-    if (volume?.downwardAPI) {
-      writeFileSync(
-        join(dir, 'labels'),
-        Object.entries(pod.metadata.labels ?? {})
-          .map(([k, v]) => `${k}=${quote(v)}`)
-          .join('\n'),
-      );
-    }
+    if (volume?.downwardAPI) writeFileSync(join(dir, 'labels'), labelsText(pod));
   }
   // The service-account volume: a token for the pod's service account, bound to the pod, as the
   // kubelet requests it; the cluster CA as kube-root-ca.crt carries it.
   const saDir = mounts.get(SA_DIR) ?? join(root, 'serviceaccount');
   mkdirSync(saDir, { recursive: true });
-  const sa = pod.spec.serviceAccountName ?? 'default';
-  const token = await cluster.kubectl([
-    'create',
-    'token',
-    sa,
-    '-n',
-    pod.metadata.namespace,
-    '--bound-object-kind',
-    'Pod',
-    '--bound-object-name',
-    pod.metadata.name,
-    '--duration',
-    '1h',
-  ]);
-  if (token.code !== 0) throw new Error(`TokenRequest failed: ${token.stderr}`);
-  writeFileSync(join(saDir, 'token'), token.stdout.trim());
+  writeFileSync(join(saDir, 'token'), await podToken(cluster, pod));
   writeFileSync(join(saDir, 'ca.crt'), (await import('node:fs')).readFileSync(cluster.caFile));
   writeFileSync(join(saDir, 'namespace'), pod.metadata.namespace);
 
@@ -111,8 +119,24 @@ export async function containerProcess(
  * the same 127.0.0.1 addresses it would be given, through forwards; the test reaches `podPorts`
  * (bound to the pod's loopback) on a host loopback port, as `kubectl port-forward` does.
  */
+/** The world outside a captured pod (e2e-run.sh pod-add … upstream): its own network namespace. */
+export interface UpstreamNet {
+  netns: string;
+  /** The upstream's addresses: where its servers listen and the pod's default routes point. */
+  ipv4: string;
+  ipv6: string;
+  /** The pod's addresses on the link to the upstream. */
+  podIpv4: string;
+  podIpv6: string;
+  /** Second addresses of the upstream (its loopback): another host, as far as the pod can tell. */
+  altIpv4: string;
+  altIpv6: string;
+}
+
 export interface PodSandbox {
   netns: string;
+  /** Set when the sandbox was made with `upstream: true`. */
+  upstream?: UpstreamNet;
   /** The pod's IP (its end of the veth). */
   ip: string;
   /** http://<pod IP>:<port>, for ports the pod binds on all its addresses. */
@@ -128,11 +152,29 @@ export interface PodSandbox {
 const RUN_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'e2e-run.sh');
 const FORWARD_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'pod-forward.mjs');
 
-export async function startPodSandbox(cluster: Pick<Cluster, 'server'>, o: { hostPorts?: number[]; podPorts?: number[] } = {}): Promise<PodSandbox> {
+/** `[::0:1]` → `::1`: the spelling Node reports addresses in. */
+const canonicalIpv6 = (a: string) => new URL(`http://[${a}]/`).hostname.slice(1, -1);
+
+/**
+ * `upstream`: also an upstream namespace (UpstreamNet) holding the pod's default routes and DNS.
+ * `forwardAs`: the UID the in-pod forwards run as. The forwards play the cluster network (the API
+ * server's Service), not a container: in a captured pod they must run as the sidecar's UID, whose
+ * connections capture lets through, as the sidecar's own connections to the API server pass.
+ */
+export async function startPodSandbox(
+  cluster: Pick<Cluster, 'server'>,
+  o: { hostPorts?: number[]; podPorts?: number[]; upstream?: boolean; forwardAs?: number } = {},
+): Promise<PodSandbox> {
   const run = process.env['THOUGHTGATE_E2E_RUN'];
   if (!run) throw new Error('THOUGHTGATE_E2E_RUN is not set: run e2e tests through jest (test/global-setup.js sets it)');
-  const added = execFileSync(RUN_SCRIPT, ['pod-add', run], { encoding: 'utf8' }).trim().split(' ');
-  const [netns, hostIp, ip] = added as [string, string, string];
+  const added = execFileSync(RUN_SCRIPT, ['pod-add', run, ...(o.upstream ? ['upstream'] : [])], { encoding: 'utf8' })
+    .trim()
+    .split(' ');
+  const [netns, hostIp, ip, upNetns, up4, up6, pod4, pod6, alt4, alt6] = added as [string, string, string, ...(string | undefined)[]];
+  const upstream: UpstreamNet | undefined =
+    upNetns && up4 && up6 && pod4 && pod6 && alt4 && alt6
+      ? { netns: upNetns, ipv4: up4, ipv6: canonicalIpv6(up6), podIpv4: pod4, podIpv6: canonicalIpv6(pod6), altIpv4: alt4, altIpv6: canonicalIpv6(alt6) }
+      : undefined;
   const servers: net.Server[] = [];
   const sockets = new Set<net.Socket>();
   const local = new Map<number, number>();
@@ -177,7 +219,8 @@ export async function startPodSandbox(cluster: Pick<Cluster, 'server'>, o: { hos
       forwards.push(`${ip}:${port}=127.0.0.1:${port}`);
       local.set(port, await forward('127.0.0.1', { host: ip, port }));
     }
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, FORWARD_SCRIPT, ...forwards], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const as = o.forwardAs === undefined ? [] : ['setpriv', `--reuid=${o.forwardAs}`, `--regid=${o.forwardAs}`, '--clear-groups'];
+    const child = spawn('ip', ['netns', 'exec', netns, ...as, process.execPath, FORWARD_SCRIPT, ...forwards], { stdio: ['ignore', 'pipe', 'pipe'] });
     forwarder = child;
     let err = '';
     child.stderr!.on('data', (d) => {
@@ -193,6 +236,7 @@ export async function startPodSandbox(cluster: Pick<Cluster, 'server'>, o: { hos
   }
   return {
     netns,
+    ...(upstream ? { upstream } : {}),
     ip,
     url: (port) => `http://${ip}:${port}`,
     portForward: (port) => {
