@@ -546,15 +546,8 @@ export function mutatePod(input: MutationInput): MutationResult {
   // Capture: decided (and refused) before anything is patched.
   const capture = planCapture(input, needs.httpPorts, settings.runAsUser ?? DEFAULT_RUN_AS_USER);
   if (capture && 'denied' in capture) return capture.denied;
+  // Our volume names cannot clash: decide() refused a pod with one (SECRET_VOLUME_PREFIX included).
   const secrets = secretMounts(needs.secrets);
-  const clash = secrets.volumes.find((v) => (spec.volumes ?? []).some((x) => x.name === v.name));
-  if (clash)
-    return {
-      patch: [],
-      reason: `volume ${clash.name} already exists`,
-      injected: false,
-      warnings: [`thoughtgate: not injected: the pod already has a volume named ${clash.name}`],
-    };
   const warnings = [...(capture?.warnings ?? []), ...secrets.warnings];
   const patch: JsonPatchOp[] = [];
 
