@@ -2,7 +2,8 @@
 // thoughtgate.io/sidecar=injected|captured) in, the report every GovernancePolicy of the namespace
 // carries in status.capture out, and which policies need it written. Bounded: full counts, at most
 // CAPTURE_REPORT_MAX_NAMES names of each kind.
-import { CAPTURE_ANNOTATIONS, CAPTURE_REPORT_MAX_NAMES, SIDECAR_LABEL, SIDECAR_LABEL_VALUES, type CaptureReport } from '../api/capture.js';
+import { CAPTURE_ANNOTATIONS, CAPTURE_REPORT_MAX_NAMES, SIDECAR_LABEL, SIDECAR_LABEL_VALUES } from '../api/capture.js';
+import type { CaptureReport } from '../api/capture-state.js';
 import type { KubeObject } from './kube-object.js';
 
 export interface ReportPod {

@@ -11,7 +11,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { Agent, fetch as undiciFetch } from 'undici';
-import type { CaptureState } from '../../api/capture.js';
+import type { CaptureState } from '../../api/capture-state.js';
 import { replyMessages, startRecordedEverything, type RecordedEverything } from '../adversarial/harness.js';
 import { CLI, freePort, run, startCliSidecar } from '../support/processes.js';
 import { exchange as raw } from '../support/raw-socket.js';

@@ -15,7 +15,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { SIDECAR_UID, type CaptureState } from '../../api/capture.js';
+import { SIDECAR_UID } from '../../api/capture.js';
+import type { CaptureState } from '../../api/capture-state.js';
 import { runClient, scenarioContext } from './conformance-client.js';
 
 /** Passthrough: paths of the server's own origin besides discovery that a scenario's server uses. */
