@@ -5,6 +5,7 @@
 import type { SecretValue } from '../../api/config.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
+import { BodyError, readBodyText } from '../../lib/read-body.js';
 import type { CompiledSource } from '../snapshot.js';
 import type { CompiledAuth } from './compile.js';
 import {
@@ -43,13 +44,14 @@ export function usesClientCredentials(s: CompiledSource): s is CompiledSource & 
 async function fetchJson(fetchFn: typeof fetch, url: URL, init: RequestInit = {}): Promise<{ status: number; doc: unknown }> {
   // redirect: 'error': a metadata or token URL that redirects would send the credentials elsewhere.
   const r = await fetchFn(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(OAUTH_REQUEST_TIMEOUT_MS) });
-  const len = Number(r.headers.get('content-length') ?? '0');
-  if (len > MAX_METADATA_BYTES) {
-    await r.body?.cancel();
-    return { status: r.status, doc: null };
+  let text: string;
+  try {
+    // Streamed with the bound: a chunked answer (no Content-Length) is stopped at the limit too.
+    text = r.body ? await readBodyText(r.body, { limitBytes: MAX_METADATA_BYTES, declaredLength: r.headers.get('content-length') ?? undefined, what: url.origin }) : '';
+  } catch (err) {
+    if (err instanceof BodyError) return { status: r.status, doc: null };
+    throw err;
   }
-  const text = await r.text();
-  if (text.length > MAX_METADATA_BYTES) return { status: r.status, doc: null };
   try {
     return { status: r.status, doc: JSON.parse(text) as unknown };
   } catch {
