@@ -87,11 +87,14 @@ function httpUrl(credentials: string) {
 /** Token endpoints, resource indicators. */
 const HttpUrl = httpUrl('must not carry credentials');
 
-/** An absolute path on the source's origin, as written in a request line (no query, no dot segments). */
+/**
+ * An absolute path on the source's origin, as written in a request line (no query, no dot segments,
+ * no %: the forward proxy relays only paths without one, sidecar/proxy/forward-proxy.ts).
+ */
 const OriginPath = z
   .string()
   .max(1024)
-  .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/, 'an absolute path ("/token"), no query')
+  .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/, 'an absolute path ("/token"), no query, no %-encoding')
   .refine((p) => !p.split('/').some((seg) => seg === '.' || seg === '..'), 'no "." or ".." segments');
 
 /**

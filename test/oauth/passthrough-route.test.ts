@@ -85,5 +85,6 @@ test('the auth schema: each mode takes only its keys; clientCredentials needs it
   );
   expect(SourceAuthSchema.safeParse({ mode: 'passthrough', relayPaths: ['/a/../b'] }).success).toBe(false);
   expect(SourceAuthSchema.safeParse({ mode: 'passthrough', relayPaths: ['/t?x=1'] }).success).toBe(false);
+  expect(SourceAuthSchema.safeParse({ mode: 'passthrough', relayPaths: ['/oauth%2Ftoken'] }).success).toBe(false); // never relayed: refused when written
   expect(SourceAuthSchema.safeParse({ mode: 'other' }).success).toBe(false);
 });
