@@ -107,9 +107,19 @@ export function isDiscoveryPath(path: string, mcpPath: string): boolean {
   return /^(\/[^/?#]+)+\/\.well-known\/openid-configuration$/.test(path);
 }
 
-/** What a passthrough source relays on its origin besides MCP: discovery (GET, HEAD) and its relayPaths (any method). */
+/**
+ * A path relayed as it was sent: no `%` at all (an upstream that decodes %2F or %5C after routing
+ * would read `/.well-known/oauth-authorization-server/..%2Fmcp` as `/mcp`, an ungoverned request),
+ * no `\\`, no dot segments. Pure.
+ */
+export function isRelayablePath(raw: string): boolean {
+  return !/[%\\]/.test(raw) && !raw.split('/').some((seg) => seg === '.' || seg === '..');
+}
+
+/** What a passthrough source relays on its origin besides MCP: discovery (GET, HEAD) and its relayPaths (any method); `path` as sent. */
 function oauthRelay(source: CompiledSource, path: string, method: string | undefined): boolean {
-  if (source.auth?.mode !== 'passthrough' || source.url.protocol !== 'http:') return false;
+  if (source.auth?.mode !== 'passthrough' || source.url.protocol !== 'http:' || !isRelayablePath(path)) return false;
+  // `path` has no %: a relayPath that needs one is never relayed.
   for (const p of source.auth.relayPaths) if (canonicalPath(p) === path) return true;
   return (method === 'GET' || method === 'HEAD') && isDiscoveryPath(path, canonicalPath(source.url.pathname));
 }
@@ -135,7 +145,7 @@ export function planRoute(egress: EgressRules, t: Target, f: Facts): Route {
       const governed = hits.find((s) => s.source.url.protocol === 'http:' && canonicalPath(s.source.url.pathname) === path);
       if (governed) return { kind: 'source', source: governed.source };
       // The agent does OAuth itself (passthrough): it must read the server's metadata where the server publishes it.
-      const relay = hits.find((s) => oauthRelay(s.source, path, t.method));
+      const relay = hits.find((s) => oauthRelay(s.source, t.url.pathname, t.method));
       if (relay) {
         const address = f.addresses.find((a) => reaches(a, relay.addresses, f.own))!;
         return { kind: 'egress', url: t.url, address, port: t.port, oauth: relay.source.name };
