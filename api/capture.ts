@@ -1,6 +1,5 @@
 // Traffic capture and credential custody: the names the webhook, the init container
 // (`thoughtgate capture-init`), the sidecar and the operator agree on. docs/security.md explains the model.
-import { z } from 'zod';
 
 /** Sidecar listeners that only exist in a captured pod (both bound to loopback, where REDIRECT delivers). */
 export const CAPTURE_PORTS = {
@@ -63,26 +62,6 @@ export interface CaptureSpec {
   dns: DnsMode;
   exceptions: CaptureException[];
 }
-
-/** What the init container leaves in CAPTURE_STATE_FILE for the sidecar's /ready. */
-export const CaptureStateSchema = z.object({
-  version: z.literal(1),
-  backend: z.enum(['nft', 'legacy']),
-  families: z.array(z.enum(['ipv4', 'ipv6'])),
-  spec: z.object({
-    uid: z.number().int(),
-    redirectPorts: z.array(z.number().int()),
-    transparentPort: z.number().int(),
-    tlsPort: z.number().int().nullable(),
-    dns: z.enum(DNS_MODES),
-    exceptions: z.array(z.object({ cidr: z.string(), family: z.union([z.literal(4), z.literal(6)]), port: z.number().int().nullable() })),
-  }),
-  /** sha256 of the rules as applied (both families). */
-  rulesHash: z.string(),
-  installedAt: z.string(),
-  durationMs: z.number(),
-});
-export type CaptureState = z.infer<typeof CaptureStateSchema>;
 
 // ---------------------------------------------------------------- the strings flags and annotations carry
 // One parser for capture-init's flags and the webhook's annotations, so both refuse the same text
@@ -200,17 +179,3 @@ export const SIDECAR_LABEL = 'thoughtgate.io/sidecar';
 export const SIDECAR_LABEL_VALUES = { injected: 'injected', captured: 'captured' } as const;
 /** Names listed per kind in the report; the counts are always complete. */
 export const CAPTURE_REPORT_MAX_NAMES = 10;
-
-/** Per namespace, written into the status of each of its GovernancePolicies. */
-export const CaptureReportSchema = z.object({
-  /** "captured/injected", the `Captured` column of `kubectl get governancepolicies`. */
-  summary: z.string(),
-  captured: z.number().int(),
-  notCaptured: z.number().int(),
-  /** Captured pods admitted with a container that could walk around capture (capture.allowBypassablePods). */
-  bypassable: z.number().int(),
-  capturedPods: z.array(z.string()),
-  notCapturedPods: z.array(z.string()),
-  bypassablePods: z.array(z.string()),
-});
-export type CaptureReport = z.infer<typeof CaptureReportSchema>;

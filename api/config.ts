@@ -87,11 +87,14 @@ function httpUrl(credentials: string) {
 /** Token endpoints, resource indicators. */
 const HttpUrl = httpUrl('must not carry credentials');
 
-/** An absolute path on the source's origin, as written in a request line (no query, no dot segments). */
+/**
+ * An absolute path on the source's origin, as written in a request line (no query, no dot segments,
+ * no %: the forward proxy relays only paths without one, sidecar/proxy/forward-proxy.ts).
+ */
 const OriginPath = z
   .string()
   .max(1024)
-  .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/, 'an absolute path ("/token"), no query')
+  .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/, 'an absolute path ("/token"), no query, no %-encoding')
   .refine((p) => !p.split('/').some((seg) => seg === '.' || seg === '..'), 'no "." or ".." segments');
 
 /**
@@ -101,7 +104,7 @@ const OriginPath = z
  * agent never sees one. One object with a mode (not a union) so that the CRD has a structural schema.
  */
 export const AUTH_MODES = ['passthrough', 'clientCredentials'] as const;
-const CLIENT_CREDENTIALS_KEYS = ['clientId', 'clientSecret', 'tokenUrl', 'tokenEndpointAuth', 'scope', 'resource'] as const;
+const CLIENT_CREDENTIALS_KEYS = ['clientId', 'clientSecret', 'tokenUrl', 'issuer', 'tokenEndpointAuth', 'scope', 'resource'] as const;
 export const SourceAuthSchema = strict({
   mode: z.enum(AUTH_MODES, { error: `expected one of ${AUTH_MODES.join(', ')}` }),
   /** passthrough: more paths of the source's origin relayed as they are (a server that is its own authorization server: /authorize, /token, /register; metadata at a custom place). */
@@ -111,6 +114,8 @@ export const SourceAuthSchema = strict({
   clientSecret: SecretValueSchema.optional(),
   /** clientCredentials: the token endpoint; unset: discovered from the source (RFC 9728 protected-resource metadata, then RFC 8414). */
   tokenUrl: HttpUrl.optional(),
+  /** clientCredentials: the authorization server trusted for discovery (any scheme, used instead of the one the metadata names); unset: the metadata's, https or the source's origin only. */
+  issuer: HttpUrl.optional(),
   /** clientCredentials: how the client authenticates at the token endpoint (RFC 6749 §2.3.1); default client_secret_basic. */
   tokenEndpointAuth: z.enum(['client_secret_basic', 'client_secret_post']).optional(),
   scope: z.string().min(1).max(1024).optional(),

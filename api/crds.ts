@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { approvalChannelFields, SlackTargetFields } from './approval.js';
 import { APPROVAL_REQUEST_KIND } from './approval-request.js';
-import { CaptureReportSchema } from './capture.js';
+import { CaptureReportSchema } from './capture-state.js';
 import { Name, policyFields } from './config.js';
 import { ConditionSchema, LabelSelectorSchema } from './k8s.js';
 import { API_VERSION } from './wellknown.js';

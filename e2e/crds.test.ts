@@ -133,7 +133,7 @@ describe('CRDs on a real kube-apiserver', () => {
     'shows the printer columns, read from spec and status',
     async () => {
       const header = (out: string) => out.split('\n')[0]!.trim().split(/\s+/);
-      expect(header(await mustKubectl(['get', '-n', NS, 'gp']))).toEqual(['NAME', 'PRIORITY', 'READY', 'HASH', 'AGE']);
+      expect(header(await mustKubectl(['get', '-n', NS, 'gp']))).toEqual(['NAME', 'PRIORITY', 'READY', 'HASH', 'CAPTURED', 'AGE']);
       expect(header(await mustKubectl(['get', '-n', NS, 'ac']))).toEqual(['NAME', 'CHANNEL', 'READY', 'AGE']);
       expect(header(await mustKubectl(['get', '-n', NS, 'ar']))).toEqual(['NAME', 'PHASE', 'TOOL', 'CHANNEL', 'POD', 'DECIDEDBY', 'AGE']);
 

@@ -515,6 +515,42 @@ describe('injection webhook on a real kube-apiserver', () => {
         // A pod that goes away leaves the report (no kubelet: an unscheduled pod is deleted at once).
         await kubectl(['delete', 'pod', 'not-captured', '-n', CAPTURED, '--wait=true']);
         await until('status.capture 1/1', async () => (await report())?.summary === '1/1');
+
+        // A burst of pod creations: the report is written at most once per namespace per 5 s (each
+        // write one patch per policy: "report" and "tools"), not once per pod, and ends on the last state.
+        const policies = (await kubectl(['get', 'governancepolicies', '-n', CAPTURED, '-o', 'name'])).trim().split('\n').length;
+        let writes = 0;
+        const watching = await new k8s.Watch(kc).watch(
+          `/apis/thoughtgate.io/v1alpha1/namespaces/${CAPTURED}/governancepolicies`,
+          {},
+          (type) => {
+            if (type === 'MODIFIED') writes++;
+          },
+          () => undefined,
+        );
+        try {
+          await new Promise((r) => setTimeout(r, 500)); // the watch's initial ADDED events
+          const BURST = 8;
+          const started = Date.now();
+          const list = {
+            apiVersion: 'v1',
+            kind: 'List',
+            items: Array.from({ length: BURST }, (_, i) => podManifest(`burst-${i}`, CAPTURED, { annotations: { 'thoughtgate.io/capture': 'disabled' } })),
+          };
+          await kubectl(['create', '-f', '-'], JSON.stringify(list));
+          await until(`status.capture 1/${BURST + 1}`, async () => (await report())?.summary === `1/${BURST + 1}`);
+          const elapsed = Date.now() - started;
+          await new Promise((r) => setTimeout(r, 6_000)); // a write still waiting would land now
+          expect((await report())?.notCaptured).toBe(BURST);
+          // Writes come in rounds at least 5 s apart: the first at once, then one per 5 s started.
+          const rounds = 2 + Math.floor(elapsed / 5_000);
+          process.stdout.write(`capture report: ${BURST} pods created, ${policies} policies: ${writes} status writes in ${elapsed} ms\n`);
+          expect(writes).toBeGreaterThanOrEqual(policies);
+          expect(writes).toBeLessThanOrEqual(rounds * policies);
+          expect(writes).toBeLessThan(BURST * policies);
+        } finally {
+          watching.abort();
+        }
       } finally {
         await manager.close();
       }

@@ -2,7 +2,8 @@
 // thoughtgate.io/sidecar=injected|captured) in, the report every GovernancePolicy of the namespace
 // carries in status.capture out, and which policies need it written. Bounded: full counts, at most
 // CAPTURE_REPORT_MAX_NAMES names of each kind.
-import { CAPTURE_ANNOTATIONS, CAPTURE_REPORT_MAX_NAMES, SIDECAR_LABEL, SIDECAR_LABEL_VALUES, type CaptureReport } from '../api/capture.js';
+import { CAPTURE_ANNOTATIONS, CAPTURE_REPORT_MAX_NAMES, SIDECAR_LABEL, SIDECAR_LABEL_VALUES } from '../api/capture.js';
+import type { CaptureReport } from '../api/capture-state.js';
 import type { KubeObject } from './kube-object.js';
 
 export interface ReportPod {
@@ -63,4 +64,16 @@ export function planCaptureReport(policies: readonly KubeObject[], pods: readonl
   return policies
     .filter((p) => JSON.stringify((p.status as { capture?: unknown } | undefined)?.capture) !== text)
     .map((p) => ({ policy: p.metadata.name, report }));
+}
+
+/**
+ * How long a namespace's report must wait before it may be written: 0 now, else the rest of the
+ * minimum interval since the namespace's last write. Every pod created or deleted changes the
+ * report, and each write is one patch per policy of the namespace: a rolling update would write
+ * once per pod event. Waiting instead coalesces a burst into one write per interval; the write
+ * after the wait reads the state then, so the last state is always written.
+ */
+export function captureWriteDelay(lastWriteAt: number | undefined, now: number, minIntervalMs: number): number {
+  if (lastWriteAt === undefined) return 0;
+  return Math.max(0, lastWriteAt + minIntervalMs - now);
 }

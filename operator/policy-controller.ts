@@ -2,16 +2,42 @@
 // thoughtgate-config ConfigMap (server-side apply), with each policy's status and Events. It
 // watches the policies, the ApprovalChannels they reference and its own ConfigMaps (an edit or a
 // deletion by anyone else is repaired). The decisions are operator/policy-plan.ts.
+//
+// A policy's update is a key only when something the render reads changed: its generation (the
+// spec), its uid or its deletionTimestamp. Status-only updates are not: the capture report
+// (operator/capture-report-controller.ts) patches status.capture on every policy of a namespace
+// as pods come and go, and this controller's own status writes come back as updates too. Status
+// someone else edited is repaired by the periodic resync, which always enqueues.
 import * as k8s from '@kubernetes/client-node';
 import { KINDS } from '../api/crds.js';
 import { CONFIGMAP_NAME, GROUP, VERSION } from '../api/wellknown.js';
 import { namespaceId, type NamespaceKey } from './keys.js';
 import { FIELD_MANAGER, ignoreNotFound, mergePatch, serverSideApply } from './kube-writes.js';
-import { watch, type ControllerDefinition, type ControllerContext, type Reconciler } from './manager.js';
+import { watch, type ControllerDefinition, type ControllerContext, type Reconciler, type WatchEvent } from './manager.js';
 import { planPolicies, type PolicyAction } from './policy-plan.js';
 import { APPROVAL_CHANNELS, GOVERNANCE_POLICIES, OWN_CONFIGMAPS } from './sources.js';
 
 const byNamespace = (obj: k8s.KubernetesObject): NamespaceKey[] => (obj.metadata?.namespace ? [{ namespace: obj.metadata.namespace }] : []);
+
+/** What of a policy's metadata the render reads (the spec is behind the generation). */
+const renderInput = (obj: k8s.KubernetesObject): string =>
+  JSON.stringify([obj.metadata?.uid, obj.metadata?.generation, obj.metadata?.deletionTimestamp ?? null]);
+
+/** Maps policy events to keys, dropping updates that changed nothing the render reads. */
+export function policyEventFilter(): (event: WatchEvent, obj: k8s.KubernetesObject) => NamespaceKey[] {
+  const seen = new Map<string, string>(); // namespace/name → renderInput at the last event
+  return (event, obj) => {
+    const id = `${obj.metadata?.namespace}/${obj.metadata?.name}`;
+    if (event === 'delete') {
+      seen.delete(id);
+      return byNamespace(obj);
+    }
+    const input = renderInput(obj);
+    const before = seen.get(id);
+    seen.set(id, input);
+    return event === 'update' && before === input ? [] : byNamespace(obj);
+  };
+}
 
 export const policyController: ControllerDefinition<NamespaceKey> = {
   // "ns": the metrics' kind label since before controllers were split (docs/operations.md).
@@ -22,7 +48,7 @@ export const policyController: ControllerDefinition<NamespaceKey> = {
 
 class PolicyController implements Reconciler<NamespaceKey> {
   readonly watches = [
-    watch(GOVERNANCE_POLICIES, (_e, obj) => byNamespace(obj)),
+    watch(GOVERNANCE_POLICIES, policyEventFilter()),
     watch(APPROVAL_CHANNELS, (_e, obj) => byNamespace(obj)),
     watch(OWN_CONFIGMAPS, (_e, obj) => byNamespace(obj)),
   ];

@@ -3,6 +3,7 @@
 // minute, equal jitter). Keys are typed (a namespace, an object); `id` names a key for coalescing.
 // The reconcile of a key reads the current state, so coalescing events loses nothing.
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 
 const RETRY: BackoffPolicy = { baseMs: 500, maxMs: 60_000 };
 
@@ -19,6 +20,8 @@ export interface QueueOptions<K> {
   id: (key: K) => string;
   concurrency?: number;
   onError?: (key: K, err: unknown, retryInMs: number) => void;
+  /** The delays' and retries' timers (a manual clock in tests). */
+  clock?: Clock;
 }
 
 export function startQueue<K>(work: (key: K) => Promise<void>, opts: QueueOptions<K>): WorkQueue<K> {
@@ -28,7 +31,8 @@ export function startQueue<K>(work: (key: K) => Promise<void>, opts: QueueOption
   const running = new Set<string>();
   const dirty = new Set<string>(); // re-added while running: run again after
   const failures = new Map<string, number>();
-  const timers = new Map<string, NodeJS.Timeout>();
+  const timers = new Map<string, unknown>();
+  const clock = opts.clock ?? systemClock;
   const concurrency = opts.concurrency ?? 2;
   let closed = false;
   let idleWaiters: (() => void)[] = [];
@@ -81,7 +85,7 @@ export function startQueue<K>(work: (key: K) => Promise<void>, opts: QueueOption
       if (timers.has(id)) return;
       timers.set(
         id,
-        setTimeout(() => {
+        clock.setTimeout(() => {
           timers.delete(id);
           add(key);
         }, delayMs),
@@ -107,7 +111,7 @@ export function startQueue<K>(work: (key: K) => Promise<void>, opts: QueueOption
       }),
     async close() {
       closed = true;
-      for (const t of timers.values()) clearTimeout(t);
+      for (const t of timers.values()) clock.clearTimeout(t);
       timers.clear();
       while (running.size > 0) await new Promise((r) => setTimeout(r, 10));
     },

@@ -72,4 +72,14 @@ describe('credentials', () => {
       ],
     });
   });
+
+  test('so is one in auth.clientSecret, the other place a source names a Secret', () => {
+    const auth = { mode: 'clientCredentials', clientId: 'c', clientSecret: { valueFrom: { secretKeyRef: { name: 'oauth', key: '${KEY}' } } } };
+    expect(validatePolicy(gp('a', { ...base, sources: [{ ...base.sources[0], auth }] }), new Set())).toEqual({
+      valid: false,
+      errors: [
+        'spec.sources[0].auth.clientSecret.valueFrom.secretKeyRef.key: ${VAR} is not substituted in a secretKeyRef: name the Secret and key as they are (the webhook mounts the Secret by this name)',
+      ],
+    });
+  });
 });

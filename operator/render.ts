@@ -75,22 +75,30 @@ export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>)
  */
 function secretRefsWithVariables(raw: Record<string, unknown>): string[] {
   const errors: string[] = [];
+  for (const { at, value } of rawSecretValues(raw)) {
+    const ref = (value as { valueFrom?: { secretKeyRef?: Record<string, unknown> } } | null)?.valueFrom?.secretKeyRef;
+    for (const field of ['name', 'key'] as const) {
+      const text = ref?.[field];
+      if (typeof text === 'string' && text.includes('${'))
+        errors.push(
+          `spec.${formatPath([...at, 'valueFrom', 'secretKeyRef', field])}: \${VAR} is not substituted in a secretKeyRef: name the Secret and key as they are (the webhook mounts the Secret by this name)`,
+        );
+    }
+  }
+  return errors;
+}
+
+/** Every place a source of an unparsed spec may hold a SecretValue: its headers' values and auth.clientSecret. */
+function rawSecretValues(raw: Record<string, unknown>): { at: (string | number)[]; value: unknown }[] {
+  const out: { at: (string | number)[]; value: unknown }[] = [];
+  const object = (v: unknown) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : null);
   const sources = Array.isArray(raw['sources']) ? (raw['sources'] as unknown[]) : [];
   sources.forEach((s, i) => {
-    const headers = (s as { headers?: unknown } | null)?.headers;
-    if (headers === null || typeof headers !== 'object') return;
-    for (const [name, v] of Object.entries(headers)) {
-      const ref = (v as { valueFrom?: { secretKeyRef?: Record<string, unknown> } } | null)?.valueFrom?.secretKeyRef;
-      for (const field of ['name', 'key'] as const) {
-        const text = ref?.[field];
-        if (typeof text === 'string' && text.includes('${'))
-          errors.push(
-            `spec.${formatPath(['sources', i, 'headers', name, 'valueFrom', 'secretKeyRef', field])}: \${VAR} is not substituted in a secretKeyRef: name the Secret and key as they are (the webhook mounts the Secret by this name)`,
-          );
-      }
-    }
+    for (const [name, v] of Object.entries(object(object(s)?.['headers']) ?? {})) out.push({ at: ['sources', i, 'headers', name], value: v });
+    const secret = object(object(s)?.['auth'])?.['clientSecret'];
+    if (secret !== undefined) out.push({ at: ['sources', i, 'auth', 'clientSecret'], value: secret });
   });
-  return errors;
+  return out;
 }
 
 /** Reads the config currently in force from the ConfigMap's text; anything unreadable counts as none. */

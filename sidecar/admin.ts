@@ -4,7 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { Registry } from 'prom-client';
-import { CaptureStateSchema, type CaptureState } from '../api/capture.js';
+import { CaptureStateSchema, type CaptureState } from '../api/capture-state.js';
 
 export interface ReadinessReport {
   ready: boolean;

@@ -36,7 +36,7 @@ import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
 import { createSourceTokens } from './oauth/client-credentials.js';
 import { systemClock } from '../lib/clock.js';
-import { compileSnapshot, type Snapshot } from './snapshot.js';
+import { compileSnapshot, type CompiledSource, type Snapshot } from './snapshot.js';
 import { createCredentialStore, type CredentialStore } from './credentials/store.js';
 import { describeError } from '../lib/describe-error.js';
 
@@ -306,7 +306,6 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         replyError(ctx, res, 'HOST_NOT_ALLOWED', badHost);
         return;
       }
-      if (req.method === 'GET') streams.add(res);
       run(ctx, res, () => routeMcp(ctx, req, res, m ? name : null));
       return;
     }
@@ -335,6 +334,12 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     const source = snap.sources.get(name);
     // The names of the other sources are the operator's business, not the agent's.
     if (!source) return replyError(ctx, res, 'UNKNOWN_SOURCE', 'no source by that name; ThoughtGate serves MCP sources at /mcp/<source>');
+    return governed(ctx, req, res, snap, source);
+  };
+
+  /** A source's MCP endpoint, whichever listener and form reached it; its GET streams end at drain. */
+  const governed = (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> => {
+    if (req.method === 'GET') streams.add(res);
     return handleMcp(ctx, req, res, snap, source);
   };
 
@@ -352,7 +357,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
     const r = target.kind === 'refused' ? target : await route(snap, target, routeEnv);
     if (r.kind === 'source') {
-      await handleMcp(ctx, req, res, snap, r.source);
+      await governed(ctx, req, res, snap, r.source);
       return null;
     }
     if (r.kind === 'refused' || r.kind === 'tunnel') {

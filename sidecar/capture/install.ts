@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { CaptureState } from '../../api/capture.js';
+import type { CaptureState } from '../../api/capture-state.js';
 import { type ChainRules, type Family, jumpsIn, planRules, restoreInput, ruleCount, rulesHash, verifySaved } from './rules-plan.js';
 import { type CaptureInitOptions, parseResolvConf } from './spec.js';
 

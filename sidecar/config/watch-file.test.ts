@@ -1,7 +1,8 @@
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { watchFile } from './watch-file.js';
+import { readBounded, readBoundedSync, watchFile } from './watch-file.js';
 import type { FileWatch, WatchFileOptions } from './watch-file.js';
 
 // Waits for a condition by polling; the limit is generous because it only bounds a failure.
@@ -209,4 +210,27 @@ test('redeliverAfterError: the same text is reported again after the file was go
   writeFileSync(p, 'v1');
   await waitFor(() => texts.length === 1, 'the restored text');
   expect(texts).toEqual(['v1']);
+});
+
+test('readBounded and readBoundedSync read only regular files: a FIFO is refused at once, not waited on', async () => {
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  symlinkSync(fifo, join(dir, 'link'));
+  // A blocking open would wait for this writer and then read its "x".
+  const writer = spawn('sh', ['-c', 'sleep 1; exec printf x > "$0"', fifo], { stdio: 'ignore' });
+  try {
+    const t0 = Date.now();
+    for (const p of [fifo, join(dir, 'link')]) {
+      await expect(readBounded(p, 100)).rejects.toMatchObject({ code: 'ENOTREG', kind: 'a FIFO' });
+      expect(() => readBoundedSync(p, 100)).toThrow(expect.objectContaining({ code: 'ENOTREG', kind: 'a FIFO' }));
+    }
+    expect(Date.now() - t0).toBeLessThan(500);
+    await expect(readBounded('/dev/zero', 100)).rejects.toMatchObject({ code: 'ENOTREG', kind: 'a character device' });
+    writeFileSync(join(dir, 'f'), 'ok');
+    symlinkSync(join(dir, 'f'), join(dir, 'flink'));
+    expect(await readBounded(join(dir, 'flink'), 100)).toBe('ok');
+    expect(readBoundedSync(join(dir, 'f'), 100)).toBe('ok');
+  } finally {
+    writer.kill();
+  }
 });

@@ -8,9 +8,9 @@
 // (network file systems, some container overlays, the directory itself being replaced).
 // The content hash, not the event, decides whether anything changed.
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, watch } from 'node:fs';
-import type { FSWatcher } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, watch } from 'node:fs';
+import type { FSWatcher, Stats } from 'node:fs';
+import { open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export interface WatchFileOptions {
@@ -51,10 +51,36 @@ function hashText(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** The file's text, or an EFBIG error when it has more than `max` bytes (never reads more than max + 1). */
+/**
+ * A FIFO or a device at the path would block the open or the read (the event loop, for the sync
+ * read; a thread of libuv's small pool, shared with DNS lookups, for the async one) or never end:
+ * only a regular file is read. The target is checked before the open (opening a device can act on
+ * it) and the open file again after (non-blocking: a FIFO swapped in between opens at once).
+ */
+function regularOnly(st: Stats): void {
+  if (st.isFile()) return;
+  const kind = st.isFIFO()
+    ? 'a FIFO'
+    : st.isCharacterDevice()
+      ? 'a character device'
+      : st.isBlockDevice()
+        ? 'a block device'
+        : st.isSocket()
+          ? 'a socket'
+          : st.isDirectory()
+            ? 'a directory'
+            : 'an unknown kind of file';
+  throw Object.assign(new Error(`not a regular file (${kind})`), { code: 'ENOTREG', kind });
+}
+
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | (constants.O_NOCTTY ?? 0);
+
+/** The file's text, or an EFBIG error when it has more than `max` bytes (never reads more than max + 1); ENOTREG for anything but a regular file. */
 export async function readBounded(path: string, max: number): Promise<string> {
-  const fh = await open(path, 'r');
+  regularOnly(await stat(path));
+  const fh = await open(path, OPEN_FLAGS);
   try {
+    regularOnly(await fh.stat());
     const buf = Buffer.alloc(max + 1);
     let n = 0;
     while (n < buf.length) {
@@ -71,8 +97,10 @@ export async function readBounded(path: string, max: number): Promise<string> {
 
 /** readBounded, synchronously. */
 export function readBoundedSync(path: string, max: number): string {
-  const fd = openSync(path, 'r');
+  regularOnly(statSync(path));
+  const fd = openSync(path, OPEN_FLAGS);
   try {
+    regularOnly(fstatSync(fd));
     const buf = Buffer.alloc(max + 1);
     let n = 0;
     for (;;) {

@@ -1,3 +1,4 @@
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,4 +102,27 @@ test('an in-place rewrite of a standalone file is picked up', async () => {
   s.retain([f]);
   writeFileSync(join(dir, 'tok'), 'second\n');
   await waitFor(() => (s.get(f) as { value?: string }).value === 'second', 'the new value');
+});
+
+test('a FIFO or a device at a file reference is refused before it is opened: the sidecar never blocks on it', async () => {
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  // A blocking open would wait for this writer (the event loop frozen until then) and read its "x".
+  const writer = spawn('sh', ['-c', 'sleep 1; exec printf x > "$0"', fifo], { stdio: 'ignore' });
+  try {
+    const s = make({}, 50);
+    const f: SecretValue = { valueFrom: { file: 'fifo' } };
+    const t0 = Date.now();
+    s.retain([f]);
+    expect(Date.now() - t0).toBeLessThan(500);
+    const refused = { ok: false, reason: 'file fifo is not a regular file (it is a FIFO)' };
+    expect(s.get(f)).toEqual(refused);
+    // The watch re-reads it every 50 ms (asynchronously): still refused once the writer would have written.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(s.get(f)).toEqual(refused);
+    expect(s.get({ valueFrom: { file: '/dev/null' } })).toEqual({ ok: false, reason: 'file /dev/null is not a regular file (it is a character device)' });
+    expect(s.get({ valueFrom: { file: dir } })).toMatchObject({ ok: false, reason: expect.stringContaining('is not a regular file (it is a directory)') });
+  } finally {
+    writer.kill();
+  }
 });

@@ -62,6 +62,8 @@ function describeReadError(err: unknown): string {
   if (code === 'EFBIG') return `is larger than ${MAX_CREDENTIAL_BYTES} bytes`;
   if (code === 'ENOENT') return 'does not exist (not mounted, or the Secret or key is missing)';
   if (code === 'ENOTDIR') return 'does not exist (a parent is not a directory)';
+  // A FIFO or a device would block the sidecar (or never end): refused before it is opened.
+  if (code === 'ENOTREG') return `is not a regular file (it is ${(err as { kind?: string }).kind ?? 'something else'})`;
   // describeFsError names the errno, never the file's content.
   return `cannot be read: ${describeFsError(err)}`;
 }

@@ -5,13 +5,16 @@
 import type { SecretValue } from '../../api/config.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
+import { BodyError, readBodyText } from '../../lib/read-body.js';
 import type { CompiledSource } from '../snapshot.js';
 import type { CompiledAuth } from './compile.js';
 import {
   authServerMetadataUrls,
   protectedResourceUrls,
   readResourceMetadata,
-  readTokenEndpoint,
+  issuerMatches,
+  mayFollow,
+  readAuthServerMetadata,
   readTokenResponse,
   resourceMatches,
   type TokenAnswer,
@@ -43,13 +46,16 @@ export function usesClientCredentials(s: CompiledSource): s is CompiledSource & 
 async function fetchJson(fetchFn: typeof fetch, url: URL, init: RequestInit = {}): Promise<{ status: number; doc: unknown }> {
   // redirect: 'error': a metadata or token URL that redirects would send the credentials elsewhere.
   const r = await fetchFn(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(OAUTH_REQUEST_TIMEOUT_MS) });
-  const len = Number(r.headers.get('content-length') ?? '0');
-  if (len > MAX_METADATA_BYTES) {
-    await r.body?.cancel();
-    return { status: r.status, doc: null };
+  let text: string;
+  try {
+    // Streamed with the bound: a chunked answer (no Content-Length) is stopped at the limit too.
+    text = r.body
+      ? await readBodyText(r.body, { limitBytes: MAX_METADATA_BYTES, declaredLength: r.headers.get('content-length') ?? undefined, what: url.origin })
+      : '';
+  } catch (err) {
+    if (err instanceof BodyError) return { status: r.status, doc: null };
+    throw err;
   }
-  const text = await r.text();
-  if (text.length > MAX_METADATA_BYTES) return { status: r.status, doc: null };
   try {
     return { status: r.status, doc: JSON.parse(text) as unknown };
   } catch {
@@ -63,10 +69,12 @@ type Discovered = { tokenUrl: URL; resource: string };
  * The token endpoint and resource indicator for a source: as configured, else from its
  * protected-resource metadata (RFC 9728) and its authorization server's metadata (RFC 8414); a
  * server without protected-resource metadata is its own authorization server (MCP 2025-03-26).
+ * What the metadata names is followed only where the secret may go (discovery.ts, mayFollow);
+ * auth.tokenUrl and auth.issuer are the operator's and trusted as written.
  */
 export async function discover(source: CompiledSource, auth: ClientCredentials, fetchFn: typeof fetch): Promise<Discovered | { error: string }> {
   let resource = auth.resource;
-  let issuer: URL | null = null;
+  let named: URL | null = null;
   if (auth.tokenUrl === null || resource === null) {
     for (const u of protectedResourceUrls(source.url)) {
       const r = await fetchJson(fetchFn, u).catch(() => null);
@@ -75,19 +83,26 @@ export async function discover(source: CompiledSource, auth: ClientCredentials, 
       if (m.resource !== null && !resourceMatches(m.resource, source.url))
         return { error: `the protected-resource metadata at ${u.href} is for another resource` };
       resource ??= m.resource;
-      issuer = m.authorizationServer;
+      named = m.authorizationServer;
       break;
     }
   }
   resource ??= source.url.href;
   if (auth.tokenUrl !== null) return { tokenUrl: auth.tokenUrl, resource };
-  const as = issuer ?? new URL(source.url.origin);
+  const trusted = [source.url.origin, ...(auth.issuer ? [auth.issuer.origin] : [])];
+  const as = auth.issuer ?? named ?? new URL(source.url.origin);
+  const untrusted = (what: string, u: URL) =>
+    `refused ${what} ${u.origin}: not https, nor the source's origin or auth.issuer (set auth.issuer or auth.tokenUrl to trust it)`;
+  if (!mayFollow(as, trusted)) return { error: untrusted('the authorization server', as) };
   for (const u of authServerMetadataUrls(as)) {
     const r = await fetchJson(fetchFn, u).catch(() => null);
-    const t = r && r.status === 200 ? readTokenEndpoint(r.doc) : null;
-    if (t) return { tokenUrl: t, resource };
+    const m = r && r.status === 200 ? readAuthServerMetadata(r.doc) : null;
+    if (!m?.tokenEndpoint) continue;
+    if (!issuerMatches(m.issuer, as)) return { error: `the authorization-server metadata at ${u.href} is not for the issuer ${as.href} (RFC 8414 §3.3)` };
+    if (!mayFollow(m.tokenEndpoint, trusted)) return { error: untrusted('the token endpoint', m.tokenEndpoint) };
+    return { tokenUrl: m.tokenEndpoint, resource };
   }
-  if (issuer === null) return { tokenUrl: new URL('/token', source.url.origin), resource }; // 2025-03-26 default endpoint
+  if (named === null && auth.issuer === null) return { tokenUrl: new URL('/token', source.url.origin), resource }; // 2025-03-26 default endpoint
   return { error: `no token endpoint found in the metadata of ${as.href}; set auth.tokenUrl` };
 }
 

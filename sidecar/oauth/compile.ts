@@ -10,8 +10,10 @@ export type CompiledAuth =
       key: string;
       clientId: string;
       clientSecret: SecretValue;
-      /** null: discovered from the source (RFC 9728, then RFC 8414). */
+      /** null: discovered from the source (RFC 9728, then RFC 8414). Trusted as written. */
       tokenUrl: URL | null;
+      /** The authorization server the operator trusts for the source (any scheme); null: as the source's metadata names, https only. */
+      issuer: URL | null;
       tokenEndpointAuth: 'client_secret_basic' | 'client_secret_post';
       scope: string | null;
       /** null: the protected-resource metadata's `resource`, else the source URL. */
@@ -28,6 +30,7 @@ export function compileAuth(sourceUrl: URL, auth: SourceAuth | undefined): Compi
     clientId,
     clientSecret,
     tokenUrl: auth.tokenUrl ?? null,
+    issuer: auth.issuer ?? null,
     tokenEndpointAuth: auth.tokenEndpointAuth ?? 'client_secret_basic',
     scope: auth.scope ?? null,
     resource: auth.resource ?? null,
@@ -37,5 +40,6 @@ export function compileAuth(sourceUrl: URL, auth: SourceAuth | undefined): Compi
     key: JSON.stringify({ source: sourceUrl.href, ...c }),
     ...c,
     tokenUrl: c.tokenUrl === null ? null : new URL(c.tokenUrl),
+    issuer: c.issuer === null ? null : new URL(c.issuer),
   };
 }

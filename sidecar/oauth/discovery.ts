@@ -40,10 +40,29 @@ export function readResourceMetadata(doc: unknown): ResourceMetadata | null {
   return { resource: typeof d['resource'] === 'string' ? d['resource'] : null, authorizationServer: httpUrl(servers[0]) };
 }
 
-/** The token endpoint of authorization-server metadata; null: none. */
-export function readTokenEndpoint(doc: unknown): URL | null {
+export type AuthServerMetadata = { issuer: string | null; tokenEndpoint: URL | null };
+
+/** The parts of authorization-server metadata the sidecar uses; null: not metadata. */
+export function readAuthServerMetadata(doc: unknown): AuthServerMetadata | null {
   if (typeof doc !== 'object' || doc === null) return null;
-  return httpUrl((doc as Record<string, unknown>)['token_endpoint']);
+  const d = doc as Record<string, unknown>;
+  return { issuer: typeof d['issuer'] === 'string' ? d['issuer'] : null, tokenEndpoint: httpUrl(d['token_endpoint']) };
+}
+
+/** RFC 8414 §3.3: metadata is for the issuer it was fetched for, else it is not used (a trailing slash aside). */
+export function issuerMatches(issuer: string | null, fetchedFor: URL): boolean {
+  const strip = (s: string) => s.replace(/\/$/, '');
+  return issuer !== null && strip(issuer) === strip(fetchedFor.href);
+}
+
+/**
+ * Whether discovery may follow `url` (an authorization server, a token endpoint that gets the
+ * client's secret): https, or one of the origins the operator named (the source's own, auth.issuer).
+ * Anything else (plain http elsewhere, a metadata address) could hand the secret to whoever wrote
+ * the metadata, or to whoever is on the plain-http path.
+ */
+export function mayFollow(url: URL, trustedOrigins: readonly string[]): boolean {
+  return url.protocol === 'https:' || trustedOrigins.includes(url.origin);
 }
 
 /**

@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import { compileSnapshot, type Snapshot } from '../snapshot.js';
 import { IdentitySchema, PolicyDocumentSchema } from '../../api/config.js';
 import { aliases, canonicalAddress, embeddedIPv4, formatIPv4, isLocalAddress, parseHost } from './destination.js';
-import { compileEgressList, egressVerdict } from './egress-rules.js';
-import { parseAbsolute, parseConnect, planRoute, route, type Facts, type Route, type Target } from './forward-proxy.js';
+import { compileEgressList, egressVerdict, nameVerdict } from './egress-rules.js';
+import { parseAbsolute, parseConnect, planLookup, planRoute, route, type Facts, type Route, type Target } from './forward-proxy.js';
 import { ResolveError, Resolver } from './resolver.js';
 
 function snapshot(yaml: { sources: { name: string; url: string }[]; allow?: string[]; deny?: string[] }): Snapshot {
@@ -281,6 +281,65 @@ describe('route (resolution, then the plan)', () => {
     now = 200;
     await r.resolve('c');
     expect(calls).toBe(4);
+  });
+});
+
+describe('which names are resolved at all (the resolver is a channel out of the pod)', () => {
+  const rules = (allow: string[], deny: string[] = []) => ({ allow: compileEgressList(allow, 'a').entries, deny: compileEgressList(deny, 'd').entries });
+
+  test('nameVerdict: only an allow entry that could match the name, or any address entry on the port, resolves', () => {
+    expect(nameVerdict(rules(['*.example.com']), 'api.example.com', 443)).toBe('resolve');
+    expect(nameVerdict(rules(['*.example.com']), 'data.attacker.example', 443)).toBe('unlisted');
+    expect(nameVerdict(rules(['api.example.com:443']), 'api.example.com', 80)).toBe('unlisted');
+    expect(nameVerdict(rules(['*']), 'anything.example', 80)).toBe('resolve');
+    for (const a of ['10.0.0.5', '10.0.0.0/8', '[fd00::/8]', '10.0.0.*', '[fd00::*]']) {
+      expect([a, nameVerdict(rules([a]), 'data.attacker.example', 443)]).toEqual([a, 'resolve']);
+      expect([a, nameVerdict(rules([`${a}:8443`]), 'data.attacker.example', 443)]).toEqual([a, 'unlisted']);
+    }
+    expect(nameVerdict(rules([]), 'x.example', 80)).toBe('unlisted');
+    expect(nameVerdict(rules(['*'], ['*.attacker.example']), 'data.attacker.example', 80)).toBe('denied');
+  });
+
+  test('planLookup: a source on that port resolves (canonical name); an unlisted name is refused as unlisted egress', () => {
+    const snap = snapshot({ sources: [{ name: 'n', url: 'http://MCP.Internal.:4000/mcp' }], allow: ['*.example.com'] });
+    const t = (s: string) => parseAbsolute(`http://${s}/x`) as Target;
+    expect(planLookup(snap, t('mcp.internal:4000'))).toBeNull();
+    expect(planLookup(snap, t('api.example.com'))).toBeNull();
+    expect(planLookup(snap, t('127.0.0.1:9'))).toBeNull(); // an address needs no lookup
+    expect(planLookup(snap, t('mcp.internal:4001'))).toEqual({
+      kind: 'refused',
+      status: 403,
+      reason: 'egress to mcp.internal:4001 is not allowed (see egress.allow)',
+    });
+    expect(planLookup(snap, t('localhost:4000'))).toMatchObject({ kind: 'refused', status: 403 });
+    expect(planLookup(snap, t('localhost:7467'), 7467)).toBeNull(); // the sidecar itself, by a client whose NO_PROXY misses it
+    expect(planLookup(snap, parseConnect('c2VjcmV0.attacker.example:443') as Target)).toMatchObject({ kind: 'refused', status: 403 });
+  });
+
+  test('route: an unlisted name is refused and never reaches the resolver (lookups counted)', async () => {
+    const asked: string[] = [];
+    const results: string[] = [];
+    const resolver = new Resolver({
+      lookup: async (name) => {
+        asked.push(name);
+        return [{ address: name === 'mcp.internal' ? '10.9.9.9' : '93.184.216.34' }];
+      },
+      metrics: { lookup: (r) => results.push(r), cacheSize: () => undefined },
+    });
+    const snap = snapshot({ sources: [{ name: 'n', url: 'http://mcp.internal:4000/mcp' }], allow: ['*.example.com'] });
+    const env = { resolver, own: () => new Set<string>() };
+    for (const target of [
+      parseConnect('c2VjcmV0.attacker.example:443'),
+      parseAbsolute('http://c2VjcmV0.attacker.example/'),
+      parseConnect('c2VjcmV0.attacker.example:4000'),
+      parseAbsolute('http://localhost:4000/mcp'),
+    ])
+      expect(await route(snap, target as Target, env)).toMatchObject({ kind: 'refused', status: 403, reason: expect.stringContaining('see egress.allow') });
+    expect(asked).toEqual([]);
+    expect(results).toEqual([]);
+    // The counter counts: an allowed name is looked up, and so is the source on its port.
+    expect(await route(snap, parseConnect('api.example.com:4000') as Target, env)).toMatchObject({ kind: 'tunnel' });
+    expect(asked).toEqual(['api.example.com', 'mcp.internal']);
   });
 });
 

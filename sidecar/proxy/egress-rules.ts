@@ -19,6 +19,8 @@ export interface EgressEntry {
   port: Matcher | null;
   /** The host is written out (no wildcard): only such entries open this host's own addresses. */
   explicit: boolean;
+  /** The entry may match a destination address (an address, a prefix, or a glob an address's text could fit). */
+  addresses: boolean;
 }
 
 export interface EgressRules {
@@ -70,6 +72,16 @@ function compileHost(host: string): HostPattern | { error: string } {
   return { kind: 'glob', match: compileGlobs(h.name, { caseInsensitive: true }) };
 }
 
+/**
+ * Whether a host glob could match the canonical text of some address ("10.0.0.*", "*"): its
+ * literal characters all belong to an address's text (digits, hex letters, dots, colons,
+ * brackets). Conservative: "*.cafe" counts, "*.example.com" does not.
+ */
+function globFitsAddressText(glob: string): boolean {
+  const literals = glob.replace(/\\(.)|[*?]/g, '$1');
+  return /^[0-9a-f.:[\]]*$/i.test(literals);
+}
+
 /** Compiles one list; errors name the entry (`egress.deny[2]: ...`). */
 export function compileEgressList(list: readonly string[], key: string): { entries: EgressEntry[]; errors: string[] } {
   const entries: EgressEntry[] = [];
@@ -89,7 +101,13 @@ export function compileEgressList(list: readonly string[], key: string): { entri
       errors.push(`${key}[${i}]: "${raw}": ${host.error}`);
       return;
     }
-    entries.push({ raw, host, port: hp.port === null ? null : compileGlobs(hp.port), explicit: !WILDCARD.test(hp.host) });
+    entries.push({
+      raw,
+      host,
+      port: hp.port === null ? null : compileGlobs(hp.port),
+      explicit: !WILDCARD.test(hp.host),
+      addresses: host.kind !== 'glob' || globFitsAddressText(hp.host),
+    });
   });
   return { entries, errors };
 }
@@ -121,4 +139,18 @@ export function egressVerdict(rules: EgressRules, dest: { name?: string; address
   if (connectTo.some((c) => usable.some((e) => entryMatches(e, c, dest.port)))) return { ok: true };
   if (dest.local && connectTo.some((c) => rules.allow.some((e) => entryMatches(e, c, dest.port)))) return { ok: false, why: 'local' };
   return { ok: false, why: 'unlisted' };
+}
+
+/**
+ * Before any lookup: whether a named destination's addresses could change what egress decides.
+ * A name is resolved only if an allow entry could let it through: one matching the name, or one
+ * matching addresses (then any name may resolve into it). Otherwise the sidecar's own resolver
+ * would carry a name the agent chose (a DNS covert channel) for nothing: it is refused unlooked-up.
+ * Deny by name is decided here too ("denied" wins, as egressVerdict has it). Pure.
+ */
+export function nameVerdict(rules: EgressRules, name: string, port: number): 'resolve' | 'denied' | 'unlisted' {
+  const c = { name };
+  if (rules.deny.some((e) => entryMatches(e, c, port))) return 'denied';
+  const portOk = (e: EgressEntry) => !e.port || e.port(String(port));
+  return rules.allow.some((e) => portOk(e) && (e.addresses || entryMatches(e, c, port))) ? 'resolve' : 'unlisted';
 }

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../../lib/log.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { aliases, defaultPort, hostForUrl, isLocalAddress, parseHost, type HostSpec } from './destination.js';
-import { egressVerdict, type EgressRules } from './egress-rules.js';
+import { egressVerdict, nameVerdict, type EgressRules } from './egress-rules.js';
 import { flushHead } from './pipe.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { ResolveError, type Resolver } from './resolver.js';
@@ -107,9 +107,19 @@ export function isDiscoveryPath(path: string, mcpPath: string): boolean {
   return /^(\/[^/?#]+)+\/\.well-known\/openid-configuration$/.test(path);
 }
 
-/** What a passthrough source relays on its origin besides MCP: discovery (GET, HEAD) and its relayPaths (any method). */
+/**
+ * A path relayed as it was sent: no `%` at all (an upstream that decodes %2F or %5C after routing
+ * would read `/.well-known/oauth-authorization-server/..%2Fmcp` as `/mcp`, an ungoverned request),
+ * no `\\`, no dot segments. Pure.
+ */
+export function isRelayablePath(raw: string): boolean {
+  return !/[%\\]/.test(raw) && !raw.split('/').some((seg) => seg === '.' || seg === '..');
+}
+
+/** What a passthrough source relays on its origin besides MCP: discovery (GET, HEAD) and its relayPaths (any method); `path` as sent. */
 function oauthRelay(source: CompiledSource, path: string, method: string | undefined): boolean {
-  if (source.auth?.mode !== 'passthrough' || source.url.protocol !== 'http:') return false;
+  if (source.auth?.mode !== 'passthrough' || source.url.protocol !== 'http:' || !isRelayablePath(path)) return false;
+  // `path` has no %: a relayPath that needs one is never relayed.
   for (const p of source.auth.relayPaths) if (canonicalPath(p) === path) return true;
   return (method === 'GET' || method === 'HEAD') && isDiscoveryPath(path, canonicalPath(source.url.pathname));
 }
@@ -135,7 +145,7 @@ export function planRoute(egress: EgressRules, t: Target, f: Facts): Route {
       const governed = hits.find((s) => s.source.url.protocol === 'http:' && canonicalPath(s.source.url.pathname) === path);
       if (governed) return { kind: 'source', source: governed.source };
       // The agent does OAuth itself (passthrough): it must read the server's metadata where the server publishes it.
-      const relay = hits.find((s) => oauthRelay(s.source, path, t.method));
+      const relay = hits.find((s) => oauthRelay(s.source, t.url.pathname, t.method));
       if (relay) {
         const address = f.addresses.find((a) => reaches(a, relay.addresses, f.own))!;
         return { kind: 'egress', url: t.url, address, port: t.port, oauth: relay.source.name };
@@ -166,6 +176,29 @@ export function planRoute(egress: EgressRules, t: Target, f: Facts): Route {
   return t.kind === 'http' ? { kind: 'egress', url: t.url, address, port: t.port } : { kind: 'tunnel', address, port: t.port };
 }
 
+/**
+ * Before any lookup, on the name the agent chose (Host, SNI, CONNECT, absolute URL): whether the
+ * name's addresses could matter. Resolving a name is itself a message to whoever serves its zone
+ * ("<data>.attacker.example"), so a name is resolved only if it is a source's host on that port,
+ * an egress.allow entry could let it through, or it is "localhost" on the sidecar's own port (a
+ * client whose NO_PROXY misses the sidecar). Anything else is refused as an unlisted destination
+ * is. A DNS alias of a source that egress.allow does not list is refused, not governed: fail
+ * closed. Pure.
+ */
+export function planLookup(snap: Pick<Snapshot, 'egress' | 'sources'>, t: Target, selfPort?: number): Refusal | null {
+  if (t.host.kind !== 'name') return null;
+  const name = t.host.name;
+  for (const s of snap.sources.values()) {
+    if (sourcePort(s) !== t.port) continue;
+    const h = parseHost(s.url.hostname);
+    if (h.kind === 'name' && h.name === name) return null;
+  }
+  if (name === 'localhost' && t.port === selfPort) return null;
+  const v = nameVerdict(snap.egress, name, t.port);
+  if (v === 'resolve') return null;
+  return { kind: 'refused', status: 403, reason: `egress to ${label(t)} is not allowed${v === 'denied' ? ' (egress.deny)' : ' (see egress.allow)'}` };
+}
+
 export interface RouteEnv {
   resolver: Resolver;
   own: () => ReadonlySet<string>;
@@ -183,6 +216,9 @@ async function addressesOf(resolver: Resolver, h: HostSpec): Promise<string[]> {
  * connected to, so a DNS answer that changes after the check changes nothing.
  */
 export async function route(snap: Snapshot, t: Target, env: RouteEnv): Promise<Route> {
+  const selfPort = env.selfPort?.();
+  const unresolved = planLookup(snap, t, selfPort);
+  if (unresolved) return unresolved;
   let addresses: string[];
   try {
     addresses = await addressesOf(env.resolver, t.host);
@@ -203,7 +239,7 @@ export async function route(snap: Snapshot, t: Target, env: RouteEnv): Promise<R
       return { kind: 'refused', status: 502, reason: `could not verify ${label(t)}; retry shortly` };
     }
   }
-  return planRoute(snap.egress, t, { addresses, sources, own: env.own(), ...(env.selfPort ? { selfPort: env.selfPort() } : {}) });
+  return planRoute(snap.egress, t, { addresses, sources, own: env.own(), ...(selfPort !== undefined ? { selfPort } : {}) });
 }
 
 export function refuse(res: ServerResponse, status: number, reason: string): void {

@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CaptureStateSchema, SIDECAR_UID } from '../../api/capture.js';
+import { SIDECAR_UID } from '../../api/capture.js';
+import { CaptureStateSchema } from '../../api/capture-state.js';
 import { CLI, type Proc, run } from '../support/processes.js';
 
 const AGENT_UID = 4242;

