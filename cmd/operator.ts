@@ -275,7 +275,8 @@ function webhookCaches(kc: k8s.KubeConfig, log: Logger, restarts: () => { inc(la
   const namespaces = inform(INJECTED_NAMESPACES.name, INJECTED_NAMESPACES.path, INJECTED_NAMESPACES.labelSelector);
   return {
     policies: (namespace: string) => (policies.isSynced() ? policies.list(namespace) : undefined),
-    // Absent (not synced, or labelled a moment ago): undefined, and the webhook trusts its namespaceSelector.
+    // Absent (not synced, or labelled a moment ago): undefined, and the webhook fails the review (500)
+    // rather than guess the namespace's capture label; the informer catches up within moments.
     namespaceLabels: (name: string) => (namespaces.isSynced() ? namespaces.get(name)?.metadata.labels : undefined),
     synced: () => policies.isSynced() && namespaces.isSynced(),
     stop: () => Promise.all([policies.stop(), namespaces.stop()]),

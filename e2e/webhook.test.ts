@@ -27,6 +27,7 @@ const PLAIN = e2e.ns('plain');
 /** Injection and capture on (namespace labels), Pod Security "privileged": NET_ADMIN/NET_RAW are beyond "baseline". */
 const CAPTURED = e2e.ns('captured');
 const BASELINE = e2e.ns('baseline');
+const REQUIRED = e2e.ns('required');
 const SECRET = 'thoughtgate-webhook-tls';
 const MWC = e2e.ns('injector');
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -148,6 +149,11 @@ describe('injection webhook on a real kube-apiserver', () => {
       'thoughtgate.io/capture': 'enabled',
       'pod-security.kubernetes.io/enforce': 'privileged',
     });
+    await e2e.namespace('required', {
+      'thoughtgate.io/inject': 'enabled',
+      'thoughtgate.io/capture': 'required',
+      'pod-security.kubernetes.io/enforce': 'privileged',
+    });
     await e2e.namespace('baseline', {
       'thoughtgate.io/inject': 'enabled',
       'thoughtgate.io/capture': 'enabled',
@@ -213,12 +219,15 @@ describe('injection webhook on a real kube-apiserver', () => {
       const cfg = buildWebhookConfiguration({ name: MWC, target: { url: `https://127.0.0.1:${port}` }, operatorNamespace: OPERATOR_NS }) as {
         webhooks: Array<Record<string, unknown>>;
       };
-      // A second webhook (never matched) to prove every entry gets the bundle.
-      cfg.webhooks.push({ ...cfg.webhooks[0], name: 'shadow.thoughtgate.io', objectSelector: { matchLabels: { 'thoughtgate.io/never': 'true' } } });
+      // Two webhooks (the second for namespaces that require capture): every entry gets the bundle.
       await kubectl(['apply', '-f', '-'], JSON.stringify(cfg));
       expect(await webhookBundles()).toEqual(['', '']);
 
-      expect(await certs.ensure()).toMatchObject({ ca: 'kept', webhookConfigFound: true, caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'] });
+      expect(await certs.ensure()).toMatchObject({
+        ca: 'kept',
+        webhookConfigFound: true,
+        caBundlePatched: ['pods.thoughtgate.io', 'capture-required.pods.thoughtgate.io'],
+      });
       expect(await webhookBundles()).toEqual([certs.current()!.ca, certs.current()!.ca]);
       expect(await certs.ensure()).toMatchObject({ ca: 'kept', caBundlePatched: [] });
     },
@@ -422,7 +431,7 @@ describe('injection webhook on a real kube-apiserver', () => {
       expect(r.stderr).toMatch(
         /admission webhook "pods.thoughtgate.io" denied the request: thoughtgate: capture is on \(namespace label thoughtgate.io\/capture=enabled\)/,
       );
-      expect(r.stderr).toMatch(/container "shell": it may run as root .*set securityContext.runAsNonRoot: true/);
+      expect(r.stderr).toMatch(/container "shell": it has no runAsUser, so its image's USER decides the UID .*set securityContext.runAsUser/);
       expect(r.stderr).toMatch(/set securityContext.allowPrivilegeEscalation: false/);
       expect(seen.slice(before).map((s) => s.result.outcome)).toEqual(['denied']);
       expect((await kubectlResult(['get', 'pod', 'bypassable', '-n', CAPTURED])).code).not.toBe(0);
@@ -446,6 +455,23 @@ describe('injection webhook on a real kube-apiserver', () => {
         expect(r.code).not.toBe(0);
         expect(r.stderr).toMatch(new RegExp(`violates PodSecurity "${level}:latest".*container "thoughtgate-capture" must not include "NET_ADMIN", "NET_RAW"`));
       }
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    'capture=required: a pod opted out by label still reaches the webhook (its own webhook entry) and is denied; a plain pod is captured',
+    async () => {
+      const before = seen.length;
+      const optedOut = podManifest('opted-out', REQUIRED, { labels: { 'thoughtgate.io/inject': 'disabled' } });
+      const r = await kubectlResult(['create', '-f', '-'], JSON.stringify(optedOut));
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(
+        /admission webhook "capture-required.pods.thoughtgate.io" denied the request: thoughtgate: namespace \S+ is labelled thoughtgate.io\/capture=required, and this pod would run uncaptured: opted out \(label thoughtgate.io\/inject=disabled\)/,
+      );
+      const captured = await create(podManifest('required-captured', REQUIRED));
+      expect(captured.spec!.initContainers!.map((c) => c.name)).toEqual(['thoughtgate-capture', 'thoughtgate']);
+      expect(seen.slice(before).map((s) => s.result.outcome)).toEqual(['denied', 'injected']);
     },
     STEP_TIMEOUT,
   );
@@ -594,7 +620,7 @@ describe('injection webhook on a real kube-apiserver', () => {
         ca: 'rotated',
         serving: 'issued',
         servingReason: 'signed by another CA',
-        caBundlePatched: ['pods.thoughtgate.io', 'shadow.thoughtgate.io'],
+        caBundlePatched: ['pods.thoughtgate.io', 'capture-required.pods.thoughtgate.io'],
       });
       const bundle = splitPemBundle(certs.current()!.ca);
       expect(bundle.slice(1)).toEqual([dying.cert, before.ca]); // the overlap: the CAs it replaced stay for a while

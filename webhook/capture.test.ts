@@ -78,6 +78,108 @@ describe('capture opt-in', () => {
   });
 });
 
+describe('a pod capture is on for but that cannot be captured is denied, not admitted uncaptured', () => {
+  const host = (annotations: Record<string, string> = {}): Pod => ({ ...safe(annotations), spec: { ...safe().spec!, hostNetwork: true } });
+
+  it.each([
+    ['the pod annotation', host({ 'thoughtgate.io/capture': 'enabled' }), {}],
+    ['the namespace label', host(), { namespace: ns({ 'thoughtgate.io/capture': 'enabled' }) }],
+    ['the chart default', host(), { settings: { ...settings, capture: { enabled: true } } }],
+  ])('hostNetwork, capture on by %s', (_what, pod, over) => {
+    const { r } = run(pod, over);
+    expect(r.injected).toBe(false);
+    expect(r.denied).toMatch(
+      /^thoughtgate: capture is on \(.*\) but the pod cannot be captured: hostNetwork pod\. Set spec.hostNetwork: false, or opt the pod out/,
+    );
+  });
+
+  it('hostNetwork without capture, or opted out of it, or under capture.allowBypassablePods: admitted uninjected with a warning, as before', () => {
+    for (const [pod, over] of [
+      [host(), {}],
+      [host({ 'thoughtgate.io/capture': 'disabled' }), { namespace: ns({ 'thoughtgate.io/capture': 'enabled' }) }],
+      [host({ 'thoughtgate.io/capture': 'enabled' }), { settings: { ...settings, capture: { allowBypassablePods: true } } }],
+    ] as const) {
+      const { r } = run(pod, over);
+      expect(r).toMatchObject({ injected: false, patch: [], reason: 'hostNetwork pod' });
+      expect(r.denied).toBeUndefined();
+      expect(r.warnings[0]).toMatch(/hostNetwork: true are not supported/);
+    }
+  });
+
+  it('refuses a user container named like the capture init container, and volumes named like ours', () => {
+    const named = safe();
+    named.spec!.initContainers = [{ name: 'thoughtgate-capture', image: 'fake', securityContext: { runAsUser: 1000, allowPrivilegeEscalation: false } }];
+    const off = run(named).r;
+    expect(off).toMatchObject({ injected: false, reason: 'container thoughtgate-capture already exists' });
+    expect(off.warnings[0]).toMatch(/already has a container named thoughtgate-capture .*rename it/);
+    named.metadata!.annotations = { 'thoughtgate.io/capture': 'enabled' };
+    expect(run(named).r.denied).toMatch(/cannot be captured: container thoughtgate-capture already exists/);
+    for (const volume of ['thoughtgate-capture', 'thoughtgate-token', 'tg-secret-0123456789abcdef']) {
+      const pod = safe();
+      pod.spec!.volumes = [{ name: volume, emptyDir: {} }];
+      expect(run(pod).r).toMatchObject({ injected: false, reason: `volume ${volume} already exists` });
+    }
+  });
+});
+
+describe('namespace label thoughtgate.io/capture=required', () => {
+  const required = ns({ 'thoughtgate.io/capture': 'required' });
+
+  it('captures every pod, whatever the chart default', () => {
+    const { r, pod } = run(safe(), { namespace: required, settings: { ...settings, capture: { enabled: false } } });
+    expect(r.reason).toMatch(/captured \(namespace label thoughtgate.io\/capture=required\)/);
+    expect(captureOf(pod)).toBeDefined();
+    expect(run(safe({ 'thoughtgate.io/capture': 'enabled' }), { namespace: required }).r.injected).toBe(true);
+  });
+
+  it.each([
+    [
+      'opts out of capture',
+      safe({ 'thoughtgate.io/capture': 'disabled' }),
+      /cannot opt out with annotation thoughtgate.io\/capture: disabled; remove the annotation/,
+    ],
+    [
+      'opts out of injection (annotation)',
+      safe({ 'thoughtgate.io/inject': 'disabled' }),
+      /would run uncaptured: opted out \(annotation thoughtgate.io\/inject=disabled\)/,
+    ],
+    [
+      'opts out of injection (label)',
+      safe({}, { 'thoughtgate.io/inject': 'disabled' }),
+      /would run uncaptured: opted out \(label thoughtgate.io\/inject=disabled\)/,
+    ],
+    [
+      'claims to be the operator',
+      safe({}, { 'app.kubernetes.io/name': 'thoughtgate' }),
+      /would run uncaptured: the operator's own pod \(label app.kubernetes.io\/name=thoughtgate\)/,
+    ],
+    ['claims to be injected already', safe({ 'thoughtgate.io/injected': '0.1.0' }), /would run uncaptured: already injected/],
+    ['is hostNetwork', { ...safe(), spec: { ...safe().spec!, hostNetwork: true } } as Pod, /would run uncaptured: hostNetwork pod/],
+  ])('denies a pod that %s', (_what, pod, message) => {
+    const { r } = run(pod, { namespace: required });
+    expect(r.injected).toBe(false);
+    expect(r.patch).toEqual([]);
+    expect(r.denied).toMatch(/^thoughtgate: namespace agents is labelled thoughtgate.io\/capture=required/);
+    expect(r.denied).toMatch(message);
+  });
+
+  it('denies hostNetwork even under capture.allowBypassablePods: such a pod is not captured at all', () => {
+    const pod = { ...safe(), spec: { ...safe().spec!, hostNetwork: true } } as Pod;
+    expect(run(pod, { namespace: required, settings: { ...settings, capture: { allowBypassablePods: true } } }).r.denied).toMatch(/hostNetwork/);
+  });
+
+  it('still checks for ways around capture, and still rejects an invalid annotation', () => {
+    expect(run({ ...safe(), spec: { containers: [{ name: 'app', image: 'a' }] } }, { namespace: required }).r.denied).toMatch(/could walk around it/);
+    expect(run(safe({ 'thoughtgate.io/capture': 'yes' }), { namespace: required }).r.denied).toMatch(/"yes" is not enabled or disabled/);
+  });
+
+  it('leaves what is not an injection candidate alone: another operation, an excluded namespace, a namespace not labelled for injection', () => {
+    expect(run(safe(), { namespace: required, operation: 'UPDATE' }).r.denied).toBeUndefined();
+    expect(run(safe(), { namespace: { name: 'kube-system', labels: required.labels } }).r.denied).toBeUndefined();
+    expect(run(safe(), { namespace: { name: 'agents', labels: { 'thoughtgate.io/capture': 'required' } } }).r.denied).toBeUndefined();
+  });
+});
+
 describe('the captured pod', () => {
   const captured = () =>
     run(
@@ -212,10 +314,14 @@ describe('the captured pod', () => {
 });
 
 describe('the bypass check', () => {
-  const withApp = (app: Partial<Container>, podSc: Pod['spec'] extends infer S ? (S extends { securityContext?: infer P } ? P : never) : never = {}) =>
+  const withApp = (
+    app: Partial<Container>,
+    podSc: Pod['spec'] extends infer S ? (S extends { securityContext?: infer P } ? P : never) : never = {},
+    podSpec: Partial<NonNullable<Pod['spec']>> = {},
+  ) =>
     ({
       metadata: { name: 'agent', annotations: { 'thoughtgate.io/capture': 'enabled' } },
-      spec: { securityContext: podSc, containers: [{ name: 'app', image: 'a', ...app }] },
+      spec: { ...podSpec, securityContext: podSc, containers: [{ name: 'app', image: 'a', ...app }] },
     }) as Pod;
   const ok = { allowPrivilegeEscalation: false };
 
@@ -227,7 +333,13 @@ describe('the bypass check', () => {
     ],
     ['inherits the sidecar’s UID from the pod', withApp({ securityContext: ok }, { runAsUser: 7467, runAsNonRoot: true }), /UID 7467/],
     ['runs as root', withApp({ securityContext: { ...ok, runAsUser: 0 } }), /it runs as root: set securityContext.runAsUser/],
-    ['has no runAsUser and no runAsNonRoot', withApp({ securityContext: ok }), /it may run as root .*set securityContext.runAsNonRoot: true/],
+    [
+      'has no runAsUser and no runAsNonRoot',
+      withApp({ securityContext: ok }),
+      /it has no runAsUser, so its image's USER decides the UID .*set securityContext.runAsUser \(container or pod\) to a UID other than 0 and 7467/,
+    ],
+    // runAsNonRoot only stops UID 0: an image built `USER 7467` (ThoughtGate's own) would run exempt.
+    ['has runAsNonRoot but no runAsUser', withApp({ securityContext: { ...ok, runAsNonRoot: true } }, { runAsNonRoot: true }), /it has no runAsUser/],
     ['may escalate privileges (unset)', withApp({}, { runAsNonRoot: true, runAsUser: 1000 }), /set securityContext.allowPrivilegeEscalation: false/],
     [
       'may escalate privileges (true)',
@@ -235,6 +347,23 @@ describe('the bypass check', () => {
       /allowPrivilegeEscalation: false/,
     ],
     ['adds NET_ADMIN', withApp({ securityContext: { ...ok, capabilities: { add: ['NET_ADMIN'] } } }, { runAsUser: 1000 }), /adds capability NET_ADMIN/],
+    // The runtime reads capability names case-insensitively, with or without CAP_.
+    [
+      'adds cap_net_admin (lower case, CAP_ prefix)',
+      withApp({ securityContext: { ...ok, capabilities: { add: ['cap_net_admin'] } } }, { runAsUser: 1000 }),
+      /adds capability cap_net_admin/,
+    ],
+    ['adds Sys_Ptrace', withApp({ securityContext: { ...ok, capabilities: { add: ['Sys_Ptrace'] } } }, { runAsUser: 1000 }), /adds capability Sys_Ptrace/],
+    [
+      'is in the node\u2019s PID namespace',
+      withApp({ securityContext: ok }, { runAsUser: 1000 }, { hostPID: true }),
+      /the pod: it shares the node's PID namespace: set spec.hostPID: false/,
+    ],
+    [
+      'is in the node\u2019s IPC namespace',
+      withApp({ securityContext: ok }, { runAsUser: 1000 }, { hostIPC: true }),
+      /the pod: it shares the node's IPC namespace: set spec.hostIPC: false/,
+    ],
     ['is privileged', withApp({ securityContext: { ...ok, privileged: true } }, { runAsUser: 1000 }), /privileged: false/],
   ])('denies a pod whose container %s, naming it and what to set', (_what, pod, message) => {
     const { r } = run(pod);
@@ -249,9 +378,37 @@ describe('the bypass check', () => {
     expect(run(pod).r.denied).toMatch(/container "setup": it runs as root/);
   });
 
-  it('admits a safe pod, and with runAsNonRoot alone (the kubelet refuses UID 0)', () => {
+  it('admits a safe pod: runAsUser from the container or the pod', () => {
     expect(run(safe({ 'thoughtgate.io/capture': 'enabled' })).r.denied).toBeUndefined();
-    expect(run(withApp({ securityContext: ok }, { runAsNonRoot: true })).r.injected).toBe(true);
+    expect(run(withApp({ securityContext: { ...ok, runAsUser: 1000 } })).r.injected).toBe(true);
+    expect(run(withApp({ securityContext: ok }, { runAsUser: 1000 })).r.injected).toBe(true);
+  });
+
+  it('leaves runAsGroup alone: the rules match the owner by UID, so the sidecar’s GID is captured like any other', () => {
+    expect(run(withApp({ securityContext: { ...ok, runAsUser: 1000, runAsGroup: 7467 } })).r.injected).toBe(true);
+  });
+
+  it('admits capabilities that cannot walk around capture, and drops', () => {
+    const caps = { add: ['NET_BIND_SERVICE', 'chown', 'CAP_KILL'], drop: ['ALL', 'NET_ADMIN'] };
+    expect(run(withApp({ securityContext: { ...ok, runAsUser: 1000, capabilities: caps } })).r.injected).toBe(true);
+  });
+
+  it.each(['ALL', 'NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SETUID', 'SETGID', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'DAC_OVERRIDE', 'SYS_MODULE', 'BPF', 'PERFMON'])(
+    'treats capability %s as a way around capture, in any spelling',
+    (cap) => {
+      for (const spelled of [cap, cap.toLowerCase(), `CAP_${cap}`, `cap_${cap.toLowerCase()}`]) {
+        const pod = withApp({ securityContext: { ...ok, runAsUser: 1000, capabilities: { add: [spelled] } } });
+        expect(run(pod).r.denied).toContain(`adds capability ${spelled}`);
+      }
+    },
+  );
+
+  it('admits hostPID under capture.allowBypassablePods, recording the pod', () => {
+    const { r, pod } = run(withApp({ securityContext: { ...ok, runAsUser: 1000 } }, {}, { hostPID: true }), {
+      settings: { ...settings, capture: { allowBypassablePods: true } },
+    });
+    expect(r.injected).toBe(true);
+    expect(JSON.parse(pod.metadata!.annotations!['thoughtgate.io/captured']!).bypassable).toEqual(['(pod)']);
   });
 
   it('does not check pods that are not captured', () => {

@@ -37,6 +37,11 @@ export interface CaptureSettings {
 
 export const CAPTURE_ENABLED = 'enabled';
 export const CAPTURE_DISABLED = 'disabled';
+/**
+ * Namespace label only: every pod of the namespace is captured, and one that would not be (opted out
+ * of capture or injection, hostNetwork, a name clash) is denied instead of admitted uncaptured.
+ */
+export const CAPTURE_REQUIRED = 'required';
 
 /**
  * Measured for the init container (Node starting the CLI, then iptables-restore twice): it runs
@@ -49,10 +54,24 @@ export const CAPTURE_INIT_RESOURCES: ResourceRequirements = {
 
 export type CaptureOptIn = { on: boolean; why: string };
 
-/** Pod annotation (either way) > namespace label (either way) > chart default. Throws on a value that is neither. */
+/** The namespace is labelled thoughtgate.io/capture=required: capture cannot be opted out of there. */
+export function captureRequired(namespaceLabels: Readonly<Record<string, string>>): boolean {
+  return namespaceLabels[CAPTURE_ANNOTATIONS.capture] === CAPTURE_REQUIRED;
+}
+
+/**
+ * Namespace label "required" (the pod cannot opt out: annotation "disabled" is the caller's denial)
+ * > pod annotation (either way) > namespace label (either way) > chart default. Throws on an
+ * annotation value that is neither.
+ */
 export function captureOptIn(pod: Pod, namespaceLabels: Readonly<Record<string, string>>, settings: CaptureSettings | undefined): CaptureOptIn {
   const key = CAPTURE_ANNOTATIONS.capture;
   const annotation = pod.metadata?.annotations?.[key];
+  if (captureRequired(namespaceLabels)) {
+    if (annotation !== undefined && annotation !== CAPTURE_ENABLED && annotation !== CAPTURE_DISABLED)
+      throw new Error(`annotation ${key}: "${annotation}" is not ${CAPTURE_ENABLED} or ${CAPTURE_DISABLED}`);
+    return { on: true, why: `namespace label ${key}=${CAPTURE_REQUIRED}` };
+  }
   if (annotation !== undefined) {
     if (annotation !== CAPTURE_ENABLED && annotation !== CAPTURE_DISABLED)
       throw new Error(`annotation ${key}: "${annotation}" is not ${CAPTURE_ENABLED} or ${CAPTURE_DISABLED}`);
@@ -186,10 +205,40 @@ export function capturedAnnotation(spec: CaptureSpec, bypassable: readonly strin
   });
 }
 
-/** Capabilities with which a process can undo the rules or change its UID. */
-const BYPASS_CAPABILITIES = ['ALL', 'NET_ADMIN', 'SYS_ADMIN', 'SETUID'];
+/**
+ * Added capabilities that could walk around capture, compared upper-cased without a CAP_ prefix
+ * (the runtime accepts "net_admin" and "CAP_NET_ADMIN" alike). Why each: NET_ADMIN and BPF change
+ * or detach the rules (BPF can attach programs to the netns); NET_RAW sends raw packets past the
+ * filter table's TCP view; SYS_ADMIN is nearly root (setns, mounts, BPF); SETUID/SETGID switch to the
+ * sidecar's UID; SYS_PTRACE, PERFMON read or steer the sidecar's memory (its credentials); DAC_*
+ * read the sidecar's files (Secrets, via /proc/<pid>/root) whatever their mode; SYS_MODULE loads
+ * kernel code; ALL is all of these.
+ */
+export const BYPASS_CAPABILITIES: readonly string[] = [
+  'ALL',
+  'NET_ADMIN',
+  'NET_RAW',
+  'SYS_ADMIN',
+  'SETUID',
+  'SETGID',
+  'SYS_PTRACE',
+  'DAC_READ_SEARCH',
+  'DAC_OVERRIDE',
+  'SYS_MODULE',
+  'BPF',
+  'PERFMON',
+];
+
+/** A capability as the runtime reads it: upper-case, without CAP_. */
+export function normalizeCapability(name: string): string {
+  return name.trim().toUpperCase().replace(/^CAP_/, '');
+}
+
+/** The name a pod-level finding (hostPID, hostIPC) carries in place of a container's. */
+export const POD_FINDING = '(pod)';
 
 export interface BypassFinding {
+  /** A container's name, or POD_FINDING for the pod's own settings. */
   container: string;
   problems: string[];
 }
@@ -197,26 +246,39 @@ export interface BypassFinding {
 /**
  * The pod's containers (init and app) that could walk around capture: run as the sidecar's UID
  * (exempt), or could become it or root (root may flush the rules only with NET_ADMIN, but can
- * switch to the sidecar's UID). Effective settings: the container's, else the pod's.
+ * switch to the sidecar's UID). Effective settings: the container's, else the pod's. Called on the
+ * pod as submitted, before the sidecar and capture-init are added: every container it lists is the
+ * user's (a user container named like ours is refused before, in decide()).
+ *
+ * runAsUser must be explicit: with runAsNonRoot alone the image's USER decides the UID, and an image
+ * built `USER 7467` (ThoughtGate's own is) would run exempt. runAsGroup is not checked: the rules
+ * match the owner by UID only (`-m owner --uid-owner`, sidecar/capture/rules-plan.ts), so a
+ * container sharing the sidecar's GID is captured like any other; the sidecar's files that matter
+ * (Secrets, capture state) are mounted into the sidecar only.
  */
 export function bypassFindings(pod: Pod, sidecarUid: number): BypassFinding[] {
   const podSc = pod.spec?.securityContext ?? {};
   const out: BypassFinding[] = [];
+  // The node's PID/IPC namespaces: the sidecar's processes (and the node's) become reachable by PID
+  // (/proc/<pid>/root, signals, shared memory), outside what the pod's own namespaces isolate.
+  const podProblems: string[] = [];
+  if (pod.spec?.hostPID) podProblems.push("it shares the node's PID namespace: set spec.hostPID: false");
+  if (pod.spec?.hostIPC) podProblems.push("it shares the node's IPC namespace: set spec.hostIPC: false");
+  if (podProblems.length) out.push({ container: POD_FINDING, problems: podProblems });
   for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
     const sc = c.securityContext ?? {};
     const uid = sc.runAsUser ?? podSc.runAsUser;
-    const nonRoot = sc.runAsNonRoot ?? podSc.runAsNonRoot;
     const problems: string[] = [];
     if (sc.privileged) problems.push('it is privileged: set securityContext.privileged: false');
     if (uid === sidecarUid) problems.push(`it runs as UID ${uid}, the sidecar's (exempt from capture): set securityContext.runAsUser to another UID`);
     else if (uid === 0) problems.push(`it runs as root: set securityContext.runAsUser to a non-root UID other than ${sidecarUid}`);
-    else if (uid === undefined && nonRoot !== true)
+    else if (uid === undefined)
       problems.push(
-        `it may run as root (no runAsUser, runAsNonRoot not true): set securityContext.runAsNonRoot: true or a runAsUser other than 0 and ${sidecarUid}`,
+        `it has no runAsUser, so its image's USER decides the UID (it could be root or ${sidecarUid}, the sidecar's): set securityContext.runAsUser (container or pod) to a UID other than 0 and ${sidecarUid}`,
       );
     if (sc.allowPrivilegeEscalation !== false)
       problems.push('a setuid program could make it root or the sidecar: set securityContext.allowPrivilegeEscalation: false');
-    const caps = (sc.capabilities?.add ?? []).filter((x) => BYPASS_CAPABILITIES.includes(x.replace(/^CAP_/, '')));
+    const caps = (sc.capabilities?.add ?? []).filter((x) => BYPASS_CAPABILITIES.includes(normalizeCapability(x)));
     if (caps.length) problems.push(`it adds capability ${caps.join(', ')}: remove it from securityContext.capabilities.add`);
     if (problems.length) out.push({ container: c.name, problems });
   }
@@ -224,5 +286,5 @@ export function bypassFindings(pod: Pod, sidecarUid: number): BypassFinding[] {
 }
 
 export function describeFindings(findings: readonly BypassFinding[]): string {
-  return findings.map((f) => `container "${f.container}": ${f.problems.join('; ')}`).join('. ');
+  return findings.map((f) => `${f.container === POD_FINDING ? 'the pod' : `container "${f.container}"`}: ${f.problems.join('; ')}`).join('. ');
 }

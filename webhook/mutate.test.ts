@@ -550,6 +550,16 @@ const GOLDEN: Record<string, () => MutationInput> = {
       },
     ),
   'captured-bypassable-denied': () => input({ ...bare(), metadata: { name: 'agent', annotations: { 'thoughtgate.io/capture': 'enabled' } } }),
+  'captured-host-network-denied': () =>
+    input(
+      { ...bare(), spec: { hostNetwork: true, containers: [{ name: 'app', image: 'agent:1' }] } },
+      { namespace: { name: 'agents', labels: { 'thoughtgate.io/inject': 'enabled', 'thoughtgate.io/capture': 'enabled' } } },
+    ),
+  'capture-required-opt-out-denied': () =>
+    input(
+      { ...bare(), metadata: { name: 'agent', labels: { 'thoughtgate.io/inject': 'disabled' } } },
+      { namespace: { name: 'agents', labels: { 'thoughtgate.io/inject': 'enabled', 'thoughtgate.io/capture': 'required' } } },
+    ),
 };
 
 describe('mutatePod: golden patches (webhook/testdata; UPDATE_GOLDEN=1 rewrites them)', () => {

@@ -12,6 +12,7 @@ import {
   CAPTURE_STATE_DIR,
   CAPTURE_STATE_FILE,
   CAPTURE_STATE_VOLUME,
+  INIT_CONTAINER_NAME,
   SIDECAR_LABEL,
   SIDECAR_LABEL_VALUES,
   SIDECAR_UID,
@@ -22,13 +23,16 @@ import {
   bypassFindings,
   captureInitContainer,
   captureOptIn,
+  captureRequired,
   captureSpec,
   capturedAnnotation,
   describeFindings,
+  CAPTURE_DISABLED,
   CAPTURE_ENABLED,
+  CAPTURE_REQUIRED,
   type CaptureSettings,
 } from './capture.js';
-import { secretMounts } from './custody.js';
+import { SECRET_VOLUME_PREFIX, secretMounts } from './custody.js';
 import { policyNeeds } from './policy-needs.js';
 
 import type { Container, EnvVar, Pod, ResourceRequirements, Volume, VolumeMount } from './pod.js';
@@ -135,10 +139,23 @@ export interface MutationResult {
 
 // ---------- the decision ----------
 
-type Decision = { inject: true } | { inject: false; reason: string; warning?: string };
+/**
+ * Why a pod is not injected, for what capture makes of it: "not-ours" (not an injection candidate at
+ * all: never denied), "opted-out" (the pod chose to go without: denied only where the namespace
+ * requires capture), "cannot" (the pod would be injected but cannot be: denied when capture is on
+ * for it, since it would run uncaptured).
+ */
+export type SkipKind = 'not-ours' | 'opted-out' | 'cannot';
+/** `fix`: what the pod's author changes to have it injected (said when the pod is denied). */
+type Decision = { inject: true } | { inject: false; kind: SkipKind; reason: string; fix?: string; warning?: string };
 
 function allContainers(pod: Pod): Container[] {
   return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+}
+
+/** Names the webhook adds to a pod: a pod that already uses one is refused (decide()). */
+function ourVolume(name: string): boolean {
+  return name === PODINFO_VOLUME || name === TOKEN_VOLUME || name === CAPTURE_STATE_VOLUME || name.startsWith(SECRET_VOLUME_PREFIX);
 }
 
 export function decide(input: MutationInput): Decision {
@@ -146,47 +163,77 @@ export function decide(input: MutationInput): Decision {
   const labels = pod.metadata?.labels ?? {};
   const annotations = pod.metadata?.annotations ?? {};
   const name = settings.containerName ?? DEFAULT_CONTAINER_NAME;
-  if (operation !== 'CREATE') return { inject: false, reason: `operation ${operation} (only CREATE injects)` };
+  const skip = (kind: SkipKind, reason: string, fix?: string, warning?: string): Decision => ({
+    inject: false,
+    kind,
+    reason,
+    ...(fix ? { fix } : {}),
+    ...(warning ? { warning } : {}),
+  });
+  if (operation !== 'CREATE') return skip('not-ours', `operation ${operation} (only CREATE injects)`);
   if ((settings.excludedNamespaces ?? DEFAULT_EXCLUDED_NAMESPACES).includes(namespace.name)) {
-    return { inject: false, reason: `namespace ${namespace.name} is excluded` };
+    return skip('not-ours', `namespace ${namespace.name} is excluded`);
   }
   if (namespace.labels[LABELS.inject] !== INJECT_ENABLED) {
-    return { inject: false, reason: `namespace ${namespace.name} is not labelled ${LABELS.inject}=${INJECT_ENABLED}` };
+    return skip('not-ours', `namespace ${namespace.name} is not labelled ${LABELS.inject}=${INJECT_ENABLED}`);
   }
   // The operator serves this webhook: injecting it would make its start depend on itself.
   if (namespace.name === settings.operator.namespace && matchesSelector(settings.operator.podSelector, labels)) {
-    return { inject: false, reason: "the operator's own pod (operator selector)" };
+    return skip('not-ours', "the operator's own pod (operator selector)");
   }
+  // Outside the operator's namespace these labels are only a claim any pod can make: an opt-out.
   for (const [k, v] of Object.entries(OPERATOR_POD_LABELS)) {
-    if (labels[k] === v) return { inject: false, reason: `the operator's own pod (label ${k}=${v})` };
+    if (labels[k] === v) return skip('opted-out', `the operator's own pod (label ${k}=${v})`, `remove label ${k}`);
   }
-  if (labels[LABELS.inject] === INJECT_DISABLED) return { inject: false, reason: `opted out (label ${LABELS.inject}=${INJECT_DISABLED})` };
+  if (labels[LABELS.inject] === INJECT_DISABLED)
+    return skip('opted-out', `opted out (label ${LABELS.inject}=${INJECT_DISABLED})`, `remove label ${LABELS.inject}`);
   if (annotations[ANNOTATIONS.inject] === INJECT_DISABLED) {
-    return { inject: false, reason: `opted out (annotation ${ANNOTATIONS.inject}=${INJECT_DISABLED})` };
+    return skip('opted-out', `opted out (annotation ${ANNOTATIONS.inject}=${INJECT_DISABLED})`, `remove annotation ${ANNOTATIONS.inject}`);
   }
-  if (ANNOTATIONS.injected in annotations) return { inject: false, reason: `already injected (annotation ${ANNOTATIONS.injected})` };
-  if (allContainers(pod).some((c) => c.name === name)) return { inject: false, reason: `already injected (a container named ${name} exists)` };
-  if (!pod.spec?.containers?.length) return { inject: false, reason: 'the pod has no containers' };
+  if (ANNOTATIONS.injected in annotations)
+    return skip(
+      'cannot',
+      `already injected (annotation ${ANNOTATIONS.injected})`,
+      `remove annotation ${ANNOTATIONS.injected} and the containers it stands for`,
+    );
+  if (allContainers(pod).some((c) => c.name === name)) return skip('cannot', `already injected (a container named ${name} exists)`, `rename container ${name}`);
+  if (!pod.spec?.containers?.length) return skip('not-ours', 'the pod has no containers');
   // Not supported, and said so to the user rather than silently: the sidecar's ports would be the
   // node's (a second such pod on the node could not start, and the admin port would face the
   // node's network); the image is Linux-only.
   if (pod.spec.hostNetwork) {
-    return {
-      inject: false,
-      reason: 'hostNetwork pod',
-      warning: 'thoughtgate: not injected: pods with hostNetwork: true are not supported; its MCP traffic is not governed',
-    };
+    return skip(
+      'cannot',
+      'hostNetwork pod',
+      'set spec.hostNetwork: false',
+      'thoughtgate: not injected: pods with hostNetwork: true are not supported; its MCP traffic is not governed',
+    );
   }
   if (pod.spec.os?.name && pod.spec.os.name !== 'linux') {
-    return {
-      inject: false,
-      reason: `os ${pod.spec.os.name}`,
-      warning: `thoughtgate: not injected: the sidecar is Linux-only (spec.os.name: ${pod.spec.os.name})`,
-    };
+    return skip(
+      'cannot',
+      `os ${pod.spec.os.name}`,
+      'the sidecar is Linux-only',
+      `thoughtgate: not injected: the sidecar is Linux-only (spec.os.name: ${pod.spec.os.name})`,
+    );
   }
-  const taken = (pod.spec.volumes ?? []).map((v) => v.name).filter((v) => v === PODINFO_VOLUME || v === TOKEN_VOLUME || v === CAPTURE_STATE_VOLUME);
+  // Ours by name: a user's container or volume with one would clash with what we add, or pass for it.
+  if (allContainers(pod).some((c) => c.name === INIT_CONTAINER_NAME)) {
+    return skip(
+      'cannot',
+      `container ${INIT_CONTAINER_NAME} already exists`,
+      `rename container ${INIT_CONTAINER_NAME} (the name of ThoughtGate's capture init container)`,
+      `thoughtgate: not injected: the pod already has a container named ${INIT_CONTAINER_NAME} (the name of ThoughtGate's capture init container): rename it`,
+    );
+  }
+  const taken = (pod.spec.volumes ?? []).map((v) => v.name).filter(ourVolume);
   if (taken.length) {
-    return { inject: false, reason: `volume ${taken[0]} already exists`, warning: `thoughtgate: not injected: the pod already has a volume named ${taken[0]}` };
+    return skip(
+      'cannot',
+      `volume ${taken[0]} already exists`,
+      `rename volume ${taken[0]}`,
+      `thoughtgate: not injected: the pod already has a volume named ${taken[0]} (ThoughtGate names its volumes ${PODINFO_VOLUME}, ${TOKEN_VOLUME}, ${CAPTURE_STATE_VOLUME} and ${SECRET_VOLUME_PREFIX}*): rename it`,
+    );
   }
   return { inject: true };
 }
@@ -373,12 +420,41 @@ function deny(reason: string, message: string): MutationResult {
   return { patch: [], reason, injected: false, warnings: [], denied: `thoughtgate: ${message}` };
 }
 
-/** Not injected: the decision's reason, and a warning when the pod asked for capture by name. */
-function notInjected(input: MutationInput, d: { reason: string; warning?: string }): MutationResult {
+/**
+ * Not injected: the decision's reason, and a warning when the pod asked for capture by name. Denied
+ * instead when that would leave uncaptured a pod that capture must hold: in a namespace labelled
+ * capture=required, any pod that opted out or cannot be injected; elsewhere, a pod with capture on
+ * (annotation, namespace label, chart default) that cannot be injected (hostNetwork: unless
+ * capture.allowBypassablePods).
+ */
+function notInjected(input: MutationInput, d: { kind: SkipKind; reason: string; fix?: string; warning?: string }): MutationResult {
+  const labels = input.namespace.labels;
+  const key = CAPTURE_ANNOTATIONS.capture;
+  if (d.kind !== 'not-ours' && captureRequired(labels)) {
+    return deny(
+      `capture required: ${d.reason}`,
+      `namespace ${input.namespace.name} is labelled ${key}=${CAPTURE_REQUIRED}, and this pod would run uncaptured: ${d.reason}. To run it there: ${d.fix ?? 'remove what keeps it from being injected'}`,
+    );
+  }
+  if (d.kind === 'cannot' && !d.reason.startsWith('already injected')) {
+    let optIn: ReturnType<typeof captureOptIn> | undefined;
+    try {
+      optIn = captureOptIn(input.pod, labels, input.settings.capture);
+    } catch (err) {
+      return deny('invalid capture annotation', `${describeError(err)} (the pod asked for capture that cannot be installed)`);
+    }
+    const tolerated = d.reason === 'hostNetwork pod' && input.settings.capture?.allowBypassablePods === true;
+    if (optIn.on && !tolerated) {
+      return deny(
+        `capture impossible: ${d.reason}`,
+        `capture is on (${optIn.why}) but the pod cannot be captured: ${d.reason}. ${d.fix ? `${d.fix.charAt(0).toUpperCase()}${d.fix.slice(1)}, or opt` : 'Opt'} the pod out with annotation ${key}: ${CAPTURE_DISABLED}`,
+      );
+    }
+  }
   const warnings = d.warning ? [d.warning] : [];
-  const asked = input.pod.metadata?.annotations?.[CAPTURE_ANNOTATIONS.capture] === CAPTURE_ENABLED;
+  const asked = input.pod.metadata?.annotations?.[key] === CAPTURE_ENABLED;
   if (input.operation === 'CREATE' && asked && !d.reason.startsWith('already injected'))
-    warnings.push(`thoughtgate: ${CAPTURE_ANNOTATIONS.capture}=${CAPTURE_ENABLED} but no sidecar is injected (${d.reason}): the pod's traffic is not captured`);
+    warnings.push(`thoughtgate: ${key}=${CAPTURE_ENABLED} but no sidecar is injected (${d.reason}): the pod's traffic is not captured`);
   return { patch: [], reason: d.reason, injected: false, warnings };
 }
 
@@ -401,6 +477,14 @@ function planCapture(input: MutationInput, policyPorts: readonly number[], uid: 
   } catch (err) {
     return { denied: deny('invalid capture annotation', `${describeError(err)} (the pod asked for capture that cannot be installed)`) };
   }
+  const key = CAPTURE_ANNOTATIONS.capture;
+  if (captureRequired(input.namespace.labels) && pod.metadata?.annotations?.[key] === CAPTURE_DISABLED)
+    return {
+      denied: deny(
+        'capture required: opted out of capture',
+        `namespace ${input.namespace.name} is labelled ${key}=${CAPTURE_REQUIRED}: a pod there cannot opt out with annotation ${key}: ${CAPTURE_DISABLED}; remove the annotation`,
+      ),
+    };
   if (!optIn.on) return null;
   try {
     ({ spec: cs, warnings: specWarnings } = captureSpec(pod, settings.capture, policyPorts, uid));
@@ -462,15 +546,8 @@ export function mutatePod(input: MutationInput): MutationResult {
   // Capture: decided (and refused) before anything is patched.
   const capture = planCapture(input, needs.httpPorts, settings.runAsUser ?? DEFAULT_RUN_AS_USER);
   if (capture && 'denied' in capture) return capture.denied;
+  // Our volume names cannot clash: decide() refused a pod with one (SECRET_VOLUME_PREFIX included).
   const secrets = secretMounts(needs.secrets);
-  const clash = secrets.volumes.find((v) => (spec.volumes ?? []).some((x) => x.name === v.name));
-  if (clash)
-    return {
-      patch: [],
-      reason: `volume ${clash.name} already exists`,
-      injected: false,
-      warnings: [`thoughtgate: not injected: the pod already has a volume named ${clash.name}`],
-    };
   const warnings = [...(capture?.warnings ?? []), ...secrets.warnings];
   const patch: JsonPatchOp[] = [];
 

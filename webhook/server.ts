@@ -12,10 +12,14 @@
 // - a pod we choose not to inject -> allowed:true without a patch.
 // - the policies selecting a pod are not known yet (the cache is filling) -> 500: injecting without
 //   their Secrets and ports would start a pod that cannot authenticate or is not fully captured.
+// - the namespace's labels are not known (cache not synced, or the namespace labelled a moment
+//   ago) -> 500 likewise: its capture label decides whether the pod is captured.
 // The webhook denies a pod (allowed:false, 403, with a message naming what to change) in one case
-// only: it asked for capture (annotation, namespace label or chart default) and capture cannot
-// hold — an invalid capture annotation, or a container that could walk around the rules
-// (webhook/capture.ts bypassFindings; chart capture.allowBypassablePods admits those instead).
+// only: capture is on for it (annotation, namespace label or chart default) and cannot hold — an
+// invalid capture annotation, a container or pod setting that could walk around the rules
+// (webhook/capture.ts bypassFindings; chart capture.allowBypassablePods admits those instead), a
+// pod that cannot be injected (hostNetwork, a name clash); or its namespace is labelled
+// thoughtgate.io/capture=required and it opted out of capture or injection.
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -55,7 +59,9 @@ export interface WebhookServerOptions {
   settings: InjectionSettings;
   /**
    * The namespace's labels (e.g. from the operator's namespace informer). undefined = not known
-   * (yet): the webhook configuration's namespaceSelector already matched, so trust it.
+   * (yet): a pod CREATE fails (500, failurePolicy decides), since its capture label cannot be
+   * guessed. Not given at all: the webhook configuration's namespaceSelector matched, so
+   * inject=enabled and no capture label (tests, a webhook without the operator).
    */
   namespaceLabels?: (name: string) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>;
   /**
@@ -140,7 +146,15 @@ export async function answerReview(
     };
   }
   if (req.operation === 'CREATE' && (typeof req.object !== 'object' || req.object === null)) throw new BadReview('request.object is missing');
-  const labels = (await namespaceLabels?.(req.namespace)) ?? { [LABELS.inject]: INJECT_ENABLED };
+  const known = namespaceLabels ? await namespaceLabels(req.namespace) : { [LABELS.inject]: INJECT_ENABLED };
+  // The namespace's capture label (enabled, disabled, required) decides capture for every pod there:
+  // guessing it would skip a namespace's capture silently, so a pod CREATE waits for the cache
+  // (500: failurePolicy decides; the ReplicaSet controller retries).
+  if (known === undefined && req.operation === 'CREATE')
+    throw new Error(
+      `namespace ${req.namespace}'s labels are not known yet (the namespace cache is not synced or has not seen it); cannot tell whether its pods are captured`,
+    );
+  const labels = known ?? { [LABELS.inject]: INJECT_ENABLED };
   let policies: readonly unknown[] | undefined;
   if (policiesOf && req.operation === 'CREATE') {
     policies = await policiesOf(req.namespace);

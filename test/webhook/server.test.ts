@@ -130,11 +130,25 @@ describe('webhook server', () => {
     expect(seen.map(([r]) => r.outcome)).toEqual(['skipped', 'skipped', 'skipped', 'skipped', 'skipped']);
   });
 
-  it('uses the namespace labels when it has them, and trusts the namespaceSelector when it does not', async () => {
-    const labels: Record<string, Record<string, string>> = { agents: { 'thoughtgate.io/inject': 'enabled' }, plain: {} };
-    const { s } = await start({ namespaceLabels: async (n) => labels[n] });
+  it('uses the namespace labels when it has them, and fails (500) a pod CREATE when it does not: the capture label cannot be guessed', async () => {
+    const labels: Record<string, Record<string, string>> = {
+      agents: { 'thoughtgate.io/inject': 'enabled' },
+      plain: {},
+      captured: { 'thoughtgate.io/inject': 'enabled', 'thoughtgate.io/capture': 'enabled' },
+    };
+    const { s, seen } = await start({ namespaceLabels: async (n) => labels[n] });
     expect((await call(s.port, 'POST', '/mutate-pods', review(pod()))).json.response.patch).toBeDefined();
     expect((await call(s.port, 'POST', '/mutate-pods', review(pod(), { namespace: 'plain' }))).json.response.patch).toBeUndefined();
+    // The namespace's capture label is read: the default pod could walk around capture, so it is denied.
+    expect((await call(s.port, 'POST', '/mutate-pods', review(pod(), { namespace: 'captured' }))).json.response.allowed).toBe(false);
+    const unknown = await call(s.port, 'POST', '/mutate-pods', review(pod(), { namespace: 'unknown-yet' }));
+    expect(unknown.status).toBe(500);
+    expect(unknown.body).toMatch(/namespace unknown-yet's labels are not known yet/);
+    // Not a CREATE: nothing is injected anyway, so no need to know.
+    const update = await call(s.port, 'POST', '/mutate-pods', review(pod(), { namespace: 'unknown-yet', operation: 'UPDATE', oldObject: pod() }));
+    expect(update.json.response).toEqual({ uid: expect.any(String), allowed: true });
+    expect(seen.map(([r]) => r.outcome)).toEqual(['injected', 'skipped', 'denied', 'error', 'skipped']);
+    labels['unknown-yet'] = { 'thoughtgate.io/inject': 'enabled' };
     expect((await call(s.port, 'POST', '/mutate-pods', review(pod(), { namespace: 'unknown-yet' }))).json.response.patch).toBeDefined();
   });
 
@@ -181,9 +195,9 @@ describe('webhook server', () => {
     expect(r.json.response).toEqual({
       uid: 'd7a1d6c8-0000-4000-8000-000000000001',
       allowed: false,
-      status: { code: 403, reason: 'Forbidden', message: expect.stringMatching(/^thoughtgate: capture is on .*container "app": it may run as root/) },
+      status: { code: 403, reason: 'Forbidden', message: expect.stringMatching(/^thoughtgate: capture is on .*container "app": it has no runAsUser/) },
     });
-    captured.spec!.containers![0]!.securityContext = { runAsNonRoot: true, allowPrivilegeEscalation: false };
+    captured.spec!.containers![0]!.securityContext = { runAsUser: 1000, allowPrivilegeEscalation: false };
     const ok = await call(s.port, 'POST', '/mutate-pods', review(captured));
     expect(ok.json.response).toMatchObject({ allowed: true, patchType: 'JSONPatch' });
     expect(seen.map(([r]) => r.outcome)).toEqual(['denied', 'injected']);
