@@ -75,7 +75,13 @@ async function burst(minIntervalMs: number): Promise<Run> {
   try {
     for (let i = 0; i < PODS; i++) {
       // Each pod event is one enqueue, as the informer's handler does.
-      pods = [...pods, { metadata: { name: `new-${String(i).padStart(2, '0')}`, labels: { 'thoughtgate.io/sidecar': 'captured' } } }];
+      pods = [
+        ...pods,
+        {
+          metadata: { name: `new-${String(i).padStart(2, '0')}`, labels: { 'thoughtgate.io/sidecar': 'captured' } },
+          spec: { initContainers: [{ name: 'thoughtgate-capture', args: ['capture-init'] }] },
+        },
+      ];
       queue.add({ namespace: NS });
       await drain();
       if (i < 10) {

@@ -1,8 +1,10 @@
 import { captureReport, planCaptureReport, type ReportPod } from './capture-report-plan.js';
 import type { KubeObject } from './kube-object.js';
 
+/** A pod as the webhook leaves it: a captured one runs capture-init first. */
 const pod = (name: string, sidecar: string, extra: Partial<ReportPod> = {}): ReportPod => ({
   metadata: { name, labels: { 'thoughtgate.io/sidecar': sidecar }, ...extra.metadata },
+  spec: extra.spec ?? (sidecar === 'captured' ? { initContainers: [{ name: 'thoughtgate-capture', args: ['capture-init', '--uid', '7467'] }] } : {}),
   ...(extra.status ? { status: extra.status } : {}),
 });
 const policy = (name: string, capture?: unknown): KubeObject =>
@@ -33,6 +35,16 @@ describe('capture report', () => {
       notCapturedPods: ['c'],
       bypassablePods: ['a'],
     });
+  });
+
+  it('counts a pod as captured only when it runs capture-init first: the label alone may be forged', () => {
+    const r = captureReport([
+      pod('real', 'captured'),
+      pod('label-only', 'captured', { spec: {} }),
+      pod('other-init-first', 'captured', { spec: { initContainers: [{ name: 'setup' }, { name: 'thoughtgate-capture', args: ['capture-init'] }] } }),
+      pod('look-alike', 'captured', { spec: { initContainers: [{ name: 'thoughtgate-capture', args: ['sleep', '1'] }] } }),
+    ]);
+    expect([r.summary, r.capturedPods, r.notCapturedPods]).toEqual(['1/4', ['real'], ['label-only', 'look-alike', 'other-init-first']]);
   });
 
   it('is bounded: full counts, ten names each', () => {

@@ -2,13 +2,23 @@
 // thoughtgate.io/sidecar=injected|captured) in, the report every GovernancePolicy of the namespace
 // carries in status.capture out, and which policies need it written. Bounded: full counts, at most
 // CAPTURE_REPORT_MAX_NAMES names of each kind.
-import { CAPTURE_ANNOTATIONS, CAPTURE_REPORT_MAX_NAMES, SIDECAR_LABEL, SIDECAR_LABEL_VALUES } from '../api/capture.js';
+import { CAPTURE_ANNOTATIONS, CAPTURE_REPORT_MAX_NAMES, INIT_CONTAINER_NAME, SIDECAR_LABEL, SIDECAR_LABEL_VALUES } from '../api/capture.js';
 import type { CaptureReport } from '../api/capture-state.js';
 import type { KubeObject } from './kube-object.js';
 
 export interface ReportPod {
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: { initContainers?: readonly { name: string; args?: readonly string[] }[] };
   status?: { phase?: string };
+}
+
+/**
+ * Whether the pod runs capture-init first. The label alone is not proof: a pod the webhook never
+ * saw (opted out by label, so the API server does not send it) may carry any label.
+ */
+function runsCaptureInit(pod: ReportPod): boolean {
+  const first = pod.spec?.initContainers?.[0];
+  return first?.name === INIT_CONTAINER_NAME && first.args?.[0] === 'capture-init';
 }
 
 /** Whether the captured annotation says the pod was admitted with a container that could walk around capture. */
@@ -29,10 +39,10 @@ export function captureReport(pods: readonly ReportPod[]): CaptureReport {
   for (const p of pods) {
     if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
     const v = p.metadata.labels?.[SIDECAR_LABEL];
-    if (v === SIDECAR_LABEL_VALUES.captured) {
+    if (v === SIDECAR_LABEL_VALUES.captured && runsCaptureInit(p)) {
       captured.push(p.metadata.name);
       if (bypassable(p)) weak.push(p.metadata.name);
-    } else if (v === SIDECAR_LABEL_VALUES.injected) notCaptured.push(p.metadata.name);
+    } else if (v === SIDECAR_LABEL_VALUES.injected || v === SIDECAR_LABEL_VALUES.captured) notCaptured.push(p.metadata.name);
   }
   const first = (names: string[]) => names.sort().slice(0, CAPTURE_REPORT_MAX_NAMES);
   return {
