@@ -9,7 +9,7 @@
 //    webhook Secret and caBundle) without one "forbidden", and `kubectl auth can-i` shows what that
 //    ServiceAccount cannot do;
 //  - helm install, upgrade and uninstall work against the API server.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,41 +44,6 @@ const find = (objs: K8sObject[], kind: string, name?: string): K8sObject => {
   if (!o) throw new Error(`no ${kind} ${name ?? ''} rendered`);
   return o;
 };
-
-/** The `resource.customizations.health.*` Lua scripts of examples/argocd/README.md, as documented. */
-function argoHealthChecks(): Record<string, string> {
-  const readme = readFileSync(join(ROOT, 'examples', 'argocd', 'README.md'), 'utf8');
-  const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('resource.customizations.health.'));
-  if (!block) throw new Error('no health-check block in examples/argocd/README.md');
-  const [doc] = parseAllDocuments(block);
-  if (!doc) throw new Error('no YAML document in the health-check block of examples/argocd/README.md');
-  const data = (doc.toJS() as { data: Record<string, string> }).data;
-  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k.replace('resource.customizations.health.', ''), v]));
-}
-
-/** A JSON value as a Lua table constructor (what Argo CD hands a health check as `obj`). */
-function toLua(v: unknown): string {
-  if (v === null || v === undefined) return 'nil';
-  if (typeof v === 'boolean' || typeof v === 'number') return String(v);
-  if (typeof v === 'string') {
-    // Lua 5.1 strings know no \u escapes: every byte that is not printable ASCII becomes \ddd.
-    return `"${[...Buffer.from(v, 'utf8')].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\${b}`)).join('')}"`;
-  }
-  if (Array.isArray(v)) return `{${v.map(toLua).join(', ')}}`;
-  return `{${Object.entries(v as Record<string, unknown>)
-    .map(([k, x]) => `[${toLua(k)}] = ${toLua(x)}`)
-    .join(', ')}}`;
-}
-
-/** Runs a health check in gopher-lua (the interpreter Argo CD embeds), as Argo CD calls it. */
-async function argoHealth(script: string, obj: unknown): Promise<{ status: string; message: string }> {
-  const file = join(stateDir, `health-${Math.random().toString(36).slice(2)}.lua`);
-  writeFileSync(file, `obj = ${toLua(obj)}\nlocal function check()\n${script}\nend\nlocal hs = check()\nprint(hs.status)\nprint(hs.message)\n`);
-  const r = await run(join(helmBin, '..', 'glua'), [file]);
-  if (r.code !== 0) throw new Error(`glua: ${r.stderr}${r.stdout}`);
-  const [status, ...message] = r.stdout.replace(/\n$/, '').split('\n');
-  return { status: status!, message: message.join('\n') }; // split returns at least one element
-}
 
 beforeAll(async () => {
   // Builds helm once into ~/.cache/thoughtgate (cold: a minute or two); the last stdout line is its path.
@@ -521,77 +486,6 @@ describe('on a real API server', () => {
     await kubectl(['apply', '--server-side', '-f', join(ROOT, 'deploy', 'thoughtgate.yaml')]);
     expect((await getJson(['get', 'mutatingwebhookconfiguration', 'thoughtgate'])).webhooks[0].clientConfig.caBundle).toBe(before);
   });
-
-  test("the Argo CD health checks of examples/argocd read the operator's Ready condition", async () => {
-    const checks = argoHealthChecks();
-    expect(Object.keys(checks).sort()).toEqual(['thoughtgate.io_ApprovalChannel', 'thoughtgate.io_GovernancePolicy']);
-    const gpCheck = checks['thoughtgate.io_GovernancePolicy']!; // both keys checked just above
-
-    // Real objects, with the status the operator wrote: a valid policy, and one whose Cedar does not parse.
-    await kubectl(['apply', '-n', NS, '-f', join(ROOT, 'examples', 'crds', 'governancepolicy.yaml')]);
-    await kubectl(
-      ['apply', '-n', NS, '-f', '-'],
-      `
-apiVersion: thoughtgate.io/v1alpha1
-kind: GovernancePolicy
-metadata: { name: broken-cedar }
-spec:
-  sources: [{ name: s, url: "http://mcp.example/mcp" }]
-  rules: [{ match: { tool: "transfer_*" }, action: policy }]
-  defaultAction: deny
-  cedar:
-    policies: |
-      permit(principal, action, resource) when { ;
-`,
-    );
-    const withReady = (name: string, status: string) =>
-      until(`${name} Ready=${status}`, async () => {
-        const gp = await getJson(['get', 'governancepolicy', name, '-n', NS]);
-        return gp?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === status) ? gp : null;
-      });
-    const valid = await withReady('everything', 'True');
-    const broken = await withReady('broken-cedar', 'False');
-
-    expect(await argoHealth(gpCheck, valid)).toEqual({ status: 'Healthy', message: expect.stringContaining('rendered into ConfigMap thoughtgate-config') });
-    expect(await argoHealth(gpCheck, broken)).toEqual({ status: 'Degraded', message: expect.stringContaining('generation 1 is invalid') });
-    const { status: _s, ...fresh } = valid;
-    expect(await argoHealth(gpCheck, fresh)).toEqual({ status: 'Progressing', message: 'waiting for the ThoughtGate operator' });
-    const edited = { ...valid, metadata: { ...valid.metadata, generation: valid.metadata.generation + 1 } };
-    expect(await argoHealth(gpCheck, edited)).toEqual({
-      status: 'Progressing',
-      message: `the operator has not seen generation ${valid.metadata.generation + 1} yet`,
-    });
-
-    const channel = parseAllDocuments(readFileSync(join(ROOT, 'examples', 'crds', 'approvalchannel.yaml'), 'utf8'))
-      .map((d) => d.toJS())
-      .find((o) => o?.kind === 'ApprovalChannel');
-    const acCheck = checks['thoughtgate.io_ApprovalChannel']!;
-    expect((await argoHealth(acCheck, channel)).status).toBe('Progressing');
-    const now = new Date().toISOString();
-    const working = {
-      ...channel,
-      metadata: { ...channel.metadata, generation: 1 },
-      status: {
-        conditions: [{ type: 'Ready', status: 'True', reason: 'Verified', message: 'token and channel work', observedGeneration: 1, lastTransitionTime: now }],
-      },
-    };
-    expect(await argoHealth(acCheck, working)).toEqual({ status: 'Healthy', message: 'token and channel work' });
-    const unreachable = {
-      ...working,
-      status: {
-        conditions: [
-          { ...working.status.conditions[0], status: 'Unknown', reason: 'SlackUnreachable', message: 'Slack could not be reached; will check again' },
-        ],
-      },
-    };
-    expect(await argoHealth(acCheck, unreachable)).toEqual({ status: 'Progressing', message: 'Slack could not be reached; will check again' });
-    const refused = {
-      ...working,
-      status: { conditions: [{ ...working.status.conditions[0], status: 'False', reason: 'TokenRefused', message: 'invalid_auth' }] },
-    };
-    expect(await argoHealth(acCheck, refused)).toEqual({ status: 'Degraded', message: 'invalid_auth' });
-    await kubectl(['delete', 'governancepolicy', 'broken-cedar', '-n', NS]);
-  }, 60_000);
 
   test('the ServiceAccount can do exactly what the operator needs (kubectl auth can-i)', async () => {
     const yes: string[][] = [

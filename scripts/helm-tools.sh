@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and caches the tools the chart tests use (e2e/helm.test.ts), from the pinned module
 # e2e/helm/go.mod (its `tool` lines), with Go and the module proxy only: helm, and glua (the
-# gopher-lua interpreter Argo CD embeds, for the health checks in examples/argocd).
+# gopher-lua interpreter Argo CD embeds, for the health checks in examples/argocd, which
+# e2e/argocd-health.test.ts runs).
 # A module of its own, not e2e/cluster: helm and kube-apiserver pin different k8s.io/* versions,
 # and one module would force one set on both.
 #
