@@ -181,16 +181,21 @@ export const SourceSchema = strict({
 });
 export type Source = z.infer<typeof SourceSchema>;
 
+/** A match names at most one of tool, resource, prompt. */
+function oneTargetKind(what: string) {
+  return (m: { tool?: unknown; resource?: unknown; prompt?: unknown }, ctx: z.RefinementCtx): void => {
+    const targets = (['tool', 'resource', 'prompt'] as const).filter((k) => m[k] !== undefined);
+    if (targets.length > 1) ctx.addIssue({ code: 'custom', message: `${what} matches one kind of target; it names ${targets.join(' and ')}` });
+  };
+}
+
 export const RuleMatchSchema = strict({
   tool: GlobList.optional(),
   resource: ResourceGlobList.optional(),
   prompt: GlobList.optional(),
   method: GlobList.optional(),
   source: GlobList.optional(),
-}).superRefine((m, ctx) => {
-  const targets = (['tool', 'resource', 'prompt'] as const).filter((k) => m[k] !== undefined);
-  if (targets.length > 1) ctx.addIssue({ code: 'custom', message: `a rule matches one kind of target; it names ${targets.join(' and ')}` });
-});
+}).superRefine(oneTargetKind('a rule'));
 export type RuleMatch = z.infer<typeof RuleMatchSchema>;
 
 export const ApprovalRefSchema = strict({
@@ -383,10 +388,7 @@ export const RateLimitMatchSchema = strict({
   tool: GlobList.optional(),
   resource: ResourceGlobList.optional(),
   prompt: GlobList.optional(),
-}).superRefine((m, ctx) => {
-  const targets = (['tool', 'resource', 'prompt'] as const).filter((k) => m[k] !== undefined);
-  if (targets.length > 1) ctx.addIssue({ code: 'custom', message: `a rate limit matches one kind of target; it names ${targets.join(' and ')}` });
-});
+}).superRefine(oneTargetKind('a rate limit'));
 export const RateLimitSchema = strict({
   /** The `rule` of the error and the metric; unset: `rateLimits[<index>]`. */
   name: z

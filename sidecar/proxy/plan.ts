@@ -189,10 +189,7 @@ export function planPost(i: PlanInput): PostPlan {
       // A notification cannot be told to wait: dropped.
       if (m.kind === 'request')
         plan.local.push(
-          errorText(
-            m.id,
-            gateError('RATE_LIMITED', { reason: limited.reason, correlationId: cid, rule: limited.rule, retryAfterMs: limited.retryAfterMs }),
-          ),
+          errorText(m.id, gateError('RATE_LIMITED', { reason: limited.reason, correlationId: cid, rule: limited.rule, retryAfterMs: limited.retryAfterMs })),
         );
       continue;
     }

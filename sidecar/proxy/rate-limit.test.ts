@@ -6,7 +6,13 @@ import { ManualClock } from '../../test/support/manual-clock.js';
 import { compileRateLimits, RateLimiter } from './rate-limit.js';
 
 const limits = (rateLimits: unknown[]) => compileRateLimits(PolicyDocumentSchema.parse({ rateLimits }).rateLimits);
-const call = (tool: string, source = 'gh'): Operation => ({ source, method: 'tools/call', target: { kind: 'tool', name: tool }, arguments: {}, governed: true });
+const call = (tool: string, source = 'gh'): Operation => ({
+  source,
+  method: 'tools/call',
+  target: { kind: 'tool', name: tool },
+  arguments: {},
+  governed: true,
+});
 
 describe('RateLimiter', () => {
   test('burst at once, then perMinute sustained; retryAfterMs is when the next token is there', async () => {
@@ -45,7 +51,10 @@ describe('RateLimiter', () => {
   });
 
   test('a limit without a target covers tools, resources and prompts; a tool limit only tools', () => {
-    const l = limits([{ name: 'any', perMinute: 60, burst: 1 }, { name: 'tools', match: { tool: '*' }, perMinute: 60, burst: 1 }]);
+    const l = limits([
+      { name: 'any', perMinute: 60, burst: 1 },
+      { name: 'tools', match: { tool: '*' }, perMinute: 60, burst: 1 },
+    ]);
     const rl = new RateLimiter();
     const read: Operation = { source: 'gh', method: 'resources/read', target: { kind: 'resource', name: 'file:///a' }, arguments: undefined, governed: true };
     const prompt: Operation = { source: 'gh', method: 'prompts/get', target: { kind: 'prompt', name: 'p' }, arguments: {}, governed: true };

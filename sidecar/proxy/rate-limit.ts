@@ -23,7 +23,8 @@ export interface CompiledRateLimit {
 
 export function compileRateLimits(limits: readonly RateLimit[]): CompiledRateLimit[] {
   return limits.map((l, i) => {
-    const kind: TargetKind | null = l.match.tool !== undefined ? 'tool' : l.match.resource !== undefined ? 'resource' : l.match.prompt !== undefined ? 'prompt' : null;
+    const kind: TargetKind | null =
+      l.match.tool !== undefined ? 'tool' : l.match.resource !== undefined ? 'resource' : l.match.prompt !== undefined ? 'prompt' : null;
     return {
       label: l.name ?? `rateLimits[${i}]`,
       source: compileGlobs(l.match.source),
