@@ -181,16 +181,21 @@ export const SourceSchema = strict({
 });
 export type Source = z.infer<typeof SourceSchema>;
 
+/** A match names at most one of tool, resource, prompt. */
+function oneTargetKind(what: string) {
+  return (m: { tool?: unknown; resource?: unknown; prompt?: unknown }, ctx: z.RefinementCtx): void => {
+    const targets = (['tool', 'resource', 'prompt'] as const).filter((k) => m[k] !== undefined);
+    if (targets.length > 1) ctx.addIssue({ code: 'custom', message: `${what} matches one kind of target; it names ${targets.join(' and ')}` });
+  };
+}
+
 export const RuleMatchSchema = strict({
   tool: GlobList.optional(),
   resource: ResourceGlobList.optional(),
   prompt: GlobList.optional(),
   method: GlobList.optional(),
   source: GlobList.optional(),
-}).superRefine((m, ctx) => {
-  const targets = (['tool', 'resource', 'prompt'] as const).filter((k) => m[k] !== undefined);
-  if (targets.length > 1) ctx.addIssue({ code: 'custom', message: `a rule matches one kind of target; it names ${targets.join(' and ')}` });
-});
+}).superRefine(oneTargetKind('a rule'));
 export type RuleMatch = z.infer<typeof RuleMatchSchema>;
 
 export const ApprovalRefSchema = strict({
@@ -374,6 +379,38 @@ export const APPROVALS_DEFAULTS: Approvals = {
   rate: RATE_DEFAULTS,
 };
 
+/**
+ * A rate limit (docs/configuration.md, `rateLimits`): a token bucket per (limit, source, tool or
+ * resource or prompt) in this sidecar. Every matching limit applies; a call needs a token from each.
+ */
+export const RateLimitMatchSchema = strict({
+  source: GlobList.optional(),
+  tool: GlobList.optional(),
+  resource: ResourceGlobList.optional(),
+  prompt: GlobList.optional(),
+}).superRefine(oneTargetKind('a rate limit'));
+export const RateLimitSchema = strict({
+  /** The `rule` of the error and the metric; unset: `rateLimits[<index>]`. */
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit')
+    .optional(),
+  match: RateLimitMatchSchema.default({}),
+  ...RateSchema.shape,
+});
+export type RateLimit = z.infer<typeof RateLimitSchema>;
+
+function rateLimitChecks(doc: { rateLimits: { name?: string | undefined }[] }, ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  doc.rateLimits.forEach((r, i) => {
+    if (r.name === undefined) return;
+    if (seen.has(r.name)) ctx.addIssue({ code: 'custom', path: ['rateLimits', i, 'name'], message: `duplicate rate limit name "${r.name}"` });
+    seen.add(r.name);
+  });
+}
+
 /** The action for what no rule matched. Not `approve`: that needs a channel, which only a rule names. */
 export const DefaultAction = z.enum(['forward', 'deny', 'policy'], {
   error: 'expected one of forward, deny, policy (for approval by default, end the rules with `match: {}` and `action: approve`)',
@@ -389,9 +426,15 @@ export const policyFields = {
   limits: LimitsSchema.default(LIMITS_DEFAULTS),
   server: ServerSchema.default(SERVER_DEFAULTS),
   approvals: ApprovalsSchema.default(APPROVALS_DEFAULTS),
+  /** Token buckets for tools/call, resources/read and prompts/get that gates 1–3 forward. */
+  rateLimits: z.array(RateLimitSchema).max(256).default([]),
 };
 
-function documentChecks(doc: { sources: { name: string }[]; rules: { action: string }[]; defaultAction: string; cedar?: unknown }, ctx: z.RefinementCtx): void {
+function documentChecks(
+  doc: { sources: { name: string }[]; rules: { action: string }[]; defaultAction: string; cedar?: unknown; rateLimits: { name?: string | undefined }[] },
+  ctx: z.RefinementCtx,
+): void {
+  rateLimitChecks(doc, ctx);
   if (!doc.cedar) {
     doc.rules.forEach((r, i) => {
       if (r.action === 'policy')

@@ -6,7 +6,7 @@
 
 import { rpcError, type JsonRpcError } from '../lib/jsonrpc-reply.js';
 
-export type Gate = 'transport' | 'visibility' | 'rules' | 'cedar' | 'approval' | 'upstream' | 'config';
+export type Gate = 'transport' | 'visibility' | 'rules' | 'cedar' | 'approval' | 'ratelimit' | 'upstream' | 'config';
 
 export interface ErrorSpec {
   code: number;
@@ -45,6 +45,8 @@ export const ERRORS = {
   TASK_RESULT_TOO_LARGE: { code: -32024, http: 200, gate: 'approval', message: 'Task result too large to keep' },
   /** The source's credential (a Secret key, file or variable its headers name) is missing or invalid: nothing was sent. */
   CREDENTIAL_UNAVAILABLE: { code: -32025, http: 200, gate: 'upstream', message: 'Upstream credential unavailable' },
+  /** A `rateLimits` bucket of this sidecar is empty: nothing was forwarded; `data.retryAfterMs` says when to retry. */
+  RATE_LIMITED: { code: -32026, http: 200, gate: 'ratelimit', message: 'Rate limit exceeded' },
   /** A bug in ThoughtGate while handling the request: nothing was forwarded. */
   INTERNAL_ERROR: { code: -32603, http: 500, gate: 'transport', message: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;

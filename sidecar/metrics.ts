@@ -220,6 +220,17 @@ export function createSidecarMetrics() {
       labelNames: ['listener', 'reason'] as const,
       registers: [registry],
     }),
+    rateLimited: new Counter({
+      name: `${p}rate_limited_total`,
+      help: 'Calls refused with -32026 by rateLimits, by source and limit (configured names, or rateLimits[<index>])',
+      labelNames: ['source', 'rule'] as const,
+      registers: [registry],
+    }),
+    rateLimitBuckets: new Gauge({
+      name: `${p}rate_limit_buckets`,
+      help: 'Token buckets the rateLimits keep (one per limit, source and tool, resource or prompt called; bounded)',
+      registers: [registry],
+    }),
     batchesRejected: new Counter({
       name: `${p}batches_rejected_total`,
       help: 'JSON-RPC batches refused with -32021 because they held more than limits.maxBatchMessages messages',

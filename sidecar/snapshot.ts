@@ -8,6 +8,7 @@ import type { GateInputs } from '../policy/gates/decide.js';
 import { sourceMayNeedApproval } from '../policy/gates/approval-tools.js';
 import type { ApprovalSettings } from './approvals/engine.js';
 import { compileEgressList, type EgressRules } from './proxy/egress-rules.js';
+import { compileRateLimits, type CompiledRateLimit } from './proxy/rate-limit.js';
 import { compileRules } from '../policy/gates/rules.js';
 import { compileVisibility, type Visibility } from '../policy/gates/visibility.js';
 import { compileAuth, type CompiledAuth } from './oauth/compile.js';
@@ -53,6 +54,8 @@ export interface Snapshot {
   /** Host header values accepted besides loopback and the bind address (sidecar/proxy/hosts.ts). */
   allowedHosts: readonly string[];
   approvals: ApprovalSettings;
+  /** `rateLimits`, compiled (proxy/rate-limit.ts). */
+  rateLimits: CompiledRateLimit[];
   /** Every credential the snapshot's sources use: what the credential store watches while it serves. */
   credentialRefs: SecretValue[];
 }
@@ -143,6 +146,7 @@ export function compileSnapshot(
       maxFilteredResponseBytes: doc.limits.maxFilteredResponseBytes,
       maxBufferedBytes: maxBufferedBytesFor(doc.limits),
       maxBatchMessages: doc.limits.maxBatchMessages,
+      rateLimits: compileRateLimits(doc.rateLimits),
       server: {
         headersTimeoutMs: ms(doc.server.headersTimeout),
         requestBodyTimeoutMs: ms(doc.server.requestBodyTimeout),

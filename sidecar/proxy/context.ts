@@ -10,6 +10,7 @@ import type { ByteBudget } from './budget.js';
 import type { ApprovalView, Takeover } from './gate4.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { InflightIds } from './inflight.js';
+import { RateLimiter } from './rate-limit.js';
 import { upstreamTarget } from './query.js';
 import { classifyUpstreamError, poolRequest, type UpstreamPools, type UpstreamResult } from './upstream.js';
 import type { SourceTokens } from '../oauth/client-credentials.js';
@@ -67,6 +68,8 @@ export interface RequestContext {
   approvals: ApprovalInterceptor | null;
   /** Request ids in flight per MCP session, shared by every request of this sidecar. */
   inflight: InflightIds;
+  /** The `rateLimits` buckets, shared by every request of this sidecar (they outlive reloads). */
+  rateLimiter: RateLimiter;
   /** `describe`: the body is not the agent's; the headers describing it (headers.ts describingHeaders). */
   sendUpstream(
     source: CompiledSource,
@@ -90,6 +93,7 @@ export interface ContextDeps {
   approvals?: ApprovalInterceptor | null;
   /** Created on first use and kept on the deps, which every request of a sidecar shares. */
   inflight?: InflightIds;
+  rateLimiter?: RateLimiter;
   /** OAuth tokens the sidecar holds for sources in auth mode clientCredentials. */
   tokens?: SourceTokens;
 }
@@ -131,6 +135,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
   res.setHeader('x-thoughtgate-correlation-id', correlationId);
 
   deps.inflight ??= new InflightIds((n) => deps.metrics.inflightIds.set(n));
+  deps.rateLimiter ??= new RateLimiter({ onBuckets: (n) => deps.metrics.rateLimitBuckets.set(n) });
   const ctx: RequestContext = {
     correlationId,
     source: sourceName,
@@ -141,6 +146,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     logging: deps.log.enabled('info'),
     approvals: deps.approvals ?? null,
     inflight: deps.inflight,
+    rateLimiter: deps.rateLimiter,
     async sendUpstream(source, incoming, method, body, inspect, describe) {
       // Resolved per call: a Secret rotated since the request began is the one sent.
       const configured = source.headers();

@@ -174,3 +174,33 @@ describe('checkPost: a body refused whole before any message is decided', () => 
     expect(check('{"jsonrpc":"2.0","id":9}')).toMatchObject({ kind: 'bad-message', name: 'INVALID_REQUEST', id: { raw: '9' } });
   });
 });
+
+describe('planPost: rate limits', () => {
+  test('asked only for what gates 1–3 forward; a refusal answers -32026 with retryAfterMs, a refused notification is dropped', () => {
+    const asked: string[] = [];
+    const rateLimit: PlanInput['rateLimit'] = (op) => {
+      asked.push(`${op.method} ${op.target?.name}`);
+      return op.target?.name === 'busy' ? { rule: 'r1', retryAfterMs: 1234, reason: 'r1 allows …' } : null;
+    };
+    const p = plan(
+      `[${req(1, 'tools/call', { name: 'busy' })},${req(2, 'tools/call', { name: 'echo' })},${req(3, 'tools/call', { name: 'secret' })},${req(4, 'tools/call', { name: 'rm' })},${note('tools/call', { name: 'busy' })}]`,
+      null,
+      { rateLimit },
+    );
+    // The hidden and the denied tool never reach a bucket.
+    expect(asked).toEqual(['tools/call busy', 'tools/call echo', 'tools/call busy']);
+    expect(p.forward).toHaveLength(2); // echo, and the probe for the hidden tool
+    const errors = p.local.map((l) => JSON.parse(l));
+    expect(errors.find((e) => e.id === 1).error).toEqual({
+      code: -32026,
+      message: 'Rate limit exceeded',
+      data: { gate: 'ratelimit', rule: 'r1', reason: 'r1 allows …', retryAfterMs: 1234, correlationId: 'cid' },
+    });
+    expect(errors.map((e) => e.id).sort()).toEqual([1, 4]);
+    expect(p.rateLimited).toEqual(['r1', 'r1']);
+    expect(p.counts.filter((c) => c.gate === 'ratelimit')).toEqual([
+      { method: 'tools/call', decision: 'deny', gate: 'ratelimit' },
+      { method: 'tools/call', decision: 'deny', gate: 'ratelimit' },
+    ]);
+  });
+});

@@ -19,6 +19,7 @@ import type { MessageOutcome } from './context.js';
 import { EditTable, newProbeName, probeRequest, type ResponseEdit } from './edits.js';
 import { decodeMcpHeader, headerValue } from './headers.js';
 import type { ApprovalView, Takeover } from './gate4.js';
+import type { RateRefusal } from './rate-limit.js';
 
 export interface PlanInput {
   messages: readonly Message[];
@@ -33,6 +34,11 @@ export interface PlanInput {
   correlationId: string;
   /** Whether outcomes carry an argument summary (only when request lines are logged). */
   logging: boolean;
+  /**
+   * Rate limits (rate-limit.ts): asked for each tools/call, resources/read and prompts/get that
+   * gates 1–3 forward; it takes the call's tokens, the one state planning changes. Unset: no limits.
+   */
+  rateLimit?: (op: Operation) => RateRefusal | null;
   /** Probe names for hidden targets (random in production; fixed in tests). */
   probeName?: () => string;
 }
@@ -49,6 +55,8 @@ export interface PostPlan {
   outcomes: MessageOutcome[];
   /** One per decided message: the executor counts them in requests_total. */
   counts: { method: string; decision: Decision['action']; gate: string }[];
+  /** The rate limits that refused a message, one entry per refused message. */
+  rateLimited: string[];
   /** Held calls whose client cancelled them (task ids). */
   cancelHeld: string[];
   /** A single request gate 4 answers itself: nothing else of the plan applies. */
@@ -137,6 +145,7 @@ export function planPost(i: PlanInput): PostPlan {
     edits: new EditTable(),
     outcomes: [],
     counts: [],
+    rateLimited: [],
     cancelHeld: [],
     takeover: null,
     init: { session: undefined },
@@ -170,6 +179,20 @@ export function planPost(i: PlanInput): PostPlan {
       continue;
     }
     const decision = decide(gates, d.op, i.now);
+    // After gates 1–3 forward, before anything else: a hidden or denied call never reaches a bucket,
+    // so a rate-limit error never tells that a hidden tool exists.
+    const limited = decision.action === 'forward' && i.rateLimit ? i.rateLimit(d.op) : null;
+    if (limited) {
+      plan.outcomes.push({ ...outcomeOf(m, d.op, decision, i.logging), decision: 'deny', gate: 'ratelimit', rule: limited.rule, reason: limited.reason });
+      plan.counts.push({ method: m.method, decision: 'deny', gate: 'ratelimit' });
+      plan.rateLimited.push(limited.rule);
+      // A notification cannot be told to wait: dropped.
+      if (m.kind === 'request')
+        plan.local.push(
+          errorText(m.id, gateError('RATE_LIMITED', { reason: limited.reason, correlationId: cid, rule: limited.rule, retryAfterMs: limited.retryAfterMs })),
+        );
+      continue;
+    }
     plan.outcomes.push(outcomeOf(m, d.op, decision, i.logging));
     plan.counts.push({ method: m.method, decision: decision.action, gate: decision.gate });
     switch (decision.action) {

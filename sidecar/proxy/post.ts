@@ -82,6 +82,7 @@ export async function handlePost(ctx: RequestContext, req: IncomingMessage, res:
     now: new Date(),
     correlationId: ctx.correlationId,
     logging: ctx.logging,
+    rateLimit: (op) => ctx.rateLimiter.take(snap.rateLimits, op, Date.now()),
   });
   return executePost(ctx, req, res, snap, source, messages, parsed.batch, plan);
 }
@@ -113,6 +114,7 @@ async function executePost(
   plan: PostPlan,
 ): Promise<void> {
   for (const c of plan.counts) ctx.metrics.requests.inc({ source: source.name, method: methodLabel(c.method), decision: c.decision, gate: c.gate });
+  for (const rule of plan.rateLimited) ctx.metrics.rateLimited.inc({ source: source.name, rule });
   for (const id of plan.cancelHeld) ctx.approvals?.cancelHeld(id);
   ctx.messages = plan.outcomes;
   if (plan.takeover) return ctx.approvals!.takeover(plan.takeover, { ctx, req, res, snap, source });
