@@ -4,7 +4,7 @@
 //  - off by default; on, one PrometheusRule with the ruleSelector labels and the thresholds given;
 //  - `promtool check rules` accepts the rendered groups, `promtool test rules`
 //    (e2e/chart-alerts.rules-test.yaml) fires and silences every alert as expected;
-//  - every metric the rules read is one ThoughtGate registers (or cert-manager's own).
+//  - every metric the rules read is one ThoughtGate registers.
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,11 +89,13 @@ test('no PrometheusRule by default; enabled, one with the extra labels and the a
     'ThoughtGateApprovalsWaitingTooLong',
     'ThoughtGateSlackUnavailable',
     'ThoughtGateWebhookErrors',
+    'ThoughtGateWebhookCertificateExpiring',
     'ThoughtGateOperatorNoLeader',
   ]);
-  // The certificate alert reads cert-manager's metric: only in cert-manager mode.
-  const cm = await renderRules(['--set', 'webhook.certManager.enabled=true']);
-  expect(cm.groups[0]!.rules.map((r) => r.alert)).toContain('ThoughtGateWebhookCertificateExpiring');
+  // The operator's own week-long certificates alert with 2 days left; cert-manager's with certificateExpiryDays.
+  const expiry = (f: RuleFile) => f.groups[0]!.rules.find((r) => r.alert === 'ThoughtGateWebhookCertificateExpiring')!.expr;
+  expect(expiry(rule!.spec as RuleFile)).toMatch(/< 2 \* 86400$/);
+  expect(expiry(await renderRules(['--set', 'webhook.certManager.enabled=true']))).toMatch(/< 14 \* 86400$/);
 });
 
 test('the thresholds come from values, and the schema refuses nonsense', async () => {
@@ -136,14 +138,14 @@ test('the rules test can fail: a higher approval threshold breaks its expectatio
   expect(t.stdout + t.stderr).toContain('ThoughtGateApprovalsWaitingTooLong');
 }, 60_000);
 
-test('every metric the rules read is registered by the sidecar or the operator (or is cert-manager’s)', async () => {
+test('every metric the rules read is registered by the sidecar or the operator', async () => {
   const registries = [createSidecarMetrics().registry, createOperatorMetrics().registry];
   sidecarApprovalMetrics(registries[0]!);
   operatorApprovalMetrics(registries[1]!);
   const known = new Set((await Promise.all(registries.map((r) => r.getMetricsAsJSON()))).flat().map((m) => m.name));
   const { groups } = await renderRules(['--set', 'webhook.certManager.enabled=true']);
-  const used = new Set(groups[0]!.rules.flatMap((r) => [...r.expr.matchAll(/\b(thoughtgate_[a-z_]+|certmanager_[a-z_]+)\b/g)].map((m) => m[1]!)));
-  const missing = [...used].filter((n) => !n.startsWith('certmanager_') && !known.has(n.replace(/_(bucket|sum|count)$/, '')));
+  const used = new Set(groups[0]!.rules.flatMap((r) => [...r.expr.matchAll(/\bthoughtgate_[a-z_]+\b/g)].map((m) => m[0])));
+  const missing = [...used].filter((n) => !known.has(n.replace(/_(bucket|sum|count)$/, '')));
   expect(missing).toEqual([]);
   expect(used.size).toBeGreaterThanOrEqual(11);
 });
