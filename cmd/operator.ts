@@ -17,6 +17,7 @@ import { FIELD_MANAGER } from '../operator/kube-writes.js';
 import { startInformer } from '../operator/informer.js';
 import type { KubeObject } from '../operator/kube-object.js';
 import { GOVERNANCE_POLICIES, INJECTED_NAMESPACES } from '../operator/sources.js';
+import { trackCertificateExpiry } from '../operator/metrics.js';
 import { CaInjector } from '../webhook/ca-injector.js';
 import { MountedCertificate } from '../webhook/cert-files.js';
 import { WebhookCertManager, type ServingTls } from '../webhook/cert.js';
@@ -187,7 +188,7 @@ export async function runOperator(s: OperatorSettings, log: Logger): Promise<Ope
         server = await startWebhookServer({
           port: w.port,
           host: w.bind,
-          getTls,
+          getTls: trackCertificateExpiry(metrics.webhookCertificateExpiry, getTls),
           settings,
           log,
           namespaceLabels: caches.namespaceLabels,

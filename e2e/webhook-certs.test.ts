@@ -6,7 +6,7 @@
 // chart's pod with the chart's ServiceAccount, serves the certificate mounted from cert-manager's
 // Secret, re-reads it on renewal, and touches neither Secrets nor the caBundle.
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -305,6 +305,10 @@ describe('on a real API server with the cert-manager CRDs', () => {
     const renewed = await mount();
     // The webhook server re-reads the files every 10 s.
     await until('the renewed certificate served', async () => (await served()) === renewed, 30_000);
+    // ThoughtGateWebhookCertificateExpiring reads the notAfter of the certificate served now.
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const notAfter = Date.parse(new X509Certificate(readFileSync(join(certDir, 'tls.crt'))).validTo) / 1000;
+    expect(metrics).toMatch(new RegExp(`^thoughtgate_operator_webhook_certificate_expiry_timestamp_seconds ${notAfter}$`, 'm'));
 
     // Nothing of the operator's own certificate management ran: no Secret, no caBundle.
     expect((await kubectlResult(['get', 'secret', 'thoughtgate-webhook-tls', '-n', OPNS])).code).not.toBe(0);

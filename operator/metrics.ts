@@ -1,4 +1,5 @@
 // Prometheus metrics of the operator, named thoughtgate_operator_<metric>_<unit>.
+import { X509Certificate } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export function createOperatorMetrics() {
@@ -39,6 +40,29 @@ export function createOperatorMetrics() {
       registers: [registry],
     }),
     queueDepth: new Gauge({ name: `${p}queue_depth`, help: 'Keys waiting or being reconciled', registers: [registry] }),
+    webhookCertificateExpiry: new Gauge({
+      name: `${p}webhook_certificate_expiry_timestamp_seconds`,
+      help: "When the TLS certificate this replica's webhook serves expires (its notAfter), in seconds since the epoch",
+      registers: [registry],
+    }),
+  };
+}
+
+/**
+ * Wraps the webhook server's certificate source (polled every few seconds) so that `gauge` holds
+ * the notAfter of the certificate it serves; a certificate is parsed once, when it changes. The
+ * first certificate of a chain (cert-manager's tls.crt) is the serving one.
+ */
+export function trackCertificateExpiry<T extends { cert: string | Buffer }>(gauge: Gauge, source: () => T | undefined): () => T | undefined {
+  let seen: string | undefined;
+  return () => {
+    const tls = source();
+    const pem = tls?.cert.toString();
+    if (pem !== undefined && pem !== seen) {
+      seen = pem;
+      gauge.set(Date.parse(new X509Certificate(pem).validTo) / 1000);
+    }
+    return tls;
   };
 }
 export type OperatorMetrics = ReturnType<typeof createOperatorMetrics>;
