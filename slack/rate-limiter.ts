@@ -26,26 +26,28 @@ export interface RateBudget {
 }
 
 // Slack documents tiers as minimums per method per workspace ("Tier 3: 50+ per minute").
-// We keep perMinute + burst at or under the tier, so even a full burst followed by the sustained
-// rate stays within the tier in any one-minute window.
+// We keep perMinute + burst 10 % under the tier, so even a full burst followed by the sustained
+// rate stays within the tier in any one-minute window, with room for calls sent a minute apart that
+// arrive closer together (a busy event loop, the network). At exactly the tier (45 + 5 = 50) the
+// e2e test's fake Slack, which counts arrivals in a sliding minute, answered 429s.
 export const SLACK_RATE_BUDGETS: Readonly<Record<string, RateBudget>> = {
   // Special tier: about one message per second per channel, short bursts tolerated.
   'chat.postMessage': { perMinute: 60, burst: 1, scope: 'channel' },
   // Tier 3 (50+/min).
-  'chat.update': { perMinute: 45, burst: 5 },
-  'reactions.get': { perMinute: 45, burst: 5 },
-  'conversations.info': { perMinute: 45, burst: 5 },
+  'chat.update': { perMinute: 40, burst: 5 },
+  'reactions.get': { perMinute: 40, burst: 5 },
+  'conversations.info': { perMinute: 40, burst: 5 },
   // Only to find a message after a crash mid-post (operator recovery).
-  'conversations.history': { perMinute: 45, burst: 5 },
+  'conversations.history': { perMinute: 40, burst: 5 },
   // Tier 4 (100+/min).
-  'users.info': { perMinute: 90, burst: 10 },
+  'users.info': { perMinute: 80, burst: 10 },
   // Tier 2 (20+/min).
-  'usergroups.users.list': { perMinute: 18, burst: 2 },
+  'usergroups.users.list': { perMinute: 16, burst: 2 },
   // Special tier (generous); called rarely, so budgeted like Tier 3.
-  'auth.test': { perMinute: 45, burst: 5 },
+  'auth.test': { perMinute: 40, burst: 5 },
 };
 /** Methods not listed above get Tier 2, the common minimum. */
-export const DEFAULT_RATE_BUDGET: RateBudget = { perMinute: 18, burst: 2 };
+export const DEFAULT_RATE_BUDGET: RateBudget = { perMinute: 16, burst: 2 };
 
 /** A token bucket with explicit time: pure arithmetic, no timers. */
 export class TokenBucket {
