@@ -39,12 +39,13 @@ export const SourceTimeoutsSchema = strict({
   response: PositiveDuration.default('60s'),
 });
 
+/** A Secret name Kubernetes accepts (a DNS-1123 subdomain): no "/", no "..", so it is safe as a path segment. */
+export const SECRET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+export const SECRET_NAME_MAX = 253;
+
 /** A Kubernetes Secret key: a DNS-subdomain name and a key as Secrets allow them. */
 const SecretKeyRefSchema = strict({
-  name: z
-    .string()
-    .max(253)
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'not a valid Secret name'),
+  name: z.string().max(SECRET_NAME_MAX).regex(SECRET_NAME, 'not a valid Secret name'),
   key: z
     .string()
     .max(253)

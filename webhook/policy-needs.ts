@@ -2,6 +2,7 @@
 // sources (capture redirects them to the sidecar) and the Secrets their headers name (mounted into
 // the sidecar container alone). Read defensively from the raw objects: the webhook must not fail a
 // pod because one policy is invalid (the operator reports that in the policy's status).
+import { SECRET_NAME, SECRET_NAME_MAX } from '../api/config.js';
 import { matchesSelector, type LabelSelector } from '../api/k8s.js';
 
 export interface PolicyNeeds {
@@ -10,9 +11,6 @@ export interface PolicyNeeds {
   /** Names of the Secrets named by secretKeyRef header values and OAuth client secrets, sorted. */
   secrets: string[];
 }
-
-/** A Secret name Kubernetes accepts (DNS-1123 subdomain): no "/", no "..", so it is safe as a path segment. */
-const SECRET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -42,7 +40,7 @@ function httpPort(url: unknown): number | null {
 function secretOf(value: unknown): string | null {
   const ref = isObject(value) && isObject(value.valueFrom) && isObject(value.valueFrom.secretKeyRef) ? value.valueFrom.secretKeyRef : undefined;
   const name = ref?.name;
-  return typeof name === 'string' && name.length <= 253 && SECRET_NAME.test(name) ? name : null;
+  return typeof name === 'string' && name.length <= SECRET_NAME_MAX && SECRET_NAME.test(name) ? name : null;
 }
 
 export function policyNeeds(policies: readonly unknown[], podLabels: Readonly<Record<string, string>>): PolicyNeeds {
