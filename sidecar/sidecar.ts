@@ -493,6 +493,13 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     if (o.capture.tlsPort !== undefined) for (let i = 0; i < 2; i++) tlsListener();
   }
   const captureFile = o.capture ? captureReadiness(o.capture.stateFile) : null;
+  /** One rule for /ready and Sidecar.ready(): a config, not draining, upstreams up, capture installed, credentials usable. */
+  const readiness = () => {
+    const capture = captureFile?.(capturePorts) ?? null;
+    const creds = credentials.report();
+    const ready = current !== null && !draining && health.allUp() && (capture === null || capture.state !== null) && creds.every((c) => c.ok);
+    return { ready, capture, creds };
+  };
   /** The capture listeners' ports, once bound (before the admin port serves /ready). */
   let capturePorts: { transparentPort: number; tlsPort: number | null } | null = null;
 
@@ -502,9 +509,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     readiness: () => {
       const snap = current;
       const upstreams = health.report();
-      const capture = captureFile?.(capturePorts) ?? null;
-      const creds = credentials.report();
-      const ready = snap !== null && !draining && health.allUp() && (capture === null || capture.state !== null) && creds.every((c) => c.ok);
+      const { ready, capture, creds } = readiness();
       return {
         ready,
         draining,
@@ -546,12 +551,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     capture: capturePorts,
     metrics,
     snapshot: () => current,
-    ready: () =>
-      current !== null &&
-      !draining &&
-      health.allUp() &&
-      (captureFile === null || captureFile(capturePorts).state !== null) &&
-      credentials.report().every((c) => c.ok),
+    ready: () => readiness().ready,
     close() {
       closing ??= (async () => {
         draining = true;
