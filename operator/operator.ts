@@ -8,6 +8,7 @@ import { policyController } from './policy-controller.js';
 import { rbacController } from './rbac-controller.js';
 import { SlackChannels } from './slack-channels.js';
 import { APPROVAL_CHANNELS } from './sources.js';
+import { RateLimitMemories } from '../slack/index.js';
 
 export interface OperatorOptions extends ManagerOptions {
   /** ApprovalRequest relay and ApprovalChannel checks (leader only). */
@@ -34,7 +35,10 @@ export interface Operator {
 
 export async function startOperator(o: OperatorOptions): Promise<Operator> {
   const a = o.approvals ?? {};
-  // Both approval controllers use one set of Slack clients per term (one rate limiter per token).
+  // Both approval controllers use one set of Slack clients per term (one rate limiter per token);
+  // the budget each token has spent is the process's, so a new term (a lost and regained lease)
+  // resumes it instead of starting with full buckets.
+  const rateMemories = new RateLimitMemories();
   const slack = (ctx: ControllerContext<ObjectKey>) =>
     ctx.shared(
       'slack-channels',
@@ -45,6 +49,7 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
           channel: (ns, name) => ctx.cache(APPROVAL_CHANNELS).get(name, ns),
           allowedApiUrls: a.slackApiUrls,
           requestTimeoutMs: a.slackRequestTimeoutMs,
+          rateMemories,
         }),
       (s) => s.close(),
     );

@@ -1,6 +1,8 @@
 // An ApprovalChannel's name → a working Slack client: its bot token from a Secret in the channel's
 // namespace, one shared connection and rate limiter per token. Both approval controllers use it
-// (one instance per leadership term, closed at step-down).
+// (one instance per leadership term, closed at step-down; what each token has spent of Slack's
+// rate budget is kept for the process in `rateMemories`, so a new term does not start with full
+// buckets while the calls of the last minute still count at Slack).
 //
 // Secrets are read with `get` (no list/watch of Secrets cluster-wide), cached briefly; a change
 // of a Secret is noticed by re-reading it every secretPollMs for each channel.
@@ -10,7 +12,7 @@ import { DEFAULT_SLACK_API_URL } from '../api/approval.js';
 import { APPROVAL_REASONS } from '../api/approval-request.js';
 import { ApprovalChannelSpecSchema, type ApprovalChannelSpec } from '../api/crds.js';
 import type { Logger } from '../lib/log.js';
-import { normalizeApiUrl, SlackApprovalClient, SlackConnectionPool, type SlackConnection } from '../slack/index.js';
+import { normalizeApiUrl, SlackApprovalClient, SlackApprovalError, SlackConnectionPool, type RateLimitMemories, type SlackConnection } from '../slack/index.js';
 import type { KubeObject } from './kube-object.js';
 
 export const DEFAULT_SLACK_API_URLS: readonly string[] = [DEFAULT_SLACK_API_URL, 'https://slack-gov.com/api/'];
@@ -40,6 +42,8 @@ export interface SlackChannelsOptions {
   secretTtlMs?: number;
   /** Per Slack request. Default 15 s. */
   requestTimeoutMs?: number;
+  /** Each token's spent rate budget, kept beyond this instance (the operator's process). */
+  rateMemories?: RateLimitMemories;
 }
 
 type SecretRead = { token: string } | { missing: string };
@@ -60,14 +64,18 @@ export class SlackChannels {
   private readonly secrets = new Map<string, { at: number; data: SecretData }>();
   private readonly clients = new Map<string, { version: string; connKey: string; client: SlackApprovalClient }>();
   private readonly allowed: readonly string[];
+  private closed = false;
 
   constructor(private readonly o: SlackChannelsOptions) {
     this.core = o.kc.makeApiClient(k8s.CoreV1Api);
     this.allowed = o.allowedApiUrls ?? DEFAULT_SLACK_API_URLS;
-    this.pool = new SlackConnectionPool({
-      requestTimeoutMs: o.requestTimeoutMs ?? 15_000,
-      log: (level, message) => o.log[level === 'debug' ? 'debug' : level === 'info' ? 'info' : 'warn']('slack client', { message }),
-    });
+    this.pool = new SlackConnectionPool(
+      {
+        requestTimeoutMs: o.requestTimeoutMs ?? 15_000,
+        log: (level, message) => o.log[level === 'debug' ? 'debug' : level === 'info' ? 'info' : 'warn']('slack client', { message }),
+      },
+      o.rateMemories,
+    );
   }
 
   /** The bot token in a Secret, or why there is none. Throws on API errors other than 404 (retry). */
@@ -96,6 +104,8 @@ export class SlackChannels {
 
   /** The Slack client of a channel, or the problem a person must fix. Throws on transient API errors. */
   async resolve(namespace: string, name: string, fresh = false): Promise<Resolved> {
+    // A reconcile still running when its term ended gets no client (and so starts no Slack call).
+    if (this.closed) throw new SlackApprovalError('permanent', 'closed', 'connect', 'Slack: the Slack clients of this leadership term were closed');
     const channel = this.o.channel(namespace, name);
     if (!channel || channel.metadata.deletionTimestamp) {
       return {
@@ -143,6 +153,7 @@ export class SlackChannels {
   }
 
   close(): void {
+    this.closed = true;
     this.pool.close();
     this.clients.clear();
     this.secrets.clear();

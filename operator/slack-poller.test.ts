@@ -62,6 +62,24 @@ describe('SlackPoller', () => {
     p.close();
   });
 
+  test('closed (its term ended): a late start polls nothing', async () => {
+    const { p } = poller();
+    let polls = 0;
+    p.close();
+    p.start(
+      'team-a/r1',
+      target(() => {
+        polls++;
+        return { decision: null, fingerprint: 'f' };
+      }),
+      '1.2',
+      inAnHour(),
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    expect(polls).toBe(0);
+    expect(p.isPolling('team-a/r1')).toBe(false);
+  });
+
   test('a refused token: the Secret is forgotten and the request woken without an outcome, once; the second refusal fails it', async () => {
     const { p, woken, forgotten, wokenOnce } = poller();
     const refused = () => {

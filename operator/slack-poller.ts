@@ -44,6 +44,9 @@ export class SlackPoller {
 
   /** Polls the reactions on request `id`'s message `ts` in the channel `target` resolved to. */
   start(id: string, target: ChannelTarget, ts: string, expiresAt: Date): void {
+    // Closed with its term: a late start would leave a poller that nobody closes, polling Slack
+    // beside the next term's.
+    if (this.closed) return;
     let poller = this.pollers.get(target.connKey);
     if (!poller) {
       poller = new ApprovalPoller({

@@ -7,7 +7,7 @@ import { DEFAULT_SLACK_API_URL } from '../api/approval.js';
 import { ApproverDirectory, type ApproverDirectoryOptions } from './approvers.js';
 import type { Clock } from '../lib/clock.js';
 import { SlackApprovalError, classifySlackError } from './errors.js';
-import { SlackRateLimiter, type RateLimiterOptions, type RunOptions } from './rate-limiter.js';
+import { RateLimitMemories, SlackRateLimiter, type RateLimiterOptions, type RunOptions } from './rate-limiter.js';
 
 export type SlackLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type SlackLog = (level: SlackLogLevel, message: string) => void;
@@ -116,21 +116,34 @@ export class SlackConnection {
   }
 }
 
-/** Hands out one SlackConnection per (API URL, token). Keys hold a hash, not the token. */
+/**
+ * Hands out one SlackConnection per (API URL, token). Keys hold a hash, not the token. A closed pool
+ * hands out nothing: a caller still running after its owner stopped (a reconcile in flight when an
+ * operator steps down) must not open a connection nobody will close. `memories`, when given,
+ * outlives the pool: the next pool for the same token resumes its spent rate budget.
+ */
 export class SlackConnectionPool {
   private readonly connections = new Map<string, SlackConnection>();
+  private readonly memories: RateLimitMemories;
+  private closed = false;
 
-  constructor(private readonly defaults: Omit<SlackConnectionOptions, 'token' | 'apiUrl'> = {}) {}
+  constructor(
+    private readonly defaults: Omit<SlackConnectionOptions, 'token' | 'apiUrl'> = {},
+    memories?: RateLimitMemories,
+  ) {
+    this.memories = memories ?? new RateLimitMemories(defaults.clock);
+  }
 
   static key(token: string, apiUrl?: string): string {
     return `${normalizeApiUrl(apiUrl)} ${createHash('sha256').update(token).digest('hex')}`;
   }
 
   get(token: string, apiUrl?: string): SlackConnection {
+    if (this.closed) throw new SlackApprovalError('permanent', 'closed', 'connect', 'Slack: the Slack clients were closed');
     const key = SlackConnectionPool.key(token, apiUrl);
     let c = this.connections.get(key);
     if (!c) {
-      c = new SlackConnection({ ...this.defaults, token, apiUrl });
+      c = new SlackConnection({ ...this.defaults, token, apiUrl, limiter: { ...this.defaults.limiter, memory: this.memories.get(key) } });
       this.connections.set(key, c);
     }
     return c;
@@ -148,6 +161,7 @@ export class SlackConnectionPool {
   }
 
   close(): void {
+    this.closed = true;
     for (const c of this.connections.values()) c.close();
     this.connections.clear();
   }

@@ -7,6 +7,9 @@
 //   token+method, but a 429 usually arrives in a storm (other apps, other replicas), so backing off
 //   entirely is the polite and safe reaction. The method's bucket is also emptied: after the pause
 //   one call may go at once, then only the sustained rate (no burst).
+// - What the limiter knows of the budget (buckets, pause) lives in a RateLimitMemory that can
+//   outlive it: the operator's next leadership term, or a client rebuilt for the same token, takes
+//   over the spent budget instead of starting with full buckets.
 // - The WebClient is built with rejectRateLimitedCalls: true and retries: 0, so this queue is the
 //   only place that schedules retries: a rate-limited call is re-queued (a 429 means Slack did not
 //   execute it, so even chat.postMessage is safe to repeat) up to maxRateLimitRetries times.
@@ -103,6 +106,45 @@ export class TokenBucket {
   }
 }
 
+/** A token's spent budget: its buckets and its pause after a 429. */
+export class RateLimitMemory {
+  readonly buckets = new Map<string, TokenBucket>();
+  pausedUntilMs = 0;
+  /** When a call last started or was refused (for RateLimitMemories' eviction). */
+  touchedMs = -Infinity;
+}
+
+/**
+ * RateLimitMemory per key (API URL + token hash), for the life of a process. A memory untouched
+ * for a minute and not paused is dropped: by then every bucket is full again (the slowest budget
+ * refills in well under a minute), so a fresh one is the same budget. That keeps the map as small as
+ * the set of tokens used in the last minute.
+ */
+export class RateLimitMemories {
+  private readonly byKey = new Map<string, RateLimitMemory>();
+
+  constructor(
+    private readonly clock: Clock = systemClock,
+    private readonly idleMs = 60_000,
+  ) {}
+
+  get(key: string): RateLimitMemory {
+    const now = this.clock.now();
+    for (const [k, m] of this.byKey) if (now - m.touchedMs >= this.idleMs && now >= m.pausedUntilMs) this.byKey.delete(k);
+    let m = this.byKey.get(key);
+    if (!m) {
+      m = new RateLimitMemory();
+      m.touchedMs = now;
+      this.byKey.set(key, m);
+    }
+    return m;
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+}
+
 export interface RateLimiterOptions {
   /** Overrides per method (merged over SLACK_RATE_BUDGETS). */
   budgets?: Readonly<Record<string, RateBudget>>;
@@ -114,6 +156,8 @@ export interface RateLimiterOptions {
   /** How often one call is re-queued after a 429 before it fails with rate_limited. */
   maxRateLimitRetries?: number;
   clock?: Clock;
+  /** Where the spent budget is kept; default: this limiter's own. */
+  memory?: RateLimitMemory;
   /** Called on every 429 (for logs and metrics). */
   onRateLimited?: (info: { method: string; retryAfterMs: number; pausedUntil: number }) => void;
 }
@@ -155,12 +199,11 @@ export class SlackRateLimiter {
   private readonly maxConcurrent: number;
   private readonly maxQueued: number;
   private readonly maxRetries: number;
-  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly memory: RateLimitMemory;
   /** Sorted by (rank, seq): a re-queued call keeps its place ahead of newer ones. */
   private readonly queue: Task[] = [];
   private inFlight = 0;
   private seq = 0;
-  private pausedUntilMs = 0;
   private timer: unknown;
   private timerAt = Infinity;
   private closed = false;
@@ -173,6 +216,7 @@ export class SlackRateLimiter {
     this.maxConcurrent = options.maxConcurrent ?? 8;
     this.maxQueued = options.maxQueued ?? 10_000;
     this.maxRetries = options.maxRateLimitRetries ?? 3;
+    this.memory = options.memory ?? new RateLimitMemory();
   }
 
   /** Runs `fn` (one Slack call of `method`) when the budget, the pause and the queue allow. */
@@ -215,7 +259,8 @@ export class SlackRateLimiter {
 
   /** Until when every call for this token is held back after a 429 (0 when not paused). */
   get pausedUntil(): number {
-    return this.pausedUntilMs > this.clock.now() ? this.pausedUntilMs : 0;
+    const until = this.memory.pausedUntilMs;
+    return until > this.clock.now() ? until : 0;
   }
 
   stats(): RateLimiterStats {
@@ -255,10 +300,10 @@ export class SlackRateLimiter {
   }
 
   private bucket(task: Task, now: number): TokenBucket {
-    let b = this.buckets.get(task.bucketKey);
+    let b = this.memory.buckets.get(task.bucketKey);
     if (!b) {
       b = new TokenBucket(this.budgetFor(task.method), now);
-      this.buckets.set(task.bucketKey, b);
+      this.memory.buckets.set(task.bucketKey, b);
     }
     return b;
   }
@@ -271,8 +316,8 @@ export class SlackRateLimiter {
   private pump(): void {
     if (this.closed) return;
     const now = this.clock.now();
-    if (now < this.pausedUntilMs) {
-      this.arm(this.pausedUntilMs);
+    if (now < this.memory.pausedUntilMs) {
+      this.arm(this.memory.pausedUntilMs);
       return;
     }
     let wakeAt = Infinity;
@@ -292,6 +337,7 @@ export class SlackRateLimiter {
         continue;
       }
       this.queue.splice(i, 1);
+      this.memory.touchedMs = now;
       this.start(task);
     }
     if (this.queue.length > 0 && this.inFlight < this.maxConcurrent && wakeAt < Infinity) this.arm(wakeAt);
@@ -326,9 +372,11 @@ export class SlackRateLimiter {
   private onRateLimited(task: Task, retryAfterMs: number, e: unknown): void {
     const now = this.clock.now();
     this.counters.rateLimited++;
-    this.pausedUntilMs = Math.max(this.pausedUntilMs, now + retryAfterMs);
-    this.bucket(task, now).drain(this.pausedUntilMs);
-    this.options.onRateLimited?.({ method: task.method, retryAfterMs, pausedUntil: this.pausedUntilMs });
+    const m = this.memory;
+    m.touchedMs = now;
+    m.pausedUntilMs = Math.max(m.pausedUntilMs, now + retryAfterMs);
+    this.bucket(task, now).drain(m.pausedUntilMs);
+    this.options.onRateLimited?.({ method: task.method, retryAfterMs, pausedUntil: m.pausedUntilMs });
     if (this.closed || task.signal?.aborted || task.attempts >= this.maxRetries) {
       task.reject(
         new SlackApprovalError(

@@ -1,8 +1,8 @@
 import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../fakes/slack-server.js';
 import { ManualClock } from '../support/manual-clock.js';
-import { SlackConnection } from '../../slack/connection.js';
+import { SlackConnection, SlackConnectionPool } from '../../slack/connection.js';
 import { SlackApprovalError } from '../../slack/errors.js';
-import { SLACK_RATE_BUDGETS, SlackRateLimiter, TokenBucket } from '../../slack/rate-limiter.js';
+import { RateLimitMemories, SLACK_RATE_BUDGETS, SlackRateLimiter, TokenBucket } from '../../slack/rate-limiter.js';
 
 const rateLimited = (ms: number) => new SlackApprovalError('retryable', 'rate_limited', 'm', 'limited', ms);
 
@@ -176,6 +176,91 @@ describe('SlackRateLimiter scheduling (manual clock, no I/O)', () => {
     await expect(queued2).rejects.toMatchObject({ code: 'closed' });
     await expect(l.run('m', () => Promise.resolve(6))).rejects.toMatchObject({ code: 'closed' });
     expect(clock.pending).toBe(0);
+  });
+});
+
+describe("the spent budget outlives a limiter (an operator's next leadership term)", () => {
+  let clock: ManualClock;
+  beforeEach(() => {
+    clock = new ManualClock(0);
+  });
+  const call = (l: SlackRateLimiter, starts: number[]) => l.run('m', () => Promise.resolve(starts.push(clock.now())));
+
+  test('a limiter on the same memory resumes the buckets: no second burst', async () => {
+    const memories = new RateLimitMemories(clock);
+    const budgets = { m: { perMinute: 60, burst: 3 } };
+    const starts: number[] = [];
+    const first = new SlackRateLimiter({ clock, budgets, memory: memories.get('k') });
+    await Promise.all([1, 2, 3].map(() => call(first, starts)));
+    first.close();
+    const second = new SlackRateLimiter({ clock, budgets, memory: memories.get('k') });
+    const next = Promise.all([1, 2].map(() => call(second, starts)));
+    await clock.advance(2000);
+    await next;
+    // With its own memory the second limiter would have started both at 0.
+    expect(starts).toEqual([0, 0, 0, 1000, 2000]);
+    // Another key is another token's budget.
+    const other = new SlackRateLimiter({ clock, budgets, memory: memories.get('k2') });
+    const otherStarts: number[] = [];
+    await Promise.all([1, 2, 3].map(() => call(other, otherStarts)));
+    expect(otherStarts).toEqual([2000, 2000, 2000]);
+  });
+
+  test('a 429 pause carries over too', async () => {
+    const memories = new RateLimitMemories(clock);
+    const first = new SlackRateLimiter({ clock, memory: memories.get('k'), maxRateLimitRetries: 0 });
+    await expect(first.run('reactions.get', () => Promise.reject(rateLimited(30_000)))).rejects.toMatchObject({ code: 'rate_limited' });
+    first.close();
+    const second = new SlackRateLimiter({ clock, memory: memories.get('k') });
+    expect(second.pausedUntil).toBe(30_000);
+    const starts: number[] = [];
+    const p = second.run('users.info', () => Promise.resolve(starts.push(clock.now())));
+    await clock.advance(30_000);
+    await p;
+    expect(starts).toEqual([30_000]);
+  });
+
+  test('memories idle for a minute (and not paused) are dropped: the map holds the tokens of the last minute', async () => {
+    const memories = new RateLimitMemories(clock);
+    const a = memories.get('a');
+    a.pausedUntilMs = 120_000;
+    memories.get('b');
+    expect(memories.size).toBe(2);
+    await clock.advance(60_000);
+    memories.get('c');
+    // b was idle a minute; a is still paused.
+    expect(memories.size).toBe(2);
+    expect(memories.get('a')).toBe(a);
+    await clock.advance(60_000);
+    memories.get('c');
+    expect(memories.size).toBe(1);
+  });
+
+  test('a closed pool hands out no connection (a reconcile still running after step-down)', () => {
+    const pool = new SlackConnectionPool({ clock });
+    const c = pool.get('xoxb-1', 'http://127.0.0.1:9/api/');
+    expect(pool.get('xoxb-1', 'http://127.0.0.1:9/api')).toBe(c);
+    pool.close();
+    expect(() => pool.get('xoxb-1', 'http://127.0.0.1:9/api/')).toThrow(expect.objectContaining({ code: 'closed', kind: 'permanent' }));
+    expect(pool.size).toBe(0);
+  });
+
+  test("two pools on one RateLimitMemories share each token's budget", async () => {
+    const memories = new RateLimitMemories(clock);
+    const budgets = { 'auth.test': { perMinute: 60, burst: 1 } };
+    const first = new SlackConnectionPool({ clock, limiter: { budgets } }, memories);
+    const second = new SlackConnectionPool({ clock, limiter: { budgets } }, memories);
+    const a = first.get('xoxb-1', 'http://127.0.0.1:9/api/');
+    expect(a.limiter.budgetFor('auth.test')).toEqual({ perMinute: 60, burst: 1 });
+    const starts: number[] = [];
+    await a.limiter.run('auth.test', () => Promise.resolve(starts.push(clock.now())));
+    first.close();
+    const b = second.get('xoxb-1', 'http://127.0.0.1:9/api/');
+    const p = b.limiter.run('auth.test', () => Promise.resolve(starts.push(clock.now())));
+    await clock.advance(1000);
+    await p;
+    expect(starts).toEqual([0, 1000]);
+    second.close();
   });
 });
 
