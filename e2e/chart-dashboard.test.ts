@@ -11,21 +11,18 @@
 //  - `promtool check rules` accepts each panel query and variable selector as a recording rule, and
 //    `promtool test rules` finds series for each, over input series produced by the real metric
 //    objects (so a wrong metric or label name gives an empty panel, and fails).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { parseAllDocuments, stringify } from 'yaml';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { stringify } from 'yaml';
 import { run, type RunResult } from './cluster/cluster.js';
-import { CHART, installHelm, type K8sObject } from './support/helm.js';
-import { groupingLabels, metricOf, registeredMetrics, type RegisteredMetric, seriesRefs } from './support/promql.js';
+import { CHART, installHelm, type K8sObject, renderChart } from './support/helm.js';
+import { builtPromtool } from './support/promtool.js';
+import { deployableRegistries as registries, groupingLabels, metricOf, registeredMetrics, type RegisteredMetric, seriesRefs } from './support/promql.js';
 import { ROOT } from '../test/support/processes.js';
-import { createSidecarMetrics } from '../sidecar/metrics.js';
-import { approvalMetrics as sidecarApprovalMetrics } from '../sidecar/approvals/runtime.js';
-import { approvalMetrics as operatorApprovalMetrics, createOperatorMetrics } from '../operator/metrics.js';
 
 const DASHBOARD = join(CHART, 'files', 'dashboard.json');
-const PROMTOOL_TOOLS = join(ROOT, 'scripts', 'promtool-tools.sh');
 const OPNS = 'thoughtgate-system';
 /** Labels Prometheus adds to every series from the scraped pod (PodMonitor of the agents, the chart's ServiceMonitor). */
 const TARGET_LABELS = ['namespace', 'pod'];
@@ -74,13 +71,7 @@ let dir: string;
 const readDashboard = () => JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard;
 const allPanels = (d: Dashboard): Panel[] => d.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
 
-async function template(args: string[]): Promise<K8sObject[]> {
-  const r = await run(helmBin, ['template', 'thoughtgate', CHART, '--namespace', OPNS, ...args]);
-  if (r.code !== 0) throw new Error(`helm template ${args.join(' ')}: ${r.stderr}`);
-  return parseAllDocuments(r.stdout)
-    .map((d) => d.toJS() as K8sObject)
-    .filter((o) => o);
-}
+const template = (args: string[]): Promise<K8sObject[]> => renderChart(helmBin, args, 'thoughtgate', OPNS);
 const dashboardMaps = (objs: K8sObject[]) => objs.filter((o) => o.kind === 'ConfigMap' && o.data?.['thoughtgate.json'] !== undefined);
 
 /** Replaces $var and ${var}: Grafana's intervals by fixed ones, the dashboard's query variables by `.+` (the series must carry the label). */
@@ -105,15 +96,6 @@ function queries(d: Dashboard): Query[] {
     out.push({ where: `variable ${v.name}`, expr: `group by (${m[2]}) (${substitute(m[1]!, d)})` });
   }
   return out;
-}
-
-/** Registries as the deployables build them: the sidecar's (with approvals) and the operator's (webhook and approvals included). */
-function registries(): Registry[] {
-  const sidecar = createSidecarMetrics().registry;
-  const operator = createOperatorMetrics().registry;
-  sidecarApprovalMetrics(sidecar);
-  operatorApprovalMetrics(operator);
-  return [sidecar, operator];
 }
 
 /** What the registries do not have: unknown metrics, matchers and groupings on labels no series of the query carries. */
@@ -234,11 +216,7 @@ function codeText(): string {
 }
 
 beforeAll(async () => {
-  const bin = await run(PROMTOOL_TOOLS, ['bin']);
-  promtoolBin = bin.stdout.trim();
-  // Not built here: `make k8s-tools` (a part of `make test`) builds it once, in minutes.
-  if (bin.code !== 0 || !existsSync(promtoolBin))
-    throw new Error(`promtool is not built (${promtoolBin || bin.stderr}): run \`make k8s-tools\` or \`scripts/promtool-tools.sh install\` first`);
+  promtoolBin = await builtPromtool();
   helmBin = await installHelm();
   dir = mkdtempSync(join(tmpdir(), 'tg-chart-dashboard-'));
 }, 15 * 60_000);

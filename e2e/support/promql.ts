@@ -2,6 +2,9 @@
 // selects with their label matchers, and the labels it groups or joins on. Enough for the chart
 // tests to compare an expression with the real registries; promtool does the actual parsing.
 import type { Registry } from 'prom-client';
+import { approvalMetrics as operatorApprovalMetrics, createOperatorMetrics } from '../../operator/metrics.js';
+import { approvalMetrics as sidecarApprovalMetrics } from '../../sidecar/approvals/runtime.js';
+import { createSidecarMetrics } from '../../sidecar/metrics.js';
 
 export interface Matcher {
   label: string;
@@ -34,6 +37,15 @@ export function groupingLabels(expr: string): string[] {
       .map((l) => l.trim())
       .filter(Boolean),
   );
+}
+
+/** Fresh registries as the deployables fill them: the sidecar's (approvals included) and the operator's (webhook and approvals included). */
+export function deployableRegistries(): Registry[] {
+  const sidecar = createSidecarMetrics().registry;
+  const operator = createOperatorMetrics().registry;
+  sidecarApprovalMetrics(sidecar);
+  operatorApprovalMetrics(operator);
+  return [sidecar, operator];
 }
 
 export interface RegisteredMetric {
