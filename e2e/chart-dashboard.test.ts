@@ -10,7 +10,8 @@
 //    one the code writes;
 //  - `promtool check rules` accepts each panel query and variable selector as a recording rule, and
 //    `promtool test rules` finds series for each, over input series produced by the real metric
-//    objects (so a wrong metric or label name gives an empty panel, and fails).
+//    objects (so a wrong metric or label name gives an empty panel, and fails);
+//  - the rollout and denial panels give the numbers they claim on hand-written series.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,26 +180,29 @@ async function inputSeries(qs: Query[]): Promise<{ series: string; values: strin
   return out;
 }
 
-/** Writes the queries as recording rules, and (for `test`) a promtool test that expects each to return series at 20 m. */
-async function promtool(command: 'check' | 'test', qs: Query[]): Promise<RunResult> {
+/** `promtool check rules` on the queries written as recording rules. */
+function promtoolCheck(qs: Query[]): Promise<RunResult> {
   const rules = { groups: [{ name: 'thoughtgate-dashboard', rules: qs.map((q, i) => ({ record: `thoughtgate_dashboard:query_${i}`, expr: q.expr })) }] };
   writeFileSync(join(dir, 'rules.yaml'), stringify(rules));
-  if (command === 'check') return run(promtoolBin, ['check', 'rules', join(dir, 'rules.yaml')]);
-  const tests = {
-    rule_files: ['rules.yaml'],
-    evaluation_interval: '1m',
-    tests: [
-      {
-        name: 'every dashboard query returns series',
-        interval: '1m',
-        input_series: await inputSeries(qs),
-        // count(…) > bool 0 is 1 when the query returns anything, nothing when it returns nothing.
-        promql_expr_test: qs.map((q) => ({ expr: `count(${q.expr}) > bool 0`, eval_time: '20m', exp_samples: [{ labels: '{}', value: 1 }] })),
-      },
-    ],
-  };
-  writeFileSync(join(dir, 'rules-test.yaml'), stringify(tests, { lineWidth: 0 }));
+  return run(promtoolBin, ['check', 'rules', join(dir, 'rules.yaml')]);
+}
+
+/** `promtool test rules` with these test groups (input_series and promql_expr_test each), over the queries as recording rules. */
+async function promtoolTest(qs: Query[], tests: object[]): Promise<RunResult> {
+  await promtoolCheck(qs);
+  writeFileSync(join(dir, 'rules-test.yaml'), stringify({ rule_files: ['rules.yaml'], evaluation_interval: '1m', tests }, { lineWidth: 0 }));
   return run(promtoolBin, ['test', 'rules', join(dir, 'rules-test.yaml')]);
+}
+
+/** A test group that expects every query to return series at 20 m, over inputSeries(). */
+async function everyQueryReturnsSeries(qs: Query[]): Promise<object> {
+  return {
+    name: 'every dashboard query returns series',
+    interval: '1m',
+    input_series: await inputSeries(qs),
+    // count(…) > bool 0 is 1 when the query returns anything, nothing when it returns nothing.
+    promql_expr_test: qs.map((q) => ({ expr: `count(${q.expr}) > bool 0`, eval_time: '20m', exp_samples: [{ labels: '{}', value: 1 }] })),
+  };
 }
 
 /** Non-test TypeScript under the directories that write metrics. */
@@ -330,10 +334,10 @@ test('every metric and label the dashboard reads is registered by the sidecar or
 
 test('promtool check rules accepts every query; promtool test rules finds series for each', async () => {
   const qs = queries(readDashboard());
-  const check = await promtool('check', qs);
+  const check = await promtoolCheck(qs);
   expect({ code: check.code, out: check.stdout + check.stderr }).toMatchObject({ code: 0 });
   expect(check.stdout).toContain(`SUCCESS: ${qs.length} rules found`);
-  const t = await promtool('test', qs);
+  const t = await promtoolTest(qs, [await everyQueryReturnsSeries(qs)]);
   expect({ code: t.code, out: t.stdout + t.stderr }).toMatchObject({ code: 0 });
 }, 60_000);
 
@@ -343,7 +347,7 @@ test('the checks can fail: a label the metric does not have, a metric that does 
   const i = qs.findIndex((q) => q.expr.includes('thoughtgate_sidecar_upstream_errors_total{'));
   const wrongLabel = qs.map((q, j) => (j === i ? { ...q, expr: q.expr.replace('source=~', 'upstream=~') } : q));
   expect(registryProblems(wrongLabel, known)).toEqual([`${qs[i]!.where}: thoughtgate_sidecar_upstream_errors_total has no label upstream`]);
-  const t = await promtool('test', wrongLabel);
+  const t = await promtoolTest(wrongLabel, [await everyQueryReturnsSeries(wrongLabel)]);
   expect(t.code).not.toBe(0);
   expect(t.stdout + t.stderr).toContain('upstream=~');
 
@@ -353,6 +357,56 @@ test('the checks can fail: a label the metric does not have, a metric that does 
     'made up: groups on kind, which none of its metrics has',
   ]);
 
-  const check = await promtool('check', [{ where: 'broken', expr: 'sum by (kind) rate(thoughtgate_sidecar_upstream_errors_total[5m])' }]);
+  const check = await promtoolCheck([{ where: 'broken', expr: 'sum by (kind) rate(thoughtgate_sidecar_upstream_errors_total[5m])' }]);
   expect(check.code).not.toBe(0);
+}, 60_000);
+
+test("the rollout and denial panels count what they say: sidecars off their namespace's common hash, hashes per namespace, share denied", async () => {
+  const qs = queries(readDashboard());
+  const expr = (title: string) => qs.find((q) => q.where.includes(`"${title}" A`))!.expr;
+  const info = (ns: string, pod: string, hash: string) => ({
+    series: `thoughtgate_sidecar_config_info{namespace="${ns}",pod="${pod}",hash="${hash}"}`,
+    values: '1x30',
+  });
+  const calls = (decision: string, perMinute: number) => ({
+    series: `thoughtgate_sidecar_requests_total{namespace="agents",pod="a",source="s",method="tools/call",decision="${decision}",gate="rules"}`,
+    values: `0+${perMinute}x30`,
+  });
+  const t = await promtoolTest(qs, [
+    {
+      name: 'agents: two sidecars on one hash and one on another; calm: converged; a quarter of the calls denied',
+      interval: '1m',
+      input_series: [
+        info('agents', 'a', 'new'),
+        info('agents', 'b', 'new'),
+        info('agents', 'c', 'old'),
+        info('calm', 'a', 'same'),
+        info('calm', 'b', 'same'),
+        calls('deny', 60),
+        calls('forward', 180),
+      ],
+      promql_expr_test: [
+        { expr: expr('Sidecars off the common config'), eval_time: '10m', exp_samples: [{ labels: '{}', value: 1 }] },
+        {
+          expr: expr('Config hashes per namespace'),
+          eval_time: '10m',
+          exp_samples: [
+            { labels: '{namespace="agents"}', value: 2 },
+            { labels: '{namespace="calm"}', value: 1 },
+          ],
+        },
+        {
+          expr: expr('Sidecars per config hash'),
+          eval_time: '10m',
+          exp_samples: [
+            { labels: '{namespace="agents",hash="new"}', value: 2 },
+            { labels: '{namespace="agents",hash="old"}', value: 1 },
+            { labels: '{namespace="calm",hash="same"}', value: 2 },
+          ],
+        },
+        { expr: expr('Denied'), eval_time: '10m', exp_samples: [{ labels: '{}', value: 0.25 }] },
+      ],
+    },
+  ]);
+  expect({ code: t.code, out: t.stdout + t.stderr }).toMatchObject({ code: 0 });
 }, 60_000);
