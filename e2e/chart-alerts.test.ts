@@ -5,18 +5,16 @@
 //  - `promtool check rules` accepts the rendered groups, `promtool test rules`
 //    (e2e/chart-alerts.rules-test.yaml) fires and silences every alert as expected;
 //  - every metric the rules read is one ThoughtGate registers.
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { run, type RunResult } from './cluster/cluster.js';
-import { CHART, installHelm, type K8sObject } from './support/helm.js';
+import { CHART, installHelm, type K8sObject, renderChart } from './support/helm.js';
+import { builtPromtool } from './support/promtool.js';
 import { ROOT } from '../test/support/processes.js';
-import { createSidecarMetrics } from '../sidecar/metrics.js';
-import { approvalMetrics as sidecarApprovalMetrics } from '../sidecar/approvals/runtime.js';
-import { approvalMetrics as operatorApprovalMetrics, createOperatorMetrics } from '../operator/metrics.js';
+import { deployableRegistries } from './support/promql.js';
 
-const PROMTOOL_TOOLS = join(ROOT, 'scripts', 'promtool-tools.sh');
 const RULES_TEST = join(ROOT, 'e2e', 'chart-alerts.rules-test.yaml');
 const OPNS = 'thoughtgate-system';
 
@@ -35,13 +33,7 @@ let helmBin: string;
 let promtool: string;
 let dir: string;
 
-async function template(args: string[]): Promise<K8sObject[]> {
-  const r = await run(helmBin, ['template', 'thoughtgate', CHART, '--namespace', OPNS, ...args]);
-  if (r.code !== 0) throw new Error(`helm template ${args.join(' ')}: ${r.stderr}`);
-  return parseAllDocuments(r.stdout)
-    .map((d) => d.toJS() as K8sObject)
-    .filter((o) => o);
-}
+const template = (args: string[]): Promise<K8sObject[]> => renderChart(helmBin, args, 'thoughtgate', OPNS);
 const ruleObjects = (objs: K8sObject[]) => objs.filter((o) => o.kind === 'PrometheusRule');
 
 /** The rule groups of the one PrometheusRule rendered with `args`. */
@@ -59,11 +51,7 @@ function promtoolIn(groups: RuleFile, command: 'check' | 'test', file: 'rules.ya
 }
 
 beforeAll(async () => {
-  const bin = await run(PROMTOOL_TOOLS, ['bin']);
-  promtool = bin.stdout.trim();
-  // Not built here: `make k8s-tools` (a part of `make test`) builds it once, in minutes.
-  if (bin.code !== 0 || !existsSync(promtool))
-    throw new Error(`promtool is not built (${promtool || bin.stderr}): run \`make k8s-tools\` or \`scripts/promtool-tools.sh install\` first`);
+  promtool = await builtPromtool();
   helmBin = await installHelm();
   dir = mkdtempSync(join(tmpdir(), 'tg-chart-alerts-'));
 }, 15 * 60_000);
@@ -139,9 +127,7 @@ test('the rules test can fail: a higher approval threshold breaks its expectatio
 }, 60_000);
 
 test('every metric the rules read is registered by the sidecar or the operator', async () => {
-  const registries = [createSidecarMetrics().registry, createOperatorMetrics().registry];
-  sidecarApprovalMetrics(registries[0]!);
-  operatorApprovalMetrics(registries[1]!);
+  const registries = deployableRegistries();
   const known = new Set((await Promise.all(registries.map((r) => r.getMetricsAsJSON()))).flat().map((m) => m.name));
   const { groups } = await renderRules(['--set', 'webhook.certManager.enabled=true']);
   const used = new Set(groups[0]!.rules.flatMap((r) => [...r.expr.matchAll(/\bthoughtgate_[a-z_]+\b/g)].map((m) => m[0])));

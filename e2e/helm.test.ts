@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { kubectlPath, run, type RunResult } from './cluster/cluster.js';
 import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until as poll } from './support/k8s.js';
-import { CHART, HELM_TOOLS, installHelm, runChartOperator, type K8sObject } from './support/helm.js';
+import { CHART, HELM_TOOLS, installHelm, renderChart, runChartOperator, type K8sObject } from './support/helm.js';
 import type { PodJson } from './support/kubelet.js';
 import { ROOT, type Proc } from '../test/support/processes.js';
 import { buildWebhookConfiguration } from '../webhook/config.js';
@@ -32,13 +32,7 @@ let stateDir: string;
 
 const helm = (args: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunResult> => run(helmBin, args, { env });
 
-async function template(args: string[] = [], release = 'thoughtgate', namespace = OPNS): Promise<K8sObject[]> {
-  const r = await helm(['template', release, CHART, '--namespace', namespace, ...args]);
-  if (r.code !== 0) throw new Error(`helm template ${args.join(' ')}: ${r.stderr}`);
-  return parseAllDocuments(r.stdout)
-    .map((d) => d.toJS() as K8sObject)
-    .filter((o) => o);
-}
+const template = (args: string[] = [], release = 'thoughtgate', namespace = OPNS): Promise<K8sObject[]> => renderChart(helmBin, args, release, namespace);
 const find = (objs: K8sObject[], kind: string, name?: string): K8sObject => {
   const o = objs.find((x) => x.kind === kind && (name === undefined || x.metadata.name === name));
   if (!o) throw new Error(`no ${kind} ${name ?? ''} rendered`);

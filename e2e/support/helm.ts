@@ -2,6 +2,7 @@
 // tool cache) and the shape of a rendered object.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { run } from '../cluster/cluster.js';
 import { CLI, freePort, ROOT, run as runProcess, type Proc } from '../../test/support/processes.js';
 import { cluster } from './k8s.js';
@@ -23,6 +24,15 @@ export async function installHelm(): Promise<string> {
   const r = await run(HELM_TOOLS, ['install'], { streamStderr: true });
   if (r.code !== 0) throw new Error(`helm-tools.sh install: ${r.stderr}`);
   return r.stdout.trim().split('\n').pop()!;
+}
+
+/** `helm template` of the chart as `release` in `namespace` with `args`, parsed into objects; throws with helm's message when it refuses. */
+export async function renderChart(helmBin: string, args: string[], release = 'thoughtgate', namespace = 'thoughtgate-system'): Promise<K8sObject[]> {
+  const r = await run(helmBin, ['template', release, CHART, '--namespace', namespace, ...args]);
+  if (r.code !== 0) throw new Error(`helm template ${args.join(' ')}: ${r.stderr}`);
+  return parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as K8sObject)
+    .filter((o) => o);
 }
 
 export interface ChartOperator {
