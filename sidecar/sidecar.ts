@@ -398,8 +398,17 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   };
   /** Open connections per listener, for the gauges. */
   const open: Record<HttpListener | 'tls', number> = { proxy: 0, transparent: 0, tls: 0 };
+  const refusedAtCap = (listener: HttpListener | 'tls'): void =>
+    listener === 'tls' ? metrics.captureRefused.inc({ listener, reason: 'max_connections' }) : rejected(listener, 'max_connections');
   const countConnections = (server: net.Server, listener: HttpListener | 'tls'): void => {
     server.on('connection', (socket: Socket) => {
+      // A capture listener is two servers (127.0.0.1 and ::1): each one's own maxConnections alone
+      // would let twice the cap through, so the listener's count decides.
+      if (current && open[listener] >= current.server.maxConnections) {
+        socket.destroy();
+        refusedAtCap(listener);
+        return;
+      }
       open[listener]++;
       if (listener === 'proxy') metrics.connections.set(open.proxy);
       else {
@@ -412,7 +421,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         else metrics.captureOpenConnections.set({ listener }, open[listener]);
       });
     });
-    server.on('drop', () => (listener === 'tls' ? metrics.captureRefused.inc({ listener, reason: 'max_connections' }) : rejected(listener, 'max_connections')));
+    server.on('drop', () => refusedAtCap(listener));
   };
   const httpListener = (listener: HttpListener, onRequest: http.RequestListener): http.Server => {
     const server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, connectionsCheckingInterval: 1000 }, onRequest);

@@ -142,4 +142,39 @@ describe('limits', () => {
       await g.close();
     }
   });
+
+  test("the cap is the listener's, not each loopback server's: connections on 127.0.0.1 and ::1 count together", async () => {
+    const g = await captured('server: { maxConnections: 2, headersTimeout: 5s }');
+    const open = (port: number, host: string) =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(port, host, () => resolve(s));
+        s.once('error', reject);
+      });
+    try {
+      for (const [listener, port] of [
+        ['transparent', g.sidecar.capture!.transparentPort],
+        ['tls', g.sidecar.capture!.tlsPort!],
+      ] as const) {
+        // One on each address: each server is under its own cap of 2, the listener is at it.
+        const held = [await open(port, '127.0.0.1'), await open(port, '::1')];
+        await new Promise((r) => setTimeout(r, 100));
+        const refusedBefore = await g.sidecar.metrics.registry.getSingleMetricAsString('thoughtgate_sidecar_capture_refused_total');
+        const extra = await open(port, '::1');
+        const closed = await new Promise<string>((resolve) => {
+          let got = '';
+          extra.on('data', (d) => (got += d.toString()));
+          extra.on('close', () => resolve(got));
+          extra.on('error', () => undefined);
+          extra.write('GET / HTTP/1.1\r\nhost: localhost\r\n\r\n');
+        });
+        expect([listener, closed]).toEqual([listener, '']);
+        const text = await g.sidecar.metrics.registry.getSingleMetricAsString('thoughtgate_sidecar_capture_refused_total');
+        expect([listener, text]).not.toEqual([listener, refusedBefore]);
+        expect(text).toContain(`listener="${listener}",reason="max_connections"}`);
+        for (const s of held) s.destroy();
+      }
+    } finally {
+      await g.close();
+    }
+  });
 });
