@@ -1,5 +1,6 @@
 import { approvalChannelController } from './approval-channel-controller.js';
 import { approvalRequestController, type ApprovalSettings } from './approval-request-controller.js';
+import { auditReportController } from './audit-report-controller.js';
 import { captureReportController } from './capture-report-controller.js';
 import type { ObjectKey } from './keys.js';
 import { Manager, type ControllerContext, type ManagerOptions } from './manager.js';
@@ -52,6 +53,7 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
     .add(policyController)
     .add(rbacController)
     .add(captureReportController)
+    .add(auditReportController)
     .add(approvalRequestController(slack, a))
     .add(approvalChannelController(slack, { checkIntervalMs: a.channelCheckIntervalMs, secretPollMs: a.secretPollMs }));
   await manager.start();
