@@ -105,7 +105,8 @@ export function planAuditReport(policies: readonly KubeObject[], events: readonl
     const audit = auditReport(p.metadata.name, events);
     const current = (p.status as { audit?: unknown } | undefined)?.audit;
     // Compared canonically: the API server returns a custom resource's keys sorted.
-    if ((current === undefined ? null : canonicalJson(current)) !== (audit === null ? null : canonicalJson(audit))) out.push({ policy: p.metadata.name, audit });
+    if ((current === undefined ? null : canonicalJson(current)) !== (audit === null ? null : canonicalJson(audit)))
+      out.push({ policy: p.metadata.name, audit });
   }
   return out;
 }

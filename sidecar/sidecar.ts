@@ -246,7 +246,15 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   };
 
   const auditEvents = o.auditEvents ? startAuditEvents(o.auditEvents, { metrics, log }) : null;
-  const ctxDeps = { pools, metrics, log, approvals: approvals && approvalInterceptor(approvals), budget, tokens, audit: createAuditRecorder(metrics, auditEvents) };
+  const ctxDeps = {
+    pools,
+    metrics,
+    log,
+    approvals: approvals && approvalInterceptor(approvals),
+    budget,
+    tokens,
+    audit: createAuditRecorder(metrics, auditEvents),
+  };
 
   // DNS rebinding: the Host names each listener answers to; rebuilt after listen and on each new
   // snapshot (server.allowedHosts), not per request.

@@ -58,7 +58,9 @@ export type WriteResult = { kind: 'ok' } | { kind: 'exists'; count: number; firs
 
 /** The Event's name: stable per pod and key (so a restarted sidecar finds its Event again), a DNS subdomain. */
 export function auditEventName(w: Workload, policy: string, key: AuditEventKey): string {
-  const h = createHash('sha256').update(JSON.stringify([w.pod, policy, key.would, key.what, key.gate, key.rule, key.source])).digest('hex');
+  const h = createHash('sha256')
+    .update(JSON.stringify([w.pod, policy, key.would, key.what, key.gate, key.rule, key.source]))
+    .digest('hex');
   return `${policy.slice(0, 200)}.audit-${h.slice(0, 16)}`;
 }
 

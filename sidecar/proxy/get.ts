@@ -16,7 +16,8 @@ import { describeUpstreamError } from './upstream.js';
 
 export async function handleGet(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
   // In audit, gate 1 hides nothing: replayed lists pass unfiltered (and, having no request, uncounted).
-  const filtering = visibilityEnforced(snap.gates) && (source.visibility.tool !== null || source.visibility.resource !== null || source.visibility.prompt !== null);
+  const filtering =
+    visibilityEnforced(snap.gates) && (source.visibility.tool !== null || source.visibility.resource !== null || source.visibility.prompt !== null);
   const up = await ctx.sendUpstream(source, req, 'GET', undefined, filtering);
   if (!up.ok) return replyError(ctx, res, 'UPSTREAM_UNAVAILABLE', describeUpstreamError(up.kind, source.name), 502);
   const { statusCode, headers, body } = up.response;
