@@ -34,8 +34,6 @@ export function auditReportControllerWith(o: AuditReportOptions = {}): Controlle
   };
 }
 
-export const auditReportController = auditReportControllerWith();
-
 class AuditReportController implements Reconciler<NamespaceKey> {
   readonly watches = [watch(AUDIT_EVENTS, (_e, obj) => byNamespace(obj)), watch(GOVERNANCE_POLICIES, (_e, obj) => byNamespace(obj))];
   private readonly custom: k8s.CustomObjectsApi;
