@@ -3,7 +3,7 @@
 // call reach the upstream and are recorded (metric, log field); after the config is switched to
 // enforce (a reload, as a ConfigMap update or an edited file brings it) the same calls are
 // denied, hidden and refused for approval again.
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startEverything, type Proc } from './support/processes.js';
 import { connectClient, startTestSidecar, type TestSidecar } from './support/sidecar.js';
