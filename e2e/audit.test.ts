@@ -151,6 +151,15 @@ test('kubectl apply of enforcement: enforce reaches the sidecar as a reload: the
   await until('the enforce config in the sidecar', () => sidecar.snapshot()?.gates.enforcement === 'enforce', 30_000);
   expect(await failure(client.callTool({ name: 'get-sum', arguments: { a: 2, b: 3 } }))).toMatchObject({ code: -32003, data: { rule: 'no-sum' } });
   expect((await client.listTools()).tools.map((t) => t.name)).not.toContain('get-env');
+  // The operator records the switch on the policy.
+  const changed = await until('an EnforcementChanged Event', async () => {
+    const items = JSON.parse(await kubectl(['get', 'events', '-n', NS, '--field-selector', 'reason=EnforcementChanged', '-o', 'json'])).items;
+    return items.length ? items : null;
+  });
+  expect(changed[0]).toMatchObject({
+    involvedObject: { kind: 'GovernancePolicy', name: 'rollout' },
+    message: 'enforcement changed from audit to enforce (generation 2)',
+  });
   // status.audit keeps what the Events still say (they expire after the API server's event TTL).
   expect((await getJson(['get', 'gp', 'rollout', '-n', NS])).status.audit.total.deny).toBe(4);
 });
