@@ -1,7 +1,7 @@
 // The audit Event table: bounded, one write per Event per flush, counts continued across a
 // restart (409) and restarted after expiry (404).
 import type { AuditEventKey } from '../../api/audit.js';
-import { AuditEventTable, auditEventName } from './events-plan.js';
+import { AUDIT_IDLE_EVICT_MS, AuditEventTable, auditEventName } from './events-plan.js';
 
 const w = { namespace: 'team-a', pod: 'agent-7d9f-x' };
 const key = (rule: string, would: AuditEventKey['would'] = 'deny'): AuditEventKey => ({ would, what: 'call', gate: 'rules', rule, source: 'github' });
@@ -81,4 +81,21 @@ test('names are DNS subdomains, distinct per pod and key, stable across runs', (
   expect(auditEventName({ ...w, pod: 'other' }, 'strict', key('no-delete'))).not.toBe(a);
   expect(auditEventName(w, 'strict', key('no-delete', 'approve'))).not.toBe(a);
   expect(auditEventName(w, 'x'.repeat(253), key('r')).length).toBeLessThanOrEqual(253);
+});
+
+test('when full, an entry idle past the event TTL with nothing pending makes room; a busy one never does', () => {
+  const t = new AuditEventTable(w, 2);
+  t.add('p', key('a'), 1, 0);
+  t.add('p', key('b'), 1, 0);
+  for (const write of t.plan()) t.settle(write, { kind: 'ok' }, 1);
+  t.add('p', key('b'), 1, AUDIT_IDLE_EVICT_MS); // b is busy again
+  expect(t.add('p', key('c'), 1, AUDIT_IDLE_EVICT_MS - 1)).toBe(false); // a is not idle long enough yet
+  expect(t.add('p', key('c'), 1, AUDIT_IDLE_EVICT_MS)).toBe(true); // a goes
+  expect(t.add('p', key('d'), 1, 2 * AUDIT_IDLE_EVICT_MS)).toBe(false); // b and c have pending occurrences
+  expect(
+    t
+      .plan()
+      .map((x) => x.name)
+      .sort(),
+  ).toEqual([auditEventName(w, 'p', key('b')), auditEventName(w, 'p', key('c'))].sort());
 });

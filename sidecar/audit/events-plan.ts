@@ -11,6 +11,11 @@ import { API_VERSION } from '../../api/wellknown.js';
 export const AUDIT_MAX_EVENTS = 64;
 /** How often a sidecar writes its audit Events (each at most once per interval). */
 export const AUDIT_FLUSH_INTERVAL_MS = 30_000;
+/**
+ * An entry with nothing pending and no occurrence for this long makes room for a new key when the
+ * table is full: its Event has expired by then (the API server's default event TTL is 1 h).
+ */
+export const AUDIT_IDLE_EVICT_MS = 60 * 60_000;
 
 export interface Workload {
   namespace: string;
@@ -83,13 +88,21 @@ export class AuditEventTable {
     const name = auditEventName(this.workload, policy, key);
     let e = this.entries.get(name);
     if (!e) {
-      if (this.entries.size >= this.maxEvents) return false;
+      if (this.entries.size >= this.maxEvents && !this.evictIdle(now)) return false;
       e = { policy, key, name, written: 0, pending: 0, first: now, last: now, exists: false };
       this.entries.set(name, e);
     }
     e.pending += n;
     e.last = now;
     return true;
+  }
+
+  /** Drops the longest idle entry that has nothing pending and has been idle for AUDIT_IDLE_EVICT_MS; false when none has. */
+  private evictIdle(now: number): boolean {
+    let oldest: AuditEventEntry | null = null;
+    for (const e of this.entries.values()) if (e.pending === 0 && now - e.last >= AUDIT_IDLE_EVICT_MS && (!oldest || e.last < oldest.last)) oldest = e;
+    if (oldest) this.entries.delete(oldest.name);
+    return oldest !== null;
   }
 
   size(): number {
