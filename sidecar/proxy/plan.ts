@@ -311,7 +311,7 @@ function forwardEdit(
   return null;
 }
 
-/** Gate 1 in audit: the list is passed unfiltered and its would-be-hidden entries are counted (undefined: filtered as enforce). */
+/** Gate 1 in audit: where a list's would-be-hidden entries are counted (the list itself is passed unfiltered). */
 function listAudit(c: PlanCtx): (method: string, hidden: number) => void {
   return c.i.onListAudit ?? (() => undefined);
 }
