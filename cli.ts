@@ -194,6 +194,7 @@ async function sidecar(args: string[]): Promise<number> {
   const { startSidecar } = await import('./sidecar/sidecar.js');
   let provider: import('./sidecar/sidecar.js').ConfigProvider;
   let approvals: import('./sidecar/sidecar.js').SidecarOptions['approvals'];
+  let auditEvents: import('./sidecar/sidecar.js').SidecarOptions['auditEvents'];
   if (configPath) {
     const { fileProvider, loadInitial } = await import('./sidecar/providers/file.js');
     const initial = await loadInitial(configPath, env);
@@ -233,10 +234,11 @@ async function sidecar(args: string[]): Promise<number> {
     const { createClusterBackend } = await import('./sidecar/approvals/cluster-backend.js');
     const { namespace, serviceAccount, pod } = id.identity;
     approvals = createClusterBackend({ workload: { namespace, serviceAccount, pod }, log, clientOptions: { env } });
+    auditEvents = { namespace, pod, clientOptions: { env } };
   }
   let sc: Awaited<ReturnType<typeof startSidecar>>;
   try {
-    sc = await startSidecar({ ...opts, log, provider, drainTimeoutMs: drain, approvals });
+    sc = await startSidecar({ ...opts, log, provider, drainTimeoutMs: drain, approvals, auditEvents });
   } catch (err) {
     process.stderr.write(`thoughtgate sidecar: cannot start: ${describeError(err)}\n`);
     await provider.close();

@@ -26,6 +26,15 @@ export const ACTIONS = ['forward', 'deny', 'approve', 'policy'] as const;
 export const Action = z.enum(ACTIONS, { error: `expected one of ${ACTIONS.join(', ')}` });
 export type Action = z.infer<typeof Action>;
 
+/**
+ * enforce: what gates 1–3 decide is done. audit: what they would deny, hide or send for approval is
+ * forwarded and recorded instead (docs/configuration.md, `enforcement`). Chosen by the platform's
+ * config only; unset means enforce.
+ */
+export const ENFORCEMENTS = ['enforce', 'audit'] as const;
+export const Enforcement = z.enum(ENFORCEMENTS, { error: `expected one of ${ENFORCEMENTS.join(', ')}` });
+export type Enforcement = z.infer<typeof Enforcement>;
+
 export const ExposeSchema = strict({
   mode: z.enum(['all', 'allowlist', 'blocklist']).default('all'),
   tools: z.array(Glob).optional(),
@@ -210,6 +219,8 @@ export const RuleSchema = strict({
   action: Action,
   approval: ApprovalRefSchema.optional(),
   reason: z.string().max(256).optional(),
+  /** This rule's own enforcement (its deny, approve or Cedar verdict); unset: the document's. */
+  enforcement: Enforcement.optional(),
 }).superRefine((r, ctx) => {
   if (r.action === 'approve' && !r.approval) {
     ctx.addIssue({ code: 'custom', path: ['approval'], message: 'a rule with action "approve" needs approval.channel' });
@@ -419,6 +430,8 @@ export const DefaultAction = z.enum(['forward', 'deny', 'policy'], {
 
 /** Fields shared by thoughtgate.yaml and GovernancePolicy.spec. */
 export const policyFields = {
+  /** Unset: enforce. No default in the schema, so a policy written before the field renders (and hashes) as it did. */
+  enforcement: Enforcement.optional(),
   sources: z.array(SourceSchema).default([]),
   rules: z.array(RuleSchema).default([]),
   defaultAction: DefaultAction.default('deny'),

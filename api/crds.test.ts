@@ -98,6 +98,7 @@ describe('crds/ is generated from api/crds.ts', () => {
       'Ready=.status.conditions[?(@.type=="Ready")].status',
       'Hash=.status.renderedHash',
       'Captured=.status.capture.summary',
+      'Enforcement=.spec.enforcement',
       'Age=.metadata.creationTimestamp',
     ]);
     expect(columns('ApprovalChannel')).toEqual([

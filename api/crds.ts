@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { approvalChannelFields, SlackTargetFields } from './approval.js';
 import { APPROVAL_REQUEST_KIND } from './approval-request.js';
+import { AuditStatusSchema } from './audit.js';
 import { CaptureReportSchema } from './capture-state.js';
 import { Name, policyFields } from './config.js';
 import { ConditionSchema, LabelSelectorSchema } from './k8s.js';
@@ -29,6 +30,8 @@ export const GovernancePolicyStatusSchema = z.object({
   renderedHash: z.string().optional(),
   /** Which pods of the namespace are captured (the same in every policy of the namespace; operator/capture-report-plan.ts). */
   capture: CaptureReportSchema.optional(),
+  /** What audit mode forwarded that enforce would not have, from the sidecars' Events (operator/audit-report-plan.ts). */
+  audit: AuditStatusSchema.optional(),
 });
 
 // ---------- ApprovalChannel ----------

@@ -498,6 +498,11 @@ describe('on a real API server', () => {
       ['delete', 'configmaps/thoughtgate-config', '-n', NS],
       ['get', 'configmaps/thoughtgate-config', '-n', NS],
       ['create', 'events', '-n', NS],
+      // The audit report's informer (source=thoughtgate-audit), and what the sidecar Role grants.
+      ['list', 'events', '-A'],
+      ['watch', 'events', '-A'],
+      ['patch', 'events', '-n', NS],
+      ['get', 'events', '-n', NS],
       ['list', 'namespaces'],
       ['watch', 'namespaces'],
       ['list', 'pods', '-A'],

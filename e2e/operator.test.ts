@@ -176,6 +176,8 @@ spec:
       { apiGroups: [''], resources: ['configmaps'], resourceNames: ['thoughtgate-config'], verbs: ['get', 'list', 'watch'] },
       // Cluster approvals (e2e/approvals.test.ts checks what the sidecar token can do with them).
       { apiGroups: ['thoughtgate.io'], resources: ['approvalrequests'], verbs: ['create', 'get', 'list', 'watch', 'patch'] },
+      // Audit mode's Events (e2e/audit.test.ts checks what the sidecar token can do with them).
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'get', 'patch'] },
     ]);
     const rb = await until('the RoleBinding', () => getJson(['get', 'rolebinding', 'thoughtgate-sidecar', '-n', NS]));
     expect(rb.subjects).toEqual([{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccounts:${NS}` }]);

@@ -236,6 +236,7 @@ function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition
         path: s.path,
         transport,
         labelSelector: s.labelSelector,
+        fieldSelector: s.fieldSelector,
         log,
         onChange: (event, obj) => {
           for (const h of handlers.get(s) ?? []) h(event, obj);

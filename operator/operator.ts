@@ -1,5 +1,6 @@
 import { approvalChannelController } from './approval-channel-controller.js';
 import { approvalRequestController, type ApprovalSettings } from './approval-request-controller.js';
+import { auditReportControllerWith } from './audit-report-controller.js';
 import { captureReportController } from './capture-report-controller.js';
 import type { ObjectKey } from './keys.js';
 import { Manager, type ControllerContext, type ManagerOptions } from './manager.js';
@@ -13,6 +14,8 @@ import { RateLimitMemories } from '../slack/index.js';
 export interface OperatorOptions extends ManagerOptions {
   /** ApprovalRequest relay and ApprovalChannel checks (leader only). */
   approvals?: ApprovalOptions;
+  /** The least time between two status.audit writes of a namespace; default AUDIT_REPORT_INTERVAL_MS (30 s). */
+  auditReportIntervalMs?: number;
 }
 
 export interface ApprovalOptions extends ApprovalSettings {
@@ -57,6 +60,7 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
     .add(policyController)
     .add(rbacController)
     .add(captureReportController)
+    .add(auditReportControllerWith({ minIntervalMs: o.auditReportIntervalMs }))
     .add(approvalRequestController(slack, a))
     .add(approvalChannelController(slack, { checkIntervalMs: a.channelCheckIntervalMs, secretPollMs: a.secretPollMs }));
   await manager.start();

@@ -138,3 +138,33 @@ describe('credentials (custody)', () => {
     });
   });
 });
+
+describe('enforcement (audit mode) changes', () => {
+  test('audit → enforce and a rule going to audit are Events on the policy; a new policy or an unrelated change is not', () => {
+    const audit = gp('rollout', { spec: { ...spec, enforcement: 'audit' } });
+    const first = plan([audit]);
+    expect(kinds(first.actions)).not.toContain('event EnforcementChanged');
+    const cm = applied(first.actions);
+    const enforce = { ...written(audit, first.actions), metadata: { ...audit.metadata, generation: 2 }, spec };
+    const second = plan([enforce], cm);
+    const ev = second.actions.find((a) => a.do === 'event' && a.reason === 'EnforcementChanged');
+    expect(ev).toMatchObject({ type: 'Normal', message: 'enforcement changed from audit to enforce (generation 2)' });
+    const oneRule = {
+      ...enforce,
+      metadata: { ...audit.metadata, generation: 3 },
+      spec: {
+        ...spec,
+        rules: [
+          { name: 'new-deny', match: { tool: 'x' }, action: 'deny', enforcement: 'audit' },
+          { match: { tool: 'y' }, action: 'deny', enforcement: 'enforce' },
+        ],
+      },
+    };
+    const third = plan([oneRule], applied(second.actions));
+    expect(third.actions.find((a) => a.do === 'event' && a.reason === 'EnforcementChanged')).toMatchObject({
+      message: 'enforcement changed from enforce to enforce (audit: rules new-deny) (generation 3)',
+    });
+    const unrelated = { ...oneRule, metadata: { ...audit.metadata, generation: 4 }, spec: { ...oneRule.spec, defaultAction: 'deny' } };
+    expect(kinds(plan([unrelated], applied(third.actions)).actions)).not.toContain('event EnforcementChanged');
+  });
+});

@@ -8,6 +8,7 @@ import { setCondition, type Condition } from '../api/k8s.js';
 import { ANNOTATIONS, API_VERSION, CONFIGMAP_KEY, CONFIGMAP_NAME, LABELS, MANAGED_BY } from '../api/wellknown.js';
 import type { EventType } from './events.js';
 import type { KubeObject } from './kube-object.js';
+import { enforcementChange } from './enforcement-change.js';
 import { truncate } from './kube-writes.js';
 import { parseRendered, renderNamespace, type PolicyObject, type Validity } from './render.js';
 
@@ -56,7 +57,24 @@ export function planPolicies(i: PolicyPlanInput): PolicyPlan {
     });
   }
   for (const p of policies) actions.push(...planPolicyStatus(p, r.byPolicy.get(p.metadata.name)!, r.text === null ? undefined : CONFIGMAP_NAME, i.now));
+  // Only with the write that changes what sidecars enforce: a later reconcile compares with it.
+  if (actions.some((a) => a.do === 'apply-configmap')) actions.push(...enforcementEvents(policies, r.byPolicy, parseRendered(cm?.data?.[CONFIGMAP_KEY])));
   return { actions, hash: r.hash };
+}
+
+/** An Event on each policy whose enforcement (audit mode) changed from the rendering in force. */
+function enforcementEvents(policies: readonly KubeObject[], byPolicy: Map<string, Validity>, current: ReturnType<typeof parseRendered>): PolicyAction[] {
+  const out: PolicyAction[] = [];
+  for (const p of policies) {
+    const v = byPolicy.get(p.metadata.name);
+    if (!v?.valid) continue;
+    const message = enforcementChange(
+      current?.policies.find((e) => e.name === p.metadata.name),
+      v.rendered,
+    );
+    if (message) out.push({ do: 'event', policy: p, type: 'Normal', reason: 'EnforcementChanged', message });
+  }
+  return out;
 }
 
 function configMapBody(namespace: string, text: string, hash: string, policies: readonly KubeObject[]): k8s.V1ConfigMap {

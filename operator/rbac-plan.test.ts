@@ -18,12 +18,13 @@ describe('planSidecarRbac', () => {
     });
   });
 
-  test('the Role reads only the one ConfigMap and never writes approvalrequests/status', () => {
+  test('the Role reads only the one ConfigMap, never writes approvalrequests/status, and only writes (never lists) events', () => {
     const [role] = planSidecarRbac('team-a', true);
     if (role?.do !== 'apply-role') throw new Error('expected the Role first');
     expect(role.body.rules).toEqual([
       { apiGroups: [''], resources: ['configmaps'], resourceNames: ['thoughtgate-config'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['thoughtgate.io'], resources: ['approvalrequests'], verbs: ['create', 'get', 'list', 'watch', 'patch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'get', 'patch'] },
     ]);
   });
 

@@ -29,7 +29,9 @@ export function planSidecarRbac(namespace: string, injected: boolean): RbacActio
  * never approvalrequests/status, so only the operator can write a decision. RBAC cannot tell
  * which pod created a request, so every sidecar of the namespace can read and patch every
  * request of the namespace (arguments included); the CRD's transition rules keep what was asked
- * and what was decided immutable (docs/approvals.md, "In a cluster").
+ * and what was decided immutable (docs/approvals.md, "In a cluster"). Events: audit mode's counts
+ * (sidecar/audit/events.ts: create, then patch the count; get after a restart finds its own
+ * Event again), in this namespace only; never list or watch, so a sidecar reads no other Event.
  */
 export function sidecarRole(namespace: string, labels: Record<string, string>): k8s.V1Role {
   return {
@@ -39,6 +41,7 @@ export function sidecarRole(namespace: string, labels: Record<string, string>): 
     rules: [
       { apiGroups: [''], resources: ['configmaps'], resourceNames: [CONFIGMAP_NAME], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [GROUP], resources: [KINDS.ApprovalRequest.plural], verbs: ['create', 'get', 'list', 'watch', 'patch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'get', 'patch'] },
     ],
   };
 }

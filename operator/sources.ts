@@ -4,6 +4,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { KINDS } from '../api/crds.js';
 import { GROUP, INJECT_ENABLED, LABELS, MANAGED_BY, VERSION } from '../api/wellknown.js';
 import { SIDECAR_LABEL } from '../api/capture.js';
+import { AUDIT_EVENT_SOURCE } from '../api/audit.js';
 import type { KubeObject } from './kube-object.js';
 
 export interface Source<T extends k8s.KubernetesObject> {
@@ -12,6 +13,7 @@ export interface Source<T extends k8s.KubernetesObject> {
   /** The collection path the informer lists and watches (kube/'s reflector). */
   path: string;
   labelSelector?: string;
+  fieldSelector?: string;
   /** Not waited for by readiness: the operator runs without it (its CRD may not be installed). */
   optional?: boolean;
   /** Never set: carries the object type to watch() and cache(), so a controller reads what it watches. */
@@ -51,4 +53,11 @@ export const INJECTED_PODS: Source<k8s.V1Pod> = {
   name: 'pods',
   path: '/api/v1/pods',
   labelSelector: SIDECAR_LABEL,
+};
+
+/** The sidecars' audit Events only (their source.component), never the cluster's other Events: status.audit. */
+export const AUDIT_EVENTS: Source<k8s.CoreV1Event> = {
+  name: 'events',
+  path: '/api/v1/events',
+  fieldSelector: `source=${AUDIT_EVENT_SOURCE}`,
 };

@@ -845,6 +845,7 @@ export function generateCrds(): GeneratedFile[] {
         READY,
         { name: 'Hash', type: 'string', jsonPath: '.status.renderedHash', description: 'Content hash of the policy as rendered' },
         { name: 'Captured', type: 'string', jsonPath: '.status.capture.summary', description: 'Captured pods / injected pods of the namespace' },
+        { name: 'Enforcement', type: 'string', jsonPath: '.spec.enforcement', description: 'enforce (unset) or audit', priority: 1 },
         AGE,
       ],
     }),

@@ -231,6 +231,31 @@ export function createSidecarMetrics() {
       help: 'Token buckets the rateLimits keep (one per limit, source and tool, resource or prompt called; bounded)',
       registers: [registry],
     }),
+    // Audit mode (sidecar/audit/): every label comes from the config (policy, source, rule names or
+    // rules[<i>], defaultAction, expose) or a fixed set (gate, would, method), never from the agent.
+    auditDecisions: new Counter({
+      name: `${p}audit_decisions_total`,
+      help: 'Calls forwarded because enforcement is audit that enforce would have denied, hidden or sent for approval, by policy (GovernancePolicy; empty standalone), source, gate, rule and would (deny, hide, approve)',
+      labelNames: ['policy', 'source', 'gate', 'rule', 'would'] as const,
+      registers: [registry],
+    }),
+    auditListItems: new Counter({
+      name: `${p}audit_list_items_total`,
+      help: 'List entries (tools, resources, templates, prompts) passed unfiltered because enforcement is audit that enforce would have hidden, by policy, source and list method',
+      labelNames: ['policy', 'source', 'method'] as const,
+      registers: [registry],
+    }),
+    auditEventWrites: new Counter({
+      name: `${p}audit_event_writes_total`,
+      help: 'Kubernetes Event writes of audit counts (cluster only), by result: created, patched, failed',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    auditEventsDropped: new Counter({
+      name: `${p}audit_events_dropped_total`,
+      help: 'Audit occurrences not reported in an Event because the sidecar already keeps its maximum of distinct audit Events (they are still in audit_decisions_total)',
+      registers: [registry],
+    }),
     batchesRejected: new Counter({
       name: `${p}batches_rejected_total`,
       help: 'JSON-RPC batches refused with -32021 because they held more than limits.maxBatchMessages messages',

@@ -39,9 +39,12 @@ import { systemClock } from '../lib/clock.js';
 import { compileSnapshot, type CompiledSource, type Snapshot } from './snapshot.js';
 import { createCredentialStore, type CredentialStore } from './credentials/store.js';
 import { describeError } from '../lib/describe-error.js';
+import { startAuditEvents, type AuditEventsOptions } from './audit/events.js';
+import { createAuditRecorder } from './audit/recorder.js';
 
 export type ConfigUpdate =
-  | { ok: true; doc: PolicyDocument; identity: Identity; hash: string; origin: string }
+  /** `policy`: the GovernancePolicy the document is (cluster). */
+  | { ok: true; doc: PolicyDocument; identity: Identity; hash: string; origin: string; policy?: string }
   /** An invalid document: reported, and the last good config keeps serving. */
   | { ok: false; errors: string[]; origin: string }
   /**
@@ -89,6 +92,12 @@ export interface SidecarOptions {
     /** Where SNI destinations are dialled and checked: 443 (the only port redirected); tests use their own. */
     tlsUpstreamPort?: number;
   };
+  /**
+   * Cluster: audit mode's counts also go into Events regarding the GovernancePolicy that decided
+   * (sidecar/audit/events.ts), which the operator sums into its status.audit. Standalone: metrics
+   * and log fields only.
+   */
+  auditEvents?: AuditEventsOptions;
   /** Where source credentials are read (sidecar/credentials/store.ts); default: a store over process.env and THOUGHTGATE_SECRETS_DIR. The sidecar closes it. */
   credentials?: CredentialStore;
 }
@@ -177,6 +186,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       const r = compileSnapshot(u.doc, u.identity, {
         hash: u.hash,
         generation: generation + 1,
+        ...(u.policy !== undefined ? { policy: u.policy } : {}),
         ...(o.approvals?.channels ? { approvalChannels: o.approvals.channels } : {}),
         credentials,
       });
@@ -235,7 +245,16 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
   };
 
-  const ctxDeps = { pools, metrics, log, approvals: approvals && approvalInterceptor(approvals), budget, tokens };
+  const auditEvents = o.auditEvents ? startAuditEvents(o.auditEvents, { metrics, log }) : null;
+  const ctxDeps = {
+    pools,
+    metrics,
+    log,
+    approvals: approvals && approvalInterceptor(approvals),
+    budget,
+    tokens,
+    audit: createAuditRecorder(metrics, auditEvents),
+  };
 
   // DNS rebinding: the Host names each listener answers to; rebuilt after listen and on each new
   // snapshot (server.allowedHosts), not per request.
@@ -581,6 +600,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         health.close();
         credentials.close();
         await approvals?.close();
+        await auditEvents?.close();
         await o.provider.close();
         await new Promise<void>((r) => admin.close(() => r()));
         admin.closeAllConnections();

@@ -1,7 +1,7 @@
 // A config snapshot: the validated document compiled once into everything a request needs.
 // Snapshots are immutable; a reload compiles a new one and swaps a single reference, so a request
 // that started on the old snapshot finishes on it.
-import { maxBufferedBytesFor, type Identity, type PolicyDocument, type SecretValue } from '../api/config.js';
+import { maxBufferedBytesFor, type Enforcement, type Identity, type PolicyDocument, type SecretValue } from '../api/config.js';
 import { parseDuration } from '../api/duration.js';
 import { compilePolicies, type CompiledPolicies } from '../policy/cedar/policies.js';
 import type { GateInputs } from '../policy/gates/decide.js';
@@ -41,7 +41,10 @@ export interface Snapshot {
   hash: string;
   loadedAt: Date;
   sources: ReadonlyMap<string, CompiledSource>;
-  gates: Omit<GateInputs, 'visibility'>;
+  /** `enforcement`: the document's (policy/gates/enforcement.ts), read by the enforcement step after decide(). */
+  gates: Omit<GateInputs, 'visibility'> & { enforcement: Enforcement };
+  /** The GovernancePolicy this config is (cluster), null standalone: audit records name it. */
+  policy: string | null;
   /** Forward-proxy destinations that are not sources: deny wins over allow; unlisted is denied. */
   egress: EgressRules;
   maxBodyBytes: number;
@@ -78,7 +81,7 @@ function ms(d: string): number {
 export function compileSnapshot(
   doc: PolicyDocument & { approvalChannels?: readonly { name: string }[] },
   identity: Identity,
-  meta: { hash: string; generation: number; approvalChannels?: ReadonlySet<string>; credentials?: CredentialLookup },
+  meta: { hash: string; generation: number; policy?: string; approvalChannels?: ReadonlySet<string>; credentials?: CredentialLookup },
 ): CompileResult {
   const errors: string[] = [];
   let cedar: CompiledPolicies | null = null;
@@ -130,7 +133,8 @@ export function compileSnapshot(
     });
   }
   const rules = compileRules(doc.rules);
-  const gateRules = { rules, defaultAction: doc.defaultAction, cedar };
+  const enforcement = doc.enforcement ?? 'enforce';
+  const gateRules = { rules, defaultAction: doc.defaultAction, cedar, enforcement };
   for (const s of sources.values()) s.mayNeedApproval = sourceMayNeedApproval(gateRules, s.name);
   const a = doc.approvals;
   return {
@@ -140,7 +144,8 @@ export function compileSnapshot(
       hash: meta.hash,
       loadedAt: new Date(),
       sources,
-      gates: { rules, defaultAction: doc.defaultAction, cedar, identity },
+      gates: { rules, defaultAction: doc.defaultAction, cedar, identity, enforcement },
+      policy: meta.policy ?? null,
       egress: { allow: allow.entries, deny: deny.entries },
       maxBodyBytes: doc.limits.maxBodyBytes,
       maxFilteredResponseBytes: doc.limits.maxFilteredResponseBytes,

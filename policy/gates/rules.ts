@@ -1,5 +1,5 @@
 // Gate 2: YAML rules, first match wins. Pure.
-import type { Action, Rule } from '../../api/config.js';
+import type { Action, Enforcement, Rule } from '../../api/config.js';
 import { parseDuration } from '../../api/duration.js';
 import { compileGlobs, type Matcher } from '../../api/glob.js';
 import type { Operation } from './operation.js';
@@ -10,6 +10,8 @@ export interface CompiledRule {
   action: Action;
   approval?: { channel: string; timeoutMs?: number };
   reason?: string;
+  /** The rule's own `enforcement`; unset: the document's (policy/gates/enforcement.ts). */
+  enforcement?: Enforcement;
   matches: (op: Operation) => boolean;
   /**
    * Whether the rule can match some message of this method, source and target kind, whatever the
@@ -49,6 +51,7 @@ export function compileRules(rules: readonly Rule[]): CompiledRule[] {
       action: rule.action,
       approval: rule.approval ? { channel: rule.approval.channel, timeoutMs: typeof timeout === 'number' ? timeout : undefined } : undefined,
       reason: rule.reason,
+      ...(rule.enforcement !== undefined ? { enforcement: rule.enforcement } : {}),
       matches: (op) => (op.governed || reachesPlumbing) && checks.every((c) => c(op)),
       couldMatch: (method, source, kind) => structural.every((c) => c(method, source, kind)),
     };

@@ -201,7 +201,7 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
       case 'config':
         serving = { policy: out.policy, hash: out.hash };
         view = out;
-        emit({ ok: true, doc: out.doc, identity: o.identity, hash: out.hash, origin: `${where} policy ${out.policy}` });
+        emit({ ok: true, doc: out.doc, identity: o.identity, hash: out.hash, origin: `${where} policy ${out.policy}`, policy: out.policy });
         return;
       case 'none':
         serving = null;

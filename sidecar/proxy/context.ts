@@ -11,6 +11,7 @@ import type { ApprovalView, Takeover } from './gate4.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { InflightIds } from './inflight.js';
 import { RateLimiter } from './rate-limit.js';
+import { createAuditRecorder, type AuditRecorder } from '../audit/recorder.js';
 import { upstreamTarget } from './query.js';
 import { classifyUpstreamError, poolRequest, type UpstreamPools, type UpstreamResult } from './upstream.js';
 import type { SourceTokens } from '../oauth/client-credentials.js';
@@ -26,6 +27,8 @@ export interface MessageOutcome {
   rule?: string;
   reason?: string;
   arguments?: { keys: string[]; bytes: number };
+  /** Audit mode forwarded this message: what enforce would have done (policy/gates/enforcement.ts). */
+  audit?: { would: string; gate: string; rule: string; policies?: string[] };
 }
 
 export interface FinishInfo {
@@ -70,6 +73,8 @@ export interface RequestContext {
   inflight: InflightIds;
   /** The `rateLimits` buckets, shared by every request of this sidecar (they outlive reloads). */
   rateLimiter: RateLimiter;
+  /** Audit mode's records: metrics, and Events in a cluster. */
+  audit: AuditRecorder;
   /** `describe`: the body is not the agent's; the headers describing it (headers.ts describingHeaders). */
   sendUpstream(
     source: CompiledSource,
@@ -96,6 +101,8 @@ export interface ContextDeps {
   rateLimiter?: RateLimiter;
   /** OAuth tokens the sidecar holds for sources in auth mode clientCredentials. */
   tokens?: SourceTokens;
+  /** Created on first use (metrics only) unless the sidecar gives one with Events. */
+  audit?: AuditRecorder;
 }
 
 const NS_PER_S = 1e9;
@@ -136,6 +143,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
 
   deps.inflight ??= new InflightIds((n) => deps.metrics.inflightIds.set(n));
   deps.rateLimiter ??= new RateLimiter({ onBuckets: (n) => deps.metrics.rateLimitBuckets.set(n) });
+  deps.audit ??= createAuditRecorder(deps.metrics, null);
   const ctx: RequestContext = {
     correlationId,
     source: sourceName,
@@ -147,6 +155,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     approvals: deps.approvals ?? null,
     inflight: deps.inflight,
     rateLimiter: deps.rateLimiter,
+    audit: deps.audit,
     async sendUpstream(source, incoming, method, body, inspect, describe) {
       // Resolved per call: a Secret rotated since the request began is the one sent.
       const configured = source.headers();
@@ -229,6 +238,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
             rule: m.rule,
             reason: cut(info.reason ?? m.reason),
             arguments: m.arguments && { keys: m.arguments.keys.map((k) => boundedName(k)), bytes: m.arguments.bytes },
+            ...(m.audit ? { audit: m.audit } : {}),
           });
         }
         if (msgs.length > LOG_MESSAGES_PER_REQUEST) {

@@ -21,7 +21,8 @@ export interface TaskMarking {
 }
 
 export type ResponseEdit =
-  | { kind: 'filter'; method: string; visibility: Visibility; tasks?: TaskMarking }
+  /** `audit`: gate 1 in audit mode: nothing is removed; told how many entries enforce would have. */
+  | { kind: 'filter'; method: string; visibility: Visibility; tasks?: TaskMarking; audit?: (hidden: number) => void }
   | { kind: 'probe'; probe: string; original: string }
   /** initialize: merge our tasks capability; `seen` gets the upstream's own initialize result. */
   | { kind: 'initialize'; seen: (result: unknown) => void };
@@ -143,11 +144,22 @@ function editOne(m: Message, ctx: EditContext): string {
     return merged === null ? m.raw : resultResponse(m.id, merged);
   }
   let filtered = filterListResult(edit.visibility, edit.method, m.result);
-  if (filtered !== null && edit.tasks) filtered = markTaskSupport(filtered, edit.tasks.mayNeedApproval, edit.tasks.seen);
   if (filtered === null) {
     return notGoverned(m.id, `upstream ${edit.method} result is not a valid list; not passed through unfiltered`, ctx.correlationId, 'visibility');
   }
+  if (edit.audit) {
+    edit.audit(hiddenCount(edit.method, m.result, filtered));
+    if (!edit.tasks) return m.raw;
+    filtered = m.result as Record<string, unknown>;
+  }
+  if (edit.tasks) filtered = markTaskSupport(filtered, edit.tasks.mayNeedApproval, edit.tasks.seen);
   return resultResponse(m.id, filtered);
+}
+
+/** Entries a filter removed: the list's length before and after (both have the shape: filterListResult checked it). */
+function hiddenCount(method: string, before: unknown, after: Record<string, unknown>): number {
+  const array = LIST_METHODS[method]!.array;
+  return ((before as Record<string, unknown[]>)[array]?.length ?? 0) - ((after[array] as unknown[] | undefined)?.length ?? 0);
 }
 
 /**

@@ -2,6 +2,7 @@
 // decide, so they go upstream as they are; a GET stream's events are filtered by visibility and a
 // legacy HTTP+SSE `endpoint` event ends it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { visibilityEnforced } from '../../policy/gates/enforcement.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { createSseRewriter, formatSseEvent } from '../sse.js';
 import { EDIT_CHARGE } from './budget.js';
@@ -14,7 +15,9 @@ import { replyError } from './reply.js';
 import { describeUpstreamError } from './upstream.js';
 
 export async function handleGet(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
-  const filtering = source.visibility.tool !== null || source.visibility.resource !== null || source.visibility.prompt !== null;
+  // In audit, gate 1 hides nothing: replayed lists pass unfiltered (and, having no request, uncounted).
+  const filtering =
+    visibilityEnforced(snap.gates) && (source.visibility.tool !== null || source.visibility.resource !== null || source.visibility.prompt !== null);
   const up = await ctx.sendUpstream(source, req, 'GET', undefined, filtering);
   if (!up.ok) return replyError(ctx, res, 'UPSTREAM_UNAVAILABLE', describeUpstreamError(up.kind, source.name), 502);
   const { statusCode, headers, body } = up.response;

@@ -7,8 +7,9 @@ import type { ApprovalView } from './gate4.js';
 import { editPayload } from './edits.js';
 import { checkPost, planPost, type PlanInput, type PostPlan } from './plan.js';
 
-function snapshot(): Snapshot {
+function snapshot(enforcement?: 'audit'): Snapshot {
   const doc = PolicyDocumentSchema.parse({
+    ...(enforcement ? { enforcement } : {}),
     sources: [{ name: 'up', url: 'http://127.0.0.1:1/mcp', expose: { mode: 'blocklist', tools: ['secret'] } }],
     defaultAction: 'forward',
     rules: [
@@ -202,5 +203,55 @@ describe('planPost: rate limits', () => {
       { method: 'tools/call', decision: 'deny', gate: 'ratelimit' },
       { method: 'tools/call', decision: 'deny', gate: 'ratelimit' },
     ]);
+  });
+});
+
+describe('audit', () => {
+  const audit = snapshot('audit');
+  const auditSource = audit.sources.get('up')!;
+  const planAudit = (body: string, approvals: ApprovalView | null = null, more: Partial<PlanInput> = {}) =>
+    plan(body, approvals, { snap: audit, source: auditSource, ...more });
+
+  test('a batch: the would-deny, would-hide and would-approve calls are forwarded as sent, each with its record', () => {
+    const body = `[${call(1, 'echo')},${call(2, 'rm')},${call(3, 'secret')},${call(4, 'pay')}]`;
+    const p = planAudit(body, view());
+    expect(p.forward).toEqual(messagesOf(body).messages.map((m) => m.raw)); // no probe, no local answer
+    expect(p.local).toEqual([]);
+    expect(p.takeover).toBeNull();
+    expect(p.audits).toEqual([
+      { would: 'deny', gate: 'rules', rule: 'rules[0]', reason: 'no deleting' },
+      { would: 'hide', gate: 'visibility', rule: 'expose', reason: 'tool is not exposed' },
+      { would: 'approve', gate: 'rules', rule: 'rules[1]', reason: 'rules[1] requires approval' },
+    ]);
+    expect(p.counts.map((c) => c.decision)).toEqual(['forward', 'forward', 'forward', 'forward']);
+    expect(p.outcomes.map((o) => o.audit?.would)).toEqual([undefined, 'deny', 'hide', 'approve']);
+  });
+
+  test('a would-approve call alone is forwarded: no approval is requested (not even without a backend)', () => {
+    expect(planAudit(call(1, 'pay'), view()).takeover).toBeNull();
+    expect(planAudit(call(1, 'pay')).forwardedIds.map((i) => i.raw)).toEqual(['1']);
+  });
+
+  test('lists pass unfiltered, byte for byte, and the entries enforce would hide are counted when the answer comes', () => {
+    const seen: string[] = [];
+    const p = planAudit(`[${req(1, 'tools/list')},${req(2, 'prompts/list')}]`, null, { onListAudit: (m, n) => seen.push(`${m}:${n}`) });
+    const answer = `[{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"secret"}]}},{"jsonrpc":"2.0","id":2,"result":{"prompts":[{"name":"p"}]}}]`;
+    expect(editPayload(answer, { edits: p.edits, correlationId: 'cid' })).toEqual({ text: answer, changed: false });
+    expect(seen).toEqual(['tools/list:1']); // prompts are not filtered by this source: nothing to count
+    // Enforce filters the same answer.
+    const enforced = plan(req(1, 'tools/list'));
+    expect(editPayload(answer.slice(1, answer.indexOf(',{"jsonrpc"')), { edits: enforced.edits, correlationId: 'cid' })?.text).not.toContain('secret');
+  });
+
+  test('an unreadable list is still refused (-32015): audit relaxes verdicts, not what ThoughtGate cannot read', () => {
+    const p = planAudit(req(1, 'tools/list'), null, { onListAudit: () => undefined });
+    expect(editPayload('{"jsonrpc":"2.0","id":1,"result":{"tools":"nope"}}', { edits: p.edits, correlationId: 'cid' })?.text).toContain('-32015');
+  });
+
+  test('a rate limit still refuses what audit would forward', () => {
+    const p = planAudit(call(1, 'rm'), null, { rateLimit: () => ({ rule: 'slow', reason: 'too fast', retryAfterMs: 1000 }) });
+    expect(p.forward).toEqual([]);
+    expect(p.audits).toEqual([]);
+    expect(p.rateLimited).toEqual(['slow']);
   });
 });

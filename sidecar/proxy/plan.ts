@@ -11,6 +11,7 @@ import { errorText } from '../../lib/jsonrpc-reply.js';
 import { summariseArguments } from '../../lib/log.js';
 import { toolMayNeedApproval } from '../../policy/gates/approval-tools.js';
 import { decide, type Decision } from '../../policy/gates/decide.js';
+import { enforce, visibilityEnforced, type AuditRecord } from '../../policy/gates/enforcement.js';
 import { describeMessage, type Operation } from '../../policy/gates/operation.js';
 import { needsListFilter } from '../../policy/gates/visibility.js';
 import { isOurTaskId } from '../approvals/tasks.js';
@@ -41,6 +42,8 @@ export interface PlanInput {
   rateLimit?: (op: Operation) => RateRefusal | null;
   /** Probe names for hidden targets (random in production; fixed in tests). */
   probeName?: () => string;
+  /** Audit mode: told, when a list's answer arrives, how many entries enforce would have hidden. */
+  onListAudit?: (method: string, hidden: number) => void;
 }
 
 export interface PostPlan {
@@ -57,6 +60,8 @@ export interface PostPlan {
   counts: { method: string; decision: Decision['action']; gate: string }[];
   /** The rate limits that refused a message, one entry per refused message. */
   rateLimited: string[];
+  /** What audit forwarded that enforce would have denied, hidden or sent for approval, one per message. */
+  audits: AuditRecord[];
   /** Held calls whose client cancelled them (task ids). */
   cancelHeld: string[];
   /** A single request gate 4 answers itself: nothing else of the plan applies. */
@@ -146,6 +151,7 @@ export function planPost(i: PlanInput): PostPlan {
     outcomes: [],
     counts: [],
     rateLimited: [],
+    audits: [],
     cancelHeld: [],
     takeover: null,
     init: { session: undefined },
@@ -178,7 +184,8 @@ export function planPost(i: PlanInput): PostPlan {
       plan.outcomes.push({ method: m.method, kind: m.kind, decision: 'invalid', reason: d.reason });
       continue;
     }
-    const decision = decide(gates, d.op, i.now);
+    // The one enforcement step: in audit, a deny, hide or approve becomes a forward with a record.
+    const { decision, audit } = enforce(gates, d.op, decide(gates, d.op, i.now));
     // After gates 1–3 forward, before anything else: a hidden or denied call never reaches a bucket,
     // so a rate-limit error never tells that a hidden tool exists.
     const limited = decision.action === 'forward' && i.rateLimit ? i.rateLimit(d.op) : null;
@@ -193,7 +200,8 @@ export function planPost(i: PlanInput): PostPlan {
         );
       continue;
     }
-    plan.outcomes.push(outcomeOf(m, d.op, decision, i.logging));
+    plan.outcomes.push(audit ? { ...outcomeOf(m, d.op, decision, i.logging), audit: auditField(audit) } : outcomeOf(m, d.op, decision, i.logging));
+    if (audit) plan.audits.push(audit);
     plan.counts.push({ method: m.method, decision: decision.action, gate: decision.gate });
     switch (decision.action) {
       case 'forward':
@@ -254,7 +262,7 @@ function planForwarded(c: PlanCtx, m: Message & { kind: 'request' | 'notificatio
   plan.forward.push(canonicalRaw ?? m.raw); // a resource URI goes upstream in the canonical form decided on
   if (m.kind === 'request') {
     plan.forwardedIds.push(m.id);
-    plan.edits.add(m.id, forwardEdit(m.method, source, view, c.mayNeedApproval, plan.init));
+    plan.edits.add(m.id, forwardEdit(m.method, source, view, c.mayNeedApproval, plan.init, visibilityEnforced(c.i.snap.gates) ? undefined : listAudit(c)));
   }
 }
 
@@ -286,18 +294,31 @@ function forwardEdit(
   view: ApprovalView | null,
   mayNeedApproval: (tool: string) => boolean,
   init: PostPlan['init'],
+  audit: ((method: string, hidden: number) => void) | undefined,
 ): ResponseEdit | null {
+  const record = audit && needsListFilter(source.visibility, method) ? { audit: (hidden: number) => audit(method, hidden) } : {};
   if (view && method === 'tools/list' && source.mayNeedApproval) {
     return {
       kind: 'filter',
       method,
       visibility: source.visibility,
       tasks: { mayNeedApproval, seen: (tool, support) => view.toolSupportSeen(source.name, tool, support) },
+      ...record,
     };
   }
-  if (needsListFilter(source.visibility, method)) return { kind: 'filter', method, visibility: source.visibility };
+  if (needsListFilter(source.visibility, method)) return { kind: 'filter', method, visibility: source.visibility, ...record };
   if (view && method === 'initialize') return { kind: 'initialize', seen: (result) => view.initializeSeen(source.name, init.session, result) };
   return null;
+}
+
+/** Gate 1 in audit: where a list's would-be-hidden entries are counted (the list itself is passed unfiltered). */
+function listAudit(c: PlanCtx): (method: string, hidden: number) => void {
+  return c.i.onListAudit ?? (() => undefined);
+}
+
+/** The decision log line's `audit` field. */
+function auditField(a: AuditRecord): NonNullable<MessageOutcome['audit']> {
+  return { would: a.would, gate: a.gate, rule: a.rule, ...(a.policies ? { policies: a.policies } : {}) };
 }
 
 function outcomeOf(m: Message & { kind: 'request' | 'notification' }, op: Operation, d: Decision, logging: boolean): MessageOutcome {

@@ -83,6 +83,7 @@ export async function handlePost(ctx: RequestContext, req: IncomingMessage, res:
     correlationId: ctx.correlationId,
     logging: ctx.logging,
     rateLimit: (op) => ctx.rateLimiter.take(snap.rateLimits, op, Date.now()),
+    onListAudit: (method, hidden) => ctx.audit.listItems(snap.policy, source.name, method, hidden),
   });
   return executePost(ctx, req, res, snap, source, messages, parsed.batch, plan);
 }
@@ -115,6 +116,7 @@ async function executePost(
 ): Promise<void> {
   for (const c of plan.counts) ctx.metrics.requests.inc({ source: source.name, method: methodLabel(c.method), decision: c.decision, gate: c.gate });
   for (const rule of plan.rateLimited) ctx.metrics.rateLimited.inc({ source: source.name, rule });
+  for (const a of plan.audits) ctx.audit.call(snap.policy, source.name, a);
   for (const id of plan.cancelHeld) ctx.approvals?.cancelHeld(id);
   ctx.messages = plan.outcomes;
   if (plan.takeover) return ctx.approvals!.takeover(plan.takeover, { ctx, req, res, snap, source });
