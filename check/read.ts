@@ -3,6 +3,8 @@
 import type { CheckResult, Read } from './model.js';
 
 export function readFailure(id: string, group: string, what: string, r: Extract<Read<unknown>, { ok: false }>): CheckResult {
+  // A custom resource whose CRD is missing or not served: the CRD check already says so.
+  if (r.category === 'not-found') return { id, group, status: 'skip', message: `cannot read ${what}: the API server does not serve them (see the CRD checks)` };
   const hint =
     r.category === 'forbidden' || r.category === 'unauthorized'
       ? `your credentials may not read ${what}: run the check as a cluster administrator (--kubeconfig/--context)`
