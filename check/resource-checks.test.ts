@@ -63,9 +63,12 @@ describe('policies', () => {
       expect(r.hint).toBeTruthy();
     }
   });
-  test('none is a skip; a refused read fails', () => {
+  test('none is a skip; a refused read fails; an unserved CRD skips', () => {
     expect(checkPolicies(ok([]), ok([]))[0]!.status).toBe('skip');
-    expect(checkPolicies({ ok: false, error: 'x', category: 'forbidden' }, ok([]))[0]!.status).toBe('fail');
+    const refused = checkPolicies({ ok: false, error: 'x', category: 'forbidden' }, ok([]))[0]!;
+    expect(refused).toMatchObject({ status: 'fail', hint: expect.stringContaining('your credentials may not read GovernancePolicies') });
+    expect(checkPolicies({ ok: false, error: 'x', category: 'server' }, ok([]))[0]!.hint).toContain('did not answer');
+    expect(checkPolicies({ ok: false, error: 'x', category: 'not-found' }, ok([]))[0]!.status).toBe('skip');
   });
 });
 
