@@ -9,10 +9,10 @@
 // Deployment's pod is never run (the operator runs as a process, like in the other e2e files),
 // so the test plays the kubelet and writes the pod's Ready status; the Deployment controller then
 // computes the Deployment's availability itself.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from './cluster/cluster.js';
+import { repoRoot, run } from './cluster/cluster.js';
 import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until } from './support/k8s.js';
 import { startOperatorProcess, type OperatorProc } from './support/stack.js';
 import { CLI, freePort } from '../test/support/processes.js';
@@ -112,23 +112,10 @@ async function podsReady(): Promise<void> {
   await until('the Deployment available', async () => (await getJson(['get', 'deployment', DEPLOYMENT, '-n', OPNS]))?.status?.availableReplicas === 1, 60_000);
 }
 
-const policy = (name: string, cedar = 'permit(principal, action, resource);') => `
-apiVersion: thoughtgate.io/v1alpha1
-kind: GovernancePolicy
-metadata:
-  name: ${name}
-spec:
-  sources:
-    - name: everything
-      url: http://everything.mcp.svc:3001/mcp
-  rules:
-    - match: { tool: "get-sum" }
-      action: policy
-  defaultAction: forward
-  cedar:
-    policies: |
-      ${cedar}
-`;
+/** The documented example policy ("everything"); `broken` gets a Cedar syntax error, which only the operator sees. */
+const EXAMPLE = readFileSync(join(repoRoot(), 'examples', 'crds', 'governancepolicy.yaml'), 'utf8');
+const broken = EXAMPLE.replace('name: everything\n', 'name: broken\n').replace('@id("small-sums")', '@id("small-sums") permit(principal action resource);');
+const apply = (obj: object) => kubectl(['apply', '-n', NS, '-f', '-'], JSON.stringify(obj));
 const condition = (obj: any, type: string) => obj?.status?.conditions?.find((c: { type: string }) => c.type === type);
 
 beforeAll(async () => {
@@ -197,8 +184,8 @@ describe('an installation', () => {
     await kubectl(['apply', '-f', '-'], deploymentYaml);
     await podsReady();
     op = await startOperatorProcess(cluster(), { identity: 'op-1', namespace: OPNS, webhookPort: await freePort(), webhookConfig: 'thoughtgate' });
-    await kubectl(['apply', '-n', NS, '-f', '-'], policy('base'));
-    await until('the policy Ready', async () => condition(await getJson(['get', 'governancepolicy', 'base', '-n', NS]), 'Ready')?.status === 'True');
+    await kubectl(['apply', '-n', NS, '-f', '-'], EXAMPLE);
+    await until('the policy Ready', async () => condition(await getJson(['get', 'governancepolicy', 'everything', '-n', NS]), 'Ready')?.status === 'True');
     await until('the caBundle', async () => (await getJson(['get', 'mutatingwebhookconfiguration', 'thoughtgate']))?.webhooks?.[0]?.clientConfig?.caBundle);
   }, 120_000);
   afterAll(async () => {
@@ -210,7 +197,7 @@ describe('an installation', () => {
     expect(human.code).toBe(0);
     expect(human.stdout).not.toMatch(/[✖‼]/);
     expect(human.stdout).toContain('✔ op-1 leads');
-    expect(human.stdout).toContain(`✔ ${NS}/base Valid and rendered`);
+    expect(human.stdout).toContain(`✔ ${NS}/everything Valid and rendered`);
     const { doc } = await report();
     expect(notOk(doc)).toEqual([]);
     expect(doc).toMatchObject({ schema: 'thoughtgate.io/check/v1', mode: 'post', namespace: OPNS, result: 'pass' });
@@ -223,7 +210,7 @@ describe('an installation', () => {
       'webhook/certificate',
       'webhook/ca-bundle',
       'namespaces/labelled',
-      `policies/${NS}/base`,
+      `policies/${NS}/everything`,
     ])
       expect(byId(doc, id).status).toBe('ok');
     expect(byId(doc, 'namespaces/labelled').items).toContain(NS);
@@ -322,7 +309,7 @@ describe('an installation', () => {
   }, 60_000);
 
   test('an invalid GovernancePolicy fails its own check alone (exit 1, the hint in the human output)', async () => {
-    await kubectl(['apply', '-n', NS, '-f', '-'], policy('broken', 'permit(principal action resource);'));
+    await kubectl(['apply', '-n', NS, '-f', '-'], broken);
     try {
       await until('broken Valid=False', async () => condition(await getJson(['get', 'governancepolicy', 'broken', '-n', NS]), 'Valid')?.status === 'False');
       const doc = await expectOnly([`fail policies/${NS}/broken`]);
@@ -337,15 +324,12 @@ describe('an installation', () => {
   }, 60_000);
 
   test('an ApprovalChannel that is not Ready fails its own check alone', async () => {
-    await kubectl(
-      ['apply', '-n', NS, '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'thoughtgate.io/v1alpha1',
-        kind: 'ApprovalChannel',
-        metadata: { name: 'ops' },
-        spec: { slack: { channel: 'C0123ABCDEF', tokenSecretRef: { name: 'no-such-secret' } }, approvers: { users: ['U0123ABCD'] } },
-      }),
-    );
+    await apply({
+      apiVersion: 'thoughtgate.io/v1alpha1',
+      kind: 'ApprovalChannel',
+      metadata: { name: 'ops' },
+      spec: { slack: { channel: 'C0123ABCDEF', tokenSecretRef: { name: 'no-such-secret' } }, approvers: { users: ['U0123ABCD'] } },
+    });
     try {
       await until('ops Ready=False', async () => condition(await getJson(['get', 'approvalchannel', 'ops', '-n', NS]), 'Ready')?.status === 'False');
       const doc = await expectOnly([`fail approval-channels/${NS}/ops`]);
@@ -365,10 +349,8 @@ describe('an installation', () => {
   test('with the operator stopped, a stale Lease fails the leader check alone; an old pending ApprovalRequest then warns', async () => {
     await op!.proc.stop();
     op = undefined;
-    const hourAgo = new Date(Date.now() - 3600_000)
-      .toISOString()
-      .replace('Z', '000Z')
-      .replace(/\.(\d{3})000Z$/, '.$1000Z');
+    // A MicroTime: six digits of fraction.
+    const hourAgo = new Date(Date.now() - 3600_000).toISOString().replace(/Z$/, '000Z');
     await kubectl([
       'patch',
       'lease',
@@ -383,26 +365,23 @@ describe('an installation', () => {
     expect(byId(doc, 'operator/leader').message).toMatch(/is stale: op-1 last renewed it \d+s ago/);
 
     // No operator: the request stays Pending, as when approvers do not react.
-    await kubectl(
-      ['apply', '-n', NS, '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'thoughtgate.io/v1alpha1',
-        kind: 'ApprovalRequest',
-        metadata: { name: 'waiting' },
-        spec: {
-          channel: 'ops',
-          workload: { namespace: NS, serviceAccount: 'agent', pod: 'agent-1' },
-          source: 'github',
-          method: 'tools/call',
-          tool: 'delete_repository',
-          arguments: {},
-          requestHash: 'a'.repeat(64),
-          taskId: 'waiting',
-          reason: 'rule r1',
-          expiresAt: new Date(Date.now() + 3600_000).toISOString(),
-        },
-      }),
-    );
+    await apply({
+      apiVersion: 'thoughtgate.io/v1alpha1',
+      kind: 'ApprovalRequest',
+      metadata: { name: 'waiting' },
+      spec: {
+        channel: 'ops',
+        workload: { namespace: NS, serviceAccount: 'agent', pod: 'agent-1' },
+        source: 'github',
+        method: 'tools/call',
+        tool: 'delete_repository',
+        arguments: {},
+        requestHash: 'a'.repeat(64),
+        taskId: 'waiting',
+        reason: 'rule r1',
+        expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+      },
+    });
     await new Promise((r) => setTimeout(r, 2_000));
     const later = await expectOnly(['fail operator/leader', 'warn approval-requests/pending'], { 'approval-age-warning': '1s' });
     expect(byId(later, 'approval-requests/pending').items?.[0]).toMatch(new RegExp(`^${NS}/waiting: \\d+s, Pending, tool delete_repository, channel ops$`));
