@@ -2,16 +2,17 @@
 // draws them. Lower layers never import upward, no deployable imports another, no cycles.
 //
 //   cmd/, cli.ts                      composition: flags → a running deployable
+//   check/                            `thoughtgate check`: reads what the deployables install
 //   sidecar/  operator/  webhook/     deployables (never each other)
 //   policy/  kube/  slack/            libraries with a concern (config + gates 1–3, Kubernetes, Slack)
 //   api/                              contracts: schemas, CRDs, error codes, well-known names
 //   lib/                              helpers with no ThoughtGate concern
-const PROD = '^(cli\\.ts|cmd|lib|api|policy|kube|slack|sidecar|operator|webhook)(/|$)';
+const PROD = '^(cli\\.ts|cmd|check|lib|api|policy|kube|slack|sidecar|operator|webhook)(/|$)';
 const NOT_TEST = '\\.test\\.ts$';
 
 /** `from` may only import from `allowed` among our own folders. */
 const layer = (name, from, allowed) => {
-  const all = ['cmd', 'lib', 'api', 'policy', 'kube', 'slack', 'sidecar', 'operator', 'webhook'];
+  const all = ['cmd', 'check', 'lib', 'api', 'policy', 'kube', 'slack', 'sidecar', 'operator', 'webhook'];
   const banned = all.filter((d) => !allowed.includes(d) && !from.startsWith(d));
   return {
     name,
@@ -34,6 +35,10 @@ module.exports = {
     layer('sidecar-is-a-deployable', 'sidecar/', ['lib', 'api', 'policy', 'kube', 'slack']),
     layer('operator-is-a-deployable', 'operator/', ['lib', 'api', 'policy', 'kube', 'slack']),
     layer('webhook-is-a-deployable', 'webhook/', ['lib', 'api', 'policy', 'kube', 'slack']),
+    // Composition level, beside cmd/: it checks what the operator and the webhook install, so it
+    // reads their names and pure helpers; only cli.ts imports it (lazily), never a deployable.
+    // Its tests may also read cmd/ (to pin the operator's default names without loading it).
+    { ...layer('check-is-composition', 'check/', ['lib', 'api', 'policy', 'kube', 'operator', 'webhook']), from: { path: '^check/', pathNot: NOT_TEST } },
     {
       name: 'production-code-not-tests',
       severity: 'error',

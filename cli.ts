@@ -17,6 +17,7 @@ Commands:
   operator      run the Kubernetes operator and the sidecar-injection webhook
   validate      check a thoughtgate.yaml and exit (0 valid, 1 invalid)
   capture-init  install a pod's traffic-capture rules (the injected init container)
+  check         check an installation (or, with --pre, a cluster before installing)
   version       print the version
 
 Run "thoughtgate <command> --help" for the options of a command.
@@ -584,6 +585,42 @@ async function captureInit(args: string[]): Promise<number> {
   }
 }
 
+async function check(args: string[]): Promise<number> {
+  const c = await import('./check/options.js');
+  const v = parse(
+    c.withWaitDefault(args),
+    {
+      pre: { type: 'boolean' },
+      namespace: { type: 'string', short: 'n' },
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      wait: { type: 'string' },
+      'cert-expiry-warning': { type: 'string' },
+      'approval-age-warning': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    'check',
+  );
+  if (v.help) {
+    process.stdout.write(c.CHECK_HELP);
+    return 0;
+  }
+  let o: import('./check/run.js').CheckOptions;
+  try {
+    o = c.checkOptions(v);
+  } catch (err) {
+    throw new UsageError(`thoughtgate check: ${(err as Error).message}\nRun "thoughtgate check --help" for the options.`);
+  }
+  const { check: run, CheckSetupError } = await import('./check/run.js');
+  try {
+    return await run(o);
+  } catch (err) {
+    if (!(err instanceof CheckSetupError)) throw err;
+    throw new UsageError(`thoughtgate check: ${err.message}`);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -595,6 +632,8 @@ async function main(argv: string[]): Promise<number> {
       return operator(rest);
     case 'capture-init':
       return captureInit(rest);
+    case 'check':
+      return check(rest);
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION}\n`);
