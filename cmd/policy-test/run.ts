@@ -1,9 +1,9 @@
 // `thoughtgate test`: a test file read and validated (with file:line:col for every problem), its
 // target loaded, each case explained (explain.ts) and compared with what it expects.
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { IdentitySchema, type Identity } from '../../api/config.js';
-import { parseDuration } from '../../api/duration.js';
+import { formatDuration, parseDuration } from '../../api/duration.js';
 import { ERRORS } from '../../api/errors.js';
 import { PolicyTestFileSchema, type IdentityOverride, type PolicyTestCase, type PolicyTestFile } from '../../api/policy-test.js';
 import { describeFsError, locateIssue, offsetAt, readYaml } from '../../policy/config/load.js';
@@ -51,7 +51,10 @@ export async function readTestFile(file: string): Promise<Loaded> {
 /** Identity: the case's fields over the file's over the target's default. */
 export function identityFor(base: Identity, ...overrides: (IdentityOverride | undefined)[]): Identity {
   let id: Identity = base;
-  for (const o of overrides) if (o) id = IdentitySchema.parse({ ...id, ...o });
+  for (const o of overrides) {
+    const set = Object.entries(o ?? {}).filter(([, v]) => v !== undefined);
+    if (set.length > 0) id = IdentitySchema.parse({ ...id, ...Object.fromEntries(set) });
+  }
   return id;
 }
 
@@ -68,7 +71,7 @@ export function unmet(c: PolicyTestCase, e: Explanation, governancePolicy: strin
       out.push(`expected Cedar policies [${want.join(', ')}], determined by [${got.join(', ')}]${e.gates.cedar ? '' : ' (Cedar was not asked)'}`);
   }
   if (c.channel !== undefined && o.channel !== c.channel) out.push(`expected approval channel ${c.channel}, got ${o.channel ?? 'none'}`);
-  if (c.timeout !== undefined && o.timeoutMs !== parseDuration(c.timeout)) out.push(`expected approval timeout ${c.timeout}, got ${o.timeoutMs ?? 'none'} ms`);
+  if (c.timeout !== undefined && o.timeoutMs !== parseDuration(c.timeout)) out.push(`expected approval timeout ${c.timeout}, got ${o.timeoutMs === undefined ? 'none' : formatDuration(o.timeoutMs)}`);
   if (c.error !== undefined && o.error?.code !== ERRORS[c.error].code)
     out.push(`expected error ${c.error} (${ERRORS[c.error].code}), got ${o.error ? `${o.error.name ?? ''} (${o.error.code})`.trim() : 'none'}`);
   if (c.governancePolicy !== undefined && governancePolicy !== c.governancePolicy)
@@ -85,7 +88,8 @@ function caseName(c: PolicyTestCase): string {
 }
 
 async function loadTarget(file: string, t: PolicyTestFile): Promise<Target> {
-  const rel = (p: string) => resolve(dirname(file), p);
+  // Relative to the test file (and shown that way when the test file was named relatively).
+  const rel = (p: string) => (isAbsolute(p) ? p : join(dirname(file), p));
   if (t.config !== undefined) return loadConfigTarget(rel(t.config), t.env);
   const paths = (Array.isArray(t.policy) ? t.policy : [t.policy!]).map(rel);
   return loadPolicyTarget(paths, t.env, t.approvalChannels ?? []);
