@@ -71,7 +71,8 @@ export function unmet(c: PolicyTestCase, e: Explanation, governancePolicy: strin
       out.push(`expected Cedar policies [${want.join(', ')}], determined by [${got.join(', ')}]${e.gates.cedar ? '' : ' (Cedar was not asked)'}`);
   }
   if (c.channel !== undefined && o.channel !== c.channel) out.push(`expected approval channel ${c.channel}, got ${o.channel ?? 'none'}`);
-  if (c.timeout !== undefined && o.timeoutMs !== parseDuration(c.timeout)) out.push(`expected approval timeout ${c.timeout}, got ${o.timeoutMs === undefined ? 'none' : formatDuration(o.timeoutMs)}`);
+  if (c.timeout !== undefined && o.timeoutMs !== parseDuration(c.timeout))
+    out.push(`expected approval timeout ${c.timeout}, got ${o.timeoutMs === undefined ? 'none' : formatDuration(o.timeoutMs)}`);
   if (c.error !== undefined && o.error?.code !== ERRORS[c.error].code)
     out.push(`expected error ${c.error} (${ERRORS[c.error].code}), got ${o.error ? `${o.error.name ?? ''} (${o.error.code})`.trim() : 'none'}`);
   if (c.governancePolicy !== undefined && governancePolicy !== c.governancePolicy)
