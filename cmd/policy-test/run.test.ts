@@ -7,7 +7,7 @@ import { parseJsonRpc } from '../../lib/jsonrpc.js';
 import { planPost } from '../../sidecar/proxy/plan.js';
 import { explainCall, messageOf } from './explain.js';
 import { readTestFile, runTestFile, type CaseResult, type FileResult } from './run.js';
-import { loadConfigTarget, loadPolicyTarget } from './target.js';
+import { loadConfigTarget, loadPolicyTarget, TargetUnreadable } from './target.js';
 
 const CONFIG = `
 sources:
@@ -232,6 +232,14 @@ describe('GovernancePolicies', () => {
     });
     const t = await loadPolicyTarget([join(d, 'p.yaml')], {}, ['ops']);
     t.close();
+    // Manifests are what is under test: broken ones fail (exit 1); only a missing file is a file error.
+    writeFileSync(join(d, 'broken.yaml'), `${POLICIES}---\nkind: [\n`);
+    await expect(loadPolicyTarget([join(d, 'broken.yaml')], {}, ['ops'])).rejects.toMatchObject({ errors: [expect.stringMatching(/broken\.yaml:\d+:\d+: /)] });
+    writeFileSync(join(d, 'other.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\n');
+    await expect(loadPolicyTarget([join(d, 'other.yaml')], {})).rejects.toMatchObject({
+      errors: [expect.stringContaining('document 1: expected apiVersion thoughtgate.io/v1alpha1, kind GovernancePolicy or ApprovalChannel')],
+    });
+    await expect(loadPolicyTarget([join(d, 'none.yaml')], {})).rejects.toBeInstanceOf(TargetUnreadable);
   });
 
   test('selected per workload by podSelector and priority, as the sidecar selects from the ConfigMap', async () => {

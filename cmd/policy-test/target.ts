@@ -104,7 +104,11 @@ async function readManifests(paths: readonly string[], extraChannels: readonly s
     const docs = [...parseAllDocuments(await read(path), { uniqueKeys: true })];
     docs.forEach((d, i) => {
       if (d.errors.length > 0) {
-        errors.push(...d.errors.map((e) => `${path}: document ${i + 1}: ${e.message.replace(/:\n[\s\S]*$/, '')}`));
+        errors.push(
+          ...d.errors.map(
+            (e) => `${path}${e.linePos ? `:${e.linePos[0].line}:${e.linePos[0].col}` : ''}: ${e.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '')}`,
+          ),
+        );
         return;
       }
       let o: { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | null;
@@ -127,12 +131,12 @@ async function readManifests(paths: readonly string[], extraChannels: readonly s
       else policies.push({ ...(o as PolicyObject), metadata: { ...(o as PolicyObject).metadata, name, namespace: ns } });
     });
   }
-  if (errors.length > 0) throw new TargetUnreadable(errors.join('\n'));
-  if (policies.length === 0) throw new TargetUnreadable(`${paths.join(', ')}: no GovernancePolicy found`);
+  if (errors.length > 0) throw new TargetInvalid(errors);
+  if (policies.length === 0) throw new TargetInvalid([`${paths.join(', ')}: no GovernancePolicy found`]);
   if (namespaces.size > 1)
-    throw new TargetUnreadable(
+    throw new TargetInvalid([
       `${paths.join(', ')}: objects of several namespaces (${[...namespaces].join(', ')}); a sidecar reads the policies of its own namespace only`,
-    );
+    ]);
   return { policies, channels, namespace: [...namespaces][0]! };
 }
 
