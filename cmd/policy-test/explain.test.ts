@@ -104,6 +104,7 @@ describe('the explanation', () => {
       channel: 'finance',
       timeoutMs: 600_000,
       timeoutFrom: 'approvals.defaultTimeout',
+      approvalUnavailable: 'this config has no approvalChannels: the sidecar answers -32006 APPROVAL_UNAVAILABLE',
     });
     const text = formatExplanation(e);
     expect(text).toBe(
@@ -117,6 +118,7 @@ describe('the explanation', () => {
         '                   @approve("finance")',
         '                   context.arguments (normalised) {"kind":"refund"}',
         'gate 4 approval    channel finance, timeout 10m (approvals.defaultTimeout)',
+        '                   but this config has no approvalChannels: the sidecar answers -32006 APPROVAL_UNAVAILABLE',
         'decision           approve at gate cedar (rule pay-by-policy, Cedar refunds-by-human): permitted by refunds-by-human, subject to approval in finance',
       ].join('\n'),
     );

@@ -59,6 +59,8 @@ export interface Outcome {
   timeoutMs?: number;
   /** Where the approval timeout comes from. */
   timeoutFrom?: string;
+  /** approve: why gate 4 will answer -32006 instead of asking a human. */
+  approvalUnavailable?: string;
   /** deny: the JSON-RPC error the agent gets. */
   error?: { code: number; name?: ErrorName };
 }
@@ -178,6 +180,9 @@ export function explainCall(target: Target, call: Call): Explanation {
     if (decision.timeoutMs !== undefined) Object.assign(o, { timeoutMs: decision.timeoutMs, timeoutFrom: `rule ${decision.rule}` });
     else if (channel !== undefined) Object.assign(o, { timeoutMs: channel, timeoutFrom: `approvalChannels ${decision.channel}` });
     else Object.assign(o, { timeoutMs: g.snapshot.approvals.defaultTimeoutMs, timeoutFrom: 'approvals.defaultTimeout' });
+    // Decided by gate 4 after gates 1–3 (plan.ts, approvals/): said here, not decided.
+    if (!g.approvals) o.approvalUnavailable = 'this config has no approvalChannels: the sidecar answers -32006 APPROVAL_UNAVAILABLE';
+    else if (call.method !== 'tools/call') o.approvalUnavailable = 'only tools/call can be approved: the sidecar answers -32006 APPROVAL_UNAVAILABLE';
   }
   return explanation;
 }

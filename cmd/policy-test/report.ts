@@ -52,6 +52,7 @@ export function formatExplanation(e: Explanation, indent = ''): string {
   lines.push(...cedarLines(e));
   if (e.gates.enforcement) lines.push(`enforcement        ${e.gates.enforcement.mode}${e.gates.enforcement.note ? `: ${e.gates.enforcement.note}` : ''}`);
   if (o.decision === 'approve') lines.push(`gate 4 approval    channel ${o.channel}, timeout ${formatDuration(o.timeoutMs ?? 0)} (${o.timeoutFrom})`);
+  if (o.approvalUnavailable) lines.push(`                   but ${o.approvalUnavailable}`);
   const err = o.error ? ` ${o.error.code}${o.error.name ? ` ${o.error.name}` : ''}` : '';
   const by = [o.rule !== undefined ? `rule ${o.rule}` : '', o.cedarPolicies?.length ? `Cedar ${o.cedarPolicies.join(', ')}` : ''].filter(Boolean).join(', ');
   lines.push(`decision           ${o.decision}${err} at gate ${o.gate}${by ? ` (${by})` : ''}: ${o.reason}`);

@@ -24,6 +24,8 @@ export type Governing =
       governancePolicy?: string;
       /** Standalone: approvalChannels[].timeout by name (gate 4 uses it when the rule sets none). */
       channelTimeoutsMs: ReadonlyMap<string, number>;
+      /** Whether gate 4 can take an approval at all (standalone: only with approvalChannels). */
+      approvals: boolean;
     }
   /** No config governs it: the sidecar denies governed calls with NOT_CONFIGURED. */
   | { ok: false; kind: 'none'; reason: string }
@@ -83,7 +85,13 @@ export async function loadConfigTarget(path: string, env: Env): Promise<Target> 
     description: `config ${path} (hash ${r.hash})`,
     defaultIdentity,
     // The identity is data in a snapshot (gates.identity): one compile serves every workload.
-    governing: (identity) => ({ ok: true, snapshot: { ...snapshot, gates: { ...snapshot.gates, identity } }, doc, channelTimeoutsMs }),
+    governing: (identity) => ({
+      ok: true,
+      snapshot: { ...snapshot, gates: { ...snapshot.gates, identity } },
+      doc,
+      channelTimeoutsMs,
+      approvals: channelTimeoutsMs.size > 0,
+    }),
     close: () => snapshot.gates.cedar?.dispose(),
   };
 }
@@ -161,7 +169,7 @@ export async function loadPolicyTarget(paths: readonly string[], env: Env, extra
     if (!g) {
       const c = compileSnapshot(o.doc, identity, { hash: o.hash, generation: 1 });
       g = c.ok
-        ? { ok: true, snapshot: c.snapshot, doc: o.doc, governancePolicy: o.policy, channelTimeoutsMs: new Map() }
+        ? { ok: true, snapshot: c.snapshot, doc: o.doc, governancePolicy: o.policy, channelTimeoutsMs: new Map(), approvals: true }
         : { ok: false, kind: 'invalid', errors: c.errors };
       compiled.set(o.policy, g);
     }
