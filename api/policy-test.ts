@@ -96,7 +96,7 @@ export const PolicyTestFileSchema = z
     /** ApprovalChannels that exist in the namespace besides those in the manifests (names). */
     approvalChannels: z.array(Name).optional(),
     /** Values for ${VAR} in the config or policy; nothing else of the environment is used. */
-    env: z.record(z.string(), z.string()).default({}),
+    env: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
     /** Defaults for every case. */
     identity: IdentityOverrideSchema.optional(),
     source: z.string().min(1).optional(),

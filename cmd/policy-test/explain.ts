@@ -112,10 +112,16 @@ function defaultSource(doc: PolicyDocument): string | undefined {
 
 export function explainCall(target: Target, call: Call): Explanation {
   const g = target.governing(call.identity);
-  const base = { config: target.description, identity: call.identity, method: call.method, gates: {} };
+  const base = { config: target.description, identity: call.identity, method: call.method };
   if (target.namespace !== undefined && call.identity.namespace !== target.namespace) {
     const reason = `the policies are in namespace ${target.namespace}; a workload of namespace ${call.identity.namespace} is governed by its own namespace's`;
-    return { ...base, source: call.source ?? '', outcome: { decision: 'deny', gate: 'config', reason, error: errorOf('NOT_CONFIGURED') }, before: [reason] };
+    return {
+      ...base,
+      source: call.source ?? '',
+      outcome: { decision: 'deny', gate: 'config', reason, error: errorOf('NOT_CONFIGURED') },
+      gates: {},
+      before: [reason],
+    };
   }
   if (!g.ok) {
     const reasons = g.kind === 'none' ? [g.reason] : g.errors;
@@ -123,6 +129,7 @@ export function explainCall(target: Target, call: Call): Explanation {
       ...base,
       source: call.source ?? '',
       outcome: { decision: 'deny', gate: 'config', reason: reasons.join('; '), error: errorOf('NOT_CONFIGURED') },
+      gates: {},
       before: g.kind === 'none' ? reasons : ['the config selected for this workload is invalid:', ...reasons],
     };
   }
@@ -136,6 +143,7 @@ export function explainCall(target: Target, call: Call): Explanation {
       ...governed,
       source: sourceName ?? '',
       outcome: { decision: 'deny', gate: 'transport', reason, error: errorOf('UNKNOWN_SOURCE') },
+      gates: {},
       before: [reason],
     };
   }
@@ -148,6 +156,7 @@ export function explainCall(target: Target, call: Call): Explanation {
       ...governed,
       source: source.name,
       outcome: { decision: 'deny', gate: 'transport', reason: d.reason, error: { code: -32602 } },
+      gates: {},
       before: [d.reason],
     };
   }
@@ -161,8 +170,8 @@ export function explainCall(target: Target, call: Call): Explanation {
     ...governed,
     source: source.name,
     ...(d.op.target ? { target: { kind: d.op.target.kind, decided: d.op.target.name, ...sent } } : {}),
-    gates,
     outcome: { decision: decision.action, gate: decision.gate, reason: decision.reason },
+    gates,
   };
   if (gates.visibility) explanation.exposedBy = exposedBy(exposeOf(g.doc, source.name), gates.visibility.kind, gates.visibility.name, gates.visibility.exposed);
   const match = ruleMatchOf(g.doc, gates);

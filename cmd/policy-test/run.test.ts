@@ -224,6 +224,14 @@ spec:
   defaultAction: deny
 `;
 
+test('env: the only values for ${VAR}; numbers and booleans are written as YAML allows', async () => {
+  const d = dir({
+    'c.yaml': 'sources: [{ name: s, url: "http://127.0.0.1:${PORT}/mcp" }]\nrules: [{ match: { tool: "${TOOL}" }, action: deny }]\ndefaultAction: forward\n',
+    't.test.yaml': 'config: c.yaml\nenv: { PORT: 8080, TOOL: "true" }\ncases: [{ tool: "true", expect: deny }, { tool: other, expect: forward }]\n',
+  });
+  expect(ran(await runTestFile(join(d, 't.test.yaml'))).map((c) => c.failures)).toEqual([[], []]);
+});
+
 describe('GovernancePolicies', () => {
   test('rendered as the operator renders them: a policy it would mark Invalid fails with its errors', async () => {
     const d = dir({ 'p.yaml': POLICIES });
