@@ -16,12 +16,14 @@ Commands:
   sidecar       run the governance proxy in front of MCP servers
   operator      run the Kubernetes operator and the sidecar-injection webhook
   validate      check a thoughtgate.yaml and exit (0 valid, 1 invalid)
+  test          run policy tests offline: expected decisions per call (CI, JUnit)
+  explain       decide one call offline and print the trace, gate by gate
   capture-init  install a pod's traffic-capture rules (the injected init container)
   check         check an installation (or, with --pre, a cluster before installing)
   version       print the version
 
 Run "thoughtgate <command> --help" for the options of a command.
-Docs: docs/configuration.md, docs/errors.md, docs/operations.md
+Docs: docs/configuration.md, docs/errors.md, docs/operations.md, docs/policy-testing.md
 `;
 
 const SIDECAR_HELP = `Usage: thoughtgate sidecar [options]
@@ -628,6 +630,10 @@ async function main(argv: string[]): Promise<number> {
       return sidecar(rest);
     case 'validate':
       return validate(rest);
+    case 'test':
+      return (await import('./cmd/policy-test/commands.js')).testCommand(rest);
+    case 'explain':
+      return (await import('./cmd/policy-test/commands.js')).explainCommand(rest);
     case 'operator':
       return operator(rest);
     case 'capture-init':

@@ -77,7 +77,7 @@ const RESOURCE_TYPE: Record<TargetKind, string> = {
  * With `needs`, the context and entities hold only what the policies can observe (projection.ts);
  * all of the arguments are normalised and checked against the limits either way.
  */
-export function buildRequest(input: CedarInput, needs?: Needs): { ok: true; request: CedarRequest } | { ok: false; reason: string } {
+export function buildRequest(input: CedarInput, needs?: Needs): { ok: true; request: CedarRequest; arguments: CedarJson } | { ok: false; reason: string } {
   const args = normaliseArguments(input.arguments);
   if (!args.ok) return { ok: false, reason: args.reason };
   const { identity, source, target } = input;
@@ -92,6 +92,8 @@ export function buildRequest(input: CedarInput, needs?: Needs): { ok: true; requ
   const context = needs ? (project(full, needs.context) as { [key: string]: CedarJson }) : full;
   return {
     ok: true,
+    // Whole, before projection: what policies may read (projection only drops what none reads).
+    arguments: args.value,
     request: {
       principal,
       action: { type: 'ThoughtGate::Action', id: input.method },
@@ -118,8 +120,13 @@ function pickIf<T>(keys: Set<string> | 'all' | undefined, record: Record<string,
   return keys === undefined ? record : pick(record, keys);
 }
 
-/** One decision. Never throws. */
-export function evaluate(compiled: CompiledPolicies, input: CedarInput): CedarDecision {
+/** What `thoughtgate explain` shows of a decision: the normalised arguments, or why there are none. */
+export interface CedarSeen {
+  arguments?: CedarJson;
+}
+
+/** One decision. Never throws. `seen`, when given, receives the normalised arguments (for traces). */
+export function evaluate(compiled: CompiledPolicies, input: CedarInput, seen?: CedarSeen): CedarDecision {
   try {
     if (compiled.disposed) {
       return { decision: 'error', policies: [], reason: 'the Cedar policy set was replaced by a newer compile and released; denied' };
@@ -131,6 +138,7 @@ export function evaluate(compiled: CompiledPolicies, input: CedarInput): CedarDe
     const set = compiled.setFor(input.method, input.source);
     const built = buildRequest(input, set.needs);
     if (!built.ok) return { decision: 'error', policies: [], reason: `tool arguments refused: ${built.reason}` };
+    if (seen) seen.arguments = built.arguments;
     const answer = cedarEngine().statefulIsAuthorized({ ...built.request, preparsedPolicySetId: set.id });
     return interpret(compiled, answer, input);
   } catch (e) {

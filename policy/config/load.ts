@@ -99,8 +99,19 @@ function yamlMessage(message: string): string {
   return message.replace(/ at line \d+, column \d+:[\s\S]*$/, '');
 }
 
-/** Parses and validates the text of a thoughtgate.yaml; `file` is only used in messages. */
-export function parseConfigText(text: string, file: string, env: Env): ParseResult {
+/** A YAML document read for validation: its value, and where each path of it is in the file. */
+export interface ReadYaml {
+  doc: Document;
+  raw: unknown;
+  /** `file:line:col` of an offset in the text. */
+  at: (offset: number) => string;
+}
+
+/**
+ * Parses one YAML document for validation (duplicate keys refused, aliases bounded); every problem
+ * as `file:line:col: message`. `what` completes "is empty; expected …".
+ */
+export function readYaml(text: string, file: string, what: string): { ok: true; yaml: ReadYaml } | { ok: false; errors: string[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   const at = (offset: number): string => {
@@ -120,7 +131,7 @@ export function parseConfigText(text: string, file: string, env: Env): ParseResu
     };
   }
   if (doc.contents === null) {
-    return { ok: false, errors: [`${file}: is empty; expected a mapping with "sources", "rules" and "defaultAction"`] };
+    return { ok: false, errors: [`${file}: is empty; expected ${what}`] };
   }
 
   // An alias to a missing anchor is not a parse error in yaml, but toJS() throws on it.
@@ -132,13 +143,29 @@ export function parseConfigText(text: string, file: string, env: Env): ParseResu
   });
   if (unresolved.length > 0) return { ok: false, errors: unresolved };
 
-  let raw: unknown;
   try {
     // maxAliasCount bounds alias expansion ("billion laughs").
-    raw = doc.toJS({ maxAliasCount: 100 });
+    return { ok: true, yaml: { doc, raw: doc.toJS({ maxAliasCount: 100 }), at } };
   } catch (err) {
     return { ok: false, errors: [`${file}: ${describeError(err)}`] };
   }
+}
+
+/** Where a schema issue points in the file, and its message (`path: message`), for `readYaml` documents. */
+export function locateIssue(y: ReadYaml, issue: z.core.$ZodIssue, value: unknown): { offset: number; text: string } {
+  return { offset: issueLocation(y.doc, issue), text: `${formatPath(issue.path)}: ${issueMessage(issue, value)}` };
+}
+
+/** The offset of the node at `path` (or its nearest existing parent) in a `readYaml` document. */
+export function offsetAt(y: ReadYaml, path: DocPath): number {
+  return offsetOf(nodeAt(y.doc, path));
+}
+
+/** Parses and validates the text of a thoughtgate.yaml; `file` is only used in messages. */
+export function parseConfigText(text: string, file: string, env: Env): ParseResult {
+  const read = readYaml(text, file, 'a mapping with "sources", "rules" and "defaultAction"');
+  if (!read.ok) return read;
+  const { doc, raw, at } = read.yaml;
 
   const located: Located[] = [];
   const sub = substituteEnv(raw, env);
@@ -149,7 +176,7 @@ export function parseConfigText(text: string, file: string, env: Env): ParseResu
     for (const issue of parsed.error.issues) {
       // A value whose variable was missing is already reported; its schema error would be noise.
       if (sub.errors.some((e) => isPrefix(e.path, issue.path))) continue;
-      located.push({ offset: issueLocation(doc, issue), text: `${formatPath(issue.path)}: ${issueMessage(issue, sub.value)}` });
+      located.push(locateIssue(read.yaml, issue, sub.value));
     }
   }
   // (A failed parse always leaves something in `located`: issues are only skipped for env errors.)

@@ -2,9 +2,10 @@
 // a decision out. Gate 4 (approval) is what happens to an `approve` decision afterwards.
 import type { Action, Identity } from '../../api/config.js';
 import type { ErrorName, Gate } from '../../api/errors.js';
-import { evaluate } from '../cedar/evaluate.js';
+import { evaluate, type CedarDecision, type CedarSeen } from '../cedar/evaluate.js';
+import type { CedarJson } from '../cedar/normalise.js';
 import type { CompiledPolicies } from '../cedar/policies.js';
-import type { Operation } from './operation.js';
+import type { Operation, TargetKind } from './operation.js';
 import { firstMatch, type CompiledRule } from './rules.js';
 import { isVisible, type Visibility } from './visibility.js';
 
@@ -23,11 +24,32 @@ export interface GateInputs {
   identity: Identity;
 }
 
-export function decide(g: GateInputs, op: Operation, now: Date): Decision {
+/**
+ * What each gate saw, for `thoughtgate explain` and `thoughtgate test`: filled in by decide() when
+ * passed one (the sidecar passes none, and pays nothing for it). A gate that did not run is absent.
+ */
+export interface DecisionTrace {
+  /** Gate 1, for a message with a target. */
+  visibility?: { kind: TargetKind; name: string; exposed: boolean };
+  /** Gate 2: the first matching rule (its index in `rules`), or none: the defaultAction, or plumbing that flows. */
+  rules?: { rule: string; index: number; action: Action } | { rule: null; action: Action; plumbing: boolean };
+  /** Gate 3, when Cedar was asked: its answer and the arguments as normalised for it (absent when refused). */
+  cedar?: CedarDecision & { arguments?: CedarJson };
+  /** Reserved for the enforcement mode (enforce | audit) once decisions carry it. */
+  enforcement?: { mode: string; note?: string };
+}
+
+export function decide(g: GateInputs, op: Operation, now: Date, trace?: DecisionTrace): Decision {
   if (op.target && !isVisible(g.visibility, op.target.kind, op.target.name)) {
+    if (trace) trace.visibility = { ...op.target, exposed: false };
     return { action: 'hidden', gate: 'visibility', reason: `${op.target.kind} is not exposed` };
   }
+  if (trace && op.target) trace.visibility = { ...op.target, exposed: true };
   const rule = firstMatch(g.rules, op);
+  if (trace)
+    trace.rules = rule
+      ? { rule: rule.label, index: g.rules.indexOf(rule), action: rule.action }
+      : { rule: null, action: g.defaultAction, plumbing: !op.governed };
   if (!rule && !op.governed) return { action: 'forward', gate: 'rules', reason: 'protocol message' };
   const action = rule ? rule.action : g.defaultAction;
   const label = rule ? rule.label : 'defaultAction';
@@ -46,16 +68,18 @@ export function decide(g: GateInputs, op: Operation, now: Date): Decision {
         reason: rule?.reason ?? `${label} requires approval`,
       };
     case 'policy':
-      return decideByCedar(g, op, label, now);
+      return decideByCedar(g, op, label, now, trace);
   }
 }
 
-function decideByCedar(g: GateInputs, op: Operation, label: string, now: Date): Decision {
+function decideByCedar(g: GateInputs, op: Operation, label: string, now: Date, trace?: DecisionTrace): Decision {
   if (!g.cedar) {
     return { action: 'deny', gate: 'cedar', error: 'DENIED_BY_POLICY', rule: label, reason: `${label} asks Cedar, but no cedar.policies are configured` };
   }
   const target = op.target ?? { kind: 'method' as const, name: op.method };
-  const d = evaluate(g.cedar, { identity: g.identity, method: op.method, source: op.source, target, arguments: op.arguments, now });
+  const seen: CedarSeen | undefined = trace ? {} : undefined;
+  const d = evaluate(g.cedar, { identity: g.identity, method: op.method, source: op.source, target, arguments: op.arguments, now }, seen);
+  if (trace) trace.cedar = { ...d, ...seen };
   if (d.decision === 'error') return { action: 'deny', gate: 'cedar', error: 'POLICY_ERROR', rule: label, reason: d.reason, policies: d.policies };
   if (d.decision === 'deny') return { action: 'deny', gate: 'cedar', error: 'DENIED_BY_POLICY', rule: label, reason: d.reason, policies: d.policies };
   if (d.approveChannel) return { action: 'approve', gate: 'cedar', channel: d.approveChannel, rule: label, reason: d.reason, policies: d.policies };

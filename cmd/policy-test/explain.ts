@@ -1,0 +1,197 @@
+// One call through the sidecar's own gate code, with the trace of every gate: describeMessage
+// (resource URIs canonicalised exactly as the proxy does) → decide() on the compiled snapshot, then
+// what gate 4 would be asked. Nothing here decides; it only reads what the gates did.
+import type { Expose, Identity, PolicyDocument } from '../../api/config.js';
+import { ERRORS, type ErrorName } from '../../api/errors.js';
+import { compileGlobs } from '../../api/glob.js';
+import type { ExpectedDecision } from '../../api/policy-test.js';
+import { decide, type DecisionTrace } from '../../policy/gates/decide.js';
+import { describeMessage, type TargetKind } from '../../policy/gates/operation.js';
+import { exposeOf, type Target } from './target.js';
+
+/** One call as a test case or `thoughtgate explain` names it. */
+export interface CallSpec {
+  source?: string;
+  method?: string;
+  tool?: string;
+  resource?: string;
+  prompt?: string;
+  arguments?: unknown;
+  params?: unknown;
+}
+
+export interface Call {
+  identity: Identity;
+  /** Unset: the only source of the config. */
+  source?: string;
+  method: string;
+  params: unknown;
+  now: Date;
+}
+
+/** The method and params of the message an agent would send for `s`. */
+export function messageOf(s: CallSpec): { method: string; params: unknown } {
+  if (s.params !== undefined) return { method: s.method ?? '', params: s.params };
+  const args = s.arguments !== undefined ? { arguments: s.arguments } : {};
+  if (s.tool !== undefined) return { method: s.method ?? 'tools/call', params: { name: s.tool, ...args } };
+  if (s.prompt !== undefined) {
+    const method = s.method ?? 'prompts/get';
+    if (method === 'completion/complete')
+      return { method, params: { ref: { type: 'ref/prompt', name: s.prompt }, ...(s.arguments !== undefined ? { argument: s.arguments } : {}) } };
+    return { method, params: { name: s.prompt, ...args } };
+  }
+  if (s.resource !== undefined) {
+    const method = s.method ?? 'resources/read';
+    if (method === 'completion/complete')
+      return { method, params: { ref: { type: 'ref/resource', uri: s.resource }, ...(s.arguments !== undefined ? { argument: s.arguments } : {}) } };
+    return { method, params: { uri: s.resource } };
+  }
+  return { method: s.method ?? '', params: s.arguments !== undefined ? args : {} };
+}
+
+export interface Outcome {
+  decision: ExpectedDecision;
+  gate: string;
+  reason: string;
+  rule?: string;
+  cedarPolicies?: string[];
+  channel?: string;
+  timeoutMs?: number;
+  /** Where the approval timeout comes from. */
+  timeoutFrom?: string;
+  /** approve: why gate 4 will answer -32006 instead of asking a human. */
+  approvalUnavailable?: string;
+  /** deny: the JSON-RPC error the agent gets. */
+  error?: { code: number; name?: ErrorName };
+}
+
+export interface Explanation {
+  config: string;
+  governancePolicy?: string;
+  identity: Identity;
+  source: string;
+  method: string;
+  /** The target as sent and as the gates saw it (a resource URI in canonical form). */
+  target?: { kind: TargetKind; sent?: string; decided: string };
+  outcome: Outcome;
+  /** What decide() recorded, gate by gate. */
+  gates: DecisionTrace;
+  /** Gate 1: the expose setting that exposed or hid the target. */
+  exposedBy?: string;
+  /** Gate 2: the matched rule's `match`, as configured. */
+  ruleMatch?: unknown;
+  /** Problems before any gate ran (no config for the workload, an invalid config, an unknown source, a malformed message). */
+  before?: string[];
+}
+
+const errorOf = (name: ErrorName) => ({ code: ERRORS[name].code, name });
+
+/** Which expose entry decided `name` (for the trace only: decide() said whether it is exposed). */
+export function exposedBy(expose: Expose | undefined, kind: TargetKind, name: string, exposed: boolean): string {
+  if (!expose || expose.mode === 'all') return 'expose.mode all';
+  const key = `${kind}s` as 'tools' | 'resources' | 'prompts';
+  const globs = expose[key];
+  const hit = globs?.find((g) => compileGlobs([g])(name));
+  if (expose.mode === 'allowlist') {
+    if (exposed) return hit !== undefined ? `allowlist entry expose.${key} "${hit}"` : `allowlist expose.${key}`;
+    return globs === undefined ? `allowlist without expose.${key}: no ${kind} is exposed` : `no entry of the allowlist expose.${key} matches`;
+  }
+  if (!exposed) return hit !== undefined ? `blocklist entry expose.${key} "${hit}"` : `blocklist expose.${key}`;
+  return `no entry of the blocklist expose.${key} matches`;
+}
+
+function ruleMatchOf(doc: PolicyDocument, trace: DecisionTrace): unknown {
+  const r = trace.rules;
+  return r && r.rule !== null ? doc.rules[r.index]?.match : undefined;
+}
+
+/** The one source a call without one goes to, or why there is none. */
+function defaultSource(doc: PolicyDocument): string | undefined {
+  return doc.sources.length === 1 ? doc.sources[0]!.name : undefined;
+}
+
+export function explainCall(target: Target, call: Call): Explanation {
+  const g = target.governing(call.identity);
+  const base = { config: target.description, identity: call.identity, method: call.method };
+  if (target.namespace !== undefined && call.identity.namespace !== target.namespace) {
+    const reason = `the policies are in namespace ${target.namespace}; a workload of namespace ${call.identity.namespace} is governed by its own namespace's`;
+    return {
+      ...base,
+      source: call.source ?? '',
+      outcome: { decision: 'deny', gate: 'config', reason, error: errorOf('NOT_CONFIGURED') },
+      gates: {},
+      before: [reason],
+    };
+  }
+  if (!g.ok) {
+    const reasons = g.kind === 'none' ? [g.reason] : g.errors;
+    return {
+      ...base,
+      source: call.source ?? '',
+      outcome: { decision: 'deny', gate: 'config', reason: reasons.join('; '), error: errorOf('NOT_CONFIGURED') },
+      gates: {},
+      before: g.kind === 'none' ? reasons : ['the config selected for this workload is invalid:', ...reasons],
+    };
+  }
+  const sourceName = call.source ?? defaultSource(g.doc);
+  const governed = { ...base, ...(g.governancePolicy !== undefined ? { governancePolicy: g.governancePolicy } : {}) };
+  const source = sourceName === undefined ? undefined : g.snapshot.sources.get(sourceName);
+  if (!source) {
+    const known = [...g.snapshot.sources.keys()].join(', ');
+    const reason = sourceName === undefined ? `name a source (the config has ${known})` : `no source "${sourceName}" in the config (it has ${known})`;
+    return {
+      ...governed,
+      source: sourceName ?? '',
+      outcome: { decision: 'deny', gate: 'transport', reason, error: errorOf('UNKNOWN_SOURCE') },
+      gates: {},
+      before: [reason],
+    };
+  }
+  // The message as the proxy parses it: describeMessage reads the method and params and puts a resource URI in canonical form.
+  const raw = JSON.stringify({ jsonrpc: '2.0', id: 1, method: call.method, params: call.params });
+  const d = describeMessage(source.name, { method: call.method, params: call.params, raw });
+  if (!d.ok) {
+    // plan.ts answers -32602 Invalid params, gate transport.
+    return {
+      ...governed,
+      source: source.name,
+      outcome: { decision: 'deny', gate: 'transport', reason: d.reason, error: { code: -32602 } },
+      gates: {},
+      before: [d.reason],
+    };
+  }
+  const gates: DecisionTrace = {};
+  const decision = decide({ ...g.snapshot.gates, visibility: source.visibility }, d.op, call.now, gates);
+  const sent =
+    d.op.target && d.rewrite
+      ? { sent: (call.params as { uri?: string; ref?: { uri?: string } }).uri ?? (call.params as { ref?: { uri?: string } }).ref?.uri }
+      : {};
+  const explanation: Explanation = {
+    ...governed,
+    source: source.name,
+    ...(d.op.target ? { target: { kind: d.op.target.kind, decided: d.op.target.name, ...sent } } : {}),
+    outcome: { decision: decision.action, gate: decision.gate, reason: decision.reason },
+    gates,
+  };
+  if (gates.visibility) explanation.exposedBy = exposedBy(exposeOf(g.doc, source.name), gates.visibility.kind, gates.visibility.name, gates.visibility.exposed);
+  const match = ruleMatchOf(g.doc, gates);
+  if (match !== undefined) explanation.ruleMatch = match;
+  const o = explanation.outcome;
+  if (decision.action !== 'hidden') {
+    if (decision.rule !== undefined) o.rule = decision.rule;
+    if (decision.policies !== undefined) o.cedarPolicies = decision.policies;
+  }
+  if (decision.action === 'deny') o.error = errorOf(decision.error);
+  if (decision.action === 'approve') {
+    // Gate 4's timeout, as the approval engine picks it: the rule's, else the channel's (standalone), else approvals.defaultTimeout.
+    o.channel = decision.channel;
+    const channel = g.channelTimeoutsMs.get(decision.channel);
+    if (decision.timeoutMs !== undefined) Object.assign(o, { timeoutMs: decision.timeoutMs, timeoutFrom: `rule ${decision.rule}` });
+    else if (channel !== undefined) Object.assign(o, { timeoutMs: channel, timeoutFrom: `approvalChannels ${decision.channel}` });
+    else Object.assign(o, { timeoutMs: g.snapshot.approvals.defaultTimeoutMs, timeoutFrom: 'approvals.defaultTimeout' });
+    // Decided by gate 4 after gates 1–3 (plan.ts, approvals/): said here, not decided.
+    if (!g.approvals) o.approvalUnavailable = 'this config has no approvalChannels: the sidecar answers -32006 APPROVAL_UNAVAILABLE';
+    else if (call.method !== 'tools/call') o.approvalUnavailable = 'only tools/call can be approved: the sidecar answers -32006 APPROVAL_UNAVAILABLE';
+  }
+  return explanation;
+}

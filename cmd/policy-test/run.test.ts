@@ -1,0 +1,272 @@
+// The policy-test runner: test files validated with positions, cases decided by the sidecar's own
+// gate code (the same answer as the proxy's planner for the same message), expectations compared.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseJsonRpc } from '../../lib/jsonrpc.js';
+import { planPost } from '../../sidecar/proxy/plan.js';
+import { explainCall, messageOf } from './explain.js';
+import { readTestFile, runTestFile, type CaseResult, type FileResult } from './run.js';
+import { loadConfigTarget, loadPolicyTarget, TargetUnreadable } from './target.js';
+
+const CONFIG = `
+sources:
+  - name: files
+    url: http://127.0.0.1:1/mcp
+    expose: { mode: allowlist, resources: ["file:///srv/docs/*"], tools: ["read_*", "delete_*"] }
+rules:
+  - name: no-deletes
+    match: { tool: "delete_*" }
+    action: deny
+  - name: by-policy
+    match: { tool: read_file }
+    action: policy
+defaultAction: forward
+cedar:
+  policies: |
+    @id("small")
+    permit(principal, action, resource) when { context.arguments has n && context.arguments.n < 10 };
+    @id("no-secrets")
+    forbid(principal, action, resource) when { context.arguments has path && context.arguments.path like "*secret*" };
+identity: { namespace: team, serviceAccount: bot }
+`;
+
+function dir(files: Record<string, string>): string {
+  const d = mkdtempSync(join(tmpdir(), 'tg-policy-test-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(d, name), text);
+  return d;
+}
+
+const ran = (r: FileResult): CaseResult[] => {
+  if (r.kind !== 'ran') throw new Error(`${r.kind}: ${r.errors.join('\n')}`);
+  return r.cases;
+};
+
+describe('test files', () => {
+  test('every problem is reported with file:line:col and the path in the file', async () => {
+    const d = dir({
+      'a.test.yaml': `config: c.yaml
+cases:
+  - tool: x
+    expect: allow
+  - tool: y
+    expect: deny
+    channel: ops
+    colour: red
+  - expect: forward
+  - tool: z
+    expect: deny
+    error: NOT_A_CODE
+`,
+    });
+    const r = await readTestFile(join(d, 'a.test.yaml'));
+    expect(r.ok).toBe(false);
+    const errors = r.ok ? [] : r.errors.map((e) => e.replace(d, 'D'));
+    expect(errors).toEqual([
+      'D/a.test.yaml:4:13: cases[0].expect: expected one of forward, deny, hidden, approve',
+      'D/a.test.yaml:7:14: cases[1].channel: "channel" applies only to expect: approve',
+      'D/a.test.yaml:8:5: cases[1]: Unrecognized key: "colour"',
+      'D/a.test.yaml:9:13: cases[2].expect: name a tool, resource or prompt, or a method',
+      expect.stringMatching(/^D\/a\.test\.yaml:12:12: cases\[3\]\.error: unknown error "NOT_A_CODE"/),
+    ]);
+  });
+
+  test('a file names a config or a policy, not both and not neither; YAML errors have positions', async () => {
+    const d = dir({ 'both.test.yaml': 'config: a\npolicy: b\ncases: [{ tool: x, expect: forward }]\n', 'bad.test.yaml': 'config: a\ncases: [\n' });
+    const both = await readTestFile(join(d, 'both.test.yaml'));
+    expect(both.ok ? [] : both.errors).toEqual([
+      `${join(d, 'both.test.yaml')}:1:1: (top level): name either "config" (a thoughtgate.yaml) or "policy" (GovernancePolicy manifests)`,
+    ]);
+    const bad = await readTestFile(join(d, 'bad.test.yaml'));
+    expect(bad.ok ? [] : bad.errors[0]).toMatch(new RegExp(`^${join(d, 'bad.test.yaml')}:\\d+:\\d+: `));
+  });
+
+  test('a test file that cannot be used is a file error; a config that is invalid fails its cases', async () => {
+    const d = dir({
+      'missing.test.yaml': 'config: nope.yaml\ncases: [{ tool: x, expect: forward }]\n',
+      'invalid.test.yaml': 'config: c.yaml\ncases: [{ tool: x, expect: forward }]\n',
+      'c.yaml': 'sources: []\nrules: [{ match: { tool: x }, action: maybe }]\n',
+      'env.test.yaml': 'config: e.yaml\ncases: [{ tool: x, expect: forward }]\n',
+      'e.yaml': 'sources: [{ name: s, url: "${URL}" }]\n',
+    });
+    const missing = await runTestFile(join(d, 'missing.test.yaml'));
+    expect(missing).toMatchObject({ kind: 'error', errors: [`${join(d, 'nope.yaml')}: no such file`] });
+    const invalid = await runTestFile(join(d, 'invalid.test.yaml'));
+    expect(invalid.kind).toBe('invalid-target');
+    expect(invalid.kind === 'invalid-target' && invalid.errors[0]).toMatch(/c\.yaml:2:\d+: rules\[0\]\.action: expected one of forward, deny, approve, policy/);
+    // Only the file's env is used: a variable it does not set is an error, whatever the environment holds.
+    process.env['URL'] = 'http://127.0.0.1:1/mcp';
+    try {
+      const env = await runTestFile(join(d, 'env.test.yaml'));
+      expect(env.kind === 'invalid-target' && env.errors[0]).toMatch(/environment variable URL is not set/);
+    } finally {
+      delete process.env['URL'];
+    }
+  });
+});
+
+describe('running cases', () => {
+  test('expectations: decision, rule, Cedar policy ids, error; a failure says what differed', async () => {
+    const d = dir({
+      'c.yaml': CONFIG,
+      't.test.yaml': `config: c.yaml
+cases:
+  - { tool: read_file, arguments: { n: 3 }, expect: forward, rule: by-policy, cedarPolicies: [small] }
+  - { tool: read_file, arguments: { n: 3, path: /my/secret }, expect: deny, cedarPolicies: [no-secrets], error: -32004 }
+  - { tool: delete_file, expect: deny, rule: no-deletes, error: DENIED_BY_RULE }
+  - { tool: write_file, expect: hidden }
+  - { name: wrong on purpose, tool: read_file, arguments: { n: 30 }, expect: deny, rule: no-deletes, cedarPolicies: [small], error: DENIED_BY_RULE }
+  - { tool: read_file, arguments: { n: 30 }, expect: forward }
+`,
+    });
+    const cases = ran(await runTestFile(join(d, 't.test.yaml')));
+    expect(cases.map((c) => c.passed)).toEqual([true, true, true, true, false, false]);
+    expect(cases[5]!.failures).toEqual(['expected forward, got deny (no policy permits tools/call on files/read_file)']);
+    expect(cases[5]!.name).toBe('forward read_file');
+    expect(cases[4]!.failures).toEqual([
+      'expected rule no-deletes, decided by rule by-policy',
+      'expected Cedar policies [small], determined by []',
+      'expected error DENIED_BY_RULE (-32003), got DENIED_BY_POLICY (-32004)',
+    ]);
+    expect(cases[4]!.at).toBe(`${join(d, 't.test.yaml')}:7:5`);
+  });
+
+  test('the runner decides with decide() on the compiled config: changing a rule changes the result', async () => {
+    const test = 'config: c.yaml\ncases: [{ tool: delete_file, expect: deny, rule: no-deletes }]\n';
+    const d = dir({ 'c.yaml': CONFIG, 't.test.yaml': test });
+    expect(ran(await runTestFile(join(d, 't.test.yaml')))[0]!.passed).toBe(true);
+    writeFileSync(join(d, 'c.yaml'), CONFIG.replace('    action: deny\n', '    action: forward\n'));
+    const after = ran(await runTestFile(join(d, 't.test.yaml')))[0]!;
+    expect(after.passed).toBe(false);
+    expect(after.explanation.outcome).toMatchObject({ decision: 'forward', rule: 'no-deletes' });
+  });
+
+  test('hostile spellings get the decision the sidecar gives: the proxy planner on the same message agrees', async () => {
+    const d = dir({ 'c.yaml': CONFIG });
+    const target = await loadConfigTarget(join(d, 'c.yaml'), {});
+    const g = target.governing(target.defaultIdentity);
+    if (!g.ok) throw new Error('config');
+    const now = new Date('2026-12-06T00:00:00Z');
+    const calls = [
+      { resource: 'file:///srv/docs/%2e%2e/etc/passwd' },
+      { resource: 'file:///srv/docs/a/%2E%2E/%2e%2e/%2e%2e/etc/passwd' },
+      { resource: 'FILE:///srv/docs/./guide.md' },
+      { resource: 'file:///srv/docs/guide.md' },
+      { resource: 'file:///srv/docs/%zz' },
+      { tool: 'DELETE_file' },
+      { tool: 'Delete_File' },
+      { tool: 'delete_file' },
+      { tool: 'read_file', arguments: { n: 1, path: 'a\u0000secret' } },
+      { tool: 'read_file', arguments: { n: 1.5 } },
+      { tool: 'read_file', arguments: { n: 2, ___entity: { type: 'x' } } },
+      { method: 'tools/list' },
+    ];
+    const seen = new Set<string>();
+    for (const spec of calls) {
+      const { method, params } = messageOf(spec);
+      const e = explainCall(target, { identity: target.defaultIdentity, source: 'files', method, params, now });
+      const parsed = parseJsonRpc(JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }));
+      if (!parsed.ok || parsed.batch) throw new Error('parse');
+      const plan = planPost({
+        messages: [parsed.message],
+        batch: false,
+        snap: g.snapshot,
+        source: g.snapshot.sources.get('files')!,
+        headers: {},
+        approvals: null,
+        now,
+        correlationId: 'c',
+        logging: false,
+      });
+      const sidecar = plan.outcomes[0]!;
+      const ours = e.outcome;
+      // The planner logs a refused message as "invalid"; the runner calls it a denial at the transport gate.
+      const decision = sidecar.decision === 'invalid' ? 'deny' : sidecar.decision;
+      expect([spec, ours.decision, ours.rule, ours.reason]).toEqual([spec, decision, sidecar.rule, sidecar.reason]);
+      if (sidecar.decision !== 'invalid') expect([spec, ours.gate]).toEqual([spec, sidecar.gate]);
+      seen.add(`${sidecar.decision}/${sidecar.gate ?? ''}`);
+    }
+    // Every path was taken: refused URI, hidden, rule denial, Cedar (allow and error), plumbing.
+    expect([...seen].sort()).toEqual(['deny/cedar', 'deny/rules', 'forward/cedar', 'forward/rules', 'hidden/visibility', 'invalid/']);
+    target.close();
+  });
+
+  test('an unknown source fails a case unless it expects UNKNOWN_SOURCE (a typo must not pass as a denial)', async () => {
+    const d = dir({
+      'c.yaml': CONFIG,
+      't.test.yaml': `config: c.yaml
+cases:
+  - { source: flies, tool: read_file, expect: deny }
+  - { source: flies, tool: read_file, expect: deny, error: UNKNOWN_SOURCE }
+`,
+    });
+    const [typo, meant] = ran(await runTestFile(join(d, 't.test.yaml')));
+    expect(typo!.failures).toEqual(['the call never reached the gates: no source "flies" in the config (it has files)']);
+    expect(meant!.passed).toBe(true);
+  });
+});
+
+const POLICIES = `apiVersion: thoughtgate.io/v1alpha1
+kind: GovernancePolicy
+metadata: { name: base, namespace: ns }
+spec:
+  sources: [{ name: s, url: "\${URL:-http://127.0.0.1:1/mcp}" }]
+  rules: [{ name: gated, match: { tool: deploy }, action: approve, approval: { channel: ops, timeout: 2m } }]
+  defaultAction: forward
+---
+apiVersion: thoughtgate.io/v1alpha1
+kind: GovernancePolicy
+metadata: { name: locked, namespace: ns }
+spec:
+  podSelector: { matchLabels: { tier: locked } }
+  priority: 5
+  sources: [{ name: s, url: "http://127.0.0.1:1/mcp" }]
+  defaultAction: deny
+`;
+
+test('env: the only values for ${VAR}; numbers and booleans are written as YAML allows', async () => {
+  const d = dir({
+    'c.yaml': 'sources: [{ name: s, url: "http://127.0.0.1:${PORT}/mcp" }]\nrules: [{ match: { tool: "${TOOL}" }, action: deny }]\ndefaultAction: forward\n',
+    't.test.yaml': 'config: c.yaml\nenv: { PORT: 8080, TOOL: "true" }\ncases: [{ tool: "true", expect: deny }, { tool: other, expect: forward }]\n',
+  });
+  expect(ran(await runTestFile(join(d, 't.test.yaml'))).map((c) => c.failures)).toEqual([[], []]);
+});
+
+describe('GovernancePolicies', () => {
+  test('rendered as the operator renders them: a policy it would mark Invalid fails with its errors', async () => {
+    const d = dir({ 'p.yaml': POLICIES });
+    await expect(loadPolicyTarget([join(d, 'p.yaml')], {})).rejects.toMatchObject({
+      errors: ['GovernancePolicy ns/base: approval channel "ops" is referenced but no ApprovalChannel "ops" exists in namespace ns'],
+    });
+    const t = await loadPolicyTarget([join(d, 'p.yaml')], {}, ['ops']);
+    t.close();
+    // Manifests are what is under test: broken ones fail (exit 1); only a missing file is a file error.
+    writeFileSync(join(d, 'broken.yaml'), `${POLICIES}---\nkind: [\n`);
+    await expect(loadPolicyTarget([join(d, 'broken.yaml')], {}, ['ops'])).rejects.toMatchObject({ errors: [expect.stringMatching(/broken\.yaml:\d+:\d+: /)] });
+    writeFileSync(join(d, 'other.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\n');
+    await expect(loadPolicyTarget([join(d, 'other.yaml')], {})).rejects.toMatchObject({
+      errors: [expect.stringContaining('document 1: expected apiVersion thoughtgate.io/v1alpha1, kind GovernancePolicy or ApprovalChannel')],
+    });
+    await expect(loadPolicyTarget([join(d, 'none.yaml')], {})).rejects.toBeInstanceOf(TargetUnreadable);
+  });
+
+  test('selected per workload by podSelector and priority, as the sidecar selects from the ConfigMap', async () => {
+    const d = dir({
+      'p.yaml': POLICIES,
+      't.test.yaml': `policy: p.yaml
+approvalChannels: [ops]
+cases:
+  - { tool: deploy, expect: approve, channel: ops, timeout: 2m, governancePolicy: base }
+  - { identity: { labels: { tier: locked } }, tool: deploy, expect: deny, rule: defaultAction, governancePolicy: locked }
+  - { identity: { namespace: other }, tool: deploy, expect: deny, error: NOT_CONFIGURED }
+`,
+    });
+    const cases = ran(await runTestFile(join(d, 't.test.yaml')));
+    expect(cases.map((c) => [c.passed, c.failures])).toEqual([
+      [true, []],
+      [true, []],
+      [true, []],
+    ]);
+    expect(cases[0]!.explanation.identity).toEqual({ namespace: 'ns', serviceAccount: 'default', pod: 'test', labels: {} });
+  });
+});
