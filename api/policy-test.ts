@@ -48,6 +48,8 @@ export const PolicyTestCaseSchema = z
     /** The time Cedar sees (context.time); default the file's, else now. */
     time: Time.optional(),
     expect: z.enum(EXPECTED_DECISIONS, { error: `expected one of ${EXPECTED_DECISIONS.join(', ')}` }),
+    /** What the sidecar does after the enforcement step: in audit, `forward` where `expect` is deny, hidden or approve. Default: `expect`. */
+    enforced: z.enum(EXPECTED_DECISIONS, { error: `expected one of ${EXPECTED_DECISIONS.join(', ')}` }).optional(),
     /** The rule that decides: its name, `rules[<index>]`, or `defaultAction`. */
     rule: z.string().min(1).optional(),
     /** The Cedar policy ids that determine the decision, in any order. */

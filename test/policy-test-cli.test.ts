@@ -20,7 +20,7 @@ test('the examples pass: exit 0, every file and case reported', async () => {
   expect(r.out).toMatch(/^PASS {2}.*cluster\/cluster\.test\.yaml \(5 cases/m);
   expect(r.out).toMatch(/^PASS {2}.*files\.test\.yaml/m);
   expect(r.out).toMatch(/^PASS {2}.*github\.test\.yaml/m);
-  expect(r.out).toMatch(/\n3 files, (\d+) cases: \1 passed, 0 failed\n$/);
+  expect(r.out).toMatch(/\n4 files, (\d+) cases: \1 passed, 0 failed\n$/);
 });
 
 test('a broken copy fails: exit 1, the failing case with its trace, and a JUnit report', async () => {
@@ -39,7 +39,7 @@ test('a broken copy fails: exit 1, the failing case with its trace, and a JUnit 
   expect(r.out).toContain("  ✖ pushing is denied with the rule's reason (");
   expect(r.out).toContain('      expected deny, got forward (forwarded by no-pushes)');
   expect(r.out).toContain('        gate 2 rules       rule no-pushes (rules[0]) matched {"tool":"push_files","source":"github"} → forward');
-  expect(r.out).toMatch(/\n3 files, (\d+) cases: \d+ passed, 1 failed\n$/);
+  expect(r.out).toMatch(/\n4 files, (\d+) cases: \d+ passed, 1 failed\n$/);
 
   const xml = parseXml(readFileSync(junit, 'utf8'));
   expect(xml.attrs).toMatchObject({ failures: '1', errors: '0' });

@@ -117,6 +117,7 @@ describe('the explanation', () => {
         'gate 3 cedar       allow, determined by refunds-by-human: permitted by refunds-by-human, subject to approval in finance',
         '                   @approve("finance")',
         '                   context.arguments (normalised) {"kind":"refund"}',
+        'enforcement        enforce',
         'gate 4 approval    channel finance, timeout 10m (approvals.defaultTimeout)',
         '                   but this config has no approvalChannels: the sidecar answers -32006 APPROVAL_UNAVAILABLE',
         'decision           approve at gate cedar (rule pay-by-policy, Cedar refunds-by-human): permitted by refunds-by-human, subject to approval in finance',
@@ -142,6 +143,33 @@ describe('the explanation', () => {
     const e = await explain({ tool: 'pay', arguments: deep });
     expect(e.outcome).toMatchObject({ decision: 'deny', error: { code: -32005, name: 'POLICY_ERROR' } });
     expect(formatExplanation(e)).toContain('context.arguments: refused (see the reason)');
+  });
+
+  test("audit: the gates' decision stands in the trace, and the sidecar forwards (a rule's own enforcement over the document's)", async () => {
+    const audited = {
+      ...DOC,
+      enforcement: 'audit',
+      rules: [{ ...DOC.rules[0], enforcement: 'enforce' }, DOC.rules[1]],
+      identity: { namespace: 'shop', serviceAccount: 'agent' },
+    };
+    writeFileSync(join(d, 'audit.json'), JSON.stringify(audited));
+    const t = await loadConfigTarget(join(d, 'audit.json'), {});
+    try {
+      const call = (spec: Parameters<typeof messageOf>[0]) => explainCall(t, { identity: t.defaultIdentity, ...messageOf(spec), now });
+      const other = call({ tool: 'other' });
+      expect(other.outcome).toMatchObject({ decision: 'deny', enforced: 'forward', rule: 'defaultAction' });
+      expect(other.gates.enforcement).toEqual({ mode: 'audit', note: 'the sidecar forwards the call and records that enforce would deny it' });
+      expect(formatExplanation(other)).toContain('the sidecar does   forward (audit)');
+      const hidden = call({ tool: 'admin_reset' });
+      expect(hidden.outcome).toMatchObject({ decision: 'hidden', enforced: 'forward' });
+      // pay-by-policy enforces on its own: Cedar's denial stands.
+      const pay = call({ tool: 'pay', arguments: { amount: 500 } });
+      expect(pay.outcome.decision).toBe('deny');
+      expect(pay.outcome.enforced).toBeUndefined();
+      expect(pay.gates.enforcement).toEqual({ mode: 'enforce' });
+    } finally {
+      t.close();
+    }
   });
 
   test('which expose entry decided', () => {

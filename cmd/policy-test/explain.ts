@@ -6,6 +6,7 @@ import { ERRORS, type ErrorName } from '../../api/errors.js';
 import { compileGlobs } from '../../api/glob.js';
 import type { ExpectedDecision } from '../../api/policy-test.js';
 import { decide, type DecisionTrace } from '../../policy/gates/decide.js';
+import { enforce, enforcementOf } from '../../policy/gates/enforcement.js';
 import { describeMessage, type TargetKind } from '../../policy/gates/operation.js';
 import { exposeOf, type Target } from './target.js';
 
@@ -50,7 +51,10 @@ export function messageOf(s: CallSpec): { method: string; params: unknown } {
 }
 
 export interface Outcome {
+  /** What gates 1–3 decide (what enforce does). */
   decision: ExpectedDecision;
+  /** Set when audit makes the sidecar forward what enforce would not: `forward`. */
+  enforced?: ExpectedDecision;
   gate: string;
   reason: string;
   rule?: string;
@@ -161,7 +165,14 @@ export function explainCall(target: Target, call: Call): Explanation {
     };
   }
   const gates: DecisionTrace = {};
-  const decision = decide({ ...g.snapshot.gates, visibility: source.visibility }, d.op, call.now, gates);
+  const inputs = { ...g.snapshot.gates, visibility: source.visibility };
+  const decision = decide(inputs, d.op, call.now, gates);
+  // The sidecar's enforcement step: in audit, what is reported is still the gates' decision, and `enforced` says what the sidecar does.
+  const { audit } = enforce(inputs, d.op, decision);
+  gates.enforcement = {
+    mode: enforcementOf(inputs, d.op, decision),
+    ...(audit ? { note: `the sidecar forwards the call and records that enforce would ${audit.would} it` } : {}),
+  };
   const sent =
     d.op.target && d.rewrite
       ? { sent: (call.params as { uri?: string; ref?: { uri?: string } }).uri ?? (call.params as { ref?: { uri?: string } }).ref?.uri }
@@ -170,7 +181,7 @@ export function explainCall(target: Target, call: Call): Explanation {
     ...governed,
     source: source.name,
     ...(d.op.target ? { target: { kind: d.op.target.kind, decided: d.op.target.name, ...sent } } : {}),
-    outcome: { decision: decision.action, gate: decision.gate, reason: decision.reason },
+    outcome: { decision: decision.action, gate: decision.gate, reason: decision.reason, ...(audit ? { enforced: 'forward' as const } : {}) },
     gates,
   };
   if (gates.visibility) explanation.exposedBy = exposedBy(exposeOf(g.doc, source.name), gates.visibility.kind, gates.visibility.name, gates.visibility.exposed);

@@ -56,6 +56,7 @@ export function formatExplanation(e: Explanation, indent = ''): string {
   const err = o.error ? ` ${o.error.code}${o.error.name ? ` ${o.error.name}` : ''}` : '';
   const by = [o.rule !== undefined ? `rule ${o.rule}` : '', o.cedarPolicies?.length ? `Cedar ${o.cedarPolicies.join(', ')}` : ''].filter(Boolean).join(', ');
   lines.push(`decision           ${o.decision}${err} at gate ${o.gate}${by ? ` (${by})` : ''}: ${o.reason}`);
+  if (o.enforced !== undefined) lines.push(`the sidecar does   ${o.enforced} (audit)`);
   return lines.map((l) => `${indent}${l}`).join('\n');
 }
 

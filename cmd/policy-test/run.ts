@@ -63,6 +63,9 @@ export function unmet(c: PolicyTestCase, e: Explanation, governancePolicy: strin
   const o = e.outcome;
   const out: string[] = [];
   if (o.decision !== c.expect) out.push(`expected ${c.expect}, got ${o.decision} (${o.reason})`);
+  const enforced = o.enforced ?? o.decision;
+  if (c.enforced !== undefined && enforced !== c.enforced)
+    out.push(`expected the sidecar to ${c.enforced === 'hidden' ? 'hide' : c.enforced} the call after the enforcement step, it does ${enforced}`);
   if (c.rule !== undefined && o.rule !== c.rule) out.push(`expected rule ${c.rule}, decided by ${o.rule === undefined ? 'no rule' : `rule ${o.rule}`}`);
   if (c.cedarPolicies !== undefined) {
     const got = [...(o.cedarPolicies ?? [])].sort();

@@ -1,6 +1,6 @@
 // Gates 1–3 composed into one decision per message. Pure: the snapshot and the operation in,
 // a decision out. Gate 4 (approval) is what happens to an `approve` decision afterwards.
-import type { Action, Identity } from '../../api/config.js';
+import type { Action, Enforcement, Identity } from '../../api/config.js';
 import type { ErrorName, Gate } from '../../api/errors.js';
 import { evaluate, type CedarDecision, type CedarSeen } from '../cedar/evaluate.js';
 import type { CedarJson } from '../cedar/normalise.js';
@@ -35,8 +35,8 @@ export interface DecisionTrace {
   rules?: { rule: string; index: number; action: Action } | { rule: null; action: Action; plumbing: boolean };
   /** Gate 3, when Cedar was asked: its answer and the arguments as normalised for it (absent when refused). */
   cedar?: CedarDecision & { arguments?: CedarJson };
-  /** Reserved for the enforcement mode (enforce | audit) once decisions carry it. */
-  enforcement?: { mode: string; note?: string };
+  /** The enforcement step after decide() (policy/gates/enforcement.ts): filled by its caller, not by decide(). */
+  enforcement?: { mode: Enforcement; note?: string };
 }
 
 export function decide(g: GateInputs, op: Operation, now: Date, trace?: DecisionTrace): Decision {
