@@ -87,8 +87,8 @@ export function createSidecarMetrics() {
     registry,
     requests: new Counter({
       name: `${p}requests_total`,
-      help: 'JSON-RPC messages and HTTP requests handled, by source, MCP method, decision and deciding gate',
-      labelNames: ['source', 'method', 'decision', 'gate'] as const,
+      help: 'JSON-RPC messages and HTTP requests handled, by source, MCP method, decision, deciding gate and rule (expose for gate 1, none when no rule decided)',
+      labelNames: ['source', 'method', 'decision', 'gate', 'rule'] as const,
       registers: [registry],
     }),
     addedLatency: new Histogram({

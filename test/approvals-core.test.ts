@@ -534,6 +534,45 @@ describe('the task engine', () => {
     expect(finishedCalls(c.task.id)).toBe(1);
   });
 
+  test('the oldest-pending gauge: when the longest-waiting call started waiting, 0 when none waits', async () => {
+    const clock = new ManualClock(1_000_000);
+    const backend = new ScriptedBackend();
+    const oldest: number[] = [];
+    const engine = new ApprovalEngine({
+      backend,
+      workload: () => ({ namespace: 'ns', serviceAccount: 'sa', pod: 'p' }),
+      log: createLogger('error', () => undefined),
+      clock,
+      metrics: {
+        pending: { set: () => undefined },
+        oldestPending: { set: (v: number) => oldest.push(v) },
+        decisions: { inc: () => undefined },
+        waitSeconds: { observe: () => undefined },
+      },
+    });
+    const execute: Executor = async () => ({ kind: 'result', result: {} });
+    const startOne = () => {
+      const r = engine.start(
+        { mode: 'task', owner: OWNER, source: 'up', tool: 'deploy', arguments: {}, approval: { channel: 'oncall', reason: 'r' }, correlationId: 'c', execute },
+        SETTINGS,
+      );
+      if (!r.ok) throw new Error(r.reason);
+      return r.task;
+    };
+    const first = startOne();
+    await clock.advance(5_000);
+    const second = startOne();
+    await clock.advance(0);
+    expect(oldest.at(-1)).toBe(1_000);
+    backend.decide(first.id, 'rejected');
+    await clock.advance(0);
+    expect(oldest.at(-1)).toBe(1_005);
+    backend.decide(second.id, 'rejected');
+    await clock.advance(0);
+    expect(oldest.at(-1)).toBe(0);
+    engine.close();
+  });
+
   test('no decision from the backend: the engine times the call out itself, and tells the backend', async () => {
     const { clock, backend, engine, ran, start } = setup();
     const r = start();

@@ -110,6 +110,8 @@ export type CancelResult = { ok: true; task: ApprovalTask } | { ok: false; reaso
 
 export interface ApprovalEngineMetrics {
   pending: { set(v: number): void };
+  /** Unix seconds the longest-waiting pending call started waiting; 0 when none waits. */
+  oldestPending?: { set(v: number): void };
   /** Tasks kept in memory (running or finished). */
   retainedTasks?: { set(v: number): void };
   /** Bytes of task results kept. */
@@ -176,6 +178,8 @@ export class ApprovalEngine {
   private readonly graceMs: number;
   private pendingCount = 0;
   private readonly pendingByClient = new Map<string, number>();
+  /** When each pending call started waiting (as many as pendingCount: bounded by approvals.maxPending). */
+  private readonly pendingSince = new Map<string, number>();
   private settings: ApprovalSettings | null = null;
   /** Tasks (mode 'task') per owner, oldest first. */
   private readonly byOwner = new Map<string, Map<string, Entry>>();
@@ -792,6 +796,11 @@ export class ApprovalEngine {
     if (n <= 0) this.pendingByClient.delete(t.owner.client);
     else this.pendingByClient.set(t.owner.client, n);
     this.o.metrics?.pending.set(this.pendingCount);
+    if (delta > 0) this.pendingSince.set(t.id, t.createdAt);
+    else this.pendingSince.delete(t.id);
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const at of this.pendingSince.values()) oldest = Math.min(oldest, at);
+    this.o.metrics?.oldestPending?.set(oldest === Number.POSITIVE_INFINITY ? 0 : oldest / 1000);
   }
 
   /** The task ended: its result bounded, its waiters woken, then dropped (held) or kept until its clean-up. */

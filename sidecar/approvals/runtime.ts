@@ -84,6 +84,11 @@ export function approvalMetrics(registry: Registry) {
   const p = 'thoughtgate_sidecar_';
   return {
     pending: new Gauge({ name: `${p}approvals_pending`, help: 'Calls waiting for a human decision right now', registers: [registry] }),
+    oldestPending: new Gauge({
+      name: `${p}approvals_oldest_pending_timestamp_seconds`,
+      help: 'Unix time the longest-waiting call of this sidecar started waiting for a human (0 when none waits)',
+      registers: [registry],
+    }),
     decisions: new Counter({
       name: `${p}approvals_total`,
       help: 'Ends of approval waits by outcome (approved, rejected, expired, cancelled, failed, unavailable)',

@@ -69,11 +69,11 @@ test('a mixed batch: allowed calls go upstream in order, a denied one is answere
   expect(codes(p.local)).toEqual([-32003]);
   expect(JSON.parse(p.local[0]!)).toMatchObject({ id: 2, error: { data: { gate: 'rules', reason: 'no deleting', correlationId: 'cid' } } });
   expect(p.edits.edits).toBe(1); // the probe's answer gets the hidden name back
-  expect(p.counts.map((c) => `${c.method}:${c.decision}`)).toEqual([
-    'tools/call:forward',
-    'tools/call:deny',
-    'tools/call:hidden',
-    'notifications/progress:forward',
+  expect(p.counts.map((c) => `${c.method}:${c.decision}:${c.rule}`)).toEqual([
+    'tools/call:forward:defaultAction',
+    'tools/call:deny:rules[0]',
+    'tools/call:hidden:expose',
+    'notifications/progress:forward:none',
   ]);
   expect(p.outcomes.map((o) => o.decision)).toEqual(['forward', 'deny', 'hidden', 'forward']);
   expect(p.takeover).toBeNull();
@@ -200,8 +200,8 @@ describe('planPost: rate limits', () => {
     expect(errors.map((e) => e.id).sort()).toEqual([1, 4]);
     expect(p.rateLimited).toEqual(['r1', 'r1']);
     expect(p.counts.filter((c) => c.gate === 'ratelimit')).toEqual([
-      { method: 'tools/call', decision: 'deny', gate: 'ratelimit' },
-      { method: 'tools/call', decision: 'deny', gate: 'ratelimit' },
+      { method: 'tools/call', decision: 'deny', gate: 'ratelimit', rule: 'r1' },
+      { method: 'tools/call', decision: 'deny', gate: 'ratelimit', rule: 'r1' },
     ]);
   });
 });

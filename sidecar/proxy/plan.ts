@@ -11,7 +11,7 @@ import { errorText } from '../../lib/jsonrpc-reply.js';
 import { summariseArguments } from '../../lib/log.js';
 import { toolMayNeedApproval } from '../../policy/gates/approval-tools.js';
 import { decide, type Decision } from '../../policy/gates/decide.js';
-import { enforce, visibilityEnforced, type AuditRecord } from '../../policy/gates/enforcement.js';
+import { enforce, EXPOSE_RULE, visibilityEnforced, type AuditRecord } from '../../policy/gates/enforcement.js';
 import { describeMessage, type Operation } from '../../policy/gates/operation.js';
 import { needsListFilter } from '../../policy/gates/visibility.js';
 import { isOurTaskId } from '../approvals/tasks.js';
@@ -21,6 +21,15 @@ import { EditTable, newProbeName, probeRequest, type ResponseEdit } from './edit
 import { decodeMcpHeader, headerValue } from './headers.js';
 import type { ApprovalView, Takeover } from './gate4.js';
 import type { RateRefusal } from './rate-limit.js';
+
+/**
+ * The requests_total `rule` label: the deciding rule (its name, rules[i] or defaultAction), `expose`
+ * for gate 1, `none` when no rule decided (protocol messages). From the config, never the agent.
+ */
+function ruleLabel(d: Decision): string {
+  if (d.action === 'hidden') return EXPOSE_RULE;
+  return d.rule ?? 'none';
+}
 
 export interface PlanInput {
   messages: readonly Message[];
@@ -57,7 +66,7 @@ export interface PostPlan {
   /** One per message, for the request's log lines. */
   outcomes: MessageOutcome[];
   /** One per decided message: the executor counts them in requests_total. */
-  counts: { method: string; decision: Decision['action']; gate: string }[];
+  counts: { method: string; decision: Decision['action']; gate: string; rule: string }[];
   /** The rate limits that refused a message, one entry per refused message. */
   rateLimited: string[];
   /** What audit forwarded that enforce would have denied, hidden or sent for approval, one per message. */
@@ -191,7 +200,7 @@ export function planPost(i: PlanInput): PostPlan {
     const limited = decision.action === 'forward' && i.rateLimit ? i.rateLimit(d.op) : null;
     if (limited) {
       plan.outcomes.push({ ...outcomeOf(m, d.op, decision, i.logging), decision: 'deny', gate: 'ratelimit', rule: limited.rule, reason: limited.reason });
-      plan.counts.push({ method: m.method, decision: 'deny', gate: 'ratelimit' });
+      plan.counts.push({ method: m.method, decision: 'deny', gate: 'ratelimit', rule: limited.rule });
       plan.rateLimited.push(limited.rule);
       // A notification cannot be told to wait: dropped.
       if (m.kind === 'request')
@@ -202,7 +211,7 @@ export function planPost(i: PlanInput): PostPlan {
     }
     plan.outcomes.push(audit ? { ...outcomeOf(m, d.op, decision, i.logging), audit: auditField(audit) } : outcomeOf(m, d.op, decision, i.logging));
     if (audit) plan.audits.push(audit);
-    plan.counts.push({ method: m.method, decision: decision.action, gate: decision.gate });
+    plan.counts.push({ method: m.method, decision: decision.action, gate: decision.gate, rule: ruleLabel(decision) });
     switch (decision.action) {
       case 'forward':
         planForwarded(c, m, d.op, d.raw);
