@@ -25,8 +25,10 @@ export function installerQuestions(namespace: string, namespaceExists: boolean):
     ...q('admissionregistration.k8s.io', 'mutatingwebhookconfigurations', INSTALL, chart),
     ...q('rbac.authorization.k8s.io', 'clusterroles', INSTALL, chart),
     ...q('rbac.authorization.k8s.io', 'clusterrolebindings', INSTALL, chart),
-    ...q('rbac.authorization.k8s.io', 'roles', INSTALL, chart, namespace),
-    ...q('rbac.authorization.k8s.io', 'rolebindings', INSTALL, chart, namespace),
+    // Cluster-wide: the chart's Role and RoleBinding are in the namespace, and its ClusterRole grants
+    // the operator the sidecar's Role and RoleBinding in every namespace.
+    ...q('rbac.authorization.k8s.io', 'roles', INSTALL, `${chart}; ${grant}`),
+    ...q('rbac.authorization.k8s.io', 'rolebindings', INSTALL, `${chart}; ${grant}`),
     ...q('apps', 'deployments', INSTALL, chart, namespace),
     ...q('', 'services', INSTALL, chart, namespace),
     ...q('', 'serviceaccounts', INSTALL, chart, namespace),
@@ -46,7 +48,8 @@ export function installerQuestions(namespace: string, namespaceExists: boolean):
     ...q('thoughtgate.io', 'approvalchannels/status', ['patch'], grant),
     ...q('thoughtgate.io', 'approvalrequests/status', ['patch'], grant),
     ...q('', 'configmaps', ['get', 'list', 'watch', 'create', 'patch', 'delete'], grant),
-    ...q('', 'events', ['create'], grant),
+    ...q('', 'events', ['create', 'get', 'patch', 'list', 'watch'], grant),
+    ...q('', 'secrets', ['get'], "the chart grants the operator reading ApprovalChannels' Slack token Secrets (ClusterRole slack-token-reader)"),
     ...q('', 'namespaces', ['list', 'watch'], grant),
     ...q('', 'pods', ['list', 'watch'], grant),
   ];
