@@ -39,6 +39,7 @@ import { systemClock } from '../lib/clock.js';
 import { compileSnapshot, type CompiledSource, type Snapshot } from './snapshot.js';
 import { createCredentialStore, type CredentialStore } from './credentials/store.js';
 import { describeError } from '../lib/describe-error.js';
+import { startTracing, type Tracer } from '../lib/tracing.js';
 
 export type ConfigUpdate =
   | { ok: true; doc: PolicyDocument; identity: Identity; hash: string; origin: string }
@@ -91,6 +92,11 @@ export interface SidecarOptions {
   };
   /** Where source credentials are read (sidecar/credentials/store.ts); default: a store over process.env and THOUGHTGATE_SECRETS_DIR. The sidecar closes it. */
   credentials?: CredentialStore;
+  /**
+   * Tracing (docs/observability.md): default from the OTEL_* environment (off unless an OTLP endpoint
+   * is set). The sidecar shuts it down (flushing, bounded) when it closes.
+   */
+  tracer?: Tracer;
 }
 
 export interface Sidecar {
@@ -104,6 +110,9 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
+/** How long a stopping sidecar waits for its last spans to be exported. */
+const TRACING_SHUTDOWN_MS = 2000;
+
 /** Requests in flight on one connection (HTTP/1.1 pipelining); MCP clients send one at a time. */
 export const MAX_REQUESTS_PER_CONNECTION = 16;
 
@@ -112,6 +121,13 @@ const MCP_PATH = /^\/mcp\/([^/?#]+)\/?(?:\?.*)?$/;
 export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const { log } = o;
   const metrics = createSidecarMetrics();
+  const tracer =
+    o.tracer ??
+    (await startTracing(process.env, {
+      defaultServiceName: 'thoughtgate-sidecar',
+      onDropped: (n) => metrics.tracingSpansDropped.inc(n),
+      onNote: (level, msg, fields) => log[level](msg, fields),
+    }));
   const pools = new UpstreamPools(metrics, (spare) => metrics.upstreamConnections.inc({ spare: spare ? 'true' : 'false' }));
   // Forward-proxy destinations are compared by address: names are resolved (bounded, cached).
   const routeEnv: RouteEnv = {
@@ -235,7 +251,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
   };
 
-  const ctxDeps = { pools, metrics, log, approvals: approvals && approvalInterceptor(approvals), budget, tokens };
+  const ctxDeps = { pools, metrics, log, approvals: approvals && approvalInterceptor(approvals), budget, tokens, tracer };
 
   // DNS rebinding: the Host names each listener answers to; rebuilt after listen and on each new
   // snapshot (server.allowedHosts), not per request.
@@ -576,6 +592,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         await new Promise<void>((r) => admin.close(() => r()));
         admin.closeAllConnections();
         await pools.close();
+        // The last spans (the drain's) are exported, within a bound: a dead collector cannot hold up the pod's exit.
+        await tracer.shutdown(TRACING_SHUTDOWN_MS);
         log.info('stopped');
       })();
       return closing;
