@@ -17,7 +17,7 @@ import {
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
-import type { Attributes, Span, SpanKind, StartOptions, Tracer, TracingConfig } from './tracing.js';
+import type { Attributes, Span, SpanKind, StartOptions, Tracer, TracingConfig } from './tracing-api.js';
 import type { SpanRef } from './trace-context.js';
 
 const KINDS: Record<SpanKind, OtelKind> = {
