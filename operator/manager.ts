@@ -45,6 +45,8 @@ export interface TermContext {
   identity: string;
   metrics: OperatorMetrics;
   events: EventRecorder;
+  /** The operator's tracer (NO_TRACING when off). */
+  tracer: Tracer;
   cache<T extends k8s.KubernetesObject>(source: Source<T>): Cache<T>;
   /**
    * One value per term, shared by every controller asking by the same name (the Slack clients of
@@ -268,6 +270,7 @@ function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition
     log,
     identity: o.identity,
     metrics,
+    tracer,
     events: new EventRecorder(kc, o.identity, log),
     cache: informer,
     shared<T>(name: string, make: () => T, close?: (value: T) => void): T {

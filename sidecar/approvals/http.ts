@@ -20,6 +20,7 @@ import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { createSseRewriter, formatSseEvent } from '../sse.js';
 import { isAnonymous, type ApprovalTask, type Executor } from './engine.js';
 import { traceApprovalWait } from './trace.js';
+import { formatTraceparent } from '../../lib/trace-context.js';
 import { heldKey, ownerOf, sessionKey, type ApprovalRuntime } from './runtime.js';
 import {
   decodeCursor,
@@ -258,6 +259,7 @@ async function holdCall(
       approval,
       ...(session !== undefined ? { mcpSessionId: session } : {}),
       correlationId: ctx.correlationId,
+      ...(waitTrace.ref ? { traceparent: formatTraceparent(waitTrace.ref) } : {}),
       execute,
     },
     s,

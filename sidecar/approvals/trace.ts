@@ -29,7 +29,8 @@ export function traceApprovalWait(tracer: Tracer, parent: Span, approval: { chan
       done = true;
       const d = task.decision;
       wait.set({ 'thoughtgate.approval.task_id': task.id, 'thoughtgate.approval.outcome': d?.outcome ?? task.status });
-      if (d) {
+      if (d?.tracedElsewhere) wait.set({ 'thoughtgate.approval.decided_in': 'operator' });
+      else if (d) {
         const at = d.at.getTime();
         const decision = tracer.start('approval decision', {
           parent: wait.ref,
