@@ -1,78 +1,46 @@
 #!/usr/bin/env bash
-# Builds and caches Jaeger v2 (an OpenTelemetry Collector distribution: OTLP/HTTP receiver, in-memory
-# storage, a query HTTP API) for the tracing test (e2e/tracing.test.ts), with Go and the module proxy
-# only. Jaeger's go.mod carries replace directives, so `go install pkg@version` refuses it: the build
-# runs `go get -tool` in a scratch module and `go build` of the tool there.
+# Builds and caches Jaeger v2 (an OpenTelemetry Collector distribution: OTLP/HTTP receiver,
+# in-memory storage, a query HTTP API), the collector of the tracing test
+# (test/tracing-jaeger.test.ts, test/support/jaeger.ts), from the pinned module e2e/jaeger/go.mod
+# (its `tool` line), with Go and the module proxy only.
 #
 #   scripts/jaeger-tools.sh install   build into the cache unless already built; last stdout line = the jaeger binary
 #   scripts/jaeger-tools.sh bin       print the path of the jaeger binary (no build)
 #
 # Cache: ${THOUGHTGATE_CACHE:-$HOME/.cache/thoughtgate}/jaeger-<version>/bin/jaeger. A stamp file
-# holds a hash of what decides the binary (version, build flags); a change rebuilds.
-# All build chatter goes to stderr. Same discipline as scripts/promtool-tools.sh.
+# holds a hash of everything that decides the binary (go.mod, go.sum, build flags); a change
+# rebuilds. All build chatter goes to stderr. Same discipline as scripts/helm-tools.sh.
 set -euo pipefail
 
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mod_dir="$repo_root/e2e/jaeger"
 cache_root="${THOUGHTGATE_CACHE:-$HOME/.cache/thoughtgate}"
 
 die() { echo "jaeger-tools: $*" >&2; exit 1; }
 
-# v1.75.0 is the module version of Jaeger v2.12 (cmd/jaeger is the v2 binary).
-version="v1.75.0"
+version="$(sed -n 's#^[[:space:]]*github\.com/jaegertracing/jaeger \(v[0-9][^ ]*\).*#\1#p' "$mod_dir/go.mod" | head -n1)"
+[[ "$version" =~ ^v1\.[0-9]+\.[0-9]+$ ]] || die "no github.com/jaegertracing/jaeger v1.x requirement in $mod_dir/go.mod"
 base_dir="$cache_root/jaeger-$version"
-bin_dir="$base_dir/bin"
-jaeger_bin="$bin_dir/jaeger"
-# -s -w: no symbol table / DWARF.
+jaeger_bin="$base_dir/bin/jaeger"
+
+tool="jaeger-tools"
+what="jaeger $version"
+binaries=(jaeger)
+packages=(github.com/jaegertracing/jaeger/cmd/jaeger)
+# -s -w: no symbol table / DWARF (the test needs no version stamp).
 ldflags="-s -w"
-
-stamp_value() { echo "github.com/jaegertracing/jaeger/cmd/jaeger@$version ldflags=$ldflags" | sha256sum | cut -d' ' -f1; }
-
-is_built() {
-  [[ -f "$base_dir/stamp" && "$(cat "$base_dir/stamp")" == "$(stamp_value)" && -x "$jaeger_bin" ]]
-}
-
-build() {
-  command -v go >/dev/null || die "Go is required to build jaeger $version (https://go.dev/dl)"
-  local tmp start
-  start=$SECONDS
-  tmp="$(mktemp -d "$base_dir/build.XXXXXX")"
-  trap 'rm -rf "$tmp"' EXIT
-  echo "jaeger-tools: building jaeger $version into $bin_dir (first time: many minutes)" >&2
-  (
-    # A scratch module pins Jaeger as a tool; its go.sum is checked against the checksum database.
-    # GOWORK=off: a go.work higher up must not interfere. CGO_ENABLED=0: a static binary.
-    mkdir -p "$tmp/mod" && cd "$tmp/mod" || exit 1
-    export GOFLAGS="-mod=mod -buildvcs=false" GOWORK=off CGO_ENABLED=0
-    go mod init thoughtgate.local/jaeger-tool
-    go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$version"
-    go build -trimpath -ldflags="$ldflags" -o "$tmp/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger
-  ) >&2
-  [[ -x "$tmp/jaeger" ]] || die "the build did not produce jaeger"
-  rm -rf "$tmp/mod"
-  rm -rf "${bin_dir:?}"
-  mv "$tmp" "$bin_dir"
-  trap - EXIT
-  chmod 755 "$bin_dir"
-  stamp_value > "$base_dir/stamp"
-  echo "jaeger-tools: built in $((SECONDS - start))s" >&2
-}
-
-install() {
-  if ! is_built; then
-    mkdir -p "$base_dir"
-    # Parallel test workers may call install at once: one builds, the others wait and reuse.
-    exec 9>"$base_dir/lock"
-    flock 9
-    is_built || build
-    flock -u 9
-  fi
-  echo "$jaeger_bin"
-}
+hash_extra=()
+# shellcheck source=lib/go-tools.sh
+source "$repo_root/scripts/lib/go-tools.sh"
 
 # Everything runs from main, called on the last line: bash reads a script as it runs, so a
 # script edited (or checked out) while it runs would otherwise execute a mix of old and new text.
 main() {
   case "${1:-}" in
-    install) install ;;
+    install)
+      go_tools_install
+      echo "$jaeger_bin"
+      ;;
     bin) echo "$jaeger_bin" ;;
     *) echo "usage: $0 install|bin" >&2; exit 2 ;;
   esac
