@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { load } from './support/load.js';
 import { freePort, pct, spawnReady } from './support/processes.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -54,38 +55,6 @@ function rssMiB(pid: number): number {
 }
 
 const line = (name: string, value: number) => console.log(`${name} ${value.toFixed(3)}`);
-
-async function load(url: string, body: string, clients: number, seconds: number): Promise<{ lat: number[]; rps: number; errors: number }> {
-  const u = new URL(url);
-  const pool = new Pool(u.origin, { connections: clients, pipelining: 1 });
-  const lat: number[] = [];
-  let errors = 0;
-  const end = Date.now() + seconds * 1000;
-  const loop = async () => {
-    while (Date.now() < end) {
-      const t = process.hrtime.bigint();
-      try {
-        const r = await pool.request({
-          path: u.pathname,
-          method: 'POST',
-          body,
-          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', traceparent: TRACEPARENT },
-        });
-        await r.body.text();
-        if (r.statusCode !== 200) errors++;
-      } catch {
-        errors++;
-      }
-      lat.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-  };
-  const started = Date.now();
-  await Promise.all(Array.from({ length: clients }, loop));
-  const elapsed = (Date.now() - started) / 1000;
-  await pool.close();
-  lat.sort((a, b) => a - b);
-  return { lat, rps: lat.length / elapsed, errors };
-}
 
 async function sidecar(config: string, env: Record<string, string>): Promise<{ child: ChildProcess; port: number; admin: number }> {
   const port = await freePort();
@@ -140,12 +109,12 @@ cedar:
     for (const [mode, env] of modes) {
       const s = await sidecar(config, env);
       const via = `http://127.0.0.1:${s.port}/mcp/up`;
-      await load(via, body, 1, 0.2); // one warm-up burst: Cedar loaded, pools open
+      await load(via, body, 1, 0.2, { headers: { traceparent: TRACEPARENT } }); // one warm-up burst: Cedar loaded, pools open
       await new Promise((r) => setTimeout(r, 1500));
       const tag = `${mode}.r${round}`;
       line(`${tag}.rss_idle_mib`, rssMiB(s.child.pid!));
       for (const clients of [1, 10]) {
-        const r = await load(via, body, clients, SECONDS);
+        const r = await load(via, body, clients, SECONDS, { headers: { traceparent: TRACEPARENT } });
         line(`${tag}.c${clients}.p50_ms`, pct(r.lat, 50));
         line(`${tag}.c${clients}.p99_ms`, pct(r.lat, 99));
         line(`${tag}.c${clients}.rps`, r.rps);
