@@ -11,7 +11,6 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Pool } from 'undici';
 import { load } from './support/load.js';
 import { freePort, pct, spawnReady } from './support/processes.js';
 
