@@ -35,12 +35,14 @@ lint: typecheck
 format: install
 	npx biome format --write .
 
-# The Kubernetes binaries, helm and promtool the e2e and chart tests run, built once from the Go module proxy into
-# ~/.cache/thoughtgate (cold: several minutes; afterwards instant).
+# The Kubernetes binaries, helm, promtool and Jaeger (the tracing test's collector) the e2e, chart and
+# tracing tests run, built once from the Go module proxy into ~/.cache/thoughtgate (cold: several
+# minutes; afterwards instant).
 k8s-tools:
 	scripts/k8s-tools.sh install >/dev/null
 	scripts/helm-tools.sh install >/dev/null
 	scripts/promtool-tools.sh install >/dev/null
+	scripts/jaeger-tools.sh install >/dev/null
 
 # iptables (nft and legacy), ip, setpriv and dnsmasq from Debian's packages, for the capture tests
 # (scripts/net-tools.sh; installing needs root, checking does not).

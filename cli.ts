@@ -299,6 +299,10 @@ Injected sidecar:
                              namespace's range)
   --sidecar-requests <list>  e.g. cpu=50m,memory=96Mi (the default)
   --sidecar-limits <list>    e.g. cpu=1,memory=192Mi (the default; see docs/operations.md)
+  --sidecar-otel <K=V>       an OTEL_* variable for injected sidecars, e.g.
+                             OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 (repeatable;
+                             none: sidecar tracing off; docs/observability.md). The
+                             operator's own tracing reads OTEL_* from its environment
   --excluded-namespaces <l>  comma list never injected (default kube-system,kube-public,
                              kube-node-lease; the operator's namespace always is)
 Traffic capture (docs/operations.md; pods opt in with thoughtgate.io/capture: enabled):
@@ -367,6 +371,7 @@ async function operator(args: string[]): Promise<number> {
       'max-pending-approvals': { type: 'string' },
       'approval-retention': { type: 'string' },
       'slack-api-url': { type: 'string', multiple: true },
+      'sidecar-otel': { type: 'string', multiple: true },
       'slack-timeout': { type: 'string' },
       'channel-check-interval': { type: 'string' },
       'log-level': { type: 'string' },
@@ -417,6 +422,8 @@ async function operator(args: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`thoughtgate operator: ${(err as Error).message}`);
   }
+  const otel = m.parseOtelFlags(((v as Record<string, unknown>)['sidecar-otel'] as string[] | undefined) ?? []);
+  if (!otel.ok) throw new UsageError(`thoughtgate operator: ${otel.error}`);
   const runAsUser = str('sidecar-run-as-user');
   if (runAsUser !== undefined && !/^\d+$/.test(runAsUser))
     throw new UsageError(`thoughtgate operator: --sidecar-run-as-user must be a numeric uid, got "${runAsUser}"`);
@@ -457,6 +464,7 @@ async function operator(args: string[]): Promise<number> {
       ...(runAsUser !== undefined ? { runAsUser: Number(runAsUser) } : {}),
       ...(resources ? { resources } : {}),
       ...(excluded ? { excludedNamespaces: excluded } : {}),
+      ...(otel.env.length > 0 ? { tracing: otel.env } : {}),
       capture: capture.capture,
     },
     version: VERSION,

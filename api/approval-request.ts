@@ -101,6 +101,11 @@ export const APPROVAL_ANNOTATIONS = {
    * carry it (they are finished).
    */
   result: 'thoughtgate.io/result',
+  /**
+   * Written by the sidecar when tracing is on: the W3C traceparent of the held call's approval
+   * wait span. The operator's decision span is its child, so the decision shows in the call's trace.
+   */
+  traceparent: 'thoughtgate.io/traceparent',
 } as const;
 
 /** status.reason values. A sidecar maps TooManyPending to APPROVAL_LIMIT (-32010). */

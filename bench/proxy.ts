@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { load } from './support/load.js';
 import { freePort, pct, spawnReady } from './support/processes.js';
 import { readBodyText } from '../lib/read-body.js';
 
@@ -66,41 +67,6 @@ function rssMiB(pid: number): { rss: number; anon: number } {
 
 const line = (name: string, value: number | string, unit = '') =>
   console.log(`${name} ${typeof value === 'number' ? value.toFixed(3) : value}${unit ? ` ${unit}` : ''}`);
-
-/** Closed-loop load: `clients` concurrent loops for `seconds`, each sending one POST at a time. */
-async function load(url: string, body: string, clients: number, seconds: number, onTick?: () => void): Promise<{ lat: number[]; rps: number; errors: number }> {
-  const u = new URL(url);
-  const pool = new Pool(u.origin, { connections: clients, pipelining: 1 });
-  const lat: number[] = [];
-  let errors = 0;
-  const end = Date.now() + seconds * 1000;
-  const tick = onTick ? setInterval(onTick, 100) : null;
-  const loop = async () => {
-    while (Date.now() < end) {
-      const t = process.hrtime.bigint();
-      try {
-        const r = await pool.request({
-          path: u.pathname,
-          method: 'POST',
-          body,
-          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        });
-        await r.body.text();
-        if (r.statusCode !== 200) errors++;
-      } catch {
-        errors++;
-      }
-      lat.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-  };
-  const started = Date.now();
-  await Promise.all(Array.from({ length: clients }, loop));
-  const elapsed = (Date.now() - started) / 1000;
-  if (tick) clearInterval(tick);
-  await pool.close();
-  lat.sort((a, b) => a - b);
-  return { lat, rps: lat.length / elapsed, errors };
-}
 
 function policies(n: number): string {
   const out: string[] = [];
@@ -183,9 +149,9 @@ ${policies(20)
   };
   for (const clients of [1, 50]) {
     const d = await load(direct, forwardBody, clients, SECONDS);
-    const f = await load(via, forwardBody, clients, SECONDS, sample);
-    const c = await load(via, cedarBody, clients, SECONDS, sample);
-    const n = await load(via, denyBody, clients, SECONDS, sample);
+    const f = await load(via, forwardBody, clients, SECONDS, { onTick: sample });
+    const c = await load(via, cedarBody, clients, SECONDS, { onTick: sample });
+    const n = await load(via, denyBody, clients, SECONDS, { onTick: sample });
     const tag = `c${clients}`;
     line(`direct.${tag}.p50_ms`, pct(d.lat, 50));
     line(`direct.${tag}.p99_ms`, pct(d.lat, 99));

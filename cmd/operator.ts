@@ -359,3 +359,4 @@ export function webhookTimeoutSeconds(text: string | undefined): number {
 }
 
 export { DEFAULT_FAILURE_POLICY };
+export { parseOtelFlags } from '../webhook/tracing-env.js';

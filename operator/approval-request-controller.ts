@@ -26,6 +26,8 @@ import {
 import { KINDS } from '../api/crds.js';
 import { GROUP, VERSION } from '../api/wellknown.js';
 import { describeError } from '../lib/describe-error.js';
+import { parseTraceparent } from '../lib/trace-context.js';
+import { NO_SPAN, type Span } from '../lib/tracing.js';
 import { classifySlackError, type ApprovalPostInput, type BackoffConfig, type FinalStatus } from '../slack/index.js';
 import { isTerminal, planApproval, type Plan, type PollOutcome } from './approval-request-plan.js';
 import { objectId, objectKey, objectKeyFromId, type ObjectKey } from './keys.js';
@@ -92,6 +94,8 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
   private readonly turns: PostTurns;
   /** Keys whose running reconcile took their post turn. */
   private readonly posting = new Set<string>();
+  /** The reconcile span of each key being reconciled. */
+  private readonly spans = new Map<string, Span>();
   private stopped = false;
   private readonly s: Required<Omit<ApprovalSettings, 'pollBackoff'>>;
 
@@ -128,9 +132,11 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
   }
 
   /** Carries out plans for one request until there is nothing to do now (or it must wait). */
-  async reconcile(k: ObjectKey): Promise<void> {
+  async reconcile(k: ObjectKey, span: Span = NO_SPAN): Promise<void> {
     const { namespace, name } = k;
     const key = objectId(k);
+    // The queue never runs one key twice at once: this run's span, for the decision it may write.
+    this.spans.set(key, span);
     let obj: Obj | null | undefined = this.ctx.cache(APPROVAL_REQUESTS).get(name, namespace) as Obj | undefined;
     try {
       for (let step = 0; step < 10 && !this.stopped; step++) {
@@ -150,6 +156,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
         }
       }
     } finally {
+      this.spans.delete(key);
       // A turn taken in this run ends with it: done, failed (retried later, at the back) or gone.
       if (this.posting.delete(key)) this.releaseTurn(key, this.turns.done(key));
     }
@@ -292,11 +299,36 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     )) as Obj;
   }
 
+  /**
+   * The decision in the held call's trace: a span whose parent is the sidecar's approval wait (the
+   * request's traceparent annotation), linked both ways with this reconcile. Outcome and the count
+   * of approvers only; never who, never the call's arguments.
+   */
+  private traceDecision(obj: Obj, phase: ApprovalPhase, decidedAt: string, approvers: number): void {
+    const { tracer } = this.ctx;
+    const wait = parseTraceparent(obj.metadata.annotations?.[APPROVAL_ANNOTATIONS.traceparent]);
+    if (!tracer.on || wait === null) return;
+    const reconcile = this.spans.get(requestId(obj));
+    const decision = tracer.start('approval decision', {
+      parent: wait,
+      startTime: Date.parse(decidedAt),
+      attributes: {
+        'thoughtgate.approval.outcome': phase.toLowerCase(),
+        'thoughtgate.approval.approvers': approvers,
+        'thoughtgate.approval.decided_in': 'operator',
+      },
+      ...(reconcile?.ref ? { links: [reconcile.ref] } : {}),
+    });
+    decision.end();
+    if (decision.ref) reconcile?.link(decision.ref, { 'thoughtgate.link': 'decision' });
+  }
+
   /** Ends a request (a terminal phase, written once) with an Event; the Slack message follows in the next step. */
   private async end(obj: Obj, phase: ApprovalPhase, reason: string, message: string, by?: { id: string; name?: string }[], at?: Date): Promise<Obj> {
     const key = requestId(obj);
     const decidedAt = (at ?? this.now()).toISOString();
     const fresh = await this.patchStatus(obj, { phase, reason, message, decidedAt, ...(by?.length ? { decidedBy: by } : {}) });
+    this.traceDecision(obj, phase, decidedAt, by?.length ?? 0);
     this.poller.done(key);
     this.admitted.delete(key);
     this.clearExpiry(key);

@@ -10,6 +10,7 @@ import http from 'node:http';
 import type * as k8s from '@kubernetes/client-node';
 import { describeError } from '../lib/describe-error.js';
 import type { Logger } from '../lib/log.js';
+import { NO_SPAN, NO_TRACING, startTracing, type Span, type Tracer } from '../lib/tracing.js';
 import { EventRecorder } from './events.js';
 import { startInformer, type ResilientInformer } from './informer.js';
 import { transportFromKubeConfig } from './kube-transport.js';
@@ -44,6 +45,8 @@ export interface TermContext {
   identity: string;
   metrics: OperatorMetrics;
   events: EventRecorder;
+  /** The operator's tracer (NO_TRACING when off). */
+  tracer: Tracer;
   cache<T extends k8s.KubernetesObject>(source: Source<T>): Cache<T>;
   /**
    * One value per term, shared by every controller asking by the same name (the Slack clients of
@@ -61,7 +64,8 @@ export interface Reconciler<K> {
   watches: readonly Watch<K>[];
   /** Caches read besides the watched ones: every one is filled before the first reconcile. */
   reads?: readonly Source<k8s.KubernetesObject>[];
-  reconcile(key: K): Promise<void>;
+  /** `span`: this reconcile's span (NO_SPAN when tracing is off), e.g. to link what the object carries. */
+  reconcile(key: K, span?: Span): Promise<void>;
   /** The term ends: stop timers and outside calls (runs before the informers stop). */
   stop?(): void;
 }
@@ -95,7 +99,12 @@ export interface ManagerOptions {
   resyncMs?: number;
   /** Extra work every replica does (the webhook server, its certificate); stopped on close. */
   extras?: (ctx: { metrics: OperatorMetrics; log: Logger }) => Promise<Extras>;
+  /** Tracing (docs/observability.md): default from the OTEL_* environment, off unless an OTLP endpoint is set. */
+  tracer?: Tracer;
 }
+
+/** How long a stopping operator waits for its last spans to be exported. */
+const TRACING_SHUTDOWN_MS = 2000;
 
 interface Term {
   synced(): boolean;
@@ -112,6 +121,7 @@ export class Manager {
   private extras: Extras | null = null;
   private health: http.Server | null = null;
   private port = 0;
+  private tracer: Tracer = NO_TRACING;
 
   constructor(private readonly o: ManagerOptions) {}
 
@@ -131,6 +141,13 @@ export class Manager {
 
   async start(): Promise<void> {
     const { o } = this;
+    this.tracer =
+      o.tracer ??
+      (await startTracing(process.env, {
+        defaultServiceName: 'thoughtgate-operator',
+        onDropped: (n) => this.metrics.tracingSpansDropped.inc(n),
+        onNote: (level, msg, fields) => o.log[level](msg, fields),
+      }));
     this.extras = o.extras ? await o.extras({ metrics: this.metrics, log: o.log }) : null;
     if (o.leaderElection === false) {
       this.becomeLeader();
@@ -167,6 +184,7 @@ export class Manager {
       health.closeAllConnections();
       await new Promise<void>((r) => health.close(() => r()));
     }
+    await this.tracer.shutdown(TRACING_SHUTDOWN_MS);
   }
 
   private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -194,7 +212,7 @@ export class Manager {
     if (this.closing) return;
     this.leading = true;
     this.metrics.leader.set(1);
-    this.term = startTerm(this.o, this.definitions, this.metrics);
+    this.term = startTerm(this.o, this.definitions, this.metrics, this.tracer);
   }
 
   private async stepDown(): Promise<void> {
@@ -212,7 +230,7 @@ interface Running {
   queue: WorkQueue<unknown>;
 }
 
-function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition<unknown>[], metrics: OperatorMetrics): Term {
+function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition<unknown>[], metrics: OperatorMetrics, tracer: Tracer): Term {
   const { kc, log } = o;
   // One set of connections for the term's informers (a watch each, and their lists).
   const transport = transportFromKubeConfig(kc);
@@ -253,6 +271,7 @@ function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition
     log,
     identity: o.identity,
     metrics,
+    tracer,
     events: new EventRecorder(kc, o.identity, log),
     cache: informer,
     shared<T>(name: string, make: () => T, close?: (value: T) => void): T {
@@ -279,13 +298,20 @@ function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition
         await Promise.race([Promise.all(needs.map((i) => i.synced())), stopped]);
         if (stopping) return;
         const end = metrics.reconcileDuration.startTimer({ kind });
+        const span = tracer.on
+          ? tracer.start(`reconcile ${kind}`, { attributes: { 'thoughtgate.controller': kind, 'thoughtgate.key': definition.id(key) } })
+          : NO_SPAN;
         try {
-          await reconciler.reconcile(key);
+          await reconciler.reconcile(key, span);
           metrics.reconciles.inc({ kind, result: 'success' });
+          span.set({ 'thoughtgate.outcome': 'success' });
         } catch (err) {
           metrics.reconciles.inc({ kind, result: 'error' });
+          span.set({ 'thoughtgate.outcome': 'error' });
+          span.fail('reconcile failed');
           throw err;
         } finally {
+          span.end();
           end();
           metrics.queueDepth.set(depth());
         }

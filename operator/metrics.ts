@@ -45,6 +45,11 @@ export function createOperatorMetrics() {
       help: "When the TLS certificate this replica's webhook serves expires (its notAfter), in seconds since the epoch",
       registers: [registry],
     }),
+    tracingSpansDropped: new Counter({
+      name: `${p}tracing_spans_dropped_total`,
+      help: 'Spans dropped because the export queue (OTEL_BSP_MAX_QUEUE_SIZE) was full: the collector is slow or unreachable',
+      registers: [registry],
+    }),
   };
 }
 

@@ -261,6 +261,11 @@ export function createSidecarMetrics() {
       help: 'JSON-RPC batches refused with -32021 because they held more than limits.maxBatchMessages messages',
       registers: [registry],
     }),
+    tracingSpansDropped: new Counter({
+      name: `${p}tracing_spans_dropped_total`,
+      help: 'Spans dropped because the export queue (OTEL_BSP_MAX_QUEUE_SIZE) was full: the collector is slow or unreachable',
+      registers: [registry],
+    }),
   };
 }
 

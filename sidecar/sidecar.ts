@@ -41,6 +41,7 @@ import { createCredentialStore, type CredentialStore } from './credentials/store
 import { describeError } from '../lib/describe-error.js';
 import { startAuditEvents, type AuditEventsOptions } from './audit/events.js';
 import { createAuditRecorder } from './audit/recorder.js';
+import { startTracing, type Tracer } from '../lib/tracing.js';
 
 export type ConfigUpdate =
   /** `policy`: the GovernancePolicy the document is (cluster). */
@@ -100,6 +101,11 @@ export interface SidecarOptions {
   auditEvents?: AuditEventsOptions;
   /** Where source credentials are read (sidecar/credentials/store.ts); default: a store over process.env and THOUGHTGATE_SECRETS_DIR. The sidecar closes it. */
   credentials?: CredentialStore;
+  /**
+   * Tracing (docs/observability.md): default from the OTEL_* environment (off unless an OTLP endpoint
+   * is set). The sidecar shuts it down (flushing, bounded) when it closes.
+   */
+  tracer?: Tracer;
 }
 
 export interface Sidecar {
@@ -113,6 +119,9 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
+/** How long a stopping sidecar waits for its last spans to be exported. */
+const TRACING_SHUTDOWN_MS = 2000;
+
 /** Requests in flight on one connection (HTTP/1.1 pipelining); MCP clients send one at a time. */
 export const MAX_REQUESTS_PER_CONNECTION = 16;
 
@@ -121,6 +130,13 @@ const MCP_PATH = /^\/mcp\/([^/?#]+)\/?(?:\?.*)?$/;
 export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const { log } = o;
   const metrics = createSidecarMetrics();
+  const tracer =
+    o.tracer ??
+    (await startTracing(process.env, {
+      defaultServiceName: 'thoughtgate-sidecar',
+      onDropped: (n) => metrics.tracingSpansDropped.inc(n),
+      onNote: (level, msg, fields) => log[level](msg, fields),
+    }));
   const pools = new UpstreamPools(metrics, (spare) => metrics.upstreamConnections.inc({ spare: spare ? 'true' : 'false' }));
   // Forward-proxy destinations are compared by address: names are resolved (bounded, cached).
   const routeEnv: RouteEnv = {
@@ -254,6 +270,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     budget,
     tokens,
     audit: createAuditRecorder(metrics, auditEvents),
+    tracer,
   };
 
   // DNS rebinding: the Host names each listener answers to; rebuilt after listen and on each new
@@ -605,6 +622,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         await new Promise<void>((r) => admin.close(() => r()));
         admin.closeAllConnections();
         await pools.close();
+        // The last spans (the drain's) are exported, within a bound: a dead collector cannot hold up the pod's exit.
+        await tracer.shutdown(TRACING_SHUTDOWN_MS);
         log.info('stopped');
       })();
       return closing;

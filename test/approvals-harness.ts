@@ -15,7 +15,7 @@ import { CallToolRequestSchema, isInitializeRequest, ListToolsRequestSchema, Mcp
 import { standaloneBackend, type StandaloneBackend, type StandaloneOptions } from '../sidecar/approvals/standalone.js';
 import { createLogger } from '../lib/log.js';
 import { fileProvider, loadInitial } from '../sidecar/providers/file.js';
-import { startSidecar, type Sidecar } from '../sidecar/sidecar.js';
+import { startSidecar, type Sidecar, type SidecarOptions } from '../sidecar/sidecar.js';
 import { startFakeSlack, type FakeSlack } from './fakes/slack-server.js';
 
 export const CHANNEL = 'C0APPROVE';
@@ -33,6 +33,8 @@ export interface ToolCallSeen {
   authorization: string | undefined;
   meta: unknown;
   task: unknown;
+  /** The W3C traceparent the call arrived with (the sidecar's span when tracing is on). */
+  traceparent: string | undefined;
 }
 
 export interface ApprovalUpstream {
@@ -86,6 +88,7 @@ export async function startApprovalUpstream(opts: { json?: boolean } = {}): Prom
         authorization: h('authorization'),
         meta: req.params._meta,
         task: (req.params as { task?: unknown }).task,
+        traceparent: h('traceparent'),
       });
       switch (req.params.name) {
         case 'deploy':
@@ -247,7 +250,12 @@ export const FAST: StandaloneOptions = {
 };
 
 export async function startRig(
-  o: { config?: (upstream: string, slack: string) => string; upstream?: { json?: boolean }; backend?: StandaloneOptions } = {},
+  o: {
+    config?: (upstream: string, slack: string) => string;
+    upstream?: { json?: boolean };
+    backend?: StandaloneOptions;
+    sidecar?: Partial<SidecarOptions>;
+  } = {},
 ): Promise<Rig> {
   const fake = await startFakeSlack({
     tokens: { [TOKEN]: { userId: 'UBOT' } },
@@ -277,6 +285,7 @@ export async function startRig(
     drainTimeoutMs: 1000,
     probeIntervalMs: 200,
     approvals: backend,
+    ...o.sidecar,
   });
   if (!sidecar.snapshot()) throw new Error(`sidecar has no config: ${lines.join('')}`);
   const rig: Rig = {

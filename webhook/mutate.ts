@@ -34,6 +34,7 @@ import {
 } from './capture.js';
 import { SECRET_VOLUME_PREFIX, secretMounts } from './custody.js';
 import { policyNeeds } from './policy-needs.js';
+import { sidecarTracingEnv } from './tracing-env.js';
 
 import type { Container, EnvVar, Pod, ResourceRequirements, Volume, VolumeMount } from './pod.js';
 
@@ -76,6 +77,8 @@ export interface InjectionSettings {
    */
   adminBind?: string;
   logLevel?: string;
+  /** OTEL_* variables for the sidecar (tracing-env.ts); none: tracing off in the sidecar. */
+  tracing?: readonly EnvVar[];
   /** Traffic capture (webhook/capture.ts); off unless a pod or namespace opts in. */
   capture?: CaptureSettings;
 }
@@ -275,6 +278,7 @@ export function sidecarContainer(settings: InjectionSettings, ownToken: boolean,
     fieldEnv(ENV.serviceAccount, 'spec.serviceAccountName'),
     { name: ENV.labelsFile, value: `${PODINFO_DIR}/labels` },
     { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
+    ...sidecarTracingEnv(settings.tracing),
     ...(extras.env ?? []),
   ];
   const c: Container = {

@@ -35,6 +35,8 @@ export interface PendingApproval {
   client?: string;
   createdAt: Date;
   expiresAt: Date;
+  /** Tracing on: the approval wait span's traceparent (the cluster backend annotates the ApprovalRequest with it). */
+  traceparent?: string;
 }
 
 export type DecisionOutcome = 'approved' | 'rejected' | 'expired' | 'cancelled' | 'failed';
@@ -47,6 +49,8 @@ export interface Decision {
   at: Date;
   /** A sentence for the agent and the logs; for `failed`, what went wrong (Slack down, channel missing…). */
   message: string;
+  /** The decider records this decision's span in the call's trace itself (cluster: the operator). */
+  tracedElsewhere?: boolean;
 }
 
 /** A pending approval found again after a sidecar restart, with what the backend knows of it. */

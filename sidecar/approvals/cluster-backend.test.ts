@@ -164,3 +164,21 @@ describe('names, labels and annotations', () => {
     expect(messageState('Rejected', 'succeeded: ok')).toBe('Rejected');
   });
 });
+
+describe('tracing: the wait span travels on the ApprovalRequest', () => {
+  const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+  test('tracing on: the request is annotated with the wait span, and its decision is traced by the operator', () => {
+    const obj = approvalRequestFor({ ...p, traceparent: TP });
+    expect(obj.metadata.annotations).toEqual({ 'thoughtgate.io/traceparent': TP });
+    const decided = { ...obj, status: { phase: 'Approved', decidedAt: now.toISOString() } } as ApprovalRequestObject;
+    expect(decisionFromRequest(decided, now)).toMatchObject({ outcome: 'approved', tracedElsewhere: true });
+  });
+
+  test('tracing off: no annotation, and the sidecar records the decision itself', () => {
+    const obj = approvalRequestFor(p);
+    expect(obj.metadata.annotations).toBeUndefined();
+    const decided = { ...obj, status: { phase: 'Approved', decidedAt: now.toISOString() } } as ApprovalRequestObject;
+    expect(decisionFromRequest(decided, now)?.tracedElsewhere).toBeUndefined();
+  });
+});

@@ -44,6 +44,7 @@ export function approvalRequestFor(p: PendingApproval): ApprovalRequestObject {
       name: approvalRequestName(p.id),
       namespace: p.workload.namespace,
       labels: { [APPROVAL_LABELS.pod]: approvalLabelValue(p.workload.pod), [APPROVAL_LABELS.source]: approvalLabelValue(p.source) },
+      ...(p.traceparent !== undefined ? { annotations: { [APPROVAL_ANNOTATIONS.traceparent]: p.traceparent } } : {}),
     },
     spec: {
       channel: p.channel,
@@ -120,6 +121,8 @@ export function decisionFromRequest(obj: ApprovalRequestObject, now: Date): Deci
   };
   const d: Decision = { id, outcome, at: Number.isNaN(decidedAt.getTime()) ? now : decidedAt, message: str(status.message) || fallback[outcome] };
   if (by.length) d.by = by;
+  // The operator records the decision span in the call's trace (as a child of the wait span the annotation names).
+  if (obj.metadata.annotations?.[APPROVAL_ANNOTATIONS.traceparent] !== undefined) d.tracedElsewhere = true;
   return d;
 }
 

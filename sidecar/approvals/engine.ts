@@ -83,6 +83,8 @@ export interface StartInput {
   mcpSessionId?: string;
   requestedTtlMs?: number;
   correlationId: string;
+  /** Tracing on: the approval wait span's traceparent, carried with the pending approval. */
+  traceparent?: string;
   execute: Executor;
 }
 
@@ -255,6 +257,7 @@ export class ApprovalEngine {
           client: input.owner.client,
           createdAt: new Date(now),
           expiresAt: new Date(now + timeoutMs),
+          ...(input.traceparent !== undefined ? { traceparent: input.traceparent } : {}),
         }
       : undefined;
     const task: ApprovalTask = {

@@ -19,6 +19,8 @@ import { describeUpstreamError } from '../proxy/upstream.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { createSseRewriter, formatSseEvent } from '../sse.js';
 import { isAnonymous, type ApprovalTask, type Executor } from './engine.js';
+import { traceApprovalWait } from './trace.js';
+import { formatTraceparent } from '../../lib/trace-context.js';
 import { heldKey, ownerOf, sessionKey, type ApprovalRuntime } from './runtime.js';
 import {
   decodeCursor,
@@ -229,8 +231,10 @@ async function holdCall(
     timer = undefined;
   };
   const required = upstreamSupport(rt, source.name, parts.tool) === 'required';
+  const waitTrace = traceApprovalWait(ctx.tracer, ctx.span, approval);
   const execute: Executor = async (call, task, signal) => {
     stop();
+    waitTrace.decided(task);
     if (required) {
       return bufferedExecutor(rt.upstream, {
         source,
@@ -255,6 +259,7 @@ async function holdCall(
       approval,
       ...(session !== undefined ? { mcpSessionId: session } : {}),
       correlationId: ctx.correlationId,
+      ...(waitTrace.ref ? { traceparent: formatTraceparent(waitTrace.ref) } : {}),
       execute,
     },
     s,
@@ -286,6 +291,7 @@ async function holdCall(
   });
   await rt.engine.wait(task);
   stop();
+  waitTrace.decided(task);
   if (key !== null && rt.held.get(key) === task.id) rt.held.delete(key);
   if (!answered && !res.writableEnded && !res.destroyed) {
     res.end(formatSseEvent({ event: 'message', data: outcomeResponse(m.id, task.outcome!) }));

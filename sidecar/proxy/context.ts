@@ -17,6 +17,8 @@ import { classifyUpstreamError, poolRequest, type UpstreamPools, type UpstreamRe
 import type { SourceTokens } from '../oauth/client-credentials.js';
 import { sendWithToken } from '../oauth/send-with-token.js';
 import { describeError } from '../../lib/describe-error.js';
+import { incomingSpan, propagationHeaders } from '../../lib/trace-context.js';
+import { NO_SPAN, NO_TRACING, type Span, type Tracer } from '../../lib/tracing.js';
 
 export interface MessageOutcome {
   method: string;
@@ -29,6 +31,8 @@ export interface MessageOutcome {
   arguments?: { keys: string[]; bytes: number };
   /** Audit mode forwarded this message: what enforce would have done (policy/gates/enforcement.ts). */
   audit?: { would: string; gate: string; rule: string; policies?: string[] };
+  /** Cedar policy ids that decided it (gate 3). */
+  policies?: string[];
 }
 
 export interface FinishInfo {
@@ -75,6 +79,9 @@ export interface RequestContext {
   rateLimiter: RateLimiter;
   /** Audit mode's records: metrics, and Events in a cluster. */
   audit: AuditRecorder;
+  /** The sidecar's tracer, and this request's server span (NO_SPAN when tracing is off); finish ends it. */
+  tracer: Tracer;
+  span: Span;
   /** `describe`: the body is not the agent's; the headers describing it (headers.ts describingHeaders). */
   sendUpstream(
     source: CompiledSource,
@@ -103,6 +110,8 @@ export interface ContextDeps {
   tokens?: SourceTokens;
   /** Created on first use (metrics only) unless the sidecar gives one with Events. */
   audit?: AuditRecorder;
+  /** Tracing (lib/tracing.ts); default off. */
+  tracer?: Tracer;
 }
 
 const NS_PER_S = 1e9;
@@ -125,6 +134,18 @@ function cut<T extends string | undefined>(text: T): T {
   return (text === undefined || text.length <= LOG_TEXT_CHARS ? text : `${text.slice(0, LOG_TEXT_CHARS)}…`) as T;
 }
 
+/** The request span's last attributes: outcome only, names we bound (never arguments or reasons quoting the agent). */
+function endRequestSpan(span: Span, ctx: RequestContext, info: FinishInfo, decision: string): void {
+  span.set({
+    'http.response.status_code': info.status,
+    'thoughtgate.source': ctx.sourceLabel,
+    'thoughtgate.decision': decision,
+    'thoughtgate.gate': info.gate,
+  });
+  if (info.status >= 500) span.fail(`HTTP ${info.status}`);
+  span.end();
+}
+
 export function createRequestContext(deps: ContextDeps, req: IncomingMessage, res: ServerResponse, rawSourceName: string): RequestContext {
   const sourceName = boundedName(rawSourceName);
   const t0 = process.hrtime.bigint();
@@ -140,6 +161,15 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     if (!res.writableFinished) abort.emit('abort');
   });
   res.setHeader('x-thoughtgate-correlation-id', correlationId);
+  const tracer = deps.tracer ?? NO_TRACING;
+  // The agent's trace continues when its traceparent is valid; anything else starts a new trace.
+  const span = tracer.on
+    ? tracer.start('mcp', {
+        kind: 'server',
+        parent: incomingSpan(req.headers),
+        attributes: { 'http.request.method': req.method, 'thoughtgate.correlation_id': correlationId },
+      })
+    : NO_SPAN;
 
   deps.inflight ??= new InflightIds((n) => deps.metrics.inflightIds.set(n));
   deps.rateLimiter ??= new RateLimiter({ onBuckets: (n) => deps.metrics.rateLimitBuckets.set(n) });
@@ -156,6 +186,8 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     inflight: deps.inflight,
     rateLimiter: deps.rateLimiter,
     audit: deps.audit,
+    tracer,
+    span,
     async sendUpstream(source, incoming, method, body, inspect, describe) {
       // Resolved per call: a Secret rotated since the request began is the one sent.
       const configured = source.headers();
@@ -165,6 +197,19 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       if (!target.ok) return { ok: false, kind: 'other' };
       const path = target.path;
       tSent = process.hrtime.bigint();
+      const client = tracer.on
+        ? tracer.start(method, {
+            kind: 'client',
+            parent: span.ref,
+            attributes: {
+              'http.request.method': method,
+              'server.address': source.origin.replace(/^[a-z]+:\/\//, ''),
+              'thoughtgate.source': source.name,
+              'url.path': path.split('?')[0],
+            },
+          })
+        : NO_SPAN;
+      const trace = client.ref ? propagationHeaders(client.ref) : undefined;
       try {
         // Custody (auth mode clientCredentials): the sidecar's token, retried once after a 401.
         const sent = await sendWithToken(deps.tokens, source, configured.headers, (extra) => {
@@ -172,7 +217,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
           return poolRequest(deps.pools.forSource(source), {
             path,
             method: method as 'GET',
-            headers: upstreamRequestHeaders(incoming.headers, { extra, identityEncoding: inspect, describe }),
+            headers: upstreamRequestHeaders(incoming.headers, { extra, identityEncoding: inspect, describe, trace }),
             body,
             signal: abort,
             headersTimeout: source.responseTimeoutMs,
@@ -182,13 +227,21 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         tHeaders = process.hrtime.bigint();
         if (!sent.ok) {
           deps.metrics.upstreamErrors.inc({ source: source.name, kind: sent.kind });
+          client.fail(sent.kind);
+          client.end();
           return sent;
         }
+        client.set({ 'http.response.status_code': sent.response.statusCode });
+        if (sent.response.statusCode >= 400) client.fail(`HTTP ${sent.response.statusCode}`);
+        client.end();
         deps.metrics.upstreamLatency.observe({ source: source.name }, Number(tHeaders - tSent) / NS_PER_S);
         return { ok: true, response: sent.response };
       } catch (err) {
         tHeaders = process.hrtime.bigint();
         const kind = classifyUpstreamError(err);
+        client.set({ 'error.type': kind });
+        client.fail(kind);
+        client.end();
         if (kind !== 'aborted') deps.metrics.upstreamErrors.inc({ source: source.name, kind });
         deps.log.debug('upstream request failed', {
           correlationId,
@@ -215,6 +268,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       const added = tSent !== null && tHeaders !== null ? Number(tSent - t0) + Number(start - tHeaders) : Number(start - t0);
       const decision = info.decision ?? (ctx.messages.some((m) => m.decision === 'deny') ? 'deny' : 'forward');
       deps.metrics.addedLatency.observe({ source: ctx.sourceLabel, decision }, Math.max(0, added) / NS_PER_S);
+      if (span.ref) endRequestSpan(span, ctx, info, decision);
       const base = {
         correlationId,
         source: sourceName,

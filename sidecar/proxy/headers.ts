@@ -38,6 +38,11 @@ export interface UpstreamHeaderOptions {
    * from the forwarded body (describingHeaders). The agent's own are then all dropped.
    */
   describe?: Record<string, string>;
+  /**
+   * Tracing on: the sidecar's span context (traceparent, tracestate) replaces whatever the agent
+   * sent. Unset (tracing off): the agent's trace headers pass through like any end-to-end header.
+   */
+  trace?: Record<string, string>;
 }
 
 /** Headers that describe the message in the body (MCP 2026-07-28): Mcp-Method, Mcp-Name, Mcp-Param-*. */
@@ -75,9 +80,11 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: Upst
   for (const [k, v] of Object.entries(incoming)) {
     if (v === undefined || hop.has(k) || k === 'host' || k === 'content-length' || k === 'expect') continue;
     if (opts.describe && describesMessage(k)) continue;
+    if (opts.trace && (k === 'traceparent' || k === 'tracestate')) continue;
     out[k] = v;
   }
   if (opts.describe) Object.assign(out, opts.describe);
+  if (opts.trace) Object.assign(out, opts.trace);
   for (const [k, v] of Object.entries(opts.extra)) out[k.toLowerCase()] = v;
   if (opts.identityEncoding) out['accept-encoding'] = 'identity';
   const via = incoming['via'];

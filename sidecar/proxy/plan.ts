@@ -340,5 +340,6 @@ function outcomeOf(m: Message & { kind: 'request' | 'notification' }, op: Operat
     rule: 'rule' in d ? d.rule : undefined,
     reason: d.reason,
     arguments: logging ? summariseArguments(op.arguments) : undefined,
+    policies: 'policies' in d ? d.policies : undefined,
   };
 }

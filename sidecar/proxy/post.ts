@@ -14,6 +14,7 @@ import { forwardedDescription, forwardPost } from './forward.js';
 import { headerValue } from './headers.js';
 import { checkPost, errorFor, planPost, type PostPlan, type Refusal } from './plan.js';
 import { replyError, sendJson } from './reply.js';
+import { traceClock, traceDecisions } from './trace.js';
 
 export const DEFAULT_BODY_TIMEOUT_MS = parseDuration(SERVER_DEFAULTS.requestBodyTimeout) as number;
 
@@ -72,6 +73,7 @@ export async function handlePost(ctx: RequestContext, req: IncomingMessage, res:
     res.once('close', claim.release);
   }
 
+  const planStart = ctx.tracer.on ? traceClock() : 0;
   const plan = planPost({
     messages,
     batch: parsed.batch,
@@ -85,6 +87,7 @@ export async function handlePost(ctx: RequestContext, req: IncomingMessage, res:
     rateLimit: (op) => ctx.rateLimiter.take(snap.rateLimits, op, Date.now()),
     onListAudit: (method, hidden) => ctx.audit.listItems(snap.policy, source.name, method, hidden),
   });
+  if (ctx.tracer.on) traceDecisions(ctx, messages, plan.outcomes, parsed.batch, planStart);
   return executePost(ctx, req, res, snap, source, messages, parsed.batch, plan);
 }
 
