@@ -91,6 +91,8 @@ test('in a batch beside an audited call, the enforced call is still denied: enfo
   expect(up.everything()).toContain('"echo"');
   expect((r.messages as { id: number }[]).find((m) => m.id === 2)).toMatchObject({ error: { code: -32003 } });
   const metrics = await (await fetch(`${tg.admin}/metrics`)).text();
-  expect(metrics).not.toContain('rule="no-sum"');
-  expect(metrics).not.toContain('would="hide"');
+  const audits = metrics.split('\n').filter((l) => l.startsWith('thoughtgate_sidecar_audit_'));
+  expect(audits.filter((l) => l.includes('rule="no-sum"') || l.includes('would="hide"'))).toEqual([]);
+  // requests_total has the enforced denial, with its rule.
+  expect(metrics).toMatch(/thoughtgate_sidecar_requests_total\{[^}]*decision="deny",gate="rules",rule="no-sum"\} [1-9]/);
 });
