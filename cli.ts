@@ -23,7 +23,8 @@ Commands:
   version       print the version
 
 Run "thoughtgate <command> --help" for the options of a command.
-Docs: docs/configuration.md, docs/errors.md, docs/operations.md, docs/policy-testing.md
+Docs: docs/configuration.md, docs/errors.md, docs/operations.md, docs/policy-testing.md,
+      docs/check.md, docs/observability.md
 `;
 
 const SIDECAR_HELP = `Usage: thoughtgate sidecar [options]
