@@ -75,6 +75,12 @@ The config file is watched: a valid change applies without restart; an invalid
 one is logged and counted (thoughtgate_sidecar_config_reloads_total{result="error"})
 and the last good config keeps serving.
 
+Tracing (OpenTelemetry, off by default) is configured by the standard variables:
+OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (OTLP/HTTP; set
+one to turn it on), OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER
+and OTEL_TRACES_SAMPLER_ARG; OTEL_TRACES_EXPORTER=none or OTEL_SDK_DISABLED=true turn
+it off. docs/observability.md lists the spans and attributes.
+
 Exit status: 0 after a clean shutdown, 1 when the config is invalid at start,
 2 for bad options.
 `;
