@@ -16,11 +16,20 @@ export interface JaegerSpan {
   processID: string;
 }
 
+export interface JaegerTrace {
+  traceID: string;
+  spans: JaegerSpan[];
+  /** processID → the process (service) that sent the span. */
+  processes: Record<string, { serviceName: string }>;
+}
+
 export interface Jaeger {
   /** The OTLP/HTTP base endpoint (OTEL_EXPORTER_OTLP_ENDPOINT). */
   otlp: string;
   /** The spans of a trace stored so far ([] when none). */
   trace(traceId: string): Promise<JaegerSpan[]>;
+  /** The traces with a span of `service` (and `operation`, when given) stored so far, as the UI's search finds them. */
+  search(q: { service: string; operation?: string; limit?: number }): Promise<JaegerTrace[]>;
   close(): Promise<void>;
 }
 
@@ -73,6 +82,13 @@ exporters:
       if (r.status === 404) return [];
       const body = (await r.json()) as { data: { spans: JaegerSpan[] }[] | null };
       return body.data?.[0]?.spans ?? [];
+    },
+    async search(q) {
+      const params = new URLSearchParams({ service: q.service, limit: String(q.limit ?? 100), lookback: '1h' });
+      if (q.operation) params.set('operation', q.operation);
+      const r = await fetch(`${api}/api/traces?${params}`);
+      if (!r.ok) throw new Error(`jaeger search: ${r.status} ${await r.text()}`);
+      return ((await r.json()) as { data: JaegerTrace[] | null }).data ?? [];
     },
     async close() {
       await proc.stop();
