@@ -46,6 +46,7 @@ let upstream: ApprovalUpstream;
 let op: Operator;
 let sidecar: Sidecar;
 let direct: ClusterApprovalBackend;
+let policyAppliedAt: number;
 
 const until = <T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, limitMs = 30_000): Promise<T> =>
   poll(what, fn, limitMs, { detail: () => lines.slice(-20).join('') });
@@ -151,6 +152,7 @@ beforeAll(async () => {
   await until('leader', () => op.isLeader());
   await until('the sidecar Role', () => getJson(['get', 'role', 'thoughtgate-sidecar', '-n', NS]));
   await kubectl(['apply', '-n', NS, '-f', '-'], channel.replace('URL', fake.url));
+  policyAppliedAt = Date.now();
   await kubectl(['apply', '-n', NS, '-f', '-'], policy(upstream.url));
   await until('the ConfigMap', () => getJson(['get', 'configmap', 'thoughtgate-config', '-n', NS]));
 
@@ -190,7 +192,10 @@ e2e.cleanup(async () => {
 test('the operator reconciles a GovernancePolicy under a `reconcile ns` span of the operator service', async () => {
   const found = await until('a reconcile ns span for the policy namespace', async () => {
     const spans = await spansOf(OPERATOR, 'reconcile ns');
-    return spans.find(({ span }) => tag(span, 'thoughtgate.key') === NS && tag(span, 'thoughtgate.outcome') === 'success');
+    // The namespace is reconciled when it is labelled too: this one ran for the policy.
+    return spans.find(
+      ({ span }) => tag(span, 'thoughtgate.key') === NS && tag(span, 'thoughtgate.outcome') === 'success' && span.startTime >= policyAppliedAt * 1000,
+    );
   });
   expect(tag(found.span, 'thoughtgate.controller')).toBe('ns');
   expect(found.span.references).toEqual([]); // a reconcile is a trace of its own

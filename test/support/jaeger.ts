@@ -11,6 +11,8 @@ export interface JaegerSpan {
   traceID: string;
   spanID: string;
   operationName: string;
+  /** Epoch microseconds. */
+  startTime: number;
   references: { refType: 'CHILD_OF' | 'FOLLOWS_FROM'; traceID: string; spanID: string }[];
   tags: { key: string; type: string; value: unknown }[];
   processID: string;
