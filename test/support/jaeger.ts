@@ -11,9 +11,18 @@ export interface JaegerSpan {
   traceID: string;
   spanID: string;
   operationName: string;
+  /** Epoch microseconds. */
+  startTime: number;
   references: { refType: 'CHILD_OF' | 'FOLLOWS_FROM'; traceID: string; spanID: string }[];
   tags: { key: string; type: string; value: unknown }[];
   processID: string;
+}
+
+export interface JaegerTrace {
+  traceID: string;
+  spans: JaegerSpan[];
+  /** processID → the process (service) that sent the span. */
+  processes: Record<string, { serviceName: string }>;
 }
 
 export interface Jaeger {
@@ -21,6 +30,8 @@ export interface Jaeger {
   otlp: string;
   /** The spans of a trace stored so far ([] when none). */
   trace(traceId: string): Promise<JaegerSpan[]>;
+  /** The traces with a span of `service` (and `operation`, when given) stored so far, as the UI's search finds them. */
+  search(q: { service: string; operation?: string; limit?: number }): Promise<JaegerTrace[]>;
   close(): Promise<void>;
 }
 
@@ -73,6 +84,13 @@ exporters:
       if (r.status === 404) return [];
       const body = (await r.json()) as { data: { spans: JaegerSpan[] }[] | null };
       return body.data?.[0]?.spans ?? [];
+    },
+    async search(q) {
+      const params = new URLSearchParams({ service: q.service, limit: String(q.limit ?? 100), lookback: '1h' });
+      if (q.operation) params.set('operation', q.operation);
+      const r = await fetch(`${api}/api/traces?${params}`);
+      if (!r.ok) throw new Error(`jaeger search: ${r.status} ${await r.text()}`);
+      return ((await r.json()) as { data: JaegerTrace[] | null }).data ?? [];
     },
     async close() {
       await proc.stop();
