@@ -175,6 +175,13 @@ describe('tracing: the wait span travels on the ApprovalRequest', () => {
     expect(decisionFromRequest(decided, now)).toMatchObject({ outcome: 'approved', tracedElsewhere: true });
   });
 
+  test('an annotation rewritten into garbage: the operator ignores it, so the sidecar records the decision itself', () => {
+    const obj = approvalRequestFor({ ...p, traceparent: TP });
+    obj.metadata.annotations = { 'thoughtgate.io/traceparent': TP.toUpperCase() };
+    const decided = { ...obj, status: { phase: 'Approved', decidedAt: now.toISOString() } } as ApprovalRequestObject;
+    expect(decisionFromRequest(decided, now)?.tracedElsewhere).toBeUndefined();
+  });
+
   test('tracing off: no annotation, and the sidecar records the decision itself', () => {
     const obj = approvalRequestFor(p);
     expect(obj.metadata.annotations).toBeUndefined();

@@ -30,6 +30,7 @@ import { resourceClient } from '../../kube/resource.js';
 import { APPROVAL_REQUESTS, isApprovalRequest, type ApprovalRequestObject } from '../../kube/resources.js';
 import { createTransport, type Transport, type TransportOptions } from '../../kube/transport.js';
 import { describeError } from '../../lib/describe-error.js';
+import { parseTraceparent } from '../../lib/trace-context.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, DecisionOutcome, PendingApproval } from './backend.js';
 
@@ -121,8 +122,9 @@ export function decisionFromRequest(obj: ApprovalRequestObject, now: Date): Deci
   };
   const d: Decision = { id, outcome, at: Number.isNaN(decidedAt.getTime()) ? now : decidedAt, message: str(status.message) || fallback[outcome] };
   if (by.length) d.by = by;
-  // The operator records the decision span in the call's trace (as a child of the wait span the annotation names).
-  if (obj.metadata.annotations?.[APPROVAL_ANNOTATIONS.traceparent] !== undefined) d.tracedElsewhere = true;
+  // The operator records the decision span in the call's trace (as a child of the wait span the
+  // annotation names) only when the annotation parses, as it reads it; else the sidecar records it.
+  if (parseTraceparent(obj.metadata.annotations?.[APPROVAL_ANNOTATIONS.traceparent]) !== null) d.tracedElsewhere = true;
   return d;
 }
 
