@@ -361,11 +361,11 @@ test('the checks can fail: a label the metric does not have, a metric that does 
   expect(check.code).not.toBe(0);
 }, 60_000);
 
-test("the rollout and denial panels count what they say: sidecars off their namespace's common hash, hashes per namespace, share denied", async () => {
+test("the rollout and denial panels count what they say: sidecars off their policy's common hash, hashes per policy, share denied", async () => {
   const qs = queries(readDashboard());
   const expr = (title: string) => qs.find((q) => q.where.includes(`"${title}" A`))!.expr;
-  const info = (ns: string, pod: string, hash: string) => ({
-    series: `thoughtgate_sidecar_config_info{namespace="${ns}",pod="${pod}",hash="${hash}"}`,
+  const info = (ns: string, pod: string, hash: string, policy = 'gp') => ({
+    series: `thoughtgate_sidecar_config_info{namespace="${ns}",pod="${pod}",hash="${hash}/${policy}",policy="${policy}"}`,
     values: '1x30',
   });
   const calls = (decision: string, perMinute: number) => ({
@@ -382,26 +382,33 @@ test("the rollout and denial panels count what they say: sidecars off their name
         info('agents', 'c', 'old'),
         info('calm', 'a', 'same'),
         info('calm', 'b', 'same'),
+        // two GovernancePolicies select different pods: different hashes by design, each converged
+        info('split', 'a', 'x', 'readers'),
+        info('split', 'b', 'y', 'writers'),
         calls('deny', 60),
         calls('forward', 180),
       ],
       promql_expr_test: [
         { expr: expr('Sidecars off the common config'), eval_time: '10m', exp_samples: [{ labels: '{}', value: 1 }] },
         {
-          expr: expr('Config hashes per namespace'),
+          expr: expr('Config hashes per GovernancePolicy'),
           eval_time: '10m',
           exp_samples: [
-            { labels: '{namespace="agents"}', value: 2 },
-            { labels: '{namespace="calm"}', value: 1 },
+            { labels: '{namespace="agents",policy="gp"}', value: 2 },
+            { labels: '{namespace="calm",policy="gp"}', value: 1 },
+            { labels: '{namespace="split",policy="readers"}', value: 1 },
+            { labels: '{namespace="split",policy="writers"}', value: 1 },
           ],
         },
         {
           expr: expr('Sidecars per config hash'),
           eval_time: '10m',
           exp_samples: [
-            { labels: '{namespace="agents",hash="new"}', value: 2 },
-            { labels: '{namespace="agents",hash="old"}', value: 1 },
-            { labels: '{namespace="calm",hash="same"}', value: 2 },
+            { labels: '{namespace="agents",policy="gp",hash="new/gp"}', value: 2 },
+            { labels: '{namespace="agents",policy="gp",hash="old/gp"}', value: 1 },
+            { labels: '{namespace="calm",policy="gp",hash="same/gp"}', value: 2 },
+            { labels: '{namespace="split",policy="readers",hash="x/readers"}', value: 1 },
+            { labels: '{namespace="split",policy="writers",hash="y/writers"}', value: 1 },
           ],
         },
         { expr: expr('Denied'), eval_time: '10m', exp_samples: [{ labels: '{}', value: 0.25 }] },

@@ -119,8 +119,8 @@ export function createSidecarMetrics() {
     }),
     configInfo: new Gauge({
       name: `${p}config_info`,
-      help: 'The loaded configuration: 1 for its content hash and generation',
-      labelNames: ['hash'] as const,
+      help: 'The loaded configuration: 1 for its content hash, and the GovernancePolicy it comes from (standalone: none)',
+      labelNames: ['hash', 'policy'] as const,
       registers: [registry],
     }),
     configLastReload: new Gauge({

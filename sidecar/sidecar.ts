@@ -234,7 +234,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     refreshHosts();
     metrics.configReloads.inc({ result: 'success' });
     metrics.configInfo.reset();
-    metrics.configInfo.set({ hash: next.hash }, 1);
+    // policy: pods of one namespace selected by different GovernancePolicies load different configs by design.
+    metrics.configInfo.set({ hash: next.hash, policy: next.policy ?? 'none' }, 1);
     metrics.configLastReload.set(Date.now() / 1000);
     void health.track(next);
     log.info(previous ? 'config reloaded' : 'config loaded', {

@@ -46,7 +46,7 @@ describe('hot reload', () => {
         'thoughtgate_sidecar_config_reloads_total{result="success"} 2',
       ]);
       const hash = tg.sidecar.snapshot()!.hash;
-      expect(await metric(tg.admin, 'thoughtgate_sidecar_config_info')).toContainEqual(`thoughtgate_sidecar_config_info{hash="${hash}"} 1`);
+      expect(await metric(tg.admin, 'thoughtgate_sidecar_config_info')).toContainEqual(`thoughtgate_sidecar_config_info{hash="${hash}",policy="none"} 1`);
       expect(tg.logs().some((l) => l['msg'] === 'config reloaded' && l['hash'] === hash)).toBe(true);
       await client.close();
     } finally {
