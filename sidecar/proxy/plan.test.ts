@@ -5,7 +5,7 @@ import { parseJsonRpc, type Message } from '../../lib/jsonrpc.js';
 import { compileSnapshot, type Snapshot } from '../snapshot.js';
 import type { ApprovalView } from './gate4.js';
 import { editPayload } from './edits.js';
-import { checkPost, planPost, type PlanInput, type PostPlan } from './plan.js';
+import { checkPost, planPost, type PlanInput, type PostPlan, loggedTarget } from './plan.js';
 
 function snapshot(enforcement?: 'audit'): Snapshot {
   const doc = PolicyDocumentSchema.parse({
@@ -254,4 +254,12 @@ describe('audit', () => {
     expect(p.audits).toEqual([]);
     expect(p.rateLimited).toEqual(['slow']);
   });
+});
+
+test("logs and spans never carry a resource URI's query (agent-chosen, may hold credentials)", () => {
+  const p = plan(req(9, 'resources/read', { uri: 'https://files.example/report.pdf?X-Amz-Signature=SECRET&t=1' }));
+  expect(p.outcomes[0]!.target).toBe('https://files.example/report.pdf?…');
+  expect(JSON.stringify(p.outcomes)).not.toContain('SECRET');
+  expect(loggedTarget('resource', 'file:///srv/a.md')).toBe('file:///srv/a.md');
+  expect(loggedTarget('tool', 'odd?name')).toBe('odd?name');
 });

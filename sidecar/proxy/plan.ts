@@ -330,11 +330,22 @@ function auditField(a: AuditRecord): NonNullable<MessageOutcome['audit']> {
   return { would: a.would, gate: a.gate, rule: a.rule, ...(a.policies ? { policies: a.policies } : {}) };
 }
 
+/**
+ * The target as logs and spans show it: a resource URI without its query, which an agent controls
+ * and which can carry credentials (presigned URLs); names as they are. (A fragment never gets here:
+ * resource-uri.ts refuses it.)
+ */
+export function loggedTarget(kind: string, name: string): string {
+  if (kind !== 'resource') return name;
+  const cut = name.indexOf('?');
+  return cut < 0 ? name : `${name.slice(0, cut)}?…`;
+}
+
 function outcomeOf(m: Message & { kind: 'request' | 'notification' }, op: Operation, d: Decision, logging: boolean): MessageOutcome {
   return {
     method: m.method,
     kind: m.kind,
-    target: op.target?.name,
+    target: op.target ? loggedTarget(op.target.kind, op.target.name) : undefined,
     decision: d.action,
     gate: d.gate,
     rule: 'rule' in d ? d.rule : undefined,
