@@ -9,8 +9,9 @@ import {
   AlwaysOnSampler,
   BatchSpanProcessor,
   ParentBasedSampler,
-  TraceIdRatioBasedSampler,
+  SamplingDecision,
   TracerProvider,
+  type SamplingResult,
   type ReadableSpan,
   type Sampler,
   type Span as SdkSpan,
@@ -28,6 +29,32 @@ const KINDS: Record<SpanKind, OtelKind> = {
   consumer: OtelKind.CONSUMER,
 };
 
+/**
+ * A ratio drawn from our own randomness. The SDK's TraceIdRatioBased decides on the trace id, and
+ * the trace id of a continued trace is the agent's: an agent could pick ids that are always (or
+ * never) sampled.
+ */
+class RandomRatioSampler implements Sampler {
+  constructor(private readonly ratio: number) {}
+  shouldSample(): SamplingResult {
+    return { decision: Math.random() < this.ratio ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+  }
+  toString(): string {
+    return `RandomRatioSampler{${this.ratio}}`;
+  }
+}
+
+/**
+ * The agent is not trusted with our sampling: a remote parent's sampled flag (the agent's
+ * traceparent, or an ApprovalRequest's annotation, which the agent's token can write) is ignored,
+ * and the root sampler decides; local parents (our own spans) are followed, so a request's spans
+ * are kept or dropped together. Otherwise `-00` would hide an agent's calls from traces and `-01`
+ * would force every call of it onto a shared collector.
+ */
+function parentBased(root: Sampler): Sampler {
+  return new ParentBasedSampler({ root, remoteParentSampled: root, remoteParentNotSampled: root });
+}
+
 function samplerOf(c: TracingConfig['sampler']): Sampler {
   switch (c.kind) {
     case 'always_on':
@@ -35,13 +62,13 @@ function samplerOf(c: TracingConfig['sampler']): Sampler {
     case 'always_off':
       return new AlwaysOffSampler();
     case 'traceidratio':
-      return new TraceIdRatioBasedSampler(c.ratio);
+      return new RandomRatioSampler(c.ratio);
     case 'parentbased_always_on':
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+      return parentBased(new AlwaysOnSampler());
     case 'parentbased_always_off':
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+      return parentBased(new AlwaysOffSampler());
     case 'parentbased_traceidratio':
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(c.ratio) });
+      return parentBased(new RandomRatioSampler(c.ratio));
   }
 }
 

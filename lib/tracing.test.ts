@@ -140,6 +140,35 @@ describe('startTracing', () => {
     expect(notes).toEqual(['tracing is off: its configuration is invalid']);
   });
 
+  test("the agent's sampled flag decides nothing: our root sampler does (local parents are followed)", async () => {
+    const sampledWith = async (env: Record<string, string>, flags: '00' | '01') => {
+      const t = await startTracing(
+        { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_BSP_SCHEDULE_DELAY: '60000', ...env },
+        { defaultServiceName: 's' },
+      );
+      try {
+        const request = t.start('request', { parent: parseTraceparent(TP.replace(/01$/, flags))!, kind: 'server' });
+        const child = t.start('gate', { parent: request.ref });
+        const r = { request: request.ref?.sampled, child: child.ref?.sampled, trace: request.ref?.traceId };
+        child.end();
+        request.end();
+        return r;
+      } finally {
+        await t.shutdown(100);
+      }
+    };
+    const traceId = parseTraceparent(TP)!.traceId;
+    // -00 cannot hide the agent's calls; its trace is still continued.
+    expect(await sampledWith({}, '00')).toEqual({ request: true, child: true, trace: traceId });
+    // -01 cannot force sampling past the configured ratio or sampler.
+    expect(await sampledWith({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' }, '01')).toMatchObject({
+      request: false,
+      child: false,
+    });
+    expect(await sampledWith({ OTEL_TRACES_SAMPLER: 'parentbased_always_off' }, '01')).toMatchObject({ request: false, child: false });
+    expect(await sampledWith({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1' }, '00')).toMatchObject({ request: true, child: true });
+  });
+
   test('on: spans continue the parent, are exported as OTLP/HTTP on shutdown, and a full queue drops and counts', async () => {
     const bodies: unknown[] = [];
     // The collector answers only once released: an export stays in flight meanwhile.
