@@ -423,10 +423,7 @@ export const RateLimitSchema = strict({
    * so a policy written before the field renders (and hashes) as it did.
    */
   per: z.enum(['limit', 'target']).optional(),
-  perMinute: z
-    .number()
-    .min(MIN_RATE_LIMIT_PER_MINUTE, `at least ${MIN_RATE_LIMIT_PER_MINUTE} (one call per 100 minutes)`)
-    .max(1_000_000),
+  perMinute: z.number().min(MIN_RATE_LIMIT_PER_MINUTE, `at least ${MIN_RATE_LIMIT_PER_MINUTE} (one call per 100 minutes)`).max(1_000_000),
   burst: RateSchema.shape.burst,
 });
 export type RateLimit = z.infer<typeof RateLimitSchema>;

@@ -14,7 +14,13 @@ const call = (tool: string, source = 'gh'): Operation => ({
   arguments: {},
   governed: true,
 });
-const read = (uri: string, source = 'gh'): Operation => ({ source, method: 'resources/read', target: { kind: 'resource', name: uri }, arguments: undefined, governed: true });
+const read = (uri: string, source = 'gh'): Operation => ({
+  source,
+  method: 'resources/read',
+  target: { kind: 'resource', name: uri },
+  arguments: undefined,
+  governed: true,
+});
 
 describe('RateLimiter', () => {
   test('burst at once, then perMinute sustained; retryAfterMs is when the next token is there', async () => {
@@ -62,7 +68,9 @@ describe('RateLimiter', () => {
     const answers = Array.from({ length: 1000 }, (_, i) => rl.take(l, read(`db://prod/orders?n=${i}`), 0));
     expect(answers.filter((a) => a === null)).toHaveLength(3);
     expect(answers[3]).toMatchObject({ rule: 'orders', retryAfterMs: 6000 });
-    expect(answers[3]!.reason).toBe('orders allows 10 calls per minute (burst 3) for all the calls it matches of source "gh" in this workload; retry in 6000 ms');
+    expect(answers[3]!.reason).toBe(
+      'orders allows 10 calls per minute (burst 3) for all the calls it matches of source "gh" in this workload; retry in 6000 ms',
+    );
   });
 
   test('per: target: one bucket per source and tool; other tools are unaffected', () => {
