@@ -4,16 +4,13 @@
 // tools/call, resources/read and prompts/get it was sent, whatever the sidecar answered.
 import { readFileSync } from 'node:fs';
 import type { TestSidecar } from '../support/sidecar.js';
-import { openSession, post, startGuard, startRecordedEverything, type RecordedEverything } from './harness.js';
+import { closeGuarded, openSession, post, startGuard, startGuarded, type RecordedEverything } from './harness.js';
 
 let up: RecordedEverything;
 let tg: TestSidecar;
 
 beforeAll(async () => {
-  up = await startRecordedEverything();
-  tg = await startGuard(
-    up,
-    `
+  ({ up, tg } = await startGuarded(`
 sources:
   - name: vary
     url: \${UPSTREAM}
@@ -26,13 +23,16 @@ rateLimits:
   - { name: each-tool, match: { source: each, tool: "*" }, per: target, perMinute: 1, burst: 2 }
   - { name: each-total, match: { source: each, tool: "*" }, perMinute: 1, burst: 5 }
   - { name: each-read, match: { source: each, resource: "demo://resource/*" }, per: target, perMinute: 1, burst: 2 }
-`,
-  );
+`));
 }, 60_000);
-afterAll(async () => {
-  await tg?.close();
-  await up?.close();
-});
+afterAll(() => closeGuarded(tg, up));
+
+/** A session on `source`, opened before the upstream's record is cleared (the counts start after it). */
+async function freshSession(source: string): Promise<Record<string, string>> {
+  const h = await openSession(tg.mcpUrl(source));
+  up.clear();
+  return h;
+}
 
 type Msg = { id?: number; method?: string; params?: { name?: string; uri?: string }; error?: { code: number; data?: { rule?: string } } };
 
@@ -58,8 +58,7 @@ function refusals(messages: unknown[]): Map<number, string> {
 describe('per: limit (the default): varying names gets no more calls', () => {
   let h: Record<string, string>;
   beforeAll(async () => {
-    h = await openSession(tg.mcpUrl('vary'));
-    up.clear();
+    h = await freshSession('vary');
   });
 
   test('50 tool names in a batch and 20 more one by one: the upstream gets the burst (3) in all', async () => {
@@ -103,8 +102,7 @@ describe('per: limit (the default): varying names gets no more calls', () => {
 describe('per: target: each name its own bucket, a limit-wide limit beside it the total', () => {
   let h: Record<string, string>;
   beforeAll(async () => {
-    h = await openSession(tg.mcpUrl('each'));
-    up.clear();
+    h = await freshSession('each');
   });
 
   test('two tools are isolated from each other; the limit-wide bucket still caps the names together', async () => {
