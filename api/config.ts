@@ -392,15 +392,22 @@ export const APPROVALS_DEFAULTS: Approvals = {
 };
 
 /**
- * A rate limit (docs/configuration.md, `rateLimits`): a token bucket per (limit, source, tool or
- * resource or prompt) in this sidecar. Every matching limit applies; a call needs a token from each.
+ * The slowest rate limit: one call per 100 minutes, so `retryAfterMs` stays at most 6 000 000 (well
+ * within the 2^31 − 1 ms a setTimeout can wait; beyond it timers fire at once). Slower than that
+ * is a quota, which in-memory buckets that start full after a restart cannot keep anyway.
  */
+export const MIN_RATE_LIMIT_PER_MINUTE = 0.01;
 export const RateLimitMatchSchema = strict({
   source: GlobList.optional(),
   tool: GlobList.optional(),
   resource: ResourceGlobList.optional(),
   prompt: GlobList.optional(),
 }).superRefine(oneTargetKind('a rate limit'));
+/**
+ * A rate limit (docs/configuration.md, `rateLimits`): a token bucket per (limit, source) in this
+ * sidecar, or with `per: target` per (limit, source, tool or resource or prompt). Every matching
+ * limit applies; a call needs a token from each.
+ */
 export const RateLimitSchema = strict({
   /** The `rule` of the error and the metric; unset: `rateLimits[<index>]`. */
   name: z
@@ -410,7 +417,14 @@ export const RateLimitSchema = strict({
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit')
     .optional(),
   match: RateLimitMatchSchema.default({}),
-  ...RateSchema.shape,
+  /**
+   * Whose calls share a bucket. Unset or `limit`: all the calls it matches (per source), whatever
+   * the name. `target`: each tool, resource (URI without query) or prompt its own. No schema default,
+   * so a policy written before the field renders (and hashes) as it did.
+   */
+  per: z.enum(['limit', 'target']).optional(),
+  perMinute: z.number().min(MIN_RATE_LIMIT_PER_MINUTE, `at least ${MIN_RATE_LIMIT_PER_MINUTE} (one call per 100 minutes)`).max(1_000_000),
+  burst: RateSchema.shape.burst,
 });
 export type RateLimit = z.infer<typeof RateLimitSchema>;
 

@@ -228,7 +228,7 @@ export function createSidecarMetrics() {
     }),
     rateLimitBuckets: new Gauge({
       name: `${p}rate_limit_buckets`,
-      help: 'Token buckets the rateLimits keep (one per limit, source and tool, resource or prompt called; bounded)',
+      help: 'Token buckets the rateLimits keep (one per limit and source; with per: target one per limit, source and name called, at most 10 000)',
       registers: [registry],
     }),
     // Audit mode (sidecar/audit/): every label comes from the config (policy, source, rule names or

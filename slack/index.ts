@@ -6,7 +6,7 @@ export type { ApprovalPostInput, ChannelCheck, PostedMessage, SlackChannelConfig
 export { SlackConnection, SlackConnectionPool, normalizeApiUrl } from './connection.js';
 export type { BotIdentity, SlackConnectionOptions, SlackLog } from './connection.js';
 export { SlackApprovalError, classifySlackError, isSlackApprovalError, REQUIRED_SCOPES } from './errors.js';
-export { SlackRateLimiter, SLACK_RATE_BUDGETS, DEFAULT_RATE_BUDGET, TokenBucket, RateLimitMemory, RateLimitMemories } from './rate-limiter.js';
+export { SlackRateLimiter, SLACK_RATE_BUDGETS, DEFAULT_RATE_BUDGET, RateLimitMemory, RateLimitMemories } from './rate-limiter.js';
 export type { Priority, RateBudget, RateLimiterOptions } from './rate-limiter.js';
 export { buildApprovalMessage, buildOutcomeMessage, checkMessageLimits, SLACK_LIMITS } from './message.js';
 export type { ApprovalMessageInput, ApprovalOutcome, FinalStatus, SlackMessage } from './message.js';

@@ -14,16 +14,13 @@
 //   only place that schedules retries: a rate-limited call is re-queued (a 429 means Slack did not
 //   execute it, so even chat.postMessage is safe to repeat) up to maxRateLimitRetries times.
 import { systemClock, type Clock } from '../lib/clock.js';
+import { TokenBucket, type BucketBudget } from '../lib/token-bucket.js';
 import { SlackApprovalError, rateLimitRetryAfterMs } from './errors.js';
 
 export type Priority = 'high' | 'normal' | 'low';
 const RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
 
-export interface RateBudget {
-  /** Sustained calls per minute. */
-  perMinute: number;
-  /** Calls allowed at once after an idle period (bucket size). */
-  burst: number;
+export interface RateBudget extends BucketBudget {
   /** 'channel': one bucket per channel (chat.postMessage); 'token' (default): one per token. */
   scope?: 'token' | 'channel';
 }
@@ -51,60 +48,6 @@ export const SLACK_RATE_BUDGETS: Readonly<Record<string, RateBudget>> = {
 };
 /** Methods not listed above get Tier 2, the common minimum. */
 export const DEFAULT_RATE_BUDGET: RateBudget = { perMinute: 16, burst: 2 };
-
-/** A token bucket with explicit time: pure arithmetic, no timers. */
-export class TokenBucket {
-  private tokens: number;
-  private at: number;
-  private notBefore = -Infinity;
-  private readonly perMs: number;
-
-  constructor(
-    readonly budget: RateBudget,
-    now: number,
-  ) {
-    if (!(budget.perMinute > 0) || !(budget.burst >= 1)) throw new Error(`invalid rate budget ${JSON.stringify(budget)}`);
-    this.tokens = budget.burst;
-    this.at = now;
-    this.perMs = budget.perMinute / 60_000;
-  }
-
-  private refill(now: number): void {
-    if (now <= this.at) return;
-    this.tokens = Math.min(this.budget.burst, this.tokens + (now - this.at) * this.perMs);
-    this.at = now;
-  }
-
-  /** Takes one call's worth if available. */
-  tryTake(now: number): boolean {
-    if (now < this.notBefore) return false;
-    this.refill(now);
-    // The epsilon absorbs float error so readyAt() and tryTake() agree.
-    if (this.tokens < 1 - 1e-9) return false;
-    this.tokens = Math.max(0, this.tokens - 1);
-    return true;
-  }
-
-  /** The earliest time tryTake can succeed (≥ now). */
-  readyAt(now: number): number {
-    if (now < this.notBefore) return this.notBefore;
-    this.refill(now);
-    if (this.tokens >= 1 - 1e-9) return now;
-    return Math.max(now, this.at) + Math.ceil((1 - this.tokens) / this.perMs);
-  }
-
-  /** After a 429: nothing before `until`, then one call, then the sustained rate (no burst). */
-  drain(until: number): void {
-    this.notBefore = Math.max(this.notBefore, until);
-    this.tokens = 1;
-    this.at = Math.max(this.at, this.notBefore);
-  }
-
-  available(now: number): number {
-    this.refill(now);
-    return this.tokens;
-  }
-}
 
 /** A token's spent budget: its buckets and its pause after a 429. */
 export class RateLimitMemory {

@@ -19,7 +19,8 @@
 import { backoffDelay, type BackoffPolicy } from '../../lib/backoff.js';
 import { systemClock, type Clock } from '../../lib/clock.js';
 import { describeError } from '../../lib/describe-error.js';
-import { TokenBucket, type RateBudget } from '../../slack/rate-limiter.js';
+import { TokenBucket } from '../../lib/token-bucket.js';
+import type { RateBudget } from '../../slack/rate-limiter.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, PendingApproval } from './backend.js';
 import { requestHash } from './hash.js';

@@ -1,12 +1,17 @@
 // Rate limits (config `rateLimits`): token buckets for the calls gates 1–3 forward. One sidecar is
-// one workload, so the buckets are this process's, keyed by (limit, source, target). Every matching
-// limit applies: a call is refused when any of its buckets is empty, and takes a token from each
-// only when none is. The bucket arithmetic is the approvals' and Slack's (slack/rate-limiter.ts).
-// Decision only, with time passed in: no socket, no metric (the caller counts refusals).
+// one workload, so the buckets are this process's. Every matching limit applies: a call is refused
+// when any of its buckets is empty, and takes a token from each only when none is.
+//
+// A limit protects the upstream from load, so by default (`per: limit`) it has ONE bucket per source
+// that every call it matches takes from, whatever the name: varying tool names or resource query
+// strings gets no extra tokens. `per: target` adds a bucket per tool, resource (URI without query)
+// or prompt name for per-tool budgets; those cannot stop an agent that invents names (each new name
+// is a fresh bucket), which is why they are bounded and why the limit-wide bucket is the protection.
+// Decision only, with a monotonic time passed in or read: no socket, no metric (the caller counts).
 import type { RateLimit } from '../../api/config.js';
 import { compileGlobs, type Matcher } from '../../api/glob.js';
+import { TokenBucket, type BucketBudget } from '../../lib/token-bucket.js';
 import type { Operation, TargetKind } from '../../policy/gates/operation.js';
-import { TokenBucket, type RateBudget } from '../../slack/rate-limiter.js';
 
 /** The methods rate limits apply to, and the kind of target each names. */
 const LIMITED: Readonly<Record<string, TargetKind>> = { 'tools/call': 'tool', 'resources/read': 'resource', 'prompts/get': 'prompt' };
@@ -18,7 +23,9 @@ export interface CompiledRateLimit {
   /** null: any of the limited methods. */
   kind: TargetKind | null;
   target: Matcher;
-  budget: RateBudget;
+  budget: BucketBudget;
+  /** 'limit': one bucket per source for all it matches; 'target': one per source and target name. */
+  per: 'limit' | 'target';
 }
 
 export function compileRateLimits(limits: readonly RateLimit[]): CompiledRateLimit[] {
@@ -31,94 +38,126 @@ export function compileRateLimits(limits: readonly RateLimit[]): CompiledRateLim
       kind,
       target: compileGlobs(kind === null ? undefined : l.match[kind]),
       budget: { perMinute: l.perMinute, burst: l.burst },
+      per: l.per ?? 'limit',
     };
   });
 }
 
+/**
+ * The name a per-target bucket is kept under: a resource's canonical URI without its query (and
+ * fragment, which canonical URIs never have), so `db://x/orders?n=1`, `?n=2`… share one bucket.
+ */
+export function targetKey(kind: TargetKind, name: string): string {
+  if (kind !== 'resource') return name;
+  const end = name.search(/[?#]/);
+  return end < 0 ? name : name.slice(0, end);
+}
+
 export interface RateRefusal {
   rule: string;
-  /** When the call could succeed: the latest of the empty buckets' refill times. */
+  /** When the call could succeed: the latest of the empty buckets' refill times (whole ms, ≥ 1). */
   retryAfterMs: number;
   reason: string;
 }
 
-/** Buckets kept at once; beyond it full buckets are dropped, then each limit's new keys share one. */
+/** Per-target buckets kept at once; beyond it full ones are dropped, then each limit's new names share one. */
 export const DEFAULT_MAX_BUCKETS = 10_000;
 
 export interface RateLimiterOptions {
+  /** The bound on per-target buckets (limit-wide ones are one per limit and source, so bounded by the config). */
   maxBuckets?: number;
   /** The number of buckets after it changed (a gauge). */
   onBuckets?: (n: number) => void;
+  /** Milliseconds on a monotonic clock (default performance.now()): a wall-clock step must not refill or drain buckets. */
+  now?: () => number;
 }
 
 export class RateLimiter {
-  private readonly buckets = new Map<string, TokenBucket>();
+  /** `per: limit` buckets, keyed (limit, source). */
+  private readonly wide = new Map<string, TokenBucket>();
+  /** `per: target` buckets, keyed (limit, source, kind, name); bounded. */
+  private readonly perTarget = new Map<string, TokenBucket>();
   private readonly max: number;
+  private readonly now: () => number;
 
   constructor(private readonly o: RateLimiterOptions = {}) {
     this.max = o.maxBuckets ?? DEFAULT_MAX_BUCKETS;
+    this.now = o.now ?? (() => performance.now());
   }
 
   get size(): number {
-    return this.buckets.size;
+    return this.wide.size + this.perTarget.size;
   }
 
   /**
    * Whether `op` may go upstream now; when it may, its tokens are taken. Only tools/call,
    * resources/read and prompts/get are limited; anything else (and a call no limit matches) passes.
    */
-  take(limits: readonly CompiledRateLimit[], op: Operation, now: number): RateRefusal | null {
+  take(limits: readonly CompiledRateLimit[], op: Operation, now: number = this.now()): RateRefusal | null {
     if (limits.length === 0 || !op.target) return null;
     const kind = LIMITED[op.method];
     if (kind === undefined || kind !== op.target.kind) return null;
-    const matched: [CompiledRateLimit, TokenBucket][] = [];
+    const matched: TokenBucket[] = [];
     let refusal: RateRefusal | null = null;
     for (const l of limits) {
       if ((l.kind !== null && l.kind !== kind) || !l.source(op.source) || !l.target(op.target.name)) continue;
-      const b = this.bucket(l, op.source, kind, op.target.name, now);
-      const at = b.readyAt(now);
-      if (at > now && (refusal === null || at - now > refusal.retryAfterMs)) {
+      const name = targetKey(kind, op.target.name);
+      const b = l.per === 'limit' ? this.wideBucket(l, op.source, now) : this.targetBucket(l, op.source, kind, name, now);
+      const wait = Math.ceil(b.readyAt(now) - now);
+      if (wait > 0 && (refusal === null || wait > refusal.retryAfterMs)) {
+        const what = l.per === 'limit' ? `for all the calls it matches of source "${op.source}"` : `for ${kind} "${name}" of source "${op.source}"`;
         refusal = {
           rule: l.label,
-          retryAfterMs: at - now,
-          reason: `${l.label} allows ${l.budget.perMinute} calls per minute (burst ${l.budget.burst}) for ${kind} "${op.target.name}" of source "${op.source}" in this workload; retry in ${at - now} ms`,
+          retryAfterMs: wait,
+          reason: `${l.label} allows ${l.budget.perMinute} calls per minute (burst ${l.budget.burst}) ${what} in this workload; retry in ${wait} ms`,
         };
       }
-      matched.push([l, b]);
+      matched.push(b);
     }
     if (refusal) return refusal;
-    for (const [, b] of matched) b.tryTake(now);
+    for (const b of matched) b.tryTake(now);
     return null;
   }
 
-  private bucket(l: CompiledRateLimit, source: string, kind: TargetKind, name: string, now: number): TokenBucket {
+  private wideBucket(l: CompiledRateLimit, source: string, now: number): TokenBucket {
+    const key = JSON.stringify([l.label, source]);
+    let b = this.wide.get(key);
+    // A reload that changed the limit starts its buckets afresh (full).
+    if (b && sameBudget(b.budget, l.budget)) return b;
+    b = new TokenBucket(l.budget, now);
+    this.wide.set(key, b);
+    this.o.onBuckets?.(this.size);
+    return b;
+  }
+
+  private targetBucket(l: CompiledRateLimit, source: string, kind: TargetKind, name: string, now: number): TokenBucket {
     // JSON keeps the parts apart whatever characters the names hold.
     const key = JSON.stringify([l.label, source, kind, name]);
-    let b = this.buckets.get(key);
-    // A reload that changed the limit starts its buckets afresh (full).
+    let b = this.perTarget.get(key);
     if (b && !sameBudget(b.budget, l.budget)) b = undefined;
     if (b) return b;
-    if (this.buckets.size >= this.max) {
-      for (const [k, v] of this.buckets) if (v.available(now) >= v.budget.burst - 1e-9) this.buckets.delete(k);
-      if (this.buckets.size >= this.max) {
-        // Still full of busy buckets: this limit's new keys share one, so an agent calling ever new
-        // names cannot get fresh bursts nor push out a busy bucket (which would refill it).
+    if (this.perTarget.size >= this.max) {
+      // A full bucket dropped and made again is the same full bucket: no budget is lost or gained.
+      for (const [k, v] of this.perTarget) if (v.available(now) >= v.budget.burst - 1e-9) this.perTarget.delete(k);
+      if (this.perTarget.size >= this.max) {
+        // Still full of busy buckets: this limit's new names share one, so they cannot push out a
+        // busy bucket (which would refill it).
         const shared = JSON.stringify([l.label, '*overflow*']);
-        b = this.buckets.get(shared);
+        b = this.perTarget.get(shared);
         if (b && sameBudget(b.budget, l.budget)) return b;
         b = new TokenBucket(l.budget, now);
-        this.buckets.set(shared, b);
-        this.o.onBuckets?.(this.buckets.size);
+        this.perTarget.set(shared, b);
+        this.o.onBuckets?.(this.size);
         return b;
       }
     }
     b = new TokenBucket(l.budget, now);
-    this.buckets.set(key, b);
-    this.o.onBuckets?.(this.buckets.size);
+    this.perTarget.set(key, b);
+    this.o.onBuckets?.(this.size);
     return b;
   }
 }
 
-function sameBudget(a: RateBudget, b: RateBudget): boolean {
+function sameBudget(a: BucketBudget, b: BucketBudget): boolean {
   return a.perMinute === b.perMinute && a.burst === b.burst;
 }

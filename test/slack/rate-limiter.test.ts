@@ -2,7 +2,8 @@ import { DEFAULT_FAKE_TOKEN, startFakeSlack, type FakeSlack } from '../fakes/sla
 import { ManualClock } from '../support/manual-clock.js';
 import { SlackConnection, SlackConnectionPool } from '../../slack/connection.js';
 import { SlackApprovalError } from '../../slack/errors.js';
-import { RateLimitMemories, SLACK_RATE_BUDGETS, SlackRateLimiter, TokenBucket } from '../../slack/rate-limiter.js';
+import { TokenBucket } from '../../lib/token-bucket.js';
+import { RateLimitMemories, SLACK_RATE_BUDGETS, SlackRateLimiter } from '../../slack/rate-limiter.js';
 
 const rateLimited = (ms: number) => new SlackApprovalError('retryable', 'rate_limited', 'm', 'limited', ms);
 
