@@ -328,9 +328,16 @@ export const ServerSchema = strict({
   maxConnections: z.number().int().min(1).max(1_000_000).default(SERVER_DEFAULTS.maxConnections),
 });
 
+/**
+ * The slowest rate limit: one call per 100 minutes, so `retryAfterMs` stays at most 6 000 000 (well
+ * within the 2^31 − 1 ms a setTimeout can wait; beyond it timers fire at once). Slower than that
+ * is a quota, which in-memory buckets that start full after a restart cannot keep anyway.
+ */
+export const MIN_RATE_LIMIT_PER_MINUTE = 0.01;
+
 /** A token bucket: `burst` at once, then `perMinute` sustained. */
 const RateSchema = strict({
-  perMinute: z.number().positive().max(1_000_000),
+  perMinute: z.number().min(MIN_RATE_LIMIT_PER_MINUTE, `at least ${MIN_RATE_LIMIT_PER_MINUTE} (one call per 100 minutes)`).max(1_000_000),
   burst: z.number().int().min(1).max(1_000_000),
 });
 const RATE_DEFAULTS = { client: { perMinute: 30, burst: 10 }, workload: { perMinute: 120, burst: 30 } };
@@ -391,12 +398,7 @@ export const APPROVALS_DEFAULTS: Approvals = {
   rate: RATE_DEFAULTS,
 };
 
-/**
- * The slowest rate limit: one call per 100 minutes, so `retryAfterMs` stays at most 6 000 000 (well
- * within the 2^31 − 1 ms a setTimeout can wait; beyond it timers fire at once). Slower than that
- * is a quota, which in-memory buckets that start full after a restart cannot keep anyway.
- */
-export const MIN_RATE_LIMIT_PER_MINUTE = 0.01;
+
 export const RateLimitMatchSchema = strict({
   source: GlobList.optional(),
   tool: GlobList.optional(),
