@@ -63,9 +63,19 @@ export function unmet(c: PolicyTestCase, e: Explanation, governancePolicy: strin
   const o = e.outcome;
   const out: string[] = [];
   if (o.decision !== c.expect) out.push(`expected ${c.expect}, got ${o.decision} (${o.reason})`);
+  // `enforced` defaults to `expect`, and is always compared: otherwise adding `enforcement: audit` to
+  // a config would keep every `expect: deny` test green while the sidecar forwards.
   const enforced = o.enforced ?? o.decision;
-  if (c.enforced !== undefined && enforced !== c.enforced)
-    out.push(`expected the sidecar to ${c.enforced === 'hidden' ? 'hide' : c.enforced} the call after the enforcement step, it does ${enforced}`);
+  const want = c.enforced ?? c.expect;
+  // Without audit and without `enforced`, a difference here is the decision's, reported above.
+  if (enforced !== want && (c.enforced !== undefined || o.enforced !== undefined)) {
+    const verb = want === 'hidden' ? 'hide' : want;
+    const why =
+      o.enforced === 'forward' && o.decision !== 'forward'
+        ? ` (audit: the config or rule is in audit, so the sidecar would forward the call and only record that enforce would ${o.decision === 'hidden' ? 'hide' : o.decision} it${c.enforced === undefined ? '; set "enforced: forward" if that is intended' : ''})`
+        : '';
+    out.push(`expected the sidecar to ${verb} the call after the enforcement step, it does ${enforced}${why}`);
+  }
   if (c.rule !== undefined && o.rule !== c.rule) out.push(`expected rule ${c.rule}, decided by ${o.rule === undefined ? 'no rule' : `rule ${o.rule}`}`);
   if (c.cedarPolicies !== undefined) {
     const got = [...(o.cedarPolicies ?? [])].sort();
