@@ -25,13 +25,13 @@ const escapeOne = (c: string): string => {
 
 /**
  * `s` cut to at most `max` characters (then `… (+N)`: N more UTF-16 units not shown); with
- * `escape`, every unsafe character shown as `\uXXXX` (counted as shown). Reads only what it keeps.
+ * `forTerminal`, every unsafe character shown as `\uXXXX` (counted as shown). Reads only what it keeps.
  */
-export function boundText(s: string, max: number, escape: boolean): string {
+export function boundText(s: string, max: number, forTerminal: boolean): string {
   let out = '';
   let used = 0;
   for (const ch of s) {
-    const piece = escape && UNSAFE.test(ch) ? escapeOne(ch) : ch;
+    const piece = forTerminal && UNSAFE.test(ch) ? escapeOne(ch) : ch;
     if (out.length + piece.length > max) return `${out}… (+${s.length - used})`;
     out += piece;
     used += ch.length;
@@ -40,19 +40,19 @@ export function boundText(s: string, max: number, escape: boolean): string {
 }
 
 /** A list cut to its first MAX_ITEMS, then `… and N more`. */
-export function boundItems(items: readonly string[], escape: boolean): string[] {
-  const shown = items.slice(0, MAX_ITEMS).map((i) => boundText(i, MAX_ITEM, escape));
+export function boundItems(items: readonly string[], forTerminal: boolean): string[] {
+  const shown = items.slice(0, MAX_ITEMS).map((i) => boundText(i, MAX_ITEM, forTerminal));
   return items.length > MAX_ITEMS ? [...shown, `… and ${items.length - MAX_ITEMS} more`] : shown;
 }
 
 /** A result with every string it carries bounded (and escaped, for a terminal). */
-export function boundResult(r: CheckResult, escape: boolean): CheckResult {
+export function boundResult(r: CheckResult, forTerminal: boolean): CheckResult {
   return {
     ...r,
-    id: boundText(r.id, MAX_TEXT, escape),
-    message: boundText(r.message, MAX_TEXT, escape),
-    ...(r.hint !== undefined ? { hint: boundText(r.hint, MAX_TEXT, escape) } : {}),
-    ...(r.items !== undefined ? { items: boundItems(r.items, escape) } : {}),
+    id: boundText(r.id, MAX_TEXT, forTerminal),
+    message: boundText(r.message, MAX_TEXT, forTerminal),
+    ...(r.hint !== undefined ? { hint: boundText(r.hint, MAX_TEXT, forTerminal) } : {}),
+    ...(r.items !== undefined ? { items: boundItems(r.items, forTerminal) } : {}),
   };
 }
 
