@@ -53,6 +53,15 @@ describe('hostile ApprovalRequests in the output', () => {
     expect(items).toContain(`agents/up: 45m, Pending, tool ${CURSOR_UP}, channel ops`);
     expect(items.find((i) => i.startsWith('agents/c1'))).toContain('a\u009b2Jb\x7f\u2066\u200f\u061c');
   });
+
+  test('a flood of pending requests: the terminal shows 20 and the count', () => {
+    const flood = Array.from({ length: 5000 }, (_, i) => request(`r${String(i).padStart(4, '0')}`, { tool: MEGA, channel: OSC52 }));
+    const text = renderHuman([checkRequests({ ok: true, value: flood }, now, settings)], 'h');
+    expect(text).toContain('‼ 5000 of 5000 pending ApprovalRequest(s) waited longer than 30m');
+    expect(text).toContain('    … and 4980 more (-o json lists every one)');
+    expect(text.split('\n').length).toBeLessThan(35);
+    expect(text.replace(/\n/g, '')).not.toMatch(ACTIVE);
+  });
 });
 
 describe('bounds', () => {
@@ -64,13 +73,14 @@ describe('bounds', () => {
     expect(boundText('a\u{E0041}', 20, true)).toBe('a\\u{E0041}');
   });
 
-  test('items: the first 20, then how many more; each bounded', () => {
+  test('items: in a terminal the first 20, then how many more; in JSON all; each bounded', () => {
     const many = Array.from({ length: 25 }, (_, i) => `pod-${i}`);
-    expect(boundItems(many, true)).toEqual([...many.slice(0, 20), '… and 5 more']);
+    expect(boundItems(many, true)).toEqual([...many.slice(0, 20), '… and 5 more (-o json lists every one)']);
+    expect(boundItems([...many, 'x'.repeat(300)], false)).toEqual([...many, `${'x'.repeat(200)}… (+100)`]);
     const results: CheckResult[] = [{ id: 'capture/required', group: 'capture', status: 'fail', message: 'uncaptured', items: many, hint: 'restart' }];
     const text = renderHuman(results, 'h');
-    expect(text).toContain('    pod-19\n    … and 5 more\n    hint: restart');
+    expect(text).toContain('    pod-19\n    … and 5 more (-o json lists every one)\n    hint: restart');
     expect(text).not.toContain('pod-20');
-    expect(JSON.parse(renderJson(results, { mode: 'post', server: 's', namespace: 'n', time: now })).checks[0].items).toHaveLength(21);
+    expect(JSON.parse(renderJson(results, { mode: 'post', server: 's', namespace: 'n', time: now })).checks[0].items).toEqual(many);
   });
 });

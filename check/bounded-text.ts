@@ -2,7 +2,7 @@
 // ApprovalRequest's tool and channel are written by an agent's ServiceAccount). Printed raw, an
 // escape sequence could move the cursor over a ✖ line, write the admin's clipboard (OSC 52) or
 // reverse the text (U+202E); a megabyte-long value would bury the report. So every string is
-// bounded in length, lists are bounded in count, and for a terminal every control character is
+// bounded in length; for a terminal, lists are bounded in count and every control character is
 // shown as an escape. Pure.
 import type { CheckResult } from './model.js';
 
@@ -10,7 +10,7 @@ import type { CheckResult } from './model.js';
 export const MAX_ITEM = 200;
 /** A message or a hint (ours, with values from the cluster in it). */
 export const MAX_TEXT = 1000;
-/** Items shown; the rest are counted. */
+/** Items shown in a terminal; the rest are counted. */
 export const MAX_ITEMS = 20;
 
 // C0 and C1 controls and DEL (Cc), format characters (Cf: the bidirectional controls U+202A–202E,
@@ -25,13 +25,13 @@ const escapeOne = (c: string): string => {
 
 /**
  * `s` cut to at most `max` characters (then `… (+N)`: N more UTF-16 units not shown); with
- * `forTerminal`, every unsafe character shown as `\uXXXX` (counted as shown). Reads only what it keeps.
+ * `terminal`, every unsafe character shown as `\uXXXX` (counted as shown). Reads only what it keeps.
  */
-export function boundText(s: string, max: number, forTerminal: boolean): string {
+export function boundText(s: string, max: number, terminal: boolean): string {
   let out = '';
   let used = 0;
   for (const ch of s) {
-    const piece = forTerminal && UNSAFE.test(ch) ? escapeOne(ch) : ch;
+    const piece = terminal && UNSAFE.test(ch) ? escapeOne(ch) : ch;
     if (out.length + piece.length > max) return `${out}… (+${s.length - used})`;
     out += piece;
     used += ch.length;
@@ -39,20 +39,25 @@ export function boundText(s: string, max: number, forTerminal: boolean): string 
   return out;
 }
 
-/** A list cut to its first MAX_ITEMS, then `… and N more`. */
-export function boundItems(items: readonly string[], forTerminal: boolean): string[] {
-  const shown = items.slice(0, MAX_ITEMS).map((i) => boundText(i, MAX_ITEM, forTerminal));
-  return items.length > MAX_ITEMS ? [...shown, `… and ${items.length - MAX_ITEMS} more`] : shown;
+/**
+ * Each item bounded; for a terminal, the list cut to its first MAX_ITEMS, then `… and N more`
+ * (JSON keeps every item: a program reading it may need the whole list, e.g. every permission
+ * --pre found missing).
+ */
+export function boundItems(items: readonly string[], terminal: boolean): string[] {
+  const kept = terminal ? items.slice(0, MAX_ITEMS) : items;
+  const shown = kept.map((i) => boundText(i, MAX_ITEM, terminal));
+  return kept.length < items.length ? [...shown, `… and ${items.length - kept.length} more (-o json lists every one)`] : shown;
 }
 
-/** A result with every string it carries bounded (and escaped, for a terminal). */
-export function boundResult(r: CheckResult, forTerminal: boolean): CheckResult {
+/** A result with every string it carries bounded (and for a terminal escaped, its items counted). */
+export function boundResult(r: CheckResult, terminal: boolean): CheckResult {
   return {
     ...r,
-    id: boundText(r.id, MAX_TEXT, forTerminal),
-    message: boundText(r.message, MAX_TEXT, forTerminal),
-    ...(r.hint !== undefined ? { hint: boundText(r.hint, MAX_TEXT, forTerminal) } : {}),
-    ...(r.items !== undefined ? { items: boundItems(r.items, forTerminal) } : {}),
+    id: boundText(r.id, MAX_TEXT, terminal),
+    message: boundText(r.message, MAX_TEXT, terminal),
+    ...(r.hint !== undefined ? { hint: boundText(r.hint, MAX_TEXT, terminal) } : {}),
+    ...(r.items !== undefined ? { items: boundItems(r.items, terminal) } : {}),
   };
 }
 
