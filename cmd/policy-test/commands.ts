@@ -17,7 +17,8 @@ Runs policy tests offline, through the sidecar's own gate code: each case is
 one call (workload, source, tool/resource/prompt, arguments) and the decision
 it expects (forward, deny, hidden, approve), optionally the rule, the Cedar
 policy ids, the approval channel or the error. A directory is searched
-recursively for *.test.yaml and *.test.yml files. Format: docs/policy-testing.md.
+recursively for *.test.yaml and *.test.yml files (not in node_modules or .git).
+Format: docs/policy-testing.md.
 
 Options:
   --junit <file>   also write the results as JUnit XML (for CI)
