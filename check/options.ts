@@ -3,7 +3,11 @@ import { parseDuration } from '../api/duration.js';
 import { DEFAULT_NAMESPACE } from './installation.js';
 import type { CheckOptions } from './run.js';
 
-/** The alert's threshold (charts/thoughtgate values prometheusRule.thresholds.certificateExpiryDays). */
+/**
+ * The certificate alert's threshold with cert-manager (prometheusRule.thresholds.certificateExpiryDays).
+ * Without it the alert watches the operator's week-long serving certificates (under 2 days) while
+ * check reads the operator's CA (a year, rotated with a third left): 14 days says the rotation failed.
+ */
 export const DEFAULT_CERT_WARN = '14d';
 /** The alert's threshold (prometheusRule.thresholds.approvalWaitSeconds: 1800). */
 export const DEFAULT_APPROVAL_WARN = '30m';
@@ -19,7 +23,10 @@ or ✖ (failed, with a hint saying what to do). docs/check.md lists every check.
   --pre                    before installing: the API server's version (1.29 or
                            later: native sidecars), your permissions for what the
                            chart creates and grants, no ThoughtGate webhook
-                           registered yet, no CRD of ours at another version
+                           registered yet, no CRD of ours at another version;
+                           names (without asking) what the optional values
+                           prometheusRule, metrics.serviceMonitor and
+                           webhook.certManager also create
   (default)                after installing: CRDs served and stored at this
                            release's version, the operator Deployment available
                            and a replica leading (fresh Lease), the webhook's
@@ -35,7 +42,9 @@ or ✖ (failed, with a hint saying what to do). docs/check.md lists every check.
   --wait [<duration>]      re-check every 2s until nothing fails, at most this
                            long (default ${DEFAULT_WAIT} when given without a value)
   --cert-expiry-warning <d>  warn when the webhook certificate expires sooner
-                           (default ${DEFAULT_CERT_WARN}, as the certificate alert)
+                           (default ${DEFAULT_CERT_WARN}: with cert-manager the certificate
+                           alert's threshold; without it check reads the operator's
+                           CA, which the operator rotates with months left)
   --approval-age-warning <d> warn about ApprovalRequests pending longer
                            (default ${DEFAULT_APPROVAL_WARN}, as the approvals alert)
   -h, --help               show this help

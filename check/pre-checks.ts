@@ -62,6 +62,41 @@ export function installerQuestions(namespace: string, namespaceExists: boolean):
   });
 }
 
+/**
+ * What chart values that are off by default add, with the permissions --pre does not ask for
+ * (they need CRDs of other projects, which not every cluster has). The dashboard ConfigMap
+ * (grafanaDashboard.enabled, in grafanaDashboard.namespace) needs none: the cluster-wide
+ * configmaps questions above cover every namespace.
+ */
+export function optionalInstallerQuestions(namespace: string): Array<{ values: string; questions: AccessQuestion[] }> {
+  const why = (v: string) => `the chart creates it with ${v}`;
+  return [
+    { values: 'prometheusRule.enabled', questions: q('monitoring.coreos.com', 'prometheusrules', INSTALL, why('prometheusRule.enabled'), namespace) },
+    {
+      values: 'metrics.serviceMonitor.enabled',
+      questions: q('monitoring.coreos.com', 'servicemonitors', INSTALL, why('metrics.serviceMonitor.enabled'), namespace),
+    },
+    {
+      values: 'webhook.certManager.enabled',
+      questions: ['certificates', 'issuers'].flatMap((r) => q('cert-manager.io', r, INSTALL, why('webhook.certManager.enabled'), namespace)),
+    },
+  ];
+}
+
+/** A note in --pre output: what optional values need that was not asked (kubectl auth can-i answers it). */
+export function optionalAccessNote(namespace: string): CheckResult {
+  return {
+    id: 'pre/rbac-optional',
+    group: 'installer-rbac',
+    status: 'skip',
+    message: 'not asked: what chart values that are off by default also create (check with kubectl auth can-i if you enable them)',
+    items: optionalInstallerQuestions(namespace).map(({ values, questions }) => {
+      const resources = [...new Set(questions.map((x) => accessText({ ...x, verb: '' }).trim()))];
+      return `${values}: ${INSTALL.join(', ')} ${resources.join(', ')}`;
+    }),
+  };
+}
+
 export const accessText = (a: AccessQuestion) =>
   `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}${a.namespace !== undefined ? ` in ${a.namespace}` : ' (cluster-wide)'}`;
 
@@ -107,7 +142,7 @@ export function checkNoWebhookYet(configs: Read<WebhookConfiguration[]>): CheckR
 export function preChecks(s: PreSnapshot): CheckResult[] {
   const version = checkVersion(s.version);
   const out: CheckResult[] = [{ id: 'kubernetes/reachable', group: 'kubernetes-api', status: 'ok', message: 'the API server answers' }, version];
-  out.push(checkAccess(s.access));
+  out.push(checkAccess(s.access), optionalAccessNote(s.namespace));
   out.push(checkNoWebhookYet(s.webhookConfigs));
   out.push(...checkCrdsPre(s.crds));
   return out;

@@ -1,6 +1,6 @@
 import type { AccessAnswer, CheckResult, PreSnapshot, Read, WebhookConfiguration } from './model.js';
 import { checkOptions, withWaitDefault } from './options.js';
-import { accessText, checkAccess, checkNoWebhookYet, installerQuestions, preChecks } from './pre-checks.js';
+import { accessText, checkAccess, checkNoWebhookYet, installerQuestions, optionalAccessNote, preChecks } from './pre-checks.js';
 import { exitCode, renderHuman, renderJson } from './render.js';
 
 const ok = <T>(value: T): Read<T> => ({ ok: true, value });
@@ -34,6 +34,21 @@ describe('installer permissions', () => {
   });
 });
 
+describe('permissions for optional chart values', () => {
+  test('not asked, but named in --pre output: PrometheusRule, ServiceMonitor, cert-manager objects', () => {
+    const note = optionalAccessNote('tg');
+    expect(note).toMatchObject({ id: 'pre/rbac-optional', status: 'skip' });
+    expect(note.items).toEqual([
+      'prometheusRule.enabled: get, create, patch, delete prometheusrules.monitoring.coreos.com in tg',
+      'metrics.serviceMonitor.enabled: get, create, patch, delete servicemonitors.monitoring.coreos.com in tg',
+      'webhook.certManager.enabled: get, create, patch, delete certificates.cert-manager.io in tg, issuers.cert-manager.io in tg',
+    ]);
+    // Shown, and it does not change the verdict.
+    expect(renderHuman([note], 'h')).toContain('· not asked: what chart values that are off by default also create');
+    expect(exitCode([note])).toBe(0);
+  });
+});
+
 describe('webhook already registered', () => {
   const cfg = (name: string, hooks: string[]): WebhookConfiguration => ({ metadata: { name }, webhooks: hooks.map((h) => ({ name: h })) });
   test('none passes; ours under any configuration name fails', () => {
@@ -56,6 +71,7 @@ describe('the whole pre-install plan', () => {
       access: installerQuestions('tg', false).map((q) => ({ ...q, allowed: true })),
     };
     expect(exitCode(preChecks(s))).toBe(0);
+    expect(preChecks(s).map((r) => r.id)).toContain('pre/rbac-optional');
   });
 });
 

@@ -1,5 +1,7 @@
 // Output: grouped ✔/‼/✖ lines with hints for people, or one JSON document (docs/check.md
-// documents its fields; `schema` changes when they do). Also the exit status.
+// documents its fields; `schema` changes when they do). Also the exit status. Both bound what
+// they print (agents write some of it): bounded-text.ts.
+import { boundResult, boundText, escapeJsonText, MAX_TEXT } from './bounded-text.js';
 import type { CheckResult } from './model.js';
 
 export const GROUP_TITLES: Record<string, string> = {
@@ -39,11 +41,13 @@ function groups(results: CheckResult[]): Array<[string, CheckResult[]]> {
   return [...m];
 }
 
+/** Every string from a result is bounded and its control characters escaped (bounded-text.ts). */
 export function renderHuman(results: CheckResult[], header: string): string {
-  const lines: string[] = [header, ''];
+  const lines: string[] = [boundText(header, MAX_TEXT, true), ''];
   for (const [group, rs] of groups(results)) {
-    lines.push(GROUP_TITLES[group] ?? group, '-'.repeat((GROUP_TITLES[group] ?? group).length));
-    for (const r of rs) {
+    const title = GROUP_TITLES[group] ?? boundText(group, MAX_TEXT, true);
+    lines.push(title, '-'.repeat(title.length));
+    for (const r of rs.map((x) => boundResult(x, true))) {
       lines.push(`${MARK[r.status]} ${r.message}`);
       for (const i of r.items ?? []) lines.push(`    ${i}`);
       if (r.hint && (r.status === 'fail' || r.status === 'warn')) lines.push(`    hint: ${r.hint}`);
@@ -80,7 +84,7 @@ export function renderJson(results: CheckResult[], o: { mode: 'pre' | 'post'; se
     time: o.time.toISOString(),
     result: exitCode(results) === 0 ? 'pass' : 'fail',
     summary: summarize(results),
-    checks: results,
+    checks: results.map((r) => boundResult(r, false)),
   };
-  return `${JSON.stringify(report, null, 2)}\n`;
+  return `${escapeJsonText(JSON.stringify(report, null, 2))}\n`;
 }

@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { CAPTURE_ANNOTATIONS } from '../api/capture.js';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME, INJECT_ENABLED, LABELS } from '../api/wellknown.js';
 import { CAPTURE_REQUIRED } from '../webhook/capture.js';
+import { boundText } from './bounded-text.js';
 import type { CheckResult, CheckSettings, ConfigMap, Custom, Namespace, Read } from './model.js';
 import { readFailure, skipped } from './read.js';
 
@@ -156,6 +157,8 @@ export function checkChannels(channels: Read<Custom[]>): CheckResult[] {
 }
 
 const PENDING = new Set([undefined, 'Pending', 'Posted']);
+/** An agent-written field in an ApprovalRequest line. */
+const MAX_FIELD = 64;
 
 export function checkRequests(requests: Read<Custom[]>, now: Date, s: CheckSettings): CheckResult {
   const id = 'approval-requests/pending';
@@ -167,8 +170,10 @@ export function checkRequests(requests: Read<Custom[]>, now: Date, s: CheckSetti
     .sort((a, b) => b.age - a.age);
   if (!pending.length) return { id, group, status: 'ok', message: 'no pending ApprovalRequest' };
   const old = pending.filter((p) => p.age > s.approvalWarnMs);
+  // spec (and a missing status) is written by the agent's ServiceAccount: bounded here, escaped when printed.
+  const field = (v: unknown) => boundText(String(v ?? '?'), MAX_FIELD, false);
   const describe = (p: (typeof pending)[number]) =>
-    `${key(p.r)}: ${duration(p.age)}, ${(p.r.status?.phase as string | undefined) ?? 'Pending'}, tool ${String(p.r.spec?.tool ?? '?')}, channel ${String(p.r.spec?.channel ?? '?')}`;
+    `${key(p.r)}: ${duration(p.age)}, ${field(p.r.status?.phase ?? 'Pending')}, tool ${field(p.r.spec?.tool)}, channel ${field(p.r.spec?.channel)}`;
   if (old.length)
     return {
       id,

@@ -1,6 +1,7 @@
 // The injection webhook: its MutatingWebhookConfiguration, no second installation's webhook, the
 // certificate in the Secret valid and not near expiry, and every caBundle trusting it.
 import { X509Certificate } from 'node:crypto';
+import { splitPemBundle } from '../webhook/cert-plan.js';
 import type { CheckResult, CheckSettings, Installation, Read, Secret, WebhookConfiguration } from './model.js';
 import { WEBHOOK_NAMES } from './installation.js';
 import { ourWebhookConfigs } from './pre-checks.js';
@@ -12,7 +13,7 @@ const DAY_MS = 24 * 3600 * 1000;
 /** The certificates of a PEM bundle, unparseable ones left out. */
 export function certificates(pem: string): X509Certificate[] {
   const out: X509Certificate[] = [];
-  for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+  for (const block of splitPemBundle(pem)) {
     try {
       out.push(new X509Certificate(block));
     } catch {

@@ -17,7 +17,8 @@ Runs policy tests offline, through the sidecar's own gate code: each case is
 one call (workload, source, tool/resource/prompt, arguments) and the decision
 it expects (forward, deny, hidden, approve), optionally the rule, the Cedar
 policy ids, the approval channel or the error. A directory is searched
-recursively for *.test.yaml and *.test.yml files. Format: docs/policy-testing.md.
+recursively for *.test.yaml and *.test.yml files (not in node_modules or .git).
+Format: docs/policy-testing.md.
 
 Options:
   --junit <file>   also write the results as JUnit XML (for CI)
@@ -90,8 +91,14 @@ async function withUsage(fn: () => Promise<number>): Promise<number> {
 }
 
 const TEST_FILE = /\.test\.ya?ml$/;
+/** Never searched: dependencies' test files are not ours, and a repository's own data is no test. */
+const NOT_SEARCHED = new Set(['node_modules', '.git']);
 
-/** Test files: files as given, directories searched for *.test.yaml (sorted, so runs are stable). */
+/**
+ * Test files: files as given, directories searched for *.test.yaml (sorted, so runs are stable).
+ * The search skips node_modules and .git and does not follow symbolic links to directories (so a
+ * link loop cannot make it run forever); a linked file is a file.
+ */
 export async function findTestFiles(paths: readonly string[]): Promise<{ files: string[]; errors: string[] }> {
   const files: string[] = [];
   const errors: string[] = [];
@@ -99,8 +106,10 @@ export async function findTestFiles(paths: readonly string[]): Promise<{ files: 
     const found: string[] = [];
     for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const p = join(dir, e.name);
-      if (e.isDirectory()) found.push(...(await walk(p)));
-      else if (TEST_FILE.test(e.name)) found.push(p);
+      // A Dirent of a symbolic link is never a directory: links to directories are not walked.
+      if (e.isDirectory()) {
+        if (!NOT_SEARCHED.has(e.name)) found.push(...(await walk(p)));
+      } else if (TEST_FILE.test(e.name)) found.push(p);
     }
     return found;
   };

@@ -3,6 +3,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseJsonRpc } from '../../lib/jsonrpc.js';
 import { planPost } from '../../sidecar/proxy/plan.js';
 import { explainCall, messageOf } from './explain.js';
@@ -203,6 +204,32 @@ cases:
     const [typo, meant] = ran(await runTestFile(join(d, 't.test.yaml')));
     expect(typo!.failures).toEqual(['the call never reached the gates: no source "flies" in the config (it has files)']);
     expect(meant!.passed).toBe(true);
+  });
+
+  test('enforced defaults to expect and is always compared: a config put in audit fails its deny tests', async () => {
+    // The shipped rollout config (enforcement: audit) under tests written before audit was added.
+    const config = fileURLToPath(new URL('../../examples/policy-tests/rollout/thoughtgate.yaml', import.meta.url));
+    const d = dir({
+      't.test.yaml': `config: ${JSON.stringify(config)}
+env: { SLACK_BOT_TOKEN: x }
+source: crm
+cases:
+  - { tool: update_plan, expect: deny, rule: defaultAction }
+  - { tool: export_customers, expect: hidden }
+  - { tool: refund, expect: approve }
+  - { tool: update_plan, expect: deny, enforced: forward }
+  - { tool: delete_account, expect: deny }
+  - { tool: get_customer, expect: forward }
+  - { tool: delete_account, expect: deny, enforced: forward }
+`,
+    });
+    const cases = ran(await runTestFile(join(d, 't.test.yaml')));
+    expect(cases.map((c) => c.passed)).toEqual([false, false, false, true, true, true, false]);
+    expect(cases[0]!.failures).toEqual([
+      'expected the sidecar to deny the call after the enforcement step, it does forward (audit: the config or rule is in audit, so the sidecar would forward the call and only record that enforce would deny it; set "enforced: forward" if that is intended)',
+    ]);
+    expect(cases[1]!.failures).toEqual([expect.stringMatching(/^expected the sidecar to hide the call .*would hide it; set "enforced: forward"/)]);
+    expect(cases[6]!.failures).toEqual(['expected the sidecar to forward the call after the enforcement step, it does deny']);
   });
 });
 

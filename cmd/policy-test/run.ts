@@ -58,14 +58,31 @@ export function identityFor(base: Identity, ...overrides: (IdentityOverride | un
   return id;
 }
 
+/**
+ * What the sidecar does after the enforcement step, against `enforced`, which defaults to `expect`
+ * and is always compared: otherwise adding `enforcement: audit` to a config would keep every
+ * `expect: deny` test green while the sidecar forwards.
+ */
+function enforcementUnmet(c: PolicyTestCase, o: Explanation['outcome']): string | undefined {
+  const enforced = o.enforced ?? o.decision;
+  const want = c.enforced ?? c.expect;
+  // Without audit and without `enforced`, a difference here is the decision's, reported already.
+  if (enforced === want || (c.enforced === undefined && o.enforced === undefined)) return undefined;
+  const verb = (d: string) => (d === 'hidden' ? 'hide' : d);
+  const audit =
+    o.enforced === 'forward' && o.decision !== 'forward'
+      ? ` (audit: the config or rule is in audit, so the sidecar would forward the call and only record that enforce would ${verb(o.decision)} it${c.enforced === undefined ? '; set "enforced: forward" if that is intended' : ''})`
+      : '';
+  return `expected the sidecar to ${verb(want)} the call after the enforcement step, it does ${enforced}${audit}`;
+}
+
 /** The expectations of `c` that `o` does not meet, one line each. */
 export function unmet(c: PolicyTestCase, e: Explanation, governancePolicy: string | undefined): string[] {
   const o = e.outcome;
   const out: string[] = [];
   if (o.decision !== c.expect) out.push(`expected ${c.expect}, got ${o.decision} (${o.reason})`);
-  const enforced = o.enforced ?? o.decision;
-  if (c.enforced !== undefined && enforced !== c.enforced)
-    out.push(`expected the sidecar to ${c.enforced === 'hidden' ? 'hide' : c.enforced} the call after the enforcement step, it does ${enforced}`);
+  const enforcement = enforcementUnmet(c, o);
+  if (enforcement) out.push(enforcement);
   if (c.rule !== undefined && o.rule !== c.rule) out.push(`expected rule ${c.rule}, decided by ${o.rule === undefined ? 'no rule' : `rule ${o.rule}`}`);
   if (c.cedarPolicies !== undefined) {
     const got = [...(o.cedarPolicies ?? [])].sort();
