@@ -398,7 +398,6 @@ export const APPROVALS_DEFAULTS: Approvals = {
   rate: RATE_DEFAULTS,
 };
 
-
 export const RateLimitMatchSchema = strict({
   source: GlobList.optional(),
   tool: GlobList.optional(),
