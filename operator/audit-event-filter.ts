@@ -54,8 +54,8 @@ export function keepAuditEvent(e: unknown): AuditEventObject | null {
     lastTimestamp?: unknown;
     reportingInstance?: unknown;
   };
-  const m = ev.metadata;
-  const io = ev.involvedObject;
+  const m = ev?.metadata;
+  const io = ev?.involvedObject;
   if (!m || !str(m.name, 253) || !str(m.namespace, 63)) return null;
   if (!io || io.kind !== 'GovernancePolicy' || io.apiVersion !== API_VERSION || !str(io.name, 253)) return null;
   const raw = m.annotations?.[AUDIT_EVENT_ANNOTATION];
