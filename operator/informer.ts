@@ -50,8 +50,8 @@ export interface InformerOptions<T extends k8s.KubernetesObject> {
   transform?: ((obj: T) => T | null) | undefined;
   /** Bounds of the cache: a new object beyond is left out until there is room. */
   limits?: StoreLimits | undefined;
-  /** An object was left out (filtered by `transform`, or over `limits`). */
-  onDrop?: (reason: 'filtered' | 'limit') => void;
+  /** An object was left out (filtered by `transform`, or over `limits`); `obj` is what the transform kept of it. */
+  onDrop?: (reason: 'filtered' | 'limit', obj: T) => void;
   /** How long a namespace counts as truncated after an object of it was left out for the limits. Default 1 h (the API server's event TTL). */
   truncatedForMs?: number;
   now?: () => number;
@@ -82,7 +82,7 @@ export function startInformer<T extends k8s.KubernetesObject>(o: InformerOptions
     limits: o.limits,
     onDrop: (obj, reason) => {
       if (reason === 'limit') overLimitAt.set(obj.metadata.namespace ?? '', now());
-      o.onDrop?.(reason);
+      o.onDrop?.(reason, obj as unknown as T);
     },
     onChange: (c) => o.onChange(c.type, c.object as unknown as T),
     onChangeError: (err, c) =>

@@ -260,7 +260,12 @@ function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition
         log,
         transform: s.transform,
         limits: s.limits,
-        onDrop: (reason) => metrics.informerDropped.inc({ resource: s.name, reason }),
+        onDrop: (reason, obj) => {
+          metrics.informerDropped.inc({ resource: s.name, reason });
+          // A cache over its limits is incomplete where the object was: its controllers look again
+          // (no change is delivered for an object left out).
+          if (reason === 'limit') for (const h of handlers.get(s) ?? []) h('resync', obj);
+        },
         onChange: (event, obj) => {
           metrics.informerObjects.set({ resource: s.name }, i!.size());
           for (const h of handlers.get(s) ?? []) h(event, obj);
