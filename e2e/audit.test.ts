@@ -187,7 +187,8 @@ test("a flood of forged audit Events from the agent's token: the operator's cach
     await transport.close();
   }
   const metric = async (name: string, labels: Record<string, string>) =>
-    ((await op.metrics.registry.getSingleMetric(name)?.get())?.values ?? []).find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0;
+    ((await op.metrics.registry.getSingleMetric(name)?.get())?.values ?? []).find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ??
+    0;
   await until(
     'the drops counted',
     async () =>

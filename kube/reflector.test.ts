@@ -186,7 +186,9 @@ describe('startReflector transform and limits', () => {
   });
   // Keeps the name, namespace and resourceVersion; leaves out objects annotated big.
   const slim = (o: KubeObject): KubeObject | null =>
-    o.metadata.annotations?.['big'] ? null : { metadata: { name: o.metadata.name, namespace: o.metadata.namespace, resourceVersion: o.metadata.resourceVersion } };
+    o.metadata.annotations?.['big']
+      ? null
+      : { metadata: { name: o.metadata.name, namespace: o.metadata.namespace, resourceVersion: o.metadata.resourceVersion } };
 
   it('stores what the transform keeps, leaves out what it refuses (counted, reported), and removes an object that stops passing', async () => {
     const s = scripted([{ items: [inNs('x', 'a', '1', { other: 'y' }), inNs('big', 'a', '1', { big: 'x'.repeat(1000) })], resourceVersion: '5' }]);

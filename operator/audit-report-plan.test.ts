@@ -81,7 +81,10 @@ test('writes only policies whose status.audit differs (compared canonically), an
 });
 
 test('Events naming no policy of the namespace are not counted; incomplete says the operator left some out', () => {
-  const events = [ev('a', deny('r'), 3, '2026-12-06T08:00:00Z', '2026-12-06T08:01:00Z'), ev('ghost', deny('r'), 9, '2026-12-06T08:00:00Z', '2026-12-06T08:01:00Z')];
+  const events = [
+    ev('a', deny('r'), 3, '2026-12-06T08:00:00Z', '2026-12-06T08:01:00Z'),
+    ev('ghost', deny('r'), 9, '2026-12-06T08:00:00Z', '2026-12-06T08:01:00Z'),
+  ];
   const policy = { metadata: { name: 'a', namespace: 'team-a' }, status: {} } as unknown as KubeObject;
   const [w] = planAuditReport([policy], events, true);
   expect(w).toEqual({ policy: 'a', audit: { ...auditReport('a', events)!, incomplete: true } });

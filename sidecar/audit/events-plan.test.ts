@@ -86,7 +86,12 @@ test('names are DNS subdomains, distinct per pod and key, stable across runs', (
 test('names stay valid DNS subdomains when the cut policy name would end in - or .', () => {
   const subdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
   // 253 characters, with a '-' and a '.' right where the name is cut (200).
-  for (const policy of [`${'a'.repeat(199)}-${'b'.repeat(53)}`, `${'a'.repeat(198)}--${'b'.repeat(53)}`, `${'a'.repeat(199)}.${'b'.repeat(53)}`, 'x'.repeat(253)]) {
+  for (const policy of [
+    `${'a'.repeat(199)}-${'b'.repeat(53)}`,
+    `${'a'.repeat(198)}--${'b'.repeat(53)}`,
+    `${'a'.repeat(199)}.${'b'.repeat(53)}`,
+    'x'.repeat(253),
+  ]) {
     expect(policy).toHaveLength(253);
     expect(policy).toMatch(subdomain);
     expect(auditEventName(w, policy, key('r'))).toMatch(subdomain);
