@@ -57,7 +57,7 @@ export function keepAuditEvent(e: unknown): AuditEventObject | null {
   const m = ev?.metadata;
   const io = ev?.involvedObject;
   if (!m || !str(m.name, 253) || !str(m.namespace, 63)) return null;
-  if (!io || io.kind !== 'GovernancePolicy' || io.apiVersion !== API_VERSION || !str(io.name, 253)) return null;
+  if (io?.kind !== 'GovernancePolicy' || io.apiVersion !== API_VERSION || !str(io.name, 253)) return null;
   const raw = m.annotations?.[AUDIT_EVENT_ANNOTATION];
   if (!str(raw, AUDIT_ANNOTATION_MAX_CHARS)) return null;
   try {
