@@ -165,7 +165,13 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
   /** The transform, counted; the identity when there is none. */
   const keep = (obj: T): T | null => {
     if (!o.transform) return obj;
-    const kept = o.transform(obj);
+    let kept: T | null;
+    try {
+      kept = o.transform(obj);
+    } catch {
+      // An object the owner's transform cannot read is one it does not keep; the watch goes on.
+      kept = null;
+    }
     if (!kept) dropped(obj, 'filtered');
     return kept;
   };
