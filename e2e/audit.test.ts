@@ -222,6 +222,8 @@ test('kubectl apply of enforcement: enforce reaches the sidecar as a reload: the
     return items.length ? items : null;
   });
   expect(changed[0]).toMatchObject({
+    // Enforcement turned on: Normal (turning it off is a Warning).
+    type: 'Normal',
     involvedObject: { kind: 'GovernancePolicy', name: 'rollout' },
     message: 'enforcement changed from audit to enforce (generation 2)',
   });
