@@ -17,6 +17,8 @@ import { resourceClient } from '../kube/resource.js';
 import { createTransport } from '../kube/transport.js';
 import { createLogger } from '../lib/log.js';
 import { AUDIT_EVENT_FIELD_SELECTOR, AUDIT_EVENT_LIMITS } from '../operator/audit-event-filter.js';
+import { startInformer } from '../operator/informer.js';
+import { AUDIT_EVENTS } from '../operator/sources.js';
 import { startOperator, type Operator } from '../operator/operator.js';
 import { configMapProvider } from '../sidecar/providers/configmap.js';
 import { startSidecar, type Sidecar } from '../sidecar/sidecar.js';
@@ -206,6 +208,33 @@ test("a flood of forged audit Events from the agent's token: the operator's cach
     return g?.status?.audit?.incomplete === true ? g : null;
   });
   expect(gp.status.audit.total).toEqual({ deny: 4, hide: 1, approve: 0, listItems: 1 });
+  // A list after the flood (a restarted operator, a 410): the big ones are left out page by page,
+  // the cache holds the bound.
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(cluster().kubeconfig);
+  const drops: string[] = [];
+  const informer = startInformer({
+    kc,
+    name: 'events-relist',
+    path: AUDIT_EVENTS.path,
+    fieldSelector: AUDIT_EVENTS.fieldSelector!,
+    transform: AUDIT_EVENTS.transform,
+    limits: AUDIT_EVENTS.limits,
+    onDrop: (reason) => drops.push(reason),
+    onChange: () => undefined,
+    log: createLogger('error'),
+  });
+  try {
+    await informer.synced();
+    expect(informer.size(NS)).toBe(AUDIT_EVENT_LIMITS.perNamespace);
+    expect(informer.truncated(NS)).toBe(true);
+    expect(drops.filter((d) => d === 'filtered')).toHaveLength(60);
+    expect(drops.filter((d) => d === 'limit').length).toBeGreaterThanOrEqual(50);
+    // What it keeps of an Event is small: no annotation but the audit key.
+    expect(JSON.stringify(informer.list(NS)[0]).length).toBeLessThan(1024);
+  } finally {
+    await informer.stop();
+  }
   // A real audit Event (already held) still counts.
   await client.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } });
   await until('deny 5 in status.audit', async () => (await getJson(['get', 'gp', 'rollout', '-n', NS]))?.status?.audit?.total?.deny === 5, 30_000);
