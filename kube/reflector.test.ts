@@ -241,4 +241,19 @@ describe('startReflector transform and limits', () => {
     expect(r.state().dropped).toEqual({ filtered: 0, overLimit: 2 });
     expect([r.size(), r.size('a'), r.size('b'), r.size('c')]).toEqual([4, 1, 2, 1]);
   });
+
+  it('on a relist over the limits, keeps what it held before newcomers', async () => {
+    const s = scripted([
+      { items: [inNs('m', 'a', '1')], resourceVersion: '5' },
+      { items: [inNs('b', 'a', '6'), inNs('m', 'a', '1')], resourceVersion: '9' },
+    ]);
+    const r = startReflector({ source: s.source, limits: { total: 1 } });
+    running.push(r);
+    await r.synced();
+    await until('a watch', () => s.watches.length === 1);
+    s.watches[0]!.fail(new KubeError('gone', 'too old', 410));
+    await until('the relist', () => r.state().counters.relists === 1 && s.watches.length === 2);
+    expect(r.list().map((o) => o.metadata.name)).toEqual(['m']);
+    expect(r.state().dropped.overLimit).toBe(1);
+  });
 });

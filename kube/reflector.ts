@@ -221,6 +221,8 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
     let items = o.transform ? r.items.map(keep).filter((x): x is T => x !== null) : r.items;
     if (o.limits) {
       const limits = o.limits;
+      // What the store held first: a relist (410) must not swap them for newcomers that sort first.
+      items = [...items.filter((x) => store.has(keyOf(x))), ...items.filter((x) => !store.has(keyOf(x)))];
       const counts = new Map<string, number>();
       let total = 0;
       items = items.filter((obj) => {
