@@ -60,5 +60,10 @@ export const AuditStatusSchema = z.object({
     }),
   ),
   truncated: Count.optional(),
+  /**
+   * Some of the namespace's audit Events were not counted: the operator holds a bounded number of
+   * them (operator/audit-event-filter.ts), and more were written within the last hour.
+   */
+  incomplete: z.boolean().optional(),
 });
 export type AuditStatus = z.infer<typeof AuditStatusSchema>;

@@ -1,7 +1,7 @@
 // The reflector's decisions: when to list again, when and how long to back off, what a relist
 // changes. The loop itself runs against a real kube-apiserver in e2e/kube.test.ts.
 import type { KubeObject } from './protocol.js';
-import { HEALTHY_WATCH_MS, nextStep, relistChanges, SHORT_WATCH_MS, type Memory } from './reflector-plan.js';
+import { HEALTHY_WATCH_MS, nextStep, relistChanges, SHORT_WATCH_MS, withinLimits, type Memory } from './reflector-plan.js';
 
 const policy = { baseMs: 100, maxMs: 1600, random: () => 1 }; // no jitter: the ceiling each time
 const fresh: Memory = { attempt: 0, gones: 0 };
@@ -95,4 +95,11 @@ describe('relistChanges', () => {
     expect(relistChanges(new Map(), [obj('x', '1'), obj('y', '1')]).map((c) => c.type)).toEqual(['add', 'add']);
     expect(relistChanges(store(obj('x', '1')), [])).toEqual([{ type: 'delete', object: obj('x', '1') }]);
   });
+});
+
+test('withinLimits: a new object fits below both bounds, the per-namespace one optional', () => {
+  expect(withinLimits({ total: 3, perNamespace: 2 }, 2, 1)).toBe(true);
+  expect(withinLimits({ total: 3, perNamespace: 2 }, 3, 0)).toBe(false);
+  expect(withinLimits({ total: 3, perNamespace: 2 }, 1, 2)).toBe(false);
+  expect(withinLimits({ total: 3 }, 2, 100)).toBe(true);
 });

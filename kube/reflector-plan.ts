@@ -69,6 +69,17 @@ export function nextStep(m: Memory, end: AttemptEnd, p: BackoffPolicy): Step {
   }
 }
 
+/** Bounds of a reflector's store: objects in all, and per namespace. */
+export interface StoreLimits {
+  total: number;
+  perNamespace?: number | undefined;
+}
+
+/** Whether a new object fits a store holding `total` objects, `inNamespace` of them in its namespace. */
+export function withinLimits(l: StoreLimits, total: number, inNamespace: number): boolean {
+  return total < l.total && (l.perNamespace === undefined || inNamespace < l.perNamespace);
+}
+
 export type Change<T> = { type: 'add'; object: T } | { type: 'update'; object: T; old: T } | { type: 'delete'; object: T };
 
 export const keyOf = (o: KubeObject): string => objectKey(o.metadata.name, o.metadata.namespace);

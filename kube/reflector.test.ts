@@ -179,3 +179,81 @@ describe('startReflector', () => {
     expect(r.state().counters.failures).toBe(0);
   });
 });
+
+describe('startReflector transform and limits', () => {
+  const inNs = (name: string, ns: string, rv: string, extra: Record<string, string> = {}): KubeObject => ({
+    metadata: { name, namespace: ns, resourceVersion: rv, annotations: { ...extra } },
+  });
+  // Keeps the name, namespace and resourceVersion; leaves out objects annotated big.
+  const slim = (o: KubeObject): KubeObject | null =>
+    o.metadata.annotations?.['big']
+      ? null
+      : { metadata: { name: o.metadata.name, namespace: o.metadata.namespace, resourceVersion: o.metadata.resourceVersion } };
+
+  it('stores what the transform keeps, leaves out what it refuses (counted, reported), and removes an object that stops passing', async () => {
+    const s = scripted([{ items: [inNs('x', 'a', '1', { other: 'y' }), inNs('big', 'a', '1', { big: 'x'.repeat(1000) })], resourceVersion: '5' }]);
+    const seen: string[] = [];
+    const drops: string[] = [];
+    const r = startReflector({
+      source: s.source,
+      addsOnFirstList: true,
+      transform: slim,
+      onChange: (c) => seen.push(`${c.type} ${c.object.metadata.name}`),
+      onDrop: (o, reason) => drops.push(`${reason} ${o.metadata.name}`),
+    });
+    running.push(r);
+    await r.synced();
+    expect(r.get('x', 'a')).toEqual({ metadata: { name: 'x', namespace: 'a', resourceVersion: '1' } });
+    expect(r.get('big', 'a')).toBeUndefined();
+    await until('a watch', () => s.watches.length === 1);
+    s.watches[0]!.emit({ type: 'ADDED', object: inNs('big2', 'a', '6', { big: 'yes' }) });
+    // A deletion of an object never stored is not reported.
+    s.watches[0]!.emit({ type: 'DELETED', object: inNs('big2', 'a', '7', { big: 'yes' }) });
+    s.watches[0]!.emit({ type: 'MODIFIED', object: inNs('x', 'a', '8', { big: 'now' }) });
+    expect(r.get('x', 'a')).toBeUndefined();
+    expect(seen).toEqual(['add x', 'delete x']);
+    expect(drops).toEqual(['filtered big', 'filtered big2', 'filtered x']);
+    expect(r.state().dropped).toEqual({ filtered: 3, overLimit: 0 });
+    expect(r.size()).toBe(0);
+  });
+
+  it('holds at most `limits` objects, in all and per namespace: new ones beyond are left out until there is room; updates of stored ones go on', async () => {
+    const s = scripted([{ items: [inNs('a1', 'a', '1'), inNs('a2', 'a', '1'), inNs('a3', 'a', '1'), inNs('b1', 'b', '1')], resourceVersion: '5' }]);
+    const drops: string[] = [];
+    const r = startReflector({
+      source: s.source,
+      limits: { total: 4, perNamespace: 2 },
+      onDrop: (o, reason) => drops.push(`${reason} ${o.metadata.namespace}/${o.metadata.name}`),
+    });
+    running.push(r);
+    await r.synced();
+    expect([r.size(), r.size('a'), r.size('b')]).toEqual([3, 2, 1]);
+    await until('a watch', () => s.watches.length === 1);
+    const w = s.watches[0]!;
+    w.emit({ type: 'ADDED', object: inNs('b2', 'b', '6') });
+    w.emit({ type: 'ADDED', object: inNs('c1', 'c', '7') }); // the store is full (4)
+    w.emit({ type: 'MODIFIED', object: inNs('a1', 'a', '8') }); // a stored one: kept
+    expect(r.get('a1', 'a')?.metadata.resourceVersion).toBe('8');
+    w.emit({ type: 'DELETED', object: inNs('a2', 'a', '9') });
+    w.emit({ type: 'MODIFIED', object: inNs('c1', 'c', '10') }); // now there is room
+    expect(r.get('c1', 'c')).toBeDefined();
+    expect(drops).toEqual(['limit a/a3', 'limit c/c1']);
+    expect(r.state().dropped).toEqual({ filtered: 0, overLimit: 2 });
+    expect([r.size(), r.size('a'), r.size('b'), r.size('c')]).toEqual([4, 1, 2, 1]);
+  });
+
+  it('on a relist over the limits, keeps what it held before newcomers', async () => {
+    const s = scripted([
+      { items: [inNs('m', 'a', '1')], resourceVersion: '5' },
+      { items: [inNs('b', 'a', '6'), inNs('m', 'a', '1')], resourceVersion: '9' },
+    ]);
+    const r = startReflector({ source: s.source, limits: { total: 1 } });
+    running.push(r);
+    await r.synced();
+    await until('a watch', () => s.watches.length === 1);
+    s.watches[0]!.fail(new KubeError('gone', 'too old', 410));
+    await until('the relist', () => r.state().counters.relists === 1 && s.watches.length === 2);
+    expect(r.list().map((o) => o.metadata.name)).toEqual(['m']);
+    expect(r.state().dropped.overLimit).toBe(1);
+  });
+});

@@ -6,10 +6,13 @@
 // - failures back off exponentially with jitter (Retry-After honoured); a healthy watch resets it;
 // - a watchdog restarts a watch silent (no event, no bookmark) for watchdogMs: the API server
 //   sends a bookmark about every minute, so silence means a dead connection TCP has not noticed.
+// - optionally, a `transform` keeps only what the owner reads of each object (or leaves it out),
+//   and `limits` bound the store: a watch open to writers the owner does not trust (Events anyone
+//   may create) must not grow memory with what they write.
 // The decisions are kube/reflector-plan.ts; this file is the I/O and the store.
 import { describeError } from '../lib/describe-error.js';
 import { KubeError, objectKey, type KubeObject, type WatchEvent } from './protocol.js';
-import { keyOf, nextStep, relistChanges, type AttemptEnd, type Change, type Memory } from './reflector-plan.js';
+import { keyOf, nextStep, relistChanges, withinLimits, type AttemptEnd, type Change, type Memory, type StoreLimits } from './reflector-plan.js';
 import type { ListResult, ListWatcher } from './resource.js';
 
 export type ReflectorPhase = 'listing' | 'connecting' | 'watching' | 'backoff' | 'closed';
@@ -29,6 +32,14 @@ export interface ReflectorCounters {
   handlerErrors: number;
 }
 
+/** What a reflector with a `transform` or `limits` left out of its store. */
+export interface ReflectorDrops {
+  /** Objects `transform` left out (list items and watch events). */
+  filtered: number;
+  /** New objects left out because the store was at one of its `limits`. */
+  overLimit: number;
+}
+
 export interface ReflectorState {
   phase: ReflectorPhase;
   /** Where the next watch resumes. */
@@ -36,6 +47,7 @@ export interface ReflectorState {
   /** The last failure, cleared once the server answers again. */
   lastError: string | null;
   counters: ReflectorCounters;
+  dropped: ReflectorDrops;
 }
 
 /** Hooks for the owner's logs and metrics; each is optional and must not throw. */
@@ -51,6 +63,8 @@ export interface ReflectorHooks<T extends KubeObject> {
   onGone?(resourceVersion: string): void;
   /** onChange threw: the store already holds the change, so it is reported here and the stream goes on. */
   onChangeError?(err: unknown, change: Change<T>): void;
+  /** An object was left out of the store: `transform` returned null, or the store was at its limits. */
+  onDrop?(object: T, reason: 'filtered' | 'limit'): void;
 }
 
 export interface ReflectorOptions<T extends KubeObject> extends ReflectorHooks<T>, ReflectorTuning {
@@ -62,6 +76,14 @@ export interface ReflectorOptions<T extends KubeObject> extends ReflectorHooks<T
    */
   onChange?(change: Change<T>, relist: boolean): void;
   addsOnFirstList?: boolean;
+  /**
+   * What the store keeps of each object, applied as list pages arrive and to every watch event:
+   * the object reduced to what the owner reads, or null to leave it out (dropped.filtered). Must
+   * be idempotent. An update that no longer passes removes the object (a delete is reported).
+   */
+  transform?: ((obj: T) => T | null) | undefined;
+  /** At most this many objects in the store; a new one beyond is left out (dropped.overLimit) until there is room. */
+  limits?: StoreLimits | undefined;
 }
 
 /** How a reflector watches; owners (the ConfigMap provider, the approval backend) pass these through. Undefined takes the default. */
@@ -83,6 +105,8 @@ export interface Reflector<T extends KubeObject> {
   get(name: string, namespace?: string): T | undefined;
   /** The store's objects (of one namespace when given). */
   list(namespace?: string): T[];
+  /** How many objects the store holds (of one namespace when given). */
+  size(namespace?: string): number;
   /** Resolves once the first list is in the store. */
   synced(): Promise<void>;
   isSynced(): boolean;
@@ -99,11 +123,57 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
   const watchdogMs = o.watchdogMs ?? 180_000;
   const policy = { baseMs: o.backoffBaseMs ?? 250, maxMs: o.backoffMaxMs ?? 30_000 };
   const store = new Map<string, T>();
+  /** Objects per namespace ('' for cluster-scoped), kept with the store for `limits` and size(). */
+  const perNamespace = new Map<string, number>();
   const st: ReflectorState = {
     phase: 'listing',
     resourceVersion: '',
     lastError: null,
-    counters: { lists: 0, watches: 0, events: 0, bookmarks: 0, failures: 0, relists: 0, watchdogRestarts: 0, handlerErrors: 0 },
+    counters: {
+      lists: 0,
+      watches: 0,
+      events: 0,
+      bookmarks: 0,
+      failures: 0,
+      relists: 0,
+      watchdogRestarts: 0,
+      handlerErrors: 0,
+    },
+    dropped: { filtered: 0, overLimit: 0 },
+  };
+  const nsOf = (obj: KubeObject): string => obj.metadata.namespace ?? '';
+  const put = (k: string, obj: T): void => {
+    if (!store.has(k)) perNamespace.set(nsOf(obj), (perNamespace.get(nsOf(obj)) ?? 0) + 1);
+    store.set(k, obj);
+  };
+  const remove = (k: string): void => {
+    const old = store.get(k);
+    if (!old) return;
+    store.delete(k);
+    const n = (perNamespace.get(nsOf(old)) ?? 1) - 1;
+    if (n > 0) perNamespace.set(nsOf(old), n);
+    else perNamespace.delete(nsOf(old));
+  };
+  const dropped = (obj: T, reason: 'filtered' | 'limit'): void => {
+    st.dropped[reason === 'filtered' ? 'filtered' : 'overLimit']++;
+    try {
+      o.onDrop?.(obj, reason);
+    } catch {
+      // a hook that throws must not end the watch
+    }
+  };
+  /** The transform, counted; the identity when there is none. */
+  const keep = (obj: T): T | null => {
+    if (!o.transform) return obj;
+    let kept: T | null;
+    try {
+      kept = o.transform(obj);
+    } catch {
+      // An object the owner's transform cannot read is one it does not keep; the watch goes on.
+      kept = null;
+    }
+    if (!kept) dropped(obj, 'filtered');
+    return kept;
   };
   let stopped = false;
   let current: AbortController | null = null;
@@ -147,16 +217,36 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
 
   const applyList = (r: ListResult<T>): void => {
     const first = !synced;
-    const changes = relistChanges(store, r.items);
+    // The source applied `keep` per page already; again here for sources that do not (idempotent).
+    let items = o.transform ? r.items.map(keep).filter((x): x is T => x !== null) : r.items;
+    if (o.limits) {
+      const limits = o.limits;
+      // What the store held first: a relist (410) must not swap them for newcomers that sort first.
+      items = [...items.filter((x) => store.has(keyOf(x))), ...items.filter((x) => !store.has(keyOf(x)))];
+      const counts = new Map<string, number>();
+      let total = 0;
+      items = items.filter((obj) => {
+        const n = counts.get(nsOf(obj)) ?? 0;
+        if (!withinLimits(limits, total, n)) {
+          dropped(obj, 'limit');
+          return false;
+        }
+        counts.set(nsOf(obj), n + 1);
+        total++;
+        return true;
+      });
+    }
+    const changes = relistChanges(store, items);
     store.clear();
-    for (const obj of r.items) store.set(keyOf(obj), obj);
+    perNamespace.clear();
+    for (const obj of items) put(keyOf(obj), obj);
     st.resourceVersion = r.resourceVersion;
     if (!first || o.addsOnFirstList) for (const c of changes) deliver(c, !first);
     if (first) {
       synced = true;
       resolveSynced();
     }
-    o.onList?.(r.items, r.resourceVersion);
+    o.onList?.(items, r.resourceVersion);
   };
 
   const applyEvent = (e: WatchEvent<T>): void => {
@@ -169,13 +259,28 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
     st.resourceVersion = e.object.metadata.resourceVersion ?? st.resourceVersion;
     const k = keyOf(e.object);
     const old = store.get(k);
+    const bounded = o.transform !== undefined || o.limits !== undefined;
     if (e.type === 'DELETED') {
-      store.delete(k);
-      deliver({ type: 'delete', object: e.object }, false);
+      remove(k);
+      // An object the store left out was never reported: neither is its deletion.
+      if (old || !bounded) deliver({ type: 'delete', object: old ?? e.object }, false);
       return;
     }
-    store.set(k, e.object);
-    deliver(old ? { type: 'update', object: e.object, old } : { type: 'add', object: e.object }, false);
+    const obj = keep(e.object);
+    if (!obj) {
+      // It no longer passes: what the store held of it goes.
+      if (old) {
+        remove(k);
+        deliver({ type: 'delete', object: old }, false);
+      }
+      return;
+    }
+    if (!old && o.limits && !withinLimits(o.limits, store.size, perNamespace.get(nsOf(obj)) ?? 0)) {
+      dropped(obj, 'limit');
+      return;
+    }
+    put(k, obj);
+    deliver(old ? { type: 'update', object: obj, old } : { type: 'add', object: obj }, false);
   };
 
   /** The classification of an attempt that threw (stop() aside). */
@@ -201,7 +306,7 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
     try {
       if (needList) {
         st.phase = 'listing';
-        const r = await o.source.list(ac.signal);
+        const r = await o.source.list(ac.signal, o.transform ? keep : undefined);
         st.counters.lists++;
         listed = true;
         recovered();
@@ -283,6 +388,7 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
       const all = [...store.values()];
       return namespace === undefined ? all : all.filter((x) => x.metadata.namespace === namespace);
     },
+    size: (namespace) => (namespace === undefined ? store.size : (perNamespace.get(namespace) ?? 0)),
     synced: () => syncedPromise,
     isSynced: () => synced,
     state: () => structuredClone(st),

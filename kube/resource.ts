@@ -56,7 +56,11 @@ export interface ListResult<T> {
 export interface ListWatcher<T extends KubeObject> {
   /** For messages: "ConfigMaps in team-a". */
   readonly description: string;
-  list(signal: AbortSignal): Promise<ListResult<T>>;
+  /**
+   * `keep`: applied to each object as its page arrives (null leaves it out), so a list holds only
+   * what the caller keeps, never every page of whole objects at once (the reflector's `transform`).
+   */
+  list(signal: AbortSignal, keep?: (obj: T) => T | null): Promise<ListResult<T>>;
   /**
    * Watches from `resourceVersion`. Resolves when the server ends the stream (normal, every
    * timeoutSeconds); rejects with a KubeError ('gone': list again), or with `signal.reason` once
@@ -81,7 +85,7 @@ export interface ResourceClient<T extends KubeObject> {
   /** The object, or null when it does not exist. */
   get(name: string, namespace?: string, signal?: AbortSignal): Promise<T | null>;
   /** Every page of the selection (namespace undefined: all namespaces), with the resourceVersion to watch from. */
-  list(sel?: Selector & { namespace?: string; limit?: number }, signal?: AbortSignal): Promise<ListResult<T>>;
+  list(sel?: Selector & { namespace?: string; limit?: number }, signal?: AbortSignal, keep?: (obj: T) => T | null): Promise<ListResult<T>>;
   listWatch(sel?: Selector & { namespace?: string }): ListWatcher<T>;
   /** A 409 (category 'conflict') when the name is taken. */
   create(obj: T, opts?: WriteOptions): Promise<T>;
@@ -139,7 +143,11 @@ export function resourceClient<T extends KubeObject>(transport: Transport, type:
 
   const collection = (namespace: string | undefined) => resourcePath(type, namespace !== undefined ? { namespace } : {});
 
-  const list = async (sel: Selector & { namespace?: string; limit?: number } = {}, signal?: AbortSignal): Promise<ListResult<T>> => {
+  const list = async (
+    sel: Selector & { namespace?: string; limit?: number } = {},
+    signal?: AbortSignal,
+    keep?: (obj: T) => T | null,
+  ): Promise<ListResult<T>> => {
     const what = `list ${type.plural}${sel.namespace ? ` in ${sel.namespace}` : ''}`;
     const items: T[] = [];
     let cont: string | undefined;
@@ -164,7 +172,12 @@ export function resourceClient<T extends KubeObject>(transport: Transport, type:
       }
       if (r.status !== 200) throw fail(r, what, 'list');
       const page = decodeList(r.body, what, is);
-      items.push(...page.items);
+      if (!keep) items.push(...page.items);
+      else
+        for (const obj of page.items) {
+          const kept = keep(obj);
+          if (kept) items.push(kept);
+        }
       // The first page's snapshot is the list's: pages after it come from the same one.
       if (!page.continue) return { items, resourceVersion: page.resourceVersion };
       cont = page.continue;
@@ -247,7 +260,7 @@ export function resourceClient<T extends KubeObject>(transport: Transport, type:
     listWatch(sel = {}) {
       return {
         description: `${type.plural}${sel.namespace ? ` in ${sel.namespace}` : ''}`,
-        list: (signal) => list(sel, signal),
+        list: (signal, keep) => list(sel, signal, keep),
         watch: (rv, onEvent, signal, opts) => watch(sel, rv, onEvent, signal, opts),
       };
     },

@@ -1,7 +1,7 @@
 // The audit report controller: each GovernancePolicy of a namespace carries in status.audit what
 // its sidecars forwarded in audit mode that enforce would not have (operator/audit-report-plan.ts),
-// summed from their Events. Its Event informer lists only audit Events (fieldSelector
-// source=thoughtgate-audit); the rest is operator/namespace-report.ts: written only when the
+// summed from their Events. Its Event informer lists only audit Events (a field selector), keeps
+// only what the report reads of them, and a bounded number (operator/audit-event-filter.ts); the rest is operator/namespace-report.ts: written only when the
 // report changed, at most once per AUDIT_REPORT_INTERVAL_MS per namespace, a merge patch of
 // status.audit alone.
 import { planAuditReport, type AuditEventObject } from './audit-report-plan.js';
@@ -19,7 +19,8 @@ export const auditReportControllerWith = (o: ReportOptions = {}): ControllerDefi
       kind: 'audit',
       source: AUDIT_EVENTS,
       field: 'audit',
-      plan: (policies, events) => planAuditReport(policies, events as unknown as AuditEventObject[]).map((w) => ({ policy: w.policy, value: w.audit })),
+      plan: (policies, events, incomplete) =>
+        planAuditReport(policies, events as unknown as AuditEventObject[], incomplete).map((w) => ({ policy: w.policy, value: w.audit })),
       intervalMs: AUDIT_REPORT_INTERVAL_MS,
     },
     o,

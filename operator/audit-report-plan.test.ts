@@ -79,3 +79,15 @@ test('writes only policies whose status.audit differs (compared canonically), an
   expect(planAuditReport([policy('a', sorted), policy('b'), policy('c', report)], events)).toEqual([{ policy: 'c', audit: null }]);
   expect(planAuditReport([policy('a')], events)).toEqual([{ policy: 'a', audit: report }]);
 });
+
+test('Events naming no policy of the namespace are not counted; incomplete says the operator left some out', () => {
+  const events = [
+    ev('a', deny('r'), 3, '2026-12-06T08:00:00Z', '2026-12-06T08:01:00Z'),
+    ev('ghost', deny('r'), 9, '2026-12-06T08:00:00Z', '2026-12-06T08:01:00Z'),
+  ];
+  const policy = { metadata: { name: 'a', namespace: 'team-a' }, status: {} } as unknown as KubeObject;
+  const [w] = planAuditReport([policy], events, true);
+  expect(w).toEqual({ policy: 'a', audit: { ...auditReport('a', events)!, incomplete: true } });
+  expect(w!.audit!.total.deny).toBe(3);
+  expect(planAuditReport([], events)).toEqual([]);
+});

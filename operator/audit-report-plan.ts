@@ -10,7 +10,7 @@ import type { KubeObject } from './kube-object.js';
 
 /** What the operator reads of a core/v1 Event. */
 export interface AuditEventObject {
-  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+  metadata: { name: string; namespace?: string; resourceVersion?: string; annotations?: Record<string, string> };
   involvedObject?: { apiVersion?: string; kind?: string; name?: string };
   count?: number;
   firstTimestamp?: string | Date;
@@ -44,8 +44,11 @@ function regards(e: AuditEventObject, name: string): boolean {
   return o?.kind === 'GovernancePolicy' && o.name === name && (o.apiVersion ?? '').startsWith(`${GROUP}/`);
 }
 
-/** status.audit of one policy from the namespace's audit Events; null when none regards it. */
-export function auditReport(policy: string, events: readonly AuditEventObject[]): AuditStatus | null {
+/**
+ * status.audit of one policy from the namespace's audit Events; null when none regards it.
+ * `incomplete`: the operator left some of the namespace's audit Events out (its bounds).
+ */
+export function auditReport(policy: string, events: readonly AuditEventObject[], incomplete = false): AuditStatus | null {
   let from = Number.POSITIVE_INFINITY;
   let to = Number.NEGATIVE_INFINITY;
   const pods = new Set<string>();
@@ -89,6 +92,7 @@ export function auditReport(policy: string, events: readonly AuditEventObject[])
     total,
     rules: sorted.slice(0, AUDIT_STATUS_MAX_RULES),
     ...(truncated > 0 ? { truncated } : {}),
+    ...(incomplete ? { incomplete: true } : {}),
   };
 }
 
@@ -98,11 +102,20 @@ export interface AuditWrite {
   audit: AuditStatus | null;
 }
 
-/** The policies of a namespace whose status.audit differs from what its Events say. */
-export function planAuditReport(policies: readonly KubeObject[], events: readonly AuditEventObject[]): AuditWrite[] {
+/**
+ * The policies of a namespace whose status.audit differs from what its Events say. The Events are
+ * grouped by the policy they name first: each is looked at once, and one naming no policy of the
+ * namespace (forged, or of a deleted policy) costs a map lookup.
+ */
+export function planAuditReport(policies: readonly KubeObject[], events: readonly AuditEventObject[], incomplete = false): AuditWrite[] {
+  const byPolicy = new Map<string, AuditEventObject[]>(policies.map((p) => [p.metadata.name, []]));
+  for (const e of events) {
+    const name = e.involvedObject?.name;
+    if (name !== undefined) byPolicy.get(name)?.push(e);
+  }
   const out: AuditWrite[] = [];
   for (const p of policies) {
-    const audit = auditReport(p.metadata.name, events);
+    const audit = auditReport(p.metadata.name, byPolicy.get(p.metadata.name) ?? [], incomplete);
     const current = (p.status as { audit?: unknown } | undefined)?.audit;
     // Compared canonically: the API server returns a custom resource's keys sorted.
     if ((current === undefined ? null : canonicalJson(current)) !== (audit === null ? null : canonicalJson(audit)))

@@ -4,6 +4,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { resourceTypeFromPath, type KubeObject } from '../kube/protocol.js';
 import { startReflector } from '../kube/reflector.js';
+import type { StoreLimits } from '../kube/reflector-plan.js';
 import { resourceClient } from '../kube/resource.js';
 import type { Transport } from '../kube/transport.js';
 import { describeError } from '../lib/describe-error.js';
@@ -18,6 +19,13 @@ export interface ResilientInformer<T extends k8s.KubernetesObject> {
   isSynced(): boolean;
   /** Watches restarted after an error or a silent connection. */
   restarts(): number;
+  /** Objects in the cache (of one namespace when given). */
+  size(namespace?: string): number;
+  /**
+   * Whether the cache left out an object of `namespace` for its `limits` within `truncatedForMs`:
+   * what is read from it there is incomplete.
+   */
+  truncated(namespace: string): boolean;
   stop(): Promise<void>;
 }
 
@@ -38,6 +46,15 @@ export interface InformerOptions<T extends k8s.KubernetesObject> {
   /** Restart a watch silent this long (the server bookmarks about every minute). Default 3 min. */
   watchdogMs?: number;
   onRestart?: () => void;
+  /** What the cache keeps of each object, or null to leave it out (kube/reflector.ts `transform`). */
+  transform?: ((obj: T) => T | null) | undefined;
+  /** Bounds of the cache: a new object beyond is left out until there is room. */
+  limits?: StoreLimits | undefined;
+  /** An object was left out (filtered by `transform`, or over `limits`); `obj` is what the transform kept of it. */
+  onDrop?: (reason: 'filtered' | 'limit', obj: T) => void;
+  /** How long a namespace counts as truncated after an object of it was left out for the limits. Default 1 h (the API server's event TTL). */
+  truncatedForMs?: number;
+  now?: () => number;
 }
 
 export function startInformer<T extends k8s.KubernetesObject>(o: InformerOptions<T>): ResilientInformer<T> {
@@ -50,6 +67,10 @@ export function startInformer<T extends k8s.KubernetesObject>(o: InformerOptions
     ...(o.fieldSelector ? { fieldSelector: o.fieldSelector } : {}),
   });
   let restarts = 0;
+  const now = o.now ?? Date.now;
+  const truncatedForMs = o.truncatedForMs ?? 3_600_000;
+  /** namespace → when an object of it was last left out for the limits (bounded by the cluster's namespaces). */
+  const overLimitAt = new Map<string, number>();
   const restarted = () => {
     restarts++;
     o.onRestart?.();
@@ -57,6 +78,12 @@ export function startInformer<T extends k8s.KubernetesObject>(o: InformerOptions
   const r = startReflector<KubeObject>({
     source,
     addsOnFirstList: true,
+    transform: o.transform as ((obj: KubeObject) => KubeObject | null) | undefined,
+    limits: o.limits,
+    onDrop: (obj, reason) => {
+      if (reason === 'limit') overLimitAt.set(obj.metadata.namespace ?? '', now());
+      o.onDrop?.(reason, obj as unknown as T);
+    },
     onChange: (c) => o.onChange(c.type, c.object as unknown as T),
     onChangeError: (err, c) =>
       o.log.error('informer event handler failed; the event is in the cache and the next resync maps it again', {
@@ -86,6 +113,14 @@ export function startInformer<T extends k8s.KubernetesObject>(o: InformerOptions
     synced: () => r.synced(),
     isSynced: () => r.isSynced(),
     restarts: () => restarts,
+    size: (ns) => r.size(ns),
+    truncated: (ns) => {
+      const at = overLimitAt.get(ns);
+      if (at === undefined) return false;
+      if (now() - at < truncatedForMs) return true;
+      overLimitAt.delete(ns);
+      return false;
+    },
     async stop() {
       await r.stop('informer stopped');
       if (ownTransport) await transport.close();

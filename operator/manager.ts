@@ -36,6 +36,8 @@ export function watch<T extends k8s.KubernetesObject, K>(source: Source<T>, map:
 export interface Cache<T extends k8s.KubernetesObject> {
   get(name: string, namespace?: string): T | undefined;
   list(namespace?: string): ReadonlyArray<T>;
+  /** The source has `limits` and left out an object of `namespace` lately: what list() gives there is incomplete. */
+  truncated?(namespace: string): boolean;
 }
 
 /** What one leadership term offers every controller. */
@@ -256,7 +258,16 @@ function startTerm(o: ManagerOptions, definitions: readonly ControllerDefinition
         labelSelector: s.labelSelector,
         fieldSelector: s.fieldSelector,
         log,
+        transform: s.transform,
+        limits: s.limits,
+        onDrop: (reason, obj) => {
+          metrics.informerDropped.inc({ resource: s.name, reason });
+          // A cache over its limits is incomplete where the object was: its controllers look again
+          // (no change is delivered for an object left out).
+          if (reason === 'limit') for (const h of handlers.get(s) ?? []) h('resync', obj);
+        },
         onChange: (event, obj) => {
+          metrics.informerObjects.set({ resource: s.name }, i!.size());
           for (const h of handlers.get(s) ?? []) h(event, obj);
         },
         onRestart: () => metrics.informerRestarts.inc({ resource: s.name }),

@@ -39,6 +39,18 @@ export function createOperatorMetrics() {
       labelNames: ['resource'] as const,
       registers: [registry],
     }),
+    informerDropped: new Counter({
+      name: `${p}informer_dropped_total`,
+      help: 'Objects an informer left out of its cache, by resource and reason (filtered: not what it keeps; limit: the cache was full)',
+      labelNames: ['resource', 'reason'] as const,
+      registers: [registry],
+    }),
+    informerObjects: new Gauge({
+      name: `${p}informer_objects`,
+      help: "Objects in an informer's cache, by resource (as of its last change)",
+      labelNames: ['resource'] as const,
+      registers: [registry],
+    }),
     queueDepth: new Gauge({ name: `${p}queue_depth`, help: 'Keys waiting or being reconciled', registers: [registry] }),
     webhookCertificateExpiry: new Gauge({
       name: `${p}webhook_certificate_expiry_timestamp_seconds`,

@@ -25,8 +25,11 @@ export interface NamespaceReport<T extends k8s.KubernetesObject> {
   source: Source<T>;
   /** The status field written. */
   field: string;
-  /** The policies whose field must be written, with its value (null: removed). */
-  plan(policies: readonly KubeObject[], objects: readonly T[]): { policy: string; value: unknown }[];
+  /**
+   * The policies whose field must be written, with its value (null: removed). `incomplete`: the
+   * source's cache left objects of the namespace out (its limits).
+   */
+  plan(policies: readonly KubeObject[], objects: readonly T[], incomplete: boolean): { policy: string; value: unknown }[];
   /** The default least time between two writes of a namespace. */
   intervalMs: number;
 }
@@ -66,7 +69,12 @@ class NamespaceReportController<T extends k8s.KubernetesObject> implements Recon
       return;
     }
     this.lastWrite.delete(namespace);
-    const writes = this.r.plan(this.ctx.cache(GOVERNANCE_POLICIES).list(namespace), this.ctx.cache(this.r.source).list(namespace));
+    const policies = this.ctx.cache(GOVERNANCE_POLICIES).list(namespace);
+    // Only namespaces with a policy have a report: the objects of others (forged audit Events
+    // among them) are never read.
+    if (policies.length === 0) return;
+    const source = this.ctx.cache(this.r.source);
+    const writes = this.r.plan(policies, source.list(namespace), source.truncated?.(namespace) ?? false);
     if (writes.length) this.lastWrite.set(namespace, this.timing.clock.now());
     for (const w of writes) {
       await this.custom

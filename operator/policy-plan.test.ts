@@ -140,7 +140,7 @@ describe('credentials (custody)', () => {
 });
 
 describe('enforcement (audit mode) changes', () => {
-  test('audit → enforce and a rule going to audit are Events on the policy; a new policy or an unrelated change is not', () => {
+  test('audit → enforce (Normal) and a rule going to audit (Warning: enforcement turned off) are Events on the policy; a new policy or an unrelated change is not', () => {
     const audit = gp('rollout', { spec: { ...spec, enforcement: 'audit' } });
     const first = plan([audit]);
     expect(kinds(first.actions)).not.toContain('event EnforcementChanged');
@@ -162,7 +162,13 @@ describe('enforcement (audit mode) changes', () => {
     };
     const third = plan([oneRule], applied(second.actions));
     expect(third.actions.find((a) => a.do === 'event' && a.reason === 'EnforcementChanged')).toMatchObject({
+      type: 'Warning',
       message: 'enforcement changed from enforce to enforce (audit: rules new-deny) (generation 3)',
+    });
+    const backToAudit = { ...oneRule, metadata: { ...audit.metadata, generation: 5 }, spec: { ...oneRule.spec, enforcement: 'audit' } };
+    expect(plan([backToAudit], applied(third.actions)).actions.find((a) => a.do === 'event' && a.reason === 'EnforcementChanged')).toMatchObject({
+      type: 'Warning',
+      message: 'enforcement changed from enforce (audit: rules new-deny) to audit (enforce: rules rules[1]) (generation 5)',
     });
     const unrelated = { ...oneRule, metadata: { ...audit.metadata, generation: 4 }, spec: { ...oneRule.spec, defaultAction: 'deny' } };
     expect(kinds(plan([unrelated], applied(third.actions)).actions)).not.toContain('event EnforcementChanged');

@@ -68,11 +68,11 @@ function enforcementEvents(policies: readonly KubeObject[], byPolicy: Map<string
   for (const p of policies) {
     const v = byPolicy.get(p.metadata.name);
     if (!v?.valid) continue;
-    const message = enforcementChange(
+    const change = enforcementChange(
       current?.policies.find((e) => e.name === p.metadata.name),
       v.rendered,
     );
-    if (message) out.push({ do: 'event', policy: p, type: 'Normal', reason: 'EnforcementChanged', message });
+    if (change) out.push({ do: 'event', policy: p, type: change.type, reason: 'EnforcementChanged', message: change.message });
   }
   return out;
 }

@@ -4,7 +4,9 @@ import type * as k8s from '@kubernetes/client-node';
 import { KINDS } from '../api/crds.js';
 import { GROUP, INJECT_ENABLED, LABELS, MANAGED_BY, VERSION } from '../api/wellknown.js';
 import { SIDECAR_LABEL } from '../api/capture.js';
-import { AUDIT_EVENT_SOURCE } from '../api/audit.js';
+import { AUDIT_EVENT_FIELD_SELECTOR } from './audit-event-filter.js';
+import type { StoreLimits } from '../kube/reflector-plan.js';
+import { AUDIT_EVENT_LIMITS, keepAuditEvent } from './audit-event-filter.js';
 import type { KubeObject } from './kube-object.js';
 
 export interface Source<T extends k8s.KubernetesObject> {
@@ -14,6 +16,10 @@ export interface Source<T extends k8s.KubernetesObject> {
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /** What the informer keeps of each object (null: left out, counted); see kube/reflector.ts. */
+  transform?: (obj: T) => T | null;
+  /** Bounds of the informer's cache. */
+  limits?: StoreLimits;
   /** Not waited for by readiness: the operator runs without it (its CRD may not be installed). */
   optional?: boolean;
   /** Never set: carries the object type to watch() and cache(), so a controller reads what it watches. */
@@ -55,9 +61,16 @@ export const INJECTED_PODS: Source<k8s.V1Pod> = {
   labelSelector: SIDECAR_LABEL,
 };
 
-/** The sidecars' audit Events only (their source.component), never the cluster's other Events: status.audit. */
+/**
+ * The sidecars' audit Events only, never the cluster's other Events: status.audit. Anyone who may
+ * create Events can write one that passes the field selector (every agent's ServiceAccount can), so
+ * the cache keeps only the fields the report reads of well-formed ones, and at most
+ * AUDIT_EVENT_LIMITS of them (operator/audit-event-filter.ts).
+ */
 export const AUDIT_EVENTS: Source<k8s.CoreV1Event> = {
   name: 'events',
   path: '/api/v1/events',
-  fieldSelector: `source=${AUDIT_EVENT_SOURCE}`,
+  fieldSelector: AUDIT_EVENT_FIELD_SELECTOR,
+  transform: keepAuditEvent as unknown as (obj: k8s.CoreV1Event) => k8s.CoreV1Event | null,
+  limits: AUDIT_EVENT_LIMITS,
 };

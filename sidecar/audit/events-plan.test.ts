@@ -83,6 +83,21 @@ test('names are DNS subdomains, distinct per pod and key, stable across runs', (
   expect(auditEventName(w, 'x'.repeat(253), key('r')).length).toBeLessThanOrEqual(253);
 });
 
+test('names stay valid DNS subdomains when the cut policy name would end in - or .', () => {
+  const subdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+  // 253 characters, with a '-' and a '.' right where the name is cut (200).
+  for (const policy of [
+    `${'a'.repeat(199)}-${'b'.repeat(53)}`,
+    `${'a'.repeat(198)}--${'b'.repeat(53)}`,
+    `${'a'.repeat(199)}.${'b'.repeat(53)}`,
+    'x'.repeat(253),
+  ]) {
+    expect(policy).toHaveLength(253);
+    expect(policy).toMatch(subdomain);
+    expect(auditEventName(w, policy, key('r'))).toMatch(subdomain);
+  }
+});
+
 test('when full, an entry idle past the event TTL with nothing pending makes room; a busy one never does', () => {
   const t = new AuditEventTable(w, 2);
   t.add('p', key('a'), 1, 0);

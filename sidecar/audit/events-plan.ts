@@ -66,7 +66,10 @@ export function auditEventName(w: Workload, policy: string, key: AuditEventKey):
   const h = createHash('sha256')
     .update(JSON.stringify([w.pod, policy, key.would, key.what, key.gate, key.rule, key.source]))
     .digest('hex');
-  return `${policy.slice(0, 200)}.audit-${h.slice(0, 16)}`;
+  // A policy name is a DNS subdomain, but its first 200 characters may end in '-' or '.', which
+  // cannot stand before the '.' that follows; a label always ends alphanumeric.
+  const prefix = policy.slice(0, 200).replace(/[-.]+$/, '');
+  return `${prefix || 'policy'}.audit-${h.slice(0, 16)}`;
 }
 
 function message(key: AuditEventKey, count: number): string {

@@ -1,7 +1,8 @@
 // The shell of the audit Events (cluster only): a timer flushes the pure table (events-plan.ts)
 // every interval through the API server, one write per Event with new occurrences. The sidecar
 // Role allows create, get and patch of events in its namespace (operator/rbac-plan.ts). A write
-// that fails stays pending for the next flush; nothing here ever holds up a request.
+// that fails stays pending for the next flush; nothing here ever holds up a request, nor the pod's
+// exit for long: the last flush, at close(), has AUDIT_CLOSE_DEADLINE_MS.
 import { isConflict, isNotFound } from '../../kube/protocol.js';
 import { resourceClient } from '../../kube/resource.js';
 import { createTransport, type Transport, type TransportOptions } from '../../kube/transport.js';
@@ -13,6 +14,19 @@ import { AUDIT_FLUSH_INTERVAL_MS, AUDIT_MAX_EVENTS, AuditEventTable, type AuditE
 
 const EVENTS = { apiVersion: 'v1', plural: 'events', kind: 'Event', namespaced: true } as const;
 
+/**
+ * How long close() spends on the last flush (like tracing's shutdown): its writes go one after
+ * another, each bounded only by the transport's timeouts, and an API server that is down must not
+ * hold up the pod's exit past its grace period. What is not written by then is lost (the metrics
+ * counted it).
+ */
+export const AUDIT_CLOSE_DEADLINE_MS = 2000;
+
+/** The flush interval spread by ±20%, so the sidecars of a rollout do not write in step. */
+export function jittered(intervalMs: number, random: () => number = Math.random): number {
+  return Math.round(intervalMs * (0.8 + 0.4 * random()));
+}
+
 export interface AuditEventsOptions {
   namespace: string;
   pod: string;
@@ -21,6 +35,8 @@ export interface AuditEventsOptions {
   clientOptions?: TransportOptions;
   intervalMs?: number;
   maxEvents?: number;
+  /** Default AUDIT_CLOSE_DEADLINE_MS. */
+  closeDeadlineMs?: number;
 }
 
 export interface AuditEvents {
@@ -41,19 +57,20 @@ export function startAuditEvents(o: AuditEventsOptions, deps: { metrics: Sidecar
   let running: Promise<void> | null = null;
   let warned = false;
 
-  const write = async (w: AuditEventWrite): Promise<WriteResult> => {
+  const write = async (w: AuditEventWrite, signal: AbortSignal | undefined): Promise<WriteResult> => {
+    const opts = { namespace: o.namespace, ...(signal ? { signal } : {}) };
     try {
       if (w.kind === 'create') {
-        await events.create(w.event, { namespace: o.namespace });
+        await events.create(w.event, opts);
         metrics.auditEventWrites.inc({ result: 'created' });
         return { kind: 'ok' };
       }
-      await events.patch(w.name, w.patch, 'merge', { namespace: o.namespace });
+      await events.patch(w.name, w.patch, 'merge', opts);
       metrics.auditEventWrites.inc({ result: 'patched' });
       return { kind: 'ok' };
     } catch (err) {
       if (w.kind === 'create' && isConflict(err)) {
-        const found = await events.get(w.name, o.namespace).catch(() => null);
+        const found = await events.get(w.name, o.namespace, signal).catch(() => null);
         if (found) {
           const first = Date.parse(found.firstTimestamp);
           return { kind: 'exists', count: found.count ?? 0, ...(Number.isFinite(first) ? { first } : {}) };
@@ -67,8 +84,13 @@ export function startAuditEvents(o: AuditEventsOptions, deps: { metrics: Sidecar
     }
   };
 
+  /** Aborted at close()'s deadline: the write in flight ends, and the rest of the flush with it. */
+  const closing = new AbortController();
   const flushOnce = async (): Promise<void> => {
-    for (const w of table.plan()) table.settle(w, await write(w), Date.now());
+    for (const w of table.plan()) {
+      if (closing.signal.aborted) return;
+      table.settle(w, await write(w, closing.signal), Date.now());
+    }
   };
   const flush = (): Promise<void> => {
     // One flush at a time: a slow API server never piles writes up.
@@ -77,8 +99,15 @@ export function startAuditEvents(o: AuditEventsOptions, deps: { metrics: Sidecar
     });
     return running;
   };
-  const timer = setInterval(() => void flush(), o.intervalMs ?? AUDIT_FLUSH_INTERVAL_MS);
-  timer.unref();
+  const intervalMs = o.intervalMs ?? AUDIT_FLUSH_INTERVAL_MS;
+  let timer: NodeJS.Timeout | null = null;
+  let closed = false;
+  const schedule = (): void => {
+    if (closed) return;
+    timer = setTimeout(() => void flush().finally(schedule), jittered(intervalMs));
+    timer.unref();
+  };
+  schedule();
 
   return {
     add(policy, key, n) {
@@ -86,8 +115,14 @@ export function startAuditEvents(o: AuditEventsOptions, deps: { metrics: Sidecar
     },
     flush,
     async close() {
-      clearInterval(timer);
-      await flush().catch(() => undefined);
+      closed = true;
+      if (timer) clearTimeout(timer);
+      const deadline = setTimeout(() => closing.abort(new Error('the audit Events flush deadline passed')), o.closeDeadlineMs ?? AUDIT_CLOSE_DEADLINE_MS);
+      // A flush the timer started runs first (one at a time), then the last one, all within the deadline.
+      await (running ?? Promise.resolve())
+        .then(() => flush())
+        .catch(() => undefined)
+        .finally(() => clearTimeout(deadline));
       await owned?.close();
     },
   };
