@@ -731,7 +731,9 @@ describe('restarts and replicas', () => {
       const from = Date.now();
       await new Promise((r) => setTimeout(r, 10_000));
       await flap();
-      expect(lost() - lostBefore).toBe(flaps + 1);
+      // At least ours: under load (CI) the 3 s lease is also lost on its own now and then, which is
+      // what this test is about.
+      expect(lost() - lostBefore).toBeGreaterThanOrEqual(flaps + 1);
       await new Promise((r) => setTimeout(r, from + 40_000 - Date.now()));
       const to = Date.now();
       const inWindow = fake.calls().filter((c) => c.time >= from && c.time < to);
@@ -746,7 +748,7 @@ describe('restarts and replicas', () => {
           `  by method: ${Object.entries(perMethod)
             .map(([m, k]) => `${m} ${k} (${(k / n / minutes).toFixed(2)}/approval/min)`)
             .join(', ')}`,
-          `  leases lost and regained: ${flaps} while posting, 1 in the steady state`,
+          `  leases lost and regained: ${flaps} while posting, 1 in the steady state (by the test; ${lost() - lostBefore} in all)`,
           `  429 answers during the whole test: ${fake.calls().filter((c) => c.status === 429).length}`,
         ].join('\n'),
       );
