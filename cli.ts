@@ -205,6 +205,7 @@ async function sidecar(args: string[]): Promise<number> {
   let provider: import('./sidecar/sidecar.js').ConfigProvider;
   let approvals: import('./sidecar/sidecar.js').SidecarOptions['approvals'];
   let auditEvents: import('./sidecar/sidecar.js').SidecarOptions['auditEvents'];
+  let kube: import('./kube/transport.js').Transport | undefined;
   if (configPath) {
     const { fileProvider, loadInitial } = await import('./sidecar/providers/file.js');
     const initial = await loadInitial(configPath, env);
@@ -239,12 +240,16 @@ async function sidecar(args: string[]): Promise<number> {
     if (!id)
       throw new UsageError(`thoughtgate sidecar: ${ENV.configMap} is set but ${ENV.podNamespace} is not; in a pod both come from the ThoughtGate webhook`);
     for (const w of id.warnings) log.warn('identity', { warning: w });
-    provider = configMapProvider({ namespace: id.identity.namespace, name: configMap, identity: id.identity, log, env });
+    // One connection pool to the API server for the ConfigMap watch, ApprovalRequests and audit
+    // Events (each pod's connections count against the API server's).
+    const { createTransport } = await import('./kube/transport.js');
+    kube = createTransport({ userAgent: 'thoughtgate-sidecar', env });
+    provider = configMapProvider({ namespace: id.identity.namespace, name: configMap, identity: id.identity, log, env, transport: kube });
     // Approvals in a cluster: ApprovalRequests in the pod's namespace; the operator talks to Slack.
     const { createClusterBackend } = await import('./sidecar/approvals/cluster-backend.js');
     const { namespace, serviceAccount, pod } = id.identity;
-    approvals = createClusterBackend({ workload: { namespace, serviceAccount, pod }, log, clientOptions: { env } });
-    auditEvents = { namespace, pod, clientOptions: { env } };
+    approvals = createClusterBackend({ workload: { namespace, serviceAccount, pod }, log, transport: kube });
+    auditEvents = { namespace, pod, transport: kube };
   }
   let sc: Awaited<ReturnType<typeof startSidecar>>;
   try {
@@ -252,9 +257,13 @@ async function sidecar(args: string[]): Promise<number> {
   } catch (err) {
     process.stderr.write(`thoughtgate sidecar: cannot start: ${describeError(err)}\n`);
     await provider.close();
+    await kube?.close();
     return 1;
   }
-  return untilSignal(() => sc.close(), log);
+  return untilSignal(async () => {
+    await sc.close();
+    await kube?.close();
+  }, log);
 }
 
 const OPERATOR_HELP = `Usage: thoughtgate operator [options]
