@@ -705,13 +705,22 @@ describe('restarts and replicas', () => {
       // re-polls every request at once and must do so with the budget the last terms spent, not with
       // full buckets; and reconciles in flight when a term stops must not leave a poller or a Slack
       // client behind, polling beside the next term's.
-      const lost = () => lines.filter((l) => l.startsWith('[op-1]') && l.includes('lost leadership')).length;
-      const lostBefore = lost();
+      // Counted by what the operator logs on each new term: under load it may also lose the lease on
+      // its own (then ours lands while it is not leading, and it logs no step-down for it).
+      const terms = () => lines.filter((l) => l.startsWith('[op-1]') && l.includes('became leader')).length;
+      const termsBefore = terms();
       const flap = async () => {
+        const at = Date.now();
         await takeLease('intruder');
-        const n = lost();
-        await until('op-1 steps down', () => lost() > n, 20_000);
-        await until('op-1 leads again', () => op.isLeader(), 20_000);
+        // Ours expires after 3 s; op-1 acquiring it after that is a new term.
+        await until(
+          'op-1 takes the lease back',
+          async () => {
+            const l = await getJson(['get', 'lease', 'thoughtgate-operator', '-n', OPNS]);
+            return l?.spec?.holderIdentity === 'op-1' && Date.parse(l.spec.acquireTime) > at && op.isLeader();
+          },
+          30_000,
+        );
       };
       await Promise.all(all.map(({ side, p }) => side.backend.submit(p)));
       let flaps = 0;
@@ -733,7 +742,7 @@ describe('restarts and replicas', () => {
       await flap();
       // At least ours: under load (CI) the 3 s lease is also lost on its own now and then, which is
       // what this test is about.
-      expect(lost() - lostBefore).toBeGreaterThanOrEqual(flaps + 1);
+      expect(terms() - termsBefore).toBeGreaterThanOrEqual(flaps + 1);
       await new Promise((r) => setTimeout(r, from + 40_000 - Date.now()));
       const to = Date.now();
       const inWindow = fake.calls().filter((c) => c.time >= from && c.time < to);
@@ -748,7 +757,7 @@ describe('restarts and replicas', () => {
           `  by method: ${Object.entries(perMethod)
             .map(([m, k]) => `${m} ${k} (${(k / n / minutes).toFixed(2)}/approval/min)`)
             .join(', ')}`,
-          `  leases lost and regained: ${flaps} while posting, 1 in the steady state (by the test; ${lost() - lostBefore} in all)`,
+          `  leases lost and regained: ${flaps} while posting, 1 in the steady state (by the test; ${terms() - termsBefore} new terms in all)`,
           `  429 answers during the whole test: ${fake.calls().filter((c) => c.status === 429).length}`,
         ].join('\n'),
       );
