@@ -261,8 +261,11 @@ async function sidecar(args: string[]): Promise<number> {
     return 1;
   }
   return untilSignal(async () => {
-    await sc.close();
-    await kube?.close();
+    try {
+      await sc.close();
+    } finally {
+      await kube?.close();
+    }
   }, log);
 }
 

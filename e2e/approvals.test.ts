@@ -740,8 +740,8 @@ describe('restarts and replicas', () => {
       const from = Date.now();
       await new Promise((r) => setTimeout(r, 10_000));
       await flap();
-      // At least ours: under load (CI) the 3 s lease is also lost on its own now and then, which is
-      // what this test is about.
+      // Only that the forced losses happened (under CI load the 3 s lease is also lost on its own, so
+      // there may be more); what must hold across all of them is the 429 check below.
       expect(terms() - termsBefore).toBeGreaterThanOrEqual(flaps + 1);
       await new Promise((r) => setTimeout(r, from + 40_000 - Date.now()));
       const to = Date.now();

@@ -12,6 +12,11 @@ export interface SpanRef {
   sampled: boolean;
   /** A validated tracestate (tracestateOf), if any. */
   traceState?: string;
+  /**
+   * Read from outside this process (a caller's traceparent, an annotation): its sampled flag is not
+   * trusted. Our own spans' refs are not remote, so their children follow them.
+   */
+  remote?: true;
 }
 
 /** Longer traceparent values are refused whole (version 00 is 55 characters; future versions may append). */
@@ -35,7 +40,7 @@ export function parseTraceparent(header: string | string[] | undefined): SpanRef
   // Version 00 has exactly four fields; a later version may add fields after a dash.
   if (version === '00' && rest !== undefined) return null;
   if (rest !== undefined && !/^-[\x21-\x7e]*$/.test(rest)) return null;
-  return { traceId, spanId, sampled: (parseInt(flags, 16) & 1) === 1 };
+  return { traceId, spanId, sampled: (parseInt(flags, 16) & 1) === 1, remote: true };
 }
 
 const KEY = /^(?:[a-z][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13})$/;

@@ -1,6 +1,7 @@
 // The OpenTelemetry SDK behind lib/tracing.ts: loaded (dynamic import) only when tracing is on.
 // Spans are batched (a bounded queue: a full queue drops new spans and counts them) and sent as
 // OTLP/HTTP JSON with a timeout per export.
+import { createHmac, randomBytes } from 'node:crypto';
 import { createTraceState, ROOT_CONTEXT, SpanKind as OtelKind, SpanStatusCode, TraceFlags, trace, type Link } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
@@ -30,17 +31,21 @@ const KINDS: Record<SpanKind, OtelKind> = {
 };
 
 /**
- * A ratio drawn from our own randomness. The SDK's TraceIdRatioBased decides on the trace id, and
- * the trace id of a continued trace is the agent's: an agent could pick ids that are always (or
- * never) sampled.
+ * A ratio decided on the trace id through a key only this process knows (HMAC-SHA-256): the same
+ * decision for every root span of a trace in this process, as with the SDK's TraceIdRatioBased, but
+ * the trace id of a continued trace is the agent's, and without the key it cannot pick ids that are
+ * always (or never) sampled.
  */
-class RandomRatioSampler implements Sampler {
+class KeyedRatioSampler implements Sampler {
+  private readonly key = randomBytes(32);
   constructor(private readonly ratio: number) {}
-  shouldSample(): SamplingResult {
-    return { decision: Math.random() < this.ratio ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+  shouldSample(_context: unknown, traceId: string): SamplingResult {
+    // The first 48 bits of the MAC as a fraction of 2^48.
+    const x = createHmac('sha256', this.key).update(traceId).digest().readUIntBE(0, 6) / 2 ** 48;
+    return { decision: x < this.ratio ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
   }
   toString(): string {
-    return `RandomRatioSampler{${this.ratio}}`;
+    return `KeyedRatioSampler{${this.ratio}}`;
   }
 }
 
@@ -62,13 +67,13 @@ function samplerOf(c: TracingConfig['sampler']): Sampler {
     case 'always_off':
       return new AlwaysOffSampler();
     case 'traceidratio':
-      return new RandomRatioSampler(c.ratio);
+      return new KeyedRatioSampler(c.ratio);
     case 'parentbased_always_on':
       return parentBased(new AlwaysOnSampler());
     case 'parentbased_always_off':
       return parentBased(new AlwaysOffSampler());
     case 'parentbased_traceidratio':
-      return parentBased(new RandomRatioSampler(c.ratio));
+      return parentBased(new KeyedRatioSampler(c.ratio));
   }
 }
 
@@ -129,7 +134,7 @@ function otelContext(ref: SpanRef) {
     traceId: ref.traceId,
     spanId: ref.spanId,
     traceFlags: ref.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
-    isRemote: true,
+    isRemote: ref.remote === true,
     ...(ref.traceState ? { traceState: createTraceState(ref.traceState) } : {}),
   };
 }

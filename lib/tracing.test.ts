@@ -8,7 +8,7 @@ const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
 describe('traceparent', () => {
   test('a valid one is read; flags give sampled', () => {
-    expect(parseTraceparent(TP)).toEqual({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true });
+    expect(parseTraceparent(TP)).toEqual({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true, remote: true });
     expect(parseTraceparent(TP.replace(/01$/, '00'))?.sampled).toBe(false);
     // A later version may append fields after a dash.
     expect(parseTraceparent(`01-${TP.slice(3)}-extra`)?.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
@@ -167,6 +167,40 @@ describe('startTracing', () => {
     });
     expect(await sampledWith({ OTEL_TRACES_SAMPLER: 'parentbased_always_off' }, '01')).toMatchObject({ request: false, child: false });
     expect(await sampledWith({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1' }, '00')).toMatchObject({ request: true, child: true });
+  });
+
+  test("with a ratio, a request's spans are kept or dropped together, and one trace gets one decision", async () => {
+    for (const sampler of ['parentbased_traceidratio', 'traceidratio']) {
+      const t = await startTracing(
+        { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_BSP_SCHEDULE_DELAY: '60000', OTEL_TRACES_SAMPLER: sampler, OTEL_TRACES_SAMPLER_ARG: '0.5' },
+        { defaultServiceName: 's' },
+      );
+      try {
+        let sampled = 0;
+        const split: string[] = [];
+        for (let i = 0; i < 200; i++) {
+          // Half with the agent's parent (a trace id it chose), half new traces.
+          const parent = i % 2 ? parseTraceparent(`00-${i.toString(16).padStart(32, '0')}-00f067aa0ba902b7-01`)! : undefined;
+          const request = t.start('request', { parent, kind: 'server' });
+          const gate = t.start('gate', { parent: request.ref });
+          const upstream = t.start('upstream', { parent: request.ref, kind: 'client' });
+          if (gate.ref?.sampled !== request.ref?.sampled || upstream.ref?.sampled !== request.ref?.sampled) split.push(`${sampler} #${i}`);
+          if (request.ref?.sampled) sampled++;
+          for (const s of [upstream, gate, request]) s.end();
+          // The same trace again (another request of it): the same decision.
+          if (parent) {
+            const again = t.start('request', { parent, kind: 'server' });
+            if (again.ref?.sampled !== request.ref?.sampled) split.push(`${sampler} #${i} again`);
+            again.end();
+          }
+        }
+        expect(split).toEqual([]);
+        expect(sampled).toBeGreaterThan(60);
+        expect(sampled).toBeLessThan(140);
+      } finally {
+        await t.shutdown(100);
+      }
+    }
   });
 
   test('on: spans continue the parent, are exported as OTLP/HTTP on shutdown, and a full queue drops and counts', async () => {
