@@ -179,8 +179,8 @@ describe('checkPost: a body refused whole before any message is decided', () => 
 describe('planPost: rate limits', () => {
   test('asked only for what gates 1–3 forward; a refusal answers -32026 with retryAfterMs, a refused notification is dropped', () => {
     const asked: string[] = [];
-    const rateLimit: PlanInput['rateLimit'] = (op) => {
-      asked.push(`${op.method} ${op.target?.name}`);
+    const rateLimit: PlanInput['rateLimit'] = (op, nameBlindOnly) => {
+      asked.push(`${op.method} ${op.target?.name}${nameBlindOnly ? ' (name-blind limits only)' : ''}`);
       return op.target?.name === 'busy' ? { rule: 'r1', retryAfterMs: 1234, reason: 'r1 allows …' } : null;
     };
     const p = plan(
@@ -188,8 +188,9 @@ describe('planPost: rate limits', () => {
       null,
       { rateLimit },
     );
-    // The hidden and the denied tool never reach a bucket.
-    expect(asked).toEqual(['tools/call busy', 'tools/call echo', 'tools/call busy']);
+    // The denied tool never reaches a bucket; the hidden one (its probe goes upstream) only the
+    // limits that match any name.
+    expect(asked).toEqual(['tools/call busy', 'tools/call echo', 'tools/call secret (name-blind limits only)', 'tools/call busy']);
     expect(p.forward).toHaveLength(2); // echo, and the probe for the hidden tool
     const errors = p.local.map((l) => JSON.parse(l));
     expect(errors.find((e) => e.id === 1).error).toEqual({

@@ -48,7 +48,8 @@ export interface PlanInput {
    * Rate limits (rate-limit.ts): asked for each tools/call, resources/read and prompts/get that
    * gates 1–3 forward; it takes the call's tokens, the one state planning changes. Unset: no limits.
    */
-  rateLimit?: (op: Operation) => RateRefusal | null;
+  /** nameBlindOnly: for a hidden target, only the limits whose answer does not depend on the name. */
+  rateLimit?: (op: Operation, nameBlindOnly?: boolean) => RateRefusal | null;
   /** Probe names for hidden targets (random in production; fixed in tests). */
   probeName?: () => string;
   /** Audit mode: told, when a list's answer arrives, how many entries enforce would have hidden. */
@@ -195,9 +196,12 @@ export function planPost(i: PlanInput): PostPlan {
     }
     // The one enforcement step: in audit, a deny, hide or approve becomes a forward with a record.
     const { decision, audit } = enforce(gates, d.op, decide(gates, d.op, i.now));
-    // After gates 1–3 forward, before anything else: a hidden or denied call never reaches a bucket,
-    // so a rate-limit error never tells that a hidden tool exists.
-    const limited = decision.action === 'forward' && i.rateLimit ? i.rateLimit(d.op) : null;
+    // After gates 1–3, before anything else: a denied call never reaches a bucket, and a hidden one
+    // only the name-blind ones, so a rate-limit error never tells that a hidden tool exists.
+    // A hidden target's probe goes upstream too: it takes from the limits that match any name (a
+    // source-wide budget), whose refusal is the same for every name, so it tells nothing either.
+    const probed = decision.action === 'hidden' && m.kind === 'request' && d.op.target !== undefined;
+    const limited = i.rateLimit && (decision.action === 'forward' || probed) ? i.rateLimit(d.op, probed) : null;
     if (limited) {
       plan.outcomes.push({ ...outcomeOf(m, d.op, decision, i.logging), decision: 'deny', gate: 'ratelimit', rule: limited.rule, reason: limited.reason });
       plan.counts.push({ method: m.method, decision: 'deny', gate: 'ratelimit', rule: limited.rule });

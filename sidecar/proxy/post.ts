@@ -84,7 +84,7 @@ export async function handlePost(ctx: RequestContext, req: IncomingMessage, res:
     now: new Date(),
     correlationId: ctx.correlationId,
     logging: ctx.logging,
-    rateLimit: (op) => ctx.rateLimiter.take(snap.rateLimits, op),
+    rateLimit: (op, nameBlindOnly) => ctx.rateLimiter.take(snap.rateLimits, op, undefined, nameBlindOnly),
     onListAudit: (method, hidden) => ctx.audit.listItems(snap.policy, source.name, method, hidden),
   });
   if (ctx.tracer.on) traceDecisions(ctx, messages, plan.outcomes, parsed.batch, planStart);

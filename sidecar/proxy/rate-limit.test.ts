@@ -259,3 +259,36 @@ describe('rateLimits in the config', () => {
     ).toContain('rateLimits.1.name: duplicate rate limit name "a"');
   });
 });
+
+describe('hidden targets: only limits whose answer does not depend on the name', () => {
+  test('name-blind: no target in match, or only "*", and one bucket per source', () => {
+    const l = limits([
+      { name: 'any', perMinute: 60, burst: 1 },
+      { name: 'any-tool', match: { tool: '*' }, perMinute: 60, burst: 1 },
+      { name: 'admin', match: { tool: 'admin_*' }, perMinute: 60, burst: 1 },
+      { name: 'per-name', match: { tool: '*' }, per: 'target', perMinute: 60, burst: 1 },
+    ]);
+    expect(l.map((x) => [x.label, x.nameBlind])).toEqual([
+      ['any', true],
+      ['any-tool', true],
+      ['admin', false],
+      ['per-name', false],
+    ]);
+  });
+
+  test('a hidden call takes only from name-blind limits: the same refusal a made-up name would get', () => {
+    const clock = new ManualClock();
+    const l = limits([
+      { name: 'total', perMinute: 60, burst: 2 },
+      { name: 'admin', match: { tool: 'admin_*' }, perMinute: 1, burst: 1 },
+    ]);
+    const rl = new RateLimiter();
+    // Hidden admin_reset: the admin limit (which names it) is not consulted, the total is.
+    expect(rl.take(l, call('admin_reset'), clock.now(), true)).toBeNull();
+    expect(rl.take(l, call('admin_reset'), clock.now(), true)).toBeNull();
+    const hidden = rl.take(l, call('admin_reset'), clock.now(), true);
+    const madeUp = rl.take(l, call('no_such_tool'), clock.now());
+    expect(hidden).toMatchObject({ rule: 'total' });
+    expect(madeUp).toMatchObject({ rule: 'total', retryAfterMs: hidden!.retryAfterMs });
+  });
+});

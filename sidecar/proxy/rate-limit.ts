@@ -26,19 +26,28 @@ export interface CompiledRateLimit {
   budget: BucketBudget;
   /** 'limit': one bucket per source for all it matches; 'target': one per source and target name. */
   per: 'limit' | 'target';
+  /**
+   * Whether it matches, and buckets, whatever the target's name: no tool/resource/prompt in `match`
+   * (or only "*") and one bucket per source. Only these also charge calls to hidden targets: their
+   * answer is the same for any name, so it cannot tell a hidden target from an unknown one.
+   */
+  nameBlind: boolean;
 }
 
 export function compileRateLimits(limits: readonly RateLimit[]): CompiledRateLimit[] {
   return limits.map((l, i) => {
     const kind: TargetKind | null =
       l.match.tool !== undefined ? 'tool' : l.match.resource !== undefined ? 'resource' : l.match.prompt !== undefined ? 'prompt' : null;
+    const names = kind === null ? undefined : l.match[kind];
+    const per = l.per ?? 'limit';
     return {
       label: l.name ?? `rateLimits[${i}]`,
       source: compileGlobs(l.match.source),
       kind,
-      target: compileGlobs(kind === null ? undefined : l.match[kind]),
+      target: compileGlobs(names),
       budget: { perMinute: l.perMinute, burst: l.burst },
-      per: l.per ?? 'limit',
+      per,
+      nameBlind: per === 'limit' && (names === undefined || [names].flat().every((n) => n === '*')),
     };
   });
 }
@@ -93,14 +102,14 @@ export class RateLimiter {
    * Whether `op` may go upstream now; when it may, its tokens are taken. Only tools/call,
    * resources/read and prompts/get are limited; anything else (and a call no limit matches) passes.
    */
-  take(limits: readonly CompiledRateLimit[], op: Operation, now: number = this.now()): RateRefusal | null {
+  take(limits: readonly CompiledRateLimit[], op: Operation, now: number = this.now(), nameBlindOnly = false): RateRefusal | null {
     if (limits.length === 0 || !op.target) return null;
     const kind = LIMITED[op.method];
     if (kind === undefined || kind !== op.target.kind) return null;
     const matched: TokenBucket[] = [];
     let refusal: RateRefusal | null = null;
     for (const l of limits) {
-      if ((l.kind !== null && l.kind !== kind) || !l.source(op.source) || !l.target(op.target.name)) continue;
+      if ((nameBlindOnly && !l.nameBlind) || (l.kind !== null && l.kind !== kind) || !l.source(op.source) || !l.target(op.target.name)) continue;
       const name = targetKey(kind, op.target.name);
       const b = l.per === 'limit' ? this.wideBucket(l, op.source, now) : this.targetBucket(l, op.source, kind, name, now);
       const wait = Math.ceil(b.readyAt(now) - now);
