@@ -199,7 +199,8 @@ test("a flood of forged audit Events from the agent's token: the operator's cach
     60_000,
   );
   // The Pod-kind ones never reach the operator (the field selector); the cache holds at most the bound.
-  expect(await metric('thoughtgate_operator_informer_dropped_total', { resource: 'events', reason: 'filtered' })).toBe(60);
+  // At least 60: the counter adds every list the operator makes, and a relist under load lists them again.
+  expect(await metric('thoughtgate_operator_informer_dropped_total', { resource: 'events', reason: 'filtered' })).toBeGreaterThanOrEqual(60);
   expect(await metric('thoughtgate_operator_informer_objects', { resource: 'events' })).toBe(AUDIT_EVENT_LIMITS.perNamespace);
 
   // status.audit: the real counts (ghost names no policy, the big ones were left out), marked incomplete.

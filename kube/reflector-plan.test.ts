@@ -1,7 +1,7 @@
 // The reflector's decisions: when to list again, when and how long to back off, what a relist
 // changes. The loop itself runs against a real kube-apiserver in e2e/kube.test.ts.
 import type { KubeObject } from './protocol.js';
-import { HEALTHY_WATCH_MS, nextStep, relistChanges, SHORT_WATCH_MS, withinLimits, type Memory } from './reflector-plan.js';
+import { HEALTHY_WATCH_MS, listAdmission, nextStep, relistChanges, SHORT_WATCH_MS, withinLimits, type Memory } from './reflector-plan.js';
 
 const policy = { baseMs: 100, maxMs: 1600, random: () => 1 }; // no jitter: the ceiling each time
 const fresh: Memory = { attempt: 0, gones: 0 };
@@ -102,4 +102,19 @@ test('withinLimits: a new object fits below both bounds, the per-namespace one o
   expect(withinLimits({ total: 3, perNamespace: 2 }, 3, 0)).toBe(false);
   expect(withinLimits({ total: 3, perNamespace: 2 }, 1, 2)).toBe(false);
   expect(withinLimits({ total: 3 }, 2, 100)).toBe(true);
+});
+
+test('listAdmission: held objects always; new ones while everything admitted so far is within the limits', () => {
+  const held = new Set(['a/h1', 'a/h2']);
+  const admit = listAdmission({ total: 4, perNamespace: 2 }, (k) => held.has(k));
+  const got = [
+    ['a/n1', 'a'],
+    ['a/h1', 'a'],
+    ['a/n2', 'a'], // a holds 2 already (n1, h1)
+    ['a/h2', 'a'], // held: admitted over the namespace's bound
+    ['b/n1', 'b'],
+    ['b/n2', 'b'], // 4 admitted: the total is reached
+    ['c/n1', 'c'],
+  ].map(([k, ns]) => admit(k!, ns!));
+  expect(got).toEqual([true, true, false, true, true, false, false]);
 });

@@ -80,6 +80,26 @@ export function withinLimits(l: StoreLimits, total: number, inNamespace: number)
   return total < l.total && (l.perNamespace === undefined || inNamespace < l.perNamespace);
 }
 
+/**
+ * What a list may hold while its pages arrive, so that a list of any length (forged Events by the
+ * hundred thousand) holds at most the store plus `limits` before applyList cuts it: an object the
+ * store holds is always admitted (newcomers never evict it); a new one only while the objects
+ * admitted so far, in all and in its namespace, are within the limits. Objects the store held count
+ * too, so the list rarely admits newcomers that applyList (held ones first) then drops again.
+ * Returns the per-item decision, with its running counts.
+ */
+export function listAdmission(l: StoreLimits, held: (key: string) => boolean): (key: string, namespace: string) => boolean {
+  const perNamespace = new Map<string, number>();
+  let total = 0;
+  return (key, namespace) => {
+    const n = perNamespace.get(namespace) ?? 0;
+    if (!held(key) && !withinLimits(l, total, n)) return false;
+    perNamespace.set(namespace, n + 1);
+    total++;
+    return true;
+  };
+}
+
 export type Change<T> = { type: 'add'; object: T } | { type: 'update'; object: T; old: T } | { type: 'delete'; object: T };
 
 export const keyOf = (o: KubeObject): string => objectKey(o.metadata.name, o.metadata.namespace);

@@ -256,4 +256,61 @@ describe('startReflector transform and limits', () => {
     expect(r.list().map((o) => o.metadata.name)).toEqual(['m']);
     expect(r.state().dropped.overLimit).toBe(1);
   });
+
+  it('bounds what a list holds while its pages arrive: the store plus the limits; held objects stay, the rest is counted as dropped', async () => {
+    const limits = { total: 50, perNamespace: 10 };
+    const held = Array.from({ length: 5 }, (_, i) => inNs(`h${i}`, 'ns0', '1'));
+    // The relist: 100 pages of 100 new objects over 20 namespaces, the held ones on the last page.
+    const flood = Array.from({ length: 10_000 }, (_, i) => inNs(`n${i}`, `ns${i % 20}`, '6', { big: i % 7 === 0 ? 'yes' : '' }));
+    const lists = [held, [...flood, ...held]];
+    let listCalls = 0;
+    let most = 0;
+    let admitted = 0;
+    const watches: OpenWatch[] = [];
+    const base = scripted([]);
+    const source: ListWatcher<KubeObject> = {
+      description: 'paged test objects',
+      async list(_signal, keep) {
+        const all = lists[Math.min(listCalls++, lists.length - 1)]!;
+        const items: KubeObject[] = [];
+        for (let p = 0; p < all.length; p += 100) {
+          await new Promise((r) => setImmediate(r));
+          for (const o of all.slice(p, p + 100)) {
+            const kept = keep ? keep(o) : o;
+            if (kept) items.push(kept);
+          }
+          admitted = items.length;
+          most = Math.max(most, items.length);
+        }
+        return { items, resourceVersion: String(listCalls * 10) };
+      },
+      watch: (rv, onEvent, signal, opts) => {
+        const p = base.source.watch(rv, onEvent, signal, opts);
+        watches.push(base.watches.at(-1)!);
+        return p;
+      },
+    };
+    const drops = { filtered: 0, limit: 0 };
+    const r = startReflector({
+      source,
+      limits,
+      transform: (o) => (o.metadata.annotations?.['big'] === 'yes' ? null : { metadata: { ...o.metadata, annotations: {} } }),
+      onDrop: (_o, reason) => drops[reason]++,
+    });
+    running.push(r);
+    await r.synced();
+    expect(r.size()).toBe(5);
+    await until('a watch', () => watches.length === 1);
+    watches[0]!.fail(new KubeError('gone', 'too old', 410));
+    await until('the relist', () => r.state().counters.relists === 1 && watches.length === 2);
+    // Never more than the store (5) plus the limits held at once, whatever the list's length.
+    expect(most).toBeLessThanOrEqual(held.length + limits.total);
+    expect(admitted).toBeGreaterThanOrEqual(limits.total);
+    for (const h of held) expect(r.get(h.metadata.name, 'ns0')).toBeDefined();
+    expect(r.size()).toBe(limits.total);
+    expect(r.size('ns0')).toBeLessThanOrEqual(limits.perNamespace);
+    const filtered = flood.filter((o) => o.metadata.annotations?.['big'] === 'yes').length;
+    expect(r.state().dropped).toEqual({ filtered, overLimit: flood.length - filtered + held.length - limits.total });
+    expect(drops).toEqual({ filtered, limit: r.state().dropped.overLimit });
+  });
 });

@@ -12,7 +12,7 @@
 // The decisions are kube/reflector-plan.ts; this file is the I/O and the store.
 import { describeError } from '../lib/describe-error.js';
 import { KubeError, objectKey, type KubeObject, type WatchEvent } from './protocol.js';
-import { keyOf, nextStep, relistChanges, withinLimits, type AttemptEnd, type Change, type Memory, type StoreLimits } from './reflector-plan.js';
+import { keyOf, listAdmission, nextStep, relistChanges, withinLimits, type AttemptEnd, type Change, type Memory, type StoreLimits } from './reflector-plan.js';
 import type { ListResult, ListWatcher } from './resource.js';
 
 export type ReflectorPhase = 'listing' | 'connecting' | 'watching' | 'backoff' | 'closed';
@@ -175,6 +175,22 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
     if (!kept) dropped(obj, 'filtered');
     return kept;
   };
+  /**
+   * What a list keeps of each item as its pages arrive: the transform, then (with `limits`) the
+   * admission that bounds what the list holds to the store plus the limits. applyList still
+   * applies the limits exactly, held objects first.
+   */
+  const listKeep = (): ((obj: T) => T | null) | undefined => {
+    if (!o.limits) return o.transform ? keep : undefined;
+    const admit = listAdmission(o.limits, (k) => store.has(k));
+    return (obj) => {
+      const kept = keep(obj);
+      if (!kept) return null;
+      if (admit(keyOf(kept), nsOf(kept))) return kept;
+      dropped(kept, 'limit');
+      return null;
+    };
+  };
   let stopped = false;
   let current: AbortController | null = null;
   let wake: (() => void) | null = null;
@@ -217,7 +233,8 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
 
   const applyList = (r: ListResult<T>): void => {
     const first = !synced;
-    // The source applied `keep` per page already; again here for sources that do not (idempotent).
+    // The source applied `keep` (and the list's admission) per page already; again here for sources
+    // that do not (the transform is idempotent; the limits below are exact).
     let items = o.transform ? r.items.map(keep).filter((x): x is T => x !== null) : r.items;
     if (o.limits) {
       const limits = o.limits;
@@ -306,7 +323,7 @@ export function startReflector<T extends KubeObject>(o: ReflectorOptions<T>): Re
     try {
       if (needList) {
         st.phase = 'listing';
-        const r = await o.source.list(ac.signal, o.transform ? keep : undefined);
+        const r = await o.source.list(ac.signal, listKeep());
         st.counters.lists++;
         listed = true;
         recovered();

@@ -58,7 +58,8 @@ export interface ListWatcher<T extends KubeObject> {
   readonly description: string;
   /**
    * `keep`: applied to each object as its page arrives (null leaves it out), so a list holds only
-   * what the caller keeps, never every page of whole objects at once (the reflector's `transform`).
+   * what the caller keeps, never every page of whole objects at once (the reflector's `transform`
+   * and `limits`).
    */
   list(signal: AbortSignal, keep?: (obj: T) => T | null): Promise<ListResult<T>>;
   /**
