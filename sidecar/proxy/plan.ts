@@ -198,10 +198,7 @@ export function planPost(i: PlanInput): PostPlan {
     const { decision, audit } = enforce(gates, d.op, decide(gates, d.op, i.now));
     // After gates 1–3, before anything else: a denied call never reaches a bucket, and a hidden one
     // only the name-blind ones, so a rate-limit error never tells that a hidden tool exists.
-    // A hidden target's probe goes upstream too: it takes from the limits that match any name (a
-    // source-wide budget), whose refusal is the same for every name, so it tells nothing either.
-    const probed = decision.action === 'hidden' && m.kind === 'request' && d.op.target !== undefined;
-    const limited = i.rateLimit && (decision.action === 'forward' || probed) ? i.rateLimit(d.op, probed) : null;
+    const limited = rateRefusal(i, decision.action, m.kind, d.op);
     if (limited) {
       plan.outcomes.push({ ...outcomeOf(m, d.op, decision, i.logging), decision: 'deny', gate: 'ratelimit', rule: limited.rule, reason: limited.reason });
       plan.counts.push({ method: m.method, decision: 'deny', gate: 'ratelimit', rule: limited.rule });
@@ -332,6 +329,16 @@ function listAudit(c: PlanCtx): (method: string, hidden: number) => void {
 /** The decision log line's `audit` field. */
 function auditField(a: AuditRecord): NonNullable<MessageOutcome['audit']> {
   return { would: a.would, gate: a.gate, rule: a.rule, ...(a.policies ? { policies: a.policies } : {}) };
+}
+
+/** The rate limit that refuses a message gates 1–3 let go upstream, if any. */
+function rateRefusal(i: PlanInput, action: Decision['action'], kind: 'request' | 'notification', op: Operation): RateRefusal | null {
+  if (!i.rateLimit) return null;
+  if (action === 'forward') return i.rateLimit(op);
+  // A hidden target's probe goes upstream too: it takes from the limits that match any name (a
+  // source-wide budget), whose refusal is the same for every name, so it tells nothing either.
+  if (action === 'hidden' && kind === 'request' && op.target !== undefined) return i.rateLimit(op, true);
+  return null;
 }
 
 /**
