@@ -12,7 +12,7 @@ import { summariseArguments } from '../../lib/log.js';
 import { toolMayNeedApproval } from '../../policy/gates/approval-tools.js';
 import { decide, type Decision } from '../../policy/gates/decide.js';
 import { enforce, EXPOSE_RULE, visibilityEnforced, type AuditRecord } from '../../policy/gates/enforcement.js';
-import { describeMessage, type Operation } from '../../policy/gates/operation.js';
+import { describeMessage, type Operation, type TargetKind } from '../../policy/gates/operation.js';
 import { needsListFilter } from '../../policy/gates/visibility.js';
 import { isOurTaskId } from '../approvals/tasks.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
@@ -20,7 +20,7 @@ import type { MessageOutcome } from './context.js';
 import { EditTable, newProbeName, probeRequest, type ResponseEdit } from './edits.js';
 import { decodeMcpHeader, headerValue } from './headers.js';
 import type { ApprovalView, Takeover } from './gate4.js';
-import type { RateRefusal } from './rate-limit.js';
+import { targetKey, type RateRefusal } from './rate-limit.js';
 
 /**
  * The requests_total `rule` label: the deciding rule (its name, rules[i] or defaultAction), `expose`
@@ -343,13 +343,12 @@ function rateRefusal(i: PlanInput, action: Decision['action'], kind: 'request' |
 
 /**
  * The target as logs and spans show it: a resource URI without its query, which an agent controls
- * and which can carry credentials (presigned URLs); names as they are. (A fragment never gets here:
- * resource-uri.ts refuses it.)
+ * and which can carry credentials (presigned URLs): the rate limiter's per-target key, marked as cut.
+ * Names as they are. (A fragment never gets here: resource-uri.ts refuses it.)
  */
-export function loggedTarget(kind: string, name: string): string {
-  if (kind !== 'resource') return name;
-  const cut = name.indexOf('?');
-  return cut < 0 ? name : `${name.slice(0, cut)}?…`;
+export function loggedTarget(kind: TargetKind, name: string): string {
+  const key = targetKey(kind, name);
+  return key === name ? name : `${key}?…`;
 }
 
 function outcomeOf(m: Message & { kind: 'request' | 'notification' }, op: Operation, d: Decision, logging: boolean): MessageOutcome {
