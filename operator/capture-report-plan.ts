@@ -75,15 +75,3 @@ export function planCaptureReport(policies: readonly KubeObject[], pods: readonl
     .filter((p) => JSON.stringify((p.status as { capture?: unknown } | undefined)?.capture) !== text)
     .map((p) => ({ policy: p.metadata.name, report }));
 }
-
-/**
- * How long a namespace's report must wait before it may be written: 0 now, else the rest of the
- * minimum interval since the namespace's last write. Every pod created or deleted changes the
- * report, and each write is one patch per policy of the namespace: a rolling update would write
- * once per pod event. Waiting instead coalesces a burst into one write per interval; the write
- * after the wait reads the state then, so the last state is always written.
- */
-export function captureWriteDelay(lastWriteAt: number | undefined, now: number, minIntervalMs: number): number {
-  if (lastWriteAt === undefined) return 0;
-  return Math.max(0, lastWriteAt + minIntervalMs - now);
-}

@@ -9,7 +9,6 @@ import * as k8s from '@kubernetes/client-node';
 import { KINDS } from '../api/crds.js';
 import { GROUP, VERSION } from '../api/wellknown.js';
 import { systemClock, type Clock } from '../lib/clock.js';
-import { captureWriteDelay } from './capture-report-plan.js';
 import { namespaceId, type NamespaceKey } from './keys.js';
 import type { KubeObject } from './kube-object.js';
 import { ignoreNotFound, mergePatch } from './kube-writes.js';
@@ -62,7 +61,7 @@ class NamespaceReportController<T extends k8s.KubernetesObject> implements Recon
 
   async reconcile(key: NamespaceKey): Promise<void> {
     const { namespace } = key;
-    const wait = captureWriteDelay(this.lastWrite.get(namespace), this.timing.clock.now(), this.timing.minIntervalMs);
+    const wait = reportWriteDelay(this.lastWrite.get(namespace), this.timing.clock.now(), this.timing.minIntervalMs);
     if (wait > 0) {
       // The queue keeps one timer per key: the events of a burst share it.
       this.ctx.enqueue(key, wait);
@@ -92,4 +91,16 @@ class NamespaceReportController<T extends k8s.KubernetesObject> implements Recon
         .catch(ignoreNotFound);
     }
   }
+}
+
+/**
+ * How long a namespace's report must wait before it may be written: 0 now, else the rest of the
+ * minimum interval since the namespace's last write. Every event the report watches (a pod, an
+ * audit Event) can change it, and each write is one patch per policy of the namespace: a rolling
+ * update would write once per pod event. Waiting instead coalesces a burst into one write per interval; the write
+ * after the wait reads the state then, so the last state is always written.
+ */
+export function reportWriteDelay(lastWriteAt: number | undefined, now: number, minIntervalMs: number): number {
+  if (lastWriteAt === undefined) return 0;
+  return Math.max(0, lastWriteAt + minIntervalMs - now);
 }
