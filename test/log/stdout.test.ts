@@ -1,11 +1,11 @@
 // The stdout writer in a real process (test/log/log-child.ts, bundled): stdout as a pipe nobody
 // reads, a pipe read late, a file, /dev/null, and what is left at exit.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { ROOT } from '../support/processes.js';
+import { CLI, freePort, ROOT, waitForPort } from '../support/processes.js';
 
 interface State {
   queued: number;
@@ -165,3 +165,36 @@ test('stdout /dev/null: lines are written and nothing stays queued', async () =>
   }
   expect(s).toMatchObject({ queued: 0, dropped: 0, seq: 20000 });
 }, 30_000);
+
+test('the sidecar with stdout a pipe nobody reads answers requests and counts the lines it dropped on /metrics', async () => {
+  const config = join(dir, 'thoughtgate.yaml');
+  // Every call is denied by a rule: one request line each, no upstream needed.
+  writeFileSync(config, 'sources:\n  - name: up\n    url: http://127.0.0.1:9/mcp\nrules:\n  - name: none\n    match: { tool: "*" }\n    action: deny\n');
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, [CLI, 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(adminPort)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  child.stdout!.pause();
+  await waitForPort(adminPort);
+  const body = (i: number) => JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'x'.repeat(400), arguments: {} } });
+  const dropped = async () =>
+    Number(/thoughtgate_sidecar_log_lines_dropped_total (\d+)/.exec(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text())?.[1]);
+  let sent = 0;
+  // ~700-character lines: past the pipe's buffer and the 1 MiB bound within a few thousand calls.
+  while ((await dropped()) === 0 && sent < 40_000) {
+    await Promise.all(
+      Array.from({ length: 500 }, async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/mcp/up`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          body: body(sent++),
+        });
+        expect(r.status).toBe(200);
+        await r.text();
+      }),
+    );
+  }
+  expect(await dropped()).toBeGreaterThan(0);
+  expect((await fetch(`http://127.0.0.1:${adminPort}/health`)).status).toBe(200);
+}, 60_000);
