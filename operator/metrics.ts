@@ -1,7 +1,7 @@
 // Prometheus metrics of the operator, named thoughtgate_operator_<metric>_<unit>.
 import { X509Certificate } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { logLinesDropped } from '../lib/log.js';
+import { logLinesDroppedCounter } from '../lib/log-metric.js';
 
 export function createOperatorMetrics() {
   const registry = new Registry();
@@ -63,16 +63,7 @@ export function createOperatorMetrics() {
       help: 'Spans dropped because the export queue (OTEL_BSP_MAX_QUEUE_SIZE) was full: the collector is slow or unreachable',
       registers: [registry],
     }),
-    logLinesDropped: new Counter({
-      name: `${p}log_lines_dropped_total`,
-      help: 'Log lines dropped because stdout was slower than the log (more than 1 MiB waiting): its reader is stalled or slow',
-      registers: [registry],
-      // The stdout writer is the process's; each scrape reads its count.
-      collect() {
-        this.reset();
-        this.inc(logLinesDropped());
-      },
-    }),
+    logLinesDropped: logLinesDroppedCounter(p, registry),
   };
 }
 

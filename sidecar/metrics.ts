@@ -1,7 +1,7 @@
 // Prometheus metrics of the sidecar, named thoughtgate_sidecar_<metric>_<unit>.
 // A registry per sidecar instance (not prom-client's global one) so tests can run several.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { logLinesDropped } from '../lib/log.js';
+import { logLinesDroppedCounter } from '../lib/log-metric.js';
 
 // Added latency is sub-millisecond when healthy; upstream latency spans ms to minutes.
 const ADDED_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1];
@@ -267,16 +267,7 @@ export function createSidecarMetrics() {
       help: 'Spans dropped because the export queue (OTEL_BSP_MAX_QUEUE_SIZE) was full: the collector is slow or unreachable',
       registers: [registry],
     }),
-    logLinesDropped: new Counter({
-      name: `${p}log_lines_dropped_total`,
-      help: 'Log lines dropped because stdout was slower than the log (more than 1 MiB waiting): its reader is stalled or slow',
-      registers: [registry],
-      // The stdout writer is the process's; each scrape reads its count.
-      collect() {
-        this.reset();
-        this.inc(logLinesDropped());
-      },
-    }),
+    logLinesDropped: logLinesDroppedCounter(p, registry),
   };
 }
 
