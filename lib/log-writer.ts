@@ -5,8 +5,8 @@
 // libuv stream whose write queue grows without bound when the reader stalls (~900 MB in 1.5 s of
 // logging into a pipe nobody read); a file is written with a blocking write(2) per call; a TTY is
 // set blocking. So: pipes and sockets go through process.stdout (its libuv queue, at most one
-// batch in it at a time); files, /dev/null and TTYs through fs.write on the thread pool.
-import { fstatSync, write as fsWrite, writeSync } from 'node:fs';
+// batch in it at a time); files, /dev/null and TTYs get one synchronous write per turn.
+import { fstatSync, writeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 
 /** Where batches go: one write at a time, `done` when it completed (or failed). */
@@ -140,21 +140,27 @@ export function streamSink(stream: Writable & { _handle?: { writeQueueSize?: num
   };
 }
 
-/** An fd sink: fs.write on the thread pool (files, character devices, TTYs), partial writes resumed. */
+/**
+ * An fd sink for files, character devices (/dev/null) and TTYs: one synchronous write(2) per batch,
+ * as Node writes them, but per turn instead of per line. A file has no reader to wait for; a write
+ * on the thread pool was tried and dropped: at exit it could still be running and lines written
+ * synchronously then overtook it.
+ */
 export function fdSink(fd: number): Sink {
-  // Bytes known unwritten while waiting to retry; during a write on the pool nobody knows.
+  // Bytes known unwritten while waiting to retry a non-blocking fd (a TTY someone set so).
   let waiting: number | undefined;
   const write = (batch: Buffer, done: (err?: Error | null) => void): void => {
     waiting = undefined;
-    fsWrite(fd, batch, 0, batch.length, null, (err, n) => {
-      // EAGAIN: someone made the fd non-blocking; wait a little rather than spin.
-      if (err?.code === 'EAGAIN') {
-        waiting = batch.length;
-        setTimeout(() => write(batch, done), 10).unref();
-      } else if (err) done(err);
-      else if (n < batch.length) write(batch.subarray(n), done);
-      else done();
-    });
+    let rest = batch;
+    try {
+      while (rest.length > 0) rest = rest.subarray(writeSync(fd, rest));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return done(err as Error);
+      waiting = rest.length;
+      setTimeout(() => write(rest, done), 10).unref();
+      return;
+    }
+    done();
   };
   return { write, unwritten: () => waiting, writeSync: (chunk) => writeSync(fd, chunk) };
 }
