@@ -1,5 +1,5 @@
 // Log lines to stdout without costing the proxy: lines logged during one event-loop turn leave in
-// one write, writes never block the event loop, and a slow reader costs dropped lines, never memory.
+// one write, a slow reader never blocks the event loop, and it costs dropped lines, never memory.
 //
 // What Node does with stdout (measured on Node 24, Linux): a pipe or socket is a non-blocking
 // libuv stream whose write queue grows without bound when the reader stalls (~900 MB in 1.5 s of
