@@ -25,7 +25,7 @@ import {
   Decimal,
   Duration,
   EntityUid,
-  EvalError,
+  CedarError,
   I64_MAX,
   I64_MIN,
   equals,
@@ -58,7 +58,7 @@ export class Unsupported extends Error {}
 export interface DirectPolicy {
   id: string;
   effect: 'permit' | 'forbid';
-  /** Scope and conditions; true when the policy is satisfied. Throws EvalError. */
+  /** Scope and conditions; true when the policy is satisfied. Throws CedarError. */
   applies: (r: DirectRequest) => boolean;
 }
 
@@ -139,7 +139,7 @@ function inEntity(r: DirectRequest, a: EntityUid, b: EntityUid): boolean {
 // ---- expressions ----
 
 function fail(message: string): never {
-  throw new EvalError(message);
+  throw new CedarError(message);
 }
 
 function typeError(expected: string, v: Value): never {
@@ -379,7 +379,13 @@ function literal(v: unknown): Value {
 
 function comparison(op: '<' | '<=' | '>' | '>=', left: Expr, right: Expr): Expr {
   const test =
-    op === '<' ? (x: bigint, y: bigint) => x < y : op === '<=' ? (x: bigint, y: bigint) => x <= y : op === '>' ? (x: bigint, y: bigint) => x > y : (x: bigint, y: bigint) => x >= y;
+    op === '<'
+      ? (x: bigint, y: bigint) => x < y
+      : op === '<='
+        ? (x: bigint, y: bigint) => x <= y
+        : op === '>'
+          ? (x: bigint, y: bigint) => x > y
+          : (x: bigint, y: bigint) => x >= y;
   return (r) => {
     const x = left(r);
     const y = right(r);

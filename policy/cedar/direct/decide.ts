@@ -9,9 +9,9 @@
  */
 import type * as CedarTypes from '@cedar-policy/cedar-wasm/nodejs';
 import type { CedarJson } from '../normalise.js';
-import type { CedarInput } from '../evaluate.js';
+import type { Identity } from '../../../api/config.js';
 import type { DirectPolicy, DirectRequest } from './compile.js';
-import { CedarRecord, Datetime, EntityUid, EvalError, fromJson, type Value } from './values.js';
+import { CedarRecord, Datetime, EntityUid, CedarError, fromJson, type Value } from './values.js';
 
 const RESOURCE_TYPE = {
   tool: 'ThoughtGate::Tool',
@@ -19,6 +19,15 @@ const RESOURCE_TYPE = {
   prompt: 'ThoughtGate::Prompt',
   method: 'ThoughtGate::Method',
 } as const;
+
+/** What a call is (evaluate.ts's CedarInput, without the raw arguments). */
+export interface DirectInput {
+  identity: Identity;
+  method: string;
+  source: string;
+  target: { kind: keyof typeof RESOURCE_TYPE; name: string };
+  now: Date;
+}
 
 /** ISO text Cedar's datetime reads; years beyond 9999 or before 0 (±YYYYYY) it refuses. */
 const PLAIN_ISO = /^\d{4}-/;
@@ -28,7 +37,7 @@ function wellFormed(...texts: unknown[]): boolean {
 }
 
 /** The request as the direct evaluator reads it, or null when only wasm models it exactly. */
-export function directRequest(input: CedarInput, args: CedarJson, isoNow: string): DirectRequest | null {
+export function directRequest(input: DirectInput, args: CedarJson, isoNow: string): DirectRequest | null {
   const { identity, source, target, method } = input;
   if (!PLAIN_ISO.test(isoNow)) return null;
   if (!wellFormed(identity.namespace, identity.serviceAccount, identity.pod, source, method, target.name)) return null;
@@ -75,7 +84,7 @@ export function decideDirect(policies: readonly DirectPolicy[], request: DirectR
     try {
       if (p.applies(request)) (p.effect === 'permit' ? permits : forbids).push(p.id);
     } catch (e) {
-      if (!(e instanceof EvalError)) return null;
+      if (!(e instanceof CedarError)) return null;
       errors.push({ policyId: p.id, error: { message: e.message } });
     }
   }

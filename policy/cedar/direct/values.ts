@@ -12,7 +12,7 @@ import type { CedarJson } from '../normalise.js';
 export type Value = boolean | bigint | string | EntityUid | CedarSet | CedarRecord | Decimal | Datetime | Duration;
 
 /** A Cedar evaluation error: the policy is skipped and reported, as Cedar does. */
-export class EvalError extends Error {}
+export class CedarError extends Error {}
 
 export class EntityUid {
   readonly kind = 'entity';
