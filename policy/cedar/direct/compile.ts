@@ -234,8 +234,10 @@ function expr(n: unknown): Expr {
     case 'in': {
       const [left, right] = binary(a);
       return (r) => {
-        const e = asEntity(left(r));
+        // Both operands first, then their types: which error Cedar reports depends on it.
+        const l = left(r);
         const target = right(r);
+        const e = asEntity(l);
         if (target instanceof EntityUid) return inEntity(r, e, target);
         if (!(target instanceof CedarSet)) return typeError('one of [set, (entity of type `any_entity_type`)]', target);
         // Every element must be an entity, even after a match (Cedar checks them all first).
@@ -246,8 +248,9 @@ function expr(n: unknown): Expr {
     case 'contains': {
       const [left, right] = binary(a);
       return (r) => {
-        const set = asSet(left(r));
-        return set.keys().has(keyOf(right(r)));
+        const l = left(r);
+        const item = right(r);
+        return asSet(l).keys().has(keyOf(item));
       };
     }
     case 'containsAll':
@@ -255,8 +258,10 @@ function expr(n: unknown): Expr {
       const [left, right] = binary(a);
       const all = op === 'containsAll';
       return (r) => {
-        const x = asSet(left(r)).keys();
-        const y = asSet(right(r)).keys();
+        const l = left(r);
+        const rr = right(r);
+        const x = asSet(l).keys();
+        const y = asSet(rr).keys();
         for (const k of y) if (x.has(k) !== all) return !all;
         return all;
       };
@@ -270,8 +275,10 @@ function expr(n: unknown): Expr {
       const [left, right] = binary(a);
       const get = op === 'getTag';
       return (r) => {
-        const uid = asEntity(left(r));
-        const tag = asString(right(r));
+        const l = left(r);
+        const t = right(r);
+        const uid = asEntity(l);
+        const tag = asString(t);
         const data = entityOf(r, uid);
         if (!data) return get ? fail(`entity \`${uid}\` does not exist`) : false;
         const has = Object.hasOwn(data.tags, tag);
@@ -404,8 +411,10 @@ function comparison(op: '<' | '<=' | '>' | '>=', left: Expr, right: Expr): Expr 
 function arithmetic(op: '+' | '-' | '*', left: Expr, right: Expr): Expr {
   const verb = op === '+' ? 'add' : op === '-' ? 'subtract' : 'multiply';
   return (r) => {
-    const x = asLong(left(r));
-    const y = asLong(right(r));
+    const l = left(r);
+    const rr = right(r);
+    const x = asLong(l);
+    const y = asLong(rr);
     const v = op === '+' ? x + y : op === '-' ? x - y : x * y;
     return checked(v, `${verb} the values \`${x}\` and \`${y}\``);
   };
