@@ -208,11 +208,14 @@ cold('cedar.evaluate_cold_wasm', { engine: 'wasm' });
 
 // Would a decision cache keyed by the projected request pay on top of the direct path? Its key
 // alone (project what the set reads, encode it) against the whole direct decision after normalising.
+// (Measured, not built: this call's set reads context.time, so no key could be exact anyway.)
 const subsetForCache = set.setFor(input.method, input.source);
 const normalised = normaliseArguments(input.arguments);
 if (!normalised.ok) throw new Error('unreachable');
 const iso = input.now.toISOString();
 run('cedar.direct_decide_only', N, () => decideDirect(subsetForCache.direct!, directRequest(input, normalised.value, iso)!));
+const leanSet = set.setFor(lean.method, lean.source);
+run('cedar.direct_decide_only_lean', N, () => decideDirect(leanSet.direct!, directRequest(lean, {}, iso)!));
 const cacheKeys = new Map<string, unknown>();
 run('cedar.cache_key_and_lookup', N, () => {
   const key = JSON.stringify([

@@ -15,7 +15,10 @@
  * Anything else — `ip(…)`, slots, long literals beyond 2^53 (the JSON form has already rounded
  * them), extension calls on computed strings, unfamiliar datetime forms, an operator this file
  * does not know — throws Unsupported, and the caller keeps the whole policy set on wasm.
- * The differential and property tests in this folder compare every decision with cedar-wasm.
+ * Error messages are Cedar's words, and operands are evaluated before their types are checked, as
+ * Cedar does, so that a policy with two faults reports the same one.
+ * The differential and property tests in this folder compare every decision, reason included,
+ * with cedar-wasm.
  */
 import { DAY_MS, parseDatetime, parseDuration } from './datetime.js';
 import {

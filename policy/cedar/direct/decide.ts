@@ -1,7 +1,9 @@
 /**
  * One decision by the direct evaluator (compile.ts), answered in cedar-wasm's answer shape so that
  * evaluate.ts interprets both paths with the same code: satisfied permits (allow) or satisfied
- * forbids (deny) as the reason, every failing policy as an error.
+ * forbids (deny) as the reason, every failing policy as an error. Errors carry Cedar's own wording
+ * (compile.ts copies its messages and its operand order) and are not re-run on wasm: calls that
+ * make policies fail cost no more than any other, and need no wasm.
  *
  * `null` means "ask wasm": the request holds something the direct model does not represent
  * exactly (text that is not valid Unicode, a time Cedar's datetime cannot hold), or the evaluator

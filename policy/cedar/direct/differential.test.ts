@@ -1,5 +1,6 @@
 // The direct evaluator against cedar-wasm, the oracle: generated policies of every modelled
-// shape and generated calls must get the same decision, determining policies and approval channel.
+// shape and generated calls must get the same decision, determining policies, approval channel and
+// reason (error messages included).
 import fc from 'fast-check';
 import { compilePolicies, type CompiledPolicies } from '../policies.js';
 import { evaluate, type CedarDecision, type CedarInput } from '../evaluate.js';
