@@ -221,53 +221,38 @@ function expr(n: unknown): Expr {
       return op === '&&' ? (r) => asBool(left(r)) && asBool(right(r)) : (r) => asBool(left(r)) || asBool(right(r));
     }
     case '==':
-    case '!=': {
-      const [left, right] = binary(a);
-      return op === '==' ? (r) => equals(left(r), right(r)) : (r) => !equals(left(r), right(r));
-    }
+      return operands(a, equals);
+    case '!=':
+      return operands(a, (x, y) => !equals(x, y));
     case '<':
     case '<=':
     case '>':
     case '>=':
-      return comparison(op, ...binary(a));
+      return operands(a, comparison(op));
     case '+':
     case '-':
     case '*':
-      return arithmetic(op, ...binary(a));
-    case 'in': {
-      const [left, right] = binary(a);
-      return (r) => {
-        // Both operands first, then their types: which error Cedar reports depends on it.
-        const l = left(r);
-        const target = right(r);
-        const e = asEntity(l);
+      return operands(a, arithmetic(op));
+    case 'in':
+      return operands(a, (x, target, r) => {
+        const e = asEntity(x);
         if (target instanceof EntityUid) return inEntity(r, e, target);
         if (!(target instanceof CedarSet)) return typeError('one of [set, (entity of type `any_entity_type`)]', target);
         // Every element must be an entity, even after a match (Cedar checks them all first).
         const uids = target.values().map(asEntity);
         return uids.some((t) => inEntity(r, e, t));
-      };
-    }
-    case 'contains': {
-      const [left, right] = binary(a);
-      return (r) => {
-        const l = left(r);
-        const item = right(r);
-        return asSet(l).keys().has(keyOf(item));
-      };
-    }
+      });
+    case 'contains':
+      return operands(a, (set, item) => asSet(set).keys().has(keyOf(item)));
     case 'containsAll':
     case 'containsAny': {
-      const [left, right] = binary(a);
       const all = op === 'containsAll';
-      return (r) => {
-        const l = left(r);
-        const rr = right(r);
-        const x = asSet(l).keys();
-        const y = asSet(rr).keys();
+      return operands(a, (left, right) => {
+        const x = asSet(left).keys();
+        const y = asSet(right).keys();
         for (const k of y) if (x.has(k) !== all) return !all;
         return all;
-      };
+      });
     }
     case 'isEmpty': {
       const arg = expr(a['arg']);
@@ -275,19 +260,16 @@ function expr(n: unknown): Expr {
     }
     case 'hasTag':
     case 'getTag': {
-      const [left, right] = binary(a);
       const get = op === 'getTag';
-      return (r) => {
-        const l = left(r);
-        const t = right(r);
-        const uid = asEntity(l);
+      return operands(a, (e, t, r) => {
+        const uid = asEntity(e);
         const tag = asString(t);
         const data = entityOf(r, uid);
         if (!data) return get ? fail(`entity \`${uid}\` does not exist`) : false;
         const has = Object.hasOwn(data.tags, tag);
         if (!get) return has;
         return has ? data.tags[tag]! : fail(`\`${uid}\` does not have the tag \`${tag}\``);
-      };
+      });
     }
     case '.': {
       const left = expr(a['left']);
@@ -365,8 +347,14 @@ function variable(name: unknown): Expr {
   throw new Unsupported('Var');
 }
 
-function binary(a: Record<string, unknown>): [Expr, Expr] {
-  return [expr(a['left']), expr(a['right'])];
+/**
+ * A binary operator: both operands are evaluated, left first, before either's type is checked —
+ * Cedar's order, which decides which error a policy with two faults reports.
+ */
+function operands(a: Record<string, unknown>, f: (x: Value, y: Value, r: DirectRequest) => Value): Expr {
+  const left = expr(a['left']);
+  const right = expr(a['right']);
+  return (r) => f(left(r), right(r), r);
 }
 
 function constant(v: Value): Expr {
@@ -387,7 +375,7 @@ function literal(v: unknown): Value {
   return entityLiteral(v);
 }
 
-function comparison(op: '<' | '<=' | '>' | '>=', left: Expr, right: Expr): Expr {
+function comparison(op: '<' | '<=' | '>' | '>='): (x: Value, y: Value) => boolean {
   const test =
     op === '<'
       ? (x: bigint, y: bigint) => x < y
@@ -396,9 +384,7 @@ function comparison(op: '<' | '<=' | '>' | '>=', left: Expr, right: Expr): Expr 
         : op === '>'
           ? (x: bigint, y: bigint) => x > y
           : (x: bigint, y: bigint) => x >= y;
-  return (r) => {
-    const x = left(r);
-    const y = right(r);
+  return (x, y) => {
     if (typeof x === 'bigint' && typeof y === 'bigint') return test(x, y);
     // Which type Cedar names in the error: long first, then the left operand's.
     if (typeof x === 'bigint') return typeError('long', y);
@@ -411,13 +397,11 @@ function comparison(op: '<' | '<=' | '>' | '>=', left: Expr, right: Expr): Expr 
   };
 }
 
-function arithmetic(op: '+' | '-' | '*', left: Expr, right: Expr): Expr {
+function arithmetic(op: '+' | '-' | '*'): (l: Value, r: Value) => bigint {
   const verb = op === '+' ? 'add' : op === '-' ? 'subtract' : 'multiply';
-  return (r) => {
-    const l = left(r);
-    const rr = right(r);
+  return (l, r) => {
     const x = asLong(l);
-    const y = asLong(rr);
+    const y = asLong(r);
     const v = op === '+' ? x + y : op === '-' ? x - y : x * y;
     return checked(v, `${verb} the values \`${x}\` and \`${y}\``);
   };
