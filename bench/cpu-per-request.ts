@@ -27,6 +27,8 @@ const SSE = process.env['BENCH_SSE'] !== '0';
 const TICK_US = 1e6 / 100; // USER_HZ
 // BENCH_PROF=<dir>: the sidecars write a CPU profile there (node --cpu-prof) when they exit.
 const PROF = process.env['BENCH_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROF']}`] : [];
+// The floor relay has no SIGTERM handler; profiled, it must exit (not die) to write its profile.
+const FLOOR_PROF = PROF.length > 0 ? [...PROF, '--import', 'data:text/javascript,process.on("SIGTERM",()=>process.exit(0))'] : [];
 
 const RESULT = JSON.stringify({ content: [{ type: 'text', text: 'ok' }] });
 const SSE_EVENT = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'x'.repeat(64 * 1024 - 120) } })}\n\n`;
@@ -93,10 +95,14 @@ async function startProxy(variant: string, upPort: number, config: string): Prom
   const port = await freePort();
   const env = { ...process.env, NODE_OPTIONS: '--max-semi-space-size=4' };
   if (variant === 'floor') {
-    const child = spawn('taskset', ['-c', PROXY_CPU, NODE, ...PROF, join(HERE, 'support', 'floor-relay.js'), String(port), `http://127.0.0.1:${upPort}`], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env,
-    });
+    const child = spawn(
+      'taskset',
+      ['-c', PROXY_CPU, NODE, ...FLOOR_PROF, join(HERE, 'support', 'floor-relay.js'), String(port), `http://127.0.0.1:${upPort}`],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env,
+      },
+    );
     await waitFor(`http://127.0.0.1:${port}/mcp`, 200);
     return { child, url: `http://127.0.0.1:${port}/mcp` };
   }
