@@ -3,35 +3,43 @@
 // relay's few small objects per chunk rarely cause: a 100 MB SSE answer grew the sidecar's RSS by
 // ~50 MiB of read buffers already written and dropped (the Node floor relay shows the same).
 // A young-generation collection after every RECLAIM_BYTES relayed frees them: the buffers of
-// chunks written out are dead by then, and the young generation is small, so it costs ~0.1 ms.
+// chunks written out are dead by then, and the young generation is small (~0.15 ms a collection).
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /** Upstream bytes relayed between two collections (all streams together). */
 export const RECLAIM_BYTES = 4 * 1024 * 1024;
 
-type Gc = (o: { type: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
+export type Collect = (o: { type: 'minor' | 'major' }) => void;
 
-let gc: Gc | null | undefined;
-let since = 0;
+let gc: Collect | null | undefined;
 
-/** V8's gc(), got once: exposed to a fresh context (the process's own global stays without it). */
-function collector(): Gc | null {
+/**
+ * V8's gc(), got once and only when first needed: exposed to a fresh context, so the process's own
+ * global stays without it. Null where V8 refuses (the buffers then wait for V8's own collections).
+ */
+export function exposedGc(): Collect | null {
   if (gc === undefined) {
     try {
       setFlagsFromString('--expose-gc');
-      gc = runInNewContext('gc') as Gc;
+      gc = runInNewContext('gc') as Collect;
     } catch {
-      gc = null; // no gc: the buffers wait for V8's own collections, as before
+      gc = null;
     }
   }
   return gc;
 }
 
-/** Counts upstream bytes a relay has passed on; past RECLAIM_BYTES, the young generation is collected. */
-export function relayed(bytes: number): void {
-  since += bytes;
-  if (since < RECLAIM_BYTES) return;
-  since = 0;
-  collector()?.({ type: 'minor' });
+/** A byte counter that calls `collect` each time another `every` bytes have been counted. */
+export function reclaimEvery(every: number, collect: () => void): (bytes: number) => void {
+  let since = 0;
+  return (bytes) => {
+    since += bytes;
+    if (since < every) return;
+    since = 0;
+    collect();
+  };
 }
+
+/** Counts upstream bytes a relay has passed on; past RECLAIM_BYTES, the young generation is collected. */
+export const relayed = reclaimEvery(RECLAIM_BYTES, () => exposedGc()?.({ type: 'minor' }));
