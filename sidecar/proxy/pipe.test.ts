@@ -165,10 +165,12 @@ describe('pipeTo', () => {
 });
 
 describe('reclaim', () => {
-  test('collects once per `every` bytes counted, however they are split', () => {
+  test('collects once per `every` bytes counted, however they are split; small reads are not counted', () => {
     let collected = 0;
-    const count = reclaimEvery(1000, () => collected++);
+    const count = reclaimEvery(1000, 100, () => collected++);
     for (let i = 0; i < 9; i++) count(100);
+    expect(collected).toBe(0);
+    for (let i = 0; i < 50; i++) count(99);
     expect(collected).toBe(0);
     count(100);
     expect(collected).toBe(1);

@@ -9,6 +9,11 @@ import { runInNewContext } from 'node:vm';
 
 /** Upstream bytes relayed between two collections (all streams together). */
 export const RECLAIM_BYTES = 4 * 1024 * 1024;
+/**
+ * Smaller reads are not counted: a small answer's JS work per chunk (parsing, objects) fills the
+ * young generation and so brings V8's own collections soon enough; only large reads outrun it.
+ */
+export const RECLAIM_MIN_CHUNK = 16 * 1024;
 
 export type Collect = (o: { type: 'minor' | 'major' }) => void;
 
@@ -30,10 +35,11 @@ export function exposedGc(): Collect | null {
   return gc;
 }
 
-/** A byte counter that calls `collect` each time another `every` bytes have been counted. */
-export function reclaimEvery(every: number, collect: () => void): (bytes: number) => void {
+/** A byte counter that calls `collect` each time another `every` bytes of reads of at least `min` have been counted. */
+export function reclaimEvery(every: number, min: number, collect: () => void): (bytes: number) => void {
   let since = 0;
   return (bytes) => {
+    if (bytes < min) return;
     since += bytes;
     if (since < every) return;
     since = 0;
@@ -42,4 +48,4 @@ export function reclaimEvery(every: number, collect: () => void): (bytes: number
 }
 
 /** Counts upstream bytes a relay has passed on; past RECLAIM_BYTES, the young generation is collected. */
-export const relayed = reclaimEvery(RECLAIM_BYTES, () => exposedGc()?.({ type: 'minor' }));
+export const relayed = reclaimEvery(RECLAIM_BYTES, RECLAIM_MIN_CHUNK, () => exposedGc()?.({ type: 'minor' }));
