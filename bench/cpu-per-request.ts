@@ -5,6 +5,8 @@
 //
 //   taskset -c 1 node dist/bench/cpu-per-request.js base=/tmp/base-repo new=.   (repo roots, built)
 //
+// A variant may also be a relay script (name=path.mjs) run like the floor: `<port> <upstream origin>`.
+//
 // CPU per request = (utime + stime of the proxy, /proc/<pid>/stat) / requests answered, over a
 // closed-loop load of BENCH_CLIENTS clients for BENCH_SECONDS. Prints one line per run and medians.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -94,15 +96,13 @@ interface Proxy {
 async function startProxy(variant: string, upPort: number, config: string): Promise<Proxy> {
   const port = await freePort();
   const env = { ...process.env, NODE_OPTIONS: '--max-semi-space-size=4' };
-  if (variant === 'floor') {
-    const child = spawn(
-      'taskset',
-      ['-c', PROXY_CPU, NODE, ...FLOOR_PROF, join(HERE, 'support', 'floor-relay.js'), String(port), `http://127.0.0.1:${upPort}`],
-      {
-        stdio: ['ignore', 'ignore', 'inherit'],
-        env,
-      },
-    );
+  // The floor, or any relay script taking the same arguments (<port> <upstream origin>).
+  if (variant === 'floor' || /\.m?js$/.test(variant)) {
+    const script = variant === 'floor' ? join(HERE, 'support', 'floor-relay.js') : resolve(variant);
+    const child = spawn('taskset', ['-c', PROXY_CPU, NODE, ...FLOOR_PROF, script, String(port), `http://127.0.0.1:${upPort}`], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env,
+    });
     await waitFor(`http://127.0.0.1:${port}/mcp`, 200);
     return { child, url: `http://127.0.0.1:${port}/mcp` };
   }

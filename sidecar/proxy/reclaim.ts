@@ -21,7 +21,8 @@ let gc: Collect | null | undefined;
 
 /**
  * V8's gc(), got once and only when first needed: exposed to a fresh context, so the process's own
- * global stays without it. Null where V8 refuses (the buffers then wait for V8's own collections).
+ * global (made before) stays without it; contexts made later would have it too (the sidecar makes
+ * none). Null where V8 refuses (the buffers then wait for V8's own collections).
  */
 export function exposedGc(): Collect | null {
   if (gc === undefined) {
