@@ -70,7 +70,10 @@ describe('pipeTo', () => {
   test('a client that does not read stops the source: bounded, not 1 GiB in memory; reading resumes it to the end', async () => {
     const total = 1024 * 1024 * 1024;
     let src: ReturnType<typeof source> | null = null;
-    const s = await serve(() => ({ body: (src = source(total)) }));
+    const s = await serve(() => {
+      src = source(total);
+      return { body: src };
+    });
     const client = await rawClient(s.port);
     try {
       const stalled = await settled(() => src?.produced ?? 0);
@@ -110,7 +113,10 @@ describe('pipeTo', () => {
 
   test('the client going away midway rejects with CLIENT_CLOSED and destroys the source', async () => {
     let src: ReturnType<typeof source> | null = null;
-    const s = await serve(() => ({ body: (src = source(1024 * 1024 * 1024)) }));
+    const s = await serve(() => {
+      src = source(1024 * 1024 * 1024);
+      return { body: src };
+    });
     const client = await rawClient(s.port);
     try {
       await settled(() => src?.produced ?? 0);
@@ -133,7 +139,9 @@ describe('pipeTo', () => {
       const body = new Readable({
         read() {
           if (at >= bytes.length) return void this.push(null);
-          this.push(bytes.subarray(at, (at += 40_001)));
+          const from = at;
+          at += 40_001;
+          this.push(bytes.subarray(from, at));
         },
       });
       return { body, through: createSseRewriter({ rewrite: () => null, maxEventBytes: 1024 * 1024 }) };
