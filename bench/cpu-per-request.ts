@@ -15,7 +15,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Pool } from 'undici';
+import { readBigStream } from './support/big-stream.js';
 import { load } from './support/load.js';
 import { freePort } from './support/processes.js';
 
@@ -133,19 +133,9 @@ async function sse(url: string, pid: number): Promise<{ growth: number; seconds:
   let max = before;
   const tick = setInterval(() => (max = Math.max(max, memMiB(pid).rss)), 50);
   const t = Date.now();
-  const u = new URL(url);
-  const pool = new Pool(u.origin);
-  const r = await pool.request({
-    path: u.pathname,
-    method: 'POST',
-    body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big_stream"}}',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-  });
-  let bytes = 0;
-  for await (const c of r.body) bytes += (c as Buffer).length;
+  const bytes = await readBigStream(url);
   clearInterval(tick);
   max = Math.max(max, memMiB(pid).rss);
-  await pool.close();
   if (bytes < 100 * 1024 * 1024) throw new Error(`SSE: only ${bytes} bytes`);
   return { growth: max - before, seconds: (Date.now() - t) / 1000 };
 }
