@@ -42,7 +42,7 @@ import { describeError } from '../lib/describe-error.js';
 import { startAuditEvents, type AuditEventsOptions } from './audit/events.js';
 import { createAuditRecorder } from './audit/recorder.js';
 import { startTracing, type Tracer } from '../lib/tracing.js';
-import { warmCedar } from './warm-cedar.js';
+import { WARM_DELAY_MS, warmCedar } from './warm-cedar.js';
 
 export type ConfigUpdate =
   /** `policy`: the GovernancePolicy the document is (cluster). */
@@ -171,12 +171,15 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   /** Requests in flight per client connection (pipelining). */
   const pipelined = new WeakMap<Socket, number>();
   const budget = new ByteBudget(DEFAULT_MAX_BUFFERED_BYTES, metrics);
-  /** Set once the listeners are bound: a snapshot's Cedar warm-up runs only then, so it never delays /ready. */
+  /**
+   * Set once the listeners are bound: a snapshot's Cedar warm-up runs only then, and a moment later
+   * (WARM_DELAY_MS), so the readiness probe that follows a start is answered first.
+   */
   let listening = false;
   const warmSoon = (s: Snapshot): void => {
-    setImmediate(() => {
+    setTimeout(() => {
       if (current === s) warmCedar(s);
-    });
+    }, WARM_DELAY_MS).unref();
   };
   /** Applies a snapshot's listener limits (set once the server exists; apply runs only after). */
   let tuneServer: ((s: Snapshot) => void) | null = null;

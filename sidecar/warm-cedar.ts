@@ -1,9 +1,15 @@
-// One Cedar evaluation right after a snapshot with policies starts serving, off the request path.
+// One Cedar evaluation shortly after a snapshot with policies starts serving, off the request path.
 // The first evaluation in a process compiles cedar-wasm's evaluator functions (V8 compiles wasm
 // lazily): measured 35–90 ms on Node 24 with the 20-policy set, which the first governed call would
 // otherwise wait for. The decision is discarded; nothing is logged or counted.
 import { evaluate, type CedarDecision } from '../policy/cedar/evaluate.js';
 import type { Snapshot } from './snapshot.js';
+
+/**
+ * How long after the listeners are bound (or a reload is applied) the warm-up runs: the ~20–90 ms it
+ * blocks the event loop then falls after the first readiness probe, not inside it.
+ */
+export const WARM_DELAY_MS = 100;
 
 /** A tool name no configuration can rely on: the warm-up's decision means nothing. */
 export const WARM_TOOL = 'thoughtgate-warm-up';

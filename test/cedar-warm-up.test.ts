@@ -3,7 +3,7 @@
 import { IdentitySchema, PolicyDocumentSchema } from '../api/config.js';
 import { evaluate } from '../policy/cedar/evaluate.js';
 import { compileSnapshot, type Snapshot } from '../sidecar/snapshot.js';
-import { WARM_TOOL, warmCedar } from '../sidecar/warm-cedar.js';
+import { WARM_DELAY_MS, WARM_TOOL, warmCedar } from '../sidecar/warm-cedar.js';
 import { startTestSidecar } from './support/sidecar.js';
 import { startUpstream } from './support/upstream.js';
 
@@ -53,9 +53,8 @@ describe('Cedar warm-up', () => {
       `sources: [{ name: up, url: "${upstream.url}" }]\nrules: [{ match: { tool: add }, action: policy }]\ndefaultAction: forward\ncedar:\n  policies: '${POLICY}'\n`,
     );
     try {
-      // The warm-up runs on the turn after the listeners are bound.
-      await new Promise((r) => setImmediate(r));
-      await new Promise((r) => setImmediate(r));
+      // The warm-up runs WARM_DELAY_MS after the listeners are bound.
+      await new Promise((r) => setTimeout(r, WARM_DELAY_MS * 3));
       expect(tg.logs().filter((l) => l['msg'] === 'request')).toEqual([]);
       expect(JSON.stringify(tg.logs())).not.toContain(WARM_TOOL);
       const metrics = await (await fetch(`${tg.admin}/metrics`)).text();
