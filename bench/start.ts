@@ -15,6 +15,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { policies } from './support/policies.js';
 import { freePort, pct } from './support/processes.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -57,17 +58,6 @@ function args(): { runs: number; variants: Variant[]; only: string | null } {
   }
   if (variants.length === 0) variants.push({ label: 'sidecar', cli: join(HERE, '..', 'cli.js'), nodeOptions: IMAGE_NODE_OPTIONS, env: {}, nodeArgs: [] });
   return { runs, variants, only };
-}
-
-function policies(n: number): string {
-  const out: string[] = [];
-  for (let i = 0; i < n - 1; i++) {
-    out.push(
-      `@id("p${i}")\npermit(principal, action == ThoughtGate::Action::"tools/call", resource) when { resource.name == "tool_${i}" && context.arguments has limit && context.arguments.limit < ${i + 10} };`,
-    );
-  }
-  out.push(`@id("echo")\npermit(principal, action == ThoughtGate::Action::"tools/call", resource) when { resource.name == "echo" };`);
-  return out.join('\n');
 }
 
 const RESULT = '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ok"}]}}';
@@ -177,31 +167,19 @@ async function main(): Promise<void> {
     for (const v of variants) {
       const s = samples.get(v.label)!;
       const tag = `${c.name}.${v.label}`;
-      summary(
-        `${tag}.start_to_ready_ms`,
-        s.map((x) => x.readyMs),
-        'ms',
-      );
-      summary(
-        `${tag}.cpu_to_ready_ms`,
-        s.map((x) => x.readyCpuMs),
-        'ms',
-      );
-      summary(
-        `${tag}.first_call_ms`,
-        s.map((x) => x.firstCallMs),
-        'ms',
-      );
-      summary(
-        `${tag}.idle_anon_mib`,
-        s.map((x) => x.anon),
-        'MiB',
-      );
-      summary(
-        `${tag}.idle_rss_mib`,
-        s.map((x) => x.rss),
-        'MiB',
-      );
+      const figures: [string, keyof Sample, string][] = [
+        ['start_to_ready_ms', 'readyMs', 'ms'],
+        ['cpu_to_ready_ms', 'readyCpuMs', 'ms'],
+        ['first_call_ms', 'firstCallMs', 'ms'],
+        ['idle_anon_mib', 'anon', 'MiB'],
+        ['idle_rss_mib', 'rss', 'MiB'],
+      ];
+      for (const [name, key, unit] of figures)
+        summary(
+          `${tag}.${name}`,
+          s.map((x) => x[key]),
+          unit,
+        );
       const bad = s.filter((x) => x.firstCallStatus !== 200).length;
       if (bad) console.log(`${tag}.first_call_not_200 ${bad}`);
     }
