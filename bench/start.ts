@@ -7,8 +7,9 @@
 //   node dist/bench/start.js [--runs 7] [--only no_cedar|cedar20]
 //        [--variant 'label|dist/cli.js|NODE_OPTIONS|K=V,K=V|node flags' ...]
 //
-// Variants (default: this build, the image's NODE_OPTIONS) run alternately, A B A B …, so a
-// comparison is made in one run on a shared machine. The sidecar runs on BENCH_NODE (default this node).
+// Variants (default: this build as the image runs it, with and without the compile cache) run
+// alternately, A B A B …, after one uncounted start each, so a comparison is made in one run on a
+// shared machine. The sidecar runs on BENCH_NODE (default this node).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -56,7 +57,24 @@ function args(): { runs: number; variants: Variant[]; only: string | null } {
       });
     }
   }
-  if (variants.length === 0) variants.push({ label: 'sidecar', cli: join(HERE, '..', 'cli.js'), nodeOptions: IMAGE_NODE_OPTIONS, env: {}, nodeArgs: [] });
+  if (variants.length === 0) {
+    // As the image runs it (Dockerfile.sidecar): its flags and a compile cache of its own.
+    const cache = mkdtempSync(join(tmpdir(), 'tg-start-cache-'));
+    variants.push({
+      label: 'image',
+      cli: join(HERE, '..', 'cli.js'),
+      nodeOptions: IMAGE_NODE_OPTIONS,
+      env: { NODE_COMPILE_CACHE: cache },
+      nodeArgs: ['--liftoff-only'],
+    });
+    variants.push({
+      label: 'no_compile_cache',
+      cli: join(HERE, '..', 'cli.js'),
+      nodeOptions: IMAGE_NODE_OPTIONS,
+      env: { NODE_DISABLE_COMPILE_CACHE: '1' },
+      nodeArgs: ['--liftoff-only'],
+    });
+  }
   return { runs, variants, only };
 }
 
@@ -163,6 +181,8 @@ async function main(): Promise<void> {
     const config = join(dir, `${c.name}.yaml`);
     writeFileSync(config, c.config);
     const samples = new Map<string, Sample[]>(variants.map((v) => [v.label, []]));
+    // One start of each, not counted: it fills the variant's compile cache and the page cache.
+    for (const v of variants) await once(v, config, c.body);
     for (let i = 0; i < runs; i++) for (const v of variants) samples.get(v.label)!.push(await once(v, config, c.body));
     for (const v of variants) {
       const s = samples.get(v.label)!;
