@@ -58,21 +58,21 @@ function args(): { runs: number; variants: Variant[]; only: string | null } {
     }
   }
   if (variants.length === 0) {
-    // As the image runs it (Dockerfile.sidecar): its flags and a compile cache of its own.
+    // As the image runs it (Dockerfile.sidecar): its NODE_OPTIONS and a compile cache of its own.
     const cache = mkdtempSync(join(tmpdir(), 'tg-start-cache-'));
     variants.push({
       label: 'image',
       cli: join(HERE, '..', 'cli.js'),
       nodeOptions: IMAGE_NODE_OPTIONS,
       env: { NODE_COMPILE_CACHE: cache },
-      nodeArgs: ['--liftoff-only'],
+      nodeArgs: [],
     });
     variants.push({
       label: 'no_compile_cache',
       cli: join(HERE, '..', 'cli.js'),
       nodeOptions: IMAGE_NODE_OPTIONS,
       env: { NODE_DISABLE_COMPILE_CACHE: '1' },
-      nodeArgs: ['--liftoff-only'],
+      nodeArgs: [],
     });
   }
   return { runs, variants, only };
