@@ -42,6 +42,7 @@ import { describeError } from '../lib/describe-error.js';
 import { startAuditEvents, type AuditEventsOptions } from './audit/events.js';
 import { createAuditRecorder } from './audit/recorder.js';
 import { startTracing, type Tracer } from '../lib/tracing.js';
+import { WARM_DELAY_MS, warmCedar } from './warm-cedar.js';
 
 export type ConfigUpdate =
   /** `policy`: the GovernancePolicy the document is (cluster). */
@@ -170,6 +171,16 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   /** Requests in flight per client connection (pipelining). */
   const pipelined = new WeakMap<Socket, number>();
   const budget = new ByteBudget(DEFAULT_MAX_BUFFERED_BYTES, metrics);
+  /**
+   * Set once the listeners are bound: a snapshot's Cedar warm-up runs only then, and a moment later
+   * (WARM_DELAY_MS), so the readiness probe that follows a start is answered first.
+   */
+  let listening = false;
+  const warmSoon = (s: Snapshot): void => {
+    setTimeout(() => {
+      if (current === s) warmCedar(s);
+    }, WARM_DELAY_MS).unref();
+  };
   /** Applies a snapshot's listener limits (set once the server exists; apply runs only after). */
   let tuneServer: ((s: Snapshot) => void) | null = null;
   // Custody of OAuth clients (auth mode clientCredentials): tokens kept across reloads while a source's settings stay.
@@ -238,6 +249,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     metrics.configInfo.set({ hash: next.hash, policy: next.policy ?? 'none' }, 1);
     metrics.configLastReload.set(Date.now() / 1000);
     void health.track(next);
+    if (listening) warmSoon(next);
     log.info(previous ? 'config reloaded' : 'config loaded', {
       origin: u.origin,
       hash: next.hash,
@@ -588,6 +600,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   ports.proxy = port;
   ports.admin = adminPort;
   refreshHosts();
+  listening = true;
+  if (current) warmSoon(current);
   log.info('sidecar listening', { proxy: `http://${o.bind}:${port}`, admin: `http://${o.adminBind ?? o.bind}:${adminPort}`, config: o.provider.description });
 
   let closing: Promise<void> | null = null;
