@@ -2,7 +2,7 @@
 // /proc/<pid>/status and smaps_rollup, and which cores to pin it to. Linux only; elsewhere the
 // figures read NaN and nothing is pinned.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let tickMicros: number | undefined;
 /** Microseconds per clock tick (`getconf CLK_TCK`, 100 on almost every Linux). */
@@ -137,4 +137,21 @@ function cpuList(text: string): number[] {
     for (let i = a!; i <= (b ?? a!); i++) out.push(i);
   }
   return out;
+}
+
+/**
+ * Opt-in (BENCH_NICE, e.g. -10, root only for negative values): runs this process and so every
+ * child it starts afterwards at that nice value, so a machine shared with other work yields more
+ * of its CPU to the benchmark. Every thread of this process is reniced (children inherit it).
+ */
+export function niceSelf(value: string | undefined): string {
+  if (!value) return 'nice: not changed (BENCH_NICE unset)';
+  let tids: string[] = [String(process.pid)];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    // Not Linux: the main thread only.
+  }
+  const r = spawnSync('renice', ['-n', value, '-p', ...tids]);
+  return r.status === 0 ? `nice: ${value} for the load generator, upstream and proxies` : `nice: not changed (renice failed: ${String(r.stderr).trim()})`;
 }

@@ -29,10 +29,25 @@ interface Common {
   pin: string[];
 }
 
+const children = new Set<ChildProcess>();
+/** Kills `child` when this process exits, however it exits (an error, Ctrl-C), so no proxy or
+ *  upstream outlives its benchmark. */
+export function reapOnExit(child: ChildProcess): ChildProcess {
+  if (children.size === 0) {
+    process.once('exit', () => {
+      for (const c of children) c.kill('SIGKILL');
+    });
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+  }
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
 function launch(o: Common, args: string[], stdout: 'pipe' | 'ignore'): { child: ChildProcess; t0: bigint } {
   const [cmd, ...rest] = [...o.pin, o.node, ...args];
   const t0 = process.hrtime.bigint();
-  const child = spawn(cmd!, rest, { stdio: ['ignore', stdout, 'inherit'], env: { ...process.env, NODE_OPTIONS: PROXY_NODE_OPTIONS } });
+  const child = reapOnExit(spawn(cmd!, rest, { stdio: ['ignore', stdout, 'inherit'], env: { ...process.env, NODE_OPTIONS: PROXY_NODE_OPTIONS } }));
   return { child, t0 };
 }
 
