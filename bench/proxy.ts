@@ -27,6 +27,8 @@ const FLOOR = join(HERE, 'support', 'floor-relay.js');
 const NODE = process.env['BENCH_NODE'] || process.execPath;
 const SECONDS = Number(process.env['BENCH_SECONDS'] || 3);
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] || 2));
+/** Load before measuring a process, so JIT and connection pools are in their steady state. */
+const WARM_SECONDS = 2;
 const STARTS = Math.max(5, Number(process.env['BENCH_STARTS'] || 5));
 const SOURCE = 'up';
 
@@ -70,6 +72,8 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? Number.NaN : s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
+/** The targets in a different order each round, so none always runs first (or last). */
+const rotate = <T>(xs: T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length]!);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------- load runs ----------
@@ -274,23 +278,29 @@ async function main(): Promise<void> {
     // As deployed: the default level, the access log to a pipe that is drained (this process reads it).
     const sidecar = await start(env, 'sidecar_cedar');
     live.push(sidecar);
-    const logDevNull = await start(env, 'sidecar_cedar', { stdout: 'ignore' });
+    // The access log's cost: three sidecars alike but for the log, with the same history.
+    const logPipe = await start(env, 'sidecar');
+    live.push(logPipe);
+    const logDevNull = await start(env, 'sidecar', { stdout: 'ignore' });
     live.push(logDevNull);
-    const logWarn = await start(env, 'sidecar_cedar', { logLevel: 'warn', stdout: 'ignore' });
+    const logWarn = await start(env, 'sidecar', { logLevel: 'warn', stdout: 'ignore' });
     live.push(logWarn);
 
     // Warm-up: JIT and connection pools in their steady state.
-    for (const url of [env.direct, floor.url, sidecar.url, logDevNull.url, logWarn.url]) await load(url, FORWARD, 50, 1);
+    for (const url of [env.direct, floor.url, sidecar.url]) await load(url, FORWARD, 50, WARM_SECONDS);
 
     const peakFloor = peakTracker(floor.pid);
     const peakForward = peakTracker(sidecar.pid);
     const peakCedar = peakTracker(sidecar.pid);
-    // Forwarding first (Cedar not yet evaluated in this sidecar), alternating the targets.
+    // Forwarding first (Cedar not yet evaluated in this sidecar), the targets alternated.
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of [1, 50]) {
-        await measure(`fwd.direct.c${c}`, env.direct, FORWARD, c, null);
-        await measure(`fwd.floor.c${c}`, floor.url, FORWARD, c, floor.pid, c === 50 ? peakFloor.sample : undefined);
-        await measure(`fwd.sidecar.c${c}`, sidecar.url, FORWARD, c, sidecar.pid, c === 50 ? peakForward.sample : undefined);
+        const steps = [
+          () => measure(`fwd.direct.c${c}`, env.direct, FORWARD, c, null),
+          () => measure(`fwd.floor.c${c}`, floor.url, FORWARD, c, floor.pid, c === 50 ? peakFloor.sample : undefined),
+          () => measure(`fwd.sidecar.c${c}`, sidecar.url, FORWARD, c, sidecar.pid, c === 50 ? peakForward.sample : undefined),
+        ];
+        for (const step of rotate(steps, round)) await step();
       }
     }
     for (let round = 0; round < ROUNDS; round++) {
@@ -299,13 +309,17 @@ async function main(): Promise<void> {
       const [plain, governed] = await alternate(sidecar.url, [FORWARD, GOVERNED], SECONDS);
       cedarPaired.push({ plain: pct(plain!, 50), governed: pct(governed!, 50) });
     }
-    // The access log's cost: the same forwarding at 50 clients, three ways, alternating.
-    const pipeBytes0 = sidecar.log.bytes;
-    const pipeLines0 = sidecar.log.lines;
+    // The access log's cost: the same forwarding at 50 clients, three ways, same warm-up, alternating.
+    for (const p of [logPipe, logDevNull, logWarn]) await load(p.url, FORWARD, 50, WARM_SECONDS);
+    const pipeBytes0 = logPipe.log.bytes;
+    const pipeLines0 = logPipe.log.lines;
     for (let round = 0; round < ROUNDS; round++) {
-      await measure('log.info_pipe.c50', sidecar.url, FORWARD, 50, sidecar.pid);
-      await measure('log.info_devnull.c50', logDevNull.url, FORWARD, 50, logDevNull.pid);
-      await measure('log.warn.c50', logWarn.url, FORWARD, 50, logWarn.pid);
+      const steps = [
+        () => measure('log.info_pipe.c50', logPipe.url, FORWARD, 50, logPipe.pid),
+        () => measure('log.info_devnull.c50', logDevNull.url, FORWARD, 50, logDevNull.pid),
+        () => measure('log.warn.c50', logWarn.url, FORWARD, 50, logWarn.pid),
+      ];
+      for (const step of rotate(steps, round)) await step();
     }
 
     // ---------- report ----------
@@ -317,8 +331,8 @@ async function main(): Promise<void> {
       peak,
       sseFloor,
       sseSidecar,
-      logBytesPerRequest: (sidecar.log.bytes - pipeBytes0) / pipeRequests,
-      logLinesPerRequest: (sidecar.log.lines - pipeLines0) / pipeRequests,
+      logBytesPerRequest: (logPipe.log.bytes - pipeBytes0) / pipeRequests,
+      logLinesPerRequest: (logPipe.log.lines - pipeLines0) / pipeRequests,
     });
   } finally {
     for (const p of live) await p.stop();
@@ -394,7 +408,7 @@ function report(o: {
   line('deny.c1.p50_ms', deny.p50);
   line('deny.c1.p99_ms', deny.p99);
 
-  console.log('# access log, 50 clients forwarding: info to a drained pipe (default), info to /dev/null, warn');
+  console.log('# access log, 50 clients forwarding, three sidecars without Cedar: info to a drained pipe (default), info to /dev/null, warn');
   const [pipe, devnull, warn] = ['info_pipe', 'info_devnull', 'warn'].map((k) => fig(`log.${k}.c50`)) as [Run, Run, Run];
   line('log.info_pipe.cpu_us_per_req', pipe.cpu);
   line('log.info_devnull.cpu_us_per_req', devnull.cpu);
