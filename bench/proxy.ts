@@ -18,8 +18,8 @@ import { Pool } from 'undici';
 import { alternate, load } from './support/load.js';
 import { runUpstream, SSE_TOTAL_BYTES } from './support/mcp-upstream.js';
 import { freePort, pct, spawnReady } from './support/processes.js';
-import { cpuMicros, foreignLoad, type Memory, memory, niceSelf, peakTracker, pinSelfAndPlanProxy } from './support/proc.js';
-import { MCP_HEADERS, post, PROXY_NODE_OPTIONS, reapOnExit, type Started, startFloor, startSidecar } from './support/proxies.js';
+import { cpuMicros, cpuOf, foreignLoad, type Memory, memory, niceSelf, peakTracker, pinSelfAndPlanProxy } from './support/proc.js';
+import { MCP_HEADERS, post, PROXY_NODE_OPTIONS, proxyPids, reapOnExit, type Started, startFloor, startSidecar } from './support/proxies.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CLI = join(HERE, '..', 'cli.js');
@@ -94,8 +94,10 @@ interface Run {
 /** Our processes on each pinned core, for telling our CPU use from other users'. */
 const ours = {
   cores: null as { proxy: number; load: number } | null,
-  proxyPids: (): number[] => [],
-  loadPids: (): number[] => [],
+  /** CPU µs used so far by our processes on the proxy core: every proxy started, running or exited. */
+  onProxyCore: (): number => cpuOf(proxyPids(), true),
+  /** ... and on the load core: this load generator and the upstream. */
+  onLoadCore: (): number => 0,
 };
 
 /** Median added µs of a governed call over a plain forward, one client alternating them, per round. */
@@ -106,8 +108,8 @@ const pairedAdded = () => median(cedarPaired.map((r) => (r.governed - r.plain) *
 const runs = new Map<string, Run[]>();
 
 async function measure(key: string, url: string, body: string, clients: number, pid: number | null, onTick?: () => void): Promise<void> {
-  const otherOnProxyCore = foreignLoad(ours.cores?.proxy ?? null, ours.proxyPids);
-  const otherOnLoadCore = foreignLoad(ours.cores?.load ?? null, ours.loadPids);
+  const otherOnProxyCore = foreignLoad(ours.cores?.proxy ?? null, ours.onProxyCore);
+  const otherOnLoadCore = foreignLoad(ours.cores?.load ?? null, ours.onLoadCore);
   const cpu0 = pid === null ? Number.NaN : cpuMicros(pid);
   const r = await load(url, body, clients, SECONDS, onTick ? { onTick } : {});
   const cpu1 = pid === null ? Number.NaN : cpuMicros(pid);
@@ -256,14 +258,14 @@ async function main(): Promise<void> {
   const env: Env = { pin: pinning.proxy, upstreamOrigin, direct: `${upstreamOrigin}/mcp`, files: configs(dir, `${upstreamOrigin}/mcp`) };
   const live: Started[] = [];
   ours.cores = pinning.cores;
-  ours.loadPids = () => [process.pid, upstream.pid!];
-  // Every proxy we started sits on the proxy core, busy or idle.
-  ours.proxyPids = () => live.map((p) => p.pid);
+  ours.onLoadCore = () => cpuOf([process.pid, upstream.pid!], false);
   try {
     // The load generator's own first request (module loading, connection) stays out of start times.
     await post(env.direct, FORWARD);
 
+    const startNoise = foreignLoad(ours.cores?.proxy ?? null, ours.onProxyCore);
     const { kept, idle: idleReads } = await startTimes(env);
+    line('noise.start.proxy_core_other_share', startNoise());
     live.push(...Object.values(kept));
     const idle = await idleMemory(idleReads);
 
@@ -430,8 +432,8 @@ function report(o: {
   const all = [...runs.values()].flat();
   const spread = (xs: number[]) => `${median(xs).toFixed(3)} (max ${Math.max(...xs).toFixed(3)})`;
   console.log('# other users of the machine during the load runs: share of the pinned core busy with work not ours, median (max)');
-  line('noise.proxy_core_other_share', spread(all.map((r) => r.otherOnProxyCore).filter((x) => !Number.isNaN(x))));
-  line('noise.load_core_other_share', spread(all.map((r) => r.otherOnLoadCore).filter((x) => !Number.isNaN(x))));
+  line('noise.load.proxy_core_other_share', spread(all.map((r) => r.otherOnProxyCore).filter((x) => !Number.isNaN(x))));
+  line('noise.load.load_core_other_share', spread(all.map((r) => r.otherOnLoadCore).filter((x) => !Number.isNaN(x))));
   const worst = Math.max(median(all.map((r) => r.otherOnProxyCore)), median(all.map((r) => r.otherOnLoadCore)));
   if (worst > 0.1)
     console.log(`# WARNING: other work took ${(worst * 100).toFixed(0)} % of a pinned core: compare only figures of this run, ratios rather than rates`);

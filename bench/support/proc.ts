@@ -82,18 +82,34 @@ function coreBusyMicros(core: number): number {
 }
 
 /**
- * How busy a core was with work that is not ours, as a share of the wall time between `start()`
- * and the returned function's call: other users of a shared machine, which the figures cannot
- * account for. `ours` are the processes the benchmark runs on that core.
+ * How busy a core was with work that is not ours, as a share of the wall time between the call and
+ * the returned function's call: other users of a shared machine, which the figures cannot account
+ * for. `ours()` is the CPU µs used so far by the processes the benchmark runs on that core.
  */
-export function foreignLoad(core: number | null, ours: () => number[]): () => number {
+export function foreignLoad(core: number | null, ours: () => number): () => number {
   if (core === null) return () => Number.NaN;
-  const mine = () => ours().reduce((a, pid) => a + cpuMicros(pid), 0);
-  const [busy0, mine0, t0] = [coreBusyMicros(core), mine(), process.hrtime.bigint()];
+  const [busy0, mine0, t0] = [coreBusyMicros(core), ours(), process.hrtime.bigint()];
   return () => {
     const wall = Number(process.hrtime.bigint() - t0) / 1e3;
-    return Math.max(0, coreBusyMicros(core) - busy0 - (mine() - mine0)) / wall;
+    return Math.max(0, coreBusyMicros(core) - busy0 - (ours() - mine0)) / wall;
   };
+}
+
+/** CPU µs of the processes `pids` (gone ones count 0) plus that of this process's children that have
+ *  exited (cutime + cstime), so a process ending in between does not take its time with it. */
+export function cpuOf(pids: number[], withExitedChildren: boolean): number {
+  let sum = 0;
+  for (const pid of pids) sum += cpuMicros(pid) || 0;
+  if (withExitedChildren) {
+    try {
+      const stat = readFileSync('/proc/self/stat', 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      sum += (Number(fields[13]) + Number(fields[14])) * microsPerTick();
+    } catch {
+      // Not Linux.
+    }
+  }
+  return sum;
 }
 
 export interface Pinning {

@@ -44,10 +44,16 @@ export function reapOnExit(child: ChildProcess): ChildProcess {
   return child;
 }
 
+const proxies = new Set<number>();
+/** The proxies started and not yet exited. */
+export const proxyPids = (): number[] => [...proxies];
+
 function launch(o: Common, args: string[], stdout: 'pipe' | 'ignore'): { child: ChildProcess; t0: bigint } {
   const [cmd, ...rest] = [...o.pin, o.node, ...args];
   const t0 = process.hrtime.bigint();
   const child = reapOnExit(spawn(cmd!, rest, { stdio: ['ignore', stdout, 'inherit'], env: { ...process.env, NODE_OPTIONS: PROXY_NODE_OPTIONS } }));
+  proxies.add(child.pid!);
+  child.once('exit', () => proxies.delete(child.pid!));
   return { child, t0 };
 }
 
