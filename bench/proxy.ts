@@ -32,7 +32,7 @@ const WARM_SECONDS = 2;
 const STARTS = Math.max(5, Number(process.env['BENCH_STARTS'] || 5));
 const SOURCE = 'up';
 
-// The same 215-byte-class tools/call bodies as the table.
+// Small tools/call bodies (96 and 117 bytes), the same as this bench has always sent.
 const FORWARD = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}';
 const GOVERNED = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi","n":1.5,"x":null}}}';
 const DENIED = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/x"}}}';
