@@ -1,5 +1,6 @@
 // One JSON object per line on stdout. Secrets never reach it: credential headers are redacted
 // and tool arguments are summarised (keys and size), never logged whole.
+import { createLineWriter, type LineWriter, stdoutSink } from './log-writer.js';
 
 export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -17,17 +18,41 @@ export function isLevel(v: string): v is Level {
   return (LEVELS as readonly string[]).includes(v);
 }
 
-export function createLogger(level: Level = 'info', write: (line: string) => void = (l) => process.stdout.write(l)): Logger {
+let stdout: LineWriter | undefined;
+
+/**
+ * The process's stdout writer (lib/log-writer.ts): lines batched per event-loop turn, written
+ * without blocking, at most 1 MiB queued (beyond: dropped, counted, and one warn line once
+ * stdout keeps up again); what is queued at exit is written synchronously, best effort.
+ */
+export function stdoutWriter(): LineWriter {
+  if (!stdout) {
+    const w = createLineWriter(stdoutSink(), { dropNotice: (n) => formatLine('warn', `${n} log lines dropped`, { dropped: n }) });
+    process.once('exit', () => w.flushSync());
+    stdout = w;
+  }
+  return stdout;
+}
+
+/** Log lines the stdout writer dropped because stdout was slower than the log (0 before any). */
+export function logLinesDropped(): number {
+  return stdout?.dropped() ?? 0;
+}
+
+function formatLine(level: Level, msg: string, fields?: Record<string, unknown>): string {
+  try {
+    return `${JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields })}\n`;
+  } catch {
+    return `${JSON.stringify({ ts: new Date().toISOString(), level, msg, note: 'fields not serialisable' })}\n`;
+  }
+}
+
+/** A logger; `write` gets each line (with its newline); by default the stdout writer. */
+export function createLogger(level: Level = 'info', write: (line: string) => void = (l) => stdoutWriter().write(l)): Logger {
   const rank = LEVELS.indexOf(level);
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (LEVELS.indexOf(lvl) < rank) return;
-    let line: string;
-    try {
-      line = JSON.stringify({ ts: new Date().toISOString(), level: lvl, msg, ...fields });
-    } catch {
-      line = JSON.stringify({ ts: new Date().toISOString(), level: lvl, msg, note: 'fields not serialisable' });
-    }
-    write(`${line}\n`);
+    write(formatLine(lvl, msg, fields));
   };
   return {
     level,

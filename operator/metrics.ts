@@ -1,6 +1,7 @@
 // Prometheus metrics of the operator, named thoughtgate_operator_<metric>_<unit>.
 import { X509Certificate } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { logLinesDroppedCounter } from '../lib/log-metric.js';
 
 export function createOperatorMetrics() {
   const registry = new Registry();
@@ -62,6 +63,7 @@ export function createOperatorMetrics() {
       help: 'Spans dropped because the export queue (OTEL_BSP_MAX_QUEUE_SIZE) was full: the collector is slow or unreachable',
       registers: [registry],
     }),
+    logLinesDropped: logLinesDroppedCounter(p, registry),
   };
 }
 

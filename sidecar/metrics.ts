@@ -1,6 +1,7 @@
 // Prometheus metrics of the sidecar, named thoughtgate_sidecar_<metric>_<unit>.
 // A registry per sidecar instance (not prom-client's global one) so tests can run several.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { logLinesDroppedCounter } from '../lib/log-metric.js';
 
 // Added latency is sub-millisecond when healthy; upstream latency spans ms to minutes.
 const ADDED_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1];
@@ -266,6 +267,7 @@ export function createSidecarMetrics() {
       help: 'Spans dropped because the export queue (OTEL_BSP_MAX_QUEUE_SIZE) was full: the collector is slow or unreachable',
       registers: [registry],
     }),
+    logLinesDropped: logLinesDroppedCounter(p, registry),
   };
 }
 

@@ -21,8 +21,13 @@
  * The source is a configured source name and must not contain "/" (else `error`), so a
  * resource id's first segment is always its source.
  *
- * Cost, not meaning: converting the request inside wasm and running each policy dominate a
- * decision, so (none of this changes a decision — the tests compare against the plain form):
+ * Two engines, one meaning: a policy set whose policies are all of the shapes direct/compile.ts
+ * models is decided by JavaScript closures (a few µs); any other set, and a request the direct
+ * model cannot represent exactly, by cedar-wasm. The tests compare the two on generated policies
+ * and requests (direct/*.test.ts); `compilePolicies(…, { engine: 'wasm' })` forces wasm.
+ *
+ * Cost, not meaning, on the wasm path: converting the request inside wasm and running each policy
+ * dominate a decision, so (none of this changes a decision — the tests compare against the plain form):
  * - only the principal and the resource are sent as entities: Cedar resolves `in` through their
  *   parents without the parent entities themselves, which carry no attributes;
  * - only the policies whose scope can match the call's method and source run (partition.ts);
@@ -41,6 +46,7 @@ import { normaliseArguments, type CedarJson } from './normalise.js';
 import type { CompiledPolicies } from './policies.js';
 import { pick, project, type Needs } from './projection.js';
 import { describeError } from '../../lib/describe-error.js';
+import { decideDirect, directRequest } from './direct/decide.js';
 
 export type TargetKind = 'tool' | 'resource' | 'prompt' | 'method';
 
@@ -80,39 +86,38 @@ const RESOURCE_TYPE: Record<TargetKind, string> = {
 export function buildRequest(input: CedarInput, needs?: Needs): { ok: true; request: CedarRequest; arguments: CedarJson } | { ok: false; reason: string } {
   const args = normaliseArguments(input.arguments);
   if (!args.ok) return { ok: false, reason: args.reason };
+  return { ok: true, arguments: args.value, request: requestFor(input, args.value, needs) };
+}
+
+function requestFor(input: CedarInput, args: CedarJson, needs: Needs | undefined): CedarRequest {
   const { identity, source, target } = input;
   const principal = { type: 'ThoughtGate::Workload', id: `${identity.namespace}/${identity.serviceAccount}` };
   const resource = { type: RESOURCE_TYPE[target.kind], id: `${source}/${target.name}` };
   const full: { [key: string]: CedarJson } = {
-    arguments: args.value,
+    arguments: args,
     source,
     method: input.method,
     time: { __extn: { fn: 'datetime', arg: input.now.toISOString() } },
   };
   const context = needs ? (project(full, needs.context) as { [key: string]: CedarJson }) : full;
   return {
-    ok: true,
-    // Whole, before projection: what policies may read (projection only drops what none reads).
-    arguments: args.value,
-    request: {
-      principal,
-      action: { type: 'ThoughtGate::Action', id: input.method },
-      resource,
-      context,
-      entities: [
-        {
-          uid: principal,
-          attrs: pickIf(needs?.principal.attrs, { namespace: identity.namespace, serviceAccount: identity.serviceAccount, pod: identity.pod }),
-          parents: [{ type: 'ThoughtGate::Namespace', id: identity.namespace }],
-          tags: pickIf(needs?.principal.tags, identity.labels),
-        },
-        {
-          uid: resource,
-          attrs: pickIf(needs?.resource.attrs, { name: target.name, source }),
-          parents: [{ type: 'ThoughtGate::Source', id: source }],
-        },
-      ],
-    },
+    principal,
+    action: { type: 'ThoughtGate::Action', id: input.method },
+    resource,
+    context,
+    entities: [
+      {
+        uid: principal,
+        attrs: pickIf(needs?.principal.attrs, { namespace: identity.namespace, serviceAccount: identity.serviceAccount, pod: identity.pod }),
+        parents: [{ type: 'ThoughtGate::Namespace', id: identity.namespace }],
+        tags: pickIf(needs?.principal.tags, identity.labels),
+      },
+      {
+        uid: resource,
+        attrs: pickIf(needs?.resource.attrs, { name: target.name, source }),
+        parents: [{ type: 'ThoughtGate::Source', id: source }],
+      },
+    ],
   };
 }
 
@@ -136,10 +141,17 @@ export function evaluate(compiled: CompiledPolicies, input: CedarInput, seen?: C
       return { decision: 'error', policies: [], reason: `invalid source name "${input.source}"` };
     }
     const set = compiled.setFor(input.method, input.source);
-    const built = buildRequest(input, set.needs);
-    if (!built.ok) return { decision: 'error', policies: [], reason: `tool arguments refused: ${built.reason}` };
-    if (seen) seen.arguments = built.arguments;
-    const answer = cedarEngine().statefulIsAuthorized({ ...built.request, preparsedPolicySetId: set.id });
+    // Whole, before projection: what policies may read (projection only drops what none reads).
+    const args = normaliseArguments(input.arguments);
+    if (!args.ok) return { decision: 'error', policies: [], reason: `tool arguments refused: ${args.reason}` };
+    if (seen) seen.arguments = args.value;
+    if (set.direct) {
+      // toISOString throws for an invalid Date on both paths alike.
+      const request = directRequest(input, args.value, input.now.toISOString());
+      const answer = request && decideDirect(set.direct, request);
+      if (answer) return interpret(compiled, answer, input);
+    }
+    const answer = cedarEngine().statefulIsAuthorized({ ...requestFor(input, args.value, set.needs), preparsedPolicySetId: set.id });
     return interpret(compiled, answer, input);
   } catch (e) {
     // Thrown only for malformed calls (e.g. an invalid Date); the message has no stack.

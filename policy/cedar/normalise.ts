@@ -123,7 +123,8 @@ function number(n: number): CedarJson {
   if (Number.isSafeInteger(n)) return n === 0 ? 0 : n; // -0 → 0
   if (Number.isInteger(n)) return integerText(n);
   const text = String(n); // shortest text that reads back as n; also NaN/Infinity
-  return DECIMAL_TEXT.test(text) && decimalInRange(text) ? { __extn: { fn: 'decimal', arg: text } } : text;
+  // Below 9e14 the scaled value is well inside i64: skip the exact (BigInt) range check.
+  return DECIMAL_TEXT.test(text) && (Math.abs(n) < 9e14 || decimalInRange(text)) ? { __extn: { fn: 'decimal', arg: text } } : text;
 }
 
 /** Decimal digits of a large integral double, without the exponent form String() uses from 1e21. */

@@ -17,12 +17,17 @@
  * independent CompiledPolicies. Its owner calls dispose() once no request can use it any more:
  * Cedar has no way to drop a preparsed set, so dispose empties them (freeing their memory) and
  * hands their ids to later compiles; a disposed set refuses to evaluate (fail closed).
+ *
+ * Each set is also compiled to closures (direct/compile.ts) when all its policies are of shapes
+ * the direct evaluator models; evaluate.ts then decides without wasm, and the preparsed set serves
+ * the requests the direct model cannot represent (and the `engine: 'wasm'` oracle in tests).
  */
 import type * as CedarTypes from '@cedar-policy/cedar-wasm/nodejs';
 import { cedarEngine } from './engine.js';
 import { Name } from '../../api/config.js';
 import { partition, scopeOf, type Scope } from './partition.js';
 import { addNeeds, newNeeds, type Needs } from './projection.js';
+import { compilePolicy, type DirectPolicy } from './direct/compile.js';
 import { describeError } from '../../lib/describe-error.js';
 
 export interface CompiledPolicy {
@@ -46,6 +51,12 @@ export interface CompiledPolicies {
   setFor(method: string, source: string): PreparsedSet;
   /** All preparsed sets, for diagnostics. */
   readonly sets: readonly PreparsedSet[];
+  /**
+   * Whether some set is evaluated by cedar-wasm (a policy outside what direct/compile.ts models,
+   * or `engine: 'wasm'`). False: decisions never call into wasm — a request the direct model
+   * cannot represent exactly (text that is not valid Unicode, a year beyond 9999) still would.
+   */
+  readonly needsWasmToEvaluate: boolean;
   /** Empties this compile's preparsed sets in Cedar and frees their ids; later evaluations fail closed. Idempotent. */
   dispose(): void;
   readonly disposed: boolean;
@@ -57,6 +68,8 @@ export interface PreparsedSet {
   policies: readonly string[];
   /** What these policies observe: each call sends only that. */
   needs: Needs;
+  /** The same policies as closures (direct/compile.ts), in text order; null when one needs wasm. */
+  direct: readonly DirectPolicy[] | null;
 }
 
 export type CompileResult = { ok: true; policies: CompiledPolicies } | { ok: false; errors: string[] };
@@ -66,6 +79,8 @@ export interface CompileOptions {
   file?: string;
   /** Split the set by scope (partition.ts); default true. */
   partition?: boolean;
+  /** `wasm` evaluates every set in cedar-wasm (the oracle the tests compare with); default `auto`. */
+  engine?: 'auto' | 'wasm';
 }
 
 /** Ids of emptied preparsed sets, reused before new ones are made, so reloads do not grow Cedar's cache. */
@@ -115,6 +130,7 @@ function compile(text: string, options: CompileOptions): CompileResult {
   const texts: Record<string, string> = {};
   const scopes: Scope[] = [];
   const conditions = new Map<string, unknown>();
+  const direct = new Map<string, DirectPolicy | null>();
   const needs = newNeeds();
   parts.policies.forEach((part, index) => {
     const start = offsetOf(part);
@@ -163,6 +179,7 @@ function compile(text: string, options: CompileOptions): CompileResult {
     policies.push(policy);
     scopes.push(scopeOf(json.json));
     conditions.set(id, json.json.conditions);
+    if (options.engine !== 'wasm') direct.set(id, directOrNull(id, json.json));
     texts[id] = part;
   });
   if (errors.length > 0) return { ok: false, errors };
@@ -174,7 +191,9 @@ function compile(text: string, options: CompileOptions): CompileResult {
   const sets: PreparsedSet[] = plan.subsets.map((ids) => {
     const subsetNeeds = newNeeds();
     for (const id of ids) addNeeds(subsetNeeds, conditions.get(id));
-    return { id: takeSetId(), policies: ids, needs: subsetNeeds };
+    const closures = ids.map((id) => direct.get(id) ?? null);
+    const all = closures.every((c) => c !== null) ? (closures as DirectPolicy[]) : null;
+    return { id: takeSetId(), policies: ids, needs: subsetNeeds, direct: all };
   });
   const setIds = sets.map((set) => set.id);
   try {
@@ -196,6 +215,7 @@ function compile(text: string, options: CompileOptions): CompileResult {
     byId,
     needs,
     sets,
+    needsWasmToEvaluate: sets.some((set) => set.direct === null),
     setFor: (method, source) => sets[plan.pick(method, source)]!,
     dispose() {
       if (disposed) return;
@@ -207,6 +227,16 @@ function compile(text: string, options: CompileOptions): CompileResult {
     },
   };
   return { ok: true, policies: compiled };
+}
+
+/** The policy as closures, or null when it uses something only wasm evaluates. */
+function directOrNull(id: string, json: unknown): DirectPolicy | null {
+  try {
+    return compilePolicy(id, json);
+  } catch {
+    // Unsupported, or a JSON form this compiler misreads: either way wasm decides.
+    return null;
+  }
 }
 
 /** Cedar nests further errors under `related`; a person wants them all, in order. */

@@ -269,6 +269,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       const decision = info.decision ?? (ctx.messages.some((m) => m.decision === 'deny') ? 'deny' : 'forward');
       deps.metrics.addedLatency.observe({ source: ctx.sourceLabel, decision }, Math.max(0, added) / NS_PER_S);
       if (span.ref) endRequestSpan(span, ctx, info, decision);
+      if (!ctx.logging) return;
       const base = {
         correlationId,
         source: sourceName,
@@ -277,7 +278,6 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         latencyMs: Number(end - t0) / 1e6,
         addedMs: Math.max(0, added) / 1e6,
       };
-      if (!ctx.logging) return;
       const msgs = info.messages ?? ctx.messages;
       if (msgs.length === 0) {
         deps.log.info('request', { ...base, decision, gate: info.gate, reason: cut(info.reason) });

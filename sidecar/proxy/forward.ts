@@ -226,8 +226,7 @@ async function sendEdited(
  * upstream's Access-Control-* never pass, and its Vary keeps our `Origin`.
  */
 export function toClient(res: ServerResponse, upstream: Record<string, string | string[] | undefined>, dropLength: boolean): OutgoingHttpHeaders {
-  const h = clientResponseHeaders(upstream, { dropLength });
-  for (const k of Object.keys(h)) if (k.startsWith('access-control-')) delete h[k];
+  const h = clientResponseHeaders(upstream, { dropLength, dropCors: true });
   const ours = res.getHeader('vary');
   if (ours !== undefined && h['vary'] !== undefined) h['vary'] = `${String(h['vary'])}, ${String(ours)}`;
   return h;
@@ -249,8 +248,8 @@ export async function relay(
 }
 
 export async function streamTo(ctx: RequestContext, source: CompiledSource, body: Readable, res: ServerResponse, through: Transform | null): Promise<void> {
-  const gauge = ctx.metrics.openStreams.labels({ source: source.name });
-  gauge.inc();
+  const labels = { source: source.name };
+  ctx.metrics.openStreams.inc(labels);
   try {
     await pipeTo(body, res, through);
     ctx.finish({ status: res.statusCode });
@@ -263,7 +262,7 @@ export async function streamTo(ctx: RequestContext, source: CompiledSource, body
     if (!res.destroyed) res.destroy();
     ctx.finish({ status: res.statusCode, reason: `stream ended early: ${kind}` });
   } finally {
-    gauge.dec();
+    ctx.metrics.openStreams.dec(labels);
   }
 }
 

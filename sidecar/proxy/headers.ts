@@ -19,7 +19,8 @@ const HOP_BY_HOP = new Set([
 /** The hop-by-hop set of one message: the fixed list plus whatever its Connection header names. */
 function hopHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Set<string> {
   const conn = headers['connection'];
-  if (!conn) return HOP_BY_HOP;
+  // The usual value names nothing new: no splitting per request.
+  if (!conn || conn === 'keep-alive') return HOP_BY_HOP;
   const extra = (Array.isArray(conn) ? conn.join(',') : conn)
     .split(',')
     .map((s) => s.trim().toLowerCase())
@@ -77,7 +78,8 @@ export function encodeMcpHeader(v: string): string {
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: UpstreamHeaderOptions): Record<string, string | string[]> {
   const hop = hopHeaders(incoming);
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(incoming)) {
+  for (const k in incoming) {
+    const v = incoming[k];
     if (v === undefined || hop.has(k) || k === 'host' || k === 'content-length' || k === 'expect') continue;
     if (opts.describe && describesMessage(k)) continue;
     if (opts.trace && (k === 'traceparent' || k === 'tracestate')) continue;
@@ -85,20 +87,28 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: Upst
   }
   if (opts.describe) Object.assign(out, opts.describe);
   if (opts.trace) Object.assign(out, opts.trace);
-  for (const [k, v] of Object.entries(opts.extra)) out[k.toLowerCase()] = v;
+  for (const k in opts.extra) out[k.toLowerCase()] = opts.extra[k]!;
   if (opts.identityEncoding) out['accept-encoding'] = 'identity';
   const via = incoming['via'];
   out['via'] = via ? `${via}, 1.1 thoughtgate` : '1.1 thoughtgate';
   return out;
 }
 
-/** Upstream response headers as they go to the agent: hop-by-hop dropped, optionally the length. */
-export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>, opts: { dropLength: boolean }): OutgoingHttpHeaders {
+/**
+ * Upstream response headers as they go to the agent: hop-by-hop dropped, optionally the length,
+ * and optionally Access-Control-* (when CORS is the sidecar's to decide).
+ */
+export function clientResponseHeaders(
+  upstream: Record<string, string | string[] | undefined>,
+  opts: { dropLength: boolean; dropCors?: boolean },
+): OutgoingHttpHeaders {
   const hop = hopHeaders(upstream);
   const out: OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(upstream)) {
+  for (const k in upstream) {
+    const v = upstream[k];
     if (v === undefined || hop.has(k)) continue;
     if (opts.dropLength && k === 'content-length') continue;
+    if (opts.dropCors && k.startsWith('access-control-')) continue;
     out[k] = v;
   }
   return out;
