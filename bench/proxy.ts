@@ -14,12 +14,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Pool } from 'undici';
+import { readBigStream } from './support/big-stream.js';
 import { alternate, load } from './support/load.js';
 import { runUpstream, SSE_TOTAL_BYTES } from './support/mcp-upstream.js';
 import { freePort, pct, spawnReady } from './support/processes.js';
 import { cpuMicros, cpuOf, foreignLoad, type Memory, memory, niceSelf, peakTracker, pinSelfAndPlanProxy } from './support/proc.js';
-import { MCP_HEADERS, post, PROXY_NODE_OPTIONS, proxyPids, reapOnExit, type Started, startFloor, startSidecar } from './support/proxies.js';
+import { post, PROXY_NODE_OPTIONS, proxyPids, reapOnExit, type Started, startFloor, startSidecar } from './support/proxies.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CLI = join(HERE, '..', 'cli.js');
@@ -36,7 +36,6 @@ const SOURCE = 'up';
 const FORWARD = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}';
 const GOVERNED = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi","n":1.5,"x":null}}}';
 const DENIED = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/x"}}}';
-const SSE = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big_stream"}}';
 
 /** 20 policies; the one the governed call meets reads an argument. */
 function policies(n: number): string {
@@ -234,15 +233,11 @@ async function sse(name: string, p: Started): Promise<number> {
   const peak = peakTracker(p.pid);
   const tick = setInterval(peak.sample, 50);
   const t = process.hrtime.bigint();
-  const url = new URL(p.url);
-  const pool = new Pool(url.origin);
   let bytes = 0;
   try {
-    const r = await pool.request({ path: url.pathname, method: 'POST', body: SSE, headers: MCP_HEADERS });
-    for await (const c of r.body) bytes += (c as Buffer).length;
+    bytes = await readBigStream(p.url);
   } finally {
     clearInterval(tick);
-    await pool.close();
   }
   peak.sample();
   const seconds = Number(process.hrtime.bigint() - t) / 1e9;
@@ -283,7 +278,7 @@ async function main(): Promise<void> {
     live.push(...Object.values(kept));
     const idle = await idleMemory(idleReads);
 
-    console.log('# 100 MB SSE (64 KiB events) through each proxy, from the idle processes above; RSS growth = peak - before');
+    console.log('# 100 MB SSE (64 KiB events) through the idle processes above (floor, Cedar sidecar); RSS growth = peak - before');
     const sseFloor = await sse('floor', kept.floor);
     const sseSidecar = await sse('sidecar', kept.sidecar_cedar);
     for (const p of live.splice(0)) await p.stop();
@@ -339,6 +334,9 @@ async function main(): Promise<void> {
     }
 
     // ---------- report ----------
+    console.log('# the same 100 MB SSE through the floor and the Cedar sidecar after all the load above (heaps already grown)');
+    await sse('after_load.floor', floor);
+    await sse('after_load.sidecar', sidecar);
     const pipeRequests = fig('log.info_pipe.c50').requests;
     const peak = { floor: peakFloor.peak(), forward: peakForward.peak(), cedar: peakCedar.peak() };
     await ownView(sidecar);

@@ -108,7 +108,7 @@ export async function startSidecar(
   return finish(child, t0, `http://127.0.0.1:${o.port}/mcp/${o.source}`, log, o.adminPort);
 }
 
-export const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
 /** One POST; resolves with its status once the whole answer is read. */
 export async function post(url: string, body: string): Promise<number> {
