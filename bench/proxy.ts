@@ -1,73 +1,43 @@
-// Sidecar benchmarks against a direct connection, in one run, printing one `name value` line per
-// figure. Three processes share the machine: a minimal upstream (so upstream noise does not hide
-// the sidecar's cost), the sidecar (the built CLI, run by BENCH_NODE, default this node), and this
-// load generator. Bounded in count and time; loopback only.
+// The sidecar's cost per pod (issue 11), in one run: every figure for three targets side by side —
+// direct to the upstream, the Node floor relay (bench/support/floor-relay.ts: what node:http +
+// undici can do) and the sidecar — so each is also a ratio to direct and to the floor. Prints
+// `name value [unit]` lines and a closing `target.<name> <value> <limit> met|missed` block;
+// asserts nothing. Bounded in count and time; loopback only; free ports only.
 //
-//   node dist/bench/proxy.js            (make bench runs it with Node 24 when it can)
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+// Processes: this one is the load generator; it starts a minimal upstream (bench/support/
+// mcp-upstream.ts). Both are pinned to one core, the proxy under test (floor or sidecar, run by
+// BENCH_NODE, the same binary for both) to another, when taskset and two cores are there.
+//
+//   node dist/bench/proxy.js   (env: BENCH_NODE, BENCH_SECONDS per load run, BENCH_ROUNDS, BENCH_STARTS,
+//                               BENCH_NICE to yield less to other work on a shared machine)
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Pool } from 'undici';
-import { load } from './support/load.js';
+import { readBigStream } from './support/big-stream.js';
+import { alternate, load } from './support/load.js';
+import { runUpstream, SSE_TOTAL_BYTES } from './support/mcp-upstream.js';
 import { freePort, pct, spawnReady } from './support/processes.js';
-import { readBodyText } from '../lib/read-body.js';
+import { cpuMicros, cpuOf, foreignLoad, type Memory, memory, niceSelf, peakTracker, pinSelfAndPlanProxy } from './support/proc.js';
+import { post, PROXY_NODE_OPTIONS, proxyPids, reapOnExit, type Started, startFloor, startSidecar } from './support/proxies.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CLI = join(HERE, '..', 'cli.js');
+const FLOOR = join(HERE, 'support', 'floor-relay.js');
 const NODE = process.env['BENCH_NODE'] || process.execPath;
 const SECONDS = Number(process.env['BENCH_SECONDS'] || 3);
+const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] || 2));
+/** Load before measuring a process, so JIT and connection pools are in their steady state. */
+const WARM_SECONDS = 2;
+const STARTS = Math.max(5, Number(process.env['BENCH_STARTS'] || 5));
+const SOURCE = 'up';
 
-// ---------- upstream mode: a minimal Streamable HTTP JSON responder, and a 100 MB SSE stream ----------
-const RESULT = JSON.stringify({ content: [{ type: 'text', text: 'ok' }] });
-function runUpstream(): void {
-  const chunk = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'x'.repeat(64 * 1024 - 120) } })}\n\n`;
-  const server = http.createServer((req, res) => {
-    // The fake upstream reads as the sidecar does: bounded, strict UTF-8.
-    void readBodyText(req, { limitBytes: 64 * 1024 * 1024 }).then(
-      (body) => {
-        if (body.includes('"big_stream"')) {
-          // 100 MB of SSE events, written with backpressure, then the response.
-          res.writeHead(200, { 'content-type': 'text/event-stream' });
-          let sent = 0;
-          const total = 100 * 1024 * 1024;
-          const pump = (): void => {
-            while (sent < total) {
-              sent += chunk.length;
-              if (!res.write(chunk)) {
-                res.once('drain', pump);
-                return;
-              }
-            }
-            res.end(`event: message\ndata: {"jsonrpc":"2.0","id":1,"result":${RESULT}}\n\n`);
-          };
-          pump();
-          return;
-        }
-        const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1] ?? 'null';
-        const out = `{"jsonrpc":"2.0","id":${id},"result":${RESULT}}`;
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
-        res.end(out);
-      },
-      () => res.destroy(),
-    );
-  });
-  server.listen(Number(process.argv[3]), '127.0.0.1', () => process.stdout.write('ready\n'));
-}
+// Small tools/call bodies (96 and 117 bytes), the same as this bench has always sent.
+const FORWARD = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}';
+const GOVERNED = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi","n":1.5,"x":null}}}';
+const DENIED = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/x"}}}';
 
-// ---------- helpers ----------
-
-function rssMiB(pid: number): { rss: number; anon: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
-  return { rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024 };
-}
-
-const line = (name: string, value: number | string, unit = '') =>
-  console.log(`${name} ${typeof value === 'number' ? value.toFixed(3) : value}${unit ? ` ${unit}` : ''}`);
-
+/** 20 policies; the one the governed call meets reads an argument. */
 function policies(n: number): string {
   const out: string[] = [];
   for (let i = 0; i < n - 1; i++) {
@@ -75,138 +45,424 @@ function policies(n: number): string {
       `@id("p${i}")\npermit(principal, action == ThoughtGate::Action::"tools/call", resource) when { resource.name == "tool_${i}" && context.arguments has limit && context.arguments.limit < ${i + 10} };`,
     );
   }
-  out.push(`@id("echo")\npermit(principal, action == ThoughtGate::Action::"tools/call", resource) when { resource.name == "echo" };`);
+  out.push(
+    `@id("echo")\npermit(principal, action == ThoughtGate::Action::"tools/call", resource) when { resource.name == "echo" && context.arguments has message && context.arguments.message == "hi" };`,
+  );
   return out.join('\n');
 }
 
-async function main(): Promise<void> {
-  if (process.argv[2] === '--upstream') return runUpstream();
-  console.log(
-    `# thoughtgate proxy benchmark: sidecar on ${NODE === process.execPath ? `node ${process.version}` : NODE}, load generator node ${process.version}, ${SECONDS}s per run`,
-  );
-  const upPort = await freePort();
-  const upstream = await spawnReady(process.execPath, [fileURLToPath(import.meta.url), '--upstream', String(upPort)]);
-  const dir = mkdtempSync(join(tmpdir(), 'tg-bench-'));
-  const config = join(dir, 'thoughtgate.yaml');
-  writeFileSync(
-    config,
-    `
-sources:
-  - name: up
-    url: http://127.0.0.1:${upPort}/mcp
-rules:
-  - name: no-deletes
-    match: { tool: "delete_*" }
-    action: deny
-  - name: by-policy
-    match: { tool: "echo" }
-    action: policy
-defaultAction: forward
-cedar:
-  policies: |
-${policies(20)
-  .split('\n')
-  .map((l) => `    ${l}`)
-  .join('\n')}
-`,
-  );
-  const port = await freePort();
-  const adminPort = await freePort();
-  const t0 = process.hrtime.bigint();
-  // The same V8 setting as the container image (Dockerfile.sidecar): a smaller young generation.
-  const sidecar = spawn(NODE, [CLI, 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(adminPort), '--log-level', 'warn'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=4' },
-  });
-  for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${adminPort}/ready`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  line('sidecar.start_to_ready_ms', Number(process.hrtime.bigint() - t0) / 1e6);
-  await new Promise((r) => setTimeout(r, 1000));
-  const idle = rssMiB(sidecar.pid!);
-  line('sidecar.rss_idle_mib', idle.rss);
-  line('sidecar.rss_idle_anon_mib', idle.anon);
+function configs(dir: string, upstream: string): { plain: string; cedar: string } {
+  const base = `sources:\n  - name: ${SOURCE}\n    url: ${upstream}\nrules:\n  - name: no-deletes\n    match: { tool: "delete_*" }\n    action: deny\n`;
+  const cedar = `${base}  - name: by-policy\n    match: { tool: "echo" }\n    action: policy\ndefaultAction: forward\ncedar:\n  policies: |\n${policies(20)
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n')}\n`;
+  const files = { plain: join(dir, 'plain.yaml'), cedar: join(dir, 'cedar.yaml') };
+  writeFileSync(files.plain, `${base}defaultAction: forward\n`);
+  writeFileSync(files.cedar, cedar);
+  return files;
+}
 
-  const direct = `http://127.0.0.1:${upPort}/mcp`;
-  const via = `http://127.0.0.1:${port}/mcp/up`;
-  const forwardBody = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}';
-  const cedarBody = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi","n":1.5,"x":null}}}';
-  const denyBody = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/x"}}}';
+// ---------- output ----------
 
-  // Warm-up so JIT and connection pools are in their steady state.
-  await load(direct, forwardBody, 10, 1);
-  await load(via, forwardBody, 10, 1);
+const line = (name: string, value: number | string, unit = '') =>
+  console.log(`${name} ${typeof value === 'number' ? (Number.isFinite(value) ? value.toFixed(3) : 'NaN') : value}${unit ? ` ${unit}` : ''}`);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+/** The targets in a different order each round, so none always runs first (or last). */
+const rotate = <T>(xs: T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length]!);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-  let peak = idle;
-  const sample = () => {
-    const m = rssMiB(sidecar.pid!);
-    if (m.rss > peak.rss) peak = m;
+// ---------- load runs ----------
+
+interface Run {
+  rps: number;
+  p50: number;
+  p99: number;
+  /** CPU µs of the proxy process per request (NaN for direct). */
+  cpu: number;
+  errors: number;
+  requests: number;
+  /** Share of each pinned core's time spent on work not ours (other users of the machine). */
+  otherOnProxyCore: number;
+  otherOnLoadCore: number;
+}
+
+/** Our processes on each pinned core, for telling our CPU use from other users'. */
+const ours = {
+  cores: null as { proxy: number; load: number } | null,
+  /** CPU µs used so far by our processes on the proxy core: every proxy started, running or exited. */
+  onProxyCore: (): number => cpuOf(proxyPids(), true),
+  /** ... and on the load core: this load generator and the upstream. */
+  onLoadCore: (): number => 0,
+};
+
+/** Median added µs of a governed call over a plain forward, one client alternating them, per round. */
+const cedarPaired: { plain: number; governed: number }[] = [];
+const pairedAdded = () => median(cedarPaired.map((r) => (r.governed - r.plain) * 1000));
+
+/** Every run of a (phase, target, clients), over the rounds; figures are their medians. */
+const runs = new Map<string, Run[]>();
+
+async function measure(key: string, url: string, body: string, clients: number, pid: number | null, onTick?: () => void): Promise<void> {
+  const otherOnProxyCore = foreignLoad(ours.cores?.proxy ?? null, ours.onProxyCore);
+  const otherOnLoadCore = foreignLoad(ours.cores?.load ?? null, ours.onLoadCore);
+  const cpu0 = pid === null ? Number.NaN : cpuMicros(pid);
+  const r = await load(url, body, clients, SECONDS, onTick ? { onTick } : {});
+  const cpu1 = pid === null ? Number.NaN : cpuMicros(pid);
+  const run = {
+    rps: r.rps,
+    p50: pct(r.lat, 50),
+    p99: pct(r.lat, 99),
+    cpu: (cpu1 - cpu0) / r.lat.length,
+    errors: r.errors,
+    requests: r.lat.length,
+    otherOnProxyCore: otherOnProxyCore(),
+    otherOnLoadCore: otherOnLoadCore(),
   };
-  for (const clients of [1, 50]) {
-    const d = await load(direct, forwardBody, clients, SECONDS);
-    const f = await load(via, forwardBody, clients, SECONDS, { onTick: sample });
-    const c = await load(via, cedarBody, clients, SECONDS, { onTick: sample });
-    const n = await load(via, denyBody, clients, SECONDS, { onTick: sample });
-    const tag = `c${clients}`;
-    line(`direct.${tag}.p50_ms`, pct(d.lat, 50));
-    line(`direct.${tag}.p99_ms`, pct(d.lat, 99));
-    line(`forward.${tag}.p50_ms`, pct(f.lat, 50));
-    line(`forward.${tag}.p99_ms`, pct(f.lat, 99));
-    line(`forward.${tag}.added_p50_ms`, pct(f.lat, 50) - pct(d.lat, 50));
-    line(`forward.${tag}.added_p99_ms`, pct(f.lat, 99) - pct(d.lat, 99));
-    line(`forward_cedar.${tag}.added_p50_ms`, pct(c.lat, 50) - pct(d.lat, 50));
-    line(`forward_cedar.${tag}.added_p99_ms`, pct(c.lat, 99) - pct(d.lat, 99));
-    line(`deny.${tag}.p50_ms`, pct(n.lat, 50));
-    line(`deny.${tag}.p99_ms`, pct(n.lat, 99));
-    line(`throughput.${tag}.direct_rps`, d.rps);
-    line(`throughput.${tag}.forward_rps`, f.rps);
-    line(`throughput.${tag}.ratio`, f.rps / d.rps);
-    if (d.errors + f.errors + c.errors + n.errors > 0) line(`errors.${tag}`, d.errors + f.errors + c.errors + n.errors);
-  }
-  line('sidecar.rss_load_peak_mib', peak.rss);
-  line('sidecar.rss_load_peak_anon_mib', peak.anon);
+  runs.set(key, [...(runs.get(key) ?? []), run]);
+}
 
-  // The sidecar's own view: added latency as it measures it (from /metrics), by decision.
-  const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+function fig(key: string): Run {
+  const rs = runs.get(key) ?? [];
+  const m = (f: (r: Run) => number) => median(rs.map(f));
+  return {
+    rps: m((r) => r.rps),
+    p50: m((r) => r.p50),
+    p99: m((r) => r.p99),
+    cpu: m((r) => r.cpu),
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+    requests: rs.reduce((a, r) => a + r.requests, 0),
+    otherOnProxyCore: m((r) => r.otherOnProxyCore),
+    otherOnLoadCore: m((r) => r.otherOnLoadCore),
+  };
+}
+
+/** a/b per round (runs of the same round were made minutes apart at most), their median. */
+function ratios(a: string, b: string, f: 'rps' | 'cpu'): number[] {
+  const [ra, rb] = [runs.get(a) ?? [], runs.get(b) ?? []];
+  return ra.map((r, i) => r[f] / (rb[i]?.[f] ?? Number.NaN));
+}
+const ratio = (a: string, b: string, f: 'rps' | 'cpu') => median(ratios(a, b, f));
+
+/** The median of the per-round ratios, and with more than one round their range. */
+function ratioLine(name: string, a: string, b: string, f: 'rps' | 'cpu'): void {
+  const rs = ratios(a, b, f);
+  line(name, median(rs));
+  if (rs.length > 1) line(`${name}_range`, `${Math.min(...rs).toFixed(3)}..${Math.max(...rs).toFixed(3)}`);
+}
+
+function printMemory(prefix: string, m: Memory): void {
+  line(`${prefix}.rss_mib`, m.rss);
+  line(`${prefix}.anon_mib`, m.anon);
+  line(`${prefix}.private_mib`, m.private);
+}
+
+// ---------- phases ----------
+
+type Target = 'floor' | 'sidecar' | 'sidecar_cedar';
+
+interface Env {
+  pin: string[];
+  upstreamOrigin: string;
+  direct: string;
+  files: { plain: string; cedar: string };
+}
+
+async function start(env: Env, target: Target, o: { logLevel?: string; stdout?: 'pipe' | 'ignore' } = {}): Promise<Started> {
+  const common = { node: NODE, pin: env.pin, port: await freePort() };
+  if (target === 'floor') return startFloor({ ...common, script: FLOOR, upstreamOrigin: env.upstreamOrigin, upstreamPath: '/mcp' });
+  return startSidecar({
+    ...common,
+    cli: CLI,
+    config: target === 'sidecar' ? env.files.plain : env.files.cedar,
+    adminPort: await freePort(),
+    source: SOURCE,
+    logLevel: o.logLevel ?? 'info',
+    stdout: o.stdout ?? 'pipe',
+  });
+}
+
+const startFirst: Record<Target, number> = { floor: Number.NaN, sidecar: Number.NaN, sidecar_cedar: Number.NaN };
+
+/** Start to ready and to the first answered request (a governed one with Cedar), median of STARTS;
+ *  the last start of each stays up for the idle-memory reading and is returned. */
+async function startTimes(env: Env): Promise<{ kept: Record<Target, Started>; idle: Record<Target, Promise<Memory>> }> {
+  console.log(`# start: spawn to ready, and to the first request answered, median of ${STARTS} starts`);
+  const kept = {} as Record<Target, Started>;
+  const idle = {} as Record<Target, Promise<Memory>>;
+  for (const target of ['floor', 'sidecar', 'sidecar_cedar'] as const) {
+    const ready: number[] = [];
+    const first: number[] = [];
+    for (let i = 0; i < STARTS; i++) {
+      const p = await start(env, target);
+      const status = await post(p.url, target === 'sidecar_cedar' ? GOVERNED : FORWARD);
+      first.push(Number(process.hrtime.bigint() - p.t0) / 1e6);
+      ready.push(p.readyMs);
+      if (status !== 200) line(`start.${target}.first_request_status`, String(status));
+      if (i < STARTS - 1) await p.stop();
+      else {
+        kept[target] = p;
+        // Idle memory: this fresh process, one request made, read 2 s later.
+        idle[target] = sleep(2000).then(() => memory(p.pid));
+      }
+    }
+    startFirst[target] = median(first);
+    line(`start.${target}.ready_ms`, median(ready));
+    line(`start.${target}.first_request_ms`, median(first));
+    line(`start.${target}.first_request_spread_ms`, `${Math.min(...first).toFixed(1)}..${Math.max(...first).toFixed(1)}`);
+  }
+  return { kept, idle };
+}
+
+async function idleMemory(reads: Record<Target, Promise<Memory>>): Promise<Record<Target, Memory>> {
+  console.log('# idle memory: a fresh process, one request made (a governed one with Cedar), read 2 s later');
+  const out = {} as Record<Target, Memory>;
+  for (const target of ['floor', 'sidecar', 'sidecar_cedar'] as const) {
+    out[target] = await reads[target];
+    printMemory(`idle.${target}`, out[target]);
+  }
+  return out;
+}
+
+/** 100 MB of SSE through a proxy: its RSS growth while it streams, same upstream, same reader. */
+async function sse(name: string, p: Started): Promise<number> {
+  const before = memory(p.pid);
+  const peak = peakTracker(p.pid);
+  const tick = setInterval(peak.sample, 50);
+  const t = process.hrtime.bigint();
+  let bytes = 0;
+  try {
+    bytes = await readBigStream(p.url);
+  } finally {
+    clearInterval(tick);
+  }
+  peak.sample();
+  const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+  const top = peak.peak();
+  line(`sse.${name}.mib`, bytes / 1048576);
+  line(`sse.${name}.mib_per_s`, bytes / 1048576 / seconds);
+  line(`sse.${name}.rss_growth_mib`, top.rss - before.rss);
+  line(`sse.${name}.anon_growth_mib`, top.anon - before.anon);
+  if (bytes < SSE_TOTAL_BYTES) line(`sse.${name}.short_by_bytes`, SSE_TOTAL_BYTES - bytes);
+  return top.rss - before.rss;
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--upstream') return runUpstream(Number(process.argv[3]));
+  const pinning = pinSelfAndPlanProxy();
+  const proxyNode = NODE === process.execPath ? `node ${process.version}` : NODE;
+  console.log(
+    `# proxies (floor relay and sidecar) on ${proxyNode}, NODE_OPTIONS=${PROXY_NODE_OPTIONS}; load generator and upstream on node ${process.version}`,
+  );
+  console.log(`# ${pinning.note}; ${niceSelf(process.env['BENCH_NICE'])}`);
+  console.log(`# ${SECONDS} s per load run, ${ROUNDS} rounds (figures are medians over rounds), closed loop`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'tg-bench-'));
+  const upPort = await freePort();
+  const upstream = reapOnExit(await spawnReady(process.execPath, [fileURLToPath(import.meta.url), '--upstream', String(upPort)]));
+  const upstreamOrigin = `http://127.0.0.1:${upPort}`;
+  const env: Env = { pin: pinning.proxy, upstreamOrigin, direct: `${upstreamOrigin}/mcp`, files: configs(dir, `${upstreamOrigin}/mcp`) };
+  const live: Started[] = [];
+  ours.cores = pinning.cores;
+  ours.onLoadCore = () => cpuOf([process.pid, upstream.pid!], false);
+  try {
+    // The load generator's own first request (module loading, connection) stays out of start times.
+    await post(env.direct, FORWARD);
+
+    const startNoise = foreignLoad(ours.cores?.proxy ?? null, ours.onProxyCore);
+    const { kept, idle: idleReads } = await startTimes(env);
+    line('noise.start.proxy_core_other_share', startNoise());
+    live.push(...Object.values(kept));
+    const idle = await idleMemory(idleReads);
+
+    console.log('# 100 MB SSE (64 KiB events) through the idle processes above (floor, Cedar sidecar); RSS growth = peak - before');
+    const sseFloor = await sse('floor', kept.floor);
+    const sseSidecar = await sse('sidecar', kept.sidecar_cedar);
+    for (const p of live.splice(0)) await p.stop();
+
+    // ---------- load ----------
+    const floor = await start(env, 'floor');
+    live.push(floor);
+    // As deployed: the default level, the access log to a pipe that is drained (this process reads it).
+    const sidecar = await start(env, 'sidecar_cedar');
+    live.push(sidecar);
+    // The access log's cost: three sidecars alike but for the log, with the same history.
+    const logPipe = await start(env, 'sidecar');
+    live.push(logPipe);
+    const logDevNull = await start(env, 'sidecar', { stdout: 'ignore' });
+    live.push(logDevNull);
+    const logWarn = await start(env, 'sidecar', { logLevel: 'warn', stdout: 'ignore' });
+    live.push(logWarn);
+
+    // Warm-up: JIT and connection pools in their steady state.
+    for (const url of [env.direct, floor.url, sidecar.url]) await load(url, FORWARD, 50, WARM_SECONDS);
+
+    const peakFloor = peakTracker(floor.pid);
+    const peakForward = peakTracker(sidecar.pid);
+    const peakCedar = peakTracker(sidecar.pid);
+    // Forwarding first (Cedar not yet evaluated in this sidecar), the targets alternated.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const c of [1, 50]) {
+        const steps = [
+          () => measure(`fwd.direct.c${c}`, env.direct, FORWARD, c, null),
+          () => measure(`fwd.floor.c${c}`, floor.url, FORWARD, c, floor.pid, c === 50 ? peakFloor.sample : undefined),
+          () => measure(`fwd.sidecar.c${c}`, sidecar.url, FORWARD, c, sidecar.pid, c === 50 ? peakForward.sample : undefined),
+        ];
+        for (const step of rotate(steps, round)) await step();
+      }
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const c of [1, 50]) await measure(`cedar.sidecar.c${c}`, sidecar.url, GOVERNED, c, sidecar.pid, c === 50 ? peakCedar.sample : undefined);
+      await measure('deny.sidecar.c1', sidecar.url, DENIED, 1, sidecar.pid);
+      const [plain, governed] = await alternate(sidecar.url, [FORWARD, GOVERNED], SECONDS);
+      cedarPaired.push({ plain: pct(plain!, 50), governed: pct(governed!, 50) });
+    }
+    // The access log's cost: the same forwarding at 50 clients, three ways, same warm-up, alternating.
+    for (const p of [logPipe, logDevNull, logWarn]) await load(p.url, FORWARD, 50, WARM_SECONDS);
+    const pipeBytes0 = logPipe.log.bytes;
+    const pipeLines0 = logPipe.log.lines;
+    for (let round = 0; round < ROUNDS; round++) {
+      const steps = [
+        () => measure('log.info_pipe.c50', logPipe.url, FORWARD, 50, logPipe.pid),
+        () => measure('log.info_devnull.c50', logDevNull.url, FORWARD, 50, logDevNull.pid),
+        () => measure('log.warn.c50', logWarn.url, FORWARD, 50, logWarn.pid),
+      ];
+      for (const step of rotate(steps, round)) await step();
+    }
+
+    // ---------- report ----------
+    console.log('# the same 100 MB SSE through the floor and the Cedar sidecar after all the load above (heaps already grown)');
+    await sse('after_load.floor', floor);
+    await sse('after_load.sidecar', sidecar);
+    const pipeRequests = fig('log.info_pipe.c50').requests;
+    const peak = { floor: peakFloor.peak(), forward: peakForward.peak(), cedar: peakCedar.peak() };
+    await ownView(sidecar);
+    report({
+      idle,
+      peak,
+      sseFloor,
+      sseSidecar,
+      logBytesPerRequest: (logPipe.log.bytes - pipeBytes0) / pipeRequests,
+      logLinesPerRequest: (logPipe.log.lines - pipeLines0) / pipeRequests,
+    });
+  } finally {
+    for (const p of live) await p.stop();
+    upstream.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The sidecar's own view: the share of requests it says it added under 1 ms to, by decision. */
+async function ownView(sidecar: Started): Promise<void> {
+  const metrics = await fetch(`http://127.0.0.1:${sidecar.adminPort}/metrics`).then((r) => r.text());
   for (const decision of ['forward', 'deny']) {
-    const count = Number(new RegExp(`thoughtgate_sidecar_added_latency_seconds_count\\{source="up",decision="${decision}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    const count = Number(
+      new RegExp(`thoughtgate_sidecar_added_latency_seconds_count\\{source="${SOURCE}",decision="${decision}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0,
+    );
     const under1ms = Number(
-      new RegExp(`thoughtgate_sidecar_added_latency_seconds_bucket\\{le="0.001",source="up",decision="${decision}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0,
+      new RegExp(`thoughtgate_sidecar_added_latency_seconds_bucket\\{le="0.001",source="${SOURCE}",decision="${decision}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0,
     );
     if (count > 0) line(`sidecar_metric.added_latency.${decision}.share_under_1ms`, under1ms / count);
   }
+}
 
-  // 100 MB SSE through the sidecar: RSS growth while it streams.
-  const before = rssMiB(sidecar.pid!);
-  let max = before;
-  const tick = setInterval(() => {
-    const m = rssMiB(sidecar.pid!);
-    if (m.rss > max.rss) max = m;
-  }, 50);
-  const t = Date.now();
-  const pool = new Pool(`http://127.0.0.1:${port}`);
-  const r = await pool.request({
-    path: '/mcp/up',
-    method: 'POST',
-    body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big_stream"}}',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-  });
-  let bytes = 0;
-  for await (const c of r.body) bytes += (c as Buffer).length;
-  clearInterval(tick);
-  await pool.close();
-  line('sse.bytes_mib', bytes / 1048576);
-  line('sse.seconds', (Date.now() - t) / 1000);
-  line('sse.rss_growth_mib', max.rss - before.rss);
+function report(o: {
+  idle: Record<Target, Memory>;
+  peak: { floor: Memory; forward: Memory; cedar: Memory };
+  sseFloor: number;
+  sseSidecar: number;
+  logBytesPerRequest: number;
+  logLinesPerRequest: number;
+}): void {
+  const errors = [...runs.keys()].reduce((a, k) => a + fig(k).errors, 0);
+  for (const c of [1, 50]) {
+    const d = fig(`fwd.direct.c${c}`);
+    const f = fig(`fwd.floor.c${c}`);
+    const s = fig(`fwd.sidecar.c${c}`);
+    const g = fig(`cedar.sidecar.c${c}`);
+    console.log(`# forwarding, ${c} client${c > 1 ? 's' : ''}`);
+    line(`throughput.c${c}.direct_rps`, d.rps);
+    line(`throughput.c${c}.floor_rps`, f.rps);
+    line(`throughput.c${c}.sidecar_rps`, s.rps);
+    ratioLine(`throughput.c${c}.floor_ratio`, `fwd.floor.c${c}`, `fwd.direct.c${c}`, 'rps');
+    ratioLine(`throughput.c${c}.sidecar_ratio`, `fwd.sidecar.c${c}`, `fwd.direct.c${c}`, 'rps');
+    ratioLine(`throughput.c${c}.sidecar_to_floor`, `fwd.sidecar.c${c}`, `fwd.floor.c${c}`, 'rps');
+    for (const [name, r] of [
+      ['direct', d],
+      ['floor', f],
+      ['sidecar', s],
+    ] as const) {
+      line(`latency.c${c}.${name}.p50_ms`, r.p50);
+      line(`latency.c${c}.${name}.p99_ms`, r.p99);
+      if (name !== 'direct') {
+        line(`latency.c${c}.${name}.added_p50_ms`, r.p50 - d.p50);
+        line(`latency.c${c}.${name}.added_p99_ms`, r.p99 - d.p99);
+      }
+    }
+    line(`cpu.c${c}.floor_us_per_req`, f.cpu);
+    line(`cpu.c${c}.sidecar_us_per_req`, s.cpu);
+    ratioLine(`cpu.c${c}.sidecar_to_floor`, `fwd.sidecar.c${c}`, `fwd.floor.c${c}`, 'cpu');
+    console.log(`# with a Cedar policy reading an argument (20 policies), ${c} client${c > 1 ? 's' : ''}`);
+    line(`cedar.c${c}.rps`, g.rps);
+    ratioLine(`cedar.c${c}.ratio`, `cedar.sidecar.c${c}`, `fwd.direct.c${c}`, 'rps');
+    line(`cedar.c${c}.p50_ms`, g.p50);
+    line(`cedar.c${c}.p99_ms`, g.p99);
+    line(`cedar.c${c}.added_p50_us`, (g.p50 - s.p50) * 1000);
+    line(`cedar.c${c}.cpu_us_per_req`, g.cpu);
+    line(`cedar.c${c}.added_cpu_us`, g.cpu - s.cpu);
+  }
+  console.log('# Cedar added per call, one client alternating plain and governed calls (median latency difference)');
+  line('cedar.paired.plain_p50_ms', median(cedarPaired.map((r) => r.plain)));
+  line('cedar.paired.governed_p50_ms', median(cedarPaired.map((r) => r.governed)));
+  line('cedar.paired.added_p50_us', pairedAdded());
+  const deny = fig('deny.sidecar.c1');
+  line('deny.c1.p50_ms', deny.p50);
+  line('deny.c1.p99_ms', deny.p99);
 
-  sidecar.kill('SIGTERM');
-  upstream.kill('SIGTERM');
-  await new Promise((r) => sidecar.once('exit', r));
+  console.log('# access log, 50 clients forwarding, three sidecars without Cedar: info to a drained pipe (default), info to /dev/null, warn');
+  const [pipe, devnull, warn] = ['info_pipe', 'info_devnull', 'warn'].map((k) => fig(`log.${k}.c50`)) as [Run, Run, Run];
+  line('log.info_pipe.cpu_us_per_req', pipe.cpu);
+  line('log.info_devnull.cpu_us_per_req', devnull.cpu);
+  line('log.warn.cpu_us_per_req', warn.cpu);
+  line('log.info_pipe.rps', pipe.rps);
+  line('log.info_devnull.rps', devnull.rps);
+  line('log.warn.rps', warn.rps);
+  line('log.info_pipe.share_of_cpu', (pipe.cpu - warn.cpu) / pipe.cpu);
+  line('log.bytes_per_request', o.logBytesPerRequest);
+  line('log.lines_per_request', o.logLinesPerRequest);
+
+  console.log('# peak memory under the 50-client load (sampled every 100 ms)');
+  printMemory('peak.floor', o.peak.floor);
+  printMemory('peak.sidecar_forward', o.peak.forward);
+  printMemory('peak.sidecar_cedar', o.peak.cedar);
+  if (errors > 0) line('errors', errors);
+
+  // A shared machine: how much of each pinned core other users took during the load runs.
+  const all = [...runs.values()].flat();
+  const spread = (xs: number[]) => `${median(xs).toFixed(3)} (max ${Math.max(...xs).toFixed(3)})`;
+  console.log('# other users of the machine during the load runs: share of the pinned core busy with work not ours, median (max)');
+  line('noise.load.proxy_core_other_share', spread(all.map((r) => r.otherOnProxyCore).filter((x) => !Number.isNaN(x))));
+  line('noise.load.load_core_other_share', spread(all.map((r) => r.otherOnLoadCore).filter((x) => !Number.isNaN(x))));
+  const worst = Math.max(median(all.map((r) => r.otherOnProxyCore)), median(all.map((r) => r.otherOnLoadCore)));
+  if (worst > 0.1)
+    console.log(`# WARNING: other work took ${(worst * 100).toFixed(0)} % of a pinned core: compare only figures of this run, ratios rather than rates`);
+
+  console.log('# against the targets of issue 11');
+  const target = (name: string, value: number, op: '<=' | '>=', limit: number) =>
+    console.log(`target.${name} ${value.toFixed(3)} ${op}${limit} ${(op === '<=' ? value <= limit : value >= limit) ? 'met' : 'missed'}`);
+  const c50 = { s: fig('fwd.sidecar.c50'), g: fig('cedar.sidecar.c50') };
+  target('cedar_added_us', pairedAdded(), '<=', 50);
+  target('cedar_added_cpu_us', c50.g.cpu - c50.s.cpu, '<=', 50);
+  target('policy_throughput_ratio', ratio('cedar.sidecar.c50', 'fwd.direct.c50', 'rps'), '>=', 0.4);
+  target('start_ms', startFirst.sidecar, '<=', 150);
+  target('start_cedar_ms', startFirst.sidecar_cedar, '<=', 300);
+  target('sse_growth_mib', o.sseSidecar, '<=', 10);
+  target('idle_private_cedar_mib', o.idle.sidecar_cedar.anon, '<=', 32);
+  target('peak_private_mib', Math.max(o.peak.forward.anon, o.peak.cedar.anon), '<=', 64);
+  target('cpu_per_request_to_floor', ratio('fwd.sidecar.c50', 'fwd.floor.c50', 'cpu'), '<=', 1.2);
 }
 
 main().catch((err) => {

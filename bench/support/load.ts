@@ -37,3 +37,25 @@ export async function load(
   lat.sort((a, b) => a - b);
   return { lat, rps: lat.length / elapsed, errors };
 }
+
+/**
+ * One client alternating `bodies` (a, b, a, b, ...) for `seconds`: each body's latencies, sorted.
+ * Two kinds of request measured in the same moments, so their difference survives a machine whose
+ * load changes from one second to the next.
+ */
+export async function alternate(url: string, bodies: string[], seconds: number): Promise<number[][]> {
+  const u = new URL(url);
+  const pool = new Pool(u.origin, { connections: 1, pipelining: 1 });
+  const lat = bodies.map((): number[] => []);
+  const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+  const end = Date.now() + seconds * 1000;
+  for (let i = 0; Date.now() < end; i = (i + 1) % bodies.length) {
+    const t = process.hrtime.bigint();
+    const r = await pool.request({ path: u.pathname, method: 'POST', body: bodies[i]!, headers });
+    await r.body.text();
+    lat[i]!.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  await pool.close();
+  for (const l of lat) l.sort((a, b) => a - b);
+  return lat;
+}
