@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { readBigStream } from './support/big-stream.js';
 import { alternate, load } from './support/load.js';
 import { runUpstream, SSE_TOTAL_BYTES } from './support/mcp-upstream.js';
+import { policies } from './support/policies.js';
 import { freePort, pct, spawnReady } from './support/processes.js';
 import { cpuMicros, cpuOf, foreignLoad, type Memory, memory, niceSelf, peakTracker, pinSelfAndPlanProxy } from './support/proc.js';
 import { post, PROXY_NODE_OPTIONS, proxyPids, reapOnExit, type Started, startFloor, startSidecar } from './support/proxies.js';
@@ -36,20 +37,6 @@ const SOURCE = 'up';
 const FORWARD = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}';
 const GOVERNED = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi","n":1.5,"x":null}}}';
 const DENIED = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/x"}}}';
-
-/** 20 policies; the one the governed call meets reads an argument. */
-function policies(n: number): string {
-  const out: string[] = [];
-  for (let i = 0; i < n - 1; i++) {
-    out.push(
-      `@id("p${i}")\npermit(principal, action == ThoughtGate::Action::"tools/call", resource) when { resource.name == "tool_${i}" && context.arguments has limit && context.arguments.limit < ${i + 10} };`,
-    );
-  }
-  out.push(
-    `@id("echo")\npermit(principal, action == ThoughtGate::Action::"tools/call", resource) when { resource.name == "echo" && context.arguments has message && context.arguments.message == "hi" };`,
-  );
-  return out.join('\n');
-}
 
 function configs(dir: string, upstream: string): { plain: string; cedar: string } {
   const base = `sources:\n  - name: ${SOURCE}\n    url: ${upstream}\nrules:\n  - name: no-deletes\n    match: { tool: "delete_*" }\n    action: deny\n`;
@@ -336,7 +323,7 @@ async function main(): Promise<void> {
     // ---------- report ----------
     console.log('# the same 100 MB SSE through the floor and the Cedar sidecar after all the load above (heaps already grown)');
     await sse('after_load.floor', floor);
-    await sse('after_load.sidecar', sidecar);
+    const sseSidecarAfterLoad = await sse('after_load.sidecar', sidecar);
     const pipeRequests = fig('log.info_pipe.c50').requests;
     const peak = { floor: peakFloor.peak(), forward: peakForward.peak(), cedar: peakCedar.peak() };
     await ownView(sidecar);
@@ -345,6 +332,7 @@ async function main(): Promise<void> {
       peak,
       sseFloor,
       sseSidecar,
+      sseSidecarAfterLoad,
       logBytesPerRequest: (logPipe.log.bytes - pipeBytes0) / pipeRequests,
       logLinesPerRequest: (logPipe.log.lines - pipeLines0) / pipeRequests,
     });
@@ -374,6 +362,7 @@ function report(o: {
   peak: { floor: Memory; forward: Memory; cedar: Memory };
   sseFloor: number;
   sseSidecar: number;
+  sseSidecarAfterLoad: number;
   logBytesPerRequest: number;
   logLinesPerRequest: number;
 }): void {
@@ -459,7 +448,9 @@ function report(o: {
   target('policy_throughput_ratio', ratio('cedar.sidecar.c50', 'fwd.direct.c50', 'rps'), '>=', 0.4);
   target('start_ms', startFirst.sidecar, '<=', 150);
   target('start_cedar_ms', startFirst.sidecar_cedar, '<=', 300);
-  target('sse_growth_mib', o.sseSidecar, '<=', 10);
+  // Fresh: the first stream also pays one-time growth (JIT, heap sizing) that a 5 MB stream pays too.
+  target('sse_growth_fresh_mib', o.sseSidecar, '<=', 10);
+  target('sse_growth_after_load_mib', o.sseSidecarAfterLoad, '<=', 10);
   target('idle_private_cedar_mib', o.idle.sidecar_cedar.anon, '<=', 32);
   target('peak_private_mib', Math.max(o.peak.forward.anon, o.peak.cedar.anon), '<=', 64);
   target('cpu_per_request_to_floor', ratio('fwd.sidecar.c50', 'fwd.floor.c50', 'cpu'), '<=', 1.2);
