@@ -23,7 +23,8 @@ import { cpuMicros, cpuOf, foreignLoad, type Memory, memory, niceSelf, peakTrack
 import { post, PROXY_NODE_OPTIONS, proxyPids, reapOnExit, type Started, startFloor, startSidecar } from './support/proxies.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const CLI = join(HERE, '..', 'cli.js');
+// BENCH_CLI: another build's dist/cli.js (e.g. the commit before a change), measured by this bench.
+const CLI = process.env['BENCH_CLI'] || join(HERE, '..', 'cli.js');
 const FLOOR = join(HERE, 'support', 'floor-relay.js');
 const NODE = process.env['BENCH_NODE'] || process.execPath;
 const SECONDS = Number(process.env['BENCH_SECONDS'] || 3);
