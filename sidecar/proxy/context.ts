@@ -16,6 +16,8 @@ import { upstreamTarget } from './query.js';
 import { classifyUpstreamError, poolRequest, type UpstreamPools, type UpstreamResult } from './upstream.js';
 import type { SourceTokens } from '../oauth/client-credentials.js';
 import { sendWithToken } from '../oauth/send-with-token.js';
+import { usesClientCredentials } from '../oauth/client-credentials.js';
+import { parseHeaders } from 'undici/lib/core/util.js';
 import { describeError } from '../../lib/describe-error.js';
 import { incomingSpan, propagationHeaders } from '../../lib/trace-context.js';
 import { NO_SPAN, NO_TRACING, type Span, type Tracer } from '../../lib/tracing.js';
@@ -91,10 +93,36 @@ export interface RequestContext {
     inspect: boolean,
     describe?: Record<string, string>,
   ): Promise<UpstreamResult>;
+  /**
+   * sendUpstream for a POST whose answer goes back as is, by undici's dispatch with `sink` as the
+   * handler (no Readable body, no promise per step: dispatch-relay.ts). False, and nothing sent,
+   * when this request needs sendUpstream's path: a custody token (retried after a 401), tracing,
+   * or headers or a target sendUpstream refuses.
+   */
+  dispatchUpstream(source: CompiledSource, incoming: IncomingMessage, body: string, describe: Record<string, string> | undefined, sink: UpstreamSink): boolean;
   markResponseStart(): void;
   finish(info: FinishInfo): void;
   /** A debug log line tagged with this request's correlation id. */
   debug(msg: string, fields: Record<string, unknown>): void;
+}
+
+/** What dispatchUpstream hands an upstream answer to, in order: onHead, onData…, then onEnd or onError. */
+export interface UpstreamSink {
+  /** The final head (1xx are skipped); `resume` restarts an upstream paused by onData. */
+  onHead(status: number, headers: Record<string, string | string[] | undefined>, resume: () => void): void;
+  /** A chunk of the body; false pauses the upstream until `resume`. */
+  onData(chunk: Buffer): boolean;
+  onEnd(): void;
+  /**
+   * The upstream call failed. Before the head it is counted and logged as sendUpstream does;
+   * `agentGone`: the agent hung up first (which aborted the call).
+   */
+  onError(err: unknown, beforeHead: boolean, agentGone: boolean): void;
+}
+
+/** The error undici's request() gives for a call aborted by its signal (classified 'aborted'). */
+function abortedError(): Error {
+  return Object.assign(new Error('Request aborted'), { name: 'AbortError', code: 'UND_ERR_ABORTED' });
 }
 
 export interface ContextDeps {
@@ -252,6 +280,71 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         });
         return { ok: false, kind };
       }
+    },
+    dispatchUpstream(source, incoming, body, describe, sink) {
+      if (tracer.on || (deps.tokens !== undefined && usesClientCredentials(source))) return false;
+      const configured = source.headers();
+      if (!configured.ok) return false;
+      const target = upstreamTarget(source.path, incoming.url);
+      if (!target.ok) return false;
+      // The agent hanging up aborts the call, as the signal does for sendUpstream.
+      let abortCall: ((err: Error) => void) | null = null;
+      let agentGone = false;
+      let head = false;
+      const onAbort = () => {
+        agentGone = true;
+        abortCall?.(abortedError());
+      };
+      abort.once('abort', onAbort);
+      tSent = process.hrtime.bigint();
+      deps.pools.forSource(source).dispatch(
+        {
+          path: target.path,
+          method: 'POST',
+          headers: upstreamRequestHeaders(incoming.headers, { extra: configured.headers, identityEncoding: false, describe }),
+          body,
+          headersTimeout: source.responseTimeoutMs,
+          bodyTimeout: 0,
+        },
+        {
+          onConnect(a) {
+            if (agentGone) a(abortedError());
+            else abortCall = a;
+          },
+          onHeaders(status, raw, resume) {
+            if (status < 200) return true;
+            head = true;
+            tHeaders = process.hrtime.bigint();
+            deps.metrics.upstreamLatency.observe({ source: source.name }, Number(tHeaders - tSent!) / NS_PER_S);
+            sink.onHead(status, parseHeaders(raw as Buffer[]), resume);
+            return true;
+          },
+          onData(chunk) {
+            return sink.onData(chunk);
+          },
+          onComplete() {
+            abort.off('abort', onAbort);
+            sink.onEnd();
+          },
+          onError(err) {
+            abort.off('abort', onAbort);
+            if (!head) {
+              tHeaders = process.hrtime.bigint();
+              const kind = classifyUpstreamError(err);
+              if (kind !== 'aborted') deps.metrics.upstreamErrors.inc({ source: source.name, kind });
+              deps.log.debug('upstream request failed', {
+                correlationId,
+                source: source.name,
+                kind,
+                code: (err as { code?: string }).code,
+                error: describeError(err),
+              });
+            }
+            sink.onError(err, !head, agentGone);
+          },
+        },
+      );
+      return true;
     },
     markResponseStart() {
       tStart ??= process.hrtime.bigint();
