@@ -252,7 +252,10 @@ export function toClient(res: ServerResponse, upstream: Record<string, string | 
 function relayDispatched(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, source: CompiledSource, plan: ForwardPlan): Promise<void> | null {
   let resolve!: () => void;
   let reject!: (err: unknown) => void;
-  const done = new Promise<void>((ok, fail) => ((resolve = ok), (reject = fail)));
+  const done = new Promise<void>((ok, fail) => {
+    resolve = ok;
+    reject = fail;
+  });
   let streaming = false;
   let ended = false;
   let settled = false;
