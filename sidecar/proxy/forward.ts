@@ -71,7 +71,7 @@ export async function forwardPost(
   // The common case, an answer nothing edits, is relayed from undici's handler (dispatch-relay.ts).
   if (!inspect) {
     const relayed = relayDispatched(ctx, req, res, source, plan);
-    if (relayed) return relayed;
+    if (relayed !== null) return relayed;
   }
   const up = await ctx.sendUpstream(source, req, 'POST', plan.body, inspect, plan.describe);
   if (!up.ok) return upstreamFailed(ctx, res, source, plan, up.kind);
