@@ -44,7 +44,10 @@ export function seriesObserver(h: Histogram<string>): (value: number, a: string,
     let key = a;
     if (names.length === 2) {
       let inner = root.get(a) as Map<string, Found> | undefined;
-      if (inner === undefined) root.set(a, (inner = new Map()));
+      if (inner === undefined) {
+        inner = new Map();
+        root.set(a, inner);
+      }
       level = inner;
       key = b!;
     }
