@@ -13,7 +13,7 @@ import { InflightIds } from './inflight.js';
 import { RateLimiter } from './rate-limit.js';
 import { createAuditRecorder, type AuditRecorder } from '../audit/recorder.js';
 import { upstreamTarget } from './query.js';
-import { classifyUpstreamError, poolRequest, type UpstreamPools, type UpstreamResult } from './upstream.js';
+import { classifyUpstreamError, poolRequest, type UpstreamErrorKind, type UpstreamPools, type UpstreamResult } from './upstream.js';
 import type { SourceTokens } from '../oauth/client-credentials.js';
 import { sendWithToken } from '../oauth/send-with-token.js';
 import { usesClientCredentials } from '../oauth/client-credentials.js';
@@ -202,6 +202,14 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
   deps.inflight ??= new InflightIds((n) => deps.metrics.inflightIds.set(n));
   deps.rateLimiter ??= new RateLimiter({ onBuckets: (n) => deps.metrics.rateLimitBuckets.set(n) });
   deps.audit ??= createAuditRecorder(deps.metrics, null);
+  /** An upstream call that failed before its head: counted (unless aborted by the agent) and logged. */
+  const failedBeforeHead = (source: CompiledSource, err: unknown): UpstreamErrorKind => {
+    tHeaders = process.hrtime.bigint();
+    const kind = classifyUpstreamError(err);
+    if (kind !== 'aborted') deps.metrics.upstreamErrors.inc({ source: source.name, kind });
+    deps.log.debug('upstream request failed', { correlationId, source: source.name, kind, code: (err as { code?: string }).code, error: describeError(err) });
+    return kind;
+  };
   const ctx: RequestContext = {
     correlationId,
     source: sourceName,
@@ -265,19 +273,10 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         deps.metrics.observeUpstream(source.name, Number(tHeaders - tSent) / NS_PER_S);
         return { ok: true, response: sent.response };
       } catch (err) {
-        tHeaders = process.hrtime.bigint();
-        const kind = classifyUpstreamError(err);
+        const kind = failedBeforeHead(source, err);
         client.set({ 'error.type': kind });
         client.fail(kind);
         client.end();
-        if (kind !== 'aborted') deps.metrics.upstreamErrors.inc({ source: source.name, kind });
-        deps.log.debug('upstream request failed', {
-          correlationId,
-          source: source.name,
-          kind,
-          code: (err as { code?: string }).code,
-          error: describeError(err),
-        });
         return { ok: false, kind };
       }
     },
@@ -328,18 +327,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
           },
           onError(err) {
             abort.off('abort', onAbort);
-            if (!head) {
-              tHeaders = process.hrtime.bigint();
-              const kind = classifyUpstreamError(err);
-              if (kind !== 'aborted') deps.metrics.upstreamErrors.inc({ source: source.name, kind });
-              deps.log.debug('upstream request failed', {
-                correlationId,
-                source: source.name,
-                kind,
-                code: (err as { code?: string }).code,
-                error: describeError(err),
-              });
-            }
+            if (!head) failedBeforeHead(source, err);
             sink.onError(err, !head, agentGone);
           },
         },
