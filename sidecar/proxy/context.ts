@@ -13,9 +13,11 @@ import { InflightIds } from './inflight.js';
 import { RateLimiter } from './rate-limit.js';
 import { createAuditRecorder, type AuditRecorder } from '../audit/recorder.js';
 import { upstreamTarget } from './query.js';
-import { classifyUpstreamError, poolRequest, type UpstreamPools, type UpstreamResult } from './upstream.js';
+import { classifyUpstreamError, poolRequest, type UpstreamErrorKind, type UpstreamPools, type UpstreamResult } from './upstream.js';
 import type { SourceTokens } from '../oauth/client-credentials.js';
 import { sendWithToken } from '../oauth/send-with-token.js';
+import { usesClientCredentials } from '../oauth/client-credentials.js';
+import { parseHeaders } from 'undici/lib/core/util.js';
 import { describeError } from '../../lib/describe-error.js';
 import { incomingSpan, propagationHeaders } from '../../lib/trace-context.js';
 import { NO_SPAN, NO_TRACING, type Span, type Tracer } from '../../lib/tracing.js';
@@ -91,10 +93,36 @@ export interface RequestContext {
     inspect: boolean,
     describe?: Record<string, string>,
   ): Promise<UpstreamResult>;
+  /**
+   * sendUpstream for a POST whose answer goes back as is, by undici's dispatch with `sink` as the
+   * handler (no Readable body, no promise per step: dispatch-relay.ts). False, and nothing sent,
+   * when this request needs sendUpstream's path: a custody token (retried after a 401), tracing,
+   * or headers or a target sendUpstream refuses.
+   */
+  dispatchUpstream(source: CompiledSource, incoming: IncomingMessage, body: string, describe: Record<string, string> | undefined, sink: UpstreamSink): boolean;
   markResponseStart(): void;
   finish(info: FinishInfo): void;
   /** A debug log line tagged with this request's correlation id. */
   debug(msg: string, fields: Record<string, unknown>): void;
+}
+
+/** What dispatchUpstream hands an upstream answer to, in order: onHead, onData…, then onEnd or onError. */
+export interface UpstreamSink {
+  /** The final head (1xx are skipped); `resume` restarts an upstream paused by onData. */
+  onHead(status: number, headers: Record<string, string | string[] | undefined>, resume: () => void): void;
+  /** A chunk of the body; false pauses the upstream until `resume`. */
+  onData(chunk: Buffer): boolean;
+  onEnd(): void;
+  /**
+   * The upstream call failed. Before the head it is counted and logged as sendUpstream does;
+   * `agentGone`: the agent hung up first (which aborted the call).
+   */
+  onError(err: unknown, beforeHead: boolean, agentGone: boolean): void;
+}
+
+/** The error undici's request() gives for a call aborted by its signal (classified 'aborted'). */
+function abortedError(): Error {
+  return Object.assign(new Error('Request aborted'), { name: 'AbortError', code: 'UND_ERR_ABORTED' });
 }
 
 export interface ContextDeps {
@@ -174,6 +202,14 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
   deps.inflight ??= new InflightIds((n) => deps.metrics.inflightIds.set(n));
   deps.rateLimiter ??= new RateLimiter({ onBuckets: (n) => deps.metrics.rateLimitBuckets.set(n) });
   deps.audit ??= createAuditRecorder(deps.metrics, null);
+  /** An upstream call that failed before its head: counted (unless aborted by the agent) and logged. */
+  const failedBeforeHead = (source: CompiledSource, err: unknown): UpstreamErrorKind => {
+    tHeaders = process.hrtime.bigint();
+    const kind = classifyUpstreamError(err);
+    if (kind !== 'aborted') deps.metrics.upstreamErrors.inc({ source: source.name, kind });
+    deps.log.debug('upstream request failed', { correlationId, source: source.name, kind, code: (err as { code?: string }).code, error: describeError(err) });
+    return kind;
+  };
   const ctx: RequestContext = {
     correlationId,
     source: sourceName,
@@ -234,24 +270,69 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         client.set({ 'http.response.status_code': sent.response.statusCode });
         if (sent.response.statusCode >= 400) client.fail(`HTTP ${sent.response.statusCode}`);
         client.end();
-        deps.metrics.upstreamLatency.observe({ source: source.name }, Number(tHeaders - tSent) / NS_PER_S);
+        deps.metrics.observeUpstream(source.name, Number(tHeaders - tSent) / NS_PER_S);
         return { ok: true, response: sent.response };
       } catch (err) {
-        tHeaders = process.hrtime.bigint();
-        const kind = classifyUpstreamError(err);
+        const kind = failedBeforeHead(source, err);
         client.set({ 'error.type': kind });
         client.fail(kind);
         client.end();
-        if (kind !== 'aborted') deps.metrics.upstreamErrors.inc({ source: source.name, kind });
-        deps.log.debug('upstream request failed', {
-          correlationId,
-          source: source.name,
-          kind,
-          code: (err as { code?: string }).code,
-          error: describeError(err),
-        });
         return { ok: false, kind };
       }
+    },
+    dispatchUpstream(source, incoming, body, describe, sink) {
+      if (tracer.on || (deps.tokens !== undefined && usesClientCredentials(source))) return false;
+      const configured = source.headers();
+      if (!configured.ok) return false;
+      const target = upstreamTarget(source.path, incoming.url);
+      if (!target.ok) return false;
+      // The agent hanging up aborts the call, as the signal does for sendUpstream.
+      let abortCall: ((err: Error) => void) | null = null;
+      let agentGone = false;
+      let head = false;
+      const onAbort = () => {
+        agentGone = true;
+        abortCall?.(abortedError());
+      };
+      abort.once('abort', onAbort);
+      tSent = process.hrtime.bigint();
+      deps.pools.forSource(source).dispatch(
+        {
+          path: target.path,
+          method: 'POST',
+          headers: upstreamRequestHeaders(incoming.headers, { extra: configured.headers, identityEncoding: false, describe }),
+          body,
+          headersTimeout: source.responseTimeoutMs,
+          bodyTimeout: 0,
+        },
+        {
+          onConnect(a) {
+            if (agentGone) a(abortedError());
+            else abortCall = a;
+          },
+          onHeaders(status, raw, resume) {
+            if (status < 200) return true;
+            head = true;
+            tHeaders = process.hrtime.bigint();
+            deps.metrics.observeUpstream(source.name, Number(tHeaders - tSent!) / NS_PER_S);
+            sink.onHead(status, parseHeaders(raw as Buffer[]), resume);
+            return true;
+          },
+          onData(chunk) {
+            return sink.onData(chunk);
+          },
+          onComplete() {
+            abort.off('abort', onAbort);
+            sink.onEnd();
+          },
+          onError(err) {
+            abort.off('abort', onAbort);
+            if (!head) failedBeforeHead(source, err);
+            sink.onError(err, !head, agentGone);
+          },
+        },
+      );
+      return true;
     },
     markResponseStart() {
       tStart ??= process.hrtime.bigint();
@@ -267,7 +348,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       // Added latency: our time before dispatch plus our time relaying the response head.
       const added = tSent !== null && tHeaders !== null ? Number(tSent - t0) + Number(start - tHeaders) : Number(start - t0);
       const decision = info.decision ?? (ctx.messages.some((m) => m.decision === 'deny') ? 'deny' : 'forward');
-      deps.metrics.addedLatency.observe({ source: ctx.sourceLabel, decision }, Math.max(0, added) / NS_PER_S);
+      deps.metrics.observeAdded(ctx.sourceLabel, decision, Math.max(0, added) / NS_PER_S);
       if (span.ref) endRequestSpan(span, ctx, info, decision);
       if (!ctx.logging) return;
       const base = {

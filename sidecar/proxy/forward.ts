@@ -12,9 +12,10 @@ import type { RequestContext } from './context.js';
 import { editPayload, notGoverned, type EditTable } from './edits.js';
 import { clientResponseHeaders, describingHeaders, headerValue, mediaType } from './headers.js';
 import { flushHead, pipeTo } from './pipe.js';
+import { relayed } from './reclaim.js';
 import { errorFor } from './plan.js';
 import { replyError, sendJson } from './reply.js';
-import { classifyUpstreamError, describeUpstreamError } from './upstream.js';
+import { classifyUpstreamError, describeUpstreamError, type UpstreamErrorKind } from './upstream.js';
 
 /**
  * Headers that describe the message (Mcp-Method, Mcp-Name, Mcp-Param-*) must say what the upstream
@@ -46,6 +47,18 @@ export interface ForwardPlan {
   onHeaders?: (headers: Record<string, string | string[] | undefined>) => void;
 }
 
+/** The answer when the upstream call failed before its head: each forwarded request gets -32005. */
+export function upstreamFailed(ctx: RequestContext, res: ServerResponse, source: CompiledSource, plan: ForwardPlan, kind: UpstreamErrorKind): void {
+  const reason = describeUpstreamError(kind, source.name);
+  const replies = [...plan.local, ...plan.forwardedIds.map((id) => errorFor(ctx, id, 'UPSTREAM_UNAVAILABLE', reason))];
+  if (replies.length === 0) {
+    // Only notifications/responses were forwarded: there is no id to answer; say it in HTTP.
+    return replyError(ctx, res, 'UPSTREAM_UNAVAILABLE', reason, 502);
+  }
+  sendJson(res, 200, plan.batch ? batchBody(replies) : replies[0]!);
+  return ctx.finish({ status: 200, decision: 'deny', gate: 'upstream', reason });
+}
+
 export async function forwardPost(
   ctx: RequestContext,
   req: IncomingMessage,
@@ -55,17 +68,13 @@ export async function forwardPost(
   plan: ForwardPlan,
 ): Promise<void> {
   const inspect = plan.edits.edits > 0 || plan.local.length > 0;
-  const up = await ctx.sendUpstream(source, req, 'POST', plan.body, inspect, plan.describe);
-  if (!up.ok) {
-    const reason = describeUpstreamError(up.kind, source.name);
-    const replies = [...plan.local, ...plan.forwardedIds.map((id) => errorFor(ctx, id, 'UPSTREAM_UNAVAILABLE', reason))];
-    if (replies.length === 0) {
-      // Only notifications/responses were forwarded: there is no id to answer; say it in HTTP.
-      return replyError(ctx, res, 'UPSTREAM_UNAVAILABLE', reason, 502);
-    }
-    sendJson(res, 200, plan.batch ? batchBody(replies) : replies[0]!);
-    return ctx.finish({ status: 200, decision: 'deny', gate: 'upstream', reason });
+  // The common case, an answer nothing edits, is relayed from undici's handler (dispatch-relay.ts).
+  if (!inspect) {
+    const relayed = relayDispatched(ctx, req, res, source, plan);
+    if (relayed !== null) return relayed;
   }
+  const up = await ctx.sendUpstream(source, req, 'POST', plan.body, inspect, plan.describe);
+  if (!up.ok) return upstreamFailed(ctx, res, source, plan, up.kind);
   const { statusCode, headers, body } = up.response;
   plan.onHeaders?.(headers);
   const type = mediaType(headers['content-type']);
@@ -232,6 +241,73 @@ export function toClient(res: ServerResponse, upstream: Record<string, string | 
   return h;
 }
 
+/**
+ * A forwarded POST whose answer nothing edits, relayed from undici's dispatch handler straight to
+ * the agent: no Readable body, no AsyncResource, no promise per step (docs/performance.md, CPU per
+ * request). The same bounds as relay(): the upstream pauses while the agent's side is full, the
+ * agent hanging up aborts the call, an upstream failure before the head answers as forwardPost's,
+ * after it ends the response as streamTo's. Null when the request cannot take this path (nothing
+ * was sent); else resolves once the answer is done.
+ */
+function relayDispatched(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, source: CompiledSource, plan: ForwardPlan): Promise<void> | null {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const done = new Promise<void>((ok, fail) => {
+    resolve = ok;
+    reject = fail;
+  });
+  let streaming = false;
+  let ended = false;
+  let settled = false;
+  const labels = { source: source.name };
+  const clientClosed = () => Object.assign(new Error('client closed'), { code: 'CLIENT_CLOSED' });
+  const settle = (err: unknown): void => {
+    if (settled) return;
+    settled = true;
+    if (err === null) ctx.finish({ status: res.statusCode });
+    else streamEndedEarly(ctx, source, res, err);
+    ctx.metrics.openStreams.dec(labels);
+    resolve();
+  };
+  const sent = ctx.dispatchUpstream(source, req, plan.body, plan.describe, {
+    onHead(status, headers, resume) {
+      plan.onHeaders?.(headers);
+      // A head Node refuses throws here: undici then ends the call, and onError hands the error on.
+      res.writeHead(status, toClient(res, headers, false));
+      flushHead(res, headers);
+      ctx.markResponseStart();
+      streaming = true;
+      ctx.metrics.openStreams.inc(labels);
+      res.once('finish', () => settle(null));
+      res.once('close', () => {
+        if (!res.writableFinished) settle(clientClosed());
+      });
+      // A parser's resume outlives the answer (the socket serves the next request): not after the end.
+      res.on('drain', () => {
+        if (!ended && !settled) resume();
+      });
+    },
+    onData(chunk) {
+      relayed(chunk.length);
+      return res.write(chunk);
+    },
+    onEnd() {
+      ended = true;
+      res.end();
+    },
+    onError(err, beforeHead, agentGone) {
+      if (beforeHead) {
+        upstreamFailed(ctx, res, source, plan, classifyUpstreamError(err));
+        return resolve();
+      }
+      // onHead threw: failing as relay() would (the request's handler answers 500).
+      if (!streaming) return reject(err);
+      settle(agentGone ? clientClosed() : err);
+    },
+  });
+  return sent ? done : null;
+}
+
 /** Passes an upstream response through untouched, streaming. */
 export async function relay(
   ctx: RequestContext,
@@ -254,16 +330,20 @@ export async function streamTo(ctx: RequestContext, source: CompiledSource, body
     await pipeTo(body, res, through);
     ctx.finish({ status: res.statusCode });
   } catch (err) {
-    // The agent went away (which cancels the upstream call too) or the upstream broke mid-stream.
-    // Out of byte budget is ours, not the upstream's: counted in buffer_rejections_total.
-    const kind =
-      (err as { code?: string }).code === 'CLIENT_CLOSED' ? 'client-closed' : err instanceof SseBudgetExceededError ? 'overloaded' : classifyUpstreamError(err);
-    if (kind !== 'client-closed' && kind !== 'aborted' && kind !== 'overloaded') ctx.metrics.upstreamErrors.inc({ source: source.name, kind });
-    if (!res.destroyed) res.destroy();
-    ctx.finish({ status: res.statusCode, reason: `stream ended early: ${kind}` });
+    streamEndedEarly(ctx, source, res, err);
   } finally {
     ctx.metrics.openStreams.dec(labels);
   }
+}
+
+/** A relayed answer cut short: the agent went away (which cancels the upstream call too) or the upstream broke mid-stream. */
+export function streamEndedEarly(ctx: RequestContext, source: CompiledSource, res: ServerResponse, err: unknown): void {
+  // Out of byte budget is ours, not the upstream's: counted in buffer_rejections_total.
+  const kind =
+    (err as { code?: string }).code === 'CLIENT_CLOSED' ? 'client-closed' : err instanceof SseBudgetExceededError ? 'overloaded' : classifyUpstreamError(err);
+  if (kind !== 'client-closed' && kind !== 'aborted' && kind !== 'overloaded') ctx.metrics.upstreamErrors.inc({ source: source.name, kind });
+  if (!res.destroyed) res.destroy();
+  ctx.finish({ status: res.statusCode, reason: `stream ended early: ${kind}` });
 }
 
 /**

@@ -16,3 +16,7 @@ declare module 'undici/lib/core/connect.js' {
   function buildConnector(opts: BuildConnector.BuildOptions): BuildConnector.connector;
   export default buildConnector;
 }
+declare module 'undici/lib/core/util.js' {
+  /** undici's raw header list ([name, value, …] as Buffers) as the object request() gives. */
+  export function parseHeaders(raw: Buffer[]): Record<string, string | string[] | undefined>;
+}
