@@ -44,10 +44,7 @@ export function seriesObserver(h: Histogram<string>): (value: number, a: string,
     let key = a;
     if (names.length === 2) {
       let inner = root.get(a) as Map<string, Found> | undefined;
-      if (inner === undefined) {
-        inner = new Map();
-        root.set(a, inner);
-      }
+      if (inner === undefined) root.set(a, (inner = new Map()));
       level = inner;
       key = b!;
     }
