@@ -2,7 +2,6 @@
 // A registry per sidecar instance (not prom-client's global one) so tests can run several.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { logLinesDroppedCounter } from '../lib/log-metric.js';
-import { seriesObserver } from './metric-series.js';
 
 // Added latency is sub-millisecond when healthy; upstream latency spans ms to minutes.
 const ADDED_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1];
@@ -85,22 +84,6 @@ export type CaptureRefusal = (typeof CAPTURE_REFUSALS)[number];
 export function createSidecarMetrics() {
   const registry = new Registry();
   const p = 'thoughtgate_sidecar_';
-  const addedLatency = new Histogram({
-    name: `${p}added_latency_seconds`,
-    help: 'Time ThoughtGate adds to a request: reading, deciding and dispatching it, plus relaying the response head',
-    labelNames: ['source', 'decision'] as const,
-    buckets: ADDED_BUCKETS,
-    registers: [registry],
-  });
-  const upstreamLatency = new Histogram({
-    name: `${p}upstream_latency_seconds`,
-    help: 'Time from dispatching a request upstream to the upstream response head',
-    labelNames: ['source'] as const,
-    buckets: UPSTREAM_BUCKETS,
-    registers: [registry],
-  });
-  const observeAdded = seriesObserver(addedLatency);
-  const observeUpstream = seriesObserver(upstreamLatency);
   return {
     registry,
     requests: new Counter({
@@ -109,12 +92,20 @@ export function createSidecarMetrics() {
       labelNames: ['source', 'method', 'decision', 'gate', 'rule'] as const,
       registers: [registry],
     }),
-    addedLatency,
-    upstreamLatency,
-    /** addedLatency.observe for the request path, without per-call label hashing (metric-series.ts). */
-    observeAdded: (source: string, decision: string, seconds: number) => observeAdded(seconds, source, decision),
-    /** upstreamLatency.observe, the same way. */
-    observeUpstream: (source: string, seconds: number) => observeUpstream(seconds, source),
+    addedLatency: new Histogram({
+      name: `${p}added_latency_seconds`,
+      help: 'Time ThoughtGate adds to a request: reading, deciding and dispatching it, plus relaying the response head',
+      labelNames: ['source', 'decision'] as const,
+      buckets: ADDED_BUCKETS,
+      registers: [registry],
+    }),
+    upstreamLatency: new Histogram({
+      name: `${p}upstream_latency_seconds`,
+      help: 'Time from dispatching a request upstream to the upstream response head',
+      labelNames: ['source'] as const,
+      buckets: UPSTREAM_BUCKETS,
+      registers: [registry],
+    }),
     upstreamErrors: new Counter({
       name: `${p}upstream_errors_total`,
       help: 'Upstream failures by source and kind (connect, timeout, reset, invalid_response)',

@@ -270,7 +270,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         client.set({ 'http.response.status_code': sent.response.statusCode });
         if (sent.response.statusCode >= 400) client.fail(`HTTP ${sent.response.statusCode}`);
         client.end();
-        deps.metrics.observeUpstream(source.name, Number(tHeaders - tSent) / NS_PER_S);
+        deps.metrics.upstreamLatency.observe({ source: source.name }, Number(tHeaders - tSent) / NS_PER_S);
         return { ok: true, response: sent.response };
       } catch (err) {
         const kind = failedBeforeHead(source, err);
@@ -314,7 +314,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
             if (status < 200) return true;
             head = true;
             tHeaders = process.hrtime.bigint();
-            deps.metrics.observeUpstream(source.name, Number(tHeaders - tSent!) / NS_PER_S);
+            deps.metrics.upstreamLatency.observe({ source: source.name }, Number(tHeaders - tSent!) / NS_PER_S);
             sink.onHead(status, parseHeaders(raw as Buffer[]), resume);
             return true;
           },
@@ -348,7 +348,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       // Added latency: our time before dispatch plus our time relaying the response head.
       const added = tSent !== null && tHeaders !== null ? Number(tSent - t0) + Number(start - tHeaders) : Number(start - t0);
       const decision = info.decision ?? (ctx.messages.some((m) => m.decision === 'deny') ? 'deny' : 'forward');
-      deps.metrics.observeAdded(ctx.sourceLabel, decision, Math.max(0, added) / NS_PER_S);
+      deps.metrics.addedLatency.observe({ source: ctx.sourceLabel, decision }, Math.max(0, added) / NS_PER_S);
       if (span.ref) endRequestSpan(span, ctx, info, decision);
       if (!ctx.logging) return;
       const base = {
