@@ -63,6 +63,34 @@ export const ApprovalChannelStatusSchema = z.object({
 
 // ---------- The rendered sidecar config (ConfigMap thoughtgate-config, key config.yaml) ----------
 
+/**
+ * A policy's Cedar text as cedar-wasm parsed it when the operator validated it: what the sidecar
+ * needs to build its closures (policy/cedar/direct/) without loading cedar-wasm. `textSha256` is
+ * the SHA-256 (hex) of the text parsed (after the operator's \${VAR} validation substitution): a
+ * sidecar whose substituted text differs compiles its own text instead. The text stays the source
+ * of truth: requests the closures cannot represent are decided by cedar-wasm from it.
+ */
+export const RenderedCedarPolicySchema = z.strictObject({
+  id: z.string().min(1),
+  effect: z.enum(['permit', 'forbid']),
+  approveChannel: z.string().min(1).optional(),
+  index: z.number().int().nonnegative(),
+  line: z.number().int().positive(),
+  column: z.number().int().positive(),
+  /** Cedar's JSON policy form (policyToJson). */
+  json: z.record(z.string(), z.unknown()),
+});
+export type RenderedCedarPolicy = z.infer<typeof RenderedCedarPolicySchema>;
+
+export const RENDERED_CEDAR_VERSION = 1;
+
+export const RenderedCedarSchema = z.strictObject({
+  version: z.literal(RENDERED_CEDAR_VERSION),
+  textSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  policies: z.array(RenderedCedarPolicySchema),
+});
+export type RenderedCedar = z.infer<typeof RenderedCedarSchema>;
+
 export const RenderedPolicySchema = z.strictObject({
   name: z.string(),
   priority: z.number().int(),
@@ -75,6 +103,8 @@ export const RenderedPolicySchema = z.strictObject({
    * URL such as https://\${HOST}:\${PORT}/mcp is only a URL once substituted.
    */
   spec: z.record(z.string(), z.unknown()),
+  /** spec.cedar.policies parsed (RenderedCedarSchema); absent from older operators and policies without Cedar. */
+  cedar: RenderedCedarSchema.optional(),
 });
 export type RenderedPolicy = z.infer<typeof RenderedPolicySchema>;
 

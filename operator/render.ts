@@ -2,7 +2,14 @@
 // in, the rendered sidecar config and each policy's validity out. An invalid policy never replaces
 // its last good rendering: that entry is carried over from the ConfigMap currently in force.
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { GovernancePolicySpecSchema, RENDERED_KIND, RenderedConfigSchema, type RenderedConfig, type RenderedPolicy } from '../api/crds.js';
+import {
+  GovernancePolicySpecSchema,
+  RENDERED_KIND,
+  RenderedConfigSchema,
+  type RenderedCedar,
+  type RenderedConfig,
+  type RenderedPolicy,
+} from '../api/crds.js';
 import { clusterCredentialIssues } from '../api/config.js';
 import { formatIssues, formatPath } from '../api/issues.js';
 import { API_VERSION } from '../api/wellknown.js';
@@ -43,12 +50,15 @@ export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>)
   const errors: string[] = clusterCredentialIssues(doc).map((i) => `spec.${formatPath(i.path)}: ${i.message}`);
   const referenced = new Set<string>();
   for (const r of doc.rules) if (r.approval) referenced.add(r.approval.channel);
+  let cedar: RenderedCedar | undefined;
   if (doc.cedar) {
-    // The operator only needs to know whether the text compiles: the set is released at once.
-    const c = compilePolicies(doc.cedar.policies, { file: 'spec.cedar.policies' });
+    // The set is released at once; its parsed form goes to the sidecars, which then build their
+    // closures without loading cedar-wasm (policy/cedar/policies.ts compilePoliciesFromJson).
+    const c = compilePolicies(doc.cedar.policies, { file: 'spec.cedar.policies', keepParsed: true });
     if (!c.ok) errors.push(...c.errors);
     else {
       for (const p of c.policies.policies) if (p.approveChannel) referenced.add(p.approveChannel);
+      cedar = c.policies.parsed;
       c.policies.dispose();
     }
   }
@@ -63,8 +73,9 @@ export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>)
     priority,
     ...(podSelector ? { podSelector } : {}),
     generation: obj.metadata.generation ?? 0,
-    hash: configHash({ priority, podSelector: podSelector ?? null, spec }),
+    hash: configHash({ priority, podSelector: podSelector ?? null, spec, ...(cedar ? { cedar } : {}) }),
     spec,
+    ...(cedar ? { cedar } : {}),
   };
   return { valid: true, rendered };
 }

@@ -167,7 +167,8 @@ export async function loadPolicyTarget(paths: readonly string[], env: Env, extra
     if (o.kind === 'invalid') return { ok: false, kind: 'invalid', errors: o.errors };
     let g = compiled.get(o.policy);
     if (!g) {
-      const c = compileSnapshot(o.doc, identity, { hash: o.hash, generation: 1 });
+      // As the sidecar does: from the operator's parsed Cedar form when it serves.
+      const c = compileSnapshot(o.doc, identity, { hash: o.hash, generation: 1, ...(o.cedar ? { cedar: o.cedar } : {}) });
       g = c.ok
         ? { ok: true, snapshot: c.snapshot, doc: o.doc, governancePolicy: o.policy, channelTimeoutsMs: new Map(), approvals: true }
         : { ok: false, kind: 'invalid', errors: c.errors };
