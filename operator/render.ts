@@ -2,14 +2,7 @@
 // in, the rendered sidecar config and each policy's validity out. An invalid policy never replaces
 // its last good rendering: that entry is carried over from the ConfigMap currently in force.
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import {
-  GovernancePolicySpecSchema,
-  RENDERED_KIND,
-  RenderedConfigSchema,
-  type RenderedCedar,
-  type RenderedConfig,
-  type RenderedPolicy,
-} from '../api/crds.js';
+import { GovernancePolicySpecSchema, RENDERED_KIND, RenderedConfigSchema, type RenderedCedar, type RenderedConfig, type RenderedPolicy } from '../api/crds.js';
 import { clusterCredentialIssues } from '../api/config.js';
 import { formatIssues, formatPath } from '../api/issues.js';
 import { API_VERSION } from '../api/wellknown.js';

@@ -53,7 +53,12 @@ const PARSED: RenderedCedar = {
         conditions: [
           {
             kind: 'when',
-            body: { like: { left: { '.': { left: { Var: 'resource' }, attr: 'name' } }, pattern: [{ Literal: 'g' }, { Literal: 'e' }, { Literal: 't' }, { Literal: '_' }, 'Wildcard'] } },
+            body: {
+              like: {
+                left: { '.': { left: { Var: 'resource' }, attr: 'name' } },
+                pattern: [{ Literal: 'g' }, { Literal: 'e' }, { Literal: 't' }, { Literal: '_' }, 'Wildcard'],
+              },
+            },
           },
         ],
         annotations: { approve: 'ops', id: 'gh' },

@@ -340,7 +340,8 @@ function checkParsed(policies: readonly RenderedCedarPolicy[]): string | null {
     if (p.json['effect'] !== p.effect) return `${at}: effect ${p.effect}, its JSON says ${JSON.stringify(p.json['effect'])}`;
     const approve = 'approve' in annotations ? annotations['approve'] : undefined;
     if (approve !== p.approveChannel) return `${at}: approval channel ${JSON.stringify(p.approveChannel)}, its JSON says ${JSON.stringify(approve)}`;
-    if (approve !== undefined && (p.effect !== 'permit' || !Name.safeParse(approve).success)) return `${at}: @approve(${JSON.stringify(approve)}) is not valid here`;
+    if (approve !== undefined && (p.effect !== 'permit' || !Name.safeParse(approve).success))
+      return `${at}: @approve(${JSON.stringify(approve)}) is not valid here`;
   }
   return null;
 }
