@@ -259,6 +259,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       sources: [...next.sources.keys()],
       rules: next.gates.rules.length,
       cedar: next.gates.cedar !== null,
+      // json: built from the operator's parsed form, cedar-wasm not loaded for it.
+      cedarBuiltFrom: next.gates.cedar?.from ?? null,
     });
   };
 
