@@ -2,7 +2,17 @@
 // in, the rendered sidecar config and each policy's validity out. An invalid policy never replaces
 // its last good rendering: that entry is carried over from the ConfigMap currently in force.
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { GovernancePolicySpecSchema, RENDERED_KIND, RenderedConfigSchema, type RenderedCedar, type RenderedConfig, type RenderedPolicy } from '../api/crds.js';
+import {
+  GovernancePolicySpecSchema,
+  parseRenderedCedar,
+  RENDERED_CEDAR_VERSION,
+  RENDERED_KIND,
+  RenderedConfigSchema,
+  type RenderedCedar,
+  type RenderedCedarDocument,
+  type RenderedConfig,
+  type RenderedPolicy,
+} from '../api/crds.js';
 import { clusterCredentialIssues } from '../api/config.js';
 import { formatIssues, formatPath } from '../api/issues.js';
 import { API_VERSION } from '../api/wellknown.js';
@@ -16,13 +26,16 @@ export interface PolicyObject {
   spec?: unknown;
 }
 
-export type Validity = { valid: true; rendered: RenderedPolicy } | { valid: false; errors: string[] };
+/** `cedar`: spec.cedar.policies as parsed, for the ConfigMap's cedar.json. */
+export type Validity = { valid: true; rendered: RenderedPolicy; cedar?: RenderedCedar } | { valid: false; errors: string[] };
 
 export interface RenderResult {
   /** Null when the namespace has nothing to render: the ConfigMap should not exist. */
   config: RenderedConfig | null;
   /** config.yaml as it goes into the ConfigMap. */
   text: string | null;
+  /** cedar.json as it goes into the ConfigMap (CONFIGMAP_CEDAR_KEY); null when no policy has Cedar. */
+  cedarText: string | null;
   hash: string | null;
   byPolicy: Map<string, Validity & { servingGeneration?: number }>;
 }
@@ -66,11 +79,11 @@ export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>)
     priority,
     ...(podSelector ? { podSelector } : {}),
     generation: obj.metadata.generation ?? 0,
+    // With the parsed Cedar, which goes to cedar.json: a change of it is a change of the rendering.
     hash: configHash({ priority, podSelector: podSelector ?? null, spec, ...(cedar ? { cedar } : {}) }),
     spec,
-    ...(cedar ? { cedar } : {}),
   };
-  return { valid: true, rendered };
+  return cedar ? { valid: true, rendered, cedar } : { valid: true, rendered };
 }
 
 /**
@@ -105,6 +118,13 @@ function rawSecretValues(raw: Record<string, unknown>): { at: (string | number)[
   return out;
 }
 
+/** Reads the ConfigMap's cedar.json in force; anything unreadable counts as none. */
+export function parseRenderedCedarText(text: string | undefined): RenderedCedarDocument | null {
+  if (!text) return null;
+  const r = parseRenderedCedar(text);
+  return r.ok ? r.doc : null;
+}
+
 /** Reads the config currently in force from the ConfigMap's text; anything unreadable counts as none. */
 export function parseRendered(text: string | undefined): RenderedConfig | null {
   if (!text) return null;
@@ -120,23 +140,34 @@ export function selectionOrder(a: RenderedPolicy, b: RenderedPolicy): number {
   return b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
-export function renderNamespace(policies: readonly PolicyObject[], channels: ReadonlySet<string>, current: RenderedConfig | null): RenderResult {
+export function renderNamespace(
+  policies: readonly PolicyObject[],
+  channels: ReadonlySet<string>,
+  current: RenderedConfig | null,
+  currentCedar: RenderedCedarDocument | null = null,
+): RenderResult {
   const byPolicy: RenderResult['byPolicy'] = new Map();
   const entries: RenderedPolicy[] = [];
+  const cedar: Record<string, RenderedCedar> = {};
   for (const p of [...policies].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))) {
     const v = validatePolicy(p, channels);
     if (v.valid) {
       entries.push(v.rendered);
+      if (v.cedar) cedar[p.metadata.name] = v.cedar;
       byPolicy.set(p.metadata.name, { ...v, servingGeneration: v.rendered.generation });
       continue;
     }
     const lastGood = current?.policies.find((e) => e.name === p.metadata.name);
     if (lastGood) entries.push(lastGood);
+    const lastCedar = lastGood && currentCedar?.policies[p.metadata.name];
+    if (lastCedar) cedar[p.metadata.name] = lastCedar;
     byPolicy.set(p.metadata.name, { ...v, servingGeneration: lastGood?.generation });
   }
-  if (entries.length === 0) return { config: null, text: null, hash: null, byPolicy };
+  if (entries.length === 0) return { config: null, text: null, cedarText: null, hash: null, byPolicy };
   entries.sort(selectionOrder);
   const config: RenderedConfig = { apiVersion: API_VERSION, kind: RENDERED_KIND, policies: entries };
   const text = `# Rendered by thoughtgate-operator from the GovernancePolicies of this namespace; do not edit.\n${stringifyYaml(JSON.parse(canonicalJson(config)), { lineWidth: 0 })}`;
-  return { config, text, hash: configHash(config), byPolicy };
+  const cedarDoc: RenderedCedarDocument = { version: RENDERED_CEDAR_VERSION, policies: cedar };
+  // The hash is config.yaml's: each entry's hash covers its parsed Cedar.
+  return { config, text, cedarText: Object.keys(cedar).length > 0 ? canonicalJson(cedarDoc) : null, hash: configHash(config), byPolicy };
 }

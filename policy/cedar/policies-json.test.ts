@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { RenderedCedar } from '../../api/crds.js';
 import { cedarLoaded } from './engine.js';
 import { evaluate, type CedarInput } from './evaluate.js';
-import { compilePolicies, compilePoliciesFromJson, type CompiledPolicies } from './policies.js';
+import { compilePolicies, compilePoliciesFromJson, policyStarts, type CompiledPolicies } from './policies.js';
 
 const TEXT = `@id("small") permit(principal, action == ThoughtGate::Action::"tools/call", resource) when { context.arguments.amount < 1000 };
 @id("gh") @approve("ops") permit(principal, action, resource in ThoughtGate::Source::"github") when { resource.name like "get_*" };`;
@@ -15,7 +15,6 @@ const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex
 
 /** What the operator renders for TEXT (checked against cedar-wasm below, once it may be loaded). */
 const PARSED: RenderedCedar = {
-  version: 1,
   textSha256: sha256(TEXT),
   policies: [
     {
@@ -154,7 +153,8 @@ describe('the parsed form is checked, not trusted', () => {
   });
 
   test('a form whose text holds other policies: the fallback fails closed, naming why', () => {
-    const text = '@id("small") forbid(principal, action, resource);';
+    // Policies where the form says they are, but not the form's policies.
+    const text = '@id("small") forbid(principal, action, resource);\n@id("gh") permit(principal, action, resource);';
     const c = ok(compilePoliciesFromJson(text, { ...PARSED, textSha256: sha256(text) }));
     expect(c.from).toBe('json');
     expect(evaluate(c, fallbackCalls[0]!)).toEqual({
@@ -163,6 +163,29 @@ describe('the parsed form is checked, not trusted', () => {
       reason: 'Cedar evaluation failed: cedar.policies: cannot evaluate in cedar-wasm: the text does not hold the policies of its parsed form',
     });
     c.dispose();
+  });
+
+  test('a form that leaves out a policy of the text (indices renumbered): the text is compiled', () => {
+    const text = `${TEXT}\n@id("deny-all") forbid(principal, action, resource);`;
+    const c = ok(compilePoliciesFromJson(text, { ...PARSED, textSha256: sha256(text) }));
+    expect(c.from).toBe('wasm');
+    expect(c.policies.map((p) => p.id)).toEqual(['small', 'gh', 'deny-all']);
+    expect(evaluate(c, base).decision).toBe('deny');
+    c.dispose();
+  });
+
+  test('where policies start, as cedar-wasm says: ";" in strings and comments, multi-line strings, no trailing text', () => {
+    const text = `// a; comment "
+  @id("a;b") permit(principal, action, resource) when { context.arguments.x == "x;\\";\n//" }; // c;
+@id("é") forbid(principal, action, resource)
+  when { "é;" like "*" }   ;permit(principal, action, resource);`;
+    const parsed = ok(compilePolicies(text, { keepParsed: true }));
+    parsed.dispose();
+    expect(policyStarts(text)).toEqual(parsed.parsed!.policies.map((p) => ({ line: p.line, column: p.column })));
+    expect(policyStarts(text)).toHaveLength(3);
+    expect(policyStarts(`${text} permit(principal, action, resource)`)).toBeNull();
+    expect(policyStarts('permit(principal, action, resource) when { "x }')).toBeNull();
+    expect(policyStarts('')).toEqual([]);
   });
 
   test('a policy only wasm evaluates: the text is compiled in wasm, as without the form', () => {

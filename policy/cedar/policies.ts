@@ -30,7 +30,7 @@ import { createHash } from 'node:crypto';
 import type * as CedarTypes from '@cedar-policy/cedar-wasm/nodejs';
 import { cedarEngine } from './engine.js';
 import { Name } from '../../api/config.js';
-import { RENDERED_CEDAR_VERSION, type RenderedCedar, type RenderedCedarPolicy } from '../../api/crds.js';
+import type { RenderedCedar, RenderedCedarPolicy } from '../../api/crds.js';
 import { partition, scopeOf, type Scope } from './partition.js';
 import { addNeeds, newNeeds, type Needs } from './projection.js';
 import { compilePolicy, type DirectPolicy } from './direct/compile.js';
@@ -240,7 +240,7 @@ function compile(text: string, options: CompileOptions): CompileResult {
     setFor: (method, source) => sets[plan.pick(method, source)]!,
     wasmSetFor: (method, source) => sets[plan.pick(method, source)]!,
     from: 'wasm',
-    ...(options.keepParsed ? { parsed: { version: RENDERED_CEDAR_VERSION, textSha256: sha256(text), policies: parsed } } : {}),
+    ...(options.keepParsed ? { parsed: { textSha256: sha256(text), policies: parsed } } : {}),
     dispose() {
       if (disposed) return;
       disposed = true;
@@ -267,6 +267,12 @@ export function compilePoliciesFromJson(text: string, parsed: RenderedCedar | un
   const file = options.file ?? 'cedar.policies';
   const problem = checkParsed(parsed.policies);
   if (problem) return { ok: false, errors: [`${file}: the operator's parsed form of these policies is inconsistent (${problem}); refused`] };
+  // Every policy of the text, and only those: the form's positions are where the text's policies
+  // start. Else the text decides (and the lazy wasm compile would refuse the form anyway).
+  const starts = policyStarts(text);
+  if (!starts || starts.length !== parsed.policies.length || parsed.policies.some((p, i) => p.line !== starts[i]!.line || p.column !== starts[i]!.column)) {
+    return compilePolicies(text, options);
+  }
   const closures: DirectPolicy[] = [];
   for (const p of parsed.policies) {
     const c = directOrNull(p.id, p.json);
@@ -344,6 +350,49 @@ function checkParsed(policies: readonly RenderedCedarPolicy[]): string | null {
       return `${at}: @approve(${JSON.stringify(approve)}) is not valid here`;
   }
   return null;
+}
+
+/**
+ * Where each policy of Cedar text starts (1-based line, column in code points), without a parser:
+ * a policy ends at the first `;` outside string literals and `//` comments (Cedar's grammar has no
+ * other `;`). Null when text follows the last `;` or a string is not closed.
+ */
+export function policyStarts(text: string): { line: number; column: number }[] | null {
+  const out: { line: number; column: number }[] = [];
+  let line = 1;
+  let lineStart = 0;
+  let inPolicy = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '\n') {
+      line++;
+      lineStart = i + 1;
+      continue;
+    }
+    if (ch === '/' && text[i + 1] === '/') {
+      const end = text.indexOf('\n', i);
+      if (end < 0) break;
+      i = end - 1;
+      continue;
+    }
+    if (/\s/.test(ch)) continue;
+    if (!inPolicy) {
+      out.push({ line, column: [...text.slice(lineStart, i)].length + 1 });
+      inPolicy = true;
+    }
+    if (ch === ';') inPolicy = false;
+    else if (ch === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) {
+        if (text[i] === '\\') i++;
+        if (text[i] === '\n') {
+          line++;
+          lineStart = i + 1;
+        }
+      }
+      if (i >= text.length) return null;
+    }
+  }
+  return inPolicy ? null : out;
 }
 
 function samePolicies(a: readonly CompiledPolicy[], b: readonly CompiledPolicy[]): boolean {
