@@ -199,3 +199,17 @@ describe('the parsed form is checked, not trusted', () => {
     c.dispose();
   });
 });
+
+test('policies are numbered and placed in text order beyond ten (cedar-wasm lists them as policy0, policy1, policy10, …)', () => {
+  const text = Array.from({ length: 12 }, (_, i) => `permit(principal, action, resource) when { context.arguments.n == ${i} };`).join('\n');
+  const c = ok(compilePolicies(text, { keepParsed: true }));
+  c.dispose();
+  expect(c.policies.map((p) => [p.id, p.index, p.line])).toEqual(Array.from({ length: 12 }, (_, i) => [`policy${i}`, i, i + 1]));
+  expect(c.parsed!.policies.map((p) => (p.json['conditions'] as { body: { '==': { right: { Value: number } } } }[])[0]!.body['=='].right.Value)).toEqual(
+    Array.from({ length: 12 }, (_, i) => i),
+  );
+  const fromJson = ok(compilePoliciesFromJson(text, c.parsed));
+  expect(fromJson.from).toBe('json');
+  expect(evaluate(fromJson, { ...base, arguments: { n: 11 } })).toMatchObject({ decision: 'allow', policies: ['policy11'] });
+  fromJson.dispose();
+});

@@ -152,7 +152,7 @@ function compile(text: string, options: CompileOptions): CompileResult {
   const direct = new Map<string, DirectPolicy | null>();
   const needs = newNeeds();
   const parsed: RenderedCedarPolicy[] = [];
-  parts.policies.forEach((part, index) => {
+  textOrder(text, parts.policies).forEach((part, index) => {
     const start = offsetOf(part);
     const json = cedarEngine().policyToJson(part);
     if (json.type === 'failure') {
@@ -408,6 +408,26 @@ function directOrNull(id: string, json: unknown): DirectPolicy | null {
     // Unsupported, or a JSON form this compiler misreads: either way wasm decides.
     return null;
   }
+}
+
+/**
+ * Cedar returns the parts ordered by its own ids as strings (policy0, policy1, policy10, policy11, …,
+ * policy2, …), not in text order: put them back, checking that each then follows the previous one
+ * in the text (else they are kept as given).
+ */
+function textOrder(text: string, parts: readonly string[]): readonly string[] {
+  const ids = Array.from({ length: parts.length }, (_, i) => `policy${i}`).sort();
+  const ordered: string[] = [];
+  ids.forEach((id, k) => {
+    ordered[Number(id.slice('policy'.length))] = parts[k]!;
+  });
+  let cursor = 0;
+  for (const part of ordered) {
+    const i = text.indexOf(part, cursor);
+    if (i < 0) return parts;
+    cursor = i + part.length;
+  }
+  return ordered;
 }
 
 /** Cedar nests further errors under `related`; a person wants them all, in order. */
