@@ -140,6 +140,9 @@ export function selectionOrder(a: RenderedPolicy, b: RenderedPolicy): number {
   return b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
+/** The most config.yaml and cedar.json may hold together (a ConfigMap holds at most 1 MiB, metadata included). */
+export const CEDAR_JSON_BUDGET_BYTES = 900 * 1024;
+
 export function renderNamespace(
   policies: readonly PolicyObject[],
   channels: ReadonlySet<string>,
@@ -168,6 +171,10 @@ export function renderNamespace(
   const config: RenderedConfig = { apiVersion: API_VERSION, kind: RENDERED_KIND, policies: entries };
   const text = `# Rendered by thoughtgate-operator from the GovernancePolicies of this namespace; do not edit.\n${stringifyYaml(JSON.parse(canonicalJson(config)), { lineWidth: 0 })}`;
   const cedarDoc: RenderedCedarDocument = { version: RENDERED_CEDAR_VERSION, policies: cedar };
+  let cedarText = Object.keys(cedar).length > 0 ? canonicalJson(cedarDoc) : null;
+  // cedar.json is ~3× the policy text; left out rather than push the ConfigMap past its 1 MiB
+  // (sidecars then compile the text, as without it).
+  if (cedarText !== null && Buffer.byteLength(text) + Buffer.byteLength(cedarText) > CEDAR_JSON_BUDGET_BYTES) cedarText = null;
   // The hash is config.yaml's: each entry's hash covers its parsed Cedar.
-  return { config, text, cedarText: Object.keys(cedar).length > 0 ? canonicalJson(cedarDoc) : null, hash: configHash(config), byPolicy };
+  return { config, text, cedarText, hash: configHash(config), byPolicy };
 }

@@ -8,7 +8,7 @@ import { RenderedConfigSchema } from '../api/crds.js';
 import { CONFIGMAP_CEDAR_KEY, CONFIGMAP_KEY, CONFIGMAP_NAME } from '../api/wellknown.js';
 import type { ConfigMap } from '../kube/resources.js';
 import { evaluate } from '../policy/cedar/evaluate.js';
-import { parseRendered, parseRenderedCedarText, renderNamespace, type PolicyObject } from '../operator/render.js';
+import { CEDAR_JSON_BUDGET_BYTES, parseRendered, parseRenderedCedarText, renderNamespace, type PolicyObject } from '../operator/render.js';
 import { evaluateConfigMap } from '../sidecar/providers/configmap.js';
 import { compileSnapshot } from '../sidecar/snapshot.js';
 import type { Env } from '../policy/config/env.js';
@@ -164,4 +164,17 @@ describe('a malformed or self-contradicting parsed form is refused, not trusted'
     const s = sidecarReads(tampered((d) => policiesOf(d).splice(0, 1)));
     expect(s).toMatchObject({ ok: false, errors: [expect.stringContaining('index 1, expected 0')] });
   });
+});
+
+test('cedar.json is left out rather than push the ConfigMap past 1 MiB: the sidecar then compiles the text', () => {
+  // ~330 KiB of policy text: config.yaml holds it once, cedar.json ~2.5 times over.
+  const big = Array.from({ length: 1600 }, (_, i) => `@id("p${i}") permit(principal, action, resource) when { resource.name == "tool-${i}-${'x'.repeat(150)}" };`).join('\n');
+  const r = renderNamespace([gp(big)], new Set(), null);
+  expect(r.text).not.toBeNull();
+  expect(Buffer.byteLength(r.text!)).toBeLessThan(CEDAR_JSON_BUDGET_BYTES);
+  expect(r.cedarText === null).toBe(true);
+  const s = sidecarReads({ text: r.text! });
+  if (!('ok' in s) || !s.ok) throw new Error(JSON.stringify(s));
+  expect(s.snapshot.gates.cedar!.from).toBe('wasm');
+  s.snapshot.gates.cedar!.dispose();
 });
