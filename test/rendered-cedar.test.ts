@@ -168,7 +168,10 @@ describe('a malformed or self-contradicting parsed form is refused, not trusted'
 
 test('cedar.json is left out rather than push the ConfigMap past 1 MiB: the sidecar then compiles the text', () => {
   // ~330 KiB of policy text: config.yaml holds it once, cedar.json ~2.5 times over.
-  const big = Array.from({ length: 1600 }, (_, i) => `@id("p${i}") permit(principal, action, resource) when { resource.name == "tool-${i}-${'x'.repeat(150)}" };`).join('\n');
+  const big = Array.from(
+    { length: 1600 },
+    (_, i) => `@id("p${i}") permit(principal, action, resource) when { resource.name == "tool-${i}-${'x'.repeat(150)}" };`,
+  ).join('\n');
   const r = renderNamespace([gp(big)], new Set(), null);
   expect(r.text).not.toBeNull();
   expect(Buffer.byteLength(r.text!)).toBeLessThan(CEDAR_JSON_BUDGET_BYTES);
