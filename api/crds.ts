@@ -6,6 +6,7 @@ import { APPROVAL_REQUEST_KIND } from './approval-request.js';
 import { AuditStatusSchema } from './audit.js';
 import { CaptureReportSchema } from './capture-state.js';
 import { Name, policyFields } from './config.js';
+import { formatIssues } from './issues.js';
 import { ConditionSchema, LabelSelectorSchema } from './k8s.js';
 import { API_VERSION } from './wellknown.js';
 
@@ -62,6 +63,58 @@ export const ApprovalChannelStatusSchema = z.object({
 });
 
 // ---------- The rendered sidecar config (ConfigMap thoughtgate-config, key config.yaml) ----------
+
+/**
+ * A policy's Cedar text as cedar-wasm parsed it when the operator validated it: what the sidecar
+ * needs to build its closures (policy/cedar/direct/) without loading cedar-wasm. `textSha256` is
+ * the SHA-256 (hex) of the text parsed (after the operator's \${VAR} validation substitution): a
+ * sidecar whose substituted text differs compiles its own text instead. The text stays the source
+ * of truth: requests the closures cannot represent are decided by cedar-wasm from it.
+ */
+export const RenderedCedarPolicySchema = z.strictObject({
+  id: z.string().min(1),
+  effect: z.enum(['permit', 'forbid']),
+  approveChannel: z.string().min(1).optional(),
+  index: z.number().int().nonnegative(),
+  line: z.number().int().positive(),
+  column: z.number().int().positive(),
+  /** Cedar's JSON policy form (policyToJson). */
+  json: z.record(z.string(), z.unknown()),
+});
+export type RenderedCedarPolicy = z.infer<typeof RenderedCedarPolicySchema>;
+
+export const RenderedCedarSchema = z.strictObject({
+  textSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  policies: z.array(RenderedCedarPolicySchema),
+});
+export type RenderedCedar = z.infer<typeof RenderedCedarSchema>;
+
+export const RENDERED_CEDAR_VERSION = 1;
+
+/** The ConfigMap's cedar.json (CONFIGMAP_CEDAR_KEY): each rendered policy's parsed Cedar, by policy name. */
+export const RenderedCedarDocumentSchema = z.strictObject({
+  version: z.literal(RENDERED_CEDAR_VERSION),
+  policies: z.record(z.string(), RenderedCedarSchema),
+});
+export type RenderedCedarDocument = z.infer<typeof RenderedCedarDocumentSchema>;
+
+/**
+ * Reads cedar.json. Another version is not an error (null: compile the text, as without the key):
+ * an operator newer than its sidecars may write one. Malformed content of this version is.
+ */
+export function parseRenderedCedar(text: string): { ok: true; doc: RenderedCedarDocument | null } | { ok: false; errors: string[] } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, errors: [`not JSON: ${(e as Error).message}`] };
+  }
+  const version = (raw as { version?: unknown } | null)?.version;
+  if (typeof version === 'number' && version !== RENDERED_CEDAR_VERSION) return { ok: true, doc: null };
+  const r = RenderedCedarDocumentSchema.safeParse(raw);
+  if (!r.success) return { ok: false, errors: formatIssues(r.error) };
+  return { ok: true, doc: r.data };
+}
 
 export const RenderedPolicySchema = z.strictObject({
   name: z.string(),

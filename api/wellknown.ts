@@ -34,6 +34,12 @@ export const ANNOTATIONS = {
 
 export const CONFIGMAP_NAME = 'thoughtgate-config';
 export const CONFIGMAP_KEY = 'config.yaml';
+/**
+ * The same ConfigMap's Cedar policies as the operator parsed them (api/crds.ts
+ * RenderedCedarDocumentSchema), apart from config.yaml so that sidecars that do not read it (older
+ * ones) still accept config.yaml.
+ */
+export const CONFIGMAP_CEDAR_KEY = 'cedar.json';
 
 export const ENV = {
   config: 'THOUGHTGATE_CONFIG',

@@ -120,6 +120,8 @@ describe('kubectl apply → operator → injected pod → sidecar enforcing', ()
     sidecar = await startInjectedSidecar(cluster(), injected, 'thoughtgate', sandbox);
     const ready = (await (await fetch(`${sandbox.url(7469)}/ready`)).json()) as { config: { from: string } };
     expect(ready.config.from).toBe(`ConfigMap ${NS}/thoughtgate-config`);
+    // The operator rendered the Cedar policy's parsed form: the sidecar built its closures from it.
+    expect(sidecar.out()).toMatch(/"msg":"config loaded".*"cedarBuiltFrom":"json"/);
 
     const { client } = await connectClient(`${sandbox.portForward(7467)}/mcp/everything`);
     expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['echo', 'get-sum']);

@@ -174,3 +174,29 @@ describe('enforcement (audit mode) changes', () => {
     expect(kinds(plan([unrelated], applied(third.actions)).actions)).not.toContain('event EnforcementChanged');
   });
 });
+
+describe('cedar.json', () => {
+  const withCedar = gp('c', { spec: { ...spec, cedar: { policies: '@id("a") permit(principal, action, resource);' } } });
+
+  test('applied with config.yaml when a policy has Cedar; no key without', () => {
+    const cm = applied(plan([withCedar]).actions);
+    expect(JSON.parse(cm.data!['cedar.json']!)).toMatchObject({ version: 1, policies: { c: { policies: [{ id: 'a', effect: 'permit' }] } } });
+    expect(Object.keys(applied(plan([gp('base')]).actions).data!)).toEqual(['config.yaml']);
+  });
+
+  test('a ConfigMap whose cedar.json differs (or lacks it) is applied again; the same is left alone', () => {
+    const cm = applied(plan([withCedar]).actions);
+    const p = written(withCedar, plan([withCedar]).actions);
+    expect(kinds(plan([p], cm).actions)).toEqual([]);
+    const { 'cedar.json': _gone, ...rest } = cm.data!;
+    expect(kinds(plan([p], { ...cm, data: rest }).actions)).toEqual(['apply-configmap']);
+    expect(kinds(plan([p], { ...cm, data: { ...cm.data, 'cedar.json': '{}' } }).actions)).toEqual(['apply-configmap']);
+  });
+
+  test('an invalid change keeps the last good parsed form', () => {
+    const cm = applied(plan([withCedar]).actions);
+    const bad = { ...written(withCedar, plan([withCedar]).actions), spec: { ...spec, cedar: { policies: 'permit(' } } };
+    const next = plan([{ ...bad, metadata: { ...bad.metadata, generation: 2 } }], cm);
+    expect(next.actions.some((a) => a.do === 'apply-configmap')).toBe(false);
+  });
+});

@@ -5,12 +5,12 @@
 import type * as k8s from '@kubernetes/client-node';
 import { KINDS } from '../api/crds.js';
 import { setCondition, type Condition } from '../api/k8s.js';
-import { ANNOTATIONS, API_VERSION, CONFIGMAP_KEY, CONFIGMAP_NAME, LABELS, MANAGED_BY } from '../api/wellknown.js';
+import { ANNOTATIONS, API_VERSION, CONFIGMAP_CEDAR_KEY, CONFIGMAP_KEY, CONFIGMAP_NAME, LABELS, MANAGED_BY } from '../api/wellknown.js';
 import type { EventType } from './events.js';
 import type { KubeObject } from './kube-object.js';
 import { enforcementChange } from './enforcement-change.js';
 import { truncate } from './kube-writes.js';
-import { parseRendered, renderNamespace, type PolicyObject, type Validity } from './render.js';
+import { parseRendered, parseRenderedCedarText, renderNamespace, type PolicyObject, type Validity } from './render.js';
 
 export interface PolicyPlanInput {
   namespace: string;
@@ -44,14 +44,24 @@ export interface PolicyPlan {
 export function planPolicies(i: PolicyPlanInput): PolicyPlan {
   const policies = i.policies.filter((p) => !p.metadata.deletionTimestamp);
   const cm = i.configMap;
-  const r = renderNamespace(policies as unknown as PolicyObject[], i.channels, parseRendered(cm?.data?.[CONFIGMAP_KEY]));
+  const r = renderNamespace(
+    policies as unknown as PolicyObject[],
+    i.channels,
+    parseRendered(cm?.data?.[CONFIGMAP_KEY]),
+    parseRenderedCedarText(cm?.data?.[CONFIGMAP_CEDAR_KEY]),
+  );
   const actions: PolicyAction[] = [];
   if (r.text === null) {
     if (cm) actions.push({ do: 'delete-configmap' });
-  } else if (cm?.data?.[CONFIGMAP_KEY] !== r.text || cm?.metadata?.annotations?.[ANNOTATIONS.configHash] !== r.hash || !sameOwners(cm, policies)) {
+  } else if (
+    cm?.data?.[CONFIGMAP_KEY] !== r.text ||
+    cm?.data?.[CONFIGMAP_CEDAR_KEY] !== (r.cedarText ?? undefined) ||
+    cm?.metadata?.annotations?.[ANNOTATIONS.configHash] !== r.hash ||
+    !sameOwners(cm, policies)
+  ) {
     actions.push({
       do: 'apply-configmap',
-      body: configMapBody(i.namespace, r.text, r.hash!, policies),
+      body: configMapBody(i.namespace, r.text, r.cedarText, r.hash!, policies),
       hash: r.hash!,
       policies: r.config!.policies.map((p) => p.name),
     });
@@ -77,7 +87,7 @@ function enforcementEvents(policies: readonly KubeObject[], byPolicy: Map<string
   return out;
 }
 
-function configMapBody(namespace: string, text: string, hash: string, policies: readonly KubeObject[]): k8s.V1ConfigMap {
+function configMapBody(namespace: string, text: string, cedarText: string | null, hash: string, policies: readonly KubeObject[]): k8s.V1ConfigMap {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -97,7 +107,7 @@ function configMapBody(namespace: string, text: string, hash: string, policies: 
         controller: false,
       })),
     },
-    data: { [CONFIGMAP_KEY]: text },
+    data: { [CONFIGMAP_KEY]: text, ...(cedarText !== null ? { [CONFIGMAP_CEDAR_KEY]: cedarText } : {}) },
   };
 }
 

@@ -2,7 +2,17 @@
 // in, the rendered sidecar config and each policy's validity out. An invalid policy never replaces
 // its last good rendering: that entry is carried over from the ConfigMap currently in force.
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { GovernancePolicySpecSchema, RENDERED_KIND, RenderedConfigSchema, type RenderedConfig, type RenderedPolicy } from '../api/crds.js';
+import {
+  GovernancePolicySpecSchema,
+  parseRenderedCedar,
+  RENDERED_CEDAR_VERSION,
+  RENDERED_KIND,
+  RenderedConfigSchema,
+  type RenderedCedar,
+  type RenderedCedarDocument,
+  type RenderedConfig,
+  type RenderedPolicy,
+} from '../api/crds.js';
 import { clusterCredentialIssues } from '../api/config.js';
 import { formatIssues, formatPath } from '../api/issues.js';
 import { API_VERSION } from '../api/wellknown.js';
@@ -16,13 +26,16 @@ export interface PolicyObject {
   spec?: unknown;
 }
 
-export type Validity = { valid: true; rendered: RenderedPolicy } | { valid: false; errors: string[] };
+/** `cedar`: spec.cedar.policies as parsed, for the ConfigMap's cedar.json. */
+export type Validity = { valid: true; rendered: RenderedPolicy; cedar?: RenderedCedar } | { valid: false; errors: string[] };
 
 export interface RenderResult {
   /** Null when the namespace has nothing to render: the ConfigMap should not exist. */
   config: RenderedConfig | null;
   /** config.yaml as it goes into the ConfigMap. */
   text: string | null;
+  /** cedar.json as it goes into the ConfigMap (CONFIGMAP_CEDAR_KEY); null when no policy has Cedar. */
+  cedarText: string | null;
   hash: string | null;
   byPolicy: Map<string, Validity & { servingGeneration?: number }>;
 }
@@ -43,12 +56,15 @@ export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>)
   const errors: string[] = clusterCredentialIssues(doc).map((i) => `spec.${formatPath(i.path)}: ${i.message}`);
   const referenced = new Set<string>();
   for (const r of doc.rules) if (r.approval) referenced.add(r.approval.channel);
+  let cedar: RenderedCedar | undefined;
   if (doc.cedar) {
-    // The operator only needs to know whether the text compiles: the set is released at once.
-    const c = compilePolicies(doc.cedar.policies, { file: 'spec.cedar.policies' });
+    // The set is released at once; its parsed form goes to the sidecars, which then build their
+    // closures without loading cedar-wasm (policy/cedar/policies.ts compilePoliciesFromJson).
+    const c = compilePolicies(doc.cedar.policies, { file: 'spec.cedar.policies', keepParsed: true });
     if (!c.ok) errors.push(...c.errors);
     else {
       for (const p of c.policies.policies) if (p.approveChannel) referenced.add(p.approveChannel);
+      cedar = c.policies.parsed;
       c.policies.dispose();
     }
   }
@@ -63,10 +79,11 @@ export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>)
     priority,
     ...(podSelector ? { podSelector } : {}),
     generation: obj.metadata.generation ?? 0,
-    hash: configHash({ priority, podSelector: podSelector ?? null, spec }),
+    // With the parsed Cedar, which goes to cedar.json: a change of it is a change of the rendering.
+    hash: configHash({ priority, podSelector: podSelector ?? null, spec, ...(cedar ? { cedar } : {}) }),
     spec,
   };
-  return { valid: true, rendered };
+  return cedar ? { valid: true, rendered, cedar } : { valid: true, rendered };
 }
 
 /**
@@ -101,6 +118,13 @@ function rawSecretValues(raw: Record<string, unknown>): { at: (string | number)[
   return out;
 }
 
+/** Reads the ConfigMap's cedar.json in force; anything unreadable counts as none. */
+export function parseRenderedCedarText(text: string | undefined): RenderedCedarDocument | null {
+  if (!text) return null;
+  const r = parseRenderedCedar(text);
+  return r.ok ? r.doc : null;
+}
+
 /** Reads the config currently in force from the ConfigMap's text; anything unreadable counts as none. */
 export function parseRendered(text: string | undefined): RenderedConfig | null {
   if (!text) return null;
@@ -116,23 +140,41 @@ export function selectionOrder(a: RenderedPolicy, b: RenderedPolicy): number {
   return b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
-export function renderNamespace(policies: readonly PolicyObject[], channels: ReadonlySet<string>, current: RenderedConfig | null): RenderResult {
+/** The most config.yaml and cedar.json may hold together (a ConfigMap holds at most 1 MiB, metadata included). */
+export const CEDAR_JSON_BUDGET_BYTES = 900 * 1024;
+
+export function renderNamespace(
+  policies: readonly PolicyObject[],
+  channels: ReadonlySet<string>,
+  current: RenderedConfig | null,
+  currentCedar: RenderedCedarDocument | null = null,
+): RenderResult {
   const byPolicy: RenderResult['byPolicy'] = new Map();
   const entries: RenderedPolicy[] = [];
+  const cedar: Record<string, RenderedCedar> = {};
   for (const p of [...policies].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))) {
     const v = validatePolicy(p, channels);
     if (v.valid) {
       entries.push(v.rendered);
+      if (v.cedar) cedar[p.metadata.name] = v.cedar;
       byPolicy.set(p.metadata.name, { ...v, servingGeneration: v.rendered.generation });
       continue;
     }
     const lastGood = current?.policies.find((e) => e.name === p.metadata.name);
     if (lastGood) entries.push(lastGood);
+    const lastCedar = lastGood && currentCedar?.policies[p.metadata.name];
+    if (lastCedar) cedar[p.metadata.name] = lastCedar;
     byPolicy.set(p.metadata.name, { ...v, servingGeneration: lastGood?.generation });
   }
-  if (entries.length === 0) return { config: null, text: null, hash: null, byPolicy };
+  if (entries.length === 0) return { config: null, text: null, cedarText: null, hash: null, byPolicy };
   entries.sort(selectionOrder);
   const config: RenderedConfig = { apiVersion: API_VERSION, kind: RENDERED_KIND, policies: entries };
   const text = `# Rendered by thoughtgate-operator from the GovernancePolicies of this namespace; do not edit.\n${stringifyYaml(JSON.parse(canonicalJson(config)), { lineWidth: 0 })}`;
-  return { config, text, hash: configHash(config), byPolicy };
+  const cedarDoc: RenderedCedarDocument = { version: RENDERED_CEDAR_VERSION, policies: cedar };
+  let cedarText = Object.keys(cedar).length > 0 ? canonicalJson(cedarDoc) : null;
+  // cedar.json is ~3× the policy text; left out rather than push the ConfigMap past its 1 MiB
+  // (sidecars then compile the text, as without it).
+  if (cedarText !== null && Buffer.byteLength(text) + Buffer.byteLength(cedarText) > CEDAR_JSON_BUDGET_BYTES) cedarText = null;
+  // The hash is config.yaml's: each entry's hash covers its parsed Cedar.
+  return { config, text, cedarText, hash: configHash(config), byPolicy };
 }

@@ -5,6 +5,7 @@ import http from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_MAX_BUFFERED_BYTES, type Identity, type PolicyDocument } from '../api/config.js';
+import type { RenderedCedar } from '../api/crds.js';
 import { captureReadiness, createAdminServer } from './admin.js';
 import { TLS_PORT, handleTlsConnection } from './capture/tls-passthrough.js';
 import { transparentHandlers } from './capture/transparent.js';
@@ -45,8 +46,8 @@ import { startTracing, type Tracer } from '../lib/tracing.js';
 import { WARM_DELAY_MS, warmCedar } from './warm-cedar.js';
 
 export type ConfigUpdate =
-  /** `policy`: the GovernancePolicy the document is (cluster). */
-  | { ok: true; doc: PolicyDocument; identity: Identity; hash: string; origin: string; policy?: string }
+  /** `policy`: the GovernancePolicy the document is (cluster); `cedar`: its Cedar text as the operator parsed it. */
+  | { ok: true; doc: PolicyDocument; identity: Identity; hash: string; origin: string; policy?: string; cedar?: RenderedCedar }
   /** An invalid document: reported, and the last good config keeps serving. */
   | { ok: false; errors: string[]; origin: string }
   /**
@@ -214,6 +215,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         hash: u.hash,
         generation: generation + 1,
         ...(u.policy !== undefined ? { policy: u.policy } : {}),
+        ...(u.cedar ? { cedar: u.cedar } : {}),
         ...(o.approvals?.channels ? { approvalChannels: o.approvals.channels } : {}),
         credentials,
       });
@@ -257,6 +259,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       sources: [...next.sources.keys()],
       rules: next.gates.rules.length,
       cedar: next.gates.cedar !== null,
+      // json: built from the operator's parsed form, cedar-wasm not loaded for it.
+      cedarBuiltFrom: next.gates.cedar?.from ?? null,
     });
   };
 

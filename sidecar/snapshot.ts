@@ -3,7 +3,8 @@
 // that started on the old snapshot finishes on it.
 import { maxBufferedBytesFor, type Enforcement, type Identity, type PolicyDocument, type SecretValue } from '../api/config.js';
 import { parseDuration } from '../api/duration.js';
-import { compilePolicies, type CompiledPolicies } from '../policy/cedar/policies.js';
+import type { RenderedCedar } from '../api/crds.js';
+import { compilePoliciesFromJson, type CompiledPolicies } from '../policy/cedar/policies.js';
 import type { GateInputs } from '../policy/gates/decide.js';
 import { sourceMayNeedApproval } from '../policy/gates/approval-tools.js';
 import type { ApprovalSettings } from './approvals/engine.js';
@@ -81,12 +82,20 @@ function ms(d: string): number {
 export function compileSnapshot(
   doc: PolicyDocument & { approvalChannels?: readonly { name: string }[] },
   identity: Identity,
-  meta: { hash: string; generation: number; policy?: string; approvalChannels?: ReadonlySet<string>; credentials?: CredentialLookup },
+  meta: {
+    hash: string;
+    generation: number;
+    policy?: string;
+    approvalChannels?: ReadonlySet<string>;
+    credentials?: CredentialLookup;
+    /** The Cedar text as the operator parsed it (cluster): with it, cedar-wasm is not loaded unless a policy or call needs it. */
+    cedar?: RenderedCedar;
+  },
 ): CompileResult {
   const errors: string[] = [];
   let cedar: CompiledPolicies | null = null;
   if (doc.cedar) {
-    const c = compilePolicies(doc.cedar.policies);
+    const c = compilePoliciesFromJson(doc.cedar.policies, meta.cedar);
     if (c.ok) cedar = c.policies;
     else errors.push(...c.errors);
   }

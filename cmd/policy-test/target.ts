@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import type { Expose, Identity, PolicyDocument } from '../../api/config.js';
 import { KINDS } from '../../api/crds.js';
-import { API_VERSION, CONFIGMAP_KEY, CONFIGMAP_NAME } from '../../api/wellknown.js';
+import { API_VERSION, CONFIGMAP_CEDAR_KEY, CONFIGMAP_KEY, CONFIGMAP_NAME } from '../../api/wellknown.js';
 import { parseDuration } from '../../api/duration.js';
 import type { Env } from '../../policy/config/env.js';
 import { describeFsError, parseConfigText } from '../../policy/config/load.js';
@@ -158,7 +158,10 @@ export async function loadPolicyTarget(paths: readonly string[], env: Env, extra
   const rendered = renderNamespace(m.policies, m.channels, null);
   const invalid = [...rendered.byPolicy].flatMap(([name, v]) => (v.valid ? [] : v.errors.map((e) => `GovernancePolicy ${m.namespace}/${name}: ${e}`)));
   if (invalid.length > 0) throw new TargetInvalid(invalid);
-  const cm = { metadata: { name: CONFIGMAP_NAME, namespace: m.namespace }, data: { [CONFIGMAP_KEY]: rendered.text! } };
+  const cm = {
+    metadata: { name: CONFIGMAP_NAME, namespace: m.namespace },
+    data: { [CONFIGMAP_KEY]: rendered.text!, ...(rendered.cedarText !== null ? { [CONFIGMAP_CEDAR_KEY]: rendered.cedarText } : {}) },
+  };
   // One compile per policy (and env, which is fixed here): the identity is data in a snapshot.
   const compiled = new Map<string, Governing>();
   const governing = (identity: Identity): Governing => {
@@ -167,7 +170,8 @@ export async function loadPolicyTarget(paths: readonly string[], env: Env, extra
     if (o.kind === 'invalid') return { ok: false, kind: 'invalid', errors: o.errors };
     let g = compiled.get(o.policy);
     if (!g) {
-      const c = compileSnapshot(o.doc, identity, { hash: o.hash, generation: 1 });
+      // As the sidecar does: from the operator's parsed Cedar form when it serves.
+      const c = compileSnapshot(o.doc, identity, { hash: o.hash, generation: 1, ...(o.cedar ? { cedar: o.cedar } : {}) });
       g = c.ok
         ? { ok: true, snapshot: c.snapshot, doc: o.doc, governancePolicy: o.policy, channelTimeoutsMs: new Map(), approvals: true }
         : { ok: false, kind: 'invalid', errors: c.errors };

@@ -27,3 +27,8 @@ export function cedarEngine(): Cedar {
   }
   return loaded;
 }
+
+/** Whether cedar-wasm has been loaded in this process (tests: a compile from JSON must not load it). */
+export function cedarLoaded(): boolean {
+  return loaded !== null;
+}

@@ -151,7 +151,9 @@ export function evaluate(compiled: CompiledPolicies, input: CedarInput, seen?: C
       const answer = request && decideDirect(set.direct, request);
       if (answer) return interpret(compiled, answer, input);
     }
-    const answer = cedarEngine().statefulIsAuthorized({ ...requestFor(input, args.value, set.needs), preparsedPolicySetId: set.id });
+    // A compile built from JSON compiles its text in wasm now, the first time one is needed.
+    const wasmSet = compiled.wasmSetFor(input.method, input.source);
+    const answer = cedarEngine().statefulIsAuthorized({ ...requestFor(input, args.value, wasmSet.needs), preparsedPolicySetId: wasmSet.id });
     return interpret(compiled, answer, input);
   } catch (e) {
     // Thrown only for malformed calls (e.g. an invalid Date); the message has no stack.

@@ -21,10 +21,16 @@
  * Each set is also compiled to closures (direct/compile.ts) when all its policies are of shapes
  * the direct evaluator models; evaluate.ts then decides without wasm, and the preparsed set serves
  * the requests the direct model cannot represent (and the `engine: 'wasm'` oracle in tests).
+ *
+ * compilePoliciesFromJson builds the same thing from the parsed form the operator renders into the
+ * ConfigMap (api/crds.ts RenderedCedar) without loading cedar-wasm, when every policy compiles to
+ * closures; the text is then compiled by wasm only if a request needs it (wasmSetFor).
  */
+import { createHash } from 'node:crypto';
 import type * as CedarTypes from '@cedar-policy/cedar-wasm/nodejs';
 import { cedarEngine } from './engine.js';
 import { Name } from '../../api/config.js';
+import type { RenderedCedar, RenderedCedarPolicy } from '../../api/crds.js';
 import { partition, scopeOf, type Scope } from './partition.js';
 import { addNeeds, newNeeds, type Needs } from './projection.js';
 import { compilePolicy, type DirectPolicy } from './direct/compile.js';
@@ -49,6 +55,15 @@ export interface CompiledPolicies {
   readonly needs: Needs;
   /** The preparsed set holding the policies that can apply to a call (see partition.ts). */
   setFor(method: string, source: string): PreparsedSet;
+  /**
+   * The set cedar-wasm evaluates for a call the closures cannot decide. Built from JSON, the text
+   * is compiled by wasm on the first such call; throws (the caller fails closed) when it cannot be.
+   */
+  wasmSetFor(method: string, source: string): PreparsedSet;
+  /** `wasm`: parsed from the text by cedar-wasm; `json`: built from the operator's parsed form, no wasm loaded. */
+  readonly from: 'wasm' | 'json';
+  /** With `keepParsed`: the parsed form the operator renders for sidecars. */
+  readonly parsed?: RenderedCedar;
   /** All preparsed sets, for diagnostics. */
   readonly sets: readonly PreparsedSet[];
   /**
@@ -63,7 +78,7 @@ export interface CompiledPolicies {
 }
 
 export interface PreparsedSet {
-  /** Id in Cedar's cache, this compile's own until disposed. */
+  /** Id in Cedar's cache, this compile's own until disposed; '' in a compile built from JSON (no Cedar set). */
   id: string;
   policies: readonly string[];
   /** What these policies observe: each call sends only that. */
@@ -81,7 +96,11 @@ export interface CompileOptions {
   partition?: boolean;
   /** `wasm` evaluates every set in cedar-wasm (the oracle the tests compare with); default `auto`. */
   engine?: 'auto' | 'wasm';
+  /** Keep each policy's parsed form (CompiledPolicies.parsed), for the operator to render. */
+  keepParsed?: boolean;
 }
+
+const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** Ids of emptied preparsed sets, reused before new ones are made, so reloads do not grow Cedar's cache. */
 const freeSetIds: string[] = [];
@@ -132,7 +151,8 @@ function compile(text: string, options: CompileOptions): CompileResult {
   const conditions = new Map<string, unknown>();
   const direct = new Map<string, DirectPolicy | null>();
   const needs = newNeeds();
-  parts.policies.forEach((part, index) => {
+  const parsed: RenderedCedarPolicy[] = [];
+  textOrder(text, parts.policies).forEach((part, index) => {
     const start = offsetOf(part);
     const json = cedarEngine().policyToJson(part);
     if (json.type === 'failure') {
@@ -181,6 +201,7 @@ function compile(text: string, options: CompileOptions): CompileResult {
     conditions.set(id, json.json.conditions);
     if (options.engine !== 'wasm') direct.set(id, directOrNull(id, json.json));
     texts[id] = part;
+    if (options.keepParsed) parsed.push({ ...policy, json: json.json as unknown as Record<string, unknown> });
   });
   if (errors.length > 0) return { ok: false, errors };
 
@@ -217,6 +238,9 @@ function compile(text: string, options: CompileOptions): CompileResult {
     sets,
     needsWasmToEvaluate: sets.some((set) => set.direct === null),
     setFor: (method, source) => sets[plan.pick(method, source)]!,
+    wasmSetFor: (method, source) => sets[plan.pick(method, source)]!,
+    from: 'wasm',
+    ...(options.keepParsed ? { parsed: { textSha256: sha256(text), policies: parsed } } : {}),
     dispose() {
       if (disposed) return;
       disposed = true;
@@ -229,6 +253,153 @@ function compile(text: string, options: CompileOptions): CompileResult {
   return { ok: true, policies: compiled };
 }
 
+/**
+ * The policies from the parsed form the operator rendered (api/crds.ts RenderedCedar), without
+ * loading cedar-wasm, when that form is for this very text and every policy compiles to closures;
+ * otherwise compilePolicies(text) as before. The form is checked, not trusted: ids, effects and
+ * @approve channels must be what its own JSON says, indices count from 0; else the compile fails
+ * (the sidecar is then not ready, naming the error). The text stays the source of truth: the first
+ * request the closures cannot represent compiles it in wasm, which must yield the same policies.
+ * Never throws.
+ */
+export function compilePoliciesFromJson(text: string, parsed: RenderedCedar | undefined, options: CompileOptions = {}): CompileResult {
+  if (!parsed || options.engine === 'wasm' || options.keepParsed || parsed.textSha256 !== sha256(text)) return compilePolicies(text, options);
+  const file = options.file ?? 'cedar.policies';
+  const problem = checkParsed(parsed.policies);
+  if (problem) return { ok: false, errors: [`${file}: the operator's parsed form of these policies is inconsistent (${problem}); refused`] };
+  // Every policy of the text, and only those: the form's positions are where the text's policies
+  // start. Else the text decides (and the lazy wasm compile would refuse the form anyway).
+  const starts = policyStarts(text);
+  if (!starts || starts.length !== parsed.policies.length || parsed.policies.some((p, i) => p.line !== starts[i]!.line || p.column !== starts[i]!.column)) {
+    return compilePolicies(text, options);
+  }
+  const closures: DirectPolicy[] = [];
+  for (const p of parsed.policies) {
+    const c = directOrNull(p.id, p.json);
+    if (!c) return compilePolicies(text, options); // a shape only wasm evaluates
+    closures.push(c);
+  }
+  const policies: CompiledPolicy[] = parsed.policies.map(({ json: _json, ...p }) => p);
+  const byId = new Map(policies.map((p) => [p.id, p]));
+  const needs = newNeeds();
+  for (const p of parsed.policies) addNeeds(needs, p.json['conditions']);
+  const plan = partition(
+    parsed.policies.map((p) => ({ id: p.id, scope: scopeOf(p.json as unknown as CedarTypes.PolicyJson) })),
+    options.partition === false ? 1 : undefined,
+  );
+  const closureOf = new Map(closures.map((c) => [c.id, c]));
+  const conditionsOf = new Map(parsed.policies.map((p) => [p.id, p.json['conditions']]));
+  const sets: PreparsedSet[] = plan.subsets.map((ids) => {
+    const subsetNeeds = newNeeds();
+    for (const id of ids) addNeeds(subsetNeeds, conditionsOf.get(id));
+    return { id: '', policies: ids, needs: subsetNeeds, direct: ids.map((id) => closureOf.get(id)!) };
+  });
+
+  let disposed = false;
+  let wasm: CompiledPolicies | null = null;
+  let wasmError: string | null = null;
+  const wasmCompile = (): CompiledPolicies => {
+    if (!wasm && !wasmError) {
+      const c = compilePolicies(text, { ...options, engine: 'wasm' });
+      if (!c.ok) wasmError = c.errors.join('; ');
+      else if (!samePolicies(c.policies.policies, policies)) {
+        c.policies.dispose();
+        wasmError = 'the text does not hold the policies of its parsed form';
+      } else wasm = c.policies;
+    }
+    if (wasmError) throw new Error(`${file}: cannot evaluate in cedar-wasm: ${wasmError}`);
+    return wasm!;
+  };
+  const compiled: CompiledPolicies = {
+    policies,
+    byId,
+    needs,
+    sets,
+    needsWasmToEvaluate: false,
+    setFor: (method, source) => sets[plan.pick(method, source)]!,
+    wasmSetFor: (method, source) => wasmCompile().setFor(method, source),
+    from: 'json',
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      wasm?.dispose();
+    },
+    get disposed() {
+      return disposed;
+    },
+  };
+  return { ok: true, policies: compiled };
+}
+
+/** What is wrong with a parsed form's claims about its own policies, or null. */
+function checkParsed(policies: readonly RenderedCedarPolicy[]): string | null {
+  const seen = new Set<string>();
+  for (const [i, p] of policies.entries()) {
+    const at = `policies[${i}] "${p.id}"`;
+    if (p.index !== i) return `${at}: index ${p.index}, expected ${i}`;
+    const annotations = (p.json['annotations'] ?? {}) as Record<string, unknown>;
+    if (typeof annotations !== 'object' || annotations === null) return `${at}: annotations is not an object`;
+    const named = 'id' in annotations ? annotations['id'] : `policy${i}`;
+    if (named !== p.id) return `${at}: its JSON names it ${JSON.stringify(named)}`;
+    if (seen.has(p.id)) return `${at}: duplicate id`;
+    seen.add(p.id);
+    if (p.json['effect'] !== p.effect) return `${at}: effect ${p.effect}, its JSON says ${JSON.stringify(p.json['effect'])}`;
+    const approve = 'approve' in annotations ? annotations['approve'] : undefined;
+    if (approve !== p.approveChannel) return `${at}: approval channel ${JSON.stringify(p.approveChannel)}, its JSON says ${JSON.stringify(approve)}`;
+    if (approve !== undefined && (p.effect !== 'permit' || !Name.safeParse(approve).success))
+      return `${at}: @approve(${JSON.stringify(approve)}) is not valid here`;
+  }
+  return null;
+}
+
+/**
+ * Where each policy of Cedar text starts (1-based line, column in code points), without a parser:
+ * a policy ends at the first `;` outside string literals and `//` comments (Cedar's grammar has no
+ * other `;`). Null when text follows the last `;` or a string is not closed.
+ */
+export function policyStarts(text: string): { line: number; column: number }[] | null {
+  const out: { line: number; column: number }[] = [];
+  let line = 1;
+  let lineStart = 0;
+  let inPolicy = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '\n') {
+      line++;
+      lineStart = i + 1;
+      continue;
+    }
+    if (ch === '/' && text[i + 1] === '/') {
+      const end = text.indexOf('\n', i);
+      if (end < 0) break;
+      i = end - 1;
+      continue;
+    }
+    if (/\s/.test(ch)) continue;
+    if (!inPolicy) {
+      out.push({ line, column: [...text.slice(lineStart, i)].length + 1 });
+      inPolicy = true;
+    }
+    if (ch === ';') inPolicy = false;
+    else if (ch === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) {
+        if (text[i] === '\\') i++;
+        if (text[i] === '\n') {
+          line++;
+          lineStart = i + 1;
+        }
+      }
+      if (i >= text.length) return null;
+    }
+  }
+  return inPolicy ? null : out;
+}
+
+function samePolicies(a: readonly CompiledPolicy[], b: readonly CompiledPolicy[]): boolean {
+  const key = (p: CompiledPolicy) => `${p.index}\0${p.id}\0${p.effect}\0${p.approveChannel ?? ''}\0${p.line}\0${p.column}`;
+  return a.length === b.length && a.every((p, i) => key(p) === key(b[i]!));
+}
+
 /** The policy as closures, or null when it uses something only wasm evaluates. */
 function directOrNull(id: string, json: unknown): DirectPolicy | null {
   try {
@@ -237,6 +408,26 @@ function directOrNull(id: string, json: unknown): DirectPolicy | null {
     // Unsupported, or a JSON form this compiler misreads: either way wasm decides.
     return null;
   }
+}
+
+/**
+ * Cedar returns the parts ordered by its own ids as strings (policy0, policy1, policy10, policy11, …,
+ * policy2, …), not in text order: put them back, checking that each then follows the previous one
+ * in the text (else they are kept as given).
+ */
+function textOrder(text: string, parts: readonly string[]): readonly string[] {
+  const ids = Array.from({ length: parts.length }, (_, i) => `policy${i}`).sort();
+  const ordered: string[] = [];
+  ids.forEach((id, k) => {
+    ordered[Number(id.slice('policy'.length))] = parts[k]!;
+  });
+  let cursor = 0;
+  for (const part of ordered) {
+    const i = text.indexOf(part, cursor);
+    if (i < 0) return parts;
+    cursor = i + part.length;
+  }
+  return ordered;
 }
 
 /** Cedar nests further errors under `related`; a person wants them all, in order. */

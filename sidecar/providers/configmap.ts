@@ -6,9 +6,9 @@
 // can authorize it): list, watch from the list's resourceVersion, resume, list again on 410.
 import { isMap, parseDocument } from 'yaml';
 import { clusterCredentialIssues, PolicyDocumentSchema, type Identity, type PolicyDocument } from '../../api/config.js';
-import { RenderedConfigSchema } from '../../api/crds.js';
+import { parseRenderedCedar, RenderedConfigSchema, type RenderedCedar } from '../../api/crds.js';
 import { formatPath } from '../../api/issues.js';
-import { CONFIGMAP_KEY, CONFIGMAP_NAME } from '../../api/wellknown.js';
+import { CONFIGMAP_CEDAR_KEY, CONFIGMAP_KEY, CONFIGMAP_NAME } from '../../api/wellknown.js';
 import { substituteEnv, type Env } from '../../policy/config/env.js';
 import { KubeError } from '../../kube/protocol.js';
 import { startReflector, type Reflector, type ReflectorCounters, type ReflectorPhase, type ReflectorTuning } from '../../kube/reflector.js';
@@ -23,8 +23,8 @@ import { selectPolicy } from './select.js';
 // ---------- pure ----------
 
 export type Outcome =
-  /** A policy selects this pod and is valid: enforce it. */
-  | { kind: 'config'; policy: string; hash: string; doc: PolicyDocument }
+  /** A policy selects this pod and is valid: enforce it. `cedar`: its Cedar text as the operator parsed it. */
+  | { kind: 'config'; policy: string; hash: string; doc: PolicyDocument; cedar?: RenderedCedar }
   /** Nothing governs this pod (no ConfigMap, no key, no policy selecting it): deny governed calls. */
   | { kind: 'none'; reason: string; policies?: string[] }
   /** The ConfigMap cannot be used: keep enforcing the last good config. */
@@ -95,14 +95,23 @@ export function evaluateConfigMap(cm: ConfigMap | null, ctx: EvaluateContext): O
   if (refused.length > 0) return { kind: 'invalid', errors: refused.map((i) => `${prefix}.${formatPath(i.path)}: ${i.message}`) };
   // The operator's hash covers priority, podSelector and spec; the name tells apart two policies
   // that render identically, so switching between them is still a reload.
-  return { kind: 'config', policy: chosen.name, hash: `${chosen.hash}/${chosen.name}`, doc: parsed.data };
+  // The operator's parsed Cedar (cedar.json): checked here, trusted only as far as
+  // compilePoliciesFromJson verifies it; absent (an older operator), the text is compiled.
+  let cedar: RenderedCedar | undefined;
+  const cedarText = cm.data?.[CONFIGMAP_CEDAR_KEY];
+  if (cedarText !== undefined && parsed.data.cedar) {
+    const r = parseRenderedCedar(cedarText);
+    if (!r.ok) return { kind: 'invalid', errors: r.errors.map((e) => `${where} ${CONFIGMAP_CEDAR_KEY}: ${e}`) };
+    cedar = r.doc?.policies[chosen.name];
+  }
+  return { kind: 'config', policy: chosen.name, hash: `${chosen.hash}/${chosen.name}`, doc: parsed.data, ...(cedar ? { cedar } : {}) };
 }
 
 // ---------- the watching shell ----------
 
 export type ProviderView =
   | { kind: 'starting' }
-  | { kind: 'config'; policy: string; hash: string; doc: PolicyDocument }
+  | { kind: 'config'; policy: string; hash: string; doc: PolicyDocument; cedar?: RenderedCedar }
   | { kind: 'none'; reason: string }
   /** `serving`: the config the sidecar keeps enforcing (null when there was none). */
   | { kind: 'invalid'; errors: string[]; serving: { policy: string; hash: string } | null };
@@ -201,7 +210,15 @@ export function configMapProvider(o: ConfigMapProviderOptions): ConfigMapProvide
       case 'config':
         serving = { policy: out.policy, hash: out.hash };
         view = out;
-        emit({ ok: true, doc: out.doc, identity: o.identity, hash: out.hash, origin: `${where} policy ${out.policy}`, policy: out.policy });
+        emit({
+          ok: true,
+          doc: out.doc,
+          identity: o.identity,
+          hash: out.hash,
+          origin: `${where} policy ${out.policy}`,
+          policy: out.policy,
+          ...(out.cedar ? { cedar: out.cedar } : {}),
+        });
         return;
       case 'none':
         serving = null;

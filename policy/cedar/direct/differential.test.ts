@@ -2,7 +2,7 @@
 // shape and generated calls must get the same decision, determining policies, approval channel and
 // reason (error messages included).
 import fc from 'fast-check';
-import { compilePolicies, type CompiledPolicies } from '../policies.js';
+import { compilePolicies, compilePoliciesFromJson, type CompiledPolicies } from '../policies.js';
 import { evaluate, type CedarDecision, type CedarInput } from '../evaluate.js';
 
 // ---- generators: Cedar text of the modelled shapes, calls with hostile arguments ----
@@ -388,5 +388,41 @@ describe('what stays on wasm', () => {
       { ...base, now: new Date('+010000-01-01T00:00:00Z') },
       { ...base, now: new Date(NaN) },
     ]);
+  });
+});
+
+describe("built from the operator's parsed form, as built from the text", () => {
+  /** Requests the direct model cannot represent: a JSON-built compile compiles its text in wasm for them. */
+  const fallback = (input: CedarInput): CedarInput[] => [
+    { ...input, target: { ...input.target, name: `${input.target.name}\ud800` } },
+    { ...input, now: new Date('+010000-01-01T00:00:00Z') },
+  ];
+
+  test('generated policies and calls, fallback requests included (property)', () => {
+    let fromJson = 0;
+    fc.assert(
+      fc.property(policyText, fc.array(callInput, { minLength: 1, maxLength: 6 }), (text, inputs) => {
+        const rendered = compilePolicies(text, { keepParsed: true });
+        if (!rendered.ok) return;
+        rendered.policies.dispose();
+        const json = compilePoliciesFromJson(text, rendered.policies.parsed);
+        const wasm = compilePolicies(text);
+        if (!json.ok || !wasm.ok) throw new Error(`compiles one way only: ${text}`);
+        try {
+          expect(json.policies.from).toBe(wasm.policies.needsWasmToEvaluate ? 'wasm' : 'json');
+          if (json.policies.from === 'json') fromJson++;
+          expect(json.policies.policies).toEqual(wasm.policies.policies);
+          for (const input of inputs.flatMap((i) => [i, ...fallback(i)])) {
+            expect({ text, input, ...evaluate(json.policies, input) }).toEqual({ text, input, ...evaluate(wasm.policies, input) });
+          }
+        } finally {
+          json.policies.dispose();
+          wasm.policies.dispose();
+        }
+      }),
+      { numRuns: Number(process.env['CEDAR_DIFF_RUNS'] ?? 150) },
+    );
+    // Most generated sets are of modelled shapes: the JSON path is what is compared.
+    expect(fromJson).toBeGreaterThan(50);
   });
 });
