@@ -12,12 +12,14 @@ const VERSION = '0.1.0';
 /**
  * Node's module compile cache (Node ≥ 22.1; absent on 20, which then compiles as before): V8's
  * compiled code for our chunks is kept on disk, so a later start skips most of the parse and compile
- * (docs/performance.md, "Start to ready"). Where: $NODE_COMPILE_CACHE (the sidecar image sets it to a
- * cache baked at build time, read-only in a pod), else Node's default under the temp directory.
+ * (docs/performance.md, "Start to ready"). Only where $NODE_COMPILE_CACHE names it (the sidecar image
+ * sets it to a cache baked at build time, read-only in a pod): Node's default lives in the shared
+ * temp directory, where another user of the host could plant code for us to run.
  * NODE_DISABLE_COMPILE_CACHE=1 turns it off. A directory that cannot be written is not an error.
  */
 const compileCache = nodeModule as { enableCompileCache?: (dir?: string) => unknown; flushCompileCache?: () => void };
-compileCache.enableCompileCache?.();
+const compileCacheDir = process.env['NODE_COMPILE_CACHE'];
+if (compileCacheDir) compileCache.enableCompileCache?.(compileCacheDir);
 
 const MAIN_HELP = `thoughtgate ${VERSION} — governs what AI agents may do through MCP
 

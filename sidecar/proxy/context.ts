@@ -95,7 +95,7 @@ export interface RequestContext {
   ): Promise<UpstreamResult>;
   /**
    * sendUpstream for a POST whose answer goes back as is, by undici's dispatch with `sink` as the
-   * handler (no Readable body, no promise per step: dispatch-relay.ts). False, and nothing sent,
+   * handler (no Readable body, no promise per step: relayDispatched in forward.ts). False, and nothing sent,
    * when this request needs sendUpstream's path: a custody token (retried after a 401), tracing,
    * or headers or a target sendUpstream refuses.
    */

@@ -47,7 +47,7 @@ export interface ForwardPlan {
   onHeaders?: (headers: Record<string, string | string[] | undefined>) => void;
 }
 
-/** The answer when the upstream call failed before its head: each forwarded request gets -32005. */
+/** The answer when the upstream call failed before its head: each forwarded request gets UPSTREAM_UNAVAILABLE (-32000). */
 export function upstreamFailed(ctx: RequestContext, res: ServerResponse, source: CompiledSource, plan: ForwardPlan, kind: UpstreamErrorKind): void {
   const reason = describeUpstreamError(kind, source.name);
   const replies = [...plan.local, ...plan.forwardedIds.map((id) => errorFor(ctx, id, 'UPSTREAM_UNAVAILABLE', reason))];
@@ -68,7 +68,7 @@ export async function forwardPost(
   plan: ForwardPlan,
 ): Promise<void> {
   const inspect = plan.edits.edits > 0 || plan.local.length > 0;
-  // The common case, an answer nothing edits, is relayed from undici's handler (dispatch-relay.ts).
+  // The common case, an answer nothing edits, is relayed from undici's handler (relayDispatched, below).
   if (!inspect) {
     const relayed = relayDispatched(ctx, req, res, source, plan);
     if (relayed !== null) return relayed;

@@ -78,7 +78,7 @@ export function encodeMcpHeader(v: string): string {
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: UpstreamHeaderOptions): Record<string, string | string[]> {
   const hop = hopHeaders(incoming);
   const out: Record<string, string | string[]> = {};
-  for (const k in incoming) {
+  for (const k of Object.keys(incoming)) {
     const v = incoming[k];
     if (v === undefined || hop.has(k) || k === 'host' || k === 'content-length' || k === 'expect') continue;
     if (opts.describe && describesMessage(k)) continue;
@@ -87,7 +87,7 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: Upst
   }
   if (opts.describe) Object.assign(out, opts.describe);
   if (opts.trace) Object.assign(out, opts.trace);
-  for (const k in opts.extra) out[k.toLowerCase()] = opts.extra[k]!;
+  for (const k of Object.keys(opts.extra)) out[k.toLowerCase()] = opts.extra[k]!;
   if (opts.identityEncoding) out['accept-encoding'] = 'identity';
   const via = incoming['via'];
   out['via'] = via ? `${via}, 1.1 thoughtgate` : '1.1 thoughtgate';
@@ -104,7 +104,7 @@ export function clientResponseHeaders(
 ): OutgoingHttpHeaders {
   const hop = hopHeaders(upstream);
   const out: OutgoingHttpHeaders = {};
-  for (const k in upstream) {
+  for (const k of Object.keys(upstream)) {
     const v = upstream[k];
     if (v === undefined || hop.has(k)) continue;
     if (opts.dropLength && k === 'content-length') continue;
