@@ -1,9 +1,13 @@
 // The direct evaluator against cedar-wasm, the oracle: generated policies of every modelled
 // shape and generated calls must get the same decision, determining policies, approval channel and
 // reason (error messages included).
+import { jest } from '@jest/globals';
 import fc from 'fast-check';
+import { cedarEngine } from '../engine.js';
+import { normaliseArguments } from '../normalise.js';
 import { compilePolicies, compilePoliciesFromJson, type CompiledPolicies } from '../policies.js';
 import { evaluate, type CedarDecision, type CedarInput } from '../evaluate.js';
+import { directRequest } from './decide.js';
 
 // ---- generators: Cedar text of the modelled shapes, calls with hostile arguments ----
 
@@ -225,21 +229,38 @@ const base: CedarInput = {
   now: new Date('2026-11-21T10:00:00Z'),
 };
 
+/**
+ * How many calls into wasm a direct set may make for `input`: none for every request the direct
+ * model represents, and none for calls refused before any engine runs; one for the rest (text that
+ * is not valid Unicode, …), which the direct path hands to wasm.
+ */
+function wasmCallsAllowed(input: CedarInput): number {
+  const args = normaliseArguments(input.arguments);
+  if (!args.ok || Number.isNaN(input.now.getTime()) || input.source === '' || input.source.includes('/')) return 0;
+  return directRequest(input, args.value, input.now.toISOString()) === null ? 1 : 0;
+}
+
 /** Decides `inputs` both ways; returns the direct outcomes. */
 function compare(text: string, inputs: readonly CedarInput[], { mustBeDirect = true, mayNotCompile = false } = {}): CedarDecision[] {
   const c = both(text);
   if (!c && mayNotCompile) return [];
   if (!c) throw new Error(`does not compile: ${text}`);
+  // Counts the direct compile's calls into wasm: a direct set that handed every request to wasm
+  // would otherwise compare wasm with wasm.
+  const wasmCalls = jest.spyOn(cedarEngine(), 'statefulIsAuthorized');
   try {
     if (mustBeDirect) expect(c.direct.needsWasmToEvaluate).toBe(false);
     expect(c.wasm.needsWasmToEvaluate).toBe(true);
     return inputs.map((input) => {
+      wasmCalls.mockClear();
       const direct = evaluate(c.direct, input);
+      if (mustBeDirect) expect({ text, input, wasmCalls: wasmCalls.mock.calls.length }).toEqual({ text, input, wasmCalls: wasmCallsAllowed(input) });
       // The reason too: error messages are worded as Cedar words them.
       expect({ text, input, ...direct }).toEqual({ text, input, ...evaluate(c.wasm, input) });
       return direct;
     });
   } finally {
+    wasmCalls.mockRestore();
     c.direct.dispose();
     c.wasm.dispose();
   }
