@@ -328,6 +328,14 @@ describe('direct evaluation decides as cedar-wasm does', () => {
     // in over the two-level hierarchy.
     ['principal in ThoughtGate::Namespace::"prod"', [{}, { identity: { ...base.identity, namespace: 'staging' } }]],
     ['resource in [ThoughtGate::Source::"bank", 1]', [{}]],
+    // The element reported is the first non-entity of Cedar's sorted set, not of the text.
+    ['principal in ["a", 1]', [{}]],
+    ['principal in [1, true]', [{}]],
+    ['principal in [{a: 1}, [1], ThoughtGate::Source::"bank"]', [{}]],
+    ['principal in [duration("1h"), decimal("1.0"), {a: 1}]', [{}]],
+    ['principal in [duration("1h"), datetime("2026-01-01"), decimal("1.0")]', [{}]],
+    ['principal in context.arguments.tags', [{ arguments: { tags: [{ a: 1 }, 'x', 2] } }, { arguments: { tags: [[1], { a: 1 }] } }]],
+    ['principal is ThoughtGate::Workload in ["a", 1]', [{}]],
     ['ThoughtGate::Source::"bank" in resource', [{}]],
     ['ThoughtGate::Namespace::"prod" in ThoughtGate::Namespace::"prod"', [{}]],
     ['action in ThoughtGate::Action::"tools/call"', [{}]],
