@@ -341,7 +341,11 @@ function expr(n: unknown): Expr {
     }
     case 'Record': {
       if (a === null || typeof a !== 'object' || Array.isArray(a)) throw new Unsupported('Record');
-      const fields = Object.entries(a).map(([k, v]) => [k, expr(v)] as const);
+      // Cedar evaluates the fields in its map's order, keys by UTF-8 bytes (which decides the error
+      // reported when two fail); a JS object lists integer-like keys first, whatever the JSON's order.
+      const fields = Object.entries(a)
+        .sort(([x], [y]) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+        .map(([k, v]) => [k, expr(v)] as const);
       return (r) => new CedarRecord(new Map(fields.map(([k, f]) => [k, f(r)])));
     }
   }

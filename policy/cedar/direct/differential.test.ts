@@ -346,6 +346,10 @@ describe('direct evaluation decides as cedar-wasm does', () => {
     ['context.arguments.tags.containsAny([])', [{ arguments: { tags: [1] } }]],
     ['context.arguments.tags.isEmpty()', [{ arguments: { tags: [null] } }, { arguments: { tags: 'x' } }]],
     ['[{a: 1}, {a: 1}] == [{a: 1}]', [{}]],
+    // Record fields are evaluated in key order (UTF-8 bytes), not in text order.
+    ['{b: 1 + true, a: context.arguments.missing} == {}', [{}]],
+    ['{"2": 1 + true, "10": context.arguments.missing} == {}', [{}]],
+    ['{"\uFB01": 1 + true, "\u{1F600}": context.arguments.missing, z: -true} == {}', [{}]],
     ['context.arguments == {}', [{ arguments: {} }, { arguments: null }, { arguments: { a: null } }, { arguments: [] }]],
     // Arguments Cedar's JSON treats specially.
     ['context.arguments["___entity"].id == "ops/ops-agent"', [{ arguments: { __entity: { type: 'ThoughtGate::Workload', id: 'ops/ops-agent' } } }]],
