@@ -12,7 +12,7 @@ import { directRequest } from './decide.js';
 // ---- generators: Cedar text of the modelled shapes, calls with hostile arguments ----
 
 const KEYS = ['amount', 'currency', 'to', 'options', 'recursive', 'tags', 'fee', 'a b', 'x*y', '___entity'];
-const NAMES = ['transfer_funds', 'get_issue', 'delete_all', 'a*b', '\\*', '', 'x"y', 'file:///docs/a.md', 'ünï'];
+const NAMES = ['transfer_funds', 'get_issue', 'delete_all', 'a*b', '\\*', '', 'x"y', 'file:///docs/a.md', 'ünï', "a\u0001\n'b"];
 const STRINGS = ['EUR', 'USD', 'staging', 'payments', 'ml', 'a*b', '*', '\\', 'transfer_funds', '', 'prod', 'x"y', 'ünï'];
 
 /** A Cedar string literal (printable text: JSON's escapes are Cedar's). */
@@ -325,6 +325,14 @@ describe('direct evaluation decides as cedar-wasm does', () => {
     ['resource.hasTag("team")', [{}]],
     ['resource.getTag("team") == "x"', [{}]],
     ['ThoughtGate::Source::"bank".hasTag("x")', [{}]],
+    // An entity id in a message is escaped as Rust's escape_debug escapes it.
+    [
+      'resource.getTag("x") == 1',
+      ['a\u0001b', 'a\nb\t\r\0', `it's "q" \\`, 'x\u007f\u0085y', 'nb\u00a0sp', 'zw\u200bsp', 'pua\ue000', 'mid\u0301', 'ünï'].map((name) => ({
+        target: { kind: 'tool' as const, name },
+      })),
+    ],
+    ['principal.getTag("x") == 1', [{ identity: { ...base.identity, namespace: '\u0301lead' } }, { identity: { ...base.identity, namespace: ' \u0301' } }]],
     // in over the two-level hierarchy.
     ['principal in ThoughtGate::Namespace::"prod"', [{}, { identity: { ...base.identity, namespace: 'staging' } }]],
     ['resource in [ThoughtGate::Source::"bank", 1]', [{}]],
@@ -371,6 +379,16 @@ describe('direct evaluation decides as cedar-wasm does', () => {
     compare(
       `@id("p") permit(principal, action, resource) when { ${condition} };`,
       overrides.map((o) => ({ ...base, ...o })),
+    );
+  });
+
+  test('an entity id with a character this runtime does not know: wasm words the message', () => {
+    compare(
+      '@id("p") permit(principal, action, resource) when { resource.getTag("x") == 1 };',
+      [{ ...base, target: { kind: 'tool', name: 'un\u0378assigned' } }],
+      {
+        mustBeDirect: false,
+      },
     );
   });
 
