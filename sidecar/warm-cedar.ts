@@ -1,7 +1,9 @@
-// One Cedar evaluation shortly after a snapshot with policies starts serving, off the request path.
-// The first evaluation in a process compiles cedar-wasm's evaluator functions (V8 compiles wasm
-// lazily): measured 35–90 ms on Node 24 with the 20-policy set, which the first governed call would
-// otherwise wait for. The decision is discarded; nothing is logged or counted.
+// One Cedar evaluation shortly after a snapshot whose policies need cedar-wasm starts serving, off
+// the request path. The first wasm evaluation in a process compiles cedar-wasm's evaluator functions
+// (V8 compiles wasm lazily): measured 35–90 ms on Node 24 with the 20-policy set, which the first
+// governed call would otherwise wait for. A set the direct evaluator decides whole compiles nothing
+// in wasm, so it is not warmed (warming would load cedar-wasm for nothing). The decision is
+// discarded; nothing is logged or counted.
 import { evaluate, type CedarDecision } from '../policy/cedar/evaluate.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -14,10 +16,10 @@ export const WARM_DELAY_MS = 100;
 /** A tool name no configuration can rely on: the warm-up's decision means nothing. */
 export const WARM_TOOL = 'thoughtgate-warm-up';
 
-/** The warm-up's decision (for tests), null when there was nothing to warm. */
+/** The warm-up's decision (for tests), null when there was nothing to warm (no set, or no wasm in it). */
 export function warmCedar(snap: Snapshot): CedarDecision | null {
   const cedar = snap.gates.cedar;
-  if (!cedar || cedar.disposed) return null;
+  if (!cedar || cedar.disposed || !cedar.needsWasmToEvaluate) return null;
   const source = snap.sources.keys().next().value ?? 'warm-up';
   return evaluate(cedar, {
     identity: snap.gates.identity,

@@ -1,13 +1,18 @@
 // The Cedar warm-up after a snapshot starts serving (sidecar/warm-cedar.ts): one evaluation through
-// the real evaluator, off the request path, that decides nothing anyone sees.
+// the real evaluator, off the request path, that decides nothing anyone sees — for a set that needs
+// cedar-wasm; a set the direct evaluator decides whole has nothing to warm.
+import { jest } from '@jest/globals';
 import { IdentitySchema, PolicyDocumentSchema } from '../api/config.js';
+import { cedarEngine } from '../policy/cedar/engine.js';
 import { evaluate } from '../policy/cedar/evaluate.js';
 import { compileSnapshot, type Snapshot } from '../sidecar/snapshot.js';
 import { WARM_DELAY_MS, WARM_TOOL, warmCedar } from '../sidecar/warm-cedar.js';
 import { startTestSidecar } from './support/sidecar.js';
 import { startUpstream } from './support/upstream.js';
 
-const POLICY = 'permit(principal, action, resource) when { context.arguments has a && context.arguments.a < 10 };';
+// `ip(…)` is not a shape the direct evaluator models: this set is decided by cedar-wasm.
+const POLICY = 'permit(principal, action, resource) when { context.arguments has a && context.arguments.a < 10 && !ip("10.0.0.1").isLoopback() };';
+const DIRECT_POLICY = 'permit(principal, action, resource) when { context.arguments has a && context.arguments.a < 10 };';
 
 function snapshot(cedar?: string): Snapshot {
   const doc = PolicyDocumentSchema.parse({
@@ -23,8 +28,16 @@ function snapshot(cedar?: string): Snapshot {
 describe('Cedar warm-up', () => {
   test('evaluates once through the snapshot’s own policies, on a tool no config names', () => {
     const s = snapshot(POLICY);
-    // The policy reads an argument the warm-up does not send: a real evaluation that permits nothing.
-    expect(warmCedar(s)).toEqual({ decision: 'deny', policies: [], reason: expect.any(String) });
+    expect(s.gates.cedar!.needsWasmToEvaluate).toBe(true);
+    // The policy reads an argument the warm-up does not send: a real evaluation that permits nothing,
+    // made in wasm (what compiles its evaluator).
+    const wasmCalls = jest.spyOn(cedarEngine(), 'statefulIsAuthorized');
+    try {
+      expect(warmCedar(s)).toEqual({ decision: 'deny', policies: [], reason: expect.any(String) });
+      expect(wasmCalls).toHaveBeenCalledTimes(1);
+    } finally {
+      wasmCalls.mockRestore();
+    }
     // Decisions after it are the evaluator's as ever.
     const call = (a: number) =>
       evaluate(s.gates.cedar!, {
@@ -40,8 +53,12 @@ describe('Cedar warm-up', () => {
     s.gates.cedar!.dispose();
   });
 
-  test('has nothing to do without policies, or once the set is released', () => {
+  test('has nothing to do without policies, for a set decided without wasm, or once the set is released', () => {
     expect(warmCedar(snapshot())).toBeNull();
+    const direct = snapshot(DIRECT_POLICY);
+    expect(direct.gates.cedar!.needsWasmToEvaluate).toBe(false);
+    expect(warmCedar(direct)).toBeNull();
+    direct.gates.cedar!.dispose();
     const s = snapshot(POLICY);
     s.gates.cedar!.dispose();
     expect(warmCedar(s)).toBeNull();

@@ -46,9 +46,9 @@ import { normaliseArguments, type CedarJson } from './normalise.js';
 import type { CompiledPolicies } from './policies.js';
 import { pick, project, type Needs } from './projection.js';
 import { describeError } from '../../lib/describe-error.js';
-import { decideDirect, directRequest } from './direct/decide.js';
+import { decideDirect, directRequest, RESOURCE_TYPE } from './direct/decide.js';
 
-export type TargetKind = 'tool' | 'resource' | 'prompt' | 'method';
+export type TargetKind = keyof typeof RESOURCE_TYPE;
 
 export interface CedarInput {
   identity: Identity;
@@ -70,13 +70,6 @@ export interface CedarDecision {
 }
 
 export type CedarRequest = Omit<CedarTypes.StatefulAuthorizationCall, 'preparsedPolicySetId'>;
-
-const RESOURCE_TYPE: Record<TargetKind, string> = {
-  tool: 'ThoughtGate::Tool',
-  resource: 'ThoughtGate::Resource',
-  prompt: 'ThoughtGate::Prompt',
-  method: 'ThoughtGate::Method',
-};
 
 /**
  * The Cedar request for a call. Pure; fails only when the arguments cannot be normalised.

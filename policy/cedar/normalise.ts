@@ -115,8 +115,13 @@ export function escapeKey(key: string): string {
 
 function wellFormed(s: string): string {
   // Cedar's JSON reader rejects lone surrogates by throwing; refuse them with a clear reason.
-  if (!(s as unknown as { isWellFormed(): boolean }).isWellFormed()) throw new Refused('arguments contain text that is not valid Unicode');
+  if (!isWellFormed(s)) throw new Refused('arguments contain text that is not valid Unicode');
   return s;
+}
+
+/** Whether `s` is a string of valid Unicode (no lone surrogates), as Cedar's strings must be. */
+export function isWellFormed(s: unknown): boolean {
+  return typeof s === 'string' && (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 }
 
 function number(n: number): CedarJson {

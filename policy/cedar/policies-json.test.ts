@@ -125,7 +125,7 @@ test('the fixture is what the operator renders (keepParsed)', () => {
   c.dispose();
 });
 
-describe('the parsed form is checked, not trusted', () => {
+describe('the parsed form: its consistency checked, its conditions against the text when compiled', () => {
   const withPolicy = (i: number, change: (p: RenderedCedar['policies'][number]) => object): RenderedCedar => ({
     ...PARSED,
     policies: PARSED.policies.map((p, j) => (j === i ? ({ ...p, ...change(p) } as RenderedCedar['policies'][number]) : p)),
@@ -161,6 +161,24 @@ describe('the parsed form is checked, not trusted', () => {
       decision: 'error',
       policies: [],
       reason: 'Cedar evaluation failed: cedar.policies: cannot evaluate in cedar-wasm: the text does not hold the policies of its parsed form',
+    });
+    c.dispose();
+  });
+
+  test("a form whose condition is not the text's: the fallback fails closed, naming the policy", () => {
+    // Same ids, effects, channels and places; the form's "small" permits up to 100000, the text's up to 1000.
+    const form = withPolicy(0, (p) => ({ json: JSON.parse(JSON.stringify(p.json).replace('{"Value":1000}', '{"Value":100000}')) as object }));
+    expect(form).not.toEqual(PARSED);
+    const c = ok(compilePoliciesFromJson(TEXT, form));
+    expect(c.from).toBe('json');
+    // The closures follow the form (the operator's, trusted like the rest of the ConfigMap) …
+    expect(evaluate(c, { ...base, arguments: { amount: 5000 } }).decision).toBe('allow');
+    // … until the text is compiled, which refuses a form that is not its own.
+    expect(evaluate(c, { ...fallbackCalls[0]!, arguments: { amount: 5000 } })).toEqual({
+      decision: 'error',
+      policies: [],
+      reason:
+        'Cedar evaluation failed: cedar.policies: cannot evaluate in cedar-wasm: policy "small" of the text is not the one of its parsed form (its scope or conditions differ)',
     });
     c.dispose();
   });

@@ -27,6 +27,7 @@
  * closures; the text is then compiled by wasm only if a request needs it (wasmSetFor).
  */
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type * as CedarTypes from '@cedar-policy/cedar-wasm/nodejs';
 import { cedarEngine } from './engine.js';
 import { Name } from '../../api/config.js';
@@ -256,11 +257,13 @@ function compile(text: string, options: CompileOptions): CompileResult {
 /**
  * The policies from the parsed form the operator rendered (api/crds.ts RenderedCedar), without
  * loading cedar-wasm, when that form is for this very text and every policy compiles to closures;
- * otherwise compilePolicies(text) as before. The form is checked, not trusted: ids, effects and
- * @approve channels must be what its own JSON says, indices count from 0; else the compile fails
- * (the sidecar is then not ready, naming the error). The text stays the source of truth: the first
- * request the closures cannot represent compiles it in wasm, which must yield the same policies.
- * Never throws.
+ * otherwise compilePolicies(text) as before. The form's conditions are the operator's, trusted like
+ * the rest of the ConfigMap: the closures are built from them, not from the text. What is checked
+ * here is the form's own consistency (ids, effects and @approve channels as its JSON gives them,
+ * indices from 0, positions where the text's policies start; else the compile fails and the sidecar
+ * is not ready, naming the error). Whenever the text is compiled (the first request the closures
+ * cannot represent), each policy's JSON must be the text's, conditions included; else that and
+ * every later wasm decision is an error (fail closed). Never throws.
  */
 export function compilePoliciesFromJson(text: string, parsed: RenderedCedar | undefined, options: CompileOptions = {}): CompileResult {
   if (!parsed || options.engine === 'wasm' || options.keepParsed || parsed.textSha256 !== sha256(text)) return compilePolicies(text, options);
@@ -300,12 +303,13 @@ export function compilePoliciesFromJson(text: string, parsed: RenderedCedar | un
   let wasmError: string | null = null;
   const wasmCompile = (): CompiledPolicies => {
     if (!wasm && !wasmError) {
-      const c = compilePolicies(text, { ...options, engine: 'wasm' });
+      const c = compilePolicies(text, { ...options, engine: 'wasm', keepParsed: true });
       if (!c.ok) wasmError = c.errors.join('; ');
-      else if (!samePolicies(c.policies.policies, policies)) {
-        c.policies.dispose();
-        wasmError = 'the text does not hold the policies of its parsed form';
-      } else wasm = c.policies;
+      else {
+        wasmError = formMismatch(c.policies, policies, parsed.policies);
+        if (wasmError) c.policies.dispose();
+        else wasm = c.policies;
+      }
     }
     if (wasmError) throw new Error(`${file}: cannot evaluate in cedar-wasm: ${wasmError}`);
     return wasm!;
@@ -398,6 +402,17 @@ export function policyStarts(text: string): { line: number; column: number }[] |
 function samePolicies(a: readonly CompiledPolicy[], b: readonly CompiledPolicy[]): boolean {
   const key = (p: CompiledPolicy) => `${p.index}\0${p.id}\0${p.effect}\0${p.approveChannel ?? ''}\0${p.line}\0${p.column}`;
   return a.length === b.length && a.every((p, i) => key(p) === key(b[i]!));
+}
+
+/**
+ * How the text's own compile (keepParsed) differs from the parsed form, or null. Each policy's JSON
+ * (scope, conditions, annotations) too, not only its id and place: the closures decided by the
+ * form's conditions, and the text is the source of truth.
+ */
+function formMismatch(text: CompiledPolicies, policies: readonly CompiledPolicy[], form: readonly RenderedCedarPolicy[]): string | null {
+  if (!samePolicies(text.policies, policies)) return 'the text does not hold the policies of its parsed form';
+  const differs = form.find((p, i) => !isDeepStrictEqual(p.json, text.parsed!.policies[i]!.json));
+  return differs ? `policy "${differs.id}" of the text is not the one of its parsed form (its scope or conditions differ)` : null;
 }
 
 /** The policy as closures, or null when it uses something only wasm evaluates. */

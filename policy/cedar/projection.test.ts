@@ -4,8 +4,8 @@ import { compilePolicies, type CompiledPolicies } from './policies.js';
 import { buildRequest, evaluate, interpret, type CedarInput } from './evaluate.js';
 import { project, type Need } from './projection.js';
 
-function compile(text: string): CompiledPolicies {
-  const c = compilePolicies(text);
+function compile(text: string, options?: Parameters<typeof compilePolicies>[1]): CompiledPolicies {
+  const c = compilePolicies(text, options);
   if (!c.ok) throw new Error(c.errors.join('\n'));
   return c.policies;
 }
@@ -130,11 +130,13 @@ describe('projection changes no decision (differential, real Cedar)', () => {
     @id("force") forbid(principal, action, resource) when { context.arguments has force };
     @id("env") forbid(principal, action, resource) when { principal.hasTag("env") && context.method == "prompts/get" };
   `;
-  // The second set reads entity data through a literal uid, which needs all of it.
+  // The second set reads entity data through a literal uid, which needs all of it. Forced onto
+  // wasm: the projected request is what the wasm path sends (the direct path reads no request).
   const sets = [
-    compile(text),
+    compile(text, { engine: 'wasm' }),
     compile(
       `${text}\n@id("named") permit(principal, action, resource) when { context.arguments has via && ThoughtGate::Workload::"prod/a".serviceAccount == context.arguments.via };`,
+      { engine: 'wasm' },
     ),
   ];
   const identities: Identity[] = [

@@ -165,6 +165,26 @@ function asEntity(v: Value): EntityUid {
   return v instanceof EntityUid ? v : typeError('(entity of type `any_entity_type`)', v);
 }
 
+/**
+ * The entities of `x in [ … ]`. Every element must be an entity, even after a match: Cedar checks
+ * them all first, walking its sorted set, so the element reported is the first non-entity in
+ * Cedar's value order (bool < long < string < entity < set < record < extension, extensions by
+ * type name).
+ */
+function entitiesOf(set: CedarSet): EntityUid[] {
+  const values = set.values();
+  let first: Value | undefined;
+  for (const v of values) if (!(v instanceof EntityUid) && (first === undefined || cedarRank(v) < cedarRank(first))) first = v;
+  return first === undefined ? (values as EntityUid[]) : typeError('(entity of type `any_entity_type`)', first);
+}
+
+const RANK: Record<string, number> = { boolean: 0, bigint: 1, string: 2, entity: 3, set: 4, record: 5, datetime: 6, decimal: 7, duration: 8 };
+
+/** Where a value's type falls in Cedar's order of values (only the type: errors name only that). */
+function cedarRank(v: Value): number {
+  return RANK[typeof v === 'object' ? v.kind : typeof v]!;
+}
+
 function asSet(v: Value): CedarSet {
   return v instanceof CedarSet ? v : typeError('set', v);
 }
@@ -238,9 +258,7 @@ function expr(n: unknown): Expr {
         const e = asEntity(x);
         if (target instanceof EntityUid) return inEntity(r, e, target);
         if (!(target instanceof CedarSet)) return typeError('one of [set, (entity of type `any_entity_type`)]', target);
-        // Every element must be an entity, even after a match (Cedar checks them all first).
-        const uids = target.values().map(asEntity);
-        return uids.some((t) => inEntity(r, e, t));
+        return entitiesOf(target).some((t) => inEntity(r, e, t));
       });
     case 'contains':
       return operands(a, (set, item) => asSet(set).keys().has(keyOf(item)));
@@ -308,10 +326,7 @@ function expr(n: unknown): Expr {
         const target = within(r);
         if (target instanceof EntityUid) return inEntity(r, e, target);
         if (!(target instanceof CedarSet)) return typeError('one of [set, (entity of type `any_entity_type`)]', target);
-        return target
-          .values()
-          .map(asEntity)
-          .some((t) => inEntity(r, e, t));
+        return entitiesOf(target).some((t) => inEntity(r, e, t));
       };
     }
     case 'if-then-else': {
@@ -326,7 +341,11 @@ function expr(n: unknown): Expr {
     }
     case 'Record': {
       if (a === null || typeof a !== 'object' || Array.isArray(a)) throw new Unsupported('Record');
-      const fields = Object.entries(a).map(([k, v]) => [k, expr(v)] as const);
+      // Cedar evaluates the fields in its map's order, keys by UTF-8 bytes (which decides the error
+      // reported when two fail); a JS object lists integer-like keys first, whatever the JSON's order.
+      const fields = Object.entries(a)
+        .sort(([x], [y]) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+        .map(([k, v]) => [k, expr(v)] as const);
       return (r) => new CedarRecord(new Map(fields.map(([k, f]) => [k, f(r)])));
     }
   }

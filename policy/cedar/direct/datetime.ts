@@ -13,7 +13,7 @@ const DATETIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}
 export function parseDatetime(text: string): Datetime | null {
   const m = DATETIME.exec(text);
   if (!m) return null;
-  const [y, mo, d, h = '0', mi = '0', s = '0', ms = '0'] = m.slice(1, 8).map((x) => x ?? undefined) as string[];
+  const [y, mo, d, h = '0', mi = '0', s = '0', ms = '0'] = m.slice(1, 8) as (string | undefined)[];
   const year = Number(y);
   // Date.UTC maps years 0–99 to 1900+; Cedar's leap-second and range rules are not modelled.
   if (year < 100 || Number(s) > 59 || Number(h) > 23 || Number(mi) > 59) return null;

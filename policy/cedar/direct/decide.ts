@@ -10,12 +10,13 @@
  * met something unexpected. Never a decision of its own.
  */
 import type * as CedarTypes from '@cedar-policy/cedar-wasm/nodejs';
-import type { CedarJson } from '../normalise.js';
+import { isWellFormed, type CedarJson } from '../normalise.js';
 import type { Identity } from '../../../api/config.js';
 import type { DirectPolicy, DirectRequest } from './compile.js';
 import { CedarRecord, Datetime, EntityUid, CedarError, fromJson, type Value } from './values.js';
 
-const RESOURCE_TYPE = {
+/** The entity type of a call's resource, by what the call names (evaluate.ts's entity model). */
+export const RESOURCE_TYPE = {
   tool: 'ThoughtGate::Tool',
   resource: 'ThoughtGate::Resource',
   prompt: 'ThoughtGate::Prompt',
@@ -34,17 +35,13 @@ export interface DirectInput {
 /** ISO text Cedar's datetime reads; years beyond 9999 or before 0 (±YYYYYY) it refuses. */
 const PLAIN_ISO = /^\d{4}-/;
 
-function wellFormed(...texts: unknown[]): boolean {
-  return texts.every((t) => typeof t === 'string' && (t as unknown as { isWellFormed(): boolean }).isWellFormed());
-}
-
 /** The request as the direct evaluator reads it, or null when only wasm models it exactly. */
 export function directRequest(input: DirectInput, args: CedarJson, isoNow: string): DirectRequest | null {
   const { identity, source, target, method } = input;
   if (!PLAIN_ISO.test(isoNow)) return null;
-  if (!wellFormed(identity.namespace, identity.serviceAccount, identity.pod, source, method, target.name)) return null;
+  if (![identity.namespace, identity.serviceAccount, identity.pod, source, method, target.name].every(isWellFormed)) return null;
   const labels = identity.labels as Record<string, unknown>;
-  for (const k in labels) if (!wellFormed(k, labels[k])) return null;
+  for (const k in labels) if (!isWellFormed(k) || !isWellFormed(labels[k])) return null;
   const principal = new EntityUid('ThoughtGate::Workload', `${identity.namespace}/${identity.serviceAccount}`);
   const resource = new EntityUid(RESOURCE_TYPE[target.kind], `${source}/${target.name}`);
   let argsValue: Value;

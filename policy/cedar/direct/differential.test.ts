@@ -1,14 +1,18 @@
 // The direct evaluator against cedar-wasm, the oracle: generated policies of every modelled
 // shape and generated calls must get the same decision, determining policies, approval channel and
 // reason (error messages included).
+import { jest } from '@jest/globals';
 import fc from 'fast-check';
+import { cedarEngine } from '../engine.js';
+import { normaliseArguments } from '../normalise.js';
 import { compilePolicies, compilePoliciesFromJson, type CompiledPolicies } from '../policies.js';
 import { evaluate, type CedarDecision, type CedarInput } from '../evaluate.js';
+import { directRequest } from './decide.js';
 
 // ---- generators: Cedar text of the modelled shapes, calls with hostile arguments ----
 
 const KEYS = ['amount', 'currency', 'to', 'options', 'recursive', 'tags', 'fee', 'a b', 'x*y', '___entity'];
-const NAMES = ['transfer_funds', 'get_issue', 'delete_all', 'a*b', '\\*', '', 'x"y', 'file:///docs/a.md', 'ünï'];
+const NAMES = ['transfer_funds', 'get_issue', 'delete_all', 'a*b', '\\*', '', 'x"y', 'file:///docs/a.md', 'ünï', "a\u0001\n'b"];
 const STRINGS = ['EUR', 'USD', 'staging', 'payments', 'ml', 'a*b', '*', '\\', 'transfer_funds', '', 'prod', 'x"y', 'ünï'];
 
 /** A Cedar string literal (printable text: JSON's escapes are Cedar's). */
@@ -225,21 +229,38 @@ const base: CedarInput = {
   now: new Date('2026-11-21T10:00:00Z'),
 };
 
+/**
+ * How many calls into wasm a direct set may make for `input`: none for every request the direct
+ * model represents, and none for calls refused before any engine runs; one for the rest (text that
+ * is not valid Unicode, …), which the direct path hands to wasm.
+ */
+function wasmCallsAllowed(input: CedarInput): number {
+  const args = normaliseArguments(input.arguments);
+  if (!args.ok || Number.isNaN(input.now.getTime()) || input.source === '' || input.source.includes('/')) return 0;
+  return directRequest(input, args.value, input.now.toISOString()) === null ? 1 : 0;
+}
+
 /** Decides `inputs` both ways; returns the direct outcomes. */
 function compare(text: string, inputs: readonly CedarInput[], { mustBeDirect = true, mayNotCompile = false } = {}): CedarDecision[] {
   const c = both(text);
   if (!c && mayNotCompile) return [];
   if (!c) throw new Error(`does not compile: ${text}`);
+  // Counts the direct compile's calls into wasm: a direct set that handed every request to wasm
+  // would otherwise compare wasm with wasm.
+  const wasmCalls = jest.spyOn(cedarEngine(), 'statefulIsAuthorized');
   try {
     if (mustBeDirect) expect(c.direct.needsWasmToEvaluate).toBe(false);
     expect(c.wasm.needsWasmToEvaluate).toBe(true);
     return inputs.map((input) => {
+      wasmCalls.mockClear();
       const direct = evaluate(c.direct, input);
+      if (mustBeDirect) expect({ text, input, wasmCalls: wasmCalls.mock.calls.length }).toEqual({ text, input, wasmCalls: wasmCallsAllowed(input) });
       // The reason too: error messages are worded as Cedar words them.
       expect({ text, input, ...direct }).toEqual({ text, input, ...evaluate(c.wasm, input) });
       return direct;
     });
   } finally {
+    wasmCalls.mockRestore();
     c.direct.dispose();
     c.wasm.dispose();
   }
@@ -304,9 +325,25 @@ describe('direct evaluation decides as cedar-wasm does', () => {
     ['resource.hasTag("team")', [{}]],
     ['resource.getTag("team") == "x"', [{}]],
     ['ThoughtGate::Source::"bank".hasTag("x")', [{}]],
+    // An entity id in a message is escaped as Rust's escape_debug escapes it.
+    [
+      'resource.getTag("x") == 1',
+      ['a\u0001b', 'a\nb\t\r\0', `it's "q" \\`, 'x\u007f\u0085y', 'nb\u00a0sp', 'zw\u200bsp', 'pua\ue000', 'mid\u0301', 'ünï'].map((name) => ({
+        target: { kind: 'tool' as const, name },
+      })),
+    ],
+    ['principal.getTag("x") == 1', [{ identity: { ...base.identity, namespace: '\u0301lead' } }, { identity: { ...base.identity, namespace: ' \u0301' } }]],
     // in over the two-level hierarchy.
     ['principal in ThoughtGate::Namespace::"prod"', [{}, { identity: { ...base.identity, namespace: 'staging' } }]],
     ['resource in [ThoughtGate::Source::"bank", 1]', [{}]],
+    // The element reported is the first non-entity of Cedar's sorted set, not of the text.
+    ['principal in ["a", 1]', [{}]],
+    ['principal in [1, true]', [{}]],
+    ['principal in [{a: 1}, [1], ThoughtGate::Source::"bank"]', [{}]],
+    ['principal in [duration("1h"), decimal("1.0"), {a: 1}]', [{}]],
+    ['principal in [duration("1h"), datetime("2026-01-01"), decimal("1.0")]', [{}]],
+    ['principal in context.arguments.tags', [{ arguments: { tags: [{ a: 1 }, 'x', 2] } }, { arguments: { tags: [[1], { a: 1 }] } }]],
+    ['principal is ThoughtGate::Workload in ["a", 1]', [{}]],
     ['ThoughtGate::Source::"bank" in resource', [{}]],
     ['ThoughtGate::Namespace::"prod" in ThoughtGate::Namespace::"prod"', [{}]],
     ['action in ThoughtGate::Action::"tools/call"', [{}]],
@@ -317,6 +354,10 @@ describe('direct evaluation decides as cedar-wasm does', () => {
     ['context.arguments.tags.containsAny([])', [{ arguments: { tags: [1] } }]],
     ['context.arguments.tags.isEmpty()', [{ arguments: { tags: [null] } }, { arguments: { tags: 'x' } }]],
     ['[{a: 1}, {a: 1}] == [{a: 1}]', [{}]],
+    // Record fields are evaluated in key order (UTF-8 bytes), not in text order.
+    ['{b: 1 + true, a: context.arguments.missing} == {}', [{}]],
+    ['{"2": 1 + true, "10": context.arguments.missing} == {}', [{}]],
+    ['{"\uFB01": 1 + true, "\u{1F600}": context.arguments.missing, z: -true} == {}', [{}]],
     ['context.arguments == {}', [{ arguments: {} }, { arguments: null }, { arguments: { a: null } }, { arguments: [] }]],
     // Arguments Cedar's JSON treats specially.
     ['context.arguments["___entity"].id == "ops/ops-agent"', [{ arguments: { __entity: { type: 'ThoughtGate::Workload', id: 'ops/ops-agent' } } }]],
@@ -338,6 +379,16 @@ describe('direct evaluation decides as cedar-wasm does', () => {
     compare(
       `@id("p") permit(principal, action, resource) when { ${condition} };`,
       overrides.map((o) => ({ ...base, ...o })),
+    );
+  });
+
+  test('an entity id with a character this runtime does not know: wasm words the message', () => {
+    compare(
+      '@id("p") permit(principal, action, resource) when { resource.getTag("x") == 1 };',
+      [{ ...base, target: { kind: 'tool', name: 'un\u0378assigned' } }],
+      {
+        mustBeDirect: false,
+      },
     );
   });
 

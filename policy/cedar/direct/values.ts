@@ -20,9 +20,36 @@ export class EntityUid {
     readonly type: string,
     readonly id: string,
   ) {}
+  /** As Cedar writes an entity in its messages: the id escaped as Rust's `escape_debug` does. */
   toString(): string {
-    return `${this.type}::${JSON.stringify(this.id)}`;
+    return `${this.type}::"${escapeDebug(this.id)}"`;
   }
+}
+
+const SIMPLE_ESCAPES: Record<string, string> = { '\0': '\\0', '\t': '\\t', '\r': '\\r', '\n': '\\n', '\\': '\\\\', "'": "\\'", '"': '\\"' };
+/** Rust's non-printable characters: categories C and Z, but the space. */
+const NON_PRINTABLE = /[\p{C}\p{Z}]/u;
+const UNASSIGNED = /\p{Cn}/u;
+const GRAPHEME_EXTEND = /\p{Grapheme_Extend}/u;
+
+/**
+ * Rust's `str::escape_debug`: `\t \r \n \0 \\ \' \"`, `\u{hex}` for non-printable characters and for
+ * a combining character at the start. A character unassigned in this runtime's Unicode tables may
+ * be assigned in Cedar's (or not): the request goes to wasm rather than risk another message.
+ */
+export function escapeDebug(text: string): string {
+  let out = '';
+  let first = true;
+  for (const c of text) {
+    const simple = SIMPLE_ESCAPES[c];
+    if (simple !== undefined) out += simple;
+    else if (c !== ' ' && (NON_PRINTABLE.test(c) || (first && GRAPHEME_EXTEND.test(c)))) {
+      if (UNASSIGNED.test(c)) throw new Unrepresentable();
+      out += `\\u{${c.codePointAt(0)!.toString(16)}}`;
+    } else out += c;
+    first = false;
+  }
+  return out;
 }
 
 export class Decimal {
