@@ -15,21 +15,40 @@ bench.push('bench/support/floor-relay.ts');
 
 // `import … from 'node:http'` makes Node 24 evaluate every export of the built-in, including the
 // lazy getter that loads Node's own bundled undici (~35 ms before the sidecar is ready, measured in
-// docs/performance.md); require() reads only what is used. So the bundle requires node:http and
-// node:https; our bundled undici (CommonJS) already does.
-const requireHttp = {
-  name: 'require-node-http',
+// docs/performance.md); require() reads only what is used. The same holds, less dearly, for every
+// built-in (the ESM facade reads all exports: node:crypto's loads WebCrypto, and so on). So the
+// bundle require()s every node: built-in it imports; our bundled undici (CommonJS) already does.
+const requireBuiltins = {
+  name: 'require-node-builtins',
   setup(b) {
-    b.onResolve({ filter: /^(node:)?https?$/ }, (a) =>
-      a.namespace === 'require-node-http' ? { path: a.path, external: true } : { path: a.path.replace(/^node:/, ''), namespace: 'require-node-http' },
+    b.onResolve({ filter: /^node:|^https?$/ }, (a) =>
+      a.namespace === 'require-node-builtins' ? { path: a.path, external: true } : { path: a.path.replace(/^node:/, ''), namespace: 'require-node-builtins' },
     );
-    b.onLoad({ filter: /.*/, namespace: 'require-node-http' }, (a) => ({ contents: `module.exports = require('node:${a.path}');`, loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'require-node-builtins' }, (a) => ({ contents: `module.exports = require('node:${a.path}');`, loader: 'js' }));
   },
 };
 
-const result = await build({
+// prom-client's index requires its Pushgateway (node:https, so TLS, and zlib), its cluster
+// aggregator (node:cluster) and its default metrics; ThoughtGate uses only Counter, Gauge, Histogram
+// and Registry. Requiring those four files alone takes ~10 ms of CPU off the sidecar's start
+// (docs/performance.md, "Start to ready"). Code that imports another name fails the build.
+const promClientCore = {
+  name: 'prom-client-core',
+  setup(b) {
+    b.onResolve({ filter: /^prom-client$/ }, () => ({ path: 'prom-client', namespace: 'prom-client-core' }));
+    b.onLoad({ filter: /.*/, namespace: 'prom-client-core' }, () => ({
+      contents: ['Registry', 'Counter', 'Gauge', 'Histogram'].map((n) => `export { default as ${n} } from 'prom-client/lib/${n.toLowerCase()}.js';`).join('\n'),
+      resolveDir: root,
+      loader: 'js',
+    }));
+  },
+};
+
+// The command is built apart from the scripts and benchmarks: built together, esbuild splits the
+// sidecar's code into more, smaller chunks shared with them, and each chunk is a module Node must
+// resolve and link before the sidecar is ready (docs/performance.md, "Start to ready").
+const options = {
   absWorkingDir: root,
-  entryPoints: ['cli.ts', 'scripts/gen-crds.ts', 'scripts/run-sidecar.ts', ...bench],
   outdir: 'dist',
   outbase: '.',
   bundle: true,
@@ -45,13 +64,17 @@ const result = await build({
   external: ['@cedar-policy/cedar-wasm', '@kubernetes/client-node', '@slack/web-api'],
   // Bundled CommonJS (undici, prom-client) calls require() for Node built-ins.
   banner: { js: "import { createRequire as __tgCreateRequire } from 'node:module'; const require = __tgCreateRequire(import.meta.url);" },
-  plugins: [requireHttp],
+  plugins: [requireBuiltins, promClientCore],
   logLevel: 'warning',
   metafile: true,
-});
+};
+const results = await Promise.all([
+  build({ ...options, entryPoints: ['cli.ts'] }),
+  build({ ...options, entryPoints: ['scripts/gen-crds.ts', 'scripts/run-sidecar.ts', ...bench] }),
+]);
 
 // Stale chunks from earlier builds go; dist/ is never empty in between (tests may be running it).
-const produced = new Set(Object.keys(result.metafile.outputs).map((f) => path.resolve(root, f)));
+const produced = new Set(results.flatMap((r) => Object.keys(r.metafile.outputs)).map((f) => path.resolve(root, f)));
 for (const f of walk(path.join(root, 'dist'))) if (!produced.has(f)) rmSync(f);
 
 function* walk(dir) {
