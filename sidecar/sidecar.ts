@@ -6,6 +6,7 @@ import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_MAX_BUFFERED_BYTES, type Identity, type PolicyDocument } from '../api/config.js';
 import type { RenderedCedar } from '../api/crds.js';
+import { liftoffOnlyWasm } from '../lib/wasm-liftoff.js';
 import { captureReadiness, createAdminServer } from './admin.js';
 import { TLS_PORT, handleTlsConnection } from './capture/tls-passthrough.js';
 import { transparentHandlers } from './capture/transparent.js';
@@ -130,6 +131,9 @@ export const MAX_REQUESTS_PER_CONNECTION = 16;
 const MCP_PATH = /^\/mcp\/([^/?#]+)\/?(?:\?.*)?$/;
 
 export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
+  // Before the first undici connection (upstream, or the API server in a cluster, whose transport
+  // cli.ts made but which connects only after a file read) compiles llhttp: ~10 MiB private less.
+  liftoffOnlyWasm();
   const { log } = o;
   const metrics = createSidecarMetrics();
   const tracer =
