@@ -3,10 +3,18 @@
 // binary with the same V8 flags, under the same pinning prefix.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'undici';
 
 /** The container image's V8 setting (Dockerfile.sidecar), given to the floor too so both compare. */
 export const PROXY_NODE_OPTIONS = '--max-semi-space-size=4';
+/**
+ * As in the image (which bakes one): a module compile cache the proxies share, this run's own, filled
+ * by the first start (one of the starts a median is taken over). NODE_COMPILE_CACHE overrides it.
+ */
+const COMPILE_CACHE = process.env['NODE_COMPILE_CACHE'] || mkdtempSync(join(tmpdir(), 'tg-bench-compile-cache-'));
 
 export interface Started {
   child: ChildProcess;
@@ -51,7 +59,9 @@ export const proxyPids = (): number[] => [...proxies];
 function launch(o: Common, args: string[], stdout: 'pipe' | 'ignore'): { child: ChildProcess; t0: bigint } {
   const [cmd, ...rest] = [...o.pin, o.node, ...args];
   const t0 = process.hrtime.bigint();
-  const child = reapOnExit(spawn(cmd!, rest, { stdio: ['ignore', stdout, 'inherit'], env: { ...process.env, NODE_OPTIONS: PROXY_NODE_OPTIONS } }));
+  const child = reapOnExit(
+    spawn(cmd!, rest, { stdio: ['ignore', stdout, 'inherit'], env: { ...process.env, NODE_OPTIONS: PROXY_NODE_OPTIONS, NODE_COMPILE_CACHE: COMPILE_CACHE } }),
+  );
   proxies.add(child.pid!);
   child.once('exit', () => proxies.delete(child.pid!));
   return { child, t0 };
