@@ -41,22 +41,17 @@
  */
 import type * as CedarTypes from '@cedar-policy/cedar-wasm/nodejs';
 import { cedarEngine } from './engine.js';
-import type { Identity } from '../../api/config.js';
 import { normaliseArguments, type CedarJson } from './normalise.js';
 import type { CompiledPolicies } from './policies.js';
 import { pick, project, type Needs } from './projection.js';
 import { describeError } from '../../lib/describe-error.js';
-import { decideDirect, directRequest, RESOURCE_TYPE } from './direct/decide.js';
+import { decideDirect, type DirectInput, directRequest, RESOURCE_TYPE } from './direct/decide.js';
 
 export type TargetKind = keyof typeof RESOURCE_TYPE;
 
-export interface CedarInput {
-  identity: Identity;
-  method: string;
-  source: string;
-  target: { kind: TargetKind; name: string };
+/** A call as Cedar decides it: what the direct evaluator reads, and the raw arguments. */
+export interface CedarInput extends DirectInput {
   arguments: unknown;
-  now: Date;
 }
 
 export interface CedarDecision {

@@ -32,7 +32,7 @@ import type * as CedarTypes from '@cedar-policy/cedar-wasm/nodejs';
 import { cedarEngine } from './engine.js';
 import { Name } from '../../api/config.js';
 import type { RenderedCedar, RenderedCedarPolicy } from '../../api/crds.js';
-import { partition, scopeOf, type Scope } from './partition.js';
+import { partition, scopeOf, type Plan, type Scope } from './partition.js';
 import { addNeeds, newNeeds, type Needs } from './projection.js';
 import { compilePolicy, type DirectPolicy } from './direct/compile.js';
 import { describeError } from '../../lib/describe-error.js';
@@ -148,10 +148,7 @@ function compile(text: string, options: CompileOptions): CompileResult {
   const policies: CompiledPolicy[] = [];
   const byId = new Map<string, CompiledPolicy>();
   const texts: Record<string, string> = {};
-  const scopes: Scope[] = [];
-  const conditions = new Map<string, unknown>();
-  const direct = new Map<string, DirectPolicy | null>();
-  const needs = newNeeds();
+  const inputs: SetInput[] = [];
   const parsed: RenderedCedarPolicy[] = [];
   textOrder(text, parts.policies).forEach((part, index) => {
     const start = offsetOf(part);
@@ -161,7 +158,6 @@ function compile(text: string, options: CompileOptions): CompileResult {
       errors.push(...flatten(json.errors).map((e) => at.error(e, Buffer.byteLength(text.slice(0, start)))));
       return;
     }
-    addNeeds(needs, json.json.conditions);
     const { line, column } = at.position(start);
     const annotations = json.json.annotations ?? {};
     const effect = json.json.effect;
@@ -198,25 +194,18 @@ function compile(text: string, options: CompileOptions): CompileResult {
     }
     byId.set(id, policy);
     policies.push(policy);
-    scopes.push(scopeOf(json.json));
-    conditions.set(id, json.json.conditions);
-    if (options.engine !== 'wasm') direct.set(id, directOrNull(id, json.json));
+    inputs.push({
+      id,
+      scope: scopeOf(json.json),
+      conditions: json.json.conditions,
+      direct: options.engine === 'wasm' ? null : directOrNull(id, json.json),
+    });
     texts[id] = part;
     if (options.keepParsed) parsed.push({ ...policy, json: json.json as unknown as Record<string, unknown> });
   });
   if (errors.length > 0) return { ok: false, errors };
 
-  const plan = partition(
-    policies.map((p, i) => ({ id: p.id, scope: scopes[i]! })),
-    options.partition === false ? 1 : undefined,
-  );
-  const sets: PreparsedSet[] = plan.subsets.map((ids) => {
-    const subsetNeeds = newNeeds();
-    for (const id of ids) addNeeds(subsetNeeds, conditions.get(id));
-    const closures = ids.map((id) => direct.get(id) ?? null);
-    const all = closures.every((c) => c !== null) ? (closures as DirectPolicy[]) : null;
-    return { id: takeSetId(), policies: ids, needs: subsetNeeds, direct: all };
-  });
+  const { plan, needs, sets } = planSets(inputs, options, takeSetId);
   const setIds = sets.map((set) => set.id);
   try {
     for (const set of sets) {
@@ -276,27 +265,16 @@ export function compilePoliciesFromJson(text: string, parsed: RenderedCedar | un
   if (!starts || starts.length !== parsed.policies.length || parsed.policies.some((p, i) => p.line !== starts[i]!.line || p.column !== starts[i]!.column)) {
     return compilePolicies(text, options);
   }
-  const closures: DirectPolicy[] = [];
+  const inputs: SetInput[] = [];
   for (const p of parsed.policies) {
-    const c = directOrNull(p.id, p.json);
-    if (!c) return compilePolicies(text, options); // a shape only wasm evaluates
-    closures.push(c);
+    const direct = directOrNull(p.id, p.json);
+    if (!direct) return compilePolicies(text, options); // a shape only wasm evaluates
+    inputs.push({ id: p.id, scope: scopeOf(p.json as unknown as CedarTypes.PolicyJson), conditions: p.json['conditions'], direct });
   }
   const policies: CompiledPolicy[] = parsed.policies.map(({ json: _json, ...p }) => p);
   const byId = new Map(policies.map((p) => [p.id, p]));
-  const needs = newNeeds();
-  for (const p of parsed.policies) addNeeds(needs, p.json['conditions']);
-  const plan = partition(
-    parsed.policies.map((p) => ({ id: p.id, scope: scopeOf(p.json as unknown as CedarTypes.PolicyJson) })),
-    options.partition === false ? 1 : undefined,
-  );
-  const closureOf = new Map(closures.map((c) => [c.id, c]));
-  const conditionsOf = new Map(parsed.policies.map((p) => [p.id, p.json['conditions']]));
-  const sets: PreparsedSet[] = plan.subsets.map((ids) => {
-    const subsetNeeds = newNeeds();
-    for (const id of ids) addNeeds(subsetNeeds, conditionsOf.get(id));
-    return { id: '', policies: ids, needs: subsetNeeds, direct: ids.map((id) => closureOf.get(id)!) };
-  });
+  // No wasm set behind these: wasmSetFor compiles the text when one is needed.
+  const { plan, needs, sets } = planSets(inputs, options, () => '');
 
   let disposed = false;
   let wasm: CompiledPolicies | null = null;
@@ -413,6 +391,33 @@ function formMismatch(text: CompiledPolicies, policies: readonly CompiledPolicy[
   if (!samePolicies(text.policies, policies)) return 'the text does not hold the policies of its parsed form';
   const differs = form.find((p, i) => !isDeepStrictEqual(p.json, text.parsed!.policies[i]!.json));
   return differs ? `policy "${differs.id}" of the text is not the one of its parsed form (its scope or conditions differ)` : null;
+}
+
+/** A policy as the partition and its sets need it: its scope, what it reads, its closures if any. */
+interface SetInput {
+  id: string;
+  scope: Scope;
+  conditions: unknown;
+  direct: DirectPolicy | null;
+}
+
+/**
+ * The policies split by the method and source their scope names (partition.ts): each set with what
+ * its policies read (projection.ts) and their closures when every one has them; `needs` is what all
+ * of them read. Both compiles (from the text, from the operator's parsed form) build their sets here.
+ */
+function planSets(inputs: readonly SetInput[], options: CompileOptions, idFor: () => string): { plan: Plan; needs: Needs; sets: PreparsedSet[] } {
+  const byId = new Map(inputs.map((p) => [p.id, p]));
+  const needs = newNeeds();
+  for (const p of inputs) addNeeds(needs, p.conditions);
+  const plan = partition(inputs, options.partition === false ? 1 : undefined);
+  const sets = plan.subsets.map((ids): PreparsedSet => {
+    const subsetNeeds = newNeeds();
+    for (const id of ids) addNeeds(subsetNeeds, byId.get(id)!.conditions);
+    const closures = ids.map((id) => byId.get(id)!.direct);
+    return { id: idFor(), policies: ids, needs: subsetNeeds, direct: closures.every((c) => c !== null) ? (closures as DirectPolicy[]) : null };
+  });
+  return { plan, needs, sets };
 }
 
 /** The policy as closures, or null when it uses something only wasm evaluates. */
