@@ -10,13 +10,14 @@
 // CPU per request = (utime + stime of the proxy, /proc/<pid>/stat) / requests answered, over a
 // closed-loop load of BENCH_CLIENTS clients for BENCH_SECONDS. Prints one line per run and medians.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readBigStream } from './support/big-stream.js';
 import { load } from './support/load.js';
+import { runUpstream } from './support/mcp-upstream.js';
+import { cpuMicros, statusMemory } from './support/proc.js';
 import { freePort } from './support/processes.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -26,55 +27,10 @@ const CLIENTS = Number(process.env['BENCH_CLIENTS'] || 50);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] || 3);
 const PROXY_CPU = process.env['BENCH_PROXY_CPU'] ?? '0';
 const SSE = process.env['BENCH_SSE'] !== '0';
-const TICK_US = 1e6 / 100; // USER_HZ
 // BENCH_PROF=<dir>: the sidecars write a CPU profile there (node --cpu-prof) when they exit.
 const PROF = process.env['BENCH_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROF']}`] : [];
 // The floor relay has no SIGTERM handler; profiled, it must exit (not die) to write its profile.
 const FLOOR_PROF = PROF.length > 0 ? [...PROF, '--import', 'data:text/javascript,process.on("SIGTERM",()=>process.exit(0))'] : [];
-
-const RESULT = JSON.stringify({ content: [{ type: 'text', text: 'ok' }] });
-const SSE_EVENT = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'x'.repeat(64 * 1024 - 120) } })}\n\n`;
-
-/** The upstream: a JSON answer per call, or 100 MB of 64 KB SSE events for "big_stream". */
-function runUpstream(port: number): void {
-  http
-    .createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks).toString();
-        if (body.includes('"big_stream"')) {
-          res.writeHead(200, { 'content-type': 'text/event-stream' });
-          let sent = 0;
-          const pump = (): void => {
-            while (sent < 100 * 1024 * 1024) {
-              sent += SSE_EVENT.length;
-              if (!res.write(SSE_EVENT)) return void res.once('drain', pump);
-            }
-            res.end(`event: message\ndata: {"jsonrpc":"2.0","id":1,"result":${RESULT}}\n\n`);
-          };
-          return pump();
-        }
-        const id = /"id":(\d+|"[^"]*")/.exec(body)?.[1] ?? 'null';
-        const out = `{"jsonrpc":"2.0","id":${id},"result":${RESULT}}`;
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
-        res.end(out);
-      });
-    })
-    .listen(port, '127.0.0.1', () => process.stdout.write('ready\n'));
-}
-
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
-}
-
-function memMiB(pid: number): { rss: number; anon: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
-  return { rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024 };
-}
 
 async function waitFor(url: string, status = 200): Promise<void> {
   for (let i = 0; i < 2000; i++) {
@@ -129,13 +85,13 @@ interface Run {
 }
 
 async function sse(url: string, pid: number): Promise<{ growth: number; seconds: number }> {
-  const before = memMiB(pid).rss;
+  const before = statusMemory(pid).rss;
   let max = before;
-  const tick = setInterval(() => (max = Math.max(max, memMiB(pid).rss)), 50);
+  const tick = setInterval(() => (max = Math.max(max, statusMemory(pid).rss)), 50);
   const t = Date.now();
   const bytes = await readBigStream(url);
   clearInterval(tick);
-  max = Math.max(max, memMiB(pid).rss);
+  max = Math.max(max, statusMemory(pid).rss);
   if (bytes < 100 * 1024 * 1024) throw new Error(`SSE: only ${bytes} bytes`);
   return { growth: max - before, seconds: (Date.now() - t) / 1000 };
 }
@@ -145,13 +101,13 @@ async function once(variant: string, upPort: number, config: string): Promise<Ru
   const pid = p.child.pid!;
   try {
     await load(p.url, BODY, 10, 1);
-    let peakAnon = memMiB(pid).anon;
-    const t0 = cpuTicks(pid);
-    const r = await load(p.url, BODY, CLIENTS, SECONDS, { onTick: () => (peakAnon = Math.max(peakAnon, memMiB(pid).anon)) });
-    const ticks = cpuTicks(pid) - t0;
+    let peakAnon = statusMemory(pid).anon;
+    const t0 = cpuMicros(pid);
+    const r = await load(p.url, BODY, CLIENTS, SECONDS, { onTick: () => (peakAnon = Math.max(peakAnon, statusMemory(pid).anon)) });
+    const cpu = cpuMicros(pid) - t0;
     if (r.errors > 0) throw new Error(`${variant}: ${r.errors} errors`);
     const s = SSE ? await sse(p.url, pid) : { growth: NaN, seconds: NaN };
-    return { cpuUs: (ticks * TICK_US) / r.lat.length, rps: r.rps, peakAnon, sseGrowth: s.growth, sseSeconds: s.seconds };
+    return { cpuUs: cpu / r.lat.length, rps: r.rps, peakAnon, sseGrowth: s.growth, sseSeconds: s.seconds };
   } finally {
     p.child.kill('SIGTERM');
     await new Promise((r) => p.child.once('exit', r));

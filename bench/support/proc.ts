@@ -51,7 +51,7 @@ const read = (path: string) => {
 };
 
 /** VmRSS and RssAnon from /proc/<pid>/status: cheap (~0.1 ms). */
-function statusMemory(pid: number): { rss: number; anon: number } {
+export function statusMemory(pid: number): { rss: number; anon: number } {
   const status = read(`/proc/${pid}/status`);
   return { rss: kib(status, 'VmRSS'), anon: kib(status, 'RssAnon') };
 }
