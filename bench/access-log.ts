@@ -7,11 +7,12 @@
 //   BENCH_CLIS=old=/tmp/base/dist/cli.js,new=dist/cli.js BENCH_NODE=<node 24> node dist/bench/access-log.js
 //   BENCH_ROUNDS (5), BENCH_SECONDS (3), BENCH_CLIENTS (50); the sidecar on CPU 0, the rest on 1.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load } from './support/load.js';
+import { cpuMicros } from './support/proc.js';
 import { freePort, pct, spawnReady } from './support/processes.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -20,16 +21,9 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] || 3);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] || 5);
 const CLIENTS = Number(process.env['BENCH_CLIENTS'] || 50);
 const CLIS = (process.env['BENCH_CLIS'] || `this=${join(HERE, '..', 'cli.js')}`).split(',').map((kv) => kv.split('=') as [string, string]);
-const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const BODY = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}';
 
 type Sink = 'file' | 'fifo' | 'none';
-
-/** utime + stime of a process, in µs. */
-function cpuUs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_US;
-}
 
 async function ready(adminPort: number, child: ChildProcess): Promise<void> {
   for (;;) {
@@ -66,9 +60,9 @@ async function run(cli: string, sink: Sink, config: string, dir: string): Promis
   await ready(adminPort, sidecar);
   const via = `http://127.0.0.1:${port}/mcp/up`;
   await load(via, BODY, 10, 1); // warm-up: JIT and pools
-  const c0 = cpuUs(sidecar.pid!);
+  const c0 = cpuMicros(sidecar.pid!);
   const r = await load(via, BODY, CLIENTS, SECONDS);
-  const c1 = cpuUs(sidecar.pid!);
+  const c1 = cpuMicros(sidecar.pid!);
   const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
   const dropped = Number(/thoughtgate_sidecar_log_lines_dropped_total (\d+)/.exec(metrics)?.[1] ?? 0);
   sidecar.kill('SIGTERM');

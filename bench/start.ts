@@ -11,12 +11,13 @@
 // alternately, A B A B …, after one uncounted start each, so a comparison is made in one run on a
 // shared machine. The sidecar runs on BENCH_NODE (default this node).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { policies } from './support/policies.js';
+import { cpuMicros, statusMemory } from './support/proc.js';
 import { freePort, pct } from './support/processes.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -80,22 +81,10 @@ function args(): { runs: number; variants: Variant[]; only: string | null } {
 
 const RESULT = '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ok"}]}}';
 
-function status(pid: number): { rss: number; anon: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
-  return { rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024 };
-}
-
 /** When the first governed call is made after ready: what start work runs after ready is done by then. */
 const FIRST_CALL_AFTER_MS = 500;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** CPU time (user + system, all threads) the process has used, ms: steadier than wall time on a busy machine. */
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
-}
 
 interface Sample {
   readyMs: number;
@@ -130,7 +119,7 @@ async function once(v: Variant, config: string, body: string): Promise<Sample> {
       await sleep(2);
     }
     const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    const readyCpuMs = cpuMs(child.pid!);
+    const readyCpuMs = cpuMicros(child.pid!) / 1000;
     // An agent's first call comes after its own start, not within a millisecond of /ready.
     await sleep(FIRST_CALL_AFTER_MS);
     const t1 = process.hrtime.bigint();
@@ -142,7 +131,7 @@ async function once(v: Variant, config: string, body: string): Promise<Sample> {
     await r.text();
     const firstCallMs = Number(process.hrtime.bigint() - t1) / 1e6;
     await sleep(2000);
-    return { readyMs, readyCpuMs, firstCallMs, firstCallStatus: r.status, ...status(child.pid!) };
+    return { readyMs, readyCpuMs, firstCallMs, firstCallStatus: r.status, ...statusMemory(child.pid!) };
   } finally {
     child.kill();
     await exited;
