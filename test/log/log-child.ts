@@ -1,11 +1,14 @@
 // A process that logs through the default stdout writer (lib/log.ts) and answers over HTTP, so a
 // test can stall, drain or redirect its stdout. Its port goes to stderr as "port <n>".
 // GET /log?n=&size=&bursts=  logs n lines of about `size` characters (seq numbered), in `bursts`
-//                            event-loop turns; answers after the last, with /state's fields
+//                            event-loop turns; answers after the last, with /state's fields;
+//                            &paced=1: a burst waits until less than half the bound is queued
+//                            (a logger that stdout keeps up with, however slow the reader is)
 // GET /state                 { queued, dropped, ticks, rss } (ticks: a 10 ms interval's count)
 // GET /exit?n=               logs n lines and exits in the same turn
 import { createServer } from 'node:http';
 import { createLogger, logLinesDropped, stdoutWriter } from '../../lib/log.js';
+import { DEFAULT_MAX_QUEUED_BYTES } from '../../lib/log-writer.js';
 
 const log = createLogger('info');
 let seq = 0;
@@ -24,7 +27,9 @@ const server = createServer((req, res) => {
   if (url.pathname === '/log') {
     let bursts = num('bursts', 1);
     const per = Math.ceil(num('n', 1) / bursts);
+    const paced = url.searchParams.get('paced') === '1';
     const step = () => {
+      if (paced && stdoutWriter().queued() > DEFAULT_MAX_QUEUED_BYTES / 2) return void setTimeout(step, 1);
       logLines(per, pad);
       if (--bursts > 0) setImmediate(step);
       else reply();

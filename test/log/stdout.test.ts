@@ -120,7 +120,12 @@ test('stdout a pipe nobody reads: the process keeps serving, holds at most 1 MiB
 test('lines logged in bursts arrive complete and in order when stdout keeps up', async () => {
   const { child, get } = await start('pipe');
   const reading = readLines(child.stdout!, (l) => l.seq === 29999);
-  await Promise.all([get('/log?n=10000&size=50&bursts=50'), get('/log?n=10000&size=10&bursts=7'), get('/log?n=10000&size=80&bursts=100')]);
+  // Paced: each burst waits for room, so a reader slowed by a busy machine cannot cause drops.
+  await Promise.all([
+    get('/log?n=10000&size=50&bursts=50&paced=1'),
+    get('/log?n=10000&size=10&bursts=7&paced=1'),
+    get('/log?n=10000&size=80&bursts=100&paced=1'),
+  ]);
   const got = seqs(await reading);
   expect(got).toEqual([...Array(30000).keys()]);
   expect((await get('/state')).dropped).toBe(0);
