@@ -1,22 +1,25 @@
 // CPU per forwarded request of several builds of the sidecar against the Node floor relay, as a
-// ratio trustworthy on a shared machine: every proxy is started once, warmed, and then they take
-// turns under the same closed-loop load in short slices, many rounds, the order rotated each round.
-// A round's ratio (variant / floor) compares two slices seconds apart; the figure is the median of
-// the rounds' ratios, with its spread (interquartile range and min..max). Each proxy runs pinned to
-// core BENCH_PROXY_CPU (0); run this process (load generator and upstream) pinned to the other:
+// ratio trustworthy on a shared machine. Two kinds of noise, two remedies: the machine's speed
+// drifts from one second to the next (other users), so the proxies take turns under the same
+// closed-loop load in short slices, the order rotated each round, and a round's ratio (variant /
+// floor) compares slices seconds apart; and each process keeps a speed of its own for its whole
+// life (two starts of the same floor relay differ by up to ±15 %, round after round), so every
+// proxy is started BENCH_STARTS times. The figure is the median of all rounds' ratios, with its
+// spread (interquartile range and min..max). A second floor relay (floor_b) is measured like the
+// rest as a yardstick: its ratio to the floor is 1 but for noise. Each proxy runs pinned to core
+// BENCH_PROXY_CPU (0); run this process (load generator and upstream) pinned to the other:
 //
 //   taskset -c 1 node dist/bench/cpu-per-request.js base=/tmp/base-repo new=.   (repo roots, built;
 //                                                     none: this repo's build, as `make bench` runs it)
 //
 // A variant may also be a relay script (name=path.mjs) run like the floor: `<port> <upstream origin>`.
 //
-// A second floor relay (floor_b) runs as a yardstick: its ratio to the floor is 1 but for noise.
-//
 // CPU per request = the proxy's on-CPU time over the slice (the sum of its threads'
 // /proc/<pid>/task/*/schedstat, ns resolution) / requests answered in the slice.
-// Env: BENCH_ROUNDS (10), BENCH_SECONDS per slice (1), BENCH_CLIENTS (50), BENCH_WARM_SECONDS (2),
-// BENCH_PROXY_CPU (0), BENCH_LOG_LEVEL of the sidecars (warn), BENCH_SSE=1 to end with a 100 MB SSE
-// through each (RSS growth), BENCH_PROF=<dir> for CPU profiles (node --cpu-prof) written at exit.
+// Env: BENCH_STARTS (3), BENCH_ROUNDS per start (4), BENCH_SECONDS per slice (1), BENCH_CLIENTS (50),
+// BENCH_WARM_SECONDS (1), BENCH_PROXY_CPU (0), BENCH_LOG_LEVEL of the sidecars (warn), BENCH_SSE=1
+// to end with a 100 MB SSE through each proxy of the last start (RSS growth), BENCH_PROF=<dir> for
+// CPU profiles (node --cpu-prof) written at exit.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,9 +34,10 @@ import { freePort } from './support/processes.js';
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const NODE = process.env['BENCH_NODE'] || process.execPath;
 const SECONDS = Number(process.env['BENCH_SECONDS'] || 1);
-const WARM_SECONDS = Number(process.env['BENCH_WARM_SECONDS'] || 2);
+const WARM_SECONDS = Number(process.env['BENCH_WARM_SECONDS'] || 1);
 const CLIENTS = Number(process.env['BENCH_CLIENTS'] || 50);
-const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] || 10));
+const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] || 4));
+const STARTS = Math.max(1, Number(process.env['BENCH_STARTS'] || 3));
 const PROXY_CPU = process.env['BENCH_PROXY_CPU'] ?? '0';
 const LOG_LEVEL = process.env['BENCH_LOG_LEVEL'] || 'warn';
 const SSE = process.env['BENCH_SSE'] === '1';
@@ -125,6 +129,7 @@ const quantile = (a: number[], q: number) => {
   return s[lo]! + (s[Math.ceil(i)]! - s[lo]!) * (i - lo);
 };
 const median = (a: number[]) => quantile(a, 0.5);
+const rotate = <T>(xs: T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length]!);
 /** The rounds' spread: interquartile range, then min..max. */
 const spread = (a: number[], digits: number) =>
   `IQR ${quantile(a, 0.25).toFixed(digits)}..${quantile(a, 0.75).toFixed(digits)}, range ${Math.min(...a).toFixed(digits)}..${Math.max(...a).toFixed(digits)}`;
@@ -152,24 +157,32 @@ async function main(): Promise<void> {
   );
   console.log(
     `# proxies on core ${PROXY_CPU} (${NODE}), sidecars at --log-level ${LOG_LEVEL}; ${CLIENTS} clients, closed loop, body ${BODY.length} B; ` +
-      `${ROUNDS} rounds of one ${SECONDS} s slice per proxy (order rotated), after ${WARM_SECONDS} s of warm-up each`,
+      `${STARTS} starts of every proxy, each warmed ${WARM_SECONDS} s and then ${ROUNDS} rounds of one ${SECONDS} s slice per proxy (order rotated)`,
   );
-  const proxies: Proxy[] = [];
+  let proxies: Proxy[] = [];
+  const runs = new Map<string, { cpuUs: number; rps: number }[]>(variants.map((v) => [v.name, []]));
   try {
-    for (const v of variants) proxies.push(await startProxy(v.name, v.path, upPort, config));
-    for (const p of proxies) await load(p.url, BODY, CLIENTS, WARM_SECONDS);
-    const runs = new Map<string, { cpuUs: number; rps: number }[]>(variants.map((v) => [v.name, []]));
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = proxies.map((_, i) => proxies[(i + round) % proxies.length]!);
-      for (const p of order) runs.get(p.name)!.push(await slice(p));
-      const floor = runs.get(floorName)![round]!.cpuUs;
-      console.log(
-        `round ${round}: ${proxies.map((p) => `${p.name} ${runs.get(p.name)![round]!.cpuUs.toFixed(1)}`).join(', ')} µs/req; ratio to floor ` +
-          proxies
-            .filter((p) => p.name !== floorName)
-            .map((p) => `${p.name} ${(runs.get(p.name)![round]!.cpuUs / floor).toFixed(3)}`)
-            .join(', '),
-      );
+    // A process keeps its own speed (±15 % here between two starts of the same floor relay, round
+    // after round): every start is a new draw, so each proxy is started STARTS times.
+    for (let start = 0; start < STARTS; start++) {
+      for (const v of rotate(variants, start)) proxies.push(await startProxy(v.name, v.path, upPort, config));
+      proxies = variants.map((v) => proxies.find((p) => p.name === v.name)!);
+      for (const p of rotate(proxies, start)) await load(p.url, BODY, CLIENTS, WARM_SECONDS);
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const p of rotate(proxies, round + start)) runs.get(p.name)!.push(await slice(p));
+        const at = runs.get(floorName)!.length - 1;
+        const floor = runs.get(floorName)![at]!.cpuUs;
+        console.log(
+          `start ${start} round ${round}: ${proxies.map((p) => `${p.name} ${runs.get(p.name)![at]!.cpuUs.toFixed(1)}`).join(', ')} µs/req; ratio to floor ` +
+            proxies
+              .filter((p) => p.name !== floorName)
+              .map((p) => `${p.name} ${(runs.get(p.name)![at]!.cpuUs / floor).toFixed(3)}`)
+              .join(', '),
+        );
+      }
+      if (SSE && start === STARTS - 1) break; // the last processes stream the SSE below
+      for (const p of proxies) await stop(p);
+      proxies = [];
     }
     const floorRuns = runs.get(floorName)!;
     for (const [name, rs] of runs) {
