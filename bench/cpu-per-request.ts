@@ -6,18 +6,18 @@
 // life (two starts of the same floor relay differ by up to ±15 %, round after round), so every
 // proxy is started BENCH_STARTS times. The figure is the median of all rounds' ratios, with its
 // spread (interquartile range and min..max). A second floor relay (floor_b) is measured like the
-// rest as a yardstick: its ratio to the floor is 1 but for noise. Each proxy runs pinned to core
-// BENCH_PROXY_CPU (0); run this process (load generator and upstream) pinned to the other:
+// rest as a yardstick: its ratio to the floor is 1 but for noise. The proxies run pinned to one
+// core, this process (load generator) and the upstream to another (support/proc.ts pinSelfAndPlanProxy):
 //
-//   taskset -c 1 node dist/bench/cpu-per-request.js base=/tmp/base-repo new=.   (repo roots, built;
-//                                                     none: this repo's build, as `make bench` runs it)
+//   node dist/bench/cpu-per-request.js base=/tmp/base-repo new=.   (repo roots, built;
+//                                        none: this repo's build, as `make bench` runs it)
 //
 // A variant may also be a relay script (name=path.mjs) run like the floor: `<port> <upstream origin>`.
 //
 // CPU per request = the proxy's on-CPU time over the slice (the sum of its threads'
 // /proc/<pid>/task/*/schedstat, ns resolution) / requests answered in the slice.
 // Env: BENCH_STARTS (3), BENCH_ROUNDS per start (4), BENCH_SECONDS per slice (1), BENCH_CLIENTS (50),
-// BENCH_WARM_SECONDS (1), BENCH_PROXY_CPU (0), BENCH_LOG_LEVEL of the sidecars (warn), BENCH_SSE=1
+// BENCH_WARM_SECONDS (1), BENCH_LOG_LEVEL of the sidecars (warn), BENCH_SSE=1
 // to end with a 100 MB SSE through each proxy of the last start (RSS growth), BENCH_PROF=<dir> for
 // CPU profiles (node --cpu-prof) written at exit.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { readBigStream } from './support/big-stream.js';
 import { load } from './support/load.js';
 import { runUpstream } from './support/mcp-upstream.js';
-import { cpuPreciseMicros, statusMemory } from './support/proc.js';
+import { cpuPreciseMicros, pinSelfAndPlanProxy, statusMemory } from './support/proc.js';
 import { freePort } from './support/processes.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -38,7 +38,8 @@ const WARM_SECONDS = Number(process.env['BENCH_WARM_SECONDS'] || 1);
 const CLIENTS = Number(process.env['BENCH_CLIENTS'] || 50);
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] || 4));
 const STARTS = Math.max(1, Number(process.env['BENCH_STARTS'] || 3));
-const PROXY_CPU = process.env['BENCH_PROXY_CPU'] ?? '0';
+/** The proxies' pinning prefix (e.g. taskset -c 0), set by main() when it pins itself. */
+let pin: string[] = [];
 const LOG_LEVEL = process.env['BENCH_LOG_LEVEL'] || 'warn';
 const SSE = process.env['BENCH_SSE'] === '1';
 // BENCH_PROF=<dir>: the proxies write a CPU profile there (node --cpu-prof) when they exit.
@@ -70,7 +71,8 @@ async function startProxy(name: string, variant: string, upPort: number, config:
   // The floor, or any relay script taking the same arguments (<port> <upstream origin>).
   if (variant === 'floor' || /\.m?js$/.test(variant)) {
     const script = variant === 'floor' ? join(HERE, 'support', 'floor-relay.js') : resolve(variant);
-    const child = spawn('taskset', ['-c', PROXY_CPU, NODE, ...FLOOR_PROF, script, String(port), `http://127.0.0.1:${upPort}`], {
+    const [cmd, ...args] = [...pin, NODE, ...FLOOR_PROF, script];
+    const child = spawn(cmd!, [...args, String(port), `http://127.0.0.1:${upPort}`], {
       stdio: ['ignore', 'ignore', 'inherit'],
       env,
     });
@@ -79,9 +81,10 @@ async function startProxy(name: string, variant: string, upPort: number, config:
   }
   const admin = await freePort();
   const cli = join(resolve(variant), 'dist', 'cli.js');
+  const [cmd, ...args] = [...pin, NODE, ...PROF, cli];
   const child = spawn(
-    'taskset',
-    ['-c', PROXY_CPU, NODE, ...PROF, cli, 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(admin), '--log-level', LOG_LEVEL],
+    cmd!,
+    [...args, 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(admin), '--log-level', LOG_LEVEL],
     // The access log (at info) goes to a pipe this process drains, as a container runtime's would.
     { stdio: ['ignore', 'pipe', 'inherit'], env },
   );
@@ -136,6 +139,8 @@ const spread = (a: number[], digits: number) =>
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--upstream') return runUpstream(Number(process.argv[3]));
+  const pinning = pinSelfAndPlanProxy();
+  pin = pinning.proxy;
   const variants = process.argv.slice(2).map((a) => {
     const [name, path] = a.includes('=') ? a.split('=') : [a, a];
     return { name: name!, path: path! };
@@ -156,7 +161,7 @@ async function main(): Promise<void> {
     `sources:\n  - name: up\n    url: http://127.0.0.1:${upPort}/mcp\nrules:\n  - name: no-deletes\n    match: { tool: "delete_*" }\n    action: deny\ndefaultAction: forward\n`,
   );
   console.log(
-    `# proxies on core ${PROXY_CPU} (${NODE}), sidecars at --log-level ${LOG_LEVEL}; ${CLIENTS} clients, closed loop, body ${BODY.length} B; ` +
+    `# ${pinning.note}; proxies on ${NODE}, sidecars at --log-level ${LOG_LEVEL}; ${CLIENTS} clients, closed loop, body ${BODY.length} B; ` +
       `${STARTS} starts of every proxy, each warmed ${WARM_SECONDS} s and then ${ROUNDS} rounds of one ${SECONDS} s slice per proxy (order rotated)`,
   );
   let proxies: Proxy[] = [];
