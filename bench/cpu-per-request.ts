@@ -29,7 +29,7 @@ import { readBigStream } from './support/big-stream.js';
 import { load } from './support/load.js';
 import { runUpstream } from './support/mcp-upstream.js';
 import { cpuPreciseMicros, pinSelfAndPlanProxy, statusMemory } from './support/proc.js';
-import { freePort } from './support/processes.js';
+import { freePort, median, quantile, rotate } from './support/processes.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const NODE = process.env['BENCH_NODE'] || process.execPath;
@@ -125,14 +125,6 @@ async function sse(p: Proxy): Promise<{ growth: number; seconds: number }> {
   return { growth: max - before, seconds: (Date.now() - t) / 1000 };
 }
 
-const quantile = (a: number[], q: number) => {
-  const s = [...a].sort((x, y) => x - y);
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  return s[lo]! + (s[Math.ceil(i)]! - s[lo]!) * (i - lo);
-};
-const median = (a: number[]) => quantile(a, 0.5);
-const rotate = <T>(xs: T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length]!);
 /** The rounds' spread: interquartile range, then min..max. */
 const spread = (a: number[], digits: number) =>
   `IQR ${quantile(a, 0.25).toFixed(digits)}..${quantile(a, 0.75).toFixed(digits)}, range ${Math.min(...a).toFixed(digits)}..${Math.max(...a).toFixed(digits)}`;

@@ -18,7 +18,7 @@ import { readBigStream } from './support/big-stream.js';
 import { alternate, load } from './support/load.js';
 import { runUpstream, SSE_TOTAL_BYTES } from './support/mcp-upstream.js';
 import { policies } from './support/policies.js';
-import { freePort, pct, spawnReady } from './support/processes.js';
+import { freePort, median, pct, quantile, rotate, spawnReady } from './support/processes.js';
 import { cpuOf, cpuPreciseMicros, foreignLoad, type Memory, memory, niceSelf, peakTracker, pinSelfAndPlanProxy } from './support/proc.js';
 import { post, PROXY_NODE_OPTIONS, proxyPids, reapOnExit, type Started, startFloor, startSidecar } from './support/proxies.js';
 
@@ -55,16 +55,6 @@ function configs(dir: string, upstream: string): { plain: string; cedar: string 
 
 const line = (name: string, value: number | string, unit = '') =>
   console.log(`${name} ${typeof value === 'number' ? (Number.isFinite(value) ? value.toFixed(3) : 'NaN') : value}${unit ? ` ${unit}` : ''}`);
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  return s[lo]! + (s[Math.ceil(i)]! - s[lo]!) * (i - lo);
-};
-const median = (xs: number[]) => quantile(xs, 0.5);
-/** The targets in a different order each round, so none always runs first (or last). */
-const rotate = <T>(xs: T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length]!);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------- load runs ----------
