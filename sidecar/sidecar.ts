@@ -18,7 +18,7 @@ import { adoptedOwner, createApprovalRuntime, type ApprovalRuntime } from './app
 import { UpstreamHealth } from './health.js';
 import type { Logger } from '../lib/log.js';
 import { createSidecarMetrics, type CaptureListener, type CaptureRefusal, type SidecarMetrics } from './metrics.js';
-import { createRequestContext, type RequestContext } from './proxy/context.js';
+import { CorrelatedResponse, createRequestContext, type RequestContext } from './proxy/context.js';
 import {
   forwardEgress,
   openTunnel,
@@ -481,7 +481,11 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     server.on('drop', () => refusedAtCap(listener));
   };
   const httpListener = (listener: HttpListener, onRequest: http.RequestListener): http.Server => {
-    const server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, connectionsCheckingInterval: 1000 }, onRequest);
+    const server = http.createServer(
+      // CorrelatedResponse: the correlation id goes out in writeHead's own headers (proxy/context.ts).
+      { keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, connectionsCheckingInterval: 1000, ServerResponse: CorrelatedResponse },
+      onRequest,
+    ) as http.Server;
     httpServers.push(server);
     if (current) tuneServer?.(current);
     countConnections(server, listener);
