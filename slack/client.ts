@@ -2,7 +2,7 @@
 // shared per-token SlackConnection. It posts the approval message, reads a decision from the
 // reactions, and writes the outcome into the message. All calls go through the token's limiter;
 // all failures are SlackApprovalErrors (retryable or permanent) so callers can fail closed.
-import { collectVotes, decideFromVotes, reactionFingerprint, type Decision, type ReactionRule, type SlackReaction } from './decision.js';
+import { collectVotes, reactionFingerprint, tally, type Decision, type ReactionRule, type SlackReaction } from './decision.js';
 import { SlackApprovalError } from './errors.js';
 import {
   buildApprovalMessage,
@@ -182,7 +182,8 @@ export class SlackApprovalClient {
     const explicit = new Set(this.config.approvers.users);
     const needGroups = this.config.approvers.userGroups.length > 0 && [...votes.approve, ...votes.reject].some((u) => !explicit.has(u));
     const allowed = await this.connection.directory.allowlist(this.config.approvers, needGroups);
-    return { decision: decideFromVotes(votes, allowed, bot), fingerprint };
+    const t = tally(votes, allowed, this.config.approvers.required, bot);
+    return { decision: t.state === 'pending' ? null : { outcome: t.state, by: t.by }, tally: t, fingerprint };
   }
 
   /** The decision on a message, or null while nobody allowed has decided. */
