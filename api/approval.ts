@@ -19,7 +19,11 @@ export const ApproversSchema = z
   .superRefine((a, ctx) => {
     // Groups may grow; explicit users alone cannot: N of fewer than N could never be approved.
     if (a.userGroups.length === 0 && new Set(a.users).size < a.required) {
-      ctx.addIssue({ code: 'custom', path: ['required'], message: `${a.required} approvals are required but only ${new Set(a.users).size} approvers are listed` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['required'],
+        message: `${a.required} approvals are required but only ${new Set(a.users).size} approvers are listed`,
+      });
     }
   });
 

@@ -99,7 +99,8 @@ describe('the two-person rule (tally)', () => {
     fc.assert(
       fc.property(fc.array(vote, { maxLength: 20 }), fc.integer({ min: 1, max: 5 }), (list, n) => {
         const t = tally(votesOf(list), allowlisted, n, BOT);
-        const counts = (side: 'approve' | 'reject') => new Set(list.filter((x) => x.side === side && allowlisted.has(x.user) && x.user !== BOT).map((x) => x.user));
+        const counts = (side: 'approve' | 'reject') =>
+          new Set(list.filter((x) => x.side === side && allowlisted.has(x.user) && x.user !== BOT).map((x) => x.user));
         const rejecters = counts('reject');
         const approvers = counts('approve');
         expect(t.required).toBe(n);

@@ -1,8 +1,7 @@
 // The fake Slack Web API itself: wire behaviour with plain fetch, compatibility with the real
 // WebClient, rate limits, outages, and the standalone process with its control endpoint.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebClient } from '@slack/web-api';
@@ -223,7 +222,10 @@ describe('rate limits and outages', () => {
 
 describe('standalone process', () => {
   test('bundled with esbuild, seeded from FAKE_SLACK_SEED, with POST /_control/react', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'fake-slack-'));
+    // Inside the repository (.dev/ is git-ignored, as in the documented command), so the bundle's
+    // external packages (ws) resolve from node_modules.
+    mkdirSync(path.join(repoRoot, '.dev'), { recursive: true });
+    const dir = mkdtempSync(path.join(repoRoot, '.dev', 'fake-slack-'));
     try {
       const out = path.join(dir, 'fake-slack.mjs');
       const esbuild = path.join(repoRoot, 'node_modules', '.bin', 'esbuild');
