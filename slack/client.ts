@@ -25,6 +25,8 @@ export interface SlackChannelConfig {
   reactions: ReactionRule;
   /** Argument key globs shown as "[redacted]". */
   redact?: readonly string[];
+  /** Approve/Reject buttons instead of reactions (the channel has an app-level token; socket-mode.ts receives the clicks). */
+  buttons?: boolean;
 }
 
 /** What ApprovalChannel.status needs to say whether the token and the channel work. */
@@ -46,7 +48,7 @@ export interface ChannelCheck {
 }
 
 /** What a caller supplies per approval; the channel supplies reactions, approvers and redaction. */
-export type ApprovalPostInput = Omit<ApprovalMessageInput, 'reactions' | 'approvers' | 'redact'>;
+export type ApprovalPostInput = Omit<ApprovalMessageInput, 'reactions' | 'approvers' | 'redact' | 'buttons'>;
 
 export interface PostedMessage {
   channel: string;
@@ -60,7 +62,13 @@ export class SlackApprovalClient {
   ) {}
 
   private messageInput(input: ApprovalPostInput): ApprovalMessageInput {
-    return { ...input, reactions: this.config.reactions, approvers: this.config.approvers, redact: this.config.redact ?? [] };
+    return {
+      ...input,
+      reactions: this.config.reactions,
+      approvers: this.config.approvers,
+      redact: this.config.redact ?? [],
+      ...(this.config.buttons ? { buttons: true } : {}),
+    };
   }
 
   private static guard(method: string, msg: SlackMessage): void {
@@ -193,14 +201,30 @@ export class SlackApprovalClient {
 
   /** Rewrites the message with the outcome (chat.update). Names of deciders are looked up when missing. */
   async finish(ts: string, input: ApprovalPostInput, outcome: ApprovalOutcome): Promise<void> {
-    const by = await Promise.all((outcome.by ?? []).map(async (b) => ({ id: b.id, name: b.name ?? (await this.connection.directory.displayName(b.id)) })));
-    const msg = buildOutcomeMessage(this.messageInput(input), { ...outcome, by });
+    const by = await this.named(outcome.by ?? []);
+    await this.update(ts, buildOutcomeMessage(this.messageInput(input), { ...outcome, by }));
+  }
+
+  private named(people: readonly { id: string; name?: string }[]): Promise<{ id: string; name: string }[]> {
+    return Promise.all(people.map(async (b) => ({ id: b.id, name: b.name ?? (await this.connection.directory.displayName(b.id)) })));
+  }
+
+  private async update(ts: string, msg: SlackMessage): Promise<void> {
     SlackApprovalClient.guard('chat.update', msg);
     await this.connection.call(
       'chat.update',
       { channel: this.config.channel, ts, text: msg.text, blocks: msg.blocks, metadata: msg.metadata },
       { priority: 'high', channel: this.config.channel },
     );
+  }
+
+  /**
+   * Shows the approvals so far on a still-pending message ("1 of 2 approvals", buttons kept), for
+   * channels that require more than one. Names of approvers are looked up when missing.
+   */
+  async showProgress(ts: string, input: ApprovalPostInput, approvedBy: readonly { id: string; name?: string }[]): Promise<void> {
+    const named = await this.named(approvedBy);
+    await this.update(ts, buildApprovalMessage({ ...this.messageInput(input), approvedBy: named }));
   }
 
   /** A pending approval for ApprovalPoller, reading this channel's message `ts`. */
