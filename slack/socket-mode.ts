@@ -325,9 +325,13 @@ export class SocketModeReceiver {
       return undefined;
     }
     if (it.kind === 'button' && it.action === 'reject' && (this.opts.askReason ?? true) && it.triggerId) {
+      // The same click again (its ack was lost): the modal is open already, and its trigger_id is spent.
+      const asked = `ask\0${envelopeId}`;
+      if (this.applied.get(asked)) return undefined;
       try {
         const view = buildReasonModal({ approvalId: it.approvalId, channel: it.channel, ts: it.ts, tool: approval.tool });
         await client.connection.call('views.open', { trigger_id: it.triggerId, view }, { priority: 'high' });
+        this.applied.set(asked, true);
         this.emit({ kind: 'reason_asked', interaction: it });
         return undefined;
       } catch (e) {

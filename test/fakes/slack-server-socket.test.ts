@@ -103,6 +103,15 @@ test('a click is a block_actions envelope from the real button; acks are recorde
   expect(await fake.socketMode.acked(second.envelopeId)).toEqual({ ok: 1 });
   await new Promise((r) => setTimeout(r, 400));
   expect(fake.socketMode.envelopes()[1]).toMatchObject({ deliveries: 1, ackPayload: { ok: 1 } });
+  // A lost ack: the envelope comes again.
+  fake.socketMode.loseAcks(1);
+  const third = fake.socketMode.click({ user: 'U1', channel: 'C1', ts, actionId: 'yes' });
+  ws.send(JSON.stringify({ envelope_id: (await next()).envelope_id }));
+  const redelivered = await next();
+  expect(redelivered).toMatchObject({ envelope_id: third.envelopeId, retry_attempt: 1 });
+  ws.send(JSON.stringify({ envelope_id: third.envelopeId }));
+  await fake.socketMode.acked(third.envelopeId);
+  expect(fake.socketMode.lostAcks).toBe(1);
 });
 
 test('an envelope with no connection waits for the next one; disconnect and drop', async () => {

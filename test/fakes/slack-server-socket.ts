@@ -10,6 +10,7 @@
 //   - acks (`{envelope_id, payload}`) are recorded; an envelope not acked within redeliverAfterMs
 //     is delivered again (up to maxRedeliveries times, with retry_attempt/retry_reason), to any
 //     open connection, like Slack; one with no open connection waits for the next `hello`;
+//   - loseAcks(n) drops the next n acks on the way (the envelopes then come again);
 //   - disconnect(reason) sends a `disconnect` envelope (refresh_requested, link_disabled,
 //     warning); drop() closes every connection abruptly;
 //   - Web API: views.open (a trigger_id from a click, used once, within triggerTtlMs; Slack's is
@@ -89,6 +90,10 @@ export interface FakeSocketMode {
   disconnect(reason: 'refresh_requested' | 'link_disabled' | 'warning'): void;
   /** Closes every connection without a close handshake (a network failure). */
   drop(): void;
+  /** The next `count` acks are lost on the way (not recorded), so those envelopes come again. */
+  loseAcks(count: number): void;
+  /** Acks lost so far (loseAcks). */
+  readonly lostAcks: number;
 }
 
 /** What the socket part needs from the fake's Web API part. */
@@ -125,6 +130,8 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
   const views = new Map<string, FakeView>();
   const ephemerals: FakeEphemeral[] = [];
   let opened = 0;
+  let toLose = 0;
+  let lost = 0;
   let seq = 0;
   let next = 0;
   let closed = false;
@@ -175,6 +182,11 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
     }
     const e = typeof msg.envelope_id === 'string' ? envelopes.get(msg.envelope_id) : undefined;
     if (!e || e.ackedAt !== undefined) return;
+    if (toLose > 0) {
+      toLose -= 1;
+      lost += 1;
+      return;
+    }
     e.ackedAt = Date.now();
     e.ackPayload = msg.payload;
     clearTimeout(timers.get(e.envelopeId));
@@ -368,6 +380,12 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
     },
     drop() {
       for (const ws of [...open]) ws.terminate();
+    },
+    loseAcks(count) {
+      toLose += count;
+    },
+    get lostAcks() {
+      return lost;
     },
   };
 

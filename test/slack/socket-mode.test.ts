@@ -233,11 +233,20 @@ test('Reject asks for a reason in a modal; the submission is the reject, with it
   const ok = fake.socketMode.submitView(view!.id, 'U1', { [REASON_ACTION_ID]: '  not on a Friday  ' });
   expect(await fake.socketMode.acked(ok.envelopeId)).toEqual({});
   expect(calls).toEqual([expect.objectContaining({ user: 'U1', action: 'reject', reason: 'not on a Friday', via: 'modal' })]);
+  // An ack lost on the way: the vote comes again and is not applied twice; a lost ack of a Reject
+  // click does not open a second modal, nor reject without asking.
+  fake.socketMode.loseAcks(1);
+  const again = click('U2', REJECT_ACTION_ID);
+  await fake.socketMode.acked(again.envelopeId);
+  expect(fake.socketMode.lostAcks).toBe(1);
+  expect(fake.socketMode.envelopes().find((e) => e.envelopeId === again.envelopeId)!.deliveries).toBe(2);
+  expect(fake.socketMode.views()).toHaveLength(2);
+  expect(calls).toHaveLength(1);
   await client.finish(ts, request, { status: 'rejected', by: [{ id: 'U1' }], at: Date.now(), reason: calls[0]!.reason! });
   const m = fake.messages(CH)[0]!;
   expect(JSON.stringify(m.blocks)).toContain('not on a Friday');
   expect(JSON.stringify(m.blocks)).not.toContain(REJECT_ACTION_ID);
-  expect(kinds()).toEqual(['connected', 'reason_asked', 'not_approver', 'vote']);
+  expect(kinds()).toEqual(['connected', 'reason_asked', 'not_approver', 'vote', 'reason_asked']);
 });
 
 test('when the modal cannot be opened (the trigger_id is spent or expired), Reject rejects without a reason', async () => {
