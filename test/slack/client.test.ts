@@ -132,6 +132,22 @@ test('a failed group lookup fails the read instead of deciding on a partial allo
   }
 });
 
+test('approvers.required: 2 over reactions: pending 1 of 2 until a second listed approver reacts; one reject still wins', async () => {
+  client = new SlackApprovalClient(conn, { ...config, approvers: { ...config.approvers, required: 2 } });
+  const { ts } = await client.post(request);
+  expect(JSON.stringify(fake.messages(CH)[0]!.blocks)).toContain('2 different approvers must approve');
+  fake.addReaction(CH, ts, 'white_check_mark', 'U1');
+  fake.addReaction(CH, ts, '+1', 'U1'); // the same person twice is one approval
+  fake.addReaction(CH, ts, 'white_check_mark', 'U9'); // not listed
+  const first = await client.pollReactions(ts);
+  expect(first.decision).toBeNull();
+  expect(first.tally).toEqual({ state: 'pending', approvedBy: ['U1'], approvals: 1, required: 2 });
+  fake.addReaction(CH, ts, 'white_check_mark', 'U2'); // a member of S1
+  expect(await client.readDecision(ts)).toEqual({ outcome: 'approved', by: ['U1', 'U2'] });
+  fake.addReaction(CH, ts, 'x', 'U2');
+  expect(await client.readDecision(ts)).toEqual({ outcome: 'rejected', by: ['U2'] });
+});
+
 test('check() reports token, channel and approvers', async () => {
   expect(await client.check()).toEqual({
     tokenOk: true,
