@@ -219,11 +219,14 @@ function requiredOf(input: ApprovalMessageInput): number {
   return n !== undefined && Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
-/** "1 of 2 approvals (<@U1>)": shown while a two-person rule waits for more. */
+/**
+ * "1 of 2 approvals (<@U1>)": shown while a two-person rule waits for more, when the caller
+ * tracks the count (showProgress); a message nobody updates would show a stale count.
+ */
 function progressLine(input: ApprovalMessageInput): string | undefined {
   const n = requiredOf(input);
-  if (n <= 1) return undefined;
-  const by = input.approvedBy ?? [];
+  const by = input.approvedBy;
+  if (n <= 1 || by === undefined) return undefined;
   return `*${by.length} of ${n} approvals*${by.length ? ` (${mentions(by)})` : ''}`;
 }
 

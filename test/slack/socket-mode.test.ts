@@ -365,7 +365,7 @@ test('two-person rule over clicks: the message shows 1 of 2, then the outcome wi
       else await client.finish(ts, request, { status: t.state, by: t.by.map((id) => ({ id })), at: Date.now() });
     },
   });
-  expect(JSON.stringify(fake.messages(CH).at(-1)!.blocks)).toContain('0 of 2 approvals');
+  expect(JSON.stringify(fake.messages(CH).at(-1)!.blocks)).toContain('2 different approvers must approve');
   await fake.socketMode.acked(click('U1').envelopeId);
   const mid = JSON.stringify(fake.messages(CH).at(-1)!.blocks);
   expect(mid).toContain('1 of 2 approvals');
