@@ -82,6 +82,18 @@ async function startReceiver(over: Partial<SocketModeReceiverOptions> = {}): Pro
 
 const click = (user: string, actionId = APPROVE_ACTION_ID) => fake.socketMode.click({ user, channel: CH, ts, actionId });
 const kinds = () => events.map((e) => e.kind);
+/** An onVote that records the vote, then (for votes `hold` picks) waits until release(). */
+function heldHandler(hold: (v: ApprovalVote) => boolean = () => true) {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const onVote = async (v: ApprovalVote) => {
+    calls.push(v);
+    if (hold(v)) await gate;
+  };
+  return { release: () => release(), onVote };
+}
 const until = async (cond: () => boolean, what: string, ms = 5000) => {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -91,16 +103,8 @@ const until = async (cond: () => boolean, what: string, ms = 5000) => {
 };
 
 test("an approver's click reaches the handler, and is acknowledged only after the handler resolved", async () => {
-  let release!: () => void;
-  const written = new Promise<void>((r) => {
-    release = r;
-  });
-  await startReceiver({
-    onVote: async (v) => {
-      calls.push(v);
-      await written;
-    },
-  });
+  const { release, onVote } = heldHandler();
+  await startReceiver({ onVote });
   const { envelopeId } = click('U1');
   await until(() => calls.length === 1, 'the handler');
   expect(calls[0]).toEqual({ approvalId: 'req-1', user: 'U1', action: 'approve', via: 'button', channel: CH, ts, envelopeId });
@@ -150,16 +154,8 @@ test('a failing handler leaves the envelope unacked; the redelivery is applied e
 });
 
 test('a redelivery while the first delivery is still being written waits for it and is not applied twice', async () => {
-  let release!: () => void;
-  const slow = new Promise<void>((r) => {
-    release = r;
-  });
-  await startReceiver({
-    onVote: async (v) => {
-      calls.push(v);
-      await slow;
-    },
-  });
+  const { release, onVote } = heldHandler();
+  await startReceiver({ onVote });
   const { envelopeId } = click('U1');
   // The fake redelivers after 300 ms; the handler is still running.
   await until(() => fake.socketMode.envelopes()[0]!.deliveries === 2, 'the redelivery');
@@ -181,10 +177,7 @@ test('disconnect envelopes and dropped connections: the receiver reconnects and 
   await fake.socketMode.acked(before.envelopeId);
 
   // A click while no connection is open is delivered once the receiver is back.
-  let release!: () => void;
-  const held = new Promise<void>((r) => {
-    release = r;
-  });
+  const { release, onVote } = heldHandler();
   fake.socketMode.drop();
   const during = click('U2');
   await until(() => fake.socketMode.opened === 4 && receiver!.connected, 'the reconnect after a dropped connection');
@@ -193,10 +186,7 @@ test('disconnect envelopes and dropped connections: the receiver reconnects and 
 
   // The connection dies while a vote is being written: the ack is lost, Slack delivers it again,
   // and the receiver acks it without writing it twice.
-  receiver!['opts'].onVote = async (v: ApprovalVote) => {
-    calls.push(v);
-    await held;
-  };
+  receiver!['opts'].onVote = onVote;
   const lost = click('U3');
   await until(() => calls.length === 3, 'the third vote');
   fake.socketMode.drop();
@@ -287,17 +277,8 @@ test('a lookup that throws (not loaded yet) leaves the click for a redelivery', 
 });
 
 test('bounded: beyond maxInFlight an envelope is left for Slack to deliver again', async () => {
-  let release!: () => void;
-  const held = new Promise<void>((r) => {
-    release = r;
-  });
-  await startReceiver({
-    maxInFlight: 1,
-    onVote: async (v) => {
-      calls.push(v);
-      if (v.user === 'U1') await held;
-    },
-  });
+  const { release, onVote } = heldHandler((v) => v.user === 'U1');
+  await startReceiver({ maxInFlight: 1, onVote });
   const first = click('U1');
   await until(() => calls.length === 1, 'the first vote');
   const second = click('U2');
@@ -310,16 +291,8 @@ test('bounded: beyond maxInFlight an envelope is left for Slack to deliver again
 });
 
 test('close() waits for the handler in flight, acks it, and leaves later envelopes to the next connection', async () => {
-  let release!: () => void;
-  const held = new Promise<void>((r) => {
-    release = r;
-  });
-  await startReceiver({
-    onVote: async (v) => {
-      calls.push(v);
-      await held;
-    },
-  });
+  const { release, onVote } = heldHandler();
+  await startReceiver({ onVote });
   const { envelopeId } = click('U1');
   await until(() => calls.length === 1, 'the vote');
   const closed = receiver!.close();
