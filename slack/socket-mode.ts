@@ -147,6 +147,13 @@ export class SocketModeReceiver {
     this.sm.on('interactive', (e: { ack: Ack; envelope_id: string; body: unknown }) => {
       void this.onEnvelope(e.envelope_id, e.body, e.ack);
     });
+    // Anything else the app is subscribed to (events_api, slash_commands…) is not ours: acked at
+    // once, so Slack does not deliver it again and again.
+    this.sm.on('slack_event', (e: { type: string; ack: Ack; envelope_id?: string }) => {
+      if (e.type === 'interactive' || e.envelope_id === undefined || this.closing) return;
+      this.emit({ kind: 'ignored', envelopeId: e.envelope_id });
+      void this.ack(e.ack, e.envelope_id);
+    });
   }
 
   /** Connects; resolves once connected the first time. Rejects on a permanent error (bad app token) or close(). */

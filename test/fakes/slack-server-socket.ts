@@ -37,7 +37,8 @@ export interface FakeSocketModeOptions {
 
 export interface FakeEnvelope {
   envelopeId: string;
-  type: 'interactive';
+  /** interactive (click, submitView), or whatever send() was given (events_api, slash_commands…). */
+  type: string;
   payload: Record<string, unknown>;
   /** Times it was sent (1 = first delivery only). */
   deliveries: number;
@@ -79,6 +80,8 @@ export interface FakeSocketMode {
   click(c: FakeClick): { envelopeId: string; triggerId: string };
   /** A person submits a modal; `inputs` maps an input's action_id to the typed text. */
   submitView(viewId: string, user: string, inputs?: Record<string, string>): { envelopeId: string };
+  /** Delivers any other envelope (events_api, slash_commands…), acked and redelivered like the rest. */
+  send(type: string, payload: Record<string, unknown>): { envelopeId: string };
   /** Resolves with the ack's payload once `envelopeId` is acked; rejects after `timeoutMs`. */
   acked(envelopeId: string, timeoutMs?: number): Promise<unknown>;
   /** Resolves once `n` connections are open (after their `hello`); rejects after `timeoutMs`. */
@@ -166,8 +169,8 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
     );
   };
 
-  const enqueue = (payload: Record<string, unknown>): FakeEnvelope => {
-    const e: FakeEnvelope = { envelopeId: randomBytes(16).toString('hex'), type: 'interactive', payload, deliveries: 0 };
+  const enqueue = (payload: Record<string, unknown>, type = 'interactive'): FakeEnvelope => {
+    const e: FakeEnvelope = { envelopeId: randomBytes(16).toString('hex'), type, payload, deliveries: 0 };
     envelopes.set(e.envelopeId, e);
     deliver(e);
     return e;
@@ -353,6 +356,9 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
         enterprise: null,
       });
       return { envelopeId: e.envelopeId };
+    },
+    send(type, payload) {
+      return { envelopeId: enqueue(structuredClone(payload), type).envelopeId };
     },
     acked(envelopeId, timeoutMs = 5000) {
       const e = envelopes.get(envelopeId);

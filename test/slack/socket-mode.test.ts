@@ -62,15 +62,18 @@ afterEach(async () => {
   await fake.close();
 });
 
+/** The caller's durable write, as a store keyed by (approval, user, action). */
+async function recordVote(v: ApprovalVote): Promise<void> {
+  calls.push(v);
+  store.set(`${v.approvalId}/${v.user}/${v.action}`, v);
+}
+
 async function startReceiver(over: Partial<SocketModeReceiverOptions> = {}): Promise<SocketModeReceiver> {
   receiver = new SocketModeReceiver({
     appToken: DEFAULT_FAKE_APP_TOKEN,
     apiUrl: fake.url,
     lookup: (id) => (pending.has(id) ? { client, ts, tool: request.tool } : undefined),
-    onVote: async (v) => {
-      calls.push(v);
-      store.set(`${v.approvalId}/${v.user}/${v.action}`, v);
-    },
+    onVote: recordVote,
     retries: 0,
     reconnect: { baseMs: 20, maxMs: 100 },
     onEvent: (e) => events.push(e),
@@ -167,7 +170,9 @@ test('a redelivery while the first delivery is still being written waits for it 
 });
 
 test('disconnect envelopes and dropped connections: the receiver reconnects and no click is lost', async () => {
-  await startReceiver();
+  // The handler is swapped below, for the lost-ack case.
+  let handler: (v: ApprovalVote) => Promise<void> = recordVote;
+  await startReceiver({ onVote: (v) => handler(v) });
   expect(fake.socketMode.opened).toBe(1);
   fake.socketMode.disconnect('refresh_requested');
   await until(() => fake.socketMode.opened === 2 && receiver!.connected, 'the reconnect after refresh_requested');
@@ -186,7 +191,7 @@ test('disconnect envelopes and dropped connections: the receiver reconnects and 
 
   // The connection dies while a vote is being written: the ack is lost, Slack delivers it again,
   // and the receiver acks it without writing it twice.
-  receiver!['opts'].onVote = onVote;
+  handler = onVote;
   const lost = click('U3');
   await until(() => calls.length === 3, 'the third vote');
   fake.socketMode.drop();
@@ -307,6 +312,16 @@ test('close() waits for the handler in flight, acks it, and leaves later envelop
   await startReceiver();
   await fake.socketMode.acked(meanwhile.envelopeId);
   expect(calls.map((c) => c.user)).toEqual(['U1', 'U2']);
+});
+
+test('envelopes that are not approval clicks (events, other apps’ buttons) are acked and ignored', async () => {
+  await startReceiver();
+  const event = fake.socketMode.send('events_api', { type: 'event_callback', event: { type: 'app_mention' } });
+  const foreign = fake.socketMode.send('interactive', { type: 'block_actions', user: { id: 'U1' }, actions: [{ action_id: 'other_app', value: 'req-1' }] });
+  await fake.socketMode.acked(event.envelopeId);
+  await fake.socketMode.acked(foreign.envelopeId);
+  expect(calls).toEqual([]);
+  expect(kinds()).toEqual(['connected', 'ignored', 'ignored']);
 });
 
 test('a bad app-level token fails start(); a bot token is not an app token', async () => {
