@@ -102,6 +102,8 @@ export interface SocketModeReceiverOptions {
   onEvent?: (e: ReceiverEvent) => void;
 }
 
+const AUTH_CODES = new Set(['invalid_auth', 'not_authed', 'not_allowed_token_type', 'account_inactive', 'token_revoked', 'token_expired']);
+
 const NOT_APPROVER = 'You are not an approver for this request, so your click was not counted.';
 const NOT_RECORDED = 'Your decision could not be recorded yet. If the approval message does not change, click again.';
 
@@ -116,6 +118,8 @@ export class SocketModeReceiver {
   private idle: (() => void)[] = [];
   private closing = false;
   private connecting = false;
+  /** A close seen while the loop was finishing: run it again. */
+  private again = false;
   private isConnected = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private wake: (() => void) | undefined;
@@ -142,7 +146,9 @@ export class SocketModeReceiver {
         this.opts.log?.('info', 'Slack Socket Mode disconnected');
         this.emit({ kind: 'disconnected' });
       }
-      if (!this.closing) void this.connect();
+      if (this.closing) return;
+      if (this.connecting) this.again = true;
+      else void this.connect();
     });
     this.sm.on('interactive', (e: { ack: Ack; envelope_id: string; body: unknown }) => {
       void this.onEnvelope(e.envelope_id, e.body, e.ack);
@@ -213,6 +219,7 @@ export class SocketModeReceiver {
   private async connect(): Promise<void> {
     if (this.connecting || this.closing) return;
     this.connecting = true;
+    this.again = false;
     try {
       while (!this.closing) {
         try {
@@ -226,7 +233,8 @@ export class SocketModeReceiver {
           const willRetry = error.retryable;
           this.emit({ kind: 'connect_failed', error, willRetry });
           if (!willRetry) {
-            this.opts.log?.('error', `Slack Socket Mode: cannot connect: ${error.code}: the app-level token is not valid or lacks connections:write`);
+            const why = AUTH_CODES.has(error.code) ? 'the app-level token (xapp-…) is not valid or lacks connections:write' : error.message;
+            this.opts.log?.('error', `Slack Socket Mode: cannot connect, giving up: ${error.code}: ${why}`);
             this.first?.reject(error);
             return;
           }
@@ -241,6 +249,8 @@ export class SocketModeReceiver {
       }
     } finally {
       this.connecting = false;
+      // The socket closed between the hello and here: the 'disconnected' listener saw `connecting` and left it to us.
+      if (this.again && !this.closing && !this.isConnected) void this.connect();
     }
   }
 
