@@ -42,6 +42,9 @@
 //   curl -s -X POST http://127.0.0.1:3999/_control/react -H 'content-type: application/json' \
 //     -d '{"channel":"C0APPROVE","ts":"1732180000.000100","name":"white_check_mark","user":"U0ALICE"}'
 // ({"remove": true} in the same body takes the reaction away again.)
+// Or clicks a button of a message (Socket Mode; app token "xapp-test" unless the seed lists appTokens):
+//   curl -s -X POST http://127.0.0.1:3999/_control/click -H 'content-type: application/json' \
+//     -d '{"channel":"C0APPROVE","ts":"1732180000.000100","action_id":"thoughtgate_approve","user":"U0ALICE"}'
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { readFileSync, realpathSync } from 'node:fs';
@@ -88,7 +91,7 @@ export interface FakeSlackOptions extends FakeSlackSeed {
   /** 0 (default) picks a free port. */
   port?: number;
   host?: string;
-  /** Serve POST /_control/react (the standalone process turns it on). */
+  /** Serve POST /_control/react and /_control/click (the standalone process turns them on). */
   controlEndpoint?: boolean;
   /** Called with one line per posted message (standalone mode prints them). */
   log?: (line: string) => void;
@@ -560,12 +563,17 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
   };
 
   const handleControl = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
-    if (req.method !== 'POST' || url.pathname !== '/_control/react') return send(res, 404, { ok: false, error: 'not_found' });
+    const what = url.pathname.slice('/_control/'.length);
+    if (req.method !== 'POST' || (what !== 'react' && what !== 'click')) return send(res, 404, { ok: false, error: 'not_found' });
     const body = (await readBody(req)) ?? '';
     try {
       const a = parseArgs(req, url, body);
       const channel = required(a, 'channel');
       const ts = required(a, 'ts');
+      if (what === 'click') {
+        const clicked = socket.control.click({ channel, ts, user: required(a, 'user'), actionId: required(a, 'action_id') });
+        return send(res, 200, { ok: true, envelope_id: clicked.envelopeId, connections: socket.control.connections });
+      }
       const name = required(a, 'name');
       const user = required(a, 'user');
       if (a.remove === true || a.remove === 'true') fake.removeReaction(channel, ts, name, user);
@@ -756,10 +764,14 @@ async function main(): Promise<void> {
     controlEndpoint: true,
     log: (line) => {
       console.log(line);
-      const m = /^posted (\S+) ts=(\S+)/.exec(line);
+      const m = /^posted (\S+) ts=([0-9.]+)/.exec(line);
       if (m) {
-        const body = JSON.stringify({ channel: m[1], ts: m[2], name: 'white_check_mark', user: '<approver user id>' });
-        console.log(`  approve with: curl -s -X POST ${base}/_control/react -H 'content-type: application/json' -d '${body}'`);
+        const posted = fake.messages(m[1]).find((x) => x.ts === m[2]);
+        const buttons = JSON.stringify(posted?.blocks ?? []).includes('"type":"actions"');
+        const body = buttons
+          ? JSON.stringify({ channel: m[1], ts: m[2], action_id: 'thoughtgate_approve', user: '<approver user id>' })
+          : JSON.stringify({ channel: m[1], ts: m[2], name: 'white_check_mark', user: '<approver user id>' });
+        console.log(`  approve with: curl -s -X POST ${base}/_control/${buttons ? 'click' : 'react'} -H 'content-type: application/json' -d '${body}'`);
       }
     },
   });
