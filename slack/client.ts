@@ -2,7 +2,7 @@
 // shared per-token SlackConnection. It posts the approval message, reads a decision from the
 // reactions, and writes the outcome into the message. All calls go through the token's limiter;
 // all failures are SlackApprovalErrors (retryable or permanent) so callers can fail closed.
-import { collectVotes, reactionFingerprint, tally, type Decision, type ReactionRule, type SlackReaction } from './decision.js';
+import { collectVotes, reactionFingerprint, requiredApprovals, tally, type Decision, type ReactionRule, type SlackReaction } from './decision.js';
 import { SlackApprovalError } from './errors.js';
 import {
   buildApprovalMessage,
@@ -99,8 +99,16 @@ export class SlackApprovalClient {
     }
     try {
       const allowed = await this.connection.directory.allowlist(this.config.approvers, true);
-      out.approversOk = true;
       out.approverCount = allowed.size;
+      // The two-person rule with fewer people than it needs could never approve anything.
+      const required = requiredApprovals(this.config.approvers.required);
+      const people = [...allowed].filter((u) => u !== out.botUserId).length;
+      if (people < required) {
+        out.error = `${required} approvals are required but only ${people} approver${people === 1 ? '' : 's'} can approve (users and user-group members, not the bot)`;
+        out.retryable = false;
+        return out;
+      }
+      out.approversOk = true;
     } catch (e) {
       return fail(out, e);
     }

@@ -163,6 +163,14 @@ test('check() reports token, channel and approvers', async () => {
   expect(await wrongChannel.check()).toMatchObject({ tokenOk: true, channelOk: false, retryable: false, error: expect.stringContaining('channel_not_found') });
   const wrongGroup = new SlackApprovalClient(conn, { ...config, approvers: { users: [], userGroups: ['S404'] } });
   expect(await wrongGroup.check()).toMatchObject({ tokenOk: true, channelOk: true, approversOk: false, error: expect.stringContaining('no_such_subteam') });
+  // U1 and S1's U2 can approve (the listed bot cannot): 2 of 2 is fine, 3 could never happen.
+  expect(await new SlackApprovalClient(conn, { ...config, approvers: { ...config.approvers, required: 2 } }).check()).toMatchObject({ approversOk: true });
+  expect(await new SlackApprovalClient(conn, { ...config, approvers: { ...config.approvers, required: 3 } }).check()).toMatchObject({
+    approversOk: false,
+    approverCount: 3,
+    retryable: false,
+    error: '3 approvals are required but only 2 approvers can approve (users and user-group members, not the bot)',
+  });
 });
 
 describe('errors are classified so callers can fail closed', () => {
