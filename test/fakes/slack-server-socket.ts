@@ -10,6 +10,7 @@
 //   - acks (`{envelope_id, payload}`) are recorded; an envelope not acked within redeliverAfterMs
 //     is delivered again (up to maxRedeliveries times, with retry_attempt/retry_reason), to any
 //     open connection, like Slack; one with no open connection waits for the next `hello`;
+//   - send(type, payload) delivers any other envelope (events_api, slash_commands…);
 //   - loseAcks(n) drops the next n acks on the way (the envelopes then come again);
 //   - disconnect(reason) sends a `disconnect` envelope (refresh_requested, link_disabled,
 //     warning); drop() closes every connection abruptly;
