@@ -1,7 +1,7 @@
 // The custom resources of group thoughtgate.io/v1alpha1 and the ConfigMap the operator renders.
 // crds/*.yaml are generated from these schemas (scripts/gen-crds.ts); a test keeps them equal.
 import { z } from 'zod';
-import { approvalChannelFields, SlackTargetFields } from './approval.js';
+import { approvalChannelFields, SlackAppTokenKeyField, SlackTargetFields } from './approval.js';
 import { APPROVAL_REQUEST_KIND } from './approval-request.js';
 import { AuditStatusSchema } from './audit.js';
 import { CaptureReportSchema } from './capture-state.js';
@@ -44,7 +44,7 @@ export const SecretKeyRefSchema = z.strictObject({
 
 export const ApprovalChannelSpecSchema = z
   .strictObject({
-    slack: z.strictObject({ ...SlackTargetFields, tokenSecretRef: SecretKeyRefSchema }),
+    slack: z.strictObject({ ...SlackTargetFields, tokenSecretRef: SecretKeyRefSchema, ...SlackAppTokenKeyField }),
     ...approvalChannelFields,
   })
   .superRefine((c, ctx) => {

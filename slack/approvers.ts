@@ -62,6 +62,8 @@ export type SlackCall = (method: string, args: Record<string, unknown>, opts?: R
 export interface Approvers {
   users: readonly string[];
   userGroups: readonly string[];
+  /** Distinct approvers who must approve (the two-person rule); default 1. */
+  required?: number;
 }
 
 export interface ApproverDirectoryOptions {

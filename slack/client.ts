@@ -2,7 +2,7 @@
 // shared per-token SlackConnection. It posts the approval message, reads a decision from the
 // reactions, and writes the outcome into the message. All calls go through the token's limiter;
 // all failures are SlackApprovalErrors (retryable or permanent) so callers can fail closed.
-import { collectVotes, decideFromVotes, reactionFingerprint, type Decision, type ReactionRule, type SlackReaction } from './decision.js';
+import { collectVotes, reactionFingerprint, requiredApprovals, tally, type Decision, type ReactionRule, type SlackReaction } from './decision.js';
 import { SlackApprovalError } from './errors.js';
 import {
   buildApprovalMessage,
@@ -25,6 +25,8 @@ export interface SlackChannelConfig {
   reactions: ReactionRule;
   /** Argument key globs shown as "[redacted]". */
   redact?: readonly string[];
+  /** Approve/Reject buttons instead of reactions (the channel has an app-level token; socket-mode.ts receives the clicks). */
+  buttons?: boolean;
 }
 
 /** What ApprovalChannel.status needs to say whether the token and the channel work. */
@@ -46,7 +48,7 @@ export interface ChannelCheck {
 }
 
 /** What a caller supplies per approval; the channel supplies reactions, approvers and redaction. */
-export type ApprovalPostInput = Omit<ApprovalMessageInput, 'reactions' | 'approvers' | 'redact'>;
+export type ApprovalPostInput = Omit<ApprovalMessageInput, 'reactions' | 'approvers' | 'redact' | 'buttons'>;
 
 export interface PostedMessage {
   channel: string;
@@ -60,7 +62,13 @@ export class SlackApprovalClient {
   ) {}
 
   private messageInput(input: ApprovalPostInput): ApprovalMessageInput {
-    return { ...input, reactions: this.config.reactions, approvers: this.config.approvers, redact: this.config.redact ?? [] };
+    return {
+      ...input,
+      reactions: this.config.reactions,
+      approvers: this.config.approvers,
+      redact: this.config.redact ?? [],
+      ...(this.config.buttons ? { buttons: true } : {}),
+    };
   }
 
   private static guard(method: string, msg: SlackMessage): void {
@@ -91,8 +99,16 @@ export class SlackApprovalClient {
     }
     try {
       const allowed = await this.connection.directory.allowlist(this.config.approvers, true);
-      out.approversOk = true;
       out.approverCount = allowed.size;
+      // The two-person rule with fewer people than it needs could never approve anything.
+      const required = requiredApprovals(this.config.approvers.required);
+      const people = [...allowed].filter((u) => u !== out.botUserId).length;
+      if (people < required) {
+        out.error = `${required} approvals are required but only ${people} approver${people === 1 ? '' : 's'} can approve (users and user-group members, not the bot)`;
+        out.retryable = false;
+        return out;
+      }
+      out.approversOk = true;
     } catch (e) {
       return fail(out, e);
     }
@@ -182,7 +198,8 @@ export class SlackApprovalClient {
     const explicit = new Set(this.config.approvers.users);
     const needGroups = this.config.approvers.userGroups.length > 0 && [...votes.approve, ...votes.reject].some((u) => !explicit.has(u));
     const allowed = await this.connection.directory.allowlist(this.config.approvers, needGroups);
-    return { decision: decideFromVotes(votes, allowed, bot), fingerprint };
+    const t = tally(votes, allowed, this.config.approvers.required, bot);
+    return { decision: t.state === 'pending' ? null : { outcome: t.state, by: t.by }, tally: t, fingerprint };
   }
 
   /** The decision on a message, or null while nobody allowed has decided. */
@@ -192,14 +209,30 @@ export class SlackApprovalClient {
 
   /** Rewrites the message with the outcome (chat.update). Names of deciders are looked up when missing. */
   async finish(ts: string, input: ApprovalPostInput, outcome: ApprovalOutcome): Promise<void> {
-    const by = await Promise.all((outcome.by ?? []).map(async (b) => ({ id: b.id, name: b.name ?? (await this.connection.directory.displayName(b.id)) })));
-    const msg = buildOutcomeMessage(this.messageInput(input), { ...outcome, by });
+    const by = await this.named(outcome.by ?? []);
+    await this.update(ts, buildOutcomeMessage(this.messageInput(input), { ...outcome, by }));
+  }
+
+  private named(people: readonly { id: string; name?: string }[]): Promise<{ id: string; name: string }[]> {
+    return Promise.all(people.map(async (b) => ({ id: b.id, name: b.name ?? (await this.connection.directory.displayName(b.id)) })));
+  }
+
+  private async update(ts: string, msg: SlackMessage): Promise<void> {
     SlackApprovalClient.guard('chat.update', msg);
     await this.connection.call(
       'chat.update',
       { channel: this.config.channel, ts, text: msg.text, blocks: msg.blocks, metadata: msg.metadata },
       { priority: 'high', channel: this.config.channel },
     );
+  }
+
+  /**
+   * Shows the approvals so far on a still-pending message ("1 of 2 approvals", buttons kept), for
+   * channels that require more than one. Names of approvers are looked up when missing.
+   */
+  async showProgress(ts: string, input: ApprovalPostInput, approvedBy: readonly { id: string; name?: string }[]): Promise<void> {
+    const named = await this.named(approvedBy);
+    await this.update(ts, buildApprovalMessage({ ...this.messageInput(input), approvedBy: named }));
   }
 
   /** A pending approval for ApprovalPoller, reading this channel's message `ts`. */

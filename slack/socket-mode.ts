@@ -1,0 +1,422 @@
+// SocketModeReceiver: approval clicks pushed over Slack Socket Mode (one outbound WebSocket per
+// Slack app, opened with the app-level token, xapp-…), instead of polling reactions.
+//
+// Per `interactive` envelope (parseInteraction maps it; anything not ours is acked and ignored):
+//   1. the same (approval, user, action) already applied → ack, handler not called again;
+//      the same one in flight (a redelivery while the first is still writing) → wait for it;
+//   2. lookup(approvalId): the caller's record of the pending approval. undefined = not pending
+//      (acked, nothing decided); a throw (e.g. not loaded yet after a leader change) leaves the
+//      envelope unacked, for Slack to deliver again;
+//   3. the click must come from that approval's own message (channel and ts), else it is ignored;
+//   4. only allowlisted approvers (users, user-group members: approvers.ts) count; anyone else gets
+//      an ephemeral "you are not an approver" (a modal submission: an error in the modal);
+//   5. Reject opens the reason modal (views.open with the click's trigger_id); the reject arrives
+//      as its view_submission. If the modal cannot be opened, the click rejects without a reason
+//      (a reject is the safe direction, and the person did press Reject);
+//   6. onVote(vote) writes the vote durably; the envelope is acked only after it resolved. A
+//      failed (after `retries`) or too slow (`handlerTimeoutMs`) handler leaves it unacked and
+//      tells the clicker to try again.
+// Bounded: at most `maxInFlight` envelopes are processed at once (more are left unacked: Slack
+// delivers them again), handler retries, the applied-votes cache (LRU + TTL). The SDK's own
+// reconnect is off: when apps.connections.open fails during its reconnect, @slack/socket-mode 3.1
+// leaves a rejected promise unhandled (which ends a Node process); this class reconnects itself,
+// with backoff, after every close, including Slack's `disconnect` envelopes (refresh_requested,
+// link_disabled). close() stops taking envelopes (unacked ones go to the next holder of the
+// socket, e.g. a new leader), waits for the handlers in flight, then disconnects.
+import { SocketModeClient } from '@slack/socket-mode';
+import { Backoff, type BackoffPolicy } from '../lib/backoff.js';
+import { describeError } from '../lib/describe-error.js';
+import { LruTtlCache } from './approvers.js';
+import type { SlackApprovalClient } from './client.js';
+import { loggerFrom, normalizeApiUrl, type SlackLog } from './connection.js';
+import { classifySlackError, SlackApprovalError } from './errors.js';
+import { buildReasonModal, parseInteraction, REASON_BLOCK_ID, type Interaction, type VoteAction } from './interactions.js';
+
+/** A pending approval as the caller knows it. */
+export interface OpenApproval {
+  /** The approval's channel (id, approvers) on its bot token's connection (ephemerals, views.open, group lookups). */
+  client: SlackApprovalClient;
+  /** ts of its approval message. */
+  ts: string;
+  /** Tool name, shown in the reason modal. */
+  tool: string;
+}
+
+/** One allowlisted approver's vote from a button or the reason modal. */
+export interface ApprovalVote {
+  approvalId: string;
+  /** Slack user id. */
+  user: string;
+  action: VoteAction;
+  reason?: string;
+  via: 'button' | 'modal';
+  channel: string;
+  ts: string;
+  envelopeId: string;
+}
+
+export type ReceiverEvent =
+  | { kind: 'connected' }
+  | { kind: 'disconnected' }
+  | { kind: 'connect_failed'; error: SlackApprovalError; willRetry: boolean }
+  | { kind: 'vote'; vote: ApprovalVote; durationMs: number }
+  | { kind: 'duplicate' | 'not_approver' | 'unknown_approval' | 'wrong_message' | 'reason_asked'; interaction: Interaction }
+  | { kind: 'handler_failed'; interaction: Interaction; error: unknown }
+  | { kind: 'overloaded' | 'ignored' | 'ack_failed'; envelopeId: string };
+
+export interface SocketModeReceiverOptions {
+  /** App-level token (xapp-…) with the connections:write scope. */
+  appToken: string;
+  /** Web API base URL (apps.connections.open); default Slack's. */
+  apiUrl?: string;
+  /** The pending approval for an id from a button; undefined when not pending; throw to leave the envelope unacked. */
+  lookup(approvalId: string): OpenApproval | undefined | Promise<OpenApproval | undefined>;
+  /**
+   * Records the vote durably, then resolves; the envelope is acked only after that. Must be
+   * idempotent by (approvalId, user, action): the applied-votes cache is bounded, and after a
+   * leader change the new holder's cache is empty, so the same vote can come again.
+   */
+  onVote(vote: ApprovalVote): Promise<void>;
+  /** Reject opens a modal asking for an optional reason (default true). */
+  askReason?: boolean;
+  /** Envelopes processed at once; more are left unacked (default 32). */
+  maxInFlight?: number;
+  /** Further attempts of a failed onVote before the envelope is left unacked (default 1). */
+  retries?: number;
+  /** Wait before a retry (default 200 ms). */
+  retryDelayMs?: number;
+  /** Stop waiting for onVote after this long and leave the envelope unacked (default 10 s; Slack's window is 3 s). */
+  handlerTimeoutMs?: number;
+  /** Applied (approval, user, action) remembered to ack redeliveries at once (default 10 000 for 1 h). */
+  applied?: { maxEntries?: number; ttlMs?: number };
+  /** Backoff between connection attempts (default 1 s doubling to 30 s, with jitter). */
+  reconnect?: BackoffPolicy;
+  /** Give up on one connection attempt (apps.connections.open + WebSocket + hello) after this long (default 30 s). */
+  connectTimeoutMs?: number;
+  /** Per-request timeout of apps.connections.open (default 15 s). */
+  requestTimeoutMs?: number;
+  /** How long close() waits for handlers in flight (default 5 s). */
+  closeTimeoutMs?: number;
+  log?: SlackLog;
+  /** One call per thing that happened, for metrics. */
+  onEvent?: (e: ReceiverEvent) => void;
+}
+
+const AUTH_CODES = new Set(['invalid_auth', 'not_authed', 'not_allowed_token_type', 'account_inactive', 'token_revoked', 'token_expired']);
+
+const NOT_APPROVER = 'You are not an approver for this request, so your click was not counted.';
+const NOT_RECORDED = 'Your decision could not be recorded yet. If the approval message does not change, click again.';
+
+type Ack = (payload?: Record<string, unknown>) => Promise<void>;
+
+export class SocketModeReceiver {
+  private readonly sm: SocketModeClient;
+  private readonly applied: LruTtlCache<string, true>;
+  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly backoff: Backoff;
+  private busy = 0;
+  private idle: (() => void)[] = [];
+  private closing = false;
+  private connecting = false;
+  /** A close seen while the loop was finishing: run it again. */
+  private again = false;
+  private isConnected = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private wake: (() => void) | undefined;
+  private first: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
+
+  constructor(private readonly opts: SocketModeReceiverOptions) {
+    this.applied = new LruTtlCache({ maxEntries: opts.applied?.maxEntries ?? 10_000, ttlMs: opts.applied?.ttlMs ?? 3_600_000 });
+    this.backoff = new Backoff(opts.reconnect ?? { baseMs: 1000, maxMs: 30_000 });
+    this.sm = new SocketModeClient({
+      appToken: opts.appToken,
+      autoReconnectEnabled: false,
+      logger: loggerFrom(opts.log),
+      clientOptions: { slackApiUrl: normalizeApiUrl(opts.apiUrl), retryConfig: { retries: 0 }, timeout: opts.requestTimeoutMs ?? 15_000 },
+    });
+    this.sm.on('connected', () => {
+      this.isConnected = true;
+      this.opts.log?.('info', 'Slack Socket Mode connected');
+      this.emit({ kind: 'connected' });
+    });
+    this.sm.on('disconnected', () => {
+      const was = this.isConnected;
+      this.isConnected = false;
+      if (was) {
+        this.opts.log?.('info', 'Slack Socket Mode disconnected');
+        this.emit({ kind: 'disconnected' });
+      }
+      if (this.closing) return;
+      if (this.connecting) this.again = true;
+      else void this.connect();
+    });
+    this.sm.on('interactive', (e: { ack: Ack; envelope_id: string; body: unknown }) => {
+      void this.onEnvelope(e.envelope_id, e.body, e.ack);
+    });
+    // Anything else the app is subscribed to (events_api, slash_commands…) is not ours: acked at
+    // once, so Slack does not deliver it again and again.
+    this.sm.on('slack_event', (e: { type: string; ack: Ack; envelope_id?: string }) => {
+      if (e.type === 'interactive' || e.envelope_id === undefined || this.closing) return;
+      this.emit({ kind: 'ignored', envelopeId: e.envelope_id });
+      void this.ack(e.ack, e.envelope_id);
+    });
+  }
+
+  /** Connects; resolves once connected the first time. Rejects on a permanent error (bad app token) or close(). */
+  start(): Promise<void> {
+    if (!this.first) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => {});
+      this.first = { promise, resolve, reject };
+      void this.connect();
+    }
+    return this.first.promise;
+  }
+
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  /** Envelopes being processed now. */
+  get inFlight(): number {
+    return this.busy;
+  }
+
+  /** Stops taking envelopes, waits for handlers in flight (up to closeTimeoutMs), then disconnects. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearTimeout(this.retryTimer);
+    this.wake?.();
+    this.first?.reject(new SlackApprovalError('permanent', 'closed', 'apps.connections.open', 'Slack Socket Mode: closed'));
+    if (this.busy > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.opts.closeTimeoutMs ?? 5000);
+        this.idle.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    await this.sm.disconnect();
+    this.isConnected = false;
+  }
+
+  private emit(e: ReceiverEvent): void {
+    try {
+      this.opts.onEvent?.(e);
+    } catch {
+      /* a metrics hook must not break the receiver */
+    }
+  }
+
+  /** The connection loop: one at a time, backoff between attempts, stops for good on a permanent error. */
+  private async connect(): Promise<void> {
+    if (this.connecting || this.closing) return;
+    this.connecting = true;
+    this.again = false;
+    try {
+      while (!this.closing) {
+        try {
+          await this.attempt();
+          this.backoff.reset();
+          this.first?.resolve();
+          return;
+        } catch (e) {
+          if (this.closing) return;
+          const error = classifySlackError('apps.connections.open', e);
+          const willRetry = error.retryable;
+          this.emit({ kind: 'connect_failed', error, willRetry });
+          if (!willRetry) {
+            const why = AUTH_CODES.has(error.code) ? 'the app-level token (xapp-…) is not valid or lacks connections:write' : error.message;
+            this.opts.log?.('error', `Slack Socket Mode: cannot connect, giving up: ${error.code}: ${why}`);
+            this.first?.reject(error);
+            return;
+          }
+          const wait = this.backoff.next();
+          this.opts.log?.('warn', `Slack Socket Mode: cannot connect (${error.message}); retrying in ${wait} ms`);
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            this.retryTimer = setTimeout(resolve, wait);
+          });
+          this.wake = undefined;
+        }
+      }
+    } finally {
+      this.connecting = false;
+      // The socket closed between the hello and here: the 'disconnected' listener saw `connecting` and left it to us.
+      if (this.again && !this.closing && !this.isConnected) void this.connect();
+    }
+  }
+
+  private async attempt(): Promise<void> {
+    const limit = this.opts.connectTimeoutMs ?? 30_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new SlackApprovalError('retryable', 'timeout', 'apps.connections.open', `Slack Socket Mode: no hello within ${limit} ms`)),
+        limit,
+      );
+    });
+    const started = this.sm.start();
+    started.catch(() => {});
+    try {
+      await Promise.race([started, timeout]);
+    } catch (e) {
+      // A hung attempt is torn down before the next one starts.
+      if (e instanceof SlackApprovalError && e.code === 'timeout') await this.sm.disconnect().catch(() => {});
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async onEnvelope(envelopeId: string, body: unknown, ack: Ack): Promise<void> {
+    // Closing (e.g. leadership lost): leave it unacked so Slack gives it to the next connection.
+    if (this.closing) return;
+    const it = parseInteraction(body);
+    if (!it) {
+      this.emit({ kind: 'ignored', envelopeId });
+      return this.ack(ack, envelopeId);
+    }
+    if (this.busy >= (this.opts.maxInFlight ?? 32)) {
+      this.opts.log?.('warn', `Slack Socket Mode: ${this.busy} envelopes in flight; leaving ${envelopeId} for Slack to deliver again`);
+      this.emit({ kind: 'overloaded', envelopeId });
+      return;
+    }
+    this.busy++;
+    try {
+      const reply = await this.process(it, envelopeId);
+      await this.ack(ack, envelopeId, reply);
+    } catch (error) {
+      this.opts.log?.('warn', `Slack Socket Mode: ${it.action} by ${it.user} on ${it.approvalId} not recorded (left unacknowledged): ${describeError(error)}`);
+      this.emit({ kind: 'handler_failed', interaction: it, error });
+    } finally {
+      this.busy--;
+      if (this.busy === 0) for (const f of this.idle.splice(0)) f();
+    }
+  }
+
+  private async ack(ack: Ack, envelopeId: string, payload?: Record<string, unknown>): Promise<void> {
+    try {
+      await ack(payload);
+    } catch (e) {
+      // The socket went away: Slack delivers it again, and the applied-votes cache acks it at once.
+      this.opts.log?.('warn', `Slack Socket Mode: could not acknowledge ${envelopeId}: ${describeError(e)}`);
+      this.emit({ kind: 'ack_failed', envelopeId });
+    }
+  }
+
+  /** What to ack with; throws to leave the envelope unacked. */
+  private async process(it: Interaction, envelopeId: string): Promise<Record<string, unknown> | undefined> {
+    const key = `${it.approvalId}\0${it.user}\0${it.action}`;
+    const running = this.inflight.get(key);
+    if (this.applied.get(key) || running !== undefined) {
+      if (running !== undefined) await running;
+      this.emit({ kind: 'duplicate', interaction: it });
+      return undefined;
+    }
+    const approval = await this.opts.lookup(it.approvalId);
+    if (!approval) {
+      this.opts.log?.('info', `Slack Socket Mode: ${it.action} by ${it.user} on ${it.approvalId}, which is not pending; ignored`);
+      this.emit({ kind: 'unknown_approval', interaction: it });
+      return it.kind === 'reason'
+        ? { response_action: 'errors', errors: { [REASON_BLOCK_ID]: 'This request is no longer waiting for a decision.' } }
+        : undefined;
+    }
+    const { client } = approval;
+    if (client.config.channel !== it.channel || approval.ts !== it.ts) {
+      this.opts.log?.('warn', `Slack Socket Mode: a button for ${it.approvalId} came from ${it.channel}/${it.ts}, not its message; ignored`);
+      this.emit({ kind: 'wrong_message', interaction: it });
+      return undefined;
+    }
+    if (!(await isApprover(client, it.user))) {
+      this.emit({ kind: 'not_approver', interaction: it });
+      if (it.kind === 'reason') return { response_action: 'errors', errors: { [REASON_BLOCK_ID]: NOT_APPROVER } };
+      await this.ephemeral(client, it.user, NOT_APPROVER);
+      return undefined;
+    }
+    if (it.kind === 'button' && it.action === 'reject' && (this.opts.askReason ?? true) && it.triggerId) {
+      // The same click again (its ack was lost): the modal is open already, and its trigger_id is spent.
+      const asked = `ask\0${envelopeId}`;
+      if (this.applied.get(asked)) return undefined;
+      try {
+        const view = buildReasonModal({ approvalId: it.approvalId, channel: it.channel, ts: it.ts, tool: approval.tool });
+        await client.connection.call('views.open', { trigger_id: it.triggerId, view }, { priority: 'high' });
+        this.applied.set(asked, true);
+        this.emit({ kind: 'reason_asked', interaction: it });
+        return undefined;
+      } catch (e) {
+        this.opts.log?.('warn', `Slack Socket Mode: could not ask ${it.user} for a reason (${describeError(e)}); rejecting without one`);
+      }
+    }
+    const vote: ApprovalVote = {
+      approvalId: it.approvalId,
+      user: it.user,
+      action: it.action,
+      via: it.kind === 'reason' ? 'modal' : 'button',
+      channel: it.channel,
+      ts: it.ts,
+      envelopeId,
+      ...(it.kind === 'reason' && it.reason !== undefined ? { reason: it.reason } : {}),
+    };
+    const started = Date.now();
+    const run = this.runHandler(vote);
+    this.inflight.set(key, run);
+    // A handler that finishes after we stopped waiting still counts: a redelivery is then acked at once.
+    run.then(
+      () => this.applied.set(key, true),
+      () => {},
+    );
+    run.finally(() => this.inflight.delete(key)).catch(() => {});
+    try {
+      await withTimeout(run, this.opts.handlerTimeoutMs ?? 10_000);
+    } catch (e) {
+      await this.ephemeral(client, it.user, NOT_RECORDED);
+      throw e;
+    }
+    this.emit({ kind: 'vote', vote, durationMs: Date.now() - started });
+    return undefined;
+  }
+
+  private async runHandler(vote: ApprovalVote): Promise<void> {
+    const retries = this.opts.retries ?? 1;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.opts.onVote(vote);
+      } catch (e) {
+        if (attempt >= retries || this.closing) throw e;
+        await new Promise((r) => setTimeout(r, this.opts.retryDelayMs ?? 200));
+      }
+    }
+  }
+
+  private async ephemeral(client: SlackApprovalClient, user: string, text: string): Promise<void> {
+    try {
+      await client.connection.call('chat.postEphemeral', { channel: client.config.channel, user, text }, { priority: 'high', channel: client.config.channel });
+    } catch (e) {
+      this.opts.log?.('warn', `Slack Socket Mode: could not tell ${user} (${describeError(e)})`);
+    }
+  }
+}
+
+/** Listed user, or member of a listed group (looked up only for people not listed by id). Throws when a group cannot be read. */
+async function isApprover(client: SlackApprovalClient, user: string): Promise<boolean> {
+  const approvers = client.config.approvers;
+  if (approvers.users.includes(user)) return true;
+  if (approvers.userGroups.length === 0) return false;
+  return (await client.connection.directory.allowlist(approvers, true)).has(user);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_r, reject) => {
+    timer = setTimeout(() => reject(new Error(`the decision handler did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
