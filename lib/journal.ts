@@ -10,7 +10,8 @@
 // by a good one is corruption: open() refuses with JournalCorruptError rather than silently drop
 // what the bad line held.
 // Compaction: rewrite(records) writes them to `<file>.tmp`, fsyncs it, renames it over the file
-// and fsyncs the directory; `compact` lets the owner ask for one after appends.
+// and fsyncs the directory; `compact` lets the owner ask for one after a group of appends when no
+// other append is queued (so the owner's live set is what is on disk), before that group resolves.
 // A failed append is cut off again (truncate to the last good length) so later records never follow
 // half a record; if even that fails, the journal refuses every later write (fail closed).
 // Files are created 0600 in a directory of mode 0700 that this process owns (others could
@@ -257,11 +258,13 @@ export class Journal {
         let n = 0;
         while (n < this.ops.length && this.ops[n]!.kind === 'append') n++;
         const batch = this.ops.splice(0, n) as Extract<Op, { kind: 'append' }>[];
-        await this.settle(batch, () => this.doAppend(Buffer.concat(batch.map((b) => b.data))));
-        if (this.ops.length === 0 && !this.broken && this.compact) {
-          const live = this.compact(this.bytes);
+        await this.settle(batch, async () => {
+          await this.doAppend(Buffer.concat(batch.map((b) => b.data)));
+          // Compacted before the batch's callers resume, and only when nothing else is queued: then
+          // everything the owner has issued is written, so its live records are exactly the durable ones.
+          const live = this.ops.length === 0 && this.compact ? this.compact(this.bytes) : null;
           if (live) await this.doRewrite(live).catch(() => undefined); // a failed compaction leaves the old file, still valid
-        }
+        });
       }
     } finally {
       this.running = false;
