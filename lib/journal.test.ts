@@ -153,7 +153,13 @@ test('append resolves only after its fsync; appends made meanwhile share the nex
   let permits = 0;
   const waiting: (() => void)[] = [];
   const open = () => (waiting.length ? waiting.shift()!() : permits++);
-  const gate = { wait: () => (permits > 0 ? (permits--, Promise.resolve()) : new Promise<void>((r) => waiting.push(r))) };
+  const gate = {
+    wait: () => {
+      if (permits === 0) return new Promise<void>((r) => waiting.push(r));
+      permits--;
+      return Promise.resolve();
+    },
+  };
   const { journal } = await Journal.open(file, { io: tracedIo(events, gate) });
   expect(events).toEqual(['fsync dir']); // the new file's name is durable
   events.length = 0;

@@ -194,7 +194,8 @@ export class Journal {
     const dir = dirname(file);
     const d = await io.mkdir(dir);
     const me = process.getuid?.();
-    if (me !== undefined && d.uid !== me) throw new Error(`${dir} belongs to uid ${d.uid}, not to this process (uid ${me}); give the process a directory of its own`);
+    if (me !== undefined && d.uid !== me)
+      throw new Error(`${dir} belongs to uid ${d.uid}, not to this process (uid ${me}); give the process a directory of its own`);
     if (d.mode & 0o022) throw new Error(`${dir} is writable by other users (mode ${d.mode.toString(8)}); use a directory only this process can write (0700)`);
     const st = await io.stat(file);
     if (st && me !== undefined && st.uid !== me) throw new Error(`${file} belongs to uid ${st.uid}, not to this process (uid ${me})`);

@@ -81,7 +81,11 @@ test('a pending approval survives kill -9: the next sidecar polls Slack for it, 
     expect(waiting.result).toMatchObject({ taskId: task.taskId, status: 'working' });
     expect(waiting.result.statusMessage).toMatch(/^Waiting for human approval/);
     fake.addReaction(CHANNEL, ts, 'white_check_mark', ALICE);
-    await until(async () => (await taskCall(second.base, 'tasks/get', task.taskId, task.session)).result?.status === 'completed', 'the task to complete', 20_000);
+    await until(
+      async () => (await taskCall(second.base, 'tasks/get', task.taskId, task.session)).result?.status === 'completed',
+      'the task to complete',
+      20_000,
+    );
     const result = await taskCall(second.base, 'tasks/result', task.taskId, task.session);
     expect(JSON.stringify(result.result.content)).toContain('deployed api@9.9.9');
     expect(upstream.calls.map((c) => [c.tool, c.args, c.session])).toEqual([['deploy', { service: 'api', version: '9.9.9' }, task.session]]);

@@ -45,7 +45,13 @@ test('every step of a live approval is found again on reopen; ended ones are gon
   await s.posting('tg-a', new Date('2026-12-06T10:00:01Z'));
   await s.posted('tg-a', '1700000000.000100');
   await s.posting('tg-b', new Date('2026-12-06T10:00:02Z'));
-  await s.decided('tg-a', { id: 'tg-a', outcome: 'approved', by: [{ id: 'U0ALICE', name: 'Alice' }], at: new Date('2026-12-06T10:01:00Z'), message: 'approved in Slack by Alice' });
+  await s.decided('tg-a', {
+    id: 'tg-a',
+    outcome: 'approved',
+    by: [{ id: 'U0ALICE', name: 'Alice' }],
+    at: new Date('2026-12-06T10:01:00Z'),
+    message: 'approved in Slack by Alice',
+  });
   await s.executing('tg-a', new Date('2026-12-06T10:01:01Z'));
   await s.end('tg-c');
   await s.close();
@@ -55,7 +61,12 @@ test('every step of a live approval is found again on reopen; ended ones are gon
   expect([...byId.keys()]).toEqual(['tg-a', 'tg-b']);
   const a = byId.get('tg-a')!;
   expect(a.pending).toEqual(pending('tg-a'));
-  expect(a).toMatchObject({ slackChannel: 'C0APPROVE', ts: '1700000000.000100', executionStarted: true, decision: { outcome: 'approved', by: [{ id: 'U0ALICE', name: 'Alice' }] } });
+  expect(a).toMatchObject({
+    slackChannel: 'C0APPROVE',
+    ts: '1700000000.000100',
+    executionStarted: true,
+    decision: { outcome: 'approved', by: [{ id: 'U0ALICE', name: 'Alice' }] },
+  });
   const b = byId.get('tg-b')!;
   expect(b.postingAt).toEqual(new Date('2026-12-06T10:00:02Z'));
   expect(b.ts).toBeUndefined();

@@ -142,7 +142,8 @@ export function foldRecords(records: readonly StoreRecord[]): Map<string, Stored
   for (const r of records) {
     if (r.op === 'header') continue;
     if (r.op === 'put') {
-      if (!live.has(r.approval.id)) live.set(r.approval.id, { pending: fromStored(r.approval), slackChannel: r.approval.slackChannel, executionStarted: false });
+      if (!live.has(r.approval.id))
+        live.set(r.approval.id, { pending: fromStored(r.approval), slackChannel: r.approval.slackChannel, executionStarted: false });
       continue;
     }
     const a = live.get(r.id);
@@ -177,7 +178,9 @@ export function readRecords(raw: readonly unknown[], file: string): StoreRecord[
   raw.forEach((v, i) => {
     const r = RecordSchema.safeParse(v);
     if (!r.success)
-      throw new JournalCorruptError(`${file}: record ${i + 1} is not an approval record: ${r.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
+      throw new JournalCorruptError(
+        `${file}: record ${i + 1} is not an approval record: ${r.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`,
+      );
     if (r.data.op === 'header' && r.data.v !== STORE_VERSION)
       throw new JournalCorruptError(`${file}: written by another version of the approval store (format ${r.data.v}; this one reads ${STORE_VERSION})`);
     out.push(r.data);

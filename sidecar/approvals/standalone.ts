@@ -21,7 +21,7 @@ import { ApprovalPoller, type BackoffConfig, type PollerResult } from '../../sla
 import type { RateLimiterOptions } from '../../slack/rate-limiter.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, Decision, PendingApproval } from './backend.js';
-import type { ApprovalStore } from './approval-store.js';
+import type { ApprovalStore, StoredApproval } from './approval-store.js';
 import type { ApprovalChannelInfo } from './engine.js';
 import { FairQueue } from '../../lib/fair-queue.js';
 import { describeError } from '../../lib/describe-error.js';
@@ -289,7 +289,11 @@ export function standaloneBackend(
     if (store) {
       const ts = r.ts;
       await store.posted(p.id, ts).catch((err: unknown) =>
-        log.warn('approval store write failed; after a restart the message is looked for before posting again', { id: p.id, what: 'posted', error: describeError(err) }),
+        log.warn('approval store write failed; after a restart the message is looked for before posting again', {
+          id: p.id,
+          what: 'posted',
+          error: describeError(err),
+        }),
       );
     }
     if (r.state === 'cancelled') {
@@ -303,6 +307,63 @@ export function standaloneBackend(
     r.state = 'pending';
     poller.add(r.channel.client.pending(p.id, r.ts!, p.expiresAt));
     r.posted.resolve();
+  };
+
+  /**
+   * One approval found in the store after a restart: what the engine is told, and the record this
+   * backend keeps for it (none when it ends here). Its message is polled (posted), posted (never
+   * was; looked for first when a post was interrupted), or it waits for finished() (approved).
+   */
+  const restore = (a: StoredApproval, now: Date): { adopted: AdoptedApproval; r?: Record_ } => {
+    const p = a.pending;
+    const adopted: AdoptedApproval = { pending: p, executionStarted: a.executionStarted, ...(a.decision ? { decision: a.decision } : {}) };
+    const ch = byName.get(p.channel);
+    if (!ch || ch.config.slack.channel !== a.slackChannel) {
+      // Its message cannot be read any more; an approval already given still stands.
+      if (!a.decision && !a.executionStarted) {
+        const why = ch ? `now posts to another Slack channel than ${a.slackChannel}` : 'is no longer configured';
+        adopted.decision = {
+          id: p.id,
+          outcome: 'failed',
+          at: now,
+          message: `the approval channel "${p.channel}" ${why}; the approval cannot be decided after the restart`,
+        };
+        remember('end', p.id, () => store!.end(p.id));
+      }
+      return { adopted };
+    }
+    const r: Record_ = {
+      pending: p,
+      channel: ch,
+      input: postInput(p),
+      state: 'queued',
+      executionStarted: a.executionStarted,
+      key: p.owner ?? p.id,
+      abort: new AbortController(),
+      posted: { resolve: () => undefined, reject: () => undefined },
+      adopted: true,
+      ...(a.ts !== undefined ? { ts: a.ts } : {}),
+      ...(a.decision ? { decision: a.decision } : {}),
+    };
+    if (a.executionStarted) {
+      // It may have run: the engine ends its task (never runs it again); the message says so.
+      update(r, {
+        status: 'approved',
+        by: a.decision?.by ?? [],
+        at: now,
+        reason: 'interrupted by a restart of the sidecar while executing; it may or may not have run, and is not run again',
+      });
+      remember('end', p.id, () => store!.end(p.id));
+      return { adopted };
+    }
+    records.set(p.id, r);
+    if (a.decision) r.state = 'decided';
+    else if (a.ts !== undefined) r.state = 'pending';
+    else {
+      if (a.postingAt) r.recoverFrom = a.postingAt;
+      ch.posts.push(r.key, r);
+    }
+    return { adopted, r };
   };
 
   const names = [...byName.keys()];
@@ -405,71 +466,21 @@ export function standaloneBackend(
       const out: AdoptedApproval[] = [];
       const poll: Record_[] = [];
       const post = new Set<Channel>();
-      const now = new Date();
+      let interrupted = 0;
       for (const a of store.loaded) {
-        const p = a.pending;
-        if (records.has(p.id) || !store.has(p.id)) continue;
-        const adopted: AdoptedApproval = { pending: p, executionStarted: a.executionStarted, ...(a.decision ? { decision: a.decision } : {}) };
+        if (records.has(a.pending.id) || !store.has(a.pending.id)) continue;
+        const { adopted, r } = restore(a, new Date());
         out.push(adopted);
-        const ch = byName.get(p.channel);
-        if (!ch || ch.config.slack.channel !== a.slackChannel) {
-          // Its message cannot be read any more; an approval already given still stands.
-          if (!a.decision && !a.executionStarted) {
-            const why = ch ? `now posts to another Slack channel than ${a.slackChannel}` : 'is no longer configured';
-            adopted.decision = { id: p.id, outcome: 'failed', at: now, message: `the approval channel "${p.channel}" ${why}; the approval cannot be decided after the restart` };
-            remember('end', p.id, () => store.end(p.id));
-          }
-          continue;
-        }
-        const r: Record_ = {
-          pending: p,
-          channel: ch,
-          input: postInput(p),
-          state: 'queued',
-          executionStarted: a.executionStarted,
-          key: p.owner ?? p.id,
-          abort: new AbortController(),
-          posted: { resolve: () => undefined, reject: () => undefined },
-          adopted: true,
-          ...(a.ts !== undefined ? { ts: a.ts } : {}),
-          ...(a.decision ? { decision: a.decision } : {}),
-        };
-        if (a.executionStarted) {
-          // It may have run: the engine ends its task (never runs it again); the message says so.
-          update(r, {
-            status: 'approved',
-            by: a.decision?.by ?? [],
-            at: now,
-            reason: 'interrupted by a restart of the sidecar while executing; it may or may not have run, and is not run again',
-          });
-          remember('end', p.id, () => store.end(p.id));
-          continue;
-        }
-        records.set(p.id, r);
-        if (a.decision) r.state = 'decided';
-        else if (a.ts !== undefined) {
-          r.state = 'pending';
-          poll.push(r);
-        } else {
-          if (a.postingAt) r.recoverFrom = a.postingAt;
-          ch.posts.push(r.key, r);
-          post.add(ch);
-        }
+        if (a.executionStarted) interrupted++;
+        if (r?.state === 'pending') poll.push(r);
+        else if (r?.state === 'queued') post.add(r.channel);
       }
       // Polls and posts start once the engine holds the tasks (its adopt() follows this one).
       setImmediate(() => {
         for (const r of poll) if (r.state === 'pending' && !closed) poller.add(r.channel.client.pending(r.pending.id, r.ts!, r.pending.expiresAt));
         for (const ch of post) pump(ch);
       });
-      if (out.length)
-        log.info('approvals found in the approval store', {
-          file: store.file,
-          count: out.length,
-          posted: poll.length,
-          toPost: out.length - poll.length - out.filter((x) => x.decision || x.executionStarted).length,
-          approved: out.filter((x) => x.decision?.outcome === 'approved' && !x.executionStarted).length,
-          interrupted: out.filter((x) => x.executionStarted).length,
-        });
+      if (out.length) log.info('approvals found in the approval store', { file: store.file, count: out.length, polled: poll.length, interrupted });
       return out;
     },
 
