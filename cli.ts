@@ -244,7 +244,7 @@ async function sidecar(args: string[]): Promise<number> {
           process.stderr.write(`thoughtgate sidecar: cannot open the approval store: ${describeError(err)}\n`);
           return 1;
         }
-        log.info('approvals survive a restart', { file: store.file, found: store.loaded.length });
+        log.info('approvals survive a restart', { file: store.file, found: store.found });
       } else log.info('approvals are kept in memory only and do not survive a restart (--state-dir keeps them)');
       let backend: ReturnType<typeof standaloneBackend>;
       try {

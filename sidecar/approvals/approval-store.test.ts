@@ -57,7 +57,7 @@ test('every step of a live approval is found again on reopen; ended ones are gon
   await s.close();
 
   const again = await openApprovalStore(dir, { log: log() });
-  const byId = new Map(again.loaded.map((a) => [a.pending.id, a]));
+  const byId = new Map(again.takeLoaded().map((a) => [a.pending.id, a]));
   expect([...byId.keys()]).toEqual(['tg-a', 'tg-b']);
   const a = byId.get('tg-a')!;
   expect(a.pending).toEqual(pending('tg-a'));
@@ -87,7 +87,7 @@ test('a store whose approvals all ended is compacted to its header as it goes', 
   expect(s.stats().fileBytes).toBeLessThan(80 * 1024);
   await s.close();
   const again = await openApprovalStore(dir, { log: log() });
-  expect(again.loaded).toEqual([]);
+  expect(again.takeLoaded()).toEqual([]);
   expect(readFileSync(join(dir, STORE_FILE), 'utf8').trim().split('\n')).toHaveLength(1);
   await again.close();
 });
@@ -104,7 +104,9 @@ test('beyond maxApprovals or maxBytes a new approval is refused with a clear err
   await expect(s.put(pending('tg-4', { arguments: { big: 'y'.repeat(5000) } }), 'C0APPROVE')).rejects.toThrow(/would pass its bound of 4096/);
   await s.close();
   const again = await openApprovalStore(dir, { log: log() });
-  expect(again.loaded.map((a) => a.pending.id)).toEqual(['tg-3']);
+  expect(again.found).toBe(1);
+  expect(again.takeLoaded().map((a) => a.pending.id)).toEqual(['tg-3']);
+  expect(again.takeLoaded()).toEqual([]); // handed out once
   await again.close();
 });
 
@@ -122,7 +124,7 @@ test('a torn last record is ignored with a warning; a record of the wrong shape 
   const half = encodeRecord({ op: 'executing', id: 'tg-a', at: new Date().toISOString() });
   appendFileSync(file, half.subarray(0, 20));
   const again = await openApprovalStore(dir, { log: log() });
-  expect(again.loaded[0]!.executionStarted).toBe(false); // never acknowledged: the call never ran
+  expect(again.takeLoaded()[0]!.executionStarted).toBe(false); // never acknowledged: the call never ran
   expect(lines.map((l) => JSON.parse(l) as { msg: string }).some((l) => l.msg.startsWith('approval store: the last record was cut short'))).toBe(true);
   await again.close();
 

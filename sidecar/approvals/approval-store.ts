@@ -193,8 +193,10 @@ export function readRecords(raw: readonly unknown[], file: string): StoreRecord[
 
 export interface ApprovalStore {
   readonly file: string;
-  /** The live approvals found when the store was opened (for adopt()). */
-  readonly loaded: readonly StoredApproval[];
+  /** How many live approvals the store found when it was opened. */
+  readonly found: number;
+  /** The live approvals found when the store was opened (for adopt()); handed out once, then not kept. */
+  takeLoaded(): StoredApproval[];
   has(id: string): boolean;
   /** Live approvals and the bytes of their records. */
   stats(): { approvals: number; bytes: number; fileBytes: number };
@@ -280,7 +282,12 @@ export async function openApprovalStore(dir: string, o: ApprovalStoreOptions): P
 
   return {
     file,
-    loaded: [...folded.values()],
+    found: folded.size,
+    takeLoaded() {
+      const out = [...folded.values()];
+      folded.clear();
+      return out;
+    },
     has: (id) => live.has(id),
     stats: () => ({ approvals: live.size, bytes: liveBytes, fileBytes: journal.size }),
 

@@ -467,7 +467,7 @@ export function standaloneBackend(
       const poll: Record_[] = [];
       const post = new Set<Channel>();
       let interrupted = 0;
-      for (const a of store.loaded) {
+      for (const a of store.takeLoaded()) {
         if (records.has(a.pending.id) || !store.has(a.pending.id)) continue;
         const { adopted, r } = restore(a, new Date());
         out.push(adopted);
