@@ -9,13 +9,14 @@
 //
 //   node dist/bench/approval-store.js   (it runs itself again with --expose-gc)
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../lib/log.js';
 import { openApprovalStore } from '../sidecar/approvals/approval-store.js';
 import type { PendingApproval } from '../sidecar/approvals/backend.js';
+import { freePort, pct } from './support/processes.js';
+import { statusMemory } from './support/proc.js';
 
 const N = 1000;
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -67,7 +68,7 @@ async function inProcess(): Promise<void> {
     console.log(`approvals held alone: ${((h1 - h0) / N).toFixed(0)} B heap each`);
     console.log(`store opened (empty): ${((h2 - h1) / 1024).toFixed(0)} KiB heap`);
     console.log(`store, per live approval: ${((h3 - h2) / N).toFixed(0)} B heap (records referencing the same arguments)`);
-    console.log(`durable put (write + fdatasync): p50 ${times[N >> 1]!.toFixed(2)} ms, p99 ${times[Math.floor(N * 0.99)]!.toFixed(2)} ms`);
+    console.log(`durable put (write + fdatasync): p50 ${pct(times, 50).toFixed(2)} ms, p99 ${pct(times, 99).toFixed(2)} ms`);
     console.log(`file: ${s.fileBytes} bytes for ${s.approvals} approvals (${(s.fileBytes / s.approvals).toFixed(0)} B each)`);
     await store.close();
   } finally {
@@ -75,18 +76,10 @@ async function inProcess(): Promise<void> {
   }
 }
 
-const free = (): Promise<number> =>
-  new Promise((r) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => r(port));
-    });
-  });
-
 async function idle(withStore: boolean, dir: string): Promise<{ rss: number; anon: number }> {
   const node = process.env['BENCH_NODE'] ?? process.execPath;
   const cfg = join(dir, 'c.yaml');
-  const [port, admin] = [await free(), await free()];
+  const [port, admin] = [await freePort(), await freePort()];
   const args = [
     join(import.meta.dirname, '..', 'cli.js'),
     'sidecar',
@@ -112,9 +105,7 @@ async function idle(withStore: boolean, dir: string): Promise<{ rss: number; ano
     await new Promise((r) => setTimeout(r, 10));
   }
   await new Promise((r) => setTimeout(r, 2000));
-  const st = readFileSync(`/proc/${p.pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(st)![1]) / 1024;
-  const out = { rss: kb('VmRSS'), anon: kb('RssAnon') };
+  const out = statusMemory(p.pid!);
   p.kill();
   await new Promise((r) => p.once('exit', r));
   return out;

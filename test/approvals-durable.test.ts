@@ -13,7 +13,7 @@ import { createLogger } from '../lib/log.js';
 import { openApprovalStore } from '../sidecar/approvals/approval-store.js';
 import type { PendingApproval } from '../sidecar/approvals/backend.js';
 import { requestHash } from '../sidecar/approvals/hash.js';
-import { standaloneBackend } from '../sidecar/approvals/standalone.js';
+import { postInput, standaloneBackend } from '../sidecar/approvals/standalone.js';
 import { fileProvider, loadInitial } from '../sidecar/providers/file.js';
 import { startSidecar, type Sidecar } from '../sidecar/sidecar.js';
 import { SlackApprovalClient } from '../slack/client.js';
@@ -181,16 +181,7 @@ test('a post interrupted after chat.postMessage: the message is found in the cha
     approvers: { users: [ALICE], userGroups: [] },
     reactions: { approve: ['white_check_mark'], reject: ['x'] },
   });
-  const { ts } = await slack.post({
-    id: p.id,
-    tool: p.tool,
-    source: p.source,
-    method: p.method,
-    arguments: p.arguments,
-    workload: p.workload,
-    expiresAt: p.expiresAt,
-    rule: p.reason,
-  });
+  const { ts } = await slack.post(postInput(p));
   pool.close();
 
   const url = await start();

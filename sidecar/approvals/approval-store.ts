@@ -87,49 +87,24 @@ interface Live {
 // ---------- pure ----------
 
 export function toRecord(p: PendingApproval, slackChannel: string): StoreRecord {
+  // `owner` (the fairness key) is not stored: it is derived from source and client again.
+  const { owner: _owner, workload, createdAt, expiresAt, ...rest } = p;
   return {
     op: 'put',
     approval: {
-      id: p.id,
-      channel: p.channel,
+      ...rest,
       slackChannel,
-      workload: { namespace: p.workload.namespace, serviceAccount: p.workload.serviceAccount, pod: p.workload.pod },
-      source: p.source,
-      method: p.method,
-      tool: p.tool,
-      arguments: p.arguments,
-      requestHash: p.requestHash,
-      reason: p.reason,
-      ...(p.mcpSessionId !== undefined ? { mcpSessionId: p.mcpSessionId } : {}),
-      // `owner` (the fairness key) is not stored: it is derived from source and client again.
-      ...(p.client !== undefined ? { client: p.client } : {}),
-      createdAt: p.createdAt.toISOString(),
-      expiresAt: p.expiresAt.toISOString(),
-      ...(p.traceparent !== undefined ? { traceparent: p.traceparent } : {}),
+      workload: { namespace: workload.namespace, serviceAccount: workload.serviceAccount, pod: workload.pod },
+      createdAt: createdAt.toISOString(),
+      expiresAt: expiresAt.toISOString(),
     },
   };
 }
 
 function fromStored(a: Extract<StoreRecord, { op: 'put' }>['approval']): PendingApproval {
-  const p: PendingApproval = {
-    id: a.id,
-    channel: a.channel,
-    workload: { ...a.workload },
-    source: a.source,
-    method: a.method,
-    tool: a.tool,
-    arguments: a.arguments,
-    requestHash: a.requestHash,
-    reason: a.reason,
-    createdAt: new Date(a.createdAt),
-    expiresAt: new Date(a.expiresAt),
-  };
-  if (a.mcpSessionId !== undefined) p.mcpSessionId = a.mcpSessionId;
-  if (a.client !== undefined) {
-    p.client = a.client;
-    p.owner = `${a.source}\u0000${a.client}`;
-  }
-  if (a.traceparent !== undefined) p.traceparent = a.traceparent;
+  const { slackChannel: _slackChannel, workload, createdAt, expiresAt, ...rest } = a;
+  const p: PendingApproval = { ...rest, workload: { ...workload }, createdAt: new Date(createdAt), expiresAt: new Date(expiresAt) };
+  if (a.client !== undefined) p.owner = `${a.source}\u0000${a.client}`;
   return p;
 }
 

@@ -90,7 +90,7 @@ interface Record_ {
 type Env = Record<string, string | undefined>;
 
 /** What the Slack message shows of an approval. */
-function postInput(p: PendingApproval): ApprovalPostInput {
+export function postInput(p: PendingApproval): ApprovalPostInput {
   return {
     id: p.id,
     tool: p.tool,
