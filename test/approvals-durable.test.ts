@@ -135,6 +135,21 @@ test('each record is durable before the action it protects: the approval before 
   await client.close();
 });
 
+/** Posts the approval's message as the sidecar's Slack client does (same message and metadata). */
+async function postMessage(p: PendingApproval): Promise<string> {
+  const pool = new SlackConnectionPool({});
+  const slack = new SlackApprovalClient(pool.get(TOKEN, fake.url), {
+    channel: CHANNEL,
+    approvers: { users: [ALICE], userGroups: [] },
+    reactions: { approve: ['white_check_mark'], reject: ['x'] },
+  });
+  try {
+    return (await slack.post(postInput(p))).ts;
+  } finally {
+    pool.close();
+  }
+}
+
 /** The store as a process killed right after `posting` leaves it: the approval and the start of its post. */
 async function crashedMidPost(p: PendingApproval): Promise<void> {
   const store = await openApprovalStore(stateDir, { log: log() });
@@ -174,15 +189,8 @@ test('a post interrupted after chat.postMessage: the message is found in the cha
   const auth = 'Bearer agent-token';
   const p = pendingFor(auth);
   await crashedMidPost(p);
-  // The crashed process's post did reach Slack (same client, same message and metadata).
-  const pool = new SlackConnectionPool({});
-  const slack = new SlackApprovalClient(pool.get(TOKEN, fake.url), {
-    channel: CHANNEL,
-    approvers: { users: [ALICE], userGroups: [] },
-    reactions: { approve: ['white_check_mark'], reject: ['x'] },
-  });
-  const { ts } = await slack.post(postInput(p));
-  pool.close();
+  // The crashed process's post did reach Slack.
+  const ts = await postMessage(p);
 
   const url = await start();
   await until(() => lines.some((l) => l.includes('found the Slack message of a post interrupted by a restart')), 'the message to be found');
@@ -209,4 +217,56 @@ test('a post interrupted before Slack got it: the history is looked at first, th
   expect(order).toEqual(['conversations.history', 'chat.postMessage']);
   expect((await taskGet(url, p.id, { authorization: auth })).result).toMatchObject({ status: 'working' });
   expect(fake.messages(CHANNEL)).toHaveLength(1);
+});
+
+/** The store as a process killed while the approval waited in Slack leaves it, with its message posted. */
+async function crashedWhilePosted(p: PendingApproval): Promise<string> {
+  const store = await openApprovalStore(stateDir, { log: log() });
+  await store.put(p, CHANNEL);
+  await store.posting(p.id, new Date());
+  const ts = await postMessage(p);
+  await store.posted(p.id, ts);
+  await store.close();
+  return ts;
+}
+
+test('a held call found after a restart cannot be resumed: it is cancelled, its message says so, and it leaves the store', async () => {
+  const p = { ...pendingFor('Bearer agent-token'), id: 'tgh-0123456789abcdef0123456789abcdef' };
+  const ts = await crashedWhilePosted(p);
+  await start();
+  await until(() => fake.calls('chat.update').some((c) => c.args['ts'] === ts), 'the message update');
+  expect(JSON.stringify(fake.messages(CHANNEL)[0]!.blocks)).toMatch(/Cancelled/);
+  // The end record was queued before the update was sent; closing flushes the journal.
+  for (const s of sidecars.splice(0)) await s.close();
+  const again = await openApprovalStore(stateDir, { log: log() });
+  expect(again.found).toBe(0);
+  await again.close();
+  expect(upstream.calls).toHaveLength(0);
+});
+
+test('an approval that expired while no sidecar ran, before it was posted, ends expired without a message', async () => {
+  const auth = 'Bearer agent-token';
+  const p = { ...pendingFor(auth), expiresAt: new Date(Date.now() - 1000) };
+  const store = await openApprovalStore(stateDir, { log: log() });
+  await store.put(p, CHANNEL);
+  await store.close();
+  const url = await start();
+  const t = (await taskGet(url, p.id, { authorization: auth })).result;
+  expect(t).toMatchObject({ taskId: p.id, status: 'failed' });
+  expect(t.statusMessage).toMatch(/expired before it was posted/);
+  expect(fake.calls('chat.postMessage')).toHaveLength(0);
+});
+
+test('an approval whose channel left approvalChannels ends failed after the restart, for its owner', async () => {
+  const auth = 'Bearer agent-token';
+  const p = { ...pendingFor(auth), channel: 'gone' };
+  const store = await openApprovalStore(stateDir, { log: log() });
+  await store.put(p, CHANNEL);
+  await store.posted(p.id, '1.000001');
+  await store.close();
+  const url = await start();
+  const t = (await taskGet(url, p.id, { authorization: auth })).result;
+  expect(t).toMatchObject({ status: 'failed' });
+  expect(t.statusMessage).toMatch(/approval channel "gone" is no longer configured/);
+  expect(upstream.calls).toHaveLength(0);
 });

@@ -356,6 +356,17 @@ export function standaloneBackend(
       remember('end', p.id, () => store!.end(p.id));
       return { adopted };
     }
+    if (!a.decision && a.ts === undefined && p.expiresAt.getTime() <= now.getTime()) {
+      // Expired while no sidecar ran, before anyone could see it: not worth a message now.
+      adopted.decision = {
+        id: p.id,
+        outcome: 'expired',
+        at: now,
+        message: `no approver decided by ${p.expiresAt.toISOString()} (it expired before it was posted)`,
+      };
+      remember('end', p.id, () => store!.end(p.id));
+      return { adopted };
+    }
     records.set(p.id, r);
     if (a.decision) r.state = 'decided';
     else if (a.ts !== undefined) r.state = 'pending';
