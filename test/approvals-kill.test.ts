@@ -3,14 +3,15 @@
 // answers its task to the client that created it only; an approval killed after its execution
 // mark is never run again. The fake Slack and the upstream live in the test process and outlive
 // the sidecars; the upstream counts the calls it gets.
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { encodeRecord } from '../lib/journal.js';
 import { ALICE, approvalConfig, CHANNEL, messageText, startApprovalUpstream, tasksClient, TOKEN, until, type ApprovalUpstream } from './approvals-harness.js';
 import { startFakeSlack, type FakeSlack } from './fakes/slack-server.js';
 import { messagesOf, rawPost } from './support/sidecar.js';
-import { startCliSidecar } from './support/processes.js';
+import { CLI, freePort, run, startCliSidecar } from './support/processes.js';
 
 const PROTOCOL = '2025-11-25';
 
@@ -135,3 +136,19 @@ test('an approval killed after its execution mark is never run again; its task e
   expect(third.proc.out()).not.toMatch(/approvals found in the approval store/);
   expect(upstream.calls).toHaveLength(1);
 }, 90_000);
+
+test('a damaged journal stops the start with the reason; without --state-dir the start log says approvals do not survive a restart', async () => {
+  mkdirSync(stateDir, { mode: 0o700 });
+  const good = (n: number) => encodeRecord({ op: 'end', id: `tg-${n}` });
+  writeFileSync(join(stateDir, 'approvals.journal'), Buffer.concat([encodeRecord({ op: 'header', v: 1 }), Buffer.from('0000dead {"op":"put"}\n'), good(1)]));
+  const [port, admin] = [await freePort(), await freePort()];
+  const p = run(process.execPath, [CLI, 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(admin), '--state-dir', stateDir], env);
+  expect(await p.exited).toBe(1);
+  expect(p.err()).toMatch(
+    /cannot open the approval store: .*approvals\.journal: record 2 \(at byte \d+\) is damaged \(checksum mismatch\) and valid records follow it/,
+  );
+
+  const plain = await startCliSidecar(config, env);
+  await until(() => plain.proc.out().includes('approvals are kept in memory only and do not survive a restart'), 'the start log line');
+  await plain.proc.stop();
+}, 60_000);
