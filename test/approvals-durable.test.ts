@@ -53,11 +53,11 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(io?: JournalIo): Promise<string> {
+async function start(io?: JournalIo, maxApprovals?: number): Promise<string> {
   const initial = await loadInitial(configPath, env);
   if (!initial.ok) throw new Error(initial.errors.join('\n'));
   const l = log();
-  const store = await openApprovalStore(stateDir, { log: l, ...(io ? { io } : {}) });
+  const store = await openApprovalStore(stateDir, { log: l, ...(io ? { io } : {}), ...(maxApprovals ? { maxApprovals } : {}) });
   const sidecar = await startSidecar({
     port: 0,
     adminPort: 0,
@@ -269,4 +269,24 @@ test('an approval whose channel left approvalChannels ends failed after the rest
   expect(t).toMatchObject({ status: 'failed' });
   expect(t.statusMessage).toMatch(/approval channel "gone" is no longer configured/);
   expect(upstream.calls).toHaveLength(0);
+});
+
+test('a full store refuses a new approval with a clear error, counted as a failed submit; nothing is posted for it', async () => {
+  const url = await start(undefined, 1);
+  const { client } = await tasksClient(url);
+  const create = async (version: string) =>
+    (await client.request({ method: 'tools/call', params: { name: 'deploy', arguments: { service: 'api', version } } }, CreateTaskResultSchema, { task: {} }))
+      .task.taskId;
+  const first = await create('1');
+  await until(() => fake.messages(CHANNEL).length === 1, 'the first post');
+  const second = await create('2');
+  await until(async () => (await client.experimental.tasks.getTask(second)).status === 'failed', 'the second task to fail');
+  expect((await client.experimental.tasks.getTask(second)).statusMessage).toMatch(
+    /^Approval unavailable; not executed: the approval store .*approvals\.journal already holds 1 approvals, the most it keeps \(1\)/,
+  );
+  expect((await client.experimental.tasks.getTask(first)).status).toBe('working');
+  const metrics = await (await fetch(`http://127.0.0.1:${sidecars[0]!.adminPort}/metrics`)).text();
+  expect(metrics).toMatch(/thoughtgate_sidecar_approval_backend_write_failures_total\{op="submit"\} 1/);
+  expect(fake.calls('chat.postMessage')).toHaveLength(1);
+  await client.close();
 });

@@ -145,6 +145,8 @@ export function standaloneBackend(
   const pollErrors = new Set<string>();
   let closed = false;
   const store = opts.store;
+  /** Approvals markExecuting was called for (until finished): a second call is refused. */
+  const marked = new Set<string>();
 
   /** A store write no action waits on: a failure is logged (the next restart may see an older state). */
   const remember = (what: string, id: string, write: () => Promise<void>): void => {
@@ -455,15 +457,18 @@ export function standaloneBackend(
     },
 
     async markExecuting(id) {
-      const r = records.get(id);
-      if (r?.executionStarted) throw new Error(`approval ${id} is already marked as executing`);
-      if (r) r.executionStarted = true;
+      // Once per approval, whether the first attempt succeeded or not.
+      if (marked.has(id)) throw new Error(`approval ${id} was already marked as executing`);
+      marked.add(id);
       // With a store the mark is durable before the call runs: a restart never runs it again.
       if (store) await store.executing(id, new Date());
+      const r = records.get(id);
+      if (r) r.executionStarted = true;
     },
 
     async finished(id, result) {
       const r = records.get(id);
+      marked.delete(id);
       if (r) {
         records.delete(id);
         const status: FinalStatus = r.executionStarted ? 'approved' : 'failed';
