@@ -65,6 +65,9 @@ Options (each also settable by environment; a flag wins over its variable):
   --log-level <level>     debug | info | warn | error (default info)   [${ENV.logLevel}]
   --drain-timeout <dur>   on SIGTERM, how long in-flight requests may   [${ENV.drainTimeout}]
                           finish before connections are closed (default 10s)
+  --state-dir <dir>       standalone approvals: a directory of its own    [${ENV.stateDir}]
+                          (0700) where pending approvals survive a restart
+                          (docs/approvals.md); unset: kept in memory only
 
 Capture (a pod whose traffic the init container "capture-init" redirects; the
 webhook sets these; each listener binds 127.0.0.1 and ::1):
@@ -181,6 +184,7 @@ async function sidecar(args: string[]): Promise<number> {
       'allowed-hosts': { type: 'string' },
       'log-level': { type: 'string' },
       'drain-timeout': { type: 'string' },
+      'state-dir': { type: 'string' },
       'transparent-port': { type: 'string' },
       'tls-port': { type: 'string' },
       'capture-state': { type: 'string' },
@@ -230,10 +234,23 @@ async function sidecar(args: string[]): Promise<number> {
     if (initial.config.approvalChannels) {
       // Standalone, the sidecar talks to Slack itself (tokens from the environment).
       const { standaloneBackend, ApprovalSetupError } = await import('./sidecar/approvals/standalone.js');
+      const stateDir = (v['state-dir'] as string | undefined) || env[ENV.stateDir] || undefined;
+      let store: import('./sidecar/approvals/approval-store.js').ApprovalStore | undefined;
+      if (stateDir) {
+        const { openApprovalStore } = await import('./sidecar/approvals/approval-store.js');
+        try {
+          store = await openApprovalStore(stateDir, { log });
+        } catch (err) {
+          process.stderr.write(`thoughtgate sidecar: cannot open the approval store: ${describeError(err)}\n`);
+          return 1;
+        }
+        log.info('approvals survive a restart', { file: store.file, found: store.found });
+      } else log.info('approvals are kept in memory only and do not survive a restart (--state-dir keeps them)');
       let backend: ReturnType<typeof standaloneBackend>;
       try {
-        backend = standaloneBackend(initial.config.approvalChannels, env, log);
+        backend = standaloneBackend(initial.config.approvalChannels, env, log, undefined, store ? { store } : {});
       } catch (err) {
+        await store?.close();
         if (!(err instanceof ApprovalSetupError)) throw err;
         process.stderr.write(`thoughtgate sidecar: invalid configuration\n  ${err.message}\n`);
         return 1;
@@ -262,6 +279,7 @@ async function sidecar(args: string[]): Promise<number> {
     const { createClusterBackend } = await import('./sidecar/approvals/cluster-backend.js');
     const { namespace, serviceAccount, pod } = id.identity;
     approvals = createClusterBackend({ workload: { namespace, serviceAccount, pod }, log, transport: kube });
+    if (v['state-dir'] || env[ENV.stateDir]) log.warn('--state-dir is ignored in a cluster: the ApprovalRequests keep approvals across restarts');
     auditEvents = { namespace, pod, transport: kube };
   }
   let sc: Awaited<ReturnType<typeof startSidecar>>;

@@ -1,0 +1,215 @@
+// The journal on the real file system (torn tails, corruption, compaction, modes), and with an
+// injected JournalIo where a crash cannot be staged for real: the order of write, fsync and the
+// caller's action, one fsync per group of appends, a write that fails half way.
+import { appendFileSync, chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeRecord, Journal, JournalCorruptError, nodeJournalIo, parseJournal, type AppendFile, type JournalIo } from './journal.js';
+
+let dir: string;
+let file: string;
+beforeEach(() => {
+  dir = join(mkdtempSync(join(tmpdir(), 'tg-journal-')), 'state');
+  file = join(dir, 'j.journal');
+});
+afterEach(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
+
+test('appended records come back on open, in order; the directory is 0700 and the file 0600', async () => {
+  const { journal, records } = await Journal.open(file);
+  expect(records).toEqual([]);
+  await journal.append({ a: 1 });
+  await Promise.all([journal.append({ b: 'two\nlines' }), journal.append({ c: [3] })]);
+  await journal.close();
+  expect(statSync(dir).mode & 0o777).toBe(0o700);
+  expect(statSync(file).mode & 0o777).toBe(0o600);
+  const again = await Journal.open(file);
+  expect(again.records).toEqual([{ a: 1 }, { b: 'two\nlines' }, { c: [3] }]);
+  await again.journal.close();
+});
+
+test('a torn last record (a crash mid-write) is cut off with a warning, and appends after it stay readable', async () => {
+  const { journal } = await Journal.open(file);
+  await journal.append({ n: 1 });
+  await journal.append({ n: 2 });
+  await journal.close();
+  const whole = readFileSync(file);
+  const third = encodeRecord({ n: 3 });
+  appendFileSync(file, third.subarray(0, third.length - 5)); // half a record, no newline
+  const warnings: unknown[] = [];
+  const a = await Journal.open(file, { onTornTail: (t) => warnings.push(t) });
+  expect(a.records).toEqual([{ n: 1 }, { n: 2 }]);
+  expect(warnings).toEqual([{ file, offset: whole.length, bytes: third.length - 5, why: 'incomplete (no newline)' }]);
+  expect(readFileSync(file)).toEqual(whole); // cut off before anything follows it
+  await a.journal.append({ n: 4 });
+  await a.journal.close();
+  const b = await Journal.open(file, { onTornTail: () => warnings.push('again') });
+  expect(b.records).toEqual([{ n: 1 }, { n: 2 }, { n: 4 }]);
+  expect(warnings).toHaveLength(1);
+  await b.journal.close();
+});
+
+test('a whole last line that fails its checksum is a torn tail too', () => {
+  const good = encodeRecord({ n: 1 });
+  const bad = Buffer.from(encodeRecord({ n: 2 }).toString().replace('"n":2', '"n":9'));
+  const p = parseJournal(Buffer.concat([good, bad]), 'f');
+  expect(p.records).toEqual([{ n: 1 }]);
+  expect(p.torn).toEqual({ offset: good.length, bytes: bad.length, why: 'checksum mismatch' });
+});
+
+test('a damaged record followed by a good one is corruption: open refuses, the file is left as it is', async () => {
+  const bad = Buffer.from(encodeRecord({ n: 2 }).toString().replace('"n":2', '"n":9'));
+  const { journal } = await Journal.open(file);
+  await journal.close();
+  const data = Buffer.concat([encodeRecord({ n: 1 }), bad, encodeRecord({ n: 3 })]);
+  writeFileSync(file, data);
+  await expect(Journal.open(file)).rejects.toThrow(JournalCorruptError);
+  await expect(Journal.open(file)).rejects.toThrow(/record 2 \(at byte \d+\) is damaged \(checksum mismatch\) and valid records follow it/);
+  expect(readFileSync(file)).toEqual(data);
+  // Garbage that is not a record at all, in the middle, too.
+  writeFileSync(file, Buffer.concat([encodeRecord({ n: 1 }), Buffer.from('not a record\n'), encodeRecord({ n: 3 })]));
+  await expect(Journal.open(file)).rejects.toThrow(/record 2 .*not a journal record/);
+});
+
+test('compaction replaces the file by the live records when the owner asks; later appends follow them', async () => {
+  let live: unknown[] = [];
+  const { journal } = await Journal.open(file, { compact: (bytes) => (bytes > 400 ? live : null) });
+  for (let i = 0; i < 20; i++) {
+    live = [{ header: true }, { i }];
+    await journal.append({ i, pad: 'x'.repeat(20) });
+  }
+  expect(journal.size).toBeLessThan(400);
+  expect(journal.size).toBe(readFileSync(file).length);
+  await journal.append({ after: true });
+  await journal.close();
+  const again = await Journal.open(file);
+  expect(again.records.at(-1)).toEqual({ after: true });
+  expect(again.records[0]).toEqual({ header: true });
+  expect(again.records.length).toBeLessThan(10);
+  await again.journal.close();
+});
+
+test('a group-readable file is made 0600; a directory others can write is refused', async () => {
+  const { journal } = await Journal.open(file);
+  await journal.close();
+  chmodSync(file, 0o644);
+  const a = await Journal.open(file);
+  await a.journal.close();
+  expect(statSync(file).mode & 0o777).toBe(0o600);
+  chmodSync(dir, 0o777);
+  await expect(Journal.open(file)).rejects.toThrow(/writable by other users \(mode 777\)/);
+});
+
+async function until(pred: () => boolean): Promise<void> {
+  for (let i = 0; !pred(); i++) {
+    if (i > 1000) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** The real file system, with every operation logged and fsyncs that wait for the test's go. */
+function tracedIo(events: string[], gate?: { wait: () => Promise<void> }, failWrite?: () => boolean): JournalIo {
+  return {
+    ...nodeJournalIo,
+    async openAppend(f) {
+      const h = await nodeJournalIo.openAppend(f);
+      const traced: AppendFile = {
+        async write(data) {
+          if (failWrite?.()) {
+            await h.write(data.subarray(0, Math.floor(data.length / 2)));
+            events.push('write failed half way');
+            throw new Error('ENOSPC: no space left on device');
+          }
+          events.push(`write ${data.toString().trim().split('\n').length}`);
+          await h.write(data);
+        },
+        async sync() {
+          events.push('fsync starts');
+          await gate?.wait();
+          await h.sync();
+          events.push('fsync done');
+        },
+        truncate: async (n) => {
+          events.push(`truncate ${n}`);
+          await h.truncate(n);
+        },
+        close: () => h.close(),
+      };
+      return traced;
+    },
+    async syncDir(d) {
+      events.push('fsync dir');
+      await nodeJournalIo.syncDir(d);
+    },
+    async rename(a, b) {
+      events.push('rename');
+      await nodeJournalIo.rename(a, b);
+    },
+  };
+}
+
+test('append resolves only after its fsync; appends made meanwhile share the next write and fsync', async () => {
+  const events: string[] = [];
+  // fsyncs wait for open(): one permit each.
+  let permits = 0;
+  const waiting: (() => void)[] = [];
+  const open = () => (waiting.length ? waiting.shift()!() : permits++);
+  const gate = {
+    wait: () => {
+      if (permits === 0) return new Promise<void>((r) => waiting.push(r));
+      permits--;
+      return Promise.resolve();
+    },
+  };
+  const { journal } = await Journal.open(file, { io: tracedIo(events, gate) });
+  expect(events).toEqual(['fsync dir']); // the new file's name is durable
+  events.length = 0;
+  let acted = false;
+  const first = journal.append({ n: 1 }).then(() => {
+    acted = true;
+    events.push('action 1');
+  });
+  await until(() => events.includes('fsync starts'));
+  const later = [journal.append({ n: 2 }), journal.append({ n: 3 })];
+  await new Promise((r) => setTimeout(r, 30));
+  expect(acted).toBe(false); // its fsync has not finished: the caller has not acted
+  expect(events).toEqual(['write 1', 'fsync starts']);
+  open();
+  await first;
+  await until(() => events.filter((e) => e === 'fsync starts').length === 2);
+  open();
+  await Promise.all(later);
+  expect(events).toEqual(['write 1', 'fsync starts', 'fsync done', 'action 1', 'write 2', 'fsync starts', 'fsync done']);
+  await journal.close();
+});
+
+test('a write that fails half way is cut off and rejected; the journal goes on and reads back clean', async () => {
+  const events: string[] = [];
+  let fail = false;
+  const { journal } = await Journal.open(file, { io: tracedIo(events, undefined, () => fail) });
+  await journal.append({ n: 1 });
+  const size = journal.size;
+  fail = true;
+  await expect(journal.append({ n: 2, pad: 'y'.repeat(100) })).rejects.toThrow(/cannot write the journal: ENOSPC/);
+  expect(events.slice(-4)).toEqual(['write failed half way', `truncate ${size}`, 'fsync starts', 'fsync done']);
+  fail = false;
+  await journal.append({ n: 3 });
+  await journal.close();
+  const again = await Journal.open(file);
+  expect(again.records).toEqual([{ n: 1 }, { n: 3 }]);
+  await again.journal.close();
+});
+
+test('compaction writes and fsyncs the new file, renames it, and fsyncs the directory before the next append', async () => {
+  const events: string[] = [];
+  const { journal } = await Journal.open(file, { io: tracedIo(events) });
+  await journal.append({ n: 1 });
+  events.length = 0;
+  const rewritten = journal.rewrite(() => [{ only: true }]);
+  const next = journal.append({ n: 2 });
+  await Promise.all([rewritten, next]);
+  expect(events).toEqual(['rename', 'fsync dir', 'write 1', 'fsync starts', 'fsync done']);
+  await journal.close();
+  const again = await Journal.open(file);
+  expect(again.records).toEqual([{ only: true }, { n: 2 }]);
+  await again.journal.close();
+});

@@ -1,0 +1,326 @@
+// An append-only journal of JSON records in one private file, durable before it answers: append()
+// resolves only once its record is written and fsync'd (records appended meanwhile share one write
+// and one fsync: group commit), so a caller that awaits it before acting knows the record survives
+// a crash (kill -9, power loss) whatever the action did.
+//
+// Framing: one record per line, `<crc32 of the JSON as 8 hex digits> <JSON>\n` (JSON.stringify
+// never writes a raw newline).
+// Reading (open): a bad or incomplete LAST line is a torn write, a crash in the middle of an
+// append that was therefore never acknowledged: it is cut off with a warning. A bad line followed
+// by a good one is corruption: open() refuses with JournalCorruptError rather than silently drop
+// what the bad line held.
+// Compaction: rewrite(records) writes them to `<file>.tmp`, fsyncs it, renames it over the file
+// and fsyncs the directory; `compact` lets the owner ask for one after a group of appends when no
+// other append is queued (so the owner's live set is what is on disk), before that group resolves.
+// A failed append is cut off again (truncate to the last good length) so later records never follow
+// half a record; if even that fails, the journal refuses every later write (fail closed).
+// Files are created 0600 in a directory of mode 0700 that this process owns (others could
+// otherwise replace the file).
+import { constants as fsc, promises as fsp } from 'node:fs';
+import { dirname } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+/** The file operations the journal needs; tests inject their own (fsync order, failures). */
+export interface JournalIo {
+  /** Creates the directory (0700) when missing; returns its owner uid and mode. */
+  mkdir(dir: string): Promise<{ uid: number; mode: number }>;
+  /** The file's bytes, or null when it does not exist. */
+  read(file: string): Promise<Buffer | null>;
+  /** Opens for appending, creating it 0600. */
+  openAppend(file: string): Promise<AppendFile>;
+  /** Creates or truncates `file` (0600), writes `data` and fsyncs it. */
+  writeSynced(file: string, data: Buffer): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  /** fsync of a directory: makes a create or a rename in it durable. */
+  syncDir(dir: string): Promise<void>;
+  /** Owner uid and mode of an existing file; chmod when `mode` is given. */
+  stat(file: string): Promise<{ uid: number; mode: number } | null>;
+  chmod(file: string, mode: number): Promise<void>;
+}
+
+export interface AppendFile {
+  write(data: Buffer): Promise<void>;
+  /** fdatasync: the data and the file's size. */
+  sync(): Promise<void>;
+  truncate(length: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const nodeJournalIo: JournalIo = {
+  async mkdir(dir) {
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    const s = await fsp.stat(dir);
+    if (!s.isDirectory()) throw new Error(`${dir} is not a directory`);
+    return { uid: s.uid, mode: s.mode & 0o777 };
+  },
+  async read(file) {
+    try {
+      return await fsp.readFile(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  },
+  async openAppend(file) {
+    const fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600);
+    return {
+      async write(data) {
+        for (let off = 0; off < data.length; ) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+      },
+      sync: () => fh.datasync(),
+      truncate: (n) => fh.truncate(n),
+      close: () => fh.close(),
+    };
+  },
+  async writeSynced(file, data) {
+    const fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  },
+  rename: (from, to) => fsp.rename(from, to),
+  async syncDir(dir) {
+    const fh = await fsp.open(dir, fsc.O_RDONLY);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  },
+  async stat(file) {
+    try {
+      const s = await fsp.stat(file);
+      return { uid: s.uid, mode: s.mode & 0o777 };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  },
+  chmod: (file, mode) => fsp.chmod(file, mode),
+};
+
+/** The journal holds a bad record before good ones: nothing is dropped silently, so it is not opened. */
+export class JournalCorruptError extends Error {
+  override readonly name = 'JournalCorruptError';
+}
+
+/** One record as it is written. */
+export function encodeRecord(record: unknown): Buffer {
+  const json = JSON.stringify(record);
+  return Buffer.from(`${crc32(json).toString(16).padStart(8, '0')} ${json}\n`, 'utf8');
+}
+
+/** Decodes one line (without its newline), or null when it is not a whole, intact record. */
+function decodeLine(line: string): { ok: true; value: unknown } | { ok: false; why: string } {
+  const m = /^([0-9a-f]{8}) (.*)$/s.exec(line);
+  if (!m) return { ok: false, why: 'not a journal record' };
+  if (crc32(m[2]!).toString(16).padStart(8, '0') !== m[1]) return { ok: false, why: 'checksum mismatch' };
+  try {
+    return { ok: true, value: JSON.parse(m[2]!) };
+  } catch {
+    return { ok: false, why: 'not JSON' };
+  }
+}
+
+export interface ParsedJournal {
+  records: unknown[];
+  /** Bytes of intact records; beyond it, the torn tail (if any). */
+  goodLength: number;
+  torn?: { offset: number; bytes: number; why: string };
+}
+
+/** Pure: the records of a journal's bytes, the torn tail apart; throws JournalCorruptError on corruption. */
+export function parseJournal(data: Buffer, file: string): ParsedJournal {
+  const records: unknown[] = [];
+  let offset = 0;
+  let bad: { offset: number; why: string; index: number } | null = null;
+  while (offset < data.length) {
+    const nl = data.indexOf(0x0a, offset);
+    const end = nl === -1 ? data.length : nl;
+    const line = data.subarray(offset, end).toString('utf8');
+    const r = nl === -1 ? ({ ok: false, why: 'incomplete (no newline)' } as const) : decodeLine(line);
+    if (r.ok) {
+      if (bad)
+        throw new JournalCorruptError(
+          `${file}: record ${bad.index + 1} (at byte ${bad.offset}) is damaged (${bad.why}) and valid records follow it; not opening it, so that nothing in it is dropped silently`,
+        );
+      records.push(r.value);
+    } else if (!bad) {
+      bad = { offset, why: r.why, index: records.length };
+    }
+    offset = nl === -1 ? data.length : nl + 1;
+  }
+  if (!bad) return { records, goodLength: data.length };
+  return { records, goodLength: bad.offset, torn: { offset: bad.offset, bytes: data.length - bad.offset, why: bad.why } };
+}
+
+export interface JournalOptions {
+  io?: JournalIo;
+  /** A torn last record was cut off. */
+  onTornTail?: (t: { file: string; offset: number; bytes: number; why: string }) => void;
+  /** Asked after each group of appends with the file's size: the records to compact to, or null. */
+  compact?: (fileBytes: number) => unknown[] | null;
+}
+
+type Op =
+  | { kind: 'append'; data: Buffer; resolve: () => void; reject: (e: Error) => void }
+  | { kind: 'rewrite'; records: () => unknown[]; resolve: () => void; reject: (e: Error) => void };
+
+export class Journal {
+  private readonly ops: Op[] = [];
+  private running = false;
+  private broken: Error | null = null;
+  private closed = false;
+  private idle: Promise<void> = Promise.resolve();
+  private idleResolve: (() => void) | null = null;
+
+  private constructor(
+    readonly file: string,
+    private readonly io: JournalIo,
+    private handle: AppendFile,
+    private bytes: number,
+    private readonly compact: JournalOptions['compact'],
+  ) {}
+
+  /**
+   * Opens (creating the directory and the file when missing) and reads the journal. A torn tail is
+   * cut off (and fsync'd) before anything is appended after it.
+   */
+  static async open(file: string, o: JournalOptions = {}): Promise<{ journal: Journal; records: unknown[] }> {
+    const io = o.io ?? nodeJournalIo;
+    const dir = dirname(file);
+    const d = await io.mkdir(dir);
+    const me = process.getuid?.();
+    if (me !== undefined && d.uid !== me)
+      throw new Error(`${dir} belongs to uid ${d.uid}, not to this process (uid ${me}); give the process a directory of its own`);
+    if (d.mode & 0o022) throw new Error(`${dir} is writable by other users (mode ${d.mode.toString(8)}); use a directory only this process can write (0700)`);
+    const st = await io.stat(file);
+    if (st && me !== undefined && st.uid !== me) throw new Error(`${file} belongs to uid ${st.uid}, not to this process (uid ${me})`);
+    if (st && st.mode & 0o077) await io.chmod(file, 0o600);
+    const data = (await io.read(file)) ?? Buffer.alloc(0);
+    const parsed = parseJournal(data, file);
+    const handle = await io.openAppend(file);
+    if (!st) await io.syncDir(dir); // the file was just created: its name must survive too
+    if (parsed.torn) {
+      o.onTornTail?.({ file, ...parsed.torn });
+      await handle.truncate(parsed.goodLength);
+      await handle.sync();
+    }
+    return { journal: new Journal(file, io, handle, parsed.goodLength, o.compact), records: parsed.records };
+  }
+
+  /** The file's size as written so far. */
+  get size(): number {
+    return this.bytes;
+  }
+
+  /** Resolves once the record is written and fsync'd; rejects when it may not be. */
+  append(record: unknown): Promise<void> {
+    return this.enqueue((resolve, reject) => ({ kind: 'append', data: encodeRecord(record), resolve, reject }));
+  }
+
+  /** Replaces the whole journal by `records` (read when the rewrite runs), durably. */
+  rewrite(records: () => unknown[]): Promise<void> {
+    return this.enqueue((resolve, reject) => ({ kind: 'rewrite', records, resolve, reject }));
+  }
+
+  /** Waits for every write queued so far, then closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.idle;
+    await this.handle.close().catch(() => undefined);
+  }
+
+  private enqueue(make: (resolve: () => void, reject: (e: Error) => void) => Op): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`${this.file}: the journal is closed`));
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise<void>((resolve, reject) => {
+      this.ops.push(make(resolve, reject));
+      if (!this.running) void this.run();
+    });
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    this.idle = new Promise((r) => (this.idleResolve = r));
+    try {
+      while (this.ops.length > 0) {
+        const first = this.ops[0]!;
+        if (first.kind === 'rewrite') {
+          this.ops.shift();
+          await this.settle([first], () => this.doRewrite(first.records()));
+          continue;
+        }
+        // Group commit: every append queued so far goes in one write and one fsync.
+        let n = 0;
+        while (n < this.ops.length && this.ops[n]!.kind === 'append') n++;
+        const batch = this.ops.splice(0, n) as Extract<Op, { kind: 'append' }>[];
+        await this.settle(batch, async () => {
+          await this.doAppend(Buffer.concat(batch.map((b) => b.data)));
+          // Compacted before the batch's callers resume, and only when nothing else is queued: then
+          // everything the owner has issued is written, so its live records are exactly the durable ones.
+          const live = this.ops.length === 0 && this.compact ? this.compact(this.bytes) : null;
+          if (live) await this.doRewrite(live).catch(() => undefined); // a failed compaction leaves the old file, still valid
+        });
+      }
+    } finally {
+      this.running = false;
+      this.idleResolve?.();
+    }
+  }
+
+  private async settle(ops: Op[], work: () => Promise<void>): Promise<void> {
+    if (this.broken) {
+      for (const o of ops) o.reject(this.broken);
+      return;
+    }
+    try {
+      await work();
+      for (const o of ops) o.resolve();
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      for (const o of ops) o.reject(new Error(`${this.file}: cannot write the journal: ${e.message}`, { cause: e }));
+    }
+  }
+
+  private async doAppend(data: Buffer): Promise<void> {
+    try {
+      await this.handle.write(data);
+      await this.handle.sync();
+      this.bytes += data.length;
+    } catch (err) {
+      // Part of it may be on disk: cut it off, so that a later record never follows half a record.
+      try {
+        await this.handle.truncate(this.bytes);
+        await this.handle.sync();
+      } catch (again) {
+        this.broken = new Error(`${this.file}: the journal could not be written nor repaired (${(again as Error).message}); refusing further writes`);
+      }
+      throw err;
+    }
+  }
+
+  private async doRewrite(records: unknown[]): Promise<void> {
+    const data = Buffer.concat(records.map(encodeRecord));
+    const tmp = `${this.file}.tmp`;
+    await this.io.writeSynced(tmp, data);
+    await this.io.rename(tmp, this.file);
+    // From here on the name is the new file: appends must go to it, and only once the rename is
+    // durable (else a crash could bring back the old file without them). Failing that, nothing
+    // more can be made durable: every later write is refused.
+    try {
+      await this.io.syncDir(dirname(this.file));
+      const old = this.handle;
+      this.handle = await this.io.openAppend(this.file);
+      this.bytes = data.length;
+      await old.close().catch(() => undefined);
+    } catch (err) {
+      this.broken = new Error(`${this.file}: the journal could not be made durable after compaction (${(err as Error).message}); refusing further writes`);
+      throw err;
+    }
+  }
+}
