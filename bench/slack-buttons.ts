@@ -9,10 +9,10 @@
 // Prints numbers, asserts nothing. Run: npm run build && node dist/bench/slack-buttons.js [--n 1,50,200] [--rounds 15] [--scale 30]
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { PendingApproval } from '../sidecar/approvals/backend.js';
-import { BUTTONS_BACKOFF, standaloneBackend } from '../sidecar/approvals/standalone.js';
+import { standaloneBackend } from '../sidecar/approvals/standalone.js';
 import { createLogger } from '../lib/log.js';
 import { APPROVE_ACTION_ID } from '../slack/message.js';
-import { DEFAULT_BACKOFF } from '../slack/poller.js';
+import { DEFAULT_BACKOFF, SAFETY_BACKOFF } from '../slack/poller.js';
 import { SLACK_RATE_BUDGETS, type RateBudget } from '../slack/rate-limiter.js';
 import { ALICE, APP_TOKEN, approvalConfig, CHANNEL, plainClient, startRig, TOKEN, withButtons, type Rig } from '../test/approvals-harness.js';
 import { startFakeSlack } from '../test/fakes/slack-server.js';
@@ -61,7 +61,7 @@ async function clickToResult(n: number): Promise<number[]> {
   const rig: Rig = await startRig({
     config: (u, s) => withButtons(approvalConfig(u, s, { channelTimeout: '30m', approvals: '  maxPending: { client: 1000, workload: 1000 }' })),
     env: { TG_TEST_SLACK_APP_TOKEN: APP_TOKEN },
-    backend: { limiter: SETUP_LIMITS, backoff: DEFAULT_BACKOFF, buttonsBackoff: BUTTONS_BACKOFF },
+    backend: { limiter: SETUP_LIMITS, backoff: DEFAULT_BACKOFF, buttonsBackoff: SAFETY_BACKOFF },
   });
   try {
     await rig.fake.socketMode.waitForConnections(1);
@@ -106,7 +106,7 @@ async function callsPerMinute(n: number, buttons: boolean): Promise<{ first10: n
   const backend = standaloneBackend([channel], { TOKEN, APP_TOKEN }, quiet, undefined, {
     limiter: { budgets },
     backoff: scale(DEFAULT_BACKOFF),
-    buttonsBackoff: scale(BUTTONS_BACKOFF),
+    buttonsBackoff: scale(SAFETY_BACKOFF),
   });
   try {
     await Promise.all(Array.from({ length: n }, (_, i) => backend.submit(pending(i, 120 * minute))));

@@ -23,7 +23,7 @@ import { SlackApprovalClient, type ApprovalPostInput } from '../../slack/client.
 import type { Clock } from '../../lib/clock.js';
 import { SlackConnectionPool } from '../../slack/connection.js';
 import type { ApprovalOutcome, FinalStatus } from '../../slack/message.js';
-import { ApprovalPoller, type BackoffConfig, type PollerResult } from '../../slack/poller.js';
+import { ApprovalPoller, SAFETY_BACKOFF, type BackoffConfig, type PollerResult } from '../../slack/poller.js';
 import { SocketModeReceiver, type ApprovalVote, type OpenApproval } from '../../slack/socket-mode.js';
 import type { Votes } from '../../slack/decision.js';
 import type { RateLimiterOptions } from '../../slack/rate-limiter.js';
@@ -73,9 +73,6 @@ interface Channel {
   /** Buttons: the key of its app token's receiver (receivers). */
   receiver?: string;
 }
-
-/** Reactions polled on the buttons' slow safety schedule (docs/performance.md). */
-export const BUTTONS_BACKOFF: BackoffConfig = { initialMs: 30_000, factor: 2, maxMs: 300_000 };
 
 /** Who decided, with display names where the token's directory already knows them (no extra call). */
 function deciders(ch: Channel, ids: readonly string[]): { id: string; name?: string }[] {
@@ -276,7 +273,7 @@ export function standaloneBackend(
       if (!pollErrors.has(id)) log.warn('Slack poll failed; retrying with backoff', { id, error: error.message });
       pollErrors.add(id);
     },
-    backoff: { ...BUTTONS_BACKOFF, ...opts.buttonsBackoff },
+    backoff: { ...SAFETY_BACKOFF, ...opts.buttonsBackoff },
     ...(opts.expiryGraceMs !== undefined ? { expiryGraceMs: opts.expiryGraceMs } : {}),
     ...(clock ? { clock } : {}),
   });
