@@ -2,10 +2,10 @@
 // without Cedar. Cluster mode: a local fake API server over HTTPS (its own CA, handed to the sidecar
 // as the ServiceAccount's ca.crt) serves the namespace's ConfigMap as the operator renders it
 // (config.yaml and cedar.json, operator/render.ts), holds the watches open and accepts audit Events.
-// Per start: spawn → admin /ready 200, one governed call 0.5 s later, 2 s of idle, then RssAnon and
+// Per start: spawn → admin /ready 200, one governed call 0.5 s later, 2 s (--idle-ms) of idle, then RssAnon and
 // RSS from /proc/<pid>/status. Prints medians and spread.
 //
-//   node dist/bench/idle-memory.js [--runs 5] [--only cluster_cedar20,standalone_none,...]
+//   node dist/bench/idle-memory.js [--runs 5] [--idle-ms 2000] [--only cluster_cedar20,standalone_none,...]
 //        [--variant 'label|dist/cli.js|NODE_OPTIONS|K=V,K=V|node flags' ...]
 //
 // Variants (default: this build as the image runs it) run alternately, A B A B …, after one
@@ -38,13 +38,15 @@ interface Variant {
   nodeArgs: string[];
 }
 
-function args(): { runs: number; variants: Variant[]; only: string[] | null } {
+function args(): { runs: number; idleMs: number; variants: Variant[]; only: string[] | null } {
   const a = process.argv.slice(2);
   let runs = 5;
+  let idleMs = 2000;
   let only: string[] | null = null;
   const variants: Variant[] = [];
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--runs') runs = Number(a[++i]);
+    else if (a[i] === '--idle-ms') idleMs = Number(a[++i]);
     else if (a[i] === '--only') only = a[++i]!.split(',');
     else if (a[i] === '--variant') {
       const [label, cli, nodeOptions, env, nodeArgs] = a[++i]!.split('|');
@@ -65,7 +67,7 @@ function args(): { runs: number; variants: Variant[]; only: string[] | null } {
   if (variants.length === 0) variants.push({ label: 'image', cli: join(HERE, '..', 'cli.js'), nodeOptions: IMAGE_NODE_OPTIONS, env: {}, nodeArgs: [] });
   // Each variant gets a compile cache of its own, as the image ships one.
   for (const v of variants) v.env = { NODE_COMPILE_CACHE: mkdtempSync(join(tmpdir(), 'tg-idle-cache-')), ...v.env };
-  return { runs, variants, only };
+  return { runs, idleMs, variants, only };
 }
 
 const RESULT = '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ok"}]}}';
@@ -115,7 +117,9 @@ async function fakeApiServer(configMap: object): Promise<{ port: number; ca: str
       return;
     }
     const items = url.pathname.endsWith('/configmaps') ? [configMap] : [];
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items }));
   });
   const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
   return {
@@ -143,7 +147,7 @@ interface Sample {
   anon: number;
 }
 
-async function once(v: Variant, c: Case): Promise<Sample> {
+async function once(v: Variant, c: Case, idleMs: number): Promise<Sample> {
   const port = await freePort();
   const adminPort = await freePort();
   const t0 = process.hrtime.bigint();
@@ -182,7 +186,7 @@ async function once(v: Variant, c: Case): Promise<Sample> {
       body: GOVERNED,
     });
     await r.text();
-    await sleep(2000);
+    await sleep(idleMs);
     return { readyMs, status: r.status, ...statusMemory(child.pid!) };
   } finally {
     child.kill();
@@ -196,8 +200,8 @@ function summary(name: string, values: number[], unit: string): void {
 }
 
 async function main(): Promise<void> {
-  const { runs, variants, only } = args();
-  console.log(`# sidecar idle memory: node ${NODE === process.execPath ? process.version : NODE}, ${runs} starts per case and variant`);
+  const { runs, idleMs, variants, only } = args();
+  console.log(`# sidecar idle memory: node ${NODE === process.execPath ? process.version : NODE}, ${runs} starts per case and variant, ${idleMs} ms idle`);
   const upstreamServer = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': RESULT.length }).end(RESULT));
@@ -242,8 +246,8 @@ async function main(): Promise<void> {
 
   for (const c of cases) {
     const samples = new Map<string, Sample[]>(variants.map((v) => [v.label, []]));
-    for (const v of variants) await once(v, c);
-    for (let i = 0; i < runs; i++) for (const v of variants) samples.get(v.label)!.push(await once(v, c));
+    for (const v of variants) await once(v, c, idleMs);
+    for (let i = 0; i < runs; i++) for (const v of variants) samples.get(v.label)!.push(await once(v, c, idleMs));
     for (const v of variants) {
       const s = samples.get(v.label)!;
       const tag = `${c.name}.${v.label}`;
