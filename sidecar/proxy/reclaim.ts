@@ -7,8 +7,12 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-/** Upstream bytes relayed between two collections (all streams together). */
-export const RECLAIM_BYTES = 4 * 1024 * 1024;
+/**
+ * Upstream bytes relayed between two collections (all streams together). What is read between two
+ * is dead buffers malloc must hold at once: a fresh process's RSS grew by ~14 MiB over a 100 MB
+ * stream at 4 MiB, ~10 at 1 MiB, ~8 at 512 KiB (bench/sse-memory.ts), for ~0.2 ms a collection.
+ */
+export const RECLAIM_BYTES = 512 * 1024;
 /**
  * Smaller reads are not counted: a small answer's JS work per chunk (parsing, objects) fills the
  * young generation and so brings V8's own collections soon enough; only large reads outrun it.
