@@ -10,7 +10,6 @@
 //
 // Variants (default: this build as the image runs it) run alternately, A B A B …, after one
 // uncounted start each. The sidecar runs on BENCH_NODE (default this node).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -22,21 +21,14 @@ import { renderNamespace, type PolicyObject } from '../operator/render.js';
 import { issueCa, issueServing } from '../webhook/x509.js';
 import { policies } from './support/policies.js';
 import { statusMemory } from './support/proc.js';
-import { freePort, pct } from './support/processes.js';
+import { summary } from './support/processes.js';
+import { parseVariant, startVariantSidecar, type Variant } from './support/variants.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const NODE = process.env['BENCH_NODE'] || process.execPath;
 /** The container image's (Dockerfile.sidecar). */
 const IMAGE_NODE_OPTIONS = '--max-semi-space-size=4';
 const NAMESPACE = 'bench';
-
-interface Variant {
-  label: string;
-  cli: string;
-  nodeOptions: string;
-  env: Record<string, string>;
-  nodeArgs: string[];
-}
 
 function args(): { runs: number; idleMs: number; variants: Variant[]; only: string[] | null } {
   const a = process.argv.slice(2);
@@ -49,19 +41,7 @@ function args(): { runs: number; idleMs: number; variants: Variant[]; only: stri
     else if (a[i] === '--idle-ms') idleMs = Number(a[++i]);
     else if (a[i] === '--only') only = a[++i]!.split(',');
     else if (a[i] === '--variant') {
-      const [label, cli, nodeOptions, env, nodeArgs] = a[++i]!.split('|');
-      variants.push({
-        label: label!,
-        cli: cli || join(HERE, '..', 'cli.js'),
-        nodeOptions: nodeOptions ?? IMAGE_NODE_OPTIONS,
-        env: Object.fromEntries(
-          (env ?? '')
-            .split(',')
-            .filter(Boolean)
-            .map((kv) => kv.split('=') as [string, string]),
-        ),
-        nodeArgs: (nodeArgs ?? '').split(' ').filter(Boolean),
-      });
+      variants.push(parseVariant(a[++i]!, { cli: join(HERE, '..', 'cli.js'), nodeOptions: IMAGE_NODE_OPTIONS }));
     }
   }
   if (variants.length === 0) variants.push({ label: 'image', cli: join(HERE, '..', 'cli.js'), nodeOptions: IMAGE_NODE_OPTIONS, env: {}, nodeArgs: [] });
@@ -148,37 +128,8 @@ interface Sample {
 }
 
 async function once(v: Variant, c: Case, idleMs: number): Promise<Sample> {
-  const port = await freePort();
-  const adminPort = await freePort();
-  const t0 = process.hrtime.bigint();
-  const child = spawn(
-    NODE,
-    [
-      ...v.nodeArgs,
-      v.cli,
-      'sidecar',
-      ...(c.config ? ['--config', c.config] : []),
-      '--port',
-      String(port),
-      '--admin-port',
-      String(adminPort),
-      '--log-level',
-      'warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: v.nodeOptions, ...c.env, ...v.env } },
-  );
-  const exited = new Promise((r) => child.once('exit', r));
+  const { port, readyMs, child, stop } = await startVariantSidecar(NODE, v, c.config ? ['--config', c.config] : [], c.env);
   try {
-    for (let i = 0; ; i++) {
-      if (i > 5000 || child.exitCode !== null) throw new Error(`${v.label} ${c.name}: not ready`);
-      const ok = await fetch(`http://127.0.0.1:${adminPort}/ready`).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) break;
-      await sleep(2);
-    }
-    const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
     await sleep(500);
     const r = await fetch(`http://127.0.0.1:${port}/mcp/up`, {
       method: 'POST',
@@ -189,14 +140,8 @@ async function once(v: Variant, c: Case, idleMs: number): Promise<Sample> {
     await sleep(idleMs);
     return { readyMs, status: r.status, ...statusMemory(child.pid!) };
   } finally {
-    child.kill();
-    await exited;
+    await stop();
   }
-}
-
-function summary(name: string, values: number[], unit: string): void {
-  const s = [...values].sort((a, b) => a - b);
-  console.log(`${name} ${pct(s, 50).toFixed(1)} ${unit} (min ${s[0]!.toFixed(1)}, max ${s[s.length - 1]!.toFixed(1)}, n ${s.length})`);
 }
 
 async function main(): Promise<void> {

@@ -10,11 +10,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readBigStream } from './support/big-stream.js';
+import { measureBigStream } from './support/big-stream.js';
 import { load } from './support/load.js';
 import { runUpstream, SSE_TOTAL_BYTES } from './support/mcp-upstream.js';
 import { policies } from './support/policies.js';
-import { cpuMicros, peakTracker, statusMemory } from './support/proc.js';
+import { cpuMicros } from './support/proc.js';
 import { freePort, pct, spawnReady } from './support/processes.js';
 import { post, reapOnExit, startSidecar, type Started } from './support/proxies.js';
 
@@ -50,19 +50,9 @@ function args(): { runs: number; loadSeconds: number; variants: { label: string;
 
 /** RSS and anon growth while one 100 MB stream passes, and the sidecar's CPU for it. */
 async function stream(p: Started): Promise<Figures> {
-  const before = statusMemory(p.pid);
   const cpu0 = cpuMicros(p.pid);
-  const peak = peakTracker(p.pid);
-  const tick = setInterval(peak.sample, 50);
-  let bytes = 0;
-  try {
-    bytes = await readBigStream(p.url);
-  } finally {
-    clearInterval(tick);
-  }
-  peak.sample();
+  const { bytes, before, top } = await measureBigStream(p.pid, p.url);
   if (bytes < SSE_TOTAL_BYTES) throw new Error(`short stream: ${bytes} bytes`);
-  const top = peak.peak();
   return { rss: top.rss - before.rss, anon: top.anon - before.anon, cpu: (cpuMicros(p.pid) - cpu0) / 1000 };
 }
 

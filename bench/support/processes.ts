@@ -26,3 +26,9 @@ export function spawnReady(cmd: string, args: string[], env: Record<string, stri
 export function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
+
+/** Prints `name median unit (min, max, n)`. */
+export function summary(name: string, values: number[], unit: string): void {
+  const s = [...values].sort((a, b) => a - b);
+  console.log(`${name} ${pct(s, 50).toFixed(1)} ${unit} (min ${s[0]!.toFixed(1)}, max ${s[s.length - 1]!.toFixed(1)}, n ${s.length})`);
+}
