@@ -11,7 +11,6 @@ import type { Logger } from '../lib/log.js';
 import { createTransport, type Transport } from '../kube/transport.js';
 import { createClusterBackend } from './approvals/cluster-backend.js';
 import { identityFromEnv } from './config/podinfo.js';
-import { configMapProvider } from './providers/configmap.js';
 import { fileProvider, loadInitial } from './providers/file.js';
 import { startSidecar, type ConfigProvider, type SidecarOptions } from './sidecar.js';
 
@@ -64,8 +63,14 @@ export async function runSidecar(r: SidecarRun): Promise<SidecarStarted> {
     }
   } else {
     // In a pod: the identity from the downward API, the config from the watched ConfigMap.
+    // Dynamic: it brings the CRD schemas (api/crds.ts), built at import, which a standalone start never needs.
+    const { configMapProvider } = await import('./providers/configmap.js');
     const id = identityFromEnv(env);
-    if (!id) return { kind: 'usage', message: `thoughtgate sidecar: ${ENV.configMap} is set but ${ENV.podNamespace} is not; in a pod both come from the ThoughtGate webhook` };
+    if (!id)
+      return {
+        kind: 'usage',
+        message: `thoughtgate sidecar: ${ENV.configMap} is set but ${ENV.podNamespace} is not; in a pod both come from the ThoughtGate webhook`,
+      };
     for (const w of id.warnings) log.warn('identity', { warning: w });
     // One connection pool to the API server for the ConfigMap watch, ApprovalRequests and audit
     // Events (each pod's connections count against the API server's).
