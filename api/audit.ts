@@ -24,34 +24,32 @@ export const AUDIT_REPORTING_COMPONENT = 'thoughtgate.io/sidecar';
 /** The annotation holding an audit Event's key as JSON (AuditEventKeySchema). */
 export const AUDIT_EVENT_ANNOTATION = 'thoughtgate.io/audit';
 
-/** Bounds of the values an Event carries (they come from the platform's config, never the agent). */
-const Label = z.string().min(1).max(160);
-
-export const AuditEventKeySchema = lazy(() =>
-  z.strictObject({
+export const AuditEventKeySchema = lazy(() => {
+  /** Bounds of the values an Event carries (they come from the platform's config, never the agent). */
+  const label = z.string().min(1).max(160);
+  return z.strictObject({
     would: z.enum(AUDIT_WOULD),
     what: z.enum(AUDIT_WHAT),
     gate: z.string().min(1).max(32),
-    rule: Label,
-    source: Label,
-  }),
-);
+    rule: label,
+    source: label,
+  });
+});
 export type AuditEventKey = z.infer<ReturnType<typeof AuditEventKeySchema>>;
 
 /** Rows of status.audit.rules, most counted first. */
 export const AUDIT_STATUS_MAX_RULES = 50;
 
-const Count = z.number().int().min(0);
-
-export const AuditStatusSchema = lazy(() =>
-  z.object({
+export const AuditStatusSchema = lazy(() => {
+  const count = z.number().int().min(0);
+  return z.object({
     /** The time the counts cover: from the oldest counted Event's first occurrence to the newest's last. */
     from: z.string(),
     to: z.string(),
     /** Pods whose Events were counted. */
-    pods: Count,
+    pods: count,
     /** Calls forwarded by audit that enforce would have denied, hidden or sent for approval; list entries it would have hidden. */
-    total: z.object({ deny: Count, hide: Count, approve: Count, listItems: Count }),
+    total: z.object({ deny: count, hide: count, approve: count, listItems: count }),
     /** Per (would, gate, rule, source); at most AUDIT_STATUS_MAX_RULES rows, `truncated` counts the rest. */
     rules: z.array(
       z.object({
@@ -59,16 +57,16 @@ export const AuditStatusSchema = lazy(() =>
         gate: z.string(),
         rule: z.string(),
         source: z.string(),
-        calls: Count,
-        listItems: Count,
+        calls: count,
+        listItems: count,
       }),
     ),
-    truncated: Count.optional(),
+    truncated: count.optional(),
     /**
      * Some of the namespace's audit Events were not counted: the operator holds a bounded number of
      * them (operator/audit-event-filter.ts), and more were written within the last hour.
      */
     incomplete: z.boolean().optional(),
-  }),
-);
+  });
+});
 export type AuditStatus = z.infer<ReturnType<typeof AuditStatusSchema>>;

@@ -2,7 +2,6 @@
 // crds/*.yaml are generated from these schemas (scripts/gen-crds.ts); a test keeps them equal.
 import { z } from 'zod';
 import { approvalChannelFields, SlackTargetFields } from './approval.js';
-import { APPROVAL_REQUEST_KIND } from './approval-request.js';
 import { AuditStatusSchema } from './audit.js';
 import { CaptureReportSchema } from './capture-state.js';
 import { Name, policyFields } from './config.js';
@@ -141,11 +140,7 @@ export const RenderedConfigSchema = z.strictObject({
 });
 export type RenderedConfig = z.infer<typeof RenderedConfigSchema>;
 
-export const KINDS = {
-  GovernancePolicy: { kind: 'GovernancePolicy', plural: 'governancepolicies', singular: 'governancepolicy', shortNames: ['gp', 'gpol'] },
-  ApprovalChannel: { kind: 'ApprovalChannel', plural: 'approvalchannels', singular: 'approvalchannel', shortNames: ['ac', 'achan'] },
-  /** Created by sidecars, relayed by the operator: api/approval-request.ts. */
-  ApprovalRequest: APPROVAL_REQUEST_KIND,
-} as const;
+// Apart (api/kinds.ts) so that code needing only the names does not build every schema here.
+export { KINDS } from './kinds.js';
 
 export { ApprovalRequestSpecSchema, ApprovalRequestStatusSchema } from './approval-request.js';
