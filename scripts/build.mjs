@@ -72,16 +72,16 @@ const options = {
   logLevel: 'warning',
   metafile: true,
 };
-const SIDECAR_MAIN = './sidecar/main.js';
+// dist/sidecar-main.js, next to cli.js: the images copy dist/*.js (scripts/image-layout.sh).
 const sidecarMainApart = {
   name: 'sidecar-main-apart',
   setup(b) {
-    b.onResolve({ filter: /^\.\/sidecar\/main\.js$/ }, (a) => (a.importer === path.join(root, 'cli.ts') ? { path: SIDECAR_MAIN, external: true } : undefined));
+    b.onResolve({ filter: /^\.\/sidecar\/main\.js$/ }, (a) => (a.importer === path.join(root, 'cli.ts') ? { path: './sidecar-main.js', external: true } : undefined));
   },
 };
 const results = await Promise.all([
   build({ ...options, entryPoints: ['cli.ts'], plugins: [...options.plugins, sidecarMainApart] }),
-  build({ ...options, entryPoints: ['sidecar/main.ts'] }),
+  build({ ...options, entryPoints: { 'sidecar-main': 'sidecar/main.ts' } }),
   build({ ...options, entryPoints: ['scripts/gen-crds.ts', 'scripts/run-sidecar.ts', ...bench] }),
 ]);
 
