@@ -2,7 +2,8 @@
 // of bench/proxy.ts. Per start: spawn → admin /ready 200 (polled every 2 ms), then the first governed
 // call 0.5 s later (its latency: what was moved off the path to ready is paid here, if anywhere), then 2 s of
 // idle and the private (RssAnon) and total RSS. Prints medians and spread of the starts; the CPU
-// time to ready (all threads) is the steadier figure when the machine is busy.
+// time to ready (all threads, from schedstat: µs, not 10 ms ticks) is the steadier figure when the
+// machine is busy.
 //
 //   node dist/bench/start.js [--runs 7] [--only no_cedar|cedar20]
 //        [--variant 'label|dist/cli.js|NODE_OPTIONS|K=V,K=V|node flags' ...]
@@ -17,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { policies } from './support/policies.js';
-import { cpuMicros, statusMemory } from './support/proc.js';
+import { runMicros, statusMemory } from './support/proc.js';
 import { freePort, pct } from './support/processes.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -119,7 +120,7 @@ async function once(v: Variant, config: string, body: string): Promise<Sample> {
       await sleep(2);
     }
     const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    const readyCpuMs = cpuMicros(child.pid!) / 1000;
+    const readyCpuMs = runMicros(child.pid!) / 1000;
     // An agent's first call comes after its own start, not within a millisecond of /ready.
     await sleep(FIRST_CALL_AFTER_MS);
     const t1 = process.hrtime.bigint();

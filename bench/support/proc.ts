@@ -32,6 +32,26 @@ export function cpuMicros(pid: number): number {
   }
 }
 
+/**
+ * Time the process's threads have run so far, in µs, summed over each thread's /proc/<pid>/task/<tid>/schedstat
+ * (nanoseconds): finer than cpuMicros's clock ticks, for figures of a few tens of ms.
+ */
+export function runMicros(pid: number): number {
+  try {
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // The thread ended between the listing and the read.
+      }
+    }
+    return ns / 1000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export interface Memory {
   /** Resident set, MiB. */
   rss: number;
