@@ -76,7 +76,9 @@ const options = {
 const sidecarMainApart = {
   name: 'sidecar-main-apart',
   setup(b) {
-    b.onResolve({ filter: /^\.\/sidecar\/main\.js$/ }, (a) => (a.importer === path.join(root, 'cli.ts') ? { path: './sidecar-main.js', external: true } : undefined));
+    b.onResolve({ filter: /^\.\/sidecar\/main\.js$/ }, (a) =>
+      a.importer === path.join(root, 'cli.ts') ? { path: './sidecar-main.js', external: true } : undefined,
+    );
   },
 };
 const results = await Promise.all([
