@@ -2,7 +2,8 @@
 // of bench/proxy.ts. Per start: spawn → admin /ready 200 (polled every 2 ms), then the first governed
 // call 0.5 s later (its latency: what was moved off the path to ready is paid here, if anywhere), then 2 s of
 // idle and the private (RssAnon) and total RSS. Prints medians and spread of the starts; the CPU
-// time to ready (all threads) is the steadier figure when the machine is busy.
+// time to ready (all threads, from schedstat: µs, not 10 ms ticks) is the steadier figure when the
+// machine is busy.
 //
 //   node dist/bench/start.js [--runs 7] [--only no_cedar|cedar20]
 //        [--variant 'label|dist/cli.js|NODE_OPTIONS|K=V,K=V|node flags' ...]

@@ -1,7 +1,7 @@
 // A benchmark's `--variant 'label|dist/cli.js|NODE_OPTIONS|K=V,K=V|node flags'`: a build and how
 // its node runs, compared with others in one run. Empty fields take the defaults given.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpuMicros } from './proc.js';
+import { cpuPreciseMicros } from './proc.js';
 import { freePort } from './processes.js';
 
 export interface Variant {
@@ -66,5 +66,5 @@ export async function startVariantSidecar(node: string, v: Variant, args: string
     await new Promise((r) => setTimeout(r, 2));
   }
   const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  return { child, port, adminPort, readyMs, readyCpuMs: cpuMicros(child.pid!) / 1000, stop };
+  return { child, port, adminPort, readyMs, readyCpuMs: cpuPreciseMicros(child.pid!) / 1000, stop };
 }
