@@ -47,7 +47,7 @@ function applyDefaults(value: unknown, s: K8sSchema): unknown {
 
 /** What the operator accepts: the spec schema, then the document checks; a channel name must be usable in approval.channel. */
 function zodAccepts(doc: Doc): boolean {
-  if (doc.kind === KINDS.ApprovalRequest.kind) return ApprovalRequestSpecSchema.safeParse(doc.spec).success;
+  if (doc.kind === KINDS.ApprovalRequest.kind) return ApprovalRequestSpecSchema().safeParse(doc.spec).success;
   if (doc.kind === KINDS.ApprovalChannel.kind) return Name.safeParse(doc.metadata.name).success && ApprovalChannelSpecSchema.safeParse(doc.spec).success;
   const spec = GovernancePolicySpecSchema.safeParse(doc.spec ?? {});
   if (!spec.success) return false;
@@ -220,7 +220,7 @@ describe('zod and the CRDs agree', () => {
   test.each(validFiles)('CRD defaults give what zod gives for examples/crds/%s', (file) => {
     for (const d of ourDocs(path.join(examplesDir, file))) {
       const schema =
-        d.kind === 'GovernancePolicy' ? GovernancePolicySpecSchema : d.kind === 'ApprovalRequest' ? ApprovalRequestSpecSchema : ApprovalChannelSpecSchema;
+        d.kind === 'GovernancePolicy' ? GovernancePolicySpecSchema : d.kind === 'ApprovalRequest' ? ApprovalRequestSpecSchema() : ApprovalChannelSpecSchema;
       const specSchema = openApiSchema(d.kind).properties!.spec!;
       expect(applyDefaults(d.spec, specSchema)).toEqual(schema.parse(d.spec));
     }

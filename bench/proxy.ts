@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readBigStream } from './support/big-stream.js';
+import { measureBigStream } from './support/big-stream.js';
 import { alternate, load } from './support/load.js';
 import { runUpstream, SSE_TOTAL_BYTES } from './support/mcp-upstream.js';
 import { policies } from './support/policies.js';
@@ -213,19 +213,7 @@ async function idleMemory(reads: Record<Target, Promise<Memory>>): Promise<Recor
 
 /** 100 MB of SSE through a proxy: its RSS growth while it streams, same upstream, same reader. */
 async function sse(name: string, p: Started): Promise<number> {
-  const before = memory(p.pid);
-  const peak = peakTracker(p.pid);
-  const tick = setInterval(peak.sample, 50);
-  const t = process.hrtime.bigint();
-  let bytes = 0;
-  try {
-    bytes = await readBigStream(p.url);
-  } finally {
-    clearInterval(tick);
-  }
-  peak.sample();
-  const seconds = Number(process.hrtime.bigint() - t) / 1e9;
-  const top = peak.peak();
+  const { bytes, seconds, before, top } = await measureBigStream(p.pid, p.url);
   line(`sse.${name}.mib`, bytes / 1048576);
   line(`sse.${name}.mib_per_s`, bytes / 1048576 / seconds);
   line(`sse.${name}.rss_growth_mib`, top.rss - before.rss);

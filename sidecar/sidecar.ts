@@ -36,6 +36,7 @@ import { checkHost, hostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
+import { reclaimWhenIdle } from './proxy/reclaim.js';
 import { createSourceTokens } from './oauth/client-credentials.js';
 import { systemClock } from '../lib/clock.js';
 import { compileSnapshot, type CompiledSource, type Snapshot } from './snapshot.js';
@@ -614,6 +615,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   refreshHosts();
   listening = true;
   if (current) warmSoon(current);
+  // Once quiet after start (and after later work), the heap the work grew is handed back.
+  const stopReclaim = reclaimWhenIdle();
   log.info('sidecar listening', { proxy: `http://${o.bind}:${port}`, admin: `http://${o.adminBind ?? o.bind}:${adminPort}`, config: o.provider.description });
 
   let closing: Promise<void> | null = null;
@@ -627,6 +630,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     close() {
       closing ??= (async () => {
         draining = true;
+        stopReclaim();
         const deadline = Date.now() + (o.drainTimeoutMs ?? 10_000);
         log.info('draining', { inflight, deadlineMs: o.drainTimeoutMs ?? 10_000 });
         for (const s of httpServers) {

@@ -35,7 +35,7 @@ export function cpuMicros(pid: number): number {
 /**
  * CPU time the process's threads have used so far, in µs with ns resolution: the sum of each
  * thread's on-CPU time from /proc/<pid>/task/<tid>/schedstat. A clock tick (10 ms) is a large share
- * of a short load run; this is not. Falls back to cpuMicros where schedstat is missing.
+ * of a short load run or a start; this is not. NaN when the process is gone.
  */
 export function cpuPreciseMicros(pid: number): number {
   let tids: string[];
@@ -46,9 +46,9 @@ export function cpuPreciseMicros(pid: number): number {
   }
   let ns = 0;
   for (const tid of tids) {
+    // '' when the thread ended between the listing and the read: it no longer counts.
     const text = read(`/proc/${pid}/task/${tid}/schedstat`);
-    if (text === '') return cpuMicros(pid);
-    ns += Number(text.slice(0, text.indexOf(' ')));
+    if (text !== '') ns += Number(text.slice(0, text.indexOf(' ')));
   }
   return ns / 1e3;
 }

@@ -40,3 +40,9 @@ export const median = (xs: number[]): number => quantile(xs, 0.5);
 
 /** `xs` in a different order each round (rotated by `by`), so none always runs first (or last). */
 export const rotate = <T>(xs: T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length]!);
+
+/** Prints `name median unit (min, max, n)`. */
+export function summary(name: string, values: number[], unit: string): void {
+  const s = [...values].sort((a, b) => a - b);
+  console.log(`${name} ${pct(s, 50).toFixed(1)} ${unit} (min ${s[0]!.toFixed(1)}, max ${s[s.length - 1]!.toFixed(1)}, n ${s.length})`);
+}
