@@ -47,12 +47,15 @@ async function heldCall(rig: Rig, args: Record<string, unknown>): Promise<{ resu
 const click = (rig: Rig, ts: string, user: string, actionId = APPROVE_ACTION_ID) => rig.fake.socketMode.click({ channel: CHANNEL, ts, user, actionId });
 
 let rig: Rig;
+/** The rig of the running test, if it started one. */
+let current: Rig | undefined;
 afterEach(async () => {
-  await rig.close();
+  await current?.close();
+  current = undefined;
 });
 
 test('an approver clicks Approve: the held call runs once, the envelope is acked after, the message says who; no reactions polled', async () => {
-  rig = await buttonsRig();
+  rig = current = await buttonsRig();
   const call = await heldCall(rig, { service: 'api', version: '1.0.0' });
   const m = await rig.message(0);
   expect(JSON.stringify(m.blocks)).toContain(APPROVE_ACTION_ID);
@@ -70,7 +73,7 @@ test('an approver clicks Approve: the held call runs once, the envelope is acked
 });
 
 test('a non-approver click gets the ephemeral and changes nothing; a reject with a reason from the modal rejects', async () => {
-  rig = await buttonsRig();
+  rig = current = await buttonsRig();
   const call = await heldCall(rig, { service: 'db', version: '2' });
   const m = await rig.message(0);
   const before = rig.fake.messages(CHANNEL)[0]!.history.length;
@@ -92,7 +95,7 @@ test('a non-approver click gets the ephemeral and changes nothing; a reject with
 });
 
 test('two of two by clicks: the first shows 1 of 2 and runs nothing, a repeat is still one person, the second approves', async () => {
-  rig = await buttonsRig(2);
+  rig = current = await buttonsRig(2);
   const call = await heldCall(rig, { service: 'web', version: '3' });
   const m = await rig.message(0);
   const first = click(rig, m.ts, ALICE);
@@ -110,7 +113,7 @@ test('two of two by clicks: the first shows 1 of 2 and runs nothing, a repeat is
 });
 
 test('two of two across a reaction and a click: the click reads the reactions at once (no poll waited for)', async () => {
-  rig = await buttonsRig(2);
+  rig = current = await buttonsRig(2);
   const call = await heldCall(rig, { service: 'web', version: '4' });
   const m = await rig.message(0);
   rig.approve(m.ts, BOB);
@@ -125,7 +128,7 @@ test('two of two across a reaction and a click: the click reads the reactions at
 });
 
 test('a reaction on a channel with buttons still decides, on the safety poll', async () => {
-  rig = await startRig({
+  rig = current = await startRig({
     config: (u, s) => withButtons(approvalConfig(u, s)),
     env: { TG_TEST_SLACK_APP_TOKEN: APP_TOKEN },
     backend: { buttonsBackoff: { initialMs: 50, factor: 1, maxMs: 50 } },
@@ -136,4 +139,23 @@ test('a reaction on a channel with buttons still decides, on the safety poll', a
   expect(await call.result).toMatchObject({ code: -32007 });
   expect(rig.upstream.calls).toHaveLength(0);
   await call.close();
+});
+
+test('a channel whose app token variable is not set is a configuration error at the start', async () => {
+  const { standaloneBackend, ApprovalSetupError } = await import('../sidecar/approvals/standalone.js');
+  const { FileApprovalChannelSchema } = await import('../api/approval.js');
+  const { createLogger } = await import('../lib/log.js');
+  const channel = FileApprovalChannelSchema.parse({
+    name: 'oncall',
+    slack: { channel: CHANNEL, tokenEnv: 'BOT', appTokenEnv: 'APP' },
+    approvers: { users: [ALICE] },
+  });
+  const make = () =>
+    standaloneBackend(
+      [channel],
+      { BOT: 'xoxb-x' },
+      createLogger('error', () => undefined),
+    );
+  expect(make).toThrow(ApprovalSetupError);
+  expect(make).toThrow(/APP \(slack\.appTokenEnv\) is not set/);
 });
