@@ -46,25 +46,28 @@ export class SlackPoller {
 
   /**
    * Polls the reactions on request `id`'s message `ts` in the channel `target` resolved to. A
-   * channel with buttons (`target.app`) is polled slowly, its clicks (`clicks`) counted with the reactions.
+   * channel with buttons (`target.app`) is polled slowly and only after its Socket Mode connection
+   * was down (`buttons.connectedSince`), its clicks (`buttons.clicks`) counted with the reactions.
    */
-  start(id: string, target: ChannelTarget, ts: string, expiresAt: Date, clicks?: () => Votes): void {
+  start(id: string, target: ChannelTarget, ts: string, expiresAt: Date, buttons?: { clicks: () => Votes; connectedSince: () => number | undefined }): void {
     // Closed with its term: a late start would leave a poller that nobody closes, polling Slack
     // beside the next term's.
     if (this.closed) return;
-    const buttons = target.app !== undefined;
-    const key = buttons ? `${target.connKey}/buttons` : target.connKey;
+    const slow = target.app !== undefined && buttons !== undefined;
+    const key = slow ? `${target.connKey}/buttons` : target.connKey;
     let poller = this.pollers.get(key);
     if (!poller) {
       poller = new ApprovalPoller({
         onResult: (r) => this.onResult(r),
         onPollError: (request, error) => this.o.log.debug('reaction poll failed; will retry', { request, error: error.message }),
-        backoff: buttons ? { ...SAFETY_BACKOFF, ...this.o.safetyBackoff } : this.o.backoff,
+        backoff: slow ? { ...SAFETY_BACKOFF, ...this.o.safetyBackoff } : this.o.backoff,
         expiryGraceMs: this.o.expiryGraceMs,
       });
       this.pollers.set(key, poller);
     }
-    poller.add(target.client.pending(id, ts, expiresAt, buttons ? clicks : undefined));
+    poller.add(
+      slow && buttons ? target.client.pendingWithButtons(id, ts, expiresAt, buttons.clicks, buttons.connectedSince) : target.client.pending(id, ts, expiresAt),
+    );
     this.polling.set(id, {
       poller,
       channel: target.channel.metadata.name,

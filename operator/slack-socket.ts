@@ -37,6 +37,7 @@ export function planSockets(held: ReadonlySet<string>, wanted: ReadonlyMap<strin
 
 export class SlackSockets {
   private readonly held = new Map<string, SocketModeReceiver>();
+  private readonly connectedAt = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly o: SlackSocketsOptions) {}
@@ -46,6 +47,11 @@ export class SlackSockets {
     return new Set(this.held.keys());
   }
 
+  /** When app `key`'s open connection was made; undefined while it has none (the safety poll then reads). */
+  connectedSince(key: string): number | undefined {
+    return this.connectedAt.get(key);
+  }
+
   /** Holds exactly one receiver per app in `wanted`. */
   sync(wanted: ReadonlyMap<string, SlackApp>): void {
     if (this.closed) return;
@@ -53,6 +59,7 @@ export class SlackSockets {
     for (const key of plan.close) {
       const r = this.held.get(key)!;
       this.held.delete(key);
+      this.connectedAt.delete(key);
       this.o.log.info('Slack Socket Mode: no ApprovalChannel uses this Slack app any more; closing its socket', { app: key.slice(0, 12) });
       void r.close();
     }
@@ -63,7 +70,13 @@ export class SlackSockets {
         lookup: (id) => this.o.lookup(id, app.key),
         onVote: (v) => this.o.onVote(v),
         ...this.o.receiver,
-        ...(this.o.onEvent ? { onEvent: this.o.onEvent } : {}),
+        onEvent: (e) => {
+          if (this.held.get(app.key) === r) {
+            if (e.kind === 'connected') this.connectedAt.set(app.key, Date.now());
+            else if (e.kind === 'disconnected') this.connectedAt.delete(app.key);
+          }
+          this.o.onEvent?.(e);
+        },
         log: (level, message) => this.o.log[level === 'error' ? 'error' : level]('slack socket mode', { app: app.key.slice(0, 12), message }),
       });
       this.held.set(app.key, r);
@@ -84,6 +97,7 @@ export class SlackSockets {
     this.closed = true;
     const all = [...this.held.values()];
     this.held.clear();
+    this.connectedAt.clear();
     await Promise.all(all.map((r) => r.close()));
   }
 }

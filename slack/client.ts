@@ -256,6 +256,30 @@ export class SlackApprovalClient {
     await this.update(ts, buildApprovalMessage({ ...this.messageInput(input), approvedBy: named }));
   }
 
+  /**
+   * A pending approval of a message with buttons, for ApprovalPoller: while the Socket Mode
+   * connection has stayed up since the last read (`connectedSince()`: when the connection now open
+   * was made, undefined while there is none), nothing can have been missed that matters (clicks
+   * are pushed; a reaction is the fallback for when they are not), so the read is skipped: no Slack
+   * call. Once the socket was down, the next scheduled read reads the reactions (counting `clicks`).
+   */
+  pendingWithButtons(id: string, ts: string, expiresAt: Date | number, clicks: () => Votes, connectedSince: () => number | undefined): PendingApproval {
+    let lastRead = Date.now();
+    let fingerprint = '';
+    return {
+      id,
+      expiresAt,
+      poll: async (priority) => {
+        const since = connectedSince();
+        if (since !== undefined && since <= lastRead) return { decision: null, fingerprint };
+        lastRead = Date.now();
+        const r = await this.pollReactions(ts, priority, clicks);
+        fingerprint = r.fingerprint;
+        return r;
+      },
+    };
+  }
+
   /** A pending approval for ApprovalPoller, reading this channel's message `ts` (and counting `clicks`). */
   pending(id: string, ts: string, expiresAt: Date | number, clicks?: () => Votes): PendingApproval {
     return { id, expiresAt, poll: (priority) => this.pollReactions(ts, priority, clicks) };

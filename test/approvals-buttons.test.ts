@@ -1,8 +1,8 @@
 // Slack buttons over Socket Mode in the standalone sidecar: the real @slack/socket-mode client
 // (SocketModeReceiver) against the fake Slack's Socket Mode, the sidecar with the standalone
 // backend, a real SDK client whose call is held, and the real SDK upstream that counts calls.
-// The reactions' safety poll is slow here (a minute), so a decision seen within a test came
-// from the click, not from a poll.
+// The reactions' safety poll runs every 50 ms here: while the socket stays up it makes no Slack
+// call (reactions.get is counted), so a decision seen within a test came from the click.
 import { CallToolResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { APPROVE_ACTION_ID, REJECT_ACTION_ID } from '../slack/message.js';
 import {
@@ -21,13 +21,13 @@ import {
   type Rig,
 } from './approvals-harness.js';
 
-const SLOW_SAFETY_POLL = { initialMs: 60_000, factor: 1, maxMs: 60_000 };
+const FAST_SAFETY_POLL = { initialMs: 50, factor: 1, maxMs: 50 };
 
 async function buttonsRig(required = 1): Promise<Rig> {
   const rig = await startRig({
     config: (u, s) => withButtons(approvalConfig(u, s), required),
     env: { TG_TEST_SLACK_APP_TOKEN: APP_TOKEN },
-    backend: { buttonsBackoff: SLOW_SAFETY_POLL, socket: { reconnect: { baseMs: 50, maxMs: 200 } } },
+    backend: { buttonsBackoff: FAST_SAFETY_POLL, socket: { reconnect: { baseMs: 50, maxMs: 200 } } },
     socketMode: { redeliverAfterMs: 300 },
   });
   await rig.fake.socketMode.waitForConnections(1);
@@ -127,16 +127,19 @@ test('two of two across a reaction and a click: the click reads the reactions at
   await call.close();
 });
 
-test('a reaction on a channel with buttons still decides, on the safety poll', async () => {
-  rig = current = await startRig({
-    config: (u, s) => withButtons(approvalConfig(u, s)),
-    env: { TG_TEST_SLACK_APP_TOKEN: APP_TOKEN },
-    backend: { buttonsBackoff: { initialMs: 50, factor: 1, maxMs: 50 } },
-  });
+test('while the socket is down, reactions are read (the safety poll) and decide', async () => {
+  rig = current = await buttonsRig();
   const call = await heldCall(rig, { service: 'ops', version: '5' });
   const m = await rig.message(0);
   rig.reject(m.ts, ALICE);
+  await sleep(300);
+  // Up: no read, so nothing decided by the reaction yet.
+  expect(rig.fake.calls('reactions.get')).toHaveLength(0);
+  // The socket goes down (and Slack refuses the app token from now on, so it stays down).
+  rig.fake.appTokens.delete(APP_TOKEN);
+  rig.fake.socketMode.drop();
   expect(await call.result).toMatchObject({ code: -32007 });
+  expect(rig.fake.calls('reactions.get').length).toBeGreaterThan(0);
   expect(rig.upstream.calls).toHaveLength(0);
   await call.close();
 });

@@ -15,8 +15,8 @@
 // arrive over Socket Mode (one SocketModeReceiver per app token, whatever number of channels use
 // it), so noticing a decision does not wait for a poll. A click is recorded (durably, with a
 // store) before its envelope is acked, then counted with the reactions (the two-person rule
-// across both); its reactions are still read, on a slow safety schedule (reactions are the way to
-// decide while the socket is down, and the final read at the expiry stays).
+// across both); its reactions are polled only once the socket was down (the fallback), on a slow
+// safety schedule.
 import type { FileApprovalChannel } from '../../api/approval.js';
 import { parseDuration } from '../../api/duration.js';
 import { SlackApprovalClient, type ApprovalPostInput } from '../../slack/client.js';
@@ -282,7 +282,18 @@ export function standaloneBackend(
   const watch = (r: Record_): void => {
     const ch = r.channel;
     if (ch.receiver === undefined) poller.add(ch.client.pending(r.pending.id, r.ts!, r.pending.expiresAt));
-    else safetyPoller.add(ch.client.pending(r.pending.id, r.ts!, r.pending.expiresAt, () => r.clicks));
+    else {
+      const key = ch.receiver;
+      safetyPoller.add(
+        ch.client.pendingWithButtons(
+          r.pending.id,
+          r.ts!,
+          r.pending.expiresAt,
+          () => r.clicks,
+          () => connectedAt.get(key),
+        ),
+      );
+    }
   };
   const unwatch = (id: string): void => {
     poller.remove(id);
@@ -347,6 +358,8 @@ export function standaloneBackend(
   };
 
   const receivers = new Map<string, SocketModeReceiver>();
+  /** When each receiver's open connection was made (none while it is down): the safety poll reads only after a gap. */
+  const connectedAt = new Map<string, number>();
   for (const ch of byName.values()) {
     const key = ch.receiver;
     if (key === undefined || receivers.has(key)) continue;
@@ -360,6 +373,10 @@ export function standaloneBackend(
       ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
       log: (level, message) =>
         (level === 'error' ? log.error : level === 'warn' ? log.warn : level === 'info' ? log.info : log.debug)('slack socket mode', { message }),
+      onEvent: (e) => {
+        if (e.kind === 'connected') connectedAt.set(key, Date.now());
+        else if (e.kind === 'disconnected') connectedAt.delete(key);
+      },
     });
     receivers.set(key, rcv);
     rcv.start().catch((err: unknown) => {
