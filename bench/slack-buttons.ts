@@ -59,7 +59,14 @@ const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((
 
 async function clickToResult(n: number): Promise<number[]> {
   const rig: Rig = await startRig({
-    config: (u, s) => withButtons(approvalConfig(u, s, { channelTimeout: '30m', approvals: '  maxPending: { client: 1000, workload: 1000 }\n  rate: { client: { perMinute: 6000, burst: 100 }, workload: { perMinute: 6000, burst: 100 } }' })),
+    config: (u, s) =>
+      withButtons(
+        approvalConfig(u, s, {
+          channelTimeout: '30m',
+          approvals:
+            '  maxPending: { client: 1000, workload: 1000 }\n  rate: { client: { perMinute: 6000, burst: 100 }, workload: { perMinute: 6000, burst: 100 } }',
+        }),
+      ),
     env: { TG_TEST_SLACK_APP_TOKEN: APP_TOKEN },
     backend: { limiter: SETUP_LIMITS, backoff: DEFAULT_BACKOFF, buttonsBackoff: SAFETY_BACKOFF },
   });
