@@ -171,11 +171,11 @@ async function start(env: Env, target: Target, o: { logLevel?: string; stdout?: 
 
 const startFirst: Record<Target, number> = { floor: Number.NaN, sidecar: Number.NaN, sidecar_cedar: Number.NaN };
 
-/** Start to ready and to the first answered request (a governed one with Cedar), median of STARTS;
- *  the last start of each stays up for the idle-memory reading and is returned. */
-/** An idle pod is idle for minutes; 5 s is past the sidecar's first quiet window after its start and first call. */
+/** An idle pod is idle for minutes; 5 s is past the sidecar's idle collection (two quiet 1 s windows) after its start and first call. */
 const IDLE_READ_MS = 5000;
 
+/** Start to ready and to the first answered request (a governed one with Cedar), median of STARTS;
+ *  the last start of each stays up for the idle-memory reading and is returned. */
 async function startTimes(env: Env): Promise<{ kept: Record<Target, Started>; idle: Record<Target, Promise<Memory>> }> {
   console.log(`# start: spawn to ready, and to the first request answered, median of ${STARTS} starts`);
   const kept = {} as Record<Target, Started>;
