@@ -290,3 +290,56 @@ test('a full store refuses a new approval with a clear error, counted as a faile
   expect(fake.calls('chat.postMessage')).toHaveLength(1);
   await client.close();
 });
+
+/** The store as a process that can write it (but not Slack) would forge it: an approval, maybe a message, and a decision. */
+async function forged(p: PendingApproval, ts?: string): Promise<void> {
+  const store = await openApprovalStore(stateDir, { log: log() });
+  await store.put(p, CHANNEL);
+  if (ts !== undefined) await store.posted(p.id, ts);
+  await store.decided(p.id, { id: p.id, outcome: 'approved', by: [{ id: ALICE }], at: new Date(), message: 'approved in Slack by alice' });
+  await store.close();
+}
+
+test('an approval recorded as decided with no Slack message on record is never run after a restart', async () => {
+  const auth = 'Bearer agent-token';
+  const p = pendingFor(auth);
+  await forged(p);
+  const url = await start();
+  const t = (await taskGet(url, p.id, { authorization: auth })).result;
+  expect(t).toMatchObject({ status: 'failed' });
+  expect(t.statusMessage).toMatch(/never posted to Slack; not run/);
+  await new Promise((r) => setTimeout(r, 200));
+  expect(upstream.calls).toHaveLength(0);
+});
+
+test('an approval recorded as decided is read again from Slack after a restart: it runs only once Slack says approved', async () => {
+  const auth = 'Bearer agent-token';
+  const p = pendingFor(auth);
+  const ts = await postMessage(p);
+  await forged(p, ts);
+  const url = await start();
+  // Slack shows no decision: the store alone does not run it.
+  await until(() => fake.calls('reactions.get').length >= 2, 'Slack to be read again');
+  expect(upstream.calls).toHaveLength(0);
+  expect((await taskGet(url, p.id, { authorization: auth })).result).toMatchObject({ status: 'working' });
+  fake.addReaction(CHANNEL, ts, 'white_check_mark', ALICE);
+  // Run once Slack says so (this upstream then refuses the call: the client's MCP session is gone
+  // with the restart; what counts is that it was executed).
+  await until(async () => (await taskGet(url, p.id, { authorization: auth })).result?.status !== 'working', 'the task to end');
+  expect((await taskGet(url, p.id, { authorization: auth })).result.statusMessage).toMatch(/^Approved by U0ALICE\. Tool execution failed: Session not found/);
+});
+
+test('an approval decided before a restart that came long after its expiry is not run: it ends failed and its message says why', async () => {
+  const auth = 'Bearer agent-token';
+  const p = { ...pendingFor(auth), expiresAt: new Date(Date.now() - 60_000) };
+  const ts = await postMessage(p);
+  fake.addReaction(CHANNEL, ts, 'white_check_mark', ALICE);
+  await forged(p, ts);
+  const url = await start();
+  const t = (await taskGet(url, p.id, { authorization: auth })).result;
+  expect(t).toMatchObject({ status: 'failed' });
+  expect(t.statusMessage).toMatch(/after the approval expired; not run this late/);
+  await until(() => fake.calls('chat.update').some((c) => c.args['ts'] === ts), 'the message update');
+  expect(JSON.stringify(fake.messages(CHANNEL)[0]!.blocks)).toMatch(/not run this late/);
+  expect(upstream.calls).toHaveLength(0);
+});
