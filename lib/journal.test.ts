@@ -1,7 +1,7 @@
 // The journal on the real file system (torn tails, corruption, compaction, modes), and with an
 // injected JournalIo where a crash cannot be staged for real: the order of write, fsync and the
 // caller's action, one fsync per group of appends, a write that fails half way.
-import { appendFileSync, chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeRecord, Journal, JournalCorruptError, nodeJournalIo, parseJournal, type AppendFile, type JournalIo } from './journal.js';
@@ -88,15 +88,66 @@ test('compaction replaces the file by the live records when the owner asks; late
   await again.journal.close();
 });
 
-test('a group-readable file is made 0600; a directory others can write is refused', async () => {
+test('a group-readable file is made 0600, a group-writable setgid directory (a volume fsGroup) 0700, with warnings', async () => {
   const { journal } = await Journal.open(file);
   await journal.close();
   chmodSync(file, 0o644);
-  const a = await Journal.open(file);
+  const warnings: string[] = [];
+  const a = await Journal.open(file, { onWarning: (m) => warnings.push(m) });
   await a.journal.close();
   expect(statSync(file).mode & 0o777).toBe(0o600);
-  chmodSync(dir, 0o777);
-  await expect(Journal.open(file)).rejects.toThrow(/writable by other users \(mode 777\)/);
+  chmodSync(dir, 0o2770);
+  const b = await Journal.open(file, { onWarning: (m) => warnings.push(m) });
+  await b.journal.close();
+  expect(statSync(dir).mode & 0o7777).toBe(0o700);
+  expect(warnings).toEqual([expect.stringMatching(/had mode 644; set back to 600/), expect.stringMatching(/had mode 2770; set back to 700/)]);
+});
+
+test('a directory of another owner is still refused', async () => {
+  const io: JournalIo = { ...nodeJournalIo, mkdir: async () => ({ uid: (process.getuid?.() ?? 0) + 1, mode: 0o700, created: false }) };
+  await expect(Journal.open(file, { io })).rejects.toThrow(/belongs to uid \d+, not to this process/);
+});
+
+test('a symbolic link in place of the journal is refused, not followed', async () => {
+  const { journal } = await Journal.open(file);
+  await journal.close();
+  const target = join(dir, 'elsewhere');
+  writeFileSync(target, encodeRecord({ planted: true }));
+  rmSync(file);
+  symlinkSync(target, file);
+  await expect(Journal.open(file)).rejects.toThrow(/not a regular file|ELOOP/);
+});
+
+test('a compaction cut short by a crash leaves a .tmp file: removed at open, never read', async () => {
+  const { journal } = await Journal.open(file);
+  await journal.append({ n: 1 });
+  await journal.close();
+  writeFileSync(`${file}.tmp`, encodeRecord({ half: 'a compaction' }));
+  const again = await Journal.open(file);
+  expect(again.records).toEqual([{ n: 1 }]);
+  expect(existsSync(`${file}.tmp`)).toBe(false);
+  await again.journal.close();
+});
+
+test('after a failed compaction the next one waits until the file has grown again, instead of costing every batch a rewrite', async () => {
+  let rewrites = 0;
+  const io: JournalIo = {
+    ...nodeJournalIo,
+    async writeSynced() {
+      rewrites++;
+      throw new Error('ENOSPC: no space left on device');
+    },
+  };
+  const warnings: string[] = [];
+  const { journal } = await Journal.open(file, { io, compact: () => [{ live: true }], onWarning: (m) => warnings.push(m) });
+  for (let i = 0; i < 50; i++) await journal.append({ i });
+  expect(rewrites).toBe(1);
+  expect(warnings).toEqual([expect.stringMatching(/compaction failed \(ENOSPC.*grows until \d+ bytes before the next try/)]);
+  // Still a working journal: every record is there.
+  await journal.close();
+  const again = await Journal.open(file);
+  expect(again.records).toHaveLength(50);
+  await again.journal.close();
 });
 
 async function until(pred: () => boolean): Promise<void> {
@@ -161,7 +212,7 @@ test('append resolves only after its fsync; appends made meanwhile share the nex
     },
   };
   const { journal } = await Journal.open(file, { io: tracedIo(events, gate) });
-  expect(events).toEqual(['fsync dir']); // the new file's name is durable
+  expect(events).toEqual(['fsync dir', 'fsync dir']); // the new directory's name, then the new file's, are durable
   events.length = 0;
   let acted = false;
   const first = journal.append({ n: 1 }).then(() => {

@@ -22,8 +22,8 @@ import { crc32 } from 'node:zlib';
 
 /** The file operations the journal needs; tests inject their own (fsync order, failures). */
 export interface JournalIo {
-  /** Creates the directory (0700) when missing; returns its owner uid and mode. */
-  mkdir(dir: string): Promise<{ uid: number; mode: number }>;
+  /** Creates the directory (0700) when missing; returns its owner uid and mode, and whether it was created. */
+  mkdir(dir: string): Promise<{ uid: number; mode: number; created: boolean }>;
   /** The file's bytes, or null when it does not exist. */
   read(file: string): Promise<Buffer | null>;
   /** Opens for appending, creating it 0600. */
@@ -36,6 +36,8 @@ export interface JournalIo {
   /** Owner uid and mode of an existing file; chmod when `mode` is given. */
   stat(file: string): Promise<{ uid: number; mode: number } | null>;
   chmod(file: string, mode: number): Promise<void>;
+  /** Removes a file; missing is fine. */
+  remove(file: string): Promise<void>;
 }
 
 export interface AppendFile {
@@ -48,21 +50,32 @@ export interface AppendFile {
 
 export const nodeJournalIo: JournalIo = {
   async mkdir(dir) {
-    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-    const s = await fsp.stat(dir);
+    const made = await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    const s = await fsp.lstat(dir);
     if (!s.isDirectory()) throw new Error(`${dir} is not a directory`);
-    return { uid: s.uid, mode: s.mode & 0o777 };
+    return { uid: s.uid, mode: s.mode & 0o7777, created: made !== undefined };
   },
   async read(file) {
     try {
-      return await fsp.readFile(file);
+      // O_NOFOLLOW: a symbolic link planted in place of the journal is refused, not followed.
+      const fh = await fsp.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+      try {
+        if (!(await fh.stat()).isFile()) throw new Error(`${file} is not a regular file`);
+        return await fh.readFile();
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
   },
   async openAppend(file) {
-    const fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600);
+    const fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
+    if (!(await fh.stat()).isFile()) {
+      await fh.close();
+      throw new Error(`${file} is not a regular file`);
+    }
     return {
       async write(data) {
         for (let off = 0; off < data.length; ) off += (await fh.write(data, off, data.length - off)).bytesWritten;
@@ -73,7 +86,7 @@ export const nodeJournalIo: JournalIo = {
     };
   },
   async writeSynced(file, data) {
-    const fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
+    const fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
     try {
       await fh.writeFile(data);
       await fh.sync();
@@ -92,7 +105,8 @@ export const nodeJournalIo: JournalIo = {
   },
   async stat(file) {
     try {
-      const s = await fsp.stat(file);
+      const s = await fsp.lstat(file);
+      if (!s.isFile()) throw new Error(`${file} is not a regular file`);
       return { uid: s.uid, mode: s.mode & 0o777 };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
@@ -100,6 +114,7 @@ export const nodeJournalIo: JournalIo = {
     }
   },
   chmod: (file, mode) => fsp.chmod(file, mode),
+  remove: (file) => fsp.rm(file, { force: true }),
 };
 
 /** The journal holds a bad record before good ones: nothing is dropped silently, so it is not opened. */
@@ -163,7 +178,12 @@ export interface JournalOptions {
   onTornTail?: (t: { file: string; offset: number; bytes: number; why: string }) => void;
   /** Asked after each group of appends with the file's size: the records to compact to, or null. */
   compact?: (fileBytes: number) => unknown[] | null;
+  /** Something set right at open (a mode), or a compaction that failed (the old file stays valid). */
+  onWarning?: (message: string) => void;
 }
+
+/** After a failed compaction, none is tried before the file has grown by this share of its size again (at least COMPACT_RETRY_MIN_BYTES). */
+const COMPACT_RETRY_MIN_BYTES = 1024 * 1024;
 
 type Op =
   | { kind: 'append'; data: Buffer; resolve: () => void; reject: (e: Error) => void }
@@ -183,7 +203,11 @@ export class Journal {
     private handle: AppendFile,
     private bytes: number,
     private readonly compact: JournalOptions['compact'],
+    private readonly warn: JournalOptions['onWarning'],
   ) {}
+
+  /** A compaction failed: the next is not tried before the file reaches this size. */
+  private compactAfter = 0;
 
   /**
    * Opens (creating the directory and the file when missing) and reads the journal. A torn tail is
@@ -193,13 +217,25 @@ export class Journal {
     const io = o.io ?? nodeJournalIo;
     const dir = dirname(file);
     const d = await io.mkdir(dir);
+    // A new directory's name must survive a crash too, like the file's.
+    if (d.created) await io.syncDir(dirname(dir));
     const me = process.getuid?.();
     if (me !== undefined && d.uid !== me)
       throw new Error(`${dir} belongs to uid ${d.uid}, not to this process (uid ${me}); give the process a directory of its own`);
-    if (d.mode & 0o022) throw new Error(`${dir} is writable by other users (mode ${d.mode.toString(8)}); use a directory only this process can write (0700)`);
+    if (d.mode !== 0o700) {
+      // This process owns it, so it may set it back: a volume's fsGroup (Kubernetes) makes it g+rw
+      // and setgid whenever the pod moves, which must not keep the sidecar from starting.
+      o.onWarning?.(`${dir} had mode ${d.mode.toString(8)}; set back to 700 (only this process may read or write it)`);
+      await io.chmod(dir, 0o700);
+    }
     const st = await io.stat(file);
     if (st && me !== undefined && st.uid !== me) throw new Error(`${file} belongs to uid ${st.uid}, not to this process (uid ${me})`);
-    if (st && st.mode & 0o077) await io.chmod(file, 0o600);
+    if (st && st.mode & 0o077) {
+      o.onWarning?.(`${file} had mode ${st.mode.toString(8)}; set back to 600`);
+      await io.chmod(file, 0o600);
+    }
+    // A compaction cut short by a crash: its temporary file is never read, and goes.
+    await io.remove(`${file}.tmp`);
     const data = (await io.read(file)) ?? Buffer.alloc(0);
     const parsed = parseJournal(data, file);
     const handle = await io.openAppend(file);
@@ -209,7 +245,12 @@ export class Journal {
       await handle.truncate(parsed.goodLength);
       await handle.sync();
     }
-    return { journal: new Journal(file, io, handle, parsed.goodLength, o.compact), records: parsed.records };
+    return { journal: new Journal(file, io, handle, parsed.goodLength, o.compact, o.onWarning), records: parsed.records };
+  }
+
+  /** Why the journal refuses every write (it could not be repaired or made durable), or null. */
+  get failure(): Error | null {
+    return this.broken;
   }
 
   /** The file's size as written so far. */
@@ -263,8 +304,17 @@ export class Journal {
           await this.doAppend(Buffer.concat(batch.map((b) => b.data)));
           // Compacted before the batch's callers resume, and only when nothing else is queued: then
           // everything the owner has issued is written, so its live records are exactly the durable ones.
-          const live = this.ops.length === 0 && this.compact ? this.compact(this.bytes) : null;
-          if (live) await this.doRewrite(live).catch(() => undefined); // a failed compaction leaves the old file, still valid
+          // After a failed one (a full disk, say), not at every batch: each costs up to the whole file
+          // in writes on the callers' path.
+          const live = this.ops.length === 0 && this.compact && this.bytes >= this.compactAfter ? this.compact(this.bytes) : null;
+          if (live)
+            await this.doRewrite(live).catch((err: unknown) => {
+              // The old file is still valid (unless the journal is now broken, which refuses what follows).
+              this.compactAfter = this.bytes + Math.max(this.bytes, COMPACT_RETRY_MIN_BYTES);
+              this.warn?.(
+                `${this.file}: compaction failed (${(err as Error).message}); the journal grows until ${this.compactAfter} bytes before the next try`,
+              );
+            });
         });
       }
     } finally {
@@ -317,6 +367,7 @@ export class Journal {
       const old = this.handle;
       this.handle = await this.io.openAppend(this.file);
       this.bytes = data.length;
+      this.compactAfter = 0;
       await old.close().catch(() => undefined);
     } catch (err) {
       this.broken = new Error(`${this.file}: the journal could not be made durable after compaction (${(err as Error).message}); refusing further writes`);
