@@ -3,12 +3,16 @@
 // and one fsync: group commit), so a caller that awaits it before acting knows the record survives
 // a crash (kill -9, power loss) whatever the action did.
 //
-// Framing: one record per line, `<crc32 of the JSON as 8 hex digits> <JSON>\n` (JSON.stringify
-// never writes a raw newline).
-// Reading (open): a bad or incomplete LAST line is a torn write, a crash in the middle of an
-// append that was therefore never acknowledged: it is cut off with a warning. A bad line followed
-// by a good one is corruption: open() refuses with JournalCorruptError rather than silently drop
-// what the bad line held.
+// Framing (format 2): a first line `tg-journal 2`, then records, one per line, `<crc32 of the
+// JSON as 8 hex digits> <JSON>\n` (JSON.stringify never writes a raw newline), in batches: each
+// group commit is followed, in the same write, by a commit line `#<record count> <crc32 of the
+// batch's bytes> <crc32 of the line so far>`. Only a batch whose commit line matches it counts.
+// Reading (open): damage anywhere in the LAST batch (a line cut short, a page the disk did not
+// persist before the crash, a commit line missing or not matching) is a torn write, a crash in
+// the middle of a group commit that was therefore never acknowledged: it is cut off with a
+// warning. Damage before a valid commit is corruption (those batches were acknowledged): open()
+// refuses with JournalCorruptError rather than silently drop what it held. A file without the
+// format line (the unreleased format 1) is refused with a message saying so.
 // Compaction: rewrite(records) writes them to `<file>.tmp`, fsyncs it, renames it over the file
 // and fsyncs the directory; `compact` lets the owner ask for one after a group of appends when no
 // other append is queued (so the owner's live set is what is on disk), before that group resolves.
@@ -122,10 +126,34 @@ export class JournalCorruptError extends Error {
   override readonly name = 'JournalCorruptError';
 }
 
-/** One record as it is written. */
+/** The first line of a journal of this format. */
+export const JOURNAL_MAGIC = Buffer.from('tg-journal 2\n');
+
+const hex8 = (n: number): string => n.toString(16).padStart(8, '0');
+
+/** One record as it is written (within a batch). */
 export function encodeRecord(record: unknown): Buffer {
   const json = JSON.stringify(record);
-  return Buffer.from(`${crc32(json).toString(16).padStart(8, '0')} ${json}\n`, 'utf8');
+  return Buffer.from(`${hex8(crc32(json))} ${json}\n`, 'utf8');
+}
+
+/** The commit line that follows a batch of `count` encoded records. */
+function commitLine(batch: Buffer, count: number): Buffer {
+  const body = `#${count} ${hex8(crc32(batch))}`;
+  return Buffer.from(`${body} ${hex8(crc32(body))}\n`);
+}
+
+/** Encoded records followed by their commit line: one batch as it is written. */
+export function encodeBatch(encoded: readonly Buffer[]): Buffer {
+  const batch = Buffer.concat(encoded);
+  return Buffer.concat([batch, commitLine(batch, encoded.length)]);
+}
+
+/** A commit line whose own checksum holds: its batch's record count and checksum; else null. */
+function decodeCommit(line: string): { count: number; crc: string } | null {
+  const m = /^(#(\d+) ([0-9a-f]{8})) ([0-9a-f]{8})$/.exec(line);
+  if (!m || hex8(crc32(m[1]!)) !== m[4]) return null;
+  return { count: Number(m[2]), crc: m[3]! };
 }
 
 /** Decodes one line (without its newline), or null when it is not a whole, intact record. */
@@ -149,27 +177,52 @@ export interface ParsedJournal {
 
 /** Pure: the records of a journal's bytes, the torn tail apart; throws JournalCorruptError on corruption. */
 export function parseJournal(data: Buffer, file: string): ParsedJournal {
+  if (data.length === 0) return { records: [], goodLength: 0 };
+  if (!data.subarray(0, JOURNAL_MAGIC.length).equals(JOURNAL_MAGIC)) {
+    // Cut short while the file was being created: nothing was ever acknowledged in it.
+    if (data.length < JOURNAL_MAGIC.length && JOURNAL_MAGIC.subarray(0, data.length).equals(data))
+      return { records: [], goodLength: 0, torn: { offset: 0, bytes: data.length, why: 'incomplete (no newline)' } };
+    throw new JournalCorruptError(
+      `${file}: not a journal of this format (its first line is not "${JOURNAL_MAGIC.toString().trim()}"; a file of the unreleased format 1 is not read: remove it)`,
+    );
+  }
   const records: unknown[] = [];
-  let offset = 0;
-  let bad: { offset: number; why: string; index: number } | null = null;
+  let goodLength = JOURNAL_MAGIC.length;
+  let batchStart = goodLength;
+  let pending: unknown[] = [];
+  let lineBad: string | null = null;
+  let bad: { offset: number; why: string } | null = null;
+  let offset = goodLength;
   while (offset < data.length) {
     const nl = data.indexOf(0x0a, offset);
-    const end = nl === -1 ? data.length : nl;
-    const line = data.subarray(offset, end).toString('utf8');
-    const r = nl === -1 ? ({ ok: false, why: 'incomplete (no newline)' } as const) : decodeLine(line);
-    if (r.ok) {
+    if (nl === -1) break; // a line cut short: the tail
+    const line = data.subarray(offset, nl).toString('utf8');
+    const commit = line.startsWith('#') ? decodeCommit(line) : null;
+    if (!commit) {
+      const r = decodeLine(line);
+      if (r.ok) pending.push(r.value);
+      else lineBad ??= r.why;
+      offset = nl + 1;
+      continue;
+    }
+    const batch = data.subarray(batchStart, offset);
+    const why = lineBad ?? (hex8(crc32(batch)) !== commit.crc || pending.length !== commit.count ? 'the batch does not match its commit record' : null);
+    if (why === null) {
       if (bad)
         throw new JournalCorruptError(
-          `${file}: record ${bad.index + 1} (at byte ${bad.offset}) is damaged (${bad.why}) and valid records follow it; not opening it, so that nothing in it is dropped silently`,
+          `${file}: the batch at byte ${bad.offset} is damaged (${bad.why}) and valid batches follow it; not opening it, so that nothing in it is dropped silently`,
         );
-      records.push(r.value);
-    } else if (!bad) {
-      bad = { offset, why: r.why, index: records.length };
-    }
-    offset = nl === -1 ? data.length : nl + 1;
+      records.push(...pending);
+      goodLength = nl + 1;
+    } else bad ??= { offset: batchStart, why };
+    pending = [];
+    lineBad = null;
+    offset = nl + 1;
+    batchStart = offset;
   }
-  if (!bad) return { records, goodLength: data.length };
-  return { records, goodLength: bad.offset, torn: { offset: bad.offset, bytes: data.length - bad.offset, why: bad.why } };
+  if (goodLength === data.length) return { records, goodLength };
+  const why = bad?.why ?? lineBad ?? (data[data.length - 1] !== 0x0a ? 'incomplete (no newline)' : 'no commit record');
+  return { records, goodLength, torn: { offset: goodLength, bytes: data.length - goodLength, why } };
 }
 
 export interface JournalOptions {
@@ -238,14 +291,18 @@ export class Journal {
     await io.remove(`${file}.tmp`);
     const data = (await io.read(file)) ?? Buffer.alloc(0);
     const parsed = parseJournal(data, file);
+    if (parsed.torn) o.onTornTail?.({ file, ...parsed.torn });
+    // A new (or empty) file starts with the format line, durable before any batch follows it.
+    const fresh = parsed.goodLength === 0;
+    if (fresh) await io.writeSynced(file, JOURNAL_MAGIC);
     const handle = await io.openAppend(file);
     if (!st) await io.syncDir(dir); // the file was just created: its name must survive too
-    if (parsed.torn) {
-      o.onTornTail?.({ file, ...parsed.torn });
+    if (parsed.torn && !fresh) {
       await handle.truncate(parsed.goodLength);
       await handle.sync();
     }
-    return { journal: new Journal(file, io, handle, parsed.goodLength, o.compact, o.onWarning), records: parsed.records };
+    const size = fresh ? JOURNAL_MAGIC.length : parsed.goodLength;
+    return { journal: new Journal(file, io, handle, size, o.compact, o.onWarning), records: parsed.records };
   }
 
   /** Why the journal refuses every write (it could not be repaired or made durable), or null. */
@@ -301,7 +358,7 @@ export class Journal {
         while (n < this.ops.length && this.ops[n]!.kind === 'append') n++;
         const batch = this.ops.splice(0, n) as Extract<Op, { kind: 'append' }>[];
         await this.settle(batch, async () => {
-          await this.doAppend(Buffer.concat(batch.map((b) => b.data)));
+          await this.doAppend(encodeBatch(batch.map((b) => b.data)));
           // Compacted before the batch's callers resume, and only when nothing else is queued: then
           // everything the owner has issued is written, so its live records are exactly the durable ones.
           // After a failed one (a full disk, say), not at every batch: each costs up to the whole file
@@ -355,7 +412,7 @@ export class Journal {
   }
 
   private async doRewrite(records: unknown[]): Promise<void> {
-    const data = Buffer.concat(records.map(encodeRecord));
+    const data = records.length > 0 ? Buffer.concat([JOURNAL_MAGIC, encodeBatch(records.map(encodeRecord))]) : JOURNAL_MAGIC;
     const tmp = `${this.file}.tmp`;
     await this.io.writeSynced(tmp, data);
     await this.io.rename(tmp, this.file);
