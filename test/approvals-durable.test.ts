@@ -343,3 +343,51 @@ test('an approval decided before a restart that came long after its expiry is no
   expect(JSON.stringify(fake.messages(CHANNEL)[0]!.blocks)).toMatch(/not run this late/);
   expect(upstream.calls).toHaveLength(0);
 });
+
+test("the store's use against its bounds is on /metrics; a journal that breaks fails /ready with the reason and counts as broken, a full store as full", async () => {
+  let broken = false;
+  const io: JournalIo = {
+    ...nodeJournalIo,
+    async openAppend(f) {
+      const h = await nodeJournalIo.openAppend(f);
+      const fail = async () => {
+        if (broken) throw new Error('EIO: i/o error');
+      };
+      return {
+        write: async (d) => (await fail(), h.write(d)),
+        sync: () => h.sync(),
+        truncate: async (n) => (await fail(), h.truncate(n)),
+        close: () => h.close(),
+      };
+    },
+  };
+  const url = await start(io, 1);
+  const admin = `http://127.0.0.1:${sidecars[0]!.adminPort}`;
+  const metric = async (name: string) => new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${admin}/metrics`)).text())?.[1];
+  const { client } = await tasksClient(url);
+  const create = async (version: string) =>
+    (await client.request({ method: 'tools/call', params: { name: 'deploy', arguments: { service: 'api', version } } }, CreateTaskResultSchema, { task: {} }))
+      .task.taskId;
+  const first = await create('1');
+  await until(() => fake.messages(CHANNEL).length === 1, 'the first post');
+  expect(await metric('thoughtgate_sidecar_approval_store_approvals')).toBe('1');
+  expect(await metric('thoughtgate_sidecar_approval_store_approvals_max')).toBe('1');
+  expect(Number(await metric('thoughtgate_sidecar_approval_store_bytes'))).toBeGreaterThan(0);
+  expect(await metric('thoughtgate_sidecar_approval_store_bytes_max')).toBe(String(64 * 1024 * 1024));
+  expect(await metric('thoughtgate_sidecar_approval_store_writable')).toBe('1');
+  expect((await fetch(`${admin}/ready`)).status).toBe(200);
+  const full = await create('2');
+  await until(async () => (await client.experimental.tasks.getTask(full)).status === 'failed', 'the full store to refuse');
+  expect(await metric('thoughtgate_sidecar_approval_store_write_failures_total\\{reason="full"\\}')).toBe('1');
+
+  // The disk fails from here on: the cancel writes the first approval's end, which fails and
+  // cannot be cut off again, so the journal refuses every later write.
+  broken = true;
+  await client.experimental.tasks.cancelTask(first);
+  await until(async () => (await fetch(`${admin}/ready`)).status === 503, '/ready to fail');
+  const ready = (await (await fetch(`${admin}/ready`)).json()) as { approvalStore: { writable: boolean; reason: string } };
+  expect(ready.approvalStore).toEqual({ writable: false, reason: expect.stringMatching(/could not be written nor repaired \(EIO.*refusing further writes/) });
+  expect(await metric('thoughtgate_sidecar_approval_store_writable')).toBe('0');
+  expect(await metric('thoughtgate_sidecar_approval_store_write_failures_total\\{reason="broken"\\}')).toBe('1');
+  await client.close();
+});

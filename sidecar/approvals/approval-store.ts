@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { lockDir, type DirLock } from '../../lib/dir-lock.js';
 import { Journal, JournalCorruptError, encodeRecord, nodeJournalIo, type JournalIo } from '../../lib/journal.js';
 import type { Logger } from '../../lib/log.js';
-import type { Decision, PendingApproval } from './backend.js';
+import type { ApprovalStoreStatus, Decision, PendingApproval, StoreFailure } from './backend.js';
 
 export const STORE_FILE = 'approvals.journal';
 /** Held while a sidecar uses the directory (lib/dir-lock.ts). */
@@ -182,6 +182,8 @@ export interface ApprovalStore {
   stats(): { approvals: number; bytes: number; fileBytes: number; maxApprovals: number; maxBytes: number };
   /** Why the store refuses every write (its journal can no longer be written durably), or null. */
   failure(): Error | null;
+  /** stats(), failure() and the writes refused so far, by why (for metrics and /ready). */
+  status(): ApprovalStoreStatus;
   /** Records a new pending approval; refuses (rejects) beyond the bounds or when it cannot be written. */
   put(p: PendingApproval, slackChannel: string): Promise<void>;
   posting(id: string, at: Date): Promise<void>;
@@ -290,15 +292,22 @@ export async function openApprovalStore(dir: string, o: ApprovalStoreOptions): P
   };
   const endDurably = async (id: string): Promise<void> => {
     tombstones.add(id);
-    await journal.append({ op: 'end', id } satisfies StoreRecord);
+    await append({ op: 'end', id } satisfies StoreRecord);
     if (tombstones.delete(id)) forget(id);
   };
 
+  const failures: Record<StoreFailure, number> = { full: 0, broken: 0, io: 0 };
+  /** Every write goes through here: a failure is counted by why. */
+  const append = (r: StoreRecord): Promise<void> =>
+    journal.append(r).catch((err: unknown) => {
+      failures[journal.failure ? 'broken' : 'io']++;
+      throw err;
+    });
   const write = (id: string, r: StoreRecord): Promise<void> => {
     track(id, r);
     // An `end` that could not be written before is tried again with this record.
     if (tombstones.size > 0) flushTombstones();
-    return journal.append(r);
+    return append(r);
   };
 
   return {
@@ -312,11 +321,21 @@ export async function openApprovalStore(dir: string, o: ApprovalStoreOptions): P
     has: (id) => live.has(id) && !tombstones.has(id),
     stats: () => ({ approvals: live.size - tombstones.size, bytes: liveBytes, fileBytes: journal.size, maxApprovals, maxBytes }),
     failure: () => journal.failure,
+    status: () => ({
+      approvals: live.size - tombstones.size,
+      maxApprovals,
+      bytes: liveBytes,
+      maxBytes,
+      fileBytes: journal.size,
+      failure: journal.failure?.message ?? null,
+      writeFailures: { ...failures },
+    }),
 
     async put(p, slackChannel) {
       if (live.has(p.id)) throw new Error(`approval store ${file}: approval ${p.id} is already recorded`);
       const r = toRecord(p, slackChannel);
       const bytes = encodeRecord(r).length;
+      if (live.size >= maxApprovals || liveBytes + bytes > maxBytes) failures.full++;
       if (live.size >= maxApprovals)
         throw new ApprovalStoreFullError(
           `the approval store ${file} already holds ${live.size} approvals, the most it keeps (${maxApprovals}); retry after some are decided`,

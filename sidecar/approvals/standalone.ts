@@ -527,6 +527,8 @@ export function standaloneBackend(
       return out;
     },
 
+    ...(store ? { storeStatus: () => store.status() } : {}),
+
     async check() {
       return Promise.all(
         [...byName.entries()].map(async ([name, ch]) => {
