@@ -121,6 +121,26 @@ export const nodeJournalIo: JournalIo = {
   remove: (file) => fsp.rm(file, { force: true }),
 };
 
+/**
+ * Creates `dir` (0700, its parent fsync'd) when missing; refuses one of another owner, and sets
+ * one of another mode back to 0700 with a warning. Journal.open does it; an owner that puts other
+ * files there first (a lock) calls it before.
+ */
+export async function preparePrivateDir(dir: string, io: JournalIo = nodeJournalIo, warn?: (message: string) => void): Promise<void> {
+  const d = await io.mkdir(dir);
+  // A new directory's name must survive a crash too, like the file's.
+  if (d.created) await io.syncDir(dirname(dir));
+  const me = process.getuid?.();
+  if (me !== undefined && d.uid !== me)
+    throw new Error(`${dir} belongs to uid ${d.uid}, not to this process (uid ${me}); give the process a directory of its own`);
+  if (d.mode !== 0o700) {
+    // This process owns it, so it may set it back: a volume's fsGroup (Kubernetes) makes it g+rw
+    // and setgid whenever the pod moves, which must not keep the sidecar from starting.
+    warn?.(`${dir} had mode ${d.mode.toString(8)}; set back to 700 (only this process may read or write it)`);
+    await io.chmod(dir, 0o700);
+  }
+}
+
 /** The journal holds a bad record before good ones: nothing is dropped silently, so it is not opened. */
 export class JournalCorruptError extends Error {
   override readonly name = 'JournalCorruptError';
@@ -269,18 +289,8 @@ export class Journal {
   static async open(file: string, o: JournalOptions = {}): Promise<{ journal: Journal; records: unknown[] }> {
     const io = o.io ?? nodeJournalIo;
     const dir = dirname(file);
-    const d = await io.mkdir(dir);
-    // A new directory's name must survive a crash too, like the file's.
-    if (d.created) await io.syncDir(dirname(dir));
+    await preparePrivateDir(dir, io, o.onWarning);
     const me = process.getuid?.();
-    if (me !== undefined && d.uid !== me)
-      throw new Error(`${dir} belongs to uid ${d.uid}, not to this process (uid ${me}); give the process a directory of its own`);
-    if (d.mode !== 0o700) {
-      // This process owns it, so it may set it back: a volume's fsGroup (Kubernetes) makes it g+rw
-      // and setgid whenever the pod moves, which must not keep the sidecar from starting.
-      o.onWarning?.(`${dir} had mode ${d.mode.toString(8)}; set back to 700 (only this process may read or write it)`);
-      await io.chmod(dir, 0o700);
-    }
     const st = await io.stat(file);
     if (st && me !== undefined && st.uid !== me) throw new Error(`${file} belongs to uid ${st.uid}, not to this process (uid ${me})`);
     if (st && st.mode & 0o077) {

@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { lockDir, type DirLock } from '../../lib/dir-lock.js';
-import { Journal, JournalCorruptError, encodeRecord, nodeJournalIo, type JournalIo } from '../../lib/journal.js';
+import { Journal, JournalCorruptError, encodeRecord, preparePrivateDir, type JournalIo } from '../../lib/journal.js';
 import type { Logger } from '../../lib/log.js';
 import type { ApprovalStoreStatus, Decision, PendingApproval, StoreFailure } from './backend.js';
 
@@ -226,7 +226,7 @@ export async function openApprovalStore(dir: string, o: ApprovalStoreOptions): P
   // runs, and each would compact the other's records away.
   let lock: DirLock | undefined;
   if (!o.noLock) {
-    await (o.io ?? nodeJournalIo).mkdir(dir);
+    await preparePrivateDir(dir, o.io, (message) => o.log.warn('approval store', { message }));
     lock = await lockDir(join(dir, LOCK_FILE), (message) => o.log.warn('approval store', { message }));
   }
   let opened: Awaited<ReturnType<typeof Journal.open>>;
