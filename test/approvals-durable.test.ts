@@ -354,9 +354,15 @@ test("the store's use against its bounds is on /metrics; a journal that breaks f
         if (broken) throw new Error('EIO: i/o error');
       };
       return {
-        write: async (d) => (await fail(), h.write(d)),
+        async write(d) {
+          await fail();
+          await h.write(d);
+        },
         sync: () => h.sync(),
-        truncate: async (n) => (await fail(), h.truncate(n)),
+        async truncate(n) {
+          await fail();
+          await h.truncate(n);
+        },
         close: () => h.close(),
       };
     },

@@ -279,7 +279,13 @@ setInterval(() => {}, 1000);`;
 
 test('a new state directory is made durable (its parent fsync-ed) before the lock and the journal go in it', async () => {
   const synced: string[] = [];
-  const io: JournalIo = { ...nodeJournalIo, syncDir: async (d) => (synced.push(d), nodeJournalIo.syncDir(d)) };
+  const io: JournalIo = {
+    ...nodeJournalIo,
+    async syncDir(d) {
+      synced.push(d);
+      await nodeJournalIo.syncDir(d);
+    },
+  };
   const s = await openApprovalStore(dir, { log: log(), io });
   expect(synced[0]).toBe(join(dir, '..'));
   await s.close();
