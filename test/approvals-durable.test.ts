@@ -271,12 +271,18 @@ test('an approval whose channel left approvalChannels ends failed after the rest
   expect(upstream.calls).toHaveLength(0);
 });
 
+/** A task-augmented deploy call; its task id. */
+async function createDeploy(client: Awaited<ReturnType<typeof tasksClient>>['client'], version: string): Promise<string> {
+  const r = await client.request({ method: 'tools/call', params: { name: 'deploy', arguments: { service: 'api', version } } }, CreateTaskResultSchema, {
+    task: {},
+  });
+  return r.task.taskId;
+}
+
 test('a full store refuses a new approval with a clear error, counted as a failed submit; nothing is posted for it', async () => {
   const url = await start(undefined, 1);
   const { client } = await tasksClient(url);
-  const create = async (version: string) =>
-    (await client.request({ method: 'tools/call', params: { name: 'deploy', arguments: { service: 'api', version } } }, CreateTaskResultSchema, { task: {} }))
-      .task.taskId;
+  const create = (version: string) => createDeploy(client, version);
   const first = await create('1');
   await until(() => fake.messages(CHANNEL).length === 1, 'the first post');
   const second = await create('2');
@@ -371,9 +377,7 @@ test("the store's use against its bounds is on /metrics; a journal that breaks f
   const admin = `http://127.0.0.1:${sidecars[0]!.adminPort}`;
   const metric = async (name: string) => new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${admin}/metrics`)).text())?.[1];
   const { client } = await tasksClient(url);
-  const create = async (version: string) =>
-    (await client.request({ method: 'tools/call', params: { name: 'deploy', arguments: { service: 'api', version } } }, CreateTaskResultSchema, { task: {} }))
-      .task.taskId;
+  const create = (version: string) => createDeploy(client, version);
   const first = await create('1');
   await until(() => fake.messages(CHANNEL).length === 1, 'the first post');
   expect(await metric('thoughtgate_sidecar_approval_store_approvals')).toBe('1');
