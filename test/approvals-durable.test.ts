@@ -292,7 +292,7 @@ test('a full store refuses a new approval with a clear error, counted as a faile
   );
   expect((await client.experimental.tasks.getTask(first)).status).toBe('working');
   const metrics = await (await fetch(`http://127.0.0.1:${sidecars[0]!.adminPort}/metrics`)).text();
-  expect(metrics).toMatch(/thoughtgate_sidecar_approval_backend_write_failures_total\{op="submit"\} 1/);
+  expect(metrics).toMatch(/thoughtgate_sidecar_approval_backend_write_failures_total\{op="submit",cause="store_full"\} 1/);
   expect(fake.calls('chat.postMessage')).toHaveLength(1);
   await client.close();
 });
@@ -373,20 +373,21 @@ test("the store's use against its bounds is on /metrics; a journal that breaks f
       };
     },
   };
-  const url = await start(io, 1);
+  const url = await start(io, 2);
   const admin = `http://127.0.0.1:${sidecars[0]!.adminPort}`;
   const metric = async (name: string) => new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${admin}/metrics`)).text())?.[1];
   const { client } = await tasksClient(url);
   const create = (version: string) => createDeploy(client, version);
   const first = await create('1');
-  await until(() => fake.messages(CHANNEL).length === 1, 'the first post');
-  expect(await metric('thoughtgate_sidecar_approval_store_approvals')).toBe('1');
-  expect(await metric('thoughtgate_sidecar_approval_store_approvals_max')).toBe('1');
+  const second = await create('2');
+  await until(() => fake.messages(CHANNEL).length === 2, 'the posts');
+  expect(await metric('thoughtgate_sidecar_approval_store_approvals')).toBe('2');
+  expect(await metric('thoughtgate_sidecar_approval_store_approvals_max')).toBe('2');
   expect(Number(await metric('thoughtgate_sidecar_approval_store_bytes'))).toBeGreaterThan(0);
   expect(await metric('thoughtgate_sidecar_approval_store_bytes_max')).toBe(String(64 * 1024 * 1024));
   expect(await metric('thoughtgate_sidecar_approval_store_writable')).toBe('1');
   expect((await fetch(`${admin}/ready`)).status).toBe(200);
-  const full = await create('2');
+  const full = await create('3');
   await until(async () => (await client.experimental.tasks.getTask(full)).status === 'failed', 'the full store to refuse');
   expect(await metric('thoughtgate_sidecar_approval_store_write_failures_total\\{reason="full"\\}')).toBe('1');
 
@@ -399,5 +400,11 @@ test("the store's use against its bounds is on /metrics; a journal that breaks f
   expect(ready.approvalStore).toEqual({ writable: false, reason: expect.stringMatching(/could not be written nor repaired \(EIO.*refusing further writes/) });
   expect(await metric('thoughtgate_sidecar_approval_store_writable')).toBe('0');
   expect(await metric('thoughtgate_sidecar_approval_store_write_failures_total\\{reason="broken"\\}')).toBe('1');
+  // An approval given now cannot get its execution mark: not run, counted with its cause.
+  fake.addReaction(CHANNEL, fake.messages(CHANNEL)[1]!.ts, 'white_check_mark', ALICE);
+  await until(async () => (await client.experimental.tasks.getTask(second)).status === 'failed', 'the approved call to fail');
+  expect(await metric('thoughtgate_sidecar_approval_backend_write_failures_total\\{op="mark_executing",cause="store_broken"\\}')).toBe('1');
+  expect(await metric('thoughtgate_sidecar_approval_backend_write_failures_total\\{op="submit",cause="store_full"\\}')).toBe('1');
+  expect(upstream.calls).toHaveLength(0);
   await client.close();
 });

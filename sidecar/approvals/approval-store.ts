@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { lockDir, type DirLock } from '../../lib/dir-lock.js';
 import { Journal, JournalCorruptError, encodeRecord, preparePrivateDir, type JournalIo } from '../../lib/journal.js';
 import type { Logger } from '../../lib/log.js';
-import type { ApprovalStoreStatus, Decision, PendingApproval, StoreFailure } from './backend.js';
+import { storeError, type ApprovalStoreStatus, type Decision, type PendingApproval, type StoreFailure } from './backend.js';
 
 export const STORE_FILE = 'approvals.journal';
 /** Held while a sidecar uses the directory (lib/dir-lock.ts). */
@@ -207,6 +207,7 @@ export interface ApprovalStoreOptions {
 /** The store's error for a full store (a clear refusal of the new approval). */
 export class ApprovalStoreFullError extends Error {
   override readonly name = 'ApprovalStoreFullError';
+  readonly storeFailure = 'full' as const;
 }
 
 /**
@@ -300,8 +301,9 @@ export async function openApprovalStore(dir: string, o: ApprovalStoreOptions): P
   /** Every write goes through here: a failure is counted by why. */
   const append = (r: StoreRecord): Promise<void> =>
     journal.append(r).catch((err: unknown) => {
-      failures[journal.failure ? 'broken' : 'io']++;
-      throw err;
+      const why = journal.failure ? 'broken' : 'io';
+      failures[why]++;
+      throw storeError(err instanceof Error ? err : new Error(String(err)), why);
     });
   const write = (id: string, r: StoreRecord): Promise<void> => {
     track(id, r);

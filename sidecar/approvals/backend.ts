@@ -101,3 +101,8 @@ export interface ApprovalStoreStatus {
 }
 
 export type StoreFailure = 'full' | 'broken' | 'io';
+
+/** Marks an error as the approval store's (its `storeFailure`), for the failure metrics' cause. */
+export function storeError<E extends Error>(err: E, failure: StoreFailure): E & { storeFailure: StoreFailure } {
+  return Object.assign(err, { storeFailure: failure });
+}

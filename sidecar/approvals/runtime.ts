@@ -144,8 +144,8 @@ export function approvalMetrics(registry: Registry) {
     }),
     backendWriteFailures: new Counter({
       name: `${p}approval_backend_write_failures_total`,
-      help: 'Writes to the approval backend that failed for good, by operation (submit and mark_executing fail the call; cancel and finished after their retries)',
-      labelNames: ['op'] as const,
+      help: 'Writes to the approval backend that failed for good, by operation (submit and mark_executing fail the call; cancel and finished after their retries) and cause (store_full, store_broken, store_io: the standalone approval store; backend: Slack or the API server; shutdown)',
+      labelNames: ['op', 'cause'] as const,
       registers: [registry],
     }),
     waitSeconds: new Histogram({
