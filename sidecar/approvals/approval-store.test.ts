@@ -9,6 +9,7 @@ import { buildSync } from 'esbuild';
 import { encodeBatch, encodeRecord, JOURNAL_MAGIC, JournalCorruptError, nodeJournalIo, type JournalIo } from '../../lib/journal.js';
 import { createLogger } from '../../lib/log.js';
 import type { PendingApproval } from './backend.js';
+import { requestHash } from './hash.js';
 import { ApprovalStoreFullError, foldRecords, openApprovalStore, STORE_FILE, toRecord } from './approval-store.js';
 
 let dir: string;
@@ -173,6 +174,9 @@ test('an argument named __proto__ comes back as it was recorded (the approver sa
   expect(Object.keys(got)).toEqual(['__proto__', 'service']);
   expect(JSON.stringify(got)).toBe(JSON.stringify(args));
   expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+  // The check before the call runs: the restored arguments still match the hash of what was asked.
+  expect(requestHash('up', 'deploy', got)).toBe(requestHash('up', 'deploy', args));
+  expect(requestHash('up', 'deploy', got)).not.toBe(requestHash('up', 'deploy', { service: 'api' }));
   await again.close();
 });
 

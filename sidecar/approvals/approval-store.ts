@@ -12,6 +12,9 @@
 // The live set is folded from them (pure: foldRecords); ended approvals are compacted away, at
 // every start and when the file holds more dead bytes than live ones.
 // Bounded: at most maxApprovals live approvals and maxBytes of their records; beyond, put() refuses.
+// One process per directory: approvals.lock (lib/dir-lock.ts) is taken before the journal is read.
+// An `end` is kept as a tombstone (the approval's records stay) until it is durable. Nothing here
+// is trusted to run a call on its own: standalone.ts reads an adopted approval again from Slack.
 import { join } from 'node:path';
 import { z } from 'zod';
 import { lockDir, type DirLock } from '../../lib/dir-lock.js';
