@@ -576,12 +576,15 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     if (o.capture.tlsPort !== undefined) for (let i = 0; i < 2; i++) tlsListener();
   }
   const captureFile = o.capture ? captureReadiness(o.capture.stateFile) : null;
-  /** One rule for /ready and Sidecar.ready(): a config, not draining, upstreams up, capture installed, credentials usable. */
+  /** One rule for /ready and Sidecar.ready(): a config, not draining, upstreams up, capture installed, credentials usable, the approval store writable. */
   const readiness = () => {
     const capture = captureFile?.(capturePorts) ?? null;
     const creds = credentials.report();
-    const ready = current !== null && !draining && health.allUp() && (capture === null || capture.state !== null) && creds.every((c) => c.ok);
-    return { ready, capture, creds };
+    // A broken approval store refuses every approval: the pod should get no traffic it would fail.
+    const store = o.approvals?.storeStatus?.() ?? null;
+    const ready =
+      current !== null && !draining && health.allUp() && (capture === null || capture.state !== null) && creds.every((c) => c.ok) && !store?.failure;
+    return { ready, capture, creds, store };
   };
   /** The capture listeners' ports, once bound (before the admin port serves /ready). */
   let capturePorts: { transparentPort: number; tlsPort: number | null } | null = null;
@@ -592,7 +595,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     readiness: () => {
       const snap = current;
       const upstreams = health.report();
-      const { ready, capture, creds } = readiness();
+      const { ready, capture, creds, store } = readiness();
       return {
         ready,
         draining,
@@ -604,6 +607,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         capture,
         // Where each credential comes from and whether it is usable; never a value.
         credentials: creds,
+        ...(store ? { approvalStore: { writable: store.failure === null, ...(store.failure ? { reason: store.failure } : {}) } } : {}),
       };
     },
   });
