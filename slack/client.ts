@@ -242,6 +242,12 @@ export class SlackApprovalClient {
 }
 
 function fail(out: ChannelCheck, e: unknown): ChannelCheck {
+  // A bad approvers.required (requiredApprovals throws a RangeError) will not fix itself.
+  if (e instanceof RangeError) {
+    out.error = e.message;
+    out.retryable = false;
+    return out;
+  }
   const err = e instanceof SlackApprovalError ? e : new SlackApprovalError('retryable', 'unknown', '?', String(e));
   out.error = err.message;
   out.retryable = err.retryable;

@@ -171,6 +171,12 @@ test('check() reports token, channel and approvers', async () => {
     retryable: false,
     error: '3 approvals are required but only 2 approvers can approve (users and user-group members, not the bot)',
   });
+  // An invalid N is a configuration error, not "1" (which would fail open on the two-person rule).
+  expect(await new SlackApprovalClient(conn, { ...config, approvers: { ...config.approvers, required: 2.5 } }).check()).toMatchObject({
+    approversOk: false,
+    retryable: false,
+    error: expect.stringContaining('approvers.required must be an integer'),
+  });
 });
 
 describe('errors are classified so callers can fail closed', () => {
