@@ -3,6 +3,8 @@
 //   - at most 1000 entries per cache (users and groups separately), least recently used evicted;
 //   - entries live 10 minutes, so removing someone from a user group takes effect within 10 min
 //     (and a new member can decide within 10 min) without polling Slack's Tier 2 method often.
+//     The Socket Mode receiver re-reads a group (groupMembers(g, true)) before counting a button
+//     approve that counts only through it, so there a removal takes effect at once.
 // Concurrent lookups of the same key share one Slack call.
 import { systemClock, type Clock } from '../lib/clock.js';
 import { SlackApprovalError } from './errors.js';
@@ -93,9 +95,12 @@ export class ApproverDirectory {
     return p;
   }
 
-  /** Members of a user group (usergroups.users.list); errors propagate (callers fail closed). */
-  groupMembers(groupId: string): Promise<readonly string[]> {
-    const hit = this.groups.get(groupId);
+  /**
+   * Members of a user group (usergroups.users.list); errors propagate (callers fail closed).
+   * `fresh`: read Slack even on a cache hit (a lookup already running is shared), and cache that.
+   */
+  groupMembers(groupId: string, fresh = false): Promise<readonly string[]> {
+    const hit = fresh ? undefined : this.groups.get(groupId);
     if (hit) return Promise.resolve(hit);
     return this.once(`g:${groupId}`, async () => {
       const res = await this.call('usergroups.users.list', { usergroup: groupId }, { priority: 'normal' });

@@ -1,5 +1,8 @@
 // SocketModeReceiver end to end: the real @slack/socket-mode client (on undici's WebSocket) and the
 // real WebClient against the fake Slack, which speaks Socket Mode with the `ws` library.
+// By default the fake delivers a click once (Slack documents redelivery only for Events API
+// envelopes): a click must be applied or its clicker told, never left to a redelivery. Tests of
+// idempotency turn interactive redelivery on (fake.socketMode.setInteractiveRedelivery).
 import { SlackApprovalClient, type ApprovalPostInput, type SlackChannelConfig } from '../../slack/client.js';
 import { SlackConnection } from '../../slack/connection.js';
 import { tally } from '../../slack/decision.js';
@@ -123,6 +126,7 @@ test('a user-group member counts; a non-approver gets the ephemeral and nothing 
   const mallory = click('U9');
   await fake.socketMode.acked(mallory.envelopeId);
   expect(calls).toEqual([]);
+  await until(() => fake.socketMode.ephemerals().length === 1, 'the ephemeral');
   expect(fake.socketMode.ephemerals()).toEqual([expect.objectContaining({ channel: CH, user: 'U9', text: expect.stringMatching(/not an approver/) })]);
   const carol = click('U3');
   await fake.socketMode.acked(carol.envelopeId);
@@ -131,6 +135,7 @@ test('a user-group member counts; a non-approver gets the ephemeral and nothing 
 });
 
 test('a failing handler leaves the envelope unacked; the redelivery is applied exactly once, and a second click is a duplicate', async () => {
+  fake.socketMode.setInteractiveRedelivery(true);
   let failures = 1;
   await startReceiver({
     onVote: async (v) => {
@@ -157,6 +162,7 @@ test('a failing handler leaves the envelope unacked; the redelivery is applied e
 });
 
 test('a redelivery while the first delivery is still being written waits for it and is not applied twice', async () => {
+  fake.socketMode.setInteractiveRedelivery(true);
   const { release, onVote } = heldHandler();
   await startReceiver({ onVote });
   const { envelopeId } = click('U1');
@@ -170,6 +176,7 @@ test('a redelivery while the first delivery is still being written waits for it 
 });
 
 test('disconnect envelopes and dropped connections: the receiver reconnects and no click is lost', async () => {
+  fake.socketMode.setInteractiveRedelivery(true);
   // The handler is swapped below, for the lost-ack case.
   let handler: (v: ApprovalVote) => Promise<void> = recordVote;
   await startReceiver({ onVote: (v) => handler(v) });
@@ -216,15 +223,19 @@ test('Slack unreachable: the receiver keeps retrying with backoff (no unhandled 
 });
 
 test('Reject asks for a reason in a modal; the submission is the reject, with its reason, and the message shows it', async () => {
+  fake.socketMode.setInteractiveRedelivery(true);
   await startReceiver();
   const rejectClick = click('U1', REJECT_ACTION_ID);
   await fake.socketMode.acked(rejectClick.envelopeId);
   expect(calls).toEqual([]);
   const [view] = fake.socketMode.views();
   expect(view).toMatchObject({ user: 'U1', view: { type: 'modal', callback_id: 'thoughtgate_reject_reason' } });
-  // Someone else submitting it (not an approver) gets an error in the modal.
-  const bad = fake.socketMode.submitView(view!.id, 'U9', { [REASON_ACTION_ID]: 'mine' });
+  // Removed from the approvers while the modal was open: an error in the modal.
+  const approverClient = client;
+  client = new SlackApprovalClient(conn, { ...config, approvers: { users: ['U2'], userGroups: [], required: 1 } });
+  const bad = fake.socketMode.submitView(view!.id, 'U1', { [REASON_ACTION_ID]: 'mine' });
   expect(await fake.socketMode.acked(bad.envelopeId)).toMatchObject({ response_action: 'errors' });
+  client = approverClient;
   const ok = fake.socketMode.submitView(view!.id, 'U1', { [REASON_ACTION_ID]: '  not on a Friday  ' });
   expect(await fake.socketMode.acked(ok.envelopeId)).toEqual({});
   expect(calls).toEqual([expect.objectContaining({ user: 'U1', action: 'reject', reason: 'not on a Friday', via: 'modal' })]);
@@ -266,7 +277,7 @@ test('a button must come from the approval’s own message; a request no longer 
   expect(kinds()).toEqual(['connected', 'wrong_message', 'unknown_approval']);
 });
 
-test('a lookup that throws (not loaded yet) leaves the click for a redelivery', async () => {
+test('a lookup that throws (not loaded yet) leaves the click unacked and tells the clicker to click again', async () => {
   let ready = false;
   await startReceiver({
     lookup: (id) => {
@@ -274,28 +285,39 @@ test('a lookup that throws (not loaded yet) leaves the click for a redelivery', 
       return pending.has(id) ? { client, ts, tool: request.tool } : undefined;
     },
   });
-  const { envelopeId } = click('U1');
+  const first = click('U1');
   await until(() => kinds().includes('handler_failed'), 'the failed lookup');
+  // No lookup ever succeeded, so the receiver does not know the channel's bot token: the click's
+  // response_url carries the notice.
+  await until(() => fake.socketMode.ephemerals().length === 1, 'the notice');
+  expect(fake.socketMode.ephemerals()[0]).toMatchObject({ channel: CH, user: 'U1', via: 'response_url', text: expect.stringMatching(/click again/) });
+  expect(fake.socketMode.envelopes()[0]!.ackedAt).toBeUndefined();
+  expect(calls).toEqual([]);
   ready = true;
-  await fake.socketMode.acked(envelopeId);
+  await fake.socketMode.acked(click('U1').envelopeId);
   expect(calls).toHaveLength(1);
+  expect(fake.socketMode.envelopes().find((e) => e.envelopeId === first.envelopeId)).toMatchObject({ deliveries: 1, ackedAt: undefined });
 });
 
-test('bounded: beyond maxInFlight an envelope is left for Slack to deliver again', async () => {
+test('bounded: beyond maxInFlight a click is left unacked and its clicker told to click again', async () => {
   const { release, onVote } = heldHandler((v) => v.user === 'U1');
   await startReceiver({ maxInFlight: 1, onVote });
   const first = click('U1');
   await until(() => calls.length === 1, 'the first vote');
-  const second = click('U2');
+  click('U2');
   await until(() => kinds().includes('overloaded'), 'the overload');
   expect(receiver!.inFlight).toBe(1);
+  await until(() => fake.socketMode.ephemerals().length === 1, 'the notice');
+  expect(fake.socketMode.ephemerals()[0]).toMatchObject({ user: 'U2', text: expect.stringMatching(/could not be recorded/) });
   release();
   await fake.socketMode.acked(first.envelopeId);
-  await fake.socketMode.acked(second.envelopeId);
+  // U2 clicks again, as told.
+  await fake.socketMode.acked(click('U2').envelopeId);
   expect(calls.map((c) => c.user)).toEqual(['U1', 'U2']);
 });
 
 test('close() waits for the handler in flight, acks it, and leaves later envelopes to the next connection', async () => {
+  fake.socketMode.setInteractiveRedelivery(true);
   const { release, onVote } = heldHandler();
   await startReceiver({ onVote });
   const { envelopeId } = click('U1');
