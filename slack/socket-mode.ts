@@ -12,8 +12,9 @@
 //      click is acked at once and they get an ephemeral "you are not an approver" in the
 //      background (click-notices.ts: once per approval and user per window, never awaited), so
 //      non-approvers cannot fill the in-flight slots (a modal submission: an error in the modal).
-//      An approve that counts only through a user group re-reads that group first (the cache
-//      keeps members 10 min; a person just removed must not approve meanwhile);
+//      An approve that counts only through a user group is checked against a read of that group
+//      at most `approveGroupMaxAgeMs` old (the cache keeps members 10 min; a person just removed
+//      must not approve meanwhile);
 //   5. Reject opens the reason modal (views.open with the click's trigger_id); the reject arrives
 //      as its view_submission. If the modal cannot be opened, the click rejects without a reason
 //      (a reject is the safe direction, and the person did press Reject);
@@ -119,8 +120,12 @@ export interface SocketModeReceiverOptions {
   preVoteTimeoutMs?: number;
   /** The ephemeral notices to clickers (not an approver, not recorded): window and bounds. */
   notices?: ClickNoticesOptions;
-  /** Re-read the user group before counting an approve that counts only through it (default true). */
-  refreshGroupsOnApprove?: boolean;
+  /**
+   * An approve that counts only through a user group is checked against a read of that group at
+   * most this old (re-read otherwise, through the limiter: Tier 2, 16/min here); default 5 s.
+   * Infinity keeps the directory's 10-minute cache.
+   */
+  approveGroupMaxAgeMs?: number;
   /** Called on every state change (metrics, readiness). */
   onState?: (state: ReceiverState, error?: SlackApprovalError) => void;
   /** Give up on one connection attempt (apps.connections.open + WebSocket + hello) after this long (default 30 s). */
@@ -463,8 +468,8 @@ export class SocketModeReceiver {
       return undefined;
     }
     this.clients.set(it.channel, client);
-    const refresh = it.action === 'approve' && (this.opts.refreshGroupsOnApprove ?? true);
-    if (!(await beforeDeadline(isApprover(client, it.user, refresh), deadline, 'the approver check'))) {
+    const maxAge = it.action === 'approve' ? (this.opts.approveGroupMaxAgeMs ?? 5000) : undefined;
+    if (!(await beforeDeadline(isApprover(client, it.user, maxAge), deadline, 'the approver check'))) {
       this.emit({ kind: 'not_approver', interaction: it });
       if (it.kind === 'reason') return { response_action: 'errors', errors: { [REASON_BLOCK_ID]: NOT_APPROVER } };
       // Acked at once; the ephemeral goes out in the background, once per window.
@@ -526,20 +531,20 @@ export class SocketModeReceiver {
 
 /**
  * Listed user, or member of a listed group (looked up only for people not listed by id). Throws
- * when a group cannot be read. `refresh`: someone who counts only through groups is checked
- * against a fresh read of those groups (usergroups.users.list, through the limiter), so a person
- * removed from a group cannot approve with the 10-minute cache. Someone not in the cached
- * membership is not re-read (that would let any non-approver's click cost a Tier 2 call): a new
- * member can approve once the cache entry expired (10 min at most).
+ * when a group cannot be read. `maxAgeMs` (approves): someone who counts only through groups is
+ * checked against a read of those groups at most that old (usergroups.users.list, through the
+ * limiter), so a person removed from a group cannot approve for the 10 minutes of the cache.
+ * Someone not in the cached membership is not re-read (that would let any non-approver's click
+ * cost a Tier 2 call): a new member can approve once the cache entry expired (10 min at most).
  */
-async function isApprover(client: SlackApprovalClient, user: string, refresh: boolean): Promise<boolean> {
+async function isApprover(client: SlackApprovalClient, user: string, maxAgeMs: number | undefined): Promise<boolean> {
   const approvers = client.config.approvers;
   if (approvers.users.includes(user)) return true;
   const directory = client.connection.directory;
   const cached = await Promise.all(approvers.userGroups.map(async (g) => ({ g, members: await directory.groupMembers(g) })));
   const via = cached.filter((c) => c.members.includes(user)).map((c) => c.g);
-  if (via.length === 0 || !refresh) return via.length > 0;
-  const fresh = await Promise.all(via.map((g) => directory.groupMembers(g, true)));
+  if (via.length === 0 || maxAgeMs === undefined || maxAgeMs === Number.POSITIVE_INFINITY) return via.length > 0;
+  const fresh = await Promise.all(via.map((g) => directory.groupMembers(g, maxAgeMs)));
   return fresh.some((members) => members.includes(user));
 }
 

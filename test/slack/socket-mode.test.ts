@@ -45,6 +45,7 @@ beforeEach(async () => {
       { id: 'U1', name: 'alice' },
       { id: 'U2', name: 'bob' },
       { id: 'U3', name: 'carol' },
+      { id: 'U8', name: 'trudy' },
       { id: 'U9', name: 'mallory' },
     ],
     userGroups: [{ id: 'S1', users: ['U3'] }],
@@ -296,7 +297,9 @@ test('a lookup that throws (not loaded yet) leaves the click unacked and tells t
   ready = true;
   await fake.socketMode.acked(click('U1').envelopeId);
   expect(calls).toHaveLength(1);
-  expect(fake.socketMode.envelopes().find((e) => e.envelopeId === first.envelopeId)).toMatchObject({ deliveries: 1, ackedAt: undefined });
+  const lost = fake.socketMode.envelopes().find((e) => e.envelopeId === first.envelopeId)!;
+  expect(lost.deliveries).toBe(1);
+  expect(lost.ackedAt).toBeUndefined();
 });
 
 test('bounded: beyond maxInFlight a click is left unacked and its clicker told to click again', async () => {
@@ -388,4 +391,96 @@ test('two-person rule over clicks: the message shows 1 of 2, then the outcome wi
   expect(done).toContain('Approved');
   expect(done).toContain('(2 of 2 approvals)');
   expect(done).not.toContain(APPROVE_ACTION_ID);
+});
+
+test('non-approvers cannot fill the in-flight slots: 40 fast clicks are acked at once, told once, and an approver’s click still counts', async () => {
+  // The group's members are cached (channel check, earlier decisions); a cold cache costs one
+  // shared usergroups.users.list, bounded by the pre-vote deadline.
+  await conn.directory.allowlist(config.approvers);
+  await startReceiver();
+  const spam = Array.from({ length: 40 }, (_, i) => click(i % 2 === 0 ? 'U9' : 'U8'));
+  const approver = click('U1');
+  await fake.socketMode.acked(approver.envelopeId);
+  for (const s of spam) await fake.socketMode.acked(s.envelopeId);
+  expect(calls.map((c) => c.user)).toEqual(['U1']);
+  expect(kinds()).not.toContain('overloaded');
+  // One notice per person per window, however often they click.
+  await until(() => fake.socketMode.ephemerals().length === 2, 'the notices');
+  await new Promise((r) => setTimeout(r, 100));
+  expect(
+    fake.socketMode
+      .ephemerals()
+      .map((e) => e.user)
+      .sort(),
+  ).toEqual(['U8', 'U9']);
+});
+
+test('one deadline on the steps before the vote: a group lookup stuck behind a 429 frees its slot and tells the clicker', async () => {
+  fake.force429('usergroups.users.list', 1, 30);
+  await startReceiver({ preVoteTimeoutMs: 300 });
+  click('U3'); // counts only through the group S1
+  await until(() => kinds().includes('handler_failed'), 'the deadline');
+  expect(receiver!.inFlight).toBe(0);
+  await until(() => fake.socketMode.ephemerals().length === 1, 'the notice');
+  expect(fake.socketMode.ephemerals()[0]).toMatchObject({ user: 'U3', text: expect.stringMatching(/click again/) });
+  expect(calls).toEqual([]);
+});
+
+test('someone removed from an approver group cannot approve with the cached membership', async () => {
+  // The membership is cached (as after any earlier decision), then U3 leaves the group.
+  fake.addUserGroup({ id: 'S1', users: ['U3', 'U8'] });
+  expect((await conn.directory.allowlist(config.approvers)).has('U3')).toBe(true);
+  fake.addUserGroup({ id: 'S1', users: ['U8'] });
+  await startReceiver({ approveGroupMaxAgeMs: 300 });
+  await new Promise((r) => setTimeout(r, 350));
+  await fake.socketMode.acked(click('U3').envelopeId);
+  expect(calls).toEqual([]);
+  expect(kinds()).toEqual(['connected', 'not_approver']);
+  // A member still in the group counts (the read made for U3 is young enough: one Tier 2 call).
+  await fake.socketMode.acked(click('U8').envelopeId);
+  expect(calls.map((c) => c.user)).toEqual(['U8']);
+  expect(fake.calls('usergroups.users.list')).toHaveLength(2);
+});
+
+test('a notice to a user not in the channel fails quietly (debug, not a warning)', async () => {
+  fake.addChannel({ id: CH, name: 'approvals', members: ['U1', 'U2', 'U3'] });
+  const logs: { level: string; message: string }[] = [];
+  await startReceiver({ log: (level, message) => logs.push({ level, message }) });
+  await fake.socketMode.acked(click('U9').envelopeId);
+  await until(() => logs.some((l) => l.message.includes('user_not_in_channel')), 'the attempt');
+  expect(logs.filter((l) => l.message.includes('could not tell'))).toEqual([{ level: 'debug', message: expect.stringContaining('user_not_in_channel') }]);
+  expect(fake.socketMode.ephemerals()).toEqual([]);
+});
+
+test('a connection that closes right after its hello is not reopened at once: the backoff resets only after a stable connection', async () => {
+  const states: string[] = [];
+  await startReceiver({ reconnect: { baseMs: 400, maxMs: 800 }, onState: (s) => states.push(s) });
+  for (let n = 2; n <= 3; n++) {
+    fake.socketMode.drop();
+    await new Promise((r) => setTimeout(r, 100));
+    // The first wait is at least 200 ms (equal jitter of 400): nothing reopened yet.
+    expect(fake.socketMode.opened).toBe(n - 1);
+    await until(() => fake.socketMode.opened === n && receiver!.connected, `reconnect ${n}`);
+  }
+  expect(states).toEqual(['connecting', 'connected', 'reconnecting', 'connected', 'reconnecting', 'connected']);
+  expect(fake.calls('apps.connections.open')).toHaveLength(3);
+});
+
+test('a permanent error after a connection was established is retried with the long backoff, and shows in state', async () => {
+  const states: string[] = [];
+  await startReceiver({ permanentRetry: { baseMs: 50, maxMs: 100 }, onState: (s) => states.push(s) });
+  // The app token stops working (an auth incident, a proxy answering 4xx): not the end.
+  fake.appTokens.delete(DEFAULT_FAKE_APP_TOKEN);
+  fake.socketMode.drop();
+  await until(() => events.filter((e) => e.kind === 'connect_failed').length >= 2, 'failed attempts');
+  expect(events.find((e) => e.kind === 'connect_failed')).toMatchObject({ willRetry: true, error: { code: 'invalid_auth' } });
+  expect(receiver!.state).toBe('reconnecting');
+  expect(receiver!.error).toMatchObject({ code: 'invalid_auth' });
+  fake.appTokens.add(DEFAULT_FAKE_APP_TOKEN);
+  await until(() => receiver!.connected, 'the reconnect');
+  expect(receiver!.state).toBe('connected');
+  expect(receiver!.error).toBeUndefined();
+  expect(states.at(-1)).toBe('connected');
+  await fake.socketMode.acked(click('U1').envelopeId);
+  expect(calls.map((c) => c.user)).toEqual(['U1']);
 });
