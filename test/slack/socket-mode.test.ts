@@ -484,3 +484,14 @@ test('a permanent error after a connection was established is retried with the l
   await fake.socketMode.acked(click('U1').envelopeId);
   expect(calls.map((c) => c.user)).toEqual(['U1']);
 });
+
+test('a 429 from apps.connections.open (Tier 1) is waited out for its Retry-After, not hammered', async () => {
+  fake.setRateLimit('apps.connections.open', { limit: 1, windowMs: 1000, retryAfterSec: 1 });
+  await startReceiver({ reconnect: { baseMs: 10, maxMs: 20 } });
+  fake.socketMode.drop();
+  await until(() => receiver!.connected && fake.socketMode.opened === 2, 'the reconnect', 8000);
+  const failed = events.filter((e) => e.kind === 'connect_failed');
+  expect(failed[0]).toMatchObject({ willRetry: true, error: { code: 'rate_limited', retryAfterMs: 1000 } });
+  // With a 10-20 ms backoff and no regard for Retry-After this would be dozens of calls.
+  expect(fake.calls('apps.connections.open').length).toBeLessThanOrEqual(4);
+});
