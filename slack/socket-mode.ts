@@ -25,7 +25,8 @@
 // slow) is left unacked AND the clicker is told "could not record your click, click again" in the
 // background: Slack documents redelivery only for Events API envelopes, so an unacked click may
 // never come back, and it must not be lost silently.
-// Bounded: at most `maxInFlight` envelopes are processed at once, handler retries, the
+// Bounded: at most 4 × `maxInFlight` clicks screened (steps 1-5) and `maxInFlight` in onVote at
+// once (a flood screening turns away never takes a handler slot), handler retries, the
 // applied-votes cache (LRU + TTL), the notices. The SDK's own reconnect is off: when
 // apps.connections.open fails during its reconnect, @slack/socket-mode 3.1 leaves a rejected
 // promise unhandled (which ends a Node process); this class reconnects itself after every close,
@@ -100,7 +101,7 @@ export interface SocketModeReceiverOptions {
   onVote(vote: ApprovalVote): Promise<void>;
   /** Reject opens a modal asking for an optional reason (default true). */
   askReason?: boolean;
-  /** Envelopes processed at once; more are left unacked (default 32). */
+  /** Votes in the handler at once (default 32); clicks being screened before it: 4 × as many. More are left unacked, their clickers told. */
   maxInFlight?: number;
   /** Further attempts of a failed onVote before the envelope is left unacked (default 1). */
   retries?: number;
@@ -145,6 +146,10 @@ const NOT_APPROVER = 'You are not an approver for this request, so your click wa
 const NOT_RECORDED = 'Your click could not be recorded. Please click again.';
 
 type Ack = (payload?: Record<string, unknown>) => Promise<void>;
+/** Screening's result: ack with `reply`, or apply `vote`. */
+type Step = { reply: Record<string, unknown> | undefined } | { vote: ApprovalVote; key: string; it: Interaction };
+/** Envelopes being screened at once, per handler slot. */
+const SCREENING_PER_SLOT = 4;
 
 export class SocketModeReceiver {
   private readonly sm: SocketModeClient;
@@ -160,6 +165,7 @@ export class SocketModeReceiver {
   private established = false;
   private connectedAt = 0;
   private busy = 0;
+  private screening = 0;
   private idle: (() => void)[] = [];
   private closing = false;
   private connecting = false;
@@ -259,9 +265,9 @@ export class SocketModeReceiver {
     return this.isConnected ? undefined : this.lastError;
   }
 
-  /** Envelopes being processed now. */
+  /** Envelopes being processed now (screened or in the handler). */
   get inFlight(): number {
-    return this.busy;
+    return this.busy + this.screening;
   }
 
   /** Stops taking envelopes, waits for handlers in flight (up to closeTimeoutMs), then disconnects. */
@@ -385,24 +391,46 @@ export class SocketModeReceiver {
       this.emit({ kind: 'ignored', envelopeId });
       return this.ack(ack, envelopeId);
     }
-    if (this.busy >= (this.opts.maxInFlight ?? 32)) {
-      this.opts.log?.('warn', `Slack Socket Mode: ${this.busy} envelopes in flight; ${envelopeId} not processed (left unacknowledged)`);
-      this.emit({ kind: 'overloaded', envelopeId });
-      this.tellNotRecorded(it);
-      return;
+    // Two stages, bounded apart: screening (lookup, approver check, modal; cheap waits, bounded
+    // by the pre-vote deadline) and the handler (onVote, at most maxInFlight). A flood of clicks
+    // that screening turns away (non-approvers, not pending) never takes a handler slot.
+    const max = this.opts.maxInFlight ?? 32;
+    if (this.screening >= max * SCREENING_PER_SLOT) return this.overloaded(it, envelopeId);
+    this.screening++;
+    let step: Step;
+    try {
+      step = await this.process(it, envelopeId);
+    } catch (error) {
+      return this.notRecorded(it, error);
+    } finally {
+      this.screening--;
     }
+    if (!('vote' in step)) return this.ack(ack, envelopeId, step.reply);
+    // Closing (leadership lost while screening): leave it for the next holder of the socket.
+    if (this.closing) return;
+    if (this.busy >= max) return this.overloaded(it, envelopeId);
     this.busy++;
     try {
-      const reply = await this.process(it, envelopeId);
-      await this.ack(ack, envelopeId, reply);
+      await this.apply(step);
+      await this.ack(ack, envelopeId);
     } catch (error) {
-      this.opts.log?.('warn', `Slack Socket Mode: ${it.action} by ${it.user} on ${it.approvalId} not recorded (left unacknowledged): ${describeError(error)}`);
-      this.emit({ kind: 'handler_failed', interaction: it, error });
-      this.tellNotRecorded(it);
+      this.notRecorded(it, error);
     } finally {
       this.busy--;
       if (this.busy === 0) for (const f of this.idle.splice(0)) f();
     }
+  }
+
+  private overloaded(it: Interaction, envelopeId: string): void {
+    this.opts.log?.('warn', `Slack Socket Mode: ${this.busy + this.screening} envelopes in flight; ${envelopeId} not processed (left unacknowledged)`);
+    this.emit({ kind: 'overloaded', envelopeId });
+    this.tellNotRecorded(it);
+  }
+
+  private notRecorded(it: Interaction, error: unknown): void {
+    this.opts.log?.('warn', `Slack Socket Mode: ${it.action} by ${it.user} on ${it.approvalId} not recorded (left unacknowledged): ${describeError(error)}`);
+    this.emit({ kind: 'handler_failed', interaction: it, error });
+    this.tellNotRecorded(it);
   }
 
   private async ack(ack: Ack, envelopeId: string, payload?: Record<string, unknown>): Promise<void> {
@@ -439,14 +467,14 @@ export class SocketModeReceiver {
     }
   }
 
-  /** What to ack with; throws to leave the envelope unacked. */
-  private async process(it: Interaction, envelopeId: string): Promise<Record<string, unknown> | undefined> {
+  /** Screening: what to ack with, or the vote to apply; throws to leave the envelope unacked. */
+  private async process(it: Interaction, envelopeId: string): Promise<Step> {
     const key = `${it.approvalId}\0${it.user}\0${it.action}`;
     const running = this.inflight.get(key);
     if (this.applied.get(key) || running !== undefined) {
       if (running !== undefined) await running;
       this.emit({ kind: 'duplicate', interaction: it });
-      return undefined;
+      return { reply: undefined };
     }
     const deadline = Date.now() + (this.opts.preVoteTimeoutMs ?? 2500);
     const approval = await beforeDeadline(
@@ -457,29 +485,30 @@ export class SocketModeReceiver {
     if (!approval) {
       this.opts.log?.('info', `Slack Socket Mode: ${it.action} by ${it.user} on ${it.approvalId}, which is not pending; ignored`);
       this.emit({ kind: 'unknown_approval', interaction: it });
-      return it.kind === 'reason'
-        ? { response_action: 'errors', errors: { [REASON_BLOCK_ID]: 'This request is no longer waiting for a decision.' } }
-        : undefined;
+      return {
+        reply:
+          it.kind === 'reason' ? { response_action: 'errors', errors: { [REASON_BLOCK_ID]: 'This request is no longer waiting for a decision.' } } : undefined,
+      };
     }
     const { client } = approval;
     if (client.config.channel !== it.channel || approval.ts !== it.ts) {
       this.opts.log?.('warn', `Slack Socket Mode: a button for ${it.approvalId} came from ${it.channel}/${it.ts}, not its message; ignored`);
       this.emit({ kind: 'wrong_message', interaction: it });
-      return undefined;
+      return { reply: undefined };
     }
     this.clients.set(it.channel, client);
     const maxAge = it.action === 'approve' ? (this.opts.approveGroupMaxAgeMs ?? 5000) : undefined;
     if (!(await beforeDeadline(isApprover(client, it.user, maxAge), deadline, 'the approver check'))) {
       this.emit({ kind: 'not_approver', interaction: it });
-      if (it.kind === 'reason') return { response_action: 'errors', errors: { [REASON_BLOCK_ID]: NOT_APPROVER } };
+      if (it.kind === 'reason') return { reply: { response_action: 'errors', errors: { [REASON_BLOCK_ID]: NOT_APPROVER } } };
       // Acked at once; the ephemeral goes out in the background, once per window.
       this.notices.tell(client, it.approvalId, it.user, 'not_approver', NOT_APPROVER);
-      return undefined;
+      return { reply: undefined };
     }
     if (it.kind === 'button' && it.action === 'reject' && (this.opts.askReason ?? true) && it.triggerId) {
       // The same click again (its ack was lost): the modal is open already, and its trigger_id is spent.
       const asked = `ask\0${envelopeId}`;
-      if (this.applied.get(asked)) return undefined;
+      if (this.applied.get(asked)) return { reply: undefined };
       const abort = new AbortController();
       try {
         const view = buildReasonModal({ approvalId: it.approvalId, channel: it.channel, ts: it.ts, tool: approval.tool });
@@ -487,7 +516,7 @@ export class SocketModeReceiver {
         await beforeDeadline(opened, deadline, 'views.open', () => abort.abort());
         this.applied.set(asked, true);
         this.emit({ kind: 'reason_asked', interaction: it });
-        return undefined;
+        return { reply: undefined };
       } catch (e) {
         this.opts.log?.('warn', `Slack Socket Mode: could not ask ${it.user} for a reason (${describeError(e)}); rejecting without one`);
       }
@@ -502,6 +531,18 @@ export class SocketModeReceiver {
       envelopeId,
       ...(it.kind === 'reason' && it.reason !== undefined ? { reason: it.reason } : {}),
     };
+    return { vote, key, it };
+  }
+
+  /** The handler stage: onVote (with retries, within handlerTimeoutMs); throws when not recorded. */
+  private async apply({ vote, key, it }: { vote: ApprovalVote; key: string; it: Interaction }): Promise<void> {
+    // The same vote passed screening twice at once (a redelivery): the second waits for the first.
+    const running = this.inflight.get(key);
+    if (running !== undefined || this.applied.get(key)) {
+      await running;
+      this.emit({ kind: 'duplicate', interaction: it });
+      return;
+    }
     const started = Date.now();
     const run = this.runHandler(vote);
     this.inflight.set(key, run);
@@ -513,7 +554,6 @@ export class SocketModeReceiver {
     run.finally(() => this.inflight.delete(key)).catch(() => {});
     await withTimeout(run, this.opts.handlerTimeoutMs ?? 10_000);
     this.emit({ kind: 'vote', vote, durationMs: Date.now() - started });
-    return undefined;
   }
 
   private async runHandler(vote: ApprovalVote): Promise<void> {
