@@ -643,20 +643,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Runs one command to its exit status (the startup snapshot's main function calls it too). */
-export function run(argv: string[]): void {
-  main(argv).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      if (err instanceof UsageError) {
-        process.stderr.write(`${err.message}\n`);
-        process.exit(2);
-      }
-      process.stderr.write(`thoughtgate: ${(err as Error)?.stack ?? String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
-
-// Loaded into a startup snapshot (cmd/sidecar-snapshot.ts), the snapshot's main runs the command.
-if (!(globalThis as Record<symbol, unknown>)[Symbol.for('thoughtgate.snapshot')]) run(process.argv.slice(2));
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`thoughtgate: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -81,39 +81,10 @@ const sidecarMainApart = {
     );
   },
 };
-// The snapshot holds the sidecar only: the other commands (operator, check, test, explain) are
-// left out of its bundle, since each byte of it is private memory of every pod (the blob is read
-// into memory whole). Run from the snapshot they fail; dist/cli.js runs them.
-const sidecarOnly = {
-  name: 'sidecar-only',
-  setup(b) {
-    b.onResolve({ filter: /^\.\/(cmd\/operator|cmd\/policy-test\/commands|check\/options|check\/run)\.js$/ }, (a) =>
-      a.importer === path.join(root, 'cli.ts') ? { path: a.path, namespace: 'sidecar-only' } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'sidecar-only' }, (a) => ({
-      contents: `throw new Error(${JSON.stringify(`${a.path} is not in the sidecar's startup snapshot: run dist/cli.js`)});`,
-      loader: 'js',
-    }));
-  },
-};
 const results = await Promise.all([
   build({ ...options, entryPoints: ['cli.ts'], plugins: [...options.plugins, sidecarMainApart] }),
   build({ ...options, entryPoints: { 'sidecar-main': 'sidecar/main.ts' } }),
   build({ ...options, entryPoints: ['scripts/gen-crds.ts', 'scripts/run-sidecar.ts', ...bench] }),
-  // The startup snapshot's entry (scripts/build-snapshot.mjs): one CommonJS script, as
-  // `node --build-snapshot` takes, with no dynamic import left (a snapshot's code has no
-  // import() at run time). import.meta.url is this file's own URL, read when the snapshot is built
-  // (policy/cedar/engine.ts resolves cedar-wasm from it: the blob belongs to this dist/).
-  build({
-    ...options,
-    entryPoints: { 'sidecar-snapshot': 'cmd/sidecar-snapshot.ts' },
-    outExtension: { '.js': '.cjs' },
-    format: 'cjs',
-    splitting: false,
-    banner: { js: "var __tgModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
-    define: { 'import.meta.url': '__tgModuleUrl' },
-    plugins: [...options.plugins, sidecarOnly],
-  }),
 ]);
 
 // Stale chunks from earlier builds go; dist/ is never empty in between (tests may be running it).

@@ -1,13 +1,11 @@
 // A benchmark's `--variant 'label|dist/cli.js|NODE_OPTIONS|K=V,K=V|node flags'`: a build and how
-// its node runs, compared with others in one run. Empty fields take the defaults given; a cli of
-// `-` runs no script (a startup snapshot's main: node flags `--snapshot-blob <blob>`).
+// its node runs, compared with others in one run. Empty fields take the defaults given.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpuPreciseMicros } from './proc.js';
 import { freePort } from './processes.js';
 
 export interface Variant {
   label: string;
-  /** The script node runs; '' with a startup snapshot (--snapshot-blob in nodeArgs). */
   cli: string;
   nodeOptions: string;
   env: Record<string, string>;
@@ -19,7 +17,7 @@ export function parseVariant(spec: string, defaults: { cli: string; nodeOptions:
   const [label, cli, nodeOptions, env, nodeArgs] = spec.split('|');
   return {
     label: label!,
-    cli: cli === '-' ? '' : cli || defaults.cli,
+    cli: cli || defaults.cli,
     nodeOptions: nodeOptions ?? defaults.nodeOptions,
     env: Object.fromEntries(
       (env ?? '')
@@ -46,14 +44,10 @@ export async function startVariantSidecar(node: string, v: Variant, args: string
   const port = await freePort();
   const adminPort = await freePort();
   const t0 = process.hrtime.bigint();
-  const child = spawn(
-    node,
-    [...v.nodeArgs, ...(v.cli ? [v.cli] : []), 'sidecar', ...args, '--port', String(port), '--admin-port', String(adminPort), '--log-level', 'warn'],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, NODE_OPTIONS: v.nodeOptions, ...env, ...v.env },
-    },
-  );
+  const child = spawn(node, [...v.nodeArgs, v.cli, 'sidecar', ...args, '--port', String(port), '--admin-port', String(adminPort), '--log-level', 'warn'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, NODE_OPTIONS: v.nodeOptions, ...env, ...v.env },
+  });
   const exited = new Promise((r) => child.once('exit', r));
   const stop = async () => {
     child.kill();
