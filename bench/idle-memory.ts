@@ -2,10 +2,10 @@
 // without Cedar. Cluster mode: a local fake API server over HTTPS (its own CA, handed to the sidecar
 // as the ServiceAccount's ca.crt) serves the namespace's ConfigMap as the operator renders it
 // (config.yaml and cedar.json, operator/render.ts), holds the watches open and accepts audit Events.
-// Per start: spawn → admin /ready 200, one governed call 0.5 s later, 2 s (--idle-ms) of idle, then RssAnon and
+// Per start: spawn → admin /ready 200, one governed call 0.5 s later, 5 s (--idle-ms; the sidecar collects after two quiet 1 s windows) of idle, then RssAnon and
 // RSS from /proc/<pid>/status. Prints medians and spread.
 //
-//   node dist/bench/idle-memory.js [--runs 5] [--idle-ms 2000] [--only cluster_cedar20,standalone_none,...]
+//   node dist/bench/idle-memory.js [--runs 5] [--idle-ms 5000] [--only cluster_cedar20,standalone_none,...]
 //        [--variant 'label|dist/cli.js|NODE_OPTIONS|K=V,K=V|node flags' ...]
 //
 // Variants (default: this build as the image runs it) run alternately, A B A B …, after one
@@ -33,7 +33,7 @@ const NAMESPACE = 'bench';
 function args(): { runs: number; idleMs: number; variants: Variant[]; only: string[] | null } {
   const a = process.argv.slice(2);
   let runs = 5;
-  let idleMs = 2000;
+  let idleMs = 5000;
   let only: string[] | null = null;
   const variants: Variant[] = [];
   for (let i = 0; i < a.length; i++) {

@@ -171,6 +171,9 @@ async function start(env: Env, target: Target, o: { logLevel?: string; stdout?: 
 
 const startFirst: Record<Target, number> = { floor: Number.NaN, sidecar: Number.NaN, sidecar_cedar: Number.NaN };
 
+/** An idle pod is idle for minutes; 5 s is past the sidecar's idle collection (two quiet 1 s windows) after its start and first call. */
+const IDLE_READ_MS = 5000;
+
 /** Start to ready and to the first answered request (a governed one with Cedar), median of STARTS;
  *  the last start of each stays up for the idle-memory reading and is returned. */
 async function startTimes(env: Env): Promise<{ kept: Record<Target, Started>; idle: Record<Target, Promise<Memory>> }> {
@@ -189,8 +192,9 @@ async function startTimes(env: Env): Promise<{ kept: Record<Target, Started>; id
       if (i < STARTS - 1) await p.stop();
       else {
         kept[target] = p;
-        // Idle memory: this fresh process, one request made, read 2 s later.
-        idle[target] = sleep(2000).then(() => memory(p.pid));
+        // Idle memory: this fresh process, one request made, read IDLE_READ_MS later (the sidecar
+        // collects once a 1 s window after work was quiet: sidecar/proxy/reclaim.ts).
+        idle[target] = sleep(IDLE_READ_MS).then(() => memory(p.pid));
       }
     }
     startFirst[target] = median(first);
@@ -202,7 +206,7 @@ async function startTimes(env: Env): Promise<{ kept: Record<Target, Started>; id
 }
 
 async function idleMemory(reads: Record<Target, Promise<Memory>>): Promise<Record<Target, Memory>> {
-  console.log('# idle memory: a fresh process, one request made (a governed one with Cedar), read 2 s later');
+  console.log(`# idle memory: a fresh process, one request made (a governed one with Cedar), read ${IDLE_READ_MS / 1000} s later`);
   const out = {} as Record<Target, Memory>;
   for (const target of ['floor', 'sidecar', 'sidecar_cedar'] as const) {
     out[target] = await reads[target];

@@ -1,10 +1,20 @@
 // The journal on the real file system (torn tails, corruption, compaction, modes), and with an
 // injected JournalIo where a crash cannot be staged for real: the order of write, fsync and the
 // caller's action, one fsync per group of appends, a write that fails half way.
-import { appendFileSync, chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeRecord, Journal, JournalCorruptError, nodeJournalIo, parseJournal, type AppendFile, type JournalIo } from './journal.js';
+import {
+  encodeBatch,
+  encodeRecord,
+  Journal,
+  JOURNAL_MAGIC,
+  JournalCorruptError,
+  nodeJournalIo,
+  parseJournal,
+  type AppendFile,
+  type JournalIo,
+} from './journal.js';
 
 let dir: string;
 let file: string;
@@ -48,26 +58,59 @@ test('a torn last record (a crash mid-write) is cut off with a warning, and appe
   await b.journal.close();
 });
 
-test('a whole last line that fails its checksum is a torn tail too', () => {
-  const good = encodeRecord({ n: 1 });
-  const bad = Buffer.from(encodeRecord({ n: 2 }).toString().replace('"n":2', '"n":9'));
-  const p = parseJournal(Buffer.concat([good, bad]), 'f');
-  expect(p.records).toEqual([{ n: 1 }]);
-  expect(p.torn).toEqual({ offset: good.length, bytes: bad.length, why: 'checksum mismatch' });
+const batch = (...records: unknown[]) => encodeBatch(records.map(encodeRecord));
+const flipped = (r: unknown) =>
+  Buffer.from(
+    encodeRecord(r)
+      .toString()
+      .replace(/\d/, (d) => String((Number(d) + 1) % 10)),
+  );
+
+test('damage anywhere in the last batch is a torn tail (never acknowledged): a flipped byte, a missing commit, a page not persisted', () => {
+  const first = Buffer.concat([JOURNAL_MAGIC, batch({ n: 1 })]);
+  const cases: [Buffer, string][] = [
+    [encodeBatch([encodeRecord({ n: 2 }), flipped({ n: 3 })]), 'checksum mismatch'],
+    [Buffer.concat([encodeRecord({ n: 2 }), encodeRecord({ n: 3 })]), 'no commit record'],
+    // The commit line's page reached the disk, its records' page did not (zeros).
+    [
+      Buffer.concat([Buffer.alloc(encodeRecord({ n: 2 }).length - 1), Buffer.from('\n'), batch({ n: 3 }).subarray(encodeRecord({ n: 3 }).length)]),
+      'not a journal record',
+    ],
+  ];
+  for (const [last, why] of cases) {
+    const p = parseJournal(Buffer.concat([first, last]), 'f');
+    expect(p.records).toEqual([{ n: 1 }]);
+    expect(p.torn).toEqual({ offset: first.length, bytes: last.length, why });
+  }
 });
 
-test('a damaged record followed by a good one is corruption: open refuses, the file is left as it is', async () => {
-  const bad = Buffer.from(encodeRecord({ n: 2 }).toString().replace('"n":2', '"n":9'));
+test('a damaged batch followed by a valid one is corruption: open refuses, the file is left as it is', async () => {
   const { journal } = await Journal.open(file);
   await journal.close();
-  const data = Buffer.concat([encodeRecord({ n: 1 }), bad, encodeRecord({ n: 3 })]);
+  const bad = encodeBatch([flipped({ n: 2 })]);
+  const data = Buffer.concat([JOURNAL_MAGIC, batch({ n: 1 }), bad, batch({ n: 3 })]);
   writeFileSync(file, data);
   await expect(Journal.open(file)).rejects.toThrow(JournalCorruptError);
-  await expect(Journal.open(file)).rejects.toThrow(/record 2 \(at byte \d+\) is damaged \(checksum mismatch\) and valid records follow it/);
+  await expect(Journal.open(file)).rejects.toThrow(/the batch at byte \d+ is damaged \(checksum mismatch\) and valid batches follow it/);
   expect(readFileSync(file)).toEqual(data);
   // Garbage that is not a record at all, in the middle, too.
-  writeFileSync(file, Buffer.concat([encodeRecord({ n: 1 }), Buffer.from('not a record\n'), encodeRecord({ n: 3 })]));
-  await expect(Journal.open(file)).rejects.toThrow(/record 2 .*not a journal record/);
+  writeFileSync(file, Buffer.concat([JOURNAL_MAGIC, batch({ n: 1 }), Buffer.from('not a record\n'), batch({ n: 3 }), batch({ n: 4 })]));
+  await expect(Journal.open(file)).rejects.toThrow(/batch at byte \d+ is damaged \(not a journal record\)/);
+  // A batch whose records were changed wholesale (each line's own checksum recomputed) does not match its commit.
+  const forged = Buffer.concat([encodeRecord({ n: 9 }), commitOf(batch({ n: 2 }))]);
+  writeFileSync(file, Buffer.concat([JOURNAL_MAGIC, batch({ n: 1 }), forged, batch({ n: 3 })]));
+  await expect(Journal.open(file)).rejects.toThrow(/does not match its commit record/);
+});
+
+/** The commit line of an encoded batch. */
+function commitOf(b: Buffer): Buffer {
+  return b.subarray(b.lastIndexOf(0x0a, b.length - 2) + 1);
+}
+
+test('a file of the unreleased format 1 (no format line) is refused with a message saying so', async () => {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(file, encodeRecord({ n: 1 }));
+  await expect(Journal.open(file)).rejects.toThrow(/not a journal of this format .*format 1 is not read: remove it/);
 });
 
 test('compaction replaces the file by the live records when the owner asks; later appends follow them', async () => {
@@ -88,15 +131,67 @@ test('compaction replaces the file by the live records when the owner asks; late
   await again.journal.close();
 });
 
-test('a group-readable file is made 0600; a directory others can write is refused', async () => {
+test('a group-readable file is made 0600, a group-writable setgid directory (a volume fsGroup) 0700, with warnings', async () => {
   const { journal } = await Journal.open(file);
   await journal.close();
   chmodSync(file, 0o644);
-  const a = await Journal.open(file);
+  const warnings: string[] = [];
+  const a = await Journal.open(file, { onWarning: (m) => warnings.push(m) });
   await a.journal.close();
   expect(statSync(file).mode & 0o777).toBe(0o600);
-  chmodSync(dir, 0o777);
-  await expect(Journal.open(file)).rejects.toThrow(/writable by other users \(mode 777\)/);
+  chmodSync(dir, 0o2770);
+  const b = await Journal.open(file, { onWarning: (m) => warnings.push(m) });
+  await b.journal.close();
+  expect(statSync(dir).mode & 0o7777).toBe(0o700);
+  expect(warnings).toEqual([expect.stringMatching(/had mode 644; set back to 600/), expect.stringMatching(/had mode 2770; set back to 700/)]);
+});
+
+test('a directory of another owner is still refused', async () => {
+  const io: JournalIo = { ...nodeJournalIo, mkdir: async () => ({ uid: (process.getuid?.() ?? 0) + 1, mode: 0o700, created: false }) };
+  await expect(Journal.open(file, { io })).rejects.toThrow(/belongs to uid \d+, not to this process/);
+});
+
+test('a symbolic link in place of the journal is refused, not followed', async () => {
+  const { journal } = await Journal.open(file);
+  await journal.close();
+  const target = join(dir, 'elsewhere');
+  writeFileSync(target, Buffer.concat([JOURNAL_MAGIC, batch({ planted: true })]));
+  rmSync(file);
+  symlinkSync(target, file);
+  await expect(Journal.open(file)).rejects.toThrow(/not a regular file|ELOOP/);
+});
+
+test('a compaction cut short by a crash leaves a .tmp file: removed at open, never read', async () => {
+  const { journal } = await Journal.open(file);
+  await journal.append({ n: 1 });
+  await journal.close();
+  writeFileSync(`${file}.tmp`, Buffer.concat([JOURNAL_MAGIC, batch({ half: 'a compaction' })]));
+  const again = await Journal.open(file);
+  expect(again.records).toEqual([{ n: 1 }]);
+  expect(existsSync(`${file}.tmp`)).toBe(false);
+  await again.journal.close();
+});
+
+test('after a failed compaction the next one waits until the file has grown again, instead of costing every batch a rewrite', async () => {
+  let rewrites = 0;
+  const io: JournalIo = {
+    ...nodeJournalIo,
+    async writeSynced(f, data) {
+      if (!f.endsWith('.tmp')) return nodeJournalIo.writeSynced(f, data);
+      rewrites++;
+      throw new Error('ENOSPC: no space left on device');
+    },
+  };
+  const warnings: string[] = [];
+  const { journal } = await Journal.open(file, { io, compact: () => [{ live: true }], onWarning: (m) => warnings.push(m) });
+  for (let i = 0; i < 50; i++) await journal.append({ i });
+  expect(rewrites).toBe(1);
+  expect(warnings).toEqual([expect.stringMatching(/compaction failed \(ENOSPC.*grows until \d+ bytes before the next try/)]);
+  // Still a working journal: every record is there.
+  await journal.close();
+  const again = await Journal.open(file);
+  expect(again.records).toHaveLength(50);
+  await again.journal.close();
 });
 
 async function until(pred: () => boolean): Promise<void> {
@@ -119,7 +214,16 @@ function tracedIo(events: string[], gate?: { wait: () => Promise<void> }, failWr
             events.push('write failed half way');
             throw new Error('ENOSPC: no space left on device');
           }
-          events.push(`write ${data.toString().trim().split('\n').length}`);
+          // Records in the write (its commit line apart).
+          events.push(
+            `write ${
+              data
+                .toString()
+                .trim()
+                .split('\n')
+                .filter((l) => !l.startsWith('#')).length
+            }`,
+          );
           await h.write(data);
         },
         async sync() {
@@ -161,7 +265,7 @@ test('append resolves only after its fsync; appends made meanwhile share the nex
     },
   };
   const { journal } = await Journal.open(file, { io: tracedIo(events, gate) });
-  expect(events).toEqual(['fsync dir']); // the new file's name is durable
+  expect(events).toEqual(['fsync dir', 'fsync dir']); // the new directory's name, then the new file's, are durable
   events.length = 0;
   let acted = false;
   const first = journal.append({ n: 1 }).then(() => {

@@ -3,12 +3,16 @@
 // and one fsync: group commit), so a caller that awaits it before acting knows the record survives
 // a crash (kill -9, power loss) whatever the action did.
 //
-// Framing: one record per line, `<crc32 of the JSON as 8 hex digits> <JSON>\n` (JSON.stringify
-// never writes a raw newline).
-// Reading (open): a bad or incomplete LAST line is a torn write, a crash in the middle of an
-// append that was therefore never acknowledged: it is cut off with a warning. A bad line followed
-// by a good one is corruption: open() refuses with JournalCorruptError rather than silently drop
-// what the bad line held.
+// Framing (format 2): a first line `tg-journal 2`, then records, one per line, `<crc32 of the
+// JSON as 8 hex digits> <JSON>\n` (JSON.stringify never writes a raw newline), in batches: each
+// group commit is followed, in the same write, by a commit line `#<record count> <crc32 of the
+// batch's bytes> <crc32 of the line so far>`. Only a batch whose commit line matches it counts.
+// Reading (open): damage anywhere in the LAST batch (a line cut short, a page the disk did not
+// persist before the crash, a commit line missing or not matching) is a torn write, a crash in
+// the middle of a group commit that was therefore never acknowledged: it is cut off with a
+// warning. Damage before a valid commit is corruption (those batches were acknowledged): open()
+// refuses with JournalCorruptError rather than silently drop what it held. A file without the
+// format line (the unreleased format 1) is refused with a message saying so.
 // Compaction: rewrite(records) writes them to `<file>.tmp`, fsyncs it, renames it over the file
 // and fsyncs the directory; `compact` lets the owner ask for one after a group of appends when no
 // other append is queued (so the owner's live set is what is on disk), before that group resolves.
@@ -22,8 +26,8 @@ import { crc32 } from 'node:zlib';
 
 /** The file operations the journal needs; tests inject their own (fsync order, failures). */
 export interface JournalIo {
-  /** Creates the directory (0700) when missing; returns its owner uid and mode. */
-  mkdir(dir: string): Promise<{ uid: number; mode: number }>;
+  /** Creates the directory (0700) when missing; returns its owner uid and mode, and whether it was created. */
+  mkdir(dir: string): Promise<{ uid: number; mode: number; created: boolean }>;
   /** The file's bytes, or null when it does not exist. */
   read(file: string): Promise<Buffer | null>;
   /** Opens for appending, creating it 0600. */
@@ -36,6 +40,8 @@ export interface JournalIo {
   /** Owner uid and mode of an existing file; chmod when `mode` is given. */
   stat(file: string): Promise<{ uid: number; mode: number } | null>;
   chmod(file: string, mode: number): Promise<void>;
+  /** Removes a file; missing is fine. */
+  remove(file: string): Promise<void>;
 }
 
 export interface AppendFile {
@@ -48,21 +54,32 @@ export interface AppendFile {
 
 export const nodeJournalIo: JournalIo = {
   async mkdir(dir) {
-    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-    const s = await fsp.stat(dir);
+    const made = await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    const s = await fsp.lstat(dir);
     if (!s.isDirectory()) throw new Error(`${dir} is not a directory`);
-    return { uid: s.uid, mode: s.mode & 0o777 };
+    return { uid: s.uid, mode: s.mode & 0o7777, created: made !== undefined };
   },
   async read(file) {
     try {
-      return await fsp.readFile(file);
+      // O_NOFOLLOW: a symbolic link planted in place of the journal is refused, not followed.
+      const fh = await fsp.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+      try {
+        if (!(await fh.stat()).isFile()) throw new Error(`${file} is not a regular file`);
+        return await fh.readFile();
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
   },
   async openAppend(file) {
-    const fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o600);
+    const fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
+    if (!(await fh.stat()).isFile()) {
+      await fh.close();
+      throw new Error(`${file} is not a regular file`);
+    }
     return {
       async write(data) {
         for (let off = 0; off < data.length; ) off += (await fh.write(data, off, data.length - off)).bytesWritten;
@@ -73,7 +90,7 @@ export const nodeJournalIo: JournalIo = {
     };
   },
   async writeSynced(file, data) {
-    const fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
+    const fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
     try {
       await fh.writeFile(data);
       await fh.sync();
@@ -92,7 +109,8 @@ export const nodeJournalIo: JournalIo = {
   },
   async stat(file) {
     try {
-      const s = await fsp.stat(file);
+      const s = await fsp.lstat(file);
+      if (!s.isFile()) throw new Error(`${file} is not a regular file`);
       return { uid: s.uid, mode: s.mode & 0o777 };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
@@ -100,17 +118,62 @@ export const nodeJournalIo: JournalIo = {
     }
   },
   chmod: (file, mode) => fsp.chmod(file, mode),
+  remove: (file) => fsp.rm(file, { force: true }),
 };
+
+/**
+ * Creates `dir` (0700, its parent fsync'd) when missing; refuses one of another owner, and sets
+ * one of another mode back to 0700 with a warning. Journal.open does it; an owner that puts other
+ * files there first (a lock) calls it before.
+ */
+export async function preparePrivateDir(dir: string, io: JournalIo = nodeJournalIo, warn?: (message: string) => void): Promise<void> {
+  const d = await io.mkdir(dir);
+  // A new directory's name must survive a crash too, like the file's.
+  if (d.created) await io.syncDir(dirname(dir));
+  const me = process.getuid?.();
+  if (me !== undefined && d.uid !== me)
+    throw new Error(`${dir} belongs to uid ${d.uid}, not to this process (uid ${me}); give the process a directory of its own`);
+  if (d.mode !== 0o700) {
+    // This process owns it, so it may set it back: a volume's fsGroup (Kubernetes) makes it g+rw
+    // and setgid whenever the pod moves, which must not keep the sidecar from starting.
+    warn?.(`${dir} had mode ${d.mode.toString(8)}; set back to 700 (only this process may read or write it)`);
+    await io.chmod(dir, 0o700);
+  }
+}
 
 /** The journal holds a bad record before good ones: nothing is dropped silently, so it is not opened. */
 export class JournalCorruptError extends Error {
   override readonly name = 'JournalCorruptError';
 }
 
-/** One record as it is written. */
+/** The first line of a journal of this format. */
+export const JOURNAL_MAGIC = Buffer.from('tg-journal 2\n');
+
+const hex8 = (n: number): string => n.toString(16).padStart(8, '0');
+
+/** One record as it is written (within a batch). */
 export function encodeRecord(record: unknown): Buffer {
   const json = JSON.stringify(record);
-  return Buffer.from(`${crc32(json).toString(16).padStart(8, '0')} ${json}\n`, 'utf8');
+  return Buffer.from(`${hex8(crc32(json))} ${json}\n`, 'utf8');
+}
+
+/** The commit line that follows a batch of `count` encoded records. */
+function commitLine(batch: Buffer, count: number): Buffer {
+  const body = `#${count} ${hex8(crc32(batch))}`;
+  return Buffer.from(`${body} ${hex8(crc32(body))}\n`);
+}
+
+/** Encoded records followed by their commit line: one batch as it is written. */
+export function encodeBatch(encoded: readonly Buffer[]): Buffer {
+  const batch = Buffer.concat(encoded);
+  return Buffer.concat([batch, commitLine(batch, encoded.length)]);
+}
+
+/** A commit line whose own checksum holds: its batch's record count and checksum; else null. */
+function decodeCommit(line: string): { count: number; crc: string } | null {
+  const m = /^(#(\d+) ([0-9a-f]{8})) ([0-9a-f]{8})$/.exec(line);
+  if (!m || hex8(crc32(m[1]!)) !== m[4]) return null;
+  return { count: Number(m[2]), crc: m[3]! };
 }
 
 /** Decodes one line (without its newline), or null when it is not a whole, intact record. */
@@ -134,27 +197,52 @@ export interface ParsedJournal {
 
 /** Pure: the records of a journal's bytes, the torn tail apart; throws JournalCorruptError on corruption. */
 export function parseJournal(data: Buffer, file: string): ParsedJournal {
+  if (data.length === 0) return { records: [], goodLength: 0 };
+  if (!data.subarray(0, JOURNAL_MAGIC.length).equals(JOURNAL_MAGIC)) {
+    // Cut short while the file was being created: nothing was ever acknowledged in it.
+    if (data.length < JOURNAL_MAGIC.length && JOURNAL_MAGIC.subarray(0, data.length).equals(data))
+      return { records: [], goodLength: 0, torn: { offset: 0, bytes: data.length, why: 'incomplete (no newline)' } };
+    throw new JournalCorruptError(
+      `${file}: not a journal of this format (its first line is not "${JOURNAL_MAGIC.toString().trim()}"; a file of the unreleased format 1 is not read: remove it)`,
+    );
+  }
   const records: unknown[] = [];
-  let offset = 0;
-  let bad: { offset: number; why: string; index: number } | null = null;
+  let goodLength = JOURNAL_MAGIC.length;
+  let batchStart = goodLength;
+  let pending: unknown[] = [];
+  let lineBad: string | null = null;
+  let bad: { offset: number; why: string } | null = null;
+  let offset = goodLength;
   while (offset < data.length) {
     const nl = data.indexOf(0x0a, offset);
-    const end = nl === -1 ? data.length : nl;
-    const line = data.subarray(offset, end).toString('utf8');
-    const r = nl === -1 ? ({ ok: false, why: 'incomplete (no newline)' } as const) : decodeLine(line);
-    if (r.ok) {
+    if (nl === -1) break; // a line cut short: the tail
+    const line = data.subarray(offset, nl).toString('utf8');
+    const commit = line.startsWith('#') ? decodeCommit(line) : null;
+    if (!commit) {
+      const r = decodeLine(line);
+      if (r.ok) pending.push(r.value);
+      else lineBad ??= r.why;
+      offset = nl + 1;
+      continue;
+    }
+    const batch = data.subarray(batchStart, offset);
+    const why = lineBad ?? (hex8(crc32(batch)) !== commit.crc || pending.length !== commit.count ? 'the batch does not match its commit record' : null);
+    if (why === null) {
       if (bad)
         throw new JournalCorruptError(
-          `${file}: record ${bad.index + 1} (at byte ${bad.offset}) is damaged (${bad.why}) and valid records follow it; not opening it, so that nothing in it is dropped silently`,
+          `${file}: the batch at byte ${bad.offset} is damaged (${bad.why}) and valid batches follow it; not opening it, so that nothing in it is dropped silently`,
         );
-      records.push(r.value);
-    } else if (!bad) {
-      bad = { offset, why: r.why, index: records.length };
-    }
-    offset = nl === -1 ? data.length : nl + 1;
+      records.push(...pending);
+      goodLength = nl + 1;
+    } else bad ??= { offset: batchStart, why };
+    pending = [];
+    lineBad = null;
+    offset = nl + 1;
+    batchStart = offset;
   }
-  if (!bad) return { records, goodLength: data.length };
-  return { records, goodLength: bad.offset, torn: { offset: bad.offset, bytes: data.length - bad.offset, why: bad.why } };
+  if (goodLength === data.length) return { records, goodLength };
+  const why = bad?.why ?? lineBad ?? (data[data.length - 1] !== 0x0a ? 'incomplete (no newline)' : 'no commit record');
+  return { records, goodLength, torn: { offset: goodLength, bytes: data.length - goodLength, why } };
 }
 
 export interface JournalOptions {
@@ -163,7 +251,12 @@ export interface JournalOptions {
   onTornTail?: (t: { file: string; offset: number; bytes: number; why: string }) => void;
   /** Asked after each group of appends with the file's size: the records to compact to, or null. */
   compact?: (fileBytes: number) => unknown[] | null;
+  /** Something set right at open (a mode), or a compaction that failed (the old file stays valid). */
+  onWarning?: (message: string) => void;
 }
+
+/** After a failed compaction, none is tried before the file has grown by this share of its size again (at least COMPACT_RETRY_MIN_BYTES). */
+const COMPACT_RETRY_MIN_BYTES = 1024 * 1024;
 
 type Op =
   | { kind: 'append'; data: Buffer; resolve: () => void; reject: (e: Error) => void }
@@ -183,7 +276,11 @@ export class Journal {
     private handle: AppendFile,
     private bytes: number,
     private readonly compact: JournalOptions['compact'],
+    private readonly warn: JournalOptions['onWarning'],
   ) {}
+
+  /** A compaction failed: the next is not tried before the file reaches this size. */
+  private compactAfter = 0;
 
   /**
    * Opens (creating the directory and the file when missing) and reads the journal. A torn tail is
@@ -192,24 +289,35 @@ export class Journal {
   static async open(file: string, o: JournalOptions = {}): Promise<{ journal: Journal; records: unknown[] }> {
     const io = o.io ?? nodeJournalIo;
     const dir = dirname(file);
-    const d = await io.mkdir(dir);
+    await preparePrivateDir(dir, io, o.onWarning);
     const me = process.getuid?.();
-    if (me !== undefined && d.uid !== me)
-      throw new Error(`${dir} belongs to uid ${d.uid}, not to this process (uid ${me}); give the process a directory of its own`);
-    if (d.mode & 0o022) throw new Error(`${dir} is writable by other users (mode ${d.mode.toString(8)}); use a directory only this process can write (0700)`);
     const st = await io.stat(file);
     if (st && me !== undefined && st.uid !== me) throw new Error(`${file} belongs to uid ${st.uid}, not to this process (uid ${me})`);
-    if (st && st.mode & 0o077) await io.chmod(file, 0o600);
+    if (st && st.mode & 0o077) {
+      o.onWarning?.(`${file} had mode ${st.mode.toString(8)}; set back to 600`);
+      await io.chmod(file, 0o600);
+    }
+    // A compaction cut short by a crash: its temporary file is never read, and goes.
+    await io.remove(`${file}.tmp`);
     const data = (await io.read(file)) ?? Buffer.alloc(0);
     const parsed = parseJournal(data, file);
+    if (parsed.torn) o.onTornTail?.({ file, ...parsed.torn });
+    // A new (or empty) file starts with the format line, durable before any batch follows it.
+    const fresh = parsed.goodLength === 0;
+    if (fresh) await io.writeSynced(file, JOURNAL_MAGIC);
     const handle = await io.openAppend(file);
     if (!st) await io.syncDir(dir); // the file was just created: its name must survive too
-    if (parsed.torn) {
-      o.onTornTail?.({ file, ...parsed.torn });
+    if (parsed.torn && !fresh) {
       await handle.truncate(parsed.goodLength);
       await handle.sync();
     }
-    return { journal: new Journal(file, io, handle, parsed.goodLength, o.compact), records: parsed.records };
+    const size = fresh ? JOURNAL_MAGIC.length : parsed.goodLength;
+    return { journal: new Journal(file, io, handle, size, o.compact, o.onWarning), records: parsed.records };
+  }
+
+  /** Why the journal refuses every write (it could not be repaired or made durable), or null. */
+  get failure(): Error | null {
+    return this.broken;
   }
 
   /** The file's size as written so far. */
@@ -260,11 +368,20 @@ export class Journal {
         while (n < this.ops.length && this.ops[n]!.kind === 'append') n++;
         const batch = this.ops.splice(0, n) as Extract<Op, { kind: 'append' }>[];
         await this.settle(batch, async () => {
-          await this.doAppend(Buffer.concat(batch.map((b) => b.data)));
+          await this.doAppend(encodeBatch(batch.map((b) => b.data)));
           // Compacted before the batch's callers resume, and only when nothing else is queued: then
           // everything the owner has issued is written, so its live records are exactly the durable ones.
-          const live = this.ops.length === 0 && this.compact ? this.compact(this.bytes) : null;
-          if (live) await this.doRewrite(live).catch(() => undefined); // a failed compaction leaves the old file, still valid
+          // After a failed one (a full disk, say), not at every batch: each costs up to the whole file
+          // in writes on the callers' path.
+          const live = this.ops.length === 0 && this.compact && this.bytes >= this.compactAfter ? this.compact(this.bytes) : null;
+          if (live)
+            await this.doRewrite(live).catch((err: unknown) => {
+              // The old file is still valid (unless the journal is now broken, which refuses what follows).
+              this.compactAfter = this.bytes + Math.max(this.bytes, COMPACT_RETRY_MIN_BYTES);
+              this.warn?.(
+                `${this.file}: compaction failed (${(err as Error).message}); the journal grows until ${this.compactAfter} bytes before the next try`,
+              );
+            });
         });
       }
     } finally {
@@ -305,7 +422,7 @@ export class Journal {
   }
 
   private async doRewrite(records: unknown[]): Promise<void> {
-    const data = Buffer.concat(records.map(encodeRecord));
+    const data = records.length > 0 ? Buffer.concat([JOURNAL_MAGIC, encodeBatch(records.map(encodeRecord))]) : JOURNAL_MAGIC;
     const tmp = `${this.file}.tmp`;
     await this.io.writeSynced(tmp, data);
     await this.io.rename(tmp, this.file);
@@ -317,6 +434,7 @@ export class Journal {
       const old = this.handle;
       this.handle = await this.io.openAppend(this.file);
       this.bytes = data.length;
+      this.compactAfter = 0;
       await old.close().catch(() => undefined);
     } catch (err) {
       this.broken = new Error(`${this.file}: the journal could not be made durable after compaction (${(err as Error).message}); refusing further writes`);

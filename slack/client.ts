@@ -24,7 +24,7 @@ import {
   type ApprovalOutcome,
   type SlackMessage,
 } from './message.js';
-import type { Approvers } from './approvers.js';
+import { LruTtlCache, type Approvers } from './approvers.js';
 import type { SlackConnection } from './connection.js';
 import type { Priority } from './rate-limiter.js';
 import type { PendingApproval, PollResult } from './poller.js';
@@ -67,6 +67,11 @@ export interface PostedMessage {
 }
 
 export class SlackApprovalClient {
+  /** Per message ts: its queue of chat.update calls (removed when it drains). */
+  private readonly chains = new Map<string, { tail: Promise<void>; seq: number }>();
+  /** Messages finish() was called for (bounded: an approval lives far shorter than the TTL). */
+  private readonly finished = new LruTtlCache<string, true>({ maxEntries: 10_000, ttlMs: 24 * 3_600_000 });
+
   constructor(
     readonly connection: SlackConnection,
     readonly config: SlackChannelConfig,
@@ -228,10 +233,43 @@ export class SlackApprovalClient {
     return (await this.pollReactions(ts, 'normal')).decision;
   }
 
-  /** Rewrites the message with the outcome (chat.update). Names of deciders are looked up when missing. */
-  async finish(ts: string, input: ApprovalPostInput, outcome: ApprovalOutcome): Promise<void> {
-    const by = await this.named(outcome.by ?? []);
-    await this.update(ts, buildOutcomeMessage(this.messageInput(input), { ...outcome, by }));
+  /**
+   * Rewrites the message with the outcome (chat.update). Names of deciders are looked up when
+   * missing. After it, progress updates of this message are dropped.
+   */
+  finish(ts: string, input: ApprovalPostInput, outcome: ApprovalOutcome): Promise<void> {
+    return this.serialized(ts, 'finish', async () => {
+      const by = await this.named(outcome.by ?? []);
+      return buildOutcomeMessage(this.messageInput(input), { ...outcome, by });
+    });
+  }
+
+  /**
+   * chat.update calls of one message run one after another, so a progress update cannot land
+   * after the outcome (two calls on one ts can reorder through the limiter: a 429 re-queues one)
+   * and bring the buttons back. A progress update that a later update overtook in the queue is
+   * skipped (the latest state wins); once finish() was called, progress updates are dropped.
+   */
+  private serialized(ts: string, kind: 'progress' | 'finish', build: () => Promise<SlackMessage>): Promise<void> {
+    if (kind === 'progress' && this.finished.get(ts)) return Promise.resolve();
+    if (kind === 'finish') this.finished.set(ts, true);
+    let chain = this.chains.get(ts);
+    if (!chain) {
+      chain = { tail: Promise.resolve(), seq: 0 };
+      this.chains.set(ts, chain);
+    }
+    const c = chain;
+    const mine = ++c.seq;
+    const run = c.tail.then(async () => {
+      if (kind === 'progress' && (mine !== c.seq || this.finished.get(ts))) return;
+      await this.update(ts, await build());
+    });
+    c.tail = run.catch(() => {});
+    // The last one out removes the chain (the finished mark stays, bounded, in `finished`).
+    void c.tail.then(() => {
+      if (c.seq === mine && this.chains.get(ts) === c) this.chains.delete(ts);
+    });
+    return run;
   }
 
   private named(people: readonly { id: string; name?: string }[]): Promise<{ id: string; name: string }[]> {
@@ -249,11 +287,14 @@ export class SlackApprovalClient {
 
   /**
    * Shows the approvals so far on a still-pending message ("1 of 2 approvals", buttons kept), for
-   * channels that require more than one. Names of approvers are looked up when missing.
+   * channels that require more than one. Names of approvers are looked up when missing. Dropped
+   * once finish() was called for this message (see serialized()).
    */
   async showProgress(ts: string, input: ApprovalPostInput, approvedBy: readonly { id: string; name?: string }[]): Promise<void> {
-    const named = await this.named(approvedBy);
-    await this.update(ts, buildApprovalMessage({ ...this.messageInput(input), approvedBy: named }));
+    await this.serialized(ts, 'progress', async () => {
+      const named = await this.named(approvedBy);
+      return buildApprovalMessage({ ...this.messageInput(input), approvedBy: named });
+    });
   }
 
   /**
@@ -263,8 +304,16 @@ export class SlackApprovalClient {
    * are pushed; a reaction is the fallback for when they are not), so the read is skipped: no Slack
    * call. Once the socket was down, the next scheduled read reads the reactions (counting `clicks`).
    */
-  pendingWithButtons(id: string, ts: string, expiresAt: Date | number, clicks: () => Votes, connectedSince: () => number | undefined): PendingApproval {
-    let lastRead = Date.now();
+  pendingWithButtons(
+    id: string,
+    ts: string,
+    expiresAt: Date | number,
+    clicks: () => Votes,
+    connectedSince: () => number | undefined,
+    /** Read at the first poll whatever the socket did (adopted after a restart). */
+    readFirst = false,
+  ): PendingApproval {
+    let lastRead = readFirst ? 0 : Date.now();
     let fingerprint = '';
     return {
       id,
@@ -287,6 +336,12 @@ export class SlackApprovalClient {
 }
 
 function fail(out: ChannelCheck, e: unknown): ChannelCheck {
+  // A bad approvers.required (requiredApprovals throws a RangeError) will not fix itself.
+  if (e instanceof RangeError) {
+    out.error = e.message;
+    out.retryable = false;
+    return out;
+  }
   const err = e instanceof SlackApprovalError ? e : new SlackApprovalError('retryable', 'unknown', '?', String(e));
   out.error = err.message;
   out.retryable = err.retryable;

@@ -134,7 +134,12 @@ describe('the two-person rule (tally)', () => {
     expect(decide([{ name: 'white_check_mark', users: ['U1', 'U2'] }], rule, allowed, BOT, 2)).toEqual({ outcome: 'approved', by: ['U1', 'U2'] });
   });
 
-  test('requiredApprovals: anything but an integer ≥ 1 is 1', () => {
-    expect([0, -1, 1.5, Number.NaN, undefined, 3].map(requiredApprovals)).toEqual([1, 1, 1, 1, 1, 3]);
+  test('requiredApprovals: undefined is 1, an integer ≥ 1 is itself, anything else throws (never approvable)', () => {
+    expect([undefined, 1, 3].map(requiredApprovals)).toEqual([1, 1, 3]);
+    for (const bad of [0, -1, 2.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => requiredApprovals(bad)).toThrow(RangeError);
+      // A bad N never decides "approved", however many approve.
+      expect(() => tally({ approve: new Set(['U1', 'U2']), reject: new Set() }, allowed, bad, BOT)).toThrow(RangeError);
+    }
   });
 });

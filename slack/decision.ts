@@ -60,9 +60,15 @@ export type Tally =
   | { state: 'approved'; by: string[]; approvals: number; required: number }
   | { state: 'rejected'; by: string[]; approvals: number; required: number };
 
-/** `approvers.required` made safe: an integer ≥ 1 (anything else counts as 1). */
+/**
+ * `approvers.required` checked: undefined is 1; an integer ≥ 1 is itself; anything else (2.5, NaN,
+ * 0, negative) throws. Turning a bad N into 1 would fail open on the two-person rule; a throw
+ * makes every read of the approval fail, so it is never approved (fail closed).
+ */
 export function requiredApprovals(n: number | undefined): number {
-  return n !== undefined && Number.isInteger(n) && n >= 1 ? n : 1;
+  if (n === undefined) return 1;
+  if (Number.isInteger(n) && n >= 1) return n;
+  throw new RangeError(`approvers.required must be an integer of at least 1, not ${n}`);
 }
 
 /**

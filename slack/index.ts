@@ -13,7 +13,8 @@ export type { ApprovalMessageInput, ApprovalOutcome, FinalStatus, SlackMessage }
 export { decide, collectVotes, decideFromVotes, mergeVotes, requiredApprovals, tally } from './decision.js';
 export type { Decision, ReactionRule, SlackReaction, Tally, Votes } from './decision.js';
 export { SocketModeReceiver } from './socket-mode.js';
-export type { ApprovalVote, OpenApproval, ReceiverEvent, SocketModeReceiverOptions } from './socket-mode.js';
+export type { ApprovalVote, OpenApproval, ReceiverEvent, ReceiverState, SocketModeReceiverOptions } from './socket-mode.js';
+export type { ClickNoticesOptions, NoticeKind } from './click-notices.js';
 export { buildReasonModal, parseInteraction } from './interactions.js';
 export type { Interaction, VoteAction } from './interactions.js';
 export { ApproverDirectory, LruTtlCache } from './approvers.js';

@@ -24,6 +24,8 @@ export interface ButtonInteraction {
   ts: string;
   /** For views.open; Slack honours it for 3 s. */
   triggerId?: string;
+  /** Where to answer the clicker without a bot token (an ephemeral; 5 uses in 30 min). */
+  responseUrl?: string;
 }
 
 /** A submitted reason modal: a reject with an optional reason. */
@@ -62,6 +64,7 @@ export function parseInteraction(payload: unknown): Interaction | undefined {
     const ts = text(container?.message_ts) ?? text(obj(p.message)?.ts);
     if (!a || !approvalId || !channel || !ts) return undefined;
     const triggerId = text(p.trigger_id);
+    const responseUrl = text(p.response_url);
     return {
       kind: 'button',
       action: a.action_id === APPROVE_ACTION_ID ? 'approve' : 'reject',
@@ -70,6 +73,7 @@ export function parseInteraction(payload: unknown): Interaction | undefined {
       channel,
       ts,
       ...(triggerId ? { triggerId } : {}),
+      ...(responseUrl ? { responseUrl } : {}),
     };
   }
   if (p.type === 'view_submission') {

@@ -59,13 +59,9 @@ test('an approver clicks Approve: the held call runs once, the envelope is acked
   const call = await heldCall(rig, { service: 'api', version: '1.0.0' });
   const m = await rig.message(0);
   expect(JSON.stringify(m.blocks)).toContain(APPROVE_ACTION_ID);
-  // The first ack is lost on the way: Slack delivers the click again, and it is applied once.
-  rig.fake.socketMode.loseAcks(1);
   const { envelopeId } = click(rig, m.ts, ALICE);
   expect(await call.result).toMatchObject({ content: [{ type: 'text', text: 'deployed api@1.0.0' }] });
   await rig.fake.socketMode.acked(envelopeId);
-  const envelope = rig.fake.socketMode.envelopes().find((e) => e.envelopeId === envelopeId)!;
-  expect(envelope.deliveries).toBe(2);
   expect(rig.upstream.calls).toHaveLength(1);
   await until(() => /Approved/.test(messageText(rig.fake, m.ts)) && /U0ALICE/.test(messageText(rig.fake, m.ts)), 'the outcome in the message');
   expect(rig.fake.calls('reactions.get')).toHaveLength(0);

@@ -271,12 +271,18 @@ test('an approval whose channel left approvalChannels ends failed after the rest
   expect(upstream.calls).toHaveLength(0);
 });
 
+/** A task-augmented deploy call; its task id. */
+async function createDeploy(client: Awaited<ReturnType<typeof tasksClient>>['client'], version: string): Promise<string> {
+  const r = await client.request({ method: 'tools/call', params: { name: 'deploy', arguments: { service: 'api', version } } }, CreateTaskResultSchema, {
+    task: {},
+  });
+  return r.task.taskId;
+}
+
 test('a full store refuses a new approval with a clear error, counted as a failed submit; nothing is posted for it', async () => {
   const url = await start(undefined, 1);
   const { client } = await tasksClient(url);
-  const create = async (version: string) =>
-    (await client.request({ method: 'tools/call', params: { name: 'deploy', arguments: { service: 'api', version } } }, CreateTaskResultSchema, { task: {} }))
-      .task.taskId;
+  const create = (version: string) => createDeploy(client, version);
   const first = await create('1');
   await until(() => fake.messages(CHANNEL).length === 1, 'the first post');
   const second = await create('2');
@@ -286,7 +292,119 @@ test('a full store refuses a new approval with a clear error, counted as a faile
   );
   expect((await client.experimental.tasks.getTask(first)).status).toBe('working');
   const metrics = await (await fetch(`http://127.0.0.1:${sidecars[0]!.adminPort}/metrics`)).text();
-  expect(metrics).toMatch(/thoughtgate_sidecar_approval_backend_write_failures_total\{op="submit"\} 1/);
+  expect(metrics).toMatch(/thoughtgate_sidecar_approval_backend_write_failures_total\{op="submit",cause="store_full"\} 1/);
   expect(fake.calls('chat.postMessage')).toHaveLength(1);
+  await client.close();
+});
+
+/** The store as a process that can write it (but not Slack) would forge it: an approval, maybe a message, and a decision. */
+async function forged(p: PendingApproval, ts?: string): Promise<void> {
+  const store = await openApprovalStore(stateDir, { log: log() });
+  await store.put(p, CHANNEL);
+  if (ts !== undefined) await store.posted(p.id, ts);
+  await store.decided(p.id, { id: p.id, outcome: 'approved', by: [{ id: ALICE }], at: new Date(), message: 'approved in Slack by alice' });
+  await store.close();
+}
+
+test('an approval recorded as decided with no Slack message on record is never run after a restart', async () => {
+  const auth = 'Bearer agent-token';
+  const p = pendingFor(auth);
+  await forged(p);
+  const url = await start();
+  const t = (await taskGet(url, p.id, { authorization: auth })).result;
+  expect(t).toMatchObject({ status: 'failed' });
+  expect(t.statusMessage).toMatch(/never posted to Slack; not run/);
+  await new Promise((r) => setTimeout(r, 200));
+  expect(upstream.calls).toHaveLength(0);
+});
+
+test('an approval recorded as decided is read again from Slack after a restart: it runs only once Slack says approved', async () => {
+  const auth = 'Bearer agent-token';
+  const p = pendingFor(auth);
+  const ts = await postMessage(p);
+  await forged(p, ts);
+  const url = await start();
+  // Slack shows no decision: the store alone does not run it.
+  await until(() => fake.calls('reactions.get').length >= 2, 'Slack to be read again');
+  expect(upstream.calls).toHaveLength(0);
+  expect((await taskGet(url, p.id, { authorization: auth })).result).toMatchObject({ status: 'working' });
+  fake.addReaction(CHANNEL, ts, 'white_check_mark', ALICE);
+  // Run once Slack says so (this upstream then refuses the call: the client's MCP session is gone
+  // with the restart; what counts is that it was executed).
+  await until(async () => (await taskGet(url, p.id, { authorization: auth })).result?.status !== 'working', 'the task to end');
+  expect((await taskGet(url, p.id, { authorization: auth })).result.statusMessage).toMatch(/^Approved by U0ALICE\. Tool execution failed: Session not found/);
+});
+
+test('an approval decided before a restart that came long after its expiry is not run: it ends failed and its message says why', async () => {
+  const auth = 'Bearer agent-token';
+  const p = { ...pendingFor(auth), expiresAt: new Date(Date.now() - 60_000) };
+  const ts = await postMessage(p);
+  fake.addReaction(CHANNEL, ts, 'white_check_mark', ALICE);
+  await forged(p, ts);
+  const url = await start();
+  const t = (await taskGet(url, p.id, { authorization: auth })).result;
+  expect(t).toMatchObject({ status: 'failed' });
+  expect(t.statusMessage).toMatch(/after the approval expired; not run this late/);
+  await until(() => fake.calls('chat.update').some((c) => c.args['ts'] === ts), 'the message update');
+  expect(JSON.stringify(fake.messages(CHANNEL)[0]!.blocks)).toMatch(/not run this late/);
+  expect(upstream.calls).toHaveLength(0);
+});
+
+test("the store's use against its bounds is on /metrics; a journal that breaks fails /ready with the reason and counts as broken, a full store as full", async () => {
+  let broken = false;
+  const io: JournalIo = {
+    ...nodeJournalIo,
+    async openAppend(f) {
+      const h = await nodeJournalIo.openAppend(f);
+      const fail = async () => {
+        if (broken) throw new Error('EIO: i/o error');
+      };
+      return {
+        async write(d) {
+          await fail();
+          await h.write(d);
+        },
+        sync: () => h.sync(),
+        async truncate(n) {
+          await fail();
+          await h.truncate(n);
+        },
+        close: () => h.close(),
+      };
+    },
+  };
+  const url = await start(io, 2);
+  const admin = `http://127.0.0.1:${sidecars[0]!.adminPort}`;
+  const metric = async (name: string) => new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${admin}/metrics`)).text())?.[1];
+  const { client } = await tasksClient(url);
+  const create = (version: string) => createDeploy(client, version);
+  const first = await create('1');
+  const second = await create('2');
+  await until(() => fake.messages(CHANNEL).length === 2, 'the posts');
+  expect(await metric('thoughtgate_sidecar_approval_store_approvals')).toBe('2');
+  expect(await metric('thoughtgate_sidecar_approval_store_approvals_max')).toBe('2');
+  expect(Number(await metric('thoughtgate_sidecar_approval_store_bytes'))).toBeGreaterThan(0);
+  expect(await metric('thoughtgate_sidecar_approval_store_bytes_max')).toBe(String(64 * 1024 * 1024));
+  expect(await metric('thoughtgate_sidecar_approval_store_writable')).toBe('1');
+  expect((await fetch(`${admin}/ready`)).status).toBe(200);
+  const full = await create('3');
+  await until(async () => (await client.experimental.tasks.getTask(full)).status === 'failed', 'the full store to refuse');
+  expect(await metric('thoughtgate_sidecar_approval_store_write_failures_total\\{reason="full"\\}')).toBe('1');
+
+  // The disk fails from here on: the cancel writes the first approval's end, which fails and
+  // cannot be cut off again, so the journal refuses every later write.
+  broken = true;
+  await client.experimental.tasks.cancelTask(first);
+  await until(async () => (await fetch(`${admin}/ready`)).status === 503, '/ready to fail');
+  const ready = (await (await fetch(`${admin}/ready`)).json()) as { approvalStore: { writable: boolean; reason: string } };
+  expect(ready.approvalStore).toEqual({ writable: false, reason: expect.stringMatching(/could not be written nor repaired \(EIO.*refusing further writes/) });
+  expect(await metric('thoughtgate_sidecar_approval_store_writable')).toBe('0');
+  expect(await metric('thoughtgate_sidecar_approval_store_write_failures_total\\{reason="broken"\\}')).toBe('1');
+  // An approval given now cannot get its execution mark: not run, counted with its cause.
+  fake.addReaction(CHANNEL, fake.messages(CHANNEL)[1]!.ts, 'white_check_mark', ALICE);
+  await until(async () => (await client.experimental.tasks.getTask(second)).status === 'failed', 'the approved call to fail');
+  expect(await metric('thoughtgate_sidecar_approval_backend_write_failures_total\\{op="mark_executing",cause="store_broken"\\}')).toBe('1');
+  expect(await metric('thoughtgate_sidecar_approval_backend_write_failures_total\\{op="submit",cause="store_full"\\}')).toBe('1');
+  expect(upstream.calls).toHaveLength(0);
   await client.close();
 });

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import { encodeRecord } from '../lib/journal.js';
+import { encodeBatch, encodeRecord, JOURNAL_MAGIC } from '../lib/journal.js';
 import {
   ALICE,
   APP_TOKEN,
@@ -190,13 +190,16 @@ test('two of two with buttons: the first click, acked, survives kill -9; the sec
 
 test('a damaged journal stops the start with the reason; without --state-dir the start log says approvals do not survive a restart', async () => {
   mkdirSync(stateDir, { mode: 0o700 });
-  const good = (n: number) => encodeRecord({ op: 'end', id: `tg-${n}` });
-  writeFileSync(join(stateDir, 'approvals.journal'), Buffer.concat([encodeRecord({ op: 'header', v: 1 }), Buffer.from('0000dead {"op":"put"}\n'), good(1)]));
+  const good = (n: number) => encodeBatch([encodeRecord({ op: 'end', id: `tg-${n}` })]);
+  writeFileSync(
+    join(stateDir, 'approvals.journal'),
+    Buffer.concat([JOURNAL_MAGIC, encodeBatch([encodeRecord({ op: 'header', v: 1 })]), encodeBatch([Buffer.from('0000dead {"op":"put"}\n')]), good(1)]),
+  );
   const [port, admin] = [await freePort(), await freePort()];
   const p = run(process.execPath, [CLI, 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(admin), '--state-dir', stateDir], env);
   expect(await p.exited).toBe(1);
   expect(p.err()).toMatch(
-    /cannot open the approval store: .*approvals\.journal: record 2 \(at byte \d+\) is damaged \(checksum mismatch\) and valid records follow it/,
+    /cannot open the approval store: .*approvals\.journal: the batch at byte \d+ is damaged \(checksum mismatch\) and valid batches follow it/,
   );
 
   const plain = await startCliSidecar(config, env);

@@ -45,12 +45,16 @@ export function cpuPreciseMicros(pid: number): number {
     return Number.NaN;
   }
   let ns = 0;
+  let read_ = 0;
   for (const tid of tids) {
     // '' when the thread ended between the listing and the read: it no longer counts.
     const text = read(`/proc/${pid}/task/${tid}/schedstat`);
-    if (text !== '') ns += Number(text.slice(0, text.indexOf(' ')));
+    if (text === '') continue;
+    ns += Number(text.slice(0, text.indexOf(' ')));
+    read_++;
   }
-  return ns / 1e3;
+  // None readable: a kernel without schedstat; the clock-tick figure then.
+  return read_ > 0 ? ns / 1e3 : cpuMicros(pid);
 }
 
 export interface Memory {

@@ -3,9 +3,13 @@
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeRecord, JournalCorruptError } from '../../lib/journal.js';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import { buildSync } from 'esbuild';
+import { encodeBatch, encodeRecord, JOURNAL_MAGIC, JournalCorruptError, nodeJournalIo, type JournalIo } from '../../lib/journal.js';
 import { createLogger } from '../../lib/log.js';
 import type { PendingApproval } from './backend.js';
+import { requestHash } from './hash.js';
 import { ApprovalStoreFullError, foldRecords, openApprovalStore, STORE_FILE, toRecord } from './approval-store.js';
 
 let dir: string;
@@ -88,7 +92,12 @@ test('a store whose approvals all ended is compacted to its header as it goes', 
   await s.close();
   const again = await openApprovalStore(dir, { log: log() });
   expect(again.takeLoaded()).toEqual([]);
-  expect(readFileSync(join(dir, STORE_FILE), 'utf8').trim().split('\n')).toHaveLength(1);
+  expect(
+    readFileSync(join(dir, STORE_FILE), 'utf8')
+      .trim()
+      .split('\n')
+      .filter((l) => /^[0-9a-f]{8} /.test(l)),
+  ).toHaveLength(1);
   await again.close();
 });
 
@@ -129,10 +138,13 @@ test('a torn last record is ignored with a warning; a record of the wrong shape 
   await again.close();
 
   const good = readFileSync(file);
-  writeFileSync(file, Buffer.concat([good, encodeRecord({ op: 'put', approval: { id: 'tg-x' } }), encodeRecord({ op: 'end', id: 'tg-a' })]));
+  writeFileSync(
+    file,
+    Buffer.concat([good, encodeBatch([encodeRecord({ op: 'put', approval: { id: 'tg-x' } })]), encodeBatch([encodeRecord({ op: 'end', id: 'tg-a' })])]),
+  );
   await expect(openApprovalStore(dir, { log: log() })).rejects.toThrow(JournalCorruptError);
   await expect(openApprovalStore(dir, { log: log() })).rejects.toThrow(/record 3 is not an approval record: approval\.\w+/);
-  writeFileSync(file, Buffer.concat([encodeRecord({ op: 'header', v: 99 })]));
+  writeFileSync(file, Buffer.concat([JOURNAL_MAGIC, encodeBatch([encodeRecord({ op: 'header', v: 99 })])]));
   await expect(openApprovalStore(dir, { log: log() })).rejects.toThrow(/another version of the approval store \(format 99/);
 });
 
@@ -174,4 +186,135 @@ test('votes (button clicks) are found again on reopen, one per person and side, 
   const third = await openApprovalStore(dir, { log: log() });
   expect(third.takeLoaded()[0]).toMatchObject({ ts: '1700000000.000200', votes: expected });
   await third.close();
+});
+
+test('an argument named __proto__ comes back as it was recorded (the approver saw it; the hash covers it)', async () => {
+  const args = JSON.parse('{"__proto__": {"admin": true}, "service": "api"}') as Record<string, unknown>;
+  const s = await openApprovalStore(dir, { log: log() });
+  await s.put(pending('tg-p', { arguments: args }), 'C0APPROVE');
+  await s.close();
+  const again = await openApprovalStore(dir, { log: log() });
+  const got = again.takeLoaded()[0]!.pending.arguments;
+  expect(Object.keys(got)).toEqual(['__proto__', 'service']);
+  expect(JSON.stringify(got)).toBe(JSON.stringify(args));
+  expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+  // The check before the call runs: the restored arguments still match the hash of what was asked.
+  expect(requestHash('up', 'deploy', got)).toBe(requestHash('up', 'deploy', args));
+  expect(requestHash('up', 'deploy', got)).not.toBe(requestHash('up', 'deploy', { service: 'api' }));
+  await again.close();
+});
+
+/** Real files; appends whose records match `fail` fail (a full disk), before anything is written. */
+function failingIo(fail: (data: string) => boolean, rewrites?: () => boolean): JournalIo {
+  return {
+    ...nodeJournalIo,
+    async openAppend(f) {
+      const h = await nodeJournalIo.openAppend(f);
+      return {
+        async write(data) {
+          if (fail(data.toString())) throw new Error('EIO: i/o error');
+          await h.write(data);
+        },
+        sync: () => h.sync(),
+        truncate: (n) => h.truncate(n),
+        close: () => h.close(),
+      };
+    },
+    async writeSynced(f, data) {
+      if (f.endsWith('.tmp') && rewrites?.()) throw new Error('ENOSPC: no space left on device');
+      await nodeJournalIo.writeSynced(f, data);
+    },
+  };
+}
+
+test('an end that could not be written keeps the approval (a tombstone) until it is: a crash never brings a finished approval back', async () => {
+  let failEnd = true;
+  const s = await openApprovalStore(dir, { log: log(), io: failingIo((d) => failEnd && d.includes('"op":"end"')) });
+  await s.put(pending('tg-a'), 'C0APPROVE');
+  await s.executing('tg-a', new Date());
+  await expect(s.end('tg-a')).rejects.toThrow(/EIO/);
+  expect(s.has('tg-a')).toBe(false); // over, for the backend
+  expect(s.stats().approvals).toBe(0);
+  failEnd = false;
+  // The next write carries the end that failed.
+  await s.put(pending('tg-b'), 'C0APPROVE');
+  await new Promise((r) => setTimeout(r, 20));
+  await s.close(); // as a crash would leave it: no compaction at close
+  const again = await openApprovalStore(dir, { log: log() });
+  expect(again.takeLoaded().map((a) => a.pending.id)).toEqual(['tg-b']);
+  await again.close();
+});
+
+test('a compaction that fails at open (a full disk) is a warning: the store opens on the old file, which was valid', async () => {
+  const s = await openApprovalStore(dir, { log: log() });
+  await s.put(pending('tg-a'), 'C0APPROVE');
+  await s.close();
+  const again = await openApprovalStore(dir, {
+    log: log(),
+    io: failingIo(
+      () => false,
+      () => true,
+    ),
+  });
+  expect(again.found).toBe(1);
+  expect(again.failure()).toBeNull();
+  expect(lines.some((l) => l.includes('compaction at start failed') && l.includes('ENOSPC'))).toBe(true);
+  await again.put(pending('tg-b'), 'C0APPROVE');
+  await again.close();
+  const third = await openApprovalStore(dir, { log: log() });
+  expect(third.takeLoaded().map((a) => a.pending.id)).toEqual(['tg-a', 'tg-b']);
+  await third.close();
+});
+
+test('a second process cannot open a store another one holds; once that one is killed, the lock is taken over with a warning', async () => {
+  // The store, bundled for a plain node child process: two real processes on one directory.
+  const bundle = join(dir, '..', 'store.mjs');
+  buildSync({
+    entryPoints: [fileURLToPath(new URL('./approval-store.ts', import.meta.url))],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: bundle,
+    logLevel: 'silent',
+  });
+  const script = `import { openApprovalStore } from ${JSON.stringify(bundle)};
+const log = { warn: () => {}, info: () => {}, debug: () => {}, error: () => {} };
+await openApprovalStore(${JSON.stringify(dir)}, { log });
+process.stdout.write('open\\n');
+setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (b: Buffer) => b.toString().includes('open') && resolve());
+      child.once('exit', (code) => reject(new Error(`the child exited (${code})`)));
+    });
+    await expect(openApprovalStore(dir, { log: log() })).rejects.toThrow(
+      new RegExp(`approvals\\.lock is held by process ${child.pid} .*another sidecar uses this state directory`),
+    );
+  } finally {
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+  }
+  const s = await openApprovalStore(dir, { log: log() });
+  expect(lines.some((l) => l.includes('taking over a stale lock') && l.includes(`process ${child.pid} is not running`))).toBe(true);
+  // Released at close: the next open takes it without a warning.
+  await s.close();
+  lines = [];
+  const again = await openApprovalStore(dir, { log: log() });
+  expect(lines.some((l) => l.includes('stale lock'))).toBe(false);
+  await again.close();
+});
+
+test('a new state directory is made durable (its parent fsync-ed) before the lock and the journal go in it', async () => {
+  const synced: string[] = [];
+  const io: JournalIo = {
+    ...nodeJournalIo,
+    async syncDir(d) {
+      synced.push(d);
+      await nodeJournalIo.syncDir(d);
+    },
+  };
+  const s = await openApprovalStore(dir, { log: log(), io });
+  expect(synced[0]).toBe(join(dir, '..'));
+  await s.close();
 });

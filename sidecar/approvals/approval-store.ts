@@ -14,13 +14,19 @@
 // The live set is folded from them (pure: foldRecords); ended approvals are compacted away, at
 // every start and when the file holds more dead bytes than live ones.
 // Bounded: at most maxApprovals live approvals and maxBytes of their records; beyond, put() refuses.
+// One process per directory: approvals.lock (lib/dir-lock.ts) is taken before the journal is read.
+// An `end` is kept as a tombstone (the approval's records stay) until it is durable. Nothing here
+// is trusted to run a call on its own: standalone.ts reads an adopted approval again from Slack.
 import { join } from 'node:path';
 import { z } from 'zod';
-import { Journal, JournalCorruptError, encodeRecord, type JournalIo } from '../../lib/journal.js';
+import { lockDir, type DirLock } from '../../lib/dir-lock.js';
+import { Journal, JournalCorruptError, encodeRecord, preparePrivateDir, type JournalIo } from '../../lib/journal.js';
 import type { Logger } from '../../lib/log.js';
-import type { Decision, PendingApproval } from './backend.js';
+import { storeError, type ApprovalStoreStatus, type Decision, type PendingApproval, type StoreFailure } from './backend.js';
 
 export const STORE_FILE = 'approvals.journal';
+/** Held while a sidecar uses the directory (lib/dir-lock.ts). */
+export const LOCK_FILE = 'approvals.lock';
 export const STORE_VERSION = 1;
 export const DEFAULT_MAX_APPROVALS = 10_000;
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
@@ -38,7 +44,9 @@ const StoredApprovalSchema = z.strictObject({
   source: z.string(),
   method: z.string(),
   tool: z.string(),
-  arguments: z.record(z.string(), z.unknown()),
+  // Checked, never rebuilt: z.record would copy it and drop an argument named `__proto__` (the
+  // approver saw it; the hash check would then refuse the call).
+  arguments: z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object'),
   requestHash: z.string(),
   reason: z.string(),
   mcpSessionId: z.string().optional(),
@@ -191,8 +199,12 @@ export interface ApprovalStore {
   /** The live approvals found when the store was opened (for adopt()); handed out once, then not kept. */
   takeLoaded(): StoredApproval[];
   has(id: string): boolean;
-  /** Live approvals and the bytes of their records. */
-  stats(): { approvals: number; bytes: number; fileBytes: number };
+  /** Live approvals and the bytes of their records, with their bounds. */
+  stats(): { approvals: number; bytes: number; fileBytes: number; maxApprovals: number; maxBytes: number };
+  /** Why the store refuses every write (its journal can no longer be written durably), or null. */
+  failure(): Error | null;
+  /** stats(), failure() and the writes refused so far, by why (for metrics and /ready). */
+  status(): ApprovalStoreStatus;
   /** Records a new pending approval; refuses (rejects) beyond the bounds or when it cannot be written. */
   put(p: PendingApproval, slackChannel: string): Promise<void>;
   posting(id: string, at: Date): Promise<void>;
@@ -211,11 +223,14 @@ export interface ApprovalStoreOptions {
   io?: JournalIo;
   maxApprovals?: number;
   maxBytes?: number;
+  /** Tests: no directory lock (several stores in one process on purpose). */
+  noLock?: boolean;
 }
 
 /** The store's error for a full store (a clear refusal of the new approval). */
 export class ApprovalStoreFullError extends Error {
   override readonly name = 'ApprovalStoreFullError';
+  readonly storeFailure = 'full' as const;
 }
 
 /**
@@ -231,22 +246,38 @@ export async function openApprovalStore(dir: string, o: ApprovalStoreOptions): P
   let liveBytes = 0;
   const snapshot = (): StoreRecord[] => [{ op: 'header', v: STORE_VERSION }, ...[...live.values()].flatMap((l) => l.records)];
 
-  const { journal, records: raw } = await Journal.open(file, {
-    ...(o.io ? { io: o.io } : {}),
-    onTornTail: (t) =>
-      o.log.warn('approval store: the last record was cut short by a crash while it was written, and is ignored (it was never acknowledged)', {
-        file: t.file,
-        offset: t.offset,
-        bytes: t.bytes,
-        why: t.why,
-      }),
-    compact: (fileBytes) => (fileBytes - liveBytes > Math.max(liveBytes, COMPACT_SLACK_BYTES) ? snapshot() : null),
-  });
+  // Before anything is read: a second sidecar on the same directory would run calls the first one
+  // runs, and each would compact the other's records away.
+  let lock: DirLock | undefined;
+  if (!o.noLock) {
+    await preparePrivateDir(dir, o.io, (message) => o.log.warn('approval store', { message }));
+    lock = await lockDir(join(dir, LOCK_FILE), (message) => o.log.warn('approval store', { message }));
+  }
+  let opened: Awaited<ReturnType<typeof Journal.open>>;
+  try {
+    opened = await Journal.open(file, {
+      ...(o.io ? { io: o.io } : {}),
+      onWarning: (message) => o.log.warn('approval store', { message }),
+      onTornTail: (t) =>
+        o.log.warn('approval store: the last record was cut short by a crash while it was written, and is ignored (it was never acknowledged)', {
+          file: t.file,
+          offset: t.offset,
+          bytes: t.bytes,
+          why: t.why,
+        }),
+      compact: (fileBytes) => (fileBytes - liveBytes > Math.max(liveBytes, COMPACT_SLACK_BYTES) ? snapshot() : null),
+    });
+  } catch (err) {
+    await lock?.release();
+    throw err;
+  }
+  const { journal, records: raw } = opened;
   let folded: Map<string, StoredApproval>;
   try {
     folded = foldRecords(readRecords(raw, file));
   } catch (err) {
     await journal.close();
+    await lock?.release();
     throw err;
   }
 
@@ -269,11 +300,40 @@ export async function openApprovalStore(dir: string, o: ApprovalStoreOptions): P
     if (a.executionStarted) track(id, { op: 'executing', id, at: new Date().toISOString() });
   }
   // Ended approvals and the torn tail go now; the file then starts with this version's header.
-  await journal.rewrite(snapshot);
+  // A compaction that fails (a full disk) leaves the old file, still valid: a warning, not a
+  // refusal to start (which would repeat at every restart). Only a journal left unwritable is.
+  await journal.rewrite(snapshot).catch(async (err: unknown) => {
+    if (journal.failure) {
+      await journal.close();
+      await lock?.release();
+      throw err;
+    }
+    o.log.warn('approval store: compaction at start failed; the file is kept as it is', { file, error: (err as Error).message });
+  });
+  /** Ended, their `end` record not yet durable: kept (and their records with them) until it is. */
+  const tombstones = new Set<string>();
+  const flushTombstones = (): void => {
+    for (const id of tombstones) void endDurably(id).catch(() => undefined);
+  };
+  const endDurably = async (id: string): Promise<void> => {
+    tombstones.add(id);
+    await append({ op: 'end', id } satisfies StoreRecord);
+    if (tombstones.delete(id)) forget(id);
+  };
 
+  const failures: Record<StoreFailure, number> = { full: 0, broken: 0, io: 0 };
+  /** Every write goes through here: a failure is counted by why. */
+  const append = (r: StoreRecord): Promise<void> =>
+    journal.append(r).catch((err: unknown) => {
+      const why = journal.failure ? 'broken' : 'io';
+      failures[why]++;
+      throw storeError(err instanceof Error ? err : new Error(String(err)), why);
+    });
   const write = (id: string, r: StoreRecord): Promise<void> => {
     track(id, r);
-    return journal.append(r);
+    // An `end` that could not be written before is tried again with this record.
+    if (tombstones.size > 0) flushTombstones();
+    return append(r);
   };
 
   return {
@@ -284,13 +344,24 @@ export async function openApprovalStore(dir: string, o: ApprovalStoreOptions): P
       folded.clear();
       return out;
     },
-    has: (id) => live.has(id),
-    stats: () => ({ approvals: live.size, bytes: liveBytes, fileBytes: journal.size }),
+    has: (id) => live.has(id) && !tombstones.has(id),
+    stats: () => ({ approvals: live.size - tombstones.size, bytes: liveBytes, fileBytes: journal.size, maxApprovals, maxBytes }),
+    failure: () => journal.failure,
+    status: () => ({
+      approvals: live.size - tombstones.size,
+      maxApprovals,
+      bytes: liveBytes,
+      maxBytes,
+      fileBytes: journal.size,
+      failure: journal.failure?.message ?? null,
+      writeFailures: { ...failures },
+    }),
 
     async put(p, slackChannel) {
       if (live.has(p.id)) throw new Error(`approval store ${file}: approval ${p.id} is already recorded`);
       const r = toRecord(p, slackChannel);
       const bytes = encodeRecord(r).length;
+      if (live.size >= maxApprovals || liveBytes + bytes > maxBytes) failures.full++;
       if (live.size >= maxApprovals)
         throw new ApprovalStoreFullError(
           `the approval store ${file} already holds ${live.size} approvals, the most it keeps (${maxApprovals}); retry after some are decided`,
@@ -319,10 +390,15 @@ export async function openApprovalStore(dir: string, o: ApprovalStoreOptions): P
       await write(id, { op: 'executing', id, at: at.toISOString() });
     },
     async end(id) {
-      forget(id);
-      await journal.append({ op: 'end', id } satisfies StoreRecord);
+      // Forgotten only once the record is durable: until then a compaction keeps the approval's
+      // records (a crash must not find it without its end, nor the end without it matter).
+      if (!live.has(id) || tombstones.has(id)) return;
+      await endDurably(id);
     },
-    close: () => journal.close(),
+    async close() {
+      await journal.close();
+      await lock?.release();
+    },
   };
 
   function forget(id: string): void {

@@ -99,6 +99,8 @@ interface Record_ {
   adopted?: boolean;
   /** Adopted with a post started and no ts recorded: look for that message before posting again. */
   recoverFrom?: Date;
+  /** Adopted as approved: Slack is read again for the decision, until this time at the latest. */
+  recheckUntil?: Date;
   /** Approvers' clicks (buttons), recorded before acknowledged; counted with the reactions. */
   clicks: Votes;
   /** A rejecter's reason from the modal, by Slack user id. */
@@ -108,6 +110,9 @@ interface Record_ {
 }
 
 const noVotes = (): Votes => ({ approve: new Set(), reject: new Set() });
+
+/** How long after its expiry an approval decided before a restart may still run after it (read again from Slack first). */
+const ADOPT_LATE_MS = 20_000;
 
 type Env = Record<string, string | undefined>;
 
@@ -281,19 +286,23 @@ export function standaloneBackend(
   /** Starts reading the reactions of a posted approval (with its clicks, for a channel with buttons). */
   const watch = (r: Record_): void => {
     const ch = r.channel;
-    if (ch.receiver === undefined) poller.add(ch.client.pending(r.pending.id, r.ts!, r.pending.expiresAt));
-    else {
-      const key = ch.receiver;
+    const id = r.pending.id;
+    const until = r.recheckUntil ?? r.pending.expiresAt;
+    const key = ch.receiver;
+    // Without buttons, or adopted as approved and read again before it runs (its clicks counted): polled as usual.
+    if (key === undefined || r.recheckUntil) poller.add(ch.client.pending(id, r.ts!, until, key !== undefined ? () => r.clicks : undefined));
+    // Adopted after a restart: read once at least (a reaction may have come while no sidecar ran).
+    else
       safetyPoller.add(
         ch.client.pendingWithButtons(
-          r.pending.id,
+          id,
           r.ts!,
-          r.pending.expiresAt,
+          until,
           () => r.clicks,
           () => connectedAt.get(key),
+          r.adopted === true,
         ),
       );
-    }
   };
   const unwatch = (id: string): void => {
     poller.remove(id);
@@ -481,8 +490,8 @@ export function standaloneBackend(
     const adopted: AdoptedApproval = { pending: p, executionStarted: a.executionStarted, ...(a.decision ? { decision: a.decision } : {}) };
     const ch = byName.get(p.channel);
     if (!ch || ch.config.slack.channel !== a.slackChannel) {
-      // Its message cannot be read any more; an approval already given still stands.
-      if (!a.decision && !a.executionStarted) {
+      // Its message cannot be read any more, so neither can an approval be confirmed (see below).
+      if (!a.executionStarted) {
         const why = ch ? `now posts to another Slack channel than ${a.slackChannel}` : 'is no longer configured';
         adopted.decision = {
           id: p.id,
@@ -536,9 +545,30 @@ export function standaloneBackend(
       (v.action === 'approve' ? r.clicks.approve : r.clicks.reject).add(v.user);
       if (v.reason !== undefined) r.reasons.set(v.user, v.reason);
     }
+    if (a.decision) {
+      // The store is not trusted alone to run a call: whoever can write it could append an
+      // approval. A real one follows its message (posted), and Slack must still say so: it is
+      // read again (polled), and runs only on what Slack answers. Not long after its expiry.
+      const fail = (message: string): { adopted: AdoptedApproval } => {
+        adopted.decision = { id: p.id, outcome: 'failed', at: now, message };
+        update(r, { status: 'failed', at: now, reason: message });
+        remember('end', p.id, () => store!.end(p.id));
+        return { adopted };
+      };
+      if (a.ts === undefined) {
+        log.warn('approval store: an approval recorded as decided has no Slack message on record; not running it', { id: p.id, file: store!.file });
+        return fail('the approval store records a decision for an approval that was never posted to Slack; not run');
+      }
+      if (now.getTime() > p.expiresAt.getTime() + ADOPT_LATE_MS)
+        return fail(
+          `approved before a restart of the sidecar, which came back ${Math.round((now.getTime() - p.expiresAt.getTime()) / 1000)} s after the approval expired; not run this late`,
+        );
+      delete adopted.decision;
+      delete r.decision;
+      r.recheckUntil = new Date(Math.max(p.expiresAt.getTime(), Math.min(now.getTime() + 10_000, p.expiresAt.getTime() + ADOPT_LATE_MS)));
+    }
     records.set(p.id, r);
-    if (a.decision) r.state = 'decided';
-    else if (a.ts !== undefined) r.state = 'pending';
+    if (a.ts !== undefined) r.state = 'pending';
     else {
       if (a.postingAt) r.recoverFrom = a.postingAt;
       ch.posts.push(r.key, r);
@@ -669,6 +699,8 @@ export function standaloneBackend(
       if (out.length) log.info('approvals found in the approval store', { file: store.file, count: out.length, polled: poll.length, interrupted });
       return out;
     },
+
+    ...(store ? { storeStatus: () => store.status() } : {}),
 
     async check() {
       return Promise.all(

@@ -70,7 +70,8 @@ test('apps.connections.open takes app tokens only, and a ticket works once', asy
   expect(fake.socketMode.connections).toBe(1);
 });
 
-test('a click is a block_actions envelope from the real button; acks are recorded; unacked ones come again, then Slack gives up', async () => {
+test('a click is a block_actions envelope from the real button; acks are recorded; with interactive redelivery on, unacked ones come again, then Slack gives up', async () => {
+  fake.socketMode.setInteractiveRedelivery(true);
   const ts = await postWithButtons();
   expect(() => fake.socketMode.click({ user: 'U1', channel: 'C1', ts, actionId: 'maybe' })).toThrow(/no button maybe/);
   const { ws, next } = await connect();
@@ -114,7 +115,26 @@ test('a click is a block_actions envelope from the real button; acks are recorde
   expect(fake.socketMode.lostAcks).toBe(1);
 });
 
-test('an envelope with no connection waits for the next one; disconnect and drop', async () => {
+test('by default an unacked click is delivered once (and one made with no connection open is lost); other envelopes come again', async () => {
+  const ts = await postWithButtons();
+  const lost = fake.socketMode.click({ user: 'U1', channel: 'C1', ts, actionId: 'yes' });
+  const event = fake.socketMode.send('events_api', { type: 'event_callback' });
+  const { next } = await connect();
+  // The Events API envelope waited for the connection and comes again; the click made while no
+  // connection was open is gone.
+  expect(await next()).toMatchObject({ envelope_id: event.envelopeId });
+  const click = fake.socketMode.click({ user: 'U1', channel: 'C1', ts, actionId: 'no' });
+  expect(await next()).toMatchObject({ envelope_id: click.envelopeId });
+  expect(await next()).toMatchObject({ envelope_id: event.envelopeId, retry_attempt: 1 });
+  await new Promise((r) => setTimeout(r, 400));
+  const byId = new Map(fake.socketMode.envelopes().map((e) => [e.envelopeId, e]));
+  expect(byId.get(lost.envelopeId)).toMatchObject({ deliveries: 0, gaveUp: true });
+  expect(byId.get(click.envelopeId)).toMatchObject({ deliveries: 1 });
+  expect(byId.get(event.envelopeId)!.deliveries).toBe(3);
+});
+
+test('an envelope with no connection waits for the next one (interactive redelivery on); disconnect and drop', async () => {
+  fake.socketMode.setInteractiveRedelivery(true);
   const ts = await postWithButtons();
   const { envelopeId } = fake.socketMode.click({ user: 'U1', channel: 'C1', ts, actionId: 'yes' });
   const { ws, next } = await connect();
@@ -149,10 +169,16 @@ test('views.open with a fresh trigger_id, submitView, chat.postEphemeral', async
     ],
   };
   await expect(bot.views.open({ trigger_id: 'nope', view })).rejects.toMatchObject({ data: { error: 'invalid_trigger_id' } });
-  const opened = await bot.views.open({ trigger_id: triggerId, view });
+  // A modal with an input needs a submit button.
+  const { submit: _submit, ...noSubmit } = view;
+  await expect(bot.views.open({ trigger_id: triggerId, view: noSubmit })).rejects.toMatchObject({ data: { error: 'invalid_arguments' } });
+  const retry = fake.socketMode.click({ user: 'U1', channel: 'C1', ts, actionId: 'no' });
+  const opened = await bot.views.open({ trigger_id: retry.triggerId, view });
   expect(opened.view).toMatchObject({ id: expect.stringMatching(/^V/), callback_id: 'why', private_metadata: 'req-1' });
   // A trigger_id works once.
-  await expect(bot.views.open({ trigger_id: triggerId, view })).rejects.toMatchObject({ data: { error: 'invalid_trigger_id' } });
+  await expect(bot.views.open({ trigger_id: retry.triggerId, view })).rejects.toMatchObject({ data: { error: 'invalid_trigger_id' } });
+  // Only the person it was opened for sees the modal, so only they can submit it.
+  expect(() => fake.socketMode.submitView(opened.view!.id!, 'U2', {})).toThrow(/opened for U1, not U2/);
   const { envelopeId } = fake.socketMode.submitView(opened.view!.id!, 'U1', { text: 'not today' });
   const env = fake.socketMode.envelopes().find((e) => e.envelopeId === envelopeId)!;
   expect(env.payload).toMatchObject({
@@ -175,4 +201,32 @@ test('an expired trigger_id is refused', async () => {
   await expect(bot.views.open({ trigger_id: triggerId, view: { type: 'modal', title: { type: 'plain_text', text: 'x' }, blocks: [] } })).rejects.toMatchObject({
     data: { error: 'expired_trigger_id' },
   });
+});
+
+test('chat.postEphemeral to a user not in the channel fails with user_not_in_channel', async () => {
+  fake.addChannel({ id: 'C2', name: 'small', members: ['U1'] });
+  fake.addUser({ id: 'U2', name: 'bob' });
+  expect((await bot.chat.postEphemeral({ channel: 'C2', user: 'U1', text: 'hi' })).ok).toBe(true);
+  await expect(bot.chat.postEphemeral({ channel: 'C2', user: 'U2', text: 'hi' })).rejects.toMatchObject({ data: { error: 'user_not_in_channel' } });
+});
+
+test('apps.connections.open is rate limited like Tier 1 (a reconnect storm gets 429s)', async () => {
+  fake.setRateLimit('apps.connections.open', { limit: 2, windowMs: 60_000 });
+  const strict = new WebClient(DEFAULT_FAKE_APP_TOKEN, { slackApiUrl: fake.url, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
+  await strict.apps.connections.open();
+  await strict.apps.connections.open();
+  await expect(strict.apps.connections.open()).rejects.toMatchObject({ code: 'slack_webapi_rate_limited_error', retryAfter: expect.any(Number) });
+  expect(fake.calls('apps.connections.open').map((c) => c.status)).toEqual([200, 200, 429]);
+});
+
+test('a button confirm object must have the shape Slack checks', async () => {
+  const button = (confirm: unknown) => [
+    { type: 'actions', elements: [{ type: 'button', action_id: 'yes', value: 'v', text: { type: 'plain_text', text: 'Approve' }, confirm }] },
+  ];
+  const plain = (text: string) => ({ type: 'plain_text', text });
+  const good = { title: plain('Sure?'), text: { type: 'mrkdwn', text: '*really*' }, confirm: plain('Yes'), deny: plain('No') };
+  expect((await bot.chat.postMessage({ channel: 'C1', text: 'x', blocks: button(good) })).ok).toBe(true);
+  for (const bad of [{ ...good, deny: undefined }, { ...good, title: { type: 'mrkdwn', text: 'x' } }, { ...good, confirm: plain('x'.repeat(31)) }, 'yes']) {
+    await expect(bot.chat.postMessage({ channel: 'C1', text: 'x', blocks: button(bad) })).rejects.toMatchObject({ data: { error: 'invalid_blocks' } });
+  }
 });

@@ -9,7 +9,15 @@
 //     views.open);
 //   - acks (`{envelope_id, payload}`) are recorded; an envelope not acked within redeliverAfterMs
 //     is delivered again (up to maxRedeliveries times, with retry_attempt/retry_reason), to any
-//     open connection, like Slack; one with no open connection waits for the next `hello`;
+//     open connection; one with no open connection waits for the next `hello`. For `interactive`
+//     envelopes only when redeliverInteractive is on (see below): by default a click is delivered
+//     once, and a click made while no connection is open is lost (the clicker sees Slack's error);
+//   - submitView() only by the user the modal was opened for; a modal with input blocks must
+//     have `submit`; button `confirm` objects are checked (title/text/confirm/deny plain_text);
+//   - apps.connections.open is rate limited like Slack's Tier 1 (default 10 per minute per app
+//     token, connectionsOpenLimit), so reconnect storms show as 429s;
+//   - chat.postEphemeral to a user not in the channel (channel `members` given) fails with
+//     user_not_in_channel;
 //   - send(type, payload) delivers any other envelope (events_api, slash_commands…);
 //   - loseAcks(n) drops the next n acks on the way (the envelopes then come again);
 //   - disconnect(reason) sends a `disconnect` envelope (refresh_requested, link_disabled,
@@ -17,8 +25,10 @@
 //   - Web API: views.open (a trigger_id from a click, used once, within triggerTtlMs; Slack's is
 //     3 s) and chat.postEphemeral (recorded in ephemerals()).
 // Slack documents redelivery for Events API envelopes; whether it redelivers unacknowledged
-// interactive envelopes is not documented (the clicker sees an error after 3 s). The fake
-// redelivers them, so receivers are tested against the harder case: the same click twice.
+// interactive envelopes is not documented (the clicker sees an error after 3 s). So by default the
+// fake does not: a receiver must record a click or tell the clicker, never count on a second
+// delivery. redeliverInteractive (option, or setInteractiveRedelivery()) turns it on, to test the
+// other hard case: the same click twice (idempotency).
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -34,6 +44,10 @@ export interface FakeSocketModeOptions {
   maxRedeliveries?: number;
   /** How long a click's trigger_id works for views.open (default 3000 ms, Slack's). */
   triggerTtlMs?: number;
+  /** apps.connections.open calls per app token per window (default 10 per 60 s, like Slack's Tier 1 with a burst). */
+  connectionsOpenLimit?: { limit: number; windowMs: number };
+  /** Redeliver unacknowledged `interactive` envelopes too (default false: Slack documents it only for Events API envelopes). */
+  redeliverInteractive?: boolean;
 }
 
 export interface FakeEnvelope {
@@ -59,6 +73,8 @@ export interface FakeView {
 export interface FakeEphemeral {
   channel: string;
   user: string;
+  /** How it was sent: chat.postEphemeral (default) or a click's response_url. */
+  via?: 'response_url';
   text?: string;
   blocks?: unknown[];
   time: number;
@@ -98,6 +114,8 @@ export interface FakeSocketMode {
   loseAcks(count: number): void;
   /** Acks lost so far (loseAcks). */
   readonly lostAcks: number;
+  /** Turns redelivery of unacknowledged `interactive` envelopes on or off (from now on). */
+  setInteractiveRedelivery(on: boolean): void;
 }
 
 /** What the socket part needs from the fake's Web API part. */
@@ -110,6 +128,8 @@ export interface SocketModeDeps {
   channelName(id: string): string | undefined;
   userName(id: string): string | undefined;
   channelExists(id: string): boolean;
+  /** Whether `user` is in `channel` (true when the channel lists no members). */
+  inChannel(channel: string, user: string): boolean;
   /** Throws the fake's Slack-shaped error. */
   fail(error: string, detail?: string): never;
   checkBlocks(blocks: unknown): string[];
@@ -123,6 +143,8 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
   const redeliverAfterMs = opts.redeliverAfterMs ?? 3000;
   const maxRedeliveries = opts.maxRedeliveries ?? 3;
   const triggerTtlMs = opts.triggerTtlMs ?? 3000;
+  let redeliverInteractive = opts.redeliverInteractive ?? false;
+  const redelivers = (e: FakeEnvelope) => e.type !== 'interactive' || redeliverInteractive;
   const wss = new WebSocketServer({ noServer: true });
   const tickets = new Set<string>();
   const open: WebSocket[] = [];
@@ -133,6 +155,8 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
   const triggers = new Map<string, { user: string; expiresAt: number }>();
   const views = new Map<string, FakeView>();
   const ephemerals: FakeEphemeral[] = [];
+  /** response_url path → the click it answers (Slack allows 5 uses in 30 min). */
+  const responseUrls = new Map<string, { channel: string; user: string; uses: number }>();
   let opened = 0;
   let toLose = 0;
   let lost = 0;
@@ -154,14 +178,19 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
   /** Delivers now if a connection is open, and (re)arms the redelivery timer either way. */
   const deliver = (e: FakeEnvelope) => {
     if (closed || e.ackedAt !== undefined || e.gaveUp) return;
-    send(e);
+    const sent = send(e);
+    if (!redelivers(e)) {
+      // Delivered once, or lost when no connection was open.
+      if (!sent) e.gaveUp = true;
+      return;
+    }
     clearTimeout(timers.get(e.envelopeId));
     timers.set(
       e.envelopeId,
       setTimeout(() => {
         timers.delete(e.envelopeId);
         if (e.ackedAt !== undefined) return;
-        if (e.deliveries > maxRedeliveries) {
+        if (e.deliveries > maxRedeliveries || !redelivers(e)) {
           e.gaveUp = true;
           return;
         }
@@ -240,6 +269,31 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
 
   const teamOf = { id: 'T0FAKE', domain: 'fake' };
 
+  const responseUrl = (channel: string, user: string): string => {
+    const path = `/actions/${randomBytes(6).toString('hex')}`;
+    responseUrls.set(path, { channel, user, uses: 0 });
+    return `http://${deps.host}:${deps.port}${path}`;
+  };
+
+  /** POST to a click's response_url: an ephemeral to the clicker unless replace_original/delete_original or response_type in_channel. */
+  const respond = (path: string, body: string): { status: number; body: unknown } => {
+    const r = responseUrls.get(path);
+    if (!r) return { status: 404, body: 'no_such_response_url' };
+    if (++r.uses > 5) return { status: 400, body: 'used_too_many_times' };
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(body) as Record<string, unknown>;
+    } catch {
+      return { status: 400, body: 'invalid_payload' };
+    }
+    const text = str(msg.text);
+    if (!text) return { status: 400, body: 'no_text' };
+    if (msg.replace_original === true || msg.delete_original === true || msg.response_type === 'in_channel')
+      return { status: 400, body: 'fake slack: only ephemeral answers are modelled' };
+    ephemerals.push({ channel: r.channel, user: r.user, via: 'response_url', text, time: Date.now() });
+    return { status: 200, body: { ok: true } };
+  };
+
   /** Web API methods of this part; `apps.connections.open` is called with the app token. */
   const handlers: Record<string, Api> = {
     'apps.connections.open': () => {
@@ -253,6 +307,9 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
       if (!view || typeof view !== 'object' || view.type !== 'modal') return deps.fail('invalid_arguments', 'view must be a modal');
       const title = (view.title as { text?: unknown } | undefined)?.text;
       if (typeof title !== 'string' || title.length > 24) return deps.fail('invalid_arguments', 'title: plain_text of at most 24 characters');
+      const blocks = Array.isArray(view.blocks) ? (view.blocks as { type?: unknown }[]) : [];
+      if (blocks.some((b) => b?.type === 'input') && typeof (view.submit as { text?: unknown } | undefined)?.text !== 'string')
+        return deps.fail('invalid_arguments', 'a modal with input blocks needs submit');
       const problems = deps.checkBlocks(view.blocks ?? []);
       if (problems.length) return deps.fail('invalid_blocks', problems.join('; '));
       if (typeof view.private_metadata === 'string' && view.private_metadata.length > 3000) return deps.fail('invalid_arguments', 'private_metadata too long');
@@ -266,6 +323,7 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
       const user = str(a.user) ?? '';
       if (!deps.channelExists(channel)) return deps.fail('channel_not_found');
       if (!user || deps.userName(user) === undefined) return deps.fail('user_not_found');
+      if (!deps.inChannel(channel, user)) return deps.fail('user_not_in_channel');
       const text = str(a.text);
       const blocks = a.blocks as unknown[] | undefined;
       if ((text === undefined || text === '') && !blocks) return deps.fail('no_text');
@@ -321,7 +379,7 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
         channel: { id: m.channel, name: deps.channelName(m.channel) ?? m.channel },
         message: { type: 'message', user: m.user, ts: m.ts, text: m.text, blocks: structuredClone(m.blocks) },
         state: { values: {} },
-        response_url: `http://${deps.host}:${deps.port}/actions/${randomBytes(6).toString('hex')}`,
+        response_url: responseUrl(m.channel, user),
         actions: [
           {
             type: 'button',
@@ -339,6 +397,8 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
     submitView(viewId, user, inputs = {}) {
       const v = views.get(viewId);
       if (!v) throw new Error(`fake slack: no view ${viewId}`);
+      // A modal is shown only to the person it was opened for.
+      if (v.user !== user) throw new Error(`fake slack: view ${viewId} was opened for ${v.user}, not ${user}`);
       const values: Record<string, Record<string, { type: string; value: string | null }>> = {};
       for (const b of (v.view.blocks ?? []) as { type?: string; block_id?: string; element?: { type?: string; action_id?: string } }[]) {
         if (b?.type !== 'input' || !b.block_id || !b.element?.action_id) continue;
@@ -394,6 +454,9 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
     get lostAcks() {
       return lost;
     },
+    setInteractiveRedelivery(on) {
+      redeliverInteractive = on;
+    },
   };
 
   const close = () => {
@@ -405,5 +468,5 @@ export function createSocketMode(deps: SocketModeDeps, opts: FakeSocketModeOptio
     wss.close();
   };
 
-  return { handlers, control, close };
+  return { handlers, control, close, respond };
 }

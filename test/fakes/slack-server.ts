@@ -66,6 +66,8 @@ export interface FakeChannel {
   id: string;
   name: string;
   isPrivate?: boolean;
+  /** User ids in the channel; when given, chat.postEphemeral to anyone else fails with user_not_in_channel. */
+  members?: string[];
 }
 export interface FakeUserGroup {
   id: string;
@@ -228,6 +230,25 @@ function plainTextOf(o: unknown): string | undefined {
   return o && typeof o === 'object' && typeof (o as { text?: unknown }).text === 'string' ? (o as { text: string }).text : undefined;
 }
 
+/** A confirmation dialog object: title, text, confirm and deny, with Slack's lengths. */
+function checkConfirm(c: unknown): string[] {
+  if (!c || typeof c !== 'object') return [': not an object'];
+  const o = c as Record<string, unknown>;
+  const errors: string[] = [];
+  const field = (key: string, max: number, mrkdwnOk = false) => {
+    const v = o[key] as { type?: unknown; text?: unknown } | undefined;
+    const typeOk = v?.type === 'plain_text' || (mrkdwnOk && v?.type === 'mrkdwn');
+    if (!typeOk || typeof v?.text !== 'string' || v.text.length === 0 || v.text.length > max)
+      errors.push(`/${key}: ${mrkdwnOk ? 'text object' : 'plain_text'} of 1 to ${max} characters`);
+  };
+  field('title', 100);
+  field('text', 300, true);
+  field('confirm', 30);
+  field('deny', 30);
+  if (o.style !== undefined && o.style !== 'primary' && o.style !== 'danger') errors.push('/style: primary or danger');
+  return errors;
+}
+
 /** Block Kit size checks Slack applies to chat.postMessage/chat.update (see header comment). */
 export function checkBlocks(blocks: unknown): string[] {
   const errors: string[] = [];
@@ -283,6 +304,7 @@ export function checkBlocks(blocks: unknown): string[] {
           if (t.length === 0 || t.length > 75) errors.push(`/blocks/${i}/elements/${j}/text: 1 to 75 characters`);
           if (typeof e.action_id === 'string' && e.action_id.length > 255) errors.push(`/blocks/${i}/elements/${j}/action_id longer than 255`);
           if (typeof e.value === 'string' && e.value.length > 2000) errors.push(`/blocks/${i}/elements/${j}/value longer than 2000`);
+          if (e.confirm !== undefined) for (const p of checkConfirm(e.confirm)) errors.push(`/blocks/${i}/elements/${j}/confirm${p}`);
         });
         break;
       }
@@ -336,6 +358,8 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
   for (const c of opts.channels ?? []) channels.set(c.id, { ...c });
   for (const u of opts.users ?? []) users.set(u.id, { ...u });
   for (const g of opts.userGroups ?? []) groups.set(g.id, { ...g, users: [...g.users] });
+  // apps.connections.open is Tier 1 at Slack (1+ per minute); setRateLimit() changes it.
+  rateLimits.set('apps.connections.open', { ...(opts.socketMode?.connectionsOpenLimit ?? { limit: 10, windowMs: 60_000 }) });
 
   const findMessage = (channel: string, ts: string): StoredMessage | undefined => byKey.get(`${channel}/${ts}`);
 
@@ -589,6 +613,10 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     const time = Date.now();
     const url = new URL(req.url ?? '/', 'http://fake');
     if (opts.controlEndpoint && url.pathname.startsWith('/_control/')) return handleControl(req, res, url);
+    if (url.pathname.startsWith('/actions/') && req.method === 'POST') {
+      const r = socket.respond(url.pathname, (await readBody(req)) ?? '');
+      return send(res, r.status, r.body);
+    }
     const match = /^\/api\/([A-Za-z0-9._]+)$/.exec(url.pathname);
     if (!match || (req.method !== 'POST' && req.method !== 'GET')) return send(res, 404, { ok: false, error: 'not_found' });
     const method = match[1]!;
@@ -630,6 +658,12 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     if (appTokens.has(token) !== appLevel)
       return finish({ ok: false, error: appTokens.has(token) || tokens.has(token) ? 'not_allowed_token_type' : 'invalid_auth' });
     if (appLevel) {
+      const wait = overLimit(token, method, time);
+      if (wait !== undefined) {
+        call.status = 429;
+        call.retryAfter = wait;
+        return send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(wait) });
+      }
       try {
         return finish({ ok: true, ...socket.handlers[method]!(call.args) });
       } catch (e) {
@@ -689,6 +723,10 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       channelName: (id) => channels.get(id)?.name,
       userName: (id) => users.get(id)?.name,
       channelExists: (id) => channels.has(id),
+      inChannel: (id, user) => {
+        const members = channels.get(id)?.members;
+        return members === undefined || members.includes(user);
+      },
       fail: (error, detail) => {
         throw new SlackFail(error, detail !== undefined ? { detail } : {});
       },

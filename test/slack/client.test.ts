@@ -171,6 +171,12 @@ test('check() reports token, channel and approvers', async () => {
     retryable: false,
     error: '3 approvals are required but only 2 approvers can approve (users and user-group members, not the bot)',
   });
+  // An invalid N is a configuration error, not "1" (which would fail open on the two-person rule).
+  expect(await new SlackApprovalClient(conn, { ...config, approvers: { ...config.approvers, required: 2.5 } }).check()).toMatchObject({
+    approversOk: false,
+    retryable: false,
+    error: expect.stringContaining('approvers.required must be an integer'),
+  });
 });
 
 describe('errors are classified so callers can fail closed', () => {
@@ -239,4 +245,24 @@ test('the pool shares one connection (one limiter) per token and API URL', () =>
   } finally {
     pool.close();
   }
+});
+
+test('showProgress and finish on one message cannot reorder: a 429 on the progress update’s name lookup does not bring the buttons back', async () => {
+  const buttons = new SlackApprovalClient(conn, { ...config, buttons: true, approvers: { ...config.approvers, required: 2 } });
+  const { ts } = await buttons.post(request);
+  // The progress update first looks up a name, which gets a 429 and waits in the limiter's queue;
+  // finish() (names known) comes meanwhile.
+  fake.force429('users.info', 1, 1);
+  const progress = buttons.showProgress(ts, request, [{ id: 'U1' }]);
+  await new Promise((r) => setTimeout(r, 100));
+  const finished = buttons.finish(ts, request, { status: 'rejected', by: [{ id: 'U2', name: 'Bob' }], at: Date.now() });
+  await Promise.all([progress, finished]);
+  const last = JSON.stringify(fake.messages(CH).at(-1)!.blocks);
+  expect(last).toContain('Rejected');
+  expect(last).not.toContain('thoughtgate_approve');
+  // A progress update after the outcome is dropped (no chat.update at all).
+  const updates = fake.calls().filter((c) => c.method === 'chat.update' && c.ok).length;
+  await buttons.showProgress(ts, request, [{ id: 'U1' }]);
+  expect(fake.calls().filter((c) => c.method === 'chat.update' && c.ok)).toHaveLength(updates);
+  expect(JSON.stringify(fake.messages(CH).at(-1)!.blocks)).not.toContain('thoughtgate_approve');
 });

@@ -1,5 +1,8 @@
 // SocketModeReceiver end to end: the real @slack/socket-mode client (on undici's WebSocket) and the
 // real WebClient against the fake Slack, which speaks Socket Mode with the `ws` library.
+// By default the fake delivers a click once (Slack documents redelivery only for Events API
+// envelopes): a click must be applied or its clicker told, never left to a redelivery. Tests of
+// idempotency turn interactive redelivery on (fake.socketMode.setInteractiveRedelivery).
 import { SlackApprovalClient, type ApprovalPostInput, type SlackChannelConfig } from '../../slack/client.js';
 import { SlackConnection } from '../../slack/connection.js';
 import { tally } from '../../slack/decision.js';
@@ -42,6 +45,7 @@ beforeEach(async () => {
       { id: 'U1', name: 'alice' },
       { id: 'U2', name: 'bob' },
       { id: 'U3', name: 'carol' },
+      { id: 'U8', name: 'trudy' },
       { id: 'U9', name: 'mallory' },
     ],
     userGroups: [{ id: 'S1', users: ['U3'] }],
@@ -123,6 +127,7 @@ test('a user-group member counts; a non-approver gets the ephemeral and nothing 
   const mallory = click('U9');
   await fake.socketMode.acked(mallory.envelopeId);
   expect(calls).toEqual([]);
+  await until(() => fake.socketMode.ephemerals().length === 1, 'the ephemeral');
   expect(fake.socketMode.ephemerals()).toEqual([expect.objectContaining({ channel: CH, user: 'U9', text: expect.stringMatching(/not an approver/) })]);
   const carol = click('U3');
   await fake.socketMode.acked(carol.envelopeId);
@@ -131,6 +136,7 @@ test('a user-group member counts; a non-approver gets the ephemeral and nothing 
 });
 
 test('a failing handler leaves the envelope unacked; the redelivery is applied exactly once, and a second click is a duplicate', async () => {
+  fake.socketMode.setInteractiveRedelivery(true);
   let failures = 1;
   await startReceiver({
     onVote: async (v) => {
@@ -157,6 +163,7 @@ test('a failing handler leaves the envelope unacked; the redelivery is applied e
 });
 
 test('a redelivery while the first delivery is still being written waits for it and is not applied twice', async () => {
+  fake.socketMode.setInteractiveRedelivery(true);
   const { release, onVote } = heldHandler();
   await startReceiver({ onVote });
   const { envelopeId } = click('U1');
@@ -170,6 +177,7 @@ test('a redelivery while the first delivery is still being written waits for it 
 });
 
 test('disconnect envelopes and dropped connections: the receiver reconnects and no click is lost', async () => {
+  fake.socketMode.setInteractiveRedelivery(true);
   // The handler is swapped below, for the lost-ack case.
   let handler: (v: ApprovalVote) => Promise<void> = recordVote;
   await startReceiver({ onVote: (v) => handler(v) });
@@ -216,15 +224,19 @@ test('Slack unreachable: the receiver keeps retrying with backoff (no unhandled 
 });
 
 test('Reject asks for a reason in a modal; the submission is the reject, with its reason, and the message shows it', async () => {
+  fake.socketMode.setInteractiveRedelivery(true);
   await startReceiver();
   const rejectClick = click('U1', REJECT_ACTION_ID);
   await fake.socketMode.acked(rejectClick.envelopeId);
   expect(calls).toEqual([]);
   const [view] = fake.socketMode.views();
   expect(view).toMatchObject({ user: 'U1', view: { type: 'modal', callback_id: 'thoughtgate_reject_reason' } });
-  // Someone else submitting it (not an approver) gets an error in the modal.
-  const bad = fake.socketMode.submitView(view!.id, 'U9', { [REASON_ACTION_ID]: 'mine' });
+  // Removed from the approvers while the modal was open: an error in the modal.
+  const approverClient = client;
+  client = new SlackApprovalClient(conn, { ...config, approvers: { users: ['U2'], userGroups: [], required: 1 } });
+  const bad = fake.socketMode.submitView(view!.id, 'U1', { [REASON_ACTION_ID]: 'mine' });
   expect(await fake.socketMode.acked(bad.envelopeId)).toMatchObject({ response_action: 'errors' });
+  client = approverClient;
   const ok = fake.socketMode.submitView(view!.id, 'U1', { [REASON_ACTION_ID]: '  not on a Friday  ' });
   expect(await fake.socketMode.acked(ok.envelopeId)).toEqual({});
   expect(calls).toEqual([expect.objectContaining({ user: 'U1', action: 'reject', reason: 'not on a Friday', via: 'modal' })]);
@@ -266,7 +278,7 @@ test('a button must come from the approval’s own message; a request no longer 
   expect(kinds()).toEqual(['connected', 'wrong_message', 'unknown_approval']);
 });
 
-test('a lookup that throws (not loaded yet) leaves the click for a redelivery', async () => {
+test('a lookup that throws (not loaded yet) leaves the click unacked and tells the clicker to click again', async () => {
   let ready = false;
   await startReceiver({
     lookup: (id) => {
@@ -274,28 +286,41 @@ test('a lookup that throws (not loaded yet) leaves the click for a redelivery', 
       return pending.has(id) ? { client, ts, tool: request.tool } : undefined;
     },
   });
-  const { envelopeId } = click('U1');
+  const first = click('U1');
   await until(() => kinds().includes('handler_failed'), 'the failed lookup');
+  // No lookup ever succeeded, so the receiver does not know the channel's bot token: the click's
+  // response_url carries the notice.
+  await until(() => fake.socketMode.ephemerals().length === 1, 'the notice');
+  expect(fake.socketMode.ephemerals()[0]).toMatchObject({ channel: CH, user: 'U1', via: 'response_url', text: expect.stringMatching(/click again/) });
+  expect(fake.socketMode.envelopes()[0]!.ackedAt).toBeUndefined();
+  expect(calls).toEqual([]);
   ready = true;
-  await fake.socketMode.acked(envelopeId);
+  await fake.socketMode.acked(click('U1').envelopeId);
   expect(calls).toHaveLength(1);
+  const lost = fake.socketMode.envelopes().find((e) => e.envelopeId === first.envelopeId)!;
+  expect(lost.deliveries).toBe(1);
+  expect(lost.ackedAt).toBeUndefined();
 });
 
-test('bounded: beyond maxInFlight an envelope is left for Slack to deliver again', async () => {
+test('bounded: beyond maxInFlight a click is left unacked and its clicker told to click again', async () => {
   const { release, onVote } = heldHandler((v) => v.user === 'U1');
   await startReceiver({ maxInFlight: 1, onVote });
   const first = click('U1');
   await until(() => calls.length === 1, 'the first vote');
-  const second = click('U2');
+  click('U2');
   await until(() => kinds().includes('overloaded'), 'the overload');
   expect(receiver!.inFlight).toBe(1);
+  await until(() => fake.socketMode.ephemerals().length === 1, 'the notice');
+  expect(fake.socketMode.ephemerals()[0]).toMatchObject({ user: 'U2', text: expect.stringMatching(/could not be recorded/) });
   release();
   await fake.socketMode.acked(first.envelopeId);
-  await fake.socketMode.acked(second.envelopeId);
+  // U2 clicks again, as told.
+  await fake.socketMode.acked(click('U2').envelopeId);
   expect(calls.map((c) => c.user)).toEqual(['U1', 'U2']);
 });
 
 test('close() waits for the handler in flight, acks it, and leaves later envelopes to the next connection', async () => {
+  fake.socketMode.setInteractiveRedelivery(true);
   const { release, onVote } = heldHandler();
   await startReceiver({ onVote });
   const { envelopeId } = click('U1');
@@ -366,4 +391,106 @@ test('two-person rule over clicks: the message shows 1 of 2, then the outcome wi
   expect(done).toContain('Approved');
   expect(done).toContain('(2 of 2 approvals)');
   expect(done).not.toContain(APPROVE_ACTION_ID);
+});
+
+test('non-approvers cannot fill the in-flight slots: 40 fast clicks are acked at once, told once, and an approver’s click still counts', async () => {
+  // A cold group cache (a new leader): every click waits for one shared usergroups.users.list,
+  // screening, which does not take a handler slot.
+  await startReceiver();
+  const spam = Array.from({ length: 40 }, (_, i) => click(i % 2 === 0 ? 'U9' : 'U8'));
+  const approver = click('U1');
+  await fake.socketMode.acked(approver.envelopeId);
+  for (const s of spam) await fake.socketMode.acked(s.envelopeId);
+  expect(calls.map((c) => c.user)).toEqual(['U1']);
+  expect(kinds()).not.toContain('overloaded');
+  // One notice per person per window, however often they click.
+  await until(() => fake.socketMode.ephemerals().length === 2, 'the notices');
+  await new Promise((r) => setTimeout(r, 100));
+  expect(
+    fake.socketMode
+      .ephemerals()
+      .map((e) => e.user)
+      .sort(),
+  ).toEqual(['U8', 'U9']);
+});
+
+test('one deadline on the steps before the vote: a group lookup stuck behind a 429 frees its slot and tells the clicker', async () => {
+  fake.force429('usergroups.users.list', 1, 30);
+  await startReceiver({ preVoteTimeoutMs: 300 });
+  click('U3'); // counts only through the group S1
+  await until(() => kinds().includes('handler_failed'), 'the deadline');
+  expect(receiver!.inFlight).toBe(0);
+  await until(() => fake.socketMode.ephemerals().length === 1, 'the notice');
+  expect(fake.socketMode.ephemerals()[0]).toMatchObject({ user: 'U3', text: expect.stringMatching(/click again/) });
+  expect(calls).toEqual([]);
+});
+
+test('someone removed from an approver group cannot approve with the cached membership', async () => {
+  // The membership is cached (as after any earlier decision), then U3 leaves the group.
+  fake.addUserGroup({ id: 'S1', users: ['U3', 'U8'] });
+  expect((await conn.directory.allowlist(config.approvers)).has('U3')).toBe(true);
+  fake.addUserGroup({ id: 'S1', users: ['U8'] });
+  await startReceiver({ approveGroupMaxAgeMs: 300 });
+  await new Promise((r) => setTimeout(r, 350));
+  await fake.socketMode.acked(click('U3').envelopeId);
+  expect(calls).toEqual([]);
+  expect(kinds()).toEqual(['connected', 'not_approver']);
+  // A member still in the group counts (the read made for U3 is young enough: one Tier 2 call).
+  await fake.socketMode.acked(click('U8').envelopeId);
+  expect(calls.map((c) => c.user)).toEqual(['U8']);
+  expect(fake.calls('usergroups.users.list')).toHaveLength(2);
+});
+
+test('a notice to a user not in the channel fails quietly (debug, not a warning)', async () => {
+  fake.addChannel({ id: CH, name: 'approvals', members: ['U1', 'U2', 'U3'] });
+  const logs: { level: string; message: string }[] = [];
+  await startReceiver({ log: (level, message) => logs.push({ level, message }) });
+  await fake.socketMode.acked(click('U9').envelopeId);
+  await until(() => logs.some((l) => l.message.includes('user_not_in_channel')), 'the attempt');
+  expect(logs.filter((l) => l.message.includes('could not tell'))).toEqual([{ level: 'debug', message: expect.stringContaining('user_not_in_channel') }]);
+  expect(fake.socketMode.ephemerals()).toEqual([]);
+});
+
+test('a connection that closes right after its hello is not reopened at once: the backoff resets only after a stable connection', async () => {
+  const states: string[] = [];
+  await startReceiver({ reconnect: { baseMs: 400, maxMs: 800 }, onState: (s) => states.push(s) });
+  for (let n = 2; n <= 3; n++) {
+    fake.socketMode.drop();
+    await new Promise((r) => setTimeout(r, 100));
+    // The first wait is at least 200 ms (equal jitter of 400): nothing reopened yet.
+    expect(fake.socketMode.opened).toBe(n - 1);
+    await until(() => fake.socketMode.opened === n && receiver!.connected, `reconnect ${n}`);
+  }
+  expect(states).toEqual(['connecting', 'connected', 'reconnecting', 'connected', 'reconnecting', 'connected']);
+  expect(fake.calls('apps.connections.open')).toHaveLength(3);
+});
+
+test('a permanent error after a connection was established is retried with the long backoff, and shows in state', async () => {
+  const states: string[] = [];
+  await startReceiver({ permanentRetry: { baseMs: 50, maxMs: 100 }, onState: (s) => states.push(s) });
+  // The app token stops working (an auth incident, a proxy answering 4xx): not the end.
+  fake.appTokens.delete(DEFAULT_FAKE_APP_TOKEN);
+  fake.socketMode.drop();
+  await until(() => events.filter((e) => e.kind === 'connect_failed').length >= 2, 'failed attempts');
+  expect(events.find((e) => e.kind === 'connect_failed')).toMatchObject({ willRetry: true, error: { code: 'invalid_auth' } });
+  expect(receiver!.state).toBe('reconnecting');
+  expect(receiver!.error).toMatchObject({ code: 'invalid_auth' });
+  fake.appTokens.add(DEFAULT_FAKE_APP_TOKEN);
+  await until(() => receiver!.connected, 'the reconnect');
+  expect(receiver!.state).toBe('connected');
+  expect(receiver!.error).toBeUndefined();
+  expect(states.at(-1)).toBe('connected');
+  await fake.socketMode.acked(click('U1').envelopeId);
+  expect(calls.map((c) => c.user)).toEqual(['U1']);
+});
+
+test('a 429 from apps.connections.open (Tier 1) is waited out for its Retry-After, not hammered', async () => {
+  fake.setRateLimit('apps.connections.open', { limit: 1, windowMs: 1000, retryAfterSec: 1 });
+  await startReceiver({ reconnect: { baseMs: 10, maxMs: 20 } });
+  fake.socketMode.drop();
+  await until(() => receiver!.connected && fake.socketMode.opened === 2, 'the reconnect', 8000);
+  const failed = events.filter((e) => e.kind === 'connect_failed');
+  expect(failed[0]).toMatchObject({ willRetry: true, error: { code: 'rate_limited', retryAfterMs: 1000 } });
+  // With a 10-20 ms backoff and no regard for Retry-After this would be dozens of calls.
+  expect(fake.calls('apps.connections.open').length).toBeLessThanOrEqual(4);
 });
