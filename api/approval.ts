@@ -11,6 +11,16 @@ export const ApproversSchema = z.strictObject({
   userGroups: z.array(z.string().regex(/^S[A-Z0-9]+$/, 'a Slack user-group id looks like S0123ABCD')).default([]),
 });
 
+/**
+ * Kubernetes users and groups (as the API server authenticates them) whose ApprovalDecisions count:
+ * decisions made with kubectl or `thoughtgate approve|reject`. Cluster only (ApprovalChannel).
+ */
+export const KubernetesApproversSchema = z.strictObject({
+  users: z.array(z.string().min(1).max(512)).max(256).default([]),
+  groups: z.array(z.string().min(1).max(512)).max(256).default([]),
+});
+export type KubernetesApprovers = z.infer<typeof KubernetesApproversSchema>;
+
 export const ReactionsSchema = z.strictObject({
   approve: z.array(z.string().min(1)).min(1).default(['white_check_mark']),
   reject: z.array(z.string().min(1)).min(1).default(['x']),

@@ -1,7 +1,8 @@
 // The custom resources of group thoughtgate.io/v1alpha1 and the ConfigMap the operator renders.
 // crds/*.yaml are generated from these schemas (scripts/gen-crds.ts); a test keeps them equal.
 import { z } from 'zod';
-import { approvalChannelFields, SlackTargetFields } from './approval.js';
+import { approvalChannelFields, KubernetesApproversSchema, SlackTargetFields } from './approval.js';
+import { APPROVAL_DECISION_KIND } from './approval-decision.js';
 import { APPROVAL_REQUEST_KIND } from './approval-request.js';
 import { AuditStatusSchema } from './audit.js';
 import { CaptureReportSchema } from './capture-state.js';
@@ -46,10 +47,13 @@ export const ApprovalChannelSpecSchema = z
   .strictObject({
     slack: z.strictObject({ ...SlackTargetFields, tokenSecretRef: SecretKeyRefSchema }),
     ...approvalChannelFields,
+    /** Slack approvers, and in a cluster also Kubernetes users and groups (ApprovalDecisions). */
+    approvers: approvalChannelFields.approvers.extend({ kubernetes: KubernetesApproversSchema.optional() }),
   })
   .superRefine((c, ctx) => {
-    if (c.approvers.users.length + c.approvers.userGroups.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'list at least one approver user or user group' });
+    const k = c.approvers.kubernetes;
+    if (c.approvers.users.length + c.approvers.userGroups.length + (k ? k.users.length + k.groups.length : 0) === 0) {
+      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'list at least one approver: a Slack user or user group, or a Kubernetes user or group' });
     }
   });
 export type ApprovalChannelSpec = z.infer<typeof ApprovalChannelSpecSchema>;
@@ -146,6 +150,9 @@ export const KINDS = {
   ApprovalChannel: { kind: 'ApprovalChannel', plural: 'approvalchannels', singular: 'approvalchannel', shortNames: ['ac', 'achan'] },
   /** Created by sidecars, relayed by the operator: api/approval-request.ts. */
   ApprovalRequest: APPROVAL_REQUEST_KIND,
+  /** A person's Approve or Reject from kubectl: api/approval-decision.ts. */
+  ApprovalDecision: APPROVAL_DECISION_KIND,
 } as const;
 
 export { ApprovalRequestSpecSchema, ApprovalRequestStatusSchema } from './approval-request.js';
+export { ApprovalDecisionSpecSchema, ApprovalDecisionStatusSchema } from './approval-decision.js';
