@@ -491,6 +491,10 @@ describe('on a real API server', () => {
       ['watch', 'approvalrequests.thoughtgate.io', '-A'],
       ['get', 'approvalrequests.thoughtgate.io', '-n', NS],
       ['delete', 'approvalrequests.thoughtgate.io', '-n', NS],
+      ['watch', 'approvaldecisions.thoughtgate.io', '-A'],
+      ['patch', 'approvaldecisions.thoughtgate.io', '--subresource=status', '-n', NS],
+      ['get', 'validatingadmissionpolicies.admissionregistration.k8s.io/thoughtgate-approval-decisions'],
+      ['get', 'validatingadmissionpolicybindings.admissionregistration.k8s.io/thoughtgate-approval-decisions'],
       ['list', 'configmaps', '-A'],
       ['watch', 'configmaps', '-A'],
       ['create', 'configmaps/thoughtgate-config', '-n', NS],
@@ -557,6 +561,11 @@ describe('on a real API server', () => {
       ['patch', 'approvalchannels.thoughtgate.io', '-n', NS],
       ['delete', 'approvalchannels.thoughtgate.io', '-n', NS],
       ['update', 'approvalrequests.thoughtgate.io', '--subresource=status', '-n', NS],
+      // People decide; the operator only reports whether a decision counted, and reads the identity policy.
+      ['create', 'approvaldecisions.thoughtgate.io', '-n', NS],
+      ['patch', 'approvaldecisions.thoughtgate.io', '-n', NS],
+      ['patch', 'validatingadmissionpolicies.admissionregistration.k8s.io/thoughtgate-approval-decisions'],
+      ['get', 'validatingadmissionpolicies.admissionregistration.k8s.io/other'],
       ['update', 'leases.coordination.k8s.io/kube-controller-manager', '-n', 'kube-system'],
       ['update', 'leases.coordination.k8s.io/other', '-n', OPNS],
     ];

@@ -209,6 +209,12 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     });
     if (plan.do !== 'nothing' && plan.do !== 'later') this.ctx.log.debug('approval step', { request: key, step: plan.do, phase: status.phase });
     const spec = parsed.success ? parsed.data : null;
+    // Ended by another writer (an ApprovalDecision from kubectl, a person patching status): stop polling.
+    if (isTerminal(status.phase) && (this.poller.isPolling(key) || this.expiryTimers.has(key))) {
+      this.poller.done(key);
+      this.clearExpiry(key);
+      this.admitted.delete(key);
+    }
     // A turn is held for a post step only (a request granted one may have ended meanwhile).
     if (plan.do !== 'post' && plan.do !== 'recover') {
       this.posting.delete(key);
