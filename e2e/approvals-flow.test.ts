@@ -7,7 +7,8 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, type McpError } from '@modelcontextprotocol/sdk/types.js';
-import { startPodSandbox, type PodJson, type PodSandbox } from './support/kubelet.js';
+import type { PodJson, PodSandbox } from './support/kubelet.js';
+import { approvalsPolicy, startAgentPod } from './support/approval-pod.js';
 import { cluster, e2eCluster, kubectl, kubectlResult, until } from './support/k8s.js';
 import { startInjectedSidecar, startOperatorProcess } from './support/stack.js';
 import { ALICE, CHANNEL, startApprovalUpstream, TOKEN, type ApprovalUpstream } from '../test/approvals-harness.js';
@@ -68,47 +69,16 @@ spec:
   slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
   approvers: { users: [${ALICE}] }
   timeout: 5m
----
-apiVersion: thoughtgate.io/v1alpha1
-kind: GovernancePolicy
-metadata: { name: agents }
-spec:
-  sources: [{ name: up, url: "${upstream.url}" }]
-  rules:
-    - name: deploys-need-approval
-      match: { tool: deploy }
-      action: approve
-      approval: { channel: approvals, timeout: 5m }
-  defaultAction: forward
 `,
   );
+  await kubectl(['apply', '-n', NS, '-f', '-'], approvalsPolicy(upstream.url));
   await until(
     'the channel Ready',
     async () =>
       JSON.parse(await kubectl(['get', 'approvalchannel', 'approvals', '-n', NS, '-o', 'json'])).status?.conditions?.find((c: any) => c.type === 'Ready')
         ?.status === 'True',
   );
-  await until('the ConfigMap', async () => (await kubectlResult(['get', 'configmap', 'thoughtgate-config', '-n', NS])).code === 0);
-  await until(
-    'the caBundle',
-    async () => (await kubectl(['get', 'mutatingwebhookconfiguration', MWC, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'])).length > 0,
-  );
-  await kubectl([
-    'run',
-    'agent',
-    '-n',
-    NS,
-    '--image=registry.example/agent:1',
-    '--labels=app=agent',
-    '--restart=Never',
-    '--overrides={"spec":{"serviceAccountName":"agent"}}',
-  ]);
-  pod = JSON.parse(await kubectl(['get', 'pod', 'agent', '-n', NS, '-o', 'json']));
-  // The pod's network: the sidecar reaches the API server and the upstream through it; the
-  // agent (this test) reaches the proxy port on the pod's loopback through a port-forward.
-  sandbox = await startPodSandbox(cluster(), { hostPorts: [Number(new URL(upstream.url).port)], podPorts: [7467] });
-  URL_ = `${sandbox.portForward(7467)}/mcp/up`;
-  sidecar = await startInjectedSidecar(cluster(), pod, 'thoughtgate', sandbox);
+  ({ pod, sandbox, sidecar, url: URL_ } = await startAgentPod(NS, MWC, upstream.url));
 }, 120_000);
 
 e2e.cleanup(async () => {

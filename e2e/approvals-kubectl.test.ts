@@ -12,9 +12,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { decisionPolicyObjects } from '../api/approval-decision.js';
-import { startPodSandbox, type PodJson, type PodSandbox } from './support/kubelet.js';
+import type { PodSandbox } from './support/kubelet.js';
+import { approvalsPolicy, startAgentPod } from './support/approval-pod.js';
 import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until } from './support/k8s.js';
-import { startInjectedSidecar, startOperatorProcess } from './support/stack.js';
+import { startOperatorProcess } from './support/stack.js';
 import { ALICE, CHANNEL, startApprovalUpstream, TOKEN, type ApprovalUpstream } from '../test/approvals-harness.js';
 import { startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
 import { CLI, freePort, type Proc } from '../test/support/processes.js';
@@ -29,7 +30,6 @@ let upstream: ApprovalUpstream;
 let operator: Proc;
 let sidecar: Proc;
 let sandbox: PodSandbox;
-let pod: PodJson;
 let URL_: string;
 let dir: string;
 /** kubeconfig files of ServiceAccounts, by name. */
@@ -172,39 +172,10 @@ spec:
     users: [${ALICE}]
     kubernetes: { users: ["${sa('approver')}"], groups: [oncall] }
   timeout: 5m
----
-apiVersion: thoughtgate.io/v1alpha1
-kind: GovernancePolicy
-metadata: { name: agents }
-spec:
-  sources: [{ name: up, url: "${upstream.url}" }]
-  rules:
-    - name: deploys-need-approval
-      match: { tool: deploy }
-      action: approve
-      approval: { channel: approvals, timeout: 5m }
-  defaultAction: forward
 `,
   );
-  await until('the ConfigMap', async () => (await kubectlResult(['get', 'configmap', 'thoughtgate-config', '-n', NS])).code === 0);
-  await until(
-    'the caBundle',
-    async () => (await kubectl(['get', 'mutatingwebhookconfiguration', MWC, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'])).length > 0,
-  );
-  await kubectl([
-    'run',
-    'agent',
-    '-n',
-    NS,
-    '--image=registry.example/agent:1',
-    '--labels=app=agent',
-    '--restart=Never',
-    '--overrides={"spec":{"serviceAccountName":"agent"}}',
-  ]);
-  pod = JSON.parse(await kubectl(['get', 'pod', 'agent', '-n', NS, '-o', 'json']));
-  sandbox = await startPodSandbox(cluster(), { hostPorts: [Number(new URL(upstream.url).port)], podPorts: [7467] });
-  URL_ = `${sandbox.portForward(7467)}/mcp/up`;
-  sidecar = await startInjectedSidecar(cluster(), pod, 'thoughtgate', sandbox);
+  await kubectl(['apply', '-n', NS, '-f', '-'], approvalsPolicy(upstream.url));
+  ({ sandbox, sidecar, url: URL_ } = await startAgentPod(NS, MWC, upstream.url));
 }, 180_000);
 
 e2e.cleanup(async () => {
