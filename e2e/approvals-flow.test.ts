@@ -9,7 +9,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { CallToolResultSchema, type McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { PodJson, PodSandbox } from './support/kubelet.js';
 import { approvalsPolicy, startAgentPod } from './support/approval-pod.js';
-import { cluster, e2eCluster, kubectl, kubectlResult, until } from './support/k8s.js';
+import { cluster, e2eCluster, kubectl, until } from './support/k8s.js';
 import { startInjectedSidecar, startOperatorProcess } from './support/stack.js';
 import { ALICE, CHANNEL, startApprovalUpstream, TOKEN, type ApprovalUpstream } from '../test/approvals-harness.js';
 import { startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
