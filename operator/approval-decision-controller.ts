@@ -8,7 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import { ApprovalChannelSpecSchema, ApprovalDecisionSpecSchema, ApprovalRequestSpecSchema, KINDS } from '../api/crds.js';
 import { DECISION_POLICY_NAME, type ApprovalDecisionStatus } from '../api/approval-decision.js';
 import type { ApprovalRequestStatus } from '../api/approval-request.js';
-import { GROUP, VERSION } from '../api/wellknown.js';
+import { API_VERSION, GROUP, VERSION } from '../api/wellknown.js';
 import type { Span } from '../lib/tracing.js';
 import { planDecision, policyState, type DecisionPlan, type PolicyState } from './approval-decision-plan.js';
 import { objectId, objectKey, type ObjectKey } from './keys.js';
@@ -88,7 +88,13 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
       case 'ignore':
         this.ctx.log[plan.warn ? 'warn' : 'info']('approval decision ignored', { decision: id, reason: plan.reason, message: plan.message });
         await this.markDecision(decision, { phase: 'Ignored', reason: plan.reason, message: truncate(plan.message) });
-        await this.ctx.events.event(decision, plan.warn ? 'Warning' : 'Normal', plan.reason, truncate(plan.message));
+        // (apiVersion and kind spelled out: the Event's involvedObject needs them, whatever the cache kept.)
+        await this.ctx.events.event(
+          { ...decision, apiVersion: API_VERSION, kind: KINDS.ApprovalDecision.kind },
+          plan.warn ? 'Warning' : 'Normal',
+          plan.reason,
+          truncate(plan.message),
+        );
         return;
       case 'mark-counted':
         await this.markDecision(decision, {
