@@ -87,7 +87,7 @@ const decisionJson = (request: string, user: { username: string; groups: string[
     apiVersion: 'thoughtgate.io/v1alpha1',
     kind: 'ApprovalDecision',
     metadata: { generateName: `${request}-` },
-    spec: { approvalRequest: request, decision, user },
+    spec: { approvalRequest: request, decision, user: { username: user.username, groups: user.groups } },
   });
 
 const request = (name: string) => getJson(['get', 'approvalrequest', name, '-n', NS]);
