@@ -417,11 +417,14 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     }
     this.metrics.posts.inc({ result: 'posted' });
     // Unconditional: the ts must be recorded whatever else changed meanwhile (write-once in the CRD).
-    const fresh = await this.patchStatus(
-      obj,
-      { phase: 'Posted', message: 'posted to Slack; waiting for a decision', slack: { ts, channel: t.spec.slack.channel, messageState: 'Posted' } },
-      true,
-      true,
+    const posted = { ts, channel: t.spec.slack.channel, messageState: 'Posted' };
+    const fresh = await this.patchStatus(obj, { phase: 'Posted', message: 'posted to Slack; waiting for a decision', slack: posted }, true, true).catch(
+      (err) => {
+        // Decided meanwhile (an ApprovalDecision from kubectl): the CRD keeps the decision; record
+        // only where the message is, so the next step rewrites it with the outcome.
+        if (statusCode(err) !== 422) throw err;
+        return this.patchStatus(obj, { slack: posted }, true, true);
+      },
     );
     this.clearExpiry(key);
     this.ctx.log.info('approval posted to Slack', { request: key, channel: t.spec.slack.channel, slackTs: ts });
