@@ -84,9 +84,18 @@ describe('the chart, rendered', () => {
       'Service/thoughtgate-metrics',
       'Service/thoughtgate-webhook',
       'ServiceAccount/thoughtgate-operator',
+      'ValidatingAdmissionPolicy/thoughtgate-approval-decisions',
+      'ValidatingAdmissionPolicyBinding/thoughtgate-approval-decisions',
     ]);
+    const clusterScoped = [
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'MutatingWebhookConfiguration',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+    ];
     for (const o of objs) {
-      if (!['ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'].includes(o.kind)) expect(o.metadata.namespace).toBe(OPNS);
+      if (!clusterScoped.includes(o.kind)) expect(o.metadata.namespace).toBe(OPNS);
     }
     const dep = find(objs, 'Deployment');
     const pod = dep.spec.template;
