@@ -228,7 +228,7 @@ test("an approver's `thoughtgate approve` counts, the held call completes, and k
   expect(again.code).toBe(1);
   expect(again.out).toContain(`ApprovalRequest ${NS}/${ar.metadata.name} is already Approved`);
   await client.close();
-});
+}, 120_000);
 
 test("a non-approver's decision is Ignored (with its reason) and changes nothing", async () => {
   await createRequest('not-yours');

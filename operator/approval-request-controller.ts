@@ -24,6 +24,7 @@ import {
   type ApprovalRequestStatus,
 } from '../api/approval-request.js';
 import { KINDS } from '../api/crds.js';
+import { KUBERNETES_VOTER_PREFIX } from '../api/approval-decision.js';
 import { GROUP, VERSION } from '../api/wellknown.js';
 import { describeError } from '../lib/describe-error.js';
 import { parseTraceparent } from '../lib/trace-context.js';
@@ -502,8 +503,16 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     }
     const result = obj.metadata.annotations?.[APPROVAL_ANNOTATIONS.result];
     const phase = status.phase!;
+    // The message names Slack deciders itself; a decision from kubectl is said in words ("approved by alice (kubectl): …").
+    const fromKubectl = status.decidedBy?.some((b) => b.id.startsWith(KUBERNETES_VOTER_PREFIX)) ? status.message : undefined;
     const reason =
-      phase === 'Approved' ? (result ? `the call ${result}` : undefined) : phase === 'Cancelled' || phase === 'Failed' ? status.message : undefined;
+      phase === 'Approved'
+        ? [fromKubectl, result ? `the call ${result}` : undefined].filter(Boolean).join('; ') || undefined
+        : phase === 'Rejected'
+          ? fromKubectl
+          : phase === 'Cancelled' || phase === 'Failed'
+            ? status.message
+            : undefined;
     try {
       await r.target.client.finish(status.slack!.ts!, this.postInput(obj, spec), {
         status: phase.toLowerCase() as FinalStatus,
