@@ -628,6 +628,9 @@ describe('on a real API server', () => {
 
   test('helm install, upgrade and uninstall against the API server', async () => {
     const env = { ...process.env, KUBECONFIG: cluster().kubeconfig };
+    // The ApprovalDecision identity policy has one name per cluster (like the CRDs: one ThoughtGate
+    // per cluster); the plain-kubectl install above made it, and Helm adopts nothing it did not make.
+    await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', 'thoughtgate-approval-decisions']);
     const install = await helm(['install', 'tg', CHART, '-n', 'helm-test', '--create-namespace', '--set', 'webhook.failurePolicy=Ignore'], env);
     expect(install.stderr).toBe('');
     expect(install.code).toBe(0);
