@@ -8,12 +8,12 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, type McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { PodJson, PodSandbox } from './support/kubelet.js';
-import { approvalsPolicy, startAgentPod } from './support/approval-pod.js';
+import { approvalsPolicy, startAgentPod, startApprovalsOperator, startApprovalsSlack } from './support/approval-pod.js';
 import { cluster, e2eCluster, kubectl, until } from './support/k8s.js';
-import { startInjectedSidecar, startOperatorProcess } from './support/stack.js';
+import { startInjectedSidecar } from './support/stack.js';
 import { ALICE, CHANNEL, startApprovalUpstream, TOKEN, type ApprovalUpstream } from '../test/approvals-harness.js';
-import { startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
-import { freePort, type Proc } from '../test/support/processes.js';
+import type { FakeSlack } from '../test/fakes/slack-server.js';
+import type { Proc } from '../test/support/processes.js';
 
 const e2e = e2eCluster('apflow');
 const NS = e2e.ns('agents');
@@ -38,26 +38,14 @@ async function connect(): Promise<{ client: Client; transport: StreamableHTTPCli
 }
 
 beforeAll(async () => {
-  fake = await startFakeSlack({
-    tokens: { [TOKEN]: { userId: 'UBOT' } },
-    channels: [{ id: CHANNEL, name: 'approvals' }],
-    users: [{ id: ALICE, name: 'alice', realName: 'Alice Approver' }],
-  });
+  fake = await startApprovalsSlack();
   upstream = await startApprovalUpstream();
   await e2e.namespace('system');
   await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled' });
   await kubectl(['create', 'serviceaccount', 'agent', '-n', NS]);
   await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', NS, `--from-literal=token=${TOKEN}`]);
 
-  operator = (
-    await startOperatorProcess(cluster(), {
-      identity: 'op-1',
-      namespace: OPNS,
-      webhookPort: await freePort(),
-      webhookConfig: MWC,
-      extraArgs: ['--slack-api-url', fake.url, '--sidecar-image', 'ghcr.io/thoughtgate/thoughtgate-sidecar:e2e'],
-    })
-  ).proc;
+  operator = await startApprovalsOperator(OPNS, MWC, fake);
 
   await kubectl(
     ['apply', '-n', NS, '-f', '-'],

@@ -11,14 +11,12 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { decisionPolicyObjects } from '../api/approval-decision.js';
 import type { PodSandbox } from './support/kubelet.js';
-import { approvalsPolicy, startAgentPod } from './support/approval-pod.js';
-import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until } from './support/k8s.js';
-import { startOperatorProcess } from './support/stack.js';
+import { applyDecisionPolicy, approvalsPolicy, startAgentPod, startApprovalsOperator, startApprovalsSlack } from './support/approval-pod.js';
+import { e2eCluster, getJson, kubectl, kubectlResult, until } from './support/k8s.js';
 import { ALICE, CHANNEL, startApprovalUpstream, TOKEN, type ApprovalUpstream } from '../test/approvals-harness.js';
-import { startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
-import { CLI, freePort, type Proc } from '../test/support/processes.js';
+import type { FakeSlack } from '../test/fakes/slack-server.js';
+import { CLI, type Proc } from '../test/support/processes.js';
 
 const e2e = e2eCluster('apkube');
 const NS = e2e.ns('agents');
@@ -94,11 +92,7 @@ const request = (name: string) => getJson(['get', 'approvalrequest', name, '-n',
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tg-apkube-'));
-  fake = await startFakeSlack({
-    tokens: { [TOKEN]: { userId: 'UBOT' } },
-    channels: [{ id: CHANNEL, name: 'approvals' }],
-    users: [{ id: ALICE, name: 'alice', realName: 'Alice Approver' }],
-  });
+  fake = await startApprovalsSlack();
   upstream = await startApprovalUpstream();
   await e2e.namespace('system');
   await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled' });
@@ -107,10 +101,7 @@ beforeAll(async () => {
 
   // The chart's admission policy (labelled as the chart labels it: the harness deletes it after
   // the file); enforced once a forged decision is refused (the API server loads policies async).
-  for (const o of decisionPolicyObjects()) {
-    (o.metadata as { labels?: Record<string, string> }).labels = { 'app.kubernetes.io/part-of': 'thoughtgate' };
-    await kubectl(['apply', '-f', '-'], JSON.stringify(o));
-  }
+  await applyDecisionPolicy();
   e2e.cleanup(() => kubectlResult(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', 'thoughtgate-approval-decisions']));
   await until(
     'the admission policy enforced',
@@ -150,15 +141,7 @@ subjects:
   );
   for (const n of ['approver', 'mallory', 'nobody']) kubeconfigs[n] = await kubeconfigFor(n);
 
-  operator = (
-    await startOperatorProcess(cluster(), {
-      identity: 'op-1',
-      namespace: OPNS,
-      webhookPort: await freePort(),
-      webhookConfig: MWC,
-      extraArgs: ['--slack-api-url', fake.url, '--sidecar-image', 'ghcr.io/thoughtgate/thoughtgate-sidecar:e2e'],
-    })
-  ).proc;
+  operator = await startApprovalsOperator(OPNS, MWC, fake);
 
   await kubectl(
     ['apply', '-n', NS, '-f', '-'],
@@ -320,6 +303,6 @@ test('fails closed: without the policy binding no decision counts, whoever makes
     expect(r.out).toContain('the ValidatingAdmissionPolicyBinding thoughtgate-approval-decisions is not installed');
     expect((await request('unguarded')).status?.phase).not.toBe('Approved');
   } finally {
-    await kubectl(['apply', '-f', '-'], JSON.stringify(decisionPolicyObjects()[1]));
+    await applyDecisionPolicy('binding');
   }
 });

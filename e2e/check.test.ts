@@ -21,7 +21,7 @@ import { checkOptions, type CheckFlags } from '../check/options.js';
 import type { CheckResult } from '../check/model.js';
 import type { JsonReport } from '../check/render.js';
 import { buildWebhookConfiguration } from '../webhook/config.js';
-import { decisionPolicyObjects } from '../api/approval-decision.js';
+import { applyDecisionPolicy } from './support/approval-pod.js';
 import { issueCa } from '../webhook/x509.js';
 
 const e2e = e2eCluster('check');
@@ -184,10 +184,7 @@ describe('an installation', () => {
   beforeAll(async () => {
     await kubectl(['apply', '-f', '-'], deploymentYaml);
     // The chart's ApprovalDecision identity policy (labelled as the chart does: the harness deletes it).
-    for (const o of decisionPolicyObjects()) {
-      (o.metadata as { labels?: Record<string, string> }).labels = { 'app.kubernetes.io/part-of': 'thoughtgate' };
-      await kubectl(['apply', '-f', '-'], JSON.stringify(o));
-    }
+    await applyDecisionPolicy();
     await podsReady();
     op = await startOperatorProcess(cluster(), { identity: 'op-1', namespace: OPNS, webhookPort: await freePort(), webhookConfig: 'thoughtgate' });
     await kubectl(['apply', '-n', NS, '-f', '-'], EXAMPLE);
@@ -351,9 +348,7 @@ describe('an installation', () => {
       const doc = await expectOnly(['warn approvals/decision-policy']);
       expect(byId(doc, 'approvals/decision-policy').message).toContain('ValidatingAdmissionPolicyBinding thoughtgate-approval-decisions is not installed');
     } finally {
-      const binding = decisionPolicyObjects()[1];
-      (binding.metadata as { labels?: Record<string, string> }).labels = { 'app.kubernetes.io/part-of': 'thoughtgate' };
-      await kubectl(['apply', '-f', '-'], JSON.stringify(binding));
+      await applyDecisionPolicy('binding');
     }
   }, 60_000);
 

@@ -1,10 +1,34 @@
 // The cluster approval path of the e2e files: the GovernancePolicy that sends `deploy` to the
 // ApprovalChannel "approvals", and an injected agent pod whose sidecar (the real binary, run as the
 // kubelet would, in the pod's network) an SDK client reaches through a port-forward.
-import type { Proc } from '../../test/support/processes.js';
+import { decisionPolicyObjects } from '../../api/approval-decision.js';
+import { ALICE, CHANNEL, TOKEN } from '../../test/approvals-harness.js';
+import { startFakeSlack, type FakeSlack } from '../../test/fakes/slack-server.js';
+import { freePort, type Proc } from '../../test/support/processes.js';
 import { startPodSandbox, type PodJson, type PodSandbox } from './kubelet.js';
 import { cluster, kubectl, kubectlResult, until } from './k8s.js';
-import { startInjectedSidecar } from './stack.js';
+import { startInjectedSidecar, startOperatorProcess } from './stack.js';
+
+/** The fake Slack of these files: bot token TOKEN, channel CHANNEL, approver ALICE. */
+export const startApprovalsSlack = (): Promise<FakeSlack> =>
+  startFakeSlack({
+    tokens: { [TOKEN]: { userId: 'UBOT' } },
+    channels: [{ id: CHANNEL, name: 'approvals' }],
+    users: [{ id: ALICE, name: 'alice', realName: 'Alice Approver' }],
+  });
+
+/** The operator (op-1, its Lease in `opns`, webhook `mwc` by URL), allowed to call the fake Slack. */
+export async function startApprovalsOperator(opns: string, mwc: string, fake: FakeSlack): Promise<Proc> {
+  return (
+    await startOperatorProcess(cluster(), {
+      identity: 'op-1',
+      namespace: opns,
+      webhookPort: await freePort(),
+      webhookConfig: mwc,
+      extraArgs: ['--slack-api-url', fake.url, '--sidecar-image', 'ghcr.io/thoughtgate/thoughtgate-sidecar:e2e'],
+    })
+  ).proc;
+}
 
 /** A GovernancePolicy: source `up` at `url`, `deploy` needs approval in channel `approvals`. */
 export const approvalsPolicy = (url: string) => `
@@ -57,4 +81,16 @@ export async function startAgentPod(ns: string, mwc: string, upstreamUrl: string
   const url = `${sandbox.portForward(7467)}/mcp/up`;
   const sidecar = await startInjectedSidecar(cluster(), pod, 'thoughtgate', sandbox);
   return { pod, sandbox, sidecar, url };
+}
+
+/**
+ * The chart's ApprovalDecision identity policy and binding (or the binding only), labelled as the
+ * chart labels them, so the harness deletes them after the file (e2e/support/k8s.ts reset).
+ */
+export async function applyDecisionPolicy(only?: 'binding'): Promise<void> {
+  const [policy, binding] = decisionPolicyObjects();
+  for (const o of only === 'binding' ? [binding] : [policy, binding]) {
+    (o.metadata as { labels?: Record<string, string> }).labels = { 'app.kubernetes.io/part-of': 'thoughtgate' };
+    await kubectl(['apply', '-f', '-'], JSON.stringify(o));
+  }
 }
