@@ -67,6 +67,9 @@ Options (each also settable by environment; a flag wins over its variable):
   --log-level <level>     debug | info | warn | error (default info)   [${ENV.logLevel}]
   --drain-timeout <dur>   on SIGTERM, how long in-flight requests may   [${ENV.drainTimeout}]
                           finish before connections are closed (default 10s)
+  --state-dir <dir>       standalone approvals: a directory of its own    [${ENV.stateDir}]
+                          (0700) where pending approvals survive a restart
+                          (docs/approvals.md); unset: kept in memory only
 
 Capture (a pod whose traffic the init container "capture-init" redirects; the
 webhook sets these; each listener binds 127.0.0.1 and ::1):
@@ -183,6 +186,7 @@ async function sidecar(args: string[]): Promise<number> {
       'allowed-hosts': { type: 'string' },
       'log-level': { type: 'string' },
       'drain-timeout': { type: 'string' },
+      'state-dir': { type: 'string' },
       'transparent-port': { type: 'string' },
       'tls-port': { type: 'string' },
       'capture-state': { type: 'string' },
@@ -195,11 +199,12 @@ async function sidecar(args: string[]): Promise<number> {
     return 0;
   }
   const env = process.env;
-  const [{ createLogger, isLevel }, { parseDuration }] = await Promise.all([import('./lib/log.js'), import('./api/duration.js')]);
+  // The whole start path in one module (its own bundle: scripts/build.mjs), one import.
+  const start = await import('./sidecar/main.js');
   const level = (v['log-level'] as string | undefined) ?? env[ENV.logLevel] ?? 'info';
-  if (!isLevel(level)) throw new UsageError(`thoughtgate sidecar: log level must be debug, info, warn or error, got "${level}"`);
+  if (!start.isLevel(level)) throw new UsageError(`thoughtgate sidecar: log level must be debug, info, warn or error, got "${level}"`);
   const drainText = (v['drain-timeout'] as string | undefined) ?? env[ENV.drainTimeout] ?? '10s';
-  const drain = parseDuration(drainText);
+  const drain = start.parseDuration(drainText);
   if (typeof drain !== 'number') throw new UsageError(`thoughtgate sidecar: --drain-timeout: ${drain.error}`);
   const configPath = (v.config as string | undefined) ?? env[ENV.config];
   const configMap = env[ENV.configMap];
@@ -207,84 +212,24 @@ async function sidecar(args: string[]): Promise<number> {
     throw new UsageError(
       `thoughtgate sidecar: no config: pass --config <file> or set ${ENV.config} (standalone), or set ${ENV.configMap} in a pod\nRun "thoughtgate sidecar --help" for the options.`,
     );
-  const opts = {
+  const options = {
     port: port((v.port as string | undefined) ?? env[ENV.port], '--port', PORTS.proxy),
     adminPort: port((v['admin-port'] as string | undefined) ?? env[ENV.adminPort], '--admin-port', PORTS.admin),
     bind: (v.bind as string | undefined) ?? env[ENV.bind] ?? '127.0.0.1',
     adminBind: (v['admin-bind'] as string | undefined) ?? env[ENV.adminBind],
     allowedHosts: allowedHosts((v['allowed-hosts'] as string | undefined) ?? env[ENV.allowedHosts]),
     ...captureOptions(v, env),
+    drainTimeoutMs: drain,
   };
-  const log = createLogger(level);
-  const { startSidecar } = await import('./sidecar/sidecar.js');
-  let provider: import('./sidecar/sidecar.js').ConfigProvider;
-  let approvals: import('./sidecar/sidecar.js').SidecarOptions['approvals'];
-  let auditEvents: import('./sidecar/sidecar.js').SidecarOptions['auditEvents'];
-  let kube: import('./kube/transport.js').Transport | undefined;
-  if (configPath) {
-    const { fileProvider, loadInitial } = await import('./sidecar/providers/file.js');
-    const initial = await loadInitial(configPath, env);
-    if (!initial.ok) {
-      process.stderr.write(`thoughtgate sidecar: invalid configuration\n${initial.errors.map((e) => `  ${e}`).join('\n')}\n`);
-      return 1;
-    }
-    provider = fileProvider(configPath, env, initial, log);
-    if (initial.config.approvalChannels) {
-      // Standalone, the sidecar talks to Slack itself (tokens from the environment).
-      const { standaloneBackend, ApprovalSetupError } = await import('./sidecar/approvals/standalone.js');
-      let backend: ReturnType<typeof standaloneBackend>;
-      try {
-        backend = standaloneBackend(initial.config.approvalChannels, env, log);
-      } catch (err) {
-        if (!(err instanceof ApprovalSetupError)) throw err;
-        process.stderr.write(`thoughtgate sidecar: invalid configuration\n  ${err.message}\n`);
-        return 1;
-      }
-      approvals = backend;
-      void backend.check().then(
-        (results) => {
-          for (const r of results) (r.ok ? log.info : log.warn)('approval channel check', r);
-        },
-        () => undefined,
-      );
-    }
-  } else {
-    // In a pod: the identity from the downward API, the config from the watched ConfigMap.
-    const [{ identityFromEnv }, { configMapProvider }] = await Promise.all([import('./sidecar/config/podinfo.js'), import('./sidecar/providers/configmap.js')]);
-    const id = identityFromEnv(env);
-    if (!id)
-      throw new UsageError(`thoughtgate sidecar: ${ENV.configMap} is set but ${ENV.podNamespace} is not; in a pod both come from the ThoughtGate webhook`);
-    for (const w of id.warnings) log.warn('identity', { warning: w });
-    // One connection pool to the API server for the ConfigMap watch, ApprovalRequests and audit
-    // Events (each pod's connections count against the API server's).
-    const { createTransport } = await import('./kube/transport.js');
-    kube = createTransport({ userAgent: 'thoughtgate-sidecar', env });
-    provider = configMapProvider({ namespace: id.identity.namespace, name: configMap, identity: id.identity, log, env, transport: kube });
-    // Approvals in a cluster: ApprovalRequests in the pod's namespace; the operator talks to Slack.
-    const { createClusterBackend } = await import('./sidecar/approvals/cluster-backend.js');
-    const { namespace, serviceAccount, pod } = id.identity;
-    approvals = createClusterBackend({ workload: { namespace, serviceAccount, pod }, log, transport: kube });
-    auditEvents = { namespace, pod, transport: kube };
-  }
-  let sc: Awaited<ReturnType<typeof startSidecar>>;
-  try {
-    sc = await startSidecar({ ...opts, log, provider, drainTimeoutMs: drain, approvals, auditEvents });
-  } catch (err) {
-    process.stderr.write(`thoughtgate sidecar: cannot start: ${describeError(err)}\n`);
-    await provider.close();
-    await kube?.close();
-    return 1;
-  }
+  const stateDir = (v['state-dir'] as string | undefined) || env[ENV.stateDir] || undefined;
+  const log = start.createLogger(level);
+  const run = await start.runSidecar({ configPath, configMap, ...(stateDir ? { stateDir } : {}), env, log, options });
+  if (run.kind === 'usage') throw new UsageError(run.message);
+  if (run.kind === 'exit') return run.code;
   // Written now rather than at exit: a pod is often stopped by SIGKILL. Nothing to write when every
   // chunk came from the cache.
   setImmediate(() => compileCache.flushCompileCache?.());
-  return untilSignal(async () => {
-    try {
-      await sc.close();
-    } finally {
-      await kube?.close();
-    }
-  }, log);
+  return untilSignal(run.close, log);
 }
 
 const OPERATOR_HELP = `Usage: thoughtgate operator [options]

@@ -6,14 +6,10 @@
 // binding are installed as shipped (operator/approval-decision-plan.ts), so a cluster without them
 // fails closed instead of believing a typed-in username.
 import { z } from 'zod';
+import { KINDS } from './kinds.js';
 import { GROUP } from './wellknown.js';
 
-export const APPROVAL_DECISION_KIND = {
-  kind: 'ApprovalDecision',
-  plural: 'approvaldecisions',
-  singular: 'approvaldecision',
-  shortNames: ['adec'],
-} as const;
+export const APPROVAL_DECISION_KIND = KINDS.ApprovalDecision;
 
 export const DECISIONS = ['Approve', 'Reject'] as const;
 export type DecisionVerb = (typeof DECISIONS)[number];

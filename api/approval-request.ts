@@ -4,6 +4,7 @@
 // pods, keeps Slack tokens out of pods, and lets people list and decide approvals with kubectl.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { lazy } from '../lib/lazy.js';
 import { Name } from './config.js';
 import { ConditionSchema } from './k8s.js';
 
@@ -12,95 +13,101 @@ export type ApprovalPhase = (typeof APPROVAL_PHASES)[number];
 /** Phases after which nothing changes any more. */
 export const TERMINAL_PHASES: ReadonlySet<ApprovalPhase> = new Set(['Approved', 'Rejected', 'Expired', 'Cancelled', 'Failed']);
 
-export const ApprovalRequestSpecSchema = z.strictObject({
-  /** The ApprovalChannel (same namespace) where a human decides. */
-  channel: Name,
-  /** Who asks: the workload whose agent made the call. */
-  workload: z.strictObject({ namespace: z.string(), serviceAccount: z.string(), pod: z.string() }),
-  /** The call awaiting approval, exactly as it will be executed once approved. */
-  source: z.string(),
-  method: z.string(),
-  tool: z.string(),
-  /**
-   * The tool arguments, whole. Stored because the sidecar must be able to execute exactly the
-   * approved call after a restart of its own; the Slack message shows them redacted and truncated.
-   * Readable by whoever may read ApprovalRequests in this namespace (docs/approvals.md).
-   */
-  arguments: z.record(z.string(), z.unknown()).default({}),
-  /** sha256 of the canonical {source, tool, arguments}: what the approval is bound to. */
-  requestHash: z.string().regex(/^[0-9a-f]{64}$/),
-  /** The sidecar's task id (MCP task or held call) answering to this approval. */
-  taskId: z.string(),
-  /** Why approval is needed: the rule or Cedar policy that asked for it. */
-  reason: z.string().max(1024),
-  /** The MCP session the call belongs to, so an approved call runs in it after a sidecar restart. */
-  mcpSessionId: z.string().optional(),
-  /**
-   * Which client the task belongs to, as the sidecar keys it: `session:<MCP session id>`,
-   * `auth:<first 32 hex of sha256(Authorization)>` or `anonymous`. After a restart the task answers
-   * to that client only. Never the Authorization header itself.
-   */
-  owner: z
-    .string()
-    .regex(/^(session:.+|auth:[0-9a-f]{32}|anonymous)$/)
-    .optional(),
-  /** RFC 3339. After this the request is Expired (the channel's onTimeout). */
-  expiresAt: z.string(),
-  /** Set by the sidecar when the agent cancels; the operator then ends the request as Cancelled. */
-  cancelRequested: z.boolean().default(false),
-  /**
-   * Set by the sidecar (RFC 3339) right before it executes the approved call: at most once. A
-   * sidecar that restarts and finds this set does not run the call again.
-   */
-  executionStartedAt: z.string().optional(),
-});
-export type ApprovalRequestSpec = z.infer<typeof ApprovalRequestSpecSchema>;
+export const ApprovalRequestSpecSchema = lazy(() =>
+  z.strictObject({
+    /** The ApprovalChannel (same namespace) where a human decides. */
+    channel: Name,
+    /** Who asks: the workload whose agent made the call. */
+    workload: z.strictObject({ namespace: z.string(), serviceAccount: z.string(), pod: z.string() }),
+    /** The call awaiting approval, exactly as it will be executed once approved. */
+    source: z.string(),
+    method: z.string(),
+    tool: z.string(),
+    /**
+     * The tool arguments, whole. Stored because the sidecar must be able to execute exactly the
+     * approved call after a restart of its own; the Slack message shows them redacted and truncated.
+     * Readable by whoever may read ApprovalRequests in this namespace (docs/approvals.md).
+     */
+    arguments: z.record(z.string(), z.unknown()).default({}),
+    /** sha256 of the canonical {source, tool, arguments}: what the approval is bound to. */
+    requestHash: z.string().regex(/^[0-9a-f]{64}$/),
+    /** The sidecar's task id (MCP task or held call) answering to this approval. */
+    taskId: z.string(),
+    /** Why approval is needed: the rule or Cedar policy that asked for it. */
+    reason: z.string().max(1024),
+    /** The MCP session the call belongs to, so an approved call runs in it after a sidecar restart. */
+    mcpSessionId: z.string().optional(),
+    /**
+     * Which client the task belongs to, as the sidecar keys it: `session:<MCP session id>`,
+     * `auth:<first 32 hex of sha256(Authorization)>` or `anonymous`. After a restart the task answers
+     * to that client only. Never the Authorization header itself.
+     */
+    owner: z
+      .string()
+      .regex(/^(session:.+|auth:[0-9a-f]{32}|anonymous)$/)
+      .optional(),
+    /** RFC 3339. After this the request is Expired (the channel's onTimeout). */
+    expiresAt: z.string(),
+    /** Set by the sidecar when the agent cancels; the operator then ends the request as Cancelled. */
+    cancelRequested: z.boolean().default(false),
+    /**
+     * Set by the sidecar (RFC 3339) right before it executes the approved call: at most once. A
+     * sidecar that restarts and finds this set does not run the call again.
+     */
+    executionStartedAt: z.string().optional(),
+  }),
+);
+export type ApprovalRequestSpec = z.infer<ReturnType<typeof ApprovalRequestSpecSchema>>;
 
 /**
  * One approver's vote, from Slack or from an ApprovalDecision (kubectl). `by` identifies the voter:
  * a Slack user id, or `k8s:<username>` for a Kubernetes user; one vote per `by` counts.
  */
-export const VoteSchema = z.strictObject({
-  by: z.string(),
-  /** For people: a display name, or the Kubernetes username. */
-  name: z.string().optional(),
-  via: z.enum(['slack', 'kubernetes']),
-  decision: z.enum(['approve', 'reject']),
-  /** RFC 3339. */
-  at: z.string(),
-  /** The ApprovalDecision that carried it (kubernetes votes). */
-  ref: z.string().optional(),
-});
-export type Vote = z.infer<typeof VoteSchema>;
+export const VoteSchema = lazy(() =>
+  z.strictObject({
+    by: z.string(),
+    /** For people: a display name, or the Kubernetes username. */
+    name: z.string().optional(),
+    via: z.enum(['slack', 'kubernetes']),
+    decision: z.enum(['approve', 'reject']),
+    /** RFC 3339. */
+    at: z.string(),
+    /** The ApprovalDecision that carried it (kubernetes votes). */
+    ref: z.string().optional(),
+  }),
+);
+export type Vote = z.infer<ReturnType<typeof VoteSchema>>;
 
-export const ApprovalRequestStatusSchema = z.object({
-  phase: z.enum(APPROVAL_PHASES).optional(),
-  /** For Failed (and other ends): a CamelCase cause a program can match on (APPROVAL_REASONS). */
-  reason: z.string().optional(),
-  /** Who decided (Slack user ids and display names), when, and a sentence for people. */
-  decidedBy: z.array(z.strictObject({ id: z.string(), name: z.string().optional() })).optional(),
-  decidedAt: z.string().optional(),
-  message: z.string().optional(),
-  /** Approvers' votes so far (approvers.required distinct approvals decide; any reject wins). */
-  votes: z.array(VoteSchema).optional(),
-  /** "<approvals>/<required>", e.g. "1/2": what `kubectl get approvalrequests` shows. */
-  approvals: z.string().optional(),
-  /** Where the request was posted. postingStartedAt without ts means a post may be in flight. */
-  slack: z
-    .strictObject({
-      channel: z.string().optional(),
-      ts: z.string().optional(),
-      postingStartedAt: z.string().optional(),
-      /** The operator replica that set postingStartedAt (another replica waits before it looks for the message). */
-      postingBy: z.string().optional(),
-      /** What the Slack message shows now (messageState()); the operator rewrites it until this matches. */
-      messageState: z.string().optional(),
-    })
-    .optional(),
-  observedGeneration: z.number().int().optional(),
-  conditions: z.array(ConditionSchema).optional(),
-});
-export type ApprovalRequestStatus = z.infer<typeof ApprovalRequestStatusSchema>;
+export const ApprovalRequestStatusSchema = lazy(() =>
+  z.object({
+    phase: z.enum(APPROVAL_PHASES).optional(),
+    /** For Failed (and other ends): a CamelCase cause a program can match on (APPROVAL_REASONS). */
+    reason: z.string().optional(),
+    /** Who decided (Slack user ids and display names), when, and a sentence for people. */
+    decidedBy: z.array(z.strictObject({ id: z.string(), name: z.string().optional() })).optional(),
+    decidedAt: z.string().optional(),
+    message: z.string().optional(),
+    /** Approvers' votes so far (approvers.required distinct approvals decide; any reject wins). */
+    votes: z.array(VoteSchema()).optional(),
+    /** "<approvals>/<required>", e.g. "1/2": what `kubectl get approvalrequests` shows. */
+    approvals: z.string().optional(),
+    /** Where the request was posted. postingStartedAt without ts means a post may be in flight. */
+    slack: z
+      .strictObject({
+        channel: z.string().optional(),
+        ts: z.string().optional(),
+        postingStartedAt: z.string().optional(),
+        /** The operator replica that set postingStartedAt (another replica waits before it looks for the message). */
+        postingBy: z.string().optional(),
+        /** What the Slack message shows now (messageState()); the operator rewrites it until this matches. */
+        messageState: z.string().optional(),
+      })
+      .optional(),
+    observedGeneration: z.number().int().optional(),
+    conditions: z.array(ConditionSchema()).optional(),
+  }),
+);
+export type ApprovalRequestStatus = z.infer<ReturnType<typeof ApprovalRequestStatusSchema>>;
 
 /** Labels a sidecar puts on its ApprovalRequests, so it can find (re-adopt) its own after a restart. */
 export const APPROVAL_LABELS = {

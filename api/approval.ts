@@ -4,12 +4,30 @@ import { Duration, Glob, Name } from './primitives.js';
 
 export const DEFAULT_SLACK_API_URL = 'https://slack.com/api/';
 
-export const ApproversSchema = z.strictObject({
-  /** Slack user ids (U…/W…). */
-  users: z.array(z.string().regex(/^[UW][A-Z0-9]+$/, 'a Slack user id looks like U0123ABCD')).default([]),
-  /** Slack user-group ids (S…); members are resolved through usergroups.users.list. */
-  userGroups: z.array(z.string().regex(/^S[A-Z0-9]+$/, 'a Slack user-group id looks like S0123ABCD')).default([]),
-});
+/** The most approvals a channel can require: beyond this a rule would rather be a deny. */
+export const MAX_REQUIRED_APPROVALS = 10;
+
+export const ApproversSchema = z
+  .strictObject({
+    /** Slack user ids (U…/W…). */
+    users: z.array(z.string().regex(/^[UW][A-Z0-9]+$/, 'a Slack user id looks like U0123ABCD')).default([]),
+    /** Slack user-group ids (S…); members are resolved through usergroups.users.list. */
+    userGroups: z.array(z.string().regex(/^S[A-Z0-9]+$/, 'a Slack user-group id looks like S0123ABCD')).default([]),
+    /** Distinct listed approvers who must approve (the two-person rule: 2); any one reject still rejects. */
+    required: z.number().int().min(1).max(MAX_REQUIRED_APPROVALS).default(1),
+  })
+  .superRefine((a, ctx) => {
+    // Groups may grow; explicit users alone cannot: N of fewer than N could never be approved.
+    if (a.userGroups.length === 0 && new Set(a.users).size < a.required) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['required'],
+        message: `${a.required} approvals are required but only ${new Set(a.users).size} approvers are listed`,
+      });
+    }
+  });
+
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 
 /**
  * Kubernetes users and groups (as the API server authenticates them) whose ApprovalDecisions count:
@@ -20,6 +38,20 @@ export const KubernetesApproversSchema = z.strictObject({
   groups: z.array(z.string().min(1).max(512)).max(256).default([]),
 });
 export type KubernetesApprovers = z.infer<typeof KubernetesApproversSchema>;
+
+/**
+ * An ApprovalChannel's approvers: the Slack ones and, in a cluster, Kubernetes users and groups.
+ * `required` counts distinct approvers of both kinds; explicit users alone (Slack and Kubernetes,
+ * no group of either) must be at least `required`.
+ */
+export const ClusterApproversSchema = z.strictObject({ ...ApproversSchema.shape, kubernetes: KubernetesApproversSchema.optional() }).superRefine((a, ctx) => {
+  const k = a.kubernetes;
+  const groups = a.userGroups.length + (k?.groups.length ?? 0);
+  const users = new Set(a.users).size + new Set(k?.users ?? []).size;
+  if (groups === 0 && users < a.required) {
+    ctx.addIssue({ code: 'custom', path: ['required'], message: `${a.required} approvals are required but only ${users} approvers are listed` });
+  }
+});
 
 export const ReactionsSchema = z.strictObject({
   approve: z.array(z.string().min(1)).min(1).default(['white_check_mark']),
@@ -37,6 +69,14 @@ export const approvalChannelFields = {
   redact: z.array(Glob).default([]),
 };
 
+/**
+ * Where the ApprovalChannel's Secret holds the app-level token (xapp-…), a key of the same Secret
+ * as the bot token. Absent: reactions, polled (see appTokenEnv).
+ */
+export const SlackAppTokenKeyField = {
+  appTokenKey: z.string().min(1).optional(),
+};
+
 export const SlackTargetFields = {
   /** Channel id (C…/G…); conversations.info checks it. */
   channel: z.string().regex(/^[CGD][A-Z0-9]+$/, 'a Slack channel id looks like C0123ABCD'),
@@ -48,7 +88,16 @@ export const SlackTargetFields = {
 export const FileApprovalChannelSchema = z
   .strictObject({
     name: Name,
-    slack: z.strictObject({ ...SlackTargetFields, tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
+    slack: z.strictObject({
+      ...SlackTargetFields,
+      tokenEnv: EnvName,
+      /**
+       * The variable holding the Slack app-level token (xapp-…, scope connections:write). With it
+       * the message carries Approve/Reject buttons and clicks arrive over Socket Mode; without it
+       * approvers react with emoji and the reactions are polled.
+       */
+      appTokenEnv: EnvName.optional(),
+    }),
     ...approvalChannelFields,
   })
   .superRefine((c, ctx) => {

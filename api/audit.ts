@@ -2,6 +2,7 @@
 // them into GovernancePolicy status.audit): the Kubernetes Event each sidecar keeps per
 // (policy, source, gate, rule, would, what), and the status the operator derives from them.
 import { z } from 'zod';
+import { lazy } from '../lib/lazy.js';
 
 /** What enforce would have done with a message audit forwarded. */
 export const AUDIT_WOULD = ['deny', 'hide', 'approve'] as const;
@@ -23,47 +24,49 @@ export const AUDIT_REPORTING_COMPONENT = 'thoughtgate.io/sidecar';
 /** The annotation holding an audit Event's key as JSON (AuditEventKeySchema). */
 export const AUDIT_EVENT_ANNOTATION = 'thoughtgate.io/audit';
 
-/** Bounds of the values an Event carries (they come from the platform's config, never the agent). */
-const Label = z.string().min(1).max(160);
-
-export const AuditEventKeySchema = z.strictObject({
-  would: z.enum(AUDIT_WOULD),
-  what: z.enum(AUDIT_WHAT),
-  gate: z.string().min(1).max(32),
-  rule: Label,
-  source: Label,
+export const AuditEventKeySchema = lazy(() => {
+  /** Bounds of the values an Event carries (they come from the platform's config, never the agent). */
+  const label = z.string().min(1).max(160);
+  return z.strictObject({
+    would: z.enum(AUDIT_WOULD),
+    what: z.enum(AUDIT_WHAT),
+    gate: z.string().min(1).max(32),
+    rule: label,
+    source: label,
+  });
 });
-export type AuditEventKey = z.infer<typeof AuditEventKeySchema>;
+export type AuditEventKey = z.infer<ReturnType<typeof AuditEventKeySchema>>;
 
 /** Rows of status.audit.rules, most counted first. */
 export const AUDIT_STATUS_MAX_RULES = 50;
 
-const Count = z.number().int().min(0);
-
-export const AuditStatusSchema = z.object({
-  /** The time the counts cover: from the oldest counted Event's first occurrence to the newest's last. */
-  from: z.string(),
-  to: z.string(),
-  /** Pods whose Events were counted. */
-  pods: Count,
-  /** Calls forwarded by audit that enforce would have denied, hidden or sent for approval; list entries it would have hidden. */
-  total: z.object({ deny: Count, hide: Count, approve: Count, listItems: Count }),
-  /** Per (would, gate, rule, source); at most AUDIT_STATUS_MAX_RULES rows, `truncated` counts the rest. */
-  rules: z.array(
-    z.object({
-      would: z.enum(AUDIT_WOULD),
-      gate: z.string(),
-      rule: z.string(),
-      source: z.string(),
-      calls: Count,
-      listItems: Count,
-    }),
-  ),
-  truncated: Count.optional(),
-  /**
-   * Some of the namespace's audit Events were not counted: the operator holds a bounded number of
-   * them (operator/audit-event-filter.ts), and more were written within the last hour.
-   */
-  incomplete: z.boolean().optional(),
+export const AuditStatusSchema = lazy(() => {
+  const count = z.number().int().min(0);
+  return z.object({
+    /** The time the counts cover: from the oldest counted Event's first occurrence to the newest's last. */
+    from: z.string(),
+    to: z.string(),
+    /** Pods whose Events were counted. */
+    pods: count,
+    /** Calls forwarded by audit that enforce would have denied, hidden or sent for approval; list entries it would have hidden. */
+    total: z.object({ deny: count, hide: count, approve: count, listItems: count }),
+    /** Per (would, gate, rule, source); at most AUDIT_STATUS_MAX_RULES rows, `truncated` counts the rest. */
+    rules: z.array(
+      z.object({
+        would: z.enum(AUDIT_WOULD),
+        gate: z.string(),
+        rule: z.string(),
+        source: z.string(),
+        calls: count,
+        listItems: count,
+      }),
+    ),
+    truncated: count.optional(),
+    /**
+     * Some of the namespace's audit Events were not counted: the operator holds a bounded number of
+     * them (operator/audit-event-filter.ts), and more were written within the last hour.
+     */
+    incomplete: z.boolean().optional(),
+  });
 });
-export type AuditStatus = z.infer<typeof AuditStatusSchema>;
+export type AuditStatus = z.infer<ReturnType<typeof AuditStatusSchema>>;

@@ -59,7 +59,7 @@ function applyDefaults(value: unknown, s: K8sSchema): unknown {
 
 /** What the operator accepts: the spec schema, then the document checks; a channel name must be usable in approval.channel. */
 function zodAccepts(doc: Doc): boolean {
-  if (doc.kind === KINDS.ApprovalRequest.kind) return ApprovalRequestSpecSchema.safeParse(doc.spec).success;
+  if (doc.kind === KINDS.ApprovalRequest.kind) return ApprovalRequestSpecSchema().safeParse(doc.spec).success;
   if (doc.kind === KINDS.ApprovalDecision.kind) return ApprovalDecisionSpecSchema.safeParse(doc.spec).success;
   if (doc.kind === KINDS.ApprovalChannel.kind) return Name.safeParse(doc.metadata.name).success && ApprovalChannelSpecSchema.safeParse(doc.spec).success;
   const spec = GovernancePolicySpecSchema.safeParse(doc.spec ?? {});
@@ -251,7 +251,7 @@ describe('zod and the CRDs agree', () => {
     for (const d of ourDocs(path.join(examplesDir, file))) {
       const schema = {
         GovernancePolicy: GovernancePolicySpecSchema,
-        ApprovalRequest: ApprovalRequestSpecSchema,
+        ApprovalRequest: ApprovalRequestSpecSchema(),
         ApprovalChannel: ApprovalChannelSpecSchema,
         ApprovalDecision: ApprovalDecisionSpecSchema,
       }[d.kind]!;

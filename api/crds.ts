@@ -1,9 +1,7 @@
 // The custom resources of group thoughtgate.io/v1alpha1 and the ConfigMap the operator renders.
 // crds/*.yaml are generated from these schemas (scripts/gen-crds.ts); a test keeps them equal.
 import { z } from 'zod';
-import { approvalChannelFields, KubernetesApproversSchema, SlackTargetFields } from './approval.js';
-import { APPROVAL_DECISION_KIND } from './approval-decision.js';
-import { APPROVAL_REQUEST_KIND } from './approval-request.js';
+import { approvalChannelFields, ClusterApproversSchema, SlackAppTokenKeyField, SlackTargetFields } from './approval.js';
 import { AuditStatusSchema } from './audit.js';
 import { CaptureReportSchema } from './capture-state.js';
 import { Name, policyFields } from './config.js';
@@ -16,7 +14,7 @@ import { API_VERSION } from './wellknown.js';
 /** GovernancePolicy.spec: the policy document plus which pods it governs and how it ranks. */
 export const GovernancePolicySpecSchema = z.strictObject({
   /** Pods of this namespace the policy governs; empty or absent: all of them. */
-  podSelector: LabelSelectorSchema.optional(),
+  podSelector: LabelSelectorSchema().optional(),
   /** When several policies select a pod, the highest priority wins, then the name (alphabetical). */
   priority: z.number().int().min(-1000).max(1000).default(0),
   ...policyFields,
@@ -25,15 +23,15 @@ export type GovernancePolicySpec = z.infer<typeof GovernancePolicySpecSchema>;
 
 export const GovernancePolicyStatusSchema = z.object({
   observedGeneration: z.number().int().optional(),
-  conditions: z.array(ConditionSchema).optional(),
+  conditions: z.array(ConditionSchema()).optional(),
   /** The ConfigMap this policy is rendered into. */
   configMap: z.string().optional(),
   /** Content hash of this policy as rendered (changes whenever what sidecars enforce changes). */
   renderedHash: z.string().optional(),
   /** Which pods of the namespace are captured (the same in every policy of the namespace; operator/capture-report-plan.ts). */
-  capture: CaptureReportSchema.optional(),
+  capture: CaptureReportSchema().optional(),
   /** What audit mode forwarded that enforce would not have, from the sidecars' Events (operator/audit-report-plan.ts). */
-  audit: AuditStatusSchema.optional(),
+  audit: AuditStatusSchema().optional(),
 });
 
 // ---------- ApprovalChannel ----------
@@ -45,10 +43,10 @@ export const SecretKeyRefSchema = z.strictObject({
 
 export const ApprovalChannelSpecSchema = z
   .strictObject({
-    slack: z.strictObject({ ...SlackTargetFields, tokenSecretRef: SecretKeyRefSchema }),
+    slack: z.strictObject({ ...SlackTargetFields, tokenSecretRef: SecretKeyRefSchema, ...SlackAppTokenKeyField }),
     ...approvalChannelFields,
     /** Slack approvers, and in a cluster also Kubernetes users and groups (ApprovalDecisions). */
-    approvers: approvalChannelFields.approvers.extend({ kubernetes: KubernetesApproversSchema.optional() }),
+    approvers: ClusterApproversSchema,
   })
   .superRefine((c, ctx) => {
     const k = c.approvers.kubernetes;
@@ -60,7 +58,7 @@ export type ApprovalChannelSpec = z.infer<typeof ApprovalChannelSpecSchema>;
 
 export const ApprovalChannelStatusSchema = z.object({
   observedGeneration: z.number().int().optional(),
-  conditions: z.array(ConditionSchema).optional(),
+  conditions: z.array(ConditionSchema()).optional(),
   team: z.string().optional(),
   botUser: z.string().optional(),
   channelName: z.string().optional(),
@@ -123,7 +121,7 @@ export function parseRenderedCedar(text: string): { ok: true; doc: RenderedCedar
 export const RenderedPolicySchema = z.strictObject({
   name: z.string(),
   priority: z.number().int(),
-  podSelector: LabelSelectorSchema.optional(),
+  podSelector: LabelSelectorSchema().optional(),
   generation: z.number().int(),
   hash: z.string(),
   /**
@@ -145,14 +143,8 @@ export const RenderedConfigSchema = z.strictObject({
 });
 export type RenderedConfig = z.infer<typeof RenderedConfigSchema>;
 
-export const KINDS = {
-  GovernancePolicy: { kind: 'GovernancePolicy', plural: 'governancepolicies', singular: 'governancepolicy', shortNames: ['gp', 'gpol'] },
-  ApprovalChannel: { kind: 'ApprovalChannel', plural: 'approvalchannels', singular: 'approvalchannel', shortNames: ['ac', 'achan'] },
-  /** Created by sidecars, relayed by the operator: api/approval-request.ts. */
-  ApprovalRequest: APPROVAL_REQUEST_KIND,
-  /** A person's Approve or Reject from kubectl: api/approval-decision.ts. */
-  ApprovalDecision: APPROVAL_DECISION_KIND,
-} as const;
+// Apart (api/kinds.ts) so that code needing only the names does not build every schema here.
+export { KINDS } from './kinds.js';
 
 export { ApprovalRequestSpecSchema, ApprovalRequestStatusSchema } from './approval-request.js';
 export { ApprovalDecisionSpecSchema, ApprovalDecisionStatusSchema } from './approval-decision.js';

@@ -1,25 +1,31 @@
 // Kubernetes shapes every part shares: label selectors (and matching them), status conditions.
 import { z } from 'zod';
+import { lazy } from '../lib/lazy.js';
 
-export const LabelSelectorRequirementSchema = z
-  .strictObject({
-    key: z.string().min(1),
-    operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
-    values: z.array(z.string()).optional(),
-  })
-  .superRefine((r, ctx) => {
-    const needsValues = r.operator === 'In' || r.operator === 'NotIn';
-    if (needsValues && (!r.values || r.values.length === 0))
-      ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${r.operator} needs at least one value` });
-    if (!needsValues && r.values && r.values.length > 0) ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${r.operator} takes no values` });
-  });
+export const LabelSelectorRequirementSchema = lazy(() =>
+  z
+    .strictObject({
+      key: z.string().min(1),
+      operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+      values: z.array(z.string()).optional(),
+    })
+    .superRefine((r, ctx) => {
+      const needsValues = r.operator === 'In' || r.operator === 'NotIn';
+      if (needsValues && (!r.values || r.values.length === 0))
+        ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${r.operator} needs at least one value` });
+      if (!needsValues && r.values && r.values.length > 0)
+        ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${r.operator} takes no values` });
+    }),
+);
 
 /** metav1.LabelSelector. An empty selector matches every pod. */
-export const LabelSelectorSchema = z.strictObject({
-  matchLabels: z.record(z.string(), z.string()).optional(),
-  matchExpressions: z.array(LabelSelectorRequirementSchema).optional(),
-});
-export type LabelSelector = z.infer<typeof LabelSelectorSchema>;
+export const LabelSelectorSchema = lazy(() =>
+  z.strictObject({
+    matchLabels: z.record(z.string(), z.string()).optional(),
+    matchExpressions: z.array(LabelSelectorRequirementSchema()).optional(),
+  }),
+);
+export type LabelSelector = z.infer<ReturnType<typeof LabelSelectorSchema>>;
 
 /** Kubernetes label-selector semantics: every matchLabels entry and every expression must hold. */
 export function matchesSelector(selector: LabelSelector | undefined, labels: Readonly<Record<string, string>>): boolean {
@@ -46,15 +52,17 @@ export function matchesSelector(selector: LabelSelector | undefined, labels: Rea
   return true;
 }
 
-export const ConditionSchema = z.object({
-  type: z.string(),
-  status: z.enum(['True', 'False', 'Unknown']),
-  reason: z.string(),
-  message: z.string(),
-  lastTransitionTime: z.string(),
-  observedGeneration: z.number().int().optional(),
-});
-export type Condition = z.infer<typeof ConditionSchema>;
+export const ConditionSchema = lazy(() =>
+  z.object({
+    type: z.string(),
+    status: z.enum(['True', 'False', 'Unknown']),
+    reason: z.string(),
+    message: z.string(),
+    lastTransitionTime: z.string(),
+    observedGeneration: z.number().int().optional(),
+  }),
+);
+export type Condition = z.infer<ReturnType<typeof ConditionSchema>>;
 
 /**
  * Sets a condition the way Kubernetes controllers do: lastTransitionTime only moves when the

@@ -51,6 +51,8 @@ export const ENV = {
   /** Comma-separated Host names the listeners accept besides loopback and their bind address. */
   allowedHosts: 'THOUGHTGATE_ALLOWED_HOSTS',
   drainTimeout: 'THOUGHTGATE_DRAIN_TIMEOUT',
+  /** Standalone: a directory of the sidecar's own where approvals survive a restart. */
+  stateDir: 'THOUGHTGATE_STATE_DIR',
   /** Cluster mode: the ConfigMap to watch (namespace from POD_NAMESPACE). */
   configMap: 'THOUGHTGATE_CONFIGMAP',
   labelsFile: 'THOUGHTGATE_LABELS_FILE',

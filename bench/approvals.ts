@@ -250,7 +250,7 @@ async function main(): Promise<void> {
           {
             name: 'oncall',
             slack: { channel: CH, apiUrl: fake.url, tokenEnv: 'T' },
-            approvers: { users: [APPROVER], userGroups: [] },
+            approvers: { users: [APPROVER], userGroups: [], required: 1 },
             reactions: { approve: ['white_check_mark'], reject: ['x'] },
             timeout: '1h',
             onTimeout: 'reject',

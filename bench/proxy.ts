@@ -14,12 +14,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readBigStream } from './support/big-stream.js';
+import { measureBigStream } from './support/big-stream.js';
 import { alternate, load } from './support/load.js';
 import { runUpstream, SSE_TOTAL_BYTES } from './support/mcp-upstream.js';
 import { policies } from './support/policies.js';
-import { freePort, pct, spawnReady } from './support/processes.js';
-import { cpuMicros, cpuOf, foreignLoad, type Memory, memory, niceSelf, peakTracker, pinSelfAndPlanProxy } from './support/proc.js';
+import { freePort, median, pct, quantile, rotate, spawnReady } from './support/processes.js';
+import { cpuOf, cpuPreciseMicros, foreignLoad, type Memory, memory, niceSelf, peakTracker, pinSelfAndPlanProxy } from './support/proc.js';
 import { post, PROXY_NODE_OPTIONS, proxyPids, reapOnExit, type Started, startFloor, startSidecar } from './support/proxies.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -55,12 +55,6 @@ function configs(dir: string, upstream: string): { plain: string; cedar: string 
 
 const line = (name: string, value: number | string, unit = '') =>
   console.log(`${name} ${typeof value === 'number' ? (Number.isFinite(value) ? value.toFixed(3) : 'NaN') : value}${unit ? ` ${unit}` : ''}`);
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-/** The targets in a different order each round, so none always runs first (or last). */
-const rotate = <T>(xs: T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length]!);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------- load runs ----------
@@ -94,12 +88,12 @@ const pairedAdded = () => median(cedarPaired.map((r) => (r.governed - r.plain) *
 /** Every run of a (phase, target, clients), over the rounds; figures are their medians. */
 const runs = new Map<string, Run[]>();
 
-async function measure(key: string, url: string, body: string, clients: number, pid: number | null, onTick?: () => void): Promise<void> {
+async function measure(key: string, url: string, body: string, clients: number, pid: number | null, onTick?: () => void, seconds = SECONDS): Promise<void> {
   const otherOnProxyCore = foreignLoad(ours.cores?.proxy ?? null, ours.onProxyCore);
   const otherOnLoadCore = foreignLoad(ours.cores?.load ?? null, ours.onLoadCore);
-  const cpu0 = pid === null ? Number.NaN : cpuMicros(pid);
-  const r = await load(url, body, clients, SECONDS, onTick ? { onTick } : {});
-  const cpu1 = pid === null ? Number.NaN : cpuMicros(pid);
+  const cpu0 = pid === null ? Number.NaN : cpuPreciseMicros(pid);
+  const r = await load(url, body, clients, seconds, onTick ? { onTick } : {});
+  const cpu1 = pid === null ? Number.NaN : cpuPreciseMicros(pid);
   const run = {
     rps: r.rps,
     p50: pct(r.lat, 50),
@@ -135,11 +129,13 @@ function ratios(a: string, b: string, f: 'rps' | 'cpu'): number[] {
 }
 const ratio = (a: string, b: string, f: 'rps' | 'cpu') => median(ratios(a, b, f));
 
-/** The median of the per-round ratios, and with more than one round their range. */
+/** The median of the per-round ratios, and with more than one round their range (and with more
+ *  than three their interquartile range). */
 function ratioLine(name: string, a: string, b: string, f: 'rps' | 'cpu'): void {
   const rs = ratios(a, b, f);
   line(name, median(rs));
   if (rs.length > 1) line(`${name}_range`, `${Math.min(...rs).toFixed(3)}..${Math.max(...rs).toFixed(3)}`);
+  if (rs.length > 3) line(`${name}_iqr`, `${quantile(rs, 0.25).toFixed(3)}..${quantile(rs, 0.75).toFixed(3)}`);
 }
 
 function printMemory(prefix: string, m: Memory): void {
@@ -175,6 +171,9 @@ async function start(env: Env, target: Target, o: { logLevel?: string; stdout?: 
 
 const startFirst: Record<Target, number> = { floor: Number.NaN, sidecar: Number.NaN, sidecar_cedar: Number.NaN };
 
+/** An idle pod is idle for minutes; 5 s is past the sidecar's idle collection (two quiet 1 s windows) after its start and first call. */
+const IDLE_READ_MS = 5000;
+
 /** Start to ready and to the first answered request (a governed one with Cedar), median of STARTS;
  *  the last start of each stays up for the idle-memory reading and is returned. */
 async function startTimes(env: Env): Promise<{ kept: Record<Target, Started>; idle: Record<Target, Promise<Memory>> }> {
@@ -193,8 +192,9 @@ async function startTimes(env: Env): Promise<{ kept: Record<Target, Started>; id
       if (i < STARTS - 1) await p.stop();
       else {
         kept[target] = p;
-        // Idle memory: this fresh process, one request made, read 2 s later.
-        idle[target] = sleep(2000).then(() => memory(p.pid));
+        // Idle memory: this fresh process, one request made, read IDLE_READ_MS later (the sidecar
+        // collects once a 1 s window after work was quiet: sidecar/proxy/reclaim.ts).
+        idle[target] = sleep(IDLE_READ_MS).then(() => memory(p.pid));
       }
     }
     startFirst[target] = median(first);
@@ -206,7 +206,7 @@ async function startTimes(env: Env): Promise<{ kept: Record<Target, Started>; id
 }
 
 async function idleMemory(reads: Record<Target, Promise<Memory>>): Promise<Record<Target, Memory>> {
-  console.log('# idle memory: a fresh process, one request made (a governed one with Cedar), read 2 s later');
+  console.log(`# idle memory: a fresh process, one request made (a governed one with Cedar), read ${IDLE_READ_MS / 1000} s later`);
   const out = {} as Record<Target, Memory>;
   for (const target of ['floor', 'sidecar', 'sidecar_cedar'] as const) {
     out[target] = await reads[target];
@@ -217,19 +217,7 @@ async function idleMemory(reads: Record<Target, Promise<Memory>>): Promise<Recor
 
 /** 100 MB of SSE through a proxy: its RSS growth while it streams, same upstream, same reader. */
 async function sse(name: string, p: Started): Promise<number> {
-  const before = memory(p.pid);
-  const peak = peakTracker(p.pid);
-  const tick = setInterval(peak.sample, 50);
-  const t = process.hrtime.bigint();
-  let bytes = 0;
-  try {
-    bytes = await readBigStream(p.url);
-  } finally {
-    clearInterval(tick);
-  }
-  peak.sample();
-  const seconds = Number(process.hrtime.bigint() - t) / 1e9;
-  const top = peak.peak();
+  const { bytes, seconds, before, top } = await measureBigStream(p.pid, p.url);
   line(`sse.${name}.mib`, bytes / 1048576);
   line(`sse.${name}.mib_per_s`, bytes / 1048576 / seconds);
   line(`sse.${name}.rss_growth_mib`, top.rss - before.rss);
@@ -454,6 +442,8 @@ function report(o: {
   target('sse_growth_after_load_mib', o.sseSidecarAfterLoad, '<=', 10);
   target('idle_private_cedar_mib', o.idle.sidecar_cedar.anon, '<=', 32);
   target('peak_private_mib', Math.max(o.peak.forward.anon, o.peak.cedar.anon), '<=', 64);
+  // One process each, two rounds: a rough figure. bench/cpu-per-request.ts (also in `make bench`)
+  // measures this ratio over several starts and many short alternating slices, with its spread.
   target('cpu_per_request_to_floor', ratio('fwd.sidecar.c50', 'fwd.floor.c50', 'cpu'), '<=', 1.2);
 }
 

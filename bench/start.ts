@@ -1,8 +1,9 @@
 // Start to ready and idle memory of the standalone sidecar, without Cedar and with the 20-policy set
 // of bench/proxy.ts. Per start: spawn → admin /ready 200 (polled every 2 ms), then the first governed
-// call 0.5 s later (its latency: what was moved off the path to ready is paid here, if anywhere), then 2 s of
+// call 0.5 s later (its latency: what was moved off the path to ready is paid here, if anywhere), then 5 s of
 // idle and the private (RssAnon) and total RSS. Prints medians and spread of the starts; the CPU
-// time to ready (all threads) is the steadier figure when the machine is busy.
+// time to ready (all threads, from schedstat: µs, not 10 ms ticks) is the steadier figure when the
+// machine is busy.
 //
 //   node dist/bench/start.js [--runs 7] [--only no_cedar|cedar20]
 //        [--variant 'label|dist/cli.js|NODE_OPTIONS|K=V,K=V|node flags' ...]
@@ -10,29 +11,22 @@
 // Variants (default: this build as the image runs it, with and without the compile cache) run
 // alternately, A B A B …, after one uncounted start each, so a comparison is made in one run on a
 // shared machine. The sidecar runs on BENCH_NODE (default this node).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { policies } from './support/policies.js';
-import { cpuMicros, statusMemory } from './support/proc.js';
-import { freePort, pct } from './support/processes.js';
+import { statusMemory } from './support/proc.js';
+import { summary } from './support/processes.js';
+import { parseVariant, startVariantSidecar, type Variant } from './support/variants.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const NODE = process.env['BENCH_NODE'] || process.execPath;
+/** After the first call: past the sidecar's idle collection (two quiet 1 s windows, sidecar/proxy/reclaim.ts). */
+const IDLE_READ_MS = 5000;
 /** The container image's (Dockerfile.sidecar). */
 const IMAGE_NODE_OPTIONS = '--max-semi-space-size=4';
-
-interface Variant {
-  label: string;
-  cli: string;
-  nodeOptions: string;
-  env: Record<string, string>;
-  /** Flags before the script: V8's wasm flags are not allowed in NODE_OPTIONS. */
-  nodeArgs: string[];
-}
 
 function args(): { runs: number; variants: Variant[]; only: string | null } {
   const a = process.argv.slice(2);
@@ -43,19 +37,7 @@ function args(): { runs: number; variants: Variant[]; only: string | null } {
     if (a[i] === '--runs') runs = Number(a[++i]);
     else if (a[i] === '--only') only = a[++i]!;
     else if (a[i] === '--variant') {
-      const [label, cli, nodeOptions, env, nodeArgs] = a[++i]!.split('|');
-      variants.push({
-        label: label!,
-        cli: cli || join(HERE, '..', 'cli.js'),
-        nodeOptions: nodeOptions ?? IMAGE_NODE_OPTIONS,
-        env: Object.fromEntries(
-          (env ?? '')
-            .split(',')
-            .filter(Boolean)
-            .map((kv) => kv.split('=') as [string, string]),
-        ),
-        nodeArgs: (nodeArgs ?? '').split(' ').filter(Boolean),
-      });
+      variants.push(parseVariant(a[++i]!, { cli: join(HERE, '..', 'cli.js'), nodeOptions: IMAGE_NODE_OPTIONS }));
     }
   }
   if (variants.length === 0) {
@@ -96,30 +78,8 @@ interface Sample {
 }
 
 async function once(v: Variant, config: string, body: string): Promise<Sample> {
-  const port = await freePort();
-  const adminPort = await freePort();
-  const t0 = process.hrtime.bigint();
-  const child = spawn(
-    NODE,
-    [...v.nodeArgs, v.cli, 'sidecar', '--config', config, '--port', String(port), '--admin-port', String(adminPort), '--log-level', 'warn'],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, NODE_OPTIONS: v.nodeOptions, ...v.env },
-    },
-  );
-  const exited = new Promise((r) => child.once('exit', r));
+  const { port, readyMs, readyCpuMs, child, stop } = await startVariantSidecar(NODE, v, ['--config', config]);
   try {
-    for (let i = 0; ; i++) {
-      if (i > 5000) throw new Error(`${v.label}: not ready after 10 s`);
-      const ok = await fetch(`http://127.0.0.1:${adminPort}/ready`).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) break;
-      await sleep(2);
-    }
-    const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    const readyCpuMs = cpuMicros(child.pid!) / 1000;
     // An agent's first call comes after its own start, not within a millisecond of /ready.
     await sleep(FIRST_CALL_AFTER_MS);
     const t1 = process.hrtime.bigint();
@@ -130,17 +90,11 @@ async function once(v: Variant, config: string, body: string): Promise<Sample> {
     });
     await r.text();
     const firstCallMs = Number(process.hrtime.bigint() - t1) / 1e6;
-    await sleep(2000);
+    await sleep(IDLE_READ_MS);
     return { readyMs, readyCpuMs, firstCallMs, firstCallStatus: r.status, ...statusMemory(child.pid!) };
   } finally {
-    child.kill();
-    await exited;
+    await stop();
   }
-}
-
-function summary(name: string, values: number[], unit: string): void {
-  const s = [...values].sort((a, b) => a - b);
-  console.log(`${name} ${pct(s, 50).toFixed(1)} ${unit} (min ${s[0]!.toFixed(1)}, max ${s[s.length - 1]!.toFixed(1)}, n ${s.length})`);
 }
 
 async function main(): Promise<void> {

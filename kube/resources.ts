@@ -2,7 +2,7 @@
 // shapes: client-node's types where they exist (type-only: the sidecar never loads client-node).
 import type { V1ConfigMap, V1Namespace } from '@kubernetes/client-node';
 import { APPROVAL_REQUEST_KIND } from '../api/approval-request.js';
-import { KINDS } from '../api/crds.js';
+import { KINDS } from '../api/kinds.js';
 import { API_VERSION } from '../api/wellknown.js';
 import { hasName, type KubeObject, type ResourceType } from './protocol.js';
 

@@ -59,7 +59,7 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
     const parsed = ApprovalDecisionSpecSchema.safeParse(decision.spec);
     const spec = parsed.success ? parsed.data : null;
     const request = spec ? await this.getRequest(ns, spec.approvalRequest) : null;
-    const requestSpec = request ? ApprovalRequestSpecSchema.safeParse(request.spec) : null;
+    const requestSpec = request ? ApprovalRequestSpecSchema().safeParse(request.spec) : null;
     const channelName = requestSpec?.success ? requestSpec.data.channel : undefined;
     const channelObj = channelName ? this.ctx.cache(APPROVAL_CHANNELS).get(channelName, ns) : undefined;
     const channel = channelObj ? ApprovalChannelSpecSchema.safeParse(channelObj.spec) : null;

@@ -4,12 +4,11 @@ import { ApprovalChannelSpecSchema, type ApprovalChannelSpec } from '../api/crds
 import { decisionPolicyProblems, planDecision, policyState, requiredApprovals, type DecisionPlanInput } from './approval-decision-plan.js';
 
 const now = new Date('2026-12-06T12:00:00Z');
-const channel = (approvers: Record<string, unknown>, required?: number): ApprovalChannelSpec => {
-  const c = ApprovalChannelSpecSchema.parse({ slack: { channel: 'C0123', tokenSecretRef: { name: 't' } }, approvers });
-  // approvers.required (the two-person rule) is read where the channel has it.
-  if (required !== undefined) (c.approvers as Record<string, unknown>).required = required;
-  return c;
-};
+const channel = (approvers: Record<string, unknown>, required?: number): ApprovalChannelSpec =>
+  ApprovalChannelSpecSchema.parse({
+    slack: { channel: 'C0123', tokenSecretRef: { name: 't' } },
+    approvers: { ...approvers, ...(required ? { required } : {}) },
+  });
 const k8sChannel = (required?: number) => channel({ kubernetes: { users: ['alice', 'bob'], groups: ['oncall'] } }, required);
 const requestSpec: ApprovalRequestSpec = {
   channel: 'oncall',
@@ -202,10 +201,21 @@ describe('tallyVotes and withVote', () => {
     expect(tallyVotes([], 0).summary).toBe('0/1');
   });
 
-  test('requiredApprovals reads approvers.required, 1 when absent or not a whole number ≥ 1', () => {
+  test('requiredApprovals reads approvers.required, 1 when absent', () => {
     expect(requiredApprovals(k8sChannel())).toBe(1);
     expect(requiredApprovals(k8sChannel(3))).toBe(3);
-    expect(requiredApprovals(k8sChannel(0))).toBe(1);
+  });
+
+  test('approvers.required counts Kubernetes approvers too: explicit users of both kinds must be enough', () => {
+    const parse = (approvers: Record<string, unknown>) =>
+      ApprovalChannelSpecSchema.safeParse({ slack: { channel: 'C0123', tokenSecretRef: { name: 't' } }, approvers });
+    expect(parse({ users: ['U0123'], kubernetes: { users: ['alice'] }, required: 2 }).success).toBe(true);
+    expect(parse({ kubernetes: { users: ['alice', 'bob'] }, required: 2 }).success).toBe(true);
+    expect(parse({ kubernetes: { groups: ['oncall'] }, required: 3 }).success).toBe(true);
+    const short = parse({ kubernetes: { users: ['alice'] }, required: 2 });
+    expect(short.success).toBe(false);
+    expect(JSON.stringify(short.error?.issues)).toContain('2 approvals are required but only 1 approvers are listed');
+    expect(parse({ kubernetes: {} }).success).toBe(false);
   });
 });
 

@@ -56,10 +56,10 @@ export type DecisionPlan =
   /** The vote is in the request already (counted before a crash, or the same vote again): mark it. */
   | { do: 'mark-counted'; reason: string; message: string };
 
-/** approvers.required of a channel (the two-person rule), 1 when absent. */
+/** approvers.required of a channel (the two-person rule): distinct approvers, Slack and Kubernetes together. */
 export function requiredApprovals(channel: ApprovalChannelSpec): number {
-  const n = (channel.approvers as { required?: unknown }).required;
-  return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : 1;
+  const n = channel.approvers.required;
+  return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
 /** Whether this user is one of the channel's Kubernetes approvers (by name, or by a group). */

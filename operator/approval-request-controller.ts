@@ -189,7 +189,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
   /** One step; the updated object to plan again with, or null when done for now. */
   private async act(obj: Obj): Promise<Obj | null> {
     const key = requestId(obj);
-    const parsed = ApprovalRequestSpecSchema.safeParse(obj.spec);
+    const parsed = ApprovalRequestSpecSchema().safeParse(obj.spec);
     const status = obj.status ?? {};
     const plan = planApproval({
       namespace: obj.metadata.namespace!,
@@ -577,7 +577,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     this.forget(key);
     const ts = o.status?.slack?.ts;
     if (this.stopped || !ts || isTerminal(o.status?.phase)) return;
-    const parsed = ApprovalRequestSpecSchema.safeParse(o.spec);
+    const parsed = ApprovalRequestSpecSchema().safeParse(o.spec);
     if (!parsed.success) return;
     void this.slack
       .resolve(o.metadata.namespace!, parsed.data.channel)

@@ -61,7 +61,7 @@ export function keepAuditEvent(e: unknown): AuditEventObject | null {
   const raw = m.annotations?.[AUDIT_EVENT_ANNOTATION];
   if (!str(raw, AUDIT_ANNOTATION_MAX_CHARS)) return null;
   try {
-    if (!AuditEventKeySchema.safeParse(JSON.parse(raw)).success) return null;
+    if (!AuditEventKeySchema().safeParse(JSON.parse(raw)).success) return null;
   } catch {
     return null;
   }

@@ -31,7 +31,7 @@ function keyOf(e: AuditEventObject) {
   const raw = e.metadata.annotations?.[AUDIT_EVENT_ANNOTATION];
   if (raw === undefined) return null;
   try {
-    const k = AuditEventKeySchema.safeParse(JSON.parse(raw));
+    const k = AuditEventKeySchema().safeParse(JSON.parse(raw));
     return k.success ? k.data : null;
   } catch {
     return null;

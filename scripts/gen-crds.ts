@@ -270,7 +270,7 @@ const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
     },
   ],
   [
-    LabelSelectorRequirementSchema,
+    LabelSelectorRequirementSchema(),
     {
       'x-kubernetes-validations': [
         rule("!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)", 'operators In and NotIn need at least one value', {
@@ -321,12 +321,12 @@ const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
   // metav1.Condition convention: one entry per type, merged per entry by server-side apply.
   [GovernancePolicyStatusSchema.shape.conditions.unwrap(), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }],
   [ApprovalChannelStatusSchema.shape.conditions.unwrap(), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }],
-  [ApprovalRequestStatusSchema.shape.conditions.unwrap(), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }],
+  [ApprovalRequestStatusSchema().shape.conditions.unwrap(), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }],
   // ApprovalRequest: what a sidecar asked for never changes; the two things a sidecar may do to
   // its request later (cancel, mark executing) only go one way. `arguments` cannot be covered:
   // CEL does not see inside a preserve-unknown-fields object; requestHash (immutable) binds them.
   [
-    ApprovalRequestSpecSchema,
+    ApprovalRequestSpecSchema(),
     {
       'x-kubernetes-validations': [
         rule(
@@ -349,20 +349,20 @@ const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
       ],
     },
   ],
-  [ApprovalRequestSpecSchema.shape.requestHash, { maxLength: 64 }],
-  [ApprovalRequestSpecSchema.shape.expiresAt, { format: 'date-time', maxLength: 64 }],
-  [ApprovalRequestSpecSchema.shape.executionStartedAt.unwrap(), { format: 'date-time', maxLength: 64 }],
+  [ApprovalRequestSpecSchema().shape.requestHash, { maxLength: 64 }],
+  [ApprovalRequestSpecSchema().shape.expiresAt, { format: 'date-time', maxLength: 64 }],
+  [ApprovalRequestSpecSchema().shape.executionStartedAt.unwrap(), { format: 'date-time', maxLength: 64 }],
   // Bounds for the cost of the root rules (below) that compare these.
-  [ApprovalRequestStatusSchema.shape.decidedAt.unwrap(), { format: 'date-time', maxLength: 64 }],
-  [ApprovalRequestStatusSchema.shape.decidedBy.unwrap(), { maxItems: 50 }],
-  [ApprovalRequestStatusSchema.shape.votes.unwrap(), { maxItems: 100 }],
+  [ApprovalRequestStatusSchema().shape.decidedAt.unwrap(), { format: 'date-time', maxLength: 64 }],
+  [ApprovalRequestStatusSchema().shape.decidedBy.unwrap(), { maxItems: 50 }],
+  [ApprovalRequestStatusSchema().shape.votes.unwrap(), { maxItems: 100 }],
   // ApprovalDecision: what was decided, by whom, never changes (the admission policy says so too,
   // but this holds even on a cluster without it).
   [ApprovalDecisionSpecSchema, { 'x-kubernetes-validations': [rule('self == oldSelf', 'an ApprovalDecision cannot be changed; create a new one')] }],
-  [ApprovalRequestStatusSchema.shape.decidedBy.unwrap().element.shape.id, { maxLength: 128 }],
-  [ApprovalRequestStatusSchema.shape.decidedBy.unwrap().element.shape.name.unwrap(), { maxLength: 256 }],
-  [ApprovalRequestStatusSchema.shape.slack.unwrap().shape.ts.unwrap(), { maxLength: 64 }],
-  [ApprovalRequestStatusSchema.shape.slack.unwrap().shape.postingStartedAt.unwrap(), { format: 'date-time', maxLength: 64 }],
+  [ApprovalRequestStatusSchema().shape.decidedBy.unwrap().element.shape.id, { maxLength: 128 }],
+  [ApprovalRequestStatusSchema().shape.decidedBy.unwrap().element.shape.name.unwrap(), { maxLength: 256 }],
+  [ApprovalRequestStatusSchema().shape.slack.unwrap().shape.ts.unwrap(), { maxLength: 64 }],
+  [ApprovalRequestStatusSchema().shape.slack.unwrap().shape.postingStartedAt.unwrap(), { format: 'date-time', maxLength: 64 }],
 ]);
 
 /**
@@ -875,8 +875,8 @@ export function generateCrds(): GeneratedFile[] {
       names: KINDS.ApprovalRequest,
       description:
         "ApprovalRequest: one call awaiting a human decision. A sidecar creates it; the operator posts it to the ApprovalChannel's Slack channel and writes the decision into status. `kubectl get approvalrequests -A` lists what is pending.",
-      spec: ApprovalRequestSpecSchema,
-      status: ApprovalRequestStatusSchema,
+      spec: ApprovalRequestSpecSchema(),
+      status: ApprovalRequestStatusSchema(),
       columns: [
         { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Pending, Posted, or the decision' },
         { name: 'Tool', type: 'string', jsonPath: '.spec.tool', description: 'The tool (or target) the call is for' },

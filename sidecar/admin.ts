@@ -78,7 +78,7 @@ export function captureReadiness(file: string): (ports: { transparentPort: numbe
     if (cached?.key === key) return cached.parsed;
     let parsed: { state: CaptureState } | { error: string };
     try {
-      const r = CaptureStateSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+      const r = CaptureStateSchema().safeParse(JSON.parse(readFileSync(file, 'utf8')));
       parsed = r.success
         ? { state: r.data }
         : { error: `capture state ${file} is invalid: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };

@@ -18,7 +18,7 @@ import { adoptedOwner, createApprovalRuntime, type ApprovalRuntime } from './app
 import { UpstreamHealth } from './health.js';
 import type { Logger } from '../lib/log.js';
 import { createSidecarMetrics, type CaptureListener, type CaptureRefusal, type SidecarMetrics } from './metrics.js';
-import { createRequestContext, type RequestContext } from './proxy/context.js';
+import { CorrelatedResponse, createRequestContext, type RequestContext } from './proxy/context.js';
 import {
   forwardEgress,
   openTunnel,
@@ -36,6 +36,7 @@ import { checkHost, hostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
+import { type IdleReclaim, reclaimWhenIdle } from './proxy/reclaim.js';
 import { createSourceTokens } from './oauth/client-credentials.js';
 import { systemClock } from '../lib/clock.js';
 import { compileSnapshot, type CompiledSource, type Snapshot } from './snapshot.js';
@@ -74,6 +75,12 @@ export interface SidecarOptions {
   provider: ConfigProvider;
   drainTimeoutMs?: number;
   probeIntervalMs?: number;
+  /**
+   * Hand the heap back with a memory-reducing collection once quiet. The command (sidecar/main.ts)
+   * turns it on; off by default where the sidecar shares its process (tests, in-process benches),
+   * since the collection would be of their heap too.
+   */
+  idleReclaim?: boolean;
   /**
    * Where humans decide (gate 4): standaloneBackend() from approvals/standalone.ts, or the cluster
    * backend. Without one, calls that need approval are refused with -32006. The sidecar closes it.
@@ -172,6 +179,9 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   let noConfigReason = 'no configuration has been loaded yet';
   let draining = false;
   let inflight = 0;
+  /** Requests started since the process began (the idle collection waits for windows without any). */
+  let started = 0;
+  let idle: IdleReclaim | null = null;
   const streams = new Set<http.ServerResponse>();
   /** Requests in flight per client connection (pipelining). */
   const pipelined = new WeakMap<Socket, number>();
@@ -256,6 +266,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     metrics.configLastReload.set(Date.now() / 1000);
     void health.track(next);
     if (listening) warmSoon(next);
+    // Compiling a config grows the heap for little CPU: the next quiet spell collects.
+    idle?.owe();
     log.info(previous ? 'config reloaded' : 'config loaded', {
       origin: u.origin,
       hash: next.hash,
@@ -334,6 +346,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       }
       pipelined.set(socket, onSocket);
       inflight++;
+      started++;
       // One listener: a relayed answer's pipeline adds its own, and Node warns past ten per response.
       res.once('close', () => {
         pipelined.set(socket, (pipelined.get(socket) ?? 1) - 1);
@@ -481,7 +494,11 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     server.on('drop', () => refusedAtCap(listener));
   };
   const httpListener = (listener: HttpListener, onRequest: http.RequestListener): http.Server => {
-    const server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, connectionsCheckingInterval: 1000 }, onRequest);
+    const server = http.createServer(
+      // CorrelatedResponse: the correlation id goes out in writeHead's own headers (proxy/context.ts).
+      { keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, connectionsCheckingInterval: 1000, ServerResponse: CorrelatedResponse },
+      onRequest,
+    ) as http.Server;
     httpServers.push(server);
     if (current) tuneServer?.(current);
     countConnections(server, listener);
@@ -559,12 +576,15 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     if (o.capture.tlsPort !== undefined) for (let i = 0; i < 2; i++) tlsListener();
   }
   const captureFile = o.capture ? captureReadiness(o.capture.stateFile) : null;
-  /** One rule for /ready and Sidecar.ready(): a config, not draining, upstreams up, capture installed, credentials usable. */
+  /** One rule for /ready and Sidecar.ready(): a config, not draining, upstreams up, capture installed, credentials usable, the approval store writable. */
   const readiness = () => {
     const capture = captureFile?.(capturePorts) ?? null;
     const creds = credentials.report();
-    const ready = current !== null && !draining && health.allUp() && (capture === null || capture.state !== null) && creds.every((c) => c.ok);
-    return { ready, capture, creds };
+    // A broken approval store refuses every approval: the pod should get no traffic it would fail.
+    const store = o.approvals?.storeStatus?.() ?? null;
+    const ready =
+      current !== null && !draining && health.allUp() && (capture === null || capture.state !== null) && creds.every((c) => c.ok) && !store?.failure;
+    return { ready, capture, creds, store };
   };
   /** The capture listeners' ports, once bound (before the admin port serves /ready). */
   let capturePorts: { transparentPort: number; tlsPort: number | null } | null = null;
@@ -575,7 +595,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     readiness: () => {
       const snap = current;
       const upstreams = health.report();
-      const { ready, capture, creds } = readiness();
+      const { ready, capture, creds, store } = readiness();
       return {
         ready,
         draining,
@@ -587,6 +607,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         capture,
         // Where each credential comes from and whether it is usable; never a value.
         credentials: creds,
+        ...(store ? { approvalStore: { writable: store.failure === null, ...(store.failure ? { reason: store.failure } : {}) } } : {}),
       };
     },
   });
@@ -610,6 +631,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   refreshHosts();
   listening = true;
   if (current) warmSoon(current);
+  // Once quiet after start (and after later work), the heap the work grew is handed back.
+  if (o.idleReclaim) idle = reclaimWhenIdle({ requests: () => started });
   log.info('sidecar listening', { proxy: `http://${o.bind}:${port}`, admin: `http://${o.adminBind ?? o.bind}:${adminPort}`, config: o.provider.description });
 
   let closing: Promise<void> | null = null;
@@ -623,6 +646,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     close() {
       closing ??= (async () => {
         draining = true;
+        idle?.stop();
         const deadline = Date.now() + (o.drainTimeoutMs ?? 10_000);
         log.info('draining', { inflight, deadlineMs: o.drainTimeoutMs ?? 10_000 });
         for (const s of httpServers) {

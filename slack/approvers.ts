@@ -3,6 +3,9 @@
 //   - at most 1000 entries per cache (users and groups separately), least recently used evicted;
 //   - entries live 10 minutes, so removing someone from a user group takes effect within 10 min
 //     (and a new member can decide within 10 min) without polling Slack's Tier 2 method often.
+//     The Socket Mode receiver re-reads a group (groupMembers(g, maxAgeMs), 5 s by default) before
+//     counting a button approve that counts only through it, so there a removal takes effect
+//     within seconds.
 // Concurrent lookups of the same key share one Slack call.
 import { systemClock, type Clock } from '../lib/clock.js';
 import { SlackApprovalError } from './errors.js';
@@ -62,6 +65,8 @@ export type SlackCall = (method: string, args: Record<string, unknown>, opts?: R
 export interface Approvers {
   users: readonly string[];
   userGroups: readonly string[];
+  /** Distinct approvers who must approve (the two-person rule); default 1. */
+  required?: number;
 }
 
 export interface ApproverDirectoryOptions {
@@ -73,6 +78,8 @@ export interface ApproverDirectoryOptions {
 export class ApproverDirectory {
   readonly names: LruTtlCache<string, string>;
   readonly groups: LruTtlCache<string, readonly string[]>;
+  /** When each cached group was read (wall clock). */
+  private readonly groupsReadAt: LruTtlCache<string, number>;
   private readonly pending = new Map<string, Promise<unknown>>();
 
   constructor(
@@ -81,6 +88,7 @@ export class ApproverDirectory {
   ) {
     this.names = new LruTtlCache(opts);
     this.groups = new LruTtlCache(opts);
+    this.groupsReadAt = new LruTtlCache(opts);
   }
 
   private once<T>(key: string, load: () => Promise<T>): Promise<T> {
@@ -91,9 +99,15 @@ export class ApproverDirectory {
     return p;
   }
 
-  /** Members of a user group (usergroups.users.list); errors propagate (callers fail closed). */
-  groupMembers(groupId: string): Promise<readonly string[]> {
-    const hit = this.groups.get(groupId);
+  /**
+   * Members of a user group (usergroups.users.list); errors propagate (callers fail closed).
+   * `maxAgeMs`: a cached read older than this is not used (Slack is read again, and that cached;
+   * a read already running is shared).
+   */
+  groupMembers(groupId: string, maxAgeMs?: number): Promise<readonly string[]> {
+    const at = this.groupsReadAt.get(groupId);
+    const young = maxAgeMs === undefined || (at !== undefined && Date.now() - at <= maxAgeMs);
+    const hit = young ? this.groups.get(groupId) : undefined;
     if (hit) return Promise.resolve(hit);
     return this.once(`g:${groupId}`, async () => {
       const res = await this.call('usergroups.users.list', { usergroup: groupId }, { priority: 'normal' });
@@ -101,6 +115,7 @@ export class ApproverDirectory {
         throw new SlackApprovalError('retryable', 'bad_response', 'usergroups.users.list', 'Slack usergroups.users.list: answer without users');
       const members = res.users.filter((u): u is string => typeof u === 'string');
       this.groups.set(groupId, members);
+      this.groupsReadAt.set(groupId, Date.now());
       return members;
     });
   }

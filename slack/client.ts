@@ -2,7 +2,7 @@
 // shared per-token SlackConnection. It posts the approval message, reads a decision from the
 // reactions, and writes the outcome into the message. All calls go through the token's limiter;
 // all failures are SlackApprovalErrors (retryable or permanent) so callers can fail closed.
-import { collectVotes, decideFromVotes, reactionFingerprint, type Decision, type ReactionRule, type SlackReaction } from './decision.js';
+import { collectVotes, reactionFingerprint, requiredApprovals, tally, type Decision, type ReactionRule, type SlackReaction } from './decision.js';
 import { SlackApprovalError } from './errors.js';
 import {
   buildApprovalMessage,
@@ -13,7 +13,7 @@ import {
   type ApprovalOutcome,
   type SlackMessage,
 } from './message.js';
-import type { Approvers } from './approvers.js';
+import { LruTtlCache, type Approvers } from './approvers.js';
 import type { SlackConnection } from './connection.js';
 import type { Priority } from './rate-limiter.js';
 import type { PendingApproval, PollResult } from './poller.js';
@@ -25,6 +25,8 @@ export interface SlackChannelConfig {
   reactions: ReactionRule;
   /** Argument key globs shown as "[redacted]". */
   redact?: readonly string[];
+  /** Approve/Reject buttons instead of reactions (the channel has an app-level token; socket-mode.ts receives the clicks). */
+  buttons?: boolean;
 }
 
 /** What ApprovalChannel.status needs to say whether the token and the channel work. */
@@ -46,7 +48,7 @@ export interface ChannelCheck {
 }
 
 /** What a caller supplies per approval; the channel supplies reactions, approvers and redaction. */
-export type ApprovalPostInput = Omit<ApprovalMessageInput, 'reactions' | 'approvers' | 'redact'>;
+export type ApprovalPostInput = Omit<ApprovalMessageInput, 'reactions' | 'approvers' | 'redact' | 'buttons'>;
 
 export interface PostedMessage {
   channel: string;
@@ -54,13 +56,24 @@ export interface PostedMessage {
 }
 
 export class SlackApprovalClient {
+  /** Per message ts: its queue of chat.update calls (removed when it drains). */
+  private readonly chains = new Map<string, { tail: Promise<void>; seq: number }>();
+  /** Messages finish() was called for (bounded: an approval lives far shorter than the TTL). */
+  private readonly finished = new LruTtlCache<string, true>({ maxEntries: 10_000, ttlMs: 24 * 3_600_000 });
+
   constructor(
     readonly connection: SlackConnection,
     readonly config: SlackChannelConfig,
   ) {}
 
   private messageInput(input: ApprovalPostInput): ApprovalMessageInput {
-    return { ...input, reactions: this.config.reactions, approvers: this.config.approvers, redact: this.config.redact ?? [] };
+    return {
+      ...input,
+      reactions: this.config.reactions,
+      approvers: this.config.approvers,
+      redact: this.config.redact ?? [],
+      ...(this.config.buttons ? { buttons: true } : {}),
+    };
   }
 
   private static guard(method: string, msg: SlackMessage): void {
@@ -91,8 +104,16 @@ export class SlackApprovalClient {
     }
     try {
       const allowed = await this.connection.directory.allowlist(this.config.approvers, true);
-      out.approversOk = true;
       out.approverCount = allowed.size;
+      // The two-person rule with fewer people than it needs could never approve anything.
+      const required = requiredApprovals(this.config.approvers.required);
+      const people = [...allowed].filter((u) => u !== out.botUserId).length;
+      if (people < required) {
+        out.error = `${required} approvals are required but only ${people} approver${people === 1 ? '' : 's'} can approve (users and user-group members, not the bot)`;
+        out.retryable = false;
+        return out;
+      }
+      out.approversOk = true;
     } catch (e) {
       return fail(out, e);
     }
@@ -182,7 +203,8 @@ export class SlackApprovalClient {
     const explicit = new Set(this.config.approvers.users);
     const needGroups = this.config.approvers.userGroups.length > 0 && [...votes.approve, ...votes.reject].some((u) => !explicit.has(u));
     const allowed = await this.connection.directory.allowlist(this.config.approvers, needGroups);
-    return { decision: decideFromVotes(votes, allowed, bot), fingerprint };
+    const t = tally(votes, allowed, this.config.approvers.required, bot);
+    return { decision: t.state === 'pending' ? null : { outcome: t.state, by: t.by }, tally: t, fingerprint };
   }
 
   /** The decision on a message, or null while nobody allowed has decided. */
@@ -190,16 +212,68 @@ export class SlackApprovalClient {
     return (await this.pollReactions(ts, 'normal')).decision;
   }
 
-  /** Rewrites the message with the outcome (chat.update). Names of deciders are looked up when missing. */
-  async finish(ts: string, input: ApprovalPostInput, outcome: ApprovalOutcome): Promise<void> {
-    const by = await Promise.all((outcome.by ?? []).map(async (b) => ({ id: b.id, name: b.name ?? (await this.connection.directory.displayName(b.id)) })));
-    const msg = buildOutcomeMessage(this.messageInput(input), { ...outcome, by });
+  /**
+   * Rewrites the message with the outcome (chat.update). Names of deciders are looked up when
+   * missing. After it, progress updates of this message are dropped.
+   */
+  finish(ts: string, input: ApprovalPostInput, outcome: ApprovalOutcome): Promise<void> {
+    return this.serialized(ts, 'finish', async () => {
+      const by = await this.named(outcome.by ?? []);
+      return buildOutcomeMessage(this.messageInput(input), { ...outcome, by });
+    });
+  }
+
+  /**
+   * chat.update calls of one message run one after another, so a progress update cannot land
+   * after the outcome (two calls on one ts can reorder through the limiter: a 429 re-queues one)
+   * and bring the buttons back. A progress update that a later update overtook in the queue is
+   * skipped (the latest state wins); once finish() was called, progress updates are dropped.
+   */
+  private serialized(ts: string, kind: 'progress' | 'finish', build: () => Promise<SlackMessage>): Promise<void> {
+    if (kind === 'progress' && this.finished.get(ts)) return Promise.resolve();
+    if (kind === 'finish') this.finished.set(ts, true);
+    let chain = this.chains.get(ts);
+    if (!chain) {
+      chain = { tail: Promise.resolve(), seq: 0 };
+      this.chains.set(ts, chain);
+    }
+    const c = chain;
+    const mine = ++c.seq;
+    const run = c.tail.then(async () => {
+      if (kind === 'progress' && (mine !== c.seq || this.finished.get(ts))) return;
+      await this.update(ts, await build());
+    });
+    c.tail = run.catch(() => {});
+    // The last one out removes the chain (the finished mark stays, bounded, in `finished`).
+    void c.tail.then(() => {
+      if (c.seq === mine && this.chains.get(ts) === c) this.chains.delete(ts);
+    });
+    return run;
+  }
+
+  private named(people: readonly { id: string; name?: string }[]): Promise<{ id: string; name: string }[]> {
+    return Promise.all(people.map(async (b) => ({ id: b.id, name: b.name ?? (await this.connection.directory.displayName(b.id)) })));
+  }
+
+  private async update(ts: string, msg: SlackMessage): Promise<void> {
     SlackApprovalClient.guard('chat.update', msg);
     await this.connection.call(
       'chat.update',
       { channel: this.config.channel, ts, text: msg.text, blocks: msg.blocks, metadata: msg.metadata },
       { priority: 'high', channel: this.config.channel },
     );
+  }
+
+  /**
+   * Shows the approvals so far on a still-pending message ("1 of 2 approvals", buttons kept), for
+   * channels that require more than one. Names of approvers are looked up when missing. Dropped
+   * once finish() was called for this message (see serialized()).
+   */
+  async showProgress(ts: string, input: ApprovalPostInput, approvedBy: readonly { id: string; name?: string }[]): Promise<void> {
+    await this.serialized(ts, 'progress', async () => {
+      const named = await this.named(approvedBy);
+      return buildApprovalMessage({ ...this.messageInput(input), approvedBy: named });
+    });
   }
 
   /** A pending approval for ApprovalPoller, reading this channel's message `ts`. */
@@ -209,6 +283,12 @@ export class SlackApprovalClient {
 }
 
 function fail(out: ChannelCheck, e: unknown): ChannelCheck {
+  // A bad approvers.required (requiredApprovals throws a RangeError) will not fix itself.
+  if (e instanceof RangeError) {
+    out.error = e.message;
+    out.retryable = false;
+    return out;
+  }
   const err = e instanceof SlackApprovalError ? e : new SlackApprovalError('retryable', 'unknown', '?', String(e));
   out.error = err.message;
   out.retryable = err.retryable;

@@ -37,7 +37,8 @@ export function normalizeApiUrl(url: string | undefined): string {
   return u.endsWith('/') ? u : `${u}/`;
 }
 
-function loggerFrom(log: SlackLog | undefined): Logger {
+/** A @slack/logger Logger that sends warnings and errors to `log` (debug and info are dropped). */
+export function loggerFrom(log: SlackLog | undefined): Logger {
   let level = LogLevel.WARN;
   const emit =
     (l: SlackLogLevel) =>

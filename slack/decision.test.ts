@@ -1,4 +1,5 @@
-import { collectVotes, decide, normalizeReactionName, reactionFingerprint, type SlackReaction } from './decision.js';
+import fc from 'fast-check';
+import { collectVotes, decide, mergeVotes, normalizeReactionName, reactionFingerprint, requiredApprovals, tally, type SlackReaction } from './decision.js';
 
 const rule = { approve: ['white_check_mark', '+1'], reject: ['x'] };
 const allowed = new Set(['U1', 'U2']);
@@ -82,4 +83,63 @@ test('reactionFingerprint changes with anyone’s reactions and ignores order', 
   expect(a).toBe(b);
   expect(reactionFingerprint([{ name: 'eyes', users: ['U1'] }])).not.toBe(a);
   expect(reactionFingerprint(undefined)).toBe('');
+});
+
+describe('the two-person rule (tally)', () => {
+  const people = ['U1', 'U2', 'U3', 'U4', 'U5', 'U6', BOT];
+  const allowlisted = new Set(['U1', 'U2', 'U3', 'U4', BOT]);
+  const vote = fc.record({ user: fc.constantFrom(...people), side: fc.constantFrom<'approve' | 'reject'>('approve', 'reject') });
+  const votesOf = (list: readonly { user: string; side: 'approve' | 'reject' }[]) => {
+    const v = { approve: new Set<string>(), reject: new Set<string>() };
+    for (const x of list) v[x.side].add(x.user);
+    return v;
+  };
+
+  test('pending (k of N) | approved | rejected, as the rule says, for any votes and N', () => {
+    fc.assert(
+      fc.property(fc.array(vote, { maxLength: 20 }), fc.integer({ min: 1, max: 5 }), (list, n) => {
+        const t = tally(votesOf(list), allowlisted, n, BOT);
+        const counts = (side: 'approve' | 'reject') =>
+          new Set(list.filter((x) => x.side === side && allowlisted.has(x.user) && x.user !== BOT).map((x) => x.user));
+        const rejecters = counts('reject');
+        const approvers = counts('approve');
+        expect(t.required).toBe(n);
+        expect(t.approvals).toBe(approvers.size);
+        if (rejecters.size > 0) expect(t).toMatchObject({ state: 'rejected', by: [...rejecters].sort() });
+        else if (approvers.size >= n) expect(t).toMatchObject({ state: 'approved', by: [...approvers].sort() });
+        else expect(t).toMatchObject({ state: 'pending', approvedBy: [...approvers].sort() });
+      }),
+    );
+  });
+
+  test('order and repetition of votes do not matter; more approvals never un-approve; one reject always wins', () => {
+    fc.assert(
+      fc.property(fc.array(vote, { maxLength: 20 }), fc.integer({ min: 1, max: 5 }), fc.constantFrom('U1', 'U2', 'U3', 'U4'), (list, n, extra) => {
+        const t = tally(votesOf(list), allowlisted, n, BOT);
+        expect(tally(votesOf([...list].reverse().concat(list)), allowlisted, n, BOT)).toEqual(t);
+        const more = tally(votesOf([...list, { user: extra, side: 'approve' }]), allowlisted, n, BOT);
+        if (t.state === 'approved') expect(more.state).toBe('approved');
+        if (t.state === 'rejected') expect(more.state).toBe('rejected');
+        expect(tally(votesOf([...list, { user: extra, side: 'reject' }]), allowlisted, n, BOT).state).toBe('rejected');
+      }),
+    );
+  });
+
+  test('N distinct approvers are needed: one person clicking and reacting counts once', () => {
+    const clicks = { approve: new Set(['U1']), reject: new Set<string>() };
+    const reactions = { approve: new Set(['U1', 'U9']), reject: new Set<string>() };
+    expect(tally(mergeVotes(clicks, reactions), allowed, 2, BOT)).toEqual({ state: 'pending', approvedBy: ['U1'], approvals: 1, required: 2 });
+    expect(tally(mergeVotes(clicks, { approve: new Set(['U2']), reject: new Set() }), allowed, 2, BOT)).toMatchObject({ state: 'approved', by: ['U1', 'U2'] });
+    expect(decide([{ name: 'white_check_mark', users: ['U1'] }], rule, allowed, BOT, 2)).toBeNull();
+    expect(decide([{ name: 'white_check_mark', users: ['U1', 'U2'] }], rule, allowed, BOT, 2)).toEqual({ outcome: 'approved', by: ['U1', 'U2'] });
+  });
+
+  test('requiredApprovals: undefined is 1, an integer ≥ 1 is itself, anything else throws (never approvable)', () => {
+    expect([undefined, 1, 3].map(requiredApprovals)).toEqual([1, 1, 3]);
+    for (const bad of [0, -1, 2.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => requiredApprovals(bad)).toThrow(RangeError);
+      // A bad N never decides "approved", however many approve.
+      expect(() => tally({ approve: new Set(['U1', 'U2']), reject: new Set() }, allowed, bad, BOT)).toThrow(RangeError);
+    }
+  });
 });

@@ -1,12 +1,14 @@
-// From the reactions on an approval message to a decision. Pure.
+// From the votes on an approval message (reactions, button clicks, kubectl) to a decision. Pure.
 //
-// Rules:
-//  - Only reactions from allowlisted approvers count; anyone else's are ignored.
+// Rules (the two-person rule, `approvers.required: N`, default 1):
+//  - Only votes from allowlisted approvers count; anyone else's are ignored.
+//  - Votes are per person: one approver clicking twice, or reacting and clicking, counts once.
 //  - The bot's own reactions never count, even if its user id were (mis)listed as an approver.
 //  - Reaction names are compared without skin-tone suffixes ("+1::skin-tone-3" counts as "+1").
 //  - When approvers' approve *and* reject reactions are both present in one read, reject wins.
 //    reactions.get does not say which came first, so we fail closed instead of guessing.
-//  - One approver is enough (the first valid decision wins; there is no quorum).
+//    Any one approver's reject wins, whatever N is and however many approved.
+//  - Approved once N distinct approvers approved; until then pending, "k of N".
 
 export interface SlackReaction {
   name: string;
@@ -52,19 +54,63 @@ export function collectVotes(reactions: readonly SlackReaction[] | undefined, ru
   return votes;
 }
 
-/** Decides from the votes of allowlisted users; null while nobody allowed has decided. */
-export function decideFromVotes(votes: Votes, allowed: ReadonlySet<string>, botUserId?: string): Decision | null {
-  const counted = (s: Set<string>) => [...s].filter((u) => allowed.has(u) && u !== botUserId).sort();
-  const rejecters = counted(votes.reject);
-  if (rejecters.length > 0) return { outcome: 'rejected', by: rejecters };
+/** Where an approval stands: pending with k of N approvals so far, or decided. */
+export type Tally =
+  | { state: 'pending'; approvedBy: string[]; approvals: number; required: number }
+  | { state: 'approved'; by: string[]; approvals: number; required: number }
+  | { state: 'rejected'; by: string[]; approvals: number; required: number };
+
+/**
+ * `approvers.required` checked: undefined is 1; an integer ≥ 1 is itself; anything else (2.5, NaN,
+ * 0, negative) throws. Turning a bad N into 1 would fail open on the two-person rule; a throw
+ * makes every read of the approval fail, so it is never approved (fail closed).
+ */
+export function requiredApprovals(n: number | undefined): number {
+  if (n === undefined) return 1;
+  if (Number.isInteger(n) && n >= 1) return n;
+  throw new RangeError(`approvers.required must be an integer of at least 1, not ${n}`);
+}
+
+/**
+ * The two-person rule over the votes of distinct people. `allowed` is the allowlist (users and
+ * resolved user-group members); the bot never counts. `approvals` counts allowlisted approvers.
+ */
+export function tally(votes: Votes, allowed: ReadonlySet<string>, required = 1, botUserId?: string): Tally {
+  const n = requiredApprovals(required);
+  const counted = (s: ReadonlySet<string>) => [...s].filter((u) => allowed.has(u) && u !== botUserId).sort();
   const approvers = counted(votes.approve);
-  if (approvers.length > 0) return { outcome: 'approved', by: approvers };
-  return null;
+  const rejecters = counted(votes.reject);
+  const base = { approvals: approvers.length, required: n };
+  if (rejecters.length > 0) return { state: 'rejected', by: rejecters, ...base };
+  if (approvers.length >= n) return { state: 'approved', by: approvers, ...base };
+  return { state: 'pending', approvedBy: approvers, ...base };
+}
+
+/** Decides from the votes of allowlisted users; null while pending (fewer than `required` approvals, no reject). */
+export function decideFromVotes(votes: Votes, allowed: ReadonlySet<string>, botUserId?: string, required = 1): Decision | null {
+  const t = tally(votes, allowed, required, botUserId);
+  return t.state === 'pending' ? null : { outcome: t.state, by: t.by };
+}
+
+/** Votes from several places (reactions, clicks, kubectl) as one set per person and side. */
+export function mergeVotes(...all: readonly Votes[]): Votes {
+  const out: Votes = { approve: new Set(), reject: new Set() };
+  for (const v of all) {
+    for (const u of v.approve) out.approve.add(u);
+    for (const u of v.reject) out.reject.add(u);
+  }
+  return out;
 }
 
 /** Convenience: reactions → decision in one step. */
-export function decide(reactions: readonly SlackReaction[] | undefined, rule: ReactionRule, allowed: ReadonlySet<string>, botUserId?: string): Decision | null {
-  return decideFromVotes(collectVotes(reactions, rule, botUserId), allowed, botUserId);
+export function decide(
+  reactions: readonly SlackReaction[] | undefined,
+  rule: ReactionRule,
+  allowed: ReadonlySet<string>,
+  botUserId?: string,
+  required = 1,
+): Decision | null {
+  return decideFromVotes(collectVotes(reactions, rule, botUserId), allowed, botUserId, required);
 }
 
 /** A stable summary of all reactions (anyone's), so a poller can tell whether something changed. */

@@ -8,9 +8,14 @@ export type { BotIdentity, SlackConnectionOptions, SlackLog } from './connection
 export { SlackApprovalError, classifySlackError, isSlackApprovalError, REQUIRED_SCOPES } from './errors.js';
 export { SlackRateLimiter, SLACK_RATE_BUDGETS, DEFAULT_RATE_BUDGET, RateLimitMemory, RateLimitMemories } from './rate-limiter.js';
 export type { Priority, RateBudget, RateLimiterOptions } from './rate-limiter.js';
-export { buildApprovalMessage, buildOutcomeMessage, checkMessageLimits, SLACK_LIMITS } from './message.js';
+export { buildApprovalMessage, buildOutcomeMessage, checkMessageLimits, SLACK_LIMITS, APPROVE_ACTION_ID, REJECT_ACTION_ID } from './message.js';
 export type { ApprovalMessageInput, ApprovalOutcome, FinalStatus, SlackMessage } from './message.js';
-export { decide, collectVotes, decideFromVotes } from './decision.js';
-export type { Decision, ReactionRule, SlackReaction } from './decision.js';
+export { decide, collectVotes, decideFromVotes, mergeVotes, requiredApprovals, tally } from './decision.js';
+export type { Decision, ReactionRule, SlackReaction, Tally, Votes } from './decision.js';
+export { SocketModeReceiver } from './socket-mode.js';
+export type { ApprovalVote, OpenApproval, ReceiverEvent, ReceiverState, SocketModeReceiverOptions } from './socket-mode.js';
+export type { ClickNoticesOptions, NoticeKind } from './click-notices.js';
+export { buildReasonModal, parseInteraction } from './interactions.js';
+export type { Interaction, VoteAction } from './interactions.js';
 export { ApproverDirectory, LruTtlCache } from './approvers.js';
 export { redactArguments } from './redact.js';

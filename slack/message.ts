@@ -41,11 +41,26 @@ export interface TextObject {
   text: string;
   emoji?: boolean;
 }
+export interface ButtonElement {
+  type: 'button';
+  action_id: string;
+  /** The approval id; the receiver looks the approval up and checks the message, never trusts this alone. */
+  value: string;
+  text: TextObject;
+  style?: 'primary' | 'danger';
+  confirm?: { title: TextObject; text: TextObject; confirm: TextObject; deny: TextObject };
+}
 export type Block =
   | { type: 'header'; block_id?: string; text: TextObject }
   | { type: 'section'; block_id?: string; text?: TextObject; fields?: TextObject[] }
   | { type: 'context'; block_id?: string; elements: TextObject[] }
+  | { type: 'actions'; block_id?: string; elements: ButtonElement[] }
   | { type: 'divider'; block_id?: string };
+
+/** action_id of the buttons; the Socket Mode receiver maps them back (socket-mode.ts). */
+export const APPROVE_ACTION_ID = 'thoughtgate_approve';
+export const REJECT_ACTION_ID = 'thoughtgate_reject';
+export const ACTIONS_BLOCK_ID = 'thoughtgate_decide';
 
 export interface SlackMessage {
   /** Fallback/notification text (≤ 4000, no arguments). */
@@ -65,7 +80,11 @@ export interface ApprovalMessageInput {
   workload: { namespace: string; serviceAccount: string; pod: string };
   expiresAt: Date | number;
   reactions: { approve: readonly string[]; reject: readonly string[] };
-  approvers: { users: readonly string[]; userGroups: readonly string[] };
+  approvers: { users: readonly string[]; userGroups: readonly string[]; required?: number };
+  /** Approve/Reject buttons (the channel has an app-level token: clicks arrive over Socket Mode) instead of reactions. */
+  buttons?: boolean;
+  /** Approvers who approved so far, while fewer than `approvers.required` did ("1 of 2 approvals"). */
+  approvedBy?: readonly { id: string; name?: string }[];
   /** Key globs whose values are hidden (ApprovalChannel `redact`). */
   redact?: readonly string[];
   /** The rule or Cedar policy that asked for approval. */
@@ -184,6 +203,59 @@ function approverList(approvers: ApprovalMessageInput['approvers']): string {
   return all.length > MAX_LISTED_APPROVERS ? `${listed} and ${all.length - MAX_LISTED_APPROVERS} more` : listed;
 }
 
+const USER_ID = /^[UW][A-Z0-9]+$/;
+
+function mentions(by: readonly { id: string }[]): string {
+  const ok = by.filter((b) => USER_ID.test(b.id));
+  const listed = ok
+    .slice(0, MAX_LISTED_APPROVERS)
+    .map((b) => `<@${b.id}>`)
+    .join(', ');
+  return ok.length > MAX_LISTED_APPROVERS ? `${listed} and ${ok.length - MAX_LISTED_APPROVERS} more` : listed;
+}
+
+function requiredOf(input: ApprovalMessageInput): number {
+  const n = input.approvers.required;
+  return n !== undefined && Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+/**
+ * "1 of 2 approvals (<@U1>)": shown while a two-person rule waits for more, when the caller
+ * tracks the count (showProgress); a message nobody updates would show a stale count.
+ */
+function progressLine(input: ApprovalMessageInput): string | undefined {
+  const n = requiredOf(input);
+  const by = input.approvedBy;
+  if (n <= 1 || by === undefined) return undefined;
+  return `*${by.length} of ${n} approvals*${by.length ? ` (${mentions(by)})` : ''}`;
+}
+
+const plainText = (text: string): TextObject => ({ type: 'plain_text', text, emoji: false });
+
+function actionButtons(input: ApprovalMessageInput): Block {
+  return {
+    type: 'actions',
+    block_id: ACTIONS_BLOCK_ID,
+    elements: [
+      {
+        type: 'button',
+        action_id: APPROVE_ACTION_ID,
+        value: input.id,
+        style: 'primary',
+        text: plainText('Approve'),
+        // Slack's own confirmation dialog: one stray click must not run a call.
+        confirm: {
+          title: plainText('Approve this call?'),
+          text: plainText(truncate(`ThoughtGate will run ${visibleText(input.tool)} once, with the arguments shown.`, 300)),
+          confirm: plainText('Approve'),
+          deny: plainText('Cancel'),
+        },
+      },
+      { type: 'button', action_id: REJECT_ACTION_ID, value: input.id, style: 'danger', text: plainText('Reject') },
+    ],
+  };
+}
+
 function detailFields(input: ApprovalMessageInput): TextObject[] {
   const w = input.workload;
   const fields = [
@@ -238,24 +310,30 @@ export function buildApprovalMessage(input: ApprovalMessageInput): SlackMessage 
     { type: 'header', text: { type: 'plain_text', text: truncate(`Approval needed: ${visibleText(input.tool)}`, SLACK_LIMITS.headerText), emoji: false } },
     { type: 'section', fields: detailFields(input) },
   ];
+  const n = requiredOf(input);
+  const quorum = n > 1 ? `${n} different approvers must approve; any one reject rejects. ` : '';
+  const how = input.buttons
+    ? `Decide with the buttons below. Only clicks from ${approverList(input.approvers)} count. ${quorum}`
+    : `React with ${approve} to approve or ${reject} to reject. Only reactions from ${approverList(input.approvers)} count; ` +
+      (n > 1 ? quorum : 'if both appear, reject wins. ');
+  const progress = progressLine(input);
   const instructions: Block = {
     type: 'context',
     elements: [
-      md(
-        truncate(
-          `React with ${approve} to approve or ${reject} to reject. Only reactions from ${approverList(input.approvers)} count; ` +
-            `if both appear, reject wins. Without a decision by ${slackDate(input.expiresAt)} the call is rejected.`,
-          SLACK_LIMITS.sectionText,
-        ),
-      ),
+      md(truncate(`${how}Without a decision by ${slackDate(input.expiresAt)} the call is rejected.`, SLACK_LIMITS.sectionText)),
+      ...(progress ? [md(truncate(progress, SLACK_LIMITS.sectionText))] : []),
     ],
   };
-  const blocks = [...head, ...argumentBlocks(input, [...head, instructions]), instructions];
+  const tail: Block[] = input.buttons ? [instructions, actionButtons(input)] : [instructions];
+  const blocks = [...head, ...argumentBlocks(input, [...head, ...tail]), ...tail];
   const w = input.workload;
   const text = truncate(
     escapeMrkdwn(
       `Approval needed: ${plain(input.tool, 200)} (source ${plain(input.source, 100)}) for ${plain(`${w.namespace}/${w.serviceAccount}`, 300)}, ` +
-        `request ${plain(input.id, 300)}. React ${reactionList(input.reactions.approve.slice(0, 1))} to approve or ${reactionList(input.reactions.reject.slice(0, 1))} to reject before ${iso(input.expiresAt)}.`,
+        `request ${plain(input.id, 300)}. ` +
+        (input.buttons
+          ? `Approve or reject in Slack before ${iso(input.expiresAt)}.`
+          : `React ${reactionList(input.reactions.approve.slice(0, 1))} to approve or ${reactionList(input.reactions.reject.slice(0, 1))} to reject before ${iso(input.expiresAt)}.`),
     ),
     SLACK_LIMITS.fallbackText,
   );
@@ -273,13 +351,11 @@ const OUTCOME_TITLE: Record<FinalStatus, string> = {
 /** The final form of the message (chat.update): the same details, the outcome instead of the instructions. */
 export function buildOutcomeMessage(input: ApprovalMessageInput, outcome: ApprovalOutcome): SlackMessage {
   const title = OUTCOME_TITLE[outcome.status];
-  const by = (outcome.by ?? []).filter((b) => /^[UW][A-Z0-9]+$/.test(b.id));
+  const by = (outcome.by ?? []).filter((b) => USER_ID.test(b.id));
   let line = `*${title}*`;
-  if (by.length)
-    line += ` by ${by
-      .slice(0, MAX_LISTED_APPROVERS)
-      .map((b) => `<@${b.id}>`)
-      .join(', ')}`;
+  if (by.length) line += ` by ${mentions(by)}`;
+  const n = requiredOf(input);
+  if (outcome.status === 'approved' && n > 1) line += ` (${by.length} of ${n} approvals)`;
   line += ` at ${slackDate(outcome.at)}`;
   if (outcome.status === 'expired') line += ' (no decision in time; the call was rejected)';
   // The reason may quote the upstream's or the agent's words: code, like every value they control.

@@ -15,12 +15,14 @@
 // The poller never talks to Slack about outcomes: the caller gets onResult and does chat.update.
 import { backoffCeiling } from '../lib/backoff.js';
 import { systemClock, type Clock } from '../lib/clock.js';
-import type { Decision } from './decision.js';
+import type { Decision, Tally } from './decision.js';
 import { type SlackApprovalError, classifySlackError } from './errors.js';
 import type { Priority } from './rate-limiter.js';
 
 export interface PollResult {
   decision: Decision | null;
+  /** Where the vote stands (k of N approvals), when anyone allowed or not voted. */
+  tally?: Tally;
   /** Changes whenever anyone's reactions change. */
   fingerprint: string;
 }

@@ -41,6 +41,10 @@ export const SLACK_RATE_BUDGETS: Readonly<Record<string, RateBudget>> = {
   'conversations.history': { perMinute: 40, burst: 5 },
   // Tier 4 (100+/min).
   'users.info': { perMinute: 80, burst: 10 },
+  // Socket Mode buttons: telling a non-approver, and the reject-reason modal, whose trigger_id
+  // expires 3 s after the click (so it must not wait behind a small burst).
+  'chat.postEphemeral': { perMinute: 80, burst: 10 },
+  'views.open': { perMinute: 80, burst: 10 },
   // Tier 2 (20+/min).
   'usergroups.users.list': { perMinute: 16, burst: 2 },
   // Special tier (generous); called rarely, so budgeted like Tier 3.

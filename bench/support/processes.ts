@@ -26,3 +26,23 @@ export function spawnReady(cmd: string, args: string[], env: Record<string, stri
 export function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
+
+/** The q-quantile (0..1) of unsorted numbers, interpolated between neighbours; NaN for none. */
+export function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i);
+  return s[lo]! + (s[Math.ceil(i)]! - s[lo]!) * (i - lo);
+}
+
+export const median = (xs: number[]): number => quantile(xs, 0.5);
+
+/** `xs` in a different order each round (rotated by `by`), so none always runs first (or last). */
+export const rotate = <T>(xs: T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length]!);
+
+/** Prints `name median unit (min, max, n)`. */
+export function summary(name: string, values: number[], unit: string): void {
+  const s = [...values].sort((a, b) => a - b);
+  console.log(`${name} ${pct(s, 50).toFixed(1)} ${unit} (min ${s[0]!.toFixed(1)}, max ${s[s.length - 1]!.toFixed(1)}, n ${s.length})`);
+}

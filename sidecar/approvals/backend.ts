@@ -83,4 +83,26 @@ export interface ApprovalBackend {
   /** After a restart: the approvals this sidecar had submitted and not yet finished. */
   adopt(): Promise<AdoptedApproval[]>;
   close(): Promise<void>;
+  /** Standalone with --state-dir: the durable store's use against its bounds, and whether it can still write. */
+  storeStatus?(): ApprovalStoreStatus;
+}
+
+export interface ApprovalStoreStatus {
+  approvals: number;
+  maxApprovals: number;
+  /** Bytes of the live approvals' records (what maxBytes bounds), and the file's size. */
+  bytes: number;
+  maxBytes: number;
+  fileBytes: number;
+  /** Why the store refuses every write (the sidecar is then not ready), or null. */
+  failure: string | null;
+  /** Writes refused so far: full (a bound), broken (the journal can no longer be written), io (one write failed). */
+  writeFailures: Record<StoreFailure, number>;
+}
+
+export type StoreFailure = 'full' | 'broken' | 'io';
+
+/** Marks an error as the approval store's (its `storeFailure`), for the failure metrics' cause. */
+export function storeError<E extends Error>(err: E, failure: StoreFailure): E & { storeFailure: StoreFailure } {
+  return Object.assign(err, { storeFailure: failure });
 }

@@ -28,7 +28,7 @@ describe('approvalRequestFor / pendingFromRequest', () => {
     const obj = approvalRequestFor(p);
     expect(obj.metadata).toEqual({ name: p.id, namespace: 'team-a', labels: { 'thoughtgate.io/pod': 'agent-0', 'thoughtgate.io/source': 'github' } });
     expect(obj).toMatchObject({ apiVersion: 'thoughtgate.io/v1alpha1', kind: 'ApprovalRequest' });
-    expect(ApprovalRequestSpecSchema.parse(obj.spec)).toEqual({
+    expect(ApprovalRequestSpecSchema().parse(obj.spec)).toEqual({
       channel: 'approvals',
       workload: p.workload,
       source: 'github',

@@ -67,7 +67,7 @@ export function approvalRequestFor(p: PendingApproval): ApprovalRequestObject {
 
 /** The PendingApproval an ApprovalRequest stands for, or why it cannot be one. */
 export function pendingFromRequest(obj: ApprovalRequestObject): { pending: PendingApproval; executionStarted: boolean } | { error: string } {
-  const parsed = ApprovalRequestSpecSchema.safeParse(obj.spec);
+  const parsed = ApprovalRequestSpecSchema().safeParse(obj.spec);
   if (!parsed.success) return { error: `spec is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
   const s = parsed.data;
   const expiresAt = new Date(s.expiresAt);

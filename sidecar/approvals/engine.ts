@@ -22,7 +22,7 @@ import { describeError } from '../../lib/describe-error.js';
 import { TokenBucket } from '../../lib/token-bucket.js';
 import type { RateBudget } from '../../slack/rate-limiter.js';
 import type { Logger } from '../../lib/log.js';
-import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, PendingApproval } from './backend.js';
+import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, PendingApproval, StoreFailure } from './backend.js';
 import { requestHash } from './hash.js';
 import { errorOutcome, step, waitingMessage, type ApprovalTask, type ApprovedCall, type TaskEffect, type TaskEvent } from './lifecycle.js';
 import { cleanupAt, comparePosition, newTaskId, taskTtl, type CallOutcome, type Owner } from './tasks.js';
@@ -126,10 +126,22 @@ export interface ApprovalEngineMetrics {
   decisions: { inc(labels: { outcome: string }): void };
   waitSeconds: { observe(v: number): void };
   /** A backend write failed for good (after its retries, for those retried). */
-  backendWriteFailures?: { inc(labels: { op: BackendWrite }): void };
+  backendWriteFailures?: { inc(labels: { op: BackendWrite; cause: WriteFailureCause }): void };
 }
 
 export type BackendWrite = 'submit' | 'mark_executing' | 'cancel' | 'finished';
+
+/**
+ * Why a backend write failed: the standalone store full, broken (refusing every write) or one of
+ * its writes failing (`storeFailure` on the error, backend.ts), else the backend itself (Slack
+ * standalone, the API server in a cluster), or a retry given up at shutdown.
+ */
+export type WriteFailureCause = `store_${StoreFailure}` | 'backend' | 'shutdown';
+
+function causeOf(err: unknown): WriteFailureCause {
+  const f = (err as { storeFailure?: StoreFailure } | null)?.storeFailure;
+  return f ? `store_${f}` : 'backend';
+}
 
 /**
  * Retries of a backend write that comes after the client's answer (cancel, finished): the human's
@@ -624,7 +636,7 @@ export class ApprovalEngine {
     // A retry waiting for its turn must not keep a stopping sidecar alive: given up, and said so.
     for (const [handle, w] of this.retries) {
       this.clock.clearTimeout(handle);
-      this.o.metrics?.backendWriteFailures?.inc({ op: w.op });
+      this.o.metrics?.backendWriteFailures?.inc({ op: w.op, cause: 'shutdown' });
       this.o.log.error('approval backend write failed; given up', {
         id: w.id,
         op: w.op,
@@ -753,7 +765,7 @@ export class ApprovalEngine {
     p.then(
       () => this.dispatch(e, ok),
       (err: unknown) => {
-        this.o.metrics?.backendWriteFailures?.inc({ op });
+        this.o.metrics?.backendWriteFailures?.inc({ op, cause: causeOf(err) });
         this.dispatch(e, failed(describeError(err)));
       },
     );
@@ -774,7 +786,7 @@ export class ApprovalEngine {
     }
     p.catch((err: unknown) => {
       if (attempt >= BACKEND_RETRIES || this.closed) {
-        this.o.metrics?.backendWriteFailures?.inc({ op });
+        this.o.metrics?.backendWriteFailures?.inc({ op, cause: causeOf(err) });
         this.o.log.error('approval backend write failed; given up', {
           id,
           op,

@@ -9,7 +9,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import { headerValue } from '../proxy/headers.js';
 import type { UpstreamClient } from '../proxy/upstream.js';
-import type { ApprovalBackend, PendingApproval } from './backend.js';
+import type { ApprovalBackend, ApprovalStoreStatus, PendingApproval } from './backend.js';
 import { ApprovalEngine, type ApprovalChannelInfo } from './engine.js';
 import type { Owner, TaskSupport, UpstreamTaskSupport } from './tasks.js';
 
@@ -80,6 +80,39 @@ export function adoptedOwner(p: PendingApproval): Owner | null {
   return null;
 }
 
+/**
+ * The standalone approval store's use against its bounds and its refused writes, read from the
+ * backend when scraped (thoughtgate_sidecar_approval_store_*; none without a store).
+ */
+function storeMetrics(registry: Registry, status: () => ApprovalStoreStatus): void {
+  const p = 'thoughtgate_sidecar_approval_store_';
+  const gauge = (name: string, help: string, read: (s: ApprovalStoreStatus) => number) =>
+    new Gauge({
+      name: `${p}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(status()));
+      },
+    });
+  gauge('approvals', 'Live approvals in the approval store (--state-dir)', (s) => s.approvals);
+  gauge('approvals_max', 'The most live approvals the approval store keeps; beyond, a new approval is refused', (s) => s.maxApprovals);
+  gauge('bytes', "Bytes of the live approvals' records in the approval store", (s) => s.bytes);
+  gauge('bytes_max', "The most bytes of live approvals' records the approval store keeps; beyond, a new approval is refused", (s) => s.maxBytes);
+  gauge('file_bytes', "The approval store's journal file size (live records, and ended ones until the next compaction)", (s) => s.fileBytes);
+  gauge('writable', '1 while the approval store can write durably; 0 once its journal is broken (the sidecar is then not ready)', (s) => (s.failure ? 0 : 1));
+  new Counter({
+    name: `${p}write_failures_total`,
+    help: 'Approval store writes refused, by reason: full (a bound: the approval is refused), broken (the journal can no longer be written), io (one write failed)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(status().writeFailures)) this.inc({ reason }, n);
+    },
+  });
+}
+
 export function approvalMetrics(registry: Registry) {
   const p = 'thoughtgate_sidecar_';
   return {
@@ -111,8 +144,8 @@ export function approvalMetrics(registry: Registry) {
     }),
     backendWriteFailures: new Counter({
       name: `${p}approval_backend_write_failures_total`,
-      help: 'Writes to the approval backend that failed for good, by operation (submit and mark_executing fail the call; cancel and finished after their retries)',
-      labelNames: ['op'] as const,
+      help: 'Writes to the approval backend that failed for good, by operation (submit and mark_executing fail the call; cancel and finished after their retries) and cause (store_full, store_broken, store_io: the standalone approval store; backend: Slack or the API server; shutdown)',
+      labelNames: ['op', 'cause'] as const,
       registers: [registry],
     }),
     waitSeconds: new Histogram({
@@ -144,6 +177,8 @@ export function createApprovalRuntime(o: RuntimeOptions): ApprovalRuntime {
     metrics: approvalMetrics(o.registry),
     ...(o.clock ? { clock: o.clock } : {}),
   });
+  const status = o.backend.storeStatus?.bind(o.backend);
+  if (status) storeMetrics(o.registry, status);
   return {
     engine,
     upstream: o.upstream,

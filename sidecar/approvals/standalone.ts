@@ -1,6 +1,11 @@
 // The standalone ApprovalBackend: the sidecar talks to Slack itself (slack/), with its state in
 // memory. One SlackConnection (and so one rate limiter) per bot token, one ApprovalPoller for
-// every pending approval. Approvals do not survive a restart of the sidecar: adopt() returns [].
+// every pending approval. Without a store approvals do not survive a restart of the sidecar
+// (adopt() returns []); with one (approval-store.ts, on local disk) each step is recorded and
+// fsync'd before the action it protects (the approval before it is queued, the start of a post
+// before chat.postMessage, the execution mark before the call runs), and adopt() returns what
+// was live: polled again, posted when it never was (looked for first when a post was
+// interrupted), never run again when its execution had started.
 // Posting is fair: per approval channel one post at a time goes to the token's rate limiter, the
 // next one taken round-robin across owners (FairQueue), and a post cancelled before it was sent is
 // never sent. So a client that floods (or creates and cancels in a loop) delays others by at most
@@ -15,7 +20,8 @@ import type { ApprovalOutcome, FinalStatus } from '../../slack/message.js';
 import { ApprovalPoller, type BackoffConfig, type PollerResult } from '../../slack/poller.js';
 import type { RateLimiterOptions } from '../../slack/rate-limiter.js';
 import type { Logger } from '../../lib/log.js';
-import type { ApprovalBackend, Decision, PendingApproval } from './backend.js';
+import type { AdoptedApproval, ApprovalBackend, Decision, PendingApproval } from './backend.js';
+import type { ApprovalStore, StoredApproval } from './approval-store.js';
 import type { ApprovalChannelInfo } from './engine.js';
 import { FairQueue } from '../../lib/fair-queue.js';
 import { describeError } from '../../lib/describe-error.js';
@@ -28,6 +34,8 @@ export interface StandaloneOptions {
   /** Per Slack request (default 15 s). */
   requestTimeoutMs?: number;
   limiter?: RateLimiterOptions;
+  /** Where approvals survive a restart (openApprovalStore); without it they live in memory only. */
+  store?: ApprovalStore;
 }
 
 export interface StandaloneBackend extends ApprovalBackend, ApprovalChannelInfo {
@@ -73,9 +81,32 @@ interface Record_ {
   posted: { resolve: () => void; reject: (e: Error) => void };
   decision?: Decision;
   executionStarted: boolean;
+  /** Adopted after a restart: nobody waits on `posted`; a post that fails becomes a `failed` decision. */
+  adopted?: boolean;
+  /** Adopted with a post started and no ts recorded: look for that message before posting again. */
+  recoverFrom?: Date;
+  /** Adopted as approved: Slack is read again for the decision, until this time at the latest. */
+  recheckUntil?: Date;
 }
 
+/** How long after its expiry an approval decided before a restart may still run after it (read again from Slack first). */
+const ADOPT_LATE_MS = 20_000;
+
 type Env = Record<string, string | undefined>;
+
+/** What the Slack message shows of an approval. */
+export function postInput(p: PendingApproval): ApprovalPostInput {
+  return {
+    id: p.id,
+    tool: p.tool,
+    source: p.source,
+    method: p.method,
+    arguments: p.arguments,
+    workload: p.workload,
+    expiresAt: p.expiresAt,
+    rule: p.reason,
+  };
+}
 
 export function standaloneBackend(
   channels: readonly FileApprovalChannel[],
@@ -118,6 +149,14 @@ export function standaloneBackend(
   const updates = new Set<Promise<void>>();
   const pollErrors = new Set<string>();
   let closed = false;
+  const store = opts.store;
+  /** Approvals markExecuting was called for (until finished): a second call is refused. */
+  const marked = new Set<string>();
+
+  /** A store write no action waits on: a failure is logged (the next restart may see an older state). */
+  const remember = (what: string, id: string, write: () => Promise<void>): void => {
+    write().catch((err: unknown) => log.warn('approval store write failed', { id, what, error: describeError(err) }));
+  };
 
   const emit = (d: Decision): void => {
     for (const cb of callbacks) {
@@ -171,7 +210,10 @@ export function standaloneBackend(
     }
     r.decision = d;
     // Rejected, expired and failed approvals are finished here; approved ones when finished() comes.
-    if (d.outcome !== 'approved') records.delete(res.id);
+    if (d.outcome !== 'approved') {
+      records.delete(res.id);
+      if (store) remember('end', res.id, () => store.end(res.id));
+    } else if (store) remember('decided', res.id, () => store.decided(res.id, d));
     emit(d);
   };
 
@@ -200,27 +242,167 @@ export function standaloneBackend(
     });
   };
 
+  /** The post failed (or was dropped, cancelled): the approval ends here. */
+  const postFailed = (r: Record_, err: unknown): void => {
+    const p = r.pending;
+    if (records.get(p.id) === r) records.delete(p.id);
+    if (store) remember('end', p.id, () => store.end(p.id));
+    const message = (err as Error)?.message ?? String(err);
+    // An adopted approval has no submit() waiting: its task learns it from a decision.
+    if (r.adopted && r.state !== 'cancelled') emit({ id: p.id, outcome: 'failed', at: new Date(), message });
+    // Cancelled while queued in the limiter: nothing was sent, and nobody waits for an answer.
+    r.posted.reject(new Error(message));
+  };
+
+  /**
+   * A post started before a crash and its ts never recorded: the message may exist. Found in the
+   * channel's history, it is adopted; else (not found, or it cannot be looked for) posted again.
+   */
+  const recover = async (r: Record_, since: Date): Promise<string | undefined> => {
+    const p = r.pending;
+    try {
+      const found = await r.channel.client.findPosted(p.id, { since: since.getTime() - 60_000, until: Date.now() + 60_000 });
+      if (found.message) {
+        log.info('found the Slack message of a post interrupted by a restart; not posting again', { id: p.id, ts: found.message.ts });
+        return found.message.ts;
+      }
+      if (found.complete) return undefined;
+      log.warn('could not read all of the channel history for a post interrupted by a restart; posting again (possibly a second message)', { id: p.id });
+    } catch (err) {
+      log.warn('could not look for the message of a post interrupted by a restart; posting again (possibly a second message)', {
+        id: p.id,
+        error: describeError(err),
+        hint: 'the bot token needs channels:history (groups:history for private channels) to look',
+      });
+    }
+    return undefined;
+  };
+
   const send = async (r: Record_): Promise<void> => {
     const p = r.pending;
     try {
-      const posted = await r.channel.client.post(r.input, r.abort.signal);
-      r.ts = posted.ts;
+      const found = r.recoverFrom ? await recover(r, r.recoverFrom) : undefined;
+      if (found !== undefined) r.ts = found;
+      else {
+        // Recorded before Slack is called: a crash from here on is known to have maybe posted.
+        if (store) await store.posting(p.id, new Date());
+        if (r.state === 'cancelled') throw new Error('cancelled before it was posted');
+        r.ts = (await r.channel.client.post(r.input, r.abort.signal)).ts;
+      }
     } catch (err) {
-      records.delete(p.id);
-      // Cancelled while queued in the limiter: nothing was sent, and nobody waits for an answer.
-      r.posted.reject(new Error((err as Error)?.message ?? String(err)));
+      postFailed(r, err);
       return;
+    }
+    if (store) {
+      const ts = r.ts;
+      await store.posted(p.id, ts).catch((err: unknown) =>
+        log.warn('approval store write failed; after a restart the message is looked for before posting again', {
+          id: p.id,
+          what: 'posted',
+          error: describeError(err),
+        }),
+      );
     }
     if (r.state === 'cancelled') {
       // The agent gave up while the message was being posted.
       update(r, { status: 'cancelled', at: new Date(), reason: 'cancelled by the agent' });
       records.delete(p.id);
+      if (store) remember('end', p.id, () => store.end(p.id));
       r.posted.resolve();
       return;
     }
     r.state = 'pending';
     poller.add(r.channel.client.pending(p.id, r.ts!, p.expiresAt));
     r.posted.resolve();
+  };
+
+  /**
+   * One approval found in the store after a restart: what the engine is told, and the record this
+   * backend keeps for it (none when it ends here). Its message is polled (posted), posted (never
+   * was; looked for first when a post was interrupted), or it waits for finished() (approved).
+   */
+  const restore = (a: StoredApproval, now: Date): { adopted: AdoptedApproval; r?: Record_ } => {
+    const p = a.pending;
+    const adopted: AdoptedApproval = { pending: p, executionStarted: a.executionStarted, ...(a.decision ? { decision: a.decision } : {}) };
+    const ch = byName.get(p.channel);
+    if (!ch || ch.config.slack.channel !== a.slackChannel) {
+      // Its message cannot be read any more, so neither can an approval be confirmed (see below).
+      if (!a.executionStarted) {
+        const why = ch ? `now posts to another Slack channel than ${a.slackChannel}` : 'is no longer configured';
+        adopted.decision = {
+          id: p.id,
+          outcome: 'failed',
+          at: now,
+          message: `the approval channel "${p.channel}" ${why}; the approval cannot be decided after the restart`,
+        };
+        remember('end', p.id, () => store!.end(p.id));
+      }
+      return { adopted };
+    }
+    const r: Record_ = {
+      pending: p,
+      channel: ch,
+      input: postInput(p),
+      state: 'queued',
+      executionStarted: a.executionStarted,
+      key: p.owner ?? p.id,
+      abort: new AbortController(),
+      posted: { resolve: () => undefined, reject: () => undefined },
+      adopted: true,
+      ...(a.ts !== undefined ? { ts: a.ts } : {}),
+      ...(a.decision ? { decision: a.decision } : {}),
+    };
+    if (a.executionStarted) {
+      // It may have run: the engine ends its task (never runs it again); the message says so.
+      update(r, {
+        status: 'approved',
+        by: a.decision?.by ?? [],
+        at: now,
+        reason: 'interrupted by a restart of the sidecar while executing; it may or may not have run, and is not run again',
+      });
+      remember('end', p.id, () => store!.end(p.id));
+      return { adopted };
+    }
+    if (!a.decision && a.ts === undefined && p.expiresAt.getTime() <= now.getTime()) {
+      // Expired while no sidecar ran, before anyone could see it: not worth a message now.
+      adopted.decision = {
+        id: p.id,
+        outcome: 'expired',
+        at: now,
+        message: `no approver decided by ${p.expiresAt.toISOString()} (it expired before it was posted)`,
+      };
+      remember('end', p.id, () => store!.end(p.id));
+      return { adopted };
+    }
+    if (a.decision) {
+      // The store is not trusted alone to run a call: whoever can write it could append an
+      // approval. A real one follows its message (posted), and Slack must still say so: it is
+      // read again (polled), and runs only on what Slack answers. Not long after its expiry.
+      const fail = (message: string): { adopted: AdoptedApproval } => {
+        adopted.decision = { id: p.id, outcome: 'failed', at: now, message };
+        update(r, { status: 'failed', at: now, reason: message });
+        remember('end', p.id, () => store!.end(p.id));
+        return { adopted };
+      };
+      if (a.ts === undefined) {
+        log.warn('approval store: an approval recorded as decided has no Slack message on record; not running it', { id: p.id, file: store!.file });
+        return fail('the approval store records a decision for an approval that was never posted to Slack; not run');
+      }
+      if (now.getTime() > p.expiresAt.getTime() + ADOPT_LATE_MS)
+        return fail(
+          `approved before a restart of the sidecar, which came back ${Math.round((now.getTime() - p.expiresAt.getTime()) / 1000)} s after the approval expired; not run this late`,
+        );
+      delete adopted.decision;
+      delete r.decision;
+      r.recheckUntil = new Date(Math.max(p.expiresAt.getTime(), Math.min(now.getTime() + 10_000, p.expiresAt.getTime() + ADOPT_LATE_MS)));
+    }
+    records.set(p.id, r);
+    if (a.ts !== undefined) r.state = 'pending';
+    else {
+      if (a.postingAt) r.recoverFrom = a.postingAt;
+      ch.posts.push(r.key, r);
+    }
+    return { adopted, r };
   };
 
   const names = [...byName.keys()];
@@ -237,21 +419,12 @@ export function standaloneBackend(
       if (closed) throw new Error('the sidecar is shutting down');
       const ch = byName.get(p.channel);
       if (!ch) throw new Error(`there is no approval channel named "${p.channel}" (approvalChannels lists: ${names.join(', ') || 'none'})`);
-      const input: ApprovalPostInput = {
-        id: p.id,
-        tool: p.tool,
-        source: p.source,
-        method: p.method,
-        arguments: p.arguments,
-        workload: p.workload,
-        expiresAt: p.expiresAt,
-        rule: p.reason,
-      };
+      let r!: Record_;
       const done = new Promise<void>((resolve, reject) => {
-        const r: Record_ = {
+        r = {
           pending: p,
           channel: ch,
-          input,
+          input: postInput(p),
           state: 'queued',
           executionStarted: false,
           key: p.owner ?? p.id,
@@ -259,8 +432,19 @@ export function standaloneBackend(
           posted: { resolve, reject },
         };
         records.set(p.id, r);
-        ch.posts.push(r.key, r);
       });
+      if (store) {
+        // Durable before it is queued: from here on a restart finds it (and posts it if need be).
+        try {
+          await store.put(p, ch.config.slack.channel);
+        } catch (err) {
+          if (records.get(p.id) === r) records.delete(p.id);
+          throw err;
+        }
+        // Cancelled meanwhile (cancel() ended it), or the sidecar is stopping (it stays stored).
+        if (r.state !== 'queued' || closed) return done;
+      }
+      ch.posts.push(r.key, r);
       pump(ch);
       return done;
     },
@@ -271,13 +455,17 @@ export function standaloneBackend(
 
     async cancel(id) {
       const r = records.get(id);
-      if (!r) return;
+      if (!r) {
+        if (store?.has(id)) await store.end(id);
+        return;
+      }
       if (r.state === 'queued') {
         // Not sent yet: it never will be.
         r.channel.posts.remove(r.key, r);
         r.state = 'cancelled';
         records.delete(id);
         r.posted.resolve();
+        if (store) await store.end(id);
         return;
       }
       if (r.state === 'posting') {
@@ -291,25 +479,55 @@ export function standaloneBackend(
       r.state = 'cancelled';
       records.delete(id);
       update(r, { status: 'cancelled', at: new Date(), reason: 'cancelled by the agent, or the deadline passed without a decision' });
+      if (store) await store.end(id);
     },
 
     async markExecuting(id) {
-      // In memory only: standalone approvals do not outlive the process, so neither does this.
+      // Once per approval, whether the first attempt succeeded or not.
+      if (marked.has(id)) throw new Error(`approval ${id} was already marked as executing`);
+      marked.add(id);
+      // With a store the mark is durable before the call runs: a restart never runs it again.
+      if (store) await store.executing(id, new Date());
       const r = records.get(id);
       if (r) r.executionStarted = true;
     },
 
     async finished(id, result) {
       const r = records.get(id);
-      if (!r) return;
-      records.delete(id);
-      const status: FinalStatus = r.executionStarted ? 'approved' : 'failed';
-      update(r, { status, by: r.decision?.by ?? [], at: new Date(), reason: result.summary });
+      marked.delete(id);
+      if (r) {
+        records.delete(id);
+        const status: FinalStatus = r.executionStarted ? 'approved' : 'failed';
+        update(r, { status, by: r.decision?.by ?? [], at: new Date(), reason: result.summary });
+      }
+      if (store?.has(id)) await store.end(id);
     },
 
     async adopt() {
-      return [];
+      if (!store) return [];
+      const out: AdoptedApproval[] = [];
+      const poll: Record_[] = [];
+      const post = new Set<Channel>();
+      let interrupted = 0;
+      for (const a of store.takeLoaded()) {
+        if (records.has(a.pending.id) || !store.has(a.pending.id)) continue;
+        const { adopted, r } = restore(a, new Date());
+        out.push(adopted);
+        if (a.executionStarted) interrupted++;
+        if (r?.state === 'pending') poll.push(r);
+        else if (r?.state === 'queued') post.add(r.channel);
+      }
+      // Polls and posts start once the engine holds the tasks (its adopt() follows this one).
+      setImmediate(() => {
+        for (const r of poll)
+          if (r.state === 'pending' && !closed) poller.add(r.channel.client.pending(r.pending.id, r.ts!, r.recheckUntil ?? r.pending.expiresAt));
+        for (const ch of post) pump(ch);
+      });
+      if (out.length) log.info('approvals found in the approval store', { file: store.file, count: out.length, polled: poll.length, interrupted });
+      return out;
     },
+
+    ...(store ? { storeStatus: () => store.status() } : {}),
 
     async check() {
       return Promise.all(
@@ -325,15 +543,18 @@ export function standaloneBackend(
       if (closed) return;
       closed = true;
       poller.close();
-      for (const ch of byName.values()) {
-        for (let r = ch.posts.shift(); r; r = ch.posts.shift()) {
-          records.delete(r.pending.id);
-          r.posted.reject(new Error('the sidecar is shutting down'));
+      // Posts still waiting stay in the store (if any): the next start posts them.
+      if (!store)
+        for (const ch of byName.values()) {
+          for (let r = ch.posts.shift(); r; r = ch.posts.shift()) {
+            records.delete(r.pending.id);
+            r.posted.reject(new Error('the sidecar is shutting down'));
+          }
         }
-      }
       // Let outcome updates already on their way reach Slack, briefly.
       await Promise.race([Promise.allSettled([...updates]), new Promise((r) => setTimeout(r, 2000).unref())]);
       pool.close();
+      await store?.close();
     },
   };
 }

@@ -2,7 +2,7 @@
 // JSON-RPC message written when the response is done.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from '../../lib/log.js';
 import { UNKNOWN_SOURCE_LABEL, type SidecarMetrics } from '../metrics.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
@@ -144,6 +144,34 @@ export interface ContextDeps {
 
 const NS_PER_S = 1e9;
 
+export const CORRELATION_HEADER = 'x-thoughtgate-correlation-id';
+
+/**
+ * The proxy listeners' response (http.createServer's ServerResponse option): it adds its request's
+ * correlation id to the head in writeHead, which every answer passes through (res.end, write and
+ * flushHeaders call it when nobody did). Setting the id with setHeader beforehand, as a plain
+ * response needs, makes writeHead(status, headers) take Node's slow path: every upstream header
+ * stored again one setHeader at a time, on every relayed answer (docs/performance.md).
+ */
+export class CorrelatedResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+  correlationId: string | undefined = undefined;
+
+  override writeHead(
+    statusCode: number,
+    reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[],
+    headers?: OutgoingHttpHeaders | OutgoingHttpHeader[],
+  ): this {
+    const id = this.correlationId;
+    const given = typeof reason === 'string' ? headers : reason;
+    if (id === undefined || this.headersSent) return super.writeHead(statusCode, reason as string, headers);
+    if (given === undefined || Array.isArray(given)) this.setHeader(CORRELATION_HEADER, id);
+    // First, as setHeader before writeHead put it; a header of the same name among `given` wins, as it did then.
+    else if (typeof reason === 'string') return super.writeHead(statusCode, reason, { [CORRELATION_HEADER]: id, ...given });
+    else return super.writeHead(statusCode, { [CORRELATION_HEADER]: id, ...given });
+    return super.writeHead(statusCode, reason as string, headers);
+  }
+}
+
 /** A name from the request path is logged up to this many characters (it is the agent's text). */
 export const LOG_NAME_CHARS = 128;
 /**
@@ -184,11 +212,20 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
   const correlationId = randomUUID();
   // The agent hanging up cancels the upstream call (2026-07-28 treats a closed stream as cancel).
   // undici takes an EventEmitter as its signal; an AbortController per request costs measurably more.
-  const abort = new EventEmitter();
-  res.once('close', () => {
-    if (!res.writableFinished) abort.emit('abort');
-  });
-  res.setHeader('x-thoughtgate-correlation-id', correlationId);
+  // Made when sendUpstream first needs it: dispatchUpstream (the common forward) listens to `res` itself.
+  let abort: EventEmitter | null = null;
+  const abortSignal = (): EventEmitter => {
+    if (abort === null) {
+      const signal = new EventEmitter();
+      res.once('close', () => {
+        if (!res.writableFinished) signal.emit('abort');
+      });
+      abort = signal;
+    }
+    return abort;
+  };
+  if (res instanceof CorrelatedResponse) res.correlationId = correlationId;
+  else res.setHeader(CORRELATION_HEADER, correlationId);
   const tracer = deps.tracer ?? NO_TRACING;
   // The agent's trace continues when its traceparent is valid; anything else starts a new trace.
   const span = tracer.on
@@ -255,7 +292,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
             method: method as 'GET',
             headers: upstreamRequestHeaders(incoming.headers, { extra, identityEncoding: inspect, describe, trace }),
             body,
-            signal: abort,
+            signal: abortSignal(),
             headersTimeout: source.responseTimeoutMs,
             bodyTimeout: 0,
           });
@@ -290,11 +327,12 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       let abortCall: ((err: Error) => void) | null = null;
       let agentGone = false;
       let head = false;
-      const onAbort = () => {
+      const onClose = () => {
+        if (res.writableFinished) return;
         agentGone = true;
         abortCall?.(abortedError());
       };
-      abort.once('abort', onAbort);
+      res.once('close', onClose);
       tSent = process.hrtime.bigint();
       deps.pools.forSource(source).dispatch(
         {
@@ -322,11 +360,11 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
             return sink.onData(chunk);
           },
           onComplete() {
-            abort.off('abort', onAbort);
+            res.off('close', onClose);
             sink.onEnd();
           },
           onError(err) {
-            abort.off('abort', onAbort);
+            res.off('close', onClose);
             if (!head) failedBeforeHead(source, err);
             sink.onError(err, !head, agentGone);
           },

@@ -212,7 +212,7 @@ describe.each(BACKENDS.map((b, i) => [b, i] as const))('capture-init with the %s
   const install = async (extra: string[] = []) => {
     const r = await captureInit(net.pod, [...flags(), ...extra]);
     expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: '' });
-    const s = CaptureStateSchema.parse(JSON.parse(readFileSync(state, 'utf8')));
+    const s = CaptureStateSchema().parse(JSON.parse(readFileSync(state, 'utf8')));
     const t = timings[backend] ?? { wallMs: [], durationMs: [] };
     timings[backend] = t;
     t.wallMs.push(r.wallMs);
@@ -315,7 +315,7 @@ describe.each(BACKENDS.map((b, i) => [b, i] as const))('capture-init with the %s
   it('--backend auto keeps the backend that holds the rules', async () => {
     const r = await captureInit(net.pod, [...flags().slice(2), '--tls-port', '7471', '--backend', 'auto']);
     expect(r.code).toBe(0);
-    expect(CaptureStateSchema.parse(JSON.parse(readFileSync(state, 'utf8'))).backend).toBe(backend);
+    expect(CaptureStateSchema().parse(JSON.parse(readFileSync(state, 'utf8'))).backend).toBe(backend);
   });
 
   it('fails closed: exit 1 with the reason and no state file when iptables cannot run', async () => {
@@ -363,7 +363,7 @@ describe('capture-init, the rest', () => {
     const r = await captureInit(net.pod, ['--resolv-conf', join(dir, 'nft.resolv.conf'), '--state-file', state]);
     expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: '' });
     expect(r.out).toMatch(/^thoughtgate capture-init: installed \(nft, ipv4\+ipv6\) in [\d.]+ ms; state in /);
-    expect(CaptureStateSchema.parse(JSON.parse(readFileSync(state, 'utf8'))).backend).toBe('nft');
+    expect(CaptureStateSchema().parse(JSON.parse(readFileSync(state, 'utf8'))).backend).toBe('nft');
   }, 60_000);
 
   it.each([

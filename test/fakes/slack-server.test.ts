@@ -1,8 +1,7 @@
 // The fake Slack Web API itself: wire behaviour with plain fetch, compatibility with the real
 // WebClient, rate limits, outages, and the standalone process with its control endpoint.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebClient } from '@slack/web-api';
@@ -223,7 +222,10 @@ describe('rate limits and outages', () => {
 
 describe('standalone process', () => {
   test('bundled with esbuild, seeded from FAKE_SLACK_SEED, with POST /_control/react', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'fake-slack-'));
+    // Inside the repository (.dev/ is git-ignored, as in the documented command), so the bundle's
+    // external packages (ws) resolve from node_modules.
+    mkdirSync(path.join(repoRoot, '.dev'), { recursive: true });
+    const dir = mkdtempSync(path.join(repoRoot, '.dev', 'fake-slack-'));
     try {
       const out = path.join(dir, 'fake-slack.mjs');
       const esbuild = path.join(repoRoot, 'node_modules', '.bin', 'esbuild');
@@ -268,6 +270,24 @@ describe('standalone process', () => {
         expect(r.message?.reactions?.[0]?.users).toEqual(['U7']);
         expect(stdout).toContain(`posted C9 ts=${posted.ts}`);
         expect(stdout).toContain('/_control/react');
+        // A message with buttons gets a click line; the click is an envelope for Socket Mode apps.
+        const blocks = [
+          { type: 'actions', elements: [{ type: 'button', action_id: 'thoughtgate_approve', value: 'r1', text: { type: 'plain_text', text: 'Approve' } }] },
+        ];
+        const withButtons = await web.chat.postMessage({ channel: 'C9', text: 'buttons', blocks });
+        const clickAt = url.replace(/\/api\/$/, '/_control/click');
+        const click = (action_id: string) =>
+          fetch(clickAt, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ channel: 'C9', ts: withButtons.ts, action_id, user: 'U7' }),
+          });
+        expect(await (await click('thoughtgate_approve')).json()).toMatchObject({ ok: true, envelope_id: expect.any(String), connections: 0 });
+        expect((await click('nope')).status).toBe(400);
+        await new Promise((r) => setTimeout(r, 50));
+        expect(stdout).toContain('/_control/click');
+        // The printed curl line carries the ts as it is (it once kept the colon after it).
+        expect(stdout).toContain(`"ts":"${withButtons.ts}"`);
       } finally {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');

@@ -7,8 +7,13 @@
 //   auth.test, chat.postMessage, chat.update, reactions.get, users.info, usergroups.users.list,
 //   conversations.info, conversations.history (newest first; oldest/latest/inclusive, limit and
 //   cursor paging; message metadata only with include_all_metadata, like Slack).
+//   Socket Mode (slack-server-socket.ts): apps.connections.open with an app-level token, a
+//   WebSocket on the same port delivering `interactive` envelopes (click(), submitView()), acks,
+//   redelivery, `disconnect`; and views.open, chat.postEphemeral (fake.socketMode).
 //   Anything else: {ok:false, error:'unknown_method'}.
 // Auth: `Authorization: Bearer <token>` or a `token` argument. Missing → not_authed, unknown → invalid_auth.
+// App-level tokens (`appTokens`, default "xapp-test") work for apps.connections.open only; a bot
+// token there, or an app token elsewhere, gets not_allowed_token_type, like Slack.
 // Like Slack, errors are HTTP 200 with {ok:false, error}; only rate limits (429 + Retry-After) and
 // outages (500, refused connections) use other statuses.
 // Block Kit checks on chat.postMessage/chat.update (so tests catch messages Slack would refuse):
@@ -37,10 +42,17 @@
 //   curl -s -X POST http://127.0.0.1:3999/_control/react -H 'content-type: application/json' \
 //     -d '{"channel":"C0APPROVE","ts":"1732180000.000100","name":"white_check_mark","user":"U0ALICE"}'
 // ({"remove": true} in the same body takes the reaction away again.)
+// Or clicks a button of a message (Socket Mode; app token "xapp-test" unless the seed lists appTokens):
+//   curl -s -X POST http://127.0.0.1:3999/_control/click -H 'content-type: application/json' \
+//     -d '{"channel":"C0APPROVE","ts":"1732180000.000100","action_id":"thoughtgate_approve","user":"U0ALICE"}'
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { createSocketMode, DEFAULT_FAKE_APP_TOKEN, type FakeSocketMode, type FakeSocketModeOptions } from './slack-server-socket.js';
+
+export { DEFAULT_FAKE_APP_TOKEN } from './slack-server-socket.js';
+export type { FakeClick, FakeEnvelope, FakeEphemeral, FakeSocketMode, FakeSocketModeOptions, FakeView } from './slack-server-socket.js';
 
 export interface FakeUser {
   id: string;
@@ -54,6 +66,8 @@ export interface FakeChannel {
   id: string;
   name: string;
   isPrivate?: boolean;
+  /** User ids in the channel; when given, chat.postEphemeral to anyone else fails with user_not_in_channel. */
+  members?: string[];
 }
 export interface FakeUserGroup {
   id: string;
@@ -69,6 +83,8 @@ export interface FakeTokenIdentity {
 }
 export interface FakeSlackSeed {
   tokens?: Record<string, Partial<FakeTokenIdentity>> | string[];
+  /** App-level tokens (xapp-…) for Socket Mode; default ["xapp-test"]. */
+  appTokens?: string[];
   channels?: FakeChannel[];
   users?: FakeUser[];
   userGroups?: FakeUserGroup[];
@@ -77,10 +93,12 @@ export interface FakeSlackOptions extends FakeSlackSeed {
   /** 0 (default) picks a free port. */
   port?: number;
   host?: string;
-  /** Serve POST /_control/react (the standalone process turns it on). */
+  /** Serve POST /_control/react and /_control/click (the standalone process turns them on). */
   controlEndpoint?: boolean;
   /** Called with one line per posted message (standalone mode prints them). */
   log?: (line: string) => void;
+  /** Socket Mode timings (redelivery, trigger_id lifetime). */
+  socketMode?: FakeSocketModeOptions;
 }
 
 export interface FakeReaction {
@@ -136,6 +154,10 @@ export interface FakeSlack {
   readonly port: number;
   /** The token → identity table; add or remove entries to change which tokens work. */
   readonly tokens: Map<string, FakeTokenIdentity>;
+  /** App-level tokens accepted by apps.connections.open; add or remove entries. */
+  readonly appTokens: Set<string>;
+  /** Socket Mode: connections, clicks, modal submissions, acks, disconnects (slack-server-socket.ts). */
+  readonly socketMode: FakeSocketMode;
   addChannel(channel: FakeChannel): void;
   addUser(user: FakeUser): void;
   addUserGroup(group: FakeUserGroup): void;
@@ -160,7 +182,7 @@ export interface FakeSlack {
 
 export const DEFAULT_FAKE_TOKEN = 'xoxb-test';
 const MAX_BODY_BYTES = 1024 * 1024;
-const JSON_ARGS = new Set(['blocks', 'metadata', 'attachments']);
+const JSON_ARGS = new Set(['blocks', 'metadata', 'attachments', 'view']);
 
 /** Slack-shaped error; the handlers throw it and the dispatcher turns it into {ok:false,...}. */
 class SlackFail extends Error {
@@ -206,6 +228,25 @@ function required(args: Record<string, unknown>, name: string, error = 'invalid_
 
 function plainTextOf(o: unknown): string | undefined {
   return o && typeof o === 'object' && typeof (o as { text?: unknown }).text === 'string' ? (o as { text: string }).text : undefined;
+}
+
+/** A confirmation dialog object: title, text, confirm and deny, with Slack's lengths. */
+function checkConfirm(c: unknown): string[] {
+  if (!c || typeof c !== 'object') return [': not an object'];
+  const o = c as Record<string, unknown>;
+  const errors: string[] = [];
+  const field = (key: string, max: number, mrkdwnOk = false) => {
+    const v = o[key] as { type?: unknown; text?: unknown } | undefined;
+    const typeOk = v?.type === 'plain_text' || (mrkdwnOk && v?.type === 'mrkdwn');
+    if (!typeOk || typeof v?.text !== 'string' || v.text.length === 0 || v.text.length > max)
+      errors.push(`/${key}: ${mrkdwnOk ? 'text object' : 'plain_text'} of 1 to ${max} characters`);
+  };
+  field('title', 100);
+  field('text', 300, true);
+  field('confirm', 30);
+  field('deny', 30);
+  if (o.style !== undefined && o.style !== 'primary' && o.style !== 'danger') errors.push('/style: primary or danger');
+  return errors;
 }
 
 /** Block Kit size checks Slack applies to chat.postMessage/chat.update (see header comment). */
@@ -254,6 +295,25 @@ export function checkBlocks(blocks: unknown): string[] {
         }
         break;
       }
+      case 'actions': {
+        const elements = Array.isArray(block.elements) ? (block.elements as Record<string, unknown>[]) : [];
+        if (elements.length === 0 || elements.length > 25) errors.push(`/blocks/${i}/elements: 1 to 25 elements`);
+        elements.forEach((e, j) => {
+          if (e?.type !== 'button') return;
+          const t = plainTextOf(e.text) ?? '';
+          if (t.length === 0 || t.length > 75) errors.push(`/blocks/${i}/elements/${j}/text: 1 to 75 characters`);
+          if (typeof e.action_id === 'string' && e.action_id.length > 255) errors.push(`/blocks/${i}/elements/${j}/action_id longer than 255`);
+          if (typeof e.value === 'string' && e.value.length > 2000) errors.push(`/blocks/${i}/elements/${j}/value longer than 2000`);
+          if (e.confirm !== undefined) for (const p of checkConfirm(e.confirm)) errors.push(`/blocks/${i}/elements/${j}/confirm${p}`);
+        });
+        break;
+      }
+      case 'input': {
+        const label = plainTextOf(block.label);
+        if (label === undefined || label.length > 2000) errors.push(`/blocks/${i}/label: plain_text of at most 2000 characters`);
+        if (!block.element || typeof block.element !== 'object') errors.push(`/blocks/${i}/element missing`);
+        break;
+      }
       default:
         break;
     }
@@ -294,9 +354,12 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
   const seedTokens = opts.tokens ?? [DEFAULT_FAKE_TOKEN];
   if (Array.isArray(seedTokens)) for (const t of seedTokens) addToken(t);
   else for (const [t, id] of Object.entries(seedTokens)) addToken(t, id);
+  const appTokens = new Set(opts.appTokens ?? [DEFAULT_FAKE_APP_TOKEN]);
   for (const c of opts.channels ?? []) channels.set(c.id, { ...c });
   for (const u of opts.users ?? []) users.set(u.id, { ...u });
   for (const g of opts.userGroups ?? []) groups.set(g.id, { ...g, users: [...g.users] });
+  // apps.connections.open is Tier 1 at Slack (1+ per minute); setRateLimit() changes it.
+  rateLimits.set('apps.connections.open', { ...(opts.socketMode?.connectionsOpenLimit ?? { limit: 10, windowMs: 60_000 }) });
 
   const findMessage = (channel: string, ts: string): StoredMessage | undefined => byKey.get(`${channel}/${ts}`);
 
@@ -524,12 +587,17 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
   };
 
   const handleControl = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
-    if (req.method !== 'POST' || url.pathname !== '/_control/react') return send(res, 404, { ok: false, error: 'not_found' });
+    const what = url.pathname.slice('/_control/'.length);
+    if (req.method !== 'POST' || (what !== 'react' && what !== 'click')) return send(res, 404, { ok: false, error: 'not_found' });
     const body = (await readBody(req)) ?? '';
     try {
       const a = parseArgs(req, url, body);
       const channel = required(a, 'channel');
       const ts = required(a, 'ts');
+      if (what === 'click') {
+        const clicked = socket.control.click({ channel, ts, user: required(a, 'user'), actionId: required(a, 'action_id') });
+        return send(res, 200, { ok: true, envelope_id: clicked.envelopeId, connections: socket.control.connections });
+      }
       const name = required(a, 'name');
       const user = required(a, 'user');
       if (a.remove === true || a.remove === 'true') fake.removeReaction(channel, ts, name, user);
@@ -545,6 +613,10 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     const time = Date.now();
     const url = new URL(req.url ?? '/', 'http://fake');
     if (opts.controlEndpoint && url.pathname.startsWith('/_control/')) return handleControl(req, res, url);
+    if (url.pathname.startsWith('/actions/') && req.method === 'POST') {
+      const r = socket.respond(url.pathname, (await readBody(req)) ?? '');
+      return send(res, r.status, r.body);
+    }
     const match = /^\/api\/([A-Za-z0-9._]+)$/.exec(url.pathname);
     if (!match || (req.method !== 'POST' && req.method !== 'GET')) return send(res, 404, { ok: false, error: 'not_found' });
     const method = match[1]!;
@@ -578,9 +650,26 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       call.retryAfter = forcedRetry;
       return send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(forcedRetry) });
     }
-    const handler = handlers[method];
+    const socketHandler = socket.handlers[method];
+    const handler = handlers[method] ?? socketHandler;
     if (!handler) return finish({ ok: false, error: 'unknown_method' });
     if (!token) return finish({ ok: false, error: 'not_authed' });
+    const appLevel = method === 'apps.connections.open';
+    if (appTokens.has(token) !== appLevel)
+      return finish({ ok: false, error: appTokens.has(token) || tokens.has(token) ? 'not_allowed_token_type' : 'invalid_auth' });
+    if (appLevel) {
+      const wait = overLimit(token, method, time);
+      if (wait !== undefined) {
+        call.status = 429;
+        call.retryAfter = wait;
+        return send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(wait) });
+      }
+      try {
+        return finish({ ok: true, ...socket.handlers[method]!(call.args) });
+      } catch (e) {
+        return finish({ ok: false, error: e instanceof SlackFail ? e.error : 'internal_error' });
+      }
+    }
     const who = tokens.get(token);
     if (!who) return finish({ ok: false, error: 'invalid_auth' });
     const wait = overLimit(token, method, time);
@@ -625,11 +714,33 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
   await listen(opts.port ?? 0);
   const port = (server.address() as AddressInfo).port;
   let closed = false;
+  const socket = createSocketMode(
+    {
+      server,
+      host,
+      port,
+      findMessage,
+      channelName: (id) => channels.get(id)?.name,
+      userName: (id) => users.get(id)?.name,
+      channelExists: (id) => channels.has(id),
+      inChannel: (id, user) => {
+        const members = channels.get(id)?.members;
+        return members === undefined || members.includes(user);
+      },
+      fail: (error, detail) => {
+        throw new SlackFail(error, detail !== undefined ? { detail } : {});
+      },
+      checkBlocks,
+    },
+    opts.socketMode,
+  );
 
   const fake: FakeSlack = {
     url: `http://${host}:${port}/api/`,
     port,
     tokens,
+    appTokens,
+    socketMode: socket.control,
     addChannel: (c) => void channels.set(c.id, { ...c }),
     addUser: (u) => void users.set(u.id, { ...u }),
     addUserGroup: (g) => void groups.set(g.id, { ...g, users: [...g.users] }),
@@ -669,6 +780,7 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     async close() {
       if (closed) return;
       closed = true;
+      socket.close();
       if (down !== 'refuse') await stopListening();
     },
   };
@@ -690,10 +802,14 @@ async function main(): Promise<void> {
     controlEndpoint: true,
     log: (line) => {
       console.log(line);
-      const m = /^posted (\S+) ts=(\S+)/.exec(line);
+      const m = /^posted (\S+) ts=([0-9.]+)/.exec(line);
       if (m) {
-        const body = JSON.stringify({ channel: m[1], ts: m[2], name: 'white_check_mark', user: '<approver user id>' });
-        console.log(`  approve with: curl -s -X POST ${base}/_control/react -H 'content-type: application/json' -d '${body}'`);
+        const posted = fake.messages(m[1]).find((x) => x.ts === m[2]);
+        const buttons = JSON.stringify(posted?.blocks ?? []).includes('"type":"actions"');
+        const body = buttons
+          ? JSON.stringify({ channel: m[1], ts: m[2], action_id: 'thoughtgate_approve', user: '<approver user id>' })
+          : JSON.stringify({ channel: m[1], ts: m[2], name: 'white_check_mark', user: '<approver user id>' });
+        console.log(`  approve with: curl -s -X POST ${base}/_control/${buttons ? 'click' : 'react'} -H 'content-type: application/json' -d '${body}'`);
       }
     },
   });

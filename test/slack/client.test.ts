@@ -132,6 +132,22 @@ test('a failed group lookup fails the read instead of deciding on a partial allo
   }
 });
 
+test('approvers.required: 2 over reactions: pending 1 of 2 until a second listed approver reacts; one reject still wins', async () => {
+  client = new SlackApprovalClient(conn, { ...config, approvers: { ...config.approvers, required: 2 } });
+  const { ts } = await client.post(request);
+  expect(JSON.stringify(fake.messages(CH)[0]!.blocks)).toContain('2 different approvers must approve');
+  fake.addReaction(CH, ts, 'white_check_mark', 'U1');
+  fake.addReaction(CH, ts, '+1', 'U1'); // the same person twice is one approval
+  fake.addReaction(CH, ts, 'white_check_mark', 'U9'); // not listed
+  const first = await client.pollReactions(ts);
+  expect(first.decision).toBeNull();
+  expect(first.tally).toEqual({ state: 'pending', approvedBy: ['U1'], approvals: 1, required: 2 });
+  fake.addReaction(CH, ts, 'white_check_mark', 'U2'); // a member of S1
+  expect(await client.readDecision(ts)).toEqual({ outcome: 'approved', by: ['U1', 'U2'] });
+  fake.addReaction(CH, ts, 'x', 'U2');
+  expect(await client.readDecision(ts)).toEqual({ outcome: 'rejected', by: ['U2'] });
+});
+
 test('check() reports token, channel and approvers', async () => {
   expect(await client.check()).toEqual({
     tokenOk: true,
@@ -147,6 +163,20 @@ test('check() reports token, channel and approvers', async () => {
   expect(await wrongChannel.check()).toMatchObject({ tokenOk: true, channelOk: false, retryable: false, error: expect.stringContaining('channel_not_found') });
   const wrongGroup = new SlackApprovalClient(conn, { ...config, approvers: { users: [], userGroups: ['S404'] } });
   expect(await wrongGroup.check()).toMatchObject({ tokenOk: true, channelOk: true, approversOk: false, error: expect.stringContaining('no_such_subteam') });
+  // U1 and S1's U2 can approve (the listed bot cannot): 2 of 2 is fine, 3 could never happen.
+  expect(await new SlackApprovalClient(conn, { ...config, approvers: { ...config.approvers, required: 2 } }).check()).toMatchObject({ approversOk: true });
+  expect(await new SlackApprovalClient(conn, { ...config, approvers: { ...config.approvers, required: 3 } }).check()).toMatchObject({
+    approversOk: false,
+    approverCount: 3,
+    retryable: false,
+    error: '3 approvals are required but only 2 approvers can approve (users and user-group members, not the bot)',
+  });
+  // An invalid N is a configuration error, not "1" (which would fail open on the two-person rule).
+  expect(await new SlackApprovalClient(conn, { ...config, approvers: { ...config.approvers, required: 2.5 } }).check()).toMatchObject({
+    approversOk: false,
+    retryable: false,
+    error: expect.stringContaining('approvers.required must be an integer'),
+  });
 });
 
 describe('errors are classified so callers can fail closed', () => {
@@ -215,4 +245,24 @@ test('the pool shares one connection (one limiter) per token and API URL', () =>
   } finally {
     pool.close();
   }
+});
+
+test('showProgress and finish on one message cannot reorder: a 429 on the progress update’s name lookup does not bring the buttons back', async () => {
+  const buttons = new SlackApprovalClient(conn, { ...config, buttons: true, approvers: { ...config.approvers, required: 2 } });
+  const { ts } = await buttons.post(request);
+  // The progress update first looks up a name, which gets a 429 and waits in the limiter's queue;
+  // finish() (names known) comes meanwhile.
+  fake.force429('users.info', 1, 1);
+  const progress = buttons.showProgress(ts, request, [{ id: 'U1' }]);
+  await new Promise((r) => setTimeout(r, 100));
+  const finished = buttons.finish(ts, request, { status: 'rejected', by: [{ id: 'U2', name: 'Bob' }], at: Date.now() });
+  await Promise.all([progress, finished]);
+  const last = JSON.stringify(fake.messages(CH).at(-1)!.blocks);
+  expect(last).toContain('Rejected');
+  expect(last).not.toContain('thoughtgate_approve');
+  // A progress update after the outcome is dropped (no chat.update at all).
+  const updates = fake.calls().filter((c) => c.method === 'chat.update' && c.ok).length;
+  await buttons.showProgress(ts, request, [{ id: 'U1' }]);
+  expect(fake.calls().filter((c) => c.method === 'chat.update' && c.ok)).toHaveLength(updates);
+  expect(JSON.stringify(fake.messages(CH).at(-1)!.blocks)).not.toContain('thoughtgate_approve');
 });

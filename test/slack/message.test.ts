@@ -2,6 +2,8 @@ import { startFakeSlack, DEFAULT_FAKE_TOKEN, type FakeSlack } from '../fakes/sla
 import { SlackApprovalClient } from '../../slack/client.js';
 import { SlackConnection } from '../../slack/connection.js';
 import {
+  APPROVE_ACTION_ID,
+  REJECT_ACTION_ID,
   SLACK_LIMITS,
   buildApprovalMessage,
   buildOutcomeMessage,
@@ -224,5 +226,63 @@ describe('through the real WebClient to the fake', () => {
     expect(m!.history).toHaveLength(2);
     expect(JSON.stringify(m)).not.toContain('nope');
     expect(fake.calls().filter((c) => c.ok === false)).toEqual([]);
+  });
+});
+
+describe('buttons and the two-person rule', () => {
+  test('with buttons: an actions block of Approve (with a confirm dialog) and Reject carrying the id; no reaction instructions', () => {
+    const m = buildApprovalMessage(input({ buttons: true }));
+    const actions = m.blocks.find((b) => b.type === 'actions');
+    expect(actions).toMatchObject({
+      elements: [
+        { type: 'button', action_id: APPROVE_ACTION_ID, value: 'ar-7f3a', style: 'primary', confirm: { confirm: { text: 'Approve' } } },
+        { type: 'button', action_id: REJECT_ACTION_ID, value: 'ar-7f3a', style: 'danger' },
+      ],
+    });
+    expect(m.blocks.at(-1)).toBe(actions);
+    expect(allText(m.blocks)).not.toContain(':white_check_mark:');
+    expect(allText(m.blocks)).toContain('Decide with the buttons below');
+    expect(m.text).toContain('Approve or reject in Slack');
+    expect(checkMessageLimits(m)).toEqual([]);
+    // Without buttons nothing changes: reactions as before, no actions block.
+    const plain = buildApprovalMessage(input());
+    expect(plain.blocks.some((b) => b.type === 'actions')).toBe(false);
+    expect(allText(plain.blocks)).toContain(':white_check_mark:');
+  });
+
+  test('N > 1: the rule is stated, the count so far is shown, and the outcome says k of N', () => {
+    const two = input({ buttons: true, approvers: { users: ['U1', 'U2'], userGroups: [], required: 2 } });
+    expect(allText(buildApprovalMessage(two).blocks)).toContain('2 different approvers must approve; any one reject rejects.');
+    // The count shows only when the caller tracks it (a message nobody updates would go stale).
+    expect(allText(buildApprovalMessage(two).blocks)).not.toContain('of 2 approvals');
+    expect(allText(buildApprovalMessage({ ...two, approvedBy: [] }).blocks)).toContain('*0 of 2 approvals*');
+    const mid = buildApprovalMessage({ ...two, approvedBy: [{ id: 'U1', name: 'alice' }] });
+    expect(allText(mid.blocks)).toContain('*1 of 2 approvals* (<@U1>)');
+    expect(mid.blocks.some((b) => b.type === 'actions')).toBe(true);
+    const done = buildOutcomeMessage(two, { status: 'approved', by: [{ id: 'U1' }, { id: 'U2' }], at: EXPIRES });
+    expect(allText(done.blocks)).toContain('by <@U1>, <@U2> (2 of 2 approvals)');
+    expect(done.blocks.some((b) => b.type === 'actions')).toBe(false);
+    // N = 1 shows no count.
+    expect(allText(buildApprovalMessage(input({ buttons: true })).blocks)).not.toContain('approvals*');
+  });
+
+  test('the real Slack (fake) accepts the button message', async () => {
+    const fake: FakeSlack = await startFakeSlack({ channels: [{ id: 'C1', name: 'a' }] });
+    const conn = new SlackConnection({ token: DEFAULT_FAKE_TOKEN, apiUrl: fake.url });
+    try {
+      const c = new SlackApprovalClient(conn, {
+        channel: 'C1',
+        approvers: { users: ['U1', 'U2'], userGroups: [], required: 2 },
+        reactions: input().reactions,
+        buttons: true,
+      });
+      const { id, tool, source, arguments: args, workload, expiresAt } = input();
+      const { ts } = await c.post({ id, tool, source, arguments: args, workload, expiresAt });
+      await c.showProgress(ts, { id, tool, source, arguments: args, workload, expiresAt }, [{ id: 'U1', name: 'alice' }]);
+      expect(allText(fake.messages('C1')[0]!.blocks as Block[])).toContain('1 of 2 approvals');
+    } finally {
+      conn.close();
+      await fake.close();
+    }
   });
 });
