@@ -53,7 +53,7 @@ async function kubeconfigFor(name: string): Promise<string> {
 }
 
 /** An ApprovalRequest as a sidecar writes it (for the cases that need no held call). */
-async function createRequest(name: string, expiresInMs = 300_000): Promise<void> {
+async function createRequest(name: string, expiresInMs = 300_000, channel = 'approvals'): Promise<void> {
   await kubectl(
     ['apply', '-n', NS, '-f', '-'],
     JSON.stringify({
@@ -61,7 +61,7 @@ async function createRequest(name: string, expiresInMs = 300_000): Promise<void>
       kind: 'ApprovalRequest',
       metadata: { name },
       spec: {
-        channel: 'approvals',
+        channel,
         workload: { namespace: NS, serviceAccount: 'agent', pod: 'agent' },
         source: 'up',
         method: 'tools/call',
@@ -154,6 +154,16 @@ spec:
   approvers:
     users: [${ALICE}]
     kubernetes: { users: ["${sa('approver')}"], groups: [oncall] }
+  timeout: 5m
+---
+apiVersion: thoughtgate.io/v1alpha1
+kind: ApprovalChannel
+metadata: { name: two-person }
+spec:
+  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
+  approvers:
+    kubernetes: { users: ["${sa('approver')}"], groups: [oncall] }
+    required: 2
   timeout: 5m
 `,
   );
@@ -306,3 +316,22 @@ test('fails closed: without the policy binding no decision counts, whoever makes
     await applyDecisionPolicy('binding');
   }
 });
+
+test('two-person rule: one approval is a vote (1/2), the same person again counts once, a second approver decides', async () => {
+  await createRequest('two-keys', 300_000, 'two-person');
+  await until('the request posted', async () => (await request('two-keys'))?.status?.phase === 'Posted');
+  const first = await cli(['approve', 'two-keys', '-n', NS, '--kubeconfig', kubeconfigs['approver']!]);
+  expect(first).toMatchObject({ code: 0, out: expect.stringContaining('counted. The ApprovalRequest is Posted (approvals 1/2)') });
+  const again = await cli(['approve', 'two-keys', '-n', NS, '--kubeconfig', kubeconfigs['approver']!]);
+  expect(again.code).toBe(0);
+  expect((await request('two-keys')).status).toMatchObject({ phase: 'Posted', approvals: '1/2' });
+  expect((await request('two-keys')).status.votes).toHaveLength(1);
+
+  const who = JSON.parse(await kubectl(['auth', 'whoami', '-o', 'json', ...as('carol', ['oncall'])])).status.userInfo;
+  await kubectl(['create', '-n', NS, '-f', '-', ...as('carol', ['oncall'])], decisionJson('two-keys', who));
+  const done = await until('two approvals', async () => ((await request('two-keys'))?.status?.phase === 'Approved' ? request('two-keys') : null));
+  expect(done.status).toMatchObject({
+    approvals: '2/2',
+    decidedBy: [{ id: `k8s:${sa('approver')}` }, { id: 'k8s:carol' }],
+  });
+}, 60_000);

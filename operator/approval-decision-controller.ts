@@ -24,15 +24,11 @@ export function approvalDecisionController(): ControllerDefinition<ObjectKey> {
 type Decision = KubeObject & { spec?: unknown; status?: ApprovalDecisionStatus };
 type Request = KubeObject & { spec?: unknown; status?: ApprovalRequestStatus };
 
-/** How long a read of the identity policy is trusted (decisions come in bursts of a few). */
-const POLICY_TTL_MS = 2000;
-
 class ApprovalDecisionController implements Reconciler<ObjectKey> {
   readonly watches = [watch(APPROVAL_DECISIONS, (e, obj) => (e === 'delete' ? [] : [objectKey(obj)]))];
   readonly reads = [APPROVAL_CHANNELS as unknown as Source<k8s.KubernetesObject>];
   private readonly custom: k8s.CustomObjectsApi;
   private readonly admission: k8s.AdmissionregistrationV1Api;
-  private policy: { state: PolicyState; at: number } | null = null;
   private stopped = false;
 
   constructor(private readonly ctx: ControllerContext<ObjectKey>) {
@@ -186,9 +182,8 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
     }
   }
 
-  /** The identity policy and binding as the cluster has them (read again after POLICY_TTL_MS). */
+  /** The identity policy and binding as the cluster has them now: read for every decision (they are rare), so a removed policy counts at once. */
   private async policyState(): Promise<PolicyState> {
-    if (this.policy && Date.now() - this.policy.at < POLICY_TTL_MS) return this.policy.state;
     const read = async (f: () => Promise<unknown>): Promise<unknown | null> => {
       try {
         return await f();
@@ -216,7 +211,6 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
       };
       if (code !== 403) throw err;
     }
-    this.policy = { state, at: Date.now() };
     return state;
   }
 
