@@ -33,6 +33,8 @@ Commands:
   explain       decide one call offline and print the trace, gate by gate
   capture-init  install a pod's traffic-capture rules (the injected init container)
   check         check an installation (or, with --pre, a cluster before installing)
+  approve       approve a pending ApprovalRequest as your Kubernetes user (no Slack needed)
+  reject        reject a pending ApprovalRequest as your Kubernetes user
   version       print the version
 
 Run "thoughtgate <command> --help" for the options of a command.
@@ -628,6 +630,9 @@ async function main(argv: string[]): Promise<number> {
       return captureInit(rest);
     case 'check':
       return check(rest);
+    case 'approve':
+    case 'reject':
+      return (await import('./cmd/decide/command.js')).decideCommand(command, rest);
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION}\n`);

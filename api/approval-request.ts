@@ -59,6 +59,25 @@ export const ApprovalRequestSpecSchema = lazy(() =>
 );
 export type ApprovalRequestSpec = z.infer<ReturnType<typeof ApprovalRequestSpecSchema>>;
 
+/**
+ * One approver's vote, from Slack or from an ApprovalDecision (kubectl). `by` identifies the voter:
+ * a Slack user id, or `k8s:<username>` for a Kubernetes user; one vote per `by` counts.
+ */
+export const VoteSchema = lazy(() =>
+  z.strictObject({
+    by: z.string(),
+    /** For people: a display name, or the Kubernetes username. */
+    name: z.string().optional(),
+    via: z.enum(['slack', 'kubernetes']),
+    decision: z.enum(['approve', 'reject']),
+    /** RFC 3339. */
+    at: z.string(),
+    /** The ApprovalDecision that carried it (kubernetes votes). */
+    ref: z.string().optional(),
+  }),
+);
+export type Vote = z.infer<ReturnType<typeof VoteSchema>>;
+
 export const ApprovalRequestStatusSchema = lazy(() =>
   z.object({
     phase: z.enum(APPROVAL_PHASES).optional(),
@@ -68,6 +87,10 @@ export const ApprovalRequestStatusSchema = lazy(() =>
     decidedBy: z.array(z.strictObject({ id: z.string(), name: z.string().optional() })).optional(),
     decidedAt: z.string().optional(),
     message: z.string().optional(),
+    /** Approvers' votes so far (approvers.required distinct approvals decide; any reject wins). */
+    votes: z.array(VoteSchema()).optional(),
+    /** "<approvals>/<required>", e.g. "1/2": what `kubectl get approvalrequests` shows. */
+    approvals: z.string().optional(),
     /** Where the request was posted. postingStartedAt without ts means a post may be in flight. */
     slack: z
       .strictObject({
@@ -174,4 +197,38 @@ export function resultAnnotation(result: { ok: boolean; summary: string }): stri
 export function messageState(phase: ApprovalPhase | undefined, result: string | undefined): string {
   const p = phase ?? 'Pending';
   return p === 'Approved' && result ? `${p}; ${result}` : p;
+}
+
+/** Where the votes stand: approved once `required` distinct voters approve; any reject rejects. */
+export interface Tally {
+  outcome: 'approved' | 'rejected' | null;
+  /** Distinct approving voters, in the order they voted. */
+  approvers: Vote[];
+  /** The first rejecting vote. */
+  rejectedBy?: Vote;
+  /** "<approvals>/<required>". */
+  summary: string;
+}
+
+export function tallyVotes(votes: readonly Vote[], required: number): Tally {
+  const need = Math.max(1, Math.floor(required));
+  const rejectedBy = votes.find((v) => v.decision === 'reject');
+  const seen = new Set<string>();
+  const approvers: Vote[] = [];
+  for (const v of votes) {
+    if (v.decision !== 'approve' || seen.has(v.by)) continue;
+    seen.add(v.by);
+    approvers.push(v);
+  }
+  const summary = `${Math.min(approvers.length, need)}/${need}`;
+  if (rejectedBy) return { outcome: 'rejected', approvers, rejectedBy, summary };
+  return { outcome: approvers.length >= need ? 'approved' : null, approvers, summary };
+}
+
+/**
+ * The votes with `vote` added: a voter's later vote replaces their earlier one (the same person
+ * voting twice counts once; changing an approve into a reject is a reject).
+ */
+export function withVote(votes: readonly Vote[], vote: Vote): Vote[] {
+  return [...votes.filter((v) => v.by !== vote.by), vote];
 }

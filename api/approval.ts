@@ -29,6 +29,30 @@ export const ApproversSchema = z
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 
+/**
+ * Kubernetes users and groups (as the API server authenticates them) whose ApprovalDecisions count:
+ * decisions made with kubectl or `thoughtgate approve|reject`. Cluster only (ApprovalChannel).
+ */
+export const KubernetesApproversSchema = z.strictObject({
+  users: z.array(z.string().min(1).max(512)).max(256).default([]),
+  groups: z.array(z.string().min(1).max(512)).max(256).default([]),
+});
+export type KubernetesApprovers = z.infer<typeof KubernetesApproversSchema>;
+
+/**
+ * An ApprovalChannel's approvers: the Slack ones and, in a cluster, Kubernetes users and groups.
+ * `required` counts distinct approvers of both kinds; explicit users alone (Slack and Kubernetes,
+ * no group of either) must be at least `required`.
+ */
+export const ClusterApproversSchema = z.strictObject({ ...ApproversSchema.shape, kubernetes: KubernetesApproversSchema.optional() }).superRefine((a, ctx) => {
+  const k = a.kubernetes;
+  const groups = a.userGroups.length + (k?.groups.length ?? 0);
+  const users = new Set(a.users).size + new Set(k?.users ?? []).size;
+  if (groups === 0 && users < a.required) {
+    ctx.addIssue({ code: 'custom', path: ['required'], message: `${a.required} approvals are required but only ${users} approvers are listed` });
+  }
+});
+
 export const ReactionsSchema = z.strictObject({
   approve: z.array(z.string().min(1)).min(1).default(['white_check_mark']),
   reject: z.array(z.string().min(1)).min(1).default(['x']),

@@ -7,9 +7,21 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { generateCrds, HEADER, PATTERNS, structuralProblems, toStructural, toYaml, zodToJsonSchema, type K8sSchema } from '../scripts/gen-crds.js';
+import {
+  generateCrds,
+  generatePolicyTemplate,
+  HEADER,
+  POLICY_TEMPLATE,
+  PATTERNS,
+  structuralProblems,
+  toStructural,
+  toYaml,
+  zodToJsonSchema,
+  type K8sSchema,
+} from '../scripts/gen-crds.js';
 import { clusterCredentialIssues, Duration, GlobList, Name, PolicyDocumentSchema, PositiveDuration, SourceSchema } from './config.js';
-import { ApprovalChannelSpecSchema, ApprovalRequestSpecSchema, GovernancePolicySpecSchema, KINDS } from './crds.js';
+import { ApprovalChannelSpecSchema, ApprovalDecisionSpecSchema, ApprovalRequestSpecSchema, GovernancePolicySpecSchema, KINDS } from './crds.js';
+import { decisionPolicyObjects } from './approval-decision.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const generated = generateCrds();
@@ -48,6 +60,7 @@ function applyDefaults(value: unknown, s: K8sSchema): unknown {
 /** What the operator accepts: the spec schema, then the document checks; a channel name must be usable in approval.channel. */
 function zodAccepts(doc: Doc): boolean {
   if (doc.kind === KINDS.ApprovalRequest.kind) return ApprovalRequestSpecSchema().safeParse(doc.spec).success;
+  if (doc.kind === KINDS.ApprovalDecision.kind) return ApprovalDecisionSpecSchema.safeParse(doc.spec).success;
   if (doc.kind === KINDS.ApprovalChannel.kind) return Name.safeParse(doc.metadata.name).success && ApprovalChannelSpecSchema.safeParse(doc.spec).success;
   const spec = GovernancePolicySpecSchema.safeParse(doc.spec ?? {});
   if (!spec.success) return false;
@@ -73,6 +86,14 @@ describe('crds/ is generated from api/crds.ts', () => {
   test('the committed files equal a fresh generation (run scripts/gen-crds.ts if not)', () => {
     expect(readdirSync(path.join(root, 'crds')).sort()).toEqual(generated.map((f) => f.name).sort());
     for (const f of generated) expect(readFileSync(path.join(root, 'crds', f.name), 'utf8')).toBe(f.text);
+  });
+
+  test("the chart's ApprovalDecision admission policy is the one the operator expects", () => {
+    const text = readFileSync(path.join(root, POLICY_TEMPLATE), 'utf8');
+    expect(text).toBe(generatePolicyTemplate());
+    // Without the Helm label lines, the template is the objects of api/approval-decision.ts.
+    const plain = text.replace(/^ {2}labels:\n.*\{\{-.*\}\}\n/gm, '');
+    expect(parseAllDocuments(plain).map((d) => d.toJS())).toEqual(decisionPolicyObjects());
   });
 
   test('generation is deterministic and the YAML reads back as the object', () => {
@@ -112,8 +133,17 @@ describe('crds/ is generated from api/crds.ts', () => {
       'Channel=.spec.channel',
       'Pod=.spec.workload.pod',
       'DecidedBy=.status.decidedBy[0].name',
+      'Approvals=.status.approvals',
       'Expires=.spec.expiresAt',
       'Reason=.status.reason',
+      'Age=.metadata.creationTimestamp',
+    ]);
+    expect(columns('ApprovalDecision')).toEqual([
+      'Request=.spec.approvalRequest',
+      'Decision=.spec.decision',
+      'User=.spec.user.username',
+      'Phase=.status.phase',
+      'Message=.status.message',
       'Age=.metadata.creationTimestamp',
     ]);
   });
@@ -219,8 +249,12 @@ describe('zod and the CRDs agree', () => {
 
   test.each(validFiles)('CRD defaults give what zod gives for examples/crds/%s', (file) => {
     for (const d of ourDocs(path.join(examplesDir, file))) {
-      const schema =
-        d.kind === 'GovernancePolicy' ? GovernancePolicySpecSchema : d.kind === 'ApprovalRequest' ? ApprovalRequestSpecSchema() : ApprovalChannelSpecSchema;
+      const schema = {
+        GovernancePolicy: GovernancePolicySpecSchema,
+        ApprovalRequest: ApprovalRequestSpecSchema(),
+        ApprovalChannel: ApprovalChannelSpecSchema,
+        ApprovalDecision: ApprovalDecisionSpecSchema,
+      }[d.kind]!;
       const specSchema = openApiSchema(d.kind).properties!.spec!;
       expect(applyDefaults(d.spec, specSchema)).toEqual(schema.parse(d.spec));
     }

@@ -1,7 +1,7 @@
 // The custom resources of group thoughtgate.io/v1alpha1 and the ConfigMap the operator renders.
 // crds/*.yaml are generated from these schemas (scripts/gen-crds.ts); a test keeps them equal.
 import { z } from 'zod';
-import { approvalChannelFields, SlackAppTokenKeyField, SlackTargetFields } from './approval.js';
+import { approvalChannelFields, ClusterApproversSchema, SlackAppTokenKeyField, SlackTargetFields } from './approval.js';
 import { AuditStatusSchema } from './audit.js';
 import { CaptureReportSchema } from './capture-state.js';
 import { Name, policyFields } from './config.js';
@@ -45,10 +45,13 @@ export const ApprovalChannelSpecSchema = z
   .strictObject({
     slack: z.strictObject({ ...SlackTargetFields, tokenSecretRef: SecretKeyRefSchema, ...SlackAppTokenKeyField }),
     ...approvalChannelFields,
+    /** Slack approvers, and in a cluster also Kubernetes users and groups (ApprovalDecisions). */
+    approvers: ClusterApproversSchema,
   })
   .superRefine((c, ctx) => {
-    if (c.approvers.users.length + c.approvers.userGroups.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'list at least one approver user or user group' });
+    const k = c.approvers.kubernetes;
+    if (c.approvers.users.length + c.approvers.userGroups.length + (k ? k.users.length + k.groups.length : 0) === 0) {
+      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'list at least one approver: a Slack user or user group, or a Kubernetes user or group' });
     }
   });
 export type ApprovalChannelSpec = z.infer<typeof ApprovalChannelSpecSchema>;
@@ -144,3 +147,4 @@ export type RenderedConfig = z.infer<typeof RenderedConfigSchema>;
 export { KINDS } from './kinds.js';
 
 export { ApprovalRequestSpecSchema, ApprovalRequestStatusSchema } from './approval-request.js';
+export { ApprovalDecisionSpecSchema, ApprovalDecisionStatusSchema } from './approval-decision.js';

@@ -7,4 +7,6 @@ export const KINDS = {
   ApprovalChannel: { kind: 'ApprovalChannel', plural: 'approvalchannels', singular: 'approvalchannel', shortNames: ['ac', 'achan'] },
   /** Created by sidecars, relayed by the operator: api/approval-request.ts. */
   ApprovalRequest: APPROVAL_REQUEST_KIND,
+  /** A person's Approve or Reject from kubectl: api/approval-decision.ts. */
+  ApprovalDecision: { kind: 'ApprovalDecision', plural: 'approvaldecisions', singular: 'approvaldecision', shortNames: ['adec'] },
 } as const;

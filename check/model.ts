@@ -151,6 +151,8 @@ export interface PostSnapshot {
   configMaps: Read<ConfigMap[]>;
   channels: Read<Custom[]>;
   requests: Read<Custom[]>;
+  /** The ApprovalDecision identity policy and its binding (null: not installed). */
+  decisionPolicy: Read<{ policy: unknown | null; binding: unknown | null }>;
 }
 
 /** Thresholds, from flags. */

@@ -6,6 +6,7 @@ import { errorFromResponse, KubeError, type ResourceType } from '../kube/protoco
 import { resourceClient } from '../kube/resource.js';
 import type { Transport } from '../kube/transport.js';
 import { CONFIGMAP_NAME, INJECT_ENABLED, LABELS } from '../api/wellknown.js';
+import { DECISION_POLICY_NAME } from '../api/approval-decision.js';
 import type {
   AccessAnswer,
   AccessQuestion,
@@ -146,6 +147,18 @@ export async function observePost(t: Transport, namespace: string, version: Read
     list<Custom>(t, APPROVAL_CHANNELS),
     list<Custom>(t, APPROVAL_REQUESTS),
   ]);
+  const admission = '/apis/admissionregistration.k8s.io/v1';
+  const decisionPolicy = await read(async () => {
+    const [policy, binding] = await Promise.all([
+      getJson<unknown>(t, `${admission}/validatingadmissionpolicies/${DECISION_POLICY_NAME}`, `get ValidatingAdmissionPolicy ${DECISION_POLICY_NAME}`),
+      getJson<unknown>(
+        t,
+        `${admission}/validatingadmissionpolicybindings/${DECISION_POLICY_NAME}`,
+        `get ValidatingAdmissionPolicyBinding ${DECISION_POLICY_NAME}`,
+      ),
+    ]);
+    return { policy, binding };
+  });
   return {
     now: now(),
     namespace,
@@ -161,5 +174,6 @@ export async function observePost(t: Transport, namespace: string, version: Read
     configMaps,
     channels,
     requests,
+    decisionPolicy,
   };
 }

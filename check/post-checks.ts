@@ -3,7 +3,7 @@ import type { CheckResult, CheckSettings, PostSnapshot } from './model.js';
 import { checkCrds, checkVersion } from './cluster-checks.js';
 import { checkDeployment, checkLease } from './operator-checks.js';
 import { checkCaBundle, checkCertificate, checkWebhookConfig } from './webhook-checks.js';
-import { checkCapture, checkChannels, checkNamespaces, checkPolicies, checkRequests } from './resource-checks.js';
+import { checkCapture, checkChannels, checkDecisionPolicy, checkNamespaces, checkPolicies, checkRequests } from './resource-checks.js';
 
 export function postChecks(s: PostSnapshot, settings: CheckSettings): CheckResult[] {
   return [
@@ -18,6 +18,7 @@ export function postChecks(s: PostSnapshot, settings: CheckSettings): CheckResul
     ...checkNamespaces(s.namespaces, s.policies),
     ...checkPolicies(s.policies, s.configMaps),
     ...checkChannels(s.channels),
+    checkDecisionPolicy(s.decisionPolicy),
     checkRequests(s.requests, s.now, settings),
     checkCapture(s.policies, s.namespaces),
   ];

@@ -23,6 +23,9 @@ export function installerQuestions(namespace: string, namespaceExists: boolean):
     ...(namespaceExists ? [] : q('', 'namespaces', ['create'], `the namespace ${namespace} does not exist yet (helm --create-namespace)`)),
     ...q('apiextensions.k8s.io', 'customresourcedefinitions', INSTALL, 'the chart installs the CRDs (crds/)'),
     ...q('admissionregistration.k8s.io', 'mutatingwebhookconfigurations', INSTALL, chart),
+    // The ApprovalDecision identity policy (templates/approvaldecision-policy.yaml); the operator reads it.
+    ...q('admissionregistration.k8s.io', 'validatingadmissionpolicies', INSTALL, `${chart}; ${grant}`),
+    ...q('admissionregistration.k8s.io', 'validatingadmissionpolicybindings', INSTALL, `${chart}; ${grant}`),
     ...q('rbac.authorization.k8s.io', 'clusterroles', INSTALL, chart),
     ...q('rbac.authorization.k8s.io', 'clusterrolebindings', INSTALL, chart),
     // Cluster-wide: the chart's Role and RoleBinding are in the namespace, and its ClusterRole grants
@@ -47,6 +50,8 @@ export function installerQuestions(namespace: string, namespaceExists: boolean):
     ...q('thoughtgate.io', 'governancepolicies/status', ['patch'], grant),
     ...q('thoughtgate.io', 'approvalchannels/status', ['patch'], grant),
     ...q('thoughtgate.io', 'approvalrequests/status', ['patch'], grant),
+    ...q('thoughtgate.io', 'approvaldecisions', ['list', 'watch'], grant),
+    ...q('thoughtgate.io', 'approvaldecisions/status', ['patch'], grant),
     ...q('', 'configmaps', ['get', 'list', 'watch', 'create', 'patch', 'delete'], grant),
     ...q('', 'events', ['create', 'get', 'patch', 'list', 'watch'], grant),
     ...q('', 'secrets', ['get'], "the chart grants the operator reading ApprovalChannels' Slack token Secrets (ClusterRole slack-token-reader)"),

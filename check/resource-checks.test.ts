@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import type { ConfigMap, Custom, Namespace, Read } from './model.js';
-import { checkCapture, checkChannels, checkNamespaces, checkPolicies, checkPolicy, checkRequests, duration } from './resource-checks.js';
+import { decisionPolicyObjects } from '../api/approval-decision.js';
+import { checkCapture, checkChannels, checkDecisionPolicy, checkNamespaces, checkPolicies, checkPolicy, checkRequests, duration } from './resource-checks.js';
 
 const ok = <T>(value: T): Read<T> => ({ ok: true, value });
 const now = new Date('2026-12-06T08:00:00Z');
@@ -124,5 +125,22 @@ describe('capture report', () => {
       items: ['a/root-pod'],
     });
     expect(checkCapture(ok([policy('a', 'p')]), ok([ns('a')])).status).toBe('skip');
+  });
+});
+
+describe('the ApprovalDecision identity policy', () => {
+  const [policy, binding] = decisionPolicyObjects();
+  test('installed as shipped passes; missing or weakened warns with a hint; unreadable says so', () => {
+    expect(checkDecisionPolicy(ok({ policy, binding }))).toMatchObject({ id: 'approvals/decision-policy', status: 'ok' });
+    const missing = checkDecisionPolicy(ok({ policy, binding: null }));
+    expect(missing).toMatchObject({
+      status: 'warn',
+      message: expect.stringContaining('ValidatingAdmissionPolicyBinding thoughtgate-approval-decisions is not installed'),
+    });
+    expect(missing.hint).toContain('deploy/thoughtgate.yaml');
+    const weak = structuredClone(policy) as { spec: { validations: unknown[] } };
+    weak.spec.validations = [];
+    expect(checkDecisionPolicy(ok({ policy: weak, binding })).status).toBe('warn');
+    expect(checkDecisionPolicy({ ok: false, error: 'forbidden', category: 'forbidden' }).status).toBe('fail');
   });
 });

@@ -1,10 +1,13 @@
 // What the operator reports on the custom resources: labelled namespaces and their policies,
 // every GovernancePolicy Valid, reconciled and rendered, every ApprovalChannel Ready, pending
-// ApprovalRequests and their age, and the capture report of namespaces that require capture.
+// ApprovalRequests and their age, the ApprovalDecision identity policy, and the capture report of
+// namespaces that require capture.
 import { parse as parseYaml } from 'yaml';
 import { CAPTURE_ANNOTATIONS } from '../api/capture.js';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME, INJECT_ENABLED, LABELS } from '../api/wellknown.js';
 import { CAPTURE_REQUIRED } from '../webhook/capture.js';
+import { DECISION_POLICY_NAME } from '../api/approval-decision.js';
+import { policyState } from '../operator/approval-decision-plan.js';
 import { boundText } from './bounded-text.js';
 import type { CheckResult, CheckSettings, ConfigMap, Custom, Namespace, Read } from './model.js';
 import { readFailure, skipped } from './read.js';
@@ -234,4 +237,29 @@ export function checkCapture(policies: Read<Custom[]>, namespaces: Read<Namespac
       hint: 'run their containers as non-root with another uid than the sidecar (docs/security.md)',
     };
   return { id, group, status: 'ok', message: `capture reported for ${reports.size} namespace(s); none required-and-uncaptured` };
+}
+
+/**
+ * The ApprovalDecision identity policy and binding the chart installs: without them (or changed)
+ * the operator counts no decision made from kubectl (fail closed), so approvers must use Slack.
+ */
+export function checkDecisionPolicy(r: Read<{ policy: unknown | null; binding: unknown | null }>): CheckResult {
+  const id = 'approvals/decision-policy';
+  const group = 'approval-channels';
+  if (!r.ok) return readFailure(id, group, `the ValidatingAdmissionPolicy ${DECISION_POLICY_NAME}`, r);
+  const state = policyState(r.value.policy, r.value.binding);
+  if (state.ok)
+    return {
+      id,
+      group,
+      status: 'ok',
+      message: `ValidatingAdmissionPolicy ${DECISION_POLICY_NAME} and its binding as shipped: decisions from kubectl can count`,
+    };
+  return {
+    id,
+    group,
+    status: 'warn',
+    message: `decisions from kubectl (thoughtgate approve|reject) do not count: ${state.message}`,
+    hint: 'install it with the chart (helm upgrade) or kubectl apply --server-side -f deploy/thoughtgate.yaml; docs/approvals.md, "Deciding from kubectl"',
+  };
 }

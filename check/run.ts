@@ -5,7 +5,7 @@
 // from an unreachable server).
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Transport } from '../kube/transport.js';
-import { transportFromKubeConfig } from '../operator/kube-transport.js';
+import { KubeConfigError, loadKubeConfig as loadKube, transportFromKubeConfig } from '../operator/kube-transport.js';
 import type { CheckResult, CheckSettings } from './model.js';
 import { observePost, observePre, readVersion } from './observe.js';
 import { postChecks } from './post-checks.js';
@@ -32,20 +32,12 @@ export interface CheckOptions {
 export class CheckSetupError extends Error {}
 
 async function loadKubeConfig(o: CheckOptions): Promise<KubeConfig> {
-  const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
   try {
-    if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-    else kc.loadFromDefault();
+    return await loadKube(o);
   } catch (err) {
-    throw new CheckSetupError(`cannot load the kubeconfig${o.kubeconfig ? ` ${o.kubeconfig}` : ''}: ${(err as Error).message}`);
+    if (err instanceof KubeConfigError) throw new CheckSetupError(err.message);
+    throw err;
   }
-  if (o.context) {
-    if (!kc.getContextObject(o.context)) throw new CheckSetupError(`the kubeconfig has no context "${o.context}"`);
-    kc.setCurrentContext(o.context);
-  }
-  if (!kc.getCurrentCluster()) throw new CheckSetupError('the kubeconfig has no current cluster (pass --kubeconfig or --context)');
-  return kc;
 }
 
 export async function runChecks(o: CheckOptions, t: Transport): Promise<CheckResult[]> {

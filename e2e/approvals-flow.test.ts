@@ -7,12 +7,13 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, type McpError } from '@modelcontextprotocol/sdk/types.js';
-import { startPodSandbox, type PodJson, type PodSandbox } from './support/kubelet.js';
-import { cluster, e2eCluster, kubectl, kubectlResult, until } from './support/k8s.js';
-import { startInjectedSidecar, startOperatorProcess } from './support/stack.js';
+import type { PodJson, PodSandbox } from './support/kubelet.js';
+import { approvalsPolicy, startAgentPod, startApprovalsOperator, startApprovalsSlack } from './support/approval-pod.js';
+import { cluster, e2eCluster, kubectl, until } from './support/k8s.js';
+import { startInjectedSidecar } from './support/stack.js';
 import { ALICE, CHANNEL, startApprovalUpstream, TOKEN, type ApprovalUpstream } from '../test/approvals-harness.js';
-import { startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
-import { freePort, type Proc } from '../test/support/processes.js';
+import type { FakeSlack } from '../test/fakes/slack-server.js';
+import type { Proc } from '../test/support/processes.js';
 
 const e2e = e2eCluster('apflow');
 const NS = e2e.ns('agents');
@@ -37,26 +38,14 @@ async function connect(): Promise<{ client: Client; transport: StreamableHTTPCli
 }
 
 beforeAll(async () => {
-  fake = await startFakeSlack({
-    tokens: { [TOKEN]: { userId: 'UBOT' } },
-    channels: [{ id: CHANNEL, name: 'approvals' }],
-    users: [{ id: ALICE, name: 'alice', realName: 'Alice Approver' }],
-  });
+  fake = await startApprovalsSlack();
   upstream = await startApprovalUpstream();
   await e2e.namespace('system');
   await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled' });
   await kubectl(['create', 'serviceaccount', 'agent', '-n', NS]);
   await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', NS, `--from-literal=token=${TOKEN}`]);
 
-  operator = (
-    await startOperatorProcess(cluster(), {
-      identity: 'op-1',
-      namespace: OPNS,
-      webhookPort: await freePort(),
-      webhookConfig: MWC,
-      extraArgs: ['--slack-api-url', fake.url, '--sidecar-image', 'ghcr.io/thoughtgate/thoughtgate-sidecar:e2e'],
-    })
-  ).proc;
+  operator = await startApprovalsOperator(OPNS, MWC, fake);
 
   await kubectl(
     ['apply', '-n', NS, '-f', '-'],
@@ -68,47 +57,16 @@ spec:
   slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
   approvers: { users: [${ALICE}] }
   timeout: 5m
----
-apiVersion: thoughtgate.io/v1alpha1
-kind: GovernancePolicy
-metadata: { name: agents }
-spec:
-  sources: [{ name: up, url: "${upstream.url}" }]
-  rules:
-    - name: deploys-need-approval
-      match: { tool: deploy }
-      action: approve
-      approval: { channel: approvals, timeout: 5m }
-  defaultAction: forward
 `,
   );
+  await kubectl(['apply', '-n', NS, '-f', '-'], approvalsPolicy(upstream.url));
   await until(
     'the channel Ready',
     async () =>
       JSON.parse(await kubectl(['get', 'approvalchannel', 'approvals', '-n', NS, '-o', 'json'])).status?.conditions?.find((c: any) => c.type === 'Ready')
         ?.status === 'True',
   );
-  await until('the ConfigMap', async () => (await kubectlResult(['get', 'configmap', 'thoughtgate-config', '-n', NS])).code === 0);
-  await until(
-    'the caBundle',
-    async () => (await kubectl(['get', 'mutatingwebhookconfiguration', MWC, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'])).length > 0,
-  );
-  await kubectl([
-    'run',
-    'agent',
-    '-n',
-    NS,
-    '--image=registry.example/agent:1',
-    '--labels=app=agent',
-    '--restart=Never',
-    '--overrides={"spec":{"serviceAccountName":"agent"}}',
-  ]);
-  pod = JSON.parse(await kubectl(['get', 'pod', 'agent', '-n', NS, '-o', 'json']));
-  // The pod's network: the sidecar reaches the API server and the upstream through it; the
-  // agent (this test) reaches the proxy port on the pod's loopback through a port-forward.
-  sandbox = await startPodSandbox(cluster(), { hostPorts: [Number(new URL(upstream.url).port)], podPorts: [7467] });
-  URL_ = `${sandbox.portForward(7467)}/mcp/up`;
-  sidecar = await startInjectedSidecar(cluster(), pod, 'thoughtgate', sandbox);
+  ({ pod, sandbox, sidecar, url: URL_ } = await startAgentPod(NS, MWC, upstream.url));
 }, 120_000);
 
 e2e.cleanup(async () => {

@@ -26,6 +26,8 @@ const RESOURCES: Record<string, { group: string; resource: string; namespaced: b
   ClusterRole: { group: 'rbac.authorization.k8s.io', resource: 'clusterroles', namespaced: false },
   ClusterRoleBinding: { group: 'rbac.authorization.k8s.io', resource: 'clusterrolebindings', namespaced: false },
   MutatingWebhookConfiguration: { group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', namespaced: false },
+  ValidatingAdmissionPolicy: { group: 'admissionregistration.k8s.io', resource: 'validatingadmissionpolicies', namespaced: false },
+  ValidatingAdmissionPolicyBinding: { group: 'admissionregistration.k8s.io', resource: 'validatingadmissionpolicybindings', namespaced: false },
   // Only with values that are off by default (--pre names them without asking).
   PrometheusRule: { group: 'monitoring.coreos.com', resource: 'prometheusrules', namespaced: true },
   ServiceMonitor: { group: 'monitoring.coreos.com', resource: 'servicemonitors', namespaced: true },

@@ -21,6 +21,7 @@ import { checkOptions, type CheckFlags } from '../check/options.js';
 import type { CheckResult } from '../check/model.js';
 import type { JsonReport } from '../check/render.js';
 import { buildWebhookConfiguration } from '../webhook/config.js';
+import { applyDecisionPolicy } from './support/approval-pod.js';
 import { issueCa } from '../webhook/x509.js';
 
 const e2e = e2eCluster('check');
@@ -182,6 +183,8 @@ describe('an installation', () => {
   let op: OperatorProc | undefined;
   beforeAll(async () => {
     await kubectl(['apply', '-f', '-'], deploymentYaml);
+    // The chart's ApprovalDecision identity policy (labelled as the chart does: the harness deletes it).
+    await applyDecisionPolicy();
     await podsReady();
     op = await startOperatorProcess(cluster(), { identity: 'op-1', namespace: OPNS, webhookPort: await freePort(), webhookConfig: 'thoughtgate' });
     await kubectl(['apply', '-n', NS, '-f', '-'], EXAMPLE);
@@ -336,6 +339,16 @@ describe('an installation', () => {
       expect(byId(doc, `approval-channels/${NS}/ops`).message).toContain('is not Ready');
     } finally {
       await kubectl(['delete', 'approvalchannel', 'ops', '-n', NS]);
+    }
+  }, 60_000);
+
+  test('without the ApprovalDecision policy binding, the decision-policy check warns alone (decisions from kubectl would not count)', async () => {
+    await kubectl(['delete', 'validatingadmissionpolicybinding', 'thoughtgate-approval-decisions']);
+    try {
+      const doc = await expectOnly(['warn approvals/decision-policy']);
+      expect(byId(doc, 'approvals/decision-policy').message).toContain('ValidatingAdmissionPolicyBinding thoughtgate-approval-decisions is not installed');
+    } finally {
+      await applyDecisionPolicy('binding');
     }
   }, 60_000);
 

@@ -135,7 +135,7 @@ describe('CRDs on a real kube-apiserver', () => {
       const header = (out: string) => out.split('\n')[0]!.trim().split(/\s+/);
       expect(header(await mustKubectl(['get', '-n', NS, 'gp']))).toEqual(['NAME', 'PRIORITY', 'READY', 'HASH', 'CAPTURED', 'AGE']);
       expect(header(await mustKubectl(['get', '-n', NS, 'ac']))).toEqual(['NAME', 'CHANNEL', 'READY', 'AGE']);
-      expect(header(await mustKubectl(['get', '-n', NS, 'ar']))).toEqual(['NAME', 'PHASE', 'TOOL', 'CHANNEL', 'POD', 'DECIDEDBY', 'AGE']);
+      expect(header(await mustKubectl(['get', '-n', NS, 'ar']))).toEqual(['NAME', 'PHASE', 'TOOL', 'CHANNEL', 'POD', 'DECIDEDBY', 'APPROVALS', 'AGE']);
 
       // Status goes through the status subresource, as the operator writes it.
       const status = {

@@ -84,9 +84,18 @@ describe('the chart, rendered', () => {
       'Service/thoughtgate-metrics',
       'Service/thoughtgate-webhook',
       'ServiceAccount/thoughtgate-operator',
+      'ValidatingAdmissionPolicy/thoughtgate-approval-decisions',
+      'ValidatingAdmissionPolicyBinding/thoughtgate-approval-decisions',
     ]);
+    const clusterScoped = [
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'MutatingWebhookConfiguration',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+    ];
     for (const o of objs) {
-      if (!['ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'].includes(o.kind)) expect(o.metadata.namespace).toBe(OPNS);
+      if (!clusterScoped.includes(o.kind)) expect(o.metadata.namespace).toBe(OPNS);
     }
     const dep = find(objs, 'Deployment');
     const pod = dep.spec.template;
@@ -491,6 +500,10 @@ describe('on a real API server', () => {
       ['watch', 'approvalrequests.thoughtgate.io', '-A'],
       ['get', 'approvalrequests.thoughtgate.io', '-n', NS],
       ['delete', 'approvalrequests.thoughtgate.io', '-n', NS],
+      ['watch', 'approvaldecisions.thoughtgate.io', '-A'],
+      ['patch', 'approvaldecisions.thoughtgate.io', '--subresource=status', '-n', NS],
+      ['get', 'validatingadmissionpolicies.admissionregistration.k8s.io/thoughtgate-approval-decisions'],
+      ['get', 'validatingadmissionpolicybindings.admissionregistration.k8s.io/thoughtgate-approval-decisions'],
       ['list', 'configmaps', '-A'],
       ['watch', 'configmaps', '-A'],
       ['create', 'configmaps/thoughtgate-config', '-n', NS],
@@ -557,6 +570,11 @@ describe('on a real API server', () => {
       ['patch', 'approvalchannels.thoughtgate.io', '-n', NS],
       ['delete', 'approvalchannels.thoughtgate.io', '-n', NS],
       ['update', 'approvalrequests.thoughtgate.io', '--subresource=status', '-n', NS],
+      // People decide; the operator only reports whether a decision counted, and reads the identity policy.
+      ['create', 'approvaldecisions.thoughtgate.io', '-n', NS],
+      ['patch', 'approvaldecisions.thoughtgate.io', '-n', NS],
+      ['patch', 'validatingadmissionpolicies.admissionregistration.k8s.io/thoughtgate-approval-decisions'],
+      ['get', 'validatingadmissionpolicies.admissionregistration.k8s.io/other'],
       ['update', 'leases.coordination.k8s.io/kube-controller-manager', '-n', 'kube-system'],
       ['update', 'leases.coordination.k8s.io/other', '-n', OPNS],
     ];
@@ -610,6 +628,9 @@ describe('on a real API server', () => {
 
   test('helm install, upgrade and uninstall against the API server', async () => {
     const env = { ...process.env, KUBECONFIG: cluster().kubeconfig };
+    // The ApprovalDecision identity policy has one name per cluster (like the CRDs: one ThoughtGate
+    // per cluster); the plain-kubectl install above made it, and Helm adopts nothing it did not make.
+    await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', 'thoughtgate-approval-decisions']);
     const install = await helm(['install', 'tg', CHART, '-n', 'helm-test', '--create-namespace', '--set', 'webhook.failurePolicy=Ignore'], env);
     expect(install.stderr).toBe('');
     expect(install.code).toBe(0);

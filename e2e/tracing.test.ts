@@ -26,6 +26,7 @@ import { ALICE, CHANNEL, plainClient, startApprovalUpstream, TOKEN, type Approva
 import { startFakeSlack, type FakeSlack } from '../test/fakes/slack-server.js';
 import { startJaeger, type Jaeger, type JaegerSpan, type JaegerTrace } from '../test/support/jaeger.js';
 import { cluster, e2eCluster, getJson, kubectl, until as poll } from './support/k8s.js';
+import { approvalsPolicy } from './support/approval-pod.js';
 
 const e2e = e2eCluster('tracing');
 const NS = e2e.ns('agents');
@@ -98,19 +99,6 @@ spec:
   approvers: { users: [${ALICE}] }
   timeout: 5m
 `;
-const policy = (url: string) => `
-apiVersion: thoughtgate.io/v1alpha1
-kind: GovernancePolicy
-metadata: { name: agents }
-spec:
-  sources: [{ name: up, url: "${url}" }]
-  rules:
-    - name: deploys-need-approval
-      match: { tool: deploy }
-      action: approve
-      approval: { channel: approvals, timeout: 5m }
-  defaultAction: forward
-`;
 
 /** The Slack message of an ApprovalRequest (its key in the message metadata), once posted. */
 const messageOf = (key: string) =>
@@ -153,7 +141,7 @@ beforeAll(async () => {
   await until('the sidecar Role', () => getJson(['get', 'role', 'thoughtgate-sidecar', '-n', NS]));
   await kubectl(['apply', '-n', NS, '-f', '-'], channel.replace('URL', fake.url));
   policyAppliedAt = Date.now();
-  await kubectl(['apply', '-n', NS, '-f', '-'], policy(upstream.url));
+  await kubectl(['apply', '-n', NS, '-f', '-'], approvalsPolicy(upstream.url));
   await until('the ConfigMap', () => getJson(['get', 'configmap', 'thoughtgate-config', '-n', NS]));
 
   saToken = (await kubectl(['create', 'token', 'agent', '-n', NS, '--duration', '1h'])).trim();

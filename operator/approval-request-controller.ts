@@ -24,6 +24,7 @@ import {
   type ApprovalRequestStatus,
 } from '../api/approval-request.js';
 import { KINDS } from '../api/crds.js';
+import { KUBERNETES_VOTER_PREFIX } from '../api/approval-decision.js';
 import { GROUP, VERSION } from '../api/wellknown.js';
 import { describeError } from '../lib/describe-error.js';
 import { parseTraceparent } from '../lib/trace-context.js';
@@ -209,6 +210,12 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     });
     if (plan.do !== 'nothing' && plan.do !== 'later') this.ctx.log.debug('approval step', { request: key, step: plan.do, phase: status.phase });
     const spec = parsed.success ? parsed.data : null;
+    // Ended by another writer (an ApprovalDecision from kubectl, a person patching status): stop polling.
+    if (isTerminal(status.phase) && (this.poller.isPolling(key) || this.expiryTimers.has(key))) {
+      this.poller.done(key);
+      this.clearExpiry(key);
+      this.admitted.delete(key);
+    }
     // A turn is held for a post step only (a request granted one may have ended meanwhile).
     if (plan.do !== 'post' && plan.do !== 'recover') {
       this.posting.delete(key);
@@ -411,11 +418,14 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     }
     this.metrics.posts.inc({ result: 'posted' });
     // Unconditional: the ts must be recorded whatever else changed meanwhile (write-once in the CRD).
-    const fresh = await this.patchStatus(
-      obj,
-      { phase: 'Posted', message: 'posted to Slack; waiting for a decision', slack: { ts, channel: t.spec.slack.channel, messageState: 'Posted' } },
-      true,
-      true,
+    const posted = { ts, channel: t.spec.slack.channel, messageState: 'Posted' };
+    const fresh = await this.patchStatus(obj, { phase: 'Posted', message: 'posted to Slack; waiting for a decision', slack: posted }, true, true).catch(
+      (err) => {
+        // Decided meanwhile (an ApprovalDecision from kubectl): the CRD keeps the decision; record
+        // only where the message is, so the next step rewrites it with the outcome.
+        if (statusCode(err) !== 422) throw err;
+        return this.patchStatus(obj, { slack: posted }, true, true);
+      },
     );
     this.clearExpiry(key);
     this.ctx.log.info('approval posted to Slack', { request: key, channel: t.spec.slack.channel, slackTs: ts });
@@ -493,8 +503,16 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     }
     const result = obj.metadata.annotations?.[APPROVAL_ANNOTATIONS.result];
     const phase = status.phase!;
+    // The message names Slack deciders itself; a decision from kubectl is said in words ("approved by alice (kubectl): …").
+    const fromKubectl = status.decidedBy?.some((b) => b.id.startsWith(KUBERNETES_VOTER_PREFIX)) ? status.message : undefined;
     const reason =
-      phase === 'Approved' ? (result ? `the call ${result}` : undefined) : phase === 'Cancelled' || phase === 'Failed' ? status.message : undefined;
+      phase === 'Approved'
+        ? [fromKubectl, result ? `the call ${result}` : undefined].filter(Boolean).join('; ') || undefined
+        : phase === 'Rejected'
+          ? fromKubectl
+          : phase === 'Cancelled' || phase === 'Failed'
+            ? status.message
+            : undefined;
     try {
       await r.target.client.finish(status.slack!.ts!, this.postInput(obj, spec), {
         status: phase.toLowerCase() as FinalStatus,

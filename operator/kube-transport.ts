@@ -46,3 +46,27 @@ export function transportFromKubeConfig(kc: k8s.KubeConfig, extra: Omit<Transpor
   if (!cluster) throw new KubeError('config', 'the kubeconfig has no current cluster');
   return createTransport({ userAgent: 'thoughtgate-operator', connections: 8, ...extra, server: cluster.server, credentials: kubeConfigCredentials(kc) });
 }
+
+/** A kubeconfig that cannot be used: unreadable, no such context, no cluster. */
+export class KubeConfigError extends Error {}
+
+/**
+ * Loads a kubeconfig as kubectl does (client-node: $KUBECONFIG, else ~/.kube/config; contexts,
+ * exec and OIDC credentials), for the commands people run (check, approve, reject).
+ */
+export async function loadKubeConfig(o: { kubeconfig?: string; context?: string }): Promise<k8s.KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  try {
+    if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new KubeConfigError(`cannot load the kubeconfig${o.kubeconfig ? ` ${o.kubeconfig}` : ''}: ${(err as Error).message}`);
+  }
+  if (o.context) {
+    if (!kc.getContextObject(o.context)) throw new KubeConfigError(`the kubeconfig has no context "${o.context}"`);
+    kc.setCurrentContext(o.context);
+  }
+  if (!kc.getCurrentCluster()) throw new KubeConfigError('the kubeconfig has no current cluster (pass --kubeconfig or --context)');
+  return kc;
+}

@@ -1,4 +1,5 @@
 import { approvalChannelController } from './approval-channel-controller.js';
+import { approvalDecisionController } from './approval-decision-controller.js';
 import { approvalRequestController, type ApprovalSettings } from './approval-request-controller.js';
 import { auditReportControllerWith } from './audit-report-controller.js';
 import { captureReportController } from './capture-report-controller.js';
@@ -62,6 +63,7 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
     .add(captureReportController)
     .add(auditReportControllerWith({ minIntervalMs: o.auditReportIntervalMs }))
     .add(approvalRequestController(slack, a))
+    .add(approvalDecisionController())
     .add(approvalChannelController(slack, { checkIntervalMs: a.channelCheckIntervalMs, secretPollMs: a.secretPollMs }));
   await manager.start();
   o.log.info('operator started', { identity: o.identity, namespace: o.namespace, metrics: manager.metricsPort, leaderElection: o.leaderElection !== false });

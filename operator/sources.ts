@@ -39,6 +39,8 @@ export const GOVERNANCE_POLICIES = custom(KINDS.GovernancePolicy.plural);
 export const APPROVAL_CHANNELS = custom(KINDS.ApprovalChannel.plural);
 /** A cluster without the ApprovalRequest CRD still renders policies: readiness does not wait for it. */
 export const APPROVAL_REQUESTS = custom(KINDS.ApprovalRequest.plural, true);
+/** People's decisions from kubectl; optional like ApprovalRequests (a cluster may lack the CRD). */
+export const APPROVAL_DECISIONS = custom(KINDS.ApprovalDecision.plural, true);
 
 /** The ConfigMaps the operator renders: an edit or deletion by anyone else is repaired. */
 export const OWN_CONFIGMAPS: Source<k8s.V1ConfigMap> = {

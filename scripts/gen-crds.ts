@@ -55,6 +55,8 @@ import { SlackTargetFields } from '../api/approval.js';
 import { Duration, policyFields, PositiveDuration, RuleMatchSchema, RuleSchema, SourceSchema } from '../api/config.js';
 import {
   ApprovalChannelSpecSchema,
+  ApprovalDecisionSpecSchema,
+  ApprovalDecisionStatusSchema,
   ApprovalChannelStatusSchema,
   ApprovalRequestSpecSchema,
   ApprovalRequestStatusSchema,
@@ -63,6 +65,7 @@ import {
   KINDS,
 } from '../api/crds.js';
 import { TERMINAL_PHASES } from '../api/approval-request.js';
+import { DECISION_POLICY_NAME, decisionPolicyObjects } from '../api/approval-decision.js';
 import { LabelSelectorRequirementSchema } from '../api/k8s.js';
 import { GROUP, VERSION } from '../api/wellknown.js';
 import { stringify as stringifyYaml } from 'yaml';
@@ -306,8 +309,10 @@ const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
     {
       'x-kubernetes-validations': [
         rule(
-          '(has(self.approvers.users) ? size(self.approvers.users) : 0) + (has(self.approvers.userGroups) ? size(self.approvers.userGroups) : 0) > 0',
-          'list at least one approver user or user group',
+          '(has(self.approvers.users) ? size(self.approvers.users) : 0) + (has(self.approvers.userGroups) ? size(self.approvers.userGroups) : 0) + ' +
+            '(has(self.approvers.kubernetes) ? (has(self.approvers.kubernetes.users) ? size(self.approvers.kubernetes.users) : 0) + ' +
+            '(has(self.approvers.kubernetes.groups) ? size(self.approvers.kubernetes.groups) : 0) : 0) > 0',
+          'list at least one approver: a Slack user or user group, or a Kubernetes user or group',
           { fieldPath: '.approvers', reason: 'FieldValueRequired' },
         ),
       ],
@@ -350,6 +355,10 @@ const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
   // Bounds for the cost of the root rules (below) that compare these.
   [ApprovalRequestStatusSchema().shape.decidedAt.unwrap(), { format: 'date-time', maxLength: 64 }],
   [ApprovalRequestStatusSchema().shape.decidedBy.unwrap(), { maxItems: 50 }],
+  [ApprovalRequestStatusSchema().shape.votes.unwrap(), { maxItems: 100 }],
+  // ApprovalDecision: what was decided, by whom, never changes (the admission policy says so too,
+  // but this holds even on a cluster without it).
+  [ApprovalDecisionSpecSchema, { 'x-kubernetes-validations': [rule('self == oldSelf', 'an ApprovalDecision cannot be changed; create a new one')] }],
   [ApprovalRequestStatusSchema().shape.decidedBy.unwrap().element.shape.id, { maxLength: 128 }],
   [ApprovalRequestStatusSchema().shape.decidedBy.unwrap().element.shape.name.unwrap(), { maxLength: 256 }],
   [ApprovalRequestStatusSchema().shape.slack.unwrap().shape.ts.unwrap(), { maxLength: 64 }],
@@ -874,11 +883,28 @@ export function generateCrds(): GeneratedFile[] {
         { name: 'Channel', type: 'string', jsonPath: '.spec.channel', description: 'The ApprovalChannel where people decide' },
         { name: 'Pod', type: 'string', jsonPath: '.spec.workload.pod', description: 'The workload pod whose agent made the call' },
         { name: 'DecidedBy', type: 'string', jsonPath: '.status.decidedBy[0].name', description: 'Who decided (the first approver)' },
+        { name: 'Approvals', type: 'string', jsonPath: '.status.approvals', description: 'Approvals so far / approvals required' },
         { name: 'Expires', type: 'date', jsonPath: '.spec.expiresAt', priority: 1 },
         { name: 'Reason', type: 'string', jsonPath: '.status.reason', priority: 1 },
         AGE,
       ],
       rootRules: approvalRequestRootRules(),
+    }),
+    crd({
+      names: KINDS.ApprovalDecision,
+      description:
+        "ApprovalDecision: one person's Approve or Reject of an ApprovalRequest of this namespace, made with kubectl or `thoughtgate approve|reject`. spec.user must be the creator's own identity (the ValidatingAdmissionPolicy " +
+        `${DECISION_POLICY_NAME} checks it); the operator counts it when that user is a Kubernetes approver of the request's ApprovalChannel.`,
+      spec: ApprovalDecisionSpecSchema,
+      status: ApprovalDecisionStatusSchema,
+      columns: [
+        { name: 'Request', type: 'string', jsonPath: '.spec.approvalRequest', description: 'The ApprovalRequest decided on' },
+        { name: 'Decision', type: 'string', jsonPath: '.spec.decision', description: 'Approve or Reject' },
+        { name: 'User', type: 'string', jsonPath: '.spec.user.username', description: 'Who decided, as the API server authenticated them' },
+        { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Counted, or Ignored (see Message)' },
+        { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
+        AGE,
+      ],
     }),
   ];
   return docs.map((doc) => ({
@@ -886,6 +912,32 @@ export function generateCrds(): GeneratedFile[] {
     object: doc,
     text: HEADER + toYaml(doc),
   }));
+}
+
+// ---------- The ApprovalDecision admission policy (a chart template) ----------
+
+/** Where the chart's copy of the policy goes (a template: Helm installs only CRDs from crds/). */
+export const POLICY_TEMPLATE = path.join('charts', 'thoughtgate', 'templates', 'approvaldecision-policy.yaml');
+
+/**
+ * The ValidatingAdmissionPolicy and binding of api/approval-decision.ts as a chart template: the
+ * objects as YAML, with the chart's labels. The operator compares the cluster's copy with the same
+ * objects, so the chart cannot drift from what the operator expects (api/crds.test.ts).
+ */
+export function generatePolicyTemplate(): string {
+  const docs = decisionPolicyObjects().map((o) =>
+    toYaml(o).replace(
+      /^metadata:\n {2}name: (.*)\n/m,
+      (_m, name: string) => `metadata:\n  name: ${name}\n  labels:\n    {{- include "thoughtgate.metaLabels" . | nindent 4 }}\n`,
+    ),
+  );
+  return (
+    '# generated by scripts/gen-crds.ts; do not edit. Source: api/approval-decision.ts.\n' +
+    '# ApprovalDecisions count only when spec.user is who the API server authenticated (userInfo), and\n' +
+    '# never change after they are created. The operator honours ApprovalDecisions only while these two\n' +
+    '# objects are installed as shipped (docs/approvals.md, "Deciding from kubectl").\n' +
+    docs.join('---\n')
+  );
 }
 
 // ---------- CLI ----------
@@ -916,6 +968,24 @@ function main(argv: string[]): number {
         console.log(`wrote ${file}`);
       }
     }
+  if (!given) {
+    const text = generatePolicyTemplate();
+    if (check) {
+      let current = '';
+      try {
+        current = readFileSync(POLICY_TEMPLATE, 'utf8');
+      } catch {
+        /* missing counts as drift */
+      }
+      if (current !== text) {
+        console.error(`${POLICY_TEMPLATE} is out of date; regenerate (see scripts/gen-crds.ts)`);
+        drift++;
+      }
+    } else {
+      writeFileSync(POLICY_TEMPLATE, text);
+      console.log(`wrote ${POLICY_TEMPLATE}`);
+    }
+  }
   return drift > 0 ? 1 : 0;
 }
 

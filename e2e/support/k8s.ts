@@ -98,6 +98,8 @@ async function reset(c: Cluster): Promise<void> {
     ['delete', 'mutatingwebhookconfigurations,validatingwebhookconfigurations', '--all', '--wait=false'],
     // The chart's cluster-scoped objects (helm.test.ts installs it).
     ['delete', 'clusterroles,clusterrolebindings', '-l', 'app.kubernetes.io/name=thoughtgate', '--wait=false'],
+    // The chart's ApprovalDecision admission policy (and e2e/approvals-kubectl.test.ts's copy).
+    ['delete', 'validatingadmissionpolicies,validatingadmissionpolicybindings', '-l', 'app.kubernetes.io/part-of=thoughtgate', '--wait=false'],
     ...(ours.length ? [['delete', 'namespaces', ...ours, '--timeout=120s']] : []),
   ];
   for (const args of steps) {

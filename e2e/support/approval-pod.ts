@@ -1,0 +1,96 @@
+// The cluster approval path of the e2e files: the GovernancePolicy that sends `deploy` to the
+// ApprovalChannel "approvals", and an injected agent pod whose sidecar (the real binary, run as the
+// kubelet would, in the pod's network) an SDK client reaches through a port-forward.
+import { decisionPolicyObjects } from '../../api/approval-decision.js';
+import { ALICE, CHANNEL, TOKEN } from '../../test/approvals-harness.js';
+import { startFakeSlack, type FakeSlack } from '../../test/fakes/slack-server.js';
+import { freePort, type Proc } from '../../test/support/processes.js';
+import { startPodSandbox, type PodJson, type PodSandbox } from './kubelet.js';
+import { cluster, kubectl, kubectlResult, until } from './k8s.js';
+import { startInjectedSidecar, startOperatorProcess } from './stack.js';
+
+/** The fake Slack of these files: bot token TOKEN, channel CHANNEL, approver ALICE. */
+export const startApprovalsSlack = (): Promise<FakeSlack> =>
+  startFakeSlack({
+    tokens: { [TOKEN]: { userId: 'UBOT' } },
+    channels: [{ id: CHANNEL, name: 'approvals' }],
+    users: [{ id: ALICE, name: 'alice', realName: 'Alice Approver' }],
+  });
+
+/** The operator (op-1, its Lease in `opns`, webhook `mwc` by URL), allowed to call the fake Slack. */
+export async function startApprovalsOperator(opns: string, mwc: string, fake: FakeSlack): Promise<Proc> {
+  return (
+    await startOperatorProcess(cluster(), {
+      identity: 'op-1',
+      namespace: opns,
+      webhookPort: await freePort(),
+      webhookConfig: mwc,
+      extraArgs: ['--slack-api-url', fake.url, '--sidecar-image', 'ghcr.io/thoughtgate/thoughtgate-sidecar:e2e'],
+    })
+  ).proc;
+}
+
+/** A GovernancePolicy: source `up` at `url`, `deploy` needs approval in channel `approvals`. */
+export const approvalsPolicy = (url: string) => `
+apiVersion: thoughtgate.io/v1alpha1
+kind: GovernancePolicy
+metadata: { name: agents }
+spec:
+  sources: [{ name: up, url: "${url}" }]
+  rules:
+    - name: deploys-need-approval
+      match: { tool: deploy }
+      action: approve
+      approval: { channel: approvals, timeout: 5m }
+  defaultAction: forward
+`;
+
+export interface AgentPod {
+  pod: PodJson;
+  sandbox: PodSandbox;
+  sidecar: Proc;
+  /** The MCP URL of source `up` through the sidecar. */
+  url: string;
+}
+
+/**
+ * Once the namespace's ConfigMap is rendered and the webhook `mwc` has its caBundle: the pod
+ * `agent` (ServiceAccount agent) created and injected, its sandbox (reaching the upstream at
+ * `upstreamUrl`) and its sidecar started.
+ */
+export async function startAgentPod(ns: string, mwc: string, upstreamUrl: string): Promise<AgentPod> {
+  await until('the ConfigMap', async () => (await kubectlResult(['get', 'configmap', 'thoughtgate-config', '-n', ns])).code === 0);
+  await until(
+    'the caBundle',
+    async () => (await kubectl(['get', 'mutatingwebhookconfiguration', mwc, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'])).length > 0,
+  );
+  await kubectl([
+    'run',
+    'agent',
+    '-n',
+    ns,
+    '--image=registry.example/agent:1',
+    '--labels=app=agent',
+    '--restart=Never',
+    '--overrides={"spec":{"serviceAccountName":"agent"}}',
+  ]);
+  const pod = JSON.parse(await kubectl(['get', 'pod', 'agent', '-n', ns, '-o', 'json'])) as PodJson;
+  // The pod's network: the sidecar reaches the API server and the upstream through it; the
+  // agent (the test) reaches the proxy port on the pod's loopback through a port-forward.
+  const sandbox = await startPodSandbox(cluster(), { hostPorts: [Number(new URL(upstreamUrl).port)], podPorts: [7467] });
+  const url = `${sandbox.portForward(7467)}/mcp/up`;
+  const sidecar = await startInjectedSidecar(cluster(), pod, 'thoughtgate', sandbox);
+  return { pod, sandbox, sidecar, url };
+}
+
+/**
+ * The chart's ApprovalDecision identity policy and binding (or the binding only), labelled as the
+ * chart labels them, so the harness deletes them after the file (e2e/support/k8s.ts reset).
+ */
+export async function applyDecisionPolicy(only?: 'binding'): Promise<void> {
+  const [policy, binding] = decisionPolicyObjects();
+  for (const o of only === 'binding' ? [binding] : [policy, binding]) {
+    (o.metadata as { labels?: Record<string, string> }).labels = { 'app.kubernetes.io/part-of': 'thoughtgate' };
+    await kubectl(['apply', '-f', '-'], JSON.stringify(o));
+  }
+}
