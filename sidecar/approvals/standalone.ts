@@ -29,7 +29,7 @@ import type { Votes } from '../../slack/decision.js';
 import type { RateLimiterOptions } from '../../slack/rate-limiter.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, Decision, PendingApproval } from './backend.js';
-import type { ApprovalStore, StoredApproval } from './approval-store.js';
+import type { ApprovalStore, StoredApproval, StoredVote } from './approval-store.js';
 import type { ApprovalChannelInfo } from './engine.js';
 import { FairQueue } from '../../lib/fair-queue.js';
 import { describeError } from '../../lib/describe-error.js';
@@ -110,6 +110,14 @@ interface Record_ {
 }
 
 const noVotes = (): Votes => ({ approve: new Set(), reject: new Set() });
+
+/** Clicks found in the approval store after a restart, back into the record. */
+function addClicks(r: Record_, votes: readonly StoredVote[]): void {
+  for (const v of votes) {
+    (v.action === 'approve' ? r.clicks.approve : r.clicks.reject).add(v.user);
+    if (v.reason !== undefined) r.reasons.set(v.user, v.reason);
+  }
+}
 
 /** How long after its expiry an approval decided before a restart may still run after it (read again from Slack first). */
 const ADOPT_LATE_MS = 20_000;
@@ -541,10 +549,7 @@ export function standaloneBackend(
       remember('end', p.id, () => store!.end(p.id));
       return { adopted };
     }
-    for (const v of a.votes) {
-      (v.action === 'approve' ? r.clicks.approve : r.clicks.reject).add(v.user);
-      if (v.reason !== undefined) r.reasons.set(v.user, v.reason);
-    }
+    addClicks(r, a.votes);
     if (a.decision) {
       // The store is not trusted alone to run a call: whoever can write it could append an
       // approval. A real one follows its message (posted), and Slack must still say so: it is
