@@ -32,7 +32,6 @@ let stateDir: string;
 let fake: FakeSlack;
 const lines: string[] = [];
 const log = createLogger('debug', (l) => lines.push(l));
-const backends: ClusterApprovalBackend[] = [];
 const operators: Operator[] = [];
 
 const until = <T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, limitMs = 30_000): Promise<T> =>

@@ -28,7 +28,8 @@ async function buttonsRig(required = 1): Promise<Rig> {
     config: (u, s) => withButtons(approvalConfig(u, s), required),
     env: { TG_TEST_SLACK_APP_TOKEN: APP_TOKEN },
     backend: { buttonsBackoff: FAST_SAFETY_POLL, socket: { reconnect: { baseMs: 50, maxMs: 200 } } },
-    socketMode: { redeliverAfterMs: 300 },
+    // The harder case than Slack documents: an unacknowledged click comes again.
+    socketMode: { redeliverAfterMs: 300, redeliverInteractive: true },
   });
   await rig.fake.socketMode.waitForConnections(1);
   return rig;
@@ -59,9 +60,12 @@ test('an approver clicks Approve: the held call runs once, the envelope is acked
   const call = await heldCall(rig, { service: 'api', version: '1.0.0' });
   const m = await rig.message(0);
   expect(JSON.stringify(m.blocks)).toContain(APPROVE_ACTION_ID);
+  // The first ack is lost on the way: the click comes again, and it is applied once.
+  rig.fake.socketMode.loseAcks(1);
   const { envelopeId } = click(rig, m.ts, ALICE);
   expect(await call.result).toMatchObject({ content: [{ type: 'text', text: 'deployed api@1.0.0' }] });
   await rig.fake.socketMode.acked(envelopeId);
+  expect(rig.fake.socketMode.envelopes().find((e) => e.envelopeId === envelopeId)!.deliveries).toBe(2);
   expect(rig.upstream.calls).toHaveLength(1);
   await until(() => /Approved/.test(messageText(rig.fake, m.ts)) && /U0ALICE/.test(messageText(rig.fake, m.ts)), 'the outcome in the message');
   expect(rig.fake.calls('reactions.get')).toHaveLength(0);
