@@ -44,6 +44,8 @@ beforeEach(async () => {
       { id: ALICE, name: 'alice' },
       { id: BOB, name: 'bob' },
     ],
+    // A click that reached the killed sidecar's dying socket comes again, to the next one.
+    socketMode: { redeliverInteractive: true, redeliverAfterMs: 500 },
   });
   upstream = await startApprovalUpstream();
   dir = mkdtempSync(join(tmpdir(), 'tg-approvals-kill-'));
