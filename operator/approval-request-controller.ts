@@ -10,6 +10,14 @@
 // the CRD's transition rules make decisions and the post record write-once, so a replica that lost
 // its lease cannot overwrite what the leader wrote.
 //
+// Buttons (an ApprovalChannel with spec.slack.appTokenKey): the leader holds one Socket Mode
+// receiver per Slack app (slack-socket.ts), for its term only. A click is written into the
+// request's status.votes (slack-votes.ts plans it; a conditional write on the resourceVersion
+// read), and only then acknowledged to Slack: a write conflict is retried from a fresh read, a
+// lost lease makes it throw, so the envelope stays unacknowledged and Slack gives it to the next
+// connection (the next leader's); the same vote again writes nothing. Decided: the decision is in
+// that same write, and the message is rewritten by the next reconcile, as for reactions.
+//
 // Posting is fair: a request ready to post waits for its turn (post-turns.ts): one post per
 // ApprovalChannel at a time, the next taken round-robin across service accounts, pods and MCP
 // sessions; a request that ends while it waits is never posted.
@@ -39,6 +47,10 @@ import { approvalMetrics, type ApprovalMetrics } from './metrics.js';
 import { PostTurns } from './post-turns.js';
 import type { ChannelTarget, SlackChannels } from './slack-channels.js';
 import { AUTH_CODES, SlackPoller } from './slack-poller.js';
+import { SlackSockets, type SlackApp, type SlackSocketsOptions } from './slack-socket.js';
+import { planSlackVote } from './slack-votes.js';
+import type { ApprovalVote, OpenApproval, Votes } from '../slack/index.js';
+import type { Vote } from '../api/approval-request.js';
 import { APPROVAL_CHANNELS, APPROVAL_REQUESTS } from './sources.js';
 
 export interface ApprovalSettings {
@@ -52,6 +64,12 @@ export interface ApprovalSettings {
   expiryGraceMs?: number;
   /** Reaction polling backoff (default 2 s ×1.5 up to 30 s). */
   pollBackoff?: Partial<BackoffConfig>;
+  /** Reactions of channels with buttons (default 30 s ×2 up to 5 min). */
+  safetyBackoff?: Partial<BackoffConfig>;
+  /** Socket Mode receiver timings (tests). */
+  socket?: SlackSocketsOptions['receiver'];
+  /** How often the receivers are checked against the channels' Secrets (a rotated app token). Default 60 s. */
+  socketSyncMs?: number;
 }
 
 /** `slack`: the term's shared Slack clients. */
@@ -83,9 +101,16 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       this.onDeleted(obj);
       return [];
     }),
-    // A channel's new spec (approvers, reactions, token) restarts the polls set up with the old one.
-    watch(APPROVAL_CHANNELS, (e, obj) => (e === 'update' || e === 'delete' ? this.poller.channelChanged(obj, e === 'delete').map(objectKeyFromId) : [])),
+    // A channel's new spec (approvers, reactions, token) restarts the polls set up with the old one,
+    // and may start or end a Slack app's receiver.
+    watch(APPROVAL_CHANNELS, (e, obj) => {
+      this.syncSocketsSoon();
+      return e === 'update' || e === 'delete' ? this.poller.channelChanged(obj, e === 'delete').map(objectKeyFromId) : [];
+    }),
   ];
+  private readonly sockets: SlackSockets;
+  private socketSync: NodeJS.Timeout | undefined;
+  private socketTimer: NodeJS.Timeout | undefined;
   private readonly custom: k8s.CustomObjectsApi;
   private readonly poller: SlackPoller;
   private readonly metrics: ApprovalMetrics;
@@ -98,7 +123,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
   /** The reconcile span of each key being reconciled. */
   private readonly spans = new Map<string, Span>();
   private stopped = false;
-  private readonly s: Required<Omit<ApprovalSettings, 'pollBackoff'>>;
+  private readonly s: Required<Pick<ApprovalSettings, 'maxPending' | 'retentionMs' | 'postGraceMs' | 'expiryGraceMs'>>;
 
   constructor(
     private readonly ctx: ControllerContext<ObjectKey>,
@@ -116,12 +141,136 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     this.poller = new SlackPoller({
       log: ctx.log,
       backoff: settings.pollBackoff,
+      ...(settings.safetyBackoff ? { safetyBackoff: settings.safetyBackoff } : {}),
       expiryGraceMs: this.s.expiryGraceMs,
       wake: (id) => this.requeue(id),
       forgetSecret: (namespace, name) => slack.forgetSecret(namespace, name),
     });
     // Waiting requests are admitted ones, so the cap on open requests bounds them already.
     this.turns = new PostTurns(this.s.maxPending);
+    this.sockets = new SlackSockets({
+      log: ctx.log,
+      lookup: (id, appKey) => this.lookupClick(id, appKey),
+      onVote: (v) => this.onClick(v),
+      ...(settings.socket ? { receiver: settings.socket } : {}),
+    });
+    // A rotated app token shows only in its Secret: look again now and then.
+    this.socketTimer = setInterval(() => this.syncSocketsSoon(), settings.socketSyncMs ?? 60_000);
+    this.socketTimer.unref();
+    this.syncSocketsSoon();
+  }
+
+  // ---------- buttons (Socket Mode) ----------
+
+  /** Channel events come in bursts (the first list): one sync after them. */
+  private syncSocketsSoon(): void {
+    if (this.stopped || this.socketSync) return;
+    this.socketSync = setTimeout(() => {
+      this.socketSync = undefined;
+      this.syncSockets().catch((err: unknown) =>
+        this.ctx.log.warn('could not check the Slack apps of the ApprovalChannels; will try again', { error: describeError(err) }),
+      );
+    }, 200);
+    this.socketSync.unref();
+  }
+
+  /** One receiver per Slack app some ApprovalChannel names. A channel that cannot be read now keeps what is held. */
+  private async syncSockets(): Promise<void> {
+    const wanted = new Map<string, SlackApp>();
+    for (const ch of this.ctx.cache(APPROVAL_CHANNELS).list()) {
+      const slack = (ch.spec as { slack?: { appTokenKey?: unknown } } | undefined)?.slack;
+      if (slack?.appTokenKey === undefined) continue;
+      const r = await this.slack.resolve(ch.metadata.namespace!, ch.metadata.name, true);
+      if (r.ok && r.target.app) wanted.set(r.target.app.key, r.target.app);
+    }
+    if (!this.stopped) this.sockets.sync(wanted);
+  }
+
+  /** The pending request a click names, when it is posted on a channel of that Slack app. */
+  private async lookupClick(id: string, appKey: string): Promise<OpenApproval | undefined> {
+    const k = objectKeyFromId(id);
+    const obj = this.ctx.cache(APPROVAL_REQUESTS).get(k.name, k.namespace) as Obj | undefined;
+    const ts = obj?.status?.slack?.ts;
+    if (!obj || ts === undefined || isTerminal(obj.status?.phase)) return undefined;
+    const spec = ApprovalRequestSpecSchema().safeParse(obj.spec);
+    if (!spec.success) return undefined;
+    const r = await this.slack.resolve(k.namespace, spec.data.channel);
+    if (!r.ok || r.target.app?.key !== appKey) return undefined;
+    return { client: r.target.client, ts, tool: spec.data.tool };
+  }
+
+  /**
+   * An approver's click: written into status.votes (with the decision when it decides) before
+   * Slack gets its ack. Throws (left unacked) when this replica no longer leads or the write fails.
+   */
+  private async onClick(v: ApprovalVote): Promise<void> {
+    const k = objectKeyFromId(v.approvalId);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (this.stopped) throw new Error('no longer the leader; left for the next one');
+      const obj = await this.get(k.namespace, k.name);
+      const spec = obj ? ApprovalRequestSpecSchema().safeParse(obj.spec) : undefined;
+      if (!obj || !spec?.success || obj.status?.slack?.ts !== v.ts) return;
+      const r = await this.slack.resolve(k.namespace, spec.data.channel);
+      if (!r.ok) throw new Error(r.message);
+      const t = r.target;
+      const name = await t.connection.directory.displayName(v.user).catch(() => v.user);
+      const vote: Vote = { by: v.user, name, via: 'slack', decision: v.action, at: this.now().toISOString() };
+      const required = t.spec.approvers.required ?? 1;
+      let plan = planSlackVote(obj.status ?? {}, vote, required, [], v.reason);
+      if (plan.do === 'write' && !plan.update.end && required > 1) {
+        // Another approver may have reacted: read the reactions now, not at the next safety poll.
+        const reactions = await this.reactionVotes(t, v.ts).catch(() => []);
+        plan = planSlackVote(obj.status ?? {}, vote, required, reactions, v.reason);
+      }
+      if (plan.do !== 'write') return;
+      const u = plan.update;
+      const decidedAt = this.now().toISOString();
+      let fresh: Obj;
+      try {
+        fresh = await this.patchStatus(obj, {
+          votes: u.votes,
+          approvals: u.approvals,
+          ...(u.end ? { phase: u.end.phase, reason: u.end.reason, message: u.end.message, decidedBy: u.end.decidedBy, decidedAt } : {}),
+        });
+      } catch (err) {
+        if (statusCode(err) === 409) continue;
+        throw err;
+      }
+      const key = requestId(obj);
+      if (u.end) {
+        this.ended(obj, fresh, u.end.phase, u.end.reason, u.end.message, decidedAt, u.end.decidedBy);
+        await this.ctx.events.event(fresh, 'Normal', u.end.phase, u.end.message);
+        // The next reconcile rewrites the message with the outcome.
+        this.requeue(key);
+      } else {
+        this.ctx.log.info('approval vote from Slack', { request: key, user: v.user, vote: v.action, approvals: u.approvals });
+        await this.ctx.events.event(fresh, 'Normal', 'Voted', `${name} voted ${v.action} in Slack (approvals ${u.approvals})`);
+        t.client
+          .showProgress(v.ts, this.postInput(fresh, spec.data), u.approvedBy)
+          .catch((err: unknown) => this.ctx.log.warn('could not show the approval progress in Slack', { request: key, error: describeError(err) }));
+      }
+      return;
+    }
+    throw new Error('the ApprovalRequest kept changing while the vote was written; left for Slack to deliver again');
+  }
+
+  /** Allowlisted reactions on the message, as votes (not recorded: the safety poll reads them again). */
+  private async reactionVotes(t: ChannelTarget, ts: string): Promise<Vote[]> {
+    const res = await t.client.pollReactions(ts, 'high');
+    const at = this.now().toISOString();
+    const tally = res.tally;
+    if (!tally) return [];
+    const as = (ids: readonly string[], decision: 'approve' | 'reject'): Vote[] => ids.map((by) => ({ by, via: 'slack', decision, at }));
+    return tally.state === 'rejected' ? as(tally.by, 'reject') : as(tally.state === 'pending' ? tally.approvedBy : tally.by, 'approve');
+  }
+
+  /** The Slack votes recorded on a request (from the cache), for the safety poll to count with the reactions. */
+  private clicksOf(id: string): Votes {
+    const k = objectKeyFromId(id);
+    const obj = this.ctx.cache(APPROVAL_REQUESTS).get(k.name, k.namespace) as Obj | undefined;
+    const out: Votes = { approve: new Set(), reject: new Set() };
+    for (const v of obj?.status?.votes ?? []) if (v.via === 'slack') out[v.decision].add(v.by);
+    return out;
   }
 
   private now(): Date {
@@ -332,9 +481,24 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
 
   /** Ends a request (a terminal phase, written once) with an Event; the Slack message follows in the next step. */
   private async end(obj: Obj, phase: ApprovalPhase, reason: string, message: string, by?: { id: string; name?: string }[], at?: Date): Promise<Obj> {
-    const key = requestId(obj);
     const decidedAt = (at ?? this.now()).toISOString();
     const fresh = await this.patchStatus(obj, { phase, reason, message, decidedAt, ...(by?.length ? { decidedBy: by } : {}) });
+    const warn = this.ended(obj, fresh, phase, reason, message, decidedAt, by);
+    await this.ctx.events.event(fresh, warn ? 'Warning' : 'Normal', phase, message);
+    return fresh;
+  }
+
+  /** What follows a terminal phase written by this replica: trace, metrics, log; true when worth a Warning. */
+  private ended(
+    obj: Obj,
+    _fresh: Obj,
+    phase: ApprovalPhase,
+    reason: string,
+    message: string,
+    decidedAt: string,
+    by?: { id: string; name?: string }[],
+  ): boolean {
+    const key = requestId(obj);
     this.traceDecision(obj, phase, decidedAt, by?.length ?? 0);
     this.poller.done(key);
     this.admitted.delete(key);
@@ -343,8 +507,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     this.metrics.decisions.inc({ outcome: phase });
     const warn = phase === 'Failed' || phase === 'Expired';
     this.ctx.log[phase === 'Failed' ? 'warn' : 'info']('approval request ended', { request: key, phase, reason, message, by: by?.map((b) => b.name ?? b.id) });
-    await this.ctx.events.event(fresh, warn ? 'Warning' : 'Normal', phase, message);
-    return fresh;
+    return warn;
   }
 
   /** After a turn was given up: the key now holding it (if any) is worked on next. */
@@ -487,7 +650,14 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     const key = requestId(obj);
     const t = await this.target(obj, spec);
     if (!('client' in t)) return t;
-    this.poller.start(key, t, obj.status!.slack!.ts!, new Date(spec.expiresAt));
+    const app = t.app;
+    this.poller.start(
+      key,
+      t,
+      obj.status!.slack!.ts!,
+      new Date(spec.expiresAt),
+      app ? { clicks: () => this.clicksOf(key), connectedSince: () => this.sockets.connectedSince(app.key) } : undefined,
+    );
     return null;
   }
 
@@ -594,6 +764,10 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
 
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.socketSync);
+    clearInterval(this.socketTimer);
+    // Clicks not yet written stay unacknowledged: Slack gives them to the next leader's socket.
+    void this.sockets.close();
     this.poller.close();
     for (const t of this.expiryTimers.values()) clearTimeout(t);
     this.expiryTimers.clear();

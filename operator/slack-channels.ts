@@ -14,6 +14,7 @@ import { ApprovalChannelSpecSchema, type ApprovalChannelSpec } from '../api/crds
 import type { Logger } from '../lib/log.js';
 import { normalizeApiUrl, SlackApprovalClient, SlackApprovalError, SlackConnectionPool, type RateLimitMemories, type SlackConnection } from '../slack/index.js';
 import type { KubeObject } from './kube-object.js';
+import type { SlackApp } from './slack-socket.js';
 
 export const DEFAULT_SLACK_API_URLS: readonly string[] = [DEFAULT_SLACK_API_URL, 'https://slack-gov.com/api/'];
 
@@ -24,6 +25,8 @@ export interface ChannelTarget {
   connKey: string;
   connection: SlackConnection;
   client: SlackApprovalClient;
+  /** The Slack app whose Socket Mode receiver gets this channel's button clicks (spec.slack.appTokenKey); absent: reactions. */
+  app?: SlackApp;
 }
 
 export type Resolved =
@@ -79,7 +82,7 @@ export class SlackChannels {
   }
 
   /** The bot token in a Secret, or why there is none. Throws on API errors other than 404 (retry). */
-  async token(namespace: string, ref: { name: string; key: string }, fresh = false): Promise<SecretRead> {
+  async token(namespace: string, ref: { name: string; key: string }, fresh = false, field = 'spec.slack.tokenSecretRef.key'): Promise<SecretRead> {
     const key = `${namespace}/${ref.name}`;
     const cached = this.secrets.get(key);
     let data: SecretData;
@@ -96,7 +99,7 @@ export class SlackChannels {
     }
     if (data === null) return { missing: `Secret "${ref.name}" (spec.slack.tokenSecretRef) does not exist in namespace ${namespace}` };
     const b64 = data[ref.key];
-    if (b64 === undefined) return { missing: `Secret "${ref.name}" in namespace ${namespace} has no key "${ref.key}" (spec.slack.tokenSecretRef.key)` };
+    if (b64 === undefined) return { missing: `Secret "${ref.name}" in namespace ${namespace} has no key "${ref.key}" (${field})` };
     const token = Buffer.from(b64, 'base64').toString('utf8').trim();
     if (!token) return { missing: `Secret "${ref.name}" in namespace ${namespace}: key "${ref.key}" is empty` };
     return { token };
@@ -132,20 +135,33 @@ export class SlackChannels {
     const t = await this.token(namespace, spec.slack.tokenSecretRef, fresh);
     if ('missing' in t) return { ok: false, where: 'token', reason: APPROVAL_REASONS.secretNotFound, message: `ApprovalChannel "${name}": ${t.missing}` };
     const connKey = sha(`${normalizeApiUrl(spec.slack.apiUrl)} ${t.token}`);
+    let app: SlackApp | undefined;
+    if (spec.slack.appTokenKey !== undefined) {
+      // The app-level token (buttons over Socket Mode) is another key of the same Secret.
+      const a = await this.token(namespace, { name: spec.slack.tokenSecretRef.name, key: spec.slack.appTokenKey }, fresh, 'spec.slack.appTokenKey');
+      if ('missing' in a) return { ok: false, where: 'token', reason: APPROVAL_REASONS.secretNotFound, message: `ApprovalChannel "${name}": ${a.missing}` };
+      app = { key: sha(`${normalizeApiUrl(spec.slack.apiUrl)} ${a.token}`), appToken: a.token, apiUrl: spec.slack.apiUrl };
+    }
     const cacheKey = `${namespace}/${name}`;
     // generation, not resourceVersion: status writes (the channel checks) must not rebuild clients.
-    const version = `${channel.metadata.generation ?? 0}/${connKey}`;
+    const version = `${channel.metadata.generation ?? 0}/${connKey}/${app?.key ?? ''}`;
     let c = this.clients.get(cacheKey);
     if (!c || c.version !== version) {
       const connection = this.pool.get(t.token, spec.slack.apiUrl);
       c = {
         version,
         connKey,
-        client: new SlackApprovalClient(connection, { channel: spec.slack.channel, approvers: spec.approvers, reactions: spec.reactions, redact: spec.redact }),
+        client: new SlackApprovalClient(connection, {
+          channel: spec.slack.channel,
+          approvers: spec.approvers,
+          reactions: spec.reactions,
+          redact: spec.redact,
+          ...(app ? { buttons: true } : {}),
+        }),
       };
       this.clients.set(cacheKey, c);
     }
-    return { ok: true, target: { channel, spec, connKey, connection: c.client.connection, client: c.client } };
+    return { ok: true, target: { channel, spec, connKey, connection: c.client.connection, client: c.client, ...(app ? { app } : {}) } };
   }
 
   forgetSecret(namespace: string, name: string): void {

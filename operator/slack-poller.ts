@@ -6,7 +6,7 @@
 // A poll refused for the token (invalid_auth, token_revoked, …) is retried once after the Secret is
 // read again: the token may have been rotated.
 import type { Logger } from '../lib/log.js';
-import { ApprovalPoller, type BackoffConfig, type PollerResult } from '../slack/index.js';
+import { ApprovalPoller, SAFETY_BACKOFF, type BackoffConfig, type PollerResult, type Votes } from '../slack/index.js';
 import type { PollOutcome } from './approval-request-plan.js';
 import type { KubeObject } from './kube-object.js';
 import type { ChannelTarget } from './slack-channels.js';
@@ -17,6 +17,8 @@ export interface SlackPollerOptions {
   log: Logger;
   /** Reaction polling backoff (the adapter's default: 2 s ×1.5 up to 30 s). */
   backoff?: Partial<BackoffConfig>;
+  /** Channels with buttons: their reactions on a slow safety schedule (default SAFETY_BACKOFF, 30 s ×2 up to 5 min). */
+  safetyBackoff?: Partial<BackoffConfig>;
   /** A decision seen this long after expiresAt still counts. */
   expiryGraceMs?: number;
   /** A request's poll has news (an outcome, or it must be set up again): reconcile it. */
@@ -42,22 +44,30 @@ export class SlackPoller {
 
   constructor(private readonly o: SlackPollerOptions) {}
 
-  /** Polls the reactions on request `id`'s message `ts` in the channel `target` resolved to. */
-  start(id: string, target: ChannelTarget, ts: string, expiresAt: Date): void {
+  /**
+   * Polls the reactions on request `id`'s message `ts` in the channel `target` resolved to. A
+   * channel with buttons (`target.app`) is polled slowly and only after its Socket Mode connection
+   * was down (`buttons.connectedSince`), its clicks (`buttons.clicks`) counted with the reactions.
+   */
+  start(id: string, target: ChannelTarget, ts: string, expiresAt: Date, buttons?: { clicks: () => Votes; connectedSince: () => number | undefined }): void {
     // Closed with its term: a late start would leave a poller that nobody closes, polling Slack
     // beside the next term's.
     if (this.closed) return;
-    let poller = this.pollers.get(target.connKey);
+    const slow = target.app !== undefined && buttons !== undefined;
+    const key = slow ? `${target.connKey}/buttons` : target.connKey;
+    let poller = this.pollers.get(key);
     if (!poller) {
       poller = new ApprovalPoller({
         onResult: (r) => this.onResult(r),
         onPollError: (request, error) => this.o.log.debug('reaction poll failed; will retry', { request, error: error.message }),
-        backoff: this.o.backoff,
+        backoff: slow ? { ...SAFETY_BACKOFF, ...this.o.safetyBackoff } : this.o.backoff,
         expiryGraceMs: this.o.expiryGraceMs,
       });
-      this.pollers.set(target.connKey, poller);
+      this.pollers.set(key, poller);
     }
-    poller.add(target.client.pending(id, ts, expiresAt));
+    poller.add(
+      slow && buttons ? target.client.pendingWithButtons(id, ts, expiresAt, buttons.clicks, buttons.connectedSince) : target.client.pending(id, ts, expiresAt),
+    );
     this.polling.set(id, {
       poller,
       channel: target.channel.metadata.name,

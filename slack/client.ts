@@ -2,7 +2,18 @@
 // shared per-token SlackConnection. It posts the approval message, reads a decision from the
 // reactions, and writes the outcome into the message. All calls go through the token's limiter;
 // all failures are SlackApprovalErrors (retryable or permanent) so callers can fail closed.
-import { collectVotes, reactionFingerprint, requiredApprovals, tally, type Decision, type ReactionRule, type SlackReaction } from './decision.js';
+import {
+  collectVotes,
+  mergeVotes,
+  reactionFingerprint,
+  requiredApprovals,
+  tally,
+  type Decision,
+  type ReactionRule,
+  type SlackReaction,
+  type Tally,
+  type Votes,
+} from './decision.js';
 import { SlackApprovalError } from './errors.js';
 import {
   buildApprovalMessage,
@@ -184,8 +195,11 @@ export class SlackApprovalClient {
     return { message: null, complete: false };
   }
 
-  /** Reads the reactions once: the decision (or null) and a fingerprint of all reactions. */
-  async pollReactions(ts: string, priority: Priority = 'low'): Promise<PollResult> {
+  /**
+   * Reads the reactions once: the decision (or null) and a fingerprint of all reactions. `clicks`:
+   * votes from buttons recorded elsewhere (socket-mode.ts), counted with the reactions.
+   */
+  async pollReactions(ts: string, priority: Priority = 'low', clicks?: () => Votes): Promise<PollResult> {
     const res = await this.connection.call(
       'reactions.get',
       { channel: this.config.channel, timestamp: ts, full: true },
@@ -194,17 +208,24 @@ export class SlackApprovalClient {
     const message = res.message as { reactions?: unknown } | undefined;
     const reactions = (Array.isArray(message?.reactions) ? message.reactions : []) as SlackReaction[];
     const fingerprint = reactionFingerprint(reactions);
-    const anyVotes = collectVotes(reactions, this.config.reactions);
+    const extra = clicks?.();
+    const anyVotes = mergeVotes(collectVotes(reactions, this.config.reactions), ...(extra ? [extra] : []));
     if (anyVotes.approve.size + anyVotes.reject.size === 0) return { decision: null, fingerprint };
     const bot = (await this.connection.identity()).userId;
-    const votes = collectVotes(reactions, this.config.reactions, bot);
+    const votes = mergeVotes(collectVotes(reactions, this.config.reactions, bot), ...(extra ? [extra] : []));
+    const t = await this.tallyVotes(votes, bot);
+    return { decision: t.state === 'pending' ? null : { outcome: t.state, by: t.by }, tally: t, fingerprint };
+  }
+
+  /** Where `votes` (clicks, reactions, merged) stand under the channel's allowlist and `approvers.required`. */
+  async tallyVotes(votes: Votes, botUserId?: string): Promise<Tally> {
+    const bot = botUserId ?? (await this.connection.identity()).userId;
     // Resolve user groups only when someone outside the explicit list voted: a partial allowlist
     // could turn a group member's reject into an approve, so a failed lookup throws (fail closed).
     const explicit = new Set(this.config.approvers.users);
     const needGroups = this.config.approvers.userGroups.length > 0 && [...votes.approve, ...votes.reject].some((u) => !explicit.has(u));
     const allowed = await this.connection.directory.allowlist(this.config.approvers, needGroups);
-    const t = tally(votes, allowed, this.config.approvers.required, bot);
-    return { decision: t.state === 'pending' ? null : { outcome: t.state, by: t.by }, tally: t, fingerprint };
+    return tally(votes, allowed, this.config.approvers.required, bot);
   }
 
   /** The decision on a message, or null while nobody allowed has decided. */
@@ -276,9 +297,41 @@ export class SlackApprovalClient {
     });
   }
 
-  /** A pending approval for ApprovalPoller, reading this channel's message `ts`. */
-  pending(id: string, ts: string, expiresAt: Date | number): PendingApproval {
-    return { id, expiresAt, poll: (priority) => this.pollReactions(ts, priority) };
+  /**
+   * A pending approval of a message with buttons, for ApprovalPoller: while the Socket Mode
+   * connection has stayed up since the last read (`connectedSince()`: when the connection now open
+   * was made, undefined while there is none), nothing can have been missed that matters (clicks
+   * are pushed; a reaction is the fallback for when they are not), so the read is skipped: no Slack
+   * call. Once the socket was down, the next scheduled read reads the reactions (counting `clicks`).
+   */
+  pendingWithButtons(
+    id: string,
+    ts: string,
+    expiresAt: Date | number,
+    clicks: () => Votes,
+    connectedSince: () => number | undefined,
+    /** Read at the first poll whatever the socket did (adopted after a restart). */
+    readFirst = false,
+  ): PendingApproval {
+    let lastRead = readFirst ? 0 : Date.now();
+    let fingerprint = '';
+    return {
+      id,
+      expiresAt,
+      poll: async (priority) => {
+        const since = connectedSince();
+        if (since !== undefined && since <= lastRead) return { decision: null, fingerprint };
+        lastRead = Date.now();
+        const r = await this.pollReactions(ts, priority, clicks);
+        fingerprint = r.fingerprint;
+        return r;
+      },
+    };
+  }
+
+  /** A pending approval for ApprovalPoller, reading this channel's message `ts` (and counting `clicks`). */
+  pending(id: string, ts: string, expiresAt: Date | number, clicks?: () => Votes): PendingApproval {
+    return { id, expiresAt, poll: (priority) => this.pollReactions(ts, priority, clicks) };
   }
 }
 

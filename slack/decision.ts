@@ -1,4 +1,5 @@
 // From the votes on an approval message (reactions, button clicks, kubectl) to a decision. Pure.
+import { tallyVotes, type Vote } from '../api/approval-request.js';
 //
 // Rules (the two-person rule, `approvers.required: N`, default 1):
 //  - Only votes from allowlisted approvers count; anyone else's are ignored.
@@ -72,17 +73,21 @@ export function requiredApprovals(n: number | undefined): number {
 }
 
 /**
- * The two-person rule over the votes of distinct people. `allowed` is the allowlist (users and
- * resolved user-group members); the bot never counts. `approvals` counts allowlisted approvers.
+ * The two-person rule over the votes of distinct people: the allowlist in front (users and
+ * resolved user-group members; the bot never counts), then the code base's one tally rule,
+ * api/approval-request.ts `tallyVotes` (kubectl votes and the operator's Slack votes go through
+ * it too). `approvals` counts allowlisted approvers; a reject's `by` lists every allowlisted rejecter.
  */
 export function tally(votes: Votes, allowed: ReadonlySet<string>, required = 1, botUserId?: string): Tally {
   const n = requiredApprovals(required);
   const counted = (s: ReadonlySet<string>) => [...s].filter((u) => allowed.has(u) && u !== botUserId).sort();
   const approvers = counted(votes.approve);
   const rejecters = counted(votes.reject);
+  const as = (ids: readonly string[], decision: 'approve' | 'reject'): Vote[] => ids.map((by) => ({ by, via: 'slack', decision, at: '' }));
+  const t = tallyVotes([...as(approvers, 'approve'), ...as(rejecters, 'reject')], n);
   const base = { approvals: approvers.length, required: n };
-  if (rejecters.length > 0) return { state: 'rejected', by: rejecters, ...base };
-  if (approvers.length >= n) return { state: 'approved', by: approvers, ...base };
+  if (t.outcome === 'rejected') return { state: 'rejected', by: rejecters, ...base };
+  if (t.outcome === 'approved') return { state: 'approved', by: approvers, ...base };
   return { state: 'pending', approvedBy: approvers, ...base };
 }
 

@@ -1,5 +1,5 @@
 // The Slack approval adapter's public surface (sidecar standalone mode and the operator).
-export { ApprovalPoller, DEFAULT_BACKOFF, DEFAULT_EXPIRY_GRACE_MS, nextPollDelay } from './poller.js';
+export { ApprovalPoller, DEFAULT_BACKOFF, DEFAULT_EXPIRY_GRACE_MS, nextPollDelay, SAFETY_BACKOFF } from './poller.js';
 export type { BackoffConfig, PendingApproval, PollerOptions, PollerResult, PollResult } from './poller.js';
 export { SlackApprovalClient } from './client.js';
 export type { ApprovalPostInput, ChannelCheck, PostedMessage, SlackChannelConfig } from './client.js';

@@ -313,7 +313,7 @@ export function buildApprovalMessage(input: ApprovalMessageInput): SlackMessage 
   const n = requiredOf(input);
   const quorum = n > 1 ? `${n} different approvers must approve; any one reject rejects. ` : '';
   const how = input.buttons
-    ? `Decide with the buttons below. Only clicks from ${approverList(input.approvers)} count. ${quorum}`
+    ? `Decide with the buttons below (if they do not answer, react with ${approve} or ${reject}). Only clicks and reactions from ${approverList(input.approvers)} count. ${quorum}`
     : `React with ${approve} to approve or ${reject} to reject. Only reactions from ${approverList(input.approvers)} count; ` +
       (n > 1 ? quorum : 'if both appear, reject wins. ');
   const progress = progressLine(input);

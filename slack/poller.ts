@@ -45,6 +45,12 @@ export interface BackoffConfig {
 }
 
 export const DEFAULT_BACKOFF: BackoffConfig = { initialMs: 2000, factor: 1.5, maxMs: 30_000 };
+/**
+ * Reactions of a message with buttons (clicks arrive over Socket Mode): a slow safety net for when
+ * the socket was down (SlackApprovalClient.pendingWithButtons skips the reads while it stayed up).
+ * 30 s ×2 up to 5 min: at most about 0.5 reads per approval per minute over its first 10 minutes, 0.2 after.
+ */
+export const SAFETY_BACKOFF: BackoffConfig = { initialMs: 30_000, factor: 2, maxMs: 300_000 };
 export const DEFAULT_EXPIRY_GRACE_MS = 5000;
 
 export type PollOutcome = { kind: 'quiet' } | { kind: 'activity' } | { kind: 'error'; retryAfterMs?: number };

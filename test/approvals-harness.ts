@@ -16,13 +16,22 @@ import { standaloneBackend, type StandaloneBackend, type StandaloneOptions } fro
 import { createLogger } from '../lib/log.js';
 import { fileProvider, loadInitial } from '../sidecar/providers/file.js';
 import { startSidecar, type Sidecar, type SidecarOptions } from '../sidecar/sidecar.js';
-import { startFakeSlack, type FakeSlack } from './fakes/slack-server.js';
+import { startFakeSlack, type FakeSlack, type FakeSlackOptions } from './fakes/slack-server.js';
 
 export const CHANNEL = 'C0APPROVE';
 export const ALICE = 'U0ALICE';
 export const BOB = 'U0BOB';
 export const MALLORY = 'U0MALLORY';
 export const TOKEN = 'xoxb-approvals-test';
+/** The fake Slack's default app-level token (Socket Mode). */
+export const APP_TOKEN = 'xapp-test';
+
+/** The test config's channel with Approve/Reject buttons (an app-level token) and `required` approvals. */
+export function withButtons(config: string, required = 1): string {
+  return config
+    .replace('tokenEnv: TG_TEST_SLACK_TOKEN }', 'tokenEnv: TG_TEST_SLACK_TOKEN, appTokenEnv: TG_TEST_SLACK_APP_TOKEN }')
+    .replace(`approvers: { users: [${ALICE}, ${BOB}] }`, `approvers: { users: [${ALICE}, ${BOB}], required: ${required} }`);
+}
 
 // ---------- upstream ----------
 
@@ -255,6 +264,10 @@ export async function startRig(
     upstream?: { json?: boolean };
     backend?: StandaloneOptions;
     sidecar?: Partial<SidecarOptions>;
+    /** More environment for the config (e.g. an app-level token for buttons). */
+    env?: Record<string, string>;
+    /** The fake Slack's Socket Mode timings (redelivery of unacked envelopes). */
+    socketMode?: FakeSlackOptions['socketMode'];
   } = {},
 ): Promise<Rig> {
   const fake = await startFakeSlack({
@@ -265,6 +278,7 @@ export async function startRig(
       { id: BOB, name: 'bob' },
       { id: MALLORY, name: 'mallory' },
     ],
+    ...(o.socketMode ? { socketMode: o.socketMode } : {}),
   });
   const upstream = await startApprovalUpstream(o.upstream);
   const dir = mkdtempSync(join(tmpdir(), 'tg-approvals-'));
@@ -272,7 +286,7 @@ export async function startRig(
   writeFileSync(configPath, (o.config ?? approvalConfig)(upstream.url, fake.url));
   const lines: string[] = [];
   const log = createLogger('debug', (l) => lines.push(l));
-  const env = { TG_TEST_SLACK_TOKEN: TOKEN };
+  const env = { TG_TEST_SLACK_TOKEN: TOKEN, ...o.env };
   const initial = await loadInitial(configPath, env);
   if (!initial.ok) throw new Error(`test config invalid:\n${initial.errors.join('\n')}`);
   const backend = standaloneBackend(initial.config.approvalChannels ?? [], env, log, undefined, { ...FAST, ...o.backend });

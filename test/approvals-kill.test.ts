@@ -8,7 +8,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { encodeBatch, encodeRecord, JOURNAL_MAGIC } from '../lib/journal.js';
-import { ALICE, approvalConfig, CHANNEL, messageText, startApprovalUpstream, tasksClient, TOKEN, until, type ApprovalUpstream } from './approvals-harness.js';
+import {
+  ALICE,
+  APP_TOKEN,
+  approvalConfig,
+  BOB,
+  CHANNEL,
+  messageText,
+  startApprovalUpstream,
+  tasksClient,
+  TOKEN,
+  until,
+  withButtons,
+  type ApprovalUpstream,
+} from './approvals-harness.js';
+import { APPROVE_ACTION_ID } from '../slack/message.js';
 import { startFakeSlack, type FakeSlack } from './fakes/slack-server.js';
 import { messagesOf, rawPost } from './support/sidecar.js';
 import { CLI, freePort, run, startCliSidecar } from './support/processes.js';
@@ -26,7 +40,12 @@ beforeEach(async () => {
   fake = await startFakeSlack({
     tokens: { [TOKEN]: { userId: 'UBOT' } },
     channels: [{ id: CHANNEL, name: 'approvals' }],
-    users: [{ id: ALICE, name: 'alice' }],
+    users: [
+      { id: ALICE, name: 'alice' },
+      { id: BOB, name: 'bob' },
+    ],
+    // A click that reached the killed sidecar's dying socket comes again, to the next one.
+    socketMode: { redeliverInteractive: true, redeliverAfterMs: 500 },
   });
   upstream = await startApprovalUpstream();
   dir = mkdtempSync(join(tmpdir(), 'tg-approvals-kill-'));
@@ -135,6 +154,40 @@ test('an approval killed after its execution mark is never run again; its task e
   await third.proc.stop();
   expect(third.proc.out()).not.toMatch(/approvals found in the approval store/);
   expect(upstream.calls).toHaveLength(1);
+}, 90_000);
+
+test('two of two with buttons: the first click, acked, survives kill -9; the second click after the restart approves', async () => {
+  writeFileSync(config, withButtons(approvalConfig(upstream.url, fake.url, { channelTimeout: '5m' }), 2));
+  const buttonsEnv = { ...env, TG_TEST_SLACK_APP_TOKEN: APP_TOKEN };
+  const startButtons = () => startCliSidecar(config, buttonsEnv, ['--state-dir', stateDir]);
+  const first = await startButtons();
+  const task = await createTask(first.base, 'deploy', { service: 'api', version: '2.2.2' });
+  await until(() => fake.messages(CHANNEL).length === 1, 'the approval message');
+  const ts = fake.messages(CHANNEL)[0]!.ts;
+  await fake.socketMode.waitForConnections(1);
+  const alice = fake.socketMode.click({ channel: CHANNEL, ts, user: ALICE, actionId: APPROVE_ACTION_ID });
+  // Acked only once the vote is in the journal.
+  await fake.socketMode.acked(alice.envelopeId, 10_000);
+  await task.close();
+  await kill9(first);
+
+  const second = await startButtons();
+  try {
+    await until(() => fake.socketMode.opened >= 2 && fake.socketMode.connections >= 1, 'the new sidecar on the socket');
+    expect(upstream.calls).toHaveLength(0);
+    const bob = fake.socketMode.click({ channel: CHANNEL, ts, user: BOB, actionId: APPROVE_ACTION_ID });
+    await fake.socketMode.acked(bob.envelopeId, 10_000);
+    await until(
+      async () => (await taskCall(second.base, 'tasks/get', task.taskId, task.session)).result?.status === 'completed',
+      'the task to complete',
+      20_000,
+    );
+    expect(upstream.calls.map((c) => [c.tool, c.args])).toEqual([['deploy', { service: 'api', version: '2.2.2' }]]);
+    await until(() => /2 of 2 approvals/.test(messageText(fake, ts)), 'the outcome naming both approvers');
+    expect(messageText(fake, ts)).toMatch(/U0ALICE[\s\S]*U0BOB|U0BOB[\s\S]*U0ALICE/);
+  } finally {
+    await second.proc.stop();
+  }
 }, 90_000);
 
 test('a damaged journal stops the start with the reason; without --state-dir the start log says approvals do not survive a restart', async () => {

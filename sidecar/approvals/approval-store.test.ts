@@ -164,6 +164,30 @@ test('replaying records is harmless: a record about an approval that is not live
   expect(again.get('tg-a')!.ts).toBe('1.1');
 });
 
+test('votes (button clicks) are found again on reopen, one per person and side, and kept by compaction', async () => {
+  const s = await openApprovalStore(dir, { log: log() });
+  await s.put(pending('tg-v'), 'C0APPROVE');
+  await s.posted('tg-v', '1700000000.000200');
+  await s.vote('tg-v', { user: 'U0ALICE', action: 'approve', at: '2026-12-06T10:02:00.000Z' });
+  // A redelivered click recorded twice is still one vote.
+  await s.vote('tg-v', { user: 'U0ALICE', action: 'approve', at: '2026-12-06T10:02:01.000Z' });
+  await s.vote('tg-v', { user: 'U0BOB', action: 'reject', reason: 'not now', at: '2026-12-06T10:03:00.000Z' });
+  await expect(s.vote('tg-unknown', { user: 'U0ALICE', action: 'approve', at: '2026-12-06T10:02:00.000Z' })).rejects.toThrow(/not recorded/);
+  await s.close();
+
+  const expected = [
+    { user: 'U0ALICE', action: 'approve', at: '2026-12-06T10:02:00.000Z' },
+    { user: 'U0BOB', action: 'reject', reason: 'not now', at: '2026-12-06T10:03:00.000Z' },
+  ];
+  const again = await openApprovalStore(dir, { log: log() });
+  expect(again.takeLoaded()[0]!.votes).toEqual(expected);
+  await again.close();
+  // The reopen compacted the file (rewritten from the live state): the votes are still there.
+  const third = await openApprovalStore(dir, { log: log() });
+  expect(third.takeLoaded()[0]).toMatchObject({ ts: '1700000000.000200', votes: expected });
+  await third.close();
+});
+
 test('an argument named __proto__ comes back as it was recorded (the approver saw it; the hash covers it)', async () => {
   const args = JSON.parse('{"__proto__": {"admin": true}, "service": "api"}') as Record<string, unknown>;
   const s = await openApprovalStore(dir, { log: log() });

@@ -6,6 +6,8 @@
 //   posting   before chat.postMessage (a restart that finds it without `posted` looks for the
 //             message before posting again: never a second message without knowing);
 //   posted    the message's ts;
+//   vote      one approver's click (Slack buttons), before its Socket Mode envelope is acked: the
+//             first vote of a two-person approval survives a restart;
 //   decided   an approval (the decision is final; other outcomes end the approval);
 //   executing before the approved call runs: the at-most-once mark;
 //   end       the approval is over (finished, rejected, expired, cancelled, failed).
@@ -61,11 +63,21 @@ const DecisionSchema = z.strictObject({
   message: z.string(),
 });
 
+const VoteSchema = z.strictObject({
+  /** Slack user id. */
+  user: z.string().min(1),
+  action: z.enum(['approve', 'reject']),
+  reason: z.string().optional(),
+  at: IsoDate,
+});
+export type StoredVote = z.infer<typeof VoteSchema>;
+
 const RecordSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('header'), v: z.number() }),
   z.strictObject({ op: z.literal('put'), approval: StoredApprovalSchema }),
   z.strictObject({ op: z.literal('posting'), id: z.string(), at: IsoDate }),
   z.strictObject({ op: z.literal('posted'), id: z.string(), ts: z.string() }),
+  z.strictObject({ op: z.literal('vote'), id: z.string(), vote: VoteSchema }),
   z.strictObject({ op: z.literal('decided'), id: z.string(), decision: DecisionSchema }),
   z.strictObject({ op: z.literal('executing'), id: z.string(), at: IsoDate }),
   z.strictObject({ op: z.literal('end'), id: z.string() }),
@@ -80,6 +92,8 @@ export interface StoredApproval {
   postingAt?: Date;
   /** The message's ts, once posted. */
   ts?: string;
+  /** Approvers' clicks so far, one per (user, action), in the order recorded. */
+  votes: StoredVote[];
   /** Approved (the only decision kept: the others end the approval). */
   decision?: Decision;
   /** The at-most-once mark: the call may have run; never run it again. */
@@ -126,7 +140,7 @@ export function foldRecords(records: readonly StoreRecord[]): Map<string, Stored
     if (r.op === 'header') continue;
     if (r.op === 'put') {
       if (!live.has(r.approval.id))
-        live.set(r.approval.id, { pending: fromStored(r.approval), slackChannel: r.approval.slackChannel, executionStarted: false });
+        live.set(r.approval.id, { pending: fromStored(r.approval), slackChannel: r.approval.slackChannel, votes: [], executionStarted: false });
       continue;
     }
     const a = live.get(r.id);
@@ -137,6 +151,10 @@ export function foldRecords(records: readonly StoreRecord[]): Map<string, Stored
         break;
       case 'posted':
         a.ts = r.ts;
+        break;
+      case 'vote':
+        // A repeat (a redelivered click recorded twice) changes nothing.
+        if (!a.votes.some((v) => v.user === r.vote.user && v.action === r.vote.action)) a.votes.push(r.vote);
         break;
       case 'decided': {
         const d: Decision = { id: r.id, outcome: 'approved', at: new Date(r.decision.at), message: r.decision.message };
@@ -191,6 +209,8 @@ export interface ApprovalStore {
   put(p: PendingApproval, slackChannel: string): Promise<void>;
   posting(id: string, at: Date): Promise<void>;
   posted(id: string, ts: string): Promise<void>;
+  /** An approver's click; resolves once durable (then the click may be acknowledged to Slack). */
+  vote(id: string, v: StoredVote): Promise<void>;
   decided(id: string, d: Decision): Promise<void>;
   /** The at-most-once mark: resolves once durable; rejects for an approval the store does not hold. */
   executing(id: string, at: Date): Promise<void>;
@@ -275,6 +295,7 @@ export async function openApprovalStore(dir: string, o: ApprovalStoreOptions): P
     track(id, toRecord(p, a.slackChannel));
     if (a.postingAt) track(id, { op: 'posting', id, at: a.postingAt.toISOString() });
     if (a.ts !== undefined) track(id, { op: 'posted', id, ts: a.ts });
+    for (const v of a.votes) track(id, { op: 'vote', id, vote: v });
     if (a.decision) track(id, { op: 'decided', id, decision: decisionRecord(a.decision) });
     if (a.executionStarted) track(id, { op: 'executing', id, at: new Date().toISOString() });
   }
@@ -359,6 +380,10 @@ export async function openApprovalStore(dir: string, o: ApprovalStoreOptions): P
     },
     posting: (id, at) => write(id, { op: 'posting', id, at: at.toISOString() }),
     posted: (id, ts) => write(id, { op: 'posted', id, ts }),
+    async vote(id, v) {
+      if (!live.has(id)) throw new Error(`approval store ${file}: approval ${id} is not recorded, so a vote on it cannot be`);
+      await write(id, { op: 'vote', id, vote: v });
+    },
     decided: (id, d) => write(id, { op: 'decided', id, decision: decisionRecord(d) }),
     async executing(id, at) {
       if (!live.has(id)) throw new Error(`approval store ${file}: approval ${id} is not recorded, so its execution cannot be marked`);

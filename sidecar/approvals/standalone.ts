@@ -11,17 +11,25 @@
 // never sent. So a client that floods (or creates and cancels in a loop) delays others by at most
 // one post per channel, not by its whole backlog at Slack's one post per second.
 // (In a cluster they do: the ApprovalRequest holds them; docs/approvals.md.)
+// A channel with an app-level token (slack.appTokenEnv) posts Approve/Reject buttons; the clicks
+// arrive over Socket Mode (one SocketModeReceiver per app token, whatever number of channels use
+// it), so noticing a decision does not wait for a poll. A click is recorded (durably, with a
+// store) before its envelope is acked, then counted with the reactions (the two-person rule
+// across both); its reactions are polled only once the socket was down (the fallback), on a slow
+// safety schedule.
 import type { FileApprovalChannel } from '../../api/approval.js';
 import { parseDuration } from '../../api/duration.js';
 import { SlackApprovalClient, type ApprovalPostInput } from '../../slack/client.js';
 import type { Clock } from '../../lib/clock.js';
 import { SlackConnectionPool } from '../../slack/connection.js';
 import type { ApprovalOutcome, FinalStatus } from '../../slack/message.js';
-import { ApprovalPoller, type BackoffConfig, type PollerResult } from '../../slack/poller.js';
+import { ApprovalPoller, SAFETY_BACKOFF, type BackoffConfig, type PollerResult } from '../../slack/poller.js';
+import { SocketModeReceiver, type ApprovalVote, type OpenApproval } from '../../slack/socket-mode.js';
+import type { Votes } from '../../slack/decision.js';
 import type { RateLimiterOptions } from '../../slack/rate-limiter.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, Decision, PendingApproval } from './backend.js';
-import type { ApprovalStore, StoredApproval } from './approval-store.js';
+import type { ApprovalStore, StoredApproval, StoredVote } from './approval-store.js';
 import type { ApprovalChannelInfo } from './engine.js';
 import { FairQueue } from '../../lib/fair-queue.js';
 import { describeError } from '../../lib/describe-error.js';
@@ -29,6 +37,10 @@ import { describeError } from '../../lib/describe-error.js';
 export interface StandaloneOptions {
   /** Polling backoff (default 2 s ×1.5 up to 30 s; see slack/README.md). */
   backoff?: Partial<BackoffConfig>;
+  /** Reactions polling of channels with buttons (Socket Mode), a safety net (default 30 s ×2 up to 5 min). */
+  buttonsBackoff?: Partial<BackoffConfig>;
+  /** Socket Mode reconnect backoff and timeouts (tests make them short). */
+  socket?: { reconnect?: { baseMs: number; maxMs: number }; handlerTimeoutMs?: number };
   /** How long after the expiry a decision still counts when the final poll is late (default 5 s). */
   expiryGraceMs?: number;
   /** Per Slack request (default 15 s). */
@@ -58,6 +70,8 @@ interface Channel {
   /** Posts waiting for their turn (round-robin across owners), and whether one is being sent. */
   posts: FairQueue<Record_>;
   posting: boolean;
+  /** Buttons: the key of its app token's receiver (receivers). */
+  receiver?: string;
 }
 
 /** Who decided, with display names where the token's directory already knows them (no extra call). */
@@ -87,6 +101,22 @@ interface Record_ {
   recoverFrom?: Date;
   /** Adopted as approved: Slack is read again for the decision, until this time at the latest. */
   recheckUntil?: Date;
+  /** Approvers' clicks (buttons), recorded before acknowledged; counted with the reactions. */
+  clicks: Votes;
+  /** A rejecter's reason from the modal, by Slack user id. */
+  reasons: Map<string, string>;
+  /** The last message rewrite queued: rewrites of one message run in order (progress, then outcome). */
+  rewriting: Promise<void>;
+}
+
+const noVotes = (): Votes => ({ approve: new Set(), reject: new Set() });
+
+/** Clicks found in the approval store after a restart, back into the record. */
+function addClicks(r: Record_, votes: readonly StoredVote[]): void {
+  for (const v of votes) {
+    (v.action === 'approve' ? r.clicks.approve : r.clicks.reject).add(v.user);
+    if (v.reason !== undefined) r.reasons.set(v.user, v.reason);
+  }
 }
 
 /** How long after its expiry an approval decided before a restart may still run after it (read again from Slack first). */
@@ -118,6 +148,9 @@ export function standaloneBackend(
   const missing = channels
     .filter((c) => !env[c.slack.tokenEnv])
     .map((c) => `approvalChannels "${c.name}": the environment variable ${c.slack.tokenEnv} (slack.tokenEnv) is not set`);
+  for (const c of channels)
+    if (c.slack.appTokenEnv !== undefined && !env[c.slack.appTokenEnv])
+      missing.push(`approvalChannels "${c.name}": the environment variable ${c.slack.appTokenEnv} (slack.appTokenEnv) is not set`);
   if (missing.length > 0) throw new ApprovalSetupError(missing.join('\n'));
 
   const pool = new SlackConnectionPool({
@@ -137,10 +170,12 @@ export function standaloneBackend(
         approvers: c.approvers,
         reactions: c.reactions,
         redact: c.redact,
+        ...(c.slack.appTokenEnv !== undefined ? { buttons: true } : {}),
       }),
       timeoutMs: typeof timeout === 'number' ? timeout : 600_000,
       posts: new FairQueue(),
       posting: false,
+      ...(c.slack.appTokenEnv !== undefined ? { receiver: `${c.slack.apiUrl}\0${env[c.slack.appTokenEnv]!}` } : {}),
     });
   }
 
@@ -170,11 +205,19 @@ export function standaloneBackend(
 
   /** Rewrites the Slack message; best effort (a failure is logged, the decision stands). */
   const update = (r: Record_, outcome: ApprovalOutcome): void => {
-    if (r.ts === undefined) return;
-    const p = r.channel.client
-      .finish(r.ts, r.input, outcome)
-      .catch((err: unknown) => log.warn('approval message update failed', { id: r.pending.id, status: outcome.status, error: (err as Error)?.message }))
-      .finally(() => updates.delete(p));
+    const ts = r.ts;
+    if (ts === undefined) return;
+    rewrite(r, () =>
+      r.channel.client
+        .finish(ts, r.input, outcome)
+        .catch((err: unknown) => log.warn('approval message update failed', { id: r.pending.id, status: outcome.status, error: (err as Error)?.message })),
+    );
+  };
+
+  /** Queues a rewrite of the record's message after the ones before it (a late progress never hides the outcome). */
+  const rewrite = (r: Record_, run: () => Promise<void>): void => {
+    const p = r.rewriting.then(run).finally(() => updates.delete(p));
+    r.rewriting = p;
     updates.add(p);
   };
 
@@ -187,7 +230,9 @@ export function standaloneBackend(
     let d: Decision;
     switch (res.status) {
       case 'approved':
-      case 'rejected':
+      case 'rejected': {
+        // A rejecter's reason from the modal, when one was given.
+        const why = res.status === 'rejected' ? res.by.map((u) => r.reasons.get(u)).find((x) => x !== undefined) : undefined;
         d = {
           id: res.id,
           outcome: res.status,
@@ -195,10 +240,16 @@ export function standaloneBackend(
           at,
           message: `${res.status} in Slack by ${deciders(r.channel, res.by)
             .map((b) => b.name ?? b.id)
-            .join(', ')}`,
+            .join(', ')}${why !== undefined ? `: ${why}` : ''}`,
         };
-        update(r, { status: res.status, by: d.by!, at, ...(res.status === 'approved' ? { reason: 'executing the call' } : {}) });
+        update(r, {
+          status: res.status,
+          by: d.by!,
+          at,
+          ...(res.status === 'approved' ? { reason: 'executing the call' } : why !== undefined ? { reason: why } : {}),
+        });
         break;
+      }
       case 'expired':
         d = { id: res.id, outcome: 'expired', at, message: `no approver decided by ${r.pending.expiresAt.toISOString()}` };
         update(r, { status: 'expired', at });
@@ -228,6 +279,127 @@ export function standaloneBackend(
     ...(opts.expiryGraceMs !== undefined ? { expiryGraceMs: opts.expiryGraceMs } : {}),
     ...(clock ? { clock } : {}),
   });
+  // Channels with buttons: their reactions on the slow schedule (clicks do not wait for it).
+  const safetyPoller = new ApprovalPoller({
+    onResult,
+    onPollError: (id, error) => {
+      if (!pollErrors.has(id)) log.warn('Slack poll failed; retrying with backoff', { id, error: error.message });
+      pollErrors.add(id);
+    },
+    backoff: { ...SAFETY_BACKOFF, ...opts.buttonsBackoff },
+    ...(opts.expiryGraceMs !== undefined ? { expiryGraceMs: opts.expiryGraceMs } : {}),
+    ...(clock ? { clock } : {}),
+  });
+
+  /** Starts reading the reactions of a posted approval (with its clicks, for a channel with buttons). */
+  const watch = (r: Record_): void => {
+    const ch = r.channel;
+    const id = r.pending.id;
+    const until = r.recheckUntil ?? r.pending.expiresAt;
+    const key = ch.receiver;
+    // Without buttons, or adopted as approved and read again before it runs (its clicks counted): polled as usual.
+    if (key === undefined || r.recheckUntil) poller.add(ch.client.pending(id, r.ts!, until, key !== undefined ? () => r.clicks : undefined));
+    // Adopted after a restart: read once at least (a reaction may have come while no sidecar ran).
+    else
+      safetyPoller.add(
+        ch.client.pendingWithButtons(
+          id,
+          r.ts!,
+          until,
+          () => r.clicks,
+          () => connectedAt.get(key),
+          r.adopted === true,
+        ),
+      );
+  };
+  const unwatch = (id: string): void => {
+    poller.remove(id);
+    safetyPoller.remove(id);
+  };
+
+  // ---------- buttons (Socket Mode) ----------
+
+  /** The pending approval a click names, if it is this receiver's; throws while its post is on its way (Slack delivers the click again). */
+  const lookup = (key: string, id: string): OpenApproval | undefined => {
+    const r = records.get(id);
+    if (!r || r.channel.receiver !== key) return undefined;
+    if (r.state === 'queued' || r.state === 'posting') throw new Error(`approval ${id}: its message is still being posted`);
+    if (r.state !== 'pending' || r.ts === undefined) return undefined;
+    return { client: r.channel.client, ts: r.ts, tool: r.pending.tool };
+  };
+
+  /**
+   * An allowlisted approver's click: recorded (durably first, with a store), then counted with the
+   * clicks and reactions so far. Decided: the same path as a reaction decision. Still pending (k of
+   * N): the message shows the progress. Idempotent: a repeat records nothing and counts again.
+   * Throws (the envelope stays unacked) when the vote could not be recorded or counted.
+   */
+  const onVote = async (v: ApprovalVote): Promise<void> => {
+    const r = records.get(v.approvalId);
+    // Decided or ended meanwhile: nothing left to count.
+    if (r?.state !== 'pending' || r.ts !== v.ts) return;
+    const side = v.action === 'approve' ? r.clicks.approve : r.clicks.reject;
+    if (!side.has(v.user)) {
+      if (store)
+        await store.vote(v.approvalId, {
+          user: v.user,
+          action: v.action,
+          ...(v.reason !== undefined ? { reason: v.reason } : {}),
+          at: new Date().toISOString(),
+        });
+      side.add(v.user);
+      if (v.reason !== undefined) r.reasons.set(v.user, v.reason);
+    }
+    let t = await r.channel.client.tallyVotes(r.clicks);
+    if (t.state === 'pending') {
+      // Another approver may have reacted (reactions count too): read them now, not at the next safety poll.
+      try {
+        t = (await r.channel.client.pollReactions(r.ts, 'high', () => r.clicks)).tally ?? t;
+      } catch (err) {
+        log.debug('could not read reactions after a click; counting the clicks alone', { id: v.approvalId, error: describeError(err) });
+      }
+    }
+    if (r.state !== 'pending') return;
+    if (t.state === 'pending') {
+      const ts = r.ts;
+      const by = deciders(r.channel, t.approvedBy);
+      rewrite(r, () =>
+        r.channel.client
+          .showProgress(ts, r.input, by)
+          .catch((err: unknown) => log.warn('approval message progress update failed', { id: v.approvalId, error: describeError(err) })),
+      );
+      return;
+    }
+    unwatch(v.approvalId);
+    onResult({ id: v.approvalId, status: t.state, by: t.by, at: Date.now() });
+  };
+
+  const receivers = new Map<string, SocketModeReceiver>();
+  /** When each receiver's open connection was made (none while it is down): the safety poll reads only after a gap. */
+  const connectedAt = new Map<string, number>();
+  for (const ch of byName.values()) {
+    const key = ch.receiver;
+    if (key === undefined || receivers.has(key)) continue;
+    const rcv = new SocketModeReceiver({
+      appToken: env[ch.config.slack.appTokenEnv!]!,
+      apiUrl: ch.config.slack.apiUrl,
+      lookup: (id) => lookup(key, id),
+      onVote,
+      ...(opts.socket?.reconnect ? { reconnect: opts.socket.reconnect } : {}),
+      ...(opts.socket?.handlerTimeoutMs !== undefined ? { handlerTimeoutMs: opts.socket.handlerTimeoutMs } : {}),
+      ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+      log: (level, message) =>
+        (level === 'error' ? log.error : level === 'warn' ? log.warn : level === 'info' ? log.info : log.debug)('slack socket mode', { message }),
+      onEvent: (e) => {
+        if (e.kind === 'connected') connectedAt.set(key, Date.now());
+        else if (e.kind === 'disconnected') connectedAt.delete(key);
+      },
+    });
+    receivers.set(key, rcv);
+    rcv.start().catch((err: unknown) => {
+      if (!closed) log.error('Slack Socket Mode gave up: buttons do not work; reactions still do (polled slowly)', { error: describeError(err) });
+    });
+  }
 
   /** Sends the channel's next post when none is on its way; one at a time keeps the order ours. */
   const pump = (ch: Channel): void => {
@@ -312,7 +484,7 @@ export function standaloneBackend(
       return;
     }
     r.state = 'pending';
-    poller.add(r.channel.client.pending(p.id, r.ts!, p.expiresAt));
+    watch(r);
     r.posted.resolve();
   };
 
@@ -349,6 +521,9 @@ export function standaloneBackend(
       abort: new AbortController(),
       posted: { resolve: () => undefined, reject: () => undefined },
       adopted: true,
+      clicks: noVotes(),
+      reasons: new Map(),
+      rewriting: Promise.resolve(),
       ...(a.ts !== undefined ? { ts: a.ts } : {}),
       ...(a.decision ? { decision: a.decision } : {}),
     };
@@ -374,6 +549,7 @@ export function standaloneBackend(
       remember('end', p.id, () => store!.end(p.id));
       return { adopted };
     }
+    addClicks(r, a.votes);
     if (a.decision) {
       // The store is not trusted alone to run a call: whoever can write it could append an
       // approval. A real one follows its message (posted), and Slack must still say so: it is
@@ -430,6 +606,9 @@ export function standaloneBackend(
           key: p.owner ?? p.id,
           abort: new AbortController(),
           posted: { resolve, reject },
+          clicks: noVotes(),
+          reasons: new Map(),
+          rewriting: Promise.resolve(),
         };
         records.set(p.id, r);
       });
@@ -475,7 +654,7 @@ export function standaloneBackend(
         return;
       }
       if (r.state !== 'pending') return;
-      poller.remove(id);
+      unwatch(id);
       r.state = 'cancelled';
       records.delete(id);
       update(r, { status: 'cancelled', at: new Date(), reason: 'cancelled by the agent, or the deadline passed without a decision' });
@@ -519,8 +698,7 @@ export function standaloneBackend(
       }
       // Polls and posts start once the engine holds the tasks (its adopt() follows this one).
       setImmediate(() => {
-        for (const r of poll)
-          if (r.state === 'pending' && !closed) poller.add(r.channel.client.pending(r.pending.id, r.ts!, r.recheckUntil ?? r.pending.expiresAt));
+        for (const r of poll) if (r.state === 'pending' && !closed) watch(r);
         for (const ch of post) pump(ch);
       });
       if (out.length) log.info('approvals found in the approval store', { file: store.file, count: out.length, polled: poll.length, interrupted });
@@ -543,6 +721,9 @@ export function standaloneBackend(
       if (closed) return;
       closed = true;
       poller.close();
+      safetyPoller.close();
+      // Clicks not yet acknowledged stay with Slack (a restart with --state-dir answers them).
+      await Promise.all([...receivers.values()].map((rcv) => rcv.close()));
       // Posts still waiting stay in the store (if any): the next start posts them.
       if (!store)
         for (const ch of byName.values()) {

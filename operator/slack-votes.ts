@@ -1,0 +1,56 @@
+// A Slack click on an ApprovalRequest → what to write into its status. Pure.
+//
+// The click is one vote in status.votes (via: slack, by: the Slack user id), next to the votes
+// from kubectl (ApprovalDecisions); one vote per person (withVote). The decision follows the one
+// tally rule of the code base (api/approval-request.ts tallyVotes: `required` distinct approvals
+// decide, any reject wins) over the recorded votes plus the message's reactions (read by the
+// caller, already filtered by the channel's allowlist; they are not recorded: the safety poll
+// reads them again). The caller writes the result conditionally on the resourceVersion it read.
+import { APPROVAL_REASONS, tallyVotes, withVote, type ApprovalRequestStatus, type Vote } from '../api/approval-request.js';
+import { isTerminal } from './approval-request-plan.js';
+
+export interface SlackVoteUpdate {
+  votes: Vote[];
+  /** "<approvals>/<required>". */
+  approvals: string;
+  /** Decided by this vote (with the others and the reactions). */
+  end?: { phase: 'Approved' | 'Rejected'; reason: string; message: string; decidedBy: { id: string; name?: string }[] };
+  /** Still pending: the approvers so far (the message's progress line). */
+  approvedBy: { id: string; name?: string }[];
+}
+
+export type SlackVotePlan =
+  /** The request ended already (decided elsewhere, expired…): nothing to write. */
+  | { do: 'ended' }
+  /** The same vote is recorded and decides nothing more: nothing to write. */
+  | { do: 'repeat' }
+  | { do: 'write'; update: SlackVoteUpdate };
+
+const person = (v: Vote): { id: string; name?: string } => (v.name !== undefined ? { id: v.by, name: v.name } : { id: v.by });
+
+export function planSlackVote(status: ApprovalRequestStatus, vote: Vote, required: number, reactions: readonly Vote[] = [], reason?: string): SlackVotePlan {
+  if (isTerminal(status.phase)) return { do: 'ended' };
+  const votes = status.votes ?? [];
+  const same = votes.some((v) => v.by === vote.by && v.decision === vote.decision);
+  const next = same ? [...votes] : withVote(votes, vote);
+  // A reaction counts for a person without a recorded vote (a recorded one is their latest word).
+  const voted = new Set(next.map((v) => v.by));
+  const t = tallyVotes([...next, ...reactions.filter((r) => !voted.has(r.by))], required);
+  const update: SlackVoteUpdate = { votes: next, approvals: t.summary, approvedBy: t.approvers.map(person) };
+  if (t.outcome === 'rejected') {
+    const r = t.rejectedBy!;
+    const via = r.via === 'kubernetes' ? 'with kubectl' : 'in Slack';
+    const why = r.by === vote.by && vote.decision === 'reject' && reason ? `: ${reason}` : '';
+    update.end = { phase: 'Rejected', reason: APPROVAL_REASONS.rejected, message: `rejected ${via} by ${r.name ?? r.by}${why}`, decidedBy: [person(r)] };
+  } else if (t.outcome === 'approved') {
+    const where = t.approvers.every((v) => v.via === 'slack') ? ' in Slack' : '';
+    update.end = {
+      phase: 'Approved',
+      reason: APPROVAL_REASONS.approved,
+      message: `approved${where} by ${t.approvers.map((v) => v.name ?? v.by).join(', ')}`,
+      decidedBy: t.approvers.map(person),
+    };
+  }
+  if (same && !update.end) return { do: 'repeat' };
+  return { do: 'write', update };
+}
