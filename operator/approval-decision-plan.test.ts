@@ -141,6 +141,19 @@ describe('planDecision', () => {
     expect(p).toEqual({ do: 'mark-counted', reason: 'Counted', message: 'counted; the request is Approved (approvals 1/1)' });
   });
 
+  test('a decision deleted and created again under its name as a Reject is a reject, not the approve already written', () => {
+    const votes = [{ ...vote('k8s:alice', 'approve'), ref: 'd1' }];
+    const p = planDecision(
+      input({
+        channel: k8sChannel(2),
+        name: 'd1',
+        spec: spec('alice', 'Reject', [], 'changed my mind'),
+        requestStatus: { phase: 'Posted', votes, approvals: '1/2' },
+      }),
+    );
+    expect(p).toMatchObject({ do: 'count', request: { end: { phase: 'Rejected' } } });
+  });
+
   test('an ended request, an expired one, a cancelled one or a missing one is not decided again', () => {
     expect(
       planDecision(input({ requestStatus: { phase: 'Rejected', decidedBy: [{ id: 'U1', name: 'Erin' }], message: 'rejected in Slack by Erin' } })),

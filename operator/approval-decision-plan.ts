@@ -103,7 +103,9 @@ export function planDecision(i: DecisionPlanInput): DecisionPlan {
   const rs = i.request.status;
   const votes = rs.votes ?? [];
   const by = voterId(spec.user.username);
-  const mine = votes.find((v) => v.by === by && v.ref === d.name);
+  // Same voter, same object name and the same side: a decision deleted and created again under its
+  // name with the other side is a new vote, not the one already written.
+  const mine = votes.find((v) => v.by === by && v.ref === d.name && v.decision === (spec.decision === 'Approve' ? 'approve' : 'reject'));
   if (mine) {
     // Written into the request before a crash or a lost answer: only this decision's status is missing.
     return { do: 'mark-counted', reason: DECISION_REASONS.counted, message: countedMessage(rs.phase, rs.approvals) };
