@@ -210,6 +210,9 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       const obj = await this.get(k.namespace, k.name);
       const spec = obj ? ApprovalRequestSpecSchema().safeParse(obj.spec) : undefined;
       if (!obj || !spec?.success || obj.status?.slack?.ts !== v.ts) return;
+      // Past its expiry or cancelled by the agent: the request ends Expired or Cancelled (as the
+      // kubectl path refuses both), whatever a late click says.
+      if (spec.data.cancelRequested || this.now().getTime() > Date.parse(spec.data.expiresAt)) return;
       const r = await this.slack.resolve(k.namespace, spec.data.channel);
       if (!r.ok) throw new Error(r.message);
       const t = r.target;
