@@ -189,7 +189,10 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
   /** The pending request a click names, when it is posted on a channel of that Slack app. */
   private async lookupClick(id: string, appKey: string): Promise<OpenApproval | undefined> {
     const k = objectKeyFromId(id);
-    const obj = this.ctx.cache(APPROVAL_REQUESTS).get(k.name, k.namespace) as Obj | undefined;
+    let obj = this.ctx.cache(APPROVAL_REQUESTS).get(k.name, k.namespace) as Obj | undefined;
+    // Not in the cache, or posted but not yet seen there (a new leader's cache still listing, an
+    // informer behind the post): ask the API server before calling the click "not pending".
+    if (!obj || obj.status?.slack?.ts === undefined) obj = (await this.get(k.namespace, k.name)) ?? undefined;
     const ts = obj?.status?.slack?.ts;
     if (!obj || ts === undefined || isTerminal(obj.status?.phase)) return undefined;
     const spec = ApprovalRequestSpecSchema().safeParse(obj.spec);
