@@ -180,6 +180,8 @@ export function standaloneBackend(
   }
 
   const records = new Map<string, Record_>();
+  /** adopt() has run (with a store: until then a click may name an approval from before a restart). */
+  let adoptRan = false;
   const callbacks: ((d: Decision) => void)[] = [];
   const updates = new Set<Promise<void>>();
   const pollErrors = new Set<string>();
@@ -321,6 +323,9 @@ export function standaloneBackend(
 
   /** The pending approval a click names, if it is this receiver's; throws while its post is on its way (Slack delivers the click again). */
   const lookup = (key: string, id: string): OpenApproval | undefined => {
+    // With a store, approvals from before a restart are not in `records` until adopt(): a click
+    // redelivered at the first connection would otherwise be called not pending and acked.
+    if (store && !adoptRan) throw new Error('approvals from before the restart are not adopted yet');
     const r = records.get(id);
     if (!r || r.channel.receiver !== key) return undefined;
     if (r.state === 'queued' || r.state === 'posting') throw new Error(`approval ${id}: its message is still being posted`);
@@ -684,6 +689,7 @@ export function standaloneBackend(
 
     async adopt() {
       if (!store) return [];
+      adoptRan = true;
       const out: AdoptedApproval[] = [];
       const poll: Record_[] = [];
       const post = new Set<Channel>();
