@@ -17,6 +17,8 @@
 // lost lease makes it throw, so the envelope stays unacknowledged and Slack gives it to the next
 // connection (the next leader's); the same vote again writes nothing. Decided: the decision is in
 // that same write, and the message is rewritten by the next reconcile, as for reactions.
+// Reactions a poll reads are recorded in status.votes too (recordReactions), so every vote source
+// meets there and one tally decides.
 //
 // Posting is fair: a request ready to post waits for its turn (post-turns.ts): one post per
 // ApprovalChannel at a time, the next taken round-robin across service accounts, pods and MCP
@@ -254,7 +256,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     throw new Error('the ApprovalRequest kept changing while the vote was written; left for Slack to deliver again');
   }
 
-  /** Allowlisted reactions on the message, as votes (not recorded: the safety poll reads them again). */
+  /** Allowlisted reactions on the message, as votes (counted with a click; the reaction poll records them). */
   private async reactionVotes(t: ChannelTarget, ts: string): Promise<Vote[]> {
     const res = await t.client.pollReactions(ts, 'high');
     const at = this.now().toISOString();

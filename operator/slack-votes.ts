@@ -4,8 +4,8 @@
 // from kubectl (ApprovalDecisions); one vote per person (withVote). The decision follows the one
 // tally rule of the code base (api/approval-request.ts tallyVotes: `required` distinct approvals
 // decide, any reject wins) over the recorded votes plus the message's reactions (read by the
-// caller, already filtered by the channel's allowlist; they are not recorded: the safety poll
-// reads them again). The caller writes the result conditionally on the resourceVersion it read.
+// caller, already filtered by the channel's allowlist; counted, not recorded here: the reaction
+// poll records them, planReactionVotes below). The caller writes the result conditionally on the resourceVersion it read.
 import { APPROVAL_REASONS, tallyVotes, withVote, type ApprovalRequestStatus, type Vote } from '../api/approval-request.js';
 import { isTerminal } from './approval-request-plan.js';
 
