@@ -50,7 +50,7 @@ import { PostTurns } from './post-turns.js';
 import type { ChannelTarget, SlackChannels } from './slack-channels.js';
 import { AUTH_CODES, SlackPoller } from './slack-poller.js';
 import { SlackSockets, type SlackApp, type SlackSocketsOptions } from './slack-socket.js';
-import { planReactionVotes, planSlackVote } from './slack-votes.js';
+import { planReactionVotes, planSlackVote, type SlackVoteUpdate } from './slack-votes.js';
 import type { ApprovalVote, OpenApproval, PollResult, Votes } from '../slack/index.js';
 import type { Vote } from '../api/approval-request.js';
 import { APPROVAL_CHANNELS, APPROVAL_REQUESTS } from './sources.js';
@@ -226,25 +226,10 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       }
       if (plan.do !== 'write') return;
       const u = plan.update;
-      const decidedAt = this.now().toISOString();
-      let fresh: Obj;
-      try {
-        fresh = await this.patchStatus(obj, {
-          votes: u.votes,
-          approvals: u.approvals,
-          ...(u.end ? { phase: u.end.phase, reason: u.end.reason, message: u.end.message, decidedBy: u.end.decidedBy, decidedAt } : {}),
-        });
-      } catch (err) {
-        if (statusCode(err) === 409) continue;
-        throw err;
-      }
+      const fresh = await this.writeVotes(obj, u);
+      if (!fresh) continue;
       const key = requestId(obj);
-      if (u.end) {
-        this.ended(obj, fresh, u.end.phase, u.end.reason, u.end.message, decidedAt, u.end.decidedBy);
-        await this.ctx.events.event(fresh, 'Normal', u.end.phase, u.end.message);
-        // The next reconcile rewrites the message with the outcome.
-        this.requeue(key);
-      } else {
+      if (!u.end) {
         this.ctx.log.info('approval vote from Slack', { request: key, user: v.user, vote: v.action, approvals: u.approvals });
         await this.ctx.events.event(fresh, 'Normal', 'Voted', `${name} voted ${v.action} in Slack (approvals ${u.approvals})`);
         t.client
@@ -254,6 +239,32 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       return;
     }
     throw new Error('the ApprovalRequest kept changing while the vote was written; left for Slack to deliver again');
+  }
+
+  /**
+   * Writes Slack votes (and the decision they complete) into status, conditional on the
+   * resourceVersion of `obj`; null on a write conflict (re-read and re-plan). Decided: the request
+   * ends here, and the next reconcile rewrites the message with the outcome.
+   */
+  private async writeVotes(obj: Obj, u: SlackVoteUpdate): Promise<Obj | null> {
+    const decidedAt = this.now().toISOString();
+    let fresh: Obj;
+    try {
+      fresh = await this.patchStatus(obj, {
+        votes: u.votes,
+        approvals: u.approvals,
+        ...(u.end ? { phase: u.end.phase, reason: u.end.reason, message: u.end.message, decidedBy: u.end.decidedBy, decidedAt } : {}),
+      });
+    } catch (err) {
+      if (statusCode(err) === 409) return null;
+      throw err;
+    }
+    if (u.end) {
+      this.ended(obj, fresh, u.end.phase, u.end.reason, u.end.message, decidedAt, u.end.decidedBy);
+      await this.ctx.events.event(fresh, 'Normal', u.end.phase, u.end.message);
+      this.requeue(requestId(obj));
+    }
+    return fresh;
   }
 
   /** Allowlisted reactions on the message, as votes (counted with a click; the reaction poll records them). */
@@ -674,6 +685,10 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
   private async recordReactions(key: string, t: ChannelTarget, r: PollResult): Promise<PollResult> {
     const tally = r.tally;
     if (r.decision || tally?.state !== 'pending' || tally.approvedBy.length === 0) return r;
+    // The usual read finds nothing new: no name lookups, no write.
+    const k = objectKeyFromId(key);
+    const known = (this.ctx.cache(APPROVAL_REQUESTS).get(k.name, k.namespace) as Obj | undefined)?.status?.votes ?? [];
+    if (tally.approvedBy.every((by) => known.some((v) => v.by === by))) return r;
     // Never fails the read: a vote not recorded now is recorded by the next one.
     await this.writeReactionVotes(key, t, tally.approvedBy).catch((err: unknown) =>
       this.ctx.log.warn('could not record reaction votes; the next read tries again', { request: key, error: describeError(err) }),
@@ -700,24 +715,9 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       const plan = planReactionVotes(obj.status ?? {}, reactions, required);
       if (plan.do !== 'write') return;
       const u = plan.update;
-      const decidedAt = this.now().toISOString();
-      let fresh: Obj;
-      try {
-        fresh = await this.patchStatus(obj, {
-          votes: u.votes,
-          approvals: u.approvals,
-          ...(u.end ? { phase: u.end.phase, reason: u.end.reason, message: u.end.message, decidedBy: u.end.decidedBy, decidedAt } : {}),
-        });
-      } catch (err) {
-        if (statusCode(err) === 409) continue;
-        throw err;
-      }
-      if (u.end) {
-        this.ended(obj, fresh, u.end.phase, u.end.reason, u.end.message, decidedAt, u.end.decidedBy);
-        await this.ctx.events.event(fresh, 'Normal', u.end.phase, u.end.message);
-        // The next reconcile rewrites the message with the outcome.
-        this.requeue(key);
-      } else {
+      const fresh = await this.writeVotes(obj, u);
+      if (!fresh) continue;
+      if (!u.end) {
         this.ctx.log.info('approval votes from reactions recorded', { request: key, approvals: u.approvals });
         await this.ctx.events.event(fresh, 'Normal', 'Voted', `reactions recorded from Slack (approvals ${u.approvals})`);
         const spec = ApprovalRequestSpecSchema().safeParse(fresh.spec);
