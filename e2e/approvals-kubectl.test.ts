@@ -14,7 +14,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { PodSandbox } from './support/kubelet.js';
 import { applyDecisionPolicy, approvalsPolicy, startAgentPod, startApprovalsOperator, startApprovalsSlack } from './support/approval-pod.js';
 import { e2eCluster, getJson, kubectl, kubectlResult, until } from './support/k8s.js';
-import { ALICE, CHANNEL, startApprovalUpstream, TOKEN, type ApprovalUpstream } from '../test/approvals-harness.js';
+import { ALICE, BOB, CHANNEL, startApprovalUpstream, TOKEN, type ApprovalUpstream } from '../test/approvals-harness.js';
 import type { FakeSlack } from '../test/fakes/slack-server.js';
 import { CLI, type Proc } from '../test/support/processes.js';
 
@@ -163,6 +163,17 @@ spec:
   slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
   approvers:
     kubernetes: { users: ["${sa('approver')}"], groups: [oncall] }
+    required: 2
+  timeout: 5m
+---
+apiVersion: thoughtgate.io/v1alpha1
+kind: ApprovalChannel
+metadata: { name: two-mixed }
+spec:
+  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
+  approvers:
+    users: [${ALICE}]
+    kubernetes: { users: ["${sa('approver')}"] }
     required: 2
   timeout: 5m
 `,
@@ -335,3 +346,44 @@ test('two-person rule: one approval is a vote (1/2), the same person again count
     decidedBy: [{ id: `k8s:${sa('approver')}` }, { id: 'k8s:carol' }],
   });
 }, 60_000);
+
+test('two-person rule across Slack and kubectl: a reaction is recorded in status.votes and adds up with a kubectl approval', async () => {
+  const posted = async (name: string): Promise<string> => {
+    await createRequest(name, 300_000, 'two-mixed');
+    const r = await until('the request posted', async () => ((await request(name))?.status?.phase === 'Posted' ? request(name) : null));
+    return r.status.slack.ts as string;
+  };
+  const slackVote = (s: { votes?: { by: string; via: string }[] }) => s.votes?.find((v) => v.by === ALICE && v.via === 'slack');
+
+  // The reaction first: the poll records it (1/2); a non-approver's reaction is not recorded; the
+  // kubectl approval then sees it and decides.
+  const ts1 = await posted('react-then-kubectl');
+  fake.addReaction(CHANNEL, ts1, 'white_check_mark', BOB);
+  fake.addReaction(CHANNEL, ts1, 'white_check_mark', ALICE);
+  const one = await until('the reaction recorded', async () => {
+    const r = await request('react-then-kubectl');
+    return r?.status && slackVote(r.status) ? r : null;
+  });
+  expect(one.status).toMatchObject({ phase: 'Posted', approvals: '1/2' });
+  expect(one.status.votes).toHaveLength(1);
+  const second = await cli(['approve', 'react-then-kubectl', '-n', NS, '--kubeconfig', kubeconfigs['approver']!]);
+  expect(second).toMatchObject({ code: 0 });
+  const done = await until('two approvals', async () =>
+    (await request('react-then-kubectl'))?.status?.phase === 'Approved' ? request('react-then-kubectl') : null,
+  );
+  expect(done.status).toMatchObject({ approvals: '2/2', decidedBy: [{ id: ALICE }, { id: `k8s:${sa('approver')}` }] });
+
+  // kubectl first (1/2), then a reaction: the poll that reads it decides, and a reaction taken away
+  // afterwards changes nothing.
+  const ts2 = await posted('kubectl-then-react');
+  const first = await cli(['approve', 'kubectl-then-react', '-n', NS, '--kubeconfig', kubeconfigs['approver']!]);
+  expect(first).toMatchObject({ code: 0, out: expect.stringContaining('(approvals 1/2)') });
+  fake.addReaction(CHANNEL, ts2, 'white_check_mark', ALICE);
+  const both = await until('two approvals', async () =>
+    (await request('kubectl-then-react'))?.status?.phase === 'Approved' ? request('kubectl-then-react') : null,
+  );
+  expect(both.status).toMatchObject({ approvals: '2/2', decidedBy: [{ id: `k8s:${sa('approver')}` }, { id: ALICE }] });
+  expect(both.status.votes.map((v: { via: string }) => v.via)).toEqual(['kubernetes', 'slack']);
+  fake.removeReaction(CHANNEL, ts2, 'white_check_mark', ALICE);
+  expect((await request('kubectl-then-react')).status.phase).toBe('Approved');
+}, 90_000);

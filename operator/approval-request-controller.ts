@@ -17,6 +17,8 @@
 // lost lease makes it throw, so the envelope stays unacknowledged and Slack gives it to the next
 // connection (the next leader's); the same vote again writes nothing. Decided: the decision is in
 // that same write, and the message is rewritten by the next reconcile, as for reactions.
+// Reactions a poll reads are recorded in status.votes too (recordReactions), so every vote source
+// meets there and one tally decides.
 //
 // Posting is fair: a request ready to post waits for its turn (post-turns.ts): one post per
 // ApprovalChannel at a time, the next taken round-robin across service accounts, pods and MCP
@@ -48,8 +50,8 @@ import { PostTurns } from './post-turns.js';
 import type { ChannelTarget, SlackChannels } from './slack-channels.js';
 import { AUTH_CODES, SlackPoller } from './slack-poller.js';
 import { SlackSockets, type SlackApp, type SlackSocketsOptions } from './slack-socket.js';
-import { planSlackVote } from './slack-votes.js';
-import type { ApprovalVote, OpenApproval, Votes } from '../slack/index.js';
+import { planReactionVotes, planSlackVote, type SlackVoteUpdate } from './slack-votes.js';
+import type { ApprovalVote, OpenApproval, PollResult, Votes } from '../slack/index.js';
 import type { Vote } from '../api/approval-request.js';
 import { APPROVAL_CHANNELS, APPROVAL_REQUESTS } from './sources.js';
 
@@ -230,25 +232,10 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       }
       if (plan.do !== 'write') return;
       const u = plan.update;
-      const decidedAt = this.now().toISOString();
-      let fresh: Obj;
-      try {
-        fresh = await this.patchStatus(obj, {
-          votes: u.votes,
-          approvals: u.approvals,
-          ...(u.end ? { phase: u.end.phase, reason: u.end.reason, message: u.end.message, decidedBy: u.end.decidedBy, decidedAt } : {}),
-        });
-      } catch (err) {
-        if (statusCode(err) === 409) continue;
-        throw err;
-      }
+      const fresh = await this.writeVotes(obj, u);
+      if (!fresh) continue;
       const key = requestId(obj);
-      if (u.end) {
-        this.ended(obj, fresh, u.end.phase, u.end.reason, u.end.message, decidedAt, u.end.decidedBy);
-        await this.ctx.events.event(fresh, 'Normal', u.end.phase, u.end.message);
-        // The next reconcile rewrites the message with the outcome.
-        this.requeue(key);
-      } else {
+      if (!u.end) {
         this.ctx.log.info('approval vote from Slack', { request: key, user: v.user, vote: v.action, approvals: u.approvals });
         await this.ctx.events.event(fresh, 'Normal', 'Voted', `${name} voted ${v.action} in Slack (approvals ${u.approvals})`);
         t.client
@@ -260,7 +247,33 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     throw new Error('the ApprovalRequest kept changing while the vote was written; left for Slack to deliver again');
   }
 
-  /** Allowlisted reactions on the message, as votes (not recorded: the safety poll reads them again). */
+  /**
+   * Writes Slack votes (and the decision they complete) into status, conditional on the
+   * resourceVersion of `obj`; null on a write conflict (re-read and re-plan). Decided: the request
+   * ends here, and the next reconcile rewrites the message with the outcome.
+   */
+  private async writeVotes(obj: Obj, u: SlackVoteUpdate): Promise<Obj | null> {
+    const decidedAt = this.now().toISOString();
+    let fresh: Obj;
+    try {
+      fresh = await this.patchStatus(obj, {
+        votes: u.votes,
+        approvals: u.approvals,
+        ...(u.end ? { phase: u.end.phase, reason: u.end.reason, message: u.end.message, decidedBy: u.end.decidedBy, decidedAt } : {}),
+      });
+    } catch (err) {
+      if (statusCode(err) === 409) return null;
+      throw err;
+    }
+    if (u.end) {
+      this.ended(obj, fresh, u.end.phase, u.end.reason, u.end.message, decidedAt, u.end.decidedBy);
+      await this.ctx.events.event(fresh, 'Normal', u.end.phase, u.end.message);
+      this.requeue(requestId(obj));
+    }
+    return fresh;
+  }
+
+  /** Allowlisted reactions on the message, as votes (counted with a click; the reaction poll records them). */
   private async reactionVotes(t: ChannelTarget, ts: string): Promise<Vote[]> {
     const res = await t.client.pollReactions(ts, 'high');
     const at = this.now().toISOString();
@@ -663,8 +676,65 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       obj.status!.slack!.ts!,
       new Date(spec.expiresAt),
       app ? { clicks: () => this.clicksOf(key), connectedSince: () => this.sockets.connectedSince(app.key) } : undefined,
+      (r) => this.recordReactions(key, t, r),
     );
     return null;
+  }
+
+  /**
+   * A reaction poll's read, before the poller sees it: allowlisted votes not yet in status.votes
+   * are written there (planReactionVotes; conditional on the resourceVersion read), so reactions
+   * add up with clicks and kubectl approvals in the one tally, and a decision they complete is
+   * written here. A read that Slack alone decides goes on as before: while a request is open its
+   * recorded votes are approvals only (a reject ends it), so adding them cannot change that outcome.
+   */
+  private async recordReactions(key: string, t: ChannelTarget, r: PollResult): Promise<PollResult> {
+    const tally = r.tally;
+    if (r.decision || tally?.state !== 'pending' || tally.approvedBy.length === 0) return r;
+    // The usual read finds nothing new: no name lookups, no write.
+    const k = objectKeyFromId(key);
+    const known = (this.ctx.cache(APPROVAL_REQUESTS).get(k.name, k.namespace) as Obj | undefined)?.status?.votes ?? [];
+    if (tally.approvedBy.every((by) => known.some((v) => v.by === by))) return r;
+    // Never fails the read: a vote not recorded now is recorded by the next one.
+    await this.writeReactionVotes(key, t, tally.approvedBy).catch((err: unknown) =>
+      this.ctx.log.warn('could not record reaction votes; the next read tries again', { request: key, error: describeError(err) }),
+    );
+    return r;
+  }
+
+  private async writeReactionVotes(key: string, t: ChannelTarget, approvedBy: readonly string[]): Promise<void> {
+    const k = objectKeyFromId(key);
+    const at = this.now().toISOString();
+    const reactions: Vote[] = await Promise.all(
+      approvedBy.map(async (by) => ({
+        by,
+        name: await t.connection.directory.displayName(by).catch(() => by),
+        via: 'slack' as const,
+        decision: 'approve' as const,
+        at,
+      })),
+    );
+    const required = t.spec.approvers.required ?? 1;
+    for (let attempt = 0; attempt < 3 && !this.stopped; attempt++) {
+      const obj = attempt === 0 ? (this.ctx.cache(APPROVAL_REQUESTS).get(k.name, k.namespace) as Obj | undefined) : await this.get(k.namespace, k.name);
+      if (!obj) return;
+      const plan = planReactionVotes(obj.status ?? {}, reactions, required);
+      if (plan.do !== 'write') return;
+      const u = plan.update;
+      const fresh = await this.writeVotes(obj, u);
+      if (!fresh) continue;
+      if (!u.end) {
+        this.ctx.log.info('approval votes from reactions recorded', { request: key, approvals: u.approvals });
+        await this.ctx.events.event(fresh, 'Normal', 'Voted', `reactions recorded from Slack (approvals ${u.approvals})`);
+        const spec = ApprovalRequestSpecSchema().safeParse(fresh.spec);
+        const ts = fresh.status?.slack?.ts;
+        if (spec.success && ts !== undefined)
+          t.client
+            .showProgress(ts, this.postInput(fresh, spec.data), u.approvedBy)
+            .catch((err: unknown) => this.ctx.log.warn('could not show the approval progress in Slack', { request: key, error: describeError(err) }));
+      }
+      return;
+    }
   }
 
   private async updateMessage(obj: Obj, spec: ApprovalRequestSpec | null, state: string): Promise<Obj | null> {

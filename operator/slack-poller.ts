@@ -6,7 +6,7 @@
 // A poll refused for the token (invalid_auth, token_revoked, …) is retried once after the Secret is
 // read again: the token may have been rotated.
 import type { Logger } from '../lib/log.js';
-import { ApprovalPoller, SAFETY_BACKOFF, type BackoffConfig, type PollerResult, type Votes } from '../slack/index.js';
+import { ApprovalPoller, SAFETY_BACKOFF, type BackoffConfig, type PollerResult, type PollResult, type Votes } from '../slack/index.js';
 import type { PollOutcome } from './approval-request-plan.js';
 import type { KubeObject } from './kube-object.js';
 import type { ChannelTarget } from './slack-channels.js';
@@ -49,7 +49,15 @@ export class SlackPoller {
    * channel with buttons (`target.app`) is polled slowly and only after its Socket Mode connection
    * was down (`buttons.connectedSince`), its clicks (`buttons.clicks`) counted with the reactions.
    */
-  start(id: string, target: ChannelTarget, ts: string, expiresAt: Date, buttons?: { clicks: () => Votes; connectedSince: () => number | undefined }): void {
+  start(
+    id: string,
+    target: ChannelTarget,
+    ts: string,
+    expiresAt: Date,
+    buttons?: { clicks: () => Votes; connectedSince: () => number | undefined },
+    /** Sees each read before the poller does (the controller records reaction votes in status). */
+    record?: (r: PollResult) => Promise<PollResult>,
+  ): void {
     // Closed with its term: a late start would leave a poller that nobody closes, polling Slack
     // beside the next term's.
     if (this.closed) return;
@@ -65,9 +73,9 @@ export class SlackPoller {
       });
       this.pollers.set(key, poller);
     }
-    poller.add(
-      slow && buttons ? target.client.pendingWithButtons(id, ts, expiresAt, buttons.clicks, buttons.connectedSince) : target.client.pending(id, ts, expiresAt),
-    );
+    const pending =
+      slow && buttons ? target.client.pendingWithButtons(id, ts, expiresAt, buttons.clicks, buttons.connectedSince) : target.client.pending(id, ts, expiresAt);
+    poller.add(record ? { ...pending, poll: async (priority) => record(await pending.poll(priority)) } : pending);
     this.polling.set(id, {
       poller,
       channel: target.channel.metadata.name,
