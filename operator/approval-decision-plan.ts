@@ -18,6 +18,7 @@ import {
 } from '../api/approval-decision.js';
 import { tallyVotes, withVote, type ApprovalPhase, type ApprovalRequestSpec, type ApprovalRequestStatus, type Vote } from '../api/approval-request.js';
 import type { ApprovalChannelSpec } from '../api/crds.js';
+import { requiredApprovals as requiredCount } from '../slack/decision.js';
 import { isTerminal } from './approval-request-plan.js';
 
 /** The identity policy as read from the cluster: in force since `since`, or why not. */
@@ -58,8 +59,8 @@ export type DecisionPlan =
 
 /** approvers.required of a channel (the two-person rule): distinct approvers, Slack and Kubernetes together. */
 export function requiredApprovals(channel: ApprovalChannelSpec): number {
-  const n = channel.approvers.required;
-  return Number.isInteger(n) && n >= 1 ? n : 1;
+  // The one reading of N (slack/decision.ts): an invalid N throws rather than falling back to 1.
+  return requiredCount(channel.approvers.required);
 }
 
 /** Whether this user is one of the channel's Kubernetes approvers (by name, or by a group). */
