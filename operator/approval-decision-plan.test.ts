@@ -1,7 +1,7 @@
 import { decisionPolicyObjects, type ApprovalDecisionSpec } from '../api/approval-decision.js';
 import { tallyVotes, withVote, type ApprovalRequestSpec, type ApprovalRequestStatus, type Vote } from '../api/approval-request.js';
 import { ApprovalChannelSpecSchema, type ApprovalChannelSpec } from '../api/crds.js';
-import { decisionPolicyProblems, planDecision, policyState, requiredApprovals, type DecisionPlanInput } from './approval-decision-plan.js';
+import { decisionPolicyProblems, planDecision, POLICY_SETTLE_MS, policyState, requiredApprovals, type DecisionPlanInput } from './approval-decision-plan.js';
 
 const now = new Date('2026-12-06T12:00:00Z');
 const channel = (approvers: Record<string, unknown>, required?: number): ApprovalChannelSpec =>
@@ -234,23 +234,63 @@ describe('tallyVotes and withVote', () => {
 
 describe('the identity policy check', () => {
   const [policy, binding] = decisionPolicyObjects();
+  const fields = (time: string) => [{ manager: 'helm', operation: 'Update', apiVersion: 'admissionregistration.k8s.io/v1', time, fieldsType: 'FieldsV1' }];
   // What the API server returns: our objects with its defaults and metadata.
   const served = () => {
     const p = structuredClone(policy) as any;
     p.metadata.creationTimestamp = '2026-12-01T00:00:00Z';
+    p.metadata.managedFields = fields('2026-12-01T00:00:00Z');
     p.spec.matchConstraints.matchPolicy = 'Equivalent';
     p.spec.matchConstraints.namespaceSelector = {};
     p.spec.matchConstraints.objectSelector = {};
     p.spec.matchConstraints.resourceRules[0].scope = '*';
     const b = structuredClone(binding) as any;
     b.metadata.creationTimestamp = '2026-12-01T00:00:05Z';
+    b.metadata.managedFields = fields('2026-12-01T00:00:05Z');
     return { p, b };
   };
 
-  test('the shipped objects as served pass, in force since the later creation', () => {
+  test('the shipped objects as served pass, in force since the later change', () => {
     const { p, b } = served();
     expect(decisionPolicyProblems(p, b)).toEqual([]);
     expect(policyState(p, b)).toEqual({ ok: true, since: new Date('2026-12-01T00:00:05Z') });
+  });
+
+  test('defaults and equivalent spellings pass: a binding matchResources of defaults only, scope Namespaced, rule sets in another order', () => {
+    const { p, b } = served();
+    b.spec.matchResources = { namespaceSelector: {}, objectSelector: {}, matchPolicy: 'Equivalent' };
+    p.spec.matchConstraints.resourceRules[0].scope = 'Namespaced';
+    p.spec.matchConstraints.resourceRules[0].operations = ['UPDATE', 'CREATE'];
+    p.spec.matchConstraints.resourceRules[0].resourceNames = [];
+    p.spec.matchConditions = [];
+    expect(decisionPolicyProblems(p, b)).toEqual([]);
+  });
+
+  test('an edit in place counts as a change: since is the newest managedFields time, not the creation', () => {
+    const { p, b } = served();
+    p.metadata.managedFields.push({ manager: 'kubectl-edit', operation: 'Update', time: '2026-12-06T11:59:10Z' });
+    expect(policyState(p, b)).toEqual({ ok: true, since: new Date('2026-12-06T11:59:10Z') });
+    // A decision made before the edit (the policy may have been weakened, then restored) does not count.
+    const before = planDecision(input({ policy: policyState(p, b) }));
+    expect(before).toMatchObject({ do: 'ignore', reason: 'IdentityUnverified' });
+    expect((before as { message: string }).message).toContain('created before the identity policy thoughtgate-approval-decisions or its binding was last installed or changed');
+  });
+
+  test('a decision made within the settling margin after a change does not count; one after it does', () => {
+    const since = new Date('2026-12-06T11:58:59Z');
+    const at = (ms: number) => input({ policy: { ok: true, since }, decision: { name: 'd1', spec: spec('alice'), status: {}, created: new Date(since.getTime() + ms) } });
+    for (const ms of [0, 1000, POLICY_SETTLE_MS - 1]) {
+      const p = planDecision(at(ms));
+      expect(p).toMatchObject({ do: 'ignore', reason: 'IdentityUnverified' });
+      expect((p as { message: string }).message).toContain(`within ${POLICY_SETTLE_MS / 1000} s after the identity policy`);
+    }
+    expect(planDecision(at(POLICY_SETTLE_MS))).toMatchObject({ do: 'count' });
+  });
+
+  test('cleared managedFields fail closed: when the object last changed cannot be told', () => {
+    const { p, b } = served();
+    delete b.metadata.managedFields;
+    expect(policyState(p, b)).toMatchObject({ ok: false, message: expect.stringContaining('managedFields of the ValidatingAdmissionPolicyBinding') });
   });
 
   test('missing objects fail closed', () => {
@@ -259,22 +299,37 @@ describe('the identity policy check', () => {
     expect(policyState(p, null)).toMatchObject({ ok: false });
   });
 
-  test.each<[string, (p: any, b: any) => void]>([
-    ['a validation removed', (p) => p.spec.validations.splice(0, 1)],
-    ['a validation changed to true', (p) => (p.spec.validations[1].expression = 'true')],
-    ['failurePolicy Ignore', (p) => (p.spec.failurePolicy = 'Ignore')],
-    ['a match condition', (p) => (p.spec.matchConditions = [{ name: 'x', expression: "request.userInfo.username != 'mallory'" }])],
-    ['a namespace selector', (p) => (p.spec.matchConstraints.namespaceSelector = { matchLabels: { x: 'y' } })],
-    ['CREATE not matched', (p) => (p.spec.matchConstraints.resourceRules[0].operations = ['UPDATE'])],
-    ['other resources', (p) => (p.spec.matchConstraints.resourceRules[0].resources = ['approvalrequests'])],
-    ['excluded resources', (p) => (p.spec.matchConstraints.excludeResourceRules = [{ resources: ['approvaldecisions'] }])],
-    ['a binding that only warns', (_p, b) => (b.spec.validationActions = ['Warn'])],
-    ['a binding of another policy', (_p, b) => (b.spec.policyName = 'other')],
-    ['a binding narrowed to some namespaces', (_p, b) => (b.spec.matchResources = { namespaceSelector: { matchLabels: { only: 'here' } } })],
-  ])('%s is not the policy shipped', (_what, change) => {
+  const rule = { apiGroups: ['thoughtgate.io'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['approvaldecisions'] };
+  test.each<[string, (p: any, b: any) => void, string]>([
+    ['a validation removed', (p) => p.spec.validations.splice(0, 1), 'spec.validations'],
+    ['a validation changed to true', (p) => (p.spec.validations[1].expression = 'true'), 'spec.validations[1].expression is "true"'],
+    ['failurePolicy Ignore', (p) => (p.spec.failurePolicy = 'Ignore'), 'spec.failurePolicy is "Ignore", shipped: "Fail"'],
+    ['a match condition', (p) => (p.spec.matchConditions = [{ name: 'x', expression: "request.userInfo.username != 'mallory'" }]), 'spec.matchConditions'],
+    ['a namespace selector', (p) => (p.spec.matchConstraints.namespaceSelector = { matchLabels: { x: 'y' } }), 'spec.matchConstraints.namespaceSelector'],
+    ['an object selector', (p) => (p.spec.matchConstraints.objectSelector = { matchLabels: { x: 'y' } }), 'spec.matchConstraints.objectSelector'],
+    ['resourceNames on the policy', (p) => (p.spec.matchConstraints.resourceRules[0].resourceNames = ['only-this-one']), 'resourceRules[0].resourceNames is ["only-this-one"]'],
+    ['matchPolicy Exact', (p) => (p.spec.matchConstraints.matchPolicy = 'Exact'), 'spec.matchConstraints.matchPolicy is "Exact"'],
+    ['scope Cluster', (p) => (p.spec.matchConstraints.resourceRules[0].scope = 'Cluster'), 'resourceRules[0].scope is "Cluster"'],
+    ['CREATE not matched', (p) => (p.spec.matchConstraints.resourceRules[0].operations = ['UPDATE']), 'operations'],
+    ['other resources', (p) => (p.spec.matchConstraints.resourceRules[0].resources = ['approvalrequests']), 'resources'],
+    ['excluded resources', (p) => (p.spec.matchConstraints.excludeResourceRules = [{ resources: ['approvaldecisions'] }]), 'excludeResourceRules'],
+    ['a paramKind', (p) => (p.spec.paramKind = { apiVersion: 'v1', kind: 'ConfigMap' }), 'spec.paramKind'],
+    ['variables', (p) => (p.spec.variables = [{ name: 'x', expression: 'true' }]), 'spec.variables'],
+    ['a binding that only warns', (_p, b) => (b.spec.validationActions = ['Warn']), 'spec.validationActions'],
+    ['a binding that only audits', (_p, b) => (b.spec.validationActions = ['Audit']), 'spec.validationActions'],
+    ['a binding that denies and audits', (_p, b) => (b.spec.validationActions = ['Deny', 'Audit']), 'spec.validationActions'],
+    ['a binding of another policy', (_p, b) => (b.spec.policyName = 'other'), 'spec.policyName'],
+    ['a binding with a paramRef', (_p, b) => (b.spec.paramRef = { name: 'p', parameterNotFoundAction: 'Allow' }), 'spec.paramRef'],
+    ['a binding narrowed to some namespaces', (_p, b) => (b.spec.matchResources = { namespaceSelector: { matchLabels: { only: 'here' } } }), 'matchResources'],
+    ['a binding narrowed to some objects', (_p, b) => (b.spec.matchResources = { objectSelector: { matchLabels: { only: 'these' } } }), 'matchResources'],
+    ['a binding narrowed with resourceNames', (_p, b) => (b.spec.matchResources = { resourceRules: [{ ...rule, resourceNames: ['only-this-one'] }] }), 'matchResources'],
+    ['a binding that excludes resources', (_p, b) => (b.spec.matchResources = { excludeResourceRules: [{ ...rule }] }), 'matchResources'],
+  ])('%s is not the policy shipped', (_what, change, says) => {
     const { p, b } = served();
     change(p, b);
-    expect(decisionPolicyProblems(p, b)).not.toEqual([]);
+    const problems = decisionPolicyProblems(p, b);
+    expect(problems).not.toEqual([]);
+    expect(problems.join('; ')).toContain(says);
     expect(policyState(p, b).ok).toBe(false);
   });
 });
