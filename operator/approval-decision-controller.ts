@@ -9,6 +9,7 @@ import { ApprovalChannelSpecSchema, ApprovalDecisionSpecSchema, ApprovalRequestS
 import { DECISION_POLICY_NAME, type ApprovalDecisionStatus } from '../api/approval-decision.js';
 import type { ApprovalRequestStatus } from '../api/approval-request.js';
 import { API_VERSION, GROUP, VERSION } from '../api/wellknown.js';
+import { describeError } from '../lib/describe-error.js';
 import type { Span } from '../lib/tracing.js';
 import { planDecision, policyState, type DecisionPlan, type PolicyState } from './approval-decision-plan.js';
 import { objectId, objectKey, type ObjectKey } from './keys.js';
@@ -16,6 +17,9 @@ import type { KubeObject } from './kube-object.js';
 import { mergePatch, statusCode, truncate } from './kube-writes.js';
 import { watch, type ControllerContext, type ControllerDefinition, type Reconciler } from './manager.js';
 import { APPROVAL_CHANNELS, APPROVAL_DECISIONS, type Source } from './sources.js';
+
+/** Write conflicts on the ApprovalRequest in one reconcile before it is left to the queue's backoff. */
+const CONFLICT_ATTEMPTS = 5;
 
 export function approvalDecisionController(): ControllerDefinition<ObjectKey> {
   return { kind: 'adec', id: objectId, concurrency: 4, setup: (ctx) => new ApprovalDecisionController(ctx) };
@@ -37,7 +41,8 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
   }
 
   async reconcile(k: ObjectKey, _span?: Span): Promise<void> {
-    for (let attempt = 0; attempt < 5 && !this.stopped; attempt++) {
+    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
+      if (this.stopped) return;
       const decision = this.ctx.cache(APPROVAL_DECISIONS).get(k.name, k.namespace) as Decision | undefined;
       if (!decision || decision.status?.phase) return;
       try {
@@ -48,6 +53,12 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
         if (statusCode(err) !== 409) throw err;
       }
     }
+    // Still changing after that many reads (a burst of votes): not a verdict on the decision. Say
+    // so and throw, so the queue tries again with backoff (and the reconcile error is counted).
+    const decision = this.ctx.cache(APPROVAL_DECISIONS).get(k.name, k.namespace) as Decision | undefined;
+    const message = `the ApprovalRequest changed ${CONFLICT_ATTEMPTS} times while this decision was being counted; trying again`;
+    if (decision) await this.ctx.events.event({ ...decision, apiVersion: API_VERSION, kind: KINDS.ApprovalDecision.kind }, 'Warning', 'CountRetried', message);
+    throw new Error(`approval decision ${objectId(k)}: ${message}`);
   }
 
   private async step(decision: Decision): Promise<void> {
@@ -182,7 +193,12 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
     }
   }
 
-  /** The identity policy and binding as the cluster has them now: read for every decision (they are rare), so a removed policy counts at once. */
+  /**
+   * The identity policy and binding as the cluster has them now: read for every decision (they are
+   * rare), so a removed policy counts at once. Only what was read decides (absent, or not as
+   * shipped: the decision is Ignored); a failed read (403, 5xx, the network) throws, so the decision
+   * waits for the queue's retry with backoff instead of being ignored for good.
+   */
   private async policyState(): Promise<PolicyState> {
     const read = async (f: () => Promise<unknown>): Promise<unknown | null> => {
       try {
@@ -192,26 +208,21 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
         throw err;
       }
     };
-    let state: PolicyState;
     try {
       const [policy, binding] = await Promise.all([
         read(() => this.admission.readValidatingAdmissionPolicy({ name: DECISION_POLICY_NAME })),
         read(() => this.admission.readValidatingAdmissionPolicyBinding({ name: DECISION_POLICY_NAME })),
       ]);
-      state = policyState(policy, binding);
+      return policyState(policy, binding);
     } catch (err) {
-      // Cannot read them (RBAC, API server): fail closed, say why.
       const code = statusCode(err);
-      state = {
-        ok: false,
-        message:
-          code === 403
-            ? `the operator may not read the ValidatingAdmissionPolicy ${DECISION_POLICY_NAME} and its binding (its RBAC needs get on them)`
-            : `cannot read the ValidatingAdmissionPolicy ${DECISION_POLICY_NAME}: ${(err as Error).message}`,
-      };
-      if (code !== 403) throw err;
+      throw new Error(
+        code === 403
+          ? `the operator may not read the ValidatingAdmissionPolicy ${DECISION_POLICY_NAME} and its binding (its RBAC needs get on them); decisions wait until it may`
+          : `cannot read the ValidatingAdmissionPolicy ${DECISION_POLICY_NAME} and its binding now (${code ?? describeError(err)}); will try again`,
+        { cause: err },
+      );
     }
-    return state;
   }
 
   stop(): void {

@@ -273,12 +273,15 @@ describe('the identity policy check', () => {
     // A decision made before the edit (the policy may have been weakened, then restored) does not count.
     const before = planDecision(input({ policy: policyState(p, b) }));
     expect(before).toMatchObject({ do: 'ignore', reason: 'IdentityUnverified' });
-    expect((before as { message: string }).message).toContain('created before the identity policy thoughtgate-approval-decisions or its binding was last installed or changed');
+    expect((before as { message: string }).message).toContain(
+      'created before the identity policy thoughtgate-approval-decisions or its binding was last installed or changed',
+    );
   });
 
   test('a decision made within the settling margin after a change does not count; one after it does', () => {
     const since = new Date('2026-12-06T11:58:59Z');
-    const at = (ms: number) => input({ policy: { ok: true, since }, decision: { name: 'd1', spec: spec('alice'), status: {}, created: new Date(since.getTime() + ms) } });
+    const at = (ms: number) =>
+      input({ policy: { ok: true, since }, decision: { name: 'd1', spec: spec('alice'), status: {}, created: new Date(since.getTime() + ms) } });
     for (const ms of [0, 1000, POLICY_SETTLE_MS - 1]) {
       const p = planDecision(at(ms));
       expect(p).toMatchObject({ do: 'ignore', reason: 'IdentityUnverified' });
@@ -307,7 +310,11 @@ describe('the identity policy check', () => {
     ['a match condition', (p) => (p.spec.matchConditions = [{ name: 'x', expression: "request.userInfo.username != 'mallory'" }]), 'spec.matchConditions'],
     ['a namespace selector', (p) => (p.spec.matchConstraints.namespaceSelector = { matchLabels: { x: 'y' } }), 'spec.matchConstraints.namespaceSelector'],
     ['an object selector', (p) => (p.spec.matchConstraints.objectSelector = { matchLabels: { x: 'y' } }), 'spec.matchConstraints.objectSelector'],
-    ['resourceNames on the policy', (p) => (p.spec.matchConstraints.resourceRules[0].resourceNames = ['only-this-one']), 'resourceRules[0].resourceNames is ["only-this-one"]'],
+    [
+      'resourceNames on the policy',
+      (p) => (p.spec.matchConstraints.resourceRules[0].resourceNames = ['only-this-one']),
+      'resourceRules[0].resourceNames is ["only-this-one"]',
+    ],
     ['matchPolicy Exact', (p) => (p.spec.matchConstraints.matchPolicy = 'Exact'), 'spec.matchConstraints.matchPolicy is "Exact"'],
     ['scope Cluster', (p) => (p.spec.matchConstraints.resourceRules[0].scope = 'Cluster'), 'resourceRules[0].scope is "Cluster"'],
     ['CREATE not matched', (p) => (p.spec.matchConstraints.resourceRules[0].operations = ['UPDATE']), 'operations'],
@@ -322,7 +329,11 @@ describe('the identity policy check', () => {
     ['a binding with a paramRef', (_p, b) => (b.spec.paramRef = { name: 'p', parameterNotFoundAction: 'Allow' }), 'spec.paramRef'],
     ['a binding narrowed to some namespaces', (_p, b) => (b.spec.matchResources = { namespaceSelector: { matchLabels: { only: 'here' } } }), 'matchResources'],
     ['a binding narrowed to some objects', (_p, b) => (b.spec.matchResources = { objectSelector: { matchLabels: { only: 'these' } } }), 'matchResources'],
-    ['a binding narrowed with resourceNames', (_p, b) => (b.spec.matchResources = { resourceRules: [{ ...rule, resourceNames: ['only-this-one'] }] }), 'matchResources'],
+    [
+      'a binding narrowed with resourceNames',
+      (_p, b) => (b.spec.matchResources = { resourceRules: [{ ...rule, resourceNames: ['only-this-one'] }] }),
+      'matchResources',
+    ],
     ['a binding that excludes resources', (_p, b) => (b.spec.matchResources = { excludeResourceRules: [{ ...rule }] }), 'matchResources'],
   ])('%s is not the policy shipped', (_what, change, says) => {
     const { p, b } = served();
