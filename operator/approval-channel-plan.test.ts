@@ -187,7 +187,13 @@ describe('an invalid spec: Kubernetes system users and groups as approvers', () 
     expect(r).toMatchObject({ ok: false, reason: 'ChannelInvalid', where: 'channel' });
     const plan = planCheck({ generation: 3, resolved: r as never, last: undefined, now: now.getTime(), checkIntervalMs: 300_000, hasReady: false });
     expect(plan.do).toBe('report');
-    const s = planChannelStatus({ result: (plan as { result: never }).result, generation: 3, status: undefined, now, secretPollMs: 60_000 });
+    const s = planChannelStatus({
+      result: (plan as Extract<typeof plan, { do: 'report' }>).result,
+      generation: 3,
+      status: undefined,
+      now,
+      secretPollMs: 60_000,
+    });
     const ready = (s.write!.conditions as { type: string; status: string; reason: string; message: string }[]).find((c) => c.type === 'Ready')!;
     expect(ready).toMatchObject({ status: 'False', reason: 'ChannelInvalid' });
     expect(ready.message).toContain('approvers.kubernetes.');
