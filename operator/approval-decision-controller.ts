@@ -16,13 +16,20 @@ import { objectId, objectKey, type ObjectKey } from './keys.js';
 import type { KubeObject } from './kube-object.js';
 import { mergePatch, statusCode, truncate } from './kube-writes.js';
 import { watch, type ControllerContext, type ControllerDefinition, type Reconciler } from './manager.js';
+import type { SlackChannels } from './slack-channels.js';
+import { slackApprovers } from './slack-votes.js';
 import { APPROVAL_CHANNELS, APPROVAL_DECISIONS, type Source } from './sources.js';
 
 /** Write conflicts on the ApprovalRequest in one reconcile before it is left to the queue's backoff. */
 const CONFLICT_ATTEMPTS = 5;
 
-export function approvalDecisionController(): ControllerDefinition<ObjectKey> {
-  return { kind: 'adec', id: objectId, concurrency: 4, setup: (ctx) => new ApprovalDecisionController(ctx) };
+/**
+ * `slack`: the term's shared Slack clients, to read the channel's user groups when a Slack vote
+ * recorded on the request counts only through one (without them, or when Slack cannot be asked,
+ * such a vote's approval does not count now).
+ */
+export function approvalDecisionController(slack?: (ctx: ControllerContext<ObjectKey>) => SlackChannels): ControllerDefinition<ObjectKey> {
+  return { kind: 'adec', id: objectId, concurrency: 4, setup: (ctx) => new ApprovalDecisionController(ctx, slack?.(ctx)) };
 }
 
 type Decision = KubeObject & { spec?: unknown; status?: ApprovalDecisionStatus };
@@ -35,7 +42,10 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
   private readonly admission: k8s.AdmissionregistrationV1Api;
   private stopped = false;
 
-  constructor(private readonly ctx: ControllerContext<ObjectKey>) {
+  constructor(
+    private readonly ctx: ControllerContext<ObjectKey>,
+    private readonly slack: SlackChannels | undefined,
+  ) {
     this.custom = ctx.kc.makeApiClient(k8s.CustomObjectsApi);
     this.admission = ctx.kc.makeApiClient(k8s.AdmissionregistrationV1Api);
   }
@@ -70,6 +80,13 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
     const channelName = requestSpec?.success ? requestSpec.data.channel : undefined;
     const channelObj = channelName ? this.ctx.cache(APPROVAL_CHANNELS).get(channelName, ns) : undefined;
     const channel = channelObj ? ApprovalChannelSpecSchema.safeParse(channelObj.spec) : null;
+    const approvers = channel?.success ? channel.data.approvers : undefined;
+    const slackApprover = await slackApprovers(approvers ?? { users: [], userGroups: [] }, request?.status?.votes ?? [], async () => {
+      if (!this.slack || !channelName) throw new Error('no Slack clients');
+      const r = await this.slack.resolve(ns, channelName);
+      if (!r.ok) throw new Error(r.message);
+      return r.target.connection.directory.allowlist(r.target.spec.approvers, true);
+    });
     const plan = planDecision({
       decision: {
         name: decision.metadata.name,
@@ -82,6 +99,7 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
       request: request ? { spec: requestSpec?.success ? requestSpec.data : null, status: request.status ?? {} } : null,
       channel: channel?.success ? channel.data : null,
       channelError: channelObj && channel && !channel.success ? `is not valid: ${channel.error.issues[0]?.message ?? 'invalid'}` : undefined,
+      slackApprover,
       now: new Date(),
     });
     await this.act(decision, request, plan);

@@ -44,6 +44,7 @@ function input(
     policy: { ok: true, since: new Date('2026-12-01T00:00:00Z') },
     request: { spec: requestSpec, status: requestStatus ?? { phase: 'Posted' } },
     channel: k8sChannel(),
+    slackApprover: () => true,
     now,
     ...rest,
   };
@@ -201,6 +202,47 @@ describe('planDecision', () => {
       reason: 'ChannelInvalid',
       message: 'the request\'s ApprovalChannel "oncall" does not exist',
     });
+  });
+});
+
+describe('votes of approvers removed from the channel', () => {
+  const k8sOnly = (users: string[], groups: string[], required = 2) => channel({ kubernetes: { users, groups } }, required);
+
+  test("a kubectl vote does not add up with a recorded vote whose voter left the channel's approvers", () => {
+    // bob approved, then was removed from approvers.kubernetes.users: alice's approval is 1 of 2.
+    const p = planDecision(input({ channel: k8sOnly(['alice'], ['sre']), requestStatus: { phase: 'Posted', votes: [vote('k8s:bob', 'approve')] } }));
+    expect(p).toMatchObject({ do: 'count', request: { approvals: '1/2' } });
+    expect((p as { request: { end?: unknown } }).request.end).toBeUndefined();
+    // A removed approver's reject no longer counts either.
+    const r = planDecision(input({ channel: k8sOnly(['alice'], ['sre'], 1), requestStatus: { phase: 'Posted', votes: [vote('k8s:bob', 'reject')] } }));
+    expect(r).toMatchObject({ do: 'count', request: { end: { phase: 'Approved' } } });
+  });
+
+  test('a Slack vote counts only while its voter is a Slack approver now; unknown: its reject counts, its approval does not', () => {
+    const dana = { ...vote('U0123', 'approve', 'slack'), name: 'Dana' };
+    const base = { channel: k8sChannel(2), requestStatus: { phase: 'Posted' as const, votes: [dana] } };
+    expect(planDecision(input({ ...base, slackApprover: () => false }))).toMatchObject({ request: { approvals: '1/2' } });
+    expect(planDecision(input({ ...base, slackApprover: () => undefined }))).toMatchObject({ request: { approvals: '1/2' } });
+    const rejected = { channel: k8sChannel(1), requestStatus: { phase: 'Posted' as const, votes: [vote('U0456', 'reject', 'slack')] } };
+    expect(planDecision(input({ ...rejected, slackApprover: () => false }))).toMatchObject({ request: { end: { phase: 'Approved' } } });
+    expect(planDecision(input({ ...rejected, slackApprover: () => undefined }))).toMatchObject({ request: { end: { phase: 'Rejected' } } });
+  });
+
+  test('a vote records the groups it was made with (not system: ones) and counts through them while the channel lists them', () => {
+    const first = planDecision(input({ channel: k8sOnly([], ['oncall']), spec: spec('carol', 'Approve', ['oncall', 'system:authenticated']) }));
+    expect(first).toMatchObject({ do: 'count', request: { approvals: '1/2' } });
+    const recorded = (first as { request: { votes: Vote[] } }).request.votes;
+    expect(recorded).toEqual([expect.objectContaining({ by: 'k8s:carol', groups: ['oncall'] })]);
+    // dave approves through the same group: 2 of 2 while oncall is listed …
+    const dave = spec('dave', 'Approve', ['oncall']);
+    expect(planDecision(input({ channel: k8sOnly([], ['oncall']), spec: dave, requestStatus: { phase: 'Posted', votes: recorded } }))).toMatchObject({
+      request: { end: { phase: 'Approved' } },
+    });
+    // … and carol's vote no longer counts once the channel lists another group that dave is also in.
+    const moved = planDecision(
+      input({ channel: k8sOnly([], ['sre']), spec: spec('dave', 'Approve', ['sre']), requestStatus: { phase: 'Posted', votes: recorded } }),
+    );
+    expect(moved).toMatchObject({ request: { approvals: '1/2' } });
   });
 });
 

@@ -16,7 +16,15 @@ import {
   type ApprovalDecisionSpec,
   type ApprovalDecisionStatus,
 } from '../api/approval-decision.js';
-import { tallyVotes, withVote, type ApprovalPhase, type ApprovalRequestSpec, type ApprovalRequestStatus, type Vote } from '../api/approval-request.js';
+import {
+  standingVotes,
+  tallyVotes,
+  withVote,
+  type ApprovalPhase,
+  type ApprovalRequestSpec,
+  type ApprovalRequestStatus,
+  type Vote,
+} from '../api/approval-request.js';
 import type { ApprovalChannelSpec } from '../api/crds.js';
 import { requiredApprovals as requiredCount } from '../slack/decision.js';
 import { isTerminal } from './approval-request-plan.js';
@@ -38,6 +46,11 @@ export interface DecisionPlanInput {
   /** The request's ApprovalChannel, parsed; null when it does not exist or is invalid (channelError). */
   channel: ApprovalChannelSpec | null;
   channelError?: string;
+  /**
+   * Whether a Slack user is an approver of the channel now (undefined: cannot be told now), so the
+   * Slack votes recorded on the request count only while their voters still are (standingVotes).
+   */
+  slackApprover: (userId: string) => boolean | undefined;
   now: Date;
 }
 
@@ -154,10 +167,21 @@ export function planDecision(i: DecisionPlanInput): DecisionPlan {
       message: `${spec.user.username} already voted ${decision}; ${countedMessage(rs.phase, rs.approvals)}`,
     };
   }
-  const vote: Vote = { by, name: spec.user.username, via: 'kubernetes', decision, at: i.now.toISOString(), ref: d.name };
+  // The groups it may count through later (system: groups never can): the API server's word at decision time.
+  const groups = spec.user.groups.filter((g) => !g.startsWith('system:'));
+  const vote: Vote = {
+    by,
+    name: spec.user.username,
+    via: 'kubernetes',
+    decision,
+    at: i.now.toISOString(),
+    ref: d.name,
+    ...(groups.length > 0 ? { groups } : {}),
+  };
   const next = withVote(votes, vote);
   const required = requiredApprovals(i.channel);
-  const t = tallyVotes(next, required);
+  // Only votes of people who are approvers now count (one removed from the channel since no longer does).
+  const t = tallyVotes(standingVotes(next, { slack: i.slackApprover, kubernetes: i.channel.approvers.kubernetes }), required);
   const update: RequestUpdate = { votes: next, approvals: t.summary };
   const why = spec.reason ? `: ${spec.reason}` : '';
   if (t.outcome === 'rejected') {
@@ -264,7 +288,7 @@ function differences(have: unknown, want: unknown, path: string, out: string[]):
     return;
   }
   if (Array.isArray(have) && Array.isArray(want) && have.length === want.length) {
-    have.forEach((h, i) => differences(h, want[i], `${path}[${i}]`, out));
+    for (const [i, h] of have.entries()) differences(h, want[i], `${path}[${i}]`, out);
     return;
   }
   const show = (x: unknown) => (x === undefined ? 'absent' : truncate(JSON.stringify(x), 120));
