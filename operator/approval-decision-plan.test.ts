@@ -335,7 +335,10 @@ describe('the identity policy check', () => {
   test('cleared managedFields fail closed: when the object last changed cannot be told', () => {
     const { p, b } = served();
     delete b.metadata.managedFields;
-    expect(policyState(p, b)).toMatchObject({ ok: false, message: expect.stringContaining('managedFields of the ValidatingAdmissionPolicyBinding') });
+    const state = policyState(p, b);
+    expect(state).toEqual({ ok: true, since: null });
+    const plan = planDecision(input({ policy: state }));
+    expect(plan).toMatchObject({ do: 'ignore', reason: 'IdentityUnverified', message: expect.stringContaining('managedFields') });
   });
 
   test('missing objects fail closed', () => {

@@ -29,8 +29,11 @@ import type { ApprovalChannelSpec } from '../api/crds.js';
 import { requiredApprovals as requiredCount } from '../slack/decision.js';
 import { isTerminal } from './approval-request-plan.js';
 
-/** The identity policy as read from the cluster: as shipped and unchanged since `since` (its last write), or why not. */
-export type PolicyState = { ok: true; since: Date } | { ok: false; message: string };
+/**
+ * The identity policy as read from the cluster: as shipped and unchanged since `since` (its last
+ * write; null when that cannot be told: managedFields cleared), or why not.
+ */
+export type PolicyState = { ok: true; since: Date | null } | { ok: false; message: string };
 
 export interface DecisionPlanInput {
   decision: {
@@ -96,6 +99,15 @@ export function planDecision(i: DecisionPlanInput): DecisionPlan {
       do: 'ignore',
       reason: DECISION_REASONS.identityUnverified,
       message: `not counted: who made it cannot be verified (${i.policy.message}); reinstall the ValidatingAdmissionPolicy and binding ${DECISION_POLICY_NAME} shipped with ThoughtGate`,
+      warn: true,
+    };
+  }
+  if (!i.policy.since) {
+    // Cleared managedFields hide an edit in place (weakened, then restored): fail closed until the next write records one.
+    return {
+      do: 'ignore',
+      reason: DECISION_REASONS.identityUnverified,
+      message: `not counted: the metadata.managedFields of the identity policy ${DECISION_POLICY_NAME} or its binding were cleared, so when they last changed cannot be told; apply them again, then create the decision again`,
       warn: true,
     };
   }
@@ -338,12 +350,5 @@ export function policyState(policy: unknown | null, binding: unknown | null): Po
   if (problems.length > 0) return { ok: false, message: problems.join('; ') };
   const p = lastChanged(policy);
   const b = lastChanged(binding);
-  if (!p || !b) {
-    // Cleared managedFields hide an edit in place (weakened, then restored): fail closed until the next write records one.
-    return {
-      ok: false,
-      message: `the metadata.managedFields of the ${!p ? 'ValidatingAdmissionPolicy' : 'ValidatingAdmissionPolicyBinding'} ${DECISION_POLICY_NAME} were cleared, so when it last changed cannot be told; apply it again`,
-    };
-  }
-  return { ok: true, since: new Date(Math.max(p.getTime(), b.getTime())) };
+  return { ok: true, since: p && b ? new Date(Math.max(p.getTime(), b.getTime())) : null };
 }
