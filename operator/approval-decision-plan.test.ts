@@ -372,12 +372,16 @@ describe('the identity policy check', () => {
     ['a binding that denies and audits', (_p, b) => (b.spec.validationActions = ['Deny', 'Audit']), 'spec.validationActions'],
     ['a binding of another policy', (_p, b) => (b.spec.policyName = 'other'), 'spec.policyName'],
     ['a binding with a paramRef', (_p, b) => (b.spec.paramRef = { name: 'p', parameterNotFoundAction: 'Allow' }), 'spec.paramRef'],
-    ['a binding narrowed to some namespaces', (_p, b) => (b.spec.matchResources = { namespaceSelector: { matchLabels: { only: 'here' } } }), 'matchResources'],
+    [
+      'a binding narrowed to some namespaces',
+      (_p, b) => (b.spec.matchResources = { namespaceSelector: { matchLabels: { only: 'here' } } }),
+      'spec.matchResources.namespaceSelector.matchLabels.only is "here"',
+    ],
     ['a binding narrowed to some objects', (_p, b) => (b.spec.matchResources = { objectSelector: { matchLabels: { only: 'these' } } }), 'matchResources'],
     [
       'a binding narrowed with resourceNames',
       (_p, b) => (b.spec.matchResources = { resourceRules: [{ ...rule, resourceNames: ['only-this-one'] }] }),
-      'matchResources',
+      'spec.matchResources.resourceRules[0].resourceNames is ["only-this-one"], shipped: absent',
     ],
     ['a binding that excludes resources', (_p, b) => (b.spec.matchResources = { excludeResourceRules: [{ ...rule }] }), 'matchResources'],
   ])('%s is not the policy shipped', (_what, change, says) => {

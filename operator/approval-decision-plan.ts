@@ -290,17 +290,19 @@ function canonicalBindingSpec(spec: unknown): unknown {
   return canonical(s);
 }
 
-/** The paths where `have` differs from `want` (both canonical), each with the two values. */
+/** The paths where `have` differs from `want` (both canonical), each with the two values, down to the leaves. */
 function differences(have: unknown, want: unknown, path: string, out: string[]): void {
   if (JSON.stringify(have) === JSON.stringify(want)) return;
   const isObj = (x: unknown) => !!x && typeof x === 'object' && !Array.isArray(x);
-  if (isObj(have) && isObj(want)) {
-    for (const k of [...new Set([...Object.keys(have as Json), ...Object.keys(want as Json)])].sort())
-      differences((have as Json)[k], (want as Json)[k], `${path}.${k}`, out);
+  if ((isObj(have) || have === undefined) && (isObj(want) || want === undefined)) {
+    for (const k of [...new Set([...Object.keys(obj(have)), ...Object.keys(obj(want))])].sort()) differences(obj(have)[k], obj(want)[k], `${path}.${k}`, out);
     return;
   }
-  if (Array.isArray(have) && Array.isArray(want) && have.length === want.length) {
-    for (const [i, h] of have.entries()) differences(h, want[i], `${path}[${i}]`, out);
+  const isRecords = (x: unknown) => x === undefined || (Array.isArray(x) && x.some(isObj));
+  if ((Array.isArray(have) || Array.isArray(want)) && isRecords(have) && isRecords(want)) {
+    const h = list(have);
+    const w = list(want);
+    for (let i = 0; i < Math.max(h.length, w.length); i++) differences(h[i], w[i], `${path}[${i}]`, out);
     return;
   }
   const show = (x: unknown) => (x === undefined ? 'absent' : truncate(JSON.stringify(x), 120));
