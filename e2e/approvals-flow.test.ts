@@ -8,7 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, type McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { PodJson, PodSandbox } from './support/kubelet.js';
-import { approvalsPolicy, startAgentPod, startApprovalsBase, startApprovalsOperator, type ApprovalsBase } from './support/approval-pod.js';
+import { approvalChannel, approvalsPolicy, startAgentPod, startApprovalsBase, startApprovalsOperator, type ApprovalsBase } from './support/approval-pod.js';
 import { cluster, e2eCluster, kubectl, until } from './support/k8s.js';
 import { startInjectedSidecar } from './support/stack.js';
 import { ALICE, CHANNEL, type ApprovalUpstream } from '../test/approvals-harness.js';
@@ -44,18 +44,7 @@ beforeAll(async () => {
 
   operator = await startApprovalsOperator(OPNS, MWC, fake);
 
-  await kubectl(
-    ['apply', '-n', NS, '-f', '-'],
-    `
-apiVersion: thoughtgate.io/v1alpha1
-kind: ApprovalChannel
-metadata: { name: approvals }
-spec:
-  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
-  approvers: { users: [${ALICE}] }
-  timeout: 5m
-`,
-  );
+  await kubectl(['apply', '-n', NS, '-f', '-'], approvalChannel('approvals', fake.url, { users: [ALICE] }));
   await kubectl(['apply', '-n', NS, '-f', '-'], approvalsPolicy(upstream.url));
   await until(
     'the channel Ready',

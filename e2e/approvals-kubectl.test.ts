@@ -14,6 +14,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { PodSandbox } from './support/kubelet.js';
 import {
   applyDecisionPolicy,
+  approvalChannel,
   approvalsPolicy,
   decisionPolicyEnforced,
   startAgentPod,
@@ -136,38 +137,11 @@ subjects:
 
   await kubectl(
     ['apply', '-n', NS, '-f', '-'],
-    `
-apiVersion: thoughtgate.io/v1alpha1
-kind: ApprovalChannel
-metadata: { name: approvals }
-spec:
-  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
-  approvers:
-    users: [${ALICE}]
-    kubernetes: { users: [${APPROVER}], groups: [oncall] }
-  timeout: 5m
----
-apiVersion: thoughtgate.io/v1alpha1
-kind: ApprovalChannel
-metadata: { name: two-person }
-spec:
-  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
-  approvers:
-    kubernetes: { users: [${APPROVER}], groups: [oncall] }
-    required: 2
-  timeout: 5m
----
-apiVersion: thoughtgate.io/v1alpha1
-kind: ApprovalChannel
-metadata: { name: two-mixed }
-spec:
-  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
-  approvers:
-    users: [${ALICE}]
-    kubernetes: { users: [${APPROVER}] }
-    required: 2
-  timeout: 5m
-`,
+    [
+      approvalChannel('approvals', fake.url, { users: [ALICE], kubernetes: { users: [APPROVER], groups: ['oncall'] } }),
+      approvalChannel('two-person', fake.url, { kubernetes: { users: [APPROVER], groups: ['oncall'] }, required: 2 }),
+      approvalChannel('two-mixed', fake.url, { users: [ALICE], kubernetes: { users: [APPROVER] }, required: 2 }),
+    ].join('---'),
   );
   await kubectl(['apply', '-n', NS, '-f', '-'], approvalsPolicy(upstream.url));
   ({ sandbox, sidecar, url: URL_ } = await startAgentPod(NS, MWC, upstream.url));
@@ -347,15 +321,7 @@ test('fails closed: a binding narrowed with resourceNames is not the one shipped
 test('a ServiceAccount or a system group as a Kubernetes approver: the channel is not Ready and says why', async () => {
   await kubectl(
     ['apply', '-n', NS, '-f', '-'],
-    `
-apiVersion: thoughtgate.io/v1alpha1
-kind: ApprovalChannel
-metadata: { name: self-approval }
-spec:
-  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
-  approvers:
-    kubernetes: { users: ["${sa('agent')}"], groups: [system:authenticated] }
-`,
+    approvalChannel('self-approval', fake.url, { kubernetes: { users: [sa('agent')], groups: ['system:authenticated'] } }),
   );
   const ready = await until('the channel checked', async () =>
     (await getJson(['get', 'approvalchannel', 'self-approval', '-n', NS]))?.status?.conditions?.find((c: any) => c.type === 'Ready'),
@@ -428,3 +394,27 @@ test('two-person rule across Slack and kubectl: a reaction is recorded in status
   fake.removeReaction(CHANNEL, ts2, 'white_check_mark', ALICE);
   expect((await request('kubectl-then-react')).status.phase).toBe('Approved');
 }, 90_000);
+
+test("a recorded vote stops counting once its voter is no longer one of the channel's approvers", async () => {
+  await kubectl(
+    ['apply', '-n', NS, '-f', '-'],
+    approvalChannel('shrinking', fake.url, { users: [ALICE, BOB], kubernetes: { users: [APPROVER] }, required: 2 }),
+  );
+  await createRequest('left-early', 300_000, 'shrinking');
+  const posted = await until('the request posted', async () => ((await request('left-early'))?.status?.phase === 'Posted' ? request('left-early') : null));
+  fake.addReaction(CHANNEL, posted.status.slack.ts, 'white_check_mark', ALICE);
+  await until('the reaction recorded', async () => (await request('left-early'))?.status?.approvals === '1/2');
+
+  // Alice leaves the approvers; once the operator has seen that, her recorded approval no longer counts.
+  await kubectl(['patch', 'approvalchannel', 'shrinking', '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { approvers: { users: [BOB] } } })]);
+  await until('the operator saw the change', async () => {
+    const ch = await getJson(['get', 'approvalchannel', 'shrinking', '-n', NS]);
+    return ch?.status?.observedGeneration === ch?.metadata.generation;
+  });
+  const r = await cli(['approve', 'left-early', '-n', NS, '--kubeconfig', kubeconfigs['approver']!]);
+  expect(r).toMatchObject({ code: 0, out: expect.stringContaining('(approvals 1/2)') });
+  const after = await request('left-early');
+  expect(after.status).toMatchObject({ phase: 'Posted', approvals: '1/2' });
+  // Her vote stays on record.
+  expect(after.status.votes.map((v: { by: string }) => v.by)).toEqual([ALICE, `k8s:${APPROVER}`]);
+}, 60_000);

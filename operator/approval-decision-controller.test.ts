@@ -112,45 +112,40 @@ async function start(api: Api): Promise<{ reconcile: () => Promise<void>; close:
   };
 }
 
-const fresh = (over: Partial<Api> = {}): Api => ({ policyAnswer: 'ok', requestPatch: 200, decisionStatus: [], requestWrites: 0, events: [], ...over });
-
-test.each([403, 500, 503])('a %i reading the identity policy leaves the decision open (retried), and it counts once the read works', async (code) => {
-  const api = fresh({ policyAnswer: code });
+/** Runs `fn` against a controller and a fresh API server answering as `over` says; closes it after. */
+async function withController(over: Partial<Api>, fn: (reconcile: () => Promise<void>, api: Api) => Promise<void>): Promise<void> {
+  const api: Api = { policyAnswer: 'ok', requestPatch: 200, decisionStatus: [], requestWrites: 0, events: [], ...over };
   const c = await start(api);
   try {
-    await expect(c.reconcile()).rejects.toThrow(code === 403 ? /may not read the ValidatingAdmissionPolicy/ : /cannot read the ValidatingAdmissionPolicy/);
+    await fn(c.reconcile, api);
+  } finally {
+    await c.close();
+  }
+}
+
+test.each([403, 500, 503])('a %i reading the identity policy leaves the decision open (retried), and it counts once the read works', (code) =>
+  withController({ policyAnswer: code }, async (reconcile, api) => {
+    await expect(reconcile()).rejects.toThrow(code === 403 ? /may not read the ValidatingAdmissionPolicy/ : /cannot read the ValidatingAdmissionPolicy/);
     expect(api.decisionStatus).toEqual([]);
     expect(api.requestWrites).toBe(0);
     api.policyAnswer = 'ok';
-    await c.reconcile();
+    await reconcile();
     expect(api.requestWrites).toBe(1);
     expect(api.decisionStatus).toEqual([expect.objectContaining({ phase: 'Counted' })]);
-  } finally {
-    await c.close();
-  }
-});
+  }),
+);
 
-test('no policy installed is definitive: the decision is Ignored with its reason', async () => {
-  const api = fresh({ policyAnswer: 404 });
-  const c = await start(api);
-  try {
-    await c.reconcile();
+test('no policy installed is definitive: the decision is Ignored with its reason', () =>
+  withController({ policyAnswer: 404 }, async (reconcile, api) => {
+    await reconcile();
     expect(api.decisionStatus).toEqual([expect.objectContaining({ phase: 'Ignored', reason: 'IdentityUnverified' })]);
     expect(api.requestWrites).toBe(0);
-  } finally {
-    await c.close();
-  }
-});
+  }));
 
-test('a request that keeps changing (409 on every write) is retried with backoff, said in an Event, and the decision stays open', async () => {
-  const api = fresh({ requestPatch: 409 });
-  const c = await start(api);
-  try {
-    await expect(c.reconcile()).rejects.toThrow(/changed 5 times while this decision was being counted/);
+test('a request that keeps changing (409 on every write) is retried with backoff, said in an Event, and the decision stays open', () =>
+  withController({ requestPatch: 409 }, async (reconcile, api) => {
+    await expect(reconcile()).rejects.toThrow(/changed 5 times while this decision was being counted/);
     expect(api.requestWrites).toBe(5);
     expect(api.decisionStatus).toEqual([]);
     expect(api.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'CountRetried' })]);
-  } finally {
-    await c.close();
-  }
-});
+  }));

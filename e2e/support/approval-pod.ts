@@ -60,6 +60,20 @@ export async function startApprovalsOperator(opns: string, mwc: string, fake: Fa
   ).proc;
 }
 
+/**
+ * An ApprovalChannel `name` of the fake Slack at `fakeUrl` (channel CHANNEL, bot token Secret
+ * slack-bot), timeout 5m, with these `approvers` (written as JSON, which YAML reads).
+ */
+export const approvalChannel = (name: string, fakeUrl: string, approvers: Record<string, unknown>) => `
+apiVersion: thoughtgate.io/v1alpha1
+kind: ApprovalChannel
+metadata: { name: ${name} }
+spec:
+  slack: { channel: ${CHANNEL}, apiUrl: "${fakeUrl}", tokenSecretRef: { name: slack-bot } }
+  approvers: ${JSON.stringify(approvers)}
+  timeout: 5m
+`;
+
 /** A GovernancePolicy: source `up` at `url`, `deploy` needs approval in channel `approvals`. */
 export const approvalsPolicy = (url: string) => `
 apiVersion: thoughtgate.io/v1alpha1
