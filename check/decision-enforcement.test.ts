@@ -1,6 +1,6 @@
-import { ApprovalDecisionSpecSchema, DECISION_POLICY_NAME } from '../api/approval-decision.js';
+import { ApprovalDecisionSpecSchema, DECISION_POLICY_NAME, DECISION_PROBE_USERNAME as PROBE_USERNAME } from '../api/approval-decision.js';
 import type { DecisionProbe, Read } from './model.js';
-import { checkDecisionEnforced, decisionProbe, PROBE_USERNAME, probeAnswer } from './decision-enforcement.js';
+import { checkDecisionEnforced, decisionProbe, probeAnswer } from './decision-enforcement.js';
 
 const ok = (value: DecisionProbe): Read<DecisionProbe> => ({ ok: true, value });
 const status = (code: number, reason: string, message: string) =>

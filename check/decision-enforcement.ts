@@ -1,39 +1,27 @@
 // Whether the API server enforces the ApprovalDecision identity policy, not only whether the
 // policy is installed: the policy and binding can be there as shipped while the API server's
-// ValidatingAdmissionPolicy admission plugin is off, and then the operator (which only reads
-// them) counts a decision made in anyone's name. observe.ts asks the API server to create, as a
-// dry run (stored nowhere, no watch event), the decision below in a name nobody authenticates
-// as; this file builds it and reads the answer.
-import { APPROVAL_DECISION_KIND, DECISION_POLICY_NAME, type ApprovalDecisionSpec } from '../api/approval-decision.js';
+// ValidatingAdmissionPolicy admission plugin is off, and then a decision can carry anyone's name
+// (the operator makes the same dry run before counting one, and then counts none). observe.ts asks
+// the API server to create, as a dry run (stored nowhere, no watch event), the decision below in a
+// name nobody authenticates as; this file builds it and reads the answer.
+import {
+  APPROVAL_DECISION_KIND,
+  DECISION_POLICY_NAME,
+  DECISION_PROBE_USERNAME,
+  decisionProbeObject,
+  refusedByDecisionPolicy,
+} from '../api/approval-decision.js';
 import { API_VERSION } from '../api/wellknown.js';
 import { errorFromResponse } from '../kube/protocol.js';
 import type { CheckResult, DecisionProbe, Read } from './model.js';
 import { readFailure } from './read.js';
 
-/**
- * A username nobody has: `system:` names belong to Kubernetes' own components. The groups are
- * empty, which no authenticated user's are (system:authenticated at least), so the create is not
- * the caller's identity even if an authenticator did hand out this name.
- */
-export const PROBE_USERNAME = 'system:thoughtgate:check:nobody';
-
-/** The dry-run ApprovalDecision in PROBE_USERNAME's name (generateName: never a name conflict). */
+/** The dry-run create of the probe decision (api/approval-decision.ts) in `namespace`. */
 export function decisionProbe(namespace: string): { path: string; body: Record<string, unknown>; what: string } {
-  const spec: ApprovalDecisionSpec = {
-    approvalRequest: 'thoughtgate-check-probe',
-    decision: 'Reject',
-    reason: 'thoughtgate check: a dry run in a name nobody has, which the identity policy must refuse',
-    user: { username: PROBE_USERNAME, groups: [] },
-  };
   return {
     what: 'create a dry-run ApprovalDecision',
     path: `/apis/${API_VERSION}/namespaces/${encodeURIComponent(namespace)}/${APPROVAL_DECISION_KIND.plural}?dryRun=All`,
-    body: {
-      apiVersion: API_VERSION,
-      kind: APPROVAL_DECISION_KIND.kind,
-      metadata: { generateName: 'thoughtgate-check-', namespace },
-      spec,
-    },
+    body: decisionProbeObject(namespace, 'check'),
   };
 }
 
@@ -42,9 +30,6 @@ export function probeAnswer(status: number, body: string, what: string): Decisio
   if (status === 200 || status === 201) return { accepted: true };
   return { accepted: false, status, message: errorFromResponse(status, body, what, 'create on approvaldecisions').message };
 }
-
-/** How the API server words a refusal by a ValidatingAdmissionPolicy: "ValidatingAdmissionPolicy 'NAME' with binding 'NAME' denied request: …". */
-const byOurPolicy = (message: string) => message.includes(`ValidatingAdmissionPolicy '${DECISION_POLICY_NAME}'`);
 
 export function checkDecisionEnforced(r: Read<DecisionProbe>, namespace: string): CheckResult {
   const id = 'approvals/decision-enforced';
@@ -56,13 +41,13 @@ export function checkDecisionEnforced(r: Read<DecisionProbe>, namespace: string)
       id,
       group,
       status: 'fail',
-      message: `ValidatingAdmissionPolicy not enforced: anyone can decide as anyone (a dry-run ApprovalDecision in the name ${PROBE_USERNAME} was accepted in ${namespace})`,
+      message: `ValidatingAdmissionPolicy not enforced: anyone can decide as anyone (a dry-run ApprovalDecision in the name ${DECISION_PROBE_USERNAME} was accepted in ${namespace})`,
       hint:
         `the API server's ValidatingAdmissionPolicy admission plugin is disabled (kube-apiserver --disable-admission-plugins, or an --enable-admission-plugins list without it), ` +
         `or the policy or binding ${DECISION_POLICY_NAME} is missing or does not deny (see approvals/decision-policy). ` +
-        'While approvals/decision-policy passes, the operator counts decisions from kubectl: take away create on approvaldecisions until this passes',
+        'The operator ignores decisions from kubectl meanwhile (it makes the same dry run before counting one); take away create on approvaldecisions until this passes',
     };
-  if ((p.status === 403 || p.status === 422) && byOurPolicy(p.message))
+  if ((p.status === 403 || p.status === 422) && refusedByDecisionPolicy(p.message))
     return {
       id,
       group,

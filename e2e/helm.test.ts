@@ -509,6 +509,8 @@ describe('on a real API server', () => {
       ['delete', 'approvalrequests.thoughtgate.io', '-n', NS],
       ['watch', 'approvaldecisions.thoughtgate.io', '-A'],
       ['patch', 'approvaldecisions.thoughtgate.io', '--subresource=status', '-n', NS],
+      // Only ever as a dry run, to prove the identity policy is enforced (see rbac.yaml).
+      ['create', 'approvaldecisions.thoughtgate.io', '-n', NS],
       ['get', 'validatingadmissionpolicies.admissionregistration.k8s.io/thoughtgate-approval-decisions'],
       ['get', 'validatingadmissionpolicybindings.admissionregistration.k8s.io/thoughtgate-approval-decisions'],
       ['list', 'configmaps', '-A'],
@@ -578,7 +580,6 @@ describe('on a real API server', () => {
       ['delete', 'approvalchannels.thoughtgate.io', '-n', NS],
       ['update', 'approvalrequests.thoughtgate.io', '--subresource=status', '-n', NS],
       // People decide; the operator only reports whether a decision counted, and reads the identity policy.
-      ['create', 'approvaldecisions.thoughtgate.io', '-n', NS],
       ['patch', 'approvaldecisions.thoughtgate.io', '-n', NS],
       ['patch', 'validatingadmissionpolicies.admissionregistration.k8s.io/thoughtgate-approval-decisions'],
       ['get', 'validatingadmissionpolicies.admissionregistration.k8s.io/other'],

@@ -4,7 +4,7 @@
 // be counted once the API server answers; only a definitive state (no policy) marks it Ignored.
 import http from 'node:http';
 import * as k8s from '@kubernetes/client-node';
-import { decisionPolicyObjects } from '../api/approval-decision.js';
+import { DECISION_POLICY_NAME, decisionPolicyObjects } from '../api/approval-decision.js';
 import { createLogger } from '../lib/log.js';
 import { approvalDecisionController } from './approval-decision-controller.js';
 import { EventRecorder } from './events.js';
@@ -53,6 +53,13 @@ const request = {
 interface Api {
   /** What a GET of the policy and binding answers: the objects, or this status code. */
   policyAnswer: number | 'ok';
+  /**
+   * What the dry-run create of the probe decision answers: refused by the identity policy
+   * (enforced), accepted (the admission plugin is off), or this status code from something else.
+   */
+  probe: 'enforced' | 'accepted' | number;
+  /** The probes' query strings (each must be a dry run). */
+  probes: string[];
   /** What a PATCH of the request's status answers. */
   requestPatch: number;
   decisionStatus: unknown[];
@@ -71,6 +78,20 @@ async function start(api: Api): Promise<{ reconcile: () => Promise<void>; close:
       if (req.method === 'GET' && url.includes('/validatingadmissionpolic')) {
         if (api.policyAnswer !== 'ok') return status(api.policyAnswer);
         return send(200, url.includes('bindings') ? binding : policy);
+      }
+      if (req.method === 'POST' && url.startsWith(`/apis/thoughtgate.io/v1alpha1/namespaces/${NS}/approvaldecisions?`)) {
+        api.probes.push(url.slice(url.indexOf('?')));
+        if (api.probe === 'accepted') return send(201, JSON.parse(body));
+        if (typeof api.probe === 'number') return status(api.probe);
+        // As kube-apiserver words a refusal by the policy (see check/decision-enforcement.test.ts).
+        return send(403, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          status: 'Failure',
+          code: 403,
+          reason: 'Forbidden',
+          message: `approvaldecisions.thoughtgate.io "thoughtgate-operator-x7" is forbidden: ValidatingAdmissionPolicy '${DECISION_POLICY_NAME}' with binding '${DECISION_POLICY_NAME}' denied request: spec.user.username must be your own username`,
+        });
       }
       if (req.method === 'GET' && url === `/apis/thoughtgate.io/v1alpha1/namespaces/${NS}/approvalrequests/r1`) return send(200, request);
       if (req.method === 'PATCH' && url === `/apis/thoughtgate.io/v1alpha1/namespaces/${NS}/approvalrequests/r1/status`) {
@@ -114,7 +135,7 @@ async function start(api: Api): Promise<{ reconcile: () => Promise<void>; close:
 
 /** Runs `fn` against a controller and a fresh API server answering as `over` says; closes it after. */
 async function withController(over: Partial<Api>, fn: (reconcile: () => Promise<void>, api: Api) => Promise<void>): Promise<void> {
-  const api: Api = { policyAnswer: 'ok', requestPatch: 200, decisionStatus: [], requestWrites: 0, events: [], ...over };
+  const api: Api = { policyAnswer: 'ok', probe: 'enforced', probes: [], requestPatch: 200, decisionStatus: [], requestWrites: 0, events: [], ...over };
   const c = await start(api);
   try {
     await fn(c.reconcile, api);
@@ -149,3 +170,35 @@ test('a request that keeps changing (409 on every write) is retried with backoff
     expect(api.decisionStatus).toEqual([]);
     expect(api.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'CountRetried' })]);
   }));
+
+test('a decision counts only once a dry run in a name nobody has is refused by the identity policy (the API server enforces it)', () =>
+  withController({}, async (reconcile, api) => {
+    await reconcile();
+    expect(api.probes).toEqual(['?dryRun=All']);
+    expect(api.decisionStatus).toEqual([expect.objectContaining({ phase: 'Counted' })]);
+  }));
+
+test('the policy installed as shipped but a dry run in a name nobody has accepted (admission plugin off): Ignored, nothing counted', () =>
+  withController({ probe: 'accepted' }, async (reconcile, api) => {
+    await reconcile();
+    expect(api.probes).toEqual(['?dryRun=All']);
+    expect(api.requestWrites).toBe(0);
+    expect(api.decisionStatus).toEqual([
+      expect.objectContaining({ phase: 'Ignored', reason: 'IdentityUnverified', message: expect.stringContaining('installed but not enforced') }),
+    ]);
+    expect(api.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'IdentityUnverified' })]);
+  }));
+
+test.each([
+  [403, /may not create a dry-run ApprovalDecision/],
+  [500, /cannot prove the identity policy .* is enforced now/],
+])('a dry run refused by something else (%i) proves nothing: the decision stays open and counts once the proof works', (code, said) =>
+  withController({ probe: code }, async (reconcile, api) => {
+    await expect(reconcile()).rejects.toThrow(said);
+    expect(api.requestWrites).toBe(0);
+    expect(api.decisionStatus).toEqual([]);
+    api.probe = 'enforced';
+    await reconcile();
+    expect(api.decisionStatus).toEqual([expect.objectContaining({ phase: 'Counted' })]);
+  }),
+);

@@ -6,7 +6,13 @@
 // ApprovalRequest controller then rewrites the Slack message and the sidecar acts on the decision.
 import * as k8s from '@kubernetes/client-node';
 import { ApprovalChannelSpecSchema, ApprovalDecisionSpecSchema, ApprovalRequestSpecSchema, KINDS } from '../api/crds.js';
-import { DECISION_POLICY_NAME, type ApprovalDecisionStatus } from '../api/approval-decision.js';
+import {
+  DECISION_POLICY_NAME,
+  DECISION_PROBE_USERNAME,
+  decisionProbeObject,
+  refusedByDecisionPolicy,
+  type ApprovalDecisionStatus,
+} from '../api/approval-decision.js';
 import type { ApprovalRequestStatus } from '../api/approval-request.js';
 import { API_VERSION, GROUP, VERSION } from '../api/wellknown.js';
 import { describeError } from '../lib/describe-error.js';
@@ -95,7 +101,7 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
         status: decision.status ?? {},
         created: new Date(decision.metadata.creationTimestamp ?? 0),
       },
-      policy: await this.policyState(),
+      policy: await this.policyState(ns),
       request: request ? { spec: requestSpec?.success ? requestSpec.data : null, status: request.status ?? {} } : null,
       channel: channel?.success ? channel.data : null,
       channelError: channelObj && channel && !channel.success ? `is not valid: ${channel.error.issues[0]?.message ?? 'invalid'}` : undefined,
@@ -217,7 +223,48 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
    * shipped: the decision is Ignored); a failed read (403, 5xx, the network) throws, so the decision
    * waits for the queue's retry with backoff instead of being ignored for good.
    */
-  private async policyState(): Promise<PolicyState> {
+  private async policyState(namespace: string): Promise<PolicyState> {
+    const state = await this.policyObjects();
+    return state.ok ? ((await this.policyEnforced(namespace)) ?? state) : state;
+  }
+
+  /**
+   * Whether the API server enforces the policy, not only has it: the objects can be there as
+   * shipped while the ValidatingAdmissionPolicy admission plugin is off, and then a decision can
+   * carry anyone's name. A dry-run create in a name nobody has (stored nowhere) must be refused by
+   * the policy: then null (proven, for this decision); accepted, a verdict (the decision is
+   * Ignored); any other answer throws, so the decision waits for the queue's retry. One dry run per
+   * decision counted: decisions are rare, and a cached proof would outlive an API server restarted
+   * with other flags.
+   */
+  private async policyEnforced(namespace: string): Promise<PolicyState | null> {
+    try {
+      await this.custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: KINDS.ApprovalDecision.plural,
+        body: decisionProbeObject(namespace, 'operator'),
+        dryRun: 'All',
+      });
+    } catch (err) {
+      const said = `${describeError(err)} ${JSON.stringify((err as { body?: unknown }).body ?? '')}`;
+      if (refusedByDecisionPolicy(said)) return null;
+      const code = statusCode(err);
+      throw new Error(
+        code === 403
+          ? `the operator may not create a dry-run ApprovalDecision in ${namespace}, which proves the identity policy is enforced (its RBAC needs create on approvaldecisions); decisions wait until it may`
+          : `cannot prove the identity policy ${DECISION_POLICY_NAME} is enforced now (a dry-run ApprovalDecision in ${namespace} was refused: ${code ?? ''} ${truncate(describeError(err))}); will try again`,
+        { cause: err },
+      );
+    }
+    return {
+      ok: false,
+      message: `the API server accepted a dry-run ApprovalDecision in the name ${DECISION_PROBE_USERNAME}: the identity policy ${DECISION_POLICY_NAME} is installed but not enforced (is the ValidatingAdmissionPolicy admission plugin disabled?), so who made a decision cannot be verified`,
+    };
+  }
+
+  private async policyObjects(): Promise<PolicyState> {
     const read = async (f: () => Promise<unknown>): Promise<unknown | null> => {
       try {
         return await f();
