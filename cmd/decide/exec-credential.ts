@@ -78,8 +78,7 @@ export function execPlan(spec: ExecSpec, c: PlanContext): ExecPlan {
   if (mode === 'Always' && !c.stdinIsTTY)
     throw new ExecCredentialError(`${describe} needs a terminal (interactiveMode: Always) and standard input is not one; run it from a terminal`);
   const interactive = mode !== 'Never' && c.stdinIsTTY;
-  const command =
-    c.kubeconfigDir && !isAbsolute(spec.command) && spec.command.includes(sep) ? join(c.kubeconfigDir, spec.command) : spec.command;
+  const command = c.kubeconfigDir && !isAbsolute(spec.command) && spec.command.includes(sep) ? join(c.kubeconfigDir, spec.command) : spec.command;
   const info = {
     apiVersion: spec.apiVersion ?? 'client.authentication.k8s.io/v1',
     kind: 'ExecCredential',
@@ -122,7 +121,8 @@ export function parseExecCredential(stdout: string, plan: Pick<ExecPlan, 'descri
   } catch {
     throw new ExecCredentialError(`${plan.describe} printed no ExecCredential JSON (${JSON.stringify(stdout.slice(0, 80))})`);
   }
-  if (o?.kind !== 'ExecCredential') throw new ExecCredentialError(`${plan.describe} printed a ${String(o?.kind ?? 'document without kind')}, not an ExecCredential`);
+  if (o?.kind !== 'ExecCredential')
+    throw new ExecCredentialError(`${plan.describe} printed a ${String(o?.kind ?? 'document without kind')}, not an ExecCredential`);
   if (apiVersion && o.apiVersion !== apiVersion)
     throw new ExecCredentialError(`${plan.describe} answered apiVersion ${String(o.apiVersion)}, but the kubeconfig asks for ${apiVersion}`);
   const s = o.status ?? {};
@@ -167,7 +167,7 @@ export function runExecPlugin(
     const timer = setTimeout(() => {
       stop();
       fail(
-        `${plan.describe} gave no credential within ${Math.round(plan.timeoutMs / 1000)}s` +
+        `${plan.describe} gave no credential within ${plan.timeoutMs < 1000 ? `${plan.timeoutMs} ms` : `${Math.round(plan.timeoutMs / 1000)}s`}` +
           (plan.stdin === 'ignore'
             ? '; it may be waiting for input it cannot get (no terminal, or interactiveMode: Never): run it yourself (or kubectl) to log in, then retry'
             : ''),

@@ -64,7 +64,9 @@ export function mergeImpersonation(fromKubeconfig: Impersonation, fromFlags: Imp
 const TCHAR = /[A-Za-z0-9!#$&'*+\-.^_`|~]/;
 
 const escapeKey = (k: string) =>
-  [...Buffer.from(k, 'utf8')].map((b) => (TCHAR.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  [...Buffer.from(k, 'utf8')]
+    .map((b) => (TCHAR.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+    .join('');
 
 // What no header value may hold (a newline would end the header).
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;

@@ -40,9 +40,7 @@ export async function connect(o: KubeconfigChoice, deps: ConnectDeps = {}): Prom
   const raw = user ? rawUser(kubeconfigFiles(o.kubeconfig, env), user.name) : undefined;
   const headers = impersonationHeaders(mergeImpersonation(impersonationOfUser(raw?.user, user?.name ?? ''), o.impersonate ?? {}));
   const exec = (user?.exec ?? undefined) as ExecSpec | undefined;
-  const credentials = exec
-    ? execCredentials(kc, exec, { ...deps, env, ...(raw?.dir ? { kubeconfigDir: raw.dir } : {}) })
-    : kubeConfigCredentials(kc);
+  const credentials = exec ? execCredentials(kc, exec, { ...deps, env, ...(raw?.dir ? { kubeconfigDir: raw.dir } : {}) }) : kubeConfigCredentials(kc);
   const ns = kc.getContextObject(kc.getCurrentContext())?.namespace;
   return {
     transport: createTransport({
@@ -91,11 +89,7 @@ export function rawUser(files: string[], name: string): { user: RawKubeUser; dir
  * bounded run of the plugin. Run once and kept until it expires; run again after a 401, as
  * kubectl does.
  */
-function execCredentials(
-  kc: KubeConfig,
-  spec: ExecSpec,
-  d: ConnectDeps & { env: NodeJS.ProcessEnv; kubeconfigDir?: string },
-): Credentials {
+function execCredentials(kc: KubeConfig, spec: ExecSpec, d: ConnectDeps & { env: NodeJS.ProcessEnv; kubeconfigDir?: string }): Credentials {
   const user = kc.getCurrentUser()!;
   const cluster = kc.getCurrentCluster()!;
   const bare = new KubeConfig();
@@ -115,10 +109,12 @@ function execCredentials(
     ...(d.execTimeoutMs !== undefined ? { timeoutMs: d.execTimeoutMs, interactiveTimeoutMs: d.execTimeoutMs } : {}),
   });
   let current: Promise<ExecCredential> | undefined;
-  const credential = (refresh: boolean): Promise<ExecCredential> => {
-    const stale = (c: ExecCredential) => c.expiresAt !== undefined && c.expiresAt <= Date.now();
+  const credential = async (refresh: boolean): Promise<ExecCredential> => {
     if (refresh || !current) current = run();
-    return current.then((c) => (stale(c) ? (current = run()) : c));
+    const c = await current;
+    if (c.expiresAt === undefined || c.expiresAt > Date.now()) return c;
+    current = run();
+    return current;
   };
   const run = () =>
     runExecPlugin(plan, {

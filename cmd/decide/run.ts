@@ -70,11 +70,14 @@ export async function whoAmI(c: Call): Promise<DecisionUser> {
   });
   if (r.status === 401) throw new DecideSetupError(`the API server at ${c.t.server} refused your credentials (expired or not of this cluster)`);
   if (r.status === 403)
-    throw new DecideSetupError(`the API server at ${c.t.server} refused to say who you are: ${apiMessage(r)} (impersonating someone needs the impersonate verb)`);
+    throw new DecideSetupError(
+      `the API server at ${c.t.server} refused to say who you are: ${apiMessage(r)} (impersonating someone needs the impersonate verb)`,
+    );
   if (r.status !== 200 && r.status !== 201)
     throw new DecideSetupError(`cannot learn who you are (SelfSubjectReview, Kubernetes 1.28 or later): ${apiMessage(r)}`);
   const u = jsonAnswer<{ status?: { userInfo?: { username?: unknown; groups?: unknown; uid?: unknown } } }>(r, c.t.server, what).status?.userInfo;
-  if (typeof u?.username !== 'string' || !u.username) throw new DecideSetupError('the API server did not say who you are (SelfSubjectReview without a username)');
+  if (typeof u?.username !== 'string' || !u.username)
+    throw new DecideSetupError('the API server did not say who you are (SelfSubjectReview without a username)');
   const groups = Array.isArray(u.groups) ? u.groups.filter((g): g is string => typeof g === 'string') : [];
   return { username: u.username, groups, ...(typeof u.uid === 'string' && u.uid ? { uid: u.uid } : {}) };
 }
