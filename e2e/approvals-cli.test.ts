@@ -1,0 +1,233 @@
+// `thoughtgate approve|reject` (the real binary) on the real API server, for what the CLI itself
+// adds: the ownerReference that lets kube-controller-manager's garbage collector (the e2e cluster
+// runs all default controllers) delete a decision with its request, through the admission policy
+// and the CRD's immutability rule; impersonation from --as/--as-group and from a kubeconfig's
+// `as`/`as-groups` (the SelfSubjectReview, the policy and the operator all see the impersonated
+// user); and an exec credential plugin. The operator (the real binary) counts the decisions.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { applyDecisionPolicy, startApprovalsOperator, startApprovalsSlack } from './support/approval-pod.js';
+import { e2eCluster, getJson, kubectl, kubectlResult, until } from './support/k8s.js';
+import { CHANNEL } from '../test/approvals-harness.js';
+import type { FakeSlack } from '../test/fakes/slack-server.js';
+import { CLI, type Proc } from '../test/support/processes.js';
+
+const e2e = e2eCluster('apcli');
+const NS = e2e.ns('agents');
+const OPNS = e2e.ns('system');
+const MWC = e2e.ns('injector');
+const sa = (name: string) => `system:serviceaccount:${NS}:${name}`;
+let fake: FakeSlack;
+let operator: Proc;
+let dir: string;
+/** The admin's kubeconfig, flattened (certificates inline). */
+let admin: any;
+let adminFile: string;
+let approverFile: string;
+
+const cli = (args: string[]): Promise<{ code: number; out: string; err: string }> =>
+  new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', HOME: dir } }, (error, out, err) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out, err }),
+    );
+  });
+
+/** The admin's kubeconfig with this `user` map (and namespace NS). */
+function kubeconfigWith(name: string, user: Record<string, unknown>): string {
+  const kc = structuredClone(admin);
+  kc.users = [{ name, user }];
+  kc.contexts = [{ name, context: { cluster: kc.clusters[0].name, user: name, namespace: NS } }];
+  kc['current-context'] = name;
+  const file = join(dir, `${name}.kubeconfig`);
+  writeFileSync(file, stringifyYaml(kc), { mode: 0o600 });
+  return file;
+}
+
+async function createRequest(name: string): Promise<string> {
+  await kubectl(
+    ['apply', '-n', NS, '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'thoughtgate.io/v1alpha1',
+      kind: 'ApprovalRequest',
+      metadata: { name },
+      spec: {
+        channel: 'approvals',
+        workload: { namespace: NS, serviceAccount: 'agent', pod: 'agent' },
+        source: 'up',
+        method: 'tools/call',
+        tool: 'deploy',
+        arguments: { service: name },
+        requestHash: 'a'.repeat(64),
+        taskId: name,
+        reason: 'deploys need approval',
+        expiresAt: new Date(Date.now() + 300_000).toISOString(),
+      },
+    }),
+  );
+  return (await getJson(['get', 'approvalrequest', name, '-n', NS])).metadata.uid;
+}
+
+/** The decision named in `thoughtgate approve|reject --no-wait`'s line. */
+const createdName = (out: string): string => {
+  const m = new RegExp(`ApprovalDecision ${NS}/(\\S+) created`).exec(out);
+  if (!m) throw new Error(`no decision in ${JSON.stringify(out)}`);
+  return m[1]!;
+};
+
+const decision = (name: string) => getJson(['get', 'approvaldecision', name, '-n', NS]);
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tg-apcli-'));
+  fake = await startApprovalsSlack();
+  await e2e.namespace('system');
+  await e2e.namespace('agents');
+  await kubectl(['create', 'serviceaccount', 'approver', '-n', NS]);
+  await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', NS, '--from-literal=token=unused']);
+  admin = parseYaml(await kubectl(['config', 'view', '--raw', '--minify', '--flatten']));
+  adminFile = kubeconfigWith('admin', admin.users[0].user);
+
+  await applyDecisionPolicy();
+  e2e.cleanup(() => kubectlResult(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', 'thoughtgate-approval-decisions']));
+  await until(
+    'the admission policy enforced',
+    async () => {
+      const r = await kubectlResult(
+        ['create', '--dry-run=server', '-n', NS, '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'thoughtgate.io/v1alpha1',
+          kind: 'ApprovalDecision',
+          metadata: { generateName: 'x-' },
+          spec: { approvalRequest: 'x', decision: 'Approve', user: { username: 'someone-else', groups: [] } },
+        }),
+      );
+      return r.code !== 0 && r.stderr.includes('spec.user.username must be your own username');
+    },
+    30_000,
+  );
+  await kubectl(
+    ['apply', '-n', NS, '-f', '-'],
+    `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: approval-deciders }
+rules:
+  - { apiGroups: [thoughtgate.io], resources: [approvaldecisions], verbs: [create, get] }
+  - { apiGroups: [thoughtgate.io], resources: [approvalrequests], verbs: [get, list, watch] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: approval-deciders }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: approval-deciders }
+subjects:
+  - { kind: ServiceAccount, name: approver, namespace: ${NS} }
+---
+apiVersion: thoughtgate.io/v1alpha1
+kind: ApprovalChannel
+metadata: { name: approvals }
+spec:
+  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
+  approvers:
+    kubernetes: { users: ["${sa('approver')}", approver-user], groups: [oncall] }
+  timeout: 5m
+`,
+  );
+  const token = (await kubectl(['create', 'token', 'approver', '-n', NS, '--duration=1h'])).trim();
+  approverFile = kubeconfigWith('approver', { token });
+  operator = await startApprovalsOperator(OPNS, MWC, fake);
+}, 180_000);
+
+e2e.cleanup(async () => {
+  await operator?.stop();
+  await fake?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the CLI on the real API server', () => {
+  test('a decision is owned by its request: deleting the request deletes it (the garbage collector, through the admission policy); an orphaning delete only drops the reference', async () => {
+    const uid = await createRequest('gc-cascade');
+    const r = await cli(['approve', 'gc-cascade', '-n', NS, '--kubeconfig', approverFile, '--no-wait']);
+    expect(r).toMatchObject({ code: 0, err: '' });
+    const name = createdName(r.out);
+    expect((await decision(name)).metadata.ownerReferences).toEqual([
+      { apiVersion: 'thoughtgate.io/v1alpha1', kind: 'ApprovalRequest', name: 'gc-cascade', uid, controller: false, blockOwnerDeletion: false },
+    ]);
+    await kubectl(['delete', 'approvalrequest', 'gc-cascade', '-n', NS]);
+    // kube-controller-manager's garbage collector deletes the dependent (its discovery of the CRDs
+    // may take a resync period).
+    await until('the decision garbage-collected', async () => (await kubectlResult(['get', 'approvaldecision', name, '-n', NS])).code !== 0, 90_000);
+    expect((await kubectlResult(['get', 'approvaldecision', name, '-n', NS])).stderr).toContain('NotFound');
+
+    // --cascade=orphan: the garbage collector removes the ownerReference (an update of metadata,
+    // which the policy's and the CRD's spec immutability allow) and leaves the decision.
+    await createRequest('gc-orphan');
+    const o = await cli(['reject', 'gc-orphan', '-n', NS, '--kubeconfig', approverFile, '--no-wait']);
+    expect(o.code).toBe(0);
+    const orphan = createdName(o.out);
+    await kubectl(['delete', 'approvalrequest', 'gc-orphan', '-n', NS, '--cascade=orphan']);
+    const left = await until(
+      'the reference dropped',
+      async () => {
+        const d = await decision(orphan);
+        return d && !d.metadata.ownerReferences?.length ? d : null;
+      },
+      90_000,
+    );
+    expect(left.spec).toMatchObject({ approvalRequest: 'gc-orphan', decision: 'Reject', user: { username: sa('approver') } });
+  }, 200_000);
+
+  test('--as from an admin kubeconfig decides as the impersonated user, and it counts', async () => {
+    await createRequest('as-flag');
+    const r = await cli(['approve', 'as-flag', '-n', NS, '--kubeconfig', adminFile, '--as', 'approver-user', '--reason', 'on behalf']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('approve by approver-user counted. The ApprovalRequest is Approved (approvals 1/1)');
+    const ar = await getJson(['get', 'approvalrequest', 'as-flag', '-n', NS]);
+    expect(ar.status).toMatchObject({ phase: 'Approved', decidedBy: [{ id: 'k8s:approver-user' }] });
+    const items = (await getJson(['get', 'approvaldecisions', '-n', NS])).items.filter((d: any) => d.spec.approvalRequest === 'as-flag');
+    expect(items.map((d: any) => d.spec.user)).toEqual([{ username: 'approver-user', groups: ['system:authenticated'] }]);
+  });
+
+  test("a kubeconfig's as and as-groups impersonate (--as-group counts through a group); without the impersonate verb it is refused, said so", async () => {
+    await createRequest('as-kubeconfig');
+    const file = kubeconfigWith('as-carol', { ...admin.users[0].user, as: 'carol', 'as-groups': ['oncall'] });
+    const r = await cli(['reject', 'as-kubeconfig', '-n', NS, '--kubeconfig', file, '--reason', 'freeze']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('reject by carol counted. The ApprovalRequest is Rejected');
+    const d = (await getJson(['get', 'approvaldecisions', '-n', NS])).items.find((x: any) => x.spec.approvalRequest === 'as-kubeconfig');
+    expect(d.spec.user).toEqual({ username: 'carol', groups: ['oncall', 'system:authenticated'] });
+
+    // The same flags on the command line, over a kubeconfig without impersonation.
+    await createRequest('as-group-flag');
+    const g = await cli(['approve', 'as-group-flag', '-n', NS, '--kubeconfig', adminFile, '--as', 'dave', '--as-group', 'oncall']);
+    expect(g.code).toBe(0);
+    expect(g.out).toContain('approve by dave counted');
+
+    // The approver's ServiceAccount may not impersonate: the API server refuses, the CLI says why.
+    const no = await cli(['approve', 'as-group-flag', '-n', NS, '--kubeconfig', approverFile, '--as', 'approver-user']);
+    expect(no.code).toBe(2);
+    expect(no.err).toMatch(/refused to say who you are: .*cannot impersonate resource "users".*impersonate verb/);
+  });
+
+  test("an exec credential plugin's token authenticates (the plugin gets no stdin and KUBERNETES_EXEC_INFO)", async () => {
+    await createRequest('by-exec');
+    const token = (await kubectl(['create', 'token', 'approver', '-n', NS, '--duration=1h'])).trim();
+    const plugin = join(dir, 'plugin.mjs');
+    writeFileSync(
+      plugin,
+      `const info = JSON.parse(process.env.KUBERNETES_EXEC_INFO);
+if (info.spec.interactive !== false || !info.spec.cluster?.server) { process.stderr.write('unexpected ' + JSON.stringify(info)); process.exit(4); }
+process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: ${JSON.stringify(token)} } }));`,
+    );
+    const file = kubeconfigWith('exec', {
+      exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [plugin], interactiveMode: 'Never', provideClusterInfo: true },
+    });
+    const r = await cli(['approve', 'by-exec', '-n', NS, '--kubeconfig', file]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`approve by ${sa('approver')} counted`);
+  });
+});
