@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { applyDecisionPolicy, startApprovalsOperator, startApprovalsSlack } from './support/approval-pod.js';
 import { e2eCluster, getJson, kubectl, kubectlResult, until } from './support/k8s.js';
-import { CHANNEL } from '../test/approvals-harness.js';
+import { CHANNEL, TOKEN } from '../test/approvals-harness.js';
 import type { FakeSlack } from '../test/fakes/slack-server.js';
 import { CLI, type Proc } from '../test/support/processes.js';
 
@@ -85,7 +85,7 @@ beforeAll(async () => {
   await e2e.namespace('system');
   await e2e.namespace('agents');
   await kubectl(['create', 'serviceaccount', 'approver', '-n', NS]);
-  await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', NS, '--from-literal=token=unused']);
+  await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', NS, `--from-literal=token=${TOKEN}`]);
   admin = parseYaml(await kubectl(['config', 'view', '--raw', '--minify', '--flatten']));
   adminFile = kubeconfigWith('admin', admin.users[0].user);
 
@@ -123,6 +123,8 @@ metadata: { name: approval-deciders }
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: approval-deciders }
 subjects:
   - { kind: ServiceAccount, name: approver, namespace: ${NS} }
+  - { kind: User, apiGroup: rbac.authorization.k8s.io, name: approver-user }
+  - { kind: Group, apiGroup: rbac.authorization.k8s.io, name: oncall }
 ---
 apiVersion: thoughtgate.io/v1alpha1
 kind: ApprovalChannel
@@ -149,7 +151,7 @@ describe('the CLI on the real API server', () => {
   test('a decision is owned by its request: deleting the request deletes it (the garbage collector, through the admission policy); an orphaning delete only drops the reference', async () => {
     const uid = await createRequest('gc-cascade');
     const r = await cli(['approve', 'gc-cascade', '-n', NS, '--kubeconfig', approverFile, '--no-wait']);
-    expect(r).toMatchObject({ code: 0, err: '' });
+    expect(r).toEqual({ code: 0, err: '', out: expect.stringContaining('created (approve gc-cascade as') });
     const name = createdName(r.out);
     expect((await decision(name)).metadata.ownerReferences).toEqual([
       { apiVersion: 'thoughtgate.io/v1alpha1', kind: 'ApprovalRequest', name: 'gc-cascade', uid, controller: false, blockOwnerDeletion: false },
@@ -164,7 +166,7 @@ describe('the CLI on the real API server', () => {
     // which the policy's and the CRD's spec immutability allow) and leaves the decision.
     await createRequest('gc-orphan');
     const o = await cli(['reject', 'gc-orphan', '-n', NS, '--kubeconfig', approverFile, '--no-wait']);
-    expect(o.code).toBe(0);
+    expect(o).toEqual({ code: 0, err: '', out: expect.stringContaining('created (reject gc-orphan as') });
     const orphan = createdName(o.out);
     await kubectl(['delete', 'approvalrequest', 'gc-orphan', '-n', NS, '--cascade=orphan']);
     const left = await until(
@@ -181,9 +183,7 @@ describe('the CLI on the real API server', () => {
   test('--as from an admin kubeconfig decides as the impersonated user, and it counts', async () => {
     await createRequest('as-flag');
     const r = await cli(['approve', 'as-flag', '-n', NS, '--kubeconfig', adminFile, '--as', 'approver-user', '--reason', 'on behalf']);
-    expect(r.err).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.out).toContain('approve by approver-user counted. The ApprovalRequest is Approved (approvals 1/1)');
+    expect(r).toEqual({ code: 0, err: '', out: expect.stringContaining('approve by approver-user counted. The ApprovalRequest is Approved (approvals 1/1)') });
     const ar = await getJson(['get', 'approvalrequest', 'as-flag', '-n', NS]);
     expect(ar.status).toMatchObject({ phase: 'Approved', decidedBy: [{ id: 'k8s:approver-user' }] });
     const items = (await getJson(['get', 'approvaldecisions', '-n', NS])).items.filter((d: any) => d.spec.approvalRequest === 'as-flag');
@@ -194,17 +194,14 @@ describe('the CLI on the real API server', () => {
     await createRequest('as-kubeconfig');
     const file = kubeconfigWith('as-carol', { ...admin.users[0].user, as: 'carol', 'as-groups': ['oncall'] });
     const r = await cli(['reject', 'as-kubeconfig', '-n', NS, '--kubeconfig', file, '--reason', 'freeze']);
-    expect(r.err).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.out).toContain('reject by carol counted. The ApprovalRequest is Rejected');
+    expect(r).toEqual({ code: 0, err: '', out: expect.stringContaining('reject by carol counted. The ApprovalRequest is Rejected') });
     const d = (await getJson(['get', 'approvaldecisions', '-n', NS])).items.find((x: any) => x.spec.approvalRequest === 'as-kubeconfig');
     expect(d.spec.user).toEqual({ username: 'carol', groups: ['oncall', 'system:authenticated'] });
 
     // The same flags on the command line, over a kubeconfig without impersonation.
     await createRequest('as-group-flag');
     const g = await cli(['approve', 'as-group-flag', '-n', NS, '--kubeconfig', adminFile, '--as', 'dave', '--as-group', 'oncall']);
-    expect(g.code).toBe(0);
-    expect(g.out).toContain('approve by dave counted');
+    expect(g).toEqual({ code: 0, err: '', out: expect.stringContaining('approve by dave counted') });
 
     // The approver's ServiceAccount may not impersonate: the API server refuses, the CLI says why.
     const no = await cli(['approve', 'as-group-flag', '-n', NS, '--kubeconfig', approverFile, '--as', 'approver-user']);
@@ -226,8 +223,6 @@ process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/
       exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [plugin], interactiveMode: 'Never', provideClusterInfo: true },
     });
     const r = await cli(['approve', 'by-exec', '-n', NS, '--kubeconfig', file]);
-    expect(r.err).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.out).toContain(`approve by ${sa('approver')} counted`);
+    expect(r).toEqual({ code: 0, err: '', out: expect.stringContaining(`approve by ${sa('approver')} counted`) });
   });
 });

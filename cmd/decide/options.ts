@@ -34,13 +34,13 @@ ApprovalChannel under approvers.kubernetes. ${
   --no-wait              create the decision and exit
   -h, --help             show this help
 
-Your RBAC needs create (and get, to wait) on approvaldecisions.thoughtgate.io in
-the namespace; docs/approvals.md has a Role. With --as (or "as" in the kubeconfig)
-the decision is the impersonated user's, and you need the impersonate verb.
-An exec credential plugin of the kubeconfig gets the terminal only when its
-interactiveMode allows it, and must answer within ${EXEC_TIMEOUT_MS / 1000}s (${EXEC_INTERACTIVE_TIMEOUT_MS / 1000}s when it
-may prompt).
-The decision is owned by the request: deleting the request deletes it.
+Your RBAC needs create (and get, to wait) on approvaldecisions.thoughtgate.io
+in the namespace, and get on approvalrequests (the decision is then owned by
+the request: deleting the request deletes it); docs/approvals.md has a Role.
+With --as (or "as" in the kubeconfig) the decision is the impersonated user's,
+and you need the impersonate verb. An exec credential plugin of the kubeconfig
+gets the terminal only when its interactiveMode allows it, and must answer
+within ${EXEC_TIMEOUT_MS / 1000}s (${EXEC_INTERACTIVE_TIMEOUT_MS / 1000}s when it may prompt).
 
 Exit status: 0 counted (or created, with --no-wait), 1 not counted (the message
 says why: not an approver, already decided, expired, ...) or refused, 2 bad

@@ -71,7 +71,7 @@ export async function whoAmI(c: Call): Promise<DecisionUser> {
   if (r.status === 401) throw new DecideSetupError(`the API server at ${c.t.server} refused your credentials (expired or not of this cluster)`);
   if (r.status === 403)
     throw new DecideSetupError(
-      `the API server at ${c.t.server} refused to say who you are: ${apiMessage(r)} (impersonating someone needs the impersonate verb)`,
+      `the API server at ${c.t.server} refused to say who you are: ${apiMessage(r)} (to act as someone else, with --as or a kubeconfig's "as", you need the impersonate verb)`,
     );
   if (r.status !== 200 && r.status !== 201)
     throw new DecideSetupError(`cannot learn who you are (SelfSubjectReview, Kubernetes 1.28 or later): ${apiMessage(r)}`);
