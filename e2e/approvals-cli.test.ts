@@ -3,7 +3,8 @@
 // runs all default controllers) delete a decision with its request, through the admission policy
 // and the CRD's immutability rule; impersonation from --as/--as-group and from a kubeconfig's
 // `as`/`as-groups` (the SelfSubjectReview, the policy and the operator all see the impersonated
-// user); and an exec credential plugin. The operator (the real binary) counts the decisions.
+// user); and an exec credential plugin. The operator (the real binary) counts the decisions. The
+// approvers are people (impersonated by the admin), never ServiceAccounts.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,6 @@ const e2e = e2eCluster('apcli');
 const NS = e2e.ns('agents');
 const OPNS = e2e.ns('system');
 const MWC = e2e.ns('injector');
-const sa = (name: string) => `system:serviceaccount:${NS}:${name}`;
 let fake: FakeSlack;
 let operator: Proc;
 let dir: string;
@@ -132,7 +132,7 @@ metadata: { name: approvals }
 spec:
   slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
   approvers:
-    kubernetes: { users: ["${sa('approver')}", approver-user], groups: [oncall] }
+    kubernetes: { users: [approver-user], groups: [oncall] }
   timeout: 5m
 `,
   );
@@ -150,7 +150,7 @@ e2e.cleanup(async () => {
 describe('the CLI on the real API server', () => {
   test('a decision is owned by its request: deleting the request deletes it (the garbage collector, through the admission policy); an orphaning delete only drops the reference', async () => {
     const uid = await createRequest('gc-cascade');
-    const r = await cli(['approve', 'gc-cascade', '-n', NS, '--kubeconfig', approverFile, '--no-wait']);
+    const r = await cli(['approve', 'gc-cascade', '-n', NS, '--kubeconfig', adminFile, '--as', 'approver-user', '--no-wait']);
     expect(r).toEqual({ code: 0, err: '', out: expect.stringContaining('created (approve gc-cascade as') });
     const name = createdName(r.out);
     expect((await decision(name)).metadata.ownerReferences).toEqual([
@@ -165,7 +165,7 @@ describe('the CLI on the real API server', () => {
     // --cascade=orphan: the garbage collector removes the ownerReference (an update of metadata,
     // which the policy's and the CRD's spec immutability allow) and leaves the decision.
     await createRequest('gc-orphan');
-    const o = await cli(['reject', 'gc-orphan', '-n', NS, '--kubeconfig', approverFile, '--no-wait']);
+    const o = await cli(['reject', 'gc-orphan', '-n', NS, '--kubeconfig', adminFile, '--as', 'approver-user', '--no-wait']);
     expect(o).toEqual({ code: 0, err: '', out: expect.stringContaining('created (reject gc-orphan as') });
     const orphan = createdName(o.out);
     await kubectl(['delete', 'approvalrequest', 'gc-orphan', '-n', NS, '--cascade=orphan']);
@@ -177,7 +177,7 @@ describe('the CLI on the real API server', () => {
       },
       90_000,
     );
-    expect(left.spec).toMatchObject({ approvalRequest: 'gc-orphan', decision: 'Reject', user: { username: sa('approver') } });
+    expect(left.spec).toMatchObject({ approvalRequest: 'gc-orphan', decision: 'Reject', user: { username: 'approver-user' } });
   }, 200_000);
 
   test('--as from an admin kubeconfig decides as the impersonated user, and it counts', async () => {
@@ -209,20 +209,25 @@ describe('the CLI on the real API server', () => {
     expect(no.err).toMatch(/refused to say who you are: .*cannot impersonate resource "users".*impersonate verb/);
   });
 
-  test("an exec credential plugin's token authenticates (the plugin gets no stdin and KUBERNETES_EXEC_INFO)", async () => {
+  test("an exec credential plugin's client certificate authenticates (no stdin, KUBERNETES_EXEC_INFO), impersonating the kubeconfig's as", async () => {
     await createRequest('by-exec');
-    const token = (await kubectl(['create', 'token', 'approver', '-n', NS, '--duration=1h'])).trim();
+    const u = admin.users[0].user;
+    const pem = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
     const plugin = join(dir, 'plugin.mjs');
     writeFileSync(
       plugin,
       `const info = JSON.parse(process.env.KUBERNETES_EXEC_INFO);
 if (info.spec.interactive !== false || !info.spec.cluster?.server) { process.stderr.write('unexpected ' + JSON.stringify(info)); process.exit(4); }
-process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: ${JSON.stringify(token)} } }));`,
+process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: ${JSON.stringify({
+        clientCertificateData: pem(u['client-certificate-data']),
+        clientKeyData: pem(u['client-key-data']),
+      })} }));`,
     );
     const file = kubeconfigWith('exec', {
       exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [plugin], interactiveMode: 'Never', provideClusterInfo: true },
+      as: 'approver-user',
     });
     const r = await cli(['approve', 'by-exec', '-n', NS, '--kubeconfig', file]);
-    expect(r).toEqual({ code: 0, err: '', out: expect.stringContaining(`approve by ${sa('approver')} counted`) });
+    expect(r).toEqual({ code: 0, err: '', out: expect.stringContaining('approve by approver-user counted') });
   });
 });

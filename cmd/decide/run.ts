@@ -119,11 +119,6 @@ export async function decide(o: DecideOptions, deps: Deps = {}): Promise<number>
       write(`thoughtgate ${verb}: ${open}\n`);
       return 1;
     }
-    if (!open.uid)
-      warn(
-        `thoughtgate ${verb}: note: you may not read ApprovalRequest ${ns}/${o.name}, so the decision has no ownerReference ` +
-          'and is not deleted with the request (get on approvalrequests, docs/approvals.md)\n',
-      );
     progress.stage = 'creating';
     const outcome = await create(call, ns, o, user, open.uid);
     if (typeof outcome === 'string') {
@@ -132,6 +127,11 @@ export async function decide(o: DecideOptions, deps: Deps = {}): Promise<number>
     }
     progress.stage = 'created';
     progress.decision = outcome.name;
+    if (!open.uid)
+      warn(
+        `thoughtgate ${verb}: note: you may not read ApprovalRequest ${ns}/${o.name}, so the decision has no ownerReference ` +
+          'and is not deleted with the request (get on approvalrequests, docs/approvals.md)\n',
+      );
     if (o.waitMs === 0) {
       write(`ApprovalDecision ${ns}/${outcome.name} created (${verb} ${o.name} as ${user.username}); not waiting for the operator\n`);
       return 0;
