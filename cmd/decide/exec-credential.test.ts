@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExecCredentialError, execPlan, parseExecCredential, runExecPlugin, type ExecSpec } from './exec-credential.js';
+import { CredentialError, execPlan, parseExecCredential, runExecPlugin, type ExecSpec } from './exec-credential.js';
 
 const CRED = (status: Record<string, unknown>, apiVersion = 'client.authentication.k8s.io/v1') =>
   JSON.stringify({ apiVersion, kind: 'ExecCredential', status });
@@ -112,7 +112,7 @@ describe('running the exec credential plugin', () => {
 
   test('a plugin that never answers is killed at the bound, with an error naming it', async () => {
     const { p } = run(plugin('hangs', 'setInterval(() => {}, 1000);'), { timeoutMs: 300 });
-    await expect(p).rejects.toThrow(ExecCredentialError);
+    await expect(p).rejects.toThrow(CredentialError);
     await expect(p).rejects.toThrow(
       /the credential plugin ".*hangs\.mjs" \(kubeconfig user oidc\) gave no credential within 300 ms; it may be waiting for input it cannot get/,
     );

@@ -36,13 +36,16 @@ export interface ExecCredential {
   expiresAt?: number;
 }
 
-/** The plugin could not give a credential; the message names it and says why. */
-export class ExecCredentialError extends Error {}
+/** No credential could be had (a plugin failed or hung, a provider did not answer); the message names the source. */
+export class CredentialError extends Error {}
 
 /** Bound on a plugin that cannot prompt anyone (no terminal, or interactiveMode: Never). */
 export const EXEC_TIMEOUT_MS = 30_000;
 /** Bound on a plugin given the terminal: a person types a password or finishes a browser login. */
 export const EXEC_INTERACTIVE_TIMEOUT_MS = 120_000;
+
+/** A bound for messages: "30s", or "500 ms" below a second (tests). */
+export const boundText = (ms: number): string => (ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)}s`);
 
 export interface ExecPlan {
   command: string;
@@ -66,17 +69,17 @@ export interface PlanContext {
   interactiveTimeoutMs?: number;
 }
 
-/** How to run the plugin (pure); throws ExecCredentialError when it cannot be run as configured. */
+/** How to run the plugin (pure); throws CredentialError when it cannot be run as configured. */
 export function execPlan(spec: ExecSpec, c: PlanContext): ExecPlan {
   const args = spec.args ?? [];
   const shown = [spec.command ?? '', ...args].join(' ');
   const describe = `the credential plugin "${shown.length > 120 ? `${shown.slice(0, 117)}...` : shown}" (kubeconfig user ${c.userName})`;
-  if (!spec.command) throw new ExecCredentialError(`kubeconfig user ${c.userName}: exec has no command`);
+  if (!spec.command) throw new CredentialError(`kubeconfig user ${c.userName}: exec has no command`);
   const mode = spec.interactiveMode || 'IfAvailable';
   if (mode !== 'Never' && mode !== 'IfAvailable' && mode !== 'Always')
-    throw new ExecCredentialError(`${describe}: interactiveMode "${mode}" is not one of Never, IfAvailable, Always`);
+    throw new CredentialError(`${describe}: interactiveMode "${mode}" is not one of Never, IfAvailable, Always`);
   if (mode === 'Always' && !c.stdinIsTTY)
-    throw new ExecCredentialError(`${describe} needs a terminal (interactiveMode: Always) and standard input is not one; run it from a terminal`);
+    throw new CredentialError(`${describe} needs a terminal (interactiveMode: Always) and standard input is not one; run it from a terminal`);
   const interactive = mode !== 'Never' && c.stdinIsTTY;
   const command = c.kubeconfigDir && !isAbsolute(spec.command) && spec.command.includes(sep) ? join(c.kubeconfigDir, spec.command) : spec.command;
   const info = {
@@ -113,24 +116,24 @@ function execClusterInfo(c: ExecCluster): Record<string, unknown> {
   };
 }
 
-/** The credential in a plugin's stdout (pure); throws ExecCredentialError naming what is wrong. */
+/** The credential in a plugin's stdout (pure); throws CredentialError naming what is wrong. */
 export function parseExecCredential(stdout: string, plan: Pick<ExecPlan, 'describe'>, apiVersion?: string): ExecCredential {
   let o: { apiVersion?: unknown; kind?: unknown; status?: Record<string, unknown> };
   try {
     o = JSON.parse(stdout) as typeof o;
   } catch {
-    throw new ExecCredentialError(`${plan.describe} printed no ExecCredential JSON (${JSON.stringify(stdout.slice(0, 80))})`);
+    throw new CredentialError(`${plan.describe} printed no ExecCredential JSON (${JSON.stringify(stdout.slice(0, 80))})`);
   }
   if (o?.kind !== 'ExecCredential')
-    throw new ExecCredentialError(`${plan.describe} printed a ${String(o?.kind ?? 'document without kind')}, not an ExecCredential`);
+    throw new CredentialError(`${plan.describe} printed a ${String(o?.kind ?? 'document without kind')}, not an ExecCredential`);
   if (apiVersion && o.apiVersion !== apiVersion)
-    throw new ExecCredentialError(`${plan.describe} answered apiVersion ${String(o.apiVersion)}, but the kubeconfig asks for ${apiVersion}`);
+    throw new CredentialError(`${plan.describe} answered apiVersion ${String(o.apiVersion)}, but the kubeconfig asks for ${apiVersion}`);
   const s = o.status ?? {};
   const str = (k: string) => (typeof s[k] === 'string' && s[k] ? (s[k] as string) : undefined);
   const token = str('token');
   const cert = str('clientCertificateData');
   const key = str('clientKeyData');
-  if (!token && !(cert && key)) throw new ExecCredentialError(`${plan.describe} gave neither a token nor a client certificate and key`);
+  if (!token && !(cert && key)) throw new CredentialError(`${plan.describe} gave neither a token nor a client certificate and key`);
   const exp = str('expirationTimestamp');
   const expiresAt = exp ? Date.parse(exp) : undefined;
   return {
@@ -162,12 +165,12 @@ export function runExecPlugin(
       settled = true;
       clearTimeout(timer);
       o.signal?.removeEventListener('abort', onAbort);
-      reject(new ExecCredentialError(message));
+      reject(new CredentialError(message));
     };
     const timer = setTimeout(() => {
       stop();
       fail(
-        `${plan.describe} gave no credential within ${plan.timeoutMs < 1000 ? `${plan.timeoutMs} ms` : `${Math.round(plan.timeoutMs / 1000)}s`}` +
+        `${plan.describe} gave no credential within ${boundText(plan.timeoutMs)}` +
           (plan.stdin === 'ignore'
             ? '; it may be waiting for input it cannot get (no terminal, or interactiveMode: Never): run it yourself (or kubectl) to log in, then retry'
             : ''),

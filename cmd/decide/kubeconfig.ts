@@ -9,7 +9,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { createTransport, type Credentials, type Transport } from '../../kube/transport.js';
 import { kubeConfigCredentials, loadKubeConfig } from '../../operator/kube-transport.js';
-import { execPlan, runExecPlugin, type ExecCredential, type ExecSpec } from './exec-credential.js';
+import { boundText, CredentialError, EXEC_TIMEOUT_MS, execPlan, runExecPlugin, type ExecCredential, type ExecSpec } from './exec-credential.js';
 import { impersonationHeaders, impersonationOfUser, mergeImpersonation, type Impersonation, type RawKubeUser } from './impersonation.js';
 
 export interface KubeconfigChoice {
@@ -40,7 +40,9 @@ export async function connect(o: KubeconfigChoice, deps: ConnectDeps = {}): Prom
   const raw = user ? rawUser(kubeconfigFiles(o.kubeconfig, env), user.name) : undefined;
   const headers = impersonationHeaders(mergeImpersonation(impersonationOfUser(raw?.user, user?.name ?? ''), o.impersonate ?? {}));
   const exec = (user?.exec ?? undefined) as ExecSpec | undefined;
-  const credentials = exec ? execCredentials(kc, exec, { ...deps, env, ...(raw?.dir ? { kubeconfigDir: raw.dir } : {}) }) : kubeConfigCredentials(kc);
+  const credentials = exec
+    ? execCredentials(kc, exec, { ...deps, env, ...(raw?.dir ? { kubeconfigDir: raw.dir } : {}) })
+    : bounded(kubeConfigCredentials(kc), deps.execTimeoutMs ?? EXEC_TIMEOUT_MS, deps.signal);
   const ns = kc.getContextObject(kc.getCurrentContext())?.namespace;
   return {
     transport: createTransport({
@@ -134,4 +136,28 @@ function execCredentials(kc: KubeConfig, spec: ExecSpec, d: ConnectDeps & { env:
       return c.token ? `Bearer ${c.token}` : undefined;
     },
   };
+}
+
+/**
+ * Other credentials bounded too: an auth-provider (OIDC) may refresh its token over the network
+ * with no deadline of its own, and Ctrl-C must not wait for it.
+ */
+export function bounded(c: Credentials, ms: number, signal?: AbortSignal): Credentials {
+  const within = <T>(p: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const finish = (f: () => void) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        f();
+      };
+      const onAbort = () => finish(() => reject(signal!.reason));
+      const timer = setTimeout(() => finish(() => reject(new CredentialError(`the credentials of ${c.describe} did not come within ${boundText(ms)}`))), ms);
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      p.then(
+        (v) => finish(() => resolve(v)),
+        (e: unknown) => finish(() => reject(e)),
+      );
+    });
+  return { describe: c.describe, tls: () => within(c.tls()), authorization: (refresh) => within(c.authorization(refresh)) };
 }

@@ -12,7 +12,7 @@ import { API_VERSION } from '../../api/wellknown.js';
 import { KubeError } from '../../kube/protocol.js';
 import type { Response, Transport } from '../../kube/transport.js';
 import { apiMessage, DecideSetupError, jsonAnswer } from './answers.js';
-import { ExecCredentialError } from './exec-credential.js';
+import { CredentialError } from './exec-credential.js';
 import { connect, type ConnectDeps } from './kubeconfig.js';
 import { decisionGenerateName, type DecideOptions } from './options.js';
 
@@ -56,7 +56,7 @@ async function send(c: Call, what: string, method: 'GET' | 'POST', p: string, bo
     });
   } catch (err) {
     if (c.signal.aborted) throw err;
-    if (err instanceof ExecCredentialError) throw new DecideSetupError(err.message);
+    if (err instanceof CredentialError) throw new DecideSetupError(err.message);
     throw new DecideSetupError(`cannot reach the Kubernetes API server at ${c.t.server}: ${(err as Error).message}`);
   }
 }
