@@ -123,5 +123,5 @@ export function decisionPolicyObjects(): [Record<string, unknown>, Record<string
   ];
 }
 
-/** The prefix of an ApprovalRequest vote's `by` for a Kubernetes user (Slack votes carry Slack user ids). */
-export const KUBERNETES_VOTER_PREFIX = 'k8s:';
+/** The prefix of an ApprovalRequest vote's `by` for a Kubernetes user (defined with the votes). */
+export { KUBERNETES_VOTER_PREFIX } from './approval-request.js';

@@ -70,6 +70,13 @@ describe('the chart, rendered', () => {
     }
   });
 
+  test("the chart refuses Kubernetes 1.29 (ValidatingAdmissionPolicy v1 is served from 1.30) and takes 1.30 and providers' versions", async () => {
+    const old = await helm(['template', 'tg', CHART, '--kube-version', '1.29.9']);
+    expect(old.code).not.toBe(0);
+    expect(old.stderr).toContain('chart requires kubeVersion: >=1.30.0-0');
+    for (const v of ['1.30.0', 'v1.30.2-gke.1000']) expect((await helm(['template', 'tg', CHART, '--kube-version', v])).code).toBe(0);
+  });
+
   test('helm template renders every object in the release namespace, with the names the operator is told', async () => {
     const objs = await template();
     expect(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
