@@ -5,22 +5,28 @@
 // `as`/`as-groups` (the SelfSubjectReview, the policy and the operator all see the impersonated
 // user); and an exec credential plugin. The operator (the real binary) counts the decisions. The
 // approvers are people (impersonated by the admin), never ServiceAccounts.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { applyDecisionPolicy, startApprovalsOperator, startApprovalsSlack } from './support/approval-pod.js';
+import {
+  applyDecisionPolicy,
+  approvalChannel,
+  decisionPolicyEnforced,
+  startApprovalsBase,
+  startApprovalsOperator,
+  type ApprovalsBase,
+} from './support/approval-pod.js';
+import { createApprovalRequest, decideCli } from './support/decide-cli.js';
 import { e2eCluster, getJson, kubectl, kubectlResult, until } from './support/k8s.js';
-import { CHANNEL, TOKEN } from '../test/approvals-harness.js';
-import type { FakeSlack } from '../test/fakes/slack-server.js';
-import { CLI, type Proc } from '../test/support/processes.js';
+import { serviceAccountKubeconfig } from './support/kube-users.js';
+import type { Proc } from '../test/support/processes.js';
 
 const e2e = e2eCluster('apcli');
 const NS = e2e.ns('agents');
 const OPNS = e2e.ns('system');
 const MWC = e2e.ns('injector');
-let fake: FakeSlack;
+let base: ApprovalsBase;
 let operator: Proc;
 let dir: string;
 /** The admin's kubeconfig, flattened (certificates inline). */
@@ -28,12 +34,7 @@ let admin: any;
 let adminFile: string;
 let approverFile: string;
 
-const cli = (args: string[]): Promise<{ code: number; out: string; err: string }> =>
-  new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', HOME: dir } }, (error, out, err) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out, err }),
-    );
-  });
+const cli = (args: string[]) => decideCli(dir, args);
 
 /** The admin's kubeconfig with this `user` map (and namespace NS). */
 function kubeconfigWith(name: string, user: Record<string, unknown>): string {
@@ -46,27 +47,9 @@ function kubeconfigWith(name: string, user: Record<string, unknown>): string {
   return file;
 }
 
+/** A pending request of channel approvals; its uid. */
 async function createRequest(name: string): Promise<string> {
-  await kubectl(
-    ['apply', '-n', NS, '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'thoughtgate.io/v1alpha1',
-      kind: 'ApprovalRequest',
-      metadata: { name },
-      spec: {
-        channel: 'approvals',
-        workload: { namespace: NS, serviceAccount: 'agent', pod: 'agent' },
-        source: 'up',
-        method: 'tools/call',
-        tool: 'deploy',
-        arguments: { service: name },
-        requestHash: 'a'.repeat(64),
-        taskId: name,
-        reason: 'deploys need approval',
-        expiresAt: new Date(Date.now() + 300_000).toISOString(),
-      },
-    }),
-  );
+  await createApprovalRequest(NS, name);
   return (await getJson(['get', 'approvalrequest', name, '-n', NS])).metadata.uid;
 }
 
@@ -81,32 +64,17 @@ const decision = (name: string) => getJson(['get', 'approvaldecision', name, '-n
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tg-apcli-'));
-  fake = await startApprovalsSlack();
-  await e2e.namespace('system');
-  await e2e.namespace('agents');
+  base = await startApprovalsBase(e2e);
   await kubectl(['create', 'serviceaccount', 'approver', '-n', NS]);
-  await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', NS, `--from-literal=token=${TOKEN}`]);
   admin = parseYaml(await kubectl(['config', 'view', '--raw', '--minify', '--flatten']));
   adminFile = kubeconfigWith('admin', admin.users[0].user);
+  approverFile = await serviceAccountKubeconfig(dir, NS, 'approver');
 
   await applyDecisionPolicy();
   e2e.cleanup(() => kubectlResult(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', 'thoughtgate-approval-decisions']));
-  await until(
-    'the admission policy enforced',
-    async () => {
-      const r = await kubectlResult(
-        ['create', '--dry-run=server', '-n', NS, '-f', '-'],
-        JSON.stringify({
-          apiVersion: 'thoughtgate.io/v1alpha1',
-          kind: 'ApprovalDecision',
-          metadata: { generateName: 'x-' },
-          spec: { approvalRequest: 'x', decision: 'Approve', user: { username: 'someone-else', groups: [] } },
-        }),
-      );
-      return r.code !== 0 && r.stderr.includes('spec.user.username must be your own username');
-    },
-    30_000,
-  );
+  await decisionPolicyEnforced(NS);
+  // The people decide (approver-user, and the group oncall): they may read requests, so their
+  // decisions are owned by them. The ServiceAccount only shows a refused impersonation.
   await kubectl(
     ['apply', '-n', NS, '-f', '-'],
     `
@@ -115,35 +83,24 @@ kind: Role
 metadata: { name: approval-deciders }
 rules:
   - { apiGroups: [thoughtgate.io], resources: [approvaldecisions], verbs: [create, get] }
-  - { apiGroups: [thoughtgate.io], resources: [approvalrequests], verbs: [get, list, watch] }
+  - { apiGroups: [thoughtgate.io], resources: [approvalrequests], verbs: [get] }
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata: { name: approval-deciders }
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: approval-deciders }
 subjects:
-  - { kind: ServiceAccount, name: approver, namespace: ${NS} }
   - { kind: User, apiGroup: rbac.authorization.k8s.io, name: approver-user }
   - { kind: Group, apiGroup: rbac.authorization.k8s.io, name: oncall }
 ---
-apiVersion: thoughtgate.io/v1alpha1
-kind: ApprovalChannel
-metadata: { name: approvals }
-spec:
-  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
-  approvers:
-    kubernetes: { users: [approver-user], groups: [oncall] }
-  timeout: 5m
-`,
+${approvalChannel('approvals', base.fake.url, { kubernetes: { users: ['approver-user'], groups: ['oncall'] } })}`,
   );
-  const token = (await kubectl(['create', 'token', 'approver', '-n', NS, '--duration=1h'])).trim();
-  approverFile = kubeconfigWith('approver', { token });
-  operator = await startApprovalsOperator(OPNS, MWC, fake);
+  operator = await startApprovalsOperator(OPNS, MWC, base.fake);
 }, 180_000);
 
 e2e.cleanup(async () => {
   await operator?.stop();
-  await fake?.close();
+  await base?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
