@@ -5,7 +5,6 @@
 // call of an injected pod's sidecar completes. People of different rights are a person with a
 // client certificate (the approver), ServiceAccounts (their own tokens: no ServiceAccount may be
 // an approver) and impersonated users (the admin's Impersonate-User/Group).
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,11 +21,12 @@ import {
   startApprovalsOperator,
   type ApprovalsBase,
 } from './support/approval-pod.js';
+import { createApprovalRequest, decideCli } from './support/decide-cli.js';
 import { e2eCluster, getJson, kubectl, kubectlResult, until } from './support/k8s.js';
 import { serviceAccountKubeconfig, userKubeconfig } from './support/kube-users.js';
 import { ALICE, BOB, CHANNEL, type ApprovalUpstream } from '../test/approvals-harness.js';
 import type { FakeSlack } from '../test/fakes/slack-server.js';
-import { CLI, type Proc } from '../test/support/processes.js';
+import type { Proc } from '../test/support/processes.js';
 
 const e2e = e2eCluster('apkube');
 const NS = e2e.ns('agents');
@@ -46,36 +46,8 @@ let dir: string;
 /** kubeconfig files: the approver's, and ServiceAccounts' by name. */
 const kubeconfigs: Record<string, string> = {};
 
-const cli = (args: string[]): Promise<{ code: number; out: string; err: string }> =>
-  new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', HOME: dir } }, (error, out, err) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out, err }),
-    );
-  });
-
-/** An ApprovalRequest as a sidecar writes it (for the cases that need no held call). */
-async function createRequest(name: string, expiresInMs = 300_000, channel = 'approvals'): Promise<void> {
-  await kubectl(
-    ['apply', '-n', NS, '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'thoughtgate.io/v1alpha1',
-      kind: 'ApprovalRequest',
-      metadata: { name },
-      spec: {
-        channel,
-        workload: { namespace: NS, serviceAccount: 'agent', pod: 'agent' },
-        source: 'up',
-        method: 'tools/call',
-        tool: 'deploy',
-        arguments: { service: name },
-        requestHash: 'a'.repeat(64),
-        taskId: name,
-        reason: 'deploys need approval',
-        expiresAt: new Date(Date.now() + expiresInMs).toISOString(),
-      },
-    }),
-  );
-}
+const cli = (args: string[]) => decideCli(dir, args);
+const createRequest = (name: string, expiresInMs?: number, channel?: string) => createApprovalRequest(NS, name, expiresInMs, channel);
 
 /** kubectl as `user` with `groups` (impersonated by the admin). */
 const as = (user: string, groups: string[]) => [`--as=${user}`, ...groups.map((g) => `--as-group=${g}`)];
