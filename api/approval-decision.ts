@@ -147,8 +147,36 @@ export function decisionProbeObject(namespace: string, by: string): Record<strin
   return { apiVersion: API_VERSION, kind: APPROVAL_DECISION_KIND.kind, metadata: { generateName: `thoughtgate-${by}-`, namespace }, spec };
 }
 
-/** Whether a refusal's message is our policy's: "ValidatingAdmissionPolicy 'NAME' with binding 'NAME' denied request: …". */
-export const refusedByDecisionPolicy = (message: string): boolean => message.includes(`ValidatingAdmissionPolicy '${DECISION_POLICY_NAME}'`);
+const escapeRegExp = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The refusal our policy gives the probe, as the API server words it (its reason is Forbidden, so
+ * HTTP 403): `approvaldecisions.thoughtgate.io "NAME" is forbidden: ValidatingAdmissionPolicy
+ * 'POLICY' with binding 'BINDING' denied request: MESSAGE`, with the first validation's message
+ * (the probe's username is the one that is not its creator's). Anchored: a webhook's denial always
+ * starts `admission webhook "…" denied`, an RBAC refusal `… is forbidden: User "…"`, and another
+ * policy carries its own name, so none can pass for this one by quoting it.
+ */
+const POLICY_REFUSAL = new RegExp(
+  `^${escapeRegExp(`${APPROVAL_DECISION_KIND.plural}.${GROUP}`)} "[^"]*" is forbidden: ValidatingAdmissionPolicy '${escapeRegExp(DECISION_POLICY_NAME)}' with binding '${escapeRegExp(DECISION_POLICY_NAME)}' denied request: ${escapeRegExp(DECISION_POLICY_VALIDATIONS[0].message)}$`,
+);
+
+/**
+ * Whether the API server's answer to the probe (HTTP status and body) is our policy's refusal:
+ * a 403 whose body is a Status with reason Forbidden and exactly that message. Anything else (a
+ * webhook, RBAC, another policy, a proxy's page) proves nothing.
+ */
+export function refusedByDecisionPolicy(status: number, body: string): boolean {
+  if (status !== 403) return false;
+  let s: unknown;
+  try {
+    s = JSON.parse(body);
+  } catch {
+    return false;
+  }
+  const st = s as { kind?: unknown; reason?: unknown; message?: unknown } | null;
+  return !!st && st.kind === 'Status' && st.reason === 'Forbidden' && typeof st.message === 'string' && POLICY_REFUSAL.test(st.message);
+}
 
 /** The prefix of an ApprovalRequest vote's `by` for a Kubernetes user (defined with the votes). */
 export { KUBERNETES_VOTER_PREFIX } from './approval-request.js';

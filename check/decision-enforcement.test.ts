@@ -25,9 +25,22 @@ describe('the dry-run ApprovalDecision', () => {
 });
 
 describe('what its answer proves', () => {
-  test('refused by our policy (403 Forbidden as shipped, or 422 Invalid): ok', () => {
+  test('refused by our policy (403 Forbidden, as the shipped policy words it): ok', () => {
     expect(checkDecisionEnforced(refused(403, 'Forbidden', POLICY_DENIAL), 'tg')).toMatchObject({ id: 'approvals/decision-enforced', status: 'ok' });
-    expect(checkDecisionEnforced(refused(422, 'Invalid', POLICY_DENIAL), 'tg').status).toBe('ok');
+  });
+  test("nothing passes for our policy's refusal by quoting it: a webhook, another reason or status, a message with more around it", () => {
+    for (const r of [
+      refused(403, 'Forbidden', `admission webhook "x.example.com" denied the request: ValidatingAdmissionPolicy '${DECISION_POLICY_NAME}' says no`),
+      refused(403, 'Forbidden', `admission webhook "x.example.com" denied the request: ${POLICY_DENIAL}`),
+      refused(403, 'Forbidden', `${POLICY_DENIAL} (and more)`),
+      refused(422, 'Invalid', POLICY_DENIAL),
+      refused(403, 'Invalid', POLICY_DENIAL),
+      refused(500, 'InternalError', POLICY_DENIAL),
+      refused(403, 'Forbidden', POLICY_DENIAL.replace(`with binding '${DECISION_POLICY_NAME}'`, "with binding 'other'")),
+    ])
+      expect(checkDecisionEnforced(r, 'tg').status).toBe('warn');
+    // A proxy page quoting the policy's refusal is not a Status.
+    expect(probeAnswer(403, `<html>${POLICY_DENIAL}</html>`, 'x')).toMatchObject({ byPolicy: false });
   });
   test('a 200 or 201 is an acceptance; a refusal that is not a Status (a proxy page) keeps its start', () => {
     expect(probeAnswer(201, '{}', 'x')).toEqual({ accepted: true });

@@ -28,7 +28,12 @@ export function decisionProbe(namespace: string): { path: string; body: Record<s
 /** The API server's HTTP answer as a DecisionProbe (a refusal worded by kube/: HTTP status, Status reason and message). */
 export function probeAnswer(status: number, body: string, what: string): DecisionProbe {
   if (status === 200 || status === 201) return { accepted: true };
-  return { accepted: false, status, message: errorFromResponse(status, body, what, 'create on approvaldecisions').message };
+  return {
+    accepted: false,
+    status,
+    message: errorFromResponse(status, body, what, 'create on approvaldecisions').message,
+    byPolicy: refusedByDecisionPolicy(status, body),
+  };
 }
 
 export function checkDecisionEnforced(r: Read<DecisionProbe>, namespace: string): CheckResult {
@@ -47,7 +52,7 @@ export function checkDecisionEnforced(r: Read<DecisionProbe>, namespace: string)
         `or the policy or binding ${DECISION_POLICY_NAME} is missing or does not deny (see approvals/decision-policy). ` +
         'The operator ignores decisions from kubectl meanwhile (it makes the same dry run before counting one); take away create on approvaldecisions until this passes',
     };
-  if ((p.status === 403 || p.status === 422) && refusedByDecisionPolicy(p.message))
+  if (p.byPolicy)
     return {
       id,
       group,

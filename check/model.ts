@@ -109,7 +109,8 @@ export interface AccessAnswer extends AccessQuestion {
 }
 
 /** The API server's answer to the dry-run ApprovalDecision (decision-enforcement.ts); a refusal's `message` holds its Status's message. */
-export type DecisionProbe = { accepted: true } | { accepted: false; status: number; message: string };
+/** `byPolicy`: refused by the identity policy itself, as the API server words it (refusedByDecisionPolicy). */
+export type DecisionProbe = { accepted: true } | { accepted: false; status: number; message: string; byPolicy: boolean };
 
 /** The installation's object names, as the operator Deployment's flags set them (operator defaults otherwise). */
 export interface Installation {

@@ -4,7 +4,7 @@
 // be counted once the API server answers; only a definitive state (no policy) marks it Ignored.
 import http from 'node:http';
 import * as k8s from '@kubernetes/client-node';
-import { DECISION_POLICY_NAME, decisionPolicyObjects } from '../api/approval-decision.js';
+import { DECISION_POLICY_NAME, DECISION_POLICY_VALIDATIONS, decisionPolicyObjects } from '../api/approval-decision.js';
 import { createLogger } from '../lib/log.js';
 import { approvalDecisionController } from './approval-decision-controller.js';
 import { EventRecorder } from './events.js';
@@ -57,7 +57,7 @@ interface Api {
    * What the dry-run create of the probe decision answers: refused by the identity policy
    * (enforced), accepted (the admission plugin is off), or this status code from something else.
    */
-  probe: 'enforced' | 'accepted' | number;
+  probe: 'enforced' | 'accepted' | 'webhook' | number;
   /** The probes' query strings (each must be a dry run). */
   probes: string[];
   /** What a PATCH of the request's status answers. */
@@ -83,6 +83,15 @@ async function start(api: Api): Promise<{ reconcile: () => Promise<void>; close:
         api.probes.push(url.slice(url.indexOf('?')));
         if (api.probe === 'accepted') return send(201, JSON.parse(body));
         if (typeof api.probe === 'number') return status(api.probe);
+        if (api.probe === 'webhook')
+          return send(403, {
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            code: 403,
+            reason: 'Forbidden',
+            message: `admission webhook "deny.example.com" denied the request: ValidatingAdmissionPolicy '${DECISION_POLICY_NAME}' with binding '${DECISION_POLICY_NAME}' denied request: ${DECISION_POLICY_VALIDATIONS[0].message}`,
+          });
         // As kube-apiserver words a refusal by the policy (see check/decision-enforcement.test.ts).
         return send(403, {
           kind: 'Status',
@@ -90,7 +99,7 @@ async function start(api: Api): Promise<{ reconcile: () => Promise<void>; close:
           status: 'Failure',
           code: 403,
           reason: 'Forbidden',
-          message: `approvaldecisions.thoughtgate.io "thoughtgate-operator-x7" is forbidden: ValidatingAdmissionPolicy '${DECISION_POLICY_NAME}' with binding '${DECISION_POLICY_NAME}' denied request: spec.user.username must be your own username`,
+          message: `approvaldecisions.thoughtgate.io "thoughtgate-operator-x7" is forbidden: ValidatingAdmissionPolicy '${DECISION_POLICY_NAME}' with binding '${DECISION_POLICY_NAME}' denied request: ${DECISION_POLICY_VALIDATIONS[0].message}`,
         });
       }
       if (req.method === 'GET' && url === `/apis/thoughtgate.io/v1alpha1/namespaces/${NS}/approvalrequests/r1`) return send(200, request);
@@ -190,9 +199,10 @@ test('the policy installed as shipped but a dry run in a name nobody has accepte
   }));
 
 test.each([
-  [403, /may not create a dry-run ApprovalDecision/],
-  [500, /cannot prove the identity policy .* is enforced now/],
-])('a dry run refused by something else (%i) proves nothing: the decision stays open and counts once the proof works', (code, said) =>
+  [403, /refused by something else \(403: answered 403\); if the operator may not create approvaldecisions, its RBAC needs it/],
+  [500, /cannot prove the identity policy .* is enforced: .*refused by something else \(500: answered 500\)/],
+  ['webhook' as const, /refused by something else \(403: admission webhook "deny.example.com" denied the request/],
+])('a dry run refused by something else (%s) proves nothing: the decision stays open and counts once the proof works', (code, said) =>
   withController({ probe: code }, async (reconcile, api) => {
     await expect(reconcile()).rejects.toThrow(said);
     expect(api.requestWrites).toBe(0);

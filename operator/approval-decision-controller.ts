@@ -17,7 +17,7 @@ import type { ApprovalRequestStatus } from '../api/approval-request.js';
 import { API_VERSION, GROUP, VERSION } from '../api/wellknown.js';
 import { describeError } from '../lib/describe-error.js';
 import type { Span } from '../lib/tracing.js';
-import { planDecision, policyState, type DecisionPlan, type PolicyState } from './approval-decision-plan.js';
+import { planDecision, policyState, seePolicy, type DecisionPlan, type PolicyState, type SeenPolicy } from './approval-decision-plan.js';
 import { objectId, objectKey, type ObjectKey } from './keys.js';
 import type { KubeObject } from './kube-object.js';
 import { mergePatch, statusCode, truncate } from './kube-writes.js';
@@ -47,6 +47,8 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
   private readonly custom: k8s.CustomObjectsApi;
   private readonly admission: k8s.AdmissionregistrationV1Api;
   private stopped = false;
+  /** The policy's and binding's versions as this operator last read them (seePolicy). */
+  private seen: SeenPolicy | undefined;
 
   constructor(
     private readonly ctx: ControllerContext<ObjectKey>,
@@ -248,13 +250,19 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
         dryRun: 'All',
       });
     } catch (err) {
-      const said = `${describeError(err)} ${JSON.stringify((err as { body?: unknown }).body ?? '')}`;
-      if (refusedByDecisionPolicy(said)) return null;
       const code = statusCode(err);
+      const body = (err as { body?: unknown }).body;
+      if (code !== undefined && typeof body === 'string' && refusedByDecisionPolicy(code, body)) return null;
+      let said = describeError(err);
+      try {
+        said = (JSON.parse(String(body)) as { message?: string }).message ?? said;
+      } catch {
+        // not a Status: keep the error's own words
+      }
       throw new Error(
-        code === 403
-          ? `the operator may not create a dry-run ApprovalDecision in ${namespace}, which proves the identity policy is enforced (its RBAC needs create on approvaldecisions); decisions wait until it may`
-          : `cannot prove the identity policy ${DECISION_POLICY_NAME} is enforced now (a dry-run ApprovalDecision in ${namespace} was refused: ${code ?? ''} ${truncate(describeError(err))}); will try again`,
+        `cannot prove the identity policy ${DECISION_POLICY_NAME} is enforced: a dry-run ApprovalDecision in ${namespace} was refused by something else (${code ?? 'no answer'}: ${truncate(said)})` +
+          (code === 403 ? '; if the operator may not create approvaldecisions, its RBAC needs it (only ever as a dry run)' : '') +
+          '; decisions wait and are tried again',
         { cause: err },
       );
     }
@@ -278,7 +286,8 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
         read(() => this.admission.readValidatingAdmissionPolicy({ name: DECISION_POLICY_NAME })),
         read(() => this.admission.readValidatingAdmissionPolicyBinding({ name: DECISION_POLICY_NAME })),
       ]);
-      return policyState(policy, binding);
+      this.seen = seePolicy(this.seen, policy, binding, new Date());
+      return policyState(policy, binding, this.seen.changedAt);
     } catch (err) {
       const code = statusCode(err);
       throw new Error(

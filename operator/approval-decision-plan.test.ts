@@ -1,7 +1,15 @@
 import { decisionPolicyObjects, type ApprovalDecisionSpec } from '../api/approval-decision.js';
 import { tallyVotes, withVote, type ApprovalRequestSpec, type ApprovalRequestStatus, type Vote } from '../api/approval-request.js';
 import { ApprovalChannelSpecSchema, type ApprovalChannelSpec } from '../api/crds.js';
-import { decisionPolicyProblems, planDecision, POLICY_SETTLE_MS, policyState, requiredApprovals, type DecisionPlanInput } from './approval-decision-plan.js';
+import {
+  decisionPolicyProblems,
+  planDecision,
+  POLICY_SETTLE_MS,
+  policyState,
+  requiredApprovals,
+  seePolicy,
+  type DecisionPlanInput,
+} from './approval-decision-plan.js';
 
 const now = new Date('2026-12-06T12:00:00Z');
 const channel = (approvers: Record<string, unknown>, required?: number): ApprovalChannelSpec =>
@@ -244,6 +252,31 @@ describe('votes of approvers removed from the channel', () => {
     );
     expect(moved).toMatchObject({ request: { approvals: '1/2' } });
   });
+
+  test('only the groups the channel lists are recorded (a vote never grows through a group added later; the status stays small)', () => {
+    const many = ['oncall', ...Array.from({ length: 200 }, (_, n) => `team-${n}`)];
+    const p = planDecision(input({ channel: k8sOnly([], ['oncall', 'sre']), spec: spec('carol', 'Approve', many) }));
+    expect((p as { request: { votes: Vote[] } }).request.votes).toEqual([expect.objectContaining({ by: 'k8s:carol', groups: ['oncall'] })]);
+    // Listed by user only: no groups recorded at all.
+    const byName = planDecision(input({ channel: k8sOnly(['carol'], ['sre']), spec: spec('carol', 'Approve', ['oncall']) }));
+    expect((byName as { request: { votes: Vote[] } }).request.votes[0]!.groups).toBeUndefined();
+  });
+
+  test('the same vote again counts anew when the recorded one no longer stands (it counted through a group the channel dropped)', () => {
+    // carol approved through oncall; the channel now lists sre, which she is in: her new approve is
+    // not "already counted" at 0 approvals, it replaces the old vote with today's groups.
+    const old: Vote = { ...vote('k8s:carol', 'approve'), groups: ['oncall'] };
+    const p = planDecision(
+      input({ channel: k8sOnly([], ['sre'], 1), spec: spec('carol', 'Approve', ['sre']), requestStatus: { phase: 'Posted', votes: [old] } }),
+    );
+    expect(p).toMatchObject({ do: 'count', request: { approvals: '1/1', end: { phase: 'Approved' } } });
+    expect((p as { request: { votes: Vote[] } }).request.votes).toEqual([expect.objectContaining({ by: 'k8s:carol', groups: ['sre'] })]);
+    // Still standing: already counted, nothing written.
+    const same = planDecision(
+      input({ channel: k8sOnly([], ['oncall'], 2), spec: spec('carol', 'Approve', ['oncall']), requestStatus: { phase: 'Posted', votes: [old] } }),
+    );
+    expect(same).toMatchObject({ do: 'mark-counted', reason: 'AlreadyCounted' });
+  });
 });
 
 describe('tallyVotes and withVote', () => {
@@ -320,16 +353,36 @@ describe('the identity policy check', () => {
     );
   });
 
-  test('a decision made within the settling margin after a change does not count; one after it does', () => {
+  test('a decision made within the settling margin after a change does not count, the times being whole seconds; one after it does', () => {
     const since = new Date('2026-12-06T11:58:59Z');
     const at = (ms: number) =>
       input({ policy: { ok: true, since }, decision: { name: 'd1', spec: spec('alice'), status: {}, created: new Date(since.getTime() + ms) } });
-    for (const ms of [0, 1000, POLICY_SETTLE_MS - 1]) {
+    // Recorded 2 s apart, the real gap may be 1.001 s (a change at :59.999, a decision at :01.000).
+    for (const ms of [0, 1000, POLICY_SETTLE_MS, POLICY_SETTLE_MS + 999]) {
       const p = planDecision(at(ms));
       expect(p).toMatchObject({ do: 'ignore', reason: 'IdentityUnverified' });
-      expect((p as { message: string }).message).toContain(`within ${POLICY_SETTLE_MS / 1000} s after the identity policy`);
+      expect((p as { message: string }).message).toContain(`within ${POLICY_SETTLE_MS / 1000 + 1} s after the identity policy`);
     }
-    expect(planDecision(at(POLICY_SETTLE_MS))).toMatchObject({ do: 'count' });
+    expect(planDecision(at(POLICY_SETTLE_MS + 1000))).toMatchObject({ do: 'count' });
+  });
+
+  test('a change this operator saw (uid or generation moved) is a floor for since, whatever times the objects carry', () => {
+    const { p, b } = served();
+    const withVersion = (o: typeof p, generation: number) => ({ ...o, metadata: { ...o.metadata, uid: 'u-1', generation } });
+    const t0 = new Date('2026-12-06T12:10:00Z');
+    const first = seePolicy(undefined, withVersion(p, 1), withVersion(b, 1), t0);
+    expect(first.changedAt).toBeNull();
+    expect(seePolicy(first, withVersion(p, 1), withVersion(b, 1), new Date('2026-12-06T12:20:00Z'))).toBe(first);
+    // The binding weakened and restored, its managedFields written back as they were: the generation still moved.
+    const t1 = new Date('2026-12-06T12:30:00Z');
+    const seen = seePolicy(first, withVersion(p, 1), withVersion(b, 3), t1);
+    expect(seen.changedAt).toEqual(t1);
+    const state = policyState(withVersion(p, 1), withVersion(b, 3), seen.changedAt);
+    expect(state).toEqual({ ok: true, since: t1 });
+    const forged = planDecision(input({ policy: state, decision: { name: 'd1', spec: spec('alice'), status: {}, created: new Date('2026-12-06T12:29:50Z') } }));
+    expect(forged).toMatchObject({ do: 'ignore', reason: 'IdentityUnverified' });
+    // Deleted and created again (a new uid) is a change too.
+    expect(seePolicy(seen, { ...withVersion(p, 1), metadata: { ...withVersion(p, 1).metadata, uid: 'u-2' } }, withVersion(b, 3), t0).changedAt).toEqual(t0);
   });
 
   test('cleared managedFields fail closed: when the object last changed cannot be told', () => {

@@ -113,12 +113,13 @@ export function planDecision(i: DecisionPlanInput): DecisionPlan {
   }
   // Made before the policy or binding last changed, or too soon after to be sure the policy in
   // force checked it: who made it cannot be verified.
-  if (d.created.getTime() < i.policy.since.getTime() + POLICY_SETTLE_MS) {
+  // Both times are whole seconds (truncated): one more second keeps the real gap at least the margin.
+  if (d.created.getTime() < i.policy.since.getTime() + TIMESTAMP_GRAIN_MS + POLICY_SETTLE_MS) {
     const before = d.created.getTime() < i.policy.since.getTime();
     return {
       do: 'ignore',
       reason: DECISION_REASONS.identityUnverified,
-      message: `not counted: it was created ${before ? 'before' : `within ${POLICY_SETTLE_MS / 1000} s after`} the identity policy ${DECISION_POLICY_NAME} or its binding was last installed or changed (${i.policy.since.toISOString()}), so who made it cannot be verified; create it again`,
+      message: `not counted: it was created ${before ? 'before' : `within ${(TIMESTAMP_GRAIN_MS + POLICY_SETTLE_MS) / 1000} s after`} the identity policy ${DECISION_POLICY_NAME} or its binding was last installed or changed (${i.policy.since.toISOString()}), so who made it cannot be verified; create it again`,
       warn: true,
     };
   }
@@ -172,15 +173,20 @@ export function planDecision(i: DecisionPlanInput): DecisionPlan {
   }
   const earlier = votes.find((v) => v.by === by);
   const decision = spec.decision === 'Approve' ? 'approve' : 'reject';
-  if (earlier && earlier.decision === decision) {
+  const current = { slack: i.slackApprover, kubernetes: i.channel.approvers.kubernetes };
+  // The same vote already recorded and still standing; one that no longer stands (it counted
+  // through a group the channel no longer lists) is replaced by this one, with today's groups.
+  if (earlier && earlier.decision === decision && standingVotes([earlier], current).length > 0) {
     return {
       do: 'mark-counted',
       reason: DECISION_REASONS.alreadyCounted,
       message: `${spec.user.username} already voted ${decision}; ${countedMessage(rs.phase, rs.approvals)}`,
     };
   }
-  // The groups it may count through later (system: groups never can): the API server's word at decision time.
-  const groups = spec.user.groups.filter((g) => !g.startsWith('system:'));
+  // The groups it may count through later: the API server's word at decision time, narrowed to
+  // those the channel lists now (a vote never grows through a group added later; the status stays
+  // small however many groups a person has).
+  const groups = spec.user.groups.filter((g) => i.channel!.approvers.kubernetes?.groups.includes(g));
   const vote: Vote = {
     by,
     name: spec.user.username,
@@ -193,7 +199,7 @@ export function planDecision(i: DecisionPlanInput): DecisionPlan {
   const next = withVote(votes, vote);
   const required = requiredApprovals(i.channel);
   // Only votes of people who are approvers now count (one removed from the channel since no longer does).
-  const t = tallyVotes(standingVotes(next, { slack: i.slackApprover, kubernetes: i.channel.approvers.kubernetes }), required);
+  const t = tallyVotes(standingVotes(next, current), required);
   const update: RequestUpdate = { votes: next, approvals: t.summary };
   const why = spec.reason ? `: ${spec.reason}` : '';
   if (t.outcome === 'rejected') {
@@ -233,6 +239,8 @@ const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
  * have been checked by the policy now in place.
  */
 export const POLICY_SETTLE_MS = 2000;
+/** creationTimestamp and managedFields times are whole seconds. */
+const TIMESTAMP_GRAIN_MS = 1000;
 
 /**
  * A spec in a canonical form: the defaults the API server adds filled in or removed, empty
@@ -345,12 +353,39 @@ export function lastChanged(o: unknown): Date | null {
 }
 
 /** The policy state from what was read: both objects as shipped, unchanged since `since` (the later last change). */
-export function policyState(policy: unknown | null, binding: unknown | null): PolicyState {
+/**
+ * What the operator saw of the policy and binding (uid and generation of each) and, when it saw them
+ * change while it was running, when. The API server keeps whatever managedFields a writer sends, so
+ * an administrator could weaken the binding, have a decision admitted, restore it and write back
+ * the old times; the generation (bumped by every spec change, never by the writer) still moves.
+ */
+export interface SeenPolicy {
+  key: string;
+  /** When this operator first saw the current key after another one; null: as first read. */
+  changedAt: Date | null;
+}
+
+/** SeenPolicy after a read at `now` (pure; the controller keeps the result in memory). */
+export function seePolicy(prev: SeenPolicy | undefined, policy: unknown | null, binding: unknown | null, now: Date): SeenPolicy {
+  const version = (o: unknown) => {
+    const m = obj(obj(o).metadata);
+    return `${String(m.uid ?? '')}/${String(m.generation ?? '')}`;
+  };
+  const key = `${version(policy)} ${version(binding)}`;
+  if (!prev) return { key, changedAt: null };
+  return prev.key === key ? prev : { key, changedAt: now };
+}
+
+/**
+ * `changedAt`: when this operator saw the policy or binding change (seePolicy), a floor for `since`
+ * whatever the objects' own times say.
+ */
+export function policyState(policy: unknown | null, binding: unknown | null, changedAt: Date | null = null): PolicyState {
   if (!policy) return { ok: false, message: `the ValidatingAdmissionPolicy ${DECISION_POLICY_NAME} is not installed` };
   if (!binding) return { ok: false, message: `the ValidatingAdmissionPolicyBinding ${DECISION_POLICY_NAME} is not installed` };
   const problems = decisionPolicyProblems(policy, binding);
   if (problems.length > 0) return { ok: false, message: problems.join('; ') };
   const p = lastChanged(policy);
   const b = lastChanged(binding);
-  return { ok: true, since: p && b ? new Date(Math.max(p.getTime(), b.getTime())) : null };
+  return { ok: true, since: p && b ? new Date(Math.max(p.getTime(), b.getTime(), changedAt?.getTime() ?? 0)) : null };
 }
