@@ -159,5 +159,5 @@ export async function decisionPolicyEnforced(ns: string): Promise<void> {
     },
     30_000,
   );
-  await new Promise((r) => setTimeout(r, POLICY_SETTLE_MS + 1000));
+  await new Promise((r) => setTimeout(r, POLICY_SETTLE_MS + 2000));
 }
