@@ -154,6 +154,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       log: ctx.log,
       lookup: (id, appKey) => this.lookupClick(id, appKey),
       onVote: (v) => this.onClick(v),
+      metrics: this.metrics.sockets,
       ...(settings.socket ? { receiver: settings.socket } : {}),
     });
     // A rotated app token shows only in its Secret: look again now and then.
