@@ -1,6 +1,6 @@
 // planSlackVote: a Slack click → what the operator writes into the ApprovalRequest's status.
 import type { Vote } from '../api/approval-request.js';
-import { planReactionVotes, planSlackVote } from './slack-votes.js';
+import { clickTooLate, planReactionVotes, planSlackVote } from './slack-votes.js';
 
 const at = '2026-12-06T15:00:00.000Z';
 const slack = (by: string, decision: 'approve' | 'reject' = 'approve', name?: string): Vote => ({ by, via: 'slack', decision, at, ...(name ? { name } : {}) });
@@ -105,4 +105,21 @@ test('a recorded vote is the latest word for an approve reaction; a reject react
 test('an ended request records nothing', () => {
   expect(planReactionVotes({ phase: 'Approved', votes: [kube('carol')] }, [slack('U1')], 2)).toEqual({ do: 'ended' });
   expect(planReactionVotes({ phase: 'Expired' }, [slack('U1', 'reject')], 1)).toEqual({ do: 'ended' });
+});
+
+describe('clickTooLate: a click after the request was cancelled or expired is not written', () => {
+  const expiresAt = '2026-12-06T15:10:00.000Z';
+  const ms = (iso: string, d: number) => new Date(Date.parse(iso) + d);
+
+  test('before the expiry it counts; at the expiry too; a millisecond after it is expired', () => {
+    expect(clickTooLate({ expiresAt }, ms(expiresAt, -60_000))).toBeUndefined();
+    expect(clickTooLate({ expiresAt }, ms(expiresAt, 0))).toBeUndefined();
+    expect(clickTooLate({ expiresAt }, ms(expiresAt, 1))).toBe('expired');
+  });
+
+  test('cancelled by the agent: not written, even before its expiry', () => {
+    expect(clickTooLate({ expiresAt, cancelRequested: true }, ms(expiresAt, -60_000))).toBe('cancelled');
+    expect(clickTooLate({ expiresAt, cancelRequested: true }, ms(expiresAt, 60_000))).toBe('cancelled');
+    expect(clickTooLate({ expiresAt, cancelRequested: false }, ms(expiresAt, -1))).toBeUndefined();
+  });
 });

@@ -34,7 +34,9 @@
 // resets only once a connection stayed up `stableAfterMs` (a link that closes right after its
 // hello does not reconnect in a tight loop). A permanent error (invalid_auth…) before the first
 // connection fails start(); after one, it is retried with a long backoff (an egress proxy's 4xx or
-// an auth incident must not stop approvals for good) and shows in `state`/onState.
+// an auth incident must not stop approvals for good) and shows in `state`/onState. A failure is
+// logged when it starts or its error changes, then at debug level until it connects: an outage is
+// one line, not one per retry. firstAttempt() tells a start-up check how the first attempt went.
 // close() stops taking envelopes (unacked ones go to the next holder of the socket, e.g. a new
 // leader), waits for the handlers in flight, then disconnects.
 import { SocketModeClient } from '@slack/socket-mode';
