@@ -146,7 +146,6 @@ export interface SocketModeReceiverOptions {
   onEvent?: (e: ReceiverEvent) => void;
 }
 
-
 const NOT_APPROVER = 'You are not an approver for this request, so your click was not counted.';
 const NOT_RECORDED = 'Your click could not be recorded. Please click again.';
 
@@ -360,27 +359,9 @@ export class SocketModeReceiver {
           return;
         } catch (e) {
           if (this.closing) return;
-          const error = classifySlackError('apps.connections.open', e);
-          this.lastError = error;
-          this.attempted.resolve(error);
-          const willRetry = error.retryable || this.established;
-          this.emit({ kind: 'connect_failed', error, willRetry });
-          const why = isAuthError(error.code) ? 'the app-level token (xapp-…) is not valid or lacks connections:write' : error.message;
-          if (!willRetry) {
-            this.opts.log?.('error', `Slack Socket Mode: cannot connect, giving up: ${error.code}: ${why}`);
-            this.setState('failed');
-            this.first?.reject(error);
-            return;
-          }
-          wait = error.retryable ? Math.max(this.backoff.next(), error.retryAfterMs ?? 0) : this.permanentBackoff.next();
-          // Logged when the failure starts (or changes), not at every retry of an outage.
-          const repeat = this.failing === error.code;
-          this.failing = error.code;
-          this.opts.log?.(
-            repeat ? 'debug' : error.retryable ? 'warn' : 'error',
-            `Slack Socket Mode: cannot connect (${error.retryable ? error.message : `${error.code}: ${why}`}); retrying in ${wait} ms${repeat ? '' : ' (further failures alike are logged at debug level until it connects)'}`,
-          );
-          this.setState('reconnecting');
+          const next = this.failedAttempt(e);
+          if (next === undefined) return;
+          wait = next;
         }
       }
     } finally {
@@ -388,6 +369,32 @@ export class SocketModeReceiver {
       // The socket closed between the hello and here: the 'disconnected' listener saw `connecting` and left it to us.
       if (this.again && !this.closing && !this.isConnected) void this.connect();
     }
+  }
+
+  /** A failed attempt: counted, logged (once per failure streak), and the wait before the next one; undefined when it gives up. */
+  private failedAttempt(e: unknown): number | undefined {
+    const error = classifySlackError('apps.connections.open', e);
+    this.lastError = error;
+    this.attempted.resolve(error);
+    const willRetry = error.retryable || this.established;
+    this.emit({ kind: 'connect_failed', error, willRetry });
+    const why = isAuthError(error.code) ? 'the app-level token (xapp-…) is not valid or lacks connections:write' : error.message;
+    if (!willRetry) {
+      this.opts.log?.('error', `Slack Socket Mode: cannot connect, giving up: ${error.code}: ${why}`);
+      this.setState('failed');
+      this.first?.reject(error);
+      return undefined;
+    }
+    const wait = error.retryable ? Math.max(this.backoff.next(), error.retryAfterMs ?? 0) : this.permanentBackoff.next();
+    // Logged when the failure starts (or changes), not at every retry of an outage.
+    const repeat = this.failing === error.code;
+    this.failing = error.code;
+    this.opts.log?.(
+      repeat ? 'debug' : error.retryable ? 'warn' : 'error',
+      `Slack Socket Mode: cannot connect (${error.retryable ? error.message : `${error.code}: ${why}`}); retrying in ${wait} ms${repeat ? '' : ' (further failures alike are logged at debug level until it connects)'}`,
+    );
+    this.setState('reconnecting');
+    return wait;
   }
 
   private async attempt(): Promise<void> {

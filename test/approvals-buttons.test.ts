@@ -4,7 +4,12 @@
 // The reactions' safety poll runs every 50 ms here: while the socket stays up it makes no Slack
 // call (reactions.get is counted), so a decision seen within a test came from the click.
 import { CallToolResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jest } from '@jest/globals';
 import { FileApprovalChannelSchema } from '../api/approval.js';
+import { runSidecar } from '../sidecar/main.js';
 import { createLogger } from '../lib/log.js';
 import { ApprovalSetupError, standaloneBackend, type StandaloneBackend } from '../sidecar/approvals/standalone.js';
 import { APPROVE_ACTION_ID, REJECT_ACTION_ID } from '../slack/message.js';
@@ -263,15 +268,42 @@ describe('the app token is checked at the start', () => {
     }
   });
 
+  test('runSidecar: a revoked app token ends the start with exit status 1 and says which channel and variable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tg-app-token-'));
+    const config = join(dir, 'thoughtgate.yaml');
+    writeFileSync(config, withButtons(approvalConfig('http://127.0.0.1:9/mcp', fake.url)));
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      const r = await runSidecar({
+        configPath: config,
+        env: { TG_TEST_SLACK_TOKEN: 'xoxb-x', TG_TEST_SLACK_APP_TOKEN: 'xapp-revoked' },
+        log,
+        options: { port: 0, adminPort: 0, bind: '127.0.0.1' },
+      });
+      expect(r).toEqual({ kind: 'exit', code: 1 });
+    } finally {
+      spy.mockRestore();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(written.join('')).toMatch(/invalid configuration[\s\S]*"oncall".*TG_TEST_SLACK_APP_TOKEN \(slack\.appTokenEnv\).*invalid_auth/);
+  });
+
   test('a good token passes; Slack unreachable or rate limiting passes with a warning, and the receiver keeps trying', async () => {
     await make({ TG_APP: 'xapp-good' }).checkAppTokens(5000);
     await backend!.close();
+    lines.length = 0;
+    fake.clearCalls();
     fake.force429('apps.connections.open', 1, 1);
     const b = make({ TG_APP: 'xapp-good' });
     await b.checkAppTokens(5000);
     expect(lines.some((l) => l.includes('could not check the app token') && l.includes('TG_APP'))).toBe(true);
-    // Retry-After 1 s, then it connects.
-    await fake.socketMode.waitForConnections(1, 5000);
+    // Retry-After 1 s, then it connects (closed only once connected: the SDK's close during its handshake waits 30 s).
+    await until(() => lines.some((l) => l.includes('Slack Socket Mode connected')), 'the receiver connected');
+    expect(fake.calls('apps.connections.open').map((c) => c.status)).toEqual([429, 200]);
     await b.close();
     lines.length = 0;
     await fake.setDown('http500');
