@@ -71,7 +71,10 @@ export class SlackSockets {
       this.held.delete(key);
       this.connectedAt.delete(key);
       this.o.log.info('Slack Socket Mode: no ApprovalChannel uses this Slack app any more; closing its socket', { app: appLabel(key) });
-      void r.close().finally(() => this.o.metrics?.remove(appLabel(key)));
+      // Its series go with it (unless the app came back meanwhile).
+      void r.close().finally(() => {
+        if (!this.held.has(key)) this.o.metrics?.remove(appLabel(key));
+      });
     }
     for (const app of plan.start) {
       const label = appLabel(app.key);

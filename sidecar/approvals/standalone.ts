@@ -783,7 +783,8 @@ export function standaloneBackend(
     },
 
     registerMetrics(registry) {
-      for (const m of metrics.all) registry.registerMetric(m);
+      // Only with buttons: a sidecar without an app token has no socket to report.
+      if (receivers.size > 0) for (const m of metrics.all) registry.registerMetric(m);
     },
 
     async close() {
