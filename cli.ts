@@ -274,8 +274,9 @@ Webhook:
 Injected sidecar:
   --sidecar-image <ref>      (default ghcr.io/thoughtgate/thoughtgate-sidecar:<version>)
   --sidecar-pull-policy <p>  Always | IfNotPresent | Never (default IfNotPresent)
-  --injection-mode <m>       native (init container with restartPolicy Always, needs
-                             Kubernetes >= 1.29) | classic (default native)
+  --injection-mode <m>       native (init container with restartPolicy Always, on
+                             by default from Kubernetes 1.29; ThoughtGate needs
+                             1.30) | classic (default native)
   --sidecar-run-as-user <uid> the injected sidecar's uid, exempt from capture (default
                              7467; OpenShift assigns its own: set it to one in the
                              namespace's range)

@@ -7,7 +7,7 @@
 // fails closed instead of believing a typed-in username.
 import { z } from 'zod';
 import { KINDS } from './kinds.js';
-import { GROUP } from './wellknown.js';
+import { API_VERSION, GROUP } from './wellknown.js';
 
 export const APPROVAL_DECISION_KIND = KINDS.ApprovalDecision;
 
@@ -123,5 +123,32 @@ export function decisionPolicyObjects(): [Record<string, unknown>, Record<string
   ];
 }
 
-/** The prefix of an ApprovalRequest vote's `by` for a Kubernetes user (Slack votes carry Slack user ids). */
-export const KUBERNETES_VOTER_PREFIX = 'k8s:';
+/**
+ * A username nobody has (`system:` names belong to Kubernetes' own components), for the dry-run
+ * ApprovalDecision that proves the API server enforces the policy: the policy and binding can be
+ * installed as shipped while the ValidatingAdmissionPolicy admission plugin is off, and then a
+ * decision can carry anyone's name. The groups are empty, which no authenticated user's are
+ * (system:authenticated at least), so the probe is never its creator's identity.
+ */
+export const DECISION_PROBE_USERNAME = 'system:thoughtgate:check:nobody';
+
+/**
+ * The probe: an ApprovalDecision in DECISION_PROBE_USERNAME's name, to be created with
+ * `dryRun=All` (stored nowhere, no watch event; generateName: never a name conflict).
+ * `by` says who asks, in its reason and name prefix (`check`, `operator`).
+ */
+export function decisionProbeObject(namespace: string, by: string): Record<string, unknown> {
+  const spec: ApprovalDecisionSpec = {
+    approvalRequest: 'thoughtgate-probe',
+    decision: 'Reject',
+    reason: `thoughtgate ${by}: a dry run in a name nobody has, which the identity policy must refuse`,
+    user: { username: DECISION_PROBE_USERNAME, groups: [] },
+  };
+  return { apiVersion: API_VERSION, kind: APPROVAL_DECISION_KIND.kind, metadata: { generateName: `thoughtgate-${by}-`, namespace }, spec };
+}
+
+/** Whether a refusal's message is our policy's: "ValidatingAdmissionPolicy 'NAME' with binding 'NAME' denied request: …". */
+export const refusedByDecisionPolicy = (message: string): boolean => message.includes(`ValidatingAdmissionPolicy '${DECISION_POLICY_NAME}'`);
+
+/** The prefix of an ApprovalRequest vote's `by` for a Kubernetes user (defined with the votes). */
+export { KUBERNETES_VOTER_PREFIX } from './approval-request.js';

@@ -59,6 +59,9 @@ export const ApprovalRequestSpecSchema = lazy(() =>
 );
 export type ApprovalRequestSpec = z.infer<ReturnType<typeof ApprovalRequestSpecSchema>>;
 
+/** The prefix of a vote's `by` for a Kubernetes user (Slack votes carry Slack user ids). */
+export const KUBERNETES_VOTER_PREFIX = 'k8s:';
+
 /**
  * One approver's vote, from Slack or from an ApprovalDecision (kubectl). `by` identifies the voter:
  * a Slack user id, or `k8s:<username>` for a Kubernetes user; one vote per `by` counts.
@@ -74,6 +77,12 @@ export const VoteSchema = lazy(() =>
     at: z.string(),
     /** The ApprovalDecision that carried it (kubernetes votes). */
     ref: z.string().optional(),
+    /**
+     * Kubernetes votes: the voter's groups as the API server authenticated them when the decision
+     * was made (system: groups left out: they are never approvers), so a vote counting through a
+     * group stops counting when the channel no longer lists that group.
+     */
+    groups: z.array(z.string().min(1).max(512)).max(256).optional(),
   }),
 );
 export type Vote = z.infer<ReturnType<typeof VoteSchema>>;
@@ -223,6 +232,37 @@ export function tallyVotes(votes: readonly Vote[], required: number): Tally {
   const summary = `${Math.min(approvers.length, need)}/${need}`;
   if (rejectedBy) return { outcome: 'rejected', approvers, rejectedBy, summary };
   return { outcome: approvers.length >= need ? 'approved' : null, approvers, summary };
+}
+
+/**
+ * Who may decide a request now, for standingVotes(): the channel's approvers as they are at tally
+ * time. `slack`: whether a Slack user id is an approver (a listed user, or a member of a listed
+ * user group), undefined when that cannot be told now (the user groups could not be read).
+ */
+export interface CurrentApprovers {
+  slack: (userId: string) => boolean | undefined;
+  kubernetes?: { users: readonly string[]; groups: readonly string[] } | undefined;
+}
+
+/**
+ * The recorded votes that count now: each voter must still be an approver through the kind of
+ * vote they cast (Slack users and user groups for via: slack, Kubernetes users and groups for
+ * via: kubernetes). A vote stays recorded when its voter is removed, but stops counting, approve
+ * and reject alike. A Kubernetes vote counts through its username or the groups it recorded (the
+ * groups the API server authenticated at decision time: the operator cannot ask again later).
+ * A Slack voter whose membership cannot be told now: a reject counts, an approve does not (fail
+ * closed both ways).
+ */
+export function standingVotes(votes: readonly Vote[], approvers: CurrentApprovers): Vote[] {
+  return votes.filter((v) => {
+    if (v.via === 'kubernetes') {
+      const k = approvers.kubernetes;
+      const username = v.by.startsWith(KUBERNETES_VOTER_PREFIX) ? v.by.slice(KUBERNETES_VOTER_PREFIX.length) : undefined;
+      return !!k && username !== undefined && (k.users.includes(username) || (v.groups ?? []).some((g) => k.groups.includes(g)));
+    }
+    const now = approvers.slack(v.by);
+    return now === true || (now === undefined && v.decision === 'reject');
+  });
 }
 
 /**

@@ -30,13 +30,38 @@ export const ApproversSchema = z
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 
 /**
+ * Why a Kubernetes user or group cannot be an approver, or undefined when it can. Names starting
+ * with `system:` belong to Kubernetes itself: groups such as system:authenticated or
+ * system:serviceaccounts hold every workload (system:masters every admin certificate), and users
+ * such as system:serviceaccount:<ns>:<name> are workloads. An agent's ServiceAccount allowed to
+ * approve would approve its own calls; humans decide.
+ */
+export function systemApproverProblem(kind: 'user' | 'group', name: string): string | undefined {
+  if (!name.startsWith('system:')) return undefined;
+  if (kind === 'group')
+    return `"${name}" is a Kubernetes system group (it holds workloads or every authenticated user, not chosen people); list the people's own group instead`;
+  return name.startsWith('system:serviceaccount:')
+    ? `"${name}" is a ServiceAccount: a workload could approve its own calls (self-approval); list the people who decide instead`
+    : `"${name}" is a Kubernetes system user, not a person; list the people who decide instead`;
+}
+
+/**
  * Kubernetes users and groups (as the API server authenticates them) whose ApprovalDecisions count:
  * decisions made with kubectl or `thoughtgate approve|reject`. Cluster only (ApprovalChannel).
+ * No `system:` names (systemApproverProblem): approving is for people.
  */
-export const KubernetesApproversSchema = z.strictObject({
-  users: z.array(z.string().min(1).max(512)).max(256).default([]),
-  groups: z.array(z.string().min(1).max(512)).max(256).default([]),
-});
+export const KubernetesApproversSchema = z
+  .strictObject({
+    users: z.array(z.string().min(1).max(512)).max(256).default([]),
+    groups: z.array(z.string().min(1).max(512)).max(256).default([]),
+  })
+  .superRefine((k, ctx) => {
+    for (const kind of ['users', 'groups'] as const)
+      k[kind].forEach((name, i) => {
+        const problem = systemApproverProblem(kind === 'users' ? 'user' : 'group', name);
+        if (problem) ctx.addIssue({ code: 'custom', path: [kind, i], message: problem });
+      });
+  });
 export type KubernetesApprovers = z.infer<typeof KubernetesApproversSchema>;
 
 /**

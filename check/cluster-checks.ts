@@ -5,11 +5,15 @@ import type { CheckResult, Crd, Read, VersionInfo } from './model.js';
 import { readFailure } from './read.js';
 
 /**
- * The oldest Kubernetes the project supports (charts/thoughtgate/Chart.yaml kubeVersion): native
- * sidecars (init containers with restartPolicy: Always) are beta and on by default from 1.29, and
- * the webhook injects one (--injection-mode native, the default).
+ * The oldest Kubernetes the project supports (charts/thoughtgate/Chart.yaml kubeVersion): the
+ * ApprovalDecision identity check is a ValidatingAdmissionPolicy, admissionregistration.k8s.io/v1
+ * from 1.30 (the chart ships it); native sidecars (init containers with restartPolicy: Always),
+ * which the webhook injects by default, are on by default from 1.29.
  */
-export const MIN_KUBERNETES = { major: 1, minor: 29 } as const;
+export const MIN_KUBERNETES = { major: 1, minor: 30 } as const;
+
+/** What the floor is for, in the check's messages. */
+const NEEDS = 'ValidatingAdmissionPolicy v1 (the ApprovalDecision identity check) and native sidecars';
 
 /** The CRDs of this build (api/crds.ts; crds/ is generated from it): name, kind, the version served and stored. */
 export const EXPECTED_CRDS = Object.values(KINDS).map((k) => ({ name: `${k.plural}.${GROUP}`, kind: k.kind, version: VERSION }));
@@ -39,13 +43,13 @@ export function checkVersion(version: Read<VersionInfo>): CheckResult {
     };
   const ok = v.major > MIN_KUBERNETES.major || (v.major === MIN_KUBERNETES.major && v.minor >= MIN_KUBERNETES.minor);
   return ok
-    ? { id, group, status: 'ok', message: `Kubernetes ${version.value.gitVersion} supports native sidecars (ThoughtGate needs ${min} or later)` }
+    ? { id, group, status: 'ok', message: `Kubernetes ${version.value.gitVersion} serves ${NEEDS} (ThoughtGate needs ${min} or later)` }
     : {
         id,
         group,
         status: 'fail',
-        message: `Kubernetes ${version.value.gitVersion} is older than ${min}: native sidecars (init containers with restartPolicy: Always) are not on by default`,
-        hint: `upgrade the cluster to ${min} or later (the chart's kubeVersion); the injected sidecar is a native sidecar`,
+        message: `Kubernetes ${version.value.gitVersion} is older than ${min}, which ThoughtGate needs for ${NEEDS}`,
+        hint: `upgrade the cluster to ${min} or later (the chart's kubeVersion refuses to install on older ones)`,
       };
 }
 

@@ -54,14 +54,18 @@ describe('installation names', () => {
 });
 
 describe('Kubernetes version', () => {
-  test('1.29 and later pass, 1.28 fails with a hint, providers\' "29+" minor is read', () => {
+  test('1.30 and later pass, 1.29 fails naming why (the identity policy, native sidecars), providers\' "30+" minor is read', () => {
     expect(checkVersion(ok({ major: '1', minor: '33', gitVersion: 'v1.33.1' })).status).toBe('ok');
-    expect(checkVersion(ok({ major: '1', minor: '29+', gitVersion: 'v1.29.4-gke.100' })).status).toBe('ok');
+    expect(checkVersion(ok({ major: '1', minor: '30+', gitVersion: 'v1.30.4-gke.100' })).status).toBe('ok');
     expect(checkVersion(ok({ major: '2', minor: '0', gitVersion: 'v2.0.0' })).status).toBe('ok');
-    const old = checkVersion(ok({ major: '1', minor: '28', gitVersion: 'v1.28.9' }));
-    expect(old).toMatchObject({ status: 'fail', message: expect.stringContaining('older than 1.29') });
+    const old = checkVersion(ok({ major: '1', minor: '29', gitVersion: 'v1.29.9' }));
+    expect(old).toMatchObject({ status: 'fail', message: expect.stringContaining('older than 1.30') });
+    expect(old.message).toContain('ValidatingAdmissionPolicy v1 (the ApprovalDecision identity check)');
+    expect(old.message).toContain('native sidecars');
     expect(old.hint).toContain('upgrade');
-    expect(checkVersion(ok({ major: '1', minor: '29+', gitVersion: 'weird' })).status).toBe('ok');
+    expect(checkVersion(ok({ major: '1', minor: '28', gitVersion: 'v1.28.9' })).status).toBe('fail');
+    expect(checkVersion(ok({ major: '1', minor: '30+', gitVersion: 'weird' })).status).toBe('ok');
+    expect(checkVersion(ok({ major: '1', minor: '29+', gitVersion: 'weird' })).status).toBe('fail');
     expect(checkVersion(ok({ major: '?', minor: '?', gitVersion: 'weird' })).status).toBe('warn');
     expect(checkVersion(forbidden).status).toBe('fail');
   });

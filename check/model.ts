@@ -108,6 +108,9 @@ export interface AccessAnswer extends AccessQuestion {
   reason?: string;
 }
 
+/** The API server's answer to the dry-run ApprovalDecision (decision-enforcement.ts); a refusal's `message` holds its Status's message. */
+export type DecisionProbe = { accepted: true } | { accepted: false; status: number; message: string };
+
 /** The installation's object names, as the operator Deployment's flags set them (operator defaults otherwise). */
 export interface Installation {
   namespace: string;
@@ -153,6 +156,8 @@ export interface PostSnapshot {
   requests: Read<Custom[]>;
   /** The ApprovalDecision identity policy and its binding (null: not installed). */
   decisionPolicy: Read<{ policy: unknown | null; binding: unknown | null }>;
+  /** The answer to a dry-run ApprovalDecision in a name nobody has (decision-enforcement.ts). */
+  decisionProbe: Read<DecisionProbe>;
 }
 
 /** Thresholds, from flags. */

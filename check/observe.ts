@@ -13,6 +13,7 @@ import type {
   ConfigMap,
   Crd,
   Custom,
+  DecisionProbe,
   Deployment,
   Lease,
   Namespace,
@@ -26,6 +27,7 @@ import type {
 import { EXPECTED_CRDS } from './cluster-checks.js';
 import { installationFrom, OPERATOR_SELECTOR } from './installation.js';
 import { installerQuestions } from './pre-checks.js';
+import { decisionProbe, probeAnswer } from './decision-enforcement.js';
 
 const CRDS: ResourceType = { apiVersion: 'apiextensions.k8s.io/v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false };
 const DEPLOYMENTS: ResourceType = { apiVersion: 'apps/v1', plural: 'deployments', kind: 'Deployment', namespaced: true };
@@ -45,6 +47,13 @@ async function read<T>(fn: () => Promise<T>): Promise<Read<T>> {
     if (!(err instanceof KubeError)) throw err;
     return { ok: false, error: err.message, category: err.category };
   }
+}
+
+/** Creates decisionProbe() as a dry run. */
+async function probeDecision(t: Transport, namespace: string): Promise<DecisionProbe> {
+  const { path, body, what } = decisionProbe(namespace);
+  const r = await t.request({ method: 'POST', path, body: JSON.stringify(body), contentType: 'application/json', what });
+  return probeAnswer(r.status, r.body, what);
 }
 
 /** GET a path as JSON; null on 404. */
@@ -148,17 +157,20 @@ export async function observePost(t: Transport, namespace: string, version: Read
     list<Custom>(t, APPROVAL_REQUESTS),
   ]);
   const admission = '/apis/admissionregistration.k8s.io/v1';
-  const decisionPolicy = await read(async () => {
-    const [policy, binding] = await Promise.all([
-      getJson<unknown>(t, `${admission}/validatingadmissionpolicies/${DECISION_POLICY_NAME}`, `get ValidatingAdmissionPolicy ${DECISION_POLICY_NAME}`),
-      getJson<unknown>(
-        t,
-        `${admission}/validatingadmissionpolicybindings/${DECISION_POLICY_NAME}`,
-        `get ValidatingAdmissionPolicyBinding ${DECISION_POLICY_NAME}`,
-      ),
-    ]);
-    return { policy, binding };
-  });
+  const [decisionPolicy, decisionProbe] = await Promise.all([
+    read(async () => {
+      const [policy, binding] = await Promise.all([
+        getJson<unknown>(t, `${admission}/validatingadmissionpolicies/${DECISION_POLICY_NAME}`, `get ValidatingAdmissionPolicy ${DECISION_POLICY_NAME}`),
+        getJson<unknown>(
+          t,
+          `${admission}/validatingadmissionpolicybindings/${DECISION_POLICY_NAME}`,
+          `get ValidatingAdmissionPolicyBinding ${DECISION_POLICY_NAME}`,
+        ),
+      ]);
+      return { policy, binding };
+    }),
+    read(() => probeDecision(t, namespace)),
+  ]);
   return {
     now: now(),
     namespace,
@@ -175,5 +187,6 @@ export async function observePost(t: Transport, namespace: string, version: Read
     channels,
     requests,
     decisionPolicy,
+    decisionProbe,
   };
 }

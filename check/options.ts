@@ -20,20 +20,23 @@ Checks a ThoughtGate installation, or with --pre whether a cluster and your
 credentials can take one, and prints each check with ✔ (passed), ‼ (warning)
 or ✖ (failed, with a hint saying what to do). docs/check.md lists every check.
 
-  --pre                    before installing: the API server's version (1.29 or
-                           later: native sidecars), your permissions for what the
-                           chart creates and grants, no ThoughtGate webhook
-                           registered yet, no CRD of ours at another version;
-                           names (without asking) what the optional values
-                           prometheusRule, metrics.serviceMonitor and
-                           webhook.certManager also create
+  --pre                    before installing: the API server's version (1.30 or
+                           later: ValidatingAdmissionPolicy v1, native sidecars),
+                           your permissions for what the chart creates and
+                           grants, no ThoughtGate webhook registered yet, no CRD
+                           of ours at another version; names (without asking)
+                           what the optional values prometheusRule,
+                           metrics.serviceMonitor and webhook.certManager also
+                           create
   (default)                after installing: CRDs served and stored at this
                            release's version, the operator Deployment available
                            and a replica leading (fresh Lease), the webhook's
                            configuration, certificate and caBundle, labelled
                            namespaces, every GovernancePolicy Valid and rendered,
-                           every ApprovalChannel Ready, pending ApprovalRequests
-                           and their age, the capture report
+                           every ApprovalChannel Ready, the ApprovalDecision
+                           identity policy as shipped and enforced (a dry-run
+                           decision in another user's name is refused), pending
+                           ApprovalRequests and their age, the capture report
   -n, --namespace <ns>     where ThoughtGate is (or will be) installed
                            (default ${DEFAULT_NAMESPACE})
   --kubeconfig <file>      default: $KUBECONFIG, else ~/.kube/config

@@ -3,6 +3,7 @@ import type { CheckResult, CheckSettings, PostSnapshot } from './model.js';
 import { checkCrds, checkVersion } from './cluster-checks.js';
 import { checkDeployment, checkLease } from './operator-checks.js';
 import { checkCaBundle, checkCertificate, checkWebhookConfig } from './webhook-checks.js';
+import { checkDecisionEnforced } from './decision-enforcement.js';
 import { checkCapture, checkChannels, checkDecisionPolicy, checkNamespaces, checkPolicies, checkRequests } from './resource-checks.js';
 
 export function postChecks(s: PostSnapshot, settings: CheckSettings): CheckResult[] {
@@ -19,6 +20,7 @@ export function postChecks(s: PostSnapshot, settings: CheckSettings): CheckResul
     ...checkPolicies(s.policies, s.configMaps),
     ...checkChannels(s.channels),
     checkDecisionPolicy(s.decisionPolicy),
+    checkDecisionEnforced(s.decisionProbe, s.namespace),
     checkRequests(s.requests, s.now, settings),
     checkCapture(s.policies, s.namespaces),
   ];

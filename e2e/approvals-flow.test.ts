@@ -8,10 +8,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, type McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { PodJson, PodSandbox } from './support/kubelet.js';
-import { approvalsPolicy, startAgentPod, startApprovalsOperator, startApprovalsSlack } from './support/approval-pod.js';
+import { approvalChannel, approvalsPolicy, startAgentPod, startApprovalsBase, startApprovalsOperator, type ApprovalsBase } from './support/approval-pod.js';
 import { cluster, e2eCluster, kubectl, until } from './support/k8s.js';
 import { startInjectedSidecar } from './support/stack.js';
-import { ALICE, CHANNEL, startApprovalUpstream, TOKEN, type ApprovalUpstream } from '../test/approvals-harness.js';
+import { ALICE, CHANNEL, type ApprovalUpstream } from '../test/approvals-harness.js';
 import type { FakeSlack } from '../test/fakes/slack-server.js';
 import type { Proc } from '../test/support/processes.js';
 
@@ -19,6 +19,7 @@ const e2e = e2eCluster('apflow');
 const NS = e2e.ns('agents');
 const OPNS = e2e.ns('system');
 const MWC = e2e.ns('injector');
+let base: ApprovalsBase;
 let fake: FakeSlack;
 let upstream: ApprovalUpstream;
 let operator: Proc;
@@ -38,27 +39,12 @@ async function connect(): Promise<{ client: Client; transport: StreamableHTTPCli
 }
 
 beforeAll(async () => {
-  fake = await startApprovalsSlack();
-  upstream = await startApprovalUpstream();
-  await e2e.namespace('system');
-  await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled' });
-  await kubectl(['create', 'serviceaccount', 'agent', '-n', NS]);
-  await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', NS, `--from-literal=token=${TOKEN}`]);
+  base = await startApprovalsBase(e2e);
+  ({ fake, upstream } = base);
 
   operator = await startApprovalsOperator(OPNS, MWC, fake);
 
-  await kubectl(
-    ['apply', '-n', NS, '-f', '-'],
-    `
-apiVersion: thoughtgate.io/v1alpha1
-kind: ApprovalChannel
-metadata: { name: approvals }
-spec:
-  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
-  approvers: { users: [${ALICE}] }
-  timeout: 5m
-`,
-  );
+  await kubectl(['apply', '-n', NS, '-f', '-'], approvalChannel('approvals', fake.url, { users: [ALICE] }));
   await kubectl(['apply', '-n', NS, '-f', '-'], approvalsPolicy(upstream.url));
   await until(
     'the channel Ready',
@@ -73,8 +59,7 @@ e2e.cleanup(async () => {
   await sidecar?.stop();
   await sandbox?.stop();
   await operator?.stop();
-  await upstream?.close();
-  await fake?.close();
+  await base?.close();
 });
 
 test('an MCP task: CreateTaskResult at once, an ApprovalRequest, Slack, approval, then the call runs once', async () => {

@@ -2,27 +2,40 @@
 // creates an ApprovalDecision as the person running it; the ValidatingAdmissionPolicy shipped in
 // the chart ties spec.user to the API server's userInfo; the operator (the real binary) counts it
 // into the ApprovalRequest when that user is a Kubernetes approver of the channel, and the held
-// call of an injected pod's sidecar completes. People of different rights are ServiceAccounts
-// (their own tokens) and impersonated users (the admin's Impersonate-User/Group).
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// call of an injected pod's sidecar completes. People of different rights are a person with a
+// client certificate (the approver), ServiceAccounts (their own tokens: no ServiceAccount may be
+// an approver) and impersonated users (the admin's Impersonate-User/Group).
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { PodSandbox } from './support/kubelet.js';
-import { applyDecisionPolicy, approvalsPolicy, startAgentPod, startApprovalsOperator, startApprovalsSlack } from './support/approval-pod.js';
+import {
+  applyDecisionPolicy,
+  approvalChannel,
+  approvalsPolicy,
+  decisionPolicyEnforced,
+  startAgentPod,
+  startApprovalsBase,
+  startApprovalsOperator,
+  type ApprovalsBase,
+} from './support/approval-pod.js';
+import { createApprovalRequest, decideCli } from './support/decide-cli.js';
 import { e2eCluster, getJson, kubectl, kubectlResult, until } from './support/k8s.js';
-import { ALICE, BOB, CHANNEL, startApprovalUpstream, TOKEN, type ApprovalUpstream } from '../test/approvals-harness.js';
+import { serviceAccountKubeconfig, userKubeconfig } from './support/kube-users.js';
+import { ALICE, BOB, CHANNEL, type ApprovalUpstream } from '../test/approvals-harness.js';
 import type { FakeSlack } from '../test/fakes/slack-server.js';
-import { CLI, type Proc } from '../test/support/processes.js';
+import type { Proc } from '../test/support/processes.js';
 
 const e2e = e2eCluster('apkube');
 const NS = e2e.ns('agents');
 const OPNS = e2e.ns('system');
 const MWC = e2e.ns('injector');
 const sa = (name: string) => `system:serviceaccount:${NS}:${name}`;
+/** The Kubernetes approver: a person with a client certificate. */
+const APPROVER = 'dora';
+let base: ApprovalsBase;
 let fake: FakeSlack;
 let upstream: ApprovalUpstream;
 let operator: Proc;
@@ -30,51 +43,11 @@ let sidecar: Proc;
 let sandbox: PodSandbox;
 let URL_: string;
 let dir: string;
-/** kubeconfig files of ServiceAccounts, by name. */
+/** kubeconfig files: the approver's, and ServiceAccounts' by name. */
 const kubeconfigs: Record<string, string> = {};
 
-const cli = (args: string[]): Promise<{ code: number; out: string; err: string }> =>
-  new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', HOME: dir } }, (error, out, err) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out, err }),
-    );
-  });
-
-/** A kubeconfig of the admin's cluster with a token of ServiceAccount `name` as the user. */
-async function kubeconfigFor(name: string): Promise<string> {
-  const token = (await kubectl(['create', 'token', name, '-n', NS, '--duration=1h'])).trim();
-  const kc = parseYaml(await kubectl(['config', 'view', '--raw', '--minify', '--flatten']));
-  kc.users = [{ name, user: { token } }];
-  kc.contexts = [{ name, context: { cluster: kc.clusters[0].name, user: name, namespace: NS } }];
-  kc['current-context'] = name;
-  const file = join(dir, `${name}.kubeconfig`);
-  writeFileSync(file, stringifyYaml(kc), { mode: 0o600 });
-  return file;
-}
-
-/** An ApprovalRequest as a sidecar writes it (for the cases that need no held call). */
-async function createRequest(name: string, expiresInMs = 300_000, channel = 'approvals'): Promise<void> {
-  await kubectl(
-    ['apply', '-n', NS, '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'thoughtgate.io/v1alpha1',
-      kind: 'ApprovalRequest',
-      metadata: { name },
-      spec: {
-        channel,
-        workload: { namespace: NS, serviceAccount: 'agent', pod: 'agent' },
-        source: 'up',
-        method: 'tools/call',
-        tool: 'deploy',
-        arguments: { service: name },
-        requestHash: 'a'.repeat(64),
-        taskId: name,
-        reason: 'deploys need approval',
-        expiresAt: new Date(Date.now() + expiresInMs).toISOString(),
-      },
-    }),
-  );
-}
+const cli = (args: string[]) => decideCli(dir, args);
+const createRequest = (name: string, expiresInMs?: number, channel?: string) => createApprovalRequest(NS, name, expiresInMs, channel);
 
 /** kubectl as `user` with `groups` (impersonated by the admin). */
 const as = (user: string, groups: string[]) => [`--as=${user}`, ...groups.map((g) => `--as-group=${g}`)];
@@ -92,25 +65,15 @@ const request = (name: string) => getJson(['get', 'approvalrequest', name, '-n',
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tg-apkube-'));
-  fake = await startApprovalsSlack();
-  upstream = await startApprovalUpstream();
-  await e2e.namespace('system');
-  await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled' });
-  for (const n of ['agent', 'approver', 'mallory', 'nobody']) await kubectl(['create', 'serviceaccount', n, '-n', NS]);
-  await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', NS, `--from-literal=token=${TOKEN}`]);
+  base = await startApprovalsBase(e2e);
+  ({ fake, upstream } = base);
+  for (const n of ['mallory', 'nobody']) await kubectl(['create', 'serviceaccount', n, '-n', NS]);
 
   // The chart's admission policy (labelled as the chart labels it: the harness deletes it after
   // the file); enforced once a forged decision is refused (the API server loads policies async).
   await applyDecisionPolicy();
   e2e.cleanup(() => kubectlResult(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', 'thoughtgate-approval-decisions']));
-  await until(
-    'the admission policy enforced',
-    async () => {
-      const r = await kubectlResult(['create', '--dry-run=server', '-n', NS, '-f', '-'], decisionJson('x', { username: 'someone-else', groups: [] }));
-      return r.code !== 0 && r.stderr.includes('spec.user.username must be your own username');
-    },
-    30_000,
-  );
+  await decisionPolicyEnforced(NS);
 
   // Who may decide: a Role to create (and read back) ApprovalDecisions and read requests, bound
   // to the approver, to mallory (who may create but is no approver) and to the group oncall.
@@ -133,50 +96,24 @@ kind: RoleBinding
 metadata: { name: approval-deciders }
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: approval-deciders }
 subjects:
-  - { kind: ServiceAccount, name: approver, namespace: ${NS} }
+  - { kind: User, apiGroup: rbac.authorization.k8s.io, name: ${APPROVER} }
   - { kind: ServiceAccount, name: mallory, namespace: ${NS} }
   - { kind: Group, apiGroup: rbac.authorization.k8s.io, name: oncall }
   - { kind: User, apiGroup: rbac.authorization.k8s.io, name: mallory-user }
 `,
   );
-  for (const n of ['approver', 'mallory', 'nobody']) kubeconfigs[n] = await kubeconfigFor(n);
+  kubeconfigs['approver'] = await userKubeconfig(dir, NS, APPROVER);
+  for (const n of ['mallory', 'nobody']) kubeconfigs[n] = await serviceAccountKubeconfig(dir, NS, n);
 
   operator = await startApprovalsOperator(OPNS, MWC, fake);
 
   await kubectl(
     ['apply', '-n', NS, '-f', '-'],
-    `
-apiVersion: thoughtgate.io/v1alpha1
-kind: ApprovalChannel
-metadata: { name: approvals }
-spec:
-  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
-  approvers:
-    users: [${ALICE}]
-    kubernetes: { users: ["${sa('approver')}"], groups: [oncall] }
-  timeout: 5m
----
-apiVersion: thoughtgate.io/v1alpha1
-kind: ApprovalChannel
-metadata: { name: two-person }
-spec:
-  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
-  approvers:
-    kubernetes: { users: ["${sa('approver')}"], groups: [oncall] }
-    required: 2
-  timeout: 5m
----
-apiVersion: thoughtgate.io/v1alpha1
-kind: ApprovalChannel
-metadata: { name: two-mixed }
-spec:
-  slack: { channel: ${CHANNEL}, apiUrl: "${fake.url}", tokenSecretRef: { name: slack-bot } }
-  approvers:
-    users: [${ALICE}]
-    kubernetes: { users: ["${sa('approver')}"] }
-    required: 2
-  timeout: 5m
-`,
+    [
+      approvalChannel('approvals', fake.url, { users: [ALICE], kubernetes: { users: [APPROVER], groups: ['oncall'] } }),
+      approvalChannel('two-person', fake.url, { kubernetes: { users: [APPROVER], groups: ['oncall'] }, required: 2 }),
+      approvalChannel('two-mixed', fake.url, { users: [ALICE], kubernetes: { users: [APPROVER] }, required: 2 }),
+    ].join('---'),
   );
   await kubectl(['apply', '-n', NS, '-f', '-'], approvalsPolicy(upstream.url));
   ({ sandbox, sidecar, url: URL_ } = await startAgentPod(NS, MWC, upstream.url));
@@ -186,8 +123,7 @@ e2e.cleanup(async () => {
   await sidecar?.stop();
   await sandbox?.stop();
   await operator?.stop();
-  await upstream?.close();
-  await fake?.close();
+  await base?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -205,7 +141,7 @@ test("an approver's `thoughtgate approve` counts, the held call completes, and k
   const r = await cli(['approve', ar.metadata.name, '-n', NS, '--kubeconfig', kubeconfigs['approver']!, '--reason', 'release train']);
   expect(r.err).toBe('');
   expect(r.code).toBe(0);
-  expect(r.out).toContain(`approve by ${sa('approver')} counted. The ApprovalRequest is Approved (approvals 1/1)`);
+  expect(r.out).toContain(`approve by ${APPROVER} counted. The ApprovalRequest is Approved (approvals 1/1)`);
 
   const result = await call;
   expect(JSON.stringify(result)).toContain('api');
@@ -215,8 +151,8 @@ test("an approver's `thoughtgate approve` counts, the held call completes, and k
   expect(decided.status).toMatchObject({
     phase: 'Approved',
     approvals: '1/1',
-    decidedBy: [{ id: `k8s:${sa('approver')}`, name: `${sa('approver')} (kubectl)` }],
-    votes: [{ by: `k8s:${sa('approver')}`, via: 'kubernetes', decision: 'approve' }],
+    decidedBy: [{ id: `k8s:${APPROVER}`, name: `${APPROVER} (kubectl)` }],
+    votes: [{ by: `k8s:${APPROVER}`, via: 'kubernetes', decision: 'approve' }],
   });
   expect(decided.status.message).toContain('release train');
   const table = await kubectl(['get', 'approvalrequests', '-n', NS]);
@@ -325,7 +261,50 @@ test('fails closed: without the policy binding no decision counts, whoever makes
     expect((await request('unguarded')).status?.phase).not.toBe('Approved');
   } finally {
     await applyDecisionPolicy('binding');
+    await decisionPolicyEnforced(NS);
   }
+});
+
+test('fails closed: a binding narrowed with resourceNames is not the one shipped, so no decision counts', async () => {
+  await createRequest('narrowed');
+  const rule = { apiGroups: ['thoughtgate.io'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['approvaldecisions'] };
+  await kubectl([
+    'patch',
+    'validatingadmissionpolicybinding',
+    'thoughtgate-approval-decisions',
+    '--type=merge',
+    '-p',
+    JSON.stringify({ spec: { matchResources: { resourceRules: [{ ...rule, resourceNames: ['nothing-is-called-this'] }] } } }),
+  ]);
+  try {
+    const r = await cli(['approve', 'narrowed', '-n', NS, '--kubeconfig', kubeconfigs['approver']!]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('was not counted (IdentityUnverified)');
+    expect(r.out).toContain('the ValidatingAdmissionPolicyBinding is not as shipped');
+    expect(r.out).toContain('resourceNames');
+    expect((await request('narrowed')).status?.phase).not.toBe('Approved');
+  } finally {
+    await kubectl(['delete', 'validatingadmissionpolicybinding', 'thoughtgate-approval-decisions']);
+    await applyDecisionPolicy('binding');
+    await decisionPolicyEnforced(NS);
+  }
+});
+
+test('a ServiceAccount or a system group as a Kubernetes approver: the channel is not Ready and says why', async () => {
+  await kubectl(
+    ['apply', '-n', NS, '-f', '-'],
+    approvalChannel('self-approval', fake.url, { kubernetes: { users: [sa('agent')], groups: ['system:authenticated'] } }),
+  );
+  const ready = await until('the channel checked', async () =>
+    (await getJson(['get', 'approvalchannel', 'self-approval', '-n', NS]))?.status?.conditions?.find((c: any) => c.type === 'Ready'),
+  );
+  expect(ready).toMatchObject({ status: 'False', reason: 'ChannelInvalid' });
+  expect(ready.message).toContain(`"${sa('agent')}" is a ServiceAccount: a workload could approve its own calls (self-approval)`);
+  expect(ready.message).toContain('"system:authenticated" is a Kubernetes system group');
+  const events = await until('the Event', async () =>
+    kubectl(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=self-approval,reason=ChannelInvalid', '-o', 'jsonpath={.items[*].message}']),
+  );
+  expect(events).toContain('self-approval');
 });
 
 test('two-person rule: one approval is a vote (1/2), the same person again counts once, a second approver decides', async () => {
@@ -343,7 +322,7 @@ test('two-person rule: one approval is a vote (1/2), the same person again count
   const done = await until('two approvals', async () => ((await request('two-keys'))?.status?.phase === 'Approved' ? request('two-keys') : null));
   expect(done.status).toMatchObject({
     approvals: '2/2',
-    decidedBy: [{ id: `k8s:${sa('approver')}` }, { id: 'k8s:carol' }],
+    decidedBy: [{ id: `k8s:${APPROVER}` }, { id: 'k8s:carol' }],
   });
 }, 60_000);
 
@@ -371,7 +350,7 @@ test('two-person rule across Slack and kubectl: a reaction is recorded in status
   const done = await until('two approvals', async () =>
     (await request('react-then-kubectl'))?.status?.phase === 'Approved' ? request('react-then-kubectl') : null,
   );
-  expect(done.status).toMatchObject({ approvals: '2/2', decidedBy: [{ id: ALICE }, { id: `k8s:${sa('approver')}` }] });
+  expect(done.status).toMatchObject({ approvals: '2/2', decidedBy: [{ id: ALICE }, { id: `k8s:${APPROVER}` }] });
 
   // kubectl first (1/2), then a reaction: the poll that reads it decides, and a reaction taken away
   // afterwards changes nothing.
@@ -382,8 +361,32 @@ test('two-person rule across Slack and kubectl: a reaction is recorded in status
   const both = await until('two approvals', async () =>
     (await request('kubectl-then-react'))?.status?.phase === 'Approved' ? request('kubectl-then-react') : null,
   );
-  expect(both.status).toMatchObject({ approvals: '2/2', decidedBy: [{ id: `k8s:${sa('approver')}` }, { id: ALICE }] });
+  expect(both.status).toMatchObject({ approvals: '2/2', decidedBy: [{ id: `k8s:${APPROVER}` }, { id: ALICE }] });
   expect(both.status.votes.map((v: { via: string }) => v.via)).toEqual(['kubernetes', 'slack']);
   fake.removeReaction(CHANNEL, ts2, 'white_check_mark', ALICE);
   expect((await request('kubectl-then-react')).status.phase).toBe('Approved');
 }, 90_000);
+
+test("a recorded vote stops counting once its voter is no longer one of the channel's approvers", async () => {
+  await kubectl(
+    ['apply', '-n', NS, '-f', '-'],
+    approvalChannel('shrinking', fake.url, { users: [ALICE, BOB], kubernetes: { users: [APPROVER] }, required: 2 }),
+  );
+  await createRequest('left-early', 300_000, 'shrinking');
+  const posted = await until('the request posted', async () => ((await request('left-early'))?.status?.phase === 'Posted' ? request('left-early') : null));
+  fake.addReaction(CHANNEL, posted.status.slack.ts, 'white_check_mark', ALICE);
+  await until('the reaction recorded', async () => (await request('left-early'))?.status?.approvals === '1/2');
+
+  // Alice leaves the approvers; once the operator has seen that, her recorded approval no longer counts.
+  await kubectl(['patch', 'approvalchannel', 'shrinking', '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { approvers: { users: [BOB] } } })]);
+  await until('the operator saw the change', async () => {
+    const ch = await getJson(['get', 'approvalchannel', 'shrinking', '-n', NS]);
+    return ch?.status?.observedGeneration === ch?.metadata.generation;
+  });
+  const r = await cli(['approve', 'left-early', '-n', NS, '--kubeconfig', kubeconfigs['approver']!]);
+  expect(r).toMatchObject({ code: 0, out: expect.stringContaining('(approvals 1/2)') });
+  const after = await request('left-early');
+  expect(after.status).toMatchObject({ phase: 'Posted', approvals: '1/2' });
+  // Her vote stays on record.
+  expect(after.status.votes.map((v: { by: string }) => v.by)).toEqual([ALICE, `k8s:${APPROVER}`]);
+}, 60_000);

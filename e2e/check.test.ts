@@ -57,6 +57,10 @@ async function expectOnly(expected: string[], flags: CheckFlags = {}): Promise<J
   return doc;
 }
 
+/** The API server starts (and stops) enforcing a policy moments after its binding is created (deleted). */
+const enforcement = (status: 'ok' | 'fail') =>
+  until(`approvals/decision-enforced ${status}`, async () => byId((await report()).doc, 'approvals/decision-enforced').status === status);
+
 const cli = (args: string[]) => run(process.execPath, [CLI, 'check', '--kubeconfig', cluster().kubeconfig, '--namespace', OPNS, ...args]);
 
 function kubeconfigWithToken(token: string): string {
@@ -130,7 +134,7 @@ describe('before installing (--pre)', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('✔ you may create and grant everything the chart installs');
-    expect(r.stdout).toContain('supports native sidecars');
+    expect(r.stdout).toContain('serves ValidatingAdmissionPolicy v1 (the ApprovalDecision identity check) and native sidecars');
     expect(r.stdout).not.toContain('✖');
     expect(r.stdout).toContain('Status check results are ✔');
   }, 60_000);
@@ -185,6 +189,7 @@ describe('an installation', () => {
     await kubectl(['apply', '-f', '-'], deploymentYaml);
     // The chart's ApprovalDecision identity policy (labelled as the chart does: the harness deletes it).
     await applyDecisionPolicy();
+    await enforcement('ok');
     await podsReady();
     op = await startOperatorProcess(cluster(), { identity: 'op-1', namespace: OPNS, webhookPort: await freePort(), webhookConfig: 'thoughtgate' });
     await kubectl(['apply', '-n', NS, '-f', '-'], EXAMPLE);
@@ -214,8 +219,12 @@ describe('an installation', () => {
       'webhook/ca-bundle',
       'namespaces/labelled',
       `policies/${NS}/everything`,
+      'approvals/decision-policy',
+      'approvals/decision-enforced',
     ])
       expect(byId(doc, id).status).toBe('ok');
+    // Refused by the policy itself (the first validation: the username), not by RBAC or the schema.
+    expect(human.stdout).toContain('✔ ValidatingAdmissionPolicy thoughtgate-approval-decisions enforced');
     expect(byId(doc, 'namespaces/labelled').items).toContain(NS);
   }, 60_000);
 
@@ -342,15 +351,21 @@ describe('an installation', () => {
     }
   }, 60_000);
 
-  test('without the ApprovalDecision policy binding, the decision-policy check warns alone (decisions from kubectl would not count)', async () => {
+  test('without the ApprovalDecision policy binding, the decision-policy check warns (decisions from kubectl would not count) and the enforcement check fails: a dry run in another name is accepted', async () => {
     await kubectl(['delete', 'validatingadmissionpolicybinding', 'thoughtgate-approval-decisions']);
     try {
-      const doc = await expectOnly(['warn approvals/decision-policy']);
+      await enforcement('fail');
+      const doc = await expectOnly(['warn approvals/decision-policy', 'fail approvals/decision-enforced']);
       expect(byId(doc, 'approvals/decision-policy').message).toContain('ValidatingAdmissionPolicyBinding thoughtgate-approval-decisions is not installed');
+      expect(byId(doc, 'approvals/decision-enforced').message).toContain('ValidatingAdmissionPolicy not enforced: anyone can decide as anyone');
+      expect(byId(doc, 'approvals/decision-enforced').hint).toContain('admission plugin');
+      // A dry run: nothing was stored.
+      expect((await getJson(['get', 'approvaldecisions', '-n', OPNS]))?.items).toEqual([]);
     } finally {
       await applyDecisionPolicy('binding');
+      await enforcement('ok');
     }
-  }, 60_000);
+  }, 90_000);
 
   test('a labelled namespace without a GovernancePolicy warns (exit 0)', async () => {
     const bare = await e2e.namespace('bare', { 'thoughtgate.io/inject': 'enabled' });

@@ -70,6 +70,13 @@ describe('the chart, rendered', () => {
     }
   });
 
+  test("the chart refuses Kubernetes 1.29 (ValidatingAdmissionPolicy v1 is served from 1.30) and takes 1.30 and providers' versions", async () => {
+    const old = await helm(['template', 'tg', CHART, '--kube-version', '1.29.9']);
+    expect(old.code).not.toBe(0);
+    expect(old.stderr).toContain('chart requires kubeVersion: >=1.30.0-0');
+    for (const v of ['1.30.0', 'v1.30.2-gke.1000']) expect((await helm(['template', 'tg', CHART, '--kube-version', v])).code).toBe(0);
+  });
+
   test('helm template renders every object in the release namespace, with the names the operator is told', async () => {
     const objs = await template();
     expect(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
@@ -502,6 +509,8 @@ describe('on a real API server', () => {
       ['delete', 'approvalrequests.thoughtgate.io', '-n', NS],
       ['watch', 'approvaldecisions.thoughtgate.io', '-A'],
       ['patch', 'approvaldecisions.thoughtgate.io', '--subresource=status', '-n', NS],
+      // Only ever as a dry run, to prove the identity policy is enforced (see rbac.yaml).
+      ['create', 'approvaldecisions.thoughtgate.io', '-n', NS],
       ['get', 'validatingadmissionpolicies.admissionregistration.k8s.io/thoughtgate-approval-decisions'],
       ['get', 'validatingadmissionpolicybindings.admissionregistration.k8s.io/thoughtgate-approval-decisions'],
       ['list', 'configmaps', '-A'],
@@ -571,7 +580,6 @@ describe('on a real API server', () => {
       ['delete', 'approvalchannels.thoughtgate.io', '-n', NS],
       ['update', 'approvalrequests.thoughtgate.io', '--subresource=status', '-n', NS],
       // People decide; the operator only reports whether a decision counted, and reads the identity policy.
-      ['create', 'approvaldecisions.thoughtgate.io', '-n', NS],
       ['patch', 'approvaldecisions.thoughtgate.io', '-n', NS],
       ['patch', 'validatingadmissionpolicies.admissionregistration.k8s.io/thoughtgate-approval-decisions'],
       ['get', 'validatingadmissionpolicies.admissionregistration.k8s.io/other'],

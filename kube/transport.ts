@@ -94,6 +94,8 @@ export interface TransportOptions extends InClusterOptions {
   /** Connections to the server (each watch holds one). Default 4. */
   connections?: number;
   userAgent?: string;
+  /** Sent on every request (a kubeconfig's Impersonate-User/-Group/-Uid/-Extra-*); an array repeats the header. */
+  headers?: Record<string, string | string[]>;
 }
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -239,6 +241,7 @@ export function createTransport(o: TransportOptions = {}): Transport {
           path: prefix + req.path,
           method: req.method ?? 'GET',
           headers: {
+            ...o.headers,
             ...(authorization ? { authorization } : {}),
             accept: 'application/json',
             'user-agent': userAgent,

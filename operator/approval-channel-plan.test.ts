@@ -1,6 +1,9 @@
 // The ApprovalChannel controller's decisions: when to check, and the status for a check. The Slack
 // and Kubernetes sides run in e2e/approvals.test.ts.
+import * as k8s from '@kubernetes/client-node';
+import { createLogger } from '../lib/log.js';
 import { channelStatus, planChannelStatus, planCheck, stableJson, type CheckInput } from './approval-channel-plan.js';
+import { SlackChannels } from './slack-channels.js';
 
 const now = new Date('2030-01-01T00:00:00Z');
 const later = new Date('2030-01-01T00:05:00Z');
@@ -151,5 +154,51 @@ describe('planChannelStatus', () => {
     });
     expect(p).toMatchObject({ unsure: true, requeueMs: 30_000, transition: { type: 'Normal', reason: 'SlackUnreachable', ready: 'Unknown' } });
     expect(planChannelStatus({ result: ok, generation: 1, status: undefined, now, secretPollMs: 5000 }).requeueMs).toBe(5000);
+  });
+});
+
+describe('an invalid spec: Kubernetes system users and groups as approvers', () => {
+  const kc = new k8s.KubeConfig();
+  // An API server nobody answers at: resolve() reads no Secret for an invalid spec.
+  kc.loadFromClusterAndUser({ name: 'c', server: 'https://127.0.0.1:9', skipTLSVerify: true }, { name: 'u' });
+  const resolveWith = (kubernetes: Record<string, unknown>) => {
+    const channel = {
+      apiVersion: 'thoughtgate.io/v1alpha1',
+      kind: 'ApprovalChannel',
+      metadata: { name: 'approvals', namespace: 'team', generation: 3 },
+      spec: { slack: { channel: 'C0123', tokenSecretRef: { name: 't' } }, approvers: { users: ['U0123'], kubernetes } },
+    };
+    const channels = new SlackChannels({ kc, log: createLogger('error', () => undefined), channel: () => channel });
+    return channels.resolve('team', 'approvals').finally(() => channels.close());
+  };
+
+  test.each<[string, Record<string, unknown>, string]>([
+    ['a ServiceAccount user', { users: ['system:serviceaccount:agents:agent'] }, 'is a ServiceAccount: a workload could approve its own calls (self-approval)'],
+    ['another system user', { users: ['system:anonymous'] }, 'is a Kubernetes system user, not a person'],
+    ['system:authenticated', { groups: ['system:authenticated'] }, 'is a Kubernetes system group'],
+    ['system:serviceaccounts', { groups: ['oncall', 'system:serviceaccounts'] }, '"system:serviceaccounts" is a Kubernetes system group'],
+    ['system:masters', { groups: ['system:masters'] }, 'is a Kubernetes system group'],
+  ])('%s: the channel is not Ready (ChannelInvalid), with a Warning Event saying why', async (_what, kubernetes, says) => {
+    const r = await resolveWith(kubernetes);
+    expect(r).toMatchObject({ ok: false, reason: 'ChannelInvalid', where: 'channel' });
+    const plan = planCheck({ generation: 3, resolved: r as never, last: undefined, now: now.getTime(), checkIntervalMs: 300_000, hasReady: false });
+    expect(plan.do).toBe('report');
+    const s = planChannelStatus({
+      result: (plan as Extract<typeof plan, { do: 'report' }>).result,
+      generation: 3,
+      status: undefined,
+      now,
+      secretPollMs: 60_000,
+    });
+    const ready = (s.write!.conditions as { type: string; status: string; reason: string; message: string }[]).find((c) => c.type === 'Ready')!;
+    expect(ready).toMatchObject({ status: 'False', reason: 'ChannelInvalid' });
+    expect(ready.message).toContain('approvers.kubernetes.');
+    expect(ready.message).toContain(says);
+    expect(s.transition).toMatchObject({ type: 'Warning', reason: 'ChannelInvalid', message: ready.message });
+  });
+
+  test('people and their own groups are fine', async () => {
+    // Past the spec check, resolve() reads the token Secret (an unreachable API server here): the spec itself was accepted.
+    await expect(resolveWith({ users: ['alice', 'oidc:bob'], groups: ['oncall', 'sre:system'] })).rejects.toThrow();
   });
 });

@@ -6,19 +6,36 @@
 // ApprovalRequest controller then rewrites the Slack message and the sidecar acts on the decision.
 import * as k8s from '@kubernetes/client-node';
 import { ApprovalChannelSpecSchema, ApprovalDecisionSpecSchema, ApprovalRequestSpecSchema, KINDS } from '../api/crds.js';
-import { DECISION_POLICY_NAME, type ApprovalDecisionStatus } from '../api/approval-decision.js';
+import {
+  DECISION_POLICY_NAME,
+  DECISION_PROBE_USERNAME,
+  decisionProbeObject,
+  refusedByDecisionPolicy,
+  type ApprovalDecisionStatus,
+} from '../api/approval-decision.js';
 import type { ApprovalRequestStatus } from '../api/approval-request.js';
 import { API_VERSION, GROUP, VERSION } from '../api/wellknown.js';
+import { describeError } from '../lib/describe-error.js';
 import type { Span } from '../lib/tracing.js';
 import { planDecision, policyState, type DecisionPlan, type PolicyState } from './approval-decision-plan.js';
 import { objectId, objectKey, type ObjectKey } from './keys.js';
 import type { KubeObject } from './kube-object.js';
 import { mergePatch, statusCode, truncate } from './kube-writes.js';
 import { watch, type ControllerContext, type ControllerDefinition, type Reconciler } from './manager.js';
+import type { SlackChannels } from './slack-channels.js';
+import { slackApprovers } from './slack-votes.js';
 import { APPROVAL_CHANNELS, APPROVAL_DECISIONS, type Source } from './sources.js';
 
-export function approvalDecisionController(): ControllerDefinition<ObjectKey> {
-  return { kind: 'adec', id: objectId, concurrency: 4, setup: (ctx) => new ApprovalDecisionController(ctx) };
+/** Write conflicts on the ApprovalRequest in one reconcile before it is left to the queue's backoff. */
+const CONFLICT_ATTEMPTS = 5;
+
+/**
+ * `slack`: the term's shared Slack clients, to read the channel's user groups when a Slack vote
+ * recorded on the request counts only through one (without them, or when Slack cannot be asked,
+ * such a vote's approval does not count now).
+ */
+export function approvalDecisionController(slack?: (ctx: ControllerContext<ObjectKey>) => SlackChannels): ControllerDefinition<ObjectKey> {
+  return { kind: 'adec', id: objectId, concurrency: 4, setup: (ctx) => new ApprovalDecisionController(ctx, slack?.(ctx)) };
 }
 
 type Decision = KubeObject & { spec?: unknown; status?: ApprovalDecisionStatus };
@@ -31,13 +48,17 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
   private readonly admission: k8s.AdmissionregistrationV1Api;
   private stopped = false;
 
-  constructor(private readonly ctx: ControllerContext<ObjectKey>) {
+  constructor(
+    private readonly ctx: ControllerContext<ObjectKey>,
+    private readonly slack: SlackChannels | undefined,
+  ) {
     this.custom = ctx.kc.makeApiClient(k8s.CustomObjectsApi);
     this.admission = ctx.kc.makeApiClient(k8s.AdmissionregistrationV1Api);
   }
 
   async reconcile(k: ObjectKey, _span?: Span): Promise<void> {
-    for (let attempt = 0; attempt < 5 && !this.stopped; attempt++) {
+    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
+      if (this.stopped) return;
       const decision = this.ctx.cache(APPROVAL_DECISIONS).get(k.name, k.namespace) as Decision | undefined;
       if (!decision || decision.status?.phase) return;
       try {
@@ -48,6 +69,12 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
         if (statusCode(err) !== 409) throw err;
       }
     }
+    // Still changing after that many reads (a burst of votes): not a verdict on the decision. Say
+    // so and throw, so the queue tries again with backoff (and the reconcile error is counted).
+    const decision = this.ctx.cache(APPROVAL_DECISIONS).get(k.name, k.namespace) as Decision | undefined;
+    const message = `the ApprovalRequest changed ${CONFLICT_ATTEMPTS} times while this decision was being counted; trying again`;
+    if (decision) await this.ctx.events.event({ ...decision, apiVersion: API_VERSION, kind: KINDS.ApprovalDecision.kind }, 'Warning', 'CountRetried', message);
+    throw new Error(`approval decision ${objectId(k)}: ${message}`);
   }
 
   private async step(decision: Decision): Promise<void> {
@@ -59,6 +86,13 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
     const channelName = requestSpec?.success ? requestSpec.data.channel : undefined;
     const channelObj = channelName ? this.ctx.cache(APPROVAL_CHANNELS).get(channelName, ns) : undefined;
     const channel = channelObj ? ApprovalChannelSpecSchema.safeParse(channelObj.spec) : null;
+    const approvers = channel?.success ? channel.data.approvers : undefined;
+    const slackApprover = await slackApprovers(approvers ?? { users: [], userGroups: [] }, request?.status?.votes ?? [], async () => {
+      if (!this.slack || !channelName) throw new Error('no Slack clients');
+      const r = await this.slack.resolve(ns, channelName);
+      if (!r.ok) throw new Error(r.message);
+      return r.target.connection.directory.allowlist(r.target.spec.approvers, true);
+    });
     const plan = planDecision({
       decision: {
         name: decision.metadata.name,
@@ -67,10 +101,11 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
         status: decision.status ?? {},
         created: new Date(decision.metadata.creationTimestamp ?? 0),
       },
-      policy: await this.policyState(),
+      policy: await this.policyState(ns),
       request: request ? { spec: requestSpec?.success ? requestSpec.data : null, status: request.status ?? {} } : null,
       channel: channel?.success ? channel.data : null,
       channelError: channelObj && channel && !channel.success ? `is not valid: ${channel.error.issues[0]?.message ?? 'invalid'}` : undefined,
+      slackApprover,
       now: new Date(),
     });
     await this.act(decision, request, plan);
@@ -182,8 +217,54 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
     }
   }
 
-  /** The identity policy and binding as the cluster has them now: read for every decision (they are rare), so a removed policy counts at once. */
-  private async policyState(): Promise<PolicyState> {
+  /**
+   * The identity policy and binding as the cluster has them now: read for every decision (they are
+   * rare), so a removed policy counts at once. Only what was read decides (absent, or not as
+   * shipped: the decision is Ignored); a failed read (403, 5xx, the network) throws, so the decision
+   * waits for the queue's retry with backoff instead of being ignored for good.
+   */
+  private async policyState(namespace: string): Promise<PolicyState> {
+    const state = await this.policyObjects();
+    return state.ok ? ((await this.policyEnforced(namespace)) ?? state) : state;
+  }
+
+  /**
+   * Whether the API server enforces the policy, not only has it: the objects can be there as
+   * shipped while the ValidatingAdmissionPolicy admission plugin is off, and then a decision can
+   * carry anyone's name. A dry-run create in a name nobody has (stored nowhere) must be refused by
+   * the policy: then null (proven, for this decision); accepted, a verdict (the decision is
+   * Ignored); any other answer throws, so the decision waits for the queue's retry. One dry run per
+   * decision counted: decisions are rare, and a cached proof would outlive an API server restarted
+   * with other flags.
+   */
+  private async policyEnforced(namespace: string): Promise<PolicyState | null> {
+    try {
+      await this.custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: KINDS.ApprovalDecision.plural,
+        body: decisionProbeObject(namespace, 'operator'),
+        dryRun: 'All',
+      });
+    } catch (err) {
+      const said = `${describeError(err)} ${JSON.stringify((err as { body?: unknown }).body ?? '')}`;
+      if (refusedByDecisionPolicy(said)) return null;
+      const code = statusCode(err);
+      throw new Error(
+        code === 403
+          ? `the operator may not create a dry-run ApprovalDecision in ${namespace}, which proves the identity policy is enforced (its RBAC needs create on approvaldecisions); decisions wait until it may`
+          : `cannot prove the identity policy ${DECISION_POLICY_NAME} is enforced now (a dry-run ApprovalDecision in ${namespace} was refused: ${code ?? ''} ${truncate(describeError(err))}); will try again`,
+        { cause: err },
+      );
+    }
+    return {
+      ok: false,
+      message: `the API server accepted a dry-run ApprovalDecision in the name ${DECISION_PROBE_USERNAME}: the identity policy ${DECISION_POLICY_NAME} is installed but not enforced (is the ValidatingAdmissionPolicy admission plugin disabled?), so who made a decision cannot be verified`,
+    };
+  }
+
+  private async policyObjects(): Promise<PolicyState> {
     const read = async (f: () => Promise<unknown>): Promise<unknown | null> => {
       try {
         return await f();
@@ -192,26 +273,21 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
         throw err;
       }
     };
-    let state: PolicyState;
     try {
       const [policy, binding] = await Promise.all([
         read(() => this.admission.readValidatingAdmissionPolicy({ name: DECISION_POLICY_NAME })),
         read(() => this.admission.readValidatingAdmissionPolicyBinding({ name: DECISION_POLICY_NAME })),
       ]);
-      state = policyState(policy, binding);
+      return policyState(policy, binding);
     } catch (err) {
-      // Cannot read them (RBAC, API server): fail closed, say why.
       const code = statusCode(err);
-      state = {
-        ok: false,
-        message:
-          code === 403
-            ? `the operator may not read the ValidatingAdmissionPolicy ${DECISION_POLICY_NAME} and its binding (its RBAC needs get on them)`
-            : `cannot read the ValidatingAdmissionPolicy ${DECISION_POLICY_NAME}: ${(err as Error).message}`,
-      };
-      if (code !== 403) throw err;
+      throw new Error(
+        code === 403
+          ? `the operator may not read the ValidatingAdmissionPolicy ${DECISION_POLICY_NAME} and its binding (its RBAC needs get on them); decisions wait until it may`
+          : `cannot read the ValidatingAdmissionPolicy ${DECISION_POLICY_NAME} and its binding now (${code ?? describeError(err)}); will try again`,
+        { cause: err },
+      );
     }
-    return state;
   }
 
   stop(): void {

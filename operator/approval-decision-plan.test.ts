@@ -1,7 +1,7 @@
 import { decisionPolicyObjects, type ApprovalDecisionSpec } from '../api/approval-decision.js';
 import { tallyVotes, withVote, type ApprovalRequestSpec, type ApprovalRequestStatus, type Vote } from '../api/approval-request.js';
 import { ApprovalChannelSpecSchema, type ApprovalChannelSpec } from '../api/crds.js';
-import { decisionPolicyProblems, planDecision, policyState, requiredApprovals, type DecisionPlanInput } from './approval-decision-plan.js';
+import { decisionPolicyProblems, planDecision, POLICY_SETTLE_MS, policyState, requiredApprovals, type DecisionPlanInput } from './approval-decision-plan.js';
 
 const now = new Date('2026-12-06T12:00:00Z');
 const channel = (approvers: Record<string, unknown>, required?: number): ApprovalChannelSpec =>
@@ -44,6 +44,7 @@ function input(
     policy: { ok: true, since: new Date('2026-12-01T00:00:00Z') },
     request: { spec: requestSpec, status: requestStatus ?? { phase: 'Posted' } },
     channel: k8sChannel(),
+    slackApprover: () => true,
     now,
     ...rest,
   };
@@ -204,6 +205,47 @@ describe('planDecision', () => {
   });
 });
 
+describe('votes of approvers removed from the channel', () => {
+  const k8sOnly = (users: string[], groups: string[], required = 2) => channel({ kubernetes: { users, groups } }, required);
+
+  test("a kubectl vote does not add up with a recorded vote whose voter left the channel's approvers", () => {
+    // bob approved, then was removed from approvers.kubernetes.users: alice's approval is 1 of 2.
+    const p = planDecision(input({ channel: k8sOnly(['alice'], ['sre']), requestStatus: { phase: 'Posted', votes: [vote('k8s:bob', 'approve')] } }));
+    expect(p).toMatchObject({ do: 'count', request: { approvals: '1/2' } });
+    expect((p as { request: { end?: unknown } }).request.end).toBeUndefined();
+    // A removed approver's reject no longer counts either.
+    const r = planDecision(input({ channel: k8sOnly(['alice'], ['sre'], 1), requestStatus: { phase: 'Posted', votes: [vote('k8s:bob', 'reject')] } }));
+    expect(r).toMatchObject({ do: 'count', request: { end: { phase: 'Approved' } } });
+  });
+
+  test('a Slack vote counts only while its voter is a Slack approver now; unknown: its reject counts, its approval does not', () => {
+    const dana = { ...vote('U0123', 'approve', 'slack'), name: 'Dana' };
+    const base = { channel: k8sChannel(2), requestStatus: { phase: 'Posted' as const, votes: [dana] } };
+    expect(planDecision(input({ ...base, slackApprover: () => false }))).toMatchObject({ request: { approvals: '1/2' } });
+    expect(planDecision(input({ ...base, slackApprover: () => undefined }))).toMatchObject({ request: { approvals: '1/2' } });
+    const rejected = { channel: k8sChannel(1), requestStatus: { phase: 'Posted' as const, votes: [vote('U0456', 'reject', 'slack')] } };
+    expect(planDecision(input({ ...rejected, slackApprover: () => false }))).toMatchObject({ request: { end: { phase: 'Approved' } } });
+    expect(planDecision(input({ ...rejected, slackApprover: () => undefined }))).toMatchObject({ request: { end: { phase: 'Rejected' } } });
+  });
+
+  test('a vote records the groups it was made with (not system: ones) and counts through them while the channel lists them', () => {
+    const first = planDecision(input({ channel: k8sOnly([], ['oncall']), spec: spec('carol', 'Approve', ['oncall', 'system:authenticated']) }));
+    expect(first).toMatchObject({ do: 'count', request: { approvals: '1/2' } });
+    const recorded = (first as { request: { votes: Vote[] } }).request.votes;
+    expect(recorded).toEqual([expect.objectContaining({ by: 'k8s:carol', groups: ['oncall'] })]);
+    // dave approves through the same group: 2 of 2 while oncall is listed …
+    const dave = spec('dave', 'Approve', ['oncall']);
+    expect(planDecision(input({ channel: k8sOnly([], ['oncall']), spec: dave, requestStatus: { phase: 'Posted', votes: recorded } }))).toMatchObject({
+      request: { end: { phase: 'Approved' } },
+    });
+    // … and carol's vote no longer counts once the channel lists another group that dave is also in.
+    const moved = planDecision(
+      input({ channel: k8sOnly([], ['sre']), spec: spec('dave', 'Approve', ['sre']), requestStatus: { phase: 'Posted', votes: recorded } }),
+    );
+    expect(moved).toMatchObject({ request: { approvals: '1/2' } });
+  });
+});
+
 describe('tallyVotes and withVote', () => {
   test('distinct approvers count up to required; a later vote of the same person replaces the earlier', () => {
     const v = withVote(withVote([vote('k8s:a', 'approve')], vote('U1', 'approve', 'slack')), vote('k8s:a', 'approve'));
@@ -234,23 +276,69 @@ describe('tallyVotes and withVote', () => {
 
 describe('the identity policy check', () => {
   const [policy, binding] = decisionPolicyObjects();
+  const fields = (time: string) => [{ manager: 'helm', operation: 'Update', apiVersion: 'admissionregistration.k8s.io/v1', time, fieldsType: 'FieldsV1' }];
   // What the API server returns: our objects with its defaults and metadata.
   const served = () => {
     const p = structuredClone(policy) as any;
     p.metadata.creationTimestamp = '2026-12-01T00:00:00Z';
+    p.metadata.managedFields = fields('2026-12-01T00:00:00Z');
     p.spec.matchConstraints.matchPolicy = 'Equivalent';
     p.spec.matchConstraints.namespaceSelector = {};
     p.spec.matchConstraints.objectSelector = {};
     p.spec.matchConstraints.resourceRules[0].scope = '*';
     const b = structuredClone(binding) as any;
     b.metadata.creationTimestamp = '2026-12-01T00:00:05Z';
+    b.metadata.managedFields = fields('2026-12-01T00:00:05Z');
     return { p, b };
   };
 
-  test('the shipped objects as served pass, in force since the later creation', () => {
+  test('the shipped objects as served pass, in force since the later change', () => {
     const { p, b } = served();
     expect(decisionPolicyProblems(p, b)).toEqual([]);
     expect(policyState(p, b)).toEqual({ ok: true, since: new Date('2026-12-01T00:00:05Z') });
+  });
+
+  test('defaults and equivalent spellings pass: a binding matchResources of defaults only, scope Namespaced, rule sets in another order', () => {
+    const { p, b } = served();
+    b.spec.matchResources = { namespaceSelector: {}, objectSelector: {}, matchPolicy: 'Equivalent' };
+    p.spec.matchConstraints.resourceRules[0].scope = 'Namespaced';
+    p.spec.matchConstraints.resourceRules[0].operations = ['UPDATE', 'CREATE'];
+    p.spec.matchConstraints.resourceRules[0].resourceNames = [];
+    p.spec.matchConditions = [];
+    expect(decisionPolicyProblems(p, b)).toEqual([]);
+  });
+
+  test('an edit in place counts as a change: since is the newest managedFields time, not the creation', () => {
+    const { p, b } = served();
+    p.metadata.managedFields.push({ manager: 'kubectl-edit', operation: 'Update', time: '2026-12-06T11:59:10Z' });
+    expect(policyState(p, b)).toEqual({ ok: true, since: new Date('2026-12-06T11:59:10Z') });
+    // A decision made before the edit (the policy may have been weakened, then restored) does not count.
+    const before = planDecision(input({ policy: policyState(p, b) }));
+    expect(before).toMatchObject({ do: 'ignore', reason: 'IdentityUnverified' });
+    expect((before as { message: string }).message).toContain(
+      'created before the identity policy thoughtgate-approval-decisions or its binding was last installed or changed',
+    );
+  });
+
+  test('a decision made within the settling margin after a change does not count; one after it does', () => {
+    const since = new Date('2026-12-06T11:58:59Z');
+    const at = (ms: number) =>
+      input({ policy: { ok: true, since }, decision: { name: 'd1', spec: spec('alice'), status: {}, created: new Date(since.getTime() + ms) } });
+    for (const ms of [0, 1000, POLICY_SETTLE_MS - 1]) {
+      const p = planDecision(at(ms));
+      expect(p).toMatchObject({ do: 'ignore', reason: 'IdentityUnverified' });
+      expect((p as { message: string }).message).toContain(`within ${POLICY_SETTLE_MS / 1000} s after the identity policy`);
+    }
+    expect(planDecision(at(POLICY_SETTLE_MS))).toMatchObject({ do: 'count' });
+  });
+
+  test('cleared managedFields fail closed: when the object last changed cannot be told', () => {
+    const { p, b } = served();
+    delete b.metadata.managedFields;
+    const state = policyState(p, b);
+    expect(state).toEqual({ ok: true, since: null });
+    const plan = planDecision(input({ policy: state }));
+    expect(plan).toMatchObject({ do: 'ignore', reason: 'IdentityUnverified', message: expect.stringContaining('managedFields') });
   });
 
   test('missing objects fail closed', () => {
@@ -259,22 +347,49 @@ describe('the identity policy check', () => {
     expect(policyState(p, null)).toMatchObject({ ok: false });
   });
 
-  test.each<[string, (p: any, b: any) => void]>([
-    ['a validation removed', (p) => p.spec.validations.splice(0, 1)],
-    ['a validation changed to true', (p) => (p.spec.validations[1].expression = 'true')],
-    ['failurePolicy Ignore', (p) => (p.spec.failurePolicy = 'Ignore')],
-    ['a match condition', (p) => (p.spec.matchConditions = [{ name: 'x', expression: "request.userInfo.username != 'mallory'" }])],
-    ['a namespace selector', (p) => (p.spec.matchConstraints.namespaceSelector = { matchLabels: { x: 'y' } })],
-    ['CREATE not matched', (p) => (p.spec.matchConstraints.resourceRules[0].operations = ['UPDATE'])],
-    ['other resources', (p) => (p.spec.matchConstraints.resourceRules[0].resources = ['approvalrequests'])],
-    ['excluded resources', (p) => (p.spec.matchConstraints.excludeResourceRules = [{ resources: ['approvaldecisions'] }])],
-    ['a binding that only warns', (_p, b) => (b.spec.validationActions = ['Warn'])],
-    ['a binding of another policy', (_p, b) => (b.spec.policyName = 'other')],
-    ['a binding narrowed to some namespaces', (_p, b) => (b.spec.matchResources = { namespaceSelector: { matchLabels: { only: 'here' } } })],
-  ])('%s is not the policy shipped', (_what, change) => {
+  const rule = { apiGroups: ['thoughtgate.io'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['approvaldecisions'] };
+  test.each<[string, (p: any, b: any) => void, string]>([
+    ['a validation removed', (p) => p.spec.validations.splice(0, 1), 'spec.validations'],
+    ['a validation changed to true', (p) => (p.spec.validations[1].expression = 'true'), 'spec.validations[1].expression is "true"'],
+    ['failurePolicy Ignore', (p) => (p.spec.failurePolicy = 'Ignore'), 'spec.failurePolicy is "Ignore", shipped: "Fail"'],
+    ['a match condition', (p) => (p.spec.matchConditions = [{ name: 'x', expression: "request.userInfo.username != 'mallory'" }]), 'spec.matchConditions'],
+    ['a namespace selector', (p) => (p.spec.matchConstraints.namespaceSelector = { matchLabels: { x: 'y' } }), 'spec.matchConstraints.namespaceSelector'],
+    ['an object selector', (p) => (p.spec.matchConstraints.objectSelector = { matchLabels: { x: 'y' } }), 'spec.matchConstraints.objectSelector'],
+    [
+      'resourceNames on the policy',
+      (p) => (p.spec.matchConstraints.resourceRules[0].resourceNames = ['only-this-one']),
+      'resourceRules[0].resourceNames is ["only-this-one"]',
+    ],
+    ['matchPolicy Exact', (p) => (p.spec.matchConstraints.matchPolicy = 'Exact'), 'spec.matchConstraints.matchPolicy is "Exact"'],
+    ['scope Cluster', (p) => (p.spec.matchConstraints.resourceRules[0].scope = 'Cluster'), 'resourceRules[0].scope is "Cluster"'],
+    ['CREATE not matched', (p) => (p.spec.matchConstraints.resourceRules[0].operations = ['UPDATE']), 'operations'],
+    ['other resources', (p) => (p.spec.matchConstraints.resourceRules[0].resources = ['approvalrequests']), 'resources'],
+    ['excluded resources', (p) => (p.spec.matchConstraints.excludeResourceRules = [{ resources: ['approvaldecisions'] }]), 'excludeResourceRules'],
+    ['a paramKind', (p) => (p.spec.paramKind = { apiVersion: 'v1', kind: 'ConfigMap' }), 'spec.paramKind'],
+    ['variables', (p) => (p.spec.variables = [{ name: 'x', expression: 'true' }]), 'spec.variables'],
+    ['a binding that only warns', (_p, b) => (b.spec.validationActions = ['Warn']), 'spec.validationActions'],
+    ['a binding that only audits', (_p, b) => (b.spec.validationActions = ['Audit']), 'spec.validationActions'],
+    ['a binding that denies and audits', (_p, b) => (b.spec.validationActions = ['Deny', 'Audit']), 'spec.validationActions'],
+    ['a binding of another policy', (_p, b) => (b.spec.policyName = 'other'), 'spec.policyName'],
+    ['a binding with a paramRef', (_p, b) => (b.spec.paramRef = { name: 'p', parameterNotFoundAction: 'Allow' }), 'spec.paramRef'],
+    [
+      'a binding narrowed to some namespaces',
+      (_p, b) => (b.spec.matchResources = { namespaceSelector: { matchLabels: { only: 'here' } } }),
+      'spec.matchResources.namespaceSelector.matchLabels.only is "here"',
+    ],
+    ['a binding narrowed to some objects', (_p, b) => (b.spec.matchResources = { objectSelector: { matchLabels: { only: 'these' } } }), 'matchResources'],
+    [
+      'a binding narrowed with resourceNames',
+      (_p, b) => (b.spec.matchResources = { resourceRules: [{ ...rule, resourceNames: ['only-this-one'] }] }),
+      'spec.matchResources.resourceRules[0].resourceNames is ["only-this-one"], shipped: absent',
+    ],
+    ['a binding that excludes resources', (_p, b) => (b.spec.matchResources = { excludeResourceRules: [{ ...rule }] }), 'matchResources'],
+  ])('%s is not the policy shipped', (_what, change, says) => {
     const { p, b } = served();
     change(p, b);
-    expect(decisionPolicyProblems(p, b)).not.toEqual([]);
+    const problems = decisionPolicyProblems(p, b);
+    expect(problems).not.toEqual([]);
+    expect(problems.join('; ')).toContain(says);
     expect(policyState(p, b).ok).toBe(false);
   });
 });

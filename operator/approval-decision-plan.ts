@@ -5,24 +5,35 @@
 // Fail closed: the decision's spec.user is only who the API server authenticated because the
 // ValidatingAdmissionPolicy of api/approval-decision.ts said so at admission. Without that policy
 // (or with a weakened one) anyone allowed to create ApprovalDecisions could type in an approver's
-// name, so decisionPolicyProblems() compares the cluster's policy and binding with ours and, on
-// any difference, every decision is Ignored.
+// name, so decisionPolicyProblems() compares the cluster's policy and binding with ours (the whole
+// spec, up to the API server's defaults) and, on any difference, every decision is Ignored; and a
+// decision counts only when made at least POLICY_SETTLE_MS after either object last changed.
 import {
   DECISION_POLICY_NAME,
-  DECISION_POLICY_RULE,
-  DECISION_POLICY_VALIDATIONS,
   DECISION_REASONS,
+  decisionPolicyObjects,
   KUBERNETES_VOTER_PREFIX,
   type ApprovalDecisionSpec,
   type ApprovalDecisionStatus,
 } from '../api/approval-decision.js';
-import { tallyVotes, withVote, type ApprovalPhase, type ApprovalRequestSpec, type ApprovalRequestStatus, type Vote } from '../api/approval-request.js';
+import {
+  standingVotes,
+  tallyVotes,
+  withVote,
+  type ApprovalPhase,
+  type ApprovalRequestSpec,
+  type ApprovalRequestStatus,
+  type Vote,
+} from '../api/approval-request.js';
 import type { ApprovalChannelSpec } from '../api/crds.js';
 import { requiredApprovals as requiredCount } from '../slack/decision.js';
 import { isTerminal } from './approval-request-plan.js';
 
-/** The identity policy as read from the cluster: in force since `since`, or why not. */
-export type PolicyState = { ok: true; since: Date } | { ok: false; message: string };
+/**
+ * The identity policy as read from the cluster: as shipped and unchanged since `since` (its last
+ * write; null when that cannot be told: managedFields cleared), or why not.
+ */
+export type PolicyState = { ok: true; since: Date | null } | { ok: false; message: string };
 
 export interface DecisionPlanInput {
   decision: {
@@ -38,6 +49,11 @@ export interface DecisionPlanInput {
   /** The request's ApprovalChannel, parsed; null when it does not exist or is invalid (channelError). */
   channel: ApprovalChannelSpec | null;
   channelError?: string;
+  /**
+   * Whether a Slack user is an approver of the channel now (undefined: cannot be told now), so the
+   * Slack votes recorded on the request count only while their voters still are (standingVotes).
+   */
+  slackApprover: (userId: string) => boolean | undefined;
   now: Date;
 }
 
@@ -86,11 +102,23 @@ export function planDecision(i: DecisionPlanInput): DecisionPlan {
       warn: true,
     };
   }
-  if (d.created.getTime() < i.policy.since.getTime()) {
+  if (!i.policy.since) {
+    // Cleared managedFields hide an edit in place (weakened, then restored): fail closed until the next write records one.
     return {
       do: 'ignore',
       reason: DECISION_REASONS.identityUnverified,
-      message: `not counted: it was created before the identity policy ${DECISION_POLICY_NAME} was installed, so who made it cannot be verified; create it again`,
+      message: `not counted: the metadata.managedFields of the identity policy ${DECISION_POLICY_NAME} or its binding were cleared, so when they last changed cannot be told; apply them again, then create the decision again`,
+      warn: true,
+    };
+  }
+  // Made before the policy or binding last changed, or too soon after to be sure the policy in
+  // force checked it: who made it cannot be verified.
+  if (d.created.getTime() < i.policy.since.getTime() + POLICY_SETTLE_MS) {
+    const before = d.created.getTime() < i.policy.since.getTime();
+    return {
+      do: 'ignore',
+      reason: DECISION_REASONS.identityUnverified,
+      message: `not counted: it was created ${before ? 'before' : `within ${POLICY_SETTLE_MS / 1000} s after`} the identity policy ${DECISION_POLICY_NAME} or its binding was last installed or changed (${i.policy.since.toISOString()}), so who made it cannot be verified; create it again`,
       warn: true,
     };
   }
@@ -151,10 +179,21 @@ export function planDecision(i: DecisionPlanInput): DecisionPlan {
       message: `${spec.user.username} already voted ${decision}; ${countedMessage(rs.phase, rs.approvals)}`,
     };
   }
-  const vote: Vote = { by, name: spec.user.username, via: 'kubernetes', decision, at: i.now.toISOString(), ref: d.name };
+  // The groups it may count through later (system: groups never can): the API server's word at decision time.
+  const groups = spec.user.groups.filter((g) => !g.startsWith('system:'));
+  const vote: Vote = {
+    by,
+    name: spec.user.username,
+    via: 'kubernetes',
+    decision,
+    at: i.now.toISOString(),
+    ref: d.name,
+    ...(groups.length > 0 ? { groups } : {}),
+  };
   const next = withVote(votes, vote);
   const required = requiredApprovals(i.channel);
-  const t = tallyVotes(next, required);
+  // Only votes of people who are approvers now count (one removed from the channel since no longer does).
+  const t = tallyVotes(standingVotes(next, { slack: i.slackApprover, kubernetes: i.channel.approvers.kubernetes }), required);
   const update: RequestUpdate = { votes: next, approvals: t.summary };
   const why = spec.reason ? `: ${spec.reason}` : '';
   if (t.outcome === 'rejected') {
@@ -187,61 +226,131 @@ type Json = Record<string, unknown>;
 const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
-/** A label selector that selects everything (absent, or empty as the API server defaults it). */
-function selectsAll(sel: unknown): boolean {
-  const s = obj(sel);
-  return list(s.matchExpressions).length === 0 && Object.keys(obj(s.matchLabels)).length === 0;
-}
+/**
+ * How long after the last change of the policy or binding a decision still does not count. The
+ * times compared are whole seconds (creationTimestamp, managedFields), and the API server starts
+ * enforcing a changed policy a moment after storing it: a decision made in that window may not
+ * have been checked by the policy now in place.
+ */
+export const POLICY_SETTLE_MS = 2000;
 
 /**
- * Why the cluster's policy and binding are not the ones shipped (empty: they are). Anything that
- * could let a decision through that ours refuses counts: other or fewer validations, a narrower
- * match (selectors, match conditions, excluded resources), failurePolicy Ignore, a binding that
- * only warns or audits.
+ * A spec in a canonical form: the defaults the API server adds filled in or removed, empty
+ * values (undefined, null, [], {}) dropped, the sets of a resource rule and the binding's
+ * validationActions sorted. Two specs with the same canonical form match the same requests and act
+ * the same way.
+ */
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) {
+    const items = v.map(canonical).filter((x) => x !== undefined);
+    return items.length > 0 ? items : undefined;
+  }
+  if (v && typeof v === 'object') {
+    const out: Json = {};
+    for (const k of Object.keys(v as Json).sort()) {
+      const c = canonical((v as Json)[k]);
+      if (c !== undefined) out[k] = c;
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+  return v === null ? undefined : v;
+}
+
+const sorted = (v: unknown) => (Array.isArray(v) ? [...v].map(String).sort() : v);
+
+/** matchConstraints / matchResources with the API server's defaults applied. */
+function withMatchDefaults(m: unknown): Json | undefined {
+  if (m === undefined || m === null) return undefined;
+  const out: Json = { ...obj(m) };
+  if (out.matchPolicy === undefined) out.matchPolicy = 'Equivalent';
+  const rule = (r: unknown): Json => {
+    const rr: Json = { ...obj(r) };
+    for (const k of ['apiGroups', 'apiVersions', 'operations', 'resources', 'resourceNames']) rr[k] = sorted(rr[k]);
+    // ApprovalDecisions are namespaced: "Namespaced" matches them as "*" (the default) does.
+    if (rr.scope === undefined || rr.scope === 'Namespaced') rr.scope = '*';
+    return rr;
+  };
+  for (const k of ['resourceRules', 'excludeResourceRules']) if (Array.isArray(out[k])) out[k] = (out[k] as unknown[]).map(rule);
+  return out;
+}
+
+function canonicalPolicySpec(spec: unknown): unknown {
+  const s: Json = { ...obj(spec) };
+  if (s.failurePolicy === undefined) s.failurePolicy = 'Fail';
+  s.matchConstraints = withMatchDefaults(s.matchConstraints);
+  return canonical(s);
+}
+
+function canonicalBindingSpec(spec: unknown): unknown {
+  const s: Json = { ...obj(spec) };
+  s.validationActions = sorted(s.validationActions);
+  const m = withMatchDefaults(s.matchResources);
+  // matchResources that is only the defaults narrows nothing: the same as none.
+  s.matchResources = m && JSON.stringify(canonical(m)) === JSON.stringify({ matchPolicy: 'Equivalent' }) ? undefined : m;
+  return canonical(s);
+}
+
+/** The paths where `have` differs from `want` (both canonical), each with the two values, down to the leaves. */
+function differences(have: unknown, want: unknown, path: string, out: string[]): void {
+  if (JSON.stringify(have) === JSON.stringify(want)) return;
+  const isObj = (x: unknown) => !!x && typeof x === 'object' && !Array.isArray(x);
+  if ((isObj(have) || have === undefined) && (isObj(want) || want === undefined)) {
+    for (const k of [...new Set([...Object.keys(obj(have)), ...Object.keys(obj(want))])].sort()) differences(obj(have)[k], obj(want)[k], `${path}.${k}`, out);
+    return;
+  }
+  const isRecords = (x: unknown) => x === undefined || (Array.isArray(x) && x.some(isObj));
+  if ((Array.isArray(have) || Array.isArray(want)) && isRecords(have) && isRecords(want)) {
+    const h = list(have);
+    const w = list(want);
+    for (let i = 0; i < Math.max(h.length, w.length); i++) differences(h[i], w[i], `${path}[${i}]`, out);
+    return;
+  }
+  const show = (x: unknown) => (x === undefined ? 'absent' : truncate(JSON.stringify(x), 120));
+  out.push(`${path} is ${show(have)}, shipped: ${show(want)}`);
+}
+
+const truncate = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+/**
+ * Why the cluster's policy and binding are not the ones shipped (empty: they are). The whole spec
+ * of each is compared with ours, up to the defaults the API server adds: anything else, even what
+ * looks harmless, fails closed, because a narrower match (resourceNames, selectors, excluded
+ * resources, match conditions), a binding that only warns or audits, failurePolicy Ignore or a
+ * paramRef could let through a decision ours refuses.
  */
 export function decisionPolicyProblems(policy: unknown, binding: unknown): string[] {
+  const [shippedPolicy, shippedBinding] = decisionPolicyObjects();
   const problems: string[] = [];
-  const p = obj(obj(policy).spec);
-  const b = obj(obj(binding).spec);
-  if (p.failurePolicy !== undefined && p.failurePolicy !== 'Fail') problems.push(`the policy's failurePolicy is ${String(p.failurePolicy)}, not Fail`);
-  const want = DECISION_POLICY_VALIDATIONS.map((v) => v.expression);
-  const have = list(p.validations).map((v) => obj(v).expression);
-  if (JSON.stringify(have) !== JSON.stringify(want)) problems.push('the policy does not have the validations shipped with ThoughtGate');
-  if (list(p.matchConditions).length > 0) problems.push('the policy has matchConditions (it may skip some requests)');
-  if (p.paramKind !== undefined) problems.push('the policy has a paramKind');
-  const m = obj(p.matchConstraints);
-  if (!selectsAll(m.namespaceSelector) || !selectsAll(m.objectSelector)) problems.push("the policy's match has a namespace or object selector");
-  if (list(m.excludeResourceRules).length > 0) problems.push("the policy's match excludes resources");
-  const covers = list(m.resourceRules).some((r) => {
-    const rr = obj(r);
-    const has = (k: string, v: string) => list(rr[k]).includes(v) || list(rr[k]).includes('*');
-    return (
-      DECISION_POLICY_RULE.apiGroups.every((g) => has('apiGroups', g)) &&
-      has('apiVersions', '*') &&
-      DECISION_POLICY_RULE.operations.every((o) => has('operations', o)) &&
-      DECISION_POLICY_RULE.resources.every((r2) => has('resources', r2)) &&
-      (rr.scope === undefined || rr.scope === '*' || rr.scope === 'Namespaced')
-    );
-  });
-  if (!covers) problems.push('the policy does not match creates and updates of approvaldecisions');
-  if (b.policyName !== DECISION_POLICY_NAME) problems.push(`the binding names policy ${JSON.stringify(b.policyName)}, not ${DECISION_POLICY_NAME}`);
-  if (!list(b.validationActions).includes('Deny')) problems.push('the binding does not deny (validationActions lacks Deny)');
-  if (b.paramRef !== undefined) problems.push('the binding has a paramRef');
-  if (b.matchResources !== undefined) {
-    const mr = obj(b.matchResources);
-    if (!selectsAll(mr.namespaceSelector) || !selectsAll(mr.objectSelector) || list(mr.resourceRules).length > 0 || list(mr.excludeResourceRules).length > 0)
-      problems.push('the binding narrows what it matches (matchResources)');
-  }
+  const p: string[] = [];
+  differences(canonicalPolicySpec(obj(policy).spec), canonicalPolicySpec(shippedPolicy.spec), 'spec', p);
+  if (p.length > 0) problems.push(`the ValidatingAdmissionPolicy is not as shipped: ${p.join('; ')}`);
+  const b: string[] = [];
+  differences(canonicalBindingSpec(obj(binding).spec), canonicalBindingSpec(shippedBinding.spec), 'spec', b);
+  if (b.length > 0) problems.push(`the ValidatingAdmissionPolicyBinding is not as shipped: ${b.join('; ')}`);
   return problems;
 }
 
-/** The policy state from what was read: both objects as shipped, in force since the later one was created. */
+/**
+ * When an object last changed, as far as the API server says: the newest of its creationTimestamp
+ * and its managedFields times (every write records one; an edit in place leaves creationTimestamp
+ * alone). null when managedFields were cleared: then nobody can tell.
+ */
+export function lastChanged(o: unknown): Date | null {
+  const m = obj(obj(o).metadata);
+  const fields = list(m.managedFields);
+  if (fields.length === 0) return null;
+  const times = [m.creationTimestamp, ...fields.map((f) => obj(f).time)].map((t) => Date.parse(String(t ?? '')));
+  const valid = times.filter((t) => !Number.isNaN(t));
+  return valid.length > 0 ? new Date(Math.max(...valid)) : null;
+}
+
+/** The policy state from what was read: both objects as shipped, unchanged since `since` (the later last change). */
 export function policyState(policy: unknown | null, binding: unknown | null): PolicyState {
   if (!policy) return { ok: false, message: `the ValidatingAdmissionPolicy ${DECISION_POLICY_NAME} is not installed` };
   if (!binding) return { ok: false, message: `the ValidatingAdmissionPolicyBinding ${DECISION_POLICY_NAME} is not installed` };
   const problems = decisionPolicyProblems(policy, binding);
   if (problems.length > 0) return { ok: false, message: problems.join('; ') };
-  const created = (o: unknown) => Date.parse(String(obj(obj(o).metadata).creationTimestamp ?? ''));
-  const since = Math.max(created(policy), created(binding));
-  return { ok: true, since: new Date(Number.isNaN(since) ? 0 : since) };
+  const p = lastChanged(policy);
+  const b = lastChanged(binding);
+  return { ok: true, since: p && b ? new Date(Math.max(p.getTime(), b.getTime())) : null };
 }

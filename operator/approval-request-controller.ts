@@ -50,9 +50,9 @@ import { PostTurns } from './post-turns.js';
 import type { ChannelTarget, SlackChannels } from './slack-channels.js';
 import { AUTH_CODES, SlackPoller } from './slack-poller.js';
 import { SlackSockets, type SlackApp, type SlackSocketsOptions } from './slack-socket.js';
-import { clickTooLate, planReactionVotes, planSlackVote, type SlackVoteUpdate } from './slack-votes.js';
+import { clickTooLate, planReactionVotes, planSlackVote, slackApprovers, type SlackVoteUpdate } from './slack-votes.js';
 import type { ApprovalVote, OpenApproval, PollResult, Votes } from '../slack/index.js';
-import type { Vote } from '../api/approval-request.js';
+import type { CurrentApprovers, Vote } from '../api/approval-request.js';
 import { APPROVAL_CHANNELS, APPROVAL_REQUESTS } from './sources.js';
 
 export interface ApprovalSettings {
@@ -224,11 +224,14 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       const name = await t.connection.directory.displayName(v.user).catch(() => v.user);
       const vote: Vote = { by: v.user, name, via: 'slack', decision: v.action, at: this.now().toISOString() };
       const required = t.spec.approvers.required ?? 1;
-      let plan = planSlackVote(obj.status ?? {}, vote, required, [], v.reason);
+      // The clicker passed the allowlist a moment ago (socket-mode.ts); the others recorded are checked again.
+      const approvers = await this.currentApprovers(t, obj.status?.votes ?? [], [v.user]);
+      let plan = planSlackVote(obj.status ?? {}, vote, required, approvers, [], v.reason);
       if (plan.do === 'write' && !plan.update.end && required > 1) {
         // Another approver may have reacted: read the reactions now, not at the next safety poll.
         const reactions = await this.reactionVotes(t, v.ts).catch(() => []);
-        plan = planSlackVote(obj.status ?? {}, vote, required, reactions, v.reason);
+        const withReactions = await this.currentApprovers(t, obj.status?.votes ?? [], [v.user, ...reactions.map((r) => r.by)]);
+        plan = planSlackVote(obj.status ?? {}, vote, required, withReactions, reactions, v.reason);
       }
       if (plan.do !== 'write') return;
       const u = plan.update;
@@ -271,6 +274,16 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       this.requeue(requestId(obj));
     }
     return fresh;
+  }
+
+  /**
+   * The channel's approvers now, for the votes recorded on a request (standingVotes): its
+   * Kubernetes users and groups, and its Slack allowlist (`known`: Slack users just checked
+   * against it; user groups read, cached, only for other Slack voters).
+   */
+  private async currentApprovers(t: ChannelTarget, votes: readonly Vote[], known: readonly string[]): Promise<CurrentApprovers> {
+    const slack = await slackApprovers(t.spec.approvers, votes, () => t.connection.directory.allowlist(t.spec.approvers, true), known);
+    return { slack, kubernetes: t.spec.approvers.kubernetes };
   }
 
   /** Allowlisted reactions on the message, as votes (counted with a click; the reaction poll records them). */
@@ -718,7 +731,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
     for (let attempt = 0; attempt < 3 && !this.stopped; attempt++) {
       const obj = attempt === 0 ? (this.ctx.cache(APPROVAL_REQUESTS).get(k.name, k.namespace) as Obj | undefined) : await this.get(k.namespace, k.name);
       if (!obj) return;
-      const plan = planReactionVotes(obj.status ?? {}, reactions, required);
+      const plan = planReactionVotes(obj.status ?? {}, reactions, required, await this.currentApprovers(t, obj.status?.votes ?? [], approvedBy));
       if (plan.do !== 'write') return;
       const u = plan.update;
       const fresh = await this.writeVotes(obj, u);

@@ -63,7 +63,7 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
     .add(captureReportController)
     .add(auditReportControllerWith({ minIntervalMs: o.auditReportIntervalMs }))
     .add(approvalRequestController(slack, a))
-    .add(approvalDecisionController())
+    .add(approvalDecisionController(slack))
     .add(approvalChannelController(slack, { checkIntervalMs: a.channelCheckIntervalMs, secretPollMs: a.secretPollMs }));
   await manager.start();
   o.log.info('operator started', { identity: o.identity, namespace: o.namespace, metrics: manager.metricsPort, leaderElection: o.leaderElection !== false });

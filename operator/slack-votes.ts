@@ -6,7 +6,17 @@
 // decide, any reject wins) over the recorded votes plus the message's reactions (read by the
 // caller, already filtered by the channel's allowlist; counted, not recorded here: the reaction
 // poll records them, planReactionVotes below). The caller writes the result conditionally on the resourceVersion it read.
-import { APPROVAL_REASONS, tallyVotes, withVote, type ApprovalRequestStatus, type Vote } from '../api/approval-request.js';
+// Only votes of people who are approvers now count (standingVotes): one removed from the channel
+// since voting no longer does, whichever way they voted.
+import {
+  APPROVAL_REASONS,
+  standingVotes,
+  tallyVotes,
+  withVote,
+  type ApprovalRequestStatus,
+  type CurrentApprovers,
+  type Vote,
+} from '../api/approval-request.js';
 import { isTerminal } from './approval-request-plan.js';
 
 export interface SlackVoteUpdate {
@@ -28,14 +38,21 @@ export type SlackVotePlan =
 
 const person = (v: Vote): { id: string; name?: string } => (v.name !== undefined ? { id: v.by, name: v.name } : { id: v.by });
 
-export function planSlackVote(status: ApprovalRequestStatus, vote: Vote, required: number, reactions: readonly Vote[] = [], reason?: string): SlackVotePlan {
+export function planSlackVote(
+  status: ApprovalRequestStatus,
+  vote: Vote,
+  required: number,
+  approvers: CurrentApprovers,
+  reactions: readonly Vote[] = [],
+  reason?: string,
+): SlackVotePlan {
   if (isTerminal(status.phase)) return { do: 'ended' };
   const votes = status.votes ?? [];
   const same = votes.some((v) => v.by === vote.by && v.decision === vote.decision);
   const next = same ? [...votes] : withVote(votes, vote);
   // A reaction counts for a person without a recorded vote (a recorded one is their latest word).
   const voted = new Set(next.map((v) => v.by));
-  const update = tallied(next, [...next, ...reactions.filter((r) => !voted.has(r.by))], required, (r) =>
+  const update = tallied(next, [...next, ...reactions.filter((r) => !voted.has(r.by))], required, approvers, (r) =>
     r.by === vote.by && vote.decision === 'reject' && reason ? `: ${reason}` : '',
   );
   if (same && !update.end) return { do: 'repeat' };
@@ -51,7 +68,7 @@ export function planSlackVote(status: ApprovalRequestStatus, vote: Vote, require
  * recorded (fail closed). A reaction removed later leaves its recorded vote standing, as a click
  * does. Nothing new → nothing to write, so a poll writes only when the set of votes changed.
  */
-export function planReactionVotes(status: ApprovalRequestStatus, reactions: readonly Vote[], required: number): SlackVotePlan {
+export function planReactionVotes(status: ApprovalRequestStatus, reactions: readonly Vote[], required: number, approvers: CurrentApprovers): SlackVotePlan {
   if (isTerminal(status.phase)) return { do: 'ended' };
   let next: Vote[] = [...(status.votes ?? [])];
   for (const r of reactions) {
@@ -60,12 +77,12 @@ export function planReactionVotes(status: ApprovalRequestStatus, reactions: read
     next = withVote(next, r);
   }
   if (next.length === (status.votes ?? []).length && next.every((v, i) => v === status.votes![i])) return { do: 'repeat' };
-  return { do: 'write', update: tallied(next, next, required, () => '') };
+  return { do: 'write', update: tallied(next, next, required, approvers, () => '') };
 }
 
-/** The status update for recorded votes `votes`, decided by the tally over `counted`. */
-function tallied(votes: Vote[], counted: readonly Vote[], required: number, why: (rejectedBy: Vote) => string): SlackVoteUpdate {
-  const t = tallyVotes(counted, required);
+/** The status update for recorded votes `votes`, decided by the tally over those of `counted` whose voters are approvers now. */
+function tallied(votes: Vote[], counted: readonly Vote[], required: number, approvers: CurrentApprovers, why: (rejectedBy: Vote) => string): SlackVoteUpdate {
+  const t = tallyVotes(standingVotes(counted, approvers), required);
   const update: SlackVoteUpdate = { votes, approvals: t.summary, approvedBy: t.approvers.map(person) };
   if (t.outcome === 'rejected') {
     const r = t.rejectedBy!;
@@ -81,6 +98,29 @@ function tallied(votes: Vote[], counted: readonly Vote[], required: number, why:
     };
   }
   return update;
+}
+
+/**
+ * Whether a Slack user is an approver of a channel now, for standingVotes(): listed users (and
+ * `known`, just checked against the allowlist: a click's voter, a poll's allowlisted reactions) at
+ * once; the members of the channel's user groups are read (`readGroups`, the directory's cached
+ * allowlist) only when a Slack voter of `votes` is neither. A failed read leaves those voters
+ * undefined (standingVotes: their rejects count, their approvals do not).
+ */
+export async function slackApprovers(
+  approvers: { users: readonly string[]; userGroups: readonly string[] },
+  votes: readonly Vote[],
+  readGroups: () => Promise<ReadonlySet<string>>,
+  known: readonly string[] = [],
+): Promise<(userId: string) => boolean | undefined> {
+  const listed = new Set([...approvers.users, ...known]);
+  if (approvers.userGroups.length === 0 || votes.every((v) => v.via !== 'slack' || listed.has(v.by))) return (id) => listed.has(id);
+  try {
+    const members = await readGroups();
+    return (id) => listed.has(id) || members.has(id);
+  } catch {
+    return (id) => (listed.has(id) ? true : undefined);
+  }
 }
 
 /**

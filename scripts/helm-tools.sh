@@ -77,7 +77,8 @@ deploy_manifest() {
 # Do not edit: change the chart and regenerate; e2e/helm.test.ts fails when this file differs
 # from a fresh render.
 #
-# Install without Helm (the CRDs first, then this file):
+# Install without Helm (the CRDs first, then this file) on Kubernetes 1.30 or later (the chart's
+# kubeVersion, which helm enforces and kubectl does not):
 #   kubectl apply --server-side -f crds/ -f deploy/thoughtgate.yaml
 ---
 apiVersion: v1

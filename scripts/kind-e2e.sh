@@ -14,7 +14,7 @@
 #
 # Variables:
 #   KIND_CLUSTER=thoughtgate-e2e  cluster name; an existing cluster of that name is reused (and kept)
-#   KIND_NODE_IMAGE=              node image for a new cluster (default: kind's; needs Kubernetes >= 1.29)
+#   KIND_NODE_IMAGE=              node image for a new cluster (default: kind's; needs Kubernetes >= 1.30)
 #   IMAGE_TAG=kind-e2e            tag of the three images built and loaded
 #   KIND_E2E_SKIP_BUILD=1         use the images already built with that tag
 #   KIND_E2E_KEEP=1               leave everything in place for a look (kubeconfig path printed)
@@ -106,7 +106,8 @@ else
   created_cluster=1
 fi
 minor="$(kubectl version -o json | sed -n '/serverVersion/,/}/s/.*"minor": *"\([0-9]*\).*/\1/p')"
-[[ -n "$minor" && "$minor" -ge 29 ]] || die "the cluster runs Kubernetes 1.${minor:-?}; native sidecars need 1.29 or later"
+# The chart's kubeVersion: ValidatingAdmissionPolicy v1 (the ApprovalDecision identity check) and native sidecars.
+[[ -n "$minor" && "$minor" -ge 30 ]] || die "the cluster runs Kubernetes 1.${minor:-?}; ThoughtGate needs 1.30 or later (ValidatingAdmissionPolicy v1, native sidecars)"
 for image in "$OPERATOR_REPO:$TAG" "$SIDECAR_REPO:$TAG" "$TOOLS_IMAGE"; do
   kind load docker-image --name "$CLUSTER" "$image"
 done

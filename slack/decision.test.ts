@@ -143,3 +143,11 @@ describe('the two-person rule (tally)', () => {
     }
   });
 });
+
+test('standalone: clicks recorded before a restart count only for people still on the allowlist, a reject included', () => {
+  // U3 clicked approve and U4 reject, then both left the channel's approvers (the sidecar restarted with the new list).
+  const clicks = { approve: new Set(['U3']), reject: new Set(['U4']) };
+  const votes = mergeVotes(collectVotes([{ name: 'white_check_mark', users: ['U1'] }], rule, BOT), clicks);
+  expect(tally(votes, allowed, 2, BOT)).toEqual({ state: 'pending', approvedBy: ['U1'], approvals: 1, required: 2 });
+  expect(tally(votes, new Set([...allowed, 'U4']), 2, BOT)).toMatchObject({ state: 'rejected', by: ['U4'] });
+});

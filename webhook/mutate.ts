@@ -55,10 +55,11 @@ export interface InjectionSettings {
   /** Written into the `thoughtgate.io/injected` annotation. */
   version: string;
   /**
-   * native (default): an init container with restartPolicy Always (Kubernetes ≥ 1.29; GA in 1.33):
-   * up before the app and other init containers, stopped after them, and it lets Jobs complete.
-   * classic: appended to containers, for older clusters; the app may start before it listens and
-   * a Job pod never completes while it runs.
+   * native (default): an init container with restartPolicy Always (on by default from Kubernetes
+   * 1.29, GA in 1.33; ThoughtGate's floor is 1.30): up before the app and other init containers,
+   * stopped after them, and it lets Jobs complete. classic: appended to containers, for clusters
+   * with the SidecarContainers feature gate off; the app may start before it listens and a Job pod
+   * never completes while it runs.
    */
   mode?: 'native' | 'classic';
   containerName?: string;

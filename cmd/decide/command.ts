@@ -24,8 +24,9 @@ export async function decideCommand(verb: 'approve' | 'reject', args: string[]):
   try {
     return await decide(o);
   } catch (err) {
-    if (!(err instanceof DecideSetupError)) throw err;
-    process.stderr.write(`thoughtgate ${verb}: ${err.message}\n`);
+    // Anything else is a bug, but still a sentence, not a stack trace over the person's terminal.
+    const message = err instanceof DecideSetupError ? err.message : `unexpected ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`;
+    process.stderr.write(`thoughtgate ${verb}: ${message}\n`);
     return 2;
   }
 }
@@ -35,6 +36,9 @@ const OPTIONS = {
   reason: { type: 'string' },
   kubeconfig: { type: 'string' },
   context: { type: 'string' },
+  as: { type: 'string' },
+  'as-group': { type: 'string', multiple: true },
+  'as-uid': { type: 'string' },
   timeout: { type: 'string' },
   'no-wait': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },

@@ -19,6 +19,17 @@ describe('thoughtgate approve|reject options', () => {
     expect(decideOptions('approve', ['t-1'], { 'no-wait': true }).waitMs).toBe(0);
   });
 
+  test('--as, --as-group (repeated) and --as-uid are the impersonation over the kubeconfig', () => {
+    expect(decideOptions('approve', ['t-1'], { as: 'alice', 'as-group': ['oncall', 'dev'], 'as-uid': 'u-1' }).impersonate).toEqual({
+      user: 'alice',
+      groups: ['oncall', 'dev'],
+      uid: 'u-1',
+    });
+    // Groups alone: the kubeconfig user's "as" may name the user (else connecting says so).
+    expect(decideOptions('approve', ['t-1'], { 'as-group': ['oncall'] }).impersonate).toEqual({ groups: ['oncall'] });
+    expect(decideOptions('approve', ['t-1'], {}).impersonate).toBeUndefined();
+  });
+
   test.each<[string, string[], Record<string, unknown>, RegExp]>([
     ['no name', [], {}, /name the ApprovalRequest/],
     ['two names', ['a', 'b'], {}, /one ApprovalRequest at a time/],
@@ -28,6 +39,8 @@ describe('thoughtgate approve|reject options', () => {
     ['a zero timeout', ['a'], { timeout: '0s' }, /greater than zero/],
     ['--timeout with --no-wait', ['a'], { timeout: '5s', 'no-wait': true }, /make no sense/],
     ['a reason too long', ['a'], { reason: 'x'.repeat(1025) }, /1024/],
+    ['an empty --as', ['a'], { as: ' ' }, /--as: empty/],
+    ['an empty --as-group', ['a'], { as: 'x', 'as-group': ['ok', ''] }, /--as-group: empty/],
   ])('%s is a usage error', (_what, positionals, flags, message) => {
     expect(() => decideOptions('approve', positionals, flags)).toThrow(message);
   });
@@ -47,6 +60,12 @@ describe('thoughtgate approve|reject options', () => {
       '--context',
       '--timeout',
       '--no-wait',
+      '--as <user>',
+      '--as-group',
+      '--as-uid',
+      'interactiveMode',
+      '130 interrupted',
+      'deleting the request deletes it',
       'approvaldecisions.thoughtgate.io',
     ])
       expect(h).toContain(s);

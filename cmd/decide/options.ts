@@ -2,6 +2,8 @@
 // the sentences it prints.
 import { parseDuration } from '../../api/duration.js';
 import type { DecisionVerb } from '../../api/approval-decision.js';
+import { EXEC_INTERACTIVE_TIMEOUT_MS, EXEC_TIMEOUT_MS } from './exec-credential.js';
+import type { Impersonation } from './impersonation.js';
 
 export const DEFAULT_DECIDE_TIMEOUT = '30s';
 
@@ -22,15 +24,29 @@ ApprovalChannel under approvers.kubernetes. ${
   --reason <text>        why (shown in the request's status and in Slack)
   --kubeconfig <file>    default: $KUBECONFIG, else ~/.kube/config
   --context <name>       a kubeconfig context other than the current one
+  --as <user>            act as this user (impersonation, as kubectl --as;
+                         overrides the kubeconfig user's "as")
+  --as-group <group>     a group of that user (repeat for more; overrides
+                         "as-groups")
+  --as-uid <uid>         that user's uid (overrides "as-uid")
   --timeout <duration>   how long to wait for the operator to count it
                          (default ${DEFAULT_DECIDE_TIMEOUT})
   --no-wait              create the decision and exit
   -h, --help             show this help
 
-Your RBAC needs create (and get, to wait) on approvaldecisions.thoughtgate.io in
-the namespace; docs/approvals.md has a Role. Exit status: 0 counted (or created,
-with --no-wait), 1 not counted (the message says why: not an approver, already
-decided, expired, ...) or refused, 2 bad options or no API server.
+Your RBAC needs create (and get, to wait) on approvaldecisions.thoughtgate.io
+in the namespace, and get on approvalrequests (the decision is then owned by
+the request: deleting the request deletes it); docs/approvals.md has a Role.
+With --as (or "as" in the kubeconfig) the decision is the impersonated user's,
+and you need the impersonate verb. An exec credential plugin of the kubeconfig
+gets the terminal only when its interactiveMode allows it, and must answer
+within ${EXEC_TIMEOUT_MS / 1000}s (${EXEC_INTERACTIVE_TIMEOUT_MS / 1000}s when it may prompt).
+
+Exit status: 0 counted (or created, with --no-wait), 1 not counted (the message
+says why: not an approver, already decided, expired, ...) or refused, 2 bad
+options, kubeconfig or credentials, no API server or not one that answers
+Kubernetes JSON, 130 interrupted (Ctrl-C; the message says whether the decision
+was created).
 `;
 
 export interface DecideFlags {
@@ -40,6 +56,9 @@ export interface DecideFlags {
   context?: string;
   timeout?: string;
   'no-wait'?: boolean;
+  as?: string;
+  'as-group'?: string[];
+  'as-uid'?: string;
 }
 
 export interface DecideOptions {
@@ -51,6 +70,8 @@ export interface DecideOptions {
   reason?: string;
   kubeconfig?: string;
   context?: string;
+  /** --as, --as-group, --as-uid: over the kubeconfig user's own impersonation fields. */
+  impersonate?: Impersonation;
   /** 0: do not wait for the operator. */
   waitMs: number;
 }
@@ -68,6 +89,13 @@ export function decideOptions(verb: 'approve' | 'reject', positionals: string[],
   if (f.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(f.namespace))
     throw new Error(`--namespace: "${f.namespace}" is not a namespace name`);
   if (f.reason !== undefined && f.reason.length > 1024) throw new Error('--reason: at most 1024 characters');
+  for (const [flag, v] of [['--as', f.as], ['--as-uid', f['as-uid']], ...(f['as-group'] ?? []).map((g) => ['--as-group', g])] as const)
+    if (v !== undefined && v.trim() === '') throw new Error(`${flag}: empty`);
+  const impersonate: Impersonation = {
+    ...(f.as !== undefined ? { user: f.as } : {}),
+    ...(f['as-uid'] !== undefined ? { uid: f['as-uid'] } : {}),
+    ...(f['as-group']?.length ? { groups: f['as-group'] } : {}),
+  };
   let waitMs = 0;
   if (!f['no-wait']) {
     const d = parseDuration(f.timeout ?? DEFAULT_DECIDE_TIMEOUT);
@@ -82,6 +110,7 @@ export function decideOptions(verb: 'approve' | 'reject', positionals: string[],
     ...(f.reason ? { reason: f.reason } : {}),
     ...(f.kubeconfig !== undefined ? { kubeconfig: f.kubeconfig } : {}),
     ...(f.context !== undefined ? { context: f.context } : {}),
+    ...(Object.keys(impersonate).length ? { impersonate } : {}),
     waitMs,
   };
 }

@@ -2,11 +2,12 @@
 // ApprovalChannel "approvals", and an injected agent pod whose sidecar (the real binary, run as the
 // kubelet would, in the pod's network) an SDK client reaches through a port-forward.
 import { decisionPolicyObjects } from '../../api/approval-decision.js';
-import { ALICE, CHANNEL, TOKEN } from '../../test/approvals-harness.js';
+import { POLICY_SETTLE_MS } from '../../operator/approval-decision-plan.js';
+import { ALICE, CHANNEL, startApprovalUpstream, TOKEN, type ApprovalUpstream } from '../../test/approvals-harness.js';
 import { startFakeSlack, type FakeSlack } from '../../test/fakes/slack-server.js';
 import { freePort, type Proc } from '../../test/support/processes.js';
 import { startPodSandbox, type PodJson, type PodSandbox } from './kubelet.js';
-import { cluster, kubectl, kubectlResult, until } from './k8s.js';
+import { cluster, kubectl, kubectlResult, until, type E2E } from './k8s.js';
 import { startInjectedSidecar, startOperatorProcess } from './stack.js';
 
 /** The fake Slack of these files: bot token TOKEN, channel CHANNEL, approver ALICE. */
@@ -16,6 +17,35 @@ export const startApprovalsSlack = (): Promise<FakeSlack> =>
     channels: [{ id: CHANNEL, name: 'approvals' }],
     users: [{ id: ALICE, name: 'alice', realName: 'Alice Approver' }],
   });
+
+/** What startApprovalsBase started. */
+export interface ApprovalsBase {
+  fake: FakeSlack;
+  upstream: ApprovalUpstream;
+  /** Closes the fake Slack and the upstream (after the file stopped its operator and pod). */
+  close(): Promise<void>;
+}
+
+/**
+ * What the approval files start from: the fake Slack, the upstream, the namespaces `system` and
+ * `agents` (injection on) with ServiceAccount agent and the bot token Secret (slack-bot) in agents.
+ */
+export async function startApprovalsBase(e2e: E2E): Promise<ApprovalsBase> {
+  const fake = await startApprovalsSlack();
+  const upstream = await startApprovalUpstream();
+  await e2e.namespace('system');
+  const ns = await e2e.namespace('agents', { 'thoughtgate.io/inject': 'enabled' });
+  await kubectl(['create', 'serviceaccount', 'agent', '-n', ns]);
+  await kubectl(['create', 'secret', 'generic', 'slack-bot', '-n', ns, `--from-literal=token=${TOKEN}`]);
+  return {
+    fake,
+    upstream,
+    async close() {
+      await upstream.close();
+      await fake.close();
+    },
+  };
+}
 
 /** The operator (op-1, its Lease in `opns`, webhook `mwc` by URL), allowed to call the fake Slack. */
 export async function startApprovalsOperator(opns: string, mwc: string, fake: FakeSlack): Promise<Proc> {
@@ -29,6 +59,20 @@ export async function startApprovalsOperator(opns: string, mwc: string, fake: Fa
     })
   ).proc;
 }
+
+/**
+ * An ApprovalChannel `name` of the fake Slack at `fakeUrl` (channel CHANNEL, bot token Secret
+ * slack-bot), timeout 5m, with these `approvers` (written as JSON, which YAML reads).
+ */
+export const approvalChannel = (name: string, fakeUrl: string, approvers: Record<string, unknown>) => `
+apiVersion: thoughtgate.io/v1alpha1
+kind: ApprovalChannel
+metadata: { name: ${name} }
+spec:
+  slack: { channel: ${CHANNEL}, apiUrl: "${fakeUrl}", tokenSecretRef: { name: slack-bot } }
+  approvers: ${JSON.stringify(approvers)}
+  timeout: 5m
+`;
 
 /** A GovernancePolicy: source `up` at `url`, `deploy` needs approval in channel `approvals`. */
 export const approvalsPolicy = (url: string) => `
@@ -93,4 +137,27 @@ export async function applyDecisionPolicy(only?: 'binding'): Promise<void> {
     (o.metadata as { labels?: Record<string, string> }).labels = { 'app.kubernetes.io/part-of': 'thoughtgate' };
     await kubectl(['apply', '-f', '-'], JSON.stringify(o));
   }
+}
+
+/**
+ * Waits until the API server enforces the identity policy (it loads policies asynchronously: a
+ * forged decision in namespace `ns` is refused), then past the operator's settling margin after
+ * the last change, so a decision made next counts.
+ */
+export async function decisionPolicyEnforced(ns: string): Promise<void> {
+  const forged = JSON.stringify({
+    apiVersion: 'thoughtgate.io/v1alpha1',
+    kind: 'ApprovalDecision',
+    metadata: { generateName: 'forged-' },
+    spec: { approvalRequest: 'x', decision: 'Approve', user: { username: 'someone-else', groups: [] } },
+  });
+  await until(
+    'the admission policy enforced',
+    async () => {
+      const r = await kubectlResult(['create', '--dry-run=server', '-n', ns, '-f', '-'], forged);
+      return r.code !== 0 && r.stderr.includes('spec.user.username must be your own username');
+    },
+    30_000,
+  );
+  await new Promise((r) => setTimeout(r, POLICY_SETTLE_MS + 1000));
 }
