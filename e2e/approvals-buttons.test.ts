@@ -7,15 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { approvalRequestName } from '../api/approval-request.js';
-import { startOperator, type Operator } from '../operator/operator.js';
 import type { Decision, PendingApproval } from '../sidecar/approvals/backend.js';
 import { createClusterBackend, type ClusterApprovalBackend } from '../sidecar/approvals/cluster-backend.js';
-import { createLogger } from '../lib/log.js';
 import { APPROVE_ACTION_ID } from '../slack/message.js';
 import { startFakeSlack, type FakeMessage, type FakeSlack } from '../test/fakes/slack-server.js';
-import { cluster, e2eCluster, getJson, kubectl, until as poll } from './support/k8s.js';
+import { approvalOperators } from './support/approval-operators.js';
+import { cluster, e2eCluster, getJson, kubectl } from './support/k8s.js';
 
 const T = 180_000;
 const e2e = e2eCluster('buttons');
@@ -30,34 +28,9 @@ const MALLORY = 'U0MALLORY';
 
 let stateDir: string;
 let fake: FakeSlack;
-const lines: string[] = [];
-const log = createLogger('debug', (l) => lines.push(l));
-const operators: Operator[] = [];
-
-const until = <T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, limitMs = 30_000): Promise<T> =>
-  poll(what, fn, limitMs, { detail: () => lines.slice(-30).join('') });
-
-async function operator(identity: string): Promise<Operator> {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(cluster().kubeconfig);
-  const op = await startOperator({
-    kc,
-    namespace: OPNS,
-    identity,
-    log: createLogger('debug', (l) => lines.push(`[${identity}] ${l}`)),
-    metricsPort: 0,
-    metricsBind: '127.0.0.1',
-    leaseDurationSec: 3,
-    resyncMs: 60_000,
-    approvals: { slackApiUrls: [fake.url], postGraceMs: 3000, expiryGraceMs: 1000, secretPollMs: 1000, socket: { reconnect: { baseMs: 100, maxMs: 500 } } },
-  });
-  operators.push(op);
-  return op;
-}
-async function stop(op: Operator): Promise<void> {
-  await op.close();
-  operators.splice(operators.indexOf(op), 1);
-}
+const ops = approvalOperators(OPNS, () => fake.url);
+const { lines, log, operators, until, stop } = ops;
+const operator = (identity: string) => ops.operator(identity, { socket: { reconnect: { baseMs: 100, maxMs: 500 } } });
 
 let sidecarBackend: ClusterApprovalBackend;
 const decisions: Decision[] = [];

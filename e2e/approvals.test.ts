@@ -9,15 +9,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { approvalRequestName, TOO_MANY_PENDING } from '../api/approval-request.js';
-import { startOperator, type ApprovalOptions, type Operator } from '../operator/operator.js';
+import type { Operator } from '../operator/operator.js';
 import type { Decision, PendingApproval } from '../sidecar/approvals/backend.js';
 import { createClusterBackend, type ClusterApprovalBackend } from '../sidecar/approvals/cluster-backend.js';
-import { createLogger } from '../lib/log.js';
 import { SlackApprovalClient, SlackConnection } from '../slack/index.js';
 import { startFakeSlack, type FakeMessage, type FakeSlack } from '../test/fakes/slack-server.js';
-import { cluster, e2eCluster, getJson, kubectl, kubectlResult, until as poll } from './support/k8s.js';
+import { approvalOperators } from './support/approval-operators.js';
+import { cluster, e2eCluster, getJson, kubectl, kubectlResult } from './support/k8s.js';
 
 /** Per test: each waits on real polling (2 s, growing) and real timeouts. */
 const T = 180_000;
@@ -33,45 +32,13 @@ const MALLORY = 'U0MALLORY';
 
 let stateDir: string;
 let fake: FakeSlack;
-const lines: string[] = [];
-const log = createLogger('debug', (l) => lines.push(l));
 const backends: ClusterApprovalBackend[] = [];
-const operators: Operator[] = [];
-
-/** until() with the last 30 lines of the operators' and sidecars' logs on a timeout. */
-const until = <T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, limitMs = 30_000): Promise<T> =>
-  poll(what, fn, limitMs, { detail: () => lines.slice(-30).join('') });
-
-function kubeConfig(): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(cluster().kubeconfig);
-  return kc;
-}
-
-async function operator(identity: string, approvals: ApprovalOptions = {}): Promise<Operator> {
-  const op = await startOperator({
-    kc: kubeConfig(),
-    namespace: OPNS,
-    identity,
-    log: createLogger('debug', (l) => lines.push(`[${identity}] ${l}`)),
-    metricsPort: 0,
-    metricsBind: '127.0.0.1',
-    leaseDurationSec: 3,
-    resyncMs: 60_000,
-    approvals: { slackApiUrls: [fake.url], postGraceMs: 3000, expiryGraceMs: 1000, secretPollMs: 1000, ...approvals },
-  });
-  operators.push(op);
-  return op;
-}
+const { lines, log, operators, until, operator, stop } = approvalOperators(OPNS, () => fake.url);
 /** Writes the leader Lease as another holder's, fresh: the operator steps down, then takes it back once it expires. */
 async function takeLease(holder: string): Promise<void> {
   const micro = new Date().toISOString().replace(/Z$/, '000Z');
   const spec = { holderIdentity: holder, acquireTime: micro, renewTime: micro, leaseDurationSeconds: 3 };
   await kubectl(['patch', 'lease', 'thoughtgate-operator', '-n', OPNS, '--type=merge', '-p', JSON.stringify({ spec })]);
-}
-async function stop(op: Operator): Promise<void> {
-  await op.close();
-  operators.splice(operators.indexOf(op), 1);
 }
 
 /** A service-account token of the namespace, as the kubelet would mount it for a sidecar. */

@@ -50,7 +50,7 @@ import { PostTurns } from './post-turns.js';
 import type { ChannelTarget, SlackChannels } from './slack-channels.js';
 import { AUTH_CODES, SlackPoller } from './slack-poller.js';
 import { SlackSockets, type SlackApp, type SlackSocketsOptions } from './slack-socket.js';
-import { planReactionVotes, planSlackVote, slackApprovers, type SlackVoteUpdate } from './slack-votes.js';
+import { clickTooLate, planReactionVotes, planSlackVote, slackApprovers, type SlackVoteUpdate } from './slack-votes.js';
 import type { ApprovalVote, OpenApproval, PollResult, Votes } from '../slack/index.js';
 import type { CurrentApprovers, Vote } from '../api/approval-request.js';
 import { APPROVAL_CHANNELS, APPROVAL_REQUESTS } from './sources.js';
@@ -154,6 +154,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       log: ctx.log,
       lookup: (id, appKey) => this.lookupClick(id, appKey),
       onVote: (v) => this.onClick(v),
+      metrics: this.metrics.sockets,
       ...(settings.socket ? { receiver: settings.socket } : {}),
     });
     // A rotated app token shows only in its Secret: look again now and then.
@@ -215,9 +216,8 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       const obj = await this.get(k.namespace, k.name);
       const spec = obj ? ApprovalRequestSpecSchema().safeParse(obj.spec) : undefined;
       if (!obj || !spec?.success || obj.status?.slack?.ts !== v.ts) return;
-      // Past its expiry or cancelled by the agent: the request ends Expired or Cancelled (as the
-      // kubectl path refuses both), whatever a late click says.
-      if (spec.data.cancelRequested || this.now().getTime() > Date.parse(spec.data.expiresAt)) return;
+      // Past its expiry or cancelled by the agent: the request ends Expired or Cancelled, whatever a late click says.
+      if (clickTooLate(spec.data, this.now())) return;
       const r = await this.slack.resolve(k.namespace, spec.data.channel);
       if (!r.ok) throw new Error(r.message);
       const t = r.target;

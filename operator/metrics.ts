@@ -2,6 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { logLinesDroppedCounter } from '../lib/log-metric.js';
+import { socketMetrics, type SocketMetrics } from '../slack/socket-metrics.js';
 
 export function createOperatorMetrics() {
   const registry = new Registry();
@@ -92,6 +93,8 @@ export interface ApprovalMetrics {
   posts: Counter<'result'>;
   /** Requests ready to post that wait for their ApprovalChannel's turn. */
   postsWaiting: Gauge;
+  /** The leader's Slack Socket Mode receivers (thoughtgate_operator_slack_socket_*; slack/socket-metrics.ts). */
+  sockets: SocketMetrics;
 }
 
 /** The ApprovalRequest controller's metrics: registered once per registry (each leadership term reuses them). */
@@ -126,5 +129,6 @@ export function approvalMetrics(registry: Registry): ApprovalMetrics {
           registers: [registry],
         }),
     ),
+    sockets: socketMetrics(registry, 'thoughtgate_operator_'),
   };
 }

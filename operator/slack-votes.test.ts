@@ -1,6 +1,6 @@
 // planSlackVote: a Slack click → what the operator writes into the ApprovalRequest's status.
 import type { CurrentApprovers, Vote } from '../api/approval-request.js';
-import { planReactionVotes, planSlackVote, slackApprovers } from './slack-votes.js';
+import { clickTooLate, planReactionVotes, planSlackVote, slackApprovers } from './slack-votes.js';
 
 const at = '2026-12-06T15:00:00.000Z';
 const slack = (by: string, decision: 'approve' | 'reject' = 'approve', name?: string): Vote => ({ by, via: 'slack', decision, at, ...(name ? { name } : {}) });
@@ -167,5 +167,22 @@ describe('slackApprovers', () => {
   test('user groups that cannot be read: others are undefined (cannot be told)', async () => {
     const is = await slackApprovers(approvers, [slack('U3')], () => Promise.reject(new Error('slack down')));
     expect([is('U1'), is('U3')]).toEqual([true, undefined]);
+  });
+});
+
+describe('clickTooLate: a click after the request was cancelled or expired is not written', () => {
+  const expiresAt = '2026-12-06T15:10:00.000Z';
+  const ms = (iso: string, d: number) => new Date(Date.parse(iso) + d);
+
+  test('before the expiry it counts; at the expiry too; a millisecond after it is expired', () => {
+    expect(clickTooLate({ expiresAt }, ms(expiresAt, -60_000))).toBeUndefined();
+    expect(clickTooLate({ expiresAt }, ms(expiresAt, 0))).toBeUndefined();
+    expect(clickTooLate({ expiresAt }, ms(expiresAt, 1))).toBe('expired');
+  });
+
+  test('cancelled by the agent: not written, even before its expiry', () => {
+    expect(clickTooLate({ expiresAt, cancelRequested: true }, ms(expiresAt, -60_000))).toBe('cancelled');
+    expect(clickTooLate({ expiresAt, cancelRequested: true }, ms(expiresAt, 60_000))).toBe('cancelled');
+    expect(clickTooLate({ expiresAt, cancelRequested: false }, ms(expiresAt, -1))).toBeUndefined();
   });
 });

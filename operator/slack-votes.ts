@@ -122,3 +122,13 @@ export async function slackApprovers(
     return (id) => (listed.has(id) ? true : undefined);
   }
 }
+
+/**
+ * Why a click on a request is not written, whatever it says: cancelled by the agent, or past its
+ * expiry (`now` after expiresAt). Its request ends Cancelled or Expired (the kubectl path refuses
+ * both too); undefined when the click may count. Pure.
+ */
+export function clickTooLate(spec: { cancelRequested?: boolean; expiresAt: string }, now: Date): 'cancelled' | 'expired' | undefined {
+  if (spec.cancelRequested) return 'cancelled';
+  return now.getTime() > Date.parse(spec.expiresAt) ? 'expired' : undefined;
+}

@@ -68,6 +68,15 @@ export async function runSidecar(r: SidecarRun): Promise<SidecarStarted> {
         process.stderr.write(`thoughtgate sidecar: invalid configuration\n  ${err.message}\n`);
         return { kind: 'exit', code: 1 };
       }
+      try {
+        // A revoked or invalid app-level token refuses the start; Slack unreachable does not.
+        await backend.checkAppTokens();
+      } catch (err) {
+        await backend.close();
+        if (!(err instanceof ApprovalSetupError)) throw err;
+        process.stderr.write(`thoughtgate sidecar: invalid configuration\n  ${err.message.replaceAll('\n', '\n  ')}\n`);
+        return { kind: 'exit', code: 1 };
+      }
       approvals = backend;
       void backend.check().then(
         (results) => {

@@ -15,6 +15,8 @@ import { isSlackApprovalError } from './errors.js';
 import type { Priority } from './rate-limiter.js';
 
 export type NoticeKind = 'not_approver' | 'not_recorded';
+/** What became of a notice: sent, failed (Slack or the response_url refused it), dropped (maxPending were being sent). */
+export type NoticeResult = 'sent' | 'failed' | 'dropped';
 
 export interface ClickNoticesOptions {
   /** One notice per (approval, user, kind) in this window (default 60 s). */
@@ -24,6 +26,8 @@ export interface ClickNoticesOptions {
   /** Notices being sent at once; more are dropped (default 50). */
   maxPending?: number;
   log?: SlackLog;
+  /** Each notice's outcome (metrics); one already sent within the window is not one. */
+  onResult?: (kind: NoticeKind, result: NoticeResult) => void;
 }
 
 const QUIET = new Set(['user_not_in_channel', 'user_not_found', 'channel_not_found', 'not_in_channel']);
@@ -77,18 +81,31 @@ export class ClickNotices {
     if (this.told.get(key)) return false;
     if (this.pending >= this.maxPending) {
       this.opts.log?.('warn', `Slack Socket Mode: ${this.pending} notices being sent; not telling ${user} (${kind})`);
+      this.report(kind, 'dropped');
       return false;
     }
     this.told.set(key, true);
     this.pending++;
     post()
-      .catch((e: unknown) => {
-        const quiet = isSlackApprovalError(e) && QUIET.has(e.code);
-        this.opts.log?.(quiet ? 'debug' : 'warn', `Slack Socket Mode: could not tell ${user} (${kind}): ${describeError(e)}`);
-      })
+      .then(
+        () => this.report(kind, 'sent'),
+        (e: unknown) => {
+          const quiet = isSlackApprovalError(e) && QUIET.has(e.code);
+          this.opts.log?.(quiet ? 'debug' : 'warn', `Slack Socket Mode: could not tell ${user} (${kind}): ${describeError(e)}`);
+          this.report(kind, 'failed');
+        },
+      )
       .finally(() => {
         this.pending--;
       });
     return true;
+  }
+
+  private report(kind: NoticeKind, result: NoticeResult): void {
+    try {
+      this.opts.onResult?.(kind, result);
+    } catch {
+      /* a metrics hook must not break the notices */
+    }
   }
 }

@@ -48,6 +48,11 @@ const AUTH_ERRORS = new Set([
   'ekm_access_denied',
 ]);
 
+/** Whether Slack's error says the token itself is refused (invalid, revoked, of the wrong type…). */
+export function isAuthError(code: string): boolean {
+  return AUTH_ERRORS.has(code);
+}
+
 /** The bot scopes the adapter needs; quoted in missing_scope messages. */
 export const REQUIRED_SCOPES = ['chat:write', 'reactions:read', 'users:read', 'usergroups:read', 'channels:read', 'groups:read'] as const;
 

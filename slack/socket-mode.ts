@@ -34,17 +34,19 @@
 // resets only once a connection stayed up `stableAfterMs` (a link that closes right after its
 // hello does not reconnect in a tight loop). A permanent error (invalid_auth…) before the first
 // connection fails start(); after one, it is retried with a long backoff (an egress proxy's 4xx or
-// an auth incident must not stop approvals for good) and shows in `state`/onState.
+// an auth incident must not stop approvals for good) and shows in `state`/onState. A failure is
+// logged when it starts or its error changes, then at debug level until it connects: an outage is
+// one line, not one per retry. firstAttempt() tells a start-up check how the first attempt went.
 // close() stops taking envelopes (unacked ones go to the next holder of the socket, e.g. a new
 // leader), waits for the handlers in flight, then disconnects.
 import { SocketModeClient } from '@slack/socket-mode';
 import { Backoff, type BackoffPolicy } from '../lib/backoff.js';
 import { describeError } from '../lib/describe-error.js';
 import { LruTtlCache } from './approvers.js';
-import { ClickNotices, type ClickNoticesOptions } from './click-notices.js';
+import { ClickNotices, type ClickNoticesOptions, type NoticeKind, type NoticeResult } from './click-notices.js';
 import type { SlackApprovalClient } from './client.js';
 import { loggerFrom, normalizeApiUrl, type SlackLog } from './connection.js';
-import { classifySlackError, SlackApprovalError } from './errors.js';
+import { classifySlackError, isAuthError, SlackApprovalError } from './errors.js';
 import { buildReasonModal, parseInteraction, REASON_BLOCK_ID, type Interaction, type VoteAction } from './interactions.js';
 
 /** A pending approval as the caller knows it. */
@@ -77,7 +79,11 @@ export type ReceiverEvent =
   | { kind: 'vote'; vote: ApprovalVote; durationMs: number }
   | { kind: 'duplicate' | 'not_approver' | 'unknown_approval' | 'wrong_message' | 'reason_asked'; interaction: Interaction }
   | { kind: 'handler_failed'; interaction: Interaction; error: unknown }
-  | { kind: 'overloaded' | 'ignored' | 'ack_failed'; envelopeId: string };
+  | { kind: 'overloaded' | 'ignored' | 'ack_failed'; envelopeId: string }
+  /** An envelope acked, `durationMs` after it arrived (Slack's window is 3 s). */
+  | { kind: 'acked'; envelopeId: string; durationMs: number }
+  /** An ephemeral to a clicker: sent, failed (Slack refused it), or dropped (too many being sent). */
+  | { kind: 'notice'; notice: NoticeKind; result: NoticeResult };
 
 /**
  * Where the connection stands: `connecting` until the first hello, `reconnecting` while it is
@@ -140,8 +146,6 @@ export interface SocketModeReceiverOptions {
   onEvent?: (e: ReceiverEvent) => void;
 }
 
-const AUTH_CODES = new Set(['invalid_auth', 'not_authed', 'not_allowed_token_type', 'account_inactive', 'token_revoked', 'token_expired']);
-
 const NOT_APPROVER = 'You are not an approver for this request, so your click was not counted.';
 const NOT_RECORDED = 'Your click could not be recorded. Please click again.';
 
@@ -177,12 +181,20 @@ export class SocketModeReceiver {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private wake: (() => void) | undefined;
   private first: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
+  /** The first attempt's outcome (firstAttempt()). */
+  private readonly attempted = settleOnce<SlackApprovalError | undefined>();
+  /** The error code of the failures being retried now: logged once when it starts, not per retry. */
+  private failing: string | undefined;
 
   constructor(private readonly opts: SocketModeReceiverOptions) {
     this.applied = new LruTtlCache({ maxEntries: opts.applied?.maxEntries ?? 10_000, ttlMs: opts.applied?.ttlMs ?? 3_600_000 });
     this.backoff = new Backoff(opts.reconnect ?? { baseMs: 1000, maxMs: 30_000 });
     this.permanentBackoff = new Backoff(opts.permanentRetry ?? { baseMs: 30_000, maxMs: 300_000 });
-    this.notices = new ClickNotices({ ...(opts.log ? { log: opts.log } : {}), ...opts.notices });
+    this.notices = new ClickNotices({
+      ...(opts.log ? { log: opts.log } : {}),
+      onResult: (notice, result) => this.emit({ kind: 'notice', notice, result }),
+      ...opts.notices,
+    });
     this.sm = new SocketModeClient({
       appToken: opts.appToken,
       autoReconnectEnabled: false,
@@ -201,6 +213,8 @@ export class SocketModeReceiver {
       this.established = true;
       this.connectedAt = Date.now();
       this.lastError = undefined;
+      this.failing = undefined;
+      this.attempted.resolve(undefined);
       this.opts.log?.('info', 'Slack Socket Mode connected');
       this.emit({ kind: 'connected' });
       this.setState('connected');
@@ -232,7 +246,7 @@ export class SocketModeReceiver {
     this.sm.on('slack_event', (e: { type: string; ack: Ack; envelope_id?: string }) => {
       if (e.type === 'interactive' || e.envelope_id === undefined || this.closing) return;
       this.emit({ kind: 'ignored', envelopeId: e.envelope_id });
-      void this.ack(e.ack, e.envelope_id);
+      void this.ack(e.ack, e.envelope_id, undefined, Date.now());
     });
   }
 
@@ -250,6 +264,14 @@ export class SocketModeReceiver {
       void this.connect();
     }
     return this.first.promise;
+  }
+
+  /**
+   * The first connection attempt's outcome, once start() made it: undefined when it connected, else
+   * its error (retryable: the receiver keeps trying; not: start() rejected). For a check at start.
+   */
+  firstAttempt(): Promise<SlackApprovalError | undefined> {
+    return this.attempted.promise;
   }
 
   get connected(): boolean {
@@ -277,7 +299,9 @@ export class SocketModeReceiver {
     this.setState('closed');
     clearTimeout(this.retryTimer);
     this.wake?.();
-    this.first?.reject(new SlackApprovalError('permanent', 'closed', 'apps.connections.open', 'Slack Socket Mode: closed'));
+    const closedError = new SlackApprovalError('permanent', 'closed', 'apps.connections.open', 'Slack Socket Mode: closed');
+    this.first?.reject(closedError);
+    this.attempted.resolve(closedError);
     if (this.busy > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.opts.closeTimeoutMs ?? 5000);
@@ -335,23 +359,9 @@ export class SocketModeReceiver {
           return;
         } catch (e) {
           if (this.closing) return;
-          const error = classifySlackError('apps.connections.open', e);
-          this.lastError = error;
-          const willRetry = error.retryable || this.established;
-          this.emit({ kind: 'connect_failed', error, willRetry });
-          const why = AUTH_CODES.has(error.code) ? 'the app-level token (xapp-…) is not valid or lacks connections:write' : error.message;
-          if (!willRetry) {
-            this.opts.log?.('error', `Slack Socket Mode: cannot connect, giving up: ${error.code}: ${why}`);
-            this.setState('failed');
-            this.first?.reject(error);
-            return;
-          }
-          wait = error.retryable ? Math.max(this.backoff.next(), error.retryAfterMs ?? 0) : this.permanentBackoff.next();
-          this.opts.log?.(
-            error.retryable ? 'warn' : 'error',
-            `Slack Socket Mode: cannot connect (${error.retryable ? error.message : `${error.code}: ${why}`}); retrying in ${wait} ms`,
-          );
-          this.setState('reconnecting');
+          const next = this.failedAttempt(e);
+          if (next === undefined) return;
+          wait = next;
         }
       }
     } finally {
@@ -359,6 +369,32 @@ export class SocketModeReceiver {
       // The socket closed between the hello and here: the 'disconnected' listener saw `connecting` and left it to us.
       if (this.again && !this.closing && !this.isConnected) void this.connect();
     }
+  }
+
+  /** A failed attempt: counted, logged (once per failure streak), and the wait before the next one; undefined when it gives up. */
+  private failedAttempt(e: unknown): number | undefined {
+    const error = classifySlackError('apps.connections.open', e);
+    this.lastError = error;
+    this.attempted.resolve(error);
+    const willRetry = error.retryable || this.established;
+    this.emit({ kind: 'connect_failed', error, willRetry });
+    const why = isAuthError(error.code) ? 'the app-level token (xapp-…) is not valid or lacks connections:write' : error.message;
+    if (!willRetry) {
+      this.opts.log?.('error', `Slack Socket Mode: cannot connect, giving up: ${error.code}: ${why}`);
+      this.setState('failed');
+      this.first?.reject(error);
+      return undefined;
+    }
+    const wait = error.retryable ? Math.max(this.backoff.next(), error.retryAfterMs ?? 0) : this.permanentBackoff.next();
+    // Logged when the failure starts (or changes), not at every retry of an outage.
+    const repeat = this.failing === error.code;
+    this.failing = error.code;
+    this.opts.log?.(
+      repeat ? 'debug' : error.retryable ? 'warn' : 'error',
+      `Slack Socket Mode: cannot connect (${error.retryable ? error.message : `${error.code}: ${why}`}); retrying in ${wait} ms${repeat ? '' : ' (further failures alike are logged at debug level until it connects)'}`,
+    );
+    this.setState('reconnecting');
+    return wait;
   }
 
   private async attempt(): Promise<void> {
@@ -386,10 +422,11 @@ export class SocketModeReceiver {
   private async onEnvelope(envelopeId: string, body: unknown, ack: Ack): Promise<void> {
     // Closing (e.g. leadership lost): leave it unacked so Slack gives it to the next connection.
     if (this.closing) return;
+    const arrived = Date.now();
     const it = parseInteraction(body);
     if (!it) {
       this.emit({ kind: 'ignored', envelopeId });
-      return this.ack(ack, envelopeId);
+      return this.ack(ack, envelopeId, undefined, arrived);
     }
     // Two stages, bounded apart: screening (lookup, approver check, modal; cheap waits, bounded
     // by the pre-vote deadline) and the handler (onVote, at most maxInFlight). A flood of clicks
@@ -405,14 +442,14 @@ export class SocketModeReceiver {
     } finally {
       this.screening--;
     }
-    if (!('vote' in step)) return this.ack(ack, envelopeId, step.reply);
+    if (!('vote' in step)) return this.ack(ack, envelopeId, step.reply, arrived);
     // Closing (leadership lost while screening): leave it for the next holder of the socket.
     if (this.closing) return;
     if (this.busy >= max) return this.overloaded(it, envelopeId);
     this.busy++;
     try {
       await this.apply(step);
-      await this.ack(ack, envelopeId);
+      await this.ack(ack, envelopeId, undefined, arrived);
     } catch (error) {
       this.notRecorded(it, error);
     } finally {
@@ -433,9 +470,11 @@ export class SocketModeReceiver {
     this.tellNotRecorded(it);
   }
 
-  private async ack(ack: Ack, envelopeId: string, payload?: Record<string, unknown>): Promise<void> {
+  /** Acks (`arrived`: when the envelope came, for the envelope-to-ack time). */
+  private async ack(ack: Ack, envelopeId: string, payload?: Record<string, unknown>, arrived?: number): Promise<void> {
     try {
       await ack(payload);
+      if (arrived !== undefined) this.emit({ kind: 'acked', envelopeId, durationMs: Date.now() - arrived });
     } catch (e) {
       // The socket went away: Slack delivers it again, and the applied-votes cache acks it at once.
       this.opts.log?.('warn', `Slack Socket Mode: could not acknowledge ${envelopeId}: ${describeError(e)}`);
@@ -610,4 +649,13 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`the decision handler did not finish within ${ms} ms`)), ms);
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** A promise resolved by its first resolve() (later ones are ignored). */
+function settleOnce<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
 }

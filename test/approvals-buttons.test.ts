@@ -4,7 +4,16 @@
 // The reactions' safety poll runs every 50 ms here: while the socket stays up it makes no Slack
 // call (reactions.get is counted), so a decision seen within a test came from the click.
 import { CallToolResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jest } from '@jest/globals';
+import { FileApprovalChannelSchema } from '../api/approval.js';
+import { runSidecar } from '../sidecar/main.js';
+import { createLogger } from '../lib/log.js';
+import { ApprovalSetupError, standaloneBackend, type StandaloneBackend } from '../sidecar/approvals/standalone.js';
 import { APPROVE_ACTION_ID, REJECT_ACTION_ID } from '../slack/message.js';
+import { startFakeSlack, type FakeSlack } from './fakes/slack-server.js';
 import {
   ALICE,
   APP_TOKEN,
@@ -161,4 +170,144 @@ test('a channel whose app token variable is not set is a configuration error at 
     );
   expect(make).toThrow(ApprovalSetupError);
   expect(make).toThrow(/APP \(slack\.appTokenEnv\) is not set/);
+});
+
+// ---------- operating Socket Mode: metrics and the start check ----------
+
+/** The sample of `metric` whose labels include `labels` in the sidecar's /metrics; undefined when absent. */
+async function sample(rig: Rig, metric: string, labels: Record<string, string>): Promise<number | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${rig.sidecar.adminPort}/metrics`)).text();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (!m || m[1] !== metric) continue;
+    const have = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
+  }
+  return undefined;
+}
+
+const APP = { app: 'TG_TEST_SLACK_APP_TOKEN' };
+const state = (rig: Rig, s: string) => sample(rig, 'thoughtgate_sidecar_slack_socket_state', { ...APP, state: s });
+
+test('the socket state gauge follows a dropped connection and the reconnect; connect failures and reconnects are counted', async () => {
+  rig = current = await buttonsRig();
+  expect(await state(rig, 'connected')).toBe(1);
+  expect(await state(rig, 'reconnecting')).toBe(0);
+  // Slack answers 500 from now on, and the link drops: down, retrying.
+  await rig.fake.setDown('http500');
+  rig.fake.socketMode.drop();
+  await until(async () => (await state(rig, 'reconnecting')) === 1, 'the gauge to show reconnecting');
+  expect(await state(rig, 'connected')).toBe(0);
+  await until(
+    async () => ((await sample(rig, 'thoughtgate_sidecar_slack_socket_connect_failures_total', { ...APP, retryable: 'true' })) ?? 0) >= 2,
+    'failed attempts counted',
+  );
+  // Logged once when it went down, not at every retry.
+  const warned = rig.logs().filter((l) => String(l.message).includes('cannot connect') && l.level === 'warn');
+  expect(warned).toHaveLength(1);
+  await rig.fake.setDown(false);
+  await until(async () => (await state(rig, 'connected')) === 1, 'the gauge to show connected again');
+  expect(await state(rig, 'reconnecting')).toBe(0);
+  expect(await sample(rig, 'thoughtgate_sidecar_slack_socket_reconnects_total', APP)).toBe(1);
+  // Socket Mode down never made the sidecar unready (reactions still decide).
+  expect((await fetch(`http://127.0.0.1:${rig.sidecar.adminPort}/ready`)).status).toBe(200);
+});
+
+test('envelopes are counted by outcome: an approver click as counted, a non-approver click as not_approver with its ephemeral; acks are timed', async () => {
+  rig = current = await buttonsRig();
+  const call = await heldCall(rig, { service: 'api', version: '9' });
+  const m = await rig.message(0);
+  const envelopes = (outcome: string) => sample(rig, 'thoughtgate_sidecar_slack_socket_envelopes_total', { ...APP, outcome });
+  expect(await envelopes('counted')).toBeUndefined();
+  const mallory = click(rig, m.ts, MALLORY);
+  await rig.fake.socketMode.acked(mallory.envelopeId);
+  await until(async () => (await envelopes('not_approver')) === 1, 'the non-approver click counted');
+  await until(
+    async () => (await sample(rig, 'thoughtgate_sidecar_slack_socket_ephemerals_total', { ...APP, notice: 'not_approver', result: 'sent' })) === 1,
+    'the ephemeral counted as sent',
+  );
+  expect(await envelopes('counted')).toBeUndefined();
+  click(rig, m.ts, ALICE);
+  expect(await call.result).toMatchObject({ content: [{ type: 'text', text: 'deployed api@9' }] });
+  await until(async () => (await envelopes('counted')) === 1, 'the approver click counted');
+  expect(await envelopes('not_approver')).toBe(1);
+  expect(await sample(rig, 'thoughtgate_sidecar_slack_socket_ack_seconds_count', APP)).toBe(2);
+  await call.close();
+});
+
+describe('the app token is checked at the start', () => {
+  const channel = (appTokenEnv: string) =>
+    FileApprovalChannelSchema.parse({
+      name: 'oncall',
+      slack: { channel: CHANNEL, tokenEnv: 'BOT', appTokenEnv, apiUrl: fake.url },
+      approvers: { users: [ALICE, BOB] },
+    });
+  let fake: FakeSlack;
+  let backend: StandaloneBackend | undefined;
+  const lines: string[] = [];
+  const log = createLogger('debug', (l) => lines.push(l));
+  beforeEach(async () => {
+    lines.length = 0;
+    fake = await startFakeSlack({ tokens: { 'xoxb-x': { userId: 'UBOT' } }, appTokens: ['xapp-good'], channels: [{ id: CHANNEL, name: 'approvals' }] });
+  });
+  afterEach(async () => {
+    await backend?.close();
+    backend = undefined;
+    await fake.close();
+  });
+  const make = (env: Record<string, string>) =>
+    (backend = standaloneBackend([channel('TG_APP')], { BOT: 'xoxb-x', ...env }, log, undefined, { socket: { reconnect: { baseMs: 50, maxMs: 100 } } }));
+
+  test('a token Slack refuses (revoked, invalid, a bot token) refuses the start, naming the channel and the variable', async () => {
+    for (const token of ['xapp-revoked', 'xoxb-x']) {
+      const b = make({ TG_APP: token });
+      const refused = b.checkAppTokens(5000);
+      await expect(refused).rejects.toThrow(ApprovalSetupError);
+      await expect(refused).rejects.toThrow(/"oncall".*TG_APP \(slack\.appTokenEnv\).*(invalid_auth|not_allowed_token_type)/);
+      await b.close();
+    }
+  });
+
+  test('runSidecar: a revoked app token ends the start with exit status 1 and says which channel and variable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tg-app-token-'));
+    const config = join(dir, 'thoughtgate.yaml');
+    writeFileSync(config, withButtons(approvalConfig('http://127.0.0.1:9/mcp', fake.url)));
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      const r = await runSidecar({
+        configPath: config,
+        env: { TG_TEST_SLACK_TOKEN: 'xoxb-x', TG_TEST_SLACK_APP_TOKEN: 'xapp-revoked' },
+        log,
+        options: { port: 0, adminPort: 0, bind: '127.0.0.1' },
+      });
+      expect(r).toEqual({ kind: 'exit', code: 1 });
+    } finally {
+      spy.mockRestore();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(written.join('')).toMatch(/invalid configuration[\s\S]*"oncall".*TG_TEST_SLACK_APP_TOKEN \(slack\.appTokenEnv\).*invalid_auth/);
+  });
+
+  test('a good token passes; Slack unreachable or rate limiting passes with a warning, and the receiver keeps trying', async () => {
+    await make({ TG_APP: 'xapp-good' }).checkAppTokens(5000);
+    await backend!.close();
+    lines.length = 0;
+    fake.clearCalls();
+    fake.force429('apps.connections.open', 1, 1);
+    const b = make({ TG_APP: 'xapp-good' });
+    await b.checkAppTokens(5000);
+    expect(lines.some((l) => l.includes('could not check the app token') && l.includes('TG_APP'))).toBe(true);
+    // Retry-After 1 s, then it connects (closed only once connected: the SDK's close during its handshake waits 30 s).
+    await until(() => lines.some((l) => l.includes('Slack Socket Mode connected')), 'the receiver connected');
+    expect(fake.calls('apps.connections.open').map((c) => c.status)).toEqual([429, 200]);
+    await b.close();
+    lines.length = 0;
+    await fake.setDown('http500');
+    await make({ TG_APP: 'xapp-good' }).checkAppTokens(5000);
+    expect(lines.some((l) => l.includes('could not check the app token'))).toBe(true);
+  });
 });

@@ -1,6 +1,7 @@
 // Where a human decides, as seen by the sidecar's task engine. Two implementations: standalone
 // (the sidecar talks to Slack itself, state in memory) and cluster (the sidecar writes an
 // ApprovalRequest; the operator talks to Slack and writes the decision into its status).
+import type { Registry } from 'prom-client';
 
 export interface ApprovalWorkload {
   namespace: string;
@@ -85,6 +86,8 @@ export interface ApprovalBackend {
   close(): Promise<void>;
   /** Standalone with --state-dir: the durable store's use against its bounds, and whether it can still write. */
   storeStatus?(): ApprovalStoreStatus;
+  /** Adds the backend's own metrics (standalone: its Socket Mode receivers') to the sidecar's /metrics. */
+  registerMetrics?(registry: Registry): void;
 }
 
 export interface ApprovalStoreStatus {

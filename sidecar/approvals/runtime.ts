@@ -179,6 +179,7 @@ export function createApprovalRuntime(o: RuntimeOptions): ApprovalRuntime {
   });
   const status = o.backend.storeStatus?.bind(o.backend);
   if (status) storeMetrics(o.registry, status);
+  o.backend.registerMetrics?.(o.registry);
   return {
     engine,
     upstream: o.upstream,

@@ -16,7 +16,11 @@
 // it), so noticing a decision does not wait for a poll. A click is recorded (durably, with a
 // store) before its envelope is acked, then counted with the reactions (the two-person rule
 // across both); its reactions are polled only once the socket was down (the fallback), on a slow
-// safety schedule.
+// safety schedule. The receivers' metrics (thoughtgate_sidecar_slack_socket_*, labelled by the
+// app token's variable) are made here and added to the sidecar's registry (registerMetrics). A
+// socket that is down does not make the sidecar unready: reactions still decide (polled slowly).
+// At the start, checkAppTokens() waits for each receiver's first attempt: an app token Slack
+// refuses is a configuration error (the start is refused); Slack unreachable is only a warning.
 import type { FileApprovalChannel } from '../../api/approval.js';
 import { parseDuration } from '../../api/duration.js';
 import { SlackApprovalClient, type ApprovalPostInput } from '../../slack/client.js';
@@ -33,6 +37,9 @@ import type { ApprovalStore, StoredApproval, StoredVote } from './approval-store
 import type { ApprovalChannelInfo } from './engine.js';
 import { FairQueue } from '../../lib/fair-queue.js';
 import { describeError } from '../../lib/describe-error.js';
+import { Registry } from 'prom-client';
+import { socketMetrics } from '../../slack/socket-metrics.js';
+import { isAuthError } from '../../slack/errors.js';
 
 export interface StandaloneOptions {
   /** Polling backoff (default 2 s ×1.5 up to 30 s; see slack/README.md). */
@@ -56,6 +63,14 @@ export interface StandaloneBackend extends ApprovalBackend, ApprovalChannelInfo 
   channelDescription(channel: string): string | undefined;
   /** Checks every channel's token, channel and approver groups (for a startup log line). */
   check(): Promise<{ channel: string; ok: boolean; error?: string }[]>;
+  /**
+   * Waits (up to `timeoutMs`, default 20 s) for each app token's first Socket Mode connection
+   * attempt. Throws ApprovalSetupError, naming the channels and the variable, when Slack refused
+   * a token (invalid_auth, token_revoked, not_allowed_token_type…); Slack unreachable, a 5xx or a
+   * rate limit, or no answer in time, is logged (the receiver keeps retrying) and passes.
+   */
+  checkAppTokens(timeoutMs?: number): Promise<void>;
+  registerMetrics(registry: Registry): void;
 }
 
 /** A configuration problem found while building the backend (e.g. a token variable is unset). */
@@ -380,11 +395,22 @@ export function standaloneBackend(
   };
 
   const receivers = new Map<string, SocketModeReceiver>();
+  /** Each receiver's `app` label: its token's variable (made unique when two API URLs share one). */
+  const appLabels = new Map<string, string>();
+  /** Registered in the sidecar's registry by registerMetrics (the backend is made before the sidecar). */
+  const metricsRegistry = new Registry();
+  const metrics = socketMetrics(metricsRegistry, 'thoughtgate_sidecar_');
   /** When each receiver's open connection was made (none while it is down): the safety poll reads only after a gap. */
   const connectedAt = new Map<string, number>();
   for (const ch of byName.values()) {
     const key = ch.receiver;
     if (key === undefined || receivers.has(key)) continue;
+    const tokenVar = ch.config.slack.appTokenEnv!;
+    const used = new Set(appLabels.values());
+    let label = tokenVar;
+    for (let n = 2; used.has(label); n++) label = `${tokenVar}-${n}`;
+    appLabels.set(key, label);
+    const m = metrics.forApp(label);
     const rcv = new SocketModeReceiver({
       appToken: env[ch.config.slack.appTokenEnv!]!,
       apiUrl: ch.config.slack.apiUrl,
@@ -395,7 +421,9 @@ export function standaloneBackend(
       ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
       log: (level, message) =>
         (level === 'error' ? log.error : level === 'warn' ? log.warn : level === 'info' ? log.info : log.debug)('slack socket mode', { message }),
+      onState: (s) => m.onState(s),
       onEvent: (e) => {
+        m.onEvent(e);
         if (e.kind === 'connected') connectedAt.set(key, Date.now());
         else if (e.kind === 'disconnected') connectedAt.delete(key);
       },
@@ -721,6 +749,42 @@ export function standaloneBackend(
           return { channel: name, ok, ...(c.error !== undefined ? { error: c.error } : {}) };
         }),
       );
+    },
+
+    async checkAppTokens(timeoutMs = 20_000) {
+      const refused: string[] = [];
+      await Promise.all(
+        [...receivers.entries()].map(async ([key, rcv]) => {
+          const uses = [...byName.values()].filter((c) => c.receiver === key);
+          const env = uses[0]!.config.slack.appTokenEnv!;
+          const named = uses.map((c) => `"${c.config.name}"`).join(', ');
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const late = new Promise<'late'>((r) => {
+            timer = setTimeout(() => r('late'), timeoutMs);
+          });
+          const first = await Promise.race([rcv.firstAttempt(), late]).finally(() => clearTimeout(timer));
+          if (first === undefined) return;
+          if (first === 'late') {
+            log.warn('Slack Socket Mode: no answer to the app token check yet; starting anyway (buttons work once it connects)', { env });
+            return;
+          }
+          if (first.retryable || first.code === 'closed') {
+            log.warn('Slack Socket Mode: could not check the app token (Slack unreachable or busy); starting anyway, retrying', {
+              env,
+              error: first.message,
+            });
+            return;
+          }
+          const why = isAuthError(first.code) ? 'Slack refuses it: it is not a valid app-level token (xapp-…) with connections:write' : first.message;
+          refused.push(`approvalChannels ${named}: the app-level token in ${env} (slack.appTokenEnv): ${first.code}: ${why}`);
+        }),
+      );
+      if (refused.length > 0) throw new ApprovalSetupError(refused.join('\n'));
+    },
+
+    registerMetrics(registry) {
+      // Only with buttons: a sidecar without an app token has no socket to report.
+      if (receivers.size > 0) for (const m of metrics.all) registry.registerMetric(m);
     },
 
     async close() {

@@ -273,9 +273,7 @@ function relayDispatched(ctx: RequestContext, req: IncomingMessage, res: ServerR
     onHead(status, headers, resume) {
       plan.onHeaders?.(headers);
       // A head Node refuses throws here: undici then ends the call, and onError hands the error on.
-      res.writeHead(status, toClient(res, headers, false));
-      flushHead(res, headers);
-      ctx.markResponseStart();
+      relayHead(ctx, res, status, headers);
       streaming = true;
       ctx.metrics.openStreams.inc(labels);
       res.once('finish', () => settle(null));
@@ -317,10 +315,15 @@ export async function relay(
   headers: Record<string, string | string[] | undefined>,
   body: Readable,
 ): Promise<void> {
+  relayHead(ctx, res, status, headers);
+  await streamTo(ctx, source, body, res, null);
+}
+
+/** The upstream's head, passed through untouched: written, flushed (flushHead), and marked as the response's start. */
+function relayHead(ctx: RequestContext, res: ServerResponse, status: number, headers: Record<string, string | string[] | undefined>): void {
   res.writeHead(status, toClient(res, headers, false));
   flushHead(res, headers);
   ctx.markResponseStart();
-  await streamTo(ctx, source, body, res, null);
 }
 
 export async function streamTo(ctx: RequestContext, source: CompiledSource, body: Readable, res: ServerResponse, through: Transform | null): Promise<void> {

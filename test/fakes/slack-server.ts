@@ -644,12 +644,14 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       return send(res, 500, 'Internal Server Error');
     }
     if (parseError) return finish({ ok: false, error: parseError.error, ...parseError.extra });
-    const forcedRetry = takeForced(method);
-    if (forcedRetry !== undefined) {
+    // Slack's rate-limit answer: 429 with Retry-After (seconds), for force429 and the sliding-window limits.
+    const tooMany = (wait: number): void => {
       call.status = 429;
-      call.retryAfter = forcedRetry;
-      return send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(forcedRetry) });
-    }
+      call.retryAfter = wait;
+      send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(wait) });
+    };
+    const forcedRetry = takeForced(method);
+    if (forcedRetry !== undefined) return tooMany(forcedRetry);
     const socketHandler = socket.handlers[method];
     const handler = handlers[method] ?? socketHandler;
     if (!handler) return finish({ ok: false, error: 'unknown_method' });
@@ -657,13 +659,14 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     const appLevel = method === 'apps.connections.open';
     if (appTokens.has(token) !== appLevel)
       return finish({ ok: false, error: appTokens.has(token) || tokens.has(token) ? 'not_allowed_token_type' : 'invalid_auth' });
-    if (appLevel) {
+    // Over a sliding-window limit (setRateLimit; Tier 1 for apps.connections.open): counted once authenticated.
+    const limited = (): boolean => {
       const wait = overLimit(token, method, time);
-      if (wait !== undefined) {
-        call.status = 429;
-        call.retryAfter = wait;
-        return send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(wait) });
-      }
+      if (wait !== undefined) tooMany(wait);
+      return wait !== undefined;
+    };
+    if (appLevel) {
+      if (limited()) return;
       try {
         return finish({ ok: true, ...socket.handlers[method]!(call.args) });
       } catch (e) {
@@ -672,12 +675,7 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     }
     const who = tokens.get(token);
     if (!who) return finish({ ok: false, error: 'invalid_auth' });
-    const wait = overLimit(token, method, time);
-    if (wait !== undefined) {
-      call.status = 429;
-      call.retryAfter = wait;
-      return send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(wait) });
-    }
+    if (limited()) return;
     try {
       finish({ ok: true, ...handler(call.args, token, who) });
     } catch (e) {

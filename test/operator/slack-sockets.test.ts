@@ -2,8 +2,10 @@
 // Socket Mode, with the real @slack/socket-mode client: one connection per Slack app wanted,
 // closed when no channel wants it any more and all at once at step-down; a click reaches onVote
 // with the app key lookup was asked for.
+import { Registry } from 'prom-client';
 import { createLogger } from '../../lib/log.js';
-import { planSockets, SlackSockets, type SlackApp } from '../../operator/slack-socket.js';
+import { approvalMetrics } from '../../operator/metrics.js';
+import { appLabel, planSockets, SlackSockets, type SlackApp } from '../../operator/slack-socket.js';
 import { SlackApprovalClient } from '../../slack/client.js';
 import { SlackConnection } from '../../slack/connection.js';
 import type { ApprovalVote } from '../../slack/socket-mode.js';
@@ -112,6 +114,57 @@ test("a click reaches onVote, asked about with its app's key, and is acked after
 async function waitFor(pred: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!pred()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('metrics: the state gauge follows a dropped connection and the reconnect, a click is counted; only the leader has the series', async () => {
+  const registry = new Registry();
+  const metrics = approvalMetrics(registry).sockets;
+  const value = async (name: string, labels: Record<string, string>) =>
+    ((await registry.getSingleMetric(`thoughtgate_operator_slack_socket_${name}`)!.get()).values as { labels: Record<string, unknown>; value: number }[]).find(
+      (v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x),
+    )?.value;
+  const key = 'a1b2c3d4e5f6a7b8';
+  const label = appLabel(key);
+  sockets = new SlackSockets({
+    log: createLogger('error', () => undefined),
+    lookup: () => undefined,
+    onVote: async () => undefined,
+    metrics,
+    receiver: { reconnect: { baseMs: 50, maxMs: 100 } },
+  });
+  sockets.sync(wanted(app(key, 'xapp-a')));
+  await fake.socketMode.waitForConnections(1);
+  await waitForAsync(async () => (await value('state', { app: label, state: 'connected' })) === 1);
+  await fake.setDown('http500');
+  fake.socketMode.drop();
+  await waitForAsync(async () => (await value('state', { app: label, state: 'reconnecting' })) === 1);
+  expect(await value('state', { app: label, state: 'connected' })).toBe(0);
+  await waitForAsync(async () => ((await value('connect_failures_total', { app: label, retryable: 'true' })) ?? 0) >= 1);
+  await fake.setDown(false);
+  await waitForAsync(async () => (await value('state', { app: label, state: 'connected' })) === 1);
+  expect(await value('reconnects_total', { app: label })).toBe(1);
+  // A click on no pending request: acked, counted as not_pending.
+  fake.socketMode.send('interactive', {
+    type: 'block_actions',
+    user: { id: 'U0ALICE' },
+    channel: { id: CH },
+    container: { type: 'message', channel_id: CH, message_ts: '1.000001' },
+    message: { ts: '1.000001' },
+    actions: [{ action_id: 'thoughtgate_approve', value: 'ns/gone', type: 'button' }],
+  });
+  await waitForAsync(async () => (await value('envelopes_total', { app: label, outcome: 'not_pending' })) === 1);
+  // Step-down: the series go (the next leader reports them).
+  await sockets.close();
+  await waitForAsync(async () => (await value('state', { app: label, state: 'closed' })) === undefined);
+  expect(await value('envelopes_total', { app: label, outcome: 'not_pending' })).toBeUndefined();
+});
+
+async function waitForAsync(pred: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
     if (Date.now() > end) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -88,7 +88,8 @@ async function startReceiver(over: Partial<SocketModeReceiverOptions> = {}): Pro
 }
 
 const click = (user: string, actionId = APPROVE_ACTION_ID) => fake.socketMode.click({ user, channel: CH, ts, actionId });
-const kinds = () => events.map((e) => e.kind);
+/** What happened to the envelopes and the connection (acks and notices apart: acked(), their own tests). */
+const kinds = () => events.filter((e) => e.kind !== 'acked' && e.kind !== 'notice').map((e) => e.kind);
 /** An onVote that records the vote, then (for votes `hold` picks) waits until release(). */
 function heldHandler(hold: (v: ApprovalVote) => boolean = () => true) {
   let release!: () => void;
@@ -120,6 +121,11 @@ test("an approver's click reaches the handler, and is acknowledged only after th
   release();
   await fake.socketMode.acked(envelopeId);
   expect(kinds()).toEqual(['connected', 'vote']);
+  // The ack is timed from the envelope's arrival, the handler's wait included.
+  await until(() => events.some((e) => e.kind === 'acked'), 'the acked event');
+  const acked = events.find((e) => e.kind === 'acked') as Extract<ReceiverEvent, { kind: 'acked' }>;
+  expect(acked.envelopeId).toBe(envelopeId);
+  expect(acked.durationMs).toBeGreaterThanOrEqual(100);
 });
 
 test('a user-group member counts; a non-approver gets the ephemeral and nothing is decided', async () => {
@@ -133,6 +139,8 @@ test('a user-group member counts; a non-approver gets the ephemeral and nothing 
   await fake.socketMode.acked(carol.envelopeId);
   expect(calls.map((c) => c.user)).toEqual(['U3']);
   expect(kinds()).toEqual(['connected', 'not_approver', 'vote']);
+  await until(() => events.some((e) => e.kind === 'notice'), 'the notice event');
+  expect(events.filter((e) => e.kind === 'notice')).toEqual([{ kind: 'notice', notice: 'not_approver', result: 'sent' }]);
 });
 
 test('a failing handler leaves the envelope unacked; the redelivery is applied exactly once, and a second click is a duplicate', async () => {
