@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CredentialError, execPlan, parseExecCredential, runExecPlugin, type ExecSpec } from './exec-credential.js';
@@ -129,4 +129,65 @@ describe('running the exec credential plugin', () => {
     setTimeout(() => ac.abort(), 100);
     await expect(p).rejects.toThrow(/was interrupted/);
   });
+
+  test("a wrapper's children are killed with it at the bound (its own process group), not left running", async () => {
+    const pidFile = join(dir, 'grandchild.pid');
+    const wrapper = plugin(
+      'wrapper',
+      `import { spawn } from 'node:child_process'; import { writeFileSync } from 'node:fs';
+const c = spawn('sleep', ['47'], { stdio: 'ignore' });
+writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));
+setInterval(() => {}, 1000);`,
+    );
+    const { p } = run(wrapper, { timeoutMs: 1_000 });
+    await expect(p).rejects.toThrow(/gave no credential within 1s/);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    await expect(goneWithin(pid, 5_000)).resolves.toBe(true);
+  });
+
+  test('output over 1 MiB is counted in bytes, not characters', async () => {
+    // 600 000 "é" are 600 000 UTF-16 units but 1.2 MB on the wire.
+    const big = plugin('wide', `process.stdout.write(${JSON.stringify(CRED({ token: 'T' }))}.replace('"T"', JSON.stringify('é'.repeat(600000))));`);
+    await expect(run(big).p).rejects.toThrow(/printed more than 1048576 bytes/);
+  });
+
+  test('an endless stream: reading stops at the bound, its stdout is closed and it is killed', async () => {
+    const marker = join(dir, 'endless.epipe');
+    const endless = plugin(
+      'endless',
+      `import { writeFileSync } from 'node:fs';
+process.on('SIGTERM', () => {});
+process.stdout.on('error', (e) => { writeFileSync(${JSON.stringify(marker)}, String(e.code)); process.exit(0); });
+const chunk = Buffer.alloc(64 * 1024, 120);
+const pump = () => { process.stdout.write(chunk); setImmediate(pump); };
+pump();`,
+    );
+    const { p } = run(endless);
+    await expect(p).rejects.toThrow(/printed more than 1048576 bytes/);
+    // It ignores SIGTERM: only the closed pipe (EPIPE on its next write) ends it before the SIGKILL.
+    for (let i = 0; i < 100 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(marker) ? readFileSync(marker, 'utf8') : 'no EPIPE: its stdout was still read').toBe('EPIPE');
+  });
 });
+
+/** Whether `pid` is gone (or a zombie nobody reaps: PID 1 here may not) within `ms`. */
+async function goneWithin(pid: number, ms: number): Promise<boolean> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return false;
+    }
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
+    } catch {
+      return true;
+    }
+  };
+  for (const until = Date.now() + ms; Date.now() < until; ) {
+    if (!alive()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (alive()) process.kill(pid, 'SIGKILL');
+  return false;
+}
