@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CLI } from '../../test/support/processes.js';
 import { CredentialError, execPlan, parseExecCredential, runExecPlugin, type ExecSpec } from './exec-credential.js';
 
 const CRED = (status: Record<string, unknown>, apiVersion = 'client.authentication.k8s.io/v1') =>
@@ -168,6 +170,40 @@ pump();`,
     for (let i = 0; i < 100 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
     expect(existsSync(marker) ? readFileSync(marker, 'utf8') : 'no EPIPE: its stdout was still read').toBe('EPIPE');
   });
+});
+
+test('the built CLI interrupted while the plugin runs: its children are gone when it exits, even one ignoring SIGTERM', async () => {
+  const pidFile = join(dir, 'stubborn.pid');
+  const wrapper = plugin(
+    'stubborn',
+    `import { spawn } from 'node:child_process'; import { writeFileSync } from 'node:fs';
+const c = spawn('sh', ['-c', "trap '' TERM; exec sleep 47"], { stdio: 'ignore' });
+writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));
+setInterval(() => {}, 1000);`,
+  );
+  // The plugin runs before anything is sent, so no API server is needed.
+  const kubeconfig = join(dir, 'stubborn.kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: 'http://127.0.0.1:9' } }],
+      users: [{ name: 'u', user: { exec: wrapper } }],
+      contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'ctx',
+    }),
+  );
+  const cli = spawn(process.execPath, [CLI, 'approve', 'req', '--kubeconfig', kubeconfig], { env: { PATH: process.env['PATH'] ?? '', HOME: dir } });
+  let err = '';
+  cli.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => cli.on('exit', (code) => r(code)));
+  for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  cli.kill('SIGINT');
+  expect(await exited).toBe(130);
+  expect(err).toContain('interrupted; no decision was created');
+  await expect(goneWithin(pid, 5_000)).resolves.toBe(true);
 });
 
 /** Whether `pid` is gone (or a zombie nobody reaps: PID 1 here may not) within `ms`. */
