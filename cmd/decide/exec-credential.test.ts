@@ -1,6 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CLI } from '../../test/support/processes.js';
 import { CredentialError, execPlan, parseExecCredential, runExecPlugin, type ExecSpec } from './exec-credential.js';
 
 const CRED = (status: Record<string, unknown>, apiVersion = 'client.authentication.k8s.io/v1') =>
@@ -129,4 +131,99 @@ describe('running the exec credential plugin', () => {
     setTimeout(() => ac.abort(), 100);
     await expect(p).rejects.toThrow(/was interrupted/);
   });
+
+  test("a wrapper's children are killed with it at the bound (its own process group), not left running", async () => {
+    const pidFile = join(dir, 'grandchild.pid');
+    const wrapper = plugin(
+      'wrapper',
+      `import { spawn } from 'node:child_process'; import { writeFileSync } from 'node:fs';
+const c = spawn('sleep', ['47'], { stdio: 'ignore' });
+writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));
+setInterval(() => {}, 1000);`,
+    );
+    const { p } = run(wrapper, { timeoutMs: 1_000 });
+    await expect(p).rejects.toThrow(/gave no credential within 1s/);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    await expect(goneWithin(pid, 5_000)).resolves.toBe(true);
+  });
+
+  test('output over 1 MiB is counted in bytes, not characters', async () => {
+    // 600 000 "é" are 600 000 UTF-16 units but 1.2 MB on the wire.
+    const big = plugin('wide', `process.stdout.write(${JSON.stringify(CRED({ token: 'T' }))}.replace('"T"', JSON.stringify('é'.repeat(600000))));`);
+    await expect(run(big).p).rejects.toThrow(/printed more than 1048576 bytes/);
+  });
+
+  test('an endless stream: reading stops at the bound, its stdout is closed and it is killed', async () => {
+    const marker = join(dir, 'endless.epipe');
+    const endless = plugin(
+      'endless',
+      `import { writeFileSync } from 'node:fs';
+process.on('SIGTERM', () => {});
+process.stdout.on('error', (e) => { writeFileSync(${JSON.stringify(marker)}, String(e.code)); process.exit(0); });
+const chunk = Buffer.alloc(64 * 1024, 120);
+const pump = () => { process.stdout.write(chunk); setImmediate(pump); };
+pump();`,
+    );
+    const { p } = run(endless);
+    await expect(p).rejects.toThrow(/printed more than 1048576 bytes/);
+    // It ignores SIGTERM: only the closed pipe (EPIPE on its next write) ends it before the SIGKILL.
+    for (let i = 0; i < 100 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(marker) ? readFileSync(marker, 'utf8') : 'no EPIPE: its stdout was still read').toBe('EPIPE');
+  });
 });
+
+test('the built CLI interrupted while the plugin runs: its children are gone when it exits, even one ignoring SIGTERM', async () => {
+  const pidFile = join(dir, 'stubborn.pid');
+  const wrapper = plugin(
+    'stubborn',
+    `import { spawn } from 'node:child_process'; import { writeFileSync } from 'node:fs';
+const c = spawn('sh', ['-c', "trap '' TERM; exec sleep 47"], { stdio: 'ignore' });
+writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));
+setInterval(() => {}, 1000);`,
+  );
+  // The plugin runs before anything is sent, so no API server is needed.
+  const kubeconfig = join(dir, 'stubborn.kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: 'http://127.0.0.1:9' } }],
+      users: [{ name: 'u', user: { exec: wrapper } }],
+      contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'ctx',
+    }),
+  );
+  const cli = spawn(process.execPath, [CLI, 'approve', 'req', '--kubeconfig', kubeconfig], { env: { PATH: process.env['PATH'] ?? '', HOME: dir } });
+  let err = '';
+  cli.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => cli.on('exit', (code) => r(code)));
+  for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  cli.kill('SIGINT');
+  expect(await exited).toBe(130);
+  expect(err).toContain('interrupted; no decision was created');
+  await expect(goneWithin(pid, 5_000)).resolves.toBe(true);
+});
+
+/** Whether `pid` is gone (or a zombie nobody reaps: PID 1 here may not) within `ms`. */
+async function goneWithin(pid: number, ms: number): Promise<boolean> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return false;
+    }
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
+    } catch {
+      return true;
+    }
+  };
+  for (const until = Date.now() + ms; Date.now() < until; ) {
+    if (!alive()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (alive()) process.kill(pid, 'SIGKILL');
+  return false;
+}

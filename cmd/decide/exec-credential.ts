@@ -145,20 +145,50 @@ export function parseExecCredential(stdout: string, plan: Pick<ExecPlan, 'descri
 
 const MAX_STDOUT = 1024 * 1024;
 
-/** Runs the plugin, bounded by plan.timeoutMs and `signal` (the plugin is killed at either). */
+/**
+ * Runs the plugin, bounded by plan.timeoutMs and `signal` (the plugin is killed at either).
+ * Without the terminal it runs in a process group of its own, and a kill is the group's: a
+ * wrapper's children (`sh -c 'kubelogin ...'`) die with it instead of outliving us and keeping,
+ * say, a login's local port. With the terminal it must stay in our (foreground) group, so only it
+ * is killed. Whatever still runs when this process exits (cli.ts exits right after a failure,
+ * before any grace period is over) is SIGKILLed then.
+ */
 export function runExecPlugin(
   plan: ExecPlan,
   o: { apiVersion?: string; installHint?: string; signal?: AbortSignal; stderr: (chunk: string) => void },
 ): Promise<ExecCredential> {
   return new Promise((resolve, reject) => {
-    let stdout = '';
+    const stdout: Buffer[] = [];
+    let stdoutBytes = 0;
     let wroteStderr = false;
     let settled = false;
-    const child = spawn(plan.command, plan.args, { env: plan.env, stdio: [plan.stdin, 'pipe', 'pipe'] });
+    let killed = false;
+    const group = plan.stdin === 'ignore';
+    const child = spawn(plan.command, plan.args, { env: plan.env, stdio: [plan.stdin, 'pipe', 'pipe'], detached: group });
+    const signalPlugin = (sig: NodeJS.Signals) => {
+      if (child.pid === undefined) return;
+      if (!group) {
+        if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+        return;
+      }
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        // ESRCH: the whole group is gone
+      }
+    };
+    const onExit = () => signalPlugin('SIGKILL');
+    process.on('exit', onExit);
+    const release = () => process.removeListener('exit', onExit);
     const stop = () => {
-      child.kill('SIGTERM');
-      // A plugin that ignores SIGTERM is not waited for.
-      setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 2_000).unref();
+      if (killed) return;
+      killed = true;
+      signalPlugin('SIGTERM');
+      // A plugin that ignores SIGTERM is not waited for; the exit hook stays until then.
+      setTimeout(() => {
+        signalPlugin('SIGKILL');
+        release();
+      }, 2_000).unref();
     };
     const fail = (message: string) => {
       if (settled) return;
@@ -182,32 +212,39 @@ export function runExecPlugin(
     };
     if (o.signal?.aborted) onAbort();
     o.signal?.addEventListener('abort', onAbort, { once: true });
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => {
-      stdout += d;
-      if (stdout.length > MAX_STDOUT) {
+    child.stdout.on('data', (d: Buffer) => {
+      if (settled) return;
+      stdoutBytes += d.length;
+      if (stdoutBytes > MAX_STDOUT) {
+        // Nothing more is read: its next write fails (EPIPE), and it is killed.
+        child.stdout.destroy();
         stop();
         fail(`${plan.describe} printed more than ${MAX_STDOUT} bytes`);
+        return;
       }
+      stdout.push(d);
     });
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => {
       wroteStderr = true;
       o.stderr(d);
     });
-    child.on('error', (err: NodeJS.ErrnoException) =>
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (child.pid === undefined) release();
       fail(
         err.code === 'ENOENT'
           ? `${plan.describe} cannot be run: ${plan.command} not found${o.installHint ? `\n${o.installHint.trim()}` : ''}`
           : `${plan.describe} cannot be run: ${err.message}`,
-      ),
-    );
+      );
+    });
     child.on('close', (code, signal) => {
+      // Ended by itself: nothing of it is ours to kill any more (a killed one keeps the hook until the SIGKILL).
+      if (!killed) release();
       if (settled) return;
       if (code !== 0)
         return fail(`${plan.describe} failed (${signal ? `killed by ${signal}` : `exit status ${code}`})${wroteStderr ? '; its messages are above' : ''}`);
       try {
-        const c = parseExecCredential(stdout, plan, o.apiVersion);
+        const c = parseExecCredential(Buffer.concat(stdout).toString('utf8'), plan, o.apiVersion);
         settled = true;
         clearTimeout(timer);
         o.signal?.removeEventListener('abort', onAbort);

@@ -16,6 +16,15 @@ describe('impersonation as kubectl does it', () => {
     });
   });
 
+  test('values are sent as their UTF-8 bytes, as kubectl sends them (the string holds one byte per character)', () => {
+    const h = impersonationHeaders({ user: 'jürgen', uid: '工藤', groups: ['開発', 'dev'], extra: { ключ: ['значение'] } });
+    const bytes = (v: string | string[] | undefined) => [v ?? []].flat().map((x) => Buffer.from(x, 'latin1').toString('hex'));
+    expect(bytes(h['impersonate-user'])).toEqual([Buffer.from('jürgen').toString('hex')]);
+    expect(bytes(h['impersonate-uid'])).toEqual([Buffer.from('工藤').toString('hex')]);
+    expect(bytes(h['impersonate-group'])).toEqual([Buffer.from('開発').toString('hex'), Buffer.from('dev').toString('hex')]);
+    expect(bytes(h['impersonate-extra-%D0%BA%D0%BB%D1%8E%D1%87'])).toEqual([Buffer.from('значение').toString('hex')]);
+  });
+
   test('no impersonation: no headers', () => {
     expect(impersonationHeaders(impersonationOfUser(undefined, 'u'))).toEqual({});
     expect(impersonationHeaders(impersonationOfUser({ as: '', 'as-groups': [] }, 'u'))).toEqual({});
@@ -32,7 +41,8 @@ describe('impersonation as kubectl does it', () => {
     ['groups without a user', { groups: ['oncall'] }, /needs a user to impersonate/],
     ['a uid without a user', { uid: 'u' }, /needs a user to impersonate/],
     ['a newline in a name', { user: 'a\r\nX-Evil: 1' }, /control characters/],
-    ['a newline in a group', { user: 'a', groups: ['g\n'] }, /control characters/],
+    ['a newline in a group', { user: 'a', groups: ['g\n'] }, /"g\\n" \(--as-group \(or the kubeconfig user's "as-groups"\)\) has control characters/],
+    ['a lone surrogate in a name', { user: 'a\ud800' }, /\(--as \(or the kubeconfig user's "as"\)\) is not valid Unicode/],
   ])('%s cannot be sent', (_what, i, message) => {
     expect(() => impersonationHeaders(i)).toThrow(message);
   });

@@ -68,12 +68,31 @@ const escapeKey = (k: string) =>
     .map((b) => (TCHAR.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
     .join('');
 
-// What no header value may hold (a newline would end the header).
+// What no header value may hold (a newline would end the header); the transport refuses these.
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/** The flag (or kubeconfig field) a header's value comes from, for messages; undefined: not ours. */
+export function impersonationSource(header: string): string | undefined {
+  const h = header.toLowerCase();
+  if (h === 'impersonate-user') return '--as (or the kubeconfig user\'s "as")';
+  if (h === 'impersonate-group') return '--as-group (or the kubeconfig user\'s "as-groups")';
+  if (h === 'impersonate-uid') return '--as-uid (or the kubeconfig user\'s "as-uid")';
+  if (h.startsWith('impersonate-extra-')) return 'the kubeconfig user\'s "as-user-extra"';
+  return undefined;
+}
+
+/**
+ * A value as the header string that puts its UTF-8 bytes on the wire. Node's HTTP clients
+ * (undici) write a header string one byte per character (latin1), so "jürgen" would go out as
+ * 6a fc 72..., a different name than kubectl's UTF-8 6a c3 bc 72..., and anything above U+00FF
+ * would be refused; the API server reads the bytes as UTF-8.
+ */
+const utf8OnTheWire = (v: string): string => Buffer.from(v, 'utf8').toString('latin1');
 
 /**
  * The Impersonate-* headers; throws an Error when they cannot be sent: groups, a uid or extras
- * without a user (the API server refuses those), or a value no HTTP header can carry.
+ * without a user (the API server refuses those), or a value no HTTP header can carry (naming the
+ * flag it came from).
  */
 export function impersonationHeaders(i: Impersonation): Record<string, string | string[]> {
   if (!i.user) {
@@ -81,12 +100,18 @@ export function impersonationHeaders(i: Impersonation): Record<string, string | 
       throw new Error('impersonating groups, a uid or extras needs a user to impersonate (--as, or the kubeconfig user\'s "as")');
     return {};
   }
-  const h: Record<string, string | string[]> = { 'impersonate-user': i.user };
-  if (i.uid) h['impersonate-uid'] = i.uid;
+  const h: Record<string, string[]> = { 'impersonate-user': [i.user] };
+  if (i.uid) h['impersonate-uid'] = [i.uid];
   if (i.groups?.length) h['impersonate-group'] = i.groups;
   for (const [k, v] of Object.entries(i.extra ?? {})) if (v.length) h[`impersonate-extra-${escapeKey(k)}`] = v;
-  for (const [name, value] of Object.entries(h))
-    for (const v of Array.isArray(value) ? value : [value])
-      if (CONTROL.test(v)) throw new Error(`cannot impersonate: ${JSON.stringify(v)} (${name}) has control characters`);
-  return h;
+  const out: Record<string, string | string[]> = {};
+  for (const [name, values] of Object.entries(h)) {
+    for (const v of values) {
+      const bad = CONTROL.test(v) ? 'has control characters' : Buffer.from(v, 'utf8').toString('utf8') !== v ? 'is not valid Unicode (a lone surrogate)' : '';
+      if (bad) throw new Error(`cannot impersonate: ${JSON.stringify(v)} (${impersonationSource(name)}) ${bad}`);
+    }
+    const wire = values.map(utf8OnTheWire);
+    out[name] = name === 'impersonate-user' || name === 'impersonate-uid' ? wire[0]! : wire;
+  }
+  return out;
 }

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
+import { createTransport } from '../../kube/transport.js';
 import { CLI } from '../../test/support/processes.js';
 import { decideOptions } from './options.js';
 import { decide, DecideSetupError } from './run.js';
@@ -17,6 +18,8 @@ interface Seen {
   method: string;
   url: string;
   headers: http.IncomingHttpHeaders;
+  /** Names and values as node:http read them: one latin1 character per byte. */
+  rawHeaders: string[];
   body: string;
 }
 type Answer = { status: number; body: unknown; type?: string };
@@ -32,7 +35,7 @@ async function apiServer(route: (s: Seen) => Answer | undefined) {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
-      const s = { method: req.method!, url: req.url!, headers: req.headers, body };
+      const s = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body };
       seen.push(s);
       const a = route(s) ?? { status: 404, body: { kind: 'Status', message: `no route ${s.method} ${s.url}` } };
       res.writeHead(a.status, { 'content-type': a.type ?? 'application/json' });
@@ -159,6 +162,55 @@ test("the kubeconfig's impersonation is sent on every request, and --as/--as-gro
     ).resolves.toBe(0);
     expect(api.seen[0]!.headers).toMatchObject({ 'impersonate-user': 'bob', 'impersonate-group': 'sre', 'impersonate-uid': 'u-1' });
   } finally {
+    await api.close();
+  }
+});
+
+test('impersonated names are sent as UTF-8 bytes, as kubectl sends them (not latin1, not refused above U+00FF)', async () => {
+  const api = await apiServer(happy());
+  const wire = (s: Seen, name: string) =>
+    s.rawHeaders.flatMap((v, i) => (i % 2 === 0 && v.toLowerCase() === name ? [Buffer.from(s.rawHeaders[i + 1]!, 'latin1').toString('hex')] : []));
+  const utf8 = (...v: string[]) => v.map((x) => Buffer.from(x, 'utf8').toString('hex'));
+  try {
+    const file = kubeconfig('utf8', api.url, { token: 'admin', 'as-user-extra': { 'example.com/team': ['Ärzte'] } });
+    for (const [as, groups] of [
+      ['jürgen', ['grüne']],
+      ['山田太郎', ['開発']],
+    ] as const) {
+      api.seen.length = 0;
+      const c = collect();
+      await expect(
+        decide(decideOptions('approve', ['req'], { kubeconfig: file, 'no-wait': true, as, 'as-group': [...groups], 'as-uid': `${as}-uid` }), c),
+      ).resolves.toBe(0);
+      for (const s of api.seen) {
+        expect(wire(s, 'impersonate-user')).toEqual(utf8(as));
+        expect(wire(s, 'impersonate-group')).toEqual(utf8(...groups));
+        expect(wire(s, 'impersonate-uid')).toEqual(utf8(`${as}-uid`));
+        expect(wire(s, 'impersonate-extra-example.com%2fteam')).toEqual(utf8('Ärzte'));
+      }
+    }
+  } finally {
+    await api.close();
+  }
+});
+
+test('a header the HTTP client refuses is a setup error naming the flag, not "cannot reach"', async () => {
+  const api = await apiServer(happy());
+  const transport = createTransport({
+    server: api.url,
+    credentials: { describe: 'none', tls: async () => ({}), authorization: async () => undefined },
+    // What impersonationHeaders never hands over (a character above U+00FF), straight to the client.
+    headers: { 'impersonate-user': '山田' },
+  });
+  try {
+    const r = decide(decideOptions('approve', ['req'], { 'no-wait': true }), { ...collect(), transport, namespace: NS });
+    await expect(r).rejects.toThrow(DecideSetupError);
+    await expect(r).rejects.toThrow(
+      'cannot create SelfSubjectReview: the impersonate-user header (from --as (or the kubeconfig user\'s "as")) is not a value an HTTP header can carry',
+    );
+    expect(api.seen).toEqual([]);
+  } finally {
+    await transport.close();
     await api.close();
   }
 });

@@ -13,6 +13,7 @@ import { KubeError } from '../../kube/protocol.js';
 import type { Response, Transport } from '../../kube/transport.js';
 import { apiMessage, DecideSetupError, jsonAnswer } from './answers.js';
 import { CredentialError } from './exec-credential.js';
+import { impersonationSource } from './impersonation.js';
 import { connect, type ConnectDeps } from './kubeconfig.js';
 import { decisionGenerateName, type DecideOptions } from './options.js';
 
@@ -57,8 +58,23 @@ async function send(c: Call, what: string, method: 'GET' | 'POST', p: string, bo
   } catch (err) {
     if (c.signal.aborted) throw err;
     if (err instanceof CredentialError) throw new DecideSetupError(err.message);
+    const refused = refusedHeader(err);
+    if (refused) throw new DecideSetupError(`cannot ${what}: ${refused}`);
     throw new DecideSetupError(`cannot reach the Kubernetes API server at ${c.t.server}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * The header the HTTP client refused to send (undici's "invalid X header"), named with the flag it
+ * came from: nothing was sent, so it is no network trouble.
+ */
+function refusedHeader(err: unknown): string | undefined {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  if (cause?.code !== 'UND_ERR_INVALID_ARG' || typeof cause.message !== 'string') return undefined;
+  const header = /^invalid (\S+) header$/.exec(cause.message)?.[1];
+  if (!header) return undefined;
+  const source = impersonationSource(header);
+  return `the ${header} header${source ? ` (from ${source})` : ''} is not a value an HTTP header can carry`;
 }
 
 /** Who the API server says we are (authentication.k8s.io/v1, GA in 1.28; no RBAC needed). */
