@@ -50,7 +50,7 @@ export function installerQuestions(namespace: string, namespaceExists: boolean):
     ...q('thoughtgate.io', 'governancepolicies/status', ['patch'], grant),
     ...q('thoughtgate.io', 'approvalchannels/status', ['patch'], grant),
     ...q('thoughtgate.io', 'approvalrequests/status', ['patch'], grant),
-    ...q('thoughtgate.io', 'approvaldecisions', ['list', 'watch'], grant),
+    ...q('thoughtgate.io', 'approvaldecisions', ['list', 'watch', 'create'], grant),
     ...q('thoughtgate.io', 'approvaldecisions/status', ['patch'], grant),
     ...q('', 'configmaps', ['get', 'list', 'watch', 'create', 'patch', 'delete'], grant),
     ...q('', 'events', ['create', 'get', 'patch', 'list', 'watch'], grant),
