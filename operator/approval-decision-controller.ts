@@ -17,7 +17,7 @@ import type { ApprovalRequestStatus } from '../api/approval-request.js';
 import { API_VERSION, GROUP, VERSION } from '../api/wellknown.js';
 import { describeError } from '../lib/describe-error.js';
 import type { Span } from '../lib/tracing.js';
-import { planDecision, policyState, seePolicy, type DecisionPlan, type PolicyState, type SeenPolicy } from './approval-decision-plan.js';
+import { planDecision, policyState, type DecisionPlan, type PolicyState } from './approval-decision-plan.js';
 import { objectId, objectKey, type ObjectKey } from './keys.js';
 import type { KubeObject } from './kube-object.js';
 import { mergePatch, statusCode, truncate } from './kube-writes.js';
@@ -47,8 +47,6 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
   private readonly custom: k8s.CustomObjectsApi;
   private readonly admission: k8s.AdmissionregistrationV1Api;
   private stopped = false;
-  /** The policy's and binding's versions as this operator last read them (seePolicy). */
-  private seen: SeenPolicy | undefined;
 
   constructor(
     private readonly ctx: ControllerContext<ObjectKey>,
@@ -286,8 +284,7 @@ class ApprovalDecisionController implements Reconciler<ObjectKey> {
         read(() => this.admission.readValidatingAdmissionPolicy({ name: DECISION_POLICY_NAME })),
         read(() => this.admission.readValidatingAdmissionPolicyBinding({ name: DECISION_POLICY_NAME })),
       ]);
-      this.seen = seePolicy(this.seen, policy, binding, new Date());
-      return policyState(policy, binding, this.seen.changedAt);
+      return policyState(policy, binding);
     } catch (err) {
       const code = statusCode(err);
       throw new Error(

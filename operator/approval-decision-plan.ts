@@ -353,39 +353,12 @@ export function lastChanged(o: unknown): Date | null {
 }
 
 /** The policy state from what was read: both objects as shipped, unchanged since `since` (the later last change). */
-/**
- * What the operator saw of the policy and binding (uid and generation of each) and, when it saw them
- * change while it was running, when. The API server keeps whatever managedFields a writer sends, so
- * an administrator could weaken the binding, have a decision admitted, restore it and write back
- * the old times; the generation (bumped by every spec change, never by the writer) still moves.
- */
-export interface SeenPolicy {
-  key: string;
-  /** When this operator first saw the current key after another one; null: as first read. */
-  changedAt: Date | null;
-}
-
-/** SeenPolicy after a read at `now` (pure; the controller keeps the result in memory). */
-export function seePolicy(prev: SeenPolicy | undefined, policy: unknown | null, binding: unknown | null, now: Date): SeenPolicy {
-  const version = (o: unknown) => {
-    const m = obj(obj(o).metadata);
-    return `${String(m.uid ?? '')}/${String(m.generation ?? '')}`;
-  };
-  const key = `${version(policy)} ${version(binding)}`;
-  if (!prev) return { key, changedAt: null };
-  return prev.key === key ? prev : { key, changedAt: now };
-}
-
-/**
- * `changedAt`: when this operator saw the policy or binding change (seePolicy), a floor for `since`
- * whatever the objects' own times say.
- */
-export function policyState(policy: unknown | null, binding: unknown | null, changedAt: Date | null = null): PolicyState {
+export function policyState(policy: unknown | null, binding: unknown | null): PolicyState {
   if (!policy) return { ok: false, message: `the ValidatingAdmissionPolicy ${DECISION_POLICY_NAME} is not installed` };
   if (!binding) return { ok: false, message: `the ValidatingAdmissionPolicyBinding ${DECISION_POLICY_NAME} is not installed` };
   const problems = decisionPolicyProblems(policy, binding);
   if (problems.length > 0) return { ok: false, message: problems.join('; ') };
   const p = lastChanged(policy);
   const b = lastChanged(binding);
-  return { ok: true, since: p && b ? new Date(Math.max(p.getTime(), b.getTime(), changedAt?.getTime() ?? 0)) : null };
+  return { ok: true, since: p && b ? new Date(Math.max(p.getTime(), b.getTime())) : null };
 }
