@@ -36,7 +36,7 @@ describe.each<A2aSdk>(['1.3.0', '0.3.14'])('the %s agent', (sdk) => {
 
   const kinds = A2A_CLIENT_KINDS.filter((k) => clientSupports(k, sdk));
 
-  test.each(kinds)('%s: card, send, stream, get, resubscribe, cancel, push set/list', async (kind) => {
+  test.each(kinds)('%s: card, send, stream, get, resubscribe, cancel, push set/list/get/delete', async (kind) => {
     const client = await a2aClient(kind, agent.base);
     expect(client.publicCard.skills).toEqual(['echo', 'count', 'wait']);
     const authed = await a2aClient(kind, agent.base, { Authorization: 'Bearer alice' });
@@ -78,6 +78,9 @@ describe.each<A2aSdk>(['1.3.0', '0.3.14'])('the %s agent', (sdk) => {
       expect(await client.pushSet(longId, { id: 'cfg-1', url: hook.url, token: 'tok-1' })).toMatchObject({ taskId: longId, id: 'cfg-1', url: hook.url });
       expect(agent.pushConfigs.at(-1)).toMatchObject({ taskId: longId, id: 'cfg-1', url: hook.url, token: 'tok-1' });
       expect((await client.pushList(longId)).map((c) => c.id)).toEqual(['cfg-1']);
+      expect(await client.pushGet(longId, 'cfg-1')).toEqual({ taskId: longId, id: 'cfg-1', url: hook.url, token: 'tok-1' });
+      await client.pushDelete(longId, 'cfg-1');
+      expect(await client.pushList(longId)).toEqual([]);
     }
     const cancelled = await client.cancelTask(longId);
     expect(cancelled.id).toBe(longId);
@@ -198,5 +201,37 @@ describe('the Python a2a-sdk client', () => {
 
     expect(err.code).toBe(1);
     expect(err.lines).toEqual([{ error: { code: -32001, message: 'Task not found: no-such-task', type: 'TaskNotFoundError' } }]);
+  });
+
+  test('resubscribe, push-set and cancel on a running task', async () => {
+    const js = await a2aClient('js1-jsonrpc', agent.base);
+    const long = js.stream('wait');
+    const first = (await long.next()).value as A2aEvent;
+    const taskId = first.kind === 'task' ? first.taskId : '';
+    expect(taskId).not.toBe('');
+    const resub = runPython([agent.base, 'resubscribe', '--task-id', taskId]);
+    const push = await runPython([
+      agent.base,
+      'push-set',
+      '--task-id',
+      taskId,
+      '--push-id',
+      'cfg-py',
+      '--push-url',
+      'http://127.0.0.1:9/hook',
+      '--push-token',
+      't',
+    ]);
+    expect(push.lines).toEqual([{ pushConfig: { taskId, id: 'cfg-py', url: 'http://127.0.0.1:9/hook', token: 't' } }]);
+    expect(agent.pushConfigs.at(-1)).toMatchObject({ taskId, id: 'cfg-py' });
+    // Cancel only once the resubscription reached the agent, so it sees the end of the task.
+    const until = Date.now() + 10_000;
+    while (!agent.calls.some((c) => c.method === 'resubscribe') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const cancel = await runPython([agent.base, 'cancel', '--task-id', taskId]);
+    expect(cancel.lines).toEqual([{ task: expect.objectContaining({ id: taskId }) }]);
+    const events = (await resub).lines as unknown as A2aEvent[];
+    expect(events[0]).toMatchObject({ kind: 'task', taskId });
+    expect(events.at(-1)).toMatchObject({ kind: 'status', state: 'canceled', final: true });
+    expect((await collect(long)).at(-1)).toMatchObject({ kind: 'status', state: 'canceled' });
   });
 });
