@@ -4,14 +4,13 @@
 // a2a-sdk client (test/a2a-py/client.py in the venv of scripts/a2a-python.sh). The agent records
 // what reached it (HTTP requests, handler calls, executed messages, stored push configs), so a test
 // can prove that something was NOT forwarded. Facts behind the shapes: /work/a2a/DESIGN.md §1.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { AGENT_CARD_PATH, type AgentCard, type Message, type Part, Role, TaskState } from '@a2a-js/sdk';
-import { Client, ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory, RestTransportFactory } from '@a2a-js/sdk/client';
+import { type Client, ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory, RestTransportFactory } from '@a2a-js/sdk/client';
 import { duplicateInterfacesForLegacy } from '@a2a-js/sdk/compat/v0_3';
 import { createLegacyAwarePushNotificationSender } from '@a2a-js/sdk/compat/v0_3/server';
 import {
@@ -29,6 +28,7 @@ import * as c03 from 'a2a-js-sdk-03/client';
 import type { AgentCard as AgentCard03, Message as Message03, Part as Part03 } from 'a2a-js-sdk-03';
 import * as s03 from 'a2a-js-sdk-03/server';
 import * as x03 from 'a2a-js-sdk-03/server/express';
+import { run } from '../../e2e/cluster/cluster.js';
 import { ROOT } from './processes.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -854,58 +854,31 @@ let pythonPath: Promise<string> | undefined;
 
 /** The venv's python (scripts/a2a-python.sh path); fails when the venv is not installed. */
 export function a2aPython(): Promise<string> {
-  pythonPath ??= new Promise<string>((resolve, reject) => {
-    const p = spawn(A2A_PYTHON_SCRIPT, ['path'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-    });
-    p.stderr.on('data', (d) => {
-      err += d;
-    });
-    p.on('close', (code) => {
-      const py = out.trim();
-      if (code === 0 && py && existsSync(py)) resolve(py);
-      else reject(new Error(`the Python A2A client is not installed (${err.trim() || py}): run \`make a2a-peers\` or \`scripts/a2a-python.sh install\``));
-    });
+  pythonPath ??= run(A2A_PYTHON_SCRIPT, ['path']).then(({ code, stdout, stderr }) => {
+    const py = stdout.trim();
+    if (code === 0 && py && existsSync(py)) return py;
+    throw new Error(`the Python A2A client is not installed (${stderr.trim() || py}): run \`make a2a-peers\` or \`scripts/a2a-python.sh install\``);
   });
   return pythonPath;
 }
 
 export interface PythonRun {
-  code: number | null;
+  code: number;
   /** Each stdout line parsed as JSON (test/a2a-py/client.py prints one object a line). */
   lines: Record<string, unknown>[];
   stderr: string;
 }
 
-/** Runs test/a2a-py/client.py with args (`<base-url> <operation> [options]`); killed after timeoutMs. */
-export async function runPython(args: string[], timeoutMs = 20_000): Promise<PythonRun> {
-  const py = await a2aPython();
-  return new Promise<PythonRun>((resolve, reject) => {
-    const p = spawn(py, [A2A_PYTHON_CLIENT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-    });
-    p.stderr.on('data', (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', reject);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      try {
-        const lines = out
-          .split('\n')
-          .filter((l) => l.trim() !== '')
-          .map((l) => JSON.parse(l) as Record<string, unknown>);
-        resolve({ code, lines, stderr: err });
-      } catch (e) {
-        reject(new Error(`client.py printed a line that is not JSON (${String(e)}):\n${out}\n${err}`));
-      }
-    });
-  });
+/** Runs test/a2a-py/client.py with args (`<base-url> <operation> [options]`). A stream ends with the agent's task (or its close). */
+export async function runPython(args: string[]): Promise<PythonRun> {
+  const { code, stdout, stderr } = await run(await a2aPython(), [A2A_PYTHON_CLIENT, ...args]);
+  try {
+    const lines = stdout
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    return { code, lines, stderr };
+  } catch (e) {
+    throw new Error(`client.py printed a line that is not JSON (${String(e)}):\n${stdout}\n${stderr}`);
+  }
 }
