@@ -235,3 +235,21 @@ describe('the Python a2a-sdk client', () => {
     expect((await collect(long)).at(-1)).toMatchObject({ kind: 'status', state: 'canceled' });
   });
 });
+
+test('the Python client speaks 0.3 (its compat transports) to the 0.3.14 agent over both bindings', async () => {
+  const agent = await startA2aAgent({ sdk: '0.3.14', stepMs: 10 });
+  try {
+    const runs = await Promise.all(['JSONRPC', 'HTTP+JSON'].map((b) => runPython([agent.base, 'stream', '--binding', b, '--text', 'count 2'])));
+    for (const r of runs) {
+      const events = r.lines as unknown as A2aEvent[];
+      expect(byKind(events, 'artifact').map((e) => e.text)).toEqual(['1 ', '2 ']);
+      expect(events.at(-1)).toMatchObject({ kind: 'status', state: 'completed', final: true });
+    }
+    // The 0.3 wire: message/stream over JSON-RPC, /v1/message:stream over REST.
+    expect(agent.calls.map((c) => c.method)).toEqual(['sendMessageStream', 'sendMessageStream']);
+    expect(agent.requests.some((q) => q.body.includes('"message/stream"'))).toBe(true);
+    expect(agent.requests.some((q) => q.url === '/a2a/rest/v1/message:stream')).toBe(true);
+  } finally {
+    await agent.close();
+  }
+});
