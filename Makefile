@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help install build typecheck lint format test test-unit bench run crds manifests dev-cluster dev-cluster-down k8s-tools net-tools kind-e2e clean
+.PHONY: help install build typecheck lint format test test-unit bench run crds manifests dev-cluster dev-cluster-down k8s-tools net-tools a2a-peers kind-e2e clean
 
 help:
 	@echo "make run          start server-everything and the sidecar with examples/thoughtgate.yaml"
@@ -10,7 +10,7 @@ help:
 	@echo "make bench        run the benchmarks and print their numbers"
 	@echo "make dev-cluster  start etcd, kube-apiserver, controller-manager and the operator (.dev/)"
 	@echo "make kind-e2e     build both images and test them on a kind cluster (needs Docker, kind, helm)"
-	@echo "make build | typecheck | lint | format | crds | k8s-tools | net-tools | dev-cluster-down | clean"
+	@echo "make build | typecheck | lint | format | crds | k8s-tools | net-tools | a2a-peers | dev-cluster-down | clean"
 
 $(NODE_MODULES_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -49,10 +49,16 @@ k8s-tools:
 net-tools:
 	scripts/net-tools.sh install
 
-test: install lint k8s-tools net-tools
+# The Python A2A client the A2A tests drive (a2a-sdk from PyPI, hash-pinned in
+# scripts/a2a-python-requirements.txt) in a venv under ~/.cache/thoughtgate (scripts/a2a-python.sh;
+# cold: about half a minute). The JS A2A peers are devDependencies.
+a2a-peers:
+	scripts/a2a-python.sh install >/dev/null
+
+test: install lint k8s-tools net-tools a2a-peers
 	scripts/run-tests.sh
 
-test-unit: install
+test-unit: install a2a-peers
 	scripts/run-tests.sh --testPathIgnorePatterns=/e2e/
 
 bench: build
