@@ -45,7 +45,7 @@ import { normaliseArguments, type CedarJson } from './normalise.js';
 import type { CompiledPolicies } from './policies.js';
 import { pick, project, type Needs } from './projection.js';
 import { describeError } from '../../lib/describe-error.js';
-import { decideDirect, type DirectInput, directRequest, RESOURCE_TYPE } from './direct/decide.js';
+import { decideDirect, type DirectInput, directRequest, RESOURCE_TYPE, resourceId } from './direct/decide.js';
 
 export type TargetKind = keyof typeof RESOURCE_TYPE;
 
@@ -80,7 +80,7 @@ export function buildRequest(input: CedarInput, needs?: Needs): { ok: true; requ
 function requestFor(input: CedarInput, args: CedarJson, needs: Needs | undefined): CedarRequest {
   const { identity, source, target } = input;
   const principal = { type: 'ThoughtGate::Workload', id: `${identity.namespace}/${identity.serviceAccount}` };
-  const resource = { type: RESOURCE_TYPE[target.kind], id: `${source}/${target.name}` };
+  const resource = { type: RESOURCE_TYPE[target.kind], id: resourceId(source, target) };
   const full: { [key: string]: CedarJson } = {
     arguments: args,
     source,
@@ -174,7 +174,7 @@ export function interpret(
       : { decision: 'allow', policies: ids, reason: `permitted by ${ids.join(', ')}` };
   }
   if (ids.length > 0) return { decision: 'deny', policies: ids, reason: `forbidden by ${ids.join(', ')}` };
-  const on = input.target.kind === 'method' ? input.source : `${input.source}/${input.target.name}`;
+  const on = input.target.kind === 'method' || input.target.kind === 'agent' ? input.source : `${input.source}/${input.target.name}`;
   return { decision: 'deny', policies: [], reason: `no policy permits ${input.method} on ${on}` };
 }
 

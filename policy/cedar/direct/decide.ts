@@ -21,7 +21,14 @@ export const RESOURCE_TYPE = {
   resource: 'ThoughtGate::Resource',
   prompt: 'ThoughtGate::Prompt',
   method: 'ThoughtGate::Method',
+  /** A2A: the agent a source names; its id is the source alone (the skill is context.skill). */
+  agent: 'ThoughtGate::Agent',
 } as const;
+
+/** A resource's id: `<source>/<name>`, or for an agent the source itself. */
+export function resourceId(source: string, target: { kind: keyof typeof RESOURCE_TYPE; name: string }): string {
+  return target.kind === 'agent' ? source : `${source}/${target.name}`;
+}
 
 /** What a call is (evaluate.ts's CedarInput, without the raw arguments). */
 export interface DirectInput {
@@ -43,7 +50,7 @@ export function directRequest(input: DirectInput, args: CedarJson, isoNow: strin
   const labels = identity.labels as Record<string, unknown>;
   for (const k in labels) if (!isWellFormed(k) || !isWellFormed(labels[k])) return null;
   const principal = new EntityUid('ThoughtGate::Workload', `${identity.namespace}/${identity.serviceAccount}`);
-  const resource = new EntityUid(RESOURCE_TYPE[target.kind], `${source}/${target.name}`);
+  const resource = new EntityUid(RESOURCE_TYPE[target.kind], resourceId(source, target));
   let argsValue: Value;
   try {
     argsValue = fromJson(args);

@@ -1,7 +1,7 @@
 // A2A in the config document (issue 13): protocol, the a2a block, expose.skills, match.skill.
-import { ConfigFileSchema, PolicyDocumentSchema, protocolOf } from './config.js';
-import { formatIssues } from './issues.js';
-import { configHash } from '../policy/config/load.js';
+import { ConfigFileSchema, PolicyDocumentSchema, protocolOf } from '../../api/config.js';
+import { formatIssues } from '../../api/issues.js';
+import { configHash } from './load.js';
 
 const agent = (extra: Record<string, unknown> = {}) => ({
   name: 'billing-agent',
