@@ -98,6 +98,9 @@ function describeRow(
     binding: call.binding,
     skill: '',
     parts: [],
+    partKinds: [],
+    mediaTypes: [],
+    urlHosts: [],
     partCount: 0,
     totalBytes: 0,
     taskId: at(row.taskIdAt, fromPath.taskId, 'the task id'),
@@ -148,6 +151,10 @@ function readMessage(message: Record<string, unknown>, partsKey: 'parts' | 'cont
     if (text !== undefined) texts.push(text);
   });
   facts.partCount = facts.parts.length;
+  const distinct = (xs: string[]) => [...new Set(xs)];
+  facts.partKinds = distinct(facts.parts.map((p) => p.kind));
+  facts.mediaTypes = distinct(facts.parts.flatMap((p) => (p.mediaType ? [p.mediaType] : [])));
+  facts.urlHosts = distinct(facts.parts.flatMap((p) => (p.kind === 'url' && p.host ? [p.host] : [])));
   if (options.text) facts.text = texts.join('\n');
   facts.contextId = optString(message['contextId'], 'message.contextId');
   // Continuing a task names it here (task isolation reads facts.taskId).

@@ -83,7 +83,7 @@ function decideByCedar(g: GateInputs, op: Operation, label: string, now: Date, t
       ? { kind: op.target.kind as Exclude<TargetKind, 'skill'>, name: op.target.name }
       : { kind: 'method' as const, name: op.method };
   const seen: CedarSeen | undefined = trace ? {} : undefined;
-  const d = evaluate(g.cedar, { identity: g.identity, method: op.method, source: op.source, target, arguments: op.arguments, now }, seen);
+  const d = evaluate(g.cedar, { identity: g.identity, method: op.method, source: op.source, target, arguments: op.arguments, now, a2a: op.a2a }, seen);
   if (trace) trace.cedar = { ...d, ...seen };
   if (d.decision === 'error') return { action: 'deny', gate: 'cedar', error: 'POLICY_ERROR', rule: label, reason: d.reason, policies: d.policies };
   if (d.decision === 'deny') return { action: 'deny', gate: 'cedar', error: 'DENIED_BY_POLICY', rule: label, reason: d.reason, policies: d.policies };

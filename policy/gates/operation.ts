@@ -34,6 +34,13 @@ export interface A2aFacts {
   /** The skill named at a2a.skillFrom; "" when none (also the target, when set). */
   skill: string;
   parts: A2aPart[];
+  /**
+   * The parts' kinds, media types and url hosts, each without repeats: Cedar cannot quantify over
+   * `parts` (`context.partKinds.contains("url")`, `context.urlHosts.containsAny([…])`).
+   */
+  partKinds: string[];
+  mediaTypes: string[];
+  urlHosts: string[];
   partCount: number;
   totalBytes: number;
   /** The task the call names (GetTask's id, a continued message's taskId…). */
