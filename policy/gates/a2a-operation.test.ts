@@ -74,6 +74,16 @@ describe('describeA2a', () => {
     });
   });
 
+  test('url hosts in canonical form', () => {
+    const d = ok({
+      version: '1.0',
+      binding: 'jsonrpc',
+      method: 'SendMessage',
+      params: { message: { parts: [{ url: 'http://0x7f000001/x' }, { url: 'HTTP://[::FFFF:127.0.0.1]:80/' }] } },
+    });
+    expect(d.op.a2a.urlHosts).toEqual(['127.0.0.1', '[::ffff:7f00:1]']);
+  });
+
   test('text only when asked', () => {
     const call: A2aCall = { version: '1.0', binding: 'jsonrpc', method: 'SendMessage', params: { message: { parts: [{ text: 'hi' }] } } };
     expect(ok(call).op.a2a.text).toBeUndefined();
@@ -117,6 +127,8 @@ describe('describeA2a', () => {
     [{ version: '1.0', binding: 'jsonrpc', method: 'SendMessage', params: { message: { parts: [{}] } } }, 'params'],
     [{ version: '1.0', binding: 'jsonrpc', method: 'SendMessage', params: { message: { parts: [{ text: 'a', url: 'http://x' }] } } }, 'params'],
     [{ version: '1.0', binding: 'jsonrpc', method: 'SendMessage', params: { message: { parts: [{ raw: 'not base64!' }] } } }, 'params'],
+    [{ version: '1.0', binding: 'jsonrpc', method: 'SendMessage', params: { message: { parts: [{ url: '/relative/file' }] } } }, 'params'],
+    [{ version: '1.0', binding: 'jsonrpc', method: 'SendMessage', params: { message: { parts: [{ url: 'http://169.254.169.254:99999/' }] } } }, 'params'],
     [{ version: '1.0', binding: 'jsonrpc', method: 'SendMessage', params: { message: { parts: [], metadata: { skill: ['refund'] } } } }, 'params'],
     [{ version: '1.0', binding: 'jsonrpc', method: 'SendMessage', params: { message: { parts: [], metadata: { skill: { n: 1 } } } } }, 'params'],
     [{ version: '1.0', binding: 'jsonrpc', method: 'SendMessage', params: { message: { parts: [], metadata: { skill: '' } } } }, 'params'],

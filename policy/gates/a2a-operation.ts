@@ -181,12 +181,13 @@ function base64Bytes(s: unknown, what: string): number {
   return Math.floor((body * 3) / 4);
 }
 
+/** A url part's host as WHATWG canonicalises it (`0x7f000001` is `127.0.0.1`); a URL it cannot parse is refused, not passed undecided. */
 function hostOf(url: unknown, what: string): string {
   if (typeof url !== 'string') return refuse(`${what} must be a string`);
   try {
     return new URL(url).host;
   } catch {
-    return '';
+    return refuse(`${what} must be an absolute URL`);
   }
 }
 
