@@ -161,6 +161,14 @@ describe('describeA2a', () => {
     fc.record({ kind: fc.constant('data' as const), data: fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 })) }),
   );
   const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+  const part10 = (p: Logical): object =>
+    p.kind === 'text'
+      ? { text: p.text }
+      : p.kind === 'url'
+        ? { url: p.url, mediaType: p.mediaType }
+        : p.kind === 'raw'
+          ? { raw: b64(p.bytes) }
+          : { data: p.data };
   const shapes: Record<string, { call: (message: object) => A2aCall; part: (p: Logical) => object; partsKey: string }> = {
     '0.3 jsonrpc': {
       call: (message) => ({ version: '0.3', binding: 'jsonrpc', method: 'message/send', params: { message } }),
@@ -188,26 +196,12 @@ describe('describeA2a', () => {
     },
     '1.0 jsonrpc': {
       call: (message) => ({ version: '1.0', binding: 'jsonrpc', method: 'SendStreamingMessage', params: { message } }),
-      part: (p) =>
-        p.kind === 'text'
-          ? { text: p.text }
-          : p.kind === 'url'
-            ? { url: p.url, mediaType: p.mediaType }
-            : p.kind === 'raw'
-              ? { raw: b64(p.bytes) }
-              : { data: p.data },
+      part: part10,
       partsKey: 'parts',
     },
     '1.0 rest': {
       call: (message) => ({ version: '1.0', binding: 'rest', method: 'POST /message:send', params: { message } }),
-      part: (p) =>
-        p.kind === 'text'
-          ? { text: p.text }
-          : p.kind === 'url'
-            ? { url: p.url, mediaType: p.mediaType }
-            : p.kind === 'raw'
-              ? { raw: b64(p.bytes) }
-              : { data: p.data },
+      part: part10,
       partsKey: 'parts',
     },
   };

@@ -80,6 +80,27 @@ export function describeA2a(source: string, call: A2aCall, options: A2aDescribeO
   }
 }
 
+/** The facts of a call that carries nothing: every string "", every list [], no text. */
+export function noFacts(version: A2aVersion, binding: A2aBinding): A2aFacts {
+  return {
+    version,
+    binding,
+    skill: '',
+    parts: [],
+    partKinds: [],
+    mediaTypes: [],
+    urlHosts: [],
+    partCount: 0,
+    totalBytes: 0,
+    taskId: '',
+    contextId: '',
+    referenceTaskIds: [],
+    pushUrl: '',
+    pushAuth: false,
+    tenant: '',
+  };
+}
+
 function describeRow(
   source: string,
   row: A2aRow,
@@ -94,18 +115,8 @@ function describeRow(
     where === 'path' ? (fromUrl ?? '') : where === null ? '' : optString(valueAt(p, where), what);
 
   const facts: A2aFacts = {
-    version: call.version,
-    binding: call.binding,
-    skill: '',
-    parts: [],
-    partKinds: [],
-    mediaTypes: [],
-    urlHosts: [],
-    partCount: 0,
-    totalBytes: 0,
+    ...noFacts(call.version, call.binding),
     taskId: at(row.taskIdAt, fromPath.taskId, 'the task id'),
-    contextId: '',
-    referenceTaskIds: [],
     pushUrl: row.pushUrlAt ? optString(valueAt(p, row.pushUrlAt), row.pushUrlAt.join('.')) : '',
     pushAuth: row.pushUrlAt ? valueAt(p, [...row.pushUrlAt.slice(0, -1), 'authentication', 'credentials']) !== undefined : false,
     tenant: fromPath.tenant ?? '',
@@ -200,22 +211,29 @@ function oneOf(part: Record<string, unknown>, members: readonly string[], what: 
 
 const dataBytes = (d: unknown): number => utf8Bytes(canonicalJson(d));
 
+/** A text part's text. */
+function textPart(text: unknown, mediaType: string, what: string): ReadPart {
+  if (typeof text !== 'string') return refuse(`${what}.text must be a string`);
+  return { kind: 'text', mediaType, bytes: utf8Bytes(text), host: '', text };
+}
+
+/** A 0.3 `file` member: a URI or base64 bytes (named `uri`/`bytes` in JSON-RPC, `fileWithUri`/`fileWithBytes` in HTTP+JSON). */
+function filePart(raw: unknown, uriKey: string, bytesKey: string, what: string): ReadPart {
+  const file = record(raw);
+  if (!file) return refuse(`${what}.file must be an object`);
+  const mediaType = optString(file['mimeType'], `${what}.file.mimeType`);
+  return oneOf(file, [uriKey, bytesKey], `${what}.file`) === uriKey
+    ? { kind: 'url', mediaType, bytes: 0, host: hostOf(file[uriKey], `${what}.file.${uriKey}`) }
+    : { kind: 'raw', mediaType, bytes: base64Bytes(file[bytesKey], `${what}.file.${bytesKey}`), host: '' };
+}
+
 /** 0.3 JSON-RPC: `{kind: text|file|data, …}`. */
 function part03(part: Record<string, unknown>, what: string): ReadPart {
   switch (part['kind']) {
-    case 'text': {
-      const text = part['text'];
-      if (typeof text !== 'string') return refuse(`${what}.text must be a string`);
-      return { kind: 'text', mediaType: '', bytes: utf8Bytes(text), host: '', text };
-    }
-    case 'file': {
-      const file = record(part['file']);
-      if (!file) return refuse(`${what}.file must be an object`);
-      const mediaType = optString(file['mimeType'], `${what}.file.mimeType`);
-      return oneOf(file, ['uri', 'bytes'], `${what}.file`) === 'uri'
-        ? { kind: 'url', mediaType, bytes: 0, host: hostOf(file['uri'], `${what}.file.uri`) }
-        : { kind: 'raw', mediaType, bytes: base64Bytes(file['bytes'], `${what}.file.bytes`), host: '' };
-    }
+    case 'text':
+      return textPart(part['text'], '', what);
+    case 'file':
+      return filePart(part['file'], 'uri', 'bytes', what);
     case 'data':
       if (!Object.hasOwn(part, 'data')) return refuse(`${what}.data is missing`);
       return { kind: 'data', mediaType: '', bytes: dataBytes(part['data']), host: '' };
@@ -227,19 +245,10 @@ function part03(part: Record<string, unknown>, what: string): ReadPart {
 /** 0.3 HTTP+JSON (protobuf JSON of the 0.3 proto): `{text}` | `{file: {fileWithUri|fileWithBytes, mimeType}}` | `{data: {data}}`. */
 function part03Rest(part: Record<string, unknown>, what: string): ReadPart {
   switch (oneOf(part, ['text', 'file', 'data'], what)) {
-    case 'text': {
-      const text = part['text'];
-      if (typeof text !== 'string') return refuse(`${what}.text must be a string`);
-      return { kind: 'text', mediaType: '', bytes: utf8Bytes(text), host: '', text };
-    }
-    case 'file': {
-      const file = record(part['file']);
-      if (!file) return refuse(`${what}.file must be an object`);
-      const mediaType = optString(file['mimeType'], `${what}.file.mimeType`);
-      return oneOf(file, ['fileWithUri', 'fileWithBytes'], `${what}.file`) === 'fileWithUri'
-        ? { kind: 'url', mediaType, bytes: 0, host: hostOf(file['fileWithUri'], `${what}.file.fileWithUri`) }
-        : { kind: 'raw', mediaType, bytes: base64Bytes(file['fileWithBytes'], `${what}.file.fileWithBytes`), host: '' };
-    }
+    case 'text':
+      return textPart(part['text'], '', what);
+    case 'file':
+      return filePart(part['file'], 'fileWithUri', 'fileWithBytes', what);
     default: {
       const data = record(part['data']);
       return { kind: 'data', mediaType: '', bytes: dataBytes(data && Object.hasOwn(data, 'data') ? data['data'] : part['data']), host: '' };
@@ -252,11 +261,8 @@ function part10(part: Record<string, unknown>, what: string): ReadPart {
   const kind = oneOf(part, ['text', 'url', 'raw', 'data'], what) as A2aPart['kind'];
   const mediaType = optString(part['mediaType'], `${what}.mediaType`);
   switch (kind) {
-    case 'text': {
-      const text = part['text'];
-      if (typeof text !== 'string') return refuse(`${what}.text must be a string`);
-      return { kind, mediaType, bytes: utf8Bytes(text), host: '', text };
-    }
+    case 'text':
+      return textPart(part['text'], mediaType, what);
     case 'url':
       return { kind, mediaType, bytes: 0, host: hostOf(part['url'], `${what}.url`) };
     case 'raw':

@@ -1,25 +1,10 @@
 // Gate 2 for A2A calls: rules name methods in either generation's spelling, and skills.
 import { RuleSchema } from '../../api/config.js';
+import { noFacts } from './a2a-operation.js';
 import type { A2aFacts, Operation } from './operation.js';
 import { compileRules, firstMatch } from './rules.js';
 
-const facts: A2aFacts = {
-  version: '0.3',
-  binding: 'jsonrpc',
-  skill: 'refund',
-  parts: [],
-  partKinds: [],
-  mediaTypes: [],
-  urlHosts: [],
-  partCount: 0,
-  totalBytes: 0,
-  taskId: '',
-  contextId: '',
-  referenceTaskIds: [],
-  pushUrl: '',
-  pushAuth: false,
-  tenant: '',
-};
+const facts: A2aFacts = noFacts('0.3', 'jsonrpc');
 const a2aOp = (method: string, skill: string | null, governed = true): Operation => ({
   source: 'billing',
   method,
