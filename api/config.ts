@@ -40,6 +40,8 @@ export const ExposeSchema = strict({
   tools: z.array(Glob).optional(),
   resources: z.array(ResourceGlob).optional(), // canonical form only: api/resource-uri.ts
   prompts: z.array(Glob).optional(),
+  /** A2A sources only: the card's skills by id (policy/gates/visibility.ts). */
+  skills: z.array(Glob).optional(),
 });
 export type Expose = z.infer<typeof ExposeSchema>;
 
@@ -180,21 +182,108 @@ export function clusterCredentialIssues(doc: {
   return out;
 }
 
+export const PROTOCOLS = ['mcp', 'a2a'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+/** A2A-Version values ThoughtGate understands (exact strings; policy/gates/a2a-methods.ts). */
+export const A2A_VERSIONS = ['1.0', '0.3'] as const;
+export type A2aVersion = (typeof A2A_VERSIONS)[number];
+
+/**
+ * An A2A interface's path on the source's origin, in the one spelling the sidecar's route table
+ * compares (sidecar/a2a/classify.ts): absolute, segments of unreserved characters, no empty, "."
+ * or ".." segment, no trailing "/" (except "/" itself), no query or %-encoding.
+ */
+const A2aPath = z
+  .string()
+  .max(1024)
+  .regex(
+    /^\/([A-Za-z0-9\-._~]+(\/[A-Za-z0-9\-._~]+)*)?$/,
+    'an absolute path such as "/a2a/jsonrpc": letters, digits, "-", ".", "_", "~" between single "/", no trailing "/", no query or %-encoding',
+  )
+  .refine((p) => !p.split('/').some((seg) => seg === '.' || seg === '..'), 'no "." or ".." segments')
+  .refine((p) => p !== '/.well-known' && !p.startsWith('/.well-known/'), 'not under /.well-known/ (the agent card lives there)');
+
+/**
+ * Where a caller names a skill in a message: a dotted path into message.metadata (A2A has no skill
+ * field; the convention is the deployment's). Only this place is read (docs/configuration.md, A2A).
+ */
+const SkillFrom = z
+  .string()
+  .max(256)
+  .regex(/^metadata(\.[A-Za-z0-9_-]+)+$/, 'a dotted path into the message metadata such as "metadata.skill" (letters, digits, "_" and "-" between the dots)');
+
+/** The A2A interfaces of an agent (a source with protocol a2a): DESIGN of issue 13, docs/configuration.md. */
+export const A2aSourceSchema = strict({
+  /** The JSON-RPC interface's path on the source's origin; unset: none. */
+  jsonrpc: A2aPath.optional(),
+  /** The HTTP+JSON (REST) interface's base path; unset: none. */
+  rest: A2aPath.optional(),
+  /** A2A-Version values let through; others are refused (-32009). */
+  versions: z
+    .array(z.enum(A2A_VERSIONS, { error: `expected one of ${A2A_VERSIONS.join(', ')}` }))
+    .min(1, 'list at least one version')
+    .default([...A2A_VERSIONS]),
+  /** Where a caller names a skill; unset: nowhere (rules and Cedar see no skill). */
+  skillFrom: SkillFrom.optional(),
+}).superRefine((a, ctx) => {
+  if (a.jsonrpc === undefined && a.rest === undefined)
+    ctx.addIssue({ code: 'custom', message: 'an a2a block needs at least one interface: jsonrpc (the JSON-RPC path) or rest (the HTTP+JSON base path)' });
+  if (a.jsonrpc !== undefined && a.jsonrpc === a.rest)
+    ctx.addIssue({ code: 'custom', path: ['rest'], message: `jsonrpc and rest must be different paths (both are "${a.rest}")` });
+  const seen = new Set<string>();
+  a.versions.forEach((v, i) => {
+    if (seen.has(v)) ctx.addIssue({ code: 'custom', path: ['versions', i], message: `duplicate version "${v}"` });
+    seen.add(v);
+  });
+});
+export type A2aSource = z.infer<typeof A2aSourceSchema>;
+
+const MCP_EXPOSE_KEYS = ['tools', 'resources', 'prompts'] as const;
+
 export const SourceSchema = strict({
   name: Name,
+  /**
+   * What the source speaks. Unset: mcp. No default in the schema, so a document written before the
+   * field parses, renders and hashes as it did.
+   */
+  protocol: z.enum(PROTOCOLS, { error: `expected one of ${PROTOCOLS.join(', ')}` }).optional(),
+  /** MCP: the server's endpoint. A2A: the agent's base URL (its card is <url>/.well-known/agent-card.json). */
   url: httpUrl('must not carry credentials; use headers with ${VAR} instead'),
+  /** protocol a2a only: the agent's interfaces. */
+  a2a: A2aSourceSchema.optional(),
   expose: ExposeSchema.default({ mode: 'all' }),
   headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a valid HTTP header name'), HeaderValueSchema).optional(),
   timeouts: SourceTimeoutsSchema.default({ connect: '5s', response: '60s' }),
   /** OAuth to the upstream; unset: none (headers may still carry a static token). */
   auth: SourceAuthSchema.optional(),
+}).superRefine((s, ctx) => {
+  if (s.protocol === 'a2a') {
+    if (s.a2a === undefined)
+      ctx.addIssue({ code: 'custom', path: ['a2a'], message: 'protocol a2a needs an a2a block naming its interfaces (a2a.jsonrpc and/or a2a.rest)' });
+    for (const k of MCP_EXPOSE_KEYS)
+      if (s.expose[k] !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['expose', k], message: `expose.${k} is for MCP sources; an a2a source exposes skills (expose.skills)` });
+    return;
+  }
+  if (s.a2a !== undefined) ctx.addIssue({ code: 'custom', path: ['a2a'], message: 'the a2a block is only used with protocol: a2a' });
+  if (s.expose.skills !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['expose', 'skills'],
+      message: 'expose.skills is for A2A sources (protocol: a2a); an MCP source exposes tools, resources and prompts',
+    });
 });
 export type Source = z.infer<typeof SourceSchema>;
 
-/** A match names at most one of tool, resource, prompt. */
+/** The protocol a source speaks (unset: mcp). */
+export function protocolOf(s: { protocol?: Protocol | undefined }): Protocol {
+  return s.protocol ?? 'mcp';
+}
+
+/** A match names at most one of tool, resource, prompt, skill. */
 function oneTargetKind(what: string) {
-  return (m: { tool?: unknown; resource?: unknown; prompt?: unknown }, ctx: z.RefinementCtx): void => {
-    const targets = (['tool', 'resource', 'prompt'] as const).filter((k) => m[k] !== undefined);
+  return (m: { tool?: unknown; resource?: unknown; prompt?: unknown; skill?: unknown }, ctx: z.RefinementCtx): void => {
+    const targets = (['tool', 'resource', 'prompt', 'skill'] as const).filter((k) => m[k] !== undefined);
     if (targets.length > 1) ctx.addIssue({ code: 'custom', message: `${what} matches one kind of target; it names ${targets.join(' and ')}` });
   };
 }
@@ -203,6 +292,9 @@ export const RuleMatchSchema = strict({
   tool: GlobList.optional(),
   resource: ResourceGlobList.optional(),
   prompt: GlobList.optional(),
+  /** A2A: the skill a message names (a2a.skillFrom); a message naming none does not match. */
+  skill: GlobList.optional(),
+  /** Methods; an A2A method in either generation's spelling (message/send matches SendMessage). */
   method: GlobList.optional(),
   source: GlobList.optional(),
 }).superRefine(oneTargetKind('a rule'));

@@ -6,7 +6,7 @@
 
 import { rpcError, type JsonRpcError } from '../lib/jsonrpc-reply.js';
 
-export type Gate = 'transport' | 'visibility' | 'rules' | 'cedar' | 'approval' | 'ratelimit' | 'upstream' | 'config';
+export type Gate = 'transport' | 'visibility' | 'rules' | 'cedar' | 'approval' | 'ratelimit' | 'upstream' | 'config' | 'egress';
 
 export interface ErrorSpec {
   code: number;
@@ -49,6 +49,8 @@ export const ERRORS = {
   RATE_LIMITED: { code: -32026, http: 200, gate: 'ratelimit', message: 'Rate limit exceeded' },
   /** A bug in ThoughtGate while handling the request: nothing was forwarded. */
   INTERNAL_ERROR: { code: -32603, http: 500, gate: 'transport', message: 'Internal error' },
+  /** A2A only: a webhook URL a client gave for push notifications is not allowed by `egress` (or is a local address). */
+  PUSH_URL_NOT_ALLOWED: { code: -32018, http: 200, gate: 'egress', message: 'Push notification URL not allowed' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorName = keyof typeof ERRORS;
@@ -72,3 +74,92 @@ export function gateError(name: ErrorName, d: { reason: string; correlationId: s
   const data: ErrorData = { gate: gate ?? e.gate, ...(rule !== undefined ? { rule } : {}), reason, ...extra, correlationId };
   return rpcError(e.code, e.message, data);
 }
+
+// ---------- A2A (issue 13) ----------
+// A2A reserves -32001…-32009 for its own meanings, and the SDK clients act on them (JS 0.3.14 even
+// replaces the message): ThoughtGate's MCP codes -32003…-32010 would be misread there. So on A2A
+// ThoughtGate's own refusals use its codes moved down by 50, into -32050…-32076: still JSON-RPC's
+// server-error range, outside A2A's table, and every SDK client keeps code, message and data
+// (/work/a2a/captures/client-error-mapping-tg-block.txt). The standard JSON-RPC codes (-32700,
+// -32600, -32601, -32602, -32603) mean the same in A2A and are kept.
+
+/** ThoughtGate's A2A code = its MCP code + A2A_CODE_SHIFT, for codes in -32000…-32026. */
+export const A2A_CODE_SHIFT = -50;
+
+/** The code an A2A client gets for a ThoughtGate error. */
+export function a2aCode(name: ErrorName): number {
+  const code: number = ERRORS[name].code;
+  return code <= -32000 && code >= -32026 ? code + A2A_CODE_SHIFT : code;
+}
+
+/** The same error as gateError(), with its A2A code: for A2A JSON-RPC answers. */
+export function a2aGateError(name: ErrorName, d: Parameters<typeof gateError>[1]): JsonRpcError {
+  return { ...gateError(name, d), code: a2aCode(name) };
+}
+
+export interface A2aErrorSpec {
+  code: number;
+  /** HTTP status on the HTTP+JSON binding (the SDK's, A2A spec §5.4). */
+  http: number;
+  /** google.rpc status name of the 1.0 HTTP+JSON body. */
+  status: 'NOT_FOUND' | 'FAILED_PRECONDITION' | 'INVALID_ARGUMENT' | 'INTERNAL';
+  /** google.rpc.ErrorInfo reason (1.0 JSON-RPC `data`, 1.0 HTTP+JSON `details`). */
+  reason: string;
+  /** The SDK's default message. */
+  message: string;
+}
+
+/** `domain` of A2A's own ErrorInfo details; ThoughtGate's are THOUGHTGATE_ERROR_DOMAIN. */
+export const A2A_ERROR_DOMAIN = 'a2a-protocol.org';
+export const THOUGHTGATE_ERROR_DOMAIN = 'thoughtgate.io';
+export const ERROR_INFO_TYPE = 'type.googleapis.com/google.rpc.ErrorInfo';
+
+/**
+ * A2A's own errors, which ThoughtGate answers where they mean exactly that (a foreign task is
+ * TASK_NOT_FOUND, an unknown version VERSION_NOT_SUPPORTED), as the SDK servers word them.
+ */
+export const A2A_ERRORS = {
+  TASK_NOT_FOUND: { code: -32001, http: 404, status: 'NOT_FOUND', reason: 'TASK_NOT_FOUND', message: 'Task not found' },
+  TASK_NOT_CANCELABLE: { code: -32002, http: 400, status: 'FAILED_PRECONDITION', reason: 'TASK_NOT_CANCELABLE', message: 'Task cannot be canceled' },
+  PUSH_NOTIFICATION_NOT_SUPPORTED: {
+    code: -32003,
+    http: 400,
+    status: 'FAILED_PRECONDITION',
+    reason: 'PUSH_NOTIFICATION_NOT_SUPPORTED',
+    message: 'Push Notification is not supported',
+  },
+  UNSUPPORTED_OPERATION: {
+    code: -32004,
+    http: 400,
+    status: 'FAILED_PRECONDITION',
+    reason: 'UNSUPPORTED_OPERATION',
+    message: 'This operation is not supported',
+  },
+  CONTENT_TYPE_NOT_SUPPORTED: {
+    code: -32005,
+    http: 400,
+    status: 'INVALID_ARGUMENT',
+    reason: 'CONTENT_TYPE_NOT_SUPPORTED',
+    message: 'Incompatible content types',
+  },
+  INVALID_AGENT_RESPONSE: { code: -32006, http: 500, status: 'INTERNAL', reason: 'INVALID_AGENT_RESPONSE', message: 'Invalid agent response type' },
+  EXTENDED_AGENT_CARD_NOT_CONFIGURED: {
+    code: -32007,
+    http: 400,
+    status: 'FAILED_PRECONDITION',
+    reason: 'EXTENDED_AGENT_CARD_NOT_CONFIGURED',
+    message: 'Extended Agent Card not configured',
+  },
+  EXTENSION_SUPPORT_REQUIRED: {
+    code: -32008,
+    http: 400,
+    status: 'FAILED_PRECONDITION',
+    reason: 'EXTENSION_SUPPORT_REQUIRED',
+    message: 'Extension support required',
+  },
+  VERSION_NOT_SUPPORTED: { code: -32009, http: 400, status: 'FAILED_PRECONDITION', reason: 'VERSION_NOT_SUPPORTED', message: 'Version not supported' },
+  // Standard JSON-RPC codes A2A uses as they are.
+  METHOD_NOT_FOUND: { code: -32601, http: 404, status: 'NOT_FOUND', reason: 'METHOD_NOT_FOUND', message: 'Method not found' },
+  INVALID_PARAMS: { code: -32602, http: 400, status: 'INVALID_ARGUMENT', reason: 'INVALID_PARAMS', message: 'Invalid params' },
+} as const satisfies Record<string, A2aErrorSpec>;
+export type A2aErrorName = keyof typeof A2A_ERRORS;

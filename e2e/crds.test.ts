@@ -89,6 +89,11 @@ describe('CRDs on a real kube-apiserver', () => {
       expect(everything.spec.priority).toBe(0);
       expect(everything.spec).toEqual(GovernancePolicySpecSchema.parse(exampleSpec('GovernancePolicy', 'everything')));
 
+      // An A2A agent: the a2a block's versions default as in zod.
+      const agents = await getJson(['get', '-n', NS, 'gp', 'billing-agents']);
+      expect(agents.spec.sources[0].a2a.versions).toEqual(['1.0', '0.3']);
+      expect(agents.spec).toEqual(GovernancePolicySpecSchema.parse(exampleSpec('GovernancePolicy', 'billing-agents')));
+
       const channel = await getJson(['get', '-n', NS, 'ac', 'platform-approvals']);
       expect(channel.spec.reactions).toEqual({ approve: ['white_check_mark'], reject: ['x'] });
       expect(channel.spec.onTimeout).toBe('reject');

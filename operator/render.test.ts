@@ -1,5 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { parseRendered, renderNamespace, validatePolicy, type PolicyObject } from './render.js';
+import { PolicyDocumentSchema } from '../api/config.js';
 
 const gp = (name: string, spec: object, generation = 1): PolicyObject => ({ metadata: { name, namespace: 'ns', generation, uid: `uid-${name}` }, spec });
 const base = { sources: [{ name: 'gh', url: 'https://${HOST}:${PORT}/mcp' }], defaultAction: 'forward' };
@@ -80,6 +81,37 @@ describe('credentials', () => {
       errors: [
         'spec.sources[0].auth.clientSecret.valueFrom.secretKeyRef.key: ${VAR} is not substituted in a secretKeyRef: name the Secret and key as they are (the webhook mounts the Secret by this name)',
       ],
+    });
+  });
+});
+
+describe('A2A sources in the rendered ConfigMap', () => {
+  const a2a = {
+    sources: [
+      {
+        name: 'billing-agent',
+        protocol: 'a2a',
+        url: 'https://billing.internal:8443',
+        a2a: { jsonrpc: '/a2a/jsonrpc', rest: '/a2a/rest', versions: ['1.0'], skillFrom: 'metadata.skill' },
+        expose: { mode: 'allowlist', skills: ['invoice-*'] },
+      },
+    ],
+    rules: [{ match: { source: 'billing-agent', method: 'message/send', skill: 'refund*' }, action: 'deny' }],
+    defaultAction: 'forward',
+  };
+
+  test('protocol, the a2a block, expose.skills and match.skill pass through as written', () => {
+    const r = renderNamespace([gp('agents', a2a)], new Set(), null);
+    const spec = parseRendered(r.text!)!.policies[0]!.spec;
+    expect(spec).toEqual(a2a);
+    expect(PolicyDocumentSchema.parse(spec).sources[0]).toMatchObject({ protocol: 'a2a', a2a: a2a.sources[0]!.a2a, expose: a2a.sources[0]!.expose });
+  });
+
+  test('an a2a mistake is reported with its spec path', () => {
+    const bad = { ...a2a, sources: [{ ...a2a.sources[0]!, protocol: undefined }] };
+    expect(validatePolicy(gp('agents', bad), new Set())).toEqual({
+      valid: false,
+      errors: expect.arrayContaining(['spec.sources[0].a2a: the a2a block is only used with protocol: a2a']),
     });
   });
 });

@@ -52,7 +52,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { SlackTargetFields } from '../api/approval.js';
-import { Duration, policyFields, PositiveDuration, RuleMatchSchema, RuleSchema, SourceSchema } from '../api/config.js';
+import { A2aSourceSchema, Duration, policyFields, PositiveDuration, RuleMatchSchema, RuleSchema, SourceSchema } from '../api/config.js';
 import {
   ApprovalChannelSpecSchema,
   ApprovalDecisionSpecSchema,
@@ -265,8 +265,55 @@ const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
     RuleMatchSchema,
     {
       description:
-        'Which requests a rule applies to; every field given must match. A rule matches one kind of target: name at most one of tool, resource and prompt.',
-      not: { anyOf: [{ required: ['tool', 'resource'] }, { required: ['tool', 'prompt'] }, { required: ['prompt', 'resource'] }] },
+        'Which requests a rule applies to; every field given must match. A rule matches one kind of target: name at most one of tool, resource, prompt and skill.',
+      not: {
+        anyOf: [
+          { required: ['tool', 'resource'] },
+          { required: ['tool', 'prompt'] },
+          { required: ['prompt', 'resource'] },
+          { required: ['skill', 'tool'] },
+          { required: ['skill', 'resource'] },
+          { required: ['skill', 'prompt'] },
+        ],
+      },
+    },
+  ],
+  // SourceSchema's superRefine (protocol ↔ a2a block ↔ expose kinds), restated.
+  [
+    SourceSchema,
+    {
+      'x-kubernetes-validations': [
+        rule("!has(self.a2a) || (has(self.protocol) && self.protocol == 'a2a')", 'the a2a block is only used with protocol: a2a', { fieldPath: '.a2a' }),
+        rule(
+          "!has(self.protocol) || self.protocol != 'a2a' || has(self.a2a)",
+          'protocol a2a needs an a2a block naming its interfaces (a2a.jsonrpc and/or a2a.rest)',
+          {
+            fieldPath: '.a2a',
+            reason: 'FieldValueRequired',
+          },
+        ),
+        rule(
+          "!has(self.protocol) || self.protocol != 'a2a' || !has(self.expose) || (!has(self.expose.tools) && !has(self.expose.resources) && !has(self.expose.prompts))",
+          'expose.tools, expose.resources and expose.prompts are for MCP sources; an a2a source exposes skills (expose.skills)',
+          { fieldPath: '.expose' },
+        ),
+        rule(
+          "(has(self.protocol) && self.protocol == 'a2a') || !has(self.expose) || !has(self.expose.skills)",
+          'expose.skills is for A2A sources (protocol: a2a)',
+          {
+            fieldPath: '.expose.skills',
+          },
+        ),
+      ],
+    },
+  ],
+  [
+    A2aSourceSchema,
+    {
+      'x-kubernetes-validations': [
+        rule('has(self.jsonrpc) || has(self.rest)', 'an a2a block needs at least one interface: jsonrpc (the JSON-RPC path) or rest (the HTTP+JSON base path)'),
+        rule('!has(self.jsonrpc) || !has(self.rest) || self.jsonrpc != self.rest', 'jsonrpc and rest must be different paths', { fieldPath: '.rest' }),
+      ],
     },
   ],
   [

@@ -180,3 +180,52 @@ describe('the explanation', () => {
     expect(exposedBy({ mode: 'all' }, 'tool', 'x', true)).toBe('expose.mode all');
   });
 });
+
+describe('explain an A2A call', () => {
+  const now = new Date('2026-12-06T00:00:00Z');
+  const A2A = {
+    sources: [
+      {
+        name: 'billing',
+        protocol: 'a2a',
+        url: 'http://127.0.0.1:1',
+        a2a: { jsonrpc: '/rpc', skillFrom: 'metadata.skill' },
+        expose: { mode: 'allowlist', skills: ['refund', 'status'] },
+      },
+    ],
+    rules: [
+      { name: 'no-old-cancel', match: { method: 'tasks/cancel' }, action: 'deny' },
+      { name: 'refunds-by-policy', match: { skill: 'refund' }, action: 'policy' },
+    ],
+    defaultAction: 'forward',
+    cedar: {
+      policies:
+        '@id("small") permit(principal, action == ThoughtGate::Action::"SendMessage", resource == ThoughtGate::Agent::"billing") when { context.metadata.amount < 100 && !(context.text like "*everything*") };',
+    },
+  };
+
+  test('either generation, decided on the canonical method, skill and metadata; refusals with A2A codes', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'tg-explain-a2a-'));
+    writeFileSync(join(d, 'a2a.json'), JSON.stringify(A2A));
+    const t = await loadConfigTarget(join(d, 'a2a.json'), {});
+    const call = (method: string, params: unknown) => explainCall(t, { identity: t.defaultIdentity, method, params, now });
+    const send = (amount: number, text = 'refund please', skill = 'refund') => ({ message: { parts: [{ kind: 'text', text }], metadata: { skill, amount } } });
+    expect(call('message/send', send(5)).outcome).toMatchObject({ decision: 'forward', gate: 'cedar', cedarPolicies: ['small'] });
+    expect(call('message/send', send(500)).outcome).toMatchObject({ decision: 'deny', gate: 'cedar', error: { code: -32054, name: 'DENIED_BY_POLICY' } });
+    // context.text is collected because a policy reads it.
+    expect(call('message/send', send(5, 'refund everything')).outcome).toMatchObject({ decision: 'deny', gate: 'cedar' });
+    const v10 = call('SendMessage', { message: { parts: [{ text: 'x' }], metadata: { skill: 'refund', amount: 1 } } });
+    expect(v10).toMatchObject({ method: 'SendMessage', target: { kind: 'skill', decided: 'refund' }, outcome: { decision: 'forward' } });
+    expect(call('message/send', send(1, 'x', 'admin'))).toMatchObject({
+      outcome: { decision: 'hidden' },
+      exposedBy: 'no entry of the allowlist expose.skills matches',
+    });
+    expect(call('CancelTask', { id: 't' }).outcome).toMatchObject({ decision: 'deny', rule: 'no-old-cancel', error: { code: -32053 } });
+    expect(call('sendMessage', {}).outcome).toMatchObject({ decision: 'deny', gate: 'transport', error: { code: -32601 } });
+    expect(call('message/send', { message: { parts: [], metadata: { skill: ['refund'] } } }).outcome).toMatchObject({
+      decision: 'deny',
+      error: { code: -32602 },
+    });
+    t.close();
+  });
+});

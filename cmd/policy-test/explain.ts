@@ -1,8 +1,11 @@
 // One call through the sidecar's own gate code, with the trace of every gate: describeMessage
 // (resource URIs canonicalised exactly as the proxy does) → decide() on the compiled snapshot, then
 // what gate 4 would be asked. Nothing here decides; it only reads what the gates did.
-import type { Expose, Identity, PolicyDocument } from '../../api/config.js';
-import { ERRORS, type ErrorName } from '../../api/errors.js';
+import { type Expose, type Identity, type PolicyDocument, protocolOf } from '../../api/config.js';
+import { a2aCode, ERRORS, type ErrorName } from '../../api/errors.js';
+import { cedarReadsText } from '../../policy/cedar/evaluate.js';
+import { isA2aMethod } from '../../policy/gates/a2a-methods.js';
+import { describeA2a } from '../../policy/gates/a2a-operation.js';
 import { compileGlobs } from '../../api/glob.js';
 import type { ExpectedDecision } from '../../api/policy-test.js';
 import { decide, type DecisionTrace } from '../../policy/gates/decide.js';
@@ -93,7 +96,7 @@ const errorOf = (name: ErrorName) => ({ code: ERRORS[name].code, name });
 /** Which expose entry decided `name` (for the trace only: decide() said whether it is exposed). */
 export function exposedBy(expose: Expose | undefined, kind: TargetKind, name: string, exposed: boolean): string {
   if (!expose || expose.mode === 'all') return 'expose.mode all';
-  const key = `${kind}s` as 'tools' | 'resources' | 'prompts';
+  const key = `${kind}s` as 'tools' | 'resources' | 'prompts' | 'skills';
   const globs = expose[key];
   const hit = globs?.find((g) => compileGlobs([g])(name));
   if (expose.mode === 'allowlist') {
@@ -151,21 +154,32 @@ export function explainCall(target: Target, call: Call): Explanation {
       before: [reason],
     };
   }
-  // The message as the proxy parses it: describeMessage reads the method and params and puts a resource URI in canonical form.
+  const inputs = { ...g.snapshot.gates, visibility: source.visibility };
+  const a2aSource = g.doc.sources.find((s) => s.name === source.name && protocolOf(s) === 'a2a');
+  // The message as the proxy parses it: describeMessage reads the method and params and puts a
+  // resource URI in canonical form; an A2A call (JSON-RPC, its version told by the method's
+  // spelling) is read by describeA2a as the A2A handler reads it.
   const raw = JSON.stringify({ jsonrpc: '2.0', id: 1, method: call.method, params: call.params });
-  const d = describeMessage(source.name, { method: call.method, params: call.params, raw });
+  const d = a2aSource
+    ? describeA2a(
+        source.name,
+        { version: isA2aMethod(call.method) ? '1.0' : '0.3', binding: 'jsonrpc', method: call.method, params: call.params },
+        { skillFrom: a2aSource.a2a?.skillFrom, text: cedarReadsText(inputs.cedar) },
+      )
+    : describeMessage(source.name, { method: call.method, params: call.params, raw });
   if (!d.ok) {
-    // plan.ts answers -32602 Invalid params, gate transport.
+    // plan.ts answers -32602 Invalid params, gate transport (A2A: -32601 for a method of no version).
+    const code = 'error' in d && d.error === 'method' ? -32601 : -32602;
     return {
       ...governed,
       source: source.name,
-      outcome: { decision: 'deny', gate: 'transport', reason: d.reason, error: { code: -32602 } },
+      outcome: { decision: 'deny', gate: 'transport', reason: d.reason, error: { code } },
       gates: {},
       before: [d.reason],
     };
   }
+  const rewrite = 'rewrite' in d ? d.rewrite : undefined;
   const gates: DecisionTrace = {};
-  const inputs = { ...g.snapshot.gates, visibility: source.visibility };
   const decision = decide(inputs, d.op, call.now, gates);
   // The sidecar's enforcement step: in audit, what is reported is still the gates' decision, and `enforced` says what the sidecar does.
   const { audit } = enforce(inputs, d.op, decision);
@@ -174,7 +188,7 @@ export function explainCall(target: Target, call: Call): Explanation {
     ...(audit ? { note: `the sidecar forwards the call and records that enforce would ${audit.would} it` } : {}),
   };
   const sent =
-    d.op.target && d.rewrite
+    d.op.target && rewrite
       ? { sent: (call.params as { uri?: string; ref?: { uri?: string } }).uri ?? (call.params as { ref?: { uri?: string } }).ref?.uri }
       : {};
   const explanation: Explanation = {
@@ -192,7 +206,7 @@ export function explainCall(target: Target, call: Call): Explanation {
     if (decision.rule !== undefined) o.rule = decision.rule;
     if (decision.policies !== undefined) o.cedarPolicies = decision.policies;
   }
-  if (decision.action === 'deny') o.error = errorOf(decision.error);
+  if (decision.action === 'deny') o.error = a2aSource ? { code: a2aCode(decision.error), name: decision.error } : errorOf(decision.error);
   if (decision.action === 'approve') {
     // Gate 4's timeout, as the approval engine picks it: the rule's, else the channel's (standalone), else approvals.defaultTimeout.
     o.channel = decision.channel;

@@ -17,6 +17,13 @@
  *   `time` a Cedar `datetime` of the decision (UTC, millisecond precision):
  *   `context.time < datetime("2026-12-24")`, `context.time.toTime() < duration("18h")`,
  *   `context.time.offset(duration("1h"))`.
+ * - A2A calls (issue 13): action `ThoughtGate::Action::"<canonical 1.0 method>"` (SendMessage
+ *   whichever generation was sent), resource `ThoughtGate::Agent::"<source>"` (attributes `name`
+ *   and `source` = the source, member of its Source), context `{ protocol: "a2a", version,
+ *   binding, source, method, skill, metadata, parts: [{kind, mediaType, bytes, host}], partKinds,
+ *   mediaTypes, urlHosts (sets: Cedar cannot quantify over parts), partCount, totalBytes, taskId, contextId, referenceTaskIds, pushUrl, pushAuth, tenant, time }` and `text`
+ *   only when the caller collected it (cedarReadsText); `metadata` normalised as arguments are,
+ *   absent strings "" (policy/gates/a2a-operation.ts).
  *
  * The source is a configured source name and must not contain "/" (else `error`), so a
  * resource id's first segment is always its source.
@@ -45,13 +52,37 @@ import { normaliseArguments, type CedarJson } from './normalise.js';
 import type { CompiledPolicies } from './policies.js';
 import { pick, project, type Needs } from './projection.js';
 import { describeError } from '../../lib/describe-error.js';
-import { decideDirect, type DirectInput, directRequest, RESOURCE_TYPE } from './direct/decide.js';
+import { contextOf, decideDirect, type DirectInput, directRequest, RESOURCE_TYPE, resourceId } from './direct/decide.js';
 
 export type TargetKind = keyof typeof RESOURCE_TYPE;
 
 /** A call as Cedar decides it: what the direct evaluator reads, and the raw arguments. */
 export interface CedarInput extends DirectInput {
+  /** MCP: the tool/prompt arguments (context.arguments). A2A: the message metadata (context.metadata). */
   arguments: unknown;
+  /**
+   * A2A calls only (policy/gates/operation.ts A2aFacts): each member becomes a context attribute
+   * (skill, parts, partCount, totalBytes, taskId, contextId, referenceTaskIds, pushUrl, pushAuth,
+   * tenant, version, binding; text when collected), normalised as arguments are.
+   */
+  a2a?: object | undefined;
+}
+
+/**
+ * Whether some policy can read `context.text` (the message text of an A2A call): only then does
+ * the caller collect it (describeA2a's `text` option). A policy reading it without it errs (denied).
+ */
+export function cedarReadsText(compiled: Pick<CompiledPolicies, 'needs'> | null): boolean {
+  const c = compiled?.needs.context;
+  return c !== undefined && (c.whole || c.children.has('text'));
+}
+
+/** The A2A facts as Cedar values, or why they cannot be (the same limits as arguments). */
+function a2aFacts(input: CedarInput): { ok: true; value: { [key: string]: CedarJson } | null } | { ok: false; reason: string } {
+  if (input.a2a === undefined) return { ok: true, value: null };
+  const n = normaliseArguments(input.a2a);
+  if (!n.ok) return { ok: false, reason: `A2A call refused: ${n.reason}` };
+  return { ok: true, value: n.value as { [key: string]: CedarJson } };
 }
 
 export interface CedarDecision {
@@ -74,19 +105,15 @@ export type CedarRequest = Omit<CedarTypes.StatefulAuthorizationCall, 'preparsed
 export function buildRequest(input: CedarInput, needs?: Needs): { ok: true; request: CedarRequest; arguments: CedarJson } | { ok: false; reason: string } {
   const args = normaliseArguments(input.arguments);
   if (!args.ok) return { ok: false, reason: args.reason };
-  return { ok: true, arguments: args.value, request: requestFor(input, args.value, needs) };
+  const a2a = a2aFacts(input);
+  if (!a2a.ok) return a2a;
+  return { ok: true, arguments: args.value, request: requestFor(input, contextOf(input, args.value, input.now.toISOString(), a2a.value), needs) };
 }
 
-function requestFor(input: CedarInput, args: CedarJson, needs: Needs | undefined): CedarRequest {
+function requestFor(input: CedarInput, full: { [key: string]: CedarJson }, needs: Needs | undefined): CedarRequest {
   const { identity, source, target } = input;
   const principal = { type: 'ThoughtGate::Workload', id: `${identity.namespace}/${identity.serviceAccount}` };
-  const resource = { type: RESOURCE_TYPE[target.kind], id: `${source}/${target.name}` };
-  const full: { [key: string]: CedarJson } = {
-    arguments: args,
-    source,
-    method: input.method,
-    time: { __extn: { fn: 'datetime', arg: input.now.toISOString() } },
-  };
+  const resource = { type: RESOURCE_TYPE[target.kind], id: resourceId(source, target) };
   const context = needs ? (project(full, needs.context) as { [key: string]: CedarJson }) : full;
   return {
     principal,
@@ -131,17 +158,23 @@ export function evaluate(compiled: CompiledPolicies, input: CedarInput, seen?: C
     const set = compiled.setFor(input.method, input.source);
     // Whole, before projection: what policies may read (projection only drops what none reads).
     const args = normaliseArguments(input.arguments);
-    if (!args.ok) return { decision: 'error', policies: [], reason: `tool arguments refused: ${args.reason}` };
+    if (!args.ok) return { decision: 'error', policies: [], reason: `${input.a2a ? 'message metadata' : 'tool arguments'} refused: ${args.reason}` };
+    const a2a = a2aFacts(input);
+    if (!a2a.ok) return { decision: 'error', policies: [], reason: a2a.reason };
     if (seen) seen.arguments = args.value;
+    // toISOString throws for an invalid Date on both paths alike.
+    const isoNow = input.now.toISOString();
     if (set.direct) {
-      // toISOString throws for an invalid Date on both paths alike.
-      const request = directRequest(input, args.value, input.now.toISOString());
+      const request = directRequest(input, args.value, isoNow, a2a.value);
       const answer = request && decideDirect(set.direct, request);
       if (answer) return interpret(compiled, answer, input);
     }
     // A compile built from JSON compiles its text in wasm now, the first time one is needed.
     const wasmSet = compiled.wasmSetFor(input.method, input.source);
-    const answer = cedarEngine().statefulIsAuthorized({ ...requestFor(input, args.value, wasmSet.needs), preparsedPolicySetId: wasmSet.id });
+    const answer = cedarEngine().statefulIsAuthorized({
+      ...requestFor(input, contextOf(input, args.value, isoNow, a2a.value), wasmSet.needs),
+      preparsedPolicySetId: wasmSet.id,
+    });
     return interpret(compiled, answer, input);
   } catch (e) {
     // Thrown only for malformed calls (e.g. an invalid Date); the message has no stack.
@@ -174,7 +207,7 @@ export function interpret(
       : { decision: 'allow', policies: ids, reason: `permitted by ${ids.join(', ')}` };
   }
   if (ids.length > 0) return { decision: 'deny', policies: ids, reason: `forbidden by ${ids.join(', ')}` };
-  const on = input.target.kind === 'method' ? input.source : `${input.source}/${input.target.name}`;
+  const on = input.target.kind === 'method' || input.target.kind === 'agent' ? input.source : `${input.source}/${input.target.name}`;
   return { decision: 'deny', policies: [], reason: `no policy permits ${input.method} on ${on}` };
 }
 

@@ -33,6 +33,15 @@ describe('scopeOf', () => {
     expect(scope('permit(principal, action, resource is ThoughtGate::Tool in ThoughtGate::Source::"bank");')).toEqual({ actions: 'any', sources: ['bank'] });
   });
 
+  test('an A2A agent: its id is the source', () => {
+    expect(scope('permit(principal, action == ThoughtGate::Action::"SendMessage", resource == ThoughtGate::Agent::"billing");')).toEqual({
+      actions: ['SendMessage'],
+      sources: ['billing'],
+    });
+    expect(scope('permit(principal, action, resource in ThoughtGate::Agent::"billing");')).toEqual({ actions: 'any', sources: ['billing'] });
+    expect(scope('permit(principal, action, resource is ThoughtGate::Agent);')).toEqual({ actions: 'any', sources: 'any' });
+  });
+
   test('sources by the first segment of a resource id', () => {
     expect(scope('permit(principal, action, resource == ThoughtGate::Tool::"github/drop");')).toEqual({ actions: 'any', sources: ['github'] });
     expect(scope('permit(principal, action, resource in ThoughtGate::Resource::"fs/file:///a/b");')).toEqual({ actions: 'any', sources: ['fs'] });

@@ -13,7 +13,7 @@
  *   Source of the call;
  * - `resource == ThoughtGate::Tool::"s/…"` (also `in`, and Resource, Prompt, Method): resource ids
  *   are `<source>/<name>` and evaluate refuses sources containing "/", so the id's first segment
- *   is the source.
+ *   is the source; `resource == ThoughtGate::Agent::"s"` (also `in`): an agent's id is its source.
  * Every other scope (other entity types, slots) counts as "any".
  */
 import type * as cedar from '@cedar-policy/cedar-wasm/nodejs';
@@ -58,6 +58,8 @@ function sourcesOf(c: cedar.ResourceConstraint): Scope['sources'] {
   const inner = c.op === 'in' || c.op === '==' ? c : c.op === 'is' ? c.in : undefined;
   const u = inner && 'entity' in inner ? uid(inner.entity) : null;
   if (u?.type === 'ThoughtGate::Source' && c.op !== '==') return new Set([u.id]);
+  // An agent's id is its source (A2A: one resource per agent).
+  if (u?.type === 'ThoughtGate::Agent') return new Set([u.id]);
   const slash = u && TARGET_TYPES.has(u.type) ? u.id.indexOf('/') : -1;
   return slash > 0 ? new Set([u!.id.slice(0, slash)]) : 'any';
 }

@@ -68,7 +68,7 @@ describe('parseConfigText: errors point at the spot in the file', () => {
       '      tool: ["search_*"]', //          6
     ].join('\n');
     expect(errorsOf(parseConfigText(text, F, {}))).toEqual([
-      'thoughtgate.yaml:6:7: sources[0].expose: unknown key "tool" (allowed: mode, tools, resources, prompts)',
+      'thoughtgate.yaml:6:7: sources[0].expose: unknown key "tool" (allowed: mode, tools, resources, prompts, skills)',
     ]);
   });
 

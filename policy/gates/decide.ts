@@ -76,9 +76,14 @@ function decideByCedar(g: GateInputs, op: Operation, label: string, now: Date, t
   if (!g.cedar) {
     return { action: 'deny', gate: 'cedar', error: 'DENIED_BY_POLICY', rule: label, reason: `${label} asks Cedar, but no cedar.policies are configured` };
   }
-  const target = op.target ?? { kind: 'method' as const, name: op.method };
+  // A2A: the resource is the agent (ThoughtGate::Agent::"<source>"); the skill is in the context.
+  const target = op.a2a
+    ? { kind: 'agent' as const, name: op.source }
+    : op.target
+      ? { kind: op.target.kind as Exclude<TargetKind, 'skill'>, name: op.target.name }
+      : { kind: 'method' as const, name: op.method };
   const seen: CedarSeen | undefined = trace ? {} : undefined;
-  const d = evaluate(g.cedar, { identity: g.identity, method: op.method, source: op.source, target, arguments: op.arguments, now }, seen);
+  const d = evaluate(g.cedar, { identity: g.identity, method: op.method, source: op.source, target, arguments: op.arguments, now, a2a: op.a2a }, seen);
   if (trace) trace.cedar = { ...d, ...seen };
   if (d.decision === 'error') return { action: 'deny', gate: 'cedar', error: 'POLICY_ERROR', rule: label, reason: d.reason, policies: d.policies };
   if (d.decision === 'deny') return { action: 'deny', gate: 'cedar', error: 'DENIED_BY_POLICY', rule: label, reason: d.reason, policies: d.policies };

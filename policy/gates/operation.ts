@@ -1,5 +1,6 @@
 // What one JSON-RPC message asks for, in the terms the gates speak: method, the named target
-// (tool, resource or prompt) and the arguments. Pure.
+// (tool, resource or prompt) and the arguments. Pure. A2A calls are described by a2a-operation.ts
+// into the same Operation (target kind `skill`, facts in `a2a`).
 //
 // Resource URIs are put in canonical form (api/resource-uri.ts) before any gate sees them, and the
 // message is forwarded with that form, so the upstream reads exactly the resource that was decided
@@ -8,13 +9,63 @@
 import { canonicalUri, canonicalUriTemplate } from '../../api/resource-uri.js';
 import { replaceJsonString } from '../../lib/json-splice.js';
 
-export type TargetKind = 'tool' | 'resource' | 'prompt';
+/** What MCP messages name. */
+export type McpTargetKind = 'tool' | 'resource' | 'prompt';
+export type TargetKind = McpTargetKind | 'skill';
+
+/** A2A: how a message part is counted (kinds unified across 0.3 and 1.0; a2a-operation.ts). */
+export interface A2aPart {
+  kind: 'text' | 'url' | 'raw' | 'data';
+  /** As the part declares it (1.0 mediaType, 0.3 file mimeType); "" when none. */
+  mediaType: string;
+  /** UTF-8 length of text, decoded length of raw bytes, canonical-JSON length of data, 0 for url. */
+  bytes: number;
+  /** url parts: the URL's host (lowercase, port included when given); "" otherwise. */
+  host: string;
+}
+
+/**
+ * What an A2A call carries besides its method and skill, as gates 2–3 read it (Cedar's context,
+ * policy/cedar/evaluate.ts). Strings are "" and lists [] when the call has none: Cedar has no null.
+ */
+export interface A2aFacts {
+  version: '1.0' | '0.3';
+  binding: 'jsonrpc' | 'rest';
+  /** The skill named at a2a.skillFrom; "" when none (also the target, when set). */
+  skill: string;
+  parts: A2aPart[];
+  /**
+   * The parts' kinds, media types and url hosts, each without repeats: Cedar cannot quantify over
+   * `parts` (`context.partKinds.contains("url")`, `context.urlHosts.containsAny([…])`).
+   */
+  partKinds: string[];
+  mediaTypes: string[];
+  urlHosts: string[];
+  partCount: number;
+  totalBytes: number;
+  /** The task the call names (GetTask's id, a continued message's taskId…). */
+  taskId: string;
+  contextId: string;
+  referenceTaskIds: string[];
+  /** A webhook URL the client gives (push config, or inside a send). */
+  pushUrl: string;
+  /** Whether that push config hands the agent credentials (authentication.credentials); never their value. */
+  pushAuth: boolean;
+  /** REST 1.0: the tenant path segment. */
+  tenant: string;
+  /** The text parts joined by "\n": only when asked for (some Cedar policy reads context.text). */
+  text?: string;
+}
 
 export interface Operation {
   source: string;
+  /** MCP: the method as sent. A2A: the canonical (1.0) name, whichever generation was sent. */
   method: string;
   target: { kind: TargetKind; name: string } | null;
+  /** MCP: the tool, prompt or completion arguments. A2A: the message's metadata. */
   arguments: unknown;
+  /** Set for A2A calls only. */
+  a2a?: A2aFacts;
   /**
    * Governed operations act on the world (call a tool, read a resource…): rules without a
    * `method` key and the defaultAction apply to them. Protocol plumbing (initialize, ping, lists,
@@ -41,10 +92,16 @@ const PLUMBING = new Set([
   'subscriptions/listen',
 ]);
 
+/** An MCP message's operation: its target is a tool, resource or prompt. */
+export interface McpOperation extends Operation {
+  target: { kind: McpTargetKind; name: string } | null;
+  a2a?: undefined;
+}
+
 export type Described =
   | {
       ok: true;
-      op: Operation;
+      op: McpOperation;
       /** Set when a resource URI was not canonical: where it is in the message, and its canonical form. */
       rewrite?: { path: readonly string[]; value: string };
     }
@@ -57,7 +114,7 @@ function record(v: unknown): Record<string, unknown> | null {
 /** Reads the operation out of a request or notification. A governed method without its target is refused. */
 export function describe(source: string, method: string, params: unknown): Described {
   const p = record(params);
-  const op = (target: Operation['target'], args: unknown, governed = true): Described => ({
+  const op = (target: McpOperation['target'], args: unknown, governed = true): Described => ({
     ok: true,
     op: { source, method, target, arguments: args, governed },
   });

@@ -2,7 +2,8 @@
 import type { Action, Enforcement, Rule } from '../../api/config.js';
 import { parseDuration } from '../../api/duration.js';
 import { compileGlobs, type Matcher } from '../../api/glob.js';
-import type { Operation } from './operation.js';
+import { a2aAliases } from './a2a-methods.js';
+import type { Operation, TargetKind } from './operation.js';
 
 export interface CompiledRule {
   /** The rule's name, or `rules[<index>]` so logs and errors can point at it. */
@@ -17,15 +18,15 @@ export interface CompiledRule {
    * Whether the rule can match some message of this method, source and target kind, whatever the
    * target's name (a tool glob matches some name by definition: globs are never empty).
    */
-  couldMatch: (method: string, source: string, kind: 'tool' | 'resource' | 'prompt' | null) => boolean;
+  couldMatch: (method: string, source: string, kind: TargetKind | null) => boolean;
 }
 
 export function compileRules(rules: readonly Rule[]): CompiledRule[] {
   return rules.map((rule, index) => {
     const m = rule.match;
     const checks: ((op: Operation) => boolean)[] = [];
-    const structural: ((method: string, source: string, kind: 'tool' | 'resource' | 'prompt' | null) => boolean)[] = [];
-    const targeted = (kind: 'tool' | 'resource' | 'prompt', globs: string | string[]) => {
+    const structural: ((method: string, source: string, kind: TargetKind | null) => boolean)[] = [];
+    const targeted = (kind: TargetKind, globs: string | string[]) => {
       const g: Matcher = compileGlobs(globs);
       checks.push((op) => op.target?.kind === kind && g(op.target.name));
       structural.push((_m, _s, k) => k === kind);
@@ -33,10 +34,14 @@ export function compileRules(rules: readonly Rule[]): CompiledRule[] {
     if (m.tool !== undefined) targeted('tool', m.tool);
     if (m.resource !== undefined) targeted('resource', m.resource);
     if (m.prompt !== undefined) targeted('prompt', m.prompt);
+    if (m.skill !== undefined) targeted('skill', m.skill);
     if (m.method !== undefined) {
       const g = compileGlobs(m.method);
-      checks.push((op) => g(op.method));
-      structural.push((method) => g(method));
+      // A2A methods are canonical (SendMessage); a rule may name them in 0.3's spelling too
+      // (message/send, message/*), so one rule covers both generations (a2a-methods.ts).
+      const either = (method: string) => g(method) || a2aAliases(method).some(g);
+      checks.push((op) => (op.a2a ? either(op.method) : g(op.method)));
+      structural.push(either);
     }
     if (m.source !== undefined) {
       const g = compileGlobs(m.source);

@@ -10,10 +10,12 @@ export interface Visibility {
   tool: Matcher | null;
   resource: Matcher | null;
   prompt: Matcher | null;
+  /** A2A: the card's skills (expose.skills). */
+  skill: Matcher | null;
 }
 
 export function compileVisibility(expose: Expose): Visibility {
-  if (expose.mode === 'all') return { tool: null, resource: null, prompt: null };
+  if (expose.mode === 'all') return { tool: null, resource: null, prompt: null, skill: null };
   // allowlist: an omitted list exposes nothing of that kind (fail closed);
   // blocklist: an omitted list hides nothing of that kind.
   const one = (globs: string[] | undefined): Matcher | null => {
@@ -22,7 +24,7 @@ export function compileVisibility(expose: Expose): Visibility {
     const hidden = compileGlobs(globs);
     return (v) => !hidden(v);
   };
-  return { tool: one(expose.tools), resource: one(expose.resources), prompt: one(expose.prompts) };
+  return { tool: one(expose.tools), resource: one(expose.resources), prompt: one(expose.prompts), skill: one(expose.skills) };
 }
 
 export function isVisible(v: Visibility, kind: TargetKind, name: string): boolean {

@@ -21,7 +21,14 @@ export const RESOURCE_TYPE = {
   resource: 'ThoughtGate::Resource',
   prompt: 'ThoughtGate::Prompt',
   method: 'ThoughtGate::Method',
+  /** A2A: the agent a source names; its id is the source alone (the skill is context.skill). */
+  agent: 'ThoughtGate::Agent',
 } as const;
+
+/** A resource's id: `<source>/<name>`, or for an agent the source itself. */
+export function resourceId(source: string, target: { kind: keyof typeof RESOURCE_TYPE; name: string }): string {
+  return target.kind === 'agent' ? source : `${source}/${target.name}`;
+}
 
 /** What a call is (evaluate.ts's CedarInput, without the raw arguments). */
 export interface DirectInput {
@@ -35,18 +42,40 @@ export interface DirectInput {
 /** ISO text Cedar's datetime reads; years beyond 9999 or before 0 (±YYYYYY) it refuses. */
 const PLAIN_ISO = /^\d{4}-/;
 
-/** The request as the direct evaluator reads it, or null when only wasm models it exactly. */
-export function directRequest(input: DirectInput, args: CedarJson, isoNow: string): DirectRequest | null {
+/**
+ * The context of a call, in Cedar's JSON form. MCP: `{arguments, source, method, time}`. A2A (with
+ * its facts, normalised): `{protocol: "a2a", source, method, metadata, time}` and the facts
+ * (policy/cedar/evaluate.ts lists them). Both engines read this one function's output.
+ */
+export function contextOf(
+  input: Pick<DirectInput, 'source' | 'method'>,
+  args: CedarJson,
+  isoNow: string,
+  a2a: { readonly [key: string]: CedarJson } | null,
+): { [key: string]: CedarJson } {
+  const time = { __extn: { fn: 'datetime', arg: isoNow } };
+  if (!a2a) return { arguments: args, source: input.source, method: input.method, time };
+  return { ...a2a, protocol: 'a2a', source: input.source, method: input.method, metadata: args, time };
+}
+
+/** The request as the direct evaluator reads it, or null when only wasm models it exactly. `a2a`: an A2A call's normalised facts. */
+export function directRequest(
+  input: DirectInput,
+  args: CedarJson,
+  isoNow: string,
+  a2a: { readonly [key: string]: CedarJson } | null = null,
+): DirectRequest | null {
   const { identity, source, target, method } = input;
   if (!PLAIN_ISO.test(isoNow)) return null;
+  const context = contextOf(input, args, isoNow, a2a);
   if (![identity.namespace, identity.serviceAccount, identity.pod, source, method, target.name].every(isWellFormed)) return null;
   const labels = identity.labels as Record<string, unknown>;
   for (const k in labels) if (!isWellFormed(k) || !isWellFormed(labels[k])) return null;
   const principal = new EntityUid('ThoughtGate::Workload', `${identity.namespace}/${identity.serviceAccount}`);
-  const resource = new EntityUid(RESOURCE_TYPE[target.kind], `${source}/${target.name}`);
-  let argsValue: Value;
+  const resource = new EntityUid(RESOURCE_TYPE[target.kind], resourceId(source, target));
+  const fields = new Map<string, Value>();
   try {
-    argsValue = fromJson(args);
+    for (const k in context) fields.set(k, k === 'time' ? new Datetime(BigInt(input.now.getTime())) : fromJson(context[k]!));
   } catch {
     return null;
   }
@@ -54,14 +83,7 @@ export function directRequest(input: DirectInput, args: CedarJson, isoNow: strin
     principal,
     action: new EntityUid('ThoughtGate::Action', method),
     resource,
-    context: new CedarRecord(
-      new Map([
-        ['arguments', argsValue],
-        ['source', source],
-        ['method', method],
-        ['time', new Datetime(BigInt(input.now.getTime()))],
-      ]),
-    ),
+    context: new CedarRecord(fields),
     entities: [
       {
         uid: principal,

@@ -4,7 +4,7 @@
 import { jest } from '@jest/globals';
 import fc from 'fast-check';
 import { cedarEngine } from '../engine.js';
-import { normaliseArguments } from '../normalise.js';
+import { normaliseArguments, type CedarJson } from '../normalise.js';
 import { compilePolicies, compilePoliciesFromJson, type CompiledPolicies } from '../policies.js';
 import { evaluate, type CedarDecision, type CedarInput } from '../evaluate.js';
 import { directRequest } from './decide.js';
@@ -34,11 +34,24 @@ const entityLiteral = fc.constantFrom(
   'ThoughtGate::Workload::"prod/agent"',
   'ThoughtGate::Tool::"bank/transfer_funds"',
   'ThoughtGate::Action::"tools/call"',
+  'ThoughtGate::Agent::"bank"',
 );
 
 /** Leaves: request parts and literals of every type. */
 const leaf: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom('context.arguments', 'context', 'principal', 'resource', 'action', 'context.source', 'context.method', 'context.time'),
+  // A2A calls' context (issue 13).
+  fc.constantFrom(
+    'context.skill',
+    'context.metadata',
+    'context.partKinds',
+    'context.totalBytes',
+    'context.text',
+    'context.protocol',
+    'context.parts',
+    'context.urlHosts',
+  ),
+  fc.constantFrom(...KEYS).map((k) => `context.metadata${attr(k)}`),
   fc.constantFrom(...KEYS).map((k) => `context.arguments${attr(k)}`),
   fc.tuple(fc.constantFrom(...KEYS), fc.constantFrom(...KEYS)).map(([a, b]) => `context.arguments${attr(a)}${attr(b)}`),
   fc.constantFrom(
@@ -118,6 +131,13 @@ const typical = fc.oneof(
   fc.constant('context.time.toTime() < duration("6h") || context.time.toTime() > duration("22h")'),
   fc.constant('context has arguments.options.recursive && context.arguments.options.recursive'),
   fc.constant('context.arguments has tags && context.arguments.tags.containsAny(["eu", 1, true])'),
+  fc.constantFrom(...STRINGS).map((s) => `context has skill && context.skill == ${str(s)}`),
+  fc
+    .tuple(fc.constantFrom('<', '>='), longLiteral)
+    .map(([op, n]) => `context has metadata && context.metadata has amount && context.metadata.amount ${op} ${n}`),
+  fc.constant('context has partKinds && context.partKinds.contains("url")'),
+  pattern.map((p) => `context.text like ${p}`),
+  fc.constant('context has totalBytes && context.totalBytes > 10'),
 );
 
 const scopePrincipal = fc.constantFrom(
@@ -136,6 +156,7 @@ const scopeAction = fc.constantFrom(
   'action == ThoughtGate::Action::"tools/call"',
   'action in [ThoughtGate::Action::"tools/call", ThoughtGate::Action::"resources/read"]',
   'action in ThoughtGate::Action::"prompts/get"',
+  'action == ThoughtGate::Action::"SendMessage"',
 );
 const scopeResource = fc.constantFrom(
   'resource',
@@ -146,6 +167,8 @@ const scopeResource = fc.constantFrom(
   'resource is ThoughtGate::Tool',
   'resource is ThoughtGate::Tool in ThoughtGate::Source::"github"',
   'resource in ThoughtGate::Tool::"bank/transfer_funds"',
+  'resource == ThoughtGate::Agent::"bank"',
+  'resource is ThoughtGate::Agent',
 );
 
 const policy = fc
@@ -193,7 +216,7 @@ const argValue: fc.Arbitrary<unknown> = fc.letrec<{ v: unknown }>((tie) => ({
   ),
 })).v;
 
-const callInput: fc.Arbitrary<CedarInput> = fc.record({
+const mcpInput: fc.Arbitrary<CedarInput> = fc.record({
   identity: fc.record({
     namespace: fc.constantFrom('prod', 'staging'),
     serviceAccount: fc.constantFrom('agent', 'ops-agent'),
@@ -209,6 +232,48 @@ const callInput: fc.Arbitrary<CedarInput> = fc.record({
     fc.date({ min: new Date('1960-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }),
   ),
 });
+
+/** A2A calls: the agent as resource, metadata as arguments, the facts describeA2a gives (text sometimes). */
+const a2aInput: fc.Arbitrary<CedarInput> = fc
+  .record({
+    base: mcpInput,
+    method: fc.constantFrom('SendMessage', 'GetTask', 'CancelTask'),
+    skill: fc.constantFrom(...STRINGS, ...NAMES),
+    parts: fc.array(
+      fc.record({
+        kind: fc.constantFrom('text', 'url', 'raw', 'data'),
+        mediaType: fc.constantFrom('', 'application/pdf'),
+        bytes: fc.nat(5000),
+        host: fc.constantFrom('', 'a.example', '169.254.169.254'),
+      }),
+      { maxLength: 3 },
+    ),
+    text: fc.option(fc.constantFrom(...STRINGS, ...NAMES, 'please refund'), { nil: undefined }),
+  })
+  .map(({ base, method, skill, parts, text }) => ({
+    ...base,
+    method,
+    target: { kind: 'agent' as const, name: base.source },
+    a2a: {
+      version: '1.0',
+      binding: 'jsonrpc',
+      skill,
+      parts,
+      partKinds: [...new Set(parts.map((p) => p.kind))],
+      urlHosts: parts.flatMap((p) => (p.host ? [p.host] : [])),
+      partCount: parts.length,
+      totalBytes: parts.reduce((n, p) => n + p.bytes, 0),
+      taskId: '',
+      contextId: 'c',
+      referenceTaskIds: [],
+      pushUrl: '',
+      pushAuth: false,
+      tenant: '',
+      ...(text !== undefined ? { text } : {}),
+    },
+  }));
+
+const callInput: fc.Arbitrary<CedarInput> = fc.oneof({ arbitrary: mcpInput, weight: 3 }, { arbitrary: a2aInput, weight: 1 });
 
 // ---- comparison ----
 
@@ -236,8 +301,10 @@ const base: CedarInput = {
  */
 function wasmCallsAllowed(input: CedarInput): number {
   const args = normaliseArguments(input.arguments);
-  if (!args.ok || Number.isNaN(input.now.getTime()) || input.source === '' || input.source.includes('/')) return 0;
-  return directRequest(input, args.value, input.now.toISOString()) === null ? 1 : 0;
+  const a2a = input.a2a === undefined ? null : normaliseArguments(input.a2a);
+  if (!args.ok || (a2a && !a2a.ok) || Number.isNaN(input.now.getTime()) || input.source === '' || input.source.includes('/')) return 0;
+  const facts = a2a?.ok ? (a2a.value as { [key: string]: CedarJson }) : null;
+  return directRequest(input, args.value, input.now.toISOString(), facts) === null ? 1 : 0;
 }
 
 /** Decides `inputs` both ways; returns the direct outcomes. */
