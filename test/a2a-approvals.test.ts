@@ -96,7 +96,6 @@ async function startFront(agent: A2aAgent, rt: ApprovalRuntime): Promise<Front> 
       canonical: d.op.method,
       id,
       stream: d.row.stream,
-      params: params as Record<string, unknown>,
       skill: d.op.a2a.skill,
       bytes,
       decision: DECISION,

@@ -2,7 +2,16 @@ import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import { rawId } from '../../lib/jsonrpc.js';
 import type { A2aHold, ApproveDecision } from '../proxy/gate4.js';
 import { startKeepAlive } from './a2a.js';
-import { A2A_KEEP_ALIVE_MAX_MS, checkHeldBytes, planA2aHold, refusalAfterHead, refusalBeforeHead, SSE_KEEP_ALIVE, toA2aError } from './a2a-hold.js';
+import {
+  A2A_KEEP_ALIVE_MAX_MS,
+  checkHeldBytes,
+  planA2aHold,
+  readHeldParams,
+  refusalAfterHead,
+  refusalBeforeHead,
+  SSE_KEEP_ALIVE,
+  toA2aError,
+} from './a2a-hold.js';
 import { a2aRequestHash, callHash, requestHash } from './hash.js';
 
 const decision: ApproveDecision = { action: 'approve', gate: 'rules', channel: 'finance', rule: 'refunds', reason: 'refunds need a human' };
@@ -15,7 +24,6 @@ function hold(over: Partial<A2aHold> = {}): A2aHold {
     canonical: 'SendMessage',
     id: rawId(1),
     stream: false,
-    params: { message },
     skill: 'refund',
     bytes: Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'SendMessage', params: { message } })),
     decision,
@@ -45,7 +53,7 @@ describe('the hash an A2A approval is bound to', () => {
 
   test('the held bytes are checked again: same bytes pass, one changed byte or another method fails', () => {
     const h = hold();
-    const approved = a2aRequestHash('billing', 'SendMessage', h.params);
+    const approved = a2aRequestHash('billing', 'SendMessage', { message });
     expect(checkHeldBytes('billing', h, approved)).toBeNull();
     // The 0.3 spelling of the same call binds the same way (canonical method).
     const b03 = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'message/send', params: { message } }));
@@ -55,12 +63,17 @@ describe('the hash an A2A approval is bound to', () => {
     const other = Buffer.from(h.bytes.toString().replace('"SendMessage"', '"GetTask"'));
     expect(checkHeldBytes('billing', hold({ bytes: other }), approved)).toMatch(/method is not SendMessage/);
     expect(checkHeldBytes('billing', hold({ bytes: Buffer.from([0xff, 0xfe]) }), approved)).toMatch(/not UTF-8/);
+    expect(readHeldParams(hold({ bytes: Buffer.from('[{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{}}]') }))).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('one JSON-RPC request'),
+    });
+    expect(readHeldParams(h)).toEqual({ ok: true, params: { message } });
     expect(checkHeldBytes('other', h, approved)).toMatch(/hash mismatch/);
   });
 
   test('REST: the body is the params', () => {
     const body = { message: { messageId: 'm1', role: 'ROLE_USER', parts: [{ text: 'x' }] } };
-    const h = hold({ binding: 'rest', id: null, params: body, bytes: Buffer.from(JSON.stringify(body)) });
+    const h = hold({ binding: 'rest', id: null, bytes: Buffer.from(JSON.stringify(body)) });
     expect(checkHeldBytes('billing', h, a2aRequestHash('billing', 'SendMessage', body))).toBeNull();
     expect(checkHeldBytes('billing', hold({ ...h, bytes: Buffer.from('[1]') }), a2aRequestHash('billing', 'SendMessage', body))).toMatch(/not an object/);
   });

@@ -106,29 +106,39 @@ export function refusalAfterHead(h: Pick<A2aHold, 'binding' | 'id' | 'stream'>, 
 }
 
 /**
- * Null when `bytes` still are the approved call (same canonical method, params hashing to
- * `approvedHash`), else why not. Read again from the bytes themselves, so what is forwarded is
- * what was approved, not only what was parsed from it once.
+ * The params of a held call read from its bytes (JSON-RPC: `params` of the one request, whose
+ * method must spell `canonical`; REST: the body): what the human sees and the hash binds.
  */
-export function checkHeldBytes(source: string, h: Pick<A2aHold, 'binding' | 'canonical' | 'bytes'>, approvedHash: string): string | null {
+export function readHeldParams(
+  h: Pick<A2aHold, 'binding' | 'canonical' | 'bytes'>,
+): { ok: true; params: Record<string, unknown> } | { ok: false; reason: string } {
   const text = decodeUtf8Strict(h.bytes);
-  if (text === null) return 'the held body is not UTF-8';
+  if (text === null) return { ok: false, reason: 'the held body is not UTF-8' };
   let params: unknown;
   if (h.binding === 'jsonrpc') {
     const p = parseJsonRpc(text);
-    if (!p.ok || p.batch || p.message.kind !== 'request') return 'the held body is not one JSON-RPC request';
-    if (canonicalA2aMethod(p.message.method) !== h.canonical) return `the held body's method is not ${h.canonical}`;
+    if (!p.ok || p.batch || p.message.kind !== 'request') return { ok: false, reason: 'the held body is not one JSON-RPC request' };
+    if (canonicalA2aMethod(p.message.method) !== h.canonical) return { ok: false, reason: `the held body's method is not ${h.canonical}` };
     params = p.message.params ?? {};
   } else {
     // The handler parsed this body strictly (duplicate keys refused) before it was held.
     try {
       params = JSON.parse(text) as unknown;
     } catch {
-      return 'the held body is not JSON';
+      return { ok: false, reason: 'the held body is not JSON' };
     }
   }
-  if (params === null || typeof params !== 'object' || Array.isArray(params)) return 'the held params are not an object';
-  return a2aRequestHash(source, h.canonical, params as Record<string, unknown>) === approvedHash
-    ? null
-    : 'the held body does not match the approved request (hash mismatch)';
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) return { ok: false, reason: 'the held params are not an object' };
+  return { ok: true, params: params as Record<string, unknown> };
+}
+
+/**
+ * Null when `bytes` still are the approved call (same canonical method, params hashing to
+ * `approvedHash`), else why not. Read again from the bytes themselves, so what is forwarded is
+ * what was approved, whatever happened to the buffer while a human decided.
+ */
+export function checkHeldBytes(source: string, h: Pick<A2aHold, 'binding' | 'canonical' | 'bytes'>, approvedHash: string): string | null {
+  const read = readHeldParams(h);
+  if (!read.ok) return read.reason;
+  return a2aRequestHash(source, h.canonical, read.params) === approvedHash ? null : 'the held body does not match the approved request (hash mismatch)';
 }

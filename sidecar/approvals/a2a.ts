@@ -4,8 +4,9 @@
 // to the agent once. The pure half (what can be held, heads, refusal bodies, the bytes check) is
 // a2a-hold.ts.
 //
-// The A2A handler calls this through the interceptor (`ctx.approvals.takeover({ kind:
-// 'a2a-approval', hold }, r)`, interceptor.ts) or directly with holdA2a(rt, r, hold):
+// The A2A handler calls it as its approve hook (a2aApprovalHook(rt): A2aHooks.approve), through
+// the interceptor (`ctx.approvals.takeover({ kind: 'a2a-approval', hold }, r)`, interceptor.ts),
+// or directly:
 //
 //   holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, hold: A2aHold): Promise<void>
 //
@@ -26,18 +27,68 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { formatTraceparent } from '../../lib/trace-context.js';
 import { readBodyText } from '../../lib/read-body.js';
-import type { A2aHold } from '../proxy/gate4.js';
+import type { RawId } from '../../lib/jsonrpc.js';
+import type { A2aHold, ApproveDecision } from '../proxy/gate4.js';
+import type { CompiledSource, Snapshot } from '../snapshot.js';
 import type { RequestContext } from '../proxy/context.js';
 import { headerValue } from '../proxy/headers.js';
 import { pipeTo } from '../proxy/pipe.js';
 import { describeUpstreamError, type UpstreamResponse } from '../proxy/upstream.js';
 import { formatSseEvent } from '../sse.js';
-import { checkHeldBytes, planA2aHold, refusalAfterHead, refusalBeforeHead, toA2aError } from './a2a-hold.js';
+import { checkHeldBytes, planA2aHold, readHeldParams, refusalAfterHead, refusalBeforeHead, toA2aError } from './a2a-hold.js';
 import type { ApprovalSettings, Executor } from './engine.js';
 import { errorOutcome, type ApprovalTask } from './lifecycle.js';
 import { ownerOf, type ApprovalRuntime } from './runtime.js';
 import type { CallOutcome } from './tasks.js';
 import { traceApprovalWait } from './trace.js';
+
+/**
+ * What the A2A handler knows of a call whose decision is approve (structurally its
+ * A2aGovernedCall, sidecar/a2a/handler.ts): enough to hold it.
+ */
+export interface A2aApprovalCall {
+  ctx: RequestContext;
+  req: IncomingMessage;
+  res: ServerResponse;
+  snap: Snapshot;
+  source: CompiledSource;
+  op: { method: string; a2a: { skill: string } };
+  row: { stream: boolean };
+  shape: { binding: 'jsonrpc' | 'rest'; version: '0.3' | '1.0'; id: RawId | null };
+  /** The body as the client sent it. */
+  body: string | undefined;
+  /** The HTTP method sent upstream. */
+  method: string;
+}
+
+/**
+ * The handler's gate 4 hook (A2aHooks.approve) over holdA2a: the call is sent with the
+ * request's own upstream client (ctx.sendUpstream: the handler's upstream path, the client's and
+ * the source's headers; the client hanging up aborts it). `relay`: how an answer's body reaches
+ * the client (the task-owner scanner), default as it comes.
+ */
+export function a2aApprovalHook(
+  rt: ApprovalRuntime,
+  relay?: (call: A2aApprovalCall, up: UpstreamResponse, res: ServerResponse) => Promise<void>,
+): (call: A2aApprovalCall, decision: ApproveDecision) => Promise<void> {
+  return (g, decision) =>
+    holdA2a(
+      rt,
+      { ctx: g.ctx, req: g.req, res: g.res, source: g.source.name, settings: g.snap.approvals, maxAnswerBytes: g.snap.maxFilteredResponseBytes },
+      {
+        version: g.shape.version,
+        binding: g.shape.binding,
+        canonical: g.op.method,
+        id: g.shape.id,
+        stream: g.row.stream,
+        skill: g.op.a2a.skill,
+        bytes: Buffer.from(g.body ?? '', 'utf8'),
+        decision,
+        send: (body) => g.ctx.sendUpstream(g.source, g.req, g.method, body.toString('utf8'), false),
+        ...(relay ? { relay: (up: UpstreamResponse, res: ServerResponse) => relay(g, up, res) } : {}),
+      },
+    );
+}
 
 /** What holdA2a needs of the request's context (a RequestContext has it all). */
 export type A2aHoldContext = Pick<RequestContext, 'correlationId' | 'tracer' | 'span' | 'markResponseStart' | 'finish'>;
@@ -82,6 +133,13 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
     send(res, e.status, e.headers, e.body);
     return ctx.finish({ status: e.status, decision: 'deny', gate: 'approval', reason: plan.reason });
   }
+  const read = readHeldParams(h);
+  if (!read.ok) {
+    const reason = `${d.reason}; ${read.reason}, so it cannot be shown for approval and is not forwarded`;
+    const e = refusalBeforeHead(h, 'APPROVAL_UNAVAILABLE', { reason, correlationId: ctx.correlationId, ...(d.rule !== undefined ? { rule: d.rule } : {}) });
+    send(res, e.status, e.headers, e.body);
+    return ctx.finish({ status: e.status, decision: 'deny', gate: 'approval', reason });
+  }
   const approval = {
     channel: d.channel,
     ...(d.timeoutMs !== undefined ? { ruleTimeoutMs: d.timeoutMs } : {}),
@@ -111,7 +169,7 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
       protocol: 'a2a',
       method: h.canonical,
       tool: h.skill,
-      arguments: h.params,
+      arguments: read.params,
       approval,
       correlationId: ctx.correlationId,
       ...(waitTrace.ref ? { traceparent: formatTraceparent(waitTrace.ref) } : {}),

@@ -41,11 +41,13 @@ export interface A2aHold {
   id: RawId | null;
   /** Answered as SSE (SendStreamingMessage, any spelling). */
   stream: boolean;
-  /** JSON-RPC `params` / the REST body, as parsed: what the human sees and the approval is bound to. */
-  params: Record<string, unknown>;
   /** The skill the message names (a2a.skillFrom), or "". */
   skill: string;
-  /** The request body exactly as received: forwarded once on approval, after its hash is checked again. */
+  /**
+   * The request body exactly as received (already parsed strictly by the handler). Gate 4 reads
+   * its params from these bytes (JSON-RPC `params`, the REST body): what the human sees and the
+   * approval is bound to; on approval the same bytes are checked again and forwarded once.
+   */
   bytes: Buffer;
   decision: ApproveDecision;
   /**
