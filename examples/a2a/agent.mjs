@@ -15,7 +15,16 @@ import { agentCardHandler, jsonRpcHandler, restHandler } from '@a2a-js/sdk/serve
 const port = Number(process.argv[2] ?? process.env.AGENT_PORT ?? 9999);
 const base = `http://127.0.0.1:${port}`;
 
-const skill = (id, description) => ({ id, name: id, description, tags: [id], examples: [], inputModes: ['text/plain'], outputModes: ['text/plain'], securityRequirements: [] });
+const skill = (id, description) => ({
+  id,
+  name: id,
+  description,
+  tags: [id],
+  examples: [],
+  inputModes: ['text/plain'],
+  outputModes: ['text/plain'],
+  securityRequirements: [],
+});
 const card = {
   name: 'Billing agent (example)',
   description: 'Invoices, payment status and refunds',
@@ -32,7 +41,12 @@ const card = {
   securityRequirements: [],
   defaultInputModes: ['text/plain'],
   defaultOutputModes: ['text/plain'],
-  skills: [skill('invoice', 'Creates an invoice'), skill('status', 'Says whether an invoice is paid'), skill('refund', 'Refunds a payment'), skill('export', 'Exports every invoice')],
+  skills: [
+    skill('invoice', 'Creates an invoice'),
+    skill('status', 'Says whether an invoice is paid'),
+    skill('refund', 'Refunds a payment'),
+    skill('export', 'Exports every invoice'),
+  ],
   documentationUrl: '',
   signatures: [],
 };
