@@ -19,15 +19,10 @@ import { runA2aAgent, STREAM_EVENTS, STREAM_STEP_MS } from './support/a2a-agent.
 import { load } from './support/load.js';
 import { freePort, median, pct, rotate, spawnReady } from './support/processes.js';
 import { cpuPreciseMicros, niceSelf, pinSelfAndPlanProxy } from './support/proc.js';
+import { benchSettings } from './support/settings.js';
 import { PROXY_NODE_OPTIONS, reapOnExit, type Started, startFloor, startSidecar } from './support/proxies.js';
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
-const CLI = process.env['BENCH_CLI'] || join(HERE, '..', 'cli.js');
-const FLOOR = join(HERE, 'support', 'floor-relay.js');
-const NODE = process.env['BENCH_NODE'] || process.execPath;
-const SECONDS = Number(process.env['BENCH_SECONDS'] || 3);
-const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] || 2));
-const WARM_SECONDS = 2;
+const { cli: CLI, floor: FLOOR, node: NODE, seconds: SECONDS, rounds: ROUNDS, warmSeconds: WARM_SECONDS } = benchSettings(import.meta.url);
 const SOURCE = 'agent';
 const RPC_PATH = '/a2a/jsonrpc';
 
