@@ -25,6 +25,8 @@ import { PROXY_NODE_OPTIONS, reapOnExit, type Started, startFloor, startSidecar 
 const { cli: CLI, floor: FLOOR, node: NODE, seconds: SECONDS, rounds: ROUNDS, warmSeconds: WARM_SECONDS } = benchSettings(import.meta.url);
 const SOURCE = 'agent';
 const RPC_PATH = '/a2a/jsonrpc';
+const MCP_SOURCE = 'mcp';
+const MCP_PATH = '/mcp';
 
 // The SDK clients' bytes (/work/a2a/captures js1-jsonrpc-v10-01/02, js03-srv03-jsonrpc-01/02).
 const SEND_10 =
@@ -40,11 +42,15 @@ interface Variant {
   name: string;
   body: string;
   headers: Record<string, string>;
+  /** An MCP call through the same sidecar (its /mcp/ source on the same agent): the yardstick. */
+  mcp?: boolean;
 }
 const SENDS: Variant[] = [
   { name: 'send_1.0', body: SEND_10, headers: { 'a2a-version': '1.0' } },
   // JS 0.3.14 sends no A2A-Version (absent = 0.3).
   { name: 'send_0.3', body: SEND_03, headers: {} },
+  // The same small JSON-RPC round trip as MCP (bench/proxy.ts's forwarded tools/call): A2A's target is this + 20 %.
+  { name: 'mcp_tools_call', body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}', headers: {}, mcp: true },
 ];
 const STREAMS: Variant[] = [
   { name: 'stream_1.0', body: STREAM_10, headers: { 'a2a-version': '1.0', accept: 'text/event-stream' } },
@@ -53,7 +59,9 @@ const STREAMS: Variant[] = [
 
 /** Rules only (a forward rule naming the skill) and the same with a Cedar policy on metadata. */
 function configs(dir: string, agent: string): { rules: string; cedar: string } {
-  const source = `sources:\n  - name: ${SOURCE}\n    protocol: a2a\n    url: ${agent}\n    a2a:\n      jsonrpc: ${RPC_PATH}\n      skillFrom: metadata.skill\n`;
+  const source =
+    `sources:\n  - name: ${SOURCE}\n    protocol: a2a\n    url: ${agent}\n    a2a:\n      jsonrpc: ${RPC_PATH}\n      skillFrom: metadata.skill\n` +
+    `  - name: ${MCP_SOURCE}\n    url: ${agent}${MCP_PATH}\n`;
   const rules = `${source}rules:\n  - name: echo\n    match: { source: ${SOURCE}, skill: "echo" }\n    action: forward\ndefaultAction: forward\n`;
   const cedar =
     `${source}rules:\n  - name: by-policy\n    match: { source: ${SOURCE} }\n    action: policy\ndefaultAction: forward\ncedar:\n  policies: |\n` +
@@ -77,13 +85,15 @@ const med = (key: string) => median(rounds.get(key) ?? []);
 interface Target {
   name: 'direct' | 'floor' | 'sidecar' | 'sidecar_cedar';
   url: string;
+  /** Where the MCP yardstick goes on this target. */
+  mcpUrl: string;
   pid: number | null;
 }
 
 /** Closed-loop SendMessage load: p50/p99 and (proxies) CPU µs per request. */
 async function sendRun(t: Target, v: Variant, clients: number): Promise<void> {
   const cpu0 = t.pid === null ? Number.NaN : cpuPreciseMicros(t.pid);
-  const r = await load(t.url, v.body, clients, SECONDS, { headers: v.headers });
+  const r = await load(v.mcp ? t.mcpUrl : t.url, v.body, clients, SECONDS, { headers: v.headers });
   const cpu1 = t.pid === null ? Number.NaN : cpuPreciseMicros(t.pid);
   const key = `${v.name}.c${clients}.${t.name}`;
   keep(`${key}.p50`, pct(r.lat, 50));
@@ -160,7 +170,7 @@ async function a2aRouteAnswers(url: string): Promise<{ ok: boolean; why: string 
   }
 }
 
-async function startA2aSidecar(pin: string[], config: string): Promise<{ started: Started; url: string } | { error: string }> {
+async function startA2aSidecar(pin: string[], config: string): Promise<{ started: Started; url: string; mcpUrl: string } | { error: string }> {
   try {
     const port = await freePort();
     const started = await startSidecar({
@@ -174,7 +184,7 @@ async function startA2aSidecar(pin: string[], config: string): Promise<{ started
       logLevel: 'info',
       stdout: 'pipe',
     });
-    return { started, url: `http://127.0.0.1:${port}/a2a/${SOURCE}${RPC_PATH}` };
+    return { started, url: `http://127.0.0.1:${port}/a2a/${SOURCE}${RPC_PATH}`, mcpUrl: `http://127.0.0.1:${port}/mcp/${MCP_SOURCE}` };
   } catch (e) {
     return { error: String(e) };
   }
@@ -198,8 +208,8 @@ async function main(): Promise<void> {
     const floor = await startFloor({ node: NODE, pin: pinning.proxy, port: await freePort(), script: FLOOR, upstreamOrigin: agent, upstreamPath: RPC_PATH });
     live.push(floor);
     const targets: Target[] = [
-      { name: 'direct', url: `${agent}${RPC_PATH}`, pid: null },
-      { name: 'floor', url: floor.url, pid: floor.pid },
+      { name: 'direct', url: `${agent}${RPC_PATH}`, mcpUrl: `${agent}${MCP_PATH}`, pid: null },
+      { name: 'floor', url: floor.url, mcpUrl: `${new URL(floor.url).origin}${MCP_PATH}`, pid: floor.pid },
     ];
     for (const [name, config] of [
       ['sidecar', files.rules],
@@ -216,7 +226,7 @@ async function main(): Promise<void> {
         console.log(`# sidecar A2A route not available (${name}: POST ${new URL(s.url).pathname} → ${answered.why.replace(/\s+/g, ' ')})`);
         continue;
       }
-      targets.push({ name, url: s.url, pid: s.started.pid });
+      targets.push({ name, url: s.url, mcpUrl: s.mcpUrl, pid: s.started.pid });
     }
     const proxies = targets.filter((t) => t.name !== 'direct');
     for (const t of targets) await load(t.url, SEND_10, 16, WARM_SECONDS, { headers: { 'a2a-version': '1.0' } });
@@ -224,7 +234,9 @@ async function main(): Promise<void> {
       for (const v of SENDS) for (const c of [1, 32]) for (const t of rotate(targets, round)) await sendRun(t, v, c);
       for (const v of STREAMS) for (const t of rotate(targets, round)) await streamRun(t, v);
     }
-    console.log('# SendMessage: latency to the whole answer (ms); added = target − direct, medians of the rounds');
+    console.log(
+      '# SendMessage (and an MCP tools/call through the same sidecar): latency to the whole answer (ms); added = target − direct, medians of the rounds',
+    );
     for (const v of SENDS)
       for (const c of [1, 32])
         for (const t of targets) {
@@ -240,6 +252,13 @@ async function main(): Promise<void> {
           }
           const errors = (rounds.get(`${k}.errors`) ?? []).reduce((a, b) => a + b, 0);
           if (errors > 0) line(`${k}.errors`, errors);
+        }
+    console.log('# A2A added p50 over MCP added p50 through the same target, same rounds (target: ≤ 1.2)');
+    for (const v of SENDS.filter((x) => !x.mcp))
+      for (const c of [1, 32])
+        for (const t of proxies) {
+          const added = (name: string) => med(`${name}.c${c}.${t.name}.p50`) - med(`${name}.c${c}.direct.p50`);
+          line(`${v.name}.c${c}.${t.name}.added_p50_over_mcp`, added(v.name) / added('mcp_tools_call'));
         }
     console.log('# SendStreamingMessage: time to the first event (ms), added = target − direct; inter-event gap jitter p99 (ms)');
     for (const v of STREAMS)

@@ -3,7 +3,8 @@
 // (/work/a2a/captures js1-jsonrpc-v10-0{1,2}, js03-srv03-jsonrpc-0{1,2}): SendMessage / message/send
 // with one Message, SendStreamingMessage / message/stream with a Task, then STREAM_EVENTS status
 // updates STREAM_STEP_MS apart (the first at once). JSON-RPC at /a2a/jsonrpc, the card at
-// /.well-known/agent-card.json.
+// /.well-known/agent-card.json; an MCP tools/call (any path) gets a one-text result, so the bench
+// can put the MCP figure beside A2A's through the same sidecar.
 import http from 'node:http';
 import { readBodyText } from '../../lib/read-body.js';
 
@@ -86,7 +87,8 @@ export function runA2aAgent(port: number): void {
           next();
           return;
         }
-        const out = JSON.stringify({ jsonrpc: '2.0', id, result: sendResult(method) });
+        const result = method === 'tools/call' ? { content: [{ type: 'text', text: 'ok' }] } : sendResult(method);
+        const out = JSON.stringify({ jsonrpc: '2.0', id, result });
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
         res.end(out);
       },
