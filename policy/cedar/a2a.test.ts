@@ -58,7 +58,13 @@ describe('Cedar on A2A calls', () => {
       '@id("files-from-our-buckets-only") forbid(principal, action, resource is ThoughtGate::Agent)',
       '  unless { ["https"].containsAll(context.urlSchemes) && ["files.example.com", "cdn.example.com"].containsAll(context.urlHosts) };',
     ].join('\n');
-    const withUrls = (...urls: string[]) => inputOf(send10({}, urls.map((url) => ({ url }))));
+    const withUrls = (...urls: string[]) =>
+      inputOf(
+        send10(
+          {},
+          urls.map((url) => ({ url })),
+        ),
+      );
     expect(decideBoth(policy, withUrls())).toMatchObject({ decision: 'allow' });
     expect(decideBoth(policy, withUrls('https://files.example.com:8443/a', 'https://CDN.example.com./b'))).toMatchObject({ decision: 'allow' });
     for (const bad of ['data:text/plain,hello', 'http://files.example.com/a', 'https://[::ffff:a9fe:a9fe]/', 'https://files.example.com.evil.example/'])
@@ -67,7 +73,12 @@ describe('Cedar on A2A calls', () => {
 
   test('requestMetadata is in the context, apart from the message metadata', () => {
     const policy = '@id("gold") permit(principal, action, resource) when { context.requestMetadata has tier && context.requestMetadata.tier == "gold" };';
-    const call = (tier: string): A2aCall => ({ version: '1.0', binding: 'jsonrpc', method: 'SendMessage', params: { message: { parts: [], metadata: { tier: 'gold' } }, metadata: { tier } } });
+    const call = (tier: string): A2aCall => ({
+      version: '1.0',
+      binding: 'jsonrpc',
+      method: 'SendMessage',
+      params: { message: { parts: [], metadata: { tier: 'gold' } }, metadata: { tier } },
+    });
     expect(decideBoth(policy, inputOf(call('gold')))).toMatchObject({ decision: 'allow' });
     expect(decideBoth(policy, inputOf(call('tin')))).toMatchObject({ decision: 'deny' });
   });

@@ -28,7 +28,9 @@ export function cedarA2aWarnings(text: string): string[] {
     }
     if (actions.has('SendMessage') !== actions.has('SendStreamingMessage')) {
       const [has, lacks] = actions.has('SendMessage') ? ['SendMessage', 'SendStreamingMessage'] : ['SendStreamingMessage', 'SendMessage'];
-      out.push(`cedar policy at ${at}: names action "${has}" but not "${lacks}": the same message sent the other way is not decided by this policy (name both unless that is meant)`);
+      out.push(
+        `cedar policy at ${at}: names action "${has}" but not "${lacks}": the same message sent the other way is not decided by this policy (name both unless that is meant)`,
+      );
     }
   }
   return out;

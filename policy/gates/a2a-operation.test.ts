@@ -164,8 +164,7 @@ describe('describeA2a', () => {
     fc.record({ kind: fc.constant('data' as const), data: fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 })) }),
   );
   const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
-  const leaves = (v: unknown): string[] =>
-    typeof v === 'string' ? [v] : v !== null && typeof v === 'object' ? Object.values(v).flatMap(leaves) : [];
+  const leaves = (v: unknown): string[] => (typeof v === 'string' ? [v] : v !== null && typeof v === 'object' ? Object.values(v).flatMap(leaves) : []);
   const part10 = (p: Logical): object =>
     p.kind === 'text'
       ? { text: p.text }

@@ -106,7 +106,11 @@ function noProtoKeys(v: unknown, what: string, depth = 0): void {
  * params.tenant, Python reads the request's), else the call is refused. The data path calls this
  * with the query parameter; describeA2a with the path and body.
  */
-export function tenantOf(pathTenant: string | undefined, queryTenant: unknown, bodyTenant: unknown): { ok: true; tenant: string } | { ok: false; reason: string } {
+export function tenantOf(
+  pathTenant: string | undefined,
+  queryTenant: unknown,
+  bodyTenant: unknown,
+): { ok: true; tenant: string } | { ok: false; reason: string } {
   const named: [string, string][] = [];
   for (const [where, v] of [
     ['path', pathTenant],
@@ -203,12 +207,16 @@ function describeRow(
     noProtoKeys(requestMetadata, 'metadata');
     facts.requestMetadata = requestMetadata as Record<string, unknown>;
   }
-  const configId = push.configIdAt ? optString(readAt(p, push.configIdAt), 'the push notification config id') : at(row.configIdAt, fromPath.configId, 'the push notification config id');
+  const configId = push.configIdAt
+    ? optString(readAt(p, push.configIdAt), 'the push notification config id')
+    : at(row.configIdAt, fromPath.configId, 'the push notification config id');
   let metadata: unknown;
   let message: Record<string, unknown> | null = null;
   if (row.partsKey) {
     // 0.3 HTTP+JSON: the proto field is `request`, its JSON name `message`; servers take either.
-    message = record(call.version === '0.3' && call.binding === 'rest' ? member(p, 'message', 'the message', ['request']) : member(p, 'message', 'the message'));
+    message = record(
+      call.version === '0.3' && call.binding === 'rest' ? member(p, 'message', 'the message', ['request']) : member(p, 'message', 'the message'),
+    );
     if (!message) refuse('a message (an object) is required');
     metadata = readMessage(message!, row.partsKey, facts, options);
   }

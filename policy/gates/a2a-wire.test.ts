@@ -53,7 +53,7 @@ describe('snake_case twins are read (the JS 1.3.0 server falls back to them, Pyt
     expect(ok(rpc03('tasks/pushNotificationConfig/get', { id: 'T', push_notification_config_id: 'c9' })).configId).toBe('c9');
   });
 
-  test("parts: 1.0 media_type, 0.3 REST file_with_uri / file_with_bytes / mime_type", () => {
+  test('parts: 1.0 media_type, 0.3 REST file_with_uri / file_with_bytes / mime_type', () => {
     expect(ok(rpc10('SendMessage', { message: { parts: [{ text: 'a', media_type: 'text/x-evil' }] } })).op.a2a.mediaTypes).toEqual(['text/x-evil']);
     const r = ok(
       rest03('POST /v1/message:send', {
@@ -83,12 +83,18 @@ describe('snake_case twins are read (the JS 1.3.0 server falls back to them, Pyt
     ['message.taskId null and message.task_id', rpc10('SendMessage', { message: { taskId: null, task_id: 'B', parts: [] } })],
     [
       'two push configs',
-      rpc10('SendMessage', { message: { parts: [] }, configuration: { taskPushNotificationConfig: { url: 'https://ok.example/' }, task_push_notification_config: { url: IMDS } } }),
+      rpc10('SendMessage', {
+        message: { parts: [] },
+        configuration: { taskPushNotificationConfig: { url: 'https://ok.example/' }, task_push_notification_config: { url: IMDS } },
+      }),
     ],
     ['taskId and task_id', rpc10('CreateTaskPushNotificationConfig', { taskId: 'A', task_id: 'B', url: 'https://ok.example/' })],
     ['mediaType and media_type', rpc10('SendMessage', { message: { parts: [{ text: 'a', mediaType: 'text/plain', media_type: 'x/y' }] } })],
     ['message and request (0.3 REST)', rest03('POST /v1/message:send', { message: { content: [] }, request: { content: [{ text: 'x' }] } })],
-    ['fileWithUri and file_with_uri', rest03('POST /v1/message:send', { message: { content: [{ file: { fileWithUri: 'https://a/', file_with_uri: IMDS } }] } })],
+    [
+      'fileWithUri and file_with_uri',
+      rest03('POST /v1/message:send', { message: { content: [{ file: { fileWithUri: 'https://a/', file_with_uri: IMDS } }] } }),
+    ],
   ])('both spellings at once are refused: %s', (_, call) => {
     expect(refused(call)).toMatch(/twice/);
   });
@@ -170,7 +176,14 @@ describe('url parts: size, scheme, canonical host', () => {
   test('hosts without port, mapped IPv6 as IPv4, no trailing dot, lower case', () => {
     const r = ok(
       rpc10('SendMessage', {
-        message: { parts: [{ url: 'http://[::ffff:a9fe:a9fe]:8080/' }, { url: 'http://Metadata.Internal./x' }, { url: 'http://a.example:443/' }, { url: 'file://evil.example/x' }] },
+        message: {
+          parts: [
+            { url: 'http://[::ffff:a9fe:a9fe]:8080/' },
+            { url: 'http://Metadata.Internal./x' },
+            { url: 'http://a.example:443/' },
+            { url: 'file://evil.example/x' },
+          ],
+        },
       }),
     );
     expect(r.op.a2a.urlHosts).toEqual(['169.254.169.254', 'metadata.internal', 'a.example', 'evil.example']);
