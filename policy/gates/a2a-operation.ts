@@ -9,6 +9,7 @@
 import { canonicalJson } from '../../api/canonical.js';
 import { parseHost } from '../../lib/destination.js';
 import type { A2aVersion } from '../../api/config.js';
+import { type KeyDialect, type KeyLevel, keyDialect, unknownKey } from './a2a-keys.js';
 import { type A2aBinding, type A2aRow, jsonRpcMethod, type JsonPath, restRoute, valueAt } from './a2a-methods.js';
 import type { A2aFacts, A2aPart, Operation } from './operation.js';
 
@@ -73,6 +74,12 @@ function member(obj: Record<string, unknown>, key: string, what: string, also: r
   const present = names.filter((n) => Object.hasOwn(obj, n));
   if (present.length > 1) refuse(`${what} is given twice (${present.join(' and ')}): send one`);
   return present.length === 1 ? obj[present[0]!] : undefined;
+}
+
+/** Only members this dialect's level knows (a2a-keys.ts). */
+function knownKeys(obj: Record<string, unknown>, dialect: KeyDialect, level: KeyLevel, what: string): void {
+  const k = unknownKey(obj, dialect, level);
+  if (k !== undefined) refuse(`${what}.${k} is not a member A2A ${dialect} knows: the agent could read it in a way the gates do not`);
 }
 
 /** valueAt, each step through member(). */
@@ -184,10 +191,17 @@ function describeRow(
   const params = call.params === undefined ? {} : record(call.params);
   if (!params) refuse(call.binding === 'jsonrpc' ? 'params must be an object' : 'the body must be a JSON object');
   const p = params as Record<string, unknown>;
+  const dialect = keyDialect(call.version, call.binding);
+  if (row.partsKey) {
+    knownKeys(p, dialect, 'send', 'params');
+    const configuration = record(member(p, 'configuration', 'configuration'));
+    if (configuration) knownKeys(configuration, dialect, 'configuration', 'configuration');
+  }
+  if (row.canonical === 'CreateTaskPushNotificationConfig') knownKeys(p, dialect, 'create', 'params');
   const at = (where: JsonPath | 'path' | null, fromUrl: string | undefined, what: string): string =>
     where === 'path' ? (fromUrl ?? '') : where === null ? '' : optString(readAt(p, where), what);
 
-  const push = pushConfig(row, p);
+  const push = pushConfig(row, p, dialect);
   const facts: A2aFacts = {
     ...noFacts(call.version, call.binding),
     taskId: at(row.taskIdAt, fromPath.taskId, 'the task id'),
@@ -256,7 +270,7 @@ function skillNamed(skillFrom: string, message: Record<string, unknown>, p: Reco
  * `config.pushNotificationConfig` (JS 0.3.14, Python 0.3); a body with URLs in two is refused,
  * and a create without one too.
  */
-function pushConfig(row: A2aRow, p: Record<string, unknown>): { url: string; auth: boolean; configIdAt?: JsonPath } {
+function pushConfig(row: A2aRow, p: Record<string, unknown>, dialect: KeyDialect): { url: string; auth: boolean; configIdAt?: JsonPath } {
   if (!row.pushUrlAt) return { url: '', auth: false };
   const own = row.pushUrlAt.slice(0, -1);
   const places = row.version === '0.3' && row.binding === 'rest' && row.canonical === 'CreateTaskPushNotificationConfig' ? [own, ['config', ...own]] : [own];
@@ -270,6 +284,9 @@ function pushConfig(row: A2aRow, p: Record<string, unknown>): { url: string; aut
     return { url: '', auth: false };
   }
   const { place, cfg } = found[0]!;
+  knownKeys(cfg, dialect, 'push', place.join('.') || 'params');
+  const outer = place !== own ? record(member(p, 'config', 'config')) : null;
+  if (outer) knownKeys(outer, dialect, 'createConfig', 'config');
   const url = optString(member(cfg, 'url', 'url'), [...place, 'url'].join('.'));
   const auth = readAt(cfg, ['authentication', 'credentials']) !== undefined;
   const idAt = row.configIdAt && row.configIdAt !== 'path' && place !== own ? ['config', ...row.configIdAt] : undefined;
@@ -310,6 +327,7 @@ function readMessage(message: Record<string, unknown>, partsKey: 'parts' | 'cont
     refuse(
       `message.${other} is not A2A ${facts.version} ${facts.binding === 'rest' ? 'HTTP+JSON' : 'JSON-RPC'} (its parts are message.${partsKey}): the agent would not read it`,
     );
+  knownKeys(message, keyDialect(facts.version, facts.binding), 'message', 'message');
   const parts = message[partsKey];
   if (!Array.isArray(parts)) refuse(`message.${partsKey} must be a list`);
   const texts: string[] = [];
@@ -318,6 +336,7 @@ function readMessage(message: Record<string, unknown>, partsKey: 'parts' | 'cont
   (parts as unknown[]).forEach((raw, i) => {
     const part = record(raw);
     if (!part) refuse(`message.${partsKey}[${i}] must be an object`);
+    knownKeys(part!, keyDialect(facts.version, facts.binding), 'part', `message.${partsKey}[${i}]`);
     const r = read(part!, `message.${partsKey}[${i}]`);
     facts.parts.push({ kind: r.kind, mediaType: r.mediaType, bytes: r.bytes, host: r.host });
     facts.totalBytes += r.bytes;
@@ -434,6 +453,7 @@ function textPart(text: unknown, mediaType: string, what: string): ReadPart {
 function filePart(raw: unknown, uriKey: string, bytesKey: string, what: string): ReadPart {
   const file = record(raw);
   if (!file) return refuse(`${what}.file must be an object`);
+  knownKeys(file, uriKey === 'uri' ? '0.3 jsonrpc' : '0.3 rest', 'file', `${what}.file`);
   const mediaType = optString(member(file, 'mimeType', `${what}.file.mimeType`), `${what}.file.mimeType`);
   return oneOf(file, [uriKey, bytesKey], `${what}.file`) === uriKey
     ? urlPart(member(file, uriKey, `${what}.file.${uriKey}`), mediaType, `${what}.file.${uriKey}`)

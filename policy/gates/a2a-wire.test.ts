@@ -243,3 +243,34 @@ describe('__proto__ keys in metadata are refused', () => {
     expect(refused(rpc10('SendMessage', JSON.parse(json)))).toMatch(/__proto__/);
   });
 });
+
+describe('only members the SDKs know, per level and generation (a2a-keys.ts)', () => {
+  test.each<[string, A2aCall]>([
+    ['1.0 params: 0.3 REST’s request alias', rpc10('SendMessage', { message: { parts: [] }, request: { parts: [{ text: 'x' }] } })],
+    ['1.0 message', rpc10('SendMessage', { message: { parts: [], request: {} } })],
+    ['1.0 message: a 0.3 member', rpc10('SendMessage', { message: { parts: [], kind: 'message' } })],
+    ['1.0 part', rpc10('SendMessage', { message: { parts: [{ text: 'a', file: { uri: IMDS } }] } })],
+    ['1.0 configuration: 0.3 push member', rpc10('SendMessage', { message: { parts: [] }, configuration: { pushNotificationConfig: { url: IMDS } } })],
+    ['1.0 push config', rpc10('SendMessage', { message: { parts: [] }, configuration: { taskPushNotificationConfig: { url: 'https://ok/', uri: IMDS } } })],
+    ['1.0 create', rpc10('CreateTaskPushNotificationConfig', { taskId: 'T', url: 'https://ok/', pushNotificationConfig: { url: IMDS } })],
+    ['0.3 JSON-RPC file', rpc03('message/send', { message: { parts: [{ kind: 'file', file: { uri: 'https://ok/', fileWithUri: IMDS } }] } })],
+    [
+      '0.3 JSON-RPC configuration: 1.0 push member',
+      rpc03('message/send', { message: { parts: [] }, configuration: { taskPushNotificationConfig: { url: IMDS } } }),
+    ],
+    ['0.3 JSON-RPC set', rpc03('tasks/pushNotificationConfig/set', { taskId: 'T', pushNotificationConfig: { url: 'https://ok/' }, config: { url: IMDS } })],
+    ['0.3 REST create config', rest03('POST /v1/tasks/T/pushNotificationConfigs', { config: { pushNotificationConfig: { url: 'https://ok/' }, other: 1 } })],
+  ])('refused: %s', (_, call) => {
+    expect(refused(call)).toMatch(/is not a member A2A/);
+  });
+
+  test('what the clients send passes (captures): 0.3 JSON-RPC kind/blocking/acceptedOutputModes, 1.0 mediaType', () => {
+    ok(
+      rpc03('message/send', {
+        message: { kind: 'message', messageId: 'm', role: 'user', parts: [{ kind: 'text', text: 'count 2' }], metadata: { skill: 'count' } },
+        configuration: { blocking: true, acceptedOutputModes: [], pushNotificationConfig: { url: 'http://127.0.0.1:1/hook', id: 'c', token: 't' } },
+      }),
+    );
+    ok(rpc10('SendMessage', { message: { messageId: 'm', role: 'ROLE_USER', parts: [{ text: 'count 2', mediaType: 'text/plain' }] }, configuration: {} }));
+  });
+});
