@@ -95,7 +95,9 @@ function readAt(root: unknown, path: JsonPath, what = path.join('.')): unknown {
 
 /** No `__proto__` key anywhere in metadata: a consumer that copies it with `obj[key] = …` would set a prototype instead. */
 function noProtoKeys(v: unknown, what: string, depth = 0): void {
-  if (depth > 64 || v === null || typeof v !== 'object') return;
+  if (v === null || typeof v !== 'object') return;
+  // Deeper than this is refused rather than left unchecked (Cedar's own bound is 32).
+  if (depth > 64) refuse(`${what} is nested deeper than 64 levels`);
   if (Array.isArray(v)) {
     for (const x of v) noProtoKeys(x, what, depth + 1);
     return;

@@ -242,6 +242,10 @@ describe('__proto__ keys in metadata are refused', () => {
   ])('%s', (_, json) => {
     expect(refused(rpc10('SendMessage', JSON.parse(json)))).toMatch(/__proto__/);
   });
+  test('metadata too deep to check is refused', () => {
+    const json = `{"message":{"parts":[],"metadata":{"a":${'['.repeat(70)}{"__proto__":1}${']'.repeat(70)}}}}`;
+    expect(refused(rpc10('SendMessage', JSON.parse(json)))).toMatch(/deeper than 64/);
+  });
 });
 
 describe('only members the SDKs know, per level and generation (a2a-keys.ts)', () => {
