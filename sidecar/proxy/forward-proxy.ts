@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../../lib/log.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
-import { aliases, defaultPort, hostForUrl, isLocalAddress, parseHost, type HostSpec } from './destination.js';
+import { aliases, defaultPort, hostForUrl, isLocalAddress, parseHost, type HostSpec } from '../../lib/destination.js';
 import { egressVerdict, nameVerdict, type EgressRules } from './egress-rules.js';
 import { flushHead } from './pipe.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
