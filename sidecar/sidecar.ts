@@ -428,7 +428,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     const source = snap.sources.get(name);
     if (!source || source.protocol !== 'a2a') {
       // `…/a2a/billing` without the trailing slash makes the JS client fetch /a2a/.well-known/agent-card.json.
-      const hint = name === '.well-known' ? ' (an A2A client\'s base URL is $THOUGHTGATE_URL/a2a/<source>/, with the trailing slash)' : '';
+      const hint = name === '.well-known' ? " (an A2A client's base URL is $THOUGHTGATE_URL/a2a/<source>/, with the trailing slash)" : '';
       return refuseA2a(ctx, res, UNREAD, 'UNKNOWN_SOURCE', `no agent by that name; ThoughtGate serves A2A agents at /a2a/<source>/${hint}`);
     }
     if (req.method === 'GET') streams.add(res);

@@ -2,16 +2,7 @@
 // generations, the sidecar between them at /a2a/<source>/. Asserts on what reached the agent (its
 // recorders) as well as on what the clients saw.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import {
-  type A2aAgent,
-  type A2aClientKind,
-  type A2aEvent,
-  type A2aSdk,
-  a2aClient,
-  collect,
-  runPython,
-  startA2aAgent,
-} from './support/a2a-peers.js';
+import { type A2aAgent, type A2aClientKind, type A2aEvent, type A2aSdk, a2aClient, collect, runPython, startA2aAgent } from './support/a2a-peers.js';
 import { startTestSidecar, type TestSidecar } from './support/sidecar.js';
 
 const STEP_MS = 150;
@@ -68,9 +59,36 @@ const CELLS: [A2aClientKind, A2aSdk][] = [
   ['js1-jsonrpc', '1.3.0'],
   ['js1-rest', '1.3.0'],
   ['js1-compat-jsonrpc', '1.3.0'],
+  ['js1-compat-rest', '1.3.0'],
   ['js03-jsonrpc', '0.3.14'],
   ['js03-jsonrpc', '1.3.0'],
+  ['js03-rest', '0.3.14'],
 ];
+
+/** The error each SDK client raises for ThoughtGate's rule denial and for an unknown skill: its class and what its message says. */
+const REFUSALS: Record<A2aClientKind, { denied: [string, RegExp]; unknownSkill: [string, RegExp] }> = {
+  'js1-jsonrpc': { denied: ['JsonRpcTransportError', /^Denied by ThoughtGate rule$/], unknownSkill: ['JsonRpcRequestMalformedError', /^Invalid params$/] },
+  'js1-rest': { denied: ['RestA2AErrorImpl', /^Denied by ThoughtGate rule$/], unknownSkill: ['RestRequestMalformedError', /^Invalid params$/] },
+  'js1-compat-jsonrpc': {
+    denied: ['JsonRpcTransportError', /^Denied by ThoughtGate rule$/],
+    unknownSkill: ['JsonRpcRequestMalformedError', /^Invalid params$/],
+  },
+  'js1-compat-rest': { denied: ['Error', /Denied by ThoughtGate rule \(Code: -32053\)/], unknownSkill: ['RequestMalformedError', /^Invalid params$/] },
+  'js03-jsonrpc': {
+    denied: ['JSONRPCTransportError', /Denied by ThoughtGate rule \(Code: -32053\).*"rule":"no-cancel"/],
+    unknownSkill: ['JSONRPCTransportError', /Invalid params \(Code: -32602\)/],
+  },
+  'js03-rest': { denied: ['Error', /Denied by ThoughtGate rule \(Code: -32053\)/], unknownSkill: ['Error', /Invalid params \(Code: -32602\)/] },
+};
+
+async function errorOf(p: Promise<unknown>): Promise<[string, string]> {
+  try {
+    await p;
+  } catch (e) {
+    return [(e as Error).constructor.name, (e as Error).message];
+  }
+  throw new Error('expected a refusal, the call succeeded');
+}
 
 describe.each(CELLS)('%s client, %s agent, through the sidecar', (kind, sdk) => {
   test('card filtered and rewritten; send and stream end to end', async () => {
@@ -103,18 +121,94 @@ describe.each(CELLS)('%s client, %s agent, through the sidecar', (kind, sdk) => 
     const { agent, name } = agentOf(sdk);
     const client = await a2aClient(kind, `${tg.base}/a2a/${name}/`);
     agent.reset();
-    // CancelTask is denied by rule: the TG A2A code -32053 (or HTTP 403 on REST) in the SDK's error.
-    await expect(client.cancelTask('any-task')).rejects.toThrow(kind.endsWith('rest') ? /403|Denied by ThoughtGate rule|PERMISSION_DENIED/ : /-32053|Denied by ThoughtGate rule/);
-    // A skill hidden by expose.skills is answered as an unknown one (invalid params).
-    await expect(client.send('wait', { metadata: { skill: 'wait' } })).rejects.toThrow(/unknown skill|Invalid params|-32602|400/);
+    const want = REFUSALS[kind];
+    // CancelTask is denied by rule: ThoughtGate's A2A code (-32053; HTTP 403 on REST) in the SDK's own error class.
+    const denied = await errorOf(client.cancelTask('any-task'));
+    expect(denied[0]).toBe(want.denied[0]);
+    expect(denied[1]).toMatch(want.denied[1]);
+    // A skill hidden by expose.skills is answered as invalid params (unknown skill).
+    const hidden = await errorOf(client.send('wait', { metadata: { skill: 'wait' } }));
+    expect(hidden[0]).toBe(want.unknownSkill[0]);
+    expect(hidden[1]).toMatch(want.unknownSkill[1]);
     // A skill denied by rule.
-    await expect(client.send('hi', { metadata: { skill: 'secret-thing' } })).rejects.toThrow(/-32053|Denied by ThoughtGate rule|403/);
+    const secret = await errorOf(client.send('hi', { metadata: { skill: 'secret-thing' } }));
+    expect(secret[1]).toMatch(/Denied by ThoughtGate rule/);
     expect(agent.requests).toEqual([]);
     expect(agent.calls).toEqual([]);
   });
 });
 
-test('the Python client: card and send through the sidecar', async () => {
-  const r = await runPython(['--help']);
-  expect(r).toBeDefined();
+test('the extended card is filtered by every route of both generations', async () => {
+  for (const [kind, sdk] of CELLS) {
+    const { name } = agentOf(sdk);
+    const authed = await a2aClient(kind, `${tg.base}/a2a/${name}/`, { Authorization: 'Bearer alice' });
+    // The agent's extended card adds "admin"; "wait" stays hidden there too.
+    expect({ kind, sdk, skills: (await authed.card()).skills }).toEqual({ kind, sdk, skills: ['echo', 'count', 'admin'] });
+  }
+  // The REST routes of the extended card (1.0 and 0.3's /v1/card), raw.
+  for (const [path, version] of [
+    ['/a2a/rest/extendedAgentCard', '1.0'],
+    ['/a2a/rest/v1/card', '0.3'],
+  ] as const) {
+    const r = await fetch(`${tg.base}/a2a/agent1${path}`, { headers: { 'A2A-Version': version, Authorization: 'Bearer alice' } });
+    expect(r.status).toBe(200);
+    const card = (await r.json()) as { skills: { id: string }[]; signatures?: unknown };
+    expect(card.skills.map((s) => s.id)).toEqual(['echo', 'count', 'admin']);
+    expect(r.headers.get('etag')).toBeNull();
+  }
+});
+
+test('the public card keeps Vary, drops ETag and its signatures, and names only the sidecar', async () => {
+  for (const version of ['1.0', '0.3']) {
+    const r = await fetch(`${tg.base}/a2a/agent1/.well-known/agent-card.json`, { headers: { 'A2A-Version': version } });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('vary') ?? '').toMatch(/A2A-Version/i);
+    expect(r.headers.get('etag')).toBeNull();
+    const text = await r.text();
+    expect(Number(r.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+    const card = JSON.parse(text) as Record<string, unknown>;
+    expect(card['signatures']).toBeUndefined();
+    expect(text).not.toContain(a1.base);
+  }
+});
+
+test('the Python client: card and send, and streams over both bindings, through the sidecar', async () => {
+  const base = `${tg.base}/a2a/agent1/`;
+  a1.reset();
+  const stream = (binding: string) =>
+    runPython([base, 'stream', '--binding', binding, '--text', 'count 4', '--metadata', JSON.stringify({ delayMs: STEP_MS })]);
+  const [card, sent, ...streams] = await Promise.all([
+    runPython([base, 'card', '--extended', '--header', 'Authorization: Bearer py']),
+    runPython([base, 'send', '--text', 'hi from python']),
+    stream('JSONRPC'),
+    stream('HTTP+JSON'),
+  ]);
+  expect(card.lines.map((l) => l['skills'])).toEqual([
+    ['echo', 'count'],
+    ['echo', 'count', 'admin'],
+  ]);
+  expect(sent.code).toBe(0);
+  expect(sent.lines).toEqual([{ kind: 'message', text: 'echo: hi from python' }]);
+  for (const s of streams) {
+    expect(s.code).toBe(0);
+    const events = s.lines as unknown as A2aEvent[];
+    expect(byKind(events, 'artifact').map((e) => e.text)).toEqual(['1 ', '2 ', '3 ', '4 ']);
+    const taskId = byKind(events, 'task')[0]!.taskId;
+    expect(byKind(events, 'artifact')[0]!.receivedAt).toBeLessThanOrEqual(a1.tasks.get(taskId)!.finishedAt! - 2 * STEP_MS);
+  }
+  expect(a1.requests.every((r) => String(r.headers['via'] ?? '').includes('thoughtgate'))).toBe(true);
 }, 60_000);
+
+test('log lines and metrics name the protocol, the canonical method, version, binding and skill (never the text)', async () => {
+  const client = await a2aClient('js1-compat-jsonrpc', `${tg.base}/a2a/agent1/`);
+  await client.send('a very private sentence', { metadata: { skill: 'echo' } });
+  const line = tg
+    .logs()
+    .filter((l) => l['msg'] === 'request' && l['protocol'] === 'a2a')
+    .find((l) => l['method'] === 'SendMessage' && l['skill'] === 'echo');
+  expect(line).toMatchObject({ source: 'agent1', a2aVersion: '0.3', binding: 'jsonrpc', decision: 'forward' });
+  expect(JSON.stringify(tg.logs())).not.toContain('a very private sentence');
+  const metrics = await (await fetch(`${tg.admin}/metrics`)).text();
+  expect(metrics).toMatch(/thoughtgate_sidecar_requests_total\{[^}]*source="agent1",method="SendMessage"[^}]*protocol="a2a"[^}]*\} \d+/);
+  expect(metrics).toMatch(/thoughtgate_sidecar_added_latency_seconds_count\{[^}]*source="agent1"[^}]*protocol="a2a"[^}]*\}/);
+});

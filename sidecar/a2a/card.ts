@@ -19,7 +19,8 @@ export interface CardRewrite {
 
 export type CardResult = { ok: true; card: Record<string, unknown>; changed: boolean } | { ok: false; reason: string };
 
-const record = (v: unknown): Record<string, unknown> | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
+const record = (v: unknown): Record<string, unknown> | null =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
 
 /** An interface URL as the sidecar serves it, or null when the sidecar does not govern it. */
 function rewriteUrl(url: unknown, binding: unknown, r: CardRewrite): string | null {

@@ -173,7 +173,14 @@ async function jsonRpc(io: Io, version: A2aVersion): Promise<void> {
   // A batch would slip several calls past per-call gates; both SDK servers refuse them anyway.
   if (text.trimStart().startsWith('[')) return rpcRequestError(ctx, res, -32600, 'Invalid JSON-RPC Request.', 'A2A has no JSON-RPC batches');
   const parsed = parseJsonRpc(text);
-  if (!parsed.ok) return rpcRequestError(ctx, res, parsed.code === -32700 ? -32700 : -32600, parsed.code === -32700 ? 'Invalid JSON payload.' : 'Invalid JSON-RPC Request.', parsed.reason);
+  if (!parsed.ok)
+    return rpcRequestError(
+      ctx,
+      res,
+      parsed.code === -32700 ? -32700 : -32600,
+      parsed.code === -32700 ? 'Invalid JSON payload.' : 'Invalid JSON-RPC Request.',
+      parsed.reason,
+    );
   if (parsed.batch) return rpcRequestError(ctx, res, -32600, 'Invalid JSON-RPC Request.', 'A2A has no JSON-RPC batches');
   const m = parsed.message;
   if (m.kind === 'invalid' || m.kind === 'response')
@@ -192,7 +199,13 @@ async function rest(io: Io, version: A2aVersion, route: string): Promise<void> {
   if (text !== '') {
     if (method !== 'POST') return refuseA2a(ctx, res, shape, 'INVALID_REQUEST', `a ${method} request carries no body in A2A's HTTP+JSON binding`);
     if (!contentTypeOk(req.headers['content-type'], 'rest'))
-      return a2aError(ctx, res, shape, 'CONTENT_TYPE_NOT_SUPPORTED', 'A2A HTTP+JSON takes Content-Type application/json or application/a2a+json (charset utf-8)');
+      return a2aError(
+        ctx,
+        res,
+        shape,
+        'CONTENT_TYPE_NOT_SUPPORTED',
+        'A2A HTTP+JSON takes Content-Type application/json or application/a2a+json (charset utf-8)',
+      );
     const parsed = parseStrictJson(text);
     if (!parsed.ok) return refuseA2a(ctx, res, shape, 'PARSE_ERROR', parsed.reason);
     params = parsed.value;
@@ -206,7 +219,8 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
   const d = describeA2a(source.name, call, { skillFrom: source.a2a!.skillFrom, text: cedarReadsText(snap.gates.cedar) });
   if (!d.ok) {
     ctx.messages = [{ method: cut(call.method), kind: notification ? 'notification' : 'request', decision: 'invalid', reason: d.reason }];
-    if (d.error === 'method') return a2aError(ctx, res, shape, 'METHOD_NOT_FOUND', d.reason, shape.version === '1.0' ? undefined : `Method not found: ${call.method}`);
+    if (d.error === 'method')
+      return a2aError(ctx, res, shape, 'METHOD_NOT_FOUND', d.reason, shape.version === '1.0' ? undefined : `Method not found: ${call.method}`);
     return a2aError(ctx, res, shape, 'INVALID_PARAMS', d.reason);
   }
   const { op, row } = d;
@@ -232,7 +246,7 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
     method: methodLabel(op.method),
     decision: outcome.decision,
     gate: outcome.gate ?? 'none',
-    rule: limited ? limited.rule : decision.action === 'hidden' ? EXPOSE_RULE : ('rule' in decision ? decision.rule : undefined) ?? 'none',
+    rule: limited ? limited.rule : decision.action === 'hidden' ? EXPOSE_RULE : (('rule' in decision ? decision.rule : undefined) ?? 'none'),
     protocol: 'a2a',
   });
   if (audit) ctx.audit.call(snap.policy, source.name, audit);
@@ -280,7 +294,8 @@ const cut = (s: string): string => (s.length <= 128 ? s : `${s.slice(0, 128)}…
 /** Sends the call upstream as the client's bytes and relays the answer as it arrives. */
 async function forward(io: Io, g: A2aGovernedCall): Promise<void> {
   const { ctx, req, res, source, hooks } = io;
-  const failed = (kind: Parameters<typeof describeUpstreamError>[0]) => refuseA2a(ctx, res, g.shape, 'UPSTREAM_UNAVAILABLE', describeUpstreamError(kind, source.name));
+  const failed = (kind: Parameters<typeof describeUpstreamError>[0]) =>
+    refuseA2a(ctx, res, g.shape, 'UPSTREAM_UNAVAILABLE', describeUpstreamError(kind, source.name));
   const reads = hooks.onAnswer !== undefined && (hooks.readsAnswer?.(g) ?? true);
   if (g.method === 'POST' && g.body !== undefined && !reads) {
     const relayed = relayDispatched(ctx, req, res, source, { body: g.body, describe: undefined }, failed);
@@ -332,11 +347,17 @@ async function serveCard(io: Io, shape: A2aAnswerShape, method: string, body: st
   if (!parsed.ok) return invalid(`the card is not strict JSON (${parsed.reason})`);
   let out: unknown;
   const host = headerValue(req.headers.host) ?? '';
-  const rewrite = { visibility: source.visibility, origin: source.origin, layout: layoutOf(source.url, source.a2a!), sidecarBase: `http://${host}/a2a/${source.name}` };
+  const rewrite = {
+    visibility: source.visibility,
+    origin: source.origin,
+    layout: layoutOf(source.url, source.a2a!),
+    sidecarBase: `http://${host}/a2a/${source.name}`,
+  };
   if (wrap === 'jsonrpc') {
     const rpc = parsed.value as Record<string, unknown> | null;
     if (rpc === null || typeof rpc !== 'object' || Array.isArray(rpc)) return invalid('the answer is not a JSON-RPC response');
-    if (!Object.hasOwn(rpc, 'result')) out = rpc; // the agent's error, as it is
+    if (!Object.hasOwn(rpc, 'result'))
+      out = rpc; // the agent's error, as it is
     else {
       const r = rewriteCard(rpc['result'], rewrite);
       if (!r.ok) return invalid(r.reason);

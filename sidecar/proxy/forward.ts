@@ -352,7 +352,8 @@ export function streamEndedEarly(ctx: RequestContext, source: CompiledSource, re
   // Out of byte budget is ours, not the upstream's: counted in buffer_rejections_total.
   const kind =
     (err as { code?: string }).code === 'CLIENT_CLOSED' ? 'client-closed' : err instanceof SseBudgetExceededError ? 'overloaded' : classifyUpstreamError(err);
-  if (kind !== 'client-closed' && kind !== 'aborted' && kind !== 'overloaded') ctx.metrics.upstreamErrors.inc({ source: source.name, kind, protocol: source.protocol });
+  if (kind !== 'client-closed' && kind !== 'aborted' && kind !== 'overloaded')
+    ctx.metrics.upstreamErrors.inc({ source: source.name, kind, protocol: source.protocol });
   if (!res.destroyed) res.destroy();
   ctx.finish({ status: res.statusCode, reason: `stream ended early: ${kind}` });
 }
