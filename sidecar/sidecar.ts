@@ -409,8 +409,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     if (!snap) return denyAll(ctx, req, res, 'NOT_CONFIGURED', noConfigReason);
     const source = snap.sources.get(name);
     // The names of the other sources are the operator's business, not the agent's (an A2A agent is not an MCP source).
-    if (!source || source.protocol !== 'mcp')
-      return replyError(ctx, res, 'UNKNOWN_SOURCE', 'no source by that name; ThoughtGate serves MCP sources at /mcp/<source>');
+    if (source?.protocol !== 'mcp') return replyError(ctx, res, 'UNKNOWN_SOURCE', 'no source by that name; ThoughtGate serves MCP sources at /mcp/<source>');
     return governed(ctx, req, res, snap, source);
   };
 
@@ -426,7 +425,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     const snap = current;
     if (!snap) return refuseA2a(ctx, res, UNREAD, 'NOT_CONFIGURED', noConfigReason);
     const source = snap.sources.get(name);
-    if (!source || source.protocol !== 'a2a') {
+    if (source?.protocol !== 'a2a') {
       // `…/a2a/billing` without the trailing slash makes the JS client fetch /a2a/.well-known/agent-card.json.
       const hint = name === '.well-known' ? " (an A2A client's base URL is $THOUGHTGATE_URL/a2a/<source>/, with the trailing slash)" : '';
       return refuseA2a(ctx, res, UNREAD, 'UNKNOWN_SOURCE', `no agent by that name; ThoughtGate serves A2A agents at /a2a/<source>/${hint}`);

@@ -16,19 +16,19 @@ import { cedarReadsText } from '../../policy/cedar/evaluate.js';
 import { a2aVersionOf, type A2aRow } from '../../policy/gates/a2a-methods.js';
 import { describeA2a, type A2aCall } from '../../policy/gates/a2a-operation.js';
 import { decide, type Decision } from '../../policy/gates/decide.js';
-import { enforce, EXPOSE_RULE } from '../../policy/gates/enforcement.js';
+import { enforce } from '../../policy/gates/enforcement.js';
 import type { A2aFacts, Operation } from '../../policy/gates/operation.js';
-import { methodLabel } from '../metrics.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { readBody, type BodyResult } from '../proxy/body.js';
 import { EDIT_CHARGE } from '../proxy/budget.js';
-import type { MessageOutcome, RequestContext } from '../proxy/context.js';
+import type { RequestContext } from '../proxy/context.js';
 import { relay, relayDispatched, streamTo, toClient } from '../proxy/forward.js';
 import { headerValue, mediaType } from '../proxy/headers.js';
 import { flushHead } from '../proxy/pipe.js';
 import { describeUpstreamError } from '../proxy/upstream.js';
 import { rewriteCard } from './card.js';
 import { classifyA2a, layoutOf, versionParam } from './classify.js';
+import { planA2a } from './plan.js';
 import { a2aError, type A2aAnswerShape, refuseA2a, rpcRequestError, UNREAD } from './errors.js';
 
 /** A call gates 1–3 let through (or sent for approval), as the hooks see it. */
@@ -227,51 +227,29 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
   const gates = { ...snap.gates, visibility: source.visibility };
   const { decision, audit } = enforce(gates, op, decide(gates, op, new Date()));
   const limited = decision.action === 'forward' ? ctx.rateLimiter.take(snap.rateLimits, op) : null;
-  const a2aFields = { version: call.version, binding: call.binding, skill: op.a2a.skill };
-  const outcome: MessageOutcome = {
-    method: op.method,
-    kind: notification ? 'notification' : 'request',
-    ...(op.target ? { target: op.target.name } : {}),
-    decision: limited ? 'deny' : decision.action,
-    gate: limited ? 'ratelimit' : decision.gate,
-    rule: limited ? limited.rule : 'rule' in decision ? decision.rule : undefined,
-    reason: limited ? limited.reason : decision.reason,
-    a2a: a2aFields,
-    ...('policies' in decision && decision.policies ? { policies: decision.policies } : {}),
-    ...(audit ? { audit: { would: audit.would, gate: audit.gate, rule: audit.rule, ...(audit.policies ? { policies: audit.policies } : {}) } } : {}),
-  };
-  ctx.messages = [outcome];
-  ctx.metrics.requests.inc({
-    source: source.name,
-    method: methodLabel(op.method),
-    decision: outcome.decision,
-    gate: outcome.gate ?? 'none',
-    rule: limited ? limited.rule : decision.action === 'hidden' ? EXPOSE_RULE : (('rule' in decision ? decision.rule : undefined) ?? 'none'),
-    protocol: 'a2a',
-  });
+  const plan = planA2a({ op, decision, audit, limited, notification });
+  ctx.messages = [plan.outcome];
+  ctx.metrics.requests.inc(plan.count);
   if (audit) ctx.audit.call(snap.policy, source.name, audit);
-  if (limited) {
-    ctx.metrics.rateLimited.inc({ source: source.name, rule: limited.rule });
-    return notification ? dropped(ctx, res) : refuseA2a(ctx, res, shape, 'RATE_LIMITED', limited.reason, limited.rule);
-  }
+  if (limited) ctx.metrics.rateLimited.inc({ source: source.name, rule: limited.rule });
   const g: A2aGovernedCall = { ...io, op, row, shape, body, method };
-  switch (decision.action) {
-    case 'deny':
-      return notification ? dropped(ctx, res) : refuseA2a(ctx, res, shape, decision.error, decision.reason, decision.rule);
-    case 'hidden':
-      // A hidden skill is answered as a skill the agent does not have (nothing is forwarded: an
-      // agent routes by content and would run a probe).
-      return notification ? dropped(ctx, res) : a2aError(ctx, res, shape, 'INVALID_PARAMS', `unknown skill ${JSON.stringify(op.a2a.skill)}`);
+  const a = plan.action;
+  switch (a.kind) {
+    case 'drop':
+      return dropped(ctx, res);
+    case 'refuse':
+      return refuseA2a(ctx, res, shape, a.name, a.reason, a.rule);
+    case 'a2a-error':
+      return a2aError(ctx, res, shape, a.name, a.reason);
     case 'approve':
-      if (notification) return dropped(ctx, res);
-      if (hooks.approve) return hooks.approve(g, decision);
+      if (hooks.approve) return hooks.approve(g, a.decision);
       return refuseA2a(
         ctx,
         res,
         shape,
         'APPROVAL_UNAVAILABLE',
-        `${decision.reason}; this sidecar cannot hold A2A calls for approval, so the call is not forwarded`,
-        decision.rule,
+        `${a.decision.reason}; this sidecar cannot hold A2A calls for approval, so the call is not forwarded`,
+        a.decision.rule,
       );
   }
   const refused = (await hooks.beforeForward?.(g)) ?? null;

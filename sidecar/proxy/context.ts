@@ -199,6 +199,11 @@ function cut<T extends string | undefined>(text: T): T {
   return (text === undefined || text.length <= LOG_TEXT_CHARS ? text : `${text.slice(0, LOG_TEXT_CHARS)}…`) as T;
 }
 
+/** An A2A call's log fields: protocol, version, binding and skill (never the message text). */
+function a2aLogFields(m: MessageOutcome): Record<string, string | undefined> {
+  return m.a2a ? { protocol: 'a2a', a2aVersion: m.a2a.version, binding: m.a2a.binding, skill: cut(m.a2a.skill || undefined) } : {};
+}
+
 /** The request span's last attributes: outcome only, names we bound (never arguments or reasons quoting the agent). */
 function endRequestSpan(span: Span, ctx: RequestContext, info: FinishInfo, decision: string): void {
   span.set({
@@ -423,7 +428,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
             reason: cut(info.reason ?? m.reason),
             arguments: m.arguments && { keys: m.arguments.keys.map((k) => boundedName(k)), bytes: m.arguments.bytes },
             ...(m.audit ? { audit: m.audit } : {}),
-            ...(m.a2a ? { protocol: 'a2a', a2aVersion: m.a2a.version, binding: m.a2a.binding, skill: cut(m.a2a.skill || undefined) } : {}),
+            ...a2aLogFields(m),
           });
         }
         if (msgs.length > LOG_MESSAGES_PER_REQUEST) {
