@@ -4,6 +4,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { type A2aAgent, type A2aClientKind, type A2aEvent, type A2aSdk, a2aClient, collect, runPython, startA2aAgent } from './support/a2a-peers.js';
 import { startTestSidecar, type TestSidecar } from './support/sidecar.js';
+import type { SpanRef } from '../lib/trace-context.js';
+import type { Attributes, Tracer } from '../lib/tracing-api.js';
 
 const STEP_MS = 150;
 
@@ -211,4 +213,62 @@ test('log lines and metrics name the protocol, the canonical method, version, bi
   const metrics = await (await fetch(`${tg.admin}/metrics`)).text();
   expect(metrics).toMatch(/thoughtgate_sidecar_requests_total\{[^}]*source="agent1",method="SendMessage"[^}]*protocol="a2a"[^}]*\} \d+/);
   expect(metrics).toMatch(/thoughtgate_sidecar_added_latency_seconds_count\{[^}]*source="agent1"[^}]*protocol="a2a"[^}]*\}/);
+});
+
+describe('with tracing on (the sendUpstream path)', () => {
+  interface Recorded {
+    name: string;
+    attributes: Attributes;
+    ended: boolean;
+  }
+  const spans: Recorded[] = [];
+  let n = 0;
+  const tracer: Tracer = {
+    on: true,
+    start(name, o) {
+      const rec: Recorded = { name, attributes: { ...(o?.attributes ?? {}) }, ended: false };
+      spans.push(rec);
+      const id = (++n).toString(16).padStart(16, '0');
+      return {
+        ref: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: id, sampled: true } satisfies SpanRef,
+        set: (a) => Object.assign(rec.attributes, a),
+        rename: (x) => {
+          rec.name = x;
+        },
+        fail: () => undefined,
+        link: () => undefined,
+        end: () => {
+          rec.ended = true;
+        },
+      };
+    },
+    shutdown: async () => undefined,
+  };
+  let traced: TestSidecar;
+  beforeAll(async () => {
+    traced = await startTestSidecar(config([{ name: 'agent1', url: a1.base }]), {}, { tracer });
+  });
+  afterAll(async () => {
+    await traced?.close();
+  });
+
+  test('the request span is named for the canonical method and says rpc.system a2a; the call still goes through', async () => {
+    const client = await a2aClient('js1-jsonrpc', `${traced.base}/a2a/agent1/`);
+    expect(await client.send('traced')).toMatchObject({ kind: 'message', text: 'echo: traced' });
+    const events = await collect(client.stream('count 2'));
+    expect(byKind(events, 'artifact').map((e) => e.text)).toEqual(['1 ', '2 ']);
+    await expect(client.cancelTask('t')).rejects.toThrow(/Denied by ThoughtGate rule/);
+    const server = spans.filter((s) => s.name.startsWith('a2a '));
+    expect(server.map((s) => s.name)).toEqual(expect.arrayContaining(['a2a GetAgentCard', 'a2a SendMessage', 'a2a SendStreamingMessage', 'a2a CancelTask']));
+    expect(server.find((s) => s.name === 'a2a SendMessage')?.attributes).toMatchObject({
+      'rpc.system': 'a2a',
+      'a2a.version': '1.0',
+      'a2a.binding': 'jsonrpc',
+      'thoughtgate.source': 'agent1',
+    });
+    expect(spans.find((s) => s.name === 'gate rules' && s.attributes['thoughtgate.rule'] === 'no-cancel')).toMatchObject({
+      attributes: { 'thoughtgate.decision': 'deny', 'rpc.method': 'CancelTask' },
+    });
+    expect(JSON.stringify(spans)).not.toContain('traced');
+  });
 });

@@ -29,6 +29,8 @@ import { describeUpstreamError } from '../proxy/upstream.js';
 import { rewriteCard } from './card.js';
 import { classifyA2a, layoutOf, versionParam } from './classify.js';
 import { planA2a } from './plan.js';
+import { traceA2aDecision, traceA2aRequest } from './trace.js';
+import { traceClock } from '../proxy/trace.js';
 import { a2aError, type A2aAnswerShape, refuseA2a, rpcRequestError, UNREAD } from './errors.js';
 
 /** A call gates 1–3 let through (or sent for approval), as the hooks see it. */
@@ -106,6 +108,7 @@ export async function handleA2a(
       res.setHeader('allow', 'GET');
       return a2aError(ctx, res, { ...UNREAD, binding: 'rest', version }, 'METHOD_NOT_FOUND', `${req.method} on the agent card`, 'Not found');
     }
+    traceA2aRequest(ctx, 'GetAgentCard', version, 'rest');
     return serveCard(io, { binding: 'rest', version, id: null, read: true }, 'GET', undefined, 'card');
   }
   if (ep.kind === 'jsonrpc') return jsonRpc(io, version);
@@ -224,11 +227,14 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
     return a2aError(ctx, res, shape, 'INVALID_PARAMS', d.reason);
   }
   const { op, row } = d;
+  const planStart = ctx.tracer.on ? traceClock() : 0;
+  traceA2aRequest(ctx, op.method, call.version, call.binding);
   const gates = { ...snap.gates, visibility: source.visibility };
   const { decision, audit } = enforce(gates, op, decide(gates, op, new Date()));
   const limited = decision.action === 'forward' ? ctx.rateLimiter.take(snap.rateLimits, op) : null;
   const plan = planA2a({ op, decision, audit, limited, notification });
   ctx.messages = [plan.outcome];
+  if (ctx.tracer.on) traceA2aDecision(ctx, plan.outcome, planStart);
   ctx.metrics.requests.inc(plan.count);
   if (audit) ctx.audit.call(snap.policy, source.name, audit);
   if (limited) ctx.metrics.rateLimited.inc({ source: source.name, rule: limited.rule });
