@@ -39,6 +39,18 @@ function rewriteUrl(url: unknown, binding: unknown, r: CardRewrite): string | nu
   return null; // GRPC, another binding, or a path the sidecar has no route for
 }
 
+/** The interfaces of a list the sidecar governs, their URLs rewritten; null when it is not a list. */
+function governedInterfaces(list: unknown, bindingKey: 'protocolBinding' | 'transport', r: CardRewrite): Record<string, unknown>[] | null {
+  if (!Array.isArray(list)) return null;
+  const kept: Record<string, unknown>[] = [];
+  for (const i of list) {
+    const it = record(i);
+    const url = it ? rewriteUrl(it['url'], it[bindingKey], r) : null;
+    if (it && url !== null) kept.push({ ...it, url });
+  }
+  return kept;
+}
+
 /** Filters and rewrites a parsed card; a card whose shape is not a card is refused (never passed unfiltered). */
 export function rewriteCard(raw: unknown, r: CardRewrite): CardResult {
   const card = record(raw);
@@ -57,28 +69,14 @@ export function rewriteCard(raw: unknown, r: CardRewrite): CardResult {
     out['skills'] = kept;
   }
 
-  if (card['supportedInterfaces'] !== undefined) {
-    const list = card['supportedInterfaces'];
-    if (!Array.isArray(list)) return { ok: false, reason: 'the agent card supportedInterfaces are not a list' };
-    const kept: Record<string, unknown>[] = [];
-    for (const i of list) {
-      const it = record(i);
-      const url = it ? rewriteUrl(it['url'], it['protocolBinding'], r) : null;
-      if (it && url !== null) kept.push({ ...it, url });
-    }
-    out['supportedInterfaces'] = kept;
-    changed = true;
-  }
-  if (card['additionalInterfaces'] !== undefined) {
-    const list = card['additionalInterfaces'];
-    if (!Array.isArray(list)) return { ok: false, reason: 'the agent card additionalInterfaces are not a list' };
-    const kept: Record<string, unknown>[] = [];
-    for (const i of list) {
-      const it = record(i);
-      const url = it ? rewriteUrl(it['url'], it['transport'], r) : null;
-      if (it && url !== null) kept.push({ ...it, url });
-    }
-    out['additionalInterfaces'] = kept;
+  for (const [key, bindingKey] of [
+    ['supportedInterfaces', 'protocolBinding'],
+    ['additionalInterfaces', 'transport'],
+  ] as const) {
+    if (card[key] === undefined) continue;
+    const kept = governedInterfaces(card[key], bindingKey, r);
+    if (kept === null) return { ok: false, reason: `the agent card ${key} are not a list` };
+    out[key] = kept;
     changed = true;
   }
   if (card['url'] !== undefined) {

@@ -4,6 +4,7 @@
 // the message, its metadata or a reason quoting the caller.
 import { methodLabel } from '../metrics.js';
 import type { MessageOutcome, RequestContext } from '../proxy/context.js';
+import { traceGate } from '../proxy/trace.js';
 
 export function traceA2aRequest(ctx: RequestContext, method: string, version: string, binding: string): void {
   if (ctx.span.ref === null) return;
@@ -14,19 +15,5 @@ export function traceA2aRequest(ctx: RequestContext, method: string, version: st
 
 /** The decision of one call, as a child span of the request's, made between `startMs` and now. */
 export function traceA2aDecision(ctx: RequestContext, o: MessageOutcome, startMs: number): void {
-  const parent = ctx.span.ref;
-  if (parent === null || o.gate === undefined) return;
-  ctx.tracer
-    .start(`gate ${o.gate}`, {
-      parent,
-      startTime: startMs,
-      attributes: {
-        'thoughtgate.gate': o.gate,
-        'thoughtgate.decision': o.decision,
-        'thoughtgate.rule': o.rule,
-        'thoughtgate.cedar.policy_ids': o.policies,
-        'rpc.method': methodLabel(o.method),
-      },
-    })
-    .end();
+  traceGate(ctx, o, startMs, { 'rpc.method': methodLabel(o.method) });
 }
