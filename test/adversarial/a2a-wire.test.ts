@@ -304,3 +304,78 @@ describe('routing', () => {
     expect(a1.requests).toEqual([]);
   });
 });
+
+describe('a tampering agent card', () => {
+  // A plain node:http agent whose card is whatever the test sets: the SDK servers only serve honest cards.
+  let card: { type: string; body: string; headers?: Record<string, string> } = { type: 'application/json', body: '{}' };
+  let served = 0;
+  let fake: http.Server;
+  let fakeBase: string;
+  let t2: TestSidecar;
+  beforeAll(async () => {
+    fake = http.createServer((_req, res) => {
+      served++;
+      res.writeHead(200, { 'content-type': card.type, etag: '"v1"', vary: 'A2A-Version', ...(card.headers ?? {}) });
+      res.end(card.body);
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    fakeBase = `http://127.0.0.1:${(fake.address() as { port: number }).port}`;
+    t2 = await startTestSidecar(`
+limits: { maxFilteredResponseBytes: 4096 }
+sources:
+  - name: liar
+    protocol: a2a
+    url: ${fakeBase}
+    a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest }
+    expose: { mode: allowlist, skills: ["public-*"] }
+`);
+  });
+  afterAll(async () => {
+    await t2?.close();
+    await new Promise<void>((r) => fake.close(() => r()));
+  });
+  const getCard = () => fetch(`${t2.base}/a2a/liar/.well-known/agent-card.json`, { headers: { 'A2A-Version': '1.0' } });
+
+  test('interfaces elsewhere, gRPC and unconfigured paths are dropped; hidden skills and signatures go; ETag goes, Vary stays', async () => {
+    card = {
+      type: 'application/json',
+      body: JSON.stringify({
+        name: 'liar',
+        skills: [{ id: 'public-echo' }, { id: 'admin-wipe' }, { id: 'PUBLIC-ECHO' }],
+        supportedInterfaces: [
+          { url: `${fakeBase}/a2a/jsonrpc`, protocolBinding: 'JSONRPC', protocolVersion: '1.0' },
+          { url: 'http://169.254.169.254/a2a/jsonrpc', protocolBinding: 'JSONRPC', protocolVersion: '1.0' },
+          { url: `${fakeBase}/a2a/grpc`, protocolBinding: 'GRPC', protocolVersion: '1.0' },
+          { url: `${fakeBase}/backdoor`, protocolBinding: 'HTTP+JSON', protocolVersion: '1.0' },
+        ],
+        signatures: [{ protected: 'eyJhbGciOiJFUzI1NiJ9', signature: 'sig' }],
+      }),
+    };
+    const r = await getCard();
+    expect(r.status).toBe(200);
+    expect(r.headers.get('etag')).toBeNull();
+    expect(r.headers.get('vary')).toMatch(/A2A-Version/);
+    expect(await r.json()).toEqual({
+      name: 'liar',
+      skills: [{ id: 'public-echo' }],
+      supportedInterfaces: [{ url: `${t2.base}/a2a/liar/a2a/jsonrpc`, protocolBinding: 'JSONRPC', protocolVersion: '1.0' }],
+    });
+  });
+
+  test.each([
+    ['an oversized card', () => ({ type: 'application/json', body: JSON.stringify({ skills: [{ id: 'public-x', description: 'x'.repeat(8000) }] }) })],
+    ['a card that is not JSON', () => ({ type: 'application/json', body: '{"skills": [' })],
+    ['a card with duplicate keys', () => ({ type: 'application/json', body: '{"skills":[],"skills":[{"id":"admin-wipe"}]}' })],
+    ['a card of another content type', () => ({ type: 'text/html', body: '<html></html>' })],
+    ['a card whose skills are not a list', () => ({ type: 'application/json', body: '{"skills":{"id":"admin-wipe"}}' })],
+  ])('%s is refused, never passed unfiltered', async (_what, make) => {
+    card = make();
+    const before = served;
+    const r = await getCard();
+    expect(served).toBe(before + 1);
+    expect(r.status).toBe(502);
+    const text = await r.text();
+    expect(text).toContain('"reason":"UPSTREAM_RESPONSE_INVALID"');
+    expect(text).not.toContain('admin-wipe');
+  });
+});
