@@ -34,7 +34,8 @@ import {
 import { ByteBudget } from './proxy/budget.js';
 import { checkHost, hostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
-import { handleA2a, type A2aHooks } from './a2a/handler.js';
+import { handleA2a, type A2aEnv } from './a2a/handler.js';
+import { CardSkills } from './a2a/skills.js';
 import { refuseA2a, UNREAD } from './a2a/errors.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
@@ -414,7 +415,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   };
 
   /** Task isolation, push egress and gate 4 for A2A (sidecar/a2a/handler.ts A2aHooks); none yet. */
-  const a2aHooks: A2aHooks = {};
+  const a2a: A2aEnv = { hooks: {}, skills: new CardSkills() };
 
   /** `/a2a/<source><sub>`: the same drain, not-configured and unknown-source answers as MCP's, in A2A's shape. */
   const routeA2a = async (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, name: string, sub: string): Promise<void> => {
@@ -431,7 +432,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       return refuseA2a(ctx, res, UNREAD, 'UNKNOWN_SOURCE', `no agent by that name; ThoughtGate serves A2A agents at /a2a/<source>/${hint}`);
     }
     if (req.method === 'GET') streams.add(res);
-    return handleA2a(ctx, req, res, snap, source, sub, a2aHooks);
+    return handleA2a(ctx, req, res, snap, source, sub, a2a);
   };
 
   /** A source's MCP endpoint, whichever listener and form reached it; its GET streams end at drain. */

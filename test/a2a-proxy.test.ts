@@ -27,8 +27,8 @@ rules:
     match: { method: CancelTask }
     action: deny
     reason: cancelling is not allowed here
-  - name: no-secret-skill
-    match: { skill: "secret*" }
+  - name: no-count-skill
+    match: { skill: "count" }
     action: deny
 defaultAction: forward
 ${extra}`;
@@ -133,11 +133,37 @@ describe.each(CELLS)('%s client, %s agent, through the sidecar', (kind, sdk) => 
     expect(hidden[0]).toBe(want.unknownSkill[0]);
     expect(hidden[1]).toMatch(want.unknownSkill[1]);
     // A skill denied by rule.
-    const secret = await errorOf(client.send('hi', { metadata: { skill: 'secret-thing' } }));
-    expect(secret[1]).toMatch(/Denied by ThoughtGate rule/);
+    const denySkill = await errorOf(client.send('count 2', { metadata: { skill: 'count' } }));
+    expect(denySkill[1]).toMatch(/Denied by ThoughtGate rule/);
     expect(agent.requests).toEqual([]);
     expect(agent.calls).toEqual([]);
   });
+});
+
+test('a skill the agent does not have is answered exactly as a hidden one; neither message reaches the agent', async () => {
+  const post = (skill: string) =>
+    fetch(`${tg.base}/a2a/agent1/a2a/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'SendMessage',
+        params: { message: { messageId: 'm1', role: 'ROLE_USER', parts: [{ text: 'x' }], metadata: { skill } } },
+      }),
+    });
+  a1.reset();
+  const answers: string[] = [];
+  for (const skill of ['wait', 'no-such-skill', 'Echo']) {
+    const r = await post(skill);
+    expect(r.status).toBe(200);
+    answers.push((await r.text()).replace(/"correlationId":"[^"]+"/, '').replace(/unknown skill \\"[^\\]*\\"/, 'unknown skill'));
+  }
+  expect(answers[0]).toContain('-32602');
+  expect(new Set(answers).size).toBe(1);
+  // At most the public card was read again to learn the agent's skills; no message went.
+  expect(a1.requests.every((r) => r.method === 'GET' && r.url === '/.well-known/agent-card.json')).toBe(true);
+  expect(a1.messages).toEqual([]);
 });
 
 test('the extended card is filtered by every route of both generations', async () => {

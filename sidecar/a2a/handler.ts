@@ -7,7 +7,7 @@
 //
 // Task isolation, push-URL egress and gate 4 plug in through A2aHooks (built elsewhere).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import type { A2aVersion } from '../../api/config.js';
 import type { A2aErrorName, ErrorName } from '../../api/errors.js';
 import { decodeUtf8Strict, parseJsonRpc, parseStrictJson } from '../../lib/jsonrpc.js';
@@ -27,7 +27,9 @@ import { headerValue, mediaType } from '../proxy/headers.js';
 import { flushHead } from '../proxy/pipe.js';
 import { describeUpstreamError } from '../proxy/upstream.js';
 import { rewriteCard } from './card.js';
-import { classifyA2a, layoutOf, versionParam } from './classify.js';
+import { cardPath, classifyA2a, layoutOf, versionParam } from './classify.js';
+import { type CardSkills, skillIdsOf } from './skills.js';
+import { isVisible } from '../../policy/gates/visibility.js';
 import { planA2a } from './plan.js';
 import { traceA2aDecision, traceA2aRequest } from './trace.js';
 import { traceClock } from '../proxy/trace.js';
@@ -75,6 +77,12 @@ export interface A2aHooks {
   approve?(call: A2aGovernedCall, decision: Decision & { action: 'approve' }): Promise<void>;
 }
 
+/** What the A2A endpoints of one sidecar share: the hooks, and the skills the agents' cards named. */
+export interface A2aEnv {
+  hooks: A2aHooks;
+  skills: CardSkills;
+}
+
 /** `sub`: the request target after /a2a/<source> (path and query). */
 export async function handleA2a(
   ctx: RequestContext,
@@ -83,7 +91,7 @@ export async function handleA2a(
   snap: Snapshot,
   source: CompiledSource,
   sub: string,
-  hooks: A2aHooks = {},
+  env: A2aEnv,
 ): Promise<void> {
   ctx.sourceLabel = source.name;
   ctx.protocol = 'a2a';
@@ -102,7 +110,7 @@ export async function handleA2a(
   const headers = source.headers();
   if (!headers.ok) return refuseA2a(ctx, res, { ...UNREAD, binding, version }, 'CREDENTIAL_UNAVAILABLE', `source "${source.name}": ${headers.reason}`);
   ctx.upstreamPath = ep.upstreamPath;
-  const io: Io = { ctx, req, res, snap, source, hooks };
+  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills };
   if (ep.kind === 'card') {
     if (req.method !== 'GET') {
       res.setHeader('allow', 'GET');
@@ -122,6 +130,7 @@ interface Io {
   snap: Snapshot;
   source: CompiledSource;
   hooks: A2aHooks;
+  skills: CardSkills;
 }
 
 /** Content types a binding accepts (the SDK servers' own rules), charset utf-8 or none. */
@@ -230,7 +239,10 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
   const planStart = ctx.tracer.on ? traceClock() : 0;
   traceA2aRequest(ctx, op.method, call.version, call.binding);
   const gates = { ...snap.gates, visibility: source.visibility };
-  const { decision, audit } = enforce(gates, op, decide(gates, op, new Date()));
+  // A skill the agent's cards do not name is answered as a hidden one, by the same path (gate 1).
+  const unknown = op.target?.kind === 'skill' && isVisible(source.visibility, 'skill', op.target.name) && !(await knownSkill(io, op.target.name));
+  const decided: Decision = unknown ? { action: 'hidden', gate: 'visibility', reason: 'skill is not in the agent card' } : decide(gates, op, new Date());
+  const { decision, audit } = enforce(gates, op, decided);
   const limited = decision.action === 'forward' ? ctx.rateLimiter.take(snap.rateLimits, op) : null;
   const plan = planA2a({ op, decision, audit, limited, notification });
   ctx.messages = [plan.outcome];
@@ -312,23 +324,8 @@ async function serveCard(io: Io, shape: A2aAnswerShape, method: string, body: st
     ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: 'a2a' });
     return refuseA2a(ctx, res, shape, 'UPSTREAM_RESPONSE_INVALID', `agent "${source.name}": ${reason}; the card is not passed unfiltered`);
   };
-  const type = mediaType(headers['content-type']);
-  if (type !== 'application/json' && type !== 'application/a2a+json') {
-    answer.resume();
-    return invalid('the card is not JSON');
-  }
-  const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
-  let text: string;
-  try {
-    text = await readBodyText(answer, { limitBytes: snap.maxFilteredResponseBytes, grow: (n) => hold.grow(n) });
-  } catch (err) {
-    hold.release();
-    if (!(err instanceof BodyError)) throw err;
-    return invalid(err.reason === 'too-large' ? 'the card exceeds limits.maxFilteredResponseBytes' : 'the card could not be read');
-  }
-  hold.release();
-  const parsed = parseStrictJson(text);
-  if (!parsed.ok) return invalid(`the card is not strict JSON (${parsed.reason})`);
+  const parsed = await readJsonAnswer(ctx, snap, headers, answer);
+  if (!parsed.ok) return invalid(parsed.reason);
   let out: unknown;
   const host = headerValue(req.headers.host) ?? '';
   const rewrite = {
@@ -345,11 +342,13 @@ async function serveCard(io: Io, shape: A2aAnswerShape, method: string, body: st
     else {
       const r = rewriteCard(rpc['result'], rewrite);
       if (!r.ok) return invalid(r.reason);
+      io.skills.seen(source, skillIdsOf(rpc['result']));
       out = { ...rpc, result: r.card };
     }
   } else {
     const r = rewriteCard(parsed.value, rewrite);
     if (!r.ok) return invalid(r.reason);
+    io.skills.seen(source, skillIdsOf(parsed.value));
     out = r.card;
   }
   const text2 = JSON.stringify(out);
@@ -360,4 +359,53 @@ async function serveCard(io: Io, shape: A2aAnswerShape, method: string, body: st
   ctx.markResponseStart();
   res.end(text2);
   ctx.finish({ status: statusCode });
+}
+
+/** An answer read whole within limits.maxFilteredResponseBytes and the byte budget, as strict JSON; or why not. */
+async function readJsonAnswer(
+  ctx: RequestContext,
+  snap: Snapshot,
+  headers: Record<string, string | string[] | undefined>,
+  answer: Readable,
+): Promise<{ ok: true; value: unknown } | { ok: false; reason: string }> {
+  const type = mediaType(headers['content-type']);
+  if (type !== 'application/json' && type !== 'application/a2a+json') {
+    answer.resume();
+    return { ok: false, reason: 'the card is not JSON' };
+  }
+  const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
+  try {
+    const text = await readBodyText(answer, { limitBytes: snap.maxFilteredResponseBytes, grow: (n) => hold.grow(n) });
+    const parsed = parseStrictJson(text);
+    return parsed.ok ? parsed : { ok: false, reason: `the card is not strict JSON (${parsed.reason})` };
+  } catch (err) {
+    if (!(err instanceof BodyError)) throw err;
+    return { ok: false, reason: err.reason === 'too-large' ? 'the card exceeds limits.maxFilteredResponseBytes' : 'the card could not be read' };
+  } finally {
+    hold.release();
+  }
+}
+
+/**
+ * Whether the agent's cards name `skill`: from the cards served so far, else from its public card,
+ * fetched again at most once per REFRESH_MS (skills.ts). A card that cannot be read names nothing.
+ */
+async function knownSkill(io: Io, skill: string): Promise<boolean> {
+  const { ctx, req, snap, source, skills } = io;
+  if (skills.has(source, skill)) return true;
+  if (!skills.mayRefresh(source)) return false;
+  const callPath = ctx.upstreamPath;
+  ctx.upstreamPath = cardPath(source.url.pathname);
+  let ids: string[] = [];
+  try {
+    const up = await ctx.sendUpstream(source, req, 'GET', undefined, true);
+    if (up.ok && up.response.statusCode === 200) {
+      const parsed = await readJsonAnswer(ctx, snap, up.response.headers, up.response.body);
+      if (parsed.ok) ids = skillIdsOf(parsed.value);
+    } else if (up.ok) up.response.body.resume();
+  } finally {
+    ctx.upstreamPath = callPath;
+  }
+  skills.seen(source, ids, true);
+  return skills.has(source, skill);
 }

@@ -29,8 +29,8 @@ sources:
 ${source('agent1', a1.base)}${source('agent03', a03.base)}${source('only10', a1.base, ", versions: ['1.0']")}  - name: mcp
     url: ${mcpUpstream}/mcp
 rules:
-  - { name: no-send-audited, match: { source: agent03, method: SendMessage, skill: audited }, action: deny, enforcement: audit }
-  - { name: no-send, match: { method: SendMessage, skill: forbidden }, action: deny }
+  - { name: no-send-audited, match: { source: agent03, method: SendMessage, skill: wait }, action: deny, enforcement: audit }
+  - { name: no-send, match: { method: SendMessage, skill: count }, action: deny }
 defaultAction: forward
 `);
 });
@@ -164,11 +164,11 @@ const CASES: Case[] = [
   { what: 'a skill that is not a string', path: '/a2a/jsonrpc', body: rpc('message/send', { message: msg03('s', { skill: ['echo'] }) }), code: -32602 },
   { what: 'a part with no kind', path: '/a2a/jsonrpc', body: rpc('message/send', { message: { ...msg03('x'), parts: [{ text: 'x' }] } }), code: -32602 },
   // Rules: a skill spelt in another case is not the rule's skill, but a denied one stays denied in either generation
-  { what: 'a denied skill (0.3)', path: '/a2a/jsonrpc', body: rpc('message/send', { message: msg03('f', { skill: 'forbidden' }) }), code: -32053 },
+  { what: 'a denied skill (0.3)', path: '/a2a/jsonrpc', body: rpc('message/send', { message: msg03('f', { skill: 'count' }) }), code: -32053 },
   {
     what: 'a denied skill (1.0)',
     path: '/a2a/jsonrpc',
-    body: rpc('SendMessage', { message: msg10('f', { skill: 'forbidden' }) }),
+    body: rpc('SendMessage', { message: msg10('f', { skill: 'count' }) }),
     headers: { 'a2a-version': '1.0' },
     code: -32053,
   },
@@ -234,8 +234,8 @@ describe.each<A2aSdk>(['1.3.0', '0.3.14'])('the %s agent', (sdk) => {
     });
     if (c.code !== undefined) expect({ code: rpcCode(r.json), text: r.text }).toMatchObject({ code: c.code });
     if (c.status !== undefined) expect({ status: r.status, text: r.text }).toMatchObject({ status: c.status });
-    // Nothing of it reached the agent.
-    expect(agent.requests).toEqual([]);
+    // Nothing of it reached the agent (the sidecar may read the public card to learn the agent's skills).
+    expect(agent.requests.filter((q) => !(q.method === 'GET' && q.url === '/.well-known/agent-card.json'))).toEqual([]);
     expect(agent.calls).toEqual([]);
   });
 
@@ -251,7 +251,7 @@ describe.each<A2aSdk>(['1.3.0', '0.3.14'])('the %s agent', (sdk) => {
   test('a notification (no id) is governed: a denied one gets no answer and does not run', async () => {
     const { agent, name } = agents()[sdk];
     agent.reset();
-    const body = JSON.stringify({ jsonrpc: '2.0', method: 'message/send', params: { message: msg03('n', { skill: 'forbidden' }) } });
+    const body = JSON.stringify({ jsonrpc: '2.0', method: 'message/send', params: { message: msg03('n', { skill: 'count' }) } });
     const r = await send(`/a2a/${name}/a2a/jsonrpc`, { body });
     expect(r.status).toBe(202);
     expect(r.text).toBe('');
@@ -270,7 +270,7 @@ test('a version the source does not allow is refused (a2a.versions)', async () =
 
 test('audit mode forwards what enforce would deny, with a record', async () => {
   a03.reset();
-  const r = await send('/a2a/agent03/a2a/jsonrpc', { body: rpc('message/send', { message: msg03('audited', { skill: 'audited' }) }) });
+  const r = await send('/a2a/agent03/a2a/jsonrpc', { body: rpc('message/send', { message: msg03('audited', { skill: 'wait', delayMs: 1 }) }) });
   expect(r.status).toBe(200);
   expect(a03.messages.map((m) => m.text)).toEqual(['audited']);
   const line = tg.logs().find((l) => l['msg'] === 'request' && l['rule'] === 'no-send-audited');
