@@ -19,6 +19,7 @@ ${agents
     url: ${a.url}
     a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest, skillFrom: metadata.skill }
     expose: { mode: blocklist, skills: ["wait"] }
+    headers: { X-Agent-Key: "k-\${AGENT_KEY}" }
 `,
   )
   .join('')}
@@ -46,6 +47,7 @@ beforeAll(async () => {
       { name: 'agent1', url: a1.base },
       { name: 'agent03', url: a03.base },
     ]),
+    { AGENT_KEY: 'from-env' },
   );
 });
 afterAll(async () => {
@@ -107,8 +109,9 @@ describe.each(CELLS)('%s client, %s agent, through the sidecar', (kind, sdk) => 
     const sent = await client.send('hello there', { metadata: { note: kind } });
     expect(sent).toMatchObject({ kind: 'message', text: 'echo: hello there' });
     expect(agent.messages.map((m) => m.text)).toEqual(['hello there']);
-    // Everything the agent received came through the sidecar.
+    // Everything the agent received came through the sidecar, with the source's configured header.
     expect(agent.requests.every((r) => String(r.headers['via'] ?? '').includes('thoughtgate'))).toBe(true);
+    expect(agent.requests.map((r) => r.headers['x-agent-key'])).toEqual(agent.requests.map(() => 'k-from-env'));
 
     const events = await collect(client.stream('count 4'));
     const taskId = byKind(events, 'task')[0]!.taskId;
@@ -272,7 +275,7 @@ describe('with tracing on (the sendUpstream path)', () => {
   };
   let traced: TestSidecar;
   beforeAll(async () => {
-    traced = await startTestSidecar(config([{ name: 'agent1', url: a1.base }]), {}, { tracer });
+    traced = await startTestSidecar(config([{ name: 'agent1', url: a1.base }]), { AGENT_KEY: 'x' }, { tracer });
   });
   afterAll(async () => {
     await traced?.close();

@@ -199,9 +199,9 @@ function cut<T extends string | undefined>(text: T): T {
   return (text === undefined || text.length <= LOG_TEXT_CHARS ? text : `${text.slice(0, LOG_TEXT_CHARS)}…`) as T;
 }
 
-/** An A2A call's log fields: protocol, version, binding and skill (never the message text). */
+/** An A2A call's log fields: version, binding and skill (never the message text); `protocol` is on every line. */
 function a2aLogFields(m: MessageOutcome): Record<string, string | undefined> {
-  return m.a2a ? { protocol: 'a2a', a2aVersion: m.a2a.version, binding: m.a2a.binding, skill: cut(m.a2a.skill || undefined) } : {};
+  return m.a2a ? { a2aVersion: m.a2a.version, binding: m.a2a.binding, skill: cut(m.a2a.skill || undefined) } : {};
 }
 
 /** The request span's last attributes: outcome only, names we bound (never arguments or reasons quoting the agent). */
@@ -412,6 +412,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         status: info.status,
         latencyMs: Number(end - t0) / 1e6,
         addedMs: Math.max(0, added) / 1e6,
+        protocol: ctx.protocol,
       };
       const msgs = info.messages ?? ctx.messages;
       if (msgs.length === 0) {
