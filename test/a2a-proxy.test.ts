@@ -2,7 +2,18 @@
 // generations, the sidecar between them at /a2a/<source>/. Asserts on what reached the agent (its
 // recorders) as well as on what the clients saw.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { type A2aAgent, type A2aClientKind, type A2aEvent, type A2aSdk, a2aClient, collect, runPython, startA2aAgent } from './support/a2a-peers.js';
+import {
+  type A2aAgent,
+  type A2aClientKind,
+  type A2aEvent,
+  type A2aSdk,
+  type A2aWebhook,
+  a2aClient,
+  collect,
+  runPython,
+  startA2aAgent,
+  startA2aWebhook,
+} from './support/a2a-peers.js';
 import { startTestSidecar, type TestSidecar } from './support/sidecar.js';
 import type { SpanRef } from '../lib/trace-context.js';
 import type { Attributes, Tracer } from '../lib/tracing-api.js';
@@ -299,5 +310,47 @@ describe('with tracing on (the sendUpstream path)', () => {
       attributes: { 'thoughtgate.decision': 'deny', 'rpc.method': 'CancelTask' },
     });
     expect(JSON.stringify(spans)).not.toContain('traced');
+  });
+});
+
+describe('plumbing through the sidecar: resubscribe, cancel, push configs', () => {
+  let open: TestSidecar;
+  let hook: A2aWebhook;
+  beforeAll(async () => {
+    hook = await startA2aWebhook();
+    open = await startTestSidecar(`
+sources:
+  - { name: agent1, protocol: a2a, url: ${a1.base}, a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest } }
+  - { name: agent03, protocol: a2a, url: ${a03.base}, a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest } }
+defaultAction: forward
+`);
+  });
+  afterAll(async () => {
+    await open?.close();
+    await hook?.close();
+  });
+
+  test.each<[A2aClientKind, A2aSdk]>([
+    ['js1-jsonrpc', '1.3.0'],
+    ['js1-rest', '1.3.0'],
+    ['js1-compat-rest', '1.3.0'],
+    ['js03-jsonrpc', '0.3.14'],
+  ])('%s against the %s agent', async (kind, sdk) => {
+    const { agent, name } = agentOf(sdk);
+    const client = await a2aClient(kind, `${open.base}/a2a/${name}/`);
+    const long = client.stream('wait');
+    const first = (await long.next()).value as A2aEvent;
+    const id = first.kind === 'task' ? first.taskId : '';
+    expect(id).not.toBe('');
+    const resub = client.resubscribe(id);
+    expect((await resub.next()).value).toMatchObject({ kind: 'task', taskId: id });
+    expect(await client.pushSet(id, { id: 'cfg-1', url: hook.url, token: 'tok-1' })).toMatchObject({ taskId: id, id: 'cfg-1' });
+    expect((await client.pushList(id)).map((c) => c.id)).toEqual(['cfg-1']);
+    expect(await client.pushGet(id, 'cfg-1')).toMatchObject({ id: 'cfg-1', url: hook.url });
+    expect(await client.cancelTask(id)).toMatchObject({ id, state: 'canceled' });
+    const rest = await collect(long);
+    expect(rest.at(-1)).toMatchObject({ kind: 'status', state: 'canceled' });
+    expect((await collect(resub)).at(-1)).toMatchObject({ kind: 'status', state: 'canceled' });
+    expect(agent.tasks.get(id)?.state).toBe('canceled');
   });
 });
