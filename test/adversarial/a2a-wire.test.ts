@@ -315,7 +315,7 @@ describe('a tampering agent card', () => {
     await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
     fakeBase = `http://127.0.0.1:${(fake.address() as { port: number }).port}`;
     t2 = await startTestSidecar(`
-limits: { maxFilteredResponseBytes: 4096 }
+limits: { maxFilteredResponseBytes: 4096, maxBodyBytes: 2048 }
 sources:
   - name: liar
     protocol: a2a
@@ -354,6 +354,20 @@ sources:
       skills: [{ id: 'public-echo' }],
       supportedInterfaces: [{ url: `${t2.base}/a2a/liar/a2a/jsonrpc`, protocolBinding: 'JSONRPC', protocolVersion: '1.0' }],
     });
+  });
+
+  test('a body over limits.maxBodyBytes is refused (413) before any of it is decided or sent', async () => {
+    const before = served;
+    const big = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'message/send',
+      params: { message: { kind: 'message', messageId: 'm', role: 'user', parts: [{ kind: 'text', text: 'x'.repeat(4096) }] } },
+    });
+    const r = await fetch(`${t2.base}/a2a/liar/a2a/jsonrpc`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+    expect(r.status).toBe(413);
+    expect(((await r.json()) as { error: { code: number } }).error.code).toBe(a2aCode('REQUEST_TOO_LARGE'));
+    expect(served).toBe(before);
   });
 
   test.each([
