@@ -107,6 +107,9 @@ export async function handleA2a(
   const v = a2aVersionOf(req.headers['a2a-version'], versionParam(ep.query), a2a.versions);
   if (!v.ok) return a2aError(ctx, res, { ...UNREAD, binding }, 'VERSION_NOT_SUPPORTED', v.reason, `Supported versions: ${a2a.versions.join(', ')}`);
   const version = v.version;
+  // The version told by the query alone: the 1.3.0 and Python servers read only the header, so the
+  // agent is told the version the gates decided on (else it runs the call as 0.3).
+  if (req.headers['a2a-version'] === undefined) req.headers['a2a-version'] = version;
   const headers = source.headers();
   if (!headers.ok) return refuseA2a(ctx, res, { ...UNREAD, binding, version }, 'CREDENTIAL_UNAVAILABLE', `source "${source.name}": ${headers.reason}`);
   ctx.upstreamPath = ep.upstreamPath;

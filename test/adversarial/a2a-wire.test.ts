@@ -387,3 +387,12 @@ sources:
     expect(text).not.toContain('admin-wipe');
   });
 });
+
+test('a version told by the query alone reaches the agent as the header it reads: decided and run as 1.0', async () => {
+  a1.reset();
+  const r = await send('/a2a/agent1/a2a/jsonrpc?A2A-Version=1.0', { body: rpc('SendMessage', { message: msg10('by query') }) });
+  expect(r.status).toBe(200);
+  expect(r.json).toMatchObject({ result: expect.anything() });
+  expect(r.json?.error).toBeUndefined();
+  expect(a1.requests.at(-1)?.headers['a2a-version']).toBe('1.0');
+});
