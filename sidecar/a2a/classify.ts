@@ -56,9 +56,15 @@ export function classifyA2a(sub: string, layout: A2aLayout): A2aEndpoint {
   return { kind: 'refused', reason: 'not an A2A endpoint of this agent (its card, JSON-RPC path or REST routes)' };
 }
 
-/** The A2A-Version query parameter's values (the spec lets a client send it instead of the header). */
-export function versionParam(query: string): string | string[] | undefined {
+/** A query parameter's values: undefined when absent, a string once, an array when repeated. */
+function queryParam(query: string, name: string): string | string[] | undefined {
   if (query === '' || query === '?') return undefined;
-  const all = new URLSearchParams(query.slice(1)).getAll('A2A-Version');
+  const all = new URLSearchParams(query.slice(1)).getAll(name);
   return all.length === 0 ? undefined : all.length === 1 ? all[0] : all;
 }
+
+/** The A2A-Version query parameter's values (the spec lets a client send it instead of the header). */
+export const versionParam = (query: string) => queryParam(query, 'A2A-Version');
+
+/** The `tenant` query parameter (the JS 1.3.0 REST server reads it when the path names none). */
+export const tenantParam = (query: string) => queryParam(query, 'tenant');

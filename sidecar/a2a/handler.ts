@@ -14,7 +14,7 @@ import { decodeUtf8Strict, parseJsonRpc, parseStrictJson } from '../../lib/jsonr
 import { BodyError, readBodyText } from '../../lib/read-body.js';
 import { cedarReadsText } from '../../policy/cedar/evaluate.js';
 import { a2aVersionOf, type A2aRow } from '../../policy/gates/a2a-methods.js';
-import { describeA2a, type A2aCall } from '../../policy/gates/a2a-operation.js';
+import { describeA2a, tenantOf, type A2aCall } from '../../policy/gates/a2a-operation.js';
 import { decide, type Decision } from '../../policy/gates/decide.js';
 import { enforce } from '../../policy/gates/enforcement.js';
 import type { A2aFacts, Operation } from '../../policy/gates/operation.js';
@@ -27,7 +27,7 @@ import { headerValue, mediaType } from '../proxy/headers.js';
 import { flushHead } from '../proxy/pipe.js';
 import { describeUpstreamError } from '../proxy/upstream.js';
 import { rewriteCard } from './card.js';
-import { cardPath, classifyA2a, layoutOf, versionParam } from './classify.js';
+import { cardPath, classifyA2a, layoutOf, tenantParam, versionParam } from './classify.js';
 import { type CardSkills, skillIdsOf } from './skills.js';
 import { isVisible } from '../../policy/gates/visibility.js';
 import { planA2a } from './plan.js';
@@ -113,7 +113,7 @@ export async function handleA2a(
   const headers = source.headers();
   if (!headers.ok) return refuseA2a(ctx, res, { ...UNREAD, binding, version }, 'CREDENTIAL_UNAVAILABLE', `source "${source.name}": ${headers.reason}`);
   ctx.upstreamPath = ep.upstreamPath;
-  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills };
+  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills, query: ep.query };
   if (ep.kind === 'card') {
     if (req.method !== 'GET') {
       res.setHeader('allow', 'GET');
@@ -134,6 +134,8 @@ interface Io {
   source: CompiledSource;
   hooks: A2aHooks;
   skills: CardSkills;
+  /** The request's query ("" or "?…"), as forwarded. */
+  query: string;
 }
 
 /** Content types a binding accepts (the SDK servers' own rules), charset utf-8 or none. */
@@ -239,6 +241,14 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
     return a2aError(ctx, res, shape, 'INVALID_PARAMS', d.reason);
   }
   const { op, row } = d;
+  // The tenant may also come from the query (the JS 1.3.0 REST server reads it there): it must
+  // agree with the path's and the body's, and Cedar sees the one the agent will use.
+  const tenant = tenantOf(op.a2a.tenant || undefined, tenantParam(io.query), undefined);
+  if (!tenant.ok) {
+    ctx.messages = [{ method: cut(call.method), kind: notification ? 'notification' : 'request', decision: 'invalid', reason: tenant.reason }];
+    return a2aError(ctx, res, shape, 'INVALID_PARAMS', tenant.reason);
+  }
+  op.a2a.tenant = tenant.tenant;
   const planStart = ctx.tracer.on ? traceClock() : 0;
   traceA2aRequest(ctx, op.method, call.version, call.binding);
   const gates = { ...snap.gates, visibility: source.visibility };

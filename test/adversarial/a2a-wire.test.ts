@@ -206,6 +206,20 @@ const CASES: Case[] = [
     status: 400,
   },
   {
+    what: 'a tenant in the query other than the body names',
+    path: '/a2a/rest/message:send?tenant=other',
+    body: JSON.stringify({ message: msg10('t'), tenant: 'mine' }),
+    headers: { 'a2a-version': '1.0' },
+    status: 400,
+  },
+  {
+    what: 'a tenant twice in the query',
+    path: '/a2a/rest/message:send?tenant=a&tenant=b',
+    body: JSON.stringify({ message: msg10('t') }),
+    headers: { 'a2a-version': '1.0' },
+    status: 400,
+  },
+  {
     what: 'a REST body as text/plain',
     path: '/a2a/rest/message:send',
     body: JSON.stringify({ message: msg10('t') }),
