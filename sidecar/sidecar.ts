@@ -13,6 +13,7 @@ import { transparentHandlers } from './capture/transparent.js';
 import type { ApprovalBackend } from './approvals/backend.js';
 import type { ApprovalChannelInfo } from './approvals/engine.js';
 import { bufferedExecutor } from './approvals/upstream.js';
+import { a2aApprovalHook } from './approvals/a2a.js';
 import { approvalInterceptor } from './approvals/interceptor.js';
 import { adoptedOwner, createApprovalRuntime, type ApprovalRuntime } from './approvals/runtime.js';
 import { UpstreamHealth } from './health.js';
@@ -414,8 +415,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     return governed(ctx, req, res, snap, source);
   };
 
-  /** Task isolation, push egress and gate 4 for A2A (sidecar/a2a/handler.ts A2aHooks); none yet. */
-  const a2a: A2aEnv = { hooks: {}, skills: new CardSkills() };
+  /** Task isolation, push egress (not yet) and gate 4 for A2A (sidecar/a2a/handler.ts A2aHooks). */
+  const a2a: A2aEnv = { hooks: { ...(approvals ? { approve: a2aApprovalHook(approvals) } : {}) }, skills: new CardSkills() };
 
   /** `/a2a/<source><sub>`: the same drain, not-configured and unknown-source answers as MCP's, in A2A's shape. */
   const routeA2a = async (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, name: string, sub: string): Promise<void> => {
