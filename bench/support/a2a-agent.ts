@@ -53,7 +53,11 @@ function card(base: string): string {
     capabilities: { streaming: true },
     defaultInputModes: ['text'],
     defaultOutputModes: ['text'],
-    skills: [{ id: 'echo', name: 'Echo', description: 'echo', tags: [] }],
+    // Every skill the bench's messages name (the sidecar answers a skill its cards do not list as hidden).
+    skills: [
+      { id: 'echo', name: 'Echo', description: 'echo', tags: [] },
+      { id: 'count', name: 'Count', description: 'a stream', tags: [] },
+    ],
   });
 }
 
