@@ -176,14 +176,21 @@ export function ownerCheck(table: TaskOwners, source: string, owner: string, fac
   return null;
 }
 
-/** The agent's own answer to an unknown task, for the client's binding and version (api/a2a-errors.ts). */
+/**
+ * The agent's own answer to an unknown task, for the client's binding and version (api/a2a-errors.ts).
+ * `sse`: a 0.3 JSON-RPC stream method (tasks/resubscribe, message/stream) — the SDK agents answer
+ * those with HTTP 200, `text/event-stream` and one `event: error` event carrying the JSON-RPC error
+ * (both SDKs for tasks/resubscribe; the 0.3.14 agent for message/stream), and the 0.3.14 client
+ * accepts nothing else on a stream (a JSON body is "Invalid response Content-Type for SSE stream").
+ */
 export function taskNotFoundAnswer(
   r: TaskNotFound,
   version: A2aVersionName,
   binding: A2aBinding,
-): { binding: 'jsonrpc'; error: JsonRpcError } | { binding: 'rest'; error: A2aRestError } {
+  stream = false,
+): { binding: 'jsonrpc'; error: JsonRpcError; sse: boolean } | { binding: 'rest'; error: A2aRestError } {
   return binding === 'jsonrpc'
-    ? { binding, error: a2aJsonRpcError(version, 'TASK_NOT_FOUND', r.message) }
+    ? { binding, error: a2aJsonRpcError(version, 'TASK_NOT_FOUND', r.message), sse: stream && version === '0.3' }
     : { binding, error: a2aRestError(version, 'TASK_NOT_FOUND', r.message) };
 }
 
