@@ -117,7 +117,14 @@ describe('CRDs on a real kube-apiserver', () => {
     'stored nothing from the invalid samples',
     async () => {
       const names = (await getJson(['get', '-n', NS, 'thoughtgate'])).items.map((i: { metadata: { name: string } }) => i.metadata.name).sort();
-      expect(names).toEqual(['6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b', 'everything', 'platform-approvals', 'research-agents', 'writers-rollout']);
+      expect(names).toEqual([
+        '6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b',
+        'billing-agents',
+        'everything',
+        'platform-approvals',
+        'research-agents',
+        'writers-rollout',
+      ]);
     },
     STEP_TIMEOUT,
   );

@@ -156,17 +156,7 @@ export function explainCall(target: Target, call: Call): Explanation {
   }
   const inputs = { ...g.snapshot.gates, visibility: source.visibility };
   const a2aSource = g.doc.sources.find((s) => s.name === source.name && protocolOf(s) === 'a2a');
-  // The message as the proxy parses it: describeMessage reads the method and params and puts a
-  // resource URI in canonical form; an A2A call (JSON-RPC, its version told by the method's
-  // spelling) is read by describeA2a as the A2A handler reads it.
-  const raw = JSON.stringify({ jsonrpc: '2.0', id: 1, method: call.method, params: call.params });
-  const d = a2aSource
-    ? describeA2a(
-        source.name,
-        { version: isA2aMethod(call.method) ? '1.0' : '0.3', binding: 'jsonrpc', method: call.method, params: call.params },
-        { skillFrom: a2aSource.a2a?.skillFrom, text: cedarReadsText(inputs.cedar) },
-      )
-    : describeMessage(source.name, { method: call.method, params: call.params, raw });
+  const d = describeCall(source.name, a2aSource, call, inputs.cedar);
   if (!d.ok) {
     // plan.ts answers -32602 Invalid params, gate transport (A2A: -32601 for a method of no version).
     const code = 'error' in d && d.error === 'method' ? -32601 : -32602;
@@ -201,12 +191,44 @@ export function explainCall(target: Target, call: Call): Explanation {
   if (gates.visibility) explanation.exposedBy = exposedBy(exposeOf(g.doc, source.name), gates.visibility.kind, gates.visibility.name, gates.visibility.exposed);
   const match = ruleMatchOf(g.doc, gates);
   if (match !== undefined) explanation.ruleMatch = match;
-  const o = explanation.outcome;
+  decorateOutcome(explanation.outcome, decision, g, call, a2aSource !== undefined);
+  return explanation;
+}
+
+/**
+ * The message as the proxy parses it: describeMessage reads the method and params and puts a
+ * resource URI in canonical form; an A2A call (JSON-RPC, its version told by the method's spelling)
+ * is read by describeA2a as the A2A handler reads it.
+ */
+function describeCall(
+  sourceName: string,
+  a2aSource: PolicyDocument['sources'][number] | undefined,
+  call: Call,
+  cedar: Parameters<typeof cedarReadsText>[0],
+): ReturnType<typeof describeA2a> | ReturnType<typeof describeMessage> {
+  if (a2aSource)
+    return describeA2a(
+      sourceName,
+      { version: isA2aMethod(call.method) ? '1.0' : '0.3', binding: 'jsonrpc', method: call.method, params: call.params },
+      { skillFrom: a2aSource.a2a?.skillFrom, text: cedarReadsText(cedar) },
+    );
+  const raw = JSON.stringify({ jsonrpc: '2.0', id: 1, method: call.method, params: call.params });
+  return describeMessage(sourceName, { method: call.method, params: call.params, raw });
+}
+
+/** What the outcome adds to the gates' decision: the rule and policies, the error as sent, gate 4's timeout and availability. */
+function decorateOutcome(
+  o: Explanation['outcome'],
+  decision: ReturnType<typeof decide>,
+  g: Extract<ReturnType<Target['governing']>, { ok: true }>,
+  call: Call,
+  a2a: boolean,
+): void {
   if (decision.action !== 'hidden') {
     if (decision.rule !== undefined) o.rule = decision.rule;
     if (decision.policies !== undefined) o.cedarPolicies = decision.policies;
   }
-  if (decision.action === 'deny') o.error = a2aSource ? { code: a2aCode(decision.error), name: decision.error } : errorOf(decision.error);
+  if (decision.action === 'deny') o.error = a2a ? { code: a2aCode(decision.error), name: decision.error } : errorOf(decision.error);
   if (decision.action === 'approve') {
     // Gate 4's timeout, as the approval engine picks it: the rule's, else the channel's (standalone), else approvals.defaultTimeout.
     o.channel = decision.channel;
@@ -218,5 +240,4 @@ export function explainCall(target: Target, call: Call): Explanation {
     if (!g.approvals) o.approvalUnavailable = 'this config has no approvalChannels: the sidecar answers -32006 APPROVAL_UNAVAILABLE';
     else if (call.method !== 'tools/call') o.approvalUnavailable = 'only tools/call can be approved: the sidecar answers -32006 APPROVAL_UNAVAILABLE';
   }
-  return explanation;
 }
