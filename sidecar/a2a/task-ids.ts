@@ -101,6 +101,9 @@ function decodeString(raw: Buffer): string | null {
  */
 export class JsonIdScanner {
   private readonly stack: Frame[] = [];
+  /** Containers open below the deepest one a watched id can be in: counted, not kept (memory stays bounded whatever the nesting). */
+  private deeper = 0;
+  private readonly maxFrames: number;
   private inString = false;
   private escape = false;
   /** The string being read is a key (kept while short) or a watched value (kept, bounded). */
@@ -114,7 +117,9 @@ export class JsonIdScanner {
     private readonly root: readonly string[],
     private readonly onId: (kind: IdKind, id: string) => void,
     private readonly maxIdBytes = 4096,
-  ) {}
+  ) {
+    this.maxFrames = root.length + 2;
+  }
 
   /** Whether a watched value is open at the end of the last chunk (its bytes are held). */
   get holding(): boolean {
@@ -149,19 +154,26 @@ export class JsonIdScanner {
     this.parts = [];
     this.bytes = 0;
     const top = this.stack[this.stack.length - 1];
-    if (top?.object && top.expectKey) this.collect = 'key';
+    if (this.deeper > 0) this.collect = null;
+    else if (top?.object && top.expectKey) this.collect = 'key';
     else this.collect = top ? idAt(this.root, this.path()) : null;
     return this.collect !== null && this.collect !== 'key';
   }
 
   /** Any byte outside a string: brackets, ":" and "," move the stack; the rest is skipped. */
   private structure(c: number): void {
+    if (this.deeper > 0) {
+      if (c === LBRACE || c === LBRACKET) this.deeper++;
+      else if (c === RBRACE || c === RBRACKET) this.deeper--;
+      return;
+    }
     const top = this.stack[this.stack.length - 1];
     switch (c) {
       case LBRACE:
       case LBRACKET:
         this.started = true;
-        this.stack.push({ object: c === LBRACE, key: null, expectKey: c === LBRACE });
+        if (this.stack.length >= this.maxFrames) this.deeper = 1;
+        else this.stack.push({ object: c === LBRACE, key: null, expectKey: c === LBRACE });
         break;
       case RBRACE:
       case RBRACKET:

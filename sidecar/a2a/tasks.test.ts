@@ -250,6 +250,16 @@ describe('scanAnswer: JSON answers', () => {
     await expect(scan(t, 'bob', { binding: 'rest', sse: false }, [Buffer.from('{"task":{"id":"t-1"}}')])).rejects.toThrow(/another client/);
   });
 
+  it('keeps no more than a few frames however deep the answer nests, and still finds the ids after it', () => {
+    const deep = `{"result":{"task":{"history":${'['.repeat(100_000)}${']'.repeat(100_000)},"id":"t-deep","contextId":"c-deep"}}}`;
+    const ids: string[] = [];
+    const s = new JsonIdScanner(['result'], (_k, id) => ids.push(id));
+    s.feed(Buffer.from(deep));
+    expect(ids).toEqual(['t-deep', 'c-deep']);
+    expect(s.done).toBe(true);
+    expect((s as unknown as { stack: unknown[] }).stack.length).toBe(0);
+  });
+
   it('refuses an id longer than its bound instead of holding it', () => {
     const s = new JsonIdScanner([], () => {}, 16);
     expect(() => s.feed(Buffer.from(`{"task":{"id":"${'x'.repeat(17)}"}}`))).toThrow(/longer than 16 bytes/);
