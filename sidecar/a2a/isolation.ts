@@ -11,7 +11,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { A2aMethod } from '../../policy/gates/a2a-methods.js';
 import type { A2aFacts } from '../../policy/gates/operation.js';
-import { checkPushUrl, type PushEnv } from './push.js';
+import type { EgressRules } from '../proxy/egress-rules.js';
+import type { Resolver } from '../proxy/resolver.js';
+import { checkPushUrl } from './push.js';
 import { a2aOwner, admit, filterTaskList, ownerCheck, scanAnswer, type TaskOwners } from './tasks.js';
 
 /** What the hooks read of a governed call (handler.ts A2aGovernedCall has these members). */
@@ -21,6 +23,8 @@ export interface IsolationCall {
   op: { method: string; a2a: A2aFacts };
   shape: { binding: 'jsonrpc' | 'rest'; version: '1.0' | '0.3' };
   row: { stream: boolean };
+  /** The live configuration: egress lists for push URLs, the bound on an answer read to edit it. */
+  snap: { egress: EgressRules; maxFilteredResponseBytes: number };
 }
 
 /** handler.ts A2aHookRefusal. */
@@ -30,14 +34,13 @@ export type IsolationRefusal =
   | { kind: 'a2a'; name: 'TASK_NOT_FOUND'; reason: string; message: string; sse: boolean };
 
 export interface IsolationDeps {
+  /** One table per sidecar (it outlives configuration reloads). */
   tasks: TaskOwners;
-  push: PushEnv;
+  /** The forward proxy's resolver and this host's addresses (sidecar.ts routeEnv). */
+  resolver: Resolver;
+  own: () => ReadonlySet<string>;
   /** Counts a refused push URL (push.ts pushUrlRefusals). */
   pushRefused?: (source: string) => void;
-  /** Bound on a ListTasks answer read to filter it (limits.maxFilteredResponseBytes). */
-  maxListBytes: number;
-  /** Bound on one SSE event held while its ids are read. */
-  maxEventBytes: number;
 }
 
 const SENDS = new Set<string>(['SendMessage', 'SendStreamingMessage'] satisfies A2aMethod[]);
@@ -67,7 +70,7 @@ export function a2aIsolationHooks(d: IsolationDeps): IsolationHooks {
         if (full) return { kind: 'thoughtgate', name: 'OVERLOADED', reason: full.reason };
       }
       if (call.op.a2a.pushUrl !== '') {
-        const v = await checkPushUrl(d.push, call.op.a2a.pushUrl);
+        const v = await checkPushUrl({ egress: call.snap.egress, resolver: d.resolver, own: d.own }, call.op.a2a.pushUrl);
         if (!v.ok) {
           d.pushRefused?.(source);
           return { kind: 'thoughtgate', name: 'PUSH_URL_NOT_ALLOWED', reason: v.reason };
@@ -80,13 +83,14 @@ export function a2aIsolationHooks(d: IsolationDeps): IsolationHooks {
       const source = call.source.name;
       const owner = a2aOwner(source, call.req.headers);
       const binding = call.shape.binding;
-      if (call.op.method === 'ListTasks') return listFilter(binding, d.maxListBytes, (answer) => filterTaskList(d.tasks, source, owner, binding, answer));
+      const max = call.snap.maxFilteredResponseBytes;
+      if (call.op.method === 'ListTasks') return listFilter(binding, max, (answer) => filterTaskList(d.tasks, source, owner, binding, answer));
       if (!SENDS.has(call.op.method)) return null;
       const type = String(headers['content-type'] ?? '')
         .split(';')[0]!
         .trim()
         .toLowerCase();
-      return scanAnswer(d.tasks, source, owner, { binding, sse: type === 'text/event-stream', maxEventBytes: d.maxEventBytes });
+      return scanAnswer(d.tasks, source, owner, { binding, sse: type === 'text/event-stream', maxEventBytes: max });
     },
   };
 }

@@ -24,13 +24,11 @@ beforeAll(async () => {
   // 'shared': every caller is one user of the agent — what a sidecar injecting one credential makes.
   agent = await startA2aAgent({ sdk: '1.3.0', users: 'shared', stepMs: 50 });
   tasks = new TaskOwners();
-  const hooks = a2aIsolationHooks({
-    tasks,
-    push: { egress: { allow: compileEgressList(['*'], 'egress.allow').entries, deny: [] }, resolver: new Resolver(), own: () => new Set() },
-    maxListBytes: 1 << 20,
-    maxEventBytes: 1 << 20,
+  const hooks = a2aIsolationHooks({ tasks, resolver: new Resolver(), own: () => new Set() });
+  relay = await startHooksRelay(agent.base, 'agent1', hooks, {
+    egress: { allow: compileEgressList(['*'], 'egress.allow').entries, deny: [] },
+    maxFilteredResponseBytes: 1 << 20,
   });
-  relay = await startHooksRelay(agent.base, 'agent1', hooks);
 });
 afterAll(async () => {
   await relay?.close();

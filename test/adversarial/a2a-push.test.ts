@@ -27,15 +27,10 @@ beforeAll(async () => {
   hookPort = Number(new URL(webhook.url).port);
   // Public destinations by wildcard; the webhook (on loopback) only because an entry writes it out.
   const egress = { allow: compileEgressList(['*', `127.0.0.1:${hookPort}`], 'egress.allow').entries, deny: [] };
-  const hooks = () =>
-    a2aIsolationHooks({
-      tasks: new TaskOwners(),
-      push: { egress, resolver: new Resolver(), own: () => new Set() },
-      maxListBytes: 1 << 20,
-      maxEventBytes: 1 << 20,
-    });
-  relay = await startHooksRelay(agent.base, 'agent1', hooks());
-  relay03 = await startHooksRelay(agent03.base, 'agent03', hooks());
+  const hooks = () => a2aIsolationHooks({ tasks: new TaskOwners(), resolver: new Resolver(), own: () => new Set() });
+  const snap = { egress, maxFilteredResponseBytes: 1 << 20 };
+  relay = await startHooksRelay(agent.base, 'agent1', hooks(), snap);
+  relay03 = await startHooksRelay(agent03.base, 'agent03', hooks(), snap);
 });
 afterAll(async () => {
   await relay?.close();

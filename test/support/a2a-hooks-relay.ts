@@ -12,7 +12,7 @@ import { a2aJsonRpcError, a2aRestError, tgRestError } from '../../api/a2a-errors
 import { a2aGateError } from '../../api/errors.js';
 import { a2aVersionOf } from '../../policy/gates/a2a-methods.js';
 import { type A2aCall, describeA2a } from '../../policy/gates/a2a-operation.js';
-import type { IsolationHooks } from '../../sidecar/a2a/isolation.js';
+import type { IsolationCall, IsolationHooks } from '../../sidecar/a2a/isolation.js';
 
 export interface HooksRelay {
   /** The base URL clients use (the card is at <base>/.well-known/agent-card.json). */
@@ -28,7 +28,7 @@ const readAll = async (s: NodeJS.ReadableStream): Promise<string> => {
   return Buffer.concat(parts).toString('utf8');
 };
 
-export async function startHooksRelay(agentBase: string, source: string, hooks: IsolationHooks): Promise<HooksRelay> {
+export async function startHooksRelay(agentBase: string, source: string, hooks: IsolationHooks, snap: IsolationCall['snap']): Promise<HooksRelay> {
   const refused: HooksRelay['refused'] = [];
   let base = '';
   const server = http.createServer((req, res) => {
@@ -59,7 +59,7 @@ export async function startHooksRelay(agentBase: string, source: string, hooks: 
         stream = d.row.stream;
       }
     }
-    const call = op ? { req, source: { name: source }, op, shape: { binding: binding!, version }, row: { stream } } : null;
+    const call = op ? { req, source: { name: source }, op, shape: { binding: binding!, version }, row: { stream }, snap } : null;
     if (call) {
       const r = await hooks.beforeForward(call);
       if (r) {
