@@ -223,7 +223,7 @@ describe('scanAnswer: JSON answers', () => {
     ['1.0 REST task', 'rest', '{"task":{"id":"t-1","contextId":"c-1"}}', ['t-1'], ['c-1']],
     ['0.3 REST message', 'rest', '{"message":{"messageId":"m","contextId":"c-1","content":[{"text":"echo: hello"}]}}', [], ['c-1']],
     ['escaped id', 'rest', '{"task":{"\\u0069d":"t\\u002d1","contextId":"c-1"}}', ['t-1'], ['c-1']],
-    ['duplicate key (a parser keeps the last)', 'rest', '{"task":{"id":"t-0","id":"t-1","contextId":"c-1"}}', ['t-0', 't-1'], ['c-1']],
+    ['duplicate key before the context (a parser keeps the last)', 'rest', '{"task":{"id":"t-0","id":"t-1","contextId":"c-1"}}', ['t-0', 't-1'], ['c-1']],
     [
       'id after a long history, with strings holding brackets',
       'rest',
@@ -241,6 +241,17 @@ describe('scanAnswer: JSON answers', () => {
       for (const id of tasks) expect(t.ownerOf(S, 'task', id)).toBe('alice');
       for (const id of contexts) expect(t.ownerOf(S, 'context', id)).toBe('alice');
       expect(t.size).toBe(tasks.length + contexts.length);
+    }
+  });
+
+  it('stops scanning once a task and a context are recorded: a later duplicate id stays unknown (refused for everyone)', async () => {
+    const text = '{"task":{"id":"t-1","contextId":"c-1","history":[],"id":"t-2"}}';
+    for (const cut of [0, 20, 40, 45, 55]) {
+      const t = new TaskOwners();
+      const { bytes } = await scan(t, 'alice', { binding: 'rest', sse: false }, split(text, [cut]));
+      expect(bytes.toString()).toBe(text);
+      expect(t.ownerOf(S, 'task', 't-1')).toBe('alice');
+      expect(ownerCheck(t, S, 'alice', facts({ taskId: 't-2' }))).not.toBeNull();
     }
   });
 

@@ -239,8 +239,18 @@ export function scanAnswer(table: TaskOwners, source: string, owner: string, sha
   return shape.sse ? sseScanner(root, learn, () => sawTask, shape.maxEventBytes ?? 1 << 20) : jsonScanner(root, learn);
 }
 
+/**
+ * Scanning stops once a task id and a context id are recorded (the SDKs write both first), so a
+ * large answer is passed through after its first bytes. An id named again later (a duplicate key,
+ * which a parser reads last) is then not recorded: unknown, so refused for everyone, never given away.
+ */
 function jsonScanner(root: readonly string[], learn: (kind: IdKind, id: string) => void): Transform {
-  const scanner = new JsonIdScanner(root, learn);
+  const seen = new Set<IdKind>();
+  const scanner = new JsonIdScanner(root, (kind, id) => {
+    learn(kind, id);
+    seen.add(kind);
+    if (seen.size === 2) scanner.done = true; // read no further, even in this chunk
+  });
   let held: Buffer[] = [];
   return new Transform({
     transform(chunk: Buffer, _enc, done: TransformCallback) {
