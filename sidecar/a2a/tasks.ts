@@ -37,10 +37,10 @@ export function a2aOwner(source: string, headers: IncomingHttpHeaders): string {
 }
 
 export const TASK_OWNER_DEFAULTS = {
-  /** Ids (tasks and contexts) kept per sidecar; each Send can add two. */
-  maxEntries: 100_000,
+  /** Ids (tasks and contexts) kept per sidecar; each Send can add two. About 250 bytes each: ~12 MB at the bound. */
+  maxEntries: 50_000,
   /** Ids kept per client of a source: one client cannot fill the table for the others. */
-  maxPerOwner: 10_000,
+  maxPerOwner: 5_000,
   /** How long an id stays reachable after it was created (then: unknown, i.e. refused). */
   ttlMs: 24 * 60 * 60 * 1000,
 } as const;
@@ -59,10 +59,16 @@ export interface TaskOwnersOptions {
   metrics?: TaskOwnerMetrics;
 }
 
+/** `group` is shared by every id of one owner on one source (memory: one small object per id). */
 interface Entry {
-  owner: string;
-  source: string;
+  group: OwnerGroup;
   expires: number;
+}
+
+interface OwnerGroup {
+  source: string;
+  owner: string;
+  count: number;
 }
 
 export type Learned = 'recorded' | 'known' | 'foreign' | 'full';
@@ -81,7 +87,7 @@ export class TaskTableFullError extends Error {
  */
 export class TaskOwners {
   private readonly map = new Map<string, Entry>();
-  private readonly perOwner = new Map<string, number>();
+  private readonly groups = new Map<string, OwnerGroup>();
   readonly maxEntries: number;
   readonly maxPerOwner: number;
   readonly ttlMs: number;
@@ -103,25 +109,30 @@ export class TaskOwners {
   /** The owner of an id, or undefined when unknown or expired. */
   ownerOf(source: string, kind: IdKind, id: string): string | undefined {
     const e = this.map.get(key(source, kind, id));
-    return e && e.expires > this.now() ? e.owner : undefined;
+    return e && e.expires > this.now() ? e.group.owner : undefined;
   }
 
   /** Whether `owner` may add `n` ids now. */
   hasRoom(source: string, owner: string, n = 1): boolean {
     this.sweep();
-    return this.map.size + n <= this.maxEntries && (this.perOwner.get(ownerKey(source, owner)) ?? 0) + n <= this.maxPerOwner;
+    return this.map.size + n <= this.maxEntries && (this.groups.get(ownerKey(source, owner))?.count ?? 0) + n <= this.maxPerOwner;
   }
 
   /** Records `owner` for an id the agent named in its answer to that owner. The first owner stays. */
   learn(source: string, owner: string, kind: IdKind, id: string): Learned {
     const k = key(source, kind, id);
     const e = this.map.get(k);
-    if (e && e.expires > this.now()) return e.owner === owner ? 'known' : 'foreign';
+    if (e && e.expires > this.now()) return e.group.owner === owner ? 'known' : 'foreign';
     if (e) this.drop(k, e);
     if (!this.hasRoom(source, owner)) return 'full';
-    this.map.set(k, { owner, source, expires: this.now() + this.ttlMs });
-    const ok = ownerKey(source, owner);
-    this.perOwner.set(ok, (this.perOwner.get(ok) ?? 0) + 1);
+    const gk = ownerKey(source, owner);
+    let group = this.groups.get(gk);
+    if (!group) {
+      group = { source, owner, count: 0 };
+      this.groups.set(gk, group);
+    }
+    group.count++;
+    this.map.set(k, { group, expires: this.now() + this.ttlMs });
     this.metrics?.entries(this.map.size);
     return 'recorded';
   }
@@ -137,10 +148,7 @@ export class TaskOwners {
 
   private drop(k: string, e: Entry): void {
     this.map.delete(k);
-    const ok = ownerKey(e.source, e.owner);
-    const left = (this.perOwner.get(ok) ?? 1) - 1;
-    if (left > 0) this.perOwner.set(ok, left);
-    else this.perOwner.delete(ok);
+    if (--e.group.count === 0) this.groups.delete(ownerKey(e.group.source, e.group.owner));
     this.metrics?.entries(this.map.size);
   }
 }
