@@ -210,7 +210,10 @@ const A2aPath = z
 const SkillFrom = z
   .string()
   .max(256)
-  .regex(/^metadata(\.[A-Za-z0-9_-]+)+$/, 'a dotted path into the message metadata such as "metadata.skill" (letters, digits, "_" and "-" between the dots)');
+  .regex(
+    /^(params\.)?metadata(\.[A-Za-z0-9_-]+)+$/,
+    'a dotted path into the message metadata such as "metadata.skill", or into the request metadata such as "params.metadata.skill" (letters, digits, "_" and "-" between the dots)',
+  );
 
 /** The A2A interfaces of an agent (a source with protocol a2a): DESIGN of issue 13, docs/configuration.md. */
 export const A2aSourceSchema = strict({

@@ -627,7 +627,8 @@ describe('restarts and replicas', () => {
       await side.backend.submit(p1);
       const m1 = await posted(p1);
       await new Promise((r) => setTimeout(r, 2000));
-      expect([a.isLeader(), b.isLeader()]).toEqual([true, false]);
+      // Posted once, by the leader: b never posts it, even if (on a loaded machine) the 3 s lease
+      // moved to b meanwhile — so who leads now is not asserted.
       expect(postCalls(p1)).toBe(1);
       expect(lines.some((l) => l.startsWith('[op-b]') && l.includes('approval posted to Slack'))).toBe(false);
       await stop(a);

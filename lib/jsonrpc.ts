@@ -543,6 +543,24 @@ export function parseJsonRpc(body: string): Parsed {
   return { ok: false, code: -32600, reason: 'body must be a JSON-RPC message object or a batch array' };
 }
 
+/**
+ * Any JSON text read by the same scanner: duplicate keys at any depth and nesting past MAX_DEPTH are
+ * refused, as for JSON-RPC bodies. For bodies that are not JSON-RPC (A2A's HTTP+JSON binding), which
+ * a server reading the last duplicate would see differently. Never throws.
+ */
+export function parseStrictJson(body: string): { ok: true; value: unknown } | { ok: false; reason: string } {
+  const reason = scan(body);
+  if (reason !== null) return { ok: false, reason };
+  for (let m = 0; m < msgCount; m++) {
+    if (dupStart[m] !== -1) return { ok: false, reason: `duplicate key ${JSON.stringify(dupDec[m] ?? body.slice(dupStart[m], dupEnd[m]))}` };
+  }
+  try {
+    return { ok: true, value: JSON.parse(body) };
+  } catch {
+    return { ok: false, reason: 'invalid JSON' };
+  }
+}
+
 /** A RawId for an id the proxy creates itself (e.g. for requests it originates). */
 export function rawId(value: string | number): RawId {
   if (typeof value === 'number' && !Number.isFinite(value)) throw new RangeError('id must be a finite number');

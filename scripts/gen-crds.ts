@@ -316,6 +316,19 @@ const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
       ],
     },
   ],
+  // A2aPath's refinements (no "." or ".." segment, nothing under /.well-known), restated; the
+  // regex (charset, single "/") is in the schema already.
+  [
+    A2aSourceSchema.shape.jsonrpc.unwrap(),
+    {
+      'x-kubernetes-validations': [
+        rule(`!self.matches(${celString('(^|/)[.][.]?(/|$)')})`, 'no "." or ".." segments'),
+        rule("self != '/.well-known' && !self.startsWith('/.well-known/')", 'not under /.well-known/ (the agent card lives there)'),
+      ],
+    },
+  ],
+  // versions: zod refuses a repeated version (superRefine); the API server does with a set.
+  [A2aSourceSchema.shape.versions.unwrap(), { 'x-kubernetes-list-type': 'set', maxItems: 2 }],
   [
     LabelSelectorRequirementSchema(),
     {

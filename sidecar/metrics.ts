@@ -1,5 +1,6 @@
 // Prometheus metrics of the sidecar, named thoughtgate_sidecar_<metric>_<unit>.
 // A registry per sidecar instance (not prom-client's global one) so tests can run several.
+import { isA2aMethod } from '../policy/gates/a2a-methods.js';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { logLinesDroppedCounter } from '../lib/log-metric.js';
 
@@ -44,9 +45,9 @@ const KNOWN_METHODS: ReadonlySet<string> = new Set([
   'notifications/elicitation/complete',
 ]);
 
-/** The `method` label of a JSON-RPC method: itself when MCP defines it, else `other`. */
+/** The `method` label of a JSON-RPC method: itself when MCP defines it (or an A2A canonical method name), else `other`. */
 export function methodLabel(method: string): string {
-  return KNOWN_METHODS.has(method) ? method : 'other';
+  return KNOWN_METHODS.has(method) || isA2aMethod(method) ? method : 'other';
 }
 
 /** The `source` label before a request is matched to a configured source. */
@@ -88,28 +89,28 @@ export function createSidecarMetrics() {
     registry,
     requests: new Counter({
       name: `${p}requests_total`,
-      help: 'JSON-RPC messages and HTTP requests handled, by source, MCP method, decision, deciding gate and rule (expose for gate 1, none when no rule decided)',
-      labelNames: ['source', 'method', 'decision', 'gate', 'rule'] as const,
+      help: 'JSON-RPC messages and HTTP requests handled, by source, method (MCP, or A2A canonical), decision, deciding gate, rule (expose for gate 1, none when no rule decided) and protocol (mcp, a2a)',
+      labelNames: ['source', 'method', 'decision', 'gate', 'rule', 'protocol'] as const,
       registers: [registry],
     }),
     addedLatency: new Histogram({
       name: `${p}added_latency_seconds`,
       help: 'Time ThoughtGate adds to a request: reading, deciding and dispatching it, plus relaying the response head',
-      labelNames: ['source', 'decision'] as const,
+      labelNames: ['source', 'decision', 'protocol'] as const,
       buckets: ADDED_BUCKETS,
       registers: [registry],
     }),
     upstreamLatency: new Histogram({
       name: `${p}upstream_latency_seconds`,
       help: 'Time from dispatching a request upstream to the upstream response head',
-      labelNames: ['source'] as const,
+      labelNames: ['source', 'protocol'] as const,
       buckets: UPSTREAM_BUCKETS,
       registers: [registry],
     }),
     upstreamErrors: new Counter({
       name: `${p}upstream_errors_total`,
       help: 'Upstream failures by source and kind (connect, timeout, reset, invalid_response)',
-      labelNames: ['source', 'kind'] as const,
+      labelNames: ['source', 'kind', 'protocol'] as const,
       registers: [registry],
     }),
     configReloads: new Counter({

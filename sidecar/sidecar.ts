@@ -34,6 +34,9 @@ import {
 import { ByteBudget } from './proxy/budget.js';
 import { checkHost, hostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
+import { handleA2a, type A2aEnv } from './a2a/handler.js';
+import { CardSkills } from './a2a/skills.js';
+import { refuseA2a, UNREAD } from './a2a/errors.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
 import { type IdleReclaim, reclaimWhenIdle } from './proxy/reclaim.js';
@@ -136,6 +139,8 @@ const TRACING_SHUTDOWN_MS = 2000;
 export const MAX_REQUESTS_PER_CONNECTION = 16;
 
 const MCP_PATH = /^\/mcp\/([^/?#]+)\/?(?:\?.*)?$/;
+/** `/a2a/<source>` and what follows it (the agent's own path layout, sidecar/a2a/classify.ts). */
+const A2A_PATH = /^\/a2a\/([^/?#]+)(.*)$/s;
 
 export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   // Before the first undici connection (upstream, or the API server in a cluster, whose transport
@@ -360,7 +365,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     if (!admit('proxy')(req, res)) return;
     const url = req.url ?? '/';
     if (url.startsWith('/')) {
-      const m = MCP_PATH.exec(url);
+      const a = url.startsWith('/a2a/') ? A2A_PATH.exec(url) : null;
+      const m = a ?? MCP_PATH.exec(url);
       let name = '-';
       try {
         name = m ? decodeURIComponent(m[1]!) : '-';
@@ -376,7 +382,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         replyError(ctx, res, 'HOST_NOT_ALLOWED', badHost);
         return;
       }
-      run(ctx, res, () => routeMcp(ctx, req, res, m ? name : null));
+      if (a) run(ctx, res, () => routeA2a(ctx, req, res, name, a[2]!));
+      else run(ctx, res, () => routeMcp(ctx, req, res, m ? name : null));
       return;
     }
     // Absolute-form: forward-proxy mode.
@@ -402,13 +409,39 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     const snap = current;
     if (!snap) return denyAll(ctx, req, res, 'NOT_CONFIGURED', noConfigReason);
     const source = snap.sources.get(name);
-    // The names of the other sources are the operator's business, not the agent's.
-    if (!source) return replyError(ctx, res, 'UNKNOWN_SOURCE', 'no source by that name; ThoughtGate serves MCP sources at /mcp/<source>');
+    // The names of the other sources are the operator's business, not the agent's (an A2A agent is not an MCP source).
+    if (source?.protocol !== 'mcp') return replyError(ctx, res, 'UNKNOWN_SOURCE', 'no source by that name; ThoughtGate serves MCP sources at /mcp/<source>');
     return governed(ctx, req, res, snap, source);
+  };
+
+  /** Task isolation, push egress and gate 4 for A2A (sidecar/a2a/handler.ts A2aHooks); none yet. */
+  const a2a: A2aEnv = { hooks: {}, skills: new CardSkills() };
+
+  /** `/a2a/<source><sub>`: the same drain, not-configured and unknown-source answers as MCP's, in A2A's shape. */
+  const routeA2a = async (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, name: string, sub: string): Promise<void> => {
+    if (draining) {
+      res.setHeader('connection', 'close');
+      return refuseA2a(ctx, res, UNREAD, 'SHUTTING_DOWN', 'the sidecar is shutting down; retry shortly');
+    }
+    const snap = current;
+    if (!snap) return refuseA2a(ctx, res, UNREAD, 'NOT_CONFIGURED', noConfigReason);
+    const source = snap.sources.get(name);
+    if (source?.protocol !== 'a2a') {
+      // `…/a2a/billing` without the trailing slash makes the JS client fetch /a2a/.well-known/agent-card.json.
+      const hint = name === '.well-known' ? " (an A2A client's base URL is $THOUGHTGATE_URL/a2a/<source>/, with the trailing slash)" : '';
+      return refuseA2a(ctx, res, UNREAD, 'UNKNOWN_SOURCE', `no agent by that name; ThoughtGate serves A2A agents at /a2a/<source>/${hint}`);
+    }
+    if (req.method === 'GET') streams.add(res);
+    return handleA2a(ctx, req, res, snap, source, sub, a2a);
   };
 
   /** A source's MCP endpoint, whichever listener and form reached it; its GET streams end at drain. */
   const governed = (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> => {
+    // Forward-proxy and captured traffic to an A2A agent's origin is not governed by A2A's path yet: refused, never relayed as MCP.
+    if (source.protocol === 'a2a') {
+      replyError(ctx, res, 'UNKNOWN_SOURCE', `A2A agent "${source.name}" is reached at /a2a/${source.name}/ on the proxy port`);
+      return Promise.resolve();
+    }
     if (req.method === 'GET') streams.add(res);
     return handleMcp(ctx, req, res, snap, source);
   };

@@ -1,7 +1,7 @@
 // A config snapshot: the validated document compiled once into everything a request needs.
 // Snapshots are immutable; a reload compiles a new one and swaps a single reference, so a request
 // that started on the old snapshot finishes on it.
-import { maxBufferedBytesFor, type Enforcement, type Identity, type PolicyDocument, type SecretValue } from '../api/config.js';
+import { maxBufferedBytesFor, type A2aSource, type Enforcement, type Identity, type PolicyDocument, type SecretValue } from '../api/config.js';
 import { parseDuration } from '../api/duration.js';
 import type { RenderedCedar } from '../api/crds.js';
 import { compilePoliciesFromJson, type CompiledPolicies } from '../policy/cedar/policies.js';
@@ -35,6 +35,10 @@ export interface CompiledSource {
   mayNeedApproval: boolean;
   /** OAuth to the upstream (sidecar/oauth/); null: none. */
   auth: CompiledAuth | null;
+  /** What the source speaks: served under /mcp/<name> or /a2a/<name> (sidecar/a2a/). */
+  protocol: 'mcp' | 'a2a';
+  /** protocol a2a: its interfaces, versions and skillFrom; null for MCP sources. */
+  a2a: A2aSource | null;
 }
 
 export interface Snapshot {
@@ -139,6 +143,8 @@ export function compileSnapshot(
       responseTimeoutMs: ms(s.timeouts.response),
       mayNeedApproval: false,
       auth,
+      protocol: s.protocol ?? 'mcp',
+      a2a: s.a2a ?? null,
     });
   }
   const rules = compileRules(doc.rules);

@@ -100,9 +100,11 @@ describe('examples/thoughtgate.yaml in front of server-everything', () => {
 
   test('/metrics counts decisions by gate', async () => {
     const text = await (await fetch(`${tg.admin}/metrics`)).text();
-    expect(text).toMatch(/thoughtgate_sidecar_requests_total\{source="everything",method="tools\/call",decision="deny",gate="cedar",rule="[^"]+"\} [1-9]/);
     expect(text).toMatch(
-      /thoughtgate_sidecar_requests_total\{source="everything",method="tools\/call",decision="hidden",gate="visibility",rule="expose"\} [1-9]/,
+      /thoughtgate_sidecar_requests_total\{source="everything",method="tools\/call",decision="deny",gate="cedar",rule="[^"]+",protocol="mcp"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /thoughtgate_sidecar_requests_total\{source="everything",method="tools\/call",decision="hidden",gate="visibility",rule="expose",protocol="mcp"\} [1-9]/,
     );
     expect(text).toContain('thoughtgate_sidecar_added_latency_seconds_bucket');
     expect(text).toContain('thoughtgate_sidecar_upstream_latency_seconds_bucket');

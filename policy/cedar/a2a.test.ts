@@ -52,6 +52,37 @@ const send10 = (metadata: object, parts: object[] = [{ text: 'please refund orde
 });
 
 describe('Cedar on A2A calls', () => {
+  test('the docs URL allowlist: schemes and canonical hosts; a data: URL, a port or a mapped IPv6 spelling does not slip past', () => {
+    const policy = [
+      '@id("all") permit(principal, action, resource);',
+      '@id("files-from-our-buckets-only") forbid(principal, action, resource is ThoughtGate::Agent)',
+      '  unless { ["https"].containsAll(context.urlSchemes) && ["files.example.com", "cdn.example.com"].containsAll(context.urlHosts) };',
+    ].join('\n');
+    const withUrls = (...urls: string[]) =>
+      inputOf(
+        send10(
+          {},
+          urls.map((url) => ({ url })),
+        ),
+      );
+    expect(decideBoth(policy, withUrls())).toMatchObject({ decision: 'allow' });
+    expect(decideBoth(policy, withUrls('https://files.example.com:8443/a', 'https://CDN.example.com./b'))).toMatchObject({ decision: 'allow' });
+    for (const bad of ['data:text/plain,hello', 'http://files.example.com/a', 'https://[::ffff:a9fe:a9fe]/', 'https://files.example.com.evil.example/'])
+      expect(decideBoth(policy, withUrls('https://files.example.com/ok', bad))).toMatchObject({ decision: 'deny', policies: ['files-from-our-buckets-only'] });
+  });
+
+  test('requestMetadata is in the context, apart from the message metadata', () => {
+    const policy = '@id("gold") permit(principal, action, resource) when { context.requestMetadata has tier && context.requestMetadata.tier == "gold" };';
+    const call = (tier: string): A2aCall => ({
+      version: '1.0',
+      binding: 'jsonrpc',
+      method: 'SendMessage',
+      params: { message: { parts: [], metadata: { tier: 'gold' } }, metadata: { tier } },
+    });
+    expect(decideBoth(policy, inputOf(call('gold')))).toMatchObject({ decision: 'allow' });
+    expect(decideBoth(policy, inputOf(call('tin')))).toMatchObject({ decision: 'deny' });
+  });
+
   test('one policy on the canonical action and the agent covers both generations', () => {
     const policy =
       '@id("refunds") permit(principal, action == ThoughtGate::Action::"SendMessage", resource == ThoughtGate::Agent::"billing") when { context.skill == "refund" && context.metadata.amount < 100 };';

@@ -21,7 +21,8 @@
  *   whichever generation was sent), resource `ThoughtGate::Agent::"<source>"` (attributes `name`
  *   and `source` = the source, member of its Source), context `{ protocol: "a2a", version,
  *   binding, source, method, skill, metadata, parts: [{kind, mediaType, bytes, host}], partKinds,
- *   mediaTypes, urlHosts (sets: Cedar cannot quantify over parts), partCount, totalBytes, taskId, contextId, referenceTaskIds, pushUrl, pushAuth, tenant, time }` and `text`
+ *   mediaTypes, urlHosts, urlSchemes (sets: Cedar cannot quantify over parts), partCount, totalBytes, taskId, contextId,
+ *   referenceTaskIds, pushUrl, pushAuth, tenant, requestMetadata (params.metadata), time }` and `text`
  *   only when the caller collected it (cedarReadsText); `metadata` normalised as arguments are,
  *   absent strings "" (policy/gates/a2a-operation.ts).
  *
@@ -62,7 +63,7 @@ export interface CedarInput extends DirectInput {
   arguments: unknown;
   /**
    * A2A calls only (policy/gates/operation.ts A2aFacts): each member becomes a context attribute
-   * (skill, parts, partCount, totalBytes, taskId, contextId, referenceTaskIds, pushUrl, pushAuth,
+   * (skill, parts, partCount, totalBytes, taskId, contextId, referenceTaskIds, pushUrl, pushAuth, urlSchemes, requestMetadata,
    * tenant, version, binding; text when collected), normalised as arguments are.
    */
   a2a?: object | undefined;

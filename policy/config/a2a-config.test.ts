@@ -31,6 +31,10 @@ describe('config: A2A sources', () => {
     expect(configHash(parsed)).toBe('c4611ddef3d4a1c6');
   });
 
+  test('skillFrom may read the request metadata (params.metadata.<key>)', () => {
+    expect(errors({ sources: [agent({ a2a: { jsonrpc: '/x', skillFrom: 'params.metadata.skill' } })] })).toEqual([]);
+  });
+
   test('a full a2a source parses, versions default to both', () => {
     const cfg = ConfigFileSchema.parse({
       sources: [agent({ expose: { mode: 'allowlist', skills: ['invoice-*', 'status'] } })],
@@ -65,11 +69,15 @@ describe('config: A2A sources', () => {
     [{ sources: [agent({ a2a: { jsonrpc: '/x', grpc: '/g' } })] }, 'sources[0].a2a: unknown key "grpc" (allowed: jsonrpc, rest, versions, skillFrom)'],
     [
       { sources: [agent({ a2a: { jsonrpc: '/x', skillFrom: 'skill' } })] },
-      'sources[0].a2a.skillFrom: a dotted path into the message metadata such as "metadata.skill" (letters, digits, "_" and "-" between the dots)',
+      'sources[0].a2a.skillFrom: a dotted path into the message metadata such as "metadata.skill", or into the request metadata such as "params.metadata.skill" (letters, digits, "_" and "-" between the dots)',
     ],
     [
       { sources: [agent({ a2a: { jsonrpc: '/x', skillFrom: 'metadata.' } })] },
-      'sources[0].a2a.skillFrom: a dotted path into the message metadata such as "metadata.skill" (letters, digits, "_" and "-" between the dots)',
+      'sources[0].a2a.skillFrom: a dotted path into the message metadata such as "metadata.skill", or into the request metadata such as "params.metadata.skill" (letters, digits, "_" and "-" between the dots)',
+    ],
+    [
+      { sources: [agent({ a2a: { jsonrpc: '/x', skillFrom: 'params.skill' } })] },
+      'sources[0].a2a.skillFrom: a dotted path into the message metadata such as "metadata.skill", or into the request metadata such as "params.metadata.skill" (letters, digits, "_" and "-" between the dots)',
     ],
     [
       { sources: [agent({ expose: { mode: 'allowlist', tools: ['x'] } })] },

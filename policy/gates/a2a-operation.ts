@@ -7,7 +7,9 @@
 // no kind or two, a 1.0-shaped message on a 0.3 REST path (the 1.3.0 server runs it with empty
 // text), a skill that is not a string.
 import { canonicalJson } from '../../api/canonical.js';
+import { parseHost } from '../../lib/destination.js';
 import type { A2aVersion } from '../../api/config.js';
+import { type KeyDialect, type KeyLevel, keyDialect, unknownKey } from './a2a-keys.js';
 import { type A2aBinding, type A2aRow, jsonRpcMethod, type JsonPath, restRoute, valueAt } from './a2a-methods.js';
 import type { A2aFacts, A2aPart, Operation } from './operation.js';
 
@@ -56,6 +58,84 @@ function optString(v: unknown, what: string): string {
   return v as string;
 }
 
+/** The proto field name of a JSON name (`taskId` → `task_id`). */
+const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/**
+ * A member the gates read, under every spelling an SDK server takes for it: the JSON name
+ * (camelCase), the proto field name (snake_case: the JS 1.3.0 server's fromJSON falls back to it
+ * when the JSON name is unset, Python's json_format and pydantic take either, and the Python 0.3
+ * HTTP+JSON client sends it), and `also` (0.3 HTTP+JSON: `request` for `message`). So the gates
+ * read what the agent runs. Two spellings at once are refused: the servers would not agree which
+ * one counts (JS takes the first set, Python refuses).
+ */
+function member(obj: Record<string, unknown>, key: string, what: string, also: readonly string[] = []): unknown {
+  const names = [...new Set([key, snake(key), ...also])];
+  const present = names.filter((n) => Object.hasOwn(obj, n));
+  if (present.length > 1) refuse(`${what} is given twice (${present.join(' and ')}): send one`);
+  return present.length === 1 ? obj[present[0]!] : undefined;
+}
+
+/** Only members this dialect's level knows (a2a-keys.ts). */
+function knownKeys(obj: Record<string, unknown>, dialect: KeyDialect, level: KeyLevel, what: string): void {
+  const k = unknownKey(obj, dialect, level);
+  if (k !== undefined) refuse(`${what}.${k} is not a member A2A ${dialect} knows: the agent could read it in a way the gates do not`);
+}
+
+/** valueAt, each step through member(). */
+function readAt(root: unknown, path: JsonPath, what = path.join('.')): unknown {
+  let at = root;
+  for (const k of path) {
+    const r = record(at);
+    if (!r) return undefined;
+    at = member(r, k, what);
+  }
+  return at;
+}
+
+/** No `__proto__` key anywhere in metadata: a consumer that copies it with `obj[key] = …` would set a prototype instead. */
+function noProtoKeys(v: unknown, what: string, depth = 0): void {
+  if (v === null || typeof v !== 'object') return;
+  // Deeper than this is refused rather than left unchecked (Cedar's own bound is 32).
+  if (depth > 64) refuse(`${what} is nested deeper than 64 levels`);
+  if (Array.isArray(v)) {
+    for (const x of v) noProtoKeys(x, what, depth + 1);
+    return;
+  }
+  for (const [k, x] of Object.entries(v)) {
+    if (k === '__proto__') refuse(`${what} must not hold a "__proto__" key`);
+    noProtoKeys(x, what, depth + 1);
+  }
+}
+
+/**
+ * The tenant of a 1.0 call from where servers take it: the REST path's first segment, the query
+ * parameter `tenant`, and the body's (REST) or params' (JSON-RPC) `tenant`. "" or absent is none;
+ * those given must agree (the JS 1.3.0 server keeps the path's and warns, on JSON-RPC it takes
+ * params.tenant, Python reads the request's), else the call is refused. The data path calls this
+ * with the query parameter; describeA2a with the path and body.
+ */
+export function tenantOf(
+  pathTenant: string | undefined,
+  queryTenant: unknown,
+  bodyTenant: unknown,
+): { ok: true; tenant: string } | { ok: false; reason: string } {
+  const named: [string, string][] = [];
+  for (const [where, v] of [
+    ['path', pathTenant],
+    ['query parameter', queryTenant],
+    ['body', bodyTenant],
+  ] as const) {
+    if (v === undefined || v === '') continue;
+    if (typeof v !== 'string') return { ok: false, reason: `the tenant (${where}) must be a string` };
+    named.push([where, v]);
+  }
+  const first = named[0];
+  const other = named.find(([, t]) => t !== first?.[1]);
+  if (first && other) return { ok: false, reason: `the tenant differs between the ${first[0]} ("${first[1]}") and the ${other[0]} ("${other[1]}")` };
+  return { ok: true, tenant: first?.[1] ?? '' };
+}
+
 /** Reads an A2A call. Never throws. */
 export function describeA2a(source: string, call: A2aCall, options: A2aDescribeOptions = {}): A2aDescribed {
   let row: A2aRow | undefined;
@@ -90,6 +170,7 @@ export function noFacts(version: A2aVersion, binding: A2aBinding): A2aFacts {
     partKinds: [],
     mediaTypes: [],
     urlHosts: [],
+    urlSchemes: [],
     partCount: 0,
     totalBytes: 0,
     taskId: '',
@@ -98,6 +179,7 @@ export function noFacts(version: A2aVersion, binding: A2aBinding): A2aFacts {
     pushUrl: '',
     pushAuth: false,
     tenant: '',
+    requestMetadata: {},
   };
 }
 
@@ -111,27 +193,52 @@ function describeRow(
   const params = call.params === undefined ? {} : record(call.params);
   if (!params) refuse(call.binding === 'jsonrpc' ? 'params must be an object' : 'the body must be a JSON object');
   const p = params as Record<string, unknown>;
+  const dialect = keyDialect(call.version, call.binding);
+  if (row.partsKey) {
+    knownKeys(p, dialect, 'send', 'params');
+    const configuration = record(member(p, 'configuration', 'configuration'));
+    if (configuration) knownKeys(configuration, dialect, 'configuration', 'configuration');
+  }
+  if (row.canonical === 'CreateTaskPushNotificationConfig') knownKeys(p, dialect, 'create', 'params');
   const at = (where: JsonPath | 'path' | null, fromUrl: string | undefined, what: string): string =>
-    where === 'path' ? (fromUrl ?? '') : where === null ? '' : optString(valueAt(p, where), what);
+    where === 'path' ? (fromUrl ?? '') : where === null ? '' : optString(readAt(p, where), what);
 
+  const push = pushConfig(row, p, dialect);
   const facts: A2aFacts = {
     ...noFacts(call.version, call.binding),
     taskId: at(row.taskIdAt, fromPath.taskId, 'the task id'),
-    pushUrl: row.pushUrlAt ? optString(valueAt(p, row.pushUrlAt), row.pushUrlAt.join('.')) : '',
-    pushAuth: row.pushUrlAt ? valueAt(p, [...row.pushUrlAt.slice(0, -1), 'authentication', 'credentials']) !== undefined : false,
+    pushUrl: push.url,
+    pushAuth: push.auth,
     tenant: fromPath.tenant ?? '',
   };
-  const configId = at(row.configIdAt, fromPath.configId, 'the push notification config id');
+  if (row.taskIdAt === 'path') sameTask(p, row, fromPath.taskId ?? '');
+  if (call.version === '1.0') {
+    const t = tenantOf(fromPath.tenant, undefined, p['tenant']);
+    if (!t.ok) refuse(t.reason);
+    else facts.tenant = t.tenant;
+  }
+  const requestMetadata = p['metadata'];
+  if (requestMetadata !== undefined && requestMetadata !== null) {
+    if (!record(requestMetadata)) refuse('metadata must be an object');
+    noProtoKeys(requestMetadata, 'metadata');
+    facts.requestMetadata = requestMetadata as Record<string, unknown>;
+  }
+  const configId = push.configIdAt
+    ? optString(readAt(p, push.configIdAt), 'the push notification config id')
+    : at(row.configIdAt, fromPath.configId, 'the push notification config id');
   let metadata: unknown;
+  let message: Record<string, unknown> | null = null;
   if (row.partsKey) {
-    const message = record(p['message']);
+    // 0.3 HTTP+JSON: the proto field is `request`, its JSON name `message`; servers take either.
+    message = record(
+      call.version === '0.3' && call.binding === 'rest' ? member(p, 'message', 'the message', ['request']) : member(p, 'message', 'the message'),
+    );
     if (!message) refuse('a message (an object) is required');
     metadata = readMessage(message!, row.partsKey, facts, options);
   }
   let target: Operation['target'] = null;
   if (row.partsKey && options.skillFrom) {
-    // The skill is read from the message alone (skillFrom is a path into message.metadata).
-    const named = valueAt(p['message'], options.skillFrom.split('.'));
+    const named = skillNamed(options.skillFrom, message!, p);
     if (named !== undefined) {
       if (typeof named !== 'string' || named === '') refuse(`${options.skillFrom} must name a skill (a non-empty string)`);
       facts.skill = named as string;
@@ -142,6 +249,79 @@ function describeRow(
   return configId ? { op, row, configId } : { op, row };
 }
 
+/** The prefix of a2a.skillFrom that reads the request's metadata (params.metadata) instead of the message's. */
+export const REQUEST_METADATA_PREFIX = 'params.';
+
+/**
+ * The skill a call names at skillFrom: `metadata.<key>…` reads the message's metadata,
+ * `params.metadata.<key>…` the request's. The same key in the other metadata is refused: an agent
+ * may read either (Python's RequestContext.metadata is the request's), so which skill runs would
+ * be a guess.
+ */
+function skillNamed(skillFrom: string, message: Record<string, unknown>, p: Record<string, unknown>): unknown {
+  const fromRequest = skillFrom.startsWith(REQUEST_METADATA_PREFIX);
+  const path = (fromRequest ? skillFrom.slice(REQUEST_METADATA_PREFIX.length) : skillFrom).split('.');
+  const [read, other, otherName] = fromRequest ? [p, message, 'the message metadata'] : [message, p, 'the request metadata (params.metadata)'];
+  if (valueAt(other, path) !== undefined) refuse(`${otherName} also holds ${path.join('.')}: name the skill in one place (${skillFrom})`);
+  return valueAt(read, path);
+}
+
+/**
+ * A push config's URL, whether it hands over credentials, and where its id is. 0.3 HTTP+JSON
+ * create has three body shapes, one per server: `pushNotificationConfig` (JS 1.3.0 compat) and
+ * `config.pushNotificationConfig` (JS 0.3.14, Python 0.3); a body with URLs in two is refused,
+ * and a create without one too.
+ */
+function pushConfig(row: A2aRow, p: Record<string, unknown>, dialect: KeyDialect): { url: string; auth: boolean; configIdAt?: JsonPath } {
+  if (!row.pushUrlAt) return { url: '', auth: false };
+  const own = row.pushUrlAt.slice(0, -1);
+  const places = row.version === '0.3' && row.binding === 'rest' && row.canonical === 'CreateTaskPushNotificationConfig' ? [own, ['config', ...own]] : [own];
+  const found = places.flatMap((place) => {
+    const cfg = record(readAt(p, place));
+    return cfg && member(cfg, 'url', [...place, 'url'].join('.')) !== undefined ? [{ place, cfg }] : [];
+  });
+  if (found.length > 1) refuse(`the push notification config is given twice (${found.map((f) => f.place.join('.')).join(' and ')}): send one`);
+  if (found.length === 0) {
+    if (row.canonical === 'CreateTaskPushNotificationConfig') refuse('the push notification config needs a url');
+    return { url: '', auth: false };
+  }
+  const { place, cfg } = found[0]!;
+  knownKeys(cfg, dialect, 'push', place.join('.') || 'params');
+  const outer = place !== own ? record(member(p, 'config', 'config')) : null;
+  if (outer) knownKeys(outer, dialect, 'createConfig', 'config');
+  const url = optString(member(cfg, 'url', 'url'), [...place, 'url'].join('.'));
+  const auth = readAt(cfg, ['authentication', 'credentials']) !== undefined;
+  const idAt = row.configIdAt && row.configIdAt !== 'path' && place !== own ? ['config', ...row.configIdAt] : undefined;
+  return idAt ? { url, auth, configIdAt: idAt } : { url, auth };
+}
+
+/** `tasks/<id>` or `tasks/<id>/…` (a proto resource name) → <id>; anything else is refused. */
+function taskOfName(name: unknown, what: string): string {
+  const m = typeof name === 'string' ? /^tasks\/([^/]+)(?:\/|$)/.exec(name) : null;
+  if (!m) return refuse(`${what} must be a task resource name (tasks/<id>…)`);
+  return m[1]!;
+}
+
+/**
+ * REST: a body that names a task too must name the path's. Servers differ in which they run (JS
+ * 1.3.0's 0.3 create takes `name`, JS 0.3.14 `parent`, Python and 1.0 the path), so any
+ * disagreement is refused.
+ */
+function sameTask(p: Record<string, unknown>, row: A2aRow, pathTask: string): void {
+  const named: [string, string][] = [];
+  for (const key of ['name', 'parent'] as const) {
+    const v = member(p, key, key);
+    if (v !== undefined) named.push([key, taskOfName(v, key)]);
+  }
+  const inner = readAt(p, ['config', 'name'], 'config.name');
+  if (inner !== undefined) named.push(['config.name', taskOfName(inner, 'config.name')]);
+  const taskId = member(p, 'taskId', 'taskId');
+  if (taskId !== undefined) named.push(['taskId', optString(taskId, 'taskId')]);
+  // Get/Cancel/Subscribe requests carry the task as `id`; a push config's `id` is the config's.
+  if (!row.pushUrlAt && row.configIdAt === null && Object.hasOwn(p, 'id')) named.push(['id', optString(p['id'], 'id')]);
+  for (const [key, task] of named) if (task !== pathTask) refuse(`the body's ${key} names task "${task}", the path "${pathTask}"`);
+}
+
 /** Fills parts, sizes, ids and (when asked) text from a message; returns its metadata. */
 function readMessage(message: Record<string, unknown>, partsKey: 'parts' | 'content', facts: A2aFacts, options: A2aDescribeOptions): unknown {
   const other = partsKey === 'parts' ? 'content' : 'parts';
@@ -149,38 +329,79 @@ function readMessage(message: Record<string, unknown>, partsKey: 'parts' | 'cont
     refuse(
       `message.${other} is not A2A ${facts.version} ${facts.binding === 'rest' ? 'HTTP+JSON' : 'JSON-RPC'} (its parts are message.${partsKey}): the agent would not read it`,
     );
+  knownKeys(message, keyDialect(facts.version, facts.binding), 'message', 'message');
   const parts = message[partsKey];
   if (!Array.isArray(parts)) refuse(`message.${partsKey} must be a list`);
   const texts: string[] = [];
+  const schemes: string[] = [];
   const read = facts.version === '0.3' && facts.binding === 'jsonrpc' ? part03 : facts.version === '0.3' ? part03Rest : part10;
   (parts as unknown[]).forEach((raw, i) => {
     const part = record(raw);
     if (!part) refuse(`message.${partsKey}[${i}] must be an object`);
-    const { kind, mediaType, bytes, host, text } = read(part!, `message.${partsKey}[${i}]`);
-    facts.parts.push({ kind, mediaType, bytes, host });
-    facts.totalBytes += bytes;
-    if (text !== undefined) texts.push(text);
+    knownKeys(part!, keyDialect(facts.version, facts.binding), 'part', `message.${partsKey}[${i}]`);
+    const r = read(part!, `message.${partsKey}[${i}]`);
+    facts.parts.push({ kind: r.kind, mediaType: r.mediaType, bytes: r.bytes, host: r.host });
+    facts.totalBytes += r.bytes;
+    if (r.scheme !== undefined) schemes.push(r.scheme);
+    if (options.text) texts.push(...textOf(r));
   });
   facts.partCount = facts.parts.length;
   const distinct = (xs: string[]) => [...new Set(xs)];
   facts.partKinds = distinct(facts.parts.map((p) => p.kind));
   facts.mediaTypes = distinct(facts.parts.flatMap((p) => (p.mediaType ? [p.mediaType] : [])));
   facts.urlHosts = distinct(facts.parts.flatMap((p) => (p.kind === 'url' && p.host ? [p.host] : [])));
+  facts.urlSchemes = distinct(schemes);
   if (options.text) facts.text = texts.join('\n');
-  facts.contextId = optString(message['contextId'], 'message.contextId');
+  facts.contextId = optString(member(message, 'contextId', 'message.contextId'), 'message.contextId');
   // Continuing a task names it here (task isolation reads facts.taskId).
-  if (!facts.taskId) facts.taskId = optString(message['taskId'], 'message.taskId');
-  const refs = message['referenceTaskIds'];
+  if (!facts.taskId) facts.taskId = optString(member(message, 'taskId', 'message.taskId'), 'message.taskId');
+  const refs = member(message, 'referenceTaskIds', 'message.referenceTaskIds');
   if (refs !== undefined) {
     if (!Array.isArray(refs) || !refs.every((r) => typeof r === 'string')) refuse('message.referenceTaskIds must be a list of strings');
     facts.referenceTaskIds = [...(refs as string[])];
   }
   const metadata = message['metadata'];
   if (metadata !== undefined && metadata !== null && !record(metadata)) refuse('message.metadata must be an object');
+  noProtoKeys(metadata, 'message.metadata');
   return metadata ?? undefined;
 }
 
-type ReadPart = A2aPart & { text?: string };
+type ReadPart = A2aPart & { text?: string; scheme?: string; data?: unknown; base64?: string };
+
+/** A raw part (or 0.3 file bytes): its decoded size; the text is decoded later, only if asked for. */
+function rawPart(b64: unknown, mediaType: string, what: string): ReadPart {
+  return { kind: 'raw', mediaType, bytes: base64Bytes(b64, what), host: '', base64: b64 as string };
+}
+
+function dataPart(data: unknown, mediaType: string): ReadPart {
+  return { kind: 'data', mediaType, bytes: dataBytes(data), host: '', data };
+}
+
+/** The bounds of a data part's walk for text: those of Cedar arguments (policy/cedar/normalise.ts). */
+const TEXT_MAX_DEPTH = 32;
+const TEXT_MAX_NODES = 10_000;
+
+/**
+ * What a part adds to context.text: a text part's text, a data part's string leaves (values, not
+ * keys, in document order), a raw part of a text/* media type decoded as UTF-8. So a policy on the
+ * text is not dodged by sending it as data or bytes. Other raw and url parts add nothing.
+ */
+function textOf(part: ReadPart): string[] {
+  if (part.text !== undefined) return [part.text];
+  if (part.base64 !== undefined && /^text\//i.test(part.mediaType)) return [Buffer.from(part.base64, 'base64').toString('utf8')];
+  if (part.kind !== 'data') return [];
+  const out: string[] = [];
+  let nodes = 0;
+  const walk = (v: unknown, depth: number): void => {
+    if (++nodes > TEXT_MAX_NODES) refuse(`a data part has more than ${TEXT_MAX_NODES} values`);
+    if (depth > TEXT_MAX_DEPTH) refuse(`a data part is nested deeper than ${TEXT_MAX_DEPTH} levels`);
+    if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) for (const x of v) walk(x, depth + 1);
+    else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) walk(x, depth + 1);
+  };
+  walk(part.data, 0);
+  return out;
+}
 
 const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
 
@@ -192,19 +413,32 @@ function base64Bytes(s: unknown, what: string): number {
   return Math.floor((body * 3) / 4);
 }
 
-/** A url part's host as WHATWG canonicalises it (`0x7f000001` is `127.0.0.1`); a URL it cannot parse is refused, not passed undecided. */
-function hostOf(url: unknown, what: string): string {
+/**
+ * A url part: its bytes are the URL's own (a `data:` URL carries its content inline), its host in
+ * the canonical form the egress lists use (lib/destination.ts: no port, IPv4-mapped IPv6 as IPv4,
+ * lower case, no trailing dot), its scheme. A URL that does not parse, or whose host is no host,
+ * is refused rather than passed undecided.
+ */
+function urlPart(url: unknown, mediaType: string, what: string): ReadPart {
   if (typeof url !== 'string') return refuse(`${what} must be a string`);
+  let u: URL;
   try {
-    return new URL(url).host;
+    u = new URL(url);
   } catch {
     return refuse(`${what} must be an absolute URL`);
   }
+  let host = '';
+  if (u.hostname !== '') {
+    const h = parseHost(u.hostname);
+    if (h.kind === 'invalid') return refuse(`${what}: the host ${JSON.stringify(u.hostname)} is ${h.reason}`);
+    host = h.kind === 'address' ? h.address : h.name;
+  }
+  return { kind: 'url', mediaType, bytes: utf8Bytes(url), host, scheme: u.protocol.slice(0, -1) };
 }
 
-/** Exactly one of `members` is present; which. */
+/** Exactly one of `members` is present (under either spelling, member()); which. */
 function oneOf(part: Record<string, unknown>, members: readonly string[], what: string): string {
-  const present = members.filter((m) => Object.hasOwn(part, m));
+  const present = members.filter((m) => member(part, m, `${what}.${m}`) !== undefined || Object.hasOwn(part, m));
   if (present.length !== 1) refuse(`${what} must have exactly one of ${members.join(', ')}${present.length ? ` (it has ${present.join(' and ')})` : ''}`);
   return present[0]!;
 }
@@ -221,10 +455,11 @@ function textPart(text: unknown, mediaType: string, what: string): ReadPart {
 function filePart(raw: unknown, uriKey: string, bytesKey: string, what: string): ReadPart {
   const file = record(raw);
   if (!file) return refuse(`${what}.file must be an object`);
-  const mediaType = optString(file['mimeType'], `${what}.file.mimeType`);
+  knownKeys(file, uriKey === 'uri' ? '0.3 jsonrpc' : '0.3 rest', 'file', `${what}.file`);
+  const mediaType = optString(member(file, 'mimeType', `${what}.file.mimeType`), `${what}.file.mimeType`);
   return oneOf(file, [uriKey, bytesKey], `${what}.file`) === uriKey
-    ? { kind: 'url', mediaType, bytes: 0, host: hostOf(file[uriKey], `${what}.file.${uriKey}`) }
-    : { kind: 'raw', mediaType, bytes: base64Bytes(file[bytesKey], `${what}.file.${bytesKey}`), host: '' };
+    ? urlPart(member(file, uriKey, `${what}.file.${uriKey}`), mediaType, `${what}.file.${uriKey}`)
+    : rawPart(member(file, bytesKey, `${what}.file.${bytesKey}`), mediaType, `${what}.file.${bytesKey}`);
 }
 
 /** 0.3 JSON-RPC: `{kind: text|file|data, …}`. */
@@ -236,7 +471,7 @@ function part03(part: Record<string, unknown>, what: string): ReadPart {
       return filePart(part['file'], 'uri', 'bytes', what);
     case 'data':
       if (!Object.hasOwn(part, 'data')) return refuse(`${what}.data is missing`);
-      return { kind: 'data', mediaType: '', bytes: dataBytes(part['data']), host: '' };
+      return dataPart(part['data'], '');
     default:
       return refuse(`${what}.kind must be text, file or data`);
   }
@@ -251,7 +486,7 @@ function part03Rest(part: Record<string, unknown>, what: string): ReadPart {
       return filePart(part['file'], 'fileWithUri', 'fileWithBytes', what);
     default: {
       const data = record(part['data']);
-      return { kind: 'data', mediaType: '', bytes: dataBytes(data && Object.hasOwn(data, 'data') ? data['data'] : part['data']), host: '' };
+      return dataPart(data && Object.hasOwn(data, 'data') ? data['data'] : part['data'], '');
     }
   }
 }
@@ -259,15 +494,15 @@ function part03Rest(part: Record<string, unknown>, what: string): ReadPart {
 /** 1.0: the member present says the kind: `{text}` | `{url}` | `{raw}` | `{data}`, with `mediaType`. */
 function part10(part: Record<string, unknown>, what: string): ReadPart {
   const kind = oneOf(part, ['text', 'url', 'raw', 'data'], what) as A2aPart['kind'];
-  const mediaType = optString(part['mediaType'], `${what}.mediaType`);
+  const mediaType = optString(member(part, 'mediaType', `${what}.mediaType`), `${what}.mediaType`);
   switch (kind) {
     case 'text':
       return textPart(part['text'], mediaType, what);
     case 'url':
-      return { kind, mediaType, bytes: 0, host: hostOf(part['url'], `${what}.url`) };
+      return urlPart(part['url'], mediaType, `${what}.url`);
     case 'raw':
-      return { kind, mediaType, bytes: base64Bytes(part['raw'], `${what}.raw`), host: '' };
+      return rawPart(part['raw'], mediaType, `${what}.raw`);
     default:
-      return { kind, mediaType, bytes: dataBytes(part['data']), host: '' };
+      return dataPart(part['data'], mediaType);
   }
 }

@@ -41,6 +41,8 @@ export interface A2aFacts {
   partKinds: string[];
   mediaTypes: string[];
   urlHosts: string[];
+  /** The url parts' schemes (`https`, `data`, `file`…), without repeats; allow-list them: `["https"].containsAll(context.urlSchemes)`. */
+  urlSchemes: string[];
   partCount: number;
   totalBytes: number;
   /** The task the call names (GetTask's id, a continued message's taskId…). */
@@ -51,9 +53,11 @@ export interface A2aFacts {
   pushUrl: string;
   /** Whether that push config hands the agent credentials (authentication.credentials); never their value. */
   pushAuth: boolean;
-  /** REST 1.0: the tenant path segment. */
+  /** 1.0: the tenant (REST path segment, body or params `tenant`; they must agree). */
   tenant: string;
-  /** The text parts joined by "\n": only when asked for (some Cedar policy reads context.text). */
+  /** The request's own metadata (params.metadata, not the message's); {} when none. */
+  requestMetadata: Record<string, unknown>;
+  /** The text parts, data parts' string leaves and text/* raw parts decoded, joined by "\n": only when asked for (some Cedar policy reads context.text). */
   text?: string;
 }
 

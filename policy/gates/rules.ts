@@ -67,3 +67,24 @@ export function firstMatch(rules: readonly CompiledRule[], op: Operation): Compi
   for (const r of rules) if (r.matches(op)) return r;
   return undefined;
 }
+
+/**
+ * Rules whose `method` covers one of SendMessage and SendStreamingMessage but not the other (in
+ * either generation's spelling): the same message sent streaming escapes the rule, e.g. an
+ * approval. Warnings for the config loader (the rule may be meant so), one per rule.
+ */
+export function sendPairWarnings(rules: readonly Rule[]): string[] {
+  const out: string[] = [];
+  rules.forEach((rule, i) => {
+    if (rule.match.method === undefined) return;
+    const g = compileGlobs(rule.match.method);
+    const covers = (m: string) => g(m) || a2aAliases(m).some(g);
+    const send = covers('SendMessage');
+    if (send === covers('SendStreamingMessage')) return;
+    const [has, lacks] = send ? ['SendMessage', 'SendStreamingMessage'] : ['SendStreamingMessage', 'SendMessage'];
+    out.push(
+      `${rule.name ?? `rules[${i}]`}: match.method covers ${has} but not ${lacks}: the same message sent ${send ? 'streaming' : 'without streaming'} does not match this rule (name both unless that is meant)`,
+    );
+  });
+  return out;
+}

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ConfigFile } from '../../api/config.js';
 import { describeFsError, parseConfigText, type Env } from '../../policy/config/load.js';
+import { configWarnings } from '../../policy/config/warnings.js';
 import { resolveIdentity } from '../config/podinfo.js';
 import { watchFile, type FileWatch } from '../config/watch-file.js';
 import type { Logger } from '../../lib/log.js';
@@ -27,6 +28,7 @@ export function fileProvider(path: string, env: Env, initial: InitialLoad & { ok
   const toUpdate = (config: ConfigFile, hash: string): ConfigUpdate => {
     const { identity, warnings } = resolveIdentity(env, config);
     for (const w of warnings) log.warn('identity', { warning: w });
+    for (const w of configWarnings(config)) log.warn('config', { warning: w });
     const { identity: _ignored, ...doc } = config;
     return { ok: true, doc, identity, hash, origin: path };
   };

@@ -35,6 +35,8 @@ export interface MessageOutcome {
   audit?: { would: string; gate: string; rule: string; policies?: string[] };
   /** Cedar policy ids that decided it (gate 3). */
   policies?: string[];
+  /** An A2A call (sidecar/a2a/): its generation, binding and the skill it named ("" none); never its text. */
+  a2a?: { version: string; binding: string; skill: string };
 }
 
 export interface FinishInfo {
@@ -84,6 +86,13 @@ export interface RequestContext {
   /** The sidecar's tracer, and this request's server span (NO_SPAN when tracing is off); finish ends it. */
   tracer: Tracer;
   span: Span;
+  /**
+   * The path and query sent upstream when it is not the source's MCP endpoint (an A2A agent's card,
+   * JSON-RPC or REST path, chosen by sidecar/a2a/classify.ts); null: the source's path.
+   */
+  upstreamPath: string | null;
+  /** The `protocol` metric label: mcp unless the A2A handler took the request. */
+  protocol: 'mcp' | 'a2a';
   /** `describe`: the body is not the agent's; the headers describing it (headers.ts describingHeaders). */
   sendUpstream(
     source: CompiledSource,
@@ -190,6 +199,11 @@ function cut<T extends string | undefined>(text: T): T {
   return (text === undefined || text.length <= LOG_TEXT_CHARS ? text : `${text.slice(0, LOG_TEXT_CHARS)}…`) as T;
 }
 
+/** An A2A call's log fields: version, binding and skill (never the message text); `protocol` is on every line. */
+function a2aLogFields(m: MessageOutcome): Record<string, string | undefined> {
+  return m.a2a ? { a2aVersion: m.a2a.version, binding: m.a2a.binding, skill: cut(m.a2a.skill || undefined) } : {};
+}
+
 /** The request span's last attributes: outcome only, names we bound (never arguments or reasons quoting the agent). */
 function endRequestSpan(span: Span, ctx: RequestContext, info: FinishInfo, decision: string): void {
   span.set({
@@ -243,7 +257,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
   const failedBeforeHead = (source: CompiledSource, err: unknown): UpstreamErrorKind => {
     tHeaders = process.hrtime.bigint();
     const kind = classifyUpstreamError(err);
-    if (kind !== 'aborted') deps.metrics.upstreamErrors.inc({ source: source.name, kind });
+    if (kind !== 'aborted') deps.metrics.upstreamErrors.inc({ source: source.name, kind, protocol: source.protocol });
     deps.log.debug('upstream request failed', { correlationId, source: source.name, kind, code: (err as { code?: string }).code, error: describeError(err) });
     return kind;
   };
@@ -261,12 +275,14 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     audit: deps.audit,
     tracer,
     span,
+    upstreamPath: null,
+    protocol: 'mcp',
     async sendUpstream(source, incoming, method, body, inspect, describe) {
       // Resolved per call: a Secret rotated since the request began is the one sent.
       const configured = source.headers();
       if (!configured.ok) return { ok: false, kind: 'credential' };
       // handleMcp refused a conflicting query already; this is the same decision, kept next to its use.
-      const target = upstreamTarget(source.path, incoming.url);
+      const target = ctx.upstreamPath !== null ? { ok: true as const, path: ctx.upstreamPath } : upstreamTarget(source.path, incoming.url);
       if (!target.ok) return { ok: false, kind: 'other' };
       const path = target.path;
       tSent = process.hrtime.bigint();
@@ -299,7 +315,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         });
         tHeaders = process.hrtime.bigint();
         if (!sent.ok) {
-          deps.metrics.upstreamErrors.inc({ source: source.name, kind: sent.kind });
+          deps.metrics.upstreamErrors.inc({ source: source.name, kind: sent.kind, protocol: source.protocol });
           client.fail(sent.kind);
           client.end();
           return sent;
@@ -307,7 +323,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         client.set({ 'http.response.status_code': sent.response.statusCode });
         if (sent.response.statusCode >= 400) client.fail(`HTTP ${sent.response.statusCode}`);
         client.end();
-        deps.metrics.upstreamLatency.observe({ source: source.name }, Number(tHeaders - tSent) / NS_PER_S);
+        deps.metrics.upstreamLatency.observe({ source: source.name, protocol: source.protocol }, Number(tHeaders - tSent) / NS_PER_S);
         return { ok: true, response: sent.response };
       } catch (err) {
         const kind = failedBeforeHead(source, err);
@@ -321,7 +337,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       if (tracer.on || (deps.tokens !== undefined && usesClientCredentials(source))) return false;
       const configured = source.headers();
       if (!configured.ok) return false;
-      const target = upstreamTarget(source.path, incoming.url);
+      const target = ctx.upstreamPath !== null ? { ok: true as const, path: ctx.upstreamPath } : upstreamTarget(source.path, incoming.url);
       if (!target.ok) return false;
       // The agent hanging up aborts the call, as the signal does for sendUpstream.
       let abortCall: ((err: Error) => void) | null = null;
@@ -352,7 +368,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
             if (status < 200) return true;
             head = true;
             tHeaders = process.hrtime.bigint();
-            deps.metrics.upstreamLatency.observe({ source: source.name }, Number(tHeaders - tSent!) / NS_PER_S);
+            deps.metrics.upstreamLatency.observe({ source: source.name, protocol: source.protocol }, Number(tHeaders - tSent!) / NS_PER_S);
             sink.onHead(status, parseHeaders(raw as Buffer[]), resume);
             return true;
           },
@@ -386,7 +402,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       // Added latency: our time before dispatch plus our time relaying the response head.
       const added = tSent !== null && tHeaders !== null ? Number(tSent - t0) + Number(start - tHeaders) : Number(start - t0);
       const decision = info.decision ?? (ctx.messages.some((m) => m.decision === 'deny') ? 'deny' : 'forward');
-      deps.metrics.addedLatency.observe({ source: ctx.sourceLabel, decision }, Math.max(0, added) / NS_PER_S);
+      deps.metrics.addedLatency.observe({ source: ctx.sourceLabel, decision, protocol: ctx.protocol }, Math.max(0, added) / NS_PER_S);
       if (span.ref) endRequestSpan(span, ctx, info, decision);
       if (!ctx.logging) return;
       const base = {
@@ -396,6 +412,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         status: info.status,
         latencyMs: Number(end - t0) / 1e6,
         addedMs: Math.max(0, added) / 1e6,
+        protocol: ctx.protocol,
       };
       const msgs = info.messages ?? ctx.messages;
       if (msgs.length === 0) {
@@ -412,6 +429,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
             reason: cut(info.reason ?? m.reason),
             arguments: m.arguments && { keys: m.arguments.keys.map((k) => boundedName(k)), bytes: m.arguments.bytes },
             ...(m.audit ? { audit: m.audit } : {}),
+            ...a2aLogFields(m),
           });
         }
         if (msgs.length > LOG_MESSAGES_PER_REQUEST) {

@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { compileSnapshot, type Snapshot } from '../snapshot.js';
 import { IdentitySchema, PolicyDocumentSchema } from '../../api/config.js';
-import { aliases, canonicalAddress, embeddedIPv4, formatIPv4, isLocalAddress, parseHost } from './destination.js';
+import { aliases, canonicalAddress, embeddedIPv4, formatIPv4, isLocalAddress, parseHost } from '../../lib/destination.js';
 import { compileEgressList, egressVerdict, nameVerdict } from './egress-rules.js';
 import { parseAbsolute, parseConnect, planLookup, planRoute, route, type Facts, type Route, type Target } from './forward-proxy.js';
 import { ResolveError, Resolver } from './resolver.js';

@@ -8,7 +8,7 @@
 // - a glob ("*.example.com", "10.0.0.*", "*"): compared with the canonical name of a named
 //   destination and with the canonical text of each destination address.
 import { compileGlobs, type Matcher } from '../../api/glob.js';
-import { addressBytes, aliases, inCidr, parseHost, parseIPv6 } from './destination.js';
+import { addressBytes, aliases, inCidr, parseHost, parseIPv6 } from '../../lib/destination.js';
 
 type HostPattern = { kind: 'address'; address: string } | { kind: 'cidr'; net: string; len: number } | { kind: 'glob'; match: Matcher };
 

@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../../lib/log.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
-import { aliases, defaultPort, hostForUrl, isLocalAddress, parseHost, type HostSpec } from './destination.js';
+import { aliases, defaultPort, hostForUrl, isLocalAddress, parseHost, type HostSpec } from '../../lib/destination.js';
 import { egressVerdict, nameVerdict, type EgressRules } from './egress-rules.js';
 import { flushHead } from './pipe.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
@@ -87,7 +87,7 @@ export function parseConnect(authority: string): Target | Refusal {
 }
 
 /** Servers may route %-encoded unreserved characters as their plain form ("/%6dcp" is "/mcp"). */
-function canonicalPath(p: string): string {
+export function canonicalPath(p: string): string {
   return p.replace(/%([0-9A-Fa-f]{2})/g, (all, h: string) => {
     const c = String.fromCharCode(parseInt(h, 16));
     return /[A-Za-z0-9\-._~]/.test(c) ? c : all.toUpperCase();

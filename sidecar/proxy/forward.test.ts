@@ -78,7 +78,7 @@ test('an upstream that breaks mid-answer cuts the agent response and is counted 
     res.write('{"jsonrpc":"2.0","id":1,');
     setTimeout(() => res.socket!.destroy(), 50);
   };
-  const resets = await metric('thoughtgate_sidecar_upstream_errors_total{source="up",kind="reset"}');
+  const resets = await metric('thoughtgate_sidecar_upstream_errors_total{source="up",kind="reset",protocol="mcp"}');
   const { res } = await send();
   const outcome = await new Promise<string>((r) => {
     res.on('data', () => undefined);
@@ -88,7 +88,7 @@ test('an upstream that breaks mid-answer cuts the agent response and is counted 
   });
   expect(outcome).toBe('error');
   await tg.waitFor(() => endedEarly('reset') >= 1, 'the log line');
-  expect(await metric('thoughtgate_sidecar_upstream_errors_total{source="up",kind="reset"}')).toBe(resets + 1);
+  expect(await metric('thoughtgate_sidecar_upstream_errors_total{source="up",kind="reset",protocol="mcp"}')).toBe(resets + 1);
   expect(await metric('thoughtgate_sidecar_open_streams{source="up"}')).toBe(0);
 });
 

@@ -89,7 +89,7 @@ export async function forwardPost(
     // proxy does not read (no or another content type, 202 with a body) is not passed on.
     body.resume();
     if (plan.edits.edits > 0) {
-      ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+      ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: source.protocol });
       return replyError(
         ctx,
         res,
@@ -145,14 +145,14 @@ export async function forwardPost(
       const edited = editPayload(ev.data, editCtx);
       if (edited !== null) return formatSseEvent({ ...fields, data: edited.text });
       failed = true;
-      ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+      ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: source.protocol });
       const reason = `upstream "${source.name}" sent an event that is not JSON-RPC; not passed through`;
       return plan.edits
         .pending()
         .map((id) => formatSseEvent({ event: 'message', data: notGoverned(id, reason, ctx.correlationId) }))
         .join('');
     },
-    onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' }),
+    onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: source.protocol }),
     hold: ctx.budget.hold('sse_event', EDIT_CHARGE),
   });
   res.writeHead(statusCode, toClient(res, headers, true));
@@ -204,13 +204,13 @@ async function sendEdited(
     );
   }
   if (text === null) {
-    ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+    ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: source.protocol });
     return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" response exceeds limits.maxFilteredResponseBytes or is not UTF-8`, 502);
   }
   const edited = editPayload(text, editCtx);
   if (edited === null) {
     hold.release();
-    ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+    ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: source.protocol });
     return replyError(ctx, res, 'UPSTREAM_RESPONSE_INVALID', `upstream "${source.name}" answered with a body that is not JSON-RPC`, 502);
   }
   let out = edited.text;
@@ -249,7 +249,15 @@ export function toClient(res: ServerResponse, upstream: Record<string, string | 
  * after it ends the response as streamTo's. Null when the request cannot take this path (nothing
  * was sent); else resolves once the answer is done.
  */
-function relayDispatched(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, source: CompiledSource, plan: ForwardPlan): Promise<void> | null {
+export function relayDispatched(
+  ctx: RequestContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  source: CompiledSource,
+  plan: Pick<ForwardPlan, 'body' | 'describe' | 'onHeaders'>,
+  /** The answer when the call failed before its head (A2A answers in its own shapes); default forwardPost's. */
+  failed: (kind: UpstreamErrorKind) => void = (kind) => upstreamFailed(ctx, res, source, plan as ForwardPlan, kind),
+): Promise<void> | null {
   let resolve!: () => void;
   let reject!: (err: unknown) => void;
   const done = new Promise<void>((ok, fail) => {
@@ -295,7 +303,7 @@ function relayDispatched(ctx: RequestContext, req: IncomingMessage, res: ServerR
     },
     onError(err, beforeHead, agentGone) {
       if (beforeHead) {
-        upstreamFailed(ctx, res, source, plan, classifyUpstreamError(err));
+        failed(classifyUpstreamError(err));
         return resolve();
       }
       // onHead threw: failing as relay() would (the request's handler answers 500).
@@ -344,7 +352,8 @@ export function streamEndedEarly(ctx: RequestContext, source: CompiledSource, re
   // Out of byte budget is ours, not the upstream's: counted in buffer_rejections_total.
   const kind =
     (err as { code?: string }).code === 'CLIENT_CLOSED' ? 'client-closed' : err instanceof SseBudgetExceededError ? 'overloaded' : classifyUpstreamError(err);
-  if (kind !== 'client-closed' && kind !== 'aborted' && kind !== 'overloaded') ctx.metrics.upstreamErrors.inc({ source: source.name, kind });
+  if (kind !== 'client-closed' && kind !== 'aborted' && kind !== 'overloaded')
+    ctx.metrics.upstreamErrors.inc({ source: source.name, kind, protocol: source.protocol });
   if (!res.destroyed) res.destroy();
   ctx.finish({ status: res.statusCode, reason: `stream ended early: ${kind}` });
 }

@@ -42,7 +42,7 @@ export async function handleGet(ctx: RequestContext, req: IncomingMessage, res: 
           body.destroy();
           rewriter.end();
         });
-        ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' });
+        ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: source.protocol });
         const err = errorFor(
           ctx,
           null,
@@ -58,7 +58,7 @@ export async function handleGet(ctx: RequestContext, req: IncomingMessage, res: 
       if (out === ev.data) return null;
       return formatSseEvent({ data: out, event: ev.event ?? undefined, id: ev.id ?? undefined });
     },
-    onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response' }),
+    onOversize: () => ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: source.protocol }),
   });
   res.writeHead(statusCode, toClient(res, headers, true));
   res.flushHeaders();

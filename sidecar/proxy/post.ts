@@ -118,7 +118,7 @@ async function executePost(
   plan: PostPlan,
 ): Promise<void> {
   for (const c of plan.counts)
-    ctx.metrics.requests.inc({ source: source.name, method: methodLabel(c.method), decision: c.decision, gate: c.gate, rule: c.rule });
+    ctx.metrics.requests.inc({ source: source.name, method: methodLabel(c.method), decision: c.decision, gate: c.gate, rule: c.rule, protocol: 'mcp' });
   for (const rule of plan.rateLimited) ctx.metrics.rateLimited.inc({ source: source.name, rule });
   for (const a of plan.audits) ctx.audit.call(snap.policy, source.name, a);
   for (const id of plan.cancelHeld) ctx.approvals?.cancelHeld(id);

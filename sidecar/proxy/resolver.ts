@@ -4,7 +4,7 @@
 // runs on libuv's small thread pool, shared with file I/O).
 import dns from 'node:dns';
 import os from 'node:os';
-import { canonicalAddress } from './destination.js';
+import { canonicalAddress } from '../../lib/destination.js';
 
 export type LookupFn = (name: string) => Promise<{ address: string }[]>;
 

@@ -3,6 +3,7 @@
 // names ThoughtGate bounds go in (a known method or "other", configured rule and policy ids, the
 // target cut to LOG_NAME_CHARS); never arguments, reasons or credentials.
 import type { Message } from '../../lib/jsonrpc.js';
+import type { Attributes } from '../../lib/tracing-api.js';
 import { methodLabel } from '../metrics.js';
 import { LOG_MESSAGES_PER_REQUEST, LOG_NAME_CHARS, type RequestContext, type MessageOutcome } from './context.js';
 
@@ -31,19 +32,27 @@ export function traceDecisions(ctx: RequestContext, messages: readonly Message[]
   });
   // Bounded like the log lines: a batch of many messages gets spans for its first ones.
   for (const o of outcomes.slice(0, LOG_MESSAGES_PER_REQUEST)) {
-    if (o.gate === undefined) continue; // responses and invalid messages are not decided
-    const s = ctx.tracer.start(`gate ${o.gate}`, {
-      parent,
-      startTime: startMs,
-      attributes: {
-        'thoughtgate.gate': o.gate,
-        'thoughtgate.decision': o.decision,
-        'thoughtgate.rule': o.rule,
-        'thoughtgate.cedar.policy_ids': o.policies,
-        'mcp.method.name': methodLabel(o.method),
-        'thoughtgate.target': o.target === undefined ? undefined : o.target.slice(0, LOG_NAME_CHARS),
-      },
+    traceGate(ctx, o, startMs, {
+      'mcp.method.name': methodLabel(o.method),
+      'thoughtgate.target': o.target === undefined ? undefined : o.target.slice(0, LOG_NAME_CHARS),
     });
-    s.end();
   }
+}
+
+/** One decided message's gate as a child span of the request's (responses and invalid messages have none). */
+export function traceGate(ctx: RequestContext, o: MessageOutcome, startMs: number, more: Attributes): void {
+  const parent = ctx.span.ref;
+  if (parent === null || o.gate === undefined) return;
+  const s = ctx.tracer.start(`gate ${o.gate}`, {
+    parent,
+    startTime: startMs,
+    attributes: {
+      'thoughtgate.gate': o.gate,
+      'thoughtgate.decision': o.decision,
+      'thoughtgate.rule': o.rule,
+      'thoughtgate.cedar.policy_ids': o.policies,
+      ...more,
+    },
+  });
+  s.end();
 }

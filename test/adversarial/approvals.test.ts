@@ -219,6 +219,7 @@ describe('8. the approval queue is fair', () => {
       const victim = await openSession(rig.url, { 'mcp-protocol-version': '2025-11-25' });
       let created = 0;
       let limited = 0;
+      const began = Date.now();
       for (let n = 0; n < 150; n++) {
         const r = await task(rig.url, flooder, 'deploy', { service: 'flood', version: String(n) });
         if (r.error) {
@@ -229,7 +230,9 @@ describe('8. the approval queue is fair', () => {
         created++;
         await rpc(rig.url, flooder, 'tasks/cancel', { taskId: taskId(r) });
       }
-      expect(created).toBeLessThanOrEqual(10); // the client's burst
+      // The client's burst, plus what its bucket refilled (30 a minute: one per 2 s) while the loop
+      // ran: on a loaded machine 150 cycles can take seconds.
+      expect(created).toBeLessThanOrEqual(10 + Math.floor((Date.now() - began) / 2000));
       expect(limited).toBe(150 - created);
       const mine = taskId(await task(rig.url, victim, 'deploy', { service: 'victim', version: '1' }));
       await until(() => postedIds(rig).includes(mine), "the victim's approval to be posted", 20_000);

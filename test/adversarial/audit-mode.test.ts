@@ -94,5 +94,5 @@ test('in a batch beside an audited call, the enforced call is still denied: enfo
   const audits = metrics.split('\n').filter((l) => l.startsWith('thoughtgate_sidecar_audit_'));
   expect(audits.filter((l) => l.includes('rule="no-sum"') || l.includes('would="hide"'))).toEqual([]);
   // requests_total has the enforced denial, with its rule.
-  expect(metrics).toMatch(/thoughtgate_sidecar_requests_total\{[^}]*decision="deny",gate="rules",rule="no-sum"\} [1-9]/);
+  expect(metrics).toMatch(/thoughtgate_sidecar_requests_total\{[^}]*decision="deny",gate="rules",rule="no-sum",protocol="mcp"\} [1-9]/);
 });

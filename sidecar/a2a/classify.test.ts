@@ -1,0 +1,66 @@
+import { describe, expect, test } from '@jest/globals';
+import { cardPath, classifyA2a, versionParam, type A2aLayout } from './classify.js';
+
+const L: A2aLayout = { basePath: '/', jsonrpc: '/a2a/jsonrpc', rest: '/a2a/rest' };
+
+describe('classifyA2a', () => {
+  test('the card, the JSON-RPC path and REST routes; the query kept for the agent', () => {
+    expect(classifyA2a('/.well-known/agent-card.json', L)).toEqual({ kind: 'card', upstreamPath: '/.well-known/agent-card.json', query: '' });
+    expect(classifyA2a('/a2a/jsonrpc?A2A-Version=1.0', L)).toEqual({
+      kind: 'jsonrpc',
+      upstreamPath: '/a2a/jsonrpc?A2A-Version=1.0',
+      query: '?A2A-Version=1.0',
+    });
+    expect(classifyA2a('/a2a/rest/tasks/t1?historyLength=2', L)).toEqual({
+      kind: 'rest',
+      upstreamPath: '/a2a/rest/tasks/t1?historyLength=2',
+      query: '?historyLength=2',
+      route: '/tasks/t1',
+    });
+    expect(classifyA2a('/a2a/rest/v1/card', L)).toMatchObject({ kind: 'rest', route: '/v1/card' });
+  });
+
+  test('the card lives below the source URL path', () => {
+    expect(cardPath('/agents/billing/')).toBe('/agents/billing/.well-known/agent-card.json');
+    expect(classifyA2a('/.well-known/agent-card.json', { ...L, basePath: '/agents/billing' })).toMatchObject({
+      upstreamPath: '/agents/billing/.well-known/agent-card.json',
+    });
+  });
+
+  test('%-encoded unreserved characters are read plainly and sent upstream in that spelling', () => {
+    expect(classifyA2a('/a2a/%6Asonrpc', L)).toMatchObject({ kind: 'jsonrpc', upstreamPath: '/a2a/jsonrpc' });
+  });
+
+  test.each([
+    '/a2a/rest/message%3Asend',
+    '/a2a/rest/tasks/a%2Fb',
+    '/a2a/rest//message:send',
+    '/a2a/rest/x/../message:send',
+    '/a2a/rest/x/%2e%2e/message:send',
+    '/a2a/rest/./message:send',
+    '/a2a\\rest/message:send',
+    '/a2a/jsonrpc/',
+    '/A2A/jsonrpc',
+    '/a2a/rest',
+    '/a2a/rest/',
+    '/.well-known/agent.json',
+    '/',
+    '',
+    'a2a/jsonrpc',
+    '/a2a/jsonrpc#x',
+  ])('%s is refused', (sub) => {
+    expect(classifyA2a(sub, L).kind).toBe('refused');
+  });
+
+  test('an agent with only one interface serves only it', () => {
+    expect(classifyA2a('/a2a/rest/message:send', { basePath: '/', jsonrpc: '/a2a/jsonrpc' }).kind).toBe('refused');
+    expect(classifyA2a('/a2a/jsonrpc', { basePath: '/', rest: '/a2a/rest' }).kind).toBe('refused');
+  });
+});
+
+test('versionParam: absent, one, or every value when repeated (a2aVersionOf refuses that)', () => {
+  expect(versionParam('')).toBeUndefined();
+  expect(versionParam('?x=1')).toBeUndefined();
+  expect(versionParam('?A2A-Version=1.0')).toBe('1.0');
+  expect(versionParam('?A2A-Version=1.0&A2A-Version=0.3')).toEqual(['1.0', '0.3']);
+});

@@ -1,0 +1,64 @@
+// Which A2A endpoint a request below /a2a/<source> names (issue 13, DESIGN §2.2). Pure.
+//
+// The sidecar's path mirrors the agent's: /a2a/<source> + the path on the agent's origin, so the
+// card's interface URLs are rewritten by prefixing (card.ts). Only three things are served: the
+// card, the JSON-RPC path, and routes below the REST base. The path is compared in one spelling
+// (canonicalPath: %-encoded unreserved characters decoded) and anything an upstream could read as
+// another path (%-encoding left, "\", "//", dot segments) is refused, as is every other path:
+// the 1.3.0 SDK server matches REST routes case-insensitively, so an upstream must never see a
+// spelling the route table (policy/gates/a2a-methods.ts, case-sensitive) did not.
+import type { A2aSource } from '../../api/config.js';
+import { AGENT_CARD_PATH } from '../../policy/gates/a2a-methods.js';
+import { canonicalPath, isRelayablePath } from '../proxy/forward-proxy.js';
+
+export type A2aEndpoint =
+  /** `upstreamPath`: path and query sent to the agent. */
+  | { kind: 'card'; upstreamPath: string; query: string }
+  | { kind: 'jsonrpc'; upstreamPath: string; query: string }
+  /** `route`: the path below the REST base, as restRoute() reads it (e.g. `/message:send`, `/v1/tasks/t1`). */
+  | { kind: 'rest'; upstreamPath: string; query: string; route: string }
+  | { kind: 'refused'; reason: string };
+
+/** Where the agent serves: its base URL's path (the card is below it) and its a2a block. */
+export interface A2aLayout {
+  /** The source URL's path ("/" for an origin). */
+  basePath: string;
+  jsonrpc?: string | undefined;
+  rest?: string | undefined;
+}
+
+export function layoutOf(url: URL, a2a: Pick<A2aSource, 'jsonrpc' | 'rest'>): A2aLayout {
+  return { basePath: url.pathname, jsonrpc: a2a.jsonrpc, rest: a2a.rest };
+}
+
+/** The card's path on the agent's origin: `<url>/.well-known/agent-card.json` (the SDKs' createFromUrl rule). */
+export function cardPath(basePath: string): string {
+  return `${basePath.replace(/\/+$/, '')}${AGENT_CARD_PATH}`;
+}
+
+/** `sub`: what follows /a2a/<source> in the request target (path and query). */
+export function classifyA2a(sub: string, layout: A2aLayout): A2aEndpoint {
+  const q = sub.indexOf('?');
+  const raw = q < 0 ? sub : sub.slice(0, q);
+  const query = q < 0 ? '' : sub.slice(q);
+  if (raw.includes('#')) return { kind: 'refused', reason: 'a fragment is not part of a request path' };
+  const path = canonicalPath(raw);
+  if (!path.startsWith('/') || !isRelayablePath(path) || path.includes('//'))
+    return { kind: 'refused', reason: 'the path must be spelt plainly (no %-encoding of reserved characters, "\\", "//" or dot segments)' };
+  if (path === AGENT_CARD_PATH) return { kind: 'card', upstreamPath: `${cardPath(layout.basePath)}${query}`, query };
+  if (layout.jsonrpc !== undefined && path === layout.jsonrpc) return { kind: 'jsonrpc', upstreamPath: `${path}${query}`, query };
+  const rest = layout.rest;
+  if (rest !== undefined) {
+    const prefix = rest === '/' ? '' : rest;
+    if (path.startsWith(`${prefix}/`) && path.length > prefix.length + 1)
+      return { kind: 'rest', upstreamPath: `${path}${query}`, query, route: path.slice(prefix.length) };
+  }
+  return { kind: 'refused', reason: 'not an A2A endpoint of this agent (its card, JSON-RPC path or REST routes)' };
+}
+
+/** The A2A-Version query parameter's values (the spec lets a client send it instead of the header). */
+export function versionParam(query: string): string | string[] | undefined {
+  if (query === '' || query === '?') return undefined;
+  const all = new URLSearchParams(query.slice(1)).getAll('A2A-Version');
+  return all.length === 0 ? undefined : all.length === 1 ? all[0] : all;
+}

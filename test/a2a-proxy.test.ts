@@ -1,0 +1,356 @@
+// A2A through a real sidecar (issue 13, part B): the official SDK agents and clients of both
+// generations, the sidecar between them at /a2a/<source>/. Asserts on what reached the agent (its
+// recorders) as well as on what the clients saw.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import {
+  type A2aAgent,
+  type A2aClientKind,
+  type A2aEvent,
+  type A2aSdk,
+  type A2aWebhook,
+  a2aClient,
+  collect,
+  runPython,
+  startA2aAgent,
+  startA2aWebhook,
+} from './support/a2a-peers.js';
+import { startTestSidecar, type TestSidecar } from './support/sidecar.js';
+import type { SpanRef } from '../lib/trace-context.js';
+import type { Attributes, Tracer } from '../lib/tracing-api.js';
+
+const STEP_MS = 150;
+
+function config(agents: { name: string; url: string }[], extra = ''): string {
+  return `
+sources:
+${agents
+  .map(
+    (a) => `  - name: ${a.name}
+    protocol: a2a
+    url: ${a.url}
+    a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest, skillFrom: metadata.skill }
+    expose: { mode: blocklist, skills: ["wait"] }
+    headers: { X-Agent-Key: "k-\${AGENT_KEY}" }
+`,
+  )
+  .join('')}
+rules:
+  - name: no-cancel
+    match: { method: CancelTask }
+    action: deny
+    reason: cancelling is not allowed here
+  - name: no-count-skill
+    match: { skill: "count" }
+    action: deny
+defaultAction: forward
+${extra}`;
+}
+
+let a1: A2aAgent;
+let a03: A2aAgent;
+let tg: TestSidecar;
+
+beforeAll(async () => {
+  a1 = await startA2aAgent({ sdk: '1.3.0', stepMs: STEP_MS });
+  a03 = await startA2aAgent({ sdk: '0.3.14', stepMs: STEP_MS });
+  tg = await startTestSidecar(
+    config([
+      { name: 'agent1', url: a1.base },
+      { name: 'agent03', url: a03.base },
+    ]),
+    { AGENT_KEY: 'from-env' },
+  );
+});
+afterAll(async () => {
+  await tg?.close();
+  await a1?.close();
+  await a03?.close();
+});
+
+const agentOf = (sdk: A2aSdk) => (sdk === '1.3.0' ? { agent: a1, name: 'agent1' } : { agent: a03, name: 'agent03' });
+const byKind = <K extends A2aEvent['kind']>(events: A2aEvent[], kind: K) => events.filter((e): e is Extract<A2aEvent, { kind: K }> => e.kind === kind);
+
+const CELLS: [A2aClientKind, A2aSdk][] = [
+  ['js1-jsonrpc', '1.3.0'],
+  ['js1-rest', '1.3.0'],
+  ['js1-compat-jsonrpc', '1.3.0'],
+  ['js1-compat-rest', '1.3.0'],
+  ['js03-jsonrpc', '0.3.14'],
+  ['js03-jsonrpc', '1.3.0'],
+  ['js03-rest', '0.3.14'],
+];
+
+/** The error each SDK client raises for ThoughtGate's rule denial and for an unknown skill: its class and what its message says. */
+const REFUSALS: Record<A2aClientKind, { denied: [string, RegExp]; unknownSkill: [string, RegExp] }> = {
+  'js1-jsonrpc': { denied: ['JsonRpcTransportError', /^Denied by ThoughtGate rule$/], unknownSkill: ['JsonRpcRequestMalformedError', /^Invalid params$/] },
+  'js1-rest': { denied: ['RestA2AErrorImpl', /^Denied by ThoughtGate rule$/], unknownSkill: ['RestRequestMalformedError', /^Invalid params$/] },
+  'js1-compat-jsonrpc': {
+    denied: ['JsonRpcTransportError', /^Denied by ThoughtGate rule$/],
+    unknownSkill: ['JsonRpcRequestMalformedError', /^Invalid params$/],
+  },
+  'js1-compat-rest': { denied: ['Error', /Denied by ThoughtGate rule \(Code: -32053\)/], unknownSkill: ['RequestMalformedError', /^Invalid params$/] },
+  'js03-jsonrpc': {
+    denied: ['JSONRPCTransportError', /Denied by ThoughtGate rule \(Code: -32053\).*"rule":"no-cancel"/],
+    unknownSkill: ['JSONRPCTransportError', /Invalid params \(Code: -32602\)/],
+  },
+  'js03-rest': { denied: ['Error', /Denied by ThoughtGate rule \(Code: -32053\)/], unknownSkill: ['Error', /Invalid params \(Code: -32602\)/] },
+};
+
+async function errorOf(p: Promise<unknown>): Promise<[string, string]> {
+  try {
+    await p;
+  } catch (e) {
+    return [(e as Error).constructor.name, (e as Error).message];
+  }
+  throw new Error('expected a refusal, the call succeeded');
+}
+
+describe.each(CELLS)('%s client, %s agent, through the sidecar', (kind, sdk) => {
+  test('card filtered and rewritten; send and stream end to end', async () => {
+    const { agent, name } = agentOf(sdk);
+    const base = `${tg.base}/a2a/${name}/`;
+    const client = await a2aClient(kind, base);
+    // expose.skills blocklist hides "wait"; every interface the client uses is the sidecar's.
+    expect(client.publicCard.skills).toEqual(['echo', 'count']);
+    const raw = JSON.stringify(client.publicCard.raw);
+    expect(raw).not.toContain(agent.base);
+    expect(raw).toContain(`${tg.base}/a2a/${name}/a2a/`);
+
+    agent.reset();
+    const sent = await client.send('hello there', { metadata: { note: kind } });
+    expect(sent).toMatchObject({ kind: 'message', text: 'echo: hello there' });
+    expect(agent.messages.map((m) => m.text)).toEqual(['hello there']);
+    // Everything the agent received came through the sidecar, with the source's configured header.
+    expect(agent.requests.every((r) => String(r.headers['via'] ?? '').includes('thoughtgate'))).toBe(true);
+    expect(agent.requests.map((r) => r.headers['x-agent-key'])).toEqual(agent.requests.map(() => 'k-from-env'));
+
+    const events = await collect(client.stream('count 4'));
+    const taskId = byKind(events, 'task')[0]!.taskId;
+    expect(byKind(events, 'artifact').map((e) => e.text)).toEqual(['1 ', '2 ', '3 ', '4 ']);
+    const finishedAt = agent.tasks.get(taskId)!.finishedAt!;
+    // Not buffered: the first chunk is in the client's hands well before the agent finishes.
+    expect(byKind(events, 'artifact')[0]!.receivedAt).toBeLessThanOrEqual(finishedAt - 2 * STEP_MS);
+    expect(await client.getTask(taskId)).toMatchObject({ id: taskId, state: 'completed' });
+  });
+
+  test('a denied method and a hidden skill are refused with their codes; nothing reaches the agent', async () => {
+    const { agent, name } = agentOf(sdk);
+    const client = await a2aClient(kind, `${tg.base}/a2a/${name}/`);
+    agent.reset();
+    const want = REFUSALS[kind];
+    // CancelTask is denied by rule: ThoughtGate's A2A code (-32053; HTTP 403 on REST) in the SDK's own error class.
+    const denied = await errorOf(client.cancelTask('any-task'));
+    expect(denied[0]).toBe(want.denied[0]);
+    expect(denied[1]).toMatch(want.denied[1]);
+    // A skill hidden by expose.skills is answered as invalid params (unknown skill).
+    const hidden = await errorOf(client.send('wait', { metadata: { skill: 'wait' } }));
+    expect(hidden[0]).toBe(want.unknownSkill[0]);
+    expect(hidden[1]).toMatch(want.unknownSkill[1]);
+    // A skill denied by rule.
+    const denySkill = await errorOf(client.send('count 2', { metadata: { skill: 'count' } }));
+    expect(denySkill[1]).toMatch(/Denied by ThoughtGate rule/);
+    expect(agent.requests).toEqual([]);
+    expect(agent.calls).toEqual([]);
+  });
+});
+
+test('a skill the agent does not have is answered exactly as a hidden one; neither message reaches the agent', async () => {
+  const post = (skill: string) =>
+    fetch(`${tg.base}/a2a/agent1/a2a/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'SendMessage',
+        params: { message: { messageId: 'm1', role: 'ROLE_USER', parts: [{ text: 'x' }], metadata: { skill } } },
+      }),
+    });
+  a1.reset();
+  const answers: string[] = [];
+  for (const skill of ['wait', 'no-such-skill', 'Echo']) {
+    const r = await post(skill);
+    expect(r.status).toBe(200);
+    answers.push((await r.text()).replace(/"correlationId":"[^"]+"/, '').replace(/unknown skill \\"[^\\]*\\"/, 'unknown skill'));
+  }
+  expect(answers[0]).toContain('-32602');
+  expect(new Set(answers).size).toBe(1);
+  // At most the public card was read again to learn the agent's skills; no message went.
+  expect(a1.requests.every((r) => r.method === 'GET' && r.url === '/.well-known/agent-card.json')).toBe(true);
+  expect(a1.messages).toEqual([]);
+});
+
+test('the extended card is filtered by every route of both generations', async () => {
+  for (const [kind, sdk] of CELLS) {
+    const { name } = agentOf(sdk);
+    const authed = await a2aClient(kind, `${tg.base}/a2a/${name}/`, { Authorization: 'Bearer alice' });
+    // The agent's extended card adds "admin"; "wait" stays hidden there too.
+    expect({ kind, sdk, skills: (await authed.card()).skills }).toEqual({ kind, sdk, skills: ['echo', 'count', 'admin'] });
+  }
+  // The REST routes of the extended card (1.0 and 0.3's /v1/card), raw.
+  for (const [path, version] of [
+    ['/a2a/rest/extendedAgentCard', '1.0'],
+    ['/a2a/rest/v1/card', '0.3'],
+  ] as const) {
+    const r = await fetch(`${tg.base}/a2a/agent1${path}`, { headers: { 'A2A-Version': version, Authorization: 'Bearer alice' } });
+    expect(r.status).toBe(200);
+    const card = (await r.json()) as { skills: { id: string }[]; signatures?: unknown };
+    expect(card.skills.map((s) => s.id)).toEqual(['echo', 'count', 'admin']);
+    expect(r.headers.get('etag')).toBeNull();
+  }
+});
+
+test('the public card keeps Vary, drops ETag and its signatures, and names only the sidecar', async () => {
+  for (const version of ['1.0', '0.3']) {
+    const r = await fetch(`${tg.base}/a2a/agent1/.well-known/agent-card.json`, { headers: { 'A2A-Version': version } });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('vary') ?? '').toMatch(/A2A-Version/i);
+    expect(r.headers.get('etag')).toBeNull();
+    const text = await r.text();
+    expect(Number(r.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+    const card = JSON.parse(text) as Record<string, unknown>;
+    expect(card['signatures']).toBeUndefined();
+    expect(text).not.toContain(a1.base);
+  }
+});
+
+test('the Python client: card and send, and streams over both bindings, through the sidecar', async () => {
+  const base = `${tg.base}/a2a/agent1/`;
+  a1.reset();
+  const stream = (binding: string) =>
+    runPython([base, 'stream', '--binding', binding, '--text', 'count 4', '--metadata', JSON.stringify({ delayMs: STEP_MS })]);
+  const [card, sent, ...streams] = await Promise.all([
+    runPython([base, 'card', '--extended', '--header', 'Authorization: Bearer py']),
+    runPython([base, 'send', '--text', 'hi from python']),
+    stream('JSONRPC'),
+    stream('HTTP+JSON'),
+  ]);
+  expect(card.lines.map((l) => l['skills'])).toEqual([
+    ['echo', 'count'],
+    ['echo', 'count', 'admin'],
+  ]);
+  expect(sent.code).toBe(0);
+  expect(sent.lines).toEqual([{ kind: 'message', text: 'echo: hi from python' }]);
+  for (const s of streams) {
+    expect(s.code).toBe(0);
+    const events = s.lines as unknown as A2aEvent[];
+    expect(byKind(events, 'artifact').map((e) => e.text)).toEqual(['1 ', '2 ', '3 ', '4 ']);
+    const taskId = byKind(events, 'task')[0]!.taskId;
+    expect(byKind(events, 'artifact')[0]!.receivedAt).toBeLessThanOrEqual(a1.tasks.get(taskId)!.finishedAt! - 2 * STEP_MS);
+  }
+  expect(a1.requests.every((r) => String(r.headers['via'] ?? '').includes('thoughtgate'))).toBe(true);
+}, 60_000);
+
+test('log lines and metrics name the protocol, the canonical method, version, binding and skill (never the text)', async () => {
+  const client = await a2aClient('js1-compat-jsonrpc', `${tg.base}/a2a/agent1/`);
+  await client.send('a very private sentence', { metadata: { skill: 'echo' } });
+  const line = tg
+    .logs()
+    .filter((l) => l['msg'] === 'request' && l['protocol'] === 'a2a')
+    .find((l) => l['method'] === 'SendMessage' && l['skill'] === 'echo');
+  expect(line).toMatchObject({ source: 'agent1', a2aVersion: '0.3', binding: 'jsonrpc', decision: 'forward' });
+  expect(JSON.stringify(tg.logs())).not.toContain('a very private sentence');
+  const metrics = await (await fetch(`${tg.admin}/metrics`)).text();
+  expect(metrics).toMatch(/thoughtgate_sidecar_requests_total\{[^}]*source="agent1",method="SendMessage"[^}]*protocol="a2a"[^}]*\} \d+/);
+  expect(metrics).toMatch(/thoughtgate_sidecar_added_latency_seconds_count\{[^}]*source="agent1"[^}]*protocol="a2a"[^}]*\}/);
+});
+
+describe('with tracing on (the sendUpstream path)', () => {
+  interface Recorded {
+    name: string;
+    attributes: Attributes;
+    ended: boolean;
+  }
+  const spans: Recorded[] = [];
+  let n = 0;
+  const tracer: Tracer = {
+    on: true,
+    start(name, o) {
+      const rec: Recorded = { name, attributes: { ...(o?.attributes ?? {}) }, ended: false };
+      spans.push(rec);
+      const id = (++n).toString(16).padStart(16, '0');
+      return {
+        ref: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: id, sampled: true } satisfies SpanRef,
+        set: (a) => Object.assign(rec.attributes, a),
+        rename: (x) => {
+          rec.name = x;
+        },
+        fail: () => undefined,
+        link: () => undefined,
+        end: () => {
+          rec.ended = true;
+        },
+      };
+    },
+    shutdown: async () => undefined,
+  };
+  let traced: TestSidecar;
+  beforeAll(async () => {
+    traced = await startTestSidecar(config([{ name: 'agent1', url: a1.base }]), { AGENT_KEY: 'x' }, { tracer });
+  });
+  afterAll(async () => {
+    await traced?.close();
+  });
+
+  test('the request span is named for the canonical method and says rpc.system a2a; the call still goes through', async () => {
+    const client = await a2aClient('js1-jsonrpc', `${traced.base}/a2a/agent1/`);
+    expect(await client.send('traced')).toMatchObject({ kind: 'message', text: 'echo: traced' });
+    const events = await collect(client.stream('count 2'));
+    expect(byKind(events, 'artifact').map((e) => e.text)).toEqual(['1 ', '2 ']);
+    await expect(client.cancelTask('t')).rejects.toThrow(/Denied by ThoughtGate rule/);
+    const server = spans.filter((s) => s.name.startsWith('a2a '));
+    expect(server.map((s) => s.name)).toEqual(expect.arrayContaining(['a2a GetAgentCard', 'a2a SendMessage', 'a2a SendStreamingMessage', 'a2a CancelTask']));
+    expect(server.find((s) => s.name === 'a2a SendMessage')?.attributes).toMatchObject({
+      'rpc.system': 'a2a',
+      'a2a.version': '1.0',
+      'a2a.binding': 'jsonrpc',
+      'thoughtgate.source': 'agent1',
+    });
+    expect(spans.find((s) => s.name === 'gate rules' && s.attributes['thoughtgate.rule'] === 'no-cancel')).toMatchObject({
+      attributes: { 'thoughtgate.decision': 'deny', 'rpc.method': 'CancelTask' },
+    });
+    expect(JSON.stringify(spans)).not.toContain('traced');
+  });
+});
+
+describe('plumbing through the sidecar: resubscribe, cancel, push configs', () => {
+  let open: TestSidecar;
+  let hook: A2aWebhook;
+  beforeAll(async () => {
+    hook = await startA2aWebhook();
+    open = await startTestSidecar(`
+sources:
+  - { name: agent1, protocol: a2a, url: ${a1.base}, a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest } }
+  - { name: agent03, protocol: a2a, url: ${a03.base}, a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest } }
+defaultAction: forward
+`);
+  });
+  afterAll(async () => {
+    await open?.close();
+    await hook?.close();
+  });
+
+  test.each<[A2aClientKind, A2aSdk]>([
+    ['js1-jsonrpc', '1.3.0'],
+    ['js1-rest', '1.3.0'],
+    ['js1-compat-rest', '1.3.0'],
+    ['js03-jsonrpc', '0.3.14'],
+  ])('%s against the %s agent', async (kind, sdk) => {
+    const { agent, name } = agentOf(sdk);
+    const client = await a2aClient(kind, `${open.base}/a2a/${name}/`);
+    const long = client.stream('wait');
+    const first = (await long.next()).value as A2aEvent;
+    const id = first.kind === 'task' ? first.taskId : '';
+    expect(id).not.toBe('');
+    const resub = client.resubscribe(id);
+    expect((await resub.next()).value).toMatchObject({ kind: 'task', taskId: id });
+    expect(await client.pushSet(id, { id: 'cfg-1', url: hook.url, token: 'tok-1' })).toMatchObject({ taskId: id, id: 'cfg-1' });
+    expect((await client.pushList(id)).map((c) => c.id)).toEqual(['cfg-1']);
+    expect(await client.pushGet(id, 'cfg-1')).toMatchObject({ id: 'cfg-1', url: hook.url });
+    expect(await client.cancelTask(id)).toMatchObject({ id, state: 'canceled' });
+    const rest = await collect(long);
+    expect(rest.at(-1)).toMatchObject({ kind: 'status', state: 'canceled' });
+    expect((await collect(resub)).at(-1)).toMatchObject({ kind: 'status', state: 'canceled' });
+    expect(agent.tasks.get(id)?.state).toBe('canceled');
+  });
+});

@@ -1,0 +1,389 @@
+// A2A on the wire, as a hostile caller writes it (issue 13, DESIGN §1.7, §2.8, §2.13): every body,
+// path, header and spelling the sidecar does not read exactly as the agent would is refused here,
+// and the agent's recorder proves nothing reached it. Against the real SDK agents of both
+// generations (the 0.3.14 server ignores A2A-Version and runs `message/send` whatever it says; the
+// 1.3.0 server matches REST paths case-insensitively and runs the last of duplicate keys).
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { a2aCode } from '../../api/errors.js';
+import { type A2aAgent, type A2aSdk, startA2aAgent } from '../support/a2a-peers.js';
+import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
+
+let a1: A2aAgent;
+let a03: A2aAgent;
+let mcpUpstream: string;
+let tg: TestSidecar;
+
+const source = (name: string, url: string, extra = '') => `  - name: ${name}
+    protocol: a2a
+    url: ${url}
+    a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest, skillFrom: metadata.skill${extra} }
+`;
+
+beforeAll(async () => {
+  a1 = await startA2aAgent({ sdk: '1.3.0' });
+  a03 = await startA2aAgent({ sdk: '0.3.14' });
+  mcpUpstream = a1.base; // only its name matters: nothing may reach it under /a2a/
+  tg = await startTestSidecar(`
+sources:
+${source('agent1', a1.base)}${source('agent03', a03.base)}${source('only10', a1.base, ", versions: ['1.0']")}  - name: mcp
+    url: ${mcpUpstream}/mcp
+rules:
+  - { name: no-send-audited, match: { source: agent03, method: SendMessage, skill: wait }, action: deny, enforcement: audit }
+  - { name: no-send, match: { method: SendMessage, skill: count }, action: deny }
+defaultAction: forward
+`);
+});
+afterAll(async () => {
+  await tg?.close();
+  await a1?.close();
+  await a03?.close();
+});
+
+const agents = (): Record<A2aSdk, { agent: A2aAgent; name: string }> => ({ '1.3.0': { agent: a1, name: 'agent1' }, '0.3.14': { agent: a03, name: 'agent03' } });
+
+const msg03 = (text: string, metadata: Record<string, unknown> = {}) => ({
+  kind: 'message',
+  messageId: `m-${Math.random()}`,
+  role: 'user',
+  parts: [{ kind: 'text', text }],
+  metadata,
+});
+const msg10 = (text: string, metadata: Record<string, unknown> = {}) => ({ messageId: `m-${Math.random()}`, role: 'ROLE_USER', parts: [{ text }], metadata });
+const rpc = (method: string, params: unknown, id: unknown = 1) => JSON.stringify({ jsonrpc: '2.0', id, method, params });
+
+/** A raw request (node:http sends the path as written: no client-side normalisation of "..", "%2e" or "//"). */
+function send(path: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}) {
+  const u = new URL(tg.base);
+  return new Promise<{ status: number; text: string; json: Record<string, unknown> | null }>((resolve, reject) => {
+    const req = http.request(
+      { host: u.hostname, port: u.port, path, method: init.method ?? 'POST', headers: { 'content-type': 'application/json', ...(init.headers ?? {}) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: Record<string, unknown> | null = null;
+          try {
+            json = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            /* not JSON */
+          }
+          resolve({ status: res.statusCode ?? 0, text, json });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+const rpcCode = (j: Record<string, unknown> | null) => (j?.['error'] as { code?: number } | undefined)?.code;
+
+interface Case {
+  what: string;
+  path: string;
+  method?: string;
+  body?: string;
+  headers?: Record<string, string>;
+  /** JSON-RPC error code, or HTTP status for REST / pre-read refusals. */
+  code?: number;
+  status?: number;
+}
+
+const CASES: Case[] = [
+  // Bodies
+  { what: 'a batch of one SendMessage', path: '/a2a/jsonrpc', body: `[${rpc('message/send', { message: msg03('hi') })}]`, code: -32600 },
+  { what: 'an empty batch', path: '/a2a/jsonrpc', body: '[]', code: -32600 },
+  {
+    what: 'duplicate method keys (servers run the last)',
+    path: '/a2a/jsonrpc',
+    body: `{"jsonrpc":"2.0","id":1,"method":"tasks/get","method":"message/send","params":{"message":${JSON.stringify(msg03('dup'))}}}`,
+    code: -32600,
+  },
+  {
+    what: 'a duplicate key deep in params',
+    path: '/a2a/jsonrpc',
+    body: `{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"x","role":"user","parts":[{"kind":"text","text":"a","text":"b"}]}}}`,
+    code: -32600,
+  },
+  { what: 'a BOM before the body', path: '/a2a/jsonrpc', body: `\uFEFF${rpc('message/send', { message: msg03('bom') })}`, code: -32700 },
+  { what: 'text/plain', path: '/a2a/jsonrpc', body: rpc('message/send', { message: msg03('tp') }), headers: { 'content-type': 'text/plain' }, code: -32005 },
+  {
+    what: 'application/a2a+json on JSON-RPC',
+    path: '/a2a/jsonrpc',
+    body: rpc('message/send', { message: msg03('a2a+json') }),
+    headers: { 'content-type': 'application/a2a+json' },
+    code: -32005,
+  },
+  {
+    what: 'charset utf-16',
+    path: '/a2a/jsonrpc',
+    body: rpc('message/send', { message: msg03('u16') }),
+    headers: { 'content-type': 'application/json; charset=utf-16' },
+    code: -32005,
+  },
+  { what: 'a response, not a call', path: '/a2a/jsonrpc', body: '{"jsonrpc":"2.0","id":1,"result":{}}', code: -32600 },
+  // Method spelling and generation
+  { what: 'Message/Send', path: '/a2a/jsonrpc', body: rpc('Message/Send', { message: msg03('case') }), code: -32601 },
+  { what: 'sendMessage', path: '/a2a/jsonrpc', body: rpc('sendMessage', { message: msg10('case') }), headers: { 'a2a-version': '1.0' }, code: -32601 },
+  {
+    what: '"SendMessage " with a space',
+    path: '/a2a/jsonrpc',
+    body: rpc('SendMessage ', { message: msg10('sp') }),
+    headers: { 'a2a-version': '1.0' },
+    code: -32601,
+  },
+  { what: 'a 1.0 name with no version (0.3)', path: '/a2a/jsonrpc', body: rpc('SendMessage', { message: msg10('gen') }), code: -32601 },
+  {
+    what: 'a 0.3 name with A2A-Version 1.0',
+    path: '/a2a/jsonrpc',
+    body: rpc('message/send', { message: msg03('gen') }),
+    headers: { 'a2a-version': '1.0' },
+    code: -32601,
+  },
+  { what: '__proto__ as a method', path: '/a2a/jsonrpc', body: rpc('__proto__', {}), code: -32601 },
+  // Version games
+  { what: 'A2A-Version 1.0.0', path: '/a2a/jsonrpc', body: rpc('SendMessage', { message: msg10('v') }), headers: { 'a2a-version': '1.0.0' }, code: -32009 },
+  { what: 'A2A-Version 0.3.0', path: '/a2a/jsonrpc', body: rpc('message/send', { message: msg03('v') }), headers: { 'a2a-version': '0.3.0' }, code: -32009 },
+  {
+    what: 'two versions in one header',
+    path: '/a2a/jsonrpc',
+    body: rpc('message/send', { message: msg03('v') }),
+    headers: { 'a2a-version': '0.3, 1.0' },
+    code: -32009,
+  },
+  {
+    what: 'header and query disagreeing',
+    path: '/a2a/jsonrpc?A2A-Version=0.3',
+    body: rpc('SendMessage', { message: msg10('v') }),
+    headers: { 'a2a-version': '1.0' },
+    code: -32009,
+  },
+  // Params the gates could read differently from the agent
+  { what: 'a skill that is not a string', path: '/a2a/jsonrpc', body: rpc('message/send', { message: msg03('s', { skill: ['echo'] }) }), code: -32602 },
+  { what: 'a part with no kind', path: '/a2a/jsonrpc', body: rpc('message/send', { message: { ...msg03('x'), parts: [{ text: 'x' }] } }), code: -32602 },
+  // Rules: a skill spelt in another case is not the rule's skill, but a denied one stays denied in either generation
+  { what: 'a denied skill (0.3)', path: '/a2a/jsonrpc', body: rpc('message/send', { message: msg03('f', { skill: 'count' }) }), code: -32053 },
+  {
+    what: 'a denied skill (1.0)',
+    path: '/a2a/jsonrpc',
+    body: rpc('SendMessage', { message: msg10('f', { skill: 'count' }) }),
+    headers: { 'a2a-version': '1.0' },
+    code: -32053,
+  },
+  // REST paths: a 1.0 send under each spelling the route table does not have (the 1.3.0 server runs /Message:Send)
+  ...(
+    [
+      ['REST /Message:Send', '/Message:Send'],
+      ['REST %3A for ":"', '/message%3Asend'],
+      ['REST dot segment', '/x/../message:send'],
+      ['REST //', '//message:send'],
+      ['REST %2e%2e segment', '/x/%2e%2e/message:send'],
+      ['REST trailing /', '/message:send/'],
+      ['REST /v1/ path with 1.0', '/v1/message:send'],
+    ] as const
+  ).map(
+    ([what, route]): Case => ({
+      what,
+      path: `/a2a/rest${route}`,
+      body: JSON.stringify({ message: msg10('c') }),
+      headers: { 'a2a-version': '1.0' },
+      status: 404,
+    }),
+  ),
+  {
+    what: 'a 1.0 body on the 0.3 /v1/message:send (runs with empty text upstream)',
+    path: '/a2a/rest/v1/message:send',
+    body: JSON.stringify({ message: msg10('shape') }),
+    status: 400,
+  },
+  {
+    what: 'a REST body with duplicate keys',
+    path: '/a2a/rest/message:send',
+    body: `{"message":${JSON.stringify(msg10('a'))},"message":${JSON.stringify(msg10('b'))}}`,
+    headers: { 'a2a-version': '1.0' },
+    status: 400,
+  },
+  {
+    what: 'a REST body as text/plain',
+    path: '/a2a/rest/message:send',
+    body: JSON.stringify({ message: msg10('t') }),
+    headers: { 'a2a-version': '1.0', 'content-type': 'text/plain' },
+    status: 400,
+  },
+  { what: 'GET on the JSON-RPC path', path: '/a2a/jsonrpc', method: 'GET', status: 400 },
+  { what: 'a path the agent has but ThoughtGate does not serve', path: '/.well-known/agent.json', method: 'GET', status: 404 },
+  { what: 'the agent root', path: '/', method: 'GET', status: 404 },
+];
+
+describe.each<A2aSdk>(['1.3.0', '0.3.14'])('the %s agent', (sdk) => {
+  test.each(CASES)('$what is refused and never reaches the agent', async (c) => {
+    const { agent, name } = agents()[sdk];
+    agent.reset();
+    const r = await send(`/a2a/${name}${c.path}`, {
+      ...(c.method ? { method: c.method } : {}),
+      ...(c.body !== undefined ? { body: c.body } : {}),
+      ...(c.headers ? { headers: c.headers } : {}),
+    });
+    if (c.code !== undefined) expect({ code: rpcCode(r.json), text: r.text }).toMatchObject({ code: c.code });
+    if (c.status !== undefined) expect({ status: r.status, text: r.text }).toMatchObject({ status: c.status });
+    // Nothing of it reached the agent (the sidecar may read the public card to learn the agent's skills).
+    expect(agent.requests.filter((q) => !(q.method === 'GET' && q.url === '/.well-known/agent-card.json'))).toEqual([]);
+    expect(agent.calls).toEqual([]);
+  });
+
+  test('the same call, well formed, does reach the agent (the cases above are refused for their flaw alone)', async () => {
+    const { agent, name } = agents()[sdk];
+    agent.reset();
+    const r = await send(`/a2a/${name}/a2a/jsonrpc`, { body: rpc('message/send', { message: msg03('fine', { skill: 'echo' }) }) });
+    expect(r.status).toBe(200);
+    expect(JSON.stringify(r.json)).toContain('echo: fine');
+    expect(agent.messages.map((m) => m.text)).toEqual(['fine']);
+  });
+
+  test('a notification (no id) is governed: a denied one gets no answer and does not run', async () => {
+    const { agent, name } = agents()[sdk];
+    agent.reset();
+    const body = JSON.stringify({ jsonrpc: '2.0', method: 'message/send', params: { message: msg03('n', { skill: 'count' }) } });
+    const r = await send(`/a2a/${name}/a2a/jsonrpc`, { body });
+    expect(r.status).toBe(202);
+    expect(r.text).toBe('');
+    expect(agent.requests).toEqual([]);
+  });
+});
+
+test('a version the source does not allow is refused (a2a.versions)', async () => {
+  a1.reset();
+  const r = await send('/a2a/only10/a2a/jsonrpc', { body: rpc('message/send', { message: msg03('v03') }) });
+  expect(rpcCode(r.json)).toBe(-32009);
+  const ok = await send('/a2a/only10/a2a/jsonrpc', { body: rpc('SendMessage', { message: msg10('v10') }), headers: { 'a2a-version': '1.0' } });
+  expect(ok.status).toBe(200);
+  expect(a1.messages.map((m) => m.text)).toEqual(['v10']);
+});
+
+test('audit mode forwards what enforce would deny, with a record', async () => {
+  a03.reset();
+  const r = await send('/a2a/agent03/a2a/jsonrpc', { body: rpc('message/send', { message: msg03('audited', { skill: 'wait', delayMs: 1 }) }) });
+  expect(r.status).toBe(200);
+  expect(a03.messages.map((m) => m.text)).toEqual(['audited']);
+  const line = tg.logs().find((l) => l['msg'] === 'request' && l['rule'] === 'no-send-audited');
+  expect(line).toMatchObject({ decision: 'forward', audit: { would: 'deny', rule: 'no-send-audited' }, protocol: 'a2a' });
+});
+
+describe('routing', () => {
+  test('an unknown agent, an MCP source under /a2a/ and an A2A agent under /mcp/ are unknown sources; nothing is forwarded', async () => {
+    a1.reset();
+    for (const path of ['/a2a/nope/.well-known/agent-card.json', '/a2a/mcp/.well-known/agent-card.json']) {
+      const r = await send(path, { method: 'GET' });
+      expect({ path, status: r.status }).toEqual({ path, status: 404 });
+      expect(rpcCode(r.json)).toBe(a2aCode('UNKNOWN_SOURCE'));
+    }
+    const m = await send('/mcp/agent1', { body: rpc('tools/list', {}) });
+    expect(m.status).toBe(404);
+    expect(a1.requests).toEqual([]);
+  });
+
+  test('the base URL without its trailing slash is answered with the slash rule', async () => {
+    // The JS client resolves .well-known/agent-card.json against …/a2a/agent1 (no slash): /a2a/.well-known/….
+    const r = await send('/a2a/.well-known/agent-card.json', { method: 'GET' });
+    expect(r.status).toBe(404);
+    expect(r.text).toContain('trailing slash');
+  });
+
+  test('a captured or forward-proxied request to the agent origin is not relayed as MCP', async () => {
+    a1.reset();
+    const r = await send(`/mcp/agent1`, { body: rpc('message/send', { message: msg03('x') }) });
+    expect(r.status).toBe(404);
+    expect(a1.requests).toEqual([]);
+  });
+});
+
+describe('a tampering agent card', () => {
+  // A plain node:http agent whose card is whatever the test sets: the SDK servers only serve honest cards.
+  let card: { type: string; body: string; headers?: Record<string, string> } = { type: 'application/json', body: '{}' };
+  let served = 0;
+  let fake: http.Server;
+  let fakeBase: string;
+  let t2: TestSidecar;
+  beforeAll(async () => {
+    fake = http.createServer((_req, res) => {
+      served++;
+      res.writeHead(200, { 'content-type': card.type, etag: '"v1"', vary: 'A2A-Version', ...(card.headers ?? {}) });
+      res.end(card.body);
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    fakeBase = `http://127.0.0.1:${(fake.address() as { port: number }).port}`;
+    t2 = await startTestSidecar(`
+limits: { maxFilteredResponseBytes: 4096, maxBodyBytes: 2048 }
+sources:
+  - name: liar
+    protocol: a2a
+    url: ${fakeBase}
+    a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest }
+    expose: { mode: allowlist, skills: ["public-*"] }
+`);
+  });
+  afterAll(async () => {
+    await t2?.close();
+    await new Promise<void>((r) => fake.close(() => r()));
+  });
+  const getCard = () => fetch(`${t2.base}/a2a/liar/.well-known/agent-card.json`, { headers: { 'A2A-Version': '1.0' } });
+
+  test('interfaces elsewhere, gRPC and unconfigured paths are dropped; hidden skills and signatures go; ETag goes, Vary stays', async () => {
+    card = {
+      type: 'application/json',
+      body: JSON.stringify({
+        name: 'liar',
+        skills: [{ id: 'public-echo' }, { id: 'admin-wipe' }, { id: 'PUBLIC-ECHO' }],
+        supportedInterfaces: [
+          { url: `${fakeBase}/a2a/jsonrpc`, protocolBinding: 'JSONRPC', protocolVersion: '1.0' },
+          { url: 'http://169.254.169.254/a2a/jsonrpc', protocolBinding: 'JSONRPC', protocolVersion: '1.0' },
+          { url: `${fakeBase}/a2a/grpc`, protocolBinding: 'GRPC', protocolVersion: '1.0' },
+          { url: `${fakeBase}/backdoor`, protocolBinding: 'HTTP+JSON', protocolVersion: '1.0' },
+        ],
+        signatures: [{ protected: 'eyJhbGciOiJFUzI1NiJ9', signature: 'sig' }],
+      }),
+    };
+    const r = await getCard();
+    expect(r.status).toBe(200);
+    expect(r.headers.get('etag')).toBeNull();
+    expect(r.headers.get('vary')).toMatch(/A2A-Version/);
+    expect(await r.json()).toEqual({
+      name: 'liar',
+      skills: [{ id: 'public-echo' }],
+      supportedInterfaces: [{ url: `${t2.base}/a2a/liar/a2a/jsonrpc`, protocolBinding: 'JSONRPC', protocolVersion: '1.0' }],
+    });
+  });
+
+  test('a body over limits.maxBodyBytes is refused (413) before any of it is decided or sent', async () => {
+    const before = served;
+    const big = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'message/send',
+      params: { message: { kind: 'message', messageId: 'm', role: 'user', parts: [{ kind: 'text', text: 'x'.repeat(4096) }] } },
+    });
+    const r = await fetch(`${t2.base}/a2a/liar/a2a/jsonrpc`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+    expect(r.status).toBe(413);
+    expect(((await r.json()) as { error: { code: number } }).error.code).toBe(a2aCode('REQUEST_TOO_LARGE'));
+    expect(served).toBe(before);
+  });
+
+  test.each([
+    ['an oversized card', () => ({ type: 'application/json', body: JSON.stringify({ skills: [{ id: 'public-x', description: 'x'.repeat(8000) }] }) })],
+    ['a card that is not JSON', () => ({ type: 'application/json', body: '{"skills": [' })],
+    ['a card with duplicate keys', () => ({ type: 'application/json', body: '{"skills":[],"skills":[{"id":"admin-wipe"}]}' })],
+    ['a card of another content type', () => ({ type: 'text/html', body: '<html></html>' })],
+    ['a card whose skills are not a list', () => ({ type: 'application/json', body: '{"skills":{"id":"admin-wipe"}}' })],
+  ])('%s is refused, never passed unfiltered', async (_what, make) => {
+    card = make();
+    const before = served;
+    const r = await getCard();
+    expect(served).toBe(before + 1);
+    expect(r.status).toBe(502);
+    const text = await r.text();
+    expect(text).toContain('"reason":"UPSTREAM_RESPONSE_INVALID"');
+    expect(text).not.toContain('admin-wipe');
+  });
+});
