@@ -56,7 +56,8 @@ export interface A2aGovernedCall {
 /** A hook's refusal: ThoughtGate's own (e.g. PUSH_URL_NOT_ALLOWED) or one of A2A's (e.g. TASK_NOT_FOUND as the agent words it). */
 export type A2aHookRefusal =
   | { kind: 'thoughtgate'; name: ErrorName; reason: string; rule?: string }
-  | { kind: 'a2a'; name: A2aErrorName; reason: string; message?: string };
+  /** `sse`: a 0.3 JSON-RPC stream method, answered as one SSE error event (as the agents do). */
+  | { kind: 'a2a'; name: A2aErrorName; reason: string; message?: string; sse?: boolean };
 
 /**
  * The seam for the parts built beside the data path: task isolation and push egress
@@ -273,7 +274,7 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
   const refused = (await hooks.beforeForward?.(g)) ?? null;
   if (refused) {
     if (refused.kind === 'thoughtgate') return refuseA2a(ctx, res, shape, refused.name, refused.reason, refused.rule);
-    return a2aError(ctx, res, shape, refused.name, refused.reason, refused.message);
+    return a2aError(ctx, res, shape, refused.name, refused.reason, refused.message, refused.sse);
   }
   if (row.canonical === 'GetExtendedAgentCard') return serveCard(io, shape, method, body, call.binding === 'jsonrpc' ? 'jsonrpc' : 'card');
   return forward(io, g);

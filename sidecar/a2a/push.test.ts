@@ -1,7 +1,7 @@
 // Push notification URLs are egress: the hostile table (every spelling of an internal address,
 // names resolving inside, userinfo, other schemes) against the sidecar's own egress lists.
 import { Registry } from 'prom-client';
-import { canonicalAddress } from '../proxy/destination.js';
+import { canonicalAddress } from '../../lib/destination.js';
 import { compileEgressList, type EgressRules } from '../proxy/egress-rules.js';
 import { Resolver } from '../proxy/resolver.js';
 import { checkPushUrl, isInternalAddress, planPushUrl, pushRefusal, pushUrlRefusals, redactPushSecrets, type PushEnv } from './push.js';

@@ -13,7 +13,7 @@
 //   proxy's local addresses: `*` never opens them.
 // The agent resolves the name again when it delivers: a name whose DNS answer changes later (DNS
 // rebinding) is outside what the sidecar sees; allow names you control.
-import { aliases, defaultPort, hostForUrl, inCidr, isLocalAddress, parseHost } from '../proxy/destination.js';
+import { aliases, defaultPort, hostForUrl, inCidr, isLocalAddress, parseHost } from '../../lib/destination.js';
 import { egressVerdict, type EgressRules, nameVerdict } from '../proxy/egress-rules.js';
 import { ResolveError, type Resolver } from '../proxy/resolver.js';
 import { type A2aRestError, type A2aVersionName, tgRestError } from '../../api/a2a-errors.js';

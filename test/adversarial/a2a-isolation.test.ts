@@ -10,7 +10,17 @@ import { compileEgressList } from '../../sidecar/proxy/egress-rules.js';
 import { Resolver } from '../../sidecar/proxy/resolver.js';
 import { a2aIsolationHooks } from '../../sidecar/a2a/isolation.js';
 import { TaskOwners } from '../../sidecar/a2a/tasks.js';
-import { type A2aAgent, type A2aClientKind, type A2aTestClient, a2aClient, collect, startA2aAgent } from '../support/a2a-peers.js';
+import {
+  type A2aAgent,
+  type A2aClientKind,
+  type A2aTestClient,
+  type A2aWebhook,
+  a2aClient,
+  collect,
+  startA2aAgent,
+  startA2aWebhook,
+} from '../support/a2a-peers.js';
+import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
 import { type HooksRelay, startHooksRelay } from '../support/a2a-hooks-relay.js';
 
 const ALICE = { authorization: 'Bearer alice' };
@@ -227,5 +237,101 @@ describe('the refusal is the agent’s own unknown-task answer, byte for byte', 
     const media = (r: Response) => (r.headers.get('content-type') ?? '').split(';')[0];
     expect(media(a)).toBe(media(b));
     expect((await a.text()).split(aliceTask).join(unknown)).toBe(await b.text());
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// End to end through the sidecar's data path (sidecar/a2a/handler.ts with the isolation hooks).
+
+describe('through the sidecar, two clients of one agent with a shared credential', () => {
+  let sidecarAgent: A2aAgent;
+  let webhook: A2aWebhook;
+  let tg: TestSidecar;
+  beforeAll(async () => {
+    sidecarAgent = await startA2aAgent({ sdk: '1.3.0', users: 'shared', stepMs: 50 });
+    webhook = await startA2aWebhook();
+    tg = await startTestSidecar(`
+sources:
+  - name: agent1
+    protocol: a2a
+    url: ${sidecarAgent.base}
+    a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest }
+    headers: { Authorization: "Bearer the-one-shared-credential" }
+egress:
+  allow: ["127.0.0.1:${new URL(webhook.url).port}"]
+defaultAction: forward
+`);
+  });
+  afterAll(async () => {
+    await tg?.close();
+    await webhook?.close();
+    await sidecarAgent?.close();
+  });
+
+  it.each<A2aClientKind>(['js1-jsonrpc', 'js1-rest', 'js1-compat-jsonrpc', 'js03-jsonrpc'])(
+    '%s: bob’s GetTask, CancelTask, SubscribeToTask and push calls on alice’s task → TaskNotFound; nothing reaches the agent',
+    async (kind) => {
+      const base = `${tg.base}/a2a/agent1/`;
+      const alice = await a2aClient(kind, base, ALICE);
+      const bob = await a2aClient(kind, base, BOB);
+      const t = await longTask(alice);
+      try {
+        expect((await alice.getTask(t.id)).id).toBe(t.id);
+        sidecarAgent.reset();
+        for (const call of [
+          () => bob.getTask(t.id),
+          () => bob.cancelTask(t.id),
+          () => collect(bob.resubscribe(t.id)),
+          () => bob.pushSet(t.id, { id: 'steal', url: webhook.url }),
+          () => bob.pushGet(t.id, 'steal'),
+          () => bob.pushList(t.id),
+          () => bob.pushDelete(t.id, 'steal'),
+          () => bob.send('hello', { taskId: t.id }),
+        ]) {
+          const e = await failure(call);
+          expect(`${e.constructor.name} ${e.message}`).toMatch(/Task ?Not ?Found|Task not found|-32001|404/i);
+        }
+        expect(sidecarAgent.calls).toEqual([]);
+        expect(sidecarAgent.pushConfigs).toEqual([]);
+        expect((await alice.getTask(t.id)).state).toBe('working');
+      } finally {
+        await alice.cancelTask(t.id).catch(() => undefined);
+      }
+    },
+  );
+
+  it('a refused push URL never reaches the agent; an allowed one delivers to the webhook', async () => {
+    const alice = await a2aClient('js1-jsonrpc', `${tg.base}/a2a/agent1/`, ALICE);
+    sidecarAgent.reset();
+    const e = await failure(alice.send('count 1', { metadata: { skill: 'count' }, push: { id: 'x', url: 'http://169.254.169.254/latest/meta-data/' } }));
+    expect(e.message).toMatch(/Push notification URL not allowed/);
+    expect(sidecarAgent.pushConfigs).toEqual([]);
+    expect(sidecarAgent.messages).toEqual([]);
+    const before = webhook.deliveries.length;
+    await collect(alice.stream('count 2', { metadata: { skill: 'count', delayMs: 5 }, push: { id: 'ok', url: webhook.url, token: 'tok' } }));
+    expect(sidecarAgent.pushConfigs.map((p) => p.url)).toEqual([webhook.url]);
+    for (let i = 0; i < 100 && webhook.deliveries.length === before; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(webhook.deliveries.length).toBeGreaterThan(before);
+  });
+
+  it('ListTasks through the sidecar lists only the caller’s tasks', async () => {
+    const alice = await a2aClient('js1-jsonrpc', `${tg.base}/a2a/agent1/`, ALICE);
+    const bob = await a2aClient('js1-jsonrpc', `${tg.base}/a2a/agent1/`, BOB);
+    const a = await alice.send('count 1', { metadata: { skill: 'count', delayMs: 1 } });
+    if (a.kind !== 'task') throw new Error('expected a task');
+    const list = async (c: A2aTestClient) =>
+      (
+        await (c.sdk as Client).listTasks({
+          tenant: '',
+          contextId: '',
+          status: 0,
+          pageSize: 100,
+          pageToken: '',
+          historyLength: 0,
+          includeArtifacts: false,
+        } as never)
+      ).tasks.map((t) => t.id);
+    expect(await list(alice)).toContain(a.task.id);
+    expect(await list(bob)).not.toContain(a.task.id);
   });
 });
