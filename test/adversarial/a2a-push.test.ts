@@ -2,7 +2,8 @@
 // handed to an A2A agent is a request the agent makes from inside the cluster. Through the
 // isolation hooks (test/support/a2a-hooks-relay.ts calls them where the data path does), a push
 // URL that the sidecar's egress lists refuse never reaches the real SDK agent (its push store stays
-// empty, its executor runs nothing); an allowed one is stored and delivered to a real webhook.
+// empty, its executor runs nothing); an allowed one is stored and delivered to a real webhook. The
+// last block runs the same through the real sidecar.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { compileEgressList } from '../../sidecar/proxy/egress-rules.js';
 import { Resolver } from '../../sidecar/proxy/resolver.js';
@@ -10,6 +11,7 @@ import { a2aIsolationHooks } from '../../sidecar/a2a/isolation.js';
 import { TaskOwners } from '../../sidecar/a2a/tasks.js';
 import { type A2aAgent, type A2aClientKind, type A2aWebhook, a2aClient, collect, startA2aAgent, startA2aWebhook } from '../support/a2a-peers.js';
 import { type HooksRelay, startHooksRelay } from '../support/a2a-hooks-relay.js';
+import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
 
 const ALICE = { authorization: 'Bearer alice' };
 
@@ -130,5 +132,40 @@ describe('an allowed webhook', () => {
     const cfg = await c.pushSet(t.task.id, { id: 'ok', url: webhook.url, token: 'tok-2' });
     expect(cfg.url).toBe(webhook.url);
     expect(agent03.pushConfigs.map((p) => p.url)).toEqual([webhook.url]);
+  });
+});
+
+describe('through the sidecar (sidecar/a2a/handler.ts with the hooks wired)', () => {
+  let tg: TestSidecar;
+  beforeAll(async () => {
+    tg = await startTestSidecar(`
+sources:
+  - { name: agent1, protocol: a2a, url: ${agent.base}, a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest } }
+  - { name: agent03, protocol: a2a, url: ${agent03.base}, a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest } }
+egress: { allow: ["*", "127.0.0.1:${hookPort}"] }
+defaultAction: forward
+`);
+  });
+  afterAll(async () => {
+    await tg?.close();
+  });
+
+  it.each(CELLS)('%s → %s: hostile push URLs in creates and sends never reach the agent; the webhook does', async (kind, which) => {
+    const a = which === 'agent' ? agent : agent03;
+    const c = await a2aClient(kind, `${tg.base}/a2a/${which === 'agent' ? 'agent1' : 'agent03'}/`, ALICE);
+    const t = await c.send('count 1', { metadata: { skill: 'count', delayMs: 1 } });
+    if (t.kind !== 'task') throw new Error('expected a task');
+    a.reset();
+    for (const [, url] of HOSTILE) {
+      expect(await refusal(c.pushSet(t.task.id, { id: 'cfg', url: url(hookPort) }))).toMatch(/Push notification URL not allowed|-32068|403/);
+      expect(await refusal(c.send('count 1', { metadata: { skill: 'count' }, push: { id: 'cfg', url: url(hookPort) } }))).toMatch(
+        /Push notification URL not allowed|-32068|403/,
+      );
+    }
+    expect(a.calls).toEqual([]);
+    expect(a.pushConfigs).toEqual([]);
+    expect(a.messages).toEqual([]);
+    expect(await c.pushSet(t.task.id, { id: 'ok', url: webhook.url, token: 'tok' })).toMatchObject({ url: webhook.url });
+    expect(a.pushConfigs.map((p) => p.url)).toEqual([webhook.url]);
   });
 });
