@@ -52,6 +52,20 @@ async function longTask(c: A2aTestClient): Promise<{ id: string; contextId: stri
   return { id: first.taskId, contextId: first.kind === 'task' ? first.contextId : '' };
 }
 
+/** ListTasks through the 1.3.0 SDK client (the test interface has no list): the ids listed. */
+async function list(c: A2aTestClient): Promise<string[]> {
+  const r = await (c.sdk as Client).listTasks({
+    tenant: '',
+    contextId: '',
+    status: 0,
+    pageSize: 100,
+    pageToken: '',
+    historyLength: 0,
+    includeArtifacts: false,
+  } as never);
+  return r.tasks.map((t) => t.id);
+}
+
 /** The error a client call raised, or a failure naming what it returned. */
 async function failure(p: Promise<unknown> | (() => Promise<unknown>)): Promise<Error> {
   try {
@@ -171,18 +185,6 @@ describe('ListTasks', () => {
     const a = await alice.send('count 1', { metadata: { skill: 'count', delayMs: 1 } });
     const b = await bob.send('count 1', { metadata: { skill: 'count', delayMs: 1 } });
     if (a.kind !== 'task' || b.kind !== 'task') throw new Error('expected tasks');
-    const list = async (c: A2aTestClient) =>
-      (
-        await (c.sdk as Client).listTasks({
-          tenant: '',
-          contextId: '',
-          status: 0,
-          pageSize: 100,
-          pageToken: '',
-          historyLength: 0,
-          includeArtifacts: false,
-        } as never)
-      ).tasks.map((t) => t.id);
     const direct = await a2aClient(kind, `${agent.base}/`, BOB);
     const all = await list(direct);
     expect(all).toEqual(expect.arrayContaining([a.task.id, b.task.id])); // the agent lists everyone's
@@ -319,18 +321,6 @@ defaultAction: forward
     const bob = await a2aClient('js1-jsonrpc', `${tg.base}/a2a/agent1/`, BOB);
     const a = await alice.send('count 1', { metadata: { skill: 'count', delayMs: 1 } });
     if (a.kind !== 'task') throw new Error('expected a task');
-    const list = async (c: A2aTestClient) =>
-      (
-        await (c.sdk as Client).listTasks({
-          tenant: '',
-          contextId: '',
-          status: 0,
-          pageSize: 100,
-          pageToken: '',
-          historyLength: 0,
-          includeArtifacts: false,
-        } as never)
-      ).tasks.map((t) => t.id);
     expect(await list(alice)).toContain(a.task.id);
     expect(await list(bob)).not.toContain(a.task.id);
   });
