@@ -35,7 +35,10 @@ import { ByteBudget } from './proxy/budget.js';
 import { checkHost, hostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
 import { handleA2a, type A2aEnv } from './a2a/handler.js';
+import { a2aIsolationHooks } from './a2a/isolation.js';
+import { pushUrlRefusals } from './a2a/push.js';
 import { CardSkills } from './a2a/skills.js';
+import { TaskOwners, taskOwnerMetrics } from './a2a/tasks.js';
 import { refuseA2a, UNREAD } from './a2a/errors.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
@@ -414,8 +417,16 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     return governed(ctx, req, res, snap, source);
   };
 
-  /** Task isolation, push egress and gate 4 for A2A (sidecar/a2a/handler.ts A2aHooks); none yet. */
-  const a2a: A2aEnv = { hooks: {}, skills: new CardSkills() };
+  /** A2A hooks: task isolation and push egress (sidecar/a2a/isolation.ts); gate 4 not yet. */
+  const a2a: A2aEnv = {
+    hooks: a2aIsolationHooks({
+      tasks: new TaskOwners({ metrics: taskOwnerMetrics(metrics.registry) }),
+      resolver: routeEnv.resolver,
+      own: routeEnv.own,
+      pushRefused: pushUrlRefusals(metrics.registry),
+    }),
+    skills: new CardSkills(),
+  };
 
   /** `/a2a/<source><sub>`: the same drain, not-configured and unknown-source answers as MCP's, in A2A's shape. */
   const routeA2a = async (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, name: string, sub: string): Promise<void> => {
