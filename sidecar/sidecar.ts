@@ -13,7 +13,7 @@ import { transparentHandlers } from './capture/transparent.js';
 import type { ApprovalBackend } from './approvals/backend.js';
 import type { ApprovalChannelInfo } from './approvals/engine.js';
 import { bufferedExecutor } from './approvals/upstream.js';
-import { a2aApprovalHook } from './approvals/a2a.js';
+import { a2aApprovalHook, answerRelayThrough } from './approvals/a2a.js';
 import { approvalInterceptor } from './approvals/interceptor.js';
 import { adoptedOwner, createApprovalRuntime, type ApprovalRuntime } from './approvals/runtime.js';
 import { UpstreamHealth } from './health.js';
@@ -35,8 +35,11 @@ import {
 import { ByteBudget } from './proxy/budget.js';
 import { checkHost, hostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
-import { handleA2a, type A2aEnv } from './a2a/handler.js';
+import { handleA2a, type A2aEnv, type A2aGovernedCall } from './a2a/handler.js';
+import { a2aIsolationHooks } from './a2a/isolation.js';
+import { pushUrlRefusals } from './a2a/push.js';
 import { CardSkills } from './a2a/skills.js';
+import { TaskOwners, taskOwnerMetrics } from './a2a/tasks.js';
 import { refuseA2a, UNREAD } from './a2a/errors.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
 import { createUpstreamClient, UpstreamPools, type UpstreamClient } from './proxy/upstream.js';
@@ -415,8 +418,18 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     return governed(ctx, req, res, snap, source);
   };
 
-  /** Task isolation, push egress (not yet) and gate 4 for A2A (sidecar/a2a/handler.ts A2aHooks). */
-  const a2a: A2aEnv = { hooks: { ...(approvals ? { approve: a2aApprovalHook(approvals) } : {}) }, skills: new CardSkills() };
+  /** A2A hooks: task isolation and push egress (sidecar/a2a/isolation.ts), and gate 4 (sidecar/approvals/a2a.ts). */
+  const isolation = a2aIsolationHooks({
+    tasks: new TaskOwners({ metrics: taskOwnerMetrics(metrics.registry) }),
+    resolver: routeEnv.resolver,
+    own: routeEnv.own,
+    pushRefused: pushUrlRefusals(metrics.registry),
+  });
+  const a2a: A2aEnv = {
+    // An approved call's answer goes through the isolation hooks too: its task is the client's.
+    hooks: { ...isolation, ...(approvals ? { approve: a2aApprovalHook(approvals, answerRelayThrough<A2aGovernedCall>(isolation)) } : {}) },
+    skills: new CardSkills(),
+  };
 
   /** `/a2a/<source><sub>`: the same drain, not-configured and unknown-source answers as MCP's, in A2A's shape. */
   const routeA2a = async (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, name: string, sub: string): Promise<void> => {

@@ -29,6 +29,10 @@ rules:
     action: approve
     approval: { channel: finance }
     reason: echoes are approved by finance
+  - name: count-needs-a-human
+    match: { source: billing, skill: count }
+    action: approve
+    approval: { channel: finance }
 defaultAction: forward
 approvalChannels:
   - name: finance
@@ -99,4 +103,25 @@ test('the Python client survives a 7 s hold through the sidecar (keep-alive byte
   expect(r.code).toBe(0);
   expect(JSON.stringify(r.lines)).toContain('refund 8');
   expect(agent.messages.map((x) => x.skill)).toEqual(['echo']);
+});
+
+test("the task an approved message created is its client's: readable by it, unknown to another client (task isolation learned the owner from the approved answer)", async () => {
+  const post = (auth: string, body: unknown) =>
+    request(`${base}/a2a/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0', authorization: auth },
+      body: JSON.stringify(body),
+    }).then(async (r) => JSON.parse(await r.body.text()) as { result?: { task?: { id: string } }; error?: { code: number } });
+  const sent = post('Bearer alice', {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'SendMessage',
+    params: { message: { messageId: 'm-task', role: 'ROLE_USER', parts: [{ text: 'count 2' }], metadata: { skill: 'count', delayMs: 10 } } },
+  });
+  rig.approve((await nextMessage()).ts);
+  const taskId = (await sent).result?.task?.id;
+  expect(taskId).toEqual(expect.any(String));
+  const get = { jsonrpc: '2.0', id: 2, method: 'GetTask', params: { id: taskId } };
+  expect(await post('Bearer alice', get)).toMatchObject({ result: { id: taskId } });
+  expect(await post('Bearer bob', get)).toMatchObject({ error: { code: -32001 } });
 });

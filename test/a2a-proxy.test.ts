@@ -322,6 +322,8 @@ describe('plumbing through the sidecar: resubscribe, cancel, push configs', () =
 sources:
   - { name: agent1, protocol: a2a, url: ${a1.base}, a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest } }
   - { name: agent03, protocol: a2a, url: ${a03.base}, a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest } }
+# A push URL is egress (sidecar/a2a/push.ts): the webhook, on loopback, is named without wildcards.
+egress: { allow: ["127.0.0.1:${new URL(hook.url).port}"] }
 defaultAction: forward
 `);
   });

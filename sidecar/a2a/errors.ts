@@ -30,6 +30,17 @@ function writeJson(res: ServerResponse, status: number, contentType: string, bod
   res.end(body);
 }
 
+/** A 0.3 stream method's error as the SDK agents send it: HTTP 200, one `event: error` SSE event (a 0.3.14 client reads nothing else on a stream). */
+function writeSseError(res: ServerResponse, json: string): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const body = `event: error\ndata: ${json}\n\n`;
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
 function writeRest(res: ServerResponse, e: A2aRestError): void {
   writeJson(res, e.http, e.contentType, JSON.stringify(e.body));
 }
@@ -43,8 +54,17 @@ export function refuseA2a(ctx: RequestContext, res: ServerResponse, shape: A2aAn
 }
 
 /** One of A2A's own errors, answered here (nothing was forwarded). Finishes the request. */
-export function a2aError(ctx: RequestContext, res: ServerResponse, shape: A2aAnswerShape, name: A2aErrorName, reason: string, message?: string): void {
+export function a2aError(
+  ctx: RequestContext,
+  res: ServerResponse,
+  shape: A2aAnswerShape,
+  name: A2aErrorName,
+  reason: string,
+  message?: string,
+  sse = false,
+): void {
   if (shape.binding === 'rest') writeRest(res, a2aRestError(shape.version, name, message));
+  else if (sse && shape.read) writeSseError(res, errorText(shape.id, a2aJsonRpcError(shape.version, name, message)));
   else writeJson(res, shape.read ? 200 : 400, 'application/json', errorText(shape.id, a2aJsonRpcError(shape.version, name, message)));
   ctx.finish({ status: res.statusCode, decision: 'deny', gate: 'transport', reason });
 }

@@ -56,7 +56,8 @@ export interface A2aGovernedCall {
 /** A hook's refusal: ThoughtGate's own (e.g. PUSH_URL_NOT_ALLOWED) or one of A2A's (e.g. TASK_NOT_FOUND as the agent words it). */
 export type A2aHookRefusal =
   | { kind: 'thoughtgate'; name: ErrorName; reason: string; rule?: string }
-  | { kind: 'a2a'; name: A2aErrorName; reason: string; message?: string };
+  /** `sse`: a 0.3 JSON-RPC stream method, answered as one SSE error event (as the agents do). */
+  | { kind: 'a2a'; name: A2aErrorName; reason: string; message?: string; sse?: boolean };
 
 /**
  * The seam for the parts built beside the data path: task isolation and push egress
@@ -273,7 +274,12 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
     case 'a2a-error':
       return a2aError(ctx, res, shape, a.name, a.reason);
     case 'approve':
-      if (hooks.approve) return hooks.approve(g, a.decision);
+      if (hooks.approve) {
+        // Task isolation and push egress first: a call they refuse is never put to a human.
+        const first = (await hooks.beforeForward?.(g)) ?? null;
+        if (first) return hookRefusal(ctx, res, shape, first);
+        return hooks.approve(g, a.decision);
+      }
       return refuseA2a(
         ctx,
         res,
@@ -284,12 +290,15 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
       );
   }
   const refused = (await hooks.beforeForward?.(g)) ?? null;
-  if (refused) {
-    if (refused.kind === 'thoughtgate') return refuseA2a(ctx, res, shape, refused.name, refused.reason, refused.rule);
-    return a2aError(ctx, res, shape, refused.name, refused.reason, refused.message);
-  }
+  if (refused) return hookRefusal(ctx, res, shape, refused);
   if (row.canonical === 'GetExtendedAgentCard') return serveCard(io, shape, method, body, call.binding === 'jsonrpc' ? 'jsonrpc' : 'card');
   return forward(io, g);
+}
+
+/** A hook's refusal, in the call's shape. */
+function hookRefusal(ctx: RequestContext, res: ServerResponse, shape: A2aAnswerShape, r: A2aHookRefusal): void {
+  if (r.kind === 'thoughtgate') return refuseA2a(ctx, res, shape, r.name, r.reason, r.rule);
+  return a2aError(ctx, res, shape, r.name, r.reason, r.message, r.sse);
 }
 
 /** A notification the gates refused: it gets no answer (as JSON-RPC says), only an empty 202. */

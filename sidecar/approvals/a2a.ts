@@ -24,7 +24,7 @@
 // The client hanging up while held cancels the approval (APPROVAL_CANCELLED; the Slack message
 // or ApprovalRequest says so); while the call runs, it aborts the upstream request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { formatTraceparent } from '../../lib/trace-context.js';
 import { readBodyText } from '../../lib/read-body.js';
 import type { RawId } from '../../lib/jsonrpc.js';
@@ -67,10 +67,10 @@ export interface A2aApprovalCall {
  * the source's headers; the client hanging up aborts it). `relay`: how an answer's body reaches
  * the client (the task-owner scanner), default as it comes.
  */
-export function a2aApprovalHook(
+export function a2aApprovalHook<C extends A2aApprovalCall>(
   rt: ApprovalRuntime,
-  relay?: (call: A2aApprovalCall, up: UpstreamResponse, res: ServerResponse) => Promise<void>,
-): (call: A2aApprovalCall, decision: ApproveDecision) => Promise<void> {
+  relay?: (call: C, up: UpstreamResponse, res: ServerResponse) => Promise<void>,
+): (call: C, decision: ApproveDecision) => Promise<void> {
   return (g, decision) =>
     holdA2a(
       rt,
@@ -88,6 +88,21 @@ export function a2aApprovalHook(
         ...(relay ? { relay: (up: UpstreamResponse, res: ServerResponse) => relay(g, up, res) } : {}),
       },
     );
+}
+
+/**
+ * The relay of an approved call's answer through the A2A hooks that read answers (task isolation
+ * learns the task's owner from it, as for a forwarded call): a2aApprovalHook's `relay`.
+ */
+export function answerRelayThrough<C extends A2aApprovalCall>(hooks: {
+  onAnswer?(call: C, status: number, headers: Record<string, string | string[] | undefined>): Transform | null;
+  readsAnswer?(call: C): boolean;
+}): (call: C, up: UpstreamResponse, res: ServerResponse) => Promise<void> {
+  return (g, up, res) => {
+    const reads = hooks.onAnswer !== undefined && (hooks.readsAnswer?.(g) ?? true);
+    const through = reads && up.statusCode >= 200 && up.statusCode < 300 ? hooks.onAnswer!(g, up.statusCode, up.headers) : null;
+    return pipeTo(up.body as Readable, res, through);
+  };
 }
 
 /** What holdA2a needs of the request's context (a RequestContext has it all). */

@@ -1,0 +1,336 @@
+// Task isolation: the owner table, the check on every task-naming field, the answer scanner (JSON
+// split at every byte, SSE), the ListTasks filter. The answers are the SDK servers' own bytes
+// (shapes from /work/a2a/captures); test/adversarial/a2a-isolation.test.ts drives a real agent.
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Registry } from 'prom-client';
+import { noFacts } from '../../policy/gates/a2a-operation.js';
+import type { A2aFacts } from '../../policy/gates/operation.js';
+import { a2aOwner, admit, filterTaskList, ownerCheck, scanAnswer, TaskOwners, TaskTableFullError, taskNotFoundAnswer, taskOwnerMetrics } from './tasks.js';
+import { idAt, JsonIdScanner } from './task-ids.js';
+
+const S = 'billing';
+const facts = (f: Partial<A2aFacts>): A2aFacts => ({ ...noFacts('1.0', 'jsonrpc'), ...f });
+
+/** Runs bytes through scanAnswer in the given chunks; what came out, and what the table knew when each output chunk was written. */
+async function scan(table: TaskOwners, owner: string, shape: Parameters<typeof scanAnswer>[3], chunks: Buffer[], probe?: () => unknown) {
+  const out: Buffer[] = [];
+  const seen: { end: number; known: unknown }[] = [];
+  let end = 0;
+  await pipeline(
+    Readable.from(chunks),
+    scanAnswer(table, S, owner, shape),
+    new Writable({
+      write(c: Buffer, _e, done) {
+        out.push(c);
+        end += c.length;
+        seen.push({ end, known: probe?.() });
+        done();
+      },
+    }),
+  );
+  return { bytes: Buffer.concat(out), seen };
+}
+
+const split = (s: string, at: number[]) => {
+  const b = Buffer.from(s);
+  const cuts = [0, ...at, b.length];
+  return cuts.slice(1).map((end, i) => b.subarray(cuts[i], end));
+};
+
+const TASK_1_0 =
+  '{"jsonrpc":"2.0","id":7,"result":{"task":{"id":"t-1","contextId":"c-1","status":{"state":"TASK_STATE_WORKING"},"history":[{"messageId":"m","contextId":"c-1","taskId":"t-1","parts":[{"text":"wait"}]}]}}}';
+
+describe('a2aOwner', () => {
+  it('is the approvals owner key of the Authorization header, and ignores a client-chosen Mcp-Session-Id', () => {
+    const alice = a2aOwner(S, { authorization: 'Bearer alice' });
+    expect(alice).toMatch(/^auth:[0-9a-f]{32}$/);
+    expect(a2aOwner(S, { authorization: 'Bearer alice', 'mcp-session-id': 'x' })).toBe(alice);
+    expect(a2aOwner(S, { authorization: 'Bearer bob' })).not.toBe(alice);
+    expect(a2aOwner(S, { 'mcp-session-id': 'x' })).toBe('anonymous');
+    expect(a2aOwner(S, {})).toBe('anonymous');
+  });
+});
+
+describe('ownerCheck', () => {
+  const table = new TaskOwners();
+  table.learn(S, 'alice', 'task', 't-a');
+  table.learn(S, 'alice', 'context', 'c-a');
+  table.learn(S, 'bob', 'task', 't-b');
+
+  it('lets the owner name its own task, context and references', () => {
+    expect(ownerCheck(table, S, 'alice', facts({ taskId: 't-a', contextId: 'c-a', referenceTaskIds: ['t-a'] }))).toBeNull();
+    expect(ownerCheck(table, S, 'alice', facts({}))).toBeNull();
+  });
+
+  it.each([
+    ['the call task id (GetTask, CancelTask, SubscribeToTask, push configs)', { taskId: 't-a' }, 't-a'],
+    ['message.taskId (continuing a task)', { taskId: 't-a', contextId: 'c-b-new' }, 't-a'],
+    ['a referenceTaskIds entry', { referenceTaskIds: ['t-b', 't-a'] }, 't-a'],
+    ['message.contextId', { contextId: 'c-a' }, 'c-a'],
+    ['an unknown task id (never seen, expired, before a restart)', { taskId: 'nope' }, 'nope'],
+    ['an unknown referenced task', { referenceTaskIds: ['nope'] }, 'nope'],
+  ])('refuses another owner naming %s, as the agent answers an unknown task', (_what, f, id) => {
+    expect(ownerCheck(table, S, 'bob', facts(f))).toEqual({ error: 'TASK_NOT_FOUND', id, message: `Task not found: ${id}` });
+  });
+
+  it('keeps sources apart: the same id on another source is unknown', () => {
+    expect(ownerCheck(table, 'other', 'alice', facts({ taskId: 't-a' }))).not.toBeNull();
+  });
+
+  it('lets a client start a context of its own (an unknown contextId)', () => {
+    expect(ownerCheck(table, S, 'bob', facts({ contextId: 'c-new' }))).toBeNull();
+  });
+
+  it('answers with the SDK servers exact bodies for each binding and version', () => {
+    const r = ownerCheck(table, S, 'bob', facts({ taskId: 'no-such-task' }))!;
+    // Captured: js1-jsonrpc-v10-12-get-unknown-task.txt, js1-rest-v10-…, js03-srv03-jsonrpc-…, js03-srv03-rest-….
+    expect(JSON.stringify(taskNotFoundAnswer(r, '1.0', 'jsonrpc').error)).toBe(
+      '{"code":-32001,"message":"Task not found: no-such-task","data":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"TASK_NOT_FOUND","domain":"a2a-protocol.org"}]}',
+    );
+    expect(JSON.stringify(taskNotFoundAnswer(r, '0.3', 'jsonrpc').error)).toBe('{"code":-32001,"message":"Task not found: no-such-task"}');
+    const rest = taskNotFoundAnswer(r, '1.0', 'rest').error as { http: number; body: unknown };
+    expect(rest.http).toBe(404);
+    expect(JSON.stringify(rest.body)).toBe(
+      '{"error":{"code":404,"status":"NOT_FOUND","message":"Task not found: no-such-task","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"TASK_NOT_FOUND","domain":"a2a-protocol.org"}]}}',
+    );
+    expect(JSON.stringify((taskNotFoundAnswer(r, '0.3', 'rest').error as { body: unknown }).body)).toBe(
+      '{"code":-32001,"message":"Task not found: no-such-task"}',
+    );
+  });
+});
+
+describe('TaskOwners bounds', () => {
+  it('keeps the first owner of an id', () => {
+    const t = new TaskOwners();
+    expect(t.learn(S, 'alice', 'task', 'x')).toBe('recorded');
+    expect(t.learn(S, 'alice', 'task', 'x')).toBe('known');
+    expect(t.learn(S, 'bob', 'task', 'x')).toBe('foreign');
+    expect(t.ownerOf(S, 'task', 'x')).toBe('alice');
+  });
+
+  it('forgets ids after the ttl (then they are unknown: refused for everyone)', () => {
+    let now = 0;
+    const t = new TaskOwners({ ttlMs: 1000, now: () => now });
+    t.learn(S, 'alice', 'task', 'x');
+    now = 999;
+    expect(ownerCheck(t, S, 'alice', facts({ taskId: 'x' }))).toBeNull();
+    now = 1000;
+    expect(ownerCheck(t, S, 'alice', facts({ taskId: 'x' }))).not.toBeNull();
+    expect(t.learn(S, 'bob', 'task', 'x')).toBe('recorded');
+  });
+
+  it('when full refuses new ids (admit before forwarding, and the scanner cuts the answer) and never evicts live ones', async () => {
+    const registry = new Registry();
+    let now = 0;
+    const t = new TaskOwners({ maxEntries: 3, maxPerOwner: 3, ttlMs: 100, now: () => now, metrics: taskOwnerMetrics(registry) });
+    expect(admit(t, S, 'alice')).toBeNull();
+    t.learn(S, 'alice', 'task', 'a1');
+    t.learn(S, 'alice', 'context', 'ac1');
+    expect(admit(t, S, 'bob')?.reason).toMatch(/too many A2A tasks/);
+    t.learn(S, 'bob', 'task', 'b1');
+    expect(t.learn(S, 'bob', 'task', 'b2')).toBe('full');
+    expect(t.ownerOf(S, 'task', 'a1')).toBe('alice');
+    await expect(scan(t, 'bob', { binding: 'jsonrpc', sse: false }, [Buffer.from(TASK_1_0)])).rejects.toBeInstanceOf(TaskTableFullError);
+    const text = await registry.metrics();
+    expect(text).toMatch(/a2a_task_owner_refusals_total\{source="billing",reason="full"\} 2/);
+    expect(text).toMatch(/a2a_task_owner_entries 3/);
+    now = 100; // all expired: room again
+    expect(admit(t, S, 'bob')).toBeNull();
+  });
+
+  it('bounds each client so one client cannot fill the table for the others', () => {
+    const t = new TaskOwners({ maxEntries: 100, maxPerOwner: 2 });
+    t.learn(S, 'mallory', 'task', 'm1');
+    t.learn(S, 'mallory', 'task', 'm2');
+    expect(t.learn(S, 'mallory', 'task', 'm3')).toBe('full');
+    expect(admit(t, S, 'mallory')).not.toBeNull();
+    expect(admit(t, S, 'alice')).toBeNull();
+  });
+});
+
+describe('idAt: where answers name ids', () => {
+  it.each([
+    [['result'], ['result', 'task', 'id'], 'task'],
+    [['result'], ['result', 'task', 'contextId'], 'context'],
+    [['result'], ['result', 'id'], 'task'], // 0.3 {kind:'task', id}
+    [['result'], ['result', 'contextId'], 'context'],
+    [['result'], ['result', 'taskId'], 'task'], // 0.3 status-update
+    [['result'], ['result', 'statusUpdate', 'taskId'], 'task'],
+    [['result'], ['result', 'message', 'contextId'], 'context'],
+    [['result'], ['result', 'message', 'id'], null],
+    [['result'], ['id'], null], // the JSON-RPC id
+    [['result'], ['result', 'task', 'status', 'message', 'taskId'], null],
+    [[], ['task', 'id'], 'task'],
+    [[], ['msg', 'contextId'], 'context'],
+    [[], ['result', 'task', 'id'], null],
+  ])('%j %j → %s', (root, path, kind) => {
+    expect(idAt(root, path)).toBe(kind);
+  });
+});
+
+describe('scanAnswer: JSON answers', () => {
+  it('records the task and context before the chunk naming them is written, at every split point', async () => {
+    const b = Buffer.from(TASK_1_0);
+    const firstTaskByte = TASK_1_0.indexOf('"t-1"') + 1;
+    const firstContextByte = TASK_1_0.indexOf('"c-1"') + 1;
+    for (let cut = 0; cut <= b.length; cut++) {
+      const t = new TaskOwners();
+      const { bytes, seen } = await scan(t, 'alice', { binding: 'jsonrpc', sse: false }, split(TASK_1_0, [cut]), () => [
+        t.ownerOf(S, 'task', 't-1'),
+        t.ownerOf(S, 'context', 'c-1'),
+      ]);
+      expect(bytes.toString()).toBe(TASK_1_0);
+      for (const { end, known } of seen) {
+        const [task, context] = known as [string | undefined, string | undefined];
+        if (end > firstTaskByte) expect(task).toBe('alice');
+        if (end > firstContextByte) expect(context).toBe('alice');
+      }
+    }
+  });
+
+  it('never writes a byte of an id before recording it, even split one byte at a time', async () => {
+    const t = new TaskOwners();
+    const out: string[] = [];
+    const bytes = Buffer.from(TASK_1_0);
+    const chunks = [...bytes].map((x) => Buffer.of(x));
+    await pipeline(
+      Readable.from(chunks),
+      scanAnswer(t, S, 'alice', { binding: 'jsonrpc', sse: false }),
+      new Writable({
+        write(c: Buffer, _e, done) {
+          out.push(c.toString());
+          const sofar = out.join('');
+          if (sofar.includes('"t-')) expect(t.ownerOf(S, 'task', 't-1')).toBe('alice');
+          if (sofar.includes('"c-')) expect(t.ownerOf(S, 'context', 'c-1')).toBe('alice');
+          done();
+        },
+      }),
+    );
+    expect(out.join('')).toBe(TASK_1_0);
+  });
+
+  it.each([
+    [
+      '0.3 JSON-RPC task',
+      'jsonrpc',
+      '{"jsonrpc":"2.0","id":1,"result":{"kind":"task","id":"t-1","contextId":"c-1","status":{"state":"working"}}}',
+      ['t-1'],
+      ['c-1'],
+    ],
+    ['0.3 JSON-RPC message', 'jsonrpc', '{"jsonrpc":"2.0","id":1,"result":{"kind":"message","messageId":"m-1","contextId":"c-1","parts":[]}}', [], ['c-1']],
+    ['1.0 JSON-RPC message', 'jsonrpc', '{"jsonrpc":"2.0","id":1,"result":{"message":{"messageId":"m","contextId":"c-1","taskId":"t-1"}}}', ['t-1'], ['c-1']],
+    ['1.0 REST task', 'rest', '{"task":{"id":"t-1","contextId":"c-1"}}', ['t-1'], ['c-1']],
+    ['0.3 REST message', 'rest', '{"message":{"messageId":"m","contextId":"c-1","content":[{"text":"echo: hello"}]}}', [], ['c-1']],
+    ['escaped id', 'rest', '{"task":{"\\u0069d":"t\\u002d1","contextId":"c-1"}}', ['t-1'], ['c-1']],
+    ['duplicate key before the context (a parser keeps the last)', 'rest', '{"task":{"id":"t-0","id":"t-1","contextId":"c-1"}}', ['t-0', 't-1'], ['c-1']],
+    [
+      'id after a long history, with strings holding brackets',
+      'rest',
+      `{"task":{"history":[{"x":"}]{[\\"","taskId":"nope"}],"meta":"${'x'.repeat(5000)}","id":"t-1","contextId":"c-1"}}`,
+      ['t-1'],
+      ['c-1'],
+    ],
+    ['error answer (nothing)', 'jsonrpc', '{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"Task not found: x"}}', [], []],
+    ['keep-alive spaces first (a held call)', 'jsonrpc', `   \n {"jsonrpc":"2.0","id":1,"result":{"task":{"id":"t-1","contextId":"c-1"}}}`, ['t-1'], ['c-1']],
+  ] as const)('%s', async (_what, binding, text, tasks, contexts) => {
+    for (const cut of [1, 7, 19, 33]) {
+      const t = new TaskOwners();
+      const { bytes } = await scan(t, 'alice', { binding, sse: false }, split(text, [Math.min(cut, text.length)]));
+      expect(bytes.toString()).toBe(text);
+      for (const id of tasks) expect(t.ownerOf(S, 'task', id)).toBe('alice');
+      for (const id of contexts) expect(t.ownerOf(S, 'context', id)).toBe('alice');
+      expect(t.size).toBe(tasks.length + contexts.length);
+    }
+  });
+
+  it('stops scanning once a task and a context are recorded: a later duplicate id stays unknown (refused for everyone)', async () => {
+    const text = '{"task":{"id":"t-1","contextId":"c-1","history":[],"id":"t-2"}}';
+    for (const cut of [0, 20, 40, 45, 55]) {
+      const t = new TaskOwners();
+      const { bytes } = await scan(t, 'alice', { binding: 'rest', sse: false }, split(text, [cut]));
+      expect(bytes.toString()).toBe(text);
+      expect(t.ownerOf(S, 'task', 't-1')).toBe('alice');
+      expect(ownerCheck(t, S, 'alice', facts({ taskId: 't-2' }))).not.toBeNull();
+    }
+  });
+
+  it('cuts an answer naming an id already owned by someone else', async () => {
+    const t = new TaskOwners();
+    t.learn(S, 'alice', 'task', 't-1');
+    await expect(scan(t, 'bob', { binding: 'rest', sse: false }, [Buffer.from('{"task":{"id":"t-1"}}')])).rejects.toThrow(/another client/);
+  });
+
+  it('keeps no more than a few frames however deep the answer nests, and still finds the ids after it', () => {
+    const deep = `{"result":{"task":{"history":${'['.repeat(100_000)}${']'.repeat(100_000)},"id":"t-deep","contextId":"c-deep"}}}`;
+    const ids: string[] = [];
+    const s = new JsonIdScanner(['result'], (_k, id) => ids.push(id));
+    s.feed(Buffer.from(deep));
+    expect(ids).toEqual(['t-deep', 'c-deep']);
+    expect(s.done).toBe(true);
+    expect((s as unknown as { stack: unknown[] }).stack.length).toBe(0);
+  });
+
+  it('refuses an id longer than its bound instead of holding it', () => {
+    const s = new JsonIdScanner([], () => {}, 16);
+    expect(() => s.feed(Buffer.from(`{"task":{"id":"${'x'.repeat(17)}"}}`))).toThrow(/longer than 16 bytes/);
+  });
+});
+
+describe('scanAnswer: SSE answers', () => {
+  const events = [
+    'data: {"jsonrpc":"2.0","id":3,"result":{"task":{"id":"t-1","contextId":"c-1","status":{"state":"TASK_STATE_SUBMITTED"}}}}\n\n',
+    'data: {"jsonrpc":"2.0","id":3,"result":{"statusUpdate":{"taskId":"t-1","contextId":"c-1","status":{"state":"TASK_STATE_WORKING"}}}}\n\n',
+    ': keep-alive\n\n',
+    'data: {"jsonrpc":"2.0","id":3,"result":{"artifactUpdate":{"taskId":"t-1","contextId":"c-1","artifact":{"parts":[{"text":"1 é"}]}}}}\n\n',
+  ].join('');
+
+  it('records before the first event is written and passes every byte through, split anywhere', async () => {
+    const b = Buffer.from(events);
+    for (let cut = 0; cut <= b.length; cut += 7) {
+      const t = new TaskOwners();
+      const { bytes, seen } = await scan(t, 'alice', { binding: 'jsonrpc', sse: true }, split(events, [cut]), () => t.ownerOf(S, 'task', 't-1'));
+      expect(bytes.equals(b)).toBe(true);
+      const first = events.indexOf('"t-1"');
+      for (const { end, known } of seen) if (end > first) expect(known).toBe('alice');
+      expect(t.ownerOf(S, 'context', 'c-1')).toBe('alice');
+    }
+  });
+
+  it('reads 0.3 REST stream events and a message-only stream', async () => {
+    const t = new TaskOwners();
+    await scan(t, 'alice', { binding: 'rest', sse: true }, [Buffer.from('data: {"message":{"messageId":"m","contextId":"c-9","content":[]}}\n\n')]);
+    expect(t.ownerOf(S, 'context', 'c-9')).toBe('alice');
+    await scan(t, 'alice', { binding: 'jsonrpc', sse: true }, [
+      Buffer.from('data: {"jsonrpc":"2.0","id":1,"result":{"kind":"task","id":"t-9","contextId":"c-9"}}\r\n\r\n'),
+    ]);
+    expect(t.ownerOf(S, 'task', 't-9')).toBe('alice');
+  });
+
+  it('bounds an event held while it is read', async () => {
+    const t = new TaskOwners();
+    await expect(scan(t, 'alice', { binding: 'rest', sse: true, maxEventBytes: 64 }, [Buffer.from(`data: {"x":"${'y'.repeat(100)}`)])).rejects.toThrow(
+      /larger than 64/,
+    );
+  });
+});
+
+describe('filterTaskList', () => {
+  const t = new TaskOwners();
+  t.learn(S, 'alice', 'task', 'a');
+  t.learn(S, 'bob', 'task', 'b');
+  it('keeps only the caller tasks and recounts totalSize (JSON-RPC and REST)', () => {
+    const list = { tasks: [{ id: 'a' }, { id: 'b' }, { id: 'unknown' }, { nope: 1 }], totalSize: 4, nextPageToken: '' };
+    expect(filterTaskList(t, S, 'alice', 'rest', list)).toEqual({ tasks: [{ id: 'a' }], totalSize: 1, nextPageToken: '' });
+    expect(filterTaskList(t, S, 'bob', 'jsonrpc', { jsonrpc: '2.0', id: 1, result: list })).toEqual({
+      jsonrpc: '2.0',
+      id: 1,
+      result: { tasks: [{ id: 'b' }], totalSize: 1, nextPageToken: '' },
+    });
+    expect(filterTaskList(t, S, 'mallory', 'rest', list)).toEqual({ tasks: [], totalSize: 0, nextPageToken: '' });
+  });
+  it('leaves an error answer alone', () => {
+    const e = { jsonrpc: '2.0', id: 1, error: { code: -32601, message: 'x' } };
+    expect(filterTaskList(t, S, 'alice', 'jsonrpc', e)).toBe(e);
+  });
+});
