@@ -21,15 +21,18 @@ export const ApprovalRequestSpecSchema = lazy(() =>
     workload: z.strictObject({ namespace: z.string(), serviceAccount: z.string(), pod: z.string() }),
     /** The call awaiting approval, exactly as it will be executed once approved. */
     source: z.string(),
+    /** tools/call, or the canonical A2A method (SendMessage, SendStreamingMessage). */
     method: z.string(),
+    /** The protocol of the call: absent = mcp; a2a: `tool` is the skill named (or ""), `arguments` the call's params. */
+    protocol: z.enum(['mcp', 'a2a']).optional(),
     tool: z.string(),
     /**
-     * The tool arguments, whole. Stored because the sidecar must be able to execute exactly the
+     * The tool arguments (A2A: the parsed params: message, configuration, metadata), whole. Stored because the sidecar must be able to execute exactly the
      * approved call after a restart of its own; the Slack message shows them redacted and truncated.
      * Readable by whoever may read ApprovalRequests in this namespace (docs/approvals.md).
      */
     arguments: z.record(z.string(), z.unknown()).default({}),
-    /** sha256 of the canonical {source, tool, arguments}: what the approval is bound to. */
+    /** sha256 of the canonical {source, tool, arguments} (A2A: {source, protocol, method, params}): what the approval is bound to. */
     requestHash: z.string().regex(/^[0-9a-f]{64}$/),
     /** The sidecar's task id (MCP task or held call) answering to this approval. */
     taskId: z.string(),

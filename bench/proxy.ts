@@ -18,19 +18,12 @@ import { measureBigStream } from './support/big-stream.js';
 import { alternate, load } from './support/load.js';
 import { runUpstream, SSE_TOTAL_BYTES } from './support/mcp-upstream.js';
 import { policies } from './support/policies.js';
+import { benchSettings } from './support/settings.js';
 import { freePort, median, pct, quantile, rotate, spawnReady } from './support/processes.js';
 import { cpuOf, cpuPreciseMicros, foreignLoad, type Memory, memory, niceSelf, peakTracker, pinSelfAndPlanProxy } from './support/proc.js';
 import { post, PROXY_NODE_OPTIONS, proxyPids, reapOnExit, type Started, startFloor, startSidecar } from './support/proxies.js';
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
-// BENCH_CLI: another build's dist/cli.js (e.g. the commit before a change), measured by this bench.
-const CLI = process.env['BENCH_CLI'] || join(HERE, '..', 'cli.js');
-const FLOOR = join(HERE, 'support', 'floor-relay.js');
-const NODE = process.env['BENCH_NODE'] || process.execPath;
-const SECONDS = Number(process.env['BENCH_SECONDS'] || 3);
-const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] || 2));
-/** Load before measuring a process, so JIT and connection pools are in their steady state. */
-const WARM_SECONDS = 2;
+const { cli: CLI, floor: FLOOR, node: NODE, seconds: SECONDS, rounds: ROUNDS, warmSeconds: WARM_SECONDS } = benchSettings(import.meta.url);
 const STARTS = Math.max(5, Number(process.env['BENCH_STARTS'] || 5));
 const SOURCE = 'up';
 

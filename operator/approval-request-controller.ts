@@ -794,6 +794,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       tool: spec.tool,
       source: spec.source,
       method: spec.method,
+      ...(spec.protocol !== undefined ? { protocol: spec.protocol } : {}),
       arguments: spec.arguments,
       workload: spec.workload,
       expiresAt: new Date(spec.expiresAt),

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make run`: the reference MCP server (server-everything, Streamable HTTP) and ThoughtGate in front
 # of it with examples/thoughtgate.yaml. Ctrl-C stops both.
+# `make run DEMO=a2a` (or `scripts/run-demo.sh a2a`): the A2A demo instead (scripts/run-demo-a2a.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ "${1:-${DEMO:-}}" == a2a ]]; then exec scripts/run-demo-a2a.sh; fi
 EVERYTHING_PORT=${EVERYTHING_PORT:-3001}
 export EVERYTHING_URL="http://127.0.0.1:${EVERYTHING_PORT}/mcp"
 

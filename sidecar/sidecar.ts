@@ -13,6 +13,7 @@ import { transparentHandlers } from './capture/transparent.js';
 import type { ApprovalBackend } from './approvals/backend.js';
 import type { ApprovalChannelInfo } from './approvals/engine.js';
 import { bufferedExecutor } from './approvals/upstream.js';
+import { a2aApprovalHook, answerRelayThrough } from './approvals/a2a.js';
 import { approvalInterceptor } from './approvals/interceptor.js';
 import { adoptedOwner, createApprovalRuntime, type ApprovalRuntime } from './approvals/runtime.js';
 import { UpstreamHealth } from './health.js';
@@ -34,7 +35,7 @@ import {
 import { ByteBudget } from './proxy/budget.js';
 import { checkHost, hostPolicy } from './proxy/hosts.js';
 import { denyAll, handleMcp, replyError } from './proxy/mcp.js';
-import { handleA2a, type A2aEnv } from './a2a/handler.js';
+import { handleA2a, type A2aEnv, type A2aGovernedCall } from './a2a/handler.js';
 import { a2aIsolationHooks } from './a2a/isolation.js';
 import { pushUrlRefusals } from './a2a/push.js';
 import { CardSkills } from './a2a/skills.js';
@@ -417,14 +418,16 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     return governed(ctx, req, res, snap, source);
   };
 
-  /** A2A hooks: task isolation and push egress (sidecar/a2a/isolation.ts); gate 4 not yet. */
+  /** A2A hooks: task isolation and push egress (sidecar/a2a/isolation.ts), and gate 4 (sidecar/approvals/a2a.ts). */
+  const isolation = a2aIsolationHooks({
+    tasks: new TaskOwners({ metrics: taskOwnerMetrics(metrics.registry) }),
+    resolver: routeEnv.resolver,
+    own: routeEnv.own,
+    pushRefused: pushUrlRefusals(metrics.registry),
+  });
   const a2a: A2aEnv = {
-    hooks: a2aIsolationHooks({
-      tasks: new TaskOwners({ metrics: taskOwnerMetrics(metrics.registry) }),
-      resolver: routeEnv.resolver,
-      own: routeEnv.own,
-      pushRefused: pushUrlRefusals(metrics.registry),
-    }),
+    // An approved call's answer goes through the isolation hooks too: its task is the client's.
+    hooks: { ...isolation, ...(approvals ? { approve: a2aApprovalHook(approvals, answerRelayThrough<A2aGovernedCall>(isolation)) } : {}) },
     skills: new CardSkills(),
   };
 

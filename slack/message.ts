@@ -74,8 +74,10 @@ export interface ApprovalMessageInput {
   id: string;
   tool: string;
   source: string;
-  /** MCP method, e.g. tools/call. */
+  /** MCP method, e.g. tools/call; for A2A the canonical method (SendMessage, SendStreamingMessage). */
   method?: string;
+  /** a2a: an A2A message to an agent (`tool` is the skill it names, or ""); absent: an MCP tool call. */
+  protocol?: 'mcp' | 'a2a';
   arguments?: unknown;
   workload: { namespace: string; serviceAccount: string; pod: string };
   expiresAt: Date | number;
@@ -192,6 +194,16 @@ export function renderArguments(args: unknown, redact: readonly string[] = [], b
   return { chunks, totalChars: text.length, shownChars, redacted };
 }
 
+/**
+ * What is asked, in one line: "create_issue" (MCP), or "A2A SendMessage to billing-agent, skill
+ * refund" (A2A; "no skill" when the message names none). Agent-controlled parts made visible.
+ */
+export function approvalSubject(input: Pick<ApprovalMessageInput, 'tool' | 'source' | 'method' | 'protocol'>, max = 200): string {
+  if (input.protocol !== 'a2a') return visibleText(truncate(input.tool, max));
+  const skill = input.tool === '' ? 'no skill' : `skill ${visibleText(truncate(input.tool, max))}`;
+  return `A2A ${visibleText(truncate(input.method ?? 'SendMessage', 100))} to ${visibleText(truncate(input.source, 100))}, ${skill}`;
+}
+
 function reactionList(names: readonly string[]): string {
   return names.map((n) => `:${n.replace(/[^a-z0-9_+'-]/gi, '')}:`).join(' or ');
 }
@@ -246,7 +258,14 @@ function actionButtons(input: ApprovalMessageInput): Block {
         // Slack's own confirmation dialog: one stray click must not run a call.
         confirm: {
           title: plainText('Approve this call?'),
-          text: plainText(truncate(`ThoughtGate will run ${visibleText(input.tool)} once, with the arguments shown.`, 300)),
+          text: plainText(
+            truncate(
+              input.protocol === 'a2a'
+                ? `ThoughtGate will send this message to ${visibleText(input.source)} once, exactly as shown.`
+                : `ThoughtGate will run ${visibleText(input.tool)} once, with the arguments shown.`,
+              300,
+            ),
+          ),
           confirm: plainText('Approve'),
           deny: plainText('Cancel'),
         },
@@ -258,15 +277,16 @@ function actionButtons(input: ApprovalMessageInput): Block {
 
 function detailFields(input: ApprovalMessageInput): TextObject[] {
   const w = input.workload;
+  const a2a = input.protocol === 'a2a';
   const fields = [
-    field('Tool', code(input.tool)),
-    field('Source', code(input.source)),
+    a2a ? field('Skill', input.tool === '' ? '(none named)' : code(input.tool)) : field('Tool', code(input.tool)),
+    field(a2a ? 'Agent' : 'Source', code(input.source)),
     field('Workload', code(`${w.namespace}/${w.serviceAccount}`)),
     field('Pod', code(w.pod)),
     field('Expires', slackDate(input.expiresAt)),
     field('Request', code(input.id)),
   ];
-  if (input.method && input.method !== 'tools/call') fields.push(field('Method', code(input.method)));
+  if (input.method && input.method !== 'tools/call') fields.push(field(a2a ? 'A2A method' : 'Method', code(input.method)));
   if (input.rule) fields.push(field('Rule', code(input.rule)));
   return fields;
 }
@@ -298,7 +318,14 @@ function argumentBlocks(input: ApprovalMessageInput, otherBlocks: readonly Block
 function metadata(input: ApprovalMessageInput, status: string): SlackMessage['metadata'] {
   return {
     event_type: METADATA_EVENT_TYPE,
-    event_payload: { request_id: input.id, tool: truncate(input.tool, 200), source: input.source, namespace: input.workload.namespace, status },
+    event_payload: {
+      request_id: input.id,
+      tool: truncate(input.tool, 200),
+      source: input.source,
+      namespace: input.workload.namespace,
+      status,
+      ...(input.protocol === 'a2a' ? { protocol: 'a2a' } : {}),
+    },
   };
 }
 
@@ -307,7 +334,7 @@ export function buildApprovalMessage(input: ApprovalMessageInput): SlackMessage 
   const approve = reactionList(input.reactions.approve);
   const reject = reactionList(input.reactions.reject);
   const head: Block[] = [
-    { type: 'header', text: { type: 'plain_text', text: truncate(`Approval needed: ${visibleText(input.tool)}`, SLACK_LIMITS.headerText), emoji: false } },
+    { type: 'header', text: { type: 'plain_text', text: truncate(`Approval needed: ${approvalSubject(input)}`, SLACK_LIMITS.headerText), emoji: false } },
     { type: 'section', fields: detailFields(input) },
   ];
   const n = requiredOf(input);
@@ -329,7 +356,7 @@ export function buildApprovalMessage(input: ApprovalMessageInput): SlackMessage 
   const w = input.workload;
   const text = truncate(
     escapeMrkdwn(
-      `Approval needed: ${plain(input.tool, 200)} (source ${plain(input.source, 100)}) for ${plain(`${w.namespace}/${w.serviceAccount}`, 300)}, ` +
+      `Approval needed: ${input.protocol === 'a2a' ? approvalSubject(input) : `${plain(input.tool, 200)} (source ${plain(input.source, 100)})`} for ${plain(`${w.namespace}/${w.serviceAccount}`, 300)}, ` +
         `request ${plain(input.id, 300)}. ` +
         (input.buttons
           ? `Approve or reject in Slack before ${iso(input.expiresAt)}.`
@@ -361,7 +388,7 @@ export function buildOutcomeMessage(input: ApprovalMessageInput, outcome: Approv
   // The reason may quote the upstream's or the agent's words: code, like every value they control.
   if (outcome.reason) line += `: ${code(outcome.reason, 500)}`;
   const head: Block[] = [
-    { type: 'header', text: { type: 'plain_text', text: truncate(`${title}: ${visibleText(input.tool)}`, SLACK_LIMITS.headerText), emoji: false } },
+    { type: 'header', text: { type: 'plain_text', text: truncate(`${title}: ${approvalSubject(input)}`, SLACK_LIMITS.headerText), emoji: false } },
     { type: 'section', fields: detailFields(input) },
   ];
   const result: Block = { type: 'context', elements: [md(truncate(line, SLACK_LIMITS.sectionText))] };
@@ -369,7 +396,7 @@ export function buildOutcomeMessage(input: ApprovalMessageInput, outcome: Approv
   const names = by.map((b) => b.name ?? b.id).join(', ');
   const text = truncate(
     escapeMrkdwn(
-      `${title.replace(/^\S+ /, '')}${names ? ` by ${plain(names, 500)}` : ''}: ${plain(input.tool, 200)} (source ${plain(input.source, 100)}), request ${plain(input.id, 300)}.` +
+      `${title.replace(/^\S+ /, '')}${names ? ` by ${plain(names, 500)}` : ''}: ${input.protocol === 'a2a' ? approvalSubject(input) : `${plain(input.tool, 200)} (source ${plain(input.source, 100)})`}, request ${plain(input.id, 300)}.` +
         (outcome.reason ? ` ${plain(outcome.reason, 500)}` : ''),
     ),
     SLACK_LIMITS.fallbackText,

@@ -318,3 +318,20 @@ test('a new state directory is made durable (its parent fsync-ed) before the loc
   expect(synced[0]).toBe(join(dir, '..'));
   await s.close();
 });
+
+test('an A2A approval (held: cancelled on restart, never run) is recorded with its protocol and read back the same', async () => {
+  const a2a = pending('tgh-a2a', {
+    method: 'SendMessage',
+    protocol: 'a2a',
+    tool: 'refund',
+    arguments: { message: { messageId: 'm1', role: 'ROLE_USER', parts: [{ text: 'refund 42' }] } },
+    mcpSessionId: undefined,
+  });
+  delete a2a.mcpSessionId;
+  const s = await openApprovalStore(dir, { log: log() });
+  await s.put(a2a, 'C0APPROVE');
+  await s.close();
+  const again = await openApprovalStore(dir, { log: log() });
+  expect(again.takeLoaded().map((x) => x.pending)).toEqual([a2a]);
+  await again.close();
+});

@@ -43,6 +43,7 @@ const StoredApprovalSchema = z.strictObject({
   workload: z.strictObject({ namespace: z.string(), serviceAccount: z.string(), pod: z.string() }),
   source: z.string(),
   method: z.string(),
+  protocol: z.literal('a2a').optional(),
   tool: z.string(),
   // Checked, never rebuilt: z.record would copy it and drop an argument named `__proto__` (the
   // approver saw it; the hash check would then refuse the call).

@@ -16,10 +16,13 @@ export interface PendingApproval {
   channel: string;
   workload: ApprovalWorkload;
   source: string;
+  /** tools/call, or the canonical A2A method (protocol a2a). */
   method: string;
+  /** Absent: MCP. a2a: `tool` is the skill (or ""), `arguments` the call's parsed params. */
+  protocol?: 'a2a';
   tool: string;
   arguments: Record<string, unknown>;
-  /** sha256 hex of the canonical {source, tool, arguments}. */
+  /** sha256 hex of the canonical {source, tool, arguments} (A2A: {source, protocol, method, params}; hash.ts). */
   requestHash: string;
   reason: string;
   mcpSessionId?: string;

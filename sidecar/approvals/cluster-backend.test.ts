@@ -52,6 +52,23 @@ describe('approvalRequestFor / pendingFromRequest', () => {
     expect(pendingFromRequest(started)).toMatchObject({ executionStarted: true });
   });
 
+  test('an A2A approval records its protocol and canonical method, and reads back the same', () => {
+    const a2a: PendingApproval = {
+      ...p,
+      id: 'tgh-0123456789abcdef0123456789abcdef',
+      source: 'billing-agent',
+      method: 'SendMessage',
+      protocol: 'a2a',
+      tool: 'refund',
+      arguments: { message: { messageId: 'm1', role: 'ROLE_USER', parts: [{ text: 'refund 42' }], metadata: { skill: 'refund' } } },
+    };
+    delete a2a.mcpSessionId;
+    const obj = { ...approvalRequestFor(a2a), metadata: { ...approvalRequestFor(a2a).metadata, creationTimestamp: '2030-01-01T00:00:00Z' } };
+    expect(ApprovalRequestSpecSchema().parse(obj.spec)).toMatchObject({ method: 'SendMessage', protocol: 'a2a', tool: 'refund', arguments: a2a.arguments });
+    expect(pendingFromRequest(obj)).toEqual({ pending: a2a, executionStarted: false });
+    expect(approvalRequestFor(p).spec).not.toHaveProperty('protocol');
+  });
+
   test('the owner key is stored (a hash, never the Authorization header) and a raw header is refused', () => {
     const obj = approvalRequestFor(p);
     expect(obj.spec!['owner']).toBe('auth:0123456789abcdef0123456789abcdef');

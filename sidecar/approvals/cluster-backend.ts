@@ -52,6 +52,7 @@ export function approvalRequestFor(p: PendingApproval): ApprovalRequestObject {
       workload: { namespace: p.workload.namespace, serviceAccount: p.workload.serviceAccount, pod: p.workload.pod },
       source: p.source,
       method: p.method,
+      ...(p.protocol !== undefined ? { protocol: p.protocol } : {}),
       tool: p.tool,
       arguments: p.arguments,
       requestHash: p.requestHash,
@@ -88,6 +89,7 @@ export function pendingFromRequest(obj: ApprovalRequestObject): { pending: Pendi
   };
   if (s.mcpSessionId !== undefined) pending.mcpSessionId = s.mcpSessionId;
   if (s.owner !== undefined) pending.client = s.owner;
+  if (s.protocol === 'a2a') pending.protocol = 'a2a';
   return { pending, executionStarted: s.executionStartedAt !== undefined };
 }
 

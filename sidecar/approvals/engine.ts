@@ -23,7 +23,7 @@ import { TokenBucket } from '../../lib/token-bucket.js';
 import type { RateBudget } from '../../slack/rate-limiter.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, PendingApproval, StoreFailure } from './backend.js';
-import { requestHash } from './hash.js';
+import { callHash } from './hash.js';
 import { errorOutcome, step, waitingMessage, type ApprovalTask, type ApprovedCall, type TaskEffect, type TaskEvent } from './lifecycle.js';
 import { cleanupAt, comparePosition, newTaskId, taskTtl, type CallOutcome, type Owner } from './tasks.js';
 
@@ -77,8 +77,14 @@ export interface StartInput {
   mode: 'task' | 'held';
   owner: Owner;
   source: string;
+  /** MCP: the tool. A2A: the skill the message names, or "". */
   tool: string;
+  /** MCP: the tool arguments. A2A: the call's parsed params (what the human sees and the hash binds). */
   arguments: Record<string, unknown>;
+  /** An A2A call (sidecar/approvals/a2a.ts): bound by a2aRequestHash, recorded with its protocol. Absent: MCP tools/call. */
+  protocol?: 'a2a';
+  /** With protocol a2a: the canonical method (SendMessage, SendStreamingMessage). */
+  method?: string;
   /** null: no approval needed, run at once (ThoughtGate answers the task itself). */
   approval: { channel: string; ruleTimeoutMs?: number; reason: string; rule?: string } | null;
   mcpSessionId?: string;
@@ -253,17 +259,22 @@ export class ApprovalEngine {
     const timeoutMs = a ? (a.ruleTimeoutMs ?? this.backend.channelTimeoutMs?.(a.channel) ?? s.defaultTimeoutMs) : 0;
     const id = newTaskId(input.mode);
     // Our own copy of the call; what the backend gets is another copy, so nothing it does can change what runs.
-    const call = { tool: input.tool, arguments: structuredClone(input.arguments) };
+    const call: ApprovedCall = {
+      ...(input.protocol === 'a2a' ? { protocol: 'a2a' as const, method: input.method ?? '' } : {}),
+      tool: input.tool,
+      arguments: structuredClone(input.arguments),
+    };
     const pending: PendingApproval | undefined = a
       ? {
           id,
           channel: a.channel,
           workload: this.o.workload(),
           source: input.source,
-          method: 'tools/call',
+          method: call.protocol === 'a2a' ? call.method! : 'tools/call',
+          ...(call.protocol === 'a2a' ? { protocol: 'a2a' as const } : {}),
           tool: input.tool,
           arguments: structuredClone(input.arguments),
-          requestHash: requestHash(input.source, input.tool, call.arguments),
+          requestHash: callHash(input.source, call),
           reason: a.reason,
           ...(input.mcpSessionId !== undefined ? { mcpSessionId: input.mcpSessionId } : {}),
           owner: ownerKey(input.owner),
@@ -602,7 +613,7 @@ export class ApprovalEngine {
       // The call runs exactly as the backend stored it, and only if that still matches its hash.
       const e: Entry = {
         task,
-        call: { tool: p.tool, arguments: structuredClone(p.arguments) },
+        call: { ...(p.protocol === 'a2a' ? { protocol: 'a2a' as const, method: p.method } : {}), tool: p.tool, arguments: structuredClone(p.arguments) },
         execute: plan.execute,
         abort: null,
         waiters: new Set(),

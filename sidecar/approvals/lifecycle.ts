@@ -8,7 +8,7 @@
 // A task without approval (ThoughtGate answers a task-augmented call itself) starts executing.
 import { ERRORS, type ErrorName } from '../../api/errors.js';
 import type { Decision, PendingApproval } from './backend.js';
-import { requestHash } from './hash.js';
+import { callHash } from './hash.js';
 import { decisionError, decisionMessage, executionStatus, type CallOutcome, type Owner, type Phase, type TaskState } from './tasks.js';
 
 export interface ApprovalTask extends TaskState {
@@ -24,8 +24,13 @@ export interface ApprovalTask extends TaskState {
   terminalAt?: number;
 }
 
-/** The call as it runs: the engine's own, hash-checked copy. */
+/**
+ * The call as it runs: the engine's own, hash-checked copy. An A2A call (protocol a2a) keeps its
+ * canonical method, the skill (or "") as `tool` and its parsed params as `arguments`.
+ */
 export interface ApprovedCall {
+  protocol?: 'a2a';
+  method?: string;
   tool: string;
   arguments: Record<string, unknown>;
 }
@@ -148,7 +153,7 @@ function onDecided(t: ApprovalTask, d: Extract<TaskEvent, { type: 'decided' }>['
   t.phase = 'executing';
   touch(t, c.now, decisionMessage(d));
   // Exactly what was submitted, or nothing.
-  if (p && (requestHash(t.owner.source, c.call.tool, c.call.arguments) !== p.requestHash || c.call.tool !== p.tool)) {
+  if (p && (callHash(t.owner.source, c.call) !== p.requestHash || c.call.tool !== p.tool)) {
     fx.push({ type: 'log', level: 'error', msg: 'approved request does not match its hash; not executed', fields: { id: t.id } });
     end(
       t,

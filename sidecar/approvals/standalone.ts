@@ -146,6 +146,7 @@ export function postInput(p: PendingApproval): ApprovalPostInput {
     tool: p.tool,
     source: p.source,
     method: p.method,
+    ...(p.protocol !== undefined ? { protocol: p.protocol } : {}),
     arguments: p.arguments,
     workload: p.workload,
     expiresAt: p.expiresAt,

@@ -2,12 +2,13 @@
 // backend (sidecar/approvals/interceptor.ts implements it). The proxy's planner reads the
 // interceptor's view (pure lookups), the executor hands it the requests it takes over and the held
 // calls to cancel (ApprovalInterceptor, in context.ts beside the request it gets). Declared here, below gate 4, so that the proxy never imports the approvals.
-import type { IncomingHttpHeaders } from 'node:http';
-import type { Message } from '../../lib/jsonrpc.js';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Message, RawId } from '../../lib/jsonrpc.js';
 import type { Decision } from '../../policy/gates/decide.js';
 import type { Operation } from '../../policy/gates/operation.js';
 import type { TaskSupport } from '../approvals/tasks.js';
 import type { CompiledSource } from '../snapshot.js';
+import type { UpstreamResponse, UpstreamResult } from './upstream.js';
 
 export type JsonRpcRequest = Message & { kind: 'request' };
 export type ApproveDecision = Extract<Decision, { action: 'approve' }>;
@@ -21,7 +22,45 @@ export type Takeover =
   /** tasks/list: ThoughtGate's tasks of the client, then the upstream's. */
   | { kind: 'tasks-list'; message: JsonRpcRequest }
   /** A call gate 2 or 3 sent to a human. */
-  | { kind: 'approval'; message: JsonRpcRequest; op: Operation; decision: ApproveDecision };
+  | { kind: 'approval'; message: JsonRpcRequest; op: Operation; decision: ApproveDecision }
+  /** An A2A SendMessage / SendStreamingMessage gate 2 or 3 sent to a human: held (sidecar/approvals/a2a.ts). */
+  | { kind: 'a2a-approval'; hold: A2aHold };
+
+/**
+ * An A2A call to hold for approval, as the A2A handler read it. The handler decides gates 1–3
+ * and answers every refusal before this; gate 4 answers the rest (a refusal before the hold in
+ * the binding's error shape, else the 200 head at once, keep-alive bytes while a human decides,
+ * then the agent's answer or the refusal: see sidecar/approvals/a2a.ts).
+ */
+export interface A2aHold {
+  version: '0.3' | '1.0';
+  binding: 'jsonrpc' | 'rest';
+  /** Canonical (1.0) method: only SendMessage and SendStreamingMessage can be approved. */
+  canonical: string;
+  /** JSON-RPC: the request's id (null: a notification, refused); REST: null. */
+  id: RawId | null;
+  /** Answered as SSE (SendStreamingMessage, any spelling). */
+  stream: boolean;
+  /** The skill the message names (a2a.skillFrom), or "". */
+  skill: string;
+  /**
+   * The request body exactly as received (already parsed strictly by the handler). Gate 4 reads
+   * its params from these bytes (JSON-RPC `params`, the REST body): what the human sees and the
+   * approval is bound to; on approval the same bytes are checked again and forwarded once.
+   */
+  bytes: Buffer;
+  decision: ApproveDecision;
+  /**
+   * Sends `body` to the agent as this call (the handler's upstream path, the client's and the
+   * source's headers); `signal` aborts it (the client went away).
+   */
+  send(body: Buffer, signal: AbortSignal): Promise<UpstreamResult>;
+  /**
+   * Optional: writes the agent's answer body into `res` (its head is already sent), e.g. through
+   * the handler's task-owner scanner. Default: the bytes as they come.
+   */
+  relay?(up: UpstreamResponse, res: ServerResponse): Promise<void>;
+}
 
 /** What the planner may ask of gate 4: lookups, no effects. */
 export interface ApprovalView {

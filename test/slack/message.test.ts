@@ -286,3 +286,53 @@ describe('buttons and the two-person rule', () => {
     }
   });
 });
+
+describe('A2A messages', () => {
+  const a2a = (over: Partial<ApprovalMessageInput> = {}) =>
+    input({
+      protocol: 'a2a',
+      method: 'SendMessage',
+      source: 'billing-agent',
+      tool: 'refund',
+      arguments: { message: { messageId: 'm1', role: 'ROLE_USER', parts: [{ text: 'refund order 42' }], metadata: { skill: 'refund' } } },
+      ...over,
+    });
+
+  test('the header, fallback text and fields name the A2A call: method, agent and skill', () => {
+    const m = buildApprovalMessage(a2a());
+    expect(m.blocks[0]).toMatchObject({ type: 'header', text: { text: 'Approval needed: A2A SendMessage to billing-agent, skill refund' } });
+    expect(m.text).toContain('Approval needed: A2A SendMessage to billing-agent, skill refund for agents/triage-bot');
+    const fields = JSON.stringify(m.blocks[1]);
+    expect(fields).toContain('*Skill*\\n`refund`');
+    expect(fields).toContain('*Agent*\\n`billing-agent`');
+    expect(fields).toContain('*A2A method*\\n`SendMessage`');
+    expect(allText(m.blocks)).toContain('refund order 42');
+    expect(m.metadata.event_payload).toMatchObject({ protocol: 'a2a', tool: 'refund', source: 'billing-agent' });
+    expect(checkMessageLimits(m)).toEqual([]);
+  });
+
+  test('a message naming no skill says so; the outcome keeps the subject', () => {
+    const m = buildApprovalMessage(a2a({ tool: '', method: 'SendStreamingMessage' }));
+    expect(m.blocks[0]).toMatchObject({ text: { text: 'Approval needed: A2A SendStreamingMessage to billing-agent, no skill' } });
+    expect(JSON.stringify(m.blocks[1])).toContain('(none named)');
+    const out = buildOutcomeMessage(a2a(), { status: 'approved', by: [{ id: 'U1' }], at: EXPIRES });
+    expect(out.blocks[0]).toMatchObject({ text: { text: '✅ Approved: A2A SendMessage to billing-agent, skill refund' } });
+    expect(out.text).toContain('A2A SendMessage to billing-agent, skill refund, request ar-7f3a');
+  });
+
+  test('buttons confirm sending the message, not running a tool', () => {
+    const m = buildApprovalMessage(a2a({ buttons: true }));
+    expect(allText(m.blocks)).toContain('ThoughtGate will send this message to billing-agent once, exactly as shown.');
+  });
+
+  test('agent-controlled skill and source stay visible and escaped', () => {
+    const m = buildApprovalMessage(a2a({ tool: 're\u202efund <!channel>' }));
+    expect(m.text).not.toContain('<!channel>');
+    expect(m.text).not.toContain('\u202e');
+    expect(mrkdwnText(m.blocks)).not.toContain('<!channel>');
+  });
+
+  test('MCP messages are unchanged by the protocol field', () => {
+    expect(buildApprovalMessage(input({ protocol: 'mcp' }))).toEqual(buildApprovalMessage(input()));
+  });
+});

@@ -1,0 +1,127 @@
+// Gate 4 for A2A through the sidecar itself: /a2a/<source>/ (the A2A handler), an `approve` rule on
+// a skill, the standalone Slack backend against the fake Slack, SDK agents and clients. What the
+// agent received is the assertion: the held bytes exactly, once, after the approval; nothing after
+// a rejection. (holdA2a's cases in detail: test/a2a-approvals.test.ts.)
+import { afterAll, beforeAll, beforeEach, expect, jest, test } from '@jest/globals';
+import { request } from 'undici';
+import { a2aClient, runPython, startA2aAgent, type A2aAgent } from './support/a2a-peers.js';
+import { ALICE, CHANNEL, sleep, startRig, type Rig } from './approvals-harness.js';
+
+jest.setTimeout(60_000);
+
+let agent: A2aAgent;
+let rig: Rig;
+let base: string;
+let posted = 0;
+
+beforeAll(async () => {
+  agent = await startA2aAgent({ sdk: '1.3.0', stepMs: 20 });
+  rig = await startRig({
+    config: (_upstream, slack) => `
+sources:
+  - name: billing
+    protocol: a2a
+    url: ${agent.base}
+    a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest, skillFrom: metadata.skill }
+rules:
+  - name: echo-needs-a-human
+    match: { source: billing, skill: echo }
+    action: approve
+    approval: { channel: finance }
+    reason: echoes are approved by finance
+  - name: count-needs-a-human
+    match: { source: billing, skill: count }
+    action: approve
+    approval: { channel: finance }
+defaultAction: forward
+approvalChannels:
+  - name: finance
+    slack: { channel: ${CHANNEL}, apiUrl: "${slack}", tokenEnv: TG_TEST_SLACK_TOKEN }
+    approvers: { users: [${ALICE}] }
+    timeout: 30s
+approvals:
+  pollInterval: 50ms
+`,
+  });
+  base = `http://127.0.0.1:${rig.sidecar.port}/a2a/billing`;
+});
+
+afterAll(async () => {
+  await rig?.close();
+  await agent?.close();
+});
+
+beforeEach(() => agent.reset());
+
+const sends = () => agent.requests.filter((r) => r.method === 'POST' && r.url.startsWith('/a2a/'));
+
+async function nextMessage(): Promise<{ ts: string; text: string }> {
+  const m = await rig.message(posted++);
+  return { ts: m.ts, text: JSON.stringify(m) };
+}
+
+test('a raw SendMessage held through the sidecar: approved, the agent receives exactly the client bytes, once', async () => {
+  const body =
+    '{"jsonrpc":"2.0","id":"r-1","method":"SendMessage","params":{"message":{"messageId":"m-raw","role":"ROLE_USER","parts":[{"text":"echo refund 5","mediaType":"text/plain"}],"metadata":{"skill":"echo","amount":5}},"configuration":{}}}';
+  const answer = request(`${base}/a2a/jsonrpc`, { method: 'POST', headers: { 'content-type': 'application/json', 'a2a-version': '1.0' }, body }).then(
+    async (r) => ({
+      status: r.statusCode,
+      type: r.headers['content-type'],
+      text: await r.body.text(),
+    }),
+  );
+  const m = await nextMessage();
+  expect(m.text).toContain('A2A SendMessage to billing, skill echo');
+  await sleep(300);
+  expect(sends()).toEqual([]);
+  rig.approve(m.ts);
+  const r = await answer;
+  expect(r.status).toBe(200);
+  expect(r.type).toBe('application/json');
+  expect(JSON.parse(r.text)).toMatchObject({ id: 'r-1', result: { message: { parts: [{ text: expect.stringContaining('refund 5') }] } } });
+  expect(sends().map((q) => q.body)).toEqual([body]);
+});
+
+test('rejected (JS 0.3 compat client through the card): -32057, the agent gets nothing', async () => {
+  const client = await a2aClient('js1-compat-jsonrpc', `${base}/`);
+  const sent = client.send('echo refund 7', { metadata: { skill: 'echo' } }).then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  rig.reject((await nextMessage()).ts);
+  const err = await sent;
+  expect(err?.message).toMatch(/Approval rejected/);
+  expect(sends()).toEqual([]);
+});
+
+test('the Python client survives a 7 s hold through the sidecar (keep-alive bytes), then gets the agent answer', async () => {
+  const py = runPython([`${base}/`, 'send', '--text', 'echo refund 8', '--metadata', JSON.stringify({ skill: 'echo' })]);
+  const m = await nextMessage();
+  await sleep(7_000);
+  rig.approve(m.ts);
+  const r = await py;
+  expect(r.code).toBe(0);
+  expect(JSON.stringify(r.lines)).toContain('refund 8');
+  expect(agent.messages.map((x) => x.skill)).toEqual(['echo']);
+});
+
+test("the task an approved message created is its client's: readable by it, unknown to another client (task isolation learned the owner from the approved answer)", async () => {
+  const post = (auth: string, body: unknown) =>
+    request(`${base}/a2a/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0', authorization: auth },
+      body: JSON.stringify(body),
+    }).then(async (r) => JSON.parse(await r.body.text()) as { result?: { task?: { id: string } }; error?: { code: number } });
+  const sent = post('Bearer alice', {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'SendMessage',
+    params: { message: { messageId: 'm-task', role: 'ROLE_USER', parts: [{ text: 'count 2' }], metadata: { skill: 'count', delayMs: 10 } } },
+  });
+  rig.approve((await nextMessage()).ts);
+  const taskId = (await sent).result?.task?.id;
+  expect(taskId).toEqual(expect.any(String));
+  const get = { jsonrpc: '2.0', id: 2, method: 'GetTask', params: { id: taskId } };
+  expect(await post('Bearer alice', get)).toMatchObject({ result: { id: taskId } });
+  expect(await post('Bearer bob', get)).toMatchObject({ error: { code: -32001 } });
+});

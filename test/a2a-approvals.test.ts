@@ -1,0 +1,316 @@
+// Gate 4 for A2A with real peers: the SDK agents (test/support/a2a-peers.ts), the SDK clients (JS
+// 1.3.0, JS 0.3.14, Python 1.3.0), the fake Slack driven through the standalone backend, and
+// holdA2a (sidecar/approvals/a2a.ts) behind a small node:http front that does what the A2A
+// handler does before gate 4: read the body, the version and the method (describeA2a), and hand
+// a Send* call to holdA2a with an `approve` decision; the card and other methods pass through.
+// Asserted on what the agent received.
+import http from 'node:http';
+import { afterAll, beforeAll, beforeEach, expect, jest, test } from '@jest/globals';
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import { request } from 'undici';
+import { FileApprovalChannelSchema } from '../api/approval.js';
+import { parseJsonRpc } from '../lib/jsonrpc.js';
+import { createLogger } from '../lib/log.js';
+import { a2aVersionOf } from '../policy/gates/a2a-methods.js';
+import { describeA2a } from '../policy/gates/a2a-operation.js';
+import { holdA2a } from '../sidecar/approvals/a2a.js';
+import type { ApprovalSettings } from '../sidecar/approvals/engine.js';
+import { createApprovalRuntime, type ApprovalRuntime } from '../sidecar/approvals/runtime.js';
+import { standaloneBackend } from '../sidecar/approvals/standalone.js';
+import type { A2aHold, ApproveDecision } from '../sidecar/proxy/gate4.js';
+import { createUpstreamClient, UpstreamPools } from '../sidecar/proxy/upstream.js';
+import { NO_SPAN, NO_TRACING } from '../lib/tracing-api.js';
+import { a2aClient, collect, runPython, startA2aAgent, type A2aAgent } from './support/a2a-peers.js';
+import { ALICE, CHANNEL, FAST, sleep, TOKEN, until } from './approvals-harness.js';
+import { startFakeSlack, type FakeSlack } from './fakes/slack-server.js';
+
+jest.setTimeout(60_000);
+
+const SOURCE = 'billing';
+const SETTINGS: ApprovalSettings = {
+  maxPendingWorkload: 20,
+  maxPendingClient: 10,
+  defaultTimeoutMs: 30_000,
+  taskTtlMs: 60_000,
+  maxTaskTtlMs: 600_000,
+  pollIntervalMs: 50,
+  // The configured keep-alive is MCP's 15 s default: A2A answers still get a byte every ≤ 2 s.
+  keepAliveMs: 15_000,
+  maxRetainedTasks: 100,
+};
+const DECISION: ApproveDecision = { action: 'approve', gate: 'rules', channel: 'finance', rule: 'refunds', reason: 'refunds need a human' };
+
+interface Front {
+  base: string;
+  /** The Send* bodies held, exactly as received. */
+  held: Buffer[];
+  /** Corrupts the next held body after it was handed over (a mix-up of buffers). */
+  tamperNext: boolean;
+  close(): Promise<void>;
+}
+
+/** The front: the card and non-Send calls pass through; Send* calls go to holdA2a. */
+async function startFront(agent: A2aAgent, rt: ApprovalRuntime): Promise<Front> {
+  const front: Front = { base: '', held: [], tamperNext: false, close: async () => {} };
+  let correlation = 0;
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const bytes = Buffer.concat(chunks);
+    const headers: Record<string, string> = {};
+    for (const k of ['content-type', 'accept', 'a2a-version', 'authorization']) {
+      const v = req.headers[k];
+      if (typeof v === 'string') headers[k] = v;
+    }
+    const send = (body: Buffer | undefined, signal?: AbortSignal) =>
+      request(`${agent.base}${req.url}`, { method: req.method as 'POST', headers, body, ...(signal ? { signal } : {}) });
+    const passThrough = async () => {
+      const up = await send(req.method === 'GET' ? undefined : bytes);
+      const text = (await up.body.text()).split(agent.base).join(front.base);
+      res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'application/json') });
+      res.end(text);
+    };
+    const version = a2aVersionOf(req.headers['a2a-version'], undefined);
+    if (req.method !== 'POST' || !version.ok) return passThrough();
+    const jsonrpc = req.url === '/a2a/jsonrpc';
+    let id: A2aHold['id'] = null;
+    let method: string;
+    let params: unknown;
+    if (jsonrpc) {
+      const p = parseJsonRpc(bytes.toString('utf8'));
+      if (!p.ok || p.batch || p.message.kind !== 'request') return passThrough();
+      id = p.message.id;
+      method = p.message.method;
+      params = p.message.params;
+    } else {
+      method = `POST ${req.url!.slice('/a2a/rest'.length)}`;
+      params = JSON.parse(bytes.toString('utf8')) as unknown;
+    }
+    const d = describeA2a(SOURCE, { version: version.version, binding: jsonrpc ? 'jsonrpc' : 'rest', method, params }, { skillFrom: 'metadata.skill' });
+    if (!d.ok || !d.row.partsKey) return passThrough();
+    front.held.push(Buffer.from(bytes));
+    const hold: A2aHold = {
+      version: version.version,
+      binding: jsonrpc ? 'jsonrpc' : 'rest',
+      canonical: d.op.method,
+      id,
+      stream: d.row.stream,
+      skill: d.op.a2a.skill,
+      bytes,
+      decision: DECISION,
+      async send(body, signal) {
+        try {
+          const up = await send(body, signal);
+          return { ok: true, response: up };
+        } catch {
+          return { ok: false, kind: 'connect' };
+        }
+      },
+    };
+    const tamper = front.tamperNext;
+    front.tamperNext = false;
+    const holding = holdA2a(
+      rt,
+      {
+        ctx: {
+          correlationId: `c${++correlation}`,
+          tracer: NO_TRACING,
+          span: NO_SPAN,
+          markResponseStart() {},
+          finish() {},
+        },
+        req,
+        res,
+        source: SOURCE,
+        settings: SETTINGS,
+        maxAnswerBytes: 1 << 20,
+      },
+      hold,
+    );
+    // holdA2a asked for approval synchronously: from now on the kept bytes no longer say what the human sees.
+    if (tamper) bytes.write('refund 9', bytes.indexOf('refund 5'));
+    await holding;
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  front.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  front.close = () =>
+    new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
+  return front;
+}
+
+let fake: FakeSlack;
+let agent: A2aAgent;
+let agent03: A2aAgent;
+let rt: ApprovalRuntime;
+let front: Front;
+let front03: Front;
+let posted = 0;
+
+beforeAll(async () => {
+  fake = await startFakeSlack({
+    tokens: { [TOKEN]: { userId: 'UBOT' } },
+    channels: [{ id: CHANNEL, name: 'approvals' }],
+    users: [{ id: ALICE, name: 'alice' }],
+  });
+  const channel = FileApprovalChannelSchema.parse({
+    name: 'finance',
+    slack: { channel: CHANNEL, apiUrl: fake.url, tokenEnv: 'TG_TEST_SLACK_TOKEN' },
+    approvers: { users: [ALICE] },
+    timeout: '30s',
+  });
+  const log = createLogger('error', () => {});
+  const backend = standaloneBackend([channel], { TG_TEST_SLACK_TOKEN: TOKEN }, log, undefined, FAST);
+  rt = createApprovalRuntime({ backend, upstream: createUpstreamClient(new UpstreamPools()), log, registry: new Registry(), identity: () => null });
+  [agent, agent03] = await Promise.all([startA2aAgent({ sdk: '1.3.0', stepMs: 20 }), startA2aAgent({ sdk: '0.3.14', stepMs: 20 })]);
+  [front, front03] = await Promise.all([startFront(agent, rt), startFront(agent03, rt)]);
+});
+
+afterAll(async () => {
+  await Promise.all([front?.close(), front03?.close()]);
+  await rt?.close();
+  await Promise.all([agent?.close(), agent03?.close(), fake?.close()]);
+});
+
+beforeEach(() => {
+  agent.reset();
+  agent03.reset();
+});
+
+/** The next approval message posted, and its ts. */
+async function nextMessage(): Promise<{ ts: string; text: string }> {
+  const n = posted++;
+  await until(() => fake.messages(CHANNEL).length > n, `approval message #${n}`);
+  const m = fake.messages(CHANNEL)[n]!;
+  return { ts: m.ts, text: JSON.stringify({ text: m.text, blocks: m.blocks }) };
+}
+
+const approve = (ts: string) => fake.addReaction(CHANNEL, ts, 'white_check_mark', ALICE);
+const reject = (ts: string) => fake.addReaction(CHANNEL, ts, 'x', ALICE);
+const sends = (a: A2aAgent) => a.requests.filter((r) => r.method === 'POST' && r.url.startsWith('/a2a/'));
+
+test('approved SendMessage (JS 1.3.0, JSON-RPC 1.0): the agent receives exactly the held bytes, once, after the approval', async () => {
+  const client = await a2aClient('js1-jsonrpc', `${front.base}/`);
+  const sent = client.send('echo refund 5 EUR', { metadata: { skill: 'echo' } });
+  const m = await nextMessage();
+  expect(m.text).toContain('A2A SendMessage to billing, skill echo');
+  expect(m.text).toContain('refund 5 EUR');
+  await sleep(300);
+  expect(sends(agent)).toEqual([]);
+  approve(m.ts);
+  const r = await sent;
+  expect(r).toMatchObject({ kind: 'message', text: expect.stringContaining('refund 5 EUR') });
+  expect(sends(agent).map((q) => q.body)).toEqual([front.held.at(-1)!.toString('utf8')]);
+  expect(agent.messages).toHaveLength(1);
+});
+
+test('rejected SendMessage (JS 0.3.14, message/send): the client gets -32057 with the reason, the agent nothing', async () => {
+  const client = await a2aClient('js03-jsonrpc', `${front03.base}/`);
+  const sent = client.send('echo refund 7', { metadata: { skill: 'echo' } }).then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  const m = await nextMessage();
+  expect(m.text).toContain('A2A SendMessage to billing, skill echo');
+  reject(m.ts);
+  const err = await sent;
+  expect(err?.message).toMatch(/-32057/);
+  expect(err?.message).toMatch(/Approval rejected/i);
+  expect(sends(agent03)).toEqual([]);
+  expect(agent03.messages).toEqual([]);
+});
+
+test('approved SendStreamingMessage (JS 1.3.0): keep-alive comments, then the agent stream; rejected stream: one error event', async () => {
+  const client = await a2aClient('js1-jsonrpc', `${front.base}/`);
+  const stream = collect(client.stream('count 3', { metadata: { skill: 'count' } }));
+  const m = await nextMessage();
+  expect(m.text).toContain('A2A SendStreamingMessage to billing, skill count');
+  approve(m.ts);
+  const events = await stream;
+  expect(events.at(-1)).toMatchObject({ kind: 'status', state: 'completed' });
+  expect(sends(agent).map((q) => q.body)).toEqual([front.held.at(-1)!.toString('utf8')]);
+
+  agent.reset();
+  const refused = collect(client.stream('count 3', { metadata: { skill: 'count' } })).then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  reject((await nextMessage()).ts);
+  expect((await refused)?.message).toMatch(/Approval rejected/);
+  expect(sends(agent)).toEqual([]);
+});
+
+test('REST (JS 1.3.0 HTTP+JSON): approved runs once; rejected cuts the connection and the agent gets nothing', async () => {
+  const client = await a2aClient('js1-rest', `${front.base}/`);
+  const ok = client.send('echo refund 3', { metadata: { skill: 'echo' } });
+  approve((await nextMessage()).ts);
+  expect(await ok).toMatchObject({ kind: 'message', text: expect.stringContaining('refund 3') });
+  expect(sends(agent).map((q) => q.body)).toEqual([front.held.at(-1)!.toString('utf8')]);
+
+  agent.reset();
+  const refused = client.send('echo refund 4', { metadata: { skill: 'echo' } }).then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  reject((await nextMessage()).ts);
+  // A cut connection: undici's "terminated" (the reason is in ThoughtGate's log line).
+  expect((await refused)?.message).toMatch(/terminated|fetch failed|socket/i);
+  expect(sends(agent)).toEqual([]);
+});
+
+test('bytes changed after the approval was requested: not sent (hash mismatch), -32056', async () => {
+  const client = await a2aClient('js1-jsonrpc', `${front.base}/`);
+  front.tamperNext = true;
+  const sent = client.send('echo refund 5 EUR', { metadata: { skill: 'echo' } }).then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  approve((await nextMessage()).ts);
+  const err = await sent;
+  expect(err).toMatchObject({ envelopeCode: -32056, message: 'Approval required but not available' });
+  expect(JSON.stringify((err as { data?: unknown }).data)).toContain('hash mismatch');
+  expect(sends(agent)).toEqual([]);
+});
+
+test('the client going away while held cancels the approval; nothing reaches the agent', async () => {
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 'gone-1',
+    method: 'SendMessage',
+    params: { message: { messageId: 'm-gone', role: 'ROLE_USER', parts: [{ text: 'echo refund 1' }], metadata: { skill: 'echo' } } },
+  });
+  const ac = new AbortController();
+  const r = await request(`${front.base}/a2a/jsonrpc`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+    body,
+    signal: ac.signal,
+  });
+  expect(r.statusCode).toBe(200);
+  expect(r.headers['content-type']).toBe('application/json');
+  const m = await nextMessage();
+  ac.abort();
+  await until(() => rt.engine.pending === 0, 'the held call to be cancelled');
+  approve(m.ts);
+  await sleep(300);
+  expect(sends(agent)).toEqual([]);
+});
+
+test('Python client (default 5 s timeout) survives a 7 s hold thanks to the keep-alive bytes, send and stream', async () => {
+  const py = runPython([`${front.base}/`, 'send', '--text', 'echo refund 8', '--metadata', JSON.stringify({ skill: 'echo' })]);
+  const m1 = await nextMessage();
+  const pyStream = runPython([`${front.base}/`, 'stream', '--text', 'count 2', '--metadata', JSON.stringify({ skill: 'count' })]);
+  const m2 = await nextMessage();
+  await sleep(7_000);
+  approve(m1.ts);
+  approve(m2.ts);
+  const [sent, streamed] = await Promise.all([py, pyStream]);
+  expect(sent.code).toBe(0);
+  expect(JSON.stringify(sent.lines)).toContain('refund 8');
+  expect(streamed.code).toBe(0);
+  expect(streamed.lines.at(-1)).toMatchObject({ kind: 'status', state: 'completed' });
+  expect(agent.messages.map((x) => x.skill).sort()).toEqual(['count', 'echo']);
+});
