@@ -108,9 +108,14 @@ export async function handleA2a(
   const v = a2aVersionOf(req.headers['a2a-version'], versionParam(ep.query), a2a.versions);
   if (!v.ok) return a2aError(ctx, res, { ...UNREAD, binding }, 'VERSION_NOT_SUPPORTED', v.reason, `Supported versions: ${a2a.versions.join(', ')}`);
   const version = v.version;
-  // The version told by the query alone: the 1.3.0 and Python servers read only the header, so the
-  // agent is told the version the gates decided on (else it runs the call as 0.3).
-  if (req.headers['a2a-version'] === undefined) req.headers['a2a-version'] = version;
+  // The 1.3.0 and Python servers read only the header (absent or empty: 0.3), so the agent is always
+  // told the version the gates decided on: set here whatever the client sent (absent, empty, or only
+  // in the query), and a Connection header naming it, which would drop it on the way as hop-by-hop,
+  // is refused.
+  const connection = [req.headers['connection'] ?? ''].flat().join(',').toLowerCase().split(',');
+  if (connection.some((t) => t.trim() === 'a2a-version'))
+    return a2aError(ctx, res, { ...UNREAD, binding }, 'VERSION_NOT_SUPPORTED', 'the Connection header names A2A-Version (the agent would not receive it)');
+  req.headers['a2a-version'] = version;
   const headers = source.headers();
   if (!headers.ok) return refuseA2a(ctx, res, { ...UNREAD, binding, version }, 'CREDENTIAL_UNAVAILABLE', `source "${source.name}": ${headers.reason}`);
   ctx.upstreamPath = ep.upstreamPath;

@@ -38,7 +38,8 @@ import { formatSseEvent } from '../sse.js';
 import { checkHeldBytes, planA2aHold, readHeldParams, refusalAfterHead, refusalBeforeHead, toA2aError } from './a2a-hold.js';
 import type { ApprovalSettings, Executor } from './engine.js';
 import { errorOutcome, type ApprovalTask } from './lifecycle.js';
-import { ownerOf, type ApprovalRuntime } from './runtime.js';
+import type { ApprovalRuntime } from './runtime.js';
+import { a2aOwner } from '../a2a/tasks.js';
 import type { CallOutcome } from './tasks.js';
 import { traceApprovalWait } from './trace.js';
 
@@ -179,7 +180,9 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
   const started = rt.engine.start(
     {
       mode: 'held',
-      owner: ownerOf(r.source, req.headers),
+      // As task isolation keys clients (a2aOwner): the Authorization only, never an Mcp-Session-Id a
+      // client picks (it would spend another's limits, or escape its own with a fresh id each time).
+      owner: { source: r.source, client: a2aOwner(r.source, req.headers) },
       source: r.source,
       protocol: 'a2a',
       method: h.canonical,

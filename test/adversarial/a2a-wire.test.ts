@@ -410,3 +410,20 @@ test('a version told by the query alone reaches the agent as the header it reads
   expect(r.json?.error).toBeUndefined();
   expect(a1.requests.at(-1)?.headers['a2a-version']).toBe('1.0');
 });
+
+test('the agent always reads the version the gates decided on: an empty header is replaced, a Connection header naming it refused', async () => {
+  a1.reset();
+  const empty = await send('/a2a/agent1/a2a/jsonrpc?A2A-Version=1.0', {
+    body: rpc('SendMessage', { message: msg10('empty') }),
+    headers: { 'a2a-version': '' },
+  });
+  expect(empty.json?.error).toBeUndefined();
+  expect(a1.requests.at(-1)?.headers['a2a-version']).toBe('1.0');
+  a1.reset();
+  const hop = await send('/a2a/agent1/a2a/jsonrpc', {
+    body: rpc('SendMessage', { message: msg10('hop') }),
+    headers: { 'a2a-version': '1.0', connection: 'keep-alive, A2A-Version' },
+  });
+  expect(hop.json).toMatchObject({ error: { code: -32009 } });
+  expect(a1.requests).toEqual([]);
+});
