@@ -134,6 +134,19 @@ describe('planPushUrl', () => {
     const q = planPushUrl('https://[::ffff:7f00:1]/');
     expect(q.ok && q.label).toBe('127.0.0.1:443');
   });
+
+  it('refuses what parsers read differently: a backslash before @ (httpx reads the host after it), whitespace, control characters', () => {
+    for (const raw of [
+      'http://allowed.example.com\\@169.254.169.254/x',
+      'http://allowed.example.com/\\@169.254.169.254/',
+      'http://allowed.example.com /x',
+      'http://allowed.example.com\t/x',
+      'http://allowed.example.com\u0000.evil/x',
+    ]) {
+      const p = planPushUrl(raw);
+      expect(p).toMatchObject({ ok: false, reason: expect.stringContaining('parsers read its host differently') });
+    }
+  });
 });
 
 describe('pushRefusal', () => {

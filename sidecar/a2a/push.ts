@@ -56,6 +56,12 @@ export type PushUrlPlan =
 
 /** The URL as WHATWG reads it (what the agent's fetch will do), refused when not a plain http(s) URL. Pure. */
 export function planPushUrl(raw: string): PushUrlPlan {
+  // Parsers disagree on these (WHATWG reads `http://a.example\@169.254.169.254/` as host
+  // a.example; httpx, the Python SDK's sender, as 169.254.169.254 with user info): only a URL every
+  // parser reads alike is decided on. (Without a backslash, every parser ends the authority at the
+  // first / ? or #, and user info in it is refused below.)
+  if (/[\\\s\u0000-\u001f\u007f]/.test(raw))
+    return { ok: false, reason: 'push notification URL must not contain "\\", whitespace or control characters (parsers read its host differently)' };
   let url: URL;
   try {
     url = new URL(raw);
