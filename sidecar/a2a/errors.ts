@@ -17,6 +17,8 @@ export interface A2aAnswerShape {
   id: RawId | null;
   /** JSON-RPC answers to a request that was read go with HTTP 200, as the SDK servers send them. */
   read: boolean;
+  /** A 0.3 JSON-RPC stream method (message/stream, tasks/resubscribe): errors as one SSE error event. */
+  sse?: boolean;
 }
 
 export const UNREAD: A2aAnswerShape = { binding: 'jsonrpc', version: '0.3', id: null, read: false };
@@ -49,6 +51,7 @@ function writeRest(res: ServerResponse, e: A2aRestError): void {
 export function refuseA2a(ctx: RequestContext, res: ServerResponse, shape: A2aAnswerShape, name: ErrorName, reason: string, rule?: string): void {
   const d = { reason, correlationId: ctx.correlationId, ...(rule !== undefined ? { rule } : {}) };
   if (shape.binding === 'rest') writeRest(res, tgRestError(shape.version, name, d));
+  else if (shape.sse && shape.read) writeSseError(res, errorText(shape.id, a2aGateError(name, d)));
   else writeJson(res, shape.read ? 200 : ERRORS[name].http, 'application/json', errorText(shape.id, a2aGateError(name, d)));
   ctx.finish({ status: res.statusCode, decision: 'deny', gate: ERRORS[name].gate, reason });
 }
@@ -64,7 +67,7 @@ export function a2aError(
   sse = false,
 ): void {
   if (shape.binding === 'rest') writeRest(res, a2aRestError(shape.version, name, message));
-  else if (sse && shape.read) writeSseError(res, errorText(shape.id, a2aJsonRpcError(shape.version, name, message)));
+  else if ((sse || shape.sse) && shape.read) writeSseError(res, errorText(shape.id, a2aJsonRpcError(shape.version, name, message)));
   else writeJson(res, shape.read ? 200 : 400, 'application/json', errorText(shape.id, a2aJsonRpcError(shape.version, name, message)));
   ctx.finish({ status: res.statusCode, decision: 'deny', gate: 'transport', reason });
 }

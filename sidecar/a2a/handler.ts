@@ -13,7 +13,7 @@ import type { A2aErrorName, ErrorName } from '../../api/errors.js';
 import { decodeUtf8Strict, parseJsonRpc, parseStrictJson } from '../../lib/jsonrpc.js';
 import { BodyError, readBodyText } from '../../lib/read-body.js';
 import { cedarReadsText } from '../../policy/cedar/evaluate.js';
-import { a2aVersionOf, type A2aRow } from '../../policy/gates/a2a-methods.js';
+import { a2aVersionOf, jsonRpcMethod, type A2aRow } from '../../policy/gates/a2a-methods.js';
 import { describeA2a, tenantOf, type A2aCall } from '../../policy/gates/a2a-operation.js';
 import { decide, type Decision } from '../../policy/gates/decide.js';
 import { enforce } from '../../policy/gates/enforcement.js';
@@ -208,7 +208,9 @@ async function jsonRpc(io: Io, version: A2aVersion): Promise<void> {
   const m = parsed.message;
   if (m.kind === 'invalid' || m.kind === 'response')
     return rpcRequestError(ctx, res, -32600, 'Invalid JSON-RPC Request.', m.kind === 'invalid' ? m.reason : 'a response is not an A2A call');
-  const shape: A2aAnswerShape = { binding: 'jsonrpc', version, id: m.kind === 'request' ? m.id : null, read: true };
+  // A 0.3 stream method's refusals go as one SSE error event: the 0.3.14 client reads nothing else there.
+  const sse = version === '0.3' && jsonRpcMethod(version, m.method)?.stream === true;
+  const shape: A2aAnswerShape = { binding: 'jsonrpc', version, id: m.kind === 'request' ? m.id : null, read: true, ...(sse ? { sse } : {}) };
   return governed(io, shape, { version, binding: 'jsonrpc', method: m.method, params: m.params }, text, 'POST', m.kind === 'notification');
 }
 

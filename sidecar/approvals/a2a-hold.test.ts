@@ -123,6 +123,13 @@ describe('refusals', () => {
     expect(JSON.parse(r.body)).toMatchObject({ error: { status: 'UNAVAILABLE', details: [{ reason: 'APPROVAL_UNAVAILABLE' }] } });
   });
 
+  test('before the head on a 0.3 stream method: one SSE error event (the 0.3.14 client reads nothing else there)', () => {
+    const s = refusalBeforeHead(hold({ version: '0.3', stream: true }), 'APPROVAL_LIMIT', { reason: 'too many', correlationId: 'c3' });
+    expect([s.status, s.headers['content-type']]).toEqual([200, 'text/event-stream']);
+    expect(s.body).toMatch(/^event: error\ndata: \{.*\}\n\n$/);
+    expect(JSON.parse(s.body.slice('event: error\ndata: '.length))).toMatchObject({ id: 1, error: { code: -32060 } });
+  });
+
   test('after the head: JSON body or one SSE data event with the A2A code; REST cannot say it (null: cut)', () => {
     const e = { code: -32007, message: 'Approval rejected', data: { gate: 'approval', reason: 'no' } };
     expect(toA2aError(e).code).toBe(-32057);

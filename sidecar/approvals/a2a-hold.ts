@@ -68,7 +68,7 @@ export interface Refusal {
 
 /** A refusal before anything was written (no hold, the approval limit, …) in the binding's shape. */
 export function refusalBeforeHead(
-  h: Pick<A2aHold, 'binding' | 'version' | 'id'>,
+  h: Pick<A2aHold, 'binding' | 'version' | 'id' | 'stream'>,
   name: ErrorName,
   d: { reason: string; correlationId: string; rule?: string; retryAfterMs?: number },
 ): Refusal {
@@ -79,6 +79,13 @@ export function refusalBeforeHead(
     ...(d.retryAfterMs !== undefined ? { retryAfterMs: d.retryAfterMs } : {}),
   };
   const retry: Head = d.retryAfterMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))) } : {};
+  // A 0.3 stream method's refusal is one SSE error event: the 0.3.14 client reads nothing else there.
+  if (h.binding === 'jsonrpc' && h.version === '0.3' && h.stream)
+    return {
+      status: 200,
+      headers: { 'content-type': 'text/event-stream', ...retry },
+      body: `event: error\ndata: ${errorText(h.id, a2aGateError(name, data))}\n\n`,
+    };
   if (h.binding === 'jsonrpc')
     return { status: 200, headers: { 'content-type': 'application/json', ...retry }, body: errorText(h.id, a2aGateError(name, data)) };
   const e = tgRestError(h.version, name, data);

@@ -427,3 +427,31 @@ test('the agent always reads the version the gates decided on: an empty header i
   expect(hop.json).toMatchObject({ error: { code: -32009 } });
   expect(a1.requests).toEqual([]);
 });
+
+test('a 0.3 stream method refused here is answered as one SSE error event, as the agents answer (the 0.3.14 client reads nothing else there)', async () => {
+  for (const { agent, name } of Object.values(agents())) {
+    agent.reset();
+    const r = await sendRaw(`/a2a/${name}/a2a/jsonrpc`, rpc('message/stream', { message: msg03('s', { skill: ['echo'] }) }, 7));
+    expect(r.status).toBe(200);
+    expect(r.contentType).toBe('text/event-stream');
+    expect(r.text).toMatch(/^event: error\ndata: /);
+    expect(JSON.parse(r.text.slice('event: error\ndata: '.length))).toMatchObject({ id: 7, error: { code: -32602 } });
+    expect(agent.requests).toEqual([]);
+  }
+});
+
+/** As send(), with the answer's content type. */
+function sendRaw(path: string, body: string) {
+  const u = new URL(tg.base);
+  return new Promise<{ status: number; contentType: string; text: string }>((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type']), text: Buffer.concat(chunks).toString('utf8') }),
+      );
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
