@@ -4,9 +4,8 @@
 // to the agent once. The pure half (what can be held, heads, refusal bodies, the bytes check) is
 // a2a-hold.ts.
 //
-// The A2A handler calls it as its approve hook (a2aApprovalHook(rt): A2aHooks.approve), through
-// the interceptor (`ctx.approvals.takeover({ kind: 'a2a-approval', hold }, r)`, interceptor.ts),
-// or directly:
+// The A2A handler calls it as its approve hook (a2aApprovalHook(rt): A2aHooks.approve), or
+// directly:
 //
 //   holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, hold: A2aHold): Promise<void>
 //

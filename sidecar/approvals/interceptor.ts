@@ -1,7 +1,6 @@
 // Gate 4 plugged into the proxy: the ApprovalInterceptor (proxy/gate4.ts) over one ApprovalRuntime.
 // The proxy's planner reads the lookups; its executor hands over the requests gate 4 answers.
 import type { ApprovalInterceptor } from '../proxy/context.js';
-import { holdA2a } from './a2a.js';
 import { findHeld, handleApprovalCall, handleOwnTask, handleTaskMethod, handleTasksList, isOwnTaskCall } from './http.js';
 import { rememberToolSupport, sessionKey, type ApprovalRuntime } from './runtime.js';
 import { upstreamTaskSupport } from './tasks.js';
@@ -23,12 +22,6 @@ export function approvalInterceptor(rt: ApprovalRuntime): ApprovalInterceptor {
           return handleTasksList(rt, r, t.message);
         case 'approval':
           return handleApprovalCall(rt, r, t.message, t.op, t.decision);
-        case 'a2a-approval':
-          return holdA2a(
-            rt,
-            { ctx: r.ctx, req: r.req, res: r.res, source: r.source.name, settings: r.snap.approvals, maxAnswerBytes: r.snap.maxFilteredResponseBytes },
-            t.hold,
-          );
       }
     },
   };

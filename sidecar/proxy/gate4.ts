@@ -22,9 +22,7 @@ export type Takeover =
   /** tasks/list: ThoughtGate's tasks of the client, then the upstream's. */
   | { kind: 'tasks-list'; message: JsonRpcRequest }
   /** A call gate 2 or 3 sent to a human. */
-  | { kind: 'approval'; message: JsonRpcRequest; op: Operation; decision: ApproveDecision }
-  /** An A2A SendMessage / SendStreamingMessage gate 2 or 3 sent to a human: held (sidecar/approvals/a2a.ts). */
-  | { kind: 'a2a-approval'; hold: A2aHold };
+  | { kind: 'approval'; message: JsonRpcRequest; op: Operation; decision: ApproveDecision };
 
 /**
  * An A2A call to hold for approval, as the A2A handler read it. The handler decides gates 1–3
