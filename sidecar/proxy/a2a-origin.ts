@@ -9,7 +9,7 @@
 // agent chose is the one that is refused or governed, never a spelling the parser made up.
 import { AGENT_CARD_PATH } from '../../policy/gates/a2a-methods.js';
 import { type A2aLayout, cardPath, classifyA2a } from '../a2a/classify.js';
-import { canonicalPath, isRelayablePath } from './request-path.js';
+import { canonicalPath } from './request-path.js';
 
 export type A2aOnOrigin = { ok: true; sub: string } | { ok: false; reason: string };
 
@@ -19,12 +19,8 @@ export function a2aOnOrigin(raw: string, layout: A2aLayout): A2aOnOrigin {
   const path = q < 0 ? raw : raw.slice(0, q);
   const query = q < 0 ? '' : raw.slice(q);
   const canonical = canonicalPath(path);
-  if (canonical === cardPath(layout.basePath)) {
-    // classifyA2a checks the spelling of every path it is given; the card's is rewritten, so checked here the same way.
-    if (path.includes('#') || !isRelayablePath(canonical) || canonical.includes('//'))
-      return { ok: false, reason: 'the path must be spelt plainly (no %-encoding of reserved characters, "\\", "//" or dot segments)' };
-    return { ok: true, sub: `${AGENT_CARD_PATH}${query}` };
-  }
+  // Equal to a plain path, so nothing in it (%2F, "\\", dot segments) can read as another one.
+  if (canonical === cardPath(layout.basePath)) return { ok: true, sub: `${AGENT_CARD_PATH}${query}` };
   // An agent whose card is below a base path has nothing at the origin's root card path.
   if (canonical === AGENT_CARD_PATH) return { ok: false, reason: 'not an A2A endpoint of this agent (its card, JSON-RPC path or REST routes)' };
   const ep = classifyA2a(raw, layout);
