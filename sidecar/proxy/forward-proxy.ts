@@ -130,6 +130,49 @@ function reaches(address: string, sourceAddresses: readonly string[], own: Reado
   return isLocalAddress(address, own) && sourceAddresses.some((s) => isLocalAddress(s, own));
 }
 
+type Hit = Facts['sources'][number];
+
+/**
+ * An A2A agent's card, JSON-RPC path or REST routes, read as /a2a/<source>/ reads them; else why
+ * not. An https:// agent is reached only through /a2a/<source>/, where the sidecar makes the TLS
+ * connection (as for MCP).
+ */
+function agentEndpoint(t: Extract<Target, { kind: 'http' }>, agents: readonly Hit[]): Extract<Route, { kind: 'a2a' }> | string {
+  let why: string | undefined;
+  for (const s of agents) {
+    if (s.source.url.protocol !== 'http:' || s.source.a2a === null) continue;
+    const on = a2aOnOrigin(t.raw, layoutOf(s.source.url, s.source.a2a));
+    if (on.ok) return { kind: 'a2a', source: s.source, sub: on.sub, base: t.url.origin };
+    why ??= on.reason;
+  }
+  return why ?? 'an https:// agent is reached at http://<sidecar>/a2a/<source>/';
+}
+
+/** A destination that reaches sources at its port: governed or refused (a passthrough source's OAuth paths excepted). Pure. */
+function planOnSources(t: Target, hits: readonly Hit[], f: Facts): Route {
+  const agents = hits.filter((s) => s.source.protocol === 'a2a');
+  // The agent is not told which source it reached, nor its paths: it learns no more than it sent.
+  const what = agents.length === 0 ? 'an MCP source' : agents.length === hits.length ? 'an A2A agent' : 'a governed source';
+  if (t.kind === 'connect') {
+    // A tunnel to a source would carry MCP or A2A traffic the gates cannot see.
+    const instead = agents.length === 0 ? '/mcp/<source>' : agents.length === hits.length ? '/a2a/<source>/' : '/mcp/<source> or /a2a/<source>/';
+    return { kind: 'refused', status: 403, reason: `${label(t)} is ${what}; use http://<sidecar>${instead} instead of a tunnel` };
+  }
+  const path = canonicalPath(t.url.pathname);
+  const governed = hits.find((s) => s.source.protocol === 'mcp' && s.source.url.protocol === 'http:' && canonicalPath(s.source.url.pathname) === path);
+  if (governed) return { kind: 'source', source: governed.source };
+  const agent = agents.length > 0 ? agentEndpoint(t, agents) : undefined;
+  if (typeof agent === 'object') return agent;
+  // The agent does OAuth itself (passthrough): it must read the server's metadata where the server publishes it.
+  const relay = hits.find((s) => oauthRelay(s.source, t.url.pathname, t.method));
+  if (relay) {
+    const address = f.addresses.find((a) => reaches(a, relay.addresses, f.own))!;
+    return { kind: 'egress', url: t.url, address, port: t.port, oauth: relay.source.name };
+  }
+  if (agent === undefined) return { kind: 'refused', status: 403, reason: `${label(t)} is an MCP source; only its governed MCP endpoint is reachable` };
+  return { kind: 'refused', status: 403, reason: `${label(t)} is ${what}; only its governed endpoints are reachable (${agent})` };
+}
+
 /**
  * Where a forward-proxy request goes, decided on the addresses the socket will reach. Pure.
  * A destination that reaches a source at its port is governed (absolute-form to its MCP path or to
@@ -138,37 +181,7 @@ function reaches(address: string, sourceAddresses: readonly string[], own: Reado
  */
 export function planRoute(egress: EgressRules, t: Target, f: Facts): Route {
   const hits = f.sources.filter((s) => sourcePort(s.source) === t.port && f.addresses.some((a) => reaches(a, s.addresses, f.own)));
-  if (hits.length > 0) {
-    const agents = hits.filter((s) => s.source.protocol === 'a2a');
-    // The agent is not told which source it reached, nor its paths: it learns no more than it sent.
-    const what = agents.length === 0 ? 'an MCP source' : agents.length === hits.length ? 'an A2A agent' : 'a governed source';
-    if (t.kind === 'http') {
-      const path = canonicalPath(t.url.pathname);
-      const governed = hits.find((s) => s.source.protocol === 'mcp' && s.source.url.protocol === 'http:' && canonicalPath(s.source.url.pathname) === path);
-      if (governed) return { kind: 'source', source: governed.source };
-      // An agent's card, JSON-RPC path or REST routes, read as /a2a/<source>/ reads them. An https://
-      // agent is reached only through /a2a/<source>/, where the sidecar makes the TLS connection (as MCP).
-      let why: string | undefined;
-      for (const s of agents) {
-        if (s.source.url.protocol !== 'http:' || s.source.a2a === null) continue;
-        const on = a2aOnOrigin(t.raw, layoutOf(s.source.url, s.source.a2a));
-        if (on.ok) return { kind: 'a2a', source: s.source, sub: on.sub, base: t.url.origin };
-        why ??= on.reason;
-      }
-      // The agent does OAuth itself (passthrough): it must read the server's metadata where the server publishes it.
-      const relay = hits.find((s) => oauthRelay(s.source, t.url.pathname, t.method));
-      if (relay) {
-        const address = f.addresses.find((a) => reaches(a, relay.addresses, f.own))!;
-        return { kind: 'egress', url: t.url, address, port: t.port, oauth: relay.source.name };
-      }
-      if (agents.length === 0) return { kind: 'refused', status: 403, reason: `${label(t)} is an MCP source; only its governed MCP endpoint is reachable` };
-      why ??= 'an https:// agent is reached at http://<sidecar>/a2a/<source>/';
-      return { kind: 'refused', status: 403, reason: `${label(t)} is ${what}; only its governed endpoints are reachable (${why})` };
-    }
-    // A tunnel to a source would carry MCP or A2A traffic the gates cannot see.
-    const instead = agents.length === 0 ? '/mcp/<source>' : agents.length === hits.length ? '/a2a/<source>/' : '/mcp/<source> or /a2a/<source>/';
-    return { kind: 'refused', status: 403, reason: `${label(t)} is ${what}; use http://<sidecar>${instead} instead of a tunnel` };
-  }
+  if (hits.length > 0) return planOnSources(t, hits, f);
   if (f.addresses.length === 0) return { kind: 'refused', status: 502, reason: `${label(t)} has no address` };
   const local = f.addresses.some((a) => isLocalAddress(a, f.own));
   // The sidecar itself (a client whose NO_PROXY misses it): what arrives there is governed again.
