@@ -120,6 +120,23 @@ describe.each(CELLS)("%s: the %s client by the agent's own URL", (_how, kind, ag
   });
 });
 
+test("through capture the same isolation and push checks hold: another caller's task is unknown, a push URL to cloud metadata is refused", async () => {
+  a1.reset();
+  const alice = await a2aClient('js1-jsonrpc', a1.base, { Authorization: 'Bearer alice' }, viaCapture());
+  const bob = await a2aClient('js1-jsonrpc', a1.base, { Authorization: 'Bearer bob' }, viaProxy());
+  // A task of alice's: a message naming no skill (the agent picks "count" from the text; the rule denies only a named one).
+  const task = await alice.send('count 1', { metadata: {} });
+  if (task.kind !== 'task') throw new Error('expected a task');
+  expect((await alice.getTask(task.task.id)).id).toBe(task.task.id);
+  const calls = a1.calls.length;
+  expect(await refusal(bob.getTask(task.task.id))).toMatch(/Task ?Not ?Found|Task not found|-32001/i);
+  expect(await refusal(alice.pushSet(task.task.id, { id: 'meta', url: 'http://169.254.169.254/latest/meta-data/' }))).toMatch(
+    /Push notification URL not allowed|-32068/,
+  );
+  expect(a1.calls.length).toBe(calls);
+  expect(a1.pushConfigs).toEqual([]);
+});
+
 test('the Python client through HTTP_PROXY: card filtered, an allowed send runs, a denied skill is refused', async () => {
   a1.reset();
   const env = { HTTP_PROXY: `http://127.0.0.1:${proxyPort}`, http_proxy: `http://127.0.0.1:${proxyPort}`, NO_PROXY: '', no_proxy: '' };
