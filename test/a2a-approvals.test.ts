@@ -11,11 +11,15 @@ import { Registry } from 'prom-client';
 import { request } from 'undici';
 import { FileApprovalChannelSchema } from '../api/approval.js';
 import { a2aCode } from '../api/errors.js';
-import { parseJsonRpc } from '../lib/jsonrpc.js';
+import { parseJsonRpc, rawId } from '../lib/jsonrpc.js';
 import { createLogger } from '../lib/log.js';
 import { a2aVersionOf } from '../policy/gates/a2a-methods.js';
 import { describeA2a } from '../policy/gates/a2a-operation.js';
-import { holdA2a } from '../sidecar/approvals/a2a.js';
+import { IdentitySchema, PolicyDocumentSchema } from '../api/config.js';
+import { a2aApprovalHook, holdA2a } from '../sidecar/approvals/a2a.js';
+import { createSidecarMetrics } from '../sidecar/metrics.js';
+import { createRequestContext } from '../sidecar/proxy/context.js';
+import { compileSnapshot } from '../sidecar/snapshot.js';
 import type { ApprovalSettings } from '../sidecar/approvals/engine.js';
 import type { PendingApproval } from '../sidecar/approvals/backend.js';
 import { approvalRequestFor } from '../sidecar/approvals/cluster-backend.js';
@@ -471,5 +475,67 @@ test('an approved stream the agent refuses with plain JSON: that answer is read 
     expect(front.budget.inUse).toBe(0);
   } finally {
     front.budget.capacity = 64 << 20;
+  }
+});
+
+test("the sidecar's hook (a2aApprovalHook, a real request context): the engine stopping an approved call aborts it at the agent, and its client is answered -32059", async () => {
+  const rt4 = runtime();
+  const compiled = compileSnapshot(
+    PolicyDocumentSchema.parse({
+      sources: [{ name: 'billing', protocol: 'a2a', url: agent.base, a2a: { jsonrpc: '/a2a/jsonrpc', rest: '/a2a/rest', skillFrom: 'metadata.skill' } }],
+      defaultAction: 'forward',
+    }),
+    IdentitySchema.parse({}),
+    { hash: 'h', generation: 1 },
+  );
+  if (!compiled.ok) throw new Error(compiled.errors.join('\n'));
+  const snap = compiled.snapshot;
+  const source = snap.sources.get('billing')!;
+  const pools = new UpstreamPools();
+  const deps = { pools, metrics: createSidecarMetrics(), budget: new ByteBudget(64 << 20), log: createLogger('error', () => {}) };
+  const hook = a2aApprovalHook(rt4);
+  // What the A2A handler does before its approve hook, for one SendMessage of skill `wait`.
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const ctx = createRequestContext(deps, req, res, 'billing');
+    ctx.upstreamPath = '/a2a/jsonrpc';
+    ctx.protocol = 'a2a';
+    const call = {
+      ctx,
+      req,
+      res,
+      snap,
+      source,
+      op: { method: 'SendMessage', a2a: { skill: 'wait', tenant: '' } },
+      row: { stream: false },
+      shape: { binding: 'jsonrpc' as const, version: '1.0' as const, id: rawId('hook-1') },
+      body: Buffer.concat(chunks).toString('utf8'),
+      method: 'POST',
+    };
+    await hook(call, DECISION);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const hookBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const answer = rawCall(hookBase, {
+      jsonrpc: '2.0',
+      id: 'hook-1',
+      method: 'SendMessage',
+      params: { message: { messageId: 'm-hook', role: 'ROLE_USER', parts: [{ text: 'wait' }], metadata: { skill: 'wait' } } },
+    });
+    approve((await nextMessage()).ts);
+    await until(() => agent.messages.some((x) => x.skill === 'wait'), 'the agent to run the approved message');
+    expect(pools.forSource(source).stats.running).toBe(1);
+    rt4.engine.close();
+    const r = await within(answer, 3_000);
+    expect(JSON.parse((r as { text: string }).text)).toMatchObject({ id: 'hook-1', error: { code: a2aCode('APPROVAL_CANCELLED') } });
+    // The call to the agent is aborted, not left to run until the agent answers (the `wait` skill: 20 s).
+    await until(() => pools.forSource(source).stats.running === 0, 'the approved call to be aborted', 3_000);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await rt4.close();
+    await pools.close();
   }
 });

@@ -34,7 +34,7 @@ import { EDIT_CHARGE, type ByteBudget } from '../proxy/budget.js';
 import { redactPushSecrets } from '../a2a/push.js';
 import { headerValue } from '../proxy/headers.js';
 import { pipeTo } from '../proxy/pipe.js';
-import { describeUpstreamError, type UpstreamResponse, type UpstreamResult } from '../proxy/upstream.js';
+import { describeUpstreamError, type UpstreamResponse } from '../proxy/upstream.js';
 import { formatSseEvent } from '../sse.js';
 import { checkHeldBytes, heldTarget, planA2aHold, readHeldParams, refusalAfterHead, refusalBeforeHead, toA2aError } from './a2a-hold.js';
 import type { ApprovalSettings, Executor } from './engine.js';
@@ -66,7 +66,7 @@ export interface A2aApprovalCall {
 /**
  * The handler's gate 4 hook (A2aHooks.approve) over holdA2a: the call is sent with the
  * request's own upstream client (ctx.sendUpstream: the handler's upstream path, the client's and
- * the source's headers; the client hanging up aborts it). `relay`: how an answer's body reaches
+ * the source's headers; the client hanging up aborts it, and so does the engine's signal). `relay`: how an answer's body reaches
  * the client (the task-owner scanner), default as it comes.
  */
 export function a2aApprovalHook<C extends A2aApprovalCall>(
@@ -87,26 +87,10 @@ export function a2aApprovalHook<C extends A2aApprovalCall>(
         tenant: g.op.a2a.tenant,
         bytes: Buffer.from(g.body ?? '', 'utf8'),
         decision,
-        send: (body, signal) => sendAbortable(g, body, signal),
+        send: (body, signal) => g.ctx.sendUpstream(g.source, g.req, g.method, body.toString('utf8'), false, undefined, signal),
         ...(relay ? { relay: (up: UpstreamResponse, res: ServerResponse) => relay(g, up, res) } : {}),
       },
     );
-}
-
-/**
- * The approved call sent with the request's own upstream client, aborted by the engine's `signal`
- * (the sidecar stopping): that client's call is bound to the client's response, so an abort cuts
- * the response, which aborts the call (and is how a held answer ends once the agent's is under way).
- */
-async function sendAbortable(g: A2aApprovalCall, body: Buffer, signal: AbortSignal): Promise<UpstreamResult> {
-  if (signal.aborted || g.res.destroyed) return { ok: false, kind: 'aborted' };
-  const cut = () => g.res.destroy();
-  signal.addEventListener('abort', cut, { once: true });
-  try {
-    return await g.ctx.sendUpstream(g.source, g.req, g.method, body.toString('utf8'), false);
-  } finally {
-    signal.removeEventListener('abort', cut);
-  }
 }
 
 /**
