@@ -21,7 +21,13 @@
 //   (A2A codes: -32057 rejected, -32058 timeout…; on SSE one `data:` event); HTTP+JSON: the
 //   connection is cut (the reason is in the request's log line) — nothing ran upstream.
 // The client hanging up while held cancels the approval (APPROVAL_CANCELLED; the Slack message
-// or ApprovalRequest says so); while the call runs, it aborts the upstream request.
+// or ApprovalRequest says so); while the call runs, it aborts the upstream request. The engine
+// stopping (the sidecar shutting down) does the same from the other side: a held call is answered
+// APPROVAL_CANCELLED at once and never sent later, a running one is aborted at the agent.
+//
+// What a human sees (Slack, the ApprovalRequest) is the params with push credentials redacted
+// (redactPushSecrets); the hash binds the params as sent, with the tenant, version and binding
+// (hash.ts). A stream refused with plain JSON is read whole: bounded and charged to ctx.budget.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
 import { formatTraceparent } from '../../lib/trace-context.js';
@@ -66,8 +72,8 @@ export interface A2aApprovalCall {
 /**
  * The handler's gate 4 hook (A2aHooks.approve) over holdA2a: the call is sent with the
  * request's own upstream client (ctx.sendUpstream: the handler's upstream path, the client's and
- * the source's headers; the client hanging up aborts it, and so does the engine's signal). `relay`: how an answer's body reaches
- * the client (the task-owner scanner), default as it comes.
+ * the source's headers; the client hanging up aborts it, and so does the engine's signal).
+ * `relay`: how an answer's body reaches the client (the task-owner scanner), default as it comes.
  */
 export function a2aApprovalHook<C extends A2aApprovalCall>(
   rt: ApprovalRuntime,
@@ -308,7 +314,7 @@ async function relayAnswer(
           'OVERLOADED',
           `the agent answered the approved stream with JSON that does not fit limits.maxBufferedBytes now; it was not relayed`,
         );
-        if (o.kind === 'error') res.end(refusalAfterHead(h, o.error));
+        if (o.kind === 'error') res.end(refusalAfterHead(h, o.error) ?? undefined);
         return o;
       }
       return cut('the agent answered the approved stream with a body that is not JSON, or over limits.maxFilteredResponseBytes');

@@ -52,7 +52,7 @@ export interface A2aHold {
   decision: ApproveDecision;
   /**
    * Sends `body` to the agent as this call (the handler's upstream path, the client's and the
-   * source's headers); `signal` aborts it (the client went away).
+   * source's headers); `signal` aborts it (the approval engine stopped the call: shutdown).
    */
   send(body: Buffer, signal: AbortSignal): Promise<UpstreamResult>;
   /**
