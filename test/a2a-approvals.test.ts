@@ -539,3 +539,19 @@ test("the sidecar's hook (a2aApprovalHook, a real request context): the engine s
     await pools.close();
   }
 });
+
+test('what the approval is bound to names where the message goes: the 1.0 HTTP+JSON path tenant, the version and the binding', async () => {
+  const body = { message: { messageId: 'm-tenant', role: 'ROLE_USER', parts: [{ text: 'echo refund 6' }], metadata: { skill: 'echo' } } };
+  const answer = request(`${front.base}/a2a/rest/tenant-a/message:send`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+    body: JSON.stringify(body),
+  }).then((r) => r.body.text());
+  const m = await nextMessage();
+  const hash = submitted.at(-1)!.requestHash;
+  expect(hash).toBe(a2aRequestHash('billing', 'SendMessage', body, { tenant: 'tenant-a', version: '1.0', binding: 'rest' }));
+  expect(hash).not.toBe(a2aRequestHash('billing', 'SendMessage', body, { tenant: '', version: '1.0', binding: 'rest' }));
+  approve(m.ts);
+  expect(await answer).toContain('refund 6');
+  expect(sends(agent).map((q) => q.url)).toEqual(['/a2a/rest/tenant-a/message:send']);
+});
