@@ -352,6 +352,28 @@ function rawCall(base: string, body: unknown): Promise<{ status: number; text: s
   );
 }
 
+/** A raw 1.0 JSON-RPC SendMessage with one text part, naming `skill`. */
+function sendMessage(id: string, skill: string, text: string) {
+  return {
+    jsonrpc: '2.0',
+    id,
+    method: 'SendMessage',
+    params: { message: { messageId: `m-${id}`, role: 'ROLE_USER', parts: [{ text }], metadata: { skill } } },
+  };
+}
+
+/** A front on a runtime of its own (the test stops its engine), both closed after `fn`. */
+async function withOwnRuntime(fn: (rt: ApprovalRuntime, front: Front) => Promise<void>): Promise<void> {
+  const own = runtime();
+  const f = await startFront(agent, own);
+  try {
+    await fn(own, f);
+  } finally {
+    await f.close();
+    await own.close();
+  }
+}
+
 /** `p`'s value, or 'pending' when it has not settled within `ms`. */
 function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending'> {
   return Promise.race([p, sleep(ms).then(() => 'pending' as const)]);
@@ -389,15 +411,8 @@ test('push credentials in a held SendMessage never reach Slack or the ApprovalRe
 });
 
 test('the sidecar stopping (engine closed) while a call is held: the client is answered -32059 at once, and an approval arriving later sends nothing', async () => {
-  const rt2 = runtime();
-  const front2 = await startFront(agent, rt2);
-  try {
-    const answer = rawCall(front2.base, {
-      jsonrpc: '2.0',
-      id: 'stop-1',
-      method: 'SendMessage',
-      params: { message: { messageId: 'm-stop', role: 'ROLE_USER', parts: [{ text: 'echo refund 2' }], metadata: { skill: 'echo' } } },
-    });
+  await withOwnRuntime(async (rt2, front2) => {
+    const answer = rawCall(front2.base, sendMessage('stop-1', 'echo', 'echo refund 2'));
     const m = await nextMessage();
     rt2.engine.close();
     const r = await within(answer, 3_000);
@@ -408,22 +423,12 @@ test('the sidecar stopping (engine closed) while a call is held: the client is a
     approve(m.ts);
     await sleep(1_000);
     expect(sends(agent)).toEqual([]);
-  } finally {
-    await front2.close();
-    await rt2.close();
-  }
+  });
 });
 
 test('the sidecar stopping while an approved call runs at the agent: the call is aborted and the client answered, not left hanging', async () => {
-  const rt3 = runtime();
-  const front3 = await startFront(agent, rt3);
-  try {
-    const answer = rawCall(front3.base, {
-      jsonrpc: '2.0',
-      id: 'stop-2',
-      method: 'SendMessage',
-      params: { message: { messageId: 'm-stop-2', role: 'ROLE_USER', parts: [{ text: 'wait' }], metadata: { skill: 'wait' } } },
-    });
+  await withOwnRuntime(async (rt3, front3) => {
+    const answer = rawCall(front3.base, sendMessage('stop-2', 'wait', 'wait'));
     approve((await nextMessage()).ts);
     await until(() => agent.messages.some((x) => x.skill === 'wait'), 'the agent to run the approved message');
     rt3.engine.close();
@@ -433,10 +438,7 @@ test('the sidecar stopping while an approved call runs at the agent: the call is
     // Sent once, before the stop; never again.
     await sleep(300);
     expect(sends(agent)).toHaveLength(1);
-  } finally {
-    await front3.close();
-    await rt3.close();
-  }
+  });
 });
 
 test('an approved stream the agent refuses with plain JSON: that answer is read within the request memory budget (over it: OVERLOADED), and the budget is given back', async () => {
@@ -518,12 +520,7 @@ test("the sidecar's hook (a2aApprovalHook, a real request context): the engine s
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const hookBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    const answer = rawCall(hookBase, {
-      jsonrpc: '2.0',
-      id: 'hook-1',
-      method: 'SendMessage',
-      params: { message: { messageId: 'm-hook', role: 'ROLE_USER', parts: [{ text: 'wait' }], metadata: { skill: 'wait' } } },
-    });
+    const answer = rawCall(hookBase, sendMessage('hook-1', 'wait', 'wait'));
     approve((await nextMessage()).ts);
     await until(() => agent.messages.some((x) => x.skill === 'wait'), 'the agent to run the approved message');
     expect(pools.forSource(source).stats.running).toBe(1);
