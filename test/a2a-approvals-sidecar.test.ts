@@ -45,6 +45,8 @@ rules:
     action: approve
     approval: { channel: finance }
 defaultAction: forward
+# Push notification URLs are egress: the push test's webhook is allowed.
+egress: { allow: ["*"] }
 approvalChannels:
   - name: finance
     slack: { channel: ${CHANNEL}, apiUrl: "${slack}", tokenEnv: TG_TEST_SLACK_TOKEN }
@@ -219,4 +221,28 @@ test('A2A 0.3 over HTTP+JSON (SDK 0.3.14 agent and client, /v1/message:send): ap
   rig.reject((await nextMessage()).ts);
   expect((await refused)?.message).toMatch(/terminated|fetch failed|socket/i);
   expect(sends(agent03)).toEqual([]);
+});
+
+test('push credentials in a held send through the sidecar (Python client, a push config with a token): the Slack message shows [redacted], never the token', async () => {
+  const py = runPython([
+    `${base}/`,
+    'send',
+    '--text',
+    'echo refund 15',
+    '--metadata',
+    JSON.stringify({ skill: 'echo' }),
+    '--push-url',
+    'https://8.8.8.8/a2a-hook',
+    '--push-token',
+    'tok-SECRET-15',
+  ]);
+  const m = await nextMessage();
+  expect(m.text).toContain('8.8.8.8/a2a-hook');
+  expect(m.text).toContain('[redacted]');
+  expect(m.text).not.toContain('SECRET');
+  rig.reject(m.ts);
+  const r = await py;
+  expect(r.code).toBe(1);
+  expect(JSON.stringify(r.lines)).toMatch(/Approval rejected/);
+  expect(sends()).toEqual([]);
 });
