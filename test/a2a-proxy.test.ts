@@ -149,7 +149,8 @@ describe.each(CELLS)('%s client, %s agent, through the sidecar', (kind, sdk) => 
     // A skill denied by rule.
     const denySkill = await errorOf(client.send('count 2', { metadata: { skill: 'count' } }));
     expect(denySkill[1]).toMatch(/Denied by ThoughtGate rule/);
-    expect(agent.requests).toEqual([]);
+    // Only the public card may have been read (the skill list, refreshed alike for every skill).
+    expect(agent.requests.filter((r) => !(r.method === 'GET' && r.url === '/.well-known/agent-card.json'))).toEqual([]);
     expect(agent.calls).toEqual([]);
   });
 });
@@ -354,5 +355,79 @@ defaultAction: forward
     expect(rest.at(-1)).toMatchObject({ kind: 'status', state: 'canceled' });
     expect((await collect(resub)).at(-1)).toMatchObject({ kind: 'status', state: 'canceled' });
     expect(agent.tasks.get(id)?.state).toBe('canceled');
+  });
+});
+
+describe('the skill list gate 1 judges by (read from the public card)', () => {
+  /** A sidecar whose skill list was never read (a fresh compiled source). */
+  const fresh = () => startTestSidecar(config([{ name: 'agent1', url: a1.base }]), { AGENT_KEY: 'k' });
+  const sendSkill = (base: string, skill: string, headers: Record<string, string> = {}) =>
+    fetch(`${base}/a2a/agent1/a2a/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0', ...headers },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'SendMessage',
+        params: { message: { messageId: `m-${Math.random()}`, role: 'ROLE_USER', parts: [{ text: 'x' }], metadata: { skill } } },
+      }),
+    }).then(async (r) => ({ status: r.status, text: await r.text() }));
+  const cardReads = () => a1.requests.filter((r) => r.url === '/.well-known/agent-card.json');
+
+  test("is read with the source's headers, never the caller's (If-None-Match, Range would empty it)", async () => {
+    const s = await fresh();
+    try {
+      a1.reset();
+      const r = await sendSkill(s.base, 'echo', { 'if-none-match': '*', range: 'bytes=0-9', 'if-modified-since': new Date().toUTCString() });
+      expect(r.text).toContain('echo: x');
+      expect(cardReads()).toHaveLength(1);
+      const h = cardReads()[0]!.headers;
+      expect(h['if-none-match'] ?? h['range'] ?? h['if-modified-since']).toBeUndefined();
+      expect(h['x-agent-key']).toBe('k-k');
+      expect(h['a2a-version']).toBe('1.0');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('concurrent callers share one read', async () => {
+    const s = await fresh();
+    try {
+      a1.reset();
+      const answers = await Promise.all(['echo', 'nope', 'echo', 'wait', 'echo', 'nope'].map((k) => sendSkill(s.base, k)));
+      expect(answers.map((a) => (a.text.includes('echo: x') ? 'ok' : a.text.includes('-32602') ? 'unknown' : a.text))).toEqual([
+        'ok',
+        'unknown',
+        'ok',
+        'unknown',
+        'ok',
+        'unknown',
+      ]);
+      expect(cardReads()).toHaveLength(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a hidden skill and an unknown one take the same route: the first of either reads the list, later ones read nothing', async () => {
+    for (const order of [
+      ['wait', 'no-such', 'wait', 'no-such'],
+      ['no-such', 'wait', 'no-such', 'wait'],
+    ]) {
+      const s = await fresh();
+      try {
+        a1.reset();
+        const reads: number[] = [];
+        for (const skill of order) {
+          const r = await sendSkill(s.base, skill);
+          expect(r.text).toContain('-32602');
+          reads.push(cardReads().length);
+        }
+        expect({ order, reads }).toEqual({ order, reads: [1, 1, 1, 1] });
+        expect(a1.messages).toEqual([]);
+      } finally {
+        await s.close();
+      }
+    }
   });
 });

@@ -29,7 +29,6 @@ import { describeUpstreamError } from '../proxy/upstream.js';
 import { rewriteCard } from './card.js';
 import { cardPath, classifyA2a, layoutOf, tenantParam, versionParam } from './classify.js';
 import { type CardSkills, skillIdsOf } from './skills.js';
-import { isVisible } from '../../policy/gates/visibility.js';
 import { planA2a } from './plan.js';
 import { traceA2aDecision, traceA2aRequest } from './trace.js';
 import { traceClock } from '../proxy/trace.js';
@@ -260,9 +259,11 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
   const planStart = ctx.tracer.on ? traceClock() : 0;
   traceA2aRequest(ctx, op.method, call.version, call.binding);
   const gates = { ...snap.gates, visibility: source.visibility };
-  // A skill the agent's cards do not name is answered as a hidden one, by the same path (gate 1).
-  const unknown = op.target?.kind === 'skill' && isVisible(source.visibility, 'skill', op.target.name) && !(await knownSkill(io, op.target.name));
-  const decided: Decision = unknown ? { action: 'hidden', gate: 'visibility', reason: 'skill is not in the agent card' } : decide(gates, op, new Date());
+  // A skill the agent's cards do not name is answered as a hidden one, by the same path (gate 1):
+  // every skill is looked up (and waits for a stale list's refresh) before visibility is read, so
+  // neither the answer nor its timing tells a hidden skill from an unknown one.
+  const known = op.target?.kind === 'skill' ? await knownSkill(io, call.version, op.target.name) : true;
+  const decided: Decision = known ? decide(gates, op, new Date()) : { action: 'hidden', gate: 'visibility', reason: 'skill is not in the agent card' };
   const { decision, audit } = enforce(gates, op, decided);
   const limited = decision.action === 'forward' ? ctx.rateLimiter.take(snap.rateLimits, op) : null;
   const plan = planA2a({ op, decision, audit, limited, notification });
@@ -416,25 +417,29 @@ async function readJsonAnswer(
 }
 
 /**
- * Whether the agent's cards name `skill`: from the cards served so far, else from its public card,
- * fetched again at most once per REFRESH_MS (skills.ts). A card that cannot be read names nothing.
+ * Whether the agent's cards name `skill` (skills.ts: the list is read again when stale). The
+ * public card is re-read with the source's configured headers and the decided A2A-Version only:
+ * never the caller's, whose If-None-Match, Range or Content-Type would get a 304, a 206 or another
+ * card, and empty or corrupt the list every caller is judged by.
  */
-async function knownSkill(io: Io, skill: string): Promise<boolean> {
-  const { ctx, req, snap, source, skills } = io;
-  if (skills.has(source, skill)) return true;
-  if (!skills.mayRefresh(source)) return false;
-  const callPath = ctx.upstreamPath;
-  ctx.upstreamPath = cardPath(source.url.pathname);
-  let ids: string[] = [];
-  try {
-    const up = await ctx.sendUpstream(source, req, 'GET', undefined, true);
-    if (up.ok && up.response.statusCode === 200) {
+async function knownSkill(io: Io, version: A2aVersion, skill: string): Promise<boolean> {
+  const { ctx, snap, source, skills } = io;
+  return skills.known(source, skill, async () => {
+    const callPath = ctx.upstreamPath;
+    ctx.upstreamPath = cardPath(source.url.pathname);
+    try {
+      // sendUpstream reads only `headers` of the request it is given (the path is ctx.upstreamPath).
+      const own = { headers: { accept: 'application/json', 'a2a-version': version } } as unknown as IncomingMessage;
+      const up = await ctx.sendUpstream(source, own, 'GET', undefined, true);
+      if (!up.ok) return up.kind === 'aborted' ? 'abandoned' : [];
+      if (up.response.statusCode !== 200) {
+        up.response.body.resume();
+        return [];
+      }
       const parsed = await readJsonAnswer(ctx, snap, up.response.headers, up.response.body);
-      if (parsed.ok) ids = skillIdsOf(parsed.value);
-    } else if (up.ok) up.response.body.resume();
-  } finally {
-    ctx.upstreamPath = callPath;
-  }
-  skills.seen(source, ids, true);
-  return skills.has(source, skill);
+      return parsed.ok ? skillIdsOf(parsed.value) : [];
+    } finally {
+      ctx.upstreamPath = callPath;
+    }
+  });
 }
