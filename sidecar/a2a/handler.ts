@@ -104,21 +104,28 @@ export async function handleA2a(
   const ep = classifyA2a(sub, layoutOf(source.url, a2a));
   if (ep.kind === 'refused') return a2aError(ctx, res, { ...UNREAD, binding: 'rest' }, 'METHOD_NOT_FOUND', ep.reason, 'Not found');
   const binding = ep.kind === 'rest' ? 'rest' : 'jsonrpc';
+  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills, query: ep.query };
   const v = a2aVersionOf(req.headers['a2a-version'], versionParam(ep.query), a2a.versions);
-  if (!v.ok) return a2aError(ctx, res, { ...UNREAD, binding }, 'VERSION_NOT_SUPPORTED', v.reason, `Supported versions: ${a2a.versions.join(', ')}`);
-  const version = v.version;
   // The 1.3.0 and Python servers read only the header (absent or empty: 0.3), so the agent is always
   // told the version the gates decided on: set here whatever the client sent (absent, empty, or only
   // in the query), and a Connection header naming it, which would drop it on the way as hop-by-hop,
   // is refused.
   const connection = [req.headers['connection'] ?? ''].flat().join(',').toLowerCase().split(',');
-  if (connection.some((t) => t.trim() === 'a2a-version'))
-    return a2aError(ctx, res, { ...UNREAD, binding }, 'VERSION_NOT_SUPPORTED', 'the Connection header names A2A-Version (the agent would not receive it)');
+  const hopVersion = connection.some((t) => t.trim() === 'a2a-version');
+  if (!v.ok || hopVersion) {
+    const [reason, message] = v.ok
+      ? ['the Connection header names A2A-Version (the agent would not receive it)', undefined]
+      : [v.reason, `Supported versions: ${a2a.versions.join(', ')}`];
+    if (ep.kind === 'jsonrpc') return versionRefusedRpc(io, reason, message);
+    return a2aError(ctx, res, { ...UNREAD, binding }, 'VERSION_NOT_SUPPORTED', reason, message);
+  }
+  const version = v.version;
   req.headers['a2a-version'] = version;
+  const encoding = encodingRefusal(req.headers['content-encoding']);
+  if (encoding !== null) return a2aError(ctx, res, { ...UNREAD, binding, version }, 'CONTENT_TYPE_NOT_SUPPORTED', encoding);
   const headers = source.headers();
   if (!headers.ok) return refuseA2a(ctx, res, { ...UNREAD, binding, version }, 'CREDENTIAL_UNAVAILABLE', `source "${source.name}": ${headers.reason}`);
   ctx.upstreamPath = ep.upstreamPath;
-  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills, query: ep.query };
   if (ep.kind === 'card') {
     if (req.method !== 'GET') {
       res.setHeader('allow', 'GET');
@@ -150,6 +157,40 @@ function contentTypeOk(header: string | string[] | undefined, binding: 'jsonrpc'
   const v = headerValue(header) ?? '';
   const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(v)?.[1];
   return charset === undefined || charset.toLowerCase() === 'utf-8';
+}
+
+/**
+ * Why a request's Content-Encoding is refused, or null. The gates read the body's bytes as they
+ * came; an agent that decodes gzip, deflate or br (express.json does) would run what the gates
+ * never read. Only identity (or none) passes.
+ */
+export function encodingRefusal(header: string | string[] | undefined): string | null {
+  if (header === undefined) return null;
+  const codings = [header]
+    .flat()
+    .join(',')
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '');
+  if (codings.every((c) => c === 'identity')) return null;
+  return `Content-Encoding "${cut([header].flat().join(', '))}": ThoughtGate reads request bodies as sent and takes only identity`;
+}
+
+/**
+ * A JSON-RPC call refused for its A2A-Version, answered as the agents answer it: with the call's
+ * own id (HTTP 200, the 1.0 wording) when its body is a readable JSON-RPC request, else id null.
+ */
+async function versionRefusedRpc(io: Io, reason: string, message: string | undefined): Promise<void> {
+  const { ctx, req, res } = io;
+  const unread: A2aAnswerShape = { ...UNREAD, binding: 'jsonrpc' };
+  if (req.method !== 'POST' || !contentTypeOk(req.headers['content-type'], 'jsonrpc') || encodingRefusal(req.headers['content-encoding']) !== null)
+    return a2aError(ctx, res, unread, 'VERSION_NOT_SUPPORTED', reason, message);
+  const text = await bodyText(io, unread);
+  if (text === null) return;
+  const parsed = text.trimStart().startsWith('[') ? null : parseJsonRpc(text);
+  const id = parsed?.ok && !parsed.batch && parsed.message.kind === 'request' ? parsed.message.id : null;
+  const shape: A2aAnswerShape = id === null ? unread : { binding: 'jsonrpc', version: '1.0', id, read: true };
+  return a2aError(ctx, res, shape, 'VERSION_NOT_SUPPORTED', reason, message);
 }
 
 /** The body as text, or the answer already given (too large, too slow, aborted, not UTF-8). */

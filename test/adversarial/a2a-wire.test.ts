@@ -123,6 +123,28 @@ const CASES: Case[] = [
     headers: { 'content-type': 'application/json; charset=utf-16' },
     code: -32005,
   },
+  // A body the agent would decode first (express.json inflates gzip, deflate, br): the gates read the bytes as sent.
+  {
+    what: 'Content-Encoding gzip on JSON-RPC',
+    path: '/a2a/jsonrpc',
+    body: rpc('message/send', { message: msg03('gz', { skill: 'echo' }) }),
+    headers: { 'content-encoding': 'gzip' },
+    code: -32005,
+  },
+  {
+    what: 'Content-Encoding "identity, deflate" on JSON-RPC',
+    path: '/a2a/jsonrpc',
+    body: rpc('message/send', { message: msg03('gz', { skill: 'echo' }) }),
+    headers: { 'content-encoding': 'identity, deflate' },
+    code: -32005,
+  },
+  {
+    what: 'Content-Encoding br on REST',
+    path: '/a2a/rest/message:send',
+    body: JSON.stringify({ message: msg10('br') }),
+    headers: { 'a2a-version': '1.0', 'content-encoding': 'br' },
+    status: 400,
+  },
   { what: 'a response, not a call', path: '/a2a/jsonrpc', body: '{"jsonrpc":"2.0","id":1,"result":{}}', code: -32600 },
   // Method spelling and generation
   { what: 'Message/Send', path: '/a2a/jsonrpc', body: rpc('Message/Send', { message: msg03('case') }), code: -32601 },
@@ -455,3 +477,28 @@ function sendRaw(path: string, body: string) {
     req.end(body);
   });
 }
+
+test('Content-Encoding identity is read and forwarded like none', async () => {
+  a1.reset();
+  const r = await send('/a2a/agent1/a2a/jsonrpc', {
+    body: rpc('message/send', { message: msg03('plain', { skill: 'echo' }) }),
+    headers: { 'content-encoding': 'identity' },
+  });
+  expect(JSON.stringify(r.json)).toContain('echo: plain');
+});
+
+test("a version refusal names the call's id when its body is a JSON-RPC request (as the agent answers it), id null otherwise", async () => {
+  for (const { agent, name } of Object.values(agents())) {
+    agent.reset();
+    const r = await send(`/a2a/${name}/a2a/jsonrpc`, { body: rpc('SendMessage', { message: msg10('v') }, 42), headers: { 'a2a-version': '2.0' } });
+    expect({ status: r.status, json: r.json }).toMatchObject({ status: 200, json: { id: 42, error: { code: -32009 } } });
+    const hop = await send(`/a2a/${name}/a2a/jsonrpc`, {
+      body: rpc('SendMessage', { message: msg10('v') }, 'req-7'),
+      headers: { 'a2a-version': '1.0', connection: 'keep-alive, A2A-Version' },
+    });
+    expect(hop.json).toMatchObject({ id: 'req-7', error: { code: -32009 } });
+    const unreadable = await send(`/a2a/${name}/a2a/jsonrpc`, { body: '{"id": 3, ', headers: { 'a2a-version': '2.0' } });
+    expect(unreadable.json).toMatchObject({ id: null, error: { code: -32009 } });
+    expect(agent.requests).toEqual([]);
+  }
+});
