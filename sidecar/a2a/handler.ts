@@ -27,7 +27,7 @@ import { headerValue, mediaType } from '../proxy/headers.js';
 import { flushHead } from '../proxy/pipe.js';
 import { describeUpstreamError } from '../proxy/upstream.js';
 import { rewriteCard } from './card.js';
-import { cardPath, classifyA2a, layoutOf, tenantParam, versionParam } from './classify.js';
+import { cardPath, classifyA2a, layoutOf, queryRefusal, tenantParam, versionParam } from './classify.js';
 import { type CardSkills, skillIdsOf } from './skills.js';
 import { planA2a } from './plan.js';
 import { traceA2aDecision, traceA2aRequest } from './trace.js';
@@ -132,6 +132,8 @@ export async function handleA2a(
       return a2aError(ctx, res, { ...UNREAD, binding: 'rest', version }, 'METHOD_NOT_FOUND', `${req.method} on the agent card`, 'Not found');
     }
     traceA2aRequest(ctx, 'GetAgentCard', version, 'rest');
+    const q = queryRefusal(ep.query, 'card', 'GetAgentCard');
+    if (q !== null) return refuseA2a(ctx, res, { binding: 'rest', version, id: null, read: true }, 'QUERY_NOT_ALLOWED', q);
     return serveCard(io, { binding: 'rest', version, id: null, read: true }, 'GET', undefined, 'card');
   }
   if (ep.kind === 'jsonrpc') return jsonRpc(io, version);
@@ -289,6 +291,11 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
     return a2aError(ctx, res, shape, 'INVALID_PARAMS', d.reason);
   }
   const { op, row } = d;
+  const q = queryRefusal(io.query, call.binding, row.canonical);
+  if (q !== null) {
+    ctx.messages = [{ method: op.method, kind: notification ? 'notification' : 'request', decision: 'invalid', reason: q }];
+    return refuseA2a(ctx, res, shape, 'QUERY_NOT_ALLOWED', q);
+  }
   // The tenant may also come from the query (the JS 1.3.0 REST server reads it there): it must
   // agree with the path's and the body's, and Cedar sees the one the agent will use.
   const tenant = tenantOf(op.a2a.tenant || undefined, tenantParam(io.query), undefined);

@@ -248,6 +248,33 @@ const CASES: Case[] = [
     headers: { 'a2a-version': '1.0', 'content-type': 'text/plain' },
     status: 400,
   },
+  // Query strings: only the names each call takes, once each (a qs-style parser reads ?tenant[]=x as a tenant)
+  ...(
+    [
+      ['a tenant[] in the query (qs reads it as the tenant)', 'POST', '/a2a/rest/message:send?tenant[]=x'],
+      ['a %-encoded tenant[] in the query', 'POST', '/a2a/rest/message:send?tenant%5B%5D=x'],
+      ['a tenant[k] in the query', 'POST', '/a2a/rest/message:send?tenant[k]=x'],
+      ['an unknown query parameter on a send', 'POST', '/a2a/rest/message:send?skill=admin'],
+      ['a repeated historyLength', 'GET', '/a2a/rest/tasks/t1?historyLength=1&historyLength=2'],
+      ['a ";" in the query', 'GET', '/a2a/rest/tasks/t1?historyLength=1;tenant=x'],
+      ['a query parameter the card does not take', 'GET', '/.well-known/agent-card.json?tenant=x'],
+    ] as const
+  ).map(
+    ([what, method, path]): Case => ({
+      what,
+      path,
+      method,
+      ...(method === 'POST' ? { body: JSON.stringify({ message: msg10('q') }) } : {}),
+      headers: { 'a2a-version': '1.0' },
+      status: 400,
+    }),
+  ),
+  {
+    what: 'a query parameter on JSON-RPC other than A2A-Version',
+    path: '/a2a/jsonrpc?tenant=x',
+    body: rpc('message/send', { message: msg03('q') }),
+    code: a2aCode('QUERY_NOT_ALLOWED'),
+  },
   { what: 'GET on the JSON-RPC path', path: '/a2a/jsonrpc', method: 'GET', status: 400 },
   { what: 'a path the agent has but ThoughtGate does not serve', path: '/.well-known/agent.json', method: 'GET', status: 404 },
   { what: 'the agent root', path: '/', method: 'GET', status: 404 },
@@ -501,4 +528,11 @@ test("a version refusal names the call's id when its body is a JSON-RPC request 
     expect(unreadable.json).toMatchObject({ id: null, error: { code: -32009 } });
     expect(agent.requests).toEqual([]);
   }
+});
+
+test('the query names a call takes pass: ListTasks paging, GetTask history, A2A-Version', async () => {
+  a1.reset();
+  const list = await send('/a2a/agent1/a2a/rest/tasks?pageSize=5&includeArtifacts=false&A2A-Version=1.0', { method: 'GET' });
+  expect({ status: list.status, text: list.text }).toMatchObject({ status: 200 });
+  expect(a1.requests.at(-1)?.url).toBe('/a2a/rest/tasks?pageSize=5&includeArtifacts=false&A2A-Version=1.0');
 });
