@@ -431,3 +431,65 @@ describe('the skill list gate 1 judges by (read from the public card)', () => {
     }
   });
 });
+
+describe('browser A2A clients (CORS, server.allowedOrigins as for MCP)', () => {
+  const APP = 'https://app.example';
+  let web: TestSidecar;
+  beforeAll(async () => {
+    web = await startTestSidecar(config([{ name: 'agent1', url: a1.base }], `server: { allowedOrigins: ["${APP}"] }`), { AGENT_KEY: 'k' });
+  });
+  afterAll(async () => {
+    await web?.close();
+  });
+
+  test('a preflight from an allowed origin is answered here for every A2A route; nothing reaches the agent', async () => {
+    a1.reset();
+    for (const [path, method] of [
+      ['/a2a/jsonrpc', 'POST'],
+      ['/a2a/rest/message:send', 'POST'],
+      ['/a2a/rest/tasks/t1/pushNotificationConfigs/c1', 'DELETE'],
+      ['/.well-known/agent-card.json', 'GET'],
+    ]) {
+      const r = await fetch(`${web.base}/a2a/agent1${path}`, {
+        method: 'OPTIONS',
+        headers: { origin: APP, 'access-control-request-method': method!, 'access-control-request-headers': 'content-type, a2a-version, authorization' },
+      });
+      expect({ path, status: r.status }).toEqual({ path, status: 204 });
+      expect(r.headers.get('access-control-allow-origin')).toBe(APP);
+      expect(r.headers.get('access-control-allow-methods')).toContain(method);
+      expect(r.headers.get('access-control-allow-headers')).toBe('content-type, a2a-version, authorization');
+    }
+    // A header A2A clients do not send is not allowed: the browser refuses the request.
+    const odd = await fetch(`${web.base}/a2a/agent1/a2a/jsonrpc`, {
+      method: 'OPTIONS',
+      headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-sneaky' },
+    });
+    expect(odd.headers.get('access-control-allow-headers')).toBeNull();
+    expect(a1.requests).toEqual([]);
+  });
+
+  test('answers to an allowed origin carry its CORS headers (the card keeps Vary: A2A-Version); another origin is refused', async () => {
+    a1.reset();
+    const card = await fetch(`${web.base}/a2a/agent1/.well-known/agent-card.json`, { headers: { origin: APP, 'a2a-version': '1.0' } });
+    expect(card.status).toBe(200);
+    expect(card.headers.get('access-control-allow-origin')).toBe(APP);
+    expect(card.headers.get('access-control-expose-headers')).toContain('X-ThoughtGate-Correlation-Id');
+    expect(card.headers.get('vary')).toMatch(/A2A-Version.*Origin|Origin.*A2A-Version/);
+    const sent = await fetch(`${web.base}/a2a/agent1/a2a/jsonrpc`, {
+      method: 'POST',
+      headers: { origin: APP, 'content-type': 'application/json', 'a2a-version': '1.0' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'SendMessage',
+        params: { message: { messageId: 'm', role: 'ROLE_USER', parts: [{ text: 'from a page' }] } },
+      }),
+    });
+    expect(sent.headers.get('access-control-allow-origin')).toBe(APP);
+    expect(await sent.text()).toContain('echo: from a page');
+    const other = await fetch(`${web.base}/a2a/agent1/.well-known/agent-card.json`, { headers: { origin: 'https://evil.example' } });
+    expect(other.status).toBe(403);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    expect(a1.messages.map((m) => m.text)).toEqual(['from a page']);
+  });
+});

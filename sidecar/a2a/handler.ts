@@ -24,9 +24,11 @@ import { EDIT_CHARGE } from '../proxy/budget.js';
 import type { RequestContext } from '../proxy/context.js';
 import { relay, relayDispatched, streamTo, toClient } from '../proxy/forward.js';
 import { headerValue, mediaType } from '../proxy/headers.js';
+import { corsHeaders, preflightHeaders } from '../proxy/cors.js';
 import { flushHead } from '../proxy/pipe.js';
 import { describeUpstreamError } from '../proxy/upstream.js';
 import { rewriteCard } from './card.js';
+import { A2A_CORS } from './cors.js';
 import { cardPath, classifyA2a, layoutOf, queryRefusal, tenantParam, versionParam } from './classify.js';
 import { type CardSkills, skillIdsOf } from './skills.js';
 import { planA2a } from './plan.js';
@@ -100,6 +102,15 @@ export async function handleA2a(
   if (origin !== undefined && !snap.allowedOrigins.has(origin)) {
     ctx.metrics.httpRefused.inc({ listener: 'proxy', check: 'origin' });
     return refuseA2a(ctx, res, UNREAD, 'ORIGIN_NOT_ALLOWED', `Origin "${origin}" is not in server.allowedOrigins`);
+  }
+  if (origin !== undefined) {
+    // An allowed browser client, as for MCP: CORS headers on every answer, and preflights answered
+    // here (they carry no A2A call and are never forwarded).
+    for (const [k, v] of Object.entries(corsHeaders(origin, A2A_CORS))) res.setHeader(k, v);
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      res.writeHead(204, preflightHeaders(origin, headerValue(req.headers['access-control-request-headers']), A2A_CORS)).end();
+      return ctx.finish({ status: 204, decision: 'forward', gate: 'transport', reason: 'CORS preflight' });
+    }
   }
   const ep = classifyA2a(sub, layoutOf(source.url, a2a));
   if (ep.kind === 'refused') return a2aError(ctx, res, { ...UNREAD, binding: 'rest' }, 'METHOD_NOT_FOUND', ep.reason, 'Not found');
