@@ -493,3 +493,22 @@ describe('browser A2A clients (CORS, server.allowedOrigins as for MCP)', () => {
     expect(a1.messages.map((m) => m.text)).toEqual(['from a page']);
   });
 });
+
+test("the card's URLs name the address the client's connection reached, never its Host header", async () => {
+  const { default: http } = await import('node:http');
+  const u = new URL(tg.base);
+  for (const host of [`localhost:1`, `127.0.0.1:9`, 'localhost']) {
+    const text = await new Promise<string>((resolve, reject) => {
+      http
+        .get({ host: u.hostname, port: u.port, path: '/a2a/agent1/.well-known/agent-card.json', headers: { host, 'a2a-version': '1.0' } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve(body));
+        })
+        .on('error', reject);
+    });
+    const card = JSON.parse(text) as { supportedInterfaces: { url: string }[] };
+    expect({ host, urls: [...new Set(card.supportedInterfaces.map((i) => new URL(i.url).origin))] }).toEqual({ host, urls: [tg.base] });
+  }
+});

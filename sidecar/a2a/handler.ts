@@ -27,7 +27,7 @@ import { headerValue, mediaType } from '../proxy/headers.js';
 import { corsHeaders, preflightHeaders } from '../proxy/cors.js';
 import { flushHead } from '../proxy/pipe.js';
 import { describeUpstreamError } from '../proxy/upstream.js';
-import { rewriteCard } from './card.js';
+import { ownBase, rewriteCard } from './card.js';
 import { A2A_CORS } from './cors.js';
 import { cardPath, classifyA2a, layoutOf, queryRefusal, tenantParam, versionParam } from './classify.js';
 import { type CardSkills, skillIdsOf } from './skills.js';
@@ -416,12 +416,11 @@ async function serveCard(io: Io, shape: A2aAnswerShape, method: string, body: st
   const parsed = await readJsonAnswer(ctx, snap, headers, answer);
   if (!parsed.ok) return invalid(parsed.reason);
   let out: unknown;
-  const host = headerValue(req.headers.host) ?? '';
   const rewrite = {
     visibility: source.visibility,
     origin: source.origin,
     layout: layoutOf(source.url, source.a2a!),
-    sidecarBase: `http://${host}/a2a/${source.name}`,
+    sidecarBase: `${ownBase(req.socket)}/a2a/${source.name}`,
   };
   if (wrap === 'jsonrpc') {
     const rpc = parsed.value as Record<string, unknown> | null;
