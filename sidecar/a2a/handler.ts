@@ -11,7 +11,7 @@ import type { Readable, Transform } from 'node:stream';
 import type { A2aVersion } from '../../api/config.js';
 import type { A2aErrorName, ErrorName } from '../../api/errors.js';
 import { decodeUtf8Strict, parseJsonRpc, parseStrictJson } from '../../lib/jsonrpc.js';
-import { BodyError, readBodyText } from '../../lib/read-body.js';
+import { BodyError, readBodyBytes, readBodyText } from '../../lib/read-body.js';
 import { cedarReadsText } from '../../policy/cedar/evaluate.js';
 import { a2aVersionOf, jsonRpcMethod, type A2aRow } from '../../policy/gates/a2a-methods.js';
 import { describeA2a, tenantOf, type A2aCall } from '../../policy/gates/a2a-operation.js';
@@ -22,10 +22,11 @@ import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { readBody, type BodyResult } from '../proxy/body.js';
 import { EDIT_CHARGE } from '../proxy/budget.js';
 import type { RequestContext } from '../proxy/context.js';
-import { relay, relayDispatched, streamTo, toClient } from '../proxy/forward.js';
+import { relay, relayDispatched, streamEndedEarly, toClient } from '../proxy/forward.js';
 import { headerValue, mediaType } from '../proxy/headers.js';
 import { corsHeaders, preflightHeaders } from '../proxy/cors.js';
-import { flushHead } from '../proxy/pipe.js';
+import { flushHead, pipeTo } from '../proxy/pipe.js';
+import { SseBudgetExceededError } from '../sse.js';
 import { describeUpstreamError } from '../proxy/upstream.js';
 import { ownBase, rewriteCard } from './card.js';
 import { A2A_CORS } from './cors.js';
@@ -34,7 +35,7 @@ import { type CardSkills, skillIdsOf } from './skills.js';
 import { planA2a } from './plan.js';
 import { traceA2aDecision, traceA2aRequest } from './trace.js';
 import { traceClock } from '../proxy/trace.js';
-import { a2aError, type A2aAnswerShape, refuseA2a, rpcRequestError, UNREAD } from './errors.js';
+import { a2aError, type A2aAnswerShape, refuseA2a, rpcRequestError, sseErrorEvent, UNREAD } from './errors.js';
 
 /** A call gates 1–3 let through (or sent for approval), as the hooks see it. */
 export interface A2aGovernedCall {
@@ -386,15 +387,131 @@ async function forward(io: Io, g: A2aGovernedCall): Promise<void> {
     const relayed = relayDispatched(ctx, req, res, source, { body: g.body, describe: undefined }, failed);
     if (relayed !== null) return relayed;
   }
-  const up = await ctx.sendUpstream(source, req, g.method, g.body, false);
+  // An answer a hook reads is asked for uncompressed (its scanners read bytes as JSON).
+  const up = await ctx.sendUpstream(source, req, g.method, g.body, reads);
   if (!up.ok) return failed(up.kind);
   const { statusCode, headers, body } = up.response;
   const through = reads && statusCode >= 200 && statusCode < 300 ? hooks.onAnswer!(g, statusCode, headers) : null;
   if (!through) return relay(ctx, res, source, statusCode, headers, body);
+  const sse = mediaType(headers['content-type']) === 'text/event-stream';
+  if (EDITED_WHOLE.has(g.op.method) && !sse) return editedWhole(io, g, statusCode, headers, body, through);
   res.writeHead(statusCode, toClient(res, headers, true));
   flushHead(res, headers);
   ctx.markResponseStart();
-  return streamTo(ctx, source, body, res, through);
+  return streamCharged(io, g, body, through, sse);
+}
+
+/** Answers a hook edits as a whole (isolation.ts: ListTasks, filtered to the caller's tasks): read, bounded and charged, before anything is written. */
+const EDITED_WHOLE = new Set<string>(['ListTasks']);
+
+/**
+ * An answer a hook edits whole: read within limits.maxFilteredResponseBytes and the byte budget
+ * (EDIT_CHARGE per byte: the bytes, their text, the parsed list and the output), passed through
+ * the hook, then written with its length. Over the budget the client gets OVERLOADED and no byte
+ * of the answer: nothing goes out half.
+ */
+async function editedWhole(
+  io: Io,
+  g: A2aGovernedCall,
+  statusCode: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: Readable,
+  through: Transform,
+): Promise<void> {
+  const { ctx, res, snap, source } = io;
+  const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
+  const invalid = (reason: string) => {
+    ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: 'a2a' });
+    return refuseA2a(ctx, res, g.shape, 'UPSTREAM_RESPONSE_INVALID', `agent "${source.name}": ${reason}; it is not passed unfiltered`);
+  };
+  try {
+    let bytes: Buffer;
+    try {
+      bytes = await readBodyBytes(body, { limitBytes: snap.maxFilteredResponseBytes, grow: (n) => hold.grow(n) });
+    } catch (err) {
+      if (!(err instanceof BodyError))
+        return refuseA2a(ctx, res, g.shape, 'UPSTREAM_UNAVAILABLE', `agent "${source.name}": its ${g.op.method} answer broke off`);
+      if (err.reason === 'over-budget')
+        return refuseA2a(
+          ctx,
+          res,
+          g.shape,
+          'OVERLOADED',
+          `too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the ${g.op.method} answer of agent "${source.name}"; it reached the agent but its answer was dropped, retry shortly`,
+        );
+      if (err.reason === 'too-large') return invalid(`its ${g.op.method} answer exceeds limits.maxFilteredResponseBytes`);
+      return invalid(`its ${g.op.method} answer could not be read`);
+    }
+    let out: Buffer;
+    try {
+      out = await throughWhole(through, bytes);
+    } catch (err) {
+      return invalid((err as Error).message);
+    }
+    const h = toClient(res, headers, true);
+    h['content-length'] = out.length;
+    res.writeHead(statusCode, h);
+    ctx.markResponseStart();
+    res.end(out);
+    ctx.finish({ status: statusCode });
+  } finally {
+    hold.release();
+  }
+}
+
+/** All of `input` through a Transform: its whole output. */
+function throughWhole(t: Transform, input: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    t.on('data', (c: Buffer | string) => out.push(Buffer.from(c)));
+    t.once('end', () => resolve(Buffer.concat(out)));
+    t.once('error', reject);
+    t.end(input);
+  });
+}
+
+/**
+ * Streams an answer through a hook's Transform (isolation.ts: the id scanners of a Send*),
+ * charging what the Transform holds — bytes in that are not out yet: an SSE event read until it
+ * ends, an id — to the byte budget, EDIT_CHARGE per byte, as the MCP path charges its SSE events.
+ * Checked before each chunk goes in. Over the budget the stream ends: on a JSON-RPC stream that
+ * stopped between events, with one error event (OVERLOADED) so the client learns why; otherwise
+ * cut (every client reports an error), as an event half sent cannot be finished.
+ */
+async function streamCharged(io: Io, g: A2aGovernedCall, body: Readable, through: Transform, sse: boolean): Promise<void> {
+  const { ctx, res, source } = io;
+  const hold = ctx.budget.hold(sse ? 'sse_event' : 'filtered_response', EDIT_CHARGE);
+  let taken = 0;
+  let given = 0;
+  let tail = '';
+  let over = false;
+  body.on('data', (c: Buffer) => {
+    if (!over && !hold.resize(taken - given)) {
+      over = true;
+      through.destroy(new SseBudgetExceededError());
+    }
+    taken += c.length;
+  });
+  through.on('data', (c: Buffer) => {
+    given += c.length;
+    tail = (tail + c.subarray(-4).toString('latin1')).slice(-4);
+  });
+  const labels = { source: source.name };
+  ctx.metrics.openStreams.inc(labels);
+  try {
+    await pipeTo(body, res, through);
+    ctx.finish({ status: res.statusCode });
+  } catch (err) {
+    const betweenEvents = given === 0 || tail.endsWith('\n\n') || tail.endsWith('\r\r') || tail.endsWith('\r\n\r\n');
+    if (over && sse && g.shape.binding === 'jsonrpc' && betweenEvents && !res.destroyed) {
+      const reason = `too many bytes are buffered for other requests (limits.maxBufferedBytes) to read the answer of agent "${source.name}"; the stream was ended`;
+      res.end(sseErrorEvent(ctx, g.shape, 'OVERLOADED', reason));
+      ctx.finish({ status: res.statusCode, decision: 'deny', gate: 'transport', reason });
+    } else streamEndedEarly(ctx, source, res, err);
+  } finally {
+    hold.release();
+    ctx.metrics.openStreams.dec(labels);
+  }
 }
 
 /**
