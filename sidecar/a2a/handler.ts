@@ -531,6 +531,7 @@ async function serveCard(io: Io, shape: A2aAnswerShape, method: string, body: st
     return refuseA2a(ctx, res, shape, 'UPSTREAM_RESPONSE_INVALID', `agent "${source.name}": ${reason}; the card is not passed unfiltered`);
   };
   const parsed = await readJsonAnswer(ctx, snap, headers, answer);
+  if (!parsed.ok && parsed.overloaded) return refuseA2a(ctx, res, shape, 'OVERLOADED', `agent "${source.name}": ${parsed.reason}`);
   if (!parsed.ok) return invalid(parsed.reason);
   let out: unknown;
   const rewrite = {
@@ -572,7 +573,7 @@ async function readJsonAnswer(
   snap: Snapshot,
   headers: Record<string, string | string[] | undefined>,
   answer: Readable,
-): Promise<{ ok: true; value: unknown } | { ok: false; reason: string }> {
+): Promise<{ ok: true; value: unknown } | { ok: false; reason: string; overloaded?: true }> {
   const type = mediaType(headers['content-type']);
   if (type !== 'application/json' && type !== 'application/a2a+json') {
     answer.resume();
@@ -585,6 +586,12 @@ async function readJsonAnswer(
     return parsed.ok ? parsed : { ok: false, reason: `the card is not strict JSON (${parsed.reason})` };
   } catch (err) {
     if (!(err instanceof BodyError)) throw err;
+    if (err.reason === 'over-budget')
+      return {
+        ok: false,
+        overloaded: true,
+        reason: 'too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the card; retry shortly',
+      };
     return { ok: false, reason: err.reason === 'too-large' ? 'the card exceeds limits.maxFilteredResponseBytes' : 'the card could not be read' };
   } finally {
     hold.release();

@@ -570,7 +570,7 @@ defaultAction: forward
     await new Promise<void>((r) => fake.close(() => r()));
   });
 
-  /** Another client's upload, 60 000 bytes of its body held by the sidecar until `release`. */
+  /** Another client's upload, 62 000 bytes of its body held by the sidecar until `release`. */
   async function hog(): Promise<() => void> {
     const net = await import('node:net');
     const u = new URL(t3.base);
@@ -578,10 +578,10 @@ defaultAction: forward
     await new Promise((r) => sock.once('connect', r));
     sock.on('error', () => undefined);
     sock.write(`POST /a2a/agent1/a2a/jsonrpc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 65000\r\n\r\n`);
-    sock.write('x'.repeat(60_000));
+    sock.write('x'.repeat(62_000));
     for (let i = 0; i < 200; i++) {
       const m = /thoughtgate_sidecar_buffered_bytes (\d+)/.exec(await (await fetch(`${t3.admin}/metrics`)).text());
-      if (Number(m?.[1] ?? 0) >= 60_000) return () => sock.destroy();
+      if (Number(m?.[1] ?? 0) >= 62_000) return () => sock.destroy();
       await new Promise((r) => setTimeout(r, 10));
     }
     throw new Error('the sidecar never held the upload');
@@ -603,6 +603,10 @@ defaultAction: forward
       expect(rest.text).not.toContain('"tasks"');
       const rpcList = await sendTo(t3.base, '/a2a/agent1/a2a/jsonrpc', rpc('ListTasks', { pageSize: 5 }, 9), { 'a2a-version': '1.0' });
       expect(rpcList.json).toMatchObject({ id: 9, error: { code: a2aCode('OVERLOADED') } });
+      // The card, read whole to be filtered, likewise.
+      const card = await sendTo(t3.base, '/a2a/agent1/.well-known/agent-card.json', undefined, { 'a2a-version': '1.0' }, 'GET');
+      expect({ status: card.status, text: card.text }).toMatchObject({ status: 503 });
+      expect(card.text).not.toContain('skills');
     } finally {
       release();
     }
