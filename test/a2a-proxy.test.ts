@@ -512,3 +512,47 @@ test("the card's URLs name the address the client's connection reached, never it
     expect({ host, urls: [...new Set(card.supportedInterfaces.map((i) => new URL(i.url).origin))] }).toEqual({ host, urls: [tg.base] });
   }
 });
+
+describe('the extended card is its own method for rules (GetExtendedAgentCard, every route of both generations)', () => {
+  let closed: TestSidecar;
+  beforeAll(async () => {
+    closed = await startTestSidecar(
+      config([
+        { name: 'agent1', url: a1.base },
+        { name: 'agent03', url: a03.base },
+      ]).replace(
+        'defaultAction: forward',
+        `  - { name: no-extended-card, match: { method: GetExtendedAgentCard }, action: deny, reason: "the source credential's card is not for every client" }\ndefaultAction: forward`,
+      ),
+      { AGENT_KEY: 'k' },
+    );
+  });
+  afterAll(async () => {
+    await closed?.close();
+  });
+
+  test('a rule denying GetExtendedAgentCard refuses all four routes; nothing reaches the agent; the public card is still served', async () => {
+    for (const { agent, name } of [agentOf('1.3.0'), agentOf('0.3.14')]) {
+      agent.reset();
+      const rpcCall = (method: string, version?: string) =>
+        fetch(`${closed.base}/a2a/${name}/a2a/jsonrpc`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: 'Bearer alice', ...(version ? { 'a2a-version': version } : {}) },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 3, method, ...(version ? { params: {} } : {}) }),
+        }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error?: { code: number; data?: { rule?: string } } } }));
+      for (const r of [await rpcCall('GetExtendedAgentCard', '1.0'), await rpcCall('agent/getAuthenticatedExtendedCard')])
+        expect(r.body.error).toMatchObject({ code: -32053, data: { rule: 'no-extended-card' } });
+      for (const [path, version] of [
+        ['/a2a/rest/extendedAgentCard', '1.0'],
+        ['/a2a/rest/v1/card', '0.3'],
+      ] as const) {
+        const r = await fetch(`${closed.base}/a2a/${name}${path}`, { headers: { 'a2a-version': version, authorization: 'Bearer alice' } });
+        expect({ path, status: r.status }).toEqual({ path, status: 403 });
+        expect(await r.text()).not.toContain('admin');
+      }
+      expect(agent.requests).toEqual([]);
+      const card = await fetch(`${closed.base}/a2a/${name}/.well-known/agent-card.json`);
+      expect(card.status).toBe(200);
+    }
+  });
+});
