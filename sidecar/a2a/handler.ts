@@ -22,10 +22,10 @@ import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { readBody, type BodyResult } from '../proxy/body.js';
 import { EDIT_CHARGE } from '../proxy/budget.js';
 import type { RequestContext } from '../proxy/context.js';
-import { relay, relayDispatched, streamEndedEarly, toClient } from '../proxy/forward.js';
+import { relay, relayDispatched, streamTo, toClient } from '../proxy/forward.js';
 import { headerValue, mediaType } from '../proxy/headers.js';
 import { corsHeaders, preflightHeaders } from '../proxy/cors.js';
-import { flushHead, pipeTo } from '../proxy/pipe.js';
+import { flushHead } from '../proxy/pipe.js';
 import { SseBudgetExceededError } from '../sse.js';
 import { describeUpstreamError } from '../proxy/upstream.js';
 import { ownBase, rewriteCard } from './card.js';
@@ -496,21 +496,17 @@ async function streamCharged(io: Io, g: A2aGovernedCall, body: Readable, through
     given += c.length;
     tail = (tail + c.subarray(-4).toString('latin1')).slice(-4);
   });
-  const labels = { source: source.name };
-  ctx.metrics.openStreams.inc(labels);
   try {
-    await pipeTo(body, res, through);
-    ctx.finish({ status: res.statusCode });
-  } catch (err) {
-    const betweenEvents = given === 0 || tail.endsWith('\n\n') || tail.endsWith('\r\r') || tail.endsWith('\r\n\r\n');
-    if (over && sse && g.shape.binding === 'jsonrpc' && betweenEvents && !res.destroyed) {
+    await streamTo(ctx, source, body, res, through, () => {
+      const betweenEvents = given === 0 || tail.endsWith('\n\n') || tail.endsWith('\r\r') || tail.endsWith('\r\n\r\n');
+      if (!over || !sse || g.shape.binding !== 'jsonrpc' || !betweenEvents || res.destroyed) return false;
       const reason = `too many bytes are buffered for other requests (limits.maxBufferedBytes) to read the answer of agent "${source.name}"; the stream was ended`;
       res.end(sseErrorEvent(ctx, g.shape, 'OVERLOADED', reason));
       ctx.finish({ status: res.statusCode, decision: 'deny', gate: 'transport', reason });
-    } else streamEndedEarly(ctx, source, res, err);
+      return true;
+    });
   } finally {
     hold.release();
-    ctx.metrics.openStreams.dec(labels);
   }
 }
 

@@ -54,28 +54,7 @@ const rpc = (method: string, params: unknown, id: unknown = 1) => JSON.stringify
 
 /** A raw request (node:http sends the path as written: no client-side normalisation of "..", "%2e" or "//"). */
 function send(path: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}) {
-  const u = new URL(tg.base);
-  return new Promise<{ status: number; text: string; json: Record<string, unknown> | null }>((resolve, reject) => {
-    const req = http.request(
-      { host: u.hostname, port: u.port, path, method: init.method ?? 'POST', headers: { 'content-type': 'application/json', ...(init.headers ?? {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: Record<string, unknown> | null = null;
-          try {
-            json = JSON.parse(text) as Record<string, unknown>;
-          } catch {
-            /* not JSON */
-          }
-          resolve({ status: res.statusCode ?? 0, text, json });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(init.body);
-  });
+  return sendTo(tg.base, path, init.body, init.headers, init.method);
 }
 
 const rpcCode = (j: Record<string, unknown> | null) => (j?.['error'] as { code?: number } | undefined)?.code;
@@ -634,7 +613,7 @@ defaultAction: forward
   });
 });
 
-/** A raw request to any sidecar. */
+/** A raw request to any sidecar (send() is this for the file's own). */
 function sendTo(base: string, path: string, body: string | undefined, headers: Record<string, string> = {}, method = 'POST') {
   const u = new URL(base);
   return new Promise<{ status: number; text: string; json: Record<string, unknown> | null }>((resolve, reject) => {
