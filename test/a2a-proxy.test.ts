@@ -239,6 +239,12 @@ test('the Python client: card and send, and streams over both bindings, through 
     const taskId = byKind(events, 'task')[0]!.taskId;
     expect(byKind(events, 'artifact')[0]!.receivedAt).toBeLessThanOrEqual(a1.tasks.get(taskId)!.finishedAt! - 2 * STEP_MS);
   }
+  // GetTask over both bindings: what the Python client puts in the path and query passes the per-call query allowlist.
+  const taskId = byKind(streams[1]!.lines as unknown as A2aEvent[], 'task')[0]!.taskId;
+  for (const binding of ['JSONRPC', 'HTTP+JSON']) {
+    const got = await runPython([base, 'get', '--binding', binding, '--task-id', taskId]);
+    expect({ binding, code: got.code, task: got.lines[0]?.['task'] }).toMatchObject({ binding, code: 0, task: { id: taskId, state: 'completed' } });
+  }
   expect(a1.requests.every((r) => String(r.headers['via'] ?? '').includes('thoughtgate'))).toBe(true);
 }, 60_000);
 

@@ -3,7 +3,8 @@
 // decided by the same gates as an MCP call (decide → enforce, rate limits, audit), and then either
 // answered here in A2A's shapes (errors.ts) or forwarded as the original bytes with the source's
 // headers. Answers stream back unbuffered; only the card (public and extended) is read, bounded,
-// filtered and rewritten (card.ts).
+// filtered and rewritten (card.ts), and a ListTasks answer a hook filters is read whole; what is
+// held is charged to the request's byte budget. Browser clients get MCP's CORS policy (cors.ts).
 //
 // Task isolation, push-URL egress and gate 4 plug in through A2aHooks (built elsewhere).
 import type { IncomingMessage, ServerResponse } from 'node:http';
