@@ -48,6 +48,9 @@ describe('classifyA2a', () => {
     '',
     'a2a/jsonrpc',
     '/a2a/jsonrpc#x',
+    '/a2a/rest/tasks/t1:cancel?tenant=prod#',
+    '/a2a/rest/tasks/t1?x#&tenant=prod',
+    '/a2a/jsonrpc?A2A-Version=1.0#',
   ])('%s is refused', (sub) => {
     expect(classifyA2a(sub, L).kind).toBe('refused');
   });

@@ -41,7 +41,9 @@ export function classifyA2a(sub: string, layout: A2aLayout): A2aEndpoint {
   const q = sub.indexOf('?');
   const raw = q < 0 ? sub : sub.slice(0, q);
   const query = q < 0 ? '' : sub.slice(q);
-  if (raw.includes('#')) return { kind: 'refused', reason: 'a fragment is not part of a request path' };
+  // Anywhere in the target: the express servers drop a fragment from the query (?tenant=prod# is
+  // tenant "prod" there) while URLSearchParams keeps it ("prod#"), so the gates would read another tenant.
+  if (sub.includes('#')) return { kind: 'refused', reason: 'a fragment ("#") is not part of a request target' };
   const path = canonicalPath(raw);
   if (!path.startsWith('/') || !isRelayablePath(path) || path.includes('//'))
     return { kind: 'refused', reason: 'the path must be spelt plainly (no %-encoding of reserved characters, "\\", "//" or dot segments)' };

@@ -254,6 +254,16 @@ const CASES: Case[] = [
     body: rpc('message/send', { message: msg03('q') }),
     code: a2aCode('QUERY_NOT_ALLOWED'),
   },
+  // A fragment in the query: express drops it (tenant "prod"), URLSearchParams keeps it ("prod#").
+  ...(['/a2a/rest/message:send?tenant=prod#', '/a2a/rest/message:send?x#&tenant=prod'] as const).map(
+    (path): Case => ({
+      what: `a "#" in the query (${path})`,
+      path,
+      body: JSON.stringify({ message: msg10('f') }),
+      headers: { 'a2a-version': '1.0' },
+      status: 404,
+    }),
+  ),
   { what: 'GET on the JSON-RPC path', path: '/a2a/jsonrpc', method: 'GET', status: 400 },
   { what: 'a path the agent has but ThoughtGate does not serve', path: '/.well-known/agent.json', method: 'GET', status: 404 },
   { what: 'the agent root', path: '/', method: 'GET', status: 404 },
