@@ -11,7 +11,7 @@
 // The handler (sidecar/a2a/handler.ts) calls, per request:
 //   owner = a2aOwner(source, req.headers)             — the client's own headers, before the source's are added
 //   ownerCheck(table, source, owner, facts)           — null, or the refusal to answer locally
-//   admit(table, source, owner)                       — before forwarding a Send*: null, or a refusal (table full)
+//   admit(table, source, owner, facts)                — before forwarding a Send*: null, or a refusal (rate, too many clients)
 //   scanAnswer(table, source, owner, {binding, sse})  — a Transform for the answer of a Send* (learns its ids)
 //   filterTaskList(table, source, owner, answer)      — ListTasks: the answer with only the caller's tasks
 import type { IncomingHttpHeaders } from 'node:http';
@@ -22,6 +22,7 @@ import type { A2aFacts } from '../../policy/gates/operation.js';
 import { ownerOf } from '../approvals/runtime.js';
 import { type A2aRestError, type A2aVersionName, a2aJsonRpcError, a2aRestError } from '../../api/a2a-errors.js';
 import type { JsonRpcError } from '../../lib/jsonrpc-reply.js';
+import { type BucketBudget, TokenBucket } from '../../lib/token-bucket.js';
 import { SseParser } from '../sse.js';
 import { type IdKind, idsOf, JsonIdScanner } from './task-ids.js';
 
@@ -36,39 +37,82 @@ export function a2aOwner(source: string, headers: IncomingHttpHeaders): string {
   return ownerOf(source, auth === undefined ? {} : { authorization: auth }).client;
 }
 
-export const TASK_OWNER_DEFAULTS = {
+/**
+ * The owner table's bounds (`a2a.tasks` in the configuration: api/config.ts, docs/configuration.md).
+ * A client holding fewer than maxEntries / maxOwners ids (50 by default) never loses one to
+ * another client's traffic, however many identities that traffic makes up.
+ */
+export interface TaskOwnerBounds {
   /** Ids (tasks and contexts) kept per sidecar; each Send can add two. About 250 bytes each: ~12 MB at the bound. */
+  maxEntries: number;
+  /** Ids kept per client of a source: beyond it the client's own oldest go. */
+  maxPerOwner: number;
+  /** Clients (per source) the table holds ids or a rate for: beyond it a new client's Send is refused. */
+  maxOwners: number;
+  /** How long an id stays reachable after it was created or last used (then: unknown, i.e. refused). */
+  ttlMs: number;
+  /** How long a context id that expired or was evicted stays refused for everyone (nobody can take it over). */
+  contextTombstoneMs: number;
+  /** Such context ids kept; beyond it the oldest is forgotten (and could be started anew by anyone). */
+  maxTombstones: number;
+  /** New tasks a client may start (Sends not continuing one of its tasks): `burst` at once, then `perMinute`. */
+  rate: BucketBudget;
+}
+
+export const TASK_OWNER_DEFAULTS: TaskOwnerBounds = {
   maxEntries: 50_000,
-  /** Ids kept per client of a source: one client cannot fill the table for the others. */
   maxPerOwner: 5_000,
-  /** How long an id stays reachable after it was created (then: unknown, i.e. refused). */
+  maxOwners: 1_000,
   ttlMs: 24 * 60 * 60 * 1000,
-} as const;
+  contextTombstoneMs: 7 * 24 * 60 * 60 * 1000,
+  maxTombstones: 50_000,
+  rate: { perMinute: 60, burst: 60 },
+};
+
+export type TaskOwnerRefusal = 'not_owner' | 'rate' | 'owners';
+export type TaskOwnerEviction = 'owner_bound' | 'table_full';
 
 export interface TaskOwnerMetrics {
-  /** A call refused because it named a task or context the caller does not own (or unknown). */
-  refused(source: string, reason: 'not_owner' | 'full'): void;
+  /** A call refused: it named a task or context the caller does not own (or unknown); too many new tasks; no room for another client. */
+  refused(source: string, reason: TaskOwnerRefusal): void;
+  /** An id dropped before its ttl: its owner's own bound, or the whole table full (taken from the client holding most). */
+  evicted(source: string, reason: TaskOwnerEviction): void;
   entries(n: number): void;
 }
 
-export interface TaskOwnersOptions {
-  maxEntries?: number;
-  maxPerOwner?: number;
-  ttlMs?: number;
+/**
+ * What the table tells a journal (sidecar/a2a/task-store.ts) to replay it after a restart:
+ * `set` an id's owner and expiry (created or used again), `drop` an id (evicted), `tomb` a context
+ * id refused for everyone until `until`. Times are wall-clock milliseconds.
+ */
+export type OwnerRecord =
+  | { op: 'set'; s: string; o: string; k: IdKind; id: string; e: number }
+  | { op: 'drop'; s: string; k: IdKind; id: string }
+  | { op: 'tomb'; s: string; id: string; until: number };
+
+export interface TaskOwnersOptions extends Partial<TaskOwnerBounds> {
   now?: () => number;
   metrics?: TaskOwnerMetrics;
+  /** Told every change, in order (--state-dir: the journal). */
+  record?: (r: OwnerRecord) => void;
 }
 
 /** `group` is shared by every id of one owner on one source (memory: one small object per id). */
 interface Entry {
   group: OwnerGroup;
+  kind: IdKind;
+  id: string;
   expires: number;
 }
 
 interface OwnerGroup {
   source: string;
   owner: string;
-  count: number;
+  /** Its ids' keys, oldest (least recently used) first. */
+  ids: Set<string>;
+  bucket: TokenBucket;
+  /** Last admit or learn: an empty group idle for a while gives its place to another client. */
+  touched: number;
 }
 
 export type Learned = 'recorded' | 'known' | 'foreign' | 'full';
@@ -76,34 +120,64 @@ export type Learned = 'recorded' | 'known' | 'foreign' | 'full';
 /** Thrown into the answer's stream when an id cannot be recorded: its bytes must not reach the client. */
 export class TaskTableFullError extends Error {
   constructor(readonly source: string) {
-    super(`the A2A task owner table is full (source ${source}): the answer naming a new task was cut`);
+    super(`the A2A task owner table has no room for another client (source ${source}): the answer naming a new task was cut`);
   }
 }
 
+/** An empty owner group younger than this keeps its place (a Send admitted, its answer not read yet). */
+const EMPTY_GROUP_GRACE_MS = 60_000;
+
 /**
- * id → owner, per source and kind, bounded and expiring. When full (after dropping expired ids) it
- * refuses new ids rather than evicting live ones: evicting would make other clients' running tasks
- * unreachable on one client's flood. A client at its own bound is refused the same way.
+ * id → owner, per source and kind, bounded and expiring. A new id never refuses for room: a client
+ * at its own bound loses its own oldest id; when the table is full the client holding the most ids
+ * loses its oldest, so a flood (one client, or many it makes up) evicts only itself, never a client
+ * of modest use. What bounds the number of clients is a refusal of a new client's Send (admit).
+ * Ids used again move to the back (insertion order is expiry order while the ttl is unchanged).
+ * A context id that expires or is evicted becomes a tombstone (refused for everyone, bounded):
+ * an unknown context is one a client may start, so a forgotten one must not be taken over.
  */
 export class TaskOwners {
   private readonly map = new Map<string, Entry>();
   private readonly groups = new Map<string, OwnerGroup>();
-  readonly maxEntries: number;
-  readonly maxPerOwner: number;
-  readonly ttlMs: number;
+  private readonly tombs = new Map<string, number>();
+  private b: TaskOwnerBounds;
   private readonly now: () => number;
   readonly metrics: TaskOwnerMetrics | undefined;
+  private readonly record: ((r: OwnerRecord) => void) | undefined;
 
   constructor(o: TaskOwnersOptions = {}) {
-    this.maxEntries = o.maxEntries ?? TASK_OWNER_DEFAULTS.maxEntries;
-    this.maxPerOwner = o.maxPerOwner ?? TASK_OWNER_DEFAULTS.maxPerOwner;
-    this.ttlMs = o.ttlMs ?? TASK_OWNER_DEFAULTS.ttlMs;
-    this.now = o.now ?? Date.now;
-    this.metrics = o.metrics;
+    const { now, metrics, record, ...bounds } = o;
+    this.b = { ...TASK_OWNER_DEFAULTS, ...bounds };
+    this.now = now ?? Date.now;
+    this.metrics = metrics;
+    this.record = record;
+  }
+
+  get bounds(): Readonly<TaskOwnerBounds> {
+    return this.b;
+  }
+
+  /** New bounds (a configuration reload); a lower bound evicts down to it at once. */
+  configure(bounds: Partial<TaskOwnerBounds>): void {
+    const rateChanged = bounds.rate && (bounds.rate.perMinute !== this.b.rate.perMinute || bounds.rate.burst !== this.b.rate.burst);
+    this.b = { ...this.b, ...bounds };
+    const now = this.now();
+    if (rateChanged) for (const g of this.groups.values()) g.bucket = new TokenBucket(this.b.rate, now);
+    for (const g of this.groups.values()) while (g.ids.size > this.b.maxPerOwner) this.evictOldest(g, 'owner_bound');
+    while (this.map.size > this.b.maxEntries) this.evictOldest(this.largest()!, 'table_full');
+    while (this.tombs.size > this.b.maxTombstones) this.dropOldestTomb();
   }
 
   get size(): number {
     return this.map.size;
+  }
+
+  get owners(): number {
+    return this.groups.size;
+  }
+
+  get tombstones(): number {
+    return this.tombs.size;
   }
 
   /** The owner of an id, or undefined when unknown or expired. */
@@ -112,43 +186,176 @@ export class TaskOwners {
     return e && e.expires > this.now() ? e.group.owner : undefined;
   }
 
-  /** Whether `owner` may add `n` ids now. */
-  hasRoom(source: string, owner: string, n = 1): boolean {
-    this.sweep();
-    return this.map.size + n <= this.maxEntries && (this.groups.get(ownerKey(source, owner))?.count ?? 0) + n <= this.maxPerOwner;
+  /** A context id nobody may name: it expired or was evicted (a tombstone), or is expired and not yet swept. */
+  closed(source: string, id: string): boolean {
+    const k = key(source, 'context', id);
+    const now = this.now();
+    const e = this.map.get(k);
+    if (e) return e.expires <= now;
+    const until = this.tombs.get(k);
+    return until !== undefined && until > now;
+  }
+
+  /** The owner used an id it owns: it stays reachable for another ttl. */
+  touch(source: string, owner: string, kind: IdKind, id: string): void {
+    const k = key(source, kind, id);
+    const e = this.map.get(k);
+    if (e && e.group.owner === owner && e.expires > this.now()) this.refresh(k, e);
+  }
+
+  /**
+   * Before a Send that may create a task: `owner` gets a place in the table (or 'owners': none is
+   * free) and one token of its rate (or 'rate', with the time to wait).
+   */
+  admit(source: string, owner: string): { refused: 'owners' } | { refused: 'rate'; retryAfterMs: number } | null {
+    const now = this.now();
+    const g = this.group(source, owner, now);
+    if (!g) return { refused: 'owners' };
+    g.touched = now;
+    if (g.bucket.tryTake(now)) return null;
+    return { refused: 'rate', retryAfterMs: Math.max(1, g.bucket.readyAt(now) - now) };
   }
 
   /** Records `owner` for an id the agent named in its answer to that owner. The first owner stays. */
   learn(source: string, owner: string, kind: IdKind, id: string): Learned {
     const k = key(source, kind, id);
+    const now = this.now();
     const e = this.map.get(k);
-    if (e && e.expires > this.now()) return e.group.owner === owner ? 'known' : 'foreign';
-    if (e) this.drop(k, e);
-    if (!this.hasRoom(source, owner)) return 'full';
-    const gk = ownerKey(source, owner);
-    let group = this.groups.get(gk);
-    if (!group) {
-      group = { source, owner, count: 0 };
-      this.groups.set(gk, group);
+    if (e && e.expires > now) {
+      if (e.group.owner !== owner) return 'foreign';
+      this.refresh(k, e);
+      return 'known';
     }
-    group.count++;
-    this.map.set(k, { group, expires: this.now() + this.ttlMs });
-    this.metrics?.entries(this.map.size);
+    this.sweep();
+    if (kind === 'context' && this.closed(source, id)) return 'foreign';
+    const g = this.group(source, owner, now);
+    if (!g) return 'full';
+    g.touched = now;
+    this.insert(k, { group: g, kind, id, expires: now + this.b.ttlMs });
     return 'recorded';
   }
 
-  /** Drops expired ids, oldest first (insertion order is expiry order: one ttl for all). */
+  /** Replays a journal's records (a restart): expired ids and tombstones are left out, bounds apply. */
+  restore(records: Iterable<OwnerRecord>): void {
+    const now = this.now();
+    for (const r of records) {
+      const k = key(r.s, r.op === 'tomb' ? 'context' : r.k, r.id);
+      const e = this.map.get(k);
+      if (r.op !== 'set' || r.e <= now) {
+        if (e) this.drop(k, e);
+        // An expired context is a tombstone, as the sweep makes it.
+        const until = r.op === 'tomb' ? r.until : r.op === 'set' && r.k === 'context' ? r.e + this.b.contextTombstoneMs : 0;
+        if (until > now) this.tomb(k, until, false);
+        continue;
+      }
+      if (e && e.group.owner !== r.o) continue; // the first owner stays, as when it was learnt
+      const g = e?.group ?? this.group(r.s, r.o, now);
+      if (!g) continue;
+      if (e) this.drop(k, e);
+      this.insert(k, { group: g, kind: r.k, id: r.id, expires: r.e }, false);
+    }
+  }
+
+  /** The live state as records (compaction): every id oldest first, then the tombstones. */
+  records(): OwnerRecord[] {
+    const out: OwnerRecord[] = [];
+    for (const e of this.map.values()) out.push({ op: 'set', s: e.group.source, o: e.group.owner, k: e.kind, id: e.id, e: e.expires });
+    for (const [k, until] of this.tombs) {
+      const [s, , id] = k.split('\u0000') as [string, string, string];
+      out.push({ op: 'tomb', s, id, until });
+    }
+    return out;
+  }
+
+  private insert(k: string, e: Entry, record = true): void {
+    const g = e.group;
+    while (g.ids.size >= this.b.maxPerOwner) this.evictOldest(g, 'owner_bound');
+    while (this.map.size >= this.b.maxEntries) this.evictOldest(this.largest()!, 'table_full');
+    this.map.set(k, e);
+    g.ids.add(k);
+    if (record) this.record?.({ op: 'set', s: g.source, o: g.owner, k: e.kind, id: e.id, e: e.expires });
+    this.metrics?.entries(this.map.size);
+  }
+
+  /** Moves a used id to the back with a new expiry (delete + set: the sweep reads expiry order). */
+  private refresh(k: string, e: Entry): void {
+    const expires = this.now() + this.b.ttlMs;
+    // A journal write per use would be a write per poll: only once a tenth of the ttl has passed.
+    const worth = expires - e.expires >= this.b.ttlMs / 10;
+    e.expires = expires;
+    this.map.delete(k);
+    this.map.set(k, e);
+    e.group.ids.delete(k);
+    e.group.ids.add(k);
+    if (worth) this.record?.({ op: 'set', s: e.group.source, o: e.group.owner, k: e.kind, id: e.id, e: expires });
+  }
+
+  /** The owner group, made when missing if there is a place for it (an idle empty one gives its place). */
+  private group(source: string, owner: string, now: number): OwnerGroup | null {
+    const gk = ownerKey(source, owner);
+    const found = this.groups.get(gk);
+    if (found) return found;
+    if (this.groups.size >= this.b.maxOwners) {
+      this.sweep();
+      for (const [k, g] of this.groups) {
+        if (this.groups.size < this.b.maxOwners) break;
+        if (g.ids.size === 0 && now - g.touched >= EMPTY_GROUP_GRACE_MS) this.groups.delete(k);
+      }
+      if (this.groups.size >= this.b.maxOwners) return null;
+    }
+    const g: OwnerGroup = { source, owner, ids: new Set(), bucket: new TokenBucket(this.b.rate, now), touched: now };
+    this.groups.set(gk, g);
+    return g;
+  }
+
+  /** The group holding the most ids (ties: the first made). */
+  private largest(): OwnerGroup | undefined {
+    let best: OwnerGroup | undefined;
+    for (const g of this.groups.values()) if (!best || g.ids.size > best.ids.size) best = g;
+    return best;
+  }
+
+  private evictOldest(g: OwnerGroup, reason: TaskOwnerEviction): void {
+    const k = g.ids.values().next().value as string;
+    const e = this.map.get(k)!;
+    this.drop(k, e);
+    this.metrics?.evicted(g.source, reason);
+    if (e.kind === 'context') this.tomb(k, this.now() + this.b.contextTombstoneMs);
+    else this.record?.({ op: 'drop', s: g.source, k: e.kind, id: e.id });
+  }
+
+  /** Drops expired ids, oldest first (insertion order is expiry order: one ttl for all); expired contexts become tombstones. */
   private sweep(): void {
     const now = this.now();
     for (const [k, e] of this.map) {
       if (e.expires > now) break;
       this.drop(k, e);
+      // Not journaled: a replay drops it by its expiry, and makes the tombstone from it.
+      if (e.kind === 'context') this.tomb(k, e.expires + this.b.contextTombstoneMs, false);
     }
+    for (const [k, until] of this.tombs) {
+      if (until > now) break;
+      this.tombs.delete(k);
+    }
+  }
+
+  private tomb(k: string, until: number, record = true): void {
+    this.tombs.delete(k);
+    this.tombs.set(k, until);
+    while (this.tombs.size > this.b.maxTombstones) this.dropOldestTomb();
+    if (record) {
+      const [s, , id] = k.split('\u0000') as [string, string, string];
+      this.record?.({ op: 'tomb', s, id, until });
+    }
+  }
+
+  private dropOldestTomb(): void {
+    this.tombs.delete(this.tombs.keys().next().value as string);
   }
 
   private drop(k: string, e: Entry): void {
     this.map.delete(k);
-    if (--e.group.count === 0) this.groups.delete(ownerKey(e.group.source, e.group.owner));
+    e.group.ids.delete(k);
     this.metrics?.entries(this.map.size);
   }
 }
@@ -179,8 +386,12 @@ export function ownerCheck(table: TaskOwners, source: string, owner: string, fac
   }
   if (facts.contextId !== '') {
     const o = table.ownerOf(source, 'context', facts.contextId);
-    if (o !== undefined && o !== owner) return refused(table, source, notFound(facts.contextId));
+    // An expired or evicted context is nobody's to start again (a tombstone), its owner's included.
+    if (o === undefined ? table.closed(source, facts.contextId) : o !== owner) return refused(table, source, notFound(facts.contextId));
   }
+  // In use: the ids stay reachable for another ttl.
+  for (const id of named) table.touch(source, owner, 'task', id);
+  if (facts.contextId !== '') table.touch(source, owner, 'context', facts.contextId);
   return null;
 }
 
@@ -207,13 +418,27 @@ function refused(table: TaskOwners, source: string, r: TaskNotFound): TaskNotFou
   return r;
 }
 
-/** Before forwarding a Send*: whether its answer's ids (a task and a context) can be recorded. */
-export function admit(table: TaskOwners, source: string, owner: string): { reason: string } | null {
-  if (table.hasRoom(source, owner, 2)) return null;
-  table.metrics?.refused(source, 'full');
-  return {
-    reason: `too many A2A tasks are remembered for this client or this sidecar (at most ${table.maxPerOwner} per client, ${table.maxEntries} in all); retry later`,
-  };
+/**
+ * Before forwarding a Send*: whether the client may start a task now. Continuing one of its own
+ * tasks (`facts.taskId`, checked by ownerCheck first) is never refused: it adds no id. Otherwise
+ * the client needs a place in the table (bounded clients) and a token of its rate; the answer's ids
+ * never lack room (the table evicts: TaskOwners).
+ */
+export function admit(table: TaskOwners, source: string, owner: string, facts?: A2aFacts): { reason: TaskOwnerRefusal; message: string } | null {
+  if (facts && facts.taskId !== '' && table.ownerOf(source, 'task', facts.taskId) === owner) return null;
+  const r = table.admit(source, owner);
+  if (!r) return null;
+  table.metrics?.refused(source, r.refused);
+  const b = table.bounds;
+  return r.refused === 'rate'
+    ? {
+        reason: 'rate',
+        message: `this client starts A2A tasks faster than a2a.tasks.rate allows (${b.rate.burst} at once, then ${b.rate.perMinute} per minute); retry in ${Math.ceil(r.retryAfterMs / 1000)} s (continuing one of its tasks is not limited)`,
+      }
+    : {
+        reason: 'owners',
+        message: `too many clients hold A2A tasks on this sidecar (a2a.tasks.maxOwners: ${b.maxOwners}); retry later`,
+      };
 }
 
 export interface AnswerShape {
@@ -238,7 +463,7 @@ export function scanAnswer(table: TaskOwners, source: string, owner: string, sha
   const learn = (kind: IdKind, id: string) => {
     const r = table.learn(source, owner, kind, id);
     if (r === 'full') {
-      table.metrics?.refused(source, 'full');
+      table.metrics?.refused(source, 'owners');
       throw new TaskTableFullError(source);
     }
     if (r === 'foreign') throw new Error(`the agent's answer names ${kind} ${id} of another client`);
@@ -361,17 +586,24 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** The owner table's metrics: thoughtgate_sidecar_a2a_task_owner_refusals_total{source,reason}, …_entries. */
+/** The owner table's metrics: thoughtgate_sidecar_a2a_task_owner_{refusals,evictions}_total{source,reason}, …_entries. */
 export function taskOwnerMetrics(registry: Registry, prefix = 'thoughtgate_sidecar_'): TaskOwnerMetrics {
   const refusals = new Counter({
     name: `${prefix}a2a_task_owner_refusals_total`,
-    help: 'A2A calls refused by task isolation, by source and reason (not_owner: a task or context of another client or unknown; full: the owner table is full)',
+    help: 'A2A calls refused by task isolation, by source and reason (not_owner: a task or context of another client, unknown or expired; rate: a client starting tasks faster than a2a.tasks.rate; owners: no room for another client, a2a.tasks.maxOwners)',
+    labelNames: ['source', 'reason'] as const,
+    registers: [registry],
+  });
+  const evictions = new Counter({
+    name: `${prefix}a2a_task_owner_evictions_total`,
+    help: "A2A task and context ids forgotten before their ttl, by source and reason (owner_bound: the client's own oldest, at a2a.tasks.maxPerOwner; table_full: the oldest of the client holding most ids, at a2a.tasks.maxEntries)",
     labelNames: ['source', 'reason'] as const,
     registers: [registry],
   });
   const entries = new Gauge({ name: `${prefix}a2a_task_owner_entries`, help: 'Task and context ids in the A2A owner table', registers: [registry] });
   return {
     refused: (source, reason) => refusals.inc({ source, reason }),
+    evicted: (source, reason) => evictions.inc({ source, reason }),
     entries: (n) => entries.set(n),
   };
 }
