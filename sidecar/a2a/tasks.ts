@@ -22,8 +22,9 @@ import type { A2aFacts } from '../../policy/gates/operation.js';
 import { ownerOf } from '../approvals/runtime.js';
 import { type A2aRestError, type A2aVersionName, a2aJsonRpcError, a2aRestError } from '../../api/a2a-errors.js';
 import type { JsonRpcError } from '../../lib/jsonrpc-reply.js';
-import { type BucketBudget, TokenBucket } from '../../lib/token-bucket.js';
+import { TokenBucket } from '../../lib/token-bucket.js';
 import { SseParser } from '../sse.js';
+import { TASK_OWNER_DEFAULTS, type TaskOwnerBounds } from './task-bounds.js';
 import { type IdKind, idsOf, JsonIdScanner } from './task-ids.js';
 
 /**
@@ -37,37 +38,7 @@ export function a2aOwner(source: string, headers: IncomingHttpHeaders): string {
   return ownerOf(source, auth === undefined ? {} : { authorization: auth }).client;
 }
 
-/**
- * The owner table's bounds (`a2a.tasks` in the configuration: api/config.ts, docs/configuration.md).
- * A client holding fewer than maxEntries / maxOwners ids (50 by default) never loses one to
- * another client's traffic, however many identities that traffic makes up.
- */
-export interface TaskOwnerBounds {
-  /** Ids (tasks and contexts) kept per sidecar; each Send can add two. About 250 bytes each: ~12 MB at the bound. */
-  maxEntries: number;
-  /** Ids kept per client of a source: beyond it the client's own oldest go. */
-  maxPerOwner: number;
-  /** Clients (per source) the table holds ids or a rate for: beyond it a new client's Send is refused. */
-  maxOwners: number;
-  /** How long an id stays reachable after it was created or last used (then: unknown, i.e. refused). */
-  ttlMs: number;
-  /** How long a context id that expired or was evicted stays refused for everyone (nobody can take it over). */
-  contextTombstoneMs: number;
-  /** Such context ids kept; beyond it the oldest is forgotten (and could be started anew by anyone). */
-  maxTombstones: number;
-  /** New tasks a client may start (Sends not continuing one of its tasks): `burst` at once, then `perMinute`. */
-  rate: BucketBudget;
-}
-
-export const TASK_OWNER_DEFAULTS: TaskOwnerBounds = {
-  maxEntries: 50_000,
-  maxPerOwner: 5_000,
-  maxOwners: 1_000,
-  ttlMs: 24 * 60 * 60 * 1000,
-  contextTombstoneMs: 7 * 24 * 60 * 60 * 1000,
-  maxTombstones: 50_000,
-  rate: { perMinute: 60, burst: 60 },
-};
+export { TASK_OWNER_DEFAULTS, type TaskOwnerBounds, taskOwnerBounds } from './task-bounds.js';
 
 export type TaskOwnerRefusal = 'not_owner' | 'rate' | 'owners';
 export type TaskOwnerEviction = 'owner_bound' | 'table_full';
