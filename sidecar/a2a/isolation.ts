@@ -66,17 +66,18 @@ export function a2aIsolationHooks(d: IsolationDeps): IsolationHooks {
           message: foreign.message,
           sse: call.shape.binding === 'jsonrpc' && call.shape.version === '0.3' && call.row.stream,
         };
-      if (SENDS.has(call.op.method)) {
-        const no = admit(d.tasks, source, owner, call.op.a2a);
-        if (no?.reason === 'rate') return { kind: 'thoughtgate', name: 'RATE_LIMITED', reason: no.message, rule: 'a2a.tasks.rate' };
-        if (no) return { kind: 'thoughtgate', name: 'OVERLOADED', reason: no.message };
-      }
       if (call.op.a2a.pushUrl !== '') {
         const v = await checkPushUrl({ egress: call.snap.egress, resolver: d.resolver, own: d.own }, call.op.a2a.pushUrl);
         if (!v.ok) {
           d.pushRefused?.(source);
           return { kind: 'thoughtgate', name: 'PUSH_URL_NOT_ALLOWED', reason: v.reason };
         }
+      }
+      // Last: a Send refused for its push URL takes no token of the client's rate.
+      if (SENDS.has(call.op.method)) {
+        const no = admit(d.tasks, source, owner, call.op.a2a);
+        if (no?.reason === 'rate') return { kind: 'thoughtgate', name: 'RATE_LIMITED', reason: no.message, rule: 'a2a.tasks.rate' };
+        if (no) return { kind: 'thoughtgate', name: 'OVERLOADED', reason: no.message };
       }
       return null;
     },
