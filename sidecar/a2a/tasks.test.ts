@@ -272,6 +272,21 @@ describe('TaskOwners under a flood (one client, or identities it makes up)', () 
     expect(t.ownerOf(S, 'task', 'b0')).toBe('bob');
     expect(t.size).toBe(2);
   });
+  it('after a reload lowers the ttl, an expired id waiting behind a live one is dropped before its key is reused', () => {
+    let now = 0;
+    const t = new TaskOwners({ ttlMs: 1000, now: () => now });
+    t.learn(S, 'alice', 'task', 'a');
+    t.configure({ ttlMs: 100 });
+    now = 10;
+    t.learn(S, 'alice', 'task', 'b');
+    now = 200; // b expired, a (in front) not: the sweep has not reached b
+    expect(t.learn(S, 'bob', 'task', 'b')).toBe('recorded');
+    t.configure({ maxPerOwner: 1 });
+    t.learn(S, 'alice', 'task', 'c'); // alice's oldest goes: never bob's b
+    expect(t.ownerOf(S, 'task', 'b')).toBe('bob');
+    expect(t.ownerOf(S, 'task', 'c')).toBe('alice');
+    expect(t.size).toBe(2);
+  });
 });
 
 describe('TaskOwners records (the --state-dir journal)', () => {
@@ -304,6 +319,17 @@ describe('TaskOwners records (the --state-dir journal)', () => {
     expect(late.size).toBe(0);
     expect(late.closed(S, 'ca')).toBe(true);
     expect(ownerCheck(late, S, 'alice', facts({ taskId: 'a2' }))).not.toBeNull();
+  });
+
+  it('a context id holding a NUL character survives the records whole', () => {
+    const log: OwnerRecord[] = [];
+    const t = new TaskOwners({ maxPerOwner: 1, record: (r) => log.push(r) });
+    t.learn(S, 'alice', 'context', 'c\u0000x');
+    t.learn(S, 'alice', 'context', 'd'); // c\0x evicted: a tombstone
+    const again = new TaskOwners();
+    again.restore(log);
+    expect(again.closed(S, 'c\u0000x')).toBe(true);
+    expect(t.records()).toContainEqual(expect.objectContaining({ op: 'tomb', s: S, id: 'c\u0000x' }));
   });
 });
 

@@ -199,6 +199,9 @@ export class TaskOwners {
     }
     this.sweep();
     if (kind === 'context' && this.closed(source, id)) return 'foreign';
+    // Expired but not swept yet (behind a live id after a lower ttl): gone before the key is reused.
+    const stale = this.map.get(k);
+    if (stale) this.drop(k, stale);
     const g = this.group(source, owner, now);
     if (!g) return 'full';
     g.touched = now;
@@ -231,10 +234,7 @@ export class TaskOwners {
   records(): OwnerRecord[] {
     const out: OwnerRecord[] = [];
     for (const e of this.map.values()) out.push({ op: 'set', s: e.group.source, o: e.group.owner, k: e.kind, id: e.id, e: e.expires });
-    for (const [k, until] of this.tombs) {
-      const [s, , id] = k.split('\u0000') as [string, string, string];
-      out.push({ op: 'tomb', s, id, until });
-    }
+    for (const [k, until] of this.tombs) out.push({ op: 'tomb', ...contextOfKey(k), until });
     return out;
   }
 
@@ -295,7 +295,11 @@ export class TaskOwners {
     else this.record?.({ op: 'drop', s: g.source, k: e.kind, id: e.id });
   }
 
-  /** Drops expired ids, oldest first (insertion order is expiry order: one ttl for all); expired contexts become tombstones. */
+  /**
+   * Drops expired ids, oldest first (insertion order is expiry order: one ttl for all; after a reload
+   * lowers it, younger ids may expire first and wait behind older ones: unreachable all the same,
+   * and within maxEntries). Expired contexts become tombstones.
+   */
   private sweep(): void {
     const now = this.now();
     for (const [k, e] of this.map) {
@@ -314,10 +318,7 @@ export class TaskOwners {
     this.tombs.delete(k);
     this.tombs.set(k, until);
     while (this.tombs.size > this.b.maxTombstones) this.dropOldestTomb();
-    if (record) {
-      const [s, , id] = k.split('\u0000') as [string, string, string];
-      this.record?.({ op: 'tomb', s, id, until });
-    }
+    if (record) this.record?.({ op: 'tomb', ...contextOfKey(k), until });
   }
 
   private dropOldestTomb(): void {
@@ -333,6 +334,11 @@ export class TaskOwners {
 
 const key = (source: string, kind: IdKind, id: string) => `${source}\u0000${kind}\u0000${id}`;
 const ownerKey = (source: string, owner: string) => `${source}\u0000${owner}`;
+/** A context key's source and id (a source name holds no NUL; an id may). */
+function contextOfKey(k: string): { s: string; id: string } {
+  const at = k.indexOf('\u0000');
+  return { s: k.slice(0, at), id: k.slice(at + '\u0000context\u0000'.length) };
+}
 
 /** A call answered locally as the agent answers an unknown task. `message` is the agent's wording. */
 export interface TaskNotFound {
