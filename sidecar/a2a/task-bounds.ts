@@ -10,7 +10,7 @@ import type { BucketBudget } from '../../lib/token-bucket.js';
  * another client's traffic, however many identities that traffic makes up.
  */
 export interface TaskOwnerBounds {
-  /** Ids (tasks and contexts) kept per sidecar; each Send can add two. About 250 bytes each: ~12 MB at the bound. */
+  /** Ids (tasks and contexts) kept per sidecar; each Send can add two. About 220 bytes each (UUID ids): ~11 MB at the default. */
   maxEntries: number;
   /** Ids kept per client of a source: beyond it the client's own oldest go. */
   maxPerOwner: number;
