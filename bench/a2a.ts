@@ -59,7 +59,9 @@ const STREAMS: Variant[] = [
 
 /** Rules only (a forward rule naming the skill) and the same with a Cedar policy on metadata. */
 function configs(dir: string, agent: string): { rules: string; cedar: string } {
+  // One client sends thousands of messages a minute: above the default a2a.tasks.rate (60 new tasks a minute per client).
   const source =
+    'a2a:\n  tasks: { rate: { perMinute: 1000000, burst: 1000000 } }\n' +
     `sources:\n  - name: ${SOURCE}\n    protocol: a2a\n    url: ${agent}\n    a2a:\n      jsonrpc: ${RPC_PATH}\n      skillFrom: metadata.skill\n` +
     `  - name: ${MCP_SOURCE}\n    url: ${agent}${MCP_PATH}\n`;
   const rules = `${source}rules:\n  - name: echo\n    match: { source: ${SOURCE}, skill: "echo" }\n    action: forward\ndefaultAction: forward\n`;
