@@ -32,7 +32,7 @@ export const ApprovalRequestSpecSchema = lazy(() =>
      * Readable by whoever may read ApprovalRequests in this namespace (docs/approvals.md).
      */
     arguments: z.record(z.string(), z.unknown()).default({}),
-    /** sha256 of the canonical {source, tool, arguments} (A2A: {source, protocol, method, params}): what the approval is bound to. */
+    /** sha256 of the canonical {source, tool, arguments} (A2A: {source, protocol, method, params, target: {tenant, version, binding}}): what the approval is bound to. */
     requestHash: z.string().regex(/^[0-9a-f]{64}$/),
     /** The sidecar's task id (MCP task or held call) answering to this approval. */
     taskId: z.string(),

@@ -1,8 +1,11 @@
 // What governing an A2A agent costs (issue 13, DESIGN §3.3): added latency of SendMessage (A2A 1.0
 // JSON-RPC `SendMessage` and 0.3 `message/send`, the SDK clients' captured bytes) and the time to
 // the first event of SendStreamingMessage, through the Node floor relay and through the sidecar
-// (`/a2a/<source>/`), each against direct to the agent in the same round. Prints `name value
-// [unit]` lines; asserts nothing. Loopback only, free ports only.
+// (`/a2a/<source>/`), each against direct to the agent in the same round; the same for the
+// HTTP+JSON binding's `message:send` and for reading the agent card (the sidecar filters it to the
+// exposed skills: 3 of CARD_SKILLS); and one BULK_BYTES stream per round, its throughput and the
+// sidecar's memory growth while it passes. Prints `name value [unit]` lines; asserts nothing.
+// Loopback only, free ports only.
 //
 // Processes as bench/proxy.ts: this one is the load generator (raw undici POSTs, not an SDK
 // client, whose own per-call work would hide the proxy's); it starts the agent
@@ -15,16 +18,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { runA2aAgent, STREAM_EVENTS, STREAM_STEP_MS } from './support/a2a-agent.js';
+import { BULK_BYTES, CARD_SKILLS, runA2aAgent, STREAM_EVENTS, STREAM_STEP_MS } from './support/a2a-agent.js';
 import { load } from './support/load.js';
 import { freePort, median, pct, rotate, spawnReady } from './support/processes.js';
-import { cpuPreciseMicros, niceSelf, pinSelfAndPlanProxy } from './support/proc.js';
+import { cpuPreciseMicros, niceSelf, peakTracker, pinSelfAndPlanProxy, statusMemory } from './support/proc.js';
 import { benchSettings } from './support/settings.js';
 import { PROXY_NODE_OPTIONS, reapOnExit, type Started, startFloor, startSidecar } from './support/proxies.js';
 
 const { cli: CLI, floor: FLOOR, node: NODE, seconds: SECONDS, rounds: ROUNDS, warmSeconds: WARM_SECONDS } = benchSettings(import.meta.url);
 const SOURCE = 'agent';
 const RPC_PATH = '/a2a/jsonrpc';
+const REST_PATH = '/a2a/rest';
+const CARD_PATH = '/.well-known/agent-card.json';
 const MCP_SOURCE = 'mcp';
 const MCP_PATH = '/mcp';
 
@@ -52,6 +57,11 @@ const SENDS: Variant[] = [
   // The same small JSON-RPC round trip as MCP (bench/proxy.ts's forwarded tools/call): A2A's target is this + 20 %.
   { name: 'mcp_tools_call', body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}', headers: {}, mcp: true },
 ];
+// The 1.3.0 client's HTTP+JSON bytes (/work/a2a/captures js1-rest-v10-01).
+const REST_SEND_10 =
+  '{"message":{"messageId":"msg-91ede336","role":"ROLE_USER","parts":[{"text":"hello","mediaType":"text/plain"}],"metadata":{"skill":"echo","tenantNote":"m1"}},"configuration":{}}';
+const BULK_10 =
+  '{"jsonrpc":"2.0","method":"SendStreamingMessage","params":{"message":{"messageId":"msg-bulk","role":"ROLE_USER","parts":[{"text":"bulk","mediaType":"text/plain"}],"metadata":{"skill":"bulk"}},"configuration":{}},"id":3}';
 const STREAMS: Variant[] = [
   { name: 'stream_1.0', body: STREAM_10, headers: { 'a2a-version': '1.0', accept: 'text/event-stream' } },
   { name: 'stream_0.3', body: STREAM_03, headers: { accept: 'text/event-stream' } },
@@ -62,14 +72,15 @@ function configs(dir: string, agent: string): { rules: string; cedar: string } {
   // One client sends thousands of messages a minute: above the default a2a.tasks.rate (60 new tasks a minute per client).
   const source =
     'a2a:\n  tasks: { rate: { perMinute: 1000000, burst: 1000000 } }\n' +
-    `sources:\n  - name: ${SOURCE}\n    protocol: a2a\n    url: ${agent}\n    a2a:\n      jsonrpc: ${RPC_PATH}\n      skillFrom: metadata.skill\n` +
+    `sources:\n  - name: ${SOURCE}\n    protocol: a2a\n    url: ${agent}\n    a2a:\n      jsonrpc: ${RPC_PATH}\n      rest: ${REST_PATH}\n      skillFrom: metadata.skill\n` +
+    '    expose:\n      mode: allowlist\n      skills: [echo, count, bulk]\n' +
     `  - name: ${MCP_SOURCE}\n    url: ${agent}${MCP_PATH}\n`;
   const rules = `${source}rules:\n  - name: echo\n    match: { source: ${SOURCE}, skill: "echo" }\n    action: forward\ndefaultAction: forward\n`;
   const cedar =
     `${source}rules:\n  - name: by-policy\n    match: { source: ${SOURCE} }\n    action: policy\ndefaultAction: forward\ncedar:\n  policies: |\n` +
-    '    @id("echo-and-count")\n' +
+    '    @id("echo-count-bulk")\n' +
     `    permit(principal, action, resource == ThoughtGate::Agent::"${SOURCE}")\n` +
-    '      when { (context.skill == "echo" || context.skill == "count") && !context.partKinds.contains("url") };\n';
+    '      when { (context.skill == "echo" || context.skill == "count" || context.skill == "bulk") && !context.partKinds.contains("url") };\n';
   const files = { rules: join(dir, 'rules.yaml'), cedar: join(dir, 'cedar.yaml') };
   writeFileSync(files.rules, rules);
   writeFileSync(files.cedar, cedar);
@@ -89,7 +100,72 @@ interface Target {
   url: string;
   /** Where the MCP yardstick goes on this target. */
   mcpUrl: string;
+  /** The agent's root as this target reaches it (the card and the REST base are under it). */
+  base: string;
   pid: number | null;
+}
+
+/** Closed-loop REST `message:send` or card GETs, one client: p50/p99 (and the card's bytes). */
+async function extraRun(t: Target, what: 'rest_send_1.0' | 'card'): Promise<void> {
+  const r =
+    what === 'card'
+      ? await load(`${t.base}${CARD_PATH}`, '', 1, SECONDS, { method: 'GET' })
+      : await load(`${t.base}${REST_PATH}/message:send`, REST_SEND_10, 1, SECONDS, { headers: { 'a2a-version': '1.0' } });
+  const key = `${what}.c1.${t.name}`;
+  keep(`${key}.p50`, pct(r.lat, 50));
+  keep(`${key}.p99`, pct(r.lat, 99));
+  keep(`${key}.errors`, r.errors);
+}
+
+async function cardSkills(t: Target): Promise<number> {
+  const pool = new Pool(new URL(t.base).origin);
+  const r = await pool.request({ path: `${new URL(t.base).pathname.replace(/\/$/, '')}${CARD_PATH}`, method: 'GET' });
+  const card = (await r.body.json()) as { skills?: unknown[] };
+  await pool.close();
+  return card.skills?.length ?? -1;
+}
+
+/**
+ * One BULK_BYTES stream read as fast as the client can: MB/s, and (a proxy) how far its RSS rose
+ * above where it stood before the stream — a stream is relayed, never buffered whole.
+ */
+async function bulkRun(t: Target): Promise<void> {
+  const u = new URL(t.url);
+  const pool = new Pool(u.origin, { connections: 1 });
+  const before = t.pid === null ? null : statusMemory(t.pid);
+  const tracker = t.pid === null ? null : peakTracker(t.pid);
+  const tick = tracker ? setInterval(tracker.sample, 20) : null;
+  let bytes = 0;
+  const t0 = process.hrtime.bigint();
+  try {
+    const r = await pool.request({
+      path: u.pathname,
+      method: 'POST',
+      body: BULK_10,
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'a2a-version': '1.0' },
+    });
+    let head = '';
+    for await (const chunk of r.body) {
+      if (head.length < 300) head += (chunk as Buffer).toString('utf8', 0, 300);
+      bytes += (chunk as Buffer).length;
+    }
+    if (r.statusCode !== 200 || bytes < BULK_BYTES) {
+      keep(`bulk.${t.name}.errors`, 1);
+      console.log(`# bulk through ${t.name}: HTTP ${r.statusCode}, ${bytes} bytes: ${head.slice(0, 300).replace(/\s+/g, ' ')}`);
+    }
+  } catch (e) {
+    keep(`bulk.${t.name}.errors`, 1);
+    console.log(`# bulk through ${t.name}: ${String(e)}`);
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (tick) clearInterval(tick);
+  await pool.close();
+  keep(`bulk.${t.name}.mb_per_s`, bytes / 1e6 / seconds);
+  if (tracker && before) {
+    tracker.sample();
+    keep(`bulk.${t.name}.rss_rise_mib`, tracker.peak().rss - before.rss);
+    keep(`bulk.${t.name}.rss_before_mib`, before.rss);
+  }
 }
 
 /** Closed-loop SendMessage load: p50/p99 and (proxies) CPU µs per request. */
@@ -210,8 +286,8 @@ async function main(): Promise<void> {
     const floor = await startFloor({ node: NODE, pin: pinning.proxy, port: await freePort(), script: FLOOR, upstreamOrigin: agent, upstreamPath: RPC_PATH });
     live.push(floor);
     const targets: Target[] = [
-      { name: 'direct', url: `${agent}${RPC_PATH}`, mcpUrl: `${agent}${MCP_PATH}`, pid: null },
-      { name: 'floor', url: floor.url, mcpUrl: `${new URL(floor.url).origin}${MCP_PATH}`, pid: floor.pid },
+      { name: 'direct', url: `${agent}${RPC_PATH}`, mcpUrl: `${agent}${MCP_PATH}`, base: agent, pid: null },
+      { name: 'floor', url: floor.url, mcpUrl: `${new URL(floor.url).origin}${MCP_PATH}`, base: new URL(floor.url).origin, pid: floor.pid },
     ];
     for (const [name, config] of [
       ['sidecar', files.rules],
@@ -228,13 +304,15 @@ async function main(): Promise<void> {
         console.log(`# sidecar A2A route not available (${name}: POST ${new URL(s.url).pathname} → ${answered.why.replace(/\s+/g, ' ')})`);
         continue;
       }
-      targets.push({ name, url: s.url, mcpUrl: s.mcpUrl, pid: s.started.pid });
+      targets.push({ name, url: s.url, mcpUrl: s.mcpUrl, base: s.url.slice(0, -RPC_PATH.length), pid: s.started.pid });
     }
     const proxies = targets.filter((t) => t.name !== 'direct');
     for (const t of targets) await load(t.url, SEND_10, 16, WARM_SECONDS, { headers: { 'a2a-version': '1.0' } });
     for (let round = 0; round < ROUNDS; round++) {
       for (const v of SENDS) for (const c of [1, 32]) for (const t of rotate(targets, round)) await sendRun(t, v, c);
       for (const v of STREAMS) for (const t of rotate(targets, round)) await streamRun(t, v);
+      for (const what of ['rest_send_1.0', 'card'] as const) for (const t of rotate(targets, round)) await extraRun(t, what);
+      for (const t of rotate(targets, round)) await bulkRun(t);
     }
     console.log(
       '# SendMessage (and an MCP tools/call through the same sidecar): latency to the whole answer (ms); added = target − direct, medians of the rounds',
@@ -276,6 +354,29 @@ async function main(): Promise<void> {
         const errors = (rounds.get(`${k}.errors`) ?? []).reduce((a, b) => a + b, 0);
         if (errors > 0) line(`${k}.errors`, errors);
       }
+    console.log(`# HTTP+JSON message:send and the agent card (${CARD_SKILLS} skills; the sidecar serves 3), one client (ms); added = target − direct`);
+    for (const what of ['rest_send_1.0', 'card'])
+      for (const t of targets) {
+        const k = `${what}.c1.${t.name}`;
+        line(`${k}.p50_ms`, med(`${k}.p50`));
+        line(`${k}.p99_ms`, med(`${k}.p99`));
+        if (t.name !== 'direct') line(`${k}.added_p50_ms`, med(`${k}.p50`) - med(`${what}.c1.direct.p50`));
+        const errors = (rounds.get(`${k}.errors`) ?? []).reduce((a, b) => a + b, 0);
+        if (errors > 0) line(`${k}.errors`, errors);
+      }
+    for (const t of targets) line(`card.${t.name}.skills`, await cardSkills(t));
+    console.log(
+      `# one ${BULK_BYTES / 1024 / 1024} MiB SendStreamingMessage per round: throughput, and the proxy's RSS peak above its RSS before the stream (MiB)`,
+    );
+    for (const t of targets) {
+      line(`bulk.${t.name}.mb_per_s`, med(`bulk.${t.name}.mb_per_s`));
+      if (t.pid !== null) {
+        line(`bulk.${t.name}.rss_before_mib`, med(`bulk.${t.name}.rss_before_mib`));
+        line(`bulk.${t.name}.rss_rise_mib`, med(`bulk.${t.name}.rss_rise_mib`));
+      }
+      const errors = (rounds.get(`bulk.${t.name}.errors`) ?? []).reduce((a, b) => a + b, 0);
+      if (errors > 0) line(`bulk.${t.name}.errors`, errors);
+    }
     if (!proxies.some((t) => t.name.startsWith('sidecar'))) console.log('# sidecar A2A route not available: direct and floor figures only');
   } finally {
     for (const p of live) await p.stop();

@@ -2,13 +2,13 @@
 // source on the upstream's MCP server (by name, plain HTTP) and a header from a Secret; the pod
 // created through the API server (the operator's webhook injects capture and the Secret mount);
 // then the test kubelet (e2e/support/pod-runtime.ts) runs the admitted spec in network namespaces
-// (e2e/support/e2e-run.sh: the pod's, and an upstream one with real DNS and MCP servers, IPv4 and
-// IPv6): the init container's rules installed as root with NET_ADMIN+NET_RAW only, the sidecar as
+// (e2e/support/e2e-run.sh: the pod's, and an upstream one with real DNS, MCP servers and an A2A
+// agent, IPv4 and IPv6): the init container's rules installed as root with NET_ADMIN+NET_RAW only, the sidecar as
 // its UID in its own mount namespace (where alone its Secret volume exists), and an agent as the
 // app container's UID, which tries what a hostile agent with a shell would. The oracle is what the
 // agent saw and what the upstream servers received.
 import { CAPTURE_ANNOTATIONS, CAPTURE_PORTS, INIT_CONTAINER_NAME, SECRETS_DIR, SIDECAR_UID } from '../api/capture.js';
-import { ERRORS } from '../api/errors.js';
+import { a2aCode, ERRORS } from '../api/errors.js';
 import { findContainer, startPodSandbox, type PodJson, type PodSandbox } from './support/kubelet.js';
 import { cluster, e2eCluster, getJson, kubectl, until } from './support/k8s.js';
 import { runPod, type Agent, type ContainerProc, type PodRuntime } from './support/pod-runtime.js';
@@ -25,6 +25,8 @@ const SECRET = 'mcp-cred';
 const TOKEN = (n: number) => `tok-${n}-${Math.random().toString(36).slice(2)}`;
 /** Banner port the pod's egress exception opens (IPv4 only); the relays on 8080 stay closed. */
 const EXCEPTION_PORT = 9000;
+/** The A2A agent's port (a source of the policy: captured like the MCP server's 80). */
+const A2A_PORT = 81;
 /**
  * What the upstream's DNS answers: the MCP source on the upstream's first addresses; on its second
  * ones (another host, as far as the pod can tell: a source's address is the source) names egress
@@ -64,8 +66,17 @@ spec:
       expose: { mode: blocklist, tools: [get-env] }
       headers:
         Authorization: { valueFrom: { secretKeyRef: { name: ${SECRET}, key: token } }, prefix: "Bearer " }
+    - name: billing
+      protocol: a2a
+      url: http://mcp.test:${A2A_PORT}
+      a2a: { jsonrpc: /a2a/jsonrpc, skillFrom: metadata.skill }
+      expose: { mode: blocklist, skills: [secret] }
+      headers:
+        Authorization: { valueFrom: { secretKeyRef: { name: ${SECRET}, key: token } }, prefix: "Bearer " }
   rules:
     - match: { tool: get-sum }
+      action: deny
+    - match: { skill: refund }
       action: deny
   defaultAction: forward
   egress: { allow: ["web.test:80", "tls.test:443"] }
@@ -99,7 +110,7 @@ async function createPod(name: string, annotations: (u: Upstream) => Record<stri
   const sandbox = await startPodSandbox(cluster(), { upstream: true, forwardAs: SIDECAR_UID });
   const p: Partial<CapturedPod> = { sandbox };
   pods.push(p as CapturedPod);
-  p.upstream = await startUpstream(sandbox, { names: ['mcp.test'], altNames: ALT_NAMES, http: [80, 8080], tls: 443, tcp: [EXCEPTION_PORT] });
+  p.upstream = await startUpstream(sandbox, { names: ['mcp.test'], altNames: ALT_NAMES, http: [80, 8080], tls: 443, tcp: [EXCEPTION_PORT], a2a: A2A_PORT });
   await kubectl(['apply', '-n', NS, '-f', '-'], podYaml(name, annotations(p.upstream)));
   p.admitted = await getJson(['get', 'pod', name, '-n', NS]);
   p.runtime = await runPod(cluster(), p.admitted!, sandbox);
@@ -184,7 +195,7 @@ describe('a captured pod', () => {
     expect(init.map((c) => c.name).slice(0, 2)).toEqual([INIT_CONTAINER_NAME, 'thoughtgate']);
     const capture = findContainer(p.admitted, INIT_CONTAINER_NAME);
     expect(capture.args!.slice(0, 3)).toEqual(['capture-init', '--uid', String(SIDECAR_UID)]);
-    expect(capture.args!.join(' ')).toContain('--redirect-ports 80');
+    expect(capture.args!.join(' ')).toContain(`--redirect-ports 80,${A2A_PORT}`);
     expect(capture.args!.join(' ')).toContain(`--allow ${upstream.net.ipv4}/32:${EXCEPTION_PORT}`);
     expect(capture.securityContext).toMatchObject({
       runAsUser: 0,
@@ -217,7 +228,12 @@ describe('a captured pod', () => {
     console.log(`capture-init ran in ${started.initMs} ms`);
     const ready = (await (await fetch(`${p.sandbox.url(7469)}/ready`)).json()) as { capture: { expected: boolean; state: { spec: object } } };
     expect(ready.capture.expected).toBe(true);
-    expect(ready.capture.state.spec).toMatchObject({ uid: SIDECAR_UID, redirectPorts: [80], transparentPort: CAPTURE_PORTS.transparent, tlsPort: null });
+    expect(ready.capture.state.spec).toMatchObject({
+      uid: SIDECAR_UID,
+      redirectPorts: [80, A2A_PORT],
+      transparentPort: CAPTURE_PORTS.transparent,
+      tlsPort: null,
+    });
     expect(await agent.ask('id')).toMatchObject({ uid: AGENT_UID });
   });
 
@@ -310,6 +326,58 @@ describe('a captured pod', () => {
     });
     expect(upstream.seen.filter((s) => s.url === '/egress-denied')).toEqual([]);
     expect(await counter(p, 'thoughtgate_sidecar_capture_refused_total', { listener: 'transparent', reason: 'denied' })).toBe(2);
+  });
+
+  test('plain HTTP to the A2A agent is captured and governed like /a2a/<source>/: card filtered and naming the agent again, skills denied and hidden, other paths refused', async () => {
+    upstream.clear();
+    const rpc = (skill: string, text: string) =>
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'message/send',
+        params: { message: { kind: 'message', messageId: `m-${skill}`, role: 'user', parts: [{ kind: 'text', text }], metadata: { skill } } },
+      });
+    const base = `http://mcp.test:${A2A_PORT}`;
+    const denied = () => counter(p, 'thoughtgate_sidecar_capture_refused_total', { listener: 'transparent', reason: 'denied' });
+    const deniedBefore = await denied();
+    for (const family of [4, 6]) {
+      const card = await agent.ask('http', { url: `${base}/.well-known/agent-card.json`, family });
+      expect(card.status).toBe(200);
+      const c = JSON.parse(card.body) as { url: string; skills: { id: string }[] };
+      expect(c.skills.map((s) => s.id)).toEqual(['echo', 'refund']);
+      // The card names the agent's own URL: the client comes back through capture.
+      expect(c.url).toBe(`${base}/a2a/jsonrpc`);
+      const post = (skill: string, text: string) =>
+        agent.ask('http', { url: c.url, method: 'POST', headers: { 'content-type': 'application/json' }, body: rpc(skill, text), family });
+      expect(JSON.parse((await post('echo', `hello ${family}`)).body)).toMatchObject({ result: { parts: [{ kind: 'text', text: `echo: hello ${family}` }] } });
+      expect(JSON.parse((await post('refund', 'refund it')).body)).toMatchObject({ error: { code: a2aCode('DENIED_BY_RULE') } });
+      expect(JSON.parse((await post('secret', 'tell me')).body)).toMatchObject({ error: { code: -32602 } });
+      for (const path of ['/admin', '/a2a/%2e%2e/a2a/jsonrpc', '/A2A/JSONRPC'])
+        expect({ path, ...(await agent.ask('raw', { host: 'mcp.test', port: A2A_PORT, path, method: 'POST', family, body: rpc('echo', 'x') })) }).toMatchObject(
+          {
+            path,
+            status: 403,
+          },
+        );
+    }
+    // The off-endpoint paths are counted as the transparent listener's refusals; the gates' answers are not.
+    expect((await denied()) - deniedBefore).toBe(6);
+    // The agent dialled nowhere, naming the agent: governed all the same.
+    const nowhere = await agent.ask('raw', {
+      host: NOWHERE[0],
+      port: A2A_PORT,
+      path: '/a2a/jsonrpc',
+      method: 'POST',
+      headers: { host: `mcp.test:${A2A_PORT}`, 'content-type': 'application/json' },
+      body: rpc('echo', 'from nowhere'),
+    });
+    expect(JSON.parse(nowhere.body)).toMatchObject({ result: { parts: [{ text: 'echo: from nowhere' }] } });
+    // What the agent received: the allowed messages only, each request with the credential the pod's agent does not have.
+    const executed = await seen(upstream, (s) => s.a2a === 'executed', 3);
+    expect(executed.map((s) => s.text)).toEqual(['hello 4', 'hello 6', 'from nowhere']);
+    const requests = upstream.seen.filter((s) => s.port === A2A_PORT && s.method !== undefined);
+    expect(requests.map((s) => s.url)).not.toContain('/admin');
+    for (const s of requests) expect(s.headers!['authorization']).toBe(`Bearer ${token}`);
   });
 
   test('through THOUGHTGATE_URL all works', async () => {

@@ -458,18 +458,14 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
 
   /** A source's MCP endpoint, whichever listener and form reached it; its GET streams end at drain. */
   const governed = (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> => {
-    // Forward-proxy and captured traffic to an A2A agent's origin is not governed by A2A's path yet: refused, never relayed as MCP.
-    if (source.protocol === 'a2a') {
-      replyError(ctx, res, 'UNKNOWN_SOURCE', `A2A agent "${source.name}" is reached at /a2a/${source.name}/ on the proxy port`);
-      return Promise.resolve();
-    }
     if (req.method === 'GET') streams.add(res);
     return handleMcp(ctx, req, res, snap, source);
   };
 
   /**
    * An http:// destination, from an absolute-form URL (proxy port) or from Host (transparent
-   * listener): a source's MCP path is governed, allowed egress relayed, the rest refused (returned).
+   * listener): a source's MCP path and an A2A agent's endpoints are governed, allowed egress
+   * relayed, the rest refused (returned).
    */
   const routeHttp = async (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, target: Target | Refusal): Promise<Refusal | null> => {
     const snap = current;
@@ -482,6 +478,12 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     const r = target.kind === 'refused' ? target : await route(snap, target, routeEnv);
     if (r.kind === 'source') {
       await governed(ctx, req, res, snap, r.source);
+      return null;
+    }
+    if (r.kind === 'a2a') {
+      // The agent's own origin, captured or proxied: governed as /a2a/<source><sub>, its card pointing back at that origin.
+      if (req.method === 'GET') streams.add(res);
+      await handleA2a(ctx, req, res, snap, r.source, r.sub, a2a, r.base);
       return null;
     }
     if (r.kind === 'refused' || r.kind === 'tunnel') {

@@ -10,12 +10,15 @@ import { ALICE, CHANNEL, sleep, startRig, type Rig } from './approvals-harness.j
 jest.setTimeout(60_000);
 
 let agent: A2aAgent;
+let agent03: A2aAgent;
 let rig: Rig;
 let base: string;
+/** The 0.3.14 agent through the sidecar. */
+let base03: string;
 let posted = 0;
 
 beforeAll(async () => {
-  agent = await startA2aAgent({ sdk: '1.3.0', stepMs: 20 });
+  [agent, agent03] = await Promise.all([startA2aAgent({ sdk: '1.3.0', stepMs: 20 }), startA2aAgent({ sdk: '0.3.14', stepMs: 20 })]);
   rig = await startRig({
     config: (_upstream, slack) => `
 sources:
@@ -23,7 +26,15 @@ sources:
     protocol: a2a
     url: ${agent.base}
     a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest, skillFrom: metadata.skill }
+  - name: billing03
+    protocol: a2a
+    url: ${agent03.base}
+    a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest, skillFrom: metadata.skill }
 rules:
+  - name: echo03-needs-a-human
+    match: { source: billing03, skill: echo }
+    action: approve
+    approval: { channel: finance }
   - name: echo-needs-a-human
     match: { source: billing, skill: echo }
     action: approve
@@ -34,6 +45,8 @@ rules:
     action: approve
     approval: { channel: finance }
 defaultAction: forward
+# Push notification URLs are egress: the push test's webhook is allowed.
+egress: { allow: ["*"] }
 approvalChannels:
   - name: finance
     slack: { channel: ${CHANNEL}, apiUrl: "${slack}", tokenEnv: TG_TEST_SLACK_TOKEN }
@@ -41,19 +54,25 @@ approvalChannels:
     timeout: 30s
 approvals:
   pollInterval: 50ms
+  # One held call per client: what the owner test counts.
+  maxPending: { client: 1 }
 `,
   });
   base = `http://127.0.0.1:${rig.sidecar.port}/a2a/billing`;
+  base03 = `http://127.0.0.1:${rig.sidecar.port}/a2a/billing03`;
 });
 
 afterAll(async () => {
   await rig?.close();
-  await agent?.close();
+  await Promise.all([agent?.close(), agent03?.close()]);
 });
 
-beforeEach(() => agent.reset());
+beforeEach(() => {
+  agent.reset();
+  agent03.reset();
+});
 
-const sends = () => agent.requests.filter((r) => r.method === 'POST' && r.url.startsWith('/a2a/'));
+const sends = (a: A2aAgent = agent) => a.requests.filter((r) => r.method === 'POST' && r.url.startsWith('/a2a/'));
 
 async function nextMessage(): Promise<{ ts: string; text: string }> {
   const m = await rig.message(posted++);
@@ -124,4 +143,106 @@ test("the task an approved message created is its client's: readable by it, unkn
   const get = { jsonrpc: '2.0', id: 2, method: 'GetTask', params: { id: taskId } };
   expect(await post('Bearer alice', get)).toMatchObject({ result: { id: taskId } });
   expect(await post('Bearer bob', get)).toMatchObject({ error: { code: -32001 } });
+});
+
+test('held calls are owned by the Authorization (a2aOwner), never by Mcp-Session-Id: each client counts against its own maxPending.client, and a copied session id reaches nothing of another', async () => {
+  const post = (auth: string, session: string, body: unknown) =>
+    request(`${base}/a2a/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0', authorization: auth, 'mcp-session-id': session },
+      body: JSON.stringify(body),
+    }).then(async (r) => JSON.parse((await r.body.text()).trim()) as { id?: unknown; result?: { task?: { id: string } }; error?: { code: number } });
+  const send = (auth: string, session: string, id: string, skill: string, text: string) =>
+    post(auth, session, {
+      jsonrpc: '2.0',
+      id,
+      method: 'SendMessage',
+      params: { message: { messageId: `m-${id}`, role: 'ROLE_USER', parts: [{ text }], metadata: { skill, delayMs: 10 } } },
+    });
+  // Alice's call is held: her one pending approval.
+  const a = send('Bearer alice', 'sess-shared', 'own-a', 'count', 'count 1');
+  const ma = await nextMessage();
+  // Bob sends with the same Mcp-Session-Id: his own limit, so he is held too (not refused as if he were alice).
+  const b = send('Bearer bob', 'sess-shared', 'own-b', 'echo', 'echo from bob');
+  const mb = await nextMessage();
+  expect(mb.text).toContain('echo from bob');
+  // Alice again under a fresh session id: still alice, still over her limit.
+  expect(await send('Bearer alice', 'sess-fresh', 'own-c', 'echo', 'echo again')).toMatchObject({ id: 'own-c', error: { code: -32060 } });
+  rig.approve(ma.ts);
+  rig.approve(mb.ts);
+  const [ra, rb] = await Promise.all([a, b]);
+  expect(JSON.stringify(rb)).toContain('echo from bob');
+  const taskId = ra.result?.task?.id;
+  expect(taskId).toEqual(expect.any(String));
+  // Bob copying alice's session id does not make her task his.
+  const get = { jsonrpc: '2.0', id: 'g', method: 'GetTask', params: { id: taskId } };
+  expect(await post('Bearer bob', 'sess-shared', get)).toMatchObject({ error: { code: -32001 } });
+  expect(await post('Bearer alice', 'sess-fresh', get)).toMatchObject({ result: { id: taskId } });
+  expect(agent.messages.map((x) => x.text).sort()).toEqual(['count 1', 'echo from bob']);
+});
+
+test('Python over HTTP+JSON (REST): a 6 s hold survives its 5 s read timeout on keep-alive bytes, then the agent answer; rejected: the connection is cut, the agent gets nothing', async () => {
+  const args = (text: string) => [`${base}/`, 'send', '--binding', 'HTTP+JSON', '--text', text, '--metadata', JSON.stringify({ skill: 'echo' })];
+  const ok = runPython(args('echo refund 11'));
+  const m = await nextMessage();
+  await sleep(6_000);
+  rig.approve(m.ts);
+  const r = await ok;
+  expect(r.code).toBe(0);
+  expect(r.lines).toEqual([{ kind: 'message', text: expect.stringContaining('refund 11') }]);
+  expect(sends().map((q) => q.url)).toEqual(['/a2a/rest/message:send']);
+
+  agent.reset();
+  const refused = runPython(args('echo refund 12'));
+  rig.reject((await nextMessage()).ts);
+  const e = await refused;
+  expect(e.code).toBe(1);
+  // HTTP+JSON cannot carry a refusal after the held 200 head: a cut body, which the client reports as an error.
+  expect(JSON.stringify(e.lines)).toMatch(/peer closed connection|incomplete|Network communication error/i);
+  expect(sends()).toEqual([]);
+});
+
+test('A2A 0.3 over HTTP+JSON (SDK 0.3.14 agent and client, /v1/message:send): approved runs once; rejected is cut, nothing sent', async () => {
+  const client = await a2aClient('js03-rest', `${base03}/`);
+  const ok = client.send('echo refund 13', { metadata: { skill: 'echo' } });
+  const m = await nextMessage();
+  expect(m.text).toContain('A2A SendMessage to billing03, skill echo');
+  await sleep(300);
+  expect(sends(agent03)).toEqual([]);
+  rig.approve(m.ts);
+  expect(await ok).toMatchObject({ kind: 'message', text: expect.stringContaining('refund 13') });
+  expect(sends(agent03).map((q) => q.url)).toEqual([expect.stringMatching(/\/v1\/message:send$/)]);
+
+  agent03.reset();
+  const refused = client.send('echo refund 14', { metadata: { skill: 'echo' } }).then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  rig.reject((await nextMessage()).ts);
+  expect((await refused)?.message).toMatch(/terminated|fetch failed|socket/i);
+  expect(sends(agent03)).toEqual([]);
+});
+
+test('push credentials in a held send through the sidecar (Python client, a push config with a token): the Slack message shows [redacted], never the token', async () => {
+  const py = runPython([
+    `${base}/`,
+    'send',
+    '--text',
+    'echo refund 15',
+    '--metadata',
+    JSON.stringify({ skill: 'echo' }),
+    '--push-url',
+    'https://8.8.8.8/a2a-hook',
+    '--push-token',
+    'tok-SECRET-15',
+  ]);
+  const m = await nextMessage();
+  expect(m.text).toContain('8.8.8.8/a2a-hook');
+  expect(m.text).toContain('[redacted]');
+  expect(m.text).not.toContain('SECRET');
+  rig.reject(m.ts);
+  const r = await py;
+  expect(r.code).toBe(1);
+  expect(JSON.stringify(r.lines)).toMatch(/Approval rejected/);
+  expect(sends()).toEqual([]);
 });

@@ -10,15 +10,24 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
 import { FileApprovalChannelSchema } from '../api/approval.js';
-import { parseJsonRpc } from '../lib/jsonrpc.js';
+import { a2aCode } from '../api/errors.js';
+import { parseJsonRpc, rawId } from '../lib/jsonrpc.js';
 import { createLogger } from '../lib/log.js';
 import { a2aVersionOf } from '../policy/gates/a2a-methods.js';
 import { describeA2a } from '../policy/gates/a2a-operation.js';
-import { holdA2a } from '../sidecar/approvals/a2a.js';
+import { IdentitySchema, PolicyDocumentSchema } from '../api/config.js';
+import { a2aApprovalHook, holdA2a } from '../sidecar/approvals/a2a.js';
+import { createSidecarMetrics } from '../sidecar/metrics.js';
+import { createRequestContext } from '../sidecar/proxy/context.js';
+import { compileSnapshot } from '../sidecar/snapshot.js';
 import type { ApprovalSettings } from '../sidecar/approvals/engine.js';
+import type { PendingApproval } from '../sidecar/approvals/backend.js';
+import { approvalRequestFor } from '../sidecar/approvals/cluster-backend.js';
+import { a2aRequestHash } from '../sidecar/approvals/hash.js';
 import { createApprovalRuntime, type ApprovalRuntime } from '../sidecar/approvals/runtime.js';
 import { standaloneBackend } from '../sidecar/approvals/standalone.js';
 import type { A2aHold, ApproveDecision } from '../sidecar/proxy/gate4.js';
+import { ByteBudget } from '../sidecar/proxy/budget.js';
 import { createUpstreamClient, UpstreamPools } from '../sidecar/proxy/upstream.js';
 import { NO_SPAN, NO_TRACING } from '../lib/tracing-api.js';
 import { a2aClient, collect, runPython, startA2aAgent, type A2aAgent } from './support/a2a-peers.js';
@@ -47,12 +56,14 @@ interface Front {
   held: Buffer[];
   /** Corrupts the next held body after it was handed over (a mix-up of buffers). */
   tamperNext: boolean;
+  /** The byte budget its held calls charge (limits.maxBufferedBytes; set `capacity` to shrink it). */
+  budget: ByteBudget;
   close(): Promise<void>;
 }
 
 /** The front: the card and non-Send calls pass through; Send* calls go to holdA2a. */
 async function startFront(agent: A2aAgent, rt: ApprovalRuntime): Promise<Front> {
-  const front: Front = { base: '', held: [], tamperNext: false, close: async () => {} };
+  const front: Front = { base: '', held: [], tamperNext: false, budget: new ByteBudget(64 << 20), close: async () => {} };
   let correlation = 0;
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -97,6 +108,7 @@ async function startFront(agent: A2aAgent, rt: ApprovalRuntime): Promise<Front> 
       id,
       stream: d.row.stream,
       skill: d.op.a2a.skill,
+      tenant: d.op.a2a.tenant,
       bytes,
       decision: DECISION,
       async send(body, signal) {
@@ -117,6 +129,7 @@ async function startFront(agent: A2aAgent, rt: ApprovalRuntime): Promise<Front> 
           correlationId: `c${++correlation}`,
           tracer: NO_TRACING,
           span: NO_SPAN,
+          budget: front.budget,
           markResponseStart() {},
           finish() {},
         },
@@ -143,6 +156,26 @@ async function startFront(agent: A2aAgent, rt: ApprovalRuntime): Promise<Front> 
 }
 
 let fake: FakeSlack;
+/** Every approval submitted to a backend, as the backend got it (what the cluster backend turns into an ApprovalRequest). */
+const submitted: PendingApproval[] = [];
+
+/** A runtime on the standalone backend (the fake Slack), recording what is submitted. */
+function runtime(): ApprovalRuntime {
+  const channel = FileApprovalChannelSchema.parse({
+    name: 'finance',
+    slack: { channel: CHANNEL, apiUrl: fake.url, tokenEnv: 'TG_TEST_SLACK_TOKEN' },
+    approvers: { users: [ALICE] },
+    timeout: '30s',
+  });
+  const log = createLogger('error', () => {});
+  const backend = standaloneBackend([channel], { TG_TEST_SLACK_TOKEN: TOKEN }, log, undefined, FAST);
+  const submit = backend.submit.bind(backend);
+  backend.submit = (p) => {
+    submitted.push(structuredClone(p));
+    return submit(p);
+  };
+  return createApprovalRuntime({ backend, upstream: createUpstreamClient(new UpstreamPools()), log, registry: new Registry(), identity: () => null });
+}
 let agent: A2aAgent;
 let agent03: A2aAgent;
 let rt: ApprovalRuntime;
@@ -156,15 +189,7 @@ beforeAll(async () => {
     channels: [{ id: CHANNEL, name: 'approvals' }],
     users: [{ id: ALICE, name: 'alice' }],
   });
-  const channel = FileApprovalChannelSchema.parse({
-    name: 'finance',
-    slack: { channel: CHANNEL, apiUrl: fake.url, tokenEnv: 'TG_TEST_SLACK_TOKEN' },
-    approvers: { users: [ALICE] },
-    timeout: '30s',
-  });
-  const log = createLogger('error', () => {});
-  const backend = standaloneBackend([channel], { TG_TEST_SLACK_TOKEN: TOKEN }, log, undefined, FAST);
-  rt = createApprovalRuntime({ backend, upstream: createUpstreamClient(new UpstreamPools()), log, registry: new Registry(), identity: () => null });
+  rt = runtime();
   [agent, agent03] = await Promise.all([startA2aAgent({ sdk: '1.3.0', stepMs: 20 }), startA2aAgent({ sdk: '0.3.14', stepMs: 20 })]);
   [front, front03] = await Promise.all([startFront(agent, rt), startFront(agent03, rt)]);
 });
@@ -313,4 +338,217 @@ test('Python client (default 5 s timeout) survives a 7 s hold thanks to the keep
   expect(streamed.code).toBe(0);
   expect(streamed.lines.at(-1)).toMatchObject({ kind: 'status', state: 'completed' });
   expect(agent.messages.map((x) => x.skill).sort()).toEqual(['count', 'echo']);
+});
+
+/** A raw JSON-RPC 1.0 call to a front; resolves with its whole answer (or the error that cut it). */
+function rawCall(base: string, body: unknown): Promise<{ status: number; text: string } | Error> {
+  return request(`${base}/a2a/jsonrpc`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+    body: JSON.stringify(body),
+  }).then(
+    async (r) => ({ status: r.statusCode, text: await r.body.text() }),
+    (e: unknown) => e as Error,
+  );
+}
+
+/** A raw 1.0 JSON-RPC SendMessage with one text part, naming `skill`. */
+function sendMessage(id: string, skill: string, text: string) {
+  return {
+    jsonrpc: '2.0',
+    id,
+    method: 'SendMessage',
+    params: { message: { messageId: `m-${id}`, role: 'ROLE_USER', parts: [{ text }], metadata: { skill } } },
+  };
+}
+
+/** A front on a runtime of its own (the test stops its engine), both closed after `fn`. */
+async function withOwnRuntime(fn: (rt: ApprovalRuntime, front: Front) => Promise<void>): Promise<void> {
+  const own = runtime();
+  const f = await startFront(agent, own);
+  try {
+    await fn(own, f);
+  } finally {
+    await f.close();
+    await own.close();
+  }
+}
+
+/** `p`'s value, or 'pending' when it has not settled within `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending'> {
+  return Promise.race([p, sleep(ms).then(() => 'pending' as const)]);
+}
+
+test('push credentials in a held SendMessage never reach Slack or the ApprovalRequest; the hash binds them and the agent gets them', async () => {
+  const params = {
+    message: { messageId: 'm-push', role: 'ROLE_USER', parts: [{ text: 'echo refund 5' }], metadata: { skill: 'echo' } },
+    configuration: {
+      taskPushNotificationConfig: {
+        url: 'https://hooks.example/a2a',
+        token: 'tok-SECRET-1',
+        authentication: { scheme: 'Bearer', credentials: 'cred-SECRET-2' },
+      },
+    },
+  };
+  const answer = rawCall(front.base, { jsonrpc: '2.0', id: 'p-1', method: 'SendMessage', params });
+  const m = await nextMessage();
+  // The Slack message (standalone backend).
+  expect(m.text).toContain('hooks.example');
+  expect(m.text).toContain('[redacted]');
+  expect(m.text).not.toMatch(/SECRET/);
+  // The ApprovalRequest the cluster backend would write to the API server (etcd) for the same approval.
+  const spec = approvalRequestFor(submitted.at(-1)!).spec as { arguments: unknown; requestHash: string };
+  expect(JSON.stringify(spec)).not.toMatch(/SECRET/);
+  expect(spec.arguments).toMatchObject({
+    configuration: { taskPushNotificationConfig: { token: '[redacted]', authentication: { credentials: '[redacted]' } } },
+  });
+  expect(spec.requestHash).toBe(a2aRequestHash('billing', 'SendMessage', params, { tenant: '', version: '1.0', binding: 'jsonrpc' }));
+  approve(m.ts);
+  await answer;
+  // What runs is the message as sent, credentials included (they are the agent's to use).
+  expect(sends(agent).map((q) => q.body)).toEqual([front.held.at(-1)!.toString('utf8')]);
+  expect(sends(agent)[0]!.body).toContain('cred-SECRET-2');
+});
+
+test('the sidecar stopping (engine closed) while a call is held: the client is answered -32059 at once, and an approval arriving later sends nothing', async () => {
+  await withOwnRuntime(async (rt2, front2) => {
+    const answer = rawCall(front2.base, sendMessage('stop-1', 'echo', 'echo refund 2'));
+    const m = await nextMessage();
+    rt2.engine.close();
+    const r = await within(answer, 3_000);
+    expect(r).toMatchObject({ status: 200 });
+    const body = JSON.parse((r as { text: string }).text) as { id: string; error: { code: number; data: { reason: string } } };
+    expect(body).toMatchObject({ id: 'stop-1', error: { code: a2aCode('APPROVAL_CANCELLED'), data: { reason: expect.stringContaining('shutting down') } } });
+    // The backend still polls: the approval is seen, and nothing is sent for it.
+    approve(m.ts);
+    await sleep(1_000);
+    expect(sends(agent)).toEqual([]);
+  });
+});
+
+test('the sidecar stopping while an approved call runs at the agent: the call is aborted and the client answered, not left hanging', async () => {
+  await withOwnRuntime(async (rt3, front3) => {
+    const answer = rawCall(front3.base, sendMessage('stop-2', 'wait', 'wait'));
+    approve((await nextMessage()).ts);
+    await until(() => agent.messages.some((x) => x.skill === 'wait'), 'the agent to run the approved message');
+    rt3.engine.close();
+    const r = await within(answer, 3_000);
+    expect(r).not.toBe('pending');
+    if (!(r instanceof Error)) expect(JSON.parse((r as { text: string }).text)).toMatchObject({ id: 'stop-2', error: { code: a2aCode('APPROVAL_CANCELLED') } });
+    // Sent once, before the stop; never again.
+    await sleep(300);
+    expect(sends(agent)).toHaveLength(1);
+  });
+});
+
+test('an approved stream the agent refuses with plain JSON: that answer is read within the request memory budget (over it: OVERLOADED), and the budget is given back', async () => {
+  const call = (id: string) =>
+    rawCall(front.base, {
+      jsonrpc: '2.0',
+      id,
+      method: 'SendStreamingMessage',
+      params: {
+        message: {
+          messageId: `m-${id}`,
+          taskId: `no-such-task-${'x'.repeat(200)}`,
+          role: 'ROLE_USER',
+          parts: [{ text: 'count 2' }],
+          metadata: { skill: 'count' },
+        },
+      },
+    });
+  // Within the budget: the agent's own refusal, as one SSE data event.
+  const ok = call('b-1');
+  approve((await nextMessage()).ts);
+  const first = (await ok) as { text: string };
+  expect(first.text).toMatch(/^(: thoughtgate: waiting for approval\n\n)*data: /);
+  expect(JSON.parse(first.text.slice(first.text.indexOf('data: ') + 6))).toMatchObject({ id: 'b-1', error: { code: -32001 } });
+  expect(front.budget.inUse).toBe(0);
+  // The budget cannot hold that answer (charged 4 per byte, as every answer read to be edited).
+  front.budget.capacity = 300;
+  try {
+    const over = call('b-2');
+    approve((await nextMessage()).ts);
+    const second = (await over) as { text: string };
+    expect(JSON.parse(second.text.slice(second.text.indexOf('data: ') + 6))).toMatchObject({
+      id: 'b-2',
+      error: { code: a2aCode('OVERLOADED'), data: { reason: expect.stringContaining('maxBufferedBytes') } },
+    });
+    expect(front.budget.inUse).toBe(0);
+  } finally {
+    front.budget.capacity = 64 << 20;
+  }
+});
+
+test("the sidecar's hook (a2aApprovalHook, a real request context): the engine stopping an approved call aborts it at the agent, and its client is answered -32059", async () => {
+  const rt4 = runtime();
+  const compiled = compileSnapshot(
+    PolicyDocumentSchema.parse({
+      sources: [{ name: 'billing', protocol: 'a2a', url: agent.base, a2a: { jsonrpc: '/a2a/jsonrpc', rest: '/a2a/rest', skillFrom: 'metadata.skill' } }],
+      defaultAction: 'forward',
+    }),
+    IdentitySchema.parse({}),
+    { hash: 'h', generation: 1 },
+  );
+  if (!compiled.ok) throw new Error(compiled.errors.join('\n'));
+  const snap = compiled.snapshot;
+  const source = snap.sources.get('billing')!;
+  const pools = new UpstreamPools();
+  const deps = { pools, metrics: createSidecarMetrics(), budget: new ByteBudget(64 << 20), log: createLogger('error', () => {}) };
+  const hook = a2aApprovalHook(rt4);
+  // What the A2A handler does before its approve hook, for one SendMessage of skill `wait`.
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const ctx = createRequestContext(deps, req, res, 'billing');
+    ctx.upstreamPath = '/a2a/jsonrpc';
+    ctx.protocol = 'a2a';
+    const call = {
+      ctx,
+      req,
+      res,
+      snap,
+      source,
+      op: { method: 'SendMessage', a2a: { skill: 'wait', tenant: '' } },
+      row: { stream: false },
+      shape: { binding: 'jsonrpc' as const, version: '1.0' as const, id: rawId('hook-1') },
+      body: Buffer.concat(chunks).toString('utf8'),
+      method: 'POST',
+    };
+    await hook(call, DECISION);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const hookBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const answer = rawCall(hookBase, sendMessage('hook-1', 'wait', 'wait'));
+    approve((await nextMessage()).ts);
+    await until(() => agent.messages.some((x) => x.skill === 'wait'), 'the agent to run the approved message');
+    expect(pools.forSource(source).stats.running).toBe(1);
+    rt4.engine.close();
+    const r = await within(answer, 3_000);
+    expect(JSON.parse((r as { text: string }).text)).toMatchObject({ id: 'hook-1', error: { code: a2aCode('APPROVAL_CANCELLED') } });
+    // The call to the agent is aborted, not left to run until the agent answers (the `wait` skill: 20 s).
+    await until(() => pools.forSource(source).stats.running === 0, 'the approved call to be aborted', 3_000);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await rt4.close();
+    await pools.close();
+  }
+});
+
+test('what the approval is bound to names where the message goes: the 1.0 HTTP+JSON path tenant, the version and the binding', async () => {
+  const body = { message: { messageId: 'm-tenant', role: 'ROLE_USER', parts: [{ text: 'echo refund 6' }], metadata: { skill: 'echo' } } };
+  const answer = request(`${front.base}/a2a/rest/tenant-a/message:send`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+    body: JSON.stringify(body),
+  }).then((r) => r.body.text());
+  const m = await nextMessage();
+  const hash = submitted.at(-1)!.requestHash;
+  expect(hash).toBe(a2aRequestHash('billing', 'SendMessage', body, { tenant: 'tenant-a', version: '1.0', binding: 'rest' }));
+  expect(hash).not.toBe(a2aRequestHash('billing', 'SendMessage', body, { tenant: '', version: '1.0', binding: 'rest' }));
+  approve(m.ts);
+  expect(await answer).toContain('refund 6');
+  expect(sends(agent).map((q) => q.url)).toEqual(['/a2a/rest/tenant-a/message:send']);
 });

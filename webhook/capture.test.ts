@@ -472,6 +472,24 @@ describe('custody: Secrets the policies name', () => {
     expect(r.warnings.join()).toMatch(/name 40 Secrets; only the first 32 .* sources using t-32, t-33, t-34, t-35, t-36, t-37, t-38, t-39 get no credential/);
   });
 
+  it('counts A2A agents (protocol: a2a) like MCP sources: their http ports are captured, their Secrets mounted', () => {
+    const a2a = (name: string, url: string, secret: string) => ({ name, protocol: 'a2a', url, a2a: { jsonrpc: '/a2a/jsonrpc' }, headers: headers(secret) });
+    const agents = [
+      policy({
+        sources: [
+          a2a('billing', 'http://billing.agents:8080', 'billing-token'),
+          a2a('search', 'http://search.agents', 'search-token'),
+          a2a('secure', 'https://secure:8443', 's-token'),
+        ],
+      }),
+    ];
+    expect(policyNeeds(agents, {})).toEqual({ httpPorts: [80, 8080], secrets: ['billing-token', 's-token', 'search-token'] });
+    const { pod } = run(safe({ 'thoughtgate.io/capture': 'enabled' }), { policies: agents });
+    expect(JSON.parse(pod.metadata!.annotations!['thoughtgate.io/captured']!)).toMatchObject({ ports: [80, 8080] });
+    const args = captureOf(pod)!.args!;
+    expect(args.slice(args.indexOf('--redirect-ports'), args.indexOf('--redirect-ports') + 2)).toEqual(['--redirect-ports', '80,8080']);
+  });
+
   it('reads policies defensively: odd shapes, bad names and unreadable URLs are skipped', () => {
     const odd = [
       null,

@@ -6,7 +6,7 @@ import { SECRET_NAME, SECRET_NAME_MAX } from '../api/config.js';
 import { matchesSelector, type LabelSelector } from '../api/k8s.js';
 
 export interface PolicyNeeds {
-  /** Ports of the sources' http:// URLs (80 when none is written), sorted. */
+  /** Ports of the sources' http:// URLs (80 when none is written), sorted: MCP servers and A2A agents alike (the sidecar routes both). */
   httpPorts: number[];
   /** Names of the Secrets named by secretKeyRef header values and OAuth client secrets, sorted. */
   secrets: string[];

@@ -2,14 +2,20 @@
 // measured is the proxy, not the agent) answering with the bytes the SDK agents send
 // (/work/a2a/captures js1-jsonrpc-v10-0{1,2}, js03-srv03-jsonrpc-0{1,2}): SendMessage / message/send
 // with one Message, SendStreamingMessage / message/stream with a Task, then STREAM_EVENTS status
-// updates STREAM_STEP_MS apart (the first at once). JSON-RPC at /a2a/jsonrpc, the card at
-// /.well-known/agent-card.json; an MCP tools/call (any path) gets a one-text result, so the bench
-// can put the MCP figure beside A2A's through the same sidecar.
+// updates STREAM_STEP_MS apart (the first at once). JSON-RPC at /a2a/jsonrpc, HTTP+JSON (1.0) at
+// /a2a/rest (message:send only), the card at /.well-known/agent-card.json (CARD_SKILLS skills, most
+// of which the bench's sidecar hides); an MCP tools/call (any path) gets a one-text result, so the
+// bench can put the MCP figure beside A2A's through the same sidecar. A SendStreamingMessage naming
+// skill "bulk" streams BULK_BYTES of artifact updates as fast as the reader takes them.
 import http from 'node:http';
 import { readBodyText } from '../../lib/read-body.js';
 
 export const STREAM_EVENTS = 5;
 export const STREAM_STEP_MS = 10;
+/** Skills on the card: "echo", "count", "bulk" and filler ones; the sidecar exposes only the first three. */
+export const CARD_SKILLS = 60;
+export const BULK_BYTES = 100 * 1024 * 1024;
+const BULK_CHUNK = 64 * 1024;
 
 const TASK = { id: 'task-1', contextId: 'ctx-1' };
 
@@ -57,8 +63,38 @@ function card(base: string): string {
     skills: [
       { id: 'echo', name: 'Echo', description: 'echo', tags: [] },
       { id: 'count', name: 'Count', description: 'a stream', tags: [] },
+      { id: 'bulk', name: 'Bulk', description: 'a 100 MB stream', tags: [] },
+      ...Array.from({ length: CARD_SKILLS - 3 }, (_, i) => ({
+        id: `filler-${i}`,
+        name: `Filler ${i}`,
+        description: 'a skill this workload may not use, as cards of real agents list many',
+        tags: ['bench', 'hidden'],
+        examples: ['do the thing', 'do the other thing'],
+      })),
     ],
   });
+}
+
+/** BULK_BYTES of 1.0 artifact updates, each written when the socket has taken the one before. */
+function bulkStream(res: http.ServerResponse, id: unknown): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const text = 'x'.repeat(BULK_CHUNK);
+  const event = (i: number) =>
+    `data: ${JSON.stringify({ jsonrpc: '2.0', id, result: { artifactUpdate: { taskId: TASK.id, contextId: TASK.contextId, append: i > 0, artifact: { artifactId: 'a-1', parts: [{ text }] } } } })}\n\n`;
+  res.write(`data: ${JSON.stringify({ jsonrpc: '2.0', id, result: { task: { ...TASK, status: { state: 'TASK_STATE_WORKING' } } } })}\n\n`);
+  let sent = 0;
+  let i = 0;
+  const more = () => {
+    while (sent < BULK_BYTES) {
+      const ev = event(i++);
+      sent += ev.length;
+      if (!res.write(ev)) return void res.once('drain', more);
+    }
+    res.end(
+      `data: ${JSON.stringify({ jsonrpc: '2.0', id, result: { statusUpdate: { taskId: TASK.id, contextId: TASK.contextId, status: { state: 'TASK_STATE_COMPLETED' } } } })}\n\n`,
+    );
+  };
+  more();
 }
 
 /** Listens on 127.0.0.1:`port` and prints "ready". */
@@ -73,9 +109,16 @@ export function runA2aAgent(port: number): void {
     }
     void readBodyText(req, { limitBytes: 1024 * 1024 }).then(
       (text) => {
-        const m = JSON.parse(text) as { id?: unknown; method?: string };
+        if (req.url?.startsWith('/a2a/rest/')) {
+          const out = JSON.stringify(sendResult('SendMessage'));
+          res.writeHead(200, { 'content-type': 'application/a2a+json', 'content-length': Buffer.byteLength(out) });
+          res.end(out);
+          return;
+        }
+        const m = JSON.parse(text) as { id?: unknown; method?: string; params?: { message?: { metadata?: { skill?: string } } } };
         const id = m.id ?? null;
         const method = m.method ?? '';
+        if (method === 'SendStreamingMessage' && m.params?.message?.metadata?.skill === 'bulk') return bulkStream(res, id);
         if (method === 'SendStreamingMessage' || method === 'message/stream') {
           const v03 = method === 'message/stream';
           res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });

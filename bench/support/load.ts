@@ -1,5 +1,5 @@
 // Closed-loop load for the proxy benchmarks: `clients` concurrent loops for `seconds`, each sending
-// one POST at a time and timing it to the end of the response body.
+// one request (a POST of `body`, or a GET) at a time and timing it to the end of the response body.
 import { Pool } from 'undici';
 
 export async function load(
@@ -7,7 +7,7 @@ export async function load(
   body: string,
   clients: number,
   seconds: number,
-  o: { onTick?: () => void; headers?: Record<string, string> } = {},
+  o: { onTick?: () => void; headers?: Record<string, string>; method?: 'GET' | 'POST' } = {},
 ): Promise<{ lat: number[]; rps: number; errors: number }> {
   const u = new URL(url);
   const pool = new Pool(u.origin, { connections: clients, pipelining: 1 });
@@ -15,14 +15,18 @@ export async function load(
   let errors = 0;
   const end = Date.now() + seconds * 1000;
   const tick = o.onTick ? setInterval(o.onTick, 100) : null;
-  const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...o.headers };
+  const method = o.method ?? 'POST';
+  const headers =
+    method === 'GET'
+      ? { accept: 'application/json', ...o.headers }
+      : { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...o.headers };
   const loop = async () => {
     while (Date.now() < end) {
       const t = process.hrtime.bigint();
       try {
-        const r = await pool.request({ path: u.pathname, method: 'POST', body, headers });
+        const r = await pool.request({ path: u.pathname, method, ...(method === 'POST' ? { body } : {}), headers });
         await r.body.text();
-        if (r.statusCode !== 200) errors++;
+        if (r.statusCode >= 300) errors++;
       } catch {
         errors++;
       }

@@ -1,12 +1,13 @@
 // The world outside a captured pod, run inside its upstream network namespace (ip netns exec;
 // see e2e-run.sh pod-add … upstream): a real DNS server (dnsmasq), the real server-everything
-// behind recording relays on plain HTTP ports, a TLS server, and plain TCP banner ports (egress
-// exceptions). Every listener binds "::" without v6only, so it answers on the namespace's IPv4 and
+// behind recording relays on plain HTTP ports, a TLS server, plain TCP banner ports (egress
+// exceptions) and a real A2A agent (the official JS SDK, A2A 0.3) on its own plain HTTP port. Every listener binds "::" without v6only, so it answers on the namespace's IPv4 and
 // IPv6 addresses alike.
 //
 //   node upstream-servers.mjs '<json>'
 //     {"dns":{"listen":["10.214.0.2","fd74::2"],"hosts":{"mcp.test":["10.214.0.2","fd74::2"]}},
-//      "http":[80,8080],"tls":{"port":443,"cert":"<file>","key":"<file>"},"tcp":[9000]}
+//      "http":[80,8080],"tls":{"port":443,"cert":"<file>","key":"<file>"},"tcp":[9000],
+//      "a2a":{"port":81,"base":"http://mcp.test:81"}}
 //
 // dnsmasq answers `hosts` (and names under them) and nothing else: --no-resolv, --no-hosts and
 // --conf-file=/dev/null (not the machine's dnsmasq.conf), so no query leaves the machine.
@@ -14,7 +15,9 @@
 // stdout, one JSON object a line: {"ready":true} once DNS answers and every listener is bound; then one
 // {"port","method","url","headers","remote","local","body"} per HTTP request a relay received (the test's
 // oracle: what the upstream was sent, e.g. the credential header), {"port","tls":true,"sni",
-// "remote","local"} per TLS handshake and {"port","tcp":true,"remote","local"} per banner connection.
+// "remote","local"} per TLS handshake, {"port","tcp":true,"remote","local"} per banner connection, and
+// for the A2A agent one {"port","method","url","headers","remote","local"} per request (body: the
+// SDK reads it) and one {"port","a2a":"executed","text","metadata"} per message its executor ran.
 // SIGTERM ends the children too.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -124,6 +127,47 @@ const banner = (port) =>
     s.end(`banner ${port}\n`);
   });
 
+/**
+ * A real A2A agent on the official JS SDK (0.3 line, express): the card at
+ * /.well-known/agent-card.json names `base` (skills echo and secret), JSON-RPC at /a2a/jsonrpc, and
+ * every message is answered with "echo: <text>".
+ */
+async function a2aAgent({ port, base }) {
+  const { default: express } = await import('express');
+  const s03 = await import('a2a-js-sdk-03/server');
+  const x03 = await import('a2a-js-sdk-03/server/express');
+  const skill = (id) => ({ id, name: id, description: id, tags: [id] });
+  const card = {
+    name: 'upstream agent',
+    description: 'echo',
+    protocolVersion: '0.3.0',
+    version: '1.0.0',
+    url: `${base}/a2a/jsonrpc`,
+    preferredTransport: 'JSONRPC',
+    skills: [skill('echo'), skill('secret'), skill('refund')],
+    capabilities: {},
+    defaultInputModes: ['text'],
+    defaultOutputModes: ['text'],
+  };
+  const executor = {
+    cancelTask: async () => {},
+    async execute(ctx, bus) {
+      const text = ctx.userMessage.parts.map((p) => (p.kind === 'text' ? p.text : '')).join(' ');
+      say({ port, a2a: 'executed', text, metadata: ctx.userMessage.metadata ?? {} });
+      bus.publish({ kind: 'message', role: 'agent', messageId: `m-${Date.now()}`, parts: [{ kind: 'text', text: `echo: ${text}` }], contextId: ctx.contextId });
+      bus.finished();
+    },
+  };
+  const handler = new s03.DefaultRequestHandler(card, new s03.InMemoryTaskStore(), executor);
+  const app = express();
+  app.use('/.well-known/agent-card.json', x03.agentCardHandler({ agentCardProvider: handler }));
+  app.use('/a2a/jsonrpc', x03.jsonRpcHandler({ requestHandler: handler, userBuilder: async () => ({ isAuthenticated: false, userName: '' }) }));
+  return http.createServer((req, res) => {
+    say({ port, method: req.method, url: req.url, headers: req.headers, remote: req.socket.remoteAddress, local: req.socket.localAddress });
+    app(req, res);
+  });
+}
+
 const listen = (server, port) =>
   new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -149,5 +193,6 @@ await Promise.all([
   ...(cfg.http ?? []).map((p) => listen(relay(p), p)),
   ...(cfg.tls ? [listen(tlsServer(cfg.tls), cfg.tls.port)] : []),
   ...(cfg.tcp ?? []).map((p) => listen(banner(p), p)),
+  ...(cfg.a2a ? [a2aAgent(cfg.a2a).then((server) => listen(server, cfg.a2a.port))] : []),
 ]);
 say({ ready: true });

@@ -1,7 +1,7 @@
 // The world outside a captured pod, started in its sandbox's upstream namespace (startPodSandbox
 // with `upstream: true`): upstream-servers.mjs, with a real DNS server (dnsmasq) answering the
-// upstream's names, server-everything behind recording relays on plain-HTTP ports, a TLS server
-// and TCP banner ports. What the servers received is the tests' oracle.
+// upstream's names, server-everything behind recording relays on plain-HTTP ports, a TLS server,
+// TCP banner ports and a real A2A agent. What the servers received is the tests' oracle.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,6 +30,10 @@ export interface Seen {
   sni?: string | null;
   /** TCP banner ports. */
   tcp?: true;
+  /** The A2A agent: a message its executor ran. */
+  a2a?: 'executed';
+  text?: string;
+  metadata?: Record<string, unknown>;
 }
 
 export interface Upstream {
@@ -47,12 +51,12 @@ export interface Upstream {
 
 /**
  * Starts DNS and the servers. `http`: plain-HTTP relay ports; `tls`: the TLS server's port; `tcp`:
- * banner ports. `names` (default mcp.test), and names ending in them, resolve to the upstream's
+ * banner ports; `a2a`: the A2A agent's port (its card names http://<first name>:<port>). `names` (default mcp.test), and names ending in them, resolve to the upstream's
  * first two addresses; `altNames` to its second two. Every server answers on all four.
  */
 export async function startUpstream(
   sandbox: PodSandbox,
-  o: { names?: string[]; altNames?: string[]; http?: number[]; tls?: number; tcp?: number[] } = {},
+  o: { names?: string[]; altNames?: string[]; http?: number[]; tls?: number; tcp?: number[]; a2a?: number } = {},
 ): Promise<Upstream> {
   const net = sandbox.upstream;
   if (!net) throw new Error('startUpstream needs a sandbox made with upstream: true');
@@ -94,6 +98,7 @@ export async function startUpstream(
         http: o.http ?? [80],
         tls: o.tls ? { port: o.tls, cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') } : undefined,
         tcp: o.tcp ?? [],
+        a2a: o.a2a ? { port: o.a2a, base: `http://${names[0]}:${o.a2a}` } : undefined,
       }),
     ]);
     readline.createInterface({ input: servers.child.stdout! }).on('line', (l) => {

@@ -9,7 +9,7 @@
 // spelling the route table (policy/gates/a2a-methods.ts, case-sensitive) did not.
 import type { A2aSource } from '../../api/config.js';
 import { AGENT_CARD_PATH } from '../../policy/gates/a2a-methods.js';
-import { canonicalPath, isRelayablePath } from '../proxy/forward-proxy.js';
+import { canonicalPath, isRelayablePath } from '../proxy/request-path.js';
 
 export type A2aEndpoint =
   /** `upstreamPath`: path and query sent to the agent. */

@@ -84,7 +84,11 @@ export interface A2aEnv {
   skills: CardSkills;
 }
 
-/** `sub`: the request target after /a2a/<source> (path and query). */
+/**
+ * `sub`: the request target after /a2a/<source> (path and query). `base`: where the client reaches
+ * the agent, the prefix of the card's interface URLs (default http://<Host>/a2a/<source>; a captured
+ * request to the agent's own origin passes that origin: sidecar/proxy/a2a-origin.ts).
+ */
 export async function handleA2a(
   ctx: RequestContext,
   req: IncomingMessage,
@@ -93,6 +97,7 @@ export async function handleA2a(
   source: CompiledSource,
   sub: string,
   env: A2aEnv,
+  base = `http://${headerValue(req.headers.host) ?? ''}/a2a/${source.name}`,
 ): Promise<void> {
   ctx.sourceLabel = source.name;
   ctx.protocol = 'a2a';
@@ -119,7 +124,7 @@ export async function handleA2a(
   const headers = source.headers();
   if (!headers.ok) return refuseA2a(ctx, res, { ...UNREAD, binding, version }, 'CREDENTIAL_UNAVAILABLE', `source "${source.name}": ${headers.reason}`);
   ctx.upstreamPath = ep.upstreamPath;
-  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills, query: ep.query };
+  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills, query: ep.query, base };
   if (ep.kind === 'card') {
     if (req.method !== 'GET') {
       res.setHeader('allow', 'GET');
@@ -142,6 +147,8 @@ interface Io {
   skills: CardSkills;
   /** The request's query ("" or "?…"), as forwarded. */
   query: string;
+  /** The prefix of the card's interface URLs (handleA2a's `base`). */
+  base: string;
 }
 
 /** Content types a binding accepts (the SDK servers' own rules), charset utf-8 or none. */
@@ -356,12 +363,11 @@ async function serveCard(io: Io, shape: A2aAnswerShape, method: string, body: st
   const parsed = await readJsonAnswer(ctx, snap, headers, answer);
   if (!parsed.ok) return invalid(parsed.reason);
   let out: unknown;
-  const host = headerValue(req.headers.host) ?? '';
   const rewrite = {
     visibility: source.visibility,
     origin: source.origin,
     layout: layoutOf(source.url, source.a2a!),
-    sidecarBase: `http://${host}/a2a/${source.name}`,
+    sidecarBase: io.base,
   };
   if (wrap === 'jsonrpc') {
     const rpc = parsed.value as Record<string, unknown> | null;

@@ -12,9 +12,11 @@ import {
   SSE_KEEP_ALIVE,
   toA2aError,
 } from './a2a-hold.js';
-import { a2aRequestHash, callHash, requestHash } from './hash.js';
+import { a2aRequestHash, callHash, requestHash, type A2aTarget } from './hash.js';
 
 const decision: ApproveDecision = { action: 'approve', gate: 'rules', channel: 'finance', rule: 'refunds', reason: 'refunds need a human' };
+/** Where hold() sends: no tenant, 1.0, JSON-RPC. */
+const T: A2aTarget = { tenant: '', version: '1.0', binding: 'jsonrpc' };
 const message = { messageId: 'm1', role: 'ROLE_USER', parts: [{ text: 'refund 5' }], metadata: { skill: 'refund', amount: 5 } };
 
 function hold(over: Partial<A2aHold> = {}): A2aHold {
@@ -25,6 +27,7 @@ function hold(over: Partial<A2aHold> = {}): A2aHold {
     id: rawId(1),
     stream: false,
     skill: 'refund',
+    tenant: '',
     bytes: Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'SendMessage', params: { message } })),
     decision,
     send: async () => ({ ok: false, kind: 'other' }),
@@ -34,28 +37,42 @@ function hold(over: Partial<A2aHold> = {}): A2aHold {
 
 describe('the hash an A2A approval is bound to', () => {
   test('canonical: key order does not matter; source, method and every param do', () => {
-    const a = a2aRequestHash('billing', 'SendMessage', { message });
+    const a = a2aRequestHash('billing', 'SendMessage', { message }, T);
     const reordered = { message: { metadata: { amount: 5, skill: 'refund' }, parts: [{ text: 'refund 5' }], role: 'ROLE_USER', messageId: 'm1' } };
-    expect(a2aRequestHash('billing', 'SendMessage', reordered)).toBe(a);
-    expect(a2aRequestHash('billing2', 'SendMessage', { message })).not.toBe(a);
-    expect(a2aRequestHash('billing', 'SendStreamingMessage', { message })).not.toBe(a);
-    expect(a2aRequestHash('billing', 'SendMessage', { message: { ...message, metadata: { skill: 'refund', amount: 6 } } })).not.toBe(a);
-    expect(a2aRequestHash('billing', 'SendMessage', { message, configuration: { returnImmediately: true } })).not.toBe(a);
+    expect(a2aRequestHash('billing', 'SendMessage', reordered, T)).toBe(a);
+    expect(a2aRequestHash('billing2', 'SendMessage', { message }, T)).not.toBe(a);
+    expect(a2aRequestHash('billing', 'SendStreamingMessage', { message }, T)).not.toBe(a);
+    expect(a2aRequestHash('billing', 'SendMessage', { message: { ...message, metadata: { skill: 'refund', amount: 6 } } }, T)).not.toBe(a);
+    expect(a2aRequestHash('billing', 'SendMessage', { message, configuration: { returnImmediately: true } }, T)).not.toBe(a);
   });
 
   test('an A2A call never hashes like an MCP tool call with the same names', () => {
-    expect(callHash('billing', { protocol: 'a2a', method: 'SendMessage', tool: 'refund', arguments: { message } })).toBe(
-      a2aRequestHash('billing', 'SendMessage', { message }),
+    expect(callHash('billing', { protocol: 'a2a', method: 'SendMessage', target: T, tool: 'refund', arguments: { message } })).toBe(
+      a2aRequestHash('billing', 'SendMessage', { message }, T),
     );
     expect(callHash('billing', { tool: 'refund', arguments: { message } })).toBe(requestHash('billing', 'refund', { message }));
-    expect(a2aRequestHash('billing', 'SendMessage', { message })).not.toBe(requestHash('billing', 'SendMessage', { message }));
+    expect(a2aRequestHash('billing', 'SendMessage', { message }, T)).not.toBe(requestHash('billing', 'SendMessage', { message }));
+  });
+
+  test('the tenant, the A2A version and the binding are bound too: the same params elsewhere are another call', () => {
+    const a = a2aRequestHash('billing', 'SendMessage', { message }, T);
+    expect(a2aRequestHash('billing', 'SendMessage', { message }, { ...T, tenant: 'tenant-b' })).not.toBe(a);
+    expect(a2aRequestHash('billing', 'SendMessage', { message }, { ...T, version: '0.3' })).not.toBe(a);
+    expect(a2aRequestHash('billing', 'SendMessage', { message }, { ...T, binding: 'rest' })).not.toBe(a);
+    // A call read back without its target (a record) binds as none: it matches no live call.
+    expect(callHash('billing', { protocol: 'a2a', method: 'SendMessage', tool: 'refund', arguments: { message } })).not.toBe(a);
+    // What gate 4 checks before sending: approved for tenant A at 1.0, the same bytes held for tenant B or read as 0.3 are not released.
+    const approvedForA = a2aRequestHash('billing', 'SendMessage', { message }, { ...T, tenant: 'tenant-a' });
+    expect(checkHeldBytes('billing', hold({ tenant: 'tenant-a' }), approvedForA)).toBeNull();
+    expect(checkHeldBytes('billing', hold({ tenant: 'tenant-b' }), approvedForA)).toMatch(/hash mismatch/);
+    expect(checkHeldBytes('billing', hold({ tenant: 'tenant-a', version: '0.3' }), approvedForA)).toMatch(/hash mismatch/);
   });
 
   test('the held bytes are checked again: same bytes pass, one changed byte or another method fails', () => {
     const h = hold();
-    const approved = a2aRequestHash('billing', 'SendMessage', { message });
+    const approved = a2aRequestHash('billing', 'SendMessage', { message }, T);
     expect(checkHeldBytes('billing', h, approved)).toBeNull();
-    // The 0.3 spelling of the same call binds the same way (canonical method).
+    // The 0.3 spelling of the same call binds the same way within a version (canonical method).
     const b03 = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'message/send', params: { message } }));
     expect(checkHeldBytes('billing', hold({ bytes: b03 }), approved)).toBeNull();
     const edited = Buffer.from(h.bytes.toString().replace('refund 5', 'refund 9'));
@@ -74,8 +91,9 @@ describe('the hash an A2A approval is bound to', () => {
   test('REST: the body is the params', () => {
     const body = { message: { messageId: 'm1', role: 'ROLE_USER', parts: [{ text: 'x' }] } };
     const h = hold({ binding: 'rest', id: null, bytes: Buffer.from(JSON.stringify(body)) });
-    expect(checkHeldBytes('billing', h, a2aRequestHash('billing', 'SendMessage', body))).toBeNull();
-    expect(checkHeldBytes('billing', hold({ ...h, bytes: Buffer.from('[1]') }), a2aRequestHash('billing', 'SendMessage', body))).toMatch(/not an object/);
+    const approved = a2aRequestHash('billing', 'SendMessage', body, { ...T, binding: 'rest' });
+    expect(checkHeldBytes('billing', h, approved)).toBeNull();
+    expect(checkHeldBytes('billing', hold({ ...h, bytes: Buffer.from('[1]') }), approved)).toMatch(/not an object/);
   });
 });
 

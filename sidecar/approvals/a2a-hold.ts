@@ -16,7 +16,7 @@ import { decodeUtf8Strict, parseJsonRpc, type RawId } from '../../lib/jsonrpc.js
 import { errorResponse, errorText } from '../../lib/jsonrpc-reply.js';
 import type { A2aHold } from '../proxy/gate4.js';
 import { formatSseEvent } from '../sse.js';
-import { a2aRequestHash } from './hash.js';
+import { a2aRequestHash, type A2aTarget } from './hash.js';
 import type { JsonRpcErrorObject } from './tasks.js';
 
 /** The longest silence a held A2A answer may have (Python's client times out after 5 s). */
@@ -140,12 +140,23 @@ export function readHeldParams(
 }
 
 /**
- * Null when `bytes` still are the approved call (same canonical method, params hashing to
- * `approvedHash`), else why not. Read again from the bytes themselves, so what is forwarded is
+ * Null when `bytes` still are the approved call (same canonical method, params, tenant, version
+ * and binding hashing to `approvedHash`), else why not. Read again from the bytes themselves, so what is forwarded is
  * what was approved, whatever happened to the buffer while a human decided.
  */
-export function checkHeldBytes(source: string, h: Pick<A2aHold, 'binding' | 'canonical' | 'bytes'>, approvedHash: string): string | null {
+export function checkHeldBytes(
+  source: string,
+  h: Pick<A2aHold, 'binding' | 'canonical' | 'bytes' | 'tenant' | 'version'>,
+  approvedHash: string,
+): string | null {
   const read = readHeldParams(h);
   if (!read.ok) return read.reason;
-  return a2aRequestHash(source, h.canonical, read.params) === approvedHash ? null : 'the held body does not match the approved request (hash mismatch)';
+  return a2aRequestHash(source, h.canonical, read.params, heldTarget(h)) === approvedHash
+    ? null
+    : 'the held body does not match the approved request (hash mismatch)';
+}
+
+/** Where a held call goes besides its source (what its hash binds with the params). */
+export function heldTarget(h: Pick<A2aHold, 'tenant' | 'version' | 'binding'>): A2aTarget {
+  return { tenant: h.tenant, version: h.version, binding: h.binding };
 }

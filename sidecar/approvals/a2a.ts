@@ -21,20 +21,28 @@
 //   (A2A codes: -32057 rejected, -32058 timeout…; on SSE one `data:` event); HTTP+JSON: the
 //   connection is cut (the reason is in the request's log line) — nothing ran upstream.
 // The client hanging up while held cancels the approval (APPROVAL_CANCELLED; the Slack message
-// or ApprovalRequest says so); while the call runs, it aborts the upstream request.
+// or ApprovalRequest says so); while the call runs, it aborts the upstream request. The engine
+// stopping (the sidecar shutting down) does the same from the other side: a held call is answered
+// APPROVAL_CANCELLED at once and never sent later, a running one is aborted at the agent.
+//
+// What a human sees (Slack, the ApprovalRequest) is the params with push credentials redacted
+// (redactPushSecrets); the hash binds the params as sent, with the tenant, version and binding
+// (hash.ts). A stream refused with plain JSON is read whole: bounded and charged to ctx.budget.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
 import { formatTraceparent } from '../../lib/trace-context.js';
-import { readBodyText } from '../../lib/read-body.js';
+import { BodyError, readBodyText } from '../../lib/read-body.js';
 import type { RawId } from '../../lib/jsonrpc.js';
 import type { A2aHold, ApproveDecision } from '../proxy/gate4.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import type { RequestContext } from '../proxy/context.js';
+import { EDIT_CHARGE, type ByteBudget } from '../proxy/budget.js';
+import { redactPushSecrets } from '../a2a/push.js';
 import { headerValue } from '../proxy/headers.js';
 import { pipeTo } from '../proxy/pipe.js';
 import { describeUpstreamError, type UpstreamResponse } from '../proxy/upstream.js';
 import { formatSseEvent } from '../sse.js';
-import { checkHeldBytes, planA2aHold, readHeldParams, refusalAfterHead, refusalBeforeHead, toA2aError } from './a2a-hold.js';
+import { checkHeldBytes, heldTarget, planA2aHold, readHeldParams, refusalAfterHead, refusalBeforeHead, toA2aError } from './a2a-hold.js';
 import type { ApprovalSettings, Executor } from './engine.js';
 import { errorOutcome, type ApprovalTask } from './lifecycle.js';
 import type { ApprovalRuntime } from './runtime.js';
@@ -52,7 +60,7 @@ export interface A2aApprovalCall {
   res: ServerResponse;
   snap: Snapshot;
   source: CompiledSource;
-  op: { method: string; a2a: { skill: string } };
+  op: { method: string; a2a: { skill: string; tenant: string } };
   row: { stream: boolean };
   shape: { binding: 'jsonrpc' | 'rest'; version: '0.3' | '1.0'; id: RawId | null };
   /** The body as the client sent it. */
@@ -64,8 +72,8 @@ export interface A2aApprovalCall {
 /**
  * The handler's gate 4 hook (A2aHooks.approve) over holdA2a: the call is sent with the
  * request's own upstream client (ctx.sendUpstream: the handler's upstream path, the client's and
- * the source's headers; the client hanging up aborts it). `relay`: how an answer's body reaches
- * the client (the task-owner scanner), default as it comes.
+ * the source's headers; the client hanging up aborts it, and so does the engine's signal).
+ * `relay`: how an answer's body reaches the client (the task-owner scanner), default as it comes.
  */
 export function a2aApprovalHook<C extends A2aApprovalCall>(
   rt: ApprovalRuntime,
@@ -82,9 +90,10 @@ export function a2aApprovalHook<C extends A2aApprovalCall>(
         id: g.shape.id,
         stream: g.row.stream,
         skill: g.op.a2a.skill,
+        tenant: g.op.a2a.tenant,
         bytes: Buffer.from(g.body ?? '', 'utf8'),
         decision,
-        send: (body) => g.ctx.sendUpstream(g.source, g.req, g.method, body.toString('utf8'), false),
+        send: (body, signal) => g.ctx.sendUpstream(g.source, g.req, g.method, body.toString('utf8'), false, undefined, signal),
         ...(relay ? { relay: (up: UpstreamResponse, res: ServerResponse) => relay(g, up, res) } : {}),
       },
     );
@@ -106,7 +115,7 @@ export function answerRelayThrough<C extends A2aApprovalCall>(hooks: {
 }
 
 /** What holdA2a needs of the request's context (a RequestContext has it all). */
-export type A2aHoldContext = Pick<RequestContext, 'correlationId' | 'tracer' | 'span' | 'markResponseStart' | 'finish'>;
+export type A2aHoldContext = Pick<RequestContext, 'correlationId' | 'tracer' | 'span' | 'budget' | 'markResponseStart' | 'finish'>;
 
 export interface A2aHoldRequest {
   ctx: A2aHoldContext;
@@ -165,16 +174,30 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
   let keepAlive: { stop(): void } | null = null;
   /** The agent's answer started to flow to the client: it is the answer from now on. */
   let answered = false;
+  /** The engine stopped (the sidecar is shutting down) before this call ended: nothing is sent after that. */
+  let stopped = false;
   const execute: Executor = async (_call, task, signal) => {
     keepAlive?.stop();
     waitTrace.decided(task);
     const bad = checkHeldBytes(r.source, h, task.pending!.requestHash);
     if (bad) return errorOutcome(task, 'APPROVAL_UNAVAILABLE', `${bad}; it was not sent`);
+    if (stopped || signal.aborted) return errorOutcome(task, 'APPROVAL_CANCELLED', `${SHUTTING_DOWN}; it was not sent`);
     if (res.destroyed) return errorOutcome(task, 'APPROVAL_CANCELLED', 'the client went away before the approved message was sent; it was not sent');
     const up = await h.send(h.bytes, signal);
     if (!up.ok) return errorOutcome(task, 'UPSTREAM_UNAVAILABLE', describeUpstreamError(up.kind, r.source));
+    // Aborted while the agent answered (the sidecar stopping): its answer goes nowhere, the client's is cut.
+    const abort = () => {
+      up.response.body.destroy();
+      res.destroy();
+    };
+    if (signal.aborted) abort();
+    signal.addEventListener('abort', abort, { once: true });
     answered = true;
-    return relayAnswer(h, up.response, res, task, r.maxAnswerBytes);
+    try {
+      return await relayAnswer(h, up.response, res, task, { maxBytes: r.maxAnswerBytes, budget: ctx.budget });
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
   };
   const started = rt.engine.start(
     {
@@ -186,7 +209,10 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
       protocol: 'a2a',
       method: h.canonical,
       tool: h.skill,
+      target: heldTarget(h),
       arguments: read.params,
+      // Push credentials (a token, authentication.credentials) never reach Slack or an ApprovalRequest; the hash binds them still.
+      shown: redactPushSecrets(read.params) as Record<string, unknown>,
       approval,
       correlationId: ctx.correlationId,
       ...(waitTrace.ref ? { traceparent: formatTraceparent(waitTrace.ref) } : {}),
@@ -217,15 +243,23 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
   await rt.engine.wait(task);
   keepAlive.stop();
   waitTrace.decided(task);
-  const outcome = task.outcome;
+  if (task.phase !== 'done') {
+    // The engine stopped without ending the call (closed: the sidecar is shutting down). Whatever
+    // the backend decides later, nothing is sent (execute checks `stopped`); the client is answered now.
+    stopped = true;
+    if (answered) res.destroy();
+  }
+  const outcome = task.phase === 'done' ? task.outcome : errorOutcome(task, 'APPROVAL_CANCELLED', `${SHUTTING_DOWN}; the message was not sent`);
   if (!answered && outcome?.kind === 'error' && !res.writableEnded && !res.destroyed) {
     const body = refusalAfterHead(h, outcome.error);
     // HTTP+JSON: a refusal after a 200 head cannot be expressed; a cut connection is an error to every client.
     if (body === null) res.destroy();
     else res.end(body);
   }
-  ctx.finish({ status: 200, decision: 'approve', gate: 'approval', reason: reasonOf(task) });
+  ctx.finish({ status: 200, decision: 'approve', gate: 'approval', reason: stopped ? SHUTTING_DOWN : reasonOf(task) });
 }
+
+const SHUTTING_DOWN = 'the sidecar is shutting down';
 
 function reasonOf(task: ApprovalTask): string {
   const o = task.outcome;
@@ -234,7 +268,13 @@ function reasonOf(task: ApprovalTask): string {
 }
 
 /** The agent's answer into the held response (its head is already out), and how the call ended. */
-async function relayAnswer(h: A2aHold, up: UpstreamResponse, res: ServerResponse, task: ApprovalTask, maxBytes: number): Promise<CallOutcome> {
+async function relayAnswer(
+  h: A2aHold,
+  up: UpstreamResponse,
+  res: ServerResponse,
+  task: ApprovalTask,
+  limits: { maxBytes: number; budget: ByteBudget },
+): Promise<CallOutcome> {
   const type = headerValue(up.headers['content-type']) ?? '';
   const ok = up.statusCode >= 200 && up.statusCode < 300;
   const sse = type.startsWith('text/event-stream');
@@ -261,12 +301,25 @@ async function relayAnswer(h: A2aHold, up: UpstreamResponse, res: ServerResponse
   if (h.stream === sse && (ok || !sse)) return pipe();
   if (h.stream && !sse) {
     // A stream refused before it began (the 1.3.0 server answers an unknown task with plain JSON): one `data:` event.
+    // Read whole, so bounded (limits.maxFilteredResponseBytes) and charged to the sidecar's byte budget.
     let text: string;
+    const hold = limits.budget.hold('filtered_response', EDIT_CHARGE);
     try {
-      text = await readBodyText(up.body, { limitBytes: maxBytes });
+      text = await readBodyText(up.body, { limitBytes: limits.maxBytes, grow: (n) => hold.grow(n) });
       text = JSON.stringify(JSON.parse(text));
-    } catch {
+    } catch (err) {
+      if (err instanceof BodyError && err.reason === 'over-budget') {
+        const o = errorOutcome(
+          task,
+          'OVERLOADED',
+          `the agent answered the approved stream with JSON that does not fit limits.maxBufferedBytes now; it was not relayed`,
+        );
+        if (o.kind === 'error') res.end(refusalAfterHead(h, o.error) ?? undefined);
+        return o;
+      }
       return cut('the agent answered the approved stream with a body that is not JSON, or over limits.maxFilteredResponseBytes');
+    } finally {
+      hold.release();
     }
     res.end(formatSseEvent({ data: text }));
     const error = (JSON.parse(text) as { error?: unknown }).error;

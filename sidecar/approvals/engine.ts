@@ -23,7 +23,7 @@ import { TokenBucket } from '../../lib/token-bucket.js';
 import type { RateBudget } from '../../slack/rate-limiter.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, PendingApproval, StoreFailure } from './backend.js';
-import { callHash } from './hash.js';
+import { callHash, type A2aTarget } from './hash.js';
 import { errorOutcome, step, waitingMessage, type ApprovalTask, type ApprovedCall, type TaskEffect, type TaskEvent } from './lifecycle.js';
 import { cleanupAt, comparePosition, newTaskId, taskTtl, type CallOutcome, type Owner } from './tasks.js';
 
@@ -85,6 +85,13 @@ export interface StartInput {
   protocol?: 'a2a';
   /** With protocol a2a: the canonical method (SendMessage, SendStreamingMessage). */
   method?: string;
+  /** With protocol a2a: the call's tenant, version and binding, which its hash binds too. */
+  target?: A2aTarget;
+  /**
+   * What the backend records and shows the human in place of `arguments` (A2A: the params with
+   * push credentials redacted); the hash still binds `arguments`. Absent: `arguments`.
+   */
+  shown?: Record<string, unknown>;
   /** null: no approval needed, run at once (ThoughtGate answers the task itself). */
   approval: { channel: string; ruleTimeoutMs?: number; reason: string; rule?: string } | null;
   mcpSessionId?: string;
@@ -260,7 +267,7 @@ export class ApprovalEngine {
     const id = newTaskId(input.mode);
     // Our own copy of the call; what the backend gets is another copy, so nothing it does can change what runs.
     const call: ApprovedCall = {
-      ...(input.protocol === 'a2a' ? { protocol: 'a2a' as const, method: input.method ?? '' } : {}),
+      ...(input.protocol === 'a2a' ? { protocol: 'a2a' as const, method: input.method ?? '', ...(input.target ? { target: { ...input.target } } : {}) } : {}),
       tool: input.tool,
       arguments: structuredClone(input.arguments),
     };
@@ -273,7 +280,7 @@ export class ApprovalEngine {
           method: call.protocol === 'a2a' ? call.method! : 'tools/call',
           ...(call.protocol === 'a2a' ? { protocol: 'a2a' as const } : {}),
           tool: input.tool,
-          arguments: structuredClone(input.arguments),
+          arguments: structuredClone(input.shown ?? input.arguments),
           requestHash: callHash(input.source, call),
           reason: a.reason,
           ...(input.mcpSessionId !== undefined ? { mcpSessionId: input.mcpSessionId } : {}),

@@ -8,7 +8,7 @@
 // A task without approval (ThoughtGate answers a task-augmented call itself) starts executing.
 import { ERRORS, type ErrorName } from '../../api/errors.js';
 import type { Decision, PendingApproval } from './backend.js';
-import { callHash } from './hash.js';
+import { callHash, type A2aTarget } from './hash.js';
 import { decisionError, decisionMessage, executionStatus, type CallOutcome, type Owner, type Phase, type TaskState } from './tasks.js';
 
 export interface ApprovalTask extends TaskState {
@@ -31,6 +31,8 @@ export interface ApprovalTask extends TaskState {
 export interface ApprovedCall {
   protocol?: 'a2a';
   method?: string;
+  /** With protocol a2a: the tenant, version and binding the hash binds (hash.ts). */
+  target?: A2aTarget;
   tool: string;
   arguments: Record<string, unknown>;
 }

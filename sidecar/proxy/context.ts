@@ -101,6 +101,8 @@ export interface RequestContext {
     body: string | undefined,
     inspect: boolean,
     describe?: Record<string, string>,
+    /** Aborts the call too, as the client hanging up does (an approved call the approval engine stops). */
+    signal?: AbortSignal,
   ): Promise<UpstreamResult>;
   /**
    * sendUpstream for a POST whose answer goes back as is, by undici's dispatch with `sink` as the
@@ -277,7 +279,8 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     span,
     upstreamPath: null,
     protocol: 'mcp',
-    async sendUpstream(source, incoming, method, body, inspect, describe) {
+    async sendUpstream(source, incoming, method, body, inspect, describe, signal) {
+      if (signal?.aborted) return { ok: false, kind: 'aborted' };
       // Resolved per call: a Secret rotated since the request began is the one sent.
       const configured = source.headers();
       if (!configured.ok) return { ok: false, kind: 'credential' };
@@ -299,6 +302,9 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
           })
         : NO_SPAN;
       const trace = client.ref ? propagationHeaders(client.ref) : undefined;
+      // The caller's signal aborts the call, its answer's body included, as the client hanging up does.
+      const aborted = signal && (() => abortSignal().emit('abort'));
+      if (aborted) signal.addEventListener('abort', aborted, { once: true });
       try {
         // Custody (auth mode clientCredentials): the sidecar's token, retried once after a 401.
         const sent = await sendWithToken(deps.tokens, source, configured.headers, (extra) => {

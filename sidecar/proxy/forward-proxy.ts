@@ -1,10 +1,12 @@
 // Forward-proxy mode: an agent with HTTP_PROXY=http://127.0.0.1:7467 sends absolute-form
-// requests. A request to a source's MCP URL is governed exactly like /mcp/<source>; any other path
-// on a source's origin is refused (it would reach the upstream unseen by the gates), except, for a
-// source whose auth mode is passthrough, its OAuth discovery documents and its relayPaths; other
-// destinations and CONNECT tunnels follow egress.allow / egress.deny (unlisted: denied).
-// Every decision is taken on addresses (destination.ts), so no spelling of a source's address and
-// no DNS name that resolves to it gets around the gates, and no spelling gets around egress.deny.
+// requests. A request to a source's MCP URL is governed exactly like /mcp/<source>, one to an A2A
+// agent's endpoints (its card, JSON-RPC path, REST routes) exactly like /a2a/<source>/; any other
+// path on a source's origin is refused (it would reach the upstream unseen by the gates), except,
+// for an MCP source whose auth mode is passthrough, its OAuth discovery documents and its
+// relayPaths; other destinations and CONNECT tunnels follow egress.allow / egress.deny (unlisted:
+// denied). Every decision is taken on addresses (destination.ts), so no spelling of a source's
+// address and no DNS name that resolves to it gets around the gates, and no spelling gets around
+// egress.deny.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -18,16 +20,26 @@ import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { ResolveError, type Resolver } from './resolver.js';
 import { poolRequest, type UpstreamPools } from './upstream.js';
 import { describeError } from '../../lib/describe-error.js';
+import { canonicalPath, isRelayablePath } from './request-path.js';
+import { a2aOnOrigin } from './a2a-origin.js';
+import { layoutOf } from '../a2a/classify.js';
 
 export type Refusal = { kind: 'refused'; status: number; reason: string };
 
 /** A forward-proxy destination, canonical: the host as an address or a name, the port explicit. */
 export type Target =
-  /** method: the request's; unknown (undefined) counts as neither GET nor HEAD. */
-  { kind: 'http'; url: URL; host: HostSpec; port: number; method?: string } | { kind: 'connect'; host: HostSpec; port: number };
+  /** method: the request's; unknown (undefined) counts as neither GET nor HEAD. raw: the path and query as sent. */
+  { kind: 'http'; url: URL; raw: string; host: HostSpec; port: number; method?: string } | { kind: 'connect'; host: HostSpec; port: number };
 
 export type Route =
+  /** An MCP source's endpoint. */
   | { kind: 'source'; source: CompiledSource }
+  /**
+   * An A2A agent's endpoint: handled as /a2a/<source><sub>. `base`: the origin the agent addressed
+   * (http://host:port, as the URL parser writes it): the card's interface URLs point there, where
+   * the agent is captured (or proxied) again.
+   */
+  | { kind: 'a2a'; source: CompiledSource; sub: string; base: string }
   | Refusal
   /** Plain HTTP relayed to `address` (what was decided on), with Host from the URL; `oauth`: a passthrough source's OAuth path. */
   | { kind: 'egress'; url: URL; address: string; port: number; oauth?: string }
@@ -65,7 +77,10 @@ export function parseAbsolute(target: string, method?: string): Target | Refusal
   if (url.protocol !== 'http:') return { kind: 'refused', status: 400, reason: `absolute-form requests must be http://; use CONNECT for ${url.protocol}` };
   const host = parseHost(url.hostname);
   if (host.kind === 'invalid') return { kind: 'refused', status: 400, reason: `invalid host: ${host.reason}` };
-  return { kind: 'http', url, host, port: url.port ? Number(url.port) : defaultPort(url.protocol), ...(method !== undefined ? { method } : {}) };
+  // What follows the authority as sent, before the URL parser resolved dot segments and "\" ("" when the target is not spelt http://authority/...).
+  const m = /^http:\/\/[^/?#\\]*(.*)$/is.exec(target);
+  const raw = m === null ? '' : m[1] === '' ? '/' : m[1]!.startsWith('?') ? `/${m[1]}` : m[1]!;
+  return { kind: 'http', url, raw, host, port: url.port ? Number(url.port) : defaultPort(url.protocol), ...(method !== undefined ? { method } : {}) };
 }
 
 /** A CONNECT authority: host:port, the port explicit. Pure. */
@@ -86,14 +101,6 @@ export function parseConnect(authority: string): Target | Refusal {
   return { kind: 'connect', host, port };
 }
 
-/** Servers may route %-encoded unreserved characters as their plain form ("/%6dcp" is "/mcp"). */
-export function canonicalPath(p: string): string {
-  return p.replace(/%([0-9A-Fa-f]{2})/g, (all, h: string) => {
-    const c = String.fromCharCode(parseInt(h, 16));
-    return /[A-Za-z0-9\-._~]/.test(c) ? c : all.toUpperCase();
-  });
-}
-
 /**
  * OAuth discovery documents a passthrough client fetches from the MCP server's origin: its
  * protected-resource metadata (RFC 9728: at the root, or with the MCP path appended) and, for a
@@ -105,15 +112,6 @@ export function isDiscoveryPath(path: string, mcpPath: string): boolean {
   if (path === prm || path === `${prm}${mcpPath === '/' ? '' : mcpPath}`) return true;
   if (/^\/\.well-known\/(oauth-authorization-server|openid-configuration)(\/[^?#]*)?$/.test(path)) return true;
   return /^(\/[^/?#]+)+\/\.well-known\/openid-configuration$/.test(path);
-}
-
-/**
- * A path relayed as it was sent: no `%` at all (an upstream that decodes %2F or %5C after routing
- * would read `/.well-known/oauth-authorization-server/..%2Fmcp` as `/mcp`, an ungoverned request),
- * no `\\`, no dot segments. Pure.
- */
-export function isRelayablePath(raw: string): boolean {
-  return !/[%\\]/.test(raw) && !raw.split('/').some((seg) => seg === '.' || seg === '..');
 }
 
 /** What a passthrough source relays on its origin besides MCP: discovery (GET, HEAD) and its relayPaths (any method); `path` as sent. */
@@ -132,30 +130,58 @@ function reaches(address: string, sourceAddresses: readonly string[], own: Reado
   return isLocalAddress(address, own) && sourceAddresses.some((s) => isLocalAddress(s, own));
 }
 
+type Hit = Facts['sources'][number];
+
+/**
+ * An A2A agent's card, JSON-RPC path or REST routes, read as /a2a/<source>/ reads them; else why
+ * not. An https:// agent is reached only through /a2a/<source>/, where the sidecar makes the TLS
+ * connection (as for MCP).
+ */
+function agentEndpoint(t: Extract<Target, { kind: 'http' }>, agents: readonly Hit[]): Extract<Route, { kind: 'a2a' }> | string {
+  let why: string | undefined;
+  for (const s of agents) {
+    if (s.source.url.protocol !== 'http:' || s.source.a2a === null) continue;
+    const on = a2aOnOrigin(t.raw, layoutOf(s.source.url, s.source.a2a));
+    if (on.ok) return { kind: 'a2a', source: s.source, sub: on.sub, base: t.url.origin };
+    why ??= on.reason;
+  }
+  return why ?? 'an https:// agent is reached at http://<sidecar>/a2a/<source>/';
+}
+
+/** A destination that reaches sources at its port: governed or refused (a passthrough source's OAuth paths excepted). Pure. */
+function planOnSources(t: Target, hits: readonly Hit[], f: Facts): Route {
+  const agents = hits.filter((s) => s.source.protocol === 'a2a');
+  // The agent is not told which source it reached, nor its paths: it learns no more than it sent.
+  const what = agents.length === 0 ? 'an MCP source' : agents.length === hits.length ? 'an A2A agent' : 'a governed source';
+  if (t.kind === 'connect') {
+    // A tunnel to a source would carry MCP or A2A traffic the gates cannot see.
+    const instead = agents.length === 0 ? '/mcp/<source>' : agents.length === hits.length ? '/a2a/<source>/' : '/mcp/<source> or /a2a/<source>/';
+    return { kind: 'refused', status: 403, reason: `${label(t)} is ${what}; use http://<sidecar>${instead} instead of a tunnel` };
+  }
+  const path = canonicalPath(t.url.pathname);
+  const governed = hits.find((s) => s.source.protocol === 'mcp' && s.source.url.protocol === 'http:' && canonicalPath(s.source.url.pathname) === path);
+  if (governed) return { kind: 'source', source: governed.source };
+  const agent = agents.length > 0 ? agentEndpoint(t, agents) : undefined;
+  if (typeof agent === 'object') return agent;
+  // The agent does OAuth itself (passthrough): it must read the server's metadata where the server publishes it.
+  const relay = hits.find((s) => oauthRelay(s.source, t.url.pathname, t.method));
+  if (relay) {
+    const address = f.addresses.find((a) => reaches(a, relay.addresses, f.own))!;
+    return { kind: 'egress', url: t.url, address, port: t.port, oauth: relay.source.name };
+  }
+  if (agent === undefined) return { kind: 'refused', status: 403, reason: `${label(t)} is an MCP source; only its governed MCP endpoint is reachable` };
+  return { kind: 'refused', status: 403, reason: `${label(t)} is ${what}; only its governed endpoints are reachable (${agent})` };
+}
+
 /**
  * Where a forward-proxy request goes, decided on the addresses the socket will reach. Pure.
- * A destination that reaches a source at its port is governed (absolute-form to its MCP path) or
- * refused; it is never relayed or tunnelled, whatever egress.allow says.
+ * A destination that reaches a source at its port is governed (absolute-form to its MCP path or to
+ * an A2A agent's endpoints) or refused; it is never relayed or tunnelled, whatever egress.allow says
+ * (a passthrough source's OAuth paths excepted).
  */
 export function planRoute(egress: EgressRules, t: Target, f: Facts): Route {
   const hits = f.sources.filter((s) => sourcePort(s.source) === t.port && f.addresses.some((a) => reaches(a, s.addresses, f.own)));
-  if (hits.length > 0) {
-    if (t.kind === 'http') {
-      const path = canonicalPath(t.url.pathname);
-      const governed = hits.find((s) => s.source.url.protocol === 'http:' && canonicalPath(s.source.url.pathname) === path);
-      if (governed) return { kind: 'source', source: governed.source };
-      // The agent does OAuth itself (passthrough): it must read the server's metadata where the server publishes it.
-      const relay = hits.find((s) => oauthRelay(s.source, t.url.pathname, t.method));
-      if (relay) {
-        const address = f.addresses.find((a) => reaches(a, relay.addresses, f.own))!;
-        return { kind: 'egress', url: t.url, address, port: t.port, oauth: relay.source.name };
-      }
-      // The agent is not told which source it reached, nor its path: it learns no more than it sent.
-      return { kind: 'refused', status: 403, reason: `${label(t)} is an MCP source; only its governed MCP endpoint is reachable` };
-    }
-    // A tunnel to a source would carry MCP traffic the gates cannot see.
-    return { kind: 'refused', status: 403, reason: `${label(t)} is an MCP source; use http://<sidecar>/mcp/<source> instead of a tunnel` };
-  }
+  if (hits.length > 0) return planOnSources(t, hits, f);
   if (f.addresses.length === 0) return { kind: 'refused', status: 502, reason: `${label(t)} has no address` };
   const local = f.addresses.some((a) => isLocalAddress(a, f.own));
   // The sidecar itself (a client whose NO_PROXY misses it): what arrives there is governed again.

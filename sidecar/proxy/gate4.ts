@@ -41,6 +41,8 @@ export interface A2aHold {
   stream: boolean;
   /** The skill the message names (a2a.skillFrom), or "". */
   skill: string;
+  /** 1.0: the tenant the agent runs the message for (path, query or params), or "". Bound by the approval's hash. */
+  tenant: string;
   /**
    * The request body exactly as received (already parsed strictly by the handler). Gate 4 reads
    * its params from these bytes (JSON-RPC `params`, the REST body): what the human sees and the
@@ -50,7 +52,7 @@ export interface A2aHold {
   decision: ApproveDecision;
   /**
    * Sends `body` to the agent as this call (the handler's upstream path, the client's and the
-   * source's headers); `signal` aborts it (the client went away).
+   * source's headers); `signal` aborts it (the approval engine stopped the call: shutdown).
    */
   send(body: Buffer, signal: AbortSignal): Promise<UpstreamResult>;
   /**

@@ -639,12 +639,12 @@ export interface A2aTestClient {
   sdk: unknown;
 }
 
-/** Fetch with the caller's headers added (they win over the SDK's: a test may mean to send odd ones). */
-function fetchWith(headers: Record<string, string>): typeof fetch {
+/** Fetch with the caller's headers added (they win over the SDK's: a test may mean to send odd ones), through `through` (a proxy, say). */
+function fetchWith(headers: Record<string, string>, through: typeof fetch = fetch): typeof fetch {
   return (input, init) => {
     const h = new Headers(init?.headers);
     for (const [k, v] of Object.entries(headers)) h.set(k, v);
-    return fetch(input, { ...init, headers: h });
+    return through(input, { ...init, headers: h });
   };
 }
 
@@ -709,10 +709,10 @@ async function* events03(it: AsyncGenerator<Event03>): AsyncGenerator<A2aEvent> 
 const isFinal = (s: TaskStateName) => s === 'completed' || s === 'failed' || s === 'canceled' || s === 'rejected';
 const messageId = () => `msg-${crypto.randomUUID()}`;
 
-async function client1(kind: A2aClientKind, baseUrl: string, headers: Record<string, string>): Promise<A2aTestClient> {
+async function client1(kind: A2aClientKind, baseUrl: string, headers: Record<string, string>, through?: typeof fetch): Promise<A2aTestClient> {
   const legacy = kind.startsWith('js1-compat-');
   const rest = kind.endsWith('-rest');
-  const fetchImpl = fetchWith(headers);
+  const fetchImpl = fetchWith(headers, through);
   const resolver = new DefaultAgentCardResolver({ legacyCompat: { enabled: true }, fetchImpl });
   const full = await resolver.resolve(baseUrl);
   const binding = rest ? 'HTTP+JSON' : 'JSONRPC';
@@ -770,9 +770,9 @@ async function client1(kind: A2aClientKind, baseUrl: string, headers: Record<str
   };
 }
 
-async function client03(kind: A2aClientKind, baseUrl: string, headers: Record<string, string>): Promise<A2aTestClient> {
+async function client03(kind: A2aClientKind, baseUrl: string, headers: Record<string, string>, through?: typeof fetch): Promise<A2aTestClient> {
   const rest = kind === 'js03-rest';
-  const fetchImpl = fetchWith(headers);
+  const fetchImpl = fetchWith(headers, through);
   const full = await new c03.DefaultAgentCardResolver({ fetchImpl }).resolve(baseUrl);
   const binding = rest ? 'HTTP+JSON' : 'JSONRPC';
   const url = full.preferredTransport === binding ? full.url : full.additionalInterfaces?.find((i) => i.transport === binding)?.url;
@@ -828,10 +828,11 @@ async function client03(kind: A2aClientKind, baseUrl: string, headers: Record<st
 
 /**
  * An SDK client of the given kind, built from the card at baseUrl (so through a sidecar the card's
- * URLs decide where it goes). headers go on every request, card fetches included.
+ * URLs decide where it goes). headers go on every request, card fetches included; `through`: the
+ * fetch every request is made with (default the global one; e.g. undici's with a proxy dispatcher).
  */
-export function a2aClient(kind: A2aClientKind, baseUrl: string, headers: Record<string, string> = {}): Promise<A2aTestClient> {
-  return kind.startsWith('js03-') ? client03(kind, baseUrl, headers) : client1(kind, baseUrl, headers);
+export function a2aClient(kind: A2aClientKind, baseUrl: string, headers: Record<string, string> = {}, through?: typeof fetch): Promise<A2aTestClient> {
+  return kind.startsWith('js03-') ? client03(kind, baseUrl, headers, through) : client1(kind, baseUrl, headers, through);
 }
 
 /** Collects a stream's events; `until` stops early (the stream is closed). */
@@ -869,9 +870,9 @@ export interface PythonRun {
   stderr: string;
 }
 
-/** Runs test/a2a-py/client.py with args (`<base-url> <operation> [options]`). A stream ends with the agent's task (or its close). */
-export async function runPython(args: string[]): Promise<PythonRun> {
-  const { code, stdout, stderr } = await run(await a2aPython(), [A2A_PYTHON_CLIENT, ...args]);
+/** Runs test/a2a-py/client.py with args (`<base-url> <operation> [options]`), env added to the process's (e.g. HTTP_PROXY). A stream ends with the agent's task (or its close). */
+export async function runPython(args: string[], env: Record<string, string> = {}): Promise<PythonRun> {
+  const { code, stdout, stderr } = await run(await a2aPython(), [A2A_PYTHON_CLIENT, ...args], { env: { ...process.env, ...env } });
   try {
     const lines = stdout
       .split('\n')
