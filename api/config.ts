@@ -501,7 +501,7 @@ export const A2A_TASKS_DEFAULTS = {
   maxOwners: 1_000,
   contextTombstone: '7d',
   maxTombstones: 50_000,
-  rate: { perMinute: 60, burst: 60 },
+  rate: { perMinute: 600, burst: 120 },
 };
 
 /**

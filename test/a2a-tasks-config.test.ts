@@ -32,7 +32,7 @@ describe('config: a2a.tasks', () => {
       ttlMs: 86_400_000,
       contextTombstoneMs: 7 * 86_400_000,
       maxTombstones: 50_000,
-      rate: { perMinute: 60, burst: 60 },
+      rate: { perMinute: 600, burst: 120 },
     });
   });
 
