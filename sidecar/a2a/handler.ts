@@ -14,6 +14,7 @@ import { decodeUtf8Strict, parseJsonRpc, parseStrictJson } from '../../lib/jsonr
 import { BodyError, readBodyText } from '../../lib/read-body.js';
 import { cedarReadsText } from '../../policy/cedar/evaluate.js';
 import { a2aVersionOf, jsonRpcMethod, type A2aRow } from '../../policy/gates/a2a-methods.js';
+import { decideExtensionHeaders } from '../../policy/gates/a2a-extensions.js';
 import { describeA2a, tenantOf, type A2aCall } from '../../policy/gates/a2a-operation.js';
 import { decide, type Decision } from '../../policy/gates/decide.js';
 import { enforce } from '../../policy/gates/enforcement.js';
@@ -116,10 +117,13 @@ export async function handleA2a(
   if (connection.some((t) => t.trim() === 'a2a-version'))
     return a2aError(ctx, res, { ...UNREAD, binding }, 'VERSION_NOT_SUPPORTED', 'the Connection header names A2A-Version (the agent would not receive it)');
   req.headers['a2a-version'] = version;
+  // The extensions asked for are decided (context.extensions) and sent as decided: one header, the version's spelling.
+  const ext = decideExtensionHeaders(req.headers, version);
+  if (!ext.ok) return a2aError(ctx, res, { ...UNREAD, binding, version }, 'INVALID_PARAMS', ext.reason, `Invalid params: ${ext.reason}`);
   const headers = source.headers();
   if (!headers.ok) return refuseA2a(ctx, res, { ...UNREAD, binding, version }, 'CREDENTIAL_UNAVAILABLE', `source "${source.name}": ${headers.reason}`);
   ctx.upstreamPath = ep.upstreamPath;
-  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills, query: ep.query };
+  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills, query: ep.query, extensions: ext.extensions };
   if (ep.kind === 'card') {
     if (req.method !== 'GET') {
       res.setHeader('allow', 'GET');
@@ -142,6 +146,8 @@ interface Io {
   skills: CardSkills;
   /** The request's query ("" or "?…"), as forwarded. */
   query: string;
+  /** The extensions the call asks for (as forwarded). */
+  extensions: string[];
 }
 
 /** Content types a binding accepts (the SDK servers' own rules), charset utf-8 or none. */
@@ -241,7 +247,7 @@ async function rest(io: Io, version: A2aVersion, route: string): Promise<void> {
 /** Gates 1–3 for one described call, then the answer: refused here, handed to a hook, or forwarded. */
 async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: string | undefined, method: string, notification: boolean): Promise<void> {
   const { ctx, res, snap, source, hooks } = io;
-  const d = describeA2a(source.name, call, { skillFrom: source.a2a!.skillFrom, text: cedarReadsText(snap.gates.cedar) });
+  const d = describeA2a(source.name, { ...call, extensions: io.extensions }, { skillFrom: source.a2a!.skillFrom, text: cedarReadsText(snap.gates.cedar) });
   if (!d.ok) {
     ctx.messages = [{ method: cut(call.method), kind: notification ? 'notification' : 'request', decision: 'invalid', reason: d.reason }];
     if (d.error === 'method')
