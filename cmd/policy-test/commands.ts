@@ -265,7 +265,12 @@ export function explainCommand(args: string[]): Promise<number> {
         ...messageOf(spec),
         now,
       });
-      process.stdout.write(format === 'json' ? `${JSON.stringify(e, null, 2)}\n` : `${formatExplanation(e)}\n`);
+      // The config's warnings beside the trace: JSON gets them as a member, text on stderr (stdout stays the trace).
+      if (format === 'json') process.stdout.write(`${JSON.stringify({ ...e, warnings: target.warnings }, null, 2)}\n`);
+      else {
+        process.stdout.write(`${formatExplanation(e)}\n`);
+        for (const w of target.warnings) process.stderr.write(`warning: ${w}\n`);
+      }
       return 0;
     } finally {
       target.close();
