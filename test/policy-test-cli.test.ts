@@ -147,6 +147,11 @@ test('config warnings: explain shows them (stderr; -o json as "warnings"), valid
   const json = await cli(['explain', '--config', config, '--method', 'SendMessage', '--params', '{"message":{"parts":[]}}', '-o', 'json']);
   expect(json.code).toBe(0);
   expect(JSON.parse(json.out).warnings).toEqual([expect.stringContaining(warning)]);
+  // An A2A call by --a2a: no params to write, the version and binding's shape is built.
+  const a2a = await cli(['explain', '--config', config, '--a2a', '{"version":"0.3","text":"hi","metadata":{"n":1}}', '-o', 'json']);
+  expect(JSON.parse(a2a.out)).toMatchObject({ method: 'SendMessage', outcome: { decision: 'deny', rule: 'refunds', error: { code: -32053 } } });
+  const rest = await cli(['explain', '--config', config, '--a2a', '{"binding":"rest"}']);
+  expect(rest.out).toContain('source "billing" has no HTTP+JSON (a2a.rest) interface');
   const validate = await cli(['validate', '--config', config]);
   expect(validate.code).toBe(0);
   expect(validate.err).toContain(`${config}: warning: ${warning}`);

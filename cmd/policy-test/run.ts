@@ -93,7 +93,8 @@ export function unmet(c: PolicyTestCase, e: Explanation, governancePolicy: strin
   if (c.channel !== undefined && o.channel !== c.channel) out.push(`expected approval channel ${c.channel}, got ${o.channel ?? 'none'}`);
   if (c.timeout !== undefined && o.timeoutMs !== parseDuration(c.timeout))
     out.push(`expected approval timeout ${c.timeout}, got ${o.timeoutMs === undefined ? 'none' : formatDuration(o.timeoutMs)}`);
-  if (c.error !== undefined && o.error?.code !== ERRORS[c.error].code)
+  // By name: an A2A call gets the same error under its A2A code (DENIED_BY_POLICY is -32054 there).
+  if (c.error !== undefined && o.error?.name !== c.error && o.error?.code !== ERRORS[c.error].code)
     out.push(`expected error ${c.error} (${ERRORS[c.error].code}), got ${o.error ? `${o.error.name ?? ''} (${o.error.code})`.trim() : 'none'}`);
   if (c.governancePolicy !== undefined && governancePolicy !== c.governancePolicy)
     out.push(`expected GovernancePolicy ${c.governancePolicy}, selected ${governancePolicy ?? 'none'}`);
