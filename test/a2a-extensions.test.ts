@@ -9,17 +9,10 @@ import { startTestSidecar, type TestSidecar } from './support/sidecar.js';
 const TRACED = 'https://ext.example/traced/v1';
 const FORBIDDEN = 'https://ext.example/unsafe-tools/v1';
 
-const config = (agents: { name: string; url: string }[]) => `
+const config = (agent1: string, agent03: string) => `
 sources:
-${agents
-  .map(
-    (a) => `  - name: ${a.name}
-    protocol: a2a
-    url: ${a.url}
-    a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest }
-`,
-  )
-  .join('')}
+  - { name: agent1, protocol: a2a, url: "${agent1}", a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest } }
+  - { name: agent03, protocol: a2a, url: "${agent03}", a2a: { jsonrpc: /a2a/jsonrpc, rest: /a2a/rest } }
 defaultAction: policy
 cedar:
   policies: |
@@ -34,12 +27,7 @@ let tg: TestSidecar;
 beforeAll(async () => {
   a1 = await startA2aAgent({ sdk: '1.3.0' });
   a03 = await startA2aAgent({ sdk: '0.3.14' });
-  tg = await startTestSidecar(
-    config([
-      { name: 'agent1', url: a1.base },
-      { name: 'agent03', url: a03.base },
-    ]),
-  );
+  tg = await startTestSidecar(config(a1.base, a03.base));
 });
 afterAll(async () => {
   await tg?.close();
