@@ -152,6 +152,11 @@ test('config warnings: explain shows them (stderr; -o json as "warnings"), valid
   expect(JSON.parse(a2a.out)).toMatchObject({ method: 'SendMessage', outcome: { decision: 'deny', rule: 'refunds', error: { code: -32053 } } });
   const rest = await cli(['explain', '--config', config, '--a2a', '{"binding":"rest"}']);
   expect(rest.out).toContain('source "billing" has no HTTP+JSON (a2a.rest) interface');
+  // thoughtgate test prints them under the file, and passes.
+  writeFileSync(join(dir, 'a.test.yaml'), 'config: thoughtgate.yaml\ncases:\n  - { a2a: { text: hi }, expect: deny, rule: refunds }\n');
+  const tested = await cli(['test', join(dir, 'a.test.yaml')]);
+  expect(tested.code).toBe(0);
+  expect(tested.out).toContain(`  ‼ warning: ${config}: ${warning}`);
   const validate = await cli(['validate', '--config', config]);
   expect(validate.code).toBe(0);
   expect(validate.err).toContain(`${config}: warning: ${warning}`);

@@ -22,7 +22,8 @@ export interface CaseResult {
 }
 
 export type FileResult =
-  | { file: string; kind: 'ran'; target: string; cases: CaseResult[]; durationMs: number }
+  /** `warnings`: the config's (policy/config/warnings.ts); they do not fail the file. */
+  | { file: string; kind: 'ran'; target: string; warnings: string[]; cases: CaseResult[]; durationMs: number }
   /** The thing under test is invalid (a config the sidecar would refuse, a policy the operator would mark Invalid): a failure. */
   | { file: string; kind: 'invalid-target'; errors: string[]; durationMs: number }
   /** The test file (or a file it names) cannot be read or is not a valid test file: a file error. */
@@ -149,7 +150,7 @@ export async function runTestFile(file: string, now: () => Date = () => new Date
         durationMs: performance.now() - begun,
       };
     });
-    return { file, kind: 'ran', target: target.description, cases, durationMs: ms() };
+    return { file, kind: 'ran', target: target.description, warnings: target.warnings, cases, durationMs: ms() };
   } finally {
     target.close();
   }
