@@ -471,10 +471,11 @@ async function validate(args: string[]): Promise<number> {
   }
   const path = (v.config as string | undefined) ?? process.env[ENV.config];
   if (!path) throw new UsageError('thoughtgate validate: pass --config <file>');
-  const [{ loadInitial }, { compileSnapshot }, { resolveIdentity }] = await Promise.all([
+  const [{ loadInitial }, { compileSnapshot }, { resolveIdentity }, { configWarnings }] = await Promise.all([
     import('./sidecar/providers/file.js'),
     import('./sidecar/snapshot.js'),
     import('./sidecar/config/podinfo.js'),
+    import('./policy/config/warnings.js'),
   ]);
   const r = await loadInitial(path, process.env);
   if (!r.ok) {
@@ -488,6 +489,8 @@ async function validate(args: string[]): Promise<number> {
     return 1;
   }
   process.stdout.write(`${path}: valid (hash ${r.hash}, ${doc.sources.length} sources, ${doc.rules.length} rules)\n`);
+  // Valid but probably not meant (policy/config/warnings.ts): the sidecar logs the same on load.
+  for (const w of configWarnings(doc)) process.stderr.write(`${path}: warning: ${w}\n`);
   return 0;
 }
 

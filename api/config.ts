@@ -548,7 +548,17 @@ export const RateLimitMatchSchema = strict({
   tool: GlobList.optional(),
   resource: ResourceGlobList.optional(),
   prompt: GlobList.optional(),
-}).superRefine(oneTargetKind('a rate limit'));
+  /** A2A: the skill a message names (a2a.skillFrom); a message naming none does not match. */
+  skill: GlobList.optional(),
+  /** A2A methods, in either generation's spelling (message/send matches SendMessage), as in rules. */
+  method: GlobList.optional(),
+})
+  .superRefine(oneTargetKind('a rate limit'))
+  .superRefine((m, ctx) => {
+    // A limit naming a method or a skill counts A2A calls; tool/resource/prompt are MCP's.
+    if (m.method !== undefined && (m.tool !== undefined || m.resource !== undefined || m.prompt !== undefined))
+      ctx.addIssue({ code: 'custom', message: 'a rate limit with method counts A2A calls: it cannot name a tool, resource or prompt' });
+  });
 /**
  * A rate limit (docs/configuration.md, `rateLimits`): a token bucket per (limit, source) in this
  * sidecar, or with `per: target` per (limit, source, tool or resource or prompt). Every matching
@@ -600,7 +610,7 @@ export const policyFields = {
   limits: LimitsSchema.default(LIMITS_DEFAULTS),
   server: ServerSchema.default(SERVER_DEFAULTS),
   approvals: ApprovalsSchema.default(APPROVALS_DEFAULTS),
-  /** Token buckets for tools/call, resources/read and prompts/get that gates 1–3 forward. */
+  /** Token buckets for tools/call, resources/read and prompts/get (and A2A calls, by method or skill) that gates 1–3 forward. */
   rateLimits: z.array(RateLimitSchema).max(256).default([]),
   /** Sidecar-wide A2A settings. No default in the schema, so a policy written before the field renders (and hashes) as it did. */
   a2a: A2aSettingsSchema.optional(),

@@ -28,6 +28,36 @@ export const IdentityOverrideSchema = z.strictObject({
 });
 export type IdentityOverride = z.infer<typeof IdentityOverrideSchema>;
 
+/**
+ * An A2A call as a case describes it (the source must be an A2A agent): the sidecar's own reading
+ * (describeA2a) sees the message built from these in the version and binding's wire shape.
+ */
+export const A2aCallSchema = z.strictObject({
+  /** Default: told by the method's spelling (message/send is 0.3), else 1.0. */
+  version: z.enum(['0.3', '1.0']).optional(),
+  /** Default jsonrpc. */
+  binding: z.enum(['jsonrpc', 'rest']).optional(),
+  /** Put where the source's a2a.skillFrom reads it. */
+  skill: z.string().min(1).optional(),
+  /** The message's metadata. */
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  /** The request's own metadata (params.metadata). */
+  requestMetadata: z.record(z.string(), z.unknown()).optional(),
+  /** One text part. */
+  text: z.string().optional(),
+  /** The parts as sent, in the version and binding's shape (instead of text). */
+  parts: z.array(z.unknown()).optional(),
+  /** 1.0: the tenant. */
+  tenant: z.string().min(1).optional(),
+  /** The task a task method (GetTask, CancelTask…) or a continued message names. */
+  taskId: z.string().min(1).optional(),
+  /** The A2A-Extensions header: the extension URIs asked for. */
+  extensions: z.array(z.string()).optional(),
+});
+export type A2aCallSpec = z.infer<typeof A2aCallSchema>;
+/** What a2a may say beside `params` (the rest is in params). */
+const A2A_WITH_PARAMS = new Set(['version', 'binding', 'extensions']);
+
 const Time = z.iso.datetime({ offset: true, error: 'expected an RFC 3339 time, e.g. 2026-12-24T09:00:00Z' });
 
 export const PolicyTestCaseSchema = z
@@ -45,6 +75,8 @@ export const PolicyTestCaseSchema = z
     arguments: z.unknown().optional(),
     /** The message's params as sent, instead of tool/resource/prompt/arguments (any method). */
     params: z.unknown().optional(),
+    /** An A2A call (default method SendMessage): its version, binding, skill, message… */
+    a2a: A2aCallSchema.optional(),
     /** The time Cedar sees (context.time); default the file's, else now. */
     time: Time.optional(),
     expect: z.enum(EXPECTED_DECISIONS, { error: `expected one of ${EXPECTED_DECISIONS.join(', ')}` }),
@@ -71,8 +103,21 @@ export const PolicyTestCaseSchema = z
       for (const k of [...targets, ...(c.arguments !== undefined ? ['arguments' as const] : [])])
         ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" and "params" exclude each other: params is the message's params as sent` });
       if (c.method === undefined) ctx.addIssue({ code: 'custom', path: ['params'], message: 'with "params", name the "method"' });
-    } else if (targets.length === 0 && c.method === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['expect'], message: 'name a tool, resource or prompt, or a method' });
+    } else if (targets.length === 0 && c.method === undefined && c.a2a === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['expect'], message: 'name a tool, resource or prompt, a method, or an a2a call' });
+    }
+    if (c.a2a !== undefined) {
+      for (const k of [...targets, ...(c.arguments !== undefined ? ['arguments' as const] : [])])
+        ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" is MCP's: an a2a call names a skill, metadata and parts` });
+      if (c.a2a.text !== undefined && c.a2a.parts !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['a2a', 'parts'], message: '"text" and "parts" exclude each other' });
+      if (c.params !== undefined)
+        for (const k of Object.keys(c.a2a).filter((k) => !A2A_WITH_PARAMS.has(k)))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['a2a', k],
+            message: `with "params", a2a may only say ${[...A2A_WITH_PARAMS].join(', ')}: "${k}" is in params`,
+          });
     }
     const only = (key: 'channel' | 'timeout' | 'error', decision: ExpectedDecision) => {
       if (c[key] !== undefined && c.expect !== decision) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" applies only to expect: ${decision}` });

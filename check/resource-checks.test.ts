@@ -47,6 +47,17 @@ describe('policies', () => {
   test('Valid, reconciled, Ready and rendered at its generation and hash', () => {
     expect(checkPolicy(policy('a', 'p'), cms)).toMatchObject({ id: 'policies/a/p', status: 'ok' });
   });
+  test("in force with config warnings (the operator's Warnings condition): a warning naming them", () => {
+    const p = policy('a', 'p');
+    p.status!.conditions = [
+      ...p.status!.conditions!,
+      { type: 'Warnings', status: 'True', reason: 'ConfigWarnings', message: 'refunds: match.method covers SendMessage but not SendStreamingMessage' },
+    ];
+    expect(checkPolicy(p, cms)).toMatchObject({
+      status: 'warn',
+      message: 'GovernancePolicy a/p is in force with warnings: refunds: match.method covers SendMessage but not SendStreamingMessage',
+    });
+  });
   test('each way a policy is not in force fails with its reason', () => {
     const cases: Array<[Custom, ConfigMap[], string]> = [
       [policy('a', 'p', { valid: 'False', validMessage: 'cedar: parse error at 1:5' }), cms, 'is invalid: cedar: parse error at 1:5'],

@@ -120,6 +120,16 @@ export function checkPolicy(p: Custom, configMaps: ConfigMap[]): CheckResult {
       message: `${where} holds ${p.metadata.name} at generation ${entry.generation} hash ${entry.hash}, the policy says generation ${gen} hash ${hash}`,
       hint: repair,
     };
+  // In force, but the operator found something that probably does not mean what was written.
+  const warnings = cond(p, 'Warnings');
+  if (warnings?.status === 'True')
+    return {
+      id,
+      group,
+      status: 'warn',
+      message: `GovernancePolicy ${key(p)} is in force with warnings: ${warnings.message ?? warnings.reason}`,
+      hint: `each names the rule, limit or Cedar policy to look at; ${describe}`,
+    };
   return { id, group, status: 'ok', message: `${key(p)} Valid and rendered (generation ${gen}, hash ${hash?.slice(0, 12)})` };
 }
 

@@ -199,4 +199,30 @@ describe('cedar.json', () => {
     const next = plan([{ ...bad, metadata: { ...bad.metadata, generation: 2 } }], cm);
     expect(next.actions.some((a) => a.do === 'apply-configmap')).toBe(false);
   });
+
+  test('config warnings: a Warnings condition and one Warning event while they change; gone with them, nothing written when steady', () => {
+    const warned = {
+      sources: [{ name: 'billing', protocol: 'a2a', url: 'https://billing.example', a2a: { jsonrpc: '/rpc' } }],
+      rules: [{ name: 'refunds', match: { method: 'SendMessage' }, action: 'deny' }],
+      defaultAction: 'forward',
+    };
+    const first = gp('a2a', { spec: warned });
+    const p1 = plan([first]);
+    expect(kinds(p1.actions)).toEqual(['apply-configmap', 'status a2a', 'event ConfigWarnings', 'event Rendered']);
+    const w1 = written(first, p1.actions);
+    expect(w1.status!.conditions!.find((c) => c.type === 'Warnings')).toMatchObject({
+      status: 'True',
+      reason: 'ConfigWarnings',
+      message: expect.stringMatching(/^refunds: match.method covers SendMessage but not SendStreamingMessage/),
+    });
+    const ev = p1.actions.find((a) => a.do === 'event' && a.reason === 'ConfigWarnings');
+    expect(ev).toMatchObject({ type: 'Warning', message: expect.stringMatching(/^generation 1: refunds: /) });
+    // Reconciled again unchanged: nothing to write, no second event.
+    expect(plan([w1], applied(p1.actions)).actions).toEqual([]);
+    // Fixed: the condition goes, no warning event.
+    const fixed = { ...w1, metadata: { ...w1.metadata, generation: 2 }, spec: { ...warned, rules: [{ match: { method: 'Send*' }, action: 'deny' }] } };
+    const p2 = plan([fixed], applied(p1.actions));
+    expect(kinds(p2.actions)).toEqual(['apply-configmap', 'status a2a', 'event Rendered']);
+    expect(written(fixed, p2.actions).status!.conditions!.map((c) => c.type)).toEqual(['Valid', 'Ready']);
+  });
 });

@@ -146,6 +146,15 @@ export function planPolicyStatus(p: KubeObject, v: Validity & { servingGeneratio
         },
     now,
   );
+  // Warnings only while there are some: a policy without any keeps the status it had.
+  const warningText = v.valid && v.warnings ? v.warnings.join('; ') : '';
+  if (warningText)
+    conditions = setCondition(
+      conditions,
+      { type: 'Warnings', status: 'True', reason: 'ConfigWarnings', message: truncate(warningText), observedGeneration: generation },
+      now,
+    );
+  else if (v.valid) conditions = conditions.filter((c) => c.type !== 'Warnings');
   const status: PolicyStatus = {
     observedGeneration: generation,
     conditions,
@@ -161,6 +170,9 @@ export function planPolicyStatus(p: KubeObject, v: Validity & { servingGeneratio
   if (JSON.stringify(status) === JSON.stringify(before)) return [];
   const actions: PolicyAction[] = [{ do: 'write-status', policy: p, status }];
   const prevValid = prev.conditions?.find((c) => c.type === 'Valid');
+  const prevWarnings = prev.conditions?.find((c) => c.type === 'Warnings');
+  if (warningText && prevWarnings?.message !== truncate(warningText))
+    actions.push({ do: 'event', policy: p, type: 'Warning', reason: 'ConfigWarnings', message: truncate(`generation ${generation}: ${warningText}`) });
   if (!v.valid && (prevValid?.status !== 'False' || prevValid.message !== truncate(errorText))) {
     actions.push({
       do: 'event',

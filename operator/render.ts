@@ -20,6 +20,7 @@ import { compilePolicies } from '../policy/cedar/policies.js';
 import { canonicalJson } from '../api/canonical.js';
 import { configHash } from '../policy/config/load.js';
 import { substituteForValidation } from '../policy/config/env.js';
+import { configWarnings } from '../policy/config/warnings.js';
 
 export interface PolicyObject {
   metadata: { name: string; namespace: string; generation?: number; uid?: string };
@@ -27,7 +28,8 @@ export interface PolicyObject {
 }
 
 /** `cedar`: spec.cedar.policies as parsed, for the ConfigMap's cedar.json. */
-export type Validity = { valid: true; rendered: RenderedPolicy; cedar?: RenderedCedar } | { valid: false; errors: string[] };
+/** `warnings`: what loads but probably does not mean what was written (policy/config/warnings.ts); absent when none. */
+export type Validity = { valid: true; rendered: RenderedPolicy; cedar?: RenderedCedar; warnings?: string[] } | { valid: false; errors: string[] };
 
 export interface RenderResult {
   /** Null when the namespace has nothing to render: the ConfigMap should not exist. */
@@ -83,7 +85,8 @@ export function validatePolicy(obj: PolicyObject, channels: ReadonlySet<string>)
     hash: configHash({ priority, podSelector: podSelector ?? null, spec, ...(cedar ? { cedar } : {}) }),
     spec,
   };
-  return cedar ? { valid: true, rendered, cedar } : { valid: true, rendered };
+  const warnings = configWarnings(doc);
+  return { valid: true, rendered, ...(cedar ? { cedar } : {}), ...(warnings.length > 0 ? { warnings } : {}) };
 }
 
 /**

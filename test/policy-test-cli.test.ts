@@ -128,6 +128,40 @@ test('explain prints the trace; exit 0 whatever the decision, 1 for an invalid c
   expect((await cli(['explain', '--config', join(EXAMPLES, 'nope.yaml'), '--tool', 'a'])).code).toBe(2);
 });
 
+test('config warnings: explain shows them (stderr; -o json as "warnings"), validate too; the exit status stays 0', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tg-policy-cli-'));
+  const config = join(dir, 'thoughtgate.yaml');
+  writeFileSync(
+    config,
+    [
+      'sources: [{ name: billing, protocol: a2a, url: "https://billing.example", a2a: { jsonrpc: /rpc } }]',
+      'rules: [{ name: refunds, match: { method: SendMessage }, action: deny }]',
+      'defaultAction: forward',
+      '',
+    ].join('\n'),
+  );
+  const warning = 'refunds: match.method covers SendMessage but not SendStreamingMessage';
+  const text = await cli(['explain', '--config', config, '--method', 'SendMessage', '--params', '{"message":{"parts":[]}}']);
+  expect(text.code).toBe(0);
+  expect(text.err).toBe(`warning: ${config}: ${warning}: the same message sent streaming does not match this rule (name both unless that is meant)\n`);
+  const json = await cli(['explain', '--config', config, '--method', 'SendMessage', '--params', '{"message":{"parts":[]}}', '-o', 'json']);
+  expect(json.code).toBe(0);
+  expect(JSON.parse(json.out).warnings).toEqual([expect.stringContaining(warning)]);
+  // An A2A call by --a2a: no params to write, the version and binding's shape is built.
+  const a2a = await cli(['explain', '--config', config, '--a2a', '{"version":"0.3","text":"hi","metadata":{"n":1}}', '-o', 'json']);
+  expect(JSON.parse(a2a.out)).toMatchObject({ method: 'SendMessage', outcome: { decision: 'deny', rule: 'refunds', error: { code: -32053 } } });
+  const rest = await cli(['explain', '--config', config, '--a2a', '{"binding":"rest"}']);
+  expect(rest.out).toContain('source "billing" has no HTTP+JSON (a2a.rest) interface');
+  // thoughtgate test prints them under the file, and passes.
+  writeFileSync(join(dir, 'a.test.yaml'), 'config: thoughtgate.yaml\ncases:\n  - { a2a: { text: hi }, expect: deny, rule: refunds }\n');
+  const tested = await cli(['test', join(dir, 'a.test.yaml')]);
+  expect(tested.code).toBe(0);
+  expect(tested.out).toContain(`  ‼ warning: ${config}: ${warning}`);
+  const validate = await cli(['validate', '--config', config]);
+  expect(validate.code).toBe(0);
+  expect(validate.err).toContain(`${config}: warning: ${warning}`);
+});
+
 test('help: both commands, and the main help lists them', async () => {
   const main = await cli(['--help']);
   expect(main.out).toMatch(/\n {2}test {10}run policy tests offline/);

@@ -4,7 +4,7 @@ import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { formatIssues } from '../../api/issues.js';
-import { IdentityOverrideSchema, type IdentityOverride } from '../../api/policy-test.js';
+import { A2aCallSchema, IdentityOverrideSchema, type IdentityOverride } from '../../api/policy-test.js';
 import { explainCall, messageOf, type CallSpec } from './explain.js';
 import { junitXml } from './junit.js';
 import { exitStatus, formatExplanation, formatRun, totals } from './report.js';
@@ -14,9 +14,10 @@ import { loadConfigTarget, loadPolicyTarget, TargetInvalid, TargetUnreadable, ty
 export const TEST_HELP = `Usage: thoughtgate test [options] <dir|file>...
 
 Runs policy tests offline, through the sidecar's own gate code: each case is
-one call (workload, source, tool/resource/prompt, arguments) and the decision
-it expects (forward, deny, hidden, approve), optionally the rule, the Cedar
-policy ids, the approval channel or the error. A directory is searched
+one call (workload, source, tool/resource/prompt, arguments; or an A2A call:
+a2a: {version, binding, skill, metadata, text or parts, tenant, taskId,
+extensions}) and the decision it expects (forward, deny, hidden, approve),
+optionally the rule, the Cedar policy ids, the approval channel or the error. A directory is searched
 recursively for *.test.yaml and *.test.yml files (not in node_modules or .git).
 Format: docs/policy-testing.md.
 
@@ -51,6 +52,9 @@ The call:
   --method <method>          default tools/call, resources/read or prompts/get
   --arguments <json>         the call's arguments
   --params <json>            the message's params as sent (instead of the above)
+  --a2a <json>               an A2A call, as a test case's a2a: (default method
+                             SendMessage), e.g. '{"skill":"refund","metadata":
+                             {"amount":5},"binding":"rest","extensions":["urn:x"]}'
   --time <RFC 3339>          the time Cedar sees (default now)
 
 The workload (default: the config's identity, or the policies' namespace):
@@ -191,6 +195,7 @@ const EXPLAIN_OPTIONS = {
   method: { type: 'string' },
   arguments: { type: 'string' },
   params: { type: 'string' },
+  a2a: { type: 'string' },
   time: { type: 'string' },
   namespace: { type: 'string' },
   'service-account': { type: 'string' },
@@ -208,7 +213,12 @@ function callFromFlags(v: ExplainFlags): { override: IdentityOverride; spec: Cal
   if (targets.length > 1) throw new Usage('thoughtgate explain: pass one of --tool, --resource, --prompt');
   if (v.params !== undefined && (targets.length > 0 || v.arguments !== undefined))
     throw new Usage('thoughtgate explain: --params replaces --tool, --resource, --prompt and --arguments');
-  if (targets.length === 0 && v.method === undefined) throw new Usage('thoughtgate explain: pass --tool, --resource, --prompt or --method');
+  if (targets.length === 0 && v.method === undefined && v.a2a === undefined)
+    throw new Usage('thoughtgate explain: pass --tool, --resource, --prompt, --method or --a2a');
+  if (v.a2a !== undefined && (targets.length > 0 || v.arguments !== undefined))
+    throw new Usage('thoughtgate explain: --a2a describes an A2A call: it replaces --tool, --resource, --prompt and --arguments');
+  const a2a = v.a2a === undefined ? undefined : A2aCallSchema.safeParse(jsonFlag(v.a2a, '--a2a'));
+  if (a2a && !a2a.success) throw new Usage(`thoughtgate explain: --a2a: ${formatIssues(a2a.error).join('; ')}`);
   const now = v.time !== undefined ? new Date(v.time) : new Date();
   if (Number.isNaN(now.getTime())) throw new Usage(`thoughtgate explain: --time is not a time: "${v.time}"`);
   const checked = IdentityOverrideSchema.safeParse({
@@ -226,6 +236,7 @@ function callFromFlags(v: ExplainFlags): { override: IdentityOverride; spec: Cal
     ...(v.prompt !== undefined ? { prompt: v.prompt } : {}),
     arguments: jsonFlag(v.arguments, '--arguments'),
     params: jsonFlag(v.params, '--params'),
+    ...(a2a ? { a2a: a2a.data! } : {}),
   };
   return { override: checked.data, spec, now };
 }
@@ -265,7 +276,12 @@ export function explainCommand(args: string[]): Promise<number> {
         ...messageOf(spec),
         now,
       });
-      process.stdout.write(format === 'json' ? `${JSON.stringify(e, null, 2)}\n` : `${formatExplanation(e)}\n`);
+      // The config's warnings beside the trace: JSON gets them as a member, text on stderr (stdout stays the trace).
+      if (format === 'json') process.stdout.write(`${JSON.stringify({ ...e, warnings: target.warnings }, null, 2)}\n`);
+      else {
+        process.stdout.write(`${formatExplanation(e)}\n`);
+        for (const w of target.warnings) process.stderr.write(`warning: ${w}\n`);
+      }
       return 0;
     } finally {
       target.close();

@@ -4,10 +4,11 @@
 import { type Expose, type Identity, type PolicyDocument, protocolOf } from '../../api/config.js';
 import { a2aCode, ERRORS, type ErrorName } from '../../api/errors.js';
 import { cedarReadsText } from '../../policy/cedar/evaluate.js';
-import { isA2aMethod } from '../../policy/gates/a2a-methods.js';
+import { canonicalA2aMethod } from '../../policy/gates/a2a-methods.js';
 import { describeA2a } from '../../policy/gates/a2a-operation.js';
 import { compileGlobs } from '../../api/glob.js';
-import type { ExpectedDecision } from '../../api/policy-test.js';
+import type { A2aCallSpec, ExpectedDecision } from '../../api/policy-test.js';
+import { a2aCallOf } from './a2a-call.js';
 import { decide, type DecisionTrace } from '../../policy/gates/decide.js';
 import { enforce, enforcementOf } from '../../policy/gates/enforcement.js';
 import { describeMessage, type TargetKind } from '../../policy/gates/operation.js';
@@ -22,6 +23,8 @@ export interface CallSpec {
   prompt?: string;
   arguments?: unknown;
   params?: unknown;
+  /** An A2A call's version, binding, skill, message… (a2a-call.ts). */
+  a2a?: A2aCallSpec;
 }
 
 export interface Call {
@@ -30,11 +33,15 @@ export interface Call {
   source?: string;
   method: string;
   params: unknown;
+  /** Set when the call is described as an A2A call (the source must be an agent). */
+  a2a?: A2aCallSpec;
   now: Date;
 }
 
 /** The method and params of the message an agent would send for `s`. */
-export function messageOf(s: CallSpec): { method: string; params: unknown } {
+export function messageOf(s: CallSpec): { method: string; params: unknown; a2a?: A2aCallSpec } {
+  // An A2A call's params are built for its source's version and binding (a2a-call.ts), unless given.
+  if (s.a2a !== undefined) return { method: s.method ?? 'SendMessage', params: s.params, a2a: s.a2a };
   if (s.params !== undefined) return { method: s.method ?? '', params: s.params };
   const args = s.arguments !== undefined ? { arguments: s.arguments } : {};
   if (s.tool !== undefined) return { method: s.method ?? 'tools/call', params: { name: s.tool, ...args } };
@@ -156,7 +163,10 @@ export function explainCall(target: Target, call: Call): Explanation {
   }
   const inputs = { ...g.snapshot.gates, visibility: source.visibility };
   const a2aSource = g.doc.sources.find((s) => s.name === source.name && protocolOf(s) === 'a2a');
-  const d = describeCall(source.name, a2aSource, call, inputs.cedar);
+  const d =
+    call.a2a !== undefined && !a2aSource
+      ? { ok: false as const, reason: `source "${source.name}" is not an A2A agent (protocol: a2a): an a2a call goes to an agent` }
+      : describeCall(source.name, a2aSource, call, inputs.cedar);
   if (!d.ok) {
     // plan.ts answers -32602 Invalid params, gate transport (A2A: -32601 for a method of no version).
     const code = 'error' in d && d.error === 'method' ? -32601 : -32602;
@@ -206,12 +216,11 @@ function describeCall(
   call: Call,
   cedar: Parameters<typeof cedarReadsText>[0],
 ): ReturnType<typeof describeA2a> | ReturnType<typeof describeMessage> {
-  if (a2aSource)
-    return describeA2a(
-      sourceName,
-      { version: isA2aMethod(call.method) ? '1.0' : '0.3', binding: 'jsonrpc', method: call.method, params: call.params },
-      { skillFrom: a2aSource.a2a?.skillFrom, text: cedarReadsText(cedar) },
-    );
+  if (a2aSource) {
+    const built = a2aCallOf(call.method, call.params, call.a2a ?? {}, a2aSource);
+    if (!built.ok) return { ok: false, error: 'method', reason: built.reason };
+    return describeA2a(sourceName, built.call, { skillFrom: a2aSource.a2a?.skillFrom, text: cedarReadsText(cedar) });
+  }
   const raw = JSON.stringify({ jsonrpc: '2.0', id: 1, method: call.method, params: call.params });
   return describeMessage(sourceName, { method: call.method, params: call.params, raw });
 }
@@ -238,6 +247,7 @@ function decorateOutcome(
     else Object.assign(o, { timeoutMs: g.snapshot.approvals.defaultTimeoutMs, timeoutFrom: 'approvals.defaultTimeout' });
     // Decided by gate 4 after gates 1–3 (plan.ts, approvals/): said here, not decided.
     if (!g.approvals) o.approvalUnavailable = 'this config has no approvalChannels: the sidecar answers -32006 APPROVAL_UNAVAILABLE';
-    else if (call.method !== 'tools/call') o.approvalUnavailable = 'only tools/call can be approved: the sidecar answers -32006 APPROVAL_UNAVAILABLE';
+    else if (a2a ? !/^(SendMessage|SendStreamingMessage)$/.test(canonicalA2aMethod(call.method) ?? '') : call.method !== 'tools/call')
+      o.approvalUnavailable = `only ${a2a ? 'SendMessage and SendStreamingMessage' : 'tools/call'} can be approved: the sidecar answers -32006 APPROVAL_UNAVAILABLE`;
   }
 }

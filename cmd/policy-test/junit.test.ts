@@ -24,6 +24,7 @@ const results: FileResult[] = [
     file: 'a & b.test.yaml',
     kind: 'ran',
     target: 'config c.yaml',
+    warnings: [],
     durationMs: 12,
     cases: [
       { name: 'fine', at: 'a:1:1', passed: true, failures: [], explanation: explanation(), durationMs: 1 },

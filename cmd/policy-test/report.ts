@@ -106,6 +106,7 @@ export function formatRun(results: readonly FileResult[]): string {
     }
     const failed = r.cases.filter((c) => !c.passed).length;
     out.push(`${failed ? 'FAIL' : 'PASS'}  ${r.file} (${r.cases.length} cases, ${r.target})`);
+    out.push(...r.warnings.map((w) => `  ‼ warning: ${w}`));
     for (const c of r.cases) {
       if (c.passed) {
         out.push(`  ✔ ${c.name}`);

@@ -67,7 +67,7 @@ cases:
       'D/a.test.yaml:4:13: cases[0].expect: expected one of forward, deny, hidden, approve',
       'D/a.test.yaml:7:14: cases[1].channel: "channel" applies only to expect: approve',
       'D/a.test.yaml:8:5: cases[1]: Unrecognized key: "colour"',
-      'D/a.test.yaml:9:13: cases[2].expect: name a tool, resource or prompt, or a method',
+      'D/a.test.yaml:9:13: cases[2].expect: name a tool, resource or prompt, a method, or an a2a call',
       expect.stringMatching(/^D\/a\.test\.yaml:12:12: cases\[3\]\.error: unknown error "NOT_A_CODE"/),
     ]);
   });
@@ -295,5 +295,111 @@ cases:
       [true, []],
     ]);
     expect(cases[0]!.explanation.identity).toEqual({ namespace: 'ns', serviceAccount: 'default', pod: 'test', labels: {} });
+  });
+});
+
+describe('A2A cases', () => {
+  const AGENT = `
+sources:
+  - name: billing
+    protocol: a2a
+    url: http://127.0.0.1:1
+    a2a: { jsonrpc: /rpc, rest: /rest, skillFrom: metadata.skill }
+  - name: files
+    url: http://127.0.0.1:1/mcp
+rules:
+  - name: refunds-by-policy
+    match: { source: billing, skill: "refund*" }
+    action: policy
+  - name: no-cancel
+    match: { method: CancelTask }
+    action: deny
+  - name: status
+    match: { source: billing, skill: status }
+    action: approve
+    approval: { channel: finance }
+defaultAction: forward
+approvalChannels: [{ name: finance, slack: { channel: C1, tokenEnv: SLACK_TOKEN }, approvers: { users: [U1] } }]
+cedar:
+  policies: |
+    @id("small") permit(principal, action in [ThoughtGate::Action::"SendMessage", ThoughtGate::Action::"SendStreamingMessage"], resource == ThoughtGate::Agent::"billing")
+      when { context.metadata has amount && context.metadata.amount < 100 && context.version == "1.0" && context.binding == "rest" && context.tenant == "acme" };
+    @id("no-unsafe") forbid(principal, action, resource is ThoughtGate::Agent) when { context.extensions.contains("urn:unsafe") };
+    @id("no-pdf") forbid(principal, action, resource is ThoughtGate::Agent) when { context.partKinds.contains("url") };
+`;
+
+  test('a case names the skill, version, binding, tenant, extensions, metadata and parts of an A2A call', async () => {
+    const d = dir({
+      'c.yaml': AGENT,
+      'a.test.yaml': `config: c.yaml
+source: billing
+cases:
+  - name: a small refund over 1.0 HTTP+JSON for acme
+    a2a: { version: "1.0", binding: rest, tenant: acme, skill: refund, metadata: { amount: 5 }, text: refund order 7 }
+    expect: forward
+    cedarPolicies: [small]
+  - name: the same over JSON-RPC is not permitted (the policy asks for rest)
+    a2a: { version: "1.0", tenant: acme, skill: refund, metadata: { amount: 5 } }
+    expect: deny
+    error: DENIED_BY_POLICY
+  - name: a forbidden extension
+    a2a: { version: "1.0", binding: rest, tenant: acme, skill: refund, metadata: { amount: 5 }, extensions: ["urn:unsafe"] }
+    expect: deny
+    cedarPolicies: [no-unsafe]
+  - name: a url part in 0.3 JSON-RPC's shape
+    method: message/send
+    a2a: { skill: refund-big, parts: [{ kind: file, file: { uri: "https://x.example/a.pdf" } }] }
+    expect: deny
+    cedarPolicies: [no-pdf]
+  - name: cancel in 0.3 HTTP+JSON, by task id
+    method: tasks/cancel
+    a2a: { binding: rest, taskId: t-1 }
+    expect: deny
+    rule: no-cancel
+  - name: the status skill needs approval, streaming too
+    method: SendStreamingMessage
+    a2a: { skill: status }
+    expect: approve
+    channel: finance
+`,
+    });
+    const cases = ran(await runTestFile(join(d, 'a.test.yaml')));
+    expect(cases.map((c) => [c.name, c.failures])).toEqual(cases.map((c) => [c.name, []]));
+    expect(cases[0]!.explanation).toMatchObject({ method: 'SendMessage', target: { kind: 'skill', decided: 'refund' } });
+    expect(cases[5]!.explanation.outcome.approvalUnavailable).toBeUndefined();
+  });
+
+  test('what an A2A case cannot mean is an error, before or at the gates', async () => {
+    const d = dir({
+      'c.yaml': AGENT,
+      'bad.test.yaml': `config: c.yaml
+cases:
+  - { a2a: { text: a, parts: [] }, source: billing, expect: forward }
+  - { a2a: { skill: a }, tool: x, expect: forward }
+  - { a2a: { skill: a }, method: SendMessage, params: {}, expect: forward }
+`,
+      'gates.test.yaml': `config: c.yaml
+cases:
+  - { a2a: { skill: refund }, source: files, expect: deny }
+  - { a2a: { version: "0.3", tenant: acme }, source: billing, expect: deny }
+  - { a2a: { extensions: ["not a uri"] }, source: billing, expect: deny }
+  - { method: GetTask, a2a: { skill: refund }, source: billing, expect: deny }
+`,
+    });
+    const bad = await readTestFile(join(d, 'bad.test.yaml'));
+    expect(bad.ok ? [] : bad.errors.map((e) => e.replace(d, 'D'))).toEqual([
+      expect.stringMatching(/cases\[0\]\.a2a\.parts: "text" and "parts" exclude each other/),
+      expect.stringMatching(/cases\[1\]\.tool: "tool" is MCP's/),
+      expect.stringMatching(/cases\[2\]\.a2a\.skill: with "params", a2a may only say version, binding, extensions/),
+    ]);
+    const cases = ran(await runTestFile(join(d, 'gates.test.yaml')));
+    expect(cases.map((c) => c.explanation.outcome.reason)).toEqual([
+      'source "files" is not an A2A agent (protocol: a2a): an a2a call goes to an agent',
+      'a tenant is A2A 1.0 only',
+      expect.stringContaining('is not an extension URI'),
+      'GetTask carries no message: skill, text, parts and metadata go with SendMessage or SendStreamingMessage',
+    ]);
+    // A test expecting a denial does not pass on a call that never reached the gates.
+    expect(cases.map((c) => c.failures.at(-1))).toEqual(cases.map((c) => `the call never reached the gates: ${c.explanation.outcome.reason}`));
   });
 });

@@ -22,7 +22,8 @@ export interface CaseResult {
 }
 
 export type FileResult =
-  | { file: string; kind: 'ran'; target: string; cases: CaseResult[]; durationMs: number }
+  /** `warnings`: the config's (policy/config/warnings.ts); they do not fail the file. */
+  | { file: string; kind: 'ran'; target: string; warnings: string[]; cases: CaseResult[]; durationMs: number }
   /** The thing under test is invalid (a config the sidecar would refuse, a policy the operator would mark Invalid): a failure. */
   | { file: string; kind: 'invalid-target'; errors: string[]; durationMs: number }
   /** The test file (or a file it names) cannot be read or is not a valid test file: a file error. */
@@ -93,7 +94,8 @@ export function unmet(c: PolicyTestCase, e: Explanation, governancePolicy: strin
   if (c.channel !== undefined && o.channel !== c.channel) out.push(`expected approval channel ${c.channel}, got ${o.channel ?? 'none'}`);
   if (c.timeout !== undefined && o.timeoutMs !== parseDuration(c.timeout))
     out.push(`expected approval timeout ${c.timeout}, got ${o.timeoutMs === undefined ? 'none' : formatDuration(o.timeoutMs)}`);
-  if (c.error !== undefined && o.error?.code !== ERRORS[c.error].code)
+  // By name: an A2A call gets the same error under its A2A code (DENIED_BY_POLICY is -32054 there).
+  if (c.error !== undefined && o.error?.name !== c.error && o.error?.code !== ERRORS[c.error].code)
     out.push(`expected error ${c.error} (${ERRORS[c.error].code}), got ${o.error ? `${o.error.name ?? ''} (${o.error.code})`.trim() : 'none'}`);
   if (c.governancePolicy !== undefined && governancePolicy !== c.governancePolicy)
     out.push(`expected GovernancePolicy ${c.governancePolicy}, selected ${governancePolicy ?? 'none'}`);
@@ -148,7 +150,7 @@ export async function runTestFile(file: string, now: () => Date = () => new Date
         durationMs: performance.now() - begun,
       };
     });
-    return { file, kind: 'ran', target: target.description, cases, durationMs: ms() };
+    return { file, kind: 'ran', target: target.description, warnings: target.warnings, cases, durationMs: ms() };
   } finally {
     target.close();
   }

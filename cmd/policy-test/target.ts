@@ -9,6 +9,7 @@ import { API_VERSION, CONFIGMAP_CEDAR_KEY, CONFIGMAP_KEY, CONFIGMAP_NAME } from 
 import { parseDuration } from '../../api/duration.js';
 import type { Env } from '../../policy/config/env.js';
 import { describeFsError, parseConfigText } from '../../policy/config/load.js';
+import { configWarnings } from '../../policy/config/warnings.js';
 import { renderNamespace, type PolicyObject } from '../../operator/render.js';
 import { standaloneIdentity } from '../../sidecar/config/podinfo.js';
 import { evaluateConfigMap } from '../../sidecar/providers/configmap.js';
@@ -39,6 +40,8 @@ export interface Target {
   defaultIdentity: Identity;
   /** Cluster: the only namespace whose workloads these policies govern. */
   namespace?: string;
+  /** What loads but probably does not mean what was written (policy/config/warnings.ts), each naming its file or policy. */
+  warnings: string[];
   governing(identity: Identity): Governing;
   /** Releases the compiled Cedar policy sets. */
   close(): void;
@@ -84,6 +87,7 @@ export async function loadConfigTarget(path: string, env: Env): Promise<Target> 
   return {
     description: `config ${path} (hash ${r.hash})`,
     defaultIdentity,
+    warnings: configWarnings(doc).map((w) => `${path}: ${w}`),
     // The identity is data in a snapshot (gates.identity): one compile serves every workload.
     governing: (identity) => ({
       ok: true,
@@ -183,6 +187,7 @@ export async function loadPolicyTarget(paths: readonly string[], env: Env, extra
     description: `GovernancePolicies ${m.policies.map((p) => p.metadata.name).join(', ')} of namespace ${m.namespace} (rendered hash ${rendered.hash})`,
     defaultIdentity: { namespace: m.namespace, serviceAccount: 'default', pod: 'test', labels: {} },
     namespace: m.namespace,
+    warnings: [...rendered.byPolicy].flatMap(([name, v]) => (v.valid ? (v.warnings ?? []).map((w) => `GovernancePolicy ${m.namespace}/${name}: ${w}`) : [])),
     governing,
     close: () => {
       for (const g of compiled.values()) if (g.ok) g.snapshot.gates.cedar?.dispose();

@@ -191,4 +191,15 @@ describe('Cedar on A2A calls', () => {
     expect(decide(g, op(500), now)).toMatchObject({ action: 'deny', gate: 'cedar', error: 'DENIED_BY_POLICY' });
     compiled.policies.dispose();
   });
+
+  test('context.extensions: the extensions the call asks for, as a set (both engines)', () => {
+    const policy = [
+      '@id("all") permit(principal, action, resource);',
+      '@id("no-unsafe") forbid(principal, action, resource is ThoughtGate::Agent) when { context.extensions.contains("urn:unsafe") };',
+    ].join('\n');
+    const call = (extensions: string[]): CedarInput => inputOf({ ...send10({}), extensions });
+    expect(decideBoth(policy, call([]))).toMatchObject({ decision: 'allow' });
+    expect(decideBoth(policy, call(['urn:traced']))).toMatchObject({ decision: 'allow' });
+    expect(decideBoth(policy, call(['urn:traced', 'urn:unsafe']))).toMatchObject({ decision: 'deny', policies: ['no-unsafe'] });
+  });
 });

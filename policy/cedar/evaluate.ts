@@ -22,7 +22,7 @@
  *   and `source` = the source, member of its Source), context `{ protocol: "a2a", version,
  *   binding, source, method, skill, metadata, parts: [{kind, mediaType, bytes, host}], partKinds,
  *   mediaTypes, urlHosts, urlSchemes (sets: Cedar cannot quantify over parts), partCount, totalBytes, taskId, contextId,
- *   referenceTaskIds, pushUrl, pushAuth, tenant, requestMetadata (params.metadata), time }` and `text`
+ *   referenceTaskIds, pushUrl, pushAuth, tenant, requestMetadata (params.metadata), extensions (a set), time }` and `text`
  *   only when the caller collected it (cedarReadsText); `metadata` normalised as arguments are,
  *   absent strings "" (policy/gates/a2a-operation.ts).
  *

@@ -54,3 +54,13 @@ describe('cedarA2aWarnings', () => {
     expect(configWarnings(c)).toHaveLength(1);
   });
 });
+
+describe('configWarnings: rate limits', () => {
+  const limits = (...match: object[]) => ConfigFileSchema.parse({ sources: [], rateLimits: match.map((m) => ({ match: m, perMinute: 1, burst: 1 })) });
+
+  test('a limit whose method names no A2A method counts nothing; one Send method alone is skipped by the other', () => {
+    expect(configWarnings(limits({ method: 'tools/call' }))).toEqual([expect.stringMatching(/^rateLimits\[0\]: match.method names no A2A method/)]);
+    expect(configWarnings(limits({ method: 'message/send' }))).toEqual([expect.stringMatching(/covers SendMessage but not SendStreamingMessage/)]);
+    expect(configWarnings(limits({ method: ['SendMessage', 'message/stream'] }, { method: 'Send*' }, { method: 'GetTask' }, { skill: 'x' }, {}))).toEqual([]);
+  });
+});

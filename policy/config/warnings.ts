@@ -1,13 +1,45 @@
 // Warnings about a valid config: things that load and run but probably do not mean what was
 // written. Pure; the sidecar logs them on every config it takes (sidecar/providers/file.ts).
 // Today all are about A2A (issue 13).
-import type { ConfigFile } from '../../api/config.js';
-import { canonicalA2aMethod } from '../gates/a2a-methods.js';
+import type { ConfigFile, RateLimit } from '../../api/config.js';
+import { compileGlobs } from '../../api/glob.js';
+import { A2A_METHODS, a2aAliases, canonicalA2aMethod } from '../gates/a2a-methods.js';
 import { sendPairWarnings } from '../gates/rules.js';
 import { policyStarts } from '../cedar/policies.js';
 
-export function configWarnings(config: Pick<ConfigFile, 'rules' | 'cedar'>): string[] {
-  return [...sendPairWarnings(config.rules), ...(config.cedar ? cedarA2aWarnings(config.cedar.policies) : [])];
+export function configWarnings(config: Pick<ConfigFile, 'rules' | 'cedar'> & { rateLimits?: readonly RateLimit[] }): string[] {
+  return [
+    ...sendPairWarnings(config.rules),
+    ...rateLimitA2aWarnings(config.rateLimits ?? []),
+    ...(config.cedar ? cedarA2aWarnings(config.cedar.policies) : []),
+  ];
+}
+
+/**
+ * Rate limits naming a `method` count A2A calls only: one whose methods name no A2A method counts
+ * nothing (an MCP method such as tools/call, a typo); one covering one of SendMessage and
+ * SendStreamingMessage lets the same message through the other way uncounted.
+ */
+export function rateLimitA2aWarnings(limits: readonly RateLimit[]): string[] {
+  const out: string[] = [];
+  limits.forEach((l, i) => {
+    if (l.match.method === undefined) return;
+    const label = l.name ?? `rateLimits[${i}]`;
+    const g = compileGlobs(l.match.method);
+    const covers = (m: string) => g(m) || a2aAliases(m).some(g);
+    if (!A2A_METHODS.some(covers)) {
+      out.push(
+        `${label}: match.method names no A2A method, so this limit counts nothing (a limit with method counts A2A calls; MCP calls are limited by tool, resource or prompt)`,
+      );
+      return;
+    }
+    const send = covers('SendMessage');
+    if (send !== covers('SendStreamingMessage'))
+      out.push(
+        `${label}: match.method covers ${send ? 'SendMessage' : 'SendStreamingMessage'} but not ${send ? 'SendStreamingMessage' : 'SendMessage'}: the same message sent the other way is not counted (name both unless that is meant)`,
+      );
+  });
+  return out;
 }
 
 const ACTION = /Action::"((?:[^"\\]|\\.)*)"/g;

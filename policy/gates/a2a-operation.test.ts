@@ -71,6 +71,7 @@ describe('describeA2a', () => {
         pushAuth: true,
         tenant: '',
         requestMetadata: {},
+        extensions: [],
         text: 'héllo',
       },
     });

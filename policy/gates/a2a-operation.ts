@@ -21,6 +21,8 @@ export interface A2aCall {
   method: string;
   /** JSON-RPC: `params`; REST: the parsed body (undefined without one). */
   params: unknown;
+  /** The extensions the request's headers ask for, as decided (a2a-extensions.ts); none when absent. */
+  extensions?: readonly string[];
 }
 
 /** Where the agent's configuration says a skill is named (a2a.skillFrom), and whether to collect the message text. */
@@ -180,6 +182,7 @@ export function noFacts(version: A2aVersion, binding: A2aBinding): A2aFacts {
     pushAuth: false,
     tenant: '',
     requestMetadata: {},
+    extensions: [],
   };
 }
 
@@ -210,6 +213,7 @@ function describeRow(
     pushUrl: push.url,
     pushAuth: push.auth,
     tenant: fromPath.tenant ?? '',
+    extensions: [...(call.extensions ?? [])],
   };
   if (row.taskIdAt === 'path') sameTask(p, row, fromPath.taskId ?? '');
   if (call.version === '1.0') {

@@ -57,6 +57,8 @@ export interface A2aFacts {
   tenant: string;
   /** The request's own metadata (params.metadata, not the message's); {} when none. */
   requestMetadata: Record<string, unknown>;
+  /** The extensions the call asks the agent to activate (A2A-Extensions / X-A2A-Extensions, a2a-extensions.ts): distinct URIs, [] when none. */
+  extensions: string[];
   /** The text parts, data parts' string leaves and text/* raw parts decoded, joined by "\n": only when asked for (some Cedar policy reads context.text). */
   text?: string;
 }

@@ -15,6 +15,7 @@ import { decodeUtf8Strict, parseJsonRpc, parseStrictJson } from '../../lib/jsonr
 import { BodyError, readBodyBytes, readBodyText } from '../../lib/read-body.js';
 import { cedarReadsText } from '../../policy/cedar/evaluate.js';
 import { a2aVersionOf, jsonRpcMethod, type A2aRow } from '../../policy/gates/a2a-methods.js';
+import { decideExtensionHeaders } from '../../policy/gates/a2a-extensions.js';
 import { describeA2a, tenantOf, type A2aCall } from '../../policy/gates/a2a-operation.js';
 import { decide, type Decision } from '../../policy/gates/decide.js';
 import { enforce } from '../../policy/gates/enforcement.js';
@@ -123,7 +124,7 @@ export async function handleA2a(
   const ep = classifyA2a(sub, layoutOf(source.url, a2a));
   if (ep.kind === 'refused') return a2aError(ctx, res, { ...UNREAD, binding: 'rest' }, 'METHOD_NOT_FOUND', ep.reason, 'Not found');
   const binding = ep.kind === 'rest' ? 'rest' : 'jsonrpc';
-  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills, query: ep.query, base };
+  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills, query: ep.query, base, extensions: [] };
   const v = a2aVersionOf(req.headers['a2a-version'], versionParam(ep.query), a2a.versions);
   // The 1.3.0 and Python servers read only the header (absent or empty: 0.3), so the agent is always
   // told the version the gates decided on: set here whatever the client sent (absent, empty, or only
@@ -142,6 +143,10 @@ export async function handleA2a(
   req.headers['a2a-version'] = version;
   const encoding = encodingRefusal(req.headers['content-encoding']);
   if (encoding !== null) return a2aError(ctx, res, { ...UNREAD, binding, version }, 'CONTENT_TYPE_NOT_SUPPORTED', encoding);
+  // The extensions asked for are decided (context.extensions) and sent as decided: one header, the version's spelling.
+  const ext = decideExtensionHeaders(req.headers, version);
+  if (!ext.ok) return a2aError(ctx, res, { ...UNREAD, binding, version }, 'INVALID_PARAMS', ext.reason, `Invalid params: ${ext.reason}`);
+  io.extensions = ext.extensions;
   const headers = source.headers();
   if (!headers.ok) return refuseA2a(ctx, res, { ...UNREAD, binding, version }, 'CREDENTIAL_UNAVAILABLE', `source "${source.name}": ${headers.reason}`);
   ctx.upstreamPath = ep.upstreamPath;
@@ -171,6 +176,8 @@ interface Io {
   query: string;
   /** The prefix of the card's interface URLs (handleA2a's `base`). */
   base: string;
+  /** The extensions the call asks for (as forwarded; set once the headers are decided). */
+  extensions: string[];
 }
 
 /** Content types a binding accepts (the SDK servers' own rules), charset utf-8 or none. */
@@ -304,7 +311,7 @@ async function rest(io: Io, version: A2aVersion, route: string): Promise<void> {
 /** Gates 1–3 for one described call, then the answer: refused here, handed to a hook, or forwarded. */
 async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: string | undefined, method: string, notification: boolean): Promise<void> {
   const { ctx, res, snap, source, hooks } = io;
-  const d = describeA2a(source.name, call, { skillFrom: source.a2a!.skillFrom, text: cedarReadsText(snap.gates.cedar) });
+  const d = describeA2a(source.name, { ...call, extensions: io.extensions }, { skillFrom: source.a2a!.skillFrom, text: cedarReadsText(snap.gates.cedar) });
   if (!d.ok) {
     ctx.messages = [{ method: cut(call.method), kind: notification ? 'notification' : 'request', decision: 'invalid', reason: d.reason }];
     if (d.error === 'method')

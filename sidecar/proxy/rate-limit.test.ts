@@ -2,6 +2,7 @@
 // per limit whatever the name (per: limit) or one per name (per: target), all matching limits
 // applying at once, reloads, the bound on per-target buckets, and the slowest rate allowed.
 import { PolicyDocumentSchema } from '../../api/config.js';
+import { noFacts } from '../../policy/gates/a2a-operation.js';
 import type { Operation } from '../../policy/gates/operation.js';
 import { ManualClock } from '../../test/support/manual-clock.js';
 import { compileRateLimits, RateLimiter, targetKey } from './rate-limit.js';
@@ -248,7 +249,7 @@ describe('rateLimits in the config', () => {
     expect(bad([{ perMinute: 1, burst: 1, per: 'tool' }])).toContain('rateLimits.0.per');
     expect(bad([{ perMinute: 1, burst: 0 }])).toContain('rateLimits.0.burst');
     expect(bad([{ perMinute: 1, burst: 1, match: { tool: 'a', prompt: 'b' } }])).toContain('names tool and prompt');
-    expect(bad([{ perMinute: 1, burst: 1, match: { method: 'tools/call' } }])).toContain('unknown key "method"');
+    expect(bad([{ perMinute: 1, burst: 1, match: { verb: 'tools/call' } }])).toContain('unknown key "verb"');
     expect(bad([{ perMinute: 1, burst: 1, rate: 3 }])).toContain('unknown key "rate"');
     expect(bad([{ name: 'a b', perMinute: 1, burst: 1 }])).toContain('rateLimits.0.name');
     expect(
@@ -290,5 +291,50 @@ describe('hidden targets: only limits whose answer does not depend on the name',
     const madeUp = rl.take(l, call('no_such_tool'), clock.now());
     expect(hidden).toMatchObject({ rule: 'total' });
     expect(madeUp).toMatchObject({ rule: 'total', retryAfterMs: hidden!.retryAfterMs });
+  });
+});
+
+describe('RateLimiter on A2A calls', () => {
+  const a2a = (method: string, skill: string | null, source = 'billing'): Operation => ({
+    source,
+    method,
+    target: skill === null ? null : { kind: 'skill', name: skill },
+    arguments: undefined,
+    governed: true,
+    a2a: noFacts('1.0', 'jsonrpc'),
+  });
+
+  test('only limits naming a method or a skill count A2A calls, and those count no MCP call', () => {
+    const l = limits([
+      { name: 'mcp-wide', match: {}, perMinute: 1, burst: 1 },
+      { name: 'refunds', match: { source: 'billing', skill: 'refund*' }, perMinute: 1, burst: 1 },
+    ]);
+    const rl = new RateLimiter();
+    const now = 0;
+    expect(rl.take(l, a2a('SendMessage', 'refund-small'), now)).toBeNull();
+    // Same limit-wide bucket for every skill it matches; another skill, another agent or no skill is not counted.
+    expect(rl.take(l, a2a('SendStreamingMessage', 'refund-large'), now)).toMatchObject({ rule: 'refunds' });
+    expect(rl.take(l, a2a('SendMessage', 'status'), now)).toBeNull();
+    expect(rl.take(l, a2a('SendMessage', 'refund-small', 'other'), now)).toBeNull();
+    expect(rl.take(l, a2a('GetTask', null), now)).toBeNull();
+    // The MCP limit still counts MCP calls only.
+    expect(rl.take(l, call('search'), now)).toBeNull();
+    expect(rl.take(l, call('search'), now)).toMatchObject({ rule: 'mcp-wide' });
+  });
+
+  test('methods match in either spelling; per: target buckets by skill, else by method', () => {
+    const l = limits([{ name: 'sends', match: { method: 'message/send' }, per: 'target', perMinute: 1, burst: 1 }]);
+    const rl = new RateLimiter();
+    expect(rl.take(l, a2a('SendMessage', 'a'), 0)).toBeNull();
+    expect(rl.take(l, a2a('SendMessage', 'a'), 0)).toMatchObject({ rule: 'sends' });
+    expect(rl.take(l, a2a('SendMessage', 'b'), 0)).toBeNull();
+    expect(rl.take(l, a2a('SendMessage', null), 0)).toBeNull();
+    expect(rl.take(l, a2a('SendMessage', null), 0)!.reason).toContain('for method "SendMessage"');
+    expect(rl.take(l, a2a('SendStreamingMessage', 'c'), 0)).toBeNull();
+  });
+
+  test('a limit with method cannot name a tool, resource or prompt; skill is one target kind', () => {
+    expect(() => limits([{ match: { method: 'SendMessage', tool: 'x' }, perMinute: 1, burst: 1 }])).toThrow(/method counts A2A calls/);
+    expect(() => limits([{ match: { skill: 'x', prompt: 'y' }, perMinute: 1, burst: 1 }])).toThrow(/one kind of target/);
   });
 });

@@ -7,10 +7,16 @@
 // strings gets no extra tokens. `per: target` adds a bucket per tool, resource (URI without query)
 // or prompt name for per-tool budgets; those cannot stop an agent that invents names (each new name
 // is a fresh bucket), which is why they are bounded and why the limit-wide bucket is the protection.
+//
+// A2A calls (issue 13) are counted only by limits that name a `method` or a `skill` (so a limit
+// written for MCP does not start counting agents' calls); those count no MCP call. Methods match
+// as in rules (either generation's spelling); `per: target` buckets by skill, or by method when the
+// call names no skill.
 // Decision only, with a monotonic time passed in or read: no socket, no metric (the caller counts).
 import type { RateLimit } from '../../api/config.js';
 import { compileGlobs, type Matcher } from '../../api/glob.js';
 import { TokenBucket, type BucketBudget } from '../../lib/token-bucket.js';
+import { a2aAliases } from '../../policy/gates/a2a-methods.js';
 import type { Operation, TargetKind } from '../../policy/gates/operation.js';
 
 /** The methods rate limits apply to, and the kind of target each names. */
@@ -19,7 +25,11 @@ const LIMITED: Readonly<Record<string, TargetKind>> = { 'tools/call': 'tool', 'r
 export interface CompiledRateLimit {
   /** Its `name`, else `rateLimits[<index>]`: the `rule` of the error and of the metric. */
   label: string;
+  /** Whether it counts A2A calls (it names a method or a skill) instead of MCP ones. */
+  a2a: boolean;
   source: Matcher;
+  /** A2A: the canonical method (matched in either spelling); always true for MCP limits. */
+  method: Matcher;
   /** null: any of the limited methods. */
   kind: TargetKind | null;
   target: Matcher;
@@ -36,13 +46,17 @@ export interface CompiledRateLimit {
 
 export function compileRateLimits(limits: readonly RateLimit[]): CompiledRateLimit[] {
   return limits.map((l, i) => {
+    const m = l.match;
     const kind: TargetKind | null =
-      l.match.tool !== undefined ? 'tool' : l.match.resource !== undefined ? 'resource' : l.match.prompt !== undefined ? 'prompt' : null;
-    const names = kind === null ? undefined : l.match[kind];
+      m.tool !== undefined ? 'tool' : m.resource !== undefined ? 'resource' : m.prompt !== undefined ? 'prompt' : m.skill !== undefined ? 'skill' : null;
+    const methods = m.method === undefined ? null : compileGlobs(m.method);
+    const names = kind === null ? undefined : m[kind];
     const per = l.per ?? 'limit';
     return {
       label: l.name ?? `rateLimits[${i}]`,
-      source: compileGlobs(l.match.source),
+      a2a: m.method !== undefined || m.skill !== undefined,
+      source: compileGlobs(m.source),
+      method: methods === null ? () => true : (method) => methods(method) || a2aAliases(method).some(methods),
       kind,
       target: compileGlobs(names),
       budget: { perMinute: l.perMinute, burst: l.burst },
@@ -103,14 +117,16 @@ export class RateLimiter {
    * resources/read and prompts/get are limited; anything else (and a call no limit matches) passes.
    */
   take(limits: readonly CompiledRateLimit[], op: Operation, now: number = this.now(), nameBlindOnly = false): RateRefusal | null {
-    if (limits.length === 0 || !op.target) return null;
-    const kind = LIMITED[op.method];
-    if (kind === undefined || kind !== op.target.kind) return null;
+    if (limits.length === 0) return null;
+    const call = limitedCall(op);
+    if (!call) return null;
+    const { kind } = call;
     const matched: TokenBucket[] = [];
     let refusal: RateRefusal | null = null;
     for (const l of limits) {
-      if ((nameBlindOnly && !l.nameBlind) || (l.kind !== null && l.kind !== kind) || !l.source(op.source) || !l.target(op.target.name)) continue;
-      const name = targetKey(kind, op.target.name);
+      if (l.a2a !== call.a2a || (nameBlindOnly && !l.nameBlind) || (l.kind !== null && l.kind !== kind)) continue;
+      if (!l.source(op.source) || !l.method(op.method) || !l.target(call.name)) continue;
+      const name = kind === 'method' ? call.name : targetKey(kind, call.name);
       const b = l.per === 'limit' ? this.wideBucket(l, op.source, now) : this.targetBucket(l, op.source, kind, name, now);
       const wait = Math.ceil(b.readyAt(now) - now);
       if (wait > 0 && (refusal === null || wait > refusal.retryAfterMs)) {
@@ -139,7 +155,7 @@ export class RateLimiter {
     return b;
   }
 
-  private targetBucket(l: CompiledRateLimit, source: string, kind: TargetKind, name: string, now: number): TokenBucket {
+  private targetBucket(l: CompiledRateLimit, source: string, kind: TargetKind | 'method', name: string, now: number): TokenBucket {
     // JSON keeps the parts apart whatever characters the names hold.
     const key = JSON.stringify([l.label, source, kind, name]);
     let b = this.perTarget.get(key);
@@ -165,6 +181,17 @@ export class RateLimiter {
     this.o.onBuckets?.(this.size);
     return b;
   }
+}
+
+/**
+ * What a limit can count of this call: MCP tools/call, resources/read and prompts/get by their
+ * target; A2A calls by skill when they name one, else by method. null: no limit counts it.
+ */
+function limitedCall(op: Operation): { a2a: boolean; kind: TargetKind | 'method'; name: string } | null {
+  if (op.a2a) return op.target?.kind === 'skill' ? { a2a: true, kind: 'skill', name: op.target.name } : { a2a: true, kind: 'method', name: op.method };
+  if (!op.target) return null;
+  const kind = LIMITED[op.method];
+  return kind !== undefined && kind === op.target.kind ? { a2a: false, kind, name: op.target.name } : null;
 }
 
 function sameBudget(a: BucketBudget, b: BucketBudget): boolean {
