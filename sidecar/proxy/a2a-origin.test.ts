@@ -2,7 +2,8 @@
 // REST routes are handed to the A2A handler as /a2a/<source><sub>; every other path, every spelling
 // an upstream could read as another path, and every tunnel is refused. Decided on addresses, so every
 // spelling of the agent's host gets the same answer.
-import { IdentitySchema, PolicyDocumentSchema } from '../../api/config.js';
+import { A2A_PASSTHROUGH, IdentitySchema, PolicyDocumentSchema } from '../../api/config.js';
+import { formatIssues } from '../../api/issues.js';
 import { compileSnapshot, type Snapshot } from '../snapshot.js';
 import { a2aOnOrigin } from './a2a-origin.js';
 import { layoutOf } from '../a2a/classify.js';
@@ -216,6 +217,41 @@ describe('an A2A agent on its own origin', () => {
           source: { name },
           base: `http://${name}.agents:8080`,
         });
+    });
+  });
+
+  describe("OAuth passthrough never opens an agent's origin", () => {
+    test('the config refuses auth.mode passthrough on an a2a source (MCP keeps it; custody stays)', () => {
+      const agent = { name: 'billing', protocol: 'a2a', url: 'http://10.0.0.5:8080', a2a: { jsonrpc: '/a2a/jsonrpc' } };
+      const r = PolicyDocumentSchema.safeParse({ sources: [{ ...agent, auth: { mode: 'passthrough', relayPaths: ['/A2A/JSONRPC'] } }] });
+      expect(r.success ? [] : formatIssues(r.error)).toEqual([`sources[0].auth.mode: ${A2A_PASSTHROUGH}`]);
+      expect(PolicyDocumentSchema.safeParse({ sources: [{ ...agent, auth: { mode: 'passthrough' } }] }).success).toBe(false);
+      expect(PolicyDocumentSchema.safeParse({ sources: [{ name: 'm', url: 'http://10.0.0.5:8080/mcp', auth: { mode: 'passthrough' } }] }).success).toBe(true);
+      const custody = { mode: 'clientCredentials', clientId: 'c', clientSecret: { valueFrom: { env: 'SECRET' } } };
+      expect(PolicyDocumentSchema.safeParse({ sources: [{ ...agent, auth: custody }] }).success).toBe(true);
+    });
+
+    test("an agent's source carrying passthrough (as no config can) relays nothing: discovery and relayPaths are refused", () => {
+      // The compiled auth of an MCP passthrough source, put on the agent: the plan must not trust the config alone.
+      const pass = snapshot([{ name: 'm', url: 'http://10.0.0.9:1/mcp', auth: { mode: 'passthrough', relayPaths: ['/token', '/A2A/JSONRPC'] } }]);
+      const agent = { ...src('billing'), auth: pass.sources.get('m')!.auth };
+      const f: Facts = { addresses: ['10.0.0.5'], sources: [{ source: agent, addresses: ['10.0.0.5'] }], own: new Set() };
+      for (const [path, method] of [
+        ['/.well-known/oauth-authorization-server', 'GET'],
+        ['/.well-known/oauth-protected-resource', 'GET'],
+        ['/.well-known/openid-configuration', 'HEAD'],
+        ['/token', 'POST'],
+        ['/A2A/JSONRPC', 'POST'],
+      ])
+        expect([path, planRoute(snap.egress, parseAbsolute(`http://10.0.0.5:8080${path}`, method) as Target, f)]).toEqual([
+          path,
+          expect.objectContaining({ kind: 'refused', status: 403 }),
+        ]);
+      // Its endpoints are still its own.
+      expect(planRoute(snap.egress, parseAbsolute('http://10.0.0.5:8080/a2a/jsonrpc', 'POST') as Target, f)).toMatchObject({
+        kind: 'a2a',
+        sub: '/a2a/jsonrpc',
+      });
     });
   });
 

@@ -115,9 +115,13 @@ export function isDiscoveryPath(path: string, mcpPath: string): boolean {
   return /^(\/[^/?#]+)+\/\.well-known\/openid-configuration$/.test(path);
 }
 
-/** What a passthrough source relays on its origin besides MCP: discovery (GET, HEAD) and its relayPaths (any method); `path` as sent. */
+/**
+ * What a passthrough MCP source relays on its origin besides MCP: discovery (GET, HEAD) and its
+ * relayPaths (any method); `path` as sent. Never an A2A agent's (the config refuses passthrough
+ * there too): a relayed path on its origin would reach its endpoints ungoverned.
+ */
 function oauthRelay(source: CompiledSource, path: string, method: string | undefined): boolean {
-  if (source.auth?.mode !== 'passthrough' || source.url.protocol !== 'http:' || !isRelayablePath(path)) return false;
+  if (source.protocol !== 'mcp' || source.auth?.mode !== 'passthrough' || source.url.protocol !== 'http:' || !isRelayablePath(path)) return false;
   // `path` has no %: a relayPath that needs one is never relayed.
   for (const p of source.auth.relayPaths) if (canonicalPath(p) === path) return true;
   return (method === 'GET' || method === 'HEAD') && isDiscoveryPath(path, canonicalPath(source.url.pathname));
