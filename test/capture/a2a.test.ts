@@ -189,6 +189,23 @@ describe('what is not an endpoint of the agent is refused and never reaches it',
   });
 });
 
+test('an Origin not allowed is refused on either road, counted under the listener it came in on', async () => {
+  a1.reset();
+  const host = new URL(a1.base).host;
+  const refusals = async () => {
+    const text = await (await fetch(`${tg.admin}/metrics`)).text();
+    const count = (listener: string) => Number(new RegExp(`http_refused_total\\{listener="${listener}",check="origin"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    return { proxy: count('proxy'), transparent: count('transparent') };
+  };
+  const head = (target: string) => `GET ${target} HTTP/1.1\r\nhost: ${host}\r\norigin: http://evil.example\r\nconnection: close\r\n\r\n`;
+  const before = await refusals();
+  expect(await raw(transparentPort, head('/.well-known/agent-card.json'))).toMatch(/^HTTP\/1\.1 403[\s\S]*not in server\.allowedOrigins/);
+  expect(await refusals()).toEqual({ proxy: before.proxy, transparent: before.transparent + 1 });
+  expect(await raw(proxyPort, head(`http://${host}/.well-known/agent-card.json`))).toMatch(/^HTTP\/1\.1 403[\s\S]*not in server\.allowedOrigins/);
+  expect(await refusals()).toEqual({ proxy: before.proxy + 1, transparent: before.transparent + 1 });
+  expect(a1.requests).toEqual([]);
+});
+
 describe('two sources configured under different host names behind one address and port', () => {
   // "localhost" and 127.0.0.1 are one agent at one port: what a gateway routing on Host looks like.
   // The address is listed first, so a pick by config order would govern "localhost" as it.
