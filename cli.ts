@@ -68,8 +68,9 @@ Options (each also settable by environment; a flag wins over its variable):
   --drain-timeout <dur>   on SIGTERM, how long in-flight requests may   [${ENV.drainTimeout}]
                           finish before connections are closed (default 10s)
   --state-dir <dir>       standalone approvals: a directory of its own    [${ENV.stateDir}]
-                          (0700) where pending approvals survive a restart
-                          (docs/approvals.md); unset: kept in memory only
+                          (0700) where pending approvals and A2A task owners
+                          survive a restart (docs/approvals.md); unset: kept
+                          in memory only
 
 Capture (a pod whose traffic the init container "capture-init" redirects; the
 webhook sets these; each listener binds 127.0.0.1 and ::1):

@@ -25,6 +25,17 @@ export const ApprovalRequestSpecSchema = lazy(() =>
     method: z.string(),
     /** The protocol of the call: absent = mcp; a2a: `tool` is the skill named (or ""), `arguments` the call's params. */
     protocol: z.enum(['mcp', 'a2a']).optional(),
+    /**
+     * With protocol a2a: where the message goes besides its source, part of what requestHash binds
+     * and shown to the approver: the tenant (absent: none), the A2A version and the binding.
+     */
+    a2a: z
+      .strictObject({
+        tenant: z.string().min(1).optional(),
+        version: z.enum(['0.3', '1.0']),
+        binding: z.enum(['jsonrpc', 'rest']),
+      })
+      .optional(),
     tool: z.string(),
     /**
      * The tool arguments (A2A: the parsed params: message, configuration, metadata), whole. Stored because the sidecar must be able to execute exactly the

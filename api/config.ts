@@ -497,6 +497,56 @@ export const APPROVALS_DEFAULTS: Approvals = {
   rate: RATE_DEFAULTS,
 };
 
+/** The A2A task owner table's defaults (sidecar/a2a/tasks.ts); `a2a.tasks` in the document sets them. */
+export const A2A_TASKS_DEFAULTS = {
+  ttl: '24h',
+  maxEntries: 50_000,
+  maxPerOwner: 5_000,
+  maxOwners: 1_000,
+  contextTombstone: '7d',
+  maxTombstones: 50_000,
+  rate: { perMinute: 600, burst: 120 },
+};
+
+/**
+ * The A2A task owner table (task isolation, docs/configuration.md "a2a"): one per sidecar, across its
+ * A2A sources. Every key optional, no schema defaults (a document without them renders and hashes
+ * as before); the sidecar fills in A2A_TASKS_DEFAULTS.
+ */
+export const A2aTasksSchema = strict({
+  /** How long a task or context id stays reachable after it was created or last used. */
+  ttl: PositiveDuration.optional(),
+  /** Ids (tasks and contexts) kept in all; when full, the client holding most loses its oldest. */
+  maxEntries: z.number().int().min(1).max(10_000_000).optional(),
+  /** Ids kept per client; beyond it the client's own oldest go. */
+  maxPerOwner: z.number().int().min(1).max(10_000_000).optional(),
+  /** Clients holding ids (per source); a new one beyond it is refused. */
+  maxOwners: z.number().int().min(1).max(1_000_000).optional(),
+  /** How long an expired or evicted context id stays refused for everyone. */
+  contextTombstone: PositiveDuration.optional(),
+  /** Such context ids kept; beyond it the oldest is forgotten. */
+  maxTombstones: z.number().int().min(0).max(10_000_000).optional(),
+  /** New tasks a client may start: `burst` at once, then `perMinute`. */
+  rate: RateSchema.optional(),
+}).superRefine((t, ctx) => {
+  const entries = t.maxEntries ?? A2A_TASKS_DEFAULTS.maxEntries;
+  for (const k of ['maxPerOwner', 'maxOwners'] as const) {
+    const v = t[k] ?? A2A_TASKS_DEFAULTS[k];
+    if (v > entries)
+      ctx.addIssue({
+        code: 'custom',
+        path: [t[k] !== undefined ? k : 'maxEntries'],
+        message: `${k} (${v}) must not exceed maxEntries (${entries})${t[k] === undefined ? ` (${k} is ${v} unless set)` : ''}`,
+      });
+  }
+});
+export type A2aTasks = z.infer<typeof A2aTasksSchema>;
+
+/** Sidecar-wide A2A settings (per-source ones are a source's `a2a` block). */
+export const A2aSettingsSchema = strict({
+  tasks: A2aTasksSchema.optional(),
+});
+
 export const RateLimitMatchSchema = strict({
   source: GlobList.optional(),
   tool: GlobList.optional(),
@@ -556,6 +606,8 @@ export const policyFields = {
   approvals: ApprovalsSchema.default(APPROVALS_DEFAULTS),
   /** Token buckets for tools/call, resources/read and prompts/get that gates 1–3 forward. */
   rateLimits: z.array(RateLimitSchema).max(256).default([]),
+  /** Sidecar-wide A2A settings. No default in the schema, so a policy written before the field renders (and hashes) as it did. */
+  a2a: A2aSettingsSchema.optional(),
 };
 
 function documentChecks(

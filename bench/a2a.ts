@@ -69,7 +69,9 @@ const STREAMS: Variant[] = [
 
 /** Rules only (a forward rule naming the skill) and the same with a Cedar policy on metadata. */
 function configs(dir: string, agent: string): { rules: string; cedar: string } {
+  // One client sends thousands of messages a minute: above the default a2a.tasks.rate (60 new tasks a minute per client).
   const source =
+    'a2a:\n  tasks: { rate: { perMinute: 1000000, burst: 1000000 } }\n' +
     `sources:\n  - name: ${SOURCE}\n    protocol: a2a\n    url: ${agent}\n    a2a:\n      jsonrpc: ${RPC_PATH}\n      rest: ${REST_PATH}\n      skillFrom: metadata.skill\n` +
     '    expose:\n      mode: allowlist\n      skills: [echo, count, bulk]\n' +
     `  - name: ${MCP_SOURCE}\n    url: ${agent}${MCP_PATH}\n`;

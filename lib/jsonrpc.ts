@@ -10,6 +10,35 @@
 // plain own properties).
 
 import { Buffer, isUtf8 } from 'node:buffer';
+import {
+  BACKSLASH,
+  COLON,
+  COMMA,
+  CR,
+  D0,
+  D1,
+  D9,
+  DOT,
+  LBRACE,
+  LBRACKET,
+  LF,
+  LOWER_B,
+  LOWER_E,
+  LOWER_F,
+  LOWER_N,
+  LOWER_R,
+  LOWER_T,
+  LOWER_U,
+  MINUS,
+  PLUS,
+  QUOTE,
+  RBRACE,
+  RBRACKET,
+  SLASH,
+  SPACE,
+  TAB,
+  UPPER_E,
+} from './char-codes.js';
 
 export interface RawId {
   raw: string; // exact JSON token text of the id, e.g. `1`, `"1"`, `1.0`, `12345678901234567890`
@@ -29,35 +58,6 @@ export type Parsed =
 
 /** Containers nested deeper than this are a parse error (the scanner is iterative; this bounds work and memory). */
 export const MAX_DEPTH = 512;
-
-// Char codes.
-const TAB = 9,
-  LF = 10,
-  CR = 13,
-  SPACE = 32,
-  QUOTE = 34,
-  COMMA = 44,
-  MINUS = 45,
-  PLUS = 43,
-  DOT = 46,
-  SLASH = 47;
-const D0 = 48,
-  D1 = 49,
-  D9 = 57,
-  COLON = 58,
-  UPPER_E = 69,
-  LBRACKET = 91,
-  BACKSLASH = 92,
-  RBRACKET = 93;
-const LOWER_B = 98,
-  LOWER_E = 101,
-  LOWER_F = 102,
-  LOWER_N = 110,
-  LOWER_R = 114,
-  LOWER_T = 116,
-  LOWER_U = 117;
-const LBRACE = 123,
-  RBRACE = 125;
 
 const OBJ = 1,
   ARR = 2;

@@ -795,6 +795,7 @@ class ApprovalRequestController implements Reconciler<ObjectKey> {
       source: spec.source,
       method: spec.method,
       ...(spec.protocol !== undefined ? { protocol: spec.protocol } : {}),
+      ...(spec.a2a !== undefined ? { a2a: { ...spec.a2a } } : {}),
       arguments: spec.arguments,
       workload: spec.workload,
       expiresAt: new Date(spec.expiresAt),

@@ -397,7 +397,8 @@ const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
             'self.tool == oldSelf.tool && self.requestHash == oldSelf.requestHash && self.taskId == oldSelf.taskId && self.reason == oldSelf.reason && ' +
             'self.expiresAt == oldSelf.expiresAt && has(self.mcpSessionId) == has(oldSelf.mcpSessionId) && (!has(self.mcpSessionId) || self.mcpSessionId == oldSelf.mcpSessionId) && ' +
             'has(self.owner) == has(oldSelf.owner) && (!has(self.owner) || self.owner == oldSelf.owner) && ' +
-            'has(self.protocol) == has(oldSelf.protocol) && (!has(self.protocol) || self.protocol == oldSelf.protocol)',
+            'has(self.protocol) == has(oldSelf.protocol) && (!has(self.protocol) || self.protocol == oldSelf.protocol) && ' +
+            'has(self.a2a) == has(oldSelf.a2a) && (!has(self.a2a) || self.a2a == oldSelf.a2a)',
           'spec is immutable, except that cancelRequested may become true and executionStartedAt may be set once',
         ),
         rule(

@@ -21,11 +21,11 @@ export interface SidecarRun {
   /** --config (standalone) or, when absent, the ConfigMap named by the environment (in a pod). */
   configPath?: string;
   configMap?: string;
-  /** --state-dir: where standalone approvals are kept across restarts (ignored in a pod). */
+  /** --state-dir: where standalone approvals and A2A task owners are kept across restarts (ignored in a pod). */
   stateDir?: string;
   env: NodeJS.ProcessEnv;
   log: Logger;
-  options: Omit<SidecarOptions, 'log' | 'provider' | 'approvals' | 'auditEvents'>;
+  options: Omit<SidecarOptions, 'log' | 'provider' | 'approvals' | 'auditEvents' | 'taskStore'>;
 }
 
 /** Started (close it on a signal), or an exit status with its message written, or a usage error. */
@@ -37,6 +37,7 @@ export async function runSidecar(r: SidecarRun): Promise<SidecarStarted> {
   let approvals: SidecarOptions['approvals'];
   let auditEvents: SidecarOptions['auditEvents'];
   let kube: Transport | undefined;
+  let taskStore: SidecarOptions['taskStore'];
   if (r.configPath) {
     const initial = await loadInitial(r.configPath, env);
     if (!initial.ok) {
@@ -44,6 +45,16 @@ export async function runSidecar(r: SidecarRun): Promise<SidecarStarted> {
       return { kind: 'exit', code: 1 };
     }
     provider = fileProvider(r.configPath, env, initial, log);
+    if (r.stateDir) {
+      // Dynamic, like the approval store: a chunk loaded only when state is kept on disk.
+      const { openTaskOwnerStore } = await import('./a2a/task-store.js');
+      try {
+        taskStore = await openTaskOwnerStore(r.stateDir, { log });
+      } catch (err) {
+        process.stderr.write(`thoughtgate sidecar: cannot open the A2A task owner store: ${describeError(err)}\n`);
+        return { kind: 'exit', code: 1 };
+      }
+    }
     if (initial.config.approvalChannels) {
       // Standalone, the sidecar talks to Slack itself (tokens from the environment).
       const { standaloneBackend, ApprovalSetupError } = await import('./approvals/standalone.js');
@@ -55,6 +66,7 @@ export async function runSidecar(r: SidecarRun): Promise<SidecarStarted> {
           store = await openApprovalStore(r.stateDir, { log });
         } catch (err) {
           process.stderr.write(`thoughtgate sidecar: cannot open the approval store: ${describeError(err)}\n`);
+          await taskStore?.close();
           return { kind: 'exit', code: 1 };
         }
         log.info('approvals survive a restart', { file: store.file, found: store.found });
@@ -64,6 +76,7 @@ export async function runSidecar(r: SidecarRun): Promise<SidecarStarted> {
         backend = standaloneBackend(initial.config.approvalChannels, env, log, undefined, store ? { store } : {});
       } catch (err) {
         await store?.close();
+        await taskStore?.close();
         if (!(err instanceof ApprovalSetupError)) throw err;
         process.stderr.write(`thoughtgate sidecar: invalid configuration\n  ${err.message}\n`);
         return { kind: 'exit', code: 1 };
@@ -73,6 +86,7 @@ export async function runSidecar(r: SidecarRun): Promise<SidecarStarted> {
         await backend.checkAppTokens();
       } catch (err) {
         await backend.close();
+        await taskStore?.close();
         if (!(err instanceof ApprovalSetupError)) throw err;
         process.stderr.write(`thoughtgate sidecar: invalid configuration\n  ${err.message.replaceAll('\n', '\n  ')}\n`);
         return { kind: 'exit', code: 1 };
@@ -103,7 +117,8 @@ export async function runSidecar(r: SidecarRun): Promise<SidecarStarted> {
     // Approvals in a cluster: ApprovalRequests in the pod's namespace; the operator talks to Slack.
     const { namespace, serviceAccount, pod } = id.identity;
     approvals = createClusterBackend({ workload: { namespace, serviceAccount, pod }, log, transport: kube });
-    if (r.stateDir) log.warn('--state-dir is ignored in a cluster: the ApprovalRequests keep approvals across restarts');
+    if (r.stateDir)
+      log.warn('--state-dir is ignored in a cluster: the ApprovalRequests keep approvals across restarts; A2A task owners are kept in memory only');
     auditEvents = { namespace, pod, transport: kube };
   }
   let sc: Awaited<ReturnType<typeof startSidecar>>;
@@ -111,10 +126,11 @@ export async function runSidecar(r: SidecarRun): Promise<SidecarStarted> {
     // The memory-reducing collection shrinks the young generation on Node 24's V8 (our image); on
     // Node 20 it was measured to leave it as is, so there it would be a full collection for nothing.
     const idleReclaim = Number(process.versions.node.split('.')[0]) >= 24;
-    sc = await startSidecar({ ...r.options, log, provider, approvals, auditEvents, idleReclaim });
+    sc = await startSidecar({ ...r.options, log, provider, approvals, auditEvents, idleReclaim, ...(taskStore ? { taskStore } : {}) });
   } catch (err) {
     process.stderr.write(`thoughtgate sidecar: cannot start: ${describeError(err)}\n`);
     await provider.close();
+    await taskStore?.close();
     await kube?.close();
     return { kind: 'exit', code: 1 };
   }

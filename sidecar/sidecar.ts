@@ -39,6 +39,7 @@ import { handleA2a, type A2aEnv, type A2aGovernedCall } from './a2a/handler.js';
 import { a2aIsolationHooks } from './a2a/isolation.js';
 import { pushUrlRefusals } from './a2a/push.js';
 import { CardSkills } from './a2a/skills.js';
+import type { TaskOwnerStore } from './a2a/task-store.js';
 import { TaskOwners, taskOwnerMetrics } from './a2a/tasks.js';
 import { refuseA2a, UNREAD } from './a2a/errors.js';
 import { ownAddresses, Resolver } from './proxy/resolver.js';
@@ -116,6 +117,8 @@ export interface SidecarOptions {
    * and log fields only.
    */
   auditEvents?: AuditEventsOptions;
+  /** --state-dir (standalone): the A2A task owner table's journal (a2a/task-store.ts), replayed at start. The sidecar closes it. */
+  taskStore?: TaskOwnerStore;
   /** Where source credentials are read (sidecar/credentials/store.ts); default: a store over process.env and THOUGHTGATE_SECRETS_DIR. The sidecar closes it. */
   credentials?: CredentialStore;
   /**
@@ -211,6 +214,9 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   // The client secret is read from the credential store when a token is requested (a rotation applies to the next token).
   const tokens = createSourceTokens({ secret: (ref) => credentials.get(ref), clock: systemClock, log });
   const upstream = createUpstreamClient(pools, tokens);
+  // The A2A task owner table outlives reloads (each applies its a2a.tasks bounds); with --state-dir, restarts too.
+  const taskOwners = new TaskOwners({ metrics: taskOwnerMetrics(metrics.registry), ...(o.taskStore ? { record: o.taskStore.write } : {}) });
+  await o.taskStore?.attach(taskOwners);
   const approvals: ApprovalRuntime | null = o.approvals
     ? createApprovalRuntime({ backend: o.approvals, upstream, log, registry: metrics.registry, identity: () => current?.gates.identity ?? null })
     : null;
@@ -266,6 +272,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     pools.retain(next);
     tokens.retain(next.sources.values());
     budget.capacity = next.maxBufferedBytes;
+    taskOwners.configure(next.a2aTasks);
     tuneServer?.(next);
     refreshHosts();
     metrics.configReloads.inc({ result: 'success' });
@@ -420,7 +427,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
 
   /** A2A hooks: task isolation and push egress (sidecar/a2a/isolation.ts), and gate 4 (sidecar/approvals/a2a.ts). */
   const isolation = a2aIsolationHooks({
-    tasks: new TaskOwners({ metrics: taskOwnerMetrics(metrics.registry) }),
+    tasks: taskOwners,
     resolver: routeEnv.resolver,
     own: routeEnv.own,
     pushRefused: pushUrlRefusals(metrics.registry),
@@ -719,6 +726,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         health.close();
         credentials.close();
         await approvals?.close();
+        await o.taskStore?.close();
         await auditEvents?.close();
         await o.provider.close();
         await new Promise<void>((r) => admin.close(() => r()));

@@ -10,6 +10,7 @@ import { sourceMayNeedApproval } from '../policy/gates/approval-tools.js';
 import type { ApprovalSettings } from './approvals/engine.js';
 import { compileEgressList, type EgressRules } from './proxy/egress-rules.js';
 import { compileRateLimits, type CompiledRateLimit } from './proxy/rate-limit.js';
+import { taskOwnerBounds, type TaskOwnerBounds } from './a2a/task-bounds.js';
 import { compileRules } from '../policy/gates/rules.js';
 import { compileVisibility, type Visibility } from '../policy/gates/visibility.js';
 import { compileAuth, type CompiledAuth } from './oauth/compile.js';
@@ -64,6 +65,8 @@ export interface Snapshot {
   approvals: ApprovalSettings;
   /** `rateLimits`, compiled (proxy/rate-limit.ts). */
   rateLimits: CompiledRateLimit[];
+  /** `a2a.tasks`: the A2A task owner table's bounds (a2a/tasks.ts; the table outlives reloads). */
+  a2aTasks: TaskOwnerBounds;
   /** Every credential the snapshot's sources use: what the credential store watches while it serves. */
   credentialRefs: SecretValue[];
 }
@@ -167,6 +170,7 @@ export function compileSnapshot(
       maxBufferedBytes: maxBufferedBytesFor(doc.limits),
       maxBatchMessages: doc.limits.maxBatchMessages,
       rateLimits: compileRateLimits(doc.rateLimits),
+      a2aTasks: taskOwnerBounds(doc.a2a?.tasks),
       server: {
         headersTimeoutMs: ms(doc.server.headersTimeout),
         requestBodyTimeoutMs: ms(doc.server.requestBodyTimeout),

@@ -78,6 +78,11 @@ export interface ApprovalMessageInput {
   method?: string;
   /** a2a: an A2A message to an agent (`tool` is the skill it names, or ""); absent: an MCP tool call. */
   protocol?: 'mcp' | 'a2a';
+  /**
+   * With protocol a2a: where the message goes, which the approval is bound to: the tenant (absent
+   * or "": none; agent-controlled text), the A2A version and the binding.
+   */
+  a2a?: A2aTargetView;
   arguments?: unknown;
   workload: { namespace: string; serviceAccount: string; pod: string };
   expiresAt: Date | number;
@@ -91,6 +96,12 @@ export interface ApprovalMessageInput {
   redact?: readonly string[];
   /** The rule or Cedar policy that asked for approval. */
   rule?: string;
+}
+
+export interface A2aTargetView {
+  tenant?: string;
+  version: '0.3' | '1.0';
+  binding: 'jsonrpc' | 'rest';
 }
 
 export type FinalStatus = 'approved' | 'rejected' | 'expired' | 'cancelled' | 'failed';
@@ -194,14 +205,23 @@ export function renderArguments(args: unknown, redact: readonly string[] = [], b
   return { chunks, totalChars: text.length, shownChars, redacted };
 }
 
+const BINDING_NAME: Record<string, string> = { jsonrpc: 'JSON-RPC', rest: 'HTTP+JSON' };
+
+/** "A2A 1.0 over JSON-RPC": how the call was read (closed sets; anything else is shown visible). */
+const a2aVia = (t: A2aTargetView) => `A2A ${visibleText(truncate(t.version, 10))} over ${BINDING_NAME[t.binding] ?? visibleText(truncate(t.binding, 20))}`;
+
 /**
- * What is asked, in one line: "create_issue" (MCP), or "A2A SendMessage to billing-agent, skill
- * refund" (A2A; "no skill" when the message names none). Agent-controlled parts made visible.
+ * What is asked, in one line: "create_issue" (MCP), or "A2A SendMessage to billing-agent, tenant
+ * acme, skill refund (A2A 1.0 over JSON-RPC)" (A2A; "no skill" when the message names none; the
+ * tenant, version and binding when known). Agent-controlled parts made visible.
  */
-export function approvalSubject(input: Pick<ApprovalMessageInput, 'tool' | 'source' | 'method' | 'protocol'>, max = 200): string {
+export function approvalSubject(input: Pick<ApprovalMessageInput, 'tool' | 'source' | 'method' | 'protocol' | 'a2a'>, max = 200): string {
   if (input.protocol !== 'a2a') return visibleText(truncate(input.tool, max));
   const skill = input.tool === '' ? 'no skill' : `skill ${visibleText(truncate(input.tool, max))}`;
-  return `A2A ${visibleText(truncate(input.method ?? 'SendMessage', 100))} to ${visibleText(truncate(input.source, 100))}, ${skill}`;
+  const t = input.a2a;
+  const tenant = t?.tenant ? `, tenant ${visibleText(truncate(t.tenant, 100))}` : '';
+  const via = t ? ` (${a2aVia(t)})` : '';
+  return `A2A ${visibleText(truncate(input.method ?? 'SendMessage', 100))} to ${visibleText(truncate(input.source, 100))}${tenant}, ${skill}${via}`;
 }
 
 function reactionList(names: readonly string[]): string {
@@ -261,7 +281,7 @@ function actionButtons(input: ApprovalMessageInput): Block {
           text: plainText(
             truncate(
               input.protocol === 'a2a'
-                ? `ThoughtGate will send this message to ${visibleText(input.source)} once, exactly as shown.`
+                ? `ThoughtGate will send this message to ${visibleText(input.source)}${input.a2a?.tenant ? ` (tenant ${visibleText(truncate(input.a2a.tenant, 100))})` : ''} once, exactly as shown.`
                 : `ThoughtGate will run ${visibleText(input.tool)} once, with the arguments shown.`,
               300,
             ),
@@ -281,12 +301,14 @@ function detailFields(input: ApprovalMessageInput): TextObject[] {
   const fields = [
     a2a ? field('Skill', input.tool === '' ? '(none named)' : code(input.tool)) : field('Tool', code(input.tool)),
     field(a2a ? 'Agent' : 'Source', code(input.source)),
+    ...(a2a && input.a2a?.tenant ? [field('Tenant', code(input.a2a.tenant))] : []),
     field('Workload', code(`${w.namespace}/${w.serviceAccount}`)),
     field('Pod', code(w.pod)),
     field('Expires', slackDate(input.expiresAt)),
     field('Request', code(input.id)),
   ];
-  if (input.method && input.method !== 'tools/call') fields.push(field(a2a ? 'A2A method' : 'Method', code(input.method)));
+  if (input.method && input.method !== 'tools/call')
+    fields.push(field(a2a ? 'A2A method' : 'Method', `${code(input.method)}${a2a && input.a2a ? escapeMrkdwn(`\n${a2aVia(input.a2a)}`) : ''}`));
   if (input.rule) fields.push(field('Rule', code(input.rule)));
   return fields;
 }

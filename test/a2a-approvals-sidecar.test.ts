@@ -74,9 +74,19 @@ beforeEach(() => {
 
 const sends = (a: A2aAgent = agent) => a.requests.filter((r) => r.method === 'POST' && r.url.startsWith('/a2a/'));
 
-async function nextMessage(): Promise<{ ts: string; text: string }> {
+async function nextMessage(): Promise<{ ts: string; text: string; posted: { text: string; blocks: unknown[] } }> {
   const m = await rig.message(posted++);
-  return { ts: m.ts, text: JSON.stringify(m) };
+  return { ts: m.ts, text: JSON.stringify(m), posted: m };
+}
+
+/** The texts Slack parses as mrkdwn (mentions, links): the fallback text and every mrkdwn object of the blocks. */
+function mrkdwnTexts(m: { text: string; blocks: unknown[] }): string[] {
+  const out = [m.text];
+  JSON.stringify(m.blocks, (_k, v: unknown) => {
+    if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'mrkdwn') out.push((v as { text: string }).text);
+    return v;
+  });
+  return out;
 }
 
 test('a raw SendMessage held through the sidecar: approved, the agent receives exactly the client bytes, once', async () => {
@@ -99,6 +109,46 @@ test('a raw SendMessage held through the sidecar: approved, the agent receives e
   expect(r.type).toBe('application/json');
   expect(JSON.parse(r.text)).toMatchObject({ id: 'r-1', result: { message: { parts: [{ text: expect.stringContaining('refund 5') }] } } });
   expect(sends().map((q) => q.body)).toEqual([body]);
+});
+
+test('the Slack message names what the approval is bound to: the path tenant, the A2A version and the binding (1.0 HTTP+JSON)', async () => {
+  const body = { message: { messageId: 'm-tenant', role: 'ROLE_USER', parts: [{ text: 'echo refund 9' }], metadata: { skill: 'echo' } } };
+  const answer = request(`${base}/a2a/rest/acme-eu/message:send`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+    body: JSON.stringify(body),
+  }).then((r) => r.body.text());
+  const m = await nextMessage();
+  expect(m.text).toContain('A2A SendMessage to billing, tenant acme-eu, skill echo (A2A 1.0 over HTTP+JSON)');
+  expect(m.text).toContain('*Tenant*\\n`acme-eu`');
+  expect(m.text).toContain('*A2A method*\\n`SendMessage`\\nA2A 1.0 over HTTP+JSON');
+  rig.approve(m.ts);
+  expect(await answer).toContain('refund 9');
+  expect(sends().map((q) => q.url)).toEqual(['/a2a/rest/acme-eu/message:send']);
+});
+
+test('a hostile tenant (JSON-RPC params.tenant) reaches the approver visible and escaped; rejected, the agent gets nothing', async () => {
+  const params = {
+    tenant: 'acme\u202e<!channel>`x',
+    message: { messageId: 'm-hostile', role: 'ROLE_USER', parts: [{ text: 'echo refund 10' }], metadata: { skill: 'echo' } },
+  };
+  const answer = request(`${base}/a2a/jsonrpc`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 'h-1', method: 'SendMessage', params }),
+  }).then((r) => r.body.text());
+  const m = await nextMessage();
+  // The tenant field and the subject: the bidi override shown as \u202E, the mention escaped, the backtick neutralised.
+  expect(m.text).toContain("*Tenant*\\n`acme\\\\u202E&lt;!channel&gt;'x`");
+  expect(m.text).toContain('tenant acme\\\\u202E');
+  expect(m.text).toContain('(A2A 1.0 over JSON-RPC)');
+  expect(m.text).not.toContain('\u202e');
+  const mrkdwn = mrkdwnTexts(m.posted);
+  expect(mrkdwn.length).toBeGreaterThan(5);
+  for (const t of mrkdwn) expect(t).not.toContain('<!channel>');
+  rig.reject(m.ts);
+  expect(JSON.parse((await answer).trim())).toMatchObject({ id: 'h-1', error: { code: -32057 } });
+  expect(sends()).toEqual([]);
 });
 
 test('rejected (JS 0.3 compat client through the card): -32057, the agent gets nothing', async () => {

@@ -548,6 +548,9 @@ test('what the approval is bound to names where the message goes: the 1.0 HTTP+J
   const hash = submitted.at(-1)!.requestHash;
   expect(hash).toBe(a2aRequestHash('billing', 'SendMessage', body, { tenant: 'tenant-a', version: '1.0', binding: 'rest' }));
   expect(hash).not.toBe(a2aRequestHash('billing', 'SendMessage', body, { tenant: '', version: '1.0', binding: 'rest' }));
+  // What the approver sees names it too: the Slack message, and the ApprovalRequest the cluster backend would write.
+  expect(m.text).toContain('A2A SendMessage to billing, tenant tenant-a, skill echo (A2A 1.0 over HTTP+JSON)');
+  expect(approvalRequestFor(submitted.at(-1)!).spec!['a2a']).toEqual({ tenant: 'tenant-a', version: '1.0', binding: 'rest' });
   approve(m.ts);
   expect(await answer).toContain('refund 6');
   expect(sends(agent).map((q) => q.url)).toEqual(['/a2a/rest/tenant-a/message:send']);

@@ -149,7 +149,8 @@ describe.each(CELLS)('%s client, %s agent, through the sidecar', (kind, sdk) => 
     // A skill denied by rule.
     const denySkill = await errorOf(client.send('count 2', { metadata: { skill: 'count' } }));
     expect(denySkill[1]).toMatch(/Denied by ThoughtGate rule/);
-    expect(agent.requests).toEqual([]);
+    // Only the public card may have been read (the skill list, refreshed alike for every skill).
+    expect(agent.requests.filter((r) => !(r.method === 'GET' && r.url === '/.well-known/agent-card.json'))).toEqual([]);
     expect(agent.calls).toEqual([]);
   });
 });
@@ -237,6 +238,12 @@ test('the Python client: card and send, and streams over both bindings, through 
     expect(byKind(events, 'artifact').map((e) => e.text)).toEqual(['1 ', '2 ', '3 ', '4 ']);
     const taskId = byKind(events, 'task')[0]!.taskId;
     expect(byKind(events, 'artifact')[0]!.receivedAt).toBeLessThanOrEqual(a1.tasks.get(taskId)!.finishedAt! - 2 * STEP_MS);
+  }
+  // GetTask over both bindings: what the Python client puts in the path and query passes the per-call query allowlist.
+  const taskId = byKind(streams[1]!.lines as unknown as A2aEvent[], 'task')[0]!.taskId;
+  for (const binding of ['JSONRPC', 'HTTP+JSON']) {
+    const got = await runPython([base, 'get', '--binding', binding, '--task-id', taskId]);
+    expect({ binding, code: got.code, task: got.lines[0]?.['task'] }).toMatchObject({ binding, code: 0, task: { id: taskId, state: 'completed' } });
   }
   expect(a1.requests.every((r) => String(r.headers['via'] ?? '').includes('thoughtgate'))).toBe(true);
 }, 60_000);
@@ -354,5 +361,204 @@ defaultAction: forward
     expect(rest.at(-1)).toMatchObject({ kind: 'status', state: 'canceled' });
     expect((await collect(resub)).at(-1)).toMatchObject({ kind: 'status', state: 'canceled' });
     expect(agent.tasks.get(id)?.state).toBe('canceled');
+  });
+});
+
+describe('the skill list gate 1 judges by (read from the public card)', () => {
+  /** A sidecar whose skill list was never read (a fresh compiled source). */
+  const fresh = () => startTestSidecar(config([{ name: 'agent1', url: a1.base }]), { AGENT_KEY: 'k' });
+  const sendSkill = (base: string, skill: string, headers: Record<string, string> = {}) =>
+    fetch(`${base}/a2a/agent1/a2a/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0', ...headers },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'SendMessage',
+        params: { message: { messageId: `m-${Math.random()}`, role: 'ROLE_USER', parts: [{ text: 'x' }], metadata: { skill } } },
+      }),
+    }).then(async (r) => ({ status: r.status, text: await r.text() }));
+  const cardReads = () => a1.requests.filter((r) => r.url === '/.well-known/agent-card.json');
+
+  test("is read with the source's headers, never the caller's (If-None-Match, Range would empty it)", async () => {
+    const s = await fresh();
+    try {
+      a1.reset();
+      const r = await sendSkill(s.base, 'echo', { 'if-none-match': '*', range: 'bytes=0-9', 'if-modified-since': new Date().toUTCString() });
+      expect(r.text).toContain('echo: x');
+      expect(cardReads()).toHaveLength(1);
+      const h = cardReads()[0]!.headers;
+      expect(h['if-none-match'] ?? h['range'] ?? h['if-modified-since']).toBeUndefined();
+      expect(h['x-agent-key']).toBe('k-k');
+      expect(h['a2a-version']).toBe('1.0');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('concurrent callers share one read', async () => {
+    const s = await fresh();
+    try {
+      a1.reset();
+      const answers = await Promise.all(['echo', 'nope', 'echo', 'wait', 'echo', 'nope'].map((k) => sendSkill(s.base, k)));
+      expect(answers.map((a) => (a.text.includes('echo: x') ? 'ok' : a.text.includes('-32602') ? 'unknown' : a.text))).toEqual([
+        'ok',
+        'unknown',
+        'ok',
+        'unknown',
+        'ok',
+        'unknown',
+      ]);
+      expect(cardReads()).toHaveLength(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a hidden skill and an unknown one take the same route: the first of either reads the list, later ones read nothing', async () => {
+    for (const order of [
+      ['wait', 'no-such', 'wait', 'no-such'],
+      ['no-such', 'wait', 'no-such', 'wait'],
+    ]) {
+      const s = await fresh();
+      try {
+        a1.reset();
+        const reads: number[] = [];
+        for (const skill of order) {
+          const r = await sendSkill(s.base, skill);
+          expect(r.text).toContain('-32602');
+          reads.push(cardReads().length);
+        }
+        expect({ order, reads }).toEqual({ order, reads: [1, 1, 1, 1] });
+        expect(a1.messages).toEqual([]);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+});
+
+describe('browser A2A clients (CORS, server.allowedOrigins as for MCP)', () => {
+  const APP = 'https://app.example';
+  let web: TestSidecar;
+  beforeAll(async () => {
+    web = await startTestSidecar(config([{ name: 'agent1', url: a1.base }], `server: { allowedOrigins: ["${APP}"] }`), { AGENT_KEY: 'k' });
+  });
+  afterAll(async () => {
+    await web?.close();
+  });
+
+  test('a preflight from an allowed origin is answered here for every A2A route; nothing reaches the agent', async () => {
+    a1.reset();
+    for (const [path, method] of [
+      ['/a2a/jsonrpc', 'POST'],
+      ['/a2a/rest/message:send', 'POST'],
+      ['/a2a/rest/tasks/t1/pushNotificationConfigs/c1', 'DELETE'],
+      ['/.well-known/agent-card.json', 'GET'],
+    ]) {
+      const r = await fetch(`${web.base}/a2a/agent1${path}`, {
+        method: 'OPTIONS',
+        headers: { origin: APP, 'access-control-request-method': method!, 'access-control-request-headers': 'content-type, a2a-version, authorization' },
+      });
+      expect({ path, status: r.status }).toEqual({ path, status: 204 });
+      expect(r.headers.get('access-control-allow-origin')).toBe(APP);
+      expect(r.headers.get('access-control-allow-methods')).toContain(method);
+      expect(r.headers.get('access-control-allow-headers')).toBe('content-type, a2a-version, authorization');
+    }
+    // A header A2A clients do not send is not allowed: the browser refuses the request.
+    const odd = await fetch(`${web.base}/a2a/agent1/a2a/jsonrpc`, {
+      method: 'OPTIONS',
+      headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-sneaky' },
+    });
+    expect(odd.headers.get('access-control-allow-headers')).toBeNull();
+    expect(a1.requests).toEqual([]);
+  });
+
+  test('answers to an allowed origin carry its CORS headers (the card keeps Vary: A2A-Version); another origin is refused', async () => {
+    a1.reset();
+    const card = await fetch(`${web.base}/a2a/agent1/.well-known/agent-card.json`, { headers: { origin: APP, 'a2a-version': '1.0' } });
+    expect(card.status).toBe(200);
+    expect(card.headers.get('access-control-allow-origin')).toBe(APP);
+    expect(card.headers.get('access-control-expose-headers')).toContain('X-ThoughtGate-Correlation-Id');
+    expect(card.headers.get('vary')).toMatch(/A2A-Version.*Origin|Origin.*A2A-Version/);
+    const sent = await fetch(`${web.base}/a2a/agent1/a2a/jsonrpc`, {
+      method: 'POST',
+      headers: { origin: APP, 'content-type': 'application/json', 'a2a-version': '1.0' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'SendMessage',
+        params: { message: { messageId: 'm', role: 'ROLE_USER', parts: [{ text: 'from a page' }] } },
+      }),
+    });
+    expect(sent.headers.get('access-control-allow-origin')).toBe(APP);
+    expect(await sent.text()).toContain('echo: from a page');
+    const other = await fetch(`${web.base}/a2a/agent1/.well-known/agent-card.json`, { headers: { origin: 'https://evil.example' } });
+    expect(other.status).toBe(403);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    expect(a1.messages.map((m) => m.text)).toEqual(['from a page']);
+  });
+});
+
+test("the card's URLs name the address the client's connection reached, never its Host header", async () => {
+  const { default: http } = await import('node:http');
+  const u = new URL(tg.base);
+  for (const host of [`localhost:1`, `127.0.0.1:9`, 'localhost']) {
+    const text = await new Promise<string>((resolve, reject) => {
+      http
+        .get({ host: u.hostname, port: u.port, path: '/a2a/agent1/.well-known/agent-card.json', headers: { host, 'a2a-version': '1.0' } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve(body));
+        })
+        .on('error', reject);
+    });
+    const card = JSON.parse(text) as { supportedInterfaces: { url: string }[] };
+    expect({ host, urls: [...new Set(card.supportedInterfaces.map((i) => new URL(i.url).origin))] }).toEqual({ host, urls: [tg.base] });
+  }
+});
+
+describe('the extended card is its own method for rules (GetExtendedAgentCard, every route of both generations)', () => {
+  let closed: TestSidecar;
+  beforeAll(async () => {
+    closed = await startTestSidecar(
+      config([
+        { name: 'agent1', url: a1.base },
+        { name: 'agent03', url: a03.base },
+      ]).replace(
+        'defaultAction: forward',
+        `  - { name: no-extended-card, match: { method: GetExtendedAgentCard }, action: deny, reason: "the source credential's card is not for every client" }\ndefaultAction: forward`,
+      ),
+      { AGENT_KEY: 'k' },
+    );
+  });
+  afterAll(async () => {
+    await closed?.close();
+  });
+
+  test('a rule denying GetExtendedAgentCard refuses all four routes; nothing reaches the agent; the public card is still served', async () => {
+    for (const { agent, name } of [agentOf('1.3.0'), agentOf('0.3.14')]) {
+      agent.reset();
+      const rpcCall = (method: string, version?: string) =>
+        fetch(`${closed.base}/a2a/${name}/a2a/jsonrpc`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: 'Bearer alice', ...(version ? { 'a2a-version': version } : {}) },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 3, method, ...(version ? { params: {} } : {}) }),
+        }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error?: { code: number; data?: { rule?: string } } } }));
+      for (const r of [await rpcCall('GetExtendedAgentCard', '1.0'), await rpcCall('agent/getAuthenticatedExtendedCard')])
+        expect(r.body.error).toMatchObject({ code: -32053, data: { rule: 'no-extended-card' } });
+      for (const [path, version] of [
+        ['/a2a/rest/extendedAgentCard', '1.0'],
+        ['/a2a/rest/v1/card', '0.3'],
+      ] as const) {
+        const r = await fetch(`${closed.base}/a2a/${name}${path}`, { headers: { 'a2a-version': version, authorization: 'Bearer alice' } });
+        expect({ path, status: r.status }).toEqual({ path, status: 403 });
+        expect(await r.text()).not.toContain('admin');
+      }
+      expect(agent.requests).toEqual([]);
+      const card = await fetch(`${closed.base}/a2a/${name}/.well-known/agent-card.json`);
+      expect(card.status).toBe(200);
+    }
   });
 });

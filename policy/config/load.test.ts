@@ -175,7 +175,7 @@ describe('parseConfigText: errors point at the spot in the file', () => {
 
   test('unknown top-level key points at the key', () => {
     expect(errorsOf(parseConfigText('defaultAction: deny\n\nsource:\n  - name: a\n', F, {}))).toEqual([
-      'thoughtgate.yaml:3:1: (top level): unknown key "source" (allowed: enforcement, sources, rules, defaultAction, cedar, egress, limits, server, approvals, rateLimits, identity, approvalChannels)',
+      'thoughtgate.yaml:3:1: (top level): unknown key "source" (allowed: enforcement, sources, rules, defaultAction, cedar, egress, limits, server, approvals, rateLimits, a2a, identity, approvalChannels)',
     ]);
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { compileVisibility } from '../../policy/gates/visibility.js';
-import { rewriteCard, type CardRewrite } from './card.js';
+import { ownBase, rewriteCard, type CardRewrite } from './card.js';
 
 const AGENT = 'http://agent.internal:8080';
 const R: CardRewrite = {
@@ -85,4 +85,11 @@ describe('rewriteCard', () => {
   ])('refused, never passed unfiltered: %s', (_what, card) => {
     expect(rewriteCard(card, R).ok).toBe(false);
   });
+});
+
+test('ownBase: the socket address the client reached, IPv4-mapped addresses plain, IPv6 in brackets', () => {
+  expect(ownBase({ localAddress: '127.0.0.1', localPort: 7467 })).toBe('http://127.0.0.1:7467');
+  expect(ownBase({ localAddress: '::ffff:10.0.0.5', localPort: 7467 })).toBe('http://10.0.0.5:7467');
+  expect(ownBase({ localAddress: '::1', localPort: 7467 })).toBe('http://[::1]:7467');
+  expect(ownBase({ localAddress: 'fe80::1%eth0', localPort: 1 })).toBe('http://[fe80::1%25eth0]:1');
 });

@@ -5,6 +5,7 @@
 //
 // Both generations: 0.3 cards carry `url` + `preferredTransport` and `additionalInterfaces[]{url,
 // transport}`; 1.0 cards `supportedInterfaces[]{url, protocolBinding, tenant, protocolVersion}`.
+import { isIP } from 'node:net';
 import { isVisible, type Visibility } from '../../policy/gates/visibility.js';
 import type { A2aLayout } from './classify.js';
 
@@ -93,4 +94,17 @@ export function rewriteCard(raw: unknown, r: CardRewrite): CardResult {
   }
   if (changed && out['signatures'] !== undefined) delete out['signatures'];
   return { ok: true, card: out, changed };
+}
+
+/**
+ * The sidecar's own address as a client's connection reached it (its socket's local address and
+ * port), for the card's interface URLs: never the Host header, which the client writes (any port
+ * passes the Host check for loopback names), so a card's contents depend on nothing a client sends
+ * but A2A-Version.
+ */
+export function ownBase(socket: { localAddress?: string | undefined; localPort?: number | undefined }): string {
+  let a = socket.localAddress ?? '127.0.0.1';
+  if (a.startsWith('::ffff:') && isIP(a.slice(7)) === 4) a = a.slice(7);
+  const host = isIP(a) === 6 ? `[${a.replace('%', '%25')}]` : a;
+  return `http://${host}:${socket.localPort ?? 80}`;
 }

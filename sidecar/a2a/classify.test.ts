@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { cardPath, classifyA2a, versionParam, type A2aLayout } from './classify.js';
+import { cardPath, classifyA2a, versionParam, type A2aLayout, queryRefusal } from './classify.js';
 
 const L: A2aLayout = { basePath: '/', jsonrpc: '/a2a/jsonrpc', rest: '/a2a/rest' };
 
@@ -48,6 +48,9 @@ describe('classifyA2a', () => {
     '',
     'a2a/jsonrpc',
     '/a2a/jsonrpc#x',
+    '/a2a/rest/tasks/t1:cancel?tenant=prod#',
+    '/a2a/rest/tasks/t1?x#&tenant=prod',
+    '/a2a/jsonrpc?A2A-Version=1.0#',
   ])('%s is refused', (sub) => {
     expect(classifyA2a(sub, L).kind).toBe('refused');
   });
@@ -63,4 +66,18 @@ test('versionParam: absent, one, or every value when repeated (a2aVersionOf refu
   expect(versionParam('?x=1')).toBeUndefined();
   expect(versionParam('?A2A-Version=1.0')).toBe('1.0');
   expect(versionParam('?A2A-Version=1.0&A2A-Version=0.3')).toEqual(['1.0', '0.3']);
+});
+
+test('queryRefusal: per call, an allowlist of names, each once, no ";"', () => {
+  expect(queryRefusal('', 'rest', 'ListTasks')).toBeNull();
+  expect(queryRefusal('?pageSize=5&status=TASK_STATE_WORKING&A2A-Version=1.0&tenant=t', 'rest', 'ListTasks')).toBeNull();
+  expect(queryRefusal('?historyLength=3', 'rest', 'GetTask')).toBeNull();
+  expect(queryRefusal('?A2A-Version=1.0', 'jsonrpc', 'SendMessage')).toBeNull();
+  expect(queryRefusal('?tenant=t', 'jsonrpc', 'SendMessage')).toMatch(/not one SendMessage takes/);
+  expect(queryRefusal('?historyLength=3', 'rest', 'SendMessage')).toMatch(/not one SendMessage takes/);
+  expect(queryRefusal('?tenant[]=x', 'rest', 'SendMessage')).toMatch(/"tenant\[\]"/);
+  expect(queryRefusal('?tenant%5Bk%5D=x', 'rest', 'SendMessage')).toMatch(/"tenant\[k\]"/);
+  expect(queryRefusal('?pageSize=1&pageSize=2', 'rest', 'ListTasks')).toMatch(/more than once/);
+  expect(queryRefusal('?pageSize=1;tenant=x', 'rest', 'ListTasks')).toMatch(/";"/);
+  expect(queryRefusal('?x=1', 'card', 'GetAgentCard')).toMatch(/not one GetAgentCard takes/);
 });

@@ -8,7 +8,7 @@
 // the 1.3.0 SDK server matches REST routes case-insensitively, so an upstream must never see a
 // spelling the route table (policy/gates/a2a-methods.ts, case-sensitive) did not.
 import type { A2aSource } from '../../api/config.js';
-import { AGENT_CARD_PATH } from '../../policy/gates/a2a-methods.js';
+import { AGENT_CARD_PATH, type A2aBinding, type A2aMethod } from '../../policy/gates/a2a-methods.js';
 import { canonicalPath, isRelayablePath } from '../proxy/request-path.js';
 
 export type A2aEndpoint =
@@ -41,7 +41,9 @@ export function classifyA2a(sub: string, layout: A2aLayout): A2aEndpoint {
   const q = sub.indexOf('?');
   const raw = q < 0 ? sub : sub.slice(0, q);
   const query = q < 0 ? '' : sub.slice(q);
-  if (raw.includes('#')) return { kind: 'refused', reason: 'a fragment is not part of a request path' };
+  // Anywhere in the target: the express servers drop a fragment from the query (?tenant=prod# is
+  // tenant "prod" there) while URLSearchParams keeps it ("prod#"), so the gates would read another tenant.
+  if (sub.includes('#')) return { kind: 'refused', reason: 'a fragment ("#") is not part of a request target' };
   const path = canonicalPath(raw);
   if (!path.startsWith('/') || !isRelayablePath(path) || path.includes('//'))
     return { kind: 'refused', reason: 'the path must be spelt plainly (no %-encoding of reserved characters, "\\", "//" or dot segments)' };
@@ -68,3 +70,35 @@ export const versionParam = (query: string) => queryParam(query, 'A2A-Version');
 
 /** The `tenant` query parameter (the JS 1.3.0 REST server reads it when the path names none). */
 export const tenantParam = (query: string) => queryParam(query, 'tenant');
+
+/**
+ * The query parameters an HTTP+JSON call may carry besides `A2A-Version` and `tenant`: what the SDK
+ * clients send (JS 1.3.0/0.3.14, Python 1.3.0) and the SDK servers read. JSON-RPC calls and the
+ * card take `A2A-Version` alone.
+ */
+const REST_QUERY: Partial<Record<A2aMethod, readonly string[]>> = {
+  GetTask: ['historyLength'],
+  ListTasks: ['contextId', 'status', 'pageSize', 'pageToken', 'historyLength', 'statusTimestampAfter', 'includeArtifacts'],
+  ListTaskPushNotificationConfigs: ['pageSize', 'pageToken'],
+};
+
+/**
+ * Why a call's query is refused, or null. The agent must read exactly what the gates decided on,
+ * whatever its query parser: only the names the call takes (an allowlist, so `tenant[]=x`, which a
+ * qs-style parser reads as a tenant, and every unknown name are refused), each at most once (a
+ * repeated name is an array to some parsers, the first or last value to others), and no `;` (some
+ * parsers split on it too).
+ */
+export function queryRefusal(query: string, binding: A2aBinding | 'card', method: A2aMethod): string | null {
+  if (query === '' || query === '?') return null;
+  if (query.includes(';')) return 'the query has a ";" (some servers split parameters on it)';
+  const allowed = new Set(['A2A-Version', ...(binding === 'rest' ? ['tenant', ...(REST_QUERY[method] ?? [])] : [])]);
+  const seen = new Set<string>();
+  for (const [name] of new URLSearchParams(query.slice(1))) {
+    const shown = JSON.stringify(name.length <= 64 ? name : `${name.slice(0, 64)}…`);
+    if (!allowed.has(name)) return `query parameter ${shown} is not one ${method} takes (${[...allowed].join(', ')})`;
+    if (seen.has(name)) return `query parameter ${shown} is given more than once`;
+    seen.add(name);
+  }
+  return null;
+}

@@ -77,3 +77,13 @@ export function rpcRequestError(ctx: RequestContext, res: ServerResponse, code: 
   writeJson(res, 400, 'application/json', errorText(null, { code, message, data: { gate: 'transport', reason, correlationId: ctx.correlationId } }));
   ctx.finish({ status: 400, decision: 'deny', gate: 'transport', reason });
 }
+
+/**
+ * ThoughtGate's refusal as one SSE event on a JSON-RPC stream already under way (the head went):
+ * a `data:` event with the JSON-RPC error and the call's id; on a 0.3 stream method an
+ * `event: error` one, as the agents send theirs.
+ */
+export function sseErrorEvent(ctx: RequestContext, shape: A2aAnswerShape, name: ErrorName, reason: string): string {
+  const json = errorText(shape.id, a2aGateError(name, { reason, correlationId: ctx.correlationId }));
+  return `${shape.sse ? 'event: error\n' : ''}data: ${json}\n\n`;
+}

@@ -3,7 +3,8 @@
 // decided by the same gates as an MCP call (decide → enforce, rate limits, audit), and then either
 // answered here in A2A's shapes (errors.ts) or forwarded as the original bytes with the source's
 // headers. Answers stream back unbuffered; only the card (public and extended) is read, bounded,
-// filtered and rewritten (card.ts).
+// filtered and rewritten (card.ts), and a ListTasks answer a hook filters is read whole; what is
+// held is charged to the request's byte budget. Browser clients get MCP's CORS policy (cors.ts).
 //
 // Task isolation, push-URL egress and gate 4 plug in through A2aHooks (built elsewhere).
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,7 +12,7 @@ import type { Readable, Transform } from 'node:stream';
 import type { A2aVersion } from '../../api/config.js';
 import type { A2aErrorName, ErrorName } from '../../api/errors.js';
 import { decodeUtf8Strict, parseJsonRpc, parseStrictJson } from '../../lib/jsonrpc.js';
-import { BodyError, readBodyText } from '../../lib/read-body.js';
+import { BodyError, readBodyBytes, readBodyText } from '../../lib/read-body.js';
 import { cedarReadsText } from '../../policy/cedar/evaluate.js';
 import { a2aVersionOf, jsonRpcMethod, type A2aRow } from '../../policy/gates/a2a-methods.js';
 import { describeA2a, tenantOf, type A2aCall } from '../../policy/gates/a2a-operation.js';
@@ -24,16 +25,18 @@ import { EDIT_CHARGE } from '../proxy/budget.js';
 import type { RequestContext } from '../proxy/context.js';
 import { relay, relayDispatched, streamTo, toClient } from '../proxy/forward.js';
 import { headerValue, mediaType } from '../proxy/headers.js';
+import { corsHeaders, preflightHeaders } from '../proxy/cors.js';
 import { flushHead } from '../proxy/pipe.js';
+import { SseBudgetExceededError } from '../sse.js';
 import { describeUpstreamError } from '../proxy/upstream.js';
-import { rewriteCard } from './card.js';
-import { cardPath, classifyA2a, layoutOf, tenantParam, versionParam } from './classify.js';
+import { ownBase, rewriteCard } from './card.js';
+import { A2A_CORS } from './cors.js';
+import { cardPath, classifyA2a, layoutOf, queryRefusal, tenantParam, versionParam } from './classify.js';
 import { type CardSkills, skillIdsOf } from './skills.js';
-import { isVisible } from '../../policy/gates/visibility.js';
 import { planA2a } from './plan.js';
 import { traceA2aDecision, traceA2aRequest } from './trace.js';
 import { traceClock } from '../proxy/trace.js';
-import { a2aError, type A2aAnswerShape, refuseA2a, rpcRequestError, UNREAD } from './errors.js';
+import { a2aError, type A2aAnswerShape, refuseA2a, rpcRequestError, sseErrorEvent, UNREAD } from './errors.js';
 
 /** A call gates 1–3 let through (or sent for approval), as the hooks see it. */
 export interface A2aGovernedCall {
@@ -86,7 +89,8 @@ export interface A2aEnv {
 
 /**
  * `sub`: the request target after /a2a/<source> (path and query). `base`: where the client reaches
- * the agent, the prefix of the card's interface URLs (default http://<Host>/a2a/<source>; a captured
+ * the agent, the prefix of the card's interface URLs (default: the sidecar's own socket address and
+ * /a2a/<source>, never the client's Host header; a captured
  * request to the agent's own origin passes that origin: sidecar/proxy/a2a-origin.ts).
  */
 export async function handleA2a(
@@ -97,7 +101,7 @@ export async function handleA2a(
   source: CompiledSource,
   sub: string,
   env: A2aEnv,
-  base = `http://${headerValue(req.headers.host) ?? ''}/a2a/${source.name}`,
+  base = `${ownBase(req.socket)}/a2a/${source.name}`,
   /** The listener the request came in on, for the refusal counters. */
   listener: 'proxy' | 'transparent' = 'proxy',
 ): Promise<void> {
@@ -109,30 +113,48 @@ export async function handleA2a(
     ctx.metrics.httpRefused.inc({ listener, check: 'origin' });
     return refuseA2a(ctx, res, UNREAD, 'ORIGIN_NOT_ALLOWED', `Origin "${origin}" is not in server.allowedOrigins`);
   }
+  if (origin !== undefined) {
+    // An allowed browser client, as for MCP: CORS headers on every answer, and preflights answered
+    // here (they carry no A2A call and are never forwarded).
+    for (const [k, v] of Object.entries(corsHeaders(origin, A2A_CORS))) res.setHeader(k, v);
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      res.writeHead(204, preflightHeaders(origin, headerValue(req.headers['access-control-request-headers']), A2A_CORS)).end();
+      return ctx.finish({ status: 204, decision: 'forward', gate: 'transport', reason: 'CORS preflight' });
+    }
+  }
   const ep = classifyA2a(sub, layoutOf(source.url, a2a));
   if (ep.kind === 'refused') return a2aError(ctx, res, { ...UNREAD, binding: 'rest' }, 'METHOD_NOT_FOUND', ep.reason, 'Not found');
   const binding = ep.kind === 'rest' ? 'rest' : 'jsonrpc';
+  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills, query: ep.query, base };
   const v = a2aVersionOf(req.headers['a2a-version'], versionParam(ep.query), a2a.versions);
-  if (!v.ok) return a2aError(ctx, res, { ...UNREAD, binding }, 'VERSION_NOT_SUPPORTED', v.reason, `Supported versions: ${a2a.versions.join(', ')}`);
-  const version = v.version;
   // The 1.3.0 and Python servers read only the header (absent or empty: 0.3), so the agent is always
   // told the version the gates decided on: set here whatever the client sent (absent, empty, or only
   // in the query), and a Connection header naming it, which would drop it on the way as hop-by-hop,
   // is refused.
   const connection = [req.headers['connection'] ?? ''].flat().join(',').toLowerCase().split(',');
-  if (connection.some((t) => t.trim() === 'a2a-version'))
-    return a2aError(ctx, res, { ...UNREAD, binding }, 'VERSION_NOT_SUPPORTED', 'the Connection header names A2A-Version (the agent would not receive it)');
+  const hopVersion = connection.some((t) => t.trim() === 'a2a-version');
+  if (!v.ok || hopVersion) {
+    const [reason, message] = v.ok
+      ? ['the Connection header names A2A-Version (the agent would not receive it)', undefined]
+      : [v.reason, `Supported versions: ${a2a.versions.join(', ')}`];
+    if (ep.kind === 'jsonrpc') return versionRefusedRpc(io, reason, message);
+    return a2aError(ctx, res, { ...UNREAD, binding }, 'VERSION_NOT_SUPPORTED', reason, message);
+  }
+  const version = v.version;
   req.headers['a2a-version'] = version;
+  const encoding = encodingRefusal(req.headers['content-encoding']);
+  if (encoding !== null) return a2aError(ctx, res, { ...UNREAD, binding, version }, 'CONTENT_TYPE_NOT_SUPPORTED', encoding);
   const headers = source.headers();
   if (!headers.ok) return refuseA2a(ctx, res, { ...UNREAD, binding, version }, 'CREDENTIAL_UNAVAILABLE', `source "${source.name}": ${headers.reason}`);
   ctx.upstreamPath = ep.upstreamPath;
-  const io: Io = { ctx, req, res, snap, source, hooks: env.hooks, skills: env.skills, query: ep.query, base };
   if (ep.kind === 'card') {
     if (req.method !== 'GET') {
       res.setHeader('allow', 'GET');
       return a2aError(ctx, res, { ...UNREAD, binding: 'rest', version }, 'METHOD_NOT_FOUND', `${req.method} on the agent card`, 'Not found');
     }
     traceA2aRequest(ctx, 'GetAgentCard', version, 'rest');
+    const q = queryRefusal(ep.query, 'card', 'GetAgentCard');
+    if (q !== null) return refuseA2a(ctx, res, { binding: 'rest', version, id: null, read: true }, 'QUERY_NOT_ALLOWED', q);
     return serveCard(io, { binding: 'rest', version, id: null, read: true }, 'GET', undefined, 'card');
   }
   if (ep.kind === 'jsonrpc') return jsonRpc(io, version);
@@ -160,6 +182,40 @@ function contentTypeOk(header: string | string[] | undefined, binding: 'jsonrpc'
   const v = headerValue(header) ?? '';
   const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(v)?.[1];
   return charset === undefined || charset.toLowerCase() === 'utf-8';
+}
+
+/**
+ * Why a request's Content-Encoding is refused, or null. The gates read the body's bytes as they
+ * came; an agent that decodes gzip, deflate or br (express.json does) would run what the gates
+ * never read. Only identity (or none) passes.
+ */
+export function encodingRefusal(header: string | string[] | undefined): string | null {
+  if (header === undefined) return null;
+  const codings = [header]
+    .flat()
+    .join(',')
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '');
+  if (codings.every((c) => c === 'identity')) return null;
+  return `Content-Encoding "${cut([header].flat().join(', '))}": ThoughtGate reads request bodies as sent and takes only identity`;
+}
+
+/**
+ * A JSON-RPC call refused for its A2A-Version, answered as the agents answer it: with the call's
+ * own id (HTTP 200, the 1.0 wording) when its body is a readable JSON-RPC request, else id null.
+ */
+async function versionRefusedRpc(io: Io, reason: string, message: string | undefined): Promise<void> {
+  const { ctx, req, res } = io;
+  const unread: A2aAnswerShape = { ...UNREAD, binding: 'jsonrpc' };
+  if (req.method !== 'POST' || !contentTypeOk(req.headers['content-type'], 'jsonrpc') || encodingRefusal(req.headers['content-encoding']) !== null)
+    return a2aError(ctx, res, unread, 'VERSION_NOT_SUPPORTED', reason, message);
+  const text = await bodyText(io, unread);
+  if (text === null) return;
+  const parsed = text.trimStart().startsWith('[') ? null : parseJsonRpc(text);
+  const id = parsed?.ok && !parsed.batch && parsed.message.kind === 'request' ? parsed.message.id : null;
+  const shape: A2aAnswerShape = id === null ? unread : { binding: 'jsonrpc', version: '1.0', id, read: true };
+  return a2aError(ctx, res, shape, 'VERSION_NOT_SUPPORTED', reason, message);
 }
 
 /** The body as text, or the answer already given (too large, too slow, aborted, not UTF-8). */
@@ -258,6 +314,11 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
     return a2aError(ctx, res, shape, 'INVALID_PARAMS', d.reason);
   }
   const { op, row } = d;
+  const q = queryRefusal(io.query, call.binding, row.canonical);
+  if (q !== null) {
+    ctx.messages = [{ method: op.method, kind: notification ? 'notification' : 'request', decision: 'invalid', reason: q }];
+    return refuseA2a(ctx, res, shape, 'QUERY_NOT_ALLOWED', q);
+  }
   // The tenant may also come from the query (the JS 1.3.0 REST server reads it there): it must
   // agree with the path's and the body's, and Cedar sees the one the agent will use.
   const tenant = tenantOf(op.a2a.tenant || undefined, tenantParam(io.query), undefined);
@@ -269,9 +330,11 @@ async function governed(io: Io, shape: A2aAnswerShape, call: A2aCall, body: stri
   const planStart = ctx.tracer.on ? traceClock() : 0;
   traceA2aRequest(ctx, op.method, call.version, call.binding);
   const gates = { ...snap.gates, visibility: source.visibility };
-  // A skill the agent's cards do not name is answered as a hidden one, by the same path (gate 1).
-  const unknown = op.target?.kind === 'skill' && isVisible(source.visibility, 'skill', op.target.name) && !(await knownSkill(io, op.target.name));
-  const decided: Decision = unknown ? { action: 'hidden', gate: 'visibility', reason: 'skill is not in the agent card' } : decide(gates, op, new Date());
+  // A skill the agent's cards do not name is answered as a hidden one, by the same path (gate 1):
+  // every skill is looked up (and waits for a stale list's refresh) before visibility is read, so
+  // neither the answer nor its timing tells a hidden skill from an unknown one.
+  const known = op.target?.kind === 'skill' ? await knownSkill(io, call.version, op.target.name) : true;
+  const decided: Decision = known ? decide(gates, op, new Date()) : { action: 'hidden', gate: 'visibility', reason: 'skill is not in the agent card' };
   const { decision, audit } = enforce(gates, op, decided);
   const limited = decision.action === 'forward' ? ctx.rateLimiter.take(snap.rateLimits, op) : null;
   const plan = planA2a({ op, decision, audit, limited, notification });
@@ -335,15 +398,127 @@ async function forward(io: Io, g: A2aGovernedCall): Promise<void> {
     const relayed = relayDispatched(ctx, req, res, source, { body: g.body, describe: undefined }, failed);
     if (relayed !== null) return relayed;
   }
-  const up = await ctx.sendUpstream(source, req, g.method, g.body, false);
+  // An answer a hook reads is asked for uncompressed (its scanners read bytes as JSON).
+  const up = await ctx.sendUpstream(source, req, g.method, g.body, reads);
   if (!up.ok) return failed(up.kind);
   const { statusCode, headers, body } = up.response;
   const through = reads && statusCode >= 200 && statusCode < 300 ? hooks.onAnswer!(g, statusCode, headers) : null;
   if (!through) return relay(ctx, res, source, statusCode, headers, body);
+  const sse = mediaType(headers['content-type']) === 'text/event-stream';
+  if (EDITED_WHOLE.has(g.op.method) && !sse) return editedWhole(io, g, statusCode, headers, body, through);
   res.writeHead(statusCode, toClient(res, headers, true));
   flushHead(res, headers);
   ctx.markResponseStart();
-  return streamTo(ctx, source, body, res, through);
+  return streamCharged(io, g, body, through, sse);
+}
+
+/** Answers a hook edits as a whole (isolation.ts: ListTasks, filtered to the caller's tasks): read, bounded and charged, before anything is written. */
+const EDITED_WHOLE = new Set<string>(['ListTasks']);
+
+/**
+ * An answer a hook edits whole: read within limits.maxFilteredResponseBytes and the byte budget
+ * (EDIT_CHARGE per byte: the bytes, their text, the parsed list and the output), passed through
+ * the hook, then written with its length. Over the budget the client gets OVERLOADED and no byte
+ * of the answer: nothing goes out half.
+ */
+async function editedWhole(
+  io: Io,
+  g: A2aGovernedCall,
+  statusCode: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: Readable,
+  through: Transform,
+): Promise<void> {
+  const { ctx, res, snap, source } = io;
+  const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
+  const invalid = (reason: string) => {
+    ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: 'a2a' });
+    return refuseA2a(ctx, res, g.shape, 'UPSTREAM_RESPONSE_INVALID', `agent "${source.name}": ${reason}; it is not passed unfiltered`);
+  };
+  try {
+    let bytes: Buffer;
+    try {
+      bytes = await readBodyBytes(body, { limitBytes: snap.maxFilteredResponseBytes, grow: (n) => hold.grow(n) });
+    } catch (err) {
+      if (!(err instanceof BodyError))
+        return refuseA2a(ctx, res, g.shape, 'UPSTREAM_UNAVAILABLE', `agent "${source.name}": its ${g.op.method} answer broke off`);
+      if (err.reason === 'over-budget')
+        return refuseA2a(
+          ctx,
+          res,
+          g.shape,
+          'OVERLOADED',
+          `too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the ${g.op.method} answer of agent "${source.name}"; it reached the agent but its answer was dropped, retry shortly`,
+        );
+      if (err.reason === 'too-large') return invalid(`its ${g.op.method} answer exceeds limits.maxFilteredResponseBytes`);
+      return invalid(`its ${g.op.method} answer could not be read`);
+    }
+    let out: Buffer;
+    try {
+      out = await throughWhole(through, bytes);
+    } catch (err) {
+      return invalid((err as Error).message);
+    }
+    const h = toClient(res, headers, true);
+    h['content-length'] = out.length;
+    res.writeHead(statusCode, h);
+    ctx.markResponseStart();
+    res.end(out);
+    ctx.finish({ status: statusCode });
+  } finally {
+    hold.release();
+  }
+}
+
+/** All of `input` through a Transform: its whole output. */
+function throughWhole(t: Transform, input: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    t.on('data', (c: Buffer | string) => out.push(Buffer.from(c)));
+    t.once('end', () => resolve(Buffer.concat(out)));
+    t.once('error', reject);
+    t.end(input);
+  });
+}
+
+/**
+ * Streams an answer through a hook's Transform (isolation.ts: the id scanners of a Send*),
+ * charging what the Transform holds — bytes in that are not out yet: an SSE event read until it
+ * ends, an id — to the byte budget, EDIT_CHARGE per byte, as the MCP path charges its SSE events.
+ * Checked before each chunk goes in. Over the budget the stream ends: on a JSON-RPC stream that
+ * stopped between events, with one error event (OVERLOADED) so the client learns why; otherwise
+ * cut (every client reports an error), as an event half sent cannot be finished.
+ */
+async function streamCharged(io: Io, g: A2aGovernedCall, body: Readable, through: Transform, sse: boolean): Promise<void> {
+  const { ctx, res, source } = io;
+  const hold = ctx.budget.hold(sse ? 'sse_event' : 'filtered_response', EDIT_CHARGE);
+  let taken = 0;
+  let given = 0;
+  let tail = '';
+  let over = false;
+  body.on('data', (c: Buffer) => {
+    if (!over && !hold.resize(taken - given)) {
+      over = true;
+      through.destroy(new SseBudgetExceededError());
+    }
+    taken += c.length;
+  });
+  through.on('data', (c: Buffer) => {
+    given += c.length;
+    tail = (tail + c.subarray(-4).toString('latin1')).slice(-4);
+  });
+  try {
+    await streamTo(ctx, source, body, res, through, () => {
+      const betweenEvents = given === 0 || tail.endsWith('\n\n') || tail.endsWith('\r\r') || tail.endsWith('\r\n\r\n');
+      if (!over || !sse || g.shape.binding !== 'jsonrpc' || !betweenEvents || res.destroyed) return false;
+      const reason = `too many bytes are buffered for other requests (limits.maxBufferedBytes) to read the answer of agent "${source.name}"; the stream was ended`;
+      res.end(sseErrorEvent(ctx, g.shape, 'OVERLOADED', reason));
+      ctx.finish({ status: res.statusCode, decision: 'deny', gate: 'transport', reason });
+      return true;
+    });
+  } finally {
+    hold.release();
+  }
 }
 
 /**
@@ -363,6 +538,7 @@ async function serveCard(io: Io, shape: A2aAnswerShape, method: string, body: st
     return refuseA2a(ctx, res, shape, 'UPSTREAM_RESPONSE_INVALID', `agent "${source.name}": ${reason}; the card is not passed unfiltered`);
   };
   const parsed = await readJsonAnswer(ctx, snap, headers, answer);
+  if (!parsed.ok && parsed.overloaded) return refuseA2a(ctx, res, shape, 'OVERLOADED', `agent "${source.name}": ${parsed.reason}`);
   if (!parsed.ok) return invalid(parsed.reason);
   let out: unknown;
   const rewrite = {
@@ -404,7 +580,7 @@ async function readJsonAnswer(
   snap: Snapshot,
   headers: Record<string, string | string[] | undefined>,
   answer: Readable,
-): Promise<{ ok: true; value: unknown } | { ok: false; reason: string }> {
+): Promise<{ ok: true; value: unknown } | { ok: false; reason: string; overloaded?: true }> {
   const type = mediaType(headers['content-type']);
   if (type !== 'application/json' && type !== 'application/a2a+json') {
     answer.resume();
@@ -417,6 +593,12 @@ async function readJsonAnswer(
     return parsed.ok ? parsed : { ok: false, reason: `the card is not strict JSON (${parsed.reason})` };
   } catch (err) {
     if (!(err instanceof BodyError)) throw err;
+    if (err.reason === 'over-budget')
+      return {
+        ok: false,
+        overloaded: true,
+        reason: 'too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the card; retry shortly',
+      };
     return { ok: false, reason: err.reason === 'too-large' ? 'the card exceeds limits.maxFilteredResponseBytes' : 'the card could not be read' };
   } finally {
     hold.release();
@@ -424,25 +606,29 @@ async function readJsonAnswer(
 }
 
 /**
- * Whether the agent's cards name `skill`: from the cards served so far, else from its public card,
- * fetched again at most once per REFRESH_MS (skills.ts). A card that cannot be read names nothing.
+ * Whether the agent's cards name `skill` (skills.ts: the list is read again when stale). The
+ * public card is re-read with the source's configured headers and the decided A2A-Version only:
+ * never the caller's, whose If-None-Match, Range or Content-Type would get a 304, a 206 or another
+ * card, and empty or corrupt the list every caller is judged by.
  */
-async function knownSkill(io: Io, skill: string): Promise<boolean> {
-  const { ctx, req, snap, source, skills } = io;
-  if (skills.has(source, skill)) return true;
-  if (!skills.mayRefresh(source)) return false;
-  const callPath = ctx.upstreamPath;
-  ctx.upstreamPath = cardPath(source.url.pathname);
-  let ids: string[] = [];
-  try {
-    const up = await ctx.sendUpstream(source, req, 'GET', undefined, true);
-    if (up.ok && up.response.statusCode === 200) {
+async function knownSkill(io: Io, version: A2aVersion, skill: string): Promise<boolean> {
+  const { ctx, snap, source, skills } = io;
+  return skills.known(source, skill, async () => {
+    const callPath = ctx.upstreamPath;
+    ctx.upstreamPath = cardPath(source.url.pathname);
+    try {
+      // sendUpstream reads only `headers` of the request it is given (the path is ctx.upstreamPath).
+      const own = { headers: { accept: 'application/json', 'a2a-version': version } } as unknown as IncomingMessage;
+      const up = await ctx.sendUpstream(source, own, 'GET', undefined, true);
+      if (!up.ok) return up.kind === 'aborted' ? 'abandoned' : [];
+      if (up.response.statusCode !== 200) {
+        up.response.body.resume();
+        return [];
+      }
       const parsed = await readJsonAnswer(ctx, snap, up.response.headers, up.response.body);
-      if (parsed.ok) ids = skillIdsOf(parsed.value);
-    } else if (up.ok) up.response.body.resume();
-  } finally {
-    ctx.upstreamPath = callPath;
-  }
-  skills.seen(source, ids, true);
-  return skills.has(source, skill);
+      return parsed.ok ? skillIdsOf(parsed.value) : [];
+    } finally {
+      ctx.upstreamPath = callPath;
+    }
+  });
 }

@@ -24,7 +24,7 @@ function call(method: string, facts: Partial<A2aFacts>, o: { headers?: object; v
   };
 }
 
-function setup(o: { maxEntries?: number } = {}) {
+function setup(o: ConstructorParameters<typeof TaskOwners>[0] = {}) {
   const tasks = new TaskOwners(o);
   const refused: string[] = [];
   const hooks = a2aIsolationHooks({
@@ -67,11 +67,22 @@ describe('beforeForward', () => {
     expect(await hooks.beforeForward(call('SubscribeToTask', { taskId: 't' }, { headers: BOB, version: '1.0', stream: true }))).toMatchObject({ sse: false });
   });
 
-  it('refuses a Send when the table has no room, before anything is forwarded', async () => {
-    const { tasks, hooks } = setup({ maxEntries: 1 });
+  it('refuses a Send from a client beyond a2a.tasks.maxOwners (OVERLOADED) and one starting tasks too fast (RATE_LIMITED), before anything is forwarded', async () => {
+    const { tasks, hooks } = setup({ maxOwners: 1, rate: { perMinute: 1, burst: 1 } });
     tasks.learn('agent', 'someone', 'task', 'x');
     expect(await hooks.beforeForward(call('SendMessage', {}))).toMatchObject({ kind: 'thoughtgate', name: 'OVERLOADED' });
     expect(await hooks.beforeForward(call('GetTask', { taskId: 'x' }, { headers: {} }))).toMatchObject({ name: 'TASK_NOT_FOUND' });
+    const own = setup({ rate: { perMinute: 1, burst: 1 } });
+    expect(await own.hooks.beforeForward(call('SendMessage', {}))).toBeNull();
+    expect(await own.hooks.beforeForward(call('SendStreamingMessage', {}))).toMatchObject({
+      kind: 'thoughtgate',
+      name: 'RATE_LIMITED',
+      rule: 'a2a.tasks.rate',
+      reason: expect.stringMatching(/retry in 60 s/),
+    });
+    // Continuing its own task is not a new task: never refused for the rate.
+    own.tasks.learn('agent', a2aOwner('agent', ALICE), 'task', 't');
+    expect(await own.hooks.beforeForward(call('SendMessage', { taskId: 't' }))).toBeNull();
   });
 
   it('refuses a push URL egress refuses (a name resolving to a private address), and counts it', async () => {

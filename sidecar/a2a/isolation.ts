@@ -3,7 +3,8 @@
 // this module and the handler do not import each other.
 //
 // beforeForward: a task/context the caller does not own → TASK_NOT_FOUND as the agent words it;
-//   a Send* when the owner table has no room → OVERLOADED; a push URL egress refuses →
+//   a Send* starting a task faster than a2a.tasks.rate → RATE_LIMITED, or from a new client when
+//   a2a.tasks.maxOwners clients hold tasks → OVERLOADED; a push URL egress refuses →
 //   PUSH_URL_NOT_ALLOWED. Nothing is forwarded.
 // onAnswer: a Send*'s answer passes the id scanner (ids recorded before they are written); a
 //   ListTasks answer is read (bounded) and filtered to the caller's tasks.
@@ -29,7 +30,7 @@ export interface IsolationCall {
 
 /** handler.ts A2aHookRefusal. */
 export type IsolationRefusal =
-  | { kind: 'thoughtgate'; name: 'PUSH_URL_NOT_ALLOWED' | 'OVERLOADED'; reason: string }
+  | { kind: 'thoughtgate'; name: 'PUSH_URL_NOT_ALLOWED' | 'OVERLOADED' | 'RATE_LIMITED'; reason: string; rule?: string }
   /** `sse`: answer as one SSE `event: error` (0.3 JSON-RPC stream methods: tasks.ts taskNotFoundAnswer). */
   | { kind: 'a2a'; name: 'TASK_NOT_FOUND'; reason: string; message: string; sse: boolean };
 
@@ -65,16 +66,18 @@ export function a2aIsolationHooks(d: IsolationDeps): IsolationHooks {
           message: foreign.message,
           sse: call.shape.binding === 'jsonrpc' && call.shape.version === '0.3' && call.row.stream,
         };
-      if (SENDS.has(call.op.method)) {
-        const full = admit(d.tasks, source, owner);
-        if (full) return { kind: 'thoughtgate', name: 'OVERLOADED', reason: full.reason };
-      }
       if (call.op.a2a.pushUrl !== '') {
         const v = await checkPushUrl({ egress: call.snap.egress, resolver: d.resolver, own: d.own }, call.op.a2a.pushUrl);
         if (!v.ok) {
           d.pushRefused?.(source);
           return { kind: 'thoughtgate', name: 'PUSH_URL_NOT_ALLOWED', reason: v.reason };
         }
+      }
+      // Last: a Send refused for its push URL takes no token of the client's rate.
+      if (SENDS.has(call.op.method)) {
+        const no = admit(d.tasks, source, owner, call.op.a2a);
+        if (no?.reason === 'rate') return { kind: 'thoughtgate', name: 'RATE_LIMITED', reason: no.message, rule: 'a2a.tasks.rate' };
+        if (no) return { kind: 'thoughtgate', name: 'OVERLOADED', reason: no.message };
       }
       return null;
     },

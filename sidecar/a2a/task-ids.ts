@@ -8,6 +8,8 @@
 // everyone (fail closed); so it only needs to read every id a strict parser would read, the same way
 // (escapes decoded, every duplicate key seen).
 
+import { BACKSLASH, COLON, COMMA, LBRACE, LBRACKET, QUOTE, RBRACE, RBRACKET } from '../../lib/char-codes.js';
+
 export type IdKind = 'task' | 'context';
 
 /** Objects of a send/stream result that carry a task's or a context's id (both generations, both bindings). */
@@ -62,15 +64,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** A key longer than this is no key the scanner looks for: its text is not kept. */
 const MAX_KEY_BYTES = 64;
-
-const QUOTE = 0x22,
-  BACKSLASH = 0x5c,
-  LBRACE = 0x7b,
-  RBRACE = 0x7d,
-  LBRACKET = 0x5b,
-  RBRACKET = 0x5d,
-  COLON = 0x3a,
-  COMMA = 0x2c;
 
 interface Frame {
   object: boolean;

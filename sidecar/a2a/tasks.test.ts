@@ -6,7 +6,18 @@ import { pipeline } from 'node:stream/promises';
 import { Registry } from 'prom-client';
 import { noFacts } from '../../policy/gates/a2a-operation.js';
 import type { A2aFacts } from '../../policy/gates/operation.js';
-import { a2aOwner, admit, filterTaskList, ownerCheck, scanAnswer, TaskOwners, TaskTableFullError, taskNotFoundAnswer, taskOwnerMetrics } from './tasks.js';
+import {
+  a2aOwner,
+  admit,
+  filterTaskList,
+  type OwnerRecord,
+  ownerCheck,
+  scanAnswer,
+  TaskOwners,
+  TaskTableFullError,
+  taskNotFoundAnswer,
+  taskOwnerMetrics,
+} from './tasks.js';
 import { idAt, JsonIdScanner } from './task-ids.js';
 
 const S = 'billing';
@@ -114,38 +125,211 @@ describe('TaskOwners bounds', () => {
     const t = new TaskOwners({ ttlMs: 1000, now: () => now });
     t.learn(S, 'alice', 'task', 'x');
     now = 999;
-    expect(ownerCheck(t, S, 'alice', facts({ taskId: 'x' }))).toBeNull();
+    expect(t.ownerOf(S, 'task', 'x')).toBe('alice');
     now = 1000;
     expect(ownerCheck(t, S, 'alice', facts({ taskId: 'x' }))).not.toBeNull();
     expect(t.learn(S, 'bob', 'task', 'x')).toBe('recorded');
   });
 
-  it('when full refuses new ids (admit before forwarding, and the scanner cuts the answer) and never evicts live ones', async () => {
-    const registry = new Registry();
+  it('a task in use stays its owner’s: a known id (learn, or a call naming it) gets a new ttl and moves behind younger ids', () => {
     let now = 0;
-    const t = new TaskOwners({ maxEntries: 3, maxPerOwner: 3, ttlMs: 100, now: () => now, metrics: taskOwnerMetrics(registry) });
-    expect(admit(t, S, 'alice')).toBeNull();
-    t.learn(S, 'alice', 'task', 'a1');
-    t.learn(S, 'alice', 'context', 'ac1');
-    expect(admit(t, S, 'bob')?.reason).toMatch(/too many A2A tasks/);
-    t.learn(S, 'bob', 'task', 'b1');
-    expect(t.learn(S, 'bob', 'task', 'b2')).toBe('full');
-    expect(t.ownerOf(S, 'task', 'a1')).toBe('alice');
-    await expect(scan(t, 'bob', { binding: 'jsonrpc', sse: false }, [Buffer.from(TASK_1_0)])).rejects.toBeInstanceOf(TaskTableFullError);
-    const text = await registry.metrics();
-    expect(text).toMatch(/a2a_task_owner_refusals_total\{source="billing",reason="full"\} 2/);
-    expect(text).toMatch(/a2a_task_owner_entries 3/);
-    now = 100; // all expired: room again
-    expect(admit(t, S, 'bob')).toBeNull();
+    const t = new TaskOwners({ ttlMs: 1000, now: () => now });
+    t.learn(S, 'alice', 'task', 'x');
+    now = 100;
+    t.learn(S, 'alice', 'task', 'y');
+    now = 900;
+    expect(t.learn(S, 'alice', 'task', 'x')).toBe('known');
+    now = 1150; // y expired (and is swept first: x is behind it now); x lives until 1900
+    expect(t.learn(S, 'bob', 'task', 'z')).toBe('recorded');
+    expect(t.ownerOf(S, 'task', 'y')).toBeUndefined();
+    expect(t.ownerOf(S, 'task', 'x')).toBe('alice');
+    expect(t.size).toBe(2);
+    now = 1800;
+    expect(ownerCheck(t, S, 'alice', facts({ taskId: 'x' }))).toBeNull(); // GetTask: used again, until 2800
+    now = 2700;
+    expect(t.ownerOf(S, 'task', 'x')).toBe('alice');
+    expect(ownerCheck(t, S, 'bob', facts({ taskId: 'x' }))).not.toBeNull(); // another client's call does not keep it alive
+    now = 2800;
+    expect(t.ownerOf(S, 'task', 'x')).toBeUndefined();
   });
 
-  it('bounds each client so one client cannot fill the table for the others', () => {
-    const t = new TaskOwners({ maxEntries: 100, maxPerOwner: 2 });
+  it('an expired or evicted context stays refused for everyone for contextTombstoneMs (nobody takes it over), bounded', () => {
+    let now = 0;
+    const t = new TaskOwners({ ttlMs: 1000, contextTombstoneMs: 5000, maxTombstones: 2, maxPerOwner: 1, now: () => now });
+    t.learn(S, 'alice', 'context', 'c-a');
+    now = 1000;
+    expect(ownerCheck(t, S, 'bob', facts({ contextId: 'c-a' }))).toEqual(expect.objectContaining({ id: 'c-a' }));
+    expect(ownerCheck(t, S, 'alice', facts({ contextId: 'c-a' }))).not.toBeNull();
+    expect(t.learn(S, 'bob', 'context', 'c-a')).toBe('foreign'); // the sweep made it a tombstone
+    expect(t.tombstones).toBe(1);
+    now = 2000;
+    t.learn(S, 'carol', 'context', 'c-1');
+    t.learn(S, 'carol', 'context', 'c-2'); // carol's bound is 1: c-1 evicted, a tombstone too
+    expect(ownerCheck(t, S, 'bob', facts({ contextId: 'c-1' }))).not.toBeNull();
+    expect(t.tombstones).toBe(2);
+    now = 6000; // c-a's tombstone is over: a context anyone may start again
+    expect(ownerCheck(t, S, 'bob', facts({ contextId: 'c-a' }))).toBeNull();
+    expect(ownerCheck(t, S, 'bob', facts({ contextId: 'c-1' }))).not.toBeNull();
+  });
+});
+
+describe('TaskOwners under a flood (one client, or identities it makes up)', () => {
+  const registry = () => new Registry();
+
+  it('a client at its own bound loses its own oldest ids, and is not refused', async () => {
+    const reg = registry();
+    const t = new TaskOwners({ maxEntries: 100, maxPerOwner: 2, metrics: taskOwnerMetrics(reg) });
+    t.learn(S, 'alice', 'task', 'a1');
     t.learn(S, 'mallory', 'task', 'm1');
     t.learn(S, 'mallory', 'task', 'm2');
-    expect(t.learn(S, 'mallory', 'task', 'm3')).toBe('full');
-    expect(admit(t, S, 'mallory')).not.toBeNull();
+    expect(t.learn(S, 'mallory', 'task', 'm3')).toBe('recorded');
+    expect([t.ownerOf(S, 'task', 'm1'), t.ownerOf(S, 'task', 'm2'), t.ownerOf(S, 'task', 'm3')]).toEqual([undefined, 'mallory', 'mallory']);
+    expect(t.ownerOf(S, 'task', 'a1')).toBe('alice');
+    expect(admit(t, S, 'mallory')).toBeNull();
+    expect(await reg.metrics()).toMatch(/a2a_task_owner_evictions_total\{source="billing",reason="owner_bound"\} 1/);
+  });
+
+  it('made-up identities filling the table evict from the client holding most, never from a client of modest use', async () => {
+    const reg = registry();
+    // maxEntries / maxOwners = 10: a client holding fewer than 10 ids never loses one to others.
+    const t = new TaskOwners({
+      maxEntries: 100,
+      maxPerOwner: 50,
+      maxOwners: 10,
+      rate: { perMinute: 1_000_000, burst: 1_000_000 },
+      metrics: taskOwnerMetrics(reg),
+    });
+    for (let i = 0; i < 5; i++) t.learn(S, 'alice', i % 2 ? 'context' : 'task', `a${i}`);
+    for (let n = 0; n < 9; n++) {
+      const who = `made-up-${n}`;
+      expect(admit(t, S, who)).toBeNull();
+      for (let i = 0; i < 50; i++) expect(t.learn(S, who, 'task', `${who}-${i}`)).toBe('recorded');
+    }
+    expect(t.size).toBe(100);
+    for (let i = 0; i < 5; i++) expect(t.ownerOf(S, i % 2 ? 'context' : 'task', `a${i}`)).toBe('alice');
     expect(admit(t, S, 'alice')).toBeNull();
+    expect(t.learn(S, 'alice', 'task', 'a-new')).toBe('recorded');
+    expect(t.ownerOf(S, 'task', 'a0')).toBe('alice');
+    expect(await reg.metrics()).toMatch(/a2a_task_owner_evictions_total\{source="billing",reason="table_full"\} \d+/);
+    expect(await reg.metrics()).toMatch(/a2a_task_owner_entries 100/);
+  });
+
+  it('the number of clients is bounded: a new client beyond it is refused (existing ones keep their tasks); an idle empty place is given back', () => {
+    let now = 0;
+    const reg = registry();
+    const t = new TaskOwners({ maxOwners: 2, maxPerOwner: 1, now: () => now, metrics: taskOwnerMetrics(reg) });
+    expect(admit(t, S, 'alice')).toBeNull();
+    t.learn(S, 'alice', 'task', 'a1');
+    expect(admit(t, S, 'bob')).toBeNull();
+    expect(admit(t, S, 'carol')).toEqual({
+      reason: 'owners',
+      message: expect.stringMatching(/too many clients hold A2A tasks on this sidecar \(a2a\.tasks\.maxOwners: 2\)/),
+    });
+    // An answer for a client with no place is cut (its id is never given out).
+    expect(t.learn(S, 'carol', 'task', 'c1')).toBe('full');
+    now = 60_000; // bob was admitted but holds nothing: after a minute his place goes
+    expect(admit(t, S, 'carol')).toBeNull();
+    expect(t.ownerOf(S, 'task', 'a1')).toBe('alice');
+    expect(t.owners).toBe(2);
+  });
+
+  it('a client starting tasks faster than its rate is refused with the time to wait; continuing its own task is never refused', async () => {
+    let now = 0;
+    const reg = registry();
+    const t = new TaskOwners({ maxOwners: 1, rate: { perMinute: 6, burst: 2 }, now: () => now, metrics: taskOwnerMetrics(reg) });
+    expect(admit(t, S, 'alice')).toBeNull();
+    t.learn(S, 'alice', 'task', 'a1');
+    expect(admit(t, S, 'alice')).toBeNull();
+    expect(admit(t, S, 'alice')).toEqual({
+      reason: 'rate',
+      message: expect.stringMatching(/a2a\.tasks\.rate allows \(2 at once, then 6 per minute\); retry in 10 s/),
+    });
+    // Continuing a1: no new id, so neither the rate nor the full client list (maxOwners 1) refuses it.
+    expect(admit(t, S, 'alice', facts({ taskId: 'a1' }))).toBeNull();
+    expect(admit(t, S, 'bob', facts({ taskId: 'a1' }))?.reason).toBe('owners'); // not bob's task
+    now = 10_000;
+    expect(admit(t, S, 'alice')).toBeNull();
+    const text = await reg.metrics();
+    expect(text).toMatch(/a2a_task_owner_refusals_total\{source="billing",reason="rate"\} 1/);
+    expect(text).toMatch(/a2a_task_owner_refusals_total\{source="billing",reason="owners"\} 1/);
+  });
+
+  it('the scanner cuts an answer for a client the table has no place for', async () => {
+    const t = new TaskOwners({ maxOwners: 1 });
+    t.learn(S, 'alice', 'task', 'a1');
+    await expect(scan(t, 'bob', { binding: 'jsonrpc', sse: false }, [Buffer.from(TASK_1_0)])).rejects.toBeInstanceOf(TaskTableFullError);
+  });
+
+  it('lower bounds from a reload evict down to them at once', () => {
+    const t = new TaskOwners();
+    for (let i = 0; i < 4; i++) t.learn(S, 'alice', 'task', `a${i}`);
+    t.learn(S, 'bob', 'task', 'b0');
+    t.configure({ maxPerOwner: 2 });
+    expect(t.size).toBe(3);
+    expect(t.ownerOf(S, 'task', 'a3')).toBe('alice');
+    expect(t.ownerOf(S, 'task', 'a1')).toBeUndefined();
+    t.configure({ maxEntries: 2 });
+    expect(t.ownerOf(S, 'task', 'b0')).toBe('bob');
+    expect(t.size).toBe(2);
+  });
+  it('after a reload lowers the ttl, an expired id waiting behind a live one is dropped before its key is reused', () => {
+    let now = 0;
+    const t = new TaskOwners({ ttlMs: 1000, now: () => now });
+    t.learn(S, 'alice', 'task', 'a');
+    t.configure({ ttlMs: 100 });
+    now = 10;
+    t.learn(S, 'alice', 'task', 'b');
+    now = 200; // b expired, a (in front) not: the sweep has not reached b
+    expect(t.learn(S, 'bob', 'task', 'b')).toBe('recorded');
+    t.configure({ maxPerOwner: 1 });
+    t.learn(S, 'alice', 'task', 'c'); // alice's oldest goes: never bob's b
+    expect(t.ownerOf(S, 'task', 'b')).toBe('bob');
+    expect(t.ownerOf(S, 'task', 'c')).toBe('alice');
+    expect(t.size).toBe(2);
+  });
+});
+
+describe('TaskOwners records (the --state-dir journal)', () => {
+  it('a replay of its records gives the same owners, expiries and tombstones; expired ids are left out', () => {
+    let now = 0;
+    const log: OwnerRecord[] = [];
+    const t = new TaskOwners({ ttlMs: 1000, contextTombstoneMs: 10_000, maxPerOwner: 2, now: () => now, record: (r) => log.push(r) });
+    t.learn(S, 'alice', 'task', 'a1');
+    t.learn(S, 'alice', 'context', 'ca');
+    t.learn(S, 'alice', 'task', 'a2'); // alice's bound is 2: a1 (her oldest) is evicted, a drop
+    t.learn(S, 'bob', 'context', 'cb1');
+    t.learn(S, 'bob', 'context', 'cb2');
+    t.learn(S, 'bob', 'context', 'cb3'); // cb1 evicted: a tombstone
+    now = 500;
+    const again = new TaskOwners({ ttlMs: 1000, contextTombstoneMs: 10_000, maxPerOwner: 2, now: () => now });
+    again.restore(log);
+    const compacted = new TaskOwners({ ttlMs: 1000, contextTombstoneMs: 10_000, maxPerOwner: 2, now: () => now });
+    compacted.restore(t.records());
+    for (const r of [again, compacted]) {
+      expect(r.ownerOf(S, 'task', 'a1')).toBeUndefined();
+      expect(r.ownerOf(S, 'task', 'a2')).toBe('alice');
+      expect(r.ownerOf(S, 'context', 'ca')).toBe('alice');
+      expect(r.ownerOf(S, 'context', 'cb3')).toBe('bob');
+      expect(r.closed(S, 'cb1')).toBe(true);
+      expect(r.size).toBe(4);
+    }
+    now = 1500; // all expired: the contexts are tombstones after a replay too
+    const late = new TaskOwners({ ttlMs: 1000, contextTombstoneMs: 10_000, now: () => now });
+    late.restore(log);
+    expect(late.size).toBe(0);
+    expect(late.closed(S, 'ca')).toBe(true);
+    expect(ownerCheck(late, S, 'alice', facts({ taskId: 'a2' }))).not.toBeNull();
+  });
+
+  it('a context id holding a NUL character survives the records whole', () => {
+    const log: OwnerRecord[] = [];
+    const t = new TaskOwners({ maxPerOwner: 1, record: (r) => log.push(r) });
+    t.learn(S, 'alice', 'context', 'c\u0000x');
+    t.learn(S, 'alice', 'context', 'd'); // c\0x evicted: a tombstone
+    const again = new TaskOwners();
+    again.restore(log);
+    expect(again.closed(S, 'c\u0000x')).toBe(true);
+    expect(t.records()).toContainEqual(expect.objectContaining({ op: 'tomb', s: S, id: 'c\u0000x' }));
   });
 });
 

@@ -319,10 +319,12 @@ test('a new state directory is made durable (its parent fsync-ed) before the loc
   await s.close();
 });
 
-test('an A2A approval (held: cancelled on restart, never run) is recorded with its protocol and read back the same', async () => {
+test('an A2A approval (held: cancelled on restart, never run) is recorded with its protocol and target and read back the same', async () => {
   const a2a = pending('tgh-a2a', {
     method: 'SendMessage',
     protocol: 'a2a',
+    // Read back for the Slack outcome message, which names the tenant, version and binding again.
+    target: { tenant: 'acme-eu', version: '1.0', binding: 'rest' },
     tool: 'refund',
     arguments: { message: { messageId: 'm1', role: 'ROLE_USER', parts: [{ text: 'refund 42' }] } },
     mcpSessionId: undefined,

@@ -44,6 +44,7 @@ const StoredApprovalSchema = z.strictObject({
   source: z.string(),
   method: z.string(),
   protocol: z.literal('a2a').optional(),
+  target: z.strictObject({ tenant: z.string(), version: z.enum(['0.3', '1.0']), binding: z.enum(['jsonrpc', 'rest']) }).optional(),
   tool: z.string(),
   // Checked, never rebuilt: z.record would copy it and drop an argument named `__proto__` (the
   // approver saw it; the hash check would then refuse the call).

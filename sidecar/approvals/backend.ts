@@ -2,6 +2,7 @@
 // (the sidecar talks to Slack itself, state in memory) and cluster (the sidecar writes an
 // ApprovalRequest; the operator talks to Slack and writes the decision into its status).
 import type { Registry } from 'prom-client';
+import type { A2aTarget } from './hash.js';
 
 export interface ApprovalWorkload {
   namespace: string;
@@ -20,9 +21,11 @@ export interface PendingApproval {
   method: string;
   /** Absent: MCP. a2a: `tool` is the skill (or ""), `arguments` the call's parsed params. */
   protocol?: 'a2a';
+  /** With protocol a2a: the tenant ("" for none), A2A version and binding the hash binds; shown to the approver. */
+  target?: A2aTarget;
   tool: string;
   arguments: Record<string, unknown>;
-  /** sha256 hex of the canonical {source, tool, arguments} (A2A: {source, protocol, method, params}; hash.ts). */
+  /** sha256 hex of the canonical {source, tool, arguments} (A2A: {source, protocol, method, params, target}; hash.ts). */
   requestHash: string;
   reason: string;
   mcpSessionId?: string;

@@ -69,6 +69,35 @@ describe('approvalRequestFor / pendingFromRequest', () => {
     expect(approvalRequestFor(p).spec).not.toHaveProperty('protocol');
   });
 
+  test("an A2A approval's tenant, version and binding are in spec.a2a (no tenant: none written) and read back the same", () => {
+    const base: PendingApproval = {
+      ...p,
+      id: 'tgh-00112233445566778899aabbccddeeff',
+      source: 'billing-agent',
+      method: 'SendMessage',
+      protocol: 'a2a',
+      tool: '',
+    };
+    delete base.mcpSessionId;
+    for (const [target, a2a] of [
+      [
+        { tenant: 'acme-eu', version: '1.0', binding: 'rest' },
+        { tenant: 'acme-eu', version: '1.0', binding: 'rest' },
+      ],
+      [
+        { tenant: '', version: '0.3', binding: 'jsonrpc' },
+        { version: '0.3', binding: 'jsonrpc' },
+      ],
+    ] as const) {
+      const pending: PendingApproval = { ...base, target: { ...target } };
+      const obj = { ...approvalRequestFor(pending), metadata: { ...approvalRequestFor(pending).metadata, creationTimestamp: '2030-01-01T00:00:00Z' } };
+      expect(obj.spec!['a2a']).toEqual(a2a);
+      expect(ApprovalRequestSpecSchema().parse(obj.spec)).toMatchObject({ protocol: 'a2a', a2a });
+      expect(pendingFromRequest(obj)).toEqual({ pending, executionStarted: false });
+    }
+    expect(approvalRequestFor(p).spec).not.toHaveProperty('a2a');
+  });
+
   test('the owner key is stored (a hash, never the Authorization header) and a raw header is refused', () => {
     const obj = approvalRequestFor(p);
     expect(obj.spec!['owner']).toBe('auth:0123456789abcdef0123456789abcdef');

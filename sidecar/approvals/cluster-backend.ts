@@ -22,6 +22,7 @@ import {
   resultAnnotation,
   TERMINAL_PHASES,
   type ApprovalPhase,
+  type ApprovalRequestSpec,
 } from '../../api/approval-request.js';
 import { API_VERSION } from '../../api/wellknown.js';
 import { isConflict, isNotFound, KubeError } from '../../kube/protocol.js';
@@ -33,8 +34,14 @@ import { describeError } from '../../lib/describe-error.js';
 import { parseTraceparent } from '../../lib/trace-context.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, DecisionOutcome, PendingApproval } from './backend.js';
+import type { A2aTarget } from './hash.js';
 
 // ---------- pure ----------
+
+/** spec.a2a for an A2A call's target: no tenant is an absent field (the hash's ""). */
+function a2aSpec(t: A2aTarget): NonNullable<ApprovalRequestSpec['a2a']> {
+  return { ...(t.tenant !== '' ? { tenant: t.tenant } : {}), version: t.version, binding: t.binding };
+}
 
 /** The ApprovalRequest a sidecar creates for a pending approval. */
 export function approvalRequestFor(p: PendingApproval): ApprovalRequestObject {
@@ -53,6 +60,7 @@ export function approvalRequestFor(p: PendingApproval): ApprovalRequestObject {
       source: p.source,
       method: p.method,
       ...(p.protocol !== undefined ? { protocol: p.protocol } : {}),
+      ...(p.target !== undefined ? { a2a: a2aSpec(p.target) } : {}),
       tool: p.tool,
       arguments: p.arguments,
       requestHash: p.requestHash,
@@ -90,6 +98,7 @@ export function pendingFromRequest(obj: ApprovalRequestObject): { pending: Pendi
   if (s.mcpSessionId !== undefined) pending.mcpSessionId = s.mcpSessionId;
   if (s.owner !== undefined) pending.client = s.owner;
   if (s.protocol === 'a2a') pending.protocol = 'a2a';
+  if (s.a2a !== undefined) pending.target = { tenant: s.a2a.tenant ?? '', version: s.a2a.version, binding: s.a2a.binding };
   return { pending, executionStarted: s.executionStartedAt !== undefined };
 }
 

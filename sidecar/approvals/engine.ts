@@ -278,7 +278,7 @@ export class ApprovalEngine {
           workload: this.o.workload(),
           source: input.source,
           method: call.protocol === 'a2a' ? call.method! : 'tools/call',
-          ...(call.protocol === 'a2a' ? { protocol: 'a2a' as const } : {}),
+          ...(call.protocol === 'a2a' ? { protocol: 'a2a' as const, ...(call.target ? { target: { ...call.target } } : {}) } : {}),
           tool: input.tool,
           arguments: structuredClone(input.shown ?? input.arguments),
           requestHash: callHash(input.source, call),
@@ -620,7 +620,11 @@ export class ApprovalEngine {
       // The call runs exactly as the backend stored it, and only if that still matches its hash.
       const e: Entry = {
         task,
-        call: { ...(p.protocol === 'a2a' ? { protocol: 'a2a' as const, method: p.method } : {}), tool: p.tool, arguments: structuredClone(p.arguments) },
+        call: {
+          ...(p.protocol === 'a2a' ? { protocol: 'a2a' as const, method: p.method, ...(p.target ? { target: { ...p.target } } : {}) } : {}),
+          tool: p.tool,
+          arguments: structuredClone(p.arguments),
+        },
         execute: plan.execute,
         abort: null,
         waiters: new Set(),

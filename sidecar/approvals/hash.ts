@@ -29,7 +29,7 @@ export function a2aRequestHash(source: string, method: string, params: Record<st
 export interface HashedCall {
   protocol?: 'a2a';
   method?: string;
-  /** With protocol a2a: where it goes (part of what the hash binds; absent, e.g. read back from a record, binds as none). */
+  /** With protocol a2a: where it goes (part of what the hash binds; absent, e.g. a record written before targets were kept, binds as none). */
   target?: A2aTarget;
   tool: string;
   arguments: Record<string, unknown>;

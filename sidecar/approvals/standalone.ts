@@ -147,6 +147,7 @@ export function postInput(p: PendingApproval): ApprovalPostInput {
     source: p.source,
     method: p.method,
     ...(p.protocol !== undefined ? { protocol: p.protocol } : {}),
+    ...(p.target !== undefined ? { a2a: { ...p.target } } : {}),
     arguments: p.arguments,
     workload: p.workload,
     expiresAt: p.expiresAt,

@@ -3,19 +3,13 @@
 // for a 4 MiB batch of tiny messages blocked the event loop for hundreds of milliseconds. Pure.
 // For valid JSON the count is exact; for invalid JSON a refusal is all that is at stake either way.
 
-const QUOTE = 34,
-  BACKSLASH = 92,
-  COMMA = 44,
-  OPEN_SQ = 91,
-  CLOSE_SQ = 93,
-  OPEN_CURLY = 123,
-  CLOSE_CURLY = 125;
+import { BACKSLASH, COMMA, LBRACE, LBRACKET, QUOTE, RBRACE, RBRACKET } from '../../lib/char-codes.js';
 
 export function batchExceeds(text: string, max: number): boolean {
   let i = 0;
   const n = text.length;
   while (i < n && isSpace(text.charCodeAt(i))) i++;
-  if (i >= n || text.charCodeAt(i) !== OPEN_SQ) return false;
+  if (i >= n || text.charCodeAt(i) !== LBRACKET) return false;
   i++;
   let depth = 1;
   let elements = 0;
@@ -29,8 +23,8 @@ export function batchExceeds(text: string, max: number): boolean {
       continue;
     }
     if (c === QUOTE) inString = true;
-    else if (c === OPEN_SQ || c === OPEN_CURLY) depth++;
-    else if (c === CLOSE_SQ || c === CLOSE_CURLY) depth--;
+    else if (c === LBRACKET || c === LBRACE) depth++;
+    else if (c === RBRACKET || c === RBRACE) depth--;
     else if (c === COMMA && depth === 1) {
       if (++elements >= max) return true; // a comma after the max-th element starts one more
       continue;

@@ -334,14 +334,22 @@ function relayHead(ctx: RequestContext, res: ServerResponse, status: number, hea
   ctx.markResponseStart();
 }
 
-export async function streamTo(ctx: RequestContext, source: CompiledSource, body: Readable, res: ServerResponse, through: Transform | null): Promise<void> {
+export async function streamTo(
+  ctx: RequestContext,
+  source: CompiledSource,
+  body: Readable,
+  res: ServerResponse,
+  through: Transform | null,
+  /** A stream that ended early, answered by the caller (true) rather than cut (streamEndedEarly). */
+  endedEarly?: (err: unknown) => boolean,
+): Promise<void> {
   const labels = { source: source.name };
   ctx.metrics.openStreams.inc(labels);
   try {
     await pipeTo(body, res, through);
     ctx.finish({ status: res.statusCode });
   } catch (err) {
-    streamEndedEarly(ctx, source, res, err);
+    if (!endedEarly?.(err)) streamEndedEarly(ctx, source, res, err);
   } finally {
     ctx.metrics.openStreams.dec(labels);
   }

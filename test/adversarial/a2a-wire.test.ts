@@ -54,28 +54,7 @@ const rpc = (method: string, params: unknown, id: unknown = 1) => JSON.stringify
 
 /** A raw request (node:http sends the path as written: no client-side normalisation of "..", "%2e" or "//"). */
 function send(path: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}) {
-  const u = new URL(tg.base);
-  return new Promise<{ status: number; text: string; json: Record<string, unknown> | null }>((resolve, reject) => {
-    const req = http.request(
-      { host: u.hostname, port: u.port, path, method: init.method ?? 'POST', headers: { 'content-type': 'application/json', ...(init.headers ?? {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: Record<string, unknown> | null = null;
-          try {
-            json = JSON.parse(text) as Record<string, unknown>;
-          } catch {
-            /* not JSON */
-          }
-          resolve({ status: res.statusCode ?? 0, text, json });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(init.body);
-  });
+  return sendTo(tg.base, path, init.body, init.headers, init.method);
 }
 
 const rpcCode = (j: Record<string, unknown> | null) => (j?.['error'] as { code?: number } | undefined)?.code;
@@ -122,6 +101,28 @@ const CASES: Case[] = [
     body: rpc('message/send', { message: msg03('u16') }),
     headers: { 'content-type': 'application/json; charset=utf-16' },
     code: -32005,
+  },
+  // A body the agent would decode first (express.json inflates gzip, deflate, br): the gates read the bytes as sent.
+  {
+    what: 'Content-Encoding gzip on JSON-RPC',
+    path: '/a2a/jsonrpc',
+    body: rpc('message/send', { message: msg03('gz', { skill: 'echo' }) }),
+    headers: { 'content-encoding': 'gzip' },
+    code: -32005,
+  },
+  {
+    what: 'Content-Encoding "identity, deflate" on JSON-RPC',
+    path: '/a2a/jsonrpc',
+    body: rpc('message/send', { message: msg03('gz', { skill: 'echo' }) }),
+    headers: { 'content-encoding': 'identity, deflate' },
+    code: -32005,
+  },
+  {
+    what: 'Content-Encoding br on REST',
+    path: '/a2a/rest/message:send',
+    body: JSON.stringify({ message: msg10('br') }),
+    headers: { 'a2a-version': '1.0', 'content-encoding': 'br' },
+    status: 400,
   },
   { what: 'a response, not a call', path: '/a2a/jsonrpc', body: '{"jsonrpc":"2.0","id":1,"result":{}}', code: -32600 },
   // Method spelling and generation
@@ -226,6 +227,43 @@ const CASES: Case[] = [
     headers: { 'a2a-version': '1.0', 'content-type': 'text/plain' },
     status: 400,
   },
+  // Query strings: only the names each call takes, once each (a qs-style parser reads ?tenant[]=x as a tenant)
+  ...(
+    [
+      ['a tenant[] in the query (qs reads it as the tenant)', 'POST', '/a2a/rest/message:send?tenant[]=x'],
+      ['a %-encoded tenant[] in the query', 'POST', '/a2a/rest/message:send?tenant%5B%5D=x'],
+      ['a tenant[k] in the query', 'POST', '/a2a/rest/message:send?tenant[k]=x'],
+      ['an unknown query parameter on a send', 'POST', '/a2a/rest/message:send?skill=admin'],
+      ['a repeated historyLength', 'GET', '/a2a/rest/tasks/t1?historyLength=1&historyLength=2'],
+      ['a ";" in the query', 'GET', '/a2a/rest/tasks/t1?historyLength=1;tenant=x'],
+      ['a query parameter the card does not take', 'GET', '/.well-known/agent-card.json?tenant=x'],
+    ] as const
+  ).map(
+    ([what, method, path]): Case => ({
+      what,
+      path,
+      method,
+      ...(method === 'POST' ? { body: JSON.stringify({ message: msg10('q') }) } : {}),
+      headers: { 'a2a-version': '1.0' },
+      status: 400,
+    }),
+  ),
+  {
+    what: 'a query parameter on JSON-RPC other than A2A-Version',
+    path: '/a2a/jsonrpc?tenant=x',
+    body: rpc('message/send', { message: msg03('q') }),
+    code: a2aCode('QUERY_NOT_ALLOWED'),
+  },
+  // A fragment in the query: express drops it (tenant "prod"), URLSearchParams keeps it ("prod#").
+  ...(['/a2a/rest/message:send?tenant=prod#', '/a2a/rest/message:send?x#&tenant=prod'] as const).map(
+    (path): Case => ({
+      what: `a "#" in the query (${path})`,
+      path,
+      body: JSON.stringify({ message: msg10('f') }),
+      headers: { 'a2a-version': '1.0' },
+      status: 404,
+    }),
+  ),
   { what: 'GET on the JSON-RPC path', path: '/a2a/jsonrpc', method: 'GET', status: 400 },
   { what: 'a path the agent has but ThoughtGate does not serve', path: '/.well-known/agent.json', method: 'GET', status: 404 },
   { what: 'the agent root', path: '/', method: 'GET', status: 404 },
@@ -450,6 +488,159 @@ function sendRaw(path: string, body: string) {
       res.on('end', () =>
         resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type']), text: Buffer.concat(chunks).toString('utf8') }),
       );
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('Content-Encoding identity is read and forwarded like none', async () => {
+  a1.reset();
+  const r = await send('/a2a/agent1/a2a/jsonrpc', {
+    body: rpc('message/send', { message: msg03('plain', { skill: 'echo' }) }),
+    headers: { 'content-encoding': 'identity' },
+  });
+  expect(JSON.stringify(r.json)).toContain('echo: plain');
+});
+
+test("a version refusal names the call's id when its body is a JSON-RPC request (as the agent answers it), id null otherwise", async () => {
+  for (const { agent, name } of Object.values(agents())) {
+    agent.reset();
+    const r = await send(`/a2a/${name}/a2a/jsonrpc`, { body: rpc('SendMessage', { message: msg10('v') }, 42), headers: { 'a2a-version': '2.0' } });
+    expect({ status: r.status, json: r.json }).toMatchObject({ status: 200, json: { id: 42, error: { code: -32009 } } });
+    const hop = await send(`/a2a/${name}/a2a/jsonrpc`, {
+      body: rpc('SendMessage', { message: msg10('v') }, 'req-7'),
+      headers: { 'a2a-version': '1.0', connection: 'keep-alive, A2A-Version' },
+    });
+    expect(hop.json).toMatchObject({ id: 'req-7', error: { code: -32009 } });
+    const unreadable = await send(`/a2a/${name}/a2a/jsonrpc`, { body: '{"id": 3, ', headers: { 'a2a-version': '2.0' } });
+    expect(unreadable.json).toMatchObject({ id: null, error: { code: -32009 } });
+    expect(agent.requests).toEqual([]);
+  }
+});
+
+test('the query names a call takes pass: ListTasks paging, GetTask history, A2A-Version', async () => {
+  a1.reset();
+  const list = await send('/a2a/agent1/a2a/rest/tasks?pageSize=5&includeArtifacts=false&A2A-Version=1.0', { method: 'GET' });
+  expect({ status: list.status, text: list.text }).toMatchObject({ status: 200 });
+  expect(a1.requests.at(-1)?.url).toBe('/a2a/rest/tasks?pageSize=5&includeArtifacts=false&A2A-Version=1.0');
+});
+
+describe('the byte budget (limits.maxBufferedBytes) covers what the A2A path holds', () => {
+  // An agent whose stream's first event arrives in two halves, 150 ms apart (a large event split by the network).
+  let fake: http.Server;
+  let t3: TestSidecar;
+  beforeAll(async () => {
+    fake = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        const id = (JSON.parse(body) as { id: unknown }).id;
+        const ev = `data: ${JSON.stringify({ jsonrpc: '2.0', id, result: { kind: 'task', id: 't-split', contextId: 'c-split', status: { state: 'working' }, metadata: { pad: 'x'.repeat(8000) } } })}\n\n`;
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(ev.slice(0, 6000));
+        setTimeout(() => res.end(ev.slice(6000)), 150);
+      });
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    const fakeBase = `http://127.0.0.1:${(fake.address() as { port: number }).port}`;
+    t3 = await startTestSidecar(`
+limits: { maxBufferedBytes: 65536, maxFilteredResponseBytes: 16384, maxBodyBytes: 65536 }
+sources:
+${source('agent1', a1.base)}  - name: splitter
+    protocol: a2a
+    url: ${fakeBase}
+    a2a: { jsonrpc: /a2a/jsonrpc }
+defaultAction: forward
+`);
+  });
+  afterAll(async () => {
+    await t3?.close();
+    await new Promise<void>((r) => fake.close(() => r()));
+  });
+
+  /** Another client's upload, 62 000 bytes of its body held by the sidecar until `release`. */
+  async function hog(): Promise<() => void> {
+    const net = await import('node:net');
+    const u = new URL(t3.base);
+    const sock = net.connect(Number(u.port), u.hostname);
+    await new Promise((r) => sock.once('connect', r));
+    sock.on('error', () => undefined);
+    sock.write(`POST /a2a/agent1/a2a/jsonrpc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 65000\r\n\r\n`);
+    sock.write('x'.repeat(62_000));
+    for (let i = 0; i < 200; i++) {
+      const m = /thoughtgate_sidecar_buffered_bytes (\d+)/.exec(await (await fetch(`${t3.admin}/metrics`)).text());
+      if (Number(m?.[1] ?? 0) >= 62_000) return () => sock.destroy();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error('the sidecar never held the upload');
+  }
+
+  test('a ListTasks answer the budget cannot hold is refused whole (OVERLOADED), and served again once there is room', async () => {
+    for (let i = 0; i < 4; i++) {
+      const r = await sendTo(t3.base, '/a2a/agent1/a2a/jsonrpc', rpc('SendMessage', { message: msg10('count 1', { delayMs: 1 }) }), { 'a2a-version': '1.0' });
+      expect(r.json?.['result']).toBeDefined();
+    }
+    const ok = await sendTo(t3.base, '/a2a/agent1/a2a/rest/tasks?pageSize=5', undefined, { 'a2a-version': '1.0' }, 'GET');
+    expect(ok.status).toBe(200);
+    expect(((ok.json as { tasks: unknown[] }).tasks ?? []).length).toBeGreaterThan(0);
+    const release = await hog();
+    try {
+      const rest = await sendTo(t3.base, '/a2a/agent1/a2a/rest/tasks?pageSize=5', undefined, { 'a2a-version': '1.0' }, 'GET');
+      expect({ status: rest.status, text: rest.text }).toMatchObject({ status: 503 });
+      expect(rest.text).toContain('OVERLOADED');
+      expect(rest.text).not.toContain('"tasks"');
+      const rpcList = await sendTo(t3.base, '/a2a/agent1/a2a/jsonrpc', rpc('ListTasks', { pageSize: 5 }, 9), { 'a2a-version': '1.0' });
+      expect(rpcList.json).toMatchObject({ id: 9, error: { code: a2aCode('OVERLOADED') } });
+      // The card, read whole to be filtered, likewise.
+      const card = await sendTo(t3.base, '/a2a/agent1/.well-known/agent-card.json', undefined, { 'a2a-version': '1.0' }, 'GET');
+      expect({ status: card.status, text: card.text }).toMatchObject({ status: 503 });
+      expect(card.text).not.toContain('skills');
+    } finally {
+      release();
+    }
+    let again = { status: 0 };
+    for (let i = 0; i < 50 && again.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      again = await sendTo(t3.base, '/a2a/agent1/a2a/rest/tasks?pageSize=5', undefined, { 'a2a-version': '1.0' }, 'GET');
+    }
+    expect(again.status).toBe(200);
+  });
+
+  test('an SSE event the budget cannot hold ends a JSON-RPC stream with one error event, never half an event', async () => {
+    const release = await hog();
+    try {
+      const v03 = await sendTo(t3.base, '/a2a/splitter/a2a/jsonrpc', rpc('message/stream', { message: msg03('s') }, 5));
+      expect(v03.text).toMatch(/^event: error\ndata: /);
+      expect(JSON.parse(v03.text.replace(/^event: error\ndata: /, ''))).toMatchObject({ id: 5, error: { code: a2aCode('OVERLOADED') } });
+      const v10 = await sendTo(t3.base, '/a2a/splitter/a2a/jsonrpc', rpc('SendStreamingMessage', { message: msg10('s') }, 6), { 'a2a-version': '1.0' });
+      expect(v10.text).toMatch(/^data: /);
+      expect(v10.text).not.toContain('t-split');
+      expect(JSON.parse(v10.text.replace(/^data: /, ''))).toMatchObject({ id: 6, error: { code: a2aCode('OVERLOADED') } });
+    } finally {
+      release();
+    }
+  });
+});
+
+/** A raw request to any sidecar (send() is this for the file's own). */
+function sendTo(base: string, path: string, body: string | undefined, headers: Record<string, string> = {}, method = 'POST') {
+  const u = new URL(base);
+  return new Promise<{ status: number; text: string; json: Record<string, unknown> | null }>((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path, method, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: Record<string, unknown> | null = null;
+        try {
+          json = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          /* not JSON */
+        }
+        resolve({ status: res.statusCode ?? 0, text, json });
+      });
+      res.on('error', reject);
     });
     req.on('error', reject);
     req.end(body);

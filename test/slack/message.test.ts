@@ -332,6 +332,63 @@ describe('A2A messages', () => {
     expect(mrkdwnText(m.blocks)).not.toContain('<!channel>');
   });
 
+  test('the tenant, A2A version and binding the approval is bound to are in the header, fallback text, fields and confirm', () => {
+    const m = buildApprovalMessage(a2a({ a2a: { tenant: 'acme-eu', version: '1.0', binding: 'rest' }, buttons: true }));
+    const subject = 'A2A SendMessage to billing-agent, tenant acme-eu, skill refund (A2A 1.0 over HTTP+JSON)';
+    expect(m.blocks[0]).toMatchObject({ type: 'header', text: { text: `Approval needed: ${subject}` } });
+    expect(m.text).toContain(`Approval needed: ${subject} for agents/triage-bot`);
+    const fields = JSON.stringify(m.blocks[1]);
+    expect(fields).toContain('*Tenant*\\n`acme-eu`');
+    expect(fields).toContain('*A2A method*\\n`SendMessage`\\nA2A 1.0 over HTTP+JSON');
+    expect(allText(m.blocks)).toContain('ThoughtGate will send this message to billing-agent (tenant acme-eu) once, exactly as shown.');
+    expect(checkMessageLimits(m)).toEqual([]);
+    const out = buildOutcomeMessage(a2a({ a2a: { tenant: 'acme-eu', version: '1.0', binding: 'rest' } }), {
+      status: 'rejected',
+      by: [{ id: 'U1' }],
+      at: EXPIRES,
+    });
+    expect(out.blocks[0]).toMatchObject({ text: { text: `❌ Rejected: ${subject}` } });
+    expect(out.text).toContain(`${subject}, request ar-7f3a`);
+    expect(JSON.stringify(out.blocks[1])).toContain('*Tenant*\\n`acme-eu`');
+  });
+
+  test('no tenant: no Tenant field; 0.3 over JSON-RPC is named as such', () => {
+    for (const tenant of [undefined, '']) {
+      const m = buildApprovalMessage(a2a({ a2a: { ...(tenant !== undefined ? { tenant } : {}), version: '0.3', binding: 'jsonrpc' } }));
+      expect(m.blocks[0]).toMatchObject({ text: { text: 'Approval needed: A2A SendMessage to billing-agent, skill refund (A2A 0.3 over JSON-RPC)' } });
+      expect(JSON.stringify(m.blocks[1])).not.toContain('Tenant');
+      expect(m.text).not.toContain('tenant');
+    }
+  });
+
+  test('a hostile tenant is shown visible, escaped and bounded everywhere', () => {
+    const tenant = `acme\u202e<!channel> *x* \`\`\`<http://evil|ok>${'t'.repeat(600)}`;
+    const m = buildApprovalMessage(a2a({ a2a: { tenant, version: '1.0', binding: 'jsonrpc' }, buttons: true }));
+    const tenantField = (m.blocks[1] as { fields: { text: string }[] }).fields.find((f) => f.text.startsWith('*Tenant*'))!;
+    const header = (m.blocks[0] as { text: { text: string } }).text.text;
+    for (const text of [m.text, header, tenantField.text, allText(m.blocks)]) expect(text).not.toContain('\u202e');
+    for (const text of [m.text, header, tenantField.text]) expect(text).toContain('acme\\u202E');
+    expect(m.text).not.toContain('<!channel>');
+    expect(m.text).not.toContain('<http://evil');
+    // Every mrkdwn text object (plain_text, e.g. the header and the confirm dialog, is shown literally).
+    const mrkdwn: string[] = [];
+    JSON.stringify(m.blocks, (_k, v: unknown) => {
+      if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'mrkdwn') mrkdwn.push((v as { text: string }).text);
+      return v;
+    });
+    expect(mrkdwn.length).toBeGreaterThan(5);
+    for (const text of mrkdwn) {
+      expect(text).not.toContain('<!channel>');
+      expect(text).not.toContain('<http://evil');
+    }
+    // One code span: the agent's backticks cannot close it; bounded, marked as cut.
+    expect(tenantField.text.match(/`/g)).toHaveLength(2);
+    expect(tenantField.text).toContain('&lt;!channel&gt;');
+    expect(tenantField.text).toContain('…`');
+    expect(tenantField.text.length).toBeLessThan(400);
+    expect(checkMessageLimits(m)).toEqual([]);
+  });
+
   test('MCP messages are unchanged by the protocol field', () => {
     expect(buildApprovalMessage(input({ protocol: 'mcp' }))).toEqual(buildApprovalMessage(input()));
   });
