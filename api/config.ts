@@ -242,6 +242,8 @@ export const A2aSourceSchema = strict({
 export type A2aSource = z.infer<typeof A2aSourceSchema>;
 
 const MCP_EXPOSE_KEYS = ['tools', 'resources', 'prompts'] as const;
+export const A2A_PASSTHROUGH =
+  'auth.mode passthrough is for MCP sources (it relays OAuth paths of the origin ungoverned); an a2a source takes its credential from headers or auth.mode clientCredentials';
 
 export const SourceSchema = strict({
   name: Name,
@@ -266,6 +268,8 @@ export const SourceSchema = strict({
     for (const k of MCP_EXPOSE_KEYS)
       if (s.expose[k] !== undefined)
         ctx.addIssue({ code: 'custom', path: ['expose', k], message: `expose.${k} is for MCP sources; an a2a source exposes skills (expose.skills)` });
+    // Passthrough relays OAuth paths on the source's origin ungoverned: on an agent's origin they would sit beside its A2A endpoints.
+    if (s.auth?.mode === 'passthrough') ctx.addIssue({ code: 'custom', path: ['auth', 'mode'], message: A2A_PASSTHROUGH });
     return;
   }
   if (s.a2a !== undefined) ctx.addIssue({ code: 'custom', path: ['a2a'], message: 'the a2a block is only used with protocol: a2a' });

@@ -52,7 +52,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { SlackTargetFields } from '../api/approval.js';
-import { A2aSourceSchema, Duration, policyFields, PositiveDuration, RuleMatchSchema, RuleSchema, SourceSchema } from '../api/config.js';
+import { A2A_PASSTHROUGH, A2aSourceSchema, Duration, policyFields, PositiveDuration, RuleMatchSchema, RuleSchema, SourceSchema } from '../api/config.js';
 import {
   ApprovalChannelSpecSchema,
   ApprovalDecisionSpecSchema,
@@ -297,6 +297,9 @@ const CEL_EXTRAS = new Map<z.core.$ZodType, Partial<K8sSchema>>([
           'expose.tools, expose.resources and expose.prompts are for MCP sources; an a2a source exposes skills (expose.skills)',
           { fieldPath: '.expose' },
         ),
+        rule("!has(self.protocol) || self.protocol != 'a2a' || !has(self.auth) || self.auth.mode != 'passthrough'", A2A_PASSTHROUGH, {
+          fieldPath: '.auth.mode',
+        }),
         rule(
           "(has(self.protocol) && self.protocol == 'a2a') || !has(self.expose) || !has(self.expose.skills)",
           'expose.skills is for A2A sources (protocol: a2a)',

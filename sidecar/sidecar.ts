@@ -399,7 +399,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
     // Absolute-form: forward-proxy mode.
     const ctx = createRequestContext(ctxDeps, req, res, '-');
-    run(ctx, res, () => routeHttp(ctx, req, res, parseAbsolute(req.url ?? '', req.method)).then(() => undefined));
+    run(ctx, res, () => routeHttp(ctx, req, res, parseAbsolute(req.url ?? '', req.method), 'proxy').then(() => undefined));
   };
 
   const run = (ctx: RequestContext, res: http.ServerResponse, fn: () => Promise<void>): void => {
@@ -467,7 +467,13 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
    * listener): a source's MCP path and an A2A agent's endpoints are governed, allowed egress
    * relayed, the rest refused (returned).
    */
-  const routeHttp = async (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, target: Target | Refusal): Promise<Refusal | null> => {
+  const routeHttp = async (
+    ctx: RequestContext,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    target: Target | Refusal,
+    listener: HttpListener,
+  ): Promise<Refusal | null> => {
     const snap = current;
     if (!snap || draining) {
       const reason = snap ? 'shutting down' : 'no configuration loaded';
@@ -483,7 +489,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     if (r.kind === 'a2a') {
       // The agent's own origin, captured or proxied: governed as /a2a/<source><sub>, its card pointing back at that origin.
       if (req.method === 'GET') streams.add(res);
-      await handleA2a(ctx, req, res, snap, r.source, r.sub, a2a, r.base);
+      await handleA2a(ctx, req, res, snap, r.source, r.sub, a2a, r.base, listener);
       return null;
     }
     if (r.kind === 'refused' || r.kind === 'tunnel') {
@@ -624,7 +630,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     const t = transparentHandlers({
       admit: admit('transparent'),
       context: (req, res) => createRequestContext(ctxDeps, req, res, '-'),
-      route: routeHttp,
+      route: (ctx, req, res, target) => routeHttp(ctx, req, res, target, 'transparent'),
       run,
       refused: captureRefused('transparent'),
     });

@@ -103,13 +103,15 @@ export async function handleA2a(
   sub: string,
   env: A2aEnv,
   base = `${ownBase(req.socket)}/a2a/${source.name}`,
+  /** The listener the request came in on, for the refusal counters. */
+  listener: 'proxy' | 'transparent' = 'proxy',
 ): Promise<void> {
   ctx.sourceLabel = source.name;
   ctx.protocol = 'a2a';
   const a2a = source.a2a!;
   const origin = headerValue(req.headers['origin']);
   if (origin !== undefined && !snap.allowedOrigins.has(origin)) {
-    ctx.metrics.httpRefused.inc({ listener: 'proxy', check: 'origin' });
+    ctx.metrics.httpRefused.inc({ listener, check: 'origin' });
     return refuseA2a(ctx, res, UNREAD, 'ORIGIN_NOT_ALLOWED', `Origin "${origin}" is not in server.allowedOrigins`);
   }
   if (origin !== undefined) {

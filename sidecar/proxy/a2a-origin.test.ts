@@ -2,7 +2,8 @@
 // REST routes are handed to the A2A handler as /a2a/<source><sub>; every other path, every spelling
 // an upstream could read as another path, and every tunnel is refused. Decided on addresses, so every
 // spelling of the agent's host gets the same answer.
-import { IdentitySchema, PolicyDocumentSchema } from '../../api/config.js';
+import { A2A_PASSTHROUGH, IdentitySchema, PolicyDocumentSchema } from '../../api/config.js';
+import { formatIssues } from '../../api/issues.js';
 import { compileSnapshot, type Snapshot } from '../snapshot.js';
 import { a2aOnOrigin } from './a2a-origin.js';
 import { layoutOf } from '../a2a/classify.js';
@@ -138,6 +139,120 @@ describe('an A2A agent on its own origin', () => {
         base: new URL(`http://${host}:8080`).origin,
       });
     expect(await route(named, parseAbsolute('http://billing.internal:8080/a2a/x', 'POST') as Target, env)).toMatchObject({ kind: 'refused', status: 403 });
+  });
+
+  describe('two agents behind one address and port (a gateway routing on Host)', () => {
+    const gw = snapshot([
+      { name: 'billing', protocol: 'a2a', url: 'http://billing.agents:8080', a2a: { jsonrpc: '/a2a/jsonrpc' }, headers: { 'X-Key': 'billing-key' } },
+      { name: 'search', protocol: 'a2a', url: 'http://search.agents:8080', a2a: { jsonrpc: '/a2a/jsonrpc' }, headers: { 'X-Key': 'search-key' } },
+      // A third agent configured by the gateway's address itself.
+      { name: 'direct', protocol: 'a2a', url: 'http://10.9.9.9:8080', a2a: { rest: '/api' } },
+    ]);
+    const gwFacts = (addresses: string[]): Facts => ({
+      addresses,
+      sources: [...gw.sources.values()].map((s) => ({ source: s, addresses: ['10.9.9.9'] })),
+      own: new Set(),
+    });
+    const at = (url: string, method = 'POST') => {
+      const t = parseAbsolute(url, method) as Target;
+      return planRoute(gw.egress, t, gwFacts(['10.9.9.9']));
+    };
+    const ambiguous = (host: string) => ({
+      kind: 'refused',
+      status: 403,
+      reason: `${host} reaches more than one governed source, configured under different host names, and names none of them; address the one meant by its own host name, or use http://<sidecar>/a2a/<source>/`,
+    });
+
+    test('the host name the client used decides, whatever the config order (case and a trailing dot do not matter)', () => {
+      for (const host of ['search.agents', 'SEARCH.Agents.'])
+        expect(at(`http://${host}:8080/a2a/jsonrpc`)).toEqual({
+          kind: 'a2a',
+          source: gw.sources.get('search'),
+          sub: '/a2a/jsonrpc',
+          base: new URL(`http://${host}:8080`).origin,
+        });
+      expect(at('http://billing.agents:8080/.well-known/agent-card.json', 'GET')).toMatchObject({ kind: 'a2a', source: { name: 'billing' } });
+      // The address names the agent configured by it; its spellings too.
+      expect(at('http://10.9.9.9:8080/api/message:send')).toMatchObject({ kind: 'a2a', source: { name: 'direct' } });
+      for (const spelt of ['0xa090909', '168364297', '[::ffff:10.9.9.9]'])
+        expect([spelt, at(`http://${spelt}:8080/api/message:send`)]).toEqual([
+          spelt,
+          expect.objectContaining({ kind: 'a2a', source: gw.sources.get('direct') }),
+        ]);
+      // Only the named agent's endpoints: billing's name does not reach direct's REST routes.
+      expect(at('http://billing.agents:8080/api/message:send')).toMatchObject({ kind: 'refused', status: 403 });
+      // On the transparent listener, Host names the agent the same way.
+      const t = transparentTarget({ method: 'POST', url: '/a2a/jsonrpc', rawHeaders: ['Host', 'search.agents:8080'] }) as Target;
+      expect(planRoute(gw.egress, t, gwFacts(['10.9.9.9']))).toMatchObject({ kind: 'a2a', source: { name: 'search' } });
+    });
+
+    test('a host that names none of them is refused as ambiguous, naming no agent', () => {
+      const two = snapshot([
+        { name: 'billing', protocol: 'a2a', url: 'http://billing.agents:8080', a2a: { jsonrpc: '/a2a/jsonrpc' } },
+        { name: 'search', protocol: 'a2a', url: 'http://search.agents:8080', a2a: { jsonrpc: '/a2a/jsonrpc' } },
+      ]);
+      const f: Facts = { addresses: ['10.9.9.9'], sources: [...two.sources.values()].map((s) => ({ source: s, addresses: ['10.9.9.9'] })), own: new Set() };
+      for (const [url, host] of [
+        ['http://10.9.9.9:8080/a2a/jsonrpc', '10.9.9.9:8080'],
+        ['http://gateway.agents:8080/a2a/jsonrpc', 'gateway.agents:8080'],
+        ['http://gateway.agents:8080/.well-known/agent-card.json', 'gateway.agents:8080'],
+      ]) {
+        const r = planRoute(two.egress, parseAbsolute(url!, 'POST') as Target, f);
+        expect(r).toEqual(ambiguous(host!));
+        expect((r as Refusal).reason).not.toMatch(/billing|search|jsonrpc/);
+      }
+      // A tunnel is refused as any tunnel to an agent.
+      expect(planRoute(two.egress, parseConnect('10.9.9.9:8080') as Target, f)).toMatchObject({
+        kind: 'refused',
+        reason: expect.stringMatching(/instead of a tunnel$/),
+      });
+    });
+
+    test('through route(): the names resolve to one address, each is governed as itself', async () => {
+      const resolver = new Resolver({ lookup: async () => [{ address: '10.9.9.9' }] });
+      const env = { resolver, own: () => new Set<string>() };
+      for (const name of ['billing', 'search'])
+        expect(await route(gw, parseAbsolute(`http://${name}.agents:8080/a2a/jsonrpc`, 'POST') as Target, env)).toMatchObject({
+          kind: 'a2a',
+          source: { name },
+          base: `http://${name}.agents:8080`,
+        });
+    });
+  });
+
+  describe("OAuth passthrough never opens an agent's origin", () => {
+    test('the config refuses auth.mode passthrough on an a2a source (MCP keeps it; custody stays)', () => {
+      const agent = { name: 'billing', protocol: 'a2a', url: 'http://10.0.0.5:8080', a2a: { jsonrpc: '/a2a/jsonrpc' } };
+      const r = PolicyDocumentSchema.safeParse({ sources: [{ ...agent, auth: { mode: 'passthrough', relayPaths: ['/A2A/JSONRPC'] } }] });
+      expect(r.success ? [] : formatIssues(r.error)).toEqual([`sources[0].auth.mode: ${A2A_PASSTHROUGH}`]);
+      expect(PolicyDocumentSchema.safeParse({ sources: [{ ...agent, auth: { mode: 'passthrough' } }] }).success).toBe(false);
+      expect(PolicyDocumentSchema.safeParse({ sources: [{ name: 'm', url: 'http://10.0.0.5:8080/mcp', auth: { mode: 'passthrough' } }] }).success).toBe(true);
+      const custody = { mode: 'clientCredentials', clientId: 'c', clientSecret: { valueFrom: { env: 'SECRET' } } };
+      expect(PolicyDocumentSchema.safeParse({ sources: [{ ...agent, auth: custody }] }).success).toBe(true);
+    });
+
+    test("an agent's source carrying passthrough (as no config can) relays nothing: discovery and relayPaths are refused", () => {
+      // The compiled auth of an MCP passthrough source, put on the agent: the plan must not trust the config alone.
+      const pass = snapshot([{ name: 'm', url: 'http://10.0.0.9:1/mcp', auth: { mode: 'passthrough', relayPaths: ['/token', '/A2A/JSONRPC'] } }]);
+      const agent = { ...src('billing'), auth: pass.sources.get('m')!.auth };
+      const f: Facts = { addresses: ['10.0.0.5'], sources: [{ source: agent, addresses: ['10.0.0.5'] }], own: new Set() };
+      for (const [path, method] of [
+        ['/.well-known/oauth-authorization-server', 'GET'],
+        ['/.well-known/oauth-protected-resource', 'GET'],
+        ['/.well-known/openid-configuration', 'HEAD'],
+        ['/token', 'POST'],
+        ['/A2A/JSONRPC', 'POST'],
+      ])
+        expect([path, planRoute(snap.egress, parseAbsolute(`http://10.0.0.5:8080${path}`, method) as Target, f)]).toEqual([
+          path,
+          expect.objectContaining({ kind: 'refused', status: 403 }),
+        ]);
+      // Its endpoints are still its own.
+      expect(planRoute(snap.egress, parseAbsolute('http://10.0.0.5:8080/a2a/jsonrpc', 'POST') as Target, f)).toMatchObject({
+        kind: 'a2a',
+        sub: '/a2a/jsonrpc',
+      });
+    });
   });
 
   test('a tunnel to the agent is refused: the gates cannot see inside it', () => {

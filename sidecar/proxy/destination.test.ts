@@ -177,6 +177,36 @@ describe('planRoute', () => {
     expect(planRoute(snap.egress, abs('http://evil.example:4001/mcp'), facts(['10.9.9.9']))).toMatchObject({ kind: 'egress', address: '10.9.9.9' });
   });
 
+  test('two MCP sources behind one address and port: the host name decides, a host naming neither is refused', () => {
+    // Config order puts the other source first: a pick by order would govern the call as it and send its credentials.
+    const gw = snapshot({
+      sources: [
+        { name: 'billing', url: 'http://billing.tools:8080/mcp' },
+        { name: 'search', url: 'http://search.tools:8080/mcp' },
+      ],
+      allow: ['*'],
+    });
+    const f: Facts = { addresses: ['10.9.9.9'], sources: [...gw.sources.values()].map((s) => ({ source: s, addresses: ['10.9.9.9'] })), own: new Set() };
+    for (const host of ['search.tools', 'Search.TOOLS.'])
+      expect(planRoute(gw.egress, abs(`http://${host}:8080/mcp`), f)).toEqual({ kind: 'source', source: gw.sources.get('search') });
+    expect(planRoute(gw.egress, abs('http://billing.tools:8080/mcp'), f)).toEqual({ kind: 'source', source: gw.sources.get('billing') });
+    for (const [u, host] of [
+      ['http://10.9.9.9:8080/mcp', '10.9.9.9:8080'],
+      ['http://alias.example:8080/mcp', 'alias.example:8080'],
+    ])
+      expect(planRoute(gw.egress, abs(u!), f)).toEqual({
+        kind: 'refused',
+        status: 403,
+        reason: `${host} reaches more than one governed source, configured under different host names, and names none of them; address the one meant by its own host name, or use http://<sidecar>/mcp/<source>`,
+      });
+    // One source's host alone keeps its refusal word for word.
+    expect(planRoute(gw.egress, abs('http://search.tools:8080/other'), f)).toEqual({
+      kind: 'refused',
+      status: 403,
+      reason: 'search.tools:8080 is an MCP source; only its governed MCP endpoint is reachable',
+    });
+  });
+
   test('default ports are explicit: http://localhost/mcp is a source at 127.0.0.1:80', () => {
     const s80 = snapshot({ sources: [{ name: 'p80', url: 'http://127.0.0.1/mcp' }], allow: ['*'] });
     const f: Facts = { addresses: ['127.0.0.1'], sources: [{ source: s80.sources.get('p80')!, addresses: ['127.0.0.1'] }], own: new Set() };

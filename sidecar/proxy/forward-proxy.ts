@@ -6,7 +6,8 @@
 // relayPaths; other destinations and CONNECT tunnels follow egress.allow / egress.deny (unlisted:
 // denied). Every decision is taken on addresses (destination.ts), so no spelling of a source's
 // address and no DNS name that resolves to it gets around the gates, and no spelling gets around
-// egress.deny.
+// egress.deny. Sources configured under different hosts behind one address and port are told
+// apart by the host the agent used; a host naming none of them is refused (ambiguous).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -114,9 +115,13 @@ export function isDiscoveryPath(path: string, mcpPath: string): boolean {
   return /^(\/[^/?#]+)+\/\.well-known\/openid-configuration$/.test(path);
 }
 
-/** What a passthrough source relays on its origin besides MCP: discovery (GET, HEAD) and its relayPaths (any method); `path` as sent. */
+/**
+ * What a passthrough MCP source relays on its origin besides MCP: discovery (GET, HEAD) and its
+ * relayPaths (any method); `path` as sent. Never an A2A agent's (the config refuses passthrough
+ * there too): a relayed path on its origin would reach its endpoints ungoverned.
+ */
 function oauthRelay(source: CompiledSource, path: string, method: string | undefined): boolean {
-  if (source.auth?.mode !== 'passthrough' || source.url.protocol !== 'http:' || !isRelayablePath(path)) return false;
+  if (source.protocol !== 'mcp' || source.auth?.mode !== 'passthrough' || source.url.protocol !== 'http:' || !isRelayablePath(path)) return false;
   // `path` has no %: a relayPath that needs one is never relayed.
   for (const p of source.auth.relayPaths) if (canonicalPath(p) === path) return true;
   return (method === 'GET' || method === 'HEAD') && isDiscoveryPath(path, canonicalPath(source.url.pathname));
@@ -148,16 +153,56 @@ function agentEndpoint(t: Extract<Target, { kind: 'http' }>, agents: readonly Hi
   return why ?? 'an https:// agent is reached at http://<sidecar>/a2a/<source>/';
 }
 
+/** A source's host as configured, canonical: the key that tells sources behind one address apart. */
+function hostKey(s: CompiledSource): string {
+  const h = parseHost(s.url.hostname);
+  return h.kind === 'name' ? `name:${h.name}` : h.kind === 'address' ? `address:${h.address}` : `invalid:${s.url.hostname}`;
+}
+
+/** Whether the target's host is the host `s` is configured under (canonical: case and a trailing dot do not matter). */
+function names(t: Target, s: CompiledSource): boolean {
+  const h = parseHost(s.url.hostname);
+  if (t.host.kind === 'name') return h.kind === 'name' && h.name === t.host.name;
+  return h.kind === 'address' && (aliases(t.host.address).includes(h.address) || aliases(h.address).includes(t.host.address));
+}
+
+/**
+ * The sources the target means among those at its address and port; null when it cannot say.
+ * Sources configured under different hosts can share an address and port (a gateway routing on
+ * Host): the host the client used decides, never config order, since the wrong pick would govern
+ * the call by another source's rules and send it with that source's credentials. A target that
+ * names none of those hosts (an address, another DNS name) is ambiguous. Pure.
+ */
+function meant(t: Target, hits: readonly Hit[]): readonly Hit[] | null {
+  const hosts = new Set(hits.map((s) => hostKey(s.source)));
+  if (hosts.size <= 1) return hits;
+  const named = hits.filter((s) => names(t, s.source));
+  return new Set(named.map((s) => hostKey(s.source))).size === 1 ? named : null;
+}
+
+/** Where an agent reaches these sources through the sidecar instead. */
+function insteadOf(hits: readonly Hit[]): string {
+  const agents = hits.filter((s) => s.source.protocol === 'a2a').length;
+  return agents === 0 ? '/mcp/<source>' : agents === hits.length ? '/a2a/<source>/' : '/mcp/<source> or /a2a/<source>/';
+}
+
 /** A destination that reaches sources at its port: governed or refused (a passthrough source's OAuth paths excepted). Pure. */
-function planOnSources(t: Target, hits: readonly Hit[], f: Facts): Route {
+function planOnSources(t: Target, reached: readonly Hit[], f: Facts): Route {
+  const chosen = meant(t, reached);
+  const hits = chosen ?? reached;
   const agents = hits.filter((s) => s.source.protocol === 'a2a');
   // The agent is not told which source it reached, nor its paths: it learns no more than it sent.
   const what = agents.length === 0 ? 'an MCP source' : agents.length === hits.length ? 'an A2A agent' : 'a governed source';
   if (t.kind === 'connect') {
     // A tunnel to a source would carry MCP or A2A traffic the gates cannot see.
-    const instead = agents.length === 0 ? '/mcp/<source>' : agents.length === hits.length ? '/a2a/<source>/' : '/mcp/<source> or /a2a/<source>/';
-    return { kind: 'refused', status: 403, reason: `${label(t)} is ${what}; use http://<sidecar>${instead} instead of a tunnel` };
+    return { kind: 'refused', status: 403, reason: `${label(t)} is ${what}; use http://<sidecar>${insteadOf(hits)} instead of a tunnel` };
   }
+  if (chosen === null)
+    return {
+      kind: 'refused',
+      status: 403,
+      reason: `${label(t)} reaches more than one governed source, configured under different host names, and names none of them; address the one meant by its own host name, or use http://<sidecar>${insteadOf(hits)}`,
+    };
   const path = canonicalPath(t.url.pathname);
   const governed = hits.find((s) => s.source.protocol === 'mcp' && s.source.url.protocol === 'http:' && canonicalPath(s.source.url.pathname) === path);
   if (governed) return { kind: 'source', source: governed.source };

@@ -188,3 +188,80 @@ describe('what is not an endpoint of the agent is refused and never reaches it',
     expect(a1.requests).toEqual([]);
   });
 });
+
+test('an Origin not allowed is refused on either road, counted under the listener it came in on', async () => {
+  a1.reset();
+  const host = new URL(a1.base).host;
+  const refusals = async () => {
+    const text = await (await fetch(`${tg.admin}/metrics`)).text();
+    const count = (listener: string) => Number(new RegExp(`http_refused_total\\{listener="${listener}",check="origin"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    return { proxy: count('proxy'), transparent: count('transparent') };
+  };
+  const head = (target: string) => `GET ${target} HTTP/1.1\r\nhost: ${host}\r\norigin: http://evil.example\r\nconnection: close\r\n\r\n`;
+  const before = await refusals();
+  expect(await raw(transparentPort, head('/.well-known/agent-card.json'))).toMatch(/^HTTP\/1\.1 403[\s\S]*not in server\.allowedOrigins/);
+  expect(await refusals()).toEqual({ proxy: before.proxy, transparent: before.transparent + 1 });
+  expect(await raw(proxyPort, head(`http://${host}/.well-known/agent-card.json`))).toMatch(/^HTTP\/1\.1 403[\s\S]*not in server\.allowedOrigins/);
+  expect(await refusals()).toEqual({ proxy: before.proxy + 1, transparent: before.transparent + 1 });
+  expect(a1.requests).toEqual([]);
+});
+
+describe('two sources configured under different host names behind one address and port', () => {
+  // "localhost" and 127.0.0.1 are one agent at one port: what a gateway routing on Host looks like.
+  // The address is listed first, so a pick by config order would govern "localhost" as it.
+  let gw: TestSidecar;
+  const port = () => new URL(a1.base).port;
+  beforeAll(async () => {
+    gw = await startTestSidecar(`
+sources:
+  - name: by-address
+    protocol: a2a
+    url: http://127.0.0.1:${port()}
+    a2a: { jsonrpc: /a2a/jsonrpc }
+    headers: { X-Agent-Key: "by-address-key" }
+  - name: by-name
+    protocol: a2a
+    url: http://localhost:${port()}
+    a2a: { jsonrpc: /a2a/jsonrpc }
+    headers: { X-Agent-Key: "by-name-key" }
+rules:
+  - { name: not-by-address, match: { source: by-address }, action: deny }
+defaultAction: forward
+egress: { allow: ["*"] }
+`);
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+  const send = (host: string) => {
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'SendMessage',
+      params: { message: { messageId: `m-${host}`, role: 'ROLE_USER', parts: [{ text: `hello ${host}` }] } },
+    });
+    return raw(
+      gw.sidecar.port,
+      `POST http://${host}:${port()}/a2a/jsonrpc HTTP/1.1\r\nhost: ${host}:${port()}\r\na2a-version: 1.0\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  };
+
+  test('the host the client used names the source: its rules, its URL and its credentials', async () => {
+    a1.reset();
+    expect(await send('localhost')).toContain('echo: hello localhost');
+    expect(a1.messages.map((m) => m.text)).toEqual(['hello localhost']);
+    expect(a1.requests.map((r) => r.headers['x-agent-key'])).toEqual(['by-name-key']);
+    a1.reset();
+    expect(await send('127.0.0.1')).toMatch(/Denied by ThoughtGate rule/);
+    expect(a1.requests).toEqual([]);
+  });
+
+  test('a host naming neither is refused as ambiguous and never reaches the agent', async () => {
+    a1.reset();
+    const out = await send('[::1]');
+    expect(out).toMatch(/^HTTP\/1\.1 403/);
+    expect(out).toContain(`[::1]:${port()} reaches more than one governed source, configured under different host names, and names none of them`);
+    expect(out).not.toMatch(/by-name|by-address/);
+    expect(a1.requests).toEqual([]);
+  });
+});
