@@ -363,9 +363,9 @@ function sendMessage(id: string, skill: string, text: string) {
 }
 
 /** A front on a runtime of its own (the test stops its engine), both closed after `fn`. */
-async function withOwnRuntime(fn: (rt: ApprovalRuntime, front: Front) => Promise<void>): Promise<void> {
+async function withOwnRuntime(fn: (rt: ApprovalRuntime, front: Front) => Promise<void>, to: A2aAgent = agent): Promise<void> {
   const own = runtime();
-  const f = await startFront(agent, own);
+  const f = await startFront(to, own);
   try {
     await fn(own, f);
   } finally {
@@ -419,6 +419,7 @@ test('the sidecar stopping (engine closed) while a call is held: the client is a
     expect(r).toMatchObject({ status: 200 });
     const body = JSON.parse((r as { text: string }).text) as { id: string; error: { code: number; data: { reason: string } } };
     expect(body).toMatchObject({ id: 'stop-1', error: { code: a2aCode('APPROVAL_CANCELLED'), data: { reason: expect.stringContaining('shutting down') } } });
+    expect(body.error.data.reason).toContain('not sent');
     // The backend still polls: the approval is seen, and nothing is sent for it.
     approve(m.ts);
     await sleep(1_000);
@@ -433,11 +434,53 @@ test('the sidecar stopping while an approved call runs at the agent: the call is
     await until(() => agent.messages.some((x) => x.skill === 'wait'), 'the agent to run the approved message');
     rt3.engine.close();
     const r = await within(answer, 3_000);
-    expect(r).not.toBe('pending');
-    if (!(r instanceof Error)) expect(JSON.parse((r as { text: string }).text)).toMatchObject({ id: 'stop-2', error: { code: a2aCode('APPROVAL_CANCELLED') } });
+    expect(r).toMatchObject({ status: 200 });
+    const body = JSON.parse((r as { text: string }).text) as { id: string; error: { code: number; data: { reason: string } } };
+    expect(body).toMatchObject({ id: 'stop-2', error: { code: a2aCode('APPROVAL_CANCELLED') } });
+    // It left: a client told "not sent" would send it again (a refund run twice).
+    expect(body.error.data.reason).toContain('may have reached the agent');
+    expect(body.error.data.reason).not.toMatch(/not sent/);
     // Sent once, before the stop; never again.
     await sleep(300);
     expect(sends(agent)).toHaveLength(1);
+  });
+});
+
+test("the sidecar draining (SIGTERM) while an approved call runs at the agent: it runs on and the client gets the agent's answer", async () => {
+  const slow = await startA2aAgent({ sdk: '1.3.0', waitMaxMs: 1_500 });
+  try {
+    await withOwnRuntime(async (rtD, frontD) => {
+      const answer = rawCall(frontD.base, sendMessage('drain-1', 'wait', 'wait'));
+      approve((await nextMessage()).ts);
+      await until(() => slow.messages.some((x) => x.skill === 'wait'), 'the agent to run the approved message');
+      rtD.engine.drain();
+      // Not answered for the agent ("not sent" while it runs there), not cut: it is still running.
+      expect(await within(answer, 300)).toBe('pending');
+      const r = await within(answer, 5_000);
+      expect(r).toMatchObject({ status: 200 });
+      const body = JSON.parse((r as { text: string }).text) as { id: string; result?: unknown; error?: unknown };
+      expect(body.error).toBeUndefined();
+      expect(body).toMatchObject({ id: 'drain-1', result: { task: { status: { state: 'TASK_STATE_COMPLETED' } } } });
+      expect(sends(slow)).toHaveLength(1);
+    }, slow);
+  } finally {
+    await slow.close();
+  }
+});
+
+test('the sidecar draining while a call waits for a human: -32059 "not sent" at once, and an approval arriving later sends nothing', async () => {
+  await withOwnRuntime(async (rtD, frontD) => {
+    const answer = rawCall(frontD.base, sendMessage('drain-2', 'echo', 'echo refund 2'));
+    const m = await nextMessage();
+    rtD.engine.drain();
+    const r = await within(answer, 3_000);
+    expect(r).toMatchObject({ status: 200 });
+    const body = JSON.parse((r as { text: string }).text) as { id: string; error: { code: number; data: { reason: string } } };
+    expect(body).toMatchObject({ id: 'drain-2', error: { code: a2aCode('APPROVAL_CANCELLED') } });
+    expect(body.error.data.reason).toMatch(/shutting down.*not (sent|executed)/);
+    approve(m.ts);
+    await sleep(1_000);
+    expect(sends(agent)).toEqual([]);
   });
 });
 
