@@ -29,6 +29,8 @@ import { standaloneBackend } from '../sidecar/approvals/standalone.js';
 import type { A2aHold, ApproveDecision } from '../sidecar/proxy/gate4.js';
 import { ByteBudget } from '../sidecar/proxy/budget.js';
 import { createUpstreamClient, UpstreamPools } from '../sidecar/proxy/upstream.js';
+import { createSourceTokens } from '../sidecar/oauth/client-credentials.js';
+import { systemClock } from '../lib/clock.js';
 import { NO_SPAN, NO_TRACING } from '../lib/tracing-api.js';
 import { a2aClient, collect, runPython, startA2aAgent, type A2aAgent } from './support/a2a-peers.js';
 import { ALICE, CHANNEL, FAST, sleep, TOKEN, until } from './approvals-harness.js';
@@ -576,6 +578,76 @@ test("the sidecar's hook (a2aApprovalHook, a real request context): the engine s
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
     await rt4.close();
+    await pools.close();
+  }
+});
+
+test("the engine's abort while the sidecar fetches the source's OAuth token (clientCredentials): the approved message is not sent after it", async () => {
+  // A real token endpoint that holds its answer until released.
+  let tokenAsked = 0;
+  let release: () => void = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  const as = http.createServer(async (req, res) => {
+    for await (const _ of req);
+    tokenAsked++;
+    await released;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ access_token: 'tok-1', token_type: 'Bearer', expires_in: 300 }));
+  });
+  await new Promise<void>((r) => as.listen(0, '127.0.0.1', r));
+  const asUrl = `http://127.0.0.1:${(as.address() as AddressInfo).port}`;
+  const compiled = compileSnapshot(
+    PolicyDocumentSchema.parse({
+      sources: [
+        {
+          name: 'billing',
+          protocol: 'a2a',
+          url: agent.base,
+          a2a: { jsonrpc: '/a2a/jsonrpc', skillFrom: 'metadata.skill' },
+          auth: { mode: 'clientCredentials', clientId: 'tg', clientSecret: { valueFrom: { env: 'TG_TEST_CLIENT_SECRET' } }, tokenUrl: `${asUrl}/token` },
+        },
+      ],
+      defaultAction: 'forward',
+    }),
+    IdentitySchema.parse({}),
+    // The sidecar's credential store, which reads the client secret.
+    { hash: 'h', generation: 1, credentials: { get: () => ({ ok: true, value: 's3cret' }) } },
+  );
+  if (!compiled.ok) throw new Error(compiled.errors.join('\n'));
+  const source = compiled.snapshot.sources.get('billing')!;
+  const pools = new UpstreamPools();
+  const tokens = createSourceTokens({ secret: () => ({ ok: true, value: 's3cret' }), clock: systemClock, log: createLogger('error', () => {}) });
+  const deps = { pools, tokens, metrics: createSidecarMetrics(), budget: new ByteBudget(64 << 20), log: createLogger('error', () => {}) };
+  const engineStop = new AbortController();
+  let result: unknown;
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const ctx = createRequestContext(deps, req, res, 'billing');
+    ctx.upstreamPath = '/a2a/jsonrpc';
+    ctx.protocol = 'a2a';
+    const up = await ctx.sendUpstream(source, req, 'POST', Buffer.concat(chunks).toString('utf8'), false, undefined, engineStop.signal);
+    result = up.ok ? { ok: true, status: up.response.statusCode } : up;
+    if (up.ok) await up.response.body.text();
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const answer = rawCall(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, sendMessage('tok-1', 'echo', 'echo refund 9'));
+    await until(() => tokenAsked === 1 || result !== undefined, 'the token request');
+    expect(result).toBeUndefined();
+    engineStop.abort();
+    release();
+    await answer;
+    expect(result).toEqual({ ok: false, kind: 'aborted' });
+    await sleep(300);
+    expect(sends(agent)).toEqual([]);
+  } finally {
+    release();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    as.closeAllConnections();
+    await new Promise<void>((r) => as.close(() => r()));
     await pools.close();
   }
 });
