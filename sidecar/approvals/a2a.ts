@@ -221,8 +221,9 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
       tool: h.skill,
       target: heldTarget(h),
       arguments: read.params,
-      // Push credentials (a token, authentication.credentials) never reach Slack or an ApprovalRequest; the hash binds them still.
-      shown: redactPushSecrets(read.params) as Record<string, unknown>,
+      // The push config's token and authentication.credentials never reach Slack or an ApprovalRequest
+      // (the hash binds them still); everything else the agent reads is shown as it is.
+      shown: redactPushSecrets(read.params, h) as Record<string, unknown>,
       approval,
       correlationId: ctx.correlationId,
       ...(waitTrace.ref ? { traceparent: formatTraceparent(waitTrace.ref) } : {}),
