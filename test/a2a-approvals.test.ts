@@ -661,6 +661,25 @@ test("the engine's abort while the sidecar fetches the source's OAuth token (cli
   }
 });
 
+test('a held SendMessage with an integer the approver would see rounded (beyond 2^53): refused as InvalidParams before any approval, nothing sent', async () => {
+  const before = fake.messages(CHANNEL).length;
+  const params = JSON.stringify({
+    message: { messageId: 'm-big', role: 'ROLE_USER', parts: [{ text: 'echo refund' }], metadata: { skill: 'echo', amount: 0 } },
+  }).replace('"amount":0', '"amount":12345678901234567891');
+  const r = await request(`${front.base}/a2a/jsonrpc`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+    body: `{"jsonrpc":"2.0","id":"big-1","method":"SendMessage","params":${params}}`,
+  });
+  const body = JSON.parse(await r.body.text()) as { id: string; error: { code: number; message: string } };
+  // JSON.parse would show the approver 12345678901234567000; an agent in Python reads 12345678901234567891.
+  expect(body).toMatchObject({ id: 'big-1', error: { code: -32602, message: expect.stringContaining('12345678901234567891') } });
+  expect(body.error.message).toContain('send it as a string');
+  await sleep(300);
+  expect(fake.messages(CHANNEL)).toHaveLength(before);
+  expect(sends(agent)).toEqual([]);
+});
+
 test('what the approval is bound to names where the message goes: the 1.0 HTTP+JSON path tenant, the version and the binding', async () => {
   const body = { message: { messageId: 'm-tenant', role: 'ROLE_USER', parts: [{ text: 'echo refund 6' }], metadata: { skill: 'echo' } } };
   const answer = request(`${front.base}/a2a/rest/tenant-a/message:send`, {

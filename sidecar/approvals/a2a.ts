@@ -43,7 +43,16 @@ import { headerValue } from '../proxy/headers.js';
 import { pipeTo } from '../proxy/pipe.js';
 import { describeUpstreamError, type UpstreamResponse } from '../proxy/upstream.js';
 import { formatSseEvent } from '../sse.js';
-import { checkHeldBytes, heldTarget, planA2aHold, readHeldParams, refusalAfterHead, refusalBeforeHead, toA2aError } from './a2a-hold.js';
+import {
+  checkHeldBytes,
+  heldTarget,
+  invalidParamsBeforeHead,
+  planA2aHold,
+  readHeldParams,
+  refusalAfterHead,
+  refusalBeforeHead,
+  toA2aError,
+} from './a2a-hold.js';
 import type { ApprovalSettings, Executor } from './engine.js';
 import { errorOutcome, type ApprovalTask } from './lifecycle.js';
 import type { ApprovalRuntime } from './runtime.js';
@@ -159,6 +168,12 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
     return ctx.finish({ status: e.status, decision: 'deny', gate: 'approval', reason: plan.reason });
   }
   const read = readHeldParams(h);
+  if (!read.ok && read.inexact !== undefined) {
+    // The human would approve a rounded value while the agent may read the exact one: A2A's own InvalidParams.
+    const e = invalidParamsBeforeHead(h, `Invalid params: ${read.reason}`);
+    send(res, e.status, e.headers, e.body);
+    return ctx.finish({ status: e.status, decision: 'deny', gate: 'approval', reason: read.reason });
+  }
   if (!read.ok) {
     const reason = `${d.reason}; ${read.reason}, so it cannot be shown for approval and is not forwarded`;
     const e = refusalBeforeHead(h, 'APPROVAL_UNAVAILABLE', { reason, correlationId: ctx.correlationId, ...(d.rule !== undefined ? { rule: d.rule } : {}) });
