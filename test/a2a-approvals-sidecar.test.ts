@@ -17,6 +17,16 @@ let base: string;
 let base03: string;
 let posted = 0;
 
+/** The `finance` channel on the fake Slack, and fast polling. */
+const finance = (slack: string) => `approvalChannels:
+  - name: finance
+    slack: { channel: ${CHANNEL}, apiUrl: "${slack}", tokenEnv: TG_TEST_SLACK_TOKEN }
+    approvers: { users: [${ALICE}] }
+    timeout: 30s
+approvals:
+  pollInterval: 50ms
+`;
+
 beforeAll(async () => {
   [agent, agent03] = await Promise.all([startA2aAgent({ sdk: '1.3.0', stepMs: 20 }), startA2aAgent({ sdk: '0.3.14', stepMs: 20 })]);
   rig = await startRig({
@@ -47,14 +57,7 @@ rules:
 defaultAction: forward
 # Push notification URLs are egress: the push test's webhook is allowed.
 egress: { allow: ["*"] }
-approvalChannels:
-  - name: finance
-    slack: { channel: ${CHANNEL}, apiUrl: "${slack}", tokenEnv: TG_TEST_SLACK_TOKEN }
-    approvers: { users: [${ALICE}] }
-    timeout: 30s
-approvals:
-  pollInterval: 50ms
-  # One held call per client: what the owner test counts.
+${finance(slack)}  # One held call per client: what the owner test counts.
   maxPending: { client: 1 }
 `,
   });
@@ -262,14 +265,7 @@ rules:
     action: approve
     approval: { channel: finance }
 defaultAction: forward
-approvalChannels:
-  - name: finance
-    slack: { channel: ${CHANNEL}, apiUrl: "${slack}", tokenEnv: TG_TEST_SLACK_TOKEN }
-    approvers: { users: [${ALICE}] }
-    timeout: 30s
-approvals:
-  pollInterval: 50ms
-`,
+${finance(slack)}`,
     sidecar: { drainTimeoutMs: 10_000 },
   });
   try {

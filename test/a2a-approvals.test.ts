@@ -18,8 +18,8 @@ import { describeA2a } from '../policy/gates/a2a-operation.js';
 import { IdentitySchema, PolicyDocumentSchema } from '../api/config.js';
 import { a2aApprovalHook, holdA2a } from '../sidecar/approvals/a2a.js';
 import { createSidecarMetrics } from '../sidecar/metrics.js';
-import { createRequestContext } from '../sidecar/proxy/context.js';
-import { compileSnapshot } from '../sidecar/snapshot.js';
+import { createRequestContext, type ContextDeps, type RequestContext } from '../sidecar/proxy/context.js';
+import { compileSnapshot, type Snapshot } from '../sidecar/snapshot.js';
 import type { ApprovalSettings } from '../sidecar/approvals/engine.js';
 import type { PendingApproval } from '../sidecar/approvals/backend.js';
 import { approvalRequestFor } from '../sidecar/approvals/cluster-backend.js';
@@ -421,23 +421,6 @@ test('push credentials in a held SendMessage never reach Slack or the ApprovalRe
   expect(sends(agent)[0]!.body).toContain('cred-SECRET-2');
 });
 
-test('the sidecar stopping (engine closed) while a call is held: the client is answered -32059 at once, and an approval arriving later sends nothing', async () => {
-  await withOwnRuntime(async (rt2, front2) => {
-    const answer = rawCall(front2.base, sendMessage('stop-1', 'echo', 'echo refund 2'));
-    const m = await nextMessage();
-    rt2.engine.close();
-    const r = await within(answer, 3_000);
-    expect(r).toMatchObject({ status: 200 });
-    const body = JSON.parse((r as { text: string }).text) as { id: string; error: { code: number; data: { reason: string } } };
-    expect(body).toMatchObject({ id: 'stop-1', error: { code: a2aCode('APPROVAL_CANCELLED'), data: { reason: expect.stringContaining('shutting down') } } });
-    expect(body.error.data.reason).toContain('not sent');
-    // The backend still polls: the approval is seen, and nothing is sent for it.
-    approve(m.ts);
-    await sleep(1_000);
-    expect(sends(agent)).toEqual([]);
-  });
-});
-
 test('the sidecar stopping while an approved call runs at the agent: the call is aborted and the client answered, not left hanging', async () => {
   await withOwnRuntime(async (rt3, front3) => {
     const answer = rawCall(front3.base, sendMessage('stop-2', 'wait', 'wait'));
@@ -479,21 +462,28 @@ test("the sidecar draining (SIGTERM) while an approved call runs at the agent: i
   }
 });
 
-test('the sidecar draining while a call waits for a human: -32059 "not sent" at once, and an approval arriving later sends nothing', async () => {
-  await withOwnRuntime(async (rtD, frontD) => {
-    const answer = rawCall(frontD.base, sendMessage('drain-2', 'echo', 'echo refund 2'));
-    const m = await nextMessage();
-    rtD.engine.drain();
-    const r = await within(answer, 3_000);
-    expect(r).toMatchObject({ status: 200 });
-    const body = JSON.parse((r as { text: string }).text) as { id: string; error: { code: number; data: { reason: string } } };
-    expect(body).toMatchObject({ id: 'drain-2', error: { code: a2aCode('APPROVAL_CANCELLED') } });
-    expect(body.error.data.reason).toMatch(/shutting down.*not (sent|executed)/);
-    approve(m.ts);
-    await sleep(1_000);
-    expect(sends(agent)).toEqual([]);
-  });
-});
+test.each([
+  ['the engine closed', 'stop-1', (rt: ApprovalRuntime) => rt.engine.close()],
+  ['draining: SIGTERM', 'drain-2', (rt: ApprovalRuntime) => rt.engine.drain()],
+])(
+  'the sidecar stopping (%s) while a call waits for a human: -32059 "not sent" at once, and an approval arriving later sends nothing',
+  async (_how, id, stop) => {
+    await withOwnRuntime(async (own, f) => {
+      const answer = rawCall(f.base, sendMessage(id, 'echo', 'echo refund 2'));
+      const m = await nextMessage();
+      stop(own);
+      const r = await within(answer, 3_000);
+      expect(r).toMatchObject({ status: 200 });
+      const body = JSON.parse((r as { text: string }).text) as { id: string; error: { code: number; data: { reason: string } } };
+      expect(body).toMatchObject({ id, error: { code: a2aCode('APPROVAL_CANCELLED') } });
+      expect(body.error.data.reason).toMatch(/shutting down.*not (sent|executed)/);
+      // The backend still polls: the approval is seen, and nothing is sent for it.
+      approve(m.ts);
+      await sleep(1_000);
+      expect(sends(agent)).toEqual([]);
+    });
+  },
+);
 
 test('an approved stream the agent refuses with plain JSON: that answer is read within the request memory budget (over it: OVERLOADED), and the budget is given back', async () => {
   const call = (id: string) =>
@@ -534,29 +524,54 @@ test('an approved stream the agent refuses with plain JSON: that answer is read 
   }
 });
 
-test("the sidecar's hook (a2aApprovalHook, a real request context): the engine stopping an approved call aborts it at the agent, and its client is answered -32059", async () => {
-  const rt4 = runtime();
+/** A snapshot with one A2A source `billing` (`over`: more of its keys); `credentials`: the sidecar's store. */
+function billingSnapshot(over: Record<string, unknown> = {}, credentials?: { get(): { ok: true; value: string } }): Snapshot {
   const compiled = compileSnapshot(
     PolicyDocumentSchema.parse({
-      sources: [{ name: 'billing', protocol: 'a2a', url: agent.base, a2a: { jsonrpc: '/a2a/jsonrpc', rest: '/a2a/rest', skillFrom: 'metadata.skill' } }],
+      sources: [
+        { name: 'billing', protocol: 'a2a', url: agent.base, a2a: { jsonrpc: '/a2a/jsonrpc', rest: '/a2a/rest', skillFrom: 'metadata.skill' }, ...over },
+      ],
       defaultAction: 'forward',
     }),
     IdentitySchema.parse({}),
-    { hash: 'h', generation: 1 },
+    { hash: 'h', generation: 1, ...(credentials ? { credentials } : {}) },
   );
   if (!compiled.ok) throw new Error(compiled.errors.join('\n'));
-  const snap = compiled.snapshot;
-  const source = snap.sources.get('billing')!;
-  const pools = new UpstreamPools();
-  const deps = { pools, metrics: createSidecarMetrics(), budget: new ByteBudget(64 << 20), log: createLogger('error', () => {}) };
-  const hook = a2aApprovalHook(rt4);
-  // What the A2A handler does before its approve hook, for one SendMessage of skill `wait`.
+  return compiled.snapshot;
+}
+
+/** A server doing what the A2A handler does first for each JSON-RPC call: the body read, a real request context on `deps`. */
+async function contextServer(
+  deps: ContextDeps,
+  handle: (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, body: string) => Promise<void>,
+): Promise<{ base: string; close(): Promise<void> }> {
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const ctx = createRequestContext(deps, req, res, 'billing');
     ctx.upstreamPath = '/a2a/jsonrpc';
     ctx.protocol = 'a2a';
+    await handle(ctx, req, res, Buffer.concat(chunks).toString('utf8'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+test("the sidecar's hook (a2aApprovalHook, a real request context): the engine stopping an approved call aborts it at the agent, and its client is answered -32059", async () => {
+  const rt4 = runtime();
+  const snap = billingSnapshot();
+  const source = snap.sources.get('billing')!;
+  const pools = new UpstreamPools();
+  const deps = { pools, metrics: createSidecarMetrics(), budget: new ByteBudget(64 << 20), log: createLogger('error', () => {}) };
+  const hook = a2aApprovalHook(rt4);
+  // What the A2A handler does before its approve hook, for one SendMessage of skill `wait`.
+  const server = await contextServer(deps, async (ctx, req, res, body) => {
     const call = {
       ctx,
       req,
@@ -566,15 +581,13 @@ test("the sidecar's hook (a2aApprovalHook, a real request context): the engine s
       op: { method: 'SendMessage', a2a: { skill: 'wait', tenant: '' } },
       row: { stream: false },
       shape: { binding: 'jsonrpc' as const, version: '1.0' as const, id: rawId('hook-1') },
-      body: Buffer.concat(chunks).toString('utf8'),
+      body,
       method: 'POST',
     };
     await hook(call, DECISION);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const hookBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    const answer = rawCall(hookBase, sendMessage('hook-1', 'wait', 'wait'));
+    const answer = rawCall(server.base, sendMessage('hook-1', 'wait', 'wait'));
     approve((await nextMessage()).ts);
     await until(() => agent.messages.some((x) => x.skill === 'wait'), 'the agent to run the approved message');
     expect(pools.forSource(source).stats.running).toBe(1);
@@ -584,8 +597,7 @@ test("the sidecar's hook (a2aApprovalHook, a real request context): the engine s
     // The call to the agent is aborted, not left to run until the agent answers (the `wait` skill: 20 s).
     await until(() => pools.forSource(source).stats.running === 0, 'the approved call to be aborted', 3_000);
   } finally {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
+    await server.close();
     await rt4.close();
     await pools.close();
   }
@@ -605,44 +617,24 @@ test("the engine's abort while the sidecar fetches the source's OAuth token (cli
   });
   await new Promise<void>((r) => as.listen(0, '127.0.0.1', r));
   const asUrl = `http://127.0.0.1:${(as.address() as AddressInfo).port}`;
-  const compiled = compileSnapshot(
-    PolicyDocumentSchema.parse({
-      sources: [
-        {
-          name: 'billing',
-          protocol: 'a2a',
-          url: agent.base,
-          a2a: { jsonrpc: '/a2a/jsonrpc', skillFrom: 'metadata.skill' },
-          auth: { mode: 'clientCredentials', clientId: 'tg', clientSecret: { valueFrom: { env: 'TG_TEST_CLIENT_SECRET' } }, tokenUrl: `${asUrl}/token` },
-        },
-      ],
-      defaultAction: 'forward',
-    }),
-    IdentitySchema.parse({}),
+  const source = billingSnapshot(
+    { auth: { mode: 'clientCredentials', clientId: 'tg', clientSecret: { valueFrom: { env: 'TG_TEST_CLIENT_SECRET' } }, tokenUrl: `${asUrl}/token` } },
     // The sidecar's credential store, which reads the client secret.
-    { hash: 'h', generation: 1, credentials: { get: () => ({ ok: true, value: 's3cret' }) } },
-  );
-  if (!compiled.ok) throw new Error(compiled.errors.join('\n'));
-  const source = compiled.snapshot.sources.get('billing')!;
+    { get: () => ({ ok: true, value: 's3cret' }) },
+  ).sources.get('billing')!;
   const pools = new UpstreamPools();
   const tokens = createSourceTokens({ secret: () => ({ ok: true, value: 's3cret' }), clock: systemClock, log: createLogger('error', () => {}) });
   const deps = { pools, tokens, metrics: createSidecarMetrics(), budget: new ByteBudget(64 << 20), log: createLogger('error', () => {}) };
   const engineStop = new AbortController();
   let result: unknown;
-  const server = http.createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const ctx = createRequestContext(deps, req, res, 'billing');
-    ctx.upstreamPath = '/a2a/jsonrpc';
-    ctx.protocol = 'a2a';
-    const up = await ctx.sendUpstream(source, req, 'POST', Buffer.concat(chunks).toString('utf8'), false, undefined, engineStop.signal);
+  const server = await contextServer(deps, async (ctx, req, res, body) => {
+    const up = await ctx.sendUpstream(source, req, 'POST', body, false, undefined, engineStop.signal);
     result = up.ok ? { ok: true, status: up.response.statusCode } : up;
     if (up.ok) await up.response.body.text();
     res.end();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
-    const answer = rawCall(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, sendMessage('tok-1', 'echo', 'echo refund 9'));
+    const answer = rawCall(server.base, sendMessage('tok-1', 'echo', 'echo refund 9'));
     await until(() => tokenAsked === 1 || result !== undefined, 'the token request');
     expect(result).toBeUndefined();
     engineStop.abort();
@@ -653,8 +645,7 @@ test("the engine's abort while the sidecar fetches the source's OAuth token (cli
     expect(sends(agent)).toEqual([]);
   } finally {
     release();
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
+    await server.close();
     as.closeAllConnections();
     await new Promise<void>((r) => as.close(() => r()));
     await pools.close();
