@@ -17,6 +17,16 @@ let base: string;
 let base03: string;
 let posted = 0;
 
+/** The `finance` channel on the fake Slack, and fast polling. */
+const finance = (slack: string) => `approvalChannels:
+  - name: finance
+    slack: { channel: ${CHANNEL}, apiUrl: "${slack}", tokenEnv: TG_TEST_SLACK_TOKEN }
+    approvers: { users: [${ALICE}] }
+    timeout: 30s
+approvals:
+  pollInterval: 50ms
+`;
+
 beforeAll(async () => {
   [agent, agent03] = await Promise.all([startA2aAgent({ sdk: '1.3.0', stepMs: 20 }), startA2aAgent({ sdk: '0.3.14', stepMs: 20 })]);
   rig = await startRig({
@@ -47,14 +57,7 @@ rules:
 defaultAction: forward
 # Push notification URLs are egress: the push test's webhook is allowed.
 egress: { allow: ["*"] }
-approvalChannels:
-  - name: finance
-    slack: { channel: ${CHANNEL}, apiUrl: "${slack}", tokenEnv: TG_TEST_SLACK_TOKEN }
-    approvers: { users: [${ALICE}] }
-    timeout: 30s
-approvals:
-  pollInterval: 50ms
-  # One held call per client: what the owner test counts.
+${finance(slack)}  # One held call per client: what the owner test counts.
   maxPending: { client: 1 }
 `,
   });
@@ -295,4 +298,52 @@ test('push credentials in a held send through the sidecar (Python client, a push
   expect(r.code).toBe(1);
   expect(JSON.stringify(r.lines)).toMatch(/Approval rejected/);
   expect(sends()).toEqual([]);
+});
+
+test("SIGTERM (sidecar.close) while an approved SendMessage runs at the agent: the drain lets it finish and the client gets the agent's answer", async () => {
+  const slow = await startA2aAgent({ sdk: '1.3.0', waitMaxMs: 1_500 });
+  const own = await startRig({
+    config: (_upstream, slack) => `
+sources:
+  - name: billing
+    protocol: a2a
+    url: ${slow.base}
+    a2a: { jsonrpc: /a2a/jsonrpc, skillFrom: metadata.skill }
+rules:
+  - name: waits-need-a-human
+    match: { source: billing, skill: wait }
+    action: approve
+    approval: { channel: finance }
+defaultAction: forward
+${finance(slack)}`,
+    sidecar: { drainTimeoutMs: 10_000 },
+  });
+  try {
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 'term-1',
+      method: 'SendMessage',
+      params: { message: { messageId: 'm-term', role: 'ROLE_USER', parts: [{ text: 'wait' }], metadata: { skill: 'wait' } } },
+    });
+    const answer = request(`http://127.0.0.1:${own.sidecar.port}/a2a/billing/a2a/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+      body,
+    }).then(async (r) => r.body.text());
+    own.approve((await own.message(0)).ts);
+    const started = Date.now();
+    while (!slow.messages.some((x) => x.skill === 'wait')) {
+      if (Date.now() - started > 10_000) throw new Error('the agent never ran the approved message');
+      await sleep(20);
+    }
+    const closed = own.sidecar.close();
+    const text = await answer;
+    // Not "-32059 … not sent" while the agent ran it (a client told that would send it again).
+    expect(JSON.parse(text)).toMatchObject({ id: 'term-1', result: { task: { status: { state: 'TASK_STATE_COMPLETED' } } } });
+    await closed;
+    expect(sends(slow)).toHaveLength(1);
+  } finally {
+    await own.close();
+    await slow.close();
+  }
 });

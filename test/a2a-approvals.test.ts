@@ -18,8 +18,8 @@ import { describeA2a } from '../policy/gates/a2a-operation.js';
 import { IdentitySchema, PolicyDocumentSchema } from '../api/config.js';
 import { a2aApprovalHook, holdA2a } from '../sidecar/approvals/a2a.js';
 import { createSidecarMetrics } from '../sidecar/metrics.js';
-import { createRequestContext } from '../sidecar/proxy/context.js';
-import { compileSnapshot } from '../sidecar/snapshot.js';
+import { createRequestContext, type ContextDeps, type RequestContext } from '../sidecar/proxy/context.js';
+import { compileSnapshot, type Snapshot } from '../sidecar/snapshot.js';
 import type { ApprovalSettings } from '../sidecar/approvals/engine.js';
 import type { PendingApproval } from '../sidecar/approvals/backend.js';
 import { approvalRequestFor } from '../sidecar/approvals/cluster-backend.js';
@@ -29,6 +29,8 @@ import { standaloneBackend } from '../sidecar/approvals/standalone.js';
 import type { A2aHold, ApproveDecision } from '../sidecar/proxy/gate4.js';
 import { ByteBudget } from '../sidecar/proxy/budget.js';
 import { createUpstreamClient, UpstreamPools } from '../sidecar/proxy/upstream.js';
+import { createSourceTokens } from '../sidecar/oauth/client-credentials.js';
+import { systemClock } from '../lib/clock.js';
 import { NO_SPAN, NO_TRACING } from '../lib/tracing-api.js';
 import { a2aClient, collect, runPython, startA2aAgent, type A2aAgent } from './support/a2a-peers.js';
 import { ALICE, CHANNEL, FAST, sleep, TOKEN, until } from './approvals-harness.js';
@@ -363,9 +365,9 @@ function sendMessage(id: string, skill: string, text: string) {
 }
 
 /** A front on a runtime of its own (the test stops its engine), both closed after `fn`. */
-async function withOwnRuntime(fn: (rt: ApprovalRuntime, front: Front) => Promise<void>): Promise<void> {
+async function withOwnRuntime(fn: (rt: ApprovalRuntime, front: Front) => Promise<void>, to: A2aAgent = agent): Promise<void> {
   const own = runtime();
-  const f = await startFront(agent, own);
+  const f = await startFront(to, own);
   try {
     await fn(own, f);
   } finally {
@@ -379,9 +381,15 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending'> {
   return Promise.race([p, sleep(ms).then(() => 'pending' as const)]);
 }
 
-test('push credentials in a held SendMessage never reach Slack or the ApprovalRequest; the hash binds them and the agent gets them', async () => {
+test('push credentials in a held SendMessage never reach Slack or the ApprovalRequest (a token or credentials elsewhere is shown); the hash binds them and the agent gets them', async () => {
   const params = {
-    message: { messageId: 'm-push', role: 'ROLE_USER', parts: [{ text: 'echo refund 5' }], metadata: { skill: 'echo' } },
+    message: {
+      messageId: 'm-push',
+      role: 'ROLE_USER',
+      // What the agent reads as the request, under names a push config also uses: the human must see it.
+      parts: [{ text: 'echo refund 5' }, { data: { credentials: 'transfer 1M to X' } }],
+      metadata: { skill: 'echo', token: 'and close the account' },
+    },
     configuration: {
       taskPushNotificationConfig: {
         url: 'https://hooks.example/a2a',
@@ -396,10 +404,13 @@ test('push credentials in a held SendMessage never reach Slack or the ApprovalRe
   expect(m.text).toContain('hooks.example');
   expect(m.text).toContain('[redacted]');
   expect(m.text).not.toMatch(/SECRET/);
+  expect(m.text).toContain('transfer 1M to X');
+  expect(m.text).toContain('and close the account');
   // The ApprovalRequest the cluster backend would write to the API server (etcd) for the same approval.
   const spec = approvalRequestFor(submitted.at(-1)!).spec as { arguments: unknown; requestHash: string };
   expect(JSON.stringify(spec)).not.toMatch(/SECRET/);
   expect(spec.arguments).toMatchObject({
+    message: { parts: [{ text: 'echo refund 5' }, { data: { credentials: 'transfer 1M to X' } }], metadata: { token: 'and close the account' } },
     configuration: { taskPushNotificationConfig: { token: '[redacted]', authentication: { credentials: '[redacted]' } } },
   });
   expect(spec.requestHash).toBe(a2aRequestHash('billing', 'SendMessage', params, { tenant: '', version: '1.0', binding: 'jsonrpc' }));
@@ -410,22 +421,6 @@ test('push credentials in a held SendMessage never reach Slack or the ApprovalRe
   expect(sends(agent)[0]!.body).toContain('cred-SECRET-2');
 });
 
-test('the sidecar stopping (engine closed) while a call is held: the client is answered -32059 at once, and an approval arriving later sends nothing', async () => {
-  await withOwnRuntime(async (rt2, front2) => {
-    const answer = rawCall(front2.base, sendMessage('stop-1', 'echo', 'echo refund 2'));
-    const m = await nextMessage();
-    rt2.engine.close();
-    const r = await within(answer, 3_000);
-    expect(r).toMatchObject({ status: 200 });
-    const body = JSON.parse((r as { text: string }).text) as { id: string; error: { code: number; data: { reason: string } } };
-    expect(body).toMatchObject({ id: 'stop-1', error: { code: a2aCode('APPROVAL_CANCELLED'), data: { reason: expect.stringContaining('shutting down') } } });
-    // The backend still polls: the approval is seen, and nothing is sent for it.
-    approve(m.ts);
-    await sleep(1_000);
-    expect(sends(agent)).toEqual([]);
-  });
-});
-
 test('the sidecar stopping while an approved call runs at the agent: the call is aborted and the client answered, not left hanging', async () => {
   await withOwnRuntime(async (rt3, front3) => {
     const answer = rawCall(front3.base, sendMessage('stop-2', 'wait', 'wait'));
@@ -433,13 +428,62 @@ test('the sidecar stopping while an approved call runs at the agent: the call is
     await until(() => agent.messages.some((x) => x.skill === 'wait'), 'the agent to run the approved message');
     rt3.engine.close();
     const r = await within(answer, 3_000);
-    expect(r).not.toBe('pending');
-    if (!(r instanceof Error)) expect(JSON.parse((r as { text: string }).text)).toMatchObject({ id: 'stop-2', error: { code: a2aCode('APPROVAL_CANCELLED') } });
+    expect(r).toMatchObject({ status: 200 });
+    const body = JSON.parse((r as { text: string }).text) as { id: string; error: { code: number; data: { reason: string } } };
+    expect(body).toMatchObject({ id: 'stop-2', error: { code: a2aCode('APPROVAL_CANCELLED') } });
+    // It left: a client told "not sent" would send it again (a refund run twice).
+    expect(body.error.data.reason).toContain('may have reached the agent');
+    expect(body.error.data.reason).not.toMatch(/not sent/);
     // Sent once, before the stop; never again.
     await sleep(300);
     expect(sends(agent)).toHaveLength(1);
   });
 });
+
+test("the sidecar draining (SIGTERM) while an approved call runs at the agent: it runs on and the client gets the agent's answer", async () => {
+  const slow = await startA2aAgent({ sdk: '1.3.0', waitMaxMs: 1_500 });
+  try {
+    await withOwnRuntime(async (rtD, frontD) => {
+      const answer = rawCall(frontD.base, sendMessage('drain-1', 'wait', 'wait'));
+      approve((await nextMessage()).ts);
+      await until(() => slow.messages.some((x) => x.skill === 'wait'), 'the agent to run the approved message');
+      rtD.engine.drain();
+      // Not answered for the agent ("not sent" while it runs there), not cut: it is still running.
+      expect(await within(answer, 300)).toBe('pending');
+      const r = await within(answer, 5_000);
+      expect(r).toMatchObject({ status: 200 });
+      const body = JSON.parse((r as { text: string }).text) as { id: string; result?: unknown; error?: unknown };
+      expect(body.error).toBeUndefined();
+      expect(body).toMatchObject({ id: 'drain-1', result: { task: { status: { state: 'TASK_STATE_COMPLETED' } } } });
+      expect(sends(slow)).toHaveLength(1);
+    }, slow);
+  } finally {
+    await slow.close();
+  }
+});
+
+test.each([
+  ['the engine closed', 'stop-1', (rt: ApprovalRuntime) => rt.engine.close()],
+  ['draining: SIGTERM', 'drain-2', (rt: ApprovalRuntime) => rt.engine.drain()],
+])(
+  'the sidecar stopping (%s) while a call waits for a human: -32059 "not sent" at once, and an approval arriving later sends nothing',
+  async (_how, id, stop) => {
+    await withOwnRuntime(async (own, f) => {
+      const answer = rawCall(f.base, sendMessage(id, 'echo', 'echo refund 2'));
+      const m = await nextMessage();
+      stop(own);
+      const r = await within(answer, 3_000);
+      expect(r).toMatchObject({ status: 200 });
+      const body = JSON.parse((r as { text: string }).text) as { id: string; error: { code: number; data: { reason: string } } };
+      expect(body).toMatchObject({ id, error: { code: a2aCode('APPROVAL_CANCELLED') } });
+      expect(body.error.data.reason).toMatch(/shutting down.*not (sent|executed)/);
+      // The backend still polls: the approval is seen, and nothing is sent for it.
+      approve(m.ts);
+      await sleep(1_000);
+      expect(sends(agent)).toEqual([]);
+    });
+  },
+);
 
 test('an approved stream the agent refuses with plain JSON: that answer is read within the request memory budget (over it: OVERLOADED), and the budget is given back', async () => {
   const call = (id: string) =>
@@ -480,29 +524,54 @@ test('an approved stream the agent refuses with plain JSON: that answer is read 
   }
 });
 
-test("the sidecar's hook (a2aApprovalHook, a real request context): the engine stopping an approved call aborts it at the agent, and its client is answered -32059", async () => {
-  const rt4 = runtime();
+/** A snapshot with one A2A source `billing` (`over`: more of its keys); `credentials`: the sidecar's store. */
+function billingSnapshot(over: Record<string, unknown> = {}, credentials?: { get(): { ok: true; value: string } }): Snapshot {
   const compiled = compileSnapshot(
     PolicyDocumentSchema.parse({
-      sources: [{ name: 'billing', protocol: 'a2a', url: agent.base, a2a: { jsonrpc: '/a2a/jsonrpc', rest: '/a2a/rest', skillFrom: 'metadata.skill' } }],
+      sources: [
+        { name: 'billing', protocol: 'a2a', url: agent.base, a2a: { jsonrpc: '/a2a/jsonrpc', rest: '/a2a/rest', skillFrom: 'metadata.skill' }, ...over },
+      ],
       defaultAction: 'forward',
     }),
     IdentitySchema.parse({}),
-    { hash: 'h', generation: 1 },
+    { hash: 'h', generation: 1, ...(credentials ? { credentials } : {}) },
   );
   if (!compiled.ok) throw new Error(compiled.errors.join('\n'));
-  const snap = compiled.snapshot;
-  const source = snap.sources.get('billing')!;
-  const pools = new UpstreamPools();
-  const deps = { pools, metrics: createSidecarMetrics(), budget: new ByteBudget(64 << 20), log: createLogger('error', () => {}) };
-  const hook = a2aApprovalHook(rt4);
-  // What the A2A handler does before its approve hook, for one SendMessage of skill `wait`.
+  return compiled.snapshot;
+}
+
+/** A server doing what the A2A handler does first for each JSON-RPC call: the body read, a real request context on `deps`. */
+async function contextServer(
+  deps: ContextDeps,
+  handle: (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, body: string) => Promise<void>,
+): Promise<{ base: string; close(): Promise<void> }> {
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const ctx = createRequestContext(deps, req, res, 'billing');
     ctx.upstreamPath = '/a2a/jsonrpc';
     ctx.protocol = 'a2a';
+    await handle(ctx, req, res, Buffer.concat(chunks).toString('utf8'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+test("the sidecar's hook (a2aApprovalHook, a real request context): the engine stopping an approved call aborts it at the agent, and its client is answered -32059", async () => {
+  const rt4 = runtime();
+  const snap = billingSnapshot();
+  const source = snap.sources.get('billing')!;
+  const pools = new UpstreamPools();
+  const deps = { pools, metrics: createSidecarMetrics(), budget: new ByteBudget(64 << 20), log: createLogger('error', () => {}) };
+  const hook = a2aApprovalHook(rt4);
+  // What the A2A handler does before its approve hook, for one SendMessage of skill `wait`.
+  const server = await contextServer(deps, async (ctx, req, res, body) => {
     const call = {
       ctx,
       req,
@@ -512,15 +581,13 @@ test("the sidecar's hook (a2aApprovalHook, a real request context): the engine s
       op: { method: 'SendMessage', a2a: { skill: 'wait', tenant: '' } },
       row: { stream: false },
       shape: { binding: 'jsonrpc' as const, version: '1.0' as const, id: rawId('hook-1') },
-      body: Buffer.concat(chunks).toString('utf8'),
+      body,
       method: 'POST',
     };
     await hook(call, DECISION);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const hookBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    const answer = rawCall(hookBase, sendMessage('hook-1', 'wait', 'wait'));
+    const answer = rawCall(server.base, sendMessage('hook-1', 'wait', 'wait'));
     approve((await nextMessage()).ts);
     await until(() => agent.messages.some((x) => x.skill === 'wait'), 'the agent to run the approved message');
     expect(pools.forSource(source).stats.running).toBe(1);
@@ -530,11 +597,78 @@ test("the sidecar's hook (a2aApprovalHook, a real request context): the engine s
     // The call to the agent is aborted, not left to run until the agent answers (the `wait` skill: 20 s).
     await until(() => pools.forSource(source).stats.running === 0, 'the approved call to be aborted', 3_000);
   } finally {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
+    await server.close();
     await rt4.close();
     await pools.close();
   }
+});
+
+test("the engine's abort while the sidecar fetches the source's OAuth token (clientCredentials): the approved message is not sent after it", async () => {
+  // A real token endpoint that holds its answer until released.
+  let tokenAsked = 0;
+  let release: () => void = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  const as = http.createServer(async (req, res) => {
+    for await (const _ of req);
+    tokenAsked++;
+    await released;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ access_token: 'tok-1', token_type: 'Bearer', expires_in: 300 }));
+  });
+  await new Promise<void>((r) => as.listen(0, '127.0.0.1', r));
+  const asUrl = `http://127.0.0.1:${(as.address() as AddressInfo).port}`;
+  const source = billingSnapshot(
+    { auth: { mode: 'clientCredentials', clientId: 'tg', clientSecret: { valueFrom: { env: 'TG_TEST_CLIENT_SECRET' } }, tokenUrl: `${asUrl}/token` } },
+    // The sidecar's credential store, which reads the client secret.
+    { get: () => ({ ok: true, value: 's3cret' }) },
+  ).sources.get('billing')!;
+  const pools = new UpstreamPools();
+  const tokens = createSourceTokens({ secret: () => ({ ok: true, value: 's3cret' }), clock: systemClock, log: createLogger('error', () => {}) });
+  const deps = { pools, tokens, metrics: createSidecarMetrics(), budget: new ByteBudget(64 << 20), log: createLogger('error', () => {}) };
+  const engineStop = new AbortController();
+  let result: unknown;
+  const server = await contextServer(deps, async (ctx, req, res, body) => {
+    const up = await ctx.sendUpstream(source, req, 'POST', body, false, undefined, engineStop.signal);
+    result = up.ok ? { ok: true, status: up.response.statusCode } : up;
+    if (up.ok) await up.response.body.text();
+    res.end();
+  });
+  try {
+    const answer = rawCall(server.base, sendMessage('tok-1', 'echo', 'echo refund 9'));
+    await until(() => tokenAsked === 1 || result !== undefined, 'the token request');
+    expect(result).toBeUndefined();
+    engineStop.abort();
+    release();
+    await answer;
+    expect(result).toEqual({ ok: false, kind: 'aborted' });
+    await sleep(300);
+    expect(sends(agent)).toEqual([]);
+  } finally {
+    release();
+    await server.close();
+    as.closeAllConnections();
+    await new Promise<void>((r) => as.close(() => r()));
+    await pools.close();
+  }
+});
+
+test('a held SendMessage with an integer the approver would see rounded (beyond 2^53): refused as InvalidParams before any approval, nothing sent', async () => {
+  const before = fake.messages(CHANNEL).length;
+  const params = JSON.stringify({
+    message: { messageId: 'm-big', role: 'ROLE_USER', parts: [{ text: 'echo refund' }], metadata: { skill: 'echo', amount: 0 } },
+  }).replace('"amount":0', '"amount":12345678901234567891');
+  const r = await request(`${front.base}/a2a/jsonrpc`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+    body: `{"jsonrpc":"2.0","id":"big-1","method":"SendMessage","params":${params}}`,
+  });
+  const body = JSON.parse(await r.body.text()) as { id: string; error: { code: number; message: string } };
+  // JSON.parse would show the approver 12345678901234567000; an agent in Python reads 12345678901234567891.
+  expect(body).toMatchObject({ id: 'big-1', error: { code: -32602, message: expect.stringContaining('12345678901234567891') } });
+  expect(body.error.message).toContain('send it as a string');
+  await sleep(300);
+  expect(fake.messages(CHANNEL)).toHaveLength(before);
+  expect(sends(agent)).toEqual([]);
 });
 
 test('what the approval is bound to names where the message goes: the 1.0 HTTP+JSON path tenant, the version and the binding', async () => {

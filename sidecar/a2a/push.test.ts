@@ -172,16 +172,55 @@ describe('pushRefusal', () => {
 });
 
 describe('redactPushSecrets', () => {
-  it('never lets authentication.credentials or a token into a log line, in every shape', () => {
+  const at = (version: '0.3' | '1.0', binding: 'jsonrpc' | 'rest', canonical = 'SendMessage') => ({ version, binding, canonical }) as const;
+
+  it("redacts the push config's token and credentials where each version and binding carries them, under either member name", () => {
+    const cfg = { url: 'https://h/x', token: 'tok-S', authentication: { scheme: 'Bearer', credentials: 'cred-S' } };
+    const cases: [ReturnType<typeof at>, Record<string, unknown>][] = [
+      [at('0.3', 'jsonrpc'), { configuration: { pushNotificationConfig: cfg } }],
+      [at('0.3', 'jsonrpc'), { configuration: { push_notification_config: cfg } }],
+      [at('0.3', 'rest'), { configuration: { pushNotification: cfg } }],
+      [at('0.3', 'rest'), { configuration: { push_notification: cfg } }],
+      [at('1.0', 'jsonrpc'), { configuration: { taskPushNotificationConfig: cfg } }],
+      [at('1.0', 'rest'), { configuration: { task_push_notification_config: cfg } }],
+      [at('1.0', 'jsonrpc', 'SendStreamingMessage'), { configuration: { taskPushNotificationConfig: cfg } }],
+      [at('0.3', 'jsonrpc', 'CreateTaskPushNotificationConfig'), { taskId: 't', pushNotificationConfig: cfg }],
+      [at('0.3', 'rest', 'CreateTaskPushNotificationConfig'), { config: { pushNotificationConfig: cfg } }],
+      [at('1.0', 'jsonrpc', 'CreateTaskPushNotificationConfig'), { taskId: 't', ...cfg }],
+    ];
+    for (const [where, params] of cases) {
+      const text = JSON.stringify(redactPushSecrets(params, where));
+      expect({ where, text }).toEqual({ where, text: expect.not.stringMatching(/tok-S|cred-S/) });
+      expect(text).toContain('https://h/x');
+      expect(text).toContain('"scheme":"Bearer"');
+    }
+    // The params themselves are untouched (the hash binds them, the agent gets them).
+    expect(cases[0]![1]).toMatchObject({ configuration: { pushNotificationConfig: { token: 'tok-S' } } });
+  });
+
+  it('shows a token or credentials anywhere else: the message, its metadata, a data part are what the agent reads', () => {
     const params = {
-      message: { parts: [{ text: 'hi' }] },
-      configuration: { taskPushNotificationConfig: { url: 'https://h/x', token: 'tok', authentication: { scheme: 'Bearer', credentials: 'sekrit' } } },
-      pushNotificationConfig: { url: 'https://h/y', authentication: { schemes: ['Bearer'], credentials: 'sekrit2' } },
-      credentials: 'sekrit3',
+      message: {
+        parts: [{ text: 'refund 5' }, { data: { credentials: 'transfer 1M to X' } }],
+        metadata: { token: 'the real instruction' },
+      },
+      metadata: { token: 'request metadata' },
+      configuration: {
+        taskPushNotificationConfig: { url: 'https://h/x', token: 'tok-S' },
+        // Not where 1.0 reads a push config: a 0.3 name is shown as sent (the gates refuse it anyway).
+        pushNotificationConfig: { token: 'not a 1.0 push token' },
+      },
     };
-    const text = JSON.stringify(redactPushSecrets(params));
-    expect(text).not.toMatch(/sekrit|tok"/);
-    expect(text).toContain('"scheme":"Bearer"');
-    expect(text).toContain('https://h/x');
+    const text = JSON.stringify(redactPushSecrets(params, at('1.0', 'jsonrpc')));
+    expect(text).toContain('transfer 1M to X');
+    expect(text).toContain('the real instruction');
+    expect(text).toContain('request metadata');
+    expect(text).toContain('not a 1.0 push token');
+    expect(text).not.toContain('tok-S');
+  });
+
+  it('a method without a push config: nothing is redacted', () => {
+    const params = { id: 't', metadata: { token: 'x' } };
+    expect(redactPushSecrets(params, at('1.0', 'jsonrpc', 'GetTask'))).toEqual(params);
   });
 });

@@ -19,7 +19,7 @@ import { ResolveError, type Resolver } from '../proxy/resolver.js';
 import { type A2aRestError, type A2aVersionName, tgRestError } from '../../api/a2a-errors.js';
 import { a2aGateError } from '../../api/errors.js';
 import type { JsonRpcError } from '../../lib/jsonrpc-reply.js';
-import type { A2aBinding } from '../../policy/gates/a2a-methods.js';
+import { A2A_ROWS, type A2aBinding, type JsonPath } from '../../policy/gates/a2a-methods.js';
 import { Counter, type Registry } from 'prom-client';
 
 /** Address ranges an agent must not be pointed at unless an allow entry names them without wildcards. */
@@ -138,19 +138,51 @@ export async function checkPushUrl(env: PushEnv, raw: string): Promise<PushVerdi
   return decidePush(env.egress, plan, addresses, env.own());
 }
 
-/** Keys whose values are secrets handed to the agent with a push config (authentication.credentials, the token). */
-const SECRET_KEYS = new Set(['credentials', 'token']);
+/** A member's names as the agent's parser may read them: the JSON name, and the proto field name (snake_case). */
+const twins = (key: string): string[] => [...new Set([key, key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)])];
+
+/** The secrets a push config hands the agent, relative to the config. */
+const SECRETS: readonly JsonPath[] = [['token'], ['authentication', 'credentials']];
 
 /**
- * A copy of a call's params fit for a log line or an approval record: every `credentials` and
- * `token` member, at any depth, replaced by "[redacted]" (a push config sits at a different place
- * in each shape; over-redacting a log line costs nothing). The caller bounded the body.
+ * Where a call's push config is (the parent of its url, A2A_ROWS' pushUrlAt): none for a method
+ * without one; a 0.3 HTTP+JSON create may also nest it in `config` (a2a-operation.ts reads both).
  */
-export function redactPushSecrets(params: unknown): unknown {
-  if (Array.isArray(params)) return params.map(redactPushSecrets);
-  if (params === null || typeof params !== 'object') return params;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(params as Record<string, unknown>)) out[k] = SECRET_KEYS.has(k) && v !== undefined ? '[redacted]' : redactPushSecrets(v);
+export function pushConfigPlaces(at: { version: A2aVersionName; binding: A2aBinding; canonical: string }): JsonPath[] {
+  const row = A2A_ROWS.find((r) => r.version === at.version && r.binding === at.binding && r.canonical === at.canonical && r.pushUrlAt !== null);
+  if (!row?.pushUrlAt) return [];
+  const own = row.pushUrlAt.slice(0, -1);
+  return at.version === '0.3' && at.binding === 'rest' && at.canonical === 'CreateTaskPushNotificationConfig' ? [own, ['config', ...own]] : [own];
+}
+
+/** The objects at `path` under `root`, each step by either of its names. */
+function objectsAt(root: unknown, path: JsonPath): Record<string, unknown>[] {
+  let at: Record<string, unknown>[] = root !== null && typeof root === 'object' && !Array.isArray(root) ? [root as Record<string, unknown>] : [];
+  for (const k of path)
+    at = at.flatMap((o) =>
+      twins(k).flatMap((n) =>
+        Object.hasOwn(o, n) && o[n] !== null && typeof o[n] === 'object' && !Array.isArray(o[n]) ? [o[n] as Record<string, unknown>] : [],
+      ),
+    );
+  return at;
+}
+
+/**
+ * A copy of a call's params fit for a log line or an approval record: the push config's token
+ * and authentication.credentials (where this method, version and binding carry one, under either
+ * member name) replaced by "[redacted]". Only there: a `token` or `credentials` elsewhere (the
+ * message's metadata, a data part) is what the agent reads as the request, so the human sees it.
+ * The caller bounded the body.
+ */
+export function redactPushSecrets(params: unknown, at: { version: A2aVersionName; binding: A2aBinding; canonical: string }): unknown {
+  const places = pushConfigPlaces(at);
+  if (places.length === 0 || params === null || typeof params !== 'object') return params;
+  const out = structuredClone(params);
+  for (const place of places)
+    for (const cfg of objectsAt(out, place))
+      for (const secret of SECRETS)
+        for (const holder of objectsAt(cfg, secret.slice(0, -1)))
+          for (const n of twins(secret.at(-1)!)) if (Object.hasOwn(holder, n) && holder[n] !== undefined) holder[n] = '[redacted]';
   return out;
 }
 

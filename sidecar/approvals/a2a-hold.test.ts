@@ -5,6 +5,8 @@ import { startKeepAlive } from './a2a.js';
 import {
   A2A_KEEP_ALIVE_MAX_MS,
   checkHeldBytes,
+  inexactNumber,
+  invalidParamsBeforeHead,
   planA2aHold,
   readHeldParams,
   refusalAfterHead,
@@ -94,6 +96,43 @@ describe('the hash an A2A approval is bound to', () => {
     const approved = a2aRequestHash('billing', 'SendMessage', body, { ...T, binding: 'rest' });
     expect(checkHeldBytes('billing', h, approved)).toBeNull();
     expect(checkHeldBytes('billing', hold({ ...h, bytes: Buffer.from('[1]') }), approved)).toMatch(/not an object/);
+  });
+});
+
+describe('numbers a human would see rounded', () => {
+  test('inexactNumber: an integer beyond 2^53 or a literal out of double range; strings, decimals and a JSON-RPC id are not it', () => {
+    expect(inexactNumber('{"a":9007199254740991,"b":-9007199254740991,"c":0.1,"d":1e20,"e":-0,"f":[1,2.5e-3]}', 1)).toBeNull();
+    expect(inexactNumber('{"a":{"amount":12345678901234567890}}', 1)).toBe('12345678901234567890');
+    expect(inexactNumber('{"a":[1,-9007199254740993]}', 1)).toBe('-9007199254740993');
+    expect(inexactNumber('{"a":1e400}', 1)).toBe('1e400');
+    // Inside strings (escaped quotes included) digits are text.
+    expect(inexactNumber('{"a":"12345678901234567890 \\" 12345678901234567890","12345678901234567890":1}', 1)).toBeNull();
+    // A JSON-RPC id (depth 1) is echoed as sent, never shown: only params count (depth 2).
+    expect(inexactNumber('{"jsonrpc":"2.0","id":12345678901234567890,"method":"SendMessage","params":{}}', 2)).toBeNull();
+  });
+
+  test('readHeldParams refuses params with such a number, naming it; the request id may be one', () => {
+    const big = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"metadata":{"amount":12345678901234567890}}}}');
+    expect(readHeldParams(hold({ bytes: big }))).toEqual({
+      ok: false,
+      inexact: '12345678901234567890',
+      reason: expect.stringContaining('12345678901234567890'),
+    });
+    const rest = Buffer.from('{"message":{"metadata":{"amount":12345678901234567890}}}');
+    expect(readHeldParams(hold({ binding: 'rest', id: null, bytes: rest }))).toMatchObject({ ok: false, inexact: '12345678901234567890' });
+    const bigId = Buffer.from(`{"jsonrpc":"2.0","id":12345678901234567890,"method":"SendMessage","params":${JSON.stringify({ message })}}`);
+    expect(readHeldParams(hold({ bytes: bigId }))).toEqual({ ok: true, params: { message } });
+  });
+
+  test("refused as A2A's InvalidParams in each binding's shape", () => {
+    const j = invalidParamsBeforeHead(hold(), 'Invalid params: x');
+    expect(j.status).toBe(200);
+    expect(JSON.parse(j.body)).toMatchObject({ id: 1, error: { code: -32602, message: 'Invalid params: x' } });
+    const r = invalidParamsBeforeHead(hold({ binding: 'rest', id: null }), 'Invalid params: x');
+    expect([r.status, r.headers['content-type']]).toEqual([400, 'application/a2a+json']);
+    expect(JSON.parse(r.body)).toMatchObject({ error: { status: 'INVALID_ARGUMENT', message: 'Invalid params: x' } });
+    const s = invalidParamsBeforeHead(hold({ version: '0.3', stream: true }), 'Invalid params: x');
+    expect(s.body).toMatch(/^event: error\ndata: \{.*"code":-32602.*\}\n\n$/);
   });
 });
 

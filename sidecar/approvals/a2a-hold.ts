@@ -9,7 +9,7 @@
 // event on a stream) and every client reports it with ThoughtGate's message. HTTP+JSON has no
 // such place: an error body under 200 is misread as success by two clients, so a refusal after
 // the head is a cut connection (reported as an error by every client; the reason is logged).
-import { tgRestError } from '../../api/a2a-errors.js';
+import { a2aJsonRpcError, a2aRestError, tgRestError } from '../../api/a2a-errors.js';
 import { a2aCode, a2aGateError, ERRORS, type ErrorName } from '../../api/errors.js';
 import { canonicalA2aMethod } from '../../policy/gates/a2a-methods.js';
 import { decodeUtf8Strict, parseJsonRpc, type RawId } from '../../lib/jsonrpc.js';
@@ -112,13 +112,54 @@ export function refusalAfterHead(h: Pick<A2aHold, 'binding' | 'id' | 'stream'>, 
   return h.stream ? formatSseEvent({ data: text }) : text;
 }
 
+/** A2A's InvalidParams (-32602; HTTP+JSON 400) before anything was written, in the binding's shape. */
+export function invalidParamsBeforeHead(h: Pick<A2aHold, 'binding' | 'version' | 'id' | 'stream'>, message: string): Refusal {
+  if (h.binding === 'rest') {
+    const e = a2aRestError(h.version, 'INVALID_PARAMS', message);
+    return { status: e.http, headers: { 'content-type': e.contentType }, body: JSON.stringify(e.body) };
+  }
+  const text = errorText(h.id, a2aJsonRpcError(h.version, 'INVALID_PARAMS', message));
+  if (h.version === '0.3' && h.stream) return { status: 200, headers: { 'content-type': 'text/event-stream' }, body: `event: error\ndata: ${text}\n\n` };
+  return { status: 200, headers: { 'content-type': 'application/json' }, body: text };
+}
+
+/**
+ * The first number literal in a JSON text (valid JSON: the held body was parsed) whose parsed
+ * value is not what the digits say: an integer beyond ±(2^53−1), or a literal out of double range.
+ * A human approving it would see the rounded value (JSON.parse) while an agent in Python reads the
+ * digits exactly. `fromDepth`: only literals nested at least this deep (a JSON-RPC request's id
+ * is at depth 1 and is echoed as sent, never shown). Null when every number is exact.
+ */
+export function inexactNumber(text: string, fromDepth: number): string | null {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: skipped whole, escapes included.
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+    else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      const m = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+      m.lastIndex = i;
+      const lit = m.exec(text)![0];
+      i += lit.length - 1;
+      if (depth < fromDepth) continue;
+      const n = Number(lit);
+      if (!Number.isFinite(n) || (!/[.eE]/.test(lit) && !Number.isSafeInteger(n))) return lit;
+    }
+  }
+  return null;
+}
+
 /**
  * The params of a held call read from its bytes (JSON-RPC: `params` of the one request, whose
  * method must spell `canonical`; REST: the body): what the human sees and the hash binds.
+ * `inexact`: a number in them would be shown other than the agent reads it (inexactNumber).
  */
 export function readHeldParams(
   h: Pick<A2aHold, 'binding' | 'canonical' | 'bytes'>,
-): { ok: true; params: Record<string, unknown> } | { ok: false; reason: string } {
+): { ok: true; params: Record<string, unknown> } | { ok: false; reason: string; inexact?: string } {
   const text = decodeUtf8Strict(h.bytes);
   if (text === null) return { ok: false, reason: 'the held body is not UTF-8' };
   let params: unknown;
@@ -136,6 +177,13 @@ export function readHeldParams(
     }
   }
   if (params === null || typeof params !== 'object' || Array.isArray(params)) return { ok: false, reason: 'the held params are not an object' };
+  const inexact = inexactNumber(text, h.binding === 'jsonrpc' ? 2 : 1);
+  if (inexact !== null)
+    return {
+      ok: false,
+      inexact,
+      reason: `the number ${inexact.length > 40 ? `${inexact.slice(0, 40)}…` : inexact} is beyond what ThoughtGate can show exactly for approval (integers up to ±9007199254740991); send it as a string`,
+    };
   return { ok: true, params: params as Record<string, unknown> };
 }
 

@@ -21,9 +21,10 @@
 //   (A2A codes: -32057 rejected, -32058 timeout…; on SSE one `data:` event); HTTP+JSON: the
 //   connection is cut (the reason is in the request's log line) — nothing ran upstream.
 // The client hanging up while held cancels the approval (APPROVAL_CANCELLED; the Slack message
-// or ApprovalRequest says so); while the call runs, it aborts the upstream request. The engine
-// stopping (the sidecar shutting down) does the same from the other side: a held call is answered
-// APPROVAL_CANCELLED at once and never sent later, a running one is aborted at the agent.
+// or ApprovalRequest says so); while the call runs, it aborts the upstream request. The sidecar
+// draining (engine.drain) answers a call still waiting for a human APPROVAL_CANCELLED at once, never
+// sent later; an approved one runs on and its answer is given (within drainTimeout). The engine
+// closing aborts a running one at the agent; once sent, the reason says it may have reached it.
 //
 // What a human sees (Slack, the ApprovalRequest) is the params with push credentials redacted
 // (redactPushSecrets); the hash binds the params as sent, with the tenant, version and binding
@@ -42,7 +43,16 @@ import { headerValue } from '../proxy/headers.js';
 import { pipeTo } from '../proxy/pipe.js';
 import { describeUpstreamError, type UpstreamResponse } from '../proxy/upstream.js';
 import { formatSseEvent } from '../sse.js';
-import { checkHeldBytes, heldTarget, planA2aHold, readHeldParams, refusalAfterHead, refusalBeforeHead, toA2aError } from './a2a-hold.js';
+import {
+  checkHeldBytes,
+  heldTarget,
+  invalidParamsBeforeHead,
+  planA2aHold,
+  readHeldParams,
+  refusalAfterHead,
+  refusalBeforeHead,
+  toA2aError,
+} from './a2a-hold.js';
 import type { ApprovalSettings, Executor } from './engine.js';
 import { errorOutcome, type ApprovalTask } from './lifecycle.js';
 import type { ApprovalRuntime } from './runtime.js';
@@ -158,6 +168,12 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
     return ctx.finish({ status: e.status, decision: 'deny', gate: 'approval', reason: plan.reason });
   }
   const read = readHeldParams(h);
+  if (!read.ok && read.inexact !== undefined) {
+    // The human would approve a rounded value while the agent may read the exact one: A2A's own InvalidParams.
+    const e = invalidParamsBeforeHead(h, `Invalid params: ${read.reason}`);
+    send(res, e.status, e.headers, e.body);
+    return ctx.finish({ status: e.status, decision: 'deny', gate: 'approval', reason: read.reason });
+  }
   if (!read.ok) {
     const reason = `${d.reason}; ${read.reason}, so it cannot be shown for approval and is not forwarded`;
     const e = refusalBeforeHead(h, 'APPROVAL_UNAVAILABLE', { reason, correlationId: ctx.correlationId, ...(d.rule !== undefined ? { rule: d.rule } : {}) });
@@ -174,8 +190,10 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
   let keepAlive: { stop(): void } | null = null;
   /** The agent's answer started to flow to the client: it is the answer from now on. */
   let answered = false;
-  /** The engine stopped (the sidecar is shutting down) before this call ended: nothing is sent after that. */
+  /** The engine closed (the sidecar is stopping) before this call ended: nothing is sent after that. */
   let stopped = false;
+  /** h.send started: from then on the message may have reached the agent, whatever cuts the call. */
+  let sent = false;
   const execute: Executor = async (_call, task, signal) => {
     keepAlive?.stop();
     waitTrace.decided(task);
@@ -183,7 +201,14 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
     if (bad) return errorOutcome(task, 'APPROVAL_UNAVAILABLE', `${bad}; it was not sent`);
     if (stopped || signal.aborted) return errorOutcome(task, 'APPROVAL_CANCELLED', `${SHUTTING_DOWN}; it was not sent`);
     if (res.destroyed) return errorOutcome(task, 'APPROVAL_CANCELLED', 'the client went away before the approved message was sent; it was not sent');
+    sent = true;
     const up = await h.send(h.bytes, signal);
+    if (!up.ok && signal.aborted)
+      return errorOutcome(
+        task,
+        'APPROVAL_CANCELLED',
+        `${describeUpstreamError(up.kind, r.source)} after the approved message was sent; it may have reached the agent`,
+      );
     if (!up.ok) return errorOutcome(task, 'UPSTREAM_UNAVAILABLE', describeUpstreamError(up.kind, r.source));
     // Aborted while the agent answered (the sidecar stopping): its answer goes nowhere, the client's is cut.
     const abort = () => {
@@ -211,8 +236,9 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
       tool: h.skill,
       target: heldTarget(h),
       arguments: read.params,
-      // Push credentials (a token, authentication.credentials) never reach Slack or an ApprovalRequest; the hash binds them still.
-      shown: redactPushSecrets(read.params) as Record<string, unknown>,
+      // The push config's token and authentication.credentials never reach Slack or an ApprovalRequest
+      // (the hash binds them still); everything else the agent reads is shown as it is.
+      shown: redactPushSecrets(read.params, h) as Record<string, unknown>,
       approval,
       correlationId: ctx.correlationId,
       ...(waitTrace.ref ? { traceparent: formatTraceparent(waitTrace.ref) } : {}),
@@ -244,12 +270,14 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
   keepAlive.stop();
   waitTrace.decided(task);
   if (task.phase !== 'done') {
-    // The engine stopped without ending the call (closed: the sidecar is shutting down). Whatever
-    // the backend decides later, nothing is sent (execute checks `stopped`); the client is answered now.
+    // The engine closed without ending the call (the sidecar is stopping; a drain never wakes a held
+    // call that runs: it finishes). Whatever the backend decides later, nothing is sent (execute
+    // checks `stopped`); the client is answered now, and told whether the message left.
     stopped = true;
     if (answered) res.destroy();
   }
-  const outcome = task.phase === 'done' ? task.outcome : errorOutcome(task, 'APPROVAL_CANCELLED', `${SHUTTING_DOWN}; the message was not sent`);
+  const outcome =
+    task.phase === 'done' ? task.outcome : errorOutcome(task, 'APPROVAL_CANCELLED', sent ? STOPPED_AFTER_SEND : `${SHUTTING_DOWN}; the message was not sent`);
   if (!answered && outcome?.kind === 'error' && !res.writableEnded && !res.destroyed) {
     const body = refusalAfterHead(h, outcome.error);
     // HTTP+JSON: a refusal after a 200 head cannot be expressed; a cut connection is an error to every client.
@@ -260,6 +288,8 @@ export async function holdA2a(rt: ApprovalRuntime, r: A2aHoldRequest, h: A2aHold
 }
 
 const SHUTTING_DOWN = 'the sidecar is shutting down';
+/** Never "not sent" once the bytes went out: a client told that would send it again. */
+const STOPPED_AFTER_SEND = `${SHUTTING_DOWN}; the approved message was sent and may have reached the agent (do not assume it did not run)`;
 
 function reasonOf(task: ApprovalTask): string {
   const o = task.outcome;

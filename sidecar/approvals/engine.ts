@@ -24,7 +24,7 @@ import type { RateBudget } from '../../slack/rate-limiter.js';
 import type { Logger } from '../../lib/log.js';
 import type { AdoptedApproval, ApprovalBackend, ApprovalWorkload, Decision, PendingApproval, StoreFailure } from './backend.js';
 import { callHash, type A2aTarget } from './hash.js';
-import { errorOutcome, step, waitingMessage, type ApprovalTask, type ApprovedCall, type TaskEffect, type TaskEvent } from './lifecycle.js';
+import { errorOutcome, isWaiting, step, waitingMessage, type ApprovalTask, type ApprovedCall, type TaskEffect, type TaskEvent } from './lifecycle.js';
 import { cleanupAt, comparePosition, newTaskId, taskTtl, type CallOutcome, type Owner } from './tasks.js';
 
 export interface ApprovalSettings {
@@ -643,13 +643,17 @@ export class ApprovalEngine {
   /**
    * The sidecar is stopping: held calls still waiting for a human are cancelled (their clients
    * get -32009 now rather than a cut connection), and blocking tasks/result calls stop waiting
-   * (their clients ask again, of this sidecar's successor). Calls already running finish.
+   * (their clients ask again, of this sidecar's successor). Calls already running finish: a held
+   * call that was approved is not woken (its waiter is the client's own request, which gets the
+   * answer; close() aborts it if the drain's deadline passes first).
    */
   drain(): void {
     this.closed = true;
     for (const e of [...this.entries.values()]) {
-      if (e.task.mode === 'held' && (e.task.phase === 'submitting' || e.task.phase === 'pending')) this.cancel(e.task.id, null, 'the sidecar is shutting down');
-      else if (e.task.phase !== 'done') for (const w of [...e.waiters]) w();
+      if (e.task.phase === 'done') continue;
+      if (e.task.mode === 'held') {
+        if (isWaiting(e.task)) this.cancel(e.task.id, null, 'the sidecar is shutting down');
+      } else for (const w of [...e.waiters]) w();
     }
   }
 

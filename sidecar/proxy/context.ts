@@ -305,9 +305,12 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
       // The caller's signal aborts the call, its answer's body included, as the client hanging up does.
       const aborted = signal && (() => abortSignal().emit('abort'));
       if (aborted) signal.addEventListener('abort', aborted, { once: true });
+      let answered = false;
       try {
         // Custody (auth mode clientCredentials): the sidecar's token, retried once after a 401.
         const sent = await sendWithToken(deps.tokens, source, configured.headers, (extra) => {
+          // An abort during the token fetch (or before the 401 retry) was emitted before undici listened: it is lost there.
+          if (signal?.aborted) throw abortedError();
           tSent = process.hrtime.bigint();
           return poolRequest(deps.pools.forSource(source), {
             path,
@@ -330,6 +333,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         if (sent.response.statusCode >= 400) client.fail(`HTTP ${sent.response.statusCode}`);
         client.end();
         deps.metrics.upstreamLatency.observe({ source: source.name, protocol: source.protocol }, Number(tHeaders - tSent) / NS_PER_S);
+        answered = true;
         return { ok: true, response: sent.response };
       } catch (err) {
         const kind = failedBeforeHead(source, err);
@@ -337,6 +341,9 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         client.fail(kind);
         client.end();
         return { ok: false, kind };
+      } finally {
+        // With an answer, the signal still aborts its body; without one it has nothing left to abort.
+        if (aborted && !answered) signal.removeEventListener('abort', aborted);
       }
     },
     dispatchUpstream(source, incoming, body, describe, sink) {
