@@ -245,6 +245,11 @@ const MCP_EXPOSE_KEYS = ['tools', 'resources', 'prompts'] as const;
 export const A2A_PASSTHROUGH =
   'auth.mode passthrough is for MCP sources (it relays OAuth paths of the origin ungoverned); an a2a source takes its credential from headers or auth.mode clientCredentials';
 
+/** Request headers the gates decide per A2A call; a source's `headers` (which win over the client's) must not set them. */
+const A2A_DECIDED_HEADERS = ['a2a-version', 'a2a-extensions', 'x-a2a-extensions'] as const;
+const A2A_DECIDED_HEADER =
+  'an a2a source must not set A2A-Version, A2A-Extensions or X-A2A-Extensions in headers: the gates decide them per call and the agent must read what was decided';
+
 export const SourceSchema = strict({
   name: Name,
   /**
@@ -270,6 +275,9 @@ export const SourceSchema = strict({
         ctx.addIssue({ code: 'custom', path: ['expose', k], message: `expose.${k} is for MCP sources; an a2a source exposes skills (expose.skills)` });
     // Passthrough relays OAuth paths on the source's origin ungoverned: on an agent's origin they would sit beside its A2A endpoints.
     if (s.auth?.mode === 'passthrough') ctx.addIssue({ code: 'custom', path: ['auth', 'mode'], message: A2A_PASSTHROUGH });
+    for (const name of Object.keys(s.headers ?? {}))
+      if ((A2A_DECIDED_HEADERS as readonly string[]).includes(name.toLowerCase()))
+        ctx.addIssue({ code: 'custom', path: ['headers', name], message: A2A_DECIDED_HEADER });
     return;
   }
   if (s.a2a !== undefined) ctx.addIssue({ code: 'custom', path: ['a2a'], message: 'the a2a block is only used with protocol: a2a' });

@@ -31,6 +31,14 @@ describe('config: A2A sources', () => {
     expect(configHash(parsed)).toBe('c4611ddef3d4a1c6');
   });
 
+  test.each(['A2A-Version', 'a2a-extensions', 'X-A2A-Extensions'])('an a2a source may not set %s in headers (the gates decide it per call)', (name) => {
+    expect(errors({ sources: [agent({ headers: { [name]: 'urn:x' } })] })).toEqual([
+      expect.stringContaining('an a2a source must not set A2A-Version, A2A-Extensions or X-A2A-Extensions in headers'),
+    ]);
+    // An MCP source's headers are not A2A's business.
+    expect(errors({ sources: [{ name: 'm', url: 'http://10.0.0.5/mcp', headers: { [name]: 'x' } }] })).toEqual([]);
+  });
+
   test('skillFrom may read the request metadata (params.metadata.<key>)', () => {
     expect(errors({ sources: [agent({ a2a: { jsonrpc: '/x', skillFrom: 'params.metadata.skill' } })] })).toEqual([]);
   });
