@@ -123,6 +123,7 @@ describe('CRDs on a real kube-apiserver', () => {
         'everything',
         'platform-approvals',
         'research-agents',
+        'tgh-4c1e9b0a7d2f4e8a9b3c5d6e7f8a9b0c',
         'writers-rollout',
       ]);
     },
