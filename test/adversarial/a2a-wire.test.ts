@@ -237,6 +237,10 @@ const CASES: Case[] = [
       ['a repeated historyLength', 'GET', '/a2a/rest/tasks/t1?historyLength=1&historyLength=2'],
       ['a ";" in the query', 'GET', '/a2a/rest/tasks/t1?historyLength=1;tenant=x'],
       ['a query parameter the card does not take', 'GET', '/.well-known/agent-card.json?tenant=x'],
+      // express's parser stops at 1000 parameters, empty ones counted; URLSearchParams skips them
+      ['a tenant after 1000 empty parameters', 'POST', `/a2a/rest/message:send?${'&'.repeat(1000)}tenant=sandbox`],
+      ['an empty parameter in the query', 'POST', '/a2a/rest/message:send?tenant=t&&A2A-Version=1.0'],
+      ['a leading "&" in the query', 'GET', '/a2a/rest/tasks/t1?&historyLength=1'],
     ] as const
   ).map(
     ([what, method, path]): Case => ({
