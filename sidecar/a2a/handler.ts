@@ -604,29 +604,32 @@ async function readJsonAnswer(
 }
 
 /**
- * Whether the agent's cards name `skill` (skills.ts: the list is read again when stale). The
+ * Whether the agent's cards name `skill` (skills.ts: the list is read again when due). The
  * public card is re-read with the source's configured headers and the decided A2A-Version only:
  * never the caller's, whose If-None-Match, Range or Content-Type would get a 304, a 206 or another
- * card, and empty or corrupt the list every caller is judged by.
+ * card, and empty or corrupt the list every caller is judged by. The read is the sidecar's own,
+ * shared by every caller waiting for it: the caller that starts it going away does not end it
+ * (detached), the source's response timeout bounds it whole (head and body), and its bytes are held
+ * in the sidecar's byte budget like any card's.
  */
 async function knownSkill(io: Io, version: A2aVersion, skill: string): Promise<boolean> {
   const { ctx, snap, source, skills } = io;
   return skills.known(source, skill, async () => {
+    const signal = AbortSignal.timeout(source.responseTimeoutMs);
     const callPath = ctx.upstreamPath;
     ctx.upstreamPath = cardPath(source.url.pathname);
-    try {
-      // sendUpstream reads only `headers` of the request it is given (the path is ctx.upstreamPath).
-      const own = { headers: { accept: 'application/json', 'a2a-version': version } } as unknown as IncomingMessage;
-      const up = await ctx.sendUpstream(source, own, 'GET', undefined, true);
-      if (!up.ok) return up.kind === 'aborted' ? 'abandoned' : [];
-      if (up.response.statusCode !== 200) {
-        up.response.body.resume();
-        return [];
-      }
-      const parsed = await readJsonAnswer(ctx, snap, up.response.headers, up.response.body);
-      return parsed.ok ? skillIdsOf(parsed.value) : [];
-    } finally {
-      ctx.upstreamPath = callPath;
+    // sendUpstream reads only `headers` of the request it is given, and the path before its first await.
+    const own = { headers: { accept: 'application/json', 'a2a-version': version } } as unknown as IncomingMessage;
+    const sent = ctx.sendUpstream(source, own, 'GET', undefined, true, undefined, signal, true);
+    ctx.upstreamPath = callPath;
+    const up = await sent;
+    if (!up.ok) return 'failed';
+    if (up.response.statusCode !== 200) {
+      up.response.body.resume();
+      return 'failed';
     }
+    const parsed = await readJsonAnswer(ctx, snap, up.response.headers, up.response.body);
+    if (parsed.ok) return skillIdsOf(parsed.value);
+    return parsed.overloaded ? 'busy' : 'failed';
   });
 }
