@@ -690,3 +690,58 @@ defaultAction: forward
     }
   });
 });
+
+test('a client that does not read the card it asked for holds its bytes in the budget until server.slowReaderTimeout cuts it off', async () => {
+  // An ~8 MB card: more than a never-reading client's socket buffers take, so the edited card stays
+  // in the sidecar (and in the budget) until the client reads it or is cut off.
+  const skills = Array.from({ length: 40_000 }, (_, i) => ({ id: `s${i}`, name: `skill ${i}`, description: 'd'.repeat(150), tags: [] }));
+  let card = '';
+  const agent = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(card);
+  });
+  await new Promise<void>((r) => agent.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(agent.address() as net.AddressInfo).port}`;
+  const common = { name: 'big', description: 'd', version: '1', protocolVersion: '0.3.0', capabilities: {}, defaultInputModes: [], defaultOutputModes: [] };
+  card = JSON.stringify({ ...common, url: `${url}/a2a/jsonrpc`, skills });
+  const s = await startTestSidecar(`
+sources:
+  - name: big
+    protocol: a2a
+    url: ${url}
+    a2a: { jsonrpc: /a2a/jsonrpc }
+defaultAction: forward
+limits: { maxFilteredResponseBytes: 16777216, maxBufferedBytes: 67108864 }
+server: { slowReaderTimeout: 1s }
+`);
+  const metric = async (name: string) => {
+    const text = await (await fetch(`${s.admin}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+  };
+  const until = async (pred: () => Promise<boolean>, ms: number) => {
+    for (const end = Date.now() + ms; Date.now() < end; await sleep(20)) if (await pred()) return true;
+    return false;
+  };
+  const sock = net.connect(Number(new URL(s.base).port), '127.0.0.1');
+  try {
+    sock.on('error', () => undefined);
+    await new Promise((r) => sock.once('connect', r));
+    const closed = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.pause(); // never reads
+    sock.write('GET /a2a/big/.well-known/agent-card.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    // Once the card is read, filtered and written, its bytes are still held for the client.
+    expect(await until(async () => (await metric('thoughtgate_sidecar_buffered_bytes')) > 0, 10_000)).toBe(true);
+    await sleep(500);
+    expect(await metric('thoughtgate_sidecar_buffered_bytes')).toBeGreaterThan(card.length / 2);
+    // Cut off after slowReaderTimeout, and the budget comes back.
+    expect(await until(async () => (await metric('thoughtgate_sidecar_request_timeouts_total{phase="response"}')) === 1, 10_000)).toBe(true);
+    expect(await until(async () => (await metric('thoughtgate_sidecar_buffered_bytes')) === 0, 5_000)).toBe(true);
+    sock.resume();
+    await closed;
+  } finally {
+    sock.destroy();
+    await s.close();
+    await new Promise<void>((r) => agent.close(() => r()));
+  }
+}, 30_000);

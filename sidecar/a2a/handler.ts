@@ -21,9 +21,9 @@ import { enforce } from '../../policy/gates/enforcement.js';
 import type { A2aFacts, Operation } from '../../policy/gates/operation.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { readBody, type BodyResult } from '../proxy/body.js';
-import { EDIT_CHARGE } from '../proxy/budget.js';
+import { type BudgetHold, EDIT_CHARGE } from '../proxy/budget.js';
 import type { RequestContext } from '../proxy/context.js';
-import { relay, relayDispatched, streamTo, toClient } from '../proxy/forward.js';
+import { relay, relayDispatched, releaseWhenRead, streamTo, toClient } from '../proxy/forward.js';
 import { headerValue, mediaType } from '../proxy/headers.js';
 import { corsHeaders, preflightHeaders } from '../proxy/cors.js';
 import { flushHead } from '../proxy/pipe.js';
@@ -429,6 +429,7 @@ async function editedWhole(
 ): Promise<void> {
   const { ctx, res, snap, source } = io;
   const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
+  let written = false;
   const invalid = (reason: string) => {
     ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: 'a2a' });
     return refuseA2a(ctx, res, g.shape, 'UPSTREAM_RESPONSE_INVALID', `agent "${source.name}": ${reason}; it is not passed unfiltered`);
@@ -459,12 +460,17 @@ async function editedWhole(
     }
     const h = toClient(res, headers, true);
     h['content-length'] = out.length;
+    // Parsing is over: what stays held is the output, until the client has read it (as MCP's edits).
+    hold.settle(out.length);
     res.writeHead(statusCode, h);
     ctx.markResponseStart();
     res.end(out);
     ctx.finish({ status: statusCode });
+    written = true;
   } finally {
-    hold.release();
+    // The answer's bytes stay held until the client has read it; a refusal holds nothing.
+    if (written) releaseWhenRead(ctx, res, snap, hold);
+    else hold.release();
   }
 }
 
@@ -526,17 +532,41 @@ async function streamCharged(io: Io, g: A2aGovernedCall, body: Readable, through
  * read is refused, never passed unfiltered; the agent's errors pass as they are.
  */
 async function serveCard(io: Io, shape: A2aAnswerShape, method: string, body: string | undefined, wrap: 'card' | 'jsonrpc'): Promise<void> {
+  const { ctx, res, snap } = io;
+  const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
+  try {
+    await serveCardHeld(io, shape, method, body, wrap, hold);
+  } finally {
+    // The card's bytes stay held until the client has read it (a refusal gave them back first).
+    releaseWhenRead(ctx, res, snap, hold);
+  }
+}
+
+/** serveCard once `hold` is taken; a refusal gives back what the hold took. */
+
+async function serveCardHeld(
+  io: Io,
+  shape: A2aAnswerShape,
+  method: string,
+  body: string | undefined,
+  wrap: 'card' | 'jsonrpc',
+  hold: BudgetHold,
+): Promise<void> {
   const { ctx, req, res, snap, source } = io;
   const up = await ctx.sendUpstream(source, req, method, body, true);
   if (!up.ok) return refuseA2a(ctx, res, shape, 'UPSTREAM_UNAVAILABLE', describeUpstreamError(up.kind, source.name));
   const { statusCode, headers, body: answer } = up.response;
   if (statusCode < 200 || statusCode >= 300) return relay(ctx, res, source, statusCode, headers, answer);
   const invalid = (reason: string) => {
+    hold.release();
     ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: 'a2a' });
     return refuseA2a(ctx, res, shape, 'UPSTREAM_RESPONSE_INVALID', `agent "${source.name}": ${reason}; the card is not passed unfiltered`);
   };
-  const parsed = await readJsonAnswer(ctx, snap, headers, answer);
-  if (!parsed.ok && parsed.overloaded) return refuseA2a(ctx, res, shape, 'OVERLOADED', `agent "${source.name}": ${parsed.reason}`);
+  const parsed = await readJsonAnswer(snap, headers, answer, hold);
+  if (!parsed.ok && parsed.overloaded) {
+    hold.release();
+    return refuseA2a(ctx, res, shape, 'OVERLOADED', `agent "${source.name}": ${parsed.reason}`);
+  }
   if (!parsed.ok) return invalid(parsed.reason);
   let out: unknown;
   const rewrite = {
@@ -566,25 +596,29 @@ async function serveCard(io: Io, shape: A2aAnswerShape, method: string, body: st
   const h = toClient(res, headers, true);
   delete h['etag'];
   h['content-length'] = Buffer.byteLength(text2);
+  // What stays held is the output, until the client has read it (serveCard releases it then).
+  hold.settle(h['content-length']);
   res.writeHead(statusCode, h);
   ctx.markResponseStart();
   res.end(text2);
   ctx.finish({ status: statusCode });
 }
 
-/** An answer read whole within limits.maxFilteredResponseBytes and the byte budget, as strict JSON; or why not. */
+/**
+ * An answer read whole within limits.maxFilteredResponseBytes and the byte budget (`hold`, EDIT_CHARGE
+ * per byte: the caller gives it back), as strict JSON; or why not.
+ */
 async function readJsonAnswer(
-  ctx: RequestContext,
   snap: Snapshot,
   headers: Record<string, string | string[] | undefined>,
   answer: Readable,
+  hold: BudgetHold,
 ): Promise<{ ok: true; value: unknown } | { ok: false; reason: string; overloaded?: true }> {
   const type = mediaType(headers['content-type']);
   if (type !== 'application/json' && type !== 'application/a2a+json') {
     answer.resume();
     return { ok: false, reason: 'the card is not JSON' };
   }
-  const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
   try {
     const text = await readBodyText(answer, { limitBytes: snap.maxFilteredResponseBytes, grow: (n) => hold.grow(n) });
     const parsed = parseStrictJson(text);
@@ -598,8 +632,6 @@ async function readJsonAnswer(
         reason: 'too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the card; retry shortly',
       };
     return { ok: false, reason: err.reason === 'too-large' ? 'the card exceeds limits.maxFilteredResponseBytes' : 'the card could not be read' };
-  } finally {
-    hold.release();
   }
 }
 
@@ -628,8 +660,13 @@ async function knownSkill(io: Io, version: A2aVersion, skill: string): Promise<b
       up.response.body.resume();
       return 'failed';
     }
-    const parsed = await readJsonAnswer(ctx, snap, up.response.headers, up.response.body);
-    if (parsed.ok) return skillIdsOf(parsed.value);
-    return parsed.overloaded ? 'busy' : 'failed';
+    const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
+    try {
+      const parsed = await readJsonAnswer(snap, up.response.headers, up.response.body, hold);
+      if (parsed.ok) return skillIdsOf(parsed.value);
+      return parsed.overloaded ? 'busy' : 'failed';
+    } finally {
+      hold.release();
+    }
   });
 }
