@@ -474,6 +474,12 @@ describe('browser A2A clients (CORS, server.allowedOrigins as for MCP)', () => {
       headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-sneaky' },
     });
     expect(odd.headers.get('access-control-allow-headers')).toBeNull();
+    // The extensions header of both generations (0.3: X-A2A-Extensions).
+    const ext = await fetch(`${web.base}/a2a/agent1/a2a/jsonrpc`, {
+      method: 'OPTIONS',
+      headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'a2a-extensions, x-a2a-extensions' },
+    });
+    expect(ext.headers.get('access-control-allow-headers')).toBe('a2a-extensions, x-a2a-extensions');
     expect(a1.requests).toEqual([]);
   });
 
@@ -483,6 +489,7 @@ describe('browser A2A clients (CORS, server.allowedOrigins as for MCP)', () => {
     expect(card.status).toBe(200);
     expect(card.headers.get('access-control-allow-origin')).toBe(APP);
     expect(card.headers.get('access-control-expose-headers')).toContain('X-ThoughtGate-Correlation-Id');
+    expect(card.headers.get('access-control-expose-headers')).toMatch(/(^|, )A2A-Extensions, X-A2A-Extensions(,|$)/);
     expect(card.headers.get('vary')).toMatch(/A2A-Version.*Origin|Origin.*A2A-Version/);
     const sent = await fetch(`${web.base}/a2a/agent1/a2a/jsonrpc`, {
       method: 'POST',
