@@ -439,8 +439,9 @@ async function editedWhole(
     try {
       bytes = await readBodyBytes(body, { limitBytes: snap.maxFilteredResponseBytes, grow: (n) => hold.grow(n) });
     } catch (err) {
-      if (!(err instanceof BodyError))
-        return refuseA2a(ctx, res, g.shape, 'UPSTREAM_UNAVAILABLE', `agent "${source.name}": its ${g.op.method} answer broke off`);
+      if (!(err instanceof BodyError)) throw err;
+      // The agent (or the connection to it) ended the answer early: it failed, nothing was wrong with what it sent.
+      if (err.reason === 'aborted') return refuseA2a(ctx, res, g.shape, 'UPSTREAM_UNAVAILABLE', `agent "${source.name}": its ${g.op.method} answer broke off`);
       if (err.reason === 'over-budget')
         return refuseA2a(
           ctx,
