@@ -1,6 +1,9 @@
 // A2A through a real sidecar (issue 13, part B): the official SDK agents and clients of both
 // generations, the sidecar between them at /a2a/<source>/. Asserts on what reached the agent (its
 // recorders) as well as on what the clients saw.
+import http from 'node:http';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import {
   type A2aAgent,
@@ -471,6 +474,12 @@ describe('browser A2A clients (CORS, server.allowedOrigins as for MCP)', () => {
       headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-sneaky' },
     });
     expect(odd.headers.get('access-control-allow-headers')).toBeNull();
+    // The extensions header of both generations (0.3: X-A2A-Extensions).
+    const ext = await fetch(`${web.base}/a2a/agent1/a2a/jsonrpc`, {
+      method: 'OPTIONS',
+      headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'a2a-extensions, x-a2a-extensions' },
+    });
+    expect(ext.headers.get('access-control-allow-headers')).toBe('a2a-extensions, x-a2a-extensions');
     expect(a1.requests).toEqual([]);
   });
 
@@ -480,6 +489,7 @@ describe('browser A2A clients (CORS, server.allowedOrigins as for MCP)', () => {
     expect(card.status).toBe(200);
     expect(card.headers.get('access-control-allow-origin')).toBe(APP);
     expect(card.headers.get('access-control-expose-headers')).toContain('X-ThoughtGate-Correlation-Id');
+    expect(card.headers.get('access-control-expose-headers')).toMatch(/(^|, )A2A-Extensions, X-A2A-Extensions(,|$)/);
     expect(card.headers.get('vary')).toMatch(/A2A-Version.*Origin|Origin.*A2A-Version/);
     const sent = await fetch(`${web.base}/a2a/agent1/a2a/jsonrpc`, {
       method: 'POST',
@@ -562,3 +572,183 @@ describe('the extended card is its own method for rules (GetExtendedAgentCard, e
     }
   });
 });
+
+describe("the skill list refresh is the sidecar's own: clients hanging up do not empty it", () => {
+  // An agent whose card's head comes `headMs` after the request and its body `bodyMs` after that;
+  // it answers any JSON-RPC message at once.
+  let slow: http.Server;
+  let slowBase = '';
+  let cardReads = 0;
+  const timing = { headMs: 0, bodyMs: 0 };
+  const CARD = JSON.stringify({
+    name: 's',
+    description: 'd',
+    version: '1',
+    url: 'http://x/a2a/jsonrpc',
+    protocolVersion: '0.3.0',
+    capabilities: {},
+    defaultInputModes: [],
+    defaultOutputModes: [],
+    skills: [{ id: 'echo', name: 'echo', description: 'e', tags: [] }],
+  });
+  beforeAll(async () => {
+    slow = http.createServer((req, res) => {
+      if (req.url?.includes('agent-card')) {
+        cardReads++;
+        const { headMs, bodyMs } = timing;
+        const head = setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write(CARD.slice(0, 10));
+          const rest = setTimeout(() => res.end(CARD.slice(10)), bodyMs);
+          res.once('close', () => clearTimeout(rest));
+        }, headMs);
+        res.once('close', () => clearTimeout(head));
+        return;
+      }
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const id = (JSON.parse(body) as { id: unknown }).id;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id, result: { kind: 'message', messageId: 'r', role: 'agent', parts: [{ kind: 'text', text: 'ran' }] } }));
+      });
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    slowBase = `http://127.0.0.1:${(slow.address() as net.AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => slow.close(() => r())));
+
+  const start = (response = '60s') =>
+    startTestSidecar(`
+sources:
+  - name: slow
+    protocol: a2a
+    url: ${slowBase}
+    a2a: { jsonrpc: /a2a/jsonrpc, skillFrom: metadata.skill }
+    timeouts: { response: ${response} }
+defaultAction: forward
+`);
+  const rpc = (id: number) =>
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id,
+      method: 'message/send',
+      params: { message: { kind: 'message', messageId: `m${id}`, role: 'user', parts: [{ kind: 'text', text: 'x' }], metadata: { skill: 'echo' } } },
+    });
+  /** Sends a message naming skill echo on a raw socket and hangs up after `ms`. */
+  const abandon = async (base: string, ms: number) => {
+    const u = new URL(base);
+    const sock = net.connect(Number(u.port), u.hostname);
+    sock.on('error', () => undefined);
+    await new Promise((r) => sock.once('connect', r));
+    const b = rpc(1);
+    sock.write(
+      `POST /a2a/slow/a2a/jsonrpc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`,
+    );
+    await sleep(ms);
+    sock.destroy();
+  };
+  const victim = (base: string) =>
+    fetch(`${base}/a2a/slow/a2a/jsonrpc`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: rpc(2) }).then((r) => r.text());
+
+  test('a client hanging up mid-card: the refresh completes and the next caller is judged by the card', async () => {
+    const s = await start();
+    try {
+      cardReads = 0;
+      Object.assign(timing, { headMs: 0, bodyMs: 400 });
+      await abandon(s.base, 150); // the card's head is in, its body not
+      await sleep(600);
+      expect(await victim(s.base)).toContain('"ran"');
+      expect(cardReads).toBe(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('two clients hanging up before the card arrives, ahead of a waiting victim: the victim is judged by the card', async () => {
+    const s = await start();
+    try {
+      cardReads = 0;
+      Object.assign(timing, { headMs: 300, bodyMs: 0 });
+      const first = abandon(s.base, 150);
+      await sleep(30);
+      const second = abandon(s.base, 300);
+      await sleep(30);
+      const v = victim(s.base);
+      await Promise.all([first, second]);
+      expect(await v).toContain('"ran"');
+      expect(cardReads).toBe(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("a card whose body never comes: the refresh ends at the source's response timeout, failing closed", async () => {
+    const s = await start('300ms');
+    try {
+      cardReads = 0;
+      Object.assign(timing, { headMs: 0, bodyMs: 60_000 });
+      expect(await victim(s.base)).toContain('-32602');
+      // Failed: tried again after RETRY_MS, not before.
+      expect(await victim(s.base)).toContain('-32602');
+      expect(cardReads).toBe(1);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+test('a client that does not read the card it asked for holds its bytes in the budget until server.slowReaderTimeout cuts it off', async () => {
+  // An ~8 MB card: more than a never-reading client's socket buffers take, so the edited card stays
+  // in the sidecar (and in the budget) until the client reads it or is cut off.
+  const skills = Array.from({ length: 40_000 }, (_, i) => ({ id: `s${i}`, name: `skill ${i}`, description: 'd'.repeat(150), tags: [] }));
+  let card = '';
+  const agent = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(card);
+  });
+  await new Promise<void>((r) => agent.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(agent.address() as net.AddressInfo).port}`;
+  const common = { name: 'big', description: 'd', version: '1', protocolVersion: '0.3.0', capabilities: {}, defaultInputModes: [], defaultOutputModes: [] };
+  card = JSON.stringify({ ...common, url: `${url}/a2a/jsonrpc`, skills });
+  const s = await startTestSidecar(`
+sources:
+  - name: big
+    protocol: a2a
+    url: ${url}
+    a2a: { jsonrpc: /a2a/jsonrpc }
+defaultAction: forward
+limits: { maxFilteredResponseBytes: 16777216, maxBufferedBytes: 67108864 }
+server: { slowReaderTimeout: 1s }
+`);
+  const metric = async (name: string) => {
+    const text = await (await fetch(`${s.admin}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+  };
+  const until = async (pred: () => Promise<boolean>, ms: number) => {
+    for (const end = Date.now() + ms; Date.now() < end; await sleep(20)) if (await pred()) return true;
+    return false;
+  };
+  const sock = net.connect(Number(new URL(s.base).port), '127.0.0.1');
+  try {
+    sock.on('error', () => undefined);
+    await new Promise((r) => sock.once('connect', r));
+    const closed = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.pause(); // never reads
+    sock.write('GET /a2a/big/.well-known/agent-card.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    // Once the card is read, filtered and written, its bytes are still held for the client.
+    expect(await until(async () => (await metric('thoughtgate_sidecar_buffered_bytes')) > 0, 10_000)).toBe(true);
+    await sleep(500);
+    expect(await metric('thoughtgate_sidecar_buffered_bytes')).toBeGreaterThan(card.length / 2);
+    // Cut off after slowReaderTimeout, and the budget comes back.
+    expect(await until(async () => (await metric('thoughtgate_sidecar_request_timeouts_total{phase="response"}')) === 1, 10_000)).toBe(true);
+    expect(await until(async () => (await metric('thoughtgate_sidecar_buffered_bytes')) === 0, 5_000)).toBe(true);
+    sock.resume();
+    await closed;
+  } finally {
+    sock.destroy();
+    await s.close();
+    await new Promise<void>((r) => agent.close(() => r()));
+  }
+}, 30_000);

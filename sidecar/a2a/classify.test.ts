@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { cardPath, classifyA2a, versionParam, type A2aLayout, queryRefusal } from './classify.js';
+import { cardPath, classifyA2a, MAX_QUERY_PARAMS, versionParam, type A2aLayout, queryRefusal } from './classify.js';
 
 const L: A2aLayout = { basePath: '/', jsonrpc: '/a2a/jsonrpc', rest: '/a2a/rest' };
 
@@ -80,4 +80,13 @@ test('queryRefusal: per call, an allowlist of names, each once, no ";"', () => {
   expect(queryRefusal('?pageSize=1&pageSize=2', 'rest', 'ListTasks')).toMatch(/more than once/);
   expect(queryRefusal('?pageSize=1;tenant=x', 'rest', 'ListTasks')).toMatch(/";"/);
   expect(queryRefusal('?x=1', 'card', 'GetAgentCard')).toMatch(/not one GetAgentCard takes/);
+});
+
+test('queryRefusal: no empty parameter, at most MAX_QUERY_PARAMS (express stops counting at 1000, empty ones included)', () => {
+  expect(queryRefusal(`?${'&'.repeat(1000)}tenant=sandbox`, 'rest', 'SendMessage')).toMatch(/more than 32 parameters/);
+  for (const q of ['?&tenant=t', '?tenant=t&', '?A2A-Version=1.0&&tenant=t', '?&']) expect(queryRefusal(q, 'rest', 'SendMessage')).toMatch(/empty parameter/);
+  expect(queryRefusal('?&', 'card', 'GetAgentCard')).toMatch(/empty parameter/);
+  const many = Array.from({ length: MAX_QUERY_PARAMS + 1 }, () => 'A2A-Version=1.0').join('&');
+  expect(queryRefusal(`?${many}`, 'jsonrpc', 'SendMessage')).toMatch(/more than 32 parameters/);
+  expect(queryRefusal('?tenant=', 'rest', 'SendMessage')).toBeNull();
 });

@@ -82,16 +82,24 @@ const REST_QUERY: Partial<Record<A2aMethod, readonly string[]>> = {
   ListTaskPushNotificationConfigs: ['pageSize', 'pageToken'],
 };
 
+/** At most this many `&`-separated parameters: every call takes fewer (ListTasks: 9). */
+export const MAX_QUERY_PARAMS = 32;
+
 /**
  * Why a call's query is refused, or null. The agent must read exactly what the gates decided on,
  * whatever its query parser: only the names the call takes (an allowlist, so `tenant[]=x`, which a
  * qs-style parser reads as a tenant, and every unknown name are refused), each at most once (a
- * repeated name is an array to some parsers, the first or last value to others), and no `;` (some
- * parsers split on it too).
+ * repeated name is an array to some parsers, the first or last value to others), no `;` (some
+ * parsers split on it too), no empty parameter and at most MAX_QUERY_PARAMS of them: express's
+ * parser (querystring, maxKeys 1000) counts empty ones and stops at 1000 while URLSearchParams skips
+ * them, so `?` + `&`×1000 + `tenant=x` was tenant x to the gates and none to the agent.
  */
 export function queryRefusal(query: string, binding: A2aBinding | 'card', method: A2aMethod): string | null {
   if (query === '' || query === '?') return null;
   if (query.includes(';')) return 'the query has a ";" (some servers split parameters on it)';
+  const segments = query.slice(1).split('&');
+  if (segments.length > MAX_QUERY_PARAMS) return `the query has more than ${MAX_QUERY_PARAMS} parameters`;
+  if (segments.includes('')) return 'the query has an empty parameter ("&&", or a leading or trailing "&")';
   const allowed = new Set(['A2A-Version', ...(binding === 'rest' ? ['tenant', ...(REST_QUERY[method] ?? [])] : [])]);
   const seen = new Set<string>();
   for (const [name] of new URLSearchParams(query.slice(1))) {

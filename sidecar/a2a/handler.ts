@@ -22,9 +22,9 @@ import { enforce } from '../../policy/gates/enforcement.js';
 import type { A2aFacts, Operation } from '../../policy/gates/operation.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { readBody, type BodyResult } from '../proxy/body.js';
-import { EDIT_CHARGE } from '../proxy/budget.js';
+import { type BudgetHold, EDIT_CHARGE } from '../proxy/budget.js';
 import type { RequestContext } from '../proxy/context.js';
-import { relay, relayDispatched, streamTo, toClient } from '../proxy/forward.js';
+import { relay, relayDispatched, releaseWhenRead, streamTo, toClient } from '../proxy/forward.js';
 import { headerValue, mediaType } from '../proxy/headers.js';
 import { corsHeaders, preflightHeaders } from '../proxy/cors.js';
 import { flushHead } from '../proxy/pipe.js';
@@ -438,6 +438,7 @@ async function editedWhole(
 ): Promise<void> {
   const { ctx, res, snap, source } = io;
   const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
+  let written = false;
   const invalid = (reason: string) => {
     ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: 'a2a' });
     return refuseA2a(ctx, res, g.shape, 'UPSTREAM_RESPONSE_INVALID', `agent "${source.name}": ${reason}; it is not passed unfiltered`);
@@ -447,8 +448,9 @@ async function editedWhole(
     try {
       bytes = await readBodyBytes(body, { limitBytes: snap.maxFilteredResponseBytes, grow: (n) => hold.grow(n) });
     } catch (err) {
-      if (!(err instanceof BodyError))
-        return refuseA2a(ctx, res, g.shape, 'UPSTREAM_UNAVAILABLE', `agent "${source.name}": its ${g.op.method} answer broke off`);
+      if (!(err instanceof BodyError)) throw err;
+      // The agent (or the connection to it) ended the answer early: it failed, nothing was wrong with what it sent.
+      if (err.reason === 'aborted') return refuseA2a(ctx, res, g.shape, 'UPSTREAM_UNAVAILABLE', `agent "${source.name}": its ${g.op.method} answer broke off`);
       if (err.reason === 'over-budget')
         return refuseA2a(
           ctx,
@@ -468,12 +470,17 @@ async function editedWhole(
     }
     const h = toClient(res, headers, true);
     h['content-length'] = out.length;
+    // Parsing is over: what stays held is the output, until the client has read it (as MCP's edits).
+    hold.settle(out.length);
     res.writeHead(statusCode, h);
     ctx.markResponseStart();
     res.end(out);
     ctx.finish({ status: statusCode });
+    written = true;
   } finally {
-    hold.release();
+    // The answer's bytes stay held until the client has read it; a refusal holds nothing.
+    if (written) releaseWhenRead(ctx, res, snap, hold);
+    else hold.release();
   }
 }
 
@@ -535,17 +542,41 @@ async function streamCharged(io: Io, g: A2aGovernedCall, body: Readable, through
  * read is refused, never passed unfiltered; the agent's errors pass as they are.
  */
 async function serveCard(io: Io, shape: A2aAnswerShape, method: string, body: string | undefined, wrap: 'card' | 'jsonrpc'): Promise<void> {
+  const { ctx, res, snap } = io;
+  const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
+  try {
+    await serveCardHeld(io, shape, method, body, wrap, hold);
+  } finally {
+    // The card's bytes stay held until the client has read it (a refusal gave them back first).
+    releaseWhenRead(ctx, res, snap, hold);
+  }
+}
+
+/** serveCard once `hold` is taken; a refusal gives back what the hold took. */
+
+async function serveCardHeld(
+  io: Io,
+  shape: A2aAnswerShape,
+  method: string,
+  body: string | undefined,
+  wrap: 'card' | 'jsonrpc',
+  hold: BudgetHold,
+): Promise<void> {
   const { ctx, req, res, snap, source } = io;
   const up = await ctx.sendUpstream(source, req, method, body, true);
   if (!up.ok) return refuseA2a(ctx, res, shape, 'UPSTREAM_UNAVAILABLE', describeUpstreamError(up.kind, source.name));
   const { statusCode, headers, body: answer } = up.response;
   if (statusCode < 200 || statusCode >= 300) return relay(ctx, res, source, statusCode, headers, answer);
   const invalid = (reason: string) => {
+    hold.release();
     ctx.metrics.upstreamErrors.inc({ source: source.name, kind: 'invalid_response', protocol: 'a2a' });
     return refuseA2a(ctx, res, shape, 'UPSTREAM_RESPONSE_INVALID', `agent "${source.name}": ${reason}; the card is not passed unfiltered`);
   };
-  const parsed = await readJsonAnswer(ctx, snap, headers, answer);
-  if (!parsed.ok && parsed.overloaded) return refuseA2a(ctx, res, shape, 'OVERLOADED', `agent "${source.name}": ${parsed.reason}`);
+  const parsed = await readJsonAnswer(snap, headers, answer, hold);
+  if (!parsed.ok && parsed.overloaded) {
+    hold.release();
+    return refuseA2a(ctx, res, shape, 'OVERLOADED', `agent "${source.name}": ${parsed.reason}`);
+  }
   if (!parsed.ok) return invalid(parsed.reason);
   let out: unknown;
   const rewrite = {
@@ -575,25 +606,29 @@ async function serveCard(io: Io, shape: A2aAnswerShape, method: string, body: st
   const h = toClient(res, headers, true);
   delete h['etag'];
   h['content-length'] = Buffer.byteLength(text2);
+  // What stays held is the output, until the client has read it (serveCard releases it then).
+  hold.settle(h['content-length']);
   res.writeHead(statusCode, h);
   ctx.markResponseStart();
   res.end(text2);
   ctx.finish({ status: statusCode });
 }
 
-/** An answer read whole within limits.maxFilteredResponseBytes and the byte budget, as strict JSON; or why not. */
+/**
+ * An answer read whole within limits.maxFilteredResponseBytes and the byte budget (`hold`, EDIT_CHARGE
+ * per byte: the caller gives it back), as strict JSON; or why not.
+ */
 async function readJsonAnswer(
-  ctx: RequestContext,
   snap: Snapshot,
   headers: Record<string, string | string[] | undefined>,
   answer: Readable,
+  hold: BudgetHold,
 ): Promise<{ ok: true; value: unknown } | { ok: false; reason: string; overloaded?: true }> {
   const type = mediaType(headers['content-type']);
   if (type !== 'application/json' && type !== 'application/a2a+json') {
     answer.resume();
     return { ok: false, reason: 'the card is not JSON' };
   }
-  const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
   try {
     const text = await readBodyText(answer, { limitBytes: snap.maxFilteredResponseBytes, grow: (n) => hold.grow(n) });
     const parsed = parseStrictJson(text);
@@ -607,35 +642,41 @@ async function readJsonAnswer(
         reason: 'too many bytes are buffered for other requests (limits.maxBufferedBytes) to filter the card; retry shortly',
       };
     return { ok: false, reason: err.reason === 'too-large' ? 'the card exceeds limits.maxFilteredResponseBytes' : 'the card could not be read' };
-  } finally {
-    hold.release();
   }
 }
 
 /**
- * Whether the agent's cards name `skill` (skills.ts: the list is read again when stale). The
+ * Whether the agent's cards name `skill` (skills.ts: the list is read again when due). The
  * public card is re-read with the source's configured headers and the decided A2A-Version only:
  * never the caller's, whose If-None-Match, Range or Content-Type would get a 304, a 206 or another
- * card, and empty or corrupt the list every caller is judged by.
+ * card, and empty or corrupt the list every caller is judged by. The read is the sidecar's own,
+ * shared by every caller waiting for it: the caller that starts it going away does not end it
+ * (detached), the source's response timeout bounds it whole (head and body), and its bytes are held
+ * in the sidecar's byte budget like any card's.
  */
 async function knownSkill(io: Io, version: A2aVersion, skill: string): Promise<boolean> {
   const { ctx, snap, source, skills } = io;
   return skills.known(source, skill, async () => {
+    const signal = AbortSignal.timeout(source.responseTimeoutMs);
     const callPath = ctx.upstreamPath;
     ctx.upstreamPath = cardPath(source.url.pathname);
+    // sendUpstream reads only `headers` of the request it is given, and the path before its first await.
+    const own = { headers: { accept: 'application/json', 'a2a-version': version } } as unknown as IncomingMessage;
+    const sent = ctx.sendUpstream(source, own, 'GET', undefined, true, undefined, signal, true);
+    ctx.upstreamPath = callPath;
+    const up = await sent;
+    if (!up.ok) return 'failed';
+    if (up.response.statusCode !== 200) {
+      up.response.body.resume();
+      return 'failed';
+    }
+    const hold = ctx.budget.hold('filtered_response', EDIT_CHARGE);
     try {
-      // sendUpstream reads only `headers` of the request it is given (the path is ctx.upstreamPath).
-      const own = { headers: { accept: 'application/json', 'a2a-version': version } } as unknown as IncomingMessage;
-      const up = await ctx.sendUpstream(source, own, 'GET', undefined, true);
-      if (!up.ok) return up.kind === 'aborted' ? 'abandoned' : [];
-      if (up.response.statusCode !== 200) {
-        up.response.body.resume();
-        return [];
-      }
-      const parsed = await readJsonAnswer(ctx, snap, up.response.headers, up.response.body);
-      return parsed.ok ? skillIdsOf(parsed.value) : [];
+      const parsed = await readJsonAnswer(snap, up.response.headers, up.response.body, hold);
+      if (parsed.ok) return skillIdsOf(parsed.value);
+      return parsed.overloaded ? 'busy' : 'failed';
     } finally {
-      ctx.upstreamPath = callPath;
+      hold.release();
     }
   });
 }

@@ -1,7 +1,7 @@
 import { expect, test } from '@jest/globals';
-import { CardSkills, MAX_SKILLS, REFRESH_MS, skillIdsOf } from './skills.js';
+import { CardSkills, MAX_SKILLS, REFRESH_MS, RETRY_MS, skillIdsOf } from './skills.js';
 
-const counting = (ids: string[] | 'abandoned' | Error) => {
+const counting = (ids: string[] | 'failed' | 'busy' | Error) => {
   const f = Object.assign(
     async () => {
       f.calls++;
@@ -45,21 +45,48 @@ test('concurrent callers share one refresh', async () => {
   expect(fetch.calls).toBe(1);
 });
 
-test('a failed read counts as a refresh; one its caller abandoned does not, and a waiter tries once more', async () => {
+test('a failed read keeps the list and is retried after RETRY_MS; a fresh source with no list fails closed', async () => {
   let now = 0;
   const k = new CardSkills(() => now);
   const a = {};
-  const failing = counting(new Error('boom'));
-  expect(await k.known(a, 'echo', failing)).toBe(false);
-  expect(await k.known(a, 'echo', failing)).toBe(false);
-  expect(failing.calls).toBe(1);
+  for (const failing of [counting(new Error('boom')), counting('failed')]) {
+    const b = {};
+    expect(await k.known(b, 'echo', failing)).toBe(false);
+    expect(await k.known(b, 'echo', failing)).toBe(false);
+    expect(failing.calls).toBe(1);
+  }
+  expect(await k.known(a, 'echo', counting(['echo']))).toBe(true);
   now += REFRESH_MS;
-  const abandoned = counting('abandoned');
-  expect(await k.known(a, 'echo', abandoned)).toBe(false);
-  expect(abandoned.calls).toBe(2); // bounded: two attempts per caller
+  const failing = counting('failed');
+  // The agent errs: the list it had still judges, and the next read is RETRY_MS away, not REFRESH_MS.
+  expect(await k.known(a, 'echo', failing)).toBe(true);
+  now += RETRY_MS - 1;
+  expect(await k.known(a, 'echo', failing)).toBe(true);
+  expect(failing.calls).toBe(1);
+  now += 1;
+  const ok = counting(['echo', 'new']);
+  expect(await k.known(a, 'new', ok)).toBe(true);
+  expect(ok.calls).toBe(1);
+});
+
+test('a read the byte budget refused does not count: the next caller reads', async () => {
+  const k = new CardSkills(() => 0);
+  const a = {};
+  const busy = counting('busy');
+  expect(await k.known(a, 'echo', busy)).toBe(false);
   const ok = counting(['echo']);
   expect(await k.known(a, 'echo', ok)).toBe(true);
-  expect(ok.calls).toBe(1);
+  expect(await k.known(a, 'echo', ok)).toBe(true);
+  expect([busy.calls, ok.calls]).toEqual([1, 1]);
+});
+
+test('every caller waiting awaits the one read in flight, whoever started it', async () => {
+  const k = new CardSkills();
+  const a = {};
+  const fetch = counting(['echo']);
+  const all = await Promise.all([k.known(a, 'x', fetch), k.known(a, 'x', counting('failed')), k.known(a, 'echo', counting('failed'))]);
+  expect(all).toEqual([false, false, true]);
+  expect(fetch.calls).toBe(1);
 });
 
 test('cards served to clients add their skills; bounded per source', () => {

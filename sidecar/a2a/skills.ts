@@ -5,22 +5,30 @@
 // from the public card, read again when the list is older than REFRESH_MS.
 //
 // Every call that names a skill takes the same route whatever the skill (known, hidden, unknown):
-// it waits for a refresh only when the list is stale, never because the skill is missing, so the
+// it waits for a refresh only when the list is due, never because the skill is missing, so the
 // time an answer takes does not tell a hidden skill from an unknown one. At most one refresh per
-// source is in flight (concurrent callers await the same one) and at most one completes per
-// REFRESH_MS. Bounded: MAX_SKILLS ids per source. Kept per compiled source (a WeakMap): a reload,
-// which may point a name at another agent, starts afresh, and a removed source's entry goes with it.
+// source is in flight and every caller awaits that one. The refresh is the sidecar's own (the
+// handler reads the card with its own timeout, not the client's connection): a client hanging up
+// or refused cannot end it early and empty the list for everyone. A refresh that fails (the agent
+// errs or times out) keeps the list it had and is tried again after RETRY_MS; one that could not
+// run (the byte budget was full) does not count. Bounded: MAX_SKILLS ids per source. Kept per
+// compiled source (a WeakMap): a reload, which may point a name at another agent, starts afresh,
+// and a removed source's entry goes with it.
 export const REFRESH_MS = 60_000;
+/** After a failed refresh: soon enough that an agent back from an outage is not judged by an old list for a minute. */
+export const RETRY_MS = 5_000;
 export const MAX_SKILLS = 1024;
-/** Attempts one caller makes when refreshes it waited for were abandoned (their own caller went away). */
-const MAX_ATTEMPTS = 2;
 
-/** The public card's skill ids, or 'abandoned' when the read was cut short by the client that started it going away. */
-export type SkillFetch = () => Promise<readonly string[] | 'abandoned'>;
+/**
+ * The public card's skill ids; 'failed' when the agent did not give a card (error, timeout,
+ * not a card); 'busy' when the sidecar could not read it now (its byte budget was full).
+ */
+export type SkillFetch = () => Promise<readonly string[] | 'failed' | 'busy'>;
 
 interface Entry {
   ids: Set<string>;
-  refreshedAt: number;
+  /** When the next refresh is due. */
+  dueAt: number;
   inflight: Promise<void> | null;
 }
 
@@ -32,7 +40,7 @@ export class CardSkills {
   private entry(source: object): Entry {
     let e = this.bySource.get(source);
     if (!e) {
-      e = { ids: new Set(), refreshedAt: Number.NEGATIVE_INFINITY, inflight: null };
+      e = { ids: new Set(), dueAt: Number.NEGATIVE_INFINITY, inflight: null };
       this.bySource.set(source, e);
     }
     return e;
@@ -49,13 +57,14 @@ export class CardSkills {
   }
 
   /**
-   * Whether `id` is a skill of `source`'s cards. A list older than REFRESH_MS is read again first
-   * by `fetch` (one in flight per source, shared); a fetch that fails counts as a refresh (the next
-   * one waits REFRESH_MS), one abandoned by its caller does not and the waiters try once more.
+   * Whether `id` is a skill of `source`'s cards. When the list is due it is read again first by
+   * `fetch` (one in flight per source, awaited by every caller; `fetch` must not depend on the
+   * caller that happens to start it). A fetch that fails or throws keeps the list and is retried
+   * after RETRY_MS; 'busy' changes nothing.
    */
   async known(source: object, id: string, fetch: SkillFetch): Promise<boolean> {
     const e = this.entry(source);
-    for (let i = 0; i < MAX_ATTEMPTS && this.now() - e.refreshedAt >= REFRESH_MS; i++) {
+    if (this.now() >= e.dueAt) {
       e.inflight ??= this.refresh(e, fetch);
       await e.inflight;
     }
@@ -65,11 +74,15 @@ export class CardSkills {
   private async refresh(e: Entry, fetch: SkillFetch): Promise<void> {
     try {
       const ids = await fetch();
-      if (ids === 'abandoned') return;
+      if (ids === 'busy') return;
+      if (ids === 'failed') {
+        e.dueAt = this.now() + RETRY_MS;
+        return;
+      }
       for (const id of ids) if (e.ids.size < MAX_SKILLS) e.ids.add(id);
-      e.refreshedAt = this.now();
+      e.dueAt = this.now() + REFRESH_MS;
     } catch {
-      e.refreshedAt = this.now();
+      e.dueAt = this.now() + RETRY_MS;
     } finally {
       e.inflight = null;
     }

@@ -103,6 +103,8 @@ export interface RequestContext {
     describe?: Record<string, string>,
     /** Aborts the call too, as the client hanging up does (an approved call the approval engine stops). */
     signal?: AbortSignal,
+    /** The sidecar's own call (an A2A skill list refresh): only `signal` aborts it, never this client going away. */
+    detached?: boolean,
   ): Promise<UpstreamResult>;
   /**
    * sendUpstream for a POST whose answer goes back as is, by undici's dispatch with `sink` as the
@@ -279,7 +281,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
     span,
     upstreamPath: null,
     protocol: 'mcp',
-    async sendUpstream(source, incoming, method, body, inspect, describe, signal) {
+    async sendUpstream(source, incoming, method, body, inspect, describe, signal, detached) {
       if (signal?.aborted) return { ok: false, kind: 'aborted' };
       // Resolved per call: a Secret rotated since the request began is the one sent.
       const configured = source.headers();
@@ -303,7 +305,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
         : NO_SPAN;
       const trace = client.ref ? propagationHeaders(client.ref) : undefined;
       // The caller's signal aborts the call, its answer's body included, as the client hanging up does.
-      const aborted = signal && (() => abortSignal().emit('abort'));
+      const aborted = signal && !detached && (() => abortSignal().emit('abort'));
       if (aborted) signal.addEventListener('abort', aborted, { once: true });
       let answered = false;
       try {
@@ -317,7 +319,7 @@ export function createRequestContext(deps: ContextDeps, req: IncomingMessage, re
             method: method as 'GET',
             headers: upstreamRequestHeaders(incoming.headers, { extra, identityEncoding: inspect, describe, trace }),
             body,
-            signal: abortSignal(),
+            signal: detached ? signal : abortSignal(),
             headersTimeout: source.responseTimeoutMs,
             bodyTimeout: 0,
           });

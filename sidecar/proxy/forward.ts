@@ -112,21 +112,7 @@ export async function forwardPost(
     try {
       return await sendEdited(ctx, res, snap, source, plan, statusCode, headers, body, hold);
     } finally {
-      // Kept only while the edited answer waits to be written to a slow client (sendEdited's own),
-      // and not for longer than server.slowReaderTimeout: a client that never reads must not keep
-      // other clients' answers out of the budget.
-      if (!res.writableFinished && !res.destroyed && hold.bytes > 0) {
-        const timer = setTimeout(() => {
-          ctx.metrics.requestTimeouts.inc({ phase: 'response' });
-          ctx.debug('client did not read an edited answer in time; disconnected', { slowReaderTimeoutMs: snap.server.slowReaderTimeoutMs });
-          res.destroy();
-        }, snap.server.slowReaderTimeoutMs);
-        timer.unref();
-        res.once('close', () => {
-          clearTimeout(timer);
-          hold.release();
-        });
-      } else hold.release();
+      releaseWhenRead(ctx, res, snap, hold);
     }
   }
 
@@ -228,6 +214,25 @@ async function sendEdited(
   ctx.markResponseStart();
   res.end(out);
   return ctx.finish({ status: statusCode });
+}
+
+/**
+ * Gives `hold` back once the client has read the edited answer written to `res` (its settled size is
+ * kept while the answer waits for a slow client), and not later than server.slowReaderTimeout: a
+ * client that never reads is disconnected, so it cannot keep other clients' answers out of the budget.
+ */
+export function releaseWhenRead(ctx: RequestContext, res: ServerResponse, snap: Snapshot, hold: BudgetHold): void {
+  if (res.writableFinished || res.destroyed || hold.bytes === 0) return hold.release();
+  const timer = setTimeout(() => {
+    ctx.metrics.requestTimeouts.inc({ phase: 'response' });
+    ctx.debug('client did not read an edited answer in time; disconnected', { slowReaderTimeoutMs: snap.server.slowReaderTimeoutMs });
+    res.destroy();
+  }, snap.server.slowReaderTimeoutMs);
+  timer.unref();
+  res.once('close', () => {
+    clearTimeout(timer);
+    hold.release();
+  });
 }
 
 /**

@@ -237,6 +237,10 @@ const CASES: Case[] = [
       ['a repeated historyLength', 'GET', '/a2a/rest/tasks/t1?historyLength=1&historyLength=2'],
       ['a ";" in the query', 'GET', '/a2a/rest/tasks/t1?historyLength=1;tenant=x'],
       ['a query parameter the card does not take', 'GET', '/.well-known/agent-card.json?tenant=x'],
+      // express's parser stops at 1000 parameters, empty ones counted; URLSearchParams skips them
+      ['a tenant after 1000 empty parameters', 'POST', `/a2a/rest/message:send?${'&'.repeat(1000)}tenant=sandbox`],
+      ['an empty parameter in the query', 'POST', '/a2a/rest/message:send?tenant=t&&A2A-Version=1.0'],
+      ['a leading "&" in the query', 'GET', '/a2a/rest/tasks/t1?&historyLength=1'],
     ] as const
   ).map(
     ([what, method, path]): Case => ({
@@ -353,7 +357,8 @@ describe('routing', () => {
 
 describe('a tampering agent card', () => {
   // A plain node:http agent whose card is whatever the test sets: the SDK servers only serve honest cards.
-  let card: { type: string; body: string; headers?: Record<string, string> } = { type: 'application/json', body: '{}' };
+  /** `cut`: the agent announces more than it sends and hangs up. */
+  let card: { type: string; body: string; headers?: Record<string, string>; cut?: true } = { type: 'application/json', body: '{}' };
   let served = 0;
   let fake: http.Server;
   let fakeBase: string;
@@ -361,8 +366,10 @@ describe('a tampering agent card', () => {
   beforeAll(async () => {
     fake = http.createServer((_req, res) => {
       served++;
-      res.writeHead(200, { 'content-type': card.type, etag: '"v1"', vary: 'A2A-Version', ...(card.headers ?? {}) });
-      res.end(card.body);
+      const length = card.cut ? { 'content-length': String(Buffer.byteLength(card.body) + 100) } : {};
+      res.writeHead(200, { 'content-type': card.type, etag: '"v1"', vary: 'A2A-Version', ...length, ...(card.headers ?? {}) });
+      if (card.cut) res.write(card.body, () => res.destroy());
+      else res.end(card.body);
     });
     await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
     fakeBase = `http://127.0.0.1:${(fake.address() as { port: number }).port}`;
@@ -420,6 +427,20 @@ sources:
     expect(r.status).toBe(413);
     expect(((await r.json()) as { error: { code: number } }).error.code).toBe(a2aCode('REQUEST_TOO_LARGE'));
     expect(served).toBe(before);
+  });
+
+  test('a ListTasks answer the agent cuts short is UPSTREAM_UNAVAILABLE (the agent failed), never passed', async () => {
+    card = { type: 'application/json', body: '{"jsonrpc":"2.0","id":1,"result":{"tasks":[', cut: true };
+    const before = served;
+    const r = await fetch(`${t2.base}/a2a/liar/a2a/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ListTasks', params: {} }),
+    });
+    expect(served).toBe(before + 1);
+    const text = await r.text();
+    expect((JSON.parse(text) as { error: { code: number } }).error.code).toBe(a2aCode('UPSTREAM_UNAVAILABLE'));
+    expect(text).not.toContain('"tasks"');
   });
 
   test.each([
