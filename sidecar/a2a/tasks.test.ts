@@ -4,7 +4,7 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Registry } from 'prom-client';
-import { noFacts } from '../../policy/gates/a2a-operation.js';
+import { A2A_MAX_ID_BYTES, noFacts } from '../../policy/gates/a2a-operation.js';
 import type { A2aFacts } from '../../policy/gates/operation.js';
 import {
   a2aOwner,
@@ -18,7 +18,7 @@ import {
   taskNotFoundAnswer,
   taskOwnerMetrics,
 } from './tasks.js';
-import { idAt, JsonIdScanner } from './task-ids.js';
+import { IdTooLongError, idAt, JsonIdScanner } from './task-ids.js';
 
 const S = 'billing';
 const facts = (f: Partial<A2aFacts>): A2aFacts => ({ ...noFacts('1.0', 'jsonrpc'), ...f });
@@ -489,6 +489,29 @@ describe('scanAnswer: SSE answers', () => {
       Buffer.from('data: {"jsonrpc":"2.0","id":1,"result":{"kind":"task","id":"t-9","contextId":"c-9"}}\r\n\r\n'),
     ]);
     expect(t.ownerOf(S, 'task', 't-9')).toBe('alice');
+  });
+
+  it('an answer naming an id longer than the request bound is cut before its bytes and not recorded (SSE and JSON alike)', async () => {
+    const big = 'x'.repeat(A2A_MAX_ID_BYTES + 1);
+    const ok = 'é'.repeat(A2A_MAX_ID_BYTES / 2); // 1024 bytes: at the bound
+    for (const sse of [true, false]) {
+      const t = new TaskOwners();
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { kind: 'task', id: 't1', contextId: big } });
+      const out: Buffer[] = [];
+      await expect(
+        pipeline(
+          Readable.from([Buffer.from(sse ? `data: ${body}\n\n` : body)]),
+          scanAnswer(t, S, 'alice', { binding: 'jsonrpc', sse, maxEventBytes: 16 << 20 }),
+          new Writable({ write: (c: Buffer, _e, d) => (out.push(c), d()) }),
+        ),
+      ).rejects.toBeInstanceOf(IdTooLongError);
+      expect(Buffer.concat(out).includes(big)).toBe(false);
+      expect(t.ownerOf(S, 'context', big)).toBeUndefined();
+      expect(t.tombstones).toBe(0);
+      const fine = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { kind: 'task', id: 't2', contextId: ok } });
+      await scan(t, 'alice', { binding: 'jsonrpc', sse }, [Buffer.from(sse ? `data: ${fine}\n\n` : fine)]);
+      expect(t.ownerOf(S, 'context', ok)).toBe('alice');
+    }
   });
 
   it('bounds an event held while it is read', async () => {

@@ -18,6 +18,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { A2aBinding } from '../../policy/gates/a2a-methods.js';
+import { A2A_MAX_ID_BYTES } from '../../policy/gates/a2a-operation.js';
 import type { A2aFacts } from '../../policy/gates/operation.js';
 import { ownerOf } from '../approvals/runtime.js';
 import { type A2aRestError, type A2aVersionName, a2aJsonRpcError, a2aRestError } from '../../api/a2a-errors.js';
@@ -25,7 +26,7 @@ import type { JsonRpcError } from '../../lib/jsonrpc-reply.js';
 import { TokenBucket } from '../../lib/token-bucket.js';
 import { SseParser } from '../sse.js';
 import { TASK_OWNER_DEFAULTS, type TaskOwnerBounds } from './task-bounds.js';
-import { type IdKind, idsOf, JsonIdScanner } from './task-ids.js';
+import { type IdKind, IdTooLongError, idsOf, JsonIdScanner } from './task-ids.js';
 
 /**
  * Who a client is on an A2A source: the approvals' owner key (runtime.ts ownerOf: a hash of the
@@ -499,6 +500,8 @@ export function scanAnswer(table: TaskOwners, source: string, owner: string, sha
   const root = shape.binding === 'jsonrpc' ? ['result'] : [];
   let sawTask = false;
   const learn = (kind: IdKind, id: string) => {
+    // A client chooses its own contextId and the agent echoes it: a longer one is not kept (the request bound, a2a-operation.ts).
+    if (id.length > A2A_MAX_ID_BYTES / 3 && Buffer.byteLength(id, 'utf8') > A2A_MAX_ID_BYTES) throw new IdTooLongError(A2A_MAX_ID_BYTES);
     const r = table.learn(source, owner, kind, id);
     if (r === 'full') {
       table.metrics?.refused(source, 'owners');
