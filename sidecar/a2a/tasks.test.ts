@@ -353,6 +353,42 @@ describe('idAt: where answers name ids', () => {
   });
 });
 
+describe('TaskOwners.restore within lower bounds', () => {
+  it('a context whose owner gets no place (a lower maxOwners) becomes a tombstone: nobody may start it', () => {
+    const now = 1_000_000;
+    const live = new TaskOwners({ now: () => now, maxOwners: 3 });
+    for (const o of ['o1', 'o2', 'o3']) {
+      live.learn(S, o, 'context', `c-${o}`);
+      live.learn(S, o, 'task', `t-${o}`);
+    }
+    const restored = new TaskOwners({ now: () => now, maxOwners: 2 });
+    restored.restore(live.records());
+    expect(restored.ownerOf(S, 'context', 'c-o3')).toBeUndefined();
+    expect(restored.ownerOf(S, 'task', 't-o3')).toBeUndefined();
+    expect(restored.closed(S, 'c-o3')).toBe(true);
+    expect(ownerCheck(restored, S, 'mallory', facts({ contextId: 'c-o3' }))?.error).toBe('TASK_NOT_FOUND');
+    expect(ownerCheck(restored, S, 'o3', facts({ contextId: 'c-o3' }))?.error).toBe('TASK_NOT_FOUND');
+    expect(restored.ownerOf(S, 'context', 'c-o1')).toBe('o1');
+  });
+
+  it('owners whose ids were all dropped in the replay give their places back', () => {
+    const now = 1_000_000;
+    const recs: OwnerRecord[] = [
+      { op: 'set', s: S, o: 'x', k: 'task', id: 'x1', e: now + 1000 },
+      { op: 'drop', s: S, k: 'task', id: 'x1' },
+      { op: 'set', s: S, o: 'y', k: 'task', id: 'y1', e: now + 1000 },
+      { op: 'drop', s: S, k: 'task', id: 'y1' },
+      { op: 'set', s: S, o: 'v', k: 'context', id: 'cv', e: now + 1000 },
+      { op: 'set', s: S, o: 'w', k: 'context', id: 'cw', e: now + 1000 },
+    ];
+    const t = new TaskOwners({ now: () => now, maxOwners: 2 });
+    t.restore(recs);
+    expect(t.ownerOf(S, 'context', 'cv')).toBe('v');
+    expect(t.ownerOf(S, 'context', 'cw')).toBe('w');
+    expect(t.owners).toBe(2);
+  });
+});
+
 describe('scanAnswer: JSON answers', () => {
   it('records the task and context before the chunk naming them is written, at every split point', async () => {
     const b = Buffer.from(TASK_1_0);

@@ -247,11 +247,24 @@ export class TaskOwners {
         continue;
       }
       if (e && e.group.owner !== r.o) continue; // the first owner stays, as when it was learnt
-      const g = e?.group ?? this.group(r.s, r.o, now);
-      if (!g) continue;
+      const g = e?.group ?? this.group(r.s, r.o, now) ?? (this.dropEmptyGroups() ? this.group(r.s, r.o, now) : null);
+      if (!g) {
+        // No place for its owner (a lower maxOwners): a context nobody owns must not be open to anyone.
+        if (r.k === 'context') this.tomb(k, r.e + this.b.contextTombstoneMs, false);
+        continue;
+      }
       if (e) this.drop(e);
       this.insert(k, g, r.k, r.id, r.e, false);
     }
+    // Owners whose ids were all dropped in the replay hold no place (nobody is waiting for an answer yet).
+    this.dropEmptyGroups();
+  }
+
+  /** Forgets every owner group holding no id; whether any was. */
+  private dropEmptyGroups(): boolean {
+    const before = this.groups.size;
+    for (const [k, g] of this.groups) if (g.count === 0) this.groups.delete(k);
+    return this.groups.size < before;
   }
 
   /** The live state as records (compaction): every id oldest first, then the tombstones. */
