@@ -389,6 +389,49 @@ describe('TaskOwners.restore within lower bounds', () => {
   });
 });
 
+describe('TaskOwners records: stale tombstones', () => {
+  /** alice's context cA expires; its tombstone (until 110) waits behind carol's longer one (150); at 120 bob starts cA. */
+  function staleTombBehindLive() {
+    let now = 0;
+    const t = new TaskOwners({ now: () => now, ttlMs: 10, contextTombstoneMs: 100 });
+    t.learn(S, 'alice', 'context', 'cA'); // expires at 10
+    t.learn(S, 'carol', 'context', 'c1');
+    t.learn(S, 'carol', 'context', 'c2');
+    now = 50;
+    t.configure({ maxPerOwner: 1 }); // evicts carol's c1: tombstone until 150
+    now = 60;
+    t.learn(S, 'dave', 'task', 'd1'); // the sweep: cA's tombstone until 110, behind c1's
+    now = 120;
+    expect(t.closed(S, 'cA')).toBe(false);
+    expect(t.learn(S, 'bob', 'context', 'cA')).toBe('recorded');
+    return { t, now };
+  }
+
+  it("a compaction's replay keeps an id started after its context's tombstone expired (no stale tombstone drops it)", () => {
+    const { t, now } = staleTombBehindLive();
+    const r = new TaskOwners({ now: () => now, ttlMs: 10, contextTombstoneMs: 100 });
+    r.restore(t.records());
+    expect(r.ownerOf(S, 'context', 'cA')).toBe('bob');
+    expect(ownerCheck(r, S, 'mallory', facts({ contextId: 'cA' }))?.error).toBe('TASK_NOT_FOUND');
+    expect(r.closed(S, 'c1')).toBe(true);
+    expect(t.records().filter((x) => x.op === 'tomb')).toEqual([{ op: 'tomb', s: S, id: 'c1', until: 150 }]);
+  });
+
+  it('a sweep reaching a context long expired makes no tombstone already over', () => {
+    let now = 0;
+    const t = new TaskOwners({ now: () => now, ttlMs: 10, contextTombstoneMs: 100 });
+    t.learn(S, 'alice', 'context', 'cA'); // expires at 10
+    t.learn(S, 'carol', 'context', 'c1');
+    t.learn(S, 'carol', 'context', 'c2');
+    now = 50;
+    t.configure({ maxPerOwner: 1 }); // c1's tombstone until 150
+    now = 120;
+    t.learn(S, 'dave', 'task', 'd1'); // the sweep reaches cA, whose tombstone would have ended at 110
+    expect(t.closed(S, 'cA')).toBe(false);
+    expect(t.tombstones).toBe(1);
+  });
+});
+
 describe('scanAnswer: JSON answers', () => {
   it('records the task and context before the chunk naming them is written, at every split point', async () => {
     const b = Buffer.from(TASK_1_0);

@@ -267,17 +267,25 @@ export class TaskOwners {
     return this.groups.size < before;
   }
 
-  /** The live state as records (compaction): every id oldest first, then the tombstones. */
+  /**
+   * The live state as records (compaction): the tombstones, then every id oldest first. A tombstone
+   * already expired (waiting behind a longer one) is left out: replayed after an id of the same
+   * context, it would drop that id.
+   */
   records(): OwnerRecord[] {
     const out: OwnerRecord[] = [];
+    const now = this.now();
+    for (let t = this.tombHead; t; t = t.next) if (t.until > now && !this.map.has(t.key)) out.push({ op: 'tomb', ...contextOfKey(t.key), until: t.until });
     for (let e = this.head; e; e = e.next) out.push({ op: 'set', s: e.group.source, o: e.group.owner, k: e.kind, id: idOfKey(e), e: e.expires });
-    for (let t = this.tombHead; t; t = t.next) out.push({ op: 'tomb', ...contextOfKey(t.key), until: t.until });
     return out;
   }
 
   private insert(k: string, g: OwnerGroup, kind: IdKind, id: string, expires: number, record = true): void {
     while (g.count >= this.b.maxPerOwner) this.evictOldest(g, 'owner_bound');
     while (this.map.size >= this.b.maxEntries) this.evictOldest(this.largest()!, 'table_full');
+    // A tombstone of this context is an expired one (learn checks closed(); a replay reads a later set): gone, not left stale.
+    const t = kind === 'context' ? this.tombs.get(k) : undefined;
+    if (t) this.dropTomb(t);
     const e: Entry = { key: k, group: g, kind, expires, prev: null, next: null, gprev: null, gnext: null };
     this.map.set(k, e);
     this.link(e);
@@ -377,6 +385,7 @@ export class TaskOwners {
   private tomb(k: string, until: number, record = true): void {
     const old = this.tombs.get(k);
     if (old) this.dropTomb(old);
+    if (until <= this.now()) return; // a context that expired long before the sweep reached it: no tombstone already over
     const t: Tomb = { key: k, until, prev: this.tombTail, next: null };
     if (this.tombTail) this.tombTail.next = t;
     else this.tombHead = t;
