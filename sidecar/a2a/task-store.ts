@@ -23,7 +23,7 @@ const Kind = z.enum(['task', 'context']);
 const RecordSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('set'), s: z.string(), o: z.string(), k: Kind, id: z.string(), e: z.number() }),
   z.strictObject({ op: z.literal('drop'), s: z.string(), k: Kind, id: z.string() }),
-  z.strictObject({ op: z.literal('tomb'), s: z.string(), id: z.string(), until: z.number() }),
+  z.strictObject({ op: z.literal('tomb'), s: z.string(), id: z.string(), until: z.number(), o: z.string().optional() }),
 ]);
 
 export interface TaskOwnerStore {

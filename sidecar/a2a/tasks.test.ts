@@ -414,7 +414,7 @@ describe('TaskOwners records: stale tombstones', () => {
     expect(r.ownerOf(S, 'context', 'cA')).toBe('bob');
     expect(ownerCheck(r, S, 'mallory', facts({ contextId: 'cA' }))?.error).toBe('TASK_NOT_FOUND');
     expect(r.closed(S, 'c1')).toBe(true);
-    expect(t.records().filter((x) => x.op === 'tomb')).toEqual([{ op: 'tomb', s: S, id: 'c1', until: 150 }]);
+    expect(t.records().filter((x) => x.op === 'tomb')).toEqual([{ op: 'tomb', s: S, id: 'c1', until: 150, o: 'carol' }]);
   });
 
   it('a sweep reaching a context long expired makes no tombstone already over', () => {
@@ -429,6 +429,29 @@ describe('TaskOwners records: stale tombstones', () => {
     t.learn(S, 'dave', 'task', 'd1'); // the sweep reaches cA, whose tombstone would have ended at 110
     expect(t.closed(S, 'cA')).toBe(false);
     expect(t.tombstones).toBe(1);
+  });
+});
+
+describe('TaskOwners tombstones under a flood', () => {
+  it("a client churning its own contexts pushes out only its own tombstones, never another client's", () => {
+    let now = 0;
+    const t = new TaskOwners({ now: () => now, ttlMs: 1000, maxTombstones: 100, maxPerOwner: 10 });
+    t.learn(S, 'alice', 'context', 'c-alice');
+    now = 2000; // alice idle: her context expires
+    t.learn(S, 'mallory', 'task', 'warm'); // the sweep makes her tombstone
+    expect(t.closed(S, 'c-alice')).toBe(true);
+    for (let i = 0; i < 1000; i++) {
+      now += 1;
+      expect(t.learn(S, 'mallory', 'context', `mc${i}`)).toBe('recorded'); // beyond her 10, her oldest become tombstones
+    }
+    expect(t.tombstones).toBe(100);
+    expect(t.closed(S, 'c-alice')).toBe(true);
+    expect(ownerCheck(t, S, 'bob', facts({ contextId: 'c-alice' }))?.error).toBe('TASK_NOT_FOUND');
+    // After a restart, whose tombstone is whose is kept: the fairness holds on.
+    const r = new TaskOwners({ now: () => now, ttlMs: 1000, maxTombstones: 100, maxPerOwner: 10 });
+    r.restore(t.records());
+    for (let i = 0; i < 50; i++) r.learn(S, 'mallory', 'context', `mx${i}`);
+    expect(r.closed(S, 'c-alice')).toBe(true);
   });
 });
 

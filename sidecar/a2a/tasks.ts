@@ -60,7 +60,7 @@ export interface TaskOwnerMetrics {
 export type OwnerRecord =
   | { op: 'set'; s: string; o: string; k: IdKind; id: string; e: number }
   | { op: 'drop'; s: string; k: IdKind; id: string }
-  | { op: 'tomb'; s: string; id: string; until: number };
+  | { op: 'tomb'; s: string; id: string; until: number; o?: string };
 
 export interface TaskOwnersOptions extends Partial<TaskOwnerBounds> {
   now?: () => number;
@@ -99,12 +99,24 @@ interface OwnerGroup {
   touched: number;
 }
 
-/** A context id refused for everyone until `until`; listed oldest first. */
+/** A context id refused for everyone until `until`; listed oldest first, in the table's list and its former owner's. */
 interface Tomb {
   key: string;
   until: number;
+  holder: TombHolder;
   prev: Tomb | null;
   next: Tomb | null;
+  hprev: Tomb | null;
+  hnext: Tomb | null;
+}
+
+/** The tombstones of one former owner (per source), oldest first: when too many, the one holding most loses its oldest. */
+interface TombHolder {
+  key: string;
+  owner: string;
+  count: number;
+  head: Tomb | null;
+  tail: Tomb | null;
 }
 
 export type Learned = 'recorded' | 'known' | 'foreign' | 'full';
@@ -136,6 +148,10 @@ export class TaskOwners {
   private readonly tombs = new Map<string, Tomb>();
   private tombHead: Tomb | null = null;
   private tombTail: Tomb | null = null;
+  private readonly tombHolders = new Map<string, TombHolder>();
+  /** Holders by their count of tombstones (the fullest found at once, whatever their number). */
+  private readonly holdersByCount = new Map<number, Set<TombHolder>>();
+  private maxHeld = 0;
   private b: TaskOwnerBounds;
   private readonly now: () => number;
   readonly metrics: TaskOwnerMetrics | undefined;
@@ -161,7 +177,7 @@ export class TaskOwners {
     if (rateChanged) for (const g of this.groups.values()) g.bucket = new TokenBucket(this.b.rate, now);
     for (const g of this.groups.values()) while (g.count > this.b.maxPerOwner) this.evictOldest(g, 'owner_bound');
     while (this.map.size > this.b.maxEntries) this.evictOldest(this.largest()!, 'table_full');
-    while (this.tombs.size > this.b.maxTombstones) this.dropTomb(this.tombHead!);
+    while (this.tombs.size > this.b.maxTombstones) this.dropTomb(this.fullestHolder().head!);
   }
 
   get size(): number {
@@ -243,14 +259,14 @@ export class TaskOwners {
         if (e) this.drop(e);
         // An expired context is a tombstone, as the sweep makes it.
         const until = r.op === 'tomb' ? r.until : r.op === 'set' && r.k === 'context' ? r.e + this.b.contextTombstoneMs : 0;
-        if (until > now) this.tomb(k, until, false);
+        if (until > now) this.tomb(k, until, r.op === 'tomb' ? (r.o ?? '') : r.op === 'set' ? r.o : '', false);
         continue;
       }
       if (e && e.group.owner !== r.o) continue; // the first owner stays, as when it was learnt
       const g = e?.group ?? this.group(r.s, r.o, now) ?? (this.dropEmptyGroups() ? this.group(r.s, r.o, now) : null);
       if (!g) {
         // No place for its owner (a lower maxOwners): a context nobody owns must not be open to anyone.
-        if (r.k === 'context') this.tomb(k, r.e + this.b.contextTombstoneMs, false);
+        if (r.k === 'context') this.tomb(k, r.e + this.b.contextTombstoneMs, r.o, false);
         continue;
       }
       if (e) this.drop(e);
@@ -275,7 +291,8 @@ export class TaskOwners {
   records(): OwnerRecord[] {
     const out: OwnerRecord[] = [];
     const now = this.now();
-    for (let t = this.tombHead; t; t = t.next) if (t.until > now && !this.map.has(t.key)) out.push({ op: 'tomb', ...contextOfKey(t.key), until: t.until });
+    for (let t = this.tombHead; t; t = t.next)
+      if (t.until > now && !this.map.has(t.key)) out.push({ op: 'tomb', ...contextOfKey(t.key), until: t.until, o: t.holder.owner });
     for (let e = this.head; e; e = e.next) out.push({ op: 'set', s: e.group.source, o: e.group.owner, k: e.kind, id: idOfKey(e), e: e.expires });
     return out;
   }
@@ -362,7 +379,7 @@ export class TaskOwners {
     const e = g.head!;
     this.drop(e);
     this.metrics?.evicted(g.source, reason);
-    if (e.kind === 'context') this.tomb(e.key, this.now() + this.b.contextTombstoneMs);
+    if (e.kind === 'context') this.tomb(e.key, this.now() + this.b.contextTombstoneMs, g.owner);
     else this.record?.({ op: 'drop', s: g.source, k: e.kind, id: idOfKey(e) });
   }
 
@@ -377,22 +394,35 @@ export class TaskOwners {
       const e = this.head;
       this.drop(e);
       // Not journaled: a replay drops it by its expiry, and makes the tombstone from it.
-      if (e.kind === 'context') this.tomb(e.key, e.expires + this.b.contextTombstoneMs, false);
+      if (e.kind === 'context') this.tomb(e.key, e.expires + this.b.contextTombstoneMs, e.group.owner, false);
     }
     while (this.tombHead && this.tombHead.until <= now) this.dropTomb(this.tombHead);
   }
 
-  private tomb(k: string, until: number, record = true): void {
+  /**
+   * Refuses context `k` for everyone until `until`, kept under its former `owner`. Beyond
+   * maxTombstones the owner holding the most loses its oldest: a flood of its own evicted contexts
+   * pushes out only its own, never another client's few.
+   */
+  private tomb(k: string, until: number, owner: string, record = true): void {
     const old = this.tombs.get(k);
     if (old) this.dropTomb(old);
     if (until <= this.now()) return; // a context that expired long before the sweep reached it: no tombstone already over
-    const t: Tomb = { key: k, until, prev: this.tombTail, next: null };
+    const source = contextOfKey(k).s;
+    const hk = ownerKey(source, owner);
+    let h = this.tombHolders.get(hk);
+    if (!h) this.tombHolders.set(hk, (h = { key: hk, owner, count: 0, head: null, tail: null }));
+    const t: Tomb = { key: k, until, holder: h, prev: this.tombTail, next: null, hprev: h.tail, hnext: null };
     if (this.tombTail) this.tombTail.next = t;
     else this.tombHead = t;
     this.tombTail = t;
+    if (h.tail) h.tail.hnext = t;
+    else h.head = t;
+    h.tail = t;
+    this.recount(h, h.count + 1);
     this.tombs.set(k, t);
-    while (this.tombs.size > this.b.maxTombstones) this.dropTomb(this.tombHead!);
-    if (record) this.record?.({ op: 'tomb', ...contextOfKey(k), until });
+    while (this.tombs.size > this.b.maxTombstones) this.dropTomb(this.fullestHolder().head!);
+    if (record) this.record?.({ op: 'tomb', ...contextOfKey(k), until, o: owner });
   }
 
   private dropTomb(t: Tomb): void {
@@ -401,6 +431,32 @@ export class TaskOwners {
     else this.tombHead = t.next;
     if (t.next) t.next.prev = t.prev;
     else this.tombTail = t.prev;
+    const h = t.holder;
+    if (t.hprev) t.hprev.hnext = t.hnext;
+    else h.head = t.hnext;
+    if (t.hnext) t.hnext.hprev = t.hprev;
+    else h.tail = t.hprev;
+    this.recount(h, h.count - 1);
+    if (h.count === 0) this.tombHolders.delete(h.key);
+  }
+
+  /** Moves a holder to its new count's set (counts move by one, so the highest is found by stepping down). */
+  private recount(h: TombHolder, to: number): void {
+    const from = this.holdersByCount.get(h.count);
+    from?.delete(h);
+    if (from?.size === 0) this.holdersByCount.delete(h.count);
+    h.count = to;
+    if (to === 0) return;
+    let set = this.holdersByCount.get(to);
+    if (!set) this.holdersByCount.set(to, (set = new Set()));
+    set.add(h);
+    if (to > this.maxHeld) this.maxHeld = to;
+  }
+
+  /** The holder of the most tombstones (ties: the first to reach that count). Only called with tombstones held. */
+  private fullestHolder(): TombHolder {
+    while (!this.holdersByCount.has(this.maxHeld)) this.maxHeld--;
+    return this.holdersByCount.get(this.maxHeld)!.values().next().value!;
   }
 
   private drop(e: Entry): void {
