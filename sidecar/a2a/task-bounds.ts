@@ -6,7 +6,7 @@ import type { BucketBudget } from '../../lib/token-bucket.js';
 
 /**
  * The owner table's bounds (`a2a.tasks` in the configuration: api/config.ts, docs/configuration.md).
- * A client holding fewer than maxEntries / maxOwners ids (50 by default) never loses one to
+ * A client holding fewer than maxEntries / (maxOwners × A2A sources) ids (50 by default, one source) never loses one to
  * another client's traffic, however many identities that traffic makes up.
  */
 export interface TaskOwnerBounds {

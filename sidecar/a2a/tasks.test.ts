@@ -223,7 +223,7 @@ describe('TaskOwners under a flood (one client, or identities it makes up)', () 
     expect(admit(t, S, 'bob')).toBeNull();
     expect(admit(t, S, 'carol')).toEqual({
       reason: 'owners',
-      message: expect.stringMatching(/too many clients hold A2A tasks on this sidecar \(a2a\.tasks\.maxOwners: 2\)/),
+      message: expect.stringMatching(/too many clients hold A2A tasks on this source \(a2a\.tasks\.maxOwners: 2\)/),
     });
     // An answer for a client with no place is cut (its id is never given out).
     expect(t.learn(S, 'carol', 'task', 'c1')).toBe('full');
@@ -429,6 +429,22 @@ describe('TaskOwners records: stale tombstones', () => {
     t.learn(S, 'dave', 'task', 'd1'); // the sweep reaches cA, whose tombstone would have ended at 110
     expect(t.closed(S, 'cA')).toBe(false);
     expect(t.tombstones).toBe(1);
+  });
+});
+
+describe('TaskOwners maxOwners', () => {
+  it('is per source: made-up clients filling one source leave the places of another alone', () => {
+    let now = 0;
+    const t = new TaskOwners({ now: () => now, maxOwners: 50 });
+    for (let i = 0; i < 50; i++) {
+      expect(admit(t, 'other-source', `fake${i}`)).toBeNull();
+      t.learn('other-source', `fake${i}`, 'task', `f${i}`);
+    }
+    now += 3600_000;
+    expect(admit(t, 'other-source', 'newcomer')?.reason).toBe('owners');
+    expect(admit(t, S, 'alice')).toBeNull();
+    expect(t.learn(S, 'alice', 'task', 'a1')).toBe('recorded');
+    expect(t.owners).toBe(51);
   });
 });
 

@@ -145,6 +145,8 @@ export class TaskOwners {
   private head: Entry | null = null;
   private tail: Entry | null = null;
   private readonly groups = new Map<string, OwnerGroup>();
+  /** Owner groups per source (maxOwners bounds each source's). */
+  private readonly ownersPerSource = new Map<string, number>();
   private readonly tombs = new Map<string, Tomb>();
   private tombHead: Tomb | null = null;
   private tombTail: Tomb | null = null;
@@ -279,7 +281,7 @@ export class TaskOwners {
   /** Forgets every owner group holding no id; whether any was. */
   private dropEmptyGroups(): boolean {
     const before = this.groups.size;
-    for (const [k, g] of this.groups) if (g.count === 0) this.groups.delete(k);
+    for (const g of this.groups.values()) if (g.count === 0) this.forgetGroup(g);
     return this.groups.size < before;
   }
 
@@ -355,17 +357,27 @@ export class TaskOwners {
     const gk = ownerKey(source, owner);
     const found = this.groups.get(gk);
     if (found) return found;
-    if (this.groups.size >= this.b.maxOwners) {
+    // maxOwners is per source: a flood of made-up clients on one source never takes another's places.
+    const full = () => (this.ownersPerSource.get(source) ?? 0) >= this.b.maxOwners;
+    if (full()) {
       this.sweep();
-      for (const [k, g] of this.groups) {
-        if (this.groups.size < this.b.maxOwners) break;
-        if (g.count === 0 && now - g.touched >= EMPTY_GROUP_GRACE_MS) this.groups.delete(k);
+      for (const g of this.groups.values()) {
+        if (!full()) break;
+        if (g.source === source && g.count === 0 && now - g.touched >= EMPTY_GROUP_GRACE_MS) this.forgetGroup(g);
       }
-      if (this.groups.size >= this.b.maxOwners) return null;
+      if (full()) return null;
     }
     const g: OwnerGroup = { source, owner, head: null, tail: null, count: 0, bucket: new TokenBucket(this.b.rate, now), touched: now };
     this.groups.set(gk, g);
+    this.ownersPerSource.set(source, (this.ownersPerSource.get(source) ?? 0) + 1);
     return g;
+  }
+
+  private forgetGroup(g: OwnerGroup): void {
+    this.groups.delete(ownerKey(g.source, g.owner));
+    const n = (this.ownersPerSource.get(g.source) ?? 1) - 1;
+    if (n === 0) this.ownersPerSource.delete(g.source);
+    else this.ownersPerSource.set(g.source, n);
   }
 
   /** The group holding the most ids (ties: the first made). At most maxOwners groups to compare. */
@@ -554,7 +566,7 @@ export function admit(table: TaskOwners, source: string, owner: string, facts?: 
       }
     : {
         reason: 'owners',
-        message: `too many clients hold A2A tasks on this sidecar (a2a.tasks.maxOwners: ${b.maxOwners}); retry later`,
+        message: `too many clients hold A2A tasks on this source (a2a.tasks.maxOwners: ${b.maxOwners}); retry later`,
       };
 }
 
