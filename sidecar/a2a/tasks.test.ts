@@ -390,45 +390,67 @@ describe('TaskOwners.restore within lower bounds', () => {
 });
 
 describe('TaskOwners records: stale tombstones', () => {
-  /** alice's context cA expires; its tombstone (until 110) waits behind carol's longer one (150); at 120 bob starts cA. */
-  function staleTombBehindLive() {
+  /**
+   * A tombstone made after a longer one, ending first: alice's context cA (ttl lowered to 10)
+   * waits unswept behind her long-lived task until 1000, while carol's c1, evicted at 50, gets a
+   * tombstone until 50 + tombMs. At 1000 the sweep reaches cA: its tombstone ends at 11 + tombMs.
+   */
+  function staleBehindLonger(tombMs: number) {
     let now = 0;
-    const t = new TaskOwners({ now: () => now, ttlMs: 10, contextTombstoneMs: 100 });
-    t.learn(S, 'alice', 'context', 'cA'); // expires at 10
-    t.learn(S, 'carol', 'context', 'c1');
-    t.learn(S, 'carol', 'context', 'c2');
+    const t = new TaskOwners({ now: () => now, ttlMs: 1000, contextTombstoneMs: tombMs, maxPerOwner: 2 });
+    t.learn(S, 'alice', 'task', 'a-long'); // expires at 1000
+    t.configure({ ttlMs: 10 });
+    now = 1;
+    t.learn(S, 'alice', 'context', 'cA'); // expires at 11, behind a-long
     now = 50;
-    t.configure({ maxPerOwner: 1 }); // evicts carol's c1: tombstone until 150
-    now = 60;
-    t.learn(S, 'dave', 'task', 'd1'); // the sweep: cA's tombstone until 110, behind c1's
-    now = 120;
-    expect(t.closed(S, 'cA')).toBe(false);
-    expect(t.learn(S, 'bob', 'context', 'cA')).toBe('recorded');
-    return { t, now };
+    for (const c of ['c1', 'c2', 'c3']) t.learn(S, 'carol', 'context', c); // c1 evicted: tombstone until 50 + tombMs
+    now = 1000;
+    t.learn(S, 'dave', 'task', 'd1'); // the sweep reaches cA
+    return { t, at: (n: number) => (now = n), options: { now: () => now, ttlMs: 10, contextTombstoneMs: tombMs } };
   }
 
   it("a compaction's replay keeps an id started after its context's tombstone expired (no stale tombstone drops it)", () => {
-    const { t, now } = staleTombBehindLive();
-    const r = new TaskOwners({ now: () => now, ttlMs: 10, contextTombstoneMs: 100 });
+    const { t, at, options } = staleBehindLonger(2000); // cA's tombstone until 2011, behind c1's 2050
+    at(2020);
+    expect(t.closed(S, 'cA')).toBe(false);
+    expect(t.learn(S, 'bob', 'context', 'cA')).toBe('recorded');
+    const r = new TaskOwners(options);
     r.restore(t.records());
     expect(r.ownerOf(S, 'context', 'cA')).toBe('bob');
     expect(ownerCheck(r, S, 'mallory', facts({ contextId: 'cA' }))?.error).toBe('TASK_NOT_FOUND');
     expect(r.closed(S, 'c1')).toBe(true);
-    expect(t.records().filter((x) => x.op === 'tomb')).toEqual([{ op: 'tomb', s: S, id: 'c1', until: 150, o: 'carol' }]);
+    expect(t.records().filter((x) => x.op === 'tomb' && x.id === 'cA')).toEqual([]);
   });
 
   it('a sweep reaching a context long expired makes no tombstone already over', () => {
-    let now = 0;
-    const t = new TaskOwners({ now: () => now, ttlMs: 10, contextTombstoneMs: 100 });
-    t.learn(S, 'alice', 'context', 'cA'); // expires at 10
-    t.learn(S, 'carol', 'context', 'c1');
-    t.learn(S, 'carol', 'context', 'c2');
-    now = 50;
-    t.configure({ maxPerOwner: 1 }); // c1's tombstone until 150
-    now = 120;
-    t.learn(S, 'dave', 'task', 'd1'); // the sweep reaches cA, whose tombstone would have ended at 110
+    const { t } = staleBehindLonger(960); // cA's would end at 971, before now (1000); c1's at 1010
     expect(t.closed(S, 'cA')).toBe(false);
-    expect(t.tombstones).toBe(1);
+    expect(t.closed(S, 'c1')).toBe(true);
+    expect(t.tombstones).toBe(3); // c1, and c2 and c3 swept at 1000 (until 1020)
+  });
+});
+
+describe('TaskOwners.configure (a reload)', () => {
+  it("a new rate keeps what each client has left: a reload does not refill a flooder's bucket", () => {
+    const now = 0;
+    const t = new TaskOwners({ now: () => now, rate: { perMinute: 1, burst: 2 } });
+    expect(admit(t, S, 'mallory')).toBeNull();
+    expect(admit(t, S, 'mallory')).toBeNull();
+    expect(admit(t, S, 'mallory')?.reason).toBe('rate');
+    t.configure({ rate: { perMinute: 2, burst: 5 } });
+    expect(admit(t, S, 'mallory')?.reason).toBe('rate');
+    expect(admit(t, S, 'alice')).toBeNull(); // a new client: a full bucket of the new rate
+  });
+
+  it('drops expired ids before evicting down to lower bounds: they are not counted as evictions', () => {
+    let now = 0;
+    const evicted: string[] = [];
+    const t = new TaskOwners({ now: () => now, ttlMs: 100, metrics: { refused: () => {}, evicted: (_s, r) => evicted.push(r), entries: () => {} } });
+    for (let i = 0; i < 4; i++) t.learn(S, 'alice', 'task', `old${i}`);
+    now = 200;
+    t.configure({ maxPerOwner: 2 });
+    expect(evicted).toEqual([]);
+    expect(t.size).toBe(0);
   });
 });
 

@@ -176,7 +176,10 @@ export class TaskOwners {
     const rateChanged = bounds.rate && (bounds.rate.perMinute !== this.b.rate.perMinute || bounds.rate.burst !== this.b.rate.burst);
     this.b = { ...this.b, ...bounds };
     const now = this.now();
-    if (rateChanged) for (const g of this.groups.values()) g.bucket = new TokenBucket(this.b.rate, now);
+    // A new rate keeps what each client has left (capped at the new burst): a reload must not refill a flooder's bucket.
+    if (rateChanged) for (const g of this.groups.values()) g.bucket = new TokenBucket(this.b.rate, now, g.bucket.available(now));
+    // Expired ids go first (as expiries, tombstones included), so a lower bound evicts only live ones it must.
+    this.sweep();
     for (const g of this.groups.values()) while (g.count > this.b.maxPerOwner) this.evictOldest(g, 'owner_bound');
     while (this.map.size > this.b.maxEntries) this.evictOldest(this.largest()!, 'table_full');
     while (this.tombs.size > this.b.maxTombstones) this.dropTomb(this.fullestHolder().head!);
