@@ -642,7 +642,12 @@ describe('scanAnswer: SSE answers', () => {
         pipeline(
           Readable.from([Buffer.from(sse ? `data: ${body}\n\n` : body)]),
           scanAnswer(t, S, 'alice', { binding: 'jsonrpc', sse, maxEventBytes: 16 << 20 }),
-          new Writable({ write: (c: Buffer, _e, d) => (out.push(c), d()) }),
+          new Writable({
+            write(c: Buffer, _e, d) {
+              out.push(c);
+              d();
+            },
+          }),
         ),
       ).rejects.toBeInstanceOf(IdTooLongError);
       expect(Buffer.concat(out).includes(big)).toBe(false);

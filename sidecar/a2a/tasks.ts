@@ -261,10 +261,7 @@ export class TaskOwners {
       const k = key(r.s, r.op === 'tomb' ? 'context' : r.k, r.id);
       const e = this.map.get(k);
       if (r.op !== 'set' || r.e <= now) {
-        if (e) this.drop(e);
-        // An expired context is a tombstone, as the sweep makes it.
-        const until = r.op === 'tomb' ? r.until : r.op === 'set' && r.k === 'context' ? r.e + this.b.contextTombstoneMs : 0;
-        if (until > now) this.tomb(k, until, r.op === 'tomb' ? (r.o ?? '') : r.op === 'set' ? r.o : '', false);
+        this.replayGone(k, e, r);
         continue;
       }
       if (e && e.group.owner !== r.o) continue; // the first owner stays, as when it was learnt
@@ -279,6 +276,13 @@ export class TaskOwners {
     }
     // Owners whose ids were all dropped in the replay hold no place (nobody is waiting for an answer yet).
     this.dropEmptyGroups();
+  }
+
+  /** A replayed record saying an id is gone (dropped, a tombstone, expired): an expired context is a tombstone, as the sweep makes it. */
+  private replayGone(k: string, e: Entry | undefined, r: OwnerRecord): void {
+    if (e) this.drop(e);
+    if (r.op === 'tomb') this.tomb(k, r.until, r.o ?? '', false);
+    else if (r.op === 'set' && r.k === 'context') this.tomb(k, r.e + this.b.contextTombstoneMs, r.o, false);
   }
 
   /** Forgets every owner group holding no id; whether any was. */
@@ -426,7 +430,10 @@ export class TaskOwners {
     const source = contextOfKey(k).s;
     const hk = ownerKey(source, owner);
     let h = this.tombHolders.get(hk);
-    if (!h) this.tombHolders.set(hk, (h = { key: hk, owner, count: 0, head: null, tail: null }));
+    if (!h) {
+      h = { key: hk, owner, count: 0, head: null, tail: null };
+      this.tombHolders.set(hk, h);
+    }
     const t: Tomb = { key: k, until, holder: h, prev: this.tombTail, next: null, hprev: h.tail, hnext: null };
     if (this.tombTail) this.tombTail.next = t;
     else this.tombHead = t;
@@ -463,7 +470,10 @@ export class TaskOwners {
     h.count = to;
     if (to === 0) return;
     let set = this.holdersByCount.get(to);
-    if (!set) this.holdersByCount.set(to, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.holdersByCount.set(to, set);
+    }
     set.add(h);
     if (to > this.maxHeld) this.maxHeld = to;
   }
