@@ -268,7 +268,7 @@ export class TaskOwners {
       const g = e?.group ?? this.group(r.s, r.o, now) ?? (this.dropEmptyGroups() ? this.group(r.s, r.o, now) : null);
       if (!g) {
         // No place for its owner (a lower maxOwners): a context nobody owns must not be open to anyone.
-        if (r.k === 'context') this.tomb(k, r.e + this.b.contextTombstoneMs, r.o, false);
+        if (r.k === 'context') this.tomb(k, r.e + this.b.contextTombstoneMs, r.s, r.o, false);
         continue;
       }
       if (e) this.drop(e);
@@ -281,8 +281,8 @@ export class TaskOwners {
   /** A replayed record saying an id is gone (dropped, a tombstone, expired): an expired context is a tombstone, as the sweep makes it. */
   private replayGone(k: string, e: Entry | undefined, r: OwnerRecord): void {
     if (e) this.drop(e);
-    if (r.op === 'tomb') this.tomb(k, r.until, r.o ?? '', false);
-    else if (r.op === 'set' && r.k === 'context') this.tomb(k, r.e + this.b.contextTombstoneMs, r.o, false);
+    if (r.op === 'tomb') this.tomb(k, r.until, r.s, r.o ?? '', false);
+    else if (r.op === 'set' && r.k === 'context') this.tomb(k, r.e + this.b.contextTombstoneMs, r.s, r.o, false);
   }
 
   /** Forgets every owner group holding no id; whether any was. */
@@ -398,7 +398,7 @@ export class TaskOwners {
     const e = g.head!;
     this.drop(e);
     this.metrics?.evicted(g.source, reason);
-    if (e.kind === 'context') this.tomb(e.key, this.now() + this.b.contextTombstoneMs, g.owner);
+    if (e.kind === 'context') this.tomb(e.key, this.now() + this.b.contextTombstoneMs, g.source, g.owner);
     else this.record?.({ op: 'drop', s: g.source, k: e.kind, id: idOfKey(e) });
   }
 
@@ -413,7 +413,7 @@ export class TaskOwners {
       const e = this.head;
       this.drop(e);
       // Not journaled: a replay drops it by its expiry, and makes the tombstone from it.
-      if (e.kind === 'context') this.tomb(e.key, e.expires + this.b.contextTombstoneMs, e.group.owner, false);
+      if (e.kind === 'context') this.tomb(e.key, e.expires + this.b.contextTombstoneMs, e.group.source, e.group.owner, false);
     }
     while (this.tombHead && this.tombHead.until <= now) this.dropTomb(this.tombHead);
   }
@@ -423,11 +423,10 @@ export class TaskOwners {
    * maxTombstones the owner holding the most loses its oldest: a flood of its own evicted contexts
    * pushes out only its own, never another client's few.
    */
-  private tomb(k: string, until: number, owner: string, record = true): void {
+  private tomb(k: string, until: number, source: string, owner: string, record = true): void {
     const old = this.tombs.get(k);
     if (old) this.dropTomb(old);
     if (until <= this.now()) return; // a context that expired long before the sweep reached it: no tombstone already over
-    const source = contextOfKey(k).s;
     const hk = ownerKey(source, owner);
     let h = this.tombHolders.get(hk);
     if (!h) {
@@ -465,11 +464,17 @@ export class TaskOwners {
   /** Moves a holder to its new count's set (counts move by one, so the highest is found by stepping down). */
   private recount(h: TombHolder, to: number): void {
     const from = this.holdersByCount.get(h.count);
-    from?.delete(h);
-    if (from?.size === 0) this.holdersByCount.delete(h.count);
+    let set = to === 0 ? undefined : this.holdersByCount.get(to);
+    if (from?.size === 1) {
+      this.holdersByCount.delete(h.count);
+      // Alone at its count (a flood's holder, at every tombstone): its set moves along, no new one made.
+      if (to !== 0 && !set) {
+        this.holdersByCount.set(to, from);
+        set = from;
+      } else from.clear();
+    } else from?.delete(h);
     h.count = to;
     if (to === 0) return;
-    let set = this.holdersByCount.get(to);
     if (!set) {
       set = new Set();
       this.holdersByCount.set(to, set);
