@@ -491,6 +491,27 @@ describe('TaskOwners tombstones under a flood', () => {
     for (let i = 0; i < 50; i++) r.learn(S, 'mallory', 'context', `mx${i}`);
     expect(r.closed(S, 'c-alice')).toBe(true);
   });
+
+  it('beyond maxTombstones the holder of the most loses its oldest; counts follow expiries', () => {
+    let now = 0;
+    const t = new TaskOwners({ now: () => now, ttlMs: 10, contextTombstoneMs: 1000, maxTombstones: 5, maxPerOwner: 1 });
+    // maxPerOwner 1: each context learnt makes the owner's previous one a tombstone.
+    const learn = (owner: string, ...ids: string[]) => {
+      for (const id of ids) expect(t.learn(S, owner, 'context', id)).toBe('recorded');
+    };
+    const closed = (...ids: string[]) => ids.map((id) => t.closed(S, id));
+    learn('bob', 'b1', 'b2', 'b3');
+    learn('mallory', 'm1', 'm2', 'm3', 'm4');
+    expect(t.tombstones).toBe(5);
+    learn('carol', 'c1', 'c2'); // mallory holds most (3): her oldest goes
+    expect(closed('b1', 'b2', 'm1', 'm2', 'm3', 'c1')).toEqual([true, true, false, true, true, true]);
+    now = 1001; // those tombstones (until 1000) end; the live contexts (expired at 10) become tombstones until 1010
+    t.learn(S, 'dave', 'task', 'd1');
+    expect(t.tombstones).toBe(3);
+    learn('mallory', 'm5', 'm6', 'm7'); // mallory: m4, m5, m6
+    learn('bob', 'b4', 'b5'); // bob: b3, b4: six in all, mallory holds most
+    expect(closed('m4', 'm5', 'm6', 'b3', 'b4', 'c2')).toEqual([false, true, true, true, true, true]);
+  });
 });
 
 describe('scanAnswer: JSON answers', () => {
