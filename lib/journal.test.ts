@@ -317,3 +317,63 @@ test('compaction writes and fsyncs the new file, renames it, and fsyncs the dire
   expect(again.records).toEqual([{ only: true }, { n: 2 }]);
   await again.journal.close();
 });
+
+describe('compaction under a steady stream of appends (an append queued during every fsync)', () => {
+  /** Appends 200 records, each issued while the previous batch's fsync runs (a slow disk under steady traffic). */
+  async function steady(compactWhileQueued: boolean) {
+    let rewrites = 0;
+    const queuedSeen: number[] = [];
+    let journal: Journal | null = null;
+    let left = 200;
+    const pending: Promise<void>[] = [];
+    const io: JournalIo = {
+      ...nodeJournalIo,
+      async openAppend(f) {
+        const h = await nodeJournalIo.openAppend(f);
+        return {
+          ...h,
+          async sync() {
+            await h.sync();
+            if (journal && left > 0) pending.push(journal.append({ n: left-- }));
+          },
+        };
+      },
+      async writeSynced(f, d) {
+        if (f.endsWith('.tmp')) rewrites++;
+        return nodeJournalIo.writeSynced(f, d);
+      },
+    };
+    const opened = await Journal.open(file, {
+      io,
+      compactWhileQueued,
+      compact: (bytes, queued) => {
+        if (bytes < 2000) return null;
+        queuedSeen.push(queued);
+        return [{ live: 1 }];
+      },
+    });
+    journal = opened.journal;
+    await journal.append({ n: 'first' });
+    while (left > 0 || pending.length > 0) await Promise.all(pending.splice(0));
+    await journal.close();
+    const again = await Journal.open(file);
+    await again.journal.close();
+    return { rewrites, queuedSeen, records: again.records, size: statSync(file).size };
+  }
+
+  test('compactWhileQueued: compacted all the same, and the appends queued behind it follow the snapshot', async () => {
+    const r = await steady(true);
+    expect(r.rewrites).toBeGreaterThanOrEqual(3);
+    expect(r.queuedSeen.every((q) => q === 1)).toBe(true);
+    expect(r.size).toBeLessThan(4000);
+    expect(r.records[0]).toEqual({ live: 1 });
+    expect(r.records.at(-1)).toEqual({ n: 1 }); // the last append, after the last snapshot
+  });
+
+  test('without it (the approvals): never compacted while an append is queued, only once the stream stops', async () => {
+    const r = await steady(false);
+    expect(r.queuedSeen).toEqual([0]);
+    expect(r.rewrites).toBe(1);
+    expect(r.records).toEqual([{ live: 1 }]);
+  });
+});

@@ -15,7 +15,8 @@
 // format line (the unreleased format 1) is refused with a message saying so.
 // Compaction: rewrite(records) writes them to `<file>.tmp`, fsyncs it, renames it over the file
 // and fsyncs the directory; `compact` lets the owner ask for one after a group of appends when no
-// other append is queued (so the owner's live set is what is on disk), before that group resolves.
+// other append is queued (so the owner's live set is what is on disk), before that group resolves;
+// an owner of idempotent records may ask for one with appends queued too (compactWhileQueued).
 // A failed append is cut off again (truncate to the last good length) so later records never follow
 // half a record; if even that fails, the journal refuses every later write (fail closed).
 // Files are created 0600 in a directory of mode 0700 that this process owns (others could
@@ -249,8 +250,19 @@ export interface JournalOptions {
   io?: JournalIo;
   /** A torn last record was cut off. */
   onTornTail?: (t: { file: string; offset: number; bytes: number; why: string }) => void;
-  /** Asked after each group of appends with the file's size: the records to compact to, or null. */
-  compact?: (fileBytes: number) => unknown[] | null;
+  /**
+   * Asked after each group of appends with the file's size and how many appends are queued behind
+   * it (0 unless compactWhileQueued): the records to compact to, or null.
+   */
+  compact?: (fileBytes: number, queued: number) => unknown[] | null;
+  /**
+   * Compact even while appends are queued (they follow the rewrite). Only for an owner whose
+   * snapshot already holds the queued records' effects and whose records give the same state when
+   * replayed again after it (idempotent), and which accepts that a record not yet acknowledged may
+   * be durable in the snapshot. Without it, a steady stream of appends (one queued during every
+   * fsync) never lets a compaction run.
+   */
+  compactWhileQueued?: boolean;
   /** Something set right at open (a mode), or a compaction that failed (the old file stays valid). */
   onWarning?: (message: string) => void;
 }
@@ -277,6 +289,7 @@ export class Journal {
     private bytes: number,
     private readonly compact: JournalOptions['compact'],
     private readonly warn: JournalOptions['onWarning'],
+    private readonly compactWhileQueued = false,
   ) {}
 
   /** A compaction failed: the next is not tried before the file reaches this size. */
@@ -312,7 +325,7 @@ export class Journal {
       await handle.sync();
     }
     const size = fresh ? JOURNAL_MAGIC.length : parsed.goodLength;
-    return { journal: new Journal(file, io, handle, size, o.compact, o.onWarning), records: parsed.records };
+    return { journal: new Journal(file, io, handle, size, o.compact, o.onWarning, o.compactWhileQueued), records: parsed.records };
   }
 
   /** Why the journal refuses every write (it could not be repaired or made durable), or null. */
@@ -369,11 +382,12 @@ export class Journal {
         const batch = this.ops.splice(0, n) as Extract<Op, { kind: 'append' }>[];
         await this.settle(batch, async () => {
           await this.doAppend(encodeBatch(batch.map((b) => b.data)));
-          // Compacted before the batch's callers resume, and only when nothing else is queued: then
-          // everything the owner has issued is written, so its live records are exactly the durable ones.
-          // After a failed one (a full disk, say), not at every batch: each costs up to the whole file
-          // in writes on the callers' path.
-          const live = this.ops.length === 0 && this.compact && this.bytes >= this.compactAfter ? this.compact(this.bytes) : null;
+          // Compacted before the batch's callers resume, and (unless compactWhileQueued) only when
+          // nothing else is queued: then everything the owner has issued is written, so its live
+          // records are exactly the durable ones. After a failed one (a full disk, say), not at every
+          // batch: each costs up to the whole file in writes on the callers' path.
+          const queued = this.ops.length;
+          const live = (queued === 0 || this.compactWhileQueued) && this.compact && this.bytes >= this.compactAfter ? this.compact(this.bytes, queued) : null;
           if (live)
             await this.doRewrite(live).catch((err: unknown) => {
               // The old file is still valid (unless the journal is now broken, which refuses what follows).

@@ -15,12 +15,14 @@ export class TokenBucket {
   private notBefore = -Infinity;
   private readonly perMs: number;
 
+  /** `tokens`: what is left at `now` (a new budget for a bucket in use: capped at the new burst); default full. */
   constructor(
     readonly budget: BucketBudget,
     now: number,
+    tokens = budget.burst,
   ) {
     if (!(budget.perMinute > 0) || !(budget.burst >= 1)) throw new Error(`invalid rate budget ${JSON.stringify(budget)}`);
-    this.tokens = budget.burst;
+    this.tokens = Math.min(budget.burst, Math.max(0, tokens));
     this.at = now;
     this.perMs = budget.perMinute / 60_000;
   }

@@ -216,7 +216,6 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const upstream = createUpstreamClient(pools, tokens);
   // The A2A task owner table outlives reloads (each applies its a2a.tasks bounds); with --state-dir, restarts too.
   const taskOwners = new TaskOwners({ metrics: taskOwnerMetrics(metrics.registry), ...(o.taskStore ? { record: o.taskStore.write } : {}) });
-  await o.taskStore?.attach(taskOwners);
   const approvals: ApprovalRuntime | null = o.approvals
     ? createApprovalRuntime({ backend: o.approvals, upstream, log, registry: metrics.registry, identity: () => current?.gates.identity ?? null })
     : null;
@@ -675,6 +674,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   });
 
   await o.provider.start(apply);
+  // After the first config: the journal is replayed within its a2a.tasks bounds, not the defaults (before any listener).
+  await o.taskStore?.attach(taskOwners);
   if (approvals && current) await adoptApprovals(approvals, o.approvals!, () => current, upstream, log);
   await listen(server, o.port, o.bind);
   // The capture listeners before the admin port: /ready checks the state file against their ports.

@@ -1,12 +1,19 @@
 // `a2a.tasks` (the A2A task owner table's bounds) in the three carriers: thoughtgate.yaml, a
 // GovernancePolicy spec (validated and rendered by the operator) and the rendered ConfigMap, then
 // compiled into the sidecar's snapshot with defaults filled in.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigFileSchema, PolicyDocumentSchema } from '../api/config.js';
 import { formatIssues } from '../api/issues.js';
 import { parseRendered, renderNamespace, validatePolicy } from '../operator/render.js';
+import { createLogger } from '../lib/log.js';
 import { TASK_OWNER_DEFAULTS } from '../sidecar/a2a/task-bounds.js';
+import { openTaskOwnerStore } from '../sidecar/a2a/task-store.js';
+import { TaskOwners } from '../sidecar/a2a/tasks.js';
 import { compileSnapshot } from '../sidecar/snapshot.js';
 import { configHash } from '../policy/config/load.js';
+import { startTestSidecar } from './support/sidecar.js';
 
 const errors = (doc: unknown): string[] => {
   const r = ConfigFileSchema.safeParse(doc);
@@ -79,5 +86,34 @@ describe('config: a2a.tasks', () => {
     expect(rendered!.policies[0]!.spec).toMatchObject({ a2a: { tasks } });
     // What the sidecar in the pod reads from the ConfigMap.
     expect(PolicyDocumentSchema.parse(rendered!.policies[0]!.spec).a2a).toEqual({ tasks });
+  });
+});
+
+describe('a2a.tasks across a restart (--state-dir)', () => {
+  test('the journal is replayed within the configured bounds, not the defaults: an owner past the default maxOwners keeps its context', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tg-a2a-tasks-restart-'));
+    const lines: string[] = [];
+    const log = createLogger('debug', (l) => lines.push(l));
+    try {
+      const first = await openTaskOwnerStore(dir, { log });
+      const table = new TaskOwners({ maxOwners: 1200, record: first.write });
+      await first.attach(table);
+      // One more client than the default maxOwners (1000), each with its context.
+      for (let i = 0; i <= TASK_OWNER_DEFAULTS.maxOwners; i++) expect(table.learn('agent1', `client${i}`, 'context', `c${i}`)).toBe('recorded');
+      await first.close();
+      const tg = await startTestSidecar(
+        'sources:\n  - { name: agent1, protocol: a2a, url: "http://127.0.0.1:9/", a2a: { jsonrpc: /a2a } }\na2a:\n  tasks: { maxOwners: 1200 }\n',
+        {},
+        { taskStore: await openTaskOwnerStore(dir, { log }) },
+      );
+      await tg.close();
+      const restored = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'A2A task owners survive a restart');
+      expect(restored.map((l) => [l['ids'], l['tombstones']])).toEqual([
+        [0, 0],
+        [TASK_OWNER_DEFAULTS.maxOwners + 1, 0],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { canonicalJson } from '../../api/canonical.js';
 import { ConfigFileSchema } from '../../api/config.js';
-import { type A2aCall, describeA2a } from './a2a-operation.js';
+import { A2A_MAX_ID_BYTES, type A2aCall, describeA2a } from './a2a-operation.js';
 import { decide, type GateInputs } from './decide.js';
 import { compileRules } from './rules.js';
 import { compileVisibility } from './visibility.js';
@@ -75,6 +75,25 @@ describe('describeA2a', () => {
         text: 'héllo',
       },
     });
+  });
+
+  test('a task or context id longer than A2A_MAX_ID_BYTES is refused as invalid params', () => {
+    const long = 'x'.repeat(A2A_MAX_ID_BYTES + 1);
+    const send = (message: Record<string, unknown>) =>
+      describeA2a('billing', {
+        version: '0.3',
+        binding: 'jsonrpc',
+        method: 'message/send',
+        params: { message: { kind: 'message', messageId: 'm', role: 'user', parts: [], ...message } },
+      });
+    expect(send({ contextId: long })).toEqual({ ok: false, error: 'params', reason: `contextId is longer than ${A2A_MAX_ID_BYTES} bytes` });
+    expect(send({ taskId: long })).toMatchObject({ ok: false, error: 'params' });
+    expect(send({ referenceTaskIds: ['t', long] })).toMatchObject({ ok: false, error: 'params' });
+    expect(describeA2a('billing', { version: '0.3', binding: 'jsonrpc', method: 'tasks/get', params: { id: long } })).toMatchObject({
+      ok: false,
+      error: 'params',
+    });
+    expect(send({ contextId: 'é'.repeat(A2A_MAX_ID_BYTES / 2) }).ok).toBe(true);
   });
 
   test('url hosts in canonical form', () => {

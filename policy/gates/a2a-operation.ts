@@ -154,12 +154,31 @@ export function describeA2a(source: string, call: A2aCall, options: A2aDescribeO
   if (!row)
     return { ok: false, error: 'method', reason: `no A2A ${call.version} ${call.binding === 'jsonrpc' ? 'method' : 'route'} ${JSON.stringify(call.method)}` };
   try {
-    return { ok: true, ...describeRow(source, row, call, fromPath, options) };
+    const d = describeRow(source, row, call, fromPath, options);
+    boundIds(d.op.a2a);
+    return { ok: true, ...d };
   } catch (e) {
     if (e instanceof Refusal) return { ok: false, error: 'params', reason: e.message };
     // A hostile getter or a stack overflow: reported without internals.
     return { ok: false, error: 'params', reason: 'the call could not be read' };
   }
+}
+
+/**
+ * The longest task or context id a call may name, in UTF-8 bytes (SDK ids are 36-byte UUIDs). The
+ * task owner table keeps every id it sees for a day and journals it (sidecar/a2a/tasks.ts): a
+ * client's own `message.contextId`, echoed by the agent, must not make it hold megabytes.
+ */
+export const A2A_MAX_ID_BYTES = 1024;
+
+function boundIds(f: A2aFacts): void {
+  const named: [string, string][] = [
+    ['taskId', f.taskId],
+    ['contextId', f.contextId],
+    ...f.referenceTaskIds.map((id): [string, string] => ['referenceTaskIds', id]),
+  ];
+  for (const [what, id] of named)
+    if (id.length > A2A_MAX_ID_BYTES / 3 && Buffer.byteLength(id, 'utf8') > A2A_MAX_ID_BYTES) refuse(`${what} is longer than ${A2A_MAX_ID_BYTES} bytes`);
 }
 
 /** The facts of a call that carries nothing: every string "", every list [], no text. */

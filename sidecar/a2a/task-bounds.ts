@@ -6,7 +6,7 @@ import type { BucketBudget } from '../../lib/token-bucket.js';
 
 /**
  * The owner table's bounds (`a2a.tasks` in the configuration: api/config.ts, docs/configuration.md).
- * A client holding fewer than maxEntries / maxOwners ids (50 by default) never loses one to
+ * A client holding fewer than maxEntries / (maxOwners × A2A sources) ids (50 by default, one source) never loses one to
  * another client's traffic, however many identities that traffic makes up.
  */
 export interface TaskOwnerBounds {
@@ -20,7 +20,7 @@ export interface TaskOwnerBounds {
   ttlMs: number;
   /** How long a context id that expired or was evicted stays refused for everyone (nobody can take it over). */
   contextTombstoneMs: number;
-  /** Such context ids kept; beyond it the oldest is forgotten (and could be started anew by anyone). */
+  /** Such context ids kept; beyond it the former owner holding the most loses its oldest (which could be started anew by anyone). */
   maxTombstones: number;
   /** New tasks a client may start (Sends not continuing one of its tasks): `burst` at once, then `perMinute`. */
   rate: BucketBudget;

@@ -8,6 +8,7 @@
 // everyone (fail closed); so it only needs to read every id a strict parser would read, the same way
 // (escapes decoded, every duplicate key seen).
 
+import { A2A_MAX_ID_BYTES } from '../../policy/gates/a2a-operation.js';
 import { BACKSLASH, COLON, COMMA, LBRACE, LBRACKET, QUOTE, RBRACE, RBRACKET } from '../../lib/char-codes.js';
 
 export type IdKind = 'task' | 'context';
@@ -109,7 +110,8 @@ export class JsonIdScanner {
   constructor(
     private readonly root: readonly string[],
     private readonly onId: (kind: IdKind, id: string) => void,
-    private readonly maxIdBytes = 4096,
+    /** On the id's JSON text (escapes undecoded: up to 6 bytes a character); the caller bounds the decoded id. */
+    private readonly maxIdBytes = 6 * A2A_MAX_ID_BYTES,
   ) {
     this.maxFrames = root.length + 2;
   }

@@ -4,7 +4,7 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Registry } from 'prom-client';
-import { noFacts } from '../../policy/gates/a2a-operation.js';
+import { A2A_MAX_ID_BYTES, noFacts } from '../../policy/gates/a2a-operation.js';
 import type { A2aFacts } from '../../policy/gates/operation.js';
 import {
   a2aOwner,
@@ -18,7 +18,7 @@ import {
   taskNotFoundAnswer,
   taskOwnerMetrics,
 } from './tasks.js';
-import { idAt, JsonIdScanner } from './task-ids.js';
+import { IdTooLongError, idAt, JsonIdScanner } from './task-ids.js';
 
 const S = 'billing';
 const facts = (f: Partial<A2aFacts>): A2aFacts => ({ ...noFacts('1.0', 'jsonrpc'), ...f });
@@ -223,7 +223,7 @@ describe('TaskOwners under a flood (one client, or identities it makes up)', () 
     expect(admit(t, S, 'bob')).toBeNull();
     expect(admit(t, S, 'carol')).toEqual({
       reason: 'owners',
-      message: expect.stringMatching(/too many clients hold A2A tasks on this sidecar \(a2a\.tasks\.maxOwners: 2\)/),
+      message: expect.stringMatching(/too many clients hold A2A tasks on this source \(a2a\.tasks\.maxOwners: 2\)/),
     });
     // An answer for a client with no place is cut (its id is never given out).
     expect(t.learn(S, 'carol', 'task', 'c1')).toBe('full');
@@ -350,6 +350,167 @@ describe('idAt: where answers name ids', () => {
     [[], ['result', 'task', 'id'], null],
   ])('%j %j → %s', (root, path, kind) => {
     expect(idAt(root, path)).toBe(kind);
+  });
+});
+
+describe('TaskOwners.restore within lower bounds', () => {
+  it('a context whose owner gets no place (a lower maxOwners) becomes a tombstone: nobody may start it', () => {
+    const now = 1_000_000;
+    const live = new TaskOwners({ now: () => now, maxOwners: 3 });
+    for (const o of ['o1', 'o2', 'o3']) {
+      live.learn(S, o, 'context', `c-${o}`);
+      live.learn(S, o, 'task', `t-${o}`);
+    }
+    const restored = new TaskOwners({ now: () => now, maxOwners: 2 });
+    restored.restore(live.records());
+    expect(restored.ownerOf(S, 'context', 'c-o3')).toBeUndefined();
+    expect(restored.ownerOf(S, 'task', 't-o3')).toBeUndefined();
+    expect(restored.closed(S, 'c-o3')).toBe(true);
+    expect(ownerCheck(restored, S, 'mallory', facts({ contextId: 'c-o3' }))?.error).toBe('TASK_NOT_FOUND');
+    expect(ownerCheck(restored, S, 'o3', facts({ contextId: 'c-o3' }))?.error).toBe('TASK_NOT_FOUND');
+    expect(restored.ownerOf(S, 'context', 'c-o1')).toBe('o1');
+  });
+
+  it('owners whose ids were all dropped in the replay give their places back', () => {
+    const now = 1_000_000;
+    const recs: OwnerRecord[] = [
+      { op: 'set', s: S, o: 'x', k: 'task', id: 'x1', e: now + 1000 },
+      { op: 'drop', s: S, k: 'task', id: 'x1' },
+      { op: 'set', s: S, o: 'y', k: 'task', id: 'y1', e: now + 1000 },
+      { op: 'drop', s: S, k: 'task', id: 'y1' },
+      { op: 'set', s: S, o: 'v', k: 'context', id: 'cv', e: now + 1000 },
+      { op: 'set', s: S, o: 'w', k: 'context', id: 'cw', e: now + 1000 },
+    ];
+    const t = new TaskOwners({ now: () => now, maxOwners: 2 });
+    t.restore(recs);
+    expect(t.ownerOf(S, 'context', 'cv')).toBe('v');
+    expect(t.ownerOf(S, 'context', 'cw')).toBe('w');
+    expect(t.owners).toBe(2);
+  });
+});
+
+describe('TaskOwners records: stale tombstones', () => {
+  /**
+   * A tombstone made after a longer one, ending first: alice's context cA (ttl lowered to 10)
+   * waits unswept behind her long-lived task until 1000, while carol's c1, evicted at 50, gets a
+   * tombstone until 50 + tombMs. At 1000 the sweep reaches cA: its tombstone ends at 11 + tombMs.
+   */
+  function staleBehindLonger(tombMs: number) {
+    let now = 0;
+    const t = new TaskOwners({ now: () => now, ttlMs: 1000, contextTombstoneMs: tombMs, maxPerOwner: 2 });
+    t.learn(S, 'alice', 'task', 'a-long'); // expires at 1000
+    t.configure({ ttlMs: 10 });
+    now = 1;
+    t.learn(S, 'alice', 'context', 'cA'); // expires at 11, behind a-long
+    now = 50;
+    for (const c of ['c1', 'c2', 'c3']) t.learn(S, 'carol', 'context', c); // c1 evicted: tombstone until 50 + tombMs
+    now = 1000;
+    t.learn(S, 'dave', 'task', 'd1'); // the sweep reaches cA
+    return { t, at: (n: number) => (now = n), options: { now: () => now, ttlMs: 10, contextTombstoneMs: tombMs } };
+  }
+
+  it("a compaction's replay keeps an id started after its context's tombstone expired (no stale tombstone drops it)", () => {
+    const { t, at, options } = staleBehindLonger(2000); // cA's tombstone until 2011, behind c1's 2050
+    at(2020);
+    expect(t.closed(S, 'cA')).toBe(false);
+    expect(t.learn(S, 'bob', 'context', 'cA')).toBe('recorded');
+    const r = new TaskOwners(options);
+    r.restore(t.records());
+    expect(r.ownerOf(S, 'context', 'cA')).toBe('bob');
+    expect(ownerCheck(r, S, 'mallory', facts({ contextId: 'cA' }))?.error).toBe('TASK_NOT_FOUND');
+    expect(r.closed(S, 'c1')).toBe(true);
+    expect(t.records().filter((x) => x.op === 'tomb' && x.id === 'cA')).toEqual([]);
+  });
+
+  it('a sweep reaching a context long expired makes no tombstone already over', () => {
+    const { t } = staleBehindLonger(960); // cA's would end at 971, before now (1000); c1's at 1010
+    expect(t.closed(S, 'cA')).toBe(false);
+    expect(t.closed(S, 'c1')).toBe(true);
+    expect(t.tombstones).toBe(3); // c1, and c2 and c3 swept at 1000 (until 1020)
+  });
+});
+
+describe('TaskOwners.configure (a reload)', () => {
+  it("a new rate keeps what each client has left: a reload does not refill a flooder's bucket", () => {
+    const now = 0;
+    const t = new TaskOwners({ now: () => now, rate: { perMinute: 1, burst: 2 } });
+    expect(admit(t, S, 'mallory')).toBeNull();
+    expect(admit(t, S, 'mallory')).toBeNull();
+    expect(admit(t, S, 'mallory')?.reason).toBe('rate');
+    t.configure({ rate: { perMinute: 2, burst: 5 } });
+    expect(admit(t, S, 'mallory')?.reason).toBe('rate');
+    expect(admit(t, S, 'alice')).toBeNull(); // a new client: a full bucket of the new rate
+  });
+
+  it('drops expired ids before evicting down to lower bounds: they are not counted as evictions', () => {
+    let now = 0;
+    const evicted: string[] = [];
+    const t = new TaskOwners({ now: () => now, ttlMs: 100, metrics: { refused: () => {}, evicted: (_s, r) => evicted.push(r), entries: () => {} } });
+    for (let i = 0; i < 4; i++) t.learn(S, 'alice', 'task', `old${i}`);
+    now = 200;
+    t.configure({ maxPerOwner: 2 });
+    expect(evicted).toEqual([]);
+    expect(t.size).toBe(0);
+  });
+});
+
+describe('TaskOwners maxOwners', () => {
+  it('is per source: made-up clients filling one source leave the places of another alone', () => {
+    let now = 0;
+    const t = new TaskOwners({ now: () => now, maxOwners: 50 });
+    for (let i = 0; i < 50; i++) {
+      expect(admit(t, 'other-source', `fake${i}`)).toBeNull();
+      t.learn('other-source', `fake${i}`, 'task', `f${i}`);
+    }
+    now += 3600_000;
+    expect(admit(t, 'other-source', 'newcomer')?.reason).toBe('owners');
+    expect(admit(t, S, 'alice')).toBeNull();
+    expect(t.learn(S, 'alice', 'task', 'a1')).toBe('recorded');
+    expect(t.owners).toBe(51);
+  });
+});
+
+describe('TaskOwners tombstones under a flood', () => {
+  it("a client churning its own contexts pushes out only its own tombstones, never another client's", () => {
+    let now = 0;
+    const t = new TaskOwners({ now: () => now, ttlMs: 1000, maxTombstones: 100, maxPerOwner: 10 });
+    t.learn(S, 'alice', 'context', 'c-alice');
+    now = 2000; // alice idle: her context expires
+    t.learn(S, 'mallory', 'task', 'warm'); // the sweep makes her tombstone
+    expect(t.closed(S, 'c-alice')).toBe(true);
+    for (let i = 0; i < 1000; i++) {
+      now += 1;
+      expect(t.learn(S, 'mallory', 'context', `mc${i}`)).toBe('recorded'); // beyond her 10, her oldest become tombstones
+    }
+    expect(t.tombstones).toBe(100);
+    expect(t.closed(S, 'c-alice')).toBe(true);
+    expect(ownerCheck(t, S, 'bob', facts({ contextId: 'c-alice' }))?.error).toBe('TASK_NOT_FOUND');
+    // After a restart, whose tombstone is whose is kept: the fairness holds on.
+    const r = new TaskOwners({ now: () => now, ttlMs: 1000, maxTombstones: 100, maxPerOwner: 10 });
+    r.restore(t.records());
+    for (let i = 0; i < 50; i++) r.learn(S, 'mallory', 'context', `mx${i}`);
+    expect(r.closed(S, 'c-alice')).toBe(true);
+  });
+
+  it('beyond maxTombstones the holder of the most loses its oldest; counts follow expiries', () => {
+    let now = 0;
+    const t = new TaskOwners({ now: () => now, ttlMs: 10, contextTombstoneMs: 1000, maxTombstones: 5, maxPerOwner: 1 });
+    // maxPerOwner 1: each context learnt makes the owner's previous one a tombstone.
+    const learn = (owner: string, ...ids: string[]) => {
+      for (const id of ids) expect(t.learn(S, owner, 'context', id)).toBe('recorded');
+    };
+    const closed = (...ids: string[]) => ids.map((id) => t.closed(S, id));
+    learn('bob', 'b1', 'b2', 'b3');
+    learn('mallory', 'm1', 'm2', 'm3', 'm4');
+    expect(t.tombstones).toBe(5);
+    learn('carol', 'c1', 'c2'); // mallory holds most (3): her oldest goes
+    expect(closed('b1', 'b2', 'm1', 'm2', 'm3', 'c1')).toEqual([true, true, false, true, true, true]);
+    now = 1001; // those tombstones (until 1000) end; the live contexts (expired at 10) become tombstones until 1010
+    t.learn(S, 'dave', 'task', 'd1');
+    expect(t.tombstones).toBe(3);
+    learn('mallory', 'm5', 'm6', 'm7'); // mallory: m4, m5, m6
+    learn('bob', 'b4', 'b5'); // bob: b3, b4: six in all, mallory holds most
+    expect(closed('m4', 'm5', 'm6', 'b3', 'b4', 'c2')).toEqual([false, true, true, true, true, true]);
   });
 });
 
@@ -489,6 +650,34 @@ describe('scanAnswer: SSE answers', () => {
       Buffer.from('data: {"jsonrpc":"2.0","id":1,"result":{"kind":"task","id":"t-9","contextId":"c-9"}}\r\n\r\n'),
     ]);
     expect(t.ownerOf(S, 'task', 't-9')).toBe('alice');
+  });
+
+  it('an answer naming an id longer than the request bound is cut before its bytes and not recorded (SSE and JSON alike)', async () => {
+    const big = 'x'.repeat(A2A_MAX_ID_BYTES + 1);
+    const ok = 'é'.repeat(A2A_MAX_ID_BYTES / 2); // 1024 bytes: at the bound
+    for (const sse of [true, false]) {
+      const t = new TaskOwners();
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { kind: 'task', id: 't1', contextId: big } });
+      const out: Buffer[] = [];
+      await expect(
+        pipeline(
+          Readable.from([Buffer.from(sse ? `data: ${body}\n\n` : body)]),
+          scanAnswer(t, S, 'alice', { binding: 'jsonrpc', sse, maxEventBytes: 16 << 20 }),
+          new Writable({
+            write(c: Buffer, _e, d) {
+              out.push(c);
+              d();
+            },
+          }),
+        ),
+      ).rejects.toBeInstanceOf(IdTooLongError);
+      expect(Buffer.concat(out).includes(big)).toBe(false);
+      expect(t.ownerOf(S, 'context', big)).toBeUndefined();
+      expect(t.tombstones).toBe(0);
+      const fine = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { kind: 'task', id: 't2', contextId: ok } });
+      await scan(t, 'alice', { binding: 'jsonrpc', sse }, [Buffer.from(sse ? `data: ${fine}\n\n` : fine)]);
+      expect(t.ownerOf(S, 'context', ok)).toBe('alice');
+    }
   });
 
   it('bounds an event held while it is read', async () => {

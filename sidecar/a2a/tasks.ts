@@ -18,6 +18,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { A2aBinding } from '../../policy/gates/a2a-methods.js';
+import { A2A_MAX_ID_BYTES } from '../../policy/gates/a2a-operation.js';
 import type { A2aFacts } from '../../policy/gates/operation.js';
 import { ownerOf } from '../approvals/runtime.js';
 import { type A2aRestError, type A2aVersionName, a2aJsonRpcError, a2aRestError } from '../../api/a2a-errors.js';
@@ -25,7 +26,7 @@ import type { JsonRpcError } from '../../lib/jsonrpc-reply.js';
 import { TokenBucket } from '../../lib/token-bucket.js';
 import { SseParser } from '../sse.js';
 import { TASK_OWNER_DEFAULTS, type TaskOwnerBounds } from './task-bounds.js';
-import { type IdKind, idsOf, JsonIdScanner } from './task-ids.js';
+import { type IdKind, IdTooLongError, idsOf, JsonIdScanner } from './task-ids.js';
 
 /**
  * Who a client is on an A2A source: the approvals' owner key (runtime.ts ownerOf: a hash of the
@@ -59,7 +60,7 @@ export interface TaskOwnerMetrics {
 export type OwnerRecord =
   | { op: 'set'; s: string; o: string; k: IdKind; id: string; e: number }
   | { op: 'drop'; s: string; k: IdKind; id: string }
-  | { op: 'tomb'; s: string; id: string; until: number };
+  | { op: 'tomb'; s: string; id: string; until: number; o?: string };
 
 export interface TaskOwnersOptions extends Partial<TaskOwnerBounds> {
   now?: () => number;
@@ -98,12 +99,24 @@ interface OwnerGroup {
   touched: number;
 }
 
-/** A context id refused for everyone until `until`; listed oldest first. */
+/** A context id refused for everyone until `until`; listed oldest first, in the table's list and its former owner's. */
 interface Tomb {
   key: string;
   until: number;
+  holder: TombHolder;
   prev: Tomb | null;
   next: Tomb | null;
+  hprev: Tomb | null;
+  hnext: Tomb | null;
+}
+
+/** The tombstones of one former owner (per source), oldest first: when too many, the one holding most loses its oldest. */
+interface TombHolder {
+  key: string;
+  owner: string;
+  count: number;
+  head: Tomb | null;
+  tail: Tomb | null;
 }
 
 export type Learned = 'recorded' | 'known' | 'foreign' | 'full';
@@ -132,9 +145,15 @@ export class TaskOwners {
   private head: Entry | null = null;
   private tail: Entry | null = null;
   private readonly groups = new Map<string, OwnerGroup>();
+  /** Owner groups per source (maxOwners bounds each source's). */
+  private readonly ownersPerSource = new Map<string, number>();
   private readonly tombs = new Map<string, Tomb>();
   private tombHead: Tomb | null = null;
   private tombTail: Tomb | null = null;
+  private readonly tombHolders = new Map<string, TombHolder>();
+  /** Holders by their count of tombstones (the fullest found at once, whatever their number). */
+  private readonly holdersByCount = new Map<number, Set<TombHolder>>();
+  private maxHeld = 0;
   private b: TaskOwnerBounds;
   private readonly now: () => number;
   readonly metrics: TaskOwnerMetrics | undefined;
@@ -157,10 +176,13 @@ export class TaskOwners {
     const rateChanged = bounds.rate && (bounds.rate.perMinute !== this.b.rate.perMinute || bounds.rate.burst !== this.b.rate.burst);
     this.b = { ...this.b, ...bounds };
     const now = this.now();
-    if (rateChanged) for (const g of this.groups.values()) g.bucket = new TokenBucket(this.b.rate, now);
+    // A new rate keeps what each client has left (capped at the new burst): a reload must not refill a flooder's bucket.
+    if (rateChanged) for (const g of this.groups.values()) g.bucket = new TokenBucket(this.b.rate, now, g.bucket.available(now));
+    // Expired ids go first (as expiries, tombstones included), so a lower bound evicts only live ones it must.
+    this.sweep();
     for (const g of this.groups.values()) while (g.count > this.b.maxPerOwner) this.evictOldest(g, 'owner_bound');
     while (this.map.size > this.b.maxEntries) this.evictOldest(this.largest()!, 'table_full');
-    while (this.tombs.size > this.b.maxTombstones) this.dropTomb(this.tombHead!);
+    while (this.tombs.size > this.b.maxTombstones) this.dropTomb(this.fullestHolder().head!);
   }
 
   get size(): number {
@@ -239,31 +261,57 @@ export class TaskOwners {
       const k = key(r.s, r.op === 'tomb' ? 'context' : r.k, r.id);
       const e = this.map.get(k);
       if (r.op !== 'set' || r.e <= now) {
-        if (e) this.drop(e);
-        // An expired context is a tombstone, as the sweep makes it.
-        const until = r.op === 'tomb' ? r.until : r.op === 'set' && r.k === 'context' ? r.e + this.b.contextTombstoneMs : 0;
-        if (until > now) this.tomb(k, until, false);
+        this.replayGone(k, e, r);
         continue;
       }
       if (e && e.group.owner !== r.o) continue; // the first owner stays, as when it was learnt
-      const g = e?.group ?? this.group(r.s, r.o, now);
-      if (!g) continue;
+      const g = e?.group ?? this.group(r.s, r.o, now) ?? (this.dropEmptyGroups() ? this.group(r.s, r.o, now) : null);
+      if (!g) {
+        // No place for its owner (a lower maxOwners): a context nobody owns must not be open to anyone.
+        if (r.k === 'context') this.tomb(k, r.e + this.b.contextTombstoneMs, r.s, r.o, false);
+        continue;
+      }
       if (e) this.drop(e);
       this.insert(k, g, r.k, r.id, r.e, false);
     }
+    // Owners whose ids were all dropped in the replay hold no place (nobody is waiting for an answer yet).
+    this.dropEmptyGroups();
   }
 
-  /** The live state as records (compaction): every id oldest first, then the tombstones. */
+  /** A replayed record saying an id is gone (dropped, a tombstone, expired): an expired context is a tombstone, as the sweep makes it. */
+  private replayGone(k: string, e: Entry | undefined, r: OwnerRecord): void {
+    if (e) this.drop(e);
+    if (r.op === 'tomb') this.tomb(k, r.until, r.s, r.o ?? '', false);
+    else if (r.op === 'set' && r.k === 'context') this.tomb(k, r.e + this.b.contextTombstoneMs, r.s, r.o, false);
+  }
+
+  /** Forgets every owner group holding no id; whether any was. */
+  private dropEmptyGroups(): boolean {
+    const before = this.groups.size;
+    for (const g of this.groups.values()) if (g.count === 0) this.forgetGroup(g);
+    return this.groups.size < before;
+  }
+
+  /**
+   * The live state as records (compaction): the tombstones, then every id oldest first. A tombstone
+   * already expired (waiting behind a longer one) is left out: replayed after an id of the same
+   * context, it would drop that id.
+   */
   records(): OwnerRecord[] {
     const out: OwnerRecord[] = [];
+    const now = this.now();
+    for (let t = this.tombHead; t; t = t.next)
+      if (t.until > now && !this.map.has(t.key)) out.push({ op: 'tomb', ...contextOfKey(t.key), until: t.until, o: t.holder.owner });
     for (let e = this.head; e; e = e.next) out.push({ op: 'set', s: e.group.source, o: e.group.owner, k: e.kind, id: idOfKey(e), e: e.expires });
-    for (let t = this.tombHead; t; t = t.next) out.push({ op: 'tomb', ...contextOfKey(t.key), until: t.until });
     return out;
   }
 
   private insert(k: string, g: OwnerGroup, kind: IdKind, id: string, expires: number, record = true): void {
     while (g.count >= this.b.maxPerOwner) this.evictOldest(g, 'owner_bound');
     while (this.map.size >= this.b.maxEntries) this.evictOldest(this.largest()!, 'table_full');
+    // A tombstone of this context is an expired one (learn checks closed(); a replay reads a later set): gone, not left stale.
+    const t = kind === 'context' ? this.tombs.get(k) : undefined;
+    if (t) this.dropTomb(t);
     const e: Entry = { key: k, group: g, kind, expires, prev: null, next: null, gprev: null, gnext: null };
     this.map.set(k, e);
     this.link(e);
@@ -316,17 +364,27 @@ export class TaskOwners {
     const gk = ownerKey(source, owner);
     const found = this.groups.get(gk);
     if (found) return found;
-    if (this.groups.size >= this.b.maxOwners) {
+    // maxOwners is per source: a flood of made-up clients on one source never takes another's places.
+    const full = () => (this.ownersPerSource.get(source) ?? 0) >= this.b.maxOwners;
+    if (full()) {
       this.sweep();
-      for (const [k, g] of this.groups) {
-        if (this.groups.size < this.b.maxOwners) break;
-        if (g.count === 0 && now - g.touched >= EMPTY_GROUP_GRACE_MS) this.groups.delete(k);
+      for (const g of this.groups.values()) {
+        if (!full()) break;
+        if (g.source === source && g.count === 0 && now - g.touched >= EMPTY_GROUP_GRACE_MS) this.forgetGroup(g);
       }
-      if (this.groups.size >= this.b.maxOwners) return null;
+      if (full()) return null;
     }
     const g: OwnerGroup = { source, owner, head: null, tail: null, count: 0, bucket: new TokenBucket(this.b.rate, now), touched: now };
     this.groups.set(gk, g);
+    this.ownersPerSource.set(source, (this.ownersPerSource.get(source) ?? 0) + 1);
     return g;
+  }
+
+  private forgetGroup(g: OwnerGroup): void {
+    this.groups.delete(ownerKey(g.source, g.owner));
+    const n = (this.ownersPerSource.get(g.source) ?? 1) - 1;
+    if (n === 0) this.ownersPerSource.delete(g.source);
+    else this.ownersPerSource.set(g.source, n);
   }
 
   /** The group holding the most ids (ties: the first made). At most maxOwners groups to compare. */
@@ -340,7 +398,7 @@ export class TaskOwners {
     const e = g.head!;
     this.drop(e);
     this.metrics?.evicted(g.source, reason);
-    if (e.kind === 'context') this.tomb(e.key, this.now() + this.b.contextTombstoneMs);
+    if (e.kind === 'context') this.tomb(e.key, this.now() + this.b.contextTombstoneMs, g.source, g.owner);
     else this.record?.({ op: 'drop', s: g.source, k: e.kind, id: idOfKey(e) });
   }
 
@@ -355,21 +413,37 @@ export class TaskOwners {
       const e = this.head;
       this.drop(e);
       // Not journaled: a replay drops it by its expiry, and makes the tombstone from it.
-      if (e.kind === 'context') this.tomb(e.key, e.expires + this.b.contextTombstoneMs, false);
+      if (e.kind === 'context') this.tomb(e.key, e.expires + this.b.contextTombstoneMs, e.group.source, e.group.owner, false);
     }
     while (this.tombHead && this.tombHead.until <= now) this.dropTomb(this.tombHead);
   }
 
-  private tomb(k: string, until: number, record = true): void {
+  /**
+   * Refuses context `k` for everyone until `until`, kept under its former `owner`. Beyond
+   * maxTombstones the owner holding the most loses its oldest: a flood of its own evicted contexts
+   * pushes out only its own, never another client's few.
+   */
+  private tomb(k: string, until: number, source: string, owner: string, record = true): void {
     const old = this.tombs.get(k);
     if (old) this.dropTomb(old);
-    const t: Tomb = { key: k, until, prev: this.tombTail, next: null };
+    if (until <= this.now()) return; // a context that expired long before the sweep reached it: no tombstone already over
+    const hk = ownerKey(source, owner);
+    let h = this.tombHolders.get(hk);
+    if (!h) {
+      h = { key: hk, owner, count: 0, head: null, tail: null };
+      this.tombHolders.set(hk, h);
+    }
+    const t: Tomb = { key: k, until, holder: h, prev: this.tombTail, next: null, hprev: h.tail, hnext: null };
     if (this.tombTail) this.tombTail.next = t;
     else this.tombHead = t;
     this.tombTail = t;
+    if (h.tail) h.tail.hnext = t;
+    else h.head = t;
+    h.tail = t;
+    this.recount(h, h.count + 1);
     this.tombs.set(k, t);
-    while (this.tombs.size > this.b.maxTombstones) this.dropTomb(this.tombHead!);
-    if (record) this.record?.({ op: 'tomb', ...contextOfKey(k), until });
+    while (this.tombs.size > this.b.maxTombstones) this.dropTomb(this.fullestHolder().head!);
+    if (record) this.record?.({ op: 'tomb', ...contextOfKey(k), until, o: owner });
   }
 
   private dropTomb(t: Tomb): void {
@@ -378,6 +452,41 @@ export class TaskOwners {
     else this.tombHead = t.next;
     if (t.next) t.next.prev = t.prev;
     else this.tombTail = t.prev;
+    const h = t.holder;
+    if (t.hprev) t.hprev.hnext = t.hnext;
+    else h.head = t.hnext;
+    if (t.hnext) t.hnext.hprev = t.hprev;
+    else h.tail = t.hprev;
+    this.recount(h, h.count - 1);
+    if (h.count === 0) this.tombHolders.delete(h.key);
+  }
+
+  /** Moves a holder to its new count's set (counts move by one, so the highest is found by stepping down). */
+  private recount(h: TombHolder, to: number): void {
+    const from = this.holdersByCount.get(h.count);
+    let set = to === 0 ? undefined : this.holdersByCount.get(to);
+    if (from?.size === 1) {
+      this.holdersByCount.delete(h.count);
+      // Alone at its count (a flood's holder, at every tombstone): its set moves along, no new one made.
+      if (to !== 0 && !set) {
+        this.holdersByCount.set(to, from);
+        set = from;
+      } else from.clear();
+    } else from?.delete(h);
+    h.count = to;
+    if (to === 0) return;
+    if (!set) {
+      set = new Set();
+      this.holdersByCount.set(to, set);
+    }
+    set.add(h);
+    if (to > this.maxHeld) this.maxHeld = to;
+  }
+
+  /** The holder of the most tombstones (ties: the first to reach that count). Only called with tombstones held. */
+  private fullestHolder(): TombHolder {
+    while (!this.holdersByCount.has(this.maxHeld)) this.maxHeld--;
+    return this.holdersByCount.get(this.maxHeld)!.values().next().value!;
   }
 
   private drop(e: Entry): void {
@@ -475,7 +584,7 @@ export function admit(table: TaskOwners, source: string, owner: string, facts?: 
       }
     : {
         reason: 'owners',
-        message: `too many clients hold A2A tasks on this sidecar (a2a.tasks.maxOwners: ${b.maxOwners}); retry later`,
+        message: `too many clients hold A2A tasks on this source (a2a.tasks.maxOwners: ${b.maxOwners}); retry later`,
       };
 }
 
@@ -499,6 +608,8 @@ export function scanAnswer(table: TaskOwners, source: string, owner: string, sha
   const root = shape.binding === 'jsonrpc' ? ['result'] : [];
   let sawTask = false;
   const learn = (kind: IdKind, id: string) => {
+    // A client chooses its own contextId and the agent echoes it: a longer one is not kept (the request bound, a2a-operation.ts).
+    if (id.length > A2A_MAX_ID_BYTES / 3 && Buffer.byteLength(id, 'utf8') > A2A_MAX_ID_BYTES) throw new IdTooLongError(A2A_MAX_ID_BYTES);
     const r = table.learn(source, owner, kind, id);
     if (r === 'full') {
       table.metrics?.refused(source, 'owners');
