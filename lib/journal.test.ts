@@ -354,20 +354,67 @@ describe('compaction under a steady stream of appends (an append queued during e
     });
     journal = opened.journal;
     await journal.append({ n: 'first' });
-    while (left > 0 || pending.length > 0) await Promise.all(pending.splice(0));
+    while (left > 0 || pending.length > 0) {
+      // An append a compaction settled issues no fsync of its own: the stream goes on from here.
+      if (pending.length === 0) pending.push(journal.append({ n: left-- }));
+      await Promise.all(pending.splice(0));
+    }
     await journal.close();
     const again = await Journal.open(file);
     await again.journal.close();
     return { rewrites, queuedSeen, records: again.records, size: statSync(file).size };
   }
 
-  test('compactWhileQueued: compacted all the same, and the appends queued behind it follow the snapshot', async () => {
+  test('compactWhileQueued: compacted all the same', async () => {
     const r = await steady(true);
     expect(r.rewrites).toBeGreaterThanOrEqual(3);
     expect(r.queuedSeen.every((q) => q === 1)).toBe(true);
     expect(r.size).toBeLessThan(4000);
     expect(r.records[0]).toEqual({ live: 1 });
-    expect(r.records.at(-1)).toEqual({ n: 1 }); // the last append, after the last snapshot
+  });
+
+  test('compactWhileQueued: the appends queued when it starts are settled by the snapshot (which holds their effects), never written after it; later ones follow it', async () => {
+    // Written again after a snapshot that already holds them, records need not give the same state
+    // (the A2A owner table's bounds evict by order): the file must be exactly snapshot + later appends.
+    let journal: Journal | null = null;
+    let queuedDuringSync: Promise<void> | null = null;
+    let appendedDuringRewrite: Promise<void> | null = null;
+    const io: JournalIo = {
+      ...nodeJournalIo,
+      async openAppend(f) {
+        const h = await nodeJournalIo.openAppend(f);
+        return {
+          ...h,
+          async sync() {
+            await h.sync();
+            if (journal && !queuedDuringSync) queuedDuringSync = journal.append({ queued: 'at compaction' });
+          },
+        };
+      },
+      async writeSynced(f, d) {
+        if (f.endsWith('.tmp') && journal && !appendedDuringRewrite) appendedDuringRewrite = journal.append({ during: 'the rewrite' });
+        return nodeJournalIo.writeSynced(f, d);
+      },
+    };
+    const seen: number[] = [];
+    const opened = await Journal.open(file, {
+      io,
+      compactWhileQueued: true,
+      compact: (_bytes, queued) => {
+        if (seen.length > 0) return null;
+        seen.push(queued);
+        return [{ snapshot: 'holds the queued record' }];
+      },
+    });
+    journal = opened.journal;
+    await journal.append({ first: 1 });
+    await queuedDuringSync;
+    await appendedDuringRewrite;
+    await journal.close();
+    expect(seen).toEqual([1]);
+    const again = await Journal.open(file);
+    await again.journal.close();
+    expect(again.records).toEqual([{ snapshot: 'holds the queued record' }, { during: 'the rewrite' }]);
   });
 
   test('without it (the approvals): never compacted while an append is queued, only once the stream stops', async () => {

@@ -256,11 +256,10 @@ export interface JournalOptions {
    */
   compact?: (fileBytes: number, queued: number) => unknown[] | null;
   /**
-   * Compact even while appends are queued (they follow the rewrite). Only for an owner whose
-   * snapshot already holds the queued records' effects and whose records give the same state when
-   * replayed again after it (idempotent), and which accepts that a record not yet acknowledged may
-   * be durable in the snapshot. Without it, a steady stream of appends (one queued during every
-   * fsync) never lets a compaction run.
+   * Compact even while appends are queued. Only for an owner whose snapshot (built synchronously by
+   * `compact`) already holds the effects of every record it has issued: the appends queued at that
+   * moment are settled by the rewrite and never written after it; later ones follow it. Without it, a
+   * steady stream of appends (one queued during every fsync) never lets a compaction run.
    */
   compactWhileQueued?: boolean;
   /** Something set right at open (a mode), or a compaction that failed (the old file stays valid). */
@@ -387,15 +386,24 @@ export class Journal {
           // records are exactly the durable ones. After a failed one (a full disk, say), not at every
           // batch: each costs up to the whole file in writes on the callers' path.
           const queued = this.ops.length;
-          const live = (queued === 0 || this.compactWhileQueued) && this.compact && this.bytes >= this.compactAfter ? this.compact(this.bytes, queued) : null;
-          if (live)
-            await this.doRewrite(live).catch((err: unknown) => {
-              // The old file is still valid (unless the journal is now broken, which refuses what follows).
-              this.compactAfter = this.bytes + Math.max(this.bytes, COMPACT_RETRY_MIN_BYTES);
-              this.warn?.(
-                `${this.file}: compaction failed (${(err as Error).message}); the journal grows until ${this.compactAfter} bytes before the next try`,
-              );
-            });
+          const may = queued === 0 || (this.compactWhileQueued && this.ops.every((o) => o.kind === 'append'));
+          const live = may && this.compact && this.bytes >= this.compactAfter ? this.compact(this.bytes, queued) : null;
+          if (!live) return;
+          // The appends queued now are in the snapshot (their effects): written by it and never again
+          // after it, since a record replayed on top of a state that already holds it need not give
+          // that state again (an owner's bounds may evict another entry). Appends queued from here on
+          // follow the rewrite.
+          const covered = this.ops.splice(0, queued);
+          try {
+            await this.doRewrite(live);
+            for (const o of covered) o.resolve();
+          } catch (err) {
+            // The old file is still valid (unless the journal is now broken, which refuses what follows):
+            // the covered appends go to it as they were.
+            this.ops.unshift(...covered);
+            this.compactAfter = this.bytes + Math.max(this.bytes, COMPACT_RETRY_MIN_BYTES);
+            this.warn?.(`${this.file}: compaction failed (${(err as Error).message}); the journal grows until ${this.compactAfter} bytes before the next try`);
+          }
         });
       }
     } finally {

@@ -59,14 +59,15 @@ export async function openTaskOwnerStore(dir: string, o: { log: Logger }): Promi
       onTornTail: (t) =>
         warn(`the last records were cut short by a crash while they were written, and are ignored (${t.bytes} bytes at ${t.offset}: ${t.why})`),
       // Under steady traffic an append is queued during every fsync: compacted all the same. The
-      // snapshot already holds the queued records' effects, and replaying them after it changes nothing.
+      // snapshot already holds the queued records' effects, so the journal settles them with it
+      // instead of writing them after it (replayed on top of it, a set could evict another id).
       compactWhileQueued: true,
-      compact: (_bytes, queued) => {
+      compact: () => {
         if (!table) return null;
         const live = table.size + table.tombstones;
         if (inFile <= 2 * live + COMPACT_SLACK_RECORDS) return null;
         const records = table.records();
-        inFile = records.length + queued;
+        inFile = records.length;
         return records;
       },
     });
