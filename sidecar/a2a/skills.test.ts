@@ -1,5 +1,5 @@
 import { expect, test } from '@jest/globals';
-import { CardSkills, MAX_SKILLS, REFRESH_MS, RETRY_MS, skillIdsOf } from './skills.js';
+import { BUSY_RETRY_MS, CardSkills, MAX_SKILLS, REFRESH_MS, RETRY_MS, skillIdsOf } from './skills.js';
 
 const counting = (ids: string[] | 'failed' | 'busy' | Error) => {
   const f = Object.assign(
@@ -69,11 +69,16 @@ test('a failed read keeps the list and is retried after RETRY_MS; a fresh source
   expect(ok.calls).toBe(1);
 });
 
-test('a read the byte budget refused does not count: the next caller reads', async () => {
-  const k = new CardSkills(() => 0);
+test('a read the byte budget refused does not count as a refresh: read again after BUSY_RETRY_MS, not at every call', async () => {
+  let now = 0;
+  const k = new CardSkills(() => now);
   const a = {};
   const busy = counting('busy');
   expect(await k.known(a, 'echo', busy)).toBe(false);
+  // While the budget is full (another client can fill it), calls do not each cost a card read.
+  expect(await k.known(a, 'echo', busy)).toBe(false);
+  expect(busy.calls).toBe(1);
+  now += BUSY_RETRY_MS;
   const ok = counting(['echo']);
   expect(await k.known(a, 'echo', ok)).toBe(true);
   expect(await k.known(a, 'echo', ok)).toBe(true);

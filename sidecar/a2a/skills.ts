@@ -17,6 +17,8 @@
 export const REFRESH_MS = 60_000;
 /** After a failed refresh: soon enough that an agent back from an outage is not judged by an old list for a minute. */
 export const RETRY_MS = 5_000;
+/** After a read the byte budget refused: soon, but not at every call (a full budget, which another client can cause, would make each skill-naming call cost one card read). */
+export const BUSY_RETRY_MS = 1_000;
 export const MAX_SKILLS = 1024;
 
 /**
@@ -60,7 +62,7 @@ export class CardSkills {
    * Whether `id` is a skill of `source`'s cards. When the list is due it is read again first by
    * `fetch` (one in flight per source, awaited by every caller; `fetch` must not depend on the
    * caller that happens to start it). A fetch that fails or throws keeps the list and is retried
-   * after RETRY_MS; 'busy' changes nothing.
+   * after RETRY_MS; 'busy' keeps the list and is retried after BUSY_RETRY_MS.
    */
   async known(source: object, id: string, fetch: SkillFetch): Promise<boolean> {
     const e = this.entry(source);
@@ -74,7 +76,10 @@ export class CardSkills {
   private async refresh(e: Entry, fetch: SkillFetch): Promise<void> {
     try {
       const ids = await fetch();
-      if (ids === 'busy') return;
+      if (ids === 'busy') {
+        e.dueAt = this.now() + BUSY_RETRY_MS;
+        return;
+      }
       if (ids === 'failed') {
         e.dueAt = this.now() + RETRY_MS;
         return;
