@@ -213,7 +213,11 @@ const SkillFrom = z
   .regex(
     /^(params\.)?metadata(\.[A-Za-z0-9_-]+)+$/,
     'a dotted path into the message metadata such as "metadata.skill", or into the request metadata such as "params.metadata.skill" (letters, digits, "_" and "-" between the dots)',
-  );
+  )
+  // Object plumbing, not metadata keys: a writer that follows the path (thoughtgate test) would reach Object.prototype.
+  .refine((p) => !p.split('.').some((k) => k === '__proto__' || k === 'constructor' || k === 'prototype'), {
+    message: 'skillFrom must not name __proto__, constructor or prototype',
+  });
 
 /** The A2A interfaces of an agent (a source with protocol a2a): DESIGN of issue 13, docs/configuration.md. */
 export const A2aSourceSchema = strict({

@@ -39,6 +39,13 @@ describe('config: A2A sources', () => {
     expect(errors({ sources: [{ name: 'm', url: 'http://10.0.0.5/mcp', headers: { [name]: 'x' } }] })).toEqual([]);
   });
 
+  test.each(['metadata.__proto__.x', 'metadata.constructor', 'params.metadata.prototype'])(
+    'skillFrom %s is refused (object plumbing, not a metadata key)',
+    (skillFrom) => {
+      expect(errors({ sources: [agent({ a2a: { jsonrpc: '/x', skillFrom } })] })).toEqual([expect.stringContaining('skillFrom must not name __proto__')]);
+    },
+  );
+
   test('skillFrom may read the request metadata (params.metadata.<key>)', () => {
     expect(errors({ sources: [agent({ a2a: { jsonrpc: '/x', skillFrom: 'params.metadata.skill' } })] })).toEqual([]);
   });
