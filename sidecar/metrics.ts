@@ -157,7 +157,7 @@ export function createSidecarMetrics() {
       help: 'Request id keys held for requests in flight in an MCP session (a reused id is refused while held)',
       registers: [registry],
     }),
-    /** Requests refused before routing; labels are fixed sets (listener: proxy|admin, check: host|origin). */
+    /** Requests refused before routing; labels are fixed sets (listener: proxy|admin|transparent, check: host|origin). */
     httpRefused: new Counter({
       name: `${p}http_refused_total`,
       help: 'HTTP requests refused by the listener checks: a Host that is not the sidecar (DNS rebinding), an Origin not allowed',

@@ -456,9 +456,16 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   };
 
   /** A source's MCP endpoint, whichever listener and form reached it; its GET streams end at drain. */
-  const governed = (ctx: RequestContext, req: http.IncomingMessage, res: http.ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> => {
+  const governed = (
+    ctx: RequestContext,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    snap: Snapshot,
+    source: CompiledSource,
+    listener: HttpListener = 'proxy',
+  ): Promise<void> => {
     if (req.method === 'GET') streams.add(res);
-    return handleMcp(ctx, req, res, snap, source);
+    return handleMcp(ctx, req, res, snap, source, listener);
   };
 
   /**
@@ -482,7 +489,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     }
     const r = target.kind === 'refused' ? target : await route(snap, target, routeEnv);
     if (r.kind === 'source') {
-      await governed(ctx, req, res, snap, r.source);
+      await governed(ctx, req, res, snap, r.source, listener);
       return null;
     }
     if (r.kind === 'a2a') {

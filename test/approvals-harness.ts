@@ -51,6 +51,8 @@ export interface ApprovalUpstream {
   calls: ToolCallSeen[];
   /** Every JSON-RPC body received, parsed. */
   bodies: unknown[];
+  /** The bodies of the requests the sidecar aborted: their connection closed before the answer was written. */
+  cut: unknown[];
   release(): void;
   close(): Promise<void>;
 }
@@ -63,6 +65,7 @@ export interface ApprovalUpstream {
 export async function startApprovalUpstream(opts: { json?: boolean } = {}): Promise<ApprovalUpstream> {
   const calls: ToolCallSeen[] = [];
   const bodies: unknown[] = [];
+  const cut: unknown[] = [];
   let releaseFn: () => void = () => undefined;
   let released = new Promise<void>((r) => {
     releaseFn = r;
@@ -136,6 +139,9 @@ export async function startApprovalUpstream(opts: { json?: boolean } = {}): Prom
       parsed = undefined;
     }
     if (parsed !== undefined) bodies.push(parsed);
+    res.once('close', () => {
+      if (!res.writableFinished) cut.push(parsed);
+    });
     try {
       const sid = req.headers['mcp-session-id'];
       let transport = typeof sid === 'string' ? sessions.get(sid) : undefined;
@@ -169,6 +175,7 @@ export async function startApprovalUpstream(opts: { json?: boolean } = {}): Prom
     url: `http://127.0.0.1:${port}/mcp`,
     calls,
     bodies,
+    cut,
     release: () => {
       releaseFn();
       released = new Promise<void>((r) => {

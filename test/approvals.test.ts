@@ -3,17 +3,34 @@
 // Slack Web API, and a real SDK upstream that records every call it receives.
 import { CallToolResultSchema, CreateTaskResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import { IdentitySchema } from '../api/config.js';
+import { createLogger } from '../lib/log.js';
+import { parseConfigText } from '../policy/config/load.js';
+import { approvalInterceptor } from '../sidecar/approvals/interceptor.js';
+import { createApprovalRuntime, type ApprovalRuntime } from '../sidecar/approvals/runtime.js';
+import { standaloneBackend } from '../sidecar/approvals/standalone.js';
+import { createSidecarMetrics } from '../sidecar/metrics.js';
+import { ByteBudget } from '../sidecar/proxy/budget.js';
+import { createRequestContext } from '../sidecar/proxy/context.js';
+import { handleMcp } from '../sidecar/proxy/mcp.js';
+import { createUpstreamClient, UpstreamPools } from '../sidecar/proxy/upstream.js';
+import { compileSnapshot } from '../sidecar/snapshot.js';
 import {
   ALICE,
   approvalConfig,
   BOB,
   CHANNEL,
+  FAST,
   MALLORY,
   messageText,
   plainClient,
   sleep,
   startRig,
   tasksClient,
+  TOKEN,
   until,
   updatesOf,
   type Rig,
@@ -557,4 +574,149 @@ describe('shutdown', () => {
     expect(updatesOf(rig.fake, m.ts).length).toBeGreaterThanOrEqual(1);
     await rig.close();
   });
+
+  test('the sidecar stopping past its drain deadline while an approved held call runs upstream: aborted there, and nothing fails in ThoughtGate', async () => {
+    const rig = await startRig({ upstream: { json: true }, sidecar: { drainTimeoutMs: 300 } });
+    const { client } = await plainClient(rig.url);
+    const call = resultOrError(client.callTool({ name: 'slow_deploy', arguments: { service: 'late' } }));
+    rig.approve((await rig.message(0)).ts);
+    await until(() => rig.upstream.calls.some((c) => c.tool === 'slow_deploy'), 'the approved call to run upstream');
+    await rig.sidecar.close();
+    // The client's connection was cut at the deadline: its call gets no answer (the SDK client keeps waiting).
+    void call;
+    await until(() => callCut(rig), 'the upstream request to be aborted');
+    await sleep(100);
+    expect(rig.logs().filter((l) => l['level'] === 'error')).toEqual([]);
+    await client.close();
+    await rig.close();
+  });
+
+  // The sidecar stops its engine after the drain deadline (engine.close(); engine.drain() at SIGTERM):
+  // here the test stops it, on a front doing what the sidecar does for /mcp/up (a real request
+  // context, handleMcp, the approval interceptor) over a runtime of its own.
+  test.each([
+    ['SSE, before its first event', false, false],
+    ['SSE, its progress relayed', false, true],
+    ['JSON', true, false],
+  ])(
+    'the engine closing while an approved held call runs upstream (%s): aborted at the upstream, the client told -32009 that it may have run',
+    async (_how, json, progress) => {
+      const rig = await startRig({ upstream: { json } });
+      const front = await ownFront(rig);
+      try {
+        const { client } = await plainClient(front.url);
+        const seen: string[] = [];
+        const onprogress = (p: { message?: string }) => void seen.push(p.message ?? '');
+        const call = resultOrError(client.callTool({ name: 'slow_deploy', arguments: { service: 'stop' } }, undefined, progress ? { onprogress } : {}));
+        rig.approve((await rig.message(0)).ts);
+        await until(() => rig.upstream.calls.some((c) => c.tool === 'slow_deploy'), 'the approved call to run upstream');
+        // The upstream's stream already flows to the client: the error is its last event.
+        if (progress) await until(() => seen.includes('halfway'), "the upstream's progress to reach the client");
+        front.rt.engine.close();
+        const r = await within(call, 5_000);
+        expect(r).toMatchObject({ code: -32009, data: { reason: expect.stringContaining('shutting down') } });
+        // It left: a client told "not executed" would send it again.
+        const reason = (r as { data: { reason: string } }).data.reason;
+        expect(reason).toContain('may have run upstream');
+        expect(reason).not.toMatch(/not executed/);
+        // The upstream request is aborted (slow_deploy would wait for release() forever), not left running.
+        await until(() => callCut(rig), 'the upstream request to be aborted');
+        expect(rig.upstream.calls.filter((c) => c.tool === 'slow_deploy')).toHaveLength(1);
+        expect(front.errors).toEqual([]);
+        await client.close();
+      } finally {
+        await front.close();
+        await rig.close();
+      }
+    },
+  );
+
+  test('the engine closing while a held call waits for a human: -32009 "not executed" at once, and an approval arriving later runs nothing', async () => {
+    const rig = await startRig();
+    const front = await ownFront(rig);
+    try {
+      const { client } = await plainClient(front.url);
+      const call = resultOrError(client.callTool({ name: 'deploy', arguments: { service: 'bye', version: '2' } }));
+      const m = await rig.message(0);
+      front.rt.engine.close();
+      expect(await within(call, 5_000)).toMatchObject({ code: -32009, data: { reason: expect.stringMatching(/shutting down.*not executed/) } });
+      rig.approve(m.ts);
+      await sleep(500);
+      expect(rig.upstream.calls).toEqual([]);
+      expect(front.errors).toEqual([]);
+      await client.close();
+    } finally {
+      await front.close();
+      await rig.close();
+    }
+  });
+
+  test("the engine draining (SIGTERM) while an approved held call runs upstream: it runs on and the client gets the upstream's answer", async () => {
+    const rig = await startRig();
+    const front = await ownFront(rig);
+    try {
+      const { client } = await plainClient(front.url);
+      const call = resultOrError(client.callTool({ name: 'slow_deploy', arguments: { service: 'drain' } }));
+      rig.approve((await rig.message(0)).ts);
+      await until(() => rig.upstream.calls.some((c) => c.tool === 'slow_deploy'), 'the approved call to run upstream');
+      front.rt.engine.drain();
+      await sleep(300);
+      expect(rig.upstream.cut).toEqual([]);
+      rig.upstream.release();
+      expect(await call).toEqual({ ok: expect.objectContaining({ content: [{ type: 'text', text: 'slow deploy done' }] }) });
+      await client.close();
+    } finally {
+      await front.close();
+      await rig.close();
+    }
+  });
 });
+
+/** The upstream saw its tools/call aborted (the connection closed before it answered). */
+const callCut = (rig: Rig) => rig.upstream.cut.some((b) => (b as { method?: string } | undefined)?.method === 'tools/call');
+
+/** `p`'s value, or 'pending' when it has not settled within `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending'> {
+  return Promise.race([p, sleep(ms).then(() => 'pending' as const)]);
+}
+
+/**
+ * What the sidecar does for /mcp/up (a real request context, handleMcp, gate 4's interceptor) over
+ * an approval runtime of the test's own, on the rig's upstream and fake Slack: the test stops its
+ * engine while the client is still connected (the sidecar closes it only after cutting connections).
+ * `errors`: what handleMcp threw (the sidecar would log it and cut the connection).
+ */
+async function ownFront(rig: Rig): Promise<{ url: string; rt: ApprovalRuntime; errors: unknown[]; close(): Promise<void> }> {
+  const env = { TG_TEST_SLACK_TOKEN: TOKEN };
+  const parsed = parseConfigText(approvalConfig(rig.upstream.url, rig.fake.url), 'thoughtgate.yaml', env);
+  if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+  const { identity: _identity, ...doc } = parsed.config;
+  const log = createLogger('error', () => {});
+  const backend = standaloneBackend(doc.approvalChannels ?? [], env, log, undefined, FAST);
+  const compiled = compileSnapshot(doc, IdentitySchema.parse({}), { hash: 'h', generation: 1 });
+  if (!compiled.ok) throw new Error(compiled.errors.join('\n'));
+  const snap = compiled.snapshot;
+  const pools = new UpstreamPools();
+  const rt = createApprovalRuntime({ backend, upstream: createUpstreamClient(pools), log, registry: new Registry(), identity: () => null });
+  const deps = { pools, metrics: createSidecarMetrics(), budget: new ByteBudget(64 << 20), log, approvals: approvalInterceptor(rt) };
+  const errors: unknown[] = [];
+  const server = http.createServer((req, res) => {
+    const ctx = createRequestContext(deps, req, res, 'up');
+    handleMcp(ctx, req, res, snap, snap.sources.get('up')!).catch((err: unknown) => {
+      errors.push(err);
+      res.destroy();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp/up`,
+    rt,
+    errors,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await rt.close();
+      await pools.close();
+    },
+  };
+}

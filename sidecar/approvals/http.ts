@@ -18,7 +18,8 @@ import { pipeTo } from '../proxy/pipe.js';
 import { describeUpstreamError } from '../proxy/upstream.js';
 import type { CompiledSource, Snapshot } from '../snapshot.js';
 import { createSseRewriter, formatSseEvent } from '../sse.js';
-import { isAnonymous, type ApprovalTask, type Executor } from './engine.js';
+import { isAnonymous, type ApprovalTask, type ApprovedCall, type Executor } from './engine.js';
+import { errorOutcome } from './lifecycle.js';
 import { traceApprovalWait } from './trace.js';
 import { formatTraceparent } from '../../lib/trace-context.js';
 import { heldKey, ownerOf, sessionKey, type ApprovalRuntime } from './runtime.js';
@@ -232,9 +233,15 @@ async function holdCall(
   };
   const required = upstreamSupport(rt, source.name, parts.tool) === 'required';
   const waitTrace = traceApprovalWait(ctx.tracer, ctx.span, approval);
-  const execute: Executor = async (call, task, signal) => {
-    stop();
-    waitTrace.decided(task);
+  /** The engine closed (the sidecar is stopping) before this call ended: nothing is sent after that. */
+  let stopped = false;
+  /** The call went upstream: from then on it may have run there, whatever cuts it. */
+  let sent = false;
+  /** Settles once the approved call gave up or ended (at once when it never ran). */
+  let ran: Promise<void> = Promise.resolve();
+  const run = async (call: ApprovedCall, task: ApprovalTask, signal: AbortSignal): Promise<CallOutcome> => {
+    if (stopped || signal.aborted) return errorOutcome(task, 'APPROVAL_CANCELLED', `${SHUTTING_DOWN}; it was not executed`);
+    sent = true;
     if (required) {
       return bufferedExecutor(rt.upstream, {
         source,
@@ -244,9 +251,19 @@ async function holdCall(
         correlationId: ctx.correlationId,
       })(call, task, signal);
     }
-    return executeHeld(ctx, req, res, snap, source, m.id, call, task.id, token, progressSent, () => {
+    return executeHeld(ctx, req, res, snap, source, m.id, call, task, token, progressSent, signal, () => {
       answered = true;
     });
+  };
+  const execute: Executor = (call, task, signal) => {
+    stop();
+    waitTrace.decided(task);
+    const running = run(call, task, signal);
+    ran = running.then(
+      () => undefined,
+      () => undefined,
+    );
+    return running;
   };
   const session = headerValue(req.headers['mcp-session-id']);
   const r = rt.engine.start(
@@ -293,11 +310,23 @@ async function holdCall(
   stop();
   waitTrace.decided(task);
   if (key !== null && rt.held.get(key) === task.id) rt.held.delete(key);
-  if (!answered && !res.writableEnded && !res.destroyed) {
-    res.end(formatSseEvent({ event: 'message', data: outcomeResponse(m.id, task.outcome!) }));
+  if (task.phase !== 'done') {
+    // The engine closed without ending the call (the sidecar is stopping; a drain never wakes a held
+    // call that runs: it finishes). Nothing is sent from now on (run checks `stopped`); a running call
+    // was aborted upstream by the engine's signal: once it gave up, the client is told whether it left.
+    stopped = true;
+    await ran;
   }
-  ctx.finish({ status: 200, decision: 'approve', gate: 'approval', reason: task.statusMessage });
+  const outcome = stopped ? errorOutcome(task, 'APPROVAL_CANCELLED', sent ? STOPPED_AFTER_SEND : `${SHUTTING_DOWN}; it was not executed`) : task.outcome!;
+  if (!answered && !res.writableEnded && !res.destroyed) {
+    res.end(formatSseEvent({ event: 'message', data: outcomeResponse(m.id, outcome) }));
+  }
+  ctx.finish({ status: 200, decision: 'approve', gate: 'approval', reason: stopped ? SHUTTING_DOWN : task.statusMessage });
 }
+
+const SHUTTING_DOWN = 'the sidecar is shutting down';
+/** Never "not executed" once the call went out: a client told that would send it again. */
+const STOPPED_AFTER_SEND = `${SHUTTING_DOWN}; the approved call was sent and may have run upstream (do not assume it did not run)`;
 
 /**
  * Runs an approved held call in the client's request: the upstream's SSE events pass through as
@@ -312,16 +341,21 @@ async function executeHeld(
   source: CompiledSource,
   id: RawId,
   call: { tool: string; arguments: Record<string, unknown> },
-  taskId: string,
+  task: ApprovalTask,
   token: string | number | undefined,
   offset: number,
+  signal: AbortSignal,
   markAnswered: () => void,
 ): Promise<CallOutcome> {
   const data = { correlationId: ctx.correlationId };
   if (res.destroyed) return outcomeOf({ kind: 'failed', reason: 'the client went away' }, data);
+  /** The engine's signal stopped the call after it was sent: the task's end when it was cancelled, else the sidecar is stopping. */
+  const aborted = () => (task.phase === 'done' && task.outcome ? task.outcome : errorOutcome(task, 'APPROVAL_CANCELLED', STOPPED_AFTER_SEND));
   // The upstream gets a progress token of ours, never the client's (callBody): ours maps back.
-  const ourToken = token === undefined ? undefined : `thoughtgate-progress-${taskId}`;
-  const up = await ctx.sendUpstream(source, req, 'POST', callBody(id.raw, call, ourToken, false), true);
+  const ourToken = token === undefined ? undefined : `thoughtgate-progress-${task.id}`;
+  // The engine's signal aborts the upstream request (and its answer's body), as the client hanging up does.
+  const up = await ctx.sendUpstream(source, req, 'POST', callBody(id.raw, call, ourToken, false), true, undefined, signal);
+  if (!up.ok && signal.aborted) return aborted();
   if (!up.ok) return outcomeOf({ kind: 'failed', reason: describeUpstreamError(up.kind, source.name) }, data);
   const { statusCode, headers, body } = up.response;
   const type = headerValue(headers['content-type']) ?? '';
@@ -357,6 +391,13 @@ async function executeHeld(
     try {
       await pipeTo(body, res, rewriter);
     } catch {
+      // Stopped by the engine before the upstream answered (cancelled, or the sidecar stopping): the
+      // stream so far ends on whole events (the rewriter passes nothing else), so the client is told, last.
+      if (signal.aborted && outcome === null && !res.destroyed && !res.writableEnded) {
+        const o = aborted();
+        res.end(formatSseEvent({ event: 'message', data: outcomeResponse(id, o) }));
+        return o;
+      }
       if (!res.destroyed) res.destroy();
     }
     return outcome ?? outcomeOf({ kind: 'failed', reason: `upstream "${source.name}" ended its stream without answering` }, data);

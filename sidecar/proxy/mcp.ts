@@ -47,12 +47,20 @@ export async function denyAll(ctx: RequestContext, req: IncomingMessage, res: Se
   ctx.finish({ status: 200, decision: 'deny', gate: ERRORS[name].gate, reason });
 }
 
-export async function handleMcp(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, snap: Snapshot, source: CompiledSource): Promise<void> {
+export async function handleMcp(
+  ctx: RequestContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  snap: Snapshot,
+  source: CompiledSource,
+  /** The listener the request came in on, for the refusal counters. */
+  listener: 'proxy' | 'transparent' = 'proxy',
+): Promise<void> {
   ctx.sourceLabel = source.name;
   const origin = headerValue(req.headers['origin']);
   if (origin !== undefined) {
     if (!snap.allowedOrigins.has(origin)) {
-      ctx.metrics.httpRefused.inc({ listener: 'proxy', check: 'origin' });
+      ctx.metrics.httpRefused.inc({ listener, check: 'origin' });
       return replyError(ctx, res, 'ORIGIN_NOT_ALLOWED', `Origin "${origin}" is not in server.allowedOrigins`);
     }
     // An allowed browser client: CORS headers on every answer, and preflights answered here

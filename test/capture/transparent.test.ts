@@ -330,6 +330,28 @@ describe("transparent listener: the proxy port's protections", () => {
     expect(metrics).toMatch(/listener="transparent",reason="pipelining"\} [1-9]/);
   });
 
+  test('an Origin not allowed is refused on either road to an MCP source, counted under the listener it came in on', async () => {
+    up.clear();
+    const host = `127.0.0.1:${up.port}`;
+    const refusals = async () => {
+      const text = await (await fetch(`${tg.admin}/metrics`)).text();
+      const count = (listener: string) => Number(new RegExp(`http_refused_total\\{listener="${listener}",check="origin"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+      return { proxy: count('proxy'), transparent: count('transparent') };
+    };
+    const evil = { origin: 'http://evil.example' };
+    const before = await refusals();
+    const captured = await postAs(port, host, upPath, initialize, evil);
+    expect(captured.status).toBe(403);
+    expect(captured.text).toContain('not in server.allowedOrigins');
+    expect(await refusals()).toEqual({ proxy: before.proxy, transparent: before.transparent + 1 });
+    // The same source through the proxy port (absolute-form, forward-proxy mode).
+    const proxied = await postAs(tg.sidecar.port, host, up.url, initialize, evil);
+    expect(proxied.status).toBe(403);
+    expect(proxied.text).toContain('not in server.allowedOrigins');
+    expect(await refusals()).toEqual({ proxy: before.proxy + 1, transparent: before.transparent + 1 });
+    expect(up.received).toHaveLength(0);
+  });
+
   test('refusals are counted per listener and reason', async () => {
     const text = await tg.sidecar.metrics.registry.getSingleMetricAsString('thoughtgate_sidecar_capture_refused_total');
     for (const reason of ['request', 'denied', 'unavailable', 'bad_request', 'timeout'])
