@@ -422,6 +422,24 @@ describe('held calls (a plain SDK client without tasks)', () => {
     await client.close();
   });
 
+  test('once the approved call runs upstream, the client giving up (notifications/cancelled) is forwarded to the upstream, never a cut of its request', async () => {
+    const { client } = await plainClient(rig.url);
+    const ac = new AbortController();
+    const call = resultOrError(client.callTool({ name: 'slow_deploy', arguments: { service: 'running' } }, undefined, { signal: ac.signal }));
+    rig.approve((await rig.message(0)).ts);
+    await until(() => rig.upstream.calls.some((c) => c.tool === 'slow_deploy'), 'the approved call to run upstream');
+    ac.abort('the user pressed stop');
+    await call;
+    await until(
+      () => rig.upstream.bodies.some((b) => (b as { method?: string }).method === 'notifications/cancelled'),
+      'the cancellation to reach the upstream',
+    );
+    expect(callCut(rig)).toBe(false);
+    expect(rig.logs().some((l) => l['msg'] === 'approval cancelled by the client')).toBe(false);
+    rig.upstream.release();
+    await client.close();
+  });
+
   test('inside a JSON-RPC batch an approval call is refused with -32006; the rest of the batch runs', async () => {
     const batch = [
       { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'deploy', arguments: {} } },

@@ -239,8 +239,13 @@ async function holdCall(
   let sent = false;
   /** Settles once the approved call gave up or ended (at once when it never ran). */
   let ran: Promise<void> = Promise.resolve();
+  /** Where notifications/cancelled finds this call while ThoughtGate holds it (null: anonymous). */
+  let key: string | null = null;
   const run = async (call: ApprovedCall, task: ApprovalTask, signal: AbortSignal): Promise<CallOutcome> => {
     if (stopped || signal.aborted) return errorOutcome(task, 'APPROVAL_CANCELLED', `${SHUTTING_DOWN}; it was not executed`);
+    // From here the upstream has the request: the client's notifications/cancelled is the upstream's
+    // to handle (forwarded), not a cut of its connection, which the upstream may not read as a cancel.
+    if (key !== null && rt.held.get(key) === task.id) rt.held.delete(key);
     sent = true;
     if (required) {
       return bufferedExecutor(rt.upstream, {
@@ -285,7 +290,7 @@ async function holdCall(
   const task = r.task;
   // Found again by notifications/cancelled only from the same owner; anonymous clients cannot be
   // told apart, so theirs is never registered (it is cancelled by closing its connection).
-  const key = isAnonymous(task.owner) ? null : heldKey(task.owner, idKey(m.id));
+  key = isAnonymous(task.owner) ? null : heldKey(task.owner, idKey(m.id));
   if (key !== null) rt.held.set(key, task.id);
   res.writeHead(200, SSE_HEADERS);
   res.flushHeaders(); // the agent sees the stream start before the first keep-alive
