@@ -417,6 +417,49 @@ describe('compaction under a steady stream of appends (an append queued during e
     expect(again.records).toEqual([{ snapshot: 'holds the queued record' }, { during: 'the rewrite' }]);
   });
 
+  test('compactWhileQueued: a compaction that fails puts the appends it covered back, in order, before those issued during it', async () => {
+    let journal: Journal | null = null;
+    let queuedDuringSync: Promise<void> | null = null;
+    let appendedDuringRewrite: Promise<void> | null = null;
+    const io: JournalIo = {
+      ...nodeJournalIo,
+      async openAppend(f) {
+        const h = await nodeJournalIo.openAppend(f);
+        return {
+          ...h,
+          async sync() {
+            await h.sync();
+            if (journal && !queuedDuringSync) queuedDuringSync = journal.append({ queued: 'at compaction' });
+          },
+        };
+      },
+      async writeSynced(f, d) {
+        if (f.endsWith('.tmp')) {
+          if (journal && !appendedDuringRewrite) appendedDuringRewrite = journal.append({ during: 'the rewrite' });
+          throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+        }
+        return nodeJournalIo.writeSynced(f, d);
+      },
+    };
+    const warnings: string[] = [];
+    let asked = 0;
+    const opened = await Journal.open(file, {
+      io,
+      compactWhileQueued: true,
+      onWarning: (m) => warnings.push(m),
+      compact: () => (asked++ === 0 ? [{ snapshot: 'never written' }] : null),
+    });
+    journal = opened.journal;
+    await journal.append({ first: 1 });
+    await queuedDuringSync;
+    await appendedDuringRewrite;
+    await journal.close();
+    expect(warnings.some((w) => /compaction failed/.test(w))).toBe(true);
+    const again = await Journal.open(file);
+    await again.journal.close();
+    expect(again.records).toEqual([{ first: 1 }, { queued: 'at compaction' }, { during: 'the rewrite' }]);
+  });
+
   test('without it (the approvals): never compacted while an append is queued, only once the stream stops', async () => {
     const r = await steady(false);
     expect(r.queuedSeen).toEqual([0]);
