@@ -373,51 +373,12 @@ describe('compaction under a steady stream of appends (an append queued during e
     expect(r.records[0]).toEqual({ live: 1 });
   });
 
-  test('compactWhileQueued: the appends queued when it starts are settled by the snapshot (which holds their effects), never written after it; later ones follow it', async () => {
-    // Written again after a snapshot that already holds them, records need not give the same state
-    // (the A2A owner table's bounds evict by order): the file must be exactly snapshot + later appends.
-    let journal: Journal | null = null;
-    let queuedDuringSync: Promise<void> | null = null;
-    let appendedDuringRewrite: Promise<void> | null = null;
-    const io: JournalIo = {
-      ...nodeJournalIo,
-      async openAppend(f) {
-        const h = await nodeJournalIo.openAppend(f);
-        return {
-          ...h,
-          async sync() {
-            await h.sync();
-            if (journal && !queuedDuringSync) queuedDuringSync = journal.append({ queued: 'at compaction' });
-          },
-        };
-      },
-      async writeSynced(f, d) {
-        if (f.endsWith('.tmp') && journal && !appendedDuringRewrite) appendedDuringRewrite = journal.append({ during: 'the rewrite' });
-        return nodeJournalIo.writeSynced(f, d);
-      },
-    };
-    const seen: number[] = [];
-    const opened = await Journal.open(file, {
-      io,
-      compactWhileQueued: true,
-      compact: (_bytes, queued) => {
-        if (seen.length > 0) return null;
-        seen.push(queued);
-        return [{ snapshot: 'holds the queued record' }];
-      },
-    });
-    journal = opened.journal;
-    await journal.append({ first: 1 });
-    await queuedDuringSync;
-    await appendedDuringRewrite;
-    await journal.close();
-    expect(seen).toEqual([1]);
-    const again = await Journal.open(file);
-    await again.journal.close();
-    expect(again.records).toEqual([{ snapshot: 'holds the queued record' }, { during: 'the rewrite' }]);
-  });
-
-  test('compactWhileQueued: a compaction that fails puts the appends it covered back, in order, before those issued during it', async () => {
+  /**
+   * One compaction with an append queued when it starts (issued during the batch's fsync) and one
+   * issued during its rewrite, which `failRewrite` makes fail (a full disk): what `compact` was
+   * told, the warnings, and the records a reopen reads.
+   */
+  async function compactionRace(failRewrite: boolean) {
     let journal: Journal | null = null;
     let queuedDuringSync: Promise<void> | null = null;
     let appendedDuringRewrite: Promise<void> | null = null;
@@ -436,28 +397,45 @@ describe('compaction under a steady stream of appends (an append queued during e
       async writeSynced(f, d) {
         if (f.endsWith('.tmp')) {
           if (journal && !appendedDuringRewrite) appendedDuringRewrite = journal.append({ during: 'the rewrite' });
-          throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+          if (failRewrite) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
         }
         return nodeJournalIo.writeSynced(f, d);
       },
     };
+    const seen: number[] = [];
     const warnings: string[] = [];
-    let asked = 0;
     const opened = await Journal.open(file, {
       io,
       compactWhileQueued: true,
       onWarning: (m) => warnings.push(m),
-      compact: () => (asked++ === 0 ? [{ snapshot: 'never written' }] : null),
+      compact: (_bytes, queued) => {
+        if (seen.length > 0) return null;
+        seen.push(queued);
+        return [{ snapshot: 'holds the queued record' }];
+      },
     });
     journal = opened.journal;
     await journal.append({ first: 1 });
     await queuedDuringSync;
     await appendedDuringRewrite;
     await journal.close();
-    expect(warnings.some((w) => /compaction failed/.test(w))).toBe(true);
     const again = await Journal.open(file);
     await again.journal.close();
-    expect(again.records).toEqual([{ first: 1 }, { queued: 'at compaction' }, { during: 'the rewrite' }]);
+    return { seen, warnings, records: again.records };
+  }
+
+  test('compactWhileQueued: the appends queued when it starts are settled by the snapshot (which holds their effects), never written after it; later ones follow it', async () => {
+    // Written again after a snapshot that already holds them, records need not give the same state
+    // (the A2A owner table's bounds evict by order): the file must be exactly snapshot + later appends.
+    const r = await compactionRace(false);
+    expect(r.seen).toEqual([1]);
+    expect(r.records).toEqual([{ snapshot: 'holds the queued record' }, { during: 'the rewrite' }]);
+  });
+
+  test('compactWhileQueued: a compaction that fails puts the appends it covered back, in order, before those issued during it', async () => {
+    const r = await compactionRace(true);
+    expect(r.warnings.some((w) => /compaction failed/.test(w))).toBe(true);
+    expect(r.records).toEqual([{ first: 1 }, { queued: 'at compaction' }, { during: 'the rewrite' }]);
   });
 
   test('without it (the approvals): never compacted while an append is queued, only once the stream stops', async () => {
